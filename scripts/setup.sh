@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything BunBase needs to build, test and benchmark on Debian 12.
+# Idempotent: only missing packages are installed. Run as root (or with sudo available).
+set -euo pipefail
+
+DEB_PKGS=(
+  build-essential cmake pkg-config git curl ca-certificates
+  libuv1-dev libhttp-parser-dev libjansson-dev libssl-dev libcurl4-openssl-dev
+  libpq-dev postgresql postgresql-contrib libcmocka-dev
+  clang libclang-rt-14-dev llvm
+  nginx-light wrk procps iproute2 util-linux
+)
+# Node.js (for the integration tests' runner and the JS parts): any node >= 18 will do; only install
+# Debian's when none is on PATH (a NodeSource nodejs already ships npm and conflicts with Debian's npm).
+if ! command -v node >/dev/null 2>&1; then DEB_PKGS+=(nodejs npm); fi
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# nginx-light's package starts a system nginx on :80; we only use the binary in benches.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
+  $SUDO systemctl stop nginx || true
+  $SUDO systemctl disable nginx >/dev/null 2>&1 || true
+fi
+# The Debian postgresql package may start its default cluster; we never use it.
+exit 0
