@@ -63,6 +63,11 @@ async function sendBodyUntilAnswered(c, head, body, piece = 8192) {
 }
 
 describe('health and status', () => {
+  test('prints "bunbased listening on http://HOST:PORT" on stdout when ready', () => {
+    assert.ok(srv.listeningLine, `no listening line on stdout (flushed?); stdout was: ${JSON.stringify(srv.stdout())}`);
+    assert.equal(srv.url, `http://127.0.0.1:${srv.port}`);
+  });
+
   test('GET /health is 200 with database check ok', async () => {
     const res = await get('/health');
     assert.equal(res.status, 200, res.text);
