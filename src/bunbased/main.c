@@ -1,0 +1,252 @@
+/* bunbased — the BunBase server. `bunbased serve` runs the selected services in one process.
+ *
+ * Start-up order: config → data dir (create, lock, internal token) → listen (fail fast on a busy
+ * port) → PostgreSQL (embedded cluster or BUNBASE_DATABASE_URL) → migrations → services → print
+ * the URL → run the loop. SIGTERM/SIGINT: drain HTTP, stop services in reverse, stop the pool,
+ * stop PostgreSQL. Exit codes: 0 clean stop, 2 usage/configuration errors (unknown service,
+ * port in use, unusable or locked data dir), 1 other start-up failures (database, migrations).
+ */
+#include "bb_config.h"
+#include "bb_err.h"
+#include "bb_http.h"
+#include "bb_log.h"
+#include "bb_metrics.h"
+#include "bb_pg.h"
+#include "bb_pool.h"
+#include "bb_router.h"
+#include "bb_service.h"
+#include "datadir.h"
+#include "registry.h"
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+struct server_state {
+    struct bb_runtime rt;
+    struct bb_http_server *http;
+    uv_signal_t sigterm, sigint;
+    int stopping;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: bunbased serve [--services=a,b|all] [--data DIR] [--listen HOST:PORT]\n"
+               "                      [--database-url URL] [--log-level LEVEL] [--print-config]\n"
+               "       bunbased version\n"
+               "Every option is also an environment variable; see docs/configuration.md.\n");
+}
+
+static void on_drained(void *arg)
+{
+    struct server_state *st = arg;
+    bb_info("bunbased", "drained");
+    bb_registry_stop(st->rt.registry);
+    bb_http_server_free(st->http);
+    st->http = NULL;
+    bb_pool_free(st->rt.pool);
+    st->rt.pool = NULL;
+    uv_close((uv_handle_t *)&st->sigterm, NULL);
+    uv_close((uv_handle_t *)&st->sigint, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct server_state *st = h->data;
+    if (st->stopping) {
+        bb_warn("bunbased", "second_signal signal=%d action=force_close", signum);
+        if (st->http) bb_http_server_free(st->http);
+        st->http = NULL;
+        return;
+    }
+    st->stopping = 1;
+    bb_info("bunbased", "shutdown signal=%d connections=%zu", signum,
+            bb_http_server_connections(st->http));
+    bb_http_server_drain(st->http, on_drained, st);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static int serve(int argc, char **argv)
+{
+    static struct server_state st;
+    struct bb_config cfg;
+    char err[1024] = "";
+    int exit_code = 1;
+    int lock_fd = -1;
+    struct bb_pg_cluster *cluster = NULL;
+    struct bb_registry *registry = NULL;
+    char token[256];
+    char conninfo_buf[1200];
+    char public_url[300];
+
+    if (bb_config_load(&cfg, argc, argv, err, sizeof err) != 0) {
+        fprintf(stderr, "bunbased: %s\n", err);
+        usage(stderr);
+        return 2;
+    }
+    enum bb_log_level lvl;
+    if (bb_log_parse_level(cfg.log_level, &lvl) != 0) {
+        fprintf(stderr, "bunbased: unknown log level \"%s\"\n", cfg.log_level);
+        return 2;
+    }
+    bb_log_set_level(lvl);
+    if (cfg.print_config) {
+        json_t *j = bb_config_to_json(&cfg);
+        char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(j);
+        return 0;
+    }
+    if (bb_registry_select(cfg.services, &registry, err, sizeof err) != 0) {
+        fprintf(stderr, "bunbased: %s\n", err);
+        return 2;
+    }
+    if (bb_datadir_prepare(cfg.data_dir, err, sizeof err) != 0 ||
+        bb_datadir_lock(cfg.data_dir, &lock_fd, err, sizeof err) != 0 ||
+        bb_datadir_internal_token(cfg.data_dir, cfg.internal_token, token, sizeof token, err,
+                                  sizeof err) != 0) {
+        fprintf(stderr, "bunbased: %s\n", err);
+        exit_code = 2;
+        goto out;
+    }
+
+    uv_loop_t *loop = uv_default_loop();
+    struct bb_runtime *rt = &st.rt;
+    rt->loop = loop;
+    rt->cfg = &cfg;
+    rt->internal_token = token;
+    rt->registry = registry;
+    rt->started_ms = wall_ms();
+    rt->metrics = bb_metrics_new();
+    if (!rt->metrics || bb_router_new(&rt->router) != 0 ||
+        bb_pool_new(loop, (int)cfg.workers, cfg.worker_queue, &rt->pool) != 0) {
+        fprintf(stderr, "bunbased: out of memory\n");
+        goto out;
+    }
+
+    char host[256];
+    int port;
+    bb_config_split_addr(cfg.listen, host, sizeof host, &port);
+    struct bb_http_server_opts hopts = {
+        .router = rt->router,
+        .pool = rt->pool,
+        .metrics = rt->metrics,
+        .internal_token = token,
+        .name = "platform",
+    };
+    bb_http_limits_default(&hopts.limits);
+    hopts.limits.max_header_bytes = cfg.http_max_header_bytes;
+    hopts.limits.max_body_bytes = cfg.http_max_body_bytes;
+    hopts.limits.idle_timeout_ms = cfg.http_idle_timeout_ms;
+    hopts.limits.request_timeout_ms = cfg.http_request_timeout_ms;
+    hopts.limits.drain_timeout_ms = cfg.http_drain_timeout_ms;
+    hopts.limits.max_connections = cfg.http_max_connections;
+    hopts.limits.sse_heartbeat_ms = cfg.sse_heartbeat_ms;
+    hopts.limits.sse_max_queue_bytes = cfg.sse_max_queue_bytes;
+    if (bb_http_server_start(loop, host, port, &hopts, &st.http, err, sizeof err) != 0) {
+        fprintf(stderr, "bunbased: %s\n", err);
+        exit_code = 2;
+        goto out;
+    }
+    port = bb_http_server_port(st.http);
+    snprintf(public_url, sizeof public_url, "http://%s:%d",
+             strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "localhost" : host, port);
+    rt->public_url = public_url;
+
+    if (cfg.database_url[0]) {
+        snprintf(conninfo_buf, sizeof conninfo_buf, "%s", cfg.database_url);
+    } else {
+        bb_info("bunbased", "postgres_starting dir=%s/postgres", cfg.data_dir);
+        if (bb_pg_cluster_start(cfg.data_dir, &cluster, err, sizeof err) != 0) {
+            fprintf(stderr, "bunbased: embedded PostgreSQL: %s\n", err);
+            goto out;
+        }
+        snprintf(conninfo_buf, sizeof conninfo_buf, "%s", bb_pg_cluster_conninfo(cluster));
+        rt->pg_embedded = 1;
+    }
+    rt->pg_conninfo = conninfo_buf;
+    {
+        PGconn *c = NULL;
+        if (bb_pg_connect(conninfo_buf, &c, err, sizeof err) != 0) {
+            fprintf(stderr, "bunbased: cannot connect to PostgreSQL: %s\n", err);
+            goto out;
+        }
+        int rc = bb_pg_migrate(c, bb_migrations, bb_migrations_count, err, sizeof err);
+        PQfinish(c);
+        if (rc != 0) {
+            fprintf(stderr, "bunbased: migrations failed: %s\n", err);
+            goto out;
+        }
+    }
+    if (bb_pg_pool_new(conninfo_buf, (int)cfg.pg_pool_size, &rt->pg) != 0) {
+        fprintf(stderr, "bunbased: cannot create the PostgreSQL pool\n");
+        goto out;
+    }
+    if (bb_registry_start(registry, rt, err, sizeof err) != 0) {
+        fprintf(stderr, "bunbased: %s\n", err);
+        goto out;
+    }
+
+    uv_signal_init(loop, &st.sigterm);
+    uv_signal_init(loop, &st.sigint);
+    st.sigterm.data = st.sigint.data = &st;
+    uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&st.sigint, on_signal, SIGINT);
+
+    printf("bunbased listening on %s\n", public_url);
+    fflush(stdout);
+    bb_info("bunbased", "ready url=%s data=%s services=%s", public_url, cfg.data_dir, cfg.services);
+    uv_run(loop, UV_RUN_DEFAULT);
+    exit_code = 0;
+    bb_info("bunbased", "stopped");
+
+out:
+    if (exit_code != 0 && st.http) {
+        /* failed after listening: release what started, then let the loop close handles */
+        bb_registry_stop(registry);
+        bb_http_server_free(st.http);
+        st.http = NULL;
+        if (st.rt.pool) bb_pool_free(st.rt.pool);
+        st.rt.pool = NULL;
+        uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    }
+    if (st.rt.pg) bb_pg_pool_free(st.rt.pg);
+    if (cluster) bb_pg_cluster_stop(cluster);
+    bb_router_free(st.rt.router);
+    bb_metrics_free(st.rt.metrics);
+    bb_registry_free(registry);
+    bb_datadir_unlock(lock_fd);
+    if (exit_code == 0) uv_loop_close(uv_default_loop());
+    return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "serve")) return serve(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
+        printf("bunbased %s\n", BB_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "bunbased: unknown command \"%s\"\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

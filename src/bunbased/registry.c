@@ -1,0 +1,133 @@
+#include "registry.h"
+#include "bb_err.h"
+#include "bb_log.h"
+#include "platform.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Every service bunbased can run, in start order. */
+static const struct bb_service_def *const all_services[] = {
+    &bb_platform_service,
+};
+#define NSERVICES (sizeof all_services / sizeof all_services[0])
+
+struct bb_registry {
+    int selected[NSERVICES];
+    int running[NSERVICES];
+    void *state[NSERVICES];
+};
+
+static void known_names(char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NSERVICES && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? ", " : "", all_services[i]->name);
+}
+
+int bb_registry_select(const char *list, struct bb_registry **out, char *err, size_t errcap)
+{
+    struct bb_registry *r = calloc(1, sizeof *r);
+    if (!r) return BB_ENOMEM;
+    int any = 0;
+    if (!strcmp(list, "all")) {
+        for (size_t i = 0; i < NSERVICES; i++)
+            r->selected[i] = 1;
+        any = 1;
+    } else {
+        const char *p = list;
+        while (*p) {
+            size_t n = strcspn(p, ",");
+            size_t i;
+            for (i = 0; i < NSERVICES; i++)
+                if (strlen(all_services[i]->name) == n && !strncmp(all_services[i]->name, p, n))
+                    break;
+            if (i == NSERVICES) {
+                char known[256];
+                known_names(known, sizeof known);
+                snprintf(err, errcap, "unknown service \"%.*s\" (known: %s)", (int)n, p, known);
+                free(r);
+                return BB_EINVAL;
+            }
+            r->selected[i] = 1;
+            any = 1;
+            p += n;
+            if (*p == ',') p++;
+        }
+    }
+    if (!any) {
+        snprintf(err, errcap, "--services: no service selected");
+        free(r);
+        return BB_EINVAL;
+    }
+    *out = r;
+    return 0;
+}
+
+int bb_registry_start(struct bb_registry *r, struct bb_runtime *rt, char *err, size_t errcap)
+{
+    for (size_t i = 0; i < NSERVICES; i++) {
+        if (!r->selected[i]) continue;
+        int rc = all_services[i]->start(rt, &r->state[i], err, errcap);
+        if (rc) {
+            bb_registry_stop(r);
+            return rc;
+        }
+        r->running[i] = 1;
+        bb_info("bunbased", "service_started name=%s", all_services[i]->name);
+    }
+    return 0;
+}
+
+void bb_registry_stop(struct bb_registry *r)
+{
+    for (size_t i = NSERVICES; i-- > 0;) {
+        if (!r->running[i]) continue;
+        all_services[i]->stop(r->state[i]);
+        r->running[i] = 0;
+        bb_info("bunbased", "service_stopped name=%s", all_services[i]->name);
+    }
+}
+
+void bb_registry_free(struct bb_registry *r)
+{
+    free(r);
+}
+
+size_t bb_registry_count(const struct bb_registry *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < NSERVICES; i++)
+        n += (size_t)r->selected[i];
+    return n;
+}
+
+const char *bb_registry_name(const struct bb_registry *r, size_t k)
+{
+    for (size_t i = 0; i < NSERVICES; i++)
+        if (r->selected[i] && k-- == 0) return all_services[i]->name;
+    return NULL;
+}
+
+int bb_registry_health(struct bb_registry *r, json_t **out)
+{
+    json_t *o = json_object();
+    int bad = 0;
+    for (size_t i = 0; i < NSERVICES; i++) {
+        if (!r->selected[i]) continue;
+        json_t *d = NULL;
+        if (!r->running[i]) {
+            d = json_pack("{s:s}", "status", "down");
+            bad = 1;
+        } else if (all_services[i]->health) {
+            if (all_services[i]->health(r->state[i], &d) != 0) bad = 1;
+        }
+        if (!d) d = json_pack("{s:s}", "status", "ok");
+        json_object_set_new(o, all_services[i]->name, d);
+    }
+    *out = o;
+    return bad ? BB_EUNAVAIL : 0;
+}

@@ -1,0 +1,224 @@
+#include "bb_config.h"
+#include "bb_err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STR(field) BB_KNOB_STR, offsetof(struct bb_config, field), sizeof(((struct bb_config *)0)->field)
+#define SECRET(field) BB_KNOB_SECRET, offsetof(struct bb_config, field), sizeof(((struct bb_config *)0)->field)
+#define U64(field) BB_KNOB_U64, offsetof(struct bb_config, field), sizeof(uint64_t)
+#define BOOL(field) BB_KNOB_BOOL, offsetof(struct bb_config, field), sizeof(uint64_t)
+
+static const struct bb_knob knobs[] = {
+    {"BUNBASE_DATA", "--data", STR(data_dir), "./.bunbase", 0, 0,
+     "data directory (PostgreSQL cluster, project data, internal token, lock file)"},
+    {"BUNBASE_LISTEN", "--listen", STR(listen), "0.0.0.0:3001", 0, 0,
+     "address of the public gateway (platform); port 0 picks a free port"},
+    {"BUNBASE_SERVICES", "--services", STR(services), "all", 0, 0,
+     "comma-separated services to run in this process, or \"all\""},
+    {"BUNBASE_DATABASE_URL", "--database-url", SECRET(database_url), "", 0, 0,
+     "external PostgreSQL conninfo/URL; empty: provision an embedded cluster under <data>/postgres"},
+    {"BUNBASE_INTERNAL_TOKEN", NULL, SECRET(internal_token), "", 0, 0,
+     "service-to-service credential; empty: generated into <data>/internal_token (mode 0600)"},
+    {"BUNBASE_LOG_LEVEL", "--log-level", STR(log_level), "info", 0, 0,
+     "debug | info | warn | error"},
+    {"BUNBASE_HTTP_MAX_HEADER_BYTES", NULL, U64(http_max_header_bytes), "16384", 256, 1u << 20,
+     "request line + headers limit; over it: 431"},
+    {"BUNBASE_HTTP_MAX_BODY_BYTES", NULL, U64(http_max_body_bytes), "1048576", 0, 1ull << 32,
+     "default request body limit (routes may set their own); over it: 413"},
+    {"BUNBASE_HTTP_IDLE_TIMEOUT_MS", NULL, U64(http_idle_timeout_ms), "60000", 10, 86400000,
+     "idle keep-alive connections are closed after this"},
+    {"BUNBASE_HTTP_REQUEST_TIMEOUT_MS", NULL, U64(http_request_timeout_ms), "30000", 10, 86400000,
+     "a request not fully received this long after its first byte gets 408 and a close"},
+    {"BUNBASE_HTTP_DRAIN_TIMEOUT_MS", NULL, U64(http_drain_timeout_ms), "10000", 0, 3600000,
+     "on SIGTERM/SIGINT, in-flight requests get this long to finish"},
+    {"BUNBASE_HTTP_MAX_CONNECTIONS", NULL, U64(http_max_connections), "10000", 1, 1000000,
+     "connections beyond this are closed on accept"},
+    {"BUNBASE_WORKERS", NULL, U64(workers), "8", 1, 256,
+     "worker threads for blocking handlers (storage, PostgreSQL, upstream calls)"},
+    {"BUNBASE_WORKER_QUEUE", NULL, U64(worker_queue), "4096", 1, 1000000,
+     "jobs waiting for a worker; beyond it requests get 503"},
+    {"BUNBASE_SSE_HEARTBEAT_MS", NULL, U64(sse_heartbeat_ms), "15000", 10, 3600000,
+     "SSE heartbeat comment interval"},
+    {"BUNBASE_SSE_MAX_QUEUE_BYTES", NULL, U64(sse_max_queue_bytes), "4194304", 1024, 1ull << 32,
+     "unsent bytes per SSE stream before the stream is closed as too slow"},
+    {"BUNBASE_PG_POOL_SIZE", NULL, U64(pg_pool_size), "8", 1, 1000,
+     "PostgreSQL connections per process"},
+    {"BUNBASE_DEBUG_ROUTES", NULL, BOOL(debug_routes), "0", 0, 1,
+     "1 enables test-only routes /v1/debug/sleep and /v1/debug/echo (never in production)"},
+};
+
+const struct bb_knob *bb_config_knobs(size_t *n)
+{
+    *n = sizeof knobs / sizeof knobs[0];
+    return knobs;
+}
+
+static int set_knob(struct bb_config *c, const struct bb_knob *k, const char *v, const char *src,
+                    char *err, size_t errcap)
+{
+    char *dst = (char *)c + k->offset;
+    if (k->type == BB_KNOB_STR || k->type == BB_KNOB_SECRET) {
+        size_t n = strlen(v);
+        if (n >= k->size) {
+            snprintf(err, errcap, "%s: value too long (max %zu bytes)", src, k->size - 1);
+            return BB_EINVAL;
+        }
+        memcpy(dst, v, n + 1);
+        return 0;
+    }
+    uint64_t val;
+    if (k->type == BB_KNOB_BOOL) {
+        if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on")) val = 1;
+        else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") ||
+                 !v[0])
+            val = 0;
+        else {
+            snprintf(err, errcap, "%s: expected a boolean, got \"%s\"", src, v);
+            return BB_EINVAL;
+        }
+    } else {
+        char *end;
+        errno = 0;
+        if (!isdigit((unsigned char)v[0])) goto bad;
+        unsigned long long x = strtoull(v, &end, 10);
+        if (errno || *end) goto bad;
+        val = x;
+        if (val < k->min || val > k->max) {
+            snprintf(err, errcap, "%s: %llu out of range [%llu, %llu]", src, x,
+                     (unsigned long long)k->min, (unsigned long long)k->max);
+            return BB_EINVAL;
+        }
+    }
+    memcpy(dst, &val, sizeof val);
+    return 0;
+bad:
+    snprintf(err, errcap, "%s: expected a non-negative integer, got \"%s\"", src, v);
+    return BB_EINVAL;
+}
+
+int bb_config_load(struct bb_config *c, int argc, char **argv, char *err, size_t errcap)
+{
+    memset(c, 0, sizeof *c);
+    size_t n = sizeof knobs / sizeof knobs[0];
+    for (size_t i = 0; i < n; i++) {
+        int rc = set_knob(c, &knobs[i], knobs[i].dflt, knobs[i].env, err, errcap);
+        if (rc) return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *v = getenv(knobs[i].env);
+        if (v) {
+            int rc = set_knob(c, &knobs[i], v, knobs[i].env, err, errcap);
+            if (rc) return rc;
+        }
+    }
+    for (int a = 0; a < argc; a++) {
+        const char *arg = argv[a];
+        if (!strcmp(arg, "--print-config")) {
+            c->print_config = 1;
+            continue;
+        }
+        const struct bb_knob *k = NULL;
+        const char *val = NULL;
+        for (size_t i = 0; i < n && !k; i++) {
+            if (!knobs[i].flag) continue;
+            size_t fl = strlen(knobs[i].flag);
+            if (strncmp(arg, knobs[i].flag, fl) != 0) continue;
+            if (arg[fl] == '=') k = &knobs[i], val = arg + fl + 1;
+            else if (arg[fl] == '\0') {
+                if (a + 1 >= argc) {
+                    snprintf(err, errcap, "%s needs a value", knobs[i].flag);
+                    return BB_EINVAL;
+                }
+                k = &knobs[i], val = argv[++a];
+            }
+        }
+        if (!k) {
+            snprintf(err, errcap, "unknown option \"%s\"", arg);
+            return BB_EINVAL;
+        }
+        int rc = set_knob(c, k, val, k->flag, err, errcap);
+        if (rc) return rc;
+    }
+    char host[256];
+    int port;
+    if (bb_config_split_addr(c->listen, host, sizeof host, &port) != 0) {
+        snprintf(err, errcap, "--listen: expected HOST:PORT, got \"%s\"", c->listen);
+        return BB_EINVAL;
+    }
+    if (!c->data_dir[0]) {
+        snprintf(err, errcap, "--data: must not be empty");
+        return BB_EINVAL;
+    }
+    return 0;
+}
+
+struct json_t *bb_config_to_json(const struct bb_config *c)
+{
+    json_t *o = json_object();
+    if (!o) return NULL;
+    size_t n = sizeof knobs / sizeof knobs[0];
+    for (size_t i = 0; i < n; i++) {
+        const char *p = (const char *)c + knobs[i].offset;
+        json_t *v;
+        uint64_t u;
+        switch (knobs[i].type) {
+        case BB_KNOB_STR: v = json_string(p); break;
+        case BB_KNOB_SECRET: v = json_string(p[0] ? "<set>" : ""); break;
+        case BB_KNOB_BOOL:
+            memcpy(&u, p, sizeof u);
+            v = json_boolean(u != 0);
+            break;
+        default:
+            memcpy(&u, p, sizeof u);
+            v = json_integer((json_int_t)u);
+        }
+        json_object_set_new(o, knobs[i].env, v);
+    }
+    return o;
+}
+
+const char *bb_config_service_addr(const char *service, char *buf, size_t cap)
+{
+    char env[128];
+    size_t o = (size_t)snprintf(env, sizeof env, "BUNBASE_");
+    for (const char *s = service; *s && o < sizeof env - 6; s++)
+        env[o++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
+    snprintf(env + o, sizeof env - o, "_ADDR");
+    const char *v = getenv(env);
+    if (!v || !v[0] || strlen(v) >= cap) return NULL;
+    memcpy(buf, v, strlen(v) + 1);
+    return buf;
+}
+
+int bb_config_split_addr(const char *addr, char *host, size_t hostcap, int *port)
+{
+    const char *colon;
+    const char *h = addr;
+    size_t hlen;
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+        if (!rb || rb[1] != ':') return BB_EINVAL;
+        h = addr + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon) return BB_EINVAL;
+        hlen = (size_t)(colon - addr);
+    }
+    if (hlen == 0 || hlen >= hostcap) return BB_EINVAL;
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)colon[1])) return BB_EINVAL;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || p < 0 || p > 65535) return BB_EINVAL;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    *port = (int)p;
+    return 0;
+}

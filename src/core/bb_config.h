@@ -1,0 +1,71 @@
+/* bb_config.h — effective configuration from embedded defaults, environment and flags.
+ *
+ * Every knob is one row of a table (bb_config_knobs): its environment variable, optional flag,
+ * type, default and help text. Precedence: default < environment < flag. docs/configuration.md
+ * lists the same table (a unit test checks that every knob is documented there).
+ * `bunbased serve --print-config` prints bb_config_to_json (secrets redacted).
+ *
+ * Service addresses: every service NAME may be given an address with BUNBASE_<NAME>_ADDR (NAME
+ * upper-cased, '-' as '_'), e.g. BUNBASE_BUNCAST_ADDR=127.0.0.1:3106; bb_config_service_addr looks
+ * it up. The platform's address is the --listen address.
+ */
+#ifndef BB_CONFIG_H
+#define BB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct json_t;
+
+struct bb_config {
+    char data_dir[1024];
+    char listen[256];
+    char services[512];
+    char database_url[1024];
+    char internal_token[256];
+    char log_level[16];
+    uint64_t http_max_header_bytes;
+    uint64_t http_max_body_bytes;
+    uint64_t http_idle_timeout_ms;
+    uint64_t http_request_timeout_ms;
+    uint64_t http_drain_timeout_ms;
+    uint64_t http_max_connections;
+    uint64_t workers;
+    uint64_t worker_queue;
+    uint64_t sse_heartbeat_ms;
+    uint64_t sse_max_queue_bytes;
+    uint64_t pg_pool_size;
+    uint64_t debug_routes;
+    int print_config; /* --print-config given */
+};
+
+enum bb_knob_type { BB_KNOB_STR, BB_KNOB_U64, BB_KNOB_BOOL, BB_KNOB_SECRET };
+
+struct bb_knob {
+    const char *env;  /* BUNBASE_… */
+    const char *flag; /* "--listen" or NULL */
+    enum bb_knob_type type;
+    size_t offset;
+    size_t size; /* for strings: buffer size */
+    const char *dflt;
+    uint64_t min, max; /* for numbers */
+    const char *help;
+};
+
+const struct bb_knob *bb_config_knobs(size_t *n);
+
+/* Fills c from defaults, then getenv, then argv (argv[0] is not skipped: pass argc/argv after the
+ * subcommand). Unknown flags, values out of range or too long give BB_EINVAL with a one-line
+ * message in err. */
+int bb_config_load(struct bb_config *c, int argc, char **argv, char *err, size_t errcap);
+
+/* New JSON object with every knob by env name (secrets as "<set>" or ""). Caller owns it. */
+struct json_t *bb_config_to_json(const struct bb_config *c);
+
+/* Address of a service from BUNBASE_<NAME>_ADDR into buf; returns buf, or NULL when unset. */
+const char *bb_config_service_addr(const char *service, char *buf, size_t cap);
+
+/* Splits "host:port" ("[::1]:80" too); port 0 allowed. Returns 0 or BB_EINVAL. */
+int bb_config_split_addr(const char *addr, char *host, size_t hostcap, int *port);
+
+#endif

@@ -1,0 +1,1225 @@
+/* bb_http.c — HTTP/1.1 server: connections, parsing, limits, dispatch, responses, drain.
+ *
+ * Connection states:
+ *   IDLE     waiting for the first byte of a request; timer = idle timeout (silent close)
+ *   READING  a request has begun; timer = request timeout from its first byte (408 + close)
+ *   BUSY     a complete request is being handled (inline or on the pool); reading is paused, so
+ *            pipelined bytes wait in the input buffer and are parsed once the answer is queued
+ *   STREAM   an SSE response; timer = heartbeat; input is read only to notice a disconnect
+ * Parsing pauses in on_message_complete, so exactly one request is dispatched at a time and the
+ * rest of the buffer is parsed after its response: that is what keeps pipelined answers in order.
+ */
+#include "bb_http.h"
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "bb_http_internal.h"
+#include "bb_id.h"
+#include "bb_log.h"
+#include "bb_metrics.h"
+#include "bb_pool.h"
+
+#include <http_parser.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+enum conn_state { CS_IDLE, CS_READING, CS_BUSY, CS_STREAM };
+
+#define READ_CHUNK 65536
+#define METRIC_CACHE 512
+
+struct bb_http_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_async_t async; /* SSE wake-ups; initialised when a stream starts */
+    struct bb_http_server *srv;
+    http_parser parser;
+    enum conn_state state;
+    char *in; /* input buffer: [in_off, in_len) not yet parsed */
+    size_t in_len, in_cap, in_off;
+    struct bb_http_request *req; /* being parsed */
+    size_t header_bytes;
+    size_t body_limit;
+    int last_was_value;
+    int err_status; /* set by a callback that rejects the request */
+    const char *err_code, *err_msg;
+    int message_done;
+    int keep_alive;
+    int closing;
+    int open_handles;
+    int refs; /* in-flight jobs holding the connection */
+    int async_on;
+    int reading;
+    int write_close; /* close once pending writes are done */
+    int pending_writes;
+    struct bb_sse *sse;
+    struct bb_http_conn *prev, *next;
+    /* test mode (bb_http_parse_for_test): no sockets, statuses recorded */
+    int test;
+    int test_status;
+    const struct bb_http_limits *tlimits;
+    struct bb_router *trouter;
+};
+
+struct metric_slot {
+    const void *route;
+    const char *method;
+    int status;
+    struct bb_counter *counter;
+    struct bb_histogram *hist;
+};
+
+struct bb_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t drain_timer;
+    struct bb_http_server_opts opts;
+    struct bb_http_conn *conns;
+    size_t nconns;
+    int port;
+    int draining;
+    int freeing;
+    int open_handles;
+    void (*drain_done)(void *);
+    void *drain_arg;
+    struct metric_slot metric_cache[METRIC_CACHE];
+};
+
+struct job {
+    struct bb_http_conn *conn;
+    struct bb_http_request *req;
+    struct bb_http_response *res;
+};
+
+struct write_req {
+    uv_write_t w;
+    struct bb_http_conn *conn;
+    char *head;
+    char *body;
+};
+
+static const struct bb_http_limits *limits_of(const struct bb_http_conn *c)
+{
+    return c->test ? c->tlimits : &c->srv->opts.limits;
+}
+
+static struct bb_router *router_of(const struct bb_http_conn *c)
+{
+    return c->test ? c->trouter : c->srv->opts.router;
+}
+
+void bb_http_limits_default(struct bb_http_limits *l)
+{
+    l->max_header_bytes = 16384;
+    l->max_body_bytes = 1048576;
+    l->idle_timeout_ms = 60000;
+    l->request_timeout_ms = 30000;
+    l->drain_timeout_ms = 10000;
+    l->max_connections = 10000;
+    l->sse_heartbeat_ms = 15000;
+    l->sse_max_queue_bytes = 4u << 20;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---------------------------------------------------------------- request / response objects */
+
+static void request_free(struct bb_http_request *r)
+{
+    if (!r) return;
+    free(r->url);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    free(r->body);
+    free(r->path);
+    free(r->query);
+    free(r);
+}
+
+static void response_free(struct bb_http_response *r)
+{
+    if (!r) return;
+    if (r->sse) bb_sse_detach_(r->sse); /* never started: end it for its owner */
+    for (size_t i = 0; i < r->nheaders; i++) {
+        free(r->headers[i].name);
+        free(r->headers[i].value);
+    }
+    free(r->headers);
+    free(r->body);
+    free(r);
+}
+
+const char *bb_http_header(const struct bb_http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0) return req->headers[i].value;
+    return NULL;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes src[0..n) into dst (cap bytes incl. NUL). plus: '+' means space. Returns the
+ * decoded length, or -1 if it does not fit or an escape is malformed or decodes to NUL. */
+static long pct_decode(const char *src, size_t n, char *dst, size_t cap, int plus)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)src[i];
+        if (c == '%') {
+            if (i + 2 >= n) return -1;
+            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+            if (h < 0 || l < 0) return -1;
+            c = h * 16 + l;
+            if (c == 0) return -1;
+            i += 2;
+        } else if (plus && c == '+') {
+            c = ' ';
+        }
+        if (o + 1 >= cap) return -1;
+        dst[o++] = (char)c;
+    }
+    dst[o] = '\0';
+    return (long)o;
+}
+
+const char *bb_http_param(struct bb_http_request *req, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (size_t i = 0; i < req->match.nparams; i++) {
+        struct bb_route_param *p = &req->match.params[i];
+        if (p->name_len != nlen || memcmp(p->name, name, nlen) != 0) continue;
+        /* decode in place into the path copy: a decoded value is never longer than its source,
+         * and the matcher's pointers stay valid because they point into req->path. */
+        char tmp[4096];
+        long n = pct_decode(p->value, p->value_len, tmp, sizeof tmp, 0);
+        if (n < 0) return NULL;
+        char *dst = (char *)p->value;
+        memcpy(dst, tmp, (size_t)n);
+        /* Terminate: the byte after the segment is '/' or NUL (or the rest of a longer segment
+         * after decoding shrank it); writing NUL there is safe since req->path is ours. */
+        dst[n] = '\0';
+        p->value_len = (size_t)n;
+        return dst;
+    }
+    return NULL;
+}
+
+const char *bb_http_query(const struct bb_http_request *req, const char *name, char *buf,
+                          size_t cap)
+{
+    if (!req->query) return NULL;
+    size_t nlen = strlen(name);
+    const char *q = req->query;
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t seg = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', seg);
+        size_t klen = eq ? (size_t)(eq - q) : seg;
+        if (klen == nlen && memcmp(q, name, nlen) == 0) {
+            const char *v = eq ? eq + 1 : q + seg;
+            size_t vlen = eq ? seg - klen - 1 : 0;
+            return pct_decode(v, vlen, buf, cap, 1) < 0 ? NULL : buf;
+        }
+        q += seg;
+        if (*q == '&') q++;
+    }
+    return NULL;
+}
+
+int bb_http_set_header(struct bb_http_response *res, const char *name, const char *value)
+{
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return BB_EINVAL;
+    for (size_t i = 0; i < res->nheaders; i++) {
+        if (strcasecmp(res->headers[i].name, name) == 0) {
+            char *v = strdup(value);
+            if (!v) return BB_ENOMEM;
+            free(res->headers[i].value);
+            res->headers[i].value = v;
+            return 0;
+        }
+    }
+    if (res->nheaders == res->cap) {
+        size_t nc = res->cap ? res->cap * 2 : 8;
+        struct bb_http_header *nh = realloc(res->headers, nc * sizeof *nh);
+        if (!nh) return BB_ENOMEM;
+        res->headers = nh;
+        res->cap = nc;
+    }
+    char *n = strdup(name), *v = strdup(value);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return BB_ENOMEM;
+    }
+    res->headers[res->nheaders].name = n;
+    res->headers[res->nheaders].value = v;
+    res->nheaders++;
+    return 0;
+}
+
+int bb_http_reply(struct bb_http_response *res, int status, const char *content_type, char *body,
+                  size_t len)
+{
+    free(res->body);
+    res->body = body;
+    res->body_len = body ? len : 0;
+    res->status = status;
+    return content_type ? bb_http_set_header(res, "Content-Type", content_type) : 0;
+}
+
+int bb_http_reply_copy(struct bb_http_response *res, int status, const char *content_type,
+                       const void *body, size_t len)
+{
+    char *b = malloc(len + 1);
+    if (!b) return BB_ENOMEM;
+    memcpy(b, body, len);
+    b[len] = '\0';
+    return bb_http_reply(res, status, content_type, b, len);
+}
+
+int bb_http_reply_json(struct bb_http_response *res, int status, const struct json_t *j)
+{
+    char *s = json_dumps((const json_t *)j, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s) return BB_ENOMEM;
+    return bb_http_reply(res, status, "application/json", s, strlen(s));
+}
+
+int bb_http_reply_error_status(struct bb_http_response *res, int status, const char *code,
+                               const char *message)
+{
+    json_t *j = json_pack("{s:s,s:s}", "error", message ? message : "error", "code",
+                          code ? code : "error");
+    if (!j) return BB_ENOMEM;
+    int rc = bb_http_reply_json(res, status, j);
+    json_decref(j);
+    return rc;
+}
+
+int bb_http_reply_error(struct bb_http_response *res, int err, const char *message)
+{
+    return bb_http_reply_error_status(res, bb_err_status(err), bb_err_code(err),
+                                      message ? message : bb_strerror(err));
+}
+
+/* ---------------------------------------------------------------- connection lifetime */
+
+static void conn_maybe_free(struct bb_http_conn *c);
+static void conn_close(struct bb_http_conn *c);
+static void process_input(struct bb_http_conn *c);
+static void server_check_drained(struct bb_http_server *s);
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct bb_http_conn *c = h->data;
+    c->open_handles--;
+    conn_maybe_free(c);
+}
+
+static void conn_maybe_free(struct bb_http_conn *c)
+{
+    if (!c->closing || c->open_handles > 0 || c->refs > 0) return;
+    struct bb_http_server *s = c->srv;
+    request_free(c->req);
+    free(c->in);
+    free(c);
+    if (s) server_check_drained(s);
+}
+
+static void conn_close(struct bb_http_conn *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    if (c->test) return;
+    struct bb_http_server *s = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else s->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nconns--;
+    if (c->sse) {
+        struct bb_sse *sse = c->sse;
+        c->sse = NULL;
+        bb_sse_detach_(sse);
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    if (c->async_on) uv_close((uv_handle_t *)&c->async, on_conn_handle_closed);
+}
+
+static void on_timeout(uv_timer_t *t);
+
+static void timer_set(struct bb_http_conn *c, uint64_t ms, uint64_t repeat)
+{
+    if (c->test || c->closing) return;
+    uv_timer_stop(&c->timer);
+    if (ms) uv_timer_start(&c->timer, on_timeout, ms, repeat);
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 507: return "Insufficient Storage";
+    default: return "Status";
+    }
+}
+
+static void date_header(char *buf, size_t cap)
+{
+    static __thread time_t cached_t;
+    static __thread char cached[64];
+    time_t t = time(NULL);
+    if (t != cached_t) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_t = t;
+    }
+    snprintf(buf, cap, "%s", cached);
+}
+
+static void on_write_done(uv_write_t *w, int status)
+{
+    struct write_req *wr = (struct write_req *)w;
+    struct bb_http_conn *c = wr->conn;
+    free(wr->head);
+    free(wr->body);
+    free(wr);
+    c->pending_writes--;
+    c->refs--;
+    if (status < 0) {
+        conn_close(c);
+    } else if (c->write_close && c->pending_writes == 0) {
+        conn_close(c);
+    }
+    conn_maybe_free(c);
+}
+
+/* Queues head+body (both owned, freed after the write). */
+static void conn_write(struct bb_http_conn *c, char *head, size_t hlen, char *body, size_t blen)
+{
+    if (c->test || c->closing) {
+        free(head);
+        free(body);
+        return;
+    }
+    struct write_req *wr = malloc(sizeof *wr);
+    if (!wr) {
+        free(head);
+        free(body);
+        conn_close(c);
+        return;
+    }
+    wr->conn = c;
+    wr->head = head;
+    wr->body = body;
+    uv_buf_t bufs[2];
+    int n = 0;
+    if (hlen) bufs[n++] = uv_buf_init(head, (unsigned)hlen);
+    if (blen) bufs[n++] = uv_buf_init(body, (unsigned)blen);
+    if (n == 0) {
+        free(head);
+        free(body);
+        free(wr);
+        return;
+    }
+    c->pending_writes++;
+    c->refs++;
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, (unsigned)n, on_write_done) != 0) {
+        c->pending_writes--;
+        c->refs--;
+        free(head);
+        free(body);
+        free(wr);
+        conn_close(c);
+    }
+}
+
+static struct metric_slot *metric_slot(struct bb_http_server *s, const struct bb_route *route,
+                                       const char *method, int status)
+{
+    if (!s->opts.metrics) return NULL;
+    uintptr_t h = ((uintptr_t)route >> 4) ^ ((uintptr_t)method >> 3) ^ (uintptr_t)status * 31u;
+    for (size_t i = 0; i < 8; i++) {
+        struct metric_slot *m = &s->metric_cache[(h + i) % METRIC_CACHE];
+        if (m->counter && m->route == route && m->method == method && m->status == status)
+            return m;
+        if (!m->counter) {
+            const char *rname = route ? (route->name ? route->name : route->pattern) : "unmatched";
+            char esc[512], labels[700];
+            bb_metrics_escape_label(esc, sizeof esc, rname);
+            snprintf(labels, sizeof labels, "route=\"%s\",method=\"%s\",status=\"%d\"", esc,
+                     method, status);
+            m->counter = bb_metrics_counter(s->opts.metrics, "bunbase_http_requests_total",
+                                            "HTTP requests answered, by route, method and status",
+                                            labels);
+            snprintf(labels, sizeof labels, "route=\"%s\"", esc);
+            m->hist = bb_metrics_histogram(s->opts.metrics, "bunbase_http_request_duration_seconds",
+                                           "HTTP request latency from first byte to response queued",
+                                           labels, NULL, 0);
+            if (!m->counter) return NULL;
+            m->route = route, m->method = method, m->status = status;
+            return m;
+        }
+    }
+    return NULL;
+}
+
+static void sse_flush(struct bb_http_conn *c)
+{
+    if (!c->sse || c->closing) return;
+    char *buf = NULL;
+    size_t len = 0;
+    int close_after = bb_sse_take_(c->sse, &buf, &len);
+    if (len) conn_write(c, NULL, 0, buf, len);
+    else free(buf);
+    if (close_after) {
+        if (c->pending_writes) c->write_close = 1;
+        else conn_close(c);
+    }
+}
+
+static void on_sse_async(uv_async_t *a)
+{
+    sse_flush(a->data);
+}
+
+void bb_http_conn_wake_(struct bb_http_conn *c)
+{
+    uv_async_send(&c->async);
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+static void read_start(struct bb_http_conn *c)
+{
+    if (c->test || c->closing || c->reading) return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+}
+
+static void read_stop(struct bb_http_conn *c)
+{
+    if (c->test || c->closing || !c->reading) return;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+}
+
+static void start_stream(struct bb_http_conn *c, struct bb_http_response *res)
+{
+    struct bb_http_server *s = c->srv;
+    if (uv_async_init(s->loop, &c->async, on_sse_async) != 0) {
+        bb_sse_detach_(res->sse);
+        res->sse = NULL;
+        conn_close(c);
+        return;
+    }
+    c->async.data = c;
+    c->async_on = 1;
+    c->open_handles++;
+    c->sse = res->sse;
+    res->sse = NULL;
+    c->state = CS_STREAM;
+    bb_sse_set_max_(c->sse, s->opts.limits.sse_max_queue_bytes);
+    bb_sse_attach_(c->sse, c);
+    timer_set(c, s->opts.limits.sse_heartbeat_ms, s->opts.limits.sse_heartbeat_ms);
+    read_start(c); /* only to notice the client going away */
+    sse_flush(c);
+}
+
+/* Serialises res for req and queues it. Consumes req and res. */
+static void send_response(struct bb_http_conn *c, struct bb_http_request *req,
+                          struct bb_http_response *res, int force_close)
+{
+    int status = res->status ? res->status : 200;
+    if (c->test) {
+        if (!c->test_status || c->test_status == 200) c->test_status = status;
+        request_free(req);
+        response_free(res);
+        return;
+    }
+    struct bb_http_server *s = c->srv;
+    int head_only = req && strcmp(req->method, "HEAD") == 0;
+    int keep = c->keep_alive && !force_close && !s->draining && !c->write_close;
+
+    int streaming = res->sse != NULL;
+    size_t cap = 512;
+    for (size_t i = 0; i < res->nheaders; i++)
+        cap += strlen(res->headers[i].name) + strlen(res->headers[i].value) + 4;
+    char *head = malloc(cap);
+    if (!head) {
+        request_free(req);
+        response_free(res);
+        conn_close(c);
+        return;
+    }
+    char date[64];
+    date_header(date, sizeof date);
+    int has_ct = 0;
+    size_t o = (size_t)snprintf(head, cap, "HTTP/1.1 %d %s\r\nServer: bunbase\r\nDate: %s\r\n",
+                                status, status_text(status), date);
+    for (size_t i = 0; i < res->nheaders; i++) {
+        if (strcasecmp(res->headers[i].name, "Content-Type") == 0) has_ct = 1;
+        o += (size_t)snprintf(head + o, cap - o, "%s: %s\r\n", res->headers[i].name,
+                              res->headers[i].value);
+    }
+    if (!has_ct && (res->body_len || streaming))
+        o += (size_t)snprintf(head + o, cap - o, "Content-Type: application/json\r\n");
+    if (req && req->request_id[0])
+        o += (size_t)snprintf(head + o, cap - o, "X-Request-Id: %s\r\n", req->request_id);
+    if (streaming) {
+        o += (size_t)snprintf(head + o, cap - o,
+                              "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+                              "Connection: keep-alive\r\n\r\n");
+    } else {
+        int no_body = status == 204 || status == 304;
+        if (!no_body) o += (size_t)snprintf(head + o, cap - o, "Content-Length: %zu\r\n", res->body_len);
+        o += (size_t)snprintf(head + o, cap - o, "Connection: %s\r\n\r\n",
+                              keep ? "keep-alive" : "close");
+    }
+
+    /* metrics + access log */
+    if (req) {
+        double secs = (double)(now_ns() - req->start_ns) / 1e9;
+        struct metric_slot *m = metric_slot(s, req->route, req->method, status);
+        if (m) {
+            bb_counter_inc(m->counter);
+            if (m->hist) bb_histogram_observe(m->hist, secs);
+        }
+        if (bb_log_get_level() <= BB_LOG_INFO || status >= 500) {
+            char path[300];
+            bb_log_quote(path, sizeof path, req->path ? req->path : "");
+            bb_log(status >= 500 ? BB_LOG_WARN : BB_LOG_INFO, s->opts.name ? s->opts.name : "http",
+                   "request rid=%s method=%s path=%s status=%d dur_ms=%.3f", req->request_id,
+                   req->method, path, status, secs * 1000.0);
+        }
+    }
+
+    char *body = head_only || streaming ? NULL : res->body;
+    size_t blen = head_only || streaming ? 0 : res->body_len;
+    if (body) res->body = NULL; /* handed to the write */
+    if (!keep && !streaming) c->write_close = 1;
+    conn_write(c, head, o, body, blen);
+
+    if (streaming && !c->closing) start_stream(c, res);
+    request_free(req);
+    response_free(res);
+}
+
+/* Answers an error the server itself detected (limits, parse errors, routing, auth). */
+static void send_error(struct bb_http_conn *c, struct bb_http_request *req, int status,
+                       const char *code, const char *msg, int close_after, const char *allow)
+{
+    struct bb_http_response *res = calloc(1, sizeof *res);
+    if (!res) {
+        request_free(req);
+        conn_close(c);
+        return;
+    }
+    bb_http_reply_error_status(res, status, code, msg);
+    if (allow) bb_http_set_header(res, "Allow", allow);
+    send_response(c, req, res, close_after);
+}
+
+/* ---------------------------------------------------------------- parsing */
+
+static int append(char **dst, size_t *len, const char *p, size_t n)
+{
+    size_t old = *len;
+    char *nb = realloc(*dst, old + n + 1);
+    if (!nb) return BB_ENOMEM;
+    memcpy(nb + old, p, n);
+    nb[old + n] = '\0';
+    *dst = nb;
+    *len = old + n;
+    return 0;
+}
+
+static int reject(struct bb_http_conn *c, int status, const char *code, const char *msg)
+{
+    c->err_status = status;
+    c->err_code = code;
+    c->err_msg = msg;
+    return -1;
+}
+
+static int count_header_bytes(struct bb_http_conn *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > limits_of(c)->max_header_bytes)
+        return reject(c, 431, "headers_too_large", "request headers too large");
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    struct bb_http_conn *c = p->data;
+    request_free(c->req);
+    c->req = calloc(1, sizeof *c->req);
+    if (!c->req) return reject(c, 503, "out_of_memory", "out of memory");
+    c->req->start_ns = now_ns();
+    c->req->conn = c;
+    c->header_bytes = 0;
+    c->last_was_value = 0;
+    c->message_done = 0;
+    c->body_limit = limits_of(c)->max_body_bytes;
+    if (c->state == CS_IDLE) {
+        c->state = CS_READING;
+        if (!c->test) timer_set(c, c->srv->opts.limits.request_timeout_ms, 0);
+    }
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    struct bb_http_conn *c = p->data;
+    if (count_header_bytes(c, n)) return -1;
+    size_t len = c->req->url ? strlen(c->req->url) : 0;
+    return append(&c->req->url, &len, at, n) ? reject(c, 503, "out_of_memory", "out of memory")
+                                             : 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    struct bb_http_conn *c = p->data;
+    struct bb_http_request *r = c->req;
+    if (count_header_bytes(c, n + 4)) return -1;
+    if (r->nheaders == 0 || c->last_was_value) {
+        if (r->nheaders >= 256) return reject(c, 431, "headers_too_large", "too many headers");
+        struct bb_http_header *nh = realloc(r->headers, (r->nheaders + 1) * sizeof *nh);
+        if (!nh) return reject(c, 503, "out_of_memory", "out of memory");
+        r->headers = nh;
+        r->headers[r->nheaders].name = NULL;
+        r->headers[r->nheaders].value = NULL;
+        r->nheaders++;
+        c->last_was_value = 0;
+    }
+    struct bb_http_header *h = &r->headers[r->nheaders - 1];
+    size_t len = h->name ? strlen(h->name) : 0;
+    return append(&h->name, &len, at, n) ? reject(c, 503, "out_of_memory", "out of memory") : 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    struct bb_http_conn *c = p->data;
+    struct bb_http_request *r = c->req;
+    if (count_header_bytes(c, n)) return -1;
+    if (r->nheaders == 0) return reject(c, 400, "bad_request", "header value without a name");
+    c->last_was_value = 1;
+    struct bb_http_header *h = &r->headers[r->nheaders - 1];
+    size_t len = h->value ? strlen(h->value) : 0;
+    if (!h->value) {
+        h->value = strdup("");
+        if (!h->value) return reject(c, 503, "out_of_memory", "out of memory");
+    }
+    return append(&h->value, &len, at, n) ? reject(c, 503, "out_of_memory", "out of memory") : 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    struct bb_http_conn *c = p->data;
+    struct bb_http_request *r = c->req;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!r->headers[i].value && !(r->headers[i].value = strdup("")))
+            return reject(c, 503, "out_of_memory", "out of memory");
+    r->method = http_method_str((enum http_method)p->method);
+    if (!r->url || r->url[0] != '/')
+        return reject(c, 400, "bad_request", "request target must be an absolute path");
+    const char *q = strchr(r->url, '?');
+    size_t plen = q ? (size_t)(q - r->url) : strlen(r->url);
+    const char *hash = memchr(r->url, '#', plen);
+    if (hash) plen = (size_t)(hash - r->url);
+    r->path = strndup(r->url, plen);
+    if (q) {
+        size_t qlen = strcspn(q + 1, "#");
+        r->query = strndup(q + 1, qlen);
+    }
+    if (!r->path || (q && !r->query)) return reject(c, 503, "out_of_memory", "out of memory");
+    int rc = bb_router_match(router_of(c), r->method, r->path, plen, &r->match);
+    if (rc == 0) {
+        r->route = r->match.route;
+        r->ctx = r->match.ctx;
+        if (r->route->max_body) c->body_limit = r->route->max_body;
+    }
+    c->keep_alive = http_should_keep_alive(p);
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_limit)
+        return reject(c, 413, "payload_too_large", "request body too large");
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    struct bb_http_conn *c = p->data;
+    struct bb_http_request *r = c->req;
+    if (r->body_len + n > c->body_limit)
+        return reject(c, 413, "payload_too_large", "request body too large");
+    return append(&r->body, &r->body_len, at, n) ? reject(c, 503, "out_of_memory", "out of memory")
+                                                 : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    struct bb_http_conn *c = p->data;
+    if (!c->req->body && !(c->req->body = calloc(1, 1)))
+        return reject(c, 503, "out_of_memory", "out of memory");
+    c->message_done = 1;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings parser_settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int valid_request_id(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char ch = s[n];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.' || ch == ':'))
+            return 0;
+    }
+    return n > 0 && n < 64;
+}
+
+static void job_work(void *arg)
+{
+    struct job *j = arg;
+    j->req->route->handler(j->req, j->res);
+}
+
+static void job_done(void *arg, int status)
+{
+    struct job *j = arg;
+    struct bb_http_conn *c = j->conn;
+    c->refs--;
+    if (c->closing) {
+        request_free(j->req);
+        response_free(j->res);
+        free(j);
+        conn_maybe_free(c);
+        return;
+    }
+    struct bb_http_request *req = j->req;
+    struct bb_http_response *res = j->res;
+    free(j);
+    if (!res->status) res->status = 200;
+    c->state = CS_IDLE;
+    send_response(c, req, res, 0);
+    if (!c->closing && c->state != CS_STREAM) {
+        timer_set(c, c->srv->opts.limits.idle_timeout_ms, 0);
+        read_start(c);
+        process_input(c);
+    }
+}
+
+static int check_auth(struct bb_http_conn *c, struct bb_http_request *r)
+{
+    if (r->route->auth == BB_AUTH_NONE) return 0;
+    const char *tok = c->test ? "test-token" : c->srv->opts.internal_token;
+    const char *h = bb_http_header(r, "Authorization");
+    if (!tok || !tok[0] || !h || strncasecmp(h, "Bearer ", 7) != 0) return BB_EAUTH;
+    return bb_ct_streq(h + 7, tok) ? 0 : BB_EAUTH;
+}
+
+/* Takes c->req (complete) and answers it. */
+static void dispatch(struct bb_http_conn *c)
+{
+    struct bb_http_request *r = c->req;
+    c->req = NULL;
+    const char *rid = bb_http_header(r, "X-Request-Id");
+    if (rid && valid_request_id(rid)) snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+    else bb_id_new(r->request_id);
+
+    if (!r->route) {
+        int rc = bb_router_match(router_of(c), r->method, r->path, strlen(r->path), &r->match);
+        if (rc == BB_EMETHOD) {
+            char allow[sizeof r->match.allow];
+            snprintf(allow, sizeof allow, "%s", r->match.allow);
+            char msg[200];
+            snprintf(msg, sizeof msg, "method %s not allowed; allowed: %s", r->method, allow);
+            send_error(c, r, 405, "method_not_allowed", msg, 0, allow);
+        } else {
+            send_error(c, r, 404, "not_found", "no such route", 0, NULL);
+        }
+        return;
+    }
+    if (check_auth(c, r) != 0) {
+        send_error(c, r, 401, "unauthenticated", "missing or invalid internal token", 0, NULL);
+        return;
+    }
+    if (c->test) {
+        send_error(c, r, 200, "ok", "dispatched", 0, NULL);
+        return;
+    }
+    struct bb_http_response *res = calloc(1, sizeof *res);
+    if (!res) {
+        send_error(c, r, 503, "out_of_memory", "out of memory", 1, NULL);
+        return;
+    }
+    c->state = CS_BUSY;
+    timer_set(c, 0, 0);
+    if (r->route->flags & BB_ROUTE_POOL) {
+        struct job *j = malloc(sizeof *j);
+        int rc = j ? 0 : BB_ENOMEM;
+        if (j) {
+            j->conn = c, j->req = r, j->res = res;
+            c->refs++;
+            rc = c->srv->opts.pool ? bb_pool_submit(c->srv->opts.pool, job_work, job_done, j)
+                                   : BB_EUNAVAIL;
+            if (rc) c->refs--;
+        }
+        if (rc == 0) {
+            read_stop(c);
+            return;
+        }
+        free(j);
+        response_free(res);
+        c->state = CS_IDLE;
+        send_error(c, r, 503, "overloaded", "server busy: worker queue full, retry later", 0,
+                   NULL);
+        return;
+    }
+    r->route->handler(r, res);
+    if (!res->status) res->status = 200;
+    c->state = CS_IDLE;
+    send_response(c, r, res, 0);
+}
+
+/* Parses buffered input, dispatching at most one request at a time. */
+static void process_input(struct bb_http_conn *c)
+{
+    while (!c->closing && c->state != CS_BUSY && c->state != CS_STREAM && c->in_off < c->in_len &&
+           !c->write_close) {
+        const char *data = c->in + c->in_off;
+        size_t len = c->in_len - c->in_off;
+        size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+            c->in_off += n;
+        } else if (e != HPE_OK) {
+            struct bb_http_request *r = c->req;
+            c->req = NULL;
+            if (r && !r->path) {
+                /* failed before the target was known: log/metrics need a path */
+                r->path = strdup("");
+            }
+            if (r && !r->method) r->method = http_method_str((enum http_method)c->parser.method);
+            if (r) bb_id_new(r->request_id);
+            c->in_off = c->in_len;
+            if (c->err_status) {
+                send_error(c, r, c->err_status, c->err_code, c->err_msg, 1, NULL);
+            } else if (e == HPE_HEADER_OVERFLOW) {
+                send_error(c, r, 431, "headers_too_large", "request headers too large", 1, NULL);
+            } else {
+                char msg[160];
+                snprintf(msg, sizeof msg, "malformed request: %s", http_errno_description(e));
+                send_error(c, r, 400, "bad_request", msg, 1, NULL);
+            }
+            return;
+        } else {
+            c->in_off += n;
+        }
+        if (c->message_done) {
+            c->message_done = 0;
+            if (c->parser.upgrade) c->keep_alive = 0;
+            dispatch(c);
+            if (c->state == CS_IDLE && !c->test) timer_set(c, c->srv->opts.limits.idle_timeout_ms, 0);
+        } else if (n == 0) {
+            break;
+        }
+    }
+    if (c->in_off == c->in_len) {
+        c->in_off = c->in_len = 0;
+    } else if (c->in_off > 0 && c->in_off >= c->in_cap / 2) {
+        memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
+        c->in_len -= c->in_off;
+        c->in_off = 0;
+    }
+}
+
+/* ---------------------------------------------------------------- socket events */
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct bb_http_conn *c = h->data;
+    (void)hint;
+    if (c->in_cap - c->in_len < READ_CHUNK / 4) {
+        size_t nc = c->in_cap ? c->in_cap * 2 : READ_CHUNK;
+        if (c->in_len + READ_CHUNK > nc) nc = c->in_len + READ_CHUNK;
+        char *nb = realloc(c->in, nc);
+        if (!nb) {
+            *buf = uv_buf_init(NULL, 0);
+            return;
+        }
+        c->in = nb;
+        c->in_cap = nc;
+    }
+    *buf = uv_buf_init(c->in + c->in_len, (unsigned)(c->in_cap - c->in_len));
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct bb_http_conn *c = st->data;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    if (nread == 0) return;
+    if (c->state == CS_STREAM) return; /* a stream's client has nothing to say; ignore it */
+    c->in_len += (size_t)nread;
+    if (c->state == CS_IDLE && c->in_len > c->in_off) {
+        /* the request timer starts in on_message_begin */
+    }
+    process_input(c);
+    /* Bound what a client can pile up while we are busy answering. */
+    if (c->state == CS_BUSY) read_stop(c);
+    if (c->in_len - c->in_off > limits_of(c)->max_header_bytes + limits_of(c)->max_body_bytes +
+                                    READ_CHUNK)
+        conn_close(c);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct bb_http_conn *c = t->data;
+    switch (c->state) {
+    case CS_IDLE:
+        conn_close(c);
+        break;
+    case CS_READING: {
+        struct bb_http_request *r = c->req;
+        c->req = NULL;
+        if (r && !r->path) r->path = strdup("");
+        if (r && !r->method) r->method = "GET";
+        if (r) bb_id_new(r->request_id);
+        c->in_off = c->in_len = 0;
+        send_error(c, r, 408, "timeout", "request not received in time", 1, NULL);
+        read_stop(c);
+        break;
+    }
+    case CS_STREAM:
+        if (c->sse) bb_sse_comment(c->sse, "heartbeat");
+        break;
+    case CS_BUSY:
+        break;
+    }
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct bb_http_server *s = server->data;
+    if (status < 0) return;
+    struct bb_http_conn *c = calloc(1, sizeof *c);
+    if (!c) return;
+    c->srv = s;
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->timer);
+    c->tcp.data = c;
+    c->timer.data = c;
+    c->open_handles = 2;
+    /* link first so conn_close's unlink is always valid */
+    c->next = s->conns;
+    if (s->conns) s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->draining ||
+        s->nconns > s->opts.limits.max_connections) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    c->state = CS_IDLE;
+    timer_set(c, s->opts.limits.idle_timeout_ms, 0);
+    read_start(c);
+}
+
+/* ---------------------------------------------------------------- server */
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    struct bb_http_server *s = h->data;
+    s->open_handles--;
+    if (s->freeing && s->open_handles == 0 && s->nconns == 0) free(s);
+}
+
+int bb_http_server_start(uv_loop_t *loop, const char *host, int port,
+                         const struct bb_http_server_opts *opts, struct bb_http_server **out,
+                         char *err, size_t errcap)
+{
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0) {
+        snprintf(err, errcap, "invalid listen address %s:%d", host, port);
+        return BB_EINVAL;
+    }
+    struct bb_http_server *s = calloc(1, sizeof *s);
+    if (!s) return BB_ENOMEM;
+    s->loop = loop;
+    s->opts = *opts;
+    uv_tcp_init(loop, &s->listener);
+    uv_timer_init(loop, &s->drain_timer);
+    s->listener.data = s;
+    s->drain_timer.data = s;
+    s->open_handles = 2;
+    int rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&addr, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    if (rc != 0) {
+        snprintf(err, errcap, "cannot listen on %s:%d: %s", host, port, uv_strerror(rc));
+        s->freeing = 1;
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+        uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
+        return rc == UV_EADDRINUSE ? BB_EBUSY : rc == UV_EACCES ? BB_EPERM : BB_EIO;
+    }
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &blen);
+    s->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                          : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    *out = s;
+    return 0;
+}
+
+int bb_http_server_port(const struct bb_http_server *s)
+{
+    return s->port;
+}
+
+size_t bb_http_server_connections(const struct bb_http_server *s)
+{
+    return s->nconns;
+}
+
+static void server_check_drained(struct bb_http_server *s)
+{
+    if (s->freeing) {
+        if (s->open_handles == 0 && s->nconns == 0) free(s);
+        return;
+    }
+    if (!s->draining || s->nconns > 0 || !s->drain_done) return;
+    void (*done)(void *) = s->drain_done;
+    s->drain_done = NULL;
+    uv_timer_stop(&s->drain_timer);
+    done(s->drain_arg);
+}
+
+static void on_drain_timeout(uv_timer_t *t)
+{
+    struct bb_http_server *s = t->data;
+    bb_warn(s->opts.name ? s->opts.name : "http", "drain_timeout open_connections=%zu",
+            s->nconns);
+    for (struct bb_http_conn *c = s->conns, *n; c; c = n) {
+        n = c->next;
+        conn_close(c);
+    }
+}
+
+void bb_http_server_drain(struct bb_http_server *s, void (*done)(void *arg), void *arg)
+{
+    if (s->draining) return;
+    s->draining = 1;
+    s->drain_done = done;
+    s->drain_arg = arg;
+    uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    for (struct bb_http_conn *c = s->conns, *n; c; c = n) {
+        n = c->next;
+        if (c->state == CS_IDLE && c->in_len == c->in_off && c->pending_writes == 0)
+            conn_close(c);
+        else if (c->state == CS_STREAM && c->sse)
+            bb_sse_close(c->sse);
+    }
+    if (s->opts.limits.drain_timeout_ms)
+        uv_timer_start(&s->drain_timer, on_drain_timeout, s->opts.limits.drain_timeout_ms, 0);
+    server_check_drained(s);
+}
+
+void bb_http_server_free(struct bb_http_server *s)
+{
+    if (!s) return;
+    if (!s->draining) {
+        s->draining = 1;
+        uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
+    }
+    s->drain_done = NULL;
+    for (struct bb_http_conn *c = s->conns, *n; c; c = n) {
+        n = c->next;
+        conn_close(c);
+    }
+    s->freeing = 1;
+    uv_close((uv_handle_t *)&s->drain_timer, on_server_handle_closed);
+}
+
+/* ---------------------------------------------------------------- test entry point */
+
+int bb_http_parse_for_test(const char *buf, size_t len, const struct bb_http_limits *limits,
+                           struct bb_router *router)
+{
+    struct bb_http_conn c;
+    memset(&c, 0, sizeof c);
+    c.test = 1;
+    c.tlimits = limits;
+    c.trouter = router;
+    http_parser_init(&c.parser, HTTP_REQUEST);
+    c.parser.data = &c;
+    c.in = malloc(len + 1);
+    if (!c.in) return 503;
+    memcpy(c.in, buf, len);
+    c.in_len = len;
+    c.in_cap = len + 1;
+    process_input(&c);
+    request_free(c.req);
+    free(c.in);
+    return c.test_status ? c.test_status : 0;
+}

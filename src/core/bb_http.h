@@ -1,0 +1,138 @@
+/* bb_http.h — HTTP/1.1 server on libuv and http_parser (Debian's libhttp-parser).
+ *
+ * Flow: the loop thread accepts a connection, feeds bytes to http_parser, and when the headers are
+ * complete matches the route (bb_router) so the route's body limit applies while the body streams
+ * in. When the message is complete the dispatcher checks the route's auth kind once, then runs the
+ * handler inline (loop thread) or on the worker pool (BB_ROUTE_POOL); the filled response is
+ * written back on the loop thread. One request per connection is processed at a time, so pipelined
+ * requests are answered in order.
+ *
+ * Limits (struct bb_http_limits, all configurable): header bytes (431), body bytes (413, also for
+ * chunked bodies), request time from the first byte to a complete request (408 then close), idle
+ * time of a keep-alive connection (silent close), connection count (new ones closed). Every error
+ * answer is JSON {"error","code"}. Malformed requests get 400 and close.
+ *
+ * Every response carries X-Request-Id: the request's own if it sent a sane one, else a new id.
+ *
+ * Drain (SIGTERM): bb_http_server_drain stops accepting, closes idle connections, lets in-flight
+ * requests finish (answered with Connection: close), ends SSE streams, and calls done when no
+ * connection is left or after limits.drain_timeout_ms (then it closes what is left).
+ */
+#ifndef BB_HTTP_H
+#define BB_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bb_router.h"
+
+struct bb_pool;
+struct bb_metrics;
+struct bb_sse;
+
+struct bb_http_limits {
+    size_t max_header_bytes;     /* request line + headers; 431 */
+    size_t max_body_bytes;       /* default per-route body limit; 413 */
+    uint64_t idle_timeout_ms;    /* keep-alive idle close */
+    uint64_t request_timeout_ms; /* first byte to complete request; 408 */
+    uint64_t drain_timeout_ms;   /* graceful drain bound */
+    size_t max_connections;
+    uint64_t sse_heartbeat_ms;   /* comment line on idle SSE streams */
+    size_t sse_max_queue_bytes;  /* unsent bytes per SSE stream before it is closed as slow */
+};
+
+/* Defaults: 16 KiB headers, 1 MiB body, 60 s idle, 30 s request, 10 s drain, 10000 connections,
+ * 15 s heartbeat, 4 MiB SSE queue. */
+void bb_http_limits_default(struct bb_http_limits *l);
+
+struct bb_http_header {
+    char *name;
+    char *value;
+};
+
+struct bb_http_request {
+    const char *method; /* static string */
+    char *url;          /* raw request target */
+    char *path;         /* url up to '?' (still percent-encoded) */
+    char *query;        /* after '?', or NULL */
+    struct bb_http_header *headers;
+    size_t nheaders;
+    char *body; /* NUL-terminated for convenience; body_len excludes the NUL */
+    size_t body_len;
+    char request_id[64];
+    const struct bb_route *route;
+    void *ctx; /* the route table's ctx */
+    struct bb_route_match match;
+    uint64_t start_ns;
+    void *user; /* free for the handler's use; never touched by the server */
+    struct bb_http_conn *conn; /* private */
+};
+
+struct bb_http_response {
+    int status;
+    struct bb_http_header *headers;
+    size_t nheaders, cap;
+    char *body; /* owned (free()) */
+    size_t body_len;
+    struct bb_sse *sse; /* set by bb_sse_start: the response becomes a stream */
+};
+
+/* Request accessors. All returned strings are borrowed and valid until the response is sent. */
+const char *bb_http_header(const struct bb_http_request *req, const char *name);
+/* Path parameter by name, percent-decoded into a request-owned string; NULL if absent. */
+const char *bb_http_param(struct bb_http_request *req, const char *name);
+/* Query parameter by name, percent-decoded ('+' is a space) into buf; NULL if absent or longer than
+ * cap - 1. */
+const char *bb_http_query(const struct bb_http_request *req, const char *name, char *buf,
+                          size_t cap);
+
+/* Response builders (handler side). Each replaces any previous body. They return 0 or BB_ENOMEM;
+ * on BB_ENOMEM the server answers 503. */
+int bb_http_set_header(struct bb_http_response *res, const char *name, const char *value);
+/* Takes ownership of body (free()). */
+int bb_http_reply(struct bb_http_response *res, int status, const char *content_type, char *body,
+                  size_t len);
+int bb_http_reply_copy(struct bb_http_response *res, int status, const char *content_type,
+                       const void *body, size_t len);
+/* Serializes j (borrowed) compactly as application/json. */
+struct json_t;
+int bb_http_reply_json(struct bb_http_response *res, int status, const struct json_t *j);
+/* {"error": message, "code": code}; message NULL → bb_strerror(err); status from bb_err_status. */
+int bb_http_reply_error(struct bb_http_response *res, int err, const char *message);
+/* Same with an explicit status and code. */
+int bb_http_reply_error_status(struct bb_http_response *res, int status, const char *code,
+                               const char *message);
+
+struct bb_http_server_opts {
+    struct bb_http_limits limits;
+    struct bb_router *router;      /* borrowed */
+    struct bb_pool *pool;          /* borrowed; needed for BB_ROUTE_POOL routes */
+    struct bb_metrics *metrics;    /* borrowed; may be NULL */
+    const char *internal_token;    /* borrowed; BB_AUTH_INTERNAL routes need it */
+    const char *name;              /* service name for logs */
+};
+
+struct bb_http_server;
+
+/* Binds host:port (port 0: a free one) and starts accepting. opts is copied; what it points to is
+ * borrowed. On failure returns BB_EBUSY (address in use), BB_EINVAL (bad address) or BB_EIO and
+ * writes a one-line reason into err. */
+int bb_http_server_start(uv_loop_t *loop, const char *host, int port,
+                         const struct bb_http_server_opts *opts, struct bb_http_server **out,
+                         char *err, size_t errcap);
+int bb_http_server_port(const struct bb_http_server *s);
+size_t bb_http_server_connections(const struct bb_http_server *s);
+/* See the header comment. done(arg) runs once on the loop thread. */
+void bb_http_server_drain(struct bb_http_server *s, void (*done)(void *arg), void *arg);
+/* Closes everything at once (if not drained) and frees the server once its handles are closed
+ * (run the loop afterwards). */
+void bb_http_server_free(struct bb_http_server *s);
+
+/* One-time parse of an HTTP request held in buf through the same parser callbacks and router the
+ * server uses, without sockets. For fuzzing and unit tests: returns the status the server would
+ * answer with for that input (200 when it would dispatch to a handler). */
+int bb_http_parse_for_test(const char *buf, size_t len, const struct bb_http_limits *limits,
+                           struct bb_router *router);
+
+#endif

@@ -1,0 +1,73 @@
+/* bb_router.h — routes declared in tables, matched by path segments.
+ *
+ * A service declares a static table of struct bb_route and adds it with bb_router_add. Patterns are
+ * absolute paths whose segments are literals or parameters in braces: "/v1/projects/{projectId}".
+ * When several routes match a path, the one with more literal segments wins (so "/v1/a/new" beats
+ * "/v1/a/{id}"). "/api/..." is an alias of "/v1/...": the router matches it against the same table,
+ * so no route is ever declared twice. HEAD matches GET routes.
+ *
+ * bb_router_match returns 0 with the route, BB_ENOTFOUND when no pattern matches the path, or
+ * BB_EMETHOD when the path is known but not for that method; then m->allow lists the methods
+ * ("GET, POST") for the Allow header. The dispatcher (bb_http) applies the route's auth kind, body
+ * limit and execution flags in one place; handlers never repeat those checks.
+ */
+#ifndef BB_ROUTER_H
+#define BB_ROUTER_H
+
+#include <stddef.h>
+
+struct bb_http_request;
+struct bb_http_response;
+
+typedef void (*bb_http_handler)(struct bb_http_request *req, struct bb_http_response *res);
+
+enum bb_auth_kind {
+    BB_AUTH_NONE = 0,     /* public */
+    BB_AUTH_INTERNAL = 1, /* Authorization: Bearer $BUNBASE_INTERNAL_TOKEN */
+};
+
+enum bb_route_flags {
+    BB_ROUTE_POOL = 1 << 0,   /* handler may block: runs on the worker pool */
+    BB_ROUTE_STREAM = 1 << 1, /* long-lived response (SSE); runs on the loop thread */
+};
+
+struct bb_route {
+    const char *method;  /* "GET", "POST", ... */
+    const char *pattern; /* "/v1/things/{id}" */
+    bb_http_handler handler;
+    enum bb_auth_kind auth;
+    unsigned flags;    /* enum bb_route_flags */
+    size_t max_body;   /* 0: the server's limit */
+    const char *name;  /* metrics label; NULL: the pattern */
+};
+
+#define BB_ROUTE_MAX_PARAMS 8
+#define BB_ROUTE_MAX_SEGMENTS 32
+
+struct bb_route_param {
+    const char *name; /* borrowed from the pattern (not NUL-terminated at name_len) */
+    size_t name_len;
+    const char *value; /* borrowed from the matched path, still percent-encoded */
+    size_t value_len;
+};
+
+struct bb_route_match {
+    const struct bb_route *route;
+    void *ctx; /* the ctx given to bb_router_add with the route's table */
+    size_t nparams;
+    struct bb_route_param params[BB_ROUTE_MAX_PARAMS];
+    char allow[128]; /* set on BB_EMETHOD */
+};
+
+struct bb_router;
+
+int bb_router_new(struct bb_router **out);
+void bb_router_free(struct bb_router *r);
+/* Adds n routes. The table and ctx are borrowed and must outlive the router. A pattern that is
+ * malformed (not starting with '/', unbalanced braces, too many params) gives BB_EINVAL. */
+int bb_router_add(struct bb_router *r, const struct bb_route *table, size_t n, void *ctx);
+/* path is the URL path without query (borrowed; m's params point into it). */
+int bb_router_match(const struct bb_router *r, const char *method, const char *path, size_t len,
+                    struct bb_route_match *m);
+
+#endif
