@@ -54,6 +54,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +589,22 @@ static int uv_to_bb(int r)
     }
 }
 
+/* libuv writes with write(2)/writev(2): a peer that has gone away would raise SIGPIPE. Ignore it
+ * once, unless the program installed its own disposition. */
+static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+
+static void ignore_sigpipe(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGPIPE, NULL, &cur) == 0 && cur.sa_handler == SIG_DFL) {
+        struct sigaction ign;
+        memset(&ign, 0, sizeof ign);
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, NULL);
+    }
+}
+
 int bb_rpc_server_start(struct bb_rpc_server **out, uv_loop_t *loop, const char *addr,
                         const struct bb_rpc_server_opts *opts, bb_rpc_handler handler, void *ctx)
 {
@@ -599,6 +616,7 @@ int bb_rpc_server_start(struct bb_rpc_server **out, uv_loop_t *loop, const char 
 
     if (!out || !loop || !handler) return BB_EINVAL;
     *out = NULL;
+    pthread_once(&sigpipe_once, ignore_sigpipe);
     rc = addr_parse(addr, &a);
     if (rc) goto out;
     srv = calloc(1, sizeof *srv);

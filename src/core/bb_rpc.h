@@ -93,7 +93,8 @@ typedef void (*bb_rpc_stopped_cb)(void *ctx);
  * BB_EEXIST (address in use), BB_EIO, BB_ENOMEM; the callback is never called and the caller has
  * nothing to clean up (a listener handle already created is closed and freed by the loop's next
  * iteration, so run the loop before uv_loop_close). A stale unix socket file at the path is removed
- * before binding. */
+ * before binding. The first call sets SIGPIPE to SIG_IGN if it still has the default disposition
+ * (libuv writes to sockets with write(2)). */
 int bb_rpc_server_start(struct bb_rpc_server **out, uv_loop_t *loop, const char *addr,
                         const struct bb_rpc_server_opts *opts, bb_rpc_handler handler, void *ctx);
 /* The bound TCP port (useful with port 0), or 0 for unix sockets. */
