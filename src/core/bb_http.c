@@ -78,7 +78,8 @@ struct bb_http_server {
     uv_timer_t drain_timer;
     struct bb_http_server_opts opts;
     struct bb_http_conn *conns;
-    size_t nconns;
+    size_t nconns; /* linked (open) connections */
+    size_t nalloc; /* connection structs not yet freed (closing ones included) */
     int port;
     int draining;
     int freeing;
@@ -339,7 +340,10 @@ static void conn_maybe_free(struct bb_http_conn *c)
     request_free(c->req);
     free(c->in);
     free(c);
-    if (s) server_check_drained(s);
+    if (s) {
+        s->nalloc--;
+        server_check_drained(s);
+    }
 }
 
 static void conn_close(struct bb_http_conn *c)
@@ -1063,6 +1067,7 @@ static void on_connection(uv_stream_t *server, int status)
     struct bb_http_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = s;
+    s->nalloc++;
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->timer);
     c->tcp.data = c;
@@ -1092,7 +1097,7 @@ static void on_server_handle_closed(uv_handle_t *h)
 {
     struct bb_http_server *s = h->data;
     s->open_handles--;
-    if (s->freeing && s->open_handles == 0 && s->nconns == 0) free(s);
+    if (s->freeing && s->open_handles == 0 && s->nalloc == 0) free(s);
 }
 
 int bb_http_server_start(uv_loop_t *loop, const char *host, int port,
@@ -1145,10 +1150,10 @@ size_t bb_http_server_connections(const struct bb_http_server *s)
 static void server_check_drained(struct bb_http_server *s)
 {
     if (s->freeing) {
-        if (s->open_handles == 0 && s->nconns == 0) free(s);
+        if (s->open_handles == 0 && s->nalloc == 0) free(s);
         return;
     }
-    if (!s->draining || s->nconns > 0 || !s->drain_done) return;
+    if (!s->draining || s->nalloc > 0 || !s->drain_done) return;
     void (*done)(void *) = s->drain_done;
     s->drain_done = NULL;
     uv_timer_stop(&s->drain_timer);

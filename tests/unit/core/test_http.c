@@ -1,0 +1,722 @@
+/* HTTP server over real sockets: a loop thread runs bb_http with a small route table; the tests
+ * talk raw HTTP/1.1 through plain sockets so every byte on the wire is under control. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bb_err.h"
+#include "bb_http.h"
+#include "bb_metrics.h"
+#include "bb_pool.h"
+#include "bb_router.h"
+#include "bb_sse.h"
+
+/* ------------------------------------------------------------------ server fixture */
+
+struct fixture {
+    pthread_t thread;
+    uv_loop_t loop;
+    uv_async_t stop_async;
+    struct bb_router *router;
+    struct bb_pool *pool;
+    struct bb_metrics *metrics;
+    struct bb_http_server *srv;
+    struct bb_http_limits limits;
+    int pool_threads, pool_queue;
+    int port;
+    int ready;
+    int drained;
+    int drain_instead_of_free;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+static pthread_t loop_thread_id;
+static volatile int sse_closed_calls;
+static volatile int worker_ran_off_loop;
+
+static void h_hello(struct bb_http_request *req, struct bb_http_response *res)
+{
+    char buf[64];
+    const char *name = bb_http_query(req, "name", buf, sizeof buf);
+    char out[128];
+    int n = snprintf(out, sizeof out, "hello %s", name ? name : "world");
+    bb_http_reply_copy(res, 200, "text/plain", out, (size_t)n);
+}
+
+static void h_echo(struct bb_http_request *req, struct bb_http_response *res)
+{
+    bb_http_reply_copy(res, 200, "application/octet-stream", req->body, req->body_len);
+}
+
+static void h_param(struct bb_http_request *req, struct bb_http_response *res)
+{
+    const char *id = bb_http_param(req, "id");
+    bb_http_reply_copy(res, 200, "text/plain", id ? id : "(none)", id ? strlen(id) : 6);
+}
+
+static void h_slow(struct bb_http_request *req, struct bb_http_response *res)
+{
+    if (!pthread_equal(pthread_self(), loop_thread_id)) worker_ran_off_loop = 1;
+    char buf[16];
+    const char *ms = bb_http_query(req, "ms", buf, sizeof buf);
+    usleep((useconds_t)(ms ? atoi(ms) : 100) * 1000);
+    bb_http_reply_copy(res, 200, "text/plain", "slow", 4);
+}
+
+static void h_error(struct bb_http_request *req, struct bb_http_response *res)
+{
+    (void)req;
+    bb_http_reply_error(res, BB_EEXIST, "duplicate thing");
+}
+
+static void on_sse_closed(struct bb_sse *s, void *arg)
+{
+    (void)s, (void)arg;
+    sse_closed_calls++;
+}
+
+static void *sse_thread(void *arg)
+{
+    struct bb_sse *s = arg;
+    bb_sse_send(s, "greeting", "1", "first\nsecond", 12);
+    bb_sse_send(s, NULL, "2", "plain", 5);
+    /* keep the stream open until the client leaves */
+    for (int i = 0; i < 400 && !bb_sse_is_closed(s); i++)
+        usleep(10000);
+    bb_sse_unref(s);
+    return NULL;
+}
+
+static void h_sse(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bb_sse *s;
+    if (bb_sse_start(req, res, on_sse_closed, NULL, &s) != 0) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    pthread_t t;
+    pthread_create(&t, NULL, sse_thread, s);
+    pthread_detach(t);
+}
+
+static const struct bb_route routes[] = {
+    {"GET", "/hello", h_hello, BB_AUTH_NONE, 0, 0, NULL},
+    {"POST", "/echo", h_echo, BB_AUTH_NONE, 0, 0, NULL},
+    {"POST", "/small", h_echo, BB_AUTH_NONE, 0, 16, NULL},
+    {"GET", "/v1/items/{id}", h_param, BB_AUTH_NONE, 0, 0, NULL},
+    {"DELETE", "/v1/items/{id}", h_param, BB_AUTH_NONE, 0, 0, NULL},
+    {"GET", "/slow", h_slow, BB_AUTH_NONE, BB_ROUTE_POOL, 0, NULL},
+    {"GET", "/error", h_error, BB_AUTH_NONE, 0, 0, NULL},
+    {"GET", "/internal", h_hello, BB_AUTH_INTERNAL, 0, 0, NULL},
+    {"GET", "/sse", h_sse, BB_AUTH_NONE, BB_ROUTE_STREAM, 0, NULL},
+};
+
+static void on_drained(void *arg)
+{
+    struct fixture *f = arg;
+    f->drained = 1;
+    bb_http_server_free(f->srv);
+    bb_pool_free(f->pool);
+    uv_close((uv_handle_t *)&f->stop_async, NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+    struct fixture *f = a->data;
+    if (f->drain_instead_of_free) {
+        bb_http_server_drain(f->srv, on_drained, f);
+        return;
+    }
+    bb_http_server_free(f->srv);
+    bb_pool_free(f->pool);
+    uv_close((uv_handle_t *)&f->stop_async, NULL);
+}
+
+static void *loop_main(void *arg)
+{
+    struct fixture *f = arg;
+    loop_thread_id = pthread_self();
+    uv_loop_init(&f->loop);
+    uv_async_init(&f->loop, &f->stop_async, on_stop);
+    f->stop_async.data = f;
+    bb_router_new(&f->router);
+    bb_router_add(f->router, routes, sizeof routes / sizeof routes[0], f);
+    f->metrics = bb_metrics_new();
+    bb_pool_new(&f->loop, f->pool_threads ? f->pool_threads : 4,
+                (size_t)(f->pool_queue ? f->pool_queue : 64), &f->pool);
+    struct bb_http_server_opts o = {.limits = f->limits,
+                                    .router = f->router,
+                                    .pool = f->pool,
+                                    .metrics = f->metrics,
+                                    .internal_token = "s3cret-token",
+                                    .name = "test"};
+    char err[200];
+    int rc = bb_http_server_start(&f->loop, "127.0.0.1", 0, &o, &f->srv, err, sizeof err);
+    pthread_mutex_lock(&f->mu);
+    f->port = rc == 0 ? bb_http_server_port(f->srv) : -1;
+    f->ready = 1;
+    pthread_cond_signal(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    if (rc == 0) uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f->loop);
+    bb_router_free(f->router);
+    bb_metrics_free(f->metrics);
+    return NULL;
+}
+
+static struct fixture *start(const struct bb_http_limits *l)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_cond_init(&f->cv, NULL);
+    if (l) f->limits = *l;
+    else bb_http_limits_default(&f->limits);
+    return f;
+}
+
+static void run(struct fixture *f)
+{
+    pthread_create(&f->thread, NULL, loop_main, f);
+    pthread_mutex_lock(&f->mu);
+    while (!f->ready)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+    assert_true(f->port > 0);
+}
+
+static void stop(struct fixture *f)
+{
+    uv_async_send(&f->stop_async);
+    pthread_join(f->thread, NULL);
+    pthread_mutex_destroy(&f->mu);
+    pthread_cond_destroy(&f->cv);
+    free(f);
+}
+
+/* ------------------------------------------------------------------ raw client */
+
+static int dial(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0) return; /* the server may close early (413/431): that is what we test */
+        c += w, n -= (size_t)w;
+    }
+}
+
+/* Reads until the peer closes, `want` complete responses arrived, or timeout. Returns bytes. */
+static size_t recv_until(int fd, char *buf, size_t cap, int want, int timeout_ms, int *closed)
+{
+    size_t len = 0;
+    *closed = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        /* count complete responses: header end + Content-Length */
+        int complete = 0;
+        size_t off = 0;
+        for (;;) {
+            char *he = memmem(buf + off, len - off, "\r\n\r\n", 4);
+            if (!he) break;
+            char *cl = memmem(buf + off, (size_t)(he - (buf + off)), "Content-Length: ", 16);
+            size_t blen = cl ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+            size_t end = (size_t)(he - buf) + 4 + blen;
+            if (end > len) break;
+            complete++;
+            off = end;
+        }
+        if (want && complete >= want) break;
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long el = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (el >= timeout_ms) break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, (int)(timeout_ms - el)) <= 0) break;
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r <= 0) {
+            *closed = 1;
+            break;
+        }
+        len += (size_t)r;
+        if (len >= cap - 1) break;
+    }
+    buf[len] = '\0';
+    return len;
+}
+
+static int status_of(const char *resp)
+{
+    int st = 0;
+    if (sscanf(resp, "HTTP/1.1 %d", &st) != 1) return -1;
+    return st;
+}
+
+static char rbuf[1 << 20];
+
+static int roundtrip_n(int port, const char *req, int *closed, int want, int timeout_ms)
+{
+    int fd = dial(port);
+    send_all(fd, req, strlen(req));
+    int c;
+    recv_until(fd, rbuf, sizeof rbuf, want, timeout_ms, &c);
+    if (closed) {
+        /* a server that closes after answering: see the EOF */
+        char tmp[16];
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        *closed = c || (poll(&p, 1, 1000) == 1 && recv(fd, tmp, sizeof tmp, 0) == 0);
+    }
+    close(fd);
+    return status_of(rbuf);
+}
+
+static int roundtrip(int port, const char *req, int *closed)
+{
+    return roundtrip_n(port, req, closed, 1, 5000);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_basic_get_and_request_id(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    assert_int_equal(roundtrip(f->port, "GET /hello?name=a%20b HTTP/1.1\r\nHost: x\r\n\r\n", NULL),
+                     200);
+    assert_non_null(strstr(rbuf, "\r\n\r\nhello a b"));
+    assert_non_null(strstr(rbuf, "X-Request-Id: "));
+    assert_non_null(strstr(rbuf, "Connection: keep-alive"));
+    assert_int_equal(
+        roundtrip(f->port, "GET /hello HTTP/1.1\r\nX-Request-Id: abc-123\r\n\r\n", NULL), 200);
+    assert_non_null(strstr(rbuf, "X-Request-Id: abc-123\r\n"));
+    /* an unsafe request id is replaced, never echoed */
+    assert_int_equal(
+        roundtrip(f->port, "GET /hello HTTP/1.1\r\nX-Request-Id: a b<c>\r\n\r\n", NULL), 200);
+    assert_null(strstr(rbuf, "a b<c>"));
+    /* HEAD: headers only */
+    assert_int_equal(roundtrip_n(f->port, "HEAD /hello HTTP/1.1\r\n\r\n", NULL, 0, 300), 200);
+    assert_non_null(strstr(rbuf, "Content-Length: 11\r\n"));
+    assert_null(strstr(rbuf, "hello world"));
+    /* HTTP/1.0 without keep-alive closes */
+    int closed;
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.0\r\n\r\n", &closed), 200);
+    assert_true(closed);
+    stop(f);
+}
+
+static void test_404_405_json(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    assert_int_equal(roundtrip(f->port, "GET /nope HTTP/1.1\r\n\r\n", NULL), 404);
+    assert_non_null(strstr(rbuf, "\"code\":\"not_found\""));
+    assert_non_null(strstr(rbuf, "Content-Type: application/json"));
+    assert_int_equal(roundtrip(f->port, "PUT /v1/items/7 HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                               NULL),
+                     405);
+    assert_non_null(strstr(rbuf, "Allow: GET, DELETE\r\n"));
+    assert_non_null(strstr(rbuf, "\"code\":\"method_not_allowed\""));
+    assert_int_equal(roundtrip(f->port, "GET /error HTTP/1.1\r\n\r\n", NULL), 409);
+    assert_non_null(strstr(rbuf, "{\"error\":\"duplicate thing\",\"code\":\"already_exists\"}"));
+    stop(f);
+}
+
+static void test_params_and_api_alias(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    assert_int_equal(roundtrip(f->port, "GET /v1/items/a%20b%2Fc HTTP/1.1\r\n\r\n", NULL), 200);
+    assert_non_null(strstr(rbuf, "\r\n\r\na b/c"));
+    assert_int_equal(roundtrip(f->port, "DELETE /api/items/z HTTP/1.1\r\n\r\n", NULL), 200);
+    assert_non_null(strstr(rbuf, "\r\n\r\nz"));
+    stop(f);
+}
+
+static void test_header_limit_431(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.max_header_bytes = 1024;
+    struct fixture *f = start(&l);
+    run(f);
+    char req[4096];
+    char big[2000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    snprintf(req, sizeof req, "GET /hello HTTP/1.1\r\nX-Big: %s\r\n\r\n", big);
+    int closed;
+    assert_int_equal(roundtrip(f->port, req, &closed), 431);
+    assert_non_null(strstr(rbuf, "\"code\":\"headers_too_large\""));
+    assert_true(closed);
+    /* just under the limit is fine */
+    big[900] = '\0';
+    snprintf(req, sizeof req, "GET /hello HTTP/1.1\r\nX-Big: %s\r\n\r\n", big);
+    assert_int_equal(roundtrip(f->port, req, NULL), 200);
+    stop(f);
+}
+
+static void test_body_limits_413(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.max_body_bytes = 1000;
+    struct fixture *f = start(&l);
+    run(f);
+    /* declared length over the server limit: refused before reading the body */
+    assert_int_equal(roundtrip(f->port, "POST /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", NULL),
+                     413);
+    assert_non_null(strstr(rbuf, "\"code\":\"payload_too_large\""));
+    /* route-specific limit (16 bytes) */
+    assert_int_equal(
+        roundtrip(f->port, "POST /small HTTP/1.1\r\nContent-Length: 20\r\n\r\n01234567890123456789",
+                  NULL),
+        413);
+    assert_int_equal(
+        roundtrip(f->port, "POST /small HTTP/1.1\r\nContent-Length: 16\r\n\r\n0123456789012345",
+                  NULL),
+        200);
+    /* chunked body growing past the limit */
+    char req[4096];
+    char chunk[600];
+    memset(chunk, 'x', sizeof chunk);
+    int n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (int i = 0; i < 3; i++) {
+        n += snprintf(req + n, sizeof req - (size_t)n, "258\r\n%.*s\r\n", 600, chunk);
+    }
+    snprintf(req + n, sizeof req - (size_t)n, "0\r\n\r\n");
+    int closed;
+    assert_int_equal(roundtrip(f->port, req, &closed), 413);
+    assert_true(closed);
+    stop(f);
+}
+
+static void test_chunked_body(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    assert_int_equal(roundtrip(f->port,
+                               "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+                               NULL),
+                     200);
+    assert_non_null(strstr(rbuf, "Content-Length: 11\r\n"));
+    assert_non_null(strstr(rbuf, "\r\n\r\nhello world"));
+    stop(f);
+}
+
+static void test_pipelining_in_order(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int fd = dial(f->port);
+    const char *reqs = "GET /slow?ms=150 HTTP/1.1\r\n\r\n"
+                       "GET /hello?name=two HTTP/1.1\r\n\r\n"
+                       "POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nthree"
+                       "GET /v1/items/four HTTP/1.1\r\n\r\n";
+    send_all(fd, reqs, strlen(reqs));
+    int closed;
+    recv_until(fd, rbuf, sizeof rbuf, 4, 5000, &closed);
+    close(fd);
+    char *a = strstr(rbuf, "\r\n\r\nslow");
+    char *b = strstr(rbuf, "\r\n\r\nhello two");
+    char *c = strstr(rbuf, "\r\n\r\nthree");
+    char *d = strstr(rbuf, "\r\n\r\nfour");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_non_null(d);
+    assert_true(a < b && b < c && c < d);
+    stop(f);
+}
+
+static void test_request_timeout_408(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.request_timeout_ms = 300;
+    struct fixture *f = start(&l);
+    run(f);
+    int fd = dial(f->port);
+    send_all(fd, "GET /hel", 8); /* slow loris: never finishes */
+    usleep(100000);
+    send_all(fd, "lo HTTP/1.1\r\nX-A:", 17);
+    int closed;
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 408);
+    assert_non_null(strstr(rbuf, "\"code\":\"timeout\""));
+    assert_non_null(strstr(rbuf, "Connection: close"));
+    recv_until(fd, rbuf, sizeof rbuf, 0, 2000, &closed);
+    assert_true(closed);
+    close(fd);
+    stop(f);
+}
+
+static void test_idle_timeout_closes(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.idle_timeout_ms = 200;
+    struct fixture *f = start(&l);
+    run(f);
+    int fd = dial(f->port);
+    send_all(fd, "GET /hello HTTP/1.1\r\n\r\n", 23);
+    int closed;
+    recv_until(fd, rbuf, sizeof rbuf, 1, 2000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    assert_false(closed);
+    /* nothing more: the server closes the idle keep-alive connection, without a response */
+    size_t n = recv_until(fd, rbuf, sizeof rbuf, 0, 2000, &closed);
+    assert_true(closed);
+    assert_int_equal(n, 0);
+    close(fd);
+    stop(f);
+}
+
+static void test_malformed_400(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int closed;
+    assert_int_equal(roundtrip(f->port, "GARBAGE\r\n\r\n", &closed), 400);
+    assert_non_null(strstr(rbuf, "\"code\":\"bad_request\""));
+    assert_true(closed);
+    assert_int_equal(roundtrip(f->port, "GET http://absolute/x HTTP/1.1\r\n\r\n", NULL), 400);
+    assert_int_equal(
+        roundtrip(f->port, "POST /echo HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+                  NULL),
+        400);
+    /* still serving */
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.1\r\n\r\n", NULL), 200);
+    stop(f);
+}
+
+static void test_internal_auth(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    assert_int_equal(roundtrip(f->port, "GET /internal HTTP/1.1\r\n\r\n", NULL), 401);
+    assert_non_null(strstr(rbuf, "\"code\":\"unauthenticated\""));
+    assert_int_equal(
+        roundtrip(f->port, "GET /internal HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n", NULL),
+        401);
+    assert_int_equal(
+        roundtrip(f->port, "GET /internal HTTP/1.1\r\nAuthorization: Bearer s3cret-token\r\n\r\n",
+                  NULL),
+        200);
+    stop(f);
+}
+
+static void test_pool_runs_off_loop_and_overload_503(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    f->pool_threads = 1;
+    f->pool_queue = 1;
+    run(f);
+    worker_ran_off_loop = 0;
+    int fds[4];
+    for (int i = 0; i < 4; i++) {
+        fds[i] = dial(f->port);
+        send_all(fds[i], "GET /slow?ms=300 HTTP/1.1\r\n\r\n", 30);
+        usleep(30000);
+    }
+    int ok = 0, busy = 0, closed;
+    for (int i = 0; i < 4; i++) {
+        recv_until(fds[i], rbuf, sizeof rbuf, 1, 5000, &closed);
+        int st = status_of(rbuf);
+        if (st == 200) ok++;
+        if (st == 503) {
+            busy++;
+            assert_non_null(strstr(rbuf, "\"code\":\"overloaded\""));
+        }
+        close(fds[i]);
+    }
+    assert_int_equal(ok, 2); /* one running + one queued */
+    assert_int_equal(busy, 2);
+    assert_true(worker_ran_off_loop);
+    stop(f);
+}
+
+static void test_sse_stream(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.sse_heartbeat_ms = 100;
+    struct fixture *f = start(&l);
+    run(f);
+    sse_closed_calls = 0;
+    int fd = dial(f->port);
+    send_all(fd, "GET /sse HTTP/1.1\r\n\r\n", 21);
+    size_t len = 0;
+    int closed = 0;
+    for (int i = 0; i < 50 && !strstr(rbuf, ": heartbeat"); i++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 100) != 1) continue;
+        ssize_t r = recv(fd, rbuf + len, sizeof rbuf - len - 1, 0);
+        if (r <= 0) break;
+        len += (size_t)r;
+        rbuf[len] = '\0';
+    }
+    (void)closed;
+    assert_int_equal(status_of(rbuf), 200);
+    assert_non_null(strstr(rbuf, "Content-Type: text/event-stream"));
+    assert_null(strstr(rbuf, "Content-Length"));
+    assert_non_null(strstr(rbuf, "id: 1\nevent: greeting\ndata: first\ndata: second\n\n"));
+    assert_non_null(strstr(rbuf, "id: 2\ndata: plain\n\n"));
+    assert_non_null(strstr(rbuf, ": heartbeat\n\n"));
+    /* client disconnects: the owner hears about it on the loop */
+    close(fd);
+    for (int i = 0; i < 100 && !sse_closed_calls; i++)
+        usleep(10000);
+    assert_int_equal(sse_closed_calls, 1);
+    stop(f);
+}
+
+static void test_drain_finishes_inflight(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    f->drain_instead_of_free = 1;
+    run(f);
+    int busy = dial(f->port);
+    send_all(busy, "GET /slow?ms=400 HTTP/1.1\r\n\r\n", 30);
+    int idle = dial(f->port);
+    usleep(100000);
+    uv_async_send(&f->stop_async); /* drain while /slow is running */
+    int closed;
+    recv_until(idle, rbuf, sizeof rbuf, 0, 2000, &closed);
+    assert_true(closed); /* idle connection closed at once */
+    recv_until(busy, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    assert_non_null(strstr(rbuf, "Connection: close"));
+    close(busy);
+    close(idle);
+    pthread_join(f->thread, NULL);
+    assert_true(f->drained);
+    /* nothing listens any more */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)f->port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_not_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    close(fd);
+    free(f);
+}
+
+static void test_max_connections(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.max_connections = 2;
+    struct fixture *f = start(&l);
+    run(f);
+    int a = dial(f->port), b = dial(f->port);
+    usleep(50000);
+    int c = dial(f->port);
+    int closed;
+    recv_until(c, rbuf, sizeof rbuf, 0, 2000, &closed);
+    assert_true(closed);
+    send_all(a, "GET /hello HTTP/1.1\r\n\r\n", 23);
+    recv_until(a, rbuf, sizeof rbuf, 1, 2000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    close(a);
+    close(b);
+    close(c);
+    stop(f);
+}
+
+static void test_metrics_recorded(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    for (int i = 0; i < 3; i++)
+        roundtrip(f->port, "GET /hello HTTP/1.1\r\n\r\n", NULL);
+    roundtrip(f->port, "GET /nope HTTP/1.1\r\n\r\n", NULL);
+    char *text;
+    size_t len;
+    assert_int_equal(bb_metrics_render(f->metrics, &text, &len), 0);
+    assert_non_null(
+        strstr(text, "bunbase_http_requests_total{route=\"/hello\",method=\"GET\",status=\"200\"} 3"));
+    assert_non_null(strstr(
+        text, "bunbase_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"));
+    assert_non_null(strstr(text, "bunbase_http_request_duration_seconds_count{route=\"/hello\"} 3"));
+    free(text);
+    stop(f);
+}
+
+static void test_parse_for_test(void **state)
+{
+    (void)state;
+    struct bb_router *r;
+    bb_router_new(&r);
+    bb_router_add(r, routes, sizeof routes / sizeof routes[0], NULL);
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.max_body_bytes = 10;
+    const char *ok = "GET /hello HTTP/1.1\r\n\r\n";
+    assert_int_equal(bb_http_parse_for_test(ok, strlen(ok), &l, r), 200);
+    const char *big = "POST /echo HTTP/1.1\r\nContent-Length: 11\r\n\r\n01234567890";
+    assert_int_equal(bb_http_parse_for_test(big, strlen(big), &l, r), 413);
+    const char *nf = "GET /x HTTP/1.1\r\n\r\n";
+    assert_int_equal(bb_http_parse_for_test(nf, strlen(nf), &l, r), 404);
+    bb_router_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic_get_and_request_id),
+        cmocka_unit_test(test_404_405_json),
+        cmocka_unit_test(test_params_and_api_alias),
+        cmocka_unit_test(test_header_limit_431),
+        cmocka_unit_test(test_body_limits_413),
+        cmocka_unit_test(test_chunked_body),
+        cmocka_unit_test(test_pipelining_in_order),
+        cmocka_unit_test(test_request_timeout_408),
+        cmocka_unit_test(test_idle_timeout_closes),
+        cmocka_unit_test(test_malformed_400),
+        cmocka_unit_test(test_internal_auth),
+        cmocka_unit_test(test_pool_runs_off_loop_and_overload_503),
+        cmocka_unit_test(test_sse_stream),
+        cmocka_unit_test(test_drain_finishes_inflight),
+        cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_metrics_recorded),
+        cmocka_unit_test(test_parse_for_test),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
