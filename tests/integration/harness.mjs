@@ -93,7 +93,8 @@ function listProcs() {
     const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
     const state = rest[0];
     if (state === 'Z') continue; // zombies are not "left running"
-    out.push({ pid: Number(e), ppid: Number(rest[1]), cmdline: cmd.toString().split('\0').filter(Boolean).join(' ') });
+    const argv = cmd.toString().split('\0').filter(Boolean);
+    out.push({ pid: Number(e), ppid: Number(rest[1]), argv0: argv[0] || '', cmdline: argv.join(' ') });
   }
   return out;
 }
@@ -106,7 +107,8 @@ function listProcs() {
 export function postgresProcessesFor(dataDir) {
   if (!dataDir) return [];
   const procs = listProcs();
-  const roots = procs.filter((p) => p.cmdline.includes(dataDir) && /postgres|pg_ctl/.test(p.cmdline));
+  const isPg = (p) => /^(postgres|postmaster|pg_ctl)$/.test(path.basename(p.argv0)) || p.cmdline.startsWith('postgres:');
+  const roots = procs.filter((p) => p.pid !== process.pid && p.cmdline.includes(dataDir) && isPg(p));
   const ids = new Set(roots.map((p) => p.pid));
   let grew = true;
   while (grew) {
