@@ -124,7 +124,7 @@ static void log_tail(const char *path, char *buf, size_t cap)
     char tmp[2048];
     if (cap == 0) return;
     buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return;
     off_t end = lseek(fd, 0, SEEK_END);
     off_t start = end > (off_t)sizeof(tmp) - 1 ? end - ((off_t)sizeof(tmp) - 1) : 0;
@@ -237,7 +237,10 @@ static void child_exec(const struct runas *ra, char *const argv[], const char *l
         sigaction(sigs[i], &sa, NULL);
     setsid(); /* a terminal's ^C goes to us, not the server: we decide how it stops */
 
-    int logfd = open(logpath ? logpath : "/dev/null", O_WRONLY | O_APPEND | O_CLOEXEC);
+    /* error sink until we are the server user (O_NOFOLLOW: the log lives in a directory that
+     * user owns, and we may still be root here) */
+    int logfd = open(logpath ? logpath : "/dev/null",
+                     O_WRONLY | O_APPEND | O_CLOEXEC | (logpath ? O_NOFOLLOW : 0));
     if (child_become(ra) != 0) {
         if (logfd >= 0) dup2(logfd, 2);
         child_write("bb_pg: cannot switch to the server user\n");
@@ -396,7 +399,7 @@ static int find_bindir(const char *pgdata, char *buf, size_t cap)
 {
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/PG_VERSION", pgdata);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
         char v[16] = "";
         ssize_t n = read(fd, v, sizeof(v) - 1);
@@ -539,7 +542,7 @@ enum pm_state { PM_DEAD, PM_ALIVE, PM_FOREIGN, PM_UNKNOWN };
 static int read_pidfile(const char *path, pid_t *out)
 {
     char buf[64];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return errno == ENOENT ? BB_ENOTFOUND : BB_EIO;
     ssize_t n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
@@ -715,7 +718,10 @@ int bb_pg_cluster_start(const char *data_dir, struct bb_pg_cluster **out, char *
     rc = runas_init(&ra, err, errcap);
     if (rc != 0) return rc;
 
-    if (mkdir(data_dir, ra.drop ? 0711 : 0700) != 0 && errno != EEXIST) {
+    if (mkdir(data_dir, 0700) == 0) {
+        /* as root, the server user must be able to pass through (not list) it */
+        if (ra.drop) chmod(data_dir, 0711);
+    } else if (errno != EEXIST) {
         seterr(err, errcap, "cannot create data directory %s: %s", data_dir, strerror(errno));
         rc = BB_EIO;
         goto out;
@@ -823,7 +829,8 @@ int bb_pg_cluster_start(const char *data_dir, struct bb_pg_cluster **out, char *
         if (PQping(admin) == PQPING_OK) break;
         int st;
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid || (r < 0 && errno == ECHILD)) {
+        /* (ECHILD: SIGCHLD is ignored in this process, children reap themselves) */
+        if (r == pid || (r < 0 && errno == ECHILD && kill(pid, 0) != 0 && errno == ESRCH)) {
             char tail[512];
             pid = -1;
             log_tail(logpath, tail, sizeof(tail));
