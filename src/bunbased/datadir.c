@@ -21,10 +21,10 @@ int bb_datadir_prepare(const char *dir, char *err, size_t errcap)
     for (char *p = path + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';
-        if (mkdir(path, 0700) != 0 && errno != EEXIST) goto fail;
+        if (mkdir(path, 0711) != 0 && errno != EEXIST) goto fail;
         *p = '/';
     }
-    if (mkdir(path, 0700) != 0 && errno != EEXIST) goto fail;
+    if (mkdir(path, 0711) != 0 && errno != EEXIST) goto fail;
     struct stat st;
     if (stat(path, &st) != 0) goto fail;
     if (!S_ISDIR(st.st_mode)) {

@@ -1,5 +1,8 @@
 /* datadir.h — the data directory: creation, the single-owner lock, the internal token.
  *
+ * Directories are created with mode 0711: other users (the postgres user running the embedded
+ * cluster) may traverse but not list them; every file inside is created 0600.
+ *
  * Layout: <data>/bunbased.lock (flock held for the process lifetime; holds our pid),
  * <data>/internal_token (mode 0600, written atomically: temp file, fsync, rename, fsync dir),
  * <data>/postgres/ (embedded cluster, see docs/internals/pg.md).
