@@ -177,7 +177,7 @@ describe('startup errors and the data-dir lock', () => {
 });
 
 describe('stale cluster recovery', () => {
-  test('after SIGKILL, a new server on the same data dir becomes healthy; no postgres is left after it stops', { timeout: 180000 }, async () => {
+  test('after SIGKILL, a new server on the same data dir becomes healthy; no postgres is left after it stops', { timeout: 180000 }, async (t) => {
     const first = await startServer({ env: { BUNBASE_LOG_LEVEL: 'warn' } });
     const dir = first.dataDir;
     let second;
@@ -185,6 +185,7 @@ describe('stale cluster recovery', () => {
       const k = await first.stop('SIGKILL', { keepDir: true });
       assert.equal(k.signal, 'SIGKILL');
       // (postgres children may or may not have survived; either way the next start must cope)
+      t.diagnostic(`after SIGKILL: ${k.leftoverPostgres.length} postgres processes survived; files: ${fs.readdirSync(dir).join(' ')}`);
       second = await startServer({ dataDir: dir, env: { BUNBASE_LOG_LEVEL: 'warn' } });
       const h = await httpRequest(`${second.url}/health`);
       assert.equal(h.status, 200, h.text);
