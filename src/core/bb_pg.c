@@ -317,8 +317,11 @@ static int run_wait(const struct runas *ra, char *const argv[], const char *logp
     if (spawn(ra, argv, logpath, -1, 0, &pid) != 0) return BB_EIO;
     int rc = wait_exit(pid, timeout_ms, &st);
     if (rc == BB_ETIMEDOUT) {
-        kill(pid, SIGKILL);
-        wait_exit(pid, 5000, &st);
+        kill(pid, SIGTERM); /* initdb cleans up what it created on SIGTERM */
+        if (wait_exit(pid, 10000, &st) != 0) {
+            kill(pid, SIGKILL);
+            wait_exit(pid, 5000, &st);
+        }
         return BB_ETIMEDOUT;
     }
     if (rc != 0) return rc;
