@@ -5,7 +5,8 @@
  * there on failure (always NUL-terminated; err may be NULL when cap is 0); on success they leave
  * it untouched. Codes used: BB_EINVAL (bad argument / unusable directory), BB_ENOMEM,
  * BB_EIO (file system or PostgreSQL error), BB_EPERM (the server user cannot reach the data
- * directory), BB_EUNAVAIL (server not reachable / did not start), BB_ETIMEDOUT, BB_EBUSY.
+ * directory), BB_ENOTFOUND (no PostgreSQL server binaries installed), BB_EUNAVAIL (server not
+ * reachable / did not start), BB_ETIMEDOUT, BB_EBUSY.
  */
 #ifndef BB_PG_H
 #define BB_PG_H
