@@ -9,6 +9,7 @@ DEB_PKGS=(
   libpq-dev postgresql postgresql-contrib libcmocka-dev
   clang libclang-rt-14-dev llvm
   nginx-light wrk procps iproute2 util-linux
+  redis-server redis-tools libhiredis-dev nats-server libnats-dev
 )
 # Node.js (for the integration tests' runner and the JS parts): any node >= 18 will do; only install
 # Debian's when none is on PATH (a NodeSource nodejs already ships npm and conflicts with Debian's npm).
@@ -35,6 +36,17 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   $SUDO systemctl stop nginx || true
   $SUDO systemctl disable nginx >/dev/null 2>&1 || true
+fi
+# redis-server and nats-server are peers for tests and benchmarks only; their system services
+# must not hold the default ports.
+for svc in redis-server nats-server; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $SUDO systemctl stop "$svc" || true
+    $SUDO systemctl disable "$svc" >/dev/null 2>&1 || true
+  fi
+done
+if [ -x /etc/init.d/redis-server ] && pgrep -x redis-server >/dev/null 2>&1; then
+  $SUDO /etc/init.d/redis-server stop >/dev/null 2>&1 || true
 fi
 # The Debian postgresql package may start its default cluster; we never use it.
 exit 0
