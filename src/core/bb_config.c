@@ -48,6 +48,8 @@ static const struct bb_knob knobs[] = {
      "unsent bytes per SSE stream before the stream is closed as too slow"},
     {"BUNBASE_PG_POOL_SIZE", NULL, U64(pg_pool_size), "8", 1, 1000,
      "PostgreSQL connections per process"},
+    {"BUNBASE_HEALTH_INTERVAL_MS", NULL, U64(health_interval_ms), "1000", 50, 3600000,
+     "how often /health's snapshot (PostgreSQL probe, services) is refreshed"},
     {"BUNBASE_DEBUG_ROUTES", NULL, BOOL(debug_routes), "0", 0, 1,
      "1 enables test-only routes /v1/debug/sleep and /v1/debug/echo (never in production)"},
 };
