@@ -143,6 +143,8 @@ static void request_free(struct bb_http_request *r)
     }
     free(r->headers);
     free(r->body);
+    for (size_t i = 0; i < BB_ROUTE_MAX_PARAMS; i++)
+        free(r->decoded_params[i]);
     free(r->path);
     free(r->query);
     free(r);
@@ -206,17 +208,14 @@ const char *bb_http_param(struct bb_http_request *req, const char *name)
     for (size_t i = 0; i < req->match.nparams; i++) {
         struct bb_route_param *p = &req->match.params[i];
         if (p->name_len != nlen || memcmp(p->name, name, nlen) != 0) continue;
-        /* decode in place into the path copy: a decoded value is never longer than its source,
-         * and the matcher's pointers stay valid because they point into req->path. */
-        char tmp[4096];
-        long n = pct_decode(p->value, p->value_len, tmp, sizeof tmp, 0);
-        if (n < 0) return NULL;
-        char *dst = (char *)p->value;
-        memcpy(dst, tmp, (size_t)n);
-        /* Terminate: the byte after the segment is '/' or NUL (or the rest of a longer segment
-         * after decoding shrank it); writing NUL there is safe since req->path is ours. */
-        dst[n] = '\0';
-        p->value_len = (size_t)n;
+        if (req->decoded_params[i]) return req->decoded_params[i];
+        char *dst = malloc(p->value_len + 1); /* decoding never grows a value */
+        if (!dst) return NULL;
+        if (pct_decode(p->value, p->value_len, dst, p->value_len + 1, 0) < 0) {
+            free(dst);
+            return NULL;
+        }
+        req->decoded_params[i] = dst;
         return dst;
     }
     return NULL;
@@ -1023,10 +1022,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0) return;
     if (c->state == CS_STREAM) return; /* a stream's client has nothing to say; ignore it */
     c->in_len += (size_t)nread;
-    if (c->state == CS_IDLE && c->in_len > c->in_off) {
-        /* the request timer starts in on_message_begin */
-    }
-    process_input(c);
+    process_input(c); /* the request timer starts in on_message_begin */
     /* Bound what a client can pile up while we are busy answering. */
     if (c->state == CS_BUSY) read_stop(c);
     if (c->in_len - c->in_off > limits_of(c)->max_header_bytes + limits_of(c)->max_body_bytes +

@@ -64,6 +64,7 @@ struct bb_http_request {
     const struct bb_route *route;
     void *ctx; /* the route table's ctx */
     struct bb_route_match match;
+    char *decoded_params[BB_ROUTE_MAX_PARAMS]; /* lazily decoded by bb_http_param; owned */
     uint64_t start_ns;
     void *user; /* free for the handler's use; never touched by the server */
     struct bb_http_conn *conn; /* private */

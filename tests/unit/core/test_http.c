@@ -67,6 +67,16 @@ static void h_param(struct bb_http_request *req, struct bb_http_response *res)
     bb_http_reply_copy(res, 200, "text/plain", id ? id : "(none)", id ? strlen(id) : 6);
 }
 
+static void h_two_params(struct bb_http_request *req, struct bb_http_response *res)
+{
+    const char *a = bb_http_param(req, "a"), *b = bb_http_param(req, "b");
+    const char *again = bb_http_param(req, "a");
+    char out[512];
+    int n = snprintf(out, sizeof out, "%s|%s|%s|%d", a ? a : "-", b ? b : "-", req->path,
+                     again == a);
+    bb_http_reply_copy(res, 200, "text/plain", out, (size_t)n);
+}
+
 static void h_slow(struct bb_http_request *req, struct bb_http_response *res)
 {
     if (!pthread_equal(pthread_self(), loop_thread_id)) worker_ran_off_loop = 1;
@@ -118,6 +128,7 @@ static const struct bb_route routes[] = {
     {"POST", "/small", h_echo, BB_AUTH_NONE, 0, 16, NULL},
     {"GET", "/v1/items/{id}", h_param, BB_AUTH_NONE, 0, 0, NULL},
     {"DELETE", "/v1/items/{id}", h_param, BB_AUTH_NONE, 0, 0, NULL},
+    {"GET", "/v1/two/{a}/x/{b}", h_two_params, BB_AUTH_NONE, 0, 0, NULL},
     {"GET", "/slow", h_slow, BB_AUTH_NONE, BB_ROUTE_POOL, 0, NULL},
     {"GET", "/error", h_error, BB_AUTH_NONE, 0, 0, NULL},
     {"GET", "/internal", h_hello, BB_AUTH_INTERNAL, 0, 0, NULL},
@@ -352,6 +363,11 @@ static void test_params_and_api_alias(void **state)
     run(f);
     assert_int_equal(roundtrip(f->port, "GET /v1/items/a%20b%2Fc HTTP/1.1\r\n\r\n", NULL), 200);
     assert_non_null(strstr(rbuf, "\r\n\r\na b/c"));
+    /* decoding params leaves the request path intact; a bad escape gives no value */
+    assert_int_equal(roundtrip(f->port, "GET /v1/two/p%41/x/q%2fr HTTP/1.1\r\n\r\n", NULL), 200);
+    assert_non_null(strstr(rbuf, "\r\n\r\npA|q/r|/v1/two/p%41/x/q%2fr|1"));
+    assert_int_equal(roundtrip(f->port, "GET /v1/two/%zz/x/%00 HTTP/1.1\r\n\r\n", NULL), 200);
+    assert_non_null(strstr(rbuf, "\r\n\r\n-|-|"));
     assert_int_equal(roundtrip(f->port, "DELETE /api/items/z HTTP/1.1\r\n\r\n", NULL), 200);
     assert_non_null(strstr(rbuf, "\r\n\r\nz"));
     stop(f);
