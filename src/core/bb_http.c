@@ -29,6 +29,9 @@
 enum conn_state { CS_IDLE, CS_READING, CS_BUSY, CS_STREAM };
 
 #define READ_CHUNK 65536
+/* Unsent response bytes above which a connection stops reading and parsing (a client that
+ * pipelines without reading its answers cannot make us buffer without bound). */
+#define WRITE_HIGH_WATER (1u << 20)
 #define METRIC_CACHE 512
 
 struct bb_http_conn {
@@ -421,6 +424,15 @@ static void date_header(char *buf, size_t cap)
     snprintf(buf, cap, "%s", cached);
 }
 
+static size_t write_backlog(struct bb_http_conn *c)
+{
+    return c->test ? 0 : uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+}
+
+static void sse_flush(struct bb_http_conn *c);
+static void read_start(struct bb_http_conn *c);
+static void read_stop(struct bb_http_conn *c);
+
 static void on_write_done(uv_write_t *w, int status)
 {
     struct write_req *wr = (struct write_req *)w;
@@ -434,6 +446,13 @@ static void on_write_done(uv_write_t *w, int status)
         conn_close(c);
     } else if (c->write_close && c->pending_writes == 0) {
         conn_close(c);
+    } else if (!c->closing && write_backlog(c) < WRITE_HIGH_WATER / 2) {
+        if (c->state == CS_STREAM) {
+            sse_flush(c);
+        } else if (c->state != CS_BUSY && !c->reading) {
+            read_start(c);
+            process_input(c);
+        }
     }
     conn_maybe_free(c);
 }
@@ -511,6 +530,9 @@ static struct metric_slot *metric_slot(struct bb_http_server *s, const struct bb
 static void sse_flush(struct bb_http_conn *c)
 {
     if (!c->sse || c->closing) return;
+    /* The socket is behind: leave bytes in the stream's bounded queue (its bound closes a slow
+     * consumer) instead of moving them into libuv's unbounded write queue. */
+    if (write_backlog(c) >= WRITE_HIGH_WATER) return;
     char *buf = NULL;
     size_t len = 0;
     int close_after = bb_sse_take_(c->sse, &buf, &len);
@@ -586,7 +608,7 @@ static void send_response(struct bb_http_conn *c, struct bb_http_request *req,
     int keep = c->keep_alive && !force_close && !s->draining && !c->write_close;
 
     int streaming = res->sse != NULL;
-    size_t cap = 512;
+    size_t cap = 1024; /* fixed header lines stay well below this */
     for (size_t i = 0; i < res->nheaders; i++)
         cap += strlen(res->headers[i].name) + strlen(res->headers[i].value) + 4;
     char *head = malloc(cap);
@@ -943,6 +965,10 @@ static void process_input(struct bb_http_conn *c)
 {
     while (!c->closing && c->state != CS_BUSY && c->state != CS_STREAM && c->in_off < c->in_len &&
            !c->write_close) {
+        if (write_backlog(c) >= WRITE_HIGH_WATER) {
+            read_stop(c); /* resumed by on_write_done once the client reads */
+            break;
+        }
         const char *data = c->in + c->in_off;
         size_t len = c->in_len - c->in_off;
         size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
