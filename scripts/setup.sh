@@ -9,7 +9,7 @@ DEB_PKGS=(
   libpq-dev postgresql postgresql-contrib libcmocka-dev
   clang libclang-rt-14-dev llvm
   nginx-light wrk procps iproute2 util-linux
-  redis-server redis-tools libhiredis-dev nats-server libnats-dev
+  redis-server redis-tools libhiredis-dev nats-server libnats-dev libpcre2-dev libsqlite3-dev sqlite3
 )
 # Node.js (for the integration tests' runner and the JS parts): any node >= 18 will do; only install
 # Debian's when none is on PATH (a NodeSource nodejs already ships npm and conflicts with Debian's npm).
