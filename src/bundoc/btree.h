@@ -1,0 +1,52 @@
+/* btree.h — one B+tree of variable-length keys and values over the pager (private; layer 4,
+ * above wal.h, whose API it re-exports to the transaction layer).
+ *
+ * Keys: 1..BT_MAX_KEY bytes, ordered by memcmp (shorter first on a common prefix). Values:
+ * 0..UINT32_MAX bytes; a value that does not fit inline (key + value > BT_INLINE_MAX) is stored
+ * in a chain of overflow pages. Freed pages (overflow chains, emptied leaves and internal nodes)
+ * go to the pager's free list and are reused. Modifications must happen inside a pager write
+ * transaction (pager_txn_begin .. wal_append .. pager_txn_end); reads need only that no writer
+ * runs concurrently (the caller's tree lock). Page layouts: btree.c.
+ */
+#ifndef BDOC_BTREE_H
+#define BDOC_BTREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "wal.h"
+
+#define BT_MAX_KEY 1024u
+#define BT_INLINE_MAX 1900u
+#define BT_MAX_DEPTH 24
+
+/* Returns 0 and a malloc'ed copy of the value (caller frees; *val is non-NULL even for an empty
+ * value), or BB_ENOTFOUND, BB_EIO (corrupt page), BB_ENOMEM. */
+int bt_get(struct pager *p, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen);
+/* Inserts or replaces. BB_EINVAL for a bad key length. */
+int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+/* BB_ENOTFOUND if absent. */
+int bt_delete(struct pager *p, const uint8_t *key, size_t klen);
+
+struct bt_cursor {
+    struct pager *p;
+    int depth;                 /* levels in path; 0 = invalid / end */
+    uint32_t pg[BT_MAX_DEPTH];
+    int idx[BT_MAX_DEPTH];     /* internal: child index (-1 = leftmost); leaf: slot */
+    struct page *leaf;         /* pinned while the cursor is valid */
+};
+
+/* Positions at the first key >= key (klen 0: the first key). */
+int bt_seek(struct pager *p, struct bt_cursor *c, const uint8_t *key, size_t klen);
+int bt_valid(const struct bt_cursor *c);
+/* Borrowed pointer into the pinned leaf, valid until the cursor moves or closes. */
+void bt_key(const struct bt_cursor *c, const uint8_t **key, size_t *klen);
+/* malloc'ed copy of the current value. */
+int bt_value(const struct bt_cursor *c, uint8_t **val, size_t *vlen);
+int bt_next(struct bt_cursor *c);
+void bt_close(struct bt_cursor *c);
+
+/* Consistency check of the whole tree (ordering, page types, no cycles); 0 or BB_EIO. */
+int bt_check(struct pager *p, uint64_t *nkeys);
+
+#endif

@@ -1,0 +1,158 @@
+/* bundoc.h — the embedded document database engine of BunBase (public API, prefix bdoc_).
+ *
+ * A database is a directory holding `LOCK` (flock'ed by the one process that has it open),
+ * `data.db` (checksummed or AES-256-GCM sealed 8 KiB pages) and `wal` (a write-ahead log of
+ * page images; redo recovery on open; checkpoints bound its size). Documents are JSON objects
+ * stored in a binary encoding inside one B+tree; collections live in a catalog stored in the same
+ * tree, so catalog changes are transactional. Concurrency is MVCC with snapshot isolation:
+ * readers never block writers, write-write conflicts are detected at commit (first committer
+ * wins) and reported as BB_ECONFLICT (retry the whole transaction). Formats, invariants and
+ * recovery: docs/internals/bundoc.md.
+ *
+ * Errors (bb_err.h): every int function returns 0 or a negative BB_E* code. Common ones:
+ *   BB_EINVAL    bad argument: NULL, bad collection name or _id, document not an object
+ *   BB_ENOTFOUND no such document or collection
+ *   BB_EEXIST    duplicate _id on insert / collection already exists (409, never an overwrite)
+ *   BB_ECONFLICT a concurrent transaction committed a write to the same key first (retry)
+ *   BB_ETOOBIG   a document larger than options.max_doc_size, an _id over BDOC_MAX_ID_LEN
+ *   BB_EPERM     write on a read-only transaction
+ *   BB_EBUSY     the directory is held by another bdoc_open (this or another process)
+ *   BB_EAUTH     wrong or missing encryption key
+ *   BB_EIO       an I/O error or checksum failure; after a failed write or fsync the database
+ *                is in a sticky error state: every later commit fails with BB_EIO until it is
+ *                closed and reopened (recovery then decides what was durable)
+ *   BB_ENOSPACE  disk full (also sticky)
+ *   BB_ENOMEM    allocation failure
+ *
+ * Threads: a struct bdoc_db may be used from many threads at once; a struct bdoc_txn by one
+ * thread at a time.
+ */
+#ifndef BUNDOC_H
+#define BUNDOC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bdoc_db;
+struct bdoc_txn;
+struct bdoc_vfs;
+
+#define BDOC_KEY_LEN 32            /* AES-256 key bytes */
+#define BDOC_MAX_ID_LEN 512        /* bytes of a document _id */
+#define BDOC_MAX_COLLECTION_LEN 255
+#define BDOC_DEFAULT_MAX_DOC_SIZE (16u * 1024 * 1024)
+
+enum bdoc_durability {
+    BDOC_DURABILITY_FULL = 0, /* commit returns after the WAL is fsynced (group commit) */
+    BDOC_DURABILITY_NORMAL,   /* commit returns after the WAL write; fsync at most every
+                                 normal_sync_ms by a background thread */
+    BDOC_DURABILITY_OFF,      /* never fsync the WAL (checkpoints still order their writes) */
+};
+
+struct bdoc_options {
+    enum bdoc_durability durability;
+    uint32_t normal_sync_ms;      /* NORMAL mode fsync interval; default 100 */
+    uint32_t max_doc_size;        /* bytes of an encoded document; default 16 MiB */
+    uint32_t cache_pages;         /* buffer pool target in 8 KiB pages; default 4096 */
+    uint64_t checkpoint_bytes;    /* checkpoint when the WAL grows past this; default 8 MiB */
+    const uint8_t *key;           /* BDOC_KEY_LEN bytes to encrypt at rest, or NULL; borrowed
+                                     during bdoc_open only (copied) */
+    struct bdoc_vfs *vfs;         /* NULL: the real file system; borrowed for the db lifetime */
+};
+
+/* Fills *o with the defaults above. */
+void bdoc_options_init(struct bdoc_options *o);
+
+/* Opens (creating if needed) the database in directory dir (created 0700 if missing), runs redo
+ * recovery, and stores the handle in *out (caller frees with bdoc_close()). opts may be NULL.
+ * Errors: BB_EBUSY (locked by another opener), BB_EAUTH (encrypted database and wrong/missing
+ * key, or a key given for a plaintext database), BB_EIO (unreadable or corrupt data file),
+ * BB_EINVAL, BB_ENOMEM. */
+int bdoc_open(const char *dir, const struct bdoc_options *opts, struct bdoc_db **out);
+
+/* Checkpoints (unless in the error state), releases the lock and frees db. Every transaction must
+ * have been committed or rolled back. Returns the first error met (db is freed regardless). */
+int bdoc_close(struct bdoc_db *db);
+
+/* Copies every committed page from the WAL into data.db and empties the WAL. */
+int bdoc_checkpoint(struct bdoc_db *db);
+
+struct bdoc_stats {
+    uint64_t wal_bytes;        /* current WAL file size */
+    uint64_t checkpoints;      /* checkpoints since open */
+    uint64_t commits;          /* write commits since open */
+    uint64_t syncs;            /* WAL fsyncs since open (group commit: syncs < commits) */
+    uint64_t versions;         /* old versions held for active snapshots */
+    uint64_t pages;            /* pages in the database */
+    uint64_t free_pages;       /* pages on the free list */
+    int error;                 /* the sticky error, 0 if healthy */
+};
+void bdoc_stats_get(struct bdoc_db *db, struct bdoc_stats *out);
+
+/* ---- transactions ----------------------------------------------------------------------------
+ * A transaction sees the snapshot of committed data as of bdoc_begin plus its own writes.
+ * Writes are buffered in the transaction and applied at commit. */
+enum bdoc_txn_flags {
+    BDOC_TXN_READONLY = 1 << 0,
+};
+
+/* Starts a transaction; *out is owned by the caller until bdoc_commit/bdoc_rollback. */
+int bdoc_begin(struct bdoc_db *db, int flags, struct bdoc_txn **out);
+/* Commits and frees txn (always, even on error). BB_ECONFLICT: another transaction committed one
+ * of the same keys after this one began; nothing was written. With durability FULL a 0 return
+ * means the commit is on stable storage. BB_EIO/BB_ENOSPACE: the database entered its sticky
+ * error state. */
+int bdoc_commit(struct bdoc_txn *txn);
+/* Discards the writes and frees txn. NULL is a no-op. */
+void bdoc_rollback(struct bdoc_txn *txn);
+
+/* ---- collections -----------------------------------------------------------------------------
+ * Names: 1..BDOC_MAX_COLLECTION_LEN bytes of printable ASCII except '"' and '\\'; '/' is allowed
+ * (nested names are plain names). */
+int bdoc_collection_create(struct bdoc_txn *txn, const char *name); /* BB_EEXIST */
+/* Deletes the collection and every document in it. BB_ENOTFOUND. */
+int bdoc_collection_drop(struct bdoc_txn *txn, const char *name);
+/* 0 if it exists, BB_ENOTFOUND otherwise. */
+int bdoc_collection_exists(struct bdoc_txn *txn, const char *name);
+/* New JSON array of names (sorted) whose name starts with prefix (NULL: all); caller decrefs. */
+int bdoc_collection_list(struct bdoc_txn *txn, const char *prefix, json_t **out);
+
+/* ---- documents -------------------------------------------------------------------------------
+ * _id: a non-empty string of at most BDOC_MAX_ID_LEN bytes without NUL. If a document to insert
+ * has no _id, an empty one or a non-string one, a unique, time-sortable id (ULID) is generated.
+ * Documents are JSON objects; the `doc` arguments are borrowed, the `*out` results are new
+ * references the caller json_decref()s (pass NULL to skip them). */
+
+/* Inserts; BB_EEXIST if the _id exists (visible to this transaction), BB_ECONFLICT at commit if a
+ * concurrent transaction inserted it first. *out: the stored document including _id. */
+int bdoc_insert(struct bdoc_txn *txn, const char *coll, const json_t *doc, json_t **out);
+/* BB_ENOTFOUND if missing. */
+int bdoc_get(struct bdoc_txn *txn, const char *coll, const char *id, json_t **out);
+/* One field by dot path ("a.b.0.c"), read from the binary encoding without decoding the rest.
+ * BB_ENOTFOUND if the document or the field is missing. */
+int bdoc_get_field(struct bdoc_txn *txn, const char *coll, const char *id, const char *path,
+                   json_t **out);
+/* Replaces the whole document (its _id forced to id). BB_ENOTFOUND if missing. */
+int bdoc_replace(struct bdoc_txn *txn, const char *coll, const char *id, const json_t *doc,
+                 json_t **out);
+/* Patch: "$unset": {path: any, ...} is applied first (missing paths ignored), then every other
+ * key is a dot path to set: missing intermediate objects are created, non-objects on the way are
+ * replaced by objects, null is stored. _id cannot change. *out: the merged document. */
+int bdoc_patch(struct bdoc_txn *txn, const char *coll, const char *id, const json_t *patch,
+               json_t **out);
+/* BB_ENOTFOUND if missing. */
+int bdoc_delete(struct bdoc_txn *txn, const char *coll, const char *id);
+
+/* Lists up to limit documents (1..10000) in _id byte order with _id > after (NULL: from the
+ * start) and, if prefix is not NULL, starting with prefix. *out: new JSON array. *next (may be
+ * NULL): malloc'ed _id of the last returned document when more may follow, else NULL; pass it
+ * as `after` to continue. Caller frees it. */
+int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
+              size_t limit, json_t **out, char **next);
+
+/* Convenience wrappers that run one operation in its own transaction (one commit each). */
+int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out);
+int bdoc_get1(struct bdoc_db *db, const char *coll, const char *id, json_t **out);
+
+#endif

@@ -1,0 +1,620 @@
+/* pager.c — page frames, data.db, buffer pool (see pager.h for the frame layout).
+ *
+ * Meta page payload (page 0), little-endian:
+ *   [0]       type 'M'
+ *   [1..8)    "BUNDOC1"
+ *   [8..12)   format version (1)
+ *   [12..16)  page size (8192)
+ *   [16..20)  B+tree root page (0: empty)
+ *   [20..24)  free list head (0: none); a free page holds type 4 at [0] and the next free page
+ *             number at [4..8)
+ *   [24..28)  page count (pages 0..count-1 exist in data.db or in the WAL)
+ *   [28..32)  free page count
+ *   [32..40)  last commit timestamp as of the last checkpoint (stamped by the checkpoint only)
+ *   [40]      1 if the database is encrypted
+ */
+#include "pager.h"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "bb_log.h"
+
+#define MODE_PLAIN 1
+#define MODE_GCM 2
+
+struct pager {
+    struct bdoc_vfs *vfs;
+    struct bdoc_vfs_file *file;
+    int encrypted;
+    uint8_t key[BDOC_KEY_LEN];
+    pthread_mutex_t mu;
+    struct page **hash;
+    size_t hcap;             /* power of two */
+    struct page **all;       /* every cached page, for the clock */
+    size_t nall, capall, hand;
+    size_t target;
+    struct page *txn;        /* txn-dirty list */
+    struct page *meta;       /* page 0, pinned for the pager's life */
+    pager_source_fn src;
+    void *src_ctx;
+    uint8_t *scratch;        /* BDOC_PAGE_SIZE, used under mu */
+};
+
+/* ---- little-endian helpers ---- */
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+
+/* ---- crc32c ---- */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static int crc_hw_ok;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    crc_hw_ok = __builtin_cpu_supports("sse4.2");
+#endif
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const uint8_t *p, size_t n)
+{
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t pager_crc32c(uint32_t crc, const void *buf, size_t n)
+{
+    pthread_once(&crc_once, crc_init);
+    const uint8_t *p = buf;
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (crc_hw_ok) return ~crc_hw(crc, p, n);
+#endif
+    while (n--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+/* ---- codec ---- */
+static int gcm(const uint8_t *key, int enc, const uint8_t *nonce, const uint8_t *aad, size_t aadn,
+               const uint8_t *in, size_t n, uint8_t *out, uint8_t *tag)
+{
+    int rc = BB_EIO, len = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    if (!c) return BB_ENOMEM;
+    if (EVP_CipherInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) != 1) goto out;
+    if (EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1) goto out;
+    if (EVP_CipherInit_ex(c, NULL, NULL, key, nonce, enc) != 1) goto out;
+    if (EVP_CipherUpdate(c, NULL, &len, aad, (int)aadn) != 1) goto out;
+    if (EVP_CipherUpdate(c, out, &len, in, (int)n) != 1) goto out;
+    if (!enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag) != 1) goto out;
+    if (EVP_CipherFinal_ex(c, out + len, &len) != 1) goto out;
+    if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag) != 1) goto out;
+    rc = 0;
+out:
+    EVP_CIPHER_CTX_free(c);
+    return rc;
+}
+
+int pager_encode(struct pager *p, uint32_t pgno, const uint8_t *payload, uint8_t *frame)
+{
+    memset(frame, 0, BDOC_PAGE_HDR);
+    put64(frame + 8, pgno);
+    if (!p->encrypted) {
+        frame[4] = MODE_PLAIN;
+        memcpy(frame + BDOC_PAGE_HDR, payload, BDOC_PAGE_PAYLOAD);
+        put32(frame, pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4));
+        return 0;
+    }
+    frame[4] = MODE_GCM;
+    int rc = bb_random_bytes(frame + 16, 12);
+    if (rc) return rc;
+    return gcm(p->key, 1, frame + 16, frame + 4, 12, payload, BDOC_PAGE_PAYLOAD,
+               frame + BDOC_PAGE_HDR, frame + 28);
+}
+
+static int decode_impl(struct pager *p, uint32_t pgno, const uint8_t *frame, uint8_t *payload)
+{
+    if (get64(frame + 8) != pgno) return BB_EIO;
+    if (frame[4] == MODE_PLAIN) {
+        if (p->encrypted) return BB_EAUTH;
+        if (get32(frame) != pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4)) return BB_EIO;
+        if (payload) memcpy(payload, frame + BDOC_PAGE_HDR, BDOC_PAGE_PAYLOAD);
+        return 0;
+    }
+    if (frame[4] == MODE_GCM) {
+        if (!p->encrypted) return BB_EAUTH;
+        uint8_t tag[16];
+        memcpy(tag, frame + 28, 16);
+        uint8_t *tmp = payload ? payload : malloc(BDOC_PAGE_PAYLOAD);
+        if (!tmp) return BB_ENOMEM;
+        int rc = gcm(p->key, 0, frame + 16, frame + 4, 12, frame + BDOC_PAGE_HDR,
+                     BDOC_PAGE_PAYLOAD, tmp, tag);
+        if (!payload) free(tmp);
+        return rc;
+    }
+    return BB_EIO;
+}
+
+int pager_decode(struct pager *p, uint32_t pgno, const uint8_t *frame, uint8_t *payload)
+{
+    return decode_impl(p, pgno, frame, payload);
+}
+
+int pager_verify(struct pager *p, uint32_t pgno, const uint8_t *frame)
+{
+    return decode_impl(p, pgno, frame, NULL);
+}
+
+int pager_is_encrypted(const struct pager *p) { return p->encrypted; }
+
+void pager_key_check(const struct pager *p, const uint8_t *salt, size_t n, uint8_t out[16])
+{
+    memset(out, 0, 16);
+    if (!p->encrypted) return;
+    uint8_t mac[BB_SHA256_LEN];
+    bb_hmac_sha256(p->key, BDOC_KEY_LEN, salt, n, mac);
+    memcpy(out, mac, 16);
+}
+
+/* ---- pool ---- */
+static size_t hslot(const struct pager *p, uint32_t pgno)
+{
+    return (size_t)((pgno * 2654435761u) & (p->hcap - 1));
+}
+
+static struct page *hfind(struct pager *p, uint32_t pgno)
+{
+    for (struct page *g = p->hash[hslot(p, pgno)]; g; g = g->hnext)
+        if (g->pgno == pgno) return g;
+    return NULL;
+}
+
+static void page_free_mem(struct page *g)
+{
+    if (!g) return;
+    free(g->orig);
+    free(g);
+}
+
+static void premove(struct pager *p, struct page *g)
+{
+    struct page **pp = &p->hash[hslot(p, g->pgno)];
+    while (*pp && *pp != g) pp = &(*pp)->hnext;
+    if (*pp) *pp = g->hnext;
+    for (size_t i = 0; i < p->nall; i++) {
+        if (p->all[i] == g) {
+            p->all[i] = p->all[--p->nall];
+            break;
+        }
+    }
+    page_free_mem(g);
+}
+
+static void evict_some(struct pager *p)
+{
+    size_t scanned = 0;
+    while (p->nall > p->target && scanned < 2 * p->nall) {
+        if (p->hand >= p->nall) p->hand = 0;
+        struct page *g = p->all[p->hand];
+        scanned++;
+        if (g->pin > 0 || g->txn_dirty) {
+            p->hand++;
+            continue;
+        }
+        if (g->ref) {
+            g->ref = 0;
+            p->hand++;
+            continue;
+        }
+        struct page **pp = &p->hash[hslot(p, g->pgno)];
+        while (*pp && *pp != g) pp = &(*pp)->hnext;
+        if (*pp) *pp = g->hnext;
+        p->all[p->hand] = p->all[--p->nall];
+        page_free_mem(g);
+    }
+}
+
+static int pinsert(struct pager *p, uint32_t pgno, struct page **out)
+{
+    evict_some(p);
+    if (p->nall == p->capall) {
+        size_t nc = p->capall ? p->capall * 2 : 64;
+        struct page **na = realloc(p->all, nc * sizeof *na);
+        if (!na) return BB_ENOMEM;
+        p->all = na;
+        p->capall = nc;
+    }
+    if (p->nall * 2 >= p->hcap) {
+        size_t nc = p->hcap * 2;
+        struct page **nh = calloc(nc, sizeof *nh);
+        if (!nh) return BB_ENOMEM;
+        struct page **old = p->hash;
+        size_t oc = p->hcap;
+        p->hash = nh;
+        p->hcap = nc;
+        for (size_t i = 0; i < oc; i++) {
+            struct page *g = old[i];
+            while (g) {
+                struct page *n = g->hnext;
+                size_t s = hslot(p, g->pgno);
+                g->hnext = p->hash[s];
+                p->hash[s] = g;
+                g = n;
+            }
+        }
+        free(old);
+    }
+    struct page *g = calloc(1, sizeof *g + BDOC_PAGE_PAYLOAD);
+    if (!g) return BB_ENOMEM;
+    g->data = (uint8_t *)(g + 1);
+    g->pgno = pgno;
+    size_t s = hslot(p, pgno);
+    g->hnext = p->hash[s];
+    p->hash[s] = g;
+    p->all[p->nall++] = g;
+    *out = g;
+    return 0;
+}
+
+/* Reads the newest committed image of pgno into payload. Called with mu held. */
+static int load(struct pager *p, uint32_t pgno, uint8_t *payload)
+{
+    uint8_t *frame = p->scratch;
+    int rc = 0;
+    int have = 0;
+    if (p->src) {
+        have = p->src(p->src_ctx, pgno, frame);
+        if (have < 0) return have;
+    }
+    if (!have) {
+        size_t got = 0;
+        rc = p->vfs->read(p->file, frame, BDOC_PAGE_SIZE, (uint64_t)pgno * BDOC_PAGE_SIZE, &got);
+        if (rc) return rc;
+        if (got != BDOC_PAGE_SIZE) return BB_EIO;
+    }
+    rc = pager_decode(p, pgno, frame, payload);
+    if (rc) bb_error("bundoc", "page %u: bad frame (%s)", pgno, bb_strerror(rc));
+    return rc;
+}
+
+static uint32_t meta_npages(struct pager *p) { return get32(p->meta->data + 24); }
+
+int pager_get(struct pager *p, uint32_t pgno, struct page **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    int rc = 0;
+    struct page *g = hfind(p, pgno);
+    if (g) {
+        g->pin++;
+        g->ref = 1;
+        *out = g;
+        goto out;
+    }
+    if (p->meta && pgno >= meta_npages(p)) {
+        rc = BB_EIO;
+        goto out;
+    }
+    rc = pinsert(p, pgno, &g);
+    if (rc) goto out;
+    rc = load(p, pgno, g->data);
+    if (rc) {
+        premove(p, g);
+        goto out;
+    }
+    g->pin = 1;
+    g->ref = 1;
+    *out = g;
+out:
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void pager_unpin(struct pager *p, struct page *pg)
+{
+    if (!pg) return;
+    pthread_mutex_lock(&p->mu);
+    pg->pin--;
+    pthread_mutex_unlock(&p->mu);
+}
+
+void pager_txn_begin(struct pager *p) { p->txn = NULL; }
+
+int pager_make_writable(struct pager *p, struct page *pg)
+{
+    if (pg->txn_dirty) return 0;
+    pg->orig = malloc(BDOC_PAGE_PAYLOAD);
+    if (!pg->orig) return BB_ENOMEM;
+    memcpy(pg->orig, pg->data, BDOC_PAGE_PAYLOAD);
+    pthread_mutex_lock(&p->mu);
+    pg->txn_dirty = 1;
+    pg->pin++;
+    pg->tnext = p->txn;
+    p->txn = pg;
+    pthread_mutex_unlock(&p->mu);
+    return 0;
+}
+
+int pager_alloc(struct pager *p, struct page **out)
+{
+    *out = NULL;
+    int rc = pager_make_writable(p, p->meta);
+    if (rc) return rc;
+    uint8_t *m = p->meta->data;
+    uint32_t head = get32(m + 20);
+    struct page *g = NULL;
+    if (head) {
+        rc = pager_get(p, head, &g);
+        if (rc) return rc;
+        if (g->data[0] != BDOC_PT_FREE) {
+            pager_unpin(p, g);
+            bb_error("bundoc", "free list page %u is not free", head);
+            return BB_EIO;
+        }
+        rc = pager_make_writable(p, g);
+        if (rc) {
+            pager_unpin(p, g);
+            return rc;
+        }
+        put32(m + 20, get32(g->data + 4));
+        put32(m + 28, get32(m + 28) - 1);
+        memset(g->data, 0, BDOC_PAGE_PAYLOAD);
+        *out = g;
+        return 0;
+    }
+    uint32_t pgno = get32(m + 24);
+    if (pgno == UINT32_MAX) return BB_ENOSPACE;
+    pthread_mutex_lock(&p->mu);
+    rc = pinsert(p, pgno, &g);
+    if (rc == 0) {
+        g->pin = 2; /* caller + txn */
+        g->txn_dirty = 1;
+        g->orig = NULL;
+        g->tnext = p->txn;
+        p->txn = g;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc) return rc;
+    put32(m + 24, pgno + 1);
+    *out = g;
+    return 0;
+}
+
+int pager_free(struct pager *p, uint32_t pgno)
+{
+    if (pgno == 0) return BB_EINVAL;
+    struct page *g = NULL;
+    int rc = pager_make_writable(p, p->meta);
+    if (rc) return rc;
+    rc = pager_get(p, pgno, &g);
+    if (rc) return rc;
+    rc = pager_make_writable(p, g);
+    if (rc == 0) {
+        uint8_t *m = p->meta->data;
+        memset(g->data, 0, BDOC_PAGE_PAYLOAD);
+        g->data[0] = BDOC_PT_FREE;
+        put32(g->data + 4, get32(m + 20));
+        put32(m + 20, pgno);
+        put32(m + 28, get32(m + 28) + 1);
+    }
+    pager_unpin(p, g);
+    return rc;
+}
+
+struct page *pager_txn_pages(struct pager *p) { return p->txn; }
+
+void pager_txn_end(struct pager *p, int commit)
+{
+    pthread_mutex_lock(&p->mu);
+    struct page *g = p->txn;
+    p->txn = NULL;
+    while (g) {
+        struct page *n = g->tnext;
+        g->tnext = NULL;
+        g->txn_dirty = 0;
+        g->pin--;
+        if (commit) {
+            free(g->orig);
+            g->orig = NULL;
+        } else if (g->orig) {
+            memcpy(g->data, g->orig, BDOC_PAGE_PAYLOAD);
+            free(g->orig);
+            g->orig = NULL;
+        } else {
+            /* a page that did not exist before the transaction: forget it; pins held by the
+             * aborted writer were already released */
+            if (g->pin <= 0) premove(p, g);
+        }
+        g = n;
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
+int pager_meta_get(struct pager *p, struct pager_meta *mm)
+{
+    const uint8_t *m = p->meta->data;
+    mm->root = get32(m + 16);
+    mm->freelist = get32(m + 20);
+    mm->npages = get32(m + 24);
+    mm->nfree = get32(m + 28);
+    mm->last_ts = get64(m + 32);
+    return 0;
+}
+
+int pager_set_root(struct pager *p, uint32_t root)
+{
+    int rc = pager_make_writable(p, p->meta);
+    if (rc) return rc;
+    put32(p->meta->data + 16, root);
+    return 0;
+}
+
+int pager_write_frame(struct pager *p, uint32_t pgno, const uint8_t *frame)
+{
+    return p->vfs->write(p->file, frame, BDOC_PAGE_SIZE, (uint64_t)pgno * BDOC_PAGE_SIZE);
+}
+
+int pager_write_meta_ts(struct pager *p, uint64_t last_ts)
+{
+    uint8_t *tmp = malloc(BDOC_PAGE_PAYLOAD + BDOC_PAGE_SIZE);
+    if (!tmp) return BB_ENOMEM;
+    memcpy(tmp, p->meta->data, BDOC_PAGE_PAYLOAD);
+    put64(tmp + 32, last_ts);
+    uint8_t *frame = tmp + BDOC_PAGE_PAYLOAD;
+    int rc = pager_encode(p, 0, tmp, frame);
+    if (rc == 0) rc = pager_write_frame(p, 0, frame);
+    free(tmp);
+    return rc;
+}
+
+int pager_sync(struct pager *p) { return p->vfs->sync(p->file); }
+
+static void meta_init(uint8_t *m, int encrypted)
+{
+    memset(m, 0, BDOC_PAGE_PAYLOAD);
+    m[0] = BDOC_PT_META;
+    memcpy(m + 1, "BUNDOC1", 7);
+    put32(m + 8, 1);
+    put32(m + 12, BDOC_PAGE_SIZE);
+    put32(m + 24, 1);
+    m[40] = (uint8_t)encrypted;
+}
+
+static int meta_check(const uint8_t *m)
+{
+    if (m[0] != BDOC_PT_META || memcmp(m + 1, "BUNDOC1", 7) != 0) return BB_EIO;
+    if (get32(m + 8) != 1 || get32(m + 12) != BDOC_PAGE_SIZE) return BB_EIO;
+    return 0;
+}
+
+int pager_open(struct bdoc_vfs *vfs, const char *dir, const uint8_t *key, uint32_t cache_pages,
+               struct pager **out)
+{
+    *out = NULL;
+    char path[4096];
+    int rc = 0;
+    struct pager *p = calloc(1, sizeof *p);
+    if (!p) return BB_ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    p->vfs = vfs;
+    p->target = cache_pages < 16 ? 16 : cache_pages;
+    p->hcap = 1024;
+    p->hash = calloc(p->hcap, sizeof *p->hash);
+    p->scratch = malloc(BDOC_PAGE_SIZE);
+    if (!p->hash || !p->scratch) {
+        rc = BB_ENOMEM;
+        goto out;
+    }
+    if (key) {
+        p->encrypted = 1;
+        memcpy(p->key, key, BDOC_KEY_LEN);
+    }
+    if ((size_t)snprintf(path, sizeof path, "%s/data.db", dir) >= sizeof path) {
+        rc = BB_EINVAL;
+        goto out;
+    }
+    rc = vfs->open(vfs, path, BDOC_VFS_CREATE, &p->file);
+    if (rc) goto out;
+    uint64_t size = 0;
+    rc = vfs->size(p->file, &size);
+    if (rc) goto out;
+    uint8_t *payload = malloc(BDOC_PAGE_PAYLOAD);
+    if (!payload) {
+        rc = BB_ENOMEM;
+        goto out;
+    }
+    if (size < BDOC_PAGE_SIZE) {
+        /* new database: page 0 goes straight to data.db, durably, before anything else */
+        meta_init(payload, p->encrypted);
+        rc = pager_encode(p, 0, payload, p->scratch);
+        if (rc == 0) rc = pager_write_frame(p, 0, p->scratch);
+        if (rc == 0) rc = vfs->sync(p->file);
+        if (rc == 0) rc = vfs->sync_dir(vfs, dir);
+    } else {
+        size_t got = 0;
+        rc = vfs->read(p->file, p->scratch, BDOC_PAGE_SIZE, 0, &got);
+        if (rc == 0 && got != BDOC_PAGE_SIZE) rc = BB_EIO;
+        if (rc == 0) {
+            int mode = p->scratch[4];
+            if ((mode == MODE_GCM) != (p->encrypted != 0) && (mode == MODE_GCM || mode == MODE_PLAIN)) {
+                bb_error("bundoc", "%s: database is %s but %s", dir,
+                             mode == MODE_GCM ? "encrypted" : "not encrypted",
+                             p->encrypted ? "a key was given" : "no key was given");
+                rc = BB_EAUTH;
+            } else {
+                rc = pager_decode(p, 0, p->scratch, payload);
+                if (rc == BB_EIO && p->encrypted) {
+                    bb_error("bundoc", "%s: wrong encryption key", dir);
+                    rc = BB_EAUTH;
+                }
+                if (rc == 0) rc = meta_check(payload);
+            }
+        }
+    }
+    free(payload);
+    if (rc) goto out;
+    *out = p;
+    p = NULL;
+out:
+    if (p) pager_close(p);
+    return rc;
+}
+
+void pager_set_source(struct pager *p, pager_source_fn fn, void *ctx)
+{
+    p->src = fn;
+    p->src_ctx = ctx;
+}
+
+int pager_start(struct pager *p)
+{
+    struct page *g = NULL;
+    int rc = pager_get(p, 0, &g);
+    if (rc) return rc;
+    rc = meta_check(g->data);
+    if (rc) {
+        pager_unpin(p, g);
+        return rc;
+    }
+    p->meta = g;
+    return 0;
+}
+
+void pager_close(struct pager *p)
+{
+    if (!p) return;
+    for (size_t i = 0; i < p->nall; i++) page_free_mem(p->all[i]);
+    free(p->all);
+    free(p->hash);
+    free(p->scratch);
+    if (p->file) p->vfs->close(p->file);
+    OPENSSL_cleanse(p->key, sizeof p->key);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
