@@ -1,6 +1,7 @@
 #include "registry.h"
 #include "bb_err.h"
 #include "bb_log.h"
+#include "buncast.h"
 #include "platform.h"
 
 #include <jansson.h>
@@ -11,6 +12,7 @@
 /* Every service bunbased can run, in start order. */
 static const struct bb_service_def *const all_services[] = {
     &bb_platform_service,
+    &bb_buncast_service,
 };
 #define NSERVICES (sizeof all_services / sizeof all_services[0])
 

@@ -37,6 +37,22 @@ struct bb_config {
     uint64_t pg_pool_size;
     uint64_t debug_routes;
     uint64_t health_interval_ms;
+    /* buncast */
+    char buncast_socket[1024];
+    char buncast_ipc_addr[256];
+    char buncast_durable_prefixes[1024];
+    uint64_t buncast_ring_size;
+    uint64_t buncast_queue_bytes;
+    uint64_t buncast_max_frame_bytes;
+    uint64_t buncast_max_event_bytes;
+    uint64_t buncast_max_topics;
+    uint64_t buncast_max_connections;
+    uint64_t buncast_max_subscriptions;
+    uint64_t buncast_topic_idle_ms;
+    uint64_t buncast_segment_bytes;
+    uint64_t buncast_retention_bytes;
+    uint64_t buncast_retention_ms;
+    uint64_t buncast_shutdown_ms;
     int print_config; /* --print-config given */
 };
 

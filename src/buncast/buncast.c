@@ -1,0 +1,473 @@
+/* buncast.c — the buncast service: configuration, lifecycle, HTTP routes (SSE included).
+ *
+ * Everything (broker, IPC server, HTTP server, SSE sinks) runs on the runtime's loop thread, so
+ * the broker needs no locks and per-topic order is the order in which publishes are handled. The
+ * only thing read from another thread is the health snapshot (atomics, refreshed every second).
+ *
+ * Shutdown (stop): the tick timer stops, the IPC server closes every connection at once (queued
+ * frames dropped: a stuck subscriber cannot hold it up), the HTTP server drains for at most
+ * BUNBASE_BUNCAST_SHUTDOWN_MS (SSE streams are ended; stuck ones are closed at the deadline), and
+ * once every part has closed its handles the broker is freed (durable logs fsync'ed).
+ */
+#include "buncast.h"
+#include "bcast_broker.h"
+#include "bcast_ipc.h"
+
+#include "bb_config.h"
+#include "bb_err.h"
+#include "bb_http.h"
+#include "bb_json.h"
+#include "bb_log.h"
+#include "bb_metrics.h"
+#include "bb_router.h"
+#include "bb_sse.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#define TICK_MS 1000u
+#define DEFAULT_HTTP_ADDR "127.0.0.1:0"
+
+struct buncast {
+    struct bb_runtime *rt;
+    const struct bb_config *cfg;
+    struct bcast_broker *broker;
+    struct bcast_ipc *ipc;
+    struct bb_router *router;
+    struct bb_http_server *http;
+    uv_timer_t tick;
+    int tick_on;
+    int parts; /* ipc + http + tick still closing */
+    size_t nsse;
+    int stopping;
+    char sock_path[1100];
+    char http_addr[300];
+    char tcp_addr[300];
+    _Atomic uint64_t h_topics, h_subs, h_published, h_conns;
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+static void snapshot(struct buncast *bc)
+{
+    struct bcast_stats st;
+    bcast_broker_stats(bc->broker, &st);
+    atomic_store(&bc->h_topics, st.topics);
+    atomic_store(&bc->h_subs, st.subscribers);
+    atomic_store(&bc->h_published, st.published);
+    atomic_store(&bc->h_conns, bc->ipc ? bcast_ipc_connections(bc->ipc) : 0);
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static void reply_broker_error(struct bb_http_response *res, int rc, const char *what)
+{
+    switch (rc) {
+    case BB_EINVAL: bb_http_reply_error(res, rc, what); break;
+    case BB_ETOOBIG: bb_http_reply_error(res, rc, "event data too large"); break;
+    case BB_ELIMIT: bb_http_reply_error(res, rc, "too many topics"); break;
+    case BB_ENOTFOUND: bb_http_reply_error(res, rc, "no such topic"); break;
+    case BB_EIO:
+        bb_http_reply_error_status(res, 503, "unavailable", "durable log write failed");
+        break;
+    default: bb_http_reply_error(res, rc, NULL);
+    }
+}
+
+/* ------------------------------------------------------------------ routes */
+
+static void handle_health(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct buncast *bc = req->ctx;
+    json_t *d = NULL;
+    bb_buncast_service.health(bc, &d);
+    bb_http_reply_json(res, 200, d);
+    json_decref(d);
+}
+
+static void handle_metrics(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct buncast *bc = req->ctx;
+    char *text = NULL;
+    size_t len = 0;
+    if (bb_metrics_render(bc->rt->metrics, &text, &len) != 0) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    bb_http_reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+static void handle_topics(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct buncast *bc = req->ctx;
+    char buf[8];
+    const char *detail = bb_http_query(req, "detail", buf, sizeof buf);
+    json_t *a = detail && strcmp(detail, "1") == 0 ? bcast_broker_topics_detail(bc->broker)
+                                                   : bcast_broker_list_topics(bc->broker);
+    if (!a) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    bb_http_reply_json(res, 200, a);
+    json_decref(a);
+}
+
+static void handle_publish(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct buncast *bc = req->ctx;
+    json_t *body = NULL;
+    char perr[160];
+    char *data = NULL;
+    size_t dn = 0;
+    if (bb_json_parse(req->body, req->body_len, BB_JSON_DEFAULT_DEPTH, &body, perr, sizeof perr) !=
+            0 ||
+        !json_is_object(body)) {
+        bb_http_reply_error(res, BB_EINVAL, "body must be a JSON object {topic, type, data}");
+        goto out;
+    }
+    json_t *topic = json_object_get(body, "topic");
+    json_t *type = json_object_get(body, "type");
+    json_t *source = json_object_get(body, "source");
+    json_t *jd = json_object_get(body, "data");
+    if (!json_is_string(topic) || (type && !json_is_string(type)) ||
+        (source && !json_is_string(source))) {
+        bb_http_reply_error(res, BB_EINVAL, "topic must be a string; type and source strings");
+        goto out;
+    }
+    if (jd && !(data = bb_json_dumps(jd, &dn))) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        goto out;
+    }
+    char id[BCAST_ID_LEN + 1];
+    int rc = bcast_broker_publish(
+        bc->broker, json_string_value(topic), json_string_length(topic),
+        type ? json_string_value(type) : NULL, type ? json_string_length(type) : 0,
+        source ? json_string_value(source) : NULL, source ? json_string_length(source) : 0, data,
+        dn, id);
+    if (rc) {
+        reply_broker_error(res, rc, "invalid topic, type or source");
+        goto out;
+    }
+    json_t *ok = json_pack("{s:s}", "id", id);
+    bb_http_reply_json(res, 200, ok);
+    json_decref(ok);
+out:
+    free(data);
+    json_decref(body);
+}
+
+/* --- SSE sink --- */
+
+struct sse_sub {
+    struct buncast *bc;
+    struct bb_sse *sse;
+    struct bcast_sub *sub;
+};
+
+static int sse_map(int rc)
+{
+    return rc == 0 ? 0 : rc == BB_EBUSY ? BB_EBUSY : BB_ECLOSED;
+}
+
+static int sse_deliver(void *sink, struct bcast_sub *sub, const char *topic, size_t tn,
+                       const struct bcast_event *ev)
+{
+    struct sse_sub *s = sink;
+    return sse_map(bb_sse_send(s->sse, ev->type, ev->id, ev->json, ev->len));
+}
+
+static int sse_reset(void *sink, struct bcast_sub *sub, const char *topic, size_t tn,
+                     const char *json, size_t len)
+{
+    struct sse_sub *s = sink;
+    return sse_map(bb_sse_send(s->sse, "reset", NULL, json, len));
+}
+
+static const struct bcast_sink_ops sse_ops = {sse_deliver, sse_reset};
+
+static void maybe_free(struct buncast *bc);
+
+static void on_sse_close(struct bb_sse *sse, void *arg)
+{
+    struct sse_sub *s = arg;
+    struct buncast *bc = s->bc;
+    if (s->sub) bcast_broker_unsubscribe(bc->broker, s->sub);
+    bb_sse_unref(s->sse);
+    free(s);
+    bc->nsse--;
+    if (bc->stopping) maybe_free(bc);
+}
+
+static void handle_subscribe(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct buncast *bc = req->ctx;
+    char topic[BCAST_MAX_TOPIC + 1], qid[64];
+    const char *t = bb_http_query(req, "topic", topic, sizeof topic);
+    if (!t || !t[0]) {
+        bb_http_reply_error(res, BB_EINVAL, "missing query parameter: topic");
+        return;
+    }
+    const char *resume = bb_http_header(req, "Last-Event-ID");
+    if (!resume || !resume[0]) resume = bb_http_query(req, "last_event_id", qid, sizeof qid);
+    if (resume && !resume[0]) resume = NULL;
+    int rc = bcast_broker_check_subscribe(bc->broker, t, strlen(t), resume);
+    if (rc) {
+        reply_broker_error(res, rc, "invalid topic pattern or Last-Event-ID");
+        return;
+    }
+    struct sse_sub *s = calloc(1, sizeof *s);
+    if (!s) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    s->bc = bc;
+    if (bb_sse_start(req, res, on_sse_close, s, &s->sse) != 0) {
+        free(s);
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    bc->nsse++;
+    bb_http_set_header(res, "Cache-Control", "no-cache");
+    bb_http_set_header(res, "X-Accel-Buffering", "no");
+    /* The stream's headers go out when this handler returns; events queued now follow them. */
+    rc = bcast_broker_subscribe(bc->broker, t, strlen(t), resume, &sse_ops, s, 0, &s->sub);
+    if (rc) {
+        s->sub = NULL;
+        bb_sse_close(s->sse);
+    }
+}
+
+static const struct bb_route routes[] = {
+    {"GET", "/health", handle_health, BB_AUTH_NONE, 0, 0, "buncast_health"},
+    {"GET", "/metrics", handle_metrics, BB_AUTH_INTERNAL, 0, 0, "buncast_metrics"},
+    {"GET", "/topics", handle_topics, BB_AUTH_INTERNAL, 0, 0, "buncast_topics"},
+    {"POST", "/publish", handle_publish, BB_AUTH_INTERNAL, 0, 0, "buncast_publish"},
+    {"GET", "/subscribe", handle_subscribe, BB_AUTH_INTERNAL, BB_ROUTE_STREAM, 0,
+     "buncast_subscribe"},
+};
+
+/* ------------------------------------------------------------------ lifecycle */
+
+static void on_tick(uv_timer_t *t)
+{
+    struct buncast *bc = t->data;
+    bcast_broker_tick(bc->broker, wall_ms());
+    snapshot(bc);
+}
+
+static void write_addr_file(struct buncast *bc)
+{
+    char path[1200], tmp[1210];
+    snprintf(path, sizeof path, "%s/buncast.addr", bc->cfg->data_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    json_t *j = json_pack("{s:s,s:s,s:s}", "http", bc->http_addr, "ipc_tcp", bc->tcp_addr,
+                          "ipc_unix", bc->sock_path);
+    size_t n = 0;
+    char *s = j ? bb_json_dumps(j, &n) : NULL;
+    json_decref(j);
+    if (!s) return;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        int ok = write(fd, s, n) == (ssize_t)n;
+        close(fd);
+        if (ok) rename(tmp, path);
+        else unlink(tmp);
+    }
+    free(s);
+}
+
+static void bc_free(struct buncast *bc)
+{
+    bcast_broker_free(bc->broker);
+    bb_router_free(bc->router);
+    free(bc);
+}
+
+static void maybe_free(struct buncast *bc)
+{
+    if (bc->parts == 0 && bc->nsse == 0) bc_free(bc);
+}
+
+static void on_part_closed(void *arg)
+{
+    struct buncast *bc = arg;
+    bc->parts--;
+    maybe_free(bc);
+}
+
+static void on_tick_closed(uv_handle_t *h)
+{
+    on_part_closed(h->data);
+}
+
+static void on_http_drained(void *arg)
+{
+    struct buncast *bc = arg;
+    bb_http_server_free(bc->http);
+    bc->http = NULL;
+    on_part_closed(bc);
+}
+
+static void buncast_stop(void *state)
+{
+    struct buncast *bc = state;
+    if (!bc || bc->stopping) return;
+    bc->stopping = 1;
+    bc->parts = 0;
+    if (bc->tick_on) {
+        bc->parts++;
+        uv_close((uv_handle_t *)&bc->tick, on_tick_closed);
+    }
+    if (bc->ipc) {
+        bc->parts++;
+        struct bcast_ipc *ipc = bc->ipc;
+        bc->ipc = NULL;
+        bcast_ipc_stop(ipc, on_part_closed, bc);
+    }
+    if (bc->http) {
+        bc->parts++;
+        bb_http_server_drain(bc->http, on_http_drained, bc);
+    }
+    maybe_free(bc);
+}
+
+static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
+{
+    const struct bb_config *cfg = rt->cfg;
+    struct buncast *bc = calloc(1, sizeof *bc);
+    if (!bc) return BB_ENOMEM;
+    bc->rt = rt;
+    bc->cfg = cfg;
+    int rc;
+    char dir[1100], logdir[1200];
+    snprintf(dir, sizeof dir, "%s/buncast", cfg->data_dir);
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errcap, "buncast: cannot create %s: %s", dir, strerror(errno));
+        rc = BB_EIO;
+        goto fail;
+    }
+    struct bcast_broker_opts bo = {
+        .ring_size = cfg->buncast_ring_size,
+        .max_topics = cfg->buncast_max_topics,
+        .max_event_bytes = cfg->buncast_max_event_bytes,
+        .topic_idle_ms = cfg->buncast_topic_idle_ms,
+        .durable_prefixes = cfg->buncast_durable_prefixes,
+        .log_dir = logdir,
+        .segment_bytes = cfg->buncast_segment_bytes,
+        .retention_bytes = cfg->buncast_retention_bytes,
+        .retention_ms = cfg->buncast_retention_ms,
+        .metrics = rt->metrics,
+    };
+    if ((rc = bcast_broker_new(&bc->broker, &bo, err, errcap)) != 0) goto fail;
+
+    if (cfg->buncast_socket[0]) snprintf(bc->sock_path, sizeof bc->sock_path, "%s", cfg->buncast_socket);
+    else snprintf(bc->sock_path, sizeof bc->sock_path, "%s/buncast.sock", cfg->data_dir);
+    struct bcast_ipc_opts io = {
+        .max_frame = cfg->buncast_max_frame_bytes,
+        .queue_bytes = cfg->buncast_queue_bytes,
+        .max_connections = cfg->buncast_max_connections,
+        .max_subs = cfg->buncast_max_subscriptions,
+        .slow_close_ms = 1000,
+    };
+    if ((rc = bcast_ipc_start(&bc->ipc, rt->loop, bc->broker, &io, bc->sock_path,
+                              cfg->buncast_ipc_addr, err, errcap)) != 0) {
+        bc->ipc = NULL;
+        goto fail;
+    }
+    if (cfg->buncast_ipc_addr[0]) {
+        char host[256];
+        int port;
+        bb_config_split_addr(cfg->buncast_ipc_addr, host, sizeof host, &port);
+        snprintf(bc->tcp_addr, sizeof bc->tcp_addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+                 bcast_ipc_tcp_port(bc->ipc));
+    }
+
+    if ((rc = bb_router_new(&bc->router)) != 0 ||
+        (rc = bb_router_add(bc->router, routes, sizeof routes / sizeof routes[0], bc)) != 0)
+        goto fail;
+    char abuf[256], host[256];
+    const char *addr = bb_config_service_addr("buncast", abuf, sizeof abuf);
+    if (!addr) addr = DEFAULT_HTTP_ADDR;
+    int port;
+    if (bb_config_split_addr(addr, host, sizeof host, &port) != 0) {
+        snprintf(err, errcap, "BUNBASE_BUNCAST_ADDR: expected HOST:PORT, got \"%s\"", addr);
+        rc = BB_EINVAL;
+        goto fail;
+    }
+    struct bb_http_server_opts ho = {
+        .router = bc->router,
+        .pool = rt->pool,
+        .metrics = rt->metrics,
+        .internal_token = rt->internal_token,
+        .name = "buncast",
+    };
+    bb_http_limits_default(&ho.limits);
+    ho.limits.max_header_bytes = cfg->http_max_header_bytes;
+    ho.limits.max_body_bytes = cfg->buncast_max_event_bytes + 65536;
+    ho.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
+    ho.limits.request_timeout_ms = cfg->http_request_timeout_ms;
+    ho.limits.drain_timeout_ms = cfg->buncast_shutdown_ms;
+    ho.limits.max_connections = cfg->http_max_connections;
+    ho.limits.sse_heartbeat_ms = cfg->sse_heartbeat_ms;
+    ho.limits.sse_max_queue_bytes = cfg->buncast_queue_bytes;
+    char herr[256] = "";
+    if ((rc = bb_http_server_start(rt->loop, host, port, &ho, &bc->http, herr, sizeof herr)) != 0) {
+        bc->http = NULL;
+        snprintf(err, errcap, "buncast: %s", herr);
+        goto fail;
+    }
+    snprintf(bc->http_addr, sizeof bc->http_addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
+             bb_http_server_port(bc->http));
+
+    uv_timer_init(rt->loop, &bc->tick);
+    bc->tick.data = bc;
+    bc->tick_on = 1;
+    uv_timer_start(&bc->tick, on_tick, TICK_MS, TICK_MS);
+    snapshot(bc);
+    write_addr_file(bc);
+    bb_info("buncast", "listening http=%s ipc_unix=%s ipc_tcp=%s durable=\"%s\"", bc->http_addr,
+            bc->sock_path, bc->tcp_addr[0] ? bc->tcp_addr : "off", cfg->buncast_durable_prefixes);
+    *state = bc;
+    return 0;
+fail:
+    if (!err[0]) snprintf(err, errcap, "buncast: %s", bb_strerror(rc));
+    if (bc->ipc || bc->http || bc->tick_on) {
+        buncast_stop(bc); /* frees once the loop has closed the handles */
+    } else {
+        bc_free(bc);
+    }
+    return rc;
+}
+
+static int buncast_health(void *state, json_t **detail)
+{
+    struct buncast *bc = state;
+    *detail = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "status", "ok", "http", bc->http_addr,
+                        "ipc_unix", bc->sock_path, "ipc_tcp", bc->tcp_addr, "topics",
+                        (json_int_t)atomic_load(&bc->h_topics), "subscribers",
+                        (json_int_t)atomic_load(&bc->h_subs), "published",
+                        (json_int_t)atomic_load(&bc->h_published), "ipc_connections",
+                        (json_int_t)atomic_load(&bc->h_conns));
+    return 0;
+}
+
+const struct bb_service_def bb_buncast_service = {
+    .name = "buncast",
+    .start = buncast_start,
+    .stop = buncast_stop,
+    .health = buncast_health,
+};
