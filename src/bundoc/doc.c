@@ -1,0 +1,310 @@
+/* doc.c — binary document encoding.
+ *
+ * Document := 0xBD 0x01 Value            (magic, format version; the top value is an object)
+ * Value    := tag u8, then by tag (all integers little-endian):
+ *   0x00 null        (nothing)
+ *   0x01 false       (nothing)
+ *   0x02 true        (nothing)
+ *   0x03 integer     i64
+ *   0x04 real        f64 (IEEE 754 binary64)
+ *   0x05 string      u32 n | n bytes of UTF-8 (no NUL)
+ *   0x06 array       u32 body | u32 count | count Values
+ *   0x07 object      u32 body | u32 count | count × (u16 klen | klen bytes of key | Value)
+ * `body` is the number of bytes after the body field itself (count included), so a reader skips
+ * any value in O(1): 1, 1, 1, 9, 9, 5 + n, 5 + body, 5 + body bytes. Object keys keep their JSON
+ * order; a key appears at most once; keys are at most 65535 bytes.
+ *
+ * Reading one field (doc_get_path) walks the path: in an object it compares each key and skips
+ * non-matching values by their length; in an array it skips index values; only the final value
+ * is decoded.
+ */
+#include "doc.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_err.h"
+
+enum { T_NULL = 0, T_FALSE, T_TRUE, T_INT, T_REAL, T_STR, T_ARR, T_OBJ };
+
+struct buf {
+    uint8_t *p;
+    size_t n, cap, max;
+};
+
+static int reserve(struct buf *b, size_t more)
+{
+    if (more > b->max || b->n > b->max - more) return BB_ETOOBIG;
+    if (b->n + more <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->n + more) nc *= 2;
+    if (nc > b->max) nc = b->max;
+    uint8_t *np = realloc(b->p, nc);
+    if (!np) return BB_ENOMEM;
+    b->p = np;
+    b->cap = nc;
+    return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
+
+static int enc(struct buf *b, const json_t *v, int depth)
+{
+    int rc;
+    if (depth > DOC_MAX_DEPTH) return BB_EINVAL;
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+    case JSON_FALSE:
+    case JSON_TRUE:
+        if ((rc = reserve(b, 1))) return rc;
+        b->p[b->n++] = json_is_null(v) ? T_NULL : json_is_false(v) ? T_FALSE : T_TRUE;
+        return 0;
+    case JSON_INTEGER:
+        if ((rc = reserve(b, 9))) return rc;
+        b->p[b->n] = T_INT;
+        put64(b->p + b->n + 1, (uint64_t)json_integer_value(v));
+        b->n += 9;
+        return 0;
+    case JSON_REAL: {
+        double d = json_real_value(v);
+        uint64_t u;
+        memcpy(&u, &d, 8);
+        if ((rc = reserve(b, 9))) return rc;
+        b->p[b->n] = T_REAL;
+        put64(b->p + b->n + 1, u);
+        b->n += 9;
+        return 0;
+    }
+    case JSON_STRING: {
+        size_t n = json_string_length(v);
+        if (n > UINT32_MAX) return BB_ETOOBIG;
+        if ((rc = reserve(b, 5 + n))) return rc;
+        b->p[b->n] = T_STR;
+        put32(b->p + b->n + 1, (uint32_t)n);
+        memcpy(b->p + b->n + 5, json_string_value(v), n);
+        b->n += 5 + n;
+        return 0;
+    }
+    case JSON_ARRAY:
+    case JSON_OBJECT: {
+        if ((rc = reserve(b, 9))) return rc;
+        size_t at = b->n;
+        b->p[at] = json_is_array(v) ? T_ARR : T_OBJ;
+        b->n += 9;
+        uint32_t count = 0;
+        if (json_is_array(v)) {
+            size_t i;
+            json_t *e;
+            json_array_foreach(v, i, e) {
+                if ((rc = enc(b, e, depth + 1))) return rc;
+                count++;
+            }
+        } else {
+            const char *k;
+            json_t *e;
+            json_object_foreach((json_t *)v, k, e) {
+                size_t kl = strlen(k);
+                if (kl > 65535) return BB_ETOOBIG;
+                if ((rc = reserve(b, 2 + kl))) return rc;
+                b->p[b->n] = (uint8_t)kl;
+                b->p[b->n + 1] = (uint8_t)(kl >> 8);
+                memcpy(b->p + b->n + 2, k, kl);
+                b->n += 2 + kl;
+                if ((rc = enc(b, e, depth + 1))) return rc;
+                count++;
+            }
+        }
+        size_t body = b->n - at - 5;
+        if (body > UINT32_MAX) return BB_ETOOBIG;
+        put32(b->p + at + 1, (uint32_t)body);
+        put32(b->p + at + 5, count);
+        return 0;
+    }
+    default: return BB_EINVAL;
+    }
+}
+
+int doc_encode(const json_t *v, size_t max, uint8_t **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (!v) return BB_EINVAL;
+    struct buf b = {NULL, 0, 0, max};
+    int rc = reserve(&b, 2);
+    if (rc == 0) {
+        b.p[0] = 0xBD;
+        b.p[1] = 0x01;
+        b.n = 2;
+        rc = enc(&b, v, 0);
+    }
+    if (rc) {
+        free(b.p);
+        return rc;
+    }
+    *out = b.p;
+    *len = b.n;
+    return 0;
+}
+
+/* Size of the value at p (n bytes available); 0 if malformed. */
+static size_t vsize(const uint8_t *p, size_t n)
+{
+    if (n < 1) return 0;
+    switch (p[0]) {
+    case T_NULL:
+    case T_FALSE:
+    case T_TRUE: return 1;
+    case T_INT:
+    case T_REAL: return n >= 9 ? 9 : 0;
+    case T_STR:
+    case T_ARR:
+    case T_OBJ: {
+        if (n < 5) return 0;
+        uint64_t s = 5 + (uint64_t)get32(p + 1);
+        return s <= n ? (size_t)s : 0;
+    }
+    default: return 0;
+    }
+}
+
+static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
+{
+    *out = NULL;
+    if (depth > DOC_MAX_DEPTH) return BB_EIO;
+    size_t sz = vsize(p, n);
+    if (!sz) return BB_EIO;
+    json_t *v = NULL;
+    switch (p[0]) {
+    case T_NULL: v = json_null(); break;
+    case T_FALSE: v = json_false(); break;
+    case T_TRUE: v = json_true(); break;
+    case T_INT: v = json_integer((json_int_t)get64(p + 1)); break;
+    case T_REAL: {
+        uint64_t u = get64(p + 1);
+        double d;
+        memcpy(&d, &u, 8);
+        if (!isfinite(d)) return BB_EIO;
+        v = json_real(d);
+        break;
+    }
+    case T_STR:
+        if (memchr(p + 5, 0, sz - 5)) return BB_EIO;
+        v = json_stringn((const char *)p + 5, sz - 5);
+        if (!v) return BB_EIO; /* invalid UTF-8 */
+        break;
+    case T_ARR:
+    case T_OBJ: {
+        if (sz < 9) return BB_EIO;
+        uint32_t count = get32(p + 5);
+        size_t off = 9;
+        int arr = p[0] == T_ARR;
+        if (count > sz - 9) return BB_EIO; /* every element takes at least one byte */
+        v = arr ? json_array() : json_object();
+        if (!v) return BB_ENOMEM;
+        for (uint32_t i = 0; i < count; i++) {
+            const char *key = NULL;
+            size_t kl = 0;
+            if (!arr) {
+                if (sz - off < 2) goto bad;
+                kl = (size_t)p[off] | ((size_t)p[off + 1] << 8);
+                off += 2;
+                if (sz - off < kl || memchr(p + off, 0, kl)) goto bad;
+                key = (const char *)p + off;
+                off += kl;
+                if (json_object_getn(v, key, kl)) goto bad;
+            }
+            json_t *e = NULL;
+            int rc = dec(p + off, sz - off, depth + 1, &e);
+            if (rc) {
+                json_decref(v);
+                return rc;
+            }
+            off += vsize(p + off, sz - off);
+            rc = arr ? json_array_append_new(v, e) : json_object_setn_new(v, key, kl, e);
+            if (rc) goto bad; /* also invalid UTF-8 in a key */
+        }
+        if (off != sz) goto bad;
+        break;
+    bad:
+        json_decref(v);
+        return BB_EIO;
+    }
+    default: return BB_EIO;
+    }
+    if (!v) return BB_ENOMEM;
+    *out = v;
+    return 0;
+}
+
+int doc_decode(const uint8_t *buf, size_t len, json_t **out)
+{
+    *out = NULL;
+    if (!buf || len < 3 || buf[0] != 0xBD || buf[1] != 0x01) return BB_EIO;
+    if (vsize(buf + 2, len - 2) != len - 2) return BB_EIO;
+    return dec(buf + 2, len - 2, 0, out);
+}
+
+int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out)
+{
+    *out = NULL;
+    if (!path || !*path) return BB_EINVAL;
+    if (!buf || len < 3 || buf[0] != 0xBD || buf[1] != 0x01) return BB_EIO;
+    const uint8_t *p = buf + 2;
+    size_t n = vsize(p, len - 2);
+    if (n != len - 2) return BB_EIO;
+    const char *seg = path;
+    for (;;) {
+        const char *dot = strchr(seg, '.');
+        size_t sl = dot ? (size_t)(dot - seg) : strlen(seg);
+        if (sl == 0) return BB_EINVAL;
+        if (p[0] != T_OBJ && p[0] != T_ARR) return BB_ENOTFOUND;
+        uint32_t count = get32(p + 5);
+        size_t off = 9;
+        const uint8_t *hit = NULL;
+        size_t hitn = 0;
+        if (p[0] == T_OBJ) {
+            for (uint32_t i = 0; i < count; i++) {
+                if (n - off < 2) return BB_EIO;
+                size_t kl = (size_t)p[off] | ((size_t)p[off + 1] << 8);
+                off += 2;
+                if (n - off < kl) return BB_EIO;
+                int match = kl == sl && memcmp(p + off, seg, sl) == 0;
+                off += kl;
+                size_t vs = vsize(p + off, n - off);
+                if (!vs) return BB_EIO;
+                if (match) {
+                    hit = p + off;
+                    hitn = vs;
+                    break;
+                }
+                off += vs;
+            }
+        } else {
+            uint64_t idx = 0;
+            for (size_t i = 0; i < sl; i++) {
+                if (seg[i] < '0' || seg[i] > '9' || idx > 100000000) return BB_ENOTFOUND;
+                idx = idx * 10 + (uint64_t)(seg[i] - '0');
+            }
+            if (idx >= count) return BB_ENOTFOUND;
+            for (uint32_t i = 0;; i++) {
+                size_t vs = vsize(p + off, n - off);
+                if (!vs) return BB_EIO;
+                if (i == idx) {
+                    hit = p + off;
+                    hitn = vs;
+                    break;
+                }
+                off += vs;
+            }
+        }
+        if (!hit) return BB_ENOTFOUND;
+        if (!dot) return dec(hit, hitn, 0, out);
+        p = hit;
+        n = hitn;
+        seg = dot + 1;
+    }
+}

@@ -1,0 +1,27 @@
+/* doc.h — the binary document encoding (private; no storage dependency).
+ *
+ * JSON values are encoded so that one field can be read by skipping over its siblings without
+ * decoding them: every variable-size value carries its byte length up front. Layout: doc.c.
+ * Decoding never trusts the input: every length is checked against the bytes left, nesting is
+ * bounded by DOC_MAX_DEPTH, and a malformed encoding gives BB_EIO (it is treated as corruption).
+ */
+#ifndef BDOC_DOC_H
+#define BDOC_DOC_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DOC_MAX_DEPTH 128
+
+/* Encodes a JSON value (documents are objects, but any value encodes). *out is malloc'ed (caller
+ * frees). BB_ETOOBIG if the encoding exceeds max bytes, BB_EINVAL for nesting deeper than
+ * DOC_MAX_DEPTH or an unsupported value, BB_ENOMEM. */
+int doc_encode(const json_t *v, size_t max, uint8_t **out, size_t *len);
+/* Decodes buf[0..len) into a new reference (caller decrefs). BB_EIO if malformed. */
+int doc_decode(const uint8_t *buf, size_t len, json_t **out);
+/* Decodes only the value at dot path ("a.b.0"; digit segments index arrays). BB_ENOTFOUND if
+ * absent, BB_EINVAL for a malformed path, BB_EIO if the encoding is malformed. */
+int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out);
+
+#endif

@@ -1,0 +1,71 @@
+/* mvcc.h — transactions with snapshot isolation over the B+tree (private; layer 5, above
+ * btree.h).
+ *
+ * Model: the B+tree holds the newest committed value of every key, prefixed with its commit
+ * timestamp. A transaction reads the snapshot "everything committed with ts <= snapshot" plus its
+ * own buffered writes; writes are applied to the tree only at commit, under the tree write lock,
+ * after first-committer-wins validation (any key written by the transaction whose newest commit
+ * is newer than the snapshot -> BB_ECONFLICT). When a commit overwrites or deletes a key while
+ * older snapshots are active, the previous state is kept in an in-memory version store (key ->
+ * list of (valid-until ts, value or absent)); it is garbage-collected as soon as no active
+ * snapshot is older than a version's end. Readers take the tree lock in shared mode only for the
+ * duration of one read or one scan batch, never for a whole transaction, so a long reader never
+ * blocks writers.
+ */
+#ifndef BDOC_MVCC_H
+#define BDOC_MVCC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "btree.h"
+
+struct mvcc;
+struct mtxn;
+
+struct mvcc_config {
+    struct bdoc_vfs *vfs;
+    const uint8_t *key;          /* or NULL */
+    int durability;              /* enum bdoc_durability */
+    uint32_t sync_ms;
+    uint32_t cache_pages;
+    uint64_t checkpoint_bytes;
+};
+
+int mvcc_open(const char *dir, const struct mvcc_config *cfg, struct mvcc **out);
+/* Checkpoints if healthy, frees. Returns the first error. */
+int mvcc_close(struct mvcc *m);
+int mvcc_checkpoint(struct mvcc *m);
+
+struct mvcc_stats {
+    uint64_t wal_bytes, checkpoints, commits, syncs, versions, pages, free_pages;
+    int error;
+};
+void mvcc_stats_get(struct mvcc *m, struct mvcc_stats *s);
+
+int mvcc_begin(struct mvcc *m, int readonly, struct mtxn **out);
+int mvcc_readonly(const struct mtxn *t);
+/* Commits and frees t. */
+int mvcc_commit(struct mtxn *t);
+void mvcc_rollback(struct mtxn *t);
+
+/* Value as seen by t: malloc'ed copy (caller frees) or BB_ENOTFOUND. */
+int mvcc_get(struct mtxn *t, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen);
+/* Buffered writes (copies key and value). BB_EPERM on a read-only transaction. */
+int mvcc_put(struct mtxn *t, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
+int mvcc_del(struct mtxn *t, const uint8_t *key, size_t klen);
+
+/* Adds key to the transaction's validation set: the commit fails with BB_ECONFLICT if another
+ * transaction committed a write to key after this one's snapshot (used for catalog entries, so
+ * that writing into a collection conflicts with a concurrent drop). */
+int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen);
+
+/* Visits, in key order, every key visible to t with start <= key < end (end NULL: no bound).
+ * cb borrows key and value for the duration of the call and returns 0 to go on, 1 to stop, or a
+ * negative error that the scan returns. */
+typedef int (*mvcc_scan_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                            size_t vlen);
+int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *end, size_t elen,
+              mvcc_scan_fn cb, void *ctx);
+
+#endif

@@ -1,0 +1,427 @@
+/* Unit tests for the public bundoc API: collections, documents, _id rules, patch, listing,
+ * transactions, large documents, encryption, the lock file, reopen and checkpoints. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bb_err.h"
+#include "bb_id.h"
+#include "bb_json.h"
+#include "bdoc_test_util.h"
+#include "bundoc.h"
+
+static json_t *J(const char *s)
+{
+    json_t *j = NULL;
+    assert_int_equal(bb_json_parse(s, strlen(s), 64, &j, NULL, 0), 0);
+    return j;
+}
+
+static void assert_json(const json_t *got, const char *want)
+{
+    json_t *w = J(want);
+    if (!json_equal(got, w)) {
+        char *g = json_dumps(got, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+        fprintf(stderr, "got  %s\nwant %s\n", g, want);
+        free(g);
+        fail();
+    }
+    json_decref(w);
+}
+
+static struct bdoc_db *open_db(const char *dir, const struct bdoc_options *o)
+{
+    struct bdoc_db *db = NULL;
+    assert_int_equal(bdoc_open(dir, o, &db), 0);
+    return db;
+}
+
+static void mkcoll(struct bdoc_db *db, const char *name)
+{
+    struct bdoc_txn *t;
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_collection_create(t, name), 0);
+    assert_int_equal(bdoc_commit(t), 0);
+}
+
+static void test_crud_and_ids(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "users");
+    struct bdoc_txn *t;
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_collection_create(t, "users"), BB_EEXIST);
+    assert_int_equal(bdoc_collection_create(t, ""), BB_EINVAL);
+    json_t *doc = J("{\"_id\":\"u1\",\"name\":\"ann\",\"age\":30,\"tags\":[\"a\",{\"x\":1.5}]}");
+    json_t *out = NULL;
+    assert_int_equal(bdoc_insert(t, "users", doc, &out), 0);
+    assert_true(json_equal(out, doc));
+    json_decref(out);
+    /* duplicate _id is a conflict, never an overwrite */
+    json_t *dup = J("{\"_id\":\"u1\",\"name\":\"bob\"}");
+    assert_int_equal(bdoc_insert(t, "users", dup, NULL), BB_EEXIST);
+    json_decref(dup);
+    /* generated ids: missing, empty, non-string */
+    const char *gens[] = {"{\"n\":1}", "{\"_id\":\"\",\"n\":2}", "{\"_id\":42,\"n\":3}"};
+    char prev[64] = "";
+    for (int i = 0; i < 3; i++) {
+        json_t *g = J(gens[i]);
+        assert_int_equal(bdoc_insert(t, "users", g, &out), 0);
+        const char *id = json_string_value(json_object_get(out, "_id"));
+        assert_non_null(id);
+        assert_true(bb_id_is_valid(id));
+        assert_true(strcmp(prev, id) < 0); /* time-sortable and unique */
+        snprintf(prev, sizeof prev, "%s", id);
+        json_decref(out);
+        json_decref(g);
+    }
+    assert_int_equal(bdoc_insert(t, "nope", doc, NULL), BB_ENOTFOUND);
+    json_t *arr = J("[1]");
+    assert_int_equal(bdoc_insert(t, "users", arr, NULL), BB_EINVAL);
+    json_decref(arr);
+    assert_int_equal(bdoc_commit(t), 0);
+
+    assert_int_equal(bdoc_get1(db, "users", "u1", &out), 0);
+    assert_true(json_equal(out, doc));
+    json_decref(out);
+    assert_int_equal(bdoc_get1(db, "users", "missing", &out), BB_ENOTFOUND);
+    json_decref(doc);
+
+    /* one field without decoding the rest */
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    assert_int_equal(bdoc_get_field(t, "users", "u1", "tags.1.x", &out), 0);
+    assert_json(out, "1.5");
+    json_decref(out);
+    assert_int_equal(bdoc_get_field(t, "users", "u1", "tags.7", &out), BB_ENOTFOUND);
+    assert_int_equal(bdoc_get_field(t, "users", "u1", "name.x", &out), BB_ENOTFOUND);
+    json_t *x = J("{\"a\":1}");
+    assert_int_equal(bdoc_insert(t, "users", x, NULL), BB_EPERM);
+    json_decref(x);
+    bdoc_rollback(t);
+
+    /* replace keeps _id; patch semantics; delete */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    json_t *r = J("{\"_id\":\"other\",\"name\":\"ann2\",\"settings\":5,\"keep\":{\"a\":1,\"b\":2}}");
+    assert_int_equal(bdoc_replace(t, "users", "u1", r, &out), 0);
+    assert_json(out, "{\"_id\":\"u1\",\"name\":\"ann2\",\"settings\":5,\"keep\":{\"a\":1,\"b\":2}}");
+    json_decref(out);
+    json_decref(r);
+    json_t *p = J("{\"$unset\":{\"keep.a\":true,\"no.such.path\":1,\"name\":1},"
+                  "\"settings.theme\":\"dark\",\"deep.x.y\":null,\"_id\":\"zzz\",\"keep.c\":3}");
+    assert_int_equal(bdoc_patch(t, "users", "u1", p, &out), 0);
+    assert_json(out, "{\"_id\":\"u1\",\"settings\":{\"theme\":\"dark\"},\"keep\":{\"b\":2,\"c\":3},"
+                     "\"deep\":{\"x\":{\"y\":null}}}");
+    json_decref(out);
+    assert_int_equal(bdoc_patch(t, "users", "ghost", p, NULL), BB_ENOTFOUND);
+    json_decref(p);
+    p = J("{\"$unset\":5}");
+    assert_int_equal(bdoc_patch(t, "users", "u1", p, NULL), BB_EINVAL);
+    json_decref(p);
+    p = J("{\"a..b\":1}");
+    assert_int_equal(bdoc_patch(t, "users", "u1", p, NULL), BB_EINVAL);
+    json_decref(p);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_get1(db, "users", "u1", &out), 0);
+    assert_json(out, "{\"_id\":\"u1\",\"settings\":{\"theme\":\"dark\"},\"keep\":{\"b\":2,\"c\":3},"
+                     "\"deep\":{\"x\":{\"y\":null}}}");
+    json_decref(out);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_delete(t, "users", "u1"), 0);
+    assert_int_equal(bdoc_get(t, "users", "u1", &out), BB_ENOTFOUND); /* own delete visible */
+    assert_int_equal(bdoc_delete(t, "users", "u1"), BB_ENOTFOUND);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_get1(db, "users", "u1", &out), BB_ENOTFOUND);
+
+    /* _id bounds */
+    char big[BDOC_MAX_ID_LEN + 2];
+    memset(big, 'i', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(bdoc_get1(db, "users", big, &out), BB_ETOOBIG);
+    assert_int_equal(bdoc_get1(db, "users", "", &out), BB_EINVAL);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+static void test_list_cursor_prefix(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "a");
+    mkcoll(db, "b");
+    mkcoll(db, "a/nested");
+    struct bdoc_txn *t;
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    for (int i = 0; i < 300; i++) {
+        char buf[96];
+        snprintf(buf, sizeof buf, "{\"_id\":\"%s%04d\",\"i\":%d}", i % 2 ? "odd-" : "even-", i, i);
+        json_t *d = J(buf);
+        assert_int_equal(bdoc_insert(t, "a", d, NULL), 0);
+        assert_int_equal(bdoc_insert(t, "b", d, NULL), 0);
+        json_decref(d);
+    }
+    /* the transaction's own writes are listed */
+    json_t *arr = NULL;
+    char *next = NULL;
+    assert_int_equal(bdoc_list(t, "a", NULL, NULL, 10000, &arr, &next), 0);
+    assert_int_equal(json_array_size(arr), 300);
+    assert_null(next);
+    json_decref(arr);
+    assert_int_equal(bdoc_commit(t), 0);
+
+    /* page through with a cursor */
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    size_t total = 0;
+    char *after = NULL;
+    char last[64] = "";
+    for (;;) {
+        assert_int_equal(bdoc_list(t, "a", after, NULL, 7, &arr, &next), 0);
+        size_t n = json_array_size(arr);
+        for (size_t i = 0; i < n; i++) {
+            const char *id = json_string_value(json_object_get(json_array_get(arr, i), "_id"));
+            assert_true(strcmp(last, id) < 0);
+            snprintf(last, sizeof last, "%s", id);
+        }
+        total += n;
+        json_decref(arr);
+        free(after);
+        after = next;
+        if (!after) break;
+    }
+    assert_int_equal(total, 300);
+    /* by prefix, and prefix + cursor */
+    assert_int_equal(bdoc_list(t, "a", NULL, "odd-", 10000, &arr, NULL), 0);
+    assert_int_equal(json_array_size(arr), 150);
+    json_decref(arr);
+    assert_int_equal(bdoc_list(t, "a", "odd-0100", "odd-", 10000, &arr, NULL), 0);
+    assert_int_equal(json_array_size(arr), 100);
+    json_decref(arr);
+    assert_int_equal(bdoc_list(t, "a", NULL, "zzz", 10, &arr, NULL), 0);
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+    assert_int_equal(bdoc_list(t, "a", NULL, NULL, 0, &arr, NULL), BB_EINVAL);
+    assert_int_equal(bdoc_collection_list(t, NULL, &arr), 0);
+    assert_json(arr, "[\"a\",\"a/nested\",\"b\"]");
+    json_decref(arr);
+    assert_int_equal(bdoc_collection_list(t, "a", &arr), 0);
+    assert_json(arr, "[\"a\",\"a/nested\"]");
+    json_decref(arr);
+    bdoc_rollback(t);
+
+    /* drop removes the documents; re-create starts empty; pages are reused */
+    struct bdoc_stats st0, st1;
+    bdoc_stats_get(db, &st0);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_collection_drop(t, "b"), 0);
+    assert_int_equal(bdoc_collection_drop(t, "b"), BB_ENOTFOUND);
+    assert_int_equal(bdoc_commit(t), 0);
+    bdoc_stats_get(db, &st1);
+    assert_true(st1.free_pages > st0.free_pages);
+    mkcoll(db, "b");
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    assert_int_equal(bdoc_list(t, "b", NULL, NULL, 100, &arr, NULL), 0);
+    assert_int_equal(json_array_size(arr), 0);
+    json_decref(arr);
+    assert_int_equal(bdoc_list(t, "a", NULL, NULL, 1000, &arr, NULL), 0);
+    assert_int_equal(json_array_size(arr), 300);
+    json_decref(arr);
+    bdoc_rollback(t);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+static void test_transactions_atomic(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "x");
+    mkcoll(db, "y");
+    struct bdoc_txn *t;
+    /* rollback leaves nothing, across collections */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    json_t *d = J("{\"_id\":\"k\",\"v\":1}");
+    assert_int_equal(bdoc_insert(t, "x", d, NULL), 0);
+    assert_int_equal(bdoc_insert(t, "y", d, NULL), 0);
+    assert_int_equal(bdoc_collection_create(t, "z"), 0);
+    bdoc_rollback(t);
+    json_t *out;
+    assert_int_equal(bdoc_get1(db, "x", "k", &out), BB_ENOTFOUND);
+    assert_int_equal(bdoc_get1(db, "y", "k", &out), BB_ENOTFOUND);
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    assert_int_equal(bdoc_collection_exists(t, "z"), BB_ENOTFOUND);
+    bdoc_rollback(t);
+    /* commit makes all visible, and survives reopen (WAL redo) */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_insert(t, "x", d, NULL), 0);
+    assert_int_equal(bdoc_insert(t, "y", d, NULL), 0);
+    assert_int_equal(bdoc_collection_create(t, "z"), 0);
+    assert_int_equal(bdoc_insert(t, "z", d, NULL), 0);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_close(db), 0);
+    db = open_db(dir, NULL);
+    const char *colls[] = {"x", "y", "z"};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(bdoc_get1(db, colls[i], "k", &out), 0);
+        assert_true(json_equal(out, d));
+        json_decref(out);
+    }
+    json_decref(d);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+static void test_large_documents(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "big");
+    size_t n = 16u * 1024 * 1024 - 4096;
+    char *s = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) s[i] = (char)('a' + i % 26);
+    s[n] = '\0';
+    json_t *d = json_pack("{s:s, s:s, s:i}", "_id", "huge", "blob", s, "n", 7);
+    assert_int_equal(bdoc_insert1(db, "big", d, NULL), 0);
+    json_t *out = NULL;
+    assert_int_equal(bdoc_get1(db, "big", "huge", &out), 0);
+    assert_true(json_equal(out, d));
+    json_decref(out);
+    json_decref(d);
+    /* over the limit */
+    s[n - 1] = '\0';
+    json_t *d2 = json_pack("{s:s, s:s, s:s}", "_id", "huge2", "blob", s, "more", s);
+    assert_int_equal(bdoc_insert1(db, "big", d2, NULL), BB_ETOOBIG);
+    json_decref(d2);
+    /* deleting frees the overflow pages; a new big doc reuses them */
+    struct bdoc_txn *t;
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_delete(t, "big", "huge"), 0);
+    assert_int_equal(bdoc_commit(t), 0);
+    struct bdoc_stats st;
+    bdoc_stats_get(db, &st);
+    assert_true(st.free_pages > 2000);
+    uint64_t pages = st.pages;
+    s[1000000] = '\0';
+    d = json_pack("{s:s, s:s}", "_id", "medium", "blob", s);
+    assert_int_equal(bdoc_insert1(db, "big", d, NULL), 0);
+    bdoc_stats_get(db, &st);
+    assert_int_equal(st.pages, pages);
+    assert_int_equal(bdoc_close(db), 0);
+    /* configurable limit */
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.max_doc_size = 1000;
+    db = open_db(dir, &o);
+    json_t *d3 = json_pack("{s:s, s:s}", "_id", "medium2", "blob", s);
+    assert_int_equal(bdoc_insert1(db, "big", d3, NULL), BB_ETOOBIG);
+    json_decref(d3);
+    assert_int_equal(bdoc_get1(db, "big", "medium", &out), 0);
+    assert_true(json_equal(out, d));
+    json_decref(out);
+    json_decref(d);
+    assert_int_equal(bdoc_close(db), 0);
+    free(s);
+    tu_rmrf(dir);
+}
+
+static void test_encryption_and_lock(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    uint8_t key[BDOC_KEY_LEN];
+    for (int i = 0; i < BDOC_KEY_LEN; i++) key[i] = (uint8_t)(i * 3 + 1);
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.key = key;
+    struct bdoc_db *db = open_db(dir, &o);
+    /* a second opener is refused with a clear error */
+    struct bdoc_db *db2 = NULL;
+    assert_int_equal(bdoc_open(dir, &o, &db2), BB_EBUSY);
+    assert_null(db2);
+    mkcoll(db, "secret");
+    json_t *d = J("{\"_id\":\"s1\",\"msg\":\"PLAINTEXT-MARKER-123\"}");
+    assert_int_equal(bdoc_insert1(db, "secret", d, NULL), 0);
+    /* the marker is not on disk in the clear, neither in the WAL nor after a checkpoint */
+    char *walp = tu_sub(dir, "wal"), *datap = tu_sub(dir, "data.db");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "grep -q PLAINTEXT-MARKER '%s' '%s'", walp, datap);
+    assert_int_not_equal(system(cmd), 0);
+    assert_int_equal(bdoc_checkpoint(db), 0);
+    assert_int_not_equal(system(cmd), 0);
+    assert_int_equal(bdoc_close(db), 0);
+    /* wrong key, no key: clear errors */
+    uint8_t bad[BDOC_KEY_LEN];
+    memcpy(bad, key, sizeof bad);
+    bad[5] ^= 0x40;
+    o.key = bad;
+    assert_int_equal(bdoc_open(dir, &o, &db), BB_EAUTH);
+    assert_int_equal(bdoc_open(dir, NULL, &db), BB_EAUTH);
+    o.key = key;
+    db = open_db(dir, &o);
+    json_t *out;
+    assert_int_equal(bdoc_get1(db, "secret", "s1", &out), 0);
+    assert_true(json_equal(out, d));
+    json_decref(out);
+    json_decref(d);
+    assert_int_equal(bdoc_close(db), 0);
+    free(walp);
+    free(datap);
+    tu_rmrf(dir);
+}
+
+static void test_checkpoint_bounds_wal(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.checkpoint_bytes = 256 * 1024;
+    o.durability = BDOC_DURABILITY_NORMAL;
+    o.normal_sync_ms = 5;
+    struct bdoc_db *db = open_db(dir, &o);
+    mkcoll(db, "c");
+    struct bdoc_stats st;
+    for (int i = 0; i < 400; i++) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "{\"_id\":\"d%05d\",\"pad\":\"%0100d\"}", i, i);
+        json_t *d = J(buf);
+        assert_int_equal(bdoc_insert1(db, "c", d, NULL), 0);
+        json_decref(d);
+        bdoc_stats_get(db, &st);
+        assert_true(st.wal_bytes <= o.checkpoint_bytes + 4 * 8224 + 64);
+    }
+    assert_true(st.checkpoints >= 5);
+    assert_int_equal(bdoc_close(db), 0);
+    db = open_db(dir, &o);
+    struct bdoc_txn *t;
+    json_t *arr;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    assert_int_equal(bdoc_list(t, "c", NULL, NULL, 1000, &arr, NULL), 0);
+    assert_int_equal(json_array_size(arr), 400);
+    json_decref(arr);
+    bdoc_rollback(t);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crud_and_ids),
+        cmocka_unit_test(test_list_cursor_prefix),
+        cmocka_unit_test(test_transactions_atomic),
+        cmocka_unit_test(test_large_documents),
+        cmocka_unit_test(test_encryption_and_lock),
+        cmocka_unit_test(test_checkpoint_bounds_wal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
