@@ -12,6 +12,7 @@
  * and the connection is closed once that frame is written or after slow_close_ms, whichever comes
  * first. The broker counts it (disconnected-slow, dropped). A connection whose unsent replies pass
  * queue_bytes / 2 (a publisher not reading its acks) is not read from until they drain.
+ * SIGPIPE is set to SIG_IGN at start if it still has its default disposition.
  * Malformed frames get one ERROR frame (id 0) and the connection is closed; malformed payloads get
  * an ERROR reply with the request id and the connection is closed; unknown commands get an ERROR
  * reply and the connection carries on.
@@ -27,6 +28,7 @@
 #include "bb_rpc.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -566,6 +568,9 @@ int bcast_ipc_start(struct bcast_ipc **out, uv_loop_t *loop, struct bcast_broker
                     const struct bcast_ipc_opts *o, const char *unix_path, const char *tcp_addr,
                     char *err, size_t errcap)
 {
+    /* libuv writes with write(2): a peer that went away must not kill the process */
+    struct sigaction sa;
+    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
     struct bcast_ipc *s = calloc(1, sizeof *s);
     if (!s) return BB_ENOMEM;
     s->loop = loop;

@@ -1,0 +1,808 @@
+/* buncast_client.c — see buncast_client.h. Wire format: bcast_proto.c.
+ *
+ * Threads and locks:
+ *   mu   guards the connection state (fd, gen, connected), the pending-call list, the
+ *        subscription list and the callback-in-progress marker; cv signals every change.
+ *   wmu  serialises writes on the socket (one frame at a time, whole).
+ * The I/O thread is the only reader. It owns reconnecting: on a new connection it bumps gen and
+ * re-sends Subscribe for every subscription not yet sent on this generation, with the last
+ * delivered event id as resume point. A caller sending a request notes the generation it sent on;
+ * when that connection drops its pending call fails with BB_ECLOSED (a Subscribe that was sent is
+ * still resent by the I/O thread on the next connection, so subscribe reports success).
+ */
+#include "buncast_client.h"
+#include "bcast_proto.h"
+
+#include "bb_err.h"
+#include "bb_log.h"
+#include "bb_rpc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HDR (BB_RPC_PREFIX_LEN + BB_RPC_HEADER_LEN)
+#define DEFAULT_TIMEOUT_MS 10000
+#define RESUB_TIMEOUT_MS 5000
+
+struct pending {
+    struct pending *next;
+    uint64_t id;
+    uint64_t gen;
+    int done;
+    int status; /* frame status, or negative BB_E* */
+    char *reply;
+    size_t reply_len;
+};
+
+struct csub {
+    struct csub *next;
+    uint64_t id;
+    char *pattern;
+    bcast_message_cb cb;
+    void *arg;
+    uint64_t sent_gen;
+    uint64_t acked_gen; /* generation whose Subscribe got its OK */
+    char last_id[BCAST_ID_LEN + 1];
+};
+
+struct bcast_client {
+    char addr[1100];
+    int is_unix;
+    char host[256], port[16];
+    struct bcast_client_opts o;
+    char *source;
+    pthread_mutex_t mu, wmu;
+    pthread_cond_t cv;
+    pthread_t io;
+    int io_started;
+    int stop;
+    int fd;
+    int connected;
+    uint64_t gen;
+    uint64_t connects;
+    uint64_t next_id;
+    struct pending *pending;
+    struct csub *subs;
+    uint64_t cb_sub; /* subscription whose callback is running (0: none) */
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_ts(int64_t deadline, struct timespec *ts)
+{
+    /* cv uses CLOCK_MONOTONIC (set in bcast_client_new) */
+    ts->tv_sec = (time_t)(deadline / 1000);
+    ts->tv_nsec = (long)(deadline % 1000) * 1000000L;
+}
+
+static int on_io_thread(struct bcast_client *c)
+{
+    return c->io_started && pthread_equal(pthread_self(), c->io);
+}
+
+/* ------------------------------------------------------------------ addresses, connect */
+
+static int parse_addr(struct bcast_client *c, const char *addr)
+{
+    const char *p = addr;
+    if (!strncmp(p, "unix://", 7)) p += 7, c->is_unix = 1;
+    else if (!strncmp(p, "unix:", 5)) p += 5, c->is_unix = 1;
+    else if (p[0] == '/') c->is_unix = 1;
+    if (c->is_unix) {
+        if (!p[0] || strlen(p) >= sizeof(((struct sockaddr_un *)0)->sun_path)) return BB_EINVAL;
+        snprintf(c->addr, sizeof c->addr, "%s", p);
+        return 0;
+    }
+    if (!strncmp(p, "tcp://", 6)) p += 6;
+    const char *colon;
+    const char *h = p;
+    size_t hl;
+    if (p[0] == '[') {
+        const char *rb = strchr(p, ']');
+        if (!rb || rb[1] != ':') return BB_EINVAL;
+        h = p + 1, hl = (size_t)(rb - h), colon = rb + 1;
+    } else {
+        colon = strrchr(p, ':');
+        if (!colon) return BB_EINVAL;
+        hl = (size_t)(colon - p);
+    }
+    size_t pl = strlen(colon + 1);
+    if (!hl || hl >= sizeof c->host || !pl || pl >= sizeof c->port) return BB_EINVAL;
+    memcpy(c->host, h, hl);
+    c->host[hl] = '\0';
+    memcpy(c->port, colon + 1, pl + 1);
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    return 0;
+}
+
+static int connect_fd(int fd, const struct sockaddr *sa, socklen_t sl, int timeout_ms)
+{
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int r = connect(fd, sa, sl);
+    if (r != 0 && errno != EINPROGRESS) return -1;
+    if (r != 0) {
+        struct pollfd pfd = {fd, POLLOUT, 0};
+        if (poll(&pfd, 1, timeout_ms) != 1) return -1;
+        int e = 0;
+        socklen_t el = sizeof e;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) != 0 || e) return -1;
+    }
+    return 0;
+}
+
+static int do_connect(struct bcast_client *c)
+{
+    int to = c->o.connect_timeout_ms;
+    if (c->is_unix) {
+        struct sockaddr_un un = {.sun_family = AF_UNIX};
+        size_t l = strnlen(c->addr, sizeof un.sun_path - 1); /* checked by parse_addr */
+        memcpy(un.sun_path, c->addr, l);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) return -1;
+        if (connect_fd(fd, (struct sockaddr *)&un, sizeof un, to) != 0) {
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(c->host, c->port, &hints, &res) != 0) return -1;
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0) continue;
+        if (connect_fd(fd, ai->ai_addr, ai->ai_addrlen, to) == 0) break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd >= 0) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+/* ------------------------------------------------------------------ writing */
+
+/* Writes hdr+payload on fd (nonblocking) until done or deadline. Caller holds wmu. */
+static int write_frame(int fd, const uint8_t *hdr, const void *payload, size_t len,
+                       int64_t deadline)
+{
+    struct iovec iov[2] = {{(void *)hdr, HDR}, {(void *)payload, len}};
+    int n = len ? 2 : 1;
+    size_t total = HDR + len, sent = 0;
+    while (sent < total) {
+        struct iovec v[2];
+        int k = 0;
+        size_t skip = sent;
+        for (int i = 0; i < n; i++) {
+            if (skip >= iov[i].iov_len) {
+                skip -= iov[i].iov_len;
+                continue;
+            }
+            v[k].iov_base = (char *)iov[i].iov_base + skip;
+            v[k].iov_len = iov[i].iov_len - skip;
+            skip = 0;
+            k++;
+        }
+        struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)k};
+        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            sent += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int64_t left = deadline - now_ms();
+            if (left <= 0) return BB_ETIMEDOUT;
+            struct pollfd pfd = {fd, POLLOUT, 0};
+            poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+            continue;
+        }
+        return BB_ECLOSED;
+    }
+    return 0;
+}
+
+/* Sends one request on the connection of generation gen. Caller holds nothing. */
+static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t cmd,
+                        const void *payload, size_t len, int64_t deadline)
+{
+    uint8_t hdr[HDR];
+    if (HDR + len - BB_RPC_PREFIX_LEN > c->o.max_frame) return BB_EINVAL;
+    bb_rpc_frame_header(hdr, id, cmd, (uint32_t)len);
+    pthread_mutex_lock(&c->wmu);
+    pthread_mutex_lock(&c->mu);
+    int fd = c->connected && c->gen == gen ? c->fd : -1;
+    pthread_mutex_unlock(&c->mu);
+    int rc = fd < 0 ? BB_ECLOSED : write_frame(fd, hdr, payload, len, deadline);
+    if (rc && fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+    pthread_mutex_unlock(&c->wmu);
+    return rc;
+}
+
+/* Waits (mu held) until connected or the deadline; returns 0 with *gen or BB_EUNAVAIL. */
+static int wait_connected_locked(struct bcast_client *c, int64_t deadline, uint64_t *gen)
+{
+    struct timespec ts;
+    deadline_ts(deadline, &ts);
+    while (!c->connected && !c->stop) {
+        if (on_io_thread(c)) return BB_EUNAVAIL;
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
+    }
+    if (!c->connected) return BB_EUNAVAIL;
+    *gen = c->gen;
+    return 0;
+}
+
+/* One request/response. wait = 0: return once written. On success with wait, *status_out and
+ * (optionally) *reply_out (caller frees). */
+static int call(struct bcast_client *c, uint8_t cmd, const void *payload, size_t len, int wait,
+                int timeout_ms, int *status_out, char **reply_out, size_t *reply_len)
+{
+    if (timeout_ms <= 0) timeout_ms = DEFAULT_TIMEOUT_MS;
+    int64_t deadline = now_ms() + timeout_ms;
+    if (on_io_thread(c)) wait = 0;
+    struct pending p = {0};
+    uint64_t gen;
+    pthread_mutex_lock(&c->mu);
+    int rc = wait_connected_locked(c, deadline, &gen);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
+    p.id = ++c->next_id;
+    p.gen = gen;
+    if (wait) {
+        p.next = c->pending;
+        c->pending = &p;
+    }
+    pthread_mutex_unlock(&c->mu);
+    rc = send_request(c, gen, p.id, cmd, payload, len, deadline);
+    pthread_mutex_lock(&c->mu);
+    if (rc == 0 && wait) {
+        struct timespec ts;
+        deadline_ts(deadline, &ts);
+        while (!p.done)
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
+        if (!p.done) rc = BB_ETIMEDOUT;
+        else if (p.status < 0) rc = p.status;
+    }
+    if (wait) {
+        for (struct pending **pp = &c->pending; *pp; pp = &(*pp)->next) {
+            if (*pp == &p) {
+                *pp = p.next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc == 0 && wait) {
+        if (status_out) *status_out = p.status;
+        if (reply_out) {
+            *reply_out = p.reply;
+            if (reply_len) *reply_len = p.reply_len;
+            p.reply = NULL;
+        }
+    }
+    free(p.reply);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the I/O thread */
+
+static void fail_pending_locked(struct bcast_client *c, uint64_t gen)
+{
+    for (struct pending *p = c->pending; p; p = p->next) {
+        if (p->gen == gen && !p->done) {
+            p->done = 1;
+            p->status = BB_ECLOSED;
+        }
+    }
+}
+
+static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
+{
+    if (f->code == BCAST_ST_MESSAGE || f->code == BCAST_ST_RESET) {
+        struct bcast_msg m;
+        if (bcast_msg_decode(f->code, f->payload, f->payload_len, &m) != 0) {
+            bb_warn("buncast_client", "bad_message_frame sub=%llu", (unsigned long long)f->id);
+            return;
+        }
+        pthread_mutex_lock(&c->mu);
+        struct csub *s = c->subs;
+        while (s && s->id != f->id)
+            s = s->next;
+        if (!s) {
+            pthread_mutex_unlock(&c->mu);
+            return; /* unsubscribed meanwhile */
+        }
+        bcast_message_cb cb = s->cb;
+        void *arg = s->arg;
+        c->cb_sub = s->id;
+        pthread_mutex_unlock(&c->mu);
+        /* NUL-terminate copies of the slices (they are followed by other fields in the payload) */
+        char topic[BCAST_MAX_TOPIC + 1], id[BCAST_ID_LEN + 1] = "";
+        size_t tn = m.topic.n < BCAST_MAX_TOPIC ? m.topic.n : BCAST_MAX_TOPIC;
+        memcpy(topic, m.topic.p, tn);
+        topic[tn] = '\0';
+        if (m.id.n == BCAST_ID_LEN) memcpy(id, m.id.p, BCAST_ID_LEN);
+        char *ev = malloc(m.body.n + 1);
+        if (ev) {
+            memcpy(ev, m.body.p, m.body.n);
+            ev[m.body.n] = '\0';
+            struct bcast_message msg = {f->id, topic, tn, ev, m.body.n, id,
+                                        f->code == BCAST_ST_RESET};
+            cb(arg, &msg);
+            free(ev);
+        }
+        pthread_mutex_lock(&c->mu);
+        for (s = c->subs; s; s = s->next)
+            if (s->id == f->id && id[0]) memcpy(s->last_id, id, sizeof id);
+        c->cb_sub = 0;
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    struct pending *p = c->pending;
+    while (p && p->id != f->id)
+        p = p->next;
+    if (p && !p->done) {
+        p->reply = malloc(f->payload_len + 1);
+        if (p->reply) {
+            memcpy(p->reply, f->payload, f->payload_len);
+            p->reply[f->payload_len] = '\0';
+            p->reply_len = f->payload_len;
+        }
+        p->status = p->reply ? f->code : BB_ENOMEM;
+        p->done = 1;
+        pthread_cond_broadcast(&c->cv);
+    } else if (f->code == BCAST_ST_OK) {
+        for (struct csub *s = c->subs; s; s = s->next)
+            if (s->id == f->id) s->acked_gen = c->gen;
+        pthread_cond_broadcast(&c->cv);
+    } else if (f->code == BCAST_ST_ERROR) {
+        bb_warn("buncast_client", "broker_error id=%llu msg=%.*s", (unsigned long long)f->id,
+                (int)(f->payload_len > 200 ? 200 : f->payload_len), (const char *)f->payload);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Re-sends Subscribe for every subscription not yet sent on gen. */
+static void resubscribe(struct bcast_client *c, uint64_t gen)
+{
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        struct csub *s = c->subs;
+        while (s && s->sent_gen == gen)
+            s = s->next;
+        if (!s || c->gen != gen) {
+            pthread_mutex_unlock(&c->mu);
+            return;
+        }
+        s->sent_gen = gen;
+        size_t pn = strlen(s->pattern);
+        uint8_t buf[2 + BCAST_MAX_TOPIC + 1 + BCAST_ID_LEN];
+        size_t n = bcast_put_subscribe(buf, sizeof buf, s->pattern, pn,
+                                       s->last_id[0] ? s->last_id : NULL);
+        uint64_t id = s->id;
+        pthread_mutex_unlock(&c->mu);
+        if (send_request(c, gen, id, BCAST_CMD_SUBSCRIBE, buf, n, now_ms() + RESUB_TIMEOUT_MS) != 0)
+            return;
+    }
+}
+
+static void backoff_wait(struct bcast_client *c, int ms)
+{
+    pthread_mutex_lock(&c->mu);
+    struct timespec ts;
+    deadline_ts(now_ms() + ms, &ts);
+    while (!c->stop)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void *io_main(void *arg)
+{
+    struct bcast_client *c = arg;
+    int backoff = c->o.reconnect_min_ms;
+    struct bb_rpc_decoder dec;
+    uint8_t *buf = malloc(65536);
+    if (!buf) return NULL;
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        int stop = c->stop;
+        pthread_mutex_unlock(&c->mu);
+        if (stop) break;
+        int fd = do_connect(c);
+        if (fd < 0) {
+            backoff_wait(c, backoff);
+            backoff = backoff * 2 > c->o.reconnect_max_ms ? c->o.reconnect_max_ms : backoff * 2;
+            continue;
+        }
+        backoff = c->o.reconnect_min_ms;
+        bb_rpc_decoder_init(&dec, c->o.max_frame);
+        pthread_mutex_lock(&c->mu);
+        c->fd = fd;
+        uint64_t gen = ++c->gen;
+        c->connects++;
+        pthread_mutex_unlock(&c->mu);
+        /* resubscribe before anyone else may send on this connection: a caller waiting to
+         * publish then follows the subscriptions */
+        pthread_mutex_lock(&c->mu);
+        c->connected = 1;
+        pthread_mutex_unlock(&c->mu);
+        resubscribe(c, gen);
+        pthread_mutex_lock(&c->mu);
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        for (;;) {
+            pthread_mutex_lock(&c->mu);
+            stop = c->stop;
+            pthread_mutex_unlock(&c->mu);
+            if (stop) break;
+            struct pollfd pfd = {fd, POLLIN, 0};
+            int pr = poll(&pfd, 1, 100);
+            if (pr == 0) continue;
+            if (pr < 0 && errno == EINTR) continue;
+            ssize_t n = read(fd, buf, 65536);
+            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (n <= 0) break;
+            size_t off = 0;
+            int bad = 0;
+            while (off < (size_t)n) {
+                struct bb_rpc_frame f;
+                size_t used = 0;
+                int rc = bb_rpc_decoder_feed(&dec, buf + off, (size_t)n - off, &used, &f);
+                off += used;
+                if (rc < 0) {
+                    bb_warn("buncast_client", "bad_frame err=%s", bb_strerror(rc));
+                    bad = 1;
+                    break;
+                }
+                if (rc == 1) handle_frame(c, &f);
+            }
+            if (bad) break;
+        }
+        bb_rpc_decoder_release(&dec);
+        pthread_mutex_lock(&c->wmu);
+        pthread_mutex_lock(&c->mu);
+        c->connected = 0;
+        c->fd = -1;
+        close(fd);
+        fail_pending_locked(c, gen);
+        pthread_cond_broadcast(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+        pthread_mutex_unlock(&c->wmu);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ public API */
+
+int bcast_client_new(struct bcast_client **out, const char *addr,
+                     const struct bcast_client_opts *opts)
+{
+    if (!out || !addr) return BB_EINVAL;
+    struct bcast_client *c = calloc(1, sizeof *c);
+    if (!c) return BB_ENOMEM;
+    if (opts) c->o = *opts;
+    c->o.source = NULL;
+    if (c->o.connect_timeout_ms <= 0) c->o.connect_timeout_ms = 2000;
+    if (c->o.reconnect_min_ms <= 0) c->o.reconnect_min_ms = 20;
+    if (c->o.reconnect_max_ms <= 0) c->o.reconnect_max_ms = 1000;
+    if (c->o.reconnect_max_ms < c->o.reconnect_min_ms) c->o.reconnect_max_ms = c->o.reconnect_min_ms;
+    if (!c->o.max_frame) c->o.max_frame = BB_RPC_DEFAULT_MAX_FRAME;
+    c->fd = -1;
+    if (parse_addr(c, addr) != 0) {
+        free(c);
+        return BB_EINVAL;
+    }
+    if (opts && opts->source) {
+        if (!bcast_attr_valid(opts->source, strlen(opts->source)) ||
+            !(c->source = strdup(opts->source))) {
+            free(c);
+            return opts->source ? BB_EINVAL : BB_ENOMEM;
+        }
+    }
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_mutex_init(&c->wmu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&c->io, NULL, io_main, c) != 0) {
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        pthread_mutex_destroy(&c->wmu);
+        free(c->source);
+        free(c);
+        return BB_ENOMEM;
+    }
+    c->io_started = 1;
+    *out = c;
+    return 0;
+}
+
+void bcast_client_free(struct bcast_client *c)
+{
+    if (!c) return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->io, NULL);
+    while (c->subs) {
+        struct csub *s = c->subs;
+        c->subs = s->next;
+        free(s->pattern);
+        free(s);
+    }
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->wmu);
+    free(c->source);
+    free(c);
+}
+
+int bcast_client_wait_connected(struct bcast_client *c, int timeout_ms)
+{
+    uint64_t gen;
+    pthread_mutex_lock(&c->mu);
+    int rc = wait_connected_locked(c, now_ms() + (timeout_ms > 0 ? timeout_ms : 0), &gen);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int bcast_client_connected(struct bcast_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int v = c->connected;
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+uint64_t bcast_client_connects(struct bcast_client *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t v = c->connects;
+    pthread_mutex_unlock(&c->mu);
+    return v;
+}
+
+static int broker_status(int status, const char *reply, const char *what)
+{
+    if (status == BCAST_ST_OK) return 0;
+    bb_debug("buncast_client", "%s_refused reply=%s", what, reply ? reply : "");
+    return BB_EPROTO;
+}
+
+static int do_publish(struct bcast_client *c, const char *topic, const char *type,
+                      const void *data, size_t len, char *id_out, int wait, int timeout_ms)
+{
+    if (!c || !topic || (len && !data)) return BB_EINVAL;
+    size_t tn = strlen(topic);
+    if (!bcast_topic_valid(topic, tn) || (type && !bcast_attr_valid(type, strlen(type))))
+        return BB_EINVAL;
+    if (len > UINT32_MAX - 4096) return BB_EINVAL;
+    size_t n = bcast_put_publish(NULL, 0, topic, tn, data, len, type ? type : "", c->source);
+    uint8_t *buf = malloc(n);
+    if (!buf) return BB_ENOMEM;
+    bcast_put_publish(buf, n, topic, tn, data, len, type ? type : "", c->source);
+    int status = 0;
+    char *reply = NULL;
+    int rc = call(c, BCAST_CMD_PUBLISH, buf, n, wait, timeout_ms, &status, &reply, NULL);
+    free(buf);
+    if (rc == 0 && wait && !on_io_thread(c)) {
+        rc = broker_status(status, reply, "publish");
+        if (rc == 0 && id_out) {
+            const char *q = reply ? strstr(reply, "\"id\":\"") : NULL;
+            id_out[0] = '\0';
+            if (q && strlen(q + 6) >= BCAST_ID_LEN) {
+                memcpy(id_out, q + 6, BCAST_ID_LEN);
+                id_out[BCAST_ID_LEN] = '\0';
+            }
+        }
+    } else if (rc == 0 && id_out) {
+        id_out[0] = '\0';
+    }
+    free(reply);
+    return rc;
+}
+
+int bcast_client_publish(struct bcast_client *c, const char *topic, const char *type,
+                         const void *data, size_t len, char id_out[BCAST_CLIENT_ID_LEN + 1],
+                         int timeout_ms)
+{
+    return do_publish(c, topic, type, data, len, id_out, 1, timeout_ms);
+}
+
+int bcast_client_publish_async(struct bcast_client *c, const char *topic, const char *type,
+                               const void *data, size_t len, int timeout_ms)
+{
+    return do_publish(c, topic, type, data, len, NULL, 0, timeout_ms);
+}
+
+int bcast_client_subscribe(struct bcast_client *c, const char *pattern, const char *resume_id,
+                           bcast_message_cb cb, void *arg, uint64_t *sub_out, int timeout_ms)
+{
+    if (!c || !pattern || !cb) return BB_EINVAL;
+    size_t pn = strlen(pattern);
+    int wild;
+    if (!bcast_pattern_valid(pattern, pn, &wild)) return BB_EINVAL;
+    if (resume_id && resume_id[0] && strlen(resume_id) != BCAST_ID_LEN) return BB_EINVAL;
+    if (timeout_ms <= 0) timeout_ms = DEFAULT_TIMEOUT_MS;
+    int64_t deadline = now_ms() + timeout_ms;
+    struct csub *s = calloc(1, sizeof *s);
+    if (!s || !(s->pattern = strdup(pattern))) {
+        free(s);
+        return BB_ENOMEM;
+    }
+    s->cb = cb;
+    s->arg = arg;
+    if (resume_id && resume_id[0]) memcpy(s->last_id, resume_id, BCAST_ID_LEN);
+    struct pending p = {0};
+    uint64_t gen = 0;
+    int rc;
+    pthread_mutex_lock(&c->mu);
+    s->id = ++c->next_id;
+    s->next = c->subs;
+    c->subs = s;
+    rc = wait_connected_locked(c, deadline, &gen);
+    /* if the I/O thread already sent it on this connection, its OK sets acked_gen */
+    int sent_by_us = 0;
+    if (rc == 0 && s->sent_gen != gen) {
+        s->sent_gen = gen;
+        sent_by_us = 1;
+    }
+    p.id = s->id;
+    p.gen = gen;
+    int wait = !on_io_thread(c);
+    if (rc == 0 && wait) {
+        p.next = c->pending;
+        c->pending = &p;
+    }
+    uint8_t buf[2 + BCAST_MAX_TOPIC + 1 + BCAST_ID_LEN];
+    size_t n = bcast_put_subscribe(buf, sizeof buf, pattern, pn, s->last_id[0] ? s->last_id : NULL);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == 0 && sent_by_us)
+        rc = send_request(c, gen, s->id, BCAST_CMD_SUBSCRIBE, buf, n, deadline);
+    pthread_mutex_lock(&c->mu);
+    if (wait && (rc == 0 || rc == BB_ECLOSED)) {
+        struct timespec ts;
+        deadline_ts(deadline, &ts);
+        while (rc == 0 && !p.done && s->acked_gen != gen)
+            if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
+        if (rc == 0 && !p.done && s->acked_gen == gen) p.done = 1, p.status = BCAST_ST_OK;
+        if (rc == 0 && !p.done) rc = BB_ETIMEDOUT;
+        else if (rc == 0 && p.status == BB_ECLOSED) rc = 0; /* resent on the next connection */
+        else if (rc == 0 && p.status != BCAST_ST_OK) rc = p.status < 0 ? p.status : BB_EPROTO;
+        if (rc == BB_ECLOSED) rc = 0;
+    }
+    if (wait) {
+        for (struct pending **pp = &c->pending; *pp; pp = &(*pp)->next) {
+            if (*pp == &p) {
+                *pp = p.next;
+                break;
+            }
+        }
+    }
+    if (rc != 0) {
+        for (struct csub **pp = &c->subs; *pp; pp = &(*pp)->next) {
+            if (*pp == s) {
+                *pp = s->next;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rc == BB_EPROTO)
+        bb_warn("buncast_client", "subscribe_refused pattern=%s reply=%s", pattern,
+                p.reply ? p.reply : "");
+    free(p.reply);
+    if (rc != 0) {
+        free(s->pattern);
+        free(s);
+        return rc;
+    }
+    if (sub_out) *sub_out = s->id;
+    return 0;
+}
+
+int bcast_client_unsubscribe(struct bcast_client *c, uint64_t sub, int timeout_ms)
+{
+    if (!c) return BB_EINVAL;
+    pthread_mutex_lock(&c->mu);
+    struct csub *s = NULL;
+    for (struct csub **pp = &c->subs; *pp; pp = &(*pp)->next) {
+        if ((*pp)->id == sub) {
+            s = *pp;
+            *pp = s->next;
+            break;
+        }
+    }
+    if (!s) {
+        pthread_mutex_unlock(&c->mu);
+        return BB_ENOTFOUND;
+    }
+    /* from now on no new callback starts; wait for one in progress (unless we are it) */
+    while (c->cb_sub == sub && !on_io_thread(c))
+        pthread_cond_wait(&c->cv, &c->mu);
+    int connected = c->connected;
+    pthread_mutex_unlock(&c->mu);
+    free(s->pattern);
+    free(s);
+    if (!connected) return 0; /* nothing to tell the broker: the next connection won't resend it */
+    uint8_t buf[8];
+    bcast_wr64(buf, sub);
+    int status = 0;
+    int rc = call(c, BCAST_CMD_UNSUBSCRIBE, buf, sizeof buf, 1, timeout_ms, &status, NULL, NULL);
+    if (rc == BB_ECLOSED || rc == BB_EUNAVAIL) rc = 0; /* the connection is gone, so is the sub */
+    return rc;
+}
+
+static int topic_call(struct bcast_client *c, uint8_t cmd, const char *topic, int timeout_ms)
+{
+    if (!c || !topic || !bcast_topic_valid(topic, strlen(topic))) return BB_EINVAL;
+    uint8_t buf[2 + BCAST_MAX_TOPIC];
+    size_t n = bcast_put_topic(buf, sizeof buf, topic, strlen(topic));
+    int status = 0;
+    char *reply = NULL;
+    int rc = call(c, cmd, buf, n, 1, timeout_ms, &status, &reply, NULL);
+    if (rc == 0 && !on_io_thread(c)) {
+        rc = broker_status(status, reply, "topic");
+        if (rc && reply && strstr(reply, "no such topic")) rc = BB_ENOTFOUND;
+    }
+    free(reply);
+    return rc;
+}
+
+int bcast_client_create_topic(struct bcast_client *c, const char *topic, int timeout_ms)
+{
+    return topic_call(c, BCAST_CMD_CREATE_TOPIC, topic, timeout_ms);
+}
+
+int bcast_client_delete_topic(struct bcast_client *c, const char *topic, int timeout_ms)
+{
+    return topic_call(c, BCAST_CMD_DELETE_TOPIC, topic, timeout_ms);
+}
+
+int bcast_client_list_topics(struct bcast_client *c, char **json_out, int timeout_ms)
+{
+    if (!c || !json_out) return BB_EINVAL;
+    if (on_io_thread(c)) return BB_EINVAL; /* needs the reply */
+    int status = 0;
+    char *reply = NULL;
+    int rc = call(c, BCAST_CMD_LIST_TOPICS, NULL, 0, 1, timeout_ms, &status, &reply, NULL);
+    if (rc == 0) rc = broker_status(status, reply, "list");
+    if (rc) {
+        free(reply);
+        return rc;
+    }
+    *json_out = reply;
+    return 0;
+}

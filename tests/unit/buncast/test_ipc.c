@@ -1,0 +1,634 @@
+/* test_ipc.c — buncast IPC server + C client over real sockets: round trips, OK-before-message,
+ * malformed and oversized frames, order under 4 concurrent publishers (100k events), slow
+ * subscriber isolation, resume/reset, unsubscribe, publisher reconnect after a broker restart. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bb_err.h"
+#include "bb_rpc.h"
+#include "bcast_proto.h"
+#include "buncast_client.h"
+
+#include "bcast_testsrv.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* ---- a collector of delivered messages ---- */
+
+#define MAXMSG 64
+struct coll {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int n, resets;
+    char ids[MAXMSG][BCAST_CLIENT_ID_LEN + 1];
+    char ev[MAXMSG][512];
+    char topic[MAXMSG][64];
+};
+
+static void coll_init(struct coll *c)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+}
+
+static void on_msg(void *arg, const struct bcast_message *m)
+{
+    struct coll *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (m->reset) c->resets++;
+    if (c->n < MAXMSG) {
+        snprintf(c->ids[c->n], sizeof c->ids[0], "%s", m->id);
+        snprintf(c->ev[c->n], sizeof c->ev[0], "%s", m->event);
+        snprintf(c->topic[c->n], sizeof c->topic[0], "%s", m->topic);
+    }
+    c->n++;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int coll_wait(struct coll *c, int n, int timeout_ms)
+{
+    int64_t end = ms_now() + timeout_ms;
+    pthread_mutex_lock(&c->mu);
+    while (c->n < n && ms_now() < end) {
+        pthread_mutex_unlock(&c->mu);
+        sleep_ms(5);
+        pthread_mutex_lock(&c->mu);
+    }
+    int got = c->n;
+    pthread_mutex_unlock(&c->mu);
+    return got;
+}
+
+static struct bcast_client *client(struct tsrv *s)
+{
+    struct bcast_client *c = NULL;
+    char addr[400];
+    snprintf(addr, sizeof addr, "unix:%s", s->path);
+    assert_int_equal(bcast_client_new(&c, addr, NULL), 0);
+    assert_int_equal(bcast_client_wait_connected(c, 5000), 0);
+    return c;
+}
+
+/* ---- raw socket helpers ---- */
+
+static uint8_t raw_in[1 << 16];
+static size_t raw_have, raw_off;
+
+static int raw_connect(const char *path)
+{
+    raw_have = raw_off = 0; /* buffered bytes belong to the previous connection */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+    assert_int_equal(connect(fd, (struct sockaddr *)&un, sizeof un), 0);
+    return fd;
+}
+
+static void raw_send(int fd, uint64_t id, uint8_t cmd, const void *p, size_t n)
+{
+    uint8_t hdr[17];
+    bb_rpc_frame_header(hdr, id, cmd, (uint32_t)n);
+    assert_int_equal(send(fd, hdr, 17, MSG_NOSIGNAL), 17);
+    if (n) assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+/* Reads one frame (payload copied into buf, NUL-terminated). Returns 1, 0 on EOF, -1 timeout. */
+static int raw_frame(int fd, struct bb_rpc_decoder *d, uint64_t *id, uint8_t *code, char *buf,
+                     size_t cap, int timeout_ms)
+{
+    uint8_t *in = raw_in;
+    size_t have = raw_have, off = raw_off;
+    int64_t end = ms_now() + timeout_ms;
+    for (;;) {
+        while (off < have) {
+            struct bb_rpc_frame f;
+            size_t used = 0;
+            int rc = bb_rpc_decoder_feed(d, in + off, have - off, &used, &f);
+            off += used;
+            raw_off = off;
+            if (rc < 0) return -2;
+            if (rc == 1) {
+                *id = f.id;
+                *code = f.code;
+                size_t n = f.payload_len < cap - 1 ? f.payload_len : cap - 1;
+                memcpy(buf, f.payload, n);
+                buf[n] = '\0';
+                return 1;
+            }
+        }
+        int left = (int)(end - ms_now());
+        if (left <= 0) return -1;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, left) <= 0) return -1;
+        ssize_t r = recv(fd, in, sizeof raw_in, 0);
+        if (r <= 0) return 0;
+        raw_have = have = (size_t)r;
+        raw_off = off = 0;
+    }
+}
+
+static int wait_eof(int fd, int timeout_ms)
+{
+    char b[4096];
+    int64_t end = ms_now() + timeout_ms;
+    while (ms_now() < end) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        ssize_t r = recv(fd, b, sizeof b, 0);
+        if (r <= 0) return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_roundtrip(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    assert_int_equal(tsrv_start(&s), 0);
+    struct bcast_client *pub = client(&s), *sub = client(&s);
+    struct coll c;
+    coll_init(&c);
+    uint64_t sid = 0;
+    assert_int_equal(bcast_client_subscribe(sub, "orders.*", NULL, on_msg, &c, &sid, 2000), 0);
+    char id1[27];
+    assert_int_equal(bcast_client_publish(pub, "orders.eu", "order.created", "{\"n\":1}", 7, id1,
+                                          2000), 0);
+    assert_int_equal(strlen(id1), 26);
+    assert_int_equal(bcast_client_publish(pub, "orders.us", NULL, "not json\n", 9, NULL, 2000), 0);
+    assert_int_equal(bcast_client_publish(pub, "other.x", NULL, "1", 1, NULL, 2000), 0);
+    assert_int_equal(coll_wait(&c, 2, 3000), 2);
+    assert_string_equal(c.ids[0], id1);
+    assert_string_equal(c.topic[0], "orders.eu");
+    assert_non_null(strstr(c.ev[0], "\"specversion\":\"1.0\""));
+    assert_non_null(strstr(c.ev[0], "\"type\":\"order.created\""));
+    assert_non_null(strstr(c.ev[0], "\"data\":{\"n\":1}"));
+    assert_non_null(strstr(c.ev[1], "\"data_base64\":\"bm90IGpzb24K\""));
+    sleep_ms(50);
+    assert_int_equal(c.n, 2); /* other.x did not match */
+
+    /* topics: list, create, delete */
+    assert_int_equal(bcast_client_create_topic(pub, "explicit.one", 2000), 0);
+    char *list = NULL;
+    assert_int_equal(bcast_client_list_topics(pub, &list, 2000), 0);
+    assert_non_null(strstr(list, "\"explicit.one\""));
+    assert_non_null(strstr(list, "\"orders.eu\""));
+    free(list);
+    assert_int_equal(bcast_client_delete_topic(pub, "explicit.one", 2000), 0);
+    assert_int_equal(bcast_client_delete_topic(pub, "explicit.one", 2000), BB_ENOTFOUND);
+    assert_int_equal(bcast_client_publish(pub, "bad..topic", NULL, "1", 1, NULL, 2000), BB_EINVAL);
+    assert_int_equal(bcast_client_subscribe(sub, "a.>.b", NULL, on_msg, &c, NULL, 2000), BB_EINVAL);
+
+    /* unsubscribe: nothing more arrives */
+    assert_int_equal(bcast_client_unsubscribe(sub, sid, 2000), 0);
+    assert_int_equal(bcast_client_publish(pub, "orders.eu", NULL, "2", 1, NULL, 2000), 0);
+    sleep_ms(100);
+    assert_int_equal(c.n, 2);
+    bcast_client_free(pub);
+    bcast_client_free(sub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- the subscribe OK always precedes the subscription's first message ---- */
+
+struct spam {
+    struct bcast_client *c;
+    volatile int stop;
+};
+
+static void *spammer(void *arg)
+{
+    struct spam *sp = arg;
+    while (!sp->stop)
+        bcast_client_publish_async(sp->c, "race.t", NULL, "{}", 2, 1000);
+    return NULL;
+}
+
+static void test_ok_before_message(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    assert_int_equal(tsrv_start(&s), 0);
+    struct spam sp = {client(&s), 0};
+    pthread_t th;
+    pthread_create(&th, NULL, spammer, &sp);
+    uint8_t p[64];
+    size_t n = bcast_put_subscribe(p, sizeof p, "race.t", 6, NULL);
+    int saw_message = 0;
+    for (int i = 0; i < 100; i++) {
+        int fd = raw_connect(s.path);
+        struct bb_rpc_decoder d;
+        bb_rpc_decoder_init(&d, 0);
+        raw_send(fd, 1000 + (uint64_t)i, BCAST_CMD_SUBSCRIBE, p, n);
+        uint64_t id;
+        uint8_t code;
+        char buf[256];
+        assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+        assert_int_equal(code, BCAST_ST_OK);
+        assert_int_equal(id, 1000 + (uint64_t)i);
+        if (raw_frame(fd, &d, &id, &code, buf, sizeof buf, 200) == 1) {
+            assert_int_equal(code, BCAST_ST_MESSAGE);
+            saw_message++;
+        }
+        bb_rpc_decoder_release(&d);
+        close(fd);
+    }
+    sp.stop = 1;
+    pthread_join(th, NULL);
+    assert_true(saw_message > 0); /* the race window was really exercised */
+    bcast_client_free(sp.c);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- malformed and oversized frames ---- */
+
+static void test_malformed(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.max_frame = 4096;
+    assert_int_equal(tsrv_start(&s), 0);
+    uint64_t id;
+    uint8_t code;
+    char buf[512];
+
+    /* frame_len < 13 */
+    int fd = raw_connect(s.path);
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint8_t tiny[8] = {3, 0, 0, 0, 1, 2, 3, 0};
+    assert_int_equal(send(fd, tiny, 7, MSG_NOSIGNAL), 7);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_int_equal(id, 0);
+    assert_non_null(strstr(buf, "malformed frame"));
+    assert_true(wait_eof(fd, 3000));
+    close(fd);
+    bb_rpc_decoder_release(&d);
+
+    /* oversized: announced length over max_frame, refused before buffering */
+    fd = raw_connect(s.path);
+    bb_rpc_decoder_init(&d, 0);
+    uint8_t big[17];
+    bb_rpc_frame_header(big, 7, BCAST_CMD_PUBLISH, 1u << 20);
+    assert_int_equal(send(fd, big, 17, MSG_NOSIGNAL), 17);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_non_null(strstr(buf, "frame too large"));
+    assert_true(wait_eof(fd, 3000));
+    close(fd);
+    bb_rpc_decoder_release(&d);
+
+    /* inner length mismatch */
+    fd = raw_connect(s.path);
+    bb_rpc_decoder_init(&d, 0);
+    uint8_t mism[20];
+    bb_rpc_frame_header(mism, 9, BCAST_CMD_LIST_TOPICS, 3);
+    mism[0] = 14; /* frame_len says 1 byte of payload, payload_len says 3 */
+    assert_int_equal(send(fd, mism, 18, MSG_NOSIGNAL), 18);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_true(wait_eof(fd, 3000));
+    close(fd);
+    bb_rpc_decoder_release(&d);
+
+    /* valid frame, malformed payload (publish whose body length runs past the end) */
+    fd = raw_connect(s.path);
+    bb_rpc_decoder_init(&d, 0);
+    uint8_t pl[] = {1, 0, 'a', 200, 0, 0, 0, 'x'};
+    raw_send(fd, 42, BCAST_CMD_PUBLISH, pl, sizeof pl);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_int_equal(id, 42);
+    assert_non_null(strstr(buf, "invalid frame format"));
+    assert_true(wait_eof(fd, 3000));
+    close(fd);
+    bb_rpc_decoder_release(&d);
+
+    /* unknown command: error, connection carries on */
+    fd = raw_connect(s.path);
+    bb_rpc_decoder_init(&d, 0);
+    raw_send(fd, 5, 99, NULL, 0);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_non_null(strstr(buf, "unknown command"));
+    raw_send(fd, 6, BCAST_CMD_LIST_TOPICS, NULL, 0);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_OK);
+    assert_int_equal(id, 6);
+    /* a publish whose event data is over max_event_bytes gets an error, not a crash */
+    close(fd);
+    bb_rpc_decoder_release(&d);
+
+    /* garbage stream: server survives, other clients fine */
+    for (int i = 0; i < 20; i++) {
+        fd = raw_connect(s.path);
+        uint8_t junk[256];
+        for (size_t k = 0; k < sizeof junk; k++)
+            junk[k] = (uint8_t)(k * 37 + (size_t)i * 11);
+        send(fd, junk, sizeof junk, MSG_NOSIGNAL);
+        close(fd);
+    }
+    struct bcast_client *c = client(&s);
+    assert_int_equal(bcast_client_publish(c, "still.alive", NULL, "1", 1, NULL, 2000), 0);
+    bcast_client_free(c);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- order under 4 concurrent publishers ---- */
+
+#define NPUB 4
+#define PER_PUB 25000
+
+struct order {
+    pthread_mutex_t mu;
+    long next[NPUB];
+    long got, reordered, bad;
+};
+
+static void on_order(void *arg, const struct bcast_message *m)
+{
+    struct order *o = arg;
+    const char *d = strstr(m->event, "\"data\":{\"p\":");
+    int p = -1;
+    long seq = -1;
+    if (d && sscanf(d, "\"data\":{\"p\":%d,\"s\":%ld}", &p, &seq) == 2 && p >= 0 && p < NPUB) {
+        pthread_mutex_lock(&o->mu);
+        if (seq != o->next[p]) o->reordered++;
+        o->next[p] = seq + 1;
+        o->got++;
+        pthread_mutex_unlock(&o->mu);
+    } else {
+        pthread_mutex_lock(&o->mu);
+        o->bad++;
+        pthread_mutex_unlock(&o->mu);
+    }
+}
+
+struct pubarg {
+    struct tsrv *s;
+    int p;
+    int failures;
+};
+
+static void *publisher(void *arg)
+{
+    struct pubarg *a = arg;
+    struct bcast_client *c = client(a->s);
+    char buf[64];
+    for (long i = 0; i < PER_PUB; i++) {
+        int n = snprintf(buf, sizeof buf, "{\"p\":%d,\"s\":%ld}", a->p, i);
+        /* pipelined, with a synchronous publish every 256 to bound what is in flight */
+        int rc = (i % 256 == 255) ? bcast_client_publish(c, "order.t", "o", buf, (size_t)n, NULL, 10000)
+                                  : bcast_client_publish_async(c, "order.t", "o", buf, (size_t)n, 10000);
+        if (rc) a->failures++;
+    }
+    bcast_client_free(c);
+    return NULL;
+}
+
+static void test_order_four_publishers(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.queue_bytes = 256u << 20; /* this test is about order, not slowness */
+    assert_int_equal(tsrv_start(&s), 0);
+    struct order o = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bcast_client *sub = client(&s);
+    assert_int_equal(bcast_client_subscribe(sub, "order.t", NULL, on_order, &o, NULL, 2000), 0);
+    pthread_t th[NPUB];
+    struct pubarg pa[NPUB];
+    for (int i = 0; i < NPUB; i++) {
+        pa[i] = (struct pubarg){&s, i, 0};
+        pthread_create(&th[i], NULL, publisher, &pa[i]);
+    }
+    for (int i = 0; i < NPUB; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(pa[i].failures, 0);
+    }
+    int64_t end = ms_now() + 60000;
+    for (;;) {
+        pthread_mutex_lock(&o.mu);
+        long got = o.got;
+        pthread_mutex_unlock(&o.mu);
+        if (got >= NPUB * PER_PUB || ms_now() > end) break;
+        sleep_ms(10);
+    }
+    print_message("order: received %ld of %d, reordered %ld\n", o.got, NPUB * PER_PUB, o.reordered);
+    assert_int_equal(o.got, NPUB * PER_PUB);
+    assert_int_equal(o.reordered, 0);
+    assert_int_equal(o.bad, 0);
+    assert_int_equal(bcast_client_connects(sub), 1); /* never cut off */
+    bcast_client_free(sub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- a slow subscriber does not slow the others ---- */
+
+struct counter {
+    pthread_mutex_t mu;
+    long n;
+};
+
+static void on_count(void *arg, const struct bcast_message *m)
+{
+    struct counter *c = arg;
+    pthread_mutex_lock(&c->mu);
+    c->n++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void test_slow_subscriber(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.queue_bytes = 64u << 10;
+    assert_int_equal(tsrv_start(&s), 0);
+    /* the slow one: subscribes, then never reads */
+    int slow = raw_connect(s.path);
+    int small = 4096;
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    uint8_t p[64];
+    size_t n = bcast_put_subscribe(p, sizeof p, "fan.t", 5, NULL);
+    raw_send(slow, 77, BCAST_CMD_SUBSCRIBE, p, n);
+    struct counter fast = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bcast_client *sub = client(&s), *pub = client(&s);
+    assert_int_equal(bcast_client_subscribe(sub, "fan.t", NULL, on_count, &fast, NULL, 2000), 0);
+    char data[1024];
+    memset(data, 'x', sizeof data);
+    data[0] = '"', data[sizeof data - 1] = '"';
+    const int N = 3000; /* ~3.5 MB: far beyond the slow one's socket buffers + 64 KiB queue */
+    int64_t t0 = ms_now(), worst = 0;
+    for (int i = 0; i < N; i++) {
+        int64_t a = ms_now();
+        assert_int_equal(bcast_client_publish(pub, "fan.t", NULL, data, sizeof data, NULL, 5000), 0);
+        if (ms_now() - a > worst) worst = ms_now() - a;
+    }
+    int64_t took = ms_now() - t0;
+    int64_t end = ms_now() + 20000;
+    while (ms_now() < end) {
+        pthread_mutex_lock(&fast.mu);
+        long got = fast.n;
+        pthread_mutex_unlock(&fast.mu);
+        if (got >= N) break;
+        sleep_ms(5);
+    }
+    print_message("slow: %d publishes in %lld ms (worst %lld ms), fast got %ld\n", N,
+                  (long long)took, (long long)worst, fast.n);
+    assert_int_equal(fast.n, N);
+    assert_true(worst < 1000);
+    assert_int_equal(bcast_client_connects(sub), 1);
+    /* the slow one: drain what it has; the last frame explains the disconnect, then EOF */
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id;
+    uint8_t code;
+    static char buf[4096];
+    int frames = 0, saw_error = 0, r;
+    while ((r = raw_frame(slow, &d, &id, &code, buf, sizeof buf, 3000)) == 1) {
+        frames++;
+        if (code == BCAST_ST_ERROR) {
+            saw_error = 1;
+            assert_int_equal(id, 77);
+            assert_non_null(strstr(buf, "slow subscriber"));
+        }
+    }
+    assert_int_equal(r, 0); /* EOF: the broker closed it */
+    assert_true(saw_error);
+    assert_true(frames < N);
+    bb_rpc_decoder_release(&d);
+    close(slow);
+    bcast_client_free(sub);
+    bcast_client_free(pub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- resume inside the ring, reset beyond it ---- */
+
+static void test_resume_and_reset(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.bo.ring_size = 8;
+    assert_int_equal(tsrv_start(&s), 0);
+    struct bcast_client *pub = client(&s);
+    char ids[20][27];
+    for (int i = 0; i < 6; i++) {
+        char b[16];
+        int n = snprintf(b, sizeof b, "%d", i);
+        assert_int_equal(bcast_client_publish(pub, "res.t", NULL, b, (size_t)n, ids[i], 2000), 0);
+    }
+    struct coll c;
+    coll_init(&c);
+    struct bcast_client *sub = client(&s);
+    assert_int_equal(bcast_client_subscribe(sub, "res.t", ids[2], on_msg, &c, NULL, 2000), 0);
+    assert_int_equal(coll_wait(&c, 3, 3000), 3);
+    assert_string_equal(c.ids[0], ids[3]);
+    assert_string_equal(c.ids[1], ids[4]);
+    assert_string_equal(c.ids[2], ids[5]);
+    assert_int_equal(c.resets, 0);
+    /* push the ring past ids[2]: a resume from there must get a reset, never a silent gap */
+    for (int i = 6; i < 20; i++)
+        assert_int_equal(bcast_client_publish(pub, "res.t", NULL, "1", 1, ids[i], 2000), 0);
+    struct coll c2;
+    coll_init(&c2);
+    assert_int_equal(bcast_client_subscribe(sub, "res.t", ids[2], on_msg, &c2, NULL, 2000), 0);
+    assert_int_equal(coll_wait(&c2, 1, 3000), 1);
+    assert_int_equal(c2.resets, 1);
+    assert_non_null(strstr(c2.ev[0], "\"reason\":\"behind\""));
+    /* resuming exactly at the newest id gets nothing, then live events */
+    struct coll c3;
+    coll_init(&c3);
+    assert_int_equal(bcast_client_subscribe(sub, "res.t", ids[19], on_msg, &c3, NULL, 2000), 0);
+    assert_int_equal(bcast_client_publish(pub, "res.t", NULL, "2", 1, NULL, 2000), 0);
+    assert_int_equal(coll_wait(&c3, 1, 3000), 1);
+    sleep_ms(50);
+    assert_int_equal(c3.n, 1);
+    assert_int_equal(c3.resets, 0);
+    bcast_client_free(sub);
+    bcast_client_free(pub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- publisher reconnect (and subscriber resubscribe) after a broker restart ---- */
+
+static void test_reconnect_after_restart(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    assert_int_equal(tsrv_start(&s), 0);
+    struct bcast_client *pub = client(&s), *sub = client(&s);
+    struct coll c;
+    coll_init(&c);
+    assert_int_equal(bcast_client_subscribe(sub, "rc.t", NULL, on_msg, &c, NULL, 2000), 0);
+    assert_int_equal(bcast_client_publish(pub, "rc.t", NULL, "1", 1, NULL, 2000), 0);
+    assert_int_equal(coll_wait(&c, 1, 3000), 1);
+    tsrv_stop(&s);
+    /* broker down: a publish fails within its timeout instead of hanging */
+    int64_t t0 = ms_now();
+    int rc = bcast_client_publish(pub, "rc.t", NULL, "2", 1, NULL, 300);
+    assert_true(rc == BB_EUNAVAIL || rc == BB_ECLOSED);
+    assert_true(ms_now() - t0 < 2000);
+    /* a new broker on the same socket path */
+    assert_int_equal(tsrv_start(&s), 0);
+    char id[27];
+    assert_int_equal(bcast_client_publish(pub, "rc.t", NULL, "3", 1, id, 5000), 0);
+    assert_true(bcast_client_connects(pub) >= 2);
+    /* the subscriber resubscribed with its last id: the new broker cannot vouch for it (new
+     * incarnation of the topic) so it says reset; later events flow */
+    int64_t end = ms_now() + 5000;
+    while (bcast_client_connects(sub) < 2 && ms_now() < end)
+        sleep_ms(10);
+    assert_int_equal(bcast_client_publish(pub, "rc.t", NULL, "4", 1, NULL, 5000), 0);
+    assert_true(coll_wait(&c, 3, 5000) >= 3);
+    assert_int_equal(c.resets, 1);
+    assert_non_null(strstr(c.ev[c.n - 1], "\"data\":4"));
+    bcast_client_free(pub);
+    bcast_client_free(sub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_ok_before_message),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_order_four_publishers),
+        cmocka_unit_test(test_slow_subscriber),
+        cmocka_unit_test(test_resume_and_reset),
+        cmocka_unit_test(test_reconnect_after_restart),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
