@@ -464,6 +464,8 @@ int wal_checkpoint(struct wal *w, uint64_t last_ts)
         size_t got = 0;
         rc = w->vfs->read(w->file, frame, BDOC_PAGE_SIZE, off + FRAME_HDR, &got);
         if (rc == 0 && got != BDOC_PAGE_SIZE) rc = BB_EIO;
+        /* never copy a frame that does not verify: data.db keeps its old image instead */
+        if (rc == 0) rc = pager_verify(w->pager, (uint32_t)pg, frame);
         if (rc == 0) rc = pager_write_frame(w->pager, (uint32_t)pg, frame);
         if (rc) goto out;
     }
