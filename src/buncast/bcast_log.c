@@ -47,7 +47,7 @@
 
 #define MAGIC "BCSEG001"
 #define MAGIC_LEN 8u
-#define REC_FIXED 21u /* seq + time + idn */
+#define REC_FIXED 17u /* seq + time + idn, before the id */
 
 struct seg {
     uint64_t first_seq;
