@@ -1,0 +1,524 @@
+/* bndr.h — bunder's private header: the types every bunder source file shares.
+ *
+ * bunder is a Redis-compatible server: one libuv loop, commands run inline on it (Redis model).
+ * Layers, bottom up:
+ *   util.c     tracked allocator, growable byte strings (bndr_str), number parsing/formatting,
+ *              glob matching, the hash table (bndr_dict), the list deque, the sorted-set skiplist
+ *   resp.c     incremental, bounded RESP2/inline request parser; RESP2/RESP3 reply writers
+ *   db.c       the keyspace: objects, TTL (lazy + active), eviction, WATCH/blocking signals
+ *   cmd_*.c    command implementations; commands.c holds the declarative command table
+ *   server.c   listener, clients, dispatcher (auth/arity/flags checked once), write path, cron
+ *   aof.c      append-only file (write, fsync policies, load with truncated-tail repair, rewrite)
+ *   snapshot.c point-in-time snapshot (SAVE/BGSAVE) format, write and load
+ *   config.c   options table (flags, config file, CONFIG GET/SET)
+ *   http.c     the HTTP API (/kv, /keys, /health, /metrics, /subscribe) on bb_http
+ * Public face for main.c: bunder.h.
+ *
+ * Ownership: a key's object (struct bndr_obj) is owned by the keyspace dict entry; command args
+ * (struct bndr_arg) borrow the client's query buffer and are valid only during the command.
+ */
+#ifndef BNDR_H
+#define BNDR_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "bunder.h"
+
+/* ---------------------------------------------------------------- allocator (util.c) */
+/* Tracked allocation: bndr_used_memory() is what INFO and maxmemory see. Aborts on OOM like
+ * Redis' zmalloc (the process cannot keep serving consistently without memory). */
+void *bndr_malloc(size_t n);
+void *bndr_calloc(size_t n);
+void *bndr_realloc(void *p, size_t n);
+void bndr_free(void *p);
+char *bndr_memdup(const void *p, size_t n); /* NUL-terminated copy */
+size_t bndr_used_memory(void);
+
+/* ---------------------------------------------------------------- strings */
+/* A length-prefixed byte string (like sds). Always NUL-terminated after len. */
+struct bndr_str {
+    uint32_t len;
+    uint32_t cap;
+    char buf[];
+};
+struct bndr_str *bndr_str_new(const void *p, size_t n);
+struct bndr_str *bndr_str_cat(struct bndr_str *s, const void *p, size_t n); /* may move s */
+void bndr_str_free(struct bndr_str *s);
+
+/* ---------------------------------------------------------------- numbers */
+#define BNDR_LD_STR 64
+int bndr_parse_ll(const char *p, size_t n, long long *out);    /* strict, Redis string2ll */
+int bndr_parse_double(const char *p, size_t n, double *out);  /* accepts inf/-inf, rejects nan */
+int bndr_parse_ld(const char *p, size_t n, long double *out); /* for INCRBYFLOAT */
+int bndr_fmt_ll(char *buf, long long v);                       /* returns length */
+int bndr_fmt_double(char *buf, size_t cap, double v);          /* %.17g, inf/-inf */
+int bndr_fmt_ld(char *buf, size_t cap, long double v);         /* humanfriendly like Redis */
+int bndr_glob(const char *pat, size_t plen, const char *s, size_t slen, int nocase);
+uint64_t bndr_hash(const void *p, size_t n);
+uint64_t bndr_mstime(void);
+uint64_t bndr_ustime(void);
+uint64_t bndr_rand(void);
+
+/* ---------------------------------------------------------------- dict */
+/* Chained hash table, power-of-two buckets, keys stored inline in the entry. Grows at load 1,
+ * shrinks at 1/8 (all at once). SCAN uses the reverse-binary cursor so it survives resizes. */
+struct bndr_de {
+    struct bndr_de *next;
+    union {
+        void *p;
+        double d;
+        int64_t i;
+    } v;
+    uint32_t klen;
+    char key[]; /* NUL-terminated */
+};
+struct bndr_dict {
+    struct bndr_de **t;
+    uint64_t mask; /* size - 1, or 0 with t == NULL */
+    uint64_t n;
+    uint32_t iterators; /* safe iterators pin the table (no resize) */
+};
+void bndr_dict_init(struct bndr_dict *d);
+/* Frees the entries; free_val (may be NULL) is called for each entry first. */
+void bndr_dict_release(struct bndr_dict *d, void (*free_val)(struct bndr_de *));
+struct bndr_de *bndr_dict_find(const struct bndr_dict *d, const void *k, size_t n);
+/* Returns the entry for k; *created is 1 if it was inserted (v zeroed). */
+struct bndr_de *bndr_dict_upsert(struct bndr_dict *d, const void *k, size_t n, int *created);
+/* Unlinks and returns the entry (caller frees with bndr_free after releasing its value). */
+struct bndr_de *bndr_dict_unlink(struct bndr_dict *d, const void *k, size_t n);
+struct bndr_de *bndr_dict_random(const struct bndr_dict *d);
+void bndr_dict_maybe_shrink(struct bndr_dict *d);
+/* Calls fn for each entry of the bucket(s) at cursor; returns the next cursor (0: done). */
+uint64_t bndr_dict_scan(const struct bndr_dict *d, uint64_t cursor,
+                        void (*fn)(struct bndr_de *, void *), void *arg);
+/* Plain iteration: for (b = 0; b <= mask; b++) ... ; helper: */
+#define BNDR_DICT_FOREACH(d, e)                                                   \
+    for (uint64_t b_##e = 0; (d)->t && b_##e <= (d)->mask; b_##e++)               \
+        for (struct bndr_de *e = (d)->t[b_##e], *nx_##e = e ? e->next : NULL; e; \
+             e = nx_##e, nx_##e = e ? e->next : NULL)
+
+/* ---------------------------------------------------------------- list (deque of strings) */
+struct bndr_list {
+    struct bndr_str **a;
+    size_t head, n, cap; /* ring buffer */
+};
+struct bndr_list *bndr_list_new(void);
+void bndr_list_free(struct bndr_list *l);
+#define BNDR_LIST_AT(l, i) ((l)->a[((l)->head + (i)) & ((l)->cap - 1)])
+void bndr_list_push(struct bndr_list *l, struct bndr_str *s, int head);
+struct bndr_str *bndr_list_pop(struct bndr_list *l, int head);
+void bndr_list_insert(struct bndr_list *l, size_t idx, struct bndr_str *s);
+void bndr_list_remove(struct bndr_list *l, size_t idx); /* frees the element */
+
+/* ---------------------------------------------------------------- sorted set */
+#define BNDR_ZSL_MAXLEVEL 32
+struct bndr_zsl_node {
+    double score;
+    const char *ele; /* borrowed from the zset dict entry's key */
+    uint32_t elen;
+    struct bndr_zsl_node *backward;
+    struct bndr_zsl_level {
+        struct bndr_zsl_node *forward;
+        unsigned long span;
+    } level[];
+};
+struct bndr_zset {
+    struct bndr_dict dict; /* member -> score (v.d) */
+    struct bndr_zsl_node *header, *tail;
+    unsigned long length;
+    int level;
+};
+struct bndr_zrange_spec {
+    double min, max;
+    int minex, maxex;
+};
+struct bndr_lex_spec {
+    const char *min, *max;
+    size_t minlen, maxlen;
+    int minex, maxex;
+    int mininf, maxinf; /* -1: '-', +1: '+', 0: value */
+};
+struct bndr_zset *bndr_zset_new(void);
+void bndr_zset_free(struct bndr_zset *z);
+/* Adds or updates; returns 1 if added, 0 if updated. */
+int bndr_zset_set(struct bndr_zset *z, const char *m, size_t n, double score);
+int bndr_zset_del(struct bndr_zset *z, const char *m, size_t n);
+/* 0-based rank or -1. */
+long bndr_zset_rank(struct bndr_zset *z, const char *m, size_t n, int reverse);
+struct bndr_zsl_node *bndr_zsl_by_rank(struct bndr_zset *z, unsigned long rank1);
+struct bndr_zsl_node *bndr_zsl_first_in_range(struct bndr_zset *z, const struct bndr_zrange_spec *r);
+struct bndr_zsl_node *bndr_zsl_last_in_range(struct bndr_zset *z, const struct bndr_zrange_spec *r);
+struct bndr_zsl_node *bndr_zsl_first_in_lex(struct bndr_zset *z, const struct bndr_lex_spec *r);
+struct bndr_zsl_node *bndr_zsl_last_in_lex(struct bndr_zset *z, const struct bndr_lex_spec *r);
+int bndr_zsl_value_gte_min(double v, const struct bndr_zrange_spec *r);
+int bndr_zsl_value_lte_max(double v, const struct bndr_zrange_spec *r);
+int bndr_lex_gte_min(const char *s, size_t n, const struct bndr_lex_spec *r);
+int bndr_lex_lte_max(const char *s, size_t n, const struct bndr_lex_spec *r);
+
+/* ---------------------------------------------------------------- objects and keyspace */
+enum bndr_type { BNDR_STRING = 0, BNDR_LIST = 1, BNDR_SET = 2, BNDR_ZSET = 3, BNDR_HASH = 4 };
+
+struct bndr_obj {
+    int64_t expire; /* unix ms; 0 = no TTL */
+    uint32_t lru;   /* LRU clock (seconds) of last access */
+    uint32_t xidx;  /* index in db->xv, UINT32_MAX when no TTL */
+    uint8_t type;
+    uint32_t len; /* string: length */
+    uint32_t cap; /* string: capacity of s */
+    union {
+        struct bndr_list *l;
+        struct bndr_dict *d; /* set (no values) or hash (v.p = struct bndr_str *) */
+        struct bndr_zset *z;
+    } u;
+    char s[]; /* string bytes (NUL-terminated) */
+};
+
+struct bndr_db {
+    struct bndr_dict keys;  /* key -> struct bndr_obj * */
+    struct bndr_de **xv;    /* keys with a TTL (for active expiry and volatile eviction) */
+    size_t xn, xcap;
+    uint64_t expired_keys, evicted_keys, hits, misses;
+};
+
+/* ---------------------------------------------------------------- protocol (resp.c) */
+struct bndr_arg {
+    char *p; /* borrowed: points into the client's query buffer */
+    size_t n;
+};
+
+struct bndr_limits {
+    long long proto_max_bulk_len;   /* proto-max-bulk-len */
+    long long max_multibulk_len;    /* proto-max-multibulk-len (args per command) */
+    long long max_inline_len;       /* proto-inline-max-size */
+    long long client_query_buffer_limit;
+};
+
+/* Parser state of one connection (incremental: it resumes where the last read stopped). */
+struct bndr_parser {
+    int reqtype;        /* 0 unknown, 1 multibulk, 2 inline */
+    long long mblen;    /* args still expected */
+    long long bulklen;  /* -1: reading a $ header */
+    size_t argc, argcap;
+    size_t *offs, *lens; /* argument offsets into the buffer */
+    int inline_mode;     /* the last command was inline: args live in inline_buf */
+    char *inline_buf;    /* inline commands are unescaped into this owned buffer */
+};
+
+enum { BNDR_PARSE_OK = 0, BNDR_PARSE_MORE = 1, BNDR_PARSE_ERR = -1 };
+/* Parses one command from buf[*pos..len). On BNDR_PARSE_OK, p->argc args are ready (offsets into
+ * buf, or into p->inline_buf for inline commands: use bndr_parser_args) and *pos is past the
+ * command. BNDR_PARSE_MORE: need more bytes; *need is a hint of the total buffer size required
+ * (0: unknown). BNDR_PARSE_ERR: err holds a Redis-worded protocol error (no leading '-'). */
+int bndr_parse(struct bndr_parser *p, const char *buf, size_t len, size_t *pos,
+               const struct bndr_limits *lim, size_t *need, const char **err);
+void bndr_parser_args(struct bndr_parser *p, char *buf, struct bndr_arg *out);
+void bndr_parser_reset(struct bndr_parser *p);
+void bndr_parser_release(struct bndr_parser *p);
+
+/* Output buffer with RESP writers. */
+struct bndr_buf {
+    char *p;
+    size_t len, cap;
+};
+void bndr_buf_reserve(struct bndr_buf *b, size_t extra);
+void bndr_buf_add(struct bndr_buf *b, const void *p, size_t n);
+
+/* ---------------------------------------------------------------- clients and server */
+enum bndr_client_flags {
+    BNDR_CF_CLOSE_AFTER_REPLY = 1 << 0,
+    BNDR_CF_MULTI = 1 << 1,
+    BNDR_CF_DIRTY_CAS = 1 << 2,
+    BNDR_CF_DIRTY_EXEC = 1 << 3,
+    BNDR_CF_BLOCKED = 1 << 4,
+    BNDR_CF_AUTHED = 1 << 5,
+    BNDR_CF_PENDING_WRITE = 1 << 6,
+    BNDR_CF_CLOSING = 1 << 7,
+    BNDR_CF_FAKE = 1 << 8, /* AOF loading / HTTP: no socket, replies discarded or captured */
+    BNDR_CF_IN_EXEC = 1 << 9,
+};
+
+struct bndr_cmd;
+struct bndr_server;
+
+struct bndr_mcmd { /* a command queued by MULTI: owned copies of argv */
+    const struct bndr_cmd *cmd;
+    int argc;
+    struct bndr_arg *argv; /* each p owned (bndr_malloc) */
+};
+
+struct bndr_client {
+    uv_tcp_t tcp;
+    struct bndr_server *srv;
+    uint64_t id;
+    unsigned flags;
+    int resp; /* 2 or 3 */
+    char *qbuf;
+    size_t qlen, qcap, qpos; /* qpos: start of the command being parsed */
+    size_t ppos, ppos_need;  /* parser resume point; bytes needed for the pending bulk */
+    struct bndr_parser parser;
+    struct bndr_arg *argv;
+    size_t argvcap;
+    int argc;
+    struct bndr_buf out;   /* replies not yet handed to the kernel */
+    struct bndr_buf wbuf;  /* bytes of an in-flight uv_write */
+    uv_write_t wreq;
+    int writing;
+    char *name;
+    char addr[64];
+    uint64_t ctime_ms, last_ms;
+    const struct bndr_cmd *lastcmd;
+    /* MULTI */
+    struct bndr_mcmd *mq;
+    int mqn, mqcap;
+    /* WATCH: keys this client watches (owned copies) */
+    struct bndr_str **watched;
+    int nwatched, watchcap;
+    /* pub/sub */
+    struct bndr_dict chans, pats;
+    /* blocking: BLPOP/BRPOP */
+    struct bndr_str **bkeys;
+    int nbkeys;
+    int bwhere;        /* 1 head (BLPOP), 0 tail */
+    uint64_t btimeout; /* unix ms, 0 = forever */
+    /* list links */
+    struct bndr_client *next, *prev;       /* all clients */
+    struct bndr_client *pw_next;           /* pending-write list */
+    /* propagation override set by a command (relative TTLs become absolute etc.) */
+    int prop_set;
+    /* capture of replies for the HTTP API / tests (fake clients) */
+};
+
+enum bndr_cmd_flags {
+    BNDR_CMD_WRITE = 1 << 0,
+    BNDR_CMD_READONLY = 1 << 1,
+    BNDR_CMD_DENYOOM = 1 << 2,
+    BNDR_CMD_ADMIN = 1 << 3,
+    BNDR_CMD_PUBSUB = 1 << 4,
+    BNDR_CMD_NOAUTH = 1 << 5,  /* allowed before AUTH */
+    BNDR_CMD_OKSUB = 1 << 6,   /* allowed in RESP2 subscribed context */
+    BNDR_CMD_NOMULTI = 1 << 7, /* executed immediately even inside MULTI (EXEC, DISCARD, ...) */
+    BNDR_CMD_FAST = 1 << 8,
+    BNDR_CMD_BLOCKING = 1 << 9,
+    BNDR_CMD_LOADING = 1 << 10,
+};
+
+typedef void (*bndr_cmd_fn)(struct bndr_client *c);
+
+struct bndr_cmd {
+    const char *name; /* lower case */
+    bndr_cmd_fn proc;
+    int arity; /* >0 exact, <0 at least -arity */
+    unsigned flags;
+    int first_key, last_key, step; /* key positions (last -1: all to the end) */
+    const char *group;
+    const char *summary;
+    const char *subcmds; /* space separated list for container commands, or NULL */
+    uint64_t calls, usec;
+    const char *sflags; /* flag letters from cmds.h, turned into flags at start */
+};
+void bndr_cmd_table_init(void);
+
+enum bndr_fsync { BNDR_FSYNC_NO = 0, BNDR_FSYNC_EVERYSEC = 1, BNDR_FSYNC_ALWAYS = 2 };
+enum bndr_evict {
+    BNDR_EVICT_NOEVICTION = 0,
+    BNDR_EVICT_ALLKEYS_LRU,
+    BNDR_EVICT_VOLATILE_LRU,
+    BNDR_EVICT_ALLKEYS_RANDOM,
+    BNDR_EVICT_VOLATILE_RANDOM,
+    BNDR_EVICT_VOLATILE_TTL,
+};
+
+struct bndr_aof {
+    int fd;
+    int enabled;
+    struct bndr_buf buf;        /* commands of this loop iteration, written before replies */
+    struct bndr_buf rewrite;    /* commands since a rewrite child started */
+    pid_t rewrite_pid;
+    pid_t save_pid;
+    int rewrite_scheduled;
+    uint64_t last_fsync_ms;
+    int fsync_inflight;
+    uv_fs_t fsync_req;
+    int write_error;            /* sticky: writes refused (MISCONF) until a write succeeds */
+    off_t size, base_size;
+    uint64_t rewrites, last_rewrite_ms;
+    int last_bgrewrite_ok;
+    int loading;
+    int in_multi; /* the AOF buffer has an open MULTI (EXEC propagation) */
+};
+
+struct bndr_pubsub_sub { /* subscribers of one channel or pattern */
+    struct bndr_client **c;
+    int n, cap;
+};
+
+struct bndr_server {
+    struct bunder_config cfg;
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_timer_t cron;
+    uv_signal_t sigterm, sigint, sigchld;
+    struct bndr_db db;
+    struct bndr_client *clients;
+    struct bndr_client *pending_write;
+    size_t nclients;
+    uint64_t next_client_id;
+    long long dirty;            /* changes since last save */
+    uint64_t lastsave;          /* unix seconds */
+    int last_bgsave_ok;
+    uint64_t start_ms;
+    uint32_t lruclock;
+    uint64_t stat_commands, stat_conns, stat_rejected, stat_net_in, stat_net_out;
+    uint64_t stat_keyspace_hits, stat_keyspace_misses;
+    struct bndr_aof aof;
+    struct bndr_dict pubsub_ch;  /* channel -> struct bndr_pubsub_sub* */
+    struct bndr_dict pubsub_pat; /* pattern -> struct bndr_pubsub_sub* */
+    struct bndr_dict watched;    /* key -> struct bndr_pubsub_sub* (clients watching) */
+    struct bndr_dict blocking;   /* key -> struct bndr_pubsub_sub* (clients blocked, FIFO) */
+    struct bndr_str **ready;     /* keys that got pushes while clients wait on them */
+    int nready, readycap;
+    int shutting_down;
+    int in_exec;
+    struct bndr_client *cur;      /* client running a command */
+    struct bndr_arg *prop_argv;   /* override for propagation of the current command */
+    int prop_argc;
+    int prop_suppress;
+    void *http;                  /* struct bndr_http (http.c) */
+    /* hook for key changes (HTTP /subscribe and buncast); may be NULL */
+    void (*on_change)(struct bndr_server *s, const char *op, const char *key, size_t klen);
+    int actual_port;
+};
+
+extern struct bndr_server *bndr_srv; /* the one server of this process */
+
+/* ---------------------------------------------------------------- replies (resp.c) */
+void bndr_add_raw(struct bndr_client *c, const void *p, size_t n);
+void bndr_add_ok(struct bndr_client *c);
+void bndr_add_status(struct bndr_client *c, const char *s);
+void bndr_add_error(struct bndr_client *c, const char *s); /* s without '-'; "ERR ..." etc. */
+void bndr_add_errorf(struct bndr_client *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void bndr_add_ll(struct bndr_client *c, long long v);
+void bndr_add_bulk(struct bndr_client *c, const void *p, size_t n);
+void bndr_add_bulk_cstr(struct bndr_client *c, const char *s);
+void bndr_add_bulk_ll(struct bndr_client *c, long long v);
+void bndr_add_double(struct bndr_client *c, double d); /* RESP3 double, RESP2 bulk */
+void bndr_add_null(struct bndr_client *c);             /* $-1 / _ */
+void bndr_add_null_array(struct bndr_client *c);       /* *-1 / _ */
+void bndr_add_array(struct bndr_client *c, long n);
+void bndr_add_map(struct bndr_client *c, long n);      /* RESP3 %, RESP2 array of 2n */
+void bndr_add_set(struct bndr_client *c, long n);      /* RESP3 ~, RESP2 array */
+void bndr_add_push(struct bndr_client *c, long n);     /* RESP3 >, RESP2 array */
+void bndr_add_verbatim(struct bndr_client *c, const char *p, size_t n);
+void bndr_add_bool(struct bndr_client *c, int v);
+/* Deferred array length: returns a handle, later fixed with bndr_set_deferred_len. */
+size_t bndr_add_deferred_len(struct bndr_client *c);
+void bndr_set_deferred_len(struct bndr_client *c, size_t handle, long n, char type);
+#define BNDR_ERR_WRONGTYPE "WRONGTYPE Operation against a key holding the wrong kind of value"
+#define BNDR_ERR_NOTINT "ERR value is not an integer or out of range"
+#define BNDR_ERR_NOTFLOAT "ERR value is not a valid float"
+#define BNDR_ERR_SYNTAX "ERR syntax error"
+
+/* ---------------------------------------------------------------- db.c */
+void bndr_db_init(struct bndr_db *db);
+void bndr_db_release(struct bndr_db *db);
+/* Lookups apply lazy expiry. read: counts hits/misses and touches the LRU clock. */
+struct bndr_obj *bndr_lookup_read(struct bndr_client *c, const struct bndr_arg *key);
+struct bndr_obj *bndr_lookup_write(struct bndr_client *c, const struct bndr_arg *key);
+/* Lookup with a type check: NULL + *wrong=1 (WRONGTYPE already replied) on type mismatch. */
+struct bndr_obj *bndr_lookup_type(struct bndr_client *c, const struct bndr_arg *key, int type,
+                                  int write, int *wrong);
+struct bndr_de *bndr_db_find(struct bndr_db *db, const char *k, size_t n); /* no expiry check */
+/* Inserts or replaces the value of key (clears the TTL unless keepttl). Takes ownership of o. */
+void bndr_db_set(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o, int keepttl);
+/* Adds a new key (must not exist). Takes ownership of o. Returns the entry. */
+struct bndr_de *bndr_db_add(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o);
+int bndr_db_delete(struct bndr_db *db, const char *k, size_t n);
+/* Unlinks key and hands its object to the caller (TTL in o->expire kept, xidx cleared). */
+struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n);
+void bndr_db_set_expire(struct bndr_db *db, struct bndr_de *e, int64_t when_ms);
+void bndr_db_persist(struct bndr_db *db, struct bndr_de *e);
+void bndr_db_flush(struct bndr_db *db);
+int bndr_expire_if_needed(struct bndr_db *db, const char *k, size_t n);
+void bndr_active_expire(struct bndr_server *s, uint64_t budget_us);
+/* Frees objects down to maxmemory; 0 ok, -1 still over (noeviction or nothing to evict). */
+int bndr_evict(struct bndr_server *s);
+struct bndr_obj *bndr_obj_string(const void *p, size_t n);
+struct bndr_obj *bndr_obj_string_ll(long long v);
+struct bndr_obj *bndr_obj_new(int type);
+void bndr_obj_free(struct bndr_obj *o);
+/* Grows a string object in place (may move it; updates the dict entry). */
+struct bndr_obj *bndr_obj_string_reserve(struct bndr_de *e, size_t newlen);
+int bndr_obj_get_ll(const struct bndr_obj *o, long long *out);
+/* Key change signal: WATCH invalidation, blocked clients, change hooks. */
+void bndr_signal_key(struct bndr_server *s, const char *k, size_t n);
+void bndr_notify(struct bndr_server *s, const char *op, const char *k, size_t n);
+void bndr_signal_list_ready(struct bndr_server *s, const char *k, size_t n);
+const char *bndr_type_name(int type);
+#define BNDR_DE_OBJ(e) ((struct bndr_obj *)(e)->v.p)
+
+/* ---------------------------------------------------------------- server.c */
+const struct bndr_cmd *bndr_cmd_lookup(const char *name, size_t n);
+extern struct bndr_cmd bndr_cmd_table[];
+extern const size_t bndr_cmd_count;
+void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd);
+void bndr_propagate(struct bndr_server *s, int argc, const struct bndr_arg *argv);
+/* Replace the propagation of the current command (argv copied). argc 0: suppress. */
+void bndr_rewrite_prop(struct bndr_client *c, int argc, const struct bndr_arg *argv);
+void bndr_client_free(struct bndr_client *c);
+struct bndr_client *bndr_client_fake(struct bndr_server *s);
+void bndr_client_fake_free(struct bndr_client *c);
+void bndr_client_mark_write(struct bndr_client *c);
+void bndr_unblock_client(struct bndr_client *c, int timeout);
+void bndr_serve_ready_keys(struct bndr_server *s);
+void bndr_watch_unwatch_all(struct bndr_client *c);
+void bndr_pubsub_unsub_all(struct bndr_client *c, int notify);
+int bndr_pubsub_publish(struct bndr_server *s, const char *ch, size_t chn, const char *msg,
+                        size_t msgn);
+void bndr_multi_discard(struct bndr_client *c);
+int bndr_client_subscribed(const struct bndr_client *c);
+void bndr_client_list(struct bndr_server *s, struct bndr_buf *out, struct bndr_client *only);
+void bndr_cron_close_idle(struct bndr_server *s);
+void bndr_process_command(struct bndr_client *c);
+void bndr_block_client(struct bndr_client *c, struct bndr_arg *keys, int nkeys, int head,
+                       uint64_t timeout_ms);
+void bndr_watch_key(struct bndr_client *c, const char *k, size_t n);
+int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern);
+int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern);
+void bndr_shutdown(struct bndr_server *s);
+
+/* ---------------------------------------------------------------- persistence */
+/* aof.c */
+int bndr_aof_open(struct bndr_server *s);
+int bndr_aof_load(struct bndr_server *s, const char *path);
+void bndr_aof_feed(struct bndr_server *s, int argc, const struct bndr_arg *argv);
+int bndr_aof_flush(struct bndr_server *s); /* write (and fsync for always) before replies */
+void bndr_aof_cron(struct bndr_server *s);
+int bndr_aof_rewrite_start(struct bndr_server *s);
+void bndr_aof_child_done(struct bndr_server *s, pid_t pid, int ok);
+void bndr_aof_close(struct bndr_server *s);
+int bndr_aof_set_enabled(struct bndr_server *s, int on);
+/* Writes the dataset as commands (used by rewrite; also exposed for tests). */
+int bndr_aof_write_dataset(struct bndr_db *db, FILE *f);
+/* snapshot.c */
+int bndr_snapshot_save(struct bndr_db *db, const char *path);
+int bndr_snapshot_load(struct bndr_server *s, const char *path);
+int bndr_snapshot_bgsave(struct bndr_server *s);
+void bndr_snapshot_child_done(struct bndr_server *s, pid_t pid, int ok);
+/* config.c */
+int bndr_config_get(struct bndr_client *c, const char *pat, size_t n, struct bndr_buf *out, long *count);
+int bndr_config_set(struct bndr_server *s, const char *name, const char *val, char *err,
+                    size_t errcap);
+/* http.c */
+int bndr_http_start(struct bndr_server *s, char *err, size_t errcap);
+void bndr_http_stop(struct bndr_server *s);
+/* path helpers */
+int bndr_path(const struct bndr_server *s, const char *file, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,767 @@
+/* cmd_server.c — connection, server, pub/sub and transaction commands. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "bb_crypto.h"
+#include "bndr.h"
+#include "cmds.h"
+
+#define BNDR_REDIS_VERSION "7.0.15"
+
+/* ---------------------------------------------------------------- pub/sub */
+static void sub_reply(struct bndr_client *c, const char *kind, const char *k, size_t n, int has)
+{
+    bndr_add_push(c, 3);
+    bndr_add_bulk_cstr(c, kind);
+    if (has)
+        bndr_add_bulk(c, k, n);
+    else
+        bndr_add_null(c);
+    bndr_add_ll(c, (long long)(c->chans.n + c->pats.n));
+}
+
+static void subscribe_generic(struct bndr_client *c, int pattern)
+{
+    if ((c->flags & BNDR_CF_MULTI) || (c->flags & BNDR_CF_IN_EXEC)) {
+        bndr_add_errorf(c, "ERR Command not allowed inside a transaction");
+        return;
+    }
+    for (int i = 1; i < c->argc; i++) {
+        bndr_pubsub_sub(c, c->argv[i].p, c->argv[i].n, pattern);
+        sub_reply(c, pattern ? "psubscribe" : "subscribe", c->argv[i].p, c->argv[i].n, 1);
+    }
+}
+
+static void unsubscribe_generic(struct bndr_client *c, int pattern)
+{
+    const char *kind = pattern ? "punsubscribe" : "unsubscribe";
+    struct bndr_dict *mine = pattern ? &c->pats : &c->chans;
+    if (c->argc == 1) {
+        if (mine->n == 0) {
+            sub_reply(c, kind, NULL, 0, 0);
+            return;
+        }
+        while (mine->n) {
+            struct bndr_de *e = bndr_dict_random(mine);
+            struct bndr_str *k = bndr_str_new(e->key, e->klen);
+            bndr_pubsub_unsub(c, k->buf, k->len, pattern);
+            sub_reply(c, kind, k->buf, k->len, 1);
+            bndr_str_free(k);
+        }
+        return;
+    }
+    for (int i = 1; i < c->argc; i++) {
+        bndr_pubsub_unsub(c, c->argv[i].p, c->argv[i].n, pattern);
+        sub_reply(c, kind, c->argv[i].p, c->argv[i].n, 1);
+    }
+}
+
+void bndr_cmd_subscribe(struct bndr_client *c) { subscribe_generic(c, 0); }
+void bndr_cmd_psubscribe(struct bndr_client *c) { subscribe_generic(c, 1); }
+void bndr_cmd_unsubscribe(struct bndr_client *c) { unsubscribe_generic(c, 0); }
+void bndr_cmd_punsubscribe(struct bndr_client *c) { unsubscribe_generic(c, 1); }
+
+void bndr_cmd_publish(struct bndr_client *c)
+{
+    bndr_add_ll(c, bndr_pubsub_publish(c->srv, c->argv[1].p, c->argv[1].n, c->argv[2].p,
+                                       c->argv[2].n));
+}
+
+void bndr_cmd_pubsub(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (bndr_argeq(&c->argv[1], "channels") && c->argc <= 3) {
+        size_t h = bndr_add_deferred_len(c);
+        long n = 0;
+        BNDR_DICT_FOREACH(&s->pubsub_ch, e)
+        {
+            if (c->argc == 3 && !bndr_glob(c->argv[2].p, c->argv[2].n, e->key, e->klen, 0))
+                continue;
+            bndr_add_bulk(c, e->key, e->klen);
+            n++;
+        }
+        bndr_set_deferred_len(c, h, n, '*');
+    } else if (bndr_argeq(&c->argv[1], "numsub")) {
+        bndr_add_map(c, c->argc - 2);
+        for (int i = 2; i < c->argc; i++) {
+            struct bndr_de *e = bndr_dict_find(&s->pubsub_ch, c->argv[i].p, c->argv[i].n);
+            bndr_add_bulk(c, c->argv[i].p, c->argv[i].n);
+            bndr_add_ll(c, e ? ((struct bndr_pubsub_sub *)e->v.p)->n : 0);
+        }
+    } else if (bndr_argeq(&c->argv[1], "numpat") && c->argc == 2) {
+        bndr_add_ll(c, (long long)s->pubsub_pat.n);
+    } else {
+        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try PUBSUB HELP.",
+                        (int)(c->argv[1].n > 64 ? 64 : c->argv[1].n), c->argv[1].p);
+    }
+}
+
+/* ---------------------------------------------------------------- transactions */
+void bndr_cmd_multi(struct bndr_client *c)
+{
+    if (c->flags & BNDR_CF_MULTI) {
+        bndr_add_error(c, "ERR MULTI calls can not be nested");
+        return;
+    }
+    c->flags |= BNDR_CF_MULTI;
+    bndr_add_ok(c);
+}
+
+void bndr_cmd_discard(struct bndr_client *c)
+{
+    if (!(c->flags & BNDR_CF_MULTI)) {
+        bndr_add_error(c, "ERR DISCARD without MULTI");
+        return;
+    }
+    bndr_multi_discard(c);
+    bndr_add_ok(c);
+}
+
+void bndr_cmd_exec(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (!(c->flags & BNDR_CF_MULTI)) {
+        bndr_add_error(c, "ERR EXEC without MULTI");
+        return;
+    }
+    if (c->flags & BNDR_CF_DIRTY_EXEC) {
+        bndr_add_error(c, "EXECABORT Transaction discarded because of previous errors.");
+        bndr_multi_discard(c);
+        return;
+    }
+    if (c->flags & BNDR_CF_DIRTY_CAS) {
+        bndr_add_null_array(c);
+        bndr_multi_discard(c);
+        return;
+    }
+    /* WATCHed keys are released before running, as Redis does */
+    bndr_watch_unwatch_all(c);
+    struct bndr_arg *saved = c->argv;
+    int savedc = c->argc;
+    bndr_add_array(c, c->mqn);
+    c->flags |= BNDR_CF_IN_EXEC;
+    s->in_exec = 1;
+    for (int i = 0; i < c->mqn; i++) {
+        c->argv = c->mq[i].argv;
+        c->argc = c->mq[i].argc;
+        bndr_call(c, c->mq[i].cmd);
+    }
+    c->argv = saved;
+    c->argc = savedc;
+    c->flags &= ~BNDR_CF_IN_EXEC;
+    s->in_exec = 0;
+    if (s->aof.in_multi) {
+        struct bndr_arg e = {(char *)"EXEC", 4};
+        bndr_aof_feed(s, 1, &e);
+        s->aof.in_multi = 0;
+    }
+    bndr_multi_discard(c);
+}
+
+void bndr_cmd_watch(struct bndr_client *c)
+{
+    if (c->flags & BNDR_CF_MULTI) {
+        bndr_add_error(c, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    for (int i = 1; i < c->argc; i++)
+        bndr_watch_key(c, c->argv[i].p, c->argv[i].n);
+    bndr_add_ok(c);
+}
+
+void bndr_cmd_unwatch(struct bndr_client *c)
+{
+    bndr_watch_unwatch_all(c);
+    bndr_add_ok(c);
+}
+
+/* ---------------------------------------------------------------- connection */
+void bndr_cmd_ping(struct bndr_client *c)
+{
+    if (c->argc > 2) {
+        bndr_add_error(c, "ERR wrong number of arguments for 'ping' command");
+        return;
+    }
+    if (c->resp == 2 && bndr_client_subscribed(c)) {
+        bndr_add_array(c, 2);
+        bndr_add_bulk(c, "pong", 4);
+        if (c->argc == 2)
+            bndr_add_bulk(c, c->argv[1].p, c->argv[1].n);
+        else
+            bndr_add_bulk(c, "", 0);
+        return;
+    }
+    if (c->argc == 2)
+        bndr_add_bulk(c, c->argv[1].p, c->argv[1].n);
+    else
+        bndr_add_raw(c, "+PONG\r\n", 7);
+}
+
+void bndr_cmd_echo(struct bndr_client *c)
+{
+    bndr_add_bulk(c, c->argv[1].p, c->argv[1].n);
+}
+
+static int check_password(struct bndr_client *c, struct bndr_arg *user, struct bndr_arg *pass)
+{
+    const char *want = c->srv->cfg.requirepass;
+    size_t wn = strlen(want);
+    if (user && !bndr_argeq(user, "default"))
+        return 0;
+    /* constant time over the configured length */
+    int ok = pass->n == wn;
+    unsigned char diff = 0;
+    for (size_t i = 0; i < wn; i++)
+        diff |= (unsigned char)(want[i] ^ (i < pass->n ? pass->p[i] : 0));
+    return ok && diff == 0;
+}
+
+void bndr_cmd_auth(struct bndr_client *c)
+{
+    if (c->argc > 3) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    if (!c->srv->cfg.requirepass[0]) {
+        if (c->argc == 2) {
+            bndr_add_error(c, "ERR AUTH <password> called without any password configured for "
+                              "the default user. Are you sure your configuration is correct?");
+            return;
+        }
+        /* AUTH default <anything> is accepted when the default user has no password */
+        if (bndr_argeq(&c->argv[1], "default")) {
+            bndr_add_ok(c);
+            return;
+        }
+        bndr_add_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
+    }
+    struct bndr_arg *user = c->argc == 3 ? &c->argv[1] : NULL;
+    struct bndr_arg *pass = &c->argv[c->argc - 1];
+    if (check_password(c, user, pass)) {
+        c->flags |= BNDR_CF_AUTHED;
+        bndr_add_ok(c);
+    } else {
+        c->flags &= ~BNDR_CF_AUTHED;
+        bndr_add_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+void bndr_cmd_hello(struct bndr_client *c)
+{
+    long long ver = c->resp;
+    int i = 1;
+    if (c->argc >= 2) {
+        if (bndr_parse_ll(c->argv[1].p, c->argv[1].n, &ver) < 0) {
+            bndr_add_error(c, "ERR Protocol version is not an integer or out of range");
+            return;
+        }
+        i = 2;
+        if (ver < 2 || ver > 3) {
+            bndr_add_error(c, "NOPROTO unsupported protocol version");
+            return;
+        }
+    }
+    struct bndr_arg *user = NULL, *pass = NULL, *name = NULL;
+    for (; i < c->argc; i++) {
+        if (bndr_argeq(&c->argv[i], "auth") && i + 2 < c->argc) {
+            user = &c->argv[i + 1];
+            pass = &c->argv[i + 2];
+            i += 2;
+        } else if (bndr_argeq(&c->argv[i], "setname") && i + 1 < c->argc) {
+            name = &c->argv[i + 1];
+            i++;
+        } else {
+            bndr_add_errorf(c, "ERR Syntax error in HELLO option '%.*s'", (int)c->argv[i].n,
+                            c->argv[i].p);
+            return;
+        }
+    }
+    if (pass) {
+        if (c->srv->cfg.requirepass[0] ? !check_password(c, user, pass)
+                                       : !bndr_argeq(user, "default")) {
+            bndr_add_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+        c->flags |= BNDR_CF_AUTHED;
+    }
+    if (!(c->flags & BNDR_CF_AUTHED)) {
+        bndr_add_error(c, "NOAUTH HELLO must be called with the client already authenticated, "
+                          "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                          "authenticate the client and select the RESP protocol version at the "
+                          "same time");
+        return;
+    }
+    if (name) {
+        bndr_free(c->name);
+        c->name = bndr_memdup(name->p, name->n);
+    }
+    c->resp = (int)ver;
+    bndr_add_map(c, 7);
+    bndr_add_bulk_cstr(c, "server");
+    bndr_add_bulk_cstr(c, "redis");
+    bndr_add_bulk_cstr(c, "version");
+    bndr_add_bulk_cstr(c, BNDR_REDIS_VERSION);
+    bndr_add_bulk_cstr(c, "proto");
+    bndr_add_ll(c, ver);
+    bndr_add_bulk_cstr(c, "id");
+    bndr_add_ll(c, (long long)c->id);
+    bndr_add_bulk_cstr(c, "mode");
+    bndr_add_bulk_cstr(c, "standalone");
+    bndr_add_bulk_cstr(c, "role");
+    bndr_add_bulk_cstr(c, "master");
+    bndr_add_bulk_cstr(c, "modules");
+    bndr_add_array(c, 0);
+}
+
+void bndr_cmd_select(struct bndr_client *c)
+{
+    long long id;
+    if (bndr_get_ll_or_reply(c, &c->argv[1], &id, NULL) < 0)
+        return;
+    if (id != 0) {
+        bndr_add_error(c, "ERR DB index is out of range");
+        return;
+    }
+    bndr_add_ok(c);
+}
+
+void bndr_cmd_quit(struct bndr_client *c)
+{
+    bndr_add_ok(c);
+    c->flags |= BNDR_CF_CLOSE_AFTER_REPLY;
+}
+
+void bndr_cmd_reset(struct bndr_client *c)
+{
+    bndr_multi_discard(c);
+    bndr_pubsub_unsub_all(c, 0);
+    c->resp = 2;
+    bndr_free(c->name);
+    c->name = NULL;
+    if (c->srv->cfg.requirepass[0] && !(c->flags & BNDR_CF_FAKE))
+        c->flags &= ~BNDR_CF_AUTHED;
+    bndr_add_status(c, "RESET");
+}
+
+void bndr_cmd_client(struct bndr_client *c)
+{
+    struct bndr_arg *sub = &c->argv[1];
+    if (bndr_argeq(sub, "id") && c->argc == 2) {
+        bndr_add_ll(c, (long long)c->id);
+    } else if (bndr_argeq(sub, "getname") && c->argc == 2) {
+        if (c->name)
+            bndr_add_bulk_cstr(c, c->name);
+        else
+            bndr_add_null(c);
+    } else if (bndr_argeq(sub, "setname") && c->argc == 3) {
+        struct bndr_arg *n = &c->argv[2];
+        for (size_t i = 0; i < n->n; i++)
+            if (n->p[i] < '!' || n->p[i] > '~') {
+                bndr_add_error(c, "ERR Client names cannot contain spaces, newlines or special "
+                                  "characters.");
+                return;
+            }
+        bndr_free(c->name);
+        c->name = n->n ? bndr_memdup(n->p, n->n) : NULL;
+        bndr_add_ok(c);
+    } else if ((bndr_argeq(sub, "list") && c->argc == 2) || (bndr_argeq(sub, "info") && c->argc == 2)) {
+        struct bndr_buf b = {0};
+        bndr_client_list(c->srv, &b, bndr_argeq(sub, "info") ? c : NULL);
+        bndr_add_verbatim(c, b.p ? b.p : "", b.len);
+        bndr_free(b.p);
+    } else if (bndr_argeq(sub, "setinfo") && c->argc == 4) {
+        bndr_add_ok(c);
+    } else {
+        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT HELP.",
+                        (int)(sub->n > 64 ? 64 : sub->n), sub->p);
+    }
+}
+
+/* ---------------------------------------------------------------- server */
+static void human(char *buf, size_t cap, double b)
+{
+    const char *u[] = {"B", "K", "M", "G", "T"};
+    int i = 0;
+    while (b >= 1024 && i < 4) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(buf, cap, "%.2f%s", b, u[i]);
+}
+
+static size_t rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%lu %lu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static const char *policy_name(int p)
+{
+    static const char *n[] = {"noeviction", "allkeys-lru", "volatile-lru", "allkeys-random",
+                              "volatile-random", "volatile-ttl"};
+    return p >= 0 && p < 6 ? n[p] : "noeviction";
+}
+
+static int want(const char *section, const char *name)
+{
+    return !section || !strcasecmp(section, "all") || !strcasecmp(section, "everything") ||
+           !strcasecmp(section, "default") || !strcasecmp(section, name);
+}
+
+void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf *b)
+{
+    char line[1024];
+    int n;
+#define L(...)                                            \
+    do {                                                  \
+        n = snprintf(line, sizeof line, __VA_ARGS__);     \
+        bndr_buf_add(b, line, (size_t)n);                 \
+    } while (0)
+    uint64_t now = bndr_mstime();
+    if (want(section, "server")) {
+        struct utsname u;
+        uname(&u);
+        L("# Server\r\nredis_version:%s\r\nbunder_version:%s\r\nredis_mode:standalone\r\n"
+          "os:%s %s %s\r\narch_bits:64\r\nmultiplexing_api:libuv\r\nprocess_id:%d\r\n"
+          "tcp_port:%d\r\nuptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\nhz:%d\r\n"
+          "executable:bunder\r\nconfig_file:\r\n\r\n",
+          BNDR_REDIS_VERSION, BB_VERSION, u.sysname, u.release, u.machine, (int)getpid(),
+          s->actual_port, (unsigned long long)((now - s->start_ms) / 1000),
+          (unsigned long long)((now - s->start_ms) / 86400000), s->cfg.hz);
+    }
+    if (want(section, "clients")) {
+        long blocked = 0, pubsub = 0;
+        for (struct bndr_client *c = s->clients; c; c = c->next) {
+            blocked += (c->flags & BNDR_CF_BLOCKED) != 0;
+            pubsub += bndr_client_subscribed(c);
+        }
+        L("# Clients\r\nconnected_clients:%zu\r\nmaxclients:%lld\r\nblocked_clients:%ld\r\n"
+          "pubsub_clients:%ld\r\n\r\n",
+          s->nclients, s->cfg.maxclients, blocked, pubsub);
+    }
+    if (want(section, "memory")) {
+        char h1[32], h2[32], h3[32];
+        size_t used = bndr_used_memory(), rss = rss_bytes();
+        human(h1, sizeof h1, (double)used);
+        human(h2, sizeof h2, (double)rss);
+        human(h3, sizeof h3, (double)s->cfg.maxmemory);
+        L("# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\nused_memory_rss:%zu\r\n"
+          "used_memory_rss_human:%s\r\nmaxmemory:%lld\r\nmaxmemory_human:%s\r\n"
+          "maxmemory_policy:%s\r\nmem_fragmentation_ratio:%.2f\r\nmem_allocator:libc\r\n\r\n",
+          used, h1, rss, h2, s->cfg.maxmemory, h3, policy_name(s->cfg.maxmemory_policy),
+          used ? (double)rss / (double)used : 0.0);
+    }
+    if (want(section, "persistence")) {
+        L("# Persistence\r\nloading:%d\r\nrdb_changes_since_last_save:%lld\r\n"
+          "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%llu\r\nrdb_last_bgsave_status:%s\r\n"
+          "aof_enabled:%d\r\naof_rewrite_in_progress:%d\r\naof_rewrite_scheduled:%d\r\n"
+          "aof_last_bgrewrite_status:%s\r\naof_last_write_status:%s\r\naof_rewrites:%llu\r\n"
+          "aof_current_size:%lld\r\naof_base_size:%lld\r\naof_fsync_policy:%s\r\n\r\n",
+          s->aof.loading, s->dirty, s->aof.save_pid > 0, (unsigned long long)s->lastsave,
+          s->last_bgsave_ok ? "ok" : "err", s->aof.enabled, s->aof.rewrite_pid > 0,
+          s->aof.rewrite_scheduled, s->aof.last_bgrewrite_ok ? "ok" : "err",
+          s->aof.write_error ? "err" : "ok", (unsigned long long)s->aof.rewrites,
+          (long long)s->aof.size, (long long)s->aof.base_size,
+          s->cfg.appendfsync == BNDR_FSYNC_ALWAYS     ? "always"
+          : s->cfg.appendfsync == BNDR_FSYNC_EVERYSEC ? "everysec"
+                                                      : "no");
+    }
+    if (want(section, "stats")) {
+        L("# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
+          "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
+          "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
+          "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\npubsub_channels:%llu\r\n"
+          "pubsub_patterns:%llu\r\n\r\n",
+          (unsigned long long)s->stat_conns, (unsigned long long)s->stat_commands,
+          (unsigned long long)s->stat_net_in, (unsigned long long)s->stat_net_out,
+          (unsigned long long)s->stat_rejected, (unsigned long long)s->db.expired_keys,
+          (unsigned long long)s->db.evicted_keys, (unsigned long long)s->db.hits,
+          (unsigned long long)s->db.misses, (unsigned long long)s->pubsub_ch.n,
+          (unsigned long long)s->pubsub_pat.n);
+    }
+    if (want(section, "replication"))
+        L("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    if (want(section, "keyspace")) {
+        L("# Keyspace\r\n");
+        if (s->db.keys.n)
+            L("db0:keys=%llu,expires=%zu,avg_ttl=0\r\n", (unsigned long long)s->db.keys.n,
+              s->db.xn);
+    }
+#undef L
+}
+
+void bndr_cmd_info(struct bndr_client *c)
+{
+    if (c->argc > 2) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    char sec[32] = "";
+    if (c->argc == 2)
+        snprintf(sec, sizeof sec, "%.*s", (int)(c->argv[1].n > 31 ? 31 : c->argv[1].n),
+                 c->argv[1].p);
+    struct bndr_buf b = {0};
+    bndr_info_text(c->srv, c->argc == 2 ? sec : NULL, &b);
+    bndr_add_verbatim(c, b.p ? b.p : "", b.len);
+    bndr_free(b.p);
+}
+
+void bndr_cmd_time(struct bndr_client *c)
+{
+    uint64_t us = bndr_ustime();
+    bndr_add_array(c, 2);
+    bndr_add_bulk_ll(c, (long long)(us / 1000000));
+    bndr_add_bulk_ll(c, (long long)(us % 1000000));
+}
+
+static void command_info(struct bndr_client *c, const struct bndr_cmd *cmd)
+{
+    bndr_add_array(c, 10);
+    bndr_add_bulk_cstr(c, cmd->name);
+    bndr_add_ll(c, cmd->arity);
+    static const struct {
+        unsigned f;
+        const char *n;
+    } fl[] = {{BNDR_CMD_WRITE, "write"},   {BNDR_CMD_READONLY, "readonly"},
+              {BNDR_CMD_DENYOOM, "denyoom"}, {BNDR_CMD_ADMIN, "admin"},
+              {BNDR_CMD_PUBSUB, "pubsub"}, {BNDR_CMD_NOAUTH, "no_auth"},
+              {BNDR_CMD_FAST, "fast"},     {BNDR_CMD_BLOCKING, "blocking"}};
+    int nf = 0;
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+        nf += (cmd->flags & fl[i].f) != 0;
+    bndr_add_set(c, nf);
+    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
+        if (cmd->flags & fl[i].f)
+            bndr_add_status(c, fl[i].n);
+    bndr_add_ll(c, cmd->first_key);
+    bndr_add_ll(c, cmd->last_key);
+    bndr_add_ll(c, cmd->step);
+    bndr_add_set(c, 0);
+    bndr_add_set(c, 0);
+    bndr_add_array(c, 0);
+    bndr_add_array(c, 0);
+}
+
+static void command_doc(struct bndr_client *c, const struct bndr_cmd *cmd)
+{
+    bndr_add_bulk_cstr(c, cmd->name);
+    bndr_add_map(c, 4);
+    bndr_add_bulk_cstr(c, "summary");
+    bndr_add_bulk_cstr(c, cmd->summary);
+    bndr_add_bulk_cstr(c, "since");
+    bndr_add_bulk_cstr(c, "1.0.0");
+    bndr_add_bulk_cstr(c, "group");
+    bndr_add_bulk_cstr(c, cmd->group);
+    bndr_add_bulk_cstr(c, "complexity");
+    bndr_add_bulk_cstr(c, "O(1)");
+}
+
+void bndr_cmd_command(struct bndr_client *c)
+{
+    if (c->argc == 1) {
+        bndr_add_array(c, (long)bndr_cmd_count);
+        for (size_t i = 0; i < bndr_cmd_count; i++)
+            command_info(c, &bndr_cmd_table[i]);
+        return;
+    }
+    struct bndr_arg *sub = &c->argv[1];
+    if (bndr_argeq(sub, "count") && c->argc == 2) {
+        bndr_add_ll(c, (long long)bndr_cmd_count);
+    } else if (bndr_argeq(sub, "list") && c->argc == 2) {
+        bndr_add_array(c, (long)bndr_cmd_count);
+        for (size_t i = 0; i < bndr_cmd_count; i++)
+            bndr_add_bulk_cstr(c, bndr_cmd_table[i].name);
+    } else if (bndr_argeq(sub, "info")) {
+        if (c->argc == 2) {
+            bndr_add_array(c, (long)bndr_cmd_count);
+            for (size_t i = 0; i < bndr_cmd_count; i++)
+                command_info(c, &bndr_cmd_table[i]);
+            return;
+        }
+        bndr_add_array(c, c->argc - 2);
+        for (int i = 2; i < c->argc; i++) {
+            const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[i].p, c->argv[i].n);
+            if (cmd)
+                command_info(c, cmd);
+            else
+                bndr_add_null_array(c);
+        }
+    } else if (bndr_argeq(sub, "docs")) {
+        if (c->argc == 2) {
+            bndr_add_map(c, (long)bndr_cmd_count);
+            for (size_t i = 0; i < bndr_cmd_count; i++)
+                command_doc(c, &bndr_cmd_table[i]);
+            return;
+        }
+        size_t h = bndr_add_deferred_len(c);
+        long n = 0;
+        for (int i = 2; i < c->argc; i++) {
+            const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[i].p, c->argv[i].n);
+            if (cmd) {
+                command_doc(c, cmd);
+                n++;
+            }
+        }
+        bndr_set_deferred_len(c, h, n, '%');
+    } else {
+        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try COMMAND HELP.",
+                        (int)(sub->n > 64 ? 64 : sub->n), sub->p);
+    }
+}
+
+void bndr_cmd_config(struct bndr_client *c)
+{
+    struct bndr_arg *sub = &c->argv[1];
+    if (bndr_argeq(sub, "get") && c->argc >= 3) {
+        struct bndr_buf b = {0};
+        long count = 0;
+        for (int i = 2; i < c->argc; i++)
+            bndr_config_get(c, c->argv[i].p, c->argv[i].n, &b, &count);
+        bndr_add_map(c, count);
+        if (b.len)
+            bndr_add_raw(c, b.p, b.len);
+        bndr_free(b.p);
+    } else if (bndr_argeq(sub, "set") && c->argc >= 4 && c->argc % 2 == 0) {
+        for (int i = 2; i < c->argc; i += 2) {
+            char name[128], val[1024], err[256];
+            if (c->argv[i].n >= sizeof name || c->argv[i + 1].n >= sizeof val) {
+                bndr_add_error(c, "ERR CONFIG SET failed (possibly related to argument 'value') - argument too long");
+                return;
+            }
+            memcpy(name, c->argv[i].p, c->argv[i].n);
+            name[c->argv[i].n] = 0;
+            memcpy(val, c->argv[i + 1].p, c->argv[i + 1].n);
+            val[c->argv[i + 1].n] = 0;
+            if (bndr_config_set(c->srv, name, val, err, sizeof err) < 0) {
+                bndr_add_error(c, err);
+                return;
+            }
+        }
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "resetstat") && c->argc == 2) {
+        struct bndr_server *s = c->srv;
+        s->stat_commands = s->stat_conns = s->stat_rejected = s->stat_net_in = s->stat_net_out = 0;
+        s->db.hits = s->db.misses = s->db.expired_keys = s->db.evicted_keys = 0;
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "rewrite") && c->argc == 2) {
+        bndr_add_error(c, "ERR The server is running without a config file");
+    } else {
+        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CONFIG HELP.",
+                        (int)(sub->n > 64 ? 64 : sub->n), sub->p);
+    }
+}
+
+void bndr_cmd_save(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (s->aof.save_pid > 0) {
+        bndr_add_error(c, "ERR Background save already in progress");
+        return;
+    }
+    char path[2048];
+    bndr_path(s, s->cfg.dbfilename, path, sizeof path);
+    if (bndr_snapshot_save(&s->db, path) < 0) {
+        s->last_bgsave_ok = 0;
+        bndr_add_error(c, "ERR snapshot write failed (see the server log)");
+        return;
+    }
+    s->dirty = 0;
+    s->lastsave = bndr_mstime() / 1000;
+    s->last_bgsave_ok = 1;
+    bndr_add_ok(c);
+}
+
+void bndr_cmd_bgsave(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (c->argc > 2 || (c->argc == 2 && !bndr_argeq(&c->argv[1], "schedule"))) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    if (s->aof.save_pid > 0) {
+        bndr_add_error(c, "ERR Background save already in progress");
+        return;
+    }
+    if (bndr_snapshot_bgsave(s) < 0) {
+        bndr_add_error(c, "ERR could not start a background save (fork failed)");
+        return;
+    }
+    bndr_add_status(c, "Background saving started");
+}
+
+void bndr_cmd_bgrewriteaof(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (s->aof.rewrite_pid > 0) {
+        bndr_add_error(c, "ERR Background append only file rewriting already in progress");
+        return;
+    }
+    if (bndr_aof_rewrite_start(s) < 0) {
+        bndr_add_error(c, "ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
+        return;
+    }
+    bndr_add_status(c, "Background append only file rewriting started");
+}
+
+void bndr_cmd_lastsave(struct bndr_client *c)
+{
+    bndr_add_ll(c, (long long)c->srv->lastsave);
+}
+
+void bndr_cmd_shutdown(struct bndr_client *c)
+{
+    int save = 0;
+    for (int i = 1; i < c->argc; i++) {
+        if (bndr_argeq(&c->argv[i], "save"))
+            save = 1;
+        else if (bndr_argeq(&c->argv[i], "nosave") || bndr_argeq(&c->argv[i], "now") ||
+                 bndr_argeq(&c->argv[i], "force"))
+            ;
+        else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+    }
+    if (save) {
+        char path[2048];
+        bndr_path(c->srv, c->srv->cfg.dbfilename, path, sizeof path);
+        if (bndr_snapshot_save(&c->srv->db, path) < 0) {
+            bndr_add_error(c, "ERR Errors trying to SHUTDOWN. Check logs.");
+            return;
+        }
+    }
+    bndr_shutdown(c->srv);
+}
+
+void bndr_cmd_memory(struct bndr_client *c)
+{
+    if (bndr_argeq(&c->argv[1], "usage") && (c->argc == 3 || c->argc == 5)) {
+        struct bndr_obj *o = bndr_lookup_read(c, &c->argv[2]);
+        if (!o) {
+            bndr_add_null(c);
+            return;
+        }
+        long long sz = (long long)(sizeof(*o) + sizeof(struct bndr_de) + c->argv[2].n);
+        switch (o->type) {
+        case BNDR_STRING: sz += o->cap; break;
+        case BNDR_LIST: sz += (long long)(o->u.l->n * 24); break;
+        case BNDR_SET:
+        case BNDR_HASH: sz += (long long)(o->u.d->n * 48); break;
+        case BNDR_ZSET: sz += (long long)(o->u.z->length * 96); break;
+        }
+        bndr_add_ll(c, sz);
+    } else {
+        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try MEMORY HELP.",
+                        (int)(c->argv[1].n > 64 ? 64 : c->argv[1].n), c->argv[1].p);
+    }
+}

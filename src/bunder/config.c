@@ -1,0 +1,327 @@
+/* config.c — bunder's options, declared once in a table and used by the command line, the config
+ * file (redis.conf syntax: "name value" per line, '#' comments, "quoted" values) and
+ * CONFIG GET/SET. Memory values take Redis units (k=1000, kb=1024, m, mb, g, gb). Every bound
+ * (bulk length, argument count, inline size, query buffer, clients) is a knob here. */
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bb_err.h"
+#include "bndr.h"
+
+enum opt_type { T_BOOL, T_INT, T_LL, T_MEM, T_ENUM, T_STR };
+
+static const char *fsync_names[] = {"no", "everysec", "always", NULL};
+static const char *policy_names[] = {"noeviction",     "allkeys-lru",     "volatile-lru",
+                                     "allkeys-random", "volatile-random", "volatile-ttl", NULL};
+
+struct opt {
+    const char *name;
+    enum opt_type type;
+    size_t off;
+    size_t size; /* for strings */
+    long long min, max;
+    const char **enums;
+    int mutable_; /* CONFIG SET allowed */
+};
+
+#define O(f) offsetof(struct bunder_config, f)
+#define S(f) sizeof(((struct bunder_config *)0)->f)
+static const struct opt opts[] = {
+    {"port", T_INT, O(port), 0, 0, 65535, NULL, 0},
+    {"bind", T_STR, O(bind), S(bind), 0, 0, NULL, 0},
+    {"dir", T_STR, O(dir), S(dir), 0, 0, NULL, 0},
+    {"appendonly", T_BOOL, O(appendonly), 0, 0, 1, NULL, 1},
+    {"appendfsync", T_ENUM, O(appendfsync), 0, 0, 0, fsync_names, 1},
+    {"appendfilename", T_STR, O(appendfilename), S(appendfilename), 0, 0, NULL, 0},
+    {"dbfilename", T_STR, O(dbfilename), S(dbfilename), 0, 0, NULL, 1},
+    {"requirepass", T_STR, O(requirepass), S(requirepass), 0, 0, NULL, 1},
+    {"maxmemory", T_MEM, O(maxmemory), 0, 0, 1LL << 50, NULL, 1},
+    {"maxmemory-policy", T_ENUM, O(maxmemory_policy), 0, 0, 0, policy_names, 1},
+    {"maxmemory-samples", T_INT, O(maxmemory_samples), 0, 1, 64, NULL, 1},
+    {"http-port", T_INT, O(http_port), 0, -1, 65535, NULL, 0},
+    {"http-bind", T_STR, O(http_bind), S(http_bind), 0, 0, NULL, 0},
+    {"hz", T_INT, O(hz), 0, 1, 500, NULL, 0},
+    {"proto-max-bulk-len", T_MEM, O(proto_max_bulk_len), 0, 1024, 1LL << 32, NULL, 1},
+    {"proto-max-multibulk-len", T_LL, O(proto_max_multibulk_len), 0, 1, 1LL << 31, NULL, 1},
+    {"proto-inline-max-size", T_MEM, O(proto_inline_max_size), 0, 16, 1LL << 30, NULL, 1},
+    {"client-query-buffer-limit", T_MEM, O(client_query_buffer_limit), 0, 1024 * 1024, 1LL << 34, NULL, 1},
+    {"client-output-buffer-limit-pubsub", T_MEM, O(client_output_buffer_limit_pubsub), 0, 0, 1LL << 40, NULL, 1},
+    {"maxclients", T_LL, O(maxclients), 0, 1, 1000000, NULL, 1},
+    {"timeout", T_LL, O(timeout), 0, 0, 1LL << 31, NULL, 1},
+    {"auto-aof-rewrite-percentage", T_INT, O(auto_aof_rewrite_percentage), 0, 0, 100000, NULL, 1},
+    {"auto-aof-rewrite-min-size", T_MEM, O(auto_aof_rewrite_min_size), 0, 0, 1LL << 50, NULL, 1},
+    {"project-id", T_STR, O(project_id), S(project_id), 0, 0, NULL, 0},
+    {"logfile", T_STR, O(logfile), S(logfile), 0, 0, NULL, 0},
+};
+#undef O
+#undef S
+static const size_t nopts = sizeof opts / sizeof opts[0];
+
+void bunder_config_default(struct bunder_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->port = 6379;
+    snprintf(c->bind, sizeof c->bind, "127.0.0.1");
+    snprintf(c->dir, sizeof c->dir, ".");
+    c->appendfsync = BNDR_FSYNC_EVERYSEC;
+    snprintf(c->appendfilename, sizeof c->appendfilename, "appendonly.aof");
+    snprintf(c->dbfilename, sizeof c->dbfilename, "dump.bdb");
+    c->maxmemory_policy = BNDR_EVICT_NOEVICTION;
+    c->maxmemory_samples = 5;
+    snprintf(c->http_bind, sizeof c->http_bind, "127.0.0.1");
+    c->hz = 10;
+    c->proto_max_bulk_len = 512LL * 1024 * 1024;
+    c->proto_max_multibulk_len = 1024 * 1024;
+    c->proto_inline_max_size = 64 * 1024;
+    c->client_query_buffer_limit = 1024LL * 1024 * 1024;
+    c->client_output_buffer_limit_pubsub = 32LL * 1024 * 1024;
+    c->maxclients = 10000;
+    c->auto_aof_rewrite_percentage = 100;
+    c->auto_aof_rewrite_min_size = 64LL * 1024 * 1024;
+}
+
+static int parse_mem(const char *v, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    if (end == v || errno || n < 0)
+        return -1;
+    long long mul = 1;
+    if (!strcasecmp(end, "")) mul = 1;
+    else if (!strcasecmp(end, "b")) mul = 1;
+    else if (!strcasecmp(end, "k")) mul = 1000;
+    else if (!strcasecmp(end, "kb")) mul = 1024;
+    else if (!strcasecmp(end, "m")) mul = 1000 * 1000;
+    else if (!strcasecmp(end, "mb")) mul = 1024 * 1024;
+    else if (!strcasecmp(end, "g")) mul = 1000LL * 1000 * 1000;
+    else if (!strcasecmp(end, "gb")) mul = 1024LL * 1024 * 1024;
+    else return -1;
+    if (n > (1LL << 62) / mul)
+        return -1;
+    *out = n * mul;
+    return 0;
+}
+
+static const struct opt *find_opt(const char *name)
+{
+    while (name[0] == '-')
+        name++;
+    for (size_t i = 0; i < nopts; i++)
+        if (!strcasecmp(opts[i].name, name))
+            return &opts[i];
+    return NULL;
+}
+
+static int apply(struct bunder_config *cfg, const struct opt *o, const char *value, char *err,
+                 size_t errcap)
+{
+    char *base = (char *)cfg;
+    long long v;
+    char *end;
+    switch (o->type) {
+    case T_BOOL:
+        if (!strcasecmp(value, "yes"))
+            *(int *)(base + o->off) = 1;
+        else if (!strcasecmp(value, "no"))
+            *(int *)(base + o->off) = 0;
+        else {
+            snprintf(err, errcap, "argument must be 'yes' or 'no'");
+            return BB_EINVAL;
+        }
+        return 0;
+    case T_INT:
+    case T_LL:
+        errno = 0;
+        v = strtoll(value, &end, 10);
+        if (end == value || *end || errno) {
+            snprintf(err, errcap, "argument couldn't be parsed into an integer");
+            return BB_EINVAL;
+        }
+        goto range;
+    case T_MEM:
+        if (parse_mem(value, &v) < 0) {
+            snprintf(err, errcap, "argument must be a memory value");
+            return BB_EINVAL;
+        }
+    range:
+        if (v < o->min || v > o->max) {
+            snprintf(err, errcap, "argument must be between %lld and %lld inclusive", o->min,
+                     o->max);
+            return BB_EINVAL;
+        }
+        if (o->type == T_INT)
+            *(int *)(base + o->off) = (int)v;
+        else
+            *(long long *)(base + o->off) = v;
+        return 0;
+    case T_ENUM:
+        for (int i = 0; o->enums[i]; i++)
+            if (!strcasecmp(o->enums[i], value)) {
+                *(int *)(base + o->off) = i;
+                return 0;
+            }
+        snprintf(err, errcap, "argument(s) must be one of the following: ");
+        for (int i = 0; o->enums[i]; i++) {
+            size_t l = strlen(err);
+            snprintf(err + l, errcap - l, "%s%s", i ? ", " : "", o->enums[i]);
+        }
+        return BB_EINVAL;
+    case T_STR:
+        if (strlen(value) >= o->size) {
+            snprintf(err, errcap, "argument too long");
+            return BB_EINVAL;
+        }
+        snprintf(base + o->off, o->size, "%s", value);
+        return 0;
+    }
+    return BB_EINVAL;
+}
+
+int bunder_config_apply(struct bunder_config *cfg, const char *name, const char *value, char *err,
+                        size_t errcap)
+{
+    const struct opt *o = find_opt(name);
+    if (!o) {
+        const char *n = name;
+        while (*n == '-')
+            n++;
+        /* accepted for redis.conf compatibility, no effect */
+        if (!strcasecmp(n, "save") || !strcasecmp(n, "daemonize") || !strcasecmp(n, "databases") ||
+            !strcasecmp(n, "loglevel") || !strcasecmp(n, "protected-mode"))
+            return 0;
+        snprintf(err, errcap, "unknown option '%s'", name);
+        return BB_EINVAL;
+    }
+    char e[200] = "";
+    int rc = apply(cfg, o, value, e, sizeof e);
+    if (rc < 0)
+        snprintf(err, errcap, "invalid value for '%s': %s", o->name, e);
+    return rc;
+}
+
+int bunder_config_file(struct bunder_config *cfg, const char *path, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errcap, "cannot open config file '%s'", path);
+        return BB_EIO;
+    }
+    char line[4096];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '#' || *p == 0)
+            continue;
+        char *name = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        if (*p)
+            *p++ = 0;
+        while (isspace((unsigned char)*p))
+            p++;
+        char *val = p;
+        size_t n = strlen(val);
+        while (n && isspace((unsigned char)val[n - 1]))
+            val[--n] = 0;
+        if (n >= 2 && (val[0] == '"' || val[0] == '\'') && val[n - 1] == val[0]) {
+            val[n - 1] = 0;
+            val++;
+        }
+        char e[256];
+        if (bunder_config_apply(cfg, name, val, e, sizeof e) < 0) {
+            snprintf(err, errcap, "%s:%d: %s", path, lineno, e);
+            rc = BB_EINVAL;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+static int format_opt(const struct bunder_config *cfg, const struct opt *o, char *buf, size_t cap)
+{
+    const char *base = (const char *)cfg;
+    switch (o->type) {
+    case T_BOOL: return snprintf(buf, cap, "%s", *(const int *)(base + o->off) ? "yes" : "no");
+    case T_INT: return snprintf(buf, cap, "%d", *(const int *)(base + o->off));
+    case T_LL:
+    case T_MEM: return snprintf(buf, cap, "%lld", *(const long long *)(base + o->off));
+    case T_ENUM: return snprintf(buf, cap, "%s", o->enums[*(const int *)(base + o->off)]);
+    case T_STR: return snprintf(buf, cap, "%s", base + o->off);
+    }
+    return 0;
+}
+
+static void add_bulk_buf(struct bndr_buf *b, const char *p, size_t n)
+{
+    char hdr[32];
+    int h = snprintf(hdr, sizeof hdr, "$%zu\r\n", n);
+    bndr_buf_add(b, hdr, (size_t)h);
+    bndr_buf_add(b, p, n);
+    bndr_buf_add(b, "\r\n", 2);
+}
+
+int bndr_config_get(struct bndr_client *c, const char *pat, size_t n, struct bndr_buf *out,
+                    long *count)
+{
+    struct bndr_server *s = c->srv;
+    for (size_t i = 0; i < nopts; i++) {
+        if (!bndr_glob(pat, n, opts[i].name, strlen(opts[i].name), 1))
+            continue;
+        char val[1100];
+        int vl = format_opt(&s->cfg, &opts[i], val, sizeof val);
+        if (!strcmp(opts[i].name, "port"))
+            vl = snprintf(val, sizeof val, "%d", s->actual_port);
+        add_bulk_buf(out, opts[i].name, strlen(opts[i].name));
+        add_bulk_buf(out, val, (size_t)vl);
+        (*count)++;
+    }
+    static const char *fixed[][2] = {{"save", ""}, {"databases", "1"}, {"daemonize", "no"}};
+    for (size_t i = 0; i < 3; i++)
+        if (bndr_glob(pat, n, fixed[i][0], strlen(fixed[i][0]), 1)) {
+            add_bulk_buf(out, fixed[i][0], strlen(fixed[i][0]));
+            add_bulk_buf(out, fixed[i][1], strlen(fixed[i][1]));
+            (*count)++;
+        }
+    return 0;
+}
+
+int bndr_config_set(struct bndr_server *s, const char *name, const char *val, char *err,
+                    size_t errcap)
+{
+    const struct opt *o = find_opt(name);
+    if (!o || !o->mutable_) {
+        if (!o && (!strcasecmp(name, "save") || !strcasecmp(name, "loglevel")))
+            return 0;
+        snprintf(err, errcap, "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
+                 name);
+        return BB_EINVAL;
+    }
+    struct bunder_config tmp = s->cfg;
+    char e[200];
+    if (apply(&tmp, o, val, e, sizeof e) < 0) {
+        snprintf(err, errcap, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+                 name, e);
+        return BB_EINVAL;
+    }
+    if (!strcasecmp(o->name, "appendonly") && tmp.appendonly != s->cfg.appendonly) {
+        if (bndr_aof_set_enabled(s, tmp.appendonly) < 0) {
+            snprintf(err, errcap, "ERR CONFIG SET failed (possibly related to argument '%s') - "
+                                  "could not start the AOF", name);
+            return BB_EIO;
+        }
+    }
+    s->cfg = tmp;
+    if (s->cfg.maxmemory)
+        bndr_evict(s);
+    return 0;
+}

@@ -1,0 +1,443 @@
+/* db.c — the keyspace.
+ *
+ * One database (SELECT 0 only). db->keys maps a key to its struct bndr_obj. A key with a TTL keeps
+ * its absolute deadline (unix ms) in obj->expire and is also listed in db->xv (a vector of dict
+ * entries, obj->xidx is its position, removal is swap-with-last), so active expiry and volatile
+ * eviction can sample keys with a TTL in O(1).
+ *
+ * Expiry follows Redis: lazily on every lookup (a key past its deadline is deleted before the
+ * command sees it, so it is never returned late) plus an adaptive active cycle run by the cron:
+ * sample 20 keys with a TTL, delete the expired ones, repeat while more than 25% of a sample was
+ * expired and the time budget lasts. Every deletion by expiry is propagated to the AOF as DEL and
+ * invalidates WATCH, like any write.
+ *
+ * Eviction (maxmemory): before a command flagged DENYOOM runs with used memory over maxmemory, keys
+ * are evicted by the policy: allkeys-lru / volatile-lru (approximate LRU: sample
+ * maxmemory-samples keys, evict the least recently used), allkeys-random / volatile-random,
+ * volatile-ttl (nearest deadline). noeviction, or nothing left to evict, makes the command fail
+ * with -OOM.
+ */
+#include <string.h>
+
+#include "bndr.h"
+
+const char *bndr_type_name(int type)
+{
+    switch (type) {
+    case BNDR_STRING: return "string";
+    case BNDR_LIST: return "list";
+    case BNDR_SET: return "set";
+    case BNDR_ZSET: return "zset";
+    case BNDR_HASH: return "hash";
+    }
+    return "none";
+}
+
+/* ---------------------------------------------------------------- objects */
+struct bndr_obj *bndr_obj_string(const void *p, size_t n)
+{
+    struct bndr_obj *o = bndr_malloc(sizeof(*o) + n + 1);
+    o->expire = 0;
+    o->lru = bndr_srv ? bndr_srv->lruclock : 0;
+    o->xidx = UINT32_MAX;
+    o->type = BNDR_STRING;
+    o->len = (uint32_t)n;
+    o->cap = (uint32_t)n;
+    o->u.l = NULL;
+    if (n)
+        memcpy(o->s, p, n);
+    o->s[n] = 0;
+    return o;
+}
+
+struct bndr_obj *bndr_obj_string_ll(long long v)
+{
+    char buf[24];
+    int n = bndr_fmt_ll(buf, v);
+    return bndr_obj_string(buf, (size_t)n);
+}
+
+static void free_hash_val(struct bndr_de *e)
+{
+    bndr_str_free(e->v.p);
+}
+
+struct bndr_obj *bndr_obj_new(int type)
+{
+    struct bndr_obj *o = bndr_obj_string(NULL, 0);
+    o->type = (uint8_t)type;
+    switch (type) {
+    case BNDR_LIST: o->u.l = bndr_list_new(); break;
+    case BNDR_SET:
+    case BNDR_HASH:
+        o->u.d = bndr_calloc(sizeof(struct bndr_dict));
+        bndr_dict_init(o->u.d);
+        break;
+    case BNDR_ZSET: o->u.z = bndr_zset_new(); break;
+    }
+    return o;
+}
+
+void bndr_obj_free(struct bndr_obj *o)
+{
+    if (!o)
+        return;
+    switch (o->type) {
+    case BNDR_LIST: bndr_list_free(o->u.l); break;
+    case BNDR_SET:
+        bndr_dict_release(o->u.d, NULL);
+        bndr_free(o->u.d);
+        break;
+    case BNDR_HASH:
+        bndr_dict_release(o->u.d, free_hash_val);
+        bndr_free(o->u.d);
+        break;
+    case BNDR_ZSET: bndr_zset_free(o->u.z); break;
+    }
+    bndr_free(o);
+}
+
+struct bndr_obj *bndr_obj_string_reserve(struct bndr_de *e, size_t newlen)
+{
+    struct bndr_obj *o = e->v.p;
+    if (newlen <= o->cap)
+        return o;
+    size_t nc = newlen < (1 << 20) ? newlen * 2 : newlen + (1 << 20);
+    o = bndr_realloc(o, sizeof(*o) + nc + 1);
+    o->cap = (uint32_t)nc;
+    e->v.p = o;
+    return o;
+}
+
+int bndr_obj_get_ll(const struct bndr_obj *o, long long *out)
+{
+    return bndr_parse_ll(o->s, o->len, out);
+}
+
+/* ---------------------------------------------------------------- TTL vector */
+static void xv_add(struct bndr_db *db, struct bndr_de *e)
+{
+    if (db->xn == db->xcap) {
+        db->xcap = db->xcap ? db->xcap * 2 : 64;
+        db->xv = bndr_realloc(db->xv, db->xcap * sizeof(*db->xv));
+    }
+    BNDR_DE_OBJ(e)->xidx = (uint32_t)db->xn;
+    db->xv[db->xn++] = e;
+}
+
+static void xv_del(struct bndr_db *db, struct bndr_de *e)
+{
+    struct bndr_obj *o = BNDR_DE_OBJ(e);
+    uint32_t i = o->xidx;
+    if (i == UINT32_MAX)
+        return;
+    struct bndr_de *last = db->xv[--db->xn];
+    db->xv[i] = last;
+    BNDR_DE_OBJ(last)->xidx = i;
+    o->xidx = UINT32_MAX;
+    if (db->xcap > 256 && db->xn * 4 < db->xcap) {
+        db->xcap /= 2;
+        db->xv = bndr_realloc(db->xv, db->xcap * sizeof(*db->xv));
+    }
+}
+
+void bndr_db_init(struct bndr_db *db)
+{
+    memset(db, 0, sizeof *db);
+    bndr_dict_init(&db->keys);
+}
+
+static void free_key_val(struct bndr_de *e)
+{
+    bndr_obj_free(e->v.p);
+}
+
+void bndr_db_release(struct bndr_db *db)
+{
+    bndr_dict_release(&db->keys, free_key_val);
+    bndr_free(db->xv);
+    db->xv = NULL;
+    db->xn = db->xcap = 0;
+}
+
+void bndr_db_flush(struct bndr_db *db)
+{
+    uint64_t e = db->expired_keys, v = db->evicted_keys, h = db->hits, m = db->misses;
+    bndr_db_release(db);
+    bndr_db_init(db);
+    db->expired_keys = e;
+    db->evicted_keys = v;
+    db->hits = h;
+    db->misses = m;
+}
+
+struct bndr_de *bndr_db_find(struct bndr_db *db, const char *k, size_t n)
+{
+    return bndr_dict_find(&db->keys, k, n);
+}
+
+void bndr_db_set(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o, int keepttl)
+{
+    int created;
+    struct bndr_de *e = bndr_dict_upsert(&db->keys, k, n, &created);
+    o->lru = bndr_srv ? bndr_srv->lruclock : 0;
+    if (!created) {
+        struct bndr_obj *old = e->v.p;
+        if (keepttl && old->expire) {
+            o->expire = old->expire;
+            o->xidx = old->xidx;
+        } else {
+            xv_del(db, e);
+            o->expire = 0;
+            o->xidx = UINT32_MAX;
+        }
+        bndr_obj_free(old);
+        e->v.p = o;
+    } else {
+        o->expire = 0;
+        o->xidx = UINT32_MAX;
+        e->v.p = o;
+    }
+}
+
+struct bndr_de *bndr_db_add(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o)
+{
+    int created;
+    struct bndr_de *e = bndr_dict_upsert(&db->keys, k, n, &created);
+    if (!created)
+        bndr_obj_free(e->v.p); /* defensive: callers check existence first */
+    o->expire = 0;
+    o->xidx = UINT32_MAX;
+    o->lru = bndr_srv ? bndr_srv->lruclock : 0;
+    e->v.p = o;
+    return e;
+}
+
+int bndr_db_delete(struct bndr_db *db, const char *k, size_t n)
+{
+    struct bndr_de *e = bndr_dict_find(&db->keys, k, n);
+    if (!e)
+        return 0;
+    xv_del(db, e);
+    e = bndr_dict_unlink(&db->keys, k, n);
+    bndr_obj_free(e->v.p);
+    bndr_free(e);
+    return 1;
+}
+
+struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n)
+{
+    struct bndr_de *e = bndr_dict_find(&db->keys, k, n);
+    if (!e)
+        return NULL;
+    struct bndr_obj *o = e->v.p;
+    int64_t exp = o->expire;
+    xv_del(db, e);
+    o->expire = exp;
+    e = bndr_dict_unlink(&db->keys, k, n);
+    bndr_free(e);
+    return o;
+}
+
+void bndr_db_set_expire(struct bndr_db *db, struct bndr_de *e, int64_t when)
+{
+    struct bndr_obj *o = BNDR_DE_OBJ(e);
+    if (o->xidx == UINT32_MAX)
+        xv_add(db, e);
+    o->expire = when;
+}
+
+void bndr_db_persist(struct bndr_db *db, struct bndr_de *e)
+{
+    xv_del(db, e);
+    BNDR_DE_OBJ(e)->expire = 0;
+}
+
+static void delete_and_propagate(struct bndr_server *s, const char *k, size_t n, const char *why)
+{
+    /* the key bytes may live in the entry we free: copy first */
+    char small[256];
+    char *kc = n < sizeof small ? small : bndr_malloc(n);
+    memcpy(kc, k, n);
+    bndr_db_delete(&s->db, kc, n);
+    struct bndr_arg argv[2] = {{(char *)"DEL", 3}, {kc, n}};
+    bndr_propagate(s, 2, argv);
+    bndr_signal_key(s, kc, n);
+    bndr_notify(s, why, kc, n);
+    if (kc != small)
+        bndr_free(kc);
+}
+
+int bndr_expire_if_needed(struct bndr_db *db, const char *k, size_t n)
+{
+    struct bndr_server *s = bndr_srv;
+    if (!s || s->aof.loading)
+        return 0;
+    struct bndr_de *e = bndr_dict_find(&db->keys, k, n);
+    if (!e)
+        return 0;
+    struct bndr_obj *o = e->v.p;
+    if (!o->expire || (uint64_t)o->expire > bndr_mstime())
+        return 0;
+    db->expired_keys++;
+    delete_and_propagate(s, k, n, "expired");
+    return 1;
+}
+
+static struct bndr_de *lookup(struct bndr_client *c, const struct bndr_arg *key, int read)
+{
+    struct bndr_db *db = &c->srv->db;
+    bndr_expire_if_needed(db, key->p, key->n);
+    struct bndr_de *e = bndr_dict_find(&db->keys, key->p, key->n);
+    if (read) {
+        if (e) {
+            db->hits++;
+            BNDR_DE_OBJ(e)->lru = c->srv->lruclock;
+        } else {
+            db->misses++;
+        }
+    }
+    return e;
+}
+
+struct bndr_obj *bndr_lookup_read(struct bndr_client *c, const struct bndr_arg *key)
+{
+    struct bndr_de *e = lookup(c, key, 1);
+    return e ? e->v.p : NULL;
+}
+
+struct bndr_obj *bndr_lookup_write(struct bndr_client *c, const struct bndr_arg *key)
+{
+    struct bndr_de *e = lookup(c, key, 0);
+    return e ? e->v.p : NULL;
+}
+
+struct bndr_obj *bndr_lookup_type(struct bndr_client *c, const struct bndr_arg *key, int type,
+                                  int write, int *wrong)
+{
+    struct bndr_de *e = lookup(c, key, !write);
+    *wrong = 0;
+    if (!e)
+        return NULL;
+    struct bndr_obj *o = e->v.p;
+    if (o->type != type) {
+        *wrong = 1;
+        bndr_add_error(c, BNDR_ERR_WRONGTYPE);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---------------------------------------------------------------- active expiry */
+void bndr_active_expire(struct bndr_server *s, uint64_t budget_us)
+{
+    struct bndr_db *db = &s->db;
+    uint64_t start = bndr_ustime();
+    for (int iter = 0;; iter++) {
+        if (db->xn == 0)
+            return;
+        uint64_t now = bndr_mstime();
+        int sampled = 0, expired = 0;
+        for (int i = 0; i < 20 && db->xn; i++) {
+            struct bndr_de *e = db->xv[bndr_rand() % db->xn];
+            struct bndr_obj *o = e->v.p;
+            sampled++;
+            if ((uint64_t)o->expire <= now) {
+                db->expired_keys++;
+                delete_and_propagate(s, e->key, e->klen, "expired");
+                expired++;
+            }
+        }
+        if (expired * 4 <= sampled)
+            return;
+        if ((iter & 15) == 15 && bndr_ustime() - start > budget_us)
+            return;
+    }
+}
+
+/* ---------------------------------------------------------------- eviction */
+static struct bndr_de *evict_candidate(struct bndr_server *s)
+{
+    struct bndr_db *db = &s->db;
+    int policy = s->cfg.maxmemory_policy;
+    int samples = s->cfg.maxmemory_samples > 0 ? s->cfg.maxmemory_samples : 5;
+    int volatile_ = policy == BNDR_EVICT_VOLATILE_LRU || policy == BNDR_EVICT_VOLATILE_RANDOM ||
+                    policy == BNDR_EVICT_VOLATILE_TTL;
+    if (volatile_ && db->xn == 0)
+        return NULL;
+    if (!volatile_ && db->keys.n == 0)
+        return NULL;
+    if (policy == BNDR_EVICT_ALLKEYS_RANDOM)
+        return bndr_dict_random(&db->keys);
+    if (policy == BNDR_EVICT_VOLATILE_RANDOM)
+        return db->xv[bndr_rand() % db->xn];
+    struct bndr_de *best = NULL;
+    for (int i = 0; i < samples; i++) {
+        struct bndr_de *e = volatile_ ? db->xv[bndr_rand() % db->xn] : bndr_dict_random(&db->keys);
+        if (!e)
+            continue;
+        struct bndr_obj *o = e->v.p;
+        if (!best) {
+            best = e;
+            continue;
+        }
+        struct bndr_obj *b = best->v.p;
+        if (policy == BNDR_EVICT_VOLATILE_TTL ? o->expire < b->expire
+                                              : (uint32_t)(s->lruclock - o->lru) >
+                                                    (uint32_t)(s->lruclock - b->lru))
+            best = e;
+    }
+    return best;
+}
+
+int bndr_evict(struct bndr_server *s)
+{
+    if (!s->cfg.maxmemory || bndr_used_memory() <= (size_t)s->cfg.maxmemory)
+        return 0;
+    if (s->cfg.maxmemory_policy == BNDR_EVICT_NOEVICTION)
+        return -1;
+    int guard = 0;
+    while (bndr_used_memory() > (size_t)s->cfg.maxmemory) {
+        struct bndr_de *e = evict_candidate(s);
+        if (!e)
+            return -1;
+        s->db.evicted_keys++;
+        delete_and_propagate(s, e->key, e->klen, "evicted");
+        if (++guard > 100000)
+            break;
+    }
+    return bndr_used_memory() <= (size_t)s->cfg.maxmemory ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------- signals */
+void bndr_signal_key(struct bndr_server *s, const char *k, size_t n)
+{
+    if (s->watched.n == 0)
+        return;
+    struct bndr_de *e = bndr_dict_find(&s->watched, k, n);
+    if (!e)
+        return;
+    struct bndr_pubsub_sub *w = e->v.p;
+    for (int i = 0; i < w->n; i++)
+        w->c[i]->flags |= BNDR_CF_DIRTY_CAS;
+}
+
+void bndr_notify(struct bndr_server *s, const char *op, const char *k, size_t n)
+{
+    if (s->on_change && !s->aof.loading)
+        s->on_change(s, op, k, n);
+}
+
+void bndr_signal_list_ready(struct bndr_server *s, const char *k, size_t n)
+{
+    if (s->blocking.n == 0 || !bndr_dict_find(&s->blocking, k, n))
+        return;
+    for (int i = 0; i < s->nready; i++)
+        if (s->ready[i]->len == n && memcmp(s->ready[i]->buf, k, n) == 0)
+            return;
+    if (s->nready == s->readycap) {
+        s->readycap = s->readycap ? s->readycap * 2 : 8;
+        s->ready = bndr_realloc(s->ready, (size_t)s->readycap * sizeof(*s->ready));
+    }
+    s->ready[s->nready++] = bndr_str_new(k, n);
+}

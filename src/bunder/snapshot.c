@@ -1,0 +1,369 @@
+/* snapshot.c — point-in-time snapshot of the dataset (SAVE, BGSAVE, SHUTDOWN SAVE), loaded at
+ * start when appendonly is off (or when it is on but no AOF exists yet).
+ *
+ * File layout (dbfilename, default dump.bdb). All integers little-endian.
+ *
+ *   offset 0   8 bytes   magic "BNDRSNP1"
+ *   offset 8   u64       creation time, unix ms
+ *   then one record per key:
+ *     u8   type           0 string, 1 list, 2 set, 3 sorted set, 4 hash
+ *     i64  expire         absolute unix ms, 0 = no TTL
+ *     u32  key length, key bytes
+ *     payload:
+ *       string   u32 length, bytes
+ *       list     u64 count, count x (u32 length, bytes)          head to tail
+ *       set      u64 count, count x (u32 length, bytes)
+ *       zset     u64 count, count x (u32 length, member, f64 score (IEEE 754 bits))  by rank
+ *       hash     u64 count, count x (u32 flen, field, u32 vlen, value)
+ *   trailer:
+ *     u8   0xFF           end marker
+ *     u64  number of key records
+ *     u32  CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320) of every byte before it
+ *
+ * Invariants: a loader verifies the CRC over the whole file before touching the dataset, so a
+ * torn or corrupted snapshot is refused as a whole (the server does not start on a half dataset).
+ * The file is written to temp-<pid>.bdb, fsynced, then rename(2)d over dbfilename and the
+ * directory fsynced, so a crash leaves either the old or the new snapshot. Keys already past
+ * their deadline are skipped on load.
+ *
+ * BGSAVE forks; the child writes the file from its copy-on-write view of the dataset and exits 0
+ * on success; the parent keeps serving and learns the outcome from waitpid in the cron.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bb_log.h"
+#include "bndr.h"
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    if (crc_table[1])
+        return;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+static uint32_t crc_update(uint32_t crc, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    crc = ~crc;
+    while (n--)
+        crc = crc_table[(crc ^ *s++) & 0xFF] ^ (crc >> 8);
+    return ~crc;
+}
+
+struct wr {
+    FILE *f;
+    uint32_t crc;
+    int err;
+};
+
+static void w(struct wr *o, const void *p, size_t n)
+{
+    if (o->err)
+        return;
+    if (fwrite(p, 1, n, o->f) != n)
+        o->err = 1;
+    o->crc = crc_update(o->crc, p, n);
+}
+
+static void w_u8(struct wr *o, uint8_t v) { w(o, &v, 1); }
+
+static void w_u32(struct wr *o, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    w(o, b, 4);
+}
+
+static void w_u64(struct wr *o, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    w(o, b, 8);
+}
+
+static void w_bytes(struct wr *o, const void *p, uint32_t n)
+{
+    w_u32(o, n);
+    w(o, p, n);
+}
+
+static int write_file(struct bndr_db *db, FILE *f)
+{
+    crc_init();
+    struct wr o = {f, 0, 0};
+    w(&o, "BNDRSNP1", 8);
+    w_u64(&o, bndr_mstime());
+    uint64_t count = 0;
+    BNDR_DICT_FOREACH(&db->keys, e)
+    {
+        struct bndr_obj *ob = e->v.p;
+        w_u8(&o, ob->type);
+        w_u64(&o, (uint64_t)ob->expire);
+        w_bytes(&o, e->key, e->klen);
+        switch (ob->type) {
+        case BNDR_STRING: w_bytes(&o, ob->s, ob->len); break;
+        case BNDR_LIST:
+            w_u64(&o, ob->u.l->n);
+            for (size_t i = 0; i < ob->u.l->n; i++) {
+                struct bndr_str *s = BNDR_LIST_AT(ob->u.l, i);
+                w_bytes(&o, s->buf, s->len);
+            }
+            break;
+        case BNDR_SET:
+        case BNDR_HASH:
+            w_u64(&o, ob->u.d->n);
+            BNDR_DICT_FOREACH(ob->u.d, m)
+            {
+                w_bytes(&o, m->key, m->klen);
+                if (ob->type == BNDR_HASH) {
+                    struct bndr_str *v = m->v.p;
+                    w_bytes(&o, v->buf, v->len);
+                }
+            }
+            break;
+        case BNDR_ZSET:
+            w_u64(&o, ob->u.z->length);
+            for (struct bndr_zsl_node *x = ob->u.z->header->level[0].forward; x;
+                 x = x->level[0].forward) {
+                uint64_t bits;
+                memcpy(&bits, &x->score, 8);
+                w_bytes(&o, x->ele, x->elen);
+                w_u64(&o, bits);
+            }
+            break;
+        }
+        count++;
+    }
+    w_u8(&o, 0xFF);
+    w_u64(&o, count);
+    uint32_t crc = o.crc;
+    w_u32(&o, crc);
+    return o.err ? -1 : 0;
+}
+
+int bndr_snapshot_save(struct bndr_db *db, const char *path)
+{
+    char tmp[2100];
+    snprintf(tmp, sizeof tmp, "%s.temp-%d", path, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        bb_error("bunder", "snapshot_failed path=%s errno=%d", tmp, errno);
+        return -1;
+    }
+    static char iobuf[1 << 16];
+    setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
+    int rc = write_file(db, f);
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0)
+        rc = -1;
+    fclose(f);
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -1;
+    if (rc < 0) {
+        bb_error("bunder", "snapshot_failed path=%s errno=%d", path, errno);
+        unlink(tmp);
+        return -1;
+    }
+    /* fsync the directory so the rename survives a crash */
+    char dir[2100];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) {
+        *slash = 0;
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return 0;
+}
+
+struct rd {
+    const unsigned char *p;
+    size_t n, pos;
+    int err;
+};
+
+static const unsigned char *r(struct rd *o, size_t n)
+{
+    if (o->err || o->n - o->pos < n) {
+        o->err = 1;
+        return NULL;
+    }
+    const unsigned char *q = o->p + o->pos;
+    o->pos += n;
+    return q;
+}
+
+static uint64_t r_u(struct rd *o, int bytes)
+{
+    const unsigned char *q = r(o, (size_t)bytes);
+    uint64_t v = 0;
+    if (!q)
+        return 0;
+    for (int i = 0; i < bytes; i++)
+        v |= (uint64_t)q[i] << (8 * i);
+    return v;
+}
+
+static const char *r_bytes(struct rd *o, uint32_t *len)
+{
+    *len = (uint32_t)r_u(o, 4);
+    return (const char *)r(o, *len);
+}
+
+int bndr_snapshot_load(struct bndr_server *s, const char *path)
+{
+    crc_init();
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        bb_error("bunder", "snapshot_load_failed path=%s errno=%d", path, errno);
+        return -1;
+    }
+    struct stat st;
+    fstat(fileno(f), &st);
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = bndr_malloc(n ? n : 1);
+    if (n && fread(buf, 1, n, f) != n) {
+        fclose(f);
+        bndr_free(buf);
+        return -1;
+    }
+    fclose(f);
+    int rc = -1;
+    const char *why = "truncated";
+    if (n < 8 + 8 + 1 + 8 + 4 || memcmp(buf, "BNDRSNP1", 8) != 0) {
+        why = "bad magic or too short";
+        goto out;
+    }
+    uint32_t want = (uint32_t)buf[n - 4] | (uint32_t)buf[n - 3] << 8 |
+                    (uint32_t)buf[n - 2] << 16 | (uint32_t)buf[n - 1] << 24;
+    if (crc_update(0, buf, n - 4) != want) {
+        why = "checksum mismatch";
+        goto out;
+    }
+    struct rd o = {buf, n - 4, 16, 0};
+    uint64_t now = bndr_mstime(), loaded = 0, records = 0;
+    for (;;) {
+        uint8_t type = (uint8_t)r_u(&o, 1);
+        if (o.err)
+            goto out;
+        if (type == 0xFF)
+            break;
+        int64_t exp = (int64_t)r_u(&o, 8);
+        uint32_t kl;
+        const char *k = r_bytes(&o, &kl);
+        if (o.err || type > BNDR_HASH) {
+            why = "bad record";
+            goto out;
+        }
+        struct bndr_obj *ob;
+        if (type == BNDR_STRING) {
+            uint32_t vl;
+            const char *v = r_bytes(&o, &vl);
+            if (o.err)
+                goto out;
+            ob = bndr_obj_string(v, vl);
+        } else {
+            ob = bndr_obj_new(type);
+            uint64_t cnt = r_u(&o, 8);
+            for (uint64_t i = 0; i < cnt && !o.err; i++) {
+                uint32_t ml;
+                const char *m = r_bytes(&o, &ml);
+                if (o.err)
+                    break;
+                if (type == BNDR_LIST) {
+                    bndr_list_push(ob->u.l, bndr_str_new(m, ml), 0);
+                } else if (type == BNDR_SET) {
+                    bndr_dict_upsert(ob->u.d, m, ml, NULL);
+                } else if (type == BNDR_HASH) {
+                    uint32_t vl;
+                    const char *v = r_bytes(&o, &vl);
+                    if (o.err)
+                        break;
+                    int created;
+                    struct bndr_de *e = bndr_dict_upsert(ob->u.d, m, ml, &created);
+                    if (!created)
+                        bndr_str_free(e->v.p);
+                    e->v.p = bndr_str_new(v, vl);
+                } else {
+                    uint64_t bits = r_u(&o, 8);
+                    double d;
+                    memcpy(&d, &bits, 8);
+                    bndr_zset_set(ob->u.z, m, ml, d);
+                }
+            }
+            if (o.err) {
+                bndr_obj_free(ob);
+                why = "bad record";
+                goto out;
+            }
+        }
+        records++;
+        if (exp && (uint64_t)exp <= now) {
+            bndr_obj_free(ob);
+            continue;
+        }
+        bndr_db_set(&s->db, k, kl, ob, 0);
+        if (exp)
+            bndr_db_set_expire(&s->db, bndr_db_find(&s->db, k, kl), exp);
+        loaded++;
+    }
+    if (r_u(&o, 8) != records || o.err) {
+        why = "record count mismatch";
+        goto out;
+    }
+    bb_info("bunder", "snapshot_loaded path=%s keys=%llu", path, (unsigned long long)loaded);
+    rc = 0;
+out:
+    if (rc < 0)
+        bb_error("bunder", "snapshot_load_failed path=%s reason=\"%s\"", path, why);
+    bndr_free(buf);
+    return rc;
+}
+
+static long long dirty_at_fork;
+
+int bndr_snapshot_bgsave(struct bndr_server *s)
+{
+    char path[2048];
+    bndr_path(s, s->cfg.dbfilename, path, sizeof path);
+    pid_t pid = fork();
+    if (pid < 0) {
+        bb_error("bunder", "bgsave_fork_failed errno=%d", errno);
+        return -1;
+    }
+    if (pid == 0)
+        _exit(bndr_snapshot_save(&s->db, path) == 0 ? 0 : 1);
+    s->aof.save_pid = pid;
+    dirty_at_fork = s->dirty;
+    bb_info("bunder", "bgsave_started pid=%d", (int)pid);
+    return 0;
+}
+
+void bndr_snapshot_child_done(struct bndr_server *s, pid_t pid, int ok)
+{
+    s->aof.save_pid = 0;
+    s->last_bgsave_ok = ok;
+    if (ok) {
+        s->lastsave = bndr_mstime() / 1000;
+        s->dirty -= dirty_at_fork;
+        bb_info("bunder", "bgsave_done pid=%d", (int)pid);
+    } else {
+        bb_error("bunder", "bgsave_failed pid=%d", (int)pid);
+    }
+}
