@@ -2,6 +2,7 @@
 #include "bb_err.h"
 #include "bb_log.h"
 #include "buncast.h"
+#include "bunder_manager.h"
 #include "platform.h"
 
 #include <jansson.h>
@@ -13,6 +14,7 @@
 static const struct bb_service_def *const all_services[] = {
     &bb_platform_service,
     &bb_buncast_service,
+    &bb_bunder_manager_service,
 };
 #define NSERVICES (sizeof all_services / sizeof all_services[0])
 

@@ -53,6 +53,19 @@ struct bb_config {
     uint64_t buncast_retention_bytes;
     uint64_t buncast_retention_ms;
     uint64_t buncast_shutdown_ms;
+    /* bunder-manager */
+    char bunder_bin[1024];
+    char bunder_manager_resp_addr[256];
+    char bunder_manager_rpc_addr[256];
+    char bunder_manager_keys_file[1024];
+    uint64_t bunder_manager_port_base;
+    uint64_t bunder_manager_port_count;
+    uint64_t bunder_manager_max_children;
+    uint64_t bunder_manager_maxmemory_mb;
+    uint64_t bunder_manager_idle_ms;
+    uint64_t bunder_manager_start_timeout_ms;
+    uint64_t bunder_manager_max_connections;
+    uint64_t bunder_manager_max_value_bytes;
     int print_config; /* --print-config given */
 };
 

@@ -1,0 +1,719 @@
+/* bmgr_api.c — the KV operations behind HTTP and the internal RPC, and SSE subscriptions.
+ *
+ * HTTP (all BB_AUTH_INTERNAL; served on the gateway's router, or on our own listener when
+ * BUNBASE_BUNDER_MANAGER_ADDR is set):
+ *   GET|PUT|POST|DELETE /kv/{projectId}/kv/{key}   raw bytes; key percent-decoded (any bytes)
+ *   GET /kv/{projectId}/keys?pattern=  (and /kv/{projectId}/kv)   JSON array of keys
+ *   GET /kv/{projectId}/health                      starts the child if needed, PINGs it
+ *   GET /kv/{projectId}/subscribe                   SSE: event "connected", then "change"
+ *                                                   {"op":"set"|"delete","key","value"(base64)}
+ *
+ * RPC (reference §2.4 framing, bb_rpc): command 1 = ProxyKV, payload
+ *   {"method":"GET","project_id":"p","path":"/kv/<pct-encoded key>?x=y","body":"<base64>",
+ *    "token":"<internal token>"}
+ * answered with frame status 0 and {"status":<http status>,"body":"<base64>","content_type":...}
+ * — the same statuses and bodies as HTTP. Frame status 1 with {"error":...} for an unknown command,
+ * a malformed payload or an overloaded worker pool. A missing or wrong token is status 401.
+ *
+ * Every operation runs on a worker thread: acquire the child (bmgr_acquire_blocking), take a
+ * cached blocking connection, one command, release. A connection error (the child just died) is
+ * retried twice after a short pause, which waits for the restarted child; all operations are
+ * idempotent (GET, SET of the same value, DEL, KEYS, PING).
+ */
+#include "bmgr_internal.h"
+#include "bb_config.h"
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "bb_http.h"
+#include "bb_json.h"
+#include "bb_log.h"
+#include "bb_metrics.h"
+#include "bb_pool.h"
+#include "bb_router.h"
+#include "bb_rpc.h"
+#include "bb_sse.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MOD "bunder-manager"
+#define RPC_PROXY_KV 1
+
+/* ------------------------------------------------------------------ results */
+
+static void res_json(struct bmgr_result *res, int status, json_t *j)
+{
+    res->status = status;
+    res->ctype = "application/json";
+    res->body = j ? bb_json_dumps(j, &res->len) : NULL;
+    if (!res->body) res->len = 0;
+    json_decref(j);
+}
+
+static void res_error(struct bmgr_result *res, int status, const char *code, const char *msg)
+{
+    res_json(res, status, bb_json_error(msg, code));
+}
+
+static void res_from_err(struct bmgr_result *res, int err)
+{
+    switch (err) {
+    case BB_EBUSY:
+        res_error(res, 503, "no_capacity",
+                  "no capacity for this project now (max children or port pool exhausted)");
+        break;
+    case BB_ETIMEDOUT:
+        res_error(res, 503, "unavailable", "the project's store did not answer in time");
+        break;
+    case BB_ECLOSED: res_error(res, 503, "unavailable", "shutting down"); break;
+    case BB_ENOMEM: res_error(res, 503, "overloaded", "out of memory"); break;
+    case BB_ETOOBIG:
+        res_error(res, 413, "too_large", "answer over the limit (use a narrower pattern)");
+        break;
+    default: res_error(res, 503, "unavailable", "the project's store is unavailable"); break;
+    }
+}
+
+static void res_child_error(struct bmgr_result *res, const char *msg)
+{
+    if (strncmp(msg, "OOM", 3) == 0)
+        res_error(res, 507, "insufficient_storage", "project memory limit reached");
+    else if (strncmp(msg, "WRONGTYPE", 9) == 0)
+        res_error(res, 409, "wrong_type", "the key holds another type of value");
+    else
+        res_error(res, 502, "upstream_error", msg);
+}
+
+/* ------------------------------------------------------------------ SSE subscribers */
+
+struct bmgr_sub {
+    struct bmgr_sub *prev, *next;
+    struct bmgr *m;
+    struct bb_sse *sse;
+    char project[BMGR_MAX_PROJECT + 1];
+};
+
+static json_t *key_json(const char *key, size_t len)
+{
+    json_t *s = json_stringn(key, len);
+    if (s) return s;
+    /* not UTF-8: replace invalid bytes so the document stays valid */
+    char *tmp = malloc(len * 3 + 1);
+    if (!tmp) return json_string("");
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c < 0x80) tmp[o++] = (char)c;
+        else tmp[o++] = (char)0xEF, tmp[o++] = (char)0xBF, tmp[o++] = (char)0xBD;
+    }
+    s = json_stringn(tmp, o);
+    free(tmp);
+    return s ? s : json_string("");
+}
+
+static void publish(struct bmgr *m, const char *project, const char *op, const char *key,
+                    size_t klen, const char *val, size_t vlen)
+{
+    pthread_mutex_lock(&m->sub_mtx);
+    int any = 0;
+    for (struct bmgr_sub *s = m->subs; s; s = s->next) any |= strcmp(s->project, project) == 0;
+    if (any) {
+        json_t *j = json_pack("{s:s,s:o}", "op", op, "key", key_json(key, klen));
+        if (j && val && vlen > 0) {
+            char *b = bmgr_b64_encode(val, vlen);
+            if (b) json_object_set_new(j, "value", json_string(b));
+            free(b);
+        }
+        size_t len = 0;
+        char *txt = j ? bb_json_dumps(j, &len) : NULL;
+        for (struct bmgr_sub *s = m->subs; s && txt; s = s->next)
+            if (strcmp(s->project, project) == 0) bb_sse_send(s->sse, "change", NULL, txt, len);
+        free(txt);
+        json_decref(j);
+    }
+    pthread_mutex_unlock(&m->sub_mtx);
+}
+
+static void on_sub_close(struct bb_sse *sse, void *arg)
+{
+    struct bmgr_sub *s = arg;
+    struct bmgr *m = s->m;
+    pthread_mutex_lock(&m->sub_mtx);
+    if (s->prev) s->prev->next = s->next;
+    else m->subs = s->next;
+    if (s->next) s->next->prev = s->prev;
+    m->nsubs--;
+    pthread_mutex_unlock(&m->sub_mtx);
+    bb_sse_unref(sse);
+    free(s);
+    bmgr_unref(m);
+}
+
+/* ------------------------------------------------------------------ operations */
+
+void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *res)
+{
+    memset(res, 0, sizeof *res);
+    struct bmgr_lease lease = {0};
+    struct bmgr_reply r = {0};
+    const char *argv[3];
+    size_t lens[3], argc = 0;
+    switch (op->kind) {
+    case BMGR_OP_GET:
+        argv[0] = "GET", argv[1] = op->key, lens[1] = op->key_len, argc = 2;
+        break;
+    case BMGR_OP_SET:
+        argv[0] = "SET", argv[1] = op->key, lens[1] = op->key_len;
+        argv[2] = op->value ? op->value : "", lens[2] = op->value_len, argc = 3;
+        break;
+    case BMGR_OP_DEL:
+        argv[0] = "DEL", argv[1] = op->key, lens[1] = op->key_len, argc = 2;
+        break;
+    case BMGR_OP_KEYS:
+        argv[0] = "KEYS", argv[1] = op->pattern ? op->pattern : "*";
+        lens[1] = op->pattern ? op->pattern_len : 1, argc = 2;
+        break;
+    case BMGR_OP_HEALTH: argv[0] = "PING", argc = 1; break;
+    }
+    lens[0] = strlen(argv[0]);
+    int rc = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (attempt > 0) {
+            struct timespec ts = {0, (attempt == 1 ? 30 : 200) * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        rc = bmgr_acquire_blocking(m, op->project, &lease);
+        if (rc) break;
+        struct bmgr_rc *c = NULL;
+        rc = bmgr_conn_get(m, &lease, &c);
+        if (rc == 0) {
+            rc = bmgr_rc_command(c, argc, argv, lens, m->cfg.max_value + 1024, BMGR_MAX_LIST, &r);
+            bmgr_conn_put(m, &lease, c, rc != 0);
+        }
+        if (rc == 0 || rc == BB_ETOOBIG || rc == BB_ENOMEM) break;
+        bmgr_release(m, &lease);
+        bb_warn(MOD, "child_io_failed project=%s error=\"%s\" attempt=%d", op->project,
+                bb_strerror(rc), attempt + 1);
+    }
+    if (rc) {
+        if (lease.slot) bmgr_release(m, &lease);
+        res_from_err(res, rc);
+        return;
+    }
+    if (r.type == BMGR_R_ERROR) {
+        res_child_error(res, r.str);
+        goto out;
+    }
+    switch (op->kind) {
+    case BMGR_OP_GET:
+        if (r.type == BMGR_R_NIL) {
+            res_error(res, 404, "not_found", "key not found");
+        } else if (r.type == BMGR_R_BULK) {
+            res->status = 200;
+            res->ctype = "application/octet-stream";
+            res->body = r.str;
+            res->len = r.len;
+            r.str = NULL;
+        } else {
+            res_error(res, 502, "upstream_error", "unexpected answer to GET");
+        }
+        break;
+    case BMGR_OP_SET:
+        res->status = 200;
+        publish(m, op->project, "set", op->key, op->key_len, op->value, op->value_len);
+        break;
+    case BMGR_OP_DEL:
+        if (r.type == BMGR_R_INT && r.integer > 0) {
+            res->status = 200;
+            publish(m, op->project, "delete", op->key, op->key_len, NULL, 0);
+        } else {
+            res_error(res, 404, "not_found", "key not found");
+        }
+        break;
+    case BMGR_OP_KEYS: {
+        json_t *a = json_array();
+        for (size_t i = 0; a && r.type == BMGR_R_ARRAY && i < r.n; i++)
+            if (r.elems[i].type == BMGR_R_BULK)
+                json_array_append_new(a, key_json(r.elems[i].str, r.elems[i].len));
+        res_json(res, 200, a);
+        break;
+    }
+    case BMGR_OP_HEALTH: {
+        json_t *child = bmgr_slot_json(m, op->project);
+        res_json(res, 200,
+                 json_pack("{s:s,s:s,s:o*}", "status", "ok", "project_id", op->project, "child",
+                           child));
+        break;
+    }
+    }
+out:
+    bmgr_reply_release(&r);
+    bmgr_release(m, &lease);
+}
+
+/* ------------------------------------------------------------------ HTTP */
+
+static void send_result(struct bb_http_response *res, struct bmgr_result *r)
+{
+    if (r->body || r->ctype) {
+        bb_http_reply(res, r->status, r->ctype ? r->ctype : "application/octet-stream", r->body,
+                      r->len);
+    } else {
+        bb_http_reply(res, r->status, "application/octet-stream", NULL, 0);
+    }
+}
+
+static const struct bb_route_param *raw_param(struct bb_http_request *req, const char *name)
+{
+    for (size_t i = 0; i < req->match.nparams; i++) {
+        const struct bb_route_param *p = &req->match.params[i];
+        if (p->name_len == strlen(name) && strncmp(p->name, name, p->name_len) == 0) return p;
+    }
+    return NULL;
+}
+
+/* Validated project id of the request, or NULL after answering 400. */
+static const char *req_project(struct bb_http_request *req, struct bb_http_response *res)
+{
+    const char *p = bb_http_param(req, "projectId");
+    if (!p || !bmgr_project_valid(p, strlen(p))) {
+        bb_http_reply_error_status(res, 400, "invalid_project_id",
+                                   "project id must match [A-Za-z0-9_-]{1,64}");
+        return NULL;
+    }
+    return p;
+}
+
+static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    const struct bb_route_param *kp = raw_param(req, "key");
+    char *key = malloc(BMGR_MAX_KEY);
+    if (!key) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    long klen = kp ? bmgr_pct_decode(kp->value, kp->value_len, key, BMGR_MAX_KEY) : BB_EINVAL;
+    if (klen <= 0) {
+        bb_http_reply_error_status(res, 400, "invalid_key",
+                                   klen == BB_ETOOBIG ? "key longer than 8192 bytes"
+                                                      : "key must be non-empty and percent-encoded");
+        free(key);
+        return;
+    }
+    struct bmgr_op op = {.project = project, .key = key, .key_len = (size_t)klen};
+    if (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) op.kind = BMGR_OP_GET;
+    else if (!strcmp(req->method, "DELETE")) op.kind = BMGR_OP_DEL;
+    else {
+        op.kind = BMGR_OP_SET;
+        op.value = req->body;
+        op.value_len = req->body_len;
+    }
+    struct bmgr_result r;
+    bmgr_ref(m);
+    bmgr_op_run(m, &op, &r);
+    bmgr_unref(m);
+    free(key);
+    send_result(res, &r);
+}
+
+static void handle_keys(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    char pat[BMGR_MAX_PATTERN + 1];
+    const char *p = bb_http_query(req, "pattern", pat, sizeof pat);
+    if (!p && req->query && strstr(req->query, "pattern=")) {
+        bb_http_reply_error_status(res, 400, "invalid_pattern",
+                                   "pattern must be percent-encoded and at most 1024 bytes");
+        return;
+    }
+    struct bmgr_op op = {.kind = BMGR_OP_KEYS, .project = project};
+    if (p && p[0]) op.pattern = p, op.pattern_len = strlen(p);
+    struct bmgr_result r;
+    bmgr_ref(m);
+    bmgr_op_run(m, &op, &r);
+    bmgr_unref(m);
+    send_result(res, &r);
+}
+
+static void handle_project_health(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    struct bmgr_op op = {.kind = BMGR_OP_HEALTH, .project = project};
+    struct bmgr_result r;
+    bmgr_ref(m);
+    bmgr_op_run(m, &op, &r);
+    bmgr_unref(m);
+    send_result(res, &r);
+}
+
+static void handle_subscribe(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    struct bmgr_sub *s = calloc(1, sizeof *s);
+    if (!s) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    pthread_mutex_lock(&m->sub_mtx);
+    int full = m->nsubs >= BMGR_MAX_SUBSCRIBERS;
+    if (!full) m->nsubs++;
+    pthread_mutex_unlock(&m->sub_mtx);
+    if (full) {
+        free(s);
+        bb_http_reply_error_status(res, 503, "too_many_subscribers", "too many subscribers");
+        return;
+    }
+    s->m = m;
+    snprintf(s->project, sizeof s->project, "%s", project);
+    bmgr_ref(m);
+    if (bb_sse_start(req, res, on_sub_close, s, &s->sse) != 0) {
+        pthread_mutex_lock(&m->sub_mtx);
+        m->nsubs--;
+        pthread_mutex_unlock(&m->sub_mtx);
+        free(s);
+        bmgr_unref(m);
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    pthread_mutex_lock(&m->sub_mtx);
+    s->next = m->subs;
+    if (m->subs) m->subs->prev = s;
+    m->subs = s;
+    pthread_mutex_unlock(&m->sub_mtx);
+    char data[128];
+    int n = snprintf(data, sizeof data, "{\"project_id\":\"%s\"}", project);
+    bb_sse_send(s->sse, "connected", NULL, data, (size_t)n);
+}
+
+static void handle_service_health(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    int bad = 0;
+    json_t *c = bmgr_children_json(m, &bad);
+    bb_http_reply_json(res, 200, c);
+    json_decref(c);
+}
+
+static void handle_metrics(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    char *text = NULL;
+    size_t len = 0;
+    if (bb_metrics_render(m->rt->metrics, &text, &len) != 0) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    bb_http_reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+}
+
+#define KV_PATTERN "/kv/{projectId}/kv/{key}"
+static const struct bb_route kv_routes_tpl[] = {
+    {"GET", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
+    {"PUT", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
+    {"POST", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
+    {"DELETE", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
+    {"GET", "/kv/{projectId}/keys", handle_keys, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, NULL},
+    {"GET", "/kv/{projectId}/kv", handle_keys, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, NULL},
+    {"GET", "/kv/{projectId}/health", handle_project_health, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0,
+     NULL},
+    {"GET", "/kv/{projectId}/subscribe", handle_subscribe, BB_AUTH_INTERNAL, BB_ROUTE_STREAM, 0,
+     NULL},
+};
+#define NKV (sizeof kv_routes_tpl / sizeof kv_routes_tpl[0])
+
+static const struct bb_route own_routes[] = {
+    {"GET", "/health", handle_service_health, BB_AUTH_NONE, 0, 0, NULL},
+    {"GET", "/metrics", handle_metrics, BB_AUTH_NONE, 0, 0, NULL},
+};
+
+/* ------------------------------------------------------------------ RPC */
+
+struct rpc_job {
+    struct bmgr *m;
+    struct bb_rpc_call *call;
+};
+
+static void rpc_reply_error(struct bb_rpc_call *call, const char *msg)
+{
+    json_t *j = json_pack("{s:s}", "error", msg);
+    size_t len = 0;
+    char *s = j ? bb_json_dumps(j, &len) : NULL;
+    bb_rpc_call_reply(call, BB_RPC_STATUS_ERROR, s ? s : "{}", s ? len : 2);
+    free(s);
+    json_decref(j);
+}
+
+static void rpc_reply_result(struct bb_rpc_call *call, struct bmgr_result *r)
+{
+    char *b = bmgr_b64_encode(r->body ? r->body : "", r->len);
+    json_t *j = b ? json_pack("{s:i,s:s,s:s}", "status", r->status, "body", b, "content_type",
+                              r->ctype ? r->ctype : "application/octet-stream")
+                  : NULL;
+    free(b);
+    size_t len = 0;
+    char *s = j ? bb_json_dumps(j, &len) : NULL;
+    json_decref(j);
+    if (s) bb_rpc_call_reply(call, BB_RPC_STATUS_OK, s, len);
+    else rpc_reply_error(call, "out of memory");
+    free(s);
+}
+
+/* Value of query parameter name in q[0..qn) decoded ('+' = space) into buf; -1 absent, -2 bad. */
+static long query_get(const char *q, size_t qn, const char *name, char *buf, size_t cap)
+{
+    size_t nl = strlen(name);
+    const char *p = q, *end = q + qn;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
+            const char *v = p + nl + 1;
+            size_t vn = (size_t)(e - v);
+            char *tmp = malloc(vn + 1);
+            if (!tmp) return -2;
+            for (size_t i = 0; i < vn; i++) tmp[i] = v[i] == '+' ? ' ' : v[i];
+            long n = bmgr_pct_decode(tmp, vn, buf, cap);
+            free(tmp);
+            return n < 0 ? -2 : n;
+        }
+        p = e + 1;
+    }
+    return -1;
+}
+
+static void rpc_work(void *arg)
+{
+    struct rpc_job *job = arg;
+    struct bmgr *m = job->m;
+    struct bb_rpc_call *call = job->call;
+    size_t plen;
+    const char *payload = bb_rpc_call_payload(call, &plen);
+    json_t *j = NULL;
+    char err[160];
+    struct bmgr_result r = {0};
+    char *key = NULL;
+    uint8_t *body = NULL;
+    size_t body_len = 0;
+    if (bb_json_parse(payload, plen, 8, &j, err, sizeof err) != 0 || !json_is_object(j)) {
+        char msg[220];
+        snprintf(msg, sizeof msg, "invalid payload: %s", err[0] ? err : "expected an object");
+        rpc_reply_error(call, msg);
+        goto out;
+    }
+    const char *method = json_string_value(json_object_get(j, "method"));
+    const char *project = json_string_value(json_object_get(j, "project_id"));
+    const char *path = json_string_value(json_object_get(j, "path"));
+    const char *b64 = json_string_value(json_object_get(j, "body"));
+    const char *token = json_string_value(json_object_get(j, "token"));
+    if (!method || !project || !path) {
+        rpc_reply_error(call, "invalid payload: method, project_id and path are required");
+        goto out;
+    }
+    if (!token || !m->rt->internal_token || !bb_ct_streq(token, m->rt->internal_token)) {
+        res_error(&r, 401, "unauthorized", "missing or invalid internal token");
+        rpc_reply_result(call, &r);
+        goto out;
+    }
+    if (!bmgr_project_valid(project, strlen(project))) {
+        res_error(&r, 400, "invalid_project_id", "project id must match [A-Za-z0-9_-]{1,64}");
+        rpc_reply_result(call, &r);
+        goto out;
+    }
+    if (b64 && b64[0] && bmgr_b64_decode(b64, strlen(b64), &body, &body_len) != 0) {
+        rpc_reply_error(call, "invalid payload: body is not base64");
+        goto out;
+    }
+    size_t pathlen = strlen(path);
+    const char *qm = memchr(path, '?', pathlen);
+    size_t pn = qm ? (size_t)(qm - path) : pathlen;
+    const char *q = qm ? qm + 1 : "";
+    size_t qn = qm ? pathlen - pn - 1 : 0;
+    struct bmgr_op op = {.project = project};
+    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
+    char pat[BMGR_MAX_PATTERN + 1];
+    if ((pn == 3 && !memcmp(path, "/kv", 3)) || (pn == 4 && !memcmp(path, "/kv/", 4)) ||
+        (pn == 5 && !memcmp(path, "/keys", 5))) {
+        if (!is_get) {
+            res_error(&r, 405, "method_not_allowed", "method not allowed");
+            goto reply;
+        }
+        long n = query_get(q, qn, "pattern", pat, sizeof pat - 1);
+        if (n == -2) {
+            res_error(&r, 400, "invalid_pattern",
+                      "pattern must be percent-encoded and at most 1024 bytes");
+            goto reply;
+        }
+        op.kind = BMGR_OP_KEYS;
+        if (n > 0) op.pattern = pat, op.pattern_len = (size_t)n;
+    } else if (pn == 7 && !memcmp(path, "/health", 7)) {
+        if (!is_get) {
+            res_error(&r, 405, "method_not_allowed", "method not allowed");
+            goto reply;
+        }
+        op.kind = BMGR_OP_HEALTH;
+    } else if (pn > 4 && !memcmp(path, "/kv/", 4) && !memchr(path + 4, '/', pn - 4)) {
+        key = malloc(BMGR_MAX_KEY);
+        long kl = key ? bmgr_pct_decode(path + 4, pn - 4, key, BMGR_MAX_KEY) : BB_ENOMEM;
+        if (kl <= 0) {
+            res_error(&r, 400, "invalid_key",
+                      kl == BB_ETOOBIG ? "key longer than 8192 bytes"
+                                       : "key must be non-empty and percent-encoded");
+            goto reply;
+        }
+        op.key = key;
+        op.key_len = (size_t)kl;
+        if (is_get) op.kind = BMGR_OP_GET;
+        else if (!strcmp(method, "DELETE")) op.kind = BMGR_OP_DEL;
+        else if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
+            op.kind = BMGR_OP_SET;
+            if (body_len > m->cfg.max_value) {
+                res_error(&r, 413, "too_large", "value over BUNBASE_BUNDER_MANAGER_MAX_VALUE_BYTES");
+                goto reply;
+            }
+            op.value = (const char *)body;
+            op.value_len = body_len;
+        } else {
+            res_error(&r, 405, "method_not_allowed", "method not allowed");
+            goto reply;
+        }
+    } else if (pn == 10 && !memcmp(path, "/subscribe", 10)) {
+        res_error(&r, 400, "http_only", "subscribe is served over HTTP (SSE) only");
+        goto reply;
+    } else {
+        res_error(&r, 404, "not_found", "no such route");
+        goto reply;
+    }
+    bmgr_op_run(m, &op, &r);
+reply:
+    rpc_reply_result(call, &r);
+out:
+    free(r.body);
+    free(key);
+    free(body);
+    json_decref(j);
+}
+
+static void rpc_done(void *arg, int status)
+{
+    (void)status;
+    struct rpc_job *job = arg;
+    struct bmgr *m = job->m;
+    free(job);
+    bmgr_unref(m);
+}
+
+static void rpc_handler(void *ctx, struct bb_rpc_call *call)
+{
+    struct bmgr *m = ctx;
+    uint8_t cmd = bb_rpc_call_command(call);
+    if (cmd != RPC_PROXY_KV) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown command %u", (unsigned)cmd);
+        rpc_reply_error(call, msg);
+        return;
+    }
+    struct rpc_job *job = malloc(sizeof *job);
+    if (!job) {
+        rpc_reply_error(call, "out of memory");
+        return;
+    }
+    job->m = m;
+    job->call = call;
+    bmgr_ref(m);
+    if (bb_pool_submit(m->rt->pool, rpc_work, rpc_done, job) != 0) {
+        free(job);
+        bmgr_unref(m);
+        rpc_reply_error(call, "overloaded");
+    }
+}
+
+/* ------------------------------------------------------------------ start / stop */
+
+int bmgr_api_start(struct bmgr *m, char *err, size_t errcap)
+{
+    int rc;
+    /* routes need the configured body limit: a per-manager copy of the template */
+    struct bb_route *kv = calloc(NKV, sizeof *kv);
+    if (!kv) return BB_ENOMEM;
+    memcpy(kv, kv_routes_tpl, sizeof kv_routes_tpl);
+    for (size_t i = 0; i < NKV; i++)
+        if (!strcmp(kv[i].method, "PUT") || !strcmp(kv[i].method, "POST"))
+            kv[i].max_body = (size_t)m->cfg.max_value;
+    m->routes = kv;
+    char addr[256];
+    if (bb_config_service_addr("bunder-manager", addr, sizeof addr)) {
+        char host[256];
+        int port;
+        if (bb_config_split_addr(addr, host, sizeof host, &port) != 0) {
+            snprintf(err, errcap, "BUNBASE_BUNDER_MANAGER_ADDR: expected HOST:PORT, got \"%s\"",
+                     addr);
+            return BB_EINVAL;
+        }
+        if ((rc = bb_router_new(&m->router)) != 0) return rc;
+        if ((rc = bb_router_add(m->router, kv, NKV, m)) != 0 ||
+            (rc = bb_router_add(m->router, own_routes, 2, m)) != 0)
+            return rc;
+        const struct bb_config *cfg = m->rt->cfg;
+        struct bb_http_server_opts o = {
+            .router = m->router,
+            .pool = m->rt->pool,
+            .metrics = m->rt->metrics,
+            .internal_token = m->rt->internal_token,
+            .name = "bunder-manager",
+        };
+        bb_http_limits_default(&o.limits);
+        o.limits.max_header_bytes = cfg->http_max_header_bytes;
+        o.limits.max_body_bytes = cfg->http_max_body_bytes;
+        o.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
+        o.limits.request_timeout_ms = cfg->http_request_timeout_ms;
+        o.limits.drain_timeout_ms = cfg->http_drain_timeout_ms;
+        o.limits.max_connections = cfg->http_max_connections;
+        o.limits.sse_heartbeat_ms = cfg->sse_heartbeat_ms;
+        o.limits.sse_max_queue_bytes = cfg->sse_max_queue_bytes;
+        rc = bb_http_server_start(m->loop, host, port, &o, &m->http, err, errcap);
+        if (rc) return rc;
+        m->http_port = bb_http_server_port(m->http);
+    } else {
+        rc = bb_router_add(m->rt->router, kv, NKV, m);
+        if (rc) {
+            snprintf(err, errcap, "bunder-manager: cannot add routes: %s", bb_strerror(rc));
+            return rc;
+        }
+    }
+    if (m->rt->cfg->bunder_manager_rpc_addr[0]) {
+        rc = bb_rpc_server_start(&m->rpc, m->loop, m->rt->cfg->bunder_manager_rpc_addr, NULL,
+                                 rpc_handler, m);
+        if (rc) {
+            snprintf(err, errcap, "bunder-manager RPC %s: %s",
+                     m->rt->cfg->bunder_manager_rpc_addr, bb_strerror(rc));
+            return rc == BB_EEXIST ? BB_EBUSY : rc;
+        }
+        m->rpc_port = bb_rpc_server_port(m->rpc);
+    }
+    return 0;
+}
+
+void bmgr_api_stop(struct bmgr *m)
+{
+    if (m->rpc) bb_rpc_server_stop(m->rpc, NULL);
+    m->rpc = NULL;
+    if (m->http) bb_http_server_free(m->http);
+    m->http = NULL;
+    /* end SSE streams (their on_close drops the references) */
+    pthread_mutex_lock(&m->sub_mtx);
+    for (struct bmgr_sub *s = m->subs; s; s = s->next) bb_sse_close(s->sse);
+    pthread_mutex_unlock(&m->sub_mtx);
+}

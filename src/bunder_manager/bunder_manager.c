@@ -1,0 +1,233 @@
+/* bunder_manager.c — the bunder-manager service: configuration, metrics, start/stop/health.
+ *
+ * Ownership: the service state (struct bmgr) is reference counted (bmgr_ref/bmgr_unref). The
+ * service holds one reference from start until every child has exited and the manager's handles
+ * are closed; the RESP listener, each client connection, each queued RPC job, each SSE subscriber
+ * and each running HTTP handler hold one more. The last unref frees it (any thread; by then no
+ * libuv handle of the manager is open).
+ *
+ * Stop order (loop thread): children_stop (fail every waiter, SIGTERM every child; handles close
+ * once all exited, SIGKILL after 5 s) → relay_stop (listener + client connections) → api_stop
+ * (RPC server, own HTTP listener, SSE streams).
+ */
+#include "bunder_manager.h"
+#include "bb_config.h"
+#include "bb_err.h"
+#include "bb_log.h"
+#include "bb_metrics.h"
+#include "bb_router.h"
+#include "bmgr_internal.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MOD "bunder-manager"
+#define DEFAULT_RESP_ADDR "0.0.0.0:6379"
+
+void bmgr_ref(struct bmgr *m)
+{
+    atomic_fetch_add(&m->refs, 1);
+}
+
+static void bmgr_free(struct bmgr *m)
+{
+    if (m->verifier.free) m->verifier.free(m->verifier.ctx);
+    bmgr_children_release(m);
+    if (m->router) bb_router_free(m->router);
+    free(m->routes);
+    pthread_mutex_destroy(&m->mtx);
+    pthread_mutex_destroy(&m->sub_mtx);
+    free(m);
+}
+
+void bmgr_unref(struct bmgr *m)
+{
+    if (atomic_fetch_sub(&m->refs, 1) == 1) bmgr_free(m);
+}
+
+static void register_metrics(struct bmgr *m)
+{
+    struct bb_metrics *r = m->rt->metrics;
+    struct bmgr_metrics *x = &m->met;
+    x->children_running = bb_metrics_gauge(r, "bunbase_bunder_children_running",
+                                           "bunder child processes alive", NULL);
+    x->spawns = bb_metrics_counter(r, "bunbase_bunder_spawns_total",
+                                   "bunder child processes spawned", NULL);
+    x->spawn_failures = bb_metrics_counter(r, "bunbase_bunder_spawn_failures_total",
+                                           "bunder children that failed to start", NULL);
+    x->crashes = bb_metrics_counter(r, "bunbase_bunder_crashes_total",
+                                    "bunder children that exited unexpectedly", NULL);
+    x->restarts = bb_metrics_counter(r, "bunbase_bunder_restarts_total",
+                                     "bunder children restarted after a crash", NULL);
+    x->evictions = bb_metrics_counter(r, "bunbase_bunder_evictions_total",
+                                      "bunder children stopped as idle or to make room", NULL);
+    x->rejections = bb_metrics_counter(r, "bunbase_bunder_rejections_total",
+                                       "requests or connections refused by a limit", NULL);
+    x->relay_conns_total = bb_metrics_counter(r, "bunbase_bunder_relay_connections_total",
+                                              "RESP client connections relayed to a child", NULL);
+    x->relay_conns = bb_metrics_gauge(r, "bunbase_bunder_relay_connections",
+                                      "RESP client connections being relayed", NULL);
+    x->relay_bytes_in = bb_metrics_counter(r, "bunbase_bunder_relay_bytes_total",
+                                           "bytes relayed between RESP clients and children",
+                                           "direction=\"in\"");
+    x->relay_bytes_out = bb_metrics_counter(r, "bunbase_bunder_relay_bytes_total",
+                                            "bytes relayed between RESP clients and children",
+                                            "direction=\"out\"");
+    x->auth_failures = bb_metrics_counter(r, "bunbase_bunder_auth_failures_total",
+                                          "RESP AUTH attempts refused", NULL);
+}
+
+static int load_config(struct bmgr *m, const struct bb_config *c, char *err, size_t errcap)
+{
+    struct bmgr_config *k = &m->cfg;
+    if (c->bunder_bin[0]) {
+        snprintf(k->bin, sizeof k->bin, "%s", c->bunder_bin);
+    } else {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0) {
+            snprintf(err, errcap, "bunder-manager: cannot resolve /proc/self/exe: %s",
+                     strerror(errno));
+            return BB_EIO;
+        }
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        if ((size_t)snprintf(k->bin, sizeof k->bin, "%s/bunder", exe) >= sizeof k->bin) {
+            snprintf(err, errcap, "bunder-manager: executable path too long");
+            return BB_EINVAL;
+        }
+    }
+    char data[PATH_MAX];
+    if (!realpath(c->data_dir, data)) snprintf(data, sizeof data, "%s", c->data_dir);
+    if ((size_t)snprintf(k->data_root, sizeof k->data_root, "%s/bunder/projects", data) >=
+        sizeof k->data_root) {
+        snprintf(err, errcap, "bunder-manager: data directory path too long");
+        return BB_EINVAL;
+    }
+    if (c->bunder_manager_port_base + c->bunder_manager_port_count - 1 > 65535) {
+        snprintf(err, errcap,
+                 "BUNBASE_BUNDER_MANAGER_PORT_BASE + BUNBASE_BUNDER_MANAGER_PORT_COUNT exceeds "
+                 "65536");
+        return BB_EINVAL;
+    }
+    k->port_base = (int)c->bunder_manager_port_base;
+    k->port_count = (int)c->bunder_manager_port_count;
+    k->max_children = (unsigned)c->bunder_manager_max_children;
+    k->maxmemory_mb = c->bunder_manager_maxmemory_mb;
+    k->idle_ms = c->bunder_manager_idle_ms;
+    k->start_timeout_ms = c->bunder_manager_start_timeout_ms;
+    k->max_connections = (unsigned)c->bunder_manager_max_connections;
+    k->max_value = c->bunder_manager_max_value_bytes;
+    k->pdeathsig = 1;
+    snprintf(m->resp_addr, sizeof m->resp_addr, "%s", c->bunder_manager_resp_addr);
+    return 0;
+}
+
+static void on_children_stopped(struct bmgr *m)
+{
+    bb_info(MOD, "stopped");
+    bmgr_unref(m); /* the service's reference */
+}
+
+static void shutdown_all(struct bmgr *m)
+{
+    bmgr_children_stop(m, on_children_stopped);
+    bmgr_relay_stop(m);
+    bmgr_api_stop(m);
+}
+
+static int bmgr_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
+{
+    int rc;
+    struct bmgr *m = calloc(1, sizeof *m);
+    if (!m) return BB_ENOMEM;
+    atomic_init(&m->refs, 1);
+    m->rt = rt;
+    m->loop = rt->loop;
+    pthread_mutex_init(&m->mtx, NULL);
+    pthread_mutex_init(&m->sub_mtx, NULL);
+    rc = load_config(m, rt->cfg, err, errcap);
+    if (rc == 0) rc = bmgr_keys_file_verifier(rt->cfg->bunder_manager_keys_file, &m->verifier,
+                                              err, errcap);
+    if (rc) {
+        if (rc == BB_EIO) rc = BB_EINVAL; /* an unreadable keys file is a configuration error */
+        bmgr_free(m);
+        return rc;
+    }
+    register_metrics(m);
+    rc = bmgr_children_init(m, err, errcap);
+    if (rc) {
+        bmgr_free(m);
+        return rc;
+    }
+    rc = bmgr_api_start(m, err, errcap);
+    if (rc == 0 && m->resp_addr[0]) {
+        char rerr[256] = "";
+        rc = bmgr_relay_start(m, rerr, sizeof rerr);
+        if (rc == BB_EBUSY && strcmp(m->resp_addr, DEFAULT_RESP_ADDR) == 0) {
+            /* the built-in default is best effort (several instances on one machine); an
+             * explicitly configured address that is busy stops start-up */
+            bb_error(MOD, "resp_unavailable addr=%s error=\"%s\" hint=\"set "
+                          "BUNBASE_BUNDER_MANAGER_RESP_ADDR\"",
+                     m->resp_addr, rerr);
+            snprintf(m->resp_error, sizeof m->resp_error, "%.150s", rerr);
+            rc = 0;
+        } else if (rc) {
+            snprintf(err, errcap, "bunder-manager: %s", rerr);
+        }
+    }
+    if (rc) {
+        if (!err[0]) snprintf(err, errcap, "bunder-manager: %s", bb_strerror(rc));
+        shutdown_all(m);
+        return rc;
+    }
+    if (access(m->cfg.bin, X_OK) != 0)
+        bb_warn(MOD, "bunder_missing bin=%s hint=\"set BUNBASE_BUNDER_BIN\"", m->cfg.bin);
+    char http[64] = "gateway", rpc[32] = "off", resp[32] = "off";
+    if (m->http) snprintf(http, sizeof http, "%d", m->http_port);
+    if (m->rpc) snprintf(rpc, sizeof rpc, "%d", m->rpc_port);
+    if (m->resp_on) snprintf(resp, sizeof resp, "%d", m->resp_port);
+    bb_info(MOD, "ready resp_port=%s http_port=%s rpc_port=%s bin=%s root=%s max_children=%u "
+                 "ports=%d-%d",
+            resp, http, rpc, m->cfg.bin, m->cfg.data_root, m->cfg.max_children, m->cfg.port_base,
+            m->cfg.port_base + m->cfg.port_count - 1);
+    *state = m;
+    return 0;
+}
+
+static void bmgr_stop(void *state)
+{
+    shutdown_all(state);
+}
+
+static int bmgr_health(void *state, json_t **detail)
+{
+    struct bmgr *m = state;
+    int bad = 0;
+    json_t *d = bmgr_children_json(m, &bad);
+    if (!d) return BB_ENOMEM;
+    json_t *resp = json_pack("{s:s,s:b,s:i}", "addr", m->resp_addr, "listening", m->resp_on,
+                             "port", m->resp_port);
+    if (resp && m->resp_error[0]) json_object_set_new(resp, "error", json_string(m->resp_error));
+    json_object_set_new(d, "resp", resp);
+    json_object_set_new(d, "bunder_bin", json_string(m->cfg.bin));
+    json_object_set_new(d, "bunder_bin_executable", json_boolean(access(m->cfg.bin, X_OK) == 0));
+    json_int_t restarting = json_integer_value(json_object_get(d, "restarting"));
+    json_object_set_new(d, "status",
+                        json_string(bad ? "degraded" : restarting ? "restarting" : "ok"));
+    *detail = d;
+    return bad ? BB_EUNAVAIL : 0;
+}
+
+const struct bb_service_def bb_bunder_manager_service = {
+    .name = "bunder-manager",
+    .start = bmgr_start,
+    .stop = bmgr_stop,
+    .health = bmgr_health,
+};
