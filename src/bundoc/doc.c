@@ -262,6 +262,7 @@ int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out)
         size_t sl = dot ? (size_t)(dot - seg) : strlen(seg);
         if (sl == 0) return BB_EINVAL;
         if (p[0] != T_OBJ && p[0] != T_ARR) return BB_ENOTFOUND;
+        if (n < 9) return BB_EIO; /* a container too short to hold its count */
         uint32_t count = get32(p + 5);
         size_t off = 9;
         const uint8_t *hit = NULL;
