@@ -765,7 +765,7 @@ int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *
             }
         }
         if (rc) break;
-        qsort(items, n, sizeof *items, item_cmp);
+        if (n > 1) qsort(items, n, sizeof *items, item_cmp);
         int stop = 0;
         for (size_t i = 0; i < n && !stop; i++) {
             if (!items[i].val) continue;
