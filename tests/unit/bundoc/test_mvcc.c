@@ -158,7 +158,7 @@ static void test_lost_update_is_conflict(void **state)
 #define NACCT 8
 #define NTHREADS 8
 #define NTRANSFERS 150
-static volatile int g_stop;
+static _Atomic int g_stop;
 static int g_conflicts;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
