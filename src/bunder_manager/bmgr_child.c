@@ -343,6 +343,22 @@ static int mkdir_p(const char *path, mode_t mode)
     return 0;
 }
 
+/* <dir>/bunder.secret (0600): the child's requirepass, for operators who need to reach one child
+ * directly (redis-cli -a) and for the benchmark; as protected as the data files next to it. */
+static void secret_write(const char *dir, const char *secret)
+{
+    char path[1300], tmp[1300];
+    snprintf(path, sizeof path, "%s/bunder.secret", dir);
+    snprintf(tmp, sizeof tmp, "%s/bunder.secret.tmp", dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    size_t n = strlen(secret);
+    ssize_t w = write(fd, secret, n);
+    close(fd);
+    if (w == (ssize_t)n) rename(tmp, path);
+    else unlink(tmp);
+}
+
 /* Under mtx; s has a port. Spawns the process: STARTING. */
 static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
 {
@@ -355,6 +371,7 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
         return BB_EIO;
     }
     if (bb_random_token(s->secret, sizeof s->secret, 24) != 0) return BB_EIO;
+    secret_write(dir, s->secret);
     snprintf(logpath, sizeof logpath, "%s/bunder.log", dir);
     logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# bunder-manager bench: redis-benchmark through the manager's RESP endpoint (AUTH <project> <key>,
+# then relayed) versus directly against the same child process, in the same run.
+# Usage: bench/bunder-manager/run.sh BUILD_DIR
+# Env: BENCH_REQUESTS (per -P 1 run, default 100000; -P 16 runs use 5x), BENCH_CONNECTIONS
+# (default 50), BENCH_ROUNDS (alternating rounds per row, best kept; default 2),
+# BUNDER_BIN (child binary; default BUILD_DIR/bunder when it answers PING, else redis-server).
+# Prints a table (pipeline, command, direct rps, manager rps, ratio) and ends with `ratio: X`,
+# the worst row's manager/direct throughput (X < 1 means the relay costs throughput).
+set -euo pipefail
+
+BUILD_DIR=${1:?usage: bench/bunder-manager/run.sh BUILD_DIR}
+BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
+BUNBASED="$BUILD_DIR/bunbased"
+REQS=${BENCH_REQUESTS:-100000}
+CONNS=${BENCH_CONNECTIONS:-50}
+ROUNDS=${BENCH_ROUNDS:-2}
+
+[ -x "$BUNBASED" ] || { echo "bench/bunder-manager: $BUNBASED not found" >&2; exit 1; }
+for t in redis-benchmark redis-cli; do
+  command -v $t >/dev/null || { echo "bench/bunder-manager: $t not found" >&2; exit 1; }
+done
+
+TMP=$(mktemp -d /tmp/bb-bench-bmgr.XXXXXX)
+chmod 0755 "$TMP"
+BB_PID=""
+PROBE_PID=""
+
+stop_pid() { # pid, seconds before SIGKILL
+  local pid=$1 secs=$2 i
+  [ -n "$pid" ] || return 0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < secs * 10; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_pid "$PROBE_PID" 5
+  stop_pid "$BB_PID" 20
+  rm -rf "$TMP"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() {
+  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
+}
+
+# --- child binary: build/bunder if it answers, else redis-server ---------------------------------
+CHILD=${BUNDER_BIN:-}
+if [ -z "$CHILD" ] && [ -x "$BUILD_DIR/bunder" ]; then
+  port=$(free_port)
+  mkdir -p "$TMP/probe"
+  "$BUILD_DIR/bunder" --port "$port" --bind 127.0.0.1 --dir "$TMP/probe" --appendonly yes \
+    --appendfsync everysec --requirepass probe --maxmemory 100mb >"$TMP/probe.log" 2>&1 &
+  PROBE_PID=$!
+  for ((i = 0; i < 30; i++)); do
+    if [ "$(redis-cli -p "$port" -a probe --no-auth-warning PING 2>/dev/null)" = PONG ]; then
+      CHILD="$BUILD_DIR/bunder"; break
+    fi
+    sleep 0.1
+  done
+  stop_pid "$PROBE_PID" 5
+  PROBE_PID=""
+fi
+CHILD=${CHILD:-/usr/bin/redis-server}
+echo "child binary: $CHILD"
+
+# --- bunbased with only bunder-manager ------------------------------------------------------------
+echo "p1 benchkey" >"$TMP/keys"
+BASE=$((30000 + RANDOM % 2000))
+mkdir -p "$TMP/bb"
+env -u BUNBASE_DATABASE_URL BUNBASE_LOG_LEVEL=info BUNBASE_BUNDER_BIN="$CHILD" \
+  BUNBASE_BUNDER_MANAGER_RESP_ADDR=127.0.0.1:0 BUNBASE_BUNDER_MANAGER_KEYS_FILE="$TMP/keys" \
+  BUNBASE_BUNDER_MANAGER_PORT_BASE=$BASE BUNBASE_BUNDER_MANAGER_PORT_COUNT=100 \
+  BUNBASE_BUNDER_MANAGER_MAXMEMORY_MB=1024 \
+  "$BUNBASED" serve --data "$TMP/bb" --listen 127.0.0.1:0 --services=bunder-manager \
+  >"$TMP/bb.out" 2>"$TMP/bb.err" &
+BB_PID=$!
+RESP=""
+for ((i = 0; i < 600; i++)); do
+  kill -0 "$BB_PID" 2>/dev/null || { echo "bunbased exited; stderr:" >&2; tail -n 30 "$TMP/bb.err" >&2; exit 1; }
+  RESP=$(grep -o 'mod=bunder-manager msg="ready" resp_port=[0-9]*' "$TMP/bb.err" 2>/dev/null | grep -o '[0-9]*$' || true)
+  [ -n "$RESP" ] && break
+  sleep 0.1
+done
+[ -n "$RESP" ] || { echo "bench/bunder-manager: manager not ready" >&2; exit 1; }
+
+# first use spawns the child
+[ "$(redis-cli -p "$RESP" --user p1 --pass benchkey --no-auth-warning PING)" = PONG ] ||
+  { echo "bench/bunder-manager: AUTH through the manager failed" >&2; tail -n 30 "$TMP/bb.err" >&2; exit 1; }
+DIR="$TMP/bb/bunder/projects/p1"
+CHILD_PORT=$(grep -o 'msg="child_ready" project=p1 pid=[0-9]* port=[0-9]*' "$TMP/bb.err" | tail -n 1 | grep -o '[0-9]*$')
+SECRET=$(cat "$DIR/bunder.secret")
+[ "$(redis-cli -p "$CHILD_PORT" -a "$SECRET" --no-auth-warning PING)" = PONG ] ||
+  { echo "bench/bunder-manager: child not reachable directly" >&2; exit 1; }
+
+# rps of one redis-benchmark run: target (direct|manager), command, pipeline, requests
+run() {
+  local target=$1 cmd=$2 pl=$3 n=$4 auth
+  if [ "$target" = direct ]; then auth=(-p "$CHILD_PORT" -a "$SECRET");
+  else auth=(-p "$RESP" --user p1 -a benchkey); fi
+  redis-benchmark "${auth[@]}" -c "$CONNS" -n "$n" -P "$pl" -t "$cmd" -d 16 --csv 2>/dev/null |
+    awk -F'","' 'NR>1 {print $2; exit}'
+}
+
+printf '%-9s %-5s %14s %14s %7s\n' pipeline cmd direct_rps manager_rps ratio
+worst=""
+for pl in 1 16; do
+  n=$REQS
+  [ "$pl" -gt 1 ] && n=$((REQS * 5))
+  for cmd in set get; do
+    best_d=0; best_m=0
+    for ((r = 0; r < ROUNDS; r++)); do
+      d=$(run direct "$cmd" "$pl" "$n"); m=$(run manager "$cmd" "$pl" "$n")
+      best_d=$(awk -v a="$best_d" -v b="$d" 'BEGIN{print (b>a)?b:a}')
+      best_m=$(awk -v a="$best_m" -v b="$m" 'BEGIN{print (b>a)?b:a}')
+    done
+    ratio=$(awk -v d="$best_d" -v m="$best_m" 'BEGIN{ if (d>0) printf "%.3f", m/d; else print "0" }')
+    printf '%-9s %-5s %14.0f %14.0f %7s\n' "-P $pl" "$cmd" "$best_d" "$best_m" "$ratio"
+    worst=$(awk -v w="$worst" -v r="$ratio" 'BEGIN{ if (w=="" || r<w) print r; else print w }')
+  done
+done
+echo "(redis-benchmark -c $CONNS -d 16, best of $ROUNDS alternating rounds; child: $(basename "$CHILD"))"
+echo "ratio: $worst"
