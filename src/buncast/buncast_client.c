@@ -3,7 +3,8 @@
  * Threads and locks:
  *   mu   guards the connection state (fd, gen, connected), the pending-call list, the
  *        subscription list and the callback-in-progress marker; cv signals every change.
- *   wmu  serialises writes on the socket (one frame at a time, whole).
+ *   wmu  guards obuf (frames queued for the socket) and serialises writes on it; a flusher
+ *        thread writes what async calls queued, in batches.
  * The I/O thread is the only reader. It owns reconnecting: on a new connection it bumps gen and
  * re-sends Subscribe for every subscription not yet sent on this generation, with the last
  * delivered event id as resume point. A caller sending a request notes the generation it sent on;
@@ -66,8 +67,12 @@ struct bcast_client {
     char *source;
     pthread_mutex_t mu, wmu;
     pthread_cond_t cv;
-    pthread_t io;
-    int io_started;
+    pthread_cond_t fcv; /* with wmu: the flusher waits for bytes in obuf */
+    pthread_t io, flusher;
+    int io_started, flusher_started;
+    uint8_t *obuf; /* frames not yet written, all for connection generation ogen; under wmu */
+    size_t olen, ocap;
+    uint64_t ogen;
     int stop;
     int fd;
     int connected;
@@ -184,29 +189,12 @@ static int do_connect(struct bcast_client *c)
 
 /* ------------------------------------------------------------------ writing */
 
-/* Writes hdr+payload on fd (nonblocking) until done or deadline. Caller holds wmu. */
-static int write_frame(int fd, const uint8_t *hdr, const void *payload, size_t len,
-                       int64_t deadline)
+/* Writes buf on fd (nonblocking) until done or deadline. Caller holds wmu. */
+static int write_buf(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 {
-    struct iovec iov[2] = {{(void *)hdr, HDR}, {(void *)payload, len}};
-    int n = len ? 2 : 1;
-    size_t total = HDR + len, sent = 0;
-    while (sent < total) {
-        struct iovec v[2];
-        int k = 0;
-        size_t skip = sent;
-        for (int i = 0; i < n; i++) {
-            if (skip >= iov[i].iov_len) {
-                skip -= iov[i].iov_len;
-                continue;
-            }
-            v[k].iov_base = (char *)iov[i].iov_base + skip;
-            v[k].iov_len = iov[i].iov_len - skip;
-            skip = 0;
-            k++;
-        }
-        struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)k};
-        ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t sent = 0;
+    while (sent < len) {
+        ssize_t w = send(fd, buf + sent, len - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w > 0) {
             sent += (size_t)w;
             continue;
@@ -224,21 +212,68 @@ static int write_frame(int fd, const uint8_t *hdr, const void *payload, size_t l
     return 0;
 }
 
-/* Sends one request on the connection of generation gen. Caller holds nothing. */
-static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t cmd,
-                        const void *payload, size_t len, int64_t deadline)
+/* Writes out obuf on the connection of generation ogen. Caller holds wmu. */
+static int flush_locked(struct bcast_client *c, int64_t deadline)
 {
-    uint8_t hdr[HDR];
+    if (c->olen == 0) return 0;
+    pthread_mutex_lock(&c->mu);
+    int fd = c->connected && c->gen == c->ogen ? c->fd : -1;
+    pthread_mutex_unlock(&c->mu);
+    int rc = fd < 0 ? BB_ECLOSED : write_buf(fd, c->obuf, c->olen, deadline);
+    if (rc && fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+    c->olen = 0;
+    return rc;
+}
+
+/* Queues one request for the connection of generation gen. now = 1: written before returning
+ * (together with everything queued before it); now = 0: the flusher thread writes it soon, batched
+ * with whatever else is queued meanwhile (so pipelined publishes cost one write(2) per batch). */
+static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t cmd,
+                        const void *payload, size_t len, int64_t deadline, int now)
+{
     if (HDR + len - BB_RPC_PREFIX_LEN > c->o.max_frame) return BB_EINVAL;
-    bb_rpc_frame_header(hdr, id, cmd, (uint32_t)len);
+    int rc = 0;
     pthread_mutex_lock(&c->wmu);
     pthread_mutex_lock(&c->mu);
-    int fd = c->connected && c->gen == gen ? c->fd : -1;
+    int ok = c->connected && c->gen == gen;
     pthread_mutex_unlock(&c->mu);
-    int rc = fd < 0 ? BB_ECLOSED : write_frame(fd, hdr, payload, len, deadline);
-    if (rc && fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+    if (!ok) {
+        pthread_mutex_unlock(&c->wmu);
+        return BB_ECLOSED;
+    }
+    if (c->ogen != gen) c->olen = 0, c->ogen = gen; /* leftovers of a dead connection */
+    if (c->olen && c->olen + HDR + len > (1u << 20)) rc = flush_locked(c, deadline);
+    if (rc == 0 && c->olen + HDR + len > c->ocap) {
+        size_t nc = c->ocap ? c->ocap : 65536;
+        while (nc < c->olen + HDR + len)
+            nc *= 2;
+        uint8_t *n = realloc(c->obuf, nc);
+        if (!n) rc = BB_ENOMEM;
+        else c->obuf = n, c->ocap = nc;
+    }
+    if (rc == 0) {
+        bb_rpc_frame_header(c->obuf + c->olen, id, cmd, (uint32_t)len);
+        if (len) memcpy(c->obuf + c->olen + HDR, payload, len);
+        c->olen += HDR + len;
+        if (now) rc = flush_locked(c, deadline);
+        else pthread_cond_signal(&c->fcv);
+    }
     pthread_mutex_unlock(&c->wmu);
     return rc;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct bcast_client *c = arg;
+    pthread_mutex_lock(&c->wmu);
+    for (;;) {
+        while (!c->stop && c->olen == 0)
+            pthread_cond_wait(&c->fcv, &c->wmu);
+        if (c->stop) break;
+        flush_locked(c, now_ms() + DEFAULT_TIMEOUT_MS);
+    }
+    pthread_mutex_unlock(&c->wmu);
+    return NULL;
 }
 
 /* Waits (mu held) until connected or the deadline; returns 0 with *gen or BB_EUNAVAIL. */
@@ -278,7 +313,7 @@ static int call(struct bcast_client *c, uint8_t cmd, const void *payload, size_t
         c->pending = &p;
     }
     pthread_mutex_unlock(&c->mu);
-    rc = send_request(c, gen, p.id, cmd, payload, len, deadline);
+    rc = send_request(c, gen, p.id, cmd, payload, len, deadline, wait);
     pthread_mutex_lock(&c->mu);
     if (rc == 0 && wait) {
         struct timespec ts;
@@ -408,7 +443,7 @@ static void resubscribe(struct bcast_client *c, uint64_t gen)
                                        s->last_id[0] ? s->last_id : NULL);
         uint64_t id = s->id;
         pthread_mutex_unlock(&c->mu);
-        if (send_request(c, gen, id, BCAST_CMD_SUBSCRIBE, buf, n, now_ms() + RESUB_TIMEOUT_MS) != 0)
+        if (send_request(c, gen, id, BCAST_CMD_SUBSCRIBE, buf, n, now_ms() + RESUB_TIMEOUT_MS, 1) != 0)
             return;
     }
 }
@@ -543,6 +578,12 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
         return BB_ENOMEM;
     }
     c->io_started = 1;
+    pthread_cond_init(&c->fcv, NULL);
+    if (pthread_create(&c->flusher, NULL, flusher_main, c) != 0) {
+        bcast_client_free(c);
+        return BB_ENOMEM;
+    }
+    c->flusher_started = 1;
     *out = c;
     return 0;
 }
@@ -550,11 +591,19 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
 void bcast_client_free(struct bcast_client *c)
 {
     if (!c) return;
+    /* what async publishes queued goes out first (best effort, bounded) */
+    pthread_mutex_lock(&c->wmu);
+    flush_locked(c, now_ms() + 2000);
+    pthread_mutex_unlock(&c->wmu);
     pthread_mutex_lock(&c->mu);
     c->stop = 1;
     if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->wmu);
+    pthread_cond_signal(&c->fcv);
+    pthread_mutex_unlock(&c->wmu);
+    if (c->flusher_started) pthread_join(c->flusher, NULL);
     pthread_join(c->io, NULL);
     while (c->subs) {
         struct csub *s = c->subs;
@@ -563,8 +612,10 @@ void bcast_client_free(struct bcast_client *c)
         free(s);
     }
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->fcv);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->wmu);
+    free(c->obuf);
     free(c->source);
     free(c);
 }
@@ -690,7 +741,7 @@ int bcast_client_subscribe(struct bcast_client *c, const char *pattern, const ch
     size_t n = bcast_put_subscribe(buf, sizeof buf, pattern, pn, s->last_id[0] ? s->last_id : NULL);
     pthread_mutex_unlock(&c->mu);
     if (rc == 0 && sent_by_us)
-        rc = send_request(c, gen, s->id, BCAST_CMD_SUBSCRIBE, buf, n, deadline);
+        rc = send_request(c, gen, s->id, BCAST_CMD_SUBSCRIBE, buf, n, deadline, 1);
     pthread_mutex_lock(&c->mu);
     if (wait && (rc == 0 || rc == BB_ECLOSED)) {
         struct timespec ts;

@@ -62,7 +62,7 @@ typedef void (*bcast_message_cb)(void *arg, const struct bcast_message *m);
  * are copied. Returns 0 (*out owned by the caller: bcast_client_free), BB_EINVAL, BB_ENOMEM. */
 int bcast_client_new(struct bcast_client **out, const char *addr,
                      const struct bcast_client_opts *opts);
-/* Stops the I/O thread, closes the connection and frees the client. No call may be in progress in
+/* Writes what async publishes still have queued (at most 2 s), stops the I/O thread, closes the connection and frees the client. No call may be in progress in
  * another thread; must not be called from a callback. NULL is fine. */
 void bcast_client_free(struct bcast_client *c);
 
