@@ -111,7 +111,11 @@ static int lex_string(struct pctx *p)
             return BB_EINVAL;
         }
         if (c == '\\') {
-            if (i + 1 >= lx->len) continue; /* reported as unterminated */
+            if (i + 1 >= lx->len) {
+                perr_at(p, lx->tstart, "unterminated string");
+                free(buf);
+                return BB_EINVAL;
+            }
             char e = lx->s[i + 1];
             i += 2;
             switch (e) {
@@ -1109,7 +1113,7 @@ int bdoc_rule_eval(const struct bdoc_rule *r, const struct bdoc_rule_input *in, 
     }
     *allow = res.v && json_is_true(res.v);
     if (trace) {
-        size_t cap = BDOC_RULE_TRACE_MAX, n = 0;
+        size_t cap = BDOC_RULE_TRACE_MAX, body = BDOC_RULE_TRACE_MAX - 256, n = 0;
         buf = malloc(cap);
         if (!buf) {
             rc = BB_ENOMEM;
@@ -1117,15 +1121,25 @@ int bdoc_rule_eval(const struct bdoc_rule *r, const struct bdoc_rule_input *in, 
             goto out;
         }
         buf[0] = 0;
-        for (size_t i = 0; i < c.ntr && n + 200 < cap; i++) {
+        int truncated = c.ntr >= 256;
+        for (size_t i = 0; i < c.ntr; i++) {
             const struct tentry *t = &c.tr[i];
             size_t len = t->end > t->start ? t->end - t->start : 0;
-            int w = snprintf(buf + n, cap - n, "%*s%.*s%s => %s\n", 2 * t->depth, "",
+            int ind = t->depth > 40 ? 80 : 2 * t->depth;
+            int w = snprintf(buf + n, body - n, "%*s%.*s%s => %s\n", ind, "",
                              (int)(len > 80 ? 77 : len), c.src + t->start, len > 80 ? "..." : "",
                              t->result);
-            if (w > 0) n += (size_t)w < cap - n ? (size_t)w : cap - n - 1;
+            if (w < 0 || (size_t)w >= body - n) { /* this line does not fit: cut here */
+                buf[n] = 0;
+                truncated = 1;
+                break;
+            }
+            n += (size_t)w;
         }
-        if (n + 200 >= cap) n += (size_t)snprintf(buf + n, cap - n, "...\n");
+        if (truncated) {
+            memcpy(buf + n, "...\n", 5);
+            n += 4;
+        }
         const char *why = *allow ? "allow" : NULL;
         char tail[200];
         if (!why) {

@@ -225,6 +225,7 @@ static void test_parse_errors(void **state)
     expect_parse_error("resource. == 1", BB_EINVAL, 1, 11, "field name");
     expect_parse_error("[1, 2 == 1", BB_EINVAL, 1, 11, "expected ',' or ']'");
     expect_parse_error("99999999999999999999 == 1", BB_EINVAL, 1, 1, "out of range");
+    expect_parse_error("'\\", BB_EINVAL, 1, 1, "unterminated string"); /* found by fuzzing */
     expect_parse_error("'\\q' == 'a'", BB_EINVAL, 1, 2, "unknown escape");
     expect_parse_error("'\\u12' == 'a'", BB_EINVAL, 1, 6, "\\u escape");
     /* bounds */
