@@ -160,8 +160,8 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
     memset(res, 0, sizeof *res);
     struct bmgr_lease lease = {0};
     struct bmgr_reply r = {0};
-    const char *argv[3];
-    size_t lens[3], argc = 0;
+    const char *argv[3] = {"PING", NULL, NULL};
+    size_t lens[3] = {0, 0, 0}, argc = 1;
     switch (op->kind) {
     case BMGR_OP_GET:
         argv[0] = "GET", argv[1] = op->key, lens[1] = op->key_len, argc = 2;
