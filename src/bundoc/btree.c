@@ -185,7 +185,11 @@ static int get_node(struct pager *p, uint32_t pgno, struct page **out)
 {
     int rc = pager_get(p, pgno, out);
     if (rc) return rc;
-    if (!node_ok((*out)->data)) {
+    if (__atomic_load_n(&(*out)->checked, __ATOMIC_RELAXED)) return 0;
+    /* validated once per load from disk; our own modifications keep nodes valid */
+    if (node_ok((*out)->data)) {
+        __atomic_store_n(&(*out)->checked, 1, __ATOMIC_RELAXED);
+    } else {
         bb_error("bundoc", "btree: page %u is not a valid node", pgno);
         pager_unpin(p, *out);
         *out = NULL;

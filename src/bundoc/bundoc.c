@@ -291,6 +291,37 @@ int bdoc_get_field(struct bdoc_txn *txn, const char *coll, const char *id, const
     return rc;
 }
 
+int bdoc_get_json(struct bdoc_txn *txn, const char *coll, const char *id, char **out, size_t *len)
+{
+    if (!out) return BB_EINVAL;
+    *out = NULL;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 0, key, &klen);
+    if (rc) return rc;
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    rc = mvcc_get(txn->t, key, klen, &v, &vl);
+    if (rc) return rc;
+    char *s = NULL;
+    size_t n = 0, cap = 0;
+    rc = doc_render(v, vl, &s, &n, &cap);
+    free(v);
+    if (rc == 0 && n == cap) {
+        char *ns = realloc(s, n + 1);
+        if (!ns) rc = BB_ENOMEM;
+        else s = ns;
+    }
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s[n] = '\0';
+    *out = s;
+    if (len) *len = n;
+    return 0;
+}
+
 static int exists(struct bdoc_txn *txn, const uint8_t *key, size_t klen)
 {
     uint8_t *v = NULL;
@@ -429,12 +460,35 @@ struct listctx {
     size_t limit;
     const uint8_t *prefix;
     size_t plen;
+    int text;        /* render JSON text instead of building json_t */
+    size_t count;
+    char *s;
+    size_t n, cap;
+    char lastid[BDOC_MAX_ID_LEN + 1];
 };
 
 static int list_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     struct listctx *l = ctx;
     if (klen < 4 + l->plen || memcmp(key + 4, l->prefix, l->plen) != 0) return 1;
+    if (l->text) {
+        if (l->count) {
+            if (l->cap - l->n < 1) {
+                size_t nc = l->cap ? l->cap * 2 : 1024;
+                char *ns = realloc(l->s, nc);
+                if (!ns) return BB_ENOMEM;
+                l->s = ns;
+                l->cap = nc;
+            }
+            l->s[l->n++] = ',';
+        }
+        int rc = doc_render(val, vlen, &l->s, &l->n, &l->cap);
+        if (rc) return rc;
+        size_t il = klen - 4 < BDOC_MAX_ID_LEN ? klen - 4 : BDOC_MAX_ID_LEN;
+        memcpy(l->lastid, key + 4, il);
+        l->lastid[il] = '\0';
+        return ++l->count >= l->limit ? 1 : 0;
+    }
     json_t *d = NULL;
     int rc = doc_decode(val, vlen, &d);
     if (rc) return rc;
@@ -442,12 +496,9 @@ static int list_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *va
     return json_array_size(l->arr) >= l->limit ? 1 : 0;
 }
 
-int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
-              size_t limit, json_t **out, char **next)
+static int list_common(struct bdoc_txn *txn, const char *coll, const char *after,
+                       const char *prefix, size_t limit, struct listctx *l)
 {
-    if (!out) return BB_EINVAL;
-    *out = NULL;
-    if (next) *next = NULL;
     if (!txn || limit == 0 || limit > 10000) return BB_EINVAL;
     uint32_t cid;
     int rc = cat_lookup(txn->t, coll, &cid);
@@ -471,9 +522,23 @@ int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const c
             lol = akl;
         }
     }
-    struct listctx l = {json_array(), limit, (const uint8_t *)(prefix ? prefix : ""), plen};
+    l->limit = limit;
+    l->prefix = (const uint8_t *)(prefix ? prefix : "");
+    l->plen = plen;
+    return mvcc_scan(txn->t, lo, lol, hi, 4, list_cb, l);
+}
+
+int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
+              size_t limit, json_t **out, char **next)
+{
+    if (!out) return BB_EINVAL;
+    *out = NULL;
+    if (next) *next = NULL;
+    struct listctx l;
+    memset(&l, 0, sizeof l);
+    l.arr = json_array();
     if (!l.arr) return BB_ENOMEM;
-    rc = mvcc_scan(txn->t, lo, lol, hi, 4, list_cb, &l);
+    int rc = list_common(txn, coll, after, prefix, limit, &l);
     if (rc) {
         json_decref(l.arr);
         return rc;
@@ -486,6 +551,37 @@ int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const c
         }
     }
     *out = l.arr;
+    return 0;
+}
+
+int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
+                   size_t limit, char **out, size_t *len, char **next)
+{
+    if (!out) return BB_EINVAL;
+    *out = NULL;
+    if (next) *next = NULL;
+    struct listctx l;
+    memset(&l, 0, sizeof l);
+    l.text = 1;
+    l.s = malloc(1024);
+    if (!l.s) return BB_ENOMEM;
+    l.cap = 1024;
+    l.s[l.n++] = '[';
+    int rc = list_common(txn, coll, after, prefix, limit, &l);
+    if (rc == 0 && l.cap - l.n < 2) {
+        char *ns = realloc(l.s, l.n + 2);
+        if (!ns) rc = BB_ENOMEM;
+        else l.s = ns;
+    }
+    if (rc == 0 && next && l.count == limit && !(*next = strdup(l.lastid))) rc = BB_ENOMEM;
+    if (rc) {
+        free(l.s);
+        return rc;
+    }
+    l.s[l.n++] = ']';
+    l.s[l.n] = '\0';
+    *out = l.s;
+    if (len) *len = l.n;
     return 0;
 }
 

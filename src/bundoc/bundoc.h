@@ -133,6 +133,10 @@ int bdoc_get(struct bdoc_txn *txn, const char *coll, const char *id, json_t **ou
  * BB_ENOTFOUND if the document or the field is missing. */
 int bdoc_get_field(struct bdoc_txn *txn, const char *coll, const char *id, const char *path,
                    json_t **out);
+/* Same as bdoc_get, but the document comes back as compact JSON text rendered straight from the
+ * binary encoding (no json_t is built): *out is malloc'ed and NUL-terminated, *len its length
+ * (may be NULL). Caller frees. */
+int bdoc_get_json(struct bdoc_txn *txn, const char *coll, const char *id, char **out, size_t *len);
 /* Replaces the whole document (its _id forced to id). BB_ENOTFOUND if missing. */
 int bdoc_replace(struct bdoc_txn *txn, const char *coll, const char *id, const json_t *doc,
                  json_t **out);
@@ -150,6 +154,11 @@ int bdoc_delete(struct bdoc_txn *txn, const char *coll, const char *id);
  * as `after` to continue. Caller frees it. */
 int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
               size_t limit, json_t **out, char **next);
+
+/* Same as bdoc_list, but *out is the JSON text of the array (malloc'ed, NUL-terminated; caller
+ * frees), rendered straight from the binary encoding. */
+int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
+                   size_t limit, char **out, size_t *len, char **next);
 
 /* Convenience wrappers that run one operation in its own transaction (one commit each). */
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out);

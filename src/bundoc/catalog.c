@@ -58,7 +58,7 @@ static int read_def(struct mtxn *t, const char *name, json_t **out)
     size_t vl = 0;
     int rc = mvcc_get(t, k, kl, &v, &vl);
     if (rc) return rc;
-    rc = bb_json_parse((const char *)v, vl, 16, out, NULL, 0);
+    rc = vl < 4 ? BB_EIO : bb_json_parse((const char *)v + 4, vl - 4, 16, out, NULL, 0);
     free(v);
     if (rc || !json_is_object(*out) || !json_is_integer(json_object_get(*out, "id"))) {
         json_decref(*out);
@@ -70,12 +70,17 @@ static int read_def(struct mtxn *t, const char *name, json_t **out)
 
 int cat_lookup(struct mtxn *t, const char *name, uint32_t *id)
 {
-    json_t *def = NULL;
-    int rc = read_def(t, name, &def);
+    if (!cat_valid_name(name)) return BB_EINVAL;
+    uint8_t k[MAX_KEY];
+    size_t kl = entry_key(name, k);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    int rc = mvcc_get(t, k, kl, &v, &vl);
     if (rc) return rc;
-    *id = (uint32_t)json_integer_value(json_object_get(def, "id"));
-    json_decref(def);
-    return 0;
+    if (vl < 4) rc = BB_EIO;
+    else *id = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24);
+    free(v);
+    return rc;
 }
 
 int cat_lookup_for_write(struct mtxn *t, const char *name, uint32_t *id)
@@ -94,7 +99,19 @@ static int write_def(struct mtxn *t, const char *name, const json_t *def)
     size_t n = 0;
     char *s = bb_json_dumps(def, &n);
     if (!s) return BB_ENOMEM;
-    int rc = mvcc_put(t, k, kl, (const uint8_t *)s, n);
+    uint8_t *v = malloc(n + 4);
+    if (!v) {
+        free(s);
+        return BB_ENOMEM;
+    }
+    uint32_t id = (uint32_t)json_integer_value(json_object_get(def, "id"));
+    v[0] = (uint8_t)id;
+    v[1] = (uint8_t)(id >> 8);
+    v[2] = (uint8_t)(id >> 16);
+    v[3] = (uint8_t)(id >> 24);
+    memcpy(v + 4, s, n);
+    int rc = mvcc_put(t, k, kl, v, n + 4);
+    free(v);
     free(s);
     return rc;
 }

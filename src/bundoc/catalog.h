@@ -2,8 +2,10 @@
  * above mvcc.h).
  *
  * Key space of the one B+tree (keys compare as bytes):
- *   00 00 00 00 'C' <name>   -> JSON text {"id":N,"name":...,"schema":...,"rules":...,
- *                                          "indexes":[...]}   (one per collection)
+ *   00 00 00 00 'C' <name>   -> u32 LE id N, then JSON text {"id":N,"name":...,"schema":...,
+ *                               "rules":...,"indexes":[...]}   (one per collection; the binary id
+ *                               lets every document operation resolve its collection without
+ *                               parsing JSON)
  *   00 00 00 00 'S'          -> u32 LE: the next collection id (ids are never reused)
  *   <u32 BE id> <_id bytes>  -> a document of collection id (doc.h encoding)
  * Big-endian ids keep each collection's documents contiguous and in _id byte order.

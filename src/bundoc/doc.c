@@ -309,3 +309,148 @@ int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out)
         seg = dot + 1;
     }
 }
+
+/* ---- direct rendering to JSON text ---- */
+struct sbuf {
+    char *p;
+    size_t n, cap;
+};
+
+static int sb_grow(struct sbuf *b, size_t more)
+{
+    if (b->cap - b->n >= more) return 0;
+    size_t nc = b->cap ? b->cap : 1024;
+    while (nc - b->n < more) nc *= 2;
+    char *np = realloc(b->p, nc);
+    if (!np) return BB_ENOMEM;
+    b->p = np;
+    b->cap = nc;
+    return 0;
+}
+
+static int sb_put(struct sbuf *b, const char *s, size_t n)
+{
+    int rc = sb_grow(b, n);
+    if (rc) return rc;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    return 0;
+}
+
+static int render_str(struct sbuf *b, const uint8_t *s, size_t n)
+{
+    int rc = sb_grow(b, n + 2);
+    if (rc) return rc;
+    b->p[b->n++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if ((rc = sb_put(b, (const char *)s + run, i - run))) return rc;
+        char esc[8];
+        size_t el = 2;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\f': esc[1] = 'f'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            el = (size_t)snprintf(esc, sizeof esc, "\\u%04X", c);
+            break;
+        }
+        if ((rc = sb_put(b, esc, el))) return rc;
+        run = i + 1;
+    }
+    if ((rc = sb_put(b, (const char *)s + run, n - run))) return rc;
+    return sb_put(b, "\"", 1);
+}
+
+static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
+{
+    if (depth > DOC_MAX_DEPTH) return BB_EIO;
+    size_t sz = vsize(p, n);
+    if (!sz) return BB_EIO;
+    char num[40];
+    int k;
+    switch (p[0]) {
+    case T_NULL: return sb_put(b, "null", 4);
+    case T_FALSE: return sb_put(b, "false", 5);
+    case T_TRUE: return sb_put(b, "true", 4);
+    case T_INT:
+        k = snprintf(num, sizeof num, "%lld", (long long)(int64_t)get64(p + 1));
+        return sb_put(b, num, (size_t)k);
+    case T_REAL: {
+        uint64_t u = get64(p + 1);
+        double d;
+        memcpy(&d, &u, 8);
+        if (!isfinite(d)) return BB_EIO;
+        k = snprintf(num, sizeof num, "%.17g", d);
+        char *e = strchr(num, 'e');
+        if (e) { /* like jansson: no '+' and no leading zeros in the exponent */
+            char *q = e + 1, *w = e + 1;
+            if (*q == '-') *w++ = *q++;
+            else if (*q == '+') q++;
+            while (*q == '0' && q[1]) q++;
+            while (*q) *w++ = *q++;
+            *w = '\0';
+            k = (int)strlen(num);
+        }
+        if (!strpbrk(num, ".eE")) {
+            num[k++] = '.';
+            num[k++] = '0';
+            num[k] = '\0';
+        }
+        return sb_put(b, num, (size_t)k);
+    }
+    case T_STR:
+        if (memchr(p + 5, 0, sz - 5)) return BB_EIO;
+        return render_str(b, p + 5, sz - 5);
+    case T_ARR:
+    case T_OBJ: {
+        if (sz < 9) return BB_EIO;
+        int arr = p[0] == T_ARR;
+        uint32_t count = get32(p + 5);
+        if (count > sz - 9) return BB_EIO;
+        size_t off = 9;
+        int rc = sb_put(b, arr ? "[" : "{", 1);
+        for (uint32_t i = 0; i < count && rc == 0; i++) {
+            if (i && (rc = sb_put(b, ",", 1))) break;
+            if (!arr) {
+                if (sz - off < 2) return BB_EIO;
+                size_t kl = (size_t)p[off] | ((size_t)p[off + 1] << 8);
+                off += 2;
+                if (sz - off < kl || memchr(p + off, 0, kl)) return BB_EIO;
+                if ((rc = render_str(b, p + off, kl))) break;
+                off += kl;
+                if ((rc = sb_put(b, ":", 1))) break;
+            }
+            size_t vs = vsize(p + off, sz - off);
+            if (!vs) return BB_EIO;
+            rc = render(b, p + off, vs, depth + 1);
+            off += vs;
+        }
+        if (rc) return rc;
+        if (off != sz) return BB_EIO;
+        return sb_put(b, arr ? "]" : "}", 1);
+    }
+    default: return BB_EIO;
+    }
+}
+
+int doc_render(const uint8_t *buf, size_t len, char **out, size_t *olen, size_t *cap)
+{
+    if (!buf || len < 3 || buf[0] != 0xBD || buf[1] != 0x01) return BB_EIO;
+    if (vsize(buf + 2, len - 2) != len - 2) return BB_EIO;
+    struct sbuf b = {*out, *olen, *cap};
+    size_t start = b.n;
+    int rc = render(&b, buf + 2, len - 2, 0);
+    if (rc) b.n = start;
+    *out = b.p;
+    *olen = b.n;
+    *cap = b.cap;
+    return rc;
+}

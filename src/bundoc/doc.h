@@ -20,6 +20,11 @@
 int doc_encode(const json_t *v, size_t max, uint8_t **out, size_t *len);
 /* Decodes buf[0..len) into a new reference (caller decrefs). BB_EIO if malformed. */
 int doc_decode(const uint8_t *buf, size_t len, json_t **out);
+/* Renders the encoded document as compact JSON text (the bytes jansson's JSON_COMPACT would print:
+ * no spaces, UTF-8 kept, '"', '\\' and control characters escaped, reals as %.17g with ".0"
+ * added when needed) without building a json_t. Appends to out, olen and cap (a malloc'ed buffer
+ * the caller owns; may start NULL/0/0). BB_EIO if malformed, BB_ENOMEM. */
+int doc_render(const uint8_t *buf, size_t len, char **out, size_t *olen, size_t *cap);
 /* Decodes only the value at dot path ("a.b.0"; digit segments index arrays). BB_ENOTFOUND if
  * absent, BB_EINVAL for a malformed path, BB_EIO if the encoding is malformed. */
 int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out);

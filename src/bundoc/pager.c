@@ -385,6 +385,7 @@ int pager_alloc(struct pager *p, struct page **out)
         put32(m + 20, get32(g->data + 4));
         put32(m + 28, get32(m + 28) - 1);
         memset(g->data, 0, BDOC_PAGE_PAYLOAD);
+        g->checked = 0;
         *out = g;
         return 0;
     }
@@ -418,6 +419,7 @@ int pager_free(struct pager *p, uint32_t pgno)
     if (rc == 0) {
         uint8_t *m = p->meta->data;
         memset(g->data, 0, BDOC_PAGE_PAYLOAD);
+        g->checked = 0;
         g->data[0] = BDOC_PT_FREE;
         put32(g->data + 4, get32(m + 20));
         put32(m + 20, pgno);
@@ -444,6 +446,7 @@ void pager_txn_end(struct pager *p, int commit)
             g->orig = NULL;
         } else if (g->orig) {
             memcpy(g->data, g->orig, BDOC_PAGE_PAYLOAD);
+            g->checked = 0;
             free(g->orig);
             g->orig = NULL;
         } else {

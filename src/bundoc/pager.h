@@ -50,6 +50,7 @@ struct page {
     int pin;
     int ref;             /* clock bit */
     int txn_dirty;       /* modified by the current write transaction */
+    int checked;         /* upper layer validated the content since it was loaded */
     uint8_t *orig;       /* copy before the first modification (NULL: page is new) */
     struct page *hnext;  /* hash chain */
     struct page *tnext;  /* list of txn-dirty pages */

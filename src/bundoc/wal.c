@@ -6,7 +6,8 @@
  *     [0..8)    magic "BDOCWAL1"
  *     [8..12)   version (1)
  *     [12..16)  page size (8192)
- *     [16..24)  salt: random, new at every reset; frames carrying another salt are stale
+ *     [16..24)  salt: random, new at every reset (checkpoint); the file is then overwritten from
+ *               offset 64 without being truncated, and frames carrying another salt are stale
  *     [24..32)  zero
  *     [32..48)  key check: HMAC-SHA-256(key, salt)[0..16) when encrypted, zeros otherwise
  *     [48]      1 if encrypted
@@ -58,6 +59,7 @@ struct wal {
     uint32_t hdr_crc;
     uint32_t last_crc;      /* chain value of the last frame written */
     uint64_t end;           /* file offset where the next frame goes */
+    uint64_t alloc;         /* file size: bytes [end, alloc) are zeros or stale frames */
     pthread_mutex_t idx_mu; /* guards idx and file layout against resets */
     uint64_t *idx;          /* pgno -> frame offset (0: not in the WAL) */
     size_t idx_cap;
@@ -115,9 +117,12 @@ static int source(void *ctx, uint32_t pgno, uint8_t *frame)
     return rc;
 }
 
-/* Writes a fresh header with a new salt and truncates the frames. Caller holds idx_mu or is
- * single-threaded. */
-static int reset_file(struct wal *w)
+/* Writes a fresh header with a new salt; frames are then overwritten from the start. The file is
+ * not truncated: overwriting blocks in place lets fdatasync skip the inode (the file size does not
+ * change), and frames of the previous generation carry the old salt, so they end any scan.
+ * truncate_all: also drop the old frames (used when the header itself was unreadable). Caller
+ * holds idx_mu or is single-threaded. */
+static int reset_file(struct wal *w, int truncate_all)
 {
     uint8_t h[WAL_HDR];
     memset(h, 0, sizeof h);
@@ -133,7 +138,7 @@ static int reset_file(struct wal *w)
     h[48] = (uint8_t)pager_is_encrypted(w->pager);
     uint32_t crc = pager_crc32c(0, h, 60);
     put32(h + 60, crc);
-    rc = w->vfs->truncate(w->file, 0);
+    if (truncate_all) rc = w->vfs->truncate(w->file, 0);
     if (rc == 0) rc = w->vfs->write(w->file, h, WAL_HDR, 0);
     if (rc == 0) rc = w->vfs->sync(w->file);
     if (rc) return rc;
@@ -141,6 +146,7 @@ static int reset_file(struct wal *w)
     w->hdr_crc = crc;
     w->last_crc = crc;
     w->end = WAL_HDR;
+    if (truncate_all) w->alloc = WAL_HDR;
     if (w->idx) memset(w->idx, 0, w->idx_cap * sizeof *w->idx);
     return 0;
 }
@@ -164,7 +170,7 @@ static int recover(struct wal *w, struct wal_open_info *info)
         /* missing or torn header: nothing in this WAL was ever acknowledged (a header is written
          * and fsynced before any frame) */
         if (size > 0) info->truncated = size;
-        return reset_file(w);
+        return reset_file(w, 1);
     }
     if ((h[48] != 0) != (pager_is_encrypted(w->pager) != 0)) return BB_EAUTH;
     uint8_t kc[16];
@@ -228,6 +234,7 @@ static int recover(struct wal *w, struct wal_open_info *info)
         if (rc) goto out;
     }
     w->end = good_end;
+    w->alloc = good_end;
     w->last_crc = good_crc;
 out:
     free(buf);
@@ -342,6 +349,24 @@ void wal_set_error(struct wal *w, int err)
     pthread_mutex_unlock(&w->sync_mu);
 }
 
+/* Grows the file with zeros in 1 MiB steps ahead of the frames, so that commits overwrite blocks
+ * that already exist: fdatasync then has no file size or block allocation to persist. Zeros never
+ * pass the salt check, so they end a recovery scan like any stale frame. */
+#define PREALLOC (1u << 20)
+static int prealloc(struct wal *w, uint64_t need)
+{
+    if (need <= w->alloc) return 0;
+    uint64_t target = (need + PREALLOC - 1) / PREALLOC * PREALLOC;
+    static const uint8_t zeros[64 * 1024];
+    while (w->alloc < target) {
+        uint64_t n = target - w->alloc < sizeof zeros ? target - w->alloc : sizeof zeros;
+        int rc = w->vfs->write(w->file, zeros, (size_t)n, w->alloc);
+        if (rc) return rc;
+        w->alloc += n;
+    }
+    return 0;
+}
+
 int wal_append(struct wal *w, uint64_t ts, uint64_t *lsn)
 {
     int rc = wal_error(w);
@@ -366,6 +391,8 @@ int wal_append(struct wal *w, uint64_t ts, uint64_t *lsn)
         free(buf);
         return BB_ENOMEM;
     }
+    rc = prealloc(w, off + n * FRAME_SIZE);
+    if (rc) goto out;
     for (struct page *g = pages; g; g = g->tnext, i++) {
         uint8_t *fh = buf + inbuf * FRAME_SIZE;
         memset(fh, 0, FRAME_HDR);
@@ -473,7 +500,7 @@ int wal_checkpoint(struct wal *w, uint64_t last_ts)
     if (rc == 0) rc = pager_sync(w->pager);
     if (rc) goto out;
     pthread_mutex_lock(&w->idx_mu);
-    rc = reset_file(w);
+    rc = reset_file(w, 0);
     pthread_mutex_unlock(&w->idx_mu);
     if (rc == 0) w->ncheckpoints++;
 out:

@@ -177,6 +177,40 @@ static void test_list_cursor_prefix(void **state)
     json_decref(arr);
     assert_int_equal(bdoc_commit(t), 0);
 
+    /* JSON text straight from the encoding equals jansson's dump of the decoded documents */
+    json_t *odd = json_pack("{s:s, s:s, s:f, s:f, s:I, s:[s,n,b]}", "_id", "odd-9999", "s",
+                            "quote\" back\\ nl\n tab\t \x01 \xc3\xa9", "r", 0.1, "big", 1e300,
+                            "neg", (json_int_t)-42, "a", "x", 1);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_insert(t, "a", odd, NULL), 0);
+    json_t *back = NULL;
+    char *txt = NULL;
+    size_t tl = 0;
+    assert_int_equal(bdoc_get(t, "a", "odd-9999", &back), 0);
+    assert_int_equal(bdoc_get_json(t, "a", "odd-9999", &txt, &tl), 0);
+    char *dump = bb_json_dumps(back, NULL);
+    assert_string_equal(txt, dump);
+    assert_int_equal(tl, strlen(dump));
+    free(dump);
+    free(txt);
+    json_decref(back);
+    assert_int_equal(bdoc_list(t, "a", "odd-0200", "odd-", 50, &arr, NULL), 0);
+    assert_int_equal(bdoc_list_json(t, "a", "odd-0200", "odd-", 50, &txt, &tl, &next), 0);
+    dump = bb_json_dumps(arr, NULL);
+    assert_string_equal(txt, dump);
+    assert_int_equal(json_array_size(arr), 50);
+    assert_string_equal(next, json_string_value(json_object_get(json_array_get(arr, 49), "_id")));
+    free(next);
+    free(dump);
+    free(txt);
+    json_decref(arr);
+    assert_int_equal(bdoc_list_json(t, "a", NULL, "none", 5, &txt, &tl, &next), 0);
+    assert_string_equal(txt, "[]");
+    assert_null(next);
+    free(txt);
+    json_decref(odd);
+    bdoc_rollback(t);
+
     /* page through with a cursor */
     assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
     size_t total = 0;

@@ -1,0 +1,321 @@
+/* bench_bundoc — bundoc vs SQLite, same machine, same run, same durability.
+ *
+ * Both engines store N ~1 KB JSON documents keyed by a string id, one transaction per operation:
+ *   bundoc:  durability FULL (fsync before a commit is acknowledged; group commit)
+ *   SQLite:  journal_mode=WAL, synchronous=FULL, table docs(id TEXT PRIMARY KEY, body TEXT)
+ * Both start from JSON text and hand back JSON text: ours parses it and stores the binary encoding,
+ * reads render JSON text straight from it (bdoc_get_json, bdoc_list_json); SQLite stores the text.
+ * Rows: insert (1 writer), insert (8 writers), point get (1 reader), replace (1 writer),
+ * replace (8 writers), full scan in id order. Prints ops/s for both, the per-row ratio, and
+ * `ratio: X` = the geometric mean of the per-row ratios (ours / SQLite; > 1 means faster).
+ *
+ * usage: bench_bundoc DIR [N]   (DIR: a scratch directory on the disk to measure) */
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bb_json.h"
+#include "bundoc.h"
+
+static long N = 100000;
+static char **g_body; /* JSON text of doc i (includes its _id) */
+static size_t *g_blen;
+static char **g_body2; /* replacement bodies */
+static size_t *g_blen2;
+static struct bdoc_db *g_db;
+static char g_sqlite_path[4096];
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int rc)
+{
+    fprintf(stderr, "bench_bundoc: %s failed (%d)\n", what, rc);
+    exit(1);
+}
+
+static void make_docs(void)
+{
+    g_body = calloc((size_t)N, sizeof *g_body);
+    g_blen = calloc((size_t)N, sizeof *g_blen);
+    g_body2 = calloc((size_t)N, sizeof *g_body2);
+    g_blen2 = calloc((size_t)N, sizeof *g_blen2);
+    char pad[900];
+    for (long i = 0; i < N; i++) {
+        for (int k = 0; k < (int)sizeof pad - 1; k++) pad[k] = (char)('a' + (i * 7 + k) % 26);
+        pad[sizeof pad - 1] = '\0';
+        char buf[1200];
+        int n = snprintf(buf, sizeof buf,
+                         "{\"_id\":\"doc%08ld\",\"name\":\"user %ld\",\"age\":%ld,\"active\":true,"
+                         "\"tags\":[\"a\",\"b\",\"c\"],\"address\":{\"city\":\"Paris\",\"zip\":\"75001\"},"
+                         "\"bio\":\"%s\"}", i, i, i % 90, pad);
+        g_body[i] = strdup(buf);
+        g_blen[i] = (size_t)n;
+        n = snprintf(buf, sizeof buf,
+                     "{\"_id\":\"doc%08ld\",\"name\":\"user %ld v2\",\"age\":%ld,\"active\":false,"
+                     "\"tags\":[\"x\"],\"address\":{\"city\":\"Lyon\",\"zip\":\"69001\"},\"bio\":\"%s\"}",
+                     i, i, i % 90 + 1, pad);
+        g_body2[i] = strdup(buf);
+        g_blen2[i] = (size_t)n;
+    }
+}
+
+/* ---- bundoc ---- */
+static void ours_insert(long from, long to)
+{
+    for (long i = from; i < to; i++) {
+        json_t *d = NULL;
+        int rc = bb_json_parse(g_body[i], g_blen[i], 64, &d, NULL, 0);
+        if (rc) die("parse", rc);
+        struct bdoc_txn *t;
+        if ((rc = bdoc_begin(g_db, 0, &t))) die("begin", rc);
+        if ((rc = bdoc_insert(t, "docs", d, NULL))) die("insert", rc);
+        if ((rc = bdoc_commit(t))) die("commit", rc);
+        json_decref(d);
+    }
+}
+
+static void ours_replace(long from, long to)
+{
+    for (long i = from; i < to; i++) {
+        json_t *d = NULL;
+        int rc = bb_json_parse(g_body2[i], g_blen2[i], 64, &d, NULL, 0);
+        if (rc) die("parse", rc);
+        char id[32];
+        snprintf(id, sizeof id, "doc%08ld", i);
+        for (;;) {
+            struct bdoc_txn *t;
+            if ((rc = bdoc_begin(g_db, 0, &t))) die("begin", rc);
+            if ((rc = bdoc_replace(t, "docs", id, d, NULL))) die("replace", rc);
+            rc = bdoc_commit(t);
+            if (rc == 0) break;
+            if (rc != -19) die("commit", rc); /* BB_ECONFLICT: retry */
+        }
+        json_decref(d);
+    }
+}
+
+static void ours_get(long from, long to, unsigned seed)
+{
+    for (long k = from; k < to; k++) {
+        long i = (long)(rand_r(&seed) % (unsigned)N);
+        char id[32];
+        snprintf(id, sizeof id, "doc%08ld", i);
+        struct bdoc_txn *t;
+        int rc = bdoc_begin(g_db, BDOC_TXN_READONLY, &t);
+        if (rc) die("begin", rc);
+        char *s = NULL;
+        size_t n = 0;
+        if ((rc = bdoc_get_json(t, "docs", id, &s, &n))) die("get", rc);
+        bdoc_rollback(t);
+        if (n < 100) die("get len", (int)n);
+        free(s);
+    }
+}
+
+static long ours_scan(void)
+{
+    struct bdoc_txn *t;
+    int rc = bdoc_begin(g_db, BDOC_TXN_READONLY, &t);
+    if (rc) die("begin", rc);
+    long count = 0;
+    char *after = NULL, *next = NULL;
+    for (;;) {
+        char *s = NULL;
+        size_t n = 0;
+        if ((rc = bdoc_list_json(t, "docs", after, NULL, 1000, &s, &n, &next))) die("list", rc);
+        for (size_t i = 0; i < n; i++) count += s[i] == '{' && (i == 1 || s[i - 1] == ',') && s[i + 1] == '"' && s[i + 2] == '_';
+        free(s);
+        free(after);
+        after = next;
+        if (!after) break;
+    }
+    bdoc_rollback(t);
+    return count;
+}
+
+/* ---- SQLite ---- */
+static sqlite3 *sq_open(void)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open(g_sqlite_path, &db) != SQLITE_OK) die("sqlite open", 0);
+    sqlite3_busy_timeout(db, 60000);
+    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;",
+                 NULL, NULL, NULL);
+    return db;
+}
+
+static void sq_write(long from, long to, int replace)
+{
+    sqlite3 *db = sq_open();
+    sqlite3_stmt *st = NULL;
+    const char *sql = replace ? "UPDATE docs SET body=?2 WHERE id=?1" : "INSERT INTO docs(id, body) VALUES(?1, ?2)";
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) die("prepare", 0);
+    for (long i = from; i < to; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "doc%08ld", i);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (replace) sqlite3_bind_text(st, 2, g_body2[i], (int)g_blen2[i], SQLITE_STATIC);
+        else sqlite3_bind_text(st, 2, g_body[i], (int)g_blen[i], SQLITE_STATIC);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_BUSY) sqlite3_reset(st);
+        if (rc != SQLITE_DONE) die("sqlite step", rc);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void sq_get(long from, long to, unsigned seed)
+{
+    sqlite3 *db = sq_open();
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT body FROM docs WHERE id=?1", -1, &st, NULL) != SQLITE_OK) die("prepare", 0);
+    for (long k = from; k < to; k++) {
+        long i = (long)(rand_r(&seed) % (unsigned)N);
+        char id[32];
+        snprintf(id, sizeof id, "doc%08ld", i);
+        sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_ROW) die("sqlite get", 0);
+        int n = sqlite3_column_bytes(st, 0);
+        char *s = malloc((size_t)n + 1);
+        memcpy(s, sqlite3_column_text(st, 0), (size_t)n + 1);
+        if (n < 100) die("sqlite get len", n);
+        free(s);
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static long sq_scan(void)
+{
+    sqlite3 *db = sq_open();
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT id, body FROM docs ORDER BY id", -1, &st, NULL) != SQLITE_OK) die("prepare", 0);
+    long count = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 1);
+        char *s = malloc((size_t)n + 1);
+        memcpy(s, sqlite3_column_text(st, 1), (size_t)n + 1);
+        free(s);
+        count++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return count;
+}
+
+/* ---- driver ---- */
+enum op { OP_INSERT, OP_REPLACE, OP_GET };
+struct job {
+    int ours;
+    enum op op;
+    long from, to;
+};
+
+static void *run_job(void *arg)
+{
+    struct job *j = arg;
+    if (j->ours) {
+        if (j->op == OP_INSERT) ours_insert(j->from, j->to);
+        else if (j->op == OP_REPLACE) ours_replace(j->from, j->to);
+        else ours_get(j->from, j->to, (unsigned)j->from + 1);
+    } else {
+        if (j->op == OP_GET) sq_get(j->from, j->to, (unsigned)j->from + 1);
+        else sq_write(j->from, j->to, j->op == OP_REPLACE);
+    }
+    return NULL;
+}
+
+/* Runs op over [from, to) split across nthreads; returns ops/s. */
+static double phase(int ours, enum op op, long from, long to, int nthreads)
+{
+    pthread_t th[16];
+    struct job jobs[16];
+    long per = (to - from) / nthreads;
+    double t0 = now();
+    for (int k = 0; k < nthreads; k++) {
+        jobs[k] = (struct job){ours, op, from + k * per, k == nthreads - 1 ? to : from + (k + 1) * per};
+        pthread_create(&th[k], NULL, run_job, &jobs[k]);
+    }
+    for (int k = 0; k < nthreads; k++) pthread_join(th[k], NULL);
+    return (double)(to - from) / (now() - t0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_bundoc DIR [N]\n");
+        return 2;
+    }
+    if (argc > 2) N = strtol(argv[2], NULL, 10);
+    if (N < 1000) N = 1000;
+    make_docs();
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/bundoc", argv[1]);
+    snprintf(g_sqlite_path, sizeof g_sqlite_path, "%s/sqlite.db", argv[1]);
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.durability = BDOC_DURABILITY_FULL;
+    o.cache_pages = 8192; /* 64 MiB, like a SQLite cache of the same size below */
+    int rc = bdoc_open(dir, &o, &g_db);
+    if (rc) die("bdoc_open", rc);
+    struct bdoc_txn *t;
+    bdoc_begin(g_db, 0, &t);
+    bdoc_collection_create(t, "docs");
+    if ((rc = bdoc_commit(t))) die("create", rc);
+    sqlite3 *sq = sq_open();
+    sqlite3_exec(sq, "CREATE TABLE docs(id TEXT PRIMARY KEY, body TEXT NOT NULL)", NULL, NULL, NULL);
+    sqlite3_close(sq);
+
+    long half = N / 2;
+    struct row {
+        const char *name;
+        double ours, peer;
+    } rows[6];
+    int nr = 0;
+    /* insert: first half with 1 writer, second half with 8 */
+    rows[nr++] = (struct row){"insert, 1 writer", phase(1, OP_INSERT, 0, half, 1), phase(0, OP_INSERT, 0, half, 1)};
+    rows[nr++] = (struct row){"insert, 8 writers", phase(1, OP_INSERT, half, N, 8), phase(0, OP_INSERT, half, N, 8)};
+    long ng = N < 100000 ? N : 100000;
+    rows[nr++] = (struct row){"point get, 1 reader", phase(1, OP_GET, 0, ng, 1), phase(0, OP_GET, 0, ng, 1)};
+    long nu = N / 4;
+    rows[nr++] = (struct row){"replace, 1 writer", phase(1, OP_REPLACE, 0, nu, 1), phase(0, OP_REPLACE, 0, nu, 1)};
+    rows[nr++] = (struct row){"replace, 8 writers", phase(1, OP_REPLACE, nu, 2 * nu, 8), phase(0, OP_REPLACE, nu, 2 * nu, 8)};
+    double t0 = now();
+    long c1 = ours_scan();
+    double s1 = (double)c1 / (now() - t0);
+    t0 = now();
+    long c2 = sq_scan();
+    double s2 = (double)c2 / (now() - t0);
+    if (c1 != N || c2 != N) die("scan count", (int)(c1 - c2));
+    rows[nr++] = (struct row){"full scan (docs/s)", s1, s2};
+
+    struct bdoc_stats st;
+    bdoc_stats_get(g_db, &st);
+    printf("bundoc vs SQLite %s: %ld docs of ~1 KB, one transaction per operation, fsync on commit\n",
+           sqlite3_libversion(), N);
+    printf("%-22s %14s %14s %8s\n", "operation", "bundoc ops/s", "sqlite ops/s", "ratio");
+    double logsum = 0;
+    for (int i = 0; i < nr; i++) {
+        double r = rows[i].ours / rows[i].peer;
+        logsum += log(r);
+        printf("%-22s %14.0f %14.0f %8.2f\n", rows[i].name, rows[i].ours, rows[i].peer, r);
+    }
+    printf("bundoc: %llu commits, %llu WAL fsyncs (group commit), %llu checkpoints\n",
+           (unsigned long long)st.commits, (unsigned long long)st.syncs,
+           (unsigned long long)st.checkpoints);
+    printf("ratio: %.2f\n", exp(logsum / nr));
+    bdoc_close(g_db);
+    return 0;
+}
