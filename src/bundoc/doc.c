@@ -344,6 +344,18 @@ static int render_str(struct sbuf *b, const uint8_t *s, size_t n)
     b->p[b->n++] = '"';
     size_t run = 0;
     for (size_t i = 0; i < n; i++) {
+        /* skip 8 bytes at a time while none is < 0x20, '"' or '\\' (SWAR zero-byte tests) */
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+            uint64_t lt = (x - ones * 0x20) & ~x;
+            uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+            uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;
+            if ((lt | zq | zb) & highs) break;
+            i += 8;
+        }
+        if (i >= n) break;
         uint8_t c = s[i];
         if (c >= 0x20 && c != '"' && c != '\\') continue;
         if ((rc = sb_put(b, (const char *)s + run, i - run))) return rc;

@@ -23,7 +23,7 @@
 #include "bb_err.h"
 #include "bb_log.h"
 
-#define SCAN_BATCH 64
+#define SCAN_BATCH 256
 #define VS_BUCKETS 4096
 
 struct ver {
@@ -209,16 +209,17 @@ static int latest_ts(struct mvcc *m, const uint8_t *k, size_t kl, uint64_t *out)
     return 0;
 }
 
-/* Resolves k for snapshot snap; tree lock held (shared is enough). tree_val, if given, is the tree
- * value already read (not freed here). Result: *val malloc'ed payload or NULL (absent). */
-static int resolve(struct mvcc *m, uint64_t snap, const uint8_t *k, size_t kl,
-                   const uint8_t *tree_val, size_t tree_vlen, int have_tree, uint8_t **val,
-                   size_t *vlen)
+/* Resolves k for snapshot snap; tree lock held (shared is enough). With have_tree, tree_val is the
+ * tree value already read (NULL: absent from the tree), and resolve takes ownership of it.
+ * Result: *val malloc'ed payload or NULL (absent). */
+static int resolve(struct mvcc *m, uint64_t snap, const uint8_t *k, size_t kl, uint8_t *tree_val,
+                   size_t tree_vlen, int have_tree, uint8_t **val, size_t *vlen)
 {
     *val = NULL;
     *vlen = 0;
     struct vchain *c = vs_find(m, k, kl);
     if (c && c->latest > snap) {
+        free(tree_val);
         for (size_t i = 0; i < c->n; i++) {
             if (c->v[i].until > snap) {
                 if (c->v[i].val) {
@@ -236,8 +237,7 @@ static int resolve(struct mvcc *m, uint64_t snap, const uint8_t *k, size_t kl,
     size_t tl = 0;
     if (have_tree) {
         if (!tree_val) return 0;
-        tv = dup(tree_val, tree_vlen);
-        if (!tv) return BB_ENOMEM;
+        tv = tree_val;
         tl = tree_vlen;
     } else {
         int rc = bt_get(m->pager, k, kl, &tv, &tl);
@@ -669,13 +669,13 @@ int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *
             struct item *it = &items[n];
             it->key = dup(k, kl);
             it->klen = kl;
+            it->val = NULL;
             if (!it->key) {
                 free(tv);
                 rc = BB_ENOMEM;
                 break;
             }
             rc = resolve(m, t->snap, k, kl, tv, tl, 1, &it->val, &it->vlen);
-            free(tv);
             n++;
             got++;
             if (rc) break;
