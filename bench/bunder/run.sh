@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench/bunder/run.sh BUILD_DIR — redis-benchmark against build/bunder and Debian's redis-server
+# with identical flags in the same run: -c 50, -P 1 and -P 16, persistence off and
+# appendfsync everysec; plus resident memory for 1M small keys loaded with redis-cli --pipe.
+# Prints one table and `ratio: X` = the worst ops/s row, bunder / redis.
+set -euo pipefail
+BUILD=${1:-build}
+BUNDER=$(cd "$BUILD" && pwd)/bunder
+TESTS=${BENCH_TESTS:-set,get,incr,lpush,rpush,lpop,sadd,hset,zadd,lrange_100,mset}
+N1=${BENCH_N1:-60000}     # requests per test with -P 1
+N16=${BENCH_N16:-400000}  # requests per test with -P 16
+KEYS=${BENCH_KEYS:-1000000}
+command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 1; }
+[ -x "$BUNDER" ] || { echo "no $BUNDER (build the bunder target)" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1]);s.close()'; }
+wait_port() { for _ in $(seq 1 100); do redis-cli -p "$1" ping >/dev/null 2>&1 && return 0; sleep 0.05; done; echo "server on $1 did not start" >&2; exit 1; }
+
+# start_server KIND PERSIST -> sets PORT, PID
+start_server() {
+  local kind=$1 persist=$2 dir
+  dir=$(mktemp -d -p "$TMP")
+  PORT=$(free_port)
+  local aof=(--appendonly no)
+  [ "$persist" = everysec ] && aof=(--appendonly yes --appendfsync everysec)
+  if [ "$kind" = bunder ]; then
+    "$BUNDER" --port "$PORT" --dir "$dir" "${aof[@]}" 2>"$dir/log" &
+  else
+    redis-server --port "$PORT" --dir "$dir" --save '' "${aof[@]}" --daemonize no --logfile "$dir/log" &
+  fi
+  PID=$!
+  PIDS+=("$PID")
+  wait_port "$PORT"
+}
+stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
+
+declare -A RES
+declare -A MEM
+run_bench() { # kind persist pipeline n
+  local kind=$1 persist=$2 P=$3 n=$4
+  start_server "$kind" "$persist"
+  redis-benchmark -p "$PORT" -t "$TESTS" -c 50 -n "$n" -P "$P" --csv 2>/dev/null \
+    | tail -n +2 | tr -d '"' | while IFS=, read -r name rps _; do echo "$name,$rps"; done >"$TMP/out"
+  while IFS=, read -r name rps; do
+    RES["$persist|P$P|$name|$kind"]=$rps
+  done <"$TMP/out"
+  stop_server
+}
+
+ROWS=()
+for persist in off everysec; do
+  for P in 1 16; do
+    n=$N1; [ "$P" = 16 ] && n=$N16
+    run_bench redis "$persist" "$P" "$n"
+    run_bench bunder "$persist" "$P" "$n"
+    ROWS+=("$persist|P$P")
+  done
+done
+
+printf '%-10s %-4s %-34s %14s %14s %7s\n' persist pipe test redis_ops/s bunder_ops/s ratio
+worst=999
+for r in "${ROWS[@]}"; do
+  while IFS= read -r name; do
+    red=${RES["$r|$name|redis"]:-0}; bun=${RES["$r|$name|bunder"]:-0}
+    ratio=$(python3 -c "print(f'{($bun/$red) if $red>0 else 0:.2f}')")
+    printf '%-10s %-4s %-34s %14s %14s %7s\n' "${r%%|*}" "${r##*|}" "$name" "$red" "$bun" "$ratio"
+    worst=$(python3 -c "print(min($worst,$ratio))")
+  done < <(printf '%s\n' "${!RES[@]}" | grep "^$r|" | cut -d'|' -f3 | sort -u)
+done
+
+# memory for KEYS small keys (key:<n> -> 3-byte value), same input to both servers
+python3 - "$KEYS" >"$TMP/keys.resp" <<'PY'
+import sys
+n=int(sys.argv[1]); out=sys.stdout
+buf=[]
+for i in range(n):
+    k=f"key:{i:012d}"
+    buf.append(f"*3\r\n$3\r\nSET\r\n${len(k)}\r\n{k}\r\n$3\r\nxxx\r\n")
+    if len(buf)>=10000: out.write("".join(buf)); buf=[]
+out.write("".join(buf))
+PY
+for kind in redis bunder; do
+  start_server "$kind" off
+  rss0=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
+  redis-cli -p "$PORT" --pipe <"$TMP/keys.resp" >/dev/null
+  dbsize=$(redis-cli -p "$PORT" dbsize)
+  rss1=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
+  used=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/{print $2}')
+  MEM[$kind]="$dbsize keys rss=$(( (rss1-rss0)/1024 ))MiB bytes/key=$(( (rss1-rss0)*1024/dbsize )) used_memory=$((used/1048576))MiB"
+  stop_server
+done 2>/dev/null || true
+echo
+echo "memory (${KEYS} keys, key:<12 digits> = 3 bytes): redis: ${MEM[redis]:-?}"
+echo "memory (${KEYS} keys, key:<12 digits> = 3 bytes): bunder: ${MEM[bunder]:-?}"
+echo "ratio: $worst"
