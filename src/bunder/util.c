@@ -343,6 +343,11 @@ static int glob_r(const char *pat, size_t plen, const char *s, size_t slen, int 
             break;
         }
     }
+    if (slen == 0)
+        while (plen && pat[0] == '*') {
+            pat++;
+            plen--;
+        }
     return plen == 0 && slen == 0;
 }
 

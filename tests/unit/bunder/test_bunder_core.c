@@ -1,0 +1,219 @@
+/* test_bunder_core.c — unit tests for bunder's building blocks: the RESP parser (incremental
+ * resume, limits, inline quoting), number parsing/formatting, glob, the dict (growth, SCAN
+ * cursor coverage across a resize), the list deque and the sorted-set skiplist ranks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "bndr.h"
+
+static const struct bndr_limits lim = {1024, 16, 128, 1 << 20};
+
+static void test_parse_incremental(void **st)
+{
+    (void)st;
+    const char *in = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$10\r\n0123456789\r\n";
+    size_t n = strlen(in);
+    for (size_t split = 1; split < n; split++) {
+        struct bndr_parser p = {0};
+        bndr_parser_reset(&p);
+        size_t pos = 0, need;
+        const char *err;
+        assert_int_equal(bndr_parse(&p, in, split, &pos, &lim, &need, &err), BNDR_PARSE_MORE);
+        assert_int_equal(bndr_parse(&p, in, n, &pos, &lim, &need, &err), BNDR_PARSE_OK);
+        assert_int_equal(p.argc, 3);
+        assert_int_equal(pos, n);
+        struct bndr_arg a[3];
+        bndr_parser_args(&p, (char *)in, a);
+        assert_memory_equal(a[2].p, "0123456789", 10);
+        bndr_parser_release(&p);
+    }
+}
+
+static void test_parse_limits(void **st)
+{
+    (void)st;
+    struct {
+        const char *in, *err;
+    } cases[] = {
+        {"*17\r\n", "ERR Protocol error: invalid multibulk length"},
+        {"*1\r\n$1025\r\n", "ERR Protocol error: invalid bulk length"},
+        {"*1\r\n$-1\r\n", "ERR Protocol error: invalid bulk length"},
+        {"*1\r\n:1\r\n", "ERR Protocol error: expected '$', got ':'"},
+        {"SET \"abc\r\n", "ERR Protocol error: unbalanced quotes in request"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct bndr_parser p = {0};
+        bndr_parser_reset(&p);
+        size_t pos = 0, need;
+        const char *err = NULL;
+        assert_int_equal(bndr_parse(&p, cases[i].in, strlen(cases[i].in), &pos, &lim, &need, &err),
+                         BNDR_PARSE_ERR);
+        assert_string_equal(err, cases[i].err);
+        bndr_parser_release(&p);
+    }
+    /* inline over the limit without a newline */
+    char big[200];
+    memset(big, 'x', sizeof big);
+    struct bndr_parser p = {0};
+    bndr_parser_reset(&p);
+    size_t pos = 0, need;
+    const char *err = NULL;
+    assert_int_equal(bndr_parse(&p, big, sizeof big, &pos, &lim, &need, &err), BNDR_PARSE_ERR);
+    assert_string_equal(err, "ERR Protocol error: too big inline request");
+    bndr_parser_release(&p);
+}
+
+static void test_parse_inline(void **st)
+{
+    (void)st;
+    const char *in = "SET k \"a b\\x41\\n\" 'it''s'\r\n";
+    struct bndr_parser p = {0};
+    bndr_parser_reset(&p);
+    size_t pos = 0, need;
+    const char *err;
+    /* 'it''s' is unbalanced in Redis' splitter (a quote must be followed by a space) */
+    assert_int_equal(bndr_parse(&p, in, strlen(in), &pos, &lim, &need, &err), BNDR_PARSE_ERR);
+    bndr_parser_release(&p);
+    bndr_parser_reset(&p);
+    const char *in2 = "SET k \"a b\\x41\\n\"\n";
+    pos = 0;
+    assert_int_equal(bndr_parse(&p, in2, strlen(in2), &pos, &lim, &need, &err), BNDR_PARSE_OK);
+    struct bndr_arg a[3];
+    assert_int_equal(p.argc, 3);
+    bndr_parser_args(&p, (char *)in2, a);
+    assert_int_equal(a[2].n, 5);
+    assert_memory_equal(a[2].p, "a bA\n", 5);
+    bndr_parser_release(&p);
+}
+
+static void test_numbers(void **st)
+{
+    (void)st;
+    long long v;
+    assert_int_equal(bndr_parse_ll("9223372036854775807", 19, &v), 0);
+    assert_true(v == 9223372036854775807LL);
+    assert_int_equal(bndr_parse_ll("-9223372036854775808", 20, &v), 0);
+    assert_int_equal(bndr_parse_ll("9223372036854775808", 19, &v), -1);
+    assert_int_equal(bndr_parse_ll("01", 2, &v), -1);
+    assert_int_equal(bndr_parse_ll("+1", 2, &v), -1);
+    assert_int_equal(bndr_parse_ll(" 1", 2, &v), -1);
+    assert_int_equal(bndr_parse_ll("-0", 2, &v), -1);
+    double d;
+    assert_int_equal(bndr_parse_double("nan", 3, &d), -1);
+    assert_int_equal(bndr_parse_double("-inf", 4, &d), 0);
+    char buf[64];
+    bndr_fmt_double(buf, sizeof buf, 1.5);
+    assert_string_equal(buf, "1.5");
+    bndr_fmt_double(buf, sizeof buf, 3);
+    assert_string_equal(buf, "3");
+    long double ld = 10.6L;
+    bndr_fmt_ld(buf, sizeof buf, ld);
+    assert_string_equal(buf, "10.6");
+}
+
+static void test_glob(void **st)
+{
+    (void)st;
+    assert_true(bndr_glob("h?llo", 5, "hello", 5, 0));
+    assert_true(bndr_glob("h*o", 3, "heeeello", 8, 0));
+    assert_true(bndr_glob("h[ae]llo", 8, "hallo", 5, 0));
+    assert_false(bndr_glob("h[^e]llo", 8, "hello", 5, 0));
+    assert_true(bndr_glob("h[a-b]llo", 9, "hbllo", 5, 0));
+    assert_true(bndr_glob("a\\*", 3, "a*", 2, 0));
+    assert_false(bndr_glob("a\\*", 3, "ab", 2, 0));
+    assert_true(bndr_glob("*", 1, "", 0, 0));
+    assert_true(bndr_glob("MAX*", 4, "maxmemory", 9, 1));
+}
+
+static void scan_count(struct bndr_de *e, void *arg)
+{
+    (void)e;
+    (*(int *)arg)++;
+}
+
+static void test_dict_scan_across_resize(void **st)
+{
+    (void)st;
+    struct bndr_dict d;
+    bndr_dict_init(&d);
+    char k[32];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(k, sizeof k, "k%d", i);
+        bndr_dict_upsert(&d, k, (size_t)n, NULL);
+    }
+    assert_int_equal(d.n, 1000);
+    int seen = 0, rounds = 0;
+    uint64_t cur = 0;
+    do {
+        cur = bndr_dict_scan(&d, cur, scan_count, &seen);
+        if (++rounds == 50) /* grow in the middle of a scan */
+            for (int i = 1000; i < 3000; i++) {
+                int n = snprintf(k, sizeof k, "k%d", i);
+                bndr_dict_upsert(&d, k, (size_t)n, NULL);
+            }
+    } while (cur);
+    assert_true(seen >= 1000); /* every original key reported at least once */
+    for (int i = 0; i < 3000; i++) {
+        int n = snprintf(k, sizeof k, "k%d", i);
+        bndr_free(bndr_dict_unlink(&d, k, (size_t)n));
+    }
+    assert_int_equal(d.n, 0);
+    bndr_dict_release(&d, NULL);
+}
+
+static void test_list_and_zset(void **st)
+{
+    (void)st;
+    struct bndr_list *l = bndr_list_new();
+    for (int i = 0; i < 100; i++)
+        bndr_list_push(l, bndr_str_new(&"abcdefghij"[i % 10], 1), i % 2);
+    assert_int_equal(l->n, 100);
+    bndr_list_insert(l, 50, bndr_str_new("X", 1));
+    assert_memory_equal(BNDR_LIST_AT(l, 50)->buf, "X", 1);
+    bndr_list_remove(l, 50);
+    for (int i = 0; i < 100; i++)
+        bndr_str_free(bndr_list_pop(l, i % 3 == 0));
+    assert_int_equal(l->n, 0);
+    bndr_list_free(l);
+
+    struct bndr_zset *z = bndr_zset_new();
+    char m[16];
+    for (int i = 0; i < 500; i++) {
+        int n = snprintf(m, sizeof m, "m%03d", i);
+        assert_int_equal(bndr_zset_set(z, m, (size_t)n, (double)((i * 37) % 500)), 1);
+    }
+    for (int i = 0; i < 500; i++) {
+        int n = snprintf(m, sizeof m, "m%03d", i);
+        long r = bndr_zset_rank(z, m, (size_t)n, 0);
+        assert_int_equal(r, (i * 37) % 500);
+        struct bndr_zsl_node *x = bndr_zsl_by_rank(z, (unsigned long)r + 1);
+        assert_memory_equal(x->ele, m, (size_t)n);
+    }
+    struct bndr_zrange_spec r = {10, 20, 1, 0};
+    struct bndr_zsl_node *x = bndr_zsl_first_in_range(z, &r);
+    assert_true(x->score == 11);
+    x = bndr_zsl_last_in_range(z, &r);
+    assert_true(x->score == 20);
+    assert_int_equal(bndr_zset_set(z, "m000", 4, 1000), 0);
+    assert_int_equal(bndr_zset_rank(z, "m000", 4, 0), 499);
+    assert_int_equal(bndr_zset_del(z, "m000", 4), 1);
+    assert_int_equal(z->length, 499);
+    bndr_zset_free(z);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_incremental), cmocka_unit_test(test_parse_limits),
+        cmocka_unit_test(test_parse_inline),      cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_glob),              cmocka_unit_test(test_dict_scan_across_resize),
+        cmocka_unit_test(test_list_and_zset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
