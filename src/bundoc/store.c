@@ -1,0 +1,1863 @@
+/* store.c — bundoc collection layer: store transactions, metadata (schema, rules, options, index
+ * definitions) kept in the hidden collection __meta, document writes with index maintenance in
+ * the same transaction, online index builds, references and rules. See store.h and
+ * docs/internals/bundoc-store.md. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "bb_id.h"
+#include "store_int.h"
+
+#define ADMIN_RETRIES 16
+
+void st_err(struct bdoc_store_error *e, const char *fmt, ...)
+{
+    if (!e) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+}
+
+void bdoc_store_error_release(struct bdoc_store_error *e)
+{
+    if (!e) return;
+    free(e->trace);
+    memset(e, 0, sizeof *e);
+}
+
+static int is_admin(const struct bdoc_store_actor *a)
+{
+    return !a || a->admin;
+}
+
+/* ---- compiled metadata ---- */
+
+static void meta_free(struct sk_meta *m)
+{
+    if (!m) return;
+    for (size_t i = 0; i < m->nidx; i++) {
+        struct sk_index *ix = &m->idx[i];
+        free(ix->name);
+        free(ix->ecoll);
+        for (size_t f = 0; f < ix->nf; f++) sk_field_release(&ix->f[f]);
+    }
+    free(m->idx);
+    free(m->coll);
+    json_decref(m->doc);
+    bdoc_schema_free(m->schema);
+    bdoc_ruleset_free(m->rules);
+    free(m);
+}
+
+static int index_def_compile(const json_t *def, struct sk_index *ix)
+{
+    memset(ix, 0, sizeof *ix);
+    const char *name = json_string_value(json_object_get(def, "name"));
+    const char *ecoll = json_string_value(json_object_get(def, "ecoll"));
+    const json_t *fields = json_object_get(def, "fields");
+    if (!name || !json_is_array(fields) || json_array_size(fields) == 0 ||
+        json_array_size(fields) > BDOC_STORE_MAX_INDEX_FIELDS)
+        return BB_EINVAL;
+    ix->name = strdup(name);
+    ix->ecoll = strdup(ecoll ? ecoll : "");
+    if (!ix->name || !ix->ecoll) return BB_ENOMEM;
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f) {
+        int rc = sk_field_parse(json_string_value(f), &ix->f[i]);
+        if (rc) return rc;
+        ix->nf++;
+    }
+    ix->unique = json_is_true(json_object_get(def, "unique"));
+    const char *state = json_string_value(json_object_get(def, "state"));
+    ix->ready = state && !strcmp(state, "ready");
+    ix->multikey = json_is_true(json_object_get(def, "multikey"));
+    return 0;
+}
+
+/* Builds the compiled form of a __meta document (doc may be NULL: no metadata). Takes a new
+ * reference to doc. */
+static int meta_compile(const char *coll, json_t *doc, struct sk_meta **out)
+{
+    struct sk_meta *m = calloc(1, sizeof *m);
+    if (!m) return BB_ENOMEM;
+    m->refs = 1;
+    int rc = BB_ENOMEM;
+    m->coll = strdup(coll);
+    if (!m->coll) goto out;
+    rc = 0;
+    if (!doc) goto out;
+    m->doc = json_incref(doc);
+    const char *etag = json_string_value(json_object_get(doc, "etag"));
+    snprintf(m->etag, sizeof m->etag, "%s", etag ? etag : "");
+    const json_t *schema = json_object_get(doc, "schema");
+    char err[256];
+    if (json_is_object(schema)) {
+        rc = bdoc_schema_compile(schema, &m->schema, err, sizeof err);
+        if (rc) goto out;
+        const json_t *props = json_object_get(schema, "properties");
+        m->schema_sees_id = json_object_get(props, "_id") != NULL;
+    }
+    const json_t *rules = json_object_get(doc, "rules");
+    if (json_is_object(rules) && json_object_size(rules)) {
+        rc = bdoc_ruleset_compile(rules, &m->rules, err, sizeof err);
+        if (rc) goto out;
+    }
+    m->prevent_override = json_is_true(json_object_get(doc, "prevent_schema_override"));
+    const json_t *idx = json_object_get(doc, "indexes");
+    size_t n = json_array_size(idx);
+    if (n) {
+        m->idx = calloc(n, sizeof *m->idx);
+        if (!m->idx) {
+            rc = BB_ENOMEM;
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            rc = index_def_compile(json_array_get(idx, i), &m->idx[i]);
+            m->nidx++;
+            if (rc) goto out;
+        }
+    }
+out:
+    if (rc) {
+        meta_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void st_meta_put(struct bdoc_store *s, struct sk_meta *m)
+{
+    if (!m) return;
+    pthread_mutex_lock(&s->mu);
+    int last = --m->refs == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (last) meta_free(m);
+}
+
+/* Loads the metadata of coll as seen by t. BB_ENOTFOUND when the collection does not exist.
+ * The result is shared (cache) and released with st_meta_put. */
+int st_meta_load(struct bdoc_store_txn *t, const char *coll, struct sk_meta **out)
+{
+    struct bdoc_store *s = t->s;
+    json_t *ej = NULL, *doc = NULL;
+    int rc = bdoc_get_field(t->tx, META_COLL, coll, "etag", &ej);
+    if (rc == BB_ENOTFOUND) {
+        rc = bdoc_collection_exists(t->tx, coll);
+        if (rc) return rc;
+        return meta_compile(coll, NULL, out);
+    }
+    if (rc) return rc;
+    const char *etag = json_string_value(ej);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->ncache; i++) {
+        struct sk_meta *m = s->cache[i];
+        if (!strcmp(m->coll, coll) && etag && !strcmp(m->etag, etag)) {
+            m->refs++;
+            pthread_mutex_unlock(&s->mu);
+            json_decref(ej);
+            *out = m;
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    json_decref(ej);
+    rc = bdoc_get(t->tx, META_COLL, coll, &doc);
+    if (rc) return rc;
+    struct sk_meta *m = NULL;
+    rc = meta_compile(coll, doc, &m);
+    json_decref(doc);
+    if (rc) return rc;
+    /* publish in the cache (replacing this collection's older entry) */
+    struct sk_meta *old = NULL;
+    pthread_mutex_lock(&s->mu);
+    size_t i;
+    for (i = 0; i < s->ncache; i++)
+        if (!strcmp(s->cache[i]->coll, coll)) break;
+    if (i < s->ncache) {
+        old = s->cache[i];
+        s->cache[i] = m;
+        m->refs++;
+    } else {
+        if (s->ncache == s->capcache) {
+            size_t nc = s->capcache ? 2 * s->capcache : 16;
+            struct sk_meta **nm = realloc(s->cache, nc * sizeof *nm);
+            if (nm) {
+                s->cache = nm;
+                s->capcache = nc;
+            }
+        }
+        if (s->ncache < s->capcache) {
+            s->cache[s->ncache++] = m;
+            m->refs++;
+        }
+    }
+    int last = old && --old->refs == 0;
+    pthread_mutex_unlock(&s->mu);
+    if (last) meta_free(old);
+    *out = m;
+    return 0;
+}
+
+static void new_etag(char out[40])
+{
+    uint8_t r[16];
+    if (bb_random_bytes(r, sizeof r)) {
+        char id[BB_ID_LEN + 1];
+        bb_id_new(id);
+        snprintf(out, 40, "%s", id);
+        return;
+    }
+    bb_hex_encode(r, sizeof r, out, 40);
+}
+
+/* Writes doc (a __meta document for coll; borrowed) with a fresh etag. */
+static int meta_write(struct bdoc_txn *tx, const char *coll, json_t *doc)
+{
+    char etag[40];
+    new_etag(etag);
+    json_object_set_new(doc, "etag", json_string(etag));
+    json_object_set_new(doc, "_id", json_string(coll));
+    int rc = bdoc_replace(tx, META_COLL, coll, doc, NULL);
+    if (rc == BB_ENOTFOUND) rc = bdoc_insert(tx, META_COLL, doc, NULL);
+    return rc;
+}
+
+/* A copy of coll's __meta document, or a fresh one. */
+static int meta_doc_get(struct bdoc_txn *tx, const char *coll, json_t **out)
+{
+    json_t *doc = NULL;
+    int rc = bdoc_get(tx, META_COLL, coll, &doc);
+    if (rc == BB_ENOTFOUND) {
+        rc = bdoc_collection_exists(tx, coll);
+        if (rc) return rc;
+        doc = json_pack("{s:s,s:n,s:n,s:b,s:[]}", "_id", coll, "schema", "rules",
+                        "prevent_schema_override", 0, "indexes");
+        if (!doc) return BB_ENOMEM;
+    } else if (rc) {
+        return rc;
+    }
+    if (!json_is_array(json_object_get(doc, "indexes")))
+        json_object_set_new(doc, "indexes", json_array());
+    *out = doc;
+    return 0;
+}
+
+/* ---- store and transactions ---- */
+
+int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out)
+{
+    if (!db || !out) return BB_EINVAL;
+    struct bdoc_store *s = calloc(1, sizeof *s);
+    if (!s) return BB_ENOMEM;
+    s->db = db;
+    s->build_batch = 512;
+    s->next_seq = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    int rc = 0;
+    for (int tries = 0; tries < ADMIN_RETRIES; tries++) {
+        struct bdoc_txn *tx = NULL;
+        rc = bdoc_begin(db, 0, &tx);
+        if (rc) break;
+        static const char *hidden[] = {META_COLL, REFS_COLL};
+        for (size_t i = 0; i < 2 && !rc; i++) {
+            rc = bdoc_collection_create(tx, hidden[i]);
+            if (rc == BB_EEXIST) rc = 0;
+        }
+        if (rc) {
+            bdoc_rollback(tx);
+            break;
+        }
+        rc = bdoc_commit(tx);
+        if (rc != BB_ECONFLICT) break;
+    }
+    if (rc) {
+        bdoc_store_close(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void bdoc_store_close(struct bdoc_store *s)
+{
+    if (!s) return;
+    for (size_t i = 0; i < s->ncache; i++)
+        if (--s->cache[i]->refs == 0) meta_free(s->cache[i]);
+    free(s->cache);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+    free(s);
+}
+
+void bdoc_store_set_build_batch(struct bdoc_store *s, size_t n)
+{
+    if (s && n >= 1 && n <= 10000) s->build_batch = n;
+}
+
+int bdoc_store_begin(struct bdoc_store *s, int flags, struct bdoc_store_txn **out)
+{
+    if (!s || !out) return BB_EINVAL;
+    struct bdoc_store_txn *t = calloc(1, sizeof *t);
+    if (!t) return BB_ENOMEM;
+    t->s = s;
+    t->write = !(flags & BDOC_TXN_READONLY);
+    if (t->write) { /* registered before the engine snapshot is taken (see the build fence) */
+        pthread_mutex_lock(&s->mu);
+        t->seq = s->next_seq++;
+        t->next = s->active;
+        if (s->active) s->active->prev = t;
+        s->active = t;
+        pthread_mutex_unlock(&s->mu);
+    }
+    int rc = bdoc_begin(s->db, flags, &t->tx);
+    if (rc) {
+        t->tx = NULL;
+        bdoc_store_rollback(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static void txn_unregister(struct bdoc_store_txn *t)
+{
+    if (!t->write) return;
+    struct bdoc_store *s = t->s;
+    pthread_mutex_lock(&s->mu);
+    if (t->prev) t->prev->next = t->next;
+    else s->active = t->next;
+    if (t->next) t->next->prev = t->prev;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int bdoc_store_commit(struct bdoc_store_txn *t)
+{
+    if (!t) return BB_EINVAL;
+    int rc;
+    if (t->failed) {
+        bdoc_rollback(t->tx);
+        rc = BB_EINVAL;
+    } else {
+        rc = bdoc_commit(t->tx);
+    }
+    txn_unregister(t);
+    free(t);
+    return rc;
+}
+
+void bdoc_store_rollback(struct bdoc_store_txn *t)
+{
+    if (!t) return;
+    bdoc_rollback(t->tx);
+    txn_unregister(t);
+    free(t);
+}
+
+/* Waits until every write transaction that began before this call has finished. */
+static void fence_wait(struct bdoc_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t fence = s->next_seq++;
+    for (;;) {
+        int older = 0;
+        for (struct bdoc_store_txn *t = s->active; t; t = t->next)
+            if (t->seq < fence) older = 1;
+        if (!older) break;
+        pthread_cond_wait(&s->cv, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Runs fn in its own write transaction, retrying engine conflicts. */
+typedef int (*admin_fn)(struct bdoc_store_txn *t, void *ctx, struct bdoc_store_error *e);
+static int admin_run(struct bdoc_store *s, admin_fn fn, void *ctx, struct bdoc_store_error *e)
+{
+    int rc = 0;
+    for (int tries = 0; tries < ADMIN_RETRIES; tries++) {
+        struct bdoc_store_txn *t = NULL;
+        rc = bdoc_store_begin(s, 0, &t);
+        if (rc) return rc;
+        rc = fn(t, ctx, e);
+        if (rc) {
+            bdoc_store_rollback(t);
+            return rc;
+        }
+        rc = bdoc_store_commit(t);
+        if (rc != BB_ECONFLICT) return rc;
+    }
+    st_err(e, "too many conflicts");
+    return rc;
+}
+
+/* ---- helpers ---- */
+
+static int name_ok(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > BDOC_MAX_COLLECTION_LEN) return 0;
+    if (name[0] == '_' && name[1] == '_') return 0;
+    for (size_t i = 0; i < n; i++)
+        if (name[i] < 0x20 || name[i] > 0x7e || name[i] == '"' || name[i] == '\\') return 0;
+    return 1;
+}
+
+/* Value at a dot path without array fan-out (digit segments index arrays); NULL if missing. */
+static const json_t *get_path(const json_t *doc, const char *path)
+{
+    const json_t *v = doc;
+    const char *p = path;
+    while (v && *p) {
+        const char *d = strchr(p, '.');
+        size_t sl = d ? (size_t)(d - p) : strlen(p);
+        char seg[256];
+        if (sl >= sizeof seg) return NULL;
+        memcpy(seg, p, sl);
+        seg[sl] = 0;
+        if (json_is_object(v)) {
+            v = json_object_get(v, seg);
+        } else if (json_is_array(v) && sl > 0 && sl < 10 && strspn(seg, "0123456789") == sl) {
+            v = json_array_get(v, strtoul(seg, NULL, 10));
+        } else {
+            return NULL;
+        }
+        p = d ? d + 1 : p + sl;
+    }
+    return v;
+}
+
+/* ---- schema, rules, references ---- */
+
+static int check_schema(const struct sk_meta *m, const json_t *doc, struct bdoc_store_error *e)
+{
+    if (!m->schema) return 0;
+    json_t *copy = NULL;
+    const json_t *v = doc;
+    if (!m->schema_sees_id) { /* _id belongs to the engine unless the schema declares it */
+        copy = json_copy((json_t *)doc);
+        if (!copy) return BB_ENOMEM;
+        json_object_del(copy, "_id");
+        v = copy;
+    }
+    struct bdoc_schema_error se;
+    int rc = bdoc_schema_validate(m->schema, v, &se);
+    json_decref(copy);
+    if (rc == BB_EINVAL && e) {
+        st_err(e, "document invalid against schema: %s", se.message);
+        snprintf(e->path, sizeof e->path, "%s", se.path);
+        snprintf(e->keyword, sizeof e->keyword, "%s", se.keyword);
+    }
+    return rc;
+}
+
+static const char *op_name(enum bdoc_rule_op op)
+{
+    static const char *names[] = {"read", "list", "create", "update", "delete"};
+    return names[op];
+}
+
+static int check_rule(const struct sk_meta *m, const struct bdoc_store_actor *a,
+                      enum bdoc_rule_op op, const json_t *resource, const json_t *request,
+                      struct bdoc_store_error *e)
+{
+    if (is_admin(a) || !m->rules) return 0;
+    const struct bdoc_rule *r = bdoc_ruleset_get(m->rules, op);
+    if (!r) return 0;
+    struct bdoc_rule_input in = {a->auth, resource, request};
+    int allow = 0;
+    char *trace = NULL;
+    int rc = bdoc_rule_eval(r, &in, &allow, e ? &trace : NULL);
+    if (rc) {
+        free(trace);
+        return rc;
+    }
+    if (allow) {
+        free(trace);
+        return 0;
+    }
+    st_err(e, "permission denied: rule '%s' denied the request", op_name(op));
+    if (e) {
+        free(e->trace);
+        e->trace = trace;
+    }
+    return BB_EPERM;
+}
+
+int st_read_allowed(const struct sk_meta *m, const struct bdoc_store_actor *a, const json_t *doc)
+{
+    if (is_admin(a) || !m->rules) return 1;
+    enum bdoc_rule_op ops[2] = {BDOC_RULE_LIST, BDOC_RULE_READ};
+    for (int i = 0; i < 2; i++) {
+        const struct bdoc_rule *r = bdoc_ruleset_get(m->rules, ops[i]);
+        if (!r) continue;
+        struct bdoc_rule_input in = {a->auth, doc, NULL};
+        int allow = 0;
+        if (bdoc_rule_eval(r, &in, &allow, NULL) || !allow) return 0;
+    }
+    return 1;
+}
+
+/* The target id a reference value names: strings as is, numbers and booleans as text. 0, or
+ * BB_EINVAL (object/array), or BB_EEXIST (empty string). *skip when missing/null. */
+static int ref_id(const json_t *v, char *buf, size_t cap, int *skip)
+{
+    *skip = 0;
+    if (!v || json_is_null(v)) {
+        *skip = 1;
+        return 0;
+    }
+    if (json_is_string(v)) {
+        if (json_string_length(v) == 0) return BB_EEXIST;
+        if (json_string_length(v) >= cap) return BB_EEXIST;
+        snprintf(buf, cap, "%s", json_string_value(v));
+    } else if (json_is_integer(v)) {
+        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+    } else if (json_is_real(v)) {
+        snprintf(buf, cap, "%.17g", json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
+    } else {
+        return BB_EINVAL;
+    }
+    return 0;
+}
+
+static int check_refs(struct bdoc_store_txn *t, const struct sk_meta *m, const json_t *doc,
+                      struct bdoc_store_error *e)
+{
+    if (!m->schema) return 0;
+    const struct bdoc_schema_ref *refs;
+    size_t n;
+    bdoc_schema_refs(m->schema, &refs, &n);
+    for (size_t i = 0; i < n; i++) {
+        char id[BDOC_MAX_ID_LEN + 1];
+        int skip;
+        int rc = ref_id(get_path(doc, refs[i].path), id, sizeof id, &skip);
+        if (rc == BB_EINVAL) {
+            st_err(e, "reference field '%s' must be a scalar", refs[i].path);
+            return rc;
+        }
+        if (rc) {
+            st_err(e, "reference target not found: %s: empty reference value", refs[i].path);
+            return rc;
+        }
+        if (skip) continue;
+        rc = bdoc_get(t->tx, refs[i].collection, id, NULL);
+        if (rc == BB_ENOTFOUND) {
+            st_err(e, "reference target not found: %s -> %s/%s", refs[i].path,
+                   refs[i].collection, id);
+            return BB_EEXIST;
+        }
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- index maintenance ---- */
+
+struct ixplan {
+    size_t n;
+    struct sk_keys *oldk, *newk;
+};
+
+static void ixplan_release(struct ixplan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->oldk) sk_keys_free(&p->oldk[i]);
+        if (p->newk) sk_keys_free(&p->newk[i]);
+    }
+    free(p->oldk);
+    free(p->newk);
+    memset(p, 0, sizeof *p);
+}
+
+static int has_key(const struct sk_keys *k, const char *key)
+{
+    for (size_t i = 0; k && i < k->n; i++)
+        if (!strcmp(k->keys[i], key)) return 1;
+    return 0;
+}
+
+static void unique_msg(struct bdoc_store_error *e, const struct sk_meta *m,
+                       const struct sk_index *ix, const char *other)
+{
+    st_err(e, "unique index '%s' on '%s' violated: the value is already used by document '%s'",
+           ix->name, m->coll, other ? other : "?");
+    if (e) snprintf(e->index, sizeof e->index, "%s", ix->name);
+}
+
+/* Phase 1 (no writes): keys of the old and new versions for every index; unique pre-check. */
+static int ix_prepare(struct bdoc_store_txn *t, const struct sk_meta *m, const json_t *old,
+                      const json_t *nw, struct ixplan *p, struct bdoc_store_error *e)
+{
+    memset(p, 0, sizeof *p);
+    if (!m->nidx) return 0;
+    p->oldk = calloc(m->nidx, sizeof *p->oldk);
+    p->newk = calloc(m->nidx, sizeof *p->newk);
+    if (!p->oldk || !p->newk) return BB_ENOMEM;
+    p->n = m->nidx;
+    char err[256] = "";
+    for (size_t i = 0; i < m->nidx; i++) {
+        const struct sk_index *ix = &m->idx[i];
+        int rc = 0;
+        if (old) rc = sk_doc_keys(ix, old, &p->oldk[i], err, sizeof err);
+        if (!rc && nw) rc = sk_doc_keys(ix, nw, &p->newk[i], err, sizeof err);
+        if (rc) {
+            st_err(e, "%s", err[0] ? err : "cannot index document");
+            return rc;
+        }
+        if (!ix->unique || !nw) continue;
+        const char *id = json_string_value(json_object_get(nw, "_id"));
+        for (size_t k = 0; k < p->newk[i].n; k++) {
+            const char *key = p->newk[i].keys[k];
+            if (has_key(old ? &p->oldk[i] : NULL, key)) continue;
+            json_t *ent = NULL;
+            rc = bdoc_get(t->tx, ix->ecoll, key, &ent);
+            if (rc == BB_ENOTFOUND) continue;
+            if (rc) return rc;
+            const char *other = sk_entry_id(ent);
+            if (other && id && strcmp(other, id)) {
+                unique_msg(e, m, ix, other);
+                json_decref(ent);
+                return BB_EEXIST;
+            }
+            json_decref(ent);
+        }
+    }
+    return 0;
+}
+
+static int set_multikey(struct bdoc_txn *tx, const char *coll, const char *ixname)
+{
+    json_t *doc = NULL;
+    int rc = meta_doc_get(tx, coll, &doc);
+    if (rc) return rc;
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(doc, "indexes"), i, d) {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (n && !strcmp(n, ixname)) json_object_set_new(d, "multikey", json_true());
+    }
+    rc = meta_write(tx, coll, doc);
+    json_decref(doc);
+    return rc;
+}
+
+/* Inserts one entry; a unique collision names the index. */
+static int entry_put(struct bdoc_txn *tx, const struct sk_meta *m, const struct sk_index *ix,
+                     const char *key, json_t *body, const char *id, struct bdoc_store_error *e)
+{
+    json_object_set_new(body, "_id", json_string(key));
+    int rc = bdoc_insert(tx, ix->ecoll, body, NULL);
+    json_object_del(body, "_id");
+    if (rc != BB_EEXIST) return rc;
+    json_t *ent = NULL;
+    if (bdoc_get(tx, ix->ecoll, key, &ent) == 0) {
+        const char *other = sk_entry_id(ent);
+        if (other && id && !strcmp(other, id)) {
+            json_decref(ent);
+            return 0; /* already there for this document */
+        }
+        unique_msg(e, m, ix, other);
+        json_decref(ent);
+        return BB_EEXIST;
+    }
+    unique_msg(e, m, ix, NULL);
+    return BB_EEXIST;
+}
+
+/* Phase 2 (after the document write): apply the entry differences. */
+static int ix_apply(struct bdoc_store_txn *t, const struct sk_meta *m, const char *id,
+                    struct ixplan *p, struct bdoc_store_error *e)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const struct sk_index *ix = &m->idx[i];
+        struct sk_keys *o = &p->oldk[i], *n = &p->newk[i];
+        for (size_t k = 0; k < o->n; k++) {
+            if (has_key(n, o->keys[k])) continue;
+            int rc = bdoc_delete(t->tx, ix->ecoll, o->keys[k]);
+            if (rc && rc != BB_ENOTFOUND) return rc;
+        }
+        for (size_t k = 0; k < n->n; k++) {
+            if (has_key(o, n->keys[k])) continue;
+            int rc = entry_put(t->tx, m, ix, n->keys[k], n->bodies[k], id, e);
+            if (rc) return rc;
+        }
+        if (n->multikey && !ix->multikey) {
+            int rc = set_multikey(t->tx, m->coll, ix->name);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- documents ---- */
+
+static int write_doc(struct bdoc_store_txn *t, const struct sk_meta *m, const char *coll,
+                     const char *id, const json_t *old, json_t *nw, json_t **out,
+                     struct bdoc_store_error *e)
+{
+    struct ixplan p;
+    int rc = ix_prepare(t, m, old, nw, &p, e);
+    if (rc) goto out;
+    t->failed = 1; /* from here a failure leaves part of the operation behind */
+    if (!nw) rc = bdoc_delete(t->tx, coll, id);
+    else if (old) rc = bdoc_replace(t->tx, coll, id, nw, out);
+    else rc = bdoc_insert(t->tx, coll, nw, out);
+    if (rc == BB_EEXIST) st_err(e, "document '%s' already exists", id);
+    if (rc) goto out;
+    rc = ix_apply(t, m, id, &p, e);
+    if (rc) goto out;
+    t->failed = 0;
+out:
+    if (rc == BB_EEXIST && out && *out) {
+        json_decref(*out);
+        *out = NULL;
+    }
+    ixplan_release(&p);
+    return rc;
+}
+
+int bdoc_store_insert(struct bdoc_store_txn *t, const char *coll, const json_t *doc,
+                      const struct bdoc_store_actor *a, json_t **out,
+                      struct bdoc_store_error *e)
+{
+    if (out) *out = NULL;
+    if (!t || !coll || !json_is_object(doc)) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    json_t *nw = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "collection '%s' not found", coll);
+        goto out;
+    }
+    nw = json_copy((json_t *)doc);
+    if (!nw) {
+        rc = BB_ENOMEM;
+        goto out;
+    }
+    const json_t *idv = json_object_get(nw, "_id");
+    if (!json_is_string(idv) || json_string_length(idv) == 0) {
+        char id[BB_ID_LEN + 1];
+        bb_id_new(id);
+        json_object_set_new(nw, "_id", json_string(id));
+    }
+    const char *id = json_string_value(json_object_get(nw, "_id"));
+    if (strlen(id) > BDOC_MAX_ID_LEN) {
+        rc = BB_ETOOBIG;
+        goto out;
+    }
+    rc = check_schema(m, nw, e);
+    if (!rc) rc = check_rule(m, a, BDOC_RULE_CREATE, nw, nw, e);
+    if (!rc) rc = check_refs(t, m, nw, e);
+    if (!rc) rc = write_doc(t, m, coll, id, NULL, nw, out, e);
+out:
+    json_decref(nw);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+int bdoc_store_get(struct bdoc_store_txn *t, const char *coll, const char *id,
+                   const struct bdoc_store_actor *a, json_t **out, struct bdoc_store_error *e)
+{
+    if (out) *out = NULL;
+    if (!t || !coll || !id) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    json_t *doc = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (!rc) rc = bdoc_get(t->tx, coll, id, &doc);
+    if (!rc) rc = check_rule(m, a, BDOC_RULE_READ, doc, NULL, e);
+    if (!rc && out) {
+        *out = doc;
+        doc = NULL;
+    }
+    json_decref(doc);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+static int update_common(struct bdoc_store_txn *t, const char *coll, const char *id,
+                         const json_t *doc, const json_t *patch, const struct bdoc_store_actor *a,
+                         json_t **out, struct bdoc_store_error *e);
+
+int bdoc_store_replace(struct bdoc_store_txn *t, const char *coll, const char *id,
+                       const json_t *doc, const struct bdoc_store_actor *a, json_t **out,
+                       struct bdoc_store_error *e)
+{
+    if (!json_is_object(doc)) return BB_EINVAL;
+    return update_common(t, coll, id, doc, NULL, a, out, e);
+}
+
+int bdoc_store_patch(struct bdoc_store_txn *t, const char *coll, const char *id,
+                     const json_t *patch, const struct bdoc_store_actor *a, json_t **out,
+                     struct bdoc_store_error *e)
+{
+    if (!json_is_object(patch)) return BB_EINVAL;
+    return update_common(t, coll, id, NULL, patch, a, out, e);
+}
+
+/* Splits path into segments in buf; 0 or BB_EINVAL (empty segment, too many/long). */
+static int split_path(const char *path, char segs[][256], size_t *n)
+{
+    *n = 0;
+    const char *p = path;
+    if (!*p) return BB_EINVAL;
+    for (;;) {
+        const char *d = strchr(p, '.');
+        size_t sl = d ? (size_t)(d - p) : strlen(p);
+        if (sl == 0 || sl >= 256 || *n == BDOC_QUERY_MAX_PATH_SEGS) return BB_EINVAL;
+        memcpy(segs[*n], p, sl);
+        segs[*n][sl] = 0;
+        (*n)++;
+        if (!d) return 0;
+        p = d + 1;
+    }
+}
+
+/* The engine's patch semantics (bundoc.h) on a copy of old. */
+static int apply_patch(const json_t *old, const json_t *patch, json_t **out,
+                       struct bdoc_store_error *e)
+{
+    char (*sg)[256] = malloc(BDOC_QUERY_MAX_PATH_SEGS * 256);
+    json_t *doc = json_deep_copy(old);
+    int rc = BB_ENOMEM;
+    if (!sg || !doc) goto out;
+    rc = 0;
+    const json_t *unset = json_object_get(patch, "$unset");
+    if (unset && !json_is_object(unset)) {
+        st_err(e, "$unset must be an object");
+        rc = BB_EINVAL;
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)unset, k, v) {
+        size_t n;
+        if (split_path(k, sg, &n)) {
+            st_err(e, "bad path '%s'", k);
+            rc = BB_EINVAL;
+            goto out;
+        }
+        json_t *cur = doc;
+        for (size_t i = 0; i + 1 < n && cur; i++) cur = json_object_get(cur, sg[i]);
+        if (json_is_object(cur) && strcmp(sg[0], "_id")) json_object_del(cur, sg[n - 1]);
+    }
+    json_object_foreach((json_t *)patch, k, v) {
+        if (!strcmp(k, "$unset") || !strcmp(k, "_id")) continue;
+        size_t n;
+        if (k[0] == '$' || split_path(k, sg, &n)) {
+            st_err(e, "bad patch path '%s'", k);
+            rc = BB_EINVAL;
+            goto out;
+        }
+        if (!strcmp(sg[0], "_id")) continue;
+        json_t *cur = doc;
+        for (size_t i = 0; i + 1 < n; i++) {
+            json_t *c = json_object_get(cur, sg[i]);
+            if (!json_is_object(c)) {
+                c = json_object();
+                if (!c || json_object_set_new(cur, sg[i], c)) {
+                    rc = BB_ENOMEM;
+                    goto out;
+                }
+            }
+            cur = c;
+        }
+        if (json_object_set_new(cur, sg[n - 1], json_deep_copy(v))) {
+            rc = BB_ENOMEM;
+            goto out;
+        }
+    }
+    *out = doc;
+    doc = NULL;
+out:
+    free(sg);
+    json_decref(doc);
+    return rc;
+}
+
+static int update_common(struct bdoc_store_txn *t, const char *coll, const char *id,
+                         const json_t *doc, const json_t *patch, const struct bdoc_store_actor *a,
+                         json_t **out, struct bdoc_store_error *e)
+{
+    if (out) *out = NULL;
+    if (!t || !coll || !id) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    json_t *old = NULL, *nw = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (!rc) rc = bdoc_get(t->tx, coll, id, &old);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "document '%s' not found in '%s'", id, coll);
+        goto out;
+    }
+    if (patch) {
+        rc = apply_patch(old, patch, &nw, e);
+        if (rc) goto out;
+    } else {
+        nw = json_copy((json_t *)doc);
+        if (!nw) {
+            rc = BB_ENOMEM;
+            goto out;
+        }
+    }
+    json_object_set_new(nw, "_id", json_string(id));
+    rc = check_schema(m, nw, e);
+    if (!rc) rc = check_rule(m, a, BDOC_RULE_UPDATE, old, nw, e);
+    if (!rc) rc = check_refs(t, m, nw, e);
+    if (!rc) rc = write_doc(t, m, coll, id, old, nw, out, e);
+out:
+    json_decref(old);
+    json_decref(nw);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+/* ---- delete with on_delete policies ---- */
+
+static int find_dependents(struct bdoc_store_txn *t, const char *src, const char *path,
+                           const char *id, json_t **out)
+{
+    /* candidate stored forms of the id: the string, and numbers/booleans whose text it is */
+    json_t *in = json_array();
+    json_array_append_new(in, json_string(id));
+    char *end = NULL;
+    long long ll = strtoll(id, &end, 10);
+    char buf[64];
+    if (end && !*end && *id) {
+        snprintf(buf, sizeof buf, "%lld", ll);
+        if (!strcmp(buf, id)) json_array_append_new(in, json_integer(ll));
+    }
+    double d = strtod(id, &end);
+    if (end && !*end && *id) json_array_append_new(in, json_real(d));
+    if (!strcmp(id, "true") || !strcmp(id, "false"))
+        json_array_append_new(in, json_boolean(!strcmp(id, "true")));
+    json_t *req = json_pack("{s:{s:{s:o}}}", "query", path, "$in", in);
+    if (!req) return BB_ENOMEM;
+    struct bdoc_store_find_result res;
+    int rc = bdoc_store_find(t, src, req, NULL, BDOC_STORE_EXACT_COUNT, &res, NULL);
+    json_decref(req);
+    if (rc == BB_ENOTFOUND) { /* the source collection is gone */
+        *out = json_array();
+        return 0;
+    }
+    if (rc) return rc;
+    json_t *deps = json_array();
+    size_t i;
+    json_t *doc;
+    json_array_foreach(res.docs, i, doc) {
+        char rid[BDOC_MAX_ID_LEN + 1];
+        int skip;
+        if (ref_id(get_path(doc, path), rid, sizeof rid, &skip) || skip || strcmp(rid, id))
+            continue;
+        json_array_append(deps, doc);
+    }
+    bdoc_store_find_result_release(&res);
+    *out = deps;
+    return 0;
+}
+
+static int visited_add(json_t *visited, const char *coll, const char *id, int *already)
+{
+    size_t n = strlen(coll) + strlen(id) + 2;
+    char *k = malloc(n);
+    if (!k) return BB_ENOMEM;
+    snprintf(k, n, "%s\x1f%s", coll, id);
+    *already = json_object_get(visited, k) != NULL;
+    int rc = 0;
+    if (!*already) {
+        if (json_object_size(visited) >= BDOC_STORE_MAX_CASCADE) rc = BB_ETOOBIG;
+        else json_object_set_new(visited, k, json_true());
+    }
+    free(k);
+    return rc;
+}
+
+static int visited_has(json_t *visited, const char *coll, const char *id)
+{
+    size_t n = strlen(coll) + strlen(id) + 2;
+    char *k = malloc(n);
+    if (!k) return 0;
+    snprintf(k, n, "%s\x1f%s", coll, id);
+    int r = json_object_get(visited, k) != NULL;
+    free(k);
+    return r;
+}
+
+static int delete_rec(struct bdoc_store_txn *t, const char *coll, const char *id,
+                      json_t *visited, int depth, struct bdoc_store_error *e);
+
+static int apply_policies(struct bdoc_store_txn *t, const char *coll, const char *id,
+                          json_t *visited, int depth, struct bdoc_store_error *e)
+{
+    json_t *refs = NULL;
+    int rc = bdoc_get(t->tx, REFS_COLL, coll, &refs);
+    if (rc == BB_ENOTFOUND) return 0;
+    if (rc) return rc;
+    const json_t *in = json_object_get(refs, "in");
+    /* pass 0: restrict, before anything is written; pass 1: set_null and cascade */
+    int writes = 0;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(in, i, r) {
+            const char *src = json_string_value(json_array_get(r, 0));
+            const char *path = json_string_value(json_array_get(r, 1));
+            const char *pol = json_string_value(json_array_get(r, 2));
+            if (!src || !path || !pol) continue;
+            int restrict_ = !strcmp(pol, "restrict"), cascade = !strcmp(pol, "cascade");
+            if (pass == 0 && !restrict_) continue;
+            if (pass == 1 && restrict_) continue;
+            json_t *deps = NULL;
+            rc = find_dependents(t, src, path, id, &deps);
+            if (rc) break;
+            size_t j;
+            json_t *d;
+            json_array_foreach(deps, j, d) {
+                const char *did = json_string_value(json_object_get(d, "_id"));
+                if (!did || visited_has(visited, src, did)) continue;
+                if (restrict_) {
+                    st_err(e, "reference restrict violation: %s.%s -> %s/%s", src, path, coll,
+                           id);
+                    rc = BB_EEXIST;
+                } else if (cascade) {
+                    writes++;
+                    rc = delete_rec(t, src, did, visited, depth + 1, e);
+                } else {
+                    writes++;
+                    json_t *p = json_pack("{s:n}", path);
+                    rc = p ? update_common(t, src, did, NULL, p, NULL, NULL, e) : BB_ENOMEM;
+                    json_decref(p);
+                }
+                if (rc) break;
+            }
+            json_decref(deps);
+            if (rc) break;
+        }
+    }
+    json_decref(refs);
+    if (rc && writes) t->failed = 1;
+    return rc;
+}
+
+static int delete_rec(struct bdoc_store_txn *t, const char *coll, const char *id,
+                      json_t *visited, int depth, struct bdoc_store_error *e)
+{
+    int already = 0;
+    int rc = visited_add(visited, coll, id, &already);
+    if (rc) {
+        st_err(e, "on_delete policies touch more than %d documents", BDOC_STORE_MAX_CASCADE);
+        return rc;
+    }
+    if (already) return 0;
+    if (depth > 64) {
+        st_err(e, "cascade deeper than 64 levels");
+        return BB_ETOOBIG;
+    }
+    struct sk_meta *m = NULL;
+    json_t *old = NULL;
+    rc = st_meta_load(t, coll, &m);
+    if (!rc) rc = bdoc_get(t->tx, coll, id, &old);
+    if (rc == BB_ENOTFOUND && depth > 0) rc = 0; /* a dependent already gone */
+    if (rc || !old) goto out;
+    rc = apply_policies(t, coll, id, visited, depth, e);
+    if (rc) goto out;
+    rc = write_doc(t, m, coll, id, old, NULL, NULL, e);
+out:
+    json_decref(old);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+int bdoc_store_delete(struct bdoc_store_txn *t, const char *coll, const char *id,
+                      const struct bdoc_store_actor *a, struct bdoc_store_error *e)
+{
+    if (!t || !coll || !id) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    json_t *old = NULL, *visited = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (!rc) rc = bdoc_get(t->tx, coll, id, &old);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "document '%s' not found in '%s'", id, coll);
+        goto out;
+    }
+    rc = check_rule(m, a, BDOC_RULE_DELETE, old, NULL, e);
+    if (rc) goto out;
+    visited = json_object();
+    if (!visited) {
+        rc = BB_ENOMEM;
+        goto out;
+    }
+    rc = delete_rec(t, coll, id, visited, 0, e);
+out:
+    json_decref(old);
+    json_decref(visited);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+int bdoc_store_list(struct bdoc_store_txn *t, const char *coll, const char *after, size_t limit,
+                    const struct bdoc_store_actor *a, json_t **out, char **next,
+                    struct bdoc_store_error *e)
+{
+    (void)e;
+    if (next) *next = NULL;
+    if (!t || !coll || !out || limit < 1 || limit > 10000) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (rc) return rc;
+    json_t *res = json_array();
+    char *cur = after ? strdup(after) : NULL;
+    if (!res || (after && !cur)) {
+        rc = BB_ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        json_t *batch = NULL;
+        char *nx = NULL;
+        size_t want = limit - json_array_size(res);
+        rc = bdoc_list(t->tx, coll, cur, NULL, want, &batch, &nx);
+        if (rc) goto out;
+        size_t i;
+        json_t *d;
+        json_array_foreach(batch, i, d) {
+            if (st_read_allowed(m, a, d)) json_array_append(res, d);
+        }
+        json_decref(batch);
+        free(cur);
+        cur = nx;
+        if (!cur || json_array_size(res) == limit) break;
+    }
+    *out = res;
+    res = NULL;
+    if (next) {
+        *next = cur;
+        cur = NULL;
+    }
+out:
+    free(cur);
+    json_decref(res);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+/* ---- collections ---- */
+
+struct create_ctx {
+    const char *name;
+    const json_t *opts;
+    int created;
+};
+
+static int refs_sync(struct bdoc_txn *tx, const char *src, const struct bdoc_schema *old,
+                     const struct bdoc_schema *nw);
+
+static int create_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct create_ctx *c = vctx;
+    int rc = bdoc_collection_create(t->tx, c->name);
+    if (rc == BB_EEXIST) {
+        st_err(e, "collection '%s' already exists", c->name);
+        return rc;
+    }
+    if (rc) return rc;
+    const json_t *schema = json_object_get(c->opts, "schema");
+    const json_t *rules = json_object_get(c->opts, "rules");
+    json_t *doc = json_pack("{s:s,s:O,s:O,s:b,s:[]}", "_id", c->name, "schema",
+                            json_is_object(schema) ? schema : json_null(), "rules",
+                            json_is_object(rules) ? rules : json_null(),
+                            "prevent_schema_override",
+                            json_is_true(json_object_get(c->opts, "prevent_schema_override")),
+                            "indexes");
+    if (!doc) return BB_ENOMEM;
+    rc = meta_write(t->tx, c->name, doc);
+    json_decref(doc);
+    if (rc) return rc;
+    if (json_is_object(schema)) {
+        struct bdoc_schema *cs = NULL;
+        rc = bdoc_schema_compile(schema, &cs, NULL, 0);
+        if (!rc) rc = refs_sync(t->tx, c->name, NULL, cs);
+        bdoc_schema_free(cs);
+    }
+    c->created = 1;
+    return rc;
+}
+
+static int ensure_ref_indexes(struct bdoc_store *s, const char *coll, const json_t *schema,
+                              struct bdoc_store_error *e);
+
+int bdoc_store_collection_create(struct bdoc_store *s, const char *name, const json_t *opts,
+                                 int *created, struct bdoc_store_error *e)
+{
+    if (created) *created = 0;
+    if (!s || !name_ok(name) || (opts && !json_is_object(opts))) {
+        st_err(e, "invalid collection name");
+        return BB_EINVAL;
+    }
+    const json_t *schema = json_object_get(opts, "schema");
+    const json_t *rules = json_object_get(opts, "rules");
+    char err[512];
+    if (schema && !json_is_null(schema)) {
+        struct bdoc_schema *cs = NULL;
+        if (!json_is_object(schema)) {
+            st_err(e, "invalid schema format");
+            return BB_EINVAL;
+        }
+        int rc = bdoc_schema_compile(schema, &cs, err, sizeof err);
+        bdoc_schema_free(cs);
+        if (rc) {
+            st_err(e, "invalid json schema: %s", err);
+            return rc;
+        }
+    }
+    if (rules && !json_is_null(rules)) {
+        struct bdoc_ruleset *rs = NULL;
+        int rc = bdoc_ruleset_compile(rules, &rs, err, sizeof err);
+        bdoc_ruleset_free(rs);
+        if (rc) {
+            st_err(e, "invalid rules: %s", err);
+            return rc;
+        }
+    }
+    struct create_ctx c = {name, opts, 0};
+    int rc = admin_run(s, create_fn, &c, e);
+    if (rc == BB_EEXIST && json_is_true(json_object_get(opts, "update_if_exists"))) {
+        if (e) e->message[0] = 0;
+        rc = schema ? bdoc_store_set_schema(s, name, schema, -1, e) : 0;
+        return rc;
+    }
+    if (rc) return rc;
+    if (created) *created = 1;
+    if (json_is_object(schema)) rc = ensure_ref_indexes(s, name, schema, e);
+    return rc;
+}
+
+struct drop_ctx {
+    const char *name;
+    json_t *ecolls;
+};
+
+static int drop_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct drop_ctx *c = vctx;
+    struct sk_meta *m = NULL;
+    int rc = st_meta_load(t, c->name, &m);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "collection '%s' does not exist", c->name);
+        return rc;
+    }
+    json_array_clear(c->ecolls);
+    for (size_t i = 0; i < m->nidx; i++) json_array_append_new(c->ecolls, json_string(m->idx[i].ecoll));
+    rc = refs_sync(t->tx, c->name, m->schema, NULL);
+    if (!rc) rc = bdoc_collection_drop(t->tx, c->name);
+    if (!rc && m->doc) rc = bdoc_delete(t->tx, META_COLL, c->name);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+static int drop_colls_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    (void)e;
+    json_t *names = vctx;
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n) {
+        int rc = bdoc_collection_drop(t->tx, json_string_value(n));
+        if (rc && rc != BB_ENOTFOUND) return rc;
+    }
+    return 0;
+}
+
+int bdoc_store_collection_drop(struct bdoc_store *s, const char *name,
+                               struct bdoc_store_error *e)
+{
+    if (!s || !name_ok(name)) return BB_EINVAL;
+    struct drop_ctx c = {name, json_array()};
+    if (!c.ecolls) return BB_ENOMEM;
+    int rc = admin_run(s, drop_fn, &c, e);
+    if (!rc && json_array_size(c.ecolls)) {
+        fence_wait(s); /* writers that still saw the indexes are done before entries go */
+        rc = admin_run(s, drop_colls_fn, c.ecolls, e);
+    }
+    json_decref(c.ecolls);
+    return rc;
+}
+
+static json_t *index_public(const json_t *def)
+{
+    return json_pack("{s:O,s:O,s:b,s:O,s:b}", "name", json_object_get(def, "name"), "fields",
+                     json_object_get(def, "fields"), "unique",
+                     json_is_true(json_object_get(def, "unique")), "state",
+                     json_object_get(def, "state"), "multikey",
+                     json_is_true(json_object_get(def, "multikey")));
+}
+
+int bdoc_store_index_list(struct bdoc_store_txn *t, const char *coll, json_t **out)
+{
+    if (!t || !coll || !out) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (rc) return rc;
+    json_t *arr = json_array();
+    size_t i;
+    json_t *d;
+    json_array_foreach(json_object_get(m->doc, "indexes"), i, d) {
+        json_array_append_new(arr, index_public(d));
+    }
+    st_meta_put(t->s, m);
+    *out = arr;
+    return arr ? 0 : BB_ENOMEM;
+}
+
+int bdoc_store_collection_get(struct bdoc_store_txn *t, const char *name, json_t **out)
+{
+    if (!t || !name || !out) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    int rc = st_meta_load(t, name, &m);
+    if (rc) return rc;
+    json_t *idx = NULL;
+    rc = bdoc_store_index_list(t, name, &idx);
+    if (!rc) {
+        const json_t *schema = json_object_get(m->doc, "schema");
+        const json_t *rules = json_object_get(m->doc, "rules");
+        *out = json_pack("{s:s,s:O,s:O,s:b,s:o}", "name", name, "schema",
+                         schema ? schema : json_null(), "rules", rules ? rules : json_null(),
+                         "prevent_schema_override", m->prevent_override, "indexes", idx);
+        if (!*out) rc = BB_ENOMEM;
+    }
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+int bdoc_store_collection_list(struct bdoc_store_txn *t, const char *prefix, json_t **out)
+{
+    if (!t || !out) return BB_EINVAL;
+    json_t *all = NULL;
+    int rc = bdoc_collection_list(t->tx, prefix, &all);
+    if (rc) return rc;
+    json_t *res = json_array();
+    size_t i;
+    json_t *n;
+    json_array_foreach(all, i, n) {
+        const char *s = json_string_value(n);
+        if (s && !(s[0] == '_' && s[1] == '_')) json_array_append(res, n);
+    }
+    json_decref(all);
+    *out = res;
+    return res ? 0 : BB_ENOMEM;
+}
+
+/* ---- schema and rules ---- */
+
+/* Rewrites the __refs documents: drops src's old declarations, adds the new ones. */
+static int refs_sync(struct bdoc_txn *tx, const char *src, const struct bdoc_schema *old,
+                     const struct bdoc_schema *nw)
+{
+    const struct bdoc_schema_ref *r[2] = {NULL, NULL};
+    size_t n[2] = {0, 0};
+    if (old) bdoc_schema_refs(old, &r[0], &n[0]);
+    if (nw) bdoc_schema_refs(nw, &r[1], &n[1]);
+    for (int side = 0; side < 2; side++) {
+        for (size_t i = 0; i < n[side]; i++) {
+            const char *target = r[side][i].collection;
+            json_t *doc = NULL;
+            int rc = bdoc_get(tx, REFS_COLL, target, &doc);
+            if (rc == BB_ENOTFOUND) {
+                doc = json_pack("{s:s,s:[]}", "_id", target, "in");
+                rc = doc ? 0 : BB_ENOMEM;
+                if (!rc) rc = bdoc_insert(tx, REFS_COLL, doc, NULL);
+            }
+            if (rc) {
+                json_decref(doc);
+                return rc;
+            }
+            json_t *in = json_object_get(doc, "in"), *nin = json_array();
+            size_t k;
+            json_t *ent;
+            json_array_foreach(in, k, ent) {
+                const char *s = json_string_value(json_array_get(ent, 0));
+                if (s && strcmp(s, src)) json_array_append(nin, ent);
+            }
+            for (size_t j = 0; j < n[1]; j++) {
+                if (strcmp(r[1][j].collection, target)) continue;
+                json_array_append_new(nin, json_pack("[s,s,s]", src, r[1][j].path,
+                                                     bdoc_on_delete_name(r[1][j].on_delete)));
+            }
+            json_object_set_new(doc, "in", nin);
+            rc = json_array_size(nin) ? bdoc_replace(tx, REFS_COLL, target, doc, NULL)
+                                      : bdoc_delete(tx, REFS_COLL, target);
+            json_decref(doc);
+            if (rc) return rc;
+        }
+    }
+    return 0;
+}
+
+struct schema_ctx {
+    const char *coll;
+    const json_t *schema; /* NULL: clear */
+    int prevent;
+};
+
+static int schema_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct schema_ctx *c = vctx;
+    json_t *doc = NULL;
+    struct bdoc_schema *olds = NULL, *news = NULL;
+    int rc = meta_doc_get(t->tx, c->coll, &doc);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "collection '%s' not found", c->coll);
+        return rc;
+    }
+    if (c->prevent >= 0)
+        json_object_set_new(doc, "prevent_schema_override", json_boolean(c->prevent));
+    const json_t *cur = json_object_get(doc, "schema");
+    if (json_is_true(json_object_get(doc, "prevent_schema_override")) && json_is_object(cur) &&
+        json_object_size(cur)) {
+        if (c->schema && bdoc_value_equal(cur, c->schema)) {
+            rc = c->prevent >= 0 ? meta_write(t->tx, c->coll, doc) : 0;
+            goto out;
+        }
+        st_err(e, "schema override is disabled for this collection");
+        rc = BB_EEXIST;
+        goto out;
+    }
+    if (json_is_object(cur)) rc = bdoc_schema_compile(cur, &olds, NULL, 0);
+    if (!rc && c->schema) rc = bdoc_schema_compile(c->schema, &news, NULL, 0);
+    if (rc) goto out;
+    json_object_set_new(doc, "schema", c->schema ? json_deep_copy(c->schema) : json_null());
+    rc = refs_sync(t->tx, c->coll, olds, news);
+    if (!rc) rc = meta_write(t->tx, c->coll, doc);
+out:
+    bdoc_schema_free(olds);
+    bdoc_schema_free(news);
+    json_decref(doc);
+    return rc;
+}
+
+int bdoc_store_set_schema(struct bdoc_store *s, const char *coll, const json_t *schema,
+                          int prevent_override, struct bdoc_store_error *e)
+{
+    if (!s || !coll) return BB_EINVAL;
+    if (json_is_null(schema)) schema = NULL;
+    if (schema) {
+        char err[512];
+        struct bdoc_schema *cs = NULL;
+        if (!json_is_object(schema)) {
+            st_err(e, "invalid schema format");
+            return BB_EINVAL;
+        }
+        int rc = bdoc_schema_compile(schema, &cs, err, sizeof err);
+        bdoc_schema_free(cs);
+        if (rc) {
+            st_err(e, "invalid json schema: %s", err);
+            return rc;
+        }
+    }
+    struct schema_ctx c = {coll, schema, prevent_override};
+    int rc = admin_run(s, schema_fn, &c, e);
+    if (!rc && schema) rc = ensure_ref_indexes(s, coll, schema, e);
+    return rc;
+}
+
+struct rules_ctx {
+    const char *coll;
+    const json_t *rules;
+};
+
+static int rules_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct rules_ctx *c = vctx;
+    json_t *doc = NULL;
+    int rc = meta_doc_get(t->tx, c->coll, &doc);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "collection '%s' not found", c->coll);
+        return rc;
+    }
+    json_object_set_new(doc, "rules", c->rules ? json_deep_copy(c->rules) : json_null());
+    rc = meta_write(t->tx, c->coll, doc);
+    json_decref(doc);
+    return rc;
+}
+
+int bdoc_store_set_rules(struct bdoc_store *s, const char *coll, const json_t *rules,
+                         struct bdoc_store_error *e)
+{
+    if (!s || !coll) return BB_EINVAL;
+    if (json_is_null(rules) || (json_is_object(rules) && !json_object_size(rules))) rules = NULL;
+    if (rules) {
+        char err[512];
+        struct bdoc_ruleset *rs = NULL;
+        int rc = bdoc_ruleset_compile(rules, &rs, err, sizeof err);
+        bdoc_ruleset_free(rs);
+        if (rc) {
+            st_err(e, "invalid rules: %s", err);
+            return rc;
+        }
+    }
+    struct rules_ctx c = {coll, rules};
+    return admin_run(s, rules_fn, &c, e);
+}
+
+/* ---- indexes ---- */
+
+static int ixname_ok(const char *n)
+{
+    size_t l = n ? strlen(n) : 0;
+    if (l == 0 || l > BDOC_STORE_MAX_INDEX_NAME) return 0;
+    return strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == l;
+}
+
+struct ixadd_ctx {
+    const char *coll;
+    json_t *def;
+};
+
+static int ixadd_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct ixadd_ctx *c = vctx;
+    json_t *doc = NULL;
+    int rc = meta_doc_get(t->tx, c->coll, &doc);
+    if (rc) {
+        if (rc == BB_ENOTFOUND) st_err(e, "collection '%s' not found", c->coll);
+        return rc;
+    }
+    json_t *idx = json_object_get(doc, "indexes");
+    const char *name = json_string_value(json_object_get(c->def, "name"));
+    size_t i;
+    json_t *d;
+    json_array_foreach(idx, i, d) {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (n && !strcmp(n, name)) {
+            st_err(e, "index '%s' already exists on '%s'", name, c->coll);
+            json_decref(doc);
+            return BB_EEXIST;
+        }
+    }
+    if (json_array_size(idx) >= BDOC_STORE_MAX_INDEXES) {
+        st_err(e, "too many indexes on '%s'", c->coll);
+        json_decref(doc);
+        return BB_ELIMIT;
+    }
+    /* a fresh entries collection name each attempt */
+    uint8_t r[8];
+    char hx[17], ecoll[32];
+    if (bb_random_bytes(r, sizeof r)) {
+        json_decref(doc);
+        return BB_EIO;
+    }
+    bb_hex_encode(r, sizeof r, hx, sizeof hx);
+    snprintf(ecoll, sizeof ecoll, "__idx.%s", hx);
+    json_object_set_new(c->def, "ecoll", json_string(ecoll));
+    json_array_append(idx, c->def);
+    rc = bdoc_collection_create(t->tx, ecoll);
+    if (!rc) rc = meta_write(t->tx, c->coll, doc);
+    json_decref(doc);
+    return rc;
+}
+
+struct ixdel_ctx {
+    const char *coll, *name;
+    char ecoll[64];
+};
+
+static int ixdel_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct ixdel_ctx *c = vctx;
+    json_t *doc = NULL;
+    int rc = meta_doc_get(t->tx, c->coll, &doc);
+    if (rc) return rc;
+    json_t *idx = json_object_get(doc, "indexes");
+    size_t i;
+    json_t *d;
+    rc = BB_ENOTFOUND;
+    json_array_foreach(idx, i, d) {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (n && !strcmp(n, c->name)) {
+            snprintf(c->ecoll, sizeof c->ecoll, "%s",
+                     json_string_value(json_object_get(d, "ecoll")));
+            json_array_remove(idx, i);
+            rc = 0;
+            break;
+        }
+    }
+    if (rc) st_err(e, "index '%s' not found on '%s'", c->name, c->coll);
+    else rc = meta_write(t->tx, c->coll, doc);
+    json_decref(doc);
+    return rc;
+}
+
+int bdoc_store_index_drop(struct bdoc_store *s, const char *coll, const char *name,
+                          struct bdoc_store_error *e)
+{
+    if (!s || !coll || !name) return BB_EINVAL;
+    struct ixdel_ctx c = {coll, name, ""};
+    int rc = admin_run(s, ixdel_fn, &c, e);
+    if (rc) return rc;
+    fence_wait(s); /* writers that still maintain the index finish first */
+    json_t *names = json_pack("[s]", c.ecoll);
+    if (!names) return BB_ENOMEM;
+    rc = admin_run(s, drop_colls_fn, names, e);
+    json_decref(names);
+    return rc;
+}
+
+/* The compiled definition of index name in t's view of coll (copied into ix). */
+static int index_find(struct bdoc_store_txn *t, const char *coll, const char *name,
+                      struct sk_meta **mout, const struct sk_index **out)
+{
+    struct sk_meta *m = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (rc) return rc;
+    for (size_t i = 0; i < m->nidx; i++) {
+        if (!strcmp(m->idx[i].name, name)) {
+            *mout = m;
+            *out = &m->idx[i];
+            return 0;
+        }
+    }
+    st_meta_put(t->s, m);
+    return BB_ENOTFOUND;
+}
+
+struct build_ctx {
+    const char *coll, *name;
+    char *after;   /* committed position */
+    char *pending; /* position after the batch being attempted */
+    size_t batch;
+    int done;
+};
+
+/* One build batch: index up to batch documents after ctx->after and rewrite each of them
+ * unchanged, so a concurrent writer of the same document conflicts with this batch (first
+ * committer wins) instead of racing it. */
+static int build_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct build_ctx *c = vctx;
+    struct sk_meta *m = NULL;
+    const struct sk_index *ix = NULL;
+    json_t *docs = NULL;
+    char *next = NULL;
+    int rc = index_find(t, c->coll, c->name, &m, &ix);
+    if (rc) {
+        st_err(e, "index '%s' was dropped during its build", c->name);
+        return rc;
+    }
+    rc = bdoc_list(t->tx, c->coll, c->after, NULL, c->batch, &docs, &next);
+    if (rc) goto out;
+    int mk = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(docs, i, d) {
+        struct sk_keys k;
+        char err[256] = "";
+        const char *id = json_string_value(json_object_get(d, "_id"));
+        rc = sk_doc_keys(ix, d, &k, err, sizeof err);
+        if (rc) {
+            st_err(e, "%s (document '%s')", err, id ? id : "?");
+            goto out;
+        }
+        mk |= k.multikey;
+        for (size_t j = 0; j < k.n && !rc; j++) rc = entry_put(t->tx, m, ix, k.keys[j], k.bodies[j], id, e);
+        sk_keys_free(&k);
+        if (!rc) rc = bdoc_replace(t->tx, c->coll, id, d, NULL);
+        if (rc) goto out;
+    }
+    if (mk && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
+    if (rc) goto out;
+    /* the cursor advances only when this batch commits (the caller moves pending) */
+    free(c->pending);
+    c->pending = next;
+    next = NULL;
+out:
+    free(next);
+    json_decref(docs);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+static int ready_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+{
+    struct build_ctx *c = vctx;
+    (void)e;
+    json_t *doc = NULL;
+    int rc = meta_doc_get(t->tx, c->coll, &doc);
+    if (rc) return rc;
+    size_t i;
+    json_t *d;
+    rc = BB_ENOTFOUND;
+    json_array_foreach(json_object_get(doc, "indexes"), i, d) {
+        const char *n = json_string_value(json_object_get(d, "name"));
+        if (n && !strcmp(n, c->name)) {
+            json_object_set_new(d, "state", json_string("ready"));
+            rc = 0;
+        }
+    }
+    if (!rc) rc = meta_write(t->tx, c->coll, doc);
+    json_decref(doc);
+    return rc;
+}
+
+int bdoc_store_index_create(struct bdoc_store *s, const char *coll, const json_t *spec,
+                            struct bdoc_store_error *e)
+{
+    if (!s || !coll || !json_is_object(spec)) return BB_EINVAL;
+    const char *name = json_string_value(json_object_get(spec, "name"));
+    const json_t *fields = json_object_get(spec, "fields");
+    const json_t *unique = json_object_get(spec, "unique");
+    if (!ixname_ok(name)) {
+        st_err(e, "index name must be 1..%d characters of [A-Za-z0-9_-]",
+               BDOC_STORE_MAX_INDEX_NAME);
+        return BB_EINVAL;
+    }
+    if (!json_is_array(fields) || json_array_size(fields) == 0 ||
+        json_array_size(fields) > BDOC_STORE_MAX_INDEX_FIELDS || (unique && !json_is_boolean(unique))) {
+        st_err(e, "index fields must be an array of 1..%d paths", BDOC_STORE_MAX_INDEX_FIELDS);
+        return BB_EINVAL;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)spec, k, v) {
+        if (strcmp(k, "name") && strcmp(k, "fields") && strcmp(k, "unique")) {
+            st_err(e, "unknown index option '%s'", k);
+            return BB_EINVAL;
+        }
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach(fields, i, f) {
+        struct sk_field sf;
+        int rc = sk_field_parse(json_string_value(f), &sf);
+        sk_field_release(&sf);
+        if (rc) {
+            st_err(e, "bad index field #%zu", i);
+            return rc;
+        }
+    }
+    json_t *def = json_pack("{s:s,s:O,s:b,s:s,s:b}", "name", name, "fields", fields, "unique",
+                            json_is_true(unique), "state", "building", "multikey", 0);
+    if (!def) return BB_ENOMEM;
+    struct ixadd_ctx ac = {coll, def};
+    int rc = admin_run(s, ixadd_fn, &ac, e);
+    json_decref(def);
+    if (rc) return rc;
+    /* writers that began before the index was published do not maintain it: let them finish */
+    fence_wait(s);
+    struct build_ctx bc = {coll, name, NULL, NULL, s->build_batch, 0};
+    while (!rc && !bc.done) {
+        rc = admin_run(s, build_fn, &bc, e);
+        if (rc) break;
+        free(bc.after);
+        bc.after = bc.pending;
+        bc.pending = NULL;
+        bc.done = bc.after == NULL;
+    }
+    free(bc.after);
+    free(bc.pending);
+    if (!rc) rc = admin_run(s, ready_fn, &bc, e);
+    if (rc) { /* leave nothing behind */
+        struct bdoc_store_error e2 = {0};
+        bdoc_store_index_drop(s, coll, name, &e2);
+        bdoc_store_error_release(&e2);
+    }
+    return rc;
+}
+
+static int ensure_ref_indexes(struct bdoc_store *s, const char *coll, const json_t *schema,
+                              struct bdoc_store_error *e)
+{
+    struct bdoc_schema *cs = NULL;
+    int rc = bdoc_schema_compile(schema, &cs, NULL, 0);
+    if (rc) return rc;
+    const struct bdoc_schema_ref *refs;
+    size_t n;
+    bdoc_schema_refs(cs, &refs, &n);
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct bdoc_store_txn *t = NULL;
+        struct sk_meta *m = NULL;
+        int have = 0;
+        rc = bdoc_store_begin(s, BDOC_TXN_READONLY, &t);
+        if (!rc) rc = st_meta_load(t, coll, &m);
+        if (!rc)
+            for (size_t j = 0; j < m->nidx; j++)
+                if (!strcmp(m->idx[j].f[0].path, refs[i].path)) have = 1;
+        st_meta_put(s, m);
+        bdoc_store_rollback(t);
+        if (rc || have) continue;
+        char name[BDOC_STORE_MAX_INDEX_NAME + 1];
+        snprintf(name, sizeof name, "ref_%s", refs[i].path);
+        for (char *p = name; *p; p++)
+            if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", *p))
+                *p = '_';
+        json_t *spec = json_pack("{s:s,s:[s]}", "name", name, "fields", refs[i].path);
+        rc = spec ? bdoc_store_index_create(s, coll, spec, e) : BB_ENOMEM;
+        if (rc == BB_EEXIST) rc = 0;
+        json_decref(spec);
+    }
+    bdoc_schema_free(cs);
+    return rc;
+}
+
+int bdoc_store_index_check(struct bdoc_store_txn *t, const char *coll, const char *name,
+                           size_t *problems)
+{
+    if (!t || !coll || !name || !problems) return BB_EINVAL;
+    *problems = 0;
+    struct sk_meta *m = NULL;
+    const struct sk_index *ix = NULL;
+    int rc = index_find(t, coll, name, &m, &ix);
+    if (rc) return rc;
+    json_t *expect = json_object(); /* key -> doc id */
+    char *after = NULL;
+    for (;;) {
+        json_t *docs = NULL;
+        char *next = NULL;
+        rc = bdoc_list(t->tx, coll, after, NULL, 1000, &docs, &next);
+        free(after);
+        after = next;
+        if (rc) break;
+        size_t i;
+        json_t *d;
+        json_array_foreach(docs, i, d) {
+            struct sk_keys k;
+            rc = sk_doc_keys(ix, d, &k, NULL, 0);
+            if (rc) break;
+            for (size_t j = 0; j < k.n; j++)
+                json_object_set(expect, k.keys[j], json_object_get(d, "_id"));
+            sk_keys_free(&k);
+        }
+        json_decref(docs);
+        if (rc || !after) break;
+    }
+    for (char *cur = NULL; !rc;) {
+        json_t *ents = NULL;
+        char *next = NULL;
+        rc = bdoc_list(t->tx, ix->ecoll, cur, NULL, 1000, &ents, &next);
+        free(cur);
+        cur = next;
+        if (rc) break;
+        size_t i;
+        json_t *en;
+        json_array_foreach(ents, i, en) {
+            const char *key = json_string_value(json_object_get(en, "_id"));
+            const char *id = sk_entry_id(en);
+            const json_t *want = json_object_get(expect, key);
+            if (!want || !id || strcmp(json_string_value(want), id)) (*problems)++;
+            else json_object_del(expect, key);
+        }
+        json_decref(ents);
+        if (!cur) break;
+    }
+    *problems += json_object_size(expect);
+    free(after);
+    json_decref(expect);
+    st_meta_put(t->s, m);
+    return rc;
+}

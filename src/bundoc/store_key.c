@@ -1,0 +1,591 @@
+/* store_key.c — index key encoding for bundoc secondary indexes.
+ *
+ * Raw encoding E(v) of one JSON value (prefix-free, and memcmp order == bdoc_value_cmp order):
+ *   null / missing   01
+ *   number           02  D[8]  R[2]   D = the value rounded to a double, as big-endian bits with
+ *                                     the sign bit flipped (negatives: all bits flipped), -0 as +0;
+ *                                     R = exact int64 minus D (|R| <= 1024) + 32768, big-endian.
+ *                                     Rounding is monotone, so (D, R) orders exactly, and an
+ *                                     integer equal to a real encodes identically (1 == 1.0).
+ *   string           03  bytes  00    byte 00 escaped as 01 01, byte 01 as 01 02
+ *   object           04  (02 key-bytes 00 E(value))* 00   keys sorted bytewise, escaped as above
+ *   array            05  E(elem)* 00
+ *   boolean          06  00|01
+ * The class tags follow the class order null < number < string < object < array < bool, the
+ * terminators (00) sort before any continuation, so concatenations compare lexicographically
+ * exactly as bdoc_value_cmp does. A descending field uses the bytewise complement (a prefix-free
+ * set complemented is prefix-free with the order reversed).
+ *
+ * A key's value part is the concatenation of the fields' encodings; if longer than SK_RAW_MAX
+ * bytes it is cut there and ff appended ("truncated"). Truncation is monotone (x < y implies
+ * T(x) <= T(y)), so range scans stay correct supersets; equal truncated parts form one group.
+ * The value part is lowercase hex, then '|' and a suffix:
+ *   non-unique index, or a unique index tuple holding a null: the document id (ids over
+ *       SK_ID_INLINE_MAX bytes: "#" + sha256(id) hex, the id in the body as "i")
+ *   unique index: nothing when the value part is exact, "#" + sha256(full raw) hex when it was
+ *       truncated; the body holds "i": id. Two documents with the same value therefore write the
+ *       same entry _id: the engine reports BB_EEXIST (or BB_ECONFLICT at commit for concurrent
+ *       inserts), which is the unique check.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "store_int.h"
+
+enum { T_NULL = 1, T_NUM = 2, T_STR = 3, T_OBJ = 4, T_ARR = 5, T_BOOL = 6 };
+
+void sk_buf_put(struct sk_buf *b, const void *p, size_t n)
+{
+    if (b->oom || n == 0) return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap : 64;
+        while (nc < b->len + n + 1) nc *= 2;
+        uint8_t *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+void sk_buf_byte(struct sk_buf *b, uint8_t c)
+{
+    sk_buf_put(b, &c, 1);
+}
+
+void sk_buf_release(struct sk_buf *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+int sk_field_parse(const char *spec, struct sk_field *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!spec) return BB_EINVAL;
+    if (*spec == '-') {
+        f->desc = 1;
+        spec++;
+    }
+    size_t len = strlen(spec);
+    if (len == 0 || len > BDOC_QUERY_MAX_PATH_LEN) return BB_EINVAL;
+    f->path = strdup(spec);
+    if (!f->path) return BB_ENOMEM;
+    size_t n = 1;
+    for (const char *p = spec; *p; p++) n += *p == '.';
+    if (n > BDOC_QUERY_MAX_PATH_SEGS) goto bad;
+    f->segs = calloc(n, sizeof *f->segs);
+    if (!f->segs) {
+        sk_field_release(f);
+        return BB_ENOMEM;
+    }
+    const char *p = spec;
+    for (size_t i = 0; i < n; i++) {
+        const char *d = strchr(p, '.');
+        size_t sl = d ? (size_t)(d - p) : strlen(p);
+        if (sl == 0) goto bad;
+        f->segs[i] = strndup(p, sl);
+        if (!f->segs[i]) {
+            sk_field_release(f);
+            return BB_ENOMEM;
+        }
+        f->nsegs++;
+        p = d ? d + 1 : p + sl;
+    }
+    return 0;
+bad:
+    sk_field_release(f);
+    return BB_EINVAL;
+}
+
+void sk_field_release(struct sk_field *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->nsegs; i++) free(f->segs[i]);
+    free(f->segs);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+}
+
+static void put_escaped(struct sk_buf *b, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i;
+        while (j < n && (uint8_t)s[j] > 1) j++;
+        sk_buf_put(b, s + i, j - i);
+        if (j < n) {
+            uint8_t esc[2] = {1, (uint8_t)((uint8_t)s[j] + 1)};
+            sk_buf_put(b, esc, 2);
+            j++;
+        }
+        i = j;
+    }
+    sk_buf_byte(b, 0);
+}
+
+static void put_number(struct sk_buf *b, const json_t *v)
+{
+    double d;
+    int32_t res = 0;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        d = (double)i;
+        if (d >= 9223372036854775808.0) {
+            res = (int32_t)((i - INT64_MAX) - 1); /* i - 2^63, exact */
+        } else {
+            res = (int32_t)(i - (int64_t)d);
+        }
+    } else {
+        d = json_real_value(v);
+    }
+    if (d == 0) d = 0.0; /* -0 == +0 */
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    if (u >> 63) u = ~u;
+    else u |= 1ull << 63;
+    uint8_t o[11];
+    o[0] = T_NUM;
+    for (int k = 0; k < 8; k++) o[1 + k] = (uint8_t)(u >> (56 - 8 * k));
+    uint32_t r = (uint32_t)(res + 32768);
+    o[9] = (uint8_t)(r >> 8);
+    o[10] = (uint8_t)r;
+    sk_buf_put(b, o, sizeof o);
+}
+
+static int keyp_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+static int enc(struct sk_buf *b, const json_t *v, int depth)
+{
+    if (depth > SK_MAX_DEPTH) return BB_ETOOBIG;
+    if (!v || json_is_null(v)) {
+        sk_buf_byte(b, T_NULL);
+        return 0;
+    }
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+    case JSON_REAL: put_number(b, v); return 0;
+    case JSON_STRING:
+        sk_buf_byte(b, T_STR);
+        put_escaped(b, json_string_value(v), json_string_length(v));
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE: {
+        uint8_t o[2] = {T_BOOL, (uint8_t)json_is_true(v)};
+        sk_buf_put(b, o, 2);
+        return 0;
+    }
+    case JSON_ARRAY: {
+        sk_buf_byte(b, T_ARR);
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            int rc = enc(b, e, depth + 1);
+            if (rc) return rc;
+            if (b->len > BDOC_STORE_MAX_VALUE_ENC) return BB_ETOOBIG;
+        }
+        sk_buf_byte(b, 0);
+        return 0;
+    }
+    case JSON_OBJECT: {
+        size_t n = json_object_size(v), i = 0;
+        const char **keys = malloc((n ? n : 1) * sizeof *keys);
+        if (!keys) return BB_ENOMEM;
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) {
+            (void)e;
+            keys[i++] = k;
+        }
+        qsort(keys, n, sizeof *keys, keyp_cmp);
+        sk_buf_byte(b, T_OBJ);
+        int rc = 0;
+        for (i = 0; i < n && !rc; i++) {
+            sk_buf_byte(b, 2);
+            put_escaped(b, keys[i], strlen(keys[i]));
+            rc = enc(b, json_object_get(v, keys[i]), depth + 1);
+            if (!rc && b->len > BDOC_STORE_MAX_VALUE_ENC) rc = BB_ETOOBIG;
+        }
+        free(keys);
+        if (rc) return rc;
+        sk_buf_byte(b, 0);
+        return 0;
+    }
+    default: break;
+    }
+    sk_buf_byte(b, T_NULL);
+    return 0;
+}
+
+int sk_encode_value(struct sk_buf *b, const json_t *v, int desc)
+{
+    size_t start = b->len;
+    int rc = enc(b, v, 0);
+    if (rc) return rc;
+    if (b->oom) return BB_ENOMEM;
+    if (b->len > BDOC_STORE_MAX_VALUE_ENC) return BB_ETOOBIG;
+    if (desc)
+        for (size_t i = start; i < b->len; i++) b->p[i] = (uint8_t)~b->p[i];
+    return 0;
+}
+
+uint8_t sk_class_tag(enum bdoc_type_class tc, int desc)
+{
+    static const uint8_t tags[] = {T_NULL, T_NUM, T_STR, T_OBJ, T_ARR, T_BOOL};
+    uint8_t t = tags[(int)tc < 6 ? (int)tc : 0];
+    return desc ? (uint8_t)~t : t;
+}
+
+void sk_hex_value(struct sk_buf *out, const uint8_t *raw, size_t n, int *truncated)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t m = n > SK_RAW_MAX ? SK_RAW_MAX : n;
+    char tmp[2 * SK_RAW_MAX + 2];
+    for (size_t i = 0; i < m; i++) {
+        tmp[2 * i] = hx[raw[i] >> 4];
+        tmp[2 * i + 1] = hx[raw[i] & 15];
+    }
+    size_t len = 2 * m;
+    if (n > SK_RAW_MAX) {
+        tmp[len++] = 'f';
+        tmp[len++] = 'f';
+    }
+    if (truncated) *truncated = n > SK_RAW_MAX;
+    sk_buf_put(out, tmp, len);
+}
+
+/* ---- component skipping (for sort groups) ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+static int skip_str(const uint8_t *p, size_t n, size_t *pos, uint8_t x)
+{
+    for (;;) {
+        if (*pos >= n) return -1;
+        uint8_t c = p[(*pos)++] ^ x;
+        if (c == 0) return 0;
+        if (c == 1) (*pos)++;
+    }
+}
+
+static int skip_val(const uint8_t *p, size_t n, size_t *pos, uint8_t x, int depth)
+{
+    if (depth > SK_MAX_DEPTH + 1 || *pos >= n) return -1;
+    uint8_t t = p[(*pos)++] ^ x;
+    switch (t) {
+    case T_NULL: return 0;
+    case T_NUM: *pos += 10; return *pos <= n ? 0 : -1;
+    case T_STR: return skip_str(p, n, pos, x);
+    case T_BOOL: *pos += 1; return *pos <= n ? 0 : -1;
+    case T_ARR:
+        for (;;) {
+            if (*pos >= n) return -1;
+            if ((p[*pos] ^ x) == 0) {
+                (*pos)++;
+                return 0;
+            }
+            if (skip_val(p, n, pos, x, depth + 1)) return -1;
+        }
+    case T_OBJ:
+        for (;;) {
+            if (*pos >= n) return -1;
+            uint8_t c = p[*pos] ^ x;
+            (*pos)++;
+            if (c == 0) return 0;
+            if (skip_str(p, n, pos, x) || skip_val(p, n, pos, x, depth + 1)) return -1;
+        }
+    default: return -1;
+    }
+}
+
+size_t sk_group_len(const struct sk_index *ix, const char *key, size_t ncomp)
+{
+    const char *sep = strchr(key, SK_SEP);
+    size_t hl = sep ? (size_t)(sep - key) : strlen(key);
+    uint8_t raw[SK_RAW_MAX + 1];
+    size_t n = hl / 2;
+    if (n > sizeof raw) return hl;
+    for (size_t i = 0; i < n; i++) {
+        int a = hexval(key[2 * i]), b = hexval(key[2 * i + 1]);
+        if (a < 0 || b < 0) return hl;
+        raw[i] = (uint8_t)(a << 4 | b);
+    }
+    size_t pos = 0;
+    for (size_t c = 0; c < ncomp && c < ix->nf; c++) {
+        if (skip_val(raw, n, &pos, ix->f[c].desc ? 0xff : 0, 0) || pos > n) return hl;
+    }
+    /* a truncated value part ends with the ff marker: a boundary inside the cut region counts
+     * as the whole part */
+    if (n == SK_RAW_MAX + 1 && pos >= SK_RAW_MAX) return hl;
+    return 2 * pos;
+}
+
+/* ---- extraction ---- */
+
+struct fvals {
+    size_t n, cap;
+    struct sk_buf *v; /* raw encodings */
+    int *isnull;
+};
+
+static int fv_add(struct fvals *fv, const json_t *v, int desc)
+{
+    struct sk_buf b = {0};
+    int rc = sk_encode_value(&b, v, desc);
+    if (rc) {
+        sk_buf_release(&b);
+        return rc;
+    }
+    for (size_t i = 0; i < fv->n; i++) {
+        if (fv->v[i].len == b.len && !memcmp(fv->v[i].p, b.p, b.len)) {
+            sk_buf_release(&b);
+            return 0;
+        }
+    }
+    if (fv->n == BDOC_STORE_MAX_KEYS_PER_DOC) {
+        sk_buf_release(&b);
+        return BB_ETOOBIG;
+    }
+    if (fv->n == fv->cap) {
+        size_t nc = fv->cap ? 2 * fv->cap : 4;
+        struct sk_buf *nv = realloc(fv->v, nc * sizeof *nv);
+        if (!nv) goto oom;
+        fv->v = nv;
+        int *nn = realloc(fv->isnull, nc * sizeof *nn);
+        if (!nn) goto oom;
+        fv->isnull = nn;
+        fv->cap = nc;
+    }
+    fv->v[fv->n] = b;
+    fv->isnull[fv->n] = !v || json_is_null(v);
+    fv->n++;
+    return 0;
+oom:
+    sk_buf_release(&b);
+    return BB_ENOMEM;
+}
+
+static void fv_release(struct fvals *fv)
+{
+    for (size_t i = 0; i < fv->n; i++) sk_buf_release(&fv->v[i]);
+    free(fv->v);
+    free(fv->isnull);
+    memset(fv, 0, sizeof *fv);
+}
+
+static long seg_index(const char *s)
+{
+    if (!*s || strlen(s) > 9) return -1;
+    long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9') return -1;
+        v = v * 10 + (*s - '0');
+    }
+    return v;
+}
+
+/* The leaf of a path walk: the candidate itself and, for an array, each element. */
+static int leaf(struct fvals *fv, const json_t *v, int desc, int *mk)
+{
+    int rc = fv_add(fv, v, desc);
+    if (rc || !json_is_array(v)) return rc;
+    *mk = 1;
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e) {
+        rc = fv_add(fv, e, desc);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* Mirrors query.c's walk: object steps, digit segments index arrays, other segments fan out over
+ * an array's object elements; every way to "missing" contributes null. */
+static int walk(struct fvals *fv, const struct sk_field *f, const json_t *v, size_t i, int *mk)
+{
+    if (i == f->nsegs) return leaf(fv, v, f->desc, mk);
+    if (json_is_object(v)) {
+        const json_t *c = json_object_get(v, f->segs[i]);
+        return c ? walk(fv, f, c, i + 1, mk) : leaf(fv, NULL, f->desc, mk);
+    }
+    if (json_is_array(v)) {
+        *mk = 1;
+        long idx = seg_index(f->segs[i]);
+        if (idx >= 0) {
+            const json_t *c = json_array_get(v, (size_t)idx);
+            return c ? walk(fv, f, c, i + 1, mk) : leaf(fv, NULL, f->desc, mk);
+        }
+        int any = 0;
+        size_t k;
+        json_t *e;
+        json_array_foreach(v, k, e) {
+            if (!json_is_object(e)) continue;
+            any = 1;
+            int rc = walk(fv, f, e, i, mk);
+            if (rc) return rc;
+        }
+        return any ? 0 : leaf(fv, NULL, f->desc, mk);
+    }
+    return leaf(fv, NULL, f->desc, mk);
+}
+
+void sk_keys_free(struct sk_keys *k)
+{
+    if (!k) return;
+    for (size_t i = 0; i < k->n; i++) {
+        free(k->keys[i]);
+        json_decref(k->bodies[i]);
+    }
+    free(k->keys);
+    free(k->bodies);
+    memset(k, 0, sizeof *k);
+}
+
+static int keys_add(struct sk_keys *k, size_t *cap, char *key, json_t *body)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        if (!strcmp(k->keys[i], key)) {
+            free(key);
+            json_decref(body);
+            return 0;
+        }
+    }
+    if (k->n == *cap) {
+        size_t nc = *cap ? 2 * *cap : 4;
+        char **nk = realloc(k->keys, nc * sizeof *nk);
+        if (!nk) goto oom;
+        k->keys = nk;
+        json_t **nb = realloc(k->bodies, nc * sizeof *nb);
+        if (!nb) goto oom;
+        k->bodies = nb;
+        *cap = nc;
+    }
+    k->keys[k->n] = key;
+    k->bodies[k->n] = body;
+    k->n++;
+    return 0;
+oom:
+    free(key);
+    json_decref(body);
+    return BB_ENOMEM;
+}
+
+static void hex_sha(struct sk_buf *b, const void *p, size_t n)
+{
+    uint8_t h[BB_SHA256_LEN];
+    char hx[2 * BB_SHA256_LEN + 1];
+    bb_sha256(p, n, h);
+    bb_hex_encode(h, sizeof h, hx, sizeof hx);
+    sk_buf_byte(b, '#');
+    sk_buf_put(b, hx, 2 * BB_SHA256_LEN);
+}
+
+int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *out, char *err,
+                size_t errcap)
+{
+    struct fvals fv[BDOC_STORE_MAX_INDEX_FIELDS];
+    memset(fv, 0, sizeof fv);
+    memset(out, 0, sizeof *out);
+    struct sk_buf raw = {0}, key = {0};
+    size_t cap = 0;
+    int rc = 0;
+    const char *id = json_string_value(json_object_get(doc, "_id"));
+    if (!id) {
+        rc = BB_EINVAL;
+        goto out;
+    }
+    size_t total = 1;
+    for (size_t f = 0; f < ix->nf; f++) {
+        rc = walk(&fv[f], &ix->f[f], doc, 0, &out->multikey);
+        if (rc) {
+            if (err)
+                snprintf(err, errcap, "index '%s': field '%s': %s", ix->name, ix->f[f].path,
+                         rc == BB_ETOOBIG ? "value too large or too deep to index" : "error");
+            goto out;
+        }
+        total *= fv[f].n;
+        if (total > BDOC_STORE_MAX_KEYS_PER_DOC) {
+            rc = BB_ETOOBIG;
+            if (err)
+                snprintf(err, errcap, "index '%s': more than %d keys for one document",
+                         ix->name, BDOC_STORE_MAX_KEYS_PER_DOC);
+            goto out;
+        }
+    }
+    size_t idlen = strlen(id);
+    size_t pick[BDOC_STORE_MAX_INDEX_FIELDS] = {0};
+    for (size_t c = 0; c < total; c++) {
+        /* mixed-radix counter over the fields' value lists */
+        size_t rem = c;
+        int anynull = 0;
+        raw.len = 0;
+        for (size_t f = ix->nf; f-- > 0;) {
+            pick[f] = rem % fv[f].n;
+            rem /= fv[f].n;
+        }
+        for (size_t f = 0; f < ix->nf; f++) {
+            sk_buf_put(&raw, fv[f].v[pick[f]].p, fv[f].v[pick[f]].len);
+            anynull |= fv[f].isnull[pick[f]];
+        }
+        if (raw.oom) {
+            rc = BB_ENOMEM;
+            goto out;
+        }
+        int trunc = 0;
+        key.len = 0;
+        sk_hex_value(&key, raw.p, raw.len, &trunc);
+        sk_buf_byte(&key, SK_SEP);
+        json_t *body = NULL;
+        if (ix->unique && !anynull) {
+            if (trunc) hex_sha(&key, raw.p, raw.len);
+            body = json_pack("{s:s}", "i", id);
+        } else if (idlen > SK_ID_INLINE_MAX) {
+            hex_sha(&key, id, idlen);
+            body = json_pack("{s:s}", "i", id);
+        } else {
+            sk_buf_put(&key, id, idlen);
+            body = json_object();
+        }
+        char *ks = key.oom ? NULL : strndup((const char *)key.p, key.len);
+        if (!ks || !body) {
+            free(ks);
+            json_decref(body);
+            rc = BB_ENOMEM;
+            goto out;
+        }
+        rc = keys_add(out, &cap, ks, body);
+        if (rc) goto out;
+    }
+out:
+    for (size_t f = 0; f < ix->nf; f++) fv_release(&fv[f]);
+    sk_buf_release(&raw);
+    sk_buf_release(&key);
+    if (rc) sk_keys_free(out);
+    return rc;
+}
+
+const char *sk_entry_id(const json_t *entry)
+{
+    const char *i = json_string_value(json_object_get(entry, "i"));
+    if (i) return i;
+    const char *k = json_string_value(json_object_get(entry, "_id"));
+    if (!k) return NULL;
+    const char *sep = strchr(k, SK_SEP);
+    return sep ? sep + 1 : NULL;
+}
