@@ -536,3 +536,62 @@ test('redis-cli interop: commands, formatting, pipe mode', async () => {
   assert.equal(cli(port, ['GET', 'pipe:999']), '999');
   assert.equal(cli(port, ['DBSIZE']), '1002');
 });
+
+test('HTTP API: /kv, /keys, /health, /metrics, /subscribe SSE on the same data', async () => {
+  const s = await startBunder(['--http-port', '-1', '--appendonly', 'yes', '--appendfsync', 'always']);
+  try {
+    const hp = Number(/http_ready" port=(\d+)/.exec(s.log)[1]);
+    const base = `http://127.0.0.1:${hp}`;
+    const r = await Client.connect(s.port);
+    // SSE first, so it sees the changes
+    const ac = new AbortController();
+    const sse = await fetch(`${base}/subscribe?pattern=user:*`, { signal: ac.signal });
+    assert.equal(sse.status, 200);
+    const reader = sse.body.getReader();
+    let events = '';
+    const readUntil = async (re) => {
+      const t0 = Date.now();
+      while (!re.test(events) && Date.now() - t0 < 5000) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        events += new TextDecoder().decode(value);
+      }
+      return events;
+    };
+    await readUntil(/event: connected/);
+    let res = await fetch(`${base}/kv/user:1`, { method: 'PUT', body: 'alice' });
+    assert.equal(res.status, 200);
+    assert.equal(await r.call('GET', 'user:1'), 'alice', 'HTTP writes are visible over RESP');
+    await r.call('SET', 'user:2', Buffer.from([0, 1, 2]));
+    res = await fetch(`${base}/kv/user:2`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(Buffer.from(await res.arrayBuffer()), Buffer.from([0, 1, 2]));
+    assert.equal((await fetch(`${base}/kv/missing`)).status, 404);
+    await r.call('LPUSH', 'alist', 'x');
+    assert.equal((await fetch(`${base}/kv/alist`)).status, 409);
+    await fetch(`${base}/kv/a%2Fb`, { method: 'PUT', body: 'slash' });
+    assert.equal(await r.call('GET', 'a/b'), 'slash');
+    res = await fetch(`${base}/keys?pattern=user:*`);
+    assert.deepEqual((await res.json()).sort(), ['user:1', 'user:2']);
+    assert.equal((await fetch(`${base}/kv/user:1`, { method: 'DELETE' })).status, 200);
+    assert.equal((await fetch(`${base}/kv/user:1`, { method: 'DELETE' })).status, 404);
+    assert.equal((await fetch(`${base}/kv/user:1`, { method: 'PATCH' })).status, 405);
+    assert.deepEqual(await (await fetch(`${base}/health`)).json(), { status: 'ok', keys: 3 });
+    const m = await (await fetch(`${base}/metrics`)).text();
+    assert.match(m, /^bunder_keys 3$/m);
+    assert.match(m, /bunder_commands_total \d+/);
+    await readUntil(/"op":"del","key":"user:1"/);
+    assert.match(events, /event: change\ndata: \{"op":"set","key":"user:1"\}/);
+    assert.match(events, /"op":"set","key":"user:2"/);
+    assert.doesNotMatch(events, /alist/, 'pattern filter applies');
+    ac.abort();
+    r.close();
+  } finally { await s.stop(); }
+  const p = await startBunder(['--http-port', '-1', '--requirepass', 'pw']);
+  try {
+    const hp = Number(/http_ready" port=(\d+)/.exec(p.log)[1]);
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`)).status, 401);
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`, { headers: { Authorization: 'Bearer pw' } })).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/health`)).status, 200);
+  } finally { await p.stop(); }
+});
