@@ -550,7 +550,9 @@ static int check_refs(struct bdoc_store_txn *t, const struct sk_meta *m, const j
             return rc;
         }
         if (skip) continue;
-        rc = bdoc_get(t->tx, refs[i].collection, id, NULL);
+        json_t *target = NULL;
+        rc = bdoc_get(t->tx, refs[i].collection, id, &target); /* the engine wants out */
+        json_decref(target);
         if (rc == BB_ENOTFOUND) {
             st_err(e, "reference target not found: %s -> %s/%s", refs[i].path,
                    refs[i].collection, id);
