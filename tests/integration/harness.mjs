@@ -30,10 +30,15 @@ export const BUNBASE = findBinary('bunbase');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** The inherited environment without BUNBASE_* (tests are hermetic: each server gets its own cluster). */
+/**
+ * The inherited environment without BUNBASE_* (tests are hermetic: each server gets its own
+ * cluster), plus loopback/free-port defaults for every public listener other than the gateway, so
+ * servers started in parallel never race for a fixed port (e.g. the Redis endpoint's 6379).
+ */
 export function baseEnv(extra = {}) {
   const env = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BUNBASE_')) env[k] = v;
+  env.BUNBASE_BUNDER_MANAGER_RESP_ADDR = '127.0.0.1:0';
   return { ...env, ...extra };
 }
 
