@@ -163,9 +163,13 @@ static int plan_build(struct plan *p, const struct sk_index *ix, const struct bd
             continue;
         }
         const struct sk_field *fd = &ix->f[f - 1];
+        /* On a multikey index the two bounds of a merged range may be met by two different
+         * elements of one array ({"$gte":"a","$lte":""} matches ["b",""]): only the lower bound
+         * is a valid restriction there (the residual filter checks the rest). */
+        const json_t *rlo = range->lo, *rhi = ix->multikey && range->lo ? NULL : range->hi;
         /* in key order: the low side comes from lo (asc) or hi (desc) */
-        const json_t *bl = fd->desc ? range->hi : range->lo;
-        const json_t *bh = fd->desc ? range->lo : range->hi;
+        const json_t *bl = fd->desc ? rhi : rlo;
+        const json_t *bh = fd->desc ? rlo : rhi;
         int il = fd->desc ? range->hi_incl : range->lo_incl;
         int ih = fd->desc ? range->lo_incl : range->hi_incl;
         uint8_t tag = sk_class_tag(range->tc, fd->desc);
