@@ -703,6 +703,21 @@ int bt_value(const struct bt_cursor *c, uint8_t **val, size_t *vlen)
     return cell_value(c->p, d + slot(d, (unsigned)c->idx[c->depth - 1]), val, vlen);
 }
 
+int bt_value_ref(const struct bt_cursor *c, const uint8_t **val, size_t *vlen, uint8_t **owned)
+{
+    const uint8_t *d = c->leaf->data;
+    const uint8_t *cell = d + slot(d, (unsigned)c->idx[c->depth - 1]);
+    *owned = NULL;
+    if (!(cell[2] & 1)) {
+        *val = cell + 7 + get16(cell);
+        *vlen = get32(cell + 3);
+        return 0;
+    }
+    int rc = cell_value(c->p, cell, owned, vlen);
+    *val = *owned;
+    return rc;
+}
+
 int bt_next(struct bt_cursor *c)
 {
     if (!bt_valid(c)) return 0;

@@ -43,6 +43,9 @@ int bt_valid(const struct bt_cursor *c);
 void bt_key(const struct bt_cursor *c, const uint8_t **key, size_t *klen);
 /* malloc'ed copy of the current value. */
 int bt_value(const struct bt_cursor *c, uint8_t **val, size_t *vlen);
+/* Borrowed value when it is stored inline (valid until the cursor moves; *owned = NULL), else a
+ * malloc'ed copy of an overflow value that the caller frees (*owned = *val). */
+int bt_value_ref(const struct bt_cursor *c, const uint8_t **val, size_t *vlen, uint8_t **owned);
 int bt_next(struct bt_cursor *c);
 void bt_close(struct bt_cursor *c);
 

@@ -390,6 +390,7 @@ int mvcc_close(struct mvcc *m)
     int rc = 0;
     if (m->wal) {
         if (!wal_error(m->wal)) rc = mvcc_checkpoint(m);
+        if (rc == 0 && !wal_error(m->wal)) rc = wal_shrink(m->wal);
         wal_close(m->wal);
     }
     if (m->pager) pager_close(m->pager);
@@ -619,6 +620,74 @@ static int in_range(const uint8_t *k, size_t kl, const uint8_t *lo, size_t lol, 
     return 1;
 }
 
+/* Fast path for the common case: the transaction has no writes and no old versions are held, so
+ * the tree is exactly the snapshot. Values are handed to cb straight from the leaf pages, in
+ * batches of SCAN_BATCH keys under the shared tree lock; between batches the lock is released
+ * (a writer may commit) and the check is redone. Returns 1 if the fast path cannot continue (the
+ * caller then finishes with the general path from *resume). */
+static int scan_fast(struct mtxn *t, uint8_t **lo, size_t *lol, int *lo_excl, const uint8_t *end,
+                     size_t elen, mvcc_scan_fn cb, void *ctx, int *done)
+{
+    struct mvcc *m = t->m;
+    *done = 0;
+    for (;;) {
+        pthread_rwlock_rdlock(&m->tree);
+        if (m->nchains) {
+            pthread_rwlock_unlock(&m->tree);
+            return 1;
+        }
+        struct bt_cursor c;
+        int rc = bt_seek(m->pager, &c, *lo, *lol);
+        size_t got = 0;
+        int stop = 0;
+        while (rc == 0 && bt_valid(&c) && !stop) {
+            const uint8_t *k;
+            size_t kl;
+            bt_key(&c, &k, &kl);
+            if (end && cmpk(k, kl, end, elen) >= 0) {
+                stop = 1;
+                break;
+            }
+            int excl = *lo_excl && cmpk(k, kl, *lo, *lol) == 0;
+            if (!excl) {
+                if (got == SCAN_BATCH) {
+                    uint8_t *nl = dup(k, kl); /* resume at this key, inclusive */
+                    if (!nl) rc = BB_ENOMEM;
+                    else {
+                        free(*lo);
+                        *lo = nl;
+                        *lol = kl;
+                        *lo_excl = 0;
+                    }
+                    break;
+                }
+                const uint8_t *v;
+                size_t vl;
+                uint8_t *owned = NULL;
+                rc = bt_value_ref(&c, &v, &vl, &owned);
+                if (rc == 0 && (vl < 8 || get64(v) > t->snap)) rc = BB_EINTERNAL;
+                if (rc == 0) {
+                    int r = cb(ctx, k, kl, v + 8, vl - 8);
+                    if (r < 0) rc = r;
+                    else if (r > 0) stop = 1;
+                }
+                free(owned);
+                got++;
+                if (rc || stop) break;
+            }
+            rc = bt_next(&c);
+        }
+        int more = rc == 0 && !stop && bt_valid(&c);
+        bt_close(&c);
+        pthread_rwlock_unlock(&m->tree);
+        if (rc) return rc;
+        if (!more) {
+            *done = 1;
+            return 0;
+        }
+    }
+}
+
 int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *end, size_t elen,
               mvcc_scan_fn cb, void *ctx)
 {
@@ -630,6 +699,15 @@ int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *
     struct item *items = NULL;
     size_t n = 0, cap = 0;
     if (!lo) return BB_ENOMEM;
+    if (t->nws == 0) {
+        int done = 0;
+        rc = scan_fast(t, &lo, &lol, &lo_excl, end, elen, cb, ctx, &done);
+        if (rc <= 0) {
+            free(lo);
+            return rc;
+        }
+        rc = 0; /* versions appeared: continue from lo with the general path */
+    }
     for (;;) {
         n = 0;
         int more = 0;

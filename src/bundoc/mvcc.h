@@ -62,7 +62,8 @@ int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen);
 
 /* Visits, in key order, every key visible to t with start <= key < end (end NULL: no bound).
  * cb borrows key and value for the duration of the call and returns 0 to go on, 1 to stop, or a
- * negative error that the scan returns. */
+ * negative error that the scan returns. cb may run with the tree lock held in shared mode: it
+ * must not call back into this layer. */
 typedef int (*mvcc_scan_fn)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
                             size_t vlen);
 int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *end, size_t elen,

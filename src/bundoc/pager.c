@@ -216,10 +216,14 @@ static void premove(struct pager *p, struct page *g)
     page_free_mem(g);
 }
 
+/* Clock with second chance. The sweep per call is bounded: when most cached pages are pinned or
+ * dirty (a large write transaction), the pool grows past its target instead of rescanning the
+ * whole pool on every miss. */
+#define EVICT_SWEEP 512
 static void evict_some(struct pager *p)
 {
     size_t scanned = 0;
-    while (p->nall > p->target && scanned < 2 * p->nall) {
+    while (p->nall > p->target && scanned < EVICT_SWEEP) {
         if (p->hand >= p->nall) p->hand = 0;
         struct page *g = p->all[p->hand];
         scanned++;
@@ -270,8 +274,10 @@ static int pinsert(struct pager *p, uint32_t pgno, struct page **out)
         }
         free(old);
     }
-    struct page *g = calloc(1, sizeof *g + BDOC_PAGE_PAYLOAD);
+    /* the payload is not zeroed: a load overwrites it, pager_alloc clears it */
+    struct page *g = malloc(sizeof *g + BDOC_PAGE_PAYLOAD);
     if (!g) return BB_ENOMEM;
+    memset(g, 0, sizeof *g);
     g->data = (uint8_t *)(g + 1);
     g->pgno = pgno;
     size_t s = hslot(p, pgno);
@@ -394,6 +400,7 @@ int pager_alloc(struct pager *p, struct page **out)
     pthread_mutex_lock(&p->mu);
     rc = pinsert(p, pgno, &g);
     if (rc == 0) {
+        memset(g->data, 0, BDOC_PAGE_PAYLOAD);
         g->pin = 2; /* caller + txn */
         g->txn_dirty = 1;
         g->orig = NULL;

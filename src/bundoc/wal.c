@@ -226,9 +226,19 @@ static int recover(struct wal *w, struct wal_open_info *info)
         }
     }
     if (good_end < size) {
-        info->truncated = size - good_end;
-        bb_info("bundoc", "wal: recovery dropped %llu bytes of uncommitted or torn tail",
+        /* what follows the last commit: frames of an unfinished or torn transaction (current
+         * salt), or zeros and frames of an older generation (stale, expected after a checkpoint) */
+        int torn = 0;
+        if (size - good_end >= FRAME_HDR) {
+            rc = w->vfs->read(w->file, buf, FRAME_HDR, good_end, &got);
+            if (rc) goto out;
+            torn = got == FRAME_HDR && get64(buf + 8) == w->salt;
+        }
+        if (torn) {
+            info->truncated = size - good_end;
+            bb_info("bundoc", "wal: recovery dropped %llu bytes of uncommitted or torn tail",
                     (unsigned long long)(size - good_end));
+        }
         rc = w->vfs->truncate(w->file, good_end);
         if (rc == 0) rc = w->vfs->sync(w->file);
         if (rc) goto out;
@@ -510,6 +520,20 @@ out:
         wal_set_error(w, rc);
     }
     free(frame);
+    return rc;
+}
+
+int wal_shrink(struct wal *w)
+{
+    int rc = wal_error(w);
+    if (rc) return rc;
+    pthread_mutex_lock(&w->idx_mu);
+    if (w->end == WAL_HDR) {
+        rc = w->vfs->truncate(w->file, WAL_HDR);
+        if (rc == 0) rc = w->vfs->sync(w->file);
+        if (rc == 0) w->alloc = WAL_HDR;
+    }
+    pthread_mutex_unlock(&w->idx_mu);
     return rc;
 }
 

@@ -41,6 +41,8 @@ int wal_sync_to(struct wal *w, uint64_t lsn);
 /* Checkpoint: fsync the WAL, copy committed pages into data.db (meta stamped with last_ts),
  * fsync data.db, reset the WAL. The caller guarantees no concurrent wal_append. */
 int wal_checkpoint(struct wal *w, uint64_t last_ts);
+/* Right after a successful checkpoint (at close): truncate the file to its header and fsync. */
+int wal_shrink(struct wal *w);
 uint64_t wal_size(struct wal *w);
 int wal_error(struct wal *w);
 /* Marks the WAL as failed (sticky), e.g. after an in-memory failure mid-commit. */
