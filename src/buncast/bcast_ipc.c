@@ -50,6 +50,7 @@ struct ipc_conn {
     struct ipc_conn *prev, *next;
     struct ipc_conn *dnext;
     int dirty, writing, closing, reading, paused, slow, close_after_write;
+    int wdead; /* a write failed: output is dropped, input is still read until EOF */
     uint64_t kill_at;
     struct bb_rpc_decoder dec;
     char *out, *wbuf;
@@ -147,7 +148,16 @@ static void on_written(uv_write_t *w, int status)
     c->wlen = 0;
     if (c->closing) return;
     if (status < 0) {
-        conn_close(c);
+        /* the peer stopped reading (closed or half-closed): requests it sent before are still
+         * handled — a publisher that writes and closes must not lose its last publishes — but
+         * nothing more is written; EOF on the read side closes the connection */
+        c->wdead = 1;
+        c->olen = 0;
+        if (c->slow || c->close_after_write || !c->reading) conn_close(c);
+        else if (c->paused) {
+            c->paused = 0;
+            conn_resume(c);
+        }
         return;
     }
     if (c->olen) {
@@ -166,6 +176,7 @@ static void on_written(uv_write_t *w, int status)
 
 static void flush(struct ipc_conn *c)
 {
+    if (c->wdead) c->olen = 0;
     if (c->closing || c->writing || c->olen == 0) return;
     /* swap buffers: out becomes the in-flight buffer, the old in-flight one is reused */
     char *p = c->wbuf;
@@ -227,7 +238,7 @@ static int sink_deliver(void *sink, struct bcast_sub *sub, const char *topic, si
                         const struct bcast_event *ev)
 {
     struct ipc_conn *c = sink;
-    if (c->closing || c->slow) return BB_ECLOSED;
+    if (c->closing || c->slow || c->wdead) return BB_ECLOSED;
     size_t idn = strlen(ev->id);
     size_t plen = bcast_put_msg(NULL, 0, topic, tn, ev->json, ev->len, ev->id, idn);
     if (unsent(c) + HDR + plen > c->srv->o.queue_bytes) return cut_off(c, sub);
@@ -244,7 +255,7 @@ static int sink_reset(void *sink, struct bcast_sub *sub, const char *topic, size
                       const char *json, size_t len)
 {
     struct ipc_conn *c = sink;
-    if (c->closing || c->slow) return BB_ECLOSED;
+    if (c->closing || c->slow || c->wdead) return BB_ECLOSED;
     size_t plen = bcast_put_msg(NULL, 0, topic, tn, json, len, NULL, 0);
     if (unsent(c) + HDR + plen > c->srv->o.queue_bytes) return cut_off(c, sub);
     if (out_reserve(c, HDR + plen) != 0) return cut_off(c, sub);
@@ -460,7 +471,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         if (rc == 1 && dispatch(c, &f)) break;
     }
-    if (!c->closing && c->reading && unsent(c) > c->srv->o.queue_bytes / 2) {
+    if (!c->closing && c->reading && !c->wdead && unsent(c) > c->srv->o.queue_bytes / 2) {
         stop_reading(c); /* backpressure: resume when the output drains */
         c->paused = 1;
     }

@@ -21,11 +21,12 @@
  *        4  crc        u32: CRC-32 (IEEE, as zlib) of the body (seq .. json)
  *
  * INVARIANTS AND RECOVERY: a record is valid when its body_len fits in the file, its inner
- * lengths add up to body_len, its crc matches and its seq is greater than the previous one. On
- * open every segment is read; the first invalid record and everything after it are cut off
- * (ftruncate) — a crash mid-append leaves at most one torn record, which is then dropped (it was
- * never acknowledged as durable... it was acknowledged to the publisher once written to the OS, so
- * only an OS crash/power loss can tear a record; records are fsync'ed once a second and on roll).
+ * lengths add up to body_len, its crc matches and its seq is greater than the previous one. A
+ * record is written (write(2), O_APPEND) before the publish is acknowledged and fdatasync'ed by the
+ * broker's tick (once a second) and on every segment roll, so a process crash loses nothing
+ * acknowledged and an OS crash at most the last second. On open every segment is read; the first
+ * invalid record and everything after it (including later segments) are cut off (ftruncate /
+ * unlink) and logged.
  * A segment rolls when it exceeds segment_bytes; retention deletes whole segments from the oldest,
  * never the active one, while the total exceeds retention_bytes or the segment's newest record is
  * older than retention_ms.
@@ -289,7 +290,7 @@ int bcast_log_open(struct bcast_log **out, const char *dir, const char *topic, s
         }
         firsts[nf++] = v;
     }
-    qsort(firsts, nf, sizeof *firsts, cmp_u64);
+    if (nf) qsort(firsts, nf, sizeof *firsts, cmp_u64);
     for (size_t i = 0; i < nf; i++) {
         uint8_t *buf = NULL;
         size_t len = 0;

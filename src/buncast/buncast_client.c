@@ -74,6 +74,7 @@ struct bcast_client {
     size_t olen, ocap;
     uint64_t ogen;
     int stop;
+    int draining; /* free(): no reconnect, read until the broker closes */
     int fd;
     int connected;
     uint64_t gen;
@@ -220,7 +221,10 @@ static int flush_locked(struct bcast_client *c, int64_t deadline)
     int fd = c->connected && c->gen == c->ogen ? c->fd : -1;
     pthread_mutex_unlock(&c->mu);
     int rc = fd < 0 ? BB_ECLOSED : write_buf(fd, c->obuf, c->olen, deadline);
-    if (rc && fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+    if (rc) {
+        bb_warn("buncast_client", "write_failed bytes=%zu err=%s", c->olen, bb_strerror(rc));
+        if (fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+    }
     c->olen = 0;
     return rc;
 }
@@ -467,7 +471,7 @@ static void *io_main(void *arg)
     if (!buf) return NULL;
     for (;;) {
         pthread_mutex_lock(&c->mu);
-        int stop = c->stop;
+        int stop = c->stop || c->draining;
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
         int fd = do_connect(c);
@@ -591,10 +595,20 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
 void bcast_client_free(struct bcast_client *c)
 {
     if (!c) return;
-    /* what async publishes queued goes out first (best effort, bounded) */
+    /* what async publishes queued goes out first, then a graceful close: half-close our side and
+     * let the I/O thread read until the broker, having processed everything, closes (bounded) */
+    int64_t deadline = now_ms() + 2000;
     pthread_mutex_lock(&c->wmu);
-    flush_locked(c, now_ms() + 2000);
+    flush_locked(c, deadline);
+    pthread_mutex_lock(&c->mu);
+    c->draining = 1;
+    if (c->connected && c->fd >= 0) shutdown(c->fd, SHUT_WR);
+    struct timespec ts;
+    deadline_ts(deadline, &ts);
     pthread_mutex_unlock(&c->wmu);
+    while (c->connected)
+        if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&c->mu);
     pthread_mutex_lock(&c->mu);
     c->stop = 1;
     if (c->fd >= 0) shutdown(c->fd, SHUT_RDWR);
