@@ -165,6 +165,20 @@ int bdoc_collection_list(struct bdoc_txn *txn, const char *prefix, json_t **out)
     return cat_list(txn->t, prefix, out);
 }
 
+int bdoc_collection_get(struct bdoc_txn *txn, const char *name, json_t **out)
+{
+    if (!txn || !out) return BB_EINVAL;
+    *out = NULL;
+    return cat_get_def(txn->t, name, out);
+}
+
+int bdoc_collection_set(struct bdoc_txn *txn, const char *name, const json_t *def)
+{
+    if (!txn || !json_is_object(def)) return BB_EINVAL;
+    if (mvcc_readonly(txn->t)) return BB_EPERM;
+    return cat_set_def(txn->t, name, def);
+}
+
 /* ---- documents ---- */
 static int valid_id(const char *id, size_t *len)
 {

@@ -118,6 +118,15 @@ int bdoc_collection_exists(struct bdoc_txn *txn, const char *name);
 /* New JSON array of names (sorted) whose name starts with prefix (NULL: all); caller decrefs. */
 int bdoc_collection_list(struct bdoc_txn *txn, const char *prefix, json_t **out);
 
+/* The collection's definition: a new object {"id", "name", "schema", "rules", "indexes"} (caller
+ * decrefs). The engine stores it transactionally and does not interpret schema/rules/indexes;
+ * the layers above (schema validation, rules, indexes) own their meaning. BB_ENOTFOUND. */
+int bdoc_collection_get(struct bdoc_txn *txn, const char *name, json_t **out);
+/* Replaces the definition with def (an object; borrowed). "id" and "name" are kept whatever def
+ * says. Writers into the collection that run concurrently get BB_ECONFLICT at commit.
+ * BB_ENOTFOUND, BB_EINVAL (not an object), BB_EPERM (read-only transaction). */
+int bdoc_collection_set(struct bdoc_txn *txn, const char *name, const json_t *def);
+
 /* ---- documents -------------------------------------------------------------------------------
  * _id: a non-empty string of at most BDOC_MAX_ID_LEN bytes without NUL. If a document to insert
  * has no _id, an empty one or a non-string one, a unique, time-sortable id (ULID) is generated.

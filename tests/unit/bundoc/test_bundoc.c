@@ -412,6 +412,110 @@ static void test_encryption_and_lock(void **state)
     tu_rmrf(dir);
 }
 
+static void test_collection_definitions(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "people");
+    struct bdoc_txn *t;
+    json_t *def = NULL;
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_collection_get(t, "people", &def), 0);
+    assert_string_equal(json_string_value(json_object_get(def, "name")), "people");
+    assert_true(json_is_null(json_object_get(def, "schema")));
+    json_t *nd = J("{\"id\":999,\"name\":\"x\",\"schema\":{\"type\":\"object\"},"
+                   "\"rules\":{\"read\":\"true\"},\"indexes\":[{\"field\":\"age\"}]}");
+    assert_int_equal(bdoc_collection_set(t, "people", nd), 0);
+    assert_int_equal(bdoc_collection_set(t, "nobody", nd), BB_ENOTFOUND);
+    json_decref(nd);
+    bdoc_rollback(t); /* transactional: nothing changed */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    json_t *cur = NULL;
+    assert_int_equal(bdoc_collection_get(t, "people", &cur), 0);
+    assert_true(json_equal(cur, def));
+    json_decref(cur);
+    nd = J("{\"schema\":{\"type\":\"object\"},\"rules\":{},\"indexes\":[\"age\"]}");
+    assert_int_equal(bdoc_collection_set(t, "people", nd), 0);
+    json_decref(nd);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_close(db), 0);
+    db = open_db(dir, NULL);
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    assert_int_equal(bdoc_collection_get(t, "people", &cur), 0);
+    assert_json(cur, "{\"id\":1,\"name\":\"people\",\"schema\":{\"type\":\"object\"},"
+                     "\"rules\":{},\"indexes\":[\"age\"]}");
+    json_decref(cur);
+    assert_int_equal(bdoc_collection_set(t, "people", def), BB_EPERM);
+    json_decref(def);
+    bdoc_rollback(t);
+    /* a writer into the collection conflicts with a concurrent redefinition */
+    struct bdoc_txn *a, *b;
+    assert_int_equal(bdoc_begin(db, 0, &a), 0);
+    assert_int_equal(bdoc_begin(db, 0, &b), 0);
+    json_t *d = J("{\"_id\":\"p1\"}");
+    assert_int_equal(bdoc_insert(a, "people", d, NULL), 0);
+    json_decref(d);
+    nd = J("{\"schema\":null}");
+    assert_int_equal(bdoc_collection_set(b, "people", nd), 0);
+    json_decref(nd);
+    assert_int_equal(bdoc_commit(b), 0);
+    assert_int_equal(bdoc_commit(a), BB_ECONFLICT);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+static void test_durability_modes(void **state)
+{
+    (void)state;
+    const enum bdoc_durability modes[] = {BDOC_DURABILITY_FULL, BDOC_DURABILITY_NORMAL,
+                                          BDOC_DURABILITY_OFF};
+    for (int m = 0; m < 3; m++) {
+        char *dir = tu_tmpdir();
+        struct bdoc_options o;
+        bdoc_options_init(&o);
+        o.durability = modes[m];
+        o.normal_sync_ms = 10;
+        struct bdoc_db *db = open_db(dir, &o);
+        mkcoll(db, "c");
+        struct bdoc_stats s0, s1;
+        bdoc_stats_get(db, &s0);
+        for (int i = 0; i < 20; i++) {
+            json_t *d = json_pack("{s:i}", "i", i);
+            assert_int_equal(bdoc_insert1(db, "c", d, NULL), 0);
+            json_decref(d);
+        }
+        bdoc_stats_get(db, &s1);
+        uint64_t syncs = s1.syncs - s0.syncs;
+        if (modes[m] == BDOC_DURABILITY_FULL) assert_int_equal(syncs, 20); /* one per commit */
+        else assert_true(syncs < 20);
+        if (modes[m] == BDOC_DURABILITY_NORMAL) {
+            usleep(60 * 1000); /* the background flusher syncs within normal_sync_ms */
+            bdoc_stats_get(db, &s1);
+            assert_true(s1.syncs > s0.syncs);
+        }
+        if (modes[m] == BDOC_DURABILITY_OFF) assert_int_equal(syncs, 0);
+        assert_int_equal(bdoc_close(db), 0);
+        db = open_db(dir, &o);
+        struct bdoc_txn *t;
+        json_t *arr;
+        assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+        assert_int_equal(bdoc_list(t, "c", NULL, NULL, 100, &arr, NULL), 0);
+        assert_int_equal(json_array_size(arr), 20);
+        json_decref(arr);
+        bdoc_rollback(t);
+        assert_int_equal(bdoc_close(db), 0);
+        tu_rmrf(dir);
+    }
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.durability = (enum bdoc_durability)7;
+    struct bdoc_db *db = NULL;
+    char *dir = tu_tmpdir();
+    assert_int_equal(bdoc_open(dir, &o, &db), BB_EINVAL);
+    tu_rmrf(dir);
+}
+
 static void test_checkpoint_bounds_wal(void **state)
 {
     (void)state;
@@ -456,6 +560,8 @@ int main(void)
         cmocka_unit_test(test_large_documents),
         cmocka_unit_test(test_encryption_and_lock),
         cmocka_unit_test(test_checkpoint_bounds_wal),
+        cmocka_unit_test(test_collection_definitions),
+        cmocka_unit_test(test_durability_modes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
