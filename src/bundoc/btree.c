@@ -406,6 +406,8 @@ static int insert_into_parent(struct pager *p, struct path *path, int level, con
     unsigned m = 1;
     size_t acc = cs[0].sz + 2;
     while (m < n - 1 && acc + cs[m].sz + 2 <= total / 2) acc += cs[m++].sz + 2;
+    /* append split: the new last separator moves up, the right node starts with its child only */
+    if (pos == n) m = n;
     rc = pager_alloc(p, &r);
     if (rc) goto out;
     uint32_t oldp0 = get32(tmp + 8);
@@ -502,10 +504,16 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
     unsigned k = 1;
     size_t acc = cs[0].sz + 2;
     while (k < n && acc + cs[k].sz + 2 <= total / 2) acc += cs[k++].sz + 2;
+    /* append split (like SQLite's quick balance): a key that sorts after every key of the leaf
+     * (sequential ids, ULIDs) leaves the old leaf full and starts a new one with just that key,
+     * so ascending inserts fill leaves completely and split half as often */
+    if (pos == n) k = n;
     rc = pager_alloc(p, &r);
     if (rc) goto out;
-    node_init(d, BDOC_PT_LEAF);
-    for (unsigned i = 0; i < k; i++) insert_cell(d, i, cs[i].c, cs[i].sz);
+    if (k < n) { /* an append split leaves the old leaf byte-for-byte as it was */
+        node_init(d, BDOC_PT_LEAF);
+        for (unsigned i = 0; i < k; i++) insert_cell(d, i, cs[i].c, cs[i].sz);
+    }
     node_init(r->data, BDOC_PT_LEAF);
     for (unsigned i = k; i <= n; i++) insert_cell(r->data, i - k, cs[i].c, cs[i].sz);
     uint8_t sep[BT_MAX_KEY];

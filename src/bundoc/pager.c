@@ -44,6 +44,10 @@ struct pager {
     struct page *meta;       /* page 0, pinned for the pager's life */
     pager_source_fn src;
     void *src_ctx;
+    uint32_t npages;         /* page count including the current write transaction; the meta
+                                page's copy is only stamped by checkpoints (commit frames carry
+                                the count, recovery takes the larger) */
+    uint32_t npages0;        /* at the start of the write transaction */
     uint8_t *scratch;        /* BDOC_PAGE_SIZE, used under mu */
 };
 
@@ -309,7 +313,7 @@ static int load(struct pager *p, uint32_t pgno, uint8_t *payload)
     return rc;
 }
 
-static uint32_t meta_npages(struct pager *p) { return get32(p->meta->data + 24); }
+static uint32_t meta_npages(struct pager *p) { return p->npages; }
 
 int pager_get(struct pager *p, uint32_t pgno, struct page **out)
 {
@@ -350,7 +354,11 @@ void pager_unpin(struct pager *p, struct page *pg)
     pthread_mutex_unlock(&p->mu);
 }
 
-void pager_txn_begin(struct pager *p) { p->txn = NULL; }
+void pager_txn_begin(struct pager *p)
+{
+    p->txn = NULL;
+    p->npages0 = p->npages;
+}
 
 int pager_make_writable(struct pager *p, struct page *pg)
 {
@@ -395,7 +403,7 @@ int pager_alloc(struct pager *p, struct page **out)
         *out = g;
         return 0;
     }
-    uint32_t pgno = get32(m + 24);
+    uint32_t pgno = p->npages;
     if (pgno == UINT32_MAX) return BB_ENOSPACE;
     pthread_mutex_lock(&p->mu);
     rc = pinsert(p, pgno, &g);
@@ -409,7 +417,7 @@ int pager_alloc(struct pager *p, struct page **out)
     }
     pthread_mutex_unlock(&p->mu);
     if (rc) return rc;
-    put32(m + 24, pgno + 1);
+    p->npages = pgno + 1;
     *out = g;
     return 0;
 }
@@ -443,6 +451,7 @@ void pager_txn_end(struct pager *p, int commit)
     pthread_mutex_lock(&p->mu);
     struct page *g = p->txn;
     p->txn = NULL;
+    if (!commit) p->npages = p->npages0;
     while (g) {
         struct page *n = g->tnext;
         g->tnext = NULL;
@@ -471,7 +480,7 @@ int pager_meta_get(struct pager *p, struct pager_meta *mm)
     const uint8_t *m = p->meta->data;
     mm->root = get32(m + 16);
     mm->freelist = get32(m + 20);
-    mm->npages = get32(m + 24);
+    mm->npages = p->npages;
     mm->nfree = get32(m + 28);
     mm->last_ts = get64(m + 32);
     return 0;
@@ -496,6 +505,7 @@ int pager_write_meta_ts(struct pager *p, uint64_t last_ts)
     if (!tmp) return BB_ENOMEM;
     memcpy(tmp, p->meta->data, BDOC_PAGE_PAYLOAD);
     put64(tmp + 32, last_ts);
+    put32(tmp + 24, p->npages);
     uint8_t *frame = tmp + BDOC_PAGE_PAYLOAD;
     int rc = pager_encode(p, 0, tmp, frame);
     if (rc == 0) rc = pager_write_frame(p, 0, frame);
@@ -613,7 +623,13 @@ int pager_start(struct pager *p)
         return rc;
     }
     p->meta = g;
+    if (get32(g->data + 24) > p->npages) p->npages = get32(g->data + 24);
     return 0;
+}
+
+void pager_note_npages(struct pager *p, uint32_t npages)
+{
+    if (npages > p->npages) p->npages = npages;
 }
 
 void pager_close(struct pager *p)

@@ -60,7 +60,8 @@ struct page {
 struct pager_meta {
     uint32_t root;        /* B+tree root page (0: empty tree) */
     uint32_t freelist;    /* first free page (0: none) */
-    uint32_t npages;      /* pages in the database, including meta */
+    uint32_t npages;      /* pages in the database, including meta (kept in memory; page 0's
+                             copy is stamped at checkpoints, commit frames carry it) */
     uint32_t nfree;
     uint64_t last_ts;     /* last commit timestamp as of the last checkpoint */
 };
@@ -77,6 +78,8 @@ void pager_close(struct pager *p);
 void pager_set_source(struct pager *p, pager_source_fn fn, void *ctx);
 /* Loads and pins the meta page; call once after the source hook is installed (recovery done). */
 int pager_start(struct pager *p);
+/* Recovery: the page count of the last committed WAL transaction (kept if larger). */
+void pager_note_npages(struct pager *p, uint32_t npages);
 
 /* Frame codec. encode: payload -> frame (seals or checksums). decode: verifies and decrypts;
  * BB_EIO on checksum/tag mismatch, wrong page number or mode, BB_EAUTH for a mode mismatch. */

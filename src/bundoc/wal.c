@@ -221,6 +221,7 @@ static int recover(struct wal *w, struct wal_open_info *info)
             npend = 0;
             uint64_t ts = get64(buf + 16);
             if (ts > info->max_ts) info->max_ts = ts;
+            info->npages = get32(buf + 4);
             good_end = off;
             good_crc = chain;
         }
@@ -302,6 +303,7 @@ int wal_open(struct bdoc_vfs *vfs, const char *dir, struct pager *p, int durabil
     if (rc == 0) rc = recover(w, info);
     if (rc) goto out;
     pager_set_source(p, source, w);
+    pager_note_npages(p, info->npages);
     rc = pager_start(p);
     if (rc) goto out;
     if (durability == BDOC_DURABILITY_NORMAL) {
@@ -381,9 +383,11 @@ int wal_append(struct wal *w, uint64_t ts, uint64_t *lsn)
 {
     int rc = wal_error(w);
     if (rc) return rc;
+    /* pages made writable but left byte-for-byte unchanged need no frame */
     struct page *pages = pager_txn_pages(w->pager);
     size_t n = 0;
-    for (struct page *g = pages; g; g = g->tnext) n++;
+    for (struct page *g = pages; g; g = g->tnext)
+        if (!g->orig || memcmp(g->orig, g->data, BDOC_PAGE_PAYLOAD) != 0) n++;
     if (n == 0) {
         *lsn = 0;
         return 0;
@@ -403,11 +407,12 @@ int wal_append(struct wal *w, uint64_t ts, uint64_t *lsn)
     }
     rc = prealloc(w, off + n * FRAME_SIZE);
     if (rc) goto out;
-    for (struct page *g = pages; g; g = g->tnext, i++) {
+    for (struct page *g = pages; g; g = g->tnext) {
+        if (g->orig && memcmp(g->orig, g->data, BDOC_PAGE_PAYLOAD) == 0) continue;
         uint8_t *fh = buf + inbuf * FRAME_SIZE;
         memset(fh, 0, FRAME_HDR);
         put32(fh, g->pgno);
-        int last = g->tnext == NULL;
+        int last = i + 1 == n;
         put32(fh + 4, last ? m.npages : 0);
         put64(fh + 8, w->salt);
         put64(fh + 16, last ? ts : 0);
@@ -418,8 +423,9 @@ int wal_append(struct wal *w, uint64_t ts, uint64_t *lsn)
         pend[i].pgno = g->pgno;
         pend[i].off = off + i * FRAME_SIZE;
         inbuf++;
+        i++;
         if (inbuf == per || last) {
-            uint64_t at = off + (i + 1 - inbuf) * FRAME_SIZE;
+            uint64_t at = off + (i - inbuf) * FRAME_SIZE;
             rc = w->vfs->write(w->file, buf, inbuf * FRAME_SIZE, at);
             if (rc) goto out;
             inbuf = 0;

@@ -23,6 +23,7 @@ struct wal_open_info {
     uint64_t max_ts;       /* largest commit timestamp found in the WAL (0 if none) */
     uint64_t frames;       /* valid committed frames recovered */
     uint64_t truncated;    /* bytes of torn or uncommitted tail removed */
+    uint32_t npages;       /* page count of the last committed transaction (0 if none) */
 };
 
 /* Opens dir/wal, recovers, installs the pager source and starts the pager (pager_start).
