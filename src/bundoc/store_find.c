@@ -17,6 +17,7 @@
  * against the whole filter by the find run (residual filter), so the index only has to return a
  * superset — which the key encoding guarantees (store_key.c).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,18 +519,39 @@ int bdoc_store_find(struct bdoc_store_txn *t, const char *coll, const json_t *re
             }
             continue;
         }
-        rc = plan_probe(t->tx, p);
-        if (rc) goto out;
         json_object_set_new(c, "usable", json_true());
         json_object_set_new(c, "bound_fields", json_integer((json_int_t)p->nbound));
-        json_object_set_new(c, "estimated_keys", json_integer((json_int_t)p->est));
-        json_object_set_new(c, "estimate_capped", json_boolean(p->est >= PROBE_CAP));
         json_object_set_new(c, "serves_sort", json_boolean(p->sort_served));
+        p->est = SIZE_MAX; /* not probed */
         nplans++;
     }
-    /* choose */
+    /* choose: a plan that binds fields AND serves the sort reads about skip+limit entries; a
+     * single candidate needs no comparison; otherwise probe the candidates' key counts */
     struct plan *best = NULL;
+    size_t nbound_plans = 0;
+    int any_sort = 0;
     for (size_t i = 0; i < nplans; i++) {
+        struct plan *p = &plans[i];
+        any_sort |= p->sort_served;
+        if (p->nbound == 0) continue;
+        nbound_plans++;
+        if (may_stop && p->sort_served && (!best || p->nbound > best->nbound)) best = p;
+    }
+    for (size_t i = 0; !best && (nbound_plans > 1 || (may_stop && any_sort)) && i < nplans; i++) {
+        struct plan *p = &plans[i];
+        if (p->nbound == 0) continue;
+        rc = plan_probe(t->tx, p);
+        if (rc) goto out;
+        json_t *c = NULL;
+        size_t k;
+        json_t *cc;
+        json_array_foreach(considered, k, cc) {
+            if (!strcmp(json_string_value(json_object_get(cc, "index")), p->ix->name)) c = cc;
+        }
+        json_object_set_new(c, "estimated_keys", json_integer((json_int_t)p->est));
+        json_object_set_new(c, "estimate_capped", json_boolean(p->est >= PROBE_CAP));
+    }
+    for (size_t i = 0; !best && i < nplans; i++) {
         struct plan *p = &plans[i];
         if (p->nbound == 0) continue;
         if (p->est >= PROBE_CAP) continue;
@@ -567,8 +589,10 @@ int bdoc_store_find(struct bdoc_store_txn *t, const char *coll, const json_t *re
         x.ix = best->ix;
         x.group_comps = best->group_comps;
         if (best->sort_served && may_stop) x.need = skip + limit + 1;
+        /* with an early stop in sight, start with a batch of about what is needed */
+        size_t batch = x.need ? (x.need * 2 + 8 < 256 ? x.need * 2 + 8 : 256) : 256;
         for (size_t i = 0; i < best->nr && !rc && !x.stopped; i++)
-            rc = scan_range(t->tx, best->ix->ecoll, best->lo[i], best->hi[i], 256, ix_entry_fn,
+            rc = scan_range(t->tx, best->ix->ecoll, best->lo[i], best->hi[i], batch, ix_entry_fn,
                             &x, &keys);
     } else {
         if (may_stop && ns == 0 && !force) x.need = skip + limit + 1;

@@ -659,8 +659,9 @@ static void test_references(void **state)
     /* restrict blocks, and the transaction stays usable */
     assert_int_equal(del(v, "users", "u1", NULL, &e), BB_EEXIST);
     assert_non_null(strstr(e.message, "restrict"));
-    assert_non_null(getdoc(v, "users", "u1"));
-    json_decref(getdoc(v, "users", "u1"));
+    json_t *u1 = getdoc(v, "users", "u1");
+    assert_non_null(u1);
+    json_decref(u1);
     /* set_null nulls the field, keeps the rest */
     assert_int_equal(ins0(v, "posts_n", "{\"_id\":\"n1\",\"author_id\":\"u2\",\"title\":\"t\"}"), 0);
     assert_int_equal(ins0(v, "posts_n", "{\"_id\":\"n2\",\"author_id\":\"u3\"}"), 0);
