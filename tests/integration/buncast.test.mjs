@@ -297,14 +297,17 @@ describe('buncast HTTP', () => {
     const fast = await openSSE(`${srv.bc}/subscribe?topic=slow.t`);
     const data = 'y'.repeat(16000);
     const N = 1000; // ~16 MB: beyond the 256 KiB queue plus what loopback socket buffers absorb
-    const t0 = Date.now();
+    // the publisher is never held up by the stuck reader: every publish is answered promptly
+    // (bounded per call, generous for sanitizer builds on a loaded machine)
+    let worst = 0;
     for (let i = 0; i < N; i++) {
+      const t = Date.now();
       const r = await publish(srv, 'slow.t', { i, data });
+      worst = Math.max(worst, Date.now() - t);
       assert.equal(r.status, 200);
     }
-    const took = Date.now() - t0;
-    await fast.waitFor((x) => x.events.length >= N, 20000);
-    assert.ok(took < 15000, `publishing took ${took} ms`);
+    await fast.waitFor((x) => x.events.length >= N, 60000);
+    assert.ok(worst < 3000, `slowest publish took ${worst} ms`);
     const m = parsePrometheus((await httpRequest(`${srv.bc}/metrics`, { headers: AUTH })).text);
     const v = (n) => m.samples.find((s) => s.name === n)?.value;
     assert.ok(v('bunbase_buncast_disconnected_slow_total') >= 1, 'slow disconnect counted');
