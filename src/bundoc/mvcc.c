@@ -350,7 +350,13 @@ int mvcc_open(const char *dir, const struct mvcc_config *cfg, struct mvcc **out)
         return BB_ENOMEM;
     }
     pthread_mutex_init(&m->commit_mu, NULL);
-    pthread_rwlock_init(&m->tree, NULL);
+    /* writer-preferring: a steady stream of readers (each holding the lock for one read or one
+     * scan batch) must not starve a committer. No code path takes the read lock recursively. */
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&m->tree, &ra);
+    pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&m->mgr_mu, NULL);
     m->checkpoint_bytes = cfg->checkpoint_bytes;
     int rc = pager_open(cfg->vfs, dir, cfg->key, cfg->cache_pages, &m->pager);

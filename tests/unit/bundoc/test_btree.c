@@ -245,6 +245,26 @@ static void test_sequential_fill(void **state)
     }
     assert_int_equal(bt_check(s.p, &nkeys), 0);
     assert_int_equal(nkeys, 6000);
+    /* deleting everything (in ascending order, so right-edge internal nodes empty out) frees every
+     * page again */
+    for (int i = 0; i < 4000; i++) {
+        char k[32];
+        int kl = snprintf(k, sizeof k, "seq%08d", i);
+        pager_txn_begin(s.p);
+        assert_int_equal(bt_delete(s.p, (uint8_t *)k, (size_t)kl), 0);
+        assert_int_equal(commit(&s), 0);
+        if (i % 1000 == 999) assert_int_equal(bt_check(s.p, &nkeys), 0);
+    }
+    pager_txn_begin(s.p);
+    for (int i = 0; i < 2000; i++) {
+        char k[32];
+        int kl = snprintf(k, sizeof k, "rev%08d", 9999 - i);
+        assert_int_equal(bt_delete(s.p, (uint8_t *)k, (size_t)kl), 0);
+    }
+    assert_int_equal(commit(&s), 0);
+    pager_meta_get(s.p, &m);
+    assert_int_equal(m.root, 0);
+    assert_int_equal(m.nfree, m.npages - 1);
     store_close(&s);
     rmrf(dir);
     free(dir);
