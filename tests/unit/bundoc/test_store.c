@@ -33,6 +33,7 @@ static struct env *env_new(void)
     struct bdoc_options o;
     bdoc_options_init(&o);
     o.durability = BDOC_DURABILITY_OFF;
+    o.checkpoint_bytes = 1ull << 30; /* no checkpoint fsyncs during the test */
     assert_int_equal(bdoc_open(v->dir, &o, &v->db), 0);
     assert_int_equal(bdoc_store_open(v->db, &v->s), 0);
     return v;
