@@ -2,8 +2,9 @@
  * (store.h) without and with secondary indexes, side by side with SQLite (same documents as JSON
  * text, expression indexes on the same fields), same process, same disk.
  *   bench_query DIR NDOCS
- * Prints a table (mean microseconds per query, rows per query) and `ratio: X` = geometric mean
- * over the indexed rows of SQLite time / bundoc time (> 1: bundoc faster). */
+ * Prints a table (mean microseconds per query, rows per query) and `ratio: X` = the worst row's
+ * SQLite/bundoc (full scans included; > 1: bundoc faster); the indexed rows' worst and geometric
+ * mean are printed too. */
 #include <jansson.h>
 #include <math.h>
 #include <sqlite3.h>
@@ -243,11 +244,13 @@ int main(int argc, char **argv)
     printf("bundoc-query: %ld documents (~330 B JSON each); mean time per query\n\n", n);
     printf("| query | index | bundoc µs | SQLite µs | rows | bundoc plan | SQLite/bundoc |\n");
     printf("|---|---|---:|---:|---:|---|---:|\n");
-    double lsum = 0;
+    double lsum = 0, worst = INFINITY, worst_ix = INFINITY;
     for (int ix = 0; ix < 2; ix++)
         for (int q = 0; q < NQ; q++) {
             double r = rq[ix][q].us / rb[ix][q].us;
             if (ix) lsum += log(r);
+            if (r < worst) worst = r;
+            if (ix && r < worst_ix) worst_ix = r;
             printf("| %s | %s | %.1f | %.1f | %.1f | %s | %.2f |\n", QNAME[q], ix ? "yes" : "no",
                    rb[ix][q].us, rq[ix][q].us, rb[ix][q].rows, plan[ix][q], r);
             if (fabs(rb[ix][q].rows - rq[ix][q].rows) > 1e-9)
@@ -256,8 +259,9 @@ int main(int argc, char **argv)
         }
     printf("\nindex build: bundoc %.2f s (3 indexes, online, batched), SQLite %.2f s (+ANALYZE)\n",
            build_b, build_s);
-    printf("ratio: %.2f   (geometric mean of SQLite/bundoc over the indexed rows; > 1 = bundoc faster)\n",
-           exp(lsum / NQ));
+    printf("indexed rows: worst %.2f, geometric mean %.2f (SQLite/bundoc; > 1 = bundoc faster)\n",
+           worst_ix, exp(lsum / NQ));
+    printf("ratio: %.2f\n", worst); /* worst row of all, as every bench reports */
     sqlite3_close(sq);
     bdoc_store_close(s);
     bdoc_close(db);
