@@ -392,6 +392,7 @@ struct bndr_server {
     void *http;                  /* struct bndr_http (http.c) */
     /* hook for key changes (HTTP /subscribe and buncast); may be NULL */
     void (*on_change)(struct bndr_server *s, const char *op, const char *key, size_t klen);
+    void *bcast; /* struct bndr_bcast (buncast.c), NULL unless --buncast */
     int actual_port;
 };
 
@@ -518,6 +519,15 @@ int bndr_config_set(struct bndr_server *s, const char *name, const char *val, ch
 /* http.c */
 int bndr_http_start(struct bndr_server *s, char *err, size_t errcap);
 void bndr_http_stop(struct bndr_server *s);
+/* buncast.c: key changes published to buncast topic kv.<project-id> (never blocks) */
+struct bndr_bcast_stats {
+    int enabled, connected;
+    uint64_t published, dropped, errors, queued;
+};
+int bndr_bcast_start(struct bndr_server *s, char *err, size_t errcap);
+void bndr_bcast_stop(struct bndr_server *s);
+void bndr_bcast_notify(struct bndr_server *s, const char *op, const char *k, size_t n);
+void bndr_bcast_stats(struct bndr_server *s, struct bndr_bcast_stats *st);
 /* path helpers */
 int bndr_path(const struct bndr_server *s, const char *file, char *buf, size_t cap);
 

@@ -33,7 +33,9 @@ struct bunder_config {
     long long timeout;     /* idle client timeout in seconds (0 = never) */
     int auto_aof_rewrite_percentage; /* 100 */
     long long auto_aof_rewrite_min_size; /* 64mb */
-    char project_id[128];  /* used in logs and change events */
+    char project_id[128];  /* used in logs and change events (buncast topic kv.<project_id>) */
+    char buncast[1024];    /* --buncast unix:/path | host:port: publish key changes ("" = off) */
+    long long buncast_queue_max; /* events waiting for buncast before new ones are dropped */
     char logfile[1024];    /* unused: logs go to stderr */
 };
 

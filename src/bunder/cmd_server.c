@@ -489,6 +489,15 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
           (unsigned long long)s->db.misses, (unsigned long long)s->pubsub_ch.n,
           (unsigned long long)s->pubsub_pat.n);
     }
+    if (want(section, "buncast")) {
+        struct bndr_bcast_stats bs;
+        bndr_bcast_stats(s, &bs);
+        L("# Buncast\r\nbuncast_enabled:%d\r\nbuncast_connected:%d\r\nbuncast_published:%llu\r\n"
+          "buncast_dropped:%llu\r\nbuncast_errors:%llu\r\nbuncast_queued:%llu\r\n\r\n",
+          bs.enabled, bs.connected, (unsigned long long)bs.published,
+          (unsigned long long)bs.dropped, (unsigned long long)bs.errors,
+          (unsigned long long)bs.queued);
+    }
     if (want(section, "replication"))
         L("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (want(section, "keyspace")) {

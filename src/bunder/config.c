@@ -56,6 +56,8 @@ static const struct opt opts[] = {
     {"auto-aof-rewrite-percentage", T_INT, O(auto_aof_rewrite_percentage), 0, 0, 100000, NULL, 1},
     {"auto-aof-rewrite-min-size", T_MEM, O(auto_aof_rewrite_min_size), 0, 0, 1LL << 50, NULL, 1},
     {"project-id", T_STR, O(project_id), S(project_id), 0, 0, NULL, 0},
+    {"buncast", T_STR, O(buncast), S(buncast), 0, 0, NULL, 0},
+    {"buncast-queue-max", T_LL, O(buncast_queue_max), 0, 1, 1LL << 24, NULL, 0},
     {"logfile", T_STR, O(logfile), S(logfile), 0, 0, NULL, 0},
 };
 #undef O
@@ -75,6 +77,7 @@ void bunder_config_default(struct bunder_config *c)
     c->maxmemory_samples = 5;
     snprintf(c->http_bind, sizeof c->http_bind, "127.0.0.1");
     c->hz = 10;
+    c->buncast_queue_max = 65536;
     c->proto_max_bulk_len = 512LL * 1024 * 1024;
     c->proto_max_multibulk_len = 1024 * 1024;
     c->proto_inline_max_size = 64 * 1024;

@@ -424,8 +424,12 @@ void bndr_signal_key(struct bndr_server *s, const char *k, size_t n)
 
 void bndr_notify(struct bndr_server *s, const char *op, const char *k, size_t n)
 {
-    if (s->on_change && !s->aof.loading)
+    if (s->aof.loading)
+        return;
+    if (s->on_change)
         s->on_change(s, op, k, n);
+    if (s->bcast)
+        bndr_bcast_notify(s, op, k, n);
 }
 
 void bndr_signal_list_ready(struct bndr_server *s, const char *k, size_t n)

@@ -164,7 +164,7 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
     if (!authorized(req, res))
         return;
     struct bndr_server *s = S(req);
-    char buf[4096];
+    char buf[8192];
     int n = snprintf(
         buf, sizeof buf,
         "# HELP bunder_keys Keys in the database.\n# TYPE bunder_keys gauge\nbunder_keys %llu\n"
@@ -183,6 +183,20 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
         bndr_used_memory(), s->cfg.maxmemory, (unsigned long long)s->db.expired_keys,
         (unsigned long long)s->db.evicted_keys, (unsigned long long)s->db.hits,
         (unsigned long long)s->db.misses, (long long)s->aof.size, s->aof.write_error);
+    struct bndr_bcast_stats bs;
+    bndr_bcast_stats(s, &bs);
+    if (n > 0 && (size_t)n < sizeof buf) {
+        int m = snprintf(
+            buf + n, sizeof buf - (size_t)n,
+            "# HELP bunder_buncast_published_total Key-change events handed to buncast.\n# TYPE bunder_buncast_published_total counter\nbunder_buncast_published_total %llu\n"
+            "# HELP bunder_buncast_dropped_total Key-change events dropped (queue full, buncast slow or down).\n# TYPE bunder_buncast_dropped_total counter\nbunder_buncast_dropped_total %llu\n"
+            "# HELP bunder_buncast_errors_total Failed publishes.\n# TYPE bunder_buncast_errors_total counter\nbunder_buncast_errors_total %llu\n"
+            "# HELP bunder_buncast_connected 1 while connected to buncast.\n# TYPE bunder_buncast_connected gauge\nbunder_buncast_connected %d\n",
+            (unsigned long long)bs.published, (unsigned long long)bs.dropped,
+            (unsigned long long)bs.errors, bs.connected);
+        if (m > 0 && (size_t)m < sizeof buf - (size_t)n)
+            n += m;
+    }
     bb_http_reply_copy(res, 200, "text/plain; version=0.0.4", buf, (size_t)n);
 }
 

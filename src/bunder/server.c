@@ -991,6 +991,14 @@ int bunder_run(const struct bunder_config *cfg)
         }
     }
 
+    if (s->cfg.buncast[0]) {
+        char err[256];
+        if (bndr_bcast_start(s, err, sizeof err) < 0) {
+            bb_error("bunder", "startup_failed reason=\"buncast\" err=\"%s\"", err);
+            goto out;
+        }
+    }
+
     uv_prepare_init(s->loop, &s->prepare);
     s->prepare.data = s;
     uv_prepare_start(&s->prepare, on_prepare);
@@ -1017,6 +1025,7 @@ int bunder_run(const struct bunder_config *cfg)
     rc = 0;
 out:
     bndr_http_stop(s);
+    bndr_bcast_stop(s);
     /* close every handle, let the close callbacks run, then free */
     while (s->clients)
         client_close(s->clients);
