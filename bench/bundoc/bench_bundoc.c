@@ -285,7 +285,7 @@ int main(int argc, char **argv)
     struct bdoc_options o;
     bdoc_options_init(&o);
     o.durability = BDOC_DURABILITY_FULL;
-    o.cache_pages = 8192; /* 64 MiB, like a SQLite cache of the same size below */
+    o.cache_pages = 16384; /* 64 MiB of 4 KiB pages, like the SQLite cache below */
     int rc = bdoc_open(dir, &o, &g_db);
     if (rc) die("bdoc_open", rc);
     struct bdoc_txn *t;

@@ -31,6 +31,7 @@
 #define CAP BDOC_PAGE_PAYLOAD
 #define OVF_HDR 12u
 #define OVF_CAP (CAP - OVF_HDR)
+#define FILL_PCT 90u
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
@@ -481,7 +482,21 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
         }
         remove_cell(d, pos);
     }
-    rc = insert_cell(d, pos, cell, csz);
+    /* fill factor for ascending inserts: appending to the rightmost leaf starts a new leaf once
+     * the old one is FILL_PCT full, leaving room for documents that later grow in place */
+    int force = 0;
+    if (!found && pos == nslots(d) && pos > 0 &&
+        (CAP - HDR - free_space(d) - get16(d + 6)) + csz + 2 > (CAP - HDR) * FILL_PCT / 100) {
+        force = 1;
+        for (int l = 0; l + 1 < path.depth && force; l++) {
+            struct page *a = NULL;
+            rc = get_node(p, path.pg[l], &a);
+            if (rc) goto out;
+            force = path.idx[l] == (int)nslots(a->data) - 1;
+            pager_unpin(p, a);
+        }
+    }
+    rc = force ? 1 : insert_cell(d, pos, cell, csz);
     if (rc != 1) goto out;
     /* split the leaf by bytes */
     unsigned n = nslots(d);
@@ -505,8 +520,8 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
     size_t acc = cs[0].sz + 2;
     while (k < n && acc + cs[k].sz + 2 <= total / 2) acc += cs[k++].sz + 2;
     /* append split (like SQLite's quick balance): a key that sorts after every key of the leaf
-     * (sequential ids, ULIDs) leaves the old leaf full and starts a new one with just that key,
-     * so ascending inserts fill leaves completely and split half as often */
+     * (sequential ids, ULIDs) leaves the old leaf as it is and starts a new one with just that
+     * key, so ascending inserts fill leaves (to FILL_PCT on the right edge) instead of half */
     if (pos == n) k = n;
     rc = pager_alloc(p, &r);
     if (rc) goto out;

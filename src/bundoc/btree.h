@@ -2,6 +2,8 @@
  * above wal.h, whose API it re-exports to the transaction layer).
  *
  * Keys: 1..BT_MAX_KEY bytes, ordered by memcmp (shorter first on a common prefix). Values:
+ * (BT_INLINE_MAX is chosen so that any split of a full page yields two halves that fit: with
+ * cells of at most c bytes, a half holds at most (capacity + c) / 2 + c <= capacity.)
  * 0..UINT32_MAX bytes; a value that does not fit inline (key + value > BT_INLINE_MAX) is stored
  * in a chain of overflow pages. Freed pages (overflow chains, emptied leaves and internal nodes)
  * go to the pager's free list and are reused. Modifications must happen inside a pager write
@@ -17,7 +19,7 @@
 #include "wal.h"
 
 #define BT_MAX_KEY 1024u
-#define BT_INLINE_MAX 1900u
+#define BT_INLINE_MAX 1300u
 #define BT_MAX_DEPTH 24
 
 /* Returns 0 and a malloc'ed copy of the value (caller frees; *val is non-NULL even for an empty

@@ -34,7 +34,7 @@ void bdoc_options_init(struct bdoc_options *o)
     o->durability = BDOC_DURABILITY_FULL;
     o->normal_sync_ms = 100;
     o->max_doc_size = BDOC_DEFAULT_MAX_DOC_SIZE;
-    o->cache_pages = 4096;
+    o->cache_pages = 8192;
     o->checkpoint_bytes = 8u * 1024 * 1024;
 }
 

@@ -1,7 +1,7 @@
 /* bundoc.h — the embedded document database engine of BunBase (public API, prefix bdoc_).
  *
  * A database is a directory holding `LOCK` (flock'ed by the one process that has it open),
- * `data.db` (checksummed or AES-256-GCM sealed 8 KiB pages) and `wal` (a write-ahead log of
+ * `data.db` (checksummed or AES-256-GCM sealed 4 KiB pages) and `wal` (a write-ahead log of
  * page images; redo recovery on open; checkpoints bound its size). Documents are JSON objects
  * stored in a binary encoding inside one B+tree; collections live in a catalog stored in the same
  * tree, so catalog changes are transactional. Concurrency is MVCC with snapshot isolation:
@@ -54,7 +54,7 @@ struct bdoc_options {
     enum bdoc_durability durability;
     uint32_t normal_sync_ms;      /* NORMAL mode fsync interval; default 100 */
     uint32_t max_doc_size;        /* bytes of an encoded document; default 16 MiB */
-    uint32_t cache_pages;         /* buffer pool target in 8 KiB pages; default 4096 */
+    uint32_t cache_pages;         /* buffer pool target in 4 KiB pages; default 8192 (32 MiB) */
     uint64_t checkpoint_bytes;    /* checkpoint when the WAL grows past this; default 8 MiB */
     const uint8_t *key;           /* BDOC_KEY_LEN bytes to encrypt at rest, or NULL; borrowed
                                      during bdoc_open only (copied) */

@@ -4,7 +4,7 @@
  *   [0]       type 'M'
  *   [1..8)    "BUNDOC1"
  *   [8..12)   format version (1)
- *   [12..16)  page size (8192)
+ *   [12..16)  page size (4096)
  *   [16..20)  B+tree root page (0: empty)
  *   [20..24)  free list head (0: none); a free page holds type 4 at [0] and the next free page
  *             number at [4..8)

@@ -1,17 +1,18 @@
 /* pager.h — pages, their on-disk frames (checksum or AES-256-GCM), data.db and the buffer pool
  * (private; layer 2, above vfs.h).
  *
- * Page frame (8192 bytes, the unit of data.db and of WAL frames), little-endian:
- *   [0..4)     crc32c of bytes [4..8192)                       (plain mode; 0 when sealed)
+ * Page frame (BDOC_PAGE_SIZE = 4096 bytes, the unit of data.db and of WAL frames), little-endian:
+ *   [0..4)     crc32c of bytes [4..4096)                       (plain mode; 0 when sealed)
  *   [4]        mode: 1 plain, 2 AES-256-GCM; 0 means never written (invalid)
  *   [5..8)     zero
  *   [8..16)    page number (u64): a frame read at the wrong place is rejected
  *   [16..28)   GCM nonce (random per write)                    (sealed mode; zero otherwise)
  *   [28..44)   GCM tag over the ciphertext, AAD = bytes [4..16) (sealed mode; zero otherwise)
  *   [44..48)   zero
- *   [48..8192) payload: BDOC_PAGE_PAYLOAD bytes (ciphertext in sealed mode)
+ *   [48..4096) payload: BDOC_PAGE_PAYLOAD = 4048 bytes (ciphertext in sealed mode)
  *
- * Page 0 is the meta page (payload layout in pager.c). data.db holds page n at n * 8192.
+ * Page 0 is the meta page (payload layout in pager.c). data.db holds page n at n * 4096.
+ * 4 KiB, like SQLite's default: a single-document commit logs one or two small frames.
  *
  * Buffer pool: pages are cached by number with a clock policy around a target capacity. A page
  * modified by the current write transaction is pinned until the transaction ends (no-steal);
@@ -30,7 +31,7 @@
 
 #include "vfs.h"
 
-#define BDOC_PAGE_SIZE 8192u
+#define BDOC_PAGE_SIZE 4096u
 #define BDOC_PAGE_HDR 48u
 #define BDOC_PAGE_PAYLOAD (BDOC_PAGE_SIZE - BDOC_PAGE_HDR)
 

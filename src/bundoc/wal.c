@@ -5,7 +5,7 @@
  *   Header, 64 bytes:
  *     [0..8)    magic "BDOCWAL1"
  *     [8..12)   version (1)
- *     [12..16)  page size (8192)
+ *     [12..16)  page size (4096)
  *     [16..24)  salt: random, new at every reset (checkpoint); the file is then overwritten from
  *               offset 64 without being truncated, and frames carrying another salt are stale
  *     [24..32)  zero
@@ -14,7 +14,7 @@
  *     [49..60)  zero
  *     [60..64)  crc32c of [0..60)
  *
- *   Frames, each 32 + 8192 bytes, from offset 64:
+ *   Frames, each 32 + 4096 bytes, from offset 64:
  *     [0..4)    page number
  *     [4..8)    commit marker: 0 inside a transaction; on its last frame, the page count after the
  *               commit (always >= 1)
