@@ -23,6 +23,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "bb_err.h"
 
@@ -328,13 +331,44 @@ static int sb_grow(struct sbuf *b, size_t more)
     return 0;
 }
 
-static int sb_put(struct sbuf *b, const char *s, size_t n)
+static inline int sb_put(struct sbuf *b, const char *s, size_t n)
 {
-    int rc = sb_grow(b, n);
-    if (rc) return rc;
+    if (b->cap - b->n < n) {
+        int rc = sb_grow(b, n);
+        if (rc) return rc;
+    }
     memcpy(b->p + b->n, s, n);
     b->n += n;
     return 0;
+}
+
+static inline int sb_ch(struct sbuf *b, char c)
+{
+    if (b->cap == b->n) {
+        int rc = sb_grow(b, 1);
+        if (rc) return rc;
+    }
+    b->p[b->n++] = c;
+    return 0;
+}
+
+/* Index of the first byte at or after i that needs escaping ('"', '\\', < 0x20), or n. */
+static size_t next_special(const uint8_t *s, size_t i, size_t n)
+{
+#if defined(__SSE2__)
+    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+    while (n - i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs));
+        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)); /* x <= 0x1f */
+        int mask = _mm_movemask_epi8(m);
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+        i += 16;
+    }
+#endif
+    for (; i < n; i++)
+        if (s[i] < 0x20 || s[i] == '"' || s[i] == '\\') return i;
+    return n;
 }
 
 static int render_str(struct sbuf *b, const uint8_t *s, size_t n)
@@ -343,22 +377,11 @@ static int render_str(struct sbuf *b, const uint8_t *s, size_t n)
     if (rc) return rc;
     b->p[b->n++] = '"';
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        /* skip 8 bytes at a time while none is < 0x20, '"' or '\\' (SWAR zero-byte tests) */
-        while (n - i >= 8) {
-            uint64_t x;
-            memcpy(&x, s + i, 8);
-            const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-            uint64_t lt = (x - ones * 0x20) & ~x;
-            uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
-            uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;
-            if ((lt | zq | zb) & highs) break;
-            i += 8;
-        }
-        if (i >= n) break;
-        uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+    for (;;) {
+        size_t i = next_special(s, run, n);
         if ((rc = sb_put(b, (const char *)s + run, i - run))) return rc;
+        if (i == n) break;
+        uint8_t c = s[i];
         char esc[8];
         size_t el = 2;
         esc[0] = '\\';
@@ -377,8 +400,21 @@ static int render_str(struct sbuf *b, const uint8_t *s, size_t n)
         if ((rc = sb_put(b, esc, el))) return rc;
         run = i + 1;
     }
-    if ((rc = sb_put(b, (const char *)s + run, n - run))) return rc;
-    return sb_put(b, "\"", 1);
+    return sb_ch(b, '"');
+}
+
+/* Decimal of v (no snprintf: this is on the scan path). */
+static int render_int(struct sbuf *b, int64_t v)
+{
+    char tmp[24];
+    size_t k = sizeof tmp;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[--k] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) tmp[--k] = '-';
+    return sb_put(b, tmp + k, sizeof tmp - k);
 }
 
 static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
@@ -392,9 +428,7 @@ static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
     case T_NULL: return sb_put(b, "null", 4);
     case T_FALSE: return sb_put(b, "false", 5);
     case T_TRUE: return sb_put(b, "true", 4);
-    case T_INT:
-        k = snprintf(num, sizeof num, "%lld", (long long)(int64_t)get64(p + 1));
-        return sb_put(b, num, (size_t)k);
+    case T_INT: return render_int(b, (int64_t)get64(p + 1));
     case T_REAL: {
         uint64_t u = get64(p + 1);
         double d;
@@ -427,9 +461,9 @@ static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
         uint32_t count = get32(p + 5);
         if (count > sz - 9) return BB_EIO;
         size_t off = 9;
-        int rc = sb_put(b, arr ? "[" : "{", 1);
+        int rc = sb_ch(b, arr ? '[' : '{');
         for (uint32_t i = 0; i < count && rc == 0; i++) {
-            if (i && (rc = sb_put(b, ",", 1))) break;
+            if (i && (rc = sb_ch(b, ','))) break;
             if (!arr) {
                 if (sz - off < 2) return BB_EIO;
                 size_t kl = (size_t)p[off] | ((size_t)p[off + 1] << 8);
@@ -437,7 +471,7 @@ static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
                 if (sz - off < kl) return BB_EIO;
                 if ((rc = render_str(b, p + off, kl))) break;
                 off += kl;
-                if ((rc = sb_put(b, ":", 1))) break;
+                if ((rc = sb_ch(b, ':'))) break;
             }
             size_t vs = vsize(p + off, sz - off);
             if (!vs) return BB_EIO;
@@ -446,7 +480,7 @@ static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
         }
         if (rc) return rc;
         if (off != sz) return BB_EIO;
-        return sb_put(b, arr ? "]" : "}", 1);
+        return sb_ch(b, arr ? ']' : '}');
     }
     default: return BB_EIO;
     }
