@@ -2,7 +2,10 @@
 # bench/bunder/run.sh BUILD_DIR — redis-benchmark against build/bunder and Debian's redis-server
 # with identical flags in the same run: -c 50, -P 1 and -P 16, persistence off and
 # appendfsync everysec; plus resident memory for 1M small keys loaded with redis-cli --pipe.
-# Prints one table and `ratio: X` = the worst ops/s row, bunder / redis.
+# Prints one table and `ratio: X` = the worst ops/s row, bunder / redis. Each row is measured
+# BENCH_REPEAT times (default 3) with the two servers alternating, and the median of each side is
+# compared: on a small shared machine one run swings by ±30 %, and always running redis first
+# would bias the comparison.
 set -euo pipefail
 BUILD=${1:-build}
 BUNDER=$(cd "$BUILD" && pwd)/bunder
@@ -10,6 +13,7 @@ TESTS=${BENCH_TESTS:-set,get,incr,lpush,rpush,lpop,sadd,hset,zadd,lrange_100,mse
 N1=${BENCH_N1:-60000}     # requests per test with -P 1
 N16=${BENCH_N16:-400000}  # requests per test with -P 16
 KEYS=${BENCH_KEYS:-1000000}
+REPEAT=${BENCH_REPEAT:-3}  # rounds per row, redis and bunder alternating; the median is reported
 command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 1; }
 [ -x "$BUNDER" ] || { echo "no $BUNDER (build the bunder target)" >&2; exit 1; }
 
@@ -47,17 +51,21 @@ run_bench() { # kind persist pipeline n
   redis-benchmark -p "$PORT" -t "$TESTS" -c 50 -n "$n" -P "$P" --csv 2>/dev/null \
     | tail -n +2 | tr -d '"' | while IFS=, read -r name rps _; do echo "$name,$rps"; done >"$TMP/out"
   while IFS=, read -r name rps; do
-    RES["$persist|P$P|$name|$kind"]=$rps
+    RES["$persist|P$P|$name|$kind"]="${RES["$persist|P$P|$name|$kind"]:-} $rps"
   done <"$TMP/out"
   stop_server
 }
+
+median() { python3 -c 'import sys,statistics;print(f"{statistics.median(map(float,sys.argv[1:])):.2f}")' "$@"; }
 
 ROWS=()
 for persist in off everysec; do
   for P in 1 16; do
     n=$N1; [ "$P" = 16 ] && n=$N16
-    run_bench redis "$persist" "$P" "$n"
-    run_bench bunder "$persist" "$P" "$n"
+    for _ in $(seq 1 "$REPEAT"); do
+      run_bench redis "$persist" "$P" "$n"
+      run_bench bunder "$persist" "$P" "$n"
+    done
     ROWS+=("$persist|P$P")
   done
 done
@@ -66,7 +74,7 @@ printf '%-10s %-4s %-34s %14s %14s %7s\n' persist pipe test redis_ops/s bunder_o
 worst=999
 for r in "${ROWS[@]}"; do
   while IFS= read -r name; do
-    red=${RES["$r|$name|redis"]:-0}; bun=${RES["$r|$name|bunder"]:-0}
+    red=$(median ${RES["$r|$name|redis"]:-0}); bun=$(median ${RES["$r|$name|bunder"]:-0})
     ratio=$(python3 -c "print(f'{($bun/$red) if $red>0 else 0:.2f}')")
     printf '%-10s %-4s %-34s %14s %14s %7s\n' "${r%%|*}" "${r##*|}" "$name" "$red" "$bun" "$ratio"
     worst=$(python3 -c "print(min($worst,$ratio))")

@@ -114,9 +114,13 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     s->prop_suppress = 0;
     struct bndr_client *prev = s->cur;
     s->cur = c;
-    uint64_t t0 = bndr_ustime();
+    uint64_t t0 = s->clock_valid ? s->clock_us : bndr_ustime();
+    s->clock_valid = 0; /* a nested call (EXEC) reads the clock itself */
     cmd->proc(c);
-    ((struct bndr_cmd *)cmd)->usec += bndr_ustime() - t0;
+    uint64_t t1 = bndr_ustime();
+    ((struct bndr_cmd *)cmd)->usec += t1 - t0;
+    s->clock_us = t1;
+    s->clock_valid = 1;
     ((struct bndr_cmd *)cmd)->calls++;
     s->cur = prev;
     s->stat_commands++;
@@ -687,6 +691,8 @@ static void process_input(struct bndr_client *c)
     struct bndr_server *s = c->srv;
     struct bndr_limits lim = {s->cfg.proto_max_bulk_len, s->cfg.proto_max_multibulk_len,
                               s->cfg.proto_inline_max_size, s->cfg.client_query_buffer_limit};
+    s->clock_us = bndr_ustime();
+    s->clock_valid = 1;
     while (!(c->flags & (BNDR_CF_CLOSE_AFTER_REPLY | BNDR_CF_BLOCKED | BNDR_CF_CLOSING))) {
         size_t need = 0;
         const char *err = NULL;
@@ -714,10 +720,11 @@ static void process_input(struct bndr_client *c)
         }
         bndr_parser_args(&c->parser, c->qbuf, c->argv);
         c->argc = (int)c->parser.argc;
-        c->last_ms = bndr_mstime();
+        c->last_ms = s->clock_us / 1000;
         bndr_process_command(c);
         c->argc = 0;
     }
+    s->clock_valid = 0;
     if (c->flags & BNDR_CF_CLOSING)
         return;
     /* compact: drop consumed bytes, keep a partial command (shifting its parsed offsets) */
