@@ -185,7 +185,9 @@ static int faulty_sync(struct bdoc_vfs_file *f)
     int dead = fv->dead;
     int fail = fv->cfg.kind == BDOC_FAULT_FSYNC_FAIL && k >= fv->cfg.after;
     if (fail) fv->fired = 1;
+    uint32_t delay = fv->cfg.sync_delay_us;
     pthread_mutex_unlock(&fv->mu);
+    if (delay) usleep(delay);
     if (dead) return 0;
     if (fail) return BB_EIO;
     return real_sync(f);

@@ -61,6 +61,8 @@ struct bdoc_fault_config {
     enum bdoc_fault_kind kind;
     uint64_t after;           /* N: 1-based count of the write (or sync) that faults */
     const char *path_substr;  /* only files whose path contains this (NULL: all files) */
+    uint32_t sync_delay_us;   /* every sync of a matching file first sleeps this long (a slow
+                                 disk), with or without a fault */
 };
 
 /* A fault-injecting vfs over the real one. Caller frees with vfs->destroy(vfs) after every file

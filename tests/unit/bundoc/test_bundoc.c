@@ -475,7 +475,7 @@ static void test_durability_modes(void **state)
         struct bdoc_options o;
         bdoc_options_init(&o);
         o.durability = modes[m];
-        o.normal_sync_ms = 10;
+        o.normal_sync_ms = 200;
         struct bdoc_db *db = open_db(dir, &o);
         mkcoll(db, "c");
         struct bdoc_stats s0, s1;
@@ -490,7 +490,7 @@ static void test_durability_modes(void **state)
         if (modes[m] == BDOC_DURABILITY_FULL) assert_int_equal(syncs, 20); /* one per commit */
         else assert_true(syncs < 20);
         if (modes[m] == BDOC_DURABILITY_NORMAL) {
-            usleep(60 * 1000); /* the background flusher syncs within normal_sync_ms */
+            usleep(450 * 1000); /* the background flusher syncs within normal_sync_ms */
             bdoc_stats_get(db, &s1);
             assert_true(s1.syncs > s0.syncs);
         }

@@ -121,7 +121,7 @@ static void power_loss_sweep(enum bdoc_fault_kind kind)
 {
     /* dry run to count the writes of the workload */
     char *dir = tu_tmpdir();
-    struct bdoc_fault_config none = {BDOC_FAULT_NONE, 0, NULL};
+    struct bdoc_fault_config none = {BDOC_FAULT_NONE, 0, NULL, 0};
     struct bdoc_vfs *v = bdoc_vfs_faulty_new(&none);
     int err, before;
     assert_int_equal(workload(dir, v, &err, &before), NCOMMITS);
@@ -132,7 +132,7 @@ static void power_loss_sweep(enum bdoc_fault_kind kind)
     assert_true(total > NCOMMITS);
     for (uint64_t at = 1; at <= total; at++) {
         dir = tu_tmpdir();
-        struct bdoc_fault_config cfg = {kind, at, NULL};
+        struct bdoc_fault_config cfg = {kind, at, NULL, 0};
         v = bdoc_vfs_faulty_new(&cfg);
         (void)workload(dir, v, &err, &before);
         v->destroy(v);
@@ -164,7 +164,7 @@ static void test_crash_every_point(void **state)
 static void sticky_case(enum bdoc_fault_kind kind, uint64_t after, int want)
 {
     char *dir = tu_tmpdir();
-    struct bdoc_fault_config cfg = {kind, after, "/wal"};
+    struct bdoc_fault_config cfg = {kind, after, "/wal", 0};
     struct bdoc_vfs *v = bdoc_vfs_faulty_new(&cfg);
     struct bdoc_options o = opts(v);
     o.checkpoint_bytes = 64u << 20;

@@ -16,6 +16,7 @@
 #include "bb_err.h"
 #include "bdoc_test_util.h"
 #include "bundoc.h"
+#include "vfs.h"
 
 static struct bdoc_db *g_db;
 static char *g_dir;
@@ -175,6 +176,8 @@ static void *writer(void *arg)
         struct bdoc_txn *t;
         if (bdoc_begin(g_db, 0, &t)) abort();
         int va = getv(t, "acct", a), vb = getv(t, "acct", b);
+        if (done % 8 == 0) usleep(200); /* widen the read-modify-write window: collisions happen
+                                            whatever the scheduler does */
         setv(t, "acct", a, va - 1);
         setv(t, "acct", b, vb + 1);
         int rc = bdoc_commit(t);
@@ -287,8 +290,14 @@ static void test_group_commit(void **state)
 {
     (void)state;
     char *dir = tu_tmpdir();
+    /* a disk whose fsync takes 2 ms, so that the result does not depend on the machine's disk */
+    struct bdoc_fault_config slow = {BDOC_FAULT_NONE, 0, "/wal", 2000};
+    struct bdoc_vfs *vfs = bdoc_vfs_faulty_new(&slow);
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.vfs = vfs;
     struct bdoc_db *db;
-    assert_int_equal(bdoc_open(dir, NULL, &db), 0);
+    assert_int_equal(bdoc_open(dir, &o, &db), 0);
     struct bdoc_txn *t;
     assert_int_equal(bdoc_begin(db, 0, &t), 0);
     assert_int_equal(bdoc_collection_create(t, "g"), 0);
@@ -303,8 +312,9 @@ static void test_group_commit(void **state)
     fprintf(stderr, "# group commit: %llu commits, %llu fsyncs\n", (unsigned long long)commits,
             (unsigned long long)syncs);
     assert_int_equal(commits, 320);
-    assert_true(syncs < commits);
+    assert_true(syncs * 2 < commits); /* 8 committers share fsyncs */
     assert_int_equal(bdoc_close(db), 0);
+    vfs->destroy(vfs);
     tu_rmrf(dir);
 }
 

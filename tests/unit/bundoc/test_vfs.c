@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "bb_err.h"
 #include "bdoc_test_util.h"
@@ -87,7 +88,7 @@ static void test_faults(void **state)
     uint64_t w = 0, s = 0;
     int fired = 0;
 
-    struct bdoc_fault_config torn = {BDOC_FAULT_TORN_WRITE, 3, NULL};
+    struct bdoc_fault_config torn = {BDOC_FAULT_TORN_WRITE, 3, NULL, 0};
     struct bdoc_vfs *v = bdoc_vfs_faulty_new(&torn);
     four_writes(v, path, rc, &src);
     for (int i = 0; i < 4; i++) assert_int_equal(rc[i], 0); /* the machine does not know */
@@ -100,7 +101,7 @@ static void test_faults(void **state)
     v->destroy(v);
     remove(path);
 
-    struct bdoc_fault_config crash = {BDOC_FAULT_CRASH, 2, NULL};
+    struct bdoc_fault_config crash = {BDOC_FAULT_CRASH, 2, NULL, 0};
     v = bdoc_vfs_faulty_new(&crash);
     four_writes(v, path, rc, &src);
     assert_int_equal(rc[3], 0);
@@ -108,7 +109,7 @@ static void test_faults(void **state)
     v->destroy(v);
     remove(path);
 
-    struct bdoc_fault_config shortw = {BDOC_FAULT_SHORT_WRITE, 2, NULL};
+    struct bdoc_fault_config shortw = {BDOC_FAULT_SHORT_WRITE, 2, NULL, 0};
     v = bdoc_vfs_faulty_new(&shortw);
     four_writes(v, path, rc, &src);
     assert_int_equal(rc[0], 0);
@@ -119,7 +120,7 @@ static void test_faults(void **state)
     v->destroy(v);
     remove(path);
 
-    struct bdoc_fault_config nospc = {BDOC_FAULT_ENOSPC, 3, NULL};
+    struct bdoc_fault_config nospc = {BDOC_FAULT_ENOSPC, 3, NULL, 0};
     v = bdoc_vfs_faulty_new(&nospc);
     four_writes(v, path, rc, &src);
     assert_int_equal(rc[1], 0);
@@ -129,7 +130,7 @@ static void test_faults(void **state)
     v->destroy(v);
     remove(path);
 
-    struct bdoc_fault_config fs = {BDOC_FAULT_FSYNC_FAIL, 1, NULL};
+    struct bdoc_fault_config fs = {BDOC_FAULT_FSYNC_FAIL, 1, NULL, 0};
     v = bdoc_vfs_faulty_new(&fs);
     four_writes(v, path, rc, &src);
     assert_int_equal(rc[3], 0);
@@ -138,13 +139,25 @@ static void test_faults(void **state)
     remove(path);
 
     /* path filter: only matching files are faulted */
-    struct bdoc_fault_config only = {BDOC_FAULT_ENOSPC, 1, "/other"};
+    struct bdoc_fault_config only = {BDOC_FAULT_ENOSPC, 1, "/other", 0};
     v = bdoc_vfs_faulty_new(&only);
     four_writes(v, path, rc, &src);
     for (int i = 0; i < 4; i++) assert_int_equal(rc[i], 0);
     bdoc_vfs_faulty_stats(v, &w, NULL, &fired);
     assert_int_equal(w, 0);
     assert_false(fired);
+    v->destroy(v);
+    remove(path);
+
+    /* slow disk: syncs take at least the delay */
+    struct bdoc_fault_config slow = {BDOC_FAULT_NONE, 0, NULL, 20000};
+    v = bdoc_vfs_faulty_new(&slow);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    four_writes(v, path, rc, &src);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    assert_int_equal(src, 0);
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000000L + (t1.tv_nsec - t0.tv_nsec) / 1000 >= 20000);
     v->destroy(v);
     free(path);
     tu_rmrf(dir);
