@@ -2,6 +2,7 @@
 #include "bb_err.h"
 #include "bb_log.h"
 #include "buncast.h"
+#include "bundoc_server.h"
 #include "bunder_manager.h"
 #include "platform.h"
 
@@ -14,6 +15,7 @@
 static const struct bb_service_def *const all_services[] = {
     &bb_platform_service,
     &bb_buncast_service,
+    &bb_bundoc_server_service,
     &bb_bunder_manager_service,
 };
 #define NSERVICES (sizeof all_services / sizeof all_services[0])

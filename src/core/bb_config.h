@@ -66,6 +66,15 @@ struct bb_config {
     uint64_t bunder_manager_start_timeout_ms;
     uint64_t bunder_manager_max_connections;
     uint64_t bunder_manager_max_value_bytes;
+    /* bundoc-server */
+    char bundoc_durability[16];
+    uint64_t bundoc_idle_ms;
+    uint64_t bundoc_evict_interval_ms;
+    uint64_t bundoc_max_instances;
+    uint64_t bundoc_max_db_bytes;
+    uint64_t bundoc_max_request_bytes;
+    uint64_t bundoc_max_scan;
+    uint64_t bundoc_ring_size;
     int print_config; /* --print-config given */
 };
 

@@ -1,0 +1,122 @@
+/* bdsrv.h — private to bundoc-server (prefix bdsrv_): service state, project instances, change
+ * feed. See docs/internals/bundoc-server.md.
+ *
+ * Locking order: bdsrv.mtx (instance table) → inst stripe locks (ascending index) → inst feed_mtx.
+ * No lock is held across a call into another service except the buncast client's async publish
+ * (which never waits for a reply) under feed_mtx, so the publish order is the feed order.
+ */
+#ifndef BDSRV_H
+#define BDSRV_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "bb_service.h"
+#include "bundoc.h"
+#include "store.h"
+
+#define BDSRV_MAX_PROJECT_ID 64
+#define BDSRV_STRIPES 64
+
+struct bb_http_server;
+struct bb_router;
+struct bcast_client;
+struct bb_counter;
+struct bb_gauge;
+struct bdsrv_sub;
+struct bdsrv_ring;
+
+enum bdsrv_inst_state { BDSRV_OPENING, BDSRV_READY, BDSRV_FAILED, BDSRV_CLOSING };
+
+/* One open project database. Owned by the instance table; refs counts requests in flight and
+ * SSE subscribers (each holds one reference from bdsrv_acquire to bdsrv_release). It is closed
+ * only with refs == 0 (eviction, max-instances pressure, stop). */
+struct bdsrv_inst {
+    char pid[BDSRV_MAX_PROJECT_ID + 1];
+    char dir[1200];
+    struct bdoc_db *db;
+    struct bdoc_store *store;
+    enum bdsrv_inst_state state;
+    int open_rc;
+    unsigned refs;   /* under bdsrv.mtx */
+    unsigned nsubs;  /* under feed_mtx */
+    uint64_t last_used_ms;
+    uint64_t epoch;  /* open time (ms): first part of every event id */
+    pthread_mutex_t stripes[BDSRV_STRIPES];
+    pthread_mutex_t feed_mtx;
+    uint64_t seq;    /* last event sequence number, under feed_mtx */
+    struct bdsrv_sub *subs;
+    struct bdsrv_ring *rings;
+    struct bdsrv_inst *next;
+};
+
+struct bdsrv_metrics {
+    struct bb_counter *requests, *events, *publish_dropped, *evictions, *opens, *rejections;
+    struct bb_gauge *instances, *subscribers;
+};
+
+struct bdsrv {
+    struct bb_runtime *rt;
+    const struct bb_config *cfg;
+    char root[1100]; /* <data>/bundoc/projects */
+    struct bdoc_options dbopts;
+    uint64_t idle_ms, evict_interval_ms, max_instances, max_db_bytes, max_scan, ring_size;
+
+    pthread_mutex_t mtx; /* instance table */
+    pthread_cond_t cv;
+    struct bdsrv_inst *insts;
+    size_t ninst;
+
+    pthread_t evictor;
+    int evictor_on, stopping;
+    pthread_mutex_t ev_mtx;
+    pthread_cond_t ev_cv;
+
+    struct bcast_client *bcast;
+    struct bb_router *router; /* own listener only */
+    struct bb_http_server *http;
+    int http_port;
+    struct bdsrv_metrics met;
+};
+
+/* ---- instances (bundoc_server.c) ---- */
+/* 1 if id matches [A-Za-z0-9_-]{1,64}. */
+int bdsrv_project_id_valid(const char *id);
+/* Opens (single-flight) or finds the project's database and takes a reference. BB_EINVAL (bad
+ * id), BB_ELIMIT (max instances, none idle), BB_EBUSY/BB_EIO/... from bdoc_open. */
+int bdsrv_acquire(struct bdsrv *s, const char *pid, struct bdsrv_inst **out);
+void bdsrv_release(struct bdsrv *s, struct bdsrv_inst *inst);
+/* Closes instances idle for at least min_idle_ms (0: every unused one). Returns how many. */
+size_t bdsrv_evict_idle(struct bdsrv *s, uint64_t min_idle_ms);
+uint64_t bdsrv_now_ms(void);
+/* 0, or BB_ENOSPACE when the project's files exceed the configured size. */
+int bdsrv_check_size(struct bdsrv *s, struct bdsrv_inst *inst);
+
+/* ---- change feed (bdsrv_feed.c) ---- */
+/* Records one committed change (old/new borrowed, NULL when absent), pushes it to matching SSE
+ * subscribers and publishes it to buncast. Call while holding the stripe lock of the document. */
+void bdsrv_feed_emit(struct bdsrv *s, struct bdsrv_inst *inst, const char *coll, const char *op,
+                     const char *id, const json_t *old_doc, const json_t *new_doc);
+/* The rule set of coll changed (rules borrowed, may be NULL): subscribers re-evaluate with it. */
+void bdsrv_feed_rules_changed(struct bdsrv_inst *inst, const char *coll, const json_t *rules);
+/* Frees the rings and detaches subscribers (instance closing; none should remain). */
+void bdsrv_feed_release(struct bdsrv_inst *inst);
+
+struct bb_http_request;
+struct bb_http_response;
+/* Starts an SSE subscription on req/res (pool + stream route). filter_req: a find request
+ * (filter only is used) or NULL; rules: the collection's rule set (borrowed) or NULL; auth:
+ * end-user identity (borrowed) or NULL; admin: 1 to bypass rules. Takes over the inst reference
+ * on success (released when the stream ends). */
+int bdsrv_feed_subscribe(struct bdsrv *s, struct bdsrv_inst *inst, const char *coll,
+                         const json_t *filter, const json_t *rules, int admin, const json_t *auth,
+                         const char *last_event_id, struct bb_http_request *req,
+                         struct bb_http_response *res, char *err, size_t errcap);
+
+/* ---- API (bdsrv_api.c) ---- */
+int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap);
+void bdsrv_api_stop(struct bdsrv *s);
+
+#endif
