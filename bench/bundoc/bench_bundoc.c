@@ -132,9 +132,10 @@ static long ours_scan(void)
     char *after = NULL, *next = NULL;
     for (;;) {
         char *s = NULL;
-        size_t n = 0;
-        if ((rc = bdoc_list_json(t, "docs", after, NULL, 1000, &s, &n, &next))) die("list", rc);
-        for (size_t i = 0; i < n; i++) count += s[i] == '{' && (i == 1 || s[i - 1] == ',') && s[i + 1] == '"' && s[i + 2] == '_';
+        size_t n = 0, got = 0;
+        if ((rc = bdoc_list_json(t, "docs", after, NULL, 1000, &s, &n, &got, &next))) die("list", rc);
+        if (n < got * 100) die("list len", (int)n);
+        count += (long)got;
         free(s);
         free(after);
         after = next;

@@ -13,11 +13,12 @@ DOCS=${BENCH_DOCS:-100000}
 for lib in libbb_bundoc.a libbb_core.a; do
   [ -f "$BUILD_DIR/$lib" ] || { echo "missing $BUILD_DIR/$lib (build the bb_bundoc target)" >&2; exit 1; }
 done
-WORK=$(mktemp -d "${BENCH_TMPDIR:-$ROOT}/.bench-bundoc.XXXXXX")
+# scratch space on the build dir's disk (git-ignored; not tmpfs, so fsync is real); BENCH_TMPDIR
+# to put it elsewhere
+WORK=$(mktemp -d "${BENCH_TMPDIR:-$BUILD_DIR}/bench-bundoc.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 extra=$(pkg-config --libs libpcre2-8 2>/dev/null || true)
 cc -O2 -g -D_GNU_SOURCE -I"$ROOT/src/bundoc" -I"$ROOT/src/core" "$HERE/bench_bundoc.c" \
   "$BUILD_DIR/libbb_bundoc.a" "$BUILD_DIR/libbb_core.a" -ljansson -lcrypto -lsqlite3 $extra \
   -lpthread -lm -o "$WORK/bench_bundoc"
-# the databases live on the same disk as the repository (not tmpfs), so fsync is real
 "$WORK/bench_bundoc" "$WORK" "$DOCS"

@@ -569,7 +569,7 @@ int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const c
 }
 
 int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
-                   size_t limit, char **out, size_t *len, char **next)
+                   size_t limit, char **out, size_t *len, size_t *count, char **next)
 {
     if (!out) return BB_EINVAL;
     *out = NULL;
@@ -596,6 +596,7 @@ int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, co
     l.s[l.n] = '\0';
     *out = l.s;
     if (len) *len = l.n;
+    if (count) *count = l.count;
     return 0;
 }
 

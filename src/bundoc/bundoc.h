@@ -165,9 +165,10 @@ int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const c
               size_t limit, json_t **out, char **next);
 
 /* Same as bdoc_list, but *out is the JSON text of the array (malloc'ed, NUL-terminated; caller
- * frees), rendered straight from the binary encoding. */
+ * frees), rendered straight from the binary encoding; *count (may be NULL) is the number of
+ * documents in it. */
 int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
-                   size_t limit, char **out, size_t *len, char **next);
+                   size_t limit, char **out, size_t *len, size_t *count, char **next);
 
 /* Convenience wrappers that run one operation in its own transaction (one commit each). */
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out);

@@ -195,7 +195,9 @@ static void test_list_cursor_prefix(void **state)
     free(txt);
     json_decref(back);
     assert_int_equal(bdoc_list(t, "a", "odd-0200", "odd-", 50, &arr, NULL), 0);
-    assert_int_equal(bdoc_list_json(t, "a", "odd-0200", "odd-", 50, &txt, &tl, &next), 0);
+    size_t cnt = 0;
+    assert_int_equal(bdoc_list_json(t, "a", "odd-0200", "odd-", 50, &txt, &tl, &cnt, &next), 0);
+    assert_int_equal(cnt, 50);
     dump = bb_json_dumps(arr, NULL);
     assert_string_equal(txt, dump);
     assert_int_equal(json_array_size(arr), 50);
@@ -204,7 +206,8 @@ static void test_list_cursor_prefix(void **state)
     free(dump);
     free(txt);
     json_decref(arr);
-    assert_int_equal(bdoc_list_json(t, "a", NULL, "none", 5, &txt, &tl, &next), 0);
+    assert_int_equal(bdoc_list_json(t, "a", NULL, "none", 5, &txt, &tl, &cnt, &next), 0);
+    assert_int_equal(cnt, 0);
     assert_string_equal(txt, "[]");
     assert_null(next);
     free(txt);
