@@ -239,6 +239,7 @@ enum bndr_client_flags {
     BNDR_CF_CLOSING = 1 << 7,
     BNDR_CF_FAKE = 1 << 8, /* AOF loading / HTTP: no socket, replies discarded or captured */
     BNDR_CF_IN_EXEC = 1 << 9,
+    BNDR_CF_HANDOFF = 1 << 10, /* socket received from bunder-manager (handoff.c) */
 };
 
 struct bndr_cmd;
@@ -398,6 +399,10 @@ struct bndr_server {
      * (one clock read per command instead of three); valid only inside process_input */
     uint64_t clock_us;
     int clock_valid;
+    /* client sockets handed over by bunder-manager (handoff.c); NULL unless --handoff-fd */
+    void *handoff;        /* struct bndr_handoff */
+    uint64_t ho_clients;  /* handed-off clients connected now */
+    uint64_t ho_received; /* handed-off clients accepted since start */
 };
 
 extern struct bndr_server *bndr_srv; /* the one server of this process */
@@ -529,6 +534,23 @@ struct bndr_bcast_stats {
     uint64_t published, dropped, errors, queued;
 };
 int bndr_bcast_start(struct bndr_server *s, char *err, size_t errcap);
+/* handoff.c: client sockets passed by bunder-manager over --handoff-fd (format at the top of
+ * handoff.c). start: BB_EINVAL if the fd is not a SOCK_SEQPACKET unix socket. report: sends the
+ * client counts to the manager when they changed (cron). */
+int bndr_handoff_start(struct bndr_server *s, char *err, size_t errcap);
+void bndr_handoff_stop(struct bndr_server *s);
+void bndr_handoff_report(struct bndr_server *s);
+/* server.c: makes fd (ownership taken, closed on any failure) a client of the server: flags
+ * BNDR_HO_* from handoff.c, resp 2|3, name (borrowed, may be NULL), pending bytes (borrowed) are
+ * parsed before anything read from the socket. Returns 0 or a negative BB_E* code. */
+int bndr_client_adopt(struct bndr_server *s, int fd, unsigned flags, int resp, const char *name,
+                      size_t name_len, const char *pending, size_t pending_len);
+enum bndr_ho_flags {
+    BNDR_HO_REPLY_OK = 1 << 0, /* the client sent AUTH: answer +OK before anything else */
+    BNDR_HO_HELLO = 1 << 1,    /* the client sent HELLO … AUTH: answer HELLO's map first */
+};
+/* cmd_server.c: the HELLO reply map for c (its resp and id). */
+void bndr_hello_reply(struct bndr_client *c);
 void bndr_bcast_stop(struct bndr_server *s);
 void bndr_bcast_notify(struct bndr_server *s, const char *op, const char *k, size_t n);
 void bndr_bcast_stats(struct bndr_server *s, struct bndr_bcast_stats *st);

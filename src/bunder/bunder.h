@@ -37,6 +37,9 @@ struct bunder_config {
     char buncast[1024];    /* --buncast unix:/path | host:port: publish key changes ("" = off) */
     long long buncast_queue_max; /* events waiting for buncast before new ones are dropped */
     char logfile[1024];    /* unused: logs go to stderr */
+    int handoff_fd;        /* --handoff-fd N: inherited SOCK_SEQPACKET unix socket on which
+                            * bunder-manager hands over authenticated client sockets (-1 = off);
+                            * see handoff.c */
 };
 
 void bunder_config_default(struct bunder_config *cfg);

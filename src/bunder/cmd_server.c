@@ -300,13 +300,18 @@ void bndr_cmd_hello(struct bndr_client *c)
         c->name = bndr_memdup(name->p, name->n);
     }
     c->resp = (int)ver;
+    bndr_hello_reply(c);
+}
+
+void bndr_hello_reply(struct bndr_client *c)
+{
     bndr_add_map(c, 7);
     bndr_add_bulk_cstr(c, "server");
     bndr_add_bulk_cstr(c, "redis");
     bndr_add_bulk_cstr(c, "version");
     bndr_add_bulk_cstr(c, BNDR_REDIS_VERSION);
     bndr_add_bulk_cstr(c, "proto");
-    bndr_add_ll(c, ver);
+    bndr_add_ll(c, c->resp);
     bndr_add_bulk_cstr(c, "id");
     bndr_add_ll(c, (long long)c->id);
     bndr_add_bulk_cstr(c, "mode");

@@ -59,6 +59,7 @@ static const struct opt opts[] = {
     {"buncast", T_STR, O(buncast), S(buncast), 0, 0, NULL, 0},
     {"buncast-queue-max", T_LL, O(buncast_queue_max), 0, 1, 1LL << 24, NULL, 0},
     {"logfile", T_STR, O(logfile), S(logfile), 0, 0, NULL, 0},
+    {"handoff-fd", T_INT, O(handoff_fd), 0, -1, 65535, NULL, 0},
 };
 #undef O
 #undef S
@@ -86,6 +87,7 @@ void bunder_config_default(struct bunder_config *c)
     c->maxclients = 10000;
     c->auto_aof_rewrite_percentage = 100;
     c->auto_aof_rewrite_min_size = 64LL * 1024 * 1024;
+    c->handoff_fd = -1;
 }
 
 static int parse_mem(const char *v, long long *out)

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bb_err.h"
 #include "bb_log.h"
 #include "bndr.h"
 #include "cmds.h"
@@ -545,6 +546,10 @@ static void client_close(struct bndr_client *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nclients--;
+    if (c->flags & BNDR_CF_HANDOFF) {
+        s->ho_clients--;
+        bndr_handoff_report(s); /* at once: the manager may be choosing an eviction victim */
+    }
     /* drop from the pending-write list */
     for (struct bndr_client **pp = &s->pending_write; *pp; pp = &(*pp)->pw_next)
         if (*pp == c) {
@@ -770,6 +775,32 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     process_input(c);
 }
 
+/* Names the peer and puts c on the client list. */
+static void client_link(struct bndr_server *s, struct bndr_client *c)
+{
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->addr, sizeof c->addr, "%s:%d", ip, port);
+    }
+    c->next = s->clients;
+    if (s->clients)
+        s->clients->prev = c;
+    s->clients = c;
+    s->nclients++;
+    s->stat_conns++;
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     struct bndr_server *s = ls->data;
@@ -792,28 +823,56 @@ static void on_connection(uv_stream_t *ls, int status)
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char ip[48] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-        snprintf(c->addr, sizeof c->addr, "%s:%d", ip, port);
-    }
-    c->next = s->clients;
-    if (s->clients)
-        s->clients->prev = c;
-    s->clients = c;
-    s->nclients++;
-    s->stat_conns++;
+    client_link(s, c);
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}
+
+int bndr_client_adopt(struct bndr_server *s, int fd, unsigned flags, int resp, const char *name,
+                      size_t name_len, const char *pending, size_t pending_len)
+{
+    struct bndr_client *c = bndr_calloc(sizeof *c);
+    client_init(s, c);
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    int r = uv_tcp_open(&c->tcp, fd);
+    if (r < 0) {
+        close(fd); /* not owned by the handle yet */
+        client_release(c);
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return BB_EINVAL;
+    }
+    if ((long long)s->nclients >= s->cfg.maxclients) {
+        const char *m = "-ERR max number of clients reached\r\n";
+        uv_buf_t b = uv_buf_init((char *)m, (unsigned)strlen(m));
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        s->stat_rejected++;
+        client_release(c);
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return BB_EBUSY;
+    }
+    /* the manager checked the project key: the connection is authenticated */
+    c->flags |= BNDR_CF_AUTHED | BNDR_CF_HANDOFF;
+    c->resp = resp == 3 ? 3 : 2;
+    if (name_len)
+        c->name = bndr_memdup(name, name_len);
+    client_link(s, c);
+    s->ho_clients++;
+    /* the answer to the client's AUTH / HELLO comes first, then the pipelined commands */
+    if (flags & BNDR_HO_HELLO)
+        bndr_hello_reply(c);
+    else if (flags & BNDR_HO_REPLY_OK)
+        bndr_add_ok(c);
+    if (pending_len) {
+        c->qcap = pending_len > 16384 ? pending_len : 16384;
+        c->qbuf = bndr_malloc(c->qcap);
+        memcpy(c->qbuf, pending, pending_len);
+        c->qlen = pending_len;
+        s->stat_net_in += pending_len;
+        process_input(c);
+    }
+    if (!(c->flags & BNDR_CF_CLOSING))
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    return 0;
 }
 
 void bndr_client_list(struct bndr_server *s, struct bndr_buf *out, struct bndr_client *only)
@@ -878,6 +937,7 @@ static void on_cron(uv_timer_t *t)
     reap_children(s);
     bndr_aof_cron(s);
     bndr_cron_close_idle(s);
+    bndr_handoff_report(s);
     bndr_dict_maybe_shrink(&s->db.keys);
     if (s->cfg.maxmemory)
         bndr_evict(s);
@@ -998,6 +1058,14 @@ int bunder_run(const struct bunder_config *cfg)
         }
     }
 
+    if (s->cfg.handoff_fd >= 0) {
+        char err[256];
+        if (bndr_handoff_start(s, err, sizeof err) < 0) {
+            bb_error("bunder", "startup_failed reason=\"handoff\" err=\"%s\"", err);
+            goto out;
+        }
+    }
+
     if (s->cfg.buncast[0]) {
         char err[256];
         if (bndr_bcast_start(s, err, sizeof err) < 0) {
@@ -1033,6 +1101,7 @@ int bunder_run(const struct bunder_config *cfg)
 out:
     bndr_http_stop(s);
     bndr_bcast_stop(s);
+    bndr_handoff_stop(s);
     /* close every handle, let the close callbacks run, then free */
     while (s->clients)
         client_close(s->clients);

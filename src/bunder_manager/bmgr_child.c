@@ -154,6 +154,45 @@ static void probe_close(struct bmgr_slot *s)
     s->probe_len = 0;
 }
 
+/* Under mtx: drops the handoff channel of the slot's current process (if any). */
+static void ho_close(struct bmgr_slot *s)
+{
+    if (s->ho_fd >= 0) close(s->ho_fd);
+    s->ho_fd = -1;
+    s->ho_sent = s->ho_received = 0;
+    s->ho_clients = 0;
+}
+
+/* Under mtx: reads the child's count reports (format in src/bunder/handoff.c), non-blocking. */
+static void ho_drain(struct bmgr_slot *s)
+{
+    for (int i = 0; i < 256 && s->ho_fd >= 0; i++) {
+        unsigned char b[17];
+        ssize_t n = recv(s->ho_fd, b, sizeof b, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (n != 16 || memcmp(b, "BHOC", 4) != 0) {
+            /* EOF or garbage: the child no longer takes handoffs; its last report stays (and so
+             * does its busy state) until the process exits */
+            bb_warn(MOD, "handoff_channel_closed project=%s bytes=%zd", s->project, n);
+            close(s->ho_fd);
+            s->ho_fd = -1;
+            return;
+        }
+        s->ho_clients = (uint32_t)b[4] | (uint32_t)b[5] << 8 | (uint32_t)b[6] << 16 |
+                        (uint32_t)b[7] << 24;
+        uint64_t r = 0;
+        for (int k = 15; k >= 8; k--) r = r << 8 | b[k];
+        s->ho_received = r;
+    }
+}
+
+/* Under mtx: 1 while the process serves handed-off clients, or has frames it has not reported
+ * taking yet. Such a child is in use: never idle-evicted, never a capacity victim. */
+static int ho_busy(struct bmgr_slot *s)
+{
+    return s->ho_clients > 0 || s->ho_sent > s->ho_received;
+}
+
 static void idle_conns_free(struct bmgr_slot *s)
 {
     while (s->idle) {
@@ -182,6 +221,7 @@ static void slot_free(struct bmgr *m, struct bmgr_slot *s)
     m->nslots--;
     port_release(m, s);
     probe_close(s);
+    ho_close(s);
     idle_conns_free(s);
     explicit_bzero(s->secret, sizeof s->secret);
     free(s);
@@ -363,7 +403,8 @@ static void secret_write(const char *dir, const char *secret)
 static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
 {
     char dir[1200], logpath[1300], portstr[16], mem[32];
-    int logfd = -1, nullfd = -1, rc = 0;
+    int logfd = -1, nullfd = -1, rc = 0, sv[2] = {-1, -1};
+    ho_close(s);
     slot_dir(m, s->project, dir, sizeof dir);
     if (mkdir_p(dir, 0700) != 0) {
         snprintf(s->last_error, sizeof s->last_error, "cannot create the project directory: %s",
@@ -391,7 +432,18 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
     char *argv[] = {m->cfg.bin,       "--port",      portstr,      "--bind",
                     "127.0.0.1",      "--dir",       dir,          "--appendonly",
                     "yes",            "--appendfsync", "everysec", "--requirepass",
-                    s->secret,        "--maxmemory", mem,          NULL};
+                    s->secret,        "--maxmemory", mem,          NULL,
+                    NULL,             NULL};
+    /* handoff channel: our end stays here, the other becomes the child's fd 3 */
+    if (m->cfg.handoff) {
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+            argv[15] = "--handoff-fd";
+            argv[16] = "3";
+        } else {
+            bb_warn(MOD, "handoff_socketpair_failed project=%s errno=%d", s->project, errno);
+            sv[0] = sv[1] = -1;
+        }
+    }
     pid_t parent = getpid();
     int pdeath = m->cfg.pdeathsig;
     pid_t pid = fork();
@@ -413,7 +465,13 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
         dup2(nullfd, 0);
         dup2(logfd, 1);
         dup2(logfd, 2);
-        close_range(3, ~0u, 0);
+        if (sv[1] >= 0) {
+            if (sv[1] == 3) fcntl(3, F_SETFD, 0); /* dup2 onto itself keeps FD_CLOEXEC */
+            else if (dup2(sv[1], 3) != 3) _exit(127);
+            close_range(4, ~0u, 0);
+        } else {
+            close_range(3, ~0u, 0);
+        }
         execve(m->cfg.bin, argv, m->child_env);
         _exit(127);
     }
@@ -423,6 +481,8 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
         goto out;
     }
     s->pid = pid;
+    s->ho_fd = sv[0];
+    sv[0] = -1;
     s->gen++;
     s->state = BMGR_STARTING;
     s->deadline_ms = bmgr_now_ms() + m->cfg.start_timeout_ms;
@@ -437,6 +497,8 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
 out:
     if (logfd >= 0) close(logfd);
     if (nullfd >= 0) close(nullfd);
+    if (sv[0] >= 0) close(sv[0]);
+    if (sv[1] >= 0) close(sv[1]);
     return rc;
 }
 
@@ -510,6 +572,7 @@ static void try_place(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
         struct bmgr_slot *victim = NULL;
         for (struct bmgr_slot *x = m->slots; x; x = x->next)
             if (x != s && x->state == BMGR_READY && x->refs == 0 && !x->wq_head &&
+                (ho_drain(x), !ho_busy(x)) &&
                 (!victim || x->last_use_ms < victim->last_use_ms))
                 victim = x;
         if (victim) {
@@ -549,6 +612,7 @@ static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, int status, stru
     pid_t pid = s->pid;
     s->pid = 0;
     probe_close(s);
+    ho_close(s);
     pidfile_remove(m, s->project);
     bb_gauge_dec(m->met.children_running);
     char how[48];
@@ -716,7 +780,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = bmgr_now_ms();
     int slow = now - m->last_slow_tick >= (m->cfg.idle_ms / 2 < 1000 ? m->cfg.idle_ms / 2 : 1000);
     if (slow) m->last_slow_tick = now;
-    uint64_t next = 1000;
+    uint64_t next = 1000, ho_total = 0;
     pthread_mutex_lock(&m->mtx);
     reap(m, &dl);
     struct bmgr_slot *s = m->slots, *nx;
@@ -787,7 +851,10 @@ static void on_tick(uv_timer_t *t)
             }
             break;
         case BMGR_READY:
-            if (slow && !m->stopping && s->refs == 0 && !s->wq_head &&
+            ho_drain(s);
+            ho_total += s->ho_clients;
+            if (ho_busy(s)) s->last_use_ms = now; /* idle time counts from the last client */
+            if (slow && !m->stopping && s->refs == 0 && !s->wq_head && !ho_busy(s) &&
                 now - s->last_use_ms >= m->cfg.idle_ms) {
                 bb_info(MOD, "child_evict project=%s reason=idle idle_ms=%llu", s->project,
                         (unsigned long long)(now - s->last_use_ms));
@@ -809,6 +876,7 @@ static void on_tick(uv_timer_t *t)
     int alive = 0;
     for (s = m->slots; s; s = s->next) alive += s->pid > 0;
     pthread_mutex_unlock(&m->mtx);
+    bb_gauge_set(m->met.handoff_clients, (double)ho_total);
     done_run(&dl);
     if (slow && !stopping) bmgr_relay_sweep(m, now);
     if (stopping && !alive) {
@@ -861,6 +929,7 @@ void bmgr_acquire(struct bmgr *m, struct bmgr_waiter *w)
         snprintf(s->project, sizeof s->project, "%s", w->project);
         s->state = BMGR_WAITING;
         s->probe_fd = -1;
+        s->ho_fd = -1;
         s->next = m->slots;
         m->slots = s;
         m->nslots++;
@@ -942,6 +1011,56 @@ int bmgr_acquire_blocking(struct bmgr *m, const char *project, struct bmgr_lease
     return w.rc;
 }
 
+int bmgr_handoff_send(struct bmgr *m, const struct bmgr_lease *lease, int client_fd,
+                      unsigned flags, int resp, const char *name, size_t name_len,
+                      const char *pending, size_t pending_len)
+{
+    if (name_len > BMGR_HO_MAX_NAME || pending_len > BMGR_HO_MAX_PENDING) return BB_ETOOBIG;
+    unsigned char hdr[16] = {'B', 'H', 'O', '1', 1, (unsigned char)flags, (unsigned char)resp, 0};
+    for (int i = 0; i < 4; i++) {
+        hdr[8 + i] = (unsigned char)(name_len >> (8 * i));
+        hdr[12 + i] = (unsigned char)(pending_len >> (8 * i));
+    }
+    struct iovec iov[3] = {{hdr, sizeof hdr}, {(void *)name, name_len},
+                           {(void *)pending, pending_len}};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 3, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &client_fd, sizeof client_fd);
+    int rc = 0;
+    pthread_mutex_lock(&m->mtx);
+    struct bmgr_slot *s = lease->slot;
+    if (!s || s->ho_fd < 0 || s->gen != lease->gen || s->state != BMGR_READY) {
+        rc = BB_EUNAVAIL;
+        goto out;
+    }
+    ssize_t n = sendmsg(s->ho_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n == (ssize_t)(sizeof hdr + name_len + pending_len)) {
+        s->ho_sent++;
+        goto out;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == ENOBUFS || errno == EINTR)) {
+        rc = BB_EBUSY;
+        goto out;
+    }
+    /* a seqpacket send is all or nothing: anything else means the channel is gone */
+    bb_warn(MOD, "handoff_channel_broken project=%s errno=%d", s->project, n < 0 ? errno : 0);
+    close(s->ho_fd);
+    s->ho_fd = -1;
+    rc = BB_EUNAVAIL;
+out:
+    pthread_mutex_unlock(&m->mtx);
+    return rc;
+}
+
 void bmgr_release(struct bmgr *m, struct bmgr_lease *lease)
 {
     if (!lease->slot) return;
@@ -1009,6 +1128,10 @@ static json_t *slot_json(struct bmgr_slot *s)
                           "restarts", (json_int_t)s->restarts, "in_use", (json_int_t)s->refs,
                           "failures", (int)s->failures);
     if (o && s->last_error[0]) json_object_set_new(o, "last_error", json_string(s->last_error));
+    if (o) {
+        json_object_set_new(o, "handoff", json_boolean(s->ho_fd >= 0));
+        json_object_set_new(o, "handoff_clients", json_integer((json_int_t)s->ho_clients));
+    }
     return o;
 }
 

@@ -185,6 +185,11 @@ struct bmgr_slot {
     /* idle blocking connections (workers) */
     struct bmgr_rc *idle;
     unsigned nidle;
+    /* client socket handoff (socketpair end; -1 when the child has none or it broke) */
+    int ho_fd;
+    uint64_t ho_sent;     /* frames sent to the current process */
+    uint64_t ho_received; /* the child's last report: frames it has taken */
+    uint32_t ho_clients;  /* the child's last report: handed-off clients connected */
 };
 
 struct bmgr_metrics {
@@ -194,6 +199,8 @@ struct bmgr_metrics {
     struct bb_gauge *relay_conns;
     struct bb_counter *relay_bytes_in, *relay_bytes_out;
     struct bb_counter *auth_failures;
+    struct bb_counter *handoffs, *handoff_fallbacks;
+    struct bb_gauge *handoff_clients;
 };
 
 struct bmgr_config {
@@ -207,6 +214,7 @@ struct bmgr_config {
     unsigned max_connections;
     uint64_t max_value;
     int pdeathsig; /* 1: children get SIGTERM when bunbased dies (PR_SET_PDEATHSIG) */
+    int handoff;   /* 1: children get --handoff-fd (the binary is bunder, not redis-server) */
 };
 
 struct bmgr_sub;
@@ -279,6 +287,20 @@ void bmgr_acquire(struct bmgr *m, struct bmgr_waiter *w);
 int bmgr_acquire_blocking(struct bmgr *m, const char *project, struct bmgr_lease *lease);
 /* Gives a reference back (any thread). */
 void bmgr_release(struct bmgr *m, struct bmgr_lease *lease);
+
+/* Client socket handoff (loop thread), frame format in src/bunder/handoff.c. Sends client_fd
+ * (borrowed: the caller closes its copy after success) with the connection state to the leased
+ * child. Returns 0 once the child owns a copy of the socket; BB_EUNAVAIL when the child has no
+ * handoff channel (redis-server, or it broke), BB_EBUSY when the channel is full, BB_ETOOBIG
+ * when name/pending exceed the frame limits — in every error case nothing was sent and the
+ * caller relays instead. */
+#define BMGR_HO_REPLY_OK 1
+#define BMGR_HO_HELLO 2
+#define BMGR_HO_MAX_NAME 1024
+#define BMGR_HO_MAX_PENDING 16384
+int bmgr_handoff_send(struct bmgr *m, const struct bmgr_lease *lease, int client_fd,
+                      unsigned flags, int resp, const char *name, size_t name_len,
+                      const char *pending, size_t pending_len);
 
 /* Blocking connection cache (worker threads). get: a cached connection of lease's generation or a
  * new one. put: back into the cache (or freed if stale / full / broken). */

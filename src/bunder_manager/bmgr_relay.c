@@ -64,6 +64,9 @@ struct bmgr_rconn {
     int has_lease;
     char *hello; /* HELLO command forwarded to the child after AUTH, or NULL */
     size_t hello_len;
+    int hello_resp; /* with hello: its protocol version (2|3), for a handoff */
+    char *hello_name; /* with hello: its SETNAME value (malloc'd) or NULL */
+    size_t hello_name_len;
     int reply_ok;
     uv_connect_t creq;
     uv_write_t authwr;
@@ -134,6 +137,7 @@ static void on_closed(uv_handle_t *h)
     m->nrconns--;
     free(rc->in);
     free(rc->hello);
+    free(rc->hello_name);
     free(rc->to_cli.data);
     free(rc->to_up.data);
     free(rc);
@@ -355,6 +359,47 @@ static const char *acquire_error(int rc)
     }
 }
 
+static void hello_clear(struct bmgr_rconn *rc)
+{
+    free(rc->hello);
+    rc->hello = NULL;
+    rc->hello_len = 0;
+    free(rc->hello_name);
+    rc->hello_name = NULL;
+    rc->hello_name_len = 0;
+}
+
+/* Hands the client's socket to the leased child (src/bunder/handoff.c). 0: the child owns the
+ * connection now and rc is closing (our copy of the fd with it); otherwise nothing was sent and
+ * the caller relays. */
+static int try_handoff(struct bmgr_rconn *rc)
+{
+    struct bmgr *m = rc->m;
+    uv_os_fd_t fd;
+    if (!m->cfg.handoff) return BB_EUNAVAIL;
+    /* an earlier pre-AUTH reply still queued in user space would arrive after the child's */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&rc->cli) > 0 ||
+        uv_fileno((uv_handle_t *)&rc->cli, &fd) != 0) {
+        bb_counter_inc(m->met.handoff_fallbacks);
+        return BB_EBUSY;
+    }
+    unsigned flags = rc->hello ? BMGR_HO_HELLO : BMGR_HO_REPLY_OK;
+    int resp = rc->hello ? rc->hello_resp : 2;
+    int r = bmgr_handoff_send(m, &rc->lease, fd, flags, resp, rc->hello_name, rc->hello_name_len,
+                              rc->in, rc->in_len);
+    if (r != 0) {
+        if (r != BB_EUNAVAIL || rc->lease.slot) bb_counter_inc(m->met.handoff_fallbacks);
+        return r;
+    }
+    bb_counter_inc(m->met.handoffs);
+    rc->in_len = 0;
+    bmgr_release(m, &rc->lease);
+    rc->has_lease = 0;
+    rc->state = RS_PRE; /* not ACQUIRE any more: rconn_close closes at once */
+    rconn_close(rc);
+    return 0;
+}
+
 static void on_acquired(struct bmgr_waiter *w, int status)
 {
     struct bmgr_rconn *rc = w->arg;
@@ -369,14 +414,13 @@ static void on_acquired(struct bmgr_waiter *w, int status)
     }
     if (status != 0) {
         rc->state = RS_PRE;
-        free(rc->hello);
-        rc->hello = NULL;
-        rc->hello_len = 0;
+        hello_clear(rc);
         replys(rc, acquire_error(status));
         uv_read_start((uv_stream_t *)&rc->cli, on_alloc, on_cli_read);
         process_pre(rc);
         return;
     }
+    if (try_handoff(rc) == 0) return;
     rc->state = RS_CONNECT;
     if (uv_tcp_init(rc->m->loop, &rc->up) != 0) {
         up_failed(rc, "tcp init");
@@ -412,9 +456,7 @@ static void start_auth(struct bmgr_rconn *rc, const char *proj, size_t plen, con
         ok = m->verifier.verify(m->verifier.ctx, project, key, klen) == 0;
     }
     if (!ok) {
-        free(rc->hello);
-        rc->hello = NULL;
-        rc->hello_len = 0;
+        hello_clear(rc);
         rc->auth_fails++;
         bb_counter_inc(m->met.auth_failures);
         reply(rc, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", 64,
@@ -471,6 +513,10 @@ static void process_pre(struct bmgr_rconn *rc)
         int auth = 0, bad_auth_len = 0;
         char *hello = NULL;
         size_t hello_len = 0;
+        const char *hname = NULL;
+        size_t hname_len = 0;
+        char *hname_copy = NULL; /* argv points into rc->in, which moves below */
+        int hresp = 2;
         const char *err = NULL;
         char errbuf[160];
         if (argc == 0) {
@@ -530,6 +576,7 @@ static void process_pre(struct bmgr_rconn *rc)
                     } else if (arg_is(argv[i], lens[i], "SETNAME") && i + 1 < argc) {
                         fwd[nf] = argv[i], fl[nf++] = lens[i];
                         fwd[nf] = argv[i + 1], fl[nf++] = lens[i + 1];
+                        hname = argv[i + 1], hname_len = lens[i + 1];
                         i += 2;
                     } else {
                         snprintf(errbuf, sizeof errbuf,
@@ -545,7 +592,10 @@ static void process_pre(struct bmgr_rconn *rc)
                           "same time\r\n";
                 if (!err) {
                     hello = build_cmd(nf, fwd, fl, &hello_len);
-                    if (!hello) err = "-ERR out of memory\r\n";
+                    hresp = arg_is(argv[1], lens[1], "3") ? 3 : 2;
+                    if (hname_len && (hname_copy = malloc(hname_len)) != NULL)
+                        memcpy(hname_copy, hname, hname_len);
+                    if (!hello || (hname_len && !hname_copy)) err = "-ERR out of memory\r\n";
                     rc->reply_ok = 0;
                 }
             }
@@ -556,13 +606,17 @@ static void process_pre(struct bmgr_rconn *rc)
         rc->in_len -= consumed;
         if (err) {
             free(hello);
+            free(hname_copy);
             replys(rc, err);
             continue;
         }
         if (auth) {
-            free(rc->hello);
+            hello_clear(rc);
             rc->hello = hello;
             rc->hello_len = hello_len;
+            rc->hello_resp = hresp;
+            rc->hello_name = hname_copy; /* NULL unless HELLO … SETNAME */
+            rc->hello_name_len = hname_copy ? hname_len : 0;
             if (bad_auth_len) start_auth(rc, "", 0, "", 0);
             else start_auth(rc, a1, a1n, key, keyn);
             explicit_bzero(key, sizeof key);

@@ -19,7 +19,11 @@
 #include "bmgr_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +84,56 @@ static void register_metrics(struct bmgr *m)
                                             "direction=\"out\"");
     x->auth_failures = bb_metrics_counter(r, "bunbase_bunder_auth_failures_total",
                                           "RESP AUTH attempts refused", NULL);
+    x->handoffs = bb_metrics_counter(r, "bunbase_bunder_handoffs_total",
+                                     "RESP client sockets handed to their child after AUTH", NULL);
+    x->handoff_fallbacks = bb_metrics_counter(
+        r, "bunbase_bunder_handoff_fallbacks_total",
+        "RESP clients relayed because the handoff to a handoff-capable child failed", NULL);
+    x->handoff_clients = bb_metrics_gauge(r, "bunbase_bunder_handoff_clients",
+                                          "handed-off RESP clients connected to children (as "
+                                          "last reported by the children)",
+                                          NULL);
+}
+
+/* 1 if bin is bunder (its `--version` line starts with "bunder "), so it understands
+ * --handoff-fd; 0 for anything else (redis-server as a stand-in) or on any failure. Runs the
+ * binary once at start, without a shell, bounded by 2 s. */
+static int bin_supports_handoff(const char *bin)
+{
+    int p[2], ok = 0;
+    if (pipe2(p, O_CLOEXEC) != 0) return 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        int nul = open("/dev/null", O_RDWR);
+        if (nul >= 0) dup2(nul, 0), dup2(nul, 2);
+        dup2(p[1], 1);
+        char *argv[] = {(char *)bin, "--version", NULL};
+        char *envp[] = {NULL};
+        execve(bin, argv, envp);
+        _exit(127);
+    }
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        return 0;
+    }
+    char buf[64];
+    size_t len = 0;
+    uint64_t deadline = bmgr_now_ms() + 2000;
+    while (len < sizeof buf - 1) {
+        uint64_t now = bmgr_now_ms();
+        struct pollfd pf = {.fd = p[0], .events = POLLIN};
+        if (now >= deadline || poll(&pf, 1, (int)(deadline - now)) <= 0) break;
+        ssize_t n = read(p[0], buf + len, sizeof buf - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(p[0]);
+    kill(pid, SIGKILL); /* harmless when it already exited; never left running */
+    waitpid(pid, NULL, 0);
+    ok = strncmp(buf, "bunder ", 7) == 0;
+    return ok;
 }
 
 static int load_config(struct bmgr *m, const struct bb_config *c, char *err, size_t errcap)
@@ -125,6 +179,9 @@ static int load_config(struct bmgr *m, const struct bb_config *c, char *err, siz
     k->max_connections = (unsigned)c->bunder_manager_max_connections;
     k->max_value = c->bunder_manager_max_value_bytes;
     k->pdeathsig = 1;
+    /* BUNBASE_BUNDER_MANAGER_HANDOFF=0 keeps every client on the relay (benchmarks, debugging) */
+    const char *ho = getenv("BUNBASE_BUNDER_MANAGER_HANDOFF");
+    k->handoff = !(ho && strcmp(ho, "0") == 0) && bin_supports_handoff(k->bin);
     snprintf(m->resp_addr, sizeof m->resp_addr, "%s", c->bunder_manager_resp_addr);
     return 0;
 }
@@ -194,9 +251,9 @@ static int bmgr_start(struct bb_runtime *rt, void **state, char *err, size_t err
     if (m->rpc) snprintf(rpc, sizeof rpc, "%d", m->rpc_port);
     if (m->resp_on) snprintf(resp, sizeof resp, "%d", m->resp_port);
     bb_info(MOD, "ready resp_port=%s http_port=%s rpc_port=%s bin=%s root=%s max_children=%u "
-                 "ports=%d-%d",
+                 "ports=%d-%d handoff=%s",
             resp, http, rpc, m->cfg.bin, m->cfg.data_root, m->cfg.max_children, m->cfg.port_base,
-            m->cfg.port_base + m->cfg.port_count - 1);
+            m->cfg.port_base + m->cfg.port_count - 1, m->cfg.handoff ? "on" : "off");
     *state = m;
     return 0;
 }
@@ -217,6 +274,7 @@ static int bmgr_health(void *state, json_t **detail)
     if (resp && m->resp_error[0]) json_object_set_new(resp, "error", json_string(m->resp_error));
     json_object_set_new(d, "resp", resp);
     json_object_set_new(d, "bunder_bin", json_string(m->cfg.bin));
+    json_object_set_new(d, "handoff", json_boolean(m->cfg.handoff));
     json_object_set_new(d, "bunder_bin_executable", json_boolean(access(m->cfg.bin, X_OK) == 0));
     json_int_t restarting = json_integer_value(json_object_get(d, "restarting"));
     json_object_set_new(d, "status",

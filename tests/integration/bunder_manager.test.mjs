@@ -214,7 +214,7 @@ test('SSE subscribe delivers set and delete events of its project only', async (
   req.destroy();
 });
 
-test('health and metrics report children, spawns and relayed traffic', async () => {
+test('health and metrics report children, spawns and relayed or handed-off traffic', async () => {
   const h = await httpRequest(`${mgr.url}/kv/p1/health`, { headers: mgr.auth });
   assert.equal(h.status, 200);
   assert.equal(h.json().child.state, 'ready');
@@ -231,9 +231,16 @@ test('health and metrics report children, spawns and relayed traffic', async () 
     Object.entries(labels).every(([k, x]) => s.labels[k] === x)).reduce((a, s) => a + s.value, 0);
   assert.ok(v('bunbase_bunder_children_running') >= 3);
   assert.ok(v('bunbase_bunder_spawns_total') >= 3);
-  assert.ok(v('bunbase_bunder_relay_connections_total') >= 3);
-  assert.ok(v('bunbase_bunder_relay_bytes_total', { direction: 'in' }) > 300000);
-  assert.ok(v('bunbase_bunder_relay_bytes_total', { direction: 'out' }) > 300000);
+  if (d.handoff) {
+    // bunder children: authenticated sockets are handed over, nothing is relayed
+    assert.ok(v('bunbase_bunder_handoffs_total') >= 3);
+    assert.equal(v('bunbase_bunder_relay_connections_total'), 0);
+    assert.equal(v('bunbase_bunder_handoff_fallbacks_total'), 0);
+  } else {
+    assert.ok(v('bunbase_bunder_relay_connections_total') >= 3);
+    assert.ok(v('bunbase_bunder_relay_bytes_total', { direction: 'in' }) > 300000);
+    assert.ok(v('bunbase_bunder_relay_bytes_total', { direction: 'out' }) > 300000);
+  }
   assert.ok(v('bunbase_bunder_auth_failures_total') >= 2);
   for (const n of ['bunbase_bunder_crashes_total', 'bunbase_bunder_restarts_total', 'bunbase_bunder_evictions_total']) {
     assert.ok(m.type[n] === 'counter', n);

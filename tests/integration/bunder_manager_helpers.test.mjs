@@ -231,11 +231,12 @@ export const KEYS = { p1: 'key-one', p2: 'key-two', p3: 'key-three', lazy: 'lazy
 export function childPortBase() { return 20000 + Math.floor(Math.random() * 120) * 100; }
 
 /**
- * Starts bunbased (platform + bunder-manager). Returns {server, url, resp, rpc, token, dataDir, keysFile}.
- * env overrides any BUNBASE_* knob.
+ * Starts bunbased (platform + bunder-manager). Returns {server, url, resp, rpc, token, dataDir, keysFile,
+ * handoff}. env overrides any BUNBASE_* knob; bin overrides the child binary (default childBinary()).
+ * handoff: the manager hands authenticated sockets to its children (bunder) instead of relaying.
  */
-export async function startManager({ env = {}, dataDir, keys = KEYS } = {}) {
-  const bin = await childBinary();
+export async function startManager({ env = {}, dataDir, keys = KEYS, bin } = {}) {
+  bin = bin || await childBinary();
   const keysDir = makeTempDir('bb-bm-keys-');
   const keysFile = path.join(keysDir, 'keys');
   fs.writeFileSync(keysFile, `# projectId key\n${Object.entries(keys).map(([p, k]) => `${p} ${k}`).join('\n')}\n`);
@@ -254,11 +255,12 @@ export async function startManager({ env = {}, dataDir, keys = KEYS } = {}) {
     },
   });
   const m = /msg="ready" resp_port=(\S+) http_port=(\S+) rpc_port=(\S+)/.exec(server.stderr());
+  const ho = /msg="ready" .* handoff=(on|off)/.exec(server.stderr());
   assert.ok(m, `no bunder-manager ready line in:\n${server.stderr().slice(-3000)}`);
   const token = fs.readFileSync(path.join(server.dataDir, 'internal_token'), 'utf8').trim();
   return {
     server, url: server.url, token, dataDir: server.dataDir, keysFile,
-    resp: Number(m[1]), rpc: Number(m[3]),
+    resp: Number(m[1]), rpc: Number(m[3]), handoff: !!ho && ho[1] === 'on',
     auth: { Authorization: `Bearer ${token}` },
     cleanup: () => removeTempDir(keysDir),
   };
