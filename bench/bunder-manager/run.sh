@@ -5,6 +5,8 @@
 # Env: BENCH_REQUESTS (per -P 1 run, default 100000; -P 16 runs use 5x), BENCH_CONNECTIONS
 # (default 50), BENCH_ROUNDS (alternating rounds per row, best kept; default 2),
 # BUNDER_BIN (child binary; default BUILD_DIR/bunder when it answers PING, else redis-server).
+# BUNBASE_BUNDER_MANAGER_HANDOFF=0 keeps clients on the manager's relay instead of handing their
+# socket to the child after AUTH (the default with a bunder child), to compare the two paths.
 # Prints a table (pipeline, command, direct rps, manager rps, ratio) and ends with `ratio: X`,
 # the worst row's manager/direct throughput (X < 1 means the relay costs throughput).
 set -euo pipefail
@@ -130,5 +132,7 @@ for pl in 1 16; do
     worst=$(awk -v w="$worst" -v r="$ratio" 'BEGIN{ if (w=="" || r<w) print r; else print w }')
   done
 done
-echo "(redis-benchmark -c $CONNS -d 16, best of $ROUNDS alternating rounds; child: $(basename "$CHILD"))"
+path=relay
+grep -q 'msg="ready" .* handoff=on' "$TMP/bb.err" && path="socket handoff"
+echo "(redis-benchmark -c $CONNS -d 16, best of $ROUNDS alternating rounds; child: $(basename "$CHILD"); manager path: $path)"
 echo "ratio: $worst"

@@ -8,6 +8,10 @@
  *            BMGR_PREAUTH_TIMEOUT_MS or BMGR_PREAUTH_MAX_FAILS wrong keys.
  *   ACQUIRE  the key was accepted; the project's child is being acquired (maybe spawned); client
  *            reading is paused. Never freed in this state (the waiter lives in the connection).
+ *            When the child was acquired and has a handoff channel, the client's socket is sent to
+ *            it with the connection state (try_handoff, frame in src/bunder/handoff.c) and the
+ *            connection is closed here — only our copy of the descriptor; the child now serves
+ *            the client directly. Otherwise (no channel, channel full, …) the relay below:
  *   CONNECT  TCP connect to the child on 127.0.0.1:<port>.
  *   UPAUTH   "AUTH <internal secret>" sent to the child; waiting for its +OK, which is swallowed.
  *   RELAY    +OK goes to the client (for AUTH; for HELLO the child's own HELLO answer does), any
