@@ -49,6 +49,8 @@ struct pager {
                                 the count, recovery takes the larger) */
     uint32_t npages0;        /* at the start of the write transaction */
     uint8_t *scratch;        /* BDOC_PAGE_SIZE, used under mu */
+    struct page *spare;      /* evicted pages kept for reuse (linked by hnext) */
+    size_t nspare;
 };
 
 /* ---- little-endian helpers ---- */
@@ -148,7 +150,8 @@ static int decode_impl(struct pager *p, uint32_t pgno, const uint8_t *frame, uin
     if (frame[4] == MODE_PLAIN) {
         if (p->encrypted) return BB_EAUTH;
         if (get32(frame) != pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4)) return BB_EIO;
-        if (payload) memcpy(payload, frame + BDOC_PAGE_HDR, BDOC_PAGE_PAYLOAD);
+        if (payload && payload != frame + BDOC_PAGE_HDR)
+            memcpy(payload, frame + BDOC_PAGE_HDR, BDOC_PAGE_PAYLOAD);
         return 0;
     }
     if (frame[4] == MODE_GCM) {
@@ -244,7 +247,13 @@ static void evict_some(struct pager *p)
         while (*pp && *pp != g) pp = &(*pp)->hnext;
         if (*pp) *pp = g->hnext;
         p->all[p->hand] = p->all[--p->nall];
-        page_free_mem(g);
+        if (p->nspare < 64 && !g->orig) {
+            g->hnext = p->spare;
+            p->spare = g;
+            p->nspare++;
+        } else {
+            page_free_mem(g);
+        }
     }
 }
 
@@ -278,11 +287,18 @@ static int pinsert(struct pager *p, uint32_t pgno, struct page **out)
         }
         free(old);
     }
-    /* the payload is not zeroed: a load overwrites it, pager_alloc clears it */
-    struct page *g = malloc(sizeof *g + BDOC_PAGE_PAYLOAD);
-    if (!g) return BB_ENOMEM;
+    /* the buffer is a whole frame so that a load verifies it in place; data is its payload part.
+     * It is not zeroed: a load overwrites it, pager_alloc clears it. Evicted pages are recycled. */
+    struct page *g = p->spare;
+    if (g) {
+        p->spare = g->hnext;
+        p->nspare--;
+    } else {
+        g = malloc(sizeof *g + BDOC_PAGE_SIZE);
+        if (!g) return BB_ENOMEM;
+    }
     memset(g, 0, sizeof *g);
-    g->data = (uint8_t *)(g + 1);
+    g->data = (uint8_t *)(g + 1) + BDOC_PAGE_HDR;
     g->pgno = pgno;
     size_t s = hslot(p, pgno);
     g->hnext = p->hash[s];
@@ -293,9 +309,11 @@ static int pinsert(struct pager *p, uint32_t pgno, struct page **out)
 }
 
 /* Reads the newest committed image of pgno into payload. Called with mu held. */
-static int load(struct pager *p, uint32_t pgno, uint8_t *payload)
+/* Reads the frame of pgno into frame (BDOC_PAGE_SIZE bytes: the page's own buffer, whose payload
+ * part is the page data) and verifies/decrypts it in place, so a miss copies nothing. */
+static int load(struct pager *p, uint32_t pgno, uint8_t *frame)
 {
-    uint8_t *frame = p->scratch;
+    uint8_t *payload = frame + BDOC_PAGE_HDR;
     int rc = 0;
     int have = 0;
     if (p->src) {
@@ -333,7 +351,7 @@ int pager_get(struct pager *p, uint32_t pgno, struct page **out)
     }
     rc = pinsert(p, pgno, &g);
     if (rc) goto out;
-    rc = load(p, pgno, g->data);
+    rc = load(p, pgno, g->data - BDOC_PAGE_HDR);
     if (rc) {
         premove(p, g);
         goto out;
@@ -636,6 +654,11 @@ void pager_close(struct pager *p)
 {
     if (!p) return;
     for (size_t i = 0; i < p->nall; i++) page_free_mem(p->all[i]);
+    while (p->spare) {
+        struct page *g = p->spare;
+        p->spare = g->hnext;
+        page_free_mem(g);
+    }
     free(p->all);
     free(p->hash);
     free(p->scratch);
