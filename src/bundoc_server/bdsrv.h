@@ -57,6 +57,8 @@ struct bdsrv_metrics {
     struct bb_gauge *instances, *subscribers;
 };
 
+struct bb_rpc_server;
+
 struct bdsrv {
     struct bb_runtime *rt;
     const struct bb_config *cfg;
@@ -78,6 +80,8 @@ struct bdsrv {
     struct bb_router *router; /* own listener only */
     struct bb_http_server *http;
     int http_port;
+    struct bb_rpc_server *rpc; /* internal RPC, when BUNBASE_BUNDOC_SERVER_RPC_ADDR is set */
+    int rpc_inflight;          /* RPC jobs queued or running on the pool (loop thread) */
     struct bdsrv_metrics met;
 };
 
@@ -118,5 +122,11 @@ int bdsrv_feed_subscribe(struct bdsrv *s, struct bdsrv_inst *inst, const char *c
 /* ---- API (bdsrv_api.c) ---- */
 int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap);
 void bdsrv_api_stop(struct bdsrv *s);
+
+/* ---- internal RPC (bdsrv_rpc.c) ---- */
+/* Listens on cfg->bundoc_rpc_addr if set (ProxyDocument, dispatched through the route table). */
+int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap);
+/* Stops listening; calls still running reply and are freed by the pool. Loop thread. */
+void bdsrv_rpc_stop(struct bdsrv *s);
 
 #endif

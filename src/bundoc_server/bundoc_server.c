@@ -355,6 +355,7 @@ static void bundoc_server_stop(void *state)
     pthread_mutex_unlock(&s->ev_mtx);
     if (s->evictor_on) pthread_join(s->evictor, NULL);
     s->evictor_on = 0;
+    bdsrv_rpc_stop(s);
     bdsrv_api_stop(s);
     pthread_mutex_lock(&s->mtx);
     s->stopping = 1;
@@ -363,7 +364,7 @@ static void bundoc_server_stop(void *state)
     pthread_mutex_lock(&s->mtx);
     size_t left = s->ninst;
     pthread_mutex_unlock(&s->mtx);
-    if (left) {
+    if (left || s->rpc_inflight) {
         /* still referenced (a request outlived the drain): leave them to the process exit
          * rather than closing a database under a running transaction */
         bb_warn(MOD, "stop instances_in_use=%zu", left);
@@ -400,9 +401,14 @@ static int bundoc_server_start(struct bb_runtime *rt, void **state, char *err, s
         goto fail;
     }
     if ((rc = bdsrv_api_start(s, err, errcap)) != 0) goto fail;
+    if ((rc = bdsrv_rpc_start(s, err, errcap)) != 0) {
+        bdsrv_api_stop(s);
+        goto fail;
+    }
     if (pthread_create(&s->evictor, NULL, evictor_main, s) != 0) {
         snprintf(err, errcap, "bundoc-server: cannot start the evictor thread");
         rc = BB_EIO;
+        bdsrv_rpc_stop(s);
         bdsrv_api_stop(s);
         goto fail;
     }

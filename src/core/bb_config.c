@@ -118,6 +118,8 @@ static const struct bb_knob knobs[] = {
      1024, 1ull << 30, "largest bundoc-server request body; over it: 413"},
     {"BUNBASE_BUNDOC_LIMITS_MAX_SCAN_DOCS", NULL, U64(bundoc_max_scan), "10000", 1, 10000,
      "largest page (limit) of a document list or query"},
+    {"BUNBASE_BUNDOC_SERVER_RPC_ADDR", NULL, STR(bundoc_rpc_addr), "", 0, 0,
+     "bundoc-server internal RPC (ProxyDocument) listen address; empty: off; the bound address is written to <data>/bundoc-server.addr"},
     {"BUNBASE_BUNDOC_RING_SIZE", NULL, U64(bundoc_ring_size), "1024", 0, 1000000,
      "change events kept per collection for SSE resume with Last-Event-ID"},
     {"BUNBASE_DEBUG_ROUTES", NULL, BOOL(debug_routes), "0", 0, 1,

@@ -73,6 +73,7 @@ struct bb_config {
     uint64_t bundoc_max_instances;
     uint64_t bundoc_max_db_bytes;
     uint64_t bundoc_max_request_bytes;
+    char bundoc_rpc_addr[256];
     uint64_t bundoc_max_scan;
     uint64_t bundoc_ring_size;
     int print_config; /* --print-config given */

@@ -887,13 +887,17 @@ static void job_done(void *arg, int status)
     }
 }
 
-static int check_auth(struct bb_http_conn *c, struct bb_http_request *r)
+static int check_auth_token(const struct bb_http_request *r, const char *tok)
 {
     if (r->route->auth == BB_AUTH_NONE) return 0;
-    const char *tok = c->test ? "test-token" : c->srv->opts.internal_token;
     const char *h = bb_http_header(r, "Authorization");
     if (!tok || !tok[0] || !h || strncasecmp(h, "Bearer ", 7) != 0) return BB_EAUTH;
     return bb_ct_streq(h + 7, tok) ? 0 : BB_EAUTH;
+}
+
+static int check_auth(struct bb_http_conn *c, struct bb_http_request *r)
+{
+    return check_auth_token(r, c->test ? "test-token" : c->srv->opts.internal_token);
 }
 
 /* Takes c->req (complete) and answers it. */
@@ -1249,4 +1253,115 @@ int bb_http_parse_for_test(const char *buf, size_t len, const struct bb_http_lim
     request_free(c.req);
     free(c.in);
     return c.test_status ? c.test_status : 0;
+}
+
+/* ---------------------------------------------------------------- in-process dispatch */
+
+void bb_http_response_free(struct bb_http_response *res)
+{
+    response_free(res);
+}
+
+static const char *known_method(const char *m)
+{
+    for (int i = 0; i < 64; i++) {
+        const char *s = http_method_str((enum http_method)i);
+        if (!s || s[0] == '<') break; /* "<unknown>" past the last method */
+        if (strcmp(s, m) == 0) return s;
+    }
+    return NULL;
+}
+
+int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
+                           const char *internal_token, const struct bb_http_local_request *in,
+                           struct bb_http_response **out)
+{
+    *out = NULL;
+    struct bb_http_response *res = calloc(1, sizeof *res);
+    struct bb_http_request *r = calloc(1, sizeof *r);
+    if (!res || !r) goto nomem;
+    r->start_ns = now_ns();
+    r->method = in->method ? known_method(in->method) : NULL;
+    if (!r->method) {
+        bb_http_reply_error_status(res, 400, "bad_request", "unknown HTTP method");
+        goto done;
+    }
+    if (!in->url || in->url[0] != '/') {
+        bb_http_reply_error_status(res, 400, "bad_request", "path must be absolute");
+        goto done;
+    }
+    r->url = strdup(in->url);
+    if (!r->url) goto nomem;
+    size_t plen = strcspn(r->url, "?#");
+    r->path = strndup(r->url, plen);
+    if (r->url[plen] == '?') r->query = strndup(r->url + plen + 1, strcspn(r->url + plen + 1, "#"));
+    if (!r->path || (r->url[plen] == '?' && !r->query)) goto nomem;
+    if (in->nheaders > 256) {
+        bb_http_reply_error_status(res, 431, "headers_too_large", "too many headers");
+        goto done;
+    }
+    if (in->nheaders) {
+        r->headers = calloc(in->nheaders, sizeof *r->headers);
+        if (!r->headers) goto nomem;
+        for (size_t i = 0; i < in->nheaders; i++, r->nheaders++) {
+            r->headers[i].name = strdup(in->headers[i].name);
+            r->headers[i].value = strdup(in->headers[i].value);
+            if (!r->headers[i].name || !r->headers[i].value) {
+                r->nheaders++;
+                goto nomem;
+            }
+        }
+    }
+    r->body = malloc(in->body_len + 1);
+    if (!r->body) goto nomem;
+    if (in->body_len) memcpy(r->body, in->body, in->body_len);
+    r->body[in->body_len] = '\0';
+    r->body_len = in->body_len;
+    const char *rid = bb_http_header(r, "X-Request-Id");
+    if (rid && valid_request_id(rid)) snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+    else bb_id_new(r->request_id);
+
+    int rc = bb_router_match(router, r->method, r->path, plen, &r->match);
+    if (rc == BB_EMETHOD) {
+        bb_http_reply_error_status(res, 405, "method_not_allowed", "method not allowed");
+        bb_http_set_header(res, "Allow", r->match.allow);
+        goto done;
+    }
+    if (rc != 0) {
+        bb_http_reply_error_status(res, 404, "not_found", "no such route");
+        goto done;
+    }
+    r->route = r->match.route;
+    r->ctx = r->match.ctx;
+    size_t limit = r->route->max_body ? r->route->max_body : max_body_bytes;
+    if (r->body_len > limit) {
+        bb_http_reply_error_status(res, 413, "payload_too_large", "request body too large");
+        goto done;
+    }
+    if (check_auth_token(r, internal_token) != 0) {
+        bb_http_reply_error_status(res, 401, "unauthenticated", "missing or invalid internal token");
+        goto done;
+    }
+    if (r->route->flags & BB_ROUTE_STREAM) {
+        bb_http_reply_error_status(res, 400, "bad_request",
+                                   "streaming routes are only available over HTTP");
+        goto done;
+    }
+    r->route->handler(r, res);
+    if (res->sse) { /* a handler that streamed anyway: end it, answer an error */
+        bb_sse_detach_(res->sse);
+        res->sse = NULL;
+        bb_http_reply_error_status(res, 400, "bad_request",
+                                   "streaming routes are only available over HTTP");
+    }
+    if (!res->status) res->status = 200;
+    if (r->request_id[0]) bb_http_set_header(res, "X-Request-Id", r->request_id);
+done:
+    request_free(r);
+    *out = res;
+    return 0;
+nomem:
+    request_free(r);
+    response_free(res);
+    return BB_ENOMEM;
 }

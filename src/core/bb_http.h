@@ -130,6 +130,25 @@ void bb_http_server_drain(struct bb_http_server *s, void (*done)(void *arg), voi
  * (run the loop afterwards). */
 void bb_http_server_free(struct bb_http_server *s);
 
+/* In-process dispatch through the same route table, auth check and body limit as the server, for
+ * transports that are not HTTP (the internal RPC): `headers` (nheaders name/value pairs, borrowed)
+ * carry Authorization and identity exactly as over HTTP, so both paths cannot diverge. Blocking:
+ * the handler runs in the calling thread, so call it from a worker thread. Stream routes are
+ * refused with 400. Always fills *out with a response (an error answer when the request is
+ * refused); free it with bb_http_response_free. Returns 0, or BB_ENOMEM (then *out is NULL). */
+struct bb_http_local_request {
+    const char *method; /* "GET", ... */
+    const char *url;    /* "/v1/...?query" */
+    const struct bb_http_header *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+};
+int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
+                           const char *internal_token, const struct bb_http_local_request *in,
+                           struct bb_http_response **out);
+void bb_http_response_free(struct bb_http_response *res);
+
 /* One-time parse of an HTTP request held in buf through the same parser callbacks and router the
  * server uses, without sockets. For fuzzing and unit tests: returns the status the server would
  * answer with for that input (200 when it would dispatch to a handler). */

@@ -5,14 +5,17 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
 
 import { httpRequest, sleep, startServer } from './harness.mjs';
 
 const TOKEN = 'bundoc-server-test-token-0123456789';
 const SERVICES = 'platform,buncast,bundoc-server';
 const ENV = { BUNBASE_LOG_LEVEL: 'warn', BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_SSE_HEARTBEAT_MS: '500',
-  BUNBASE_BUNDOC_LIMITS_MAX_REQUEST_BYTES: '65536' };
+  BUNBASE_BUNDOC_LIMITS_MAX_REQUEST_BYTES: '65536', BUNBASE_BUNDOC_SERVER_RPC_ADDR: '127.0.0.1:0' };
 
 let srv;
 const B = (p = 'p1') => `/v1/projects/${p}/databases/(default)`;
@@ -30,6 +33,70 @@ function call(method, path, { body, identity = 'admin', token = TOKEN, headers =
     try { json = r.body && r.body.length ? JSON.parse(r.body.toString()) : null; } catch {}
     return { status: r.status, json, headers: r.headers };
   });
+}
+
+// ---- internal RPC (ProxyDocument): u32 LE length, u64 LE id, u8 command|status, u32 LE len, JSON
+let rpcSock = null;
+let rpcBuf = Buffer.alloc(0);
+let rpcNext = 1n;
+const rpcPending = new Map();
+
+async function rpcConnect() {
+  const addr = JSON.parse(fs.readFileSync(path.join(srv.dataDir, 'bundoc-server.addr'), 'utf8')).rpc;
+  const [host, port] = addr.split(':');
+  rpcSock = await new Promise((resolve, reject) => {
+    const c = net.connect({ host, port: Number(port) }, () => resolve(c));
+    c.once('error', reject);
+  });
+  rpcSock.on('data', (d) => {
+    rpcBuf = Buffer.concat([rpcBuf, d]);
+    while (rpcBuf.length >= 4 && rpcBuf.length >= 4 + rpcBuf.readUInt32LE(0)) {
+      const len = rpcBuf.readUInt32LE(0);
+      const id = rpcBuf.readBigUInt64LE(4);
+      const status = rpcBuf[12];
+      const plen = rpcBuf.readUInt32LE(13);
+      const payload = JSON.parse(rpcBuf.subarray(17, 17 + plen).toString('utf8'));
+      rpcBuf = rpcBuf.subarray(4 + len);
+      rpcPending.get(id)?.({ status, payload });
+      rpcPending.delete(id);
+    }
+  });
+}
+
+function rpcRaw(command, payload) {
+  const id = rpcNext++;
+  const body = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
+  const hdr = Buffer.alloc(17);
+  hdr.writeUInt32LE(13 + body.length, 0);
+  hdr.writeBigUInt64LE(id, 4);
+  hdr[12] = command;
+  hdr.writeUInt32LE(body.length, 13);
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { rpcPending.delete(id); reject(new Error('rpc timeout')); }, 10000);
+    rpcPending.set(id, (r) => { clearTimeout(t); resolve(r); });
+    rpcSock.write(Buffer.concat([hdr, body]));
+  });
+}
+
+/** The same request as call(), over RPC; project ids are renamed by `rename` so the HTTP and RPC
+ * runs of the table use separate projects. An RPC-level error frame maps to 400. */
+async function callRpc(method, urlPath, { body, identity = 'admin', token = TOKEN, headers = {}, raw } = {}, rename = (p) => p) {
+  const m = urlPath.match(/^\/(?:v1|api)\/projects\/([^/]+)(\/.*)$/);
+  assert.ok(m, `not a project path: ${urlPath}`);
+  const h = { ...headers };
+  if (token) h.Authorization = `Bearer ${token}`;
+  if (identity) h['X-Bunbase-Identity'] = typeof identity === 'string' ? identity : JSON.stringify(identity);
+  let data = '';
+  if (raw !== undefined) data = raw;
+  else if (body !== undefined) data = JSON.stringify(body);
+  if (data) h['Content-Type'] = 'application/json';
+  const r = await rpcRaw(1, { method, project_id: rename(decodeURIComponent(m[1])), path: m[2], headers: h,
+    body: Buffer.from(data).toString('base64') });
+  if (r.status !== 0) return { status: 400, json: r.payload, headers: {} };
+  const text = Buffer.from(r.payload.body, 'base64').toString('utf8');
+  let json = null;
+  try { json = text.length ? JSON.parse(text) : null; } catch {}
+  return { status: r.payload.status, json, headers: r.payload.headers };
 }
 
 function openSSE(path, { method = 'GET', body, identity = 'admin', lastEventId } = {}) {
@@ -145,14 +212,46 @@ describe('contract', () => {
     ['delete collection', 'DELETE', `${B()}/collections/todos`, {}, 204],
     ['delete collection again', 'DELETE', `${B()}/collections/todos`, {}, 404],
   ];
-  test('table of cases', async () => {
+  const runTable = async (send) => {
     for (const [name, method, path, opts, status, check] of cases) {
-      const r = await call(method, path, opts);
+      const r = await send(method, path, opts);
       assert.equal(r.status, status, `${name}: ${method} ${path} → ${r.status} ${JSON.stringify(r.json)}`);
       if (status >= 400) {
         assert.ok(r.json && typeof r.json.error === 'string' && typeof r.json.code === 'string', `${name}: error shape ${JSON.stringify(r.json)}`);
       }
       if (check) check(r.json);
+    }
+  };
+  test('table of cases', async () => { await runTable(call); });
+  // The same table through the internal RPC, on renamed projects: same statuses, same bodies checks.
+  test('table of cases over RPC', async () => {
+    await rpcConnect();
+    try {
+      await runTable((m, p, o) => callRpc(m, p, o, (pid) => `rpc_${pid}`));
+    } finally {
+      rpcSock.destroy();
+    }
+  });
+  test('RPC protocol errors', async () => {
+    await rpcConnect();
+    try {
+      let r = await rpcRaw(9, {});
+      assert.equal(r.status, 1);
+      assert.match(r.payload.error, /unknown command 9/);
+      r = await rpcRaw(1, '{nope');
+      assert.equal(r.status, 1);
+      assert.match(r.payload.error, /invalid payload/);
+      r = await rpcRaw(1, { method: 'GET', project_id: '../x', path: '/databases/(default)/collections' });
+      assert.equal(r.status, 1);
+      r = await rpcRaw(1, { method: 'GET', project_id: 'p1', path: '/databases/(default)/collections/x/subscribe',
+        headers: { Authorization: `Bearer ${TOKEN}`, 'X-Bunbase-Identity': 'admin' } });
+      assert.equal(r.status, 0);
+      assert.equal(r.payload.status, 400); // streams are HTTP only
+      // headers are not optional extras: without the token the request is 401 as over HTTP
+      r = await rpcRaw(1, { method: 'GET', project_id: 'p1', path: '/databases/(default)/collections' });
+      assert.equal(r.payload.status, 401);
+    } finally {
+      rpcSock.destroy();
     }
   });
 });

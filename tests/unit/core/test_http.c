@@ -749,6 +749,55 @@ static void test_pipelining_backpressure(void **state)
     stop(f);
 }
 
+static int local(struct bb_router *r, const char *method, const char *url, const char *auth,
+                 const char *body, struct bb_http_response **res)
+{
+    struct bb_http_header h[1] = {{"Authorization", (char *)auth}};
+    struct bb_http_local_request lr = {method, url, h, auth ? 1 : 0, body, body ? strlen(body) : 0};
+    assert_int_equal(bb_http_dispatch_local(r, 1000, "s3cret-token", &lr, res), 0);
+    return (*res)->status;
+}
+
+/* In-process dispatch (the RPC transports): same routes, auth, limits and errors as HTTP. */
+static void test_dispatch_local(void **state)
+{
+    (void)state;
+    struct bb_router *r;
+    bb_router_new(&r);
+    bb_router_add(r, routes, sizeof routes / sizeof routes[0], NULL);
+    struct bb_http_response *res;
+    assert_int_equal(local(r, "GET", "/hello?name=rpc", NULL, NULL, &res), 200);
+    assert_memory_equal(res->body, "hello rpc", 9);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/api/items/a%20b", NULL, NULL, &res), 200); /* alias */
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/v1/items/a%20b", NULL, NULL, &res), 200);
+    assert_memory_equal(res->body, "a b", 3);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "PUT", "/v1/items/x", NULL, NULL, &res), 405);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "BREW", "/hello", NULL, NULL, &res), 400);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/nope", NULL, NULL, &res), 404);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "relative", NULL, NULL, &res), 400);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/internal", NULL, NULL, &res), 401);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/internal", "Bearer wrong", NULL, &res), 401);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/internal", "Bearer s3cret-token", NULL, &res), 200);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "POST", "/small", NULL, "01234567890123456789", &res), 413);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "POST", "/echo", NULL, "abc", &res), 200);
+    assert_int_equal(res->body_len, 3);
+    bb_http_response_free(res);
+    assert_int_equal(local(r, "GET", "/sse", NULL, NULL, &res), 400); /* streams: HTTP only */
+    bb_http_response_free(res);
+    bb_router_free(r);
+}
+
 static void test_parse_for_test(void **state)
 {
     (void)state;
@@ -787,6 +836,7 @@ int main(void)
         cmocka_unit_test(test_max_connections),
         cmocka_unit_test(test_metrics_recorded),
         cmocka_unit_test(test_pipelining_backpressure),
+        cmocka_unit_test(test_dispatch_local),
         cmocka_unit_test(test_parse_for_test),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
