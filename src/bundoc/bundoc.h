@@ -64,18 +64,22 @@ struct bdoc_options {
 /* Fills *o with the defaults above. */
 void bdoc_options_init(struct bdoc_options *o);
 
-/* Opens (creating if needed) the database in directory dir (created 0700 if missing), runs redo
+/* Opens (creating if needed) the database in directory dir (created 0700 if missing; its parent
+ * must exist; borrowed), runs redo
  * recovery, and stores the handle in *out (caller frees with bdoc_close()). opts may be NULL.
  * Errors: BB_EBUSY (locked by another opener), BB_EAUTH (encrypted database and wrong/missing
  * key, or a key given for a plaintext database), BB_EIO (unreadable or corrupt data file),
  * BB_EINVAL, BB_ENOMEM. */
 int bdoc_open(const char *dir, const struct bdoc_options *opts, struct bdoc_db **out);
 
-/* Checkpoints (unless in the error state), releases the lock and frees db. Every transaction must
- * have been committed or rolled back. Returns the first error met (db is freed regardless). */
+/* Checkpoints (unless in the error state), truncates the WAL, releases the lock and frees db.
+ * Every transaction must have been committed or rolled back before (a transaction still open is
+ * a caller bug: its handle dangles). Returns the first error met (db is freed regardless). */
 int bdoc_close(struct bdoc_db *db);
 
-/* Copies every committed page from the WAL into data.db and empties the WAL. */
+/* Copies every committed page from the WAL into data.db and empties the WAL (also done
+ * automatically past options.checkpoint_bytes). Blocks committers, not readers, meanwhile.
+ * BB_EIO/BB_ENOSPACE: failed, and the database is now in its sticky error state. */
 int bdoc_checkpoint(struct bdoc_db *db);
 
 struct bdoc_stats {
@@ -88,6 +92,7 @@ struct bdoc_stats {
     uint64_t free_pages;       /* pages on the free list */
     int error;                 /* the sticky error, 0 if healthy */
 };
+/* Fills *out (owned by the caller). Never fails. */
 void bdoc_stats_get(struct bdoc_db *db, struct bdoc_stats *out);
 
 /* ---- transactions ----------------------------------------------------------------------------
@@ -97,12 +102,15 @@ enum bdoc_txn_flags {
     BDOC_TXN_READONLY = 1 << 0,
 };
 
-/* Starts a transaction; *out is owned by the caller until bdoc_commit/bdoc_rollback. */
+/* Starts a transaction; *out is owned by the caller until bdoc_commit/bdoc_rollback.
+ * BB_EINVAL, BB_ENOMEM. Beginning never waits for writers. */
 int bdoc_begin(struct bdoc_db *db, int flags, struct bdoc_txn **out);
 /* Commits and frees txn (always, even on error). BB_ECONFLICT: another transaction committed one
  * of the same keys after this one began; nothing was written. With durability FULL a 0 return
  * means the commit is on stable storage. BB_EIO/BB_ENOSPACE: the database entered its sticky
- * error state. */
+ * error state. A commit becomes visible to transactions that begin after it was applied, which
+ * can be slightly before its fsync completes; recovery always keeps a prefix of the commit
+ * order, so nothing built on a commit can survive a crash without it. */
 int bdoc_commit(struct bdoc_txn *txn);
 /* Discards the writes and frees txn. NULL is a no-op. */
 void bdoc_rollback(struct bdoc_txn *txn);
