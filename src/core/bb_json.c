@@ -1,6 +1,8 @@
 /* bb_json.c — see bb_json.h. */
 #include "bb_json.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,4 +244,206 @@ int bb_json_get_path(const json_t *root, const char *dot_path, json_t **out_borr
     *out_borrowed = cur;
 out:
     return rc;
+}
+
+/* ---------------------------------------------------------------- validation without a tree */
+
+struct jv {
+    const unsigned char *p, *end;
+    size_t depth, max;
+    int too_deep;
+};
+
+static void jv_ws(struct jv *v)
+{
+    while (v->p < v->end && (*v->p == ' ' || *v->p == '\t' || *v->p == '\n' || *v->p == '\r'))
+        v->p++;
+}
+
+static int jv_hex4(struct jv *v, unsigned *out)
+{
+    if (v->end - v->p < 4) return -1;
+    unsigned x = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = v->p[i], d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else return -1;
+        x = x * 16 + (unsigned)d;
+    }
+    v->p += 4;
+    *out = x;
+    return 0;
+}
+
+/* One UTF-8 sequence starting at v->p (a byte >= 0x80): shortest form, no surrogates, <= U+10FFFF. */
+static int jv_utf8(struct jv *v)
+{
+    unsigned c = *v->p, cp, n;
+    if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07;
+    else return -1;
+    if ((size_t)(v->end - v->p) <= n) return -1;
+    for (unsigned i = 1; i <= n; i++) {
+        if ((v->p[i] & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (v->p[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    v->p += n + 1;
+    return 0;
+}
+
+static int jv_string(struct jv *v)
+{
+    v->p++; /* opening quote */
+    while (v->p < v->end) {
+        unsigned c = *v->p;
+        if (c == '"') {
+            v->p++;
+            return 0;
+        }
+        if (c < 0x20) return -1;
+        if (c >= 0x80) {
+            if (jv_utf8(v)) return -1;
+            continue;
+        }
+        v->p++;
+        if (c != '\\') continue;
+        if (v->p >= v->end) return -1;
+        c = *v->p++;
+        if (c == 'u') {
+            unsigned u, lo;
+            if (jv_hex4(v, &u) || u == 0) return -1;
+            if (u >= 0xDC00 && u <= 0xDFFF) return -1; /* lone low surrogate */
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                if (v->end - v->p < 2 || v->p[0] != '\\' || v->p[1] != 'u') return -1;
+                v->p += 2;
+                if (jv_hex4(v, &lo) || lo < 0xDC00 || lo > 0xDFFF) return -1;
+            }
+        } else if (!strchr("\"\\/bfnrt", (int)c) || c == 0) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int jv_number(struct jv *v)
+{
+    const unsigned char *s = v->p;
+    int real = 0;
+    if (v->p < v->end && *v->p == '-') v->p++;
+    if (v->p >= v->end) return -1;
+    if (*v->p == '0') {
+        v->p++;
+    } else if (*v->p >= '1' && *v->p <= '9') {
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+            v->p++;
+    } else {
+        return -1;
+    }
+    if (v->p < v->end && *v->p == '.') {
+        real = 1;
+        v->p++;
+        if (v->p >= v->end || *v->p < '0' || *v->p > '9') return -1;
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+            v->p++;
+    }
+    if (v->p < v->end && (*v->p == 'e' || *v->p == 'E')) {
+        real = 1;
+        v->p++;
+        if (v->p < v->end && (*v->p == '+' || *v->p == '-')) v->p++;
+        if (v->p >= v->end || *v->p < '0' || *v->p > '9') return -1;
+        while (v->p < v->end && *v->p >= '0' && *v->p <= '9')
+            v->p++;
+    }
+    /* jansson refuses integers outside json_int_t and reals that overflow: so do we */
+    size_t n = (size_t)(v->p - s);
+    char tmp[64];
+    char *num = n < sizeof tmp ? tmp : malloc(n + 1);
+    if (!num) return -1;
+    memcpy(num, s, n);
+    num[n] = '\0';
+    errno = 0;
+    int bad;
+    if (real) {
+        double d = strtod(num, NULL);
+        bad = errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL); /* underflow is fine */
+    } else {
+        (void)strtoll(num, NULL, 10);
+        bad = errno == ERANGE;
+    }
+    if (num != tmp) free(num);
+    return bad ? -1 : 0;
+}
+
+static int jv_value(struct jv *v);
+
+static int jv_container(struct jv *v, int close)
+{
+    if (++v->depth > v->max) {
+        v->too_deep = 1;
+        return -1;
+    }
+    v->p++;
+    jv_ws(v);
+    if (v->p < v->end && *v->p == close) {
+        v->p++;
+        v->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (close == '}') {
+            if (v->p >= v->end || *v->p != '"' || jv_string(v)) return -1;
+            jv_ws(v);
+            if (v->p >= v->end || *v->p != ':') return -1;
+            v->p++;
+            jv_ws(v);
+        }
+        if (jv_value(v)) return -1;
+        jv_ws(v);
+        if (v->p >= v->end) return -1;
+        if (*v->p == close) {
+            v->p++;
+            v->depth--;
+            return 0;
+        }
+        if (*v->p != ',') return -1;
+        v->p++;
+        jv_ws(v);
+    }
+}
+
+static int jv_literal(struct jv *v, const char *lit, size_t n)
+{
+    if ((size_t)(v->end - v->p) < n || memcmp(v->p, lit, n) != 0) return -1;
+    v->p += n;
+    return 0;
+}
+
+static int jv_value(struct jv *v)
+{
+    if (v->p >= v->end) return -1;
+    switch (*v->p) {
+    case '{': return jv_container(v, '}');
+    case '[': return jv_container(v, ']');
+    case '"': return jv_string(v);
+    case 't': return jv_literal(v, "true", 4);
+    case 'f': return jv_literal(v, "false", 5);
+    case 'n': return jv_literal(v, "null", 4);
+    default: return jv_number(v);
+    }
+}
+
+int bb_json_validate(const char *buf, size_t len, size_t max_depth)
+{
+    if (max_depth > BB_JSON_DEPTH_CEILING) max_depth = BB_JSON_DEPTH_CEILING;
+    struct jv v = {(const unsigned char *)buf, (const unsigned char *)buf + len, 0, max_depth, 0};
+    jv_ws(&v);
+    if (jv_value(&v) != 0) return v.too_deep ? BB_ETOOBIG : BB_EINVAL;
+    jv_ws(&v);
+    return v.p == v.end ? 0 : BB_EINVAL;
 }

@@ -50,6 +50,13 @@ int bb_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, c
  * embedded NULs are escaped as \u0000, so strlen() of the result equals *len_out. */
 char *bb_json_dumps(const json_t *j, size_t *len_out);
 
+/* Checks that buf[0..len) is one JSON text (any type, surrounding whitespace allowed) that jansson
+ * would accept — grammar, UTF-8, no \u0000, paired surrogates, integers within int64 and reals
+ * that do not overflow — without building a tree (no allocation), nesting at most max_depth
+ * (capped like bb_json_parse). Duplicate object keys are not checked. Returns 0, BB_EINVAL or
+ * BB_ETOOBIG (too deep). For hot paths that only need to know whether bytes are JSON. */
+int bb_json_validate(const char *buf, size_t len, size_t max_depth);
+
 /* New object {"error": message, "code": code} (new reference, caller json_decref()s); NULL on
  * ENOMEM. Borrows both strings. NULL message becomes "unknown error", NULL code "unknown". Bytes
  * of message that are not valid UTF-8 are replaced by '?' so that the body can always be built. */

@@ -348,9 +348,55 @@ static void test_huge_and_unicode_strings(void **state)
     json_decref(j2);
 }
 
+
+/* bb_json_validate: the grammar and jansson's extra rules, and agreement with jansson over many
+ * mutated documents. */
+static void test_validate(void **state)
+{
+    (void)state;
+    static const char *ok[] = {"0", "-0.5e+3", " {\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\\ud83d\\ude00\"} ",
+                               "\"caf\xc3\xa9\"", "[]", "{}", "true", "9223372036854775807", "1e-400",
+                               "{\"a\":1,\"a\":2}"};
+    static const char *bad[] = {"", " ", "01", "1.", ".5", "-", "1e", "[1,]", "{\"a\"}", "{a:1}",
+                                "\"\\u0000\"", "\"\\ud800\"", "\"\\udc00\"", "\"\x01\"", "\"\xc0\xaf\"",
+                                "\"\xed\xa0\x80\"", "[1] [2]", "nul", "tru", "9223372036854775808",
+                                "1e400", "\"\\x\"", "{\"a\":1,}", "\"abc"};
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (bb_json_validate(ok[i], strlen(ok[i]), 64) != 0) fail_msg("rejected %s", ok[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (bb_json_validate(bad[i], strlen(bad[i]), 64) != BB_EINVAL) fail_msg("accepted %s", bad[i]);
+    char deep[200];
+    memset(deep, '[', 100);
+    memset(deep + 100, ']', 100);
+    assert_int_equal(bb_json_validate(deep, 200, 64), BB_ETOOBIG);
+    assert_int_equal(bb_json_validate(deep, 200, 100), 0);
+    /* differential against jansson over byte-level mutations of a valid document */
+    const char *base = "{\"k\":[1,-2.5e3,\"s\\n\\u00e9\",true,null,{\"x\":{}}],\"u\":\"\xe2\x82\xac\"}";
+    size_t n = strlen(base);
+    char buf[256];
+    const char alphabet[] = "{}[]\",:\\u0e-+.1 \x80\xc3\xa9tfn";
+    uint32_t seed = 12345;
+    for (int iter = 0; iter < 20000; iter++) {
+        memcpy(buf, base, n);
+        size_t len = n;
+        for (int m = 0; m < 1 + iter % 3; m++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t pos = (seed >> 8) % len;
+            seed = seed * 1103515245u + 12345u;
+            buf[pos] = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+        }
+        int v = bb_json_validate(buf, len, 64);
+        json_error_t e;
+        json_t *j = json_loadb(buf, len, JSON_DECODE_ANY, &e);
+        if ((v == 0) != (j != NULL)) fail_msg("disagree on %.*s: validate %d, jansson %s", (int)len, buf, v, j ? "ok" : e.text);
+        json_decref(j);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validate),
         cmocka_unit_test(test_depth_at_limit_ok),
         cmocka_unit_test(test_depth_exceeded),
         cmocka_unit_test(test_depth_hostile),
