@@ -530,20 +530,21 @@ static int build_envelope(const char *id, uint64_t ms, const char *topic, size_t
                           const char *data, size_t dn, char **out, size_t *len)
 {
     struct buf b = {0};
+    /* The seconds part of the timestamp only changes once a second: format it once (the broker
+     * runs on one loop thread; thread-local keeps that an implementation detail). */
+    static __thread time_t cached_secs = -1;
+    static __thread char cached_ts[32];
     char ts[40];
     time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    size_t k = strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + k, sizeof ts - k, ".%03uZ", (unsigned)(ms % 1000));
-    int is_json = 0;
-    if (dn > 0) {
-        json_t *j = NULL;
-        if (bb_json_parse(data, dn, BB_JSON_DEFAULT_DEPTH, &j, NULL, 0) == 0) {
-            is_json = 1;
-            json_decref(j);
-        }
+    if (secs != cached_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(cached_ts, sizeof cached_ts, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_secs = secs;
     }
+    snprintf(ts, sizeof ts, "%s.%03uZ", cached_ts, (unsigned)(ms % 1000));
+    /* JSON data is embedded as is, anything else as data_base64: validate without a tree */
+    int is_json = dn > 0 && bb_json_validate(data, dn, BB_JSON_DEFAULT_DEPTH) == 0;
     bputs(&b, "{\"specversion\":\"1.0\",\"id\":\"");
     bputs(&b, id);
     bputs(&b, "\",\"source\":");
