@@ -8,7 +8,8 @@
  * Rows: insert (1 writer), insert (8 writers), point get (1 reader), replace (1 writer),
  * replace (8 writers), full scan in id order. Each row alternates the engines over 10 slices of
  * its work so that both see the same disk conditions. Prints ops/s for both, the per-row ratio, and
- * `ratio: X` = the geometric mean of the per-row ratios (ours / SQLite; > 1 means faster).
+ * `ratio: X` = the worst per-row ratio (ours / SQLite; > 1 means faster), as every bench reports;
+ * the geometric mean is printed on the line before.
  *
  * usage: bench_bundoc DIR [N]   (DIR: a scratch directory on the disk to measure) */
 #include <jansson.h>
@@ -335,16 +336,18 @@ int main(int argc, char **argv)
     printf("bundoc vs SQLite %s: %ld docs of ~1 KB, one transaction per operation, fsync on commit\n",
            sqlite3_libversion(), N);
     printf("%-22s %14s %14s %8s\n", "operation", "bundoc ops/s", "sqlite ops/s", "ratio");
-    double logsum = 0;
+    double logsum = 0, worst = INFINITY;
     for (int i = 0; i < nr; i++) {
         double r = rows[i].ours / rows[i].peer;
         logsum += log(r);
+        if (r < worst) worst = r;
         printf("%-22s %14.0f %14.0f %8.2f\n", rows[i].name, rows[i].ours, rows[i].peer, r);
     }
     printf("bundoc: %llu commits, %llu WAL fsyncs (group commit), %llu checkpoints\n",
            (unsigned long long)st.commits, (unsigned long long)st.syncs,
            (unsigned long long)st.checkpoints);
-    printf("ratio: %.2f\n", exp(logsum / nr));
+    printf("geometric mean of the rows: %.2f\n", exp(logsum / nr));
+    printf("ratio: %.2f\n", worst);
     bdoc_close(g_db);
     return 0;
 }
