@@ -241,12 +241,12 @@ int bndr_bcast_start(struct bndr_server *s, char *err, size_t errcap)
         snprintf(err, errcap, "out of memory");
         return -1;
     }
-    snprintf(b->topic, sizeof b->topic, "kv.%s", s->cfg.project_id);
+    snprintf(b->topic, sizeof b->topic, "kv.%.64s", s->cfg.project_id);
     b->qmax = (size_t)s->cfg.buncast_queue_max;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, NULL);
     char source[128];
-    snprintf(source, sizeof source, "/bunder/%s", s->cfg.project_id);
+    snprintf(source, sizeof source, "/bunder/%.64s", s->cfg.project_id);
     struct bcast_client_opts o = {0};
     o.source = source;
     int rc = bcast_client_new(&b->client, s->cfg.buncast, &o);
