@@ -47,6 +47,8 @@ struct bdsrv_inst {
     pthread_mutex_t stripes[BDSRV_STRIPES];
     pthread_mutex_t feed_mtx;
     uint64_t seq;    /* last event sequence number, under feed_mtx */
+    pthread_mutex_t docs_mtx;
+    int64_t ndocs;   /* documents in the project incl. reservations; -1: not counted yet */
     struct bdsrv_sub *subs;
     struct bdsrv_ring *rings;
     struct bdsrv_inst *next;
@@ -65,6 +67,7 @@ struct bdsrv {
     char root[1100]; /* <data>/bundoc/projects */
     struct bdoc_options dbopts;
     uint64_t idle_ms, evict_interval_ms, max_instances, max_db_bytes, max_scan, ring_size;
+    uint64_t max_docs; /* per project; 0: no limit */
 
     pthread_mutex_t mtx; /* instance table */
     pthread_cond_t cv;
@@ -97,6 +100,12 @@ size_t bdsrv_evict_idle(struct bdsrv *s, uint64_t min_idle_ms);
 uint64_t bdsrv_now_ms(void);
 /* 0, or BB_ENOSPACE when the project's files exceed the configured size. */
 int bdsrv_check_size(struct bdsrv *s, struct bdsrv_inst *inst);
+/* Documents limit: reserves n creates before a write transaction (BB_ENOSPACE when the project
+ * would go over max_docs; the count is recounted exactly before refusing, so drift from side
+ * effects such as cascade deletes never refuses wrongly). After the transaction, settle with
+ * delta = -deleted on success, -n on failure (undo the reservation). */
+int bdsrv_docs_reserve(struct bdsrv *s, struct bdsrv_inst *inst, size_t n);
+void bdsrv_docs_settle(struct bdsrv *s, struct bdsrv_inst *inst, int64_t delta);
 
 /* ---- change feed (bdsrv_feed.c) ---- */
 /* Records one committed change (old/new borrowed, NULL when absent), pushes it to matching SSE

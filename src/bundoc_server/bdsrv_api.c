@@ -185,6 +185,19 @@ static int run_writes(struct rq *q, struct wop *w, size_t n, size_t *failed,
         }
         if (w[i].id) lock[stripe_of(w[i].coll, w[i].id)] = 1;
     }
+    size_t ncreate = 0, ndelete = 0;
+    for (size_t i = 0; i < n; i++) {
+        ncreate += w[i].kind == W_CREATE;
+        ndelete += w[i].kind == W_DELETE;
+    }
+    if ((rc = bdsrv_docs_reserve(q->s, inst, ncreate)) != 0) {
+        if (rc == BB_ENOSPACE)
+            snprintf(e->message, sizeof e->message,
+                     "document limit reached for this project (%llu)",
+                     (unsigned long long)q->s->max_docs);
+        return rc;
+    }
+    int committed = 0;
     for (int k = 0; k < BDSRV_STRIPES; k++)
         if (lock[k]) pthread_mutex_lock(&inst->stripes[k]);
     for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
@@ -226,6 +239,7 @@ static int run_writes(struct rq *q, struct wop *w, size_t n, size_t *failed,
         rc = bdoc_store_commit(t);
         if (rc == BB_ECONFLICT) continue;
         if (rc) goto out;
+        committed = 1;
         for (size_t i = 0; i < n; i++) {
             const json_t *d = w[i].out;
             const char *id = w[i].id ? w[i].id : bb_json_str(d, "_id", "");
@@ -237,6 +251,7 @@ static int run_writes(struct rq *q, struct wop *w, size_t n, size_t *failed,
 out:
     for (int k = BDSRV_STRIPES - 1; k >= 0; k--)
         if (lock[k]) pthread_mutex_unlock(&inst->stripes[k]);
+    bdsrv_docs_settle(q->s, inst, committed ? -(int64_t)ndelete : -(int64_t)ncreate);
     return rc;
 }
 

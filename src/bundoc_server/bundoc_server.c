@@ -80,6 +80,8 @@ static struct bdsrv_inst *inst_new(const char *pid)
     for (int k = 0; k < BDSRV_STRIPES; k++)
         pthread_mutex_init(&i->stripes[k], NULL);
     pthread_mutex_init(&i->feed_mtx, NULL);
+    pthread_mutex_init(&i->docs_mtx, NULL);
+    i->ndocs = -1;
     i->state = BDSRV_OPENING;
     return i;
 }
@@ -91,6 +93,7 @@ static void inst_free(struct bdsrv_inst *i)
     for (int k = 0; k < BDSRV_STRIPES; k++)
         pthread_mutex_destroy(&i->stripes[k]);
     pthread_mutex_destroy(&i->feed_mtx);
+    pthread_mutex_destroy(&i->docs_mtx);
     free(i);
 }
 
@@ -264,6 +267,59 @@ int bdsrv_check_size(struct bdsrv *s, struct bdsrv_inst *inst)
     return n >= s->max_db_bytes ? BB_ENOSPACE : 0;
 }
 
+/* Exact count of the project's documents (all user collections) in one read snapshot. */
+static int count_docs(struct bdsrv_inst *inst, int64_t *out)
+{
+    struct bdoc_store_txn *t = NULL;
+    json_t *names = NULL;
+    int64_t total = 0;
+    int rc = bdoc_store_begin(inst->store, BDOC_TXN_READONLY, &t);
+    if (rc == 0) rc = bdoc_store_collection_list(t, NULL, &names);
+    size_t i;
+    json_t *v;
+    json_array_foreach(names, i, v) {
+        if (rc) break;
+        size_t n = 0;
+        struct bdoc_store_error e = {0};
+        rc = bdoc_store_count(t, json_string_value(v), NULL, NULL, &n, &e);
+        total += (int64_t)n;
+    }
+    if (t) bdoc_store_rollback(t);
+    json_decref(names);
+    if (rc == 0) *out = total;
+    return rc;
+}
+
+int bdsrv_docs_reserve(struct bdsrv *s, struct bdsrv_inst *inst, size_t n)
+{
+    if (!s->max_docs || n == 0) return 0;
+    int rc = 0;
+    pthread_mutex_lock(&inst->docs_mtx);
+    if (inst->ndocs < 0 || (uint64_t)inst->ndocs + n > s->max_docs) {
+        /* first use, or at the limit: count exactly (the running count only ever errs high) */
+        int64_t exact;
+        if ((rc = count_docs(inst, &exact)) != 0) goto out;
+        inst->ndocs = exact;
+    }
+    if ((uint64_t)inst->ndocs + n > s->max_docs) {
+        rc = BB_ENOSPACE;
+        goto out;
+    }
+    inst->ndocs += (int64_t)n;
+out:
+    pthread_mutex_unlock(&inst->docs_mtx);
+    return rc;
+}
+
+void bdsrv_docs_settle(struct bdsrv *s, struct bdsrv_inst *inst, int64_t delta)
+{
+    if (!s->max_docs || delta == 0) return;
+    pthread_mutex_lock(&inst->docs_mtx);
+    if (inst->ndocs >= 0) inst->ndocs += delta;
+    if (inst->ndocs < -1) inst->ndocs = -1;
+    pthread_mutex_unlock(&inst->docs_mtx);
+}
+
 static void *evictor_main(void *arg)
 {
     struct bdsrv *s = arg;
@@ -329,6 +385,7 @@ static int load_config(struct bdsrv *s, const struct bb_config *c, char *err, si
     s->evict_interval_ms = c->bundoc_evict_interval_ms;
     s->max_instances = c->bundoc_max_instances;
     s->max_db_bytes = c->bundoc_max_db_bytes;
+    s->max_docs = c->bundoc_max_documents;
     s->max_scan = c->bundoc_max_scan;
     s->ring_size = c->bundoc_ring_size;
     return 0;

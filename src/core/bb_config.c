@@ -114,6 +114,8 @@ static const struct bb_knob knobs[] = {
      "open project databases at most; beyond it the idlest unused one is closed, else 429"},
     {"BUNBASE_BUNDOC_LIMITS_MAX_DATABASE_SIZE_BYTES", NULL, U64(bundoc_max_db_bytes), "0", 0,
      1ull << 50, "bytes on disk per project database before creates and updates get 507; 0: none"},
+    {"BUNBASE_BUNDOC_LIMITS_MAX_DOCUMENTS", NULL, U64(bundoc_max_documents), "0", 0, 1ull << 50,
+     "documents per project (all collections) before creates get 507; 0: none"},
     {"BUNBASE_BUNDOC_LIMITS_MAX_REQUEST_BYTES", NULL, U64(bundoc_max_request_bytes), "16777216",
      1024, 1ull << 30, "largest bundoc-server request body; over it: 413"},
     {"BUNBASE_BUNDOC_LIMITS_MAX_SCAN_DOCS", NULL, U64(bundoc_max_scan), "10000", 1, 10000,

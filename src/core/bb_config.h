@@ -72,6 +72,7 @@ struct bb_config {
     uint64_t bundoc_evict_interval_ms;
     uint64_t bundoc_max_instances;
     uint64_t bundoc_max_db_bytes;
+    uint64_t bundoc_max_documents;
     uint64_t bundoc_max_request_bytes;
     char bundoc_rpc_addr[256];
     uint64_t bundoc_max_scan;
