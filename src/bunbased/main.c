@@ -144,15 +144,7 @@ static int serve(int argc, char **argv)
         .internal_token = token,
         .name = "platform",
     };
-    bb_http_limits_default(&hopts.limits);
-    hopts.limits.max_header_bytes = cfg.http_max_header_bytes;
-    hopts.limits.max_body_bytes = cfg.http_max_body_bytes;
-    hopts.limits.idle_timeout_ms = cfg.http_idle_timeout_ms;
-    hopts.limits.request_timeout_ms = cfg.http_request_timeout_ms;
-    hopts.limits.drain_timeout_ms = cfg.http_drain_timeout_ms;
-    hopts.limits.max_connections = cfg.http_max_connections;
-    hopts.limits.sse_heartbeat_ms = cfg.sse_heartbeat_ms;
-    hopts.limits.sse_max_queue_bytes = cfg.sse_max_queue_bytes;
+    bb_config_http_limits(&cfg, &hopts.limits);
     if (bb_http_server_start(loop, host, port, &hopts, &st.http, err, sizeof err) != 0) {
         fprintf(stderr, "bunbased: %s\n", err);
         exit_code = 2;

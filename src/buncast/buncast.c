@@ -415,14 +415,9 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
         .internal_token = rt->internal_token,
         .name = "buncast",
     };
-    bb_http_limits_default(&ho.limits);
-    ho.limits.max_header_bytes = cfg->http_max_header_bytes;
+    bb_config_http_limits(cfg, &ho.limits);
     ho.limits.max_body_bytes = cfg->buncast_max_event_bytes + 65536;
-    ho.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
-    ho.limits.request_timeout_ms = cfg->http_request_timeout_ms;
     ho.limits.drain_timeout_ms = cfg->buncast_shutdown_ms;
-    ho.limits.max_connections = cfg->http_max_connections;
-    ho.limits.sse_heartbeat_ms = cfg->sse_heartbeat_ms;
     ho.limits.sse_max_queue_bytes = cfg->buncast_queue_bytes;
     char herr[256] = "";
     if ((rc = bb_http_server_start(rt->loop, host, port, &ho, &bc->http, herr, sizeof herr)) != 0) {

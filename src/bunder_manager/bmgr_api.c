@@ -674,15 +674,7 @@ int bmgr_api_start(struct bmgr *m, char *err, size_t errcap)
             .internal_token = m->rt->internal_token,
             .name = "bunder-manager",
         };
-        bb_http_limits_default(&o.limits);
-        o.limits.max_header_bytes = cfg->http_max_header_bytes;
-        o.limits.max_body_bytes = cfg->http_max_body_bytes;
-        o.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
-        o.limits.request_timeout_ms = cfg->http_request_timeout_ms;
-        o.limits.drain_timeout_ms = cfg->http_drain_timeout_ms;
-        o.limits.max_connections = cfg->http_max_connections;
-        o.limits.sse_heartbeat_ms = cfg->sse_heartbeat_ms;
-        o.limits.sse_max_queue_bytes = cfg->sse_max_queue_bytes;
+        bb_config_http_limits(cfg, &o.limits);
         rc = bb_http_server_start(m->loop, host, port, &o, &m->http, err, errcap);
         if (rc) return rc;
         m->http_port = bb_http_server_port(m->http);

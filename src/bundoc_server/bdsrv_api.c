@@ -923,15 +923,8 @@ int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap)
         .internal_token = s->rt->internal_token,
         .name = "bundoc-server",
     };
-    bb_http_limits_default(&o.limits);
-    o.limits.max_header_bytes = cfg->http_max_header_bytes;
+    bb_config_http_limits(cfg, &o.limits);
     o.limits.max_body_bytes = cfg->bundoc_max_request_bytes;
-    o.limits.idle_timeout_ms = cfg->http_idle_timeout_ms;
-    o.limits.request_timeout_ms = cfg->http_request_timeout_ms;
-    o.limits.drain_timeout_ms = cfg->http_drain_timeout_ms;
-    o.limits.max_connections = cfg->http_max_connections;
-    o.limits.sse_heartbeat_ms = cfg->sse_heartbeat_ms;
-    o.limits.sse_max_queue_bytes = cfg->sse_max_queue_bytes;
     rc = bb_http_server_start(s->rt->loop, host, port, &o, &s->http, err, errcap);
     if (rc) return rc;
     s->http_port = bb_http_server_port(s->http);

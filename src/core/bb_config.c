@@ -1,5 +1,6 @@
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_http.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -297,4 +298,17 @@ int bb_config_split_addr(const char *addr, char *host, size_t hostcap, int *port
     host[hlen] = '\0';
     *port = (int)p;
     return 0;
+}
+
+void bb_config_http_limits(const struct bb_config *c, struct bb_http_limits *out)
+{
+    bb_http_limits_default(out);
+    out->max_header_bytes = c->http_max_header_bytes;
+    out->max_body_bytes = c->http_max_body_bytes;
+    out->idle_timeout_ms = c->http_idle_timeout_ms;
+    out->request_timeout_ms = c->http_request_timeout_ms;
+    out->drain_timeout_ms = c->http_drain_timeout_ms;
+    out->max_connections = c->http_max_connections;
+    out->sse_heartbeat_ms = c->sse_heartbeat_ms;
+    out->sse_max_queue_bytes = c->sse_max_queue_bytes;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct json_t;
+struct bb_http_limits;
 
 struct bb_config {
     char data_dir[1024];
@@ -105,6 +106,10 @@ struct json_t *bb_config_to_json(const struct bb_config *c);
 
 /* Address of a service from BUNBASE_<NAME>_ADDR into buf; returns buf, or NULL when unset. */
 const char *bb_config_service_addr(const char *service, char *buf, size_t cap);
+
+/* The HTTP server limits every listener starts from: bb_http_limits_default overridden by the
+ * BUNBASE_HTTP_* and BUNBASE_SSE_* knobs. A service may then adjust its own fields. */
+void bb_config_http_limits(const struct bb_config *c, struct bb_http_limits *out);
 
 /* Splits "host:port" ("[::1]:80" too); port 0 allowed. Returns 0 or BB_EINVAL. */
 int bb_config_split_addr(const char *addr, char *host, size_t hostcap, int *port);
