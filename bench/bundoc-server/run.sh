@@ -21,51 +21,9 @@ for bin in "$BUNBASED" "$NGINX"; do
 done
 command -v wrk >/dev/null || { echo "bench/bundoc-server: wrk not found" >&2; exit 1; }
 
-TMP=$(mktemp -d /tmp/bb-bench-bdsrv.XXXXXX)
-chmod 0755 "$TMP"   # bunbased runs its postgres as the postgres user: the dir must be traversable
-BB_PID=""
-NGX_PID=""
-
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-stop_pid() { # pid, seconds before SIGKILL
-  local pid=$1 secs=$2 i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "bench/bundoc-server: pid $pid did not exit after SIGTERM, killing" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_pid "$NGX_PID" 5
-  stop_pid "$BB_PID" 20
-  # a postmaster left behind under our data dir (only if bunbased failed to stop it): stop it by pid
-  local pm
-  for pm in $(grep -l -a -F "$TMP/bb" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-    if tr '\0' ' ' 2>/dev/null <"/proc/$pm/cmdline" | grep -q postgres; then
-      echo "bench/bundoc-server: postgres $pm left running for $TMP/bb, stopping it" >&2
-      kill -QUIT "$pm" 2>/dev/null || true
-    fi
-  done
-  sleep 0.2
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH=bundoc-server
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 # --- bunbased with bundoc-server -------------------------------------------------------------------
 BB_PORT=$(free_port)
@@ -132,13 +90,6 @@ done
 [ $ok = 1 ] || { echo "bench/bundoc-server: nginx did not start" >&2; exit 1; }
 
 # --- wrk --------------------------------------------------------------------------------------------
-# to_ms "1.23ms" -> 1.23 ; handles us, ms, s, m
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-    printf "%.3f", n }'
-}
 
 cat >"$TMP/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"

@@ -19,51 +19,9 @@ done
 command -v wrk >/dev/null || { echo "bench/http: wrk not found" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench/http: curl not found" >&2; exit 1; }
 
-TMP=$(mktemp -d /tmp/bb-bench-http.XXXXXX)
-chmod 0755 "$TMP"   # bunbased runs its postgres as the postgres user: the dir must be traversable
-BB_PID=""
-NGX_PID=""
-
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
-}
-
-stop_pid() { # pid, seconds before SIGKILL
-  local pid=$1 secs=$2 i
-  [ -n "$pid" ] || return 0
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < secs * 10; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    echo "bench/http: pid $pid did not exit after SIGTERM, killing" >&2
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  stop_pid "$NGX_PID" 5
-  stop_pid "$BB_PID" 20
-  # a postmaster left behind under our data dir (only if bunbased failed to stop it): stop it by pid
-  local pm
-  for pm in $(grep -l -a -F "$TMP/bb" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-    if tr '\0' ' ' 2>/dev/null <"/proc/$pm/cmdline" | grep -q postgres; then
-      echo "bench/http: postgres $pm left running for $TMP/bb, stopping it" >&2
-      kill -QUIT "$pm" 2>/dev/null || true
-    fi
-  done
-  sleep 0.2
-  rm -rf "$TMP"
-  exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH=http
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
 
 # --- bunbased -------------------------------------------------------------------------------------
 BB_PORT=$(free_port)
@@ -126,13 +84,6 @@ done
 cmp -s <(curl -s "$NGX_URL/health") "$TMP/nginx/www/health" || { echo "bench/http: nginx body differs" >&2; exit 1; }
 
 # --- wrk --------------------------------------------------------------------------------------------
-# to_ms "1.23ms" -> 1.23 ; handles us, ms, s, m
-to_ms() {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-    if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-    printf "%.3f", n }'
-}
 
 ROWS=()
 run_wrk() { # side url conns
