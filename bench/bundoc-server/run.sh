@@ -26,23 +26,7 @@ BENCH=bundoc-server
 source "$(dirname "$0")/../lib.sh"
 
 # --- bunbased with bundoc-server -------------------------------------------------------------------
-BB_PORT=$(free_port)
-mkdir -p "$TMP/bb"
-env -u BUNBASE_DATABASE_URL BUNBASE_LOG_LEVEL=warn BUNBASE_INTERNAL_TOKEN=$TOKEN \
-  BUNBASE_BUNDER_MANAGER_RESP_ADDR=127.0.0.1:0 \
-  "$BUNBASED" serve --data "$TMP/bb" --listen "127.0.0.1:$BB_PORT" \
-  --services=platform,buncast,bundoc-server >"$TMP/bb.out" 2>"$TMP/bb.err" &
-BB_PID=$!
-BB_URL="http://127.0.0.1:$BB_PORT"
-ok=0
-for ((i = 0; i < 600; i++)); do
-  if ! kill -0 "$BB_PID" 2>/dev/null; then
-    echo "bench/bundoc-server: bunbased exited during startup; stderr:" >&2; tail -n 40 "$TMP/bb.err" >&2; exit 1
-  fi
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$BB_URL/health")" = 200 ]; then ok=1; break; fi
-  sleep 0.1
-done
-[ $ok = 1 ] || { echo "bench/bundoc-server: bunbased not healthy after 60 s" >&2; exit 1; }
+start_bunbased "BUNBASE_INTERNAL_TOKEN=$TOKEN" -- --services=platform,buncast,bundoc-server
 
 H=(-H "Authorization: Bearer $TOKEN" -H "X-Bunbase-Identity: admin" -H "Content-Type: application/json")
 DB="$BB_URL/v1/projects/bench/databases/(default)"
@@ -52,44 +36,9 @@ curl -sf "${H[@]}" -X POST "$DB/collections/docs/documents" \
   -d "{\"_id\":\"doc1\",\"title\":\"benchmark document\",\"n\":42,\"pad\":\"$PAD\"}" >/dev/null
 
 # --- nginx, serving the very bytes of the GET answer -------------------------------------------------
-mkdir -p "$TMP/nginx/www" "$TMP/nginx/logs"
+mkdir -p "$TMP/nginx/www"
 curl -sf "${H[@]}" -o "$TMP/nginx/www/doc1" "$DB/collections/docs/documents/doc1"
-NGX_PORT=$(free_port)
-cat >"$TMP/nginx/nginx.conf" <<NGX
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nodelay on;
-  keepalive_timeout 60s;
-  keepalive_requests 1000000;
-  default_type application/json;
-  client_body_temp_path $TMP/nginx/tmp_body;
-  proxy_temp_path $TMP/nginx/tmp_proxy;
-  fastcgi_temp_path $TMP/nginx/tmp_fastcgi;
-  uwsgi_temp_path $TMP/nginx/tmp_uwsgi;
-  scgi_temp_path $TMP/nginx/tmp_scgi;
-  server {
-    listen 127.0.0.1:$NGX_PORT;
-    location = /doc1 { alias $TMP/nginx/www/doc1; }
-  }
-}
-NGX
-"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" >"$TMP/nginx/stdout" 2>&1 &
-NGX_PID=$!
-ok=0
-for ((i = 0; i < 100; i++)); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGX_PORT/doc1")" = 200 ]; then ok=1; break; fi
-  sleep 0.1
-done
-[ $ok = 1 ] || { echo "bench/bundoc-server: nginx did not start" >&2; exit 1; }
-
-# --- wrk --------------------------------------------------------------------------------------------
+start_nginx doc1
 
 cat >"$TMP/get.lua" <<LUA
 wrk.headers["Authorization"] = "Bearer $TOKEN"
@@ -106,18 +55,13 @@ LUA
 
 ROWS=()
 run_wrk() { # label url script
-  local label=$1 url=$2 script=$3 out rps p50 p99 errs non2xx
+  local label=$1 url=$2 script=$3 out
   out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$script" "$url" 2>&1) || {
     echo "bench/bundoc-server: wrk failed ($label):" >&2; echo "$out" >&2; exit 1; }
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-  errs=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-  ROWS+=("$label $rps $p50 $p99 $(( ${errs:-0} + ${non2xx:-0} ))")
+  ROWS+=("$label $(wrk_stats "$out")")
 }
 run_wrk GET-doc-bundoc "$DB/collections/docs/documents/doc1" "$TMP/get.lua"
-run_wrk GET-doc-nginx "http://127.0.0.1:$NGX_PORT/doc1" "$TMP/empty.lua"
+run_wrk GET-doc-nginx "$NGX_URL/doc1" "$TMP/empty.lua"
 run_wrk POST-1KB-bundoc "$DB/collections/docs/documents" "$TMP/post.lua"
 count=$(curl -sf "${H[@]}" -X POST "$DB/documents/query" -d '{"collection":"docs","count":true,"limit":1}' |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).count))')

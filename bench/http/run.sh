@@ -23,80 +23,20 @@ BENCH=http
 # shellcheck source=../lib.sh
 source "$(dirname "$0")/../lib.sh"
 
-# --- bunbased -------------------------------------------------------------------------------------
-BB_PORT=$(free_port)
-mkdir -p "$TMP/bb"
-env -u BUNBASE_DATABASE_URL BUNBASE_LOG_LEVEL=warn \
-  "$BUNBASED" serve --data "$TMP/bb" --listen "127.0.0.1:$BB_PORT" >"$TMP/bb.out" 2>"$TMP/bb.err" &
-BB_PID=$!
-BB_URL="http://127.0.0.1:$BB_PORT"
-ok=0
-for ((i = 0; i < 600; i++)); do
-  if ! kill -0 "$BB_PID" 2>/dev/null; then
-    echo "bench/http: bunbased exited during startup; stderr:" >&2; tail -n 40 "$TMP/bb.err" >&2; exit 1
-  fi
-  if grep -q "bunbased listening on" "$TMP/bb.out" 2>/dev/null &&
-     [ "$(curl -s -o /dev/null -w '%{http_code}' "$BB_URL/health")" = 200 ]; then ok=1; break; fi
-  sleep 0.1
-done
-[ $ok = 1 ] || { echo "bench/http: bunbased not healthy after 60 s; stderr:" >&2; tail -n 40 "$TMP/bb.err" >&2; exit 1; }
-
-# --- nginx, serving the very bytes of our /health body ----------------------------------------------
-mkdir -p "$TMP/nginx/www" "$TMP/nginx/logs"
+# --- bunbased, and nginx serving the very bytes of our /health body -----------------------------------
+start_bunbased
+mkdir -p "$TMP/nginx/www"
 curl -s -o "$TMP/nginx/www/health" "$BB_URL/health"
-NGX_PORT=$(free_port)
-cat >"$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nodelay on;
-  keepalive_timeout 60s;
-  keepalive_requests 1000000;
-  default_type application/json;
-  client_body_temp_path $TMP/nginx/tmp_body;
-  proxy_temp_path $TMP/nginx/tmp_proxy;
-  fastcgi_temp_path $TMP/nginx/tmp_fastcgi;
-  uwsgi_temp_path $TMP/nginx/tmp_uwsgi;
-  scgi_temp_path $TMP/nginx/tmp_scgi;
-  server {
-    listen 127.0.0.1:$NGX_PORT;
-    location = /health { alias $TMP/nginx/www/health; }
-  }
-}
-EOF
-"$NGINX" -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
-  >"$TMP/nginx/stdout" 2>&1 &
-NGX_PID=$!
-NGX_URL="http://127.0.0.1:$NGX_PORT"
-ok=0
-for ((i = 0; i < 100; i++)); do
-  kill -0 "$NGX_PID" 2>/dev/null || break
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "$NGX_URL/health")" = 200 ]; then ok=1; break; fi
-  sleep 0.1
-done
-[ $ok = 1 ] || { echo "bench/http: nginx did not start:" >&2; cat "$TMP/nginx/stdout" "$TMP/nginx/logs/error.log" >&2; exit 1; }
-cmp -s <(curl -s "$NGX_URL/health") "$TMP/nginx/www/health" || { echo "bench/http: nginx body differs" >&2; exit 1; }
+start_nginx health
 
 # --- wrk --------------------------------------------------------------------------------------------
 
 ROWS=()
 run_wrk() { # side url conns
-  local side=$1 url=$2 c=$3 out rps p50 p99 errs non2xx
+  local side=$1 url=$2 c=$3 out
   out=$(wrk -t1 -c"$c" -d"$DURATION" --latency "$url/health" 2>&1) || {
     echo "bench/http: wrk failed against $side:" >&2; echo "$out" >&2; exit 1; }
-  rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
-  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
-  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
-  errs=$(awk '/Socket errors:/ {gsub(",", ""); print $4 + $6 + $8 + $10}' <<<"$out")
-  non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
-  errs=$(( ${errs:-0} + ${non2xx:-0} ))
-  ROWS+=("$side $c $rps $p50 $p99 $errs")
+  ROWS+=("$side $c $(wrk_stats "$out")")
 }
 
 for c in "$CONNS" 1; do
