@@ -266,6 +266,14 @@ static void reply_one_write(struct bb_http_response *res, struct rq *q, struct w
     wops_reset(w, 1);
 }
 
+/* 200 {key: arr} taking ownership of arr; NULL arr answers [] (empty lists are never null). */
+static void reply_list(struct bb_http_response *res, const char *key, json_t *arr)
+{
+    json_t *out = json_pack("{s:o}", key, arr ? arr : json_array());
+    bb_http_reply_json(res, 200, out);
+    json_decref(out);
+}
+
 /* ---------------------------------------------------------------- handlers: documents */
 
 static const char *coll_param(struct bb_http_request *req)
@@ -568,9 +576,7 @@ static void h_coll_list(struct bb_http_request *req, struct bb_http_response *re
     if (rc) {
         reply_err(res, rc, NULL);
     } else {
-        json_t *out = json_pack("{s:o}", "collections", names ? names : json_array());
-        bb_http_reply_json(res, 200, out);
-        json_decref(out);
+        reply_list(res, "collections", names);
     }
     rq_end(&q);
 }
@@ -707,9 +713,7 @@ static void h_idx_list(struct bb_http_request *req, struct bb_http_response *res
     if (rc) {
         reply_err(res, rc, rc == BB_ENOTFOUND ? "collection not found" : NULL);
     } else {
-        json_t *out = json_pack("{s:o}", "indexes", list ? list : json_array());
-        bb_http_reply_json(res, 200, out);
-        json_decref(out);
+        reply_list(res, "indexes", list);
     }
     rq_end(&q);
 }
