@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import { httpRequest, makeTempDir } from './harness.mjs';
+import { freePort, httpRequest, makeTempDir } from './harness.mjs';
 import {
   RespClient, alive, childPid, kvGet, kvPut, respFor, startManager, str, waitFor,
 } from './bunder_manager_helpers.test.mjs';
@@ -79,7 +79,10 @@ test('idle eviction stops the child; the next access restores the data from disk
 });
 
 test('port-pool exhaustion answers an error (503 / -ERR) and recovers', async () => {
-  const mgr = await start({ env: { BUNBASE_BUNDER_MANAGER_PORT_COUNT: '1', BUNBASE_BUNDER_MANAGER_IDLE_MS: '600000' } });
+  // A one-port pool on a port that is free now: the shared random bases of parallel managers
+  // (childPortBase) could otherwise already hold it and make the first AUTH fail too.
+  const mgr = await start({ env: { BUNBASE_BUNDER_MANAGER_PORT_BASE: String(await freePort()),
+    BUNBASE_BUNDER_MANAGER_PORT_COUNT: '1', BUNBASE_BUNDER_MANAGER_IDLE_MS: '600000' } });
   const holder = await respFor(mgr, 'p1'); // keeps p1's child (and the only port) in use
   assert.equal(await holder.call('SET', 'x', '1'), 'OK');
   const r = await kvGet(mgr, 'p2', 'x');
