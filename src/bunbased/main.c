@@ -159,7 +159,7 @@ static int serve(int argc, char **argv)
         snprintf(conninfo_buf, sizeof conninfo_buf, "%s", cfg.database_url);
     } else {
         bb_info("bunbased", "postgres_starting dir=%s/postgres", cfg.data_dir);
-        if (bb_pg_cluster_start(cfg.data_dir, &cluster, err, sizeof err) != 0) {
+        if (bb_pg_cluster_start(cfg.data_dir, cfg.pg_fallback_dir, &cluster, err, sizeof err) != 0) {
             fprintf(stderr, "bunbased: embedded PostgreSQL: %s\n", err);
             goto out;
         }

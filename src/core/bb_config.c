@@ -49,6 +49,9 @@ static const struct bb_knob knobs[] = {
      "unsent bytes per SSE stream before the stream is closed as too slow"},
     {"BUNBASE_PG_POOL_SIZE", NULL, U64(pg_pool_size), "8", 1, 1000,
      "PostgreSQL connections per process"},
+    {"BUNBASE_PG_FALLBACK_DIR", NULL, STR(pg_fallback_dir), "/var/lib/bunbase/postgres", 0, 0,
+     "as root, where the embedded cluster lives when the postgres user cannot reach the data "
+     "directory (recorded in <data>/postgres.location); empty: refuse to start instead"},
     {"BUNBASE_HEALTH_INTERVAL_MS", NULL, U64(health_interval_ms), "1000", 50, 3600000,
      "how often /health's snapshot (PostgreSQL probe, services) is refreshed"},
     {"BUNBASE_BUNCAST_SOCKET", NULL, STR(buncast_socket), "", 0, 0,

@@ -36,6 +36,7 @@ struct bb_config {
     uint64_t sse_heartbeat_ms;
     uint64_t sse_max_queue_bytes;
     uint64_t pg_pool_size;
+    char pg_fallback_dir[512];
     uint64_t debug_routes;
     uint64_t health_interval_ms;
     /* buncast */

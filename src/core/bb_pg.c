@@ -8,6 +8,8 @@
  */
 #include "bb_pg.h"
 #include "bb_err.h"
+#include "bb_fs.h"
+#include "bb_id.h"
 #include "bb_log.h"
 
 #include <dirent.h>
@@ -538,6 +540,140 @@ static int ensure_owned_dir(const struct runas *ra, const char *dir, char *err, 
     return 0;
 }
 
+/* ---- where the cluster lives ------------------------------------------------------------- */
+
+#define PG_LOCATION_FILE "postgres.location"
+#define PG_OWNER_FILE "owner"
+#define PG_ORPHAN_MIN_AGE_S 60
+
+/* The fallback root must be ours alone: a directory owned by us, writable by nobody else (a local
+ * user who could plant files there could swap a cluster directory under us). Created 0711. */
+static int ensure_fallback_root(const char *root, char *err, size_t cap)
+{
+    int rc = bb_fs_mkdir_p(root, 0711);
+    if (rc != 0) {
+        seterr(err, cap, "cannot create %s: %s", root, strerror(errno));
+        return rc;
+    }
+    struct stat st;
+    if (lstat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        seterr(err, cap, "%s is not a directory", root);
+        return BB_EINVAL;
+    }
+    if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+        seterr(err, cap, "%s must be owned by uid %u and writable by nobody else", root,
+               (unsigned)geteuid());
+        return BB_EPERM;
+    }
+    if ((st.st_mode & 0711) != 0711 && chmod(root, (st.st_mode & 07777) | 0711) != 0) {
+        seterr(err, cap, "cannot chmod %s: %s", root, strerror(errno));
+        return BB_EIO;
+    }
+    return 0;
+}
+
+/* Removes cluster directories under root whose data directory no longer records them (the data
+ * directory was deleted or moved to a new cluster). Directories younger than a minute are left
+ * alone (another bunbased may be creating one right now), and so is any with a postmaster.pid. */
+static void gc_orphans(const char *root)
+{
+    DIR *d = opendir(root);
+    if (!d) return;
+    struct dirent *e;
+    time_t now = time(NULL);
+    while ((e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != BB_ID_LEN || !bb_id_is_valid(e->d_name)) continue;
+        char dir[PATH_MAX], path[PATH_MAX + 64], owner[PATH_MAX], loc[PATH_MAX];
+        struct stat st;
+        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+        if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || now - st.st_mtime < PG_ORPHAN_MIN_AGE_S)
+            continue;
+        snprintf(path, sizeof path, "%s/" PG_OWNER_FILE, dir);
+        if (bb_fs_read_small(path, owner, sizeof owner, NULL) == 0) {
+            snprintf(path, sizeof path, "%s/" PG_LOCATION_FILE, owner);
+            if (bb_fs_read_small(path, loc, sizeof loc, NULL) == 0 && strcmp(loc, dir) == 0)
+                continue; /* still in use */
+        }
+        snprintf(path, sizeof path, "%s/postgres/data/postmaster.pid", dir);
+        if (access(path, F_OK) == 0) continue;
+        if (bb_fs_remove_tree(dir) == 0) bb_info("pg", "orphan_cluster_removed dir=%s", dir);
+    }
+    closedir(d);
+}
+
+/* Chooses the directory that holds postgres/ for the data directory abs: the one recorded in
+ * <abs>/postgres.location if any, else abs itself when the server user can reach it, else (as
+ * root, with a fallback root) a new <fallback_root>/<id>, recorded in <abs>/postgres.location
+ * and pointing back at abs in <id>/owner. *home: caller frees. */
+static int pick_home(const struct runas *ra, const char *abs, const char *fallback_root,
+                     char **home, char *err, size_t cap)
+{
+    char locpath[PATH_MAX], loc[PATH_MAX];
+    snprintf(locpath, sizeof locpath, "%s/" PG_LOCATION_FILE, abs);
+    int rc = bb_fs_read_small(locpath, loc, sizeof loc, NULL);
+    if (rc == 0) {
+        if (loc[0] != '/') {
+            seterr(err, cap, "%s does not hold an absolute path", locpath);
+            return BB_EINVAL;
+        }
+        rc = check_traversable(ra, loc, err, cap);
+        if (rc != 0) return rc;
+        *home = strdup(loc);
+        return *home ? 0 : BB_ENOMEM;
+    }
+    if (rc != BB_ENOTFOUND) {
+        seterr(err, cap, "cannot read %s: %s", locpath, bb_strerror(rc));
+        return rc;
+    }
+    rc = check_traversable(ra, abs, err, cap);
+    if (rc == 0) {
+        *home = strdup(abs);
+        return *home ? 0 : BB_ENOMEM;
+    }
+    if (rc != BB_EPERM || !fallback_root || !*fallback_root) return rc;
+
+    char why[512];
+    snprintf(why, sizeof why, "%s", err ? err : "");
+    if (fallback_root[0] != '/') {
+        seterr(err, cap, "the PostgreSQL fallback directory %s is not an absolute path",
+               fallback_root);
+        return BB_EINVAL;
+    }
+    rc = ensure_fallback_root(fallback_root, err, cap);
+    if (rc != 0) return rc;
+    gc_orphans(fallback_root);
+    char id[BB_ID_LEN + 1];
+    bb_id_new(id);
+    char *dir = xasprintf("%s/%s", fallback_root, id);
+    char owner[PATH_MAX];
+    if (!dir) return BB_ENOMEM;
+    if (mkdir(dir, 0711) != 0) {
+        seterr(err, cap, "cannot create %s: %s", dir, strerror(errno));
+        free(dir);
+        return BB_EIO;
+    }
+    chmod(dir, 0711);
+    snprintf(owner, sizeof owner, "%s/" PG_OWNER_FILE, dir);
+    if (bb_fs_write_atomic(owner, abs, strlen(abs), 0600) != 0 ||
+        bb_fs_write_atomic(locpath, dir, strlen(dir), 0600) != 0) {
+        seterr(err, cap, "cannot record the cluster location %s: %s", dir, strerror(errno));
+        bb_fs_remove_tree(dir);
+        free(dir);
+        return BB_EIO;
+    }
+    rc = check_traversable(ra, dir, err, cap);
+    if (rc != 0) {
+        free(dir);
+        return rc;
+    }
+    bb_warn("pg",
+            "cluster_relocated reason=\"%s\" dir=%s recorded_in=%s (the data directory stays "
+            "where it is; only PostgreSQL's files live there)",
+            why, dir, locpath);
+    *home = dir;
+    return 0;
+}
+
 /* ---- postmaster.pid and stale servers ---------------------------------------------------- */
 
 enum pm_state { PM_DEAD, PM_ALIVE, PM_FOREIGN, PM_UNKNOWN };
@@ -703,11 +839,12 @@ out:
     return rc;
 }
 
-int bb_pg_cluster_start(const char *data_dir, struct bb_pg_cluster **out, char *err, size_t errcap)
+int bb_pg_cluster_start(const char *data_dir, const char *fallback_root, struct bb_pg_cluster **out,
+                        char *err, size_t errcap)
 {
     struct runas ra;
     struct bb_pg_cluster *c = NULL;
-    char *abs = NULL, *root = NULL, *rundir = NULL, *logpath = NULL, *admin = NULL;
+    char *abs = NULL, *home = NULL, *root = NULL, *rundir = NULL, *logpath = NULL, *admin = NULL;
     char *pg_bin = NULL, *initdb_bin = NULL;
     char bindir[PATH_MAX];
     pid_t pid = -1;
@@ -735,11 +872,13 @@ int bb_pg_cluster_start(const char *data_dir, struct bb_pg_cluster **out, char *
         rc = BB_EIO;
         goto out;
     }
+    rc = pick_home(&ra, abs, fallback_root, &home, err, errcap);
+    if (rc != 0) goto out;
     c = calloc(1, sizeof(*c));
-    root = xasprintf("%s/postgres", abs);
-    rundir = xasprintf("%s/postgres/run", abs);
-    logpath = xasprintf("%s/postgres/postgres.log", abs);
-    if (c) c->pgdata = xasprintf("%s/postgres/data", abs);
+    root = xasprintf("%s/postgres", home);
+    rundir = xasprintf("%s/postgres/run", home);
+    logpath = xasprintf("%s/postgres/postgres.log", home);
+    if (c) c->pgdata = xasprintf("%s/postgres/data", home);
     if (!c || !root || !rundir || !logpath || !c->pgdata) {
         rc = BB_ENOMEM;
         goto out;
@@ -748,14 +887,12 @@ int bb_pg_cluster_start(const char *data_dir, struct bb_pg_cluster **out, char *
     if (strlen(rundir) + 1 + strlen(PG_SOCKET_NAME) + 1 >
         sizeof(((struct sockaddr_un *)0)->sun_path)) {
         seterr(err, errcap,
-               "data directory path %s is too long for a Unix socket path (%zu bytes max)", abs,
+               "data directory path %s is too long for a Unix socket path (%zu bytes max)", home,
                sizeof(((struct sockaddr_un *)0)->sun_path) -
                    strlen("/postgres/run/" PG_SOCKET_NAME) - 1);
         rc = BB_EINVAL;
         goto out;
     }
-    rc = check_traversable(&ra, abs, err, errcap);
-    if (rc != 0) goto out;
     if ((rc = ensure_owned_dir(&ra, root, err, errcap)) != 0 ||
         (rc = ensure_owned_dir(&ra, c->pgdata, err, errcap)) != 0 ||
         (rc = ensure_owned_dir(&ra, rundir, err, errcap)) != 0)
@@ -865,6 +1002,7 @@ out:
         free(c);
     }
     free(abs);
+    free(home);
     free(root);
     free(rundir);
     free(logpath);

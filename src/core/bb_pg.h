@@ -25,14 +25,20 @@ struct bb_pg_cluster;
  * When the process runs as root, those are owned by the `postgres` system user (mode 0700) and the
  * server runs as that user; otherwise everything runs as the current user. data_dir is created
  * (0700, or 0711 as root) if missing; every directory on its path must be traversable by the
- * server user, else BB_EPERM naming the directory. A server left running by a previous owner of
+ * server user. When it is not (as root, e.g. a data directory under /root, mode 0700) and
+ * fallback_root is an absolute path, the cluster lives instead in a new directory
+ * <fallback_root>/<id>/postgres/… (fallback_root created 0711, owned by us, writable by nobody
+ * else), recorded in <data_dir>/postgres.location so later starts find it, with a warning in the
+ * log; cluster directories there whose data directory no longer records them are removed. With
+ * no fallback_root (NULL or ""), BB_EPERM naming the first directory the server user cannot enter. A server left running by a previous owner of
  * this directory (e.g. a SIGKILLed bunbased) is shut down (fast) and a fresh one started. The
  * database `bunbase` is created on first start.
  * The caller must make sure no other live process manages the same data_dir (bunbased holds the
  * data-dir lock). Call from a thread that lives as long as the cluster (the main thread): the
  * server gets SIGINT (fast shutdown) when that thread dies, so a killed owner leaves no orphan.
  * data_dir: borrowed. *out: caller owns, release with bb_pg_cluster_stop(). */
-int bb_pg_cluster_start(const char *data_dir, struct bb_pg_cluster **out, char *err, size_t errcap);
+int bb_pg_cluster_start(const char *data_dir, const char *fallback_root, struct bb_pg_cluster **out,
+                        char *err, size_t errcap);
 
 /* libpq conninfo for the `bunbase` database ("host='<socket dir>' port=5432 dbname=bunbase
  * user=postgres"). Owned by the cluster, valid until bb_pg_cluster_stop(). Later keywords

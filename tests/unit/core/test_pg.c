@@ -173,7 +173,7 @@ static int group_setup(void **state)
     chmod(tmp_root, 0711); /* the postgres user must traverse it when we run as root */
     char *dir = fmt("%s/main", tmp_root);
     char err[512] = "";
-    int rc = bb_pg_cluster_start(dir, &main_cluster, err, sizeof(err));
+    int rc = bb_pg_cluster_start(dir, NULL, &main_cluster, err, sizeof(err));
     free(dir);
     if (rc != 0) {
         fprintf(stderr, "bb_pg_cluster_start: %s (%s)\n", err, bb_strerror(rc));
@@ -489,14 +489,14 @@ static void test_stale_running_server(void **state)
     (void)state;
     char *dir = fmt("%s/stale", tmp_root);
     char err[512] = "";
-    int rc = bb_pg_cluster_start(dir, &extra[0], err, sizeof(err));
+    int rc = bb_pg_cluster_start(dir, NULL, &extra[0], err, sizeof(err));
     if (rc) fprintf(stderr, "start: %s\n", err);
     assert_int_equal(rc, 0);
     pid_t pid1 = pidfile_pid(dir);
     assert_true(pid1 > 1);
     assert_false(pid_gone(pid1));
 
-    rc = bb_pg_cluster_start(dir, &extra[1], err, sizeof(err));
+    rc = bb_pg_cluster_start(dir, NULL, &extra[1], err, sizeof(err));
     if (rc) fprintf(stderr, "restart: %s\n", err);
     assert_int_equal(rc, 0);
     pid_t pid2 = pidfile_pid(dir);
@@ -531,7 +531,7 @@ static void test_stale_running_server(void **state)
     assert_non_null(f);
     fprintf(f, "%d\n%s/postgres/data\n", (int)sleeper, dir);
     fclose(f);
-    rc = bb_pg_cluster_start(dir, &extra[0], err, sizeof(err));
+    rc = bb_pg_cluster_start(dir, NULL, &extra[0], err, sizeof(err));
     kill(sleeper, SIGKILL);
     waitpid(sleeper, NULL, 0);
     if (rc) fprintf(stderr, "start over foreign pid file: %s\n", err);
@@ -557,7 +557,7 @@ static void test_stale_after_sigkill(void **state)
         struct bb_pg_cluster *cl = NULL;
         char err[512] = "";
         close(fds[0]);
-        int rc = bb_pg_cluster_start(dir, &cl, err, sizeof(err));
+        int rc = bb_pg_cluster_start(dir, NULL, &cl, err, sizeof(err));
         if (rc != 0) fprintf(stderr, "child start: %s\n", err);
         pid_t pm = rc == 0 ? pidfile_pid(dir) : -1;
         ssize_t n = write(fds[1], &pm, sizeof(pm));
@@ -581,7 +581,7 @@ static void test_stale_after_sigkill(void **state)
     assert_true(pid_gone(pm));
 
     char err[512] = "";
-    int rc = bb_pg_cluster_start(dir, &extra[0], err, sizeof(err));
+    int rc = bb_pg_cluster_start(dir, NULL, &extra[0], err, sizeof(err));
     if (rc) fprintf(stderr, "restart: %s\n", err);
     assert_int_equal(rc, 0);
     PGconn *c = connect_ok(bb_pg_cluster_conninfo(extra[0]));
@@ -608,7 +608,7 @@ static void test_untraversable_parent(void **state)
     assert_int_equal(mkdir(locked, 0700), 0);
     char err[512] = "";
     struct bb_pg_cluster *cl = NULL;
-    assert_int_equal(bb_pg_cluster_start(dir, &cl, err, sizeof(err)), BB_EPERM);
+    assert_int_equal(bb_pg_cluster_start(dir, NULL, &cl, err, sizeof(err)), BB_EPERM);
     assert_null(cl);
     fprintf(stderr, "expected failure: %s\n", err);
     char *needle = fmt("directory %s is not traversable", locked);
@@ -617,7 +617,102 @@ static void test_untraversable_parent(void **state)
     free(locked);
     free(dir);
 
-    assert_int_equal(bb_pg_cluster_start(NULL, &cl, err, sizeof(err)), BB_EINVAL);
+    assert_int_equal(bb_pg_cluster_start(NULL, NULL, &cl, err, sizeof(err)), BB_EINVAL);
+}
+
+/* As root, a data directory postgres cannot reach (a clone in /root, mode 0700) still works: the
+ * cluster lives under the fallback root, recorded in <data>/postgres.location; the next start uses
+ * the same cluster (data kept); a deleted data directory leaves an orphan that a later relocation
+ * removes, and a new data directory at the same path gets a fresh cluster. */
+static void test_untraversable_parent_relocates(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    char *locked = fmt("%s/home0700", tmp_root);
+    char *dir = fmt("%s/home0700/clone/.bunbase", tmp_root);
+    char *fallback = fmt("%s/var/pg", tmp_root);
+    char *locfile = fmt("%s/postgres.location", dir);
+    assert_int_equal(mkdir(locked, 0700), 0);
+    char *clone = fmt("%s/home0700/clone", tmp_root);
+    assert_int_equal(mkdir(clone, 0755), 0);
+    char err[512] = "";
+    struct bb_pg_cluster *cl = NULL;
+    int rc = bb_pg_cluster_start(dir, fallback, &cl, err, sizeof(err));
+    if (rc != 0) fprintf(stderr, "bb_pg_cluster_start: %s\n", err);
+    assert_int_equal(rc, 0);
+    extra[0] = cl;
+
+    char loc[512];
+    FILE *f = fopen(locfile, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(loc, sizeof loc, f));
+    fclose(f);
+    assert_int_equal(strncmp(loc, fallback, strlen(fallback)), 0);
+    struct stat st;
+    assert_int_equal(stat(fallback, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0711);
+    char *owner = fmt("%s/owner", loc);
+    f = fopen(owner, "r");
+    assert_non_null(f);
+    char back[512];
+    assert_non_null(fgets(back, sizeof back, f));
+    fclose(f);
+    char *abs = realpath(dir, NULL);
+    assert_string_equal(back, abs);
+    char *pgver = fmt("%s/postgres/data/PG_VERSION", loc);
+    char *inside = fmt("%s/postgres", dir);
+    assert_int_equal(access(pgver, F_OK), 0);
+    assert_int_not_equal(access(inside, F_OK), 0); /* nothing under the data dir */
+    free(pgver);
+    free(inside);
+
+    PGconn *c = connect_ok(bb_pg_cluster_conninfo(cl));
+    PQclear(PQexec(c, "CREATE TABLE kept (v int); INSERT INTO kept VALUES (42)"));
+    PQfinish(c);
+    assert_int_equal(bb_pg_cluster_stop(cl), 0);
+    extra[0] = NULL;
+
+    /* second start: same cluster, data kept */
+    assert_int_equal(bb_pg_cluster_start(dir, fallback, &cl, err, sizeof(err)), 0);
+    extra[0] = cl;
+    c = connect_ok(bb_pg_cluster_conninfo(cl));
+    expect_one(c, "SELECT v FROM kept", "42");
+    PQfinish(c);
+    assert_int_equal(bb_pg_cluster_stop(cl), 0);
+    extra[0] = NULL;
+
+    /* the user deletes the data directory: the old cluster is an orphan (aged past the minute a
+     * starting bunbased is given), removed when the next relocation happens; the new data
+     * directory at the same path gets a fresh, empty cluster */
+    rm_rf(dir);
+    struct timespec old[2] = {{time(NULL) - 3600, 0}, {time(NULL) - 3600, 0}};
+    assert_int_equal(utimensat(AT_FDCWD, loc, old, 0), 0);
+    assert_int_equal(bb_pg_cluster_start(dir, fallback, &cl, err, sizeof(err)), 0);
+    extra[0] = cl;
+    assert_int_not_equal(access(loc, F_OK), 0);
+    c = connect_ok(bb_pg_cluster_conninfo(cl));
+    expect_one(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'kept'", "0");
+    PQfinish(c);
+    assert_int_equal(bb_pg_cluster_stop(cl), 0);
+    extra[0] = NULL;
+
+    /* a fallback root someone else may write is refused */
+    rm_rf(dir);
+    char *bad = fmt("%s/var/open", tmp_root);
+    assert_int_equal(mkdir(bad, 0777), 0);
+    assert_int_equal(chmod(bad, 0777), 0);
+    assert_int_equal(bb_pg_cluster_start(dir, bad, &cl, err, sizeof(err)), BB_EPERM);
+    assert_non_null(strstr(err, "writable by nobody else"));
+    free(bad);
+    free(abs);
+    free(owner);
+    free(clone);
+    free(locfile);
+    free(fallback);
+    free(locked);
+    free(dir);
 }
 
 int main(void)
@@ -631,6 +726,7 @@ int main(void)
         cmocka_unit_test_teardown(test_stale_running_server, extra_teardown),
         cmocka_unit_test_teardown(test_stale_after_sigkill, extra_teardown),
         cmocka_unit_test(test_untraversable_parent),
+        cmocka_unit_test_teardown(test_untraversable_parent_relocates, extra_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
