@@ -495,6 +495,52 @@ struct vctx {
     int quiet; /* inside anyOf/oneOf/not probes: do not record */
 };
 
+/* uniqueItems: finds the first item i equal to an earlier item k (the smallest such k), in
+ * O(n) expected time with a hash table keyed by bdoc_value_hash (consistent with
+ * bdoc_value_equal: 1 == 1.0, key order irrelevant). 1 found, 0 all distinct, BB_ENOMEM. */
+static int first_duplicate(const json_t *arr, size_t *k_out, size_t *i_out)
+{
+    size_t n = json_array_size(arr);
+    if (n <= 16) { /* small arrays: pairwise is cheaper than a table */
+        for (size_t i = 1; i < n; i++)
+            for (size_t k = 0; k < i; k++)
+                if (bdoc_value_equal(json_array_get(arr, i), json_array_get(arr, k))) {
+                    *k_out = k;
+                    *i_out = i;
+                    return 1;
+                }
+        return 0;
+    }
+    size_t cap = 32;
+    while (cap < 2 * n) cap *= 2;
+    struct slot {
+        uint64_t h;
+        size_t idx1; /* index + 1; 0: empty */
+    } *t = calloc(cap, sizeof *t);
+    if (!t) return BB_ENOMEM;
+    int found = 0;
+    for (size_t i = 0; i < n && !found; i++) {
+        const json_t *e = json_array_get(arr, i);
+        uint64_t h = bdoc_value_hash(e);
+        size_t p = (size_t)h & (cap - 1);
+        /* the table holds one item per value seen (the first), so a hit is the smallest k */
+        for (; t[p].idx1; p = (p + 1) & (cap - 1)) {
+            if (t[p].h == h && bdoc_value_equal(json_array_get(arr, t[p].idx1 - 1), e)) {
+                *k_out = t[p].idx1 - 1;
+                *i_out = i;
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            t[p].h = h;
+            t[p].idx1 = i + 1;
+        }
+    }
+    free(t);
+    return found;
+}
+
 static int fail(struct vctx *v, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int fail(struct vctx *v, const char *kw, const char *fmt, ...)
@@ -648,10 +694,10 @@ static int validate(struct vctx *v, const struct snode *n, const json_t *d)
         if (n->max_items >= 0 && sz > (size_t)n->max_items)
             return fail(v, "maxItems", "array of %zu items has more than %lld", sz, n->max_items);
         if (n->unique) {
-            for (size_t i = 0; i < sz; i++)
-                for (size_t k = 0; k < i; k++)
-                    if (bdoc_value_equal(json_array_get(d, i), json_array_get(d, k)))
-                        return fail(v, "uniqueItems", "items %zu and %zu are equal", k, i);
+            size_t k = 0, i = 0;
+            int rc = first_duplicate(d, &k, &i);
+            if (rc < 0) return rc;
+            if (rc) return fail(v, "uniqueItems", "items %zu and %zu are equal", k, i);
         }
         for (size_t i = 0; i < sz; i++) {
             const struct snode *is = n->tuple ? (i < n->ntuple ? n->tuple[i] : NULL) : n->items;

@@ -155,6 +155,70 @@ int bdoc_value_equal(const json_t *a, const json_t *b)
     return bdoc_value_cmp(a, b) == 0;
 }
 
+/* ---- value hash ---------------------------------------------------------------------------- */
+
+static uint64_t hmix(uint64_t x)
+{
+    /* splitmix64 finalizer */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t hbytes(const void *p, size_t n, uint64_t seed)
+{
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ull ^ seed; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 0x100000001b3ull;
+    }
+    return hmix(h ^ n);
+}
+
+uint64_t bdoc_value_hash(const json_t *v)
+{
+    int tc = v ? (int)bdoc_type_class(v) : BDOC_TC_NULL;
+    uint64_t h = hmix((uint64_t)tc + 1);
+    switch (tc) {
+    case BDOC_TC_NULL: return h;
+    case BDOC_TC_BOOL: return hmix(h ^ (uint64_t)json_is_true(v));
+    case BDOC_TC_NUMBER: {
+        /* equal numbers hash equally: an integral real inside int64 hashes as that integer
+         * (1 == 1.0, -0.0 == 0), any other real by its bits */
+        if (json_is_integer(v)) return hmix(h ^ (uint64_t)json_integer_value(v));
+        double d = json_real_value(v);
+        if (d == trunc(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            return hmix(h ^ (uint64_t)(int64_t)d);
+        uint64_t bits;
+        memcpy(&bits, &d, sizeof bits);
+        return hmix(h ^ hmix(bits ^ 0x9e3779b97f4a7c15ull));
+    }
+    case BDOC_TC_STRING: return hbytes(json_string_value(v), json_string_length(v), h);
+    case BDOC_TC_ARRAY: {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) h = hmix(h * 31 + bdoc_value_hash(e));
+        return hmix(h ^ json_array_size(v));
+    }
+    case BDOC_TC_OBJECT: {
+        /* key order must not matter: a commutative sum of per-member hashes */
+        uint64_t sum = 0;
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) {
+            uint64_t kh = hbytes(k, strlen(k), 0x51ed270b27f3a6c5ull);
+            sum += hmix(kh ^ (bdoc_value_hash(e) * 0x9e3779b97f4a7c15ull));
+        }
+        return hmix(h ^ sum ^ json_object_size(v));
+    }
+    }
+    return h;
+}
+
 /* ---- regex --------------------------------------------------------------------------------- */
 
 struct bdoc_regex {

@@ -75,6 +75,10 @@ int bdoc_value_cmp(const json_t *a, const json_t *b);
 
 /* 1 if a and b are equal in the order (so 1 == 1.0 and {"a":1,"b":2} == {"b":2,"a":1}). */
 int bdoc_value_equal(const json_t *a, const json_t *b);
+/* A 64-bit hash consistent with bdoc_value_equal: equal values (1 and 1.0, objects whose keys
+ * come in another order) hash equally. Not stable across versions; never store it. NULL hashes as
+ * JSON null. */
+uint64_t bdoc_value_hash(const json_t *v);
 
 /* ---- Regular expressions (PCRE2, shared by filters, schemas and rules) ---------------------- */
 

@@ -12,6 +12,7 @@
 
 #include "bb_err.h"
 #include "jschema.h"
+#include "query.h"
 
 static json_t *J(const char *text)
 {
@@ -353,6 +354,128 @@ static void test_reference_quirk_fixed(void **state)
     V(sch, "{\"_id\":7,\"title\":\"t\"}", "type", "/_id");
 }
 
+/* A random small JSON value from a tiny domain, so that equal values (also 1 vs 1.0 and objects
+ * with their keys in another order) are frequent. */
+static json_t *rnd_value(unsigned *seed, int depth)
+{
+    int kind = rand_r(seed) % (depth > 2 ? 5 : 7);
+    switch (kind) {
+    case 0: return json_integer(rand_r(seed) % 4);
+    case 1: return json_real((double)(rand_r(seed) % 4) + ((rand_r(seed) % 3) ? 0.0 : 0.5));
+    case 2: {
+        char s[2] = {(char)('a' + rand_r(seed) % 3), 0};
+        return json_string(s);
+    }
+    case 3: return rand_r(seed) % 2 ? json_true() : json_null();
+    case 4: return json_real(rand_r(seed) % 2 ? -0.0 : 0.0);
+    case 5: {
+        json_t *a = json_array();
+        int n = rand_r(seed) % 3;
+        for (int i = 0; i < n; i++) json_array_append_new(a, rnd_value(seed, depth + 1));
+        return a;
+    }
+    default: {
+        json_t *o = json_object();
+        static const char *const keys[] = {"x", "y", "z"};
+        int n = rand_r(seed) % 3, first = rand_r(seed) % 3;
+        for (int i = 0; i < n; i++) /* insertion order varies with first */
+            json_object_set_new(o, keys[(first + i) % 3], rnd_value(seed, depth + 1));
+        return o;
+    }
+    }
+}
+
+/* Item 6 of issue 11: uniqueItems was quadratic. The hash-based check must give exactly the answer
+ * (and the pair) of the pairwise definition on random arrays full of near-duplicates. */
+static void test_unique_items_hash_matches_pairwise(void **state)
+{
+    (void)state;
+    struct bdoc_schema *s = S("{\"type\":\"array\",\"uniqueItems\":true}");
+    unsigned seed = 12345;
+    int dup_seen = 0, uniq_seen = 0;
+    for (int round = 0; round < 400; round++) {
+        json_t *arr = json_array();
+        int n = 17 + rand_r(&seed) % 60; /* over the pairwise cut-off of 16 */
+        for (int i = 0; i < n; i++) json_array_append_new(arr, rnd_value(&seed, 0));
+        if (round % 2) { /* make every other array distinct: keep the first of each value */
+            json_t *u = json_array();
+            size_t i, k;
+            json_t *e;
+            json_array_foreach(arr, i, e) {
+                int dup = 0;
+                for (k = 0; k < json_array_size(u) && !dup; k++)
+                    dup = json_equal(e, json_array_get(u, k)) ||
+                          (json_is_number(e) && json_is_number(json_array_get(u, k)) &&
+                           json_number_value(e) == json_number_value(json_array_get(u, k)));
+                if (!dup) json_array_append(u, e);
+            }
+            json_decref(arr);
+            arr = u;
+        }
+        /* the pairwise answer */
+        size_t wk = 0, wi = 0, sz = json_array_size(arr);
+        int want_dup = 0;
+        for (size_t i = 1; i < sz && !want_dup; i++)
+            for (size_t k = 0; k < i; k++)
+                if (bdoc_value_equal(json_array_get(arr, i), json_array_get(arr, k))) {
+                    wk = k;
+                    wi = i;
+                    want_dup = 1;
+                    break;
+                }
+        struct bdoc_schema_error e;
+        int rc = bdoc_schema_validate(s, arr, &e);
+        if (want_dup) {
+            dup_seen++;
+            char msg[96];
+            snprintf(msg, sizeof msg, "items %zu and %zu are equal", wk, wi);
+            if (rc != BB_EINVAL || strcmp(e.keyword, "uniqueItems") || !strstr(e.message, msg))
+                fail_msg("round %d: want '%s', got rc %d %s", round, msg, rc,
+                         rc ? e.message : "");
+        } else {
+            uniq_seen++;
+            if (rc) fail_msg("round %d: unexpected %s", round, e.message);
+        }
+        json_decref(arr);
+    }
+    assert_true(dup_seen > 50);
+    assert_true(uniq_seen > 20);
+    /* equal under the schema's semantics, different to json_equal */
+    V("{\"uniqueItems\":true}", "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,1.0]", "uniqueItems",
+      "");
+    V("{\"uniqueItems\":true}",
+      "[{\"a\":1,\"b\":[1,{\"c\":2,\"d\":3}]},0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,"
+      "{\"b\":[1.0,{\"d\":3,\"c\":2}],\"a\":1}]",
+      "uniqueItems", "");
+    V("{\"uniqueItems\":true}", "[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,-0.0]", "uniqueItems",
+      "");
+    V("{\"uniqueItems\":true}",
+      "[0.5,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,\"1\",[1],{\"1\":1},true,null,9223372036854775807,"
+      "9223372036854775808.0]",
+      NULL, NULL);
+    bdoc_schema_free(s);
+}
+
+/* 100k distinct items (and then one duplicate at the very end): completes, correct answers. */
+static void test_unique_items_large(void **state)
+{
+    (void)state;
+    struct bdoc_schema *s = S("{\"uniqueItems\":true}");
+    json_t *arr = json_array();
+    for (int i = 0; i < 100000; i++) {
+        if (i % 3 == 0) json_array_append_new(arr, json_integer(i));
+        else if (i % 3 == 1) json_array_append_new(arr, json_pack("{s:i,s:s}", "k", i, "t", "x"));
+        else json_array_append_new(arr, json_real(i + 0.25));
+    }
+    struct bdoc_schema_error e;
+    assert_int_equal(bdoc_schema_validate(s, arr, &e), 0);
+    json_array_append_new(arr, json_pack("{s:s,s:f}", "t", "x", "k", 50002.0)); /* == item 50002 */
+    assert_int_equal(bdoc_schema_validate(s, arr, &e), BB_EINVAL);
+    assert_non_null(strstr(e.message, "items 50002 and 100000 are equal"));
+    json_decref(arr);
+    bdoc_schema_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +491,8 @@ int main(void)
         cmocka_unit_test(test_compile_errors),
         cmocka_unit_test(test_refs),
         cmocka_unit_test(test_reference_quirk_fixed),
+        cmocka_unit_test(test_unique_items_hash_matches_pairwise),
+        cmocka_unit_test(test_unique_items_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
