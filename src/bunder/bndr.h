@@ -240,7 +240,14 @@ enum bndr_client_flags {
     BNDR_CF_FAKE = 1 << 8, /* AOF loading / HTTP: no socket, replies discarded or captured */
     BNDR_CF_IN_EXEC = 1 << 9,
     BNDR_CF_HANDOFF = 1 << 10, /* socket received from bunder-manager (handoff.c) */
+    BNDR_CF_TENANT = 1 << 11,  /* a project's client: bunder_tenant.h applies (tenant.c); sticky */
 };
+
+/* ---------------------------------------------------------------- tenant policy (tenant.c) */
+/* 1 (and a NOPERM message in msg) if a tenant may not run argv; 0 otherwise. */
+int bndr_tenant_refuse(int argc, const struct bndr_arg *argv, char *msg, size_t cap);
+int bndr_tenant_hidden(const char *param);   /* 1: CONFIG GET never shows it to a tenant */
+int bndr_tenant_settable(const char *param); /* 1: a tenant may CONFIG SET it */
 
 struct bndr_cmd;
 struct bndr_server;

@@ -7,6 +7,7 @@
 
 #include "bb_crypto.h"
 #include "bndr.h"
+#include "bunder_tenant.h"
 #include "cmds.h"
 
 #define BNDR_REDIS_VERSION "7.0.15"
@@ -205,18 +206,25 @@ void bndr_cmd_echo(struct bndr_client *c)
     bndr_add_bulk(c, c->argv[1].p, c->argv[1].n);
 }
 
+/* 1 if user/pass log in: user "default" (or none) or BUNDER_TENANT_USER, with requirepass. The
+ * tenant user makes the connection a tenant for good (bunder_tenant.h). */
 static int check_password(struct bndr_client *c, struct bndr_arg *user, struct bndr_arg *pass)
 {
     const char *want = c->srv->cfg.requirepass;
     size_t wn = strlen(want);
-    if (user && !bndr_argeq(user, "default"))
+    int tenant = user && bndr_argeq(user, BUNDER_TENANT_USER);
+    if (user && !tenant && !bndr_argeq(user, "default"))
         return 0;
     /* constant time over the configured length */
     int ok = pass->n == wn;
     unsigned char diff = 0;
     for (size_t i = 0; i < wn; i++)
         diff |= (unsigned char)(want[i] ^ (i < pass->n ? pass->p[i] : 0));
-    return ok && diff == 0;
+    if (!ok || diff != 0)
+        return 0;
+    if (tenant)
+        c->flags |= BNDR_CF_TENANT;
+    return 1;
 }
 
 void bndr_cmd_auth(struct bndr_client *c)
@@ -636,7 +644,20 @@ void bndr_cmd_command(struct bndr_client *c)
 void bndr_cmd_config(struct bndr_client *c)
 {
     struct bndr_arg *sub = &c->argv[1];
+    int tenant = (c->flags & BNDR_CF_TENANT) != 0;
     if (bndr_argeq(sub, "get") && c->argc >= 3) {
+        for (int i = 2; tenant && i < c->argc; i++) {
+            char name[128];
+            if (c->argv[i].n >= sizeof name)
+                continue;
+            memcpy(name, c->argv[i].p, c->argv[i].n);
+            name[c->argv[i].n] = 0;
+            if (bndr_tenant_hidden(name)) { /* a glob matching it just leaves it out */
+                bndr_add_errorf(c, "ERR CONFIG GET failed (possibly related to argument '%s') - "
+                                   "can't get protected config", name);
+                return;
+            }
+        }
         struct bndr_buf b = {0};
         long count = 0;
         for (int i = 2; i < c->argc; i++)
@@ -646,6 +667,18 @@ void bndr_cmd_config(struct bndr_client *c)
             bndr_add_raw(c, b.p, b.len);
         bndr_free(b.p);
     } else if (bndr_argeq(sub, "set") && c->argc >= 4 && c->argc % 2 == 0) {
+        /* tenants: every parameter is checked before any is applied */
+        for (int i = 2; tenant && i < c->argc; i += 2) {
+            char name[128];
+            int n = (int)(c->argv[i].n >= sizeof name ? sizeof name - 1 : c->argv[i].n);
+            memcpy(name, c->argv[i].p, (size_t)n);
+            name[n] = 0;
+            if (!bndr_tenant_settable(name)) {
+                bndr_add_errorf(c, "ERR CONFIG SET failed (possibly related to argument '%s') - "
+                                   "can't set protected config", name);
+                return;
+            }
+        }
         for (int i = 2; i < c->argc; i += 2) {
             char name[128], val[1024], err[256];
             if (c->argv[i].n >= sizeof name || c->argv[i + 1].n >= sizeof val) {

@@ -13,7 +13,10 @@
 #include "bb_err.h"
 #include "bndr.h"
 
-enum opt_type { T_BOOL, T_INT, T_LL, T_MEM, T_ENUM, T_STR };
+/* T_FNAME: a file name inside dir — a plain name, never a path (no '/', not "." or ".."), as
+ * Redis 7 requires of dbfilename/appendfilename: CONFIG SET dbfilename ../x + SAVE must not write
+ * outside the data directory. */
+enum opt_type { T_BOOL, T_INT, T_LL, T_MEM, T_ENUM, T_STR, T_FNAME };
 
 static const char *fsync_names[] = {"no", "everysec", "always", NULL};
 static const char *policy_names[] = {"noeviction",     "allkeys-lru",     "volatile-lru",
@@ -37,8 +40,8 @@ static const struct opt opts[] = {
     {"dir", T_STR, O(dir), S(dir), 0, 0, NULL, 0},
     {"appendonly", T_BOOL, O(appendonly), 0, 0, 1, NULL, 1},
     {"appendfsync", T_ENUM, O(appendfsync), 0, 0, 0, fsync_names, 1},
-    {"appendfilename", T_STR, O(appendfilename), S(appendfilename), 0, 0, NULL, 0},
-    {"dbfilename", T_STR, O(dbfilename), S(dbfilename), 0, 0, NULL, 1},
+    {"appendfilename", T_FNAME, O(appendfilename), S(appendfilename), 0, 0, NULL, 0},
+    {"dbfilename", T_FNAME, O(dbfilename), S(dbfilename), 0, 0, NULL, 1},
     {"requirepass", T_STR, O(requirepass), S(requirepass), 0, 0, NULL, 1},
     {"maxmemory", T_MEM, O(maxmemory), 0, 0, 1LL << 50, NULL, 1},
     {"maxmemory-policy", T_ENUM, O(maxmemory_policy), 0, 0, 0, policy_names, 1},
@@ -177,6 +180,12 @@ static int apply(struct bunder_config *cfg, const struct opt *o, const char *val
             snprintf(err + l, errcap - l, "%s%s", i ? ", " : "", o->enums[i]);
         }
         return BB_EINVAL;
+    case T_FNAME:
+        if (!value[0] || strchr(value, '/') || !strcmp(value, ".") || !strcmp(value, "..")) {
+            snprintf(err, errcap, "%s can't be a path, just a filename", o->name);
+            return BB_EINVAL;
+        }
+        /* fall through */
     case T_STR:
         if (strlen(value) >= o->size) {
             snprintf(err, errcap, "argument too long");
@@ -261,7 +270,8 @@ static int format_opt(const struct bunder_config *cfg, const struct opt *o, char
     case T_LL:
     case T_MEM: return snprintf(buf, cap, "%lld", *(const long long *)(base + o->off));
     case T_ENUM: return snprintf(buf, cap, "%s", o->enums[*(const int *)(base + o->off)]);
-    case T_STR: return snprintf(buf, cap, "%s", base + o->off);
+    case T_STR:
+    case T_FNAME: return snprintf(buf, cap, "%s", base + o->off);
     }
     return 0;
 }
@@ -279,8 +289,11 @@ int bndr_config_get(struct bndr_client *c, const char *pat, size_t n, struct bnd
                     long *count)
 {
     struct bndr_server *s = c->srv;
+    int tenant = (c->flags & BNDR_CF_TENANT) != 0;
     for (size_t i = 0; i < nopts; i++) {
         if (!bndr_glob(pat, n, opts[i].name, strlen(opts[i].name), 1))
+            continue;
+        if (tenant && bndr_tenant_hidden(opts[i].name))
             continue;
         char val[1100];
         int vl = format_opt(&s->cfg, &opts[i], val, sizeof val);

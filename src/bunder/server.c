@@ -180,6 +180,12 @@ void bndr_process_command(struct bndr_client *c)
     struct bndr_server *s = c->srv;
     const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[0].p, c->argv[0].n);
     char msg[512];
+    /* the tenant policy (bunder_tenant.h) comes first, so a refused command that bunder does not
+     * implement reads the same as one it does */
+    if ((c->flags & BNDR_CF_TENANT) && bndr_tenant_refuse(c->argc, c->argv, msg, sizeof msg)) {
+        reject(c, msg);
+        return;
+    }
     if (!cmd) {
         int off = snprintf(msg, sizeof msg, "ERR unknown command '%.*s', with args beginning with: ",
                            (int)(c->argv[0].n > 128 ? 128 : c->argv[0].n), c->argv[0].p);
@@ -850,8 +856,9 @@ int bndr_client_adopt(struct bndr_server *s, int fd, unsigned flags, int resp, c
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return BB_EBUSY;
     }
-    /* the manager checked the project key: the connection is authenticated */
-    c->flags |= BNDR_CF_AUTHED | BNDR_CF_HANDOFF;
+    /* the manager checked the project key: the connection is authenticated, as a tenant
+     * (bunder_tenant.h) */
+    c->flags |= BNDR_CF_AUTHED | BNDR_CF_HANDOFF | BNDR_CF_TENANT;
     c->resp = resp == 3 ? 3 : 2;
     if (name_len)
         c->name = bndr_memdup(name, name_len);

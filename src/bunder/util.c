@@ -242,8 +242,16 @@ int bndr_fmt_ld(char *buf, size_t cap, long double v)
     return n;
 }
 
-/* Redis stringmatchlen: * ? [abc] [^a] [a-z] and \ escapes. */
-static int glob_r(const char *pat, size_t plen, const char *s, size_t slen, int nocase, int depth)
+/* Redis stringmatchlen: * ? [abc] [^a] [a-z] and \ escapes.
+ *
+ * Bounded like Redis after CVE-2022-36021 (KEYS/SCAN MATCH "a*a*a*…b" pinned the server): runs
+ * of '*' collapse into one, recursion is at most 1000 deep, and once the rest of the pattern after
+ * a '*' has failed to match at every position of the rest of the string, *skip is set and every
+ * enclosing '*' gives up too — a longer match for an earlier '*' only starts the rest later in the
+ * same string, which was just shown not to match. So a '*' tries each string position at most
+ * once per level that can still succeed: O(pattern × string) instead of exponential. */
+static int glob_r(const char *pat, size_t plen, const char *s, size_t slen, int nocase, int depth,
+                  int *skip)
 {
     if (depth > 1000)
         return 0;
@@ -257,11 +265,14 @@ static int glob_r(const char *pat, size_t plen, const char *s, size_t slen, int 
             if (plen == 1)
                 return 1;
             while (slen) {
-                if (glob_r(pat + 1, plen - 1, s, slen, nocase, depth + 1))
+                if (glob_r(pat + 1, plen - 1, s, slen, nocase, depth + 1, skip))
                     return 1;
+                if (*skip)
+                    return 0;
                 s++;
                 slen--;
             }
+            *skip = 1; /* the rest matches nowhere in this string: no longer match can help */
             return 0;
         case '?':
             s++;
@@ -353,7 +364,8 @@ static int glob_r(const char *pat, size_t plen, const char *s, size_t slen, int 
 
 int bndr_glob(const char *pat, size_t plen, const char *s, size_t slen, int nocase)
 {
-    return glob_r(pat, plen, s, slen, nocase, 0);
+    int skip = 0;
+    return glob_r(pat, plen, s, slen, nocase, 0, &skip);
 }
 
 static uint64_t hash_seed = 0x9e3779b97f4a7c15ULL;

@@ -1,0 +1,69 @@
+/* tenant.c — applies the tenant policy of bunder_tenant.h (one table, shared with bunder-manager).
+ *
+ * A client is a tenant (BNDR_CF_TENANT) when bunder-manager handed its socket over (handoff.c)
+ * or when it logged in as BUNDER_TENANT_USER (the manager's relay). The flag is sticky: no AUTH,
+ * HELLO or RESET clears it. The dispatcher asks bndr_tenant_refuse before running any command of
+ * a tenant; CONFIG GET/SET ask bndr_tenant_hidden / bndr_tenant_settable per parameter. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bndr.h"
+#include "bunder_tenant.h"
+
+struct tenant_rule {
+    enum bunder_tenant_kind kind;
+    const char *name;
+};
+
+#define BNDR_X_RULE(k, n, why) {k, n},
+static const struct tenant_rule rules[] = {BUNDER_TENANT_POLICY(BNDR_X_RULE)};
+#undef BNDR_X_RULE
+static const size_t nrules = sizeof rules / sizeof rules[0];
+
+static int eq(const char *lit, size_t litn, const char *p, size_t n)
+{
+    return litn == n && strncasecmp(lit, p, n) == 0;
+}
+
+int bndr_tenant_refuse(int argc, const struct bndr_arg *argv, char *msg, size_t cap)
+{
+    for (size_t i = 0; i < nrules; i++) {
+        const struct tenant_rule *r = &rules[i];
+        if (r->kind == BUNDER_TP_COMMAND) {
+            if (eq(r->name, strlen(r->name), argv[0].p, argv[0].n)) {
+                snprintf(msg, cap, "NOPERM this user has no permissions to run the '%s' command",
+                         r->name);
+                return 1;
+            }
+        } else if (r->kind == BUNDER_TP_SUBCOMMAND && argc >= 2) {
+            const char *bar = strchr(r->name, '|');
+            size_t cn = (size_t)(bar - r->name);
+            if (eq(r->name, cn, argv[0].p, argv[0].n) &&
+                eq(bar + 1, strlen(bar + 1), argv[1].p, argv[1].n)) {
+                snprintf(msg, cap, "NOPERM this user has no permissions to run the '%s' command",
+                         r->name);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int has_rule(enum bunder_tenant_kind kind, const char *name)
+{
+    for (size_t i = 0; i < nrules; i++)
+        if (rules[i].kind == kind && !strcasecmp(rules[i].name, name))
+            return 1;
+    return 0;
+}
+
+int bndr_tenant_hidden(const char *param)
+{
+    return has_rule(BUNDER_TP_HIDDEN, param);
+}
+
+int bndr_tenant_settable(const char *param)
+{
+    return has_rule(BUNDER_TP_SETTABLE, param);
+}
