@@ -19,6 +19,7 @@
 
 #define BDSRV_MAX_PROJECT_ID 64
 #define BDSRV_STRIPES 64
+#define BDSRV_MAX_COLLECTION_NAME 128
 
 struct bb_http_server;
 struct bb_router;
@@ -129,6 +130,8 @@ int bdsrv_feed_subscribe(struct bdsrv *s, struct bdsrv_inst *inst, const char *c
                          struct bb_http_response *res, char *err, size_t errcap);
 
 /* ---- API (bdsrv_api.c) ---- */
+/* 1 if name is a valid collection name: [A-Za-z0-9_-]{1,128}, not starting with "__". */
+int bdsrv_coll_name_valid(const char *name);
 int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap);
 void bdsrv_api_stop(struct bdsrv *s);
 

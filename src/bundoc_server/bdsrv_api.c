@@ -67,6 +67,8 @@ static void reply_store_err(struct bb_http_response *res, int rc, struct bdoc_st
     bdoc_store_error_release(e);
 }
 
+static int check_coll(struct bb_http_response *res, const char *what, const char *name);
+
 /* Identity, project, instance and (want_body) the JSON body. Replies and returns nonzero on error. */
 static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, struct rq *q,
                     int want_body)
@@ -114,6 +116,11 @@ static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, s
             return -1;
         }
     }
+    const char *cparam = bb_http_param(req, "collection");
+    if (cparam && check_coll(res, "collection", cparam)) {
+        rq_end(q);
+        return -1;
+    }
     const char *pid = bb_http_param(req, "projectId");
     if (!bdsrv_project_id_valid(pid)) {
         reply_err(res, BB_EINVAL, "invalid project id: expected [A-Za-z0-9_-]{1,64}");
@@ -133,6 +140,71 @@ static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, s
 static const struct bdoc_store_actor *actor(const struct rq *q)
 {
     return q->actor.admin ? NULL : &q->actor;
+}
+
+/* ---------------------------------------------------------------- input rules */
+
+/* Collection names: 1..BDSRV_MAX_COLLECTION_NAME bytes of [A-Za-z0-9_-], not starting with "__"
+ * (reserved for the store's own collections). One rule for every path that takes a name (URL
+ * segment, "collection" of a query / subscription / batch write, "name" of a create), so a name
+ * is always one valid buncast topic segment and its events can never be dropped. */
+int bdsrv_coll_name_valid(const char *name)
+{
+    if (!name || !*name || (name[0] == '_' && name[1] == '_')) return 0;
+    size_t n = 0;
+    for (const char *p = name; *p; p++, n++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return n <= BDSRV_MAX_COLLECTION_NAME;
+}
+
+#define COLL_RULE "expected [A-Za-z0-9_-]{1,128} not starting with __"
+
+/* 0, or replies 400 and returns -1. */
+static int check_coll(struct bb_http_response *res, const char *what, const char *name)
+{
+    if (bdsrv_coll_name_valid(name)) return 0;
+    char m[200];
+    snprintf(m, sizeof m, "%s: invalid collection name: " COLL_RULE, what);
+    reply_err(res, BB_EINVAL, m);
+    return -1;
+}
+
+/* A document's _id, when present, must be a non-empty string (never silently replaced). 0, or
+ * writes a message and returns BB_EINVAL. */
+static int check_doc_id(const json_t *doc, char *msg, size_t cap)
+{
+    const json_t *idv = json_object_get(doc, "_id");
+    if (!idv || (json_is_string(idv) && json_string_length(idv))) return 0;
+    snprintf(msg, cap, "_id: expected a non-empty string");
+    return BB_EINVAL;
+}
+
+/* Nesting depth as bb_json_parse counts it (scalar 0, {} 1), cut off above limit. */
+static size_t json_depth(const json_t *v, size_t limit)
+{
+    if (!json_is_object(v) && !json_is_array(v)) return 0;
+    if (limit == 0) return 1;
+    size_t max = 0, d;
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *e;
+        json_object_foreach((json_t *)v, k, e) {
+            if ((d = json_depth(e, limit - 1)) > max) max = d;
+            if (max >= limit) break;
+        }
+    } else {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e) {
+            if ((d = json_depth(e, limit - 1)) > max) max = d;
+            if (max >= limit) break;
+        }
+    }
+    return max + 1;
 }
 
 /* ---------------------------------------------------------------- writes */
@@ -225,6 +297,13 @@ static int run_writes(struct rq *q, struct wop *w, size_t n, size_t *failed,
             case W_PATCH:
                 rc = bdoc_store_patch(t, w[i].coll, w[i].id, w[i].doc, actor(q), &w[i].out, e);
                 w[i].status = 200;
+                /* what is stored must be readable back and writable again as a body */
+                if (rc == 0 && json_depth(w[i].out, JSON_DEPTH) > JSON_DEPTH) {
+                    snprintf(e->message, sizeof e->message,
+                             "the patched document would nest deeper than %d levels",
+                             JSON_DEPTH);
+                    rc = BB_EINVAL;
+                }
                 break;
             case W_DELETE:
                 rc = bdoc_store_delete(t, w[i].coll, w[i].id, actor(q), e);
@@ -286,6 +365,12 @@ static void h_doc_create(struct bb_http_request *req, struct bb_http_response *r
 {
     struct rq q;
     if (rq_begin(req, res, &q, 1)) return;
+    char m[80];
+    if (check_doc_id(q.body, m, sizeof m)) {
+        reply_err(res, BB_EINVAL, m);
+        rq_end(&q);
+        return;
+    }
     const json_t *idv = json_object_get(q.body, "_id");
     struct wop w = {.kind = W_CREATE, .coll = coll_param(req), .doc = q.body,
                     .id = json_is_string(idv) && json_string_length(idv) ? json_string_value(idv)
@@ -307,6 +392,12 @@ static void doc_write(struct bb_http_request *req, struct bb_http_response *res,
 {
     struct rq q;
     if (rq_begin(req, res, &q, k != W_DELETE)) return;
+    char m[80];
+    if (k == W_REPLACE && check_doc_id(q.body, m, sizeof m)) {
+        reply_err(res, BB_EINVAL, m);
+        rq_end(&q);
+        return;
+    }
     struct wop w = {.kind = k, .coll = coll_param(req), .id = bb_http_param(req, "id"),
                     .doc = q.body};
     reply_one_write(res, &q, &w);
@@ -450,6 +541,10 @@ static void h_query(struct bb_http_request *req, struct bb_http_response *res)
         rq_end(&q);
         return;
     }
+    if (check_coll(res, "collection", coll)) {
+        rq_end(&q);
+        return;
+    }
     int want_count = bb_json_bool(q.body, "count", 0);
     int want_explain = bb_json_bool(q.body, "explain", 0);
     json_t *fr = json_deep_copy(q.body);
@@ -507,6 +602,19 @@ static void h_batch(struct bb_http_request *req, struct bb_http_response *res)
                      w[i].kind == W_DELETE ? "" : w[i].kind == W_PATCH ? ", patch (object)"
                                                                        : ", doc (object)");
             reply_err(res, BB_EINVAL, m);
+            goto out;
+        }
+        if (!bdsrv_coll_name_valid(w[i].coll)) {
+            snprintf(m, sizeof m, "writes[%zu].collection: invalid collection name: " COLL_RULE,
+                     i);
+            reply_err(res, BB_EINVAL, m);
+            goto out;
+        }
+        if ((w[i].kind == W_CREATE || w[i].kind == W_REPLACE) &&
+            check_doc_id(w[i].doc, m, sizeof m)) {
+            char m2[200];
+            snprintf(m2, sizeof m2, "writes[%zu].doc.%s", i, m);
+            reply_err(res, BB_EINVAL, m2);
             goto out;
         }
         if (w[i].kind == W_CREATE) {
@@ -590,6 +698,8 @@ static void h_coll_create(struct bb_http_request *req, struct bb_http_response *
         reply_err(res, BB_EPERM, "collection management needs the admin identity");
     } else if (!name || !*name) {
         reply_err(res, BB_EINVAL, "collection name is required");
+    } else if (check_coll(res, "name", name)) {
+        /* replied */
     } else {
         json_t *opts = json_deep_copy(q.body);
         json_object_del(opts, "name");
@@ -814,6 +924,10 @@ static void h_query_subscribe(struct bb_http_request *req, struct bb_http_respon
     const char *coll = bb_json_str(q.body, "collection", NULL);
     if (!coll || !*coll) {
         reply_err(res, BB_EINVAL, "collection is required");
+        rq_end(&q);
+        return;
+    }
+    if (check_coll(res, "collection", coll)) {
         rq_end(&q);
         return;
     }

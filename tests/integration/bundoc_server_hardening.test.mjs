@@ -1,0 +1,171 @@
+// bundoc-server hardening (issue 11): one collection-name rule on every path that takes a name,
+// a non-string _id is refused instead of replaced, a PATCH may not build a document deeper than a
+// request body may be, per-query work budgets (documents examined, regex match limits, wall
+// time) answered 400 query_too_expensive while other projects keep being served, and change
+// events too large for a stream delivered as a small notice instead of closing the stream.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+
+import { parsePrometheus, sleep, startServer } from './harness.mjs';
+
+const TOKEN = 'bundoc-server-hardening-token-0123456789';
+let srv;
+const B = (p = 'h1') => `/v1/projects/${p}/databases/(default)`;
+
+// http.request with the path exactly as given (no URL normalisation of "..").
+function call(method, path, body, { identity = 'admin', timeoutMs = 30000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(srv.url);
+    const headers = { Authorization: `Bearer ${TOKEN}`, 'X-Bunbase-Identity': identity };
+    const data = body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body));
+    if (data !== undefined) { headers['Content-Type'] = 'application/json'; headers['Content-Length'] = Buffer.byteLength(data); }
+    const req = http.request({ host: u.hostname, port: u.port, path, method, headers, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = text.length ? JSON.parse(text) : null; } catch {}
+        resolve({ status: res.statusCode, json, text });
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`timeout: ${method} ${path}`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+function openSSE(path, { lastEventId } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(srv.url);
+    const headers = { Authorization: `Bearer ${TOKEN}`, 'X-Bunbase-Identity': 'admin' };
+    if (lastEventId) headers['Last-Event-ID'] = lastEventId;
+    const s = { events: [], waiters: new Set(), status: null, ended: false };
+    let buf = '';
+    const req = http.request({ host: u.hostname, port: u.port, path, method: 'GET', headers, agent: false }, (res) => {
+      s.status = res.statusCode;
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+          const ev = { id: null, event: 'message', data: '' };
+          const lines = [];
+          for (const line of frame.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const k = line.slice(0, line.indexOf(':')); const v = line.slice(line.indexOf(':') + 1).replace(/^ /, '');
+            if (k === 'id') ev.id = v; else if (k === 'event') ev.event = v; else if (k === 'data') lines.push(v);
+          }
+          if (!lines.length && !ev.id) continue;
+          ev.data = lines.join('\n');
+          try { ev.json = JSON.parse(ev.data); } catch {}
+          s.events.push(ev);
+        }
+        for (const w of [...s.waiters]) w();
+      });
+      res.on('end', () => { s.ended = true; });
+      res.on('close', () => { s.ended = true; });
+      resolve(s);
+    });
+    s.close = () => req.destroy();
+    s.waitFor = (n, ms = 10000) => new Promise((res2, rej2) => {
+      const check = () => { if (s.events.length >= n) { clearTimeout(t); s.waiters.delete(check); res2(s.events); } };
+      const t = setTimeout(() => { s.waiters.delete(check); rej2(new Error(`timeout: ${s.events.length}/${n} events`)); }, ms);
+      s.waiters.add(check); check();
+    });
+    req.on('error', (e) => { if (s.status === null) reject(e); });
+    req.end();
+  });
+}
+
+before(async () => {
+  srv = await startServer({
+    services: 'platform,buncast,bundoc-server',
+    env: { BUNBASE_LOG_LEVEL: 'warn', BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_SSE_HEARTBEAT_MS: '500' },
+  });
+});
+after(async () => { if (srv) await srv.stop(); });
+
+test('collection names: one rule on every path (.., x., .x, a/b, __meta refused with 400)', async () => {
+  const P = B();
+  assert.equal((await call('POST', `${P}/collections`, { name: 'ok_Name-1' })).status, 201);
+  for (const bad of ['..', 'x.', '.x', 'a/b', 'a.b', '__meta', 'x y', 'é', 'a'.repeat(129)]) {
+    const enc = encodeURIComponent(bad);
+    const paths = [
+      ['POST', `${P}/collections`, { name: bad }],
+      ['POST', `${P}/documents/query`, { collection: bad, filter: {} }],
+      ['POST', `${P}/documents/query/subscribe`, { collection: bad }],
+      ['POST', `${P}/batch`, { writes: [{ op: 'create', collection: bad, doc: { a: 1 } }] }],
+      ['POST', `${P}/documents/${enc}`, { a: 1 }],
+      ['POST', `${P}/collections/${enc}/documents`, { a: 1 }],
+      ['GET', `${P}/collections/${enc}`],
+      ['GET', `${P}/collections/${enc}/documents`],
+      ['GET', `${P}/documents/${enc}/d1`],
+      ['PUT', `${P}/documents/${enc}/d1`, { a: 1 }],
+      ['DELETE', `${P}/collections/${enc}`],
+      ['GET', `${P}/collections/${enc}/subscribe`],
+    ];
+    for (const [m, p, body] of paths) {
+      const r = await call(m, p, body);
+      assert.equal(r.status, 400, `${m} ${p} ${JSON.stringify(body)}: ${r.text}`);
+      assert.match(r.json.error, /invalid collection name/);
+    }
+  }
+  // the literal ".." segment (not normalised away by the client)
+  let r = await call('POST', `${P}/documents/..`, { a: 1 });
+  assert.equal(r.status, 400, r.text);
+  r = await call('GET', `${P}/collections/x./documents`);
+  assert.equal(r.status, 400, r.text);
+  // nothing was created
+  r = await call('GET', `${P}/collections`);
+  assert.deepEqual(r.json.collections, ['ok_Name-1']);
+});
+
+test('_id must be a non-empty string: 5, null, {} and "" are refused, nothing is stored', async () => {
+  const P = B();
+  for (const id of [5, null, {}, [], true, '']) {
+    let r = await call('POST', `${P}/documents/ids`, { _id: id, v: 1 });
+    assert.equal(r.status, 400, `${JSON.stringify(id)}: ${r.text}`);
+    assert.match(r.json.error, /_id/);
+    r = await call('POST', `${P}/batch`, { writes: [{ op: 'create', collection: 'ids', doc: { _id: id } }] });
+    assert.equal(r.status, 400, r.text);
+  }
+  assert.equal((await call('POST', `${P}/documents/ids`, { _id: 'd1', v: 1 })).status, 201);
+  let r = await call('PUT', `${P}/documents/ids/d1`, { _id: 5, v: 2 });
+  assert.equal(r.status, 400, r.text);
+  r = await call('POST', `${P}/documents/query`, { collection: 'ids' });
+  assert.deepEqual(r.json.documents, [{ _id: 'd1', v: 1 }]);
+  // a generated _id still works
+  r = await call('POST', `${P}/documents/ids`, { v: 3 });
+  assert.equal(r.status, 201);
+  assert.equal(typeof r.json._id, 'string');
+});
+
+test('PATCH that would nest deeper than a request body may is 400 and leaves the document unchanged', async () => {
+  const P = B();
+  const deep = (n) => { let v = 1; for (let i = 0; i < n; i++) v = { d: v }; return v; };
+  assert.equal((await call('POST', `${P}/documents/deep`, { _id: 'a', top: deep(40) })).status, 201);
+  // the body itself is shallow enough (depth 41 + a path of 30 segments), the result is not
+  const path = Array.from({ length: 30 }, () => 'x').join('.');
+  let r = await call('PATCH', `${P}/documents/deep/a`, { [path]: deep(40) });
+  assert.equal(r.status, 400, r.text);
+  assert.match(r.json.error, /deeper than 64/);
+  r = await call('GET', `${P}/documents/deep/a`);
+  assert.deepEqual(r.json, { _id: 'a', top: deep(40) });
+  // up to the limit it works, and GET -> PUT round-trips
+  r = await call('PATCH', `${P}/documents/deep/a`, { 'y.z': deep(61) });
+  assert.equal(r.status, 200, r.text);
+  r = await call('GET', `${P}/documents/deep/a`);
+  assert.equal(r.status, 200);
+  assert.equal((await call('PUT', `${P}/documents/deep/a`, r.text)).status, 200);
+  // in a batch too (one transaction: nothing of it is written)
+  r = await call('POST', `${P}/batch`, { writes: [
+    { op: 'create', collection: 'deep', doc: { _id: 'b' } },
+    { op: 'patch', collection: 'deep', id: 'a', patch: { [path]: deep(40) } }] });
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.index, 1);
+  assert.equal((await call('GET', `${P}/documents/deep/b`)).status, 404);
+});
