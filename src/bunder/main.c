@@ -52,6 +52,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "bunder: %s\n", err);
             return 1;
         }
+        /* hide a password given as a flag from /proc/<pid>/cmdline (as redis-server does); a
+         * config file (what bunder-manager uses) never shows it at all */
+        if (!strcmp(argv[i], "--requirepass"))
+            memset(argv[i + 1], 'x', strlen(argv[i + 1]));
         i++;
     }
     return bunder_run(&cfg);

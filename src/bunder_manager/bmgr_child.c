@@ -31,6 +31,7 @@
  * AUTH <secret> + PING, wait for "+OK\r\n+PONG\r\n" (a -LOADING answer retries).
  */
 #include "bmgr_internal.h"
+#include "../bunder/bunder_tenant.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_log.h"
@@ -399,10 +400,49 @@ static void secret_write(const char *dir, const char *secret)
     else unlink(tmp);
 }
 
+/* <dir>/bunder.conf (0600, written through a temporary file and a rename): the child's
+ * requirepass, passed as its config file so the password never appears in /proc/<pid>/cmdline.
+ * For a redis-server stand-in it also defines BUNDER_TENANT_USER, the user the relay logs in with,
+ * with the command rows of the tenant policy (bunder_tenant.h) removed; redis' ACL cannot tell
+ * CONFIG parameters apart, so the stand-in's tenants get no CONFIG at all. bunder applies the
+ * whole table itself. */
+static int conf_write(const struct bmgr *m, const char *dir, const char *secret, char *path,
+                      size_t pathcap)
+{
+    char tmp[1300];
+    char acl[1024] = "";
+    size_t al = 0;
+    if (!m->cfg.is_bunder) {
+#define BMGR_X_ACL(kind, name, why)                                                                if (kind == BUNDER_TP_COMMAND && al < sizeof acl)                                                 al += (size_t)snprintf(acl + al, sizeof acl - al, " -%s", name);
+        BUNDER_TENANT_POLICY(BMGR_X_ACL)
+#undef BMGR_X_ACL
+        if (al >= sizeof acl) return BB_ETOOBIG;
+    }
+    snprintf(path, pathcap, "%s/bunder.conf", dir);
+    snprintf(tmp, sizeof tmp, "%s/bunder.conf.tmp", dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return BB_EIO;
+    char buf[2048];
+    int n = m->cfg.is_bunder
+                ? snprintf(buf, sizeof buf, "requirepass \"%s\"\n", secret)
+                : snprintf(buf, sizeof buf,
+                           "requirepass \"%s\"\nuser %s on >%s ~* &* +@all -config%s\n", secret,
+                           BUNDER_TENANT_USER, secret, acl);
+    ssize_t w = n > 0 && (size_t)n < sizeof buf ? write(fd, buf, (size_t)n) : -1;
+    explicit_bzero(buf, sizeof buf);
+    int ok = w == n && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return BB_EIO;
+    }
+    return 0;
+}
+
 /* Under mtx; s has a port. Spawns the process: STARTING. */
 static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
 {
-    char dir[1200], logpath[1300], portstr[16], mem[32];
+    char dir[1200], logpath[1300], confpath[1300], portstr[16], mem[32];
     int logfd = -1, nullfd = -1, rc = 0, sv[2] = {-1, -1};
     ho_close(s);
     slot_dir(m, s->project, dir, sizeof dir);
@@ -413,6 +453,11 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
     }
     if (bb_random_token(s->secret, sizeof s->secret, 24) != 0) return BB_EIO;
     secret_write(dir, s->secret);
+    if (conf_write(m, dir, s->secret, confpath, sizeof confpath) != 0) {
+        snprintf(s->last_error, sizeof s->last_error, "cannot write bunder.conf: %s",
+                 strerror(errno));
+        return BB_EIO;
+    }
     snprintf(logpath, sizeof logpath, "%s/bunder.log", dir);
     logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -429,16 +474,16 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
     }
     snprintf(portstr, sizeof portstr, "%d", s->port);
     snprintf(mem, sizeof mem, "%llumb", (unsigned long long)m->cfg.maxmemory_mb);
-    char *argv[] = {m->cfg.bin,       "--port",      portstr,      "--bind",
-                    "127.0.0.1",      "--dir",       dir,          "--appendonly",
-                    "yes",            "--appendfsync", "everysec", "--requirepass",
-                    s->secret,        "--maxmemory", mem,          NULL,
-                    NULL,             NULL};
+    /* the config file (first, as both bunder and redis-server expect) carries the password */
+    char *argv[] = {m->cfg.bin, confpath,      "--port",      portstr, "--bind",
+                    "127.0.0.1", "--dir",      dir,           "--appendonly", "yes",
+                    "--appendfsync", "everysec", "--maxmemory", mem,   NULL,
+                    NULL,       NULL};
     /* handoff channel: our end stays here, the other becomes the child's fd 3 */
     if (m->cfg.handoff) {
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
-            argv[15] = "--handoff-fd";
-            argv[16] = "3";
+            argv[14] = "--handoff-fd";
+            argv[15] = "3";
         } else {
             bb_warn(MOD, "handoff_socketpair_failed project=%s errno=%d", s->project, errno);
             sv[0] = sv[1] = -1;

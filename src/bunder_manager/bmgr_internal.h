@@ -215,6 +215,7 @@ struct bmgr_config {
     uint64_t max_value;
     int pdeathsig; /* 1: children get SIGTERM when bunbased dies (PR_SET_PDEATHSIG) */
     int handoff;   /* 1: children get --handoff-fd (the binary is bunder, not redis-server) */
+    int is_bunder; /* 1: the binary is bunder; 0: a redis-server stand-in (tenant ACL in its conf) */
 };
 
 struct bmgr_sub;

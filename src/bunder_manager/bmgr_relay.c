@@ -27,6 +27,7 @@
  * evicted under an open connection. A child that dies closes its relayed connections (EOF).
  */
 #include "bmgr_internal.h"
+#include "../bunder/bunder_tenant.h"
 #include "bb_config.h"
 #include "bb_err.h"
 #include "bb_log.h"
@@ -74,7 +75,7 @@ struct bmgr_rconn {
     int reply_ok;
     uv_connect_t creq;
     uv_write_t authwr;
-    char authbuf[128];
+    char authbuf[192];
     char upbuf[64];
     size_t uplen;
     struct pend to_cli, to_up;
@@ -166,6 +167,14 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)suggested;
     struct bmgr_rconn *rc = h->data;
+    if (rc->state == RS_PRE && h == (uv_handle_t *)&rc->cli) {
+        /* before AUTH: straight into the free tail of the pre-AUTH buffer, never more. What the
+         * client pipelined beyond it stays in the socket and is read after AUTH by whoever
+         * serves the connection then (the child after a handoff, or the relay). A full buffer
+         * (len 0: libuv reports UV_ENOBUFS) means one command over BMGR_PREAUTH_MAX. */
+        *buf = uv_buf_init(rc->in + rc->in_len, (unsigned)(BMGR_PREAUTH_MAX - rc->in_len));
+        return;
+    }
     *buf = uv_buf_init(rc->m->relay_buf, sizeof rc->m->relay_buf);
 }
 
@@ -238,6 +247,12 @@ static void on_cli_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct bmgr_rconn *rc = s->data;
     if (n == 0) return;
+    if (n == UV_ENOBUFS && rc->state == RS_PRE) {
+        reply(rc, "-ERR Protocol error: too much data before AUTH\r\n", 48, 1);
+        uv_read_stop(s);
+        rc->in_len = 0;
+        return;
+    }
     if (n < 0) {
         on_eof(rc);
         return;
@@ -248,12 +263,10 @@ static void on_cli_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         return;
     }
     if (rc->state != RS_PRE) return;
-    if (rc->in_len + (size_t)n > BMGR_PREAUTH_MAX) {
-        reply(rc, "-ERR Protocol error: too much data before AUTH\r\n", 48, 1);
-        uv_read_stop(s);
+    if (buf->base != rc->in + rc->in_len || rc->in_len + (size_t)n > BMGR_PREAUTH_MAX) {
+        rconn_close(rc); /* cannot happen: on_alloc gave the pre-AUTH buffer's tail */
         return;
     }
-    memcpy(rc->in + rc->in_len, buf->base, (size_t)n);
     rc->in_len += (size_t)n;
     process_pre(rc);
 }
@@ -341,8 +354,12 @@ static void on_up_connect(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&rc->up, 1);
-    int n = snprintf(rc->authbuf, sizeof rc->authbuf, "*2\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n",
-                     strlen(rc->lease.secret), rc->lease.secret);
+    /* as the tenant user: the child applies the tenant policy (bunder_tenant.h) to this
+     * connection, as it does to handed-off ones */
+    int n = snprintf(rc->authbuf, sizeof rc->authbuf,
+                     "*3\r\n$4\r\nAUTH\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+                     strlen(BUNDER_TENANT_USER), BUNDER_TENANT_USER, strlen(rc->lease.secret),
+                     rc->lease.secret);
     uv_buf_t b = uv_buf_init(rc->authbuf, (unsigned)n);
     rc->state = RS_UPAUTH;
     rc->uplen = 0;
@@ -463,8 +480,13 @@ static void start_auth(struct bmgr_rconn *rc, const char *proj, size_t plen, con
         hello_clear(rc);
         rc->auth_fails++;
         bb_counter_inc(m->met.auth_failures);
-        reply(rc, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", 64,
-              rc->auth_fails >= BMGR_PREAUTH_MAX_FAILS);
+        int last = rc->auth_fails >= BMGR_PREAUTH_MAX_FAILS;
+        reply(rc, "-WRONGPASS invalid username-password pair or user is disabled.\r\n", 64, last);
+        if (last) { /* closed once that reply is out: nothing pipelined behind it is looked at */
+            bb_warn(MOD, "auth_failures_limit peer_fails=%u", rc->auth_fails);
+            rc->in_len = 0;
+            uv_read_stop((uv_stream_t *)&rc->cli);
+        }
         return;
     }
     memset(&rc->w, 0, sizeof rc->w);

@@ -131,6 +131,63 @@ static void test_glob(void **st)
     assert_true(bndr_glob("MAX*", 4, "maxmemory", 9, 1));
 }
 
+/* Plain backtracking matcher for * ? and literals (exponential, fine on short inputs). */
+static int naive_glob(const char *p, size_t pn, const char *s, size_t sn)
+{
+    if (pn == 0)
+        return sn == 0;
+    if (p[0] == '*') {
+        for (size_t i = 0; i <= sn; i++)
+            if (naive_glob(p + 1, pn - 1, s + i, sn - i))
+                return 1;
+        return 0;
+    }
+    if (sn == 0)
+        return 0;
+    if (p[0] == '?' || p[0] == s[0])
+        return naive_glob(p + 1, pn - 1, s + 1, sn - 1);
+    return 0;
+}
+
+/* CVE-2022-36021: "a*a*a*…b" against a long string of 'a' was exponential (the server pinned at
+ * 100 %). The bounded matcher gives up longer matches once the tail cannot match; it must still
+ * agree with the plain definition everywhere. A regression hangs this test (ctest timeout). */
+static void test_glob_bounded(void **st)
+{
+    (void)st;
+    static const char alpha[] = "ab*?";
+    unsigned seed = 12345;
+    for (int t = 0; t < 50000; t++) {
+        char p[10], s[12];
+        seed = seed * 1103515245u + 12345u;
+        size_t pn = (seed >> 16) % 9, sn = (seed >> 8) % 12;
+        for (size_t i = 0; i < pn; i++) {
+            seed = seed * 1103515245u + 12345u;
+            p[i] = alpha[(seed >> 16) % 4];
+        }
+        for (size_t i = 0; i < sn; i++) {
+            seed = seed * 1103515245u + 12345u;
+            s[i] = alpha[(seed >> 16) % 2];
+        }
+        if (bndr_glob(p, pn, s, sn, 0) != naive_glob(p, pn, s, sn))
+            fail_msg("pattern '%.*s' string '%.*s'", (int)pn, p, (int)sn, s);
+    }
+    char pat[128];
+    size_t pl = 0;
+    for (int i = 0; i < 30; i++) {
+        pat[pl++] = 'a';
+        pat[pl++] = '*';
+    }
+    pat[pl++] = 'b';
+    static char str[20000];
+    memset(str, 'a', sizeof str);
+    assert_false(bndr_glob(pat, pl, str, sizeof str, 0));
+    assert_false(bndr_glob(pat, pl, str, sizeof str, 1));
+    str[sizeof str - 1] = 'b';
+    assert_true(bndr_glob(pat, pl, str, sizeof str, 0));
+    assert_false(bndr_glob("*a*a*a*a*a*a*a*a*c*", 19, str, sizeof str, 0));
+}
+
 static void scan_count(struct bndr_de *e, void *arg)
 {
     (void)e;
@@ -212,7 +269,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_incremental), cmocka_unit_test(test_parse_limits),
         cmocka_unit_test(test_parse_inline),      cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_glob),              cmocka_unit_test(test_dict_scan_across_resize),
+        cmocka_unit_test(test_glob),              cmocka_unit_test(test_glob_bounded),
+        cmocka_unit_test(test_dict_scan_across_resize),
         cmocka_unit_test(test_list_and_zset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
