@@ -79,7 +79,7 @@ struct bcast_broker {
     struct bcast_stats st;
     struct {
         struct bb_gauge *topics, *subs;
-        struct bb_counter *published, *delivered, *dropped, *slow, *evictions, *resets;
+        struct bb_counter *published, *delivered, *dropped, *slow, *evictions, *resets, *failed;
     } m;
 };
 
@@ -120,8 +120,13 @@ static void metrics_init(struct bcast_broker *b)
     b->m.delivered = bb_metrics_counter(m, "bunbase_buncast_delivered_total",
                                         "events queued to a subscriber (live and replayed)", NULL);
     b->m.dropped = bb_metrics_counter(m, "bunbase_buncast_dropped_total",
-                                      "events not delivered because the subscriber was too slow",
+                                      "events lost: not delivered because the subscriber was too "
+                                      "slow, or refused at publish (see publish_failed)",
                                       NULL);
+    b->m.failed = bb_metrics_counter(m, "bunbase_buncast_publish_failed_total",
+                                     "publishes refused (bad input, too large, too many topics, "
+                                     "durable log error); never counted as published",
+                                     NULL);
     b->m.slow = bb_metrics_counter(m, "bunbase_buncast_disconnected_slow_total",
                                    "subscribers disconnected because their queue overflowed", NULL);
     b->m.evictions = bb_metrics_counter(m, "bunbase_buncast_ring_evictions_total",
@@ -621,9 +626,9 @@ static void send_reset(struct bcast_broker *b, struct bcast_sub *s, struct bcast
     }
 }
 
-int bcast_broker_publish(struct bcast_broker *b, const char *topic, size_t tn, const char *type,
-                         size_t yn, const char *source, size_t sn, const char *data, size_t dn,
-                         char id_out[BCAST_ID_LEN + 1])
+static int publish(struct bcast_broker *b, const char *topic, size_t tn, const char *type,
+                   size_t yn, const char *source, size_t sn, const char *data, size_t dn,
+                   char id_out[BCAST_ID_LEN + 1])
 {
     if (!bcast_topic_valid(topic, tn)) return BB_EINVAL;
     if (!type || !yn) type = DEFAULT_TYPE, yn = strlen(DEFAULT_TYPE);
@@ -661,6 +666,20 @@ int bcast_broker_publish(struct bcast_broker *b, const char *topic, size_t tn, c
     ring_push(b, t, ev, 1);
     if (id_out) memcpy(id_out, id, sizeof id);
     return 0;
+}
+
+int bcast_broker_publish(struct bcast_broker *b, const char *topic, size_t tn, const char *type,
+                         size_t yn, const char *source, size_t sn, const char *data, size_t dn,
+                         char id_out[BCAST_ID_LEN + 1])
+{
+    int rc = publish(b, topic, tn, type, yn, source, sn, data, dn, id_out);
+    if (rc) {
+        b->st.dropped++;
+        b->st.publish_failed++;
+        bb_counter_inc(b->m.dropped);
+        bb_counter_inc(b->m.failed);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------ subscribe */
@@ -804,13 +823,28 @@ int bcast_sub_dead(const struct bcast_sub *sub)
 
 /* ------------------------------------------------------------------ explicit topics */
 
-int bcast_broker_create_topic(struct bcast_broker *b, const char *topic, size_t tn)
+int bcast_broker_create_topic(struct bcast_broker *b, const char *topic, size_t tn, int *created)
+{
+    if (created) *created = 0;
+    if (!bcast_topic_valid(topic, tn)) return BB_EINVAL;
+    struct bcast_topic *t = topic_find(b, topic, tn);
+    if (!t) {
+        int rc = topic_get(b, topic, tn, &t);
+        if (rc) return rc;
+        if (created) *created = 1;
+    }
+    t->explicit_ = 1;
+    t->last_active_ms = wall_ms();
+    return 0;
+}
+
+int bcast_broker_touch_topic(struct bcast_broker *b, const char *topic, size_t tn)
 {
     if (!bcast_topic_valid(topic, tn)) return BB_EINVAL;
-    struct bcast_topic *t;
-    int rc = topic_get(b, topic, tn, &t);
-    if (rc) return rc;
+    struct bcast_topic *t = topic_find(b, topic, tn);
+    if (!t) return BB_ENOTFOUND;
     t->explicit_ = 1;
+    t->last_active_ms = wall_ms();
     return 0;
 }
 
@@ -897,8 +931,11 @@ void bcast_broker_tick(struct bcast_broker *b, uint64_t now)
                 if (strcmp(bcast_log_floor(t->log), t->floor) > 0)
                     memcpy(t->floor, bcast_log_floor(t->log), sizeof t->floor);
             }
-            if (t->nexact == 0 && !t->explicit_ && !t->durable &&
-                now - t->last_active_ms >= b->o.topic_idle_ms)
+            /* explicit (CreateTopic) topics expire too, after their own idle time, so that
+                 * topics created and forgotten cannot fill max_topics for good */
+            uint64_t idle = t->explicit_ && b->o.created_idle_ms ? b->o.created_idle_ms
+                                                                 : b->o.topic_idle_ms;
+            if (t->nexact == 0 && !t->durable && now - t->last_active_ms >= idle)
                 topic_remove(b, t);
         }
     }

@@ -52,6 +52,7 @@ struct bcast_broker_opts {
     size_t max_topics;         /* beyond it, new topics are refused (BB_ELIMIT) */
     size_t max_event_bytes;    /* data bytes per event (BB_ETOOBIG) */
     uint64_t topic_idle_ms;    /* topics with no subscribers and no publish for this long go away */
+    uint64_t created_idle_ms;  /* same for topics made by create_topic; 0 = topic_idle_ms */
     const char *durable_prefixes; /* comma-separated topic prefixes; borrowed */
     const char *log_dir;       /* where durable topics live (created); borrowed */
     uint64_t segment_bytes;    /* durable: roll to a new segment beyond this */
@@ -72,7 +73,8 @@ void bcast_broker_free(struct bcast_broker *b);
 /* Publishes data (borrowed) to topic. type/source may be NULL (defaults). On success writes the
  * event id into id_out (may be NULL). Errors: BB_EINVAL (bad topic/type/source), BB_ETOOBIG,
  * BB_ELIMIT (too many topics), BB_EIO (durable append failed; the event is not published),
- * BB_ENOMEM. */
+ * BB_ENOMEM. A failed publish is counted as dropped (stats, bunbase_buncast_dropped_total and
+ * bunbase_buncast_publish_failed_total), never as published. */
 int bcast_broker_publish(struct bcast_broker *b, const char *topic, size_t tn, const char *type,
                          size_t yn, const char *source, size_t sn, const char *data, size_t dn,
                          char id_out[BCAST_ID_LEN + 1]);
@@ -94,9 +96,13 @@ void bcast_broker_unsubscribe(struct bcast_broker *b, struct bcast_sub *sub);
 uint64_t bcast_sub_id(const struct bcast_sub *sub);
 int bcast_sub_dead(const struct bcast_sub *sub);
 
-/* Explicit topics survive idleness. Delete drops the ring (and durable log); live subscribers get
- * a reset (reason "deleted") and stay subscribed. */
-int bcast_broker_create_topic(struct bcast_broker *b, const char *topic, size_t tn);
+/* Explicit topics: created (or found) and marked explicit; *created (may be NULL) is 1 when the
+ * topic is new. They are removed after created_idle_ms with no exact subscriber and no publish.
+ * touch_topic marks an existing topic explicit and active (BB_ENOTFOUND when it does not exist).
+ * Delete drops the ring (and durable log); live subscribers get a reset (reason "deleted") and stay
+ * subscribed. */
+int bcast_broker_create_topic(struct bcast_broker *b, const char *topic, size_t tn, int *created);
+int bcast_broker_touch_topic(struct bcast_broker *b, const char *topic, size_t tn);
 int bcast_broker_delete_topic(struct bcast_broker *b, const char *topic, size_t tn);
 /* New JSON array of topic names, sorted. */
 struct json_t *bcast_broker_list_topics(struct bcast_broker *b);
@@ -108,7 +114,7 @@ void bcast_broker_tick(struct bcast_broker *b, uint64_t now_ms);
 
 struct bcast_stats {
     uint64_t topics, subscribers, published, delivered, dropped, slow_disconnects, ring_evictions,
-        resets;
+        resets, publish_failed;
 };
 void bcast_broker_stats(const struct bcast_broker *b, struct bcast_stats *st);
 

@@ -16,12 +16,21 @@
  * Malformed frames get one ERROR frame (id 0) and the connection is closed; malformed payloads get
  * an ERROR reply with the request id and the connection is closed; unknown commands get an ERROR
  * reply and the connection carries on.
+ *
+ * Authentication: a new connection accepts frames of at most PREAUTH_MAX_FRAME bytes and only
+ * AUTH; the token is compared in constant time (bb_ct_equal) with the internal token. A wrong token
+ * or any other command first gets one ERROR frame and the connection is closed (nothing of the
+ * broker is reachable before); the right one gets OK and the frame limit becomes max_frame. A
+ * connection still unauthenticated after auth_timeout_ms is closed by the tick. Refusals are
+ * logged (ipc_auth_refused). CreateTopic that makes a new topic is counted per connection and
+ * refused beyond max_created (the broker expires such topics when idle).
  */
 #include "bcast_ipc.h"
 #include "bcast_broker.h"
 #include "bcast_proto.h"
 
 #include "bb_config.h"
+#include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_json.h"
 #include "bb_log.h"
@@ -38,6 +47,7 @@
 #define HDR (BB_RPC_PREFIX_LEN + BB_RPC_HEADER_LEN)
 #define READ_BUF 65536u
 #define TICK_MS 100u
+#define PREAUTH_MAX_FRAME (64u + BCAST_MAX_TOKEN) /* frame_len bound until Auth succeeded */
 
 struct ipc_conn {
     union {
@@ -51,7 +61,10 @@ struct ipc_conn {
     struct ipc_conn *dnext;
     int dirty, writing, closing, reading, paused, slow, close_after_write;
     int wdead; /* a write failed: output is dropped, input is still read until EOF */
+    int authed;
     uint64_t kill_at;
+    uint64_t auth_deadline; /* loop ms; 0 once authenticated */
+    size_t created;         /* topics this connection made with CreateTopic */
     struct bb_rpc_decoder dec;
     char *out, *wbuf;
     size_t olen, ocap, wlen, wcap;
@@ -285,9 +298,23 @@ static const char *errmsg(int rc, const char *what)
 
 static void cmd_create(struct ipc_conn *c, uint64_t id, const struct bcast_req *r)
 {
-    int rc = bcast_broker_create_topic(c->srv->b, r->topic.p, r->topic.n);
-    if (rc) reply_err(c, id, errmsg(rc, "invalid topic name"));
-    else reply_ok(c, id, "{}");
+    int created = 0;
+    int rc = c->created >= c->srv->o.max_created
+                 ? bcast_broker_touch_topic(c->srv->b, r->topic.p, r->topic.n)
+                 : bcast_broker_create_topic(c->srv->b, r->topic.p, r->topic.n, &created);
+    if (rc == BB_ENOTFOUND) {
+        /* only existing topics may be re-created once the connection used up its bound */
+        bb_warn("buncast", "ipc_create_refused reason=max_created_topics limit=%zu",
+                c->srv->o.max_created);
+        reply_err(c, id, "too many topics created on this connection");
+        return;
+    }
+    if (rc) {
+        reply_err(c, id, errmsg(rc, "invalid topic name"));
+        return;
+    }
+    c->created += (size_t)created;
+    reply_ok(c, id, "{}");
 }
 
 static void cmd_delete(struct ipc_conn *c, uint64_t id, const struct bcast_req *r)
@@ -317,7 +344,14 @@ static void cmd_publish(struct ipc_conn *c, uint64_t id, const struct bcast_req 
     int rc = bcast_broker_publish(c->srv->b, r->topic.p, r->topic.n, r->type.p, r->type.n,
                                   r->source.p, r->source.n, r->body.p, r->body.n, evid);
     if (rc) {
-        reply_err(c, id, errmsg(rc, "invalid topic, type or source"));
+        /* tagged so a pipelining client can count refused publishes (buncast_client.c) */
+        json_t *j = json_pack("{s:s,s:s}", "error", errmsg(rc, "invalid topic, type or source"),
+                              "command", "Publish");
+        size_t n = 0;
+        char *txt = j ? bb_json_dumps(j, &n) : NULL;
+        json_decref(j);
+        if (txt) append_frame(c, id, BCAST_ST_ERROR, txt, n);
+        free(txt);
         return;
     }
     char ok[64];
@@ -405,9 +439,47 @@ static void stop_reading(struct ipc_conn *c)
     c->reading = 0;
 }
 
+static void refuse(struct ipc_conn *c, uint64_t id, const char *msg, const char *why)
+{
+    bb_warn("buncast", "ipc_auth_refused reason=%s", why);
+    reply_err(c, id, msg);
+    c->close_after_write = 1;
+    stop_reading(c);
+}
+
+/* The first frame of a connection. Returns 0 when authenticated, 1 when refused (closing). */
+static int authenticate(struct ipc_conn *c, const struct bb_rpc_frame *f)
+{
+    struct bcast_req r;
+    if (f->code != BCAST_CMD_AUTH) {
+        refuse(c, f->id, "authentication required", "no_auth_frame");
+        return 1;
+    }
+    const char *tok = c->srv->o.token;
+    size_t tn = tok ? strlen(tok) : 0;
+    if (bcast_req_decode(f->code, f->payload, f->payload_len, &r) != 0 || tn == 0 ||
+        r.body.n != tn || !bb_ct_equal(r.body.p, tok, tn)) {
+        refuse(c, f->id, "authentication failed", "bad_token");
+        return 1;
+    }
+    c->authed = 1;
+    c->auth_deadline = 0;
+    /* the Auth frame is handled (nothing borrows the decoder's buffer any more): from now on the
+     * connection may send frames up to max_frame */
+    bb_rpc_decoder_release(&c->dec);
+    bb_rpc_decoder_init(&c->dec, c->srv->o.max_frame);
+    reply_ok(c, f->id, "{}");
+    return 0;
+}
+
 /* Returns 0 to go on reading, nonzero when the connection is done. */
 static int dispatch(struct ipc_conn *c, const struct bb_rpc_frame *f)
 {
+    if (!c->authed) return authenticate(c, f);
+    if (f->code == BCAST_CMD_AUTH) {
+        reply_ok(c, f->id, "{}"); /* already authenticated: harmless */
+        return 0;
+    }
     struct bcast_req r;
     int rc = bcast_req_decode(f->code, f->payload, f->payload_len, &r);
     if (rc == BB_EINVAL) {
@@ -446,6 +518,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 static void protocol_error(struct ipc_conn *c, int rc)
 {
+    if (!c->authed) bb_warn("buncast", "ipc_auth_refused reason=bad_frame_before_auth");
     reply_err(c, 0, rc == BB_ETOOBIG ? "frame too large" : "malformed frame");
     c->close_after_write = 1;
     stop_reading(c);
@@ -548,7 +621,9 @@ static void on_connection(uv_stream_t *server, int status)
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    bb_rpc_decoder_init(&c->dec, s->o.max_frame);
+    bb_rpc_decoder_init(&c->dec, s->o.max_frame < PREAUTH_MAX_FRAME ? s->o.max_frame
+                                                                     : PREAUTH_MAX_FRAME);
+    c->auth_deadline = now_ms(s->loop) + s->o.auth_timeout_ms;
     if (uv_accept(server, &c->u.s) != 0 || s->nconns > s->o.max_connections) {
         if (s->nconns > s->o.max_connections)
             bb_warn("buncast", "ipc_connection_refused reason=max_connections limit=%zu",
@@ -567,6 +642,10 @@ static void on_tick(uv_timer_t *t)
     for (struct ipc_conn *c = s->conns, *n; c; c = n) {
         n = c->next;
         if (c->slow && c->kill_at && now >= c->kill_at) conn_close(c);
+        else if (!c->authed && c->auth_deadline && now >= c->auth_deadline) {
+            bb_warn("buncast", "ipc_auth_refused reason=timeout");
+            conn_close(c);
+        }
     }
 }
 
@@ -587,6 +666,7 @@ int bcast_ipc_start(struct bcast_ipc **out, uv_loop_t *loop, struct bcast_broker
     s->loop = loop;
     s->b = b;
     s->o = *o;
+    if (!s->o.auth_timeout_ms) s->o.auth_timeout_ms = 5000;
     int rc = 0;
     uv_check_init(loop, &s->check);
     uv_prepare_init(loop, &s->prepare);
@@ -611,8 +691,12 @@ int bcast_ipc_start(struct bcast_ipc **out, uv_loop_t *loop, struct bcast_broker
         s->handles++;
         struct stat st;
         if (lstat(unix_path, &st) == 0 && S_ISSOCK(st.st_mode)) unlink(unix_path);
+        /* created under umask 0177 so that the file is never, even briefly, connectable by
+         * others; chmod'ed again in case the file system ignores the umask */
+        mode_t old = umask(0177);
         int r = uv_pipe_bind(&s->pipe, unix_path);
-        if (r == 0) chmod(unix_path, 0600);
+        umask(old);
+        if (r == 0 && chmod(unix_path, 0600) != 0) r = UV_EPERM;
         if (r == 0) r = uv_listen((uv_stream_t *)&s->pipe, 511, on_connection);
         if (r) {
             snprintf(err, errcap, "buncast: cannot listen on %s: %s", unix_path, uv_strerror(r));

@@ -16,9 +16,14 @@ struct bcast_ipc_opts {
     size_t max_connections;  /* extra connections are closed on accept */
     size_t max_subs;         /* subscriptions per connection */
     uint64_t slow_close_ms;  /* a cut-off subscriber gets this long to read its error frame */
+    const char *token;       /* the internal token every connection must send first (Auth);
+                                borrowed for the server's lifetime; NULL/"": every Auth fails */
+    uint64_t auth_timeout_ms; /* a connection not authenticated by then is closed; 0 = 5000 */
+    size_t max_created;      /* new topics one connection may make with CreateTopic */
 };
 
-/* Starts listening on unix_path (NULL/"" = none; a stale file is replaced; mode 0600) and tcp_addr
+/* Starts listening on unix_path (NULL/"" = none; a stale file is replaced; the socket is created
+ * under umask 0177 and chmod'ed 0600, so only the owner can connect) and tcp_addr
  * ("host:port", NULL/"" = none). loop and broker are borrowed for the server's lifetime. On
  * failure writes a reason into err and returns BB_EBUSY (address in use), BB_EINVAL or BB_EIO. */
 int bcast_ipc_start(struct bcast_ipc **out, uv_loop_t *loop, struct bcast_broker *b,

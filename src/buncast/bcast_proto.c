@@ -21,11 +21,20 @@
  *                   "data_base64"). type defaults to "buncast.message", source to "/buncast".
  *   5 Subscribe     u16 plen | pattern [| u8 rlen | resume_id]   (resume_id: last event id seen, 26)
  *   6 Unsubscribe   u64 subscription id
+ *   7 Auth          token (the whole payload, 1..1024 bytes: the internal token)
+ * AUTHENTICATION: the first frame of a connection must be Auth. Before it the server accepts frames
+ * of at most 64 + 1024 bytes; a frame of another command (or a longer one) gets ERROR
+ * {"error":"authentication required"} / "frame too large", a wrong token ERROR
+ * {"error":"authentication failed"}, and the connection is closed after that frame. The right
+ * token gets OK "{}" (same id). The token is compared in constant time. A connection that has not
+ * authenticated within BUNBASE_BUNCAST_AUTH_TIMEOUT_MS is closed.
  * Anything shorter than its length fields announce, or with bytes left over, is malformed (the
  * reference accepted a Publish without its body length; we do not).
  *
- * RESPONSE PAYLOADS: OK → JSON: "{}" (Create/Delete/Subscribe/Unsubscribe), a JSON array of names
- * (ListTopics), {"id":"<event id>"} (Publish). ERROR → {"error":"<message>"}.
+ * RESPONSE PAYLOADS: OK → JSON: "{}" (Auth/Create/Delete/Subscribe/Unsubscribe), a JSON array of
+ * names (ListTopics), {"id":"<event id>"} (Publish). ERROR → {"error":"<message>"}; an ERROR to a
+ * Publish also carries "command":"Publish" (a client that pipelines publishes without waiting can
+ * count refused ones).
  *
  * MESSAGE PAYLOAD (code 2): u16 tlen | topic | u32 elen | envelope | u8 idlen | id
  *   The first three fields are the reference's message frame body; the envelope is the CloudEvents
@@ -103,6 +112,12 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
         break;
     }
     case BCAST_CMD_LIST_TOPICS:
+        break;
+    case BCAST_CMD_AUTH:
+        if (len == 0 || len > BCAST_MAX_TOKEN) return BB_EPROTO;
+        out->body.p = (const char *)p;
+        out->body.n = len;
+        o = len;
         break;
     case BCAST_CMD_UNSUBSCRIBE:
         NEED(8);

@@ -14,7 +14,9 @@
 
 #include "bb_rpc.h"
 
-/* Commands (client → server, the frame's code byte). 1..5 are the reference's. */
+/* Commands (client → server, the frame's code byte). 1..5 are the reference's. The first frame
+ * on every connection must be AUTH (payload: the internal token); anything else first, or a wrong
+ * token, gets an ERROR frame and the connection is closed. */
 enum bcast_cmd {
     BCAST_CMD_CREATE_TOPIC = 1,
     BCAST_CMD_DELETE_TOPIC = 2,
@@ -22,6 +24,7 @@ enum bcast_cmd {
     BCAST_CMD_PUBLISH = 4,
     BCAST_CMD_SUBSCRIBE = 5,
     BCAST_CMD_UNSUBSCRIBE = 6,
+    BCAST_CMD_AUTH = 7,
 };
 
 /* Codes of server → client frames. 0 and 1 are the reference's response statuses. */
@@ -35,6 +38,7 @@ enum bcast_status {
 #define BCAST_MAX_TOPIC 1024u  /* bytes of a topic name or pattern */
 #define BCAST_MAX_ATTR 256u    /* bytes of a type or source attribute */
 #define BCAST_ID_LEN 26u       /* event ids are bb_id ULIDs */
+#define BCAST_MAX_TOKEN 1024u  /* bytes of the Auth token */
 
 /* A byte slice borrowed from a frame payload. */
 struct bcast_slice {
@@ -46,7 +50,7 @@ struct bcast_slice {
 struct bcast_req {
     uint8_t cmd;
     struct bcast_slice topic;  /* Create/Delete/Publish: topic; Subscribe: pattern */
-    struct bcast_slice body;   /* Publish */
+    struct bcast_slice body;   /* Publish: the event data; Auth: the token */
     struct bcast_slice type;   /* Publish, optional (n == 0: absent) */
     struct bcast_slice source; /* Publish, optional */
     struct bcast_slice resume; /* Subscribe, optional: last event id seen */

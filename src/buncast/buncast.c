@@ -365,6 +365,7 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
         .max_topics = cfg->buncast_max_topics,
         .max_event_bytes = cfg->buncast_max_event_bytes,
         .topic_idle_ms = cfg->buncast_topic_idle_ms,
+        .created_idle_ms = cfg->buncast_created_topic_idle_ms,
         .durable_prefixes = cfg->buncast_durable_prefixes,
         .log_dir = logdir,
         .segment_bytes = cfg->buncast_segment_bytes,
@@ -382,6 +383,9 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
         .max_connections = cfg->buncast_max_connections,
         .max_subs = cfg->buncast_max_subscriptions,
         .slow_close_ms = 1000,
+        .token = rt->internal_token,
+        .auth_timeout_ms = cfg->buncast_auth_timeout_ms,
+        .max_created = cfg->buncast_max_created_topics,
     };
     if ((rc = bcast_ipc_start(&bc->ipc, rt->loop, bc->broker, &io, bc->sock_path,
                               cfg->buncast_ipc_addr, err, errcap)) != 0) {
@@ -448,11 +452,12 @@ fail:
     return rc;
 }
 
+/* Public (buncast's own /health and platform's): counts only. The listening addresses are internal
+ * (logged at start and in <data>/buncast.addr, mode 0600), never advertised here. */
 static int buncast_health(void *state, json_t **detail)
 {
     struct buncast *bc = state;
-    *detail = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "status", "ok", "http", bc->http_addr,
-                        "ipc_unix", bc->sock_path, "ipc_tcp", bc->tcp_addr, "topics",
+    *detail = json_pack("{s:s,s:I,s:I,s:I,s:I}", "status", "ok", "topics",
                         (json_int_t)atomic_load(&bc->h_topics), "subscribers",
                         (json_int_t)atomic_load(&bc->h_subs), "published",
                         (json_int_t)atomic_load(&bc->h_published), "ipc_connections",

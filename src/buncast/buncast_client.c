@@ -10,12 +10,21 @@
  * delivered event id as resume point. A caller sending a request notes the generation it sent on;
  * when that connection drops its pending call fails with BB_ECLOSED (a Subscribe that was sent is
  * still resent by the I/O thread on the next connection, so subscribe reports success).
+ *
+ * Authentication: right after connect the I/O thread writes the Auth frame (id 0) and reads its
+ * reply synchronously (bounded by connect_timeout_ms), before the connection is marked connected,
+ * so nothing else is ever sent on an unauthenticated connection.
+ *
+ * Lost async publishes (bcast_client_dropped): a broker ERROR to a Publish nobody waits for (the
+ * reply carries "command":"Publish"), and async Publish frames still in obuf when the write fails
+ * or the connection is replaced (counted with oasync, under wmu).
  */
 #include "buncast_client.h"
 #include "bcast_proto.h"
 
 #include "bb_err.h"
 #include "bb_log.h"
+#include "bb_metrics.h"
 #include "bb_rpc.h"
 
 #include <errno.h>
@@ -72,6 +81,11 @@ struct bcast_client {
     int io_started, flusher_started;
     uint8_t *obuf; /* frames not yet written, all for connection generation ogen; under wmu */
     size_t olen, ocap;
+    size_t oasync; /* async Publish frames in obuf; under wmu */
+    char *token;   /* the Auth token (owned) */
+    size_t token_len;
+    int auth_refused; /* the last Auth was refused (log once per run of refusals) */
+    _Atomic uint64_t dropped;
     uint64_t ogen;
     int stop;
     int draining; /* free(): no reconnect, read until the broker closes */
@@ -190,6 +204,13 @@ static int do_connect(struct bcast_client *c)
 
 /* ------------------------------------------------------------------ writing */
 
+static void count_dropped(struct bcast_client *c, uint64_t n)
+{
+    if (!n) return;
+    atomic_fetch_add(&c->dropped, n);
+    if (c->o.dropped) bb_counter_add(c->o.dropped, (double)n);
+}
+
 /* Writes buf on fd (nonblocking) until done or deadline. Caller holds wmu. */
 static int write_buf(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 {
@@ -224,8 +245,10 @@ static int flush_locked(struct bcast_client *c, int64_t deadline)
     if (rc) {
         bb_warn("buncast_client", "write_failed bytes=%zu err=%s", c->olen, bb_strerror(rc));
         if (fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+        count_dropped(c, c->oasync);
     }
     c->olen = 0;
+    c->oasync = 0;
     return rc;
 }
 
@@ -245,7 +268,10 @@ static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8
         pthread_mutex_unlock(&c->wmu);
         return BB_ECLOSED;
     }
-    if (c->ogen != gen) c->olen = 0, c->ogen = gen; /* leftovers of a dead connection */
+    if (c->ogen != gen) { /* leftovers of a dead connection */
+        count_dropped(c, c->oasync);
+        c->olen = 0, c->oasync = 0, c->ogen = gen;
+    }
     if (c->olen && c->olen + HDR + len > (1u << 20)) rc = flush_locked(c, deadline);
     if (rc == 0 && c->olen + HDR + len > c->ocap) {
         size_t nc = c->ocap ? c->ocap : 65536;
@@ -259,6 +285,7 @@ static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8
         bb_rpc_frame_header(c->obuf + c->olen, id, cmd, (uint32_t)len);
         if (len) memcpy(c->obuf + c->olen + HDR, payload, len);
         c->olen += HDR + len;
+        if (cmd == BCAST_CMD_PUBLISH && !now) c->oasync++;
         if (now) rc = flush_locked(c, deadline);
         else pthread_cond_signal(&c->fcv);
     }
@@ -424,6 +451,8 @@ static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
     } else if (f->code == BCAST_ST_ERROR) {
         bb_warn("buncast_client", "broker_error id=%llu msg=%.*s", (unsigned long long)f->id,
                 (int)(f->payload_len > 200 ? 200 : f->payload_len), (const char *)f->payload);
+        static const char tag[] = "\"command\":\"Publish\"";
+        if (memmem(f->payload, f->payload_len, tag, sizeof tag - 1)) count_dropped(c, 1);
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -452,6 +481,53 @@ static void resubscribe(struct bcast_client *c, uint64_t gen)
     }
 }
 
+/* Reads exactly n bytes (fd is nonblocking) before deadline. */
+static int read_exact(int fd, uint8_t *p, size_t n, int64_t deadline)
+{
+    size_t got = 0;
+    while (got < n) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0) return BB_ETIMEDOUT;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno != EINTR) return BB_ECLOSED;
+        if (pr <= 0) continue;
+        ssize_t r = recv(fd, p + got, n - got, MSG_DONTWAIT);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+        if (r <= 0) return BB_ECLOSED;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+/* The Auth exchange on a fresh connection (I/O thread, before it counts as connected). Returns 0,
+ * BB_EPERM (token refused), or a transport error. */
+static int authenticate(struct bcast_client *c, int fd)
+{
+    int64_t deadline = now_ms() + c->o.connect_timeout_ms;
+    uint8_t hdr[HDR], reply[HDR + 256];
+    bb_rpc_frame_header(hdr, 0, BCAST_CMD_AUTH, (uint32_t)c->token_len);
+    int rc = write_buf(fd, hdr, HDR, deadline);
+    if (rc == 0 && c->token_len) rc = write_buf(fd, (const uint8_t *)c->token, c->token_len, deadline);
+    if (rc == 0) rc = read_exact(fd, reply, BB_RPC_PREFIX_LEN, deadline);
+    if (rc) return rc;
+    size_t flen = bcast_rd32(reply);
+    if (flen < BB_RPC_HEADER_LEN || flen > sizeof reply - BB_RPC_PREFIX_LEN) return BB_EPROTO;
+    if ((rc = read_exact(fd, reply + BB_RPC_PREFIX_LEN, flen, deadline)) != 0) return rc;
+    uint8_t code = reply[BB_RPC_PREFIX_LEN + 8];
+    if (bcast_rd64(reply + BB_RPC_PREFIX_LEN) != 0 || code != BCAST_ST_OK) {
+        size_t pl = flen - BB_RPC_HEADER_LEN;
+        if (!c->auth_refused)
+            bb_warn("buncast_client", "auth_refused addr=%s token=%s reply=%.*s", c->addr,
+                    c->token_len ? "set" : "missing", (int)pl, (const char *)reply + HDR);
+        c->auth_refused = 1;
+        return BB_EPERM;
+    }
+    if (c->auth_refused) bb_info("buncast_client", "auth_accepted addr=%s", c->addr);
+    c->auth_refused = 0;
+    return 0;
+}
+
 static void backoff_wait(struct bcast_client *c, int ms)
 {
     pthread_mutex_lock(&c->mu);
@@ -475,8 +551,11 @@ static void *io_main(void *arg)
         pthread_mutex_unlock(&c->mu);
         if (stop) break;
         int fd = do_connect(c);
-        if (fd < 0) {
-            backoff_wait(c, backoff);
+        int arc = fd < 0 ? BB_EUNAVAIL : authenticate(c, fd);
+        if (arc) {
+            if (fd >= 0) close(fd);
+            /* a refused token will not get better soon: wait the longest backoff */
+            backoff_wait(c, arc == BB_EPERM ? c->o.reconnect_max_ms : backoff);
             backoff = backoff * 2 > c->o.reconnect_max_ms ? c->o.reconnect_max_ms : backoff * 2;
             continue;
         }
@@ -541,6 +620,52 @@ static void *io_main(void *arg)
 
 /* ------------------------------------------------------------------ public API */
 
+/* c->token from opts->token or opts->token_file. */
+static int load_token(struct bcast_client *c, const struct bcast_client_opts *opts)
+{
+    char buf[BCAST_MAX_TOKEN + 2];
+    size_t n = 0;
+    if (opts && opts->token) {
+        n = strlen(opts->token);
+        if (n > BCAST_MAX_TOKEN) return BB_EINVAL;
+        memcpy(buf, opts->token, n);
+    } else if (opts && opts->token_file) {
+        int fd = open(opts->token_file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            bb_warn("buncast_client", "token_file_unreadable path=%s errno=%d", opts->token_file,
+                    errno);
+            return BB_EINVAL;
+        }
+        ssize_t r;
+        while (n < sizeof buf && (r = read(fd, buf + n, sizeof buf - n)) != 0) {
+            if (r < 0 && errno == EINTR) continue;
+            if (r < 0) break;
+            n += (size_t)r;
+        }
+        close(fd);
+        while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+                     buf[n - 1] == '\t'))
+            n--;
+        if (n == 0 || n > BCAST_MAX_TOKEN || memchr(buf, '\n', n)) {
+            bb_warn("buncast_client", "token_file_invalid path=%s", opts->token_file);
+            explicit_bzero(buf, sizeof buf);
+            return BB_EINVAL;
+        }
+    }
+    if (n) {
+        c->token = malloc(n + 1);
+        if (!c->token) {
+            explicit_bzero(buf, sizeof buf);
+            return BB_ENOMEM;
+        }
+        memcpy(c->token, buf, n);
+        c->token[n] = '\0';
+        c->token_len = n;
+    }
+    explicit_bzero(buf, sizeof buf);
+    return 0;
+}
+
 int bcast_client_new(struct bcast_client **out, const char *addr,
                      const struct bcast_client_opts *opts)
 {
@@ -566,6 +691,13 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
             return opts->source ? BB_EINVAL : BB_ENOMEM;
         }
     }
+    c->o.token = c->o.token_file = NULL;
+    int trc = load_token(c, opts);
+    if (trc) {
+        free(c->source);
+        free(c);
+        return trc;
+    }
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wmu, NULL);
     pthread_condattr_t ca;
@@ -578,6 +710,7 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
         pthread_mutex_destroy(&c->mu);
         pthread_mutex_destroy(&c->wmu);
         free(c->source);
+        free(c->token);
         free(c);
         return BB_ENOMEM;
     }
@@ -631,6 +764,8 @@ void bcast_client_free(struct bcast_client *c)
     pthread_mutex_destroy(&c->wmu);
     free(c->obuf);
     free(c->source);
+    if (c->token) explicit_bzero(c->token, c->token_len);
+    free(c->token);
     free(c);
 }
 
@@ -657,6 +792,11 @@ uint64_t bcast_client_connects(struct bcast_client *c)
     uint64_t v = c->connects;
     pthread_mutex_unlock(&c->mu);
     return v;
+}
+
+uint64_t bcast_client_dropped(struct bcast_client *c)
+{
+    return atomic_load(&c->dropped);
 }
 
 static int broker_status(int status, const char *reply, const char *what)

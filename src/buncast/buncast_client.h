@@ -21,6 +21,11 @@
  * deadlocks. They should return quickly: while a callback runs, nothing is read, and a subscriber
  * that falls too far behind is disconnected by the broker (it then reconnects and resumes).
  *
+ * Authentication: every connection starts with an Auth frame carrying the internal token
+ * (opts.token, or the contents of opts.token_file); the client counts as connected only once the
+ * broker accepted it. A refused token is logged (auth_refused) and retried with the maximum backoff,
+ * so calls meanwhile fail with BB_EUNAVAIL.
+ *
  * Errors (negative BB_E*): BB_EINVAL (bad argument/topic), BB_EUNAVAIL (not connected within the
  * timeout), BB_ETIMEDOUT (no reply in time; the request may have been applied), BB_ECLOSED (the
  * connection dropped after the request was sent; it may have been applied), BB_EPROTO (the broker
@@ -35,6 +40,7 @@
 #define BCAST_CLIENT_ID_LEN 26
 
 struct bcast_client;
+struct bb_counter;
 
 struct bcast_client_opts {
     int connect_timeout_ms;  /* per attempt; 0 = 2000 */
@@ -42,6 +48,11 @@ struct bcast_client_opts {
     int reconnect_max_ms;    /* backoff cap; 0 = 1000 */
     size_t max_frame;        /* largest frame accepted from the broker; 0 = 16 MiB */
     const char *source;      /* CloudEvents "source" of published events (copied); NULL = broker's */
+    const char *token;       /* the internal token sent in the Auth frame (copied) */
+    const char *token_file;  /* when token is NULL: a file holding it (read once by _new; one line,
+                                trailing whitespace ignored; unreadable or empty: BB_EINVAL) */
+    struct bb_counter *dropped; /* borrowed, may be NULL: incremented for every async publish the
+                                   broker refused or that was never written (see _dropped) */
 };
 
 /* One delivered frame. Everything is borrowed for the duration of the callback. */
@@ -72,6 +83,10 @@ int bcast_client_wait_connected(struct bcast_client *c, int timeout_ms);
 int bcast_client_connected(struct bcast_client *c);
 /* Number of (re)connections made so far. */
 uint64_t bcast_client_connects(struct bcast_client *c);
+/* Async publishes lost so far: refused by the broker (its ERROR reply carries "command":"Publish")
+ * or still queued when the connection failed. Synchronous calls report their own errors and are
+ * not counted here. */
+uint64_t bcast_client_dropped(struct bcast_client *c);
 
 /* Publishes data (len bytes, borrowed; JSON becomes the event's "data", other bytes
  * "data_base64") with CloudEvents type (NULL = "buncast.message") and waits for the broker's OK;

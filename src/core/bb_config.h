@@ -55,6 +55,9 @@ struct bb_config {
     uint64_t buncast_retention_bytes;
     uint64_t buncast_retention_ms;
     uint64_t buncast_shutdown_ms;
+    uint64_t buncast_auth_timeout_ms;
+    uint64_t buncast_max_created_topics;
+    uint64_t buncast_created_topic_idle_ms;
     /* bunder-manager */
     char bunder_bin[1024];
     char bunder_manager_resp_addr[256];

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <uv.h>
 
+#define TSRV_TOKEN "unit-test-internal-token"
+
 struct tsrv {
     uv_loop_t loop;
     pthread_t th;
@@ -83,6 +85,9 @@ static void tsrv_init(struct tsrv *s)
     s->io.max_connections = 2000;
     s->io.max_subs = 64;
     s->io.slow_close_ms = 500;
+    s->io.token = TSRV_TOKEN;
+    s->io.auth_timeout_ms = 5000;
+    s->io.max_created = 1000;
 }
 
 static int tsrv_start(struct tsrv *s)

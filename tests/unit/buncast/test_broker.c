@@ -183,6 +183,12 @@ static void test_fanout_wildcards_limits(void **state)
     assert_int_equal(pub(b, "x.a", "2", NULL), 0);
     assert_int_equal(pub(b, "x.b", "3", NULL), 0);
     assert_int_equal(pub(b, "x.c", "4", NULL), BB_ELIMIT); /* 3rd topic */
+    /* the refused publish is dropped, not published */
+    struct bcast_stats st0;
+    bcast_broker_stats(b, &st0);
+    assert_int_equal(st0.published, 3);
+    assert_int_equal(st0.publish_failed, 1);
+    assert_int_equal(st0.dropped, 1);
     assert_int_equal(exact.n, 1);
     assert_int_equal(wild.n, 2);
     assert_int_equal(all.n, 2);
@@ -203,7 +209,8 @@ static void test_fanout_wildcards_limits(void **state)
     struct bcast_stats st;
     bcast_broker_stats(b, &st);
     assert_int_equal(st.slow_disconnects, 1);
-    assert_int_equal(st.dropped, 1);
+    assert_int_equal(st.publish_failed, 3);   /* ELIMIT, ETOOBIG, EINVAL */
+    assert_int_equal(st.dropped, 3 + 1);      /* those + the event the slow sink missed */
     assert_true(bcast_sub_dead(s4));
     assert_int_equal(exact.n, 6); /* the others were not affected */
     json_t *list = bcast_broker_list_topics(b);
@@ -224,9 +231,16 @@ static void test_idle_and_delete(void **state)
     opts(&o, 16);
     struct bcast_broker *b;
     char err[128];
+    o.created_idle_ms = 20000;
     assert_int_equal(bcast_broker_new(&b, &o, err, sizeof err), 0);
     assert_int_equal(pub(b, "idle.t", "1", NULL), 0);
-    assert_int_equal(bcast_broker_create_topic(b, "explicit.t", 10), 0);
+    int created = -1;
+    assert_int_equal(bcast_broker_create_topic(b, "explicit.t", 10, &created), 0);
+    assert_int_equal(created, 1);
+    assert_int_equal(bcast_broker_create_topic(b, "explicit.t", 10, &created), 0);
+    assert_int_equal(created, 0); /* already there */
+    assert_int_equal(bcast_broker_touch_topic(b, "explicit.t", 10), 0);
+    assert_int_equal(bcast_broker_touch_topic(b, "other.t", 7), BB_ENOTFOUND);
     struct fsink f = {0};
     struct bcast_sub *s;
     assert_int_equal(bcast_broker_subscribe(b, "held.t", 6, NULL, &fops, &f, 1, &s), 0);
@@ -237,6 +251,12 @@ static void test_idle_and_delete(void **state)
     assert_int_equal(json_array_size(l), 2);
     assert_string_equal(json_string_value(json_array_get(l, 0)), "explicit.t");
     assert_string_equal(json_string_value(json_array_get(l, 1)), "held.t");
+    json_decref(l);
+    /* explicitly created topics expire too, after created_idle_ms (20 s) without use */
+    bcast_broker_tick(b, far + 20 * 1000);
+    l = bcast_broker_list_topics(b);
+    assert_int_equal(json_array_size(l), 1);
+    assert_string_equal(json_string_value(json_array_get(l, 0)), "held.t");
     json_decref(l);
     /* delete with a live subscriber: it gets a reset and keeps receiving */
     char id[27];

@@ -1,5 +1,6 @@
-/* test_ipc.c — buncast IPC server + C client over real sockets: round trips, OK-before-message,
- * malformed and oversized frames, order under 4 concurrent publishers (100k events), slow
+/* test_ipc.c — buncast IPC server + C client over real sockets: authentication (unix and TCP,
+ * token file, timeout, socket mode), the per-connection CreateTopic bound, refused async publishes
+ * counted as dropped, round trips, OK-before-message, malformed and oversized frames, order under 4 concurrent publishers (100k events), slow
  * subscriber isolation, resume/reset, unsubscribe, publisher reconnect after a broker restart. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "bb_err.h"
+#include "bb_metrics.h"
 #include "bb_rpc.h"
 #include "bcast_proto.h"
 #include "buncast_client.h"
@@ -15,7 +17,10 @@
 #include "bcast_testsrv.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -87,7 +92,8 @@ static struct bcast_client *client(struct tsrv *s)
     struct bcast_client *c = NULL;
     char addr[400];
     snprintf(addr, sizeof addr, "unix:%s", s->path);
-    assert_int_equal(bcast_client_new(&c, addr, NULL), 0);
+    struct bcast_client_opts o = {.token = TSRV_TOKEN};
+    assert_int_equal(bcast_client_new(&c, addr, &o), 0);
     assert_int_equal(bcast_client_wait_connected(c, 5000), 0);
     return c;
 }
@@ -97,7 +103,8 @@ static struct bcast_client *client(struct tsrv *s)
 static uint8_t raw_in[1 << 16];
 static size_t raw_have, raw_off;
 
-static int raw_connect(const char *path)
+/* A connection that has not authenticated. */
+static int raw_connect_noauth(const char *path)
 {
     raw_have = raw_off = 0; /* buffered bytes belong to the previous connection */
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -107,12 +114,42 @@ static int raw_connect(const char *path)
     return fd;
 }
 
+static int raw_connect_tcp(int port)
+{
+    raw_have = raw_off = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(0x7f000001)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&in, sizeof in), 0);
+    return fd;
+}
+
 static void raw_send(int fd, uint64_t id, uint8_t cmd, const void *p, size_t n)
 {
     uint8_t hdr[17];
     bb_rpc_frame_header(hdr, id, cmd, (uint32_t)n);
     assert_int_equal(send(fd, hdr, 17, MSG_NOSIGNAL), 17);
     if (n) assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static int raw_frame(int fd, struct bb_rpc_decoder *d, uint64_t *id, uint8_t *code, char *buf,
+                     size_t cap, int timeout_ms);
+
+/* Connected and authenticated (the Auth OK is read here). */
+static int raw_connect(const char *path)
+{
+    int fd = raw_connect_noauth(path);
+    raw_send(fd, 9999, BCAST_CMD_AUTH, TSRV_TOKEN, strlen(TSRV_TOKEN));
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id = 0;
+    uint8_t code = 9;
+    char buf[64];
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(id, 9999);
+    assert_int_equal(code, BCAST_ST_OK);
+    bb_rpc_decoder_release(&d);
+    return fd;
 }
 
 /* Reads one frame (payload copied into buf, NUL-terminated). Returns 1, 0 on EOF, -1 timeout. */
@@ -642,9 +679,199 @@ static void test_reconnect_after_restart(void **state)
     tsrv_cleanup(&s);
 }
 
+/* ---- authentication ---- */
+
+/* fd (not authenticated) sends a Subscribe to ">" first: it gets "authentication required", is
+ * closed, and never sees an event published meanwhile by an authenticated client. */
+static void expect_refused_subscribe(struct tsrv *s, int fd, struct bcast_client *pub)
+{
+    uint8_t p[8];
+    size_t n = bcast_put_subscribe(p, sizeof p, ">", 1, NULL);
+    raw_send(fd, 7, BCAST_CMD_SUBSCRIBE, p, n);
+    assert_int_equal(bcast_client_publish(pub, "secret.project.docs", NULL, "{\"x\":1}", 7, NULL,
+                                          2000), 0);
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id;
+    uint8_t code;
+    char buf[256];
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_int_equal(id, 7);
+    assert_non_null(strstr(buf, "authentication required"));
+    /* nothing else: the next read is EOF, never a MESSAGE */
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 0);
+    bb_rpc_decoder_release(&d);
+    close(fd);
+}
+
+static void expect_closed_with(int fd, const char *msg)
+{
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id;
+    uint8_t code;
+    char buf[256];
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_non_null(strstr(buf, msg));
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 0);
+    bb_rpc_decoder_release(&d);
+    close(fd);
+}
+
+static void test_auth(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.auth_timeout_ms = 300;
+    assert_int_equal(tsrv_start(&s), 0);
+    struct bcast_client *pub = client(&s);
+
+    /* the socket file is owner-only */
+    struct stat st;
+    assert_int_equal(lstat(s.path, &st), 0);
+    assert_true(S_ISSOCK(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    /* no Auth first, unix and TCP: refused, no events */
+    expect_refused_subscribe(&s, raw_connect_noauth(s.path), pub);
+    expect_refused_subscribe(&s, raw_connect_tcp(s.port), pub);
+
+    /* a wrong token (same length, and a prefix of the right one), an empty one */
+    int fd = raw_connect_noauth(s.path);
+    char wrong[] = TSRV_TOKEN;
+    wrong[0] ^= 1;
+    raw_send(fd, 1, BCAST_CMD_AUTH, wrong, strlen(wrong));
+    expect_closed_with(fd, "authentication failed");
+    fd = raw_connect_tcp(s.port);
+    raw_send(fd, 1, BCAST_CMD_AUTH, TSRV_TOKEN, strlen(TSRV_TOKEN) - 1);
+    expect_closed_with(fd, "authentication failed");
+    fd = raw_connect_noauth(s.path);
+    raw_send(fd, 1, BCAST_CMD_AUTH, NULL, 0);
+    expect_closed_with(fd, "authentication failed");
+    /* a big frame before Auth is refused by size, without buffering it */
+    fd = raw_connect_noauth(s.path);
+    uint8_t hdr[4] = {0, 0, 1, 0}; /* 64 KiB announced */
+    assert_int_equal(send(fd, hdr, 4, MSG_NOSIGNAL), 4);
+    expect_closed_with(fd, "frame too large");
+    /* silence: closed after auth_timeout_ms (300 ms) */
+    fd = raw_connect_noauth(s.path);
+    int64_t t0 = ms_now();
+    assert_int_equal(wait_eof(fd, 3000), 1);
+    assert_true(ms_now() - t0 >= 250);
+    close(fd);
+    /* after Auth, a second Auth is harmless and requests work */
+    fd = raw_connect(s.path);
+    raw_send(fd, 2, BCAST_CMD_AUTH, TSRV_TOKEN, strlen(TSRV_TOKEN));
+    raw_send(fd, 3, BCAST_CMD_LIST_TOPICS, NULL, 0);
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id;
+    uint8_t code;
+    char buf[512];
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(id, 2);
+    assert_int_equal(code, BCAST_ST_OK);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(id, 3);
+    assert_non_null(strstr(buf, "secret.project.docs"));
+    bb_rpc_decoder_release(&d);
+    close(fd);
+
+    /* the C client: a wrong token never connects (calls fail with EUNAVAIL) */
+    char addr[400];
+    snprintf(addr, sizeof addr, "unix:%s", s.path);
+    struct bcast_client *bad = NULL;
+    struct bcast_client_opts bo = {.token = "not-the-token", .reconnect_max_ms = 100};
+    assert_int_equal(bcast_client_new(&bad, addr, &bo), 0);
+    assert_int_equal(bcast_client_wait_connected(bad, 500), BB_EUNAVAIL);
+    assert_int_equal(bcast_client_publish(bad, "a.b", NULL, "1", 1, NULL, 200), BB_EUNAVAIL);
+    bcast_client_free(bad);
+    /* no token at all: same */
+    assert_int_equal(bcast_client_new(&bad, addr, NULL), 0);
+    assert_int_equal(bcast_client_wait_connected(bad, 300), BB_EUNAVAIL);
+    bcast_client_free(bad);
+    /* the token from a file (trailing newline ignored); a missing file is an error */
+    char tf[400];
+    snprintf(tf, sizeof tf, "%s/token", s.dir);
+    FILE *f = fopen(tf, "w");
+    assert_non_null(f);
+    fprintf(f, "%s\n", TSRV_TOKEN);
+    fclose(f);
+    struct bcast_client_opts fo = {.token_file = tf};
+    assert_int_equal(bcast_client_new(&bad, addr, &fo), 0);
+    assert_int_equal(bcast_client_wait_connected(bad, 3000), 0);
+    assert_int_equal(bcast_client_publish(bad, "a.b", NULL, "1", 1, NULL, 2000), 0);
+    bcast_client_free(bad);
+    fo.token_file = "/nonexistent/token";
+    assert_int_equal(bcast_client_new(&bad, addr, &fo), BB_EINVAL);
+    bcast_client_free(pub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
+/* ---- CreateTopic bound per connection; refused async publishes are counted as dropped ---- */
+
+static void test_created_bound_and_dropped(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.max_created = 3;
+    s.bo.max_topics = 5;
+    assert_int_equal(tsrv_start(&s), 0);
+    struct bcast_client *a = client(&s);
+    assert_int_equal(bcast_client_create_topic(a, "made.1", 2000), 0);
+    assert_int_equal(bcast_client_create_topic(a, "made.2", 2000), 0);
+    assert_int_equal(bcast_client_create_topic(a, "made.3", 2000), 0);
+    assert_int_equal(bcast_client_create_topic(a, "made.4", 2000), BB_EPROTO);
+    assert_int_equal(bcast_client_create_topic(a, "made.1", 2000), 0); /* exists: fine */
+    /* the bound is per connection */
+    struct bcast_client *b = client(&s);
+    assert_int_equal(bcast_client_create_topic(b, "other.1", 2000), 0);
+    char *list = NULL;
+    assert_int_equal(bcast_client_list_topics(b, &list, 2000), 0);
+    assert_null(strstr(list, "made.4"));
+    free(list);
+
+    /* 4 topics exist, max 5: async publishes to new topics beyond it are refused by the broker;
+     * the client counts them (and the metric counter it was given) */
+    struct bb_metrics *m = bb_metrics_new();
+    assert_non_null(m);
+    struct bb_counter *ctr = bb_metrics_counter(m, "test_dropped_total", "t", NULL);
+    char addr[400];
+    snprintf(addr, sizeof addr, "unix:%s", s.path);
+    struct bcast_client *c = NULL;
+    struct bcast_client_opts o = {.token = TSRV_TOKEN, .dropped = ctr};
+    assert_int_equal(bcast_client_new(&c, addr, &o), 0);
+    assert_int_equal(bcast_client_wait_connected(c, 5000), 0);
+    for (int i = 0; i < 4; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "fill.%d", i);
+        assert_int_equal(bcast_client_publish_async(c, t, NULL, "1", 1, 2000), 0);
+    }
+    /* a synchronous call on the same connection: its reply comes after the four */
+    assert_int_equal(bcast_client_publish(c, "made.1", NULL, "1", 1, NULL, 2000), 0);
+    assert_int_equal(bcast_client_dropped(c), 3); /* fill.0 made the 5th topic */
+    char *text = NULL;
+    size_t tl = 0;
+    assert_int_equal(bb_metrics_render(m, &text, &tl), 0);
+    assert_non_null(strstr(text, "test_dropped_total 3"));
+    free(text);
+    assert_int_equal(bcast_client_dropped(a), 0);
+    bcast_client_free(c);
+    bcast_client_free(a);
+    bcast_client_free(b);
+    bb_metrics_free(m);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth),
+        cmocka_unit_test(test_created_bound_and_dropped),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_ok_before_message),
         cmocka_unit_test(test_malformed),
