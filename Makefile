@@ -1,13 +1,14 @@
 # BunBase — see README.md. `make run` and `make test` are the two commands a new machine needs.
 BUILD ?= build
 SAN_BUILD ?= build-sanitize
+TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DBB_WERROR=ON
 endif
 
-.PHONY: all setup build run test test-sanitize bench fuzz format clean
+.PHONY: all setup build run test test-sanitize test-tsan bench fuzz format clean
 
 all: build
 
@@ -30,6 +31,13 @@ test-sanitize: setup
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --test-dir $(SAN_BUILD) --output-on-failure -j $(JOBS) --timeout 900
 
+# ThreadSanitizer build of the unit and integration suites (fuzz corpora are single-threaded).
+test-tsan: setup
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBB_TSAN=ON $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/scripts/tsan.supp" \
+		ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) --timeout 900 -L 'unit|integration'
+
 bench: build
 	@bash bench/run.sh $(BUILD)
 
@@ -42,4 +50,4 @@ format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*/*.c fuzz/*/*.c
 
 clean:
-	rm -rf $(BUILD) $(SAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(SAN_BUILD) $(TSAN_BUILD) build-fuzz

@@ -1,16 +1,17 @@
 /* bb_pg.c — embedded PostgreSQL cluster, connections, pool, migration runner.
  * Design notes (layout, auth, stale recovery, migration semantics): docs/internals/pg.md.
  *
- * Child processes (pg_config, initdb, postgres, the traversal probe) are started with fork +
- * execve, never through a shell. Between fork and exec the child only makes async-signal-safe
- * calls (the parent may have other threads): everything it needs (the postgres user's ids and
- * supplementary groups, argv, paths) is resolved in the parent before fork.
+ * Child processes (pg_config, initdb, postgres) are started with bb_proc (fork + execve, never
+ * through a shell, clean environment); the traversal probe forks without exec and only makes
+ * async-signal-safe calls (the parent may have other threads).
  */
 #include "bb_pg.h"
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_id.h"
 #include "bb_log.h"
+#include "bb_proc.h"
+#include "bb_time.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -38,7 +39,6 @@
 #define PG_SUPERUSER "postgres"
 #define PG_DBNAME "bunbase"
 #define PG_SOCKET_NAME ".s.PGSQL." PG_PORT
-#define PG_MAX_GROUPS 64
 
 #define INITDB_TIMEOUT_MS 180000
 #define READY_TIMEOUT_MS 60000
@@ -73,20 +73,6 @@ static char *xasprintf(const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
 }
 
 /* Copies a libpq message (which ends in '\n' and may span lines) as one line. */
@@ -153,14 +139,12 @@ static void log_tail(const char *path, char *buf, size_t cap)
 
 /* ---- child processes ----------------------------------------------------------------------- */
 
-/* Who child processes run as. drop: switch to uid/gid/groups (we are root). */
+/* Who child processes run as. drop: switch to pu (we are root). */
 struct runas {
     int drop;
     uid_t uid;
-    gid_t gid;
-    gid_t groups[PG_MAX_GROUPS];
-    int ngroups;
     char name[64];
+    struct bb_proc_user pu;
 };
 
 static int runas_init(struct runas *ra, char *err, size_t cap)
@@ -168,7 +152,6 @@ static int runas_init(struct runas *ra, char *err, size_t cap)
     memset(ra, 0, sizeof(*ra));
     if (geteuid() != 0) {
         ra->uid = geteuid();
-        ra->gid = getegid();
         struct passwd pw, *res = NULL;
         char buf[4096];
         if (getpwuid_r(ra->uid, &pw, buf, sizeof(buf), &res) == 0 && res)
@@ -177,158 +160,53 @@ static int runas_init(struct runas *ra, char *err, size_t cap)
             snprintf(ra->name, sizeof(ra->name), "uid %u", (unsigned)ra->uid);
         return 0;
     }
-    struct passwd pw, *res = NULL;
-    char buf[4096];
-    if (getpwnam_r("postgres", &pw, buf, sizeof(buf), &res) != 0 || !res) {
+    int rc = bb_proc_user_lookup("postgres", &ra->pu);
+    if (rc == BB_EPERM) {
+        seterr(err, cap, "the 'postgres' user has uid 0; refusing to run PostgreSQL as root");
+        return BB_EINVAL;
+    }
+    if (rc != 0) {
         seterr(err, cap,
                "running as root but there is no 'postgres' system user to run PostgreSQL as "
                "(install postgresql, or set BUNBASE_DATABASE_URL)");
         return BB_EINVAL;
     }
-    if (pw.pw_uid == 0) {
-        seterr(err, cap, "the 'postgres' user has uid 0; refusing to run PostgreSQL as root");
-        return BB_EINVAL;
-    }
     ra->drop = 1;
-    ra->uid = pw.pw_uid;
-    ra->gid = pw.pw_gid;
+    ra->uid = ra->pu.uid;
     snprintf(ra->name, sizeof(ra->name), "postgres");
-    int ng = PG_MAX_GROUPS;
-    if (getgrouplist("postgres", pw.pw_gid, ra->groups, &ng) < 0) {
-        ng = 1;
-        ra->groups[0] = pw.pw_gid;
-    }
-    ra->ngroups = ng;
     return 0;
 }
 
-/* In a forked child: become the run-as user. Async-signal-safe. */
-static int child_become(const struct runas *ra)
+static const struct bb_proc_user *runas_user(const struct runas *ra)
 {
-    if (!ra->drop) return 0;
-    if (setgroups((size_t)ra->ngroups, ra->groups) != 0) return -1;
-    if (setgid(ra->gid) != 0) return -1;
-    if (setuid(ra->uid) != 0) return -1;
-    if (getuid() != ra->uid || geteuid() != ra->uid) return -1;
-    return 0;
+    return ra->drop ? &ra->pu : NULL;
 }
 
-static void child_write(const char *s)
-{
-    ssize_t r = write(2, s, strlen(s));
-    (void)r;
-}
-
-/* In a forked child: reset signals, drop privileges, set up stdio, exec. Never returns.
- * out_fd >= 0 becomes stdout (for reading a program's output), else stdout goes to the log;
- * stderr always goes to the log (or /dev/null without one). pdeath_parent > 0: the child gets
- * SIGINT when the forking thread dies (and exits at once if the parent is already gone). */
-static void child_exec(const struct runas *ra, char *const argv[], const char *logpath, int out_fd,
-                       pid_t pdeath_parent)
-{
-    static char *const envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", "LC_ALL=C", NULL};
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    static const int sigs[] = {SIGINT,  SIGTERM, SIGQUIT, SIGHUP,
-                               SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2};
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = SIG_DFL;
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-        sigaction(sigs[i], &sa, NULL);
-    setsid(); /* a terminal's ^C goes to us, not the server: we decide how it stops */
-
-    /* error sink until we are the server user (O_NOFOLLOW: the log lives in a directory that
-     * user owns, and we may still be root here) */
-    int logfd = open(logpath ? logpath : "/dev/null",
-                     O_WRONLY | O_APPEND | O_CLOEXEC | (logpath ? O_NOFOLLOW : 0));
-    if (child_become(ra) != 0) {
-        if (logfd >= 0) dup2(logfd, 2);
-        child_write("bb_pg: cannot switch to the server user\n");
-        _exit(126);
-    }
-    if (logpath) { /* reopen as the server user so a new log file gets its owner */
-        if (logfd >= 0) close(logfd);
-        logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (logfd < 0) logfd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    }
-    if (pdeath_parent > 0) {
-        /* after setuid: a credential change clears the parent-death signal */
-        prctl(PR_SET_PDEATHSIG, SIGINT);
-        if (getppid() != pdeath_parent) _exit(1);
-    }
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (in >= 0) dup2(in, 0);
-    if (logfd >= 0) {
-        dup2(out_fd >= 0 ? out_fd : logfd, 1);
-        dup2(logfd, 2);
-    }
-    /* inherit nothing else (the parent's listening sockets must not outlive it) */
-#ifdef SYS_close_range
-    if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
-#endif
-    {
-        long maxfd = sysconf(_SC_OPEN_MAX);
-        if (maxfd < 0 || maxfd > 65536) maxfd = 65536;
-        for (int fd = 3; fd < maxfd; fd++)
-            close(fd);
-    }
-    execve(argv[0], argv, envp);
-    child_write("bb_pg: exec failed: ");
-    child_write(argv[0]);
-    child_write("\n");
-    _exit(127);
-}
-
+/* Starts argv as the run-as user, its output appended to logpath (or into out_fd), in its own
+ * session; pdeath: the server gets SIGINT (fast shutdown) when the starting thread dies. */
 static int spawn(const struct runas *ra, char *const argv[], const char *logpath, int out_fd,
                  int pdeath, pid_t *out)
 {
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) return BB_EIO;
-    if (pid == 0) child_exec(ra, argv, logpath, out_fd, pdeath ? parent : 0);
-    *out = pid;
-    return 0;
+    struct bb_proc_spec spec = {.argv = argv,
+                                .user = runas_user(ra),
+                                .log_path = logpath,
+                                .stdout_fd = out_fd,
+                                .pdeath_signal = pdeath ? SIGINT : 0,
+                                .flags = BB_PROC_NEW_SESSION};
+    return bb_proc_spawn(&spec, out);
 }
 
-/* Waits for a child to exit: 0 with *status, BB_ETIMEDOUT, or BB_EIO (not our child). */
-static int wait_exit(pid_t pid, int timeout_ms, int *status)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        int st = 0;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            *status = st;
-            return 0;
-        }
-        if (r < 0 && errno != EINTR) return BB_EIO;
-        if (now_ms() >= deadline) return BB_ETIMEDOUT;
-        sleep_ms(10);
-    }
-}
-
-/* Runs argv to completion (bounded). 0 when it exited 0. */
+/* Runs argv to completion (bounded; on timeout SIGTERM, which initdb cleans up after). 0 when
+ * it exited 0. */
 static int run_wait(const struct runas *ra, char *const argv[], const char *logpath, int timeout_ms,
                     int *exit_code)
 {
-    pid_t pid;
-    int st = 0;
-    *exit_code = -1;
-    if (spawn(ra, argv, logpath, -1, 0, &pid) != 0) return BB_EIO;
-    int rc = wait_exit(pid, timeout_ms, &st);
-    if (rc == BB_ETIMEDOUT) {
-        kill(pid, SIGTERM); /* initdb cleans up what it created on SIGTERM */
-        if (wait_exit(pid, 10000, &st) != 0) {
-            kill(pid, SIGKILL);
-            wait_exit(pid, 5000, &st);
-        }
-        return BB_ETIMEDOUT;
-    }
-    if (rc != 0) return rc;
-    if (WIFEXITED(st)) *exit_code = WEXITSTATUS(st);
-    return *exit_code == 0 ? 0 : BB_EIO;
+    struct bb_proc_spec spec = {.argv = argv,
+                                .user = runas_user(ra),
+                                .log_path = logpath,
+                                .stdout_fd = -1,
+                                .flags = BB_PROC_NEW_SESSION};
+    return bb_proc_run(&spec, (uint64_t)timeout_ms, NULL, 0, exit_code);
 }
 
 /* ---- locating the binaries --------------------------------------------------------------- */
@@ -364,37 +242,14 @@ static int bindir_from_pg_config(char *buf, size_t cap)
     }
     if (!exe[0]) return BB_ENOTFOUND;
 
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return BB_EIO;
-    struct runas self = {0};
     char *argv[] = {exe, "--bindir", NULL};
-    pid_t pid;
-    int rc = spawn(&self, argv, NULL, fds[1], 0, &pid);
-    close(fds[1]);
-    if (rc != 0) {
-        close(fds[0]);
-        return rc;
-    }
-    size_t o = 0;
-    for (;;) {
-        ssize_t n = read(fds[0], buf + o, cap - 1 - o);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        o += (size_t)n;
-        if (o >= cap - 1) break;
-    }
-    close(fds[0]);
-    int st = 0;
-    if (wait_exit(pid, 10000, &st) != 0) {
-        kill(pid, SIGKILL);
-        wait_exit(pid, 1000, &st);
-        return BB_EIO;
-    }
-    buf[o] = '\0';
+    struct bb_proc_spec spec = {.argv = argv, .stdout_fd = -1};
+    int rc = bb_proc_run(&spec, 10000, buf, cap, NULL);
+    if (rc != 0) return BB_EIO;
+    size_t o = strlen(buf);
     while (o > 0 && (buf[o - 1] == '\n' || buf[o - 1] == '\r'))
         buf[--o] = '\0';
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || o == 0) return BB_EIO;
-    return 0;
+    return o == 0 ? BB_EIO : 0;
 }
 
 /* Picks the directory holding postgres and initdb: the major version PGDATA was made with if its
@@ -455,7 +310,7 @@ static int check_traversable(const struct runas *ra, const char *dir, char *err,
         return BB_EIO;
     }
     if (pid == 0) {
-        if (child_become(ra) != 0) _exit(255);
+        if (bb_proc_user_become(runas_user(ra)) != 0) _exit(255);
         /* probe "/", then each prefix ending at a '/', then the full path; exit code = the byte
          * length of the failing prefix's component count */
         int k = 1;
@@ -472,10 +327,10 @@ static int check_traversable(const struct runas *ra, const char *dir, char *err,
         }
         _exit(0);
     }
-    int st = 0, rc = wait_exit(pid, 10000, &st);
+    int st = 0, rc = bb_proc_wait(pid, 10000, &st);
     if (rc != 0) {
         kill(pid, SIGKILL);
-        wait_exit(pid, 1000, &st);
+        bb_proc_wait(pid, 1000, &st);
         free(path);
         seterr(err, cap, "could not check access to %s", dir);
         return BB_EIO;
@@ -527,7 +382,7 @@ static int ensure_owned_dir(const struct runas *ra, const char *dir, char *err, 
         seterr(err, cap, "%s exists and is not a directory", dir);
         return BB_EINVAL;
     }
-    if (ra->drop && st.st_uid == 0 && chown(dir, ra->uid, ra->gid) == 0) st.st_uid = ra->uid;
+    if (ra->drop && st.st_uid == 0 && chown(dir, ra->pu.uid, ra->pu.gid) == 0) st.st_uid = ra->uid;
     if (st.st_uid != ra->uid) {
         seterr(err, cap, "%s is owned by uid %u, expected %s (uid %u)", dir, (unsigned)st.st_uid,
                ra->name, (unsigned)ra->uid);
@@ -725,11 +580,11 @@ static enum pm_state pm_probe(pid_t pid, dev_t dev, ino_t ino)
 
 static int wait_pm_gone(pid_t pid, dev_t dev, ino_t ino, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = (int64_t)bb_time_mono_ms() + timeout_ms;
     for (;;) {
         if (pm_probe(pid, dev, ino) != PM_ALIVE) return 0;
-        if (now_ms() >= deadline) return BB_ETIMEDOUT;
-        sleep_ms(20);
+        if ((int64_t)bb_time_mono_ms() >= deadline) return BB_ETIMEDOUT;
+        bb_time_sleep_ms(20);
     }
 }
 
@@ -964,7 +819,7 @@ int bb_pg_cluster_start(const char *data_dir, const char *fallback_root, struct 
         seterr(err, errcap, "cannot fork: %s", strerror(errno));
         goto out;
     }
-    int64_t deadline = now_ms() + READY_TIMEOUT_MS;
+    int64_t deadline = (int64_t)bb_time_mono_ms() + READY_TIMEOUT_MS;
     for (;;) {
         if (PQping(admin) == PQPING_OK) break;
         int st;
@@ -978,13 +833,13 @@ int bb_pg_cluster_start(const char *data_dir, const char *fallback_root, struct 
             rc = BB_EUNAVAIL;
             goto out;
         }
-        if (now_ms() >= deadline) {
+        if ((int64_t)bb_time_mono_ms() >= deadline) {
             seterr(err, errcap, "PostgreSQL did not accept connections within %d s (see %s)",
                    READY_TIMEOUT_MS / 1000, logpath);
             rc = BB_ETIMEDOUT;
             goto out;
         }
-        sleep_ms(20);
+        bb_time_sleep_ms(20);
     }
     c->pid = pid;
     rc = create_database(admin, err, errcap);
