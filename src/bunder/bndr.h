@@ -509,6 +509,12 @@ void bndr_watch_key(struct bndr_client *c, const char *k, size_t n);
 int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern);
 int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern);
 void bndr_shutdown(struct bndr_server *s);
+/* While a script is past busy-reply-threshold: reads what every other client sent (non-blocking),
+ * runs it through the dispatcher (which answers -BUSY) and writes the replies; skip (the script's
+ * caller) is left alone. Called from the Lua hook only. */
+void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip);
+/* cmd_script.c: 1 if cmd must be refused with -BUSY because a script is past its time limit. */
+int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd);
 
 /* ---------------------------------------------------------------- persistence */
 /* aof.c */

@@ -36,7 +36,10 @@ struct bunder_config {
     char project_id[128];  /* used in logs and change events (buncast topic kv.<project_id>) */
     char buncast[1024];    /* --buncast unix:/path | host:port: publish key changes ("" = off) */
     long long buncast_queue_max; /* events waiting for buncast before new ones are dropped */
+    char buncast_token_file[1024]; /* file holding buncast's internal token (else env BUNDER_BUNCAST_TOKEN) */
     char logfile[1024];    /* unused: logs go to stderr */
+    long long busy_reply_threshold; /* ms a script runs before others get -BUSY (5000; 0 = never;
+                                     * alias lua-time-limit) */
     int handoff_fd;        /* --handoff-fd N: inherited SOCK_SEQPACKET unix socket on which
                             * bunder-manager hands over authenticated client sockets (-1 = off);
                             * see handoff.c */

@@ -157,7 +157,13 @@
     X(bgrewriteaof, 1, "A", 0, 0, 0, "server", "Asynchronously rewrites the append-only file.") \
     X(lastsave, 1, "F", 0, 0, 0, "server", "Returns the Unix time of the last successful save.") \
     X(shutdown, -1, "A", 0, 0, 0, "server", "Synchronously saves and shuts down the server.")    \
-    X(memory, -2, "R", 0, 0, 0, "server", "MEMORY USAGE key.")
+    X(memory, -2, "R", 0, 0, 0, "server", "MEMORY USAGE key.")                                  \
+    /* scripting (cmd_script.c) */                                                             \
+    X(eval, -3, "", 0, 0, 0, "scripting", "Executes a server-side Lua script.")                 \
+    X(evalsha, -3, "", 0, 0, 0, "scripting", "Executes a server-side Lua script by SHA1 digest.") \
+    X(eval_ro, -3, "R", 0, 0, 0, "scripting", "Executes a read-only server-side Lua script.")   \
+    X(evalsha_ro, -3, "R", 0, 0, 0, "scripting", "Executes a read-only Lua script by SHA1 digest.") \
+    X(script, -2, "", 0, 0, 0, "scripting", "SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

@@ -61,7 +61,10 @@ static const struct opt opts[] = {
     {"project-id", T_STR, O(project_id), S(project_id), 0, 0, NULL, 0},
     {"buncast", T_STR, O(buncast), S(buncast), 0, 0, NULL, 0},
     {"buncast-queue-max", T_LL, O(buncast_queue_max), 0, 1, 1LL << 24, NULL, 0},
+    {"buncast-token-file", T_STR, O(buncast_token_file), S(buncast_token_file), 0, 0, NULL, 0},
     {"logfile", T_STR, O(logfile), S(logfile), 0, 0, NULL, 0},
+    {"busy-reply-threshold", T_LL, O(busy_reply_threshold), 0, 0, 1LL << 40, NULL, 1},
+    {"lua-time-limit", T_LL, O(busy_reply_threshold), 0, 0, 1LL << 40, NULL, 1},
     {"handoff-fd", T_INT, O(handoff_fd), 0, -1, 65535, NULL, 0},
 };
 #undef O
@@ -81,6 +84,7 @@ void bunder_config_default(struct bunder_config *c)
     c->maxmemory_samples = 5;
     snprintf(c->http_bind, sizeof c->http_bind, "127.0.0.1");
     c->hz = 10;
+    c->busy_reply_threshold = 5000;
     c->buncast_queue_max = 65536;
     c->proto_max_bulk_len = 512LL * 1024 * 1024;
     c->proto_max_multibulk_len = 1024 * 1024;

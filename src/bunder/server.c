@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -210,6 +211,11 @@ void bndr_process_command(struct bndr_client *c)
                  "RESET are allowed in this context",
                  cmd->name);
         bndr_add_error(c, msg);
+        return;
+    }
+    if (bndr_script_busy_reject(c, cmd)) {
+        reject(c, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                  "SHUTDOWN NOSAVE.");
         return;
     }
     if (s->aof.write_error && (cmd->flags & BNDR_CMD_WRITE)) {
@@ -779,6 +785,40 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (c->flags & (BNDR_CF_BLOCKED | BNDR_CF_CLOSE_AFTER_REPLY))
         return; /* keep the bytes; processed when unblocked */
     process_input(c);
+}
+
+void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip)
+{
+    /* Only clients with nothing pending before are written here: a reply queued before the
+     * script may be to a write whose AOF record is in the batch written after the script. */
+    struct bndr_client *answered[64];
+    int nans = 0;
+    for (struct bndr_client *c = s->clients; c && nans < 64; c = c->next) {
+        if (c == skip || (c->flags & (BNDR_CF_CLOSING | BNDR_CF_FAKE | BNDR_CF_BLOCKED |
+                                      BNDR_CF_PENDING_WRITE)) || c->writing)
+            continue;
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0)
+            continue;
+        uv_buf_t b;
+        on_alloc((uv_handle_t *)&c->tcp, 0, &b);
+        ssize_t n = recv(fd, b.base, b.len, MSG_DONTWAIT);
+        if (n <= 0)
+            continue; /* EOF and errors are seen by libuv after the script */
+        on_read((uv_stream_t *)&c->tcp, n, &b);
+        if (!(c->flags & BNDR_CF_CLOSING))
+            answered[nans++] = c;
+    }
+    for (int i = 0; i < nans; i++) {
+        struct bndr_client *c = answered[i];
+        for (struct bndr_client **pp = &s->pending_write; *pp; pp = &(*pp)->pw_next)
+            if (*pp == c) {
+                *pp = c->pw_next;
+                break;
+            }
+        c->flags &= ~BNDR_CF_PENDING_WRITE;
+        write_client(c);
+    }
 }
 
 /* Names the peer and puts c on the client list. */

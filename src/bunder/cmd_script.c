@@ -1,0 +1,1092 @@
+/* cmd_script.c — Lua scripting: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT.
+ *
+ * Redis 7.0's model, on Debian's Lua 5.1 (the version Redis embeds):
+ *
+ * - One lua_State for the process, created lazily and recreated by SCRIPT FLUSH. It has the base,
+ *   table, string and math libraries plus the C modules of Debian's lua-cjson (`cjson`) and
+ *   lua-bitop (`bit`); loadfile/dofile are removed, `debug` is only kept as an upvalue of the
+ *   error handler. Redis' `struct` and `cmsgpack` have no Debian package and are absent.
+ * - Sandbox: the chunk environment is an always-empty proxy table whose metatable reads through
+ *   to the real globals and errors like Redis on a missing name ("Script attempted to access
+ *   nonexistent global variable") or on any assignment ("Attempt to modify a readonly table"), so
+ *   no script can leave state behind for the next one. KEYS and ARGV are set in the real globals.
+ * - A script body is compiled once per SHA1 (chunk name "@user_script", so errors read
+ *   "user_script:<line>: ...") and kept in the registry under "f_<sha>" until SCRIPT FLUSH.
+ * - redis.call/pcall run the command on a fake client through bndr_call, the same path as a
+ *   network command (so every write is propagated to the AOF as itself: effects replication, as
+ *   Redis 7 does); the fake client's RESP reply is then parsed into Lua values. The commands of
+ *   one script are wrapped in MULTI/EXEC in the AOF, so a restart restores all or none of them.
+ * - Scripts run inline on the loop: atomic. A count hook (every 100000 VM instructions) checks the
+ *   run time; past busy-reply-threshold (lua-time-limit, default 5000 ms) the script is marked
+ *   timed out and the hook lets the server read other clients (bndr_busy_process_events): they
+ *   get -BUSY, except SCRIPT KILL (and AUTH/HELLO/QUIT/RESET), which makes the hook raise the
+ *   "Script killed" error unless the script already wrote (-UNKILLABLE).
+ *
+ * Reply conversions (Redis' tables): Lua → RESP: number → integer (truncated), string → bulk,
+ * true → :1 (RESP3 #t), false/nil → null, table with err/ok → error/status, {double=}, {map=},
+ * {set=} in RESP3, other tables → array up to the first nil. RESP → Lua: integer → number, bulk →
+ * string, null → false (RESP3 null → nil), status → {ok=}, error → {err=} (raised by
+ * redis.call), array → table, RESP3 map/set/double/bool/big number/verbatim as Redis.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <lauxlib.h>
+#include <lua-bitop.h>
+#include <lua-cjson.h>
+#include <lua.h>
+#include <lualib.h>
+#include <openssl/evp.h>
+
+#include "bb_log.h"
+#include "bndr.h"
+#include "cmds.h"
+
+#define SCRIPT_HOOK_COUNT 100000
+
+static struct {
+    lua_State *L;
+    struct bndr_dict bodies; /* sha -> struct bndr_str * (the script body, for SCRIPT EXISTS) */
+    struct bndr_client *fake; /* runs redis.call */
+    struct bndr_client *caller;
+    int running, timedout, killed, wrote, readonly;
+    int resp; /* redis.setresp */
+    uint64_t start_ms;
+    char sha[41];
+} sc;
+
+static void sha1hex(const void *p, size_t n, char out[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_Digest(p, n, md, &mdlen, EVP_sha1(), NULL);
+    static const char hx[] = "0123456789abcdef";
+    for (unsigned i = 0; i < 20; i++) {
+        out[2 * i] = hx[md[i] >> 4];
+        out[2 * i + 1] = hx[md[i] & 15];
+    }
+    out[40] = 0;
+}
+
+/* ---------------------------------------------------------------- errors as Redis builds them */
+/* Pushes {err="<CODE> <msg>"} from "-CODE msg" or "msg" (code ERR), trimming the line end. */
+static void push_error_buf(lua_State *L, const char *e, size_t n)
+{
+    const char *code = "ERR";
+    size_t codelen = 3;
+    const char *msg = e;
+    size_t msglen = n;
+    if (n && e[0] == '-') {
+        const char *sp = memchr(e, ' ', n);
+        if (!sp) {
+            msg = e + 1;
+            msglen = n - 1;
+        } else {
+            code = e + 1;
+            codelen = (size_t)(sp - e - 1);
+            msg = sp + 1;
+            msglen = n - (size_t)(sp + 1 - e);
+        }
+    }
+    while (msglen && (msg[msglen - 1] == '\r' || msg[msglen - 1] == '\n'))
+        msglen--;
+    while (msglen && (msg[0] == '\r' || msg[0] == '\n')) {
+        msg++;
+        msglen--;
+    }
+    lua_newtable(L);
+    lua_pushstring(L, "err");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addlstring(&b, code, codelen);
+    luaL_addchar(&b, ' ');
+    luaL_addlstring(&b, msg, msglen);
+    luaL_pushresult(&b);
+    lua_settable(L, -3);
+}
+
+static int raise_error(lua_State *L, const char *msg)
+{
+    push_error_buf(L, msg, strlen(msg));
+    return lua_error(L);
+}
+
+/* ---------------------------------------------------------------- RESP → Lua */
+/* Parses one reply at *pp (bounded by end) onto the Lua stack. Returns 0, or -1 on a malformed
+ * buffer (cannot happen for replies our own writers produced). */
+static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise_on_err)
+{
+    const char *p = *pp;
+    if (p >= end)
+        return -1;
+    const char *nl = memchr(p, '\r', (size_t)(end - p));
+    if (!nl || nl + 1 >= end)
+        return -1;
+    char t = p[0];
+    const char *s = p + 1;
+    size_t sn = (size_t)(nl - s);
+    const char *next = nl + 2;
+    long long v = 0;
+    if (t == ':' || t == '$' || t == '*' || t == '%' || t == '~' || t == '=' || t == '>' ||
+        t == '|') {
+        if (bndr_parse_ll(s, sn, &v) < 0)
+            return -1;
+    }
+    lua_checkstack(L, 8);
+    switch (t) {
+    case ':':
+        lua_pushnumber(L, (lua_Number)v);
+        break;
+    case '$':
+    case '=':
+        if (v < 0) {
+            lua_pushboolean(L, 0);
+            break;
+        }
+        if ((long long)(end - next) < v + 2)
+            return -1;
+        if (t == '=') { /* verbatim: {verbatim_string={format=, string=}} */
+            lua_newtable(L);
+            lua_pushstring(L, "verbatim_string");
+            lua_newtable(L);
+            lua_pushstring(L, "format");
+            lua_pushlstring(L, next, v >= 3 ? 3 : (size_t)v);
+            lua_settable(L, -3);
+            lua_pushstring(L, "string");
+            lua_pushlstring(L, v >= 4 ? next + 4 : next, v >= 4 ? (size_t)v - 4 : 0);
+            lua_settable(L, -3);
+            lua_settable(L, -3);
+        } else {
+            lua_pushlstring(L, next, (size_t)v);
+        }
+        next += v + 2;
+        break;
+    case '+':
+        lua_newtable(L);
+        lua_pushstring(L, "ok");
+        lua_pushlstring(L, s, sn);
+        lua_settable(L, -3);
+        break;
+    case '-':
+        push_error_buf(L, p, sn + 1);
+        (void)raise_on_err;
+        break;
+    case '*':
+    case '~':
+    case '>':
+        if (v < 0) {
+            lua_pushboolean(L, 0);
+            break;
+        }
+        if (t == '~') {
+            lua_newtable(L);
+            lua_pushstring(L, "set");
+            lua_newtable(L);
+            for (long long i = 0; i < v; i++) {
+                if (resp_to_lua(L, &next, end, 0) < 0)
+                    return -1;
+                lua_pushboolean(L, 1);
+                lua_settable(L, -3);
+            }
+            lua_settable(L, -3);
+            break;
+        }
+        lua_newtable(L);
+        for (long long i = 0; i < v; i++) {
+            if (resp_to_lua(L, &next, end, 0) < 0)
+                return -1;
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        break;
+    case '%':
+        lua_newtable(L);
+        lua_pushstring(L, "map");
+        lua_newtable(L);
+        for (long long i = 0; i < v; i++) {
+            if (resp_to_lua(L, &next, end, 0) < 0 || resp_to_lua(L, &next, end, 0) < 0)
+                return -1;
+            lua_settable(L, -3);
+        }
+        lua_settable(L, -3);
+        break;
+    case '|': /* attributes: skipped, as Redis does */
+        for (long long i = 0; i < 2 * v; i++) {
+            if (resp_to_lua(L, &next, end, 0) < 0)
+                return -1;
+            lua_pop(L, 1);
+        }
+        *pp = next;
+        return resp_to_lua(L, pp, end, raise_on_err);
+    case '_':
+        lua_pushnil(L);
+        break;
+    case '#':
+        lua_pushboolean(L, sn == 1 && s[0] == 't');
+        break;
+    case ',': {
+        double d = 0;
+        char tmp[128];
+        size_t m = sn < sizeof tmp - 1 ? sn : sizeof tmp - 1;
+        memcpy(tmp, s, m);
+        tmp[m] = 0;
+        if (!strcmp(tmp, "inf"))
+            d = INFINITY;
+        else if (!strcmp(tmp, "-inf"))
+            d = -INFINITY;
+        else if (!strcmp(tmp, "nan"))
+            d = NAN;
+        else
+            d = strtod(tmp, NULL);
+        lua_newtable(L);
+        lua_pushstring(L, "double");
+        lua_pushnumber(L, d);
+        lua_settable(L, -3);
+        break;
+    }
+    case '(':
+        lua_newtable(L);
+        lua_pushstring(L, "big_number");
+        lua_pushlstring(L, s, sn);
+        lua_settable(L, -3);
+        break;
+    default:
+        return -1;
+    }
+    *pp = next;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- Lua → RESP */
+static long long lua_num_to_ll(lua_Number d)
+{
+    /* (long long) of an out-of-range double is undefined in C; x86 yields LLONG_MIN, which is
+     * what redis-server answers, so answer that without the undefined cast. */
+    if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0))
+        return INT64_MIN;
+    return (long long)d;
+}
+
+static void lua_to_resp(struct bndr_client *c, lua_State *L, int depth)
+{
+    int t = lua_type(L, -1);
+    if (!lua_checkstack(L, 4) || depth > 1000) {
+        bndr_add_error(c, "ERR reached lua stack limit");
+        lua_pop(L, 1);
+        return;
+    }
+    switch (t) {
+    case LUA_TSTRING: {
+        size_t n;
+        const char *s = lua_tolstring(L, -1, &n);
+        bndr_add_bulk(c, s, n);
+        break;
+    }
+    case LUA_TBOOLEAN:
+        if (sc.resp == 2) {
+            if (lua_toboolean(L, -1))
+                bndr_add_ll(c, 1);
+            else
+                bndr_add_null(c);
+        } else {
+            bndr_add_bool(c, lua_toboolean(L, -1));
+        }
+        break;
+    case LUA_TNUMBER:
+        bndr_add_ll(c, lua_num_to_ll(lua_tonumber(L, -1)));
+        break;
+    case LUA_TTABLE: {
+        lua_pushstring(L, "err");
+        lua_rawget(L, -2);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            char *m = bndr_malloc(n + 2);
+            m[0] = 0;
+            memcpy(m, s, n);
+            m[n] = 0;
+            /* "-%s" of the message: an error line exactly as the table holds it */
+            bndr_add_error(c, m);
+            bndr_free(m);
+            lua_pop(L, 2);
+            return;
+        }
+        lua_pop(L, 1);
+        lua_pushstring(L, "ok");
+        lua_rawget(L, -2);
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            size_t n;
+            const char *s = lua_tolstring(L, -1, &n);
+            char *m = bndr_memdup(s, n);
+            for (size_t i = 0; i < n; i++)
+                if (m[i] == '\r' || m[i] == '\n')
+                    m[i] = ' ';
+            bndr_add_status(c, m);
+            bndr_free(m);
+            lua_pop(L, 2);
+            return;
+        }
+        lua_pop(L, 1);
+        if (sc.resp == 3) {
+            lua_pushstring(L, "double");
+            lua_rawget(L, -2);
+            if (lua_type(L, -1) == LUA_TNUMBER) {
+                bndr_add_double(c, lua_tonumber(L, -1));
+                lua_pop(L, 2);
+                return;
+            }
+            lua_pop(L, 1);
+            for (int kind = 0; kind < 2; kind++) {
+                lua_pushstring(L, kind == 0 ? "map" : "set");
+                lua_rawget(L, -2);
+                if (lua_type(L, -1) == LUA_TTABLE) {
+                    size_t h = bndr_add_deferred_len(c);
+                    long n = 0;
+                    lua_pushnil(L);
+                    while (lua_next(L, -2)) {
+                        lua_pushvalue(L, -2); /* key copy */
+                        lua_to_resp(c, L, depth + 1);
+                        if (kind == 0)
+                            lua_to_resp(c, L, depth + 1);
+                        else
+                            lua_pop(L, 1);
+                        n++;
+                    }
+                    bndr_set_deferred_len(c, h, kind == 0 && c->resp == 2 ? n * 2 : n,
+                                          c->resp == 3 ? (kind == 0 ? '%' : '~') : '*');
+                    lua_pop(L, 2);
+                    return;
+                }
+                lua_pop(L, 1);
+            }
+        }
+        size_t h = bndr_add_deferred_len(c);
+        long n = 0;
+        for (;;) {
+            lua_rawgeti(L, -1, (int)n + 1);
+            if (lua_isnil(L, -1)) {
+                lua_pop(L, 1);
+                break;
+            }
+            lua_to_resp(c, L, depth + 1);
+            n++;
+        }
+        bndr_set_deferred_len(c, h, n, '*');
+        break;
+    }
+    default:
+        bndr_add_null(c);
+    }
+    lua_pop(L, 1);
+}
+
+/* ---------------------------------------------------------------- redis.* */
+static const char *const noscript_cmds[] = {
+    "blpop", "brpop", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "multi", "exec",
+    "discard", "watch", "unwatch", "auth", "hello", "quit", "reset", "client", "config", "save",
+    "bgsave", "bgrewriteaof", "shutdown", "eval", "evalsha", "eval_ro", "evalsha_ro", "script",
+    NULL};
+
+static int cmd_noscript(const struct bndr_cmd *cmd)
+{
+    for (int i = 0; noscript_cmds[i]; i++)
+        if (!strcmp(noscript_cmds[i], cmd->name))
+            return 1;
+    return 0;
+}
+
+static int redis_generic_call(lua_State *L, int raise)
+{
+    int argc = lua_gettop(L);
+    if (argc == 0)
+        return raise_error(L, "Please specify at least one argument for this redis lib call");
+    struct bndr_server *s = bndr_srv;
+    struct bndr_arg *argv = bndr_malloc((size_t)argc * sizeof(*argv));
+    for (int i = 0; i < argc; i++) {
+        int t = lua_type(L, i + 1);
+        if (t == LUA_TNUMBER) {
+            char buf[64];
+            int m = snprintf(buf, sizeof buf, "%.17g", (double)lua_tonumber(L, i + 1));
+            lua_pushlstring(L, buf, (size_t)m);
+            lua_replace(L, i + 1); /* keeps the converted string alive on the stack */
+        } else if (t != LUA_TSTRING) {
+            bndr_free(argv);
+            return raise_error(L, "Lua redis lib command arguments must be strings or integers");
+        }
+        size_t n;
+        argv[i].p = (char *)lua_tolstring(L, i + 1, &n);
+        argv[i].n = n;
+    }
+    const char *err = NULL;
+    const struct bndr_cmd *cmd = bndr_cmd_lookup(argv[0].p, argv[0].n);
+    if (!cmd)
+        err = "Unknown Redis command called from script";
+    else if ((cmd->arity > 0 && argc != cmd->arity) || (cmd->arity < 0 && argc < -cmd->arity))
+        err = "Wrong number of args calling Redis command from script";
+    else if (cmd_noscript(cmd))
+        err = "This Redis command is not allowed from script";
+    else if (sc.readonly && (cmd->flags & BNDR_CMD_WRITE))
+        err = "Write commands are not allowed from read-only scripts.";
+    else if ((cmd->flags & BNDR_CMD_WRITE) && s->aof.write_error)
+        err = "-MISCONF Errors writing to the AOF file: the server refuses writes until the AOF "
+              "can be written again (see the log)";
+    else if ((cmd->flags & BNDR_CMD_DENYOOM) && s->cfg.maxmemory && !sc.wrote &&
+             bndr_evict(s) < 0)
+        err = "-OOM command not allowed when used memory > 'maxmemory'.";
+    if (err) {
+        bndr_free(argv);
+        if (raise)
+            return raise_error(L, err);
+        push_error_buf(L, err, strlen(err));
+        return 1;
+    }
+    struct bndr_client *f = sc.fake;
+    f->resp = sc.resp;
+    f->argv = argv;
+    f->argc = argc;
+    f->out.len = 0;
+    long long dirty = s->dirty;
+    bndr_call(f, cmd);
+    if (s->dirty != dirty && (cmd->flags & BNDR_CMD_WRITE))
+        sc.wrote = 1;
+    f->argv = NULL;
+    f->argc = 0;
+    bndr_free(argv);
+    const char *p = f->out.p, *end = f->out.p + f->out.len;
+    if (!p || resp_to_lua(L, &p, end, raise) < 0) {
+        f->out.len = 0;
+        return raise_error(L, "ERR reply from the command could not be parsed");
+    }
+    f->out.len = 0;
+    if (raise && f->out.p && f->out.p[0] == '-') /* the error table is on the stack */
+        return lua_error(L);
+    return 1;
+}
+
+static int l_redis_call(lua_State *L)
+{
+    return redis_generic_call(L, 1);
+}
+
+static int l_redis_pcall(lua_State *L)
+{
+    return redis_generic_call(L, 0);
+}
+
+static int l_redis_sha1hex(lua_State *L)
+{
+    if (lua_gettop(L) != 1) {
+        lua_pushstring(L, "wrong number of arguments");
+        return lua_error(L);
+    }
+    size_t n;
+    const char *s = lua_tolstring(L, 1, &n);
+    char out[41];
+    sha1hex(s ? s : "", s ? n : 0, out);
+    lua_pushstring(L, out);
+    return 1;
+}
+
+static int l_return_table(lua_State *L, const char *field)
+{
+    if (lua_gettop(L) != 1 || lua_type(L, -1) != LUA_TSTRING) {
+        luaL_error(L, "wrong number or type of arguments");
+        return 1;
+    }
+    lua_newtable(L);
+    lua_pushstring(L, field);
+    lua_pushvalue(L, -3);
+    lua_settable(L, -3);
+    return 1;
+}
+
+static int l_redis_error_reply(lua_State *L)
+{
+    if (lua_gettop(L) != 1 || lua_type(L, -1) != LUA_TSTRING)
+        return luaL_error(L, "wrong number or type of arguments");
+    size_t n;
+    const char *e = lua_tolstring(L, 1, &n);
+    if (n && e[0] == '-') {
+        push_error_buf(L, e, n);
+    } else {
+        char *m = bndr_malloc(n + 2);
+        m[0] = '-';
+        memcpy(m + 1, e, n);
+        m[n + 1] = 0;
+        push_error_buf(L, m, n + 1);
+        bndr_free(m);
+    }
+    return 1;
+}
+
+static int l_redis_status_reply(lua_State *L)
+{
+    return l_return_table(L, "ok");
+}
+
+static int l_redis_log(lua_State *L)
+{
+    int argc = lua_gettop(L);
+    if (argc < 2)
+        return luaL_error(L, "redis.log() requires two arguments or more.");
+    if (!lua_isnumber(L, 1))
+        return luaL_error(L, "First argument must be a number (log level).");
+    int level = (int)lua_tonumber(L, 1);
+    if (level < 0 || level > 3)
+        return luaL_error(L, "Invalid debug level.");
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 2; i <= argc; i++) {
+        size_t n;
+        const char *s = lua_tolstring(L, i, &n);
+        if (!s)
+            continue;
+        if (i > 2)
+            luaL_addchar(&b, ' ');
+        luaL_addlstring(&b, s, n);
+    }
+    luaL_pushresult(&b);
+    const char *msg = lua_tostring(L, -1);
+    if (level >= 3)
+        bb_warn("bunder", "lua_log msg=\"%s\"", msg);
+    else if (level == 2)
+        bb_info("bunder", "lua_log msg=\"%s\"", msg);
+    lua_pop(L, 1);
+    return 0;
+}
+
+static int l_redis_setresp(lua_State *L)
+{
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "redis.setresp() requires one argument.");
+    int r = (int)lua_tonumber(L, 1);
+    if (r != 2 && r != 3)
+        return luaL_error(L, "RESP version must be 2 or 3.");
+    sc.resp = r;
+    return 0;
+}
+
+static int l_noop_true(lua_State *L)
+{
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int l_noop(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- sandbox */
+static int l_global_index(lua_State *L)
+{
+    /* (proxy, key): read the real globals (upvalue), or fail like Redis */
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(1));
+    if (!lua_isnil(L, -1))
+        return 1;
+    const char *k = lua_tostring(L, 2);
+    return luaL_error(L, "Script attempted to access nonexistent global variable '%s'",
+                      k ? k : "?");
+}
+
+/* rawset on the globals proxy fails like Redis' read-only table (no position: a C function) */
+static int l_rawset(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "proxy");
+    int is_proxy = lua_rawequal(L, 1, -1);
+    lua_pop(L, 1);
+    if (is_proxy) {
+        lua_pushstring(L, "Attempt to modify a readonly table");
+        return lua_error(L);
+    }
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+static int l_global_newindex(lua_State *L)
+{
+    return luaL_error(L, "Attempt to modify a readonly table");
+}
+
+static const char err_handler_src[] =
+    "local dbg = debug\n"
+    "return function(err)\n"
+    "  local i = dbg.getinfo(2,'nSl')\n"
+    "  if i and i.what == 'C' then\n"
+    "    i = dbg.getinfo(3,'nSl')\n"
+    "  end\n"
+    "  if type(err) ~= 'table' then\n"
+    "    err = {err='ERR ' .. tostring(err)}\n"
+    "  end\n"
+    "  if i then\n"
+    "    err['source'] = i.source\n"
+    "    err['line'] = i.currentline\n"
+    "  end\n"
+    "  return err\n"
+    "end\n";
+
+static void open_lib(lua_State *L, const char *name, lua_CFunction f)
+{
+    lua_pushcfunction(L, f);
+    lua_pushstring(L, name);
+    lua_call(L, 1, 0);
+}
+
+static void script_hook(lua_State *L, lua_Debug *ar);
+
+static void state_create(void)
+{
+    lua_State *L = luaL_newstate();
+    open_lib(L, "", luaopen_base);
+    open_lib(L, LUA_TABLIBNAME, luaopen_table);
+    open_lib(L, LUA_STRLIBNAME, luaopen_string);
+    open_lib(L, LUA_MATHLIBNAME, luaopen_math);
+    open_lib(L, LUA_DBLIBNAME, luaopen_debug);
+    lua_pushcfunction(L, luaopen_cjson); /* returns the module without setting a global */
+    lua_call(L, 0, 1);
+    lua_setglobal(L, "cjson");
+    open_lib(L, "bit", luaopen_bit);
+    /* the error handler keeps `debug` as an upvalue; then debug goes */
+    if (luaL_loadbuffer(L, err_handler_src, sizeof err_handler_src - 1, "@err_handler") ||
+        lua_pcall(L, 0, 1, 0)) {
+        bb_error("bunder", "lua_init_failed err=\"%s\"", lua_tostring(L, -1));
+        abort();
+    }
+    lua_setfield(L, LUA_REGISTRYINDEX, "err_handler");
+    /* what Redis 7.0 leaves out of the globals */
+    static const char *const drop[] = {"debug", "loadfile", "dofile", "print", "load",
+                                       "loadstring", "getfenv", "setfenv", "require", "module",
+                                       "coroutine", "newproxy", "gcinfo", "collectgarbage",
+                                       "package", "io", "os", NULL};
+    for (int i = 0; drop[i]; i++) {
+        lua_pushnil(L);
+        lua_setglobal(L, drop[i]);
+    }
+    lua_pushcfunction(L, l_rawset);
+    lua_setglobal(L, "rawset");
+    /* the redis table */
+    lua_newtable(L);
+    static const luaL_Reg fns[] = {{"call", l_redis_call},
+                                   {"pcall", l_redis_pcall},
+                                   {"sha1hex", l_redis_sha1hex},
+                                   {"error_reply", l_redis_error_reply},
+                                   {"status_reply", l_redis_status_reply},
+                                   {"log", l_redis_log},
+                                   {"setresp", l_redis_setresp},
+                                   {"replicate_commands", l_noop_true},
+                                   {"set_repl", l_noop},
+                                   {"breakpoint", l_noop},
+                                   {"debug", l_noop},
+                                   {NULL, NULL}};
+    for (const luaL_Reg *r = fns; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+    static const struct {
+        const char *name;
+        int v;
+    } consts[] = {{"LOG_DEBUG", 0},    {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3},
+                  {"REPL_NONE", 0},    {"REPL_AOF", 1},    {"REPL_SLAVE", 2}, {"REPL_REPLICA", 2},
+                  {"REPL_ALL", 3},     {NULL, 0}};
+    for (int i = 0; consts[i].name; i++) {
+        lua_pushnumber(L, consts[i].v);
+        lua_setfield(L, -2, consts[i].name);
+    }
+    lua_pushstring(L, "7.0.15");
+    lua_setfield(L, -2, "REDIS_VERSION");
+    lua_pushnumber(L, 0x07000f);
+    lua_setfield(L, -2, "REDIS_VERSION_NUM");
+    lua_setglobal(L, "redis");
+    /* the proxy: every global read goes through l_global_index, every write fails */
+    lua_pushvalue(L, LUA_GLOBALSINDEX); /* real globals */
+    lua_newtable(L);                    /* proxy */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "_G"); /* _G names the proxy */
+    lua_newtable(L);           /* metatable */
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, l_global_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_global_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "proxy");
+    lua_setfield(L, LUA_REGISTRYINDEX, "globals");
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_COUNT);
+    sc.L = L;
+}
+
+static void state_destroy(void)
+{
+    if (sc.L)
+        lua_close(sc.L);
+    sc.L = NULL;
+    bndr_dict_release(&sc.bodies, NULL);
+    bndr_dict_init(&sc.bodies);
+}
+
+static void ensure_state(void)
+{
+    if (!sc.L) {
+        bndr_dict_init(&sc.bodies);
+        state_create();
+    }
+    if (!sc.fake)
+        sc.fake = bndr_client_fake(bndr_srv);
+}
+
+/* ---------------------------------------------------------------- busy scripts */
+static void script_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    if (!sc.running)
+        return;
+    uint64_t now = bndr_mstime();
+    long long limit = bndr_srv->cfg.busy_reply_threshold;
+    if (!sc.timedout && limit > 0 && now - sc.start_ms >= (uint64_t)limit) {
+        sc.timedout = 1;
+        bb_warn("bunder", "slow_script sha=%s elapsed_ms=%llu (other clients now get -BUSY; "
+                          "SCRIPT KILL or SHUTDOWN NOSAVE)",
+                sc.sha, (unsigned long long)(now - sc.start_ms));
+    }
+    if (sc.timedout)
+        bndr_busy_process_events(bndr_srv, sc.caller);
+    if (sc.killed) {
+        bb_warn("bunder", "slow_script_killed sha=%s", sc.sha);
+        /* from now on every line raises, so pcall cannot swallow the kill */
+        lua_sethook(L, script_hook, LUA_MASKLINE, 0);
+        raise_error(L, "Script killed by user with SCRIPT KILL...");
+    }
+}
+
+int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd)
+{
+    if (!sc.running || !sc.timedout || c == sc.caller || c == sc.fake)
+        return 0;
+    const char *n = cmd->name;
+    if (!strcmp(n, "auth") || !strcmp(n, "hello") || !strcmp(n, "quit") || !strcmp(n, "reset"))
+        return 0;
+    if (!strcmp(n, "script") && c->argc == 2 && bndr_argeq(&c->argv[1], "kill"))
+        return 0;
+    return 1;
+}
+
+/* ---------------------------------------------------------------- EVAL */
+/* Parses a "#!lua flags=a,b" first line. Returns the offset of the body after it (0 without a
+ * shebang), or -1 after replying an error. */
+static long parse_shebang(struct bndr_client *c, const char *body, size_t n, int *no_writes)
+{
+    if (n < 2 || body[0] != '#' || body[1] != '!')
+        return 0;
+    const char *nl = memchr(body, '\n', n);
+    size_t ln = nl ? (size_t)(nl - body) : n;
+    char line[1024];
+    if (ln >= sizeof line) {
+        bndr_add_error(c, "ERR Unexpected engine in script shebang");
+        return -1;
+    }
+    memcpy(line, body + 2, ln - 2);
+    line[ln - 2] = 0;
+    char *save = NULL;
+    char *tok = strtok_r(line, " ", &save);
+    if (!tok || strcmp(tok, "lua")) {
+        bndr_add_errorf(c, "ERR Unexpected engine in script shebang: #!%s", tok ? tok : "");
+        return -1;
+    }
+    while ((tok = strtok_r(NULL, " ", &save))) {
+        if (strncmp(tok, "flags=", 6)) {
+            bndr_add_errorf(c, "ERR Unknown lua shebang option: %s", tok);
+            return -1;
+        }
+        char *fs = NULL;
+        for (char *f = strtok_r(tok + 6, ",", &fs); f; f = strtok_r(NULL, ",", &fs)) {
+            if (!strcmp(f, "no-writes"))
+                *no_writes = 1;
+            else if (strcmp(f, "allow-oom") && strcmp(f, "allow-stale") &&
+                     strcmp(f, "no-cluster") && strcmp(f, "allow-cross-slot-keys")) {
+                bndr_add_errorf(c, "ERR Unexpected flag in script shebang: %s", f);
+                return -1;
+            }
+        }
+    }
+    return (long)ln;
+}
+
+/* Compiles body under its sha unless already known. Returns 0, or -1 after replying. */
+static int script_load(struct bndr_client *c, const char *body, size_t n, char sha[41])
+{
+    sha1hex(body, n, sha);
+    if (bndr_dict_find(&sc.bodies, sha, 40))
+        return 0;
+    int no_writes = 0;
+    long off = parse_shebang(c, body, n, &no_writes);
+    if (off < 0)
+        return -1;
+    lua_State *L = sc.L;
+    /* a shebang line is compiled as an empty line, so line numbers stay the body's */
+    if (luaL_loadbuffer(L, body + off, n - (size_t)off, "@user_script")) {
+        bndr_add_errorf(c, "ERR Error compiling script (new function): %s",
+                        lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "proxy");
+    lua_setfenv(L, -2);
+    char key[64];
+    snprintf(key, sizeof key, "f_%s", sha);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+    snprintf(key, sizeof key, "ro_%s", sha);
+    lua_pushboolean(L, no_writes);
+    lua_setfield(L, LUA_REGISTRYINDEX, key);
+    struct bndr_de *e = bndr_dict_upsert(&sc.bodies, sha, 40, NULL);
+    e->v.i = (int64_t)n;
+    return 0;
+}
+
+static void set_array_global(lua_State *L, const char *name, struct bndr_arg *a, int n)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, "globals");
+    lua_newtable(L);
+    for (int i = 0; i < n; i++) {
+        lua_pushlstring(L, a[i].p, a[i].n);
+        lua_rawseti(L, -2, i + 1);
+    }
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}
+
+static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
+{
+    struct bndr_server *s = c->srv;
+    long long numkeys;
+    if (bndr_get_ll_or_reply(c, &c->argv[2], &numkeys, NULL) < 0)
+        return;
+    if (numkeys > c->argc - 3) {
+        bndr_add_error(c, "ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    if (numkeys < 0) {
+        bndr_add_error(c, "ERR Number of keys can't be negative");
+        return;
+    }
+    ensure_state();
+    lua_State *L = sc.L;
+    char sha[41];
+    if (by_sha) {
+        if (c->argv[1].n != 40) {
+            bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        }
+        for (int i = 0; i < 40; i++) {
+            char ch = c->argv[1].p[i];
+            sha[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        sha[40] = 0;
+        if (!bndr_dict_find(&sc.bodies, sha, 40)) {
+            bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        }
+    } else if (script_load(c, c->argv[1].p, c->argv[1].n, sha) < 0) {
+        return;
+    }
+    char key[64];
+    snprintf(key, sizeof key, "ro_%s", sha);
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    int no_writes = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    set_array_global(L, "KEYS", c->argv + 3, (int)numkeys);
+    set_array_global(L, "ARGV", c->argv + 3 + numkeys, c->argc - 3 - (int)numkeys);
+    lua_getfield(L, LUA_REGISTRYINDEX, "err_handler");
+    snprintf(key, sizeof key, "f_%s", sha);
+    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    memcpy(sc.sha, sha, 41);
+    sc.caller = c;
+    sc.running = 1;
+    sc.timedout = sc.killed = sc.wrote = 0;
+    sc.readonly = readonly || no_writes;
+    sc.resp = 2;
+    sc.start_ms = bndr_mstime();
+    int own_multi = !s->in_exec;
+    if (own_multi)
+        s->in_exec = 1; /* the script's writes go to the AOF as one MULTI/EXEC */
+    lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_COUNT);
+    int err = lua_pcall(L, 0, 1, -2);
+    sc.running = 0;
+    if (own_multi) {
+        s->in_exec = 0;
+        if (s->aof.in_multi) {
+            struct bndr_arg e = {(char *)"EXEC", 4};
+            bndr_aof_feed(s, 1, &e);
+            s->aof.in_multi = 0;
+        }
+    }
+    if (sc.timedout)
+        bb_warn("bunder", "slow_script_done sha=%s elapsed_ms=%llu", sha,
+                (unsigned long long)(bndr_mstime() - sc.start_ms));
+    sc.timedout = 0;
+    sc.killed = 0;
+    sc.caller = NULL;
+    if (err) {
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "err");
+            lua_getfield(L, -2, "source");
+            lua_getfield(L, -3, "line");
+            const char *msg = lua_tostring(L, -3);
+            const char *src = lua_tostring(L, -2);
+            const char *line = lua_tostring(L, -1);
+            struct bndr_buf b = {0};
+            bndr_buf_add(&b, msg ? msg : "", msg ? strlen(msg) : 0);
+            if (src && line) {
+                char tail[256];
+                int m = snprintf(tail, sizeof tail, " script: %s, on %s:%s.", sha, src, line);
+                bndr_buf_add(&b, tail, (size_t)m);
+            }
+            bndr_buf_add(&b, "", 1);
+            bndr_add_error(c, b.p);
+            bndr_free(b.p);
+            lua_pop(L, 4);
+        } else {
+            const char *msg = lua_tostring(L, -1);
+            bndr_add_errorf(c, "ERR Error running script %s, %.100s", sha,
+                            msg ? msg : "execution failure");
+            lua_pop(L, 1);
+        }
+    } else {
+        lua_to_resp(c, L, 0);
+    }
+    lua_pop(L, 1); /* the error handler */
+    /* a script's garbage is collected at once, as Redis does for large heaps */
+    lua_gc(L, LUA_GCSTEP, 1);
+}
+
+void bndr_cmd_eval(struct bndr_client *c)
+{
+    eval_generic(c, 0, 0);
+}
+
+void bndr_cmd_evalsha(struct bndr_client *c)
+{
+    eval_generic(c, 1, 0);
+}
+
+void bndr_cmd_eval_ro(struct bndr_client *c)
+{
+    eval_generic(c, 0, 1);
+}
+
+void bndr_cmd_evalsha_ro(struct bndr_client *c)
+{
+    eval_generic(c, 1, 1);
+}
+
+/* ---------------------------------------------------------------- SCRIPT */
+static const char *const script_help[] = {
+    "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DEBUG (YES|SYNC|NO)",
+    "    Set the debug mode for subsequent scripts executed.",
+    "EXISTS <sha1> [<sha1> ...]",
+    "    Return information about the existence of the scripts in the script cache.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Flush the Lua scripts cache. Very dangerous on replicas.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the scripts cache.",
+    "    * SYNC: Synchronously flush the scripts cache.",
+    "KILL",
+    "    Kill the currently executing Lua script.",
+    "LOAD <script>",
+    "    Load a script into the scripts cache without executing it.",
+    "HELP",
+    "    Prints this help.",
+    NULL};
+
+static int sub_arity(struct bndr_client *c, const char *sub, int arity)
+{
+    if ((arity > 0 && c->argc != arity) || (arity < 0 && c->argc < -arity)) {
+        bndr_add_errorf(c, "ERR wrong number of arguments for 'script|%s' command", sub);
+        return -1;
+    }
+    return 0;
+}
+
+void bndr_cmd_script(struct bndr_client *c)
+{
+    struct bndr_arg *sub = &c->argv[1];
+    if (bndr_argeq(sub, "load")) {
+        if (sub_arity(c, "load", 3) < 0)
+            return;
+        ensure_state();
+        char sha[41];
+        if (script_load(c, c->argv[2].p, c->argv[2].n, sha) < 0)
+            return;
+        bndr_add_bulk(c, sha, 40);
+    } else if (bndr_argeq(sub, "exists")) {
+        if (sub_arity(c, "exists", -3) < 0)
+            return;
+        ensure_state();
+        bndr_add_array(c, c->argc - 2);
+        for (int i = 2; i < c->argc; i++) {
+            char sha[41];
+            int ok = c->argv[i].n == 40;
+            for (int j = 0; ok && j < 40; j++) {
+                char ch = c->argv[i].p[j];
+                sha[j] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+            }
+            bndr_add_ll(c, ok && bndr_dict_find(&sc.bodies, sha, 40) ? 1 : 0);
+        }
+    } else if (bndr_argeq(sub, "flush")) {
+        if (sub_arity(c, "flush", -2) < 0)
+            return;
+        if (c->argc > 3 || (c->argc == 3 && !bndr_argeq(&c->argv[2], "sync") &&
+                            !bndr_argeq(&c->argv[2], "async"))) {
+            bndr_add_error(c, "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+            return;
+        }
+        if (sc.L)
+            state_destroy();
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "kill")) {
+        if (sub_arity(c, "kill", 2) < 0)
+            return;
+        if (!sc.running) {
+            bndr_add_error(c, "NOTBUSY No scripts in execution right now.");
+        } else if (sc.wrote) {
+            bndr_add_error(c, "UNKILLABLE Sorry the script already executed write commands "
+                              "against the dataset. You can either wait the script termination "
+                              "or kill the server in a hard way using the SHUTDOWN NOSAVE "
+                              "command.");
+        } else {
+            sc.killed = 1;
+            bndr_add_ok(c);
+        }
+    } else if (bndr_argeq(sub, "help")) {
+        if (sub_arity(c, "help", 2) < 0)
+            return;
+        long n = 0;
+        while (script_help[n])
+            n++;
+        bndr_add_array(c, n);
+        for (long i = 0; i < n; i++)
+            bndr_add_status(c, script_help[i]);
+    } else if (bndr_argeq(sub, "debug")) {
+        if (sub_arity(c, "debug", 3) < 0)
+            return;
+        bndr_add_error(c, "ERR SCRIPT DEBUG is not supported by this server");
+    } else {
+        bndr_add_errorf(c, "ERR unknown subcommand '%.*s'. Try SCRIPT HELP.",
+                        (int)(sub->n > 128 ? 128 : sub->n), sub->p);
+    }
+}
+
+int bndr_script_running(void)
+{
+    return sc.running;
+}

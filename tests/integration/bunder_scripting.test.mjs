@@ -1,0 +1,179 @@
+// bunder scripting (EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT) against Debian's redis-server 7:
+// the same commands go to both and the reply bytes must be equal — reply conversions, Redis 7's
+// error wording (user_script:N, "script: <sha>, on @user_script:N."), the sandbox, scripts that
+// fail half-way, the busy-script limit with SCRIPT KILL, and the AOF restoring script writes.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { RawClient, startPair, startRedis } from './bunder_compat_lib.mjs';
+import { Client, sleep, startBunder } from './bunder_lib.test.mjs';
+
+const E = (body, ...rest) => ['EVAL', body, ...rest];
+
+test('EVAL replies and errors equal redis-server byte for byte', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['SET', 'str', 'hello'], ['RPUSH', 'list', 'a', 'b'], ['HSET', 'h', 'f', 'v'],
+      // Lua -> RESP
+      E('return 1.9', 0), E('return -3.9', 0), E('return 9007199254740993', 0), E('return 1e300', 0),
+      E('return {1,2,nil,4}', 0), E("return {1,'a',{2,3.7},true,false}", 0), E('return true', 0),
+      E('return false', 0), E('return nil', 0), E("return 'x'", 0), E('return {}', 0),
+      E("return {err='boom'}", 0), E("return {err='My custom error'}", 0), E("return {ok='FINE'}", 0),
+      E("return redis.error_reply('My Error')", 0), E("return redis.error_reply('Boom')", 0),
+      E("return redis.error_reply('-WRONG x')", 0), E("return redis.status_reply('FINE')", 0),
+      E("return {err='line1\\r\\nline2'}", 0),
+      // RESP -> Lua
+      E("return redis.call('get', KEYS[1])", 1, 'str'), E("return redis.call('get', 'nokey')", 0),
+      E("return tostring(redis.call('get', 'nokey'))", 0), E("return redis.call('lrange', 'list', 0, -1)", 0),
+      E("return redis.call('hgetall', 'nohash')", 0), E("return redis.call('ping')", 0),
+      E("return redis.call('set', 'k', 'v')", 0), E("return redis.call('set', 'k', 'v')['ok']", 0),
+      E("return type(redis.call('incr', 'n'))", 0), E("return redis.call('incr', 'n')", 0),
+      E("redis.call('set','f',3.7); return redis.call('get','f')", 0),
+      E("redis.call('set','i',42); return redis.call('get','i')", 0),
+      E("local r = redis.pcall('incr', 'str'); return r['err']", 0),
+      E("return redis.pcall('incr', KEYS[1])", 1, 'str'),
+      E("return redis.pcall('get')", 0), E("return redis.pcall('nosuch')", 0),
+      // KEYS/ARGV
+      E('return {KEYS[1], KEYS[2], ARGV[1], ARGV[2], #KEYS, #ARGV}', 2, 'k1', 'k2', 'a1', 'a2'),
+      E('return #ARGV', 0, 'x', 'y', 'z'),
+      // errors, Redis 7 wording
+      E("return redis.call('nosuch')", 0), E("error('x')", 0), E('syntax error here', 0),
+      E("return redis.call('get')", 0), E('return redis.call()', 0), E("return redis.call('get', {})", 0),
+      E("return redis.call('multi')", 0), E("return redis.call('eval', 'return 1', '0')", 0),
+      E("return redis.call('blpop', 'l', 0)", 0), E("return redis.call('subscribe', 'c')", 0),
+      E("return redis.call('incr', KEYS[1])", 1, 'str'), E("return redis.call('lpush', 'str', 'x')", 0),
+      E("error({err='FOO bar'})", 0), E("return 'a'..nil", 0), E('return nonexist', 0),
+      E('x = 1', 0), E('return os', 0), E('return io', 0), E('return loadfile', 0), E('return dofile', 0),
+      E('return require', 0), E('return debug', 0), E('return print', 0), E('return _G.x', 0),
+      E("rawset(_G, 'y', 1)", 0), E("return redis.call('get', KEYS[1])", 1, 'list'),
+      E('return 1', -1), E('return 1', 2, 'a'), E('return 1', 'abc'), E('return 1'),
+      // libraries
+      E("return cjson.encode({1,2,'x'})", 0), E("return cjson.decode('[1,2,3]')[3]", 0),
+      E("return cjson.encode(cjson.decode('{\"a\":[1,{\"b\":true}]}'))", 0),
+      E('return bit.band(7, 3)', 0), E('return bit.bxor(5, 1)', 0), E('return bit.tohex(255)', 0),
+      E("return redis.sha1hex('')", 0), E("return redis.sha1hex('abc')", 0),
+      E("return string.format('%d-%s', 3, 'x')", 0), E('return math.floor(3.7)', 0),
+      E("return table.concat({'a','b'}, ',')", 0), E("return string.rep('ab', 3)", 0),
+      E("return redis.log(redis.LOG_WARNING, 'from a script')", 0), E('return redis.LOG_NOTICE', 0),
+      E("return type(redis.setresp)", 0),
+      // setresp(3) with a RESP2 caller
+      E("redis.setresp(3); return redis.call('hgetall', 'h')", 0),
+      E("redis.setresp(3); return redis.call('get', 'nokey') == nil", 0),
+      // a value not worth comparing
+      ['GET', 'k'], ['GET', 'n'], ['LRANGE', 'list', 0, -1],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('SCRIPT LOAD/EXISTS/FLUSH, EVALSHA and the _RO variants equal redis-server', async () => {
+  const p = await startPair();
+  try {
+    const sha = 'e0e1f9fabfc9d4800c877a703b823ac0578ff8db'; // sha1("return 1")
+    await p.same([
+      ['SCRIPT', 'LOAD', 'return 1'], ['SCRIPT', 'EXISTS', sha, 'ffffffffffffffffffffffffffffffffffffffff', sha.toUpperCase()],
+      ['EVALSHA', sha, 0], ['EVALSHA', sha.toUpperCase(), 0], ['EVALSHA_RO', sha, 0],
+      ['EVALSHA', 'ffffffffffffffffffffffffffffffffffffffff', 0], ['EVALSHA', 'short', 0],
+      ['SCRIPT', 'LOAD', 'return {KEYS[1], ARGV[1]}'],
+      ['EVALSHA', 'b4a9fa1b9ba5c5dc7e9d26c96aed2d0a4ac5e7ba', 1, 'kk', 'aa'],
+      ['SCRIPT', 'LOAD', 'syntax error here'], ['SCRIPT', 'LOAD'], ['SCRIPT', 'EXISTS'],
+      ['SCRIPT', 'FLUSH'], ['SCRIPT', 'EXISTS', sha], ['EVALSHA', sha, 0], ['EVAL', 'return 1', 0],
+      ['SCRIPT', 'EXISTS', sha], ['SCRIPT', 'FLUSH', 'ASYNC'], ['SCRIPT', 'FLUSH', 'SYNC'],
+      ['SCRIPT', 'FLUSH', 'bogus'], ['SCRIPT', 'KILL'], ['SCRIPT', 'bogus'], ['SCRIPT'],
+      ['SCRIPT', 'HELP'],
+      ['EVAL_RO', "return redis.call('set', 'a', 'b')", 1, 'a'],
+      ['EVAL_RO', "return redis.pcall('set', 'a', 'b')", 1, 'a'],
+      ['EVAL_RO', "return redis.call('get', 'a')", 1, 'a'],
+      ['EVAL', "#!lua flags=no-writes\nreturn redis.call('set', 'a', 'b')", 0],
+      ['EVAL', "#!lua flags=no-writes\nreturn redis.call('get', 'a')", 0],
+      ['EVAL', '#!lua flags=bogus\nreturn 1', 0], ['EVAL', '#!python\nreturn 1', 0],
+      ['EVAL', "#!lua\nreturn redis.call('set', 'a', 'c')", 0], ['GET', 'a'],
+      // MULTI with a script inside
+      ['MULTI'], ['EVAL', "return redis.call('incr', 'm')", 0], ['EVAL', "return redis.call('incr', 'm')", 0], ['EXEC'],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('a script that fails half-way keeps the writes done before the error, like redis-server', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['SET', 's', 'notanumber'],
+      E("redis.call('set', 'w1', 'x'); redis.call('incr', 's'); redis.call('set', 'w2', 'y')", 0),
+      ['GET', 'w1'], ['EXISTS', 'w2'],
+      E("redis.call('rpush', 'l2', 'a'); local r = redis.pcall('incr', 's'); redis.call('rpush', 'l2', r['err']); return redis.call('lrange', 'l2', 0, -1)", 0),
+      E("redis.call('set', 'w3', '1'); error('late failure')", 0), ['GET', 'w3'],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+// Runs the busy-script scenario on one server and returns the replies as strings.
+async function busyScenario(port) {
+  const a = await RawClient.connect(port);
+  const b = await RawClient.connect(port);
+  const out = [];
+  out.push(await b.str('CONFIG', 'SET', 'busy-reply-threshold', '200'));
+  // not past the limit yet: a short script does not make others BUSY
+  out.push(await a.str('EVAL', 'local i = 0 while i < 1000 do i = i + 1 end return i', 0));
+  a.send(['EVAL', 'while true do end', 0]);
+  await sleep(600);
+  out.push(await b.str('PING'));
+  out.push(await b.str('GET', 'x'));
+  out.push(await b.str('SCRIPT', 'KILL'));
+  out.push((await a.next()).toString('latin1').replace(/[0-9a-f]{40}/, '<sha>'));
+  out.push(await b.str('PING'));
+  out.push(await a.str('PING'));
+  // a script that wrote cannot be killed: it ends by itself
+  a.send(['EVAL', "redis.call('set', 'x', '1'); local t0 = redis.call('time'); while true do local t = redis.call('time'); if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 700000 then break end end return 'done'", 0]);
+  await sleep(400);
+  out.push(await b.str('SCRIPT', 'KILL'));
+  out.push(await b.str('GET', 'x'));
+  out.push((await a.next()).toString('latin1'));
+  out.push(await b.str('GET', 'x'));
+  a.close();
+  b.close();
+  return out;
+}
+
+test('busy script: others get -BUSY past busy-reply-threshold, SCRIPT KILL ends it (same as redis-server)', async () => {
+  const redis = await startRedis();
+  const bunder = await startBunder();
+  try {
+    const [r, bnd] = [await busyScenario(redis.port), await busyScenario(bunder.port)];
+    assert.equal(r[2], '-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n');
+    assert.deepEqual(bnd, r);
+  } finally {
+    await Promise.all([redis.stop(), bunder.stop()]);
+  }
+});
+
+test('script writes reach the AOF as MULTI/commands/EXEC and survive a restart', async () => {
+  let b = await startBunder(['--appendonly', 'yes', '--appendfsync', 'always']);
+  const dir = b.dir;
+  let c = await Client.connect(b.port);
+  assert.equal(await c.call('EVAL', "redis.call('set', KEYS[1], ARGV[1]); redis.call('rpush', 'l', 'a', 'b'); return redis.call('incrby', 'n', 5)", 1, 'k', 'v'), 5);
+  // the failing script's first write stays, as in Redis
+  const r = await c.call('EVAL', "redis.call('set', 'half', '1'); redis.call('incr', KEYS[1])", 1, 'k');
+  assert.match(r.error, /^ERR value is not an integer or out of range script: [0-9a-f]{40}, on @user_script:1\.$/);
+  assert.equal(await c.call('EVAL_RO', "return redis.call('get', 'k')", 0), 'v');
+  c.close();
+  const aof = fs.readFileSync(path.join(dir, 'appendonly.aof'), 'latin1');
+  assert.ok(!/EVAL/i.test(aof), 'the AOF holds the effects, not the script');
+  assert.match(aof, /MULTI[\s\S]*set[\s\S]*rpush[\s\S]*incrby[\s\S]*EXEC/i);
+  await b.kill();
+  b = await startBunder(['--appendonly', 'yes'], { dir });
+  c = await Client.connect(b.port);
+  assert.equal(await c.call('GET', 'k'), 'v');
+  assert.deepEqual(await c.call('LRANGE', 'l', 0, -1), ['a', 'b']);
+  assert.equal(await c.call('GET', 'n'), '5');
+  assert.equal(await c.call('GET', 'half'), '1');
+  c.close();
+  await b.stop();
+});
