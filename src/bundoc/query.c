@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bb_crypto.h"
 #include "bb_err.h"
@@ -297,6 +298,109 @@ int bdoc_regex_match(const struct bdoc_regex *re, const char *s, size_t len)
     if (r >= 0) return 1;
     if (r == PCRE2_ERROR_NOMEMORY) return BB_ENOMEM;
     return 0; /* no match, limits hit, bad UTF: no match */
+}
+
+/* ---- work budgets -------------------------------------------------------------------------- */
+
+struct bdoc_budget {
+    struct bdoc_budget_limits lim;
+    uint64_t start_ms;
+    uint64_t docs;
+    pcre2_match_context *mctx; /* the budget's regex limits */
+    pcre2_match_data *md;      /* reused by every match under this budget (one thread) */
+    char why[160];
+};
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int bdoc_budget_new(const struct bdoc_budget_limits *lim, struct bdoc_budget **out)
+{
+    *out = NULL;
+    struct bdoc_budget *b = calloc(1, sizeof *b);
+    if (!b) return BB_ENOMEM;
+    if (lim) b->lim = *lim;
+    if (!b->lim.regex_match_limit) b->lim.regex_match_limit = BDOC_REGEX_MATCH_LIMIT;
+    if (!b->lim.regex_depth_limit) b->lim.regex_depth_limit = BDOC_REGEX_DEPTH_LIMIT;
+    b->mctx = pcre2_match_context_create(NULL);
+    b->md = pcre2_match_data_create(1, NULL);
+    if (!b->mctx || !b->md) {
+        bdoc_budget_free(b);
+        return BB_ENOMEM;
+    }
+    pcre2_set_match_limit(b->mctx, b->lim.regex_match_limit);
+    pcre2_set_depth_limit(b->mctx, b->lim.regex_depth_limit);
+    pcre2_set_heap_limit(b->mctx, 4096); /* KiB */
+    b->start_ms = mono_ms();
+    *out = b;
+    return 0;
+}
+
+void bdoc_budget_free(struct bdoc_budget *b)
+{
+    if (!b) return;
+    pcre2_match_context_free(b->mctx);
+    pcre2_match_data_free(b->md);
+    free(b);
+}
+
+int bdoc_budget_doc(struct bdoc_budget *b)
+{
+    if (!b) return 0;
+    b->docs++;
+    if (b->lim.max_docs && b->docs > b->lim.max_docs) {
+        snprintf(b->why, sizeof b->why, "examined more than %llu documents",
+                 (unsigned long long)b->lim.max_docs);
+        return BB_ELIMIT;
+    }
+    if (b->lim.max_ms && mono_ms() - b->start_ms > b->lim.max_ms) {
+        snprintf(b->why, sizeof b->why, "ran longer than %llu ms",
+                 (unsigned long long)b->lim.max_ms);
+        return BB_ELIMIT;
+    }
+    return 0;
+}
+
+uint64_t bdoc_budget_docs(const struct bdoc_budget *b)
+{
+    return b ? b->docs : 0;
+}
+
+const char *bdoc_budget_why(const struct bdoc_budget *b)
+{
+    return b && b->why[0] ? b->why : "work budget exceeded";
+}
+
+/* Per-match state: the budget (may be NULL) and whether a regex hit its limits under it. */
+struct mstate {
+    struct bdoc_budget *b;
+    int hit;
+};
+
+/* 1 match, 0 no match; a limit hit sets ms->hit (BB_ELIMIT, or BB_ENOMEM) and answers 0. */
+static int regex_match_budget(const struct bdoc_regex *re, const char *s, size_t len,
+                              struct mstate *ms)
+{
+    struct bdoc_budget *b = ms->b;
+    if (ms->hit) return 0;
+    int r = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, b->md, b->mctx);
+    if (r >= 0) return 1;
+    switch (r) {
+    case PCRE2_ERROR_MATCHLIMIT:
+    case PCRE2_ERROR_DEPTHLIMIT:
+    case PCRE2_ERROR_HEAPLIMIT:
+        snprintf(b->why, sizeof b->why,
+                 "a regular expression exceeded its match limit (%u steps, depth %u)",
+                 (unsigned)b->lim.regex_match_limit, (unsigned)b->lim.regex_depth_limit);
+        ms->hit = BB_ELIMIT;
+        return 0;
+    case PCRE2_ERROR_NOMEMORY: ms->hit = BB_ENOMEM; return 0;
+    default: return 0; /* no match, bad UTF */
+    }
 }
 
 /* ---- shared helpers ------------------------------------------------------------------------ */
@@ -728,14 +832,15 @@ static int range_ok(enum qop op, const json_t *v, const json_t *val)
     }
 }
 
-static int regex_ok(const struct bdoc_regex *re, const json_t *v)
+static int regex_ok(const struct bdoc_regex *re, const json_t *v, struct mstate *ms)
 {
-    return json_is_string(v) &&
-           bdoc_regex_match(re, json_string_value(v), json_string_length(v)) == 1;
+    if (!json_is_string(v)) return 0;
+    if (ms->b) return regex_match_budget(re, json_string_value(v), json_string_length(v), ms);
+    return bdoc_regex_match(re, json_string_value(v), json_string_length(v)) == 1;
 }
 
 /* The predicate of a leaf on one candidate value (NULL = the path is missing there). */
-static int leaf_test(const struct qnode *n, const json_t *v)
+static int leaf_test(const struct qnode *n, const json_t *v, struct mstate *ms)
 {
     size_t i;
     json_t *e;
@@ -761,10 +866,10 @@ static int leaf_test(const struct qnode *n, const json_t *v)
         return 0;
     case Q_REGEX:
         if (!v) return 0;
-        if (regex_ok(n->re, v)) return 1;
+        if (regex_ok(n->re, v, ms)) return 1;
         if (json_is_array(v)) {
             json_array_foreach(v, i, e) {
-                if (regex_ok(n->re, e)) return 1;
+                if (regex_ok(n->re, e, ms)) return 1;
             }
         }
         return 0;
@@ -773,19 +878,19 @@ static int leaf_test(const struct qnode *n, const json_t *v)
 }
 
 /* Walks the path from segment i, fanning out over arrays of objects; 1 if any candidate passes. */
-static int walk(const struct qnode *n, const json_t *v, size_t i)
+static int walk(const struct qnode *n, const json_t *v, size_t i, struct mstate *ms)
 {
     const struct bdoc_qpath *p = n->path;
-    if (i == p->n) return leaf_test(n, v);
+    if (i == p->n) return leaf_test(n, v, ms);
     if (json_is_object(v)) {
         const json_t *c = json_object_get(v, p->segs[i]);
-        return c ? walk(n, c, i + 1) : leaf_test(n, NULL);
+        return c ? walk(n, c, i + 1, ms) : leaf_test(n, NULL, ms);
     }
     if (json_is_array(v)) {
         long idx = seg_index(p->segs[i]);
         if (idx >= 0) {
             const json_t *c = json_array_get(v, (size_t)idx);
-            return c ? walk(n, c, i + 1) : leaf_test(n, NULL);
+            return c ? walk(n, c, i + 1, ms) : leaf_test(n, NULL, ms);
         }
         int any_obj = 0;
         size_t k;
@@ -793,39 +898,50 @@ static int walk(const struct qnode *n, const json_t *v, size_t i)
         json_array_foreach(v, k, e) {
             if (!json_is_object(e)) continue;
             any_obj = 1;
-            if (walk(n, e, i)) return 1;
+            if (walk(n, e, i, ms)) return 1;
         }
-        return any_obj ? 0 : leaf_test(n, NULL);
+        return any_obj ? 0 : leaf_test(n, NULL, ms);
     }
-    return leaf_test(n, NULL);
+    return leaf_test(n, NULL, ms);
 }
 
-static int node_match(const struct qnode *n, const json_t *doc)
+static int node_match(const struct qnode *n, const json_t *doc, struct mstate *ms)
 {
     size_t i;
     switch (n->op) {
     case Q_TRUE: return 1;
     case Q_AND:
         for (i = 0; i < n->nkids; i++)
-            if (!node_match(n->kids[i], doc)) return 0;
+            if (!node_match(n->kids[i], doc, ms)) return 0;
         return 1;
     case Q_OR:
         for (i = 0; i < n->nkids; i++)
-            if (node_match(n->kids[i], doc)) return 1;
+            if (node_match(n->kids[i], doc, ms)) return 1;
         return 0;
     case Q_NOR:
         for (i = 0; i < n->nkids; i++)
-            if (node_match(n->kids[i], doc)) return 0;
+            if (node_match(n->kids[i], doc, ms)) return 0;
         return 1;
-    case Q_NOT: return !node_match(n->kids[0], doc);
-    default: return walk(n, doc, 0);
+    case Q_NOT: return !node_match(n->kids[0], doc, ms);
+    default: return walk(n, doc, 0, ms);
     }
 }
 
 int bdoc_query_match(const struct bdoc_query *q, const json_t *doc)
 {
     if (!q || !q->root) return 1;
-    return node_match(q->root, doc);
+    struct mstate ms = {NULL, 0};
+    return node_match(q->root, doc, &ms);
+}
+
+int bdoc_query_match_budget(const struct bdoc_query *q, const json_t *doc,
+                            struct bdoc_budget *b)
+{
+    if (!q || !q->root) return 1;
+    struct mstate ms = {b, 0};
+    int m = node_match(q->root, doc, &ms);
+    if (ms.hit < 0) return ms.hit;
+    return m;
 }
 
 /* ---- planner predicates -------------------------------------------------------------------- */
@@ -1400,6 +1516,7 @@ out:
 
 struct bdoc_find_run {
     const struct bdoc_find *f;
+    struct bdoc_budget *budget; /* borrowed, may be NULL */
     json_t **buf; /* kept documents; a max-heap (worst on top) while a window is set */
     size_t n, cap;
     size_t window; /* skip + limit, or 0 = unbounded */
@@ -1415,6 +1532,11 @@ int bdoc_find_run_new(const struct bdoc_find *f, struct bdoc_find_run **out)
     r->window = f->limit ? f->skip + f->limit : 0;
     *out = r;
     return 0;
+}
+
+void bdoc_find_run_set_budget(struct bdoc_find_run *r, struct bdoc_budget *b)
+{
+    r->budget = b;
 }
 
 void bdoc_find_run_free(struct bdoc_find_run *r)
@@ -1459,7 +1581,9 @@ static void heap_up(struct bdoc_find_run *r, size_t i)
 int bdoc_find_run_feed(struct bdoc_find_run *r, json_t *doc)
 {
     const struct bdoc_find *f = r->f;
-    if (!bdoc_query_match(f->query, doc)) return 0;
+    int m = r->budget ? bdoc_query_match_budget(f->query, doc, r->budget)
+                      : bdoc_query_match(f->query, doc);
+    if (m <= 0) return m;
     if (f->cur_keys && sort_cmp_impl(f->sort, doc, NULL, f->cur_keys, f->cur_id) <= 0) return 0;
     r->matched++;
     if (r->window && r->n == r->window) {

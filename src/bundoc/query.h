@@ -96,6 +96,31 @@ int bdoc_regex_compile(const char *pattern, size_t len, const char *options,
 int bdoc_regex_match(const struct bdoc_regex *re, const char *s, size_t len);
 void bdoc_regex_free(struct bdoc_regex *re);
 
+/* ---- Work budgets --------------------------------------------------------------------------- */
+
+/* What one query may cost. 0 means "no limit" for max_docs / max_ms and "the default"
+ * (BDOC_REGEX_MATCH_LIMIT / BDOC_REGEX_DEPTH_LIMIT) for the regex limits. */
+struct bdoc_budget_limits {
+    uint64_t max_docs;          /* documents examined (fed to the filter) */
+    uint64_t max_ms;            /* wall time from bdoc_budget_new */
+    uint32_t regex_match_limit; /* PCRE2 match limit of every regex match */
+    uint32_t regex_depth_limit; /* PCRE2 depth limit of every regex match */
+};
+
+/* A running budget: one per query, used by one thread at a time. Under a budget a regex that hits
+ * its match/depth/heap limit fails the query (BB_ELIMIT) instead of counting as "no match". */
+struct bdoc_budget;
+
+/* lim is copied (NULL: defaults). New object; free with bdoc_budget_free. BB_ENOMEM. */
+int bdoc_budget_new(const struct bdoc_budget_limits *lim, struct bdoc_budget **out);
+void bdoc_budget_free(struct bdoc_budget *b); /* NULL is a no-op */
+/* Counts one examined document and checks the clock: 0, or BB_ELIMIT (reason:
+ * bdoc_budget_why). NULL b: always 0. */
+int bdoc_budget_doc(struct bdoc_budget *b);
+uint64_t bdoc_budget_docs(const struct bdoc_budget *b);
+/* Why the budget was exceeded (static text inside b, valid until bdoc_budget_free). */
+const char *bdoc_budget_why(const struct bdoc_budget *b);
+
 /* ---- 2. Filters ---------------------------------------------------------------------------- */
 
 struct bdoc_query;
@@ -109,6 +134,11 @@ int bdoc_query_compile(const json_t *filter, struct bdoc_query **out, char *err,
 /* 1 if doc matches, 0 if not. A regex that exceeds the PCRE2 limits counts as "no match" for
  * that value (never an error, never unbounded time). doc is borrowed. */
 int bdoc_query_match(const struct bdoc_query *q, const json_t *doc);
+
+/* As bdoc_query_match under budget b (not NULL): 1, 0, or BB_ELIMIT when a regex hit the
+ * budget's match limits (BB_ENOMEM). */
+int bdoc_query_match_budget(const struct bdoc_query *q, const json_t *doc,
+                            struct bdoc_budget *b);
 
 void bdoc_query_free(struct bdoc_query *q);
 
@@ -187,8 +217,11 @@ struct bdoc_find_run;
 
 /* Executes f over documents fed in any order. f is borrowed for the run's lifetime. */
 int bdoc_find_run_new(const struct bdoc_find *f, struct bdoc_find_run **out);
+/* Matches every fed document under b (borrowed, must outlive the run; NULL: none). Feeding then
+ * also returns BB_ELIMIT when a regex hits the budget's limits. */
+void bdoc_find_run_set_budget(struct bdoc_find_run *r, struct bdoc_budget *b);
 /* Feeds one document (borrowed; the run takes its own reference if it keeps it). Returns 1 if it
- * matched (and is after the cursor), 0 if not, BB_ENOMEM. */
+ * matched (and is after the cursor), 0 if not, BB_ENOMEM, BB_ELIMIT (budget exceeded). */
 int bdoc_find_run_feed(struct bdoc_find_run *r, json_t *doc);
 /* Finishes: *docs_out = new JSON array of the page (sorted, skip/limit applied, projected);
  * *cursor_out = malloc'ed cursor for the next page, or NULL when there is no further match

@@ -55,6 +55,7 @@
 #include <stddef.h>
 
 #include "bundoc.h"
+#include "query.h"
 
 struct bdoc_store;
 struct bdoc_store_txn;
@@ -205,6 +206,14 @@ void bdoc_store_find_result_release(struct bdoc_store_find_result *r);
 int bdoc_store_find(struct bdoc_store_txn *t, const char *coll, const json_t *req,
                     const struct bdoc_store_actor *a, int flags,
                     struct bdoc_store_find_result *res, struct bdoc_store_error *e);
+/* As bdoc_store_find, under a work budget (lim copied; NULL: unlimited): more documents examined
+ * (index candidates and scanned documents alike, before rules and filter) than lim->max_docs,
+ * longer than lim->max_ms, or a regex over its match/depth limit fail the query with BB_ELIMIT
+ * and a message saying which limit ("query too expensive: ..."). */
+int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const json_t *req,
+                           const struct bdoc_store_actor *a, int flags,
+                           const struct bdoc_budget_limits *lim,
+                           struct bdoc_store_find_result *res, struct bdoc_store_error *e);
 /* Counts permitted documents matching filter (NULL: all). */
 int bdoc_store_count(struct bdoc_store_txn *t, const char *coll, const json_t *filter,
                      const struct bdoc_store_actor *a, size_t *n, struct bdoc_store_error *e);

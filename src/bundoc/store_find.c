@@ -323,11 +323,14 @@ struct exec {
     char *group;           /* hex prefix of the group being finished */
     int stopped;
     int err;
+    struct bdoc_budget *budget; /* NULL: unlimited */
 };
 
 static int feed(struct exec *x, json_t *doc)
 {
     x->docs++;
+    int rc = bdoc_budget_doc(x->budget);
+    if (rc) return rc;
     if (!st_read_allowed(x->m, x->a, doc)) return 0;
     int r = bdoc_find_run_feed(x->run, doc);
     if (r < 0) return r;
@@ -446,6 +449,14 @@ static json_t *fields_json(const struct sk_index *ix)
 int bdoc_store_find(struct bdoc_store_txn *t, const char *coll, const json_t *req,
                     const struct bdoc_store_actor *a, int flags,
                     struct bdoc_store_find_result *res, struct bdoc_store_error *e)
+{
+    return bdoc_store_find_budget(t, coll, req, a, flags, NULL, res, e);
+}
+
+int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const json_t *req,
+                           const struct bdoc_store_actor *a, int flags,
+                           const struct bdoc_budget_limits *lim,
+                           struct bdoc_store_find_result *res, struct bdoc_store_error *e)
 {
     if (!res) return BB_EINVAL;
     memset(res, 0, sizeof *res);
@@ -579,6 +590,11 @@ int bdoc_store_find(struct bdoc_store_txn *t, const char *coll, const json_t *re
     /* execute */
     rc = bdoc_find_run_new(f, &x.run);
     if (rc) goto out;
+    if (lim) {
+        rc = bdoc_budget_new(lim, &x.budget);
+        if (rc) goto out;
+        bdoc_find_run_set_budget(x.run, x.budget);
+    }
     x.tx = t->tx;
     x.coll = coll;
     x.m = m;
@@ -598,6 +614,7 @@ int bdoc_store_find(struct bdoc_store_txn *t, const char *coll, const json_t *re
         if (may_stop && ns == 0 && !force) x.need = skip + limit + 1;
         rc = collscan(&x, &keys);
     }
+    if (rc == BB_ELIMIT) st_err(e, "query too expensive: %s", bdoc_budget_why(x.budget));
     if (rc) goto out;
     rc = bdoc_find_run_finish(x.run, &res->docs, &res->cursor, &res->matched);
     if (rc) goto out;
@@ -624,6 +641,7 @@ out:
     json_decref(x.seen);
     free(x.group);
     bdoc_find_run_free(x.run);
+    bdoc_budget_free(x.budget);
     bdoc_find_free(f);
     st_meta_put(t->s, m);
     return rc;

@@ -15,6 +15,7 @@
 
 #include "bb_service.h"
 #include "bundoc.h"
+#include "query.h"
 #include "store.h"
 
 #define BDSRV_MAX_PROJECT_ID 64
@@ -57,6 +58,8 @@ struct bdsrv_inst {
 
 struct bdsrv_metrics {
     struct bb_counter *requests, *events, *publish_dropped, *evictions, *opens, *rejections;
+    struct bb_counter *too_expensive; /* queries stopped by their work budget */
+    struct bb_counter *too_large;     /* events delivered as a notice (too large for a stream) */
     struct bb_gauge *instances, *subscribers;
 };
 
@@ -69,6 +72,8 @@ struct bdsrv {
     struct bdoc_options dbopts;
     uint64_t idle_ms, evict_interval_ms, max_instances, max_db_bytes, max_scan, ring_size;
     uint64_t max_docs; /* per project; 0: no limit */
+    struct bdoc_budget_limits qlim; /* per-query work budget */
+    size_t max_event_bytes;         /* realtime: larger event data is sent as a notice */
 
     pthread_mutex_t mtx; /* instance table */
     pthread_cond_t cv;

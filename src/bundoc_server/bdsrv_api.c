@@ -460,9 +460,19 @@ static void run_find(struct bb_http_response *res, struct rq *q, const char *col
             snprintf(e.message, sizeof e.message, "collection %.200s not found", coll);
     }
     if (rc == 0)
-        rc = bdoc_store_find(t, coll, fr, actor(q), want_count ? BDOC_STORE_EXACT_COUNT : 0, &r,
-                             &e);
+        rc = bdoc_store_find_budget(t, coll, fr, actor(q),
+                                    want_count ? BDOC_STORE_EXACT_COUNT : 0, &q->s->qlim, &r, &e);
     bdoc_store_rollback(t);
+    if (rc == BB_ELIMIT) { /* the work budget: 400, the same query will not get cheaper */
+        bb_counter_inc(q->s->met.too_expensive);
+        json_t *j = bb_json_error(e.message[0] ? e.message : "query too expensive",
+                                  "query_too_expensive");
+        if (j) bb_http_reply_json(res, 400, j);
+        else reply_err(res, BB_ENOMEM, NULL);
+        json_decref(j);
+        bdoc_store_error_release(&e);
+        return;
+    }
     if (rc) {
         reply_store_err(res, rc, &e);
         return;

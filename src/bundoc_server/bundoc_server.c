@@ -356,6 +356,12 @@ static void register_metrics(struct bdsrv *s)
                                       "project databases opened", NULL);
     s->met.rejections = bb_metrics_counter(r, "bunbase_bundoc_rejections_total",
                                            "requests refused by a limit", NULL);
+    s->met.too_expensive = bb_metrics_counter(r, "bunbase_bundoc_queries_too_expensive_total",
+                                              "lists and queries stopped by their work budget "
+                                              "(400 query_too_expensive)", NULL);
+    s->met.too_large = bb_metrics_counter(r, "bunbase_bundoc_events_too_large_total",
+                                          "change events too large for realtime, delivered as a "
+                                          "notice with the document id", NULL);
     s->met.instances = bb_metrics_gauge(r, "bunbase_bundoc_instances",
                                         "project databases open", NULL);
     s->met.subscribers = bb_metrics_gauge(r, "bunbase_bundoc_subscribers",
@@ -388,6 +394,15 @@ static int load_config(struct bdsrv *s, const struct bb_config *c, char *err, si
     s->max_docs = c->bundoc_max_documents;
     s->max_scan = c->bundoc_max_scan;
     s->ring_size = c->bundoc_ring_size;
+    s->qlim.max_docs = c->bundoc_query_max_docs;
+    s->qlim.max_ms = c->bundoc_query_timeout_ms;
+    s->qlim.regex_match_limit = (uint32_t)c->bundoc_regex_match_limit;
+    s->qlim.regex_depth_limit = (uint32_t)c->bundoc_regex_depth_limit;
+    /* realtime events: buncast's event limit, and never more than a quarter of an SSE stream's
+     * queue (so one event can never get a healthy subscriber closed as slow) */
+    uint64_t ev = c->buncast_max_event_bytes;
+    if (!ev || ev > c->sse_max_queue_bytes / 4) ev = c->sse_max_queue_bytes / 4;
+    s->max_event_bytes = (size_t)ev;
     return 0;
 }
 
@@ -452,7 +467,7 @@ static int bundoc_server_start(struct bb_runtime *rt, void **state, char *err, s
     char sock[1100];
     if (rt->cfg->buncast_socket[0]) snprintf(sock, sizeof sock, "unix:%s", rt->cfg->buncast_socket);
     else snprintf(sock, sizeof sock, "unix:%s/buncast.sock", rt->cfg->data_dir);
-    struct bcast_client_opts bo = {.source = "bundoc-server", .reconnect_max_ms = 500};
+    struct bcast_client_opts bo = {.source = "bundoc-server", .reconnect_max_ms = 500, .token = rt->internal_token, .dropped = s->met.publish_dropped};
     if ((rc = bcast_client_new(&s->bcast, sock, &bo)) != 0) {
         snprintf(err, errcap, "bundoc-server: buncast client: %s", bb_strerror(rc));
         goto fail;

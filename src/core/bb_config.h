@@ -82,6 +82,8 @@ struct bb_config {
     char bundoc_rpc_addr[256];
     uint64_t bundoc_max_scan;
     uint64_t bundoc_ring_size;
+    uint64_t bundoc_query_max_docs, bundoc_query_timeout_ms; /* per-query work budget */
+    uint64_t bundoc_regex_match_limit, bundoc_regex_depth_limit;
     int print_config; /* --print-config given */
 };
 

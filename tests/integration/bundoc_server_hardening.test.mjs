@@ -169,3 +169,78 @@ test('PATCH that would nest deeper than a request body may is 400 and leaves the
   assert.equal(r.json.index, 1);
   assert.equal((await call('GET', `${P}/documents/deep/b`)).status, 404);
 });
+
+async function seed(P, coll, docs) {
+  for (let i = 0; i < docs.length; i += 500) {
+    const r = await call('POST', `${P}/batch`, { writes: docs.slice(i, i + 500).map((doc) => ({ op: 'create', collection: coll, doc })) });
+    assert.equal(r.status, 200, r.text);
+  }
+}
+
+async function metric(name) {
+  const r = await call('GET', '/metrics');
+  const m = parsePrometheus(r.text);
+  return m.samples.filter((x) => x.name === name).reduce((a, x) => a + x.value, 0);
+}
+
+test('a catastrophic $regex scan is stopped by its budget (400 query_too_expensive); other projects are served meanwhile', async () => {
+  const P = B('evil');
+  const evil = 'a'.repeat(28) + '!';
+  await seed(P, 'ev', Array.from({ length: 300 }, (_, i) => ({ _id: `e${String(i).padStart(4, '0')}`, s: i % 50 ? 'aaaa' : evil })));
+  assert.equal((await call('POST', `${B('calm')}/documents/c`, { _id: 'x', v: 1 })).status, 201);
+  const before = await metric('bunbase_bundoc_queries_too_expensive_total');
+  const filter = { s: { $regex: '^(a+)+$' } };
+  const scans = [];
+  for (let i = 0; i < 16; i++) {
+    scans.push(call('POST', `${P}/documents/query`, { collection: 'ev', filter }));
+    scans.push(call('GET', `${P}/collections/ev/documents?prefix=e0`)); // a cheap list on the same project
+  }
+  const calm = await call('GET', `${B('calm')}/documents/c/x`);
+  assert.equal(calm.status, 200, calm.text);
+  const res = await Promise.all(scans);
+  for (let i = 0; i < res.length; i += 2) {
+    assert.equal(res[i].status, 400, res[i].text);
+    assert.equal(res[i].json.code, 'query_too_expensive');
+    assert.match(res[i].json.error, /regular expression exceeded its match limit/);
+    assert.equal(res[i + 1].status, 200, res[i + 1].text);
+  }
+  assert.equal(await metric('bunbase_bundoc_queries_too_expensive_total'), before + 16);
+  // a regex that stays under the limit still works, and the documents without a blow-up match
+  const ok = await call('POST', `${P}/documents/query`, { collection: 'ev', filter: { s: { $regex: '^a+$' } }, count: true });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.count, 294);
+});
+
+test('budget knobs: documents examined, wall time and the regex match limit are configurable', async () => {
+  const s2 = await startServer({
+    services: 'platform,bundoc-server',
+    env: { BUNBASE_LOG_LEVEL: 'warn', BUNBASE_INTERNAL_TOKEN: TOKEN,
+      BUNBASE_BUNDOC_LIMITS_QUERY_MAX_DOCS_EXAMINED: '50', BUNBASE_BUNDOC_LIMITS_QUERY_TIMEOUT_MS: '1',
+      BUNBASE_BUNDOC_LIMITS_REGEX_MATCH_LIMIT: '100000000' },
+  });
+  const saved = srv;
+  srv = s2;
+  try {
+    const P = B('knobs');
+    await seed(P, 'many', Array.from({ length: 120 }, (_, i) => ({ _id: `m${String(i).padStart(3, '0')}`, n: i })));
+    let r = await call('POST', `${P}/documents/query`, { collection: 'many', filter: { n: { $gte: 100 } } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.code, 'query_too_expensive');
+    assert.match(r.json.error, /examined more than 50 documents/);
+    r = await call('GET', `${P}/collections/many/documents`);
+    assert.equal(r.status, 400, r.text);
+    // a page that stops early stays within the budget
+    r = await call('GET', `${P}/collections/many/documents?limit=10`);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.documents.length, 10);
+    // with a huge match limit, 22 a's do not hit it, but the 1 ms clock stops the scan
+    await seed(P, 'slow', Array.from({ length: 20 }, (_, i) => ({ _id: `s${i}`, s: 'a'.repeat(22) + '!' })));
+    r = await call('POST', `${P}/documents/query`, { collection: 'slow', filter: { s: { $regex: '^(a+)+$' } } });
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.code, 'query_too_expensive');
+    assert.match(r.json.error, /ran longer than 1 ms/);
+  } finally {
+    srv = saved;
+    await s2.stop();
+  }
+});

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -660,6 +661,84 @@ static void test_count(void **state)
     json_decref(docs);
 }
 
+/* Issue 11 item 7: under a work budget a regex that hits its PCRE2 match or depth limit fails the
+ * match (BB_ELIMIT) instead of silently not matching; each limit is the budget's own; documents
+ * examined and wall time are counted by bdoc_budget_doc. */
+static void test_budget(void **state)
+{
+    (void)state;
+    char err[256];
+    struct bdoc_query *q = NULL;
+    json_t *f = J("{\"s\":{\"$regex\":\"^(a+)+$\"}}");
+    assert_int_equal(bdoc_query_compile(f, &q, err, sizeof err), 0);
+    json_t *evil = json_pack("{s:s}", "s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"); /* 30 a's */
+    json_t *good = json_pack("{s:s}", "s", "aaaa");
+    /* without a budget: bounded, "no match" */
+    assert_int_equal(bdoc_query_match(q, evil), 0);
+    struct bdoc_budget *b = NULL;
+    assert_int_equal(bdoc_budget_new(NULL, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(q, good, b), 1);
+    assert_int_equal(bdoc_query_match_budget(q, evil, b), BB_ELIMIT);
+    assert_non_null(strstr(bdoc_budget_why(b), "match limit"));
+    bdoc_budget_free(b);
+    /* inside $not the limit is still an error, not a match */
+    struct bdoc_query *qn = NULL;
+    json_t *fn = J("{\"s\":{\"$not\":{\"$regex\":\"^(a+)+$\"}}}");
+    assert_int_equal(bdoc_query_compile(fn, &qn, err, sizeof err), 0);
+    assert_int_equal(bdoc_budget_new(NULL, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(qn, evil, b), BB_ELIMIT);
+    bdoc_budget_free(b);
+    /* the match limit is the budget's: a tiny one stops even a linear pattern on a long string,
+     * a large one lets 12 a's through */
+    struct bdoc_budget_limits lim = {.regex_match_limit = 5};
+    struct bdoc_query *ql = NULL;
+    json_t *fl = J("{\"s\":{\"$regex\":\"x.*y.*z\"}}");
+    assert_int_equal(bdoc_query_compile(fl, &ql, err, sizeof err), 0);
+    json_t *longs = json_pack("{s:s}", "s", "x-------------------------------------y----------z");
+    assert_int_equal(bdoc_budget_new(&lim, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(ql, longs, b), BB_ELIMIT);
+    bdoc_budget_free(b);
+    assert_int_equal(bdoc_budget_new(NULL, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(ql, longs, b), 1);
+    bdoc_budget_free(b);
+    json_t *twelve = json_pack("{s:s}", "s", "aaaaaaaaaaaa!");
+    lim = (struct bdoc_budget_limits){.regex_match_limit = 10000000};
+    assert_int_equal(bdoc_budget_new(&lim, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(q, twelve, b), 0);
+    bdoc_budget_free(b);
+    /* the depth limit is the budget's too */
+    struct bdoc_query *qd = NULL;
+    json_t *fd = J("{\"s\":{\"$regex\":\"^(?:(a)|b)*$\"}}");
+    assert_int_equal(bdoc_query_compile(fd, &qd, err, sizeof err), 0);
+    json_t *ab = json_pack("{s:s}", "s", "abababababababababababababababababababab");
+    lim = (struct bdoc_budget_limits){.regex_depth_limit = 2};
+    assert_int_equal(bdoc_budget_new(&lim, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(qd, ab, b), BB_ELIMIT);
+    bdoc_budget_free(b);
+    assert_int_equal(bdoc_budget_new(NULL, &b), 0);
+    assert_int_equal(bdoc_query_match_budget(qd, ab, b), 1);
+    bdoc_budget_free(b);
+    /* documents examined */
+    lim = (struct bdoc_budget_limits){.max_docs = 3};
+    assert_int_equal(bdoc_budget_new(&lim, &b), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(bdoc_budget_doc(b), 0);
+    assert_int_equal(bdoc_budget_doc(b), BB_ELIMIT);
+    assert_non_null(strstr(bdoc_budget_why(b), "more than 3 documents"));
+    bdoc_budget_free(b);
+    /* wall time */
+    lim = (struct bdoc_budget_limits){.max_ms = 1};
+    assert_int_equal(bdoc_budget_new(&lim, &b), 0);
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(bdoc_budget_doc(b), BB_ELIMIT);
+    assert_non_null(strstr(bdoc_budget_why(b), "longer than 1 ms"));
+    bdoc_budget_free(b);
+    assert_int_equal(bdoc_budget_doc(NULL), 0);
+    json_decref(f); json_decref(fn); json_decref(fl); json_decref(fd);
+    json_decref(evil); json_decref(good); json_decref(longs); json_decref(twelve); json_decref(ab);
+    bdoc_query_free(q); bdoc_query_free(qn); bdoc_query_free(ql); bdoc_query_free(qd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -673,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_find_sort),      cmocka_unit_test(test_find_errors),
         cmocka_unit_test(test_cursor_pages),   cmocka_unit_test(test_topk_window),
         cmocka_unit_test(test_projection),     cmocka_unit_test(test_count),
+        cmocka_unit_test(test_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
