@@ -11,6 +11,13 @@
  * the set: deleted, or changed so that it no longer matches / is no longer readable). data =
  * {"op": "create"|"update"|"delete", "collection", "docId", "doc": <document after, or null>}.
  *
+ * Realtime size limit: when that data would be larger than s->max_event_bytes (buncast's
+ * BUNBASE_BUNCAST_MAX_EVENT_BYTES, at most a quarter of BUNBASE_SSE_MAX_QUEUE_BYTES), subscribers
+ * and buncast get a notice instead: the same event with "doc": null, "tooLarge": true and
+ * "bytes": <size of the full data> — the client reads the document by docId. So a large document
+ * never closes a stream (nor again on resume: the ring replays the notice too). Counted in
+ * bunbase_bundoc_events_too_large_total.
+ *
  * Ownership: ring entries own references to the old/new documents; a subscriber owns its compiled
  * filter, its rule set copy and its auth reference; all under inst->feed_mtx.
  */
@@ -36,6 +43,7 @@ struct bdsrv_ev {
     char op[8];
     char *id;
     json_t *old_doc, *new_doc;
+    size_t new_bytes; /* size of the event data with new_doc; 0: small enough */
 };
 
 struct bdsrv_ring {
@@ -134,16 +142,31 @@ static json_t *event_data(const char *coll, const char *op, const char *id, cons
     return d;
 }
 
+/* The event data of e as text (malloc'ed, *len): the document when it fits the realtime limit,
+ * else the notice (doc null, tooLarge, bytes). with_doc 0: doc null (removed). */
+static char *event_text(const char *coll, const struct bdsrv_ev *e, int with_doc,
+                        const char *pid, size_t *len)
+{
+    int notice = with_doc && e->new_bytes;
+    json_t *d = event_data(coll, e->op, e->id, with_doc && !notice ? e->new_doc : NULL);
+    if (d && notice) {
+        json_object_set_new(d, "tooLarge", json_true());
+        json_object_set_new(d, "bytes", json_integer((json_int_t)e->new_bytes));
+    }
+    if (d && pid) json_object_set_new(d, "projectId", json_string(pid));
+    char *txt = d ? bb_json_dumps(d, len) : NULL;
+    json_decref(d);
+    return txt;
+}
+
 /* With feed_mtx held. */
 static void deliver(struct bdsrv_sub *sub, const char *coll, const struct bdsrv_ev *e)
 {
     int in_old = visible(sub, e->old_doc), in_new = visible(sub, e->new_doc);
     if (!in_old && !in_new) return;
     const char *name = in_new ? (in_old ? "modified" : "added") : "removed";
-    json_t *d = event_data(coll, e->op, e->id, in_new ? e->new_doc : NULL);
     size_t len = 0;
-    char *txt = d ? bb_json_dumps(d, &len) : NULL;
-    json_decref(d);
+    char *txt = event_text(coll, e, in_new, NULL, &len);
     if (!txt) return;
     char id[48];
     snprintf(id, sizeof id, "%" PRIu64 "-%" PRIu64, sub->inst->epoch, e->seq);
@@ -164,22 +187,27 @@ void bdsrv_feed_emit(struct bdsrv *s, struct bdsrv_inst *inst, const char *coll,
     e.new_doc = new_doc ? json_incref((json_t *)new_doc) : NULL;
     if (!e.id) goto out;
     bb_counter_inc(s->met.events);
+    /* the full data once (with projectId, as buncast gets it): measured against the limit and
+     * published as is when it fits */
+    size_t flen = 0;
+    char *full = event_text(coll, &e, 1, inst->pid, &flen);
+    if (full && new_doc && flen > s->max_event_bytes) {
+        e.new_bytes = flen;
+        bb_counter_inc(s->met.too_large);
+        free(full);
+        full = event_text(coll, &e, 1, inst->pid, &flen); /* the notice */
+    }
 
     for (struct bdsrv_sub *sub = inst->subs; sub; sub = sub->next)
         if (!strcmp(sub->coll, coll)) deliver(sub, coll, &e);
 
     /* buncast: best effort, but in feed order (we hold feed_mtx) */
     if (s->bcast && bcast_client_connected(s->bcast)) {
-        json_t *d = event_data(coll, op, id, new_doc);
-        if (d) json_object_set_new(d, "projectId", json_string(inst->pid));
-        size_t len = 0;
-        char *txt = d ? bb_json_dumps(d, &len) : NULL;
-        json_decref(d);
         char topic[BDSRV_MAX_PROJECT_ID + BDOC_MAX_COLLECTION_LEN + 32];
         snprintf(topic, sizeof topic, "db.%s.collection.%s", inst->pid, coll);
-        int rc = txt ? bcast_client_publish_async(s->bcast, topic, "bundoc.change", txt, len, 200)
-                     : BB_ENOMEM;
-        free(txt);
+        int rc = full ? bcast_client_publish_async(s->bcast, topic, "bundoc.change", full, flen,
+                                                   200)
+                      : BB_ENOMEM;
         if (rc) bb_counter_inc(s->met.publish_dropped);
     } else {
         bb_counter_inc(s->met.publish_dropped);
@@ -197,6 +225,7 @@ void bdsrv_feed_emit(struct bdsrv *s, struct bdsrv_inst *inst, const char *coll,
         r->n++;
         memset(&e, 0, sizeof e);
     }
+    free(full);
 out:
     ev_clear(&e);
     pthread_mutex_unlock(&inst->feed_mtx);

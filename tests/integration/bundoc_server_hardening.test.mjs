@@ -244,3 +244,44 @@ test('budget knobs: documents examined, wall time and the regex match limit are 
     await s2.stop();
   }
 });
+
+test('a 5 MiB document reaches SSE subscribers as a notice with its id; streams stay open and resume works', async () => {
+  const P = B('big');
+  assert.equal((await call('POST', `${P}/collections`, { name: 'big' })).status, 201);
+  const before = await metric('bunbase_bundoc_events_too_large_total');
+  const a = await openSSE(`${P}/collections/big/subscribe`);
+  assert.equal(a.status, 200);
+  assert.equal((await call('POST', `${P}/documents/big`, { _id: 's1', v: 1 })).status, 201);
+  const blob = 'x'.repeat(5 * 1024 * 1024);
+  let r = await call('POST', `${P}/documents/big`, { _id: 'huge', blob });
+  assert.equal(r.status, 201);
+  assert.equal((await call('POST', `${P}/documents/big`, { _id: 's2', v: 2 })).status, 201);
+  let evs = await a.waitFor(3);
+  assert.deepEqual(evs.map((e) => [e.event, e.json.docId]), [['added', 's1'], ['added', 'huge'], ['added', 's2']]);
+  assert.deepEqual(evs[0].json.doc, { _id: 's1', v: 1 });
+  assert.equal(evs[1].json.doc, null);
+  assert.equal(evs[1].json.tooLarge, true);
+  assert.equal(evs[1].json.op, 'create');
+  assert.ok(evs[1].json.bytes > blob.length, JSON.stringify(evs[1].json));
+  assert.ok(evs[1].data.length < 1024, 'the notice is small');
+  // resuming from before the large event replays the notice, and the stream stays usable
+  const b = await openSSE(`${P}/collections/big/subscribe`, { lastEventId: evs[0].id });
+  assert.equal(b.status, 200);
+  const bevs = await b.waitFor(2);
+  assert.deepEqual(bevs.map((e) => [e.id, e.json.docId, e.json.tooLarge ?? false]), [[evs[1].id, 'huge', true], [evs[2].id, 's2', false]]);
+  // an update of the large document is a notice too; later small events still arrive on both
+  assert.equal((await call('PATCH', `${P}/documents/big/huge`, { n: 1 })).status, 200);
+  assert.equal((await call('POST', `${P}/documents/big`, { _id: 's3', v: 3 })).status, 201);
+  evs = await a.waitFor(5);
+  assert.deepEqual(evs.slice(3).map((e) => [e.event, e.json.docId, e.json.tooLarge ?? false]), [['modified', 'huge', true], ['added', 's3', false]]);
+  await b.waitFor(4);
+  assert.equal(a.ended, false);
+  assert.equal(b.ended, false);
+  assert.equal(await metric('bunbase_bundoc_events_too_large_total'), before + 2);
+  // the document itself is readable by its id
+  r = await call('GET', `${P}/documents/big/huge`);
+  assert.equal(r.status, 200);
+  assert.equal(r.json.blob.length, blob.length);
+  a.close();
+  b.close();
+});
