@@ -431,7 +431,8 @@ static int want(const char *section, const char *name)
            !strcasecmp(section, "default") || !strcasecmp(section, name);
 }
 
-void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf *b)
+/* tenant: INFO leaves out what CONFIG GET hides from tenants (the private port) */
+void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf *b, int tenant)
 {
     char line[1024];
     int n;
@@ -449,7 +450,7 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
           "tcp_port:%d\r\nuptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\nhz:%d\r\n"
           "executable:bunder\r\nconfig_file:\r\n\r\n",
           BNDR_REDIS_VERSION, BB_VERSION, u.sysname, u.release, u.machine, (int)getpid(),
-          s->actual_port, (unsigned long long)((now - s->start_ms) / 1000),
+          tenant ? 0 : s->actual_port, (unsigned long long)((now - s->start_ms) / 1000),
           (unsigned long long)((now - s->start_ms) / 86400000), s->cfg.hz);
     }
     if (want(section, "clients")) {
@@ -533,7 +534,7 @@ void bndr_cmd_info(struct bndr_client *c)
         snprintf(sec, sizeof sec, "%.*s", (int)(c->argv[1].n > 31 ? 31 : c->argv[1].n),
                  c->argv[1].p);
     struct bndr_buf b = {0};
-    bndr_info_text(c->srv, c->argc == 2 ? sec : NULL, &b);
+    bndr_info_text(c->srv, c->argc == 2 ? sec : NULL, &b, (c->flags & BNDR_CF_TENANT) != 0);
     bndr_add_verbatim(c, b.p ? b.p : "", b.len);
     bndr_free(b.p);
 }
