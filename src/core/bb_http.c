@@ -18,8 +18,10 @@
 #include "bb_metrics.h"
 #include "bb_pool.h"
 
+#include <arpa/inet.h>
 #include <http_parser.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,13 @@ struct bb_http_conn {
     size_t header_bytes;
     size_t body_limit;
     int last_was_value;
+    int headers_done;   /* later header callbacks are trailer fields: never merged */
+    int discard_body;   /* no route: the body is counted against the limit but not kept */
+    int value_split;    /* the previous chunk ended inside a header value */
+    int lf_before;      /* the previous chunk ended with a line feed and then only blanks */
+    const char *last_value_end; /* end of the last header value piece in this chunk */
+    const char *exec_start, *exec_end; /* the chunk http_parser_execute is working on */
+    struct ip_count *ip; /* this connection's per-IP counter, or NULL */
     int err_status; /* set by a callback that rejects the request */
     const char *err_code, *err_msg;
     int message_done;
@@ -75,6 +84,14 @@ struct metric_slot {
     struct bb_histogram *hist;
 };
 
+/* Open connections of one client address on one listener (loop thread only). */
+struct ip_count {
+    struct ip_count *next;
+    unsigned char addr[16];
+    size_t n;
+};
+#define IP_BUCKETS 256
+
 struct bb_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
@@ -90,7 +107,16 @@ struct bb_http_server {
     void (*drain_done)(void *);
     void *drain_arg;
     struct metric_slot metric_cache[METRIC_CACHE];
+    struct ip_count *ip_tab[IP_BUCKETS];
+    uint64_t refused_log_ms; /* when a refusal was last logged */
+    size_t refused_quiet;    /* refusals since then that were not logged */
 };
+
+/* Process-wide: body bytes held by requests of every listener, open HTTP connections, and the
+ * file descriptor budget they share (0: none). */
+static _Atomic size_t g_inflight_body;
+static _Atomic size_t g_conns;
+static size_t g_fd_budget;
 
 struct job {
     struct bb_http_conn *conn;
@@ -125,6 +151,32 @@ void bb_http_limits_default(struct bb_http_limits *l)
     l->max_connections = 10000;
     l->sse_heartbeat_ms = 15000;
     l->sse_max_queue_bytes = 4u << 20;
+    l->max_inflight_body_bytes = 256u << 20;
+    l->max_connections_per_ip = 0;
+}
+
+void bb_http_set_fd_budget(size_t fds)
+{
+    g_fd_budget = fds;
+}
+
+size_t bb_http_effective_max_connections(size_t configured)
+{
+    size_t half = g_fd_budget / 2;
+    return g_fd_budget && half < configured ? (half ? half : 1) : configured;
+}
+
+/* Counts n more body bytes against the process-wide budget `limit` (0: none). Returns 0, or -1
+ * (nothing counted) when that would go over it. */
+static int body_reserve(struct bb_http_request *r, size_t n, size_t limit)
+{
+    size_t now = atomic_fetch_add(&g_inflight_body, n) + n;
+    if (limit && now > limit) {
+        atomic_fetch_sub(&g_inflight_body, n);
+        return -1;
+    }
+    r->body_reserved_ += n;
+    return 0;
 }
 
 static uint64_t now_ns(void)
@@ -139,6 +191,8 @@ static uint64_t now_ns(void)
 static void request_free(struct bb_http_request *r)
 {
     if (!r) return;
+    if (r->body_reserved_) atomic_fetch_sub(&g_inflight_body, r->body_reserved_);
+    bb_identity_release(&r->identity);
     free(r->url);
     for (size_t i = 0; i < r->nheaders; i++) {
         free(r->headers[i].name);
@@ -348,6 +402,14 @@ static void conn_maybe_free(struct bb_http_conn *c)
     }
 }
 
+static unsigned ip_bucket(const unsigned char *a)
+{
+    unsigned h = 2166136261u;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ a[i]) * 16777619u;
+    return h % IP_BUCKETS;
+}
+
 static void conn_close(struct bb_http_conn *c)
 {
     if (c->closing) return;
@@ -358,6 +420,15 @@ static void conn_close(struct bb_http_conn *c)
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nconns--;
+    atomic_fetch_sub(&g_conns, 1);
+    if (c->ip && --c->ip->n == 0) {
+        struct ip_count **pp = &s->ip_tab[ip_bucket(c->ip->addr)];
+        while (*pp != c->ip)
+            pp = &(*pp)->next;
+        *pp = c->ip->next;
+        free(c->ip);
+    }
+    c->ip = NULL;
     if (c->sse) {
         struct bb_sse *sse = c->sse;
         c->sse = NULL;
@@ -724,8 +795,13 @@ static int on_message_begin(http_parser *p)
     if (!c->req) return reject(c, 503, "out_of_memory", "out of memory");
     c->req->start_ns = now_ns();
     c->req->conn = c;
+    c->req->identity.kind = BB_IDENTITY_ANONYMOUS;
     c->header_bytes = 0;
     c->last_was_value = 0;
+    c->headers_done = 0;
+    c->discard_body = 0;
+    c->value_split = 0;
+    c->lf_before = 0;
     c->message_done = 0;
     c->body_limit = limits_of(c)->max_body_bytes;
     if (c->state == CS_IDLE) {
@@ -749,6 +825,11 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct bb_http_conn *c = p->data;
     struct bb_http_request *r = c->req;
     if (count_header_bytes(c, n + 4)) return -1;
+    if (c->headers_done) return 0; /* a trailer field: counted, never merged into the headers */
+    /* http_parser (non-strict build) lets spaces into field names: "Host : x" arrives as "Host ". */
+    if (memchr(at, ' ', n) || memchr(at, '\t', n))
+        return reject(c, 400, "bad_request",
+                      "whitespace in a header field name or before its colon (RFC 9112 5.1)");
     if (r->nheaders == 0 || c->last_was_value) {
         if (r->nheaders >= 256) return reject(c, 431, "headers_too_large", "too many headers");
         struct bb_http_header *nh = realloc(r->headers, (r->nheaders + 1) * sizeof *nh);
@@ -769,15 +850,77 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     struct bb_http_conn *c = p->data;
     struct bb_http_request *r = c->req;
     if (count_header_bytes(c, n)) return -1;
+    if (c->headers_done) return 0; /* a trailer field: counted, never merged into the headers */
     if (r->nheaders == 0) return reject(c, 400, "bad_request", "header value without a name");
-    c->last_was_value = 1;
     struct bb_http_header *h = &r->headers[r->nheaders - 1];
+    /* Obsolete line folding (a line starting with SP/HTAB continues the previous value) is
+     * rejected (RFC 9112 5.2). http_parser accepts it and reports the continuation as another
+     * value piece: a second piece is legitimate only when the first ended at the end of its input
+     * chunk and this one starts at the start of the next; a first piece preceded (past blanks) by
+     * a line feed is a fold of an empty value. */
+    int fold;
+    if (n == 0) { /* an empty value is reported as a zero-length piece at the next line */
+        fold = 0;
+    } else if (c->last_was_value && h->value) {
+        fold = !(c->value_split && at == c->exec_start);
+    } else {
+        const char *q = at;
+        while (q > c->exec_start && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        fold = q > c->exec_start ? q[-1] == '\n' : c->lf_before;
+    }
+    if (fold)
+        return reject(c, 400, "bad_request", "obsolete line folding in headers (RFC 9112 5.2)");
+    c->last_value_end = at + n;
+    c->last_was_value = 1;
     size_t len = h->value ? strlen(h->value) : 0;
     if (!h->value) {
         h->value = strdup("");
         if (!h->value) return reject(c, 503, "out_of_memory", "out of memory");
     }
     return append(&h->value, &len, at, n) ? reject(c, 503, "out_of_memory", "out of memory") : 0;
+}
+
+/* Resolves r->identity (the internal resolver, then the router's) and checks it against the
+ * route's accepted kinds. Returns 0, or the status to answer (401, 403, 503) with code and msg. */
+static int authorize(const struct bb_router *router, const char *token,
+                     struct bb_http_request *r, const char **code, const char **msg)
+{
+    const char *why = NULL;
+    bb_identity_release(&r->identity);
+    int rc = bb_identity_resolve_internal_(token, r, &r->identity, &why);
+    size_t n = 0;
+    const struct bb_identity_resolver *res = bb_router_resolvers(router, &n);
+    for (size_t i = 0; rc == BB_ENOTFOUND && i < n; i++) {
+        memset(&r->identity, 0, sizeof r->identity);
+        rc = res[i].resolve(res[i].arg, r, &r->identity, &why);
+        if (rc == 0 && !r->identity.resolver) r->identity.resolver = res[i].name;
+        if (rc != 0) bb_identity_release(&r->identity);
+    }
+    if (rc == BB_ENOTFOUND) {
+        bb_identity_release(&r->identity); /* anonymous */
+        rc = 0;
+    }
+    if (rc == BB_EAUTH) {
+        *code = "unauthenticated";
+        *msg = why ? why : "invalid credential";
+        return 401;
+    }
+    if (rc != 0) {
+        *code = "out_of_memory";
+        *msg = "out of memory";
+        return 503;
+    }
+    unsigned mask = r->route ? r->route->auth : 0;
+    if (mask == 0 || (r->identity.kind & mask)) return 0;
+    if (r->identity.kind == BB_IDENTITY_ANONYMOUS) {
+        *code = "unauthenticated";
+        *msg = "missing or invalid internal token";
+        return 401;
+    }
+    *code = "forbidden";
+    *msg = "this identity is not accepted by this route";
+    return 403;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -800,15 +943,39 @@ static int on_headers_complete(http_parser *p)
         r->query = strndup(q + 1, qlen);
     }
     if (!r->path || (q && !r->query)) return reject(c, 503, "out_of_memory", "out of memory");
+    c->headers_done = 1;
     int rc = bb_router_match(router_of(c), r->method, r->path, plen, &r->match);
     if (rc == 0) {
         r->route = r->match.route;
         r->ctx = r->match.ctx;
         if (r->route->max_body) c->body_limit = r->route->max_body;
+    } else {
+        c->discard_body = 1; /* answered 404/405 once complete; nothing to keep */
     }
     c->keep_alive = http_should_keep_alive(p);
-    if ((p->flags & F_CONTENTLENGTH) && p->content_length > c->body_limit)
+    if (r->route) {
+        /* Identity before anything else: an unauthenticated client learns nothing about limits and
+         * never makes us read (or hold) its body. */
+        const char *code = NULL, *msg = NULL;
+        int st = authorize(router_of(c), c->test ? "test-token" : c->srv->opts.internal_token, r,
+                           &code, &msg);
+        if (st) return reject(c, st, code, msg);
+    }
+    int has_cl = (p->flags & F_CONTENTLENGTH) != 0;
+    if (has_cl && p->content_length > c->body_limit)
         return reject(c, 413, "payload_too_large", "request body too large");
+    if (has_cl && p->content_length > 0 && !c->discard_body &&
+        body_reserve(r, (size_t)p->content_length, limits_of(c)->max_inflight_body_bytes) != 0)
+        return reject(c, 503, "overloaded", "server busy: too many request bodies in flight");
+    const char *expect = bb_http_header(r, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 && !c->test &&
+        ((has_cl && p->content_length > 0) || (p->flags & F_CHUNKED))) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        char *b = malloc(sizeof cont - 1);
+        if (!b) return reject(c, 503, "out_of_memory", "out of memory");
+        memcpy(b, cont, sizeof cont - 1);
+        conn_write(c, NULL, 0, b, sizeof cont - 1);
+    }
     return 0;
 }
 
@@ -818,6 +985,14 @@ static int on_body(http_parser *p, const char *at, size_t n)
     struct bb_http_request *r = c->req;
     if (r->body_len + n > c->body_limit)
         return reject(c, 413, "payload_too_large", "request body too large");
+    if (c->discard_body) {
+        r->body_len += n; /* counted against the limit, not kept */
+        return 0;
+    }
+    if (r->body_len + n > r->body_reserved_ && /* chunked: reserve as it grows */
+        body_reserve(r, r->body_len + n - r->body_reserved_,
+                     limits_of(c)->max_inflight_body_bytes) != 0)
+        return reject(c, 503, "overloaded", "server busy: too many request bodies in flight");
     return append(&r->body, &r->body_len, at, n) ? reject(c, 503, "out_of_memory", "out of memory")
                                                  : 0;
 }
@@ -825,6 +1000,11 @@ static int on_body(http_parser *p, const char *at, size_t n)
 static int on_message_complete(http_parser *p)
 {
     struct bb_http_conn *c = p->data;
+    if (c->discard_body) {
+        free(c->req->body);
+        c->req->body = NULL;
+        c->req->body_len = 0;
+    }
     if (!c->req->body && !(c->req->body = calloc(1, 1)))
         return reject(c, 503, "out_of_memory", "out of memory");
     c->message_done = 1;
@@ -887,18 +1067,6 @@ static void job_done(void *arg, int status)
     }
 }
 
-static int check_auth_token(const struct bb_http_request *r, const char *tok)
-{
-    if (r->route->auth == BB_AUTH_NONE) return 0;
-    const char *h = bb_http_header(r, "Authorization");
-    if (!tok || !tok[0] || !h || strncasecmp(h, "Bearer ", 7) != 0) return BB_EAUTH;
-    return bb_ct_streq(h + 7, tok) ? 0 : BB_EAUTH;
-}
-
-static int check_auth(struct bb_http_conn *c, struct bb_http_request *r)
-{
-    return check_auth_token(r, c->test ? "test-token" : c->srv->opts.internal_token);
-}
 
 /* Takes c->req (complete) and answers it. */
 static void dispatch(struct bb_http_conn *c)
@@ -920,10 +1088,6 @@ static void dispatch(struct bb_http_conn *c)
         } else {
             send_error(c, r, 404, "not_found", "no such route", 0, NULL);
         }
-        return;
-    }
-    if (check_auth(c, r) != 0) {
-        send_error(c, r, 401, "unauthenticated", "missing or invalid internal token", 0, NULL);
         return;
     }
     if (c->test) {
@@ -975,7 +1139,16 @@ static void process_input(struct bb_http_conn *c)
         }
         const char *data = c->in + c->in_off;
         size_t len = c->in_len - c->in_off;
+        c->exec_start = data;
+        c->exec_end = data + len;
+        c->last_value_end = NULL;
         size_t n = http_parser_execute(&c->parser, &parser_settings, data, len);
+        /* what the fold check needs to know about the end of this chunk (see on_header_value) */
+        c->value_split = c->last_value_end == data + len;
+        const char *q = data + n;
+        while (q > data && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        if (q > data) c->lf_before = q[-1] == '\n';
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
@@ -1086,10 +1259,53 @@ static void on_timeout(uv_timer_t *t)
     }
 }
 
+/* Logs a refused connection: the first one at once, then at most one line a second with the
+ * number of refusals in between, so a flood cannot flood the log. */
+static void log_refusal(struct bb_http_server *s, const char *reason, const char *peer,
+                        size_t limit)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->refused_log_ms && now - s->refused_log_ms < 1000) {
+        s->refused_quiet++;
+        return;
+    }
+    bb_warn(s->opts.name ? s->opts.name : "http",
+            "connection_refused reason=%s peer=%s limit=%zu open=%zu process_open=%zu "
+            "refused_since_last_log=%zu",
+            reason, peer, limit, s->nconns, (size_t)atomic_load(&g_conns), s->refused_quiet);
+    s->refused_log_ms = now ? now : 1;
+    s->refused_quiet = 0;
+}
+
+/* Peer address as 16 bytes (IPv4 mapped into ::ffff:0:0/96) and as text. Returns 0 or -1. */
+static int peer_of(struct bb_http_conn *c, unsigned char key[16], char *text, size_t cap)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return -1;
+    memset(key, 0, 16);
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+        key[10] = key[11] = 0xff;
+        memcpy(key + 12, &a->sin_addr, 4);
+        uv_ip4_name(a, text, cap);
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+        memcpy(key, &a->sin6_addr, 16);
+        uv_ip6_name(a, text, cap);
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     struct bb_http_server *s = server->data;
-    if (status < 0) return;
+    if (status < 0) {
+        log_refusal(s, uv_err_name(status), "-", 0); /* e.g. EMFILE: libuv drops the connection */
+        return;
+    }
     struct bb_http_conn *c = calloc(1, sizeof *c);
     if (!c) return;
     c->srv = s;
@@ -1104,10 +1320,47 @@ static void on_connection(uv_stream_t *server, int status)
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->nconns++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->draining ||
-        s->nconns > s->opts.limits.max_connections) {
+    size_t process_open = atomic_fetch_add(&g_conns, 1) + 1;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 || s->draining) {
         conn_close(c);
         return;
+    }
+    unsigned char key[16];
+    char peer[64] = "-";
+    int have_peer = peer_of(c, key, peer, sizeof peer) == 0;
+    size_t max_conns = bb_http_effective_max_connections(s->opts.limits.max_connections);
+    if (s->nconns > max_conns) {
+        log_refusal(s, "max_connections", peer, max_conns);
+        conn_close(c);
+        return;
+    }
+    if (g_fd_budget && process_open > g_fd_budget) {
+        log_refusal(s, "fd_budget", peer, g_fd_budget);
+        conn_close(c);
+        return;
+    }
+    size_t per_ip = s->opts.limits.max_connections_per_ip;
+    if (per_ip && have_peer) {
+        struct ip_count **pp = &s->ip_tab[ip_bucket(key)], *e = *pp;
+        while (e && memcmp(e->addr, key, 16) != 0)
+            e = e->next;
+        if (e && e->n >= per_ip) {
+            log_refusal(s, "max_connections_per_ip", peer, per_ip);
+            conn_close(c);
+            return;
+        }
+        if (!e) {
+            e = calloc(1, sizeof *e);
+            if (!e) {
+                conn_close(c);
+                return;
+            }
+            memcpy(e->addr, key, 16);
+            e->next = *pp;
+            *pp = e;
+        }
+        e->n++;
+        c->ip = e;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     http_parser_init(&c->parser, HTTP_REQUEST);
@@ -1281,6 +1534,7 @@ int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
     struct bb_http_request *r = calloc(1, sizeof *r);
     if (!res || !r) goto nomem;
     r->start_ns = now_ns();
+    r->identity.kind = BB_IDENTITY_ANONYMOUS;
     r->method = in->method ? known_method(in->method) : NULL;
     if (!r->method) {
         bb_http_reply_error_status(res, 400, "bad_request", "unknown HTTP method");
@@ -1333,13 +1587,15 @@ int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
     }
     r->route = r->match.route;
     r->ctx = r->match.ctx;
+    const char *acode = NULL, *amsg = NULL;
+    int ast = authorize(router, internal_token, r, &acode, &amsg);
+    if (ast) {
+        bb_http_reply_error_status(res, ast, acode, amsg);
+        goto done;
+    }
     size_t limit = r->route->max_body ? r->route->max_body : max_body_bytes;
     if (r->body_len > limit) {
         bb_http_reply_error_status(res, 413, "payload_too_large", "request body too large");
-        goto done;
-    }
-    if (check_auth_token(r, internal_token) != 0) {
-        bb_http_reply_error_status(res, 401, "unauthenticated", "missing or invalid internal token");
         goto done;
     }
     if (r->route->flags & BB_ROUTE_STREAM) {

@@ -1,15 +1,24 @@
 /* bb_http.h — HTTP/1.1 server on libuv and http_parser (Debian's libhttp-parser).
  *
  * Flow: the loop thread accepts a connection, feeds bytes to http_parser, and when the headers are
- * complete matches the route (bb_router) so the route's body limit applies while the body streams
- * in. When the message is complete the dispatcher checks the route's auth kind once, then runs the
- * handler inline (loop thread) or on the worker pool (BB_ROUTE_POOL); the filled response is
- * written back on the loop thread. One request per connection is processed at a time, so pipelined
- * requests are answered in order.
+ * complete matches the route (bb_router), resolves the request's identity (bb_identity.h) and
+ * checks it against the route — 401/403 are answered there, before any body byte is read — and
+ * reserves the body against the process-wide in-flight budget (503); `Expect: 100-continue` is
+ * answered with 100 only after all of that passed. The route's body limit applies while the body
+ * streams in; a body for no route is discarded, not kept. When the message is complete the
+ * handler runs inline (loop thread) or on the worker pool (BB_ROUTE_POOL; requests of a route
+ * with a {projectId} parameter are queued per project and served round-robin, so one project
+ * cannot starve the others); the filled response is written back on the loop thread. One request
+ * per connection is processed at a time, so pipelined requests are answered in order.
+ *
+ * Strictness (RFC 9112): fields of a chunked trailer are never merged into the request headers;
+ * obsolete line folding and whitespace between a field name and its colon are 400.
  *
  * Limits (struct bb_http_limits, all configurable): header bytes (431), body bytes (413, also for
  * chunked bodies), request time from the first byte to a complete request (408 then close), idle
- * time of a keep-alive connection (silent close), connection count (new ones closed). Every error
+ * time of a keep-alive connection (silent close), connection count (new ones closed; also capped
+ * by the process's file descriptor budget, bb_http_set_fd_budget), connections per client IP,
+ * in-flight body bytes of the whole process (503). Refused connections are logged. Every error
  * answer is JSON {"error","code"}. Malformed requests get 400 and close.
  *
  * Every response carries X-Request-Id: the request's own if it sent a sane one, else a new id.
@@ -25,6 +34,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "bb_identity.h"
 #include "bb_router.h"
 
 struct bb_pool;
@@ -40,10 +50,16 @@ struct bb_http_limits {
     size_t max_connections;
     uint64_t sse_heartbeat_ms;   /* comment line on idle SSE streams */
     size_t sse_max_queue_bytes;  /* unsent bytes per SSE stream before it is closed as slow */
+    /* Request body bytes held in memory by every listener of the process together (bodies being
+     * received or handled); a request that would go over it gets 503 and a close. 0: no limit. */
+    size_t max_inflight_body_bytes;
+    /* Connections from one IP address to this listener; more are closed on accept. 0: no limit.
+     * Meant for public listeners (the gateway). */
+    size_t max_connections_per_ip;
 };
 
 /* Defaults: 16 KiB headers, 1 MiB body, 60 s idle, 30 s request, 10 s drain, 10000 connections,
- * 15 s heartbeat, 4 MiB SSE queue. */
+ * 15 s heartbeat, 4 MiB SSE queue, 256 MiB of in-flight bodies, no per-IP limit. */
 void bb_http_limits_default(struct bb_http_limits *l);
 
 struct bb_http_header {
@@ -67,7 +83,11 @@ struct bb_http_request {
     char *decoded_params[BB_ROUTE_MAX_PARAMS]; /* lazily decoded by bb_http_param; owned */
     uint64_t start_ns;
     void *user; /* free for the handler's use; never touched by the server */
+    /* Who sent it: resolved when the headers were complete and already checked against the
+     * route's accepted kinds (bb_identity.h). Owned by the request. */
+    struct bb_identity identity;
     struct bb_http_conn *conn; /* private */
+    size_t body_reserved_;     /* private: bytes counted against max_inflight_body_bytes */
 };
 
 struct bb_http_response {
@@ -123,6 +143,12 @@ int bb_http_server_start(uv_loop_t *loop, const char *host, int port,
                          const struct bb_http_server_opts *opts, struct bb_http_server **out,
                          char *err, size_t errcap);
 int bb_http_server_port(const struct bb_http_server *s);
+/* File descriptors the process may spend on HTTP connections (all listeners together); each
+ * listener gets at most half of it, so one flooded listener leaves room for the others. Set once at
+ * start-up (bunbased: the soft RLIMIT_NOFILE minus headroom), before servers start; 0: no budget. */
+void bb_http_set_fd_budget(size_t fds);
+/* The max_connections a listener with `configured` really gets under the budget. */
+size_t bb_http_effective_max_connections(size_t configured);
 size_t bb_http_server_connections(const struct bb_http_server *s);
 /* See the header comment. done(arg) runs once on the loop thread. */
 void bb_http_server_drain(struct bb_http_server *s, void (*done)(void *arg), void *arg);
@@ -130,9 +156,10 @@ void bb_http_server_drain(struct bb_http_server *s, void (*done)(void *arg), voi
  * (run the loop afterwards). */
 void bb_http_server_free(struct bb_http_server *s);
 
-/* In-process dispatch through the same route table, auth check and body limit as the server, for
- * transports that are not HTTP (the internal RPC): `headers` (nheaders name/value pairs, borrowed)
- * carry Authorization and identity exactly as over HTTP, so both paths cannot diverge. Blocking:
+/* In-process dispatch through the same route table, identity resolution (the internal resolver
+ * with internal_token, then the router's resolvers) and body limit as the server, for transports
+ * that are not HTTP (the internal RPC): `headers` (nheaders name/value pairs, borrowed) carry
+ * Authorization and X-Bunbase-Identity exactly as over HTTP, so both paths cannot diverge. Blocking:
  * the handler runs in the calling thread, so call it from a worker thread. Stream routes are
  * refused with 400. Always fills *out with a response (an error answer when the request is
  * refused); free it with bb_http_response_free. Returns 0, or BB_ENOMEM (then *out is NULL). */

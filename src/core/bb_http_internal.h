@@ -34,4 +34,10 @@ void bb_sse_detach_(struct bb_sse *s);
 /* bb_sse.c → bb_http.c: wake the loop to flush (any thread, called with s->mu held). */
 void bb_http_conn_wake_(struct bb_http_conn *c);
 
+/* bb_identity.c → bb_http.c: the built-in internal resolver (contract of bb_identity_resolve_fn). */
+struct bb_http_request;
+struct bb_identity;
+int bb_identity_resolve_internal_(const char *token, const struct bb_http_request *req,
+                                  struct bb_identity *out, const char **msg);
+
 #endif

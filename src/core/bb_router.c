@@ -22,7 +22,23 @@ struct entry {
 struct bb_router {
     struct entry *entries;
     size_t n, cap;
+    struct bb_identity_resolver resolvers[BB_ROUTER_MAX_RESOLVERS];
+    size_t nresolvers;
 };
+
+int bb_router_add_resolver(struct bb_router *r, const struct bb_identity_resolver *res)
+{
+    if (!res || !res->resolve) return BB_EINVAL;
+    if (r->nresolvers >= BB_ROUTER_MAX_RESOLVERS) return BB_ELIMIT;
+    r->resolvers[r->nresolvers++] = *res;
+    return 0;
+}
+
+const struct bb_identity_resolver *bb_router_resolvers(const struct bb_router *r, size_t *n)
+{
+    *n = r ? r->nresolvers : 0;
+    return r ? r->resolvers : NULL;
+}
 
 int bb_router_new(struct bb_router **out)
 {

@@ -9,21 +9,27 @@
  * bb_router_match returns 0 with the route, BB_ENOTFOUND when no pattern matches the path, or
  * BB_EMETHOD when the path is known but not for that method; then m->allow lists the methods
  * ("GET, POST") for the Allow header. The dispatcher (bb_http) applies the route's auth kind, body
- * limit and execution flags in one place; handlers never repeat those checks.
+ * identity check, body limit and execution flags in one place; handlers never repeat those checks.
  */
 #ifndef BB_ROUTER_H
 #define BB_ROUTER_H
 
 #include <stddef.h>
 
+#include "bb_identity.h"
+
 struct bb_http_request;
 struct bb_http_response;
 
 typedef void (*bb_http_handler)(struct bb_http_request *req, struct bb_http_response *res);
 
+/* What a route accepts: a mask of enum bb_identity_kind (bb_identity.h). 0 is public: every
+ * identity, anonymous included. The dispatcher checks it when the headers are complete, before the
+ * body is read: anonymous → 401, another kind not in the mask → 403. */
 enum bb_auth_kind {
-    BB_AUTH_NONE = 0,     /* public */
-    BB_AUTH_INTERNAL = 1, /* Authorization: Bearer $BUNBASE_INTERNAL_TOKEN */
+    BB_AUTH_NONE = 0,                            /* public */
+    BB_AUTH_INTERNAL = BB_IDENTITY_INTERNAL_ANY, /* Authorization: Bearer $BUNBASE_INTERNAL_TOKEN */
+    BB_AUTH_INTERNAL_ADMIN = BB_IDENTITY_INTERNAL_ADMIN, /* … + X-Bunbase-Identity: admin */
 };
 
 enum bb_route_flags {
@@ -35,7 +41,7 @@ struct bb_route {
     const char *method;  /* "GET", "POST", ... */
     const char *pattern; /* "/v1/things/{id}" */
     bb_http_handler handler;
-    enum bb_auth_kind auth;
+    unsigned auth;     /* accepted identity kinds: BB_AUTH_* or a mask of BB_IDENTITY_* */
     unsigned flags;    /* enum bb_route_flags */
     size_t max_body;   /* 0: the server's limit */
     const char *name;  /* metrics label; NULL: the pattern */
@@ -66,6 +72,13 @@ void bb_router_free(struct bb_router *r);
 /* Adds n routes. The table and ctx are borrowed and must outlive the router. A pattern that is
  * malformed (not starting with '/', unbalanced braces, too many params) gives BB_EINVAL. */
 int bb_router_add(struct bb_router *r, const struct bb_route *table, size_t n, void *ctx);
+/* Appends an identity resolver (copied; arg borrowed) to the router's table, tried after the
+ * built-in internal one, in the order added; see bb_identity.h. At most BB_ROUTER_MAX_RESOLVERS:
+ * then BB_ELIMIT. Call before serving. */
+#define BB_ROUTER_MAX_RESOLVERS 8
+int bb_router_add_resolver(struct bb_router *r, const struct bb_identity_resolver *res);
+/* The added resolvers (borrowed) and their count. */
+const struct bb_identity_resolver *bb_router_resolvers(const struct bb_router *r, size_t *n);
 /* path is the URL path without query (borrowed; m's params point into it). */
 int bb_router_match(const struct bb_router *r, const char *method, const char *path, size_t len,
                     struct bb_route_match *m);

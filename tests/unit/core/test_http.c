@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <jansson.h>
 #include <unistd.h>
 
 #include "bb_err.h"
@@ -122,7 +124,55 @@ static void h_sse(struct bb_http_request *req, struct bb_http_response *res)
     pthread_detach(t);
 }
 
+/* "kind uid claims" of the resolved identity. */
+static void h_whoami(struct bb_http_request *req, struct bb_http_response *res)
+{
+    const struct bb_identity *id = &req->identity;
+    char *claims = id->claims ? json_dumps(id->claims, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char out[512];
+    int n = snprintf(out, sizeof out, "%s %s %s", bb_identity_kind_name(id->kind),
+                     id->uid ? id->uid : "-", claims ? claims : "-");
+    free(claims);
+    bb_http_reply_copy(res, 200, "text/plain", out, (size_t)n);
+}
+
+static void h_header_xt(struct bb_http_request *req, struct bb_http_response *res)
+{
+    const char *v = bb_http_header(req, "X-T");
+    const char *a = bb_http_header(req, "Authorization");
+    char out[256];
+    int n = snprintf(out, sizeof out, "xt=%s auth=%s body=%zu", v ? v : "(none)",
+                     a ? a : "(none)", req->body_len);
+    bb_http_reply_copy(res, 200, "text/plain", out, (size_t)n);
+}
+
+/* A resolver of the kind a service may add: "Bearer pat_good" is a PAT, other "pat_" bearers are
+ * invalid, anything else is not its business. */
+static int pat_resolver(void *arg, const struct bb_http_request *req, struct bb_identity *out,
+                        const char **msg)
+{
+    (void)arg;
+    const char *a = bb_http_header(req, "Authorization");
+    if (!a || strncmp(a, "Bearer pat_", 11) != 0) return BB_ENOTFOUND;
+    if (strcmp(a + 11, "good") != 0) {
+        *msg = "unknown personal access token";
+        return BB_EAUTH;
+    }
+    out->kind = BB_IDENTITY_PAT;
+    out->uid = strdup("dev1");
+    return out->uid ? 0 : BB_ENOMEM;
+}
+
+static const struct bb_identity_resolver pat = {"pat", pat_resolver, NULL};
+
 static const struct bb_route routes[] = {
+    {"GET", "/whoami", h_whoami, BB_AUTH_INTERNAL, 0, 0, NULL},
+    {"POST", "/whoami", h_whoami, BB_AUTH_INTERNAL, 0, 0, NULL},
+    {"GET", "/whoami-public", h_whoami, BB_AUTH_NONE, 0, 0, NULL},
+    {"GET", "/admin", h_whoami, BB_AUTH_INTERNAL_ADMIN, 0, 0, NULL},
+    {"GET", "/pat", h_whoami, BB_IDENTITY_PAT, 0, 0, NULL},
+    {"POST", "/xt", h_header_xt, BB_AUTH_NONE, 0, 0, NULL},
+    {"POST", "/internal-echo", h_echo, BB_AUTH_INTERNAL, 0, 32u << 20, NULL},
     {"GET", "/hello", h_hello, BB_AUTH_NONE, 0, 0, NULL},
     {"POST", "/echo", h_echo, BB_AUTH_NONE, 0, 0, NULL},
     {"POST", "/small", h_echo, BB_AUTH_NONE, 0, 16, NULL},
@@ -165,6 +215,7 @@ static void *loop_main(void *arg)
     f->stop_async.data = f;
     bb_router_new(&f->router);
     bb_router_add(f->router, routes, sizeof routes / sizeof routes[0], f);
+    bb_router_add_resolver(f->router, &pat);
     f->metrics = bb_metrics_new();
     bb_pool_new(&f->loop, f->pool_threads ? f->pool_threads : 4,
                 (size_t)(f->pool_queue ? f->pool_queue : 64), &f->pool);
@@ -749,6 +800,18 @@ static void test_pipelining_backpressure(void **state)
     stop(f);
 }
 
+static int local_id(struct bb_router *r, const char *method, const char *url, const char *auth,
+                    const char *identity, const char *body, struct bb_http_response **res)
+{
+    struct bb_http_header h[2];
+    size_t n = 0;
+    if (auth) h[n++] = (struct bb_http_header){"Authorization", (char *)auth};
+    if (identity) h[n++] = (struct bb_http_header){"X-Bunbase-Identity", (char *)identity};
+    struct bb_http_local_request lr = {method, url, h, n, body, body ? strlen(body) : 0};
+    assert_int_equal(bb_http_dispatch_local(r, 1000, "s3cret-token", &lr, res), 0);
+    return (*res)->status;
+}
+
 static int local(struct bb_router *r, const char *method, const char *url, const char *auth,
                  const char *body, struct bb_http_response **res)
 {
@@ -816,6 +879,348 @@ static void test_parse_for_test(void **state)
     bb_router_free(r);
 }
 
+
+/* ------------------------------------------------------------------ identity, early auth, strictness */
+
+#define TOK "Authorization: Bearer s3cret-token\r\n"
+
+static int get_with(int port, const char *path, const char *extra_headers)
+{
+    char req[2048];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n", path, extra_headers);
+    return roundtrip(port, req, NULL);
+}
+
+static const char *body_of(void)
+{
+    const char *b = strstr(rbuf, "\r\n\r\n");
+    return b ? b + 4 : "";
+}
+
+/* The internal resolver's table (bb_identity.h), the route masks (401 vs 403) and a registered
+ * resolver, over HTTP. */
+static void test_identity_over_http(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    assert_int_equal(get_with(f->port, "/whoami", ""), 401);
+    assert_int_equal(get_with(f->port, "/whoami", "Authorization: Bearer wrong\r\n"), 401);
+    assert_int_equal(get_with(f->port, "/whoami", TOK), 200);
+    assert_string_equal(body_of(), "internal-service - -");
+    assert_int_equal(get_with(f->port, "/whoami", TOK "X-Bunbase-Identity: admin\r\n"), 200);
+    assert_string_equal(body_of(), "internal-admin - -");
+    assert_int_equal(get_with(f->port, "/whoami", TOK "X-Bunbase-Identity: anonymous\r\n"), 200);
+    assert_string_equal(body_of(), "internal-end-user - -");
+    assert_int_equal(get_with(f->port, "/whoami",
+                              TOK "X-Bunbase-Identity: {\"uid\":\"u1\",\"claims\":{\"r\":1}}\r\n"),
+                     200);
+    assert_string_equal(body_of(), "internal-end-user u1 {\"r\":1}");
+    assert_int_equal(get_with(f->port, "/whoami", TOK "X-Bunbase-Identity: {\"uid\":\"u2\"}\r\n"),
+                     200);
+    assert_string_equal(body_of(), "internal-end-user u2 {}");
+    /* malformed identity, or an identity without the token: 401 even on a public route */
+    assert_int_equal(get_with(f->port, "/whoami", TOK "X-Bunbase-Identity: root\r\n"), 401);
+    assert_int_equal(get_with(f->port, "/whoami", TOK "X-Bunbase-Identity: {\"claims\":{}}\r\n"),
+                     401);
+    assert_int_equal(get_with(f->port, "/whoami-public", "X-Bunbase-Identity: admin\r\n"), 401);
+    assert_non_null(strstr(rbuf, "needs the internal token"));
+    assert_int_equal(get_with(f->port, "/whoami-public", ""), 200);
+    assert_string_equal(body_of(), "anonymous - -");
+    /* admin-only route: another internal identity is 403, none is 401 */
+    assert_int_equal(get_with(f->port, "/admin", TOK "X-Bunbase-Identity: admin\r\n"), 200);
+    assert_int_equal(get_with(f->port, "/admin", TOK), 403);
+    assert_non_null(strstr(rbuf, "\"code\":\"forbidden\""));
+    assert_int_equal(get_with(f->port, "/admin", ""), 401);
+    /* the registered resolver */
+    assert_int_equal(get_with(f->port, "/pat", "Authorization: Bearer pat_good\r\n"), 200);
+    assert_string_equal(body_of(), "pat dev1 -");
+    assert_int_equal(get_with(f->port, "/pat", "Authorization: Bearer pat_bad\r\n"), 401);
+    assert_non_null(strstr(rbuf, "unknown personal access token"));
+    assert_int_equal(get_with(f->port, "/pat", TOK), 403);
+    assert_int_equal(get_with(f->port, "/pat", ""), 401);
+    assert_int_equal(get_with(f->port, "/whoami", "Authorization: Bearer pat_good\r\n"), 403);
+    stop(f);
+}
+
+/* 401 arrives while the client has sent only headers announcing 15 MiB; nothing is buffered. */
+static void test_auth_before_body(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int fds[20];
+    for (int i = 0; i < 20; i++) {
+        fds[i] = dial(f->port);
+        const char *h = "POST /internal-echo HTTP/1.1\r\nHost: x\r\nContent-Length: 15728640\r\n\r\n";
+        send_all(fds[i], h, strlen(h));
+    }
+    for (int i = 0; i < 20; i++) {
+        int closed;
+        recv_until(fds[i], rbuf, sizeof rbuf, 1, 3000, &closed);
+        assert_int_equal(status_of(rbuf), 401);
+        assert_non_null(strstr(rbuf, "Connection: close"));
+        close(fds[i]);
+    }
+    /* chunked, and a wrong token: the same */
+    int fd = dial(f->port);
+    const char *h = "POST /internal-echo HTTP/1.1\r\nAuthorization: Bearer nope\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n";
+    send_all(fd, h, strlen(h));
+    int closed;
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 401);
+    close(fd);
+    stop(f);
+}
+
+/* Expect: 100-continue: 100 once authorized, then the answer; an unauthorized request gets the
+ * final 401 and never a 100. */
+static void test_expect_100_continue(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int fd = dial(f->port), closed;
+    const char *h = "POST /internal-echo HTTP/1.1\r\n" TOK "Content-Length: 3\r\n"
+                    "Expect: 100-continue\r\n\r\n";
+    send_all(fd, h, strlen(h));
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_string_equal(rbuf, "HTTP/1.1 100 Continue\r\n\r\n");
+    send_all(fd, "abc", 3);
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    assert_string_equal(body_of(), "abc");
+    close(fd);
+
+    fd = dial(f->port);
+    h = "POST /internal-echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n";
+    send_all(fd, h, strlen(h));
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 401);
+    assert_null(strstr(rbuf, "100 Continue"));
+    close(fd);
+    /* too large: 413 without 100 */
+    fd = dial(f->port);
+    h = "POST /small HTTP/1.1\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n";
+    send_all(fd, h, strlen(h));
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 413);
+    assert_null(strstr(rbuf, "100 Continue"));
+    close(fd);
+    stop(f);
+}
+
+/* Trailer fields never become headers: not for the handler, not for authentication. */
+static void test_trailers_not_merged(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int closed;
+    assert_int_equal(roundtrip(f->port,
+                               "POST /xt HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n0\r\nX-T: evil\r\nAuthorization: Bearer s3cret-token\r\n"
+                               "\r\n",
+                               &closed),
+                     200);
+    assert_string_equal(body_of(), "xt=(none) auth=(none) body=3");
+    assert_int_equal(roundtrip(f->port,
+                               "POST /whoami HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n0\r\nAuthorization: Bearer s3cret-token\r\n"
+                               "X-Bunbase-Identity: admin\r\n\r\n",
+                               &closed),
+                     401);
+    /* the connection stays usable after a trailer */
+    int fd = dial(f->port);
+    const char *two = "POST /xt HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+                      "X-T: t\r\n\r\nPOST /xt HTTP/1.1\r\nX-T: real\r\nContent-Length: 0\r\n\r\n";
+    send_all(fd, two, strlen(two));
+    recv_until(fd, rbuf, sizeof rbuf, 2, 3000, &closed);
+    assert_non_null(strstr(rbuf, "xt=(none) auth=(none) body=1"));
+    assert_non_null(strstr(rbuf, "xt=real auth=(none) body=0"));
+    close(fd);
+    stop(f);
+}
+
+/* Sends req one byte at a time (each its own segment) and returns the status. */
+static int trickle(int port, const char *req)
+{
+    int fd = dial(port), one = 1, closed;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    for (const char *p = req; *p; p++) {
+        send_all(fd, p, 1);
+        usleep(300);
+    }
+    recv_until(fd, rbuf, sizeof rbuf, 1, 3000, &closed);
+    close(fd);
+    return status_of(rbuf);
+}
+
+/* obs-fold and whitespace before the colon are 400 (RFC 9112); a value split across reads is not
+ * mistaken for a fold. */
+static void test_obs_fold_and_space_before_colon(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int closed;
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+                               &closed),
+                     400);
+    assert_non_null(strstr(rbuf, "folding"));
+    assert_true(closed);
+    assert_int_equal(
+        roundtrip(f->port, "GET /hello HTTP/1.1\r\nX-A: a\r\n\tb\r\nHost: x\r\n\r\n", NULL), 400);
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.1\r\nX-A:\r\n b\r\n\r\n", NULL), 400);
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n", NULL), 400);
+    assert_non_null(strstr(rbuf, "colon"));
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.1\r\nX-Bad Name: x\r\n\r\n", NULL),
+                     400);
+    /* byte by byte: a legitimate request passes, a folded one still fails */
+    assert_int_equal(trickle(f->port, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Long: abc def  g\r\n"
+                                      "X-Empty:\r\nX-B:   v\r\n\r\n"),
+                     200);
+    assert_int_equal(trickle(f->port, "GET /hello HTTP/1.1\r\nX-A: abc\r\n   def\r\n\r\n"), 400);
+    assert_int_equal(trickle(f->port, "GET /hello HTTP/1.1\r\nX-A:\r\n def\r\n\r\n"), 400);
+    assert_int_equal(trickle(f->port, "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n"), 400);
+    stop(f);
+}
+
+/* The in-flight body budget (process-wide) answers 503 beyond it and frees what a request held. */
+static void test_inflight_body_budget(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.max_inflight_body_bytes = 1000;
+    struct fixture *f = start(&l);
+    run(f);
+    int a = dial(f->port), closed;
+    const char *ha = "POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n0123456789";
+    send_all(a, ha, strlen(ha));
+    usleep(100000);
+    assert_int_equal(roundtrip(f->port, "POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n",
+                               &closed),
+                     503);
+    assert_non_null(strstr(rbuf, "\"code\":\"overloaded\""));
+    assert_true(closed);
+    /* chunked bodies count as they grow */
+    assert_int_equal(roundtrip(f->port,
+                               "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               "12c\r\n" /* 300 bytes */
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n0\r\n\r\n",
+                               &closed),
+                     503);
+    static char rest[790];
+    memset(rest, 'y', sizeof rest);
+    send_all(a, rest, sizeof rest);
+    recv_until(a, rbuf, sizeof rbuf, 1, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    close(a);
+    usleep(50000);
+    /* released: the same request fits again */
+    char big[900];
+    int n = snprintf(big, sizeof big, "POST /echo HTTP/1.1\r\nContent-Length: 800\r\n\r\n");
+    memset(big + n, 'z', 800);
+    big[n + 800] = '\0';
+    (void)n;
+    static char req[2000];
+    snprintf(req, sizeof req, "%s", big);
+    assert_int_equal(roundtrip(f->port, req, NULL), 200);
+    stop(f);
+}
+
+/* A body for no route is not kept (only counted against the limit); the connection stays open. */
+static void test_unrouted_body_discarded(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    run(f);
+    int fd = dial(f->port), closed;
+    const char *two = "POST /nope HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /hello HTTP/1.1\r\n\r\n";
+    send_all(fd, two, strlen(two));
+    recv_until(fd, rbuf, sizeof rbuf, 2, 3000, &closed);
+    assert_int_equal(status_of(rbuf), 404);
+    assert_non_null(strstr(rbuf, "hello world"));
+    close(fd);
+    stop(f);
+}
+
+static void test_max_connections_per_ip(void **state)
+{
+    (void)state;
+    struct bb_http_limits l;
+    bb_http_limits_default(&l);
+    l.max_connections_per_ip = 2;
+    struct fixture *f = start(&l);
+    run(f);
+    int a = dial(f->port), b = dial(f->port);
+    usleep(50000);
+    int c = dial(f->port), closed;
+    recv_until(c, rbuf, sizeof rbuf, 0, 2000, &closed);
+    assert_true(closed);
+    close(c);
+    send_all(b, "GET /hello HTTP/1.1\r\n\r\n", 23);
+    recv_until(b, rbuf, sizeof rbuf, 1, 2000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    close(a);
+    usleep(100000);
+    assert_int_equal(roundtrip(f->port, "GET /hello HTTP/1.1\r\n\r\n", NULL), 200);
+    close(b);
+    stop(f);
+}
+
+/* In-process dispatch resolves identity the same way. */
+static void test_dispatch_local_identity(void **state)
+{
+    (void)state;
+    struct bb_router *r;
+    bb_router_new(&r);
+    bb_router_add(r, routes, sizeof routes / sizeof routes[0], NULL);
+    bb_router_add_resolver(r, &pat);
+    struct bb_http_response *res;
+    assert_int_equal(local_id(r, "GET", "/admin", "Bearer s3cret-token", "admin", NULL, &res), 200);
+    assert_memory_equal(res->body, "internal-admin - -", 18);
+    bb_http_response_free(res);
+    assert_int_equal(local_id(r, "GET", "/admin", "Bearer s3cret-token", NULL, NULL, &res), 403);
+    bb_http_response_free(res);
+    assert_int_equal(local_id(r, "GET", "/whoami-public", NULL, "admin", NULL, &res), 401);
+    bb_http_response_free(res);
+    assert_int_equal(local_id(r, "GET", "/whoami", "Bearer s3cret-token", "{\"uid\":\"x\"}", NULL,
+                              &res),
+                     200);
+    assert_memory_equal(res->body, "internal-end-user x {}", 22);
+    bb_http_response_free(res);
+    assert_int_equal(local_id(r, "GET", "/pat", "Bearer pat_good", NULL, NULL, &res), 200);
+    bb_http_response_free(res);
+    /* unauthenticated and too large: 401, not 413 */
+    assert_int_equal(local_id(r, "POST", "/whoami", NULL, NULL,
+                              "0123456789012345678901234567890123456789012345678901234567890123456"
+                              "7890123456789012345678901234567890123456789012345678901234567890123"
+                              "4567890123456789012345678901234567890123456789012345678901234567890"
+                              "1234567890123456789012345678901234567890123456789012345678901234567"
+                              "8901234567890123456789012345678901234567890123456789012345678901234"
+                              "5678901234567890123456789012345678901234567890123456789012345678901"
+                              "2345678901234567890123456789012345678901234567890123456789012345678"
+                              "9012345678901234567890123456789012345678901234567890123456789012345"
+                              "6789012345678901234567890123456789012345678901234567890123456789012"
+                              "3456789012345678901234567890123456789012345678901234567890123456789"
+                              "0123456789012345678901234567890123456789012345678901234567890123456"
+                              "7890123456789012345678901234567890123456789012345678901234567890123"
+                              "4567890123456789012345678901234567890123456789012345678901234567890"
+                              "1234567890123456789012345678901234567890123456789012345678901234567"
+                              "89012345678901234567890123456789",
+                              &res),
+                     401);
+    bb_http_response_free(res);
+    bb_router_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -838,6 +1243,15 @@ int main(void)
         cmocka_unit_test(test_pipelining_backpressure),
         cmocka_unit_test(test_dispatch_local),
         cmocka_unit_test(test_parse_for_test),
+        cmocka_unit_test(test_identity_over_http),
+        cmocka_unit_test(test_auth_before_body),
+        cmocka_unit_test(test_expect_100_continue),
+        cmocka_unit_test(test_trailers_not_merged),
+        cmocka_unit_test(test_obs_fold_and_space_before_colon),
+        cmocka_unit_test(test_inflight_body_budget),
+        cmocka_unit_test(test_unrouted_body_discarded),
+        cmocka_unit_test(test_max_connections_per_ip),
+        cmocka_unit_test(test_dispatch_local_identity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
