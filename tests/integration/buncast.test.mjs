@@ -3,11 +3,17 @@
 // beyond it, 1,000 concurrent SSE subscribers, a slow SSE subscriber cut off without slowing the
 // others, IPC over TCP with the reference framing (OK before messages, malformed frames), metrics,
 // bounded shutdown with stuck subscribers, and durable topic replay across a bunbased restart.
+// Hardening: IPC needs the internal token first (unix and TCP; refused clients get no events),
+// TCP IPC is off by default, the socket is mode 0600, no addresses in /health, CreateTopic is
+// bounded per connection, and refused publishes count as dropped (buncast's and bundoc-server's
+// metrics).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 
 import { freePort, httpRequest, parsePrometheus, sleep, startServer } from './harness.mjs';
 
@@ -28,6 +34,7 @@ async function startBuncast({ dataDir, env = {} } = {}) {
       BUNBASE_INTERNAL_TOKEN: TOKEN,
       BUNBASE_BUNCAST_ADDR: `127.0.0.1:${httpPort}`,
       BUNBASE_BUNCAST_IPC_ADDR: `127.0.0.1:${ipcPort}`,
+      BUNBASE_BUNCAST_MAX_CREATED_TOPICS: '3',
       BUNBASE_BUNCAST_RING_SIZE: String(RING),
       BUNBASE_BUNCAST_QUEUE_BYTES: String(256 * 1024),
       BUNBASE_BUNCAST_DURABLE_PREFIXES: 'dur.',
@@ -113,13 +120,22 @@ function publishPayload(topic, body) {
 }
 
 class Ipc {
-  static connect(port) {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ port, host: '127.0.0.1' });
-      const c = new Ipc(sock);
+  /** Connects to a TCP port (number) or a unix socket path (string); with a token (default: the
+   * right one) sends the Auth frame first and waits for its OK (then forgotten). */
+  static async connect(where, { token = TOKEN } = {}) {
+    const c = await new Promise((resolve, reject) => {
+      const sock = typeof where === 'number' ? net.connect({ port: where, host: '127.0.0.1' }) : net.connect({ path: where });
+      const conn = new Ipc(sock);
       sock.once('error', reject);
-      sock.once('connect', () => resolve(c));
+      sock.once('connect', () => resolve(conn));
     });
+    if (token !== null) {
+      c.send(frame(0, 7, Buffer.from(token)));
+      await c.waitFor((x) => x.frames.length >= 1 || x.closed);
+      assert.equal(c.frames[0]?.code, 0, `auth refused: ${c.frames[0]?.payload}`);
+      c.frames.shift();
+    }
+    return c;
   }
   constructor(sock) {
     this.sock = sock; this.buf = Buffer.alloc(0); this.frames = []; this.closed = false; this.waiters = new Set();
@@ -351,6 +367,94 @@ describe('buncast IPC over TCP (reference framing)', () => {
     const last = c.frames[c.frames.length - 1];
     assert.equal(last.code, 1);
     assert.match(last.payload.toString(), /frame too large/);
+  });
+});
+
+describe('buncast IPC hardening', () => {
+  const subscribeAll = (c) => c.send(frame(7, 5, topicBytes('>')));
+
+  test('unauthenticated IPC (TCP) is refused and gets no events; a wrong token is refused', async () => {
+    const c = await Ipc.connect(srv.ipcPort, { token: null });
+    subscribeAll(c);
+    await publish(srv, 'victim.p1.docs', { secret: 1 });
+    await c.waitFor((x) => x.closed, 5000);
+    assert.equal(c.frames.length, 1, 'one error frame, no event');
+    assert.equal(c.frames[0].code, 1);
+    assert.match(c.frames[0].payload.toString(), /authentication required/);
+    const w = await Ipc.connect(srv.ipcPort, { token: null });
+    w.send(frame(1, 7, Buffer.from('not-the-token')));
+    subscribeAll(w);
+    await w.waitFor((x) => x.closed, 5000);
+    assert.equal(w.frames.length, 1);
+    assert.match(w.frames[0].payload.toString(), /authentication failed/);
+    // the right token works on the same listener
+    const ok = await Ipc.connect(srv.ipcPort);
+    subscribeAll(ok);
+    await ok.waitFor((x) => x.frames.length >= 1);
+    await publish(srv, 'victim.p1.docs', { secret: 2 });
+    await ok.waitFor((x) => x.frames.length >= 2);
+    assert.equal(ok.frames[1].code, 2);
+    ok.destroy();
+  });
+
+  test('CreateTopic is bounded per connection', async () => {
+    const c = await Ipc.connect(srv.ipcPort);
+    for (let i = 0; i < 4; i++) c.send(frame(10 + i, 1, topicBytes(`made.${i}`)));
+    await c.waitFor((x) => x.frames.length >= 4);
+    assert.deepEqual(c.frames.map((f) => f.code), [0, 0, 0, 1]);
+    assert.match(c.frames[3].payload.toString(), /too many topics created on this connection/);
+    c.destroy();
+  });
+
+  test('defaults: TCP IPC off, socket 0600, unix IPC needs the token, no addresses in /health; refused publishes count as dropped', async () => {
+    const s = await startServer({
+      services: ['platform', 'buncast', 'bundoc-server'],
+      env: { BUNBASE_LOG_LEVEL: 'warn', BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNCAST_MAX_TOPICS: '2' },
+    });
+    try {
+      const addr = JSON.parse(fs.readFileSync(path.join(s.dataDir, 'buncast.addr'), 'utf8'));
+      assert.equal(addr.ipc_tcp, '', 'no TCP IPC unless configured');
+      const sock = path.join(s.dataDir, 'buncast.sock');
+      assert.equal(fs.statSync(sock).mode & 0o777, 0o600);
+      // unix socket without Auth: refused, no events
+      const c = await Ipc.connect(sock, { token: null });
+      subscribeAll(c);
+      await c.waitFor((x) => x.closed, 5000);
+      assert.equal(c.frames.length, 1);
+      assert.match(c.frames[0].payload.toString(), /authentication required/);
+      // /health (buncast's own and platform's) shows no address
+      const bcHealth = await httpRequest(`http://${addr.http}/health`);
+      const platHealth = await httpRequest(`${s.url}/health`);
+      for (const h of [bcHealth.text, JSON.stringify(platHealth.json().services.buncast)]) {
+        assert.ok(!h.includes(sock) && !h.includes(addr.http) && !/ipc_unix|ipc_tcp|"http"/.test(h), h);
+      }
+      assert.equal(platHealth.json().services.buncast.status, 'ok');
+      // bundoc-server publishes through its authenticated client; with 2 topics max the third
+      // collection's event is refused: dropped in both services' metrics, not published
+      const doc = (coll, id) => httpRequest(`${s.url}/v1/projects/p1/databases/(default)/documents/${coll}`, {
+        method: 'POST', headers: { ...AUTH, 'X-Bunbase-Identity': 'admin', 'Content-Type': 'application/json' },
+        body: JSON.stringify({ _id: id }),
+      });
+      const metrics = async () => {
+        const m = parsePrometheus((await httpRequest(`http://${addr.http}/metrics`, { headers: AUTH })).text);
+        return (n) => m.samples.find((x) => x.name === n)?.value ?? 0;
+      };
+      for (let i = 0; i < 50 && (await httpRequest(`${s.url}/health`)).json().services['bundoc-server']?.buncast !== true; i++) await sleep(100);
+      for (const coll of ['a', 'b', 'c']) assert.equal((await doc(coll, 'x')).status, 201);
+      let v;
+      for (let i = 0; i < 50; i++) {
+        v = await metrics();
+        if (v('bunbase_bundoc_events_dropped_total') >= 1) break;
+        await sleep(100);
+      }
+      assert.equal(v('bunbase_buncast_published_total'), 2);
+      assert.equal(v('bunbase_buncast_publish_failed_total'), 1);
+      assert.ok(v('bunbase_buncast_dropped_total') >= 1);
+      assert.equal(v('bunbase_bundoc_events_dropped_total'), 1, 'bundoc-server counts the refused publish as dropped');
+    } finally {
+      const r = await s.stop('SIGTERM');
+      assert.equal(r.code, 0);
+    }
   });
 });
 
