@@ -82,6 +82,13 @@ int bb_datadir_internal_token(const char *dir, const char *configured, char *tok
             snprintf(err, errcap, "BUNBASE_INTERNAL_TOKEN too long");
             return BB_EINVAL;
         }
+        /* one rule for the variable and the file: a short token is guessable */
+        if (strlen(configured) < BB_INTERNAL_TOKEN_MIN) {
+            snprintf(err, errcap,
+                     "BUNBASE_INTERNAL_TOKEN is too short: %zu characters, at least %d needed",
+                     strlen(configured), BB_INTERNAL_TOKEN_MIN);
+            return BB_EINVAL;
+        }
         snprintf(token, cap, "%s", configured);
         return 0;
     }
@@ -92,8 +99,9 @@ int bb_datadir_internal_token(const char *dir, const char *configured, char *tok
         char *ok = fgets(token, (int)cap, f);
         fclose(f);
         if (ok) token[strcspn(token, "\r\n")] = '\0';
-        if (ok && strlen(token) >= 32) return 0;
-        snprintf(err, errcap, "%s is malformed (expected a token of at least 32 chars)", path);
+        if (ok && strlen(token) >= BB_INTERNAL_TOKEN_MIN) return 0;
+        snprintf(err, errcap, "%s is malformed (expected a token of at least %d characters)", path,
+                 BB_INTERNAL_TOKEN_MIN);
         return BB_EINVAL;
     }
     if (bb_random_token(token, cap, 32) != 0) {

@@ -18,8 +18,12 @@ int bb_datadir_prepare(const char *dir, char *err, size_t errcap);
  * open (the lock) until bb_datadir_unlock. */
 int bb_datadir_lock(const char *dir, int *fd_out, char *err, size_t errcap);
 void bb_datadir_unlock(int fd);
+/* The internal token is at least this long, whether it comes from BUNBASE_INTERNAL_TOKEN or the
+ * token file. */
+#define BB_INTERNAL_TOKEN_MIN 32
 /* token (cap >= 64): from *configured if non-empty, else <dir>/internal_token, else a new random
- * token written there. */
+ * token written there. A configured token or a file shorter than BB_INTERNAL_TOKEN_MIN gives
+ * BB_EINVAL and a message (bunbased exits 2). */
 int bb_datadir_internal_token(const char *dir, const char *configured, char *token, size_t cap,
                               char *err, size_t errcap);
 

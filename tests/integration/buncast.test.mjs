@@ -17,7 +17,7 @@ import path from 'node:path';
 
 import { freePort, httpRequest, parsePrometheus, sleep, startServer } from './harness.mjs';
 
-const TOKEN = 'buncast-test-token-0123456789';
+const TOKEN = 'buncast-test-token-0123456789abcdef';
 const AUTH = { Authorization: `Bearer ${TOKEN}` };
 const RING = 50;
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { httpRequest, startServer } from './harness.mjs';
+import { httpRequest, makeTempDir, runBunbased, startServer } from './harness.mjs';
 
 describe('internal token and external database', () => {
   let a;
@@ -37,14 +37,28 @@ describe('internal token and external database', () => {
   });
 
   test('BUNBASE_INTERNAL_TOKEN set explicitly is used instead of the file', { timeout: 90000 }, async () => {
-    const b = await startServer({ env: { BUNBASE_DEBUG_ROUTES: '1', BUNBASE_INTERNAL_TOKEN: 'explicit-token-0123456789abcdef' } });
+    const b = await startServer({ env: { BUNBASE_DEBUG_ROUTES: '1', BUNBASE_INTERNAL_TOKEN: 'explicit-token-0123456789abcdef0123' } });
     try {
       assert.equal(fs.existsSync(path.join(b.dataDir, 'internal_token')), false);
-      const r = await httpRequest(`${b.url}/v1/debug/internal`, { headers: { Authorization: 'Bearer explicit-token-0123456789abcdef' } });
+      const r = await httpRequest(`${b.url}/v1/debug/internal`, { headers: { Authorization: 'Bearer explicit-token-0123456789abcdef0123' } });
       assert.equal(r.status, 200, r.text);
     } finally {
       await b.stop('SIGTERM');
     }
+  });
+
+  test('a BUNBASE_INTERNAL_TOKEN shorter than 32 characters exits 2 with a clear message (like the file)', { timeout: 30000 }, async () => {
+    for (const tok of ['a', 'x'.repeat(31)]) {
+      const r = await runBunbased(['serve', '--listen', '127.0.0.1:0', '--data', makeTempDir()],
+        { env: { BUNBASE_INTERNAL_TOKEN: tok } });
+      assert.equal(r.code, 2, `exit ${r.code}; stderr:\n${r.stderr}`);
+      assert.match(r.stderr, /BUNBASE_INTERNAL_TOKEN is too short: \d+ characters, at least 32 needed/);
+    }
+    const d = makeTempDir();
+    fs.writeFileSync(path.join(d, 'internal_token'), 'short\n', { mode: 0o600 });
+    const r = await runBunbased(['serve', '--listen', '127.0.0.1:0', '--data', d]);
+    assert.equal(r.code, 2, `exit ${r.code}; stderr:\n${r.stderr}`);
+    assert.match(r.stderr, /at least 32 characters/);
   });
 
   test('BUNBASE_DATABASE_URL selects an existing server instead of an embedded cluster', { timeout: 90000 }, async () => {
