@@ -249,7 +249,15 @@ int bndr_bcast_start(struct bndr_server *s, char *err, size_t errcap)
     snprintf(source, sizeof source, "/bunder/%.64s", s->cfg.project_id);
     struct bcast_client_opts o = {0};
     o.source = source;
+    /* buncast's internal token, never on the command line: --buncast-token-file, else the env
+     * var BUNDER_BUNCAST_TOKEN (unset once read, so that it is not inherited) */
+    char token[1100] = "";
+    const char *et = getenv("BUNDER_BUNCAST_TOKEN");
+    if (et) snprintf(token, sizeof token, "%s", et), unsetenv("BUNDER_BUNCAST_TOKEN");
+    o.token = token[0] ? token : NULL;
+    o.token_file = s->cfg.buncast_token_file[0] ? s->cfg.buncast_token_file : NULL;
     int rc = bcast_client_new(&b->client, s->cfg.buncast, &o);
+    explicit_bzero(token, sizeof token);
     if (rc < 0) {
         snprintf(err, errcap, "buncast client: %s (address %s)", bb_strerror(rc), s->cfg.buncast);
         goto fail;

@@ -1,7 +1,9 @@
 // bunder → buncast: a real bunbased running buncast (`--services=platform,buncast`), bunder started with
 // `--buncast unix:<dataDir>/buncast.sock --project-id p1`; writes over a raw RESP socket must
 // arrive, in order, as events on topic kv.p1 (buncast's HTTP SSE), binary keys as key_base64;
-// and bunder keeps serving normally (and counts drops) while buncast is down.
+// and bunder keeps serving normally (and counts drops) while buncast is down. buncast's IPC needs the
+// internal token: bunder takes it from --buncast-token-file or BUNDER_BUNCAST_TOKEN (never argv);
+// without it bunder never connects (and still serves).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -74,7 +76,7 @@ async function info(c, section) {
   return o;
 }
 
-let bc, bcUrl, bcPort, token, sock;
+let bc, bcUrl, bcPort, token, sock, tokenFile;
 async function startBuncast(dataDir) {
   bc = await startServer({
     services: 'platform,buncast', // platform answers the harness' /health probe
@@ -85,6 +87,8 @@ async function startBuncast(dataDir) {
   const tf = path.join(bc.dataDir, 'internal_token');
   token = fs.existsSync(tf) ? fs.readFileSync(tf, 'utf8').trim() : TOKEN;
   sock = path.join(bc.dataDir, 'buncast.sock');
+  tokenFile = path.join(fs.mkdtempSync('/tmp/bunder-bc-tok-'), 'token');
+  fs.writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
   for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(50);
   assert.ok(fs.existsSync(sock), `no ${sock}`);
 }
@@ -95,7 +99,7 @@ before(async () => {
 after(async () => { await bc?.stop(); });
 
 test('SET/DEL/expiry over RESP arrive in order on kv.p1 via buncast SSE', async () => {
-  const b = await startBunder(['--buncast', `unix:${sock}`, '--project-id', 'p1', '--hz', '50']);
+  const b = await startBunder(['--buncast', `unix:${sock}`, '--project-id', 'p1', '--hz', '50', '--buncast-token-file', tokenFile]);
   const c = await Client.connect(b.port);
   const sse = await openSSE(`${bcUrl}/subscribe?topic=kv.p1`, token);
   try {
@@ -156,7 +160,7 @@ test('buncast options: config file, --project-id required', async () => {
   assert.match(r.stderr, /project-id/);
   const d = tempDir();
   const conf = path.join(d, 'bunder.conf');
-  fs.writeFileSync(conf, `buncast "unix:${sock}"\nproject-id p3\n`);
+  fs.writeFileSync(conf, `buncast "unix:${sock}"\nproject-id p3\nbuncast-token-file ${tokenFile}\n`);
   // the config file must be the first argument (startBunder puts its flags first): spawn directly
   const sse = await openSSE(`${bcUrl}/subscribe?topic=kv.p3`, token);
   const { spawn } = await import('node:child_process');
@@ -183,7 +187,15 @@ test('buncast options: config file, --project-id required', async () => {
 });
 
 test('bunder keeps serving while buncast is down, counts drops, and publishes again after', async () => {
-  const b = await startBunder(['--buncast', `unix:${sock}`, '--project-id', 'p2', '--buncast-queue-max', '100']);
+  // the token by environment variable this time (read and unset by bunder; not in its argv)
+  process.env.BUNDER_BUNCAST_TOKEN = token;
+  let b;
+  try {
+    b = await startBunder(['--buncast', `unix:${sock}`, '--project-id', 'p2', '--buncast-queue-max', '100']);
+  } finally {
+    delete process.env.BUNDER_BUNCAST_TOKEN;
+  }
+  assert.ok(!fs.readFileSync(`/proc/${b.proc.pid}/cmdline`, 'utf8').includes(token), 'token not on the command line');
   const c = await Client.connect(b.port);
   try {
     for (let i = 0; i < 100 && (await info(c, 'buncast')).buncast_connected !== '1'; i++) await sleep(50);
@@ -222,5 +234,24 @@ test('bunder keeps serving while buncast is down, counts drops, and publishes ag
     const t1 = Date.now();
     await b.stop();
     assert.ok(Date.now() - t1 < 5000, 'shutdown is bounded');
+  }
+});
+
+test('without the token bunder is refused by buncast (never connected) and keeps serving', async () => {
+  const sse = await openSSE(`${bcUrl}/subscribe?topic=kv.p4`, token);
+  const b = await startBunder(['--buncast', `unix:${sock}`, '--project-id', 'p4']);
+  const c = await Client.connect(b.port);
+  try {
+    assert.equal(await c.call('SET', 'k', 'v'), 'OK');
+    await sleep(1000);
+    const st = await info(c, 'buncast');
+    assert.equal(st.buncast_enabled, '1');
+    assert.equal(st.buncast_connected, '0');
+    assert.match(b.log, /auth_refused/);
+    assert.equal(kvEvents(sse).length, 0);
+  } finally {
+    sse.close();
+    c.close();
+    await b.stop();
   }
 });
