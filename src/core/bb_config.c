@@ -52,6 +52,9 @@ static const struct bb_knob knobs[] = {
     {"BUNBASE_PG_FALLBACK_DIR", NULL, STR(pg_fallback_dir), "/var/lib/bunbase/postgres", 0, 0,
      "as root, where the embedded cluster lives when the postgres user cannot reach the data "
      "directory (recorded in <data>/postgres.location); empty: refuse to start instead"},
+    {"BUNBASE_METRICS_ACCESS", NULL, STR(metrics_access), "auto", 0, 0,
+     "who may read /metrics on every listener: auto (anyone on a loopback listener, the internal "
+     "token elsewhere), public, internal"},
     {"BUNBASE_HEALTH_INTERVAL_MS", NULL, U64(health_interval_ms), "1000", 50, 3600000,
      "how often /health's snapshot (PostgreSQL probe, services) is refreshed"},
     {"BUNBASE_BUNCAST_SOCKET", NULL, STR(buncast_socket), "", 0, 0,
@@ -246,6 +249,12 @@ int bb_config_load(struct bb_config *c, int argc, char **argv, char *err, size_t
     }
     if (!c->data_dir[0]) {
         snprintf(err, errcap, "--data: must not be empty");
+        return BB_EINVAL;
+    }
+    if (strcmp(c->metrics_access, "auto") && strcmp(c->metrics_access, "public") &&
+        strcmp(c->metrics_access, "internal")) {
+        snprintf(err, errcap, "BUNBASE_METRICS_ACCESS: expected auto, public or internal, got \"%s\"",
+                 c->metrics_access);
         return BB_EINVAL;
     }
     return 0;

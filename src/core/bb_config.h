@@ -37,6 +37,7 @@ struct bb_config {
     uint64_t sse_max_queue_bytes;
     uint64_t pg_pool_size;
     char pg_fallback_dir[512];
+    char metrics_access[16];
     uint64_t debug_routes;
     uint64_t health_interval_ms;
     /* buncast */

@@ -20,6 +20,7 @@ struct bb_pool;
 struct bb_metrics;
 struct bb_pg_pool;
 struct bb_registry;
+struct bb_host;
 
 struct bb_runtime {
     uv_loop_t *loop;
@@ -34,6 +35,7 @@ struct bb_runtime {
     const char *public_url;         /* http://host:port of the gateway */
     uint64_t started_ms;            /* wall clock at start */
     struct bb_registry *registry;   /* running services, for health */
+    struct bb_host *host;           /* listeners, /health, /metrics, address files (bb_host.h) */
 };
 
 struct bb_service_def {

@@ -1,0 +1,98 @@
+/* bb_host.h — the service host: the plumbing every service of bunbased stands on, written once.
+ *
+ * The host starts and stops services (struct bb_service_def, bb_service.h) and gives them:
+ *   - listeners: bb_host_mount() puts a service's route table on the gateway, or — when
+ *     BUNBASE_<SERVICE>_ADDR is set — on a listener of its own, with the same limits, pool,
+ *     metrics and identity resolution;
+ *   - GET /health on every listener (the gateway and each own listener, whatever --services
+ *     says): one JSON shape {"status":"ok"|"degraded", "checks":{…}, "services":{name:{…}}}, 200
+ *     when everything is ok and 503 otherwise. The gateway shows every service and the host's
+ *     checks (e.g. the database); an own listener shows its service. Answers come from a snapshot
+ *     refreshed every health_interval_ms on the worker pool, so a flood of /health costs no
+ *     service anything; the first snapshot is taken before bb_host_health_start returns;
+ *   - GET /metrics on every listener (Prometheus text, the process-wide registry): public on a
+ *     listener bound to a loopback address, behind the internal token elsewhere, unless
+ *     BUNBASE_METRICS_ACCESS says "public" or "internal" for all;
+ *   - address files: <data>/<service>.addr, a JSON object of the service's bound addresses
+ *     ("http" for its own listener, and whatever it publishes with bb_host_publish_addr),
+ *     replaced atomically with fsync.
+ *
+ * Health never races with stop: a service's health() runs only while the host holds a reference
+ * on the running service; bb_host_services_stop marks it stopping, waits for calls in flight,
+ * then calls stop().
+ *
+ * Threads: everything here runs on the loop thread, except that services' health() and the
+ * checks run on a pool worker (they must not block for long) and bb_host_publish_addr may be
+ * called from any thread.
+ */
+#ifndef BB_HOST_H
+#define BB_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "bb_router.h"
+
+struct json_t;
+struct bb_config;
+struct bb_pool;
+struct bb_metrics;
+struct bb_http_limits;
+struct bb_runtime;
+struct bb_service_def;
+struct bb_host;
+
+struct bb_host_opts {
+    uv_loop_t *loop;
+    const struct bb_config *cfg; /* borrowed; data_dir, health interval, http limits, metrics */
+    struct bb_pool *pool;        /* borrowed */
+    struct bb_metrics *metrics;  /* borrowed */
+    const char *internal_token;  /* borrowed */
+};
+
+/* *out: caller frees with bb_host_free (after bb_host_services_stop and once the loop no longer
+ * runs the host's listeners). */
+int bb_host_new(const struct bb_host_opts *o, struct bb_host **out);
+void bb_host_free(struct bb_host *h);
+
+/* A check the host runs besides the services (shown under "checks"): 0 when healthy; *detail a
+ * new JSON object ({"status": …, …}) or NULL. Runs on a pool worker. name and arg borrowed. */
+typedef int (*bb_host_check_fn)(void *arg, struct json_t **detail);
+int bb_host_add_check(struct bb_host *h, const char *name, bb_host_check_fn fn, void *arg);
+
+/* The gateway: its router (borrowed) gets /health and /metrics; bind_host decides the /metrics
+ * policy. Call once, before services start. */
+int bb_host_set_gateway(struct bb_host *h, struct bb_router *router, const char *bind_host);
+/* The gateway's router (the one services' routes go to when they have no listener of their own). */
+struct bb_router *bb_host_gateway_router(const struct bb_host *h);
+
+/* Starts def (rt->host must be h): the service's start() may call bb_host_mount. On failure the
+ * service is not registered and err says why. */
+int bb_host_service_start(struct bb_host *h, const struct bb_service_def *def,
+                          struct bb_runtime *rt, char *err, size_t errcap);
+/* Stops every started service in reverse order (waiting for health calls in flight first) and
+ * closes their own listeners. */
+void bb_host_services_stop(struct bb_host *h);
+
+/* From a service's start(): mounts n routes (table and ctx borrowed, must outlive the host) on
+ * the service's own listener when BUNBASE_<SERVICE>_ADDR is set, else on the gateway. limits:
+ * NULL for the configured HTTP limits. *port_out (may be NULL): the own listener's port, or 0 on
+ * the gateway. A second call for the same service adds to the same router. BB_EINVAL (bad
+ * address: err says which knob), BB_EBUSY (address in use), BB_ENOTFOUND (service not starting). */
+int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route *routes, size_t n,
+                  void *ctx, const struct bb_http_limits *limits, int *port_out, char *err,
+                  size_t errcap);
+
+/* Records key=value (e.g. "rpc", "127.0.0.1:4100") in <data>/<service>.addr. Any thread. */
+int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,
+                         const char *value);
+
+/* Takes the first health snapshot (synchronously) and starts refreshing it every
+ * cfg->health_interval_ms. Call after the services have started. */
+int bb_host_health_start(struct bb_host *h);
+/* The gateway's current health as JSON text (borrowed until the next refresh on the loop thread)
+ * and its HTTP status; NULL before the first snapshot. Loop thread. */
+const char *bb_host_health_body(const struct bb_host *h, size_t *len, int *status);
+
+#endif
