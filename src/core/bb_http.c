@@ -1068,6 +1068,23 @@ static void job_done(void *arg, int status)
 }
 
 
+/* The worker pool's fairness key of a request: the route's {projectId} parameter (still
+ * percent-encoded, truncated to what the pool accepts), or "" for routes without one. Decided
+ * here, once, for every route. */
+static void pool_key(const struct bb_http_request *r, char *key, size_t cap)
+{
+    key[0] = '\0';
+    for (size_t i = 0; i < r->match.nparams; i++) {
+        const struct bb_route_param *pm = &r->match.params[i];
+        if (pm->name_len == 9 && memcmp(pm->name, "projectId", 9) == 0) {
+            size_t n = pm->value_len < cap - 1 ? pm->value_len : cap - 1;
+            memcpy(key, pm->value, n);
+            key[n] = '\0';
+            return;
+        }
+    }
+}
+
 /* Takes c->req (complete) and answers it. */
 static void dispatch(struct bb_http_conn *c)
 {
@@ -1107,8 +1124,11 @@ static void dispatch(struct bb_http_conn *c)
         if (j) {
             j->conn = c, j->req = r, j->res = res;
             c->refs++;
-            rc = c->srv->opts.pool ? bb_pool_submit(c->srv->opts.pool, job_work, job_done, j)
-                                   : BB_EUNAVAIL;
+            char key[BB_POOL_MAX_KEY + 1];
+            pool_key(r, key, sizeof key);
+            rc = c->srv->opts.pool
+                     ? bb_pool_submit_key(c->srv->opts.pool, key, job_work, job_done, j)
+                     : BB_EUNAVAIL;
             if (rc) c->refs--;
         }
         if (rc == 0) {

@@ -166,6 +166,7 @@ static int pat_resolver(void *arg, const struct bb_http_request *req, struct bb_
 static const struct bb_identity_resolver pat = {"pat", pat_resolver, NULL};
 
 static const struct bb_route routes[] = {
+    {"GET", "/p/{projectId}/slow", h_slow, BB_AUTH_NONE, BB_ROUTE_POOL, 0, NULL},
     {"GET", "/whoami", h_whoami, BB_AUTH_INTERNAL, 0, 0, NULL},
     {"POST", "/whoami", h_whoami, BB_AUTH_INTERNAL, 0, 0, NULL},
     {"GET", "/whoami-public", h_whoami, BB_AUTH_NONE, 0, 0, NULL},
@@ -1221,6 +1222,41 @@ static void test_dispatch_local_identity(void **state)
     bb_router_free(r);
 }
 
+
+/* The dispatcher queues pool work per {projectId}: one project's backlog of slow requests does not
+ * make another project's request wait behind it (one worker thread). */
+static void test_pool_fair_per_project(void **state)
+{
+    (void)state;
+    struct fixture *f = start(NULL);
+    f->pool_threads = 1;
+    run(f);
+    int a[5], closed;
+    for (int i = 0; i < 5; i++) {
+        a[i] = dial(f->port);
+        send_all(a[i], "GET /p/a/slow?ms=150 HTTP/1.1\r\n\r\n", 33);
+    }
+    usleep(100000); /* a's requests are queued, the first one runs */
+    int b = dial(f->port);
+    send_all(b, "GET /p/b/slow?ms=1 HTTP/1.1\r\n\r\n", 31);
+    recv_until(b, rbuf, sizeof rbuf, 1, 5000, &closed);
+    assert_int_equal(status_of(rbuf), 200);
+    /* when b is answered, at least three of a's five are still waiting */
+    int answered = 0;
+    for (int i = 0; i < 5; i++) {
+        struct pollfd pf = {.fd = a[i], .events = POLLIN};
+        if (poll(&pf, 1, 0) == 1) answered++;
+    }
+    assert_true(answered <= 2);
+    for (int i = 0; i < 5; i++) {
+        recv_until(a[i], rbuf, sizeof rbuf, 1, 5000, &closed);
+        assert_int_equal(status_of(rbuf), 200);
+        close(a[i]);
+    }
+    close(b);
+    stop(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1252,6 +1288,7 @@ int main(void)
         cmocka_unit_test(test_unrouted_body_discarded),
         cmocka_unit_test(test_max_connections_per_ip),
         cmocka_unit_test(test_dispatch_local_identity),
+        cmocka_unit_test(test_pool_fair_per_project),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
