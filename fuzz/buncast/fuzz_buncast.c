@@ -1,6 +1,6 @@
 /* fuzz_buncast.c — libFuzzer target for the buncast IPC parser: the frame decoder as the server
  * runs it (bb_rpc_decoder over arbitrary chunking) followed by the request-payload decoder and the
- * name validators on every frame, plus the client-side MESSAGE/RESET decoder.
+ * name validators on every frame (Auth included), plus the client-side MESSAGE/RESET decoder.
  *
  * Input: byte 0 = feed chunk size - 1; byte 1 = small max_frame selector (0: 16 MiB default, else
  * 13 + 16*byte); the rest is the byte stream. Invariants: decoded slices lie inside the payload and
@@ -41,6 +41,8 @@ static void on_frame(const struct bb_rpc_frame *f)
             check(bcast_pattern_valid(r.topic.p, r.topic.n, &wild) && !wild);
             check(bcast_match(r.topic.p, r.topic.n, r.topic.p, r.topic.n));
         }
+        if (f->code == BCAST_CMD_AUTH) /* the token is the whole payload, 1..1024 bytes */
+            check(r.body.n == f->payload_len && r.body.n >= 1 && r.body.n <= BCAST_MAX_TOKEN);
         if (f->code == BCAST_CMD_PUBLISH && r.type.n == 0 && r.source.n == 0 &&
             f->payload_len == 6 + r.topic.n + r.body.n) {
             uint8_t *buf = malloc(f->payload_len + 1);

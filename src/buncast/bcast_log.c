@@ -154,11 +154,10 @@ static int segs_push(struct bcast_log *l, uint64_t first)
     return 0;
 }
 
-/* Parses records of buf[MAGIC_LEN..len); returns the length of the valid prefix. Calls cb for
- * records with id > after (when after != NULL) or all. */
-static size_t parse_records(struct bcast_log *l, struct seg *s, const uint8_t *buf, size_t len,
-                            uint64_t *last_seq, const char *after, bcast_log_cb cb, void *arg)
+size_t bcast_log_decode(const uint8_t *buf, size_t len, uint64_t *last_seq, const char *after,
+                        bcast_log_cb cb, void *arg, struct bcast_log_tail *tail)
 {
+    crc_init();
     if (len < MAGIC_LEN || memcmp(buf, MAGIC, MAGIC_LEN) != 0) return 0;
     size_t o = MAGIC_LEN;
     char id[BCAST_ID_LEN + 1];
@@ -176,9 +175,10 @@ static size_t parse_records(struct bcast_log *l, struct seg *s, const uint8_t *b
         *last_seq = seq;
         memcpy(id, b + REC_FIXED, idn);
         id[idn] = '\0';
-        if (s) {
-            s->last_time = t;
-            memcpy(s->last_id, id, sizeof id);
+        if (tail) {
+            tail->last_time = t;
+            memcpy(tail->last_id, id, sizeof id);
+            tail->records++;
         }
         if (cb && (!after || strcmp(id, after) > 0)) {
             /* the json is followed by the crc: copy to NUL-terminate */
@@ -193,6 +193,19 @@ static size_t parse_records(struct bcast_log *l, struct seg *s, const uint8_t *b
         o += 4 + bl + 4;
     }
     return o;
+}
+
+/* bcast_log_decode into a struct seg. */
+static size_t parse_records(struct seg *s, const uint8_t *buf, size_t len, uint64_t *last_seq,
+                            const char *after, bcast_log_cb cb, void *arg)
+{
+    struct bcast_log_tail tail = {0};
+    size_t valid = bcast_log_decode(buf, len, last_seq, after, cb, arg, &tail);
+    if (s && tail.records) {
+        s->last_time = tail.last_time;
+        memcpy(s->last_id, tail.last_id, sizeof s->last_id);
+    }
+    return valid;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -301,7 +314,7 @@ int bcast_log_open(struct bcast_log **out, const char *dir, const char *topic, s
             goto out;
         }
         struct seg *s = &l->segs[l->nsegs - 1];
-        size_t valid = parse_records(l, s, buf, len, &l->last_seq, NULL, cb, arg);
+        size_t valid = parse_records(s, buf, len, &l->last_seq, NULL, cb, arg);
         free(buf);
         if (valid < len || valid < MAGIC_LEN) {
             bb_warn("buncast", "log_truncated path=%s valid=%zu size=%zu", path, valid, len);
@@ -390,7 +403,7 @@ int bcast_log_scan(struct bcast_log *l, const char *after_id, bcast_log_cb cb, v
         int rc = read_file(path, &buf, &len);
         if (rc) return rc;
         uint64_t ls = 0;
-        parse_records(l, NULL, buf, len, &ls, after_id, cb, arg);
+        parse_records(NULL, buf, len, &ls, after_id, cb, arg);
         free(buf);
     }
     return 0;

@@ -42,6 +42,22 @@ const char *bcast_log_floor(const struct bcast_log *l);
 int bcast_log_clear(struct bcast_log *l, const char *last_id);
 void bcast_log_close(struct bcast_log *l);
 
+/* What the last valid record of a decoded segment said. */
+struct bcast_log_tail {
+    uint64_t last_time;
+    char last_id[BCAST_ID_LEN + 1];
+    size_t records;
+};
+
+/* Decodes the records of one segment's bytes (pure: no I/O; the fuzz target's entry point).
+ * Returns the length of the valid prefix: 0 when the magic is missing, else MAGIC_LEN + the
+ * records that are whole, consistent, CRC-clean and have a seq greater than *last_seq (updated).
+ * Everything from the first invalid record on is ignored (the caller truncates it). cb (may be
+ * NULL) gets each valid record whose id is greater than after (NULL: all); tail (may be NULL)
+ * gets the last valid record's time and id. Never reads outside buf[0..len). */
+size_t bcast_log_decode(const uint8_t *buf, size_t len, uint64_t *last_seq, const char *after,
+                        bcast_log_cb cb, void *arg, struct bcast_log_tail *tail);
+
 /* Calls cb(arg, topic, tn) for every topic that has a log under dir. */
 int bcast_log_list(const char *dir, void (*cb)(void *arg, const char *topic, size_t tn), void *arg);
 
