@@ -163,7 +163,15 @@
     X(evalsha, -3, "", 0, 0, 0, "scripting", "Executes a server-side Lua script by SHA1 digest.") \
     X(eval_ro, -3, "R", 0, 0, 0, "scripting", "Executes a read-only server-side Lua script.")   \
     X(evalsha_ro, -3, "R", 0, 0, 0, "scripting", "Executes a read-only Lua script by SHA1 digest.") \
-    X(script, -2, "", 0, 0, 0, "scripting", "SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP.")
+    X(script, -2, "", 0, 0, 0, "scripting", "SCRIPT LOAD | EXISTS | FLUSH | KILL | HELP.")      \
+    /* bitmaps (cmd_bitmap.c) */                                                               \
+    X(setbit, 4, "WM", 1, 1, 1, "bitmap", "Sets or clears the bit at offset of the string value.") \
+    X(getbit, 3, "RF", 1, 1, 1, "bitmap", "Returns a bit value by offset.")                     \
+    X(bitcount, -2, "R", 1, 1, 1, "bitmap", "Counts the number of set bits (population counting).") \
+    X(bitpos, -3, "R", 1, 1, 1, "bitmap", "Finds the first set (1) or clear (0) bit in a string.") \
+    X(bitop, -4, "WM", 2, -1, 1, "bitmap", "Performs bitwise operations on multiple strings.")  \
+    X(bitfield, -2, "WM", 1, 1, 1, "bitmap", "Performs arbitrary bitfield integer operations on strings.") \
+    X(bitfield_ro, -2, "RF", 1, 1, 1, "bitmap", "Performs arbitrary read-only bitfield integer operations.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)
