@@ -26,7 +26,9 @@
  * Loading: the file is mapped and replayed through the normal dispatcher with a fake client. If
  * the file ends inside a command (a crash mid-write), the tail is cut back to the end of the last
  * complete command (or to before an unterminated MULTI) with a warning in the log, and the server
- * starts. Any other malformed content refuses to start: that is not a torn write.
+ * starts. Any other malformed content refuses to start: that is not a torn write. Only commands an
+ * AOF can hold are replayed — write commands, MULTI/EXEC and SELECT; any other command (SAVE,
+ * CONFIG, SHUTDOWN …) refuses to start too. fuzz/bunder_aof replays random files through this.
  *
  * Rewrite (BGREWRITEAOF, and automatically when the file grew by auto-aof-rewrite-percentage over
  * its size after the last rewrite, once past auto-aof-rewrite-min-size): fork(); the child writes
@@ -303,6 +305,16 @@ int bndr_aof_load(struct bndr_server *s, const char *path)
         if (!cmd) {
             bb_error("bunder", "aof_load_failed path=%s offset=%zu reason=\"unknown command %.*s\"",
                      path, start, (int)(argv[0].n > 64 ? 64 : argv[0].n), argv[0].p);
+            rc = -1;
+            break;
+        }
+        /* only what an AOF can hold: write commands, MULTI/EXEC, and SELECT (Redis' AOFs start
+         * with SELECT 0). Anything else (SAVE, CONFIG, SHUTDOWN, BGSAVE …) is not a torn write
+         * but a file bunder did not write: refuse it rather than run it at start-up. */
+        if (!(cmd->flags & BNDR_CMD_WRITE) && strcmp(cmd->name, "multi") != 0 &&
+            strcmp(cmd->name, "exec") != 0 && strcmp(cmd->name, "select") != 0) {
+            bb_error("bunder", "aof_load_failed path=%s offset=%zu reason=\"%s is not a write "
+                               "command\"", path, start, cmd->name);
             rc = -1;
             break;
         }

@@ -413,6 +413,11 @@ struct bndr_server {
 };
 
 extern struct bndr_server *bndr_srv; /* the one server of this process */
+/* A server with its dataset and dictionaries but no libuv handle (bunder_run adds those; the
+ * loaders' fuzz targets use it bare). Sets bndr_srv. _free closes the AOF and frees the dataset;
+ * every handle must already be closed. */
+struct bndr_server *bndr_server_new(const struct bunder_config *cfg);
+void bndr_server_free(struct bndr_server *s);
 
 /* ---------------------------------------------------------------- replies (resp.c) */
 void bndr_add_raw(struct bndr_client *c, const void *p, size_t n);

@@ -1025,13 +1025,11 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int bunder_run(const struct bunder_config *cfg)
+struct bndr_server *bndr_server_new(const struct bunder_config *cfg)
 {
     struct bndr_server *s = bndr_calloc(sizeof *s);
-    int rc = 1;
     bndr_srv = s;
     s->cfg = *cfg;
-    s->loop = uv_default_loop();
     s->start_ms = bndr_mstime();
     s->lruclock = (uint32_t)(s->start_ms / 1000);
     s->lastsave = s->start_ms / 1000;
@@ -1043,6 +1041,35 @@ int bunder_run(const struct bunder_config *cfg)
     bndr_dict_init(&s->pubsub_pat);
     bndr_dict_init(&s->watched);
     bndr_dict_init(&s->blocking);
+    return s;
+}
+
+void bndr_server_free(struct bndr_server *s)
+{
+    bndr_aof_close(s);
+    bndr_db_release(&s->db);
+    bndr_dict_release(&s->pubsub_ch, NULL);
+    bndr_dict_release(&s->pubsub_pat, NULL);
+    bndr_dict_release(&s->watched, NULL);
+    bndr_dict_release(&s->blocking, NULL);
+    while (s->nready)
+        bndr_str_free(s->ready[--s->nready]);
+    bndr_free(s->ready);
+    bndr_free(unblocked);
+    unblocked = NULL;
+    nunblocked = unblockedcap = 0;
+    bndr_free(s->aof.buf.p);
+    bndr_free(s->aof.rewrite.p);
+    if (bndr_srv == s)
+        bndr_srv = NULL;
+    bndr_free(s);
+}
+
+int bunder_run(const struct bunder_config *cfg)
+{
+    struct bndr_server *s = bndr_server_new(cfg);
+    int rc = 1;
+    s->loop = uv_default_loop();
     signal(SIGPIPE, SIG_IGN);
 
     struct stat st;
@@ -1159,20 +1186,6 @@ out:
         kill(s->aof.rewrite_pid, SIGKILL);
     if (s->aof.save_pid > 0)
         kill(s->aof.save_pid, SIGKILL);
-    bndr_aof_close(s);
-    bndr_db_release(&s->db);
-    bndr_dict_release(&s->pubsub_ch, NULL);
-    bndr_dict_release(&s->pubsub_pat, NULL);
-    bndr_dict_release(&s->watched, NULL);
-    bndr_dict_release(&s->blocking, NULL);
-    while (s->nready)
-        bndr_str_free(s->ready[--s->nready]);
-    bndr_free(s->ready);
-    bndr_free(unblocked);
-    unblocked = NULL;
-    bndr_free(s->aof.buf.p);
-    bndr_free(s->aof.rewrite.p);
-    bndr_free(s);
-    bndr_srv = NULL;
+    bndr_server_free(s);
     return rc;
 }

@@ -24,13 +24,15 @@
  * torn or corrupted snapshot is refused as a whole (the server does not start on a half dataset).
  * The file is written to temp-<pid>.bdb, fsynced, then rename(2)d over dbfilename and the
  * directory fsynced, so a crash leaves either the old or the new snapshot. Keys already past
- * their deadline are skipped on load.
+ * their deadline are skipped on load, as are empty collections; a NaN score refuses the file.
+ * fuzz/bunder_snapshot loads random files (with and without a valid CRC) through this.
  *
  * BGSAVE forks; the child writes the file from its copy-on-write view of the dataset and exits 0
  * on success; the parent keeps serving and learns the outcome from waitpid in the cron.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +228,17 @@ static const char *r_bytes(struct rd *o, uint32_t *len)
     return (const char *)r(o, *len);
 }
 
+static int obj_empty(const struct bndr_obj *o)
+{
+    switch (o->type) {
+    case BNDR_LIST: return o->u.l->n == 0;
+    case BNDR_SET:
+    case BNDR_HASH: return o->u.d->n == 0;
+    case BNDR_ZSET: return o->u.z->length == 0;
+    default: return 0;
+    }
+}
+
 int bndr_snapshot_load(struct bndr_server *s, const char *path)
 {
     crc_init();
@@ -304,6 +317,10 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
                     uint64_t bits = r_u(&o, 8);
                     double d;
                     memcpy(&d, &bits, 8);
+                    if (isnan(d)) { /* no ordering: the skiplist's invariants would break */
+                        o.err = 1;
+                        break;
+                    }
                     bndr_zset_set(ob->u.z, m, ml, d);
                 }
             }
@@ -314,7 +331,9 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
             }
         }
         records++;
-        if (exp && (uint64_t)exp <= now) {
+        /* an empty list/set/hash/zset cannot exist (the last removal deletes the key): skip it,
+         * as Redis does, rather than create one; expired keys are skipped too */
+        if ((exp && (uint64_t)exp <= now) || obj_empty(ob)) {
             bndr_obj_free(ob);
             continue;
         }
