@@ -144,3 +144,15 @@ int bb_id_is_valid(const char *id)
 {
     return bb_id_timestamp_ms(id, NULL) == 0;
 }
+
+int bb_project_id_valid(const char *id, size_t len)
+{
+    if (!id || len == 0 || len > BB_PROJECT_ID_MAX) return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}

@@ -23,6 +23,7 @@
 #ifndef BB_ID_H
 #define BB_ID_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define BB_ID_LEN 26
@@ -38,5 +39,11 @@ int bb_id_timestamp_ms(const char *id, uint64_t *ms);
 
 /* Returns 1 if id is a well-formed id (same rules as bb_id_timestamp_ms()), else 0. */
 int bb_id_is_valid(const char *id);
+
+/* Project ids: the one rule every service applies to a project id it is given (a path segment,
+ * a RESP AUTH argument, a directory name): 1 to BB_PROJECT_ID_MAX characters of [A-Za-z0-9_-].
+ * It can never name "." or "..", hold a '/', or be empty. 1 when valid, else 0. */
+#define BB_PROJECT_ID_MAX 64
+int bb_project_id_valid(const char *id, size_t len);
 
 #endif

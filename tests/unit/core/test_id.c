@@ -162,12 +162,30 @@ static void test_fork_child_diverges(void **state)
     assert_string_not_equal(parent_next, child_next);
 }
 
+static void test_project_id_rule(void **state)
+{
+    (void)state;
+    assert_int_equal(bb_project_id_valid("proj_1-A", 8), 1);
+    assert_int_equal(bb_project_id_valid("", 0), 0);
+    assert_int_equal(bb_project_id_valid("..", 2), 0);
+    assert_int_equal(bb_project_id_valid(".", 1), 0);
+    assert_int_equal(bb_project_id_valid("a/b", 3), 0);
+    assert_int_equal(bb_project_id_valid("a b", 3), 0);
+    assert_int_equal(bb_project_id_valid("a\0b", 3), 0);
+    assert_int_equal(bb_project_id_valid("caf\xc3\xa9", 5), 0);
+    char max[BB_PROJECT_ID_MAX + 2];
+    memset(max, 'x', sizeof max);
+    assert_int_equal(bb_project_id_valid(max, BB_PROJECT_ID_MAX), 1);
+    assert_int_equal(bb_project_id_valid(max, BB_PROJECT_ID_MAX + 1), 0);
+    assert_int_equal(bb_project_id_valid(NULL, 3), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unique_across_threads), cmocka_unit_test(test_strictly_increasing),
         cmocka_unit_test(test_timestamp_round_trip),  cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_fork_child_diverges),
+        cmocka_unit_test(test_fork_child_diverges),   cmocka_unit_test(test_project_id_rule),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

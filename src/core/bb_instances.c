@@ -1,0 +1,294 @@
+/* bb_instances.c — see bb_instances.h.
+ *
+ * One mutex guards the list, every instance's state, references and use time, and the counters;
+ * one condition variable wakes acquirers waiting for an open or a close to finish. Opening and
+ * closing run with the mutex released, on the instance marked OPENING / CLOSING.
+ */
+#include "bb_instances.h"
+
+#include "bb_err.h"
+#include "bb_time.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum inst_state { INST_OPENING, INST_READY, INST_CLOSING };
+
+struct bb_instance {
+    char key[BB_INSTANCES_MAX_KEY + 1];
+    void *obj;
+    enum inst_state st;
+    unsigned refs;
+    uint64_t last_used_ms;
+    struct bb_instance *next;
+};
+
+struct bb_instances {
+    struct bb_instances_ops ops;
+    void *ctx;
+    struct bb_instances_limits lim;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct bb_instance *list;
+    size_t n;
+    int stopping;
+    uint64_t opens, closes, rejections;
+    pthread_t evictor;
+    int evictor_on;
+    pthread_cond_t ev_cv;
+};
+
+void *bb_instance_obj(const struct bb_instance *in)
+{
+    return in ? in->obj : NULL;
+}
+
+const char *bb_instance_key(const struct bb_instance *in)
+{
+    return in ? in->key : NULL;
+}
+
+static void unlink_inst(struct bb_instances *r, struct bb_instance *in)
+{
+    for (struct bb_instance **pp = &r->list; *pp; pp = &(*pp)->next)
+        if (*pp == in) {
+            *pp = in->next;
+            r->n--;
+            return;
+        }
+}
+
+/* With r->mu held: the least recently used ready instance without references, idle at least
+ * min_ms and not in use, marked CLOSING; NULL if none. in_use is asked under the lock (it must be
+ * quick and must not call back into the registry). */
+static struct bb_instance *pick_victim(struct bb_instances *r, uint64_t min_ms)
+{
+    uint64_t now = bb_time_mono_ms();
+    struct bb_instance *best = NULL;
+    for (struct bb_instance *in = r->list; in; in = in->next) {
+        if (in->st != INST_READY || in->refs) continue;
+        if (now - in->last_used_ms < min_ms) continue;
+        if (r->ops.in_use && r->ops.in_use(r->ctx, in->obj)) continue;
+        if (!best || in->last_used_ms < best->last_used_ms) best = in;
+    }
+    if (best) best->st = INST_CLOSING;
+    return best;
+}
+
+/* Closes a CLOSING instance: called without r->mu. */
+static void close_victim(struct bb_instances *r, struct bb_instance *v, const char *why)
+{
+    r->ops.close(r->ctx, v->key, v->obj, why);
+    pthread_mutex_lock(&r->mu);
+    unlink_inst(r, v);
+    r->closes++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    free(v);
+}
+
+int bb_instances_acquire(struct bb_instances *r, const char *key, struct bb_instance **out)
+{
+    size_t klen = key ? strlen(key) : 0;
+    if (!r || klen == 0 || klen > BB_INSTANCES_MAX_KEY || !out) return BB_EINVAL;
+    int rc = 0;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        if (r->stopping) {
+            rc = BB_EUNAVAIL;
+            break;
+        }
+        struct bb_instance *in = r->list;
+        while (in && strcmp(in->key, key) != 0)
+            in = in->next;
+        if (in) {
+            if (in->st != INST_READY) { /* being opened or closed: wait for the outcome */
+                pthread_cond_wait(&r->cv, &r->mu);
+                continue;
+            }
+            in->refs++;
+            in->last_used_ms = bb_time_mono_ms();
+            *out = in;
+            break;
+        }
+        if (r->lim.max_instances && r->n >= r->lim.max_instances) {
+            struct bb_instance *v = pick_victim(r, 0);
+            if (!v) {
+                r->rejections++;
+                rc = BB_ELIMIT;
+                break;
+            }
+            pthread_mutex_unlock(&r->mu);
+            close_victim(r, v, "capacity");
+            pthread_mutex_lock(&r->mu);
+            continue;
+        }
+        in = calloc(1, sizeof *in);
+        if (!in) {
+            rc = BB_ENOMEM;
+            break;
+        }
+        memcpy(in->key, key, klen + 1);
+        in->st = INST_OPENING;
+        in->next = r->list;
+        r->list = in;
+        r->n++;
+        pthread_mutex_unlock(&r->mu);
+        void *obj = NULL;
+        rc = r->ops.open(r->ctx, key, &obj);
+        pthread_mutex_lock(&r->mu);
+        if (rc != 0) {
+            unlink_inst(r, in);
+            free(in);
+        } else {
+            in->obj = obj;
+            in->st = INST_READY;
+            in->refs = 1;
+            in->last_used_ms = bb_time_mono_ms();
+            r->opens++;
+            *out = in;
+        }
+        pthread_cond_broadcast(&r->cv);
+        break;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+void bb_instances_ref(struct bb_instances *r, struct bb_instance *in)
+{
+    pthread_mutex_lock(&r->mu);
+    in->refs++;
+    pthread_mutex_unlock(&r->mu);
+}
+
+void bb_instances_release(struct bb_instances *r, struct bb_instance *in)
+{
+    if (!r || !in) return;
+    pthread_mutex_lock(&r->mu);
+    if (in->refs) in->refs--;
+    in->last_used_ms = bb_time_mono_ms();
+    if (!in->refs) pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms)
+{
+    size_t n = 0;
+    for (;;) {
+        pthread_mutex_lock(&r->mu);
+        struct bb_instance *v = pick_victim(r, min_idle_ms);
+        pthread_mutex_unlock(&r->mu);
+        if (!v) break;
+        close_victim(r, v, "idle");
+        n++;
+    }
+    return n;
+}
+
+void bb_instances_stats(struct bb_instances *r, struct bb_instances_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&r->mu);
+    out->open = r->n;
+    for (struct bb_instance *in = r->list; in; in = in->next)
+        out->active += in->refs > 0;
+    out->opens = r->opens;
+    out->closes = r->closes;
+    out->rejections = r->rejections;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void *evictor_main(void *arg)
+{
+    struct bb_instances *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (r->lim.evict_interval_ms % 1000) * 1000000ull;
+        ts.tv_sec += (time_t)(r->lim.evict_interval_ms / 1000 + ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        int w = pthread_cond_timedwait(&r->ev_cv, &r->mu, &ts);
+        if (r->stopping) break;
+        if (w != ETIMEDOUT) continue;
+        pthread_mutex_unlock(&r->mu);
+        bb_instances_evict(r, r->lim.idle_ms);
+        pthread_mutex_lock(&r->mu);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+int bb_instances_new(const struct bb_instances_ops *ops, void *ctx,
+                     const struct bb_instances_limits *limits, struct bb_instances **out)
+{
+    if (!ops || !ops->open || !ops->close || !out) return BB_EINVAL;
+    struct bb_instances *r = calloc(1, sizeof *r);
+    if (!r) return BB_ENOMEM;
+    r->ops = *ops;
+    r->ctx = ctx;
+    if (limits) r->lim = *limits;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->ev_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (r->lim.idle_ms && r->lim.evict_interval_ms) {
+        if (pthread_create(&r->evictor, NULL, evictor_main, r) != 0) {
+            pthread_cond_destroy(&r->ev_cv);
+            pthread_cond_destroy(&r->cv);
+            pthread_mutex_destroy(&r->mu);
+            free(r);
+            return BB_ENOMEM;
+        }
+        r->evictor_on = 1;
+    }
+    *out = r;
+    return 0;
+}
+
+void bb_instances_free(struct bb_instances *r, uint64_t wait_ms)
+{
+    if (!r) return;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = 1;
+    pthread_cond_broadcast(&r->ev_cv);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (r->evictor_on) pthread_join(r->evictor, NULL);
+    /* wait for references (and opens/closes in progress) to finish, bounded */
+    uint64_t deadline = bb_time_mono_ms() + wait_ms;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        int held = 0, moving = 0; /* references: waited for up to wait_ms; an open or close in
+                                     progress: always (its thread still uses the record) */
+        for (struct bb_instance *in = r->list; in; in = in->next) {
+            held |= in->refs > 0;
+            moving |= in->st != INST_READY;
+        }
+        if (!moving && (!held || bb_time_mono_ms() >= deadline)) break;
+        pthread_mutex_unlock(&r->mu);
+        bb_time_sleep_ms(5);
+        pthread_mutex_lock(&r->mu);
+    }
+    struct bb_instance *list = r->list;
+    r->list = NULL;
+    r->n = 0;
+    pthread_mutex_unlock(&r->mu);
+    while (list) {
+        struct bb_instance *next = list->next;
+        if (list->st == INST_READY) r->ops.close(r->ctx, list->key, list->obj, "stop");
+        free(list);
+        list = next;
+    }
+    pthread_cond_destroy(&r->ev_cv);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}

@@ -1,0 +1,71 @@
+/* bb_instances.h — a registry of per-project instances (an open database, a child process, a
+ * worker pool…), written once: single-flight open, reference counts, least-recently-used eviction
+ * at capacity, idle eviction by a background thread, and an orderly close of everything at stop.
+ *
+ * The registry never holds its lock while calling ops: open and close may block (disk, spawning a
+ * process). While one thread opens key K, other acquirers of K wait for that open's result
+ * instead of opening again; a failed open is not remembered (the next acquire tries again).
+ *
+ * An instance is closed only when nobody holds a reference (requests in flight, subscribers…)
+ * and ops->in_use (if given) says it is not busy in a way references do not show (e.g. clients
+ * handed off to a child process).
+ *
+ * Threads: every function may be called from any thread except that bb_instances_free must not
+ * race with the others. Errors follow bb_err.h.
+ */
+#ifndef BB_INSTANCES_H
+#define BB_INSTANCES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BB_INSTANCES_MAX_KEY 128
+
+struct bb_instances;
+struct bb_instance;
+
+struct bb_instances_ops {
+    /* Opens key's instance: 0 with *obj, or a negative BB_E* code handed to the acquirers. */
+    int (*open)(void *ctx, const char *key, void **obj);
+    /* Closes it; why is "idle", "capacity" or "stop". */
+    void (*close)(void *ctx, const char *key, void *obj, const char *why);
+    /* Optional: nonzero while obj must stay open even without references. */
+    int (*in_use)(void *ctx, void *obj);
+};
+
+struct bb_instances_limits {
+    size_t max_instances;       /* at it, the least recently used idle one is closed to make room;
+                                   none idle: BB_ELIMIT. 0: no limit */
+    uint64_t idle_ms;           /* close instances unused this long; 0: never */
+    uint64_t evict_interval_ms; /* how often the background thread looks (with idle_ms) */
+};
+
+/* ops and ctx borrowed. Starts the background thread when idle_ms and evict_interval_ms are set. */
+int bb_instances_new(const struct bb_instances_ops *ops, void *ctx,
+                     const struct bb_instances_limits *limits, struct bb_instances **out);
+/* Stops the background thread, waits (up to wait_ms) for references to be released, then closes
+ * every instance ("stop") and frees the registry. */
+void bb_instances_free(struct bb_instances *r, uint64_t wait_ms);
+
+/* Finds or opens key's instance and takes a reference: 0 with *out. BB_EINVAL (empty or too long
+ * key), BB_ELIMIT (at capacity, none idle), BB_EUNAVAIL (stopping), or open's error. */
+int bb_instances_acquire(struct bb_instances *r, const char *key, struct bb_instance **out);
+/* Takes one more reference on an instance already held (e.g. a stream outliving its request). */
+void bb_instances_ref(struct bb_instances *r, struct bb_instance *in);
+/* Drops a reference; the instance stays open (idle) until evicted. */
+void bb_instances_release(struct bb_instances *r, struct bb_instance *in);
+
+void *bb_instance_obj(const struct bb_instance *in);
+const char *bb_instance_key(const struct bb_instance *in);
+
+/* Closes instances idle for at least min_idle_ms (0: every unused one). Returns how many. */
+size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms);
+
+struct bb_instances_stats {
+    size_t open;   /* instances open (or opening) */
+    size_t active; /* of those, with references */
+    uint64_t opens, closes, rejections;
+};
+void bb_instances_stats(struct bb_instances *r, struct bb_instances_stats *out);
+
+#endif

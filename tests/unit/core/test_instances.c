@@ -1,0 +1,238 @@
+/* bb_instances: single-flight open under concurrency, failed opens not cached, LRU eviction at
+ * capacity, BB_ELIMIT when everything is in use, in_use pins, idle eviction by the background
+ * thread, references across eviction, everything closed at stop. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bb_err.h"
+#include "bb_instances.h"
+#include "bb_time.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct obj {
+    char key[32];
+    int pinned;
+};
+
+static atomic_int opens, closes, fail_next, open_sleep_ms;
+static char last_closed[32], last_why[16];
+
+static int t_open(void *ctx, const char *key, void **out)
+{
+    (void)ctx;
+    if (open_sleep_ms) bb_time_sleep_ms((uint64_t)open_sleep_ms);
+    if (atomic_exchange(&fail_next, 0)) return BB_EIO;
+    struct obj *o = calloc(1, sizeof *o);
+    snprintf(o->key, sizeof o->key, "%s", key);
+    atomic_fetch_add(&opens, 1);
+    *out = o;
+    return 0;
+}
+
+static void t_close(void *ctx, const char *key, void *obj, const char *why)
+{
+    (void)ctx;
+    struct obj *o = obj;
+    assert_string_equal(o->key, key);
+    snprintf(last_closed, sizeof last_closed, "%s", key);
+    snprintf(last_why, sizeof last_why, "%s", why);
+    atomic_fetch_add(&closes, 1);
+    free(o);
+}
+
+static int t_in_use(void *ctx, void *obj)
+{
+    (void)ctx;
+    return ((struct obj *)obj)->pinned;
+}
+
+static const struct bb_instances_ops ops = {t_open, t_close, t_in_use};
+
+static void reset(void)
+{
+    opens = closes = fail_next = open_sleep_ms = 0;
+}
+
+struct racer {
+    struct bb_instances *r;
+    struct bb_instance *got;
+    int rc;
+};
+
+static void *race(void *p)
+{
+    struct racer *x = p;
+    x->rc = bb_instances_acquire(x->r, "p1", &x->got);
+    return NULL;
+}
+
+static void test_single_flight(void **state)
+{
+    (void)state;
+    reset();
+    struct bb_instances *r;
+    assert_int_equal(bb_instances_new(&ops, NULL, NULL, &r), 0);
+    open_sleep_ms = 50;
+    struct racer x[24];
+    pthread_t t[24];
+    for (int i = 0; i < 24; i++) {
+        x[i] = (struct racer){.r = r};
+        pthread_create(&t[i], NULL, race, &x[i]);
+    }
+    for (int i = 0; i < 24; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(opens, 1);
+    for (int i = 0; i < 24; i++) {
+        assert_int_equal(x[i].rc, 0);
+        assert_ptr_equal(x[i].got, x[0].got);
+    }
+    struct bb_instances_stats st;
+    bb_instances_stats(r, &st);
+    assert_int_equal(st.open, 1);
+    assert_int_equal(st.active, 1);
+    for (int i = 0; i < 24; i++)
+        bb_instances_release(r, x[i].got);
+    bb_instances_stats(r, &st);
+    assert_int_equal(st.active, 0);
+    bb_instances_free(r, 1000);
+    assert_int_equal(closes, 1);
+    assert_string_equal(last_why, "stop");
+}
+
+static void test_failed_open_not_cached(void **state)
+{
+    (void)state;
+    reset();
+    struct bb_instances *r;
+    struct bb_instance *in;
+    assert_int_equal(bb_instances_new(&ops, NULL, NULL, &r), 0);
+    fail_next = 1;
+    assert_int_equal(bb_instances_acquire(r, "p1", &in), BB_EIO);
+    assert_int_equal(bb_instances_acquire(r, "p1", &in), 0);
+    assert_string_equal(bb_instance_key(in), "p1");
+    assert_string_equal(((struct obj *)bb_instance_obj(in))->key, "p1");
+    bb_instances_release(r, in);
+    char big[BB_INSTANCES_MAX_KEY + 2];
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(bb_instances_acquire(r, big, &in), BB_EINVAL);
+    assert_int_equal(bb_instances_acquire(r, "", &in), BB_EINVAL);
+    bb_instances_free(r, 1000);
+}
+
+static void test_capacity_lru_and_limit(void **state)
+{
+    (void)state;
+    reset();
+    struct bb_instances *r;
+    struct bb_instances_limits lim = {.max_instances = 2};
+    struct bb_instance *a, *b, *c, *d;
+    assert_int_equal(bb_instances_new(&ops, NULL, &lim, &r), 0);
+    assert_int_equal(bb_instances_acquire(r, "a", &a), 0);
+    bb_time_sleep_ms(2);
+    assert_int_equal(bb_instances_acquire(r, "b", &b), 0);
+    /* both in use: a third is refused */
+    assert_int_equal(bb_instances_acquire(r, "c", &c), BB_ELIMIT);
+    bb_instances_release(r, a);
+    bb_time_sleep_ms(2);
+    bb_instances_release(r, b);
+    /* a is the least recently used: closed to make room */
+    assert_int_equal(bb_instances_acquire(r, "c", &c), 0);
+    assert_string_equal(last_closed, "a");
+    assert_string_equal(last_why, "capacity");
+    /* an idle but pinned instance is not a victim */
+    ((struct obj *)bb_instance_obj(c))->pinned = 1;
+    bb_instances_release(r, c);
+    assert_int_equal(bb_instances_acquire(r, "d", &d), 0);
+    assert_string_equal(last_closed, "b");
+    struct bb_instance *e;
+    assert_int_equal(bb_instances_acquire(r, "e", &e), BB_ELIMIT); /* c pinned, d held */
+    struct bb_instances_stats st;
+    bb_instances_stats(r, &st);
+    assert_int_equal(st.rejections, 2);
+    ((struct obj *)bb_instance_obj(c))->pinned = 0;
+    bb_instances_release(r, d);
+    bb_instances_free(r, 1000);
+    assert_int_equal(opens, closes);
+}
+
+static void test_idle_eviction_thread(void **state)
+{
+    (void)state;
+    reset();
+    struct bb_instances *r;
+    struct bb_instances_limits lim = {.idle_ms = 50, .evict_interval_ms = 20};
+    struct bb_instance *a, *b;
+    assert_int_equal(bb_instances_new(&ops, NULL, &lim, &r), 0);
+    assert_int_equal(bb_instances_acquire(r, "a", &a), 0);
+    assert_int_equal(bb_instances_acquire(r, "b", &b), 0);
+    bb_instances_release(r, a);
+    /* b keeps its reference: only a goes */
+    for (int i = 0; i < 200 && closes < 1; i++)
+        bb_time_sleep_ms(10);
+    assert_int_equal(closes, 1);
+    assert_string_equal(last_closed, "a");
+    assert_string_equal(last_why, "idle");
+    bb_time_sleep_ms(150);
+    assert_int_equal(closes, 1);
+    /* a second reference outlives the first */
+    bb_instances_ref(r, b);
+    bb_instances_release(r, b);
+    bb_time_sleep_ms(150);
+    assert_int_equal(closes, 1);
+    bb_instances_release(r, b);
+    for (int i = 0; i < 200 && closes < 2; i++)
+        bb_time_sleep_ms(10);
+    assert_int_equal(closes, 2);
+    /* reopened on demand */
+    assert_int_equal(bb_instances_acquire(r, "a", &a), 0);
+    assert_int_equal(opens, 3);
+    bb_instances_release(r, a);
+    assert_int_equal(bb_instances_evict(r, 0), 1);
+    bb_instances_free(r, 1000);
+}
+
+static void *hold_then_release(void *p)
+{
+    struct racer *x = p;
+    bb_time_sleep_ms(100);
+    bb_instances_release(x->r, x->got);
+    return NULL;
+}
+
+static void test_stop_waits_for_references(void **state)
+{
+    (void)state;
+    reset();
+    struct bb_instances *r;
+    assert_int_equal(bb_instances_new(&ops, NULL, NULL, &r), 0);
+    struct racer x = {.r = r};
+    assert_int_equal(bb_instances_acquire(r, "p1", &x.got), 0);
+    pthread_t t;
+    pthread_create(&t, NULL, hold_then_release, &x);
+    uint64_t t0 = bb_time_mono_ms();
+    bb_instances_free(r, 5000); /* returns once the holder let go, closing it after */
+    assert_true(bb_time_mono_ms() - t0 >= 90);
+    pthread_join(t, NULL);
+    assert_int_equal(closes, 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_single_flight),
+        cmocka_unit_test(test_failed_open_not_cached),
+        cmocka_unit_test(test_capacity_lru_and_limit),
+        cmocka_unit_test(test_idle_eviction_thread),
+        cmocka_unit_test(test_stop_waits_for_references),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
