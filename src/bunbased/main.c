@@ -9,6 +9,7 @@
 #include "bb_config.h"
 #include "bb_err.h"
 #include "bb_http.h"
+#include "bb_json.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
 #include "bb_pg.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 
 struct server_state {
@@ -75,6 +77,31 @@ static uint64_t wall_ms(void)
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
+/* Raises the soft RLIMIT_NOFILE to the hard limit (a soft 1024 is common and far too low for
+ * thousands of connections) and gives the HTTP listeners a file descriptor budget below it, so a
+ * flood of connections on one listener leaves descriptors for the others, PostgreSQL, project
+ * databases and child processes. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+    rlim_t before = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            getrlimit(RLIMIT_NOFILE, &rl);
+            bb_warn("bunbased", "nofile_raise_failed soft=%llu", (unsigned long long)rl.rlim_cur);
+        }
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1u << 20)) rl.rlim_cur = 1u << 20;
+    size_t soft = (size_t)rl.rlim_cur;
+    size_t headroom = soft / 8 > 64 ? soft / 8 : 64;
+    size_t budget = soft > headroom * 2 ? soft - headroom : soft / 2;
+    bb_http_set_fd_budget(budget);
+    bb_info("bunbased", "nofile soft_before=%llu soft=%zu http_fd_budget=%zu per_listener_max=%zu",
+            (unsigned long long)before, soft, budget, bb_http_effective_max_connections(SIZE_MAX));
+}
+
 static int serve(int argc, char **argv)
 {
     static struct server_state st;
@@ -99,6 +126,7 @@ static int serve(int argc, char **argv)
         return 2;
     }
     bb_log_set_level(lvl);
+    bb_json_set_max_values(cfg.json_max_values);
     if (cfg.print_config) {
         json_t *j = bb_config_to_json(&cfg);
         char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
@@ -107,6 +135,7 @@ static int serve(int argc, char **argv)
         json_decref(j);
         return 0;
     }
+    raise_nofile();
     if (bb_registry_select(cfg.services, &registry, err, sizeof err) != 0) {
         fprintf(stderr, "bunbased: %s\n", err);
         return 2;
@@ -133,6 +162,7 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "bunbased: out of memory\n");
         goto out;
     }
+    bb_pool_set_max_per_key(rt->pool, cfg.worker_queue_per_project);
 
     char host[256];
     int port;
@@ -144,7 +174,7 @@ static int serve(int argc, char **argv)
         .internal_token = token,
         .name = "platform",
     };
-    bb_config_http_limits(&cfg, &hopts.limits);
+    bb_config_http_public_limits(&cfg, &hopts.limits);
     if (bb_http_server_start(loop, host, port, &hopts, &st.http, err, sizeof err) != 0) {
         fprintf(stderr, "bunbased: %s\n", err);
         exit_code = 2;

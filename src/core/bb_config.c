@@ -39,10 +39,22 @@ static const struct bb_knob knobs[] = {
      "on SIGTERM/SIGINT, in-flight requests get this long to finish"},
     {"BUNBASE_HTTP_MAX_CONNECTIONS", NULL, U64(http_max_connections), "10000", 1, 1000000,
      "connections beyond this are closed on accept"},
+    {"BUNBASE_HTTP_MAX_CONNECTIONS_PER_IP", NULL, U64(http_max_connections_per_ip), "256", 0,
+     1000000, "connections from one IP address to the public gateway; more are closed on accept "
+     "(logged); 0: no limit"},
+    {"BUNBASE_HTTP_MAX_INFLIGHT_BODY_BYTES", NULL, U64(http_max_inflight_body_bytes), "268435456",
+     0, 1ull << 40, "request body bytes all listeners together hold in memory; a request over it "
+     "gets 503 before its body is read; 0: no limit"},
+    {"BUNBASE_JSON_MAX_VALUES", NULL, U64(json_max_values), "1000000", 0, 1ull << 32,
+     "JSON values (scalars, arrays, objects, members) one parsed document may hold; more: 400 "
+     "before any is built (bounds parse memory); 0: no limit"},
     {"BUNBASE_WORKERS", NULL, U64(workers), "8", 1, 256,
      "worker threads for blocking handlers (storage, PostgreSQL, upstream calls)"},
     {"BUNBASE_WORKER_QUEUE", NULL, U64(worker_queue), "4096", 1, 1000000,
      "jobs waiting for a worker; beyond it requests get 503"},
+    {"BUNBASE_WORKER_QUEUE_PER_PROJECT", NULL, U64(worker_queue_per_project), "1024", 0, 1000000,
+     "jobs one project (or all routes without a project, together) may have waiting; beyond it "
+     "503; projects are served round-robin; 0: BUNBASE_WORKER_QUEUE"},
     {"BUNBASE_SSE_HEARTBEAT_MS", NULL, U64(sse_heartbeat_ms), "15000", 10, 3600000,
      "SSE heartbeat comment interval"},
     {"BUNBASE_SSE_MAX_QUEUE_BYTES", NULL, U64(sse_max_queue_bytes), "4194304", 1024, 1ull << 32,
@@ -335,6 +347,14 @@ void bb_config_http_limits(const struct bb_config *c, struct bb_http_limits *out
     out->request_timeout_ms = c->http_request_timeout_ms;
     out->drain_timeout_ms = c->http_drain_timeout_ms;
     out->max_connections = c->http_max_connections;
+    out->max_inflight_body_bytes = c->http_max_inflight_body_bytes;
+    out->max_connections_per_ip = 0; /* public listeners set it: bb_config_http_public_limits */
     out->sse_heartbeat_ms = c->sse_heartbeat_ms;
     out->sse_max_queue_bytes = c->sse_max_queue_bytes;
+}
+
+void bb_config_http_public_limits(const struct bb_config *c, struct bb_http_limits *out)
+{
+    bb_config_http_limits(c, out);
+    out->max_connections_per_ip = c->http_max_connections_per_ip;
 }

@@ -31,8 +31,12 @@ struct bb_config {
     uint64_t http_request_timeout_ms;
     uint64_t http_drain_timeout_ms;
     uint64_t http_max_connections;
+    uint64_t http_max_connections_per_ip;
+    uint64_t http_max_inflight_body_bytes;
+    uint64_t json_max_values;
     uint64_t workers;
     uint64_t worker_queue;
+    uint64_t worker_queue_per_project;
     uint64_t sse_heartbeat_ms;
     uint64_t sse_max_queue_bytes;
     uint64_t pg_pool_size;
@@ -117,6 +121,8 @@ const char *bb_config_service_addr(const char *service, char *buf, size_t cap);
 /* The HTTP server limits every listener starts from: bb_http_limits_default overridden by the
  * BUNBASE_HTTP_* and BUNBASE_SSE_* knobs. A service may then adjust its own fields. */
 void bb_config_http_limits(const struct bb_config *c, struct bb_http_limits *out);
+/* The same for a public listener (the gateway): adds the per-IP connection cap. */
+void bb_config_http_public_limits(const struct bb_config *c, struct bb_http_limits *out);
 
 /* Splits "host:port" ("[::1]:80" too); port 0 allowed. Returns 0 or BB_EINVAL. */
 int bb_config_split_addr(const char *addr, char *host, size_t hostcap, int *port);

@@ -27,9 +27,17 @@ static void set_err(char *errbuf, size_t errcap, const char *fmt, ...)
  * byte offset of the first bracket over the limit in *at. Brackets inside strings (including
  * escaped quotes) are not counted. Malformed input is left for jansson to diagnose; for it this
  * count is only an upper bound of what jansson would try to recurse into. */
-static int depth_scan(const char *buf, size_t len, size_t max_depth, size_t *at)
+static size_t g_max_values;
+
+void bb_json_set_max_values(size_t max)
+{
+    g_max_values = max;
+}
+
+static int depth_scan(const char *buf, size_t len, size_t max_depth, size_t *at, size_t *values)
 {
     size_t depth = 0;
+    size_t nval = 1;
     int in_string = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)buf[i];
@@ -44,8 +52,12 @@ static int depth_scan(const char *buf, size_t len, size_t max_depth, size_t *at)
         case '"':
             in_string = 1;
             break;
+        case ',':
+            nval++;
+            break;
         case '[':
         case '{':
+            nval++;
             if (++depth > max_depth) {
                 *at = i;
                 return BB_ETOOBIG;
@@ -59,6 +71,7 @@ static int depth_scan(const char *buf, size_t len, size_t max_depth, size_t *at)
             break;
         }
     }
+    *values = nval;
     return 0;
 }
 
@@ -83,10 +96,16 @@ int bb_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, c
     }
     if (max_depth > BB_JSON_DEPTH_CEILING) max_depth = BB_JSON_DEPTH_CEILING;
 
-    size_t at = 0;
-    if (depth_scan(buf, len, max_depth, &at) != 0) {
+    size_t at = 0, values = 0;
+    if (depth_scan(buf, len, max_depth, &at, &values) != 0) {
         set_err(errbuf, errcap, "nesting deeper than %zu levels at byte offset %zu", max_depth,
                 at);
+        rc = BB_ETOOBIG;
+        goto out;
+    }
+    if (g_max_values && values > g_max_values) {
+        set_err(errbuf, errcap, "too many JSON values: about %zu, at most %zu", values,
+                g_max_values);
         rc = BB_ETOOBIG;
         goto out;
     }

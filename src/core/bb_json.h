@@ -37,12 +37,21 @@
  * On success returns 0 and stores a new reference in *out (caller json_decref()s it).
  * On failure *out is set to NULL and returns:
  *   BB_EINVAL   malformed (message "line L, column C: <reason>" in errbuf), or bad arguments
- *   BB_ETOOBIG  nesting deeper than max_depth (message with the byte offset in errbuf)
+ *   BB_ETOOBIG  nesting deeper than max_depth (message with the byte offset in errbuf), or more
+ *               values than bb_json_set_max_values allows
  *   BB_ENOMEM   allocation failure
  * errbuf may be NULL (then errcap is ignored); otherwise it is always NUL-terminated (truncated
  * to errcap) and set to "" on success. */
 int bb_json_parse(const char *buf, size_t len, size_t max_depth, json_t **out, char *errbuf,
                   size_t errcap);
+
+/* Memory bound of bb_json_parse: a document of more than max values is refused with BB_ETOOBIG
+ * ("too many JSON values") by the same linear pre-scan, before jansson builds anything. A value is
+ * counted per top-level value, array, object and element/member separator, so
+ * `[0,0,…]` counts one per element. jansson spends ~50-100 bytes per value, so this bounds what
+ * one parse can allocate whatever the body size. 0: no limit (the default until set). Process-wide;
+ * set once at start-up (bunbased: BUNBASE_JSON_MAX_VALUES). */
+void bb_json_set_max_values(size_t max);
 
 /* Compact encoding of any JSON value (JSON_COMPACT | JSON_ENCODE_ANY). Borrows j. Returns a
  * NUL-terminated malloc'ed string that the caller free()s, and its length (without the NUL) in

@@ -393,9 +393,56 @@ static void test_validate(void **state)
     }
 }
 
+
+/* The value bound refuses a huge flat array before jansson allocates anything. */
+static void test_max_values(void **state)
+{
+    (void)state;
+    size_t n = 2001;
+    char *buf = malloc(n * 2 + 2);
+    size_t o = 0;
+    buf[o++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        buf[o++] = '0';
+        buf[o++] = i + 1 < n ? ',' : ']';
+    }
+    json_t *j = NULL;
+    char err[200];
+    bb_json_set_max_values(1000);
+    assert_int_equal(bb_json_parse(buf, o, 64, &j, err, sizeof err), BB_ETOOBIG);
+    assert_null(j);
+    assert_non_null(strstr(err, "too many JSON values"));
+    /* 999 elements fit (1000 values with the array) */
+    o = 0;
+    buf[o++] = '[';
+    for (size_t i = 0; i < 999; i++) {
+        buf[o++] = '0';
+        buf[o++] = i + 1 < 999 ? ',' : ']';
+    }
+    assert_int_equal(bb_json_parse(buf, o, 64, &j, err, sizeof err), 0);
+    assert_int_equal(json_array_size(j), 999);
+    json_decref(j);
+    /* commas inside strings are not values */
+    const char *s = "{\"a\":\",,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,\"}";
+    bb_json_set_max_values(5);
+    assert_int_equal(bb_json_parse(s, strlen(s), 64, &j, err, sizeof err), 0);
+    json_decref(j);
+    bb_json_set_max_values(0);
+    o = 0;
+    buf[o++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        buf[o++] = '0';
+        buf[o++] = i + 1 < n ? ',' : ']';
+    }
+    assert_int_equal(bb_json_parse(buf, o, 64, &j, err, sizeof err), 0);
+    json_decref(j);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_max_values),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_depth_at_limit_ok),
         cmocka_unit_test(test_depth_exceeded),
