@@ -189,10 +189,14 @@ static void fz_store(const char *name, const uint8_t *data, size_t n)
     if (n) memcpy(m->buf, data, n);
 }
 
-static void fz_expect(int rc)
+/* every error is acceptable; only the codes that mean "bug" are not */
+#define fz_expect(rc) fz_expect_at((rc), __LINE__)
+static void fz_expect_at(int rc, int line)
 {
-    /* every error is acceptable; only the codes that mean "bug" are not */
-    if (rc == BB_EINTERNAL) abort();
+    if (rc == BB_EINTERNAL) {
+        fprintf(stderr, "bdoc_fuzz_db.h:%d: BB_EINTERNAL\n", line);
+        abort();
+    }
 }
 
 /* Opens the database built from the in-memory files, reads everything reachable (bounded) and

@@ -245,9 +245,12 @@ static int resolve(struct mvcc *m, uint64_t snap, const uint8_t *k, size_t kl, u
         if (rc) return rc;
     }
     if (tl < 8 || get64(tv) > snap) {
+        /* what the tree holds comes from disk: a value without its 8-byte commit stamp, or
+         * stamped after every commit recovery found, is corruption (BB_EIO), not a bug */
         free(tv);
-        bb_error("bundoc", "mvcc: tree value newer than snapshot without a version");
-        return BB_EINTERNAL;
+        bb_error("bundoc", "mvcc: corrupt tree value (%s)",
+                 tl < 8 ? "shorter than its commit stamp" : "stamped after the last commit");
+        return BB_EIO;
     }
     memmove(tv, tv + 8, tl - 8);
     *val = tv;
@@ -671,7 +674,7 @@ static int scan_fast(struct mtxn *t, uint8_t **lo, size_t *lol, int *lo_excl, co
                 size_t vl;
                 uint8_t *owned = NULL;
                 rc = bt_value_ref(&c, &v, &vl, &owned);
-                if (rc == 0 && (vl < 8 || get64(v) > t->snap)) rc = BB_EINTERNAL;
+                if (rc == 0 && (vl < 8 || get64(v) > t->snap)) rc = BB_EIO; /* corrupt */
                 if (rc == 0) {
                     int r = cb(ctx, k, kl, v + 8, vl - 8);
                     if (r < 0) rc = r;
