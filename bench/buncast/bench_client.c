@@ -88,7 +88,9 @@ static void bc_cb(void *arg, const struct bcast_message *m)
 static conn_t *conn_new(const char *url)
 {
     struct bcast_client *c;
-    if (bcast_client_new(&c, url, NULL) != 0 || bcast_client_wait_connected(c, 10000) != 0) {
+    /* buncast's IPC needs the internal token: run.sh points this at <data>/internal_token */
+    struct bcast_client_opts o = {.token_file = getenv("BENCH_BUNCAST_TOKEN_FILE")};
+    if (bcast_client_new(&c, url, &o) != 0 || bcast_client_wait_connected(c, 10000) != 0) {
         fprintf(stderr, "buncast connect failed\n");
         exit(1);
     }

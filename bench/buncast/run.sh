@@ -64,7 +64,7 @@ trap 'exit 143' TERM
 CFLAGS="-O2 -D_GNU_SOURCE -I$SRC/src/core -I$SRC/src/buncast"
 cc $CFLAGS "$SRC/bench/buncast/bench_client.c" "$SRC/src/buncast/buncast_client.c" \
   "$SRC/src/buncast/bcast_proto.c" "$SRC/src/core/bb_rpc.c" "$SRC/src/core/bb_err.c" \
-  "$SRC/src/core/bb_log.c" -luv -lpthread -o "$TMP/bench_ours"
+  "$SRC/src/core/bb_log.c" "$SRC/src/core/bb_metrics.c" -luv -lpthread -lm -o "$TMP/bench_ours"
 # shellcheck disable=SC2046
 cc -O2 -DUSE_NATS "$SRC/bench/buncast/bench_client.c" $(pkg-config --cflags --libs libnats) \
   -lpthread -o "$TMP/bench_nats"
@@ -94,6 +94,7 @@ for ((i = 0; i < 100; i++)); do
 done
 
 OURS="127.0.0.1:$BC_IPC"
+export BENCH_BUNCAST_TOKEN_FILE="$TMP/bb/internal_token" # buncast's IPC needs the internal token
 NATS="nats://127.0.0.1:$NATS_PORT"
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
