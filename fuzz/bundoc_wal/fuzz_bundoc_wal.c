@@ -2,7 +2,7 @@
  * chained checksums, commit markers, page count and timestamps, then the recovered pages through
  * the pager, B+tree and catalog). The input becomes dir/wal next to a fresh data.db; see
  * bdoc_fuzz_db.h for the two input modes. In repaired mode the input after the mode byte is a
- * sequence of records {u8 page number (mod 64), u8 flags (bit 0: commit frame), u16 page count
+ * sequence of records {u8 page number (mod 64; 255: 0xfffffff0), u8 flags (bit 0: commit frame), u16 page count
  * for a commit frame, payload of BDOC_PAGE_PAYLOAD bytes}, each written as a frame with the
  * header's salt and a correct chained checksum (bit 1 of flags: a wrong salt; bit 2: a broken
  * chain — so stale and torn tails are produced too). Recovery, reads, a write and close must end
@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             off += REC_HDR;
             size_t k = n - off < BDOC_PAGE_PAYLOAD ? n - off : BDOC_PAGE_PAYLOAD;
             uint8_t *fh = wal + len;
-            uint32_t pgno = r[0] % 64;
+            /* small page numbers, except 255: a huge one (must not size the WAL index) */
+            uint32_t pgno = r[0] == 255 ? 0xfffffff0u : r[0] % 64u;
             fz_put32(fh, pgno);
             fz_put32(fh + 4, (r[1] & 1) ? (uint32_t)(r[2] | r[3] << 8) : 0);
             fz_put64(fh + 8, (r[1] & 2) ? salt ^ 1 : salt);

@@ -645,6 +645,13 @@ int pager_start(struct pager *p)
     return 0;
 }
 
+uint64_t pager_file_pages(struct pager *p)
+{
+    uint64_t size = 0;
+    if (p->vfs->size(p->file, &size) != 0) return 0;
+    return size / BDOC_PAGE_SIZE;
+}
+
 void pager_note_npages(struct pager *p, uint32_t npages)
 {
     if (npages > p->npages) p->npages = npages;

@@ -116,6 +116,9 @@ int pager_write_frame(struct pager *p, uint32_t pgno, const uint8_t *frame);
 int pager_write_meta_ts(struct pager *p, uint64_t last_ts);
 int pager_sync(struct pager *p);
 int pager_is_encrypted(const struct pager *p);
+/* Whole pages in data.db as stored (its size / BDOC_PAGE_SIZE; 0 on a size error). Recovery's
+ * bound on how far the WAL may grow the database. */
+uint64_t pager_file_pages(struct pager *p);
 /* HMAC-SHA-256(key, label) truncated to 16 bytes; zeros when not encrypted. */
 void pager_key_check(const struct pager *p, const uint8_t *salt, size_t n, uint8_t out[16]);
 uint32_t pager_crc32c(uint32_t crc, const void *buf, size_t n);

@@ -27,7 +27,9 @@
  *     [32..)    the page frame exactly as it will be written to data.db (pager.h)
  *
  * Invariants: a frame is valid iff its salt matches, its chained checksum matches and its page
- * frame verifies (crc or GCM tag, page number). Recovery applies the frames of every transaction
+ * frame verifies (crc or GCM tag, page number); a transaction is valid iff its frames are, every
+ * page number in it is below the page count of its commit frame, and that count exceeds the
+ * previous one (or data.db's pages) by at most its number of frames. Recovery applies the frames of every transaction
  * up to the last valid commit frame and truncates the file there, so stale or torn frames can
  * never be chained after new ones. A checkpoint fsyncs the WAL before writing data.db (data.db
  * never holds an image the WAL could lose) and fsyncs data.db before resetting the WAL.
@@ -184,6 +186,7 @@ static int recover(struct wal *w, struct wal_open_info *info)
     uint32_t chain = w->hdr_crc;
     uint64_t off = WAL_HDR, good_end = WAL_HDR;
     uint32_t good_crc = chain;
+    uint64_t grow_limit = pager_file_pages(w->pager); /* pages the database may have so far */
     struct pend *pend = NULL;
     size_t npend = 0, cappend = 0;
     uint8_t *buf = malloc(FRAME_SIZE);
@@ -213,6 +216,15 @@ static int recover(struct wal *w, struct wal_open_info *info)
         npend++;
         off += FRAME_SIZE;
         if (get32(buf + 4) != 0) {
+            /* every page of a transaction lies below the page count its commit frame records,
+             * and a transaction grows the database by at most one page per frame (pages are
+             * allocated at the end, and a new page always gets a frame): a transaction that
+             * says otherwise is corrupt, and must not size the index */
+            uint64_t np = get32(buf + 4);
+            int bad = np > grow_limit + npend;
+            for (size_t i = 0; i < npend; i++) bad |= pend[i].pgno >= np;
+            if (bad) break;
+            if (np > grow_limit) grow_limit = np;
             for (size_t i = 0; i < npend; i++) {
                 rc = idx_set(w, pend[i].pgno, pend[i].off);
                 if (rc) goto out;
