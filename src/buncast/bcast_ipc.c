@@ -91,6 +91,8 @@ struct bcast_ipc {
     void (*done)(void *);
     void *done_arg;
     char unix_path[1024];
+    uint64_t refused_log_at; /* loop ms of the last ipc_auth_refused line */
+    uint64_t refused_quiet;  /* refusals not logged since (at most one line a second) */
     char readbuf[READ_BUF];
     int readbuf_busy;
 };
@@ -439,9 +441,23 @@ static void stop_reading(struct ipc_conn *c)
     c->reading = 0;
 }
 
+/* One log line a second at most, so that a flood of bad connections cannot flood the log. */
+static void log_refused(struct bcast_ipc *s, const char *why)
+{
+    uint64_t now = now_ms(s->loop);
+    if (s->refused_log_at && now - s->refused_log_at < 1000) {
+        s->refused_quiet++;
+        return;
+    }
+    bb_warn("buncast", "ipc_auth_refused reason=%s suppressed=%llu", why,
+            (unsigned long long)s->refused_quiet);
+    s->refused_log_at = now;
+    s->refused_quiet = 0;
+}
+
 static void refuse(struct ipc_conn *c, uint64_t id, const char *msg, const char *why)
 {
-    bb_warn("buncast", "ipc_auth_refused reason=%s", why);
+    log_refused(c->srv, why);
     reply_err(c, id, msg);
     c->close_after_write = 1;
     stop_reading(c);
@@ -518,7 +534,7 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 
 static void protocol_error(struct ipc_conn *c, int rc)
 {
-    if (!c->authed) bb_warn("buncast", "ipc_auth_refused reason=bad_frame_before_auth");
+    if (!c->authed) log_refused(c->srv, "bad_frame_before_auth");
     reply_err(c, 0, rc == BB_ETOOBIG ? "frame too large" : "malformed frame");
     c->close_after_write = 1;
     stop_reading(c);
@@ -643,7 +659,7 @@ static void on_tick(uv_timer_t *t)
         n = c->next;
         if (c->slow && c->kill_at && now >= c->kill_at) conn_close(c);
         else if (!c->authed && c->auth_deadline && now >= c->auth_deadline) {
-            bb_warn("buncast", "ipc_auth_refused reason=timeout");
+            log_refused(s, "timeout");
             conn_close(c);
         }
     }
