@@ -35,6 +35,11 @@ enum conn_state { CS_IDLE, CS_READING, CS_BUSY, CS_STREAM };
  * pipelines without reading its answers cannot make us buffer without bound). */
 #define WRITE_HIGH_WATER (1u << 20)
 #define METRIC_CACHE 512
+/* After answering a request early (401, 413, 503 before its body), the connection half-closes
+ * and reads and drops what the client still sends for at most this long (or the request timeout
+ * if shorter) before closing: closing with unread input makes the kernel send a reset that can
+ * destroy the answer before the client reads it. */
+#define LINGER_MS 2000
 
 struct bb_http_conn {
     uv_tcp_t tcp;
@@ -66,6 +71,8 @@ struct bb_http_conn {
     int async_on;
     int reading;
     int write_close; /* close once pending writes are done */
+    int linger;      /* ...and before closing, half-close and discard input for a while */
+    int lingering;   /* in that state: the answer is out, input is read and dropped */
     int pending_writes;
     struct bb_sse *sse;
     struct bb_http_conn *prev, *next;
@@ -504,6 +511,33 @@ static void sse_flush(struct bb_http_conn *c);
 static void read_start(struct bb_http_conn *c);
 static void read_stop(struct bb_http_conn *c);
 
+static void on_shutdown(uv_shutdown_t *sd, int status)
+{
+    struct bb_http_conn *c = sd->data;
+    (void)status;
+    free(sd);
+    c->refs--;
+    conn_maybe_free(c);
+}
+
+static void start_linger(struct bb_http_conn *c)
+{
+    c->linger = 0;
+    uv_shutdown_t *sd = malloc(sizeof *sd);
+    if (!sd || uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        free(sd);
+        conn_close(c);
+        return;
+    }
+    sd->data = c;
+    c->refs++;
+    c->lingering = 1;
+    c->in_off = c->in_len = 0;
+    uint64_t ms = c->srv->opts.limits.request_timeout_ms;
+    timer_set(c, ms && ms < LINGER_MS ? ms : LINGER_MS, 0);
+    read_start(c);
+}
+
 static void on_write_done(uv_write_t *w, int status)
 {
     struct write_req *wr = (struct write_req *)w;
@@ -516,7 +550,8 @@ static void on_write_done(uv_write_t *w, int status)
     if (status < 0) {
         conn_close(c);
     } else if (c->write_close && c->pending_writes == 0) {
-        conn_close(c);
+        if (c->linger && !c->closing) start_linger(c);
+        else conn_close(c);
     } else if (!c->closing && write_backlog(c) < WRITE_HIGH_WATER / 2) {
         if (c->state == CS_STREAM) {
             sse_flush(c);
@@ -1183,6 +1218,7 @@ static void process_input(struct bb_http_conn *c)
             if (r && !r->method) r->method = http_method_str((enum http_method)c->parser.method);
             if (r) bb_id_new(r->request_id);
             c->in_off = c->in_len;
+            c->linger = 1; /* the rest of this request may still be on its way */
             if (c->err_status) {
                 send_error(c, r, c->err_status, c->err_code, c->err_msg, 1, NULL);
             } else if (e == HPE_HEADER_OVERFLOW) {
@@ -1243,6 +1279,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0) return;
+    if (c->lingering) { /* answered and half-closed: drop what still arrives */
+        c->in_off = c->in_len = 0;
+        return;
+    }
     if (c->state == CS_STREAM) return; /* a stream's client has nothing to say; ignore it */
     c->in_len += (size_t)nread;
     process_input(c); /* the request timer starts in on_message_begin */
@@ -1256,6 +1296,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 static void on_timeout(uv_timer_t *t)
 {
     struct bb_http_conn *c = t->data;
+    if (c->lingering) {
+        conn_close(c);
+        return;
+    }
     switch (c->state) {
     case CS_IDLE:
         conn_close(c);

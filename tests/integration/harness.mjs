@@ -212,10 +212,11 @@ export function runCli(args, opts = {}) { return runCommand(BUNBASE, args, opts)
  * Starts `bunbased serve` on a free port with a fresh temp data dir (or `dataDir` if given), waits for
  * the "bunbased listening on http://HOST:PORT" line and for GET /health to answer 200.
  * Options: env (extra env vars), args (extra CLI args), services (array or comma string),
- * dataDir (reuse an existing dir; the returned server then owns it), timeoutMs (default 60 s).
+ * dataDir (reuse an existing dir; the returned server then owns it), timeoutMs (default 60 s),
+ * wrap (a command prefix that execs bunbased, e.g. ['prlimit', '--nofile=1024:4096', '--']).
  * Returns {url, port, dataDir, proc, stop(signal), stderr(), stdout(), exited}.
  */
-export async function startServer({ env = {}, args = [], services, dataDir, timeoutMs = 60000 } = {}) {
+export async function startServer({ env = {}, args = [], services, dataDir, timeoutMs = 60000, wrap } = {}) {
   if (!fs.existsSync(BUNBASED)) throw new Error(`bunbased binary not found at ${BUNBASED} (BB_BUILD_DIR=${BUILD_DIR})`);
   const dir = dataDir || makeTempDir();
   tempDirs.add(dir);
@@ -223,7 +224,7 @@ export async function startServer({ env = {}, args = [], services, dataDir, time
   // A free port can be taken by a parallel test between our probe and the server's bind: retry.
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      return await startOnce({ env, args, services, dir, timeoutMs });
+      return await startOnce({ env, args, services, dir, timeoutMs, wrap });
     } catch (e) {
       lastErr = e;
       if (!e.portInUse) break;
@@ -233,12 +234,12 @@ export async function startServer({ env = {}, args = [], services, dataDir, time
   throw lastErr;
 }
 
-async function startOnce({ env, args, services, dir, timeoutMs }) {
+async function startOnce({ env, args, services, dir, timeoutMs, wrap }) {
   const port = await freePort();
   const argv = ['serve', '--data', dir, '--listen', `127.0.0.1:${port}`];
   if (services) argv.push(`--services=${Array.isArray(services) ? services.join(',') : services}`);
   argv.push(...args);
-  const proc = spawn(BUNBASED, argv, {
+  const proc = spawn(wrap ? wrap[0] : BUNBASED, wrap ? [...wrap.slice(1), BUNBASED, ...argv] : argv, {
     env: baseEnv({ BUNBASE_LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
