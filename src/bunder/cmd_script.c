@@ -419,8 +419,14 @@ static int redis_generic_call(lua_State *L, int raise)
         argv[i].n = n;
     }
     const char *err = NULL;
+    char tmsg[160];
     const struct bndr_cmd *cmd = bndr_cmd_lookup(argv[0].p, argv[0].n);
-    if (!cmd)
+    /* a tenant's script is held to the tenant policy (bunder_tenant.h), like the tenant itself */
+    if (sc.caller && (sc.caller->flags & BNDR_CF_TENANT) &&
+        bndr_tenant_refuse(argc, argv, tmsg + 1, sizeof tmsg - 1)) {
+        tmsg[0] = '-';
+        err = tmsg;
+    } else if (!cmd)
         err = "Unknown Redis command called from script";
     else if ((cmd->arity > 0 && argc != cmd->arity) || (cmd->arity < 0 && argc < -cmd->arity))
         err = "Wrong number of args calling Redis command from script";

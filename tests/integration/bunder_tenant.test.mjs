@@ -71,6 +71,10 @@ test('tenant is sticky: AUTH default and RESET do not lift the policy', async ()
   assert.match(e(await t.call('DEBUG', 'SLEEP', '10').catch((x) => x)), /^NOPERM/);
   assert.equal(await t.call('BGSAVE').then((v) => typeof v), 'string');
   assert.equal(await t.call('PING'), 'PONG');
+  // a tenant's script is held to the same policy
+  assert.match(e(await t.call('EVAL', "return redis.call('shutdown')", '0').catch((x) => x)), /^NOPERM this user has no permissions to run the 'shutdown' command/);
+  assert.match(e(await t.call('EVAL', "return redis.pcall('debug', 'sleep', '0')", '0').catch((x) => x)), /^NOPERM/);
+  assert.equal(await t.call('EVAL', "return redis.call('set', 'from-script', '1')", '0'), 'OK');
   t.close();
   // a wrong password as the tenant user is a plain WRONGPASS
   const w = await Client.connect(srv.port);
