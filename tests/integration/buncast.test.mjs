@@ -35,6 +35,7 @@ async function startBuncast({ dataDir, env = {} } = {}) {
       BUNBASE_BUNCAST_ADDR: `127.0.0.1:${httpPort}`,
       BUNBASE_BUNCAST_IPC_ADDR: `127.0.0.1:${ipcPort}`,
       BUNBASE_BUNCAST_MAX_CREATED_TOPICS: '3',
+      BUNBASE_BUNCAST_CREATED_TOPIC_IDLE_MS: '500',
       BUNBASE_BUNCAST_RING_SIZE: String(RING),
       BUNBASE_BUNCAST_QUEUE_BYTES: String(256 * 1024),
       BUNBASE_BUNCAST_DURABLE_PREFIXES: 'dur.',
@@ -397,13 +398,19 @@ describe('buncast IPC hardening', () => {
     ok.destroy();
   });
 
-  test('CreateTopic is bounded per connection', async () => {
+  test('CreateTopic is bounded per connection; created topics expire when idle', async () => {
     const c = await Ipc.connect(srv.ipcPort);
     for (let i = 0; i < 4; i++) c.send(frame(10 + i, 1, topicBytes(`made.${i}`)));
     await c.waitFor((x) => x.frames.length >= 4);
     assert.deepEqual(c.frames.map((f) => f.code), [0, 0, 0, 1]);
     assert.match(c.frames[3].payload.toString(), /too many topics created on this connection/);
     c.destroy();
+    const made = async () => (await httpRequest(`${srv.bc}/topics`, { headers: AUTH })).json().filter((t) => t.startsWith('made.'));
+    assert.deepEqual((await made()).sort(), ['made.0', 'made.1', 'made.2']);
+    // BUNBASE_BUNCAST_CREATED_TOPIC_IDLE_MS=500 here; the broker's tick runs every second
+    let left = await made();
+    for (let i = 0; i < 40 && left.length; i++) { await sleep(100); left = await made(); }
+    assert.deepEqual(left, [], 'idle created topics were removed');
   });
 
   test('defaults: TCP IPC off, socket 0600, unix IPC needs the token, no addresses in /health; refused publishes count as dropped', async () => {
