@@ -8,6 +8,7 @@
  */
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_host.h"
 #include "bb_http.h"
 #include "bb_json.h"
 #include "bb_log.h"
@@ -46,7 +47,7 @@ static void on_drained(void *arg)
 {
     struct server_state *st = arg;
     bb_info("bunbased", "drained");
-    bb_registry_stop(st->rt.registry);
+    bb_host_services_stop(st->rt.host);
     bb_http_server_free(st->http);
     st->http = NULL;
     bb_pool_free(st->rt.pool);
@@ -75,6 +76,37 @@ static uint64_t wall_ms(void)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+/* The host's "database" check: one round trip on a pooled connection (pool worker). */
+static int check_database(void *arg, json_t **out)
+{
+    struct bb_runtime *rt = arg;
+    PGconn *conn = NULL;
+    uint64_t t0 = wall_ms();
+    int rc = rt->pg ? bb_pg_pool_acquire(rt->pg, &conn, 2000) : BB_EUNAVAIL;
+    const char *why = NULL;
+    if (rc == 0) {
+        PGresult *res = PQexec(conn, "SELECT 1");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            rc = BB_EUNAVAIL;
+            why = PQerrorMessage(conn);
+        }
+        PQclear(res);
+    } else {
+        why = bb_strerror(rc);
+    }
+    json_t *d = json_pack("{s:s,s:b,s:I}", "status", rc == 0 ? "ok" : "down", "embedded",
+                          rt->pg_embedded, "latency_ms", (json_int_t)(wall_ms() - t0));
+    if (why) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", why);
+        msg[strcspn(msg, "\n")] = '\0';
+        json_object_set_new(d, "error", json_string(msg));
+    }
+    if (conn) bb_pg_pool_release(rt->pg, conn);
+    *out = d;
+    return rc;
 }
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit (a soft 1024 is common and far too low for
@@ -154,7 +186,6 @@ static int serve(int argc, char **argv)
     rt->loop = loop;
     rt->cfg = &cfg;
     rt->internal_token = token;
-    rt->registry = registry;
     rt->started_ms = wall_ms();
     rt->metrics = bb_metrics_new();
     if (!rt->metrics || bb_router_new(&rt->router) != 0 ||
@@ -181,6 +212,13 @@ static int serve(int argc, char **argv)
         goto out;
     }
     port = bb_http_server_port(st.http);
+    struct bb_host_opts host_opts = {loop, &cfg, rt->pool, rt->metrics, token};
+    if (bb_host_new(&host_opts, &rt->host) != 0 ||
+        bb_host_set_gateway(rt->host, rt->router, host) != 0 ||
+        bb_host_add_check(rt->host, "database", check_database, rt) != 0) {
+        fprintf(stderr, "bunbased: cannot set up the service host\n");
+        goto out;
+    }
     snprintf(public_url, sizeof public_url, "http://%s:%d",
              strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ? "localhost" : host, port);
     rt->public_url = public_url;
@@ -203,12 +241,7 @@ static int serve(int argc, char **argv)
             fprintf(stderr, "bunbased: cannot connect to PostgreSQL: %s\n", err);
             goto out;
         }
-        int rc = bb_pg_migrate(c, bb_migrations, bb_migrations_count, err, sizeof err);
         PQfinish(c);
-        if (rc != 0) {
-            fprintf(stderr, "bunbased: migrations failed: %s\n", err);
-            goto out;
-        }
     }
     if (bb_pg_pool_new(conninfo_buf, (int)cfg.pg_pool_size, &rt->pg) != 0) {
         fprintf(stderr, "bunbased: cannot create the PostgreSQL pool\n");
@@ -218,6 +251,7 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "bunbased: %s\n", err);
         goto out;
     }
+    bb_host_health_start(rt->host); /* the first answer is known before the first request */
 
     uv_signal_init(loop, &st.sigterm);
     uv_signal_init(loop, &st.sigint);
@@ -235,13 +269,15 @@ static int serve(int argc, char **argv)
 out:
     if (exit_code != 0 && st.http) {
         /* failed after listening: release what started, then let the loop close handles */
-        bb_registry_stop(registry);
+        bb_host_services_stop(st.rt.host);
         bb_http_server_free(st.http);
         st.http = NULL;
         if (st.rt.pool) bb_pool_free(st.rt.pool);
         st.rt.pool = NULL;
         uv_run(uv_default_loop(), UV_RUN_DEFAULT);
     }
+    bb_host_free(st.rt.host); /* after the pool: no health refresh is left running */
+    st.rt.host = NULL;
     if (st.rt.pg) bb_pg_pool_free(st.rt.pg);
     if (cluster) bb_pg_cluster_stop(cluster);
     bb_router_free(st.rt.router);

@@ -1,12 +1,12 @@
 #include "registry.h"
 #include "bb_err.h"
+#include "bb_host.h"
 #include "bb_log.h"
 #include "buncast.h"
 #include "bundoc_server.h"
 #include "bunder_manager.h"
 #include "platform.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +22,6 @@ static const struct bb_service_def *const all_services[] = {
 
 struct bb_registry {
     int selected[NSERVICES];
-    int running[NSERVICES];
-    void *state[NSERVICES];
 };
 
 static void known_names(char *buf, size_t cap)
@@ -77,25 +75,13 @@ int bb_registry_start(struct bb_registry *r, struct bb_runtime *rt, char *err, s
 {
     for (size_t i = 0; i < NSERVICES; i++) {
         if (!r->selected[i]) continue;
-        int rc = all_services[i]->start(rt, &r->state[i], err, errcap);
+        int rc = bb_host_service_start(rt->host, all_services[i], rt, err, errcap);
         if (rc) {
-            bb_registry_stop(r);
+            bb_host_services_stop(rt->host);
             return rc;
         }
-        r->running[i] = 1;
-        bb_info("bunbased", "service_started name=%s", all_services[i]->name);
     }
     return 0;
-}
-
-void bb_registry_stop(struct bb_registry *r)
-{
-    for (size_t i = NSERVICES; i-- > 0;) {
-        if (!r->running[i]) continue;
-        all_services[i]->stop(r->state[i]);
-        r->running[i] = 0;
-        bb_info("bunbased", "service_stopped name=%s", all_services[i]->name);
-    }
 }
 
 void bb_registry_free(struct bb_registry *r)
@@ -116,24 +102,4 @@ const char *bb_registry_name(const struct bb_registry *r, size_t k)
     for (size_t i = 0; i < NSERVICES; i++)
         if (r->selected[i] && k-- == 0) return all_services[i]->name;
     return NULL;
-}
-
-int bb_registry_health(struct bb_registry *r, json_t **out)
-{
-    json_t *o = json_object();
-    int bad = 0;
-    for (size_t i = 0; i < NSERVICES; i++) {
-        if (!r->selected[i]) continue;
-        json_t *d = NULL;
-        if (!r->running[i]) {
-            d = json_pack("{s:s}", "status", "down");
-            bad = 1;
-        } else if (all_services[i]->health) {
-            if (all_services[i]->health(r->state[i], &d) != 0) bad = 1;
-        }
-        if (!d) d = json_pack("{s:s}", "status", "ok");
-        json_object_set_new(o, all_services[i]->name, d);
-    }
-    *out = o;
-    return bad ? BB_EUNAVAIL : 0;
 }

@@ -1,4 +1,5 @@
-/* registry.h — the services bunbased knows, which of them run, and their health. */
+/* registry.h — the services bunbased knows and which of them run; the host (bb_host.h) starts,
+ * stops and watches them. */
 #ifndef BB_REGISTRY_H
 #define BB_REGISTRY_H
 
@@ -11,15 +12,12 @@ struct bb_registry;
 /* Comma-separated names, or "all". Unknown name or empty selection: BB_EINVAL with a one-line
  * message naming the known services. *out is caller-owned (bb_registry_free). */
 int bb_registry_select(const char *list, struct bb_registry **out, char *err, size_t errcap);
-/* Starts the selected services in table order; on failure stops those already started. */
+/* Starts the selected services in table order through rt->host; on failure stops those already
+ * started. */
 int bb_registry_start(struct bb_registry *r, struct bb_runtime *rt, char *err, size_t errcap);
-/* Stops running services in reverse order. */
-void bb_registry_stop(struct bb_registry *r);
 void bb_registry_free(struct bb_registry *r);
 /* Number of selected services and the name of the i-th. */
 size_t bb_registry_count(const struct bb_registry *r);
 const char *bb_registry_name(const struct bb_registry *r, size_t i);
-/* {"<name>": {...health...}, ...} for running services; returns 0 if all are healthy. */
-int bb_registry_health(struct bb_registry *r, struct json_t **out);
 
 #endif

@@ -14,6 +14,7 @@
 #include "bb_json.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
+#include "bb_pg.h"
 #include "bb_pool.h"
 #include "bb_service.h"
 #include "bb_time.h"
@@ -324,11 +325,6 @@ void bb_host_free(struct bb_host *h)
 {
     if (!h) return;
     bb_host_services_stop(h);
-    if (h->timer_on) {
-        uv_timer_stop(&h->timer);
-        uv_close((uv_handle_t *)&h->timer, timer_closed);
-        h->timer_on = 0;
-    }
     /* a refresh still queued or running uses h: the pool must have been drained (bunbased
      * joins it before freeing the host); wait for a job that is still computing */
     pthread_mutex_lock(&h->mu);
@@ -402,7 +398,16 @@ int bb_host_service_start(struct bb_host *h, const struct bb_service_def *def,
     h->svcs[i] = (struct host_svc){.def = def, .st = SVC_STARTING};
     pthread_mutex_unlock(&h->mu);
     void *state = NULL;
-    int rc = def->start(rt, &state, err, errcap);
+    int rc = 0;
+    if (def->migrations && def->nmigrations && *def->nmigrations > 0) {
+        PGconn *c = NULL;
+        char msg[512] = "";
+        rc = rt->pg_conninfo ? bb_pg_connect(rt->pg_conninfo, &c, msg, sizeof msg) : BB_EUNAVAIL;
+        if (rc == 0) rc = bb_pg_migrate(c, def->migrations, *def->nmigrations, msg, sizeof msg);
+        if (c) PQfinish(c);
+        if (rc) snprintf(err, errcap, "%s: migrations failed: %s", def->name, msg[0] ? msg : "no database");
+    }
+    if (rc == 0) rc = def->start(rt, &state, err, errcap);
     pthread_mutex_lock(&h->mu);
     if (rc != 0) {
         close_own(&h->svcs[i]);
@@ -418,8 +423,26 @@ int bb_host_service_start(struct bb_host *h, const struct bb_service_def *def,
     return 0;
 }
 
+json_t *bb_host_service_names(struct bb_host *h)
+{
+    json_t *a = json_array();
+    pthread_mutex_lock(&h->mu);
+    for (size_t i = 0; i < h->nsvcs; i++)
+        if (h->svcs[i].st == SVC_RUNNING) json_array_append_new(a, json_string(h->svcs[i].def->name));
+    pthread_mutex_unlock(&h->mu);
+    return a;
+}
+
+static void timer_closed(uv_handle_t *hd);
+
 void bb_host_services_stop(struct bb_host *h)
 {
+    if (!h) return;
+    if (h->timer_on) { /* nothing left to watch; and the loop must be free to end */
+        uv_timer_stop(&h->timer);
+        uv_close((uv_handle_t *)&h->timer, timer_closed);
+        h->timer_on = 0;
+    }
     for (size_t i = h->nsvcs; i-- > 0;) {
         struct host_svc *s = &h->svcs[i];
         pthread_mutex_lock(&h->mu);

@@ -67,8 +67,9 @@ int bb_host_set_gateway(struct bb_host *h, struct bb_router *router, const char 
 /* The gateway's router (the one services' routes go to when they have no listener of their own). */
 struct bb_router *bb_host_gateway_router(const struct bb_host *h);
 
-/* Starts def (rt->host must be h): the service's start() may call bb_host_mount. On failure the
- * service is not registered and err says why. */
+/* Applies def's migrations (when it has any: through rt->pg_conninfo, under the advisory lock),
+ * then starts def (rt->host must be h): the service's start() may call bb_host_mount. On failure
+ * the service is not registered and err says why. */
 int bb_host_service_start(struct bb_host *h, const struct bb_service_def *def,
                           struct bb_runtime *rt, char *err, size_t errcap);
 /* Stops every started service in reverse order (waiting for health calls in flight first) and
@@ -83,6 +84,9 @@ void bb_host_services_stop(struct bb_host *h);
 int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route *routes, size_t n,
                   void *ctx, const struct bb_http_limits *limits, int *port_out, char *err,
                   size_t errcap);
+
+/* A new JSON array of the names of the running services, in start order. */
+struct json_t *bb_host_service_names(struct bb_host *h);
 
 /* Records key=value (e.g. "rpc", "127.0.0.1:4100") in <data>/<service>.addr. Any thread. */
 int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,

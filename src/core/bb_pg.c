@@ -1109,6 +1109,10 @@ int bb_pg_migrate(PGconn *c, const struct bb_migration *m, int n, char *err, siz
             seterr(err, cap, "migration #%d has no name or SQL", i);
             return BB_EINVAL;
         }
+        if (!strchr(m[i].name, '/')) {
+            seterr(err, cap, "migration %s: names are <service>/NNNN_name", m[i].name);
+            return BB_EINVAL;
+        }
     }
     if (PQstatus(c) != CONNECTION_OK) {
         seterr(err, cap, "migrate: connection is not open");
@@ -1143,6 +1147,13 @@ int bb_pg_migrate(PGconn *c, const struct bb_migration *m, int n, char *err, siz
     done = NULL;
     if (rc != 0) {
         seterr(err, cap, "migrate: cannot create bunbase_migrations: %s", msg);
+        goto out;
+    }
+    /* names before services had their own migrations were the platform's, without a prefix */
+    rc = exec_ok(c, "UPDATE bunbase_migrations SET name = 'platform/' || name "
+                    "WHERE position('/' in name) = 0", 0, NULL, msg, sizeof(msg));
+    if (rc != 0) {
+        seterr(err, cap, "migrate: cannot update bunbase_migrations: %s", msg);
         goto out;
     }
     done = PQexec(c, "SELECT name FROM bunbase_migrations");

@@ -86,17 +86,14 @@ void bb_pg_pool_free(struct bb_pg_pool *p);
 
 /* ---- Migrations -------------------------------------------------------------------------- */
 
-/* One migration: name (unique, e.g. "0001_instance") and SQL (may hold several statements, must
- * not contain transaction control or statements that cannot run in a transaction block). */
+/* One migration: name (unique, "<service>/NNNN_name", e.g. "platform/0001_instance") and SQL (may
+ * hold several statements, must not contain transaction control or statements that cannot run in
+ * a transaction block). Each service's are generated into bb_migrations.h from
+ * src/<service>/migrations/ (see cmake/embed_migrations.cmake). */
 struct bb_migration {
     const char *name;
     const char *sql;
 };
-
-/* The platform's migrations, embedded from src/platform/migrations/NNNN_name.sql by the build (in
- * the server library, not bb_core: pass them to bb_pg_migrate()). Sorted by name. */
-extern const struct bb_migration bb_migrations[];
-extern const int bb_migrations_count;
 
 /* Applies, in array order, each of m[0..n) not yet recorded in table bunbase_migrations (created
  * if missing), each in its own transaction together with its record row, all under a session

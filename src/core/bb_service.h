@@ -2,7 +2,8 @@
  *
  * Each service (platform, buncast, bundoc-server, …) exports one `const struct bb_service_def`
  * from its public header. bunbased's registry (src/bunbased/registry.c) lists them; `serve
- * --services=a,b` selects some; they are started in table order and stopped in reverse.
+ * --services=a,b` selects some; the host (bb_host.h) applies each one's migrations, starts them in
+ * table order and stops them in reverse.
  *
  * Threading: start/stop run on the main (loop) thread before/after the loop runs; health may run
  * on a worker thread and must not block for long.
@@ -19,8 +20,8 @@ struct bb_router;
 struct bb_pool;
 struct bb_metrics;
 struct bb_pg_pool;
-struct bb_registry;
 struct bb_host;
+struct bb_migration;
 
 struct bb_runtime {
     uv_loop_t *loop;
@@ -34,7 +35,6 @@ struct bb_runtime {
     const char *internal_token;     /* BUNBASE_INTERNAL_TOKEN */
     const char *public_url;         /* http://host:port of the gateway */
     uint64_t started_ms;            /* wall clock at start */
-    struct bb_registry *registry;   /* running services, for health */
     struct bb_host *host;           /* listeners, /health, /metrics, address files (bb_host.h) */
 };
 
@@ -48,6 +48,11 @@ struct bb_service_def {
     /* Sets *detail to a new JSON object ({"status":"ok"|"degraded"|"down", …}); returns 0 when
      * healthy. */
     int (*health)(void *state, struct json_t **detail);
+    /* The service's own PostgreSQL migrations (src/<service>/migrations, generated into
+     * bb_migrations.h), applied by the host under the advisory lock before start(); NULL: none.
+     * Table names are the service's own: no two services share a table. */
+    const struct bb_migration *migrations;
+    const int *nmigrations;
 };
 
 #endif

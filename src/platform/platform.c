@@ -9,7 +9,8 @@
 #include "bb_pg.h"
 #include "bb_pool.h"
 #include "bb_sse.h"
-#include "registry.h"
+#include "bb_host.h"
+#include "bb_migrations.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -21,26 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* /health is answered from a snapshot that a timer refreshes every BUNBASE_HEALTH_INTERVAL_MS on
- * the worker pool: probes cost one PostgreSQL round trip per interval whatever the request rate,
- * and the answer is at most one interval old. All fields below are touched on the loop thread
- * only, except `fresh`, which the refresh job fills on a worker and hands back in its done
- * callback. */
-struct health_snapshot {
-    char *body;
-    size_t len;
-    int status;
-};
-
 struct platform {
     struct bb_runtime *rt;
     char instance_id[BB_ID_LEN + 1];
-    uv_timer_t health_timer;
-    struct health_snapshot health; /* current answer */
-    struct health_snapshot fresh;  /* being computed by the refresh job */
-    int refresh_in_flight;
-    int stopping;
-    int timer_closed;
 };
 
 static uint64_t wall_ms(void)
@@ -50,134 +34,13 @@ static uint64_t wall_ms(void)
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
 }
 
-/* ------------------------------------------------------------------ /health */
-
-static int check_database(struct bb_runtime *rt, json_t **out)
-{
-    PGconn *conn = NULL;
-    uint64_t t0 = wall_ms();
-    int rc = rt->pg ? bb_pg_pool_acquire(rt->pg, &conn, 2000) : BB_EUNAVAIL;
-    const char *why = NULL;
-    if (rc == 0) {
-        PGresult *res = PQexec(conn, "SELECT 1");
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            rc = BB_EUNAVAIL;
-            why = PQerrorMessage(conn);
-        }
-        PQclear(res);
-    } else {
-        why = bb_strerror(rc);
-    }
-    json_t *d = json_pack("{s:s,s:b,s:I}", "status", rc == 0 ? "ok" : "down", "embedded",
-                          rt->pg_embedded, "latency_ms", (json_int_t)(wall_ms() - t0));
-    if (why) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s", why);
-        msg[strcspn(msg, "\n")] = '\0';
-        json_object_set_new(d, "error", json_string(msg));
-    }
-    if (conn) bb_pg_pool_release(rt->pg, conn);
-    *out = d;
-    return rc;
-}
-
-/* Computes a health answer (blocking: PostgreSQL round trip). Worker thread. */
-static void compute_health(struct bb_runtime *rt, struct health_snapshot *out)
-{
-    json_t *db = NULL, *services = NULL;
-    int bad = check_database(rt, &db) != 0;
-    bad |= bb_registry_health(rt->registry, &services) != 0;
-    json_t *body = json_pack("{s:s,s:{s:o},s:o}", "status", bad ? "degraded" : "ok", "checks",
-                             "database", db, "services", services);
-    out->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    out->len = out->body ? strlen(out->body) : 0;
-    out->status = bad ? 503 : 200;
-    json_decref(body);
-}
-
-static void health_snapshot_release(struct health_snapshot *h)
-{
-    free(h->body);
-    h->body = NULL;
-    h->len = 0;
-}
-
-static void platform_maybe_free(struct platform *p)
-{
-    if (p->stopping && p->timer_closed && !p->refresh_in_flight) {
-        health_snapshot_release(&p->health);
-        health_snapshot_release(&p->fresh);
-        free(p);
-    }
-}
-
-static void refresh_work(void *arg)
-{
-    struct platform *p = arg;
-    compute_health(p->rt, &p->fresh);
-}
-
-static void refresh_done(void *arg, int status)
-{
-    struct platform *p = arg;
-    (void)status;
-    p->refresh_in_flight = 0;
-    if (p->fresh.body) {
-        health_snapshot_release(&p->health);
-        p->health = p->fresh;
-        p->fresh.body = NULL;
-    }
-    platform_maybe_free(p);
-}
-
-static void on_health_timer(uv_timer_t *t)
-{
-    struct platform *p = t->data;
-    if (p->refresh_in_flight || p->stopping) return;
-    p->refresh_in_flight = 1;
-    if (bb_pool_submit(p->rt->pool, refresh_work, refresh_done, p) != 0) p->refresh_in_flight = 0;
-}
-
-static void handle_health(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct platform *p = req->ctx;
-    if (!p->health.body) {
-        bb_http_reply_error(res, BB_EUNAVAIL, "health not yet known");
-        return;
-    }
-    bb_http_reply_copy(res, p->health.status, "application/json", p->health.body, p->health.len);
-}
-
-/* ------------------------------------------------------------------ /metrics */
-
-static void handle_metrics(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct platform *p = req->ctx;
-    struct bb_runtime *rt = p->rt;
-    bb_gauge_set(bb_metrics_gauge(rt->metrics, "bunbase_uptime_seconds",
-                                  "seconds since bunbased started", NULL),
-                 (double)(wall_ms() - rt->started_ms) / 1000.0);
-    bb_gauge_set(bb_metrics_gauge(rt->metrics, "bunbase_worker_jobs_pending",
-                                  "jobs queued or running on the worker pool", NULL),
-                 (double)bb_pool_pending(rt->pool));
-    char *text = NULL;
-    size_t len = 0;
-    if (bb_metrics_render(rt->metrics, &text, &len) != 0) {
-        bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
-    }
-    bb_http_reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-}
-
 /* ------------------------------------------------------------------ /v1/instance/status */
 
 static void handle_status(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct platform *p = req->ctx;
     struct bb_runtime *rt = p->rt;
-    json_t *services = json_array();
-    for (size_t i = 0; i < bb_registry_count(rt->registry); i++)
-        json_array_append_new(services, json_string(bb_registry_name(rt->registry, i)));
+    json_t *services = bb_host_service_names(rt->host);
     json_t *body = json_pack("{s:s,s:s,s:I,s:o,s:{s:b},s:s}", "version", BB_VERSION, "instance_id",
                              p->instance_id, "uptime_seconds",
                              (json_int_t)((wall_ms() - rt->started_ms) / 1000), "services",
@@ -276,8 +139,6 @@ static void handle_debug_sse(struct bb_http_request *req, struct bb_http_respons
 /* ------------------------------------------------------------------ route tables */
 
 static const struct bb_route routes[] = {
-    {"GET", "/health", handle_health, BB_AUTH_NONE, 0, 0, NULL},
-    {"GET", "/metrics", handle_metrics, BB_AUTH_NONE, 0, 0, NULL},
     {"GET", "/v1/instance/status", handle_status, BB_AUTH_NONE, 0, 0, NULL},
 };
 
@@ -333,28 +194,13 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
         free(p);
         return rc;
     }
-    compute_health(rt, &p->health); /* first answer before the loop runs */
-    uv_timer_init(rt->loop, &p->health_timer);
-    p->health_timer.data = p;
-    uv_timer_start(&p->health_timer, on_health_timer, rt->cfg->health_interval_ms,
-                   rt->cfg->health_interval_ms);
     *state = p;
     return 0;
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    struct platform *p = h->data;
-    p->timer_closed = 1;
-    platform_maybe_free(p);
-}
-
 static void platform_stop(void *state)
 {
-    struct platform *p = state;
-    p->stopping = 1;
-    uv_timer_stop(&p->health_timer);
-    uv_close((uv_handle_t *)&p->health_timer, on_timer_closed);
+    free(state);
 }
 
 const struct bb_service_def bb_platform_service = {
@@ -362,4 +208,6 @@ const struct bb_service_def bb_platform_service = {
     .start = platform_start,
     .stop = platform_stop,
     .health = NULL,
+    .migrations = bb_migrations_platform,
+    .nmigrations = &bb_migrations_platform_count,
 };

@@ -94,8 +94,10 @@ static int fake_health(void *state, json_t **detail)
     return f->degraded ? BB_EUNAVAIL : 0;
 }
 
-static const struct bb_service_def one_def = {"fake-one", one_start, fake_stop, fake_health};
-static const struct bb_service_def two_def = {"fake-two", two_start, fake_stop, fake_health};
+static const struct bb_service_def one_def = {
+    .name = "fake-one", .start = one_start, .stop = fake_stop, .health = fake_health};
+static const struct bb_service_def two_def = {
+    .name = "fake-two", .start = two_start, .stop = fake_stop, .health = fake_health};
 
 static int db_check(void *arg, json_t **detail)
 {

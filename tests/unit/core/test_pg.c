@@ -248,11 +248,11 @@ static char *read_file(const char *path)
 }
 
 static const struct bb_migration order_migs[] = {
-    {"0001_log", "CREATE TABLE mlog (seq serial PRIMARY KEY, name text NOT NULL);"
+    {"t/0001_log", "CREATE TABLE mlog (seq serial PRIMARY KEY, name text NOT NULL);"
                  "INSERT INTO mlog (name) VALUES ('0001_log');"},
-    {"0002_items", "CREATE TABLE items (id int PRIMARY KEY);"
+    {"t/0002_items", "CREATE TABLE items (id int PRIMARY KEY);"
                    "INSERT INTO mlog (name) VALUES ('0002_items');"},
-    {"0003_items_name", "ALTER TABLE items ADD COLUMN name text;"
+    {"t/0003_items_name", "ALTER TABLE items ADD COLUMN name text;"
                         "INSERT INTO items VALUES (1, 'one');"
                         "INSERT INTO mlog (name) VALUES ('0003_items_name');"},
 };
@@ -269,7 +269,7 @@ static void test_migrate_order_and_rerun(void **state)
     char *path = fmt("%s/src/platform/migrations/0001_instance.sql", src ? src : ".");
     char *instance_sql = read_file(path);
     assert_non_null(instance_sql);
-    struct bb_migration platform[1] = {{"0001_instance", instance_sql}};
+    struct bb_migration platform[1] = {{"platform/0001_instance", instance_sql}};
     assert_int_equal(bb_pg_migrate(c, platform, 1, err, sizeof(err)), 0);
     PGresult *r = PQexec(c, "INSERT INTO instance (id) VALUES ('inst-1')");
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
@@ -282,7 +282,7 @@ static void test_migrate_order_and_rerun(void **state)
     expect_one(c, "SELECT string_agg(name, ',' ORDER BY seq) FROM mlog",
                "0001_log,0002_items,0003_items_name");
     expect_one(c, "SELECT string_agg(name, ',' ORDER BY name) FROM bunbase_migrations",
-               "0001_instance,0001_log,0002_items,0003_items_name");
+               "platform/0001_instance,t/0001_log,t/0002_items,t/0003_items_name");
     expect_one(c, "SELECT count(*) FROM bunbase_migrations WHERE applied_at IS NOT NULL", "4");
     expect_one(c, "SELECT name FROM items WHERE id = 1", "one");
 
@@ -312,9 +312,9 @@ static void test_migrate_failure(void **state)
     PGconn *c = connect_ok(ci);
     char err[512] = "";
     const struct bb_migration migs[] = {
-        {"0001_good", "CREATE TABLE good (x int);"},
-        {"0002_bad", "CREATE TABLE half (x int); INSERT INTO good VALUES (1); SELEC oops;"},
-        {"0003_after", "CREATE TABLE after (x int);"},
+        {"t/0001_good", "CREATE TABLE good (x int);"},
+        {"t/0002_bad", "CREATE TABLE half (x int); INSERT INTO good VALUES (1); SELEC oops;"},
+        {"t/0003_after", "CREATE TABLE after (x int);"},
     };
     int rc = bb_pg_migrate(c, migs, 3, err, sizeof(err));
     fprintf(stderr, "expected failure: %s\n", err);
@@ -323,7 +323,7 @@ static void test_migrate_failure(void **state)
     assert_non_null(strstr(err, "syntax error"));
     /* earlier one applied and recorded; nothing of the failing one; later one not attempted */
     assert_int_equal(PQtransactionStatus(c), PQTRANS_IDLE);
-    expect_one(c, "SELECT string_agg(name, ',') FROM bunbase_migrations", "0001_good");
+    expect_one(c, "SELECT string_agg(name, ',') FROM bunbase_migrations", "t/0001_good");
     expect_one(c, "SELECT count(*) FROM good", "0");
     expect_one(c, "SELECT to_regclass('half') IS NULL", "t");
     expect_one(c, "SELECT to_regclass('after') IS NULL", "t");
@@ -335,14 +335,24 @@ static void test_migrate_failure(void **state)
 
     /* a fixed version of the migration then applies, and the rest after it */
     const struct bb_migration fixed[] = {
-        migs[0], {"0002_bad", "CREATE TABLE half (x int);"}, migs[2]};
+        migs[0], {"t/0002_bad", "CREATE TABLE half (x int);"}, migs[2]};
     assert_int_equal(bb_pg_migrate(c, fixed, 3, err, sizeof(err)), 0);
     expect_one(c, "SELECT string_agg(name, ',' ORDER BY name) FROM bunbase_migrations",
-               "0001_good,0002_bad,0003_after");
+               "t/0001_good,t/0002_bad,t/0003_after");
 
     /* bad arguments */
     const struct bb_migration noname[] = {{NULL, "SELECT 1"}};
     assert_int_equal(bb_pg_migrate(c, noname, 1, err, sizeof(err)), BB_EINVAL);
+    const struct bb_migration noservice[] = {{"0009_x", "SELECT 1"}};
+    assert_int_equal(bb_pg_migrate(c, noservice, 1, err, sizeof(err)), BB_EINVAL);
+
+    /* a database migrated before services had their own migrations recorded the platform's
+     * without a prefix: it is recognised as the platform's and not applied again */
+    PQclear(PQexec(c, "INSERT INTO bunbase_migrations (name) VALUES ('0007_legacy')"));
+    const struct bb_migration legacy[] = {{"platform/0007_legacy", "CREATE TABLE good (x int);"}};
+    assert_int_equal(bb_pg_migrate(c, legacy, 1, err, sizeof(err)), 0);
+    expect_one(c, "SELECT count(*) FROM bunbase_migrations WHERE name = 'platform/0007_legacy'",
+               "1");
     assert_int_equal(bb_pg_migrate(NULL, migs, 1, err, sizeof(err)), BB_EINVAL);
     PQfinish(c);
     free(ci);
@@ -356,11 +366,11 @@ struct mig_thread {
 };
 
 static const struct bb_migration conc_migs[] = {
-    {"0001_a", "SELECT pg_sleep(0.3); CREATE TABLE a (x int);"
+    {"t/0001_a", "SELECT pg_sleep(0.3); CREATE TABLE a (x int);"
                "CREATE TABLE clog (name text NOT NULL); INSERT INTO clog VALUES ('0001_a');"},
-    {"0002_b", "CREATE TABLE b (x int); INSERT INTO clog VALUES ('0002_b');"},
-    {"0003_c", "SELECT pg_sleep(0.1); CREATE TABLE c (x int); INSERT INTO clog VALUES ('0003_c');"},
-    {"0004_d", "CREATE TABLE d (x int); INSERT INTO clog VALUES ('0004_d');"},
+    {"t/0002_b", "CREATE TABLE b (x int); INSERT INTO clog VALUES ('0002_b');"},
+    {"t/0003_c", "SELECT pg_sleep(0.1); CREATE TABLE c (x int); INSERT INTO clog VALUES ('0003_c');"},
+    {"t/0004_d", "CREATE TABLE d (x int); INSERT INTO clog VALUES ('0004_d');"},
 };
 
 static void *mig_main(void *arg)
