@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -255,13 +256,13 @@ static void test_roundtrip(void **state)
 
 struct spam {
     struct bcast_client *c;
-    volatile int stop;
+    atomic_int stop; /* read by the spammer thread */
 };
 
 static void *spammer(void *arg)
 {
     struct spam *sp = arg;
-    while (!sp->stop)
+    while (!atomic_load(&sp->stop))
         bcast_client_publish_async(sp->c, "race.t", NULL, "{}", 2, 1000);
     return NULL;
 }
@@ -295,7 +296,7 @@ static void test_ok_before_message(void **state)
         bb_rpc_decoder_release(&d);
         close(fd);
     }
-    sp.stop = 1;
+    atomic_store(&sp.stop, 1);
     pthread_join(th, NULL);
     assert_true(saw_message > 0); /* the race window was really exercised */
     bcast_client_free(sp.c);
