@@ -76,7 +76,8 @@ static void file_level(const uint8_t *data, size_t size, size_t valid_records, u
     size_t replayed = 0;
     int rc = bcast_log_open(&l, dir, "fz.t", 4, &o, count_rec, &replayed);
     check(rc == 0 || rc == BB_EIO || rc == BB_ENOMEM);
-    if (rc == 0 && last_seq == UINT64_MAX) bcast_log_close(l); /* no seq left to append */
+    if (rc == 0 && last_seq == UINT64_MAX)
+        bcast_log_close(l); /* no seq left to append */
     else if (rc == 0) {
         check(replayed == valid_records);
         /* recovered: usable */
