@@ -308,11 +308,13 @@ int bndr_aof_load(struct bndr_server *s, const char *path)
             rc = -1;
             break;
         }
-        /* only what an AOF can hold: write commands, MULTI/EXEC, and SELECT (Redis' AOFs start
-         * with SELECT 0). Anything else (SAVE, CONFIG, SHUTDOWN, BGSAVE …) is not a torn write
-         * but a file bunder did not write: refuse it rather than run it at start-up. */
+        /* only what an AOF can hold: write commands, MULTI/EXEC, SELECT (Redis' AOFs start
+         * with SELECT 0) and PFCOUNT (it propagates itself when it wrote the HLL's cached
+         * cardinality, as in Redis). Anything else (SAVE, CONFIG, SHUTDOWN, BGSAVE …) is not a
+         * torn write but a file bunder did not write: refuse it rather than run it at start-up. */
         if (!(cmd->flags & BNDR_CMD_WRITE) && strcmp(cmd->name, "multi") != 0 &&
-            strcmp(cmd->name, "exec") != 0 && strcmp(cmd->name, "select") != 0) {
+            strcmp(cmd->name, "exec") != 0 && strcmp(cmd->name, "select") != 0 &&
+            strcmp(cmd->name, "pfcount") != 0) {
             bb_error("bunder", "aof_load_failed path=%s offset=%zu reason=\"%s is not a write "
                                "command\"", path, start, cmd->name);
             rc = -1;

@@ -171,7 +171,11 @@
     X(bitpos, -3, "R", 1, 1, 1, "bitmap", "Finds the first set (1) or clear (0) bit in a string.") \
     X(bitop, -4, "WM", 2, -1, 1, "bitmap", "Performs bitwise operations on multiple strings.")  \
     X(bitfield, -2, "WM", 1, 1, 1, "bitmap", "Performs arbitrary bitfield integer operations on strings.") \
-    X(bitfield_ro, -2, "RF", 1, 1, 1, "bitmap", "Performs arbitrary read-only bitfield integer operations.")
+    X(bitfield_ro, -2, "RF", 1, 1, 1, "bitmap", "Performs arbitrary read-only bitfield integer operations.") \
+    /* HyperLogLog (cmd_hll.c) */                                                              \
+    X(pfadd, -2, "WMF", 1, 1, 1, "hyperloglog", "Adds elements to a HyperLogLog key.")         \
+    X(pfcount, -2, "R", 1, -1, 1, "hyperloglog", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).") \
+    X(pfmerge, -2, "WM", 1, -1, 1, "hyperloglog", "Merges one or more HyperLogLog values into a single key.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)
