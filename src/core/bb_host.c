@@ -423,6 +423,17 @@ int bb_host_service_start(struct bb_host *h, const struct bb_service_def *def,
     return 0;
 }
 
+void *bb_host_service_state(struct bb_host *h, const char *name)
+{
+    void *st = NULL;
+    if (!h || !name) return NULL;
+    pthread_mutex_lock(&h->mu);
+    int i = find_svc(h, name);
+    if (i >= 0 && h->svcs[i].st == SVC_RUNNING) st = h->svcs[i].state;
+    pthread_mutex_unlock(&h->mu);
+    return st;
+}
+
 json_t *bb_host_service_names(struct bb_host *h)
 {
     json_t *a = json_array();

@@ -85,6 +85,11 @@ int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route 
                   void *ctx, const struct bb_http_limits *limits, int *port_out, char *err,
                   size_t errcap);
 
+/* The state of a service running in this process (what its start() returned), or NULL when it
+ * is not running here (e.g. another --services subset): then talk to it over its address. For
+ * in-process clients: the pointer stays valid until bb_host_services_stop. */
+void *bb_host_service_state(struct bb_host *h, const char *name);
+
 /* A new JSON array of the names of the running services, in start order. */
 struct json_t *bb_host_service_names(struct bb_host *h);
 

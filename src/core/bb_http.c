@@ -62,6 +62,8 @@ struct bb_http_conn {
     const char *exec_start, *exec_end; /* the chunk http_parser_execute is working on */
     struct ip_count *ip; /* this connection's per-IP counter, or NULL */
     int err_status; /* set by a callback that rejects the request */
+    int deny_status; /* identity refused a request without a body: answered at dispatch, kept alive */
+    const char *deny_code, *deny_msg;
     const char *err_code, *err_msg;
     int message_done;
     int keep_alive;
@@ -115,6 +117,7 @@ struct bb_http_server {
     void *drain_arg;
     struct metric_slot metric_cache[METRIC_CACHE];
     struct ip_count *ip_tab[IP_BUCKETS];
+    struct bb_counter *refused[5]; /* bunbase_http_connections_refused_total by reason */
     uint64_t refused_log_ms; /* when a refusal was last logged */
     size_t refused_quiet;    /* refusals since then that were not logged */
 };
@@ -835,6 +838,7 @@ static int on_message_begin(http_parser *p)
     c->last_was_value = 0;
     c->headers_done = 0;
     c->discard_body = 0;
+    c->deny_status = 0;
     c->value_split = 0;
     c->lf_before = 0;
     c->message_done = 0;
@@ -921,7 +925,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 static int authorize(const struct bb_router *router, const char *token,
                      struct bb_http_request *r, const char **code, const char **msg)
 {
-    const char *why = NULL;
+    struct bb_identity_reject why = {NULL, NULL};
     bb_identity_release(&r->identity);
     int rc = bb_identity_resolve_internal_(token, r, &r->identity, &why);
     size_t n = 0;
@@ -937,8 +941,8 @@ static int authorize(const struct bb_router *router, const char *token,
         rc = 0;
     }
     if (rc == BB_EAUTH) {
-        *code = "unauthenticated";
-        *msg = why ? why : "invalid credential";
+        *code = why.code ? why.code : "unauthenticated";
+        *msg = why.msg ? why.msg : "invalid credential";
         return 401;
     }
     if (rc != 0) {
@@ -994,7 +998,15 @@ static int on_headers_complete(http_parser *p)
         const char *code = NULL, *msg = NULL;
         int st = authorize(router_of(c), c->test ? "test-token" : c->srv->opts.internal_token, r,
                            &code, &msg);
-        if (st) return reject(c, st, code, msg);
+        if (st) {
+            /* No body to refuse reading: answer in order at dispatch and keep the connection. */
+            if (!(p->flags & F_CHUNKED) && (!(p->flags & F_CONTENTLENGTH) || p->content_length == 0)) {
+                c->deny_status = st, c->deny_code = code, c->deny_msg = msg;
+                c->discard_body = 1;
+                return 0;
+            }
+            return reject(c, st, code, msg);
+        }
     }
     int has_cl = (p->flags & F_CONTENTLENGTH) != 0;
     if (has_cl && p->content_length > c->body_limit)
@@ -1140,6 +1152,12 @@ static void dispatch(struct bb_http_conn *c)
         } else {
             send_error(c, r, 404, "not_found", "no such route", 0, NULL);
         }
+        return;
+    }
+    if (c->deny_status) {
+        int st = c->deny_status;
+        c->deny_status = 0;
+        send_error(c, r, st, c->deny_code, c->deny_msg, 0, NULL);
         return;
     }
     if (c->test) {
@@ -1328,6 +1346,20 @@ static void on_timeout(uv_timer_t *t)
 static void log_refusal(struct bb_http_server *s, const char *reason, const char *peer,
                         size_t limit)
 {
+    static const char *const reasons[] = {"max_connections", "fd_budget",
+                                          "max_connections_per_ip", "accept_error"};
+    size_t ri = 0;
+    while (ri < 3 && strcmp(reasons[ri], reason) != 0)
+        ri++;
+    if (s->opts.metrics && !s->refused[ri]) {
+        char labels[160];
+        snprintf(labels, sizeof labels, "listener=\"%s\",reason=\"%s\"",
+                 s->opts.name ? s->opts.name : "http", reasons[ri]);
+        s->refused[ri] = bb_metrics_counter(s->opts.metrics, "bunbase_http_connections_refused_total",
+                                            "connections closed on accept, by listener and reason",
+                                            labels);
+    }
+    if (s->refused[ri]) bb_counter_inc(s->refused[ri]);
     uint64_t now = uv_now(s->loop);
     if (s->refused_log_ms && now - s->refused_log_ms < 1000) {
         s->refused_quiet++;

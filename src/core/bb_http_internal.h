@@ -38,6 +38,6 @@ void bb_http_conn_wake_(struct bb_http_conn *c);
 struct bb_http_request;
 struct bb_identity;
 int bb_identity_resolve_internal_(const char *token, const struct bb_http_request *req,
-                                  struct bb_identity *out, const char **msg);
+                                  struct bb_identity *out, struct bb_identity_reject *why);
 
 #endif

@@ -38,7 +38,7 @@ const char *bb_identity_kind_name(enum bb_identity_kind kind)
 /* The built-in resolver; see the table in bb_identity.h. token: the internal token (may be NULL or
  * empty: then no request is internal). */
 int bb_identity_resolve_internal_(const char *token, const struct bb_http_request *req,
-                                  struct bb_identity *out, const char **msg)
+                                  struct bb_identity *out, struct bb_identity_reject *why)
 {
     const char *auth = bb_http_header(req, "Authorization");
     const char *idh = bb_http_header(req, "X-Bunbase-Identity");
@@ -46,7 +46,7 @@ int bb_identity_resolve_internal_(const char *token, const struct bb_http_reques
                 bb_ct_streq(auth + 7, token);
     if (!valid) {
         if (idh) {
-            *msg = "X-Bunbase-Identity needs the internal token";
+            why->msg = "X-Bunbase-Identity needs the internal token";
             return BB_EAUTH;
         }
         return BB_ENOTFOUND;
@@ -69,7 +69,7 @@ int bb_identity_resolve_internal_(const char *token, const struct bb_http_reques
         !json_is_string(json_object_get(j, "uid")) ||
         (json_object_get(j, "claims") && !json_is_object(json_object_get(j, "claims")))) {
         json_decref(j);
-        *msg = "X-Bunbase-Identity: expected admin, anonymous or {\"uid\",\"claims\"}";
+        why->msg = "X-Bunbase-Identity: expected admin, anonymous or {\"uid\",\"claims\"}";
         return BB_EAUTH;
     }
     json_t *claims = json_object_get(j, "claims");

@@ -76,16 +76,24 @@ void bb_identity_release(struct bb_identity *id);
 /* Static name of a kind ("anonymous", "internal-admin", …). */
 const char *bb_identity_kind_name(enum bb_identity_kind kind);
 
+/* Why a credential was refused: a machine code for the JSON error's "code" (e.g.
+ * "token_expired"; NULL: "unauthenticated") and a human reason (NULL: "invalid credential").
+ * Both static strings. */
+struct bb_identity_reject {
+    const char *code;
+    const char *msg;
+};
+
 /* A resolver looks at the request's headers (req->body is not read yet: never use it) and
  * returns:
  *   0                  the credential is its own and valid: *out is filled (out starts zeroed)
  *   BB_ENOTFOUND       not its credential: the next resolver is asked
- *   BB_EAUTH           its credential, but invalid: the request is answered 401 at once;
- *                      *msg may point to a static reason
+ *   BB_EAUTH           its credential, but invalid: the request is answered 401 at once with
+ *                      *why (zeroed on entry) as code and message
  *   BB_ENOMEM          answered 503
  * It must leave *out empty unless it returns 0. */
 typedef int (*bb_identity_resolve_fn)(void *arg, const struct bb_http_request *req,
-                                      struct bb_identity *out, const char **msg);
+                                      struct bb_identity *out, struct bb_identity_reject *why);
 
 struct bb_identity_resolver {
     const char *name;

@@ -267,6 +267,15 @@ static void test_gateway_and_own_listener(void **state)
     assert_non_null(strstr(buf, want));
     assert_non_null(strstr(buf, "\"rpc\":\"127.0.0.1:9\""));
     assert_int_equal(bb_host_publish_addr(x.host, "nope", "rpc", "x"), BB_ENOTFOUND);
+    /* in-process lookup of a running service's state */
+    struct fake *two = bb_host_service_state(x.host, "fake-two");
+    assert_non_null(two);
+    assert_int_equal(two->magic, 0x5eed);
+    assert_null(bb_host_service_state(x.host, "nope"));
+    json_t *names = bb_host_service_names(x.host);
+    assert_int_equal(json_array_size(names), 2);
+    assert_string_equal(json_string_value(json_array_get(names, 1)), "fake-two");
+    json_decref(names);
     fx_stop(&x);
     unsetenv("BUNBASE_FAKE_TWO_ADDR");
 }

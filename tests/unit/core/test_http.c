@@ -149,13 +149,14 @@ static void h_header_xt(struct bb_http_request *req, struct bb_http_response *re
 /* A resolver of the kind a service may add: "Bearer pat_good" is a PAT, other "pat_" bearers are
  * invalid, anything else is not its business. */
 static int pat_resolver(void *arg, const struct bb_http_request *req, struct bb_identity *out,
-                        const char **msg)
+                        struct bb_identity_reject *why)
 {
     (void)arg;
     const char *a = bb_http_header(req, "Authorization");
     if (!a || strncmp(a, "Bearer pat_", 11) != 0) return BB_ENOTFOUND;
     if (strcmp(a + 11, "good") != 0) {
-        *msg = "unknown personal access token";
+        why->code = "pat_unknown";
+        why->msg = "unknown personal access token";
         return BB_EAUTH;
     }
     out->kind = BB_IDENTITY_PAT;
@@ -938,9 +939,24 @@ static void test_identity_over_http(void **state)
     assert_string_equal(body_of(), "pat dev1 -");
     assert_int_equal(get_with(f->port, "/pat", "Authorization: Bearer pat_bad\r\n"), 401);
     assert_non_null(strstr(rbuf, "unknown personal access token"));
+    assert_non_null(strstr(rbuf, "\"code\":\"pat_unknown\""));
     assert_int_equal(get_with(f->port, "/pat", TOK), 403);
     assert_int_equal(get_with(f->port, "/pat", ""), 401);
     assert_int_equal(get_with(f->port, "/whoami", "Authorization: Bearer pat_good\r\n"), 403);
+    /* a refused request without a body keeps the connection: pipelined answers stay in order */
+    int fd = dial(f->port), closed;
+    const char *two = "GET /whoami HTTP/1.1\r\n\r\nGET /admin HTTP/1.1\r\n" TOK "\r\n"
+                      "GET /hello HTTP/1.1\r\n\r\n";
+    send_all(fd, two, strlen(two));
+    recv_until(fd, rbuf, sizeof rbuf, 3, 3000, &closed);
+    assert_false(closed);
+    assert_int_equal(status_of(rbuf), 401);
+    char *second = strstr(rbuf + 1, "HTTP/1.1 ");
+    assert_non_null(second);
+    assert_int_equal(status_of(second), 403);
+    assert_non_null(strstr(second + 1, "HTTP/1.1 200"));
+    assert_non_null(strstr(rbuf, "hello world"));
+    close(fd);
     stop(f);
 }
 
