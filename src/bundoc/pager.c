@@ -640,8 +640,18 @@ int pager_start(struct pager *p)
         pager_unpin(p, g);
         return rc;
     }
+    /* the page count on page 0 is stamped by a checkpoint after every page below it reached
+     * data.db; recovery noted the WAL's count. A count beyond both is corruption (it would also
+     * make the next allocation size the WAL index for a page that cannot exist). */
+    uint32_t np = get32(g->data + 24);
+    if (np > p->npages && np > pager_file_pages(p)) {
+        bb_error("bundoc", "meta page: page count %u beyond data.db (%llu pages) and the WAL (%u)",
+                 np, (unsigned long long)pager_file_pages(p), p->npages);
+        pager_unpin(p, g);
+        return BB_EIO;
+    }
     p->meta = g;
-    if (get32(g->data + 24) > p->npages) p->npages = get32(g->data + 24);
+    if (np > p->npages) p->npages = np;
     return 0;
 }
 
