@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/bunder/run.sh BUILD_DIR — redis-benchmark against build/bunder and Debian's redis-server
 # with identical flags in the same run: -c 50, -P 1 and -P 16, persistence off and
-# appendfsync everysec; plus resident memory for 1M small keys loaded with redis-cli --pipe.
+# appendfsync everysec (with rows for EVALSHA of a small script, SETBIT on random keys and PFADD of
+# random elements next to redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
 # Prints one table and `ratio: X` = the worst ops/s row, bunder / redis. Each row is measured
 # BENCH_REPEAT times (default 3) with the two servers alternating, and the median of each side is
 # compared: on a small shared machine one run swings by ±30 %, and always running redis first
@@ -14,6 +15,7 @@ N1=${BENCH_N1:-60000}     # requests per test with -P 1
 N16=${BENCH_N16:-400000}  # requests per test with -P 16
 KEYS=${BENCH_KEYS:-1000000}
 REPEAT=${BENCH_REPEAT:-3}  # rounds per row, redis and bunder alternating; the median is reported
+EXTRA=${BENCH_EXTRA:-1}    # 1: also the evalsha_incr, setbit_rand and pfadd_rand rows
 command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 1; }
 [ -x "$BUNDER" ] || { echo "no $BUNDER (build the bunder target)" >&2; exit 1; }
 
@@ -44,12 +46,26 @@ start_server() {
 stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 
 declare -A RES
+# custom_row NAME P N ARGS...: one redis-benchmark run of an arbitrary command, appended as NAME
+custom_row() {
+  local name=$1 P=$2 n=$3 rps
+  shift 3
+  rps=$(redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$P" --csv "$@" 2>/dev/null | tail -n 1 | tr -d '"' | cut -d, -f2)
+  echo "$name,${rps:-0}" >>"$TMP/out"
+}
 declare -A MEM
 run_bench() { # kind persist pipeline n
   local kind=$1 persist=$2 P=$3 n=$4
   start_server "$kind" "$persist"
   redis-benchmark -p "$PORT" -t "$TESTS" -c 50 -n "$n" -P "$P" --csv 2>/dev/null \
     | tail -n +2 | tr -d '"' | while IFS=, read -r name rps _; do echo "$name,$rps"; done >"$TMP/out"
+  if [ "$EXTRA" = 1 ]; then
+    local sha
+    sha=$(redis-cli -p "$PORT" script load "return redis.call('incr', KEYS[1])")
+    custom_row evalsha_incr "$P" "$n" -r 1000 EVALSHA "$sha" 1 'key:__rand_int__'
+    custom_row setbit_rand "$P" "$n" -r 1000 SETBIT 'bitmap:__rand_int__' 12345 1
+    custom_row pfadd_rand "$P" "$n" -r 10000000 PFADD hll 'elem:__rand_int__'
+  fi
   while IFS=, read -r name rps; do
     RES["$persist|P$P|$name|$kind"]="${RES["$persist|P$P|$name|$kind"]:-} $rps"
   done <"$TMP/out"

@@ -497,7 +497,7 @@ static int l_redis_sha1hex(lua_State *L)
 static int l_return_table(lua_State *L, const char *field)
 {
     if (lua_gettop(L) != 1 || lua_type(L, -1) != LUA_TSTRING) {
-        luaL_error(L, "wrong number or type of arguments");
+        push_error_buf(L, "wrong number or type of arguments", 33); /* returned, not raised */
         return 1;
     }
     lua_newtable(L);
@@ -509,8 +509,10 @@ static int l_return_table(lua_State *L, const char *field)
 
 static int l_redis_error_reply(lua_State *L)
 {
-    if (lua_gettop(L) != 1 || lua_type(L, -1) != LUA_TSTRING)
-        return luaL_error(L, "wrong number or type of arguments");
+    if (lua_gettop(L) != 1 || lua_type(L, -1) != LUA_TSTRING) {
+        push_error_buf(L, "wrong number or type of arguments", 33); /* returned, not raised */
+        return 1;
+    }
     size_t n;
     const char *e = lua_tolstring(L, 1, &n);
     if (n && e[0] == '-') {
@@ -535,12 +537,12 @@ static int l_redis_log(lua_State *L)
 {
     int argc = lua_gettop(L);
     if (argc < 2)
-        return luaL_error(L, "redis.log() requires two arguments or more.");
+        return raise_error(L, "redis.log() requires two arguments or more.");
     if (!lua_isnumber(L, 1))
-        return luaL_error(L, "First argument must be a number (log level).");
+        return raise_error(L, "First argument must be a number (log level).");
     int level = (int)lua_tonumber(L, 1);
     if (level < 0 || level > 3)
-        return luaL_error(L, "Invalid debug level.");
+        return raise_error(L, "Invalid debug level.");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 2; i <= argc; i++) {
@@ -565,10 +567,10 @@ static int l_redis_log(lua_State *L)
 static int l_redis_setresp(lua_State *L)
 {
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "redis.setresp() requires one argument.");
+        return raise_error(L, "redis.setresp() requires one argument.");
     int r = (int)lua_tonumber(L, 1);
     if (r != 2 && r != 3)
-        return luaL_error(L, "RESP version must be 2 or 3.");
+        return raise_error(L, "RESP version must be 2 or 3.");
     sc.resp = r;
     return 0;
 }
@@ -598,21 +600,46 @@ static int l_global_index(lua_State *L)
                       k ? k : "?");
 }
 
-/* rawset on the globals proxy fails like Redis' read-only table (no position: a C function) */
+static int l_global_newindex(lua_State *L);
+
+/* rawset on a read-only proxy (globals, library tables) fails like Redis' read-only tables (no
+ * position in the message: it comes from a C function) */
 static int l_rawset(lua_State *L)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, "proxy");
-    int is_proxy = lua_rawequal(L, 1, -1);
-    lua_pop(L, 1);
-    if (is_proxy) {
-        lua_pushstring(L, "Attempt to modify a readonly table");
-        return lua_error(L);
-    }
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_checkany(L, 2);
     luaL_checkany(L, 3);
+    int ro = 0;
+    if (lua_getmetatable(L, 1)) {
+        lua_getfield(L, -1, "__newindex");
+        ro = lua_tocfunction(L, -1) == l_global_newindex;
+        lua_pop(L, 2);
+    }
+    if (ro) {
+        lua_pushstring(L, "Attempt to modify a readonly table");
+        return lua_error(L);
+    }
     lua_settop(L, 3);
     lua_rawset(L, 1);
+    return 1;
+}
+
+/* rawget on a read-only proxy reads the table behind it (kept in the metatable as __real) */
+static int l_rawget(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    lua_settop(L, 2);
+    if (lua_getmetatable(L, 1)) {
+        lua_getfield(L, -1, "__real");
+        if (lua_istable(L, -1)) {
+            lua_pushvalue(L, 2);
+            lua_rawget(L, -2);
+            return 1;
+        }
+        lua_pop(L, 2);
+    }
+    lua_rawget(L, 1);
     return 1;
 }
 
@@ -677,6 +704,8 @@ static void state_create(void)
     }
     lua_pushcfunction(L, l_rawset);
     lua_setglobal(L, "rawset");
+    lua_pushcfunction(L, l_rawget);
+    lua_setglobal(L, "rawget");
     /* the redis table */
     lua_newtable(L);
     static const luaL_Reg fns[] = {{"call", l_redis_call},
@@ -710,12 +739,31 @@ static void state_create(void)
     lua_pushnumber(L, 0x07000f);
     lua_setfield(L, -2, "REDIS_VERSION_NUM");
     lua_setglobal(L, "redis");
+    /* library tables become read-only proxies too (reads go to the real table), so no script
+     * can change string, redis, … for the next one */
+    static const char *const libs[] = {"redis", "string", "table", "math", "cjson", "bit", NULL};
+    for (int i = 0; libs[i]; i++) {
+        lua_newtable(L); /* proxy */
+        lua_newtable(L); /* its metatable */
+        lua_getglobal(L, libs[i]);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, -3, "__real");
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, l_global_newindex);
+        lua_setfield(L, -2, "__newindex");
+        lua_pushboolean(L, 0);
+        lua_setfield(L, -2, "__metatable");
+        lua_setmetatable(L, -2);
+        lua_setglobal(L, libs[i]);
+    }
     /* the proxy: every global read goes through l_global_index, every write fails */
     lua_pushvalue(L, LUA_GLOBALSINDEX); /* real globals */
     lua_newtable(L);                    /* proxy */
     lua_pushvalue(L, -1);
     lua_setfield(L, -3, "_G"); /* _G names the proxy */
     lua_newtable(L);           /* metatable */
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "__real");
     lua_pushvalue(L, -3);
     lua_pushcclosure(L, l_global_index, 1);
     lua_setfield(L, -2, "__index");

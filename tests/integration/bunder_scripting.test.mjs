@@ -48,6 +48,11 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       E('x = 1', 0), E('return os', 0), E('return io', 0), E('return loadfile', 0), E('return dofile', 0),
       E('return require', 0), E('return debug', 0), E('return print', 0), E('return _G.x', 0),
       E("rawset(_G, 'y', 1)", 0), E("return redis.call('get', KEYS[1])", 1, 'list'),
+      // library tables are read-only too, reads (raw or not) still work
+      E('string.x = 1', 0), E('redis.call = nil', 0), E("rawset(string, 'y', 1)", 0), E('cjson.x = 1', 0),
+      E('return string.nonexist', 0), E("return rawget(string, 'format') ~= nil", 0),
+      E("return rawget(_G, 'redis') ~= nil", 0), E("local t = {} rawset(t, 'a', 1) return rawget(t, 'a')", 0),
+      E("return ('abc'):upper()", 0),
       E('return 1', -1), E('return 1', 2, 'a'), E('return 1', 'abc'), E('return 1'),
       // libraries
       E("return cjson.encode({1,2,'x'})", 0), E("return cjson.decode('[1,2,3]')[3]", 0),
@@ -57,12 +62,45 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       E("return string.format('%d-%s', 3, 'x')", 0), E('return math.floor(3.7)', 0),
       E("return table.concat({'a','b'}, ',')", 0), E("return string.rep('ab', 3)", 0),
       E("return redis.log(redis.LOG_WARNING, 'from a script')", 0), E('return redis.LOG_NOTICE', 0),
-      E("return type(redis.setresp)", 0),
+      E("return type(redis.setresp)", 0), E('redis.setresp()', 0), E('redis.log()', 0),
+      E("redis.log('x', 'y')", 0), E("redis.log(9, 'y')", 0), E('redis.sha1hex()', 0),
+      E('return redis.error_reply()', 0), E('return redis.status_reply(1)', 0),
+      E("return redis.status_reply('a', 'b')", 0), E('return redis.sha1hex(1)', 0),
       // setresp(3) with a RESP2 caller
       E("redis.setresp(3); return redis.call('hgetall', 'h')", 0),
       E("redis.setresp(3); return redis.call('get', 'nokey') == nil", 0),
       // a value not worth comparing
       ['GET', 'k'], ['GET', 'n'], ['LRANGE', 'list', 0, -1],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('RESP3 callers and redis.setresp(3) conversions equal redis-server', async () => {
+  const p = await startPair();
+  try {
+    await Promise.all([p.rc.call('HELLO', '3'), p.bc.call('HELLO', '3')]); // server fields differ
+    await p.same([
+      ['HSET', 'h', 'f', 'v'], ['SADD', 's', 'm'], ['SET', 'str', 'x'],
+      E('return true', 0), E('return false', 0), E('return nil', 0), E('return {1, 2, {3}}', 0),
+      E("return {err='x'}", 0), E("return {ok='y'}", 0), E('return 3.99', 0),
+      E("redis.setresp(3); return redis.call('hgetall', 'h')", 0),
+      E("redis.setresp(3); return redis.call('smembers', 's')", 0),
+      E("redis.setresp(3); return redis.call('get', 'nokey')", 0),
+      E("redis.setresp(3); return {double=3.5}", 0), E("redis.setresp(3); return {map={a=1}}", 0),
+      E("redis.setresp(3); return {set={a=true}}", 0), E('redis.setresp(3); return true', 0),
+      E('redis.setresp(3); return false', 0), E("redis.setresp(3); return redis.call('hgetall', 'h')['map']['f']", 0),
+      E("redis.setresp(3); return type(redis.call('get', 'nokey'))", 0),
+      E("redis.setresp(3); return redis.call('incrbyfloat', 'fl', '1.5')", 0),
+      E('redis.setresp(4)', 0), E('redis.setresp()', 0),
+      ['PING'],
+    ]);
+    await Promise.all([p.rc.call('HELLO', '2'), p.bc.call('HELLO', '2')]);
+    await p.same([
+      E("redis.setresp(3); return redis.call('hgetall', 'h')", 0), E("redis.setresp(3); return {double=3.5}", 0),
+      E('redis.setresp(3); return true', 0), E('redis.setresp(3); return false', 0),
+      E("redis.setresp(3); return {map={a=1}}", 0), E("redis.setresp(3); return {set={a=true}}", 0),
     ]);
   } finally {
     await p.stop();
