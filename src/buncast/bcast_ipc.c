@@ -34,6 +34,7 @@
 #include "bb_err.h"
 #include "bb_json.h"
 #include "bb_log.h"
+#include "bb_metrics.h"
 #include "bb_rpc.h"
 
 #include <jansson.h>
@@ -93,6 +94,7 @@ struct bcast_ipc {
     char unix_path[1024];
     uint64_t refused_log_at; /* loop ms of the last ipc_auth_refused line */
     uint64_t refused_quiet;  /* refusals not logged since (at most one line a second) */
+    struct bb_counter *m_refused;
     char readbuf[READ_BUF];
     int readbuf_busy;
 };
@@ -444,6 +446,7 @@ static void stop_reading(struct ipc_conn *c)
 /* One log line a second at most, so that a flood of bad connections cannot flood the log. */
 static void log_refused(struct bcast_ipc *s, const char *why)
 {
+    bb_counter_inc(s->m_refused);
     uint64_t now = now_ms(s->loop);
     if (s->refused_log_at && now - s->refused_log_at < 1000) {
         s->refused_quiet++;
@@ -683,6 +686,11 @@ int bcast_ipc_start(struct bcast_ipc **out, uv_loop_t *loop, struct bcast_broker
     s->b = b;
     s->o = *o;
     if (!s->o.auth_timeout_ms) s->o.auth_timeout_ms = 5000;
+    if (o->metrics)
+        s->m_refused = bb_metrics_counter(o->metrics, "bunbase_buncast_ipc_auth_refused_total",
+                                          "IPC connections closed before authenticating (no or "
+                                          "wrong token, bad frame, timeout)",
+                                          NULL);
     int rc = 0;
     uv_check_init(loop, &s->check);
     uv_prepare_init(loop, &s->prepare);

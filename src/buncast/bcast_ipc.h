@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct bb_metrics;
 struct bcast_broker;
 struct bcast_ipc;
 
@@ -20,6 +21,7 @@ struct bcast_ipc_opts {
                                 borrowed for the server's lifetime; NULL/"": every Auth fails */
     uint64_t auth_timeout_ms; /* a connection not authenticated by then is closed; 0 = 5000 */
     size_t max_created;      /* new topics one connection may make with CreateTopic */
+    struct bb_metrics *metrics; /* borrowed, may be NULL: bunbase_buncast_ipc_auth_refused_total */
 };
 
 /* Starts listening on unix_path (NULL/"" = none; a stale file is replaced; the socket is created

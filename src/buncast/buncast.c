@@ -386,6 +386,7 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
         .token = rt->internal_token,
         .auth_timeout_ms = cfg->buncast_auth_timeout_ms,
         .max_created = cfg->buncast_max_created_topics,
+        .metrics = rt->metrics,
     };
     if ((rc = bcast_ipc_start(&bc->ipc, rt->loop, bc->broker, &io, bc->sock_path,
                               cfg->buncast_ipc_addr, err, errcap)) != 0) {

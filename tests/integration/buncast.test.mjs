@@ -388,6 +388,8 @@ describe('buncast IPC hardening', () => {
     await w.waitFor((x) => x.closed, 5000);
     assert.equal(w.frames.length, 1);
     assert.match(w.frames[0].payload.toString(), /authentication failed/);
+    const m = parsePrometheus((await httpRequest(`${srv.bc}/metrics`, { headers: AUTH })).text);
+    assert.ok(m.samples.find((x) => x.name === 'bunbase_buncast_ipc_auth_refused_total')?.value >= 2, 'refusals counted');
     // the right token works on the same listener
     const ok = await Ipc.connect(srv.ipcPort);
     subscribeAll(ok);
