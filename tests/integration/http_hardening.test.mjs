@@ -218,6 +218,13 @@ describe('file descriptors and connection caps', () => {
       other.destroy();
       await sleep(100);
       assert.match(srv.stderr(), /connection_refused" reason=max_connections_per_ip peer=127\.0\.0\.1 limit=1150/);
+      const met = await connectFrom(srv.port, '127.0.0.3');
+      await met.write(rawRequest('GET', '/metrics'));
+      const rm = await met.readResponse();
+      met.destroy();
+      assert.equal(rm.status, 200);
+      const line = rm.body.toString().split('\n').find((l) => l.startsWith('bunbase_http_connections_refused_total{listener="platform",reason="max_connections_per_ip"}'));
+      assert.ok(line && Number(line.split(' ').pop()) >= 1, `no refusal counter in /metrics: ${line}`);
     } finally {
       for (const c of idle) c.destroy();
     }
