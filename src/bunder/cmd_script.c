@@ -813,7 +813,7 @@ static void script_hook(lua_State *L, lua_Debug *ar)
     }
     if (sc.timedout)
         bndr_busy_process_events(bndr_srv, sc.caller);
-    if (sc.killed) {
+    if (sc.killed || bndr_srv->shutting_down) { /* SCRIPT KILL, or SHUTDOWN NOSAVE */
         bb_warn("bunder", "slow_script_killed sha=%s", sc.sha);
         /* from now on every line raises, so pcall cannot swallow the kill */
         lua_sethook(L, script_hook, LUA_MASKLINE, 0);
@@ -830,6 +830,10 @@ int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd)
         return 0;
     if (!strcmp(n, "script") && c->argc == 2 && bndr_argeq(&c->argv[1], "kill"))
         return 0;
+    if (!strcmp(n, "shutdown")) /* SHUTDOWN NOSAVE only: the script's writes are not saved */
+        for (int i = 1; i < c->argc; i++)
+            if (bndr_argeq(&c->argv[i], "nosave"))
+                return 0;
     return 1;
 }
 
@@ -976,7 +980,7 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
     sc.running = 0;
     if (own_multi) {
         s->in_exec = 0;
-        if (s->aof.in_multi) {
+        if (s->aof.in_multi && !s->shutting_down) { /* SHUTDOWN NOSAVE: left unterminated */
             struct bndr_arg e = {(char *)"EXEC", 4};
             bndr_aof_feed(s, 1, &e);
             s->aof.in_multi = 0;

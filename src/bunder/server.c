@@ -787,8 +787,70 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     process_input(c);
 }
 
+/* Names the peer and puts c on the client list. */
+static void client_link(struct bndr_server *s, struct bndr_client *c)
+{
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48] = "?";
+        int port = 0;
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+        snprintf(c->addr, sizeof c->addr, "%s:%d", ip, port);
+    }
+    c->next = s->clients;
+    if (s->clients)
+        s->clients->prev = c;
+    s->clients = c;
+    s->nclients++;
+    s->stat_conns++;
+}
+
+/* Accepts the connections waiting on the listener while libuv is not running (a busy script):
+ * accept4 on the listening socket, then the same set-up as on_connection. */
+static void busy_accept(struct bndr_server *s)
+{
+    uv_os_fd_t lfd;
+    if (uv_fileno((uv_handle_t *)&s->listener, &lfd) < 0)
+        return;
+    for (int i = 0; i < 16; i++) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        struct bndr_client *c = bndr_calloc(sizeof *c);
+        client_init(s, c);
+        uv_tcp_init(s->loop, &c->tcp);
+        c->tcp.data = c;
+        if (uv_tcp_open(&c->tcp, fd) < 0) {
+            close(fd);
+            client_release(c);
+            uv_close((uv_handle_t *)&c->tcp, on_close);
+            continue;
+        }
+        if ((long long)s->nclients >= s->cfg.maxclients) {
+            const char *m = "-ERR max number of clients reached\r\n";
+            uv_buf_t b = uv_buf_init((char *)m, (unsigned)strlen(m));
+            uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+            s->stat_rejected++;
+            client_release(c);
+            uv_close((uv_handle_t *)&c->tcp, on_close);
+            continue;
+        }
+        client_link(s, c);
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    }
+}
+
 void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip)
 {
+    busy_accept(s);
     /* Only clients with nothing pending before are written here: a reply queued before the
      * script may be to a write whose AOF record is in the batch written after the script. */
     struct bndr_client *answered[64];
@@ -819,32 +881,6 @@ void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip)
         c->flags &= ~BNDR_CF_PENDING_WRITE;
         write_client(c);
     }
-}
-
-/* Names the peer and puts c on the client list. */
-static void client_link(struct bndr_server *s, struct bndr_client *c)
-{
-    uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char ip[48] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-        snprintf(c->addr, sizeof c->addr, "%s:%d", ip, port);
-    }
-    c->next = s->clients;
-    if (s->clients)
-        s->clients->prev = c;
-    s->clients = c;
-    s->nclients++;
-    s->stat_conns++;
 }
 
 static void on_connection(uv_stream_t *ls, int status)

@@ -164,7 +164,11 @@ async function busyScenario(port) {
   await sleep(600);
   out.push(await b.str('PING'));
   out.push(await b.str('GET', 'x'));
-  out.push(await b.str('SCRIPT', 'KILL'));
+  // a connection opened while the script runs is served too (how redis-cli SCRIPT KILL arrives)
+  const d = await RawClient.connect(port);
+  out.push(await d.str('PING'));
+  out.push(await d.str('SCRIPT', 'KILL'));
+  d.close();
   out.push((await a.next()).toString('latin1').replace(/[0-9a-f]{40}/, '<sha>'));
   out.push(await b.str('PING'));
   out.push(await a.str('PING'));
@@ -172,6 +176,7 @@ async function busyScenario(port) {
   a.send(['EVAL', "redis.call('set', 'x', '1'); local t0 = redis.call('time'); while true do local t = redis.call('time'); if (t[1] - t0[1]) * 1000000 + (t[2] - t0[2]) > 700000 then break end end return 'done'", 0]);
   await sleep(400);
   out.push(await b.str('SCRIPT', 'KILL'));
+  out.push(await b.str('SHUTDOWN'));
   out.push(await b.str('GET', 'x'));
   out.push((await a.next()).toString('latin1'));
   out.push(await b.str('GET', 'x'));
@@ -190,6 +195,28 @@ test('busy script: others get -BUSY past busy-reply-threshold, SCRIPT KILL ends 
   } finally {
     await Promise.all([redis.stop(), bunder.stop()]);
   }
+});
+
+test('SHUTDOWN NOSAVE stops a busy script that wrote; its writes are not restored', async () => {
+  let b = await startBunder(['--appendonly', 'yes', '--appendfsync', 'always', '--busy-reply-threshold', '100']);
+  const dir = b.dir;
+  const a = await RawClient.connect(b.port);
+  assert.equal(await a.str('SET', 'before', '1'), '+OK\r\n');
+  a.send(['EVAL', "redis.call('set', 'inscript', '1') while true do end", 0]);
+  await sleep(400);
+  const d = await RawClient.connect(b.port);
+  assert.match(await d.str('SCRIPT', 'KILL'), /^-UNKILLABLE /);
+  const exited = new Promise((r) => b.proc.once('exit', r));
+  d.send(['SHUTDOWN', 'NOSAVE']);
+  await exited;
+  a.close();
+  d.close();
+  b = await startBunder(['--appendonly', 'yes'], { dir });
+  const c = await Client.connect(b.port);
+  assert.equal(await c.call('GET', 'before'), '1');
+  assert.equal(await c.call('EXISTS', 'inscript'), 0);
+  c.close();
+  await b.stop();
 });
 
 test('script writes reach the AOF as MULTI/commands/EXEC and survive a restart', async () => {
