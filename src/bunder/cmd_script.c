@@ -271,7 +271,7 @@ static long long lua_num_to_ll(lua_Number d)
 static void lua_to_resp(struct bndr_client *c, lua_State *L, int depth)
 {
     int t = lua_type(L, -1);
-    if (!lua_checkstack(L, 4) || depth > 1000) {
+    if (!lua_checkstack(L, 4)) { /* a cyclic or very deep table: Redis stops here too */
         bndr_add_error(c, "ERR reached lua stack limit");
         lua_pop(L, 1);
         return;

@@ -5,9 +5,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { RawClient, startPair, startRedis } from './bunder_compat_lib.mjs';
-import { Client, sleep, startBunder } from './bunder_lib.test.mjs';
+import { Client, encode, sleep, startBunder } from './bunder_lib.test.mjs';
 
 const E = (body, ...rest) => ['EVAL', body, ...rest];
 
@@ -24,6 +25,11 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       E("return redis.error_reply('My Error')", 0), E("return redis.error_reply('Boom')", 0),
       E("return redis.error_reply('-WRONG x')", 0), E("return redis.status_reply('FINE')", 0),
       E("return {err='line1\\r\\nline2'}", 0),
+      E("error({err=5})", 0), E("error({err='X y', source='s'})", 0), E('return {err=5}', 0), E('return {ok=5}', 0),
+      E("return {1, {err='inner'}, 3}", 0), E("return {1, {ok='in'}}", 0), E('return 1/0', 0), E('return -1/0', 0),
+      E('return 0/0', 0), E('return {-0.5, 2^53, 2^63, -2^63}', 0),
+      E('local t={}; for i=1,10 do t[i]=i end; t[5]=nil; return t', 0), E("return {err='a\r\nb'}", 0),
+      E("return redis.status_reply('a\r\nb')", 0),
       // RESP -> Lua
       E("return redis.call('get', KEYS[1])", 1, 'str'), E("return redis.call('get', 'nokey')", 0),
       E("return tostring(redis.call('get', 'nokey'))", 0), E("return redis.call('lrange', 'list', 0, -1)", 0),
@@ -132,6 +138,56 @@ test('SCRIPT LOAD/EXISTS/FLUSH, EVALSHA and the _RO variants equal redis-server'
       // MULTI with a script inside
       ['MULTI'], ['EVAL', "return redis.call('incr', 'm')", 0], ['EVAL', "return redis.call('incr', 'm')", 0], ['EXEC'],
     ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+// Sends one command on a fresh socket and collects the reply bytes up to marker (for replies
+// nested too deeply for the recursive test decoder).
+function rawUntil(port, args, marker) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(encode(args)));
+    let buf = Buffer.alloc(0);
+    const t = setTimeout(() => { sock.destroy(); reject(new Error('no marker')); }, 10000);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.includes(marker)) { clearTimeout(t); sock.destroy(); resolve(buf.toString('latin1')); }
+    });
+    sock.on('error', reject);
+  });
+}
+
+test('a cyclic table stops at the Lua stack limit at the same depth as redis-server', async () => {
+  const p = await startPair();
+  try {
+    for (const body of ['local t = {} t[1] = t return t', 'local t = {} t[1] = {2, t} return t']) {
+      const marker = '-ERR reached lua stack limit\r\n';
+      const [a, b] = await Promise.all([rawUntil(p.redis.port, E(body, 0), marker), rawUntil(p.bunder.port, E(body, 0), marker)]);
+      assert.equal(b, a);
+    }
+    await p.same([['PING']]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('scripts invalidate WATCH and wake blocked clients like any write', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['WATCH', 'w'], E("return redis.call('set', 'w', '1')", 0), ['MULTI'], ['SET', 'x', '1'], ['EXEC'],
+      ['WATCH', 'w'], E("return redis.call('get', 'w')", 0), ['MULTI'], ['SET', 'x', '2'], ['EXEC'],
+    ]);
+    // a BLPOP on each server, served by a script's RPUSH
+    const [rb, bb] = [await RawClient.connect(p.redis.port), await RawClient.connect(p.bunder.port)];
+    rb.send(['BLPOP', 'q', 0]);
+    bb.send(['BLPOP', 'q', 0]);
+    await sleep(100);
+    await p.same([E("return redis.call('rpush', 'q', 'a', 'b')", 0), ['LRANGE', 'q', 0, -1]]);
+    assert.equal((await bb.next()).toString(), (await rb.next()).toString());
+    rb.close();
+    bb.close();
   } finally {
     await p.stop();
   }
