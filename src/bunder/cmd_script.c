@@ -390,6 +390,8 @@ static const char *const noscript_cmds[] = {
 
 static int cmd_noscript(const struct bndr_cmd *cmd)
 {
+    if (cmd->flags & BNDR_CMD_BLOCKING) /* a script cannot wait */
+        return 1;
     for (int i = 0; noscript_cmds[i]; i++)
         if (!strcmp(noscript_cmds[i], cmd->name))
             return 1;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { RawClient, startPair, startRedis } from './bunder_compat_lib.mjs';
-import { Client, encode, sleep, startBunder } from './bunder_lib.test.mjs';
+import { Client, cli, encode, sleep, startBunder, tempDir } from './bunder_lib.test.mjs';
 
 const E = (body, ...rest) => ['EVAL', body, ...rest];
 
@@ -108,6 +108,21 @@ test('RESP3 callers and redis.setresp(3) conversions equal redis-server', async 
       E('redis.setresp(3); return true', 0), E('redis.setresp(3); return false', 0),
       E("redis.setresp(3); return {map={a=1}}", 0), E("redis.setresp(3); return {set={a=true}}", 0),
     ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('redis-cli --eval and EVAL through redis-cli print the same as against redis-server', async () => {
+  const p = await startPair();
+  try {
+    const file = path.join(tempDir(), 'script.lua');
+    fs.writeFileSync(file, "redis.call('set', KEYS[1], ARGV[1])\nreturn {redis.call('get', KEYS[1]), #KEYS, #ARGV, redis.call('incr', KEYS[2])}\n");
+    for (const args of [['--eval', file, 'k1', 'k2', ',', 'v1', 'v2'], ['--eval', file, 'k1', 'k2', ',', 'x'],
+      ['EVAL', "return redis.call('incr', KEYS[1])", '1', 'k1'], ['EVAL', 'return {1, {2, "x"}, false}', '0'],
+      ['SCRIPT', 'LOAD', 'return 42'], ['EVALSHA', '1fa00e76656cc152ad327c13fe365858fd7be306', '0']]) {
+      assert.equal(cli(p.bunder.port, args), cli(p.redis.port, args), `redis-cli ${args.join(' ')}`);
+    }
   } finally {
     await p.stop();
   }
