@@ -15,6 +15,7 @@
 
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_host.h"
 #include "bb_http.h"
 #include "bb_json.h"
 #include "bb_log.h"
@@ -49,7 +50,6 @@ struct buncast {
     size_t nsse;
     int stopping;
     char sock_path[1100];
-    char http_addr[300];
     char tcp_addr[300];
     _Atomic uint64_t h_topics, h_subs, h_published, h_conns;
 };
@@ -88,27 +88,6 @@ static void reply_broker_error(struct bb_http_response *res, int rc, const char 
 }
 
 /* ------------------------------------------------------------------ routes */
-
-static void handle_health(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct buncast *bc = req->ctx;
-    json_t *d = NULL;
-    bb_buncast_service.health(bc, &d);
-    bb_http_reply_json(res, 200, d);
-    json_decref(d);
-}
-
-static void handle_metrics(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct buncast *bc = req->ctx;
-    char *text = NULL;
-    size_t len = 0;
-    if (bb_metrics_render(bc->rt->metrics, &text, &len) != 0) {
-        bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
-    }
-    bb_http_reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-}
 
 static void handle_topics(struct bb_http_request *req, struct bb_http_response *res)
 {
@@ -251,8 +230,6 @@ static void handle_subscribe(struct bb_http_request *req, struct bb_http_respons
 }
 
 static const struct bb_route routes[] = {
-    {"GET", "/health", handle_health, BB_AUTH_NONE, 0, 0, "buncast_health"},
-    {"GET", "/metrics", handle_metrics, BB_AUTH_INTERNAL, 0, 0, "buncast_metrics"},
     {"GET", "/topics", handle_topics, BB_AUTH_INTERNAL, 0, 0, "buncast_topics"},
     {"POST", "/publish", handle_publish, BB_AUTH_INTERNAL, 0, 0, "buncast_publish"},
     {"GET", "/subscribe", handle_subscribe, BB_AUTH_INTERNAL, BB_ROUTE_STREAM, 0,
@@ -266,27 +243,6 @@ static void on_tick(uv_timer_t *t)
     struct buncast *bc = t->data;
     bcast_broker_tick(bc->broker, wall_ms());
     snapshot(bc);
-}
-
-static void write_addr_file(struct buncast *bc)
-{
-    char path[1200], tmp[1210];
-    snprintf(path, sizeof path, "%s/buncast.addr", bc->cfg->data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    json_t *j = json_pack("{s:s,s:s,s:s}", "http", bc->http_addr, "ipc_tcp", bc->tcp_addr,
-                          "ipc_unix", bc->sock_path);
-    size_t n = 0;
-    char *s = j ? bb_json_dumps(j, &n) : NULL;
-    json_decref(j);
-    if (!s) return;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd >= 0) {
-        int ok = write(fd, s, n) == (ssize_t)n;
-        close(fd);
-        if (ok) rename(tmp, path);
-        else unlink(tmp);
-    }
-    free(s);
 }
 
 static void bc_free(struct buncast *bc)
@@ -401,45 +357,26 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
                  bcast_ipc_tcp_port(bc->ipc));
     }
 
-    if ((rc = bb_router_new(&bc->router)) != 0 ||
-        (rc = bb_router_add(bc->router, routes, sizeof routes / sizeof routes[0], bc)) != 0)
+    struct bb_http_limits lim;
+    bb_config_http_limits(cfg, &lim);
+    lim.max_body_bytes = cfg->buncast_max_event_bytes + 65536;
+    lim.drain_timeout_ms = cfg->buncast_shutdown_ms;
+    lim.sse_max_queue_bytes = cfg->buncast_queue_bytes;
+    int port = 0;
+    /* its own listener always (loopback by default): buncast drains it itself at stop, so SSE
+     * streams get BUNBASE_BUNCAST_SHUTDOWN_MS to flush */
+    if ((rc = bb_host_listen(rt->host, "buncast", routes, sizeof routes / sizeof routes[0], bc, &lim,
+                             DEFAULT_HTTP_ADDR, &bc->router, &bc->http, &port, err, errcap)) != 0)
         goto fail;
-    char abuf[256], host[256];
-    const char *addr = bb_config_service_addr("buncast", abuf, sizeof abuf);
-    if (!addr) addr = DEFAULT_HTTP_ADDR;
-    int port;
-    if (bb_config_split_addr(addr, host, sizeof host, &port) != 0) {
-        snprintf(err, errcap, "BUNBASE_BUNCAST_ADDR: expected HOST:PORT, got \"%s\"", addr);
-        rc = BB_EINVAL;
-        goto fail;
-    }
-    struct bb_http_server_opts ho = {
-        .router = bc->router,
-        .pool = rt->pool,
-        .metrics = rt->metrics,
-        .internal_token = rt->internal_token,
-        .name = "buncast",
-    };
-    bb_config_http_limits(cfg, &ho.limits);
-    ho.limits.max_body_bytes = cfg->buncast_max_event_bytes + 65536;
-    ho.limits.drain_timeout_ms = cfg->buncast_shutdown_ms;
-    ho.limits.sse_max_queue_bytes = cfg->buncast_queue_bytes;
-    char herr[256] = "";
-    if ((rc = bb_http_server_start(rt->loop, host, port, &ho, &bc->http, herr, sizeof herr)) != 0) {
-        bc->http = NULL;
-        snprintf(err, errcap, "buncast: %s", herr);
-        goto fail;
-    }
-    snprintf(bc->http_addr, sizeof bc->http_addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
-             bb_http_server_port(bc->http));
+    bb_host_publish_addr(rt->host, "buncast", "ipc_unix", bc->sock_path);
+    bb_host_publish_addr(rt->host, "buncast", "ipc_tcp", bc->tcp_addr); /* "" when off */
 
     uv_timer_init(rt->loop, &bc->tick);
     bc->tick.data = bc;
     bc->tick_on = 1;
     uv_timer_start(&bc->tick, on_tick, TICK_MS, TICK_MS);
     snapshot(bc);
-    write_addr_file(bc);
-    bb_info("buncast", "listening http=%s ipc_unix=%s ipc_tcp=%s durable=\"%s\"", bc->http_addr,
+    bb_info("buncast", "listening http_port=%d ipc_unix=%s ipc_tcp=%s durable=\"%s\"", port,
             bc->sock_path, bc->tcp_addr[0] ? bc->tcp_addr : "off", cfg->buncast_durable_prefixes);
     *state = bc;
     return 0;

@@ -295,10 +295,12 @@ static const struct bb_route routes_internal[] = {
     {"GET", "/metrics", h_metrics, BB_AUTH_INTERNAL, 0, 0, "metrics"},
 };
 
-static int add_host_routes(struct bb_host *h, struct host_listener *l, const char *bind_host)
+/* /health and /metrics for listener l (their ctx) on router. */
+static int add_host_routes(struct bb_host *h, struct bb_router *router, struct host_listener *l,
+                           const char *bind_host)
 {
     const struct bb_route *t = metrics_public(h, bind_host) ? routes_public : routes_internal;
-    return bb_router_add(l->router, t, 2, l);
+    return bb_router_add(router, t, 2, l);
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -358,7 +360,7 @@ int bb_host_set_gateway(struct bb_host *h, struct bb_router *router, const char 
 {
     if (!h || !router || h->has_gateway) return BB_EINVAL;
     h->gateway = (struct host_listener){.h = h, .svc = -1, .router = router};
-    int rc = add_host_routes(h, &h->gateway, bind_host);
+    int rc = add_host_routes(h, router, &h->gateway, bind_host);
     if (rc == 0) h->has_gateway = 1;
     return rc;
 }
@@ -509,6 +511,95 @@ int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key
     return rc;
 }
 
+/* Starts a listener for service i at addr (knob names the setting in errors): routes + the host's
+ * /health and /metrics. 0 with *router and *http (the caller's), *port the bound port. */
+static int start_listener(struct bb_host *h, int i, const char *addr, const char *knob,
+                          const struct bb_route *routes, size_t n, void *ctx,
+                          const struct bb_http_limits *limits, struct bb_router **router,
+                          struct bb_http_server **http, int *port, char *err, size_t errcap)
+{
+    struct host_svc *s = &h->svcs[i];
+    const char *service = s->def->name;
+    char host[256];
+    int rc;
+    if (bb_config_split_addr(addr, host, sizeof host, port) != 0) {
+        snprintf(err, errcap, "%s: expected HOST:PORT, got \"%s\"", knob, addr);
+        return BB_EINVAL;
+    }
+    s->own.h = h;
+    s->own.svc = i;
+    *router = NULL;
+    *http = NULL;
+    if ((rc = bb_router_new(router)) != 0) return rc;
+    if ((rc = bb_router_add(*router, routes, n, ctx)) != 0 ||
+        (rc = add_host_routes(h, *router, &s->own, host)) != 0) {
+        snprintf(err, errcap, "%s: cannot add routes: %s", service, bb_strerror(rc));
+        bb_router_free(*router);
+        *router = NULL;
+        return rc;
+    }
+    struct bb_http_server_opts so = {
+        .router = *router,
+        .pool = h->o.pool,
+        .metrics = h->o.metrics,
+        .internal_token = h->o.internal_token,
+        .name = service,
+    };
+    if (limits) so.limits = *limits;
+    else if (h->o.cfg) bb_config_http_limits(h->o.cfg, &so.limits);
+    else bb_http_limits_default(&so.limits);
+    rc = bb_http_server_start(h->o.loop, host, *port, &so, http, err, errcap);
+    if (rc) {
+        bb_router_free(*router);
+        *router = NULL;
+        *http = NULL;
+        return rc;
+    }
+    *port = bb_http_server_port(*http);
+    char bound[300];
+    snprintf(bound, sizeof bound, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, *port);
+    bb_host_publish_addr(h, service, "http", bound);
+    bb_info(MOD, "listening service=%s http=%s", service, bound);
+    return 0;
+}
+
+static void knob_name(const char *service, char *knob, size_t cap)
+{
+    size_t k = (size_t)snprintf(knob, cap, "BUNBASE_");
+    for (const char *p = service; *p && k + 6 < cap; p++)
+        knob[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+    snprintf(knob + k, cap - k, "_ADDR");
+}
+
+int bb_host_listen(struct bb_host *h, const char *service, const struct bb_route *routes, size_t n,
+                   void *ctx, const struct bb_http_limits *limits, const char *default_addr,
+                   struct bb_router **router_out, struct bb_http_server **http_out,
+                   int *port_out, char *err, size_t errcap)
+{
+    if (!h || !service || !router_out || !http_out) return BB_EINVAL;
+    pthread_mutex_lock(&h->mu);
+    int i = find_svc(h, service);
+    pthread_mutex_unlock(&h->mu);
+    if (i < 0) {
+        snprintf(err, errcap, "%s: not a starting service", service);
+        return BB_ENOTFOUND;
+    }
+    char addr[256], knob[128];
+    knob_name(service, knob, sizeof knob);
+    if (!bb_config_service_addr(service, addr, sizeof addr)) {
+        if (!default_addr) {
+            snprintf(err, errcap, "%s: no address (%s)", service, knob);
+            return BB_EINVAL;
+        }
+        snprintf(addr, sizeof addr, "%s", default_addr);
+    }
+    int port = 0;
+    int rc = start_listener(h, i, addr, knob, routes, n, ctx, limits, router_out, http_out, &port,
+                            err, errcap);
+    if (rc == 0 && port_out) *port_out = port;
+    return rc;
+}
+
 int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route *routes, size_t n,
                   void *ctx, const struct bb_http_limits *limits, int *port_out, char *err,
                   size_t errcap)
@@ -539,45 +630,14 @@ int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route 
         if (port_out) *port_out = s->own.port;
         return rc;
     }
-    char host[256], knob[128];
-    int port, rc;
-    size_t k = (size_t)snprintf(knob, sizeof knob, "BUNBASE_");
-    for (const char *p = service; *p && k + 6 < sizeof knob; p++)
-        knob[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    snprintf(knob + k, sizeof knob - k, "_ADDR");
-    if (bb_config_split_addr(addr, host, sizeof host, &port) != 0) {
-        snprintf(err, errcap, "%s: expected HOST:PORT, got \"%s\"", knob, addr);
-        return BB_EINVAL;
-    }
-    s->own = (struct host_listener){.h = h, .svc = i};
-    if ((rc = bb_router_new(&s->own.router)) != 0) return rc;
-    if ((rc = bb_router_add(s->own.router, routes, n, ctx)) != 0 ||
-        (rc = add_host_routes(h, &s->own, host)) != 0) {
-        snprintf(err, errcap, "%s: cannot add routes: %s", service, bb_strerror(rc));
-        close_own(s);
-        return rc;
-    }
-    struct bb_http_server_opts so = {
-        .router = s->own.router,
-        .pool = h->o.pool,
-        .metrics = h->o.metrics,
-        .internal_token = h->o.internal_token,
-        .name = service,
-    };
-    if (limits) so.limits = *limits;
-    else if (h->o.cfg) bb_config_http_limits(h->o.cfg, &so.limits);
-    else bb_http_limits_default(&so.limits);
-    rc = bb_http_server_start(h->o.loop, host, port, &so, &s->own.http, err, errcap);
-    if (rc) {
-        close_own(s);
-        return rc;
-    }
+    char knob[128];
+    knob_name(service, knob, sizeof knob);
+    int port = 0;
+    int rc = start_listener(h, i, addr, knob, routes, n, ctx, limits, &s->own.router,
+                            &s->own.http, &port, err, errcap);
+    if (rc) return rc;
     s->has_own = 1;
-    s->own.port = bb_http_server_port(s->own.http);
-    if (port_out) *port_out = s->own.port;
-    char bound[300];
-    snprintf(bound, sizeof bound, "%s:%d", host, s->own.port);
-    bb_host_publish_addr(h, service, "http", bound);
-    bb_info(MOD, "listening service=%s http=%s", service, bound);
+    s->own.port = port;
+    if (port_out) *port_out = port;
     return 0;
 }

@@ -42,6 +42,7 @@ struct bb_http_limits;
 struct bb_runtime;
 struct bb_service_def;
 struct bb_host;
+struct bb_http_server;
 
 struct bb_host_opts {
     uv_loop_t *loop;
@@ -92,6 +93,16 @@ void *bb_host_service_state(struct bb_host *h, const char *name);
 
 /* A new JSON array of the names of the running services, in start order. */
 struct json_t *bb_host_service_names(struct bb_host *h);
+
+/* For a service that must own its listener (e.g. to drain it on its own schedule at stop): starts
+ * a listener at BUNBASE_<SERVICE>_ADDR, or default_addr when that is unset (NULL: BB_EINVAL), with
+ * routes (borrowed) plus the host's /health and /metrics for the service; publishes it as "http"
+ * in the address file. *router_out and *http_out are the caller's: drain/free the server, then
+ * free the router. Call from the service's start(). */
+int bb_host_listen(struct bb_host *h, const char *service, const struct bb_route *routes, size_t n,
+                   void *ctx, const struct bb_http_limits *limits, const char *default_addr,
+                   struct bb_router **router_out, struct bb_http_server **http_out,
+                   int *port_out, char *err, size_t errcap);
 
 /* Records key=value (e.g. "rpc", "127.0.0.1:4100") in <data>/<service>.addr. Any thread. */
 int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,

@@ -196,7 +196,12 @@ describe('buncast HTTP', () => {
     const h = await httpRequest(`${srv.bc}/health`);
     assert.equal(h.status, 200);
     assert.equal(h.json().status, 'ok');
-    for (const p of ['/topics', '/metrics', '/subscribe?topic=a']) {
+    assert.equal(h.json().services.buncast.status, 'ok'); // the host's one shape
+    // /metrics follows the host's one policy: public on a loopback listener (BUNBASE_METRICS_ACCESS=auto)
+    const m = await httpRequest(`${srv.bc}/metrics`);
+    assert.equal(m.status, 200);
+    assert.match(m.text, /bunbase_buncast_topics/);
+    for (const p of ['/topics', '/subscribe?topic=a']) {
       const r = await httpRequest(`${srv.bc}${p}`);
       assert.equal(r.status, 401, `${p}: ${r.text}`);
       const w = await httpRequest(`${srv.bc}${p}`, { headers: { Authorization: 'Bearer wrong' } });
