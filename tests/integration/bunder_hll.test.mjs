@@ -110,3 +110,23 @@ test('HLL values survive an AOF restart with the same counts', async () => {
   c.close();
   await b.stop();
 });
+
+test('corrupt sparse HLL strings get the same replies as redis-server and never crash bunder', async () => {
+  const p = await startPair();
+  try {
+    let seed = 4242;
+    const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    const cmds = [];
+    for (let i = 0; i < 300; i++) {
+      // a valid header and 1..40 random opcode bytes, biased towards XZERO/VAL runs near 16384
+      const body = Buffer.alloc(1 + rnd(40));
+      for (let j = 0; j < body.length; j++) body[j] = rnd(3) === 0 ? 0x7f : rnd(256);
+      const v = Buffer.concat([Buffer.from('HYLL\x01'), Buffer.alloc(11), body]);
+      cmds.push(['SET', 'x', v], ['PFCOUNT', 'x'], ['PFADD', 'x', `e${rnd(100)}`, `f${rnd(100)}`], ['GET', 'x'],
+        ['PFCOUNT', 'x', 'nokey'], ['PFMERGE', 'y', 'x'], ['DEL', 'y']);
+    }
+    await p.same(cmds);
+  } finally {
+    await p.stop();
+  }
+});
