@@ -11,6 +11,7 @@ DEB_PKGS=(
   nginx-light wrk procps iproute2 util-linux
   redis-server redis-tools libhiredis-dev nats-server libnats-dev libpcre2-dev libsqlite3-dev sqlite3
   liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
+  libsodium-dev
 )
 # Node.js (for the integration tests' runner and the JS parts): any node >= 18 will do; only install
 # Debian's when none is on PATH (a NodeSource nodejs already ships npm and conflicts with Debian's npm).

@@ -53,7 +53,8 @@ struct bun_auth_tokens {
     int64_t access_expires_at;  /* unix seconds */
     char *refresh_token;  /* opaque, single use, rotated on every refresh */
     int64_t refresh_expires_at;
-    char *session_token;  /* opaque, for the dashboard cookie session_token; stable per session */
+    char *session_token;  /* opaque, for the dashboard cookie session_token; stable per session.
+                           * Only login hands it out (it is stored hashed): NULL after refresh */
     char session_id[BUN_AUTH_ID_MAX + 1];
 };
 void bun_auth_tokens_release(struct bun_auth_tokens *t);
@@ -88,5 +89,16 @@ int bun_auth_session_revoke(struct bun_auth *a, const char *user_id, const char 
 /* BB_ENOTFOUND when there is no such user. */
 int bun_auth_user_get(struct bun_auth *a, const char *user_id, struct bun_auth_user *out);
 int bun_auth_user_by_email(struct bun_auth *a, const char *email, struct bun_auth_user *out);
+
+/* Generates a new signing key and makes it the current one; the previous key keeps verifying
+ * tokens (and stays in the JWKS) for BUNBASE_BUN_AUTH_KEY_GRACE_S. kid_out (may be NULL) gets the
+ * new key id (RFC 7638 thumbprint, at most BUN_AUTH_KID_MAX). BB_EIO when the key cannot be
+ * written. Blocks (file system, PostgreSQL): any thread but the loop. */
+#define BUN_AUTH_KID_MAX 64
+int bun_auth_rotate_key(struct bun_auth *a, char *kid_out, size_t kidcap);
+
+/* A new JSON object {"keys":[JWK…]}: the public keys tokens may be signed with (OKP, Ed25519,
+ * kid, alg EdDSA, use sig), current first. Served at GET /.well-known/jwks.json. Any thread. */
+int bun_auth_jwks(struct bun_auth *a, struct json_t **out);
 
 #endif

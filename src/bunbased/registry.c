@@ -2,6 +2,7 @@
 #include "bb_err.h"
 #include "bb_host.h"
 #include "bb_log.h"
+#include "bun_auth.h"
 #include "buncast.h"
 #include "bundoc_server.h"
 #include "bunder_manager.h"
@@ -13,6 +14,7 @@
 
 /* Every service bunbased can run, in start order. */
 static const struct bb_service_def *const all_services[] = {
+    &bb_bun_auth_service, /* before platform: platform calls it in-process */
     &bb_platform_service,
     &bb_buncast_service,
     &bb_bundoc_server_service,

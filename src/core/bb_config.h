@@ -89,6 +89,13 @@ struct bb_config {
     uint64_t bundoc_ring_size;
     uint64_t bundoc_query_max_docs, bundoc_query_timeout_ms; /* per-query work budget */
     uint64_t bundoc_regex_match_limit, bundoc_regex_depth_limit;
+    /* bun-auth */
+    uint64_t bun_auth_argon2_opslimit, bun_auth_argon2_memlimit_kib;
+    uint64_t bun_auth_password_min, bun_auth_password_max;
+    uint64_t bun_auth_access_ttl_s, bun_auth_refresh_ttl_s, bun_auth_session_ttl_s;
+    uint64_t bun_auth_leeway_s, bun_auth_key_grace_s, bun_auth_key_rotate_s, bun_auth_sync_ms;
+    char bun_auth_issuer[128];
+    char bun_auth_audience[128];
     int print_config; /* --print-config given */
 };
 

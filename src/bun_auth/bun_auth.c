@@ -1,0 +1,311 @@
+/* bun_auth.c — the bun-auth service: lifecycle, health, GET /.well-known/jwks.json, the
+ * resolver's registration and the sync thread that keeps the session table and the key ring in
+ * step with PostgreSQL. Accounts and sessions are in ba_accounts.c, keys and tokens in ba_jwt.c.
+ * Design notes: docs/internals/bun-auth.md.
+ */
+#include "ba_int.h"
+#include "bb_config.h"
+#include "bb_err.h"
+#include "bb_host.h"
+#include "bb_json.h"
+#include "bb_log.h"
+#include "bb_migrations.h"
+#include "bb_pg.h"
+#include "bb_service.h"
+#include "bb_time.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t ba_now(const struct bun_auth *a)
+{
+    return (int64_t)time(NULL) + atomic_load(&((struct bun_auth *)a)->clock_offset);
+}
+
+void bun_auth_test_clock_offset(struct bun_auth *a, int64_t s)
+{
+    atomic_store(&a->clock_offset, s);
+}
+
+/* ------------------------------------------------------------------ sync */
+
+int bun_auth_sync_now(struct bun_auth *a)
+{
+    PGconn *c = NULL;
+    int rc = bb_pg_pool_acquire(a->pg, &c, 2000);
+    if (rc) return rc;
+    uint64_t start = bb_time_mono_ms();
+    /* every session that may still be presented: live ones and revoked ones until they expire
+     * (a revoked session's access tokens must keep being refused) */
+    PGresult *r = PQexec(c, "SELECT s.id, s.user_id, u.email, encode(s.token_hash, 'hex'), "
+                            "extract(epoch FROM s.expires_at)::bigint, s.revoked_at IS NOT NULL "
+                            "FROM bun_auth_sessions s JOIN bun_auth_users u ON u.id = s.user_id "
+                            "WHERE s.expires_at > now()");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        PQclear(r);
+        bb_pg_pool_release(a->pg, c);
+        return BB_EIO;
+    }
+    uint64_t gen = ++a->sync_gen; /* only the sync thread (or a test) calls this */
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        struct ba_sess s;
+        memset(&s, 0, sizeof s);
+        snprintf(s.id, sizeof s.id, "%s", PQgetvalue(r, i, 0));
+        snprintf(s.user_id, sizeof s.user_id, "%s", PQgetvalue(r, i, 1));
+        snprintf(s.email, sizeof s.email, "%s", PQgetvalue(r, i, 2));
+        size_t hl = 0;
+        if (bb_hex_decode(PQgetvalue(r, i, 3), strlen(PQgetvalue(r, i, 3)), s.token_hash,
+                          sizeof s.token_hash, &hl) != 0 ||
+            hl != BB_SHA256_LEN)
+            continue;
+        s.expires_at = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+        s.revoked = PQgetvalue(r, i, 5)[0] == 't';
+        if (ba_table_put(&a->table, &s, gen) != 0) break;
+    }
+    PQclear(r);
+    ba_table_sweep(&a->table, ba_now(a), gen, start);
+    rc = ba_keys_sync(a, c);
+    bb_pg_pool_release(a->pg, c);
+    return rc;
+}
+
+/* Once in a while: sessions expired for a day go (their refresh tokens cascade). */
+static void cleanup(struct bun_auth *a)
+{
+    PGconn *c = NULL;
+    if (bb_pg_pool_acquire(a->pg, &c, 2000) != 0) return;
+    PGresult *r = PQexec(c, "DELETE FROM bun_auth_sessions WHERE expires_at < now() - interval "
+                            "'1 day'");
+    PQclear(r);
+    bb_pg_pool_release(a->pg, c);
+}
+
+static void *sync_main(void *arg)
+{
+    struct bun_auth *a = arg;
+    uint64_t n = 0;
+    pthread_mutex_lock(&a->sync_mu);
+    while (!a->sync_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (a->c.sync_ms % 1000) * 1000000ull;
+        ts.tv_sec += (time_t)(a->c.sync_ms / 1000 + ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&a->sync_cv, &a->sync_mu, &ts);
+        if (a->sync_stop) break;
+        pthread_mutex_unlock(&a->sync_mu);
+        int rc = bun_auth_sync_now(a);
+        if (rc == 0) {
+            atomic_store(&a->last_sync_ok_ms, bb_time_wall_ms());
+        } else if (atomic_fetch_add(&a->sync_failures, 1) % 60 == 0) {
+            bb_warn(BA_MOD, "sync_failed err=%s", bb_err_code(rc));
+        }
+        if (a->c.key_rotate > 0) {
+            int64_t created;
+            pthread_rwlock_rdlock(&a->klock);
+            created = a->nkeys ? a->keys[0].created_at : 0;
+            pthread_rwlock_unlock(&a->klock);
+            if (created && ba_now(a) - created >= a->c.key_rotate) bun_auth_rotate_key(a, NULL, 0);
+        }
+        if (++n % 600 == 1) cleanup(a);
+        pthread_mutex_lock(&a->sync_mu);
+    }
+    pthread_mutex_unlock(&a->sync_mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ construction */
+
+int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err, size_t errcap)
+{
+    const struct bb_config *cfg = o->cfg;
+    if (cfg->bun_auth_password_min > cfg->bun_auth_password_max) {
+        snprintf(err, errcap, "BUNBASE_BUN_AUTH_PASSWORD_MIN is larger than _PASSWORD_MAX");
+        return BB_EINVAL;
+    }
+    if (!cfg->bun_auth_issuer[0] || !cfg->bun_auth_audience[0]) {
+        snprintf(err, errcap, "BUNBASE_BUN_AUTH_ISSUER and _AUDIENCE must not be empty");
+        return BB_EINVAL;
+    }
+    if (sodium_init() < 0) {
+        snprintf(err, errcap, "bun-auth: libsodium failed to initialise");
+        return BB_EINTERNAL;
+    }
+    struct bun_auth *a = calloc(1, sizeof *a);
+    if (!a) return BB_ENOMEM;
+    a->pg = o->pg;
+    a->c.opslimit = cfg->bun_auth_argon2_opslimit;
+    a->c.memlimit = (size_t)cfg->bun_auth_argon2_memlimit_kib * 1024u;
+    a->c.password_min = cfg->bun_auth_password_min;
+    a->c.password_max = cfg->bun_auth_password_max;
+    a->c.access_ttl = (int64_t)cfg->bun_auth_access_ttl_s;
+    a->c.refresh_ttl = (int64_t)cfg->bun_auth_refresh_ttl_s;
+    a->c.session_ttl = (int64_t)cfg->bun_auth_session_ttl_s;
+    a->c.leeway = (int64_t)cfg->bun_auth_leeway_s;
+    a->c.key_grace = (int64_t)cfg->bun_auth_key_grace_s;
+    a->c.key_rotate = (int64_t)cfg->bun_auth_key_rotate_s;
+    a->c.sync_ms = cfg->bun_auth_sync_ms;
+    snprintf(a->c.issuer, sizeof a->c.issuer, "%s", cfg->bun_auth_issuer);
+    snprintf(a->c.audience, sizeof a->c.audience, "%s", cfg->bun_auth_audience);
+    snprintf(a->dir, sizeof a->dir, "%s/bun_auth", cfg->data_dir);
+    pthread_rwlock_init(&a->klock, NULL);
+    pthread_mutex_init(&a->rotate_mu, NULL);
+    pthread_mutex_init(&a->sync_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->sync_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = ba_table_init(&a->table);
+    if (rc) {
+        free(a);
+        return rc;
+    }
+    /* the hash unknown emails are checked against, so that a login costs the same either way */
+    uint8_t junk[32];
+    char pw[sizeof junk * 2 + 1];
+    bb_random_bytes(junk, sizeof junk);
+    bb_hex_encode(junk, sizeof junk, pw, sizeof pw);
+    if (crypto_pwhash_str_alg(a->dummy_hash, pw, strlen(pw), a->c.opslimit, a->c.memlimit,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0) {
+        snprintf(err, errcap,
+                 "bun-auth: Argon2id failed (BUNBASE_BUN_AUTH_ARGON2_MEMLIMIT_KIB "
+                 "too large for this machine?)");
+        rc = BB_ENOMEM;
+        goto fail;
+    }
+    rc = ba_keys_load(a, err, errcap);
+    if (rc) goto fail;
+    if (a->pg) {
+        if (ba_keys_publish(a) != 0) bb_warn(BA_MOD, "key_publish_failed");
+        rc = bun_auth_sync_now(a);
+        if (rc) {
+            snprintf(err, errcap, "bun-auth: cannot load sessions from PostgreSQL: %s",
+                     bb_strerror(rc));
+            goto fail;
+        }
+        atomic_store(&a->last_sync_ok_ms, bb_time_wall_ms());
+    }
+    if (o->sync_thread && a->pg) {
+        if (pthread_create(&a->sync_thread, NULL, sync_main, a) != 0) {
+            snprintf(err, errcap, "bun-auth: cannot start the sync thread");
+            rc = BB_ENOMEM;
+            goto fail;
+        }
+        a->sync_running = 1;
+    }
+    *out = a;
+    return 0;
+fail:
+    ba_keys_free(a);
+    ba_table_release(&a->table);
+    pthread_rwlock_destroy(&a->klock);
+    free(a);
+    return rc;
+}
+
+void bun_auth_free(struct bun_auth *a)
+{
+    if (!a) return;
+    if (a->sync_running) {
+        pthread_mutex_lock(&a->sync_mu);
+        a->sync_stop = 1;
+        pthread_cond_signal(&a->sync_cv);
+        pthread_mutex_unlock(&a->sync_mu);
+        pthread_join(a->sync_thread, NULL);
+    }
+    ba_keys_free(a);
+    ba_table_release(&a->table);
+    pthread_rwlock_destroy(&a->klock);
+    pthread_mutex_destroy(&a->rotate_mu);
+    pthread_mutex_destroy(&a->sync_mu);
+    pthread_cond_destroy(&a->sync_cv);
+    sodium_memzero(a, sizeof *a);
+    free(a);
+}
+
+/* ------------------------------------------------------------------ routes */
+
+static void h_jwks(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_auth *a = req->ctx;
+    json_t *j = NULL;
+    int rc = bun_auth_jwks(a, &j);
+    if (rc) {
+        bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    bb_http_reply_json(res, 200, j);
+    bb_http_set_header(res, "Cache-Control", "public, max-age=60");
+    json_decref(j);
+}
+
+static const struct bb_route routes[] = {
+    {"GET", "/.well-known/jwks.json", h_jwks, BB_AUTH_NONE, 0, 0, "jwks"},
+};
+
+/* ------------------------------------------------------------------ service */
+
+static int svc_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
+{
+    if (!rt->pg) {
+        snprintf(err, errcap, "bun-auth: needs PostgreSQL");
+        return BB_EUNAVAIL;
+    }
+    struct bun_auth_opts o = {.cfg = rt->cfg, .pg = rt->pg, .sync_thread = 1};
+    struct bun_auth *a = NULL;
+    int rc = bun_auth_new(&o, &a, err, errcap);
+    if (rc) return rc;
+    rc = bb_host_mount(rt->host, "bun-auth", routes, sizeof routes / sizeof routes[0], a, NULL,
+                       NULL, err, errcap);
+    struct bb_identity_resolver res = {"bun-auth", bun_auth_resolve, a};
+    if (rc == 0) rc = bb_router_add_resolver(bb_host_gateway_router(rt->host), &res);
+    if (rc) {
+        if (!err[0]) snprintf(err, errcap, "bun-auth: %s", bb_strerror(rc));
+        bun_auth_free(a);
+        return rc;
+    }
+    char kid[BUN_AUTH_KID_MAX + 1];
+    bb_info(BA_MOD, "started kid=%s sessions=%zu", ba_current_kid(a, kid, sizeof kid),
+            ba_table_count(&a->table));
+    *state = a;
+    return 0;
+}
+
+static void svc_stop(void *state)
+{
+    bun_auth_free(state);
+}
+
+static int svc_health(void *state, json_t **detail)
+{
+    struct bun_auth *a = state;
+    char kid[BUN_AUTH_KID_MAX + 1];
+    size_t nkeys;
+    pthread_rwlock_rdlock(&a->klock);
+    nkeys = a->nkeys;
+    pthread_rwlock_unlock(&a->klock);
+    uint64_t last = atomic_load(&a->last_sync_ok_ms), now = bb_time_wall_ms();
+    uint64_t age = last && now > last ? now - last : 0;
+    /* stale when several syncs in a row failed: revocations by others are not seen */
+    int stale = age > 5 * a->c.sync_ms + 2000;
+    *detail = json_pack("{s:s,s:s,s:I,s:I,s:I}", "status", stale ? "degraded" : "ok", "kid",
+                        ba_current_kid(a, kid, sizeof kid), "keys", (json_int_t)nkeys, "sessions",
+                        (json_int_t)ba_table_count(&a->table), "sync_age_ms", (json_int_t)age);
+    return stale ? BB_EUNAVAIL : 0;
+}
+
+const struct bb_service_def bb_bun_auth_service = {
+    .name = "bun-auth",
+    .start = svc_start,
+    .stop = svc_stop,
+    .health = svc_health,
+    .migrations = bb_migrations_bun_auth,
+    .nmigrations = &bb_migrations_bun_auth_count,
+};
