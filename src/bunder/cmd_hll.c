@@ -592,3 +592,125 @@ void bndr_cmd_pfmerge(struct bndr_client *c)
     s->dirty++;
     bndr_add_ok(c);
 }
+
+/* ---------------------------------------------------------------- PFDEBUG / PFSELFTEST */
+void bndr_cmd_pfdebug(struct bndr_client *c)
+{
+    struct bndr_arg *sub = &c->argv[1];
+    struct bndr_obj *o = bndr_lookup_write(c, &c->argv[2]);
+    if (!o) {
+        bndr_add_error(c, "ERR The specified key does not exist");
+        return;
+    }
+    if (check_hll(c, o) < 0)
+        return;
+    struct bndr_de *e = bndr_db_find(&c->srv->db, c->argv[2].p, c->argv[2].n);
+    uint8_t *s = (uint8_t *)o->s;
+    if (bndr_argeq(sub, "getreg") || bndr_argeq(sub, "todense")) {
+        int conv = 0;
+        if (s[4] == HLL_ENC_SPARSE) {
+            if (to_dense(e) < 0) {
+                bndr_add_error(c, ERR_CORRUPT);
+                return;
+            }
+            conv = 1;
+            c->srv->dirty++; /* the encoding change is propagated, as in Redis */
+        }
+        if (bndr_argeq(sub, "todense")) {
+            bndr_add_ll(c, conv);
+            return;
+        }
+        s = (uint8_t *)BNDR_DE_OBJ(e)->s;
+        bndr_add_array(c, HLL_REGISTERS);
+        for (long i = 0; i < HLL_REGISTERS; i++)
+            bndr_add_ll(c, dense_get(s + HLL_HDR, i));
+    } else if (bndr_argeq(sub, "decode")) {
+        if (s[4] != HLL_ENC_SPARSE) {
+            bndr_add_error(c, "ERR HLL encoding is not sparse");
+            return;
+        }
+        struct bndr_buf b = {0};
+        const uint8_t *p = s + HLL_HDR, *end = s + o->len;
+        while (p < end) {
+            char tmp[32];
+            int m;
+            if (OP_IS_ZERO(p)) {
+                m = snprintf(tmp, sizeof tmp, "z:%d ", OP_ZERO_LEN(p));
+                p++;
+            } else if (OP_IS_XZERO(p)) {
+                m = snprintf(tmp, sizeof tmp, "Z:%d ", OP_XZERO_LEN(p)); /* p[1] may be the NUL */
+                p += 2;
+            } else {
+                m = snprintf(tmp, sizeof tmp, "v:%d,%d ", OP_VAL_VALUE(p), OP_VAL_LEN(p));
+                p++;
+            }
+            bndr_buf_add(&b, tmp, (size_t)m);
+        }
+        while (b.len && b.p[b.len - 1] == ' ')
+            b.len--;
+        bndr_add_bulk(c, b.len ? b.p : "", b.len);
+        bndr_free(b.p);
+    } else if (bndr_argeq(sub, "encoding")) {
+        bndr_add_status(c, s[4] == HLL_ENC_DENSE ? "dense" : "sparse");
+    } else {
+        bndr_add_errorf(c, "ERR Unknown PFDEBUG subcommand '%.*s'", (int)(sub->n > 128 ? 128 : sub->n),
+                        sub->p);
+    }
+}
+
+/* Checks the register accessors and that sparse and dense HLLs count the same, within the
+ * estimator's expected error (Redis' PFSELFTEST checks the same properties). */
+void bndr_cmd_pfselftest(struct bndr_client *c)
+{
+    static uint8_t dense[HLL_DENSE_BYTES + 1];
+    for (int round = 0; round < 4; round++) {
+        uint8_t want[64];
+        memset(dense, 0, sizeof dense);
+        for (long i = 0; i < HLL_REGISTERS; i++) {
+            unsigned v = (unsigned)((i * 7 + round * 13) & HLL_REG_MAX);
+            dense_put(dense, i, v);
+            if (i < 64)
+                want[i] = (uint8_t)v;
+        }
+        for (long i = 0; i < HLL_REGISTERS; i++) {
+            unsigned v = (unsigned)((i * 7 + round * 13) & HLL_REG_MAX);
+            if (dense_get(dense, i) != v) {
+                bndr_add_errorf(c, "TESTFAILED Register error at %ld", i);
+                return;
+            }
+        }
+        (void)want;
+    }
+    /* sparse (never promoted) vs dense: identical registers, identical counts */
+    static uint8_t regs_s[HLL_REGISTERS];
+    memset(dense, 0, sizeof dense);
+    memset(regs_s, 0, sizeof regs_s);
+    int histo[64];
+    for (long j = 1; j <= 100000; j++) {
+        char ele[24];
+        int n = snprintf(ele, sizeof ele, "%ld", j);
+        long reg;
+        int count = hll_pattern(ele, (size_t)n, &reg);
+        dense_set(dense, reg, count);
+        if (count > regs_s[reg])
+            regs_s[reg] = (uint8_t)count;
+        if (j % 10000 == 0) {
+            memset(histo, 0, sizeof histo);
+            for (long i = 0; i < HLL_REGISTERS; i++) {
+                if (dense_get(dense, i) != regs_s[i]) {
+                    bndr_add_errorf(c, "TESTFAILED dense/raw mismatch at register %ld", i);
+                    return;
+                }
+                histo[regs_s[i]]++;
+            }
+            double est = (double)hll_estimate(histo);
+            double err = fabs(est - (double)j) / (double)j;
+            if (err > 5 * 1.04 / sqrt((double)HLL_REGISTERS)) {
+                bndr_add_errorf(c, "TESTFAILED Too big error. card:%ld abserr:%.0f", j,
+                                fabs(est - (double)j));
+                return;
+            }
+        }
+    }
+    bndr_add_ok(c);
+}

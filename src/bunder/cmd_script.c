@@ -48,7 +48,8 @@
 
 static struct {
     lua_State *L;
-    struct bndr_dict bodies; /* sha -> struct bndr_str * (the script body, for SCRIPT EXISTS) */
+    struct bndr_dict bodies; /* sha -> v.i = registry ref of the compiled function * 2 + no-writes */
+    int globals_ref, errh_ref; /* registry refs: the real globals table, the error handler */
     struct bndr_client *fake; /* runs redis.call */
     struct bndr_client *caller;
     int running, timedout, killed, wrote, readonly;
@@ -694,7 +695,7 @@ static void state_create(void)
         bb_error("bunder", "lua_init_failed err=\"%s\"", lua_tostring(L, -1));
         abort();
     }
-    lua_setfield(L, LUA_REGISTRYINDEX, "err_handler");
+    sc.errh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* what Redis 7.0 leaves out of the globals */
     static const char *const drop[] = {"debug", "loadfile", "dofile", "print", "load",
                                        "loadstring", "getfenv", "setfenv", "require", "module",
@@ -775,7 +776,7 @@ static void state_create(void)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, "proxy");
-    lua_setfield(L, LUA_REGISTRYINDEX, "globals");
+    sc.globals_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_COUNT);
     sc.L = L;
 }
@@ -880,41 +881,39 @@ static long parse_shebang(struct bndr_client *c, const char *body, size_t n, int
     return (long)ln;
 }
 
-/* Compiles body under its sha unless already known. Returns 0, or -1 after replying. */
-static int script_load(struct bndr_client *c, const char *body, size_t n, char sha[41])
+/* Compiles body under its sha unless already known. Returns its entry in sc.bodies, or NULL
+ * after replying. */
+static struct bndr_de *script_load(struct bndr_client *c, const char *body, size_t n,
+                                   char sha[41])
 {
     sha1hex(body, n, sha);
-    if (bndr_dict_find(&sc.bodies, sha, 40))
-        return 0;
+    struct bndr_de *e = bndr_dict_find(&sc.bodies, sha, 40);
+    if (e)
+        return e;
     int no_writes = 0;
     long off = parse_shebang(c, body, n, &no_writes);
     if (off < 0)
-        return -1;
+        return NULL;
     lua_State *L = sc.L;
     /* a shebang line is compiled as an empty line, so line numbers stay the body's */
     if (luaL_loadbuffer(L, body + off, n - (size_t)off, "@user_script")) {
         bndr_add_errorf(c, "ERR Error compiling script (new function): %s",
                         lua_tostring(L, -1));
         lua_pop(L, 1);
-        return -1;
+        return NULL;
     }
     lua_getfield(L, LUA_REGISTRYINDEX, "proxy");
     lua_setfenv(L, -2);
-    char key[64];
-    snprintf(key, sizeof key, "f_%s", sha);
-    lua_setfield(L, LUA_REGISTRYINDEX, key);
-    snprintf(key, sizeof key, "ro_%s", sha);
-    lua_pushboolean(L, no_writes);
-    lua_setfield(L, LUA_REGISTRYINDEX, key);
-    struct bndr_de *e = bndr_dict_upsert(&sc.bodies, sha, 40, NULL);
-    e->v.i = (int64_t)n;
-    return 0;
+    int ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    e = bndr_dict_upsert(&sc.bodies, sha, 40, NULL);
+    e->v.i = (int64_t)ref * 2 + no_writes;
+    return e;
 }
 
 static void set_array_global(lua_State *L, const char *name, struct bndr_arg *a, int n)
 {
-    lua_getfield(L, LUA_REGISTRYINDEX, "globals");
-    lua_newtable(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc.globals_ref);
+    lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
         lua_pushlstring(L, a[i].p, a[i].n);
         lua_rawseti(L, -2, i + 1);
@@ -940,6 +939,7 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
     ensure_state();
     lua_State *L = sc.L;
     char sha[41];
+    struct bndr_de *se;
     if (by_sha) {
         if (c->argv[1].n != 40) {
             bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
@@ -950,23 +950,18 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
             sha[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
         }
         sha[40] = 0;
-        if (!bndr_dict_find(&sc.bodies, sha, 40)) {
+        if (!(se = bndr_dict_find(&sc.bodies, sha, 40))) {
             bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
             return;
         }
-    } else if (script_load(c, c->argv[1].p, c->argv[1].n, sha) < 0) {
+    } else if (!(se = script_load(c, c->argv[1].p, c->argv[1].n, sha))) {
         return;
     }
-    char key[64];
-    snprintf(key, sizeof key, "ro_%s", sha);
-    lua_getfield(L, LUA_REGISTRYINDEX, key);
-    int no_writes = lua_toboolean(L, -1);
-    lua_pop(L, 1);
+    int no_writes = (int)(se->v.i & 1);
     set_array_global(L, "KEYS", c->argv + 3, (int)numkeys);
     set_array_global(L, "ARGV", c->argv + 3 + numkeys, c->argc - 3 - (int)numkeys);
-    lua_getfield(L, LUA_REGISTRYINDEX, "err_handler");
-    snprintf(key, sizeof key, "f_%s", sha);
-    lua_getfield(L, LUA_REGISTRYINDEX, key);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc.errh_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(se->v.i >> 1));
     memcpy(sc.sha, sha, 41);
     sc.caller = c;
     sc.running = 1;
@@ -1023,8 +1018,12 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
         lua_to_resp(c, L, 0);
     }
     lua_pop(L, 1); /* the error handler */
-    /* a script's garbage is collected at once, as Redis does for large heaps */
-    lua_gc(L, LUA_GCSTEP, 1);
+    /* an incremental GC step every 50 scripts, as Redis does (every script costs too much CPU) */
+    static int gc_count;
+    if (++gc_count == 50) {
+        lua_gc(L, LUA_GCSTEP, 50);
+        gc_count = 0;
+    }
 }
 
 void bndr_cmd_eval(struct bndr_client *c)
@@ -1085,7 +1084,7 @@ void bndr_cmd_script(struct bndr_client *c)
             return;
         ensure_state();
         char sha[41];
-        if (script_load(c, c->argv[2].p, c->argv[2].n, sha) < 0)
+        if (!script_load(c, c->argv[2].p, c->argv[2].n, sha))
             return;
         bndr_add_bulk(c, sha, 40);
     } else if (bndr_argeq(sub, "exists")) {

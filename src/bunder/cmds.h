@@ -175,7 +175,9 @@
     /* HyperLogLog (cmd_hll.c) */                                                              \
     X(pfadd, -2, "WMF", 1, 1, 1, "hyperloglog", "Adds elements to a HyperLogLog key.")         \
     X(pfcount, -2, "R", 1, -1, 1, "hyperloglog", "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).") \
-    X(pfmerge, -2, "WM", 1, -1, 1, "hyperloglog", "Merges one or more HyperLogLog values into a single key.")
+    X(pfmerge, -2, "WM", 1, -1, 1, "hyperloglog", "Merges one or more HyperLogLog values into a single key.") \
+    X(pfdebug, 3, "WMA", 2, 2, 1, "hyperloglog", "Internal commands for debugging HyperLogLog values.") \
+    X(pfselftest, 1, "A", 0, 0, 0, "hyperloglog", "An internal command for testing HyperLogLog values.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

@@ -40,6 +40,12 @@ test('PFADD/PFCOUNT/PFMERGE replies and the HLL bytes equal redis-server', async
       ['CONFIG', 'SET', 'hll-sparse-max-bytes', '100'], ['PFADD', 'small', ...range('s', 0, 60)], ['STRLEN', 'small'],
       ['PFADD', 'small2', ...range('s', 0, 20)], ['STRLEN', 'small2'], ['GET', 'small2'], ['PFCOUNT', 'small', 'small2'],
       ['CONFIG', 'SET', 'hll-sparse-max-bytes', '3000'],
+      // PFDEBUG / PFSELFTEST
+      ['PFDEBUG', 'ENCODING', 'k'], ['PFDEBUG', 'DECODE', 'k'], ['PFDEBUG', 'DECODE', 'h2'], ['PFDEBUG', 'ENCODING', 'h3'],
+      ['PFDEBUG', 'DECODE', 'h3'], ['PFDEBUG', 'GETREG', 'h3'], ['PFDEBUG', 'TODENSE', 'h3'], ['PFDEBUG', 'TODENSE', 'k'],
+      ['PFDEBUG', 'ENCODING', 'k'], ['GET', 'k'], ['PFDEBUG', 'GETREG', 'h'], ['PFDEBUG', 'ENCODING', 'h'],
+      ['PFDEBUG', 'ENCODING', 'nokey'], ['PFDEBUG', 'ENCODING', 'l'], ['PFDEBUG', 'ENCODING', 's'],
+      ['PFDEBUG', 'BOGUS', 'h'], ['PFDEBUG', 'ENCODING'], ['PFSELFTEST'], ['PFSELFTEST', 'x'],
     ]);
   } finally {
     await p.stop();
