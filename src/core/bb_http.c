@@ -951,7 +951,14 @@ static int authorize(const struct bb_router *router, const char *token,
         return 503;
     }
     unsigned mask = r->route ? r->route->auth : 0;
-    if (mask == 0 || (r->identity.kind & mask)) return 0;
+    if (mask == 0 || (r->identity.kind & mask)) {
+        void *aarg = NULL;
+        bb_router_authorize_fn az = bb_router_authorizer(router, &aarg);
+        if (!az || !r->route) return 0;
+        *code = "forbidden";
+        *msg = "forbidden";
+        return az(aarg, r, code, msg);
+    }
     if (r->identity.kind == BB_IDENTITY_ANONYMOUS) {
         *code = "unauthenticated";
         *msg = "missing or invalid internal token";
@@ -1605,6 +1612,14 @@ int bb_http_parse_for_test(const char *buf, size_t len, const struct bb_http_lim
 }
 
 /* ---------------------------------------------------------------- in-process dispatch */
+
+int bb_http_client_ip(const struct bb_http_request *req, char *buf, size_t cap)
+{
+    unsigned char key[16];
+    if (cap) buf[0] = '\0';
+    if (!req->conn || req->conn->test) return BB_ENOTFOUND;
+    return peer_of(req->conn, key, buf, cap) == 0 ? 0 : BB_ENOTFOUND;
+}
 
 void bb_http_response_free(struct bb_http_response *res)
 {

@@ -24,7 +24,21 @@ struct bb_router {
     size_t n, cap;
     struct bb_identity_resolver resolvers[BB_ROUTER_MAX_RESOLVERS];
     size_t nresolvers;
+    bb_router_authorize_fn authorizer;
+    void *authorizer_arg;
 };
+
+void bb_router_set_authorizer(struct bb_router *r, bb_router_authorize_fn fn, void *arg)
+{
+    r->authorizer = fn;
+    r->authorizer_arg = arg;
+}
+
+bb_router_authorize_fn bb_router_authorizer(const struct bb_router *r, void **arg)
+{
+    *arg = r ? r->authorizer_arg : NULL;
+    return r ? r->authorizer : NULL;
+}
 
 int bb_router_add_resolver(struct bb_router *r, const struct bb_identity_resolver *res)
 {

@@ -79,6 +79,16 @@ int bb_router_add(struct bb_router *r, const struct bb_route *table, size_t n, v
 int bb_router_add_resolver(struct bb_router *r, const struct bb_identity_resolver *res);
 /* The added resolvers (borrowed) and their count. */
 const struct bb_identity_resolver *bb_router_resolvers(const struct bb_router *r, size_t *n);
+/* The router's authorizer (optional, at most one): called by the dispatcher for every matched
+ * route once the identity is resolved and accepted by the route's mask, before the body is read
+ * (loop thread for HTTP, the caller's thread for bb_http_dispatch_local). It sees req->route,
+ * req->match (path parameters) and req->identity and must not block. Returns 0 to let the request
+ * through, or the HTTP status to answer (401/403/404/503) with *code and *msg (static strings).
+ * The platform uses it to apply its authorization matrix (src/platform/platform_authz.c). */
+typedef int (*bb_router_authorize_fn)(void *arg, const struct bb_http_request *req,
+                                      const char **code, const char **msg);
+void bb_router_set_authorizer(struct bb_router *r, bb_router_authorize_fn fn, void *arg);
+bb_router_authorize_fn bb_router_authorizer(const struct bb_router *r, void **arg);
 /* path is the URL path without query (borrowed; m's params point into it). */
 int bb_router_match(const struct bb_router *r, const char *method, const char *path, size_t len,
                     struct bb_route_match *m);

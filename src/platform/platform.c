@@ -1,4 +1,7 @@
 #include "platform.h"
+#include "platform_internal.h"
+#include "bun_auth.h"
+#include "bb_router.h"
 #include "bb_config.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
@@ -21,34 +24,6 @@
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-
-struct platform {
-    struct bb_runtime *rt;
-    char instance_id[BB_ID_LEN + 1];
-};
-
-static uint64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
-
-/* ------------------------------------------------------------------ /v1/instance/status */
-
-static void handle_status(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct platform *p = req->ctx;
-    struct bb_runtime *rt = p->rt;
-    json_t *services = bb_host_service_names(rt->host);
-    json_t *body = json_pack("{s:s,s:s,s:I,s:o,s:{s:b},s:s}", "version", BB_VERSION, "instance_id",
-                             p->instance_id, "uptime_seconds",
-                             (json_int_t)((wall_ms() - rt->started_ms) / 1000), "services",
-                             services, "database", "embedded", rt->pg_embedded, "url",
-                             rt->public_url ? rt->public_url : "");
-    bb_http_reply_json(res, 200, body);
-    json_decref(body);
-}
 
 /* ------------------------------------------------------------------ debug routes (tests only) */
 
@@ -136,17 +111,129 @@ static void handle_debug_sse(struct bb_http_request *req, struct bb_http_respons
     pthread_detach(t);
 }
 
-/* ------------------------------------------------------------------ route tables */
+/* ------------------------------------------------------------------ route table + matrix rows */
 
-static const struct bb_route routes[] = {
-    {"GET", "/v1/instance/status", handle_status, BB_AUTH_NONE, 0, 0, NULL},
+/* Who may call a route at all (the dispatcher's first gate; the matrix decides the rest). */
+#define SESSION BB_IDENTITY_DEVELOPER_SESSION
+#define DEV (BB_IDENTITY_DEVELOPER_SESSION | BB_IDENTITY_PAT)
+#define KEYS (BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET)
+#define DEVKEY (DEV | KEYS)
+#define POOL BB_ROUTE_POOL
+#define SMALL 16384 /* bodies of control-plane requests */
+
+/* Every platform route and its row of the authorization matrix (platform_authz.c): the
+ * dispatcher checks (resource, action) for the caller before the handler runs, for every route.
+ * A route without a row (RES_NONE) refuses to start and fails the matrix test. */
+const struct plat_route plat_routes[] = {
+    /* instance */
+    {"GET", "/v1/instance/status", plat_h_status, 0, POOL, 0, RES_PUBLIC, ACT_READ},
+    {"POST", "/v1/setup", plat_h_setup, 0, POOL, SMALL, RES_PUBLIC, ACT_WRITE},
+    /* developer accounts */
+    {"POST", "/v1/auth/register", plat_h_register, 0, POOL, SMALL, RES_PUBLIC, ACT_WRITE},
+    {"POST", "/v1/auth/login", plat_h_login, 0, POOL, SMALL, RES_PUBLIC, ACT_WRITE},
+    {"POST", "/v1/auth/refresh", plat_h_refresh, 0, POOL, SMALL, RES_PUBLIC, ACT_WRITE},
+    {"POST", "/v1/auth/logout", plat_h_logout, SESSION, POOL, SMALL, RES_ACCOUNT, ACT_WRITE},
+    {"POST", "/v1/auth/logout-all", plat_h_logout_all, SESSION, POOL, SMALL, RES_ACCOUNT, ACT_WRITE},
+    {"GET", "/v1/auth/me", plat_h_me, DEV, POOL, 0, RES_ACCOUNT, ACT_READ},
+    {"GET", "/v1/auth/sessions", plat_h_sessions, SESSION, POOL, 0, RES_ACCOUNT, ACT_READ},
+    {"DELETE", "/v1/auth/sessions/{id}", plat_h_session_revoke, SESSION, POOL, 0, RES_ACCOUNT,
+     ACT_WRITE},
+    {"GET", "/v1/auth/stream", plat_h_stream, DEV, BB_ROUTE_STREAM, 0, RES_ACCOUNT, ACT_READ},
+    /* personal access tokens: managed with a session only (a token cannot mint tokens) */
+    {"GET", "/v1/auth/tokens", plat_h_tokens_list, SESSION, POOL, 0, RES_ACCOUNT, ACT_READ},
+    {"POST", "/v1/auth/tokens", plat_h_tokens_create, SESSION, POOL, SMALL, RES_ACCOUNT, ACT_WRITE},
+    {"DELETE", "/v1/auth/tokens/{id}", plat_h_tokens_revoke, SESSION, POOL, 0, RES_ACCOUNT,
+     ACT_WRITE},
+    /* projects */
+    {"GET", "/v1/projects", plat_h_projects_list, DEV, POOL, 0, RES_PROJECT, ACT_READ},
+    {"POST", "/v1/projects", plat_h_projects_create, DEV, POOL, SMALL, RES_PROJECT, ACT_WRITE},
+    {"GET", "/v1/projects/{projectId}", plat_h_project_get, DEVKEY, POOL, 0, RES_PROJECT, ACT_READ},
+    {"PATCH", "/v1/projects/{projectId}", plat_h_project_update, DEVKEY, POOL, SMALL, RES_PROJECT,
+     ACT_WRITE},
+    {"DELETE", "/v1/projects/{projectId}", plat_h_project_delete, DEVKEY, POOL, 0, RES_PROJECT,
+     ACT_ADMIN},
+    {"GET", "/v1/projects/{projectId}/config", plat_h_project_config, DEVKEY, 0, 0, RES_CONFIG,
+     ACT_READ},
+    /* members */
+    {"GET", "/v1/projects/{projectId}/members", plat_h_members_list, DEVKEY, POOL, 0, RES_MEMBERS,
+     ACT_READ},
+    {"POST", "/v1/projects/{projectId}/members", plat_h_members_add, DEVKEY, POOL, SMALL,
+     RES_MEMBERS, ACT_WRITE},
+    {"PATCH", "/v1/projects/{projectId}/members/{userId}", plat_h_member_update, DEVKEY, POOL,
+     SMALL, RES_MEMBERS, ACT_WRITE},
+    {"DELETE", "/v1/projects/{projectId}/members/{userId}", plat_h_member_remove, DEVKEY, POOL, 0,
+     RES_MEMBERS, ACT_WRITE},
+    {"POST", "/v1/projects/{projectId}/leave", plat_h_leave, DEV, POOL, SMALL, RES_PROJECT,
+     ACT_READ},
+    {"POST", "/v1/projects/{projectId}/transfer", plat_h_transfer, DEV, POOL, SMALL, RES_MEMBERS,
+     ACT_ADMIN},
+    /* project keys */
+    {"GET", "/v1/projects/{projectId}/keys", plat_h_keys_list, DEVKEY, POOL, 0, RES_KEYS, ACT_READ},
+    {"POST", "/v1/projects/{projectId}/keys", plat_h_keys_create, DEVKEY, POOL, SMALL, RES_KEYS,
+     ACT_WRITE},
+    {"POST", "/v1/projects/{projectId}/keys/{keyId}/regenerate", plat_h_key_regenerate, DEVKEY,
+     POOL, SMALL, RES_KEYS, ACT_WRITE},
+    {"DELETE", "/v1/projects/{projectId}/keys/{keyId}", plat_h_key_revoke, DEVKEY, POOL, 0,
+     RES_KEYS, ACT_WRITE},
 };
+const size_t plat_nroutes = sizeof plat_routes / sizeof plat_routes[0];
+
+static struct bb_route built_routes[sizeof plat_routes / sizeof plat_routes[0]];
+
+static void kinds_json(json_t *arr, unsigned mask)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } k[] = {{BB_IDENTITY_DEVELOPER_SESSION, "session"},
+             {BB_IDENTITY_PAT, "pat"},
+             {BB_IDENTITY_PROJECT_KEY_PUBLIC, "pk"},
+             {BB_IDENTITY_PROJECT_KEY_SECRET, "sk"},
+             {BB_IDENTITY_INTERNAL_SERVICE, "internal"}};
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
+        if (mask & k[i].bit) json_array_append_new(arr, json_string(k[i].name));
+}
+
+/* GET /v1/debug/platform/routes (debug routes only): the route table with its matrix rows, and
+ * the matrix — what the generated authorization test walks. */
+static void handle_debug_routes(struct bb_http_request *req, struct bb_http_response *res)
+{
+    (void)req;
+    json_t *routes = json_array();
+    for (size_t i = 0; i < plat_nroutes; i++) {
+        const struct plat_route *r = &plat_routes[i];
+        json_t *acc = json_array();
+        kinds_json(acc, r->auth);
+        json_array_append_new(
+            routes, json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "method", r->method, "pattern",
+                              r->pattern, "resource", plat_res_name(r->res), "action",
+                              plat_act_name(r->act), "accepts", acc, "stream",
+                              (r->flags & BB_ROUTE_STREAM) != 0));
+    }
+    static const char *const prn[PR_COUNT_] = {"owner", "admin", "member", "viewer", "pk", "sk"};
+    json_t *m = json_object();
+    for (int res_ = RES_PROJECT; res_ < RES_COUNT_; res_++) {
+        json_t *row = json_object();
+        for (int pr = 0; pr < PR_COUNT_; pr++) {
+            json_t *acts = json_array();
+            for (int a = 0; a < ACT_COUNT_; a++)
+                if (plat_matrix_allows(pr, res_, a))
+                    json_array_append_new(acts, json_string(plat_act_name(a)));
+            json_object_set_new(row, prn[pr], acts);
+        }
+        json_object_set_new(m, plat_res_name(res_), row);
+    }
+    json_t *body = json_pack("{s:o,s:o}", "routes", routes, "matrix", m);
+    bb_http_reply_json(res, 200, body);
+    json_decref(body);
+}
 
 static const struct bb_route debug_routes[] = {
     {"GET", "/v1/debug/sleep", handle_debug_sleep, BB_AUTH_NONE, BB_ROUTE_POOL, 0, NULL},
     {"POST", "/v1/debug/echo", handle_debug_echo, BB_AUTH_NONE, BB_ROUTE_POOL, 0, NULL},
     {"GET", "/v1/debug/sse", handle_debug_sse, BB_AUTH_NONE, BB_ROUTE_STREAM, 0, NULL},
     {"GET", "/v1/debug/internal", handle_debug_echo, BB_AUTH_INTERNAL, 0, 0, NULL},
+    {"GET", "/v1/debug/platform/routes", handle_debug_routes, BB_AUTH_NONE, 0, 0, NULL},
 };
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -180,18 +267,44 @@ static int load_instance_id(struct platform *p, char *err, size_t errcap)
     return rc;
 }
 
+static void platform_free(struct platform *p)
+{
+    if (!p) return;
+    plat_cache_free(p->cache);
+    plat_rl_free(p->rl);
+    free(p);
+}
+
 static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
 {
     struct platform *p = calloc(1, sizeof *p);
     if (!p) return BB_ENOMEM;
     p->rt = rt;
-    int rc = load_instance_id(p, err, errcap);
-    if (rc == 0) rc = bb_router_add(rt->router, routes, sizeof routes / sizeof routes[0], p);
+    int rc = plat_config_load(&p->cfg, err, errcap);
+    if (rc == 0) rc = platform_routes_check(plat_routes, plat_nroutes, err, errcap);
+    if (rc == 0) rc = load_instance_id(p, err, errcap);
+    if (rc == 0) rc = plat_rl_new(p->cfg.rate_max_entries, &p->rl);
+    if (rc == 0) rc = plat_cache_new(rt, p->cfg.sync_ms, &p->cache, err, errcap);
+    if (rc == 0) {
+        for (size_t i = 0; i < plat_nroutes; i++) {
+            const struct plat_route *r = &plat_routes[i];
+            built_routes[i] = (struct bb_route){r->method, r->pattern, r->handler, r->auth,
+                                                r->flags, r->max_body, NULL};
+        }
+        p->built = built_routes;
+        p->nbuilt = plat_nroutes;
+        rc = bb_router_add(rt->router, built_routes, plat_nroutes, p);
+    }
+    if (rc == 0) {
+        struct bb_identity_resolver res = {"platform", plat_resolve, p};
+        rc = bb_router_add_resolver(rt->router, &res);
+    }
+    if (rc == 0) bb_router_set_authorizer(rt->router, platform_authorize, p);
     if (rc == 0 && rt->cfg->debug_routes)
         rc = bb_router_add(rt->router, debug_routes, sizeof debug_routes / sizeof debug_routes[0], p);
     if (rc) {
         if (!err[0]) snprintf(err, errcap, "platform: %s", bb_strerror(rc));
-        free(p);
+        platform_free(p);
         return rc;
     }
     *state = p;
@@ -200,7 +313,16 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
 
 static void platform_stop(void *state)
 {
-    free(state);
+    struct platform *p = state;
+    if (p && p->rt && p->rt->router) bb_router_set_authorizer(p->rt->router, NULL, NULL);
+    platform_free(p);
+}
+
+int platform_key_lookup(struct platform *p, const char *raw_key, char project_id[BB_ID_LEN + 1],
+                        int *kind)
+{
+    if (!p || !raw_key || strlen(raw_key) > 128) return BB_ENOTFOUND;
+    return plat_cache_key(p->cache, raw_key, project_id, kind);
 }
 
 const struct bb_service_def bb_platform_service = {

@@ -1,0 +1,218 @@
+/* platform_internal.h — what the platform's files share (not a public API; see platform.h).
+ *
+ * Files:
+ *   platform.c         lifecycle, the route table with its matrix rows, instance status, debug
+ *   platform_authz.c   the authorization matrix and the router's authorizer
+ *   platform_cache.c   in-memory snapshot of tokens, keys and memberships + the identity resolver
+ *   platform_auth.c    /v1/auth/..., /v1/setup, rate limits
+ *   platform_projects.c projects, members, keys, personal access tokens, project config
+ *   platform_config.c  BUNBASE_PLATFORM_* knobs
+ */
+#ifndef BB_PLATFORM_INTERNAL_H
+#define BB_PLATFORM_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bb_http.h"
+#include "bb_id.h"
+#include "bb_identity.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+struct bb_runtime;
+struct bun_auth;
+
+/* ---------------------------------------------------------------- the matrix */
+
+/* Resources of the authorization matrix. RES_PUBLIC: the route needs no authorization (it still
+ * has its row: "public" is a decision, not an omission). RES_ACCOUNT: the caller's own account
+ * (sessions, tokens, profile); the other resources are per project. */
+enum plat_res {
+    RES_NONE = 0, /* no row: a route with it fails platform_routes_check() and the matrix test */
+    RES_PUBLIC,
+    RES_ACCOUNT,
+    RES_PROJECT,
+    RES_MEMBERS,
+    RES_KEYS,
+    RES_DATABASE,
+    RES_KV,
+    RES_REALTIME,
+    RES_CONFIG,
+    RES_LOGS,
+    RES_FUNCTIONS,
+    RES_COUNT_
+};
+enum plat_act { ACT_READ = 0, ACT_WRITE, ACT_ADMIN, ACT_COUNT_ };
+
+/* Who asks, as the matrix sees it. */
+enum plat_principal { PR_OWNER = 0, PR_ADMIN, PR_MEMBER, PR_VIEWER, PR_PK, PR_SK, PR_COUNT_ };
+
+const char *plat_res_name(int res);
+const char *plat_act_name(int act);
+int plat_res_parse(const char *s, size_t n);
+int plat_act_parse(const char *s, size_t n);
+const char *plat_role_name(int role);       /* PR_OWNER..PR_VIEWER */
+int plat_role_parse(const char *s);         /* -1 when not a role */
+/* 1 when principal may do act on res. */
+int plat_matrix_allows(int principal, int res, int act);
+/* PAT scope bit of (res, act): scopes are a uint64 mask with bit res*ACT_COUNT_+act. */
+static inline uint64_t plat_scope_bit(int res, int act)
+{
+    return (uint64_t)1 << (res * ACT_COUNT_ + act);
+}
+/* Parses a JSON array of scope strings ("project:read", "database:*", "*") into a mask; NULL or
+ * absent → every scope. BB_EINVAL with err on an unknown scope. */
+int plat_scopes_parse(const json_t *arr, uint64_t *mask, char *err, size_t errcap);
+/* New JSON array of the scope strings of mask (in matrix order; ["*"] when all). */
+json_t *plat_scopes_json(uint64_t mask);
+uint64_t plat_scopes_all(void);
+
+/* One platform route: the router's row plus its matrix row. */
+struct plat_route {
+    const char *method;
+    const char *pattern;
+    bb_http_handler handler;
+    unsigned auth;  /* accepted identity kinds (mask), like struct bb_route.auth */
+    unsigned flags; /* BB_ROUTE_* */
+    size_t max_body;
+    int res, act;   /* matrix row */
+};
+
+/* The authorizer installed on the gateway router (bb_router_set_authorizer). */
+int platform_authorize(void *arg, const struct bb_http_request *req, const char **code,
+                       const char **msg);
+
+/* ---------------------------------------------------------------- config */
+
+enum plat_mode { MODE_CLOUD = 0, MODE_SELF_HOSTED = 1 };
+
+struct plat_config {
+    int mode;
+    uint64_t max_projects_per_user; /* cloud only; 0 = unlimited */
+    uint64_t max_tokens_per_user;   /* cloud only; 0 = unlimited */
+    int cookie_secure;
+    uint64_t sync_ms;               /* cache poll interval */
+    int rate_limit;                 /* 0: off */
+    uint64_t rate_ip_per_min, rate_ip_burst;
+    uint64_t rate_account_per_min, rate_account_burst;
+    uint64_t rate_max_entries;
+    uint64_t pat_default_ttl_s, pat_max_ttl_s;
+    uint64_t max_keys_per_kind;     /* active keys of one kind per project (rotation) */
+    uint64_t max_name_bytes;
+    uint64_t session_cookie_max_age_s;
+};
+int plat_config_load(struct plat_config *c, char *err, size_t errcap);
+
+/* ---------------------------------------------------------------- cache */
+
+struct plat_cache;
+/* Starts the cache: a first synchronous load, then a thread polling platform_version every
+ * sync_ms and reloading on change. */
+int plat_cache_new(struct bb_runtime *rt, uint64_t sync_ms, struct plat_cache **out, char *err,
+                   size_t errcap);
+void plat_cache_free(struct plat_cache *c);
+/* Reloads now (blocking; call after a local change committed). */
+int plat_cache_reload(struct plat_cache *c);
+/* Role (PR_OWNER..PR_VIEWER) of uid in project, or -1. Non-blocking. */
+int plat_cache_role(struct plat_cache *c, const char *project_id, size_t plen, const char *uid);
+/* Key lookup: 0 (active; project id and kind filled), BB_ENOTFOUND (unknown), BB_EAUTH (revoked). */
+int plat_cache_key(struct plat_cache *c, const char *raw, char project_id[BB_ID_LEN + 1],
+                   int *kind);
+/* PAT lookup: 0, BB_ENOTFOUND, BB_EAUTH (revoked: *why_code "token_revoked"), BB_ETIMEDOUT
+ * (expired). uid filled (BUN_AUTH_ID_MAX + 1). */
+int plat_cache_pat(struct plat_cache *c, const char *raw, char *uid, size_t uidcap,
+                   uint64_t *scopes);
+uint64_t plat_cache_version(struct plat_cache *c);
+/* The identity resolver (bb_identity_resolve_fn) for bbp_, pk_ and sk_ credentials. */
+int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identity *out,
+                 struct bb_identity_reject *why);
+
+/* ---------------------------------------------------------------- rate limits */
+
+struct plat_rl;
+int plat_rl_new(uint64_t max_entries, struct plat_rl **out);
+void plat_rl_free(struct plat_rl *rl);
+/* Takes one token from key's bucket (per_min tokens a minute, burst at most). 0 when allowed;
+ * BB_ELIMIT with *retry_after_s (>= 1) when not. */
+int plat_rl_take(struct plat_rl *rl, const char *key, uint64_t per_min, uint64_t burst,
+                 uint64_t now_ms, uint64_t *retry_after_s);
+
+/* ---------------------------------------------------------------- the service */
+
+struct platform {
+    struct bb_runtime *rt;
+    char instance_id[BB_ID_LEN + 1];
+    struct plat_config cfg;
+    struct plat_cache *cache;
+    struct plat_rl *rl;
+    const struct bb_route *built; /* the router's rows of plat_routes, same order */
+    size_t nbuilt;
+    const struct bb_route *built_debug;
+    size_t nbuilt_debug;
+};
+
+extern const struct plat_route plat_routes[];
+extern const size_t plat_nroutes;
+/* Every route has a matrix row (res != RES_NONE) and a sane one; 0 or BB_EINVAL with err. */
+int platform_routes_check(const struct plat_route *r, size_t n, char *err, size_t errcap);
+
+/* Helpers shared by the handlers. */
+struct bun_auth *plat_bun_auth(struct platform *p, struct bb_http_response *res);
+/* Parses the body as a JSON object (bounded); on failure answers 400 and returns NULL. */
+json_t *plat_body(struct bb_http_request *req, struct bb_http_response *res);
+void plat_reply_err(struct bb_http_response *res, int status, const char *code, const char *msg);
+/* Acquires a PostgreSQL connection or answers 503 (returns NULL). */
+PGconn *plat_pg(struct platform *p, struct bb_http_response *res);
+void plat_pg_release(struct platform *p, PGconn *c);
+/* Bumps platform_version in the current transaction. 0 or BB_EIO. */
+int plat_bump_version(PGconn *c);
+PGresult *plat_q(PGconn *c, const char *sql, int n, const char *const *params);
+int plat_cmd_ok(PGresult *r);
+/* The session id of a developer-session identity (claims.sid), or NULL. */
+const char *plat_identity_sid(const struct bb_identity *id);
+int plat_is_admin(struct platform *p, PGconn *c, const char *uid);
+/* Rate limit for (what, req's IP) and, when account is not NULL, (what, account). On refusal it
+ * answers 429 with Retry-After and returns BB_ELIMIT. */
+int plat_rate_check(struct platform *p, struct bb_http_request *req, struct bb_http_response *res,
+                    const char *what, const char *account);
+uint64_t plat_wall_ms(void);
+/* sha256 hex of s. */
+void plat_hash_hex(const char *s, char out[65]);
+
+/* Handlers (platform_auth.c). */
+void plat_h_register(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_login(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_refresh(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_logout(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_logout_all(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_me(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_sessions(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_session_revoke(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_stream(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_setup(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_status(struct bb_http_request *req, struct bb_http_response *res);
+/* Handlers (platform_projects.c). */
+void plat_h_tokens_list(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_tokens_create(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_tokens_revoke(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_projects_list(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_projects_create(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_project_get(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_project_update(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_project_config(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_members_list(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_members_add(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_member_update(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_member_remove(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_leave(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_transfer(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_keys_list(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_keys_create(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_key_regenerate(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res);
+
+#endif
