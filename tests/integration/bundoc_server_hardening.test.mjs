@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 
-import { parsePrometheus, sleep, startServer } from './harness.mjs';
+import { freePort, parsePrometheus, sleep, startServer } from './harness.mjs';
 
 const TOKEN = 'bundoc-server-hardening-token-0123456789';
-let srv;
+let srv, bcPort;
 const B = (p = 'h1') => `/v1/projects/${p}/databases/(default)`;
 
 // http.request with the path exactly as given (no URL normalisation of "..").
@@ -82,11 +82,29 @@ function openSSE(path, { lastEventId } = {}) {
 }
 
 before(async () => {
+  bcPort = await freePort();
   srv = await startServer({
     services: 'platform,buncast,bundoc-server',
-    env: { BUNBASE_LOG_LEVEL: 'warn', BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_SSE_HEARTBEAT_MS: '500' },
+    env: { BUNBASE_LOG_LEVEL: 'warn', BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_SSE_HEARTBEAT_MS: '500',
+      BUNBASE_BUNCAST_ADDR: `127.0.0.1:${bcPort}` },
   });
 });
+
+// buncast's own SSE subscription: the raw text of the stream.
+function openBuncast(topic) {
+  return new Promise((resolve, reject) => {
+    const s = { text: '', status: null };
+    const req = http.get(`http://127.0.0.1:${bcPort}/subscribe?topic=${topic}`, { headers: { Authorization: `Bearer ${TOKEN}` } }, (res) => {
+      s.status = res.statusCode;
+      res.setEncoding('utf8');
+      res.on('data', (c) => { s.text += c; });
+      resolve(s);
+    });
+    req.on('error', (e) => { if (s.status === null) reject(e); });
+    s.close = () => req.destroy();
+    s.events = () => s.text.split('\n').filter((l) => l.startsWith('data:')).map((l) => JSON.parse(l.slice(5)).data);
+  });
+}
 after(async () => { if (srv) await srv.stop(); });
 
 test('collection names: one rule on every path (.., x., .x, a/b, __meta refused with 400)', async () => {
@@ -251,6 +269,9 @@ test('a 5 MiB document reaches SSE subscribers as a notice with its id; streams 
   const before = await metric('bunbase_bundoc_events_too_large_total');
   const a = await openSSE(`${P}/collections/big/subscribe`);
   assert.equal(a.status, 200);
+  const bc = await openBuncast('db.big.collection.big');
+  assert.equal(bc.status, 200);
+  await sleep(300); // the service's buncast client connects in the background
   assert.equal((await call('POST', `${P}/documents/big`, { _id: 's1', v: 1 })).status, 201);
   const blob = 'x'.repeat(5 * 1024 * 1024);
   let r = await call('POST', `${P}/documents/big`, { _id: 'huge', blob });
@@ -278,6 +299,11 @@ test('a 5 MiB document reaches SSE subscribers as a notice with its id; streams 
   assert.equal(a.ended, false);
   assert.equal(b.ended, false);
   assert.equal(await metric('bunbase_bundoc_events_too_large_total'), before + 2);
+  // buncast got the same notice instead of dropping the event (its limit is 1 MiB)
+  for (let i = 0; i < 100 && bc.events().length < 5; i++) await sleep(50);
+  assert.deepEqual(bc.events().map((d) => [d.docId, d.tooLarge ?? false, d.doc === null]),
+    [['s1', false, false], ['huge', true, true], ['s2', false, false], ['huge', true, true], ['s3', false, false]]);
+  bc.close();
   // the document itself is readable by its id
   r = await call('GET', `${P}/documents/big/huge`);
   assert.equal(r.status, 200);
