@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,8 +47,8 @@ struct fixture {
 };
 
 static pthread_t loop_thread_id;
-static volatile int sse_closed_calls;
-static volatile int worker_ran_off_loop;
+static atomic_int sse_closed_calls; /* written on the loop thread, read by the test */
+static atomic_int worker_ran_off_loop;
 
 static void h_hello(struct bb_http_request *req, struct bb_http_response *res)
 {

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@
 struct srv {
     int lfd;
     int port;
-    volatile int stop;
+    atomic_int stop; /* set by the test thread, read by the server thread */
     pthread_t th;
     pthread_mutex_t mu;
     char last_rid[256];
