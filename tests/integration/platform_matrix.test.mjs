@@ -1,0 +1,159 @@
+// The authorization matrix test, generated from the platform's route table
+// (GET /v1/debug/platform/routes): every route × every credential kind, with the expected status
+// computed from SPEC below (the matrix as specified, kept here independently of the server's copy).
+// A route without a matrix row, or with a resource SPEC does not know, fails the test.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { sleep, startServer } from './harness.mjs';
+import { FAST_ENV, addMember, api, loginUser, newPat, newProject, newUser, streamHead } from './platform_lib.mjs';
+
+// roles × resources × actions (docs/platform.md, "Authorization matrix")
+const RWA = ['read', 'write', 'admin'];
+const RW = ['read', 'write'];
+const R = ['read'];
+const SPEC = {
+  project: { owner: RWA, admin: RW, member: R, viewer: R, pk: R, sk: R },
+  members: { owner: RWA, admin: RW, member: R, viewer: R, pk: [], sk: [] },
+  keys: { owner: RWA, admin: RW, member: [], viewer: [], pk: [], sk: [] },
+  database: { owner: RWA, admin: RWA, member: RW, viewer: R, pk: RW, sk: RWA },
+  kv: { owner: RWA, admin: RWA, member: RW, viewer: R, pk: [], sk: RWA },
+  realtime: { owner: RWA, admin: RWA, member: RW, viewer: R, pk: R, sk: RWA },
+  config: { owner: RWA, admin: RW, member: R, viewer: R, pk: R, sk: R },
+  logs: { owner: ['read', 'admin'], admin: R, member: R, viewer: R, pk: [], sk: R },
+  functions: { owner: RWA, admin: RWA, member: RW, viewer: R, pk: R, sk: RWA },
+};
+
+const CREDS = ['none', 'expired_token', 'revoked_pat', 'wrong_pk', 'wrong_sk', 'other_session',
+  'viewer', 'member', 'admin', 'owner', 'pk', 'sk'];
+
+// Routes whose allowed call would destroy the fixture: run with a fresh credential / target.
+const DESTRUCTIVE = new Set(['POST /v1/auth/logout', 'POST /v1/auth/logout-all',
+  'POST /v1/projects/{projectId}/leave', 'DELETE /v1/projects/{projectId}']);
+
+/** 'allow' or the status the dispatcher must answer with. */
+function expected(route, cred) {
+  if (cred === 'expired_token' || cred === 'revoked_pat') return 401; // the credential itself
+  if (route.resource === 'public') return 'allow';
+  if (cred === 'none') return 401;
+  const kind = { wrong_pk: 'pk', pk: 'pk', wrong_sk: 'sk', sk: 'sk' }[cred] || 'session';
+  if (!route.accepts.includes(kind)) return 403;
+  const scoped = route.pattern.includes('{projectId}');
+  if (kind === 'pk' || kind === 'sk') {
+    if (!scoped || cred.startsWith('wrong_')) return 403;
+    return SPEC[route.resource][kind].includes(route.action) ? 'allow' : 403;
+  }
+  if (!scoped) return 'allow'; // the caller's own account / project list and create
+  if (cred === 'other_session') return 404; // non-members learn nothing
+  return SPEC[route.resource][cred].includes(route.action) ? 'allow' : 403;
+}
+
+describe('authorization matrix (generated from the route table)', () => {
+  let s, base, table, fx;
+
+  before(async () => {
+    s = await startServer({ env: { ...FAST_ENV, BUNBASE_PLATFORM_MAX_PROJECTS_PER_USER: '0' } });
+    base = s.url;
+    table = (await api(base, 'GET', '/v1/debug/platform/routes')).json;
+    const [owner, admin, member, viewer, outsider] = await Promise.all(
+      ['owner', 'admin', 'member', 'viewer', 'outsider'].map((t) => newUser(base, t)));
+    const P = await newProject(base, owner.access, 'Matrix P');
+    const Q = await newProject(base, owner.access, 'Matrix Q');
+    await addMember(base, owner.access, P.id, admin.email, 'admin');
+    await addMember(base, owner.access, P.id, member.email, 'member');
+    await addMember(base, owner.access, P.id, viewer.email, 'viewer');
+    const revoked = await newPat(base, owner.access, { name: 'revoked' });
+    const rv = await api(base, 'DELETE', `/v1/auth/tokens/${revoked.id}`, { token: owner.access });
+    assert.equal(rv.status, 200, rv.text);
+    const expired = await newPat(base, owner.access, { name: 'expired', ttl_seconds: 1 });
+    await sleep(1200);
+    fx = { owner, admin, member, viewer, outsider, P, Q, revoked: revoked.token, expired: expired.token };
+  });
+  after(async () => { if (s) await s.stop(); });
+
+  function headersFor(cred) {
+    switch (cred) {
+      case 'none': return {};
+      case 'expired_token': return { token: fx.expired };
+      case 'revoked_pat': return { token: fx.revoked };
+      case 'wrong_pk': return { key: fx.Q.pk };
+      case 'wrong_sk': return { token: fx.Q.sk };
+      case 'other_session': return { token: fx.outsider.access };
+      case 'pk': return { key: fx.P.pk };
+      case 'sk': return { token: fx.P.sk };
+      default: return { token: fx[cred].access };
+    }
+  }
+
+  const userOf = (cred) => (cred === 'other_session' ? 'outsider' : cred);
+
+  async function call(route, cred, projectId) {
+    const path = route.pattern.replace('{projectId}', projectId)
+      .replace('{userId}', '01NOSUCHUSER00000000000000').replace('{keyId}', '01NOSUCHKEY000000000000000')
+      .replace('{id}', 'nosuch');
+    const opt = headersFor(cred);
+    if (route.stream) {
+      const h = {};
+      if (opt.token) h.Authorization = `Bearer ${opt.token}`;
+      if (opt.key) h['X-Bunbase-Client-Key'] = opt.key;
+      const r = await streamHead(`${base}${path}`, h);
+      return { status: r.status, code: r.json && r.json.code, text: r.text };
+    }
+    // bodies are '{}': they pass the dispatcher and fail the handler's validation, so allowed
+    // calls change nothing
+    const body = route.method === 'POST' || route.method === 'PATCH' ? {} : undefined;
+    return api(base, route.method, path, { ...opt, body });
+  }
+
+  test('every route has a matrix row the spec knows', () => {
+    assert.ok(table.routes.length >= 25, `only ${table.routes.length} routes`);
+    for (const r of table.routes) {
+      assert.notEqual(r.resource, 'none', `${r.method} ${r.pattern} has no matrix row`);
+      assert.ok(r.resource === 'public' || r.resource === 'account' || SPEC[r.resource],
+        `${r.method} ${r.pattern}: resource ${r.resource} is not in the spec`);
+      assert.ok(RWA.includes(r.action), `${r.method} ${r.pattern}: action ${r.action}`);
+    }
+    // the server's matrix is the spec
+    for (const [res, row] of Object.entries(SPEC))
+      for (const [who, acts] of Object.entries(row))
+        assert.deepEqual(table.matrix[res][who], acts, `matrix ${res}/${who}`);
+  });
+
+  test('every route × every credential', { timeout: 240000 }, async () => {
+    const failures = [];
+    let n = 0;
+    for (const route of table.routes) {
+      const id = `${route.method} ${route.pattern}`;
+      for (const cred of CREDS) {
+        const exp = expected(route, cred);
+        let projectId = fx.P.id;
+        let restore = null;
+        if (exp === 'allow' && DESTRUCTIVE.has(id)) {
+          if (id.startsWith('DELETE /v1/projects')) {
+            projectId = (await newProject(base, fx.owner.access, 'Throwaway')).id;
+          } else if (id.includes('/leave')) {
+            if (cred !== 'owner') restore = async () => addMember(base, fx.owner.access, fx.P.id, fx[cred].email, cred);
+          } else { // logout, logout-all: a fresh session of the same user
+            const u = fx[userOf(cred)];
+            const fresh = await loginUser(base, u.email);
+            const saved = u.access;
+            u.access = fresh.access;
+            restore = async () => {
+              u.access = id.endsWith('logout-all') ? (await loginUser(base, u.email)).access : saved;
+            };
+          }
+        }
+        const r = await call(route, cred, projectId);
+        n++;
+        if (restore) await restore();
+        const ok = exp === 'allow'
+          ? r.status !== 401 && r.status !== 403 && r.code !== 'project_not_found' && r.status < 500
+          : r.status === exp && (exp !== 404 || r.code === 'project_not_found');
+        if (!ok) failures.push(`${id} as ${cred}: expected ${exp}, got ${r.status} ${r.text.slice(0, 120)}`);
+      }
+    }
+    assert.equal(n, table.routes.length * CREDS.length);
+    assert.deepEqual(failures, []);
+  });
+});
