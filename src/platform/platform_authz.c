@@ -129,10 +129,13 @@ int plat_scopes_parse(const json_t *arr, uint64_t *mask, char *err, size_t errca
         }
         const char *colon = strchr(s, ':');
         int r = colon ? plat_res_parse(s, (size_t)(colon - s)) : -1;
-        int a = -2;
+        int a = -2; /* -1: every action; -2: unknown */
         if (colon && strcmp(colon + 1, "*") == 0) a = -1;
-        else if (colon) a = plat_act_parse(colon + 1, strlen(colon + 1));
-        if (r < 0 || a == -2 || (a < 0 && a != -1)) {
+        else if (colon) {
+            a = plat_act_parse(colon + 1, strlen(colon + 1));
+            if (a < 0) a = -2;
+        }
+        if (r < 0 || a == -2) {
             snprintf(err, errcap,
                      "unknown scope \"%.64s\" (use <resource>:<read|write|admin|*> or \"*\")", s);
             return BB_EINVAL;

@@ -133,7 +133,8 @@ int plat_rl_take(struct plat_rl *rl, const char *key, uint64_t per_min, uint64_t
         b->tokens -= 1.0;
     } else {
         double need_ms = (1.0 - b->tokens) * 60000.0 / (double)per_min;
-        uint64_t s = (uint64_t)(need_ms / 1000.0) + 1;
+        uint64_t s = (uint64_t)((need_ms + 999.0) / 1000.0);
+        if (s < 1) s = 1;
         *retry_after_s = s;
         rc = BB_ELIMIT;
     }
