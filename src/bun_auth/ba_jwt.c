@@ -218,11 +218,13 @@ int ba_keys_load(struct bun_auth *a, char *err, size_t errcap)
                 dirty = 1;
                 continue;
             }
-            rc = key_read(a, kid, &k, err, errcap);
-            if (rc) {
-                json_decref(m);
-                free(buf);
-                return rc;
+            if (key_read(a, kid, &k, err, errcap) != 0) {
+                /* unreadable or missing: its tokens stop verifying; a new key is made if it was
+                 * the signing one */
+                bb_warn(BA_MOD, "key_skipped kid=%s reason=\"%s\"", kid, err);
+                err[0] = '\0';
+                dirty = 1;
+                continue;
             }
             k.created_at = created;
             k.retired_at = retired;
@@ -389,9 +391,30 @@ int bun_auth_rotate_key(struct bun_auth *a, char *kid_out, size_t kidcap)
         return rc;
     }
     int64_t now = ba_now(a);
+    /* keys.json first, without the ring lock (it fsyncs): the new key, then the own keys that
+     * are still in grace once the signing one is retired now. Only rotations (serialized by
+     * rotate_mu) change the own keys, so the ring cannot change under us meanwhile. */
+    struct ba_key meta[BA_MAX_KEYS], ring[BA_MAX_KEYS], drop[BA_MAX_KEYS];
+    size_t nm = 0, n = 0, nd = 0;
+    meta[nm++] = k;
+    pthread_rwlock_rdlock(&a->klock);
+    for (size_t i = 0; i < a->nkeys && nm < BA_MAX_KEYS; i++) {
+        struct ba_key o = a->keys[i];
+        if (!o.own) continue;
+        if (o.retired_at == 0) o.retired_at = now;
+        if (in_grace(a, &o, now)) meta[nm++] = o;
+    }
+    pthread_rwlock_unlock(&a->klock);
+    rc = manifest_write(a, meta, nm); /* reads only the plain fields */
+    if (rc) {
+        char path[1200];
+        if (key_path(a, k.kid, path, sizeof path) == 0) unlink(path);
+        key_clear(&k);
+        pthread_mutex_unlock(&a->rotate_mu);
+        bb_error(BA_MOD, "key_rotate_failed reason=\"cannot write keys.json\"");
+        return BB_EIO;
+    }
     /* the new ring: new key first, the others (retired now if they were signing) while in grace */
-    struct ba_key ring[BA_MAX_KEYS], drop[BA_MAX_KEYS];
-    size_t n = 0, nd = 0;
     pthread_rwlock_wrlock(&a->klock);
     ring[n++] = k;
     for (size_t i = 0; i < a->nkeys; i++) {
@@ -402,20 +425,9 @@ int bun_auth_rotate_key(struct bun_auth *a, char *kid_out, size_t kidcap)
         else
             drop[nd++] = o;
     }
-    rc = manifest_write(a, ring, n);
-    if (rc == 0) {
-        memcpy(a->keys, ring, n * sizeof ring[0]);
-        a->nkeys = n;
-    }
+    memcpy(a->keys, ring, n * sizeof ring[0]);
+    a->nkeys = n;
     pthread_rwlock_unlock(&a->klock);
-    if (rc) {
-        char path[1200];
-        if (key_path(a, k.kid, path, sizeof path) == 0) unlink(path);
-        key_clear(&k);
-        pthread_mutex_unlock(&a->rotate_mu);
-        bb_error(BA_MOD, "key_rotate_failed reason=\"cannot write keys.json\"");
-        return BB_EIO;
-    }
     for (size_t i = 0; i < nd; i++) {
         char path[1200];
         if (drop[i].own && key_path(a, drop[i].kid, path, sizeof path) == 0) unlink(path);

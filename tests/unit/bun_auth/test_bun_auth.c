@@ -972,6 +972,121 @@ static void test_second_instance_sync(void **state)
     /* b is gone but its key stays published: A keeps verifying until it is retired */
 }
 
+static struct bun_auth *instance_with(const char *dir, uint64_t sync_ms, uint64_t rotate_s)
+{
+    struct bb_config c = cfg;
+    snprintf(c.data_dir, sizeof c.data_dir, "%s", dir);
+    c.bun_auth_sync_ms = sync_ms;
+    c.bun_auth_key_rotate_s = rotate_s;
+    struct bun_auth_opts o = {.cfg = &c, .pg = pool, .sync_thread = 1};
+    struct bun_auth *a = NULL;
+    char err[256] = "";
+    int rc = bun_auth_new(&o, &a, err, sizeof err);
+    if (rc) fail_msg("bun_auth_new: %s (%s)", err, bb_strerror(rc));
+    return a;
+}
+
+/* Polls GET /me on r until it answers want (at most ~5 s). */
+static int wait_status(struct bb_router *r, const char *bearer, const char *cookie, int want,
+                       char *out, size_t cap)
+{
+    int st = 0;
+    for (int i = 0; i < 250; i++) {
+        st = call(r, "/me", bearer, cookie, out, cap);
+        if (st == want) break;
+        usleep(20000);
+    }
+    return st;
+}
+
+/* The background thread (BUNBASE_BUN_AUTH_SYNC_MS) brings other processes' sessions and
+ * revocations in without anyone calling it. */
+static void test_sync_thread(void **state)
+{
+    (void)state;
+    char dir[160], email[128], out[512];
+    snprintf(dir, sizeof dir, "%s/data3", tmp_root);
+    struct bun_auth *b = instance_with(dir, 50, 0);
+    struct bb_router *rb;
+    bb_router_new(&rb);
+    bb_router_add(rb, routes, sizeof routes / sizeof routes[0], NULL);
+    struct bb_identity_resolver res = {"bun-auth", bun_auth_resolve, b};
+    bb_router_add_resolver(rb, &res);
+    struct bun_auth_user u;
+    struct bun_auth_tokens t;
+    make_user("thread", email, sizeof email, &u);
+    login_ok(email, "correct horse", NULL, &t); /* on A */
+    assert_int_equal(wait_status(rb, NULL, t.session_token, 200, out, sizeof out), 200);
+    assert_int_equal(bun_auth_logout_all(A, u.id), 0);
+    assert_int_equal(wait_status(rb, t.access_token, NULL, 401, out, sizeof out), 401);
+    assert_string_equal(out, "session_revoked");
+    assert_int_equal(call(rb, "/me", NULL, t.session_token, out, sizeof out), 401);
+    bb_router_free(rb);
+    bun_auth_free(b);
+    bun_auth_tokens_release(&t);
+}
+
+/* BUNBASE_BUN_AUTH_KEY_ROTATE_S: the sync thread rotates a key that reached that age. */
+static void test_auto_rotation(void **state)
+{
+    (void)state;
+    char dir[160], k1[128], k2[128];
+    snprintf(dir, sizeof dir, "%s/data4", tmp_root);
+    struct bun_auth *b = instance_with(dir, 50, 1);
+    ba_current_kid(b, k1, sizeof k1);
+    int changed = 0;
+    for (int i = 0; i < 150 && !changed; i++) {
+        usleep(20000);
+        changed = strcmp(ba_current_kid(b, k2, sizeof k2), k1) != 0;
+    }
+    assert_true(changed);
+    bun_auth_free(b);
+    /* the manifest on disk names a newer key first and the old one as retired */
+    char path[256];
+    snprintf(path, sizeof path, "%s/bun_auth/keys.json", dir);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    json_t *keys = json_object_get(m, "keys");
+    assert_true(json_array_size(keys) >= 2);
+    assert_string_not_equal(json_string_value(json_object_get(json_array_get(keys, 0), "kid")), k1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(keys, 0), "retired_at")), 0);
+    int found = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(keys, i, e) if (!strcmp(json_string_value(json_object_get(e, "kid")), k1))
+    {
+        found = 1;
+        assert_true(json_integer_value(json_object_get(e, "retired_at")) > 0);
+    }
+    assert_true(found);
+    json_decref(m);
+}
+
+/* A key file that went missing does not stop the start: a new key is made (and logged). */
+static void test_missing_key_file(void **state)
+{
+    (void)state;
+    char dir[160], kid[128], kid2[128], path[512];
+    snprintf(dir, sizeof dir, "%s/data5", tmp_root);
+    struct bun_auth *b = instance(dir);
+    ba_current_kid(b, kid, sizeof kid);
+    bun_auth_free(b);
+    snprintf(path, sizeof path, "%s/bun_auth/key-%s.pem", dir, kid);
+    assert_int_equal(unlink(path), 0);
+    b = instance(dir);
+    ba_current_kid(b, kid2, sizeof kid2);
+    assert_string_not_equal(kid, kid2);
+    bun_auth_free(b);
+    /* a key file with loose permissions is tightened to 0600 at load */
+    snprintf(path, sizeof path, "%s/bun_auth/key-%s.pem", dir, kid2);
+    assert_int_equal(chmod(path, 0644), 0);
+    b = instance(dir);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    bun_auth_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -987,6 +1102,9 @@ int main(void)
         cmocka_unit_test(test_key_rotation_grace),
         cmocka_unit_test(test_restart_keeps_key),
         cmocka_unit_test(test_second_instance_sync),
+        cmocka_unit_test(test_sync_thread),
+        cmocka_unit_test(test_auto_rotation),
+        cmocka_unit_test(test_missing_key_file),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
