@@ -815,6 +815,59 @@ static void test_rules(void **state)
     env_free(v);
 }
 
+/* bdoc_store_find_budget: documents examined count index candidates and scanned documents alike;
+ * over the budget, or a regex over its limits, the find fails with BB_ELIMIT and says which limit;
+ * within it, the answer equals the unbudgeted find. */
+static void test_find_budget(void **state)
+{
+    (void)state;
+    struct env *v = env_new();
+    mkcoll(v, "b", NULL);
+    mkindex(v, "b", "{\"name\":\"by_g\",\"fields\":[\"g\"]}");
+    for (int i = 0; i < 40; i++) {
+        char d[128];
+        snprintf(d, sizeof d, "{\"_id\":\"d%02d\",\"g\":%d,\"s\":\"%s\"}", i, i % 2,
+                 i == 30 ? "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!" : "aaaa");
+        assert_int_equal(ins0(v, "b", d), 0);
+    }
+    struct bdoc_store_txn *t;
+    assert_int_equal(bdoc_store_begin(v->s, BDOC_TXN_READONLY, &t), 0);
+    struct bdoc_store_find_result r;
+    struct bdoc_store_error e = {0};
+    struct bdoc_budget_limits lim = {.max_docs = 25};
+    /* an index plan: 20 candidates fit, the scan of 40 does not */
+    json_t *q = J("{\"filter\":{\"g\":1}}");
+    assert_int_equal(bdoc_store_find_budget(t, "b", q, NULL, 0, &lim, &r, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(r.explain, "plan")), "IXSCAN");
+    assert_int_equal(json_array_size(r.docs), 20);
+    bdoc_store_find_result_release(&r);
+    lim.max_docs = 19;
+    assert_int_equal(bdoc_store_find_budget(t, "b", q, NULL, 0, &lim, &r, &e), BB_ELIMIT);
+    assert_non_null(strstr(e.message, "query too expensive: examined more than 19 documents"));
+    json_decref(q);
+    lim.max_docs = 25;
+    q = J("{\"filter\":{\"s\":\"aaaa\"}}");
+    assert_int_equal(bdoc_store_find_budget(t, "b", q, NULL, 0, &lim, &r, &e), BB_ELIMIT);
+    json_decref(q);
+    /* a page that stops early stays inside the budget */
+    q = J("{\"filter\":{\"s\":\"aaaa\"},\"limit\":5}");
+    assert_int_equal(bdoc_store_find_budget(t, "b", q, NULL, 0, &lim, &r, &e), 0);
+    assert_int_equal(json_array_size(r.docs), 5);
+    bdoc_store_find_result_release(&r);
+    json_decref(q);
+    /* a catastrophic regex: the unbudgeted find says "no match" for d30, the budgeted one fails */
+    q = J("{\"filter\":{\"s\":{\"$regex\":\"^(a+)+$\"}}}");
+    assert_int_equal(bdoc_store_find(t, "b", q, NULL, 0, &r, &e), 0);
+    assert_int_equal(json_array_size(r.docs), 39);
+    bdoc_store_find_result_release(&r);
+    lim.max_docs = 0;
+    assert_int_equal(bdoc_store_find_budget(t, "b", q, NULL, 0, &lim, &r, &e), BB_ELIMIT);
+    assert_non_null(strstr(e.message, "match limit"));
+    json_decref(q);
+    bdoc_store_rollback(t);
+    env_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -822,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_unique),       cmocka_unit_test(test_online_build),
         cmocka_unit_test(test_schema),       cmocka_unit_test(test_references),
         cmocka_unit_test(test_reference_cycle), cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_find_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
