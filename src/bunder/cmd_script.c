@@ -896,7 +896,20 @@ static struct bndr_de *script_load(struct bndr_client *c, const char *body, size
         return NULL;
     lua_State *L = sc.L;
     /* a shebang line is compiled as an empty line, so line numbers stay the body's */
-    if (luaL_loadbuffer(L, body + off, n - (size_t)off, "@user_script")) {
+    /* Never precompiled bytecode (unsafe to load: it can corrupt memory and escape the
+     * sandbox). Debian's Lua loads a chunk starting with ESC as bytecode; one leading space makes
+     * it text, so it fails to compile exactly as in Redis, whose Lua has bytecode loading off. */
+    int bytecode = n > (size_t)off && body[off] == LUA_SIGNATURE[0];
+    char *text = NULL;
+    if (bytecode) {
+        text = bndr_malloc(n - (size_t)off + 1);
+        text[0] = ' ';
+        memcpy(text + 1, body + off, n - (size_t)off);
+    }
+    int lerr = bytecode ? luaL_loadbuffer(L, text, n - (size_t)off + 1, "@user_script")
+                        : luaL_loadbuffer(L, body + off, n - (size_t)off, "@user_script");
+    bndr_free(text);
+    if (lerr) {
         bndr_add_errorf(c, "ERR Error compiling script (new function): %s",
                         lua_tostring(L, -1));
         lua_pop(L, 1);

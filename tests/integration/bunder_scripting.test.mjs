@@ -187,6 +187,20 @@ test('a cyclic table stops at the Lua stack limit at the same depth as redis-ser
   }
 });
 
+test('precompiled Lua bytecode is refused like redis-server (never loaded)', async () => {
+  const p = await startPair();
+  try {
+    // real bytecode, made by string.dump inside a script
+    const bc = await p.bc.call('EVAL', 'return string.dump(function() return 42 end)', 0);
+    const body = bc.subarray(bc.indexOf('\r\n') + 2, bc.length - 2);
+    assert.equal(body[0], 0x1b);
+    await p.same([['EVAL', body, 0], ['SCRIPT', 'LOAD', body], ['EVAL', Buffer.from([0x1b]), 0],
+      ['EVAL', Buffer.concat([Buffer.from([0x1b]), Buffer.from('Lua')]), 0], ['PING']]);
+  } finally {
+    await p.stop();
+  }
+});
+
 test('scripts invalidate WATCH and wake blocked clients like any write', async () => {
   const p = await startPair();
   try {
