@@ -668,6 +668,64 @@ static const char err_handler_src[] =
     "  return err\n"
     "end\n";
 
+/* Pushes a read-only proxy of the table at idx: reads go to it, writes fail; getmetatable() of
+ * the proxy gives nothing to modify. */
+static void push_ro_proxy(lua_State *L, int idx)
+{
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    lua_newtable(L); /* proxy */
+    lua_newtable(L); /* its metatable */
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "__real");
+    lua_pushvalue(L, idx);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, l_global_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_setmetatable(L, -2);
+}
+
+/* setmetatable on a read-only proxy fails like Redis' read-only tables */
+static int l_setmetatable(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TTABLE && lua_getmetatable(L, 1)) {
+        lua_getfield(L, -1, "__newindex");
+        int ro = lua_tocfunction(L, -1) == l_global_newindex;
+        lua_pop(L, 2);
+        if (ro) {
+            lua_pushstring(L, "Attempt to modify a readonly table");
+            return lua_error(L);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the original setmetatable */
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* getmetatable of a library proxy is nil, as for Redis' library tables (the proxy's own
+ * metatable stays hidden) */
+static int l_getmetatable(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    lua_settop(L, 1);
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the original getmetatable */
+    lua_pushvalue(L, 1);
+    lua_call(L, 1, 1);
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1) && lua_type(L, 1) == LUA_TTABLE &&
+        lua_getmetatable(L, 1)) {
+        lua_getfield(L, -1, "__newindex");
+        int ro = lua_tocfunction(L, -1) == l_global_newindex;
+        lua_pop(L, 2);
+        if (ro) {
+            lua_pop(L, 1);
+            lua_pushnil(L);
+        }
+    }
+    return 1;
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction f)
 {
     lua_pushcfunction(L, f);
@@ -746,19 +804,26 @@ static void state_create(void)
      * can change string, redis, … for the next one */
     static const char *const libs[] = {"redis", "string", "table", "math", "cjson", "bit", NULL};
     for (int i = 0; libs[i]; i++) {
-        lua_newtable(L); /* proxy */
-        lua_newtable(L); /* its metatable */
         lua_getglobal(L, libs[i]);
-        lua_pushvalue(L, -1);
-        lua_setfield(L, -3, "__real");
-        lua_setfield(L, -2, "__index");
-        lua_pushcfunction(L, l_global_newindex);
-        lua_setfield(L, -2, "__newindex");
-        lua_pushboolean(L, 0);
-        lua_setfield(L, -2, "__metatable");
-        lua_setmetatable(L, -2);
+        push_ro_proxy(L, -1);
         lua_setglobal(L, libs[i]);
+        lua_pop(L, 1);
     }
+    /* the strings' metatable: its __index is the read-only string proxy, and getmetatable('')
+     * answers a read-only proxy of it, so no script can break string methods for the next */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_getglobal(L, "string");
+    lua_setfield(L, -2, "__index");
+    push_ro_proxy(L, -1);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 2);
+    lua_getglobal(L, "setmetatable");
+    lua_pushcclosure(L, l_setmetatable, 1);
+    lua_setglobal(L, "setmetatable");
+    lua_getglobal(L, "getmetatable");
+    lua_pushcclosure(L, l_getmetatable, 1);
+    lua_setglobal(L, "getmetatable");
     /* the proxy: every global read goes through l_global_index, every write fails */
     lua_pushvalue(L, LUA_GLOBALSINDEX); /* real globals */
     lua_newtable(L);                    /* proxy */
@@ -772,7 +837,7 @@ static void state_create(void)
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, l_global_newindex);
     lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
+    push_ro_proxy(L, -1); /* getmetatable(_G): a read-only view of this metatable */
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_setfield(L, LUA_REGISTRYINDEX, "proxy");

@@ -59,6 +59,14 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       E('return string.nonexist', 0), E("return rawget(string, 'format') ~= nil", 0),
       E("return rawget(_G, 'redis') ~= nil", 0), E("local t = {} rawset(t, 'a', 1) return rawget(t, 'a')", 0),
       E("return ('abc'):upper()", 0),
+      // metatables: the strings' one and _G's cannot be changed to break the next script
+      E("return type(getmetatable(''))", 0), E("getmetatable('').__index.zz = 1 return 1", 0),
+      E("getmetatable('').__index = nil return 1", 0), E("return ('x'):upper()", 0), E('return string.zz', 0),
+      E('return type(getmetatable(_G))', 0), E('setmetatable(_G, nil) return 1', 0),
+      E('setmetatable(string, {}) return 1', 0), E('getmetatable(_G).__index = nil', 0),
+      E('return type(getmetatable(string))', 0), E("return getmetatable('').__index.upper('a')", 0),
+      E('local t = setmetatable({}, {__index = function() return 5 end}) return t.x', 0),
+      E("return getmetatable(setmetatable({}, {__metatable='x'}))", 0), E('return getmetatable()', 0),
       E('return 1', -1), E('return 1', 2, 'a'), E('return 1', 'abc'), E('return 1'),
       // libraries
       E("return cjson.encode({1,2,'x'})", 0), E("return cjson.decode('[1,2,3]')[3]", 0),
