@@ -28,6 +28,7 @@
  * string, null → false (RESP3 null → nil), status → {ok=}, error → {err=} (raised by
  * redis.call), array → table, RESP3 map/set/double/bool/big number/verbatim as Redis.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -726,6 +727,53 @@ static int l_getmetatable(lua_State *L)
     return 1;
 }
 
+/* Debian's lua-cjson 2.1.0 sizes its output buffer in int (len * 6 + 2 for each string, the
+ * total in an int too): a value whose JSON could pass INT_MAX bytes would overflow it (the bug
+ * Redis fixed in its own copy as CVE-2022-24834). cjson.encode first bounds the worst-case output
+ * size of its argument; past CJSON_MAX_OUT it raises instead of calling the library. */
+#define CJSON_MAX_OUT ((long long)INT_MAX - 65536)
+static long long cjson_worst(lua_State *L, int idx, int depth)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TSTRING:
+        return (long long)lua_objlen(L, idx) * 6 + 2;
+    case LUA_TTABLE: {
+        if (depth > 1001 || !lua_checkstack(L, 3))
+            return 0; /* cjson refuses nesting this deep itself */
+        long long sum = 2;
+        lua_pushnil(L);
+        while (lua_next(L, idx)) {
+            int top = lua_gettop(L);
+            sum += cjson_worst(L, top - 1, depth + 1) + cjson_worst(L, top, depth + 1) + 2;
+            lua_pop(L, 1);
+            if (sum > CJSON_MAX_OUT) {
+                lua_pop(L, 1);
+                return sum;
+            }
+        }
+        return sum;
+    }
+    default:
+        return 32; /* numbers, booleans, null */
+    }
+}
+
+static int l_cjson_encode(lua_State *L)
+{
+    luaL_argcheck(L, lua_gettop(L) == 1, 1, "expected 1 argument");
+    if (cjson_worst(L, 1, 0) > CJSON_MAX_OUT)
+        return luaL_error(L, "cjson.encode: value too large to encode");
+    lua_pushvalue(L, lua_upvalueindex(1)); /* the library's encode */
+    lua_insert(L, 1);
+    if (lua_pcall(L, 1, 1, 0)) {
+        /* re-raised from here so the message carries the script's position, as when the
+         * script calls the library directly */
+        const char *m = lua_tostring(L, -1);
+        return luaL_error(L, "%s", m ? m : "cjson.encode failed");
+    }
+    return 1;
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction f)
 {
     lua_pushcfunction(L, f);
@@ -745,6 +793,9 @@ static void state_create(void)
     open_lib(L, LUA_DBLIBNAME, luaopen_debug);
     lua_pushcfunction(L, luaopen_cjson); /* returns the module without setting a global */
     lua_call(L, 0, 1);
+    lua_getfield(L, -1, "encode");
+    lua_pushcclosure(L, l_cjson_encode, 1);
+    lua_setfield(L, -2, "encode");
     lua_setglobal(L, "cjson");
     open_lib(L, "bit", luaopen_bit);
     /* the error handler keeps `debug` as an upvalue; then debug goes */

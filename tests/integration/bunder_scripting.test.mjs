@@ -71,6 +71,8 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       // libraries
       E("return cjson.encode({1,2,'x'})", 0), E("return cjson.decode('[1,2,3]')[3]", 0),
       E("return cjson.encode(cjson.decode('{\"a\":[1,{\"b\":true}]}'))", 0),
+      E('return cjson.encode()', 0), E('return cjson.encode(1, 2)', 0), E('local t = {} t[1] = t return cjson.encode(t)', 0),
+      E('return cjson.encode(function() end)', 0), E('return cjson.encode({[1]=1, [5]=2})', 0), E('return cjson.encode(0/0)', 0),
       E('return bit.band(7, 3)', 0), E('return bit.bxor(5, 1)', 0), E('return bit.tohex(255)', 0),
       E("return redis.sha1hex('')", 0), E("return redis.sha1hex('abc')", 0),
       E("return string.format('%d-%s', 3, 'x')", 0), E('return math.floor(3.7)', 0),
