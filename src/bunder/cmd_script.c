@@ -774,6 +774,45 @@ static int l_cjson_encode(lua_State *L)
     return 1;
 }
 
+/* cjson.encode_max_depth / decode_max_depth: the setting is shared by every later script (as in
+ * Redis), so it is capped at the default 1000 — deeper recursion in the library could exhaust the
+ * C stack and crash the server. */
+static int l_cjson_depth(lua_State *L)
+{
+    if (lua_type(L, 1) == LUA_TNUMBER && lua_tonumber(L, 1) > 1000) {
+        lua_pushnumber(L, 1000);
+        lua_replace(L, 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+/* LuaBitOp's bit.tohex(x, n) overflows its stack buffer for n = -2^31 (CVE-2024-31449, fixed in
+ * Redis' copy; Debian's lua-bitop 1.0.2 still has it): such an n is passed as -2^31 + 1, which is
+ * what the fix amounts to (8 upper-case digits). Arguments are checked here so errors name
+ * 'tohex' and the script's line as a direct call does. */
+static int l_bit_tohex(lua_State *L)
+{
+    luaL_checknumber(L, 1);
+    if (!lua_isnone(L, 2)) {
+        union {
+            lua_Number n;
+            uint64_t b;
+        } bn;
+        bn.n = luaL_checknumber(L, 2) + 6755399441055744.0; /* LuaBitOp's own conversion */
+        if ((uint32_t)bn.b == 0x80000000u) {
+            lua_pushnumber(L, -2147483647.0);
+            lua_replace(L, 2);
+        }
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction f)
 {
     lua_pushcfunction(L, f);
@@ -796,8 +835,19 @@ static void state_create(void)
     lua_getfield(L, -1, "encode");
     lua_pushcclosure(L, l_cjson_encode, 1);
     lua_setfield(L, -2, "encode");
+    static const char *const depth_fns[] = {"encode_max_depth", "decode_max_depth", NULL};
+    for (int i = 0; depth_fns[i]; i++) {
+        lua_getfield(L, -1, depth_fns[i]);
+        lua_pushcclosure(L, l_cjson_depth, 1);
+        lua_setfield(L, -2, depth_fns[i]);
+    }
     lua_setglobal(L, "cjson");
     open_lib(L, "bit", luaopen_bit);
+    lua_getglobal(L, "bit");
+    lua_getfield(L, -1, "tohex");
+    lua_pushcclosure(L, l_bit_tohex, 1);
+    lua_setfield(L, -2, "tohex");
+    lua_pop(L, 1);
     /* the error handler keeps `debug` as an upvalue; then debug goes */
     if (luaL_loadbuffer(L, err_handler_src, sizeof err_handler_src - 1, "@err_handler") ||
         lua_pcall(L, 0, 1, 0)) {

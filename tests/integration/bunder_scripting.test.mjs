@@ -73,6 +73,12 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       E("return cjson.encode(cjson.decode('{\"a\":[1,{\"b\":true}]}'))", 0),
       E('return cjson.encode()', 0), E('return cjson.encode(1, 2)', 0), E('local t = {} t[1] = t return cjson.encode(t)', 0),
       E('return cjson.encode(function() end)', 0), E('return cjson.encode({[1]=1, [5]=2})', 0), E('return cjson.encode(0/0)', 0),
+      // bit.tohex(x, -2^31) overflowed LuaBitOp's buffer (CVE-2024-31449): answered like patched Redis
+      E('return bit.tohex(65535, -2147483648)', 0), E('return bit.tohex(65535, 2147483648)', 0),
+      E('return bit.tohex(65535, -2)', 0), E("return bit.tohex('x')", 0), E('return bit.tohex(255, nil)', 0),
+      E('return cjson.encode_max_depth(5)', 0), E('return cjson.encode({{{{{{1}}}}}})', 0),
+      E('return cjson.encode_max_depth(1000)', 0), E('return cjson.decode_max_depth(3)', 0),
+      E("return cjson.decode('[[[[1]]]]')", 0), E('return cjson.decode_max_depth(1000)', 0),
       E('return bit.band(7, 3)', 0), E('return bit.bxor(5, 1)', 0), E('return bit.tohex(255)', 0),
       E("return redis.sha1hex('')", 0), E("return redis.sha1hex('abc')", 0),
       E("return string.format('%d-%s', 3, 'x')", 0), E('return math.floor(3.7)', 0),
