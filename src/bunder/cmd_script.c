@@ -813,6 +813,23 @@ static int l_bit_tohex(lua_State *L)
     return 1;
 }
 
+/* unpack as Lua 5.1's, without its overflow: e - i + 1 overflowed int for extreme bounds and
+ * Debian's Lua then grew the stack past its end (CVE-2025-46817, fixed in Redis' copy). */
+static int l_unpack(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    int i = luaL_optint(L, 2, 1);
+    int e = luaL_opt(L, luaL_checkint, 3, luaL_getn(L, 1));
+    if (i > e)
+        return 0;
+    unsigned n = (unsigned)e - (unsigned)i; /* elements - 1 */
+    if (n >= INT_MAX || !lua_checkstack(L, (int)++n))
+        return luaL_error(L, "too many results to unpack");
+    for (unsigned k = 0; k < n; k++)
+        lua_rawgeti(L, 1, (int)((unsigned)i + k));
+    return (int)n;
+}
+
 static void open_lib(lua_State *L, const char *name, lua_CFunction f)
 {
     lua_pushcfunction(L, f);
@@ -866,6 +883,14 @@ static void state_create(void)
     }
     lua_pushcfunction(L, l_rawset);
     lua_setglobal(L, "rawset");
+    lua_pushcfunction(L, l_unpack);
+    lua_setglobal(L, "unpack");
+    /* The chunk name stays referenced for the life of the state: Lua 5.1's parser does not
+     * anchor it, and a script that makes the collector run while it is being compiled could
+     * free it under the parser (CVE-2025-49844, fixed in Redis' copy). Strings are interned,
+     * so this reference keeps the very string the parser uses alive. */
+    lua_pushliteral(L, "@user_script");
+    luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushcfunction(L, l_rawget);
     lua_setglobal(L, "rawget");
     /* the redis table */

@@ -79,6 +79,10 @@ test('EVAL replies and errors equal redis-server byte for byte', async () => {
       E('return cjson.encode_max_depth(5)', 0), E('return cjson.encode({{{{{{1}}}}}})', 0),
       E('return cjson.encode_max_depth(1000)', 0), E('return cjson.decode_max_depth(3)', 0),
       E("return cjson.decode('[[[[1]]]]')", 0), E('return cjson.decode_max_depth(1000)', 0),
+      // unpack's bounds overflowed in Debian's Lua 5.1 (CVE-2025-46817): same answers as patched Redis
+      E('return unpack({}, -2147483648, 2147483647)', 0), E('return unpack({}, 0, 2147483647)', 0),
+      E("return select('#', unpack({}, 1, 1e7))", 0), E("return select('#', unpack({}, 2147483640, 2147483647))", 0),
+      E('return {unpack({1,2,3}, 2, 5)}', 0), E('return unpack(5)', 0), E('return {unpack({}, 3, 1)}', 0),
       E('return bit.band(7, 3)', 0), E('return bit.bxor(5, 1)', 0), E('return bit.tohex(255)', 0),
       E("return redis.sha1hex('')", 0), E("return redis.sha1hex('abc')", 0),
       E("return string.format('%d-%s', 3, 'x')", 0), E('return math.floor(3.7)', 0),
