@@ -961,7 +961,8 @@ static int authorize(const struct bb_router *router, const char *token,
     }
     if (r->identity.kind == BB_IDENTITY_ANONYMOUS) {
         *code = "unauthenticated";
-        *msg = "missing or invalid internal token";
+        *msg = (mask & BB_IDENTITY_INTERNAL_ANY) ? "missing or invalid internal token"
+                                                 : "authentication required";
         return 401;
     }
     *code = "forbidden";

@@ -66,6 +66,7 @@ describe('developer accounts', () => {
     assert.equal(r.status, 201, r.text);
     r = await api(base, 'GET', '/v1/auth/me');
     assert.equal(r.status, 401);
+    assert.equal(r.json.error, 'authentication required'); // not "internal token" on a public API
   });
 
   test('refresh rotates; reusing a refresh token is refused', async () => {

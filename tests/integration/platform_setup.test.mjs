@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 
-import { startServer } from './harness.mjs';
+import { makeTempDir, runBunbased, startServer } from './harness.mjs';
 import { FAST_ENV, PASSWORD, api, newPat, newProject, newUser } from './platform_lib.mjs';
 
 function sql(dataDir, q) {
@@ -100,5 +100,16 @@ describe('cloud mode', () => {
     assert.equal(r.status, 200, r.text);
     r = await api(base, 'POST', '/v1/auth/tokens', { token: u.access, body: { name: 't3' } });
     assert.equal(r.status, 201, r.text);
+  });
+});
+
+describe('platform knobs', () => {
+  test('a bad BUNBASE_PLATFORM_* value stops the start with a message naming it', { timeout: 90000 }, async () => {
+    for (const [k, v, re] of [['BUNBASE_PLATFORM_MODE', 'bogus', /BUNBASE_PLATFORM_MODE must be cloud or self_hosted/],
+      ['BUNBASE_PLATFORM_SYNC_MS', '5', /BUNBASE_PLATFORM_SYNC_MS must be an integer in \[50, 5000\]/]]) {
+      const r = await runBunbased(['serve', '--listen', '127.0.0.1:0', '--data', makeTempDir()], { env: { [k]: v } });
+      assert.notEqual(r.code, 0, r.stderr);
+      assert.match(r.stderr, re);
+    }
   });
 });
