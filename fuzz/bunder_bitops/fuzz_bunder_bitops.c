@@ -16,35 +16,32 @@
 static struct bndr_server *srv;
 static struct bndr_client *cl;
 
-static const char *const cmds[] = {"setbit", "getbit", "bitcount", "bitpos",
+static const char *const cmds[] = {"setbit", "getbit",   "bitcount",    "bitpos",
                                    "bitop",  "bitfield", "bitfield_ro", "set"};
 
 /* Length of the RESP value at p (bounded by end), or 0 if malformed. */
 static size_t resp_len(const char *p, const char *end, int depth)
 {
-    if (p >= end || depth > 8)
-        return 0;
+    if (p >= end || depth > 8) return 0;
     const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || nl == p || nl[-1] != '\r')
-        return 0;
+    if (!nl || nl == p || nl[-1] != '\r') return 0;
     const char *q = nl + 1;
     long long n = strtoll(p + 1, NULL, 10);
     switch (p[0]) {
-    case '+': case '-': case ':': case '_':
+    case '+':
+    case '-':
+    case ':':
+    case '_':
         return (size_t)(q - p);
     case '$':
-        if (n < 0)
-            return (size_t)(q - p);
-        if (end - q < n + 2)
-            return 0;
+        if (n < 0) return (size_t)(q - p);
+        if (end - q < n + 2) return 0;
         return (size_t)(q + n + 2 - p);
     case '*':
-        if (n < 0)
-            return (size_t)(q - p);
+        if (n < 0) return (size_t)(q - p);
         for (long long i = 0; i < n; i++) {
             size_t l = resp_len(q, end, depth + 1);
-            if (!l)
-                return 0;
+            if (!l) return 0;
             q += l;
         }
         return (size_t)(q - p);
@@ -64,8 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cl = bndr_client_fake(srv);
     }
     char *buf = malloc(size + 1);
-    if (!buf)
-        abort();
+    if (!buf) abort();
     memcpy(buf, data, size);
     buf[size] = 0;
     char *save = NULL;

@@ -37,8 +37,8 @@ static const char *run(int argc, const char **argv, const size_t *lens)
     return cl->out.p;
 }
 
-#define RUN(...)                                                             \
-    run((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)), \
+#define RUN(...)                                                                                   \
+    run((int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(const char *)),                       \
         (const char *[]){__VA_ARGS__}, NULL)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -51,11 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         srv = bndr_server_new(&cfg);
         cl = bndr_client_fake(srv);
     }
-    if (size > 20000)
-        return 0;
+    if (size > 20000) return 0;
     char *v = malloc(size + 16);
-    if (!v)
-        abort();
+    if (!v) abort();
     memcpy(v, data, size);
     size_t n = size;
     if (size >= 1 && (data[0] & 1) && size >= 16)
@@ -77,19 +75,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         long long c1 = -1, c2 = -1, c3 = -1;
         RUN("SETRANGE", "x", "15", "\x80"); /* the cached count may be anything: invalidate it */
         r = RUN("PFCOUNT", "x");
-        if (r[0] == ':')
-            c1 = strtoll(r + 1, NULL, 10);
+        if (r[0] == ':') c1 = strtoll(r + 1, NULL, 10);
         RUN("PFMERGE", "y", "x");
         r = RUN("PFCOUNT", "y");
-        if (r[0] == ':')
-            c3 = strtoll(r + 1, NULL, 10);
+        if (r[0] == ':') c3 = strtoll(r + 1, NULL, 10);
         RUN("SETRANGE", "x", "15", "\x80"); /* PFDEBUG TODENSE keeps the header and its cache */
         RUN("PFDEBUG", "TODENSE", "x");
         r = RUN("PFCOUNT", "x");
-        if (r[0] == ':')
-            c2 = strtoll(r + 1, NULL, 10);
-        if (c1 >= 0 && c2 >= 0 && c1 != c2)
-            abort(); /* sparse and dense count differently */
+        if (r[0] == ':') c2 = strtoll(r + 1, NULL, 10);
+        if (c1 >= 0 && c2 >= 0 && c1 != c2) abort(); /* sparse and dense count differently */
         if (c1 >= 0 && c3 >= 0 && c1 != c3)
             abort(); /* a merge into an empty key changed the count */
     }

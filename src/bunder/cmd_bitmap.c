@@ -16,8 +16,8 @@
 #include "cmds.h"
 
 #define ERR_BITOFF "ERR bit offset is not an integer or out of range"
-#define ERR_BFTYPE                                                                               \
-    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but " \
+#define ERR_BFTYPE                                                                                 \
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but "    \
     "i64 is."
 
 /* The live entry of key (lazy expiry and hit/miss stats applied), or NULL. */
@@ -80,8 +80,7 @@ static struct bndr_de *string_for_bits(struct bndr_client *c, const struct bndr_
 void bndr_cmd_setbit(struct bndr_client *c)
 {
     uint64_t off;
-    if (parse_bit_offset(c, &c->argv[2], 0, &off) < 0)
-        return;
+    if (parse_bit_offset(c, &c->argv[2], 0, &off) < 0) return;
     struct bndr_arg *v = &c->argv[3];
     if (v->n != 1 || (v->p[0] != '0' && v->p[0] != '1')) {
         bndr_add_error(c, "ERR bit is not an integer or out of range");
@@ -90,8 +89,7 @@ void bndr_cmd_setbit(struct bndr_client *c)
     int on = v->p[0] == '1';
     int grew;
     struct bndr_de *e = string_for_bits(c, &c->argv[1], off, &grew);
-    if (!e)
-        return;
+    if (!e) return;
     unsigned char *p = (unsigned char *)BNDR_DE_OBJ(e)->s;
     size_t byte = (size_t)(off >> 3);
     int bit = 7 - (int)(off & 7);
@@ -107,12 +105,10 @@ void bndr_cmd_setbit(struct bndr_client *c)
 void bndr_cmd_getbit(struct bndr_client *c)
 {
     uint64_t off;
-    if (parse_bit_offset(c, &c->argv[2], 0, &off) < 0)
-        return;
+    if (parse_bit_offset(c, &c->argv[2], 0, &off) < 0) return;
     int wrong;
     struct bndr_obj *o = bndr_lookup_type(c, &c->argv[1], BNDR_STRING, 0, &wrong);
-    if (wrong)
-        return;
+    if (wrong) return;
     size_t byte = (size_t)(off >> 3);
     if (!o || byte >= o->len) {
         bndr_add_ll(c, 0);
@@ -139,10 +135,8 @@ static long long popcount(const unsigned char *p, size_t n)
 /* Parses the optional unit argument at index i: 1 BIT, 0 BYTE, -1 after replying. */
 static int parse_unit(struct bndr_client *c, int i)
 {
-    if (bndr_argeq(&c->argv[i], "bit"))
-        return 1;
-    if (bndr_argeq(&c->argv[i], "byte"))
-        return 0;
+    if (bndr_argeq(&c->argv[i], "bit")) return 1;
+    if (bndr_argeq(&c->argv[i], "byte")) return 0;
     bndr_add_error(c, BNDR_ERR_SYNTAX);
     return -1;
 }
@@ -151,8 +145,7 @@ void bndr_cmd_bitcount(struct bndr_client *c)
 {
     int wrong;
     struct bndr_obj *o = bndr_lookup_type(c, &c->argv[1], BNDR_STRING, 0, &wrong);
-    if (wrong)
-        return;
+    if (wrong) return;
     if (!o) { /* Redis 7.0 answers 0 for a missing key before looking at the range */
         bndr_add_ll(c, 0);
         return;
@@ -163,8 +156,7 @@ void bndr_cmd_bitcount(struct bndr_client *c)
         if (bndr_get_ll_or_reply(c, &c->argv[2], &start, NULL) < 0 ||
             bndr_get_ll_or_reply(c, &c->argv[3], &end, NULL) < 0)
             return;
-        if (c->argc == 5 && (isbit = parse_unit(c, 4)) < 0)
-            return;
+        if (c->argc == 5 && (isbit = parse_unit(c, 4)) < 0) return;
     } else if (c->argc != 2) {
         bndr_add_error(c, BNDR_ERR_SYNTAX);
         return;
@@ -180,16 +172,11 @@ void bndr_cmd_bitcount(struct bndr_client *c)
         bndr_add_ll(c, 0);
         return;
     }
-    if (start < 0)
-        start += tot;
-    if (end < 0)
-        end += tot;
-    if (start < 0)
-        start = 0;
-    if (end < 0)
-        end = 0;
-    if (end >= tot)
-        end = tot - 1;
+    if (start < 0) start += tot;
+    if (end < 0) end += tot;
+    if (start < 0) start = 0;
+    if (end < 0) end = 0;
+    if (end >= tot) end = tot - 1;
     if (start > end) {
         bndr_add_ll(c, 0);
         return;
@@ -200,7 +187,7 @@ void bndr_cmd_bitcount(struct bndr_client *c)
     }
     long long sb = start >> 3, eb = end >> 3;
     long long n = popcount(p + sb, (size_t)(eb - sb + 1));
-    unsigned char first_out = (unsigned char)(0xff00u >> (start & 7)); /* bits before start */
+    unsigned char first_out = (unsigned char)(0xff00u >> (start & 7));     /* bits before start */
     unsigned char last_out = (unsigned char)((1u << (7 - (end & 7))) - 1); /* bits after end */
     n -= __builtin_popcount(p[sb] & first_out);
     n -= __builtin_popcount(p[eb] & last_out);
@@ -210,8 +197,7 @@ void bndr_cmd_bitcount(struct bndr_client *c)
 void bndr_cmd_bitpos(struct bndr_client *c)
 {
     long long bit;
-    if (bndr_get_ll_or_reply(c, &c->argv[2], &bit, NULL) < 0)
-        return;
+    if (bndr_get_ll_or_reply(c, &c->argv[2], &bit, NULL) < 0) return;
     if (bit != 0 && bit != 1) {
         bndr_add_error(c, "ERR The bit argument must be 1 or 0.");
         return;
@@ -230,28 +216,20 @@ void bndr_cmd_bitpos(struct bndr_client *c)
     long long len = o->len, start = 0, end = len - 1;
     int isbit = 0, end_given = 0;
     if (c->argc >= 4 && c->argc <= 6) {
-        if (bndr_get_ll_or_reply(c, &c->argv[3], &start, NULL) < 0)
-            return;
-        if (c->argc == 6 && (isbit = parse_unit(c, 5)) < 0)
-            return;
+        if (bndr_get_ll_or_reply(c, &c->argv[3], &start, NULL) < 0) return;
+        if (c->argc == 6 && (isbit = parse_unit(c, 5)) < 0) return;
         if (c->argc >= 5) {
-            if (bndr_get_ll_or_reply(c, &c->argv[4], &end, NULL) < 0)
-                return;
+            if (bndr_get_ll_or_reply(c, &c->argv[4], &end, NULL) < 0) return;
             end_given = 1;
         } else {
             end = isbit ? len * 8 + 7 : len - 1;
         }
         long long tot = isbit ? len * 8 : len;
-        if (start < 0)
-            start += tot;
-        if (end < 0)
-            end += tot;
-        if (start < 0)
-            start = 0;
-        if (end < 0)
-            end = 0;
-        if (end >= tot)
-            end = tot - 1;
+        if (start < 0) start += tot;
+        if (end < 0) end += tot;
+        if (start < 0) start = 0;
+        if (end < 0) end = 0;
+        if (end >= tot) end = tot - 1;
     } else if (c->argc != 3) {
         bndr_add_error(c, BNDR_ERR_SYNTAX);
         return;
@@ -317,16 +295,14 @@ void bndr_cmd_bitop(struct bndr_client *c)
         }
         src[j] = o ? (const unsigned char *)o->s : NULL;
         len[j] = o ? o->len : 0;
-        if (len[j] > maxlen)
-            maxlen = len[j];
+        if (len[j] > maxlen) maxlen = len[j];
     }
     struct bndr_server *s = c->srv;
     if (maxlen) {
         unsigned char *r = bndr_malloc(maxlen);
         for (size_t i = 0; i < maxlen; i++) {
             unsigned char out = i < len[0] ? src[0][i] : 0;
-            if (op == 3)
-                out = (unsigned char)~out;
+            if (op == 3) out = (unsigned char)~out;
             for (int j = 1; j < n; j++) {
                 unsigned char b = i < len[j] ? src[j][i] : 0;
                 if (op == 0)
@@ -344,8 +320,7 @@ void bndr_cmd_bitop(struct bndr_client *c)
         s->dirty++;
     } else {
         bndr_expire_if_needed(&s->db, c->argv[2].p, c->argv[2].n);
-        if (bndr_db_delete(&s->db, c->argv[2].p, c->argv[2].n))
-            s->dirty++;
+        if (bndr_db_delete(&s->db, c->argv[2].p, c->argv[2].n)) s->dirty++;
     }
     bndr_free(src);
     bndr_free(len);
@@ -390,10 +365,8 @@ static void bf_set(unsigned char *p, uint64_t off, int bits, uint64_t v)
 /* The field read as a number of its type. */
 static __int128 bf_value(uint64_t raw, int sign, int bits)
 {
-    if (!sign)
-        return (__int128)raw;
-    if (bits < 64 && (raw >> (bits - 1)) & 1)
-        raw |= ~(uint64_t)0 << bits; /* sign-extend */
+    if (!sign) return (__int128)raw;
+    if (bits < 64 && (raw >> (bits - 1)) & 1) raw |= ~(uint64_t)0 << bits; /* sign-extend */
     return (__int128)(int64_t)raw;
 }
 
@@ -412,8 +385,7 @@ static int bf_overflow(__int128 want, int sign, int bits, int ow, __int128 *out)
         *out = want;
         return 0;
     }
-    if (ow == OW_FAIL)
-        return -1;
+    if (ow == OW_FAIL) return -1;
     if (ow == OW_SAT) {
         *out = want > max ? max : min;
         return 1;
@@ -422,8 +394,7 @@ static int bf_overflow(__int128 want, int sign, int bits, int ow, __int128 *out)
     unsigned __int128 mod = (unsigned __int128)1 << bits;
     unsigned __int128 u = (unsigned __int128)want & (mod - 1);
     __int128 r = (__int128)u;
-    if (sign && (u >> (bits - 1)) & 1)
-        r -= (__int128)mod;
+    if (sign && (u >> (bits - 1)) & 1) r -= (__int128)mod;
     *out = r;
     return 1;
 }
@@ -463,27 +434,24 @@ static void bitfield_generic(struct bndr_client *c, int ro)
         struct bndr_arg *ty = &c->argv[j + 1];
         int sign;
         long long bits;
-        if (ty->n < 2 || (ty->p[0] != 'i' && ty->p[0] != 'I' && ty->p[0] != 'u' &&
-                          ty->p[0] != 'U')) {
+        if (ty->n < 2 ||
+            (ty->p[0] != 'i' && ty->p[0] != 'I' && ty->p[0] != 'u' && ty->p[0] != 'U')) {
             bndr_add_error(c, ERR_BFTYPE);
             goto out;
         }
         sign = ty->p[0] == 'i' || ty->p[0] == 'I';
-        if (bndr_parse_ll(ty->p + 1, ty->n - 1, &bits) < 0 || bits < 1 ||
-            (sign && bits > 64) || (!sign && bits > 63)) {
+        if (bndr_parse_ll(ty->p + 1, ty->n - 1, &bits) < 0 || bits < 1 || (sign && bits > 64) ||
+            (!sign && bits > 63)) {
             bndr_add_error(c, ERR_BFTYPE);
             goto out;
         }
         uint64_t off;
-        if (parse_bit_offset(c, &c->argv[j + 2], (int)bits, &off) < 0)
-            goto out;
+        if (parse_bit_offset(c, &c->argv[j + 2], (int)bits, &off) < 0) goto out;
         long long v = 0;
         if (op != BF_GET) {
             readonly = 0;
-            if (highest < off + (uint64_t)bits - 1)
-                highest = off + (uint64_t)bits - 1;
-            if (bndr_get_ll_or_reply(c, &c->argv[j + 3], &v, NULL) < 0)
-                goto out;
+            if (highest < off + (uint64_t)bits - 1) highest = off + (uint64_t)bits - 1;
+            if (bndr_get_ll_or_reply(c, &c->argv[j + 3], &v, NULL) < 0) goto out;
         }
         if (nops == cap) {
             cap = cap ? cap * 2 : 8;
@@ -506,8 +474,7 @@ static void bitfield_generic(struct bndr_client *c, int ro)
             goto out;
         }
         e = string_for_bits(c, &c->argv[1], highest, &grew);
-        if (!e)
-            goto out;
+        if (!e) goto out;
     }
     long changes = 0;
     bndr_add_array(c, nops);
@@ -533,11 +500,9 @@ static void bitfield_generic(struct bndr_client *c, int ro)
         }
         bndr_add_ll(c, (long long)(o->op == BF_INCRBY ? nv : old));
         bf_set(p, o->off, o->bits, (uint64_t)nv);
-        if (grew || nv != old)
-            changes++;
+        if (grew || nv != old) changes++;
     }
-    if (changes || grew)
-        c->srv->dirty++;
+    if (changes || grew) c->srv->dirty++;
 out:
     bndr_free(ops);
 }

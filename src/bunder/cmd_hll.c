@@ -101,8 +101,7 @@ static unsigned dense_get(const uint8_t *r, long i)
     unsigned long bit = (unsigned long)i * HLL_BITS;
     unsigned long byte = bit / 8, fb = bit & 7;
     unsigned v = r[byte] >> fb;
-    if (fb > 8 - HLL_BITS)
-        v |= (unsigned)r[byte + 1] << (8 - fb);
+    if (fb > 8 - HLL_BITS) v |= (unsigned)r[byte + 1] << (8 - fb);
     return v & HLL_REG_MAX;
 }
 
@@ -161,22 +160,18 @@ static int sparse_decode(const uint8_t *p, const uint8_t *end, uint8_t *regs)
         long run;
         if (OP_IS_ZERO(p)) {
             run = OP_ZERO_LEN(p);
-            if (idx + run > HLL_REGISTERS)
-                return -1;
+            if (idx + run > HLL_REGISTERS) return -1;
             memset(regs + idx, 0, (size_t)run);
             p++;
         } else if (OP_IS_XZERO(p)) {
-            if (p + 1 >= end)
-                return -1;
+            if (p + 1 >= end) return -1;
             run = OP_XZERO_LEN(p);
-            if (idx + run > HLL_REGISTERS)
-                return -1;
+            if (idx + run > HLL_REGISTERS) return -1;
             memset(regs + idx, 0, (size_t)run);
             p += 2;
         } else {
             run = OP_VAL_LEN(p);
-            if (idx + run > HLL_REGISTERS)
-                return -1;
+            if (idx + run > HLL_REGISTERS) return -1;
             memset(regs + idx, OP_VAL_VALUE(p), (size_t)run);
             p++;
         }
@@ -219,18 +214,15 @@ static int to_dense(struct bndr_de *e)
 {
     struct bndr_obj *o = BNDR_DE_OBJ(e);
     uint8_t *s = (uint8_t *)o->s;
-    if (s[4] == HLL_ENC_DENSE)
-        return 0;
+    if (s[4] == HLL_ENC_DENSE) return 0;
     static uint8_t regs[HLL_REGISTERS];
-    if (sparse_decode(s + HLL_HDR, s + o->len, regs) < 0)
-        return -1;
+    if (sparse_decode(s + HLL_HDR, s + o->len, regs) < 0) return -1;
     o = bndr_obj_string_reserve(e, HLL_DENSE_SIZE);
     s = (uint8_t *)o->s;
     s[4] = HLL_ENC_DENSE; /* the rest of the header (cache included) stays */
     memset(s + HLL_HDR, 0, HLL_DENSE_BYTES);
     for (long i = 0; i < HLL_REGISTERS; i++)
-        if (regs[i])
-            dense_put(s + HLL_HDR, i, regs[i]);
+        if (regs[i]) dense_put(s + HLL_HDR, i, regs[i]);
     o->len = HLL_DENSE_SIZE;
     s[o->len] = 0;
     return 0;
@@ -241,8 +233,7 @@ static int to_dense(struct bndr_de *e)
 static int sparse_set(struct bndr_de *e, long index, int count, long long max_bytes)
 {
     struct bndr_obj *o;
-    if (count > HLL_SPARSE_VAL_MAX)
-        goto promote;
+    if (count > HLL_SPARSE_VAL_MAX) goto promote;
     o = bndr_obj_string_reserve(e, (size_t)BNDR_DE_OBJ(e)->len + 3);
     uint8_t *sparse = (uint8_t *)o->s + HLL_HDR, *p = sparse, *end = (uint8_t *)o->s + o->len;
     uint8_t *prev = NULL, *next;
@@ -257,22 +248,18 @@ static int sparse_set(struct bndr_de *e, long index, int count, long long max_by
             span = OP_XZERO_LEN(p);
             oplen = 2;
         }
-        if (index <= first + span - 1)
-            break;
+        if (index <= first + span - 1) break;
         prev = p;
         p += oplen;
         first += span;
     }
-    if (span == 0 || p >= end)
-        return -1;
+    if (span == 0 || p >= end) return -1;
     int is_zero = OP_IS_ZERO(p), is_xzero = OP_IS_XZERO(p), is_val = OP_IS_VAL(p);
     next = is_xzero ? p + 2 : p + 1;
-    if (next >= end)
-        next = NULL;
+    if (next >= end) next = NULL;
     long runlen = is_zero ? OP_ZERO_LEN(p) : is_xzero ? OP_XZERO_LEN(p) : OP_VAL_LEN(p);
     if (is_val) {
-        if (OP_VAL_VALUE(p) >= count)
-            return 0;
+        if (OP_VAL_VALUE(p) >= count) return 0;
         if (runlen == 1) {
             *p = op_val(count, 1);
             goto updated;
@@ -286,24 +273,18 @@ static int sparse_set(struct bndr_de *e, long index, int count, long long max_by
     uint8_t seq[5], *n = seq;
     long last = first + span - 1;
     if (is_zero || is_xzero) {
-        if (index != first)
-            n += op_zeros(n, (int)(index - first));
+        if (index != first) n += op_zeros(n, (int)(index - first));
         *n++ = op_val(count, 1);
-        if (index != last)
-            n += op_zeros(n, (int)(last - index));
+        if (index != last) n += op_zeros(n, (int)(last - index));
     } else {
         int cur = OP_VAL_VALUE(p);
-        if (index != first)
-            *n++ = op_val(cur, (int)(index - first));
+        if (index != first) *n++ = op_val(cur, (int)(index - first));
         *n++ = op_val(count, 1);
-        if (index != last)
-            *n++ = op_val(cur, (int)(last - index));
+        if (index != last) *n++ = op_val(cur, (int)(last - index));
     }
     long seqlen = n - seq, oldlen = is_xzero ? 2 : 1, delta = seqlen - oldlen;
-    if (delta > 0 && (long long)o->len + delta > max_bytes)
-        goto promote;
-    if (delta && next)
-        memmove(next + delta, next, (size_t)(end - next));
+    if (delta > 0 && (long long)o->len + delta > max_bytes) goto promote;
+    if (delta && next) memmove(next + delta, next, (size_t)(end - next));
     o->len = (uint32_t)((long)o->len + delta);
     o->s[o->len] = 0;
     memcpy(p, seq, (size_t)seqlen);
@@ -338,8 +319,7 @@ updated:
     invalidate_cache(o);
     return 1;
 promote:
-    if (to_dense(e) < 0)
-        return -1;
+    if (to_dense(e) < 0) return -1;
     o = BNDR_DE_OBJ(e);
     dense_set((uint8_t *)o->s + HLL_HDR, index, count);
     return 1;
@@ -360,8 +340,7 @@ static int hll_merge_into(uint8_t *max, const struct bndr_obj *o)
     if (s[4] == HLL_ENC_DENSE) {
         for (long i = 0; i < HLL_REGISTERS; i++) {
             unsigned v = dense_get(s + HLL_HDR, i);
-            if (v > max[i])
-                max[i] = (uint8_t)v;
+            if (v > max[i]) max[i] = (uint8_t)v;
         }
         return 0;
     }
@@ -373,23 +352,19 @@ static int hll_merge_into(uint8_t *max, const struct bndr_obj *o)
             run = OP_ZERO_LEN(p);
             p++;
         } else if (OP_IS_XZERO(p)) {
-            if (p + 1 >= end)
-                return -1;
+            if (p + 1 >= end) return -1;
             run = OP_XZERO_LEN(p);
             p += 2;
         } else {
             run = OP_VAL_LEN(p);
             int v = OP_VAL_VALUE(p);
-            if (idx + run > HLL_REGISTERS)
-                return -1;
+            if (idx + run > HLL_REGISTERS) return -1;
             for (long k = 0; k < run; k++)
-                if (v > max[idx + k])
-                    max[idx + k] = (uint8_t)v;
+                if (v > max[idx + k]) max[idx + k] = (uint8_t)v;
             p++;
         }
         idx += run;
-        if (idx > HLL_REGISTERS)
-            return -1;
+        if (idx > HLL_REGISTERS) return -1;
     }
     return idx == HLL_REGISTERS ? 0 : -1;
 }
@@ -397,8 +372,7 @@ static int hll_merge_into(uint8_t *max, const struct bndr_obj *o)
 /* ---------------------------------------------------------------- estimator */
 static double hll_tau(double x)
 {
-    if (x == 0. || x == 1.)
-        return 0.;
+    if (x == 0. || x == 1.) return 0.;
     double zp, y = 1.0, z = 1 - x;
     do {
         x = sqrt(x);
@@ -411,8 +385,7 @@ static double hll_tau(double x)
 
 static double hll_sigma(double x)
 {
-    if (x == 1.)
-        return INFINITY;
+    if (x == 1.) return INFINITY;
     double zp, y = 1, z = x;
     do {
         x *= x;
@@ -453,8 +426,7 @@ static int hll_histogram(const struct bndr_obj *o, int *histo)
             idx += OP_ZERO_LEN(p);
             p++;
         } else if (OP_IS_XZERO(p)) {
-            if (p + 1 >= end)
-                return -1;
+            if (p + 1 >= end) return -1;
             histo[0] += OP_XZERO_LEN(p);
             idx += OP_XZERO_LEN(p);
             p += 2;
@@ -478,8 +450,7 @@ void bndr_cmd_pfadd(struct bndr_client *c)
         e = bndr_db_add(&s->db, c->argv[1].p, c->argv[1].n, hll_new());
         updated++;
     } else {
-        if (check_hll(c, o) < 0)
-            return;
+        if (check_hll(c, o) < 0) return;
         e = bndr_db_find(&s->db, c->argv[1].p, c->argv[1].n);
     }
     for (int j = 2; j < c->argc; j++) {
@@ -508,10 +479,8 @@ void bndr_cmd_pfcount(struct bndr_client *c)
         memset(max, 0, sizeof max);
         for (int j = 1; j < c->argc; j++) {
             struct bndr_obj *o = bndr_lookup_read(c, &c->argv[j]);
-            if (!o)
-                continue;
-            if (check_hll(c, o) < 0)
-                return;
+            if (!o) continue;
+            if (check_hll(c, o) < 0) return;
             if (hll_merge_into(max, o) < 0) {
                 bndr_add_error(c, ERR_CORRUPT);
                 return;
@@ -528,8 +497,7 @@ void bndr_cmd_pfcount(struct bndr_client *c)
         bndr_add_ll(c, 0);
         return;
     }
-    if (check_hll(c, o) < 0)
-        return;
+    if (check_hll(c, o) < 0) return;
     uint8_t *h = (uint8_t *)o->s;
     uint64_t card = 0;
     if (!(h[15] & 0x80)) {
@@ -561,12 +529,9 @@ void bndr_cmd_pfmerge(struct bndr_client *c)
     int use_dense = 0;
     for (int j = 1; j < c->argc; j++) {
         struct bndr_obj *o = bndr_lookup_read(c, &c->argv[j]);
-        if (!o)
-            continue;
-        if (check_hll(c, o) < 0)
-            return;
-        if (((uint8_t *)o->s)[4] == HLL_ENC_DENSE)
-            use_dense = 1;
+        if (!o) continue;
+        if (check_hll(c, o) < 0) return;
+        if (((uint8_t *)o->s)[4] == HLL_ENC_DENSE) use_dense = 1;
         if (hll_merge_into(max, o) < 0) {
             bndr_add_error(c, ERR_CORRUPT);
             return;
@@ -580,8 +545,7 @@ void bndr_cmd_pfmerge(struct bndr_client *c)
         return;
     }
     for (long i = 0; i < HLL_REGISTERS; i++) {
-        if (max[i] == 0)
-            continue;
+        if (max[i] == 0) continue;
         if (hll_set(e, i, max[i], s->cfg.hll_sparse_max_bytes) < 0) {
             s->dirty++;
             bndr_add_error(c, ERR_CORRUPT);
@@ -602,8 +566,7 @@ void bndr_cmd_pfdebug(struct bndr_client *c)
         bndr_add_error(c, "ERR The specified key does not exist");
         return;
     }
-    if (check_hll(c, o) < 0)
-        return;
+    if (check_hll(c, o) < 0) return;
     struct bndr_de *e = bndr_db_find(&c->srv->db, c->argv[2].p, c->argv[2].n);
     uint8_t *s = (uint8_t *)o->s;
     if (bndr_argeq(sub, "getreg") || bndr_argeq(sub, "todense")) {
@@ -653,8 +616,8 @@ void bndr_cmd_pfdebug(struct bndr_client *c)
     } else if (bndr_argeq(sub, "encoding")) {
         bndr_add_status(c, s[4] == HLL_ENC_DENSE ? "dense" : "sparse");
     } else {
-        bndr_add_errorf(c, "ERR Unknown PFDEBUG subcommand '%.*s'", (int)(sub->n > 128 ? 128 : sub->n),
-                        sub->p);
+        bndr_add_errorf(c, "ERR Unknown PFDEBUG subcommand '%.*s'",
+                        (int)(sub->n > 128 ? 128 : sub->n), sub->p);
     }
 }
 
@@ -669,8 +632,7 @@ void bndr_cmd_pfselftest(struct bndr_client *c)
         for (long i = 0; i < HLL_REGISTERS; i++) {
             unsigned v = (unsigned)((i * 7 + round * 13) & HLL_REG_MAX);
             dense_put(dense, i, v);
-            if (i < 64)
-                want[i] = (uint8_t)v;
+            if (i < 64) want[i] = (uint8_t)v;
         }
         for (long i = 0; i < HLL_REGISTERS; i++) {
             unsigned v = (unsigned)((i * 7 + round * 13) & HLL_REG_MAX);
@@ -692,8 +654,7 @@ void bndr_cmd_pfselftest(struct bndr_client *c)
         long reg;
         int count = hll_pattern(ele, (size_t)n, &reg);
         dense_set(dense, reg, count);
-        if (count > regs_s[reg])
-            regs_s[reg] = (uint8_t)count;
+        if (count > regs_s[reg]) regs_s[reg] = (uint8_t)count;
         if (j % 10000 == 0) {
             memset(histo, 0, sizeof histo);
             for (long i = 0; i < HLL_REGISTERS; i++) {

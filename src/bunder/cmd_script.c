@@ -49,9 +49,10 @@
 
 static struct {
     lua_State *L;
-    struct bndr_dict bodies; /* sha -> v.i = registry ref of the compiled function * 2 + no-writes */
+    struct bndr_dict
+        bodies; /* sha -> v.i = registry ref of the compiled function * 2 + no-writes */
     int globals_ref, errh_ref; /* registry refs: the real globals table, the error handler */
-    struct bndr_client *fake; /* runs redis.call */
+    struct bndr_client *fake;  /* runs redis.call */
     struct bndr_client *caller;
     int running, timedout, killed, wrote, readonly;
     int resp; /* redis.setresp */
@@ -121,11 +122,9 @@ static int raise_error(lua_State *L, const char *msg)
 static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise_on_err)
 {
     const char *p = *pp;
-    if (p >= end)
-        return -1;
+    if (p >= end) return -1;
     const char *nl = memchr(p, '\r', (size_t)(end - p));
-    if (!nl || nl + 1 >= end)
-        return -1;
+    if (!nl || nl + 1 >= end) return -1;
     char t = p[0];
     const char *s = p + 1;
     size_t sn = (size_t)(nl - s);
@@ -133,8 +132,7 @@ static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise
     long long v = 0;
     if (t == ':' || t == '$' || t == '*' || t == '%' || t == '~' || t == '=' || t == '>' ||
         t == '|') {
-        if (bndr_parse_ll(s, sn, &v) < 0)
-            return -1;
+        if (bndr_parse_ll(s, sn, &v) < 0) return -1;
     }
     lua_checkstack(L, 8);
     switch (t) {
@@ -147,8 +145,7 @@ static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise
             lua_pushboolean(L, 0);
             break;
         }
-        if ((long long)(end - next) < v + 2)
-            return -1;
+        if ((long long)(end - next) < v + 2) return -1;
         if (t == '=') { /* verbatim: {verbatim_string={format=, string=}} */
             lua_newtable(L);
             lua_pushstring(L, "verbatim_string");
@@ -187,8 +184,7 @@ static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise
             lua_pushstring(L, "set");
             lua_newtable(L);
             for (long long i = 0; i < v; i++) {
-                if (resp_to_lua(L, &next, end, 0) < 0)
-                    return -1;
+                if (resp_to_lua(L, &next, end, 0) < 0) return -1;
                 lua_pushboolean(L, 1);
                 lua_settable(L, -3);
             }
@@ -197,8 +193,7 @@ static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise
         }
         lua_newtable(L);
         for (long long i = 0; i < v; i++) {
-            if (resp_to_lua(L, &next, end, 0) < 0)
-                return -1;
+            if (resp_to_lua(L, &next, end, 0) < 0) return -1;
             lua_rawseti(L, -2, (int)i + 1);
         }
         break;
@@ -207,16 +202,14 @@ static int resp_to_lua(lua_State *L, const char **pp, const char *end, int raise
         lua_pushstring(L, "map");
         lua_newtable(L);
         for (long long i = 0; i < v; i++) {
-            if (resp_to_lua(L, &next, end, 0) < 0 || resp_to_lua(L, &next, end, 0) < 0)
-                return -1;
+            if (resp_to_lua(L, &next, end, 0) < 0 || resp_to_lua(L, &next, end, 0) < 0) return -1;
             lua_settable(L, -3);
         }
         lua_settable(L, -3);
         break;
     case '|': /* attributes: skipped, as Redis does */
         for (long long i = 0; i < 2 * v; i++) {
-            if (resp_to_lua(L, &next, end, 0) < 0)
-                return -1;
+            if (resp_to_lua(L, &next, end, 0) < 0) return -1;
             lua_pop(L, 1);
         }
         *pp = next;
@@ -265,8 +258,7 @@ static long long lua_num_to_ll(lua_Number d)
 {
     /* (long long) of an out-of-range double is undefined in C; x86 yields LLONG_MIN, which is
      * what redis-server answers, so answer that without the undefined cast. */
-    if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0))
-        return INT64_MIN;
+    if (!(d > -9223372036854775808.0 && d < 9223372036854775808.0)) return INT64_MIN;
     return (long long)d;
 }
 
@@ -322,8 +314,7 @@ static void lua_to_resp(struct bndr_client *c, lua_State *L, int depth)
             const char *s = lua_tolstring(L, -1, &n);
             char *m = bndr_memdup(s, n);
             for (size_t i = 0; i < n; i++)
-                if (m[i] == '\r' || m[i] == '\n')
-                    m[i] = ' ';
+                if (m[i] == '\r' || m[i] == '\n') m[i] = ' ';
             bndr_add_status(c, m);
             bndr_free(m);
             lua_pop(L, 2);
@@ -385,18 +376,18 @@ static void lua_to_resp(struct bndr_client *c, lua_State *L, int depth)
 
 /* ---------------------------------------------------------------- redis.* */
 static const char *const noscript_cmds[] = {
-    "blpop", "brpop", "subscribe", "unsubscribe", "psubscribe", "punsubscribe", "multi", "exec",
-    "discard", "watch", "unwatch", "auth", "hello", "quit", "reset", "client", "config", "save",
-    "bgsave", "bgrewriteaof", "shutdown", "eval", "evalsha", "eval_ro", "evalsha_ro", "script",
-    NULL};
+    "blpop",      "brpop",        "subscribe", "unsubscribe", "psubscribe", "punsubscribe",
+    "multi",      "exec",         "discard",   "watch",       "unwatch",    "auth",
+    "hello",      "quit",         "reset",     "client",      "config",     "save",
+    "bgsave",     "bgrewriteaof", "shutdown",  "eval",        "evalsha",    "eval_ro",
+    "evalsha_ro", "script",       NULL};
 
 static int cmd_noscript(const struct bndr_cmd *cmd)
 {
     if (cmd->flags & BNDR_CMD_BLOCKING) /* a script cannot wait */
         return 1;
     for (int i = 0; noscript_cmds[i]; i++)
-        if (!strcmp(noscript_cmds[i], cmd->name))
-            return 1;
+        if (!strcmp(noscript_cmds[i], cmd->name)) return 1;
     return 0;
 }
 
@@ -441,13 +432,11 @@ static int redis_generic_call(lua_State *L, int raise)
     else if ((cmd->flags & BNDR_CMD_WRITE) && s->aof.write_error)
         err = "-MISCONF Errors writing to the AOF file: the server refuses writes until the AOF "
               "can be written again (see the log)";
-    else if ((cmd->flags & BNDR_CMD_DENYOOM) && s->cfg.maxmemory && !sc.wrote &&
-             bndr_evict(s) < 0)
+    else if ((cmd->flags & BNDR_CMD_DENYOOM) && s->cfg.maxmemory && !sc.wrote && bndr_evict(s) < 0)
         err = "-OOM command not allowed when used memory > 'maxmemory'.";
     if (err) {
         bndr_free(argv);
-        if (raise)
-            return raise_error(L, err);
+        if (raise) return raise_error(L, err);
         push_error_buf(L, err, strlen(err));
         return 1;
     }
@@ -458,8 +447,7 @@ static int redis_generic_call(lua_State *L, int raise)
     f->out.len = 0;
     long long dirty = s->dirty;
     bndr_call(f, cmd);
-    if (s->dirty != dirty && (cmd->flags & BNDR_CMD_WRITE))
-        sc.wrote = 1;
+    if (s->dirty != dirty && (cmd->flags & BNDR_CMD_WRITE)) sc.wrote = 1;
     f->argv = NULL;
     f->argc = 0;
     bndr_free(argv);
@@ -540,22 +528,17 @@ static int l_redis_status_reply(lua_State *L)
 static int l_redis_log(lua_State *L)
 {
     int argc = lua_gettop(L);
-    if (argc < 2)
-        return raise_error(L, "redis.log() requires two arguments or more.");
-    if (!lua_isnumber(L, 1))
-        return raise_error(L, "First argument must be a number (log level).");
+    if (argc < 2) return raise_error(L, "redis.log() requires two arguments or more.");
+    if (!lua_isnumber(L, 1)) return raise_error(L, "First argument must be a number (log level).");
     int level = (int)lua_tonumber(L, 1);
-    if (level < 0 || level > 3)
-        return raise_error(L, "Invalid debug level.");
+    if (level < 0 || level > 3) return raise_error(L, "Invalid debug level.");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 2; i <= argc; i++) {
         size_t n;
         const char *s = lua_tolstring(L, i, &n);
-        if (!s)
-            continue;
-        if (i > 2)
-            luaL_addchar(&b, ' ');
+        if (!s) continue;
+        if (i > 2) luaL_addchar(&b, ' ');
         luaL_addlstring(&b, s, n);
     }
     luaL_pushresult(&b);
@@ -570,11 +553,9 @@ static int l_redis_log(lua_State *L)
 
 static int l_redis_setresp(lua_State *L)
 {
-    if (lua_gettop(L) != 1)
-        return raise_error(L, "redis.setresp() requires one argument.");
+    if (lua_gettop(L) != 1) return raise_error(L, "redis.setresp() requires one argument.");
     int r = (int)lua_tonumber(L, 1);
-    if (r != 2 && r != 3)
-        return raise_error(L, "RESP version must be 2 or 3.");
+    if (r != 2 && r != 3) return raise_error(L, "RESP version must be 2 or 3.");
     sc.resp = r;
     return 0;
 }
@@ -597,8 +578,7 @@ static int l_global_index(lua_State *L)
     /* (proxy, key): read the real globals (upvalue), or fail like Redis */
     lua_pushvalue(L, 2);
     lua_rawget(L, lua_upvalueindex(1));
-    if (!lua_isnil(L, -1))
-        return 1;
+    if (!lua_isnil(L, -1)) return 1;
     const char *k = lua_tostring(L, 2);
     return luaL_error(L, "Script attempted to access nonexistent global variable '%s'",
                       k ? k : "?");
@@ -652,22 +632,21 @@ static int l_global_newindex(lua_State *L)
     return luaL_error(L, "Attempt to modify a readonly table");
 }
 
-static const char err_handler_src[] =
-    "local dbg = debug\n"
-    "return function(err)\n"
-    "  local i = dbg.getinfo(2,'nSl')\n"
-    "  if i and i.what == 'C' then\n"
-    "    i = dbg.getinfo(3,'nSl')\n"
-    "  end\n"
-    "  if type(err) ~= 'table' then\n"
-    "    err = {err='ERR ' .. tostring(err)}\n"
-    "  end\n"
-    "  if i then\n"
-    "    err['source'] = i.source\n"
-    "    err['line'] = i.currentline\n"
-    "  end\n"
-    "  return err\n"
-    "end\n";
+static const char err_handler_src[] = "local dbg = debug\n"
+                                      "return function(err)\n"
+                                      "  local i = dbg.getinfo(2,'nSl')\n"
+                                      "  if i and i.what == 'C' then\n"
+                                      "    i = dbg.getinfo(3,'nSl')\n"
+                                      "  end\n"
+                                      "  if type(err) ~= 'table' then\n"
+                                      "    err = {err='ERR ' .. tostring(err)}\n"
+                                      "  end\n"
+                                      "  if i then\n"
+                                      "    err['source'] = i.source\n"
+                                      "    err['line'] = i.currentline\n"
+                                      "  end\n"
+                                      "  return err\n"
+                                      "end\n";
 
 /* Pushes a read-only proxy of the table at idx: reads go to it, writes fail; getmetatable() of
  * the proxy gives nothing to modify. */
@@ -820,8 +799,7 @@ static int l_unpack(lua_State *L)
     luaL_checktype(L, 1, LUA_TTABLE);
     int i = luaL_optint(L, 2, 1);
     int e = luaL_opt(L, luaL_checkint, 3, luaL_getn(L, 1));
-    if (i > e)
-        return 0;
+    if (i > e) return 0;
     unsigned n = (unsigned)e - (unsigned)i; /* elements - 1 */
     if (n >= INT_MAX || !lua_checkstack(L, (int)++n))
         return luaL_error(L, "too many results to unpack");
@@ -873,10 +851,10 @@ static void state_create(void)
     }
     sc.errh_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* what Redis 7.0 leaves out of the globals */
-    static const char *const drop[] = {"debug", "loadfile", "dofile", "print", "load",
-                                       "loadstring", "getfenv", "setfenv", "require", "module",
-                                       "coroutine", "newproxy", "gcinfo", "collectgarbage",
-                                       "package", "io", "os", NULL};
+    static const char *const drop[] = {
+        "debug",   "loadfile",       "dofile",  "print",  "load",      "loadstring",
+        "getfenv", "setfenv",        "require", "module", "coroutine", "newproxy",
+        "gcinfo",  "collectgarbage", "package", "io",     "os",        NULL};
     for (int i = 0; drop[i]; i++) {
         lua_pushnil(L);
         lua_setglobal(L, drop[i]);
@@ -914,9 +892,9 @@ static void state_create(void)
     static const struct {
         const char *name;
         int v;
-    } consts[] = {{"LOG_DEBUG", 0},    {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3},
-                  {"REPL_NONE", 0},    {"REPL_AOF", 1},    {"REPL_SLAVE", 2}, {"REPL_REPLICA", 2},
-                  {"REPL_ALL", 3},     {NULL, 0}};
+    } consts[] = {{"LOG_DEBUG", 0}, {"LOG_VERBOSE", 1}, {"LOG_NOTICE", 2}, {"LOG_WARNING", 3},
+                  {"REPL_NONE", 0}, {"REPL_AOF", 1},    {"REPL_SLAVE", 2}, {"REPL_REPLICA", 2},
+                  {"REPL_ALL", 3},  {NULL, 0}};
     for (int i = 0; consts[i].name; i++) {
         lua_pushnumber(L, consts[i].v);
         lua_setfield(L, -2, consts[i].name);
@@ -974,8 +952,7 @@ static void state_create(void)
 
 static void state_destroy(void)
 {
-    if (sc.L)
-        lua_close(sc.L);
+    if (sc.L) lua_close(sc.L);
     sc.L = NULL;
     bndr_dict_release(&sc.bodies, NULL);
     bndr_dict_init(&sc.bodies);
@@ -987,26 +964,24 @@ static void ensure_state(void)
         bndr_dict_init(&sc.bodies);
         state_create();
     }
-    if (!sc.fake)
-        sc.fake = bndr_client_fake(bndr_srv);
+    if (!sc.fake) sc.fake = bndr_client_fake(bndr_srv);
 }
 
 /* ---------------------------------------------------------------- busy scripts */
 static void script_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
-    if (!sc.running)
-        return;
+    if (!sc.running) return;
     uint64_t now = bndr_mstime();
     long long limit = bndr_srv->cfg.busy_reply_threshold;
     if (!sc.timedout && limit > 0 && now - sc.start_ms >= (uint64_t)limit) {
         sc.timedout = 1;
-        bb_warn("bunder", "slow_script sha=%s elapsed_ms=%llu (other clients now get -BUSY; "
-                          "SCRIPT KILL or SHUTDOWN NOSAVE)",
+        bb_warn("bunder",
+                "slow_script sha=%s elapsed_ms=%llu (other clients now get -BUSY; "
+                "SCRIPT KILL or SHUTDOWN NOSAVE)",
                 sc.sha, (unsigned long long)(now - sc.start_ms));
     }
-    if (sc.timedout)
-        bndr_busy_process_events(bndr_srv, sc.caller);
+    if (sc.timedout) bndr_busy_process_events(bndr_srv, sc.caller);
     if (sc.killed || bndr_srv->shutting_down) { /* SCRIPT KILL, or SHUTDOWN NOSAVE */
         bb_warn("bunder", "slow_script_killed sha=%s", sc.sha);
         /* from now on every line raises, so pcall cannot swallow the kill */
@@ -1017,17 +992,14 @@ static void script_hook(lua_State *L, lua_Debug *ar)
 
 int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd)
 {
-    if (!sc.running || !sc.timedout || c == sc.caller || c == sc.fake)
-        return 0;
+    if (!sc.running || !sc.timedout || c == sc.caller || c == sc.fake) return 0;
     const char *n = cmd->name;
     if (!strcmp(n, "auth") || !strcmp(n, "hello") || !strcmp(n, "quit") || !strcmp(n, "reset"))
         return 0;
-    if (!strcmp(n, "script") && c->argc == 2 && bndr_argeq(&c->argv[1], "kill"))
-        return 0;
+    if (!strcmp(n, "script") && c->argc == 2 && bndr_argeq(&c->argv[1], "kill")) return 0;
     if (!strcmp(n, "shutdown")) /* SHUTDOWN NOSAVE only: the script's writes are not saved */
         for (int i = 1; i < c->argc; i++)
-            if (bndr_argeq(&c->argv[i], "nosave"))
-                return 0;
+            if (bndr_argeq(&c->argv[i], "nosave")) return 0;
     return 1;
 }
 
@@ -1036,8 +1008,7 @@ int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd)
  * shebang), or -1 after replying an error. */
 static long parse_shebang(struct bndr_client *c, const char *body, size_t n, int *no_writes)
 {
-    if (n < 2 || body[0] != '#' || body[1] != '!')
-        return 0;
+    if (n < 2 || body[0] != '#' || body[1] != '!') return 0;
     const char *nl = memchr(body, '\n', n);
     size_t ln = nl ? (size_t)(nl - body) : n;
     char line[1024];
@@ -1074,17 +1045,14 @@ static long parse_shebang(struct bndr_client *c, const char *body, size_t n, int
 
 /* Compiles body under its sha unless already known. Returns its entry in sc.bodies, or NULL
  * after replying. */
-static struct bndr_de *script_load(struct bndr_client *c, const char *body, size_t n,
-                                   char sha[41])
+static struct bndr_de *script_load(struct bndr_client *c, const char *body, size_t n, char sha[41])
 {
     sha1hex(body, n, sha);
     struct bndr_de *e = bndr_dict_find(&sc.bodies, sha, 40);
-    if (e)
-        return e;
+    if (e) return e;
     int no_writes = 0;
     long off = parse_shebang(c, body, n, &no_writes);
-    if (off < 0)
-        return NULL;
+    if (off < 0) return NULL;
     lua_State *L = sc.L;
     /* a shebang line is compiled as an empty line, so line numbers stay the body's */
     /* Never precompiled bytecode (unsafe to load: it can corrupt memory and escape the
@@ -1101,8 +1069,7 @@ static struct bndr_de *script_load(struct bndr_client *c, const char *body, size
                         : luaL_loadbuffer(L, body + off, n - (size_t)off, "@user_script");
     bndr_free(text);
     if (lerr) {
-        bndr_add_errorf(c, "ERR Error compiling script (new function): %s",
-                        lua_tostring(L, -1));
+        bndr_add_errorf(c, "ERR Error compiling script (new function): %s", lua_tostring(L, -1));
         lua_pop(L, 1);
         return NULL;
     }
@@ -1130,8 +1097,7 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
 {
     struct bndr_server *s = c->srv;
     long long numkeys;
-    if (bndr_get_ll_or_reply(c, &c->argv[2], &numkeys, NULL) < 0)
-        return;
+    if (bndr_get_ll_or_reply(c, &c->argv[2], &numkeys, NULL) < 0) return;
     if (numkeys > c->argc - 3) {
         bndr_add_error(c, "ERR Number of keys can't be greater than number of args");
         return;
@@ -1174,8 +1140,7 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
     sc.resp = 2;
     sc.start_ms = bndr_mstime();
     int own_multi = !s->in_exec;
-    if (own_multi)
-        s->in_exec = 1; /* the script's writes go to the AOF as one MULTI/EXEC */
+    if (own_multi) s->in_exec = 1; /* the script's writes go to the AOF as one MULTI/EXEC */
     lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_COUNT);
     int err = lua_pcall(L, 0, 1, -2);
     sc.running = 0;
@@ -1284,16 +1249,13 @@ void bndr_cmd_script(struct bndr_client *c)
 {
     struct bndr_arg *sub = &c->argv[1];
     if (bndr_argeq(sub, "load")) {
-        if (sub_arity(c, "load", 3) < 0)
-            return;
+        if (sub_arity(c, "load", 3) < 0) return;
         ensure_state();
         char sha[41];
-        if (!script_load(c, c->argv[2].p, c->argv[2].n, sha))
-            return;
+        if (!script_load(c, c->argv[2].p, c->argv[2].n, sha)) return;
         bndr_add_bulk(c, sha, 40);
     } else if (bndr_argeq(sub, "exists")) {
-        if (sub_arity(c, "exists", -3) < 0)
-            return;
+        if (sub_arity(c, "exists", -3) < 0) return;
         ensure_state();
         bndr_add_array(c, c->argc - 2);
         for (int i = 2; i < c->argc; i++) {
@@ -1306,19 +1268,16 @@ void bndr_cmd_script(struct bndr_client *c)
             bndr_add_ll(c, ok && bndr_dict_find(&sc.bodies, sha, 40) ? 1 : 0);
         }
     } else if (bndr_argeq(sub, "flush")) {
-        if (sub_arity(c, "flush", -2) < 0)
-            return;
+        if (sub_arity(c, "flush", -2) < 0) return;
         if (c->argc > 3 || (c->argc == 3 && !bndr_argeq(&c->argv[2], "sync") &&
                             !bndr_argeq(&c->argv[2], "async"))) {
             bndr_add_error(c, "ERR SCRIPT FLUSH only support SYNC|ASYNC option");
             return;
         }
-        if (sc.L)
-            state_destroy();
+        if (sc.L) state_destroy();
         bndr_add_ok(c);
     } else if (bndr_argeq(sub, "kill")) {
-        if (sub_arity(c, "kill", 2) < 0)
-            return;
+        if (sub_arity(c, "kill", 2) < 0) return;
         if (!sc.running) {
             bndr_add_error(c, "NOTBUSY No scripts in execution right now.");
         } else if (sc.wrote) {
@@ -1331,8 +1290,7 @@ void bndr_cmd_script(struct bndr_client *c)
             bndr_add_ok(c);
         }
     } else if (bndr_argeq(sub, "help")) {
-        if (sub_arity(c, "help", 2) < 0)
-            return;
+        if (sub_arity(c, "help", 2) < 0) return;
         long n = 0;
         while (script_help[n])
             n++;
@@ -1340,8 +1298,7 @@ void bndr_cmd_script(struct bndr_client *c)
         for (long i = 0; i < n; i++)
             bndr_add_status(c, script_help[i]);
     } else if (bndr_argeq(sub, "debug")) {
-        if (sub_arity(c, "debug", 3) < 0)
-            return;
+        if (sub_arity(c, "debug", 3) < 0) return;
         bndr_add_error(c, "ERR SCRIPT DEBUG is not supported by this server");
     } else {
         bndr_add_errorf(c, "ERR unknown subcommand '%.*s'. Try SCRIPT HELP.",
