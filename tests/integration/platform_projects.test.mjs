@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 
 import { sleep, startServer } from './harness.mjs';
-import { FAST_ENV, addMember, api, newPat, newProject, newUser } from './platform_lib.mjs';
+import { FAST_ENV, addMember, api, newPat, newProject, newUser, streamHead } from './platform_lib.mjs';
 
 async function until(fn, ms = 5000) {
   const end = Date.now() + ms;
@@ -172,6 +172,16 @@ describe('projects, members, keys, tokens', () => {
     assert.equal((await api(A, 'GET', `/v1/projects/${p.id}`, { key: sk2.key })).status, 200);
     assert.equal((await api(A, 'GET', `/v1/projects/${p.id}`, { token: p.pk })).status, 401);
     assert.equal((await api(A, 'GET', `/v1/projects/${p.id}?key=${sk2.key}`)).status, 401);
+    // ?key= is read only on GET stream routes: elsewhere it is no credential at all
+    const pk2 = (await api(A, 'POST', `/v1/projects/${p.id}/keys`, { token: o.access, body: { kind: 'pk' } })).json.key;
+    r = await api(A, 'GET', `/v1/projects/${p.id}?key=${pk2}`);
+    assert.equal(r.status, 401, r.text);
+    assert.equal(r.code, 'unauthenticated');
+    let st = await streamHead(`${A}/v1/auth/stream?key=${pk2}`);
+    assert.equal(st.status, 403, st.text); // resolved as the pk_, which the stream does not accept
+    st = await streamHead(`${A}/v1/auth/stream?key=${sk2.key}`);
+    assert.equal(st.status, 401, st.text); // a secret key in a URL is refused
+    assert.equal(st.json.code, 'invalid_key');
   });
 
   test('personal access tokens: shown once, scopes enforced, expiry, revoke (here at once, there within 5 s)', async () => {
