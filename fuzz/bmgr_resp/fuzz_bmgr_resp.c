@@ -17,8 +17,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size > BMGR_PREAUTH_MAX)
-        size = BMGR_PREAUTH_MAX;
+    if (size > BMGR_PREAUTH_MAX) size = BMGR_PREAUTH_MAX;
     char *buf = malloc(size ? size : 1);
     memcpy(buf, data, size);
     size_t len = size;
@@ -27,14 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while (len > 0) {
         size_t consumed, argc;
         int r = bmgr_resp_parse(buf, len, &consumed, argv, lens, &argc);
-        if (r == 0 || r == BB_EPROTO || r == BB_ETOOBIG)
-            break;
+        if (r == 0 || r == BB_EPROTO || r == BB_ETOOBIG) break;
         if (r != 1 || consumed == 0 || consumed > len || consumed > BMGR_PREAUTH_MAX ||
             argc > BMGR_PREAUTH_ARGS)
             abort();
         for (size_t i = 0; i < argc; i++)
-            if (argv[i] < buf || argv[i] + lens[i] > buf + consumed)
-                abort();
+            if (argv[i] < buf || argv[i] + lens[i] > buf + consumed) abort();
         /* a prefix never parses as a complete command of its own (it would be executed early) */
         for (size_t cut = consumed > 64 ? consumed - 64 : 0; cut < consumed; cut++) {
             size_t c2, a2;

@@ -19,10 +19,8 @@ static char dir[64];
 static void write_file(const char *path, const uint8_t *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        abort();
-    if (size && fwrite(data, 1, size, f) != size)
-        abort();
+    if (!f) abort();
+    if (size && fwrite(data, 1, size, f) != size) abort();
     fclose(f);
 }
 
@@ -30,8 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/fuzz_bunder_aof.XXXXXX");
-        if (!mkdtemp(dir))
-            abort();
+        if (!mkdtemp(dir)) abort();
         bb_log_set_level((enum bb_log_level)(BB_LOG_ERROR + 1)); /* refusals are expected */
     }
     struct bunder_config cfg;
@@ -49,13 +46,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         uint64_t keys = s->db.keys.n;
         FILE *f = fopen(path2, "wb");
-        if (!f || bndr_aof_write_dataset(&s->db, f) < 0)
-            abort();
+        if (!f || bndr_aof_write_dataset(&s->db, f) < 0) abort();
         fclose(f);
         bndr_server_free(s);
         s = bndr_server_new(&cfg);
-        if (bndr_aof_load(s, path2) != 0 || s->db.keys.n != keys)
-            abort();
+        if (bndr_aof_load(s, path2) != 0 || s->db.keys.n != keys) abort();
     }
     bndr_server_free(s);
     unlink(path);

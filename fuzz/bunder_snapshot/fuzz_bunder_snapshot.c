@@ -31,12 +31,10 @@ static uint32_t crc32_ieee(const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     if (!dir[0]) {
         snprintf(dir, sizeof dir, "/tmp/fuzz_bunder_snapshot.XXXXXX");
-        if (!mkdtemp(dir))
-            abort();
+        if (!mkdtemp(dir)) abort();
         bb_log_set_level((enum bb_log_level)(BB_LOG_ERROR + 1)); /* refusals are expected */
     }
     int fix_crc = !(data[0] & 1);
@@ -53,8 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(path, sizeof path, "%s/dump.bdb", dir);
     snprintf(path2, sizeof path2, "%s/again.bdb", dir);
     FILE *f = fopen(path, "wb");
-    if (!f || (size && fwrite(buf, 1, size, f) != size))
-        abort();
+    if (!f || (size && fwrite(buf, 1, size, f) != size)) abort();
     fclose(f);
     free(buf);
 
@@ -64,13 +61,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct bndr_server *s = bndr_server_new(&cfg);
     if (bndr_snapshot_load(s, path) == 0) {
         uint64_t keys = s->db.keys.n;
-        if (bndr_snapshot_save(&s->db, path2) != 0)
-            abort();
+        if (bndr_snapshot_save(&s->db, path2) != 0) abort();
         bndr_server_free(s);
         s = bndr_server_new(&cfg);
         /* keys whose deadline passed in between are skipped: never more keys */
-        if (bndr_snapshot_load(s, path2) != 0 || s->db.keys.n > keys)
-            abort();
+        if (bndr_snapshot_load(s, path2) != 0 || s->db.keys.n > keys) abort();
     }
     bndr_server_free(s);
     unlink(path);

@@ -53,8 +53,7 @@ int bndr_tenant_refuse(int argc, const struct bndr_arg *argv, char *msg, size_t 
 static int has_rule(enum bunder_tenant_kind kind, const char *name)
 {
     for (size_t i = 0; i < nrules; i++)
-        if (rules[i].kind == kind && !strcasecmp(rules[i].name, name))
-            return 1;
+        if (rules[i].kind == kind && !strcasecmp(rules[i].name, name)) return 1;
     return 0;
 }
 
