@@ -313,10 +313,27 @@ static int session_create(struct bun_auth *a, PGconn *c, const struct bun_auth_u
         rc = ok(r) ? 0 : BB_EIO;
         PQclear(r);
     }
+    /* past the per-user cap, the oldest live sessions go (bounds the session table) */
+    PGresult *cap = NULL;
+    if (rc == 0) {
+        char maxs[24];
+        snprintf(maxs, sizeof maxs, "%zu", a->c.max_sessions);
+        const char *p[3] = {u->id, nows, maxs};
+        cap = q(c,
+                "UPDATE bun_auth_sessions SET revoked_at = now(), revoked_reason = "
+                "'session_limit' WHERE id IN (SELECT id FROM bun_auth_sessions WHERE user_id = "
+                "$1 AND revoked_at IS NULL AND expires_at > to_timestamp($2::bigint) ORDER BY "
+                "created_at DESC, id DESC OFFSET $3::bigint) RETURNING id",
+                3, p);
+        rc = ok(cap) ? 0 : BB_EIO;
+    }
     if (rc == 0)
         rc = exec1(c, "COMMIT");
     else
         exec1(c, "ROLLBACK");
+    for (int i = 0; rc == 0 && cap && i < PQntuples(cap); i++)
+        ba_table_revoke(&a->table, PQgetvalue(cap, i, 0));
+    PQclear(cap);
     if (rc == 0) rc = ba_table_put(&a->table, &s, 0);
     if (rc == 0)
         rc =

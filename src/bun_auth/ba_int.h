@@ -38,6 +38,7 @@ struct ba_conf {
     size_t password_min, password_max;
     int64_t access_ttl, refresh_ttl, session_ttl, leeway, key_grace, key_rotate; /* seconds */
     uint64_t sync_ms;
+    size_t max_sessions; /* live sessions per user */
     char issuer[128];
     char audience[128];
 };
@@ -72,6 +73,18 @@ struct ba_table {
     size_t nbuckets, count;
 };
 
+/* Tokens that verified recently (keyed by their SHA-256): a repeat skips the JSON parse and the
+ * Ed25519 verification, not the expiry, key and session checks. Direct-mapped. */
+#define BA_VCACHE_SLOTS 1024
+struct ba_vslot {
+    uint8_t hash[BB_SHA256_LEN];
+    char sub[BUN_AUTH_ID_MAX + 1];
+    char sid[BUN_AUTH_ID_MAX + 1];
+    char kid[BUN_AUTH_KID_MAX + 1];
+    int64_t exp;
+    int used;
+};
+
 struct bun_auth {
     struct ba_conf c;
     struct bb_pg_pool *pg; /* borrowed */
@@ -84,6 +97,9 @@ struct bun_auth {
     pthread_mutex_t rotate_mu; /* one rotation at a time */
 
     struct ba_table table;
+
+    pthread_mutex_t vmu;
+    struct ba_vslot *vcache; /* BA_VCACHE_SLOTS */
 
     pthread_t sync_thread;
     int sync_running;

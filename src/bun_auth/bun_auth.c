@@ -40,12 +40,19 @@ int bun_auth_sync_now(struct bun_auth *a)
     int rc = bb_pg_pool_acquire(a->pg, &c, 2000);
     if (rc) return rc;
     uint64_t start = bb_time_mono_ms();
-    /* every session that may still be presented: live ones and revoked ones until they expire
-     * (a revoked session's access tokens must keep being refused) */
-    PGresult *r = PQexec(c, "SELECT s.id, s.user_id, u.email, encode(s.token_hash, 'hex'), "
-                            "extract(epoch FROM s.expires_at)::bigint, s.revoked_at IS NOT NULL "
-                            "FROM bun_auth_sessions s JOIN bun_auth_users u ON u.id = s.user_id "
-                            "WHERE s.expires_at > now()");
+    /* every session that may still be presented: live ones, and revoked ones for as long as an
+     * access token issued before the revocation can be unexpired (then a token whose sid is not
+     * in the table cannot be one of theirs) */
+    char keep[32];
+    snprintf(keep, sizeof keep, "%lld", (long long)(a->c.access_ttl + a->c.leeway + 60));
+    const char *p[1] = {keep};
+    PGresult *r = PQexecParams(
+        c,
+        "SELECT s.id, s.user_id, u.email, encode(s.token_hash, 'hex'), extract(epoch FROM "
+        "s.expires_at)::bigint, s.revoked_at IS NOT NULL FROM bun_auth_sessions s JOIN "
+        "bun_auth_users u ON u.id = s.user_id WHERE s.expires_at > now() AND (s.revoked_at IS "
+        "NULL OR s.revoked_at > now() - make_interval(secs => $1::bigint))",
+        1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         PQclear(r);
         bb_pg_pool_release(a->pg, c);
@@ -151,6 +158,7 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
     a->c.key_grace = (int64_t)cfg->bun_auth_key_grace_s;
     a->c.key_rotate = (int64_t)cfg->bun_auth_key_rotate_s;
     a->c.sync_ms = cfg->bun_auth_sync_ms;
+    a->c.max_sessions = (size_t)cfg->bun_auth_max_sessions;
     snprintf(a->c.issuer, sizeof a->c.issuer, "%s", cfg->bun_auth_issuer);
     snprintf(a->c.audience, sizeof a->c.audience, "%s", cfg->bun_auth_audience);
     snprintf(a->dir, sizeof a->dir, "%s/bun_auth", cfg->data_dir);
@@ -162,8 +170,11 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->sync_cv, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = ba_table_init(&a->table);
+    pthread_mutex_init(&a->vmu, NULL);
+    a->vcache = calloc(BA_VCACHE_SLOTS, sizeof *a->vcache);
+    int rc = a->vcache ? ba_table_init(&a->table) : BB_ENOMEM;
     if (rc) {
+        free(a->vcache);
         free(a);
         return rc;
     }
@@ -205,6 +216,7 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
 fail:
     ba_keys_free(a);
     ba_table_release(&a->table);
+    free(a->vcache);
     pthread_rwlock_destroy(&a->klock);
     free(a);
     return rc;
@@ -222,6 +234,8 @@ void bun_auth_free(struct bun_auth *a)
     }
     ba_keys_free(a);
     ba_table_release(&a->table);
+    free(a->vcache);
+    pthread_mutex_destroy(&a->vmu);
     pthread_rwlock_destroy(&a->klock);
     pthread_mutex_destroy(&a->rotate_mu);
     pthread_mutex_destroy(&a->sync_mu);

@@ -41,7 +41,8 @@ struct bun_auth_user {
     int email_verified;
 };
 
-/* Where a login or refresh comes from (shown in the sessions list). Borrowed strings, may be NULL. */
+/* Where a login or refresh comes from (shown in the sessions list). Borrowed strings, may be NULL.
+ */
 struct bun_auth_client {
     const char *ip;
     const char *user_agent;
@@ -49,20 +50,20 @@ struct bun_auth_client {
 
 /* What login and refresh hand out. The strings are heap-allocated: bun_auth_tokens_release. */
 struct bun_auth_tokens {
-    char *access_token;   /* JWT (EdDSA): iss, aud, sub, sid, iat, exp, jti; header kid */
-    int64_t access_expires_at;  /* unix seconds */
-    char *refresh_token;  /* opaque, single use, rotated on every refresh */
+    char *access_token;        /* JWT (EdDSA): iss, aud, sub, sid, iat, exp, jti; header kid */
+    int64_t access_expires_at; /* unix seconds */
+    char *refresh_token;       /* opaque, single use, rotated on every refresh */
     int64_t refresh_expires_at;
-    char *session_token;  /* opaque, for the dashboard cookie session_token; stable per session.
-                           * Only login hands it out (it is stored hashed): NULL after refresh */
+    char *session_token; /* opaque, for the dashboard cookie session_token; stable per session.
+                          * Only login hands it out (it is stored hashed): NULL after refresh */
     char session_id[BUN_AUTH_ID_MAX + 1];
 };
 void bun_auth_tokens_release(struct bun_auth_tokens *t);
 
 /* New account. BB_EINVAL (email malformed, password shorter than the minimum or longer than the
  * maximum, name too long: err says which), BB_EEXIST (email taken, compared case-insensitively). */
-int bun_auth_register(struct bun_auth *a, const char *email, const char *password,
-                      const char *name, struct bun_auth_user *out, char *err, size_t errcap);
+int bun_auth_register(struct bun_auth *a, const char *email, const char *password, const char *name,
+                      struct bun_auth_user *out, char *err, size_t errcap);
 
 /* Password login: a new session. BB_EAUTH for an unknown email or a wrong password alike (same
  * work either way, so timing does not tell which). */

@@ -179,6 +179,8 @@ static const struct bb_knob knobs[] = {
      "bun-auth: rotate the signing key automatically at this age, seconds; 0: only on request"},
     {"BUNBASE_BUN_AUTH_SYNC_MS", NULL, U64(bun_auth_sync_ms), "1000", 10, 3600000,
      "bun-auth: how often the in-memory session table is refreshed from PostgreSQL"},
+    {"BUNBASE_BUN_AUTH_MAX_SESSIONS", NULL, U64(bun_auth_max_sessions), "50", 1, 100000,
+     "bun-auth: live sessions per developer; a login past it revokes the oldest"},
     {"BUNBASE_BUN_AUTH_ISSUER", NULL, STR(bun_auth_issuer), "bunbase", 0, 0,
      "bun-auth: the iss claim of access tokens"},
     {"BUNBASE_BUN_AUTH_AUDIENCE", NULL, STR(bun_auth_audience), "bunbase-api", 0, 0,

@@ -94,6 +94,7 @@ struct bb_config {
     uint64_t bun_auth_password_min, bun_auth_password_max;
     uint64_t bun_auth_access_ttl_s, bun_auth_refresh_ttl_s, bun_auth_session_ttl_s;
     uint64_t bun_auth_leeway_s, bun_auth_key_grace_s, bun_auth_key_rotate_s, bun_auth_sync_ms;
+    uint64_t bun_auth_max_sessions;
     char bun_auth_issuer[128];
     char bun_auth_audience[128];
     int print_config; /* --print-config given */

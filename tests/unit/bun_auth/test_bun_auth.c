@@ -458,8 +458,40 @@ static void test_resolver_roundtrip(void **state)
     assert_int_equal(call(R, "/public", NULL, "bbs_unknown", out, sizeof out), 200);
     assert_int_equal(call(R, "/me", NULL, "bbs_unknown", out, sizeof out), 401);
     assert_string_equal(out, "unauthenticated");
-    /* a token for a session not (yet) in the table is accepted on its signature alone */
+    /* a token that verified before (now served from the cache) still expires */
+    bun_auth_test_clock_offset(A, 900 + 31);
+    assert_int_equal(call(R, "/me", t.access_token, NULL, out, sizeof out), 401);
+    assert_string_equal(out, "token_expired");
+    bun_auth_test_clock_offset(A, 0);
+    assert_int_equal(call(R, "/me", t.access_token, NULL, out, sizeof out), 200);
     bun_auth_tokens_release(&t);
+}
+
+/* BUNBASE_BUN_AUTH_MAX_SESSIONS: a login past the cap revokes the oldest sessions. */
+static void test_session_cap(void **state)
+{
+    (void)state;
+    char email[128], out[512];
+    struct bun_auth_user u;
+    struct bun_auth_tokens t[4];
+    make_user("cap", email, sizeof email, &u);
+    size_t old = A->c.max_sessions;
+    A->c.max_sessions = 3;
+    for (int i = 0; i < 4; i++)
+        login_ok(email, "correct horse", NULL, &t[i]);
+    A->c.max_sessions = old;
+    assert_int_equal(call(R, "/me", t[0].access_token, NULL, out, sizeof out), 401);
+    assert_string_equal(out, "session_revoked");
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(call(R, "/me", t[i].access_token, NULL, out, sizeof out), 200);
+    json_t *list = NULL;
+    assert_int_equal(bun_auth_sessions(A, u.id, &list), 0);
+    assert_int_equal(json_array_size(list), 3);
+    json_decref(list);
+    struct bun_auth_tokens x;
+    assert_int_equal(bun_auth_refresh(A, t[0].refresh_token, NULL, &x), BB_EAUTH);
+    for (int i = 0; i < 4; i++)
+        bun_auth_tokens_release(&t[i]);
 }
 
 static void test_jwt_rejections(void **state)
@@ -1094,6 +1126,7 @@ int main(void)
         cmocka_unit_test(test_login),
         cmocka_unit_test(test_rehash_on_cost_change),
         cmocka_unit_test(test_resolver_roundtrip),
+        cmocka_unit_test(test_session_cap),
         cmocka_unit_test(test_jwt_rejections),
         cmocka_unit_test(test_refresh_rotation_and_reuse),
         cmocka_unit_test(test_refresh_expiry),
