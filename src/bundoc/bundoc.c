@@ -479,12 +479,15 @@ struct listctx {
     char *s;
     size_t n, cap;
     char lastid[BDOC_MAX_ID_LEN + 1];
+    bdoc_scan_fn fn; /* bdoc_scan: hand the raw documents out */
+    void *fnctx;
 };
 
 static int list_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
     struct listctx *l = ctx;
     if (klen < 4 + l->plen || memcmp(key + 4, l->prefix, l->plen) != 0) return 1;
+    if (l->fn) return l->fn(l->fnctx, (const char *)key + 4, klen - 4, val, vlen);
     if (l->text) {
         if (l->count) {
             if (l->cap - l->n < 1) {
@@ -513,7 +516,7 @@ static int list_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *va
 static int list_common(struct bdoc_txn *txn, const char *coll, const char *after,
                        const char *prefix, size_t limit, struct listctx *l)
 {
-    if (!txn || limit == 0 || limit > 10000) return BB_EINVAL;
+    if (!txn || (!l->fn && (limit == 0 || limit > 10000))) return BB_EINVAL;
     uint32_t cid;
     int rc = cat_lookup(txn->t, coll, &cid);
     if (rc) return rc;
@@ -598,6 +601,43 @@ int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, co
     if (len) *len = l.n;
     if (count) *count = l.count;
     return 0;
+}
+
+int bdoc_scan(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
+              bdoc_scan_fn fn, void *ctx)
+{
+    if (!fn) return BB_EINVAL;
+    struct listctx l;
+    memset(&l, 0, sizeof l);
+    l.fn = fn;
+    l.fnctx = ctx;
+    return list_common(txn, coll, after, prefix, SIZE_MAX, &l);
+}
+
+int bdoc_get_raw(struct bdoc_txn *txn, const char *coll, const char *id, uint8_t **out,
+                 size_t *len)
+{
+    if (!out || !len) return BB_EINVAL;
+    *out = NULL;
+    *len = 0;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 0, key, &klen);
+    if (rc) return rc;
+    return mvcc_get(txn->t, key, klen, out, len);
+}
+
+int bdoc_doc_decode(const uint8_t *doc, size_t len, json_t **out)
+{
+    if (!out) return BB_EINVAL;
+    return doc_decode(doc, len, out);
+}
+
+int bdoc_doc_get_str(const uint8_t *doc, size_t len, const char *key, const char **s,
+                     size_t *slen)
+{
+    if (!key || !s || !slen) return BB_EINVAL;
+    return doc_get_str(doc, len, key, s, slen);
 }
 
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out)

@@ -178,6 +178,33 @@ int bdoc_list(struct bdoc_txn *txn, const char *coll, const char *after, const c
 int bdoc_list_json(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
                    size_t limit, char **out, size_t *len, size_t *count, char **next);
 
+/* ---- raw documents: the binary encoding without building JSON -------------------------------
+ * The encoding is the one documented in docs/internals/bundoc.md ("Document encoding"): the
+ * query layer evaluates filters and sort keys on it (query.h bdoc_query_match_enc,
+ * bdoc_find_run_feed_enc) and decodes only the documents it returns. */
+
+/* Called for each document of a scan: id[0..idlen) (not NUL-terminated) and the encoded document
+ * doc[0..len), both borrowed for the duration of the call only. Return 0 to go on, 1 to stop, or
+ * a negative error that the scan returns. The callback runs with the engine's tree lock held in
+ * shared mode: it must not call any bdoc_* function of this header (keep what it needs and act
+ * after the scan), and should be quick (writers wait for at most one batch of 256 documents). */
+typedef int (*bdoc_scan_fn)(void *ctx, const char *id, size_t idlen, const uint8_t *doc,
+                            size_t len);
+/* Visits the documents of coll in _id byte order with _id > after (NULL: from the start) and, if
+ * prefix is not NULL, starting with prefix, until fn stops. Same snapshot rules as bdoc_list.
+ * Returns 0 (also when fn stopped), fn's negative error, or BB_ENOTFOUND/BB_EINVAL. */
+int bdoc_scan(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
+              bdoc_scan_fn fn, void *ctx);
+/* The encoded document: *out malloc'ed (caller frees), *len its length. BB_ENOTFOUND. */
+int bdoc_get_raw(struct bdoc_txn *txn, const char *coll, const char *id, uint8_t **out,
+                 size_t *len);
+/* Decodes an encoded document into a new reference. BB_EIO if malformed. */
+int bdoc_doc_decode(const uint8_t *doc, size_t len, json_t **out);
+/* A top-level string field of an encoded document: *s points into doc (borrowed, not
+ * NUL-terminated), *slen bytes. BB_ENOTFOUND when absent or not a string, BB_EIO if malformed. */
+int bdoc_doc_get_str(const uint8_t *doc, size_t len, const char *key, const char **s,
+                     size_t *slen);
+
 /* Convenience wrappers that run one operation in its own transaction (one commit each). */
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out);
 int bdoc_get1(struct bdoc_db *db, const char *coll, const char *id, json_t **out);

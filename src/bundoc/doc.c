@@ -251,6 +251,49 @@ int doc_decode(const uint8_t *buf, size_t len, json_t **out)
     return dec(buf + 2, len - 2, 0, out);
 }
 
+size_t doc_vsize(const uint8_t *p, size_t n)
+{
+    return vsize(p, n);
+}
+
+int doc_decode_value(const uint8_t *p, size_t n, json_t **out)
+{
+    *out = NULL;
+    if (!p || vsize(p, n) != n) return BB_EIO;
+    return dec(p, n, 0, out);
+}
+
+int doc_get_str(const uint8_t *buf, size_t len, const char *key, const char **s, size_t *slen)
+{
+    *s = NULL;
+    *slen = 0;
+    if (!buf || len < 3 || buf[0] != 0xBD || buf[1] != 0x01) return BB_EIO;
+    const uint8_t *p = buf + 2;
+    size_t n = vsize(p, len - 2);
+    if (n != len - 2 || p[0] != T_OBJ || n < 9) return BB_EIO;
+    size_t want = strlen(key);
+    uint32_t count = get32(p + 5);
+    size_t off = 9;
+    for (uint32_t i = 0; i < count; i++) {
+        if (n - off < 2) return BB_EIO;
+        size_t kl = (size_t)p[off] | ((size_t)p[off + 1] << 8);
+        off += 2;
+        if (n - off < kl) return BB_EIO;
+        int match = kl == want && memcmp(p + off, key, kl) == 0;
+        off += kl;
+        size_t vs = vsize(p + off, n - off);
+        if (!vs) return BB_EIO;
+        if (match) {
+            if (p[off] != T_STR) return BB_ENOTFOUND;
+            *s = (const char *)p + off + 5;
+            *slen = vs - 5;
+            return 0;
+        }
+        off += vs;
+    }
+    return BB_ENOTFOUND;
+}
+
 int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out)
 {
     *out = NULL;

@@ -29,4 +29,16 @@ int doc_render(const uint8_t *buf, size_t len, char **out, size_t *olen, size_t 
  * absent, BB_EINVAL for a malformed path, BB_EIO if the encoding is malformed. */
 int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out);
 
+/* Value tags of the encoding (doc.c). */
+enum { DOC_T_NULL = 0, DOC_T_FALSE, DOC_T_TRUE, DOC_T_INT, DOC_T_REAL, DOC_T_STR, DOC_T_ARR,
+       DOC_T_OBJ };
+/* Bytes of the encoded value at p (n bytes available), or 0 when its header is malformed or it
+ * does not fit (only the header is checked, not the contents). */
+size_t doc_vsize(const uint8_t *p, size_t n);
+/* Decodes the single encoded value p[0..n) (exactly one value) into a new reference. BB_EIO. */
+int doc_decode_value(const uint8_t *p, size_t n, json_t **out);
+/* The top-level string field key of an encoded document: *s points into buf (borrowed, not
+ * NUL-terminated), *slen bytes. BB_ENOTFOUND when absent or not a string, BB_EIO if malformed. */
+int doc_get_str(const uint8_t *buf, size_t len, const char *key, const char **s, size_t *slen);
+
 #endif

@@ -15,14 +15,9 @@
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_json.h"
+#include "doc.h"
+#include "query_int.h"
 
-/* A parsed dot path: str is the whole path, segs its segments (both point into buf). */
-struct bdoc_qpath {
-    char *buf;
-    const char *str;
-    char **segs;
-    size_t n;
-};
 
 static void qerr(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -45,7 +40,7 @@ enum bdoc_type_class bdoc_type_class(const json_t *v)
 }
 
 /* Exact comparison of an int64 with a finite double. */
-static int cmp_int_real(json_int_t i, double d)
+int q_cmp_int_real(json_int_t i, double d)
 {
     if (d >= 9223372036854775808.0) return -1;
     if (d < -9223372036854775808.0) return 1;
@@ -67,8 +62,8 @@ static int cmp_num(const json_t *a, const json_t *b)
         double x = json_real_value(a), y = json_real_value(b);
         return (x > y) - (x < y);
     }
-    if (json_is_integer(a)) return cmp_int_real(json_integer_value(a), json_real_value(b));
-    return -cmp_int_real(json_integer_value(b), json_real_value(a));
+    if (json_is_integer(a)) return q_cmp_int_real(json_integer_value(a), json_real_value(b));
+    return -q_cmp_int_real(json_integer_value(b), json_real_value(a));
 }
 
 static int cmp_str(const json_t *a, const json_t *b)
@@ -375,14 +370,9 @@ const char *bdoc_budget_why(const struct bdoc_budget *b)
     return b && b->why[0] ? b->why : "work budget exceeded";
 }
 
-/* Per-match state: the budget (may be NULL) and whether a regex hit its limits under it. */
-struct mstate {
-    struct bdoc_budget *b;
-    int hit;
-};
 
 /* 1 match, 0 no match; a limit hit sets ms->hit (BB_ELIMIT, or BB_ENOMEM) and answers 0. */
-static int regex_match_budget(const struct bdoc_regex *re, const char *s, size_t len,
+int q_regex_match_budget(const struct bdoc_regex *re, const char *s, size_t len,
                               struct mstate *ms)
 {
     struct bdoc_budget *b = ms->b;
@@ -471,7 +461,7 @@ static int qpath_parse(const char *s, struct bdoc_qpath **out, char *err, size_t
 }
 
 /* Array index of a segment made only of digits (no leading zeros except "0"), or -1. */
-static long seg_index(const char *seg)
+long q_seg_index(const char *seg)
 {
     if (!seg[0] || (seg[0] == '0' && seg[1])) return -1;
     long v = 0;
@@ -482,14 +472,14 @@ static long seg_index(const char *seg)
     return v;
 }
 
-static const json_t *qpath_get(const struct bdoc_qpath *p, const json_t *doc)
+const json_t *q_qpath_get(const struct bdoc_qpath *p, const json_t *doc)
 {
     const json_t *v = doc;
     for (size_t i = 0; i < p->n && v; i++) {
         if (json_is_object(v)) {
             v = json_object_get(v, p->segs[i]);
         } else if (json_is_array(v)) {
-            long idx = seg_index(p->segs[i]);
+            long idx = q_seg_index(p->segs[i]);
             v = idx < 0 ? NULL : json_array_get(v, (size_t)idx);
         } else {
             v = NULL;
@@ -500,24 +490,8 @@ static const json_t *qpath_get(const struct bdoc_qpath *p, const json_t *doc)
 
 /* ---- compiled filters ---------------------------------------------------------------------- */
 
-enum qop { Q_TRUE, Q_AND, Q_OR, Q_NOR, Q_NOT, Q_EQ, Q_GT, Q_GTE, Q_LT, Q_LTE, Q_IN, Q_EXISTS,
-           Q_REGEX };
 
-struct qnode {
-    enum qop op;
-    struct qnode **kids;
-    size_t nkids;
-    struct bdoc_qpath *path; /* leaves */
-    json_t *val;             /* EQ, ranges: operand; IN: array */
-    struct bdoc_regex *re;   /* REGEX */
-};
 
-struct bdoc_query {
-    struct qnode *root;
-    struct bdoc_pred *preds;
-    size_t npreds;
-    int all_indexable;
-};
 
 struct cctx {
     size_t nodes;
@@ -835,7 +809,7 @@ static int range_ok(enum qop op, const json_t *v, const json_t *val)
 static int regex_ok(const struct bdoc_regex *re, const json_t *v, struct mstate *ms)
 {
     if (!json_is_string(v)) return 0;
-    if (ms->b) return regex_match_budget(re, json_string_value(v), json_string_length(v), ms);
+    if (ms->b) return q_regex_match_budget(re, json_string_value(v), json_string_length(v), ms);
     return bdoc_regex_match(re, json_string_value(v), json_string_length(v)) == 1;
 }
 
@@ -887,7 +861,7 @@ static int walk(const struct qnode *n, const json_t *v, size_t i, struct mstate 
         return c ? walk(n, c, i + 1, ms) : leaf_test(n, NULL, ms);
     }
     if (json_is_array(v)) {
-        long idx = seg_index(p->segs[i]);
+        long idx = q_seg_index(p->segs[i]);
         if (idx >= 0) {
             const json_t *c = json_array_get(v, (size_t)idx);
             return c ? walk(n, c, i + 1, ms) : leaf_test(n, NULL, ms);
@@ -1068,19 +1042,10 @@ size_t bdoc_query_count(const struct bdoc_query *q, const json_t *docs)
 
 /* ---- sort ---------------------------------------------------------------------------------- */
 
-struct sort_key {
-    struct bdoc_qpath *path;
-    int desc;
-};
 
-struct bdoc_sort {
-    struct sort_key *keys;
-    size_t n;
-    json_t *canon; /* ["a", "-b"]: identifies the sort inside cursors */
-};
 
 static const char *const ID_SEGS[] = {"_id"};
-static const struct bdoc_qpath ID_PATH = {NULL, "_id", (char **)ID_SEGS, 1};
+const struct bdoc_qpath q_id_path = {NULL, "_id", (char **)ID_SEGS, 1};
 
 void bdoc_sort_free(struct bdoc_sort *s)
 {
@@ -1164,12 +1129,12 @@ static int sort_cmp_impl(const struct bdoc_sort *s, const json_t *a, const json_
 {
     size_t n = s ? s->n : 0;
     for (size_t i = 0; i < n; i++) {
-        const json_t *va = qpath_get(s->keys[i].path, a);
-        const json_t *vb = b ? qpath_get(s->keys[i].path, b) : json_array_get(bkeys, i);
+        const json_t *va = q_qpath_get(s->keys[i].path, a);
+        const json_t *vb = b ? q_qpath_get(s->keys[i].path, b) : json_array_get(bkeys, i);
         int c = bdoc_value_cmp(va, vb);
         if (c) return s->keys[i].desc ? -c : c;
     }
-    return bdoc_value_cmp(qpath_get(&ID_PATH, a), b ? qpath_get(&ID_PATH, b) : bid);
+    return bdoc_value_cmp(q_qpath_get(&q_id_path, a), b ? q_qpath_get(&q_id_path, b) : bid);
 }
 
 int bdoc_sort_cmp(const struct bdoc_sort *s, const json_t *a, const json_t *b)
@@ -1189,13 +1154,13 @@ int bdoc_cursor_encode(const struct bdoc_sort *s, const json_t *last_doc, char *
     keys = json_array();
     if (!keys) return BB_ENOMEM;
     for (size_t i = 0; i < s->n; i++) {
-        const json_t *v = qpath_get(s->keys[i].path, last_doc);
+        const json_t *v = q_qpath_get(s->keys[i].path, last_doc);
         if (json_array_append_new(keys, v ? json_deep_copy(v) : json_null())) {
             rc = BB_ENOMEM;
             goto out;
         }
     }
-    const json_t *id = qpath_get(&ID_PATH, last_doc);
+    const json_t *id = q_qpath_get(&q_id_path, last_doc);
     c = json_pack("{s:O,s:O,s:O}", "s", s->canon, "k", keys, "id", id ? id : json_null());
     if (!c) {
         rc = BB_ENOMEM;
@@ -1578,6 +1543,8 @@ static void heap_up(struct bdoc_find_run *r, size_t i)
     }
 }
 
+static int run_keep(struct bdoc_find_run *r, json_t *doc);
+
 int bdoc_find_run_feed(struct bdoc_find_run *r, json_t *doc)
 {
     const struct bdoc_find *f = r->f;
@@ -1585,6 +1552,39 @@ int bdoc_find_run_feed(struct bdoc_find_run *r, json_t *doc)
                       : bdoc_query_match(f->query, doc);
     if (m <= 0) return m;
     if (f->cur_keys && sort_cmp_impl(f->sort, doc, NULL, f->cur_keys, f->cur_id) <= 0) return 0;
+    return run_keep(r, doc);
+}
+
+int bdoc_find_run_feed_enc(struct bdoc_find_run *r, const uint8_t *doc, size_t len)
+{
+    const struct bdoc_find *f = r->f;
+    int m = qenc_match(f->query, doc, len, r->budget);
+    if (m <= 0) return m;
+    int err = 0;
+    if (f->cur_keys) {
+        int c = qenc_sort_cmp(f->sort, doc, len, NULL, f->cur_keys, f->cur_id, &err);
+        if (err) return err;
+        if (c <= 0) return 0;
+    }
+    if (r->window && r->n == r->window) {
+        int c = qenc_sort_cmp(f->sort, doc, len, r->buf[0], NULL, NULL, &err);
+        if (err) return err;
+        if (c >= 0) { /* not in the top window: never decoded */
+            r->matched++;
+            return 1;
+        }
+    }
+    json_t *d = NULL;
+    int rc = doc_decode(doc, len, &d);
+    if (rc) return rc;
+    rc = run_keep(r, d);
+    json_decref(d);
+    return rc;
+}
+
+/* Counts a matching document after the cursor and keeps it if it belongs to the window. */
+static int run_keep(struct bdoc_find_run *r, json_t *doc)
+{
     r->matched++;
     if (r->window && r->n == r->window) {
         if (run_cmp(r, doc, r->buf[0]) >= 0) return 1; /* not in the top window */

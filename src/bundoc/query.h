@@ -142,6 +142,13 @@ int bdoc_query_match_budget(const struct bdoc_query *q, const json_t *doc,
 
 void bdoc_query_free(struct bdoc_query *q);
 
+/* As bdoc_query_match_budget (b may be NULL: no budget, a regex limit is "no match"), but on a
+ * document in the engine's binary encoding (doc[0..len), as bdoc_scan / bdoc_get_raw hand it out)
+ * without decoding it: 1, 0, BB_ELIMIT, BB_EIO (malformed encoding), BB_ENOMEM. Same semantics
+ * as bdoc_query_match on the decoded document. */
+int bdoc_query_match_enc(const struct bdoc_query *q, const uint8_t *doc, size_t len,
+                         struct bdoc_budget *b);
+
 /* ---- 4. Planner hooks ---------------------------------------------------------------------- */
 
 enum bdoc_pred_kind {
@@ -223,6 +230,10 @@ void bdoc_find_run_set_budget(struct bdoc_find_run *r, struct bdoc_budget *b);
 /* Feeds one document (borrowed; the run takes its own reference if it keeps it). Returns 1 if it
  * matched (and is after the cursor), 0 if not, BB_ENOMEM, BB_ELIMIT (budget exceeded). */
 int bdoc_find_run_feed(struct bdoc_find_run *r, json_t *doc);
+/* As bdoc_find_run_feed for a document in the engine's binary encoding (borrowed; doc[0..len)):
+ * the filter, the cursor and the top-k window are evaluated on the encoding, and the document is
+ * decoded only when the run keeps it. Also BB_EIO for a malformed encoding. */
+int bdoc_find_run_feed_enc(struct bdoc_find_run *r, const uint8_t *doc, size_t len);
 /* Finishes: *docs_out = new JSON array of the page (sorted, skip/limit applied, projected);
  * *cursor_out = malloc'ed cursor for the next page, or NULL when there is no further match
  * (cursor_out may be NULL); *matched = matching documents fed (after the cursor, before skip/

@@ -238,46 +238,107 @@ static size_t lcp(const char *a, const char *b)
     return i;
 }
 
-typedef int (*entry_fn)(void *ctx, const char *key, const json_t *entry);
+/* Called per index entry: its key (NUL-terminated) and the id of the document it refers to
+ * (NULL for a malformed entry). Returns 0 to go on, 1 to stop, <0 for an error. */
+typedef int (*entry_fn)(void *ctx, const char *key, const char *id);
+
+struct ent {
+    char *key, *id;
+};
+
+/* One batch of entries collected by a scan callback (which must not call the engine). */
+struct range_batch {
+    const char *hi;
+    size_t max, n;
+    struct ent *v;
+    int end; /* reached hi or the end of the collection */
+    int err;
+};
+
+static char *memdup0(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (!s) return NULL;
+    memcpy(s, p, n);
+    s[n] = 0;
+    return s;
+}
+
+static int range_cb(void *vctx, const char *key, size_t klen, const uint8_t *doc, size_t len)
+{
+    struct range_batch *b = vctx;
+    size_t hl = strlen(b->hi);
+    int c = memcmp(key, b->hi, klen < hl ? klen : hl);
+    if (c > 0 || (c == 0 && klen >= hl)) {
+        b->end = 1;
+        return 1;
+    }
+    const char *id = NULL;
+    size_t idl = 0;
+    if (bdoc_doc_get_str(doc, len, "i", &id, &idl) != 0) {
+        const char *sep = memchr(key, SK_SEP, klen);
+        if (sep) {
+            id = sep + 1;
+            idl = klen - (size_t)(sep + 1 - key);
+        }
+    }
+    struct ent *e = &b->v[b->n];
+    e->key = memdup0(key, klen);
+    e->id = id ? memdup0(id, idl) : NULL;
+    if (!e->key || (id && !e->id)) {
+        free(e->key);
+        free(e->id);
+        return BB_ENOMEM;
+    }
+    return ++b->n == b->max ? 1 : 0;
+}
+
+static void batch_clear(struct range_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->v[i].key);
+        free(b->v[i].id);
+    }
+    b->n = 0;
+}
 
 /* Calls fn for entries with lo < key < hi in order until fn returns nonzero (1 = stop, <0 =
- * error). *keys counts entries examined. */
+ * error). Entries are read straight from the encoding in batches (growing up to SCAN_BATCH);
+ * the documents are fetched by fn between batches. *keys counts entries examined. */
 static int scan_range(struct bdoc_txn *tx, const char *ecoll, const char *lo, const char *hi,
                       size_t batch, entry_fn fn, void *ctx, size_t *keys)
 {
     size_t pl = lcp(lo, hi);
     char *prefix = strndup(lo, pl);
     char *after = *lo ? strdup(lo) : NULL;
+    struct range_batch b = {hi, 0, 0, NULL, 0, 0};
     int rc = 0;
-    if (!prefix || (*lo && !after)) {
+    b.v = malloc(SCAN_BATCH * sizeof *b.v);
+    if (!prefix || (*lo && !after) || !b.v) {
         rc = BB_ENOMEM;
         goto out;
     }
     for (;;) {
-        json_t *ents = NULL;
-        char *next = NULL;
-        rc = bdoc_list(tx, ecoll, after, pl ? prefix : NULL, batch, &ents, &next);
+        b.max = batch;
+        b.n = 0;
+        rc = bdoc_scan(tx, ecoll, after, pl ? prefix : NULL, range_cb, &b);
         if (rc) break;
-        free(after);
-        after = next;
-        size_t i;
-        json_t *en;
-        json_array_foreach(ents, i, en) {
-            const char *key = json_string_value(json_object_get(en, "_id"));
-            if (!key || strcmp(key, hi) >= 0) {
-                rc = 1;
-                break;
-            }
+        int full = b.n == b.max && !b.end;
+        for (size_t i = 0; i < b.n && !rc; i++) {
             (*keys)++;
-            rc = fn(ctx, key, en);
-            if (rc) break;
+            rc = fn(ctx, b.v[i].key, b.v[i].id);
         }
-        json_decref(ents);
-        if (rc || !after) break;
+        if (rc || !full) break;
+        free(after);
+        after = b.v[b.n - 1].key;
+        b.v[b.n - 1].key = NULL;
+        batch_clear(&b);
         if (batch < SCAN_BATCH) batch *= 4;
         if (batch > SCAN_BATCH) batch = SCAN_BATCH;
     }
 out:
+    batch_clear(&b);
+    free(b.v);
     free(prefix);
     free(after);
     return rc < 0 ? rc : 0;
@@ -287,10 +348,10 @@ struct probe_ctx {
     size_t n, cap;
 };
 
-static int probe_fn(void *vctx, const char *key, const json_t *entry)
+static int probe_fn(void *vctx, const char *key, const char *id)
 {
     (void)key;
-    (void)entry;
+    (void)id;
     struct probe_ctx *c = vctx;
     return ++c->n >= c->cap ? 1 : 0;
 }
@@ -324,21 +385,33 @@ struct exec {
     int stopped;
     int err;
     struct bdoc_budget *budget; /* NULL: unlimited */
+    int fast;              /* no rules to apply: evaluate on the encoding */
 };
 
-static int feed(struct exec *x, json_t *doc)
+/* Feeds one encoded document (borrowed). Without rules to apply, the filter, cursor and top-k
+ * window run on the encoding and only kept documents are decoded; otherwise the document is
+ * decoded for the rules first. */
+static int feed(struct exec *x, const uint8_t *doc, size_t len)
 {
     x->docs++;
     int rc = bdoc_budget_doc(x->budget);
     if (rc) return rc;
-    if (!st_read_allowed(x->m, x->a, doc)) return 0;
-    int r = bdoc_find_run_feed(x->run, doc);
+    int r;
+    if (x->fast) {
+        r = bdoc_find_run_feed_enc(x->run, doc, len);
+    } else {
+        json_t *d = NULL;
+        rc = bdoc_doc_decode(doc, len, &d);
+        if (rc) return rc;
+        r = st_read_allowed(x->m, x->a, d) ? bdoc_find_run_feed(x->run, d) : 0;
+        json_decref(d);
+    }
     if (r < 0) return r;
     x->matched_fed += (size_t)r;
     return 0;
 }
 
-static int ix_entry_fn(void *vctx, const char *key, const json_t *entry)
+static int ix_entry_fn(void *vctx, const char *key, const char *id)
 {
     struct exec *x = vctx;
     if (x->group) { /* finishing the group of equal sort keys */
@@ -347,16 +420,16 @@ static int ix_entry_fn(void *vctx, const char *key, const json_t *entry)
             return 1;
         }
     }
-    const char *id = sk_entry_id(entry);
     if (!id) return 0;
     if (json_object_get(x->seen, id)) return 0;
-    json_object_set_new(x->seen, id, json_true());
-    json_t *doc = NULL;
-    int rc = bdoc_get(x->tx, x->coll, id, &doc);
+    if (json_object_set_new(x->seen, id, json_true())) return BB_ENOMEM;
+    uint8_t *doc = NULL;
+    size_t len = 0;
+    int rc = bdoc_get_raw(x->tx, x->coll, id, &doc, &len);
     if (rc == BB_ENOTFOUND) return 0; /* cannot happen in one snapshot; tolerated */
     if (rc) return rc;
-    rc = feed(x, doc);
-    json_decref(doc);
+    rc = feed(x, doc, len);
+    free(doc);
     if (rc) return rc;
     if (x->need && !x->group && x->matched_fed >= x->need) {
         size_t gl = sk_group_len(x->ix, key, x->group_comps);
@@ -366,33 +439,24 @@ static int ix_entry_fn(void *vctx, const char *key, const json_t *entry)
     return 0;
 }
 
-static int collscan(struct exec *x, size_t *keys)
+static int coll_cb(void *vctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
 {
-    (void)keys;
-    char *after = NULL;
-    int rc = 0;
-    for (;;) {
-        json_t *docs = NULL;
-        char *next = NULL;
-        rc = bdoc_list(x->tx, x->coll, after, NULL, SCAN_BATCH, &docs, &next);
-        free(after);
-        after = next;
-        if (rc) break;
-        size_t i;
-        json_t *d;
-        json_array_foreach(docs, i, d) {
-            rc = feed(x, d);
-            if (rc) break;
-            if (x->need && x->matched_fed >= x->need) {
-                x->stopped = 1;
-                break;
-            }
-        }
-        json_decref(docs);
-        if (rc || x->stopped || !after) break;
+    (void)id;
+    (void)idlen;
+    struct exec *x = vctx;
+    int rc = feed(x, doc, len);
+    if (rc) return rc;
+    if (x->need && x->matched_fed >= x->need) {
+        x->stopped = 1;
+        return 1;
     }
-    free(after);
-    return rc;
+    return 0;
+}
+
+/* The collection in _id order, documents evaluated in place (bdoc_scan). */
+static int collscan(struct exec *x)
+{
+    return bdoc_scan(x->tx, x->coll, NULL, NULL, coll_cb, x);
 }
 
 /* The sort keys of a request (validated by bdoc_find_compile already). */
@@ -599,6 +663,7 @@ int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const jso
     x.coll = coll;
     x.m = m;
     x.a = a;
+    x.fast = st_read_trivial(m, a);
     size_t keys = 0;
     if (best) {
         x.seen = json_object();
@@ -612,7 +677,7 @@ int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const jso
                             &x, &keys);
     } else {
         if (may_stop && ns == 0 && !force) x.need = skip + limit + 1;
-        rc = collscan(&x, &keys);
+        rc = collscan(&x);
     }
     if (rc == BB_ELIMIT) st_err(e, "query too expensive: %s", bdoc_budget_why(x.budget));
     if (rc) goto out;
