@@ -66,6 +66,10 @@ struct bcast_topic {
     char floor[BCAST_ID_LEN + 1];
     uint64_t last_active_ms;
     struct bcast_log *log;
+    /* the envelope between the id and the time, preformatted for the last (type, source) seen:
+     * ","source":S,"type":T,"subject":"<topic>","time":" (mid_key = type bytes then source) */
+    char *mid, *mid_key;
+    size_t mid_len, mid_yn, mid_sn;
 };
 
 struct bcast_broker {
@@ -77,6 +81,14 @@ struct bcast_broker {
     struct bcast_sub *wild;
     size_t nsubs;
     struct bcast_stats st;
+    /* event ids: the last one made, and its millisecond (see broker_id) */
+    char last_id[BCAST_ID_LEN + 1];
+    uint64_t last_id_ms;
+    /* the envelope's "time" of the last millisecond formatted, and the seconds part */
+    uint64_t ts_ms;
+    time_t ts_secs;
+    char ts[48], ts_sec[40];
+    size_t ts_len, ts_sec_len;
     struct {
         struct bb_gauge *topics, *subs;
         struct bb_counter *published, *delivered, *dropped, *slow, *evictions, *resets, *failed;
@@ -100,10 +112,46 @@ static uint64_t hash_name(const char *s, size_t n)
 
 void bcast_event_unref(struct bcast_event *ev)
 {
-    if (ev && --ev->refs == 0) {
-        free(ev->json);
-        free(ev);
+    if (ev && --ev->refs == 0) free(ev);
+}
+
+/* ------------------------------------------------------------------ event ids
+ *
+ * Ids come from bb_id_new once per millisecond; the others of the same millisecond are the previous
+ * id + 1 (what bb_id_new itself does within a millisecond, without its lock, clock read and
+ * randomness per event). Strictly increasing within the broker: a fresh id that is not above the
+ * last one (another thread of the process took ids in this millisecond, or the clock went back) is
+ * replaced by last + 1. Floors come from here too, so they order with events. */
+
+static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/* Adds 1 to the 80-bit random part (chars 10..25). 0 on overflow (id unchanged). */
+static int id_increment(char *id)
+{
+    for (int i = BCAST_ID_LEN - 1; i >= 10; i--) {
+        const char *p = memchr(crockford, id[i], 32);
+        if (!p) return 0;
+        if (p - crockford < 31) {
+            id[i] = p[1];
+            return 1;
+        }
+        id[i] = '0';
     }
+    for (size_t i = 10; i < BCAST_ID_LEN; i++) /* overflow: undo (all were 'Z') */
+        id[i] = 'Z';
+    return 0;
+}
+
+static void broker_id(struct bcast_broker *b, uint64_t now, char out[BCAST_ID_LEN + 1])
+{
+    if (!(b->last_id[0] && now <= b->last_id_ms && id_increment(b->last_id))) {
+        char fresh[BCAST_ID_LEN + 1];
+        bb_id_new(fresh);
+        if (!b->last_id[0] || strcmp(fresh, b->last_id) > 0 || !id_increment(b->last_id))
+            memcpy(b->last_id, fresh, sizeof fresh);
+        b->last_id_ms = now;
+    }
+    memcpy(out, b->last_id, BCAST_ID_LEN + 1);
 }
 
 /* ------------------------------------------------------------------ metrics */
@@ -265,17 +313,52 @@ static void envelope_type(const char *json, size_t len, char *out, size_t cap)
     json_decref(j);
 }
 
-static struct bcast_event *event_new(uint64_t seq, uint64_t time_ms, const char *id, char *json,
-                                     size_t len)
+/* A new event (refs 1) of topic with room for an envelope of jl bytes at ev->json (NUL already
+ * in place after it), the MESSAGE payload around it preformatted (see struct bcast_event). */
+static struct bcast_event *event_alloc(uint64_t seq, uint64_t time_ms, const char *id,
+                                       const char *topic, size_t tn, const char *type, size_t yn,
+                                       size_t jl)
 {
-    struct bcast_event *ev = calloc(1, sizeof *ev);
+    size_t head = 2 + tn + 4 + jl;
+    size_t tail = 1 + BCAST_ID_LEN;
+    struct bcast_event *ev = malloc(sizeof *ev + head + 1 + tail + yn + 1);
     if (!ev) return NULL;
+    uint8_t *m = (uint8_t *)(ev + 1);
     ev->refs = 1;
     ev->seq = seq;
     ev->time_ms = time_ms;
-    snprintf(ev->id, sizeof ev->id, "%s", id);
-    ev->json = json;
-    ev->len = len;
+    memcpy(ev->id, id, BCAST_ID_LEN);
+    ev->id[BCAST_ID_LEN] = '\0';
+    bcast_wr16(m, (uint16_t)tn);
+    memcpy(m + 2, topic, tn);
+    bcast_wr32(m + 2 + tn, (uint32_t)jl);
+    ev->json = (char *)m + 6 + tn;
+    ev->len = jl;
+    ev->json[jl] = '\0';
+    ev->msg = m;
+    ev->msg_head = head;
+    uint8_t *tp = m + head + 1;
+    tp[0] = BCAST_ID_LEN;
+    memcpy(tp + 1, id, BCAST_ID_LEN);
+    ev->msg_tail = tp;
+    ev->tail_len = tail;
+    char *ty = (char *)tp + tail;
+    memcpy(ty, type, yn);
+    ty[yn] = '\0';
+    ev->type = ty;
+    return ev;
+}
+
+/* An event of t read back from a log record (a copy; the type is parsed from the envelope). */
+static struct bcast_event *event_from_record(struct bcast_topic *t, uint64_t seq,
+                                             uint64_t time_ms, const char *id, const char *json,
+                                             size_t len)
+{
+    char type[BCAST_MAX_ATTR + 1], idb[BCAST_ID_LEN + 1];
+    envelope_type(json, len, type, sizeof type);
+    snprintf(idb, sizeof idb, "%-26s", id);
+    struct bcast_event *ev = event_alloc(seq, time_ms, idb, t->name, t->len, type, strlen(type), len);
+    if (ev) memcpy(ev->json, json, len);
     return ev;
 }
 
@@ -285,15 +368,8 @@ static void on_log_record(void *arg, uint64_t seq, uint64_t time_ms, const char 
     void **a = arg;
     struct bcast_broker *b = a[0];
     struct bcast_topic *t = a[1];
-    char *copy = malloc(len + 1);
-    if (!copy) return;
-    memcpy(copy, json, len + 1);
-    struct bcast_event *ev = event_new(seq, time_ms, id, copy, len);
-    if (!ev) {
-        free(copy);
-        return;
-    }
-    envelope_type(json, len, ev->type, sizeof ev->type);
+    struct bcast_event *ev = event_from_record(t, seq, time_ms, id, json, len);
+    if (!ev) return;
     t->seq = seq;
     ring_push(b, t, ev, 0);
 }
@@ -302,6 +378,8 @@ static void topic_free(struct bcast_broker *b, struct bcast_topic *t)
 {
     ring_clear(b, t);
     if (t->log) bcast_log_close(t->log);
+    free(t->mid);
+    free(t->mid_key);
     free(t->ring);
     free(t->subs);
     free(t->name);
@@ -349,7 +427,7 @@ static int topic_get(struct bcast_broker *b, const char *name, size_t n, struct 
     t->len = n;
     t->hash = hash_name(name, n);
     t->last_active_ms = wall_ms();
-    bb_id_new(t->floor);
+    broker_id(b, t->last_active_ms, t->floor);
     if (is_durable(b, name, n)) {
         struct bcast_log_opts lo = {b->o.segment_bytes, b->o.retention_bytes, b->o.retention_ms};
         void *arg[2] = {b, t};
@@ -462,136 +540,168 @@ void bcast_broker_free(struct bcast_broker *b)
     free(b);
 }
 
-/* ------------------------------------------------------------------ envelope */
+/* ------------------------------------------------------------------ envelope
+ *
+ * {"specversion":"1.0","id":"<id>","source":<S>,"type":<T>,"subject":"<topic>","time":"<time>"
+ * then ,"data":null} | ,"datacontenttype":"application/json","data":<data>} |
+ * ,"datacontenttype":"application/octet-stream","data_base64":"<base64>"}
+ * Built once per publish straight into the event's allocation (exact length computed first): the
+ * part between id and time is kept per topic for the last (type, source), the time string per
+ * millisecond. */
 
-struct buf {
-    char *p;
-    size_t n, cap;
-    int oom;
-};
+#define ENV_HEAD "{\"specversion\":\"1.0\",\"id\":\""
+#define ENV_NULL "\",\"data\":null}"
+#define ENV_JSON "\",\"datacontenttype\":\"application/json\",\"data\":"
+#define ENV_B64 "\",\"datacontenttype\":\"application/octet-stream\",\"data_base64\":\""
+#define SLEN(lit) (sizeof(lit) - 1)
 
-static void bput(struct buf *b, const char *s, size_t n)
+/* s as a JSON string into dst (NULL: only count). Names are printable ASCII; '"' and '\\' (allowed
+ * in type and source) are escaped, anything below 0x20 as \u00XX. Returns the length. */
+static size_t put_jstr(char *dst, const char *s, size_t n)
 {
-    if (b->oom) return;
-    if (b->n + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np, b->cap = nc;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void bputs(struct buf *b, const char *s)
-{
-    bput(b, s, strlen(s));
-}
-
-/* Appends s as a JSON string (s is printable ASCII without '"' or '\\' for names, but escape
- * anyway). */
-static void bput_jstr(struct buf *b, const char *s, size_t n)
-{
-    bput(b, "\"", 1);
-    size_t start = 0;
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    if (dst) dst[o] = '"';
+    o++;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        bput(b, s + start, i - start);
-        char esc[8];
-        if (c == '"' || c == '\\') snprintf(esc, sizeof esc, "\\%c", c);
-        else snprintf(esc, sizeof esc, "\\u%04x", c);
-        bputs(b, esc);
-        start = i + 1;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            if (dst) dst[o] = (char)c;
+            o++;
+        } else if (c == '"' || c == '\\') {
+            if (dst) dst[o] = '\\', dst[o + 1] = (char)c;
+            o += 2;
+        } else {
+            if (dst) memcpy(dst + o, "\\u00", 4), dst[o + 4] = hex[c >> 4], dst[o + 5] = hex[c & 15];
+            o += 6;
+        }
     }
-    bput(b, s + start, n - start);
-    bput(b, "\"", 1);
+    if (dst) dst[o] = '"';
+    return o + 1;
 }
 
-static void bput_base64(struct buf *b, const uint8_t *p, size_t n)
+/* The preformatted middle of t's envelopes for (type, source); NULL on ENOMEM. */
+static const char *topic_mid(struct bcast_topic *t, const char *type, size_t yn,
+                             const char *source, size_t sn, size_t *len)
+{
+    if (t->mid && t->mid_yn == yn && t->mid_sn == sn && memcmp(t->mid_key, type, yn) == 0 &&
+        memcmp(t->mid_key + yn, source, sn) == 0) {
+        *len = t->mid_len;
+        return t->mid;
+    }
+    static const char s1[] = "\",\"source\":", s2[] = ",\"type\":", s3[] = ",\"subject\":",
+                      s4[] = ",\"time\":\"";
+    size_t n = SLEN(s1) + put_jstr(NULL, source, sn) + SLEN(s2) + put_jstr(NULL, type, yn) +
+               SLEN(s3) + put_jstr(NULL, t->name, t->len) + SLEN(s4);
+    char *m = malloc(n + 1), *k = malloc(yn + sn + 1);
+    if (!m || !k) {
+        free(m);
+        free(k);
+        return NULL;
+    }
+    size_t o = 0;
+    memcpy(m + o, s1, SLEN(s1)), o += SLEN(s1);
+    o += put_jstr(m + o, source, sn);
+    memcpy(m + o, s2, SLEN(s2)), o += SLEN(s2);
+    o += put_jstr(m + o, type, yn);
+    memcpy(m + o, s3, SLEN(s3)), o += SLEN(s3);
+    o += put_jstr(m + o, t->name, t->len);
+    memcpy(m + o, s4, SLEN(s4)), o += SLEN(s4);
+    m[o] = '\0';
+    memcpy(k, type, yn);
+    memcpy(k + yn, source, sn);
+    free(t->mid);
+    free(t->mid_key);
+    t->mid = m, t->mid_key = k, t->mid_len = o, t->mid_yn = yn, t->mid_sn = sn;
+    *len = o;
+    return m;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" of ms, formatted at most once per millisecond. */
+static const char *time_str(struct bcast_broker *b, uint64_t ms, size_t *len)
+{
+    if (b->ts_len && b->ts_ms == ms) {
+        *len = b->ts_len;
+        return b->ts;
+    }
+    time_t secs = (time_t)(ms / 1000);
+    if (!b->ts_sec_len || secs != b->ts_secs) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        b->ts_sec_len = strftime(b->ts_sec, sizeof b->ts_sec, "%Y-%m-%dT%H:%M:%S", &tm);
+        b->ts_secs = secs;
+    }
+    unsigned frac = (unsigned)(ms % 1000);
+    memcpy(b->ts, b->ts_sec, b->ts_sec_len);
+    char *p = b->ts + b->ts_sec_len;
+    p[0] = '.', p[1] = (char)('0' + frac / 100), p[2] = (char)('0' + frac / 10 % 10);
+    p[3] = (char)('0' + frac % 10), p[4] = 'Z', p[5] = '\0';
+    b->ts_len = b->ts_sec_len + 5;
+    b->ts_ms = ms;
+    *len = b->ts_len;
+    return b->ts;
+}
+
+static size_t put_base64(char *q, const uint8_t *p, size_t n)
 {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char q[4];
+    size_t o = 0;
     for (size_t i = 0; i < n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16;
         if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
         if (i + 2 < n) v |= p[i + 2];
-        q[0] = al[v >> 18 & 63];
-        q[1] = al[v >> 12 & 63];
-        q[2] = i + 1 < n ? al[v >> 6 & 63] : '=';
-        q[3] = i + 2 < n ? al[v & 63] : '=';
-        bput(b, q, 4);
+        q[o] = al[v >> 18 & 63];
+        q[o + 1] = al[v >> 12 & 63];
+        q[o + 2] = i + 1 < n ? al[v >> 6 & 63] : '=';
+        q[o + 3] = i + 2 < n ? al[v & 63] : '=';
+        o += 4;
     }
+    return o;
 }
 
-static int build_envelope(const char *id, uint64_t ms, const char *topic, size_t tn,
-                          const char *type, size_t yn, const char *source, size_t sn,
-                          const char *data, size_t dn, char **out, size_t *len)
+/* The event of one publish, envelope and MESSAGE payload built in place. NULL on ENOMEM. */
+static struct bcast_event *build_event(struct bcast_broker *b, struct bcast_topic *t, uint64_t seq,
+                                       const char *id, uint64_t ms, const char *type, size_t yn,
+                                       const char *mid, size_t midn, const char *data, size_t dn)
 {
-    struct buf b = {0};
-    /* The seconds part of the timestamp only changes once a second: format it once (the broker
-     * runs on one loop thread; thread-local keeps that an implementation detail). */
-    static __thread time_t cached_secs = -1;
-    static __thread char cached_ts[32];
-    char ts[40];
-    time_t secs = (time_t)(ms / 1000);
-    if (secs != cached_secs) {
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(cached_ts, sizeof cached_ts, "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_secs = secs;
-    }
-    snprintf(ts, sizeof ts, "%s.%03uZ", cached_ts, (unsigned)(ms % 1000));
+    size_t tsn;
+    const char *ts = time_str(b, ms, &tsn);
     /* JSON data is embedded as is, anything else as data_base64: validate without a tree */
     int is_json = dn > 0 && bb_json_validate(data, dn, BB_JSON_DEFAULT_DEPTH) == 0;
-    bputs(&b, "{\"specversion\":\"1.0\",\"id\":\"");
-    bputs(&b, id);
-    bputs(&b, "\",\"source\":");
-    bput_jstr(&b, source, sn);
-    bputs(&b, ",\"type\":");
-    bput_jstr(&b, type, yn);
-    bputs(&b, ",\"subject\":");
-    bput_jstr(&b, topic, tn);
-    bputs(&b, ",\"time\":\"");
-    bputs(&b, ts);
+    size_t tailn = dn == 0 ? SLEN(ENV_NULL)
+                   : is_json ? SLEN(ENV_JSON) + dn + 1
+                             : SLEN(ENV_B64) + (dn + 2) / 3 * 4 + 2;
+    size_t jl = SLEN(ENV_HEAD) + BCAST_ID_LEN + midn + tsn + tailn;
+    struct bcast_event *ev = event_alloc(seq, ms, id, t->name, t->len, type, yn, jl);
+    if (!ev) return NULL;
+    char *o = ev->json;
+    memcpy(o, ENV_HEAD, SLEN(ENV_HEAD)), o += SLEN(ENV_HEAD);
+    memcpy(o, id, BCAST_ID_LEN), o += BCAST_ID_LEN;
+    memcpy(o, mid, midn), o += midn;
+    memcpy(o, ts, tsn), o += tsn;
     if (dn == 0) {
-        bputs(&b, "\",\"data\":null}");
+        memcpy(o, ENV_NULL, SLEN(ENV_NULL)), o += SLEN(ENV_NULL);
     } else if (is_json) {
-        bputs(&b, "\",\"datacontenttype\":\"application/json\",\"data\":");
-        bput(&b, data, dn);
-        bputs(&b, "}");
+        memcpy(o, ENV_JSON, SLEN(ENV_JSON)), o += SLEN(ENV_JSON);
+        memcpy(o, data, dn), o += dn;
+        *o++ = '}';
     } else {
-        bputs(&b, "\",\"datacontenttype\":\"application/octet-stream\",\"data_base64\":\"");
-        bput_base64(&b, (const uint8_t *)data, dn);
-        bputs(&b, "\"}");
+        memcpy(o, ENV_B64, SLEN(ENV_B64)), o += SLEN(ENV_B64);
+        o += put_base64(o, (const uint8_t *)data, dn);
+        *o++ = '"', *o++ = '}';
     }
-    if (b.oom) {
-        free(b.p);
-        return BB_ENOMEM;
-    }
-    *out = b.p;
-    *len = b.n;
-    return 0;
+    return ev;
 }
 
 /* ------------------------------------------------------------------ delivery */
 
-static void deliver(struct bcast_broker *b, struct bcast_sub *s, struct bcast_topic *t,
-                    const struct bcast_event *ev)
+/* Queues ev to s; 1 when queued (the caller counts deliveries), 0 when not. */
+static int deliver_one(struct bcast_broker *b, struct bcast_sub *s, struct bcast_topic *t,
+                       const struct bcast_event *ev)
 {
-    if (s->dead) return;
+    if (s->dead) return 0;
     int rc = s->ops->deliver(s->sink, s, t->name, t->len, ev);
-    if (rc == 0) {
-        b->st.delivered++;
-        bb_counter_inc(b->m.delivered);
-        return;
-    }
+    if (rc == 0) return 1;
     s->dead = 1;
     if (rc == BB_EBUSY) {
         b->st.slow_disconnects++;
@@ -600,6 +710,16 @@ static void deliver(struct bcast_broker *b, struct bcast_sub *s, struct bcast_to
         bb_counter_inc(b->m.dropped);
         bb_warn("buncast", "slow_subscriber topic=%s sub=%llu action=disconnect", t->name,
                 (unsigned long long)s->id);
+    }
+    return 0;
+}
+
+static void deliver(struct bcast_broker *b, struct bcast_sub *s, struct bcast_topic *t,
+                    const struct bcast_event *ev)
+{
+    if (deliver_one(b, s, t, ev)) {
+        b->st.delivered++;
+        bb_counter_inc(b->m.delivered);
     }
 }
 
@@ -630,39 +750,42 @@ static int publish(struct bcast_broker *b, const char *topic, size_t tn, const c
                    size_t yn, const char *source, size_t sn, const char *data, size_t dn,
                    char id_out[BCAST_ID_LEN + 1])
 {
-    if (!bcast_topic_valid(topic, tn)) return BB_EINVAL;
+    /* a topic in the table is valid by construction: validate names only when it is new */
+    struct bcast_topic *t = topic && tn ? topic_find(b, topic, tn) : NULL;
+    if (!t && !bcast_topic_valid(topic, tn)) return BB_EINVAL;
     if (!type || !yn) type = DEFAULT_TYPE, yn = strlen(DEFAULT_TYPE);
     if (!source || !sn) source = DEFAULT_SOURCE, sn = strlen(DEFAULT_SOURCE);
-    if (!bcast_attr_valid(type, yn) || !bcast_attr_valid(source, sn)) return BB_EINVAL;
+    /* (type, source) equal to the topic's cached pair were validated when it was cached */
+    int cached = t && t->mid && t->mid_yn == yn && t->mid_sn == sn &&
+                 memcmp(t->mid_key, type, yn) == 0 && memcmp(t->mid_key + yn, source, sn) == 0;
+    if (!cached && (!bcast_attr_valid(type, yn) || !bcast_attr_valid(source, sn))) return BB_EINVAL;
     if (dn > b->o.max_event_bytes) return BB_ETOOBIG;
-    struct bcast_topic *t;
-    int rc = topic_get(b, topic, tn, &t);
-    if (rc) return rc;
-    char id[BCAST_ID_LEN + 1];
-    bb_id_new(id);
+    int rc;
+    if (!t && (rc = topic_get(b, topic, tn, &t)) != 0) return rc;
+    size_t midn;
+    const char *mid = topic_mid(t, type, yn, source, sn, &midn);
+    if (!mid) return BB_ENOMEM;
     uint64_t ms = wall_ms();
-    char *json;
-    size_t jl;
-    if ((rc = build_envelope(id, ms, topic, tn, type, yn, source, sn, data, dn, &json, &jl)) != 0)
-        return rc;
+    char id[BCAST_ID_LEN + 1];
+    broker_id(b, ms, id);
     uint64_t seq = ++t->seq; /* never reused, even on failure: a gap in seq is harmless */
-    if (t->durable && (rc = bcast_log_append(t->log, seq, ms, id, json, jl)) != 0) {
-        free(json);
+    struct bcast_event *ev = build_event(b, t, seq, id, ms, type, yn, mid, midn, data, dn);
+    if (!ev) return BB_ENOMEM;
+    if (t->durable && (rc = bcast_log_append(t->log, seq, ms, id, ev->json, ev->len)) != 0) {
+        bcast_event_unref(ev);
         return rc;
     }
-    struct bcast_event *ev = event_new(seq, ms, id, json, jl);
-    if (!ev) {
-        free(json);
-        return BB_ENOMEM;
-    }
-    memcpy(ev->type, type, yn);
-    ev->type[yn] = '\0';
     t->published++;
     t->last_active_ms = ms;
     b->st.published++;
     bb_counter_inc(b->m.published);
+    size_t n = 0;
     for (size_t i = 0; i < t->nsubs; i++)
-        deliver(b, t->subs[i], t, ev);
+        n += (size_t)deliver_one(b, t->subs[i], t, ev);
+    if (n) {
+        b->st.delivered += n;
+        bb_counter_add(b->m.delivered, (double)n);
+    }
     ring_push(b, t, ev, 1);
     if (id_out) memcpy(id_out, id, sizeof id);
     return 0;
@@ -708,11 +831,10 @@ static void on_replay_record(void *arg, uint64_t seq, uint64_t time_ms, const ch
                              const char *json, size_t len)
 {
     struct replay_ctx *c = arg;
-    struct bcast_event ev = {.refs = 1, .seq = seq, .time_ms = time_ms, .json = (char *)json,
-                             .len = len};
-    snprintf(ev.id, sizeof ev.id, "%s", id);
-    envelope_type(json, len, ev.type, sizeof ev.type);
-    deliver(c->b, c->s, c->t, &ev);
+    struct bcast_event *ev = event_from_record(c->t, seq, time_ms, id, json, len);
+    if (!ev) return;
+    deliver(c->b, c->s, c->t, ev);
+    bcast_event_unref(ev);
 }
 
 static void resume_topic(struct bcast_broker *b, struct bcast_sub *s, struct bcast_topic *t,
@@ -856,7 +978,7 @@ int bcast_broker_delete_topic(struct bcast_broker *b, const char *topic, size_t 
     char last[BCAST_ID_LEN + 1];
     snprintf(last, sizeof last, "%s", t->rcount ? ring_at(b, t, t->rcount - 1)->id : t->floor);
     ring_clear(b, t);
-    bb_id_new(t->floor); /* everything before now is gone */
+    broker_id(b, wall_ms(), t->floor); /* everything before now is gone */
     if (t->log && bcast_log_clear(t->log, t->floor) != 0)
         bb_error("buncast", "log_clear_failed topic=%s", t->name);
     t->explicit_ = 0;

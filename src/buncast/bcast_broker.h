@@ -25,15 +25,23 @@ struct json_t;
 struct bb_metrics;
 
 /* One published event. Immutable after publish; reference counted (rings and in-flight replays
- * hold references). json is the CloudEvents 1.0 envelope, NUL-terminated. */
+ * hold references). One allocation holds the struct and, preformatted once, the IPC MESSAGE
+ * payload of the event (bcast_proto.c): msg[0 .. msg_head) = u16 tlen | topic | u32 elen |
+ * envelope, then a NUL (so json is NUL-terminated), then msg_tail[0 .. tail_len) = u8 idlen | id.
+ * A sink writes head + tail (two copies) instead of re-encoding per subscriber. json is the
+ * CloudEvents 1.0 envelope inside it; type is NUL-terminated, inside it too. */
 struct bcast_event {
     unsigned refs;
     uint64_t seq;  /* per topic, from 1 */
     uint64_t time_ms;
     char id[BCAST_ID_LEN + 1];
-    char type[BCAST_MAX_ATTR + 1]; /* the CloudEvents type (SSE event name) */
+    const char *type; /* the CloudEvents type (SSE event name) */
     char *json;
     size_t len;
+    const uint8_t *msg; /* payload head (see above), msg_head bytes */
+    size_t msg_head;
+    const uint8_t *msg_tail;
+    size_t tail_len;
 };
 void bcast_event_unref(struct bcast_event *ev);
 

@@ -72,6 +72,10 @@ struct ipc_conn {
     uv_write_t wreq;
     struct bcast_sub **subs;
     size_t nsubs, scap;
+    /* pipelined publishes accepted since the last ACK frame (sent after each read) */
+    uint32_t ack_n;
+    uint64_t ack_req;
+    char ack_evid[BCAST_ID_LEN + 1];
 };
 
 struct bcast_ipc {
@@ -255,14 +259,15 @@ static int sink_deliver(void *sink, struct bcast_sub *sub, const char *topic, si
                         const struct bcast_event *ev)
 {
     struct ipc_conn *c = sink;
+    (void)topic, (void)tn; /* the event's preformatted payload names its topic */
     if (c->closing || c->slow || c->wdead) return BB_ECLOSED;
-    size_t idn = strlen(ev->id);
-    size_t plen = bcast_put_msg(NULL, 0, topic, tn, ev->json, ev->len, ev->id, idn);
+    size_t plen = ev->msg_head + ev->tail_len;
     if (unsent(c) + HDR + plen > c->srv->o.queue_bytes) return cut_off(c, sub);
     if (out_reserve(c, HDR + plen) != 0) return cut_off(c, sub);
     uint8_t *p = (uint8_t *)c->out + c->olen;
     bb_rpc_frame_header(p, bcast_sub_id(sub), BCAST_ST_MESSAGE, (uint32_t)plen);
-    bcast_put_msg(p + HDR, plen, topic, tn, ev->json, ev->len, ev->id, idn);
+    memcpy(p + HDR, ev->msg, ev->msg_head);
+    memcpy(p + HDR + ev->msg_head, ev->msg_tail, ev->tail_len);
     c->olen += HDR + plen;
     mark_dirty(c);
     return 0;
@@ -347,6 +352,13 @@ static void cmd_publish(struct ipc_conn *c, uint64_t id, const struct bcast_req 
     char evid[BCAST_ID_LEN + 1];
     int rc = bcast_broker_publish(c->srv->b, r->topic.p, r->topic.n, r->type.p, r->type.n,
                                   r->source.p, r->source.n, r->body.p, r->body.n, evid);
+    if (rc == 0 && r->cmd == BCAST_CMD_PUBLISH_PIPELINED) {
+        /* acknowledged with the others of this read by one ACK frame (ack_flush) */
+        c->ack_n++;
+        c->ack_req = id;
+        memcpy(c->ack_evid, evid, sizeof evid);
+        return;
+    }
     if (rc) {
         /* tagged so a pipelining client can count refused publishes (buncast_client.c) */
         json_t *j = json_pack("{s:s,s:s}", "error", errmsg(rc, "invalid topic, type or source"),
@@ -358,9 +370,11 @@ static void cmd_publish(struct ipc_conn *c, uint64_t id, const struct bcast_req 
         free(txt);
         return;
     }
-    char ok[64];
-    snprintf(ok, sizeof ok, "{\"id\":\"%s\"}", evid);
-    reply_ok(c, id, ok);
+    char ok[8 + BCAST_ID_LEN + 2];
+    memcpy(ok, "{\"id\":\"", 7);
+    memcpy(ok + 7, evid, BCAST_ID_LEN);
+    memcpy(ok + 7 + BCAST_ID_LEN, "\"}", 2);
+    append_frame(c, id, BCAST_ST_OK, ok, 7 + BCAST_ID_LEN + 2);
 }
 
 static void cmd_subscribe(struct ipc_conn *c, uint64_t id, const struct bcast_req *r)
@@ -433,9 +447,20 @@ static const struct {
     {BCAST_CMD_DELETE_TOPIC, "DeleteTopic", cmd_delete},
     {BCAST_CMD_LIST_TOPICS, "ListTopics", cmd_list},
     {BCAST_CMD_PUBLISH, "Publish", cmd_publish},
+    {BCAST_CMD_PUBLISH_PIPELINED, "PublishPipelined", cmd_publish},
     {BCAST_CMD_SUBSCRIBE, "Subscribe", cmd_subscribe},
     {BCAST_CMD_UNSUBSCRIBE, "Unsubscribe", cmd_unsubscribe},
 };
+
+/* One ACK frame for the pipelined publishes accepted since the last one. */
+static void ack_flush(struct ipc_conn *c)
+{
+    if (!c->ack_n) return;
+    uint8_t p[5 + BCAST_ID_LEN];
+    size_t n = bcast_put_ack(p, sizeof p, c->ack_n, c->ack_evid, BCAST_ID_LEN);
+    append_frame(c, c->ack_req, BCAST_ST_ACK, p, n);
+    c->ack_n = 0;
+}
 
 static void stop_reading(struct ipc_conn *c)
 {
@@ -563,6 +588,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         if (rc == 1 && dispatch(c, &f)) break;
     }
+    ack_flush(c);
     if (!c->closing && c->reading && !c->wdead && unsent(c) > c->srv->o.queue_bytes / 2) {
         stop_reading(c); /* backpressure: resume when the output drains */
         c->paused = 1;

@@ -22,6 +22,10 @@
  *   5 Subscribe     u16 plen | pattern [| u8 rlen | resume_id]   (resume_id: last event id seen, 26)
  *   6 Unsubscribe   u64 subscription id
  *   7 Auth          token (the whole payload, 1..1024 bytes: the internal token)
+ *   8 PublishPipelined  the payload of Publish. No OK per request: after handling the frames of
+ *                   one read, the server appends a single ACK frame (code 4) for the pipelined
+ *                   publishes it accepted; a refused one gets its ERROR frame (request id,
+ *                   "command":"Publish") in place. Used by the client's async publishes.
  * AUTHENTICATION: the first frame of a connection must be Auth. Before it the server accepts frames
  * of at most 64 + 1024 bytes; a frame of another command (or a longer one) gets ERROR
  * {"error":"authentication required"} / "frame too large", a wrong token ERROR
@@ -42,6 +46,11 @@
  *   point without parsing JSON. (The reference sent message frames with no id/code header at all,
  *   which made them indistinguishable from responses once a connection carries more than one
  *   request; here every frame has the same header.)
+ * ACK PAYLOAD (code 4): u32 count | u8 idlen | last_id
+ *   id = the request id of the last pipelined publish covered; count = pipelined publishes
+ *   accepted since the previous ACK on this connection (refused ones are not counted: they got an
+ *   ERROR); last_id = the event id of the last accepted one. Every pipelined publish is covered by
+ *   exactly one ACK or one ERROR, so a client can match sent = acked + refused.
  * RESET PAYLOAD (code 3): u16 tlen | topic | u32 jlen | json
  *   json = {"topic","reason","last_event_id"}: events after last_event_id are gone; the
  *   subscription carries on with new events.
@@ -66,6 +75,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
     case BCAST_CMD_CREATE_TOPIC:
     case BCAST_CMD_DELETE_TOPIC:
     case BCAST_CMD_PUBLISH:
+    case BCAST_CMD_PUBLISH_PIPELINED:
     case BCAST_CMD_SUBSCRIBE: {
         NEED(2);
         size_t tn = bcast_rd16(p);
@@ -74,7 +84,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
         out->topic.p = (const char *)p + o;
         out->topic.n = tn;
         o += tn;
-        if (cmd == BCAST_CMD_PUBLISH) {
+        if (cmd == BCAST_CMD_PUBLISH || cmd == BCAST_CMD_PUBLISH_PIPELINED) {
             NEED(4);
             size_t bn = bcast_rd32(p + o);
             o += 4;
@@ -157,6 +167,29 @@ int bcast_msg_decode(uint8_t status, const uint8_t *p, size_t len, struct bcast_
         o += in;
     }
     return o == len ? 0 : BB_EPROTO;
+}
+
+int bcast_ack_decode(const uint8_t *p, size_t len, struct bcast_ack *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len < 5) return BB_EPROTO;
+    out->count = bcast_rd32(p);
+    size_t in = p[4];
+    if (len - 5 != in) return BB_EPROTO;
+    out->last_id.p = (const char *)p + 5;
+    out->last_id.n = in;
+    return 0;
+}
+
+size_t bcast_put_ack(uint8_t *buf, size_t cap, uint32_t count, const char *last_id, size_t idn)
+{
+    if (idn > 255) idn = 255;
+    size_t need = 5 + idn;
+    if (cap < need) return need;
+    bcast_wr32(buf, count);
+    buf[4] = (uint8_t)idn;
+    if (idn) memcpy(buf + 5, last_id, idn);
+    return need;
 }
 
 static int name_char(char c)

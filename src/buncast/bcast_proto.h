@@ -25,6 +25,10 @@ enum bcast_cmd {
     BCAST_CMD_SUBSCRIBE = 5,
     BCAST_CMD_UNSUBSCRIBE = 6,
     BCAST_CMD_AUTH = 7,
+    /* Publish whose success is acknowledged in batches: same payload as Publish, no OK per frame;
+     * the server sends one ACK frame (below) for the pipelined publishes it handled from one read,
+     * and an ERROR frame (with "command":"Publish") for each refused one, in place. */
+    BCAST_CMD_PUBLISH_PIPELINED = 8,
 };
 
 /* Codes of server → client frames. 0 and 1 are the reference's response statuses. */
@@ -33,6 +37,7 @@ enum bcast_status {
     BCAST_ST_ERROR = 1,
     BCAST_ST_MESSAGE = 2, /* id = the subscription's id (its Subscribe request id) */
     BCAST_ST_RESET = 3,   /* id = the subscription's id; the subscriber missed events */
+    BCAST_ST_ACK = 4,     /* id = the request id of the last pipelined publish it covers */
 };
 
 #define BCAST_MAX_TOPIC 1024u  /* bytes of a topic name or pattern */
@@ -69,6 +74,15 @@ struct bcast_msg {
     struct bcast_slice id;   /* MESSAGE: the event id; RESET: n == 0 */
 };
 int bcast_msg_decode(uint8_t status, const uint8_t *payload, size_t len, struct bcast_msg *out);
+
+/* Decoded ACK payload (client side): count pipelined publishes accepted since the previous ACK
+ * on the connection; last_id the event id of the last of them (n == 0 when count == 0). */
+struct bcast_ack {
+    uint32_t count;
+    struct bcast_slice last_id;
+};
+int bcast_ack_decode(const uint8_t *payload, size_t len, struct bcast_ack *out);
+size_t bcast_put_ack(uint8_t *buf, size_t cap, uint32_t count, const char *last_id, size_t idn);
 
 /* Topic names: 1..BCAST_MAX_TOPIC bytes of printable ASCII (0x21..0x7e) without '"' and '\\',
  * made of '.'-separated non-empty segments. A name to publish to may not contain '*' or '>'. A
