@@ -44,7 +44,9 @@ int bun_auth_sync_now(struct bun_auth *a)
      * access token issued before the revocation can be unexpired (then a token whose sid is not
      * in the table cannot be one of theirs) */
     char keep[32];
-    snprintf(keep, sizeof keep, "%lld", (long long)(a->c.access_ttl + a->c.leeway + 60));
+    /* exp <= revocation + ttl, refused once now > exp + leeway; the leeway also bounds the skew
+     * between our clock and PostgreSQL's */
+    snprintf(keep, sizeof keep, "%lld", (long long)(a->c.access_ttl + 3 * a->c.leeway + 1));
     const char *p[1] = {keep};
     PGresult *r = PQexecParams(
         c,

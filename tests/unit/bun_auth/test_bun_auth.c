@@ -1119,6 +1119,47 @@ static void test_missing_key_file(void **state)
     bun_auth_free(b);
 }
 
+/* A revoked session leaves the table once every token of it has expired; its token is then
+ * refused as expired, not accepted as "sid not in the table". */
+static void test_revoked_pruned(void **state)
+{
+    (void)state;
+    char dir[160], email[128], out[512];
+    snprintf(dir, sizeof dir, "%s/data6", tmp_root);
+    struct bb_config c = cfg;
+    snprintf(c.data_dir, sizeof c.data_dir, "%s", dir);
+    c.bun_auth_access_ttl_s = 2;
+    c.bun_auth_leeway_s = 0;
+    struct bun_auth_opts o = {.cfg = &c, .pg = pool, .sync_thread = 0};
+    struct bun_auth *b = NULL;
+    char err[256];
+    assert_int_equal(bun_auth_new(&o, &b, err, sizeof err), 0);
+    struct bb_router *rb;
+    bb_router_new(&rb);
+    bb_router_add(rb, routes, sizeof routes / sizeof routes[0], NULL);
+    struct bb_identity_resolver res = {"bun-auth", bun_auth_resolve, b};
+    bb_router_add_resolver(rb, &res);
+    struct bun_auth_user u;
+    struct bun_auth_tokens t;
+    make_user("prune", email, sizeof email, &u);
+    assert_int_equal(bun_auth_login(b, email, "correct horse", NULL, NULL, &t), 0);
+    assert_int_equal(bun_auth_logout(b, t.session_id), 0);
+    assert_int_equal(bun_auth_sync_now(b), 0);
+    struct ba_sess s;
+    assert_int_equal(ba_table_get_by_id(&b->table, t.session_id, &s), 0); /* kept: revoked */
+    assert_true(s.revoked);
+    assert_int_equal(call(rb, "/me", t.access_token, NULL, out, sizeof out), 401);
+    assert_string_equal(out, "session_revoked");
+    usleep(3300 * 1000);
+    assert_int_equal(bun_auth_sync_now(b), 0);
+    assert_int_equal(ba_table_get_by_id(&b->table, t.session_id, &s), BB_ENOTFOUND);
+    assert_int_equal(call(rb, "/me", t.access_token, NULL, out, sizeof out), 401);
+    assert_string_equal(out, "token_expired");
+    bb_router_free(rb);
+    bun_auth_free(b);
+    bun_auth_tokens_release(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1138,6 +1179,7 @@ int main(void)
         cmocka_unit_test(test_sync_thread),
         cmocka_unit_test(test_auto_rotation),
         cmocka_unit_test(test_missing_key_file),
+        cmocka_unit_test(test_revoked_pruned),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
