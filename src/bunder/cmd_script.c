@@ -993,13 +993,21 @@ static void script_hook(lua_State *L, lua_Debug *ar)
 int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd)
 {
     if (!sc.running || !sc.timedout || c == sc.caller || c == sc.fake) return 0;
-    const char *n = cmd->name;
-    if (!strcmp(n, "auth") || !strcmp(n, "hello") || !strcmp(n, "quit") || !strcmp(n, "reset"))
-        return 0;
-    if (!strcmp(n, "script") && c->argc == 2 && bndr_argeq(&c->argv[1], "kill")) return 0;
-    if (!strcmp(n, "shutdown")) /* SHUTDOWN NOSAVE only: the script's writes are not saved */
+    /* what Redis 7 flags allow-busy */
+    static const char *const ok[] = {"auth",    "hello", "quit",    "reset", "multi",
+                                     "discard", "watch", "unwatch", NULL};
+    for (int i = 0; ok[i]; i++)
+        if (!strcmp(cmd->name, ok[i])) return 0;
+    if (!strcmp(cmd->name, "script") && c->argc == 2 && bndr_argeq(&c->argv[1], "kill")) return 0;
+    if (!strcmp(cmd->name, "shutdown")) {
+        /* SHUTDOWN NOSAVE stops the server (and the script's writes are not saved); a malformed
+         * SHUTDOWN gets its syntax error, any other -BUSY, as in Redis */
         for (int i = 1; i < c->argc; i++)
-            if (bndr_argeq(&c->argv[i], "nosave")) return 0;
+            if (bndr_argeq(&c->argv[i], "nosave") ||
+                !(bndr_argeq(&c->argv[i], "save") || bndr_argeq(&c->argv[i], "now") ||
+                  bndr_argeq(&c->argv[i], "force")))
+                return 0;
+    }
     return 1;
 }
 

@@ -214,8 +214,15 @@ void bndr_process_command(struct bndr_client *c)
         return;
     }
     if (bndr_script_busy_reject(c, cmd)) {
-        reject(c, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
-                  "SHUTDOWN NOSAVE.");
+        const char *busy = "BUSY Redis is busy running a script. You can only call SCRIPT KILL or "
+                           "SHUTDOWN NOSAVE.";
+        if (cmd->proc == bndr_cmd_exec) { /* as Redis: a refused EXEC ends the transaction */
+            snprintf(msg, sizeof msg, "EXECABORT Transaction discarded because of: %s", busy);
+            bndr_add_error(c, msg);
+            bndr_multi_discard(c);
+            return;
+        }
+        reject(c, busy);
         return;
     }
     if (s->aof.write_error && (cmd->flags & BNDR_CMD_WRITE)) {

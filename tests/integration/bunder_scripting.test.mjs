@@ -269,6 +269,13 @@ async function busyScenario(port) {
   await sleep(600);
   out.push(await b.str('PING'));
   out.push(await b.str('GET', 'x'));
+  // what Redis 7 still runs while a script is busy (allow-busy), and what it refuses
+  for (const cmd of [['MULTI'], ['DISCARD'], ['WATCH', 'k'], ['UNWATCH'], ['CLIENT', 'ID'], ['INFO', 'server'],
+    ['AUTH', 'x'], ['HELLO', '2', 'AUTH', 'a', 'b'], ['SCRIPT', 'EXISTS', 'x'], ['SCRIPT', 'FLUSH'],
+    ['SUBSCRIBE', 'c'], ['PUBLISH', 'c', 'm'], ['CONFIG', 'GET', 'maxmemory'], ['EVAL', 'return 1', 0],
+    ['SHUTDOWN', 'SAVE'], ['SHUTDOWN'], ['SHUTDOWN', 'bogus'], ['MULTI'], ['GET', 'x'], ['EXEC'], ['RESET']]) {
+    out.push(`${cmd.join(' ')} => ${await b.str(...cmd)}`);
+  }
   // a connection opened while the script runs is served too (how redis-cli SCRIPT KILL arrives)
   const d = await RawClient.connect(port);
   out.push(await d.str('PING'));
