@@ -1,7 +1,8 @@
 /* bdsrv.h — private to bundoc-server (prefix bdsrv_): service state, project instances, change
  * feed. See docs/internals/bundoc-server.md.
  *
- * Locking order: bdsrv.mtx (instance table) → inst stripe locks (ascending index) → inst feed_mtx.
+ * Locking order: (the instance registry's lock, never held across a call out) → inst stripe locks
+ * (ascending index) → inst feed_mtx.
  * No lock is held across a call into another service except the buncast client's async publish
  * (which never waits for a reply) under feed_mtx, so the publish order is the feed order.
  */
@@ -30,21 +31,17 @@ struct bb_gauge;
 struct bdsrv_sub;
 struct bdsrv_ring;
 
-enum bdsrv_inst_state { BDSRV_OPENING, BDSRV_READY, BDSRV_FAILED, BDSRV_CLOSING };
-
-/* One open project database. Owned by the instance table; refs counts requests in flight and
- * SSE subscribers (each holds one reference from bdsrv_acquire to bdsrv_release). It is closed
- * only with refs == 0 (eviction, max-instances pressure, stop). */
+/* One open project database, an object of the core instance registry (bb_instances.h: single
+ * flight open, references, LRU at capacity, idle eviction). Requests in flight and SSE subscribers
+ * each hold one reference from bdsrv_acquire to bdsrv_release; it is closed only when none is
+ * held (eviction, max-instances pressure, stop). */
 struct bdsrv_inst {
     char pid[BDSRV_MAX_PROJECT_ID + 1];
     char dir[1200];
+    struct bb_instance *handle; /* the registry's record of this instance */
     struct bdoc_db *db;
     struct bdoc_store *store;
-    enum bdsrv_inst_state state;
-    int open_rc;
-    unsigned refs;   /* under bdsrv.mtx */
     unsigned nsubs;  /* under feed_mtx */
-    uint64_t last_used_ms;
     uint64_t epoch;  /* open time (ms): first part of every event id */
     pthread_mutex_t stripes[BDSRV_STRIPES];
     pthread_mutex_t feed_mtx;
@@ -53,7 +50,6 @@ struct bdsrv_inst {
     int64_t ndocs;   /* documents in the project incl. reservations; -1: not counted yet */
     struct bdsrv_sub *subs;
     struct bdsrv_ring *rings;
-    struct bdsrv_inst *next;
 };
 
 struct bdsrv_metrics {
@@ -70,40 +66,26 @@ struct bdsrv {
     const struct bb_config *cfg;
     char root[1100]; /* <data>/bundoc/projects */
     struct bdoc_options dbopts;
-    uint64_t idle_ms, evict_interval_ms, max_instances, max_db_bytes, max_scan, ring_size;
+    uint64_t max_db_bytes, max_scan, ring_size;
     uint64_t max_docs; /* per project; 0: no limit */
     struct bdoc_budget_limits qlim; /* per-query work budget */
     size_t max_event_bytes;         /* realtime: larger event data is sent as a notice */
 
-    pthread_mutex_t mtx; /* instance table */
-    pthread_cond_t cv;
-    struct bdsrv_inst *insts;
-    size_t ninst;
-
-    pthread_t evictor;
-    int evictor_on, stopping;
-    pthread_mutex_t ev_mtx;
-    pthread_cond_t ev_cv;
+    struct bb_instances *insts; /* project databases */
 
     struct bcast_client *bcast;
-    struct bb_router *router; /* own listener only */
-    struct bb_http_server *http;
-    int http_port;
+    int http_port; /* own listener (BUNBASE_BUNDOC_SERVER_ADDR), 0 on the gateway */
     struct bb_rpc_server *rpc; /* internal RPC, when BUNBASE_BUNDOC_SERVER_RPC_ADDR is set */
     int rpc_inflight;          /* RPC jobs queued or running on the pool (loop thread) */
     struct bdsrv_metrics met;
 };
 
 /* ---- instances (bundoc_server.c) ---- */
-/* 1 if id matches [A-Za-z0-9_-]{1,64}. */
-int bdsrv_project_id_valid(const char *id);
 /* Opens (single-flight) or finds the project's database and takes a reference. BB_EINVAL (bad
- * id), BB_ELIMIT (max instances, none idle), BB_EBUSY/BB_EIO/... from bdoc_open. */
+ * id: bb_project_id_valid), BB_ELIMIT (max instances, none idle), BB_EUNAVAIL (stopping, or the
+ * directory is locked by another process), BB_EIO/... from bdoc_open. */
 int bdsrv_acquire(struct bdsrv *s, const char *pid, struct bdsrv_inst **out);
 void bdsrv_release(struct bdsrv *s, struct bdsrv_inst *inst);
-/* Closes instances idle for at least min_idle_ms (0: every unused one). Returns how many. */
-size_t bdsrv_evict_idle(struct bdsrv *s, uint64_t min_idle_ms);
-uint64_t bdsrv_now_ms(void);
 /* 0, or BB_ENOSPACE when the project's files exceed the configured size. */
 int bdsrv_check_size(struct bdsrv *s, struct bdsrv_inst *inst);
 /* Documents limit: reserves n creates before a write transaction (BB_ENOSPACE when the project

@@ -1,10 +1,11 @@
 /* bdsrv_api.c — bundoc-server's HTTP routes (one table, mounted on the gateway router or on the
  * service's own listener when BUNBASE_BUNDOC_SERVER_ADDR is set).
  *
- * Every route: BB_AUTH_INTERNAL (the dispatcher checks the internal token: 401) plus the caller's
- * X-Bunbase-Identity header, checked here once in req_begin: "admin" (rules bypassed),
- * "anonymous" (an end user without auth: request.auth == null), or a JSON object {"uid": "...",
- * "claims": {...}} (an end user evaluated by the collection's rules). Missing or malformed: 401.
+ * Every route: BB_AUTH_INTERNAL — the host resolves the identity (bb_identity.h) from the internal
+ * token and X-Bunbase-Identity before the body is read: admin (rules bypassed), an end user
+ * without auth ("anonymous": request.auth == null) or with {uid, claims} (evaluated by the
+ * collection's rules); a malformed header is 401 there. rq_begin only maps it to the store's
+ * actor; the token without an identity header is 401 here.
  *
  * Writes: one store transaction per request (retried on BB_ECONFLICT), holding the stripe locks
  * of the documents it names from before begin until its change events are emitted, so events of
@@ -16,7 +17,10 @@
 
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_host.h"
 #include "bb_http.h"
+#include "bb_id.h"
+#include "bb_identity.h"
 #include "bb_json.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
@@ -76,32 +80,23 @@ static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, s
     memset(q, 0, sizeof *q);
     q->s = req->ctx;
     bb_counter_inc(q->s->met.requests);
-    const char *id = bb_http_header(req, "X-Bunbase-Identity");
-    if (!id || !*id) {
+    /* the identity the host resolved from the internal token + X-Bunbase-Identity */
+    const struct bb_identity *id = &req->identity;
+    if (id->kind == BB_IDENTITY_INTERNAL_ADMIN) {
+        q->actor.admin = 1;
+    } else if (id->kind == BB_IDENTITY_INTERNAL_END_USER) {
+        if (id->uid) { /* else "anonymous": an end user without auth */
+            q->auth = json_pack("{s:s,s:O}", "uid", id->uid, "claims",
+                                id->claims ? id->claims : json_object());
+            if (!q->auth) {
+                reply_err(res, BB_ENOMEM, NULL);
+                return -1;
+            }
+            q->actor.auth = q->auth;
+        }
+    } else {
         reply_err(res, BB_EAUTH, "missing X-Bunbase-Identity");
         return -1;
-    }
-    if (!strcmp(id, "admin")) {
-        q->actor.admin = 1;
-    } else if (strcmp(id, "anonymous") != 0) {
-        json_t *j = NULL;
-        if (bb_json_parse(id, strlen(id), 8, &j, NULL, 0) != 0 || !json_is_object(j) ||
-            !json_is_string(json_object_get(j, "uid")) ||
-            (json_object_get(j, "claims") && !json_is_object(json_object_get(j, "claims")))) {
-            json_decref(j);
-            reply_err(res, BB_EAUTH, "X-Bunbase-Identity: expected admin, anonymous or "
-                                     "{\"uid\",\"claims\"}");
-            return -1;
-        }
-        q->auth = json_pack("{s:O,s:O}", "uid", json_object_get(j, "uid"), "claims",
-                            json_object_get(j, "claims") ? json_object_get(j, "claims")
-                                                         : json_object());
-        json_decref(j);
-        if (!q->auth) {
-            reply_err(res, BB_ENOMEM, NULL);
-            return -1;
-        }
-        q->actor.auth = q->auth;
     }
     if (want_body) {
         char msg[200];
@@ -122,7 +117,7 @@ static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, s
         return -1;
     }
     const char *pid = bb_http_param(req, "projectId");
-    if (!bdsrv_project_id_valid(pid)) {
+    if (!pid || !bb_project_id_valid(pid, strlen(pid))) {
         reply_err(res, BB_EINVAL, "invalid project id: expected [A-Za-z0-9_-]{1,64}");
         rq_end(q);
         return -1;
@@ -996,71 +991,20 @@ static const struct bb_route routes_tpl[] = {
 
 static struct bb_route routes[NROUTES];
 
-static void h_health(struct bb_http_request *req, struct bb_http_response *res)
-{
-    json_t *d = NULL;
-    bb_bundoc_server_service.health(req->ctx, &d);
-    bb_http_reply_json(res, 200, d);
-    json_decref(d);
-}
-
-static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct bdsrv *s = req->ctx;
-    char *out = NULL;
-    size_t len = 0;
-    if (bb_metrics_render(s->rt->metrics, &out, &len) != 0) {
-        reply_err(res, BB_ENOMEM, NULL);
-        return;
-    }
-    bb_http_reply(res, 200, "text/plain; version=0.0.4", out, len);
-}
-
-static const struct bb_route own_routes[] = {
-    {"GET", "/health", h_health, BB_AUTH_NONE, 0, 0, NULL},
-    {"GET", "/metrics", h_metrics, BB_AUTH_NONE, 0, 0, NULL},
-};
-
 int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap)
 {
-    int rc;
     memcpy(routes, routes_tpl, sizeof routes_tpl);
     for (size_t i = 0; i < NROUTES; i++)
         routes[i].max_body = (size_t)s->cfg->bundoc_max_request_bytes;
-    char addr[256];
-    if (!bb_config_service_addr("bundoc-server", addr, sizeof addr)) {
-        rc = bb_router_add(s->rt->router, routes, NROUTES, s);
-        if (rc) snprintf(err, errcap, "bundoc-server: cannot add routes: %s", bb_strerror(rc));
-        return rc;
-    }
-    char host[256];
-    int port;
-    if (bb_config_split_addr(addr, host, sizeof host, &port) != 0) {
-        snprintf(err, errcap, "BUNBASE_BUNDOC_SERVER_ADDR: expected HOST:PORT, got \"%s\"", addr);
-        return BB_EINVAL;
-    }
-    if ((rc = bb_router_new(&s->router)) != 0 ||
-        (rc = bb_router_add(s->router, routes, NROUTES, s)) != 0 ||
-        (rc = bb_router_add(s->router, own_routes, 2, s)) != 0)
-        return rc;
-    const struct bb_config *cfg = s->cfg;
-    struct bb_http_server_opts o = {
-        .router = s->router,
-        .pool = s->rt->pool,
-        .metrics = s->rt->metrics,
-        .internal_token = s->rt->internal_token,
-        .name = "bundoc-server",
-    };
-    bb_config_http_limits(cfg, &o.limits);
-    o.limits.max_body_bytes = cfg->bundoc_max_request_bytes;
-    rc = bb_http_server_start(s->rt->loop, host, port, &o, &s->http, err, errcap);
-    if (rc) return rc;
-    s->http_port = bb_http_server_port(s->http);
-    return 0;
+    /* on the gateway, or on our own listener when BUNBASE_BUNDOC_SERVER_ADDR is set */
+    struct bb_http_limits lim;
+    bb_config_http_limits(s->cfg, &lim);
+    lim.max_body_bytes = s->cfg->bundoc_max_request_bytes;
+    return bb_host_mount(s->rt->host, "bundoc-server", routes, NROUTES, s, &lim, &s->http_port,
+                         err, errcap);
 }
 
 void bdsrv_api_stop(struct bdsrv *s)
 {
-    if (s->http) bb_http_server_free(s->http);
-    s->http = NULL;
+    (void)s; /* the host closes our listener (if any) when it stops us */
 }

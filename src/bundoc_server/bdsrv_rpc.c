@@ -16,6 +16,8 @@
 #include "bdsrv.h"
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_host.h"
+#include "bb_id.h"
 #include "bb_http.h"
 #include "bb_json.h"
 #include "bb_log.h"
@@ -109,7 +111,7 @@ static void rpc_work(void *arg)
 {
     struct rpc_job *j = arg;
     struct bdsrv *s = j->s;
-    struct bb_router *router = s->router ? s->router : s->rt->router;
+    struct bb_router *router = bb_host_service_router(s->rt->host, "bundoc-server");
     struct bb_http_response *res = NULL;
     if (bb_http_dispatch_local(router, (size_t)s->cfg->bundoc_max_request_bytes,
                                s->rt->internal_token, &j->lr, &res) != 0) {
@@ -169,7 +171,7 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
                                   "required strings; body a base64 string; headers an object");
         goto bad;
     }
-    if (!bdsrv_project_id_valid(pid)) {
+    if (!pid || !bb_project_id_valid(pid, strlen(pid))) {
         snprintf(msg, sizeof msg, "invalid project id");
         code = "invalid_argument";
         goto bad;
@@ -239,19 +241,6 @@ bad:
     reply_error(call, code, msg);
 }
 
-static void write_addr_file(struct bdsrv *s, int port)
-{
-    char path[1100], tmp[1200], buf[128];
-    snprintf(path, sizeof path, "%s/bundoc-server.addr", s->cfg->data_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int n = snprintf(buf, sizeof buf, "{\"rpc\":\"127.0.0.1:%d\"}\n", port);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return;
-    int ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) unlink(tmp);
-}
-
 int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap)
 {
     const char *addr = s->cfg->bundoc_rpc_addr;
@@ -264,7 +253,9 @@ int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap)
         return rc == BB_EBUSY ? BB_EBUSY : rc;
     }
     int port = bb_rpc_server_port(s->rpc);
-    write_addr_file(s, port);
+    char bound[64];
+    snprintf(bound, sizeof bound, "127.0.0.1:%d", port);
+    bb_host_publish_addr(s->rt->host, "bundoc-server", "rpc", bound);
     bb_info(MOD, "rpc_listening port=%d", port);
     return 0;
 }

@@ -1,19 +1,19 @@
-/* bundoc_server.c — the bundoc-server service: configuration, the project instance manager,
- * the idle evictor thread, start/stop/health.
+/* bundoc_server.c — the bundoc-server service: configuration, project instances, start/stop/health.
  *
- * Instances: a table (linked list under s->mtx) of struct bdsrv_inst. bdsrv_acquire finds the
- * project's instance or inserts a placeholder in state OPENING and opens the database outside the
- * lock; concurrent acquirers of the same project wait on s->cv (single flight). A failed open
- * removes the placeholder (the next request tries again). Closing (eviction, capacity, stop) sets
- * CLOSING first so an acquirer waits for the directory lock to be released before reopening.
- * An instance is closed only with refs == 0: no request (hence no transaction) in flight and no
- * SSE subscriber.
+ * Instances: the core registry (bb_instances.h) with our open/close: single-flight open, a failed
+ * open not remembered, LRU eviction at BUNBASE_BUNDOC_LIMITS_MAX_INSTANCES, idle eviction by the
+ * registry's thread. An instance is closed only when no reference is held: no request (hence no
+ * transaction) in flight and no SSE subscriber; a close finishes (directory lock released) before
+ * the next open of the same project.
  */
 #include "bundoc_server.h"
 #include "bdsrv.h"
 
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_fs.h"
+#include "bb_id.h"
+#include "bb_instances.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
 #include "bb_router.h"
@@ -30,60 +30,11 @@
 
 #define MOD "bundoc-server"
 
-uint64_t bdsrv_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static uint64_t wall_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
-
-int bdsrv_project_id_valid(const char *id)
-{
-    size_t n = 0;
-    if (!id) return 0;
-    for (; id[n]; n++) {
-        char c = id[n];
-        if (n >= BDSRV_MAX_PROJECT_ID) return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return n > 0;
-}
-
-static int mkdir_p(const char *path)
-{
-    char tmp[1200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s", path) >= sizeof tmp) return BB_EINVAL;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return BB_EIO;
-        *p = '/';
-    }
-    if (mkdir(tmp, 0700) != 0 && errno != EEXIST) return BB_EIO;
-    return 0;
-}
-
-static struct bdsrv_inst *inst_new(const char *pid)
-{
-    struct bdsrv_inst *i = calloc(1, sizeof *i);
-    if (!i) return NULL;
-    snprintf(i->pid, sizeof i->pid, "%s", pid);
-    for (int k = 0; k < BDSRV_STRIPES; k++)
-        pthread_mutex_init(&i->stripes[k], NULL);
-    pthread_mutex_init(&i->feed_mtx, NULL);
-    pthread_mutex_init(&i->docs_mtx, NULL);
-    i->ndocs = -1;
-    i->state = BDSRV_OPENING;
-    return i;
 }
 
 static void inst_free(struct bdsrv_inst *i)
@@ -97,7 +48,7 @@ static void inst_free(struct bdsrv_inst *i)
     free(i);
 }
 
-/* Closes the database of i (no lock held). */
+/* Closes the database of i. */
 static void inst_close_db(struct bdsrv_inst *i)
 {
     if (i->store) bdoc_store_close(i->store);
@@ -109,147 +60,63 @@ static void inst_close_db(struct bdsrv_inst *i)
     i->db = NULL;
 }
 
-static void unlink_inst(struct bdsrv *s, struct bdsrv_inst *i)
+/* bb_instances ops: open and close one project's database (no registry lock held). */
+static int inst_open(void *ctx, struct bb_instance *handle, const char *pid, void **out)
 {
-    for (struct bdsrv_inst **pp = &s->insts; *pp; pp = &(*pp)->next)
-        if (*pp == i) {
-            *pp = i->next;
-            s->ninst--;
-            return;
-        }
-}
-
-/* With s->mtx held: the ready, unused instance used least recently (idle for at least min_ms),
- * marked CLOSING; NULL if none. */
-static struct bdsrv_inst *pick_victim(struct bdsrv *s, uint64_t now, uint64_t min_ms)
-{
-    struct bdsrv_inst *best = NULL;
-    for (struct bdsrv_inst *i = s->insts; i; i = i->next) {
-        if (i->state != BDSRV_READY || i->refs) continue;
-        if (now - i->last_used_ms < min_ms) continue;
-        if (!best || i->last_used_ms < best->last_used_ms) best = i;
+    struct bdsrv *s = ctx;
+    struct bdsrv_inst *i = calloc(1, sizeof *i);
+    if (!i) return BB_ENOMEM;
+    snprintf(i->pid, sizeof i->pid, "%s", pid);
+    i->handle = handle;
+    for (int k = 0; k < BDSRV_STRIPES; k++)
+        pthread_mutex_init(&i->stripes[k], NULL);
+    pthread_mutex_init(&i->feed_mtx, NULL);
+    pthread_mutex_init(&i->docs_mtx, NULL);
+    i->ndocs = -1;
+    snprintf(i->dir, sizeof i->dir, "%s/%s", s->root, pid);
+    int rc = bb_fs_mkdir_p(i->dir, 0700);
+    if (rc == 0) rc = bdoc_open(i->dir, &s->dbopts, &i->db);
+    if (rc == 0) rc = bdoc_store_open(i->db, &i->store);
+    if (rc) {
+        bb_warn(MOD, "open project=%s dir=%s error=\"%s\"", pid, i->dir, bb_strerror(rc));
+        inst_close_db(i);
+        inst_free(i);
+        return rc == BB_EBUSY ? BB_EUNAVAIL : rc; /* held by another process: 503 */
     }
-    if (best) best->state = BDSRV_CLOSING;
-    return best;
+    i->epoch = wall_ms();
+    bb_counter_inc(s->met.opens);
+    bb_gauge_inc(s->met.instances);
+    bb_info(MOD, "opened project=%s", pid);
+    *out = i;
+    return 0;
 }
 
-/* Closes a CLOSING victim: called without s->mtx; takes it to unlink. */
-static void close_victim(struct bdsrv *s, struct bdsrv_inst *v, const char *why)
+static void inst_close(void *ctx, const char *pid, void *obj, const char *why)
 {
-    inst_close_db(v);
-    pthread_mutex_lock(&s->mtx);
-    unlink_inst(s, v);
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mtx);
+    struct bdsrv *s = ctx;
+    inst_close_db(obj);
+    inst_free(obj);
     bb_gauge_dec(s->met.instances);
     bb_counter_inc(s->met.evictions);
-    bb_info(MOD, "closed project=%s reason=%s", v->pid, why);
-    inst_free(v);
+    bb_info(MOD, "closed project=%s reason=%s", pid, why);
 }
+
+static const struct bb_instances_ops inst_ops = {inst_open, inst_close, NULL};
 
 int bdsrv_acquire(struct bdsrv *s, const char *pid, struct bdsrv_inst **out)
 {
-    int rc = 0;
-    if (!bdsrv_project_id_valid(pid)) return BB_EINVAL;
-    pthread_mutex_lock(&s->mtx);
-    for (;;) {
-        if (s->stopping) {
-            rc = BB_EUNAVAIL;
-            goto out;
-        }
-        struct bdsrv_inst *i = s->insts;
-        while (i && strcmp(i->pid, pid) != 0)
-            i = i->next;
-        if (i) {
-            if (i->state == BDSRV_OPENING || i->state == BDSRV_CLOSING) {
-                pthread_cond_wait(&s->cv, &s->mtx);
-                continue; /* look again: it may be gone or failed */
-            }
-            if (i->state == BDSRV_READY) {
-                i->refs++;
-                i->last_used_ms = bdsrv_now_ms();
-                *out = i;
-                goto out;
-            }
-            /* FAILED and not yet unlinked by its opener: wait for that */
-            pthread_cond_wait(&s->cv, &s->mtx);
-            continue;
-        }
-        if (s->ninst >= s->max_instances) {
-            struct bdsrv_inst *v = pick_victim(s, bdsrv_now_ms(), 0);
-            if (!v) {
-                bb_counter_inc(s->met.rejections);
-                rc = BB_ELIMIT;
-                goto out;
-            }
-            pthread_mutex_unlock(&s->mtx);
-            close_victim(s, v, "capacity");
-            pthread_mutex_lock(&s->mtx);
-            continue;
-        }
-        i = inst_new(pid);
-        if (!i) {
-            rc = BB_ENOMEM;
-            goto out;
-        }
-        i->next = s->insts;
-        s->insts = i;
-        s->ninst++;
-        pthread_mutex_unlock(&s->mtx);
-
-        snprintf(i->dir, sizeof i->dir, "%s/%s", s->root, pid);
-        rc = mkdir_p(i->dir);
-        if (rc == 0) rc = bdoc_open(i->dir, &s->dbopts, &i->db);
-        if (rc == 0) rc = bdoc_store_open(i->db, &i->store);
-        if (rc) {
-            bb_warn(MOD, "open project=%s dir=%s error=\"%s\"", pid, i->dir, bb_strerror(rc));
-            inst_close_db(i);
-        }
-        pthread_mutex_lock(&s->mtx);
-        if (rc) {
-            unlink_inst(s, i);
-            pthread_cond_broadcast(&s->cv);
-            inst_free(i);
-            if (rc == BB_EBUSY) rc = BB_EUNAVAIL; /* held by another process: 503 */
-            goto out;
-        }
-        i->state = BDSRV_READY;
-        i->epoch = wall_ms();
-        i->refs = 1;
-        i->last_used_ms = bdsrv_now_ms();
-        pthread_cond_broadcast(&s->cv);
-        bb_counter_inc(s->met.opens);
-        bb_gauge_inc(s->met.instances);
-        bb_info(MOD, "opened project=%s", pid);
-        *out = i;
-        goto out;
-    }
-out:
-    pthread_mutex_unlock(&s->mtx);
-    return rc;
+    if (!pid || !bb_project_id_valid(pid, strlen(pid))) return BB_EINVAL;
+    struct bb_instance *h = NULL;
+    int rc = bb_instances_acquire(s->insts, pid, &h);
+    if (rc == BB_ELIMIT) bb_counter_inc(s->met.rejections);
+    if (rc) return rc;
+    *out = bb_instance_obj(h);
+    return 0;
 }
 
 void bdsrv_release(struct bdsrv *s, struct bdsrv_inst *inst)
 {
-    if (!inst) return;
-    pthread_mutex_lock(&s->mtx);
-    inst->refs--;
-    inst->last_used_ms = bdsrv_now_ms();
-    pthread_mutex_unlock(&s->mtx);
-}
-
-size_t bdsrv_evict_idle(struct bdsrv *s, uint64_t min_idle_ms)
-{
-    size_t n = 0;
-    for (;;) {
-        pthread_mutex_lock(&s->mtx);
-        struct bdsrv_inst *v = pick_victim(s, bdsrv_now_ms(), min_idle_ms);
-        pthread_mutex_unlock(&s->mtx);
-        if (!v) break;
-        close_victim(s, v, "idle");
-        n++;
-    }
-    return n;
+    if (inst) bb_instances_release(s->insts, inst->handle);
 }
 
 static uint64_t file_size(const char *dir, const char *name)
@@ -320,26 +187,6 @@ void bdsrv_docs_settle(struct bdsrv *s, struct bdsrv_inst *inst, int64_t delta)
     pthread_mutex_unlock(&inst->docs_mtx);
 }
 
-static void *evictor_main(void *arg)
-{
-    struct bdsrv *s = arg;
-    pthread_mutex_lock(&s->ev_mtx);
-    while (!s->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (s->evict_interval_ms % 1000) * 1000000u;
-        ts.tv_sec += (time_t)(s->evict_interval_ms / 1000 + ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
-        pthread_cond_timedwait(&s->ev_cv, &s->ev_mtx, &ts);
-        if (s->stopping) break;
-        pthread_mutex_unlock(&s->ev_mtx);
-        bdsrv_evict_idle(s, s->idle_ms);
-        pthread_mutex_lock(&s->ev_mtx);
-    }
-    pthread_mutex_unlock(&s->ev_mtx);
-    return NULL;
-}
-
 static void register_metrics(struct bdsrv *s)
 {
     struct bb_metrics *r = s->rt->metrics;
@@ -387,9 +234,6 @@ static int load_config(struct bdsrv *s, const struct bb_config *c, char *err, si
     }
     if (c->bundoc_max_request_bytes < s->dbopts.max_doc_size)
         s->dbopts.max_doc_size = (uint32_t)c->bundoc_max_request_bytes;
-    s->idle_ms = c->bundoc_idle_ms;
-    s->evict_interval_ms = c->bundoc_evict_interval_ms;
-    s->max_instances = c->bundoc_max_instances;
     s->max_db_bytes = c->bundoc_max_db_bytes;
     s->max_docs = c->bundoc_max_documents;
     s->max_scan = c->bundoc_max_scan;
@@ -410,38 +254,22 @@ static void bdsrv_free(struct bdsrv *s)
 {
     if (!s) return;
     if (s->bcast) bcast_client_free(s->bcast);
-    if (s->router) bb_router_free(s->router);
-    pthread_mutex_destroy(&s->mtx);
-    pthread_cond_destroy(&s->cv);
-    pthread_mutex_destroy(&s->ev_mtx);
-    pthread_cond_destroy(&s->ev_cv);
     free(s);
 }
 
 static void bundoc_server_stop(void *state)
 {
     struct bdsrv *s = state;
-    pthread_mutex_lock(&s->ev_mtx);
-    s->stopping = 1;
-    pthread_cond_broadcast(&s->ev_cv);
-    pthread_mutex_unlock(&s->ev_mtx);
-    if (s->evictor_on) pthread_join(s->evictor, NULL);
-    s->evictor_on = 0;
     bdsrv_rpc_stop(s);
     bdsrv_api_stop(s);
-    pthread_mutex_lock(&s->mtx);
-    s->stopping = 1;
-    pthread_mutex_unlock(&s->mtx);
-    bdsrv_evict_idle(s, 0);
-    pthread_mutex_lock(&s->mtx);
-    size_t left = s->ninst;
-    pthread_mutex_unlock(&s->mtx);
+    /* no new request reaches us; a request that outlived the drain keeps its instance (never
+     * closed under a running transaction): then leave it all to the process exit */
+    size_t left = bb_instances_free(s->insts, 0);
     if (left || s->rpc_inflight) {
-        /* still referenced (a request outlived the drain): leave them to the process exit
-         * rather than closing a database under a running transaction */
         bb_warn(MOD, "stop instances_in_use=%zu", left);
         return;
     }
+    s->insts = NULL;
     bb_info(MOD, "stopped");
     bdsrv_free(s);
 }
@@ -453,16 +281,16 @@ static int bundoc_server_start(struct bb_runtime *rt, void **state, char *err, s
     if (!s) return BB_ENOMEM;
     s->rt = rt;
     s->cfg = rt->cfg;
-    pthread_mutex_init(&s->mtx, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    pthread_mutex_init(&s->ev_mtx, NULL);
-    pthread_cond_init(&s->ev_cv, NULL);
     if ((rc = load_config(s, rt->cfg, err, errcap)) != 0) goto fail;
-    if ((rc = mkdir_p(s->root)) != 0) {
+    if ((rc = bb_fs_mkdir_p(s->root, 0700)) != 0) {
         snprintf(err, errcap, "bundoc-server: cannot create %s", s->root);
         goto fail;
     }
     register_metrics(s);
+    struct bb_instances_limits lim = {.max_instances = rt->cfg->bundoc_max_instances,
+                                      .idle_ms = rt->cfg->bundoc_idle_ms,
+                                      .evict_interval_ms = rt->cfg->bundoc_evict_interval_ms};
+    if ((rc = bb_instances_new(&inst_ops, s, &lim, &s->insts)) != 0) goto fail;
 
     char sock[1100];
     if (rt->cfg->buncast_socket[0]) snprintf(sock, sizeof sock, "unix:%s", rt->cfg->buncast_socket);
@@ -477,23 +305,16 @@ static int bundoc_server_start(struct bb_runtime *rt, void **state, char *err, s
         bdsrv_api_stop(s);
         goto fail;
     }
-    if (pthread_create(&s->evictor, NULL, evictor_main, s) != 0) {
-        snprintf(err, errcap, "bundoc-server: cannot start the evictor thread");
-        rc = BB_EIO;
-        bdsrv_rpc_stop(s);
-        bdsrv_api_stop(s);
-        goto fail;
-    }
-    s->evictor_on = 1;
     char http[32] = "gateway";
-    if (s->http) snprintf(http, sizeof http, "%d", s->http_port);
+    if (s->http_port) snprintf(http, sizeof http, "%d", s->http_port);
     bb_info(MOD, "ready root=%s http_port=%s durability=%s idle_ms=%llu max_instances=%llu", s->root,
-            http, rt->cfg->bundoc_durability, (unsigned long long)s->idle_ms,
-            (unsigned long long)s->max_instances);
+            http, rt->cfg->bundoc_durability, (unsigned long long)rt->cfg->bundoc_idle_ms,
+            (unsigned long long)rt->cfg->bundoc_max_instances);
     *state = s;
     return 0;
 fail:
     if (!err[0]) snprintf(err, errcap, "bundoc-server: %s", bb_strerror(rc));
+    bb_instances_free(s->insts, 0);
     bdsrv_free(s);
     return rc;
 }
@@ -501,15 +322,11 @@ fail:
 static int bundoc_server_health(void *state, json_t **detail)
 {
     struct bdsrv *s = state;
-    size_t n = 0, active = 0;
-    pthread_mutex_lock(&s->mtx);
-    for (struct bdsrv_inst *i = s->insts; i; i = i->next) {
-        n++;
-        if (i->refs) active++;
-    }
-    pthread_mutex_unlock(&s->mtx);
-    *detail = json_pack("{s:s,s:I,s:I,s:b}", "status", "ok", "instances", (json_int_t)n, "active",
-                        (json_int_t)active, "buncast", bcast_client_connected(s->bcast));
+    struct bb_instances_stats st;
+    bb_instances_stats(s->insts, &st);
+    *detail = json_pack("{s:s,s:I,s:I,s:b}", "status", "ok", "instances", (json_int_t)st.open,
+                        "active", (json_int_t)st.active, "buncast",
+                        bcast_client_connected(s->bcast));
     return *detail ? 0 : BB_ENOMEM;
 }
 

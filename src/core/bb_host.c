@@ -494,6 +494,17 @@ static int write_addrs(struct bb_host *h, struct host_svc *s)
     return rc;
 }
 
+struct bb_router *bb_host_service_router(struct bb_host *h, const char *service)
+{
+    if (!h || !service) return NULL;
+    pthread_mutex_lock(&h->mu);
+    int i = find_svc(h, service);
+    struct bb_router *r = i < 0 ? NULL : h->svcs[i].has_own ? h->svcs[i].own.router
+                                                           : (h->has_gateway ? h->gateway.router : NULL);
+    pthread_mutex_unlock(&h->mu);
+    return r;
+}
+
 int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,
                          const char *value)
 {

@@ -104,6 +104,10 @@ int bb_host_listen(struct bb_host *h, const char *service, const struct bb_route
                    struct bb_router **router_out, struct bb_http_server **http_out,
                    int *port_out, char *err, size_t errcap);
 
+/* The router a service's bb_host_mount routes are on (its own listener's, else the gateway's):
+ * for dispatching to them in-process (bb_http_dispatch_local). NULL for an unknown service. */
+struct bb_router *bb_host_service_router(struct bb_host *h, const char *service);
+
 /* Records key=value (e.g. "rpc", "127.0.0.1:4100") in <data>/<service>.addr. Any thread. */
 int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,
                          const char *value);

@@ -138,7 +138,7 @@ int bb_instances_acquire(struct bb_instances *r, const char *key, struct bb_inst
         r->n++;
         pthread_mutex_unlock(&r->mu);
         void *obj = NULL;
-        rc = r->ops.open(r->ctx, key, &obj);
+        rc = r->ops.open(r->ctx, in, key, &obj);
         pthread_mutex_lock(&r->mu);
         if (rc != 0) {
             unlink_inst(r, in);
@@ -253,21 +253,22 @@ int bb_instances_new(const struct bb_instances_ops *ops, void *ctx,
     return 0;
 }
 
-void bb_instances_free(struct bb_instances *r, uint64_t wait_ms)
+size_t bb_instances_close_all(struct bb_instances *r, uint64_t wait_ms)
 {
-    if (!r) return;
+    if (!r) return 0;
     pthread_mutex_lock(&r->mu);
     r->stopping = 1;
     pthread_cond_broadcast(&r->ev_cv);
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     if (r->evictor_on) pthread_join(r->evictor, NULL);
-    /* wait for references (and opens/closes in progress) to finish, bounded */
+    r->evictor_on = 0;
+    /* wait for references (bounded) and for opens/closes in progress (always: their threads still
+     * use the record) */
     uint64_t deadline = bb_time_mono_ms() + wait_ms;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        int held = 0, moving = 0; /* references: waited for up to wait_ms; an open or close in
-                                     progress: always (its thread still uses the record) */
+        int held = 0, moving = 0;
         for (struct bb_instance *in = r->list; in; in = in->next) {
             held |= in->refs > 0;
             moving |= in->st != INST_READY;
@@ -277,18 +278,32 @@ void bb_instances_free(struct bb_instances *r, uint64_t wait_ms)
         bb_time_sleep_ms(5);
         pthread_mutex_lock(&r->mu);
     }
-    struct bb_instance *list = r->list;
-    r->list = NULL;
-    r->n = 0;
     pthread_mutex_unlock(&r->mu);
-    while (list) {
-        struct bb_instance *next = list->next;
-        if (list->st == INST_READY) r->ops.close(r->ctx, list->key, list->obj, "stop");
-        free(list);
-        list = next;
+    size_t n = 0;
+    for (;;) { /* every idle one, as a victim (so it leaves the list like any eviction) */
+        pthread_mutex_lock(&r->mu);
+        struct bb_instance *v = NULL;
+        for (struct bb_instance *in = r->list; in && !v; in = in->next)
+            if (in->st == INST_READY && in->refs == 0) v = in;
+        if (v) v->st = INST_CLOSING;
+        pthread_mutex_unlock(&r->mu);
+        if (!v) break;
+        close_victim(r, v, "stop");
     }
+    pthread_mutex_lock(&r->mu);
+    n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+size_t bb_instances_free(struct bb_instances *r, uint64_t wait_ms)
+{
+    if (!r) return 0;
+    size_t held = bb_instances_close_all(r, wait_ms);
+    if (held) return held;
     pthread_cond_destroy(&r->ev_cv);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);
+    return 0;
 }

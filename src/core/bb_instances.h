@@ -25,8 +25,10 @@ struct bb_instances;
 struct bb_instance;
 
 struct bb_instances_ops {
-    /* Opens key's instance: 0 with *obj, or a negative BB_E* code handed to the acquirers. */
-    int (*open)(void *ctx, const char *key, void **obj);
+    /* Opens key's instance: 0 with *obj, or a negative BB_E* code handed to the acquirers. in is
+     * the registry's record (stable while the instance is open), for objects that release
+     * themselves later (bb_instances_release needs it). */
+    int (*open)(void *ctx, struct bb_instance *in, const char *key, void **obj);
     /* Closes it; why is "idle", "capacity" or "stop". */
     void (*close)(void *ctx, const char *key, void *obj, const char *why);
     /* Optional: nonzero while obj must stay open even without references. */
@@ -43,9 +45,14 @@ struct bb_instances_limits {
 /* ops and ctx borrowed. Starts the background thread when idle_ms and evict_interval_ms are set. */
 int bb_instances_new(const struct bb_instances_ops *ops, void *ctx,
                      const struct bb_instances_limits *limits, struct bb_instances **out);
-/* Stops the background thread, waits (up to wait_ms) for references to be released, then closes
- * every instance ("stop") and frees the registry. */
-void bb_instances_free(struct bb_instances *r, uint64_t wait_ms);
+/* Stops the background thread and refuses new acquires (BB_EUNAVAIL), waits up to wait_ms for
+ * references to be released, then closes every instance nobody holds ("stop"). Returns how many
+ * are still held: those are never closed under their holders, and the registry must then not be
+ * freed (their releases still use it) — leave it to the process exit. */
+size_t bb_instances_close_all(struct bb_instances *r, uint64_t wait_ms);
+/* bb_instances_close_all, then frees the registry when nothing is held (else leaves it, see
+ * above). Returns what close_all returned. */
+size_t bb_instances_free(struct bb_instances *r, uint64_t wait_ms);
 
 /* Finds or opens key's instance and takes a reference: 0 with *out. BB_EINVAL (empty or too long
  * key), BB_ELIMIT (at capacity, none idle), BB_EUNAVAIL (stopping), or open's error. */

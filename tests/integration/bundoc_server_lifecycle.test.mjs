@@ -65,8 +65,14 @@ test('own listener: routes and /health', async () => {
   const h = await httpRequest(`${own}/health`);
   const j = JSON.parse(h.body.toString());
   assert.equal(j.status, 'ok');
-  assert.equal(typeof j.instances, 'number');
-  assert.equal(typeof j.active, 'number');
+  // the host's one /health shape: this listener's service only
+  assert.deepEqual(Object.keys(j.services), ['bundoc-server']);
+  assert.equal(typeof j.services['bundoc-server'].instances, 'number');
+  assert.equal(typeof j.services['bundoc-server'].active, 'number');
+  // and the host's /metrics (public on a loopback listener)
+  const m = await httpRequest(`${own}/metrics`);
+  assert.equal(m.status, 200);
+  assert.match(m.body.toString(), /bunbase_bundoc_instances/);
   assert.equal((await call(own, 'GET', '/v1/projects/own/databases/(default)/collections')).status, 200);
   // not mounted on the gateway in this mode
   assert.equal((await call(srv.url, 'GET', '/v1/projects/own/databases/(default)/collections')).status, 404);

@@ -25,9 +25,10 @@ struct obj {
 static atomic_int opens, closes, fail_next, open_sleep_ms;
 static char last_closed[32], last_why[16];
 
-static int t_open(void *ctx, const char *key, void **out)
+static int t_open(void *ctx, struct bb_instance *in, const char *key, void **out)
 {
     (void)ctx;
+    (void)in;
     if (open_sleep_ms) bb_time_sleep_ms((uint64_t)open_sleep_ms);
     if (atomic_exchange(&fail_next, 0)) return BB_EIO;
     struct obj *o = calloc(1, sizeof *o);
@@ -219,10 +220,32 @@ static void test_stop_waits_for_references(void **state)
     pthread_t t;
     pthread_create(&t, NULL, hold_then_release, &x);
     uint64_t t0 = bb_time_mono_ms();
-    bb_instances_free(r, 5000); /* returns once the holder let go, closing it after */
+    assert_int_equal(bb_instances_free(r, 5000), 0); /* returns once the holder let go */
     assert_true(bb_time_mono_ms() - t0 >= 90);
     pthread_join(t, NULL);
     assert_int_equal(closes, 1);
+}
+
+/* A holder that never lets go: stop closes the idle ones, never the held one, and says so. */
+static void test_stop_never_closes_a_held_instance(void **state)
+{
+    (void)state;
+    reset();
+    struct bb_instances *r;
+    struct bb_instance *held, *idle;
+    assert_int_equal(bb_instances_new(&ops, NULL, NULL, &r), 0);
+    assert_int_equal(bb_instances_acquire(r, "held", &held), 0);
+    assert_int_equal(bb_instances_acquire(r, "idle", &idle), 0);
+    bb_instances_release(r, idle);
+    assert_int_equal(bb_instances_close_all(r, 50), 1);
+    assert_int_equal(closes, 1);
+    assert_string_equal(last_closed, "idle");
+    struct bb_instance *again;
+    assert_int_equal(bb_instances_acquire(r, "idle", &again), BB_EUNAVAIL);
+    /* the holder finishes later: then everything can go */
+    bb_instances_release(r, held);
+    assert_int_equal(bb_instances_free(r, 1000), 0);
+    assert_int_equal(closes, 2);
 }
 
 int main(void)
@@ -233,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_capacity_lru_and_limit),
         cmocka_unit_test(test_idle_eviction_thread),
         cmocka_unit_test(test_stop_waits_for_references),
+        cmocka_unit_test(test_stop_never_closes_a_held_instance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
