@@ -270,6 +270,7 @@ static int load_instance_id(struct platform *p, char *err, size_t errcap)
 static void platform_free(struct platform *p)
 {
     if (!p) return;
+    plat_streams_free(p->streams);
     plat_cache_free(p->cache);
     plat_rl_free(p->rl);
     free(p);
@@ -285,6 +286,7 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
     if (rc == 0) rc = load_instance_id(p, err, errcap);
     if (rc == 0) rc = plat_rl_new(p->cfg.rate_max_entries, &p->rl);
     if (rc == 0) rc = plat_cache_new(rt, p->cfg.sync_ms, &p->cache, err, errcap);
+    if (rc == 0) rc = plat_streams_new(p, &p->streams);
     if (rc == 0) {
         for (size_t i = 0; i < plat_nroutes; i++) {
             const struct plat_route *r = &plat_routes[i];

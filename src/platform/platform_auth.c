@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- shared helpers */
 
@@ -308,7 +309,8 @@ static void reply_session(struct platform *p, struct bb_http_response *res, int 
     json_t *j = tokens_json(t);
     if (u) json_object_set_new(j, "user", user_json(u));
     if (admin >= 0) json_object_set_new(j, "is_instance_admin", json_boolean(admin));
-    set_cookie(p, res, t->session_token, p->cfg.session_cookie_max_age_s);
+    if (t->session_token) /* login only: a refresh keeps the session's cookie */
+        set_cookie(p, res, t->session_token, p->cfg.session_cookie_max_age_s);
     bb_http_reply_json(res, status, j);
     json_decref(j);
 }
@@ -479,9 +481,179 @@ void plat_h_session_revoke(struct bb_http_request *req, struct bb_http_response 
     json_decref(j);
 }
 
-/* GET /v1/auth/stream: an "auth" event at once, then the server's heartbeats. */
+/* GET /v1/auth/stream: an "auth" event at once, then the server's heartbeats; when the
+ * credential stops resolving (logout, session revoked, token expired, PAT revoked) a last "auth"
+ * event {"status":"revoked"|"expired"} is sent and the stream ends.
+ *
+ * The watch is cheap: one thread re-runs the router's resolvers (in-memory, non-blocking) on a
+ * copy of each stream's credential headers every BUNBASE_PLATFORM_SYNC_MS. */
+struct stream_watch {
+    struct stream_watch *next;
+    struct bb_sse *sse;
+    char uid[BUN_AUTH_ID_MAX + 1];
+    struct bb_http_header hdr[2];
+    size_t nhdr;
+    const struct bb_route *route;
+};
+
+struct plat_streams {
+    struct platform *p;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    struct stream_watch *list;
+    int stop, started;
+    pthread_t thread;
+};
+
+static void watch_free(struct stream_watch *w)
+{
+    for (size_t i = 0; i < w->nhdr; i++) {
+        free(w->hdr[i].name);
+        free(w->hdr[i].value);
+    }
+    bb_sse_unref(w->sse);
+    free(w);
+}
+
+/* 0 while the stream's credential still resolves to its user; else the status to report. */
+static const char *watch_check(struct plat_streams *ps, struct stream_watch *w)
+{
+    struct bb_http_request fake;
+    memset(&fake, 0, sizeof fake);
+    fake.method = "GET";
+    fake.headers = w->hdr;
+    fake.nheaders = w->nhdr;
+    fake.route = w->route;
+    size_t n = 0;
+    const struct bb_identity_resolver *res = bb_router_resolvers(ps->p->rt->router, &n);
+    for (size_t i = 0; i < n; i++) {
+        struct bb_identity id;
+        struct bb_identity_reject why = {NULL, NULL};
+        memset(&id, 0, sizeof id);
+        int rc = res[i].resolve(res[i].arg, &fake, &id, &why);
+        if (rc == BB_ENOTFOUND) continue;
+        if (rc == BB_ENOMEM) return NULL; /* try again next time */
+        const char *st = NULL;
+        if (rc == BB_EAUTH) st = why.code && strstr(why.code, "expired") ? "expired" : "revoked";
+        else if (!id.uid || strcmp(id.uid, w->uid) != 0) st = "revoked";
+        bb_identity_release(&id);
+        return st;
+    }
+    return "revoked";
+}
+
+static void *streams_thread(void *arg)
+{
+    struct plat_streams *ps = arg;
+    pthread_mutex_lock(&ps->mu);
+    while (!ps->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + ps->p->cfg.sync_ms * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&ps->cond, &ps->mu, &ts);
+        if (ps->stop) break;
+        struct stream_watch *todo = ps->list, *keep = NULL;
+        ps->list = NULL;
+        pthread_mutex_unlock(&ps->mu);
+        while (todo) {
+            struct stream_watch *w = todo;
+            todo = w->next;
+            const char *st = bb_sse_is_closed(w->sse) ? "" : watch_check(ps, w);
+            if (!st) {
+                w->next = keep;
+                keep = w;
+                continue;
+            }
+            if (*st) {
+                char data[64];
+                snprintf(data, sizeof data, "{\"status\":\"%s\"}", st);
+                bb_sse_send(w->sse, "auth", NULL, data, strlen(data));
+                bb_sse_close(w->sse);
+            }
+            watch_free(w);
+        }
+        pthread_mutex_lock(&ps->mu);
+        while (keep) {
+            struct stream_watch *w = keep;
+            keep = w->next;
+            w->next = ps->list;
+            ps->list = w;
+        }
+    }
+    pthread_mutex_unlock(&ps->mu);
+    return NULL;
+}
+
+int plat_streams_new(struct platform *p, struct plat_streams **out)
+{
+    struct plat_streams *ps = calloc(1, sizeof *ps);
+    if (!ps) return BB_ENOMEM;
+    ps->p = p;
+    pthread_mutex_init(&ps->mu, NULL);
+    pthread_cond_init(&ps->cond, NULL);
+    if (pthread_create(&ps->thread, NULL, streams_thread, ps) != 0) {
+        pthread_mutex_destroy(&ps->mu);
+        pthread_cond_destroy(&ps->cond);
+        free(ps);
+        return BB_ENOMEM;
+    }
+    ps->started = 1;
+    *out = ps;
+    return 0;
+}
+
+void plat_streams_free(struct plat_streams *ps)
+{
+    if (!ps) return;
+    pthread_mutex_lock(&ps->mu);
+    ps->stop = 1;
+    pthread_cond_signal(&ps->cond);
+    pthread_mutex_unlock(&ps->mu);
+    if (ps->started) pthread_join(ps->thread, NULL);
+    while (ps->list) {
+        struct stream_watch *w = ps->list;
+        ps->list = w->next;
+        watch_free(w);
+    }
+    pthread_mutex_destroy(&ps->mu);
+    pthread_cond_destroy(&ps->cond);
+    free(ps);
+}
+
+static void watch_add(struct platform *p, struct bb_http_request *req, struct bb_sse *sse)
+{
+    struct stream_watch *w = calloc(1, sizeof *w);
+    if (!w || !req->identity.uid) {
+        free(w);
+        bb_sse_unref(sse);
+        return;
+    }
+    w->sse = sse;
+    w->route = req->route;
+    snprintf(w->uid, sizeof w->uid, "%s", req->identity.uid);
+    static const char *const names[2] = {"Authorization", "Cookie"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *v = bb_http_header(req, names[i]);
+        if (!v) continue;
+        w->hdr[w->nhdr].name = strdup(names[i]);
+        w->hdr[w->nhdr].value = strdup(v);
+        w->nhdr++;
+        if (!w->hdr[w->nhdr - 1].name || !w->hdr[w->nhdr - 1].value) {
+            watch_free(w); /* unwatched: the stream still ends on disconnect */
+            return;
+        }
+    }
+    pthread_mutex_lock(&p->streams->mu);
+    w->next = p->streams->list;
+    p->streams->list = w;
+    pthread_mutex_unlock(&p->streams->mu);
+}
+
 void plat_h_stream(struct bb_http_request *req, struct bb_http_response *res)
 {
+    struct platform *p = req->ctx;
     struct bb_sse *sse = NULL;
     if (bb_sse_start(req, res, NULL, NULL, &sse) != 0) {
         plat_reply_err(res, 503, "out_of_memory", "out of memory");
@@ -494,7 +666,7 @@ void plat_h_stream(struct bb_http_request *req, struct bb_http_response *res)
     if (s) bb_sse_send(sse, "auth", NULL, s, strlen(s));
     free(s);
     json_decref(j);
-    bb_sse_unref(sse);
+    watch_add(p, req, sse); /* takes the reference */
 }
 
 /* POST /v1/setup: the first instance admin, exactly once. The platform_setup row (id = 1) is

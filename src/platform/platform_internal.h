@@ -140,6 +140,13 @@ void plat_rl_free(struct plat_rl *rl);
 int plat_rl_take(struct plat_rl *rl, const char *key, uint64_t per_min, uint64_t burst,
                  uint64_t now_ms, uint64_t *retry_after_s);
 
+/* ---------------------------------------------------------------- auth streams */
+
+struct platform;
+struct plat_streams;
+int plat_streams_new(struct platform *p, struct plat_streams **out);
+void plat_streams_free(struct plat_streams *ps);
+
 /* ---------------------------------------------------------------- the service */
 
 struct platform {
@@ -148,6 +155,7 @@ struct platform {
     struct plat_config cfg;
     struct plat_cache *cache;
     struct plat_rl *rl;
+    struct plat_streams *streams;
     const struct bb_route *built; /* the router's rows of plat_routes, same order */
     size_t nbuilt;
     const struct bb_route *built_debug;

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { startServer } from './harness.mjs';
-import { FAST_ENV, PASSWORD, api, loginUser, newUser, streamHead } from './platform_lib.mjs';
+import { FAST_ENV, PASSWORD, api, loginUser, newPat, newUser, streamHead, streamUntilEnd } from './platform_lib.mjs';
 
 describe('developer accounts', () => {
   let s, base;
@@ -75,6 +75,8 @@ describe('developer accounts', () => {
     assert.equal(r.status, 200, r.text);
     assert.ok(r.json.access_token && r.json.refresh_token);
     assert.notEqual(r.json.refresh_token, u.refresh);
+    assert.equal(r.headers['set-cookie'], undefined, 'a refresh must not overwrite the session cookie');
+    assert.equal((await api(base, 'GET', '/v1/auth/me', { cookie: u.cookie })).status, 200);
     r = await api(base, 'POST', '/v1/auth/refresh', { body: { refresh_token: u.refresh } });
     assert.equal(r.status, 401, r.text);
     r = await api(base, 'POST', '/v1/auth/refresh', { body: {} });
@@ -119,6 +121,27 @@ describe('developer accounts', () => {
     assert.ok(r.text.includes(u.id));
     const anon = await streamHead(`${base}/v1/auth/stream`);
     assert.equal(anon.status, 401);
+  });
+
+  test('auth stream ends with status "revoked" when its session is logged out or its PAT revoked', async () => {
+    const u = await newUser(base, 'streamend');
+    let p = streamUntilEnd(`${base}/v1/auth/stream`, { Authorization: `Bearer ${u.access}` });
+    await streamUntilEnd.lastOpened;
+    let r = await api(base, 'POST', '/v1/auth/logout', { token: u.access });
+    assert.equal(r.status, 200);
+    let s = await p;
+    assert.equal(s.status, 200);
+    assert.ok(s.ended, `stream did not end: ${s.text}`);
+    assert.match(s.text, /event: auth\ndata: \{"status":"revoked"\}/);
+    const again = await loginUser(base, u.email);
+    const pat = await newPat(base, again.access, { name: 'stream' });
+    p = streamUntilEnd(`${base}/v1/auth/stream`, { Authorization: `Bearer ${pat.token}` });
+    await streamUntilEnd.lastOpened;
+    r = await api(base, 'DELETE', `/v1/auth/tokens/${pat.id}`, { token: again.access });
+    assert.equal(r.status, 200);
+    s = await p;
+    assert.ok(s.ended, `stream did not end: ${s.text}`);
+    assert.match(s.text, /"status":"revoked"/);
   });
 
   test('bun-auth and platform agree on unknown bearer shapes (401 with a code, never 500)', async () => {

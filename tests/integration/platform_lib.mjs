@@ -92,3 +92,23 @@ export async function newPat(base, token, body) {
   if (r.status !== 201) throw new Error(`create PAT: ${r.status} ${r.text}`);
   return r.json;
 }
+
+/** Opens an SSE stream and collects its text until the server ends it (or timeoutMs). */
+export function streamUntilEnd(url, headers = {}, timeoutMs = 8000) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    let text = '';
+    let status = 0;
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'GET', headers, agent: false }, (res) => {
+      status = res.statusCode;
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; if (opened) opened(); });
+      res.on('end', () => { clearTimeout(timer); resolve({ status, text, ended: true }); });
+    });
+    let opened = null;
+    const timer = setTimeout(() => { req.destroy(); resolve({ status, text, ended: false }); }, timeoutMs);
+    req.on('error', (e) => { clearTimeout(timer); if (e.code === 'ECONNRESET') resolve({ status, text, ended: true }); else reject(e); });
+    req.end();
+    streamUntilEnd.lastOpened = new Promise((r) => { opened = () => { opened = null; r(); }; });
+  });
+}
