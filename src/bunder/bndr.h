@@ -558,6 +558,8 @@ int bndr_bcast_start(struct bndr_server *s, char *err, size_t errcap);
 int bndr_handoff_start(struct bndr_server *s, char *err, size_t errcap);
 void bndr_handoff_stop(struct bndr_server *s);
 void bndr_handoff_report(struct bndr_server *s);
+/* Takes the client frames waiting on the channel now, outside the loop (a busy script). */
+void bndr_handoff_poll_now(struct bndr_server *s);
 /* server.c: makes fd (ownership taken, closed on any failure) a client of the server: flags
  * BNDR_HO_* from handoff.c, resp 2|3, name (borrowed, may be NULL), pending bytes (borrowed) are
  * parsed before anything read from the socket. Returns 0 or a negative BB_E* code. */

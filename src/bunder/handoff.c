@@ -183,6 +183,13 @@ static void on_readable(uv_poll_t *p, int status, int events)
     bndr_handoff_report(s);
 }
 
+void bndr_handoff_poll_now(struct bndr_server *s)
+{
+    struct bndr_handoff *h = s->handoff;
+    if (h && h->polling)
+        on_readable(&h->poll, 0, UV_READABLE); /* recvmsg is non-blocking */
+}
+
 int bndr_handoff_start(struct bndr_server *s, char *err, size_t errcap)
 {
     int fd = s->cfg.handoff_fd, type = 0;

@@ -862,6 +862,12 @@ void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip)
      * script may be to a write whose AOF record is in the batch written after the script. */
     struct bndr_client *answered[64];
     int nans = 0;
+    /* connections bunder-manager hands over meanwhile: their AUTH/HELLO answer goes out now */
+    struct bndr_client *old_head = s->clients;
+    bndr_handoff_poll_now(s);
+    for (struct bndr_client *c = s->clients; c && c != old_head && nans < 64; c = c->next)
+        if (!(c->flags & BNDR_CF_CLOSING))
+            answered[nans++] = c;
     for (struct bndr_client *c = s->clients; c && nans < 64; c = c->next) {
         if (c == skip || (c->flags & (BNDR_CF_CLOSING | BNDR_CF_FAKE | BNDR_CF_BLOCKED |
                                       BNDR_CF_PENDING_WRITE)) || c->writing)

@@ -45,3 +45,22 @@ test('EVAL, SETBIT and PFADD work through the manager, script caches are per pro
     b.close();
   }
 });
+
+test('a busy script is killed from a new connection through the manager (default busy-reply-threshold)', async () => {
+  const a = await respFor(mgr, 'p3');
+  try {
+    a.sock.write('*3\r\n$4\r\nEVAL\r\n$17\r\nwhile true do end\r\n$1\r\n0\r\n');
+    await new Promise((r) => setTimeout(r, 5300)); // busy-reply-threshold: 5000 ms
+    const b = await respFor(mgr, 'p3'); // handed over to the child while the script runs
+    try {
+      assert.match((await b.call('GET', 'x')).message, /^BUSY Redis is busy running a script/);
+      assert.equal(str(await b.call('SCRIPT', 'KILL')), 'OK');
+      assert.match((await a.reply()).message, /^ERR Script killed by user with SCRIPT KILL\.\.\./);
+      assert.equal(str(await b.call('PING')), 'PONG');
+    } finally {
+      b.close();
+    }
+  } finally {
+    a.close();
+  }
+});
