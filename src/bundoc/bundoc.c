@@ -23,10 +23,46 @@ struct bdoc_db {
     uint32_t max_doc_size;
 };
 
+#define TXN_CAT_CACHE 4
+#define TXN_CAT_NAME 64 /* longer names are not cached */
+
 struct bdoc_txn {
     struct bdoc_db *db;
     struct mtxn *t;
+    /* collection name -> id as this transaction sees them (its snapshot plus its own catalog
+     * writes): read lookups repeat for every document a query fetches. Cleared by every catalog
+     * write of the transaction. */
+    struct {
+        char name[TXN_CAT_NAME + 1];
+        uint32_t id;
+    } cat[TXN_CAT_CACHE];
+    unsigned ncat, catnext;
 };
+
+/* Read lookup of a collection id through the transaction's small cache. */
+static int txn_cat_lookup(struct bdoc_txn *txn, const char *name, uint32_t *id)
+{
+    if (!name) return BB_EINVAL;
+    for (unsigned i = 0; i < txn->ncat; i++)
+        if (!strcmp(txn->cat[i].name, name)) {
+            *id = txn->cat[i].id;
+            return 0;
+        }
+    int rc = cat_lookup(txn->t, name, id);
+    if (rc) return rc;
+    size_t n = strlen(name);
+    if (n <= TXN_CAT_NAME) {
+        unsigned slot = txn->ncat < TXN_CAT_CACHE ? txn->ncat++ : (txn->catnext++ % TXN_CAT_CACHE);
+        memcpy(txn->cat[slot].name, name, n + 1);
+        txn->cat[slot].id = *id;
+    }
+    return 0;
+}
+
+static void txn_cat_clear(struct bdoc_txn *txn)
+{
+    txn->ncat = 0;
+}
 
 void bdoc_options_init(struct bdoc_options *o)
 {
@@ -143,12 +179,14 @@ void bdoc_rollback(struct bdoc_txn *txn)
 int bdoc_collection_create(struct bdoc_txn *txn, const char *name)
 {
     if (!txn) return BB_EINVAL;
+    txn_cat_clear(txn);
     return cat_create(txn->t, name, NULL);
 }
 
 int bdoc_collection_drop(struct bdoc_txn *txn, const char *name)
 {
     if (!txn) return BB_EINVAL;
+    txn_cat_clear(txn);
     return cat_drop(txn->t, name);
 }
 
@@ -176,6 +214,7 @@ int bdoc_collection_set(struct bdoc_txn *txn, const char *name, const json_t *de
 {
     if (!txn || !json_is_object(def)) return BB_EINVAL;
     if (mvcc_readonly(txn->t)) return BB_EPERM;
+    txn_cat_clear(txn);
     return cat_set_def(txn->t, name, def);
 }
 
@@ -199,7 +238,7 @@ static int doc_key(struct bdoc_txn *txn, const char *coll, const char *id, int w
     int rc = valid_id(id, &idlen);
     if (rc) return rc;
     uint32_t cid;
-    rc = write ? cat_lookup_for_write(txn->t, coll, &cid) : cat_lookup(txn->t, coll, &cid);
+    rc = write ? cat_lookup_for_write(txn->t, coll, &cid) : txn_cat_lookup(txn, coll, &cid);
     if (rc) return rc;
     cat_doc_key(cid, id, idlen, key, klen);
     return 0;
@@ -518,7 +557,7 @@ static int list_common(struct bdoc_txn *txn, const char *coll, const char *after
 {
     if (!txn || (!l->fn && (limit == 0 || limit > 10000))) return BB_EINVAL;
     uint32_t cid;
-    int rc = cat_lookup(txn->t, coll, &cid);
+    int rc = txn_cat_lookup(txn, coll, &cid);
     if (rc) return rc;
     size_t plen = prefix ? strnlen(prefix, BDOC_MAX_ID_LEN + 1) : 0;
     size_t alen = after ? strnlen(after, BDOC_MAX_ID_LEN + 1) : 0;

@@ -109,7 +109,7 @@ static int plan_build(struct plan *p, const struct sk_index *ix, const struct bd
     memset(p, 0, sizeof *p);
     p->ix = ix;
     p->bounds = json_array();
-    struct sk_buf *pre = calloc(MAX_RANGES, sizeof *pre);
+    struct sk_buf *pre = calloc(1, sizeof *pre);
     size_t npre = 1;
     int rc = BB_ENOMEM;
     if (!pre || !p->bounds) goto out;
@@ -127,7 +127,7 @@ static int plan_build(struct plan *p, const struct sk_index *ix, const struct bd
         } else if (pr->kind == BDOC_PRED_IN) {
             size_t k = json_array_size(pr->in);
             if (npre * k > MAX_RANGES) break;
-            struct sk_buf *np = calloc(MAX_RANGES, sizeof *np);
+            struct sk_buf *np = calloc(npre * k + 1, sizeof *np);
             if (!np) {
                 rc = BB_ENOMEM;
                 goto out;
@@ -202,7 +202,7 @@ static int plan_build(struct plan *p, const struct sk_index *ix, const struct bd
     }
 out:
     if (pre)
-        for (size_t i = 0; i < MAX_RANGES; i++) sk_buf_release(&pre[i]);
+        for (size_t i = 0; i < npre; i++) sk_buf_release(&pre[i]);
     free(pre);
     return rc;
 }
@@ -313,12 +313,21 @@ static int scan_range(struct bdoc_txn *tx, const char *ecoll, const char *lo, co
     char *after = *lo ? strdup(lo) : NULL;
     struct range_batch b = {hi, 0, 0, NULL, 0, 0};
     int rc = 0;
-    b.v = malloc(SCAN_BATCH * sizeof *b.v);
-    if (!prefix || (*lo && !after) || !b.v) {
+    size_t cap = 0;
+    if (!prefix || (*lo && !after)) {
         rc = BB_ENOMEM;
         goto out;
     }
     for (;;) {
+        if (batch > cap) {
+            struct ent *nv = realloc(b.v, batch * sizeof *nv);
+            if (!nv) {
+                rc = BB_ENOMEM;
+                break;
+            }
+            b.v = nv;
+            cap = batch;
+        }
         b.max = batch;
         b.n = 0;
         rc = bdoc_scan(tx, ecoll, after, pl ? prefix : NULL, range_cb, &b);
@@ -386,6 +395,8 @@ struct exec {
     int err;
     struct bdoc_budget *budget; /* NULL: unlimited */
     int fast;              /* no rules to apply: evaluate on the encoding */
+    int dedup;             /* a document may be met twice: multikey, or several ranges ($in
+                              with equal values) */
 };
 
 /* Feeds one encoded document (borrowed). Without rules to apply, the filter, cursor and top-k
@@ -421,8 +432,10 @@ static int ix_entry_fn(void *vctx, const char *key, const char *id)
         }
     }
     if (!id) return 0;
-    if (json_object_get(x->seen, id)) return 0;
-    if (json_object_set_new(x->seen, id, json_true())) return BB_ENOMEM;
+    if (x->dedup) { /* several entries per document: feed it once */
+        if (json_object_get(x->seen, id)) return 0;
+        if (json_object_set_new(x->seen, id, json_true())) return BB_ENOMEM;
+    }
     uint8_t *doc = NULL;
     size_t len = 0;
     int rc = bdoc_get_raw(x->tx, x->coll, id, &doc, &len);
@@ -668,6 +681,7 @@ int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const jso
     if (best) {
         x.seen = json_object();
         x.ix = best->ix;
+        x.dedup = best->ix->multikey || best->nr > 1;
         x.group_comps = best->group_comps;
         if (best->sort_served && may_stop) x.need = skip + limit + 1;
         /* with an early stop in sight, start with a batch of about what is needed */
