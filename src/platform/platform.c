@@ -133,7 +133,8 @@ const struct plat_route plat_routes[] = {
     {"POST", "/v1/auth/login", plat_h_login, 0, POOL, SMALL, RES_PUBLIC, ACT_WRITE},
     {"POST", "/v1/auth/refresh", plat_h_refresh, 0, POOL, SMALL, RES_PUBLIC, ACT_WRITE},
     {"POST", "/v1/auth/logout", plat_h_logout, SESSION, POOL, SMALL, RES_ACCOUNT, ACT_WRITE},
-    {"POST", "/v1/auth/logout-all", plat_h_logout_all, SESSION, POOL, SMALL, RES_ACCOUNT, ACT_WRITE},
+    {"POST", "/v1/auth/logout-all", plat_h_logout_all, SESSION, POOL, SMALL, RES_ACCOUNT,
+     ACT_WRITE},
     {"GET", "/v1/auth/me", plat_h_me, DEV, POOL, 0, RES_ACCOUNT, ACT_READ},
     {"GET", "/v1/auth/sessions", plat_h_sessions, SESSION, POOL, 0, RES_ACCOUNT, ACT_READ},
     {"DELETE", "/v1/auth/sessions/{id}", plat_h_session_revoke, SESSION, POOL, 0, RES_ACCOUNT,
@@ -204,11 +205,11 @@ static void handle_debug_routes(struct bb_http_request *req, struct bb_http_resp
         const struct plat_route *r = &plat_routes[i];
         json_t *acc = json_array();
         kinds_json(acc, r->auth);
-        json_array_append_new(
-            routes, json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "method", r->method, "pattern",
-                              r->pattern, "resource", plat_res_name(r->res), "action",
-                              plat_act_name(r->act), "accepts", acc, "stream",
-                              (r->flags & BB_ROUTE_STREAM) != 0));
+        json_array_append_new(routes,
+                              json_pack("{s:s,s:s,s:s,s:s,s:o,s:b}", "method", r->method, "pattern",
+                                        r->pattern, "resource", plat_res_name(r->res), "action",
+                                        plat_act_name(r->act), "accepts", acc, "stream",
+                                        (r->flags & BB_ROUTE_STREAM) != 0));
     }
     static const char *const prn[PR_COUNT_] = {"owner", "admin", "member", "viewer", "pk", "sk"};
     json_t *m = json_object();
@@ -290,8 +291,8 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
     if (rc == 0) {
         for (size_t i = 0; i < plat_nroutes; i++) {
             const struct plat_route *r = &plat_routes[i];
-            built_routes[i] = (struct bb_route){r->method, r->pattern, r->handler, r->auth,
-                                                r->flags, r->max_body, NULL};
+            built_routes[i] = (struct bb_route){r->method, r->pattern,  r->handler, r->auth,
+                                                r->flags,  r->max_body, NULL};
         }
         p->built = built_routes;
         p->nbuilt = plat_nroutes;
@@ -303,7 +304,8 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
     }
     if (rc == 0) bb_router_set_authorizer(rt->router, platform_authorize, p);
     if (rc == 0 && rt->cfg->debug_routes)
-        rc = bb_router_add(rt->router, debug_routes, sizeof debug_routes / sizeof debug_routes[0], p);
+        rc = bb_router_add(rt->router, debug_routes, sizeof debug_routes / sizeof debug_routes[0],
+                           p);
     if (rc) {
         if (!err[0]) snprintf(err, errcap, "platform: %s", bb_strerror(rc));
         platform_free(p);

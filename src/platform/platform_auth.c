@@ -40,8 +40,7 @@ void plat_reply_err(struct bb_http_response *res, int status, const char *code, 
 struct bun_auth *plat_bun_auth(struct platform *p, struct bb_http_response *res)
 {
     struct bun_auth *a = bb_host_service_state(p->rt->host, "bun-auth");
-    if (!a)
-        plat_reply_err(res, 503, "unavailable", "bun-auth is not running in this process");
+    if (!a) plat_reply_err(res, 503, "unavailable", "bun-auth is not running in this process");
     return a;
 }
 
@@ -210,8 +209,7 @@ static int credentials(json_t *b, struct bb_http_response *res, const char **ema
     return 0;
 }
 
-static void client_of(struct bb_http_request *req, char *ip, size_t cap,
-                      struct bun_auth_client *cl)
+static void client_of(struct bb_http_request *req, char *ip, size_t cap, struct bun_auth_client *cl)
 {
     if (bb_http_client_ip(req, ip, cap) != 0) ip[0] = '\0';
     cl->ip = ip[0] ? ip : NULL;
@@ -279,7 +277,8 @@ void plat_h_register(struct bb_http_request *req, struct bb_http_response *res)
         int done = setup_complete(c);
         plat_pg_release(p, c);
         if (done != 0) {
-            if (done < 0) plat_reply_err(res, 503, "unavailable", "the database failed");
+            if (done < 0)
+                plat_reply_err(res, 503, "unavailable", "the database failed");
             else
                 plat_reply_err(res, 403, "signup_disabled",
                                "Sign up is disabled on this instance. Contact your administrator.");
@@ -291,9 +290,12 @@ void plat_h_register(struct bb_http_request *req, struct bb_http_response *res)
     struct bun_auth_user u;
     char err[200] = "";
     int rc = bun_auth_register(a, email, password, name, &u, err, sizeof err);
-    if (rc == BB_EEXIST) plat_reply_err(res, 409, "email_taken", "this email is already registered");
-    else if (rc == BB_EINVAL) plat_reply_err(res, 400, "invalid_body", err[0] ? err : "invalid input");
-    else if (rc) bb_http_reply_error(res, rc, err[0] ? err : NULL);
+    if (rc == BB_EEXIST)
+        plat_reply_err(res, 409, "email_taken", "this email is already registered");
+    else if (rc == BB_EINVAL)
+        plat_reply_err(res, 400, "invalid_body", err[0] ? err : "invalid input");
+    else if (rc)
+        bb_http_reply_error(res, rc, err[0] ? err : NULL);
     else {
         json_t *j = user_json(&u);
         bb_http_reply_json(res, 201, j);
@@ -335,8 +337,10 @@ void plat_h_login(struct bb_http_request *req, struct bb_http_response *res)
     int rc = bun_auth_login(a, email, password, &cl, &u, &t);
     if (rc == BB_EAUTH || rc == BB_ENOTFOUND || rc == BB_EINVAL)
         plat_reply_err(res, 401, "invalid_credentials", "invalid email or password");
-    else if (rc) bb_http_reply_error(res, rc, NULL);
-    else reply_session(p, res, 200, &u, &t, -1);
+    else if (rc)
+        bb_http_reply_error(res, rc, NULL);
+    else
+        reply_session(p, res, 200, &u, &t, -1);
     bun_auth_tokens_release(&t);
 out:
     json_decref(b);
@@ -364,8 +368,10 @@ void plat_h_refresh(struct bb_http_request *req, struct bb_http_response *res)
     if (rc == BB_EAUTH || rc == BB_ENOTFOUND || rc == BB_EINVAL)
         plat_reply_err(res, 401, "invalid_refresh_token",
                        "the refresh token is invalid, expired, revoked or already used");
-    else if (rc) bb_http_reply_error(res, rc, NULL);
-    else reply_session(p, res, 200, NULL, &t, -1);
+    else if (rc)
+        bb_http_reply_error(res, rc, NULL);
+    else
+        reply_session(p, res, 200, NULL, &t, -1);
     bun_auth_tokens_release(&t);
 out:
     json_decref(b);
@@ -453,7 +459,8 @@ void plat_h_sessions(struct bb_http_request *req, struct bb_http_response *res)
     const char *sid = plat_identity_sid(&req->identity);
     size_t i;
     json_t *s;
-    json_array_foreach(arr, i, s) {
+    json_array_foreach(arr, i, s)
+    {
         const char *id = bb_json_str(s, "id", "");
         json_object_set_new(s, "current", json_boolean(sid && !strcmp(sid, id)));
     }
@@ -534,8 +541,10 @@ static const char *watch_check(struct plat_streams *ps, struct stream_watch *w)
         if (rc == BB_ENOTFOUND) continue;
         if (rc == BB_ENOMEM) return NULL; /* try again next time */
         const char *st = NULL;
-        if (rc == BB_EAUTH) st = why.code && strstr(why.code, "expired") ? "expired" : "revoked";
-        else if (!id.uid || strcmp(id.uid, w->uid) != 0) st = "revoked";
+        if (rc == BB_EAUTH)
+            st = why.code && strstr(why.code, "expired") ? "expired" : "revoked";
+        else if (!id.uid || strcmp(id.uid, w->uid) != 0)
+            st = "revoked";
         bb_identity_release(&id);
         return st;
     }
@@ -695,8 +704,10 @@ void plat_h_setup(struct bb_http_request *req, struct bb_http_response *res)
     if (!c) goto out;
     int done = setup_complete(c);
     if (done) {
-        if (done < 0) plat_reply_err(res, 503, "unavailable", "the database failed");
-        else plat_reply_err(res, 403, "setup_complete", "Setup already completed");
+        if (done < 0)
+            plat_reply_err(res, 503, "unavailable", "the database failed");
+        else
+            plat_reply_err(res, 403, "setup_complete", "Setup already completed");
         goto out;
     }
     r = PQexec(c, "BEGIN");
@@ -710,8 +721,10 @@ void plat_h_setup(struct bb_http_request *req, struct bb_http_response *res)
     r = NULL;
     done = setup_complete(c);
     if (done) {
-        if (done < 0) plat_reply_err(res, 503, "unavailable", "the database failed");
-        else plat_reply_err(res, 403, "setup_complete", "Setup already completed");
+        if (done < 0)
+            plat_reply_err(res, 503, "unavailable", "the database failed");
+        else
+            plat_reply_err(res, 403, "setup_complete", "Setup already completed");
         goto rollback;
     }
     struct bun_auth_user u;
@@ -721,7 +734,8 @@ void plat_h_setup(struct bb_http_request *req, struct bb_http_response *res)
         struct bun_auth_client cl = {NULL, NULL};
         rc = bun_auth_login(a, email, password, &cl, &u, &t);
         if (rc) {
-            plat_reply_err(res, 409, "email_taken", "this email is registered with another password");
+            plat_reply_err(res, 409, "email_taken",
+                           "this email is registered with another password");
             goto rollback;
         }
     } else if (rc == BB_EINVAL) {
@@ -738,7 +752,8 @@ void plat_h_setup(struct bb_http_request *req, struct bb_http_response *res)
         goto rollback;
     }
     PQclear(r);
-    r = plat_q(c, "INSERT INTO platform_instance_admins(user_id) VALUES ($1) ON CONFLICT DO NOTHING",
+    r = plat_q(c,
+               "INSERT INTO platform_instance_admins(user_id) VALUES ($1) ON CONFLICT DO NOTHING",
                1, prm);
     if (!plat_cmd_ok(r)) goto dberr;
     PQclear(r);

@@ -43,10 +43,10 @@ static const unsigned char matrix[RES_COUNT_][PR_COUNT_] = {
 };
 
 static const char *const res_names[RES_COUNT_] = {
-    [RES_NONE] = "none",         [RES_PUBLIC] = "public",     [RES_ACCOUNT] = "account",
-    [RES_PROJECT] = "project",   [RES_MEMBERS] = "members",   [RES_KEYS] = "keys",
-    [RES_DATABASE] = "database", [RES_KV] = "kv",             [RES_REALTIME] = "realtime",
-    [RES_CONFIG] = "config",     [RES_LOGS] = "logs",         [RES_FUNCTIONS] = "functions",
+    [RES_NONE] = "none",         [RES_PUBLIC] = "public",   [RES_ACCOUNT] = "account",
+    [RES_PROJECT] = "project",   [RES_MEMBERS] = "members", [RES_KEYS] = "keys",
+    [RES_DATABASE] = "database", [RES_KV] = "kv",           [RES_REALTIME] = "realtime",
+    [RES_CONFIG] = "config",     [RES_LOGS] = "logs",       [RES_FUNCTIONS] = "functions",
 };
 static const char *const act_names[ACT_COUNT_] = {"read", "write", "admin"};
 static const char *const role_names[] = {"owner", "admin", "member", "viewer"};
@@ -117,7 +117,8 @@ int plat_scopes_parse(const json_t *arr, uint64_t *mask, char *err, size_t errca
     uint64_t m = 0;
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         const char *s = json_string_value(v);
         if (!s) {
             snprintf(err, errcap, "scopes must be strings");
@@ -130,7 +131,8 @@ int plat_scopes_parse(const json_t *arr, uint64_t *mask, char *err, size_t errca
         const char *colon = strchr(s, ':');
         int r = colon ? plat_res_parse(s, (size_t)(colon - s)) : -1;
         int a = -2; /* -1: every action; -2: unknown */
-        if (colon && strcmp(colon + 1, "*") == 0) a = -1;
+        if (colon && strcmp(colon + 1, "*") == 0)
+            a = -1;
         else if (colon) {
             a = plat_act_parse(colon + 1, strlen(colon + 1));
             if (a < 0) a = -2;
@@ -171,10 +173,14 @@ int platform_routes_check(const struct plat_route *rt, size_t n, char *err, size
         const struct plat_route *r = &rt[i];
         int has_pid = strstr(r->pattern, "{projectId}") != NULL;
         const char *why = NULL;
-        if (r->res <= RES_NONE || r->res >= RES_COUNT_) why = "has no authorization matrix row";
-        else if (r->act < 0 || r->act >= ACT_COUNT_) why = "has no action";
-        else if (r->res == RES_PUBLIC && r->auth != 0) why = "is public but has an identity mask";
-        else if (r->res != RES_PUBLIC && r->auth == 0) why = "is not public but accepts anyone";
+        if (r->res <= RES_NONE || r->res >= RES_COUNT_)
+            why = "has no authorization matrix row";
+        else if (r->act < 0 || r->act >= ACT_COUNT_)
+            why = "has no action";
+        else if (r->res == RES_PUBLIC && r->auth != 0)
+            why = "is public but has an identity mask";
+        else if (r->res != RES_PUBLIC && r->auth == 0)
+            why = "is not public but accepts anyone";
         else if (r->res > RES_ACCOUNT && r->res != RES_PROJECT && !has_pid)
             why = "is project-scoped but has no {projectId}";
         else if ((r->res == RES_ACCOUNT || r->res == RES_PUBLIC) && has_pid)

@@ -316,8 +316,7 @@ int plat_cache_role(struct plat_cache *c, const char *project_id, size_t plen, c
     return role;
 }
 
-int plat_cache_key(struct plat_cache *c, const char *raw, char project_id[BB_ID_LEN + 1],
-                   int *kind)
+int plat_cache_key(struct plat_cache *c, const char *raw, char project_id[BB_ID_LEN + 1], int *kind)
 {
     struct kent key;
     plat_hash_hex(raw, key.hash);
@@ -344,9 +343,12 @@ int plat_cache_pat(struct plat_cache *c, const char *raw, char *uid, size_t uidc
     const struct tent *t =
         c->cur ? bsearch(&key, c->cur->toks, c->cur->ntoks, sizeof key, cmp_t) : NULL;
     if (t) {
-        if (t->revoked) rc = BB_EAUTH;
-        else if (t->expires_ms && (int64_t)plat_wall_ms() >= t->expires_ms) rc = BB_ETIMEDOUT;
-        else rc = 0;
+        if (t->revoked)
+            rc = BB_EAUTH;
+        else if (t->expires_ms && (int64_t)plat_wall_ms() >= t->expires_ms)
+            rc = BB_ETIMEDOUT;
+        else
+            rc = 0;
         copy(uid, uidcap, t->uid);
         *scopes = t->scopes;
     }
@@ -420,7 +422,8 @@ int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identit
             out->scopes = scopes;
             return 0;
         }
-        if (!strncmp(tok, "sk_", 3)) return key_identity(p, tok, out, why, BB_IDENTITY_PROJECT_KEY_SECRET);
+        if (!strncmp(tok, "sk_", 3))
+            return key_identity(p, tok, out, why, BB_IDENTITY_PROJECT_KEY_SECRET);
         if (!strncmp(tok, "pk_", 3)) {
             why->code = "invalid_key";
             why->msg = "send a publishable key as X-Bunbase-Client-Key, not as a bearer token";
@@ -430,7 +433,8 @@ int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identit
     }
     const char *ck = bb_http_header(req, "X-Bunbase-Client-Key");
     if (ck && *ck) {
-        if (!strncmp(ck, "pk_", 3) || !strncmp(ck, "sk_", 3)) return key_identity(p, ck, out, why, 0);
+        if (!strncmp(ck, "pk_", 3) || !strncmp(ck, "sk_", 3))
+            return key_identity(p, ck, out, why, 0);
         why->code = "invalid_key", why->msg = "X-Bunbase-Client-Key must be a pk_ or sk_ key";
         return BB_EAUTH;
     }
@@ -441,7 +445,8 @@ int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identit
         if (k && !strncmp(k, "pk_", 3))
             return key_identity(p, k, out, why, BB_IDENTITY_PROJECT_KEY_PUBLIC);
         if (k) {
-            why->code = "invalid_key", why->msg = "only a publishable key (pk_) may be sent as ?key=";
+            why->code = "invalid_key",
+            why->msg = "only a publishable key (pk_) may be sent as ?key=";
             return BB_EAUTH;
         }
     }

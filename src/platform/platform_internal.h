@@ -54,8 +54,8 @@ const char *plat_res_name(int res);
 const char *plat_act_name(int act);
 int plat_res_parse(const char *s, size_t n);
 int plat_act_parse(const char *s, size_t n);
-const char *plat_role_name(int role);       /* PR_OWNER..PR_VIEWER */
-int plat_role_parse(const char *s);         /* -1 when not a role */
+const char *plat_role_name(int role); /* PR_OWNER..PR_VIEWER */
+int plat_role_parse(const char *s);   /* -1 when not a role */
 /* 1 when principal may do act on res. */
 int plat_matrix_allows(int principal, int res, int act);
 /* PAT scope bit of (res, act): scopes are a uint64 mask with bit res*ACT_COUNT_+act. */
@@ -78,7 +78,7 @@ struct plat_route {
     unsigned auth;  /* accepted identity kinds (mask), like struct bb_route.auth */
     unsigned flags; /* BB_ROUTE_* */
     size_t max_body;
-    int res, act;   /* matrix row */
+    int res, act; /* matrix row */
 };
 
 /* The authorizer installed on the gateway router (bb_router_set_authorizer). */
@@ -94,13 +94,13 @@ struct plat_config {
     uint64_t max_projects_per_user; /* cloud only; 0 = unlimited */
     uint64_t max_tokens_per_user;   /* cloud only; 0 = unlimited */
     int cookie_secure;
-    uint64_t sync_ms;               /* cache poll interval */
-    int rate_limit;                 /* 0: off */
+    uint64_t sync_ms; /* cache poll interval */
+    int rate_limit;   /* 0: off */
     uint64_t rate_ip_per_min, rate_ip_burst;
     uint64_t rate_account_per_min, rate_account_burst;
     uint64_t rate_max_entries;
     uint64_t pat_default_ttl_s, pat_max_ttl_s;
-    uint64_t max_keys_per_kind;     /* active keys of one kind per project (rotation) */
+    uint64_t max_keys_per_kind; /* active keys of one kind per project (rotation) */
     uint64_t max_name_bytes;
     uint64_t session_cookie_max_age_s;
 };
@@ -118,7 +118,8 @@ void plat_cache_free(struct plat_cache *c);
 int plat_cache_reload(struct plat_cache *c);
 /* Role (PR_OWNER..PR_VIEWER) of uid in project, or -1. Non-blocking. */
 int plat_cache_role(struct plat_cache *c, const char *project_id, size_t plen, const char *uid);
-/* Key lookup: 0 (active; project id and kind filled), BB_ENOTFOUND (unknown), BB_EAUTH (revoked). */
+/* Key lookup: 0 (active; project id and kind filled), BB_ENOTFOUND (unknown), BB_EAUTH (revoked).
+ */
 int plat_cache_key(struct plat_cache *c, const char *raw, char project_id[BB_ID_LEN + 1],
                    int *kind);
 /* PAT lookup: 0, BB_ENOTFOUND, BB_EAUTH (revoked: *why_code "token_revoked"), BB_ETIMEDOUT

@@ -111,8 +111,9 @@ static json_t *token_row(PGresult *r, int i)
 }
 
 #define TOKEN_COLS                                                                                 \
-    "id, name, prefix, scopes, " TS("created_at") ", " TS("expires_at") ", "                      \
-    "(expires_at IS NOT NULL AND expires_at <= now())"
+    "id, name, prefix, scopes, " TS("created_at") ", " TS(                                         \
+        "expires_at") ", "                                                                         \
+                      "(expires_at IS NOT NULL AND expires_at <= now())"
 
 void plat_h_tokens_list(struct bb_http_request *req, struct bb_http_response *res)
 {
@@ -414,8 +415,10 @@ void plat_h_projects_create(struct bb_http_request *req, struct bb_http_response
             char rnd[16];
             bb_random_token(rnd, sizeof rnd, 6);
             for (char *q = rnd; *q; q++)
-                if (*q >= 'A' && *q <= 'Z') *q = (char)(*q + 32);
-                else if (*q == '_' || *q == '-') *q = 'x';
+                if (*q >= 'A' && *q <= 'Z')
+                    *q = (char)(*q + 32);
+                else if (*q == '_' || *q == '-')
+                    *q = 'x';
             snprintf(try_slug, sizeof try_slug, "%s-%.6s", slug, rnd);
         }
         const char *prm[4] = {id, name, try_slug, uid};
@@ -437,7 +440,8 @@ void plat_h_projects_create(struct bb_http_request *req, struct bb_http_response
         if (attempt >= 8) goto dberr;
     }
     const char *mprm[2] = {id, uid};
-    r = plat_q(c, "INSERT INTO platform_members(project_id, user_id, role) VALUES ($1, $2, 'owner')",
+    r = plat_q(c,
+               "INSERT INTO platform_members(project_id, user_id, role) VALUES ($1, $2, 'owner')",
                2, mprm);
     if (!plat_cmd_ok(r)) goto dberr;
     PQclear(r);
@@ -528,14 +532,17 @@ void plat_h_project_update(struct bb_http_request *req, struct bb_http_response 
         return;
     }
     const char *prm[3] = {pid, name, slug};
-    PGresult *r = plat_q(c,
-                         "UPDATE platform_projects p SET name = COALESCE($2, name), slug = "
-                         "COALESCE($3, slug), updated_at = now() WHERE id = $1 RETURNING " PROJECT_COLS,
-                         3, prm);
+    PGresult *r =
+        plat_q(c,
+               "UPDATE platform_projects p SET name = COALESCE($2, name), slug = "
+               "COALESCE($3, slug), updated_at = now() WHERE id = $1 RETURNING " PROJECT_COLS,
+               3, prm);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (state && !strcmp(state, "23505")) plat_reply_err(res, 409, "slug_taken", "this slug is taken");
-        else db_fail(res, c, "project update");
+        if (state && !strcmp(state, "23505"))
+            plat_reply_err(res, 409, "slug_taken", "this slug is taken");
+        else
+            db_fail(res, c, "project update");
     } else if (PQntuples(r) != 1) {
         plat_reply_err(res, 404, "project_not_found", "no such project");
     } else {
@@ -557,10 +564,11 @@ void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response 
     const char *prm[1] = {pid};
     PGresult *r = NULL;
     if (!exec_ok(c, "BEGIN")) goto dberr;
-    r = plat_q(c,
-               "SELECT (SELECT count(*) FROM platform_keys WHERE project_id = $1), (SELECT count(*) "
-               "FROM platform_members WHERE project_id = $1)",
-               1, prm);
+    r = plat_q(
+        c,
+        "SELECT (SELECT count(*) FROM platform_keys WHERE project_id = $1), (SELECT count(*) "
+        "FROM platform_members WHERE project_id = $1)",
+        1, prm);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) goto dberr;
     long long nkeys = atoll(PQgetvalue(r, 0, 0)), nmem = atoll(PQgetvalue(r, 0, 1));
     PQclear(r);
@@ -601,17 +609,16 @@ void plat_h_project_config(struct bb_http_request *req, struct bb_http_response 
         char path[300];
         snprintf(path, sizeof path, "%.*s%s%s", (int)(at - r->pattern), r->pattern, pid,
                  at + strlen("{projectId}"));
-        json_array_append_new(routes,
-                              json_pack("{s:s,s:s,s:s,s:s}", "method", r->method, "path", path,
-                                        "resource", plat_res_name(r->res), "action",
-                                        plat_act_name(r->act)));
+        json_array_append_new(routes, json_pack("{s:s,s:s,s:s,s:s}", "method", r->method, "path",
+                                                path, "resource", plat_res_name(r->res), "action",
+                                                plat_act_name(r->act)));
     }
     char purl[400];
     snprintf(purl, sizeof purl, "%s/v1/projects/%s", g, pid);
-    json_t *j = json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:s}}", "project_id", pid, "gateway_url", g,
-                          "project_url", purl, "routes", routes, "auth", "publishable_key_header",
-                          "X-Bunbase-Client-Key", "secret_key_header",
-                          "Authorization: Bearer sk_...");
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:s}}", "project_id", pid, "gateway_url", g,
+                  "project_url", purl, "routes", routes, "auth", "publishable_key_header",
+                  "X-Bunbase-Client-Key", "secret_key_header", "Authorization: Bearer sk_...");
     bb_http_reply_json(res, 200, j);
     json_decref(j);
 }
@@ -638,17 +645,18 @@ void plat_h_members_list(struct bb_http_request *req, struct bb_http_response *r
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     const char *prm[1] = {pid};
-    PGresult *r = plat_q(c,
-                         "SELECT user_id, role, " TS("created_at") " FROM platform_members WHERE "
-                         "project_id = $1 ORDER BY created_at, user_id",
-                         1, prm);
+    PGresult *r = plat_q(
+        c,
+        "SELECT user_id, role, " TS("created_at") " FROM platform_members WHERE "
+                                                  "project_id = $1 ORDER BY created_at, user_id",
+        1, prm);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         db_fail(res, c, "member list");
     } else {
         json_t *arr = json_array();
         for (int i = 0; i < PQntuples(r); i++)
-            json_array_append_new(arr, member_json(a, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1),
-                                                   PQgetvalue(r, i, 2)));
+            json_array_append_new(
+                arr, member_json(a, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), PQgetvalue(r, i, 2)));
         bb_http_reply_json(res, 200, arr);
         json_decref(arr);
     }
@@ -773,11 +781,12 @@ static void member_change(struct bb_http_request *req, struct bb_http_response *
         goto out;
     }
     const char *prm[3] = {pid, uid, role};
-    r = role ? plat_q(c,
-                      "UPDATE platform_members SET role = $3 WHERE project_id = $1 AND user_id = $2",
-                      3, prm)
-             : plat_q(c, "DELETE FROM platform_members WHERE project_id = $1 AND user_id = $2", 2,
-                      prm);
+    r = role
+            ? plat_q(c,
+                     "UPDATE platform_members SET role = $3 WHERE project_id = $1 AND user_id = $2",
+                     3, prm)
+            : plat_q(c, "DELETE FROM platform_members WHERE project_id = $1 AND user_id = $2", 2,
+                     prm);
     if (!plat_cmd_ok(r)) goto dberr;
     if (commit_changed(p, c)) goto dberr;
     if (role) {
@@ -900,19 +909,21 @@ void plat_h_keys_list(struct bb_http_request *req, struct bb_http_response *res)
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     const char *prm[1] = {pid};
-    PGresult *r = plat_q(c,
-                         "SELECT id, kind, prefix, " TS("created_at") " FROM platform_keys WHERE "
-                         "project_id = $1 AND revoked_at IS NULL ORDER BY kind, created_at, id",
-                         1, prm);
+    PGresult *r = plat_q(
+        c,
+        "SELECT id, kind, prefix, " TS(
+            "created_at") " FROM platform_keys WHERE "
+                          "project_id = $1 AND revoked_at IS NULL ORDER BY kind, created_at, id",
+        1, prm);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         db_fail(res, c, "key list");
     } else {
         json_t *arr = json_array();
         for (int i = 0; i < PQntuples(r); i++)
-            json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s}", "id", PQgetvalue(r, i, 0),
-                                                 "kind", PQgetvalue(r, i, 1), "prefix",
-                                                 PQgetvalue(r, i, 2), "created_at",
-                                                 PQgetvalue(r, i, 3)));
+            json_array_append_new(arr,
+                                  json_pack("{s:s,s:s,s:s,s:s}", "id", PQgetvalue(r, i, 0), "kind",
+                                            PQgetvalue(r, i, 1), "prefix", PQgetvalue(r, i, 2),
+                                            "created_at", PQgetvalue(r, i, 3)));
         bb_http_reply_json(res, 200, arr);
         json_decref(arr);
     }
@@ -971,10 +982,11 @@ static void key_make(struct bb_http_request *req, struct bb_http_response *res, 
         r = NULL;
         if (n >= p->cfg.max_keys_per_kind) {
             char msg[160];
-            snprintf(msg, sizeof msg,
-                     "at most %llu active %s keys per project (BUNBASE_PLATFORM_MAX_KEYS_PER_KIND); "
-                     "revoke one first",
-                     (unsigned long long)p->cfg.max_keys_per_kind, kind);
+            snprintf(
+                msg, sizeof msg,
+                "at most %llu active %s keys per project (BUNBASE_PLATFORM_MAX_KEYS_PER_KIND); "
+                "revoke one first",
+                (unsigned long long)p->cfg.max_keys_per_kind, kind);
             rollback(c);
             plat_reply_err(res, 409, "key_limit", msg);
             goto out;
@@ -1002,7 +1014,8 @@ void plat_h_keys_create(struct bb_http_request *req, struct bb_http_response *re
     const char *kind = bb_json_str(b, "kind", NULL);
     if (!kind || (strcmp(kind, "pk") && strcmp(kind, "sk")))
         plat_reply_err(res, 400, "invalid_body", "kind must be \"pk\" or \"sk\"");
-    else key_make(req, res, kind, NULL);
+    else
+        key_make(req, res, kind, NULL);
     json_decref(b);
 }
 

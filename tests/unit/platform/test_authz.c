@@ -28,7 +28,8 @@ static void test_route_without_row_refused(void **st)
 {
     (void)st;
     char err[200] = "";
-    const struct plat_route none[] = {{"GET", "/v1/new/thing", h, BB_IDENTITY_PAT, 0, 0, RES_NONE, 0}};
+    const struct plat_route none[] = {
+        {"GET", "/v1/new/thing", h, BB_IDENTITY_PAT, 0, 0, RES_NONE, 0}};
     assert_int_equal(platform_routes_check(none, 1, err, sizeof err), BB_EINVAL);
     assert_non_null(strstr(err, "no authorization matrix row"));
     const struct plat_route noid[] = {
