@@ -1,10 +1,19 @@
 /* buncast_client.c — see buncast_client.h. Wire format: bcast_proto.c.
  *
- * Threads and locks:
+ * Threads and locks (lock order xmu → wmu → mu):
  *   mu   guards the connection state (fd, gen, connected), the pending-call list, the
  *        subscription list and the callback-in-progress marker; cv signals every change.
- *   wmu  guards obuf (frames queued for the socket) and serialises writes on it; a flusher
- *        thread writes what async calls queued, in batches.
+ *        live_gen mirrors "connected ? gen : 0" (atomic) so that async publishes check the
+ *        connection without taking mu.
+ *   wmu  guards obuf (frames queued for the socket). Callers append under it and return; a
+ *        flusher thread (woken only when it sleeps) writes what async calls queued, in batches.
+ *   xmu  serialises writes on the socket: a writer swaps obuf with the idle buffer under wmu and
+ *        writes it holding only xmu, so callers keep appending while a batch is in flight. The
+ *        I/O thread takes it before it closes the socket (no write is in progress then).
+ *
+ * Async publishes are PublishPipelined frames: the broker acknowledges them with one ACK frame
+ * per read batch (bcast_proto.c), not one OK each; acked counts them, bcast_client_flush waits for
+ * sent == acked + dropped + lost (lost: written on a connection that died before its ACK).
  * The I/O thread is the only reader. It owns reconnecting: on a new connection it bumps gen and
  * re-sends Subscribe for every subscription not yet sent on this generation, with the last
  * delivered event id as resume point. A caller sending a request notes the generation it sent on;
@@ -74,7 +83,7 @@ struct bcast_client {
     char host[256], port[16];
     struct bcast_client_opts o;
     char *source;
-    pthread_mutex_t mu, wmu;
+    pthread_mutex_t mu, wmu, xmu;
     pthread_cond_t cv;
     pthread_cond_t fcv; /* with wmu: the flusher waits for bytes in obuf */
     pthread_t io, flusher;
@@ -82,6 +91,19 @@ struct bcast_client {
     uint8_t *obuf; /* frames not yet written, all for connection generation ogen; under wmu */
     size_t olen, ocap;
     size_t oasync; /* async Publish frames in obuf; under wmu */
+    int fsleeping; /* the flusher waits on fcv; under wmu */
+    int64_t last_async_ns; /* when the last async frame was queued; under wmu */
+    uint8_t *wbuf; /* the buffer being written; under xmu */
+    size_t wcap;
+    _Atomic uint64_t live_gen;   /* gen while connected, else 0 */
+    _Atomic uint64_t next_id;    /* request / subscription ids */
+    _Atomic uint64_t apub_sent;  /* async publishes queued */
+    _Atomic uint64_t apub_acked; /* ... acknowledged by an ACK frame */
+    _Atomic uint64_t apub_lost;  /* ... written on a connection that died before their ACK */
+    _Atomic int flush_waiters;
+    int cb_waiters;  /* threads waiting for cb_sub to change; under mu */
+    char *evbuf;     /* NUL-terminated copy of the envelope for callbacks; I/O thread only */
+    size_t evcap;
     char *token;   /* the Auth token (owned) */
     size_t token_len;
     int auth_refused; /* the last Auth was refused (log once per run of refusals) */
@@ -93,11 +115,17 @@ struct bcast_client {
     int connected;
     uint64_t gen;
     uint64_t connects;
-    uint64_t next_id;
     struct pending *pending;
     struct csub *subs;
     uint64_t cb_sub; /* subscription whose callback is running (0: none) */
 };
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static int64_t now_ms(void)
 {
@@ -234,63 +262,110 @@ static int write_buf(int fd, const uint8_t *buf, size_t len, int64_t deadline)
     return 0;
 }
 
-/* Writes out obuf on the connection of generation ogen. Caller holds wmu. */
-static int flush_locked(struct bcast_client *c, int64_t deadline)
+#define OBUF_HIGH (1u << 20) /* queued bytes beyond which a caller writes them itself */
+#define SELF_WRITE_GAP_NS 20000 /* an async frame this long after the previous one: see send_frame */
+
+/* Writes everything queued so far. obuf is swapped with the idle buffer under wmu and written
+ * holding xmu only, so other callers keep appending meanwhile. deadline 0: DEFAULT_TIMEOUT_MS. */
+static int flush_out(struct bcast_client *c, int64_t deadline)
 {
-    if (c->olen == 0) return 0;
-    pthread_mutex_lock(&c->mu);
-    int fd = c->connected && c->gen == c->ogen ? c->fd : -1;
-    pthread_mutex_unlock(&c->mu);
-    int rc = fd < 0 ? BB_ECLOSED : write_buf(fd, c->obuf, c->olen, deadline);
-    if (rc) {
-        bb_warn("buncast_client", "write_failed bytes=%zu err=%s", c->olen, bb_strerror(rc));
-        if (fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
-        count_dropped(c, c->oasync);
+    pthread_mutex_lock(&c->xmu);
+    pthread_mutex_lock(&c->wmu);
+    if (c->olen == 0) {
+        pthread_mutex_unlock(&c->wmu);
+        pthread_mutex_unlock(&c->xmu);
+        return 0;
     }
-    c->olen = 0;
-    c->oasync = 0;
+    uint8_t *p = c->wbuf;
+    size_t cap = c->wcap, n = c->olen, nasync = c->oasync;
+    uint64_t gen = c->ogen;
+    c->wbuf = c->obuf, c->wcap = c->ocap;
+    c->obuf = p, c->ocap = cap, c->olen = 0, c->oasync = 0;
+    pthread_mutex_unlock(&c->wmu);
+    pthread_mutex_lock(&c->mu);
+    int fd = c->connected && c->gen == gen ? c->fd : -1;
+    pthread_mutex_unlock(&c->mu);
+    if (!deadline) deadline = now_ms() + DEFAULT_TIMEOUT_MS;
+    int rc = fd < 0 ? BB_ECLOSED : write_buf(fd, c->wbuf, n, deadline);
+    if (rc) {
+        bb_warn("buncast_client", "write_failed bytes=%zu err=%s", n, bb_strerror(rc));
+        if (fd >= 0) shutdown(fd, SHUT_RDWR); /* a half-written frame poisons the stream */
+        count_dropped(c, nasync);
+    }
+    pthread_mutex_unlock(&c->xmu);
     return rc;
 }
 
-/* Queues one request for the connection of generation gen. now = 1: written before returning
- * (together with everything queued before it); now = 0: the flusher thread writes it soon, batched
- * with whatever else is queued meanwhile (so pipelined publishes cost one write(2) per batch). */
-static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t cmd,
-                        const void *payload, size_t len, int64_t deadline, int now)
+typedef void (*fill_fn)(uint8_t *dst, size_t len, const void *arg);
+
+static void fill_copy(uint8_t *dst, size_t len, const void *arg)
+{
+    if (len) memcpy(dst, arg, len);
+}
+
+/* Queues one request of len payload bytes (written by fill) for the connection of generation gen.
+ * now = 1: written before returning (together with everything queued before it); now = 0: the
+ * flusher thread writes it soon, batched with whatever else is queued meanwhile (so pipelined
+ * publishes cost one write(2) per batch). deadline 0: computed from DEFAULT_TIMEOUT_MS if needed. */
+static int send_frame(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t cmd, size_t len,
+                      fill_fn fill, const void *arg, int64_t deadline, int now)
 {
     if (HDR + len - BB_RPC_PREFIX_LEN > c->o.max_frame) return BB_EINVAL;
     int rc = 0;
     pthread_mutex_lock(&c->wmu);
-    pthread_mutex_lock(&c->mu);
-    int ok = c->connected && c->gen == gen;
-    pthread_mutex_unlock(&c->mu);
-    if (!ok) {
+    for (;;) {
+        if (atomic_load(&c->live_gen) != gen) {
+            pthread_mutex_unlock(&c->wmu);
+            return BB_ECLOSED;
+        }
+        if (c->ogen != gen) { /* leftovers of a dead connection */
+            count_dropped(c, c->oasync);
+            c->olen = 0, c->oasync = 0, c->ogen = gen;
+        }
+        if (!c->olen || c->olen + HDR + len <= OBUF_HIGH) break;
+        /* backpressure: this caller writes what is queued (waiting for a write in flight) */
         pthread_mutex_unlock(&c->wmu);
-        return BB_ECLOSED;
+        if ((rc = flush_out(c, deadline)) != 0) return rc;
+        pthread_mutex_lock(&c->wmu);
     }
-    if (c->ogen != gen) { /* leftovers of a dead connection */
-        count_dropped(c, c->oasync);
-        c->olen = 0, c->oasync = 0, c->ogen = gen;
-    }
-    if (c->olen && c->olen + HDR + len > (1u << 20)) rc = flush_locked(c, deadline);
-    if (rc == 0 && c->olen + HDR + len > c->ocap) {
+    if (c->olen + HDR + len > c->ocap) {
         size_t nc = c->ocap ? c->ocap : 65536;
         while (nc < c->olen + HDR + len)
             nc *= 2;
         uint8_t *n = realloc(c->obuf, nc);
-        if (!n) rc = BB_ENOMEM;
-        else c->obuf = n, c->ocap = nc;
+        if (!n) {
+            pthread_mutex_unlock(&c->wmu);
+            return BB_ENOMEM;
+        }
+        c->obuf = n, c->ocap = nc;
     }
-    if (rc == 0) {
-        bb_rpc_frame_header(c->obuf + c->olen, id, cmd, (uint32_t)len);
-        if (len) memcpy(c->obuf + c->olen + HDR, payload, len);
-        c->olen += HDR + len;
-        if (cmd == BCAST_CMD_PUBLISH && !now) c->oasync++;
-        if (now) rc = flush_locked(c, deadline);
-        else pthread_cond_signal(&c->fcv);
+    bb_rpc_frame_header(c->obuf + c->olen, id, cmd, (uint32_t)len);
+    fill(c->obuf + c->olen + HDR, len, arg);
+    c->olen += HDR + len;
+    if (cmd == BCAST_CMD_PUBLISH_PIPELINED) {
+        c->oasync++;
+        atomic_fetch_add(&c->apub_sent, 1);
+    }
+    int self = 0;
+    if (!now) {
+        /* An async frame after a quiet spell, with nothing else queued or being written, is
+         * written by the caller: waking the flusher would add a thread hand-off to its latency.
+         * Frames that follow each other closely go to the flusher, which batches them. */
+        int64_t t = now_ns();
+        self = c->olen == HDR + len && c->fsleeping && t - c->last_async_ns > SELF_WRITE_GAP_NS;
+        c->last_async_ns = t;
+        if (!self && c->fsleeping) pthread_cond_signal(&c->fcv);
     }
     pthread_mutex_unlock(&c->wmu);
+    if (now) rc = flush_out(c, deadline);
+    else if (self) flush_out(c, deadline); /* a failure is counted as dropped, like the flusher's */
     return rc;
+}
+
+static int send_request(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t cmd,
+                        const void *payload, size_t len, int64_t deadline, int now)
+{
+    return send_frame(c, gen, id, cmd, len, fill_copy, payload, deadline, now);
 }
 
 static void *flusher_main(void *arg)
@@ -298,10 +373,15 @@ static void *flusher_main(void *arg)
     struct bcast_client *c = arg;
     pthread_mutex_lock(&c->wmu);
     for (;;) {
-        while (!c->stop && c->olen == 0)
+        while (!c->stop && c->olen == 0) {
+            c->fsleeping = 1;
             pthread_cond_wait(&c->fcv, &c->wmu);
+            c->fsleeping = 0;
+        }
         if (c->stop) break;
-        flush_locked(c, now_ms() + DEFAULT_TIMEOUT_MS);
+        pthread_mutex_unlock(&c->wmu);
+        flush_out(c, 0);
+        pthread_mutex_lock(&c->wmu);
     }
     pthread_mutex_unlock(&c->wmu);
     return NULL;
@@ -323,28 +403,31 @@ static int wait_connected_locked(struct bcast_client *c, int64_t deadline, uint6
 
 /* One request/response. wait = 0: return once written. On success with wait, *status_out and
  * (optionally) *reply_out (caller frees). */
-static int call(struct bcast_client *c, uint8_t cmd, const void *payload, size_t len, int wait,
-                int timeout_ms, int *status_out, char **reply_out, size_t *reply_len)
+static int call_fill(struct bcast_client *c, uint8_t cmd, size_t len, fill_fn fill,
+                     const void *arg, int wait, int timeout_ms, int *status_out, char **reply_out,
+                     size_t *reply_len)
 {
     if (timeout_ms <= 0) timeout_ms = DEFAULT_TIMEOUT_MS;
-    int64_t deadline = now_ms() + timeout_ms;
     if (on_io_thread(c)) wait = 0;
+    uint64_t gen = atomic_load(&c->live_gen);
+    if (!wait && gen) /* connected, nothing to wait for: no lock, no clock */
+        return send_frame(c, gen, atomic_fetch_add(&c->next_id, 1) + 1, cmd, len, fill, arg, 0, 0);
+    int64_t deadline = now_ms() + timeout_ms;
     struct pending p = {0};
-    uint64_t gen;
     pthread_mutex_lock(&c->mu);
     int rc = wait_connected_locked(c, deadline, &gen);
     if (rc) {
         pthread_mutex_unlock(&c->mu);
         return rc;
     }
-    p.id = ++c->next_id;
+    p.id = atomic_fetch_add(&c->next_id, 1) + 1;
     p.gen = gen;
     if (wait) {
         p.next = c->pending;
         c->pending = &p;
     }
     pthread_mutex_unlock(&c->mu);
-    rc = send_request(c, gen, p.id, cmd, payload, len, deadline, wait);
+    rc = send_frame(c, gen, p.id, cmd, len, fill, arg, deadline, wait);
     pthread_mutex_lock(&c->mu);
     if (rc == 0 && wait) {
         struct timespec ts;
@@ -375,6 +458,13 @@ static int call(struct bcast_client *c, uint8_t cmd, const void *payload, size_t
     return rc;
 }
 
+static int call(struct bcast_client *c, uint8_t cmd, const void *payload, size_t len, int wait,
+                int timeout_ms, int *status_out, char **reply_out, size_t *reply_len)
+{
+    return call_fill(c, cmd, len, fill_copy, payload, wait, timeout_ms, status_out, reply_out,
+                     reply_len);
+}
+
 /* ------------------------------------------------------------------ the I/O thread */
 
 static void fail_pending_locked(struct bcast_client *c, uint64_t gen)
@@ -387,8 +477,25 @@ static void fail_pending_locked(struct bcast_client *c, uint64_t gen)
     }
 }
 
+static void wake_flushers(struct bcast_client *c)
+{
+    if (!atomic_load(&c->flush_waiters)) return;
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
 {
+    if (f->code == BCAST_ST_ACK) {
+        struct bcast_ack a;
+        if (bcast_ack_decode(f->payload, f->payload_len, &a) == 0)
+            atomic_fetch_add(&c->apub_acked, a.count);
+        else
+            bb_warn("buncast_client", "bad_ack_frame id=%llu", (unsigned long long)f->id);
+        wake_flushers(c);
+        return;
+    }
     if (f->code == BCAST_ST_MESSAGE || f->code == BCAST_ST_RESET) {
         struct bcast_msg m;
         if (bcast_msg_decode(f->code, f->payload, f->payload_len, &m) != 0) {
@@ -413,20 +520,28 @@ static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
         memcpy(topic, m.topic.p, tn);
         topic[tn] = '\0';
         if (m.id.n == BCAST_ID_LEN) memcpy(id, m.id.p, BCAST_ID_LEN);
-        char *ev = malloc(m.body.n + 1);
-        if (ev) {
+        if (m.body.n + 1 > c->evcap) { /* one buffer reused for every message */
+            size_t nc = c->evcap ? c->evcap : 4096;
+            while (nc < m.body.n + 1)
+                nc *= 2;
+            char *nb = realloc(c->evbuf, nc);
+            if (nb) c->evbuf = nb, c->evcap = nc;
+        }
+        if (m.body.n + 1 <= c->evcap) {
+            char *ev = c->evbuf;
             memcpy(ev, m.body.p, m.body.n);
             ev[m.body.n] = '\0';
             struct bcast_message msg = {f->id, topic, tn, ev, m.body.n, id,
                                         f->code == BCAST_ST_RESET};
             cb(arg, &msg);
-            free(ev);
         }
         pthread_mutex_lock(&c->mu);
-        for (s = c->subs; s; s = s->next)
-            if (s->id == f->id && id[0]) memcpy(s->last_id, id, sizeof id);
+        if (id[0]) {
+            for (s = c->subs; s; s = s->next)
+                if (s->id == f->id) memcpy(s->last_id, id, sizeof id);
+        }
         c->cb_sub = 0;
-        pthread_cond_broadcast(&c->cv);
+        if (c->cb_waiters) pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
         return;
     }
@@ -452,7 +567,10 @@ static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
         bb_warn("buncast_client", "broker_error id=%llu msg=%.*s", (unsigned long long)f->id,
                 (int)(f->payload_len > 200 ? 200 : f->payload_len), (const char *)f->payload);
         static const char tag[] = "\"command\":\"Publish\"";
-        if (memmem(f->payload, f->payload_len, tag, sizeof tag - 1)) count_dropped(c, 1);
+        if (memmem(f->payload, f->payload_len, tag, sizeof tag - 1)) {
+            count_dropped(c, 1);
+            pthread_cond_broadcast(&c->cv); /* bcast_client_flush counts it */
+        }
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -570,6 +688,7 @@ static void *io_main(void *arg)
          * publish then follows the subscriptions */
         pthread_mutex_lock(&c->mu);
         c->connected = 1;
+        atomic_store(&c->live_gen, gen);
         pthread_mutex_unlock(&c->mu);
         resubscribe(c, gen);
         pthread_mutex_lock(&c->mu);
@@ -580,12 +699,14 @@ static void *io_main(void *arg)
             stop = c->stop;
             pthread_mutex_unlock(&c->mu);
             if (stop) break;
-            struct pollfd pfd = {fd, POLLIN, 0};
-            int pr = poll(&pfd, 1, 100);
-            if (pr == 0) continue;
-            if (pr < 0 && errno == EINTR) continue;
+            /* read first (the socket is nonblocking); poll only when there is nothing */
             ssize_t n = read(fd, buf, 65536);
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                struct pollfd pfd = {fd, POLLIN, 0};
+                poll(&pfd, 1, 100);
+                continue;
+            }
             if (n <= 0) break;
             size_t off = 0;
             int bad = 0;
@@ -604,15 +725,26 @@ static void *io_main(void *arg)
             if (bad) break;
         }
         bb_rpc_decoder_release(&dec);
+        pthread_mutex_lock(&c->xmu); /* no write in flight on fd */
         pthread_mutex_lock(&c->wmu);
         pthread_mutex_lock(&c->mu);
         c->connected = 0;
+        atomic_store(&c->live_gen, 0);
         c->fd = -1;
         close(fd);
+        /* async publishes written on this connection and neither acknowledged nor refused are
+         * lost to bcast_client_flush (they may or may not have been applied); those still queued
+         * are counted as dropped by the next writer */
+        uint64_t queued = c->oasync; /* whatever generation: all counted as dropped later */
+        uint64_t settled = atomic_load(&c->apub_acked) + atomic_load(&c->dropped) +
+                           atomic_load(&c->apub_lost) + queued;
+        uint64_t sent = atomic_load(&c->apub_sent);
+        if (sent > settled) atomic_fetch_add(&c->apub_lost, sent - settled);
         fail_pending_locked(c, gen);
         pthread_cond_broadcast(&c->cv);
         pthread_mutex_unlock(&c->mu);
         pthread_mutex_unlock(&c->wmu);
+        pthread_mutex_unlock(&c->xmu);
     }
     free(buf);
     return NULL;
@@ -700,6 +832,7 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
     }
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->wmu, NULL);
+    pthread_mutex_init(&c->xmu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -709,6 +842,7 @@ int bcast_client_new(struct bcast_client **out, const char *addr,
         pthread_cond_destroy(&c->cv);
         pthread_mutex_destroy(&c->mu);
         pthread_mutex_destroy(&c->wmu);
+        pthread_mutex_destroy(&c->xmu);
         free(c->source);
         free(c->token);
         free(c);
@@ -731,14 +865,14 @@ void bcast_client_free(struct bcast_client *c)
     /* what async publishes queued goes out first, then a graceful close: half-close our side and
      * let the I/O thread read until the broker, having processed everything, closes (bounded) */
     int64_t deadline = now_ms() + 2000;
-    pthread_mutex_lock(&c->wmu);
-    flush_locked(c, deadline);
+    flush_out(c, deadline);
+    pthread_mutex_lock(&c->xmu);
     pthread_mutex_lock(&c->mu);
     c->draining = 1;
     if (c->connected && c->fd >= 0) shutdown(c->fd, SHUT_WR);
     struct timespec ts;
     deadline_ts(deadline, &ts);
-    pthread_mutex_unlock(&c->wmu);
+    pthread_mutex_unlock(&c->xmu);
     while (c->connected)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
     pthread_mutex_unlock(&c->mu);
@@ -762,7 +896,10 @@ void bcast_client_free(struct bcast_client *c)
     pthread_cond_destroy(&c->fcv);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->wmu);
+    pthread_mutex_destroy(&c->xmu);
     free(c->obuf);
+    free(c->wbuf);
+    free(c->evbuf);
     free(c->source);
     if (c->token) explicit_bzero(c->token, c->token_len);
     free(c->token);
@@ -806,6 +943,20 @@ static int broker_status(int status, const char *reply, const char *what)
     return BB_EPROTO;
 }
 
+struct pub_args {
+    const char *topic;
+    size_t tn;
+    const void *data;
+    size_t len;
+    const char *type, *source;
+};
+
+static void fill_publish(uint8_t *dst, size_t n, const void *arg)
+{
+    const struct pub_args *a = arg;
+    bcast_put_publish(dst, n, a->topic, a->tn, a->data, a->len, a->type, a->source);
+}
+
 static int do_publish(struct bcast_client *c, const char *topic, const char *type,
                       const void *data, size_t len, char *id_out, int wait, int timeout_ms)
 {
@@ -814,14 +965,13 @@ static int do_publish(struct bcast_client *c, const char *topic, const char *typ
     if (!bcast_topic_valid(topic, tn) || (type && !bcast_attr_valid(type, strlen(type))))
         return BB_EINVAL;
     if (len > UINT32_MAX - 4096) return BB_EINVAL;
-    size_t n = bcast_put_publish(NULL, 0, topic, tn, data, len, type ? type : "", c->source);
-    uint8_t *buf = malloc(n);
-    if (!buf) return BB_ENOMEM;
-    bcast_put_publish(buf, n, topic, tn, data, len, type ? type : "", c->source);
+    /* the payload is written straight into the output buffer (no copy per publish) */
+    struct pub_args a = {topic, tn, data, len, type ? type : "", c->source};
+    size_t n = bcast_put_publish(NULL, 0, topic, tn, data, len, a.type, c->source);
     int status = 0;
     char *reply = NULL;
-    int rc = call(c, BCAST_CMD_PUBLISH, buf, n, wait, timeout_ms, &status, &reply, NULL);
-    free(buf);
+    int rc = call_fill(c, wait ? BCAST_CMD_PUBLISH : BCAST_CMD_PUBLISH_PIPELINED, n, fill_publish,
+                       &a, wait, timeout_ms, &status, &reply, NULL);
     if (rc == 0 && wait && !on_io_thread(c)) {
         rc = broker_status(status, reply, "publish");
         if (rc == 0 && id_out) {
@@ -874,7 +1024,7 @@ int bcast_client_subscribe(struct bcast_client *c, const char *pattern, const ch
     uint64_t gen = 0;
     int rc;
     pthread_mutex_lock(&c->mu);
-    s->id = ++c->next_id;
+    s->id = atomic_fetch_add(&c->next_id, 1) + 1;
     s->next = c->subs;
     c->subs = s;
     rc = wait_connected_locked(c, deadline, &gen);
@@ -955,8 +1105,11 @@ int bcast_client_unsubscribe(struct bcast_client *c, uint64_t sub, int timeout_m
         return BB_ENOTFOUND;
     }
     /* from now on no new callback starts; wait for one in progress (unless we are it) */
-    while (c->cb_sub == sub && !on_io_thread(c))
+    while (c->cb_sub == sub && !on_io_thread(c)) {
+        c->cb_waiters++;
         pthread_cond_wait(&c->cv, &c->mu);
+        c->cb_waiters--;
+    }
     int connected = c->connected;
     pthread_mutex_unlock(&c->mu);
     free(s->pattern);
@@ -1010,4 +1163,41 @@ int bcast_client_list_topics(struct bcast_client *c, char **json_out, int timeou
     }
     *json_out = reply;
     return 0;
+}
+
+uint64_t bcast_client_acked(struct bcast_client *c)
+{
+    return atomic_load(&c->apub_acked);
+}
+
+int bcast_client_flush(struct bcast_client *c, int timeout_ms)
+{
+    if (!c || on_io_thread(c)) return BB_EINVAL; /* the I/O thread reads the ACKs */
+    if (timeout_ms <= 0) timeout_ms = DEFAULT_TIMEOUT_MS;
+    int64_t deadline = now_ms() + timeout_ms;
+    uint64_t target = atomic_load(&c->apub_sent);
+    uint64_t lost0 = atomic_load(&c->apub_lost);
+    int rc = flush_out(c, deadline);
+    if (rc == BB_ETIMEDOUT) return rc;
+    atomic_fetch_add(&c->flush_waiters, 1);
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        uint64_t lost = atomic_load(&c->apub_lost);
+        if (atomic_load(&c->apub_acked) + atomic_load(&c->dropped) + lost >= target) {
+            rc = lost != lost0 ? BB_ECLOSED : 0;
+            break;
+        }
+        int64_t now = now_ms();
+        if (now >= deadline) {
+            rc = BB_ETIMEDOUT;
+            break;
+        }
+        /* ACKs wake us; drops counted elsewhere are seen within 10 ms */
+        struct timespec ts;
+        deadline_ts(now + 10 < deadline ? now + 10 : deadline, &ts);
+        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    }
+    pthread_mutex_unlock(&c->mu);
+    atomic_fetch_sub(&c->flush_waiters, 1);
+    return rc;
 }

@@ -98,6 +98,15 @@ int bcast_client_publish(struct bcast_client *c, const char *topic, const char *
 int bcast_client_publish_async(struct bcast_client *c, const char *topic, const char *type,
                                const void *data, size_t len, int timeout_ms);
 
+/* Async publishes are acknowledged by the broker in batches (one ACK frame per batch it read,
+ * not one reply each). bcast_client_flush writes what is queued and waits until every async
+ * publish queued before the call is settled: acknowledged or refused (then counted in _dropped).
+ * Returns 0; BB_ECLOSED when a connection died with some of them written but not acknowledged
+ * (they may or may not have been applied); BB_ETIMEDOUT; BB_EINVAL from a callback (the I/O
+ * thread reads the ACKs). _acked: async publishes acknowledged so far. */
+int bcast_client_flush(struct bcast_client *c, int timeout_ms);
+uint64_t bcast_client_acked(struct bcast_client *c);
+
 /* Subscribes to an exact topic or a wildcard pattern ("a.*.c", "a.>"). resume_id (may be NULL):
  * the id of the last event already seen, to get what was missed. cb(arg, msg) runs on the I/O
  * thread for each event. On success *sub_out (may be NULL) identifies the subscription; it stays

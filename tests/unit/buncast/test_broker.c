@@ -1,6 +1,7 @@
 /* test_broker.c — buncast broker core without sockets: payload codec, topic rules and wildcard
  * matching, fan-out, rings and resume floors, delete/idle topics, limits, and durable topics (replay
- * after a restart, torn tail truncation, resume from the log beyond the ring, retention). */
+ * after a restart, torn tail truncation, resume from the log beyond the ring, retention), the
+ * envelope and its preformatted MESSAGE payload, ids in one millisecond, the ACK codec. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include "bb_err.h"
+#include "bb_id.h"
 #include "bcast_broker.h"
 #include "bcast_proto.h"
 
@@ -380,6 +382,125 @@ static void test_durable_restart(void **state)
     bcast_broker_free(b);
 }
 
+/* ------------------------------------------------------------------ envelopes, ids, ACK codec */
+
+struct esink {
+    int n;
+    char last_id[27];
+    int increasing, msg_ok;
+    json_t *last;
+    const char *want_type;
+};
+
+static int es_deliver(void *sink, struct bcast_sub *sub, const char *topic, size_t tn,
+                      const struct bcast_event *ev)
+{
+    struct esink *e = sink;
+    /* the preformatted MESSAGE payload is what bcast_put_msg would have written */
+    size_t plen = ev->msg_head + ev->tail_len;
+    uint8_t *p = malloc(plen), *want = malloc(plen);
+    memcpy(p, ev->msg, ev->msg_head);
+    memcpy(p + ev->msg_head, ev->msg_tail, ev->tail_len);
+    size_t wn = bcast_put_msg(want, plen, topic, tn, ev->json, ev->len, ev->id, strlen(ev->id));
+    struct bcast_msg m;
+    if (wn != plen || memcmp(p, want, plen) != 0 || bcast_msg_decode(BCAST_ST_MESSAGE, p, plen, &m) != 0 ||
+        m.body.n != ev->len || strlen(ev->json) != ev->len)
+        e->msg_ok = 0;
+    free(p);
+    free(want);
+    if (e->want_type && strcmp(ev->type, e->want_type) != 0) e->msg_ok = 0;
+    if (e->n && strcmp(ev->id, e->last_id) <= 0) e->increasing = 0;
+    if (!bb_id_is_valid(ev->id)) e->increasing = 0;
+    snprintf(e->last_id, sizeof e->last_id, "%s", ev->id);
+    json_decref(e->last);
+    e->last = json_loadb(ev->json, ev->len, 0, NULL);
+    e->n++;
+    return 0;
+}
+
+static void test_envelope_and_ids(void **state)
+{
+    struct bcast_broker_opts o;
+    opts(&o, 8);
+    o.max_event_bytes = 1 << 16;
+    struct bcast_broker *b;
+    char err[128];
+    assert_int_equal(bcast_broker_new(&b, &o, err, sizeof err), 0);
+    struct esink e = {.increasing = 1, .msg_ok = 1};
+    static const struct bcast_sink_ops eops = {es_deliver, fs_reset};
+    struct bcast_sub *s;
+    assert_int_equal(bcast_broker_subscribe(b, "env.>", 5, NULL, &eops, &e, 1, &s), 0);
+    /* many events in the same millisecond: strictly increasing, valid ids */
+    char id[BCAST_ID_LEN + 1], prev[BCAST_ID_LEN + 1] = "";
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(pub(b, "env.a", "{\"i\":1}", id), 0);
+        assert_true(strcmp(id, prev) > 0);
+        memcpy(prev, id, sizeof id);
+    }
+    assert_int_equal(e.n, 5000);
+    assert_true(e.increasing);
+    assert_true(e.msg_ok);
+    assert_string_equal(e.last_id, prev);
+    /* JSON data embedded, type and source escaped, the default pair cached per topic */
+    e.want_type = "t\"q\\";
+    const char *data = "{\"k\":[1,2,{\"z\":null}]}";
+    assert_int_equal(bcast_broker_publish(b, "env.b", 5, "t\"q\\", 4, "/s\"", 3, data, strlen(data), id), 0);
+    json_t *j = e.last;
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "specversion")), "1.0");
+    assert_string_equal(json_string_value(json_object_get(j, "id")), id);
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "t\"q\\");
+    assert_string_equal(json_string_value(json_object_get(j, "source")), "/s\"");
+    assert_string_equal(json_string_value(json_object_get(j, "subject")), "env.b");
+    assert_string_equal(json_string_value(json_object_get(j, "datacontenttype")), "application/json");
+    const char *tm = json_string_value(json_object_get(j, "time"));
+    assert_non_null(tm);
+    assert_int_equal(strlen(tm), 24);
+    assert_int_equal(tm[10], 'T');
+    assert_int_equal(tm[19], '.');
+    assert_int_equal(tm[23], 'Z');
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(json_object_get(j, "data"), "k"), 1)), 2);
+    /* same topic, other pair: the cached middle is rebuilt */
+    e.want_type = "buncast.message";
+    assert_int_equal(pub(b, "env.b", "\"s\"", id), 0);
+    j = e.last;
+    assert_string_equal(json_string_value(json_object_get(j, "type")), "buncast.message");
+    assert_string_equal(json_string_value(json_object_get(j, "source")), "/buncast");
+    assert_string_equal(json_string_value(json_object_get(j, "data")), "s");
+    /* bytes that are not JSON: data_base64; empty: data null */
+    assert_int_equal(bcast_broker_publish(b, "env.b", 5, NULL, 0, NULL, 0, "\x01\x02\xff{", 4, id), 0);
+    j = e.last;
+    assert_string_equal(json_string_value(json_object_get(j, "datacontenttype")),
+                        "application/octet-stream");
+    assert_string_equal(json_string_value(json_object_get(j, "data_base64")), "AQL/ew==");
+    assert_int_equal(bcast_broker_publish(b, "env.b", 5, NULL, 0, NULL, 0, "", 0, id), 0);
+    j = e.last;
+    assert_true(json_is_null(json_object_get(j, "data")));
+    /* a bad type on a known topic is still refused */
+    assert_int_equal(bcast_broker_publish(b, "env.b", 5, "a\nb", 3, NULL, 0, "1", 1, id), BB_EINVAL);
+    assert_true(e.msg_ok);
+    json_decref(e.last);
+    bcast_broker_unsubscribe(b, s);
+    bcast_broker_free(b);
+    /* the ACK payload */
+    uint8_t buf[64];
+    size_t n = bcast_put_ack(buf, sizeof buf, 123456, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 26);
+    assert_int_equal(n, 5 + 26);
+    struct bcast_ack a;
+    assert_int_equal(bcast_ack_decode(buf, n, &a), 0);
+    assert_int_equal(a.count, 123456);
+    assert_int_equal(a.last_id.n, 26);
+    assert_memory_equal(a.last_id.p, "01ARZ3NDEKTSV4RRFFQ69G5FAV", 26);
+    assert_int_equal(bcast_ack_decode(buf, n - 1, &a), BB_EPROTO);
+    assert_int_equal(bcast_ack_decode(buf, 4, &a), BB_EPROTO);
+    struct bcast_req r;
+    uint8_t pl[64];
+    size_t pn = bcast_put_publish(pl, sizeof pl, "a.b", 3, "{}", 2, NULL, NULL);
+    assert_int_equal(bcast_req_decode(BCAST_CMD_PUBLISH_PIPELINED, pl, pn, &r), 0);
+    assert_int_equal(r.topic.n, 3);
+    assert_int_equal(r.body.n, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -389,6 +510,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ring_resume_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_envelope_and_ids, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

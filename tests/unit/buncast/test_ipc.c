@@ -1,7 +1,8 @@
 /* test_ipc.c — buncast IPC server + C client over real sockets: authentication (unix and TCP,
  * token file, timeout, socket mode), the per-connection CreateTopic bound, refused async publishes
  * counted as dropped, round trips, OK-before-message, malformed and oversized frames, order under 4 concurrent publishers (100k events), slow
- * subscriber isolation, resume/reset, unsubscribe, publisher reconnect after a broker restart. */
+ * subscriber isolation, resume/reset, unsubscribe, publisher reconnect after a broker restart,
+ * pipelined publishes acknowledged in batches (100k: none lost, order kept, acks match). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -868,6 +869,114 @@ static void test_created_bound_and_dropped(void **state)
     tsrv_cleanup(&s);
 }
 
+/* ---- pipelined publishes: acknowledged in batches, none lost, order kept, acks match ---- */
+
+#define PIPE_N 100000
+
+struct pipe_sub {
+    pthread_mutex_t mu;
+    long got, next, reordered, bad;
+};
+
+static void on_pipe(void *arg, const struct bcast_message *m)
+{
+    struct pipe_sub *o = arg;
+    const char *d = strstr(m->event, "\"data\":{\"s\":");
+    long seq = -1;
+    pthread_mutex_lock(&o->mu);
+    if (d && sscanf(d, "\"data\":{\"s\":%ld}", &seq) == 1) {
+        if (seq != o->next) o->reordered++;
+        o->next = seq + 1;
+        o->got++;
+    } else {
+        o->bad++;
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void test_pipelined_acks(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.queue_bytes = 256u << 20; /* about acks and order, not slowness */
+    s.bo.max_event_bytes = 4096;
+    assert_int_equal(tsrv_start(&s), 0);
+
+    /* on the wire: three pipelined publishes in one write get no OK, one ERROR for the refused
+     * one (in place) and one ACK for the two accepted, with the last request id */
+    int fd = raw_connect(s.path);
+    uint8_t wire[3 * (17 + 64) + 5000], pl[5100];
+    size_t wn = 0;
+    char big[4200];
+    memset(big, 'x', sizeof big);
+    for (uint64_t id = 1; id <= 3; id++) {
+        size_t n = id == 2 ? bcast_put_publish(pl, sizeof pl, "pipe.raw", 8, big, sizeof big, NULL, NULL)
+                           : bcast_put_publish(pl, sizeof pl, "pipe.raw", 8, "{}", 2, NULL, NULL);
+        bb_rpc_frame_header(wire + wn, id, BCAST_CMD_PUBLISH_PIPELINED, (uint32_t)n);
+        memcpy(wire + wn + 17, pl, n);
+        wn += 17 + n;
+    }
+    assert_int_equal(send(fd, wire, wn, MSG_NOSIGNAL), (ssize_t)wn);
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id = 0;
+    uint8_t code = 0;
+    char buf[256];
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ERROR);
+    assert_int_equal(id, 2);
+    assert_non_null(strstr(buf, "\"command\":\"Publish\""));
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ACK);
+    assert_int_equal(id, 3);
+    struct bcast_ack a;
+    assert_int_equal(bcast_ack_decode((const uint8_t *)buf, 5 + BCAST_ID_LEN, &a), 0);
+    assert_int_equal(a.count, 2);
+    assert_int_equal(a.last_id.n, BCAST_ID_LEN);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 200), -1); /* nothing more */
+    bb_rpc_decoder_release(&d);
+    close(fd);
+
+    /* through the client: 100k async publishes, then flush */
+    struct pipe_sub o = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct bcast_client *sub = client(&s);
+    assert_int_equal(bcast_client_subscribe(sub, "pipe.t", NULL, on_pipe, &o, NULL, 2000), 0);
+    struct bcast_client *c = client(&s);
+    char msg[64];
+    for (long i = 0; i < PIPE_N; i++) {
+        int n = snprintf(msg, sizeof msg, "{\"s\":%ld}", i);
+        assert_int_equal(bcast_client_publish_async(c, "pipe.t", NULL, msg, (size_t)n, 10000), 0);
+    }
+    assert_int_equal(bcast_client_flush(c, 30000), 0);
+    assert_int_equal(bcast_client_acked(c), PIPE_N);
+    assert_int_equal(bcast_client_dropped(c), 0);
+    /* a refused one is counted as dropped, not acked, and flush still settles */
+    assert_int_equal(bcast_client_publish_async(c, "pipe.t", NULL, big, sizeof big, 10000), 0);
+    assert_int_equal(bcast_client_flush(c, 10000), 0);
+    assert_int_equal(bcast_client_acked(c), PIPE_N);
+    assert_int_equal(bcast_client_dropped(c), 1);
+    assert_int_equal(bcast_client_flush(c, 1000), 0); /* nothing pending: at once */
+    int64_t end = ms_now() + 30000;
+    for (;;) {
+        pthread_mutex_lock(&o.mu);
+        long got = o.got;
+        pthread_mutex_unlock(&o.mu);
+        if (got >= PIPE_N || ms_now() > end) break;
+        sleep_ms(10);
+    }
+    sleep_ms(50); /* nothing beyond PIPE_N arrives */
+    pthread_mutex_lock(&o.mu);
+    assert_int_equal(o.got, PIPE_N);
+    assert_int_equal(o.reordered, 0);
+    assert_int_equal(o.bad, 0);
+    pthread_mutex_unlock(&o.mu);
+    assert_int_equal(bcast_client_connects(sub), 1);
+    bcast_client_free(c);
+    bcast_client_free(sub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -877,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_ok_before_message),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_order_four_publishers),
+        cmocka_unit_test(test_pipelined_acks),
         cmocka_unit_test(test_slow_subscriber),
         cmocka_unit_test(test_resume_and_reset),
         cmocka_unit_test(test_reconnect_after_restart),
