@@ -329,11 +329,26 @@ int platform_key_lookup(struct platform *p, const char *raw_key, char project_id
     return plat_cache_key(p->cache, raw_key, project_id, kind);
 }
 
+/* Health: degraded when the key/token/member view has not been refreshed from PostgreSQL for
+ * 20 poll intervals (at least 10 s): revocations made elsewhere would not be seen. */
+static int platform_health(void *state, json_t **detail)
+{
+    struct platform *p = state;
+    uint64_t now = plat_wall_ms(), last = plat_cache_last_ok_ms(p->cache);
+    uint64_t age = now > last ? now - last : 0;
+    uint64_t bound = p->cfg.sync_ms * 20 < 10000 ? 10000 : p->cfg.sync_ms * 20;
+    int ok = age <= bound;
+    *detail = json_pack("{s:s,s:I,s:I,s:s}", "status", ok ? "ok" : "degraded", "cache_version",
+                        (json_int_t)plat_cache_version(p->cache), "cache_age_ms", (json_int_t)age,
+                        "mode", p->cfg.mode == MODE_SELF_HOSTED ? "self_hosted" : "cloud");
+    return ok ? 0 : BB_EUNAVAIL;
+}
+
 const struct bb_service_def bb_platform_service = {
     .name = "platform",
     .start = platform_start,
     .stop = platform_stop,
-    .health = NULL,
+    .health = platform_health,
     .migrations = bb_migrations_platform,
     .nmigrations = &bb_migrations_platform_count,
 };

@@ -71,7 +71,23 @@ struct plat_cache {
     int thread_on;
     pthread_t thread;
     pthread_mutex_t reload_mu; /* one reload at a time */
+    uint64_t last_ok_ms;       /* wall clock of the last successful poll or reload; under lock */
 };
+
+static void mark_ok(struct plat_cache *c)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    c->last_ok_ms = plat_wall_ms();
+    pthread_rwlock_unlock(&c->lock);
+}
+
+uint64_t plat_cache_last_ok_ms(struct plat_cache *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    uint64_t v = c->last_ok_ms;
+    pthread_rwlock_unlock(&c->lock);
+    return v;
+}
 
 static void snap_free(struct snap *s)
 {
@@ -197,6 +213,7 @@ static int reload_with(struct plat_cache *c, PGconn *conn)
     pthread_mutex_lock(&c->reload_mu);
     int rc = load(conn, &s);
     if (rc == 0) install(c, s);
+    if (rc == 0) mark_ok(c);
     pthread_mutex_unlock(&c->reload_mu);
     return rc;
 }
@@ -237,7 +254,10 @@ static void *poller(void *arg)
             PGresult *r = PQexec(conn, "SELECT v FROM platform_version WHERE id = 1");
             if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
                 uint64_t v = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
-                if (v != plat_cache_version(c)) reload_with(c, conn);
+                if (v != plat_cache_version(c))
+                    reload_with(c, conn);
+                else
+                    mark_ok(c);
             }
             PQclear(r);
             bb_pg_pool_release(c->rt->pg, conn);

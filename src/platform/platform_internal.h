@@ -127,6 +127,8 @@ int plat_cache_key(struct plat_cache *c, const char *raw, char project_id[BB_ID_
 int plat_cache_pat(struct plat_cache *c, const char *raw, char *uid, size_t uidcap,
                    uint64_t *scopes);
 uint64_t plat_cache_version(struct plat_cache *c);
+/* Wall clock (ms) of the last successful poll or reload. */
+uint64_t plat_cache_last_ok_ms(struct plat_cache *c);
 /* The identity resolver (bb_identity_resolve_fn) for bbp_, pk_ and sk_ credentials. */
 int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identity *out,
                  struct bb_identity_reject *why);

@@ -241,6 +241,15 @@ describe('projects, members, keys, tokens', () => {
     assert.equal(r.json.find((t) => t.id === short.id).expired, true);
   });
 
+  test('health shows the platform\'s key/token/member view and its age', async () => {
+    const h = await api(A, 'GET', '/health');
+    assert.equal(h.status, 200, h.text);
+    const pl = h.json.services.platform;
+    assert.equal(pl.status, 'ok', h.text);
+    assert.ok(pl.cache_version >= 1, h.text);
+    assert.ok(pl.cache_age_ms < 10000, h.text);
+  });
+
   test('project config lists routes the platform really serves', async () => {
     const u = await newUser(A, 'cfg');
     const p = await newProject(A, u.access, 'Cfg');
