@@ -58,6 +58,7 @@ static struct {
     int resp; /* redis.setresp */
     uint64_t start_ms;
     char sha[41];
+    size_t lua_mem; /* bytes the Lua state holds now */
 } sc;
 
 static void sha1hex(const void *p, size_t n, char out[41])
@@ -817,9 +818,43 @@ static void open_lib(lua_State *L, const char *name, lua_CFunction f)
 
 static void script_hook(lua_State *L, lua_Debug *ar);
 
+/* The Lua state's allocator: counts its memory and, while a script runs, refuses to grow past
+ * lua-memory-limit, so a runaway script fails with "not enough memory" instead of taking the
+ * host's memory (a tenant's script is not bounded by maxmemory, which counts the dataset). Outside
+ * a script (state set-up, KEYS/ARGV, reply conversion) nothing is refused: an allocation failure
+ * there would be an unprotected Lua error. Shrinking never fails, as Lua requires. */
+static void *lua_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    if (nsize == 0) {
+        free(ptr);
+        sc.lua_mem -= osize;
+        return NULL;
+    }
+    long long limit = bndr_srv ? bndr_srv->cfg.lua_memory_limit : 0;
+    if (nsize > osize && sc.running && limit > 0 && sc.lua_mem + (nsize - osize) > (size_t)limit)
+        return NULL;
+    void *p = realloc(ptr, nsize);
+    if (p) sc.lua_mem = sc.lua_mem - osize + nsize;
+    return p;
+}
+
+static int lua_panic(lua_State *L)
+{
+    bb_error("bunder", "lua_panic err=\"%s\"", lua_tostring(L, -1) ? lua_tostring(L, -1) : "?");
+    abort();
+}
+
+size_t bndr_script_memory(void)
+{
+    return sc.lua_mem;
+}
+
 static void state_create(void)
 {
-    lua_State *L = luaL_newstate();
+    lua_State *L = lua_newstate(lua_alloc, NULL);
+    if (!L) abort();
+    lua_atpanic(L, lua_panic);
     open_lib(L, "", luaopen_base);
     open_lib(L, LUA_TABLIBNAME, luaopen_table);
     open_lib(L, LUA_STRLIBNAME, luaopen_string);

@@ -331,6 +331,24 @@ test('SHUTDOWN NOSAVE stops a busy script that wrote; its writes are not restore
   await b.stop();
 });
 
+test('lua-memory-limit stops a script that grows the Lua heap past it; the server and later scripts are fine', async () => {
+  const b = await startBunder(['--lua-memory-limit', '8mb']);
+  const c = await Client.connect(b.port);
+  try {
+    assert.deepEqual(await c.call('CONFIG', 'GET', 'lua-memory-limit'), ['lua-memory-limit', String(8 << 20)]);
+    const big = 'local t = {} for i = 1, 3e6 do t[i] = i end return #t';
+    assert.match((await c.call('EVAL', big, 0)).error, /^ERR Error running script [0-9a-f]{40}, not enough memory$/);
+    assert.match((await c.call('EVAL', "return #string.rep('x', 16000000)", 0)).error, /not enough memory/);
+    assert.equal(await c.call('EVAL', "redis.call('set', 'k', 'v') return redis.call('get', 'k')", 0), 'v');
+    assert.equal(await c.call('CONFIG', 'SET', 'lua-memory-limit', '0'), 'OK'); // 0: unlimited, as Redis
+    assert.equal(await c.call('EVAL', big, 0), 3000000);
+    assert.match((await c.call('CONFIG', 'SET', 'lua-memory-limit', '-1')).error, /^ERR /);
+  } finally {
+    c.close();
+    await b.stop();
+  }
+});
+
 test('script writes reach the AOF as MULTI/commands/EXEC and survive a restart', async () => {
   let b = await startBunder(['--appendonly', 'yes', '--appendfsync', 'always']);
   const dir = b.dir;
