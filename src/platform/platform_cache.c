@@ -218,6 +218,11 @@ static int reload_with(struct plat_cache *c, PGconn *conn)
     return rc;
 }
 
+int plat_cache_reload_with(struct plat_cache *c, PGconn *conn)
+{
+    return reload_with(c, conn);
+}
+
 int plat_cache_reload(struct plat_cache *c)
 {
     PGconn *conn = NULL;

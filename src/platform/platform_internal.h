@@ -114,8 +114,10 @@ struct plat_cache;
 int plat_cache_new(struct bb_runtime *rt, uint64_t sync_ms, struct plat_cache **out, char *err,
                    size_t errcap);
 void plat_cache_free(struct plat_cache *c);
-/* Reloads now (blocking; call after a local change committed). */
+/* Reloads now (blocking; call after a local change committed). _with: through conn (idle, not
+ * in a transaction), so a handler never needs a second pool connection. */
 int plat_cache_reload(struct plat_cache *c);
+int plat_cache_reload_with(struct plat_cache *c, PGconn *conn);
 /* Role (PR_OWNER..PR_VIEWER) of uid in project, or -1. Non-blocking. */
 int plat_cache_role(struct plat_cache *c, const char *project_id, size_t plen, const char *uid);
 /* Key lookup: 0 (active; project id and kind filled), BB_ENOTFOUND (unknown), BB_EAUTH (revoked).

@@ -51,7 +51,7 @@ static int exec_ok(PGconn *c, const char *sql)
 static int commit_changed(struct platform *p, PGconn *c)
 {
     if (plat_bump_version(c) || !exec_ok(c, "COMMIT")) return BB_EIO;
-    plat_cache_reload(p->cache);
+    plat_cache_reload_with(p->cache, c);
     return 0;
 }
 
@@ -650,9 +650,11 @@ void plat_h_members_list(struct bb_http_request *req, struct bb_http_response *r
         "SELECT user_id, role, " TS("created_at") " FROM platform_members WHERE "
                                                   "project_id = $1 ORDER BY created_at, user_id",
         1, prm);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        db_fail(res, c, "member list");
-    } else {
+    /* give the connection back before asking bun-auth (which needs one of its own) */
+    int failed = PQresultStatus(r) != PGRES_TUPLES_OK;
+    if (failed) db_fail(res, c, "member list");
+    plat_pg_release(p, c);
+    if (!failed) {
         json_t *arr = json_array();
         for (int i = 0; i < PQntuples(r); i++)
             json_array_append_new(
@@ -661,7 +663,6 @@ void plat_h_members_list(struct bb_http_request *req, struct bb_http_response *r
         json_decref(arr);
     }
     PQclear(r);
-    plat_pg_release(p, c);
 }
 
 /* role for add / change: admin, member or viewer (owner only by transfer). */

@@ -264,3 +264,35 @@ describe('projects, members, keys, tokens', () => {
     }
   });
 });
+
+describe('a small PostgreSQL pool', () => {
+  let s, base;
+  before(async () => {
+    s = await startServer({ env: { ...FAST_ENV, BUNBASE_PG_POOL_SIZE: '2', BUNBASE_WORKERS: '6' } });
+    base = s.url;
+  });
+  after(async () => { if (s) await s.stop(); });
+
+  test('handlers never hold one connection while waiting for another (concurrent changes and member lists)', { timeout: 120000 }, async () => {
+    const o = await newUser(base, 'pool');
+    const m = await newUser(base, 'poolm');
+    const p = await newProject(base, o.access, 'Pool');
+    await addMember(base, o.access, p.id, m.email, 'member');
+    const lists = [];
+    for (let i = 0; i < 12; i++) lists.push(api(base, 'GET', `/v1/projects/${p.id}/members`, { token: o.access }));
+    const regen = [];
+    const projects = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => newProject(base, o.access, `P${i}`)));
+    for (const q of projects) regen.push(api(base, 'POST', `/v1/projects/${q.id}/keys/${q.skId}/regenerate`, { token: o.access }));
+    for (const r of await Promise.all(lists)) {
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.map((x) => x.email), [o.email, m.email]); // bun-auth answered too
+    }
+    const fresh = await Promise.all(regen);
+    for (let i = 0; i < projects.length; i++) {
+      assert.equal(fresh[i].status, 201, fresh[i].text);
+      // seen at once by this process: the reload did not wait for a connection
+      assert.equal((await api(base, 'GET', `/v1/projects/${projects[i].id}`, { token: fresh[i].json.key })).status, 200);
+      assert.equal((await api(base, 'GET', `/v1/projects/${projects[i].id}`, { token: projects[i].sk })).status, 401);
+    }
+  });
+});
