@@ -1232,7 +1232,11 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
     lua_pop(L, 1); /* the error handler */
     /* an incremental GC step every 50 scripts, as Redis does (every script costs too much CPU) */
     static int gc_count;
-    if (++gc_count == 50) {
+    long long limit = s->cfg.lua_memory_limit;
+    if (limit > 0 && sc.lua_mem > (size_t)limit / 2) { /* garbage must not fail the next one */
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        gc_count = 0;
+    } else if (++gc_count == 50) {
         lua_gc(L, LUA_GCSTEP, 50);
         gc_count = 0;
     }

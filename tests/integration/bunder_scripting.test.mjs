@@ -340,6 +340,10 @@ test('lua-memory-limit stops a script that grows the Lua heap past it; the serve
     assert.match((await c.call('EVAL', big, 0)).error, /^ERR Error running script [0-9a-f]{40}, not enough memory$/);
     assert.match((await c.call('EVAL', "return #string.rep('x', 16000000)", 0)).error, /not enough memory/);
     assert.equal(await c.call('EVAL', "redis.call('set', 'k', 'v') return redis.call('get', 'k')", 0), 'v');
+    // the garbage of earlier scripts does not make a script that fits fail
+    for (let i = 0; i < 4; i++) {
+      assert.equal(await c.call('EVAL', "local t = {} for i = 1, 8e4 do t[i] = 'x' .. i end return #t", 0), 80000);
+    }
     assert.equal(await c.call('CONFIG', 'SET', 'lua-memory-limit', '0'), 'OK'); // 0: unlimited, as Redis
     assert.equal(await c.call('EVAL', big, 0), 3000000);
     assert.match((await c.call('CONFIG', 'SET', 'lua-memory-limit', '-1')).error, /^ERR /);
