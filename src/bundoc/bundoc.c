@@ -679,6 +679,38 @@ int bdoc_doc_get_str(const uint8_t *doc, size_t len, const char *key, const char
     return doc_get_str(doc, len, key, s, slen);
 }
 
+uint64_t bdoc_txn_stamp(const struct bdoc_txn *txn)
+{
+    return txn ? mvcc_snapshot(txn->t) : 0;
+}
+
+int bdoc_watch(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t stamp)
+{
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 0, key, &klen);
+    if (rc) return rc;
+    return mvcc_watch_since(txn->t, key, klen, stamp);
+}
+
+int bdoc_delete_blind(struct bdoc_txn *txn, const char *coll, const char *id)
+{
+    if (!txn) return BB_EINVAL;
+    if (mvcc_readonly(txn->t)) return BB_EPERM;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 1, key, &klen);
+    if (rc) return rc;
+    return mvcc_del(txn->t, key, klen);
+}
+
+int bdoc_doc_decode_fields(const uint8_t *doc, size_t len, const char *const *names, size_t n,
+                           json_t **out)
+{
+    if (!out) return BB_EINVAL;
+    return doc_decode_fields(doc, len, names, n, out);
+}
+
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out)
 {
     struct bdoc_txn *t = NULL;

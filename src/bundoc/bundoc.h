@@ -205,6 +205,25 @@ int bdoc_doc_decode(const uint8_t *doc, size_t len, json_t **out);
 int bdoc_doc_get_str(const uint8_t *doc, size_t len, const char *key, const char **s,
                      size_t *slen);
 
+/* ---- building derived data online (index builds) ---- */
+
+/* An opaque stamp of txn's snapshot, for bdoc_watch. */
+uint64_t bdoc_txn_stamp(const struct bdoc_txn *txn);
+/* Makes txn's commit fail with BB_ECONFLICT if the document coll/id was inserted, replaced or
+ * deleted by a commit newer than stamp (0: newer than txn's own snapshot). A stamp taken from
+ * another transaction is only reliable while that transaction stays open (it keeps the history
+ * of the documents written after it). No-op in a read-only transaction. BB_ENOTFOUND (no such
+ * collection), BB_EINVAL, BB_ENOMEM. */
+int bdoc_watch(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t stamp);
+/* Deletes coll/id if it exists; when it does not (in txn's snapshot), the deletion is still
+ * recorded, so that txn conflicts with a concurrent transaction that commits that document first
+ * (and nothing is deleted when the commit goes through with no such document). */
+int bdoc_delete_blind(struct bdoc_txn *txn, const char *coll, const char *id);
+/* Decodes only the top-level members names[0..n) of an encoded document (absent ones are left
+ * out) into a new object. BB_EIO if malformed. */
+int bdoc_doc_decode_fields(const uint8_t *doc, size_t len, const char *const *names, size_t n,
+                           json_t **out);
+
 /* Convenience wrappers that run one operation in its own transaction (one commit each). */
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out);
 int bdoc_get1(struct bdoc_db *db, const char *coll, const char *id, json_t **out);

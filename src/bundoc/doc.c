@@ -174,6 +174,20 @@ static size_t vsize(const uint8_t *p, size_t n)
     }
 }
 
+/* 1 if s[0..n) is plain ASCII (then it is valid UTF-8 and jansson's own check can be skipped). */
+static int is_ascii(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    uint64_t acc = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= s[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
 static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
 {
     *out = NULL;
@@ -196,7 +210,8 @@ static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
     }
     case T_STR:
         if (memchr(p + 5, 0, sz - 5)) return BB_EIO;
-        v = json_stringn((const char *)p + 5, sz - 5);
+        v = is_ascii(p + 5, sz - 5) ? json_stringn_nocheck((const char *)p + 5, sz - 5)
+                                    : json_stringn((const char *)p + 5, sz - 5);
         if (!v) return BB_EIO; /* invalid UTF-8 */
         break;
     case T_ARR:
@@ -227,7 +242,9 @@ static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
                 return rc;
             }
             off += vsize(p + off, sz - off);
-            rc = arr ? json_array_append_new(v, e) : json_object_setn_new(v, key, kl, e);
+            rc = arr                                ? json_array_append_new(v, e)
+                 : is_ascii((const uint8_t *)key, kl) ? json_object_setn_new_nocheck(v, key, kl, e)
+                                                      : json_object_setn_new(v, key, kl, e);
             if (rc) goto bad; /* also invalid UTF-8 in a key */
         }
         if (off != sz) goto bad;
@@ -292,6 +309,49 @@ int doc_get_str(const uint8_t *buf, size_t len, const char *key, const char **s,
         off += vs;
     }
     return BB_ENOTFOUND;
+}
+
+int doc_decode_fields(const uint8_t *buf, size_t len, const char *const *names, size_t nn,
+                      json_t **out)
+{
+    *out = NULL;
+    if (!buf || len < 3 || buf[0] != 0xBD || buf[1] != 0x01) return BB_EIO;
+    const uint8_t *p = buf + 2;
+    size_t n = vsize(p, len - 2);
+    if (n != len - 2 || p[0] != T_OBJ || n < 9) return BB_EIO;
+    json_t *o = json_object();
+    if (!o) return BB_ENOMEM;
+    uint32_t count = get32(p + 5);
+    size_t off = 9;
+    int rc = 0;
+    for (uint32_t i = 0; i < count && !rc; i++) {
+        if (n - off < 2) goto bad;
+        size_t kl = (size_t)p[off] | ((size_t)p[off + 1] << 8);
+        off += 2;
+        if (n - off < kl) goto bad;
+        const char *key = (const char *)p + off;
+        off += kl;
+        size_t vs = vsize(p + off, n - off);
+        if (!vs) goto bad;
+        for (size_t j = 0; j < nn; j++) {
+            if (strlen(names[j]) != kl || memcmp(names[j], key, kl)) continue;
+            if (json_object_get(o, names[j])) break; /* a name listed twice */
+            json_t *v = NULL;
+            rc = dec(p + off, vs, 0, &v);
+            if (!rc && json_object_set_new(o, names[j], v)) rc = BB_ENOMEM;
+            break;
+        }
+        off += vs;
+    }
+    if (rc) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+bad:
+    json_decref(o);
+    return BB_EIO;
 }
 
 int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out)

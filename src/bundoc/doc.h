@@ -29,6 +29,10 @@ int doc_render(const uint8_t *buf, size_t len, char **out, size_t *olen, size_t 
  * absent, BB_EINVAL for a malformed path, BB_EIO if the encoding is malformed. */
 int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out);
 
+/* Decodes only the top-level members names[0..nn) of the encoded document (absent ones left out)
+ * into a new object. BB_EIO if malformed. */
+int doc_decode_fields(const uint8_t *buf, size_t len, const char *const *names, size_t nn,
+                      json_t **out);
 /* Value tags of the encoding (doc.c). */
 enum { DOC_T_NULL = 0, DOC_T_FALSE, DOC_T_TRUE, DOC_T_INT, DOC_T_REAL, DOC_T_STR, DOC_T_ARR,
        DOC_T_OBJ };

@@ -46,6 +46,7 @@ struct wentry {
     size_t klen;
     uint8_t *val; /* NULL: delete */
     size_t vlen;
+    uint64_t since; /* watches: conflict with commits newer than this (0: the snapshot) */
 };
 
 struct mtxn {
@@ -308,7 +309,7 @@ static int ws_set(struct mtxn *t, const uint8_t *k, size_t kl, const uint8_t *v,
         return BB_ENOMEM;
     }
     memmove(t->ws + pos + 1, t->ws + pos, (t->nws - pos) * sizeof *t->ws);
-    t->ws[pos] = (struct wentry){nk, kl, nv, vl};
+    t->ws[pos] = (struct wentry){nk, kl, nv, vl, 0};
     t->nws++;
     return 0;
 }
@@ -325,9 +326,22 @@ int mvcc_del(struct mtxn *t, const uint8_t *key, size_t klen)
 
 int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen)
 {
+    return mvcc_watch_since(t, key, klen, 0);
+}
+
+uint64_t mvcc_snapshot(const struct mtxn *t)
+{
+    return t->snap;
+}
+
+int mvcc_watch_since(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t since)
+{
     if (t->readonly) return 0;
-    for (size_t i = 0; i < t->nwatch; i++)
-        if (cmpk(t->watch[i].key, t->watch[i].klen, key, klen) == 0) return 0;
+    /* duplicates are harmless (validated twice); only recent ones are skipped, so that watching
+     * many keys stays linear (a writer watches its collection's catalog entry per write) */
+    for (size_t i = t->nwatch > 8 ? t->nwatch - 8 : 0; i < t->nwatch; i++)
+        if (t->watch[i].since == since && cmpk(t->watch[i].key, t->watch[i].klen, key, klen) == 0)
+            return 0;
     if (t->nwatch == t->capwatch) {
         size_t nc = t->capwatch ? t->capwatch * 2 : 4;
         struct wentry *nw = realloc(t->watch, nc * sizeof *nw);
@@ -337,7 +351,7 @@ int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen)
     }
     uint8_t *k = dup(key, klen);
     if (!k) return BB_ENOMEM;
-    t->watch[t->nwatch++] = (struct wentry){k, klen, NULL, 0};
+    t->watch[t->nwatch++] = (struct wentry){k, klen, NULL, 0, since};
     return 0;
 }
 
@@ -561,7 +575,7 @@ int mvcc_commit(struct mtxn *t)
     for (size_t i = 0; i < t->nwatch && rc == 0; i++) {
         uint64_t ts = 0;
         rc = latest_ts(m, t->watch[i].key, t->watch[i].klen, &ts);
-        if (rc == 0 && ts > t->snap) rc = BB_ECONFLICT;
+        if (rc == 0 && ts > (t->watch[i].since ? t->watch[i].since : t->snap)) rc = BB_ECONFLICT;
     }
     if (rc == 0) {
         pthread_mutex_lock(&m->mgr_mu);

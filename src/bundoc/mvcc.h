@@ -59,6 +59,13 @@ int mvcc_del(struct mtxn *t, const uint8_t *key, size_t klen);
  * transaction committed a write to key after this one's snapshot (used for catalog entries, so
  * that writing into a collection conflicts with a concurrent drop). */
 int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen);
+/* As mvcc_watch, but the commit fails if key was committed after the timestamp since (another
+ * transaction's snapshot, mvcc_snapshot) instead of after t's own snapshot. Only reliable while a
+ * transaction whose snapshot is <= since stays open: it keeps the history (version chains) of
+ * keys committed after it, deletions included. */
+int mvcc_watch_since(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t since);
+/* The snapshot timestamp of t. */
+uint64_t mvcc_snapshot(const struct mtxn *t);
 
 /* Visits, in key order, every key visible to t with start <= key < end (end NULL: no bound).
  * cb borrows key and value for the duration of the call and returns 0 to go on, 1 to stop, or a

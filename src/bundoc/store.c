@@ -257,7 +257,7 @@ int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out)
     struct bdoc_store *s = calloc(1, sizeof *s);
     if (!s) return BB_ENOMEM;
     s->db = db;
-    s->build_batch = 512;
+    s->build_batch = 4096;
     s->next_seq = 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -691,7 +691,10 @@ static int ix_apply(struct bdoc_store_txn *t, const struct sk_meta *m, const cha
         struct sk_keys *o = &p->oldk[i], *n = &p->newk[i];
         for (size_t k = 0; k < o->n; k++) {
             if (has_key(n, o->keys[k])) continue;
-            int rc = bdoc_delete(t->tx, ix->ecoll, o->keys[k]);
+            /* while the index builds, a missing entry may be one a build batch is inserting
+             * right now: delete blind, so that the two conflict (store.c build protocol) */
+            int rc = ix->ready ? bdoc_delete(t->tx, ix->ecoll, o->keys[k])
+                               : bdoc_delete_blind(t->tx, ix->ecoll, o->keys[k]);
             if (rc && rc != BB_ENOTFOUND) return rc;
         }
         for (size_t k = 0; k < n->n; k++) {
@@ -1635,59 +1638,227 @@ static int index_find(struct bdoc_store_txn *t, const char *coll, const char *na
     return BB_ENOTFOUND;
 }
 
-struct build_ctx {
-    const char *coll, *name;
-    char *after;   /* committed position */
-    char *pending; /* position after the batch being attempted */
-    size_t batch;
-    int done;
+/* ---- online build: extract, sort, load in key order ----
+ * 1. One read transaction T0 (begun after the fence) scans the collection on the encoding,
+ *    decodes only the indexed top-level members of each document and extracts its entries.
+ * 2. The entries are sorted by key.
+ * 3. They are loaded in key order, build_batch entries per transaction (so every batch touches a
+ *    few neighbouring leaves instead of the whole index), each batch watching its documents
+ *    "since T0": a document written by anyone after T0's snapshot makes the batch conflict.
+ *    T0 stays open until the end, which keeps that history (deletions included) in the engine.
+ * 4. A batch that conflicts is redone from the documents as its own snapshot sees them (their
+ *    current keys, watched since that snapshot), like the old per-document protocol.
+ * Writers that began after the index was published maintain it themselves; when they delete an
+ * entry of a building index they do it blind (bdoc_delete_blind), so that a batch inserting the
+ * same entry concurrently conflicts with them whichever commits second. */
+struct bent {
+    char *key, *id;
+    json_t *body;
 };
 
-/* One build batch: index up to batch documents after ctx->after and rewrite each of them
- * unchanged, so a concurrent writer of the same document conflicts with this batch (first
- * committer wins) instead of racing it. */
-static int build_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
+struct build_ctx {
+    const char *coll, *name;
+    const struct sk_index *ix;
+    const char *names[BDOC_STORE_MAX_INDEX_FIELDS + 1]; /* top-level members to decode */
+    char *namebuf[BDOC_STORE_MAX_INDEX_FIELDS];
+    size_t nnames;
+    struct bent *v;
+    size_t n, cap;
+    size_t pos, batch; /* next entry to load, entries per transaction */
+    int multikey;
+    uint64_t stamp;    /* T0's snapshot */
+    struct bdoc_store_error *e;
+};
+
+static void build_release(struct build_ctx *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        free(c->v[i].key);
+        free(c->v[i].id);
+        json_decref(c->v[i].body);
+    }
+    free(c->v);
+    for (size_t i = 0; i < c->nnames; i++) free(c->namebuf[i]);
+}
+
+static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
+{
+    (void)id;
+    (void)idlen;
+    struct build_ctx *c = vctx;
+    json_t *d = NULL;
+    int rc = bdoc_doc_decode_fields(doc, len, c->names, c->nnames + 1, &d);
+    if (rc) return rc;
+    struct sk_keys k;
+    char err[256] = "";
+    rc = sk_doc_keys(c->ix, d, &k, err, sizeof err);
+    const char *did = json_string_value(json_object_get(d, "_id"));
+    if (rc) {
+        st_err(c->e, "%s (document '%s')", err, did ? did : "?");
+        json_decref(d);
+        return rc;
+    }
+    c->multikey |= k.multikey;
+    for (size_t j = 0; j < k.n && !rc; j++) {
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 1024;
+            struct bent *nv = realloc(c->v, nc * sizeof *nv);
+            if (!nv) {
+                rc = BB_ENOMEM;
+                break;
+            }
+            c->v = nv;
+            c->cap = nc;
+        }
+        struct bent *b = &c->v[c->n];
+        b->id = did ? strdup(did) : NULL;
+        if (!b->id) {
+            rc = BB_ENOMEM;
+            break;
+        }
+        b->key = k.keys[j];
+        b->body = k.bodies[j];
+        k.keys[j] = NULL;
+        k.bodies[j] = NULL;
+        c->n++;
+    }
+    sk_keys_free(&k);
+    json_decref(d);
+    return rc;
+}
+
+static int bent_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct bent *)a)->key, ((const struct bent *)b)->key);
+}
+
+/* Steps 1-2: the entries of every document in t0's snapshot, sorted. */
+static int build_extract(struct bdoc_store_txn *t0, struct build_ctx *c)
+{
+    struct sk_meta *m = NULL;
+    const struct sk_index *ix = NULL;
+    int rc = index_find(t0, c->coll, c->name, &m, &ix);
+    if (rc) {
+        st_err(c->e, "index '%s' was dropped during its build", c->name);
+        return rc;
+    }
+    c->ix = ix;
+    c->names[0] = "_id";
+    for (size_t i = 0; i < ix->nf && !rc; i++) {
+        const char *first = ix->f[i].segs[0];
+        int dup = !strcmp(first, "_id");
+        for (size_t j = 0; j < c->nnames; j++) dup |= !strcmp(c->namebuf[j], first);
+        if (dup) continue;
+        c->namebuf[c->nnames] = strdup(first);
+        if (!c->namebuf[c->nnames]) rc = BB_ENOMEM;
+        else c->names[1 + c->nnames] = c->namebuf[c->nnames], c->nnames++;
+    }
+    if (!rc) rc = bdoc_scan(t0->tx, c->coll, NULL, NULL, extract_cb, c);
+    c->ix = NULL;
+    st_meta_put(t0->s, m);
+    if (rc) return rc;
+    if (c->n > 1) qsort(c->v, c->n, sizeof *c->v, bent_cmp);
+    return 0;
+}
+
+/* Step 3: one batch from the snapshot of t0. BB_ECONFLICT at commit: use build_redo_fn. */
+static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t end)
+{
+    struct sk_meta *m = NULL;
+    const struct sk_index *ix = NULL;
+    int rc = index_find(t, c->coll, c->name, &m, &ix);
+    if (rc) {
+        st_err(c->e, "index '%s' was dropped during its build", c->name);
+        return rc;
+    }
+    for (size_t i = c->pos; i < end && !rc; i++) {
+        struct bent *b = &c->v[i];
+        rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
+        if (!rc) rc = bdoc_watch(t->tx, c->coll, b->id, c->stamp);
+    }
+    if (!rc && c->multikey && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
+    st_meta_put(t->s, m);
+    return rc;
+}
+
+/* Step 4: the documents of entries [pos, end) as t's own snapshot has them. */
+static int build_redo_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
 {
     struct build_ctx *c = vctx;
     struct sk_meta *m = NULL;
     const struct sk_index *ix = NULL;
-    json_t *docs = NULL;
-    char *next = NULL;
+    size_t end = c->pos + c->batch < c->n ? c->pos + c->batch : c->n;
+    json_t *seen = json_object();
+    if (!seen) return BB_ENOMEM;
     int rc = index_find(t, c->coll, c->name, &m, &ix);
     if (rc) {
         st_err(e, "index '%s' was dropped during its build", c->name);
+        json_decref(seen);
         return rc;
     }
-    rc = bdoc_list(t->tx, c->coll, c->after, NULL, c->batch, &docs, &next);
-    if (rc) goto out;
     int mk = 0;
-    size_t i;
-    json_t *d;
-    json_array_foreach(docs, i, d) {
+    for (size_t i = c->pos; i < end && !rc; i++) {
+        const char *id = c->v[i].id;
+        if (json_object_get(seen, id)) continue;
+        if (json_object_set_new(seen, id, json_true())) {
+            rc = BB_ENOMEM;
+            break;
+        }
+        json_t *d = NULL;
+        rc = bdoc_get(t->tx, c->coll, id, &d);
+        if (rc == BB_ENOTFOUND) { /* deleted since T0: its writer removed what it had */
+            rc = bdoc_watch(t->tx, c->coll, id, 0);
+            continue;
+        }
+        if (rc) break;
         struct sk_keys k;
         char err[256] = "";
-        const char *id = json_string_value(json_object_get(d, "_id"));
         rc = sk_doc_keys(ix, d, &k, err, sizeof err);
+        json_decref(d);
         if (rc) {
-            st_err(e, "%s (document '%s')", err, id ? id : "?");
-            goto out;
+            st_err(e, "%s (document '%s')", err, id);
+            break;
         }
         mk |= k.multikey;
         for (size_t j = 0; j < k.n && !rc; j++) rc = entry_put(t->tx, m, ix, k.keys[j], k.bodies[j], id, e);
         sk_keys_free(&k);
-        if (!rc) rc = bdoc_replace(t->tx, c->coll, id, d, NULL);
-        if (rc) goto out;
+        if (!rc) rc = bdoc_watch(t->tx, c->coll, id, 0);
     }
-    if (mk && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
-    if (rc) goto out;
-    /* the cursor advances only when this batch commits (the caller moves pending) */
-    free(c->pending);
-    c->pending = next;
-    next = NULL;
-out:
-    free(next);
-    json_decref(docs);
+    if (!rc && mk && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
     st_meta_put(t->s, m);
+    json_decref(seen);
+    return rc;
+}
+
+/* Steps 1-4 for index name of coll (published as building, fence passed). */
+static int build_index(struct bdoc_store *s, const char *coll, const char *name,
+                       struct bdoc_store_error *e)
+{
+    struct build_ctx c;
+    memset(&c, 0, sizeof c);
+    c.coll = coll;
+    c.name = name;
+    c.batch = s->build_batch;
+    c.e = e;
+    struct bdoc_store_txn *t0 = NULL;
+    int rc = bdoc_store_begin(s, BDOC_TXN_READONLY, &t0);
+    if (rc) return rc;
+    c.stamp = bdoc_txn_stamp(t0->tx);
+    rc = build_extract(t0, &c);
+    while (!rc && c.pos < c.n) {
+        size_t end = c.pos + c.batch < c.n ? c.pos + c.batch : c.n;
+        struct bdoc_store_txn *t = NULL;
+        rc = bdoc_store_begin(s, 0, &t);
+        if (rc) break;
+        rc = build_load_fn(t, &c, end);
+        if (rc) bdoc_store_rollback(t);
+        else rc = bdoc_store_commit(t);
+        if (rc == BB_ECONFLICT) rc = admin_run(s, build_redo_fn, &c, e);
+        if (rc) break;
+        c.pos = end;
+    }
+    bdoc_store_rollback(t0);
+    build_release(&c);
     return rc;
 }
 
@@ -1758,17 +1929,11 @@ int bdoc_store_index_create(struct bdoc_store *s, const char *coll, const json_t
     if (rc) return rc;
     /* writers that began before the index was published do not maintain it: let them finish */
     fence_wait(s);
-    struct build_ctx bc = {coll, name, NULL, NULL, s->build_batch, 0};
-    while (!rc && !bc.done) {
-        rc = admin_run(s, build_fn, &bc, e);
-        if (rc) break;
-        free(bc.after);
-        bc.after = bc.pending;
-        bc.pending = NULL;
-        bc.done = bc.after == NULL;
-    }
-    free(bc.after);
-    free(bc.pending);
+    rc = build_index(s, coll, name, e);
+    struct build_ctx bc;
+    memset(&bc, 0, sizeof bc);
+    bc.coll = coll;
+    bc.name = name;
     if (!rc) rc = admin_run(s, ready_fn, &bc, e);
     if (rc) { /* leave nothing behind */
         struct bdoc_store_error e2 = {0};
