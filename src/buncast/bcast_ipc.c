@@ -90,7 +90,7 @@ struct bcast_ipc {
     uv_timer_t timer;
     struct ipc_conn *conns;
     size_t nconns;
-    struct ipc_conn *dirty;
+    struct ipc_conn *dirty, **dirty_tail; /* FIFO: flushed in the order they got output */
     int handles; /* open server-level handles + connections */
     int stopping;
     void (*done)(void *);
@@ -130,8 +130,9 @@ static void mark_dirty(struct ipc_conn *c)
 {
     if (c->dirty || c->closing) return;
     c->dirty = 1;
-    c->dnext = c->srv->dirty;
-    c->srv->dirty = c;
+    c->dnext = NULL;
+    *c->srv->dirty_tail = c;
+    c->srv->dirty_tail = &c->dnext;
 }
 
 /* Appends one frame: header + payload pieces. */
@@ -218,6 +219,7 @@ static void flush_dirty(struct bcast_ipc *s)
     while (s->dirty) {
         struct ipc_conn *c = s->dirty;
         s->dirty = c->dnext;
+        if (!s->dirty) s->dirty_tail = &s->dirty;
         c->dirty = 0;
         flush(c);
     }
@@ -438,6 +440,13 @@ static void cmd_unsubscribe(struct ipc_conn *c, uint64_t id, const struct bcast_
     reply_err(c, id, "no such subscription");
 }
 
+/* the pending ACK went out before (dispatch) */
+static void cmd_flush(struct ipc_conn *c, uint64_t id, const struct bcast_req *r)
+{
+    (void)r;
+    reply_ok(c, id, "{}");
+}
+
 static const struct {
     uint8_t cmd;
     const char *name;
@@ -450,9 +459,14 @@ static const struct {
     {BCAST_CMD_PUBLISH_PIPELINED, "PublishPipelined", cmd_publish},
     {BCAST_CMD_SUBSCRIBE, "Subscribe", cmd_subscribe},
     {BCAST_CMD_UNSUBSCRIBE, "Unsubscribe", cmd_unsubscribe},
+    {BCAST_CMD_FLUSH, "Flush", cmd_flush},
 };
 
-/* One ACK frame for the pipelined publishes accepted since the last one. */
+/* One ACK frame for the pipelined publishes accepted since the last one. Sent when ACK_BATCH have
+ * accumulated by the end of a read, before the reply to any other request (Flush asks for it), and
+ * by the tick; so a publisher streaming events, or sending one now and then, is not woken by a
+ * frame per event (nor per read). */
+#define ACK_BATCH 256u
 static void ack_flush(struct ipc_conn *c)
 {
     if (!c->ack_n) return;
@@ -520,6 +534,7 @@ static int authenticate(struct ipc_conn *c, const struct bb_rpc_frame *f)
 static int dispatch(struct ipc_conn *c, const struct bb_rpc_frame *f)
 {
     if (!c->authed) return authenticate(c, f);
+    if (f->code != BCAST_CMD_PUBLISH_PIPELINED) ack_flush(c); /* replies follow earlier ACKs */
     if (f->code == BCAST_CMD_AUTH) {
         reply_ok(c, f->id, "{}"); /* already authenticated: harmless */
         return 0;
@@ -588,7 +603,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         }
         if (rc == 1 && dispatch(c, &f)) break;
     }
-    ack_flush(c);
+    if (c->ack_n >= ACK_BATCH) ack_flush(c);
     if (!c->closing && c->reading && !c->wdead && unsent(c) > c->srv->o.queue_bytes / 2) {
         stop_reading(c); /* backpressure: resume when the output drains */
         c->paused = 1;
@@ -635,6 +650,7 @@ static void conn_close(struct ipc_conn *c)
         for (struct ipc_conn **pp = &s->dirty; *pp; pp = &(*pp)->dnext) {
             if (*pp == c) {
                 *pp = c->dnext;
+                if (s->dirty_tail == &c->dnext) s->dirty_tail = pp;
                 break;
             }
         }
@@ -686,6 +702,7 @@ static void on_tick(uv_timer_t *t)
     uint64_t now = now_ms(s->loop);
     for (struct ipc_conn *c = s->conns, *n; c; c = n) {
         n = c->next;
+        if (c->ack_n) ack_flush(c);
         if (c->slow && c->kill_at && now >= c->kill_at) conn_close(c);
         else if (!c->authed && c->auth_deadline && now >= c->auth_deadline) {
             log_refused(s, "timeout");
@@ -711,6 +728,7 @@ int bcast_ipc_start(struct bcast_ipc **out, uv_loop_t *loop, struct bcast_broker
     s->loop = loop;
     s->b = b;
     s->o = *o;
+    s->dirty_tail = &s->dirty;
     if (!s->o.auth_timeout_ms) s->o.auth_timeout_ms = 5000;
     if (o->metrics)
         s->m_refused = bb_metrics_counter(o->metrics, "bunbase_buncast_ipc_auth_refused_total",

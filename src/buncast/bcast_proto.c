@@ -22,10 +22,13 @@
  *   5 Subscribe     u16 plen | pattern [| u8 rlen | resume_id]   (resume_id: last event id seen, 26)
  *   6 Unsubscribe   u64 subscription id
  *   7 Auth          token (the whole payload, 1..1024 bytes: the internal token)
- *   8 PublishPipelined  the payload of Publish. No OK per request: after handling the frames of
- *                   one read, the server appends a single ACK frame (code 4) for the pipelined
- *                   publishes it accepted; a refused one gets its ERROR frame (request id,
- *                   "command":"Publish") in place. Used by the client's async publishes.
+ *   8 PublishPipelined  the payload of Publish. No OK per request: the server acknowledges the
+ *                   pipelined publishes it accepted with ACK frames (code 4), each covering many:
+ *                   one when 256 have accumulated by the end of a read, one before the reply to
+ *                   any other request, and one from the 100 ms tick for the rest. A refused one
+ *                   gets its ERROR frame (request id, "command":"Publish") in place. Used by the
+ *                   client's async publishes.
+ *   9 Flush         (empty) → the pending ACK if any, then OK "{}" (bcast_client_flush).
  * AUTHENTICATION: the first frame of a connection must be Auth. Before it the server accepts frames
  * of at most 64 + 1024 bytes; a frame of another command (or a longer one) gets ERROR
  * {"error":"authentication required"} / "frame too large", a wrong token ERROR
@@ -122,6 +125,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
         break;
     }
     case BCAST_CMD_LIST_TOPICS:
+    case BCAST_CMD_FLUSH:
         break;
     case BCAST_CMD_AUTH:
         if (len == 0 || len > BCAST_MAX_TOKEN) return BB_EPROTO;

@@ -29,6 +29,9 @@ enum bcast_cmd {
      * the server sends one ACK frame (below) for the pipelined publishes it handled from one read,
      * and an ERROR frame (with "command":"Publish") for each refused one, in place. */
     BCAST_CMD_PUBLISH_PIPELINED = 8,
+    /* No payload. The server sends the ACK of the pipelined publishes not yet acknowledged (if
+     * any), then OK: once the OK is read, every earlier publish is acknowledged or refused. */
+    BCAST_CMD_FLUSH = 9,
 };
 
 /* Codes of server → client frames. 0 and 1 are the reference's response statuses. */

@@ -13,7 +13,8 @@
  *
  * Async publishes are PublishPipelined frames: the broker acknowledges them with one ACK frame
  * per read batch (bcast_proto.c), not one OK each; acked counts them, bcast_client_flush waits for
- * sent == acked + dropped + lost (lost: written on a connection that died before its ACK).
+ * sent == acked + dropped + lost (lost: written on a connection that died before its ACK), asking
+ * the broker for the pending ACK with a Flush request.
  * The I/O thread is the only reader. It owns reconnecting: on a new connection it bumps gen and
  * re-sends Subscribe for every subscription not yet sent on this generation, with the last
  * delivered event id as resume point. A caller sending a request notes the generation it sent on;
@@ -100,7 +101,6 @@ struct bcast_client {
     _Atomic uint64_t apub_sent;  /* async publishes queued */
     _Atomic uint64_t apub_acked; /* ... acknowledged by an ACK frame */
     _Atomic uint64_t apub_lost;  /* ... written on a connection that died before their ACK */
-    _Atomic int flush_waiters;
     int cb_waiters;  /* threads waiting for cb_sub to change; under mu */
     char *evbuf;     /* NUL-terminated copy of the envelope for callbacks; I/O thread only */
     size_t evcap;
@@ -477,14 +477,6 @@ static void fail_pending_locked(struct bcast_client *c, uint64_t gen)
     }
 }
 
-static void wake_flushers(struct bcast_client *c)
-{
-    if (!atomic_load(&c->flush_waiters)) return;
-    pthread_mutex_lock(&c->mu);
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-}
-
 static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
 {
     if (f->code == BCAST_ST_ACK) {
@@ -493,7 +485,6 @@ static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
             atomic_fetch_add(&c->apub_acked, a.count);
         else
             bb_warn("buncast_client", "bad_ack_frame id=%llu", (unsigned long long)f->id);
-        wake_flushers(c);
         return;
     }
     if (f->code == BCAST_ST_MESSAGE || f->code == BCAST_ST_RESET) {
@@ -567,10 +558,7 @@ static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
         bb_warn("buncast_client", "broker_error id=%llu msg=%.*s", (unsigned long long)f->id,
                 (int)(f->payload_len > 200 ? 200 : f->payload_len), (const char *)f->payload);
         static const char tag[] = "\"command\":\"Publish\"";
-        if (memmem(f->payload, f->payload_len, tag, sizeof tag - 1)) {
-            count_dropped(c, 1);
-            pthread_cond_broadcast(&c->cv); /* bcast_client_flush counts it */
-        }
+        if (memmem(f->payload, f->payload_len, tag, sizeof tag - 1)) count_dropped(c, 1);
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -1173,31 +1161,16 @@ uint64_t bcast_client_acked(struct bcast_client *c)
 int bcast_client_flush(struct bcast_client *c, int timeout_ms)
 {
     if (!c || on_io_thread(c)) return BB_EINVAL; /* the I/O thread reads the ACKs */
-    if (timeout_ms <= 0) timeout_ms = DEFAULT_TIMEOUT_MS;
-    int64_t deadline = now_ms() + timeout_ms;
     uint64_t target = atomic_load(&c->apub_sent);
     uint64_t lost0 = atomic_load(&c->apub_lost);
-    int rc = flush_out(c, deadline);
-    if (rc == BB_ETIMEDOUT) return rc;
-    atomic_fetch_add(&c->flush_waiters, 1);
-    pthread_mutex_lock(&c->mu);
-    for (;;) {
-        uint64_t lost = atomic_load(&c->apub_lost);
-        if (atomic_load(&c->apub_acked) + atomic_load(&c->dropped) + lost >= target) {
-            rc = lost != lost0 ? BB_ECLOSED : 0;
-            break;
-        }
-        int64_t now = now_ms();
-        if (now >= deadline) {
-            rc = BB_ETIMEDOUT;
-            break;
-        }
-        /* ACKs wake us; drops counted elsewhere are seen within 10 ms */
-        struct timespec ts;
-        deadline_ts(now + 10 < deadline ? now + 10 : deadline, &ts);
-        pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-    }
-    pthread_mutex_unlock(&c->mu);
-    atomic_fetch_sub(&c->flush_waiters, 1);
-    return rc;
+    if (atomic_load(&c->apub_acked) + atomic_load(&c->dropped) + lost0 >= target) return 0;
+    /* Flush is answered after the ACK of everything before it on this connection */
+    int status = 0;
+    int rc = call(c, BCAST_CMD_FLUSH, NULL, 0, 1, timeout_ms, &status, NULL, NULL);
+    if (rc == 0 && status != BCAST_ST_OK) rc = BB_EPROTO;
+    if (rc == BB_ETIMEDOUT || rc == BB_EUNAVAIL || rc == BB_EPROTO) return rc;
+    uint64_t lost = atomic_load(&c->apub_lost);
+    if (rc == 0 && atomic_load(&c->apub_acked) + atomic_load(&c->dropped) + lost >= target)
+        return lost != lost0 ? BB_ECLOSED : 0;
+    return BB_ECLOSED;
 }

@@ -902,10 +902,11 @@ static void test_pipelined_acks(void **state)
     s.bo.max_event_bytes = 4096;
     assert_int_equal(tsrv_start(&s), 0);
 
-    /* on the wire: three pipelined publishes in one write get no OK, one ERROR for the refused
-     * one (in place) and one ACK for the two accepted, with the last request id */
+    /* on the wire: three pipelined publishes and a Flush in one write get no OK each, one ERROR
+     * for the refused one (in place), one ACK for the two accepted (the last request id), then the
+     * Flush's OK */
     int fd = raw_connect(s.path);
-    uint8_t wire[3 * (17 + 64) + 5000], pl[5100];
+    uint8_t wire[4 * (17 + 64) + 5000], pl[5100];
     size_t wn = 0;
     char big[4200];
     memset(big, 'x', sizeof big);
@@ -916,6 +917,8 @@ static void test_pipelined_acks(void **state)
         memcpy(wire + wn + 17, pl, n);
         wn += 17 + n;
     }
+    bb_rpc_frame_header(wire + wn, 4, BCAST_CMD_FLUSH, 0);
+    wn += 17;
     assert_int_equal(send(fd, wire, wn, MSG_NOSIGNAL), (ssize_t)wn);
     struct bb_rpc_decoder d;
     bb_rpc_decoder_init(&d, 0);
@@ -933,7 +936,18 @@ static void test_pipelined_acks(void **state)
     assert_int_equal(bcast_ack_decode((const uint8_t *)buf, 5 + BCAST_ID_LEN, &a), 0);
     assert_int_equal(a.count, 2);
     assert_int_equal(a.last_id.n, BCAST_ID_LEN);
-    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 200), -1); /* nothing more */
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_OK);
+    assert_int_equal(id, 4);
+    /* a lone pipelined publish is acknowledged by the tick, without a Flush */
+    size_t n1 = bcast_put_publish(pl, sizeof pl, "pipe.raw", 8, "1", 1, NULL, NULL);
+    raw_send(fd, 5, BCAST_CMD_PUBLISH_PIPELINED, pl, n1);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 3000), 1);
+    assert_int_equal(code, BCAST_ST_ACK);
+    assert_int_equal(id, 5);
+    assert_int_equal(bcast_ack_decode((const uint8_t *)buf, 5 + BCAST_ID_LEN, &a), 0);
+    assert_int_equal(a.count, 1);
+    assert_int_equal(raw_frame(fd, &d, &id, &code, buf, sizeof buf, 300), -1); /* nothing more */
     bb_rpc_decoder_release(&d);
     close(fd);
 
