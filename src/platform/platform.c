@@ -151,6 +151,8 @@ const struct plat_route plat_routes[] = {
     {"GET", "/v1/projects/{projectId}", plat_h_project_get, DEVKEY, POOL, 0, RES_PROJECT, ACT_READ},
     {"PATCH", "/v1/projects/{projectId}", plat_h_project_update, DEVKEY, POOL, SMALL, RES_PROJECT,
      ACT_WRITE},
+    {"PUT", "/v1/projects/{projectId}", plat_h_project_update, DEVKEY, POOL, SMALL, RES_PROJECT,
+     ACT_WRITE}, /* the reference's verb */
     {"DELETE", "/v1/projects/{projectId}", plat_h_project_delete, DEVKEY, POOL, 0, RES_PROJECT,
      ACT_ADMIN},
     {"GET", "/v1/projects/{projectId}/config", plat_h_project_config, DEVKEY, 0, 0, RES_CONFIG,
