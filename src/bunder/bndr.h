@@ -520,6 +520,8 @@ void bndr_shutdown(struct bndr_server *s);
 void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip);
 /* cmd_script.c: 1 if cmd must be refused with -BUSY because a script is past its time limit. */
 int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd);
+/* 1 while a script runs past busy-reply-threshold (other clients get -BUSY) */
+int bndr_script_busy(void);
 /* cmd_script.c: bytes the Lua state holds now (INFO used_memory_lua). */
 size_t bndr_script_memory(void);
 

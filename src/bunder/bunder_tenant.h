@@ -14,7 +14,9 @@
  *   BUNDER_TP_SETTABLE    a parameter a tenant may CONFIG SET; every parameter NOT listed here is
  *                         refused ("can't set protected config"), so a new option is protected
  *                         until someone decides otherwise
- * On a redis-server stand-in, whose ACL cannot tell CONFIG parameters apart, tenants get no CONFIG
+ * One exception, in tenant.c: SHUTDOWN NOSAVE while a script is busy (past busy-reply-threshold)
+ * is allowed — the only way out of a never-ending script that already wrote; the manager restarts
+ * the process. On a redis-server stand-in, whose ACL cannot tell CONFIG parameters apart, tenants get no CONFIG
  * at all. SAVE, BGSAVE, BGREWRITEAOF and LASTSAVE are allowed: they write only the project's own
  * files, whose names (dbfilename, appendfilename) a tenant cannot change.
  */

@@ -1025,6 +1025,11 @@ static void script_hook(lua_State *L, lua_Debug *ar)
     }
 }
 
+int bndr_script_busy(void)
+{
+    return sc.running && sc.timedout;
+}
+
 int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd)
 {
     if (!sc.running || !sc.timedout || c == sc.caller || c == sc.fake) return 0;

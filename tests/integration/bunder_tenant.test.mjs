@@ -88,3 +88,31 @@ test('redis-cli as the tenant user; --requirepass is not visible in /proc/<pid>/
   const cmdline = fs.readFileSync(`/proc/${srv.proc.pid}/cmdline`, 'latin1');
   assert.ok(!cmdline.includes(PASS), cmdline.replaceAll('\0', ' '));
 });
+
+test('a tenant may SHUTDOWN NOSAVE only while its script is busy (the way out of a script that wrote)', async () => {
+  const b = await startBunder(['--requirepass', PASS, '--busy-reply-threshold', '100']);
+  try {
+    const a = await Client.connect(b.port);
+    assert.equal(await a.call('AUTH', 'bunbase-tenant', PASS), 'OK');
+    assert.match(e(await a.call('SHUTDOWN', 'NOSAVE').catch((x) => x)), /^NOPERM/);
+    a.writeRaw(Buffer.from("*3\r\n$4\r\nEVAL\r\n$45\r\nredis.call('set', 'w', '1') while true do end\r\n$1\r\n0\r\n"));
+    const t = await Client.connect(b.port);
+    assert.equal(await t.call('AUTH', 'bunbase-tenant', PASS), 'OK');
+    let r;
+    for (let i = 0; i < 100; i++) { // until the script is past the threshold
+      r = await t.call('PING').catch((x) => x);
+      if (/^BUSY/.test(e(r))) break;
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    assert.match(e(r), /^BUSY/);
+    assert.match(e(await t.call('SCRIPT', 'KILL').catch((x) => x)), /^UNKILLABLE/);
+    assert.match(e(await t.call('SHUTDOWN').catch((x) => x)), /^NOPERM/);
+    const exited = new Promise((ok) => b.proc.once('exit', ok));
+    t.writeRaw(Buffer.from('*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n'));
+    await exited;
+    a.close();
+    t.close();
+  } finally {
+    await b.stop();
+  }
+});
