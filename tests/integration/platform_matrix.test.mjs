@@ -5,6 +5,9 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 
 import { sleep, startServer } from './harness.mjs';
 import { FAST_ENV, addMember, api, loginUser, newPat, newProject, newUser, streamHead } from './platform_lib.mjs';
@@ -25,8 +28,21 @@ const SPEC = {
   functions: { owner: RWA, admin: RWA, member: RW, viewer: R, pk: R, sk: RWA },
 };
 
-const CREDS = ['none', 'expired_token', 'revoked_pat', 'wrong_pk', 'wrong_sk', 'other_session',
+const CREDS = ['none', 'expired_token', 'expired_pat', 'revoked_pat', 'wrong_pk', 'wrong_sk', 'other_session',
   'viewer', 'member', 'admin', 'owner', 'pk', 'sk'];
+
+/** An access token signed with the server's own key (read from its data dir) that expired an hour
+ * ago: everything about it is valid but its exp. */
+function accessToken(dataDir, user, expIn = -3600) {
+  const dir = path.join(dataDir, 'bun_auth');
+  const pem = fs.readdirSync(dir).find((f) => /^key-.+\.pem$/.test(f));
+  const kid = pem.slice(4, -4);
+  const key = crypto.createPrivateKey(fs.readFileSync(path.join(dir, pem)));
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${b64({ alg: 'EdDSA', typ: 'JWT', kid })}.${b64({ iss: 'bunbase', aud: 'bunbase-api', sub: user.id, sid: user.session_id, iat: now - 7200, exp: now + expIn, jti: crypto.randomUUID() })}`;
+  return `${input}.${crypto.sign(null, Buffer.from(input), key).toString('base64url')}`;
+}
 
 // Routes whose allowed call would destroy the fixture: run with a fresh credential / target.
 const DESTRUCTIVE = new Set(['POST /v1/auth/logout', 'POST /v1/auth/logout-all',
@@ -34,7 +50,7 @@ const DESTRUCTIVE = new Set(['POST /v1/auth/logout', 'POST /v1/auth/logout-all',
 
 /** 'allow' or the status the dispatcher must answer with. */
 function expected(route, cred) {
-  if (cred === 'expired_token' || cred === 'revoked_pat') return 401; // the credential itself
+  if (cred === 'expired_token' || cred === 'expired_pat' || cred === 'revoked_pat') return 401; // the credential itself
   if (route.resource === 'public') return 'allow';
   if (cred === 'none') return 401;
   const kind = { wrong_pk: 'pk', pk: 'pk', wrong_sk: 'sk', sk: 'sk' }[cred] || 'session';
@@ -68,14 +84,22 @@ describe('authorization matrix (generated from the route table)', () => {
     assert.equal(rv.status, 200, rv.text);
     const expired = await newPat(base, owner.access, { name: 'expired', ttl_seconds: 1 });
     await sleep(1200);
-    fx = { owner, admin, member, viewer, outsider, P, Q, revoked: revoked.token, expired: expired.token };
+    fx = { owner, admin, member, viewer, outsider, P, Q, revoked: revoked.token, expiredPat: expired.token,
+      expiredJwt: accessToken(s.dataDir, owner) };
+    // the forged token is only expired: the same construction with a live exp is accepted
+    const r = await api(base, 'GET', '/v1/auth/me', { token: fx.expiredJwt });
+    assert.equal(r.status, 401, r.text);
+    assert.match(r.code, /expired/);
+    const live = await api(base, 'GET', '/v1/auth/me', { token: accessToken(s.dataDir, owner, 600) });
+    assert.equal(live.status, 200, live.text);
   });
   after(async () => { if (s) await s.stop(); });
 
   function headersFor(cred) {
     switch (cred) {
       case 'none': return {};
-      case 'expired_token': return { token: fx.expired };
+      case 'expired_token': return { token: fx.expiredJwt };
+      case 'expired_pat': return { token: fx.expiredPat };
       case 'revoked_pat': return { token: fx.revoked };
       case 'wrong_pk': return { key: fx.Q.pk };
       case 'wrong_sk': return { token: fx.Q.sk };
