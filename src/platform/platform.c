@@ -155,6 +155,8 @@ const struct plat_route plat_routes[] = {
      ACT_WRITE}, /* the reference's verb */
     {"DELETE", "/v1/projects/{projectId}", plat_h_project_delete, DEVKEY, POOL, 0, RES_PROJECT,
      ACT_ADMIN},
+    /* key-only: the project is the key's (the reference's GET /v1/project) */
+    {"GET", "/v1/project", plat_h_key_project, KEYS, POOL, 0, RES_PROJECT, ACT_READ},
     {"GET", "/v1/projects/{projectId}/config", plat_h_project_config, DEVKEY, 0, 0, RES_CONFIG,
      ACT_READ},
     /* members */

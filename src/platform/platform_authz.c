@@ -10,7 +10,8 @@
  *   account               the caller's own account; PAT: scope      403 (the route's mask)
  *   project-scoped        member role × matrix; non-member → 404;   key's project = {projectId}
  *   ({projectId})         PAT: also its scope (403)                 (else 403) × matrix
- *   project, no id        (list / create) any developer; PAT scope  403
+ *   project, no id        (list / create) any developer; PAT scope  403 (the route's mask)
+ *   key-only, no id       403 (the route's mask)                    the key's project × matrix
  *
  * Internal identities (the internal token) pass: services vouch for themselves.
  * Cookie-authenticated state-changing requests must come from the same origin (CSRF): an Origin
@@ -181,8 +182,11 @@ int platform_routes_check(const struct plat_route *rt, size_t n, char *err, size
             why = "is public but has an identity mask";
         else if (r->res != RES_PUBLIC && r->auth == 0)
             why = "is not public but accepts anyone";
-        else if (r->res > RES_ACCOUNT && r->res != RES_PROJECT && !has_pid)
-            why = "is project-scoped but has no {projectId}";
+        else if (r->res > RES_ACCOUNT && !has_pid && r->res != RES_PROJECT &&
+                 (r->auth &
+                  ~(unsigned)(BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET)))
+            why = "is project-scoped but has no {projectId} (only key-only routes take the "
+                  "project from the key)";
         else if ((r->res == RES_ACCOUNT || r->res == RES_PUBLIC) && has_pid)
             why = "has a {projectId} but an account/public row";
         if (why) {
@@ -241,11 +245,12 @@ int platform_authorize(void *arg, const struct bb_http_request *req, const char 
         }
 
     if (id->kind == BB_IDENTITY_PROJECT_KEY_PUBLIC || id->kind == BB_IDENTITY_PROJECT_KEY_SECRET) {
-        if (!pid) {
+        if (!pid && pr->res == RES_ACCOUNT) {
             *code = "forbidden", *msg = "project keys cannot use this route";
             return 403;
         }
-        if (strlen(id->project_id) != plen || memcmp(id->project_id, pid, plen) != 0) {
+        /* no {projectId}: a key-only route, whose project is the key's */
+        if (pid && (strlen(id->project_id) != plen || memcmp(id->project_id, pid, plen) != 0)) {
             *code = "key_wrong_project", *msg = "this key belongs to another project";
             return 403;
         }

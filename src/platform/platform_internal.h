@@ -217,6 +217,7 @@ void plat_h_project_get(struct bb_http_request *req, struct bb_http_response *re
 void plat_h_project_update(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_project_config(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_key_project(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_members_list(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_members_add(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_member_update(struct bb_http_request *req, struct bb_http_response *res);

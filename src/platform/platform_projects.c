@@ -594,33 +594,68 @@ out:
     plat_pg_release(p, c);
 }
 
-/* GET /v1/projects/{projectId}/config: the URLs this platform really serves for the project,
- * generated from the route table itself (so it cannot advertise a route that does not exist). */
-void plat_h_project_config(struct bb_http_request *req, struct bb_http_response *res)
+/* The project config: the URLs this platform really serves for the project, generated from the
+ * route table itself (so it cannot advertise a route that does not exist). Key-only routes (no
+ * {projectId}: the project is the key's) are listed as they are. */
+static json_t *config_json(struct platform *p, const char *pid)
 {
-    struct platform *p = req->ctx;
-    const char *pid = bb_http_param(req, "projectId");
     const char *g = p->rt->public_url ? p->rt->public_url : "";
     json_t *routes = json_array();
+    const unsigned keys = BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET;
     for (size_t i = 0; i < plat_nroutes; i++) {
         const struct plat_route *r = &plat_routes[i];
         const char *at = strstr(r->pattern, "{projectId}");
-        if (!at) continue;
+        int key_only = r->auth && !(r->auth & ~keys);
+        if (!at && !key_only) continue;
         char path[300];
-        snprintf(path, sizeof path, "%.*s%s%s", (int)(at - r->pattern), r->pattern, pid,
-                 at + strlen("{projectId}"));
+        if (at)
+            snprintf(path, sizeof path, "%.*s%s%s", (int)(at - r->pattern), r->pattern, pid,
+                     at + strlen("{projectId}"));
+        else
+            snprintf(path, sizeof path, "%s", r->pattern);
         json_array_append_new(routes, json_pack("{s:s,s:s,s:s,s:s}", "method", r->method, "path",
                                                 path, "resource", plat_res_name(r->res), "action",
                                                 plat_act_name(r->act)));
     }
     char purl[400];
     snprintf(purl, sizeof purl, "%s/v1/projects/%s", g, pid);
-    json_t *j =
-        json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:s}}", "project_id", pid, "gateway_url", g,
-                  "project_url", purl, "routes", routes, "auth", "publishable_key_header",
-                  "X-Bunbase-Client-Key", "secret_key_header", "Authorization: Bearer sk_...");
+    return json_pack("{s:s,s:s,s:s,s:o,s:{s:s,s:s}}", "project_id", pid, "gateway_url", g,
+                     "project_url", purl, "routes", routes, "auth", "publishable_key_header",
+                     "X-Bunbase-Client-Key", "secret_key_header", "Authorization: Bearer sk_...");
+}
+
+/* GET /v1/projects/{projectId}/config */
+void plat_h_project_config(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    json_t *j = config_json(p, bb_http_param(req, "projectId"));
     bb_http_reply_json(res, 200, j);
     json_decref(j);
+}
+
+/* GET /v1/project (keys only): the key's project and its config. */
+void plat_h_key_project(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *pid = req->identity.project_id;
+    PGconn *c = plat_pg(p, res);
+    if (!c) return;
+    const char *prm[1] = {pid};
+    PGresult *r =
+        plat_q(c, "SELECT " PROJECT_COLS " FROM platform_projects p WHERE p.id = $1", 1, prm);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        db_fail(res, c, "key project");
+    } else if (PQntuples(r) != 1) {
+        plat_reply_err(res, 404, "project_not_found", "no such project");
+    } else {
+        json_t *j = json_pack("{s:o,s:s,s:o}", "project", project_row(r, 0), "key",
+                              req->identity.kind == BB_IDENTITY_PROJECT_KEY_SECRET ? "sk" : "pk",
+                              "config", config_json(p, pid));
+        bb_http_reply_json(res, 200, j);
+        json_decref(j);
+    }
+    PQclear(r);
+    plat_pg_release(p, c);
 }
 
 /* ---------------------------------------------------------------- members */

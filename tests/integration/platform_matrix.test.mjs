@@ -57,7 +57,9 @@ function expected(route, cred) {
   if (!route.accepts.includes(kind)) return 403;
   const scoped = route.pattern.includes('{projectId}');
   if (kind === 'pk' || kind === 'sk') {
-    if (!scoped || cred.startsWith('wrong_')) return 403;
+    if (route.resource === 'account') return 403;
+    // a key-only route (no {projectId}) works on the key's own project, whichever it is
+    if (scoped && cred.startsWith('wrong_')) return 403;
     return SPEC[route.resource][kind].includes(route.action) ? 'allow' : 403;
   }
   if (!scoped) return 'allow'; // the caller's own account / project list and create

@@ -259,9 +259,22 @@ describe('projects, members, keys, tokens', () => {
     assert.equal(r.json.gateway_url, A);
     assert.ok(r.json.routes.length >= 10);
     for (const rt of r.json.routes.filter((x) => x.method === 'GET')) {
-      const g = await api(A, 'GET', rt.path, { token: u.access });
+      // project routes with the owner's session, key-only routes with the key
+      const g = await api(A, 'GET', rt.path, rt.path.includes(p.id) ? { token: u.access } : { key: p.pk });
       assert.equal(g.status, 200, `${rt.path}: ${g.text}`);
     }
+    // GET /v1/project: the key's own project and config
+    let k = await api(A, 'GET', '/v1/project', { key: p.pk });
+    assert.equal(k.status, 200, k.text);
+    assert.equal(k.json.project.id, p.id);
+    assert.equal(k.json.key, 'pk');
+    assert.equal(k.json.config.project_id, p.id);
+    k = await api(A, 'GET', '/api/project', { token: p.sk });
+    assert.equal(k.json.key, 'sk');
+    k = await api(A, 'GET', '/v1/project', { token: u.access });
+    assert.equal(k.status, 403, k.text);
+    k = await api(A, 'GET', '/v1/project');
+    assert.equal(k.status, 401, k.text);
   });
 });
 

@@ -35,6 +35,10 @@ static void test_route_without_row_refused(void **st)
     const struct plat_route noid[] = {
         {"GET", "/v1/things", h, BB_IDENTITY_PAT, 0, 0, RES_DATABASE, ACT_READ}};
     assert_int_equal(platform_routes_check(noid, 1, err, sizeof err), BB_EINVAL);
+    const struct plat_route keyonly[] = {
+        {"GET", "/v1/things", h, BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET, 0,
+         0, RES_DATABASE, ACT_READ}};
+    assert_int_equal(platform_routes_check(keyonly, 1, err, sizeof err), 0);
     const struct plat_route open[] = {
         {"GET", "/v1/projects/{projectId}/x", h, 0, 0, 0, RES_DATABASE, ACT_READ}};
     assert_int_equal(platform_routes_check(open, 1, err, sizeof err), BB_EINVAL);
