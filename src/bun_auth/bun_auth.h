@@ -66,13 +66,16 @@ int bun_auth_register(struct bun_auth *a, const char *email, const char *passwor
                       struct bun_auth_user *out, char *err, size_t errcap);
 
 /* Password login: a new session. BB_EAUTH for an unknown email or a wrong password alike (same
- * work either way, so timing does not tell which). */
+ * work either way, so timing does not tell which). A login past BUNBASE_BUN_AUTH_MAX_SESSIONS live
+ * sessions of the user revokes the oldest ones. */
 int bun_auth_login(struct bun_auth *a, const char *email, const char *password,
                    const struct bun_auth_client *client, struct bun_auth_user *user,
                    struct bun_auth_tokens *out);
 
 /* Rotates a refresh token. BB_EAUTH when unknown, expired or revoked; a token that was already
- * used revokes its whole session (reuse detection) and is BB_EAUTH too. */
+ * used revokes its whole session (reuse detection) and is BB_EAUTH too — so two concurrent
+ * refreshes with the same token kill the session: clients must serialize refreshes. out gets a new
+ * access and refresh token for the same session (session_token NULL). */
 int bun_auth_refresh(struct bun_auth *a, const char *refresh_token,
                      const struct bun_auth_client *client, struct bun_auth_tokens *out);
 
