@@ -554,6 +554,190 @@ static void test_checkpoint_bounds_wal(void **state)
     tu_rmrf(dir);
 }
 
+/* ---- raw documents: bdoc_scan, bdoc_get_raw, decoding helpers ---- */
+
+struct scan_seen {
+    char ids[16][16];
+    size_t n, stop_at;
+};
+
+static int scan_cb(void *ctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
+{
+    struct scan_seen *s = ctx;
+    json_t *d = NULL;
+    assert_int_equal(bdoc_doc_decode(doc, len, &d), 0);
+    /* the id handed out is the document's _id */
+    assert_int_equal(strlen(json_string_value(json_object_get(d, "_id"))), idlen);
+    assert_memory_equal(json_string_value(json_object_get(d, "_id")), id, idlen);
+    const char *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(bdoc_doc_get_str(doc, len, "_id", &v, &vl), 0);
+    assert_int_equal(vl, idlen);
+    assert_int_equal(bdoc_doc_get_str(doc, len, "n", &v, &vl), BB_ENOTFOUND); /* a number */
+    json_decref(d);
+    assert_true(idlen < sizeof s->ids[0]);
+    memcpy(s->ids[s->n], id, idlen);
+    s->ids[s->n][idlen] = 0;
+    s->n++;
+    if (s->stop_at && s->n == s->stop_at) return 1;
+    return 0;
+}
+
+static int scan_fail_cb(void *ctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
+{
+    (void)ctx, (void)id, (void)idlen, (void)doc, (void)len;
+    return BB_EPERM;
+}
+
+static void test_raw_scan(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "c");
+    mkcoll(db, "d");
+    struct bdoc_txn *t;
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    const char *ids[] = {"b2", "a1", "b1", "c1", "a2"};
+    for (int i = 0; i < 5; i++) {
+        char buf[64];
+        snprintf(buf, sizeof buf, "{\"_id\":\"%s\",\"n\":%d,\"s\":\"\\u00e9\"}", ids[i], i);
+        json_t *d = J(buf);
+        assert_int_equal(bdoc_insert(t, "c", d, NULL), 0);
+        json_decref(d);
+    }
+    json_t *other = J("{\"_id\":\"zz\"}");
+    assert_int_equal(bdoc_insert(t, "d", other, NULL), 0);
+    json_decref(other);
+    assert_int_equal(bdoc_commit(t), 0);
+
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    struct scan_seen s = {0};
+    assert_int_equal(bdoc_scan(t, "c", NULL, NULL, scan_cb, &s), 0);
+    assert_int_equal(s.n, 5); /* only this collection, in _id order */
+    assert_string_equal(s.ids[0], "a1");
+    assert_string_equal(s.ids[4], "c1");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan(t, "c", "a2", "b", scan_cb, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.ids[0], "b1");
+    assert_string_equal(s.ids[1], "b2");
+    memset(&s, 0, sizeof s);
+    s.stop_at = 2; /* the callback stops the scan */
+    assert_int_equal(bdoc_scan(t, "c", NULL, NULL, scan_cb, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(bdoc_scan(t, "c", NULL, NULL, scan_fail_cb, NULL), BB_EPERM);
+    assert_int_equal(bdoc_scan(t, "nope", NULL, NULL, scan_cb, &s), BB_ENOTFOUND);
+    assert_int_equal(bdoc_scan(t, "c", NULL, NULL, NULL, NULL), BB_EINVAL);
+
+    uint8_t *raw = NULL;
+    size_t len = 0;
+    assert_int_equal(bdoc_get_raw(t, "c", "b1", &raw, &len), 0);
+    json_t *d = NULL;
+    assert_int_equal(bdoc_doc_decode(raw, len, &d), 0);
+    assert_json(d, "{\"_id\":\"b1\",\"n\":2,\"s\":\"\\u00e9\"}");
+    json_decref(d);
+    const char *names[] = {"s", "missing", "_id"};
+    assert_int_equal(bdoc_doc_decode_fields(raw, len, names, 3, &d), 0);
+    assert_json(d, "{\"_id\":\"b1\",\"s\":\"\\u00e9\"}");
+    json_decref(d);
+    assert_int_equal(bdoc_doc_decode(raw, len - 1, &d), BB_EIO);
+    assert_int_equal(bdoc_doc_decode_fields(raw, len - 1, names, 3, &d), BB_EIO);
+    free(raw);
+    assert_int_equal(bdoc_get_raw(t, "c", "zz", &raw, &len), BB_ENOTFOUND);
+    bdoc_rollback(t);
+
+    /* the per-transaction collection id cache follows the transaction's own catalog writes */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_get_raw(t, "d", "zz", &raw, &len), 0);
+    free(raw);
+    assert_int_equal(bdoc_collection_drop(t, "d"), 0);
+    assert_int_equal(bdoc_get_raw(t, "d", "zz", &raw, &len), BB_ENOTFOUND);
+    assert_int_equal(bdoc_collection_create(t, "d"), 0);
+    assert_int_equal(bdoc_get_raw(t, "d", "zz", &raw, &len), BB_ENOTFOUND);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+/* bdoc_watch with another transaction's stamp, bdoc_delete_blind: the primitives of online index
+ * builds (docs/internals/bundoc-store.md §4). */
+static void test_watch_and_blind_delete(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "c");
+    mkcoll(db, "e");
+    json_t *d = J("{\"_id\":\"x\",\"v\":1}");
+    assert_int_equal(bdoc_insert1(db, "c", d, NULL), 0);
+    json_decref(d);
+
+    /* t0 is the extraction snapshot; x is replaced after it; a later transaction watching x
+     * "since t0" conflicts although its own snapshot already sees the replacement */
+    struct bdoc_txn *t0, *w, *b;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t0), 0);
+    uint64_t stamp = bdoc_txn_stamp(t0);
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    d = J("{\"v\":2}");
+    assert_int_equal(bdoc_replace(w, "c", "x", d, NULL), 0);
+    json_decref(d);
+    assert_int_equal(bdoc_commit(w), 0);
+    assert_int_equal(bdoc_begin(db, 0, &b), 0);
+    json_t *ent = J("{\"_id\":\"k1\"}");
+    assert_int_equal(bdoc_insert(b, "e", ent, NULL), 0);
+    assert_int_equal(bdoc_watch(b, "c", "x", stamp), 0);
+    assert_int_equal(bdoc_commit(b), BB_ECONFLICT);
+    /* watching since its own snapshot (stamp 0): no conflict */
+    assert_int_equal(bdoc_begin(db, 0, &b), 0);
+    assert_int_equal(bdoc_insert(b, "e", ent, NULL), 0);
+    assert_int_equal(bdoc_watch(b, "c", "x", 0), 0);
+    assert_int_equal(bdoc_commit(b), 0);
+    /* a deletion after the stamp is seen as well (t0 keeps the history) */
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    assert_int_equal(bdoc_delete(w, "c", "x"), 0);
+    assert_int_equal(bdoc_commit(w), 0);
+    assert_int_equal(bdoc_begin(db, 0, &b), 0);
+    assert_int_equal(bdoc_watch(b, "c", "x", stamp), 0);
+    json_t *ent2 = J("{\"_id\":\"k2\"}");
+    assert_int_equal(bdoc_insert(b, "e", ent2, NULL), 0);
+    assert_int_equal(bdoc_commit(b), BB_ECONFLICT);
+    assert_int_equal(bdoc_watch(t0, "c", "x", stamp), 0); /* read-only: a no-op */
+    bdoc_rollback(t0);
+
+    /* blind delete of an entry another transaction inserts concurrently: the second committer
+     * conflicts, in both orders */
+    for (int order = 0; order < 2; order++) {
+        struct bdoc_txn *ins, *del;
+        assert_int_equal(bdoc_begin(db, 0, &del), 0);
+        assert_int_equal(bdoc_begin(db, 0, &ins), 0);
+        json_t *e3 = J("{\"_id\":\"k3\"}");
+        assert_int_equal(bdoc_insert(ins, "e", e3, NULL), 0);
+        json_decref(e3);
+        assert_int_equal(bdoc_delete(del, "e", "k3"), BB_ENOTFOUND); /* not visible */
+        assert_int_equal(bdoc_delete_blind(del, "e", "k3"), 0);
+        if (order == 0) {
+            assert_int_equal(bdoc_commit(ins), 0);
+            assert_int_equal(bdoc_commit(del), BB_ECONFLICT);
+        } else {
+            assert_int_equal(bdoc_commit(del), 0); /* nothing to delete: a no-op write */
+            assert_int_equal(bdoc_commit(ins), BB_ECONFLICT);
+        }
+        assert_int_equal(bdoc_begin(db, 0, &del), 0); /* clean up for the next round */
+        int rc = bdoc_delete(del, "e", "k3");
+        assert_true(rc == 0 || rc == BB_ENOTFOUND);
+        assert_int_equal(bdoc_commit(del), 0);
+    }
+    struct bdoc_txn *ro;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &ro), 0);
+    assert_int_equal(bdoc_delete_blind(ro, "e", "k1"), BB_EPERM);
+    bdoc_rollback(ro);
+    json_decref(ent);
+    json_decref(ent2);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -565,6 +749,8 @@ int main(void)
         cmocka_unit_test(test_checkpoint_bounds_wal),
         cmocka_unit_test(test_collection_definitions),
         cmocka_unit_test(test_durability_modes),
+        cmocka_unit_test(test_raw_scan),
+        cmocka_unit_test(test_watch_and_blind_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "bb_err.h"
+#include "doc.h"
 #include "query.h"
 
 static json_t *J(const char *text)
@@ -32,10 +33,42 @@ static int M(const char *filter, const char *doc)
     int rc = bdoc_query_compile(f, &q, err, sizeof err);
     if (rc) fail_msg("compile %s: %s", filter, err);
     int m = bdoc_query_match(q, d);
+    /* the evaluator on the binary encoding gives the same answer for every case of this file */
+    if (json_is_object(d)) {
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        assert_int_equal(doc_encode(d, 1u << 20, &enc, &len), 0);
+        int me = bdoc_query_match_enc(q, enc, len, NULL);
+        if (me != m) fail_msg("filter %s on %s: %d on the tree, %d on the encoding", filter, doc, m, me);
+        free(enc);
+    }
     bdoc_query_free(q);
     json_decref(f);
     json_decref(d);
     return m;
+}
+
+/* bdoc_find_array, but every document is fed in the binary encoding (bdoc_find_run_feed_enc). */
+static int find_array_enc(const struct bdoc_find *f, const json_t *docs, json_t **out,
+                          char **cursor, size_t *matched)
+{
+    struct bdoc_find_run *r = NULL;
+    int rc = bdoc_find_run_new(f, &r);
+    if (rc) return rc;
+    size_t i;
+    json_t *d;
+    json_array_foreach(docs, i, d) {
+        uint8_t *enc = NULL;
+        size_t len = 0;
+        assert_int_equal(doc_encode(d, 1u << 20, &enc, &len), 0);
+        rc = bdoc_find_run_feed_enc(r, enc, len);
+        free(enc);
+        if (rc < 0) goto out;
+    }
+    rc = bdoc_find_run_finish(r, out, cursor, matched);
+out:
+    bdoc_find_run_free(r);
+    return rc < 0 ? rc : 0;
 }
 
 static int compile_err(const char *filter, char *err, size_t cap)
@@ -450,6 +483,19 @@ static void run_find(const char *req, const char *want_ids, size_t want_matched,
     assert_int_equal(bdoc_find_array(f, docs, &out, cursor, &matched), 0);
     if (strcmp(ids_of(out), want_ids)) fail_msg("%s: got %s want %s", req, ids_of(out), want_ids);
     assert_int_equal(matched, want_matched);
+    /* the same on the encoding: same page (projection included), same count, same cursor */
+    json_t *eout = NULL;
+    char *ecur = NULL;
+    size_t ematched = 0;
+    assert_int_equal(find_array_enc(f, docs, &eout, cursor ? &ecur : NULL, &ematched), 0);
+    if (!json_equal(out, eout)) fail_msg("%s: encoding gave %s", req, ids_of(eout));
+    assert_int_equal(ematched, want_matched);
+    if (cursor) {
+        assert_true((*cursor == NULL) == (ecur == NULL));
+        if (ecur) assert_string_equal(*cursor, ecur);
+    }
+    free(ecur);
+    json_decref(eout);
     json_decref(out);
     json_decref(docs);
     json_decref(r);
@@ -739,6 +785,101 @@ static void test_budget(void **state)
     bdoc_query_free(q); bdoc_query_free(qn); bdoc_query_free(ql); bdoc_query_free(qd);
 }
 
+/* Keyset pages and top-k windows fed through the encoding equal those of the tree evaluator,
+ * for mixed-type sort keys (null/missing < numbers < strings < objects < arrays < booleans). */
+static void test_enc_pages(void **state)
+{
+    (void)state;
+    json_t *docs = J("["
+                     "{\"_id\":\"m1\",\"v\":3},{\"_id\":\"m2\",\"v\":\"3\"},{\"_id\":\"m3\"},"
+                     "{\"_id\":\"m4\",\"v\":null},{\"_id\":\"m5\",\"v\":2.5},{\"_id\":\"m6\",\"v\":true},"
+                     "{\"_id\":\"m7\",\"v\":[1,2]},{\"_id\":\"m8\",\"v\":{\"b\":1,\"a\":2}},"
+                     "{\"_id\":\"m9\",\"v\":{\"a\":2,\"b\":1}},{\"_id\":\"m10\",\"v\":false},"
+                     "{\"_id\":\"m11\",\"v\":9007199254740993},{\"_id\":\"m12\",\"v\":9007199254740992.0},"
+                     "{\"_id\":\"m13\",\"v\":\"\\u00e9\"},{\"_id\":\"m14\",\"v\":\"z\"},{\"_id\":\"m15\",\"v\":[1]},"
+                     "{\"_id\":\"m16\",\"v\":-0.0},{\"_id\":\"m17\",\"v\":0}]");
+    const char *sorts[] = {"[\"v\"]", "[\"-v\"]", "[\"v.a\",\"-v\"]", "[]", "[\"-v.0\"]"};
+    for (size_t s = 0; s < sizeof sorts / sizeof sorts[0]; s++) {
+        for (int lim = 1; lim <= 5; lim += 2) {
+            char *cur = NULL, *ecur = NULL;
+            int pages = 0;
+            do {
+                json_t *pr = json_pack("{s:o,s:i}", "sort", J(sorts[s]), "limit", lim);
+                if (cur) json_object_set_new(pr, "cursor", json_string(cur));
+                struct bdoc_find *f = NULL;
+                char err[256];
+                if (bdoc_find_compile(pr, &f, err, sizeof err)) fail_msg("%s", err);
+                json_t *page = NULL, *epage = NULL;
+                size_t m = 0, em = 0;
+                free(cur);
+                cur = NULL;
+                assert_int_equal(bdoc_find_array(f, docs, &page, &cur, &m), 0);
+                assert_int_equal(find_array_enc(f, docs, &epage, &ecur, &em), 0);
+                if (!json_equal(page, epage))
+                    fail_msg("sort %s limit %d page %d: %s vs encoding", sorts[s], lim, pages,
+                             ids_of(page));
+                assert_int_equal(m, em);
+                assert_true((cur == NULL) == (ecur == NULL));
+                if (cur) assert_string_equal(cur, ecur);
+                free(ecur);
+                ecur = NULL;
+                json_decref(page);
+                json_decref(epage);
+                json_decref(pr);
+                bdoc_find_free(f);
+                pages++;
+            } while (cur && pages < 40);
+            free(cur);
+            assert_true(pages < 40);
+        }
+    }
+    json_decref(docs);
+}
+
+/* A malformed encoding is BB_EIO, never a read out of bounds (every truncation and a few byte
+ * flips of a real document); the run reports it too. */
+static void test_enc_malformed(void **state)
+{
+    (void)state;
+    json_t *d = J("{\"_id\":\"x\",\"a\":{\"b\":[1,\"s\",{\"c\":2.5}]},\"t\":\"text\"}");
+    json_t *fj = J("{\"a.b.c\":{\"$gte\":2},\"t\":{\"$regex\":\"^te\"}}");
+    struct bdoc_query *q = NULL;
+    assert_int_equal(bdoc_query_compile(fj, &q, NULL, 0), 0);
+    uint8_t *enc = NULL;
+    size_t len = 0;
+    assert_int_equal(doc_encode(d, 1u << 20, &enc, &len), 0);
+    assert_int_equal(bdoc_query_match_enc(q, enc, len, NULL), 1);
+    for (size_t n = 0; n < len; n++) {
+        uint8_t *cut = malloc(n ? n : 1);
+        memcpy(cut, enc, n);
+        assert_int_equal(bdoc_query_match_enc(q, cut, n, NULL), BB_EIO);
+        free(cut);
+    }
+    for (size_t i = 2; i < len; i++) {
+        uint8_t saved = enc[i];
+        enc[i] ^= 0x5a;
+        int r = bdoc_query_match_enc(q, enc, len, NULL);
+        json_t *back = NULL;
+        if (doc_decode(enc, len, &back) == 0) assert_int_equal(r, bdoc_query_match(q, back));
+        else assert_true(r == 0 || r == 1 || r == BB_EIO);
+        json_decref(back);
+        enc[i] = saved;
+    }
+    json_t *req = J("{\"sort\":[\"a\"],\"limit\":1}");
+    struct bdoc_find *f = NULL;
+    struct bdoc_find_run *r = NULL;
+    assert_int_equal(bdoc_find_compile(req, &f, NULL, 0), 0);
+    assert_int_equal(bdoc_find_run_new(f, &r), 0);
+    assert_int_equal(bdoc_find_run_feed_enc(r, enc, len - 1), BB_EIO);
+    bdoc_find_run_free(r);
+    bdoc_find_free(f);
+    json_decref(req);
+    free(enc);
+    bdoc_query_free(q);
+    json_decref(fj);
+    json_decref(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -752,7 +893,8 @@ int main(void)
         cmocka_unit_test(test_find_sort),      cmocka_unit_test(test_find_errors),
         cmocka_unit_test(test_cursor_pages),   cmocka_unit_test(test_topk_window),
         cmocka_unit_test(test_projection),     cmocka_unit_test(test_count),
-        cmocka_unit_test(test_budget),
+        cmocka_unit_test(test_budget),         cmocka_unit_test(test_enc_pages),
+        cmocka_unit_test(test_enc_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
