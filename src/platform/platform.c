@@ -180,6 +180,10 @@ const struct plat_route plat_routes[] = {
      POOL, SMALL, RES_KEYS, ACT_WRITE},
     {"DELETE", "/v1/projects/{projectId}/keys/{keyId}", plat_h_key_revoke, DEVKEY, POOL, 0,
      RES_KEYS, ACT_WRITE},
+    /* the gateway to the data plane (platform_gateway.c): documents and KV, console form
+     * (session or PAT, the caller's role) and key-based form (pk_ / sk_, the key's project) */
+    PLAT_GW_ROUTES("/v1/projects/{projectId}", DEV),
+    PLAT_GW_ROUTES("/v1", KEYS),
 };
 const size_t plat_nroutes = sizeof plat_routes / sizeof plat_routes[0];
 

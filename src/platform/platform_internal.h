@@ -229,4 +229,42 @@ void plat_h_keys_create(struct bb_http_request *req, struct bb_http_response *re
 void plat_h_key_regenerate(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res);
 
+/* ---------------------------------------------------------------- the gateway (platform_gateway.c)
+ * The data-plane route set, once per form: PFX "/v1/projects/{projectId}" with the developer
+ * kinds (console) or "/v1" with the key kinds (key-based; the project is the key's). Reads are
+ * read, document writes write, collection / index / rule management admin. */
+void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res);
+#define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
+    {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}
+#define PLAT_GW_ROUTES(PFX, AUTH)                                                                  \
+    PLAT_GW_DB("GET", "/collections", ACT_READ, PFX, AUTH),                                        \
+    PLAT_GW_DB("POST", "/collections", ACT_ADMIN, PFX, AUTH),                                      \
+    PLAT_GW_DB("GET", "/collections/{collection}", ACT_READ, PFX, AUTH),                           \
+    PLAT_GW_DB("PATCH", "/collections/{collection}", ACT_ADMIN, PFX, AUTH),                        \
+    PLAT_GW_DB("DELETE", "/collections/{collection}", ACT_ADMIN, PFX, AUTH),                       \
+    PLAT_GW_DB("PATCH", "/collections/{collection}/rules", ACT_ADMIN, PFX, AUTH),                  \
+    PLAT_GW_DB("GET", "/collections/{collection}/indexes", ACT_READ, PFX, AUTH),                   \
+    PLAT_GW_DB("POST", "/collections/{collection}/indexes", ACT_ADMIN, PFX, AUTH),                 \
+    PLAT_GW_DB("DELETE", "/collections/{collection}/indexes/{name}", ACT_ADMIN, PFX, AUTH),        \
+    PLAT_GW_DB("GET", "/collections/{collection}/documents", ACT_READ, PFX, AUTH),                 \
+    PLAT_GW_DB("POST", "/collections/{collection}/documents", ACT_WRITE, PFX, AUTH),               \
+    PLAT_GW_DB("GET", "/collections/{collection}/documents/{id}", ACT_READ, PFX, AUTH),            \
+    PLAT_GW_DB("PUT", "/collections/{collection}/documents/{id}", ACT_WRITE, PFX, AUTH),           \
+    PLAT_GW_DB("PATCH", "/collections/{collection}/documents/{id}", ACT_WRITE, PFX, AUTH),         \
+    PLAT_GW_DB("DELETE", "/collections/{collection}/documents/{id}", ACT_WRITE, PFX, AUTH),        \
+    PLAT_GW_DB("POST", "/documents/query", ACT_READ, PFX, AUTH),                                   \
+    PLAT_GW_DB("GET", "/documents/{collection}", ACT_READ, PFX, AUTH),                             \
+    PLAT_GW_DB("POST", "/documents/{collection}", ACT_WRITE, PFX, AUTH),                           \
+    PLAT_GW_DB("GET", "/documents/{collection}/{id}", ACT_READ, PFX, AUTH),                        \
+    PLAT_GW_DB("PUT", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                       \
+    PLAT_GW_DB("PATCH", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                     \
+    PLAT_GW_DB("DELETE", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                    \
+    PLAT_GW_DB("POST", "/batch", ACT_WRITE, PFX, AUTH),                                            \
+    {"GET", PFX "/kv", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_READ},                    \
+    {"GET", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_READ},              \
+    {"PUT", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},             \
+    {"POST", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},            \
+    {"DELETE", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE}
+
 #endif

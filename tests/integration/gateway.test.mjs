@@ -1,0 +1,215 @@
+// The public gateway to the data plane (src/platform/platform_gateway.c) against real bunbased
+// processes: documents with sk_ (admin) and pk_ (the collection rules apply), keys of another
+// project, revoked keys, console routes by role, KV with odd keys in both forms, X-Request-Id
+// forwarding — with bundoc-server in the same process (in-process dispatch) and in a second
+// bunbased (over HTTP, BUNBASE_BUNDOC_SERVER_ADDR).
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { freePort, httpRequest, sleep, startServer } from './harness.mjs';
+import { FAST_ENV, addMember, api, newProject, newUser } from './platform_lib.mjs';
+
+const TOKEN = 'gateway-test-internal-token-0123456789';
+
+/** Percent-encodes every byte that is not unreserved (binary-safe, unlike encodeURIComponent). */
+function pct(buf) {
+  let s = '';
+  for (const b of Buffer.from(buf)) {
+    const c = String.fromCharCode(b);
+    s += /[A-Za-z0-9_.~-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return s;
+}
+
+async function until(fn, ms = 5000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await fn()) return true;
+    if (Date.now() > end) return false;
+    await sleep(50);
+  }
+}
+
+/** The documents contract through the gateway; `G` is the gateway URL. */
+function documentsSuite(name, setup) {
+  describe(name, () => {
+    let ctx;
+    before(async () => { ctx = await setup(); });
+    after(async () => { for (const s of ctx.servers.reverse()) await s.stop(); });
+
+    test('sk_: collections, documents (both path forms), query, batch, indexes, rules', async () => {
+      const { G, p } = ctx;
+      const sk = { key: p.sk };
+      const cases = [
+        ['create collection', 'POST', '/v1/database/collections', { body: { name: 'todos' } }, 201],
+        ['create again', 'POST', '/v1/database/collections', { body: { name: 'todos' } }, 409],
+        ['list collections', 'GET', '/v1/database/collections', {}, 200, (j) => assert.deepEqual(j.collections, ['todos'])],
+        ['get collection', 'GET', '/v1/database/collections/todos', {}, 200, (j) => assert.equal(j.name, 'todos')],
+        ['missing collection', 'GET', '/v1/database/collections/nope', {}, 404],
+        ['create doc', 'POST', '/v1/database/collections/todos/documents', { body: { _id: 'd1', title: 'one' } }, 201],
+        ['create doc other form', 'POST', '/v1/database/documents/todos', { body: { _id: 'd2', title: 'two', n: 2 } }, 201],
+        ['get doc', 'GET', '/v1/database/collections/todos/documents/d1', {}, 200, (j) => assert.equal(j.title, 'one')],
+        ['get doc other form', 'GET', '/v1/database/documents/todos/d2', {}, 200, (j) => assert.equal(j.n, 2)],
+        ['patch doc', 'PATCH', '/v1/database/documents/todos/d1', { body: { done: true } }, 200, (j) => assert.equal(j.done, true)],
+        ['replace doc', 'PUT', '/v1/database/collections/todos/documents/d1', { body: { title: 'uno', n: 1 } }, 200],
+        ['list docs with query string', 'GET', '/v1/database/documents/todos?limit=1', {}, 200, (j) => assert.equal(j.documents.length, 1)],
+        ['bad json', 'POST', '/v1/database/documents/todos', { body: '{nope' }, 400],
+        ['create index', 'POST', '/v1/database/collections/todos/indexes', { body: { name: 'by_n', fields: ['n'] } }, 201],
+        ['list indexes', 'GET', '/v1/database/collections/todos/indexes', {}, 200, (j) => assert.ok(j.indexes.some((i) => i.name === 'by_n'))],
+        ['query', 'POST', '/v1/database/documents/query', { body: { collection: 'todos', filter: { n: { $gte: 2 } } } }, 200, (j) => assert.deepEqual(j.documents.map((d) => d._id), ['d2'])],
+        ['batch', 'POST', '/v1/database/batch', { body: { writes: [{ op: 'create', collection: 'todos', doc: { _id: 'b1', n: 9 } }] } }, 200],
+        ['rules', 'PATCH', '/v1/database/collections/todos/rules', { body: { rules: { read: 'true' } } }, 200],
+        ['delete index', 'DELETE', '/v1/database/collections/todos/indexes/by_n', {}, 204],
+        ['delete doc', 'DELETE', '/v1/database/documents/todos/b1', {}, 204],
+        ['delete doc again', 'DELETE', '/v1/database/collections/todos/documents/b1', {}, 404],
+        ['api alias', 'GET', '/api/database/collections', {}, 200],
+        ['no key', 'GET', '/v1/database/collections', { key: null }, 401],
+        ['unknown key', 'GET', '/v1/database/collections', { key: 'sk_nope' }, 401],
+      ];
+      for (const [n, method, path, opts, status, check] of cases) {
+        const o = { ...sk, ...opts };
+        if (o.key === null) delete o.key;
+        const r = await api(G, method, path, o);
+        assert.equal(r.status, status, `${n}: ${method} ${path} → ${r.status} ${r.text}`);
+        if (status >= 400) assert.equal(typeof r.code, 'string', `${n}: error shape ${r.text}`);
+        if (check) check(r.json);
+      }
+    });
+
+    test('pk_: the collection rules apply (anonymous end user); admin routes refused', async () => {
+      const { G, p } = ctx;
+      let r = await api(G, 'POST', '/v1/database/collections', { key: p.sk, body: { name: 'posts',
+        rules: { read: 'resource.data.public == true', create: 'false', update: 'false', delete: 'false' } } });
+      assert.equal(r.status, 201, r.text);
+      for (const d of [{ _id: 'pub', public: true }, { _id: 'priv', public: false }]) {
+        r = await api(G, 'POST', '/v1/database/documents/posts', { key: p.sk, body: d });
+        assert.equal(r.status, 201, r.text);
+      }
+      r = await api(G, 'GET', '/v1/database/documents/posts/pub', { key: p.pk });
+      assert.equal(r.status, 200, r.text);
+      r = await api(G, 'GET', '/v1/database/documents/posts/priv', { key: p.pk });
+      assert.equal(r.status, 403, r.text);
+      r = await api(G, 'GET', '/v1/database/documents/posts', { key: p.pk });
+      assert.deepEqual(r.json.documents.map((d) => d._id), ['pub']);
+      r = await api(G, 'POST', '/v1/database/documents/posts', { key: p.pk, body: { public: true } });
+      assert.equal(r.status, 403, r.text);
+      // collection management is admin: the matrix refuses pk_ before bundoc-server is asked
+      r = await api(G, 'POST', '/v1/database/collections', { key: p.pk, body: { name: 'x' } });
+      assert.equal(r.status, 403, r.text);
+      assert.equal(r.code, 'forbidden');
+    });
+
+    test('another project\'s key, a key on the console form, a revoked key', async () => {
+      const { G, p, q, owner } = ctx;
+      // q's data is not p's
+      let r = await api(G, 'GET', '/v1/database/documents/todos/d1', { key: q.sk });
+      assert.equal(r.status, 404, r.text);
+      // a key is for its own project only
+      r = await api(G, 'GET', `/v1/projects/${p.id}/database/collections`, { key: q.sk });
+      assert.equal(r.status, 403, r.text);
+      // revoke q's sk_: refused within 5 s (at once in this process)
+      r = await api(G, 'DELETE', `/v1/projects/${q.id}/keys/${q.skId}`, { token: owner.access });
+      assert.ok(r.status === 200 || r.status === 204, r.text);
+      const t0 = Date.now();
+      assert.ok(await until(async () => (await api(G, 'GET', '/v1/database/collections', { key: q.sk })).status === 401));
+      assert.ok(Date.now() - t0 < 5000);
+    });
+
+    test('console routes: the role decides (viewer reads, cannot write; member writes, cannot manage)', async () => {
+      const { G, p, owner, viewer, member, outsider } = ctx;
+      const base = `/v1/projects/${p.id}/database`;
+      let r = await api(G, 'POST', `${base}/collections`, { token: owner.access, body: { name: 'console' } });
+      assert.equal(r.status, 201, r.text);
+      r = await api(G, 'POST', `${base}/documents/console`, { token: owner.access, body: { _id: 'c1' } });
+      assert.equal(r.status, 201, r.text);
+      r = await api(G, 'GET', `${base}/documents/console/c1`, { token: viewer.access });
+      assert.equal(r.status, 200, r.text);
+      r = await api(G, 'POST', `${base}/documents/console`, { token: viewer.access, body: { _id: 'c2' } });
+      assert.equal(r.status, 403, r.text);
+      r = await api(G, 'POST', `${base}/documents/console`, { token: member.access, body: { _id: 'c2' } });
+      assert.equal(r.status, 201, r.text);
+      r = await api(G, 'POST', `${base}/collections`, { token: member.access, body: { name: 'nope' } });
+      assert.equal(r.status, 403, r.text);
+      r = await api(G, 'GET', `${base}/collections`, { token: outsider.access });
+      assert.equal(r.status, 404, r.text);
+      r = await api(G, 'GET', `${base}/collections`, {});
+      assert.equal(r.status, 401, r.text);
+    });
+
+    test('X-Request-Id is kept and forwarded', async () => {
+      const { G, p, downstreamLog } = ctx;
+      const rid = `gw-rid-${Math.random().toString(36).slice(2, 10)}`;
+      const r = await api(G, 'GET', '/v1/database/collections', { key: p.sk, headers: { 'X-Request-Id': rid } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['x-request-id'], rid);
+      if (downstreamLog) {
+        assert.ok(await until(() => downstreamLog().includes(`rid=${rid}`), 3000),
+          'bundoc-server logged the same request id');
+      }
+    });
+
+    if (setup.kv) {
+      test('KV: both forms, keys with / and spaces, binary keys and values; pk_ refused', async () => {
+        const { G, p, owner, viewer } = ctx;
+        const bin = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+        const keys = ['a/b/c', 'has space', Buffer.from([0, 13, 10, 255])];
+        for (const k of keys) {
+          const r = await httpRequest(`${G}/v1/kv/${pct(k)}`, { method: 'PUT', headers: { 'X-Bunbase-Client-Key': p.sk }, body: bin });
+          assert.equal(r.status, 200, `${k}: ${r.text}`);
+        }
+        for (const k of keys) {
+          const r = await httpRequest(`${G}/v1/projects/${p.id}/kv/${pct(k)}`, { headers: { Authorization: `Bearer ${owner.access}` } });
+          assert.equal(r.status, 200);
+          assert.deepEqual([...r.body], [...bin]);
+        }
+        let r = await api(G, 'GET', '/v1/kv?pattern=*', { key: p.sk });
+        assert.equal(r.status, 200, r.text);
+        assert.ok(r.json.includes('a/b/c') && r.json.includes('has space'), r.text);
+        r = await api(G, 'GET', `/v1/kv/${pct('has space')}`, { key: p.pk });
+        assert.equal(r.status, 403, r.text);
+        r = await api(G, 'GET', `/v1/projects/${p.id}/kv/${pct('has space')}`, { token: viewer.access });
+        assert.equal(r.status, 200, r.text);
+        r = await api(G, 'DELETE', `/v1/projects/${p.id}/kv/${pct('has space')}`, { token: viewer.access });
+        assert.equal(r.status, 403, r.text);
+        r = await api(G, 'DELETE', `/v1/kv/${pct('has space')}`, { key: p.sk });
+        assert.equal(r.status, 200, r.text);
+        r = await api(G, 'GET', `/v1/kv/${pct('has space')}`, { key: p.sk });
+        assert.equal(r.status, 404, r.text);
+        // another project does not see them
+        r = await api(G, 'GET', `/v1/kv/${pct('a/b/c')}`, { key: ctx.q2.sk });
+        assert.equal(r.status, 404, r.text);
+      });
+    }
+  });
+}
+
+async function people(G) {
+  const owner = await newUser(G, 'gwowner');
+  const viewer = await newUser(G, 'gwviewer');
+  const member = await newUser(G, 'gwmember');
+  const outsider = await newUser(G, 'gwout');
+  const p = await newProject(G, owner.access, 'Gateway');
+  const q = await newProject(G, owner.access, 'Other');
+  const q2 = await newProject(G, owner.access, 'Third');
+  await addMember(G, owner.access, p.id, viewer.email, 'viewer');
+  await addMember(G, owner.access, p.id, member.email, 'member');
+  return { owner, viewer, member, outsider, p, q, q2 };
+}
+
+const inProcess = async () => {
+  const a = await startServer({ env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN } });
+  return { servers: [a], G: a.url, ...(await people(a.url)) };
+};
+inProcess.kv = true;
+documentsSuite('gateway, bundoc-server in the same process', inProcess);
+
+documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', async () => {
+  const port = await freePort();
+  const addr = `127.0.0.1:${port}`;
+  const docs = await startServer({ services: 'bundoc-server',
+    env: { BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: addr, BUNBASE_LOG_LEVEL: 'info' } });
+  const gw = await startServer({ services: 'bun-auth,platform',
+    env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: addr } });
+  return { servers: [docs, gw], G: gw.url, downstreamLog: () => docs.stderr() + docs.stdout(), ...(await people(gw.url)) };
+});
