@@ -134,7 +134,7 @@ static void b64(const void *p, size_t n, char *out, size_t cap)
 /* Builds "b64(header).b64(payload)" into out. */
 static void signing_input(const char *header, const char *payload, char *out, size_t cap)
 {
-    char h[1024], p[2048];
+    char h[2048], p[4096];
     b64(header, strlen(header), h, sizeof h);
     b64(payload, strlen(payload), p, sizeof p);
     snprintf(out, cap, "%s.%s", h, p);
@@ -663,6 +663,23 @@ static void test_jwt_rejections(void **state)
     free(tok);
     /* header not JSON */
     expect_reject("bm90IGpzb24.e30.AAAA", "token_malformed");
+    /* bounds: a token over 4 KiB, a header over 1 KiB (both still JWT-shaped) */
+    {
+        char *big = malloc(5000);
+        memset(big, 'A', 4999);
+        big[4999] = '\0';
+        big[100] = '.';
+        big[200] = '.';
+        expect_reject(big, "token_malformed");
+        char hb[1200];
+        int hn = snprintf(hb, sizeof hb, "{\"alg\":\"EdDSA\",\"kid\":\"%s\",\"pad\":\"", kid);
+        memset(hb + hn, 'p', 1100 - (size_t)hn);
+        memcpy(hb + 1100, "\"}", 3);
+        signing_input(hb, pl, big, 5000);
+        strcat(big, ".AAAA");
+        expect_reject(big, "token_malformed");
+        free(big);
+    }
 
     EVP_PKEY_free(priv);
     bun_auth_tokens_release(&t);
