@@ -72,6 +72,8 @@ struct mvcc {
     size_t nactive;
     struct vchain **vs;
     size_t nversions, nchains;
+    uint64_t vs_latest;       /* newest valid-until pushed to the version store (an upper bound of
+                                 every chain's latest; versions are pushed in commit order) */
     uint64_t commits;
     unsigned gc_tick;
 };
@@ -164,6 +166,7 @@ static int vs_push(struct mvcc *m, const uint8_t *k, size_t kl, uint64_t until, 
     }
     c->v[c->n++] = (struct ver){until, val, vlen};
     c->latest = until;
+    if (until > m->vs_latest) m->vs_latest = until;
     m->nversions++;
     return 0;
 }
@@ -643,7 +646,8 @@ static int in_range(const uint8_t *k, size_t kl, const uint8_t *lo, size_t lol, 
     return 1;
 }
 
-/* Fast path for the common case: the transaction has no writes and no old versions are held, so
+/* Fast path for the common case: the transaction has no writes and no version newer than its
+ * snapshot is held (vs_latest), so
  * the tree is exactly the snapshot. Values are handed to cb straight from the leaf pages, in
  * batches of SCAN_BATCH keys under the shared tree lock; between batches the lock is released
  * (a writer may commit) and the check is redone. Returns 1 if the fast path cannot continue (the
@@ -655,7 +659,9 @@ static int scan_fast(struct mtxn *t, uint8_t **lo, size_t *lol, int *lo_excl, co
     *done = 0;
     for (;;) {
         pthread_rwlock_rdlock(&m->tree);
-        if (m->nchains) {
+        /* versions newer than the snapshot exist: take the general path. Older ones (kept for
+         * a transaction that ended, or for an older snapshot) do not change what t sees. */
+        if (m->nchains && m->vs_latest > t->snap) {
             pthread_rwlock_unlock(&m->tree);
             return 1;
         }

@@ -51,7 +51,16 @@ struct pager {
     uint8_t *scratch;        /* BDOC_PAGE_SIZE, used under mu */
     struct page *spare;      /* evicted pages kept for reuse (linked by hnext) */
     size_t nspare;
+    uint32_t last_miss;      /* sequential detection for read-ahead */
+    uint32_t ra_next;        /* first page after the last read-ahead window */
+    uint8_t *ra_buf;         /* READAHEAD frames, used under mu */
 };
+
+/* Read-ahead: a miss on the page right after the previous miss (or right after the previous
+ * read-ahead window) reads the next READAHEAD pages of data.db with one pread, as a scan over
+ * leaves written in order does. Pages already cached or newer in the WAL are skipped; a page
+ * that does not verify is simply not cached (its own load reports it). */
+#define READAHEAD 16
 
 /* ---- little-endian helpers ---- */
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -333,6 +342,36 @@ static int load(struct pager *p, uint32_t pgno, uint8_t *frame)
 
 static uint32_t meta_npages(struct pager *p) { return p->npages; }
 
+static void readahead(struct pager *p, uint32_t from)
+{
+    uint32_t end = meta_npages(p);
+    if (from >= end) return;
+    uint32_t n = end - from < READAHEAD ? end - from : READAHEAD;
+    if (!p->ra_buf && !(p->ra_buf = malloc((size_t)READAHEAD * BDOC_PAGE_SIZE))) return;
+    size_t got = 0;
+    if (p->vfs->read(p->file, p->ra_buf, (size_t)n * BDOC_PAGE_SIZE,
+                     (uint64_t)from * BDOC_PAGE_SIZE, &got) != 0)
+        return;
+    n = (uint32_t)(got / BDOC_PAGE_SIZE);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t pg = from + i;
+        if (hfind(p, pg)) continue;
+        struct page *g = NULL;
+        if (pinsert(p, pg, &g)) return;
+        uint8_t *frame = g->data - BDOC_PAGE_HDR;
+        int have = 0;
+        if (p->src) have = p->src(p->src_ctx, pg, frame);
+        if (have == 0) memcpy(frame, p->ra_buf + (size_t)i * BDOC_PAGE_SIZE, BDOC_PAGE_SIZE);
+        if (have < 0 || pager_decode(p, pg, frame, g->data) != 0) {
+            premove(p, g);
+            continue;
+        }
+        g->pin = 0;
+        g->ref = 1; /* one sweep of the clock, as a page just read */
+    }
+    p->ra_next = from + n;
+}
+
 int pager_get(struct pager *p, uint32_t pgno, struct page **out)
 {
     *out = NULL;
@@ -359,6 +398,8 @@ int pager_get(struct pager *p, uint32_t pgno, struct page **out)
     g->pin = 1;
     g->ref = 1;
     *out = g;
+    if (pgno > 1 && (pgno == p->last_miss + 1 || pgno == p->ra_next)) readahead(p, pgno + 1);
+    p->last_miss = pgno;
 out:
     pthread_mutex_unlock(&p->mu);
     return rc;
@@ -679,6 +720,7 @@ void pager_close(struct pager *p)
     free(p->all);
     free(p->hash);
     free(p->scratch);
+    free(p->ra_buf);
     if (p->file) p->vfs->close(p->file);
     OPENSSL_cleanse(p->key, sizeof p->key);
     pthread_mutex_destroy(&p->mu);
