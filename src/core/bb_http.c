@@ -1733,3 +1733,55 @@ nomem:
     response_free(res);
     return BB_ENOMEM;
 }
+
+int bb_http_redispatch(struct bb_http_request *req, struct bb_http_response *res,
+                       struct bb_router *router, const char *url, struct bb_identity *as)
+{
+    int rc = BB_ENOMEM;
+    char *u = url && url[0] == '/' ? strdup(url) : NULL;
+    size_t plen = u ? strcspn(u, "?#") : 0;
+    char *path = u ? strndup(u, plen) : NULL;
+    char *query = u && u[plen] == '?' ? strndup(u + plen + 1, strcspn(u + plen + 1, "#")) : NULL;
+    if (!u || !path || (u[plen] == '?' && !query)) {
+        if (url && url[0] != '/') rc = BB_EINVAL;
+        bb_http_reply_error(res, rc, rc == BB_EINVAL ? "path must be absolute" : NULL);
+        goto fail;
+    }
+    struct bb_route_match m;
+    rc = bb_router_match(router, req->method, path, plen, &m);
+    if (rc) {
+        bb_http_reply_error_status(res, rc == BB_EMETHOD ? 405 : 404,
+                                   rc == BB_EMETHOD ? "method_not_allowed" : "not_found",
+                                   rc == BB_EMETHOD ? "method not allowed" : "no such route");
+        goto fail;
+    }
+    if (m.route->auth && !(as->kind & m.route->auth)) {
+        rc = BB_EPERM;
+        bb_http_reply_error_status(res, 403, "forbidden",
+                                   "this identity is not accepted by this route");
+        goto fail;
+    }
+    free(req->url);
+    free(req->path);
+    free(req->query);
+    req->url = u, req->path = path, req->query = query;
+    for (size_t i = 0; i < BB_ROUTE_MAX_PARAMS; i++) {
+        free(req->decoded_params[i]);
+        req->decoded_params[i] = NULL;
+    }
+    req->match = m; /* its parameters point into the new path */
+    req->route = m.route;
+    req->ctx = m.ctx;
+    bb_identity_release(&req->identity);
+    req->identity = *as;
+    memset(as, 0, sizeof *as);
+    as->kind = BB_IDENTITY_ANONYMOUS;
+    req->route->handler(req, res);
+    return 0;
+fail:
+    free(u);
+    free(path);
+    free(query);
+    bb_identity_release(as);
+    return rc;
+}

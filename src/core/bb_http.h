@@ -179,6 +179,19 @@ int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
                            struct bb_http_response **out);
 void bb_http_response_free(struct bb_http_response *res);
 
+/* Hands the request being handled to a route of another router, on the same connection: for a
+ * handler of a stream route that is a front for another service's stream route (the gateway's
+ * subscriptions, where bb_http_dispatch_local cannot serve: it has no connection to stream on).
+ * Rewrites req's target to url ("/v1/...?query"; headers and body are kept), matches it on router
+ * (404/405), gives the request the identity *as (moved out of *as, which is left anonymous; the
+ * caller has authorized it: the target router's resolvers and authorizer are not run) — 403 when
+ * the target route does not accept its kind — and runs the target's handler with req and res, in
+ * the calling thread, so it may bb_sse_start. Returns 0 once the handler ran; else BB_EINVAL,
+ * BB_ENOTFOUND, BB_EMETHOD, BB_EPERM or BB_ENOMEM with an error answer in res (and *as released).
+ * Call only from the handler that owns req. */
+int bb_http_redispatch(struct bb_http_request *req, struct bb_http_response *res,
+                       struct bb_router *router, const char *url, struct bb_identity *as);
+
 /* One-time parse of an HTTP request held in buf through the same parser callbacks and router the
  * server uses, without sockets. For fuzzing and unit tests: returns the status the server would
  * answer with for that input (200 when it would dispatch to a handler). */

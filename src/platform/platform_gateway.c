@@ -255,3 +255,57 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res)
     }
     forward(req, res, GW_BUNDER, url, NULL);
 }
+
+/* The query string without the key= parameter (a pk_ sent by a browser stays at the gateway). */
+static void query_without_key(const char *q, char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    while (q && *q) {
+        size_t n = strcspn(q, "&");
+        if (!(n >= 4 && !strncmp(q, "key=", 4)) && !(n == 3 && !strncmp(q, "key", 3)) && n &&
+            o + n + 2 < cap) {
+            o += (size_t)snprintf(out + o, cap - o, "%s%.*s", o ? "&" : "?", (int)n, q);
+        }
+        q += n;
+        if (*q == '&') q++;
+    }
+}
+
+/* GET …/database/collections/{collection}/subscribe and POST …/database/documents/query/subscribe:
+ * the request is handed to bundoc-server's stream route on this connection
+ * (bb_http_redispatch), with the identity the key or role gives (as for the other routes);
+ * Last-Event-ID and the body go along as they are. */
+void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *pid;
+    size_t plen;
+    int console;
+    if (project_of(req, &pid, &plen, &console)) {
+        plat_reply_err(res, 403, "forbidden", "no project for this credential");
+        return;
+    }
+    struct bb_router *router = NULL;
+    if (bb_host_service_state(p->rt->host, svc_names[GW_BUNDOC]))
+        router = bb_host_service_router(p->rt->host, svc_names[GW_BUNDOC]);
+    if (!router) {
+        plat_reply_err(res, 501, "not_implemented",
+                       "realtime through the gateway needs bundoc-server in this process");
+        return;
+    }
+    char q[2048];
+    query_without_key(req->query, q, sizeof q);
+    char url[GW_URL_MAX];
+    int n = snprintf(url, sizeof url, "/v1/projects/%.*s/databases/(default)%s%s", (int)plen, pid,
+                     skip_segments(req->path, console ? 4 : 2), q);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        plat_reply_err(res, 414, "uri_too_long", "request target too long");
+        return;
+    }
+    struct bb_identity as = {0};
+    as.kind = req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? BB_IDENTITY_INTERNAL_END_USER
+                                                                   : BB_IDENTITY_INTERNAL_ADMIN;
+    as.resolver = "gateway";
+    bb_http_redispatch(req, res, router, url, &as);
+}

@@ -235,6 +235,7 @@ void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res
  * read, document writes write, collection / index / rule management admin. */
 void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *res);
 #define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
     {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}
 #define PLAT_GW_ROUTES(PFX, AUTH)                                                                  \
@@ -261,6 +262,10 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res);
     PLAT_GW_DB("PATCH", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                     \
     PLAT_GW_DB("DELETE", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                    \
     PLAT_GW_DB("POST", "/batch", ACT_WRITE, PFX, AUTH),                                            \
+    {"GET", PFX "/database/collections/{collection}/subscribe", plat_h_gw_subscribe, AUTH,         \
+     BB_ROUTE_POOL | BB_ROUTE_STREAM, 0, RES_REALTIME, ACT_READ},                                  \
+    {"POST", PFX "/database/documents/query/subscribe", plat_h_gw_subscribe, AUTH,                 \
+     BB_ROUTE_POOL | BB_ROUTE_STREAM, 0, RES_REALTIME, ACT_READ},                                  \
     {"GET", PFX "/kv", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_READ},                    \
     {"GET", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_READ},              \
     {"PUT", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},             \

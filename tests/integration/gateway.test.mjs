@@ -6,6 +6,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 
 import { freePort, httpRequest, sleep, startServer } from './harness.mjs';
 import { FAST_ENV, addMember, api, newProject, newUser } from './platform_lib.mjs';
@@ -20,6 +21,52 @@ function pct(buf) {
     s += /[A-Za-z0-9_.~-]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return s;
+}
+
+/** An SSE stream: {status, events [{id, event, data, json}], waitFor(n), close()}. */
+function openSSE(url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const h = { ...headers };
+    const payload = body ? JSON.stringify(body) : undefined;
+    if (payload) h['Content-Type'] = 'application/json';
+    const s = { events: [], waiters: new Set(), status: null, text: '' };
+    let buf = '';
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers: h, agent: false }, (res) => {
+      s.status = res.statusCode;
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => {
+        s.text += chunk;
+        buf += chunk;
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+          const ev = { id: null, event: 'message', data: '' };
+          const lines = [];
+          for (const line of frame.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const k = line.slice(0, line.indexOf(':')); const v = line.slice(line.indexOf(':') + 1).replace(/^ /, '');
+            if (k === 'id') ev.id = v; else if (k === 'event') ev.event = v; else if (k === 'data') lines.push(v);
+          }
+          if (!lines.length && !ev.id) continue;
+          ev.data = lines.join('\n');
+          try { ev.json = JSON.parse(ev.data); } catch {}
+          s.events.push(ev);
+        }
+        for (const w of [...s.waiters]) w();
+      });
+      res.on('end', () => { for (const w of [...s.waiters]) w(); });
+      resolve(s);
+    });
+    s.close = () => req.destroy();
+    s.waitFor = (n, ms = 8000) => new Promise((res2, rej2) => {
+      const check = () => { if (s.events.length >= n) { clearTimeout(t); s.waiters.delete(check); res2(s.events); } };
+      const t = setTimeout(() => { s.waiters.delete(check); rej2(new Error(`timeout: ${s.events.length}/${n} events: ${s.text}`)); }, ms);
+      s.waiters.add(check); check();
+    });
+    req.on('error', (e) => { if (s.status === null) reject(e); });
+    req.end(payload);
+  });
 }
 
 async function until(fn, ms = 5000) {
@@ -149,6 +196,50 @@ function documentsSuite(name, setup) {
       }
     });
 
+    if (setup.realtime) {
+      test('realtime: pk_ via ?key= (rules apply), Last-Event-ID resumes, console and query forms', async () => {
+        const { G, p, q2, owner } = ctx;
+        let r = await api(G, 'POST', '/v1/database/collections', { key: p.sk, body: { name: 'live',
+          rules: { read: 'resource.data.public == true' } } });
+        assert.equal(r.status, 201, r.text);
+        const pk = await openSSE(`${G}/v1/database/collections/live/subscribe?key=${p.pk}`);
+        assert.equal(pk.status, 200, pk.text);
+        const dev = await openSSE(`${G}/v1/projects/${p.id}/database/collections/live/subscribe`,
+          { headers: { Authorization: `Bearer ${owner.access}` } });
+        assert.equal(dev.status, 200, dev.text);
+        const hot = await openSSE(`${G}/v1/database/documents/query/subscribe`,
+          { method: 'POST', headers: { 'X-Bunbase-Client-Key': p.sk }, body: { collection: 'live', filter: { hot: true } } });
+        assert.equal(hot.status, 200, hot.text);
+        await sleep(100);
+        for (const d of [{ _id: 'a', public: true }, { _id: 'b', public: false, hot: true }, { _id: 'c', public: true }]) {
+          r = await api(G, 'POST', '/v1/database/documents/live', { key: p.sk, body: d });
+          assert.equal(r.status, 201, r.text);
+        }
+        const evs = await pk.waitFor(2);
+        assert.deepEqual(evs.map((e) => [e.event, e.json.docId]), [['added', 'a'], ['added', 'c']]);
+        assert.deepEqual((await dev.waitFor(3)).map((e) => e.json.docId), ['a', 'b', 'c']);
+        assert.deepEqual((await hot.waitFor(1)).map((e) => e.json.docId), ['b']);
+        // resume after the first event: only what followed it
+        const resumed = await openSSE(`${G}/v1/database/collections/live/subscribe?key=${p.pk}`,
+          { headers: { 'Last-Event-ID': evs[0].id } });
+        assert.equal(resumed.status, 200);
+        assert.deepEqual((await resumed.waitFor(1)).map((e) => e.json.docId), ['c']);
+        await sleep(200);
+        assert.equal(resumed.events.length, 1, resumed.text);
+        for (const s of [pk, dev, hot, resumed]) s.close();
+        // refusals: sk_ in the URL, another project's key, no key, a viewer on the console form is fine
+        r = await api(G, 'GET', `/v1/database/collections/live/subscribe?key=${p.sk}`);
+        assert.equal(r.status, 401, r.text);
+        const other = await openSSE(`${G}/v1/database/collections/live/subscribe?key=${q2.pk}`);
+        assert.equal(other.status, 404, other.text); // q2 has no collection "live"
+        other.close();
+        r = await api(G, 'GET', '/v1/database/collections/live/subscribe');
+        assert.equal(r.status, 401, r.text);
+        r = await api(G, 'GET', `/v1/projects/${p.id}/database/collections/live/subscribe?key=${q2.pk}`);
+        assert.equal(r.status, 403, r.text); // the console form takes developer credentials only
+      });
+    }
+
     if (setup.kv) {
       test('KV: both forms, keys with / and spaces, binary keys and values; pk_ refused', async () => {
         const { G, p, owner, viewer } = ctx;
@@ -202,6 +293,7 @@ const inProcess = async () => {
   return { servers: [a], G: a.url, ...(await people(a.url)) };
 };
 inProcess.kv = true;
+inProcess.realtime = true;
 documentsSuite('gateway, bundoc-server in the same process', inProcess);
 
 documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', async () => {
