@@ -85,6 +85,15 @@ struct ba_vslot {
     int used;
 };
 
+/* Sessions used since the last flush (for the sessions list's last_used_at): the resolver notes
+ * the sid, the sync thread writes them to PostgreSQL about once a minute. Direct-mapped: a
+ * collision loses a touch, which only makes last_used_at older. */
+#define BA_TOUCH_SLOTS 1024
+struct ba_touch {
+    char sid[BUN_AUTH_ID_MAX + 1];
+    int64_t at; /* unix seconds; 0: empty */
+};
+
 struct bun_auth {
     struct ba_conf c;
     struct bb_pg_pool *pg; /* borrowed */
@@ -100,6 +109,7 @@ struct bun_auth {
 
     pthread_mutex_t vmu;
     struct ba_vslot *vcache; /* BA_VCACHE_SLOTS */
+    struct ba_touch *touch;  /* BA_TOUCH_SLOTS, under vmu */
 
     pthread_t sync_thread;
     int sync_running;
@@ -124,6 +134,8 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
 void bun_auth_free(struct bun_auth *a);
 /* One sync of the session table and key ring from PostgreSQL (what the thread does). */
 int bun_auth_sync_now(struct bun_auth *a);
+/* Writes the noted session uses to last_used_at (what the sync thread does every minute). */
+int bun_auth_touch_flush(struct bun_auth *a);
 /* Tests: shift this instance's clock by s seconds. */
 void bun_auth_test_clock_offset(struct bun_auth *a, int64_t s);
 /* The identity resolver (arg: the struct bun_auth). */

@@ -701,6 +701,26 @@ static const char *cookie_value(const char *hdr, const char *name, char *buf, si
     return NULL;
 }
 
+static uint64_t sid_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+/* Notes that sid was used now (for last_used_at). O(1), never blocks for long. */
+static void touch(struct bun_auth *a, const char *sid)
+{
+    if (strlen(sid) > BUN_AUTH_ID_MAX) return;
+    struct ba_touch *t = &a->touch[sid_hash(sid) % BA_TOUCH_SLOTS];
+    int64_t now = ba_now(a);
+    pthread_mutex_lock(&a->vmu);
+    memcpy(t->sid, sid, strlen(sid) + 1);
+    t->at = now;
+    pthread_mutex_unlock(&a->vmu);
+}
+
 static int fill_identity(struct bb_identity *out, const char *sub, const char *sid,
                          const char *email)
 {
@@ -757,6 +777,7 @@ int bun_auth_resolve(void *arg, const struct bb_http_request *req, struct bb_ide
         }
         /* a sid not (yet) in the table: made by another process since the last sync; the
          * signature vouches for it, and a revocation reaches us within one sync */
+        touch(a, sid);
         return fill_identity(out, sub, sid, email);
     }
     const char *cookie = bb_http_header(req, "Cookie");
@@ -772,5 +793,6 @@ int bun_auth_resolve(void *arg, const struct bb_http_request *req, struct bb_ide
      * that need a developer answer 401 for it anyway. */
     if (ba_table_get_by_hash(&a->table, hash, &s) != 0 || s.revoked || s.expires_at < ba_now(a))
         return BB_ENOTFOUND;
+    touch(a, s.id);
     return fill_identity(out, s.user_id, s.id, s.email);
 }

@@ -84,6 +84,55 @@ int bun_auth_sync_now(struct bun_auth *a)
     return rc;
 }
 
+int bun_auth_touch_flush(struct bun_auth *a)
+{
+    struct ba_touch *t = calloc(BA_TOUCH_SLOTS, sizeof *t);
+    if (!t) return BB_ENOMEM;
+    pthread_mutex_lock(&a->vmu);
+    memcpy(t, a->touch, BA_TOUCH_SLOTS * sizeof *t);
+    memset(a->touch, 0, BA_TOUCH_SLOTS * sizeof *t);
+    pthread_mutex_unlock(&a->vmu);
+    /* two Postgres arrays: {id,…} and {unix_s,…} (ids are ULIDs: no quoting needed) */
+    size_t cap = BA_TOUCH_SLOTS * (BUN_AUTH_ID_MAX + 2) + 3, ocap = BA_TOUCH_SLOTS * 22 + 3;
+    char *ids = malloc(cap), *ats = malloc(ocap);
+    int rc = ids && ats ? 0 : BB_ENOMEM;
+    size_t n = 0, io = 0, ao = 0;
+    if (rc == 0) {
+        ids[io++] = '{';
+        ats[ao++] = '{';
+        for (size_t i = 0; i < BA_TOUCH_SLOTS; i++) {
+            if (!t[i].at ||
+                strspn(t[i].sid, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") != strlen(t[i].sid))
+                continue;
+            io += (size_t)snprintf(ids + io, cap - io, "%s%s", n ? "," : "", t[i].sid);
+            ao += (size_t)snprintf(ats + ao, ocap - ao, "%s%lld", n ? "," : "", (long long)t[i].at);
+            n++;
+        }
+        snprintf(ids + io, cap - io, "}");
+        snprintf(ats + ao, ocap - ao, "}");
+    }
+    if (rc == 0 && n > 0) {
+        PGconn *c = NULL;
+        rc = bb_pg_pool_acquire(a->pg, &c, 2000);
+        if (rc == 0) {
+            const char *p[2] = {ids, ats};
+            PGresult *r = PQexecParams(
+                c,
+                "UPDATE bun_auth_sessions s SET last_used_at = greatest(s.last_used_at, "
+                "to_timestamp(t.at)) FROM unnest($1::text[], $2::bigint[]) AS t(id, at) WHERE "
+                "s.id = t.id",
+                2, NULL, p, NULL, NULL, 0);
+            rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : BB_EIO;
+            PQclear(r);
+            bb_pg_pool_release(a->pg, c);
+        }
+    }
+    free(ids);
+    free(ats);
+    free(t);
+    return rc;
+}
+
 /* Once in a while: sessions expired for a day go (their refresh tokens cascade). */
 static void cleanup(struct bun_auth *a)
 {
@@ -98,7 +147,7 @@ static void cleanup(struct bun_auth *a)
 static void *sync_main(void *arg)
 {
     struct bun_auth *a = arg;
-    uint64_t n = 0;
+    uint64_t n = 0, last_touch = bb_time_wall_ms();
     pthread_mutex_lock(&a->sync_mu);
     while (!a->sync_stop) {
         struct timespec ts;
@@ -123,6 +172,11 @@ static void *sync_main(void *arg)
             if (created && ba_now(a) - created >= a->c.key_rotate) bun_auth_rotate_key(a, NULL, 0);
         }
         if (++n % 600 == 1) cleanup(a);
+        uint64_t wall = bb_time_wall_ms();
+        if (wall - last_touch >= 60000) {
+            last_touch = wall;
+            bun_auth_touch_flush(a);
+        }
         pthread_mutex_lock(&a->sync_mu);
     }
     pthread_mutex_unlock(&a->sync_mu);
@@ -174,9 +228,11 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&a->vmu, NULL);
     a->vcache = calloc(BA_VCACHE_SLOTS, sizeof *a->vcache);
-    int rc = a->vcache ? ba_table_init(&a->table) : BB_ENOMEM;
+    a->touch = calloc(BA_TOUCH_SLOTS, sizeof *a->touch);
+    int rc = a->vcache && a->touch ? ba_table_init(&a->table) : BB_ENOMEM;
     if (rc) {
         free(a->vcache);
+        free(a->touch);
         free(a);
         return rc;
     }
@@ -219,6 +275,7 @@ fail:
     ba_keys_free(a);
     ba_table_release(&a->table);
     free(a->vcache);
+    free(a->touch);
     pthread_rwlock_destroy(&a->klock);
     free(a);
     return rc;
@@ -236,7 +293,9 @@ void bun_auth_free(struct bun_auth *a)
     }
     ba_keys_free(a);
     ba_table_release(&a->table);
+    if (a->touch && a->pg) bun_auth_touch_flush(a); /* the last minute's uses */
     free(a->vcache);
+    free(a->touch);
     pthread_mutex_destroy(&a->vmu);
     pthread_rwlock_destroy(&a->klock);
     pthread_mutex_destroy(&a->rotate_mu);

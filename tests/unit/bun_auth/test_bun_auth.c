@@ -1177,6 +1177,44 @@ static void test_revoked_pruned(void **state)
     bun_auth_tokens_release(&t);
 }
 
+/* A session used through the resolver shows it in last_used_at once the uses are flushed. */
+static void test_last_used(void **state)
+{
+    (void)state;
+    char email[128], out[512];
+    struct bun_auth_user u;
+    struct bun_auth_tokens t, t2;
+    make_user("used", email, sizeof email, &u);
+    login_ok(email, "correct horse", NULL, &t);
+    login_ok(email, "correct horse", NULL, &t2);
+    bun_auth_test_clock_offset(A, 120);
+    assert_int_equal(call(R, "/me", NULL, t.session_token, out, sizeof out), 200);
+    bun_auth_test_clock_offset(A, 240);
+    assert_int_equal(call(R, "/me", t2.access_token, NULL, out, sizeof out), 200);
+    bun_auth_test_clock_offset(A, 0);
+    assert_int_equal(bun_auth_touch_flush(A), 0);
+    assert_int_equal(bun_auth_touch_flush(A), 0); /* nothing left: a no-op */
+    json_t *list = NULL;
+    assert_int_equal(bun_auth_sessions(A, u.id, &list), 0);
+    assert_int_equal(json_array_size(list), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *e = json_array_get(list, i);
+        const char *id = json_string_value(json_object_get(e, "id"));
+        const char *ca = json_string_value(json_object_get(e, "created_at"));
+        const char *lu = json_string_value(json_object_get(e, "last_used_at"));
+        assert_true(strcmp(lu, ca) > 0); /* same ISO format: later sorts after */
+        /* about 120 s (cookie) and 240 s (token) after the login */
+        long long d = (long long)(atoi(lu + 14) * 60 + atoi(lu + 17)) -
+                      (long long)(atoi(ca + 14) * 60 + atoi(ca + 17));
+        if (d < 0) d += 3600;
+        long long want = !strcmp(id, t.session_id) ? 120 : 240;
+        if (d < want - 5 || d > want + 5) fail_msg("last_used_at %s vs created_at %s", lu, ca);
+    }
+    json_decref(list);
+    bun_auth_tokens_release(&t);
+    bun_auth_tokens_release(&t2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1185,6 +1223,7 @@ int main(void)
         cmocka_unit_test(test_rehash_on_cost_change),
         cmocka_unit_test(test_resolver_roundtrip),
         cmocka_unit_test(test_session_cap),
+        cmocka_unit_test(test_last_used),
         cmocka_unit_test(test_jwt_rejections),
         cmocka_unit_test(test_refresh_rotation_and_reuse),
         cmocka_unit_test(test_refresh_expiry),
