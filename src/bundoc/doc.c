@@ -233,7 +233,6 @@ static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
                 if (sz - off < kl || memchr(p + off, 0, kl)) goto bad;
                 key = (const char *)p + off;
                 off += kl;
-                if (json_object_getn(v, key, kl)) goto bad;
             }
             json_t *e = NULL;
             int rc = dec(p + off, sz - off, depth + 1, &e);
@@ -248,6 +247,8 @@ static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
             if (rc) goto bad; /* also invalid UTF-8 in a key */
         }
         if (off != sz) goto bad;
+        /* a duplicate key replaced the earlier member: the object came out smaller */
+        if (!arr && json_object_size(v) != count) goto bad;
         break;
     bad:
         json_decref(v);

@@ -1607,10 +1607,48 @@ static int run_keep(struct bdoc_find_run *r, json_t *doc)
     return 1;
 }
 
+struct id_item {
+    const char *id;
+    size_t len;
+    size_t pos; /* keeps the sort stable for equal ids */
+    json_t *doc;
+};
+
+static int id_item_cmp(const void *x, const void *y)
+{
+    const struct id_item *a = x, *b = y;
+    int c = memcmp(a->id, b->id, a->len < b->len ? a->len : b->len);
+    if (c) return c;
+    if (a->len != b->len) return a->len < b->len ? -1 : 1;
+    return (a->pos > b->pos) - (a->pos < b->pos);
+}
+
+/* Sorts by _id alone when every kept document has a string _id (equal ids keep their order):
+ * the ids are looked up once instead of twice per comparison. 1 when done. */
+static int run_sort_ids(struct bdoc_find_run *r)
+{
+    if (r->f->sort && r->f->sort->n) return 0;
+    struct id_item *it = malloc(r->n * sizeof *it);
+    if (!it) return 0;
+    for (size_t i = 0; i < r->n; i++) {
+        const json_t *id = json_object_get(r->buf[i], "_id");
+        if (!json_is_string(id)) {
+            free(it);
+            return 0;
+        }
+        it[i] = (struct id_item){json_string_value(id), json_string_length(id), i, r->buf[i]};
+    }
+    qsort(it, r->n, sizeof *it, id_item_cmp);
+    for (size_t i = 0; i < r->n; i++) r->buf[i] = it[i].doc;
+    free(it);
+    return 1;
+}
+
 /* Stable merge sort of r->buf by the run's order. */
 static int run_sort(struct bdoc_find_run *r)
 {
     if (r->n < 2) return 0;
+    if (run_sort_ids(r)) return 0;
     json_t **tmp = malloc(r->n * sizeof *tmp);
     if (!tmp) return BB_ENOMEM;
     for (size_t w = 1; w < r->n; w *= 2) {
