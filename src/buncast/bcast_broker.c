@@ -659,6 +659,28 @@ static size_t put_base64(char *q, const uint8_t *p, size_t n)
     return o;
 }
 
+/* 1 when data is a JSON string without escapes or non-ASCII bytes: '"', bytes 0x20..0x7f other
+ * than '"' and '\\', '"' — valid JSON that bb_json_validate would accept, checked 8 bytes at a
+ * time. 0 means "not that shape" (the caller validates it fully), not "invalid". */
+static int plain_json_string(const char *data, size_t dn)
+{
+    if (dn < 2 || data[0] != '"' || data[dn - 1] != '"') return 0;
+    const unsigned char *p = (const unsigned char *)data + 1, *end = (const unsigned char *)data + dn - 1;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+#define HAS_LESS(x, n) (((x) - ones * (n)) & ~(x) & highs)
+    for (; end - p >= 8; p += 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if ((w & highs) || HAS_LESS(w, 0x20) || HAS_LESS(w ^ (ones * '"'), 1) ||
+            HAS_LESS(w ^ (ones * '\\'), 1))
+            return 0;
+    }
+#undef HAS_LESS
+    for (; p < end; p++)
+        if (*p < 0x20 || *p >= 0x80 || *p == '"' || *p == '\\') return 0;
+    return 1;
+}
+
 /* The event of one publish, envelope and MESSAGE payload built in place. NULL on ENOMEM. */
 static struct bcast_event *build_event(struct bcast_broker *b, struct bcast_topic *t, uint64_t seq,
                                        const char *id, uint64_t ms, const char *type, size_t yn,
@@ -667,7 +689,8 @@ static struct bcast_event *build_event(struct bcast_broker *b, struct bcast_topi
     size_t tsn;
     const char *ts = time_str(b, ms, &tsn);
     /* JSON data is embedded as is, anything else as data_base64: validate without a tree */
-    int is_json = dn > 0 && bb_json_validate(data, dn, BB_JSON_DEFAULT_DEPTH) == 0;
+    int is_json = dn > 0 && (plain_json_string(data, dn) ||
+                             bb_json_validate(data, dn, BB_JSON_DEFAULT_DEPTH) == 0);
     size_t tailn = dn == 0 ? SLEN(ENV_NULL)
                    : is_json ? SLEN(ENV_JSON) + dn + 1
                              : SLEN(ENV_B64) + (dn + 2) / 3 * 4 + 2;

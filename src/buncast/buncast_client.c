@@ -347,14 +347,17 @@ static int send_frame(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t
         atomic_fetch_add(&c->apub_sent, 1);
     }
     int self = 0;
-    if (!now) {
+    if (!now && c->fsleeping) {
         /* An async frame after a quiet spell, with nothing else queued or being written, is
          * written by the caller: waking the flusher would add a thread hand-off to its latency.
-         * Frames that follow each other closely go to the flusher, which batches them. */
-        int64_t t = now_ns();
-        self = c->olen == HDR + len && c->fsleeping && t - c->last_async_ns > SELF_WRITE_GAP_NS;
-        c->last_async_ns = t;
-        if (!self && c->fsleeping) pthread_cond_signal(&c->fcv);
+         * Frames that follow each other closely go to the flusher, which batches them. (The
+         * clock is read only when the queue was empty: the gap is to the last such frame.) */
+        if (c->olen == HDR + len) {
+            int64_t t = now_ns();
+            self = t - c->last_async_ns > SELF_WRITE_GAP_NS;
+            c->last_async_ns = t;
+        }
+        if (!self) pthread_cond_signal(&c->fcv);
     }
     pthread_mutex_unlock(&c->wmu);
     if (now) rc = flush_out(c, deadline);

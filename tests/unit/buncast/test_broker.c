@@ -10,6 +10,7 @@
 
 #include "bb_err.h"
 #include "bb_id.h"
+#include "bb_json.h"
 #include "bcast_broker.h"
 #include "bcast_proto.h"
 
@@ -390,6 +391,7 @@ struct esink {
     int increasing, msg_ok;
     json_t *last;
     const char *want_type;
+    int last_embedded; /* the last envelope embedded its data as JSON */
 };
 
 static int es_deliver(void *sink, struct bcast_sub *sub, const char *topic, size_t tn,
@@ -414,6 +416,7 @@ static int es_deliver(void *sink, struct bcast_sub *sub, const char *topic, size
     snprintf(e->last_id, sizeof e->last_id, "%s", ev->id);
     json_decref(e->last);
     e->last = json_loadb(ev->json, ev->len, 0, NULL);
+    e->last_embedded = strstr(ev->json, "\"datacontenttype\":\"application/json\"") != NULL;
     e->n++;
     return 0;
 }
@@ -476,6 +479,30 @@ static void test_envelope_and_ids(void **state)
     assert_int_equal(bcast_broker_publish(b, "env.b", 5, NULL, 0, NULL, 0, "", 0, id), 0);
     j = e.last;
     assert_true(json_is_null(json_object_get(j, "data")));
+    /* JSON-string data (a fast path skips the full validation for plain ones): embedded exactly
+     * when bb_json_validate accepts it, on random strings mixing plain bytes, quotes, backslashes,
+     * escapes, control and non-ASCII bytes */
+    static const char *const parts[] = {"a", "xyz", " ", "\"", "\\", "\\n", "\\u0041", "\x01",
+                                        "\x1f", "\x7f", "\xc3\xa9", "\xff", "0123456789", "\t"};
+    srand(7);
+    int embedded = 0;
+    for (int i = 0; i < 3000; i++) {
+        char d[256];
+        size_t n = 0;
+        if (i % 7) d[n++] = '"';
+        int k = rand() % 12;
+        for (int j = 0; j < k; j++) {
+            const char *pp = (rand() % 3) ? parts[rand() % 3] : parts[rand() % 14];
+            size_t pl = strlen(pp);
+            memcpy(d + n, pp, pl), n += pl;
+        }
+        if (i % 5) d[n++] = '"';
+        assert_int_equal(bcast_broker_publish(b, "env.c", 5, NULL, 0, NULL, 0, d, n, id), 0);
+        int want = n > 0 && bb_json_validate(d, n, BB_JSON_DEFAULT_DEPTH) == 0;
+        assert_int_equal(e.last_embedded, want);
+        embedded += want;
+    }
+    assert_true(embedded > 500 && embedded < 2900); /* both kinds were exercised */
     /* a bad type on a known topic is still refused */
     assert_int_equal(bcast_broker_publish(b, "env.b", 5, "a\nb", 3, NULL, 0, "1", 1, id), BB_EINVAL);
     assert_true(e.msg_ok);
