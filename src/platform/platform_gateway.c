@@ -26,6 +26,10 @@
  * HTTP to BUNBASE_<SERVICE>_ADDR with bb_httpc (same headers); neither → 503 unavailable. The
  * answer is the downstream's status, Content-Type and body (and its other headers, but for
  * hop-by-hop ones and X-Request-Id, which is ours and the same).
+ *
+ * Realtime (…/collections/{collection}/subscribe, …/documents/query/subscribe): in-process the
+ * request is handed to bundoc-server's stream route on this connection (bb_http_redispatch);
+ * remote, a thread relays the downstream SSE stream with libcurl (see "remote streams").
  */
 #include "platform_internal.h"
 #include "bb_config.h"
@@ -35,11 +39,16 @@
 #include "bb_httpc.h"
 #include "bb_log.h"
 #include "bb_service.h"
+#include "bb_sse.h"
 
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define GW_URL_MAX 8192
 
@@ -256,6 +265,292 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res)
     forward(req, res, GW_BUNDER, url, NULL);
 }
 
+/* ---------------------------------------------------------------- remote streams
+ * bundoc-server in another process: a thread runs the subscription request with libcurl. The
+ * handler waits (at most GW_STREAM_WAIT_MS) for the downstream's status: a 200 event stream turns
+ * this response into an SSE stream and the thread pushes every downstream frame into it (event,
+ * id and data kept; comments — the downstream's heartbeats — dropped: ours keep the client alive);
+ * any other answer is returned as it is. The thread ends when either side ends: a closed client is
+ * noticed within a second through curl's progress callback, a downstream end closes our stream. */
+
+#define GW_STREAM_WAIT_MS 10000
+#define GW_STREAM_MAX_ERROR_BODY (64u * 1024u)
+#define GW_STREAM_MAX_FRAME (8u << 20)
+
+struct gw_stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;      /* handler + thread */
+    int phase;     /* 0: waiting for the status, 1: status known, 2: downstream done */
+    int go;        /* handler's decision for a stream: 1 relay, -1 give up */
+    int streaming; /* the downstream answered 200 text/event-stream */
+    long status;
+    char ctype[128];
+    char *body; /* error answer (bounded) or SSE frame buffer */
+    size_t len;
+    int rc; /* curl result (phase 2) */
+    struct bb_sse *sse;
+    CURL *curl;
+    struct curl_slist *hdrs;
+    char *url, *method, *reqbody;
+    size_t reqlen;
+};
+
+static void gw_stream_unref(struct gw_stream *st)
+{
+    pthread_mutex_lock(&st->mu);
+    int last = --st->refs == 0;
+    pthread_mutex_unlock(&st->mu);
+    if (!last) return;
+    if (st->sse) bb_sse_unref(st->sse);
+    if (st->curl) curl_easy_cleanup(st->curl);
+    curl_slist_free_all(st->hdrs);
+    free(st->body), free(st->url), free(st->method), free(st->reqbody);
+    pthread_cond_destroy(&st->cv);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
+}
+
+/* Pushes the complete frames in st->body to the client; 0 or nonzero to stop. */
+static int relay_frames(struct gw_stream *st)
+{
+    size_t off = 0;
+    for (;;) {
+        char *start = st->body + off;
+        char *end = memmem(start, st->len - off, "\n\n", 2);
+        if (!end) break;
+        *end = '\0';
+        const char *id = NULL, *event = NULL;
+        char *data = NULL;
+        size_t dlen = 0;
+        for (char *line = start, *next; line && line < end; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = '\0';
+            size_t n = strlen(line);
+            if (n && line[n - 1] == '\r') line[--n] = '\0';
+            char *colon = strchr(line, ':');
+            if (!colon || colon == line) continue; /* comments and bare fields */
+            *colon = '\0';
+            char *v = colon + 1;
+            if (*v == ' ') v++;
+            if (!strcmp(line, "id"))
+                id = v;
+            else if (!strcmp(line, "event"))
+                event = v;
+            else if (!strcmp(line, "data")) {
+                /* joined in place with '\n' (the data lines are in order in the buffer) */
+                if (!data)
+                    data = v, dlen = strlen(v);
+                else {
+                    data[dlen++] = '\n';
+                    size_t vl = strlen(v);
+                    memmove(data + dlen, v, vl);
+                    dlen += vl;
+                }
+            }
+        }
+        off = (size_t)(end - st->body) + 2;
+        if ((data || event) && bb_sse_send(st->sse, event, id, data ? data : "", dlen) != 0)
+            return -1;
+    }
+    memmove(st->body, st->body + off, st->len - off);
+    st->len -= off;
+    return 0;
+}
+
+static size_t on_stream_header(char *b, size_t size, size_t n, void *arg)
+{
+    struct gw_stream *st = arg;
+    size_t len = size * n;
+    if (len > 13 && !strncasecmp(b, "Content-Type:", 13)) {
+        size_t v = 13;
+        while (v < len && b[v] == ' ')
+            v++;
+        size_t e = len;
+        while (e > v && (b[e - 1] == '\r' || b[e - 1] == '\n' || b[e - 1] == ' '))
+            e--;
+        snprintf(st->ctype, sizeof st->ctype, "%.*s", (int)(e - v), b + v);
+    }
+    if (!(len <= 2 && (b[0] == '\r' || b[0] == '\n'))) return len;
+    long code = 0;
+    curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (code < 200) { /* an interim answer: its headers end here */
+        st->ctype[0] = '\0';
+        return len;
+    }
+    pthread_mutex_lock(&st->mu);
+    st->status = code;
+    st->streaming = code == 200 && !strncasecmp(st->ctype, "text/event-stream", 17);
+    st->phase = 1;
+    pthread_cond_broadcast(&st->cv);
+    int ok = 1;
+    if (st->streaming) {
+        while (!st->go)
+            pthread_cond_wait(&st->cv, &st->mu);
+        ok = st->go > 0;
+    }
+    pthread_mutex_unlock(&st->mu);
+    return ok ? len : 0;
+}
+
+static size_t on_stream_data(char *b, size_t size, size_t n, void *arg)
+{
+    struct gw_stream *st = arg;
+    size_t len = size * n;
+    size_t max = st->streaming ? GW_STREAM_MAX_FRAME : GW_STREAM_MAX_ERROR_BODY;
+    if (st->len + len > max) return st->streaming ? 0 : len; /* a frame over the bound ends it */
+    char *nb = realloc(st->body, st->len + len + 1);
+    if (!nb) return 0;
+    st->body = nb;
+    memcpy(st->body + st->len, b, len);
+    st->len += len;
+    st->body[st->len] = '\0';
+    if (st->streaming && relay_frames(st) != 0) return 0;
+    return len;
+}
+
+static int on_stream_progress(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    (void)a, (void)b, (void)c, (void)d;
+    struct gw_stream *st = arg;
+    return st->streaming && st->sse && bb_sse_is_closed(st->sse);
+}
+
+static void *stream_thread(void *arg)
+{
+    struct gw_stream *st = arg;
+    int rc = curl_easy_perform(st->curl);
+    pthread_mutex_lock(&st->mu);
+    st->rc = rc;
+    st->phase = 2;
+    if (st->streaming && st->go > 0) bb_sse_close(st->sse); /* the downstream ended it */
+    pthread_cond_broadcast(&st->cv);
+    pthread_mutex_unlock(&st->mu);
+    gw_stream_unref(st);
+    return NULL;
+}
+
+static void deadline_in(struct timespec *ts, long ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) ts->tv_sec++, ts->tv_nsec -= 1000000000L;
+}
+
+static void stream_remote(struct bb_http_request *req, struct bb_http_response *res,
+                          const char *addr, const char *url, const char *identity)
+{
+    struct platform *p = req->ctx;
+    struct gw_stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_cond_init(&st->cv, NULL);
+    st->refs = 1;
+    size_t ulen = strlen(addr) + strlen(url) + 16;
+    st->url = malloc(ulen);
+    st->method = strdup(req->method);
+    st->curl = curl_easy_init();
+    if (req->body_len) {
+        st->reqbody = malloc(req->body_len);
+        if (st->reqbody) memcpy(st->reqbody, req->body, req->body_len), st->reqlen = req->body_len;
+    }
+    char line[400];
+    snprintf(line, sizeof line, "Authorization: Bearer %s",
+             p->rt->internal_token ? p->rt->internal_token : "");
+    struct curl_slist *h = curl_slist_append(NULL, line);
+    snprintf(line, sizeof line, "X-Bunbase-Identity: %s", identity);
+    if (h) h = curl_slist_append(h, line);
+    snprintf(line, sizeof line, "X-Request-Id: %s", req->request_id);
+    if (h) h = curl_slist_append(h, line);
+    if (h) h = curl_slist_append(h, "Accept: text/event-stream");
+    if (h) h = curl_slist_append(h, "Expect:");
+    static const char *const pass[] = {"Last-Event-ID", "Content-Type"};
+    for (size_t i = 0; h && i < sizeof pass / sizeof pass[0]; i++) {
+        const char *v = bb_http_header(req, pass[i]);
+        if (v && !strpbrk(v, "\r\n") && strlen(v) < 300) {
+            snprintf(line, sizeof line, "%s: %s", pass[i], v);
+            h = curl_slist_append(h, line);
+        }
+    }
+    st->hdrs = h;
+    if (!st->url || !st->method || !st->curl || !h || (req->body_len && !st->reqbody)) {
+        gw_stream_unref(st);
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    snprintf(st->url, ulen, "http://%s%s", addr, url);
+    CURL *c = st->curl;
+    curl_easy_setopt(c, CURLOPT_URL, st->url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, st->method);
+    if (!strcmp(st->method, "POST")) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, st->reqbody ? st->reqbody : "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)st->reqlen);
+    }
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, st->hdrs);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_stream_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, st);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, st);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, st);
+
+    st->refs = 2;
+    pthread_t t;
+    if (pthread_create(&t, NULL, stream_thread, st) != 0) {
+        st->refs = 1;
+        gw_stream_unref(st);
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    pthread_detach(t);
+
+    struct timespec dl;
+    deadline_in(&dl, GW_STREAM_WAIT_MS);
+    pthread_mutex_lock(&st->mu);
+    while (st->phase == 0 && pthread_cond_timedwait(&st->cv, &st->mu, &dl) != ETIMEDOUT) {
+    }
+    if (st->phase >= 1 && st->streaming) {
+        struct bb_sse *sse = NULL;
+        if (bb_sse_start(req, res, NULL, NULL, &sse) == 0) {
+            st->sse = sse; /* the thread's from now on (released with st) */
+            st->go = 1;
+        } else {
+            st->go = -1;
+            bb_http_reply_error(res, BB_ENOMEM, NULL);
+        }
+        pthread_cond_broadcast(&st->cv);
+    } else if (st->phase >= 1) { /* an answer that is not a stream: wait for its body */
+        while (st->phase == 1 && pthread_cond_timedwait(&st->cv, &st->mu, &dl) != ETIMEDOUT) {
+        }
+        if (st->phase == 2 && st->rc == CURLE_OK) {
+            bb_http_reply_copy(res, (int)st->status, st->ctype[0] ? st->ctype : NULL,
+                               st->body ? st->body : "", st->len);
+        } else {
+            bb_http_reply_error_status(res, 502, "upstream_unavailable",
+                                       "the data service's answer did not arrive");
+        }
+    } else {
+        st->go = -1; /* never signalled with phase 0, but a late status must not wait for us */
+        pthread_cond_broadcast(&st->cv);
+        if (st->phase == 2)
+            bb_http_reply_error_status(res, 502, "upstream_unavailable",
+                                       "the data service cannot be reached");
+        else
+            bb_http_reply_error_status(res, 504, "upstream_timeout",
+                                       "the data service did not answer in time");
+    }
+    pthread_mutex_unlock(&st->mu);
+    gw_stream_unref(st);
+}
+
 /* The query string without the key= parameter (a pk_ sent by a browser stays at the gateway). */
 static void query_without_key(const char *q, char *out, size_t cap)
 {
@@ -289,9 +584,13 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
     struct bb_router *router = NULL;
     if (bb_host_service_state(p->rt->host, svc_names[GW_BUNDOC]))
         router = bb_host_service_router(p->rt->host, svc_names[GW_BUNDOC]);
-    if (!router) {
-        plat_reply_err(res, 501, "not_implemented",
-                       "realtime through the gateway needs bundoc-server in this process");
+    char addr[256];
+    const char *remote =
+        router ? NULL : bb_config_service_addr(svc_names[GW_BUNDOC], addr, sizeof addr);
+    if (!router && !remote) {
+        plat_reply_err(
+            res, 503, "service_unavailable",
+            "bundoc-server is not running here and BUNBASE_BUNDOC_SERVER_ADDR is not set");
         return;
     }
     char q[2048];
@@ -301,6 +600,10 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
                      skip_segments(req->path, console ? 4 : 2), q);
     if (n < 0 || (size_t)n >= sizeof url) {
         plat_reply_err(res, 414, "uri_too_long", "request target too long");
+        return;
+    }
+    if (!router) {
+        stream_remote(req, res, remote, url, identity_for(req));
         return;
     }
     struct bb_identity as = {0};

@@ -226,7 +226,13 @@ function documentsSuite(name, setup) {
         assert.deepEqual((await resumed.waitFor(1)).map((e) => e.json.docId), ['c']);
         await sleep(200);
         assert.equal(resumed.events.length, 1, resumed.text);
+        const subs = async () => Number(((await httpRequest(`${ctx.downstream}/metrics`)).text
+          .match(/^bunbase_bundoc_subscribers(?:\{[^}]*\})? (\d+)/m) || [])[1]);
+        if (ctx.downstream) assert.equal(await subs(), 4);
         for (const s of [pk, dev, hot, resumed]) s.close();
+        if (ctx.downstream) { // the proxied subscriptions end downstream when the clients leave
+          assert.ok(await until(async () => (await subs()) === 0, 4000), `subscribers left: ${await subs()}`);
+        }
         // refusals: sk_ in the URL, another project's key, no key, a viewer on the console form is fine
         r = await api(G, 'GET', `/v1/database/collections/live/subscribe?key=${p.sk}`);
         assert.equal(r.status, 401, r.text);
@@ -296,12 +302,14 @@ inProcess.kv = true;
 inProcess.realtime = true;
 documentsSuite('gateway, bundoc-server in the same process', inProcess);
 
-documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', async () => {
+const remote = async () => {
   const port = await freePort();
   const addr = `127.0.0.1:${port}`;
   const docs = await startServer({ services: 'bundoc-server',
     env: { BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: addr, BUNBASE_LOG_LEVEL: 'info' } });
   const gw = await startServer({ services: 'bun-auth,platform',
     env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: addr } });
-  return { servers: [docs, gw], G: gw.url, downstreamLog: () => docs.stderr() + docs.stdout(), ...(await people(gw.url)) };
-});
+  return { servers: [docs, gw], G: gw.url, downstream: docs.url, downstreamLog: () => docs.stderr() + docs.stdout(), ...(await people(gw.url)) };
+};
+remote.realtime = true; // the SSE stream proxied with libcurl
+documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', remote);
