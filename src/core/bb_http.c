@@ -61,6 +61,7 @@ struct bb_http_conn {
     const char *last_value_end; /* end of the last header value piece in this chunk */
     const char *exec_start, *exec_end; /* the chunk http_parser_execute is working on */
     struct ip_count *ip; /* this connection's per-IP counter, or NULL */
+    char peer_ip[64];    /* the client's address as text, set at accept ("" unknown); immutable */
     int err_status; /* set by a callback that rejects the request */
     int deny_status; /* identity refused a request without a body: answered at dispatch, kept alive */
     const char *deny_code, *deny_msg;
@@ -1432,6 +1433,7 @@ static void on_connection(uv_stream_t *server, int status)
     unsigned char key[16];
     char peer[64] = "-";
     int have_peer = peer_of(c, key, peer, sizeof peer) == 0;
+    if (have_peer) snprintf(c->peer_ip, sizeof c->peer_ip, "%s", peer);
     size_t max_conns = bb_http_effective_max_connections(s->opts.limits.max_connections);
     if (s->nconns > max_conns) {
         log_refusal(s, "max_connections", peer, max_conns);
@@ -1616,10 +1618,10 @@ int bb_http_parse_for_test(const char *buf, size_t len, const struct bb_http_lim
 
 int bb_http_client_ip(const struct bb_http_request *req, char *buf, size_t cap)
 {
-    unsigned char key[16];
     if (cap) buf[0] = '\0';
-    if (!req->conn || req->conn->test) return BB_ENOTFOUND;
-    return peer_of(req->conn, key, buf, cap) == 0 ? 0 : BB_ENOTFOUND;
+    if (!req->conn || req->conn->test || !req->conn->peer_ip[0]) return BB_ENOTFOUND;
+    snprintf(buf, cap, "%s", req->conn->peer_ip); /* set at accept, never changed: any thread */
+    return 0;
 }
 
 void bb_http_response_free(struct bb_http_response *res)

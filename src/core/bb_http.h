@@ -108,8 +108,8 @@ const char *bb_http_param(struct bb_http_request *req, const char *name);
 const char *bb_http_query(const struct bb_http_request *req, const char *name, char *buf,
                           size_t cap);
 
-/* The client's IP address (text) of a request received over HTTP, into buf; BB_ENOTFOUND (buf "")
- * for in-process requests. Loop thread, or the handler's worker while it runs. */
+/* The client's IP address (text, taken at accept) of a request received over HTTP, into buf;
+ * BB_ENOTFOUND (buf "") for in-process requests. Any thread while the request is alive. */
 int bb_http_client_ip(const struct bb_http_request *req, char *buf, size_t cap);
 /* Response builders (handler side). Each replaces any previous body. They return 0 or BB_ENOMEM;
  * on BB_ENOMEM the server answers 503. */
