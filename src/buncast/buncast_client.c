@@ -102,7 +102,7 @@ struct bcast_client {
     _Atomic uint64_t apub_acked; /* ... acknowledged by an ACK frame */
     _Atomic uint64_t apub_lost;  /* ... written on a connection that died before their ACK */
     int cb_waiters;  /* threads waiting for cb_sub to change; under mu */
-    char *evbuf;     /* NUL-terminated copy of the envelope for callbacks; I/O thread only */
+    char *evbuf;     /* NUL-terminated copy of a reset for callbacks; I/O thread only */
     size_t evcap;
     char *token;   /* the Auth token (owned) */
     size_t token_len;
@@ -508,23 +508,38 @@ static void handle_frame(struct bcast_client *c, const struct bb_rpc_frame *f)
         void *arg = s->arg;
         c->cb_sub = s->id;
         pthread_mutex_unlock(&c->mu);
-        /* NUL-terminate copies of the slices (they are followed by other fields in the payload) */
-        char topic[BCAST_MAX_TOPIC + 1], id[BCAST_ID_LEN + 1] = "";
-        size_t tn = m.topic.n < BCAST_MAX_TOPIC ? m.topic.n : BCAST_MAX_TOPIC;
-        memcpy(topic, m.topic.p, tn);
-        topic[tn] = '\0';
+        /* The callback gets NUL-terminated strings. A MESSAGE payload is u16 tlen | topic | u32
+         * elen | envelope | u8 idlen | id: the byte after the topic and the one after the
+         * envelope are length fields already decoded, so both are terminated in place (the frame
+         * lies in this thread's read buffer or decoder buffer, both writable and done with those
+         * bytes); the id is copied. A RESET's JSON ends the payload: it is copied. */
+        char id[BCAST_ID_LEN + 1] = "";
         if (m.id.n == BCAST_ID_LEN) memcpy(id, m.id.p, BCAST_ID_LEN);
-        if (m.body.n + 1 > c->evcap) { /* one buffer reused for every message */
-            size_t nc = c->evcap ? c->evcap : 4096;
-            while (nc < m.body.n + 1)
-                nc *= 2;
-            char *nb = realloc(c->evbuf, nc);
-            if (nb) c->evbuf = nb, c->evcap = nc;
-        }
-        if (m.body.n + 1 <= c->evcap) {
-            char *ev = c->evbuf;
-            memcpy(ev, m.body.p, m.body.n);
+        char *topic = (char *)m.topic.p, *ev = (char *)m.body.p;
+        size_t tn = m.topic.n;
+        int ok = 1;
+        if (f->code == BCAST_ST_MESSAGE) {
+            topic[tn] = '\0';
             ev[m.body.n] = '\0';
+        } else {
+            size_t need = tn + 1 + m.body.n + 1;
+            if (need > c->evcap) { /* one buffer reused for every reset */
+                size_t nc = c->evcap ? c->evcap : 4096;
+                while (nc < need)
+                    nc *= 2;
+                char *nb = realloc(c->evbuf, nc);
+                if (nb) c->evbuf = nb, c->evcap = nc;
+            }
+            ok = need <= c->evcap;
+            if (ok) {
+                memcpy(c->evbuf, topic, tn);
+                c->evbuf[tn] = '\0';
+                memcpy(c->evbuf + tn + 1, ev, m.body.n);
+                c->evbuf[tn + 1 + m.body.n] = '\0';
+                topic = c->evbuf, ev = c->evbuf + tn + 1;
+            }
+        }
+        if (ok) {
             struct bcast_message msg = {f->id, topic, tn, ev, m.body.n, id,
                                         f->code == BCAST_ST_RESET};
             cb(arg, &msg);
