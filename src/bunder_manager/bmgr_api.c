@@ -23,6 +23,8 @@
 #include "bmgr_internal.h"
 #include "bb_config.h"
 #include "bb_crypto.h"
+#include "bb_host.h"
+#include "bb_id.h"
 #include "bb_err.h"
 #include "bb_http.h"
 #include "bb_json.h"
@@ -124,7 +126,7 @@ static void publish(struct bmgr *m, const char *project, const char *op, const c
     if (any) {
         json_t *j = json_pack("{s:s,s:o}", "op", op, "key", key_json(key, klen));
         if (j && val && vlen > 0) {
-            char *b = bmgr_b64_encode(val, vlen);
+            char *b = bb_base64_encode_alloc(val, vlen);
             if (b) json_object_set_new(j, "value", json_string(b));
             free(b);
         }
@@ -280,7 +282,7 @@ static const struct bb_route_param *raw_param(struct bb_http_request *req, const
 static const char *req_project(struct bb_http_request *req, struct bb_http_response *res)
 {
     const char *p = bb_http_param(req, "projectId");
-    if (!p || !bmgr_project_valid(p, strlen(p))) {
+    if (!p || !bb_project_id_valid(p, strlen(p))) {
         bb_http_reply_error_status(res, 400, "invalid_project_id",
                                    "project id must match [A-Za-z0-9_-]{1,64}");
         return NULL;
@@ -398,27 +400,6 @@ static void handle_subscribe(struct bb_http_request *req, struct bb_http_respons
     bb_sse_send(s->sse, "connected", NULL, data, (size_t)n);
 }
 
-static void handle_service_health(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct bmgr *m = req->ctx;
-    int bad = 0;
-    json_t *c = bmgr_children_json(m, &bad);
-    bb_http_reply_json(res, 200, c);
-    json_decref(c);
-}
-
-static void handle_metrics(struct bb_http_request *req, struct bb_http_response *res)
-{
-    struct bmgr *m = req->ctx;
-    char *text = NULL;
-    size_t len = 0;
-    if (bb_metrics_render(m->rt->metrics, &text, &len) != 0) {
-        bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
-    }
-    bb_http_reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-}
-
 #define KV_PATTERN "/kv/{projectId}/kv/{key}"
 static const struct bb_route kv_routes_tpl[] = {
     {"GET", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
@@ -434,10 +415,6 @@ static const struct bb_route kv_routes_tpl[] = {
 };
 #define NKV (sizeof kv_routes_tpl / sizeof kv_routes_tpl[0])
 
-static const struct bb_route own_routes[] = {
-    {"GET", "/health", handle_service_health, BB_AUTH_NONE, 0, 0, NULL},
-    {"GET", "/metrics", handle_metrics, BB_AUTH_NONE, 0, 0, NULL},
-};
 
 /* ------------------------------------------------------------------ RPC */
 
@@ -458,7 +435,7 @@ static void rpc_reply_error(struct bb_rpc_call *call, const char *msg)
 
 static void rpc_reply_result(struct bb_rpc_call *call, struct bmgr_result *r)
 {
-    char *b = bmgr_b64_encode(r->body ? r->body : "", r->len);
+    char *b = bb_base64_encode_alloc(r->body ? r->body : "", r->len);
     json_t *j = b ? json_pack("{s:i,s:s,s:s}", "status", r->status, "body", b, "content_type",
                               r->ctype ? r->ctype : "application/octet-stream")
                   : NULL;
@@ -471,29 +448,10 @@ static void rpc_reply_result(struct bb_rpc_call *call, struct bmgr_result *r)
     free(s);
 }
 
-/* Value of query parameter name in q[0..qn) decoded ('+' = space) into buf; -1 absent, -2 bad. */
-static long query_get(const char *q, size_t qn, const char *name, char *buf, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *p = q, *end = q + qn;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *e = amp ? amp : end;
-        if ((size_t)(e - p) > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-            const char *v = p + nl + 1;
-            size_t vn = (size_t)(e - v);
-            char *tmp = malloc(vn + 1);
-            if (!tmp) return -2;
-            for (size_t i = 0; i < vn; i++) tmp[i] = v[i] == '+' ? ' ' : v[i];
-            long n = bmgr_pct_decode(tmp, vn, buf, cap);
-            free(tmp);
-            return n < 0 ? -2 : n;
-        }
-        p = e + 1;
-    }
-    return -1;
-}
-
+/* ProxyKV: the payload {method, project_id, path, token, body?} becomes a request to the HTTP
+ * routes ("/kv/<project>" + path) dispatched in-process through the same router, identity check
+ * (the token is the Authorization bearer) and handlers as HTTP: one implementation, two
+ * transports. */
 static void rpc_work(void *arg)
 {
     struct rpc_job *job = arg;
@@ -504,9 +462,10 @@ static void rpc_work(void *arg)
     json_t *j = NULL;
     char err[160];
     struct bmgr_result r = {0};
-    char *key = NULL;
     uint8_t *body = NULL;
     size_t body_len = 0;
+    char *url = NULL, *auth = NULL;
+    struct bb_http_response *res = NULL;
     if (bb_json_parse(payload, plen, 8, &j, err, sizeof err) != 0 || !json_is_object(j)) {
         char msg[220];
         snprintf(msg, sizeof msg, "invalid payload: %s", err[0] ? err : "expected an object");
@@ -518,90 +477,56 @@ static void rpc_work(void *arg)
     const char *path = json_string_value(json_object_get(j, "path"));
     const char *b64 = json_string_value(json_object_get(j, "body"));
     const char *token = json_string_value(json_object_get(j, "token"));
-    if (!method || !project || !path) {
-        rpc_reply_error(call, "invalid payload: method, project_id and path are required");
+    if (!method || !project || !path || path[0] != '/') {
+        rpc_reply_error(call, "invalid payload: method, project_id and path (/…) are required");
         goto out;
     }
-    if (!token || !m->rt->internal_token || !bb_ct_streq(token, m->rt->internal_token)) {
-        res_error(&r, 401, "unauthorized", "missing or invalid internal token");
-        rpc_reply_result(call, &r);
-        goto out;
-    }
-    if (!bmgr_project_valid(project, strlen(project))) {
+    if (!bb_project_id_valid(project, strlen(project))) {
         res_error(&r, 400, "invalid_project_id", "project id must match [A-Za-z0-9_-]{1,64}");
         rpc_reply_result(call, &r);
         goto out;
     }
-    if (b64 && b64[0] && bmgr_b64_decode(b64, strlen(b64), &body, &body_len) != 0) {
+    if (b64 && b64[0] && bb_base64_decode_alloc(b64, strlen(b64), &body, &body_len) != 0) {
         rpc_reply_error(call, "invalid payload: body is not base64");
         goto out;
     }
-    size_t pathlen = strlen(path);
-    const char *qm = memchr(path, '?', pathlen);
-    size_t pn = qm ? (size_t)(qm - path) : pathlen;
-    const char *q = qm ? qm + 1 : "";
-    size_t qn = qm ? pathlen - pn - 1 : 0;
-    struct bmgr_op op = {.project = project};
-    int is_get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
-    char pat[BMGR_MAX_PATTERN + 1];
-    if ((pn == 3 && !memcmp(path, "/kv", 3)) || (pn == 4 && !memcmp(path, "/kv/", 4)) ||
-        (pn == 5 && !memcmp(path, "/keys", 5))) {
-        if (!is_get) {
-            res_error(&r, 405, "method_not_allowed", "method not allowed");
-            goto reply;
-        }
-        long n = query_get(q, qn, "pattern", pat, sizeof pat - 1);
-        if (n == -2) {
-            res_error(&r, 400, "invalid_pattern",
-                      "pattern must be percent-encoded and at most 1024 bytes");
-            goto reply;
-        }
-        op.kind = BMGR_OP_KEYS;
-        if (n > 0) op.pattern = pat, op.pattern_len = (size_t)n;
-    } else if (pn == 7 && !memcmp(path, "/health", 7)) {
-        if (!is_get) {
-            res_error(&r, 405, "method_not_allowed", "method not allowed");
-            goto reply;
-        }
-        op.kind = BMGR_OP_HEALTH;
-    } else if (pn > 4 && !memcmp(path, "/kv/", 4) && !memchr(path + 4, '/', pn - 4)) {
-        key = malloc(BMGR_MAX_KEY);
-        long kl = key ? bmgr_pct_decode(path + 4, pn - 4, key, BMGR_MAX_KEY) : BB_ENOMEM;
-        if (kl <= 0) {
-            res_error(&r, 400, "invalid_key",
-                      kl == BB_ETOOBIG ? "key longer than 8192 bytes"
-                                       : "key must be non-empty and percent-encoded");
-            goto reply;
-        }
-        op.key = key;
-        op.key_len = (size_t)kl;
-        if (is_get) op.kind = BMGR_OP_GET;
-        else if (!strcmp(method, "DELETE")) op.kind = BMGR_OP_DEL;
-        else if (!strcmp(method, "PUT") || !strcmp(method, "POST")) {
-            op.kind = BMGR_OP_SET;
-            if (body_len > m->cfg.max_value) {
-                res_error(&r, 413, "too_large", "value over BUNBASE_BUNDER_MANAGER_MAX_VALUE_BYTES");
-                goto reply;
-            }
-            op.value = (const char *)body;
-            op.value_len = body_len;
-        } else {
-            res_error(&r, 405, "method_not_allowed", "method not allowed");
-            goto reply;
-        }
-    } else if (pn == 10 && !memcmp(path, "/subscribe", 10)) {
-        res_error(&r, 400, "http_only", "subscribe is served over HTTP (SSE) only");
-        goto reply;
-    } else {
-        res_error(&r, 404, "not_found", "no such route");
-        goto reply;
+    /* the RPC's paths (/kv/<key>, /kv, /keys, /health, /subscribe) are the HTTP routes' tails */
+    const char *sub = path;
+    size_t ulen = strlen("/kv/") + strlen(project) + strlen(sub) + 1;
+    url = malloc(ulen);
+    size_t alen = strlen("Bearer ") + (token ? strlen(token) : 0) + 1;
+    auth = malloc(alen);
+    if (!url || !auth) {
+        rpc_reply_error(call, "out of memory");
+        goto out;
     }
-    bmgr_op_run(m, &op, &r);
-reply:
+    snprintf(url, ulen, "/kv/%s%s", project, sub);
+    snprintf(auth, alen, "Bearer %s", token ? token : "");
+    struct bb_http_header hdr = {.name = "Authorization", .value = auth};
+    struct bb_http_local_request lr = {.method = method,
+                                       .url = url,
+                                       .headers = &hdr,
+                                       .nheaders = token ? 1 : 0,
+                                       .body = body,
+                                       .body_len = body_len};
+    struct bb_router *router = bb_host_service_router(m->rt->host, "bunder-manager");
+    if (!router || bb_http_dispatch_local(router, (size_t)m->cfg.max_value, m->rt->internal_token,
+                                          &lr, &res) != 0) {
+        rpc_reply_error(call, "out of memory");
+        goto out;
+    }
+    r.status = res->status;
+    r.body = res->body; /* borrowed from res until the reply is built */
+    r.len = res->body_len;
+    for (size_t i = 0; i < res->nheaders; i++)
+        if (!strcasecmp(res->headers[i].name, "Content-Type")) r.ctype = res->headers[i].value;
     rpc_reply_result(call, &r);
+    r.body = NULL;
 out:
+    bb_http_response_free(res);
     free(r.body);
-    free(key);
+    free(url);
+    free(auth);
     free(body);
     json_decref(j);
 }
@@ -653,38 +578,12 @@ int bmgr_api_start(struct bmgr *m, char *err, size_t errcap)
         if (!strcmp(kv[i].method, "PUT") || !strcmp(kv[i].method, "POST"))
             kv[i].max_body = (size_t)m->cfg.max_value;
     m->routes = kv;
-    char addr[256];
-    if (bb_config_service_addr("bunder-manager", addr, sizeof addr)) {
-        char host[256];
-        int port;
-        if (bb_config_split_addr(addr, host, sizeof host, &port) != 0) {
-            snprintf(err, errcap, "BUNBASE_BUNDER_MANAGER_ADDR: expected HOST:PORT, got \"%s\"",
-                     addr);
-            return BB_EINVAL;
-        }
-        if ((rc = bb_router_new(&m->router)) != 0) return rc;
-        if ((rc = bb_router_add(m->router, kv, NKV, m)) != 0 ||
-            (rc = bb_router_add(m->router, own_routes, 2, m)) != 0)
-            return rc;
-        const struct bb_config *cfg = m->rt->cfg;
-        struct bb_http_server_opts o = {
-            .router = m->router,
-            .pool = m->rt->pool,
-            .metrics = m->rt->metrics,
-            .internal_token = m->rt->internal_token,
-            .name = "bunder-manager",
-        };
-        bb_config_http_limits(cfg, &o.limits);
-        rc = bb_http_server_start(m->loop, host, port, &o, &m->http, err, errcap);
-        if (rc) return rc;
-        m->http_port = bb_http_server_port(m->http);
-    } else {
-        rc = bb_router_add(m->rt->router, kv, NKV, m);
-        if (rc) {
-            snprintf(err, errcap, "bunder-manager: cannot add routes: %s", bb_strerror(rc));
-            return rc;
-        }
-    }
+    /* on the gateway, or on our own listener when BUNBASE_BUNDER_MANAGER_ADDR is set */
+    struct bb_http_limits lim;
+    bb_config_http_limits(m->rt->cfg, &lim);
+    if ((rc = bb_host_mount(m->rt->host, "bunder-manager", kv, NKV, m, &lim, &m->http_port, err,
+                            errcap)) != 0)
+        return rc;
     if (m->rt->cfg->bunder_manager_rpc_addr[0]) {
         rc = bb_rpc_server_start(&m->rpc, m->loop, m->rt->cfg->bunder_manager_rpc_addr, NULL,
                                  rpc_handler, m);
@@ -702,8 +601,6 @@ void bmgr_api_stop(struct bmgr *m)
 {
     if (m->rpc) bb_rpc_server_stop(m->rpc, NULL);
     m->rpc = NULL;
-    if (m->http) bb_http_server_free(m->http);
-    m->http = NULL;
     /* end SSE streams (their on_close drops the references) */
     pthread_mutex_lock(&m->sub_mtx);
     for (struct bmgr_sub *s = m->subs; s; s = s->next) bb_sse_close(s->sse);

@@ -31,6 +31,7 @@
  * AUTH <secret> + PING, wait for "+OK\r\n+PONG\r\n" (a -LOADING answer retries).
  */
 #include "bmgr_internal.h"
+#include "bb_id.h"
 #include "../bunder/bunder_tenant.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
@@ -327,7 +328,7 @@ int bmgr_orphans_cleanup(const char *root)
     if (!d) return 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (!bmgr_project_valid(e->d_name, strlen(e->d_name))) continue;
+        if (!bb_project_id_valid(e->d_name, strlen(e->d_name))) continue;
         char path[1400], line[64];
         snprintf(path, sizeof path, "%s/%s/bunder.pid", root, e->d_name);
         int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

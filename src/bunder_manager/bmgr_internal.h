@@ -25,9 +25,10 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "bb_id.h"
 #include "bb_service.h"
 
-#define BMGR_MAX_PROJECT 64      /* project id: [A-Za-z0-9_-]{1,64} */
+#define BMGR_MAX_PROJECT BB_PROJECT_ID_MAX /* project ids: bb_project_id_valid (bb_id.h) */
 #define BMGR_SECRET_CAP 48       /* internal requirepass secret (32 chars + NUL) */
 #define BMGR_MAX_KEY 8192        /* key bytes over HTTP / RPC */
 #define BMGR_MAX_PATTERN 1024    /* keys?pattern= */
@@ -50,9 +51,6 @@ uint64_t bmgr_now_ms(void);
 
 /* ------------------------------------------------------------------ proto (bmgr_proto.c) */
 
-/* 1 if id matches [A-Za-z0-9_-]{1,64} (so never "", "." or ".."), else 0. */
-int bmgr_project_valid(const char *id, size_t len);
-
 /* Percent-decodes src[0..n) into dst (cap bytes); '+' stays '+'. Returns the decoded length, or
  * BB_EINVAL (bad escape) / BB_ETOOBIG (over cap). dst may hold any bytes incl. NUL. */
 long bmgr_pct_decode(const char *src, size_t n, char *dst, size_t cap);
@@ -60,8 +58,6 @@ long bmgr_pct_decode(const char *src, size_t n, char *dst, size_t cap);
 /* Standard base64 (RFC 4648 §4, with padding). encode: malloc'd NUL-terminated string (caller
  * frees) or NULL on ENOMEM. decode: strict (padding optional, no whitespace); *out malloc'd
  * (caller frees), returns 0, BB_EINVAL or BB_ENOMEM. */
-char *bmgr_b64_encode(const void *in, size_t n);
-int bmgr_b64_decode(const char *in, size_t n, uint8_t **out, size_t *out_len);
 
 /* Incremental RESP request parser for the pre-AUTH phase: arrays of bulk strings and inline
  * commands. Parses one command from buf[0..len). Returns 1 with argv/lens filled (pointing into
@@ -256,8 +252,6 @@ struct bmgr {
     char relay_buf[65536];
     struct bmgr_verifier verifier;
     /* HTTP / RPC */
-    struct bb_http_server *http; /* own listener (BUNBASE_BUNDER_MANAGER_ADDR), or NULL */
-    struct bb_router *router;    /* own router, with http */
     struct bb_route *routes;     /* our KV route table (body limit from config); owned */
     int http_port;
     struct bb_rpc_server *rpc;

@@ -17,6 +17,7 @@
  * SHA-256 digests and compared in constant time.
  */
 #include "bmgr_internal.h"
+#include "bb_id.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_log.h"
@@ -41,17 +42,6 @@ uint64_t bmgr_now_ms(void)
 
 /* ------------------------------------------------------------------ project ids */
 
-int bmgr_project_valid(const char *id, size_t len)
-{
-    if (!id || len == 0 || len > BMGR_MAX_PROJECT) return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
 
 /* ------------------------------------------------------------------ percent-decoding */
 
@@ -81,84 +71,6 @@ long bmgr_pct_decode(const char *src, size_t n, char *dst, size_t cap)
     return (long)o;
 }
 
-/* ------------------------------------------------------------------ base64 (standard) */
-
-static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *bmgr_b64_encode(const void *in, size_t n)
-{
-    const uint8_t *p = in;
-    size_t olen = (n + 2) / 3 * 4;
-    char *out = malloc(olen + 1);
-    if (!out) return NULL;
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-        out[o++] = b64chars[v >> 18 & 63];
-        out[o++] = b64chars[v >> 12 & 63];
-        out[o++] = b64chars[v >> 6 & 63];
-        out[o++] = b64chars[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        out[o++] = b64chars[v >> 18 & 63];
-        out[o++] = b64chars[v >> 12 & 63];
-        out[o++] = '=';
-        out[o++] = '=';
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-        out[o++] = b64chars[v >> 18 & 63];
-        out[o++] = b64chars[v >> 12 & 63];
-        out[o++] = b64chars[v >> 6 & 63];
-        out[o++] = '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static int b64val(char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-}
-
-int bmgr_b64_decode(const char *in, size_t n, uint8_t **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    if (n % 4 == 0 && n >= 2 && in[n - 1] == '=') n -= in[n - 2] == '=' ? 2 : 1;
-    if (n % 4 == 1) return BB_EINVAL;
-    uint8_t *buf = malloc(n / 4 * 3 + 3);
-    if (!buf) return BB_ENOMEM;
-    size_t o = 0;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64val(in[i]);
-        if (v < 0) {
-            free(buf);
-            return BB_EINVAL;
-        }
-        acc = acc << 6 | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[o++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) { /* non-canonical trailing bits */
-        free(buf);
-        return BB_EINVAL;
-    }
-    *out = buf;
-    *out_len = o;
-    return 0;
-}
 
 /* ------------------------------------------------------------------ RESP request parser */
 
@@ -577,7 +489,7 @@ static int keys_load(struct keys_file *kf, char *err, size_t errcap)
         if (!proj || proj[0] == '#') continue;
         char *key = strtok_r(NULL, " \t\r\n", &save);
         char *extra = key ? strtok_r(NULL, " \t\r\n", &save) : NULL;
-        if (!key || extra || !bmgr_project_valid(proj, strlen(proj))) {
+        if (!key || extra || !bb_project_id_valid(proj, strlen(proj))) {
             bb_warn("bunder-manager", "keys_file_bad_line line=%u", lineno);
             continue;
         }

@@ -27,6 +27,7 @@
  * evicted under an open connection. A child that dies closes its relayed connections (EOF).
  */
 #include "bmgr_internal.h"
+#include "bb_id.h"
 #include "../bunder/bunder_tenant.h"
 #include "bb_config.h"
 #include "bb_err.h"
@@ -470,7 +471,7 @@ static void start_auth(struct bmgr_rconn *rc, const char *proj, size_t plen, con
 {
     struct bmgr *m = rc->m;
     char project[BMGR_MAX_PROJECT + 1];
-    int ok = bmgr_project_valid(proj, plen);
+    int ok = bb_project_id_valid(proj, plen);
     if (ok) {
         memcpy(project, proj, plen);
         project[plen] = '\0';

@@ -42,7 +42,6 @@ static void bmgr_free(struct bmgr *m)
 {
     if (m->verifier.free) m->verifier.free(m->verifier.ctx);
     bmgr_children_release(m);
-    if (m->router) bb_router_free(m->router);
     free(m->routes);
     pthread_mutex_destroy(&m->mtx);
     pthread_mutex_destroy(&m->sub_mtx);
@@ -248,7 +247,7 @@ static int bmgr_start(struct bb_runtime *rt, void **state, char *err, size_t err
     if (access(m->cfg.bin, X_OK) != 0)
         bb_warn(MOD, "bunder_missing bin=%s hint=\"set BUNBASE_BUNDER_BIN\"", m->cfg.bin);
     char http[64] = "gateway", rpc[32] = "off", resp[32] = "off";
-    if (m->http) snprintf(http, sizeof http, "%d", m->http_port);
+    if (m->http_port) snprintf(http, sizeof http, "%d", m->http_port);
     if (m->rpc) snprintf(rpc, sizeof rpc, "%d", m->rpc_port);
     if (m->resp_on) snprintf(resp, sizeof resp, "%d", m->resp_port);
     bb_info(MOD, "ready resp_port=%s http_port=%s rpc_port=%s bin=%s root=%s max_children=%u "

@@ -15,6 +15,7 @@
  * (bb_rpc). Calls run on the worker pool; replies may complete out of order (ids match them). */
 #include "bdsrv.h"
 #include "bb_config.h"
+#include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_host.h"
 #include "bb_id.h"
@@ -59,42 +60,6 @@ static void reply_error(struct bb_rpc_call *call, const char *code, const char *
     json_decref(j);
 }
 
-/* Standard base64 (with or without padding) → bytes; *out malloc'd (caller frees). */
-static int b64_decode(const char *in, unsigned char **out, size_t *out_len)
-{
-    size_t n = strlen(in);
-    while (n && in[n - 1] == '=')
-        n--;
-    if (n % 4 == 1) return BB_EINVAL;
-    char *padded = malloc(n + 4);
-    unsigned char *buf = malloc(n / 4 * 3 + 4);
-    if (!padded || !buf) {
-        free(padded);
-        free(buf);
-        return BB_ENOMEM;
-    }
-    memcpy(padded, in, n);
-    size_t pn = n;
-    while (pn % 4)
-        padded[pn++] = '=';
-    int len = pn ? EVP_DecodeBlock(buf, (const unsigned char *)padded, (int)pn) : 0;
-    free(padded);
-    if (len < 0) {
-        free(buf);
-        return BB_EINVAL;
-    }
-    *out_len = (size_t)len - (pn - n); /* EVP_DecodeBlock counts padding as zero bytes */
-    *out = buf;
-    return 0;
-}
-
-static char *b64_encode(const void *in, size_t n)
-{
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    if (out) EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    return out;
-}
-
 static void job_free(struct rpc_job *j)
 {
     for (size_t i = 0; i < j->nhdrs; i++) {
@@ -121,7 +86,7 @@ static void rpc_work(void *arg)
     json_t *hdrs = json_object();
     for (size_t i = 0; i < res->nheaders; i++)
         json_object_set_new(hdrs, res->headers[i].name, json_string(res->headers[i].value));
-    char *body = b64_encode(res->body ? res->body : "", res->body_len);
+    char *body = bb_base64_encode_alloc(res->body ? res->body : "", res->body_len);
     json_t *r = json_pack("{s:i,s:o,s:s}", "status", res->status, "headers", hdrs, "body",
                           body ? body : "");
     char *out = r ? json_dumps(r, JSON_COMPACT) : NULL;
@@ -195,7 +160,7 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
     }
     snprintf(j->url, ulen, "/v1/projects/%s%s", pid, path);
     size_t blen = 0;
-    if (body && b64_decode(json_string_value(body), &j->body, &blen) != 0) {
+    if (body && bb_base64_decode_alloc(json_string_value(body), json_string_length(body), &j->body, &blen) != 0) {
         snprintf(msg, sizeof msg, "invalid payload: body is not base64");
         goto bad;
     }

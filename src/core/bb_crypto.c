@@ -234,3 +234,82 @@ int bb_ct_streq(const char *a, const char *b)
     if (la != lb) return 0;
     return bb_ct_equal(a, b, la);
 }
+
+/* ---- standard base64 -------------------------------------------------------------------------- */
+
+static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *bb_base64_encode_alloc(const void *in, size_t n)
+{
+    const uint8_t *p = in;
+    char *out = malloc((n + 2) / 3 * 4 + 1);
+    if (!out) return NULL;
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        out[o++] = b64std[v >> 18 & 63];
+        out[o++] = b64std[v >> 12 & 63];
+        out[o++] = b64std[v >> 6 & 63];
+        out[o++] = b64std[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)p[i] << 16;
+        out[o++] = b64std[v >> 18 & 63];
+        out[o++] = b64std[v >> 12 & 63];
+        out[o++] = '=';
+        out[o++] = '=';
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+        out[o++] = b64std[v >> 18 & 63];
+        out[o++] = b64std[v >> 12 & 63];
+        out[o++] = b64std[v >> 6 & 63];
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int b64std_val(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+int bb_base64_decode_alloc(const char *in, size_t n, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!in && n) return BB_EINVAL;
+    if (n % 4 == 0 && n >= 2 && in[n - 1] == '=') n -= in[n - 2] == '=' ? 2 : 1;
+    if (n % 4 == 1) return BB_EINVAL;
+    uint8_t *buf = malloc(n / 4 * 3 + 3);
+    if (!buf) return BB_ENOMEM;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64std_val(in[i]);
+        if (v < 0) {
+            free(buf);
+            return BB_EINVAL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (uint8_t)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc != 0) { /* non-canonical trailing bits */
+        free(buf);
+        return BB_EINVAL;
+    }
+    *out = buf;
+    *out_len = o;
+    return 0;
+}

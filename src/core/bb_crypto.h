@@ -54,6 +54,14 @@ size_t bb_base64url_encode(const void *in, size_t n, char *out, size_t cap);
  * *out_len and returns 0. in may be NULL iff n == 0. */
 int bb_base64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
 
+/* Standard base64 (RFC 4648 §4: '+', '/', '=' padding), for payloads that carry bytes in JSON.
+ * encode: a new NUL-terminated string (caller frees); NULL only when out of memory.
+ * decode: in[0..n) with or without padding; *out is a new buffer (caller frees; never NULL on
+ * success, even for empty input); BB_EINVAL for a character outside the alphabet, an impossible
+ * length or non-canonical trailing bits, BB_ENOMEM. (These two allocate, unlike the rest here.) */
+char *bb_base64_encode_alloc(const void *in, size_t n);
+int bb_base64_decode_alloc(const char *in, size_t n, uint8_t **out, size_t *out_len);
+
 /* Lowercase hex of in[0..n) into out, NUL-terminated; returns 2*n, or 0 (and "" if cap > 0) if
  * cap < 2*n + 1. */
 size_t bb_hex_encode(const void *in, size_t n, char *out, size_t cap);

@@ -19,27 +19,7 @@
 #include "bb_err.h"
 #include "bmgr_internal.h"
 
-static void test_project_ids(void **state)
-{
-    (void)state;
-    assert_true(bmgr_project_valid("p1", 2));
-    assert_true(bmgr_project_valid("A-b_9", 5));
-    char max[65];
-    memset(max, 'x', 64);
-    max[64] = '\0';
-    assert_true(bmgr_project_valid(max, 64));
-    assert_false(bmgr_project_valid("", 0));
-    assert_false(bmgr_project_valid(".", 1));
-    assert_false(bmgr_project_valid("..", 2));
-    assert_false(bmgr_project_valid("a/b", 3));
-    assert_false(bmgr_project_valid("a b", 3));
-    assert_false(bmgr_project_valid("a\0b", 3));
-    char over[66];
-    memset(over, 'x', 65);
-    over[65] = '\0';
-    assert_false(bmgr_project_valid(over, 65));
-    assert_false(bmgr_project_valid("ü", strlen("ü")));
-}
+/* (project ids and base64 are core's: tests/unit/core/test_id.c, test_crypto.c) */
 
 static void test_pct_decode(void **state)
 {
@@ -55,39 +35,6 @@ static void test_pct_decode(void **state)
     assert_int_equal(bmgr_pct_decode("%4", 2, out, sizeof out), BB_EINVAL);
     assert_int_equal(bmgr_pct_decode("%zz", 3, out, sizeof out), BB_EINVAL);
     assert_int_equal(bmgr_pct_decode("0123456789abcdefg", 17, out, sizeof out), BB_ETOOBIG);
-}
-
-static void test_base64(void **state)
-{
-    (void)state;
-    const char *cases[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-    const char *want[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *e = bmgr_b64_encode(cases[i], strlen(cases[i]));
-        assert_string_equal(e, want[i]);
-        uint8_t *d;
-        size_t n;
-        assert_int_equal(bmgr_b64_decode(e, strlen(e), &d, &n), 0);
-        assert_int_equal(n, strlen(cases[i]));
-        assert_memory_equal(d, cases[i], n);
-        free(d);
-        free(e);
-    }
-    uint8_t bin[256];
-    for (int i = 0; i < 256; i++) bin[i] = (uint8_t)i;
-    char *e = bmgr_b64_encode(bin, sizeof bin);
-    uint8_t *d;
-    size_t n;
-    assert_int_equal(bmgr_b64_decode(e, strlen(e), &d, &n), 0);
-    assert_int_equal(n, 256);
-    assert_memory_equal(d, bin, 256);
-    free(d);
-    free(e);
-    assert_int_equal(bmgr_b64_decode("Zm9v!", 5, &d, &n), BB_EINVAL);
-    assert_int_equal(bmgr_b64_decode("Z", 1, &d, &n), BB_EINVAL);
-    assert_int_equal(bmgr_b64_decode("Zh==", 4, &d, &n), BB_EINVAL); /* non-canonical */
-    assert_int_equal(bmgr_b64_decode("Zm9v", 4, &d, &n), 0);           /* no padding needed */
-    free(d);
 }
 
 static void test_resp_parse(void **state)
@@ -245,9 +192,7 @@ static void test_orphans(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_project_ids), cmocka_unit_test(test_pct_decode),
-        cmocka_unit_test(test_base64),      cmocka_unit_test(test_resp_parse),
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_pct_decode),      cmocka_unit_test(test_resp_parse),
         cmocka_unit_test(test_keys_file),   cmocka_unit_test(test_orphans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

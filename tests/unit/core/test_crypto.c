@@ -237,9 +237,56 @@ static void test_ct_compare(void **state)
     assert_false(bb_ct_streq("", NULL));
 }
 
+static void test_base64_std(void **state)
+{
+    (void)state;
+    /* RFC 4648 §10 vectors, and binary bytes that use '+' and '/' */
+    const char *plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    const char *enc[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char *e = bb_base64_encode_alloc(plain[i], strlen(plain[i]));
+        assert_string_equal(e, enc[i]);
+        uint8_t *d = NULL;
+        size_t dn = 99;
+        assert_int_equal(bb_base64_decode_alloc(e, strlen(e), &d, &dn), 0);
+        assert_int_equal(dn, strlen(plain[i]));
+        assert_memory_equal(d, plain[i], dn);
+        free(d);
+        /* unpadded input decodes too */
+        size_t un = strlen(e);
+        while (un && e[un - 1] == '=') un--;
+        assert_int_equal(bb_base64_decode_alloc(e, un, &d, &dn), 0);
+        assert_int_equal(dn, strlen(plain[i]));
+        free(d);
+        free(e);
+    }
+    uint8_t all[256];
+    for (int i = 0; i < 256; i++) all[i] = (uint8_t)i;
+    char *ea = bb_base64_encode_alloc(all, sizeof all);
+    uint8_t *da = NULL;
+    size_t dan = 0;
+    assert_int_equal(bb_base64_decode_alloc(ea, strlen(ea), &da, &dan), 0);
+    assert_int_equal(dan, 256);
+    assert_memory_equal(da, all, 256);
+    free(da);
+    free(ea);
+    const uint8_t bin[] = {0xfb, 0xff, 0xbf, 0x00};
+    char *e = bb_base64_encode_alloc(bin, sizeof bin);
+    assert_string_equal(e, "+/+/AA==");
+    free(e);
+    uint8_t *d = NULL;
+    size_t dn = 0;
+    assert_int_equal(bb_base64_decode_alloc("Zm9v!", 5, &d, &dn), BB_EINVAL); /* alphabet */
+    assert_int_equal(bb_base64_decode_alloc("Zm9vY", 5, &d, &dn), BB_EINVAL);  /* length */
+    assert_int_equal(bb_base64_decode_alloc("Zh==", 4, &d, &dn), BB_EINVAL);   /* trailing bits */
+    assert_int_equal(bb_base64_decode_alloc("Zm9v-_", 6, &d, &dn), BB_EINVAL); /* base64url */
+    assert_null(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_base64_std),
         cmocka_unit_test(test_sha256_vectors),      cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_base64url_rfc4648),   cmocka_unit_test(test_base64url_rejects),
         cmocka_unit_test(test_base64url_encode_cap), cmocka_unit_test(test_hex),
