@@ -184,6 +184,11 @@ const struct plat_route plat_routes[] = {
      * (session or PAT, the caller's role) and key-based form (pk_ / sk_, the key's project) */
     PLAT_GW_ROUTES("/v1/projects/{projectId}", DEV),
     PLAT_GW_ROUTES("/v1", KEYS),
+    PLAT_GW_PREFLIGHTS,
+    {"GET", "/v1/projects/{projectId}/cors", plat_h_gw_cors_get, DEV, POOL, 0, RES_CONFIG,
+     ACT_READ},
+    {"PUT", "/v1/projects/{projectId}/cors", plat_h_gw_cors_put, DEV, POOL, SMALL, RES_CONFIG,
+     ACT_WRITE},
 };
 const size_t plat_nroutes = sizeof plat_routes / sizeof plat_routes[0];
 

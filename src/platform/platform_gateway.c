@@ -38,9 +38,11 @@
 #include "bb_http.h"
 #include "bb_httpc.h"
 #include "bb_log.h"
+#include "bb_pg.h"
 #include "bb_service.h"
 #include "bb_sse.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -218,6 +220,8 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
                                                       "BUNBASE_BUNDER_MANAGER_ADDR is not set");
 }
 
+static void cors_answer(struct bb_http_request *req, struct bb_http_response *res);
+
 static const char *identity_for(const struct bb_http_request *req)
 {
     return req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? "anonymous" : "admin";
@@ -241,6 +245,7 @@ void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *re
         plat_reply_err(res, 414, "uri_too_long", "request target too long");
         return;
     }
+    cors_answer(req, res);
     forward(req, res, GW_BUNDOC, url, identity_for(req));
 }
 
@@ -262,6 +267,7 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res)
         plat_reply_err(res, 414, "uri_too_long", "request target too long");
         return;
     }
+    cors_answer(req, res);
     forward(req, res, GW_BUNDER, url, NULL);
 }
 
@@ -602,6 +608,7 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
         plat_reply_err(res, 414, "uri_too_long", "request target too long");
         return;
     }
+    cors_answer(req, res);
     if (!router) {
         stream_remote(req, res, remote, url, identity_for(req));
         return;
@@ -611,4 +618,230 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
                                                                    : BB_IDENTITY_INTERNAL_ADMIN;
     as.resolver = "gateway";
     bb_http_redispatch(req, res, router, url, &as);
+}
+
+/* ---------------------------------------------------------------- CORS (key-based routes)
+ * Each project lists the origins its browsers may call the key-based routes from
+ * (GET/PUT /v1/projects/{projectId}/cors; platform_gateway_cors). A preflight carries no
+ * credential, so it cannot name its project: it is answered 204 with the CORS headers when the
+ * Origin is allowed by some project, else 403 without them. The real request names its project
+ * by its key: its answer carries Access-Control-Allow-Origin only when that project allows the
+ * Origin, so a browser page of another project's origin cannot read it. No
+ * Access-Control-Allow-Credentials: keys travel in headers, never in cookies.
+ *
+ * The view is per process: reloaded from PostgreSQL when the platform's version (bumped by every
+ * change, polled by platform_cache.c) differs from the one it was loaded at. */
+
+#define GW_CORS_MAX_ORIGINS 64
+#define GW_CORS_MAX_ORIGIN_BYTES 255
+
+static pthread_mutex_t cors_mu = PTHREAD_MUTEX_INITIALIZER;
+static json_t *cors_map; /* project id → array of origins */
+static uint64_t cors_version = UINT64_MAX;
+
+/* Reloads the view when the platform's version moved. Worker thread (blocks on PostgreSQL). */
+static void cors_refresh(struct platform *p)
+{
+    uint64_t v = plat_cache_version(p->cache);
+    pthread_mutex_lock(&cors_mu);
+    int fresh = cors_map && cors_version == v;
+    pthread_mutex_unlock(&cors_mu);
+    if (fresh) return;
+    PGconn *c = NULL;
+    if (bb_pg_pool_acquire(p->rt->pg, &c, 5000) != 0) return; /* keep the old view */
+    PGresult *r = PQexec(c, "SELECT project_id, origins FROM platform_gateway_cors");
+    json_t *m = plat_cmd_ok(r) ? json_object() : NULL;
+    for (int i = 0; m && i < PQntuples(r); i++) {
+        json_t *o = json_loads(PQgetvalue(r, i, 1), 0, NULL);
+        if (json_is_array(o))
+            json_object_set_new(m, PQgetvalue(r, i, 0), o);
+        else
+            json_decref(o);
+    }
+    PQclear(r);
+    bb_pg_pool_release(p->rt->pg, c);
+    if (!m) return;
+    pthread_mutex_lock(&cors_mu);
+    json_decref(cors_map);
+    cors_map = m;
+    cors_version = v;
+    pthread_mutex_unlock(&cors_mu);
+}
+
+static int origin_in(const json_t *arr, const char *origin)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_string_value(v);
+        if (s && (!strcmp(s, "*") || !strcasecmp(s, origin))) return 1;
+    }
+    return 0;
+}
+
+/* 1 when project (NULL: any project) allows origin. */
+static int cors_allows(struct platform *p, const char *project, const char *origin)
+{
+    cors_refresh(p);
+    int ok = 0;
+    pthread_mutex_lock(&cors_mu);
+    if (cors_map && project) {
+        ok = origin_in(json_object_get(cors_map, project), origin);
+    } else if (cors_map) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(cors_map, k, v)
+        {
+            if ((ok = origin_in(v, origin))) break;
+        }
+    }
+    pthread_mutex_unlock(&cors_mu);
+    return ok;
+}
+
+static void cors_answer(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *origin = bb_http_header(req, "Origin");
+    if (!origin || !*origin || req->identity.project_id[0] == '\0') return;
+    /* key-based form only: the console is the dashboard's, same-origin */
+    for (size_t k = 0; k < req->match.nparams; k++)
+        if (req->match.params[k].name_len == 9 &&
+            !memcmp(req->match.params[k].name, "projectId", 9))
+            return;
+    bb_http_set_header(res, "Vary", "Origin");
+    if (!cors_allows(p, req->identity.project_id, origin)) return;
+    bb_http_set_header(res, "Access-Control-Allow-Origin", origin);
+    bb_http_set_header(res, "Access-Control-Expose-Headers", "X-Request-Id");
+}
+
+/* OPTIONS on the key-based routes. */
+void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *origin = bb_http_header(req, "Origin");
+    const char *method = bb_http_header(req, "Access-Control-Request-Method");
+    bb_http_set_header(res, "Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    if (!origin || !*origin || !method) { /* not a preflight */
+        bb_http_reply(res, 204, NULL, NULL, 0);
+        return;
+    }
+    bb_http_set_header(res, "Vary", "Origin");
+    if (!cors_allows(p, NULL, origin)) {
+        plat_reply_err(res, 403, "cors_origin_not_allowed",
+                       "no project allows this origin (PUT /v1/projects/{projectId}/cors)");
+        return;
+    }
+    bb_http_set_header(res, "Access-Control-Allow-Origin", origin);
+    bb_http_set_header(res, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
+    bb_http_set_header(res, "Access-Control-Allow-Headers",
+                       "X-Bunbase-Client-Key, Authorization, Content-Type, Last-Event-ID, "
+                       "X-Request-Id");
+    bb_http_set_header(res, "Access-Control-Max-Age", "600");
+    bb_http_reply(res, 204, NULL, NULL, 0);
+}
+
+/* "scheme://host[:port]" with nothing after, or "*". */
+static int origin_valid(const char *s)
+{
+    if (!strcmp(s, "*")) return 1;
+    size_t n = strlen(s);
+    if (n > GW_CORS_MAX_ORIGIN_BYTES) return 0;
+    const char *h = NULL;
+    if (!strncasecmp(s, "https://", 8))
+        h = s + 8;
+    else if (!strncasecmp(s, "http://", 7))
+        h = s + 7;
+    if (!h || !*h) return 0;
+    for (const char *c = h; *c; c++)
+        if (!(isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == ':' || *c == '[' ||
+              *c == ']'))
+            return 0;
+    return 1;
+}
+
+static void cors_reply(struct bb_http_response *res, const char *origins)
+{
+    json_t *o = origins ? json_loads(origins, 0, NULL) : NULL;
+    json_t *body = json_pack("{s:o}", "allowed_origins", json_is_array(o) ? o : json_array());
+    if (!json_is_array(o)) json_decref(o);
+    bb_http_reply_json(res, 200, body);
+    json_decref(body);
+}
+
+/* GET /v1/projects/{projectId}/cors */
+void plat_h_gw_cors_get(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *pid = bb_http_param(req, "projectId");
+    PGconn *c = plat_pg(p, res);
+    if (!c) return;
+    const char *params[1] = {pid};
+    PGresult *r =
+        plat_q(c, "SELECT origins FROM platform_gateway_cors WHERE project_id = $1", 1, params);
+    if (!plat_cmd_ok(r))
+        plat_reply_err(res, 503, "unavailable", "cannot read the CORS origins");
+    else
+        cors_reply(res, PQntuples(r) ? PQgetvalue(r, 0, 0) : NULL);
+    PQclear(r);
+    plat_pg_release(p, c);
+}
+
+/* PUT /v1/projects/{projectId}/cors {"allowed_origins": [...]} */
+void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *pid = bb_http_param(req, "projectId");
+    json_t *body = plat_body(req, res);
+    if (!body) return;
+    json_t *arr = json_object_get(body, "allowed_origins");
+    if (!json_is_array(arr) || json_array_size(arr) > GW_CORS_MAX_ORIGINS) {
+        json_decref(body);
+        plat_reply_err(res, 400, "invalid_origins",
+                       "allowed_origins must be an array of at most 64 origins");
+        return;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_string(v) || !origin_valid(json_string_value(v))) {
+            json_decref(body);
+            plat_reply_err(res, 400, "invalid_origin",
+                           "each origin is \"*\" or scheme://host[:port] (http or https, no path)");
+            return;
+        }
+    }
+    char *text = json_dumps(arr, JSON_COMPACT);
+    json_decref(body);
+    PGconn *c = text ? plat_pg(p, res) : NULL;
+    if (!c) {
+        if (!text) bb_http_reply_error(res, BB_ENOMEM, NULL);
+        free(text);
+        return;
+    }
+    const char *params[2] = {pid, text};
+    PGresult *r = PQexec(c, "BEGIN");
+    int ok = plat_cmd_ok(r);
+    PQclear(r);
+    if (ok) {
+        r = plat_q(c,
+                   "INSERT INTO platform_gateway_cors(project_id, origins) VALUES ($1, $2) "
+                   "ON CONFLICT (project_id) DO UPDATE SET origins = $2, updated_at = now()",
+                   2, params);
+        ok = plat_cmd_ok(r);
+        PQclear(r);
+    }
+    if (ok) ok = plat_bump_version(c) == 0;
+    r = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
+    ok = ok && plat_cmd_ok(r);
+    PQclear(r);
+    if (ok) plat_cache_reload_with(p->cache, c);
+    plat_pg_release(p, c);
+    if (ok)
+        cors_reply(res, text);
+    else
+        plat_reply_err(res, 503, "unavailable", "cannot store the CORS origins");
+    free(text);
 }

@@ -236,6 +236,9 @@ void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res
 void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_gw_cors_get(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *res);
 #define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
     {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}
 #define PLAT_GW_ROUTES(PFX, AUTH)                                                                  \
@@ -271,5 +274,20 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
     {"PUT", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},             \
     {"POST", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},            \
     {"DELETE", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE}
+/* CORS preflights of the key-based routes (public: a preflight carries no credential) */
+#define PLAT_GW_OPT(PATH)                                                                          \
+    {"OPTIONS", "/v1" PATH, plat_h_gw_preflight, 0, BB_ROUTE_POOL, 0, RES_PUBLIC, ACT_READ}
+#define PLAT_GW_PREFLIGHTS                                                                         \
+    PLAT_GW_OPT("/database/collections"), PLAT_GW_OPT("/database/collections/{collection}"),       \
+    PLAT_GW_OPT("/database/collections/{collection}/rules"),                                       \
+    PLAT_GW_OPT("/database/collections/{collection}/indexes"),                                     \
+    PLAT_GW_OPT("/database/collections/{collection}/indexes/{name}"),                              \
+    PLAT_GW_OPT("/database/collections/{collection}/subscribe"),                                   \
+    PLAT_GW_OPT("/database/collections/{collection}/documents"),                                   \
+    PLAT_GW_OPT("/database/collections/{collection}/documents/{id}"),                              \
+    PLAT_GW_OPT("/database/documents/query"), PLAT_GW_OPT("/database/documents/query/subscribe"),  \
+    PLAT_GW_OPT("/database/documents/{collection}"),                                               \
+    PLAT_GW_OPT("/database/documents/{collection}/{id}"), PLAT_GW_OPT("/database/batch"),          \
+    PLAT_GW_OPT("/kv"), PLAT_GW_OPT("/kv/{key}")
 
 #endif

@@ -246,6 +246,52 @@ function documentsSuite(name, setup) {
       });
     }
 
+    if (setup.cors) {
+      test('CORS per project on key-based routes: preflight for allowed origins only, no credentials', async () => {
+        const { G, p, q2, owner, viewer } = ctx;
+        const APP = 'https://app.example.com';
+        let r = await api(G, 'GET', `/v1/projects/${p.id}/cors`, { token: viewer.access });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.json.allowed_origins, []);
+        r = await api(G, 'PUT', `/v1/projects/${p.id}/cors`, { token: viewer.access, body: { allowed_origins: [APP] } });
+        assert.equal(r.status, 403, r.text);
+        for (const bad of [['https://x.example/path'], ['ftp://x'], 'x', [7]]) {
+          r = await api(G, 'PUT', `/v1/projects/${p.id}/cors`, { token: owner.access, body: { allowed_origins: bad } });
+          assert.equal(r.status, 400, `${JSON.stringify(bad)}: ${r.text}`);
+        }
+        const preflight = (origin, path = '/v1/database/collections/x/documents') => httpRequest(`${G}${path}`, { method: 'OPTIONS',
+          headers: { Origin: origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'x-bunbase-client-key, content-type' } });
+        r = await preflight(APP);
+        assert.equal(r.status, 403, 'not allowed before the project lists it');
+        assert.equal(r.headers['access-control-allow-origin'], undefined);
+        r = await api(G, 'PUT', `/v1/projects/${p.id}/cors`, { token: owner.access, body: { allowed_origins: [APP] } });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.json.allowed_origins, [APP]);
+        for (const path of ['/v1/database/collections/x/documents', '/v1/kv/k', '/v1/database/documents/query']) {
+          r = await preflight(APP, path);
+          assert.equal(r.status, 204, path);
+          assert.equal(r.headers['access-control-allow-origin'], APP);
+          const allowH = r.headers['access-control-allow-headers'].toLowerCase();
+          for (const h of ['x-bunbase-client-key', 'authorization', 'content-type']) assert.ok(allowH.includes(h), allowH);
+          assert.match(r.headers['access-control-allow-methods'], /POST/);
+          assert.equal(r.headers['access-control-allow-credentials'], undefined);
+        }
+        r = await preflight('https://evil.example');
+        assert.equal(r.status, 403);
+        assert.equal(r.headers['access-control-allow-origin'], undefined);
+        // the real request: the header only when the key's project allows the origin
+        r = await api(G, 'GET', '/v1/database/collections', { key: p.pk, headers: { Origin: APP } });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.headers['access-control-allow-origin'], APP);
+        assert.equal(r.headers['access-control-allow-credentials'], undefined);
+        r = await api(G, 'GET', '/v1/database/collections', { key: q2.sk, headers: { Origin: APP } });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.headers['access-control-allow-origin'], undefined, 'another project does not allow it');
+        r = await api(G, 'GET', '/v1/database/collections', { key: p.pk, headers: { Origin: 'https://evil.example' } });
+        assert.equal(r.headers['access-control-allow-origin'], undefined);
+      });
+    }
+
     if (setup.kv) {
       test('KV: both forms, keys with / and spaces, binary keys and values; pk_ refused', async () => {
         const { G, p, owner, viewer } = ctx;
@@ -300,6 +346,7 @@ const inProcess = async () => {
 };
 inProcess.kv = true;
 inProcess.realtime = true;
+inProcess.cors = true;
 documentsSuite('gateway, bundoc-server in the same process', inProcess);
 
 const remote = async () => {
