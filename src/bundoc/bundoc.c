@@ -693,6 +693,17 @@ int bdoc_watch(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t 
     return mvcc_watch_since(txn->t, key, klen, stamp);
 }
 
+int bdoc_get_stamp(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t *stamp)
+{
+    if (!stamp) return BB_EINVAL;
+    *stamp = 0;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 0, key, &klen);
+    if (rc) return rc;
+    return mvcc_get_stamp(txn->t, key, klen, stamp);
+}
+
 int bdoc_delete_blind(struct bdoc_txn *txn, const char *coll, const char *id)
 {
     if (!txn) return BB_EINVAL;

@@ -215,6 +215,11 @@ uint64_t bdoc_txn_stamp(const struct bdoc_txn *txn);
  * of the documents written after it). No-op in a read-only transaction. BB_ENOTFOUND (no such
  * collection), BB_EINVAL, BB_ENOMEM. */
 int bdoc_watch(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t stamp);
+/* The stamp of the version of coll/id that txn sees: when it is <= bdoc_txn_stamp(T) of an
+ * earlier transaction T, the document has not changed since T's snapshot. UINT64_MAX when it
+ * cannot be told (txn's own write, or an old version). BB_ENOTFOUND when txn sees no such
+ * document. */
+int bdoc_get_stamp(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t *stamp);
 /* Deletes coll/id if it exists; when it does not (in txn's snapshot), the deletion is still
  * recorded, so that txn conflicts with a concurrent transaction that commits that document first
  * (and nothing is deleted when the commit goes through with no such document). */

@@ -517,6 +517,45 @@ int mvcc_get(struct mtxn *t, const uint8_t *key, size_t klen, uint8_t **val, siz
     return rc;
 }
 
+int mvcc_get_stamp(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t *stamp)
+{
+    *stamp = 0;
+    int found;
+    size_t pos = ws_find(t, key, klen, &found);
+    if (found) {
+        if (!t->ws[pos].val) return BB_ENOTFOUND;
+        *stamp = UINT64_MAX; /* the transaction's own write */
+        return 0;
+    }
+    struct mvcc *m = t->m;
+    pthread_rwlock_rdlock(&m->tree);
+    int rc = 0;
+    struct vchain *c = vs_find(m, key, klen);
+    if (c && c->latest > t->snap) {
+        /* the visible version is an old one whose commit time is not kept: say "unknown" (or
+         * absent, when the snapshot sees no version) */
+        for (size_t i = 0; i < c->n; i++) {
+            if (c->v[i].until > t->snap) {
+                if (!c->v[i].val) rc = BB_ENOTFOUND;
+                break;
+            }
+        }
+        *stamp = UINT64_MAX;
+    } else {
+        uint8_t *v = NULL;
+        size_t vl = 0;
+        rc = bt_get(m->pager, key, klen, &v, &vl);
+        if (rc == 0) {
+            if (vl < 8) rc = BB_EIO;
+            else *stamp = get64(v);
+            free(v);
+        }
+    }
+    pthread_rwlock_unlock(&m->tree);
+    if (rc) *stamp = 0;
+    return rc;
+}
+
 static int apply(struct mvcc *m, struct mtxn *t, uint64_t ts, int record)
 {
     uint8_t *buf = NULL;

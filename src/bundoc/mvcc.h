@@ -64,6 +64,10 @@ int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen);
  * transaction whose snapshot is <= since stays open: it keeps the history (version chains) of
  * keys committed after it, deletions included. */
 int mvcc_watch_since(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t since);
+/* The commit timestamp of the version of key t sees: 0 and *stamp set, BB_ENOTFOUND when t
+ * sees no version. UINT64_MAX when it is not known (t's own write, or an old version kept in the
+ * version store, whose commit time is not recorded). */
+int mvcc_get_stamp(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t *stamp);
 /* The snapshot timestamp of t. */
 uint64_t mvcc_snapshot(const struct mtxn *t);
 

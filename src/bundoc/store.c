@@ -1761,7 +1761,33 @@ static int build_extract(struct bdoc_store_txn *t0, struct build_ctx *c)
     return 0;
 }
 
-/* Step 3: one batch from the snapshot of t0. BB_ECONFLICT at commit: use build_redo_fn. */
+/* The entries of document id as t sees it now (none when it is gone), watched since t's own
+ * snapshot. *mk set when an array was indexed. */
+static int redo_doc(struct bdoc_store_txn *t, const struct sk_meta *m, const struct sk_index *ix,
+                    const char *coll, const char *id, int *mk, struct bdoc_store_error *e)
+{
+    json_t *d = NULL;
+    int rc = bdoc_get(t->tx, coll, id, &d);
+    if (rc == BB_ENOTFOUND) return bdoc_watch(t->tx, coll, id, 0); /* deleted meanwhile */
+    if (rc) return rc;
+    struct sk_keys k;
+    char err[256] = "";
+    rc = sk_doc_keys(ix, d, &k, err, sizeof err);
+    json_decref(d);
+    if (rc) {
+        st_err(e, "%s (document '%s')", err, id);
+        return rc;
+    }
+    *mk |= k.multikey;
+    for (size_t j = 0; j < k.n && !rc; j++) rc = entry_put(t->tx, m, ix, k.keys[j], k.bodies[j], id, e);
+    sk_keys_free(&k);
+    if (!rc) rc = bdoc_watch(t->tx, coll, id, 0);
+    return rc;
+}
+
+/* Step 4: entries [pos, end) from the extraction. A document whose version is no longer the
+ * extracted one (its stamp is newer than T0, or it is gone) is redone from its current version;
+ * every document is watched since this transaction's snapshot. */
 static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t end)
 {
     struct sk_meta *m = NULL;
@@ -1771,17 +1797,46 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
         st_err(c->e, "index '%s' was dropped during its build", c->name);
         return rc;
     }
+    json_t *redo = NULL; /* ids of changed documents */
+    const char *last = NULL;
+    int last_ok = 0, mk = c->multikey;
     for (size_t i = c->pos; i < end && !rc; i++) {
         struct bent *b = &c->v[i];
-        rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
-        if (!rc) rc = bdoc_watch(t->tx, c->coll, b->id, c->stamp);
+        if (!last || strcmp(last, b->id)) { /* a multikey document's entries may be adjacent */
+            uint64_t st = 0;
+            int r = bdoc_get_stamp(t->tx, c->coll, b->id, &st);
+            if (r && r != BB_ENOTFOUND) {
+                rc = r;
+                break;
+            }
+            last = b->id;
+            last_ok = r == 0 && st <= c->stamp;
+            if (last_ok) rc = bdoc_watch(t->tx, c->coll, b->id, 0);
+        }
+        if (rc) break;
+        if (last_ok) {
+            rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
+        } else {
+            if (!redo && !(redo = json_object())) rc = BB_ENOMEM;
+            else if (!json_object_get(redo, b->id)) rc = json_object_set_new(redo, b->id, json_true()) ? BB_ENOMEM : 0;
+        }
     }
-    if (!rc && c->multikey && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
+    const char *id;
+    json_t *v;
+    if (!rc && redo)
+        json_object_foreach(redo, id, v) {
+            (void)v;
+            rc = redo_doc(t, m, ix, c->coll, id, &mk, c->e);
+            if (rc) break;
+        }
+    if (!rc && mk && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
+    json_decref(redo);
     st_meta_put(t->s, m);
     return rc;
 }
 
-/* Step 4: the documents of entries [pos, end) as t's own snapshot has them. */
+/* A batch that conflicted at commit: every document of entries [pos, end) from the snapshot of a
+ * fresh transaction. */
 static int build_redo_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store_error *e)
 {
     struct build_ctx *c = vctx;
@@ -1804,25 +1859,7 @@ static int build_redo_fn(struct bdoc_store_txn *t, void *vctx, struct bdoc_store
             rc = BB_ENOMEM;
             break;
         }
-        json_t *d = NULL;
-        rc = bdoc_get(t->tx, c->coll, id, &d);
-        if (rc == BB_ENOTFOUND) { /* deleted since T0: its writer removed what it had */
-            rc = bdoc_watch(t->tx, c->coll, id, 0);
-            continue;
-        }
-        if (rc) break;
-        struct sk_keys k;
-        char err[256] = "";
-        rc = sk_doc_keys(ix, d, &k, err, sizeof err);
-        json_decref(d);
-        if (rc) {
-            st_err(e, "%s (document '%s')", err, id);
-            break;
-        }
-        mk |= k.multikey;
-        for (size_t j = 0; j < k.n && !rc; j++) rc = entry_put(t->tx, m, ix, k.keys[j], k.bodies[j], id, e);
-        sk_keys_free(&k);
-        if (!rc) rc = bdoc_watch(t->tx, c->coll, id, 0);
+        rc = redo_doc(t, m, ix, c->coll, id, &mk, e);
     }
     if (!rc && mk && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
     st_meta_put(t->s, m);
@@ -1845,6 +1882,7 @@ static int build_index(struct bdoc_store *s, const char *coll, const char *name,
     if (rc) return rc;
     c.stamp = bdoc_txn_stamp(t0->tx);
     rc = build_extract(t0, &c);
+    bdoc_store_rollback(t0);
     while (!rc && c.pos < c.n) {
         size_t end = c.pos + c.batch < c.n ? c.pos + c.batch : c.n;
         struct bdoc_store_txn *t = NULL;
@@ -1857,7 +1895,6 @@ static int build_index(struct bdoc_store *s, const char *coll, const char *name,
         if (rc) break;
         c.pos = end;
     }
-    bdoc_store_rollback(t0);
     build_release(&c);
     return rc;
 }
