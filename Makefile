@@ -2,6 +2,8 @@
 BUILD ?= build
 SAN_BUILD ?= build-sanitize
 TSAN_BUILD ?= build-tsan
+# regex of ctest names for test-tsan (empty: every unit and integration test)
+TSAN_TESTS ?=
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 ifeq ($(CI),true)
@@ -39,7 +41,8 @@ test-tsan: setup
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DBB_TSAN=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	TSAN_OPTIONS="halt_on_error=1 detect_deadlocks=0 suppressions=$(CURDIR)/scripts/tsan.supp" \
-		ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) --timeout 900 -L 'unit|integration'
+		ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) --timeout 900 -L 'unit|integration' \
+		$(if $(TSAN_TESTS),-R '$(TSAN_TESTS)')
 
 bench: build
 	@bash bench/run.sh $(BUILD)
