@@ -4,7 +4,7 @@
 set -euo pipefail
 
 DEB_PKGS=(
-  build-essential cmake pkg-config git curl ca-certificates
+  build-essential cmake pkg-config git curl ca-certificates jq
   libuv1-dev libhttp-parser-dev libjansson-dev libssl-dev libcurl4-openssl-dev
   libpq-dev postgresql postgresql-contrib libcmocka-dev
   clang libclang-rt-14-dev llvm

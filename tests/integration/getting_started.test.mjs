@@ -1,0 +1,42 @@
+// docs/getting-started.md, run as written: every ```sh block, in order, in one bash (set -euo
+// pipefail) against a real bunbased, with only BUNBASE_URL set to the test server (the page itself
+// reads it). If a command of the page stops working, this test fails.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { SOURCE_DIR, makeTempDir, runCommand, startServer } from './harness.mjs';
+
+let srv;
+before(async () => { srv = await startServer({ env: { BUNBASE_LOG_LEVEL: 'warn' } }); });
+after(async () => { if (srv) await srv.stop(); });
+
+/** The ```sh blocks of a markdown file, in order. */
+export function shellBlocks(md) {
+  const out = [];
+  const re = /^```sh\n([\s\S]*?)^```$/gm;
+  let m;
+  while ((m = re.exec(md))) out.push(m[1]);
+  return out;
+}
+
+test('every command of docs/getting-started.md works as shown', async () => {
+  const md = fs.readFileSync(path.join(SOURCE_DIR, 'docs', 'getting-started.md'), 'utf8');
+  const blocks = shellBlocks(md);
+  assert.ok(blocks.length >= 6, `found ${blocks.length} sh blocks`);
+  const cwd = makeTempDir('bb-gs-');
+  const script = `set -euo pipefail\ncd ${JSON.stringify(cwd)}\n${blocks.join('\n')}`;
+  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url }, timeoutMs: 60000 });
+  assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+  const lines = r.stdout.split('\n');
+  for (const want of ['cloud', 'ada@example.com', 'posts', 'Hello, BunBase', '403', 'hello world']) {
+    assert.ok(lines.includes(want), `"${want}" is a line of the output:\n${r.stdout}`);
+  }
+  assert.match(r.stdout, /^project [0-9A-Z]{26}$/m);
+  assert.match(r.stdout, /"_id":"hello"/);
+  assert.match(r.stdout, /^event: added$/m);
+  assert.match(r.stdout, /"docId":"live"/);
+  assert.match(r.stdout, /\["greeting\/en"\]/);
+});
