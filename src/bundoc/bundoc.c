@@ -238,7 +238,8 @@ static int doc_key(struct bdoc_txn *txn, const char *coll, const char *id, int w
     int rc = valid_id(id, &idlen);
     if (rc) return rc;
     uint32_t cid;
-    rc = write ? cat_lookup_for_write(txn->t, coll, &cid) : txn_cat_lookup(txn, coll, &cid);
+    rc = txn_cat_lookup(txn, coll, &cid);
+    if (!rc && write) rc = cat_watch(txn->t, coll); /* a write conflicts with a drop */
     if (rc) return rc;
     cat_doc_key(cid, id, idlen, key, klen);
     return 0;

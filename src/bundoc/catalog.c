@@ -83,6 +83,14 @@ int cat_lookup(struct mtxn *t, const char *name, uint32_t *id)
     return rc;
 }
 
+int cat_watch(struct mtxn *t, const char *name)
+{
+    if (!cat_valid_name(name)) return BB_EINVAL;
+    uint8_t k[MAX_KEY];
+    size_t kl = entry_key(name, k);
+    return mvcc_watch(t, k, kl);
+}
+
 int cat_lookup_for_write(struct mtxn *t, const char *name, uint32_t *id)
 {
     int rc = cat_lookup(t, name, id);

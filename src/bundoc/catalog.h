@@ -28,6 +28,8 @@ int cat_valid_name(const char *name);
 int cat_lookup(struct mtxn *t, const char *name, uint32_t *id);
 /* Like cat_lookup, and watches the entry (for writers). */
 int cat_lookup_for_write(struct mtxn *t, const char *name, uint32_t *id);
+/* Only the watch part of cat_lookup_for_write (the id known already). */
+int cat_watch(struct mtxn *t, const char *name);
 int cat_create(struct mtxn *t, const char *name, uint32_t *id);
 /* Deletes the entry and every document of the collection. */
 int cat_drop(struct mtxn *t, const char *name);
