@@ -864,6 +864,69 @@ static void test_dispatch_local(void **state)
     bb_router_free(r);
 }
 
+/* bb_http_redispatch: a front route hands its request to a route of another router (the
+ * gateway's subscriptions). ?to= is the new target, ?as= the identity given. */
+static struct bb_router *redispatch_back;
+
+static void h_front(struct bb_http_request *req, struct bb_http_response *res)
+{
+    char to[256], as[32];
+    const char *t = bb_http_query(req, "to", to, sizeof to);
+    const char *a = bb_http_query(req, "as", as, sizeof as);
+    (void)bb_http_param(req, "x"); /* decoded for the front route: must not leak to the back one */
+    struct bb_identity id = {0};
+    id.kind = a && !strcmp(a, "admin") ? BB_IDENTITY_INTERNAL_ADMIN : BB_IDENTITY_INTERNAL_END_USER;
+    if (a && !strcmp(a, "user")) id.uid = strdup("u7");
+    bb_http_redispatch(req, res, redispatch_back, t ? t : "", &id);
+    assert_null(id.uid); /* moved into the request, or released */
+}
+
+static const struct bb_route front_routes[] = {
+    {"GET", "/front/{x}", h_front, BB_AUTH_NONE, 0, 0, NULL},
+    {"PUT", "/front/{x}", h_front, BB_AUTH_NONE, 0, 0, NULL},
+};
+
+static void test_redispatch(void **state)
+{
+    (void)state;
+    struct bb_router *front;
+    bb_router_new(&front);
+    bb_router_add(front, front_routes, 2, NULL);
+    bb_router_new(&redispatch_back);
+    bb_router_add(redispatch_back, routes, sizeof routes / sizeof routes[0], NULL);
+    struct bb_http_response *res;
+    /* the back route's parameters come from the new path (decoded anew) */
+    assert_int_equal(local(front, "GET", "/front/a%20b?to=%2Fv1%2Fitems%2Fc%252Fd&as=admin", NULL,
+                           NULL, &res),
+                     200);
+    assert_int_equal(res->body_len, 3);
+    assert_memory_equal(res->body, "c/d", 3);
+    bb_http_response_free(res);
+    /* the query string is the new target's */
+    assert_int_equal(local(front, "GET", "/front/x?to=%2Fhello%3Fname%3Dzed", NULL, NULL, &res),
+                     200);
+    assert_memory_equal(res->body, "hello zed", 9);
+    bb_http_response_free(res);
+    /* the identity given, checked against the back route's mask */
+    assert_int_equal(local(front, "GET", "/front/x?to=%2Fwhoami&as=user", NULL, NULL, &res), 200);
+    assert_memory_equal(res->body, "internal-end-user u7 -", 22);
+    bb_http_response_free(res);
+    assert_int_equal(local(front, "GET", "/front/x?to=%2Fadmin&as=admin", NULL, NULL, &res), 200);
+    bb_http_response_free(res);
+    assert_int_equal(local(front, "GET", "/front/x?to=%2Fadmin&as=user", NULL, NULL, &res), 403);
+    bb_http_response_free(res);
+    /* no such route, method, or a relative target: an error answer, identity released */
+    assert_int_equal(local(front, "GET", "/front/x?to=%2Fnope&as=user", NULL, NULL, &res), 404);
+    bb_http_response_free(res);
+    assert_int_equal(local(front, "PUT", "/front/x?to=%2Fv1%2Fitems%2Fy&as=user", NULL, NULL, &res),
+                     405);
+    bb_http_response_free(res);
+    assert_int_equal(local(front, "GET", "/front/x?to=relative&as=user", NULL, NULL, &res), 400);
+    bb_http_response_free(res);
+    bb_router_free(redispatch_back);
+    bb_router_free(front);
+}
+
 static void test_parse_for_test(void **state)
 {
     (void)state;
@@ -1295,6 +1358,7 @@ int main(void)
         cmocka_unit_test(test_metrics_recorded),
         cmocka_unit_test(test_pipelining_backpressure),
         cmocka_unit_test(test_dispatch_local),
+        cmocka_unit_test(test_redispatch),
         cmocka_unit_test(test_parse_for_test),
         cmocka_unit_test(test_identity_over_http),
         cmocka_unit_test(test_auth_before_body),
