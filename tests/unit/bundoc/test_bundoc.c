@@ -732,6 +732,37 @@ static void test_watch_and_blind_delete(void **state)
     assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &ro), 0);
     assert_int_equal(bdoc_delete_blind(ro, "e", "k1"), BB_EPERM);
     bdoc_rollback(ro);
+
+    /* version stamps: not after the snapshot that saw the version; newer after a change;
+     * unknown for the transaction's own write and for an old version; absent when deleted */
+    json_t *y = J("{\"_id\":\"y\",\"v\":1}");
+    assert_int_equal(bdoc_insert1(db, "c", y, NULL), 0);
+    struct bdoc_txn *s1, *s2;
+    uint64_t st1 = 0, st2 = 0;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &s1), 0);
+    assert_int_equal(bdoc_get_stamp(s1, "c", "y", &st1), 0);
+    assert_true(st1 > 0 && st1 <= bdoc_txn_stamp(s1));
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    assert_int_equal(bdoc_replace(w, "c", "y", y, NULL), 0);
+    assert_int_equal(bdoc_get_stamp(w, "c", "y", &st2), 0);
+    assert_true(st2 == UINT64_MAX); /* own write */
+    assert_int_equal(bdoc_commit(w), 0);
+    assert_int_equal(bdoc_get_stamp(s1, "c", "y", &st2), 0);
+    assert_true(st2 == UINT64_MAX); /* s1 sees an old version: its commit time is not kept */
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &s2), 0);
+    assert_int_equal(bdoc_get_stamp(s2, "c", "y", &st2), 0);
+    assert_true(st2 > bdoc_txn_stamp(s1) && st2 <= bdoc_txn_stamp(s2));
+    bdoc_rollback(s2);
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    assert_int_equal(bdoc_delete(w, "c", "y"), 0);
+    assert_int_equal(bdoc_get_stamp(w, "c", "y", &st2), BB_ENOTFOUND);
+    assert_int_equal(bdoc_commit(w), 0);
+    assert_int_equal(bdoc_get_stamp(s1, "c", "y", &st2), 0); /* still there for s1 */
+    bdoc_rollback(s1);
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &s2), 0);
+    assert_int_equal(bdoc_get_stamp(s2, "c", "y", &st2), BB_ENOTFOUND);
+    bdoc_rollback(s2);
+    json_decref(y);
     json_decref(ent);
     json_decref(ent2);
     assert_int_equal(bdoc_close(db), 0);
