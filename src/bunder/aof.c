@@ -452,6 +452,10 @@ int bndr_aof_write_dataset(struct bndr_db *db, FILE *f)
                 return -1;
             break;
         }
+        case BNDR_STREAM:
+            if (bndr_stream_rewrite(f, e->key, e->klen, o->u.x, fput_cmd) < 0)
+                return -1;
+            break;
         }
         if (o->expire) {
             char buf[24];

@@ -160,7 +160,15 @@ int bndr_lex_gte_min(const char *s, size_t n, const struct bndr_lex_spec *r);
 int bndr_lex_lte_max(const char *s, size_t n, const struct bndr_lex_spec *r);
 
 /* ---------------------------------------------------------------- objects and keyspace */
-enum bndr_type { BNDR_STRING = 0, BNDR_LIST = 1, BNDR_SET = 2, BNDR_ZSET = 3, BNDR_HASH = 4 };
+enum bndr_type {
+    BNDR_STRING = 0,
+    BNDR_LIST = 1,
+    BNDR_SET = 2,
+    BNDR_ZSET = 3,
+    BNDR_HASH = 4,
+    BNDR_STREAM = 5, /* cmd_stream.c */
+};
+struct bndr_stream;
 
 struct bndr_obj {
     int64_t expire; /* unix ms; 0 = no TTL */
@@ -173,6 +181,7 @@ struct bndr_obj {
         struct bndr_list *l;
         struct bndr_dict *d; /* set (no values) or hash (v.p = struct bndr_str *) */
         struct bndr_zset *z;
+        struct bndr_stream *x;
     } u;
     char s[]; /* string bytes (NUL-terminated) */
 };
@@ -292,6 +301,7 @@ struct bndr_client {
     int nbkeys;
     int bwhere;        /* 1 head (BLPOP), 0 tail */
     uint64_t btimeout; /* unix ms, 0 = forever */
+    void *bstream;     /* XREAD/XREADGROUP blocked state (cmd_stream.c), NULL for BLPOP */
     /* list links */
     struct bndr_client *next, *prev;       /* all clients */
     struct bndr_client *pw_next;           /* pending-write list */
@@ -524,6 +534,20 @@ int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd);
 int bndr_script_busy(void);
 /* cmd_script.c: bytes the Lua state holds now (INFO used_memory_lua). */
 size_t bndr_script_memory(void);
+
+/* ---------------------------------------------------------------- streams (cmd_stream.c) */
+struct bndr_stream *bndr_stream_new(void);
+void bndr_stream_free(struct bndr_stream *s);
+size_t bndr_stream_usage(const struct bndr_stream *s); /* MEMORY USAGE estimate */
+/* Serves the XREAD/XREADGROUP clients blocked on key k (a stream); called by serve_ready_keys. */
+void bndr_stream_serve_ready(struct bndr_server *s, const char *k, size_t n);
+void bndr_stream_unblocked(struct bndr_client *c); /* frees c->bstream */
+/* AOF rewrite of one stream key through put (aof.c's command writer); 0 ok, -1 write error. */
+int bndr_stream_rewrite(FILE *f, const char *k, size_t kn, const struct bndr_stream *s,
+                        int (*put)(FILE *, int, const struct bndr_arg *));
+/* Snapshot payload (format at the top of cmd_stream.c); restore returns NULL if malformed. */
+void bndr_stream_dump(const struct bndr_stream *s, struct bndr_buf *b);
+struct bndr_stream *bndr_stream_restore(const void *p, size_t n);
 
 /* ---------------------------------------------------------------- persistence */
 /* aof.c */

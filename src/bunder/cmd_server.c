@@ -806,6 +806,7 @@ void bndr_cmd_memory(struct bndr_client *c)
         case BNDR_SET:
         case BNDR_HASH: sz += (long long)(o->u.d->n * 48); break;
         case BNDR_ZSET: sz += (long long)(o->u.z->length * 96); break;
+        case BNDR_STREAM: sz += (long long)bndr_stream_usage(o->u.x); break;
         }
         bndr_add_ll(c, sz);
     } else {

@@ -110,9 +110,9 @@ int bndr_parse_scan_opts(struct bndr_client *c, int first, int allow_type,
                 return -1;
             }
         } else if (allow_type && bndr_argeq(&c->argv[i], "type")) {
-            static const char *names[] = {"string", "list", "set", "zset", "hash"};
+            static const char *names[] = {"string", "list", "set", "zset", "hash", "stream"};
             o->type = -2;
-            for (int t = 0; t < 5; t++)
+            for (int t = 0; t < 6; t++)
                 if (bndr_argeq(v, names[t]))
                     o->type = t;
             if (o->type == -2)

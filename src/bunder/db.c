@@ -29,6 +29,7 @@ const char *bndr_type_name(int type)
     case BNDR_SET: return "set";
     case BNDR_ZSET: return "zset";
     case BNDR_HASH: return "hash";
+    case BNDR_STREAM: return "stream";
     }
     return "none";
 }
@@ -74,6 +75,7 @@ struct bndr_obj *bndr_obj_new(int type)
         bndr_dict_init(o->u.d);
         break;
     case BNDR_ZSET: o->u.z = bndr_zset_new(); break;
+    case BNDR_STREAM: o->u.x = bndr_stream_new(); break;
     }
     return o;
 }
@@ -93,6 +95,7 @@ void bndr_obj_free(struct bndr_obj *o)
         bndr_free(o->u.d);
         break;
     case BNDR_ZSET: bndr_zset_free(o->u.z); break;
+    case BNDR_STREAM: bndr_stream_free(o->u.x); break;
     }
     bndr_free(o);
 }

@@ -320,6 +320,8 @@ void bndr_unblock_client(struct bndr_client *c, int timeout)
     c->bkeys = NULL;
     c->nbkeys = 0;
     c->flags &= ~BNDR_CF_BLOCKED;
+    if (c->bstream)
+        bndr_stream_unblocked(c);
     if (timeout)
         bndr_add_null_array(c);
     if (!(c->flags & BNDR_CF_FAKE)) {
@@ -340,11 +342,20 @@ void bndr_serve_ready_keys(struct bndr_server *s)
             if (!be)
                 break;
             struct bndr_de *e = bndr_db_find(&s->db, k->buf, k->len);
+            if (e && BNDR_DE_OBJ(e)->type == BNDR_STREAM) {
+                bndr_stream_serve_ready(s, k->buf, k->len);
+                break;
+            }
             if (!e || BNDR_DE_OBJ(e)->type != BNDR_LIST)
                 break;
             struct bndr_obj *o = BNDR_DE_OBJ(e);
             struct bndr_pubsub_sub *w = be->v.p;
-            struct bndr_client *c = w->c[0];
+            struct bndr_client *c = NULL;
+            for (int i = 0; i < w->n && !c; i++) /* XREAD clients wait for a stream here */
+                if (!w->c[i]->bstream)
+                    c = w->c[i];
+            if (!c)
+                break;
             int head = c->bwhere;
             struct bndr_str *v = bndr_list_pop(o->u.l, head);
             bndr_add_array(c, 2);

@@ -3,10 +3,10 @@
  *
  * File layout (dbfilename, default dump.bdb). All integers little-endian.
  *
- *   offset 0   8 bytes   magic "BNDRSNP1"
+ *   offset 0   8 bytes   magic "BNDRSNP2" (written; "BNDRSNP1", the same without streams, loads)
  *   offset 8   u64       creation time, unix ms
  *   then one record per key:
- *     u8   type           0 string, 1 list, 2 set, 3 sorted set, 4 hash
+ *     u8   type           0 string, 1 list, 2 set, 3 sorted set, 4 hash, 5 stream (v2)
  *     i64  expire         absolute unix ms, 0 = no TTL
  *     u32  key length, key bytes
  *     payload:
@@ -15,6 +15,7 @@
  *       set      u64 count, count x (u32 length, bytes)
  *       zset     u64 count, count x (u32 length, member, f64 score (IEEE 754 bits))  by rank
  *       hash     u64 count, count x (u32 flen, field, u32 vlen, value)
+ *       stream   u32 length, payload (bndr_stream_dump: layout at the top of cmd_stream.c)
  *   trailer:
  *     u8   0xFF           end marker
  *     u64  number of key records
@@ -107,7 +108,7 @@ static int write_file(struct bndr_db *db, FILE *f)
 {
     crc_init();
     struct wr o = {f, 0, 0};
-    w(&o, "BNDRSNP1", 8);
+    w(&o, "BNDRSNP2", 8);
     w_u64(&o, bndr_mstime());
     uint64_t count = 0;
     BNDR_DICT_FOREACH(&db->keys, e)
@@ -118,6 +119,13 @@ static int write_file(struct bndr_db *db, FILE *f)
         w_bytes(&o, e->key, e->klen);
         switch (ob->type) {
         case BNDR_STRING: w_bytes(&o, ob->s, ob->len); break;
+        case BNDR_STREAM: {
+            struct bndr_buf sb = {0};
+            bndr_stream_dump(ob->u.x, &sb);
+            w_bytes(&o, sb.p, (uint32_t)sb.len);
+            bndr_free(sb.p);
+            break;
+        }
         case BNDR_LIST:
             w_u64(&o, ob->u.l->n);
             for (size_t i = 0; i < ob->u.l->n; i++) {
@@ -259,7 +267,8 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
     fclose(f);
     int rc = -1;
     const char *why = "truncated";
-    if (n < 8 + 8 + 1 + 8 + 4 || memcmp(buf, "BNDRSNP1", 8) != 0) {
+    int version = n >= 8 && memcmp(buf, "BNDRSNP2", 8) == 0 ? 2 : 1;
+    if (n < 8 + 8 + 1 + 8 + 4 || (version == 1 && memcmp(buf, "BNDRSNP1", 8) != 0)) {
         why = "bad magic or too short";
         goto out;
     }
@@ -280,7 +289,7 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
         int64_t exp = (int64_t)r_u(&o, 8);
         uint32_t kl;
         const char *k = r_bytes(&o, &kl);
-        if (o.err || type > BNDR_HASH) {
+        if (o.err || type > (version >= 2 ? BNDR_STREAM : BNDR_HASH)) {
             why = "bad record";
             goto out;
         }
@@ -291,6 +300,17 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
             if (o.err)
                 goto out;
             ob = bndr_obj_string(v, vl);
+        } else if (type == BNDR_STREAM) {
+            uint32_t vl;
+            const char *v = r_bytes(&o, &vl);
+            struct bndr_stream *x = o.err ? NULL : bndr_stream_restore(v, vl);
+            if (!x) {
+                why = "bad stream record";
+                goto out;
+            }
+            ob = bndr_obj_new(BNDR_STRING);
+            ob->type = BNDR_STREAM;
+            ob->u.x = x;
         } else {
             ob = bndr_obj_new(type);
             uint64_t cnt = r_u(&o, 8);
