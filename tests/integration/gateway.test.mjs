@@ -1,8 +1,9 @@
 // The public gateway to the data plane (src/platform/platform_gateway.c) against real bunbased
 // processes: documents with sk_ (admin) and pk_ (the collection rules apply), keys of another
 // project, revoked keys, console routes by role, KV with odd keys in both forms, X-Request-Id
-// forwarding — with bundoc-server in the same process (in-process dispatch) and in a second
-// bunbased (over HTTP, BUNBASE_BUNDOC_SERVER_ADDR).
+// forwarding, realtime (pk_ via ?key=, Last-Event-ID), CORS — with the data services in the same
+// process (in-process dispatch, bb_http_redispatch for streams) and in a second bunbased
+// (bundoc-server and bunder-manager over HTTP at BUNBASE_<SERVICE>_ADDR, streams relayed).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -350,13 +351,14 @@ inProcess.cors = true;
 documentsSuite('gateway, bundoc-server in the same process', inProcess);
 
 const remote = async () => {
-  const port = await freePort();
-  const addr = `127.0.0.1:${port}`;
-  const docs = await startServer({ services: 'bundoc-server',
-    env: { BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: addr, BUNBASE_LOG_LEVEL: 'info' } });
+  const addrs = { BUNBASE_BUNDOC_SERVER_ADDR: `127.0.0.1:${await freePort()}`,
+    BUNBASE_BUNDER_MANAGER_ADDR: `127.0.0.1:${await freePort()}` };
+  const docs = await startServer({ services: 'bundoc-server,bunder-manager',
+    env: { BUNBASE_INTERNAL_TOKEN: TOKEN, ...addrs, BUNBASE_LOG_LEVEL: 'info' } });
   const gw = await startServer({ services: 'bun-auth,platform',
-    env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: addr } });
+    env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, ...addrs } });
   return { servers: [docs, gw], G: gw.url, downstream: docs.url, downstreamLog: () => docs.stderr() + docs.stdout(), ...(await people(gw.url)) };
 };
 remote.realtime = true; // the SSE stream proxied with libcurl
+remote.kv = true;
 documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', remote);
