@@ -613,9 +613,10 @@ static json_t *config_json(struct platform *p, const char *pid)
                      at + strlen("{projectId}"));
         else
             snprintf(path, sizeof path, "%s", r->pattern);
-        json_array_append_new(routes, json_pack("{s:s,s:s,s:s,s:s}", "method", r->method, "path",
-                                                path, "resource", plat_res_name(r->res), "action",
-                                                plat_act_name(r->act)));
+        json_array_append_new(routes, json_pack("{s:s,s:s,s:s,s:s,s:b}", "method", r->method,
+                                                "path", path, "resource", plat_res_name(r->res),
+                                                "action", plat_act_name(r->act), "stream",
+                                                (r->flags & BB_ROUTE_STREAM) != 0));
     }
     char purl[400];
     snprintf(purl, sizeof purl, "%s/v1/projects/%s", g, pid);
