@@ -31,7 +31,10 @@
  * AUTH <secret> + PING, wait for "+OK\r\n+PONG\r\n" (a -LOADING answer retries).
  */
 #include "bmgr_internal.h"
+#include "bb_fs.h"
 #include "bb_id.h"
+#include "bb_proc.h"
+#include "bb_time.h"
 #include "../bunder/bunder_tenant.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
@@ -268,42 +271,13 @@ static int port_alloc(struct bmgr *m, struct bmgr_slot *s)
 
 /* ------------------------------------------------------------------ pid files */
 
-/* Start time (clock ticks since boot) of pid, or 0. */
-static unsigned long long proc_starttime(pid_t pid, char *state)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p) return 0;
-    p += 2; /* state */
-    if (state) *state = *p;
-    /* fields after ')' start at 3 (state); starttime is field 22 */
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p) return 0;
-        p++;
-    }
-    return strtoull(p, NULL, 10);
-}
-
+/* <dir>/bunder.pid: "<pid> <start time>" (bb_proc), so a pid reused by another process is never
+ * taken for our child. */
 static void pidfile_write(const char *dir, pid_t pid)
 {
-    char path[1300], tmp[1300], line[64];
+    char path[1300];
     snprintf(path, sizeof path, "%s/bunder.pid", dir);
-    snprintf(tmp, sizeof tmp, "%s/bunder.pid.tmp", dir);
-    int n = snprintf(line, sizeof line, "%d %llu\n", (int)pid, proc_starttime(pid, NULL));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return;
-    ssize_t w = write(fd, line, (size_t)n);
-    close(fd);
-    if (w == n) rename(tmp, path);
-    else unlink(tmp);
+    if (bb_proc_pidfile_write(path, pid) != 0) bb_warn(MOD, "pidfile_write_failed path=%s", path);
 }
 
 static void pidfile_remove(struct bmgr *m, const char *project)
@@ -314,13 +288,6 @@ static void pidfile_remove(struct bmgr *m, const char *project)
     unlink(path);
 }
 
-static int proc_gone(pid_t pid, unsigned long long start)
-{
-    char st = 0;
-    unsigned long long now = proc_starttime(pid, &st);
-    return now == 0 || now != start || st == 'Z';
-}
-
 int bmgr_orphans_cleanup(const char *root)
 {
     int killed = 0;
@@ -329,35 +296,26 @@ int bmgr_orphans_cleanup(const char *root)
     struct dirent *e;
     while ((e = readdir(d))) {
         if (!bb_project_id_valid(e->d_name, strlen(e->d_name))) continue;
-        char path[1400], line[64];
+        char path[1400];
         snprintf(path, sizeof path, "%s/%s/bunder.pid", root, e->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, line, sizeof line - 1);
-        close(fd);
-        if (n <= 0) {
+        pid_t pid = 0;
+        uint64_t start = 0;
+        int prc = bb_proc_pidfile_read(path, &pid, &start);
+        if (prc == BB_ENOTFOUND) continue;
+        if (prc != 0 || start == 0 || pid == getpid()) {
             unlink(path);
             continue;
         }
-        line[n] = '\0';
-        char *end;
-        long pid = strtol(line, &end, 10);
-        unsigned long long start = strtoull(end, NULL, 10);
-        if (pid <= 1 || start == 0 || pid == (long)getpid()) {
-            unlink(path);
-            continue;
-        }
-        if (!proc_gone((pid_t)pid, start)) {
-            bb_warn(MOD, "orphan_kill project=%s pid=%ld", e->d_name, pid);
-            kill((pid_t)pid, SIGTERM);
-            for (int i = 0; i < 300 && !proc_gone((pid_t)pid, start); i++) {
-                struct timespec ts = {0, 10 * 1000000L};
-                nanosleep(&ts, NULL);
-                if (i == 200) kill((pid_t)pid, SIGKILL);
+        if (bb_proc_alive(pid, start)) {
+            bb_warn(MOD, "orphan_kill project=%s pid=%d", e->d_name, (int)pid);
+            kill(pid, SIGTERM);
+            for (int i = 0; i < 300 && bb_proc_alive(pid, start); i++) {
+                bb_time_sleep_ms(10);
+                if (i == 200) kill(pid, SIGKILL);
             }
-            if (!proc_gone((pid_t)pid, start)) kill((pid_t)pid, SIGKILL);
+            if (bb_proc_alive(pid, start)) kill(pid, SIGKILL);
             /* if it was our own child (tests), reap it */
-            waitpid((pid_t)pid, NULL, WNOHANG);
+            waitpid(pid, NULL, WNOHANG);
             killed++;
         }
         unlink(path);
@@ -368,37 +326,14 @@ int bmgr_orphans_cleanup(const char *root)
 
 /* ------------------------------------------------------------------ spawn / stop */
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-    char tmp[1300];
-    size_t n = strlen(path);
-    if (n >= sizeof tmp) return BB_EINVAL;
-    memcpy(tmp, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] == '/' || tmp[i] == '\0') {
-            char c = tmp[i];
-            tmp[i] = '\0';
-            if (mkdir(tmp, mode) != 0 && errno != EEXIST) return BB_EIO;
-            tmp[i] = c;
-        }
-    }
-    return 0;
-}
-
 /* <dir>/bunder.secret (0600): the child's requirepass, for operators who need to reach one child
  * directly (redis-cli -a) and for the benchmark; as protected as the data files next to it. */
 static void secret_write(const char *dir, const char *secret)
 {
-    char path[1300], tmp[1300];
+    char path[1300];
     snprintf(path, sizeof path, "%s/bunder.secret", dir);
-    snprintf(tmp, sizeof tmp, "%s/bunder.secret.tmp", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return;
-    size_t n = strlen(secret);
-    ssize_t w = write(fd, secret, n);
-    close(fd);
-    if (w == (ssize_t)n) rename(tmp, path);
-    else unlink(tmp);
+    if (bb_fs_write_atomic(path, secret, strlen(secret), 0600) != 0)
+        bb_warn(MOD, "secret_write_failed path=%s", path);
 }
 
 /* <dir>/bunder.conf (0600, written through a temporary file and a rename): the child's
@@ -410,7 +345,6 @@ static void secret_write(const char *dir, const char *secret)
 static int conf_write(const struct bmgr *m, const char *dir, const char *secret, char *path,
                       size_t pathcap)
 {
-    char tmp[1300];
     char acl[1024] = "";
     size_t al = 0;
     if (!m->cfg.is_bunder) {
@@ -420,34 +354,26 @@ static int conf_write(const struct bmgr *m, const char *dir, const char *secret,
         if (al >= sizeof acl) return BB_ETOOBIG;
     }
     snprintf(path, pathcap, "%s/bunder.conf", dir);
-    snprintf(tmp, sizeof tmp, "%s/bunder.conf.tmp", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return BB_EIO;
     char buf[2048];
     int n = m->cfg.is_bunder
                 ? snprintf(buf, sizeof buf, "requirepass \"%s\"\n", secret)
                 : snprintf(buf, sizeof buf,
                            "requirepass \"%s\"\nuser %s on >%s ~* &* +@all -config%s\n", secret,
                            BUNDER_TENANT_USER, secret, acl);
-    ssize_t w = n > 0 && (size_t)n < sizeof buf ? write(fd, buf, (size_t)n) : -1;
+    int rc = n > 0 && (size_t)n < sizeof buf ? bb_fs_write_atomic(path, buf, (size_t)n, 0600)
+                                             : BB_ETOOBIG;
     explicit_bzero(buf, sizeof buf);
-    int ok = w == n && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return BB_EIO;
-    }
-    return 0;
+    return rc;
 }
 
 /* Under mtx; s has a port. Spawns the process: STARTING. */
 static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
 {
     char dir[1200], logpath[1300], confpath[1300], portstr[16], mem[32];
-    int logfd = -1, nullfd = -1, rc = 0, sv[2] = {-1, -1};
+    int rc = 0, sv[2] = {-1, -1};
     ho_close(s);
     slot_dir(m, s->project, dir, sizeof dir);
-    if (mkdir_p(dir, 0700) != 0) {
+    if (bb_fs_mkdir_p(dir, 0700) != 0) {
         snprintf(s->last_error, sizeof s->last_error, "cannot create the project directory: %s",
                  strerror(errno));
         return BB_EIO;
@@ -460,18 +386,9 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
         return BB_EIO;
     }
     snprintf(logpath, sizeof logpath, "%s/bunder.log", dir);
-    logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (logfd < 0 || nullfd < 0) {
-        snprintf(s->last_error, sizeof s->last_error, "cannot open bunder.log: %s",
-                 strerror(errno));
-        rc = BB_EIO;
-        goto out;
-    }
     struct stat st;
-    if (fstat(logfd, &st) == 0 && st.st_size > (4 << 20)) {
-        if (ftruncate(logfd, 0) != 0) { /* keep appending */
-        }
+    if (stat(logpath, &st) == 0 && st.st_size > (4 << 20) && truncate(logpath, 0) != 0) {
+        /* keep appending */
     }
     snprintf(portstr, sizeof portstr, "%d", s->port);
     snprintf(mem, sizeof mem, "%llumb", (unsigned long long)m->cfg.maxmemory_mb);
@@ -490,38 +407,18 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
             sv[0] = sv[1] = -1;
         }
     }
-    pid_t parent = getpid();
-    int pdeath = m->cfg.pdeathsig;
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* child: async-signal-safe calls only */
-        if (pdeath) {
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() != parent) _exit(127);
-        }
-        setpgid(0, 0);
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < 32; sig++)
-            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &sa, NULL);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        dup2(nullfd, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        if (sv[1] >= 0) {
-            if (sv[1] == 3) fcntl(3, F_SETFD, 0); /* dup2 onto itself keeps FD_CLOEXEC */
-            else if (dup2(sv[1], 3) != 3) _exit(127);
-            close_range(4, ~0u, 0);
-        } else {
-            close_range(3, ~0u, 0);
-        }
-        execve(m->cfg.bin, argv, m->child_env);
-        _exit(127);
-    }
-    if (pid < 0) {
+    /* own process group, its output in bunder.log, the handoff end as fd 3, nothing else
+     * inherited; SIGTERM when our loop thread dies */
+    struct bb_proc_spec spec = {.argv = argv,
+                                .envp = m->child_env,
+                                .log_path = logpath,
+                                .stdout_fd = -1,
+                                .pass_fds = &sv[1],
+                                .npass = sv[1] >= 0 ? 1 : 0,
+                                .pdeath_signal = m->cfg.pdeathsig ? SIGTERM : 0,
+                                .flags = BB_PROC_NEW_PGROUP};
+    pid_t pid = -1;
+    if (bb_proc_spawn(&spec, &pid) != 0) {
         snprintf(s->last_error, sizeof s->last_error, "fork: %s", strerror(errno));
         rc = BB_EIO;
         goto out;
@@ -541,8 +438,6 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
     bb_info(MOD, "child_spawned project=%s pid=%d port=%d gen=%llu", s->project, (int)pid, s->port,
             (unsigned long long)s->gen);
 out:
-    if (logfd >= 0) close(logfd);
-    if (nullfd >= 0) close(nullfd);
     if (sv[0] >= 0) close(sv[0]);
     if (sv[1] >= 0) close(sv[1]);
     return rc;
@@ -1238,7 +1133,7 @@ static int build_child_env(struct bmgr *m)
 
 int bmgr_children_init(struct bmgr *m, char *err, size_t errcap)
 {
-    if (mkdir_p(m->cfg.data_root, 0700) != 0) {
+    if (bb_fs_mkdir_p(m->cfg.data_root, 0700) != 0) {
         snprintf(err, errcap, "bunder-manager: cannot create %s: %s", m->cfg.data_root,
                  strerror(errno));
         return BB_EIO;

@@ -17,6 +17,7 @@
 #include "bb_metrics.h"
 #include "bb_router.h"
 #include "bmgr_internal.h"
+#include "bb_proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,40 +100,12 @@ static void register_metrics(struct bmgr *m)
  * binary once at start, without a shell, bounded by 2 s. */
 static int bin_supports_handoff(const char *bin)
 {
-    int p[2], ok = 0;
-    if (pipe2(p, O_CLOEXEC) != 0) return 0;
-    pid_t pid = fork();
-    if (pid == 0) {
-        int nul = open("/dev/null", O_RDWR);
-        if (nul >= 0) dup2(nul, 0), dup2(nul, 2);
-        dup2(p[1], 1);
-        char *argv[] = {(char *)bin, "--version", NULL};
-        char *envp[] = {NULL};
-        execve(bin, argv, envp);
-        _exit(127);
-    }
-    close(p[1]);
-    if (pid < 0) {
-        close(p[0]);
-        return 0;
-    }
-    char buf[64];
-    size_t len = 0;
-    uint64_t deadline = bmgr_now_ms() + 2000;
-    while (len < sizeof buf - 1) {
-        uint64_t now = bmgr_now_ms();
-        struct pollfd pf = {.fd = p[0], .events = POLLIN};
-        if (now >= deadline || poll(&pf, 1, (int)(deadline - now)) <= 0) break;
-        ssize_t n = read(p[0], buf + len, sizeof buf - 1 - len);
-        if (n <= 0) break;
-        len += (size_t)n;
-    }
-    buf[len] = '\0';
-    close(p[0]);
-    kill(pid, SIGKILL); /* harmless when it already exited; never left running */
-    waitpid(pid, NULL, 0);
-    ok = strncmp(buf, "bunder ", 7) == 0;
-    return ok;
+    char *argv[] = {(char *)bin, "--version", NULL};
+    char *envp[] = {NULL};
+    struct bb_proc_spec spec = {.argv = argv, .envp = envp, .stdout_fd = -1};
+    char out[64];
+    if (bb_proc_run(&spec, 2000, out, sizeof out, NULL) != 0) return 0;
+    return strncmp(out, "bunder ", 7) == 0;
 }
 
 static int load_config(struct bmgr *m, const struct bb_config *c, char *err, size_t errcap)

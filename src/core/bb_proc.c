@@ -225,23 +225,61 @@ int bb_proc_run(const struct bb_proc_spec *spec, uint64_t timeout_ms, char *out,
     return code == 0 ? 0 : BB_EIO;
 }
 
+uint64_t bb_proc_starttime(pid_t pid, char *state)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p || p[1] != ' ') return 0;
+    p += 2;
+    if (state) *state = *p;
+    /* fields after ')' start at 3 (state); starttime is field 22 */
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        if (!p) return 0;
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+int bb_proc_alive(pid_t pid, uint64_t start)
+{
+    char st = 0;
+    uint64_t now = pid > 0 ? bb_proc_starttime(pid, &st) : 0;
+    return now != 0 && now == start && st != 'Z';
+}
+
 int bb_proc_pidfile_write(const char *path, pid_t pid)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof buf, "%d\n", (int)pid);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%d %llu\n", (int)pid,
+                     (unsigned long long)bb_proc_starttime(pid, NULL));
     return bb_fs_write_atomic(path, buf, (size_t)n, 0600);
 }
 
-int bb_proc_pidfile_read(const char *path, pid_t *pid)
+int bb_proc_pidfile_read(const char *path, pid_t *pid, uint64_t *start)
 {
-    char buf[32];
+    char buf[64];
     int rc = bb_fs_read_small(path, buf, sizeof buf, NULL);
     if (rc != 0) return rc == BB_ETOOBIG ? BB_EINVAL : rc;
     char *end;
     errno = 0;
     long v = strtol(buf, &end, 10);
-    if (end == buf || *end != '\0' || errno || v <= 1 || v > INT_MAX) return BB_EINVAL;
+    if (end == buf || errno || v <= 1 || v > INT_MAX || (*end && *end != ' ')) return BB_EINVAL;
+    unsigned long long st = 0;
+    if (*end == ' ') {
+        char *e2;
+        st = strtoull(end + 1, &e2, 10);
+        if (e2 == end + 1 || *e2) return BB_EINVAL;
+    }
     *pid = (pid_t)v;
+    if (start) *start = st;
     return 0;
 }
 

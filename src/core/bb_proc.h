@@ -81,10 +81,17 @@ int bb_proc_stop(pid_t pid, int sig, uint64_t timeout_ms, int group);
 int bb_proc_run(const struct bb_proc_spec *spec, uint64_t timeout_ms, char *out, size_t outcap,
                 int *exit_code);
 
-/* Pid files: "<pid>\n", written atomically (mode 0600). read: BB_ENOTFOUND, BB_EINVAL (not a
- * pid), BB_EIO. */
+/* A process's start time (clock ticks since boot, /proc/<pid>/stat field 22), or 0 when there is
+ * no such process; *state (may be NULL) gets its state letter ('Z' for a zombie). A pid and its
+ * start time name one process: a pid reused later has another start time. */
+uint64_t bb_proc_starttime(pid_t pid, char *state);
+/* 1 while the process pid started at start is alive (and not a zombie), else 0. */
+int bb_proc_alive(pid_t pid, uint64_t start);
+
+/* Pid files: "<pid> <start time>\n", written atomically (mode 0600). read: *start (may be NULL)
+ * gets the start time (0 in a file without one); BB_ENOTFOUND, BB_EINVAL (not a pid), BB_EIO. */
 int bb_proc_pidfile_write(const char *path, pid_t pid);
-int bb_proc_pidfile_read(const char *path, pid_t *pid);
+int bb_proc_pidfile_read(const char *path, pid_t *pid, uint64_t *start);
 
 /* Restart backoff: base_ms, doubling per attempt, capped at max_ms. */
 struct bb_proc_backoff {

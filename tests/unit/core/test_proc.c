@@ -201,14 +201,35 @@ static void test_pidfile_and_backoff(void **state)
     char path[128];
     pid_t pid = 0;
     snprintf(path, sizeof path, "%s/x.pid", root);
-    assert_int_equal(bb_proc_pidfile_read(path, &pid), BB_ENOTFOUND);
-    assert_int_equal(bb_proc_pidfile_write(path, 4242), 0);
-    assert_int_equal(bb_proc_pidfile_read(path, &pid), 0);
+    uint64_t start = 0;
+    assert_int_equal(bb_proc_pidfile_read(path, &pid, &start), BB_ENOTFOUND);
+    /* our own pid: its start time is recorded, and names a live process */
+    assert_int_equal(bb_proc_pidfile_write(path, getpid()), 0);
+    assert_int_equal(bb_proc_pidfile_read(path, &pid, &start), 0);
+    assert_int_equal(pid, getpid());
+    assert_true(start > 0);
+    assert_int_equal(start, bb_proc_starttime(getpid(), NULL));
+    assert_true(bb_proc_alive(pid, start));
+    assert_false(bb_proc_alive(pid, start + 1)); /* a reused pid has another start time */
+    /* a child that exited (and was reaped) is not alive */
+    char *argv[] = {"/bin/true", NULL};
+    struct bb_proc_spec s = {.argv = argv, .stdout_fd = -1};
+    pid_t c;
+    assert_int_equal(bb_proc_spawn(&s, &c), 0);
+    uint64_t cst = bb_proc_starttime(c, NULL);
+    assert_int_equal(bb_proc_wait(c, 10000, NULL), 0);
+    assert_false(bb_proc_alive(c, cst));
+    /* old files without a start time, and malformed ones */
+    assert_int_equal(bb_fs_write_atomic(path, "4242\n", 5, 0600), 0);
+    assert_int_equal(bb_proc_pidfile_read(path, &pid, &start), 0);
     assert_int_equal(pid, 4242);
+    assert_int_equal(start, 0);
     assert_int_equal(bb_fs_write_atomic(path, "12x\n", 4, 0600), 0);
-    assert_int_equal(bb_proc_pidfile_read(path, &pid), BB_EINVAL);
+    assert_int_equal(bb_proc_pidfile_read(path, &pid, NULL), BB_EINVAL);
+    assert_int_equal(bb_fs_write_atomic(path, "12 9x\n", 6, 0600), 0);
+    assert_int_equal(bb_proc_pidfile_read(path, &pid, NULL), BB_EINVAL);
     assert_int_equal(bb_fs_write_atomic(path, "1\n", 2, 0600), 0);
-    assert_int_equal(bb_proc_pidfile_read(path, &pid), BB_EINVAL); /* never init */
+    assert_int_equal(bb_proc_pidfile_read(path, &pid, NULL), BB_EINVAL); /* never init */
 
     struct bb_proc_backoff b = {.base_ms = 100, .max_ms = 1000};
     assert_int_equal(bb_proc_backoff_next(&b), 100);
