@@ -152,9 +152,8 @@ static int load_config(struct bmgr *m, const struct bb_config *c, char *err, siz
     k->max_value = c->bunder_manager_max_value_bytes;
     k->pdeathsig = 1;
     /* BUNBASE_BUNDER_MANAGER_HANDOFF=0 keeps every client on the relay (benchmarks, debugging) */
-    const char *ho = getenv("BUNBASE_BUNDER_MANAGER_HANDOFF");
     k->is_bunder = bin_supports_handoff(k->bin);
-    k->handoff = !(ho && strcmp(ho, "0") == 0) && k->is_bunder;
+    k->handoff = c->bunder_manager_handoff && k->is_bunder;
     snprintf(m->resp_addr, sizeof m->resp_addr, "%s", c->bunder_manager_resp_addr);
     return 0;
 }

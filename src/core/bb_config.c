@@ -129,6 +129,8 @@ static const struct bb_knob knobs[] = {
      1, 1000000, "RESP client connections; extra ones are closed on accept"},
     {"BUNBASE_BUNDER_MANAGER_MAX_VALUE_BYTES", NULL, U64(bunder_manager_max_value_bytes), "8388608",
      1, 512ull << 20, "largest value accepted by HTTP PUT / RPC; over it: 413"},
+    {"BUNBASE_BUNDER_MANAGER_HANDOFF", NULL, BOOL(bunder_manager_handoff), "1", 0, 1,
+     "hand an authenticated RESP client's socket to its project's bunder (0: relay every client)"},
     {"BUNBASE_BUNDOC_DURABILITY", NULL, STR(bundoc_durability), "full", 0, 0,
      "bundoc-server commit durability: full (fsync before the reply) | normal | off"},
     {"BUNBASE_BUNDOC_IDLE_MS", NULL, U64(bundoc_idle_ms), "600000", 100, 86400000ull * 30,

@@ -76,6 +76,7 @@ struct bb_config {
     uint64_t bunder_manager_start_timeout_ms;
     uint64_t bunder_manager_max_connections;
     uint64_t bunder_manager_max_value_bytes;
+    uint64_t bunder_manager_handoff;
     /* bundoc-server */
     char bundoc_durability[16];
     uint64_t bundoc_idle_ms;
