@@ -12,6 +12,7 @@ const dec = (b) => decode(b, 0, false)[0];
 /** Runs cmds on both; an entry is an args array (bytes compared) or {args, mask} (decoded replies
  * compared after mask). */
 async function same(p, cmds) {
+  const replies = [];
   for (const cmd of cmds) {
     const args = Array.isArray(cmd) ? cmd : cmd.args;
     const [a, b] = await Promise.all([p.rc.call(...args), p.bc.call(...args)]);
@@ -20,7 +21,9 @@ async function same(p, cmds) {
     } else {
       assert.deepEqual(cmd.mask(dec(b)), cmd.mask(dec(a)), `reply to ${JSON.stringify(args)} differs`);
     }
+    replies.push(b);
   }
+  return replies;
 }
 
 // masks for replies that carry times
@@ -108,6 +111,167 @@ test('XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM replies and errors equal redis-
       ['XADD', 'int', '1-1', '1', '2', '100', '-5'], ['XADD', 'int', '2-1', '1', '3', '100', '7'], ['XRANGE', 'int', '-', '+'],
       ['SCAN', '0', 'TYPE', 'stream', 'COUNT', '100'].length ? ['TYPE', 'int'] : ['PING'],
     ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('consumer groups: XGROUP, XREADGROUP, XACK, XPENDING, XCLAIM, XAUTOCLAIM, XINFO equal redis-server', async () => {
+  const p = await startPair();
+  try {
+    const T = 1700000000000;
+    await same(p, [
+      ['XGROUP', 'CREATE', 's', 'g', '$'], ['XGROUP', 'CREATE', 's', 'g', '$', 'MKSTREAM'], ['XGROUP', 'CREATE', 's', 'g', '$', 'MKSTREAM'],
+      ['XINFO', 'STREAM', 's'], ['XINFO', 'GROUPS', 's'], ['TYPE', 's'], ['XLEN', 's'],
+      ...Array.from({ length: 12 }, (_, i) => ['XADD', 's', `${i + 1}-1`, 'f', `v${i}`, 'n', String(i)]),
+      ['XGROUP', 'CREATE', 's', 'g2', '0'], ['XGROUP', 'CREATE', 's', 'g3', '5-1', 'ENTRIESREAD', '3'],
+      ['XGROUP', 'CREATE', 's', 'g4', '0', 'ENTRIESREAD', '-2'], ['XGROUP', 'CREATE', 's', 'g4', '0', 'ENTRIESREAD', 'x'],
+      ['XGROUP', 'CREATE', 's', 'g4', 'x'], ['XGROUP', 'CREATE', 's', 'g4', '-'], ['XGROUP', 'CREATE', 's', 'g4', '0', 'FOO'],
+      ['XGROUP', 'CREATE', 's', 'g4', '0', 'ENTRIESREAD'], ['XGROUP', 'CREATE', 's', 'g4', '0', 'MKSTREAM', 'ENTRIESREAD', '1', 'X'],
+      ['XGROUP', 'CREATE', 'nokey', 'g', '0'], ['XGROUP', 'CREATE', 's'], ['XGROUP', 'SETID', 's', 'nog', '0'],
+      ['XGROUP', 'SETID', 's', 'g2', '0', 'ENTRIESREAD'], ['XGROUP', 'SETID', 's', 'g2', '0', 'MKSTREAM'], ['XGROUP', 'FOO'],
+      ['XGROUP'], ['XGROUP', 'HELP'], ['XGROUP', 'HELP', 'x'], ['XGROUP', 'DESTROY', 's'], ['XGROUP', 'CREATECONSUMER', 's', 'g'],
+      ['XINFO', 'GROUPS', 's'],
+      ['XREADGROUP', 'GROUP', 'g2', 'alice', 'COUNT', '3', 'STREAMS', 's', '>'],
+      ['XREADGROUP', 'GROUP', 'g2', 'bob', 'COUNT', '2', 'STREAMS', 's', '>'],
+      ['XREADGROUP', 'GROUP', 'g2', 'alice', 'STREAMS', 's', '0'], ['XREADGROUP', 'GROUP', 'g2', 'alice', 'COUNT', '1', 'STREAMS', 's', '1-1'],
+      ['XREADGROUP', 'GROUP', 'g2', 'carol', 'NOACK', 'COUNT', '2', 'STREAMS', 's', '>'],
+      ['XREADGROUP', 'GROUP', 'g2', 'carol', 'STREAMS', 's', '0'],
+      ['XREADGROUP', 'GROUP', 'g3', 'x', 'STREAMS', 's', '>'], ['XINFO', 'GROUPS', 's'],
+      ['XREADGROUP', 'GROUP', 'nog', 'x', 'STREAMS', 's', '>'], ['XREADGROUP', 'GROUP', 'g2', 'x', 'STREAMS', 'nokey', '>'],
+      ['XREADGROUP', 'GROUP', 'g2', 'x', 'STREAMS', 's', '$'], ['XREADGROUP', 'GROUP', 'g2', 'x', 'STREAMS', 's'],
+      ['XREADGROUP', 'STREAMS', 's', '>'], ['XREADGROUP', 'GROUP', 'g2', 'x', 'STREAMS', 's', 'bad'], ['XREADGROUP', 'GROUP', 'g2'],
+      ['XREADGROUP', 'GROUP', 'g2', 'x', 'COUNT', 'x', 'STREAMS', 's', '>'], ['XREADGROUP', 'GROUP', 'g2', 'x', 'BLOCK', '-1', 'STREAMS', 's', '>'],
+      ['XREADGROUP', 'GROUP', 'g2', 'x', 'FOO', 'STREAMS', 's', '>'],
+      ['XREAD', 'STREAMS', 's', '0'], ['XREAD', 'COUNT', '2', 'STREAMS', 's', 's', '5', '10-1'], ['XREAD', 'STREAMS', 's', '$'],
+      ['XREAD', 'STREAMS', 's', '>'], ['XREAD', 'STREAMS', 's'], ['XREAD', 'GROUP', 'g', 'c', 'STREAMS', 's', '0'], ['XREAD', 'NOACK', 'STREAMS', 's', '0'],
+      ['XREAD', 'COUNT', '1', 'STREAMS', 'nokey', 's', '0', '0'], ['XREAD', 'STREAMS', 'nokey', '0'], ['XREAD', 'STREAMS', 's', '12-1'],
+      ['XREAD', 'BLOCK', 'x', 'STREAMS', 's', '0'], ['XREAD', 'BLOCK', '-5', 'STREAMS', 's', '0'], ['XREAD', 'COUNT', '0', 'STREAMS', 's', '10'],
+      ['XREAD', 'COUNT', '-3', 'STREAMS', 's', '10'], ['XREAD', 'STREAMS', 's', '-'], ['XREAD', 'STREAMS', 's', '+'],
+      ['XPENDING', 's', 'g2'], ['XPENDING', 's', 'g'], ['XPENDING', 's', 'nog'], ['XPENDING', 'nokey', 'g'], ['XPENDING', 's'],
+      ['XPENDING', 's', 'g2', '-', '+'], ['XPENDING', 's', 'g2', '-', '+', 'x'], ['XPENDING', 's', 'g2', 'x', '+', '10'],
+      ['XPENDING', 's', 'g2', 'IDLE', 'x', '-', '+', '10'], ['XPENDING', 's', 'g2', 'IDLE', '10', '-', '+'],
+      ['XPENDING', 's', 'g2', '-', '+', '10', 'nobody'], ['XPENDING', 's', 'g2', '(-', '+', '10'],
+      { args: ['XPENDING', 's', 'g2', '-', '+', '10'], mask: maskPendingExt },
+      { args: ['XPENDING', 's', 'g2', '(1-1', '(4-1', '10', 'alice'], mask: maskPendingExt },
+      { args: ['XPENDING', 's', 'g2', 'IDLE', '0', '-', '+', '2', 'bob'], mask: maskPendingExt },
+      ['XPENDING', 's', 'g2', 'IDLE', '100000', '-', '+', '10'],
+      ['XACK', 's', 'g2', '1-1', '2-1', '99-1'], ['XACK', 's', 'g2', '1-1'], ['XACK', 's', 'g2', 'x'], ['XACK', 's', 'nog', '1-1'],
+      ['XACK', 'nokey', 'g', '1-1'], ['XACK', 's', 'g2', '3-1', 'bad'], ['XPENDING', 's', 'g2'],
+      // XCLAIM with explicit TIME so the replies carry no clock
+      ['XCLAIM', 's', 'g2', 'dave', '0', '3-1', '4-1', 'TIME', String(T), 'JUSTID'], ['XPENDING', 's', 'g2'],
+      ['XCLAIM', 's', 'g2', 'dave', '0', '5-1', 'RETRYCOUNT', '7'], ['XCLAIM', 's', 'g2', 'erin', '3600000', '3-1', '5-1'],
+      ['XCLAIM', 's', 'g2', 'erin', '0', '11-1', '12-1'], ['XCLAIM', 's', 'g2', 'erin', '0', '11-1', 'FORCE', 'TIME', String(T), 'RETRYCOUNT', '2'],
+      ['XCLAIM', 's', 'g2', 'erin', '0', '99-1', 'FORCE'], ['XCLAIM', 's', 'g2', 'erin', 'x', '3-1'], ['XCLAIM', 's', 'g2', 'erin', '0', '3-1', 'IDLE', 'x'],
+      ['XCLAIM', 's', 'g2', 'erin', '0', '3-1', 'TIME', 'x'], ['XCLAIM', 's', 'g2', 'erin', '0', '3-1', 'RETRYCOUNT', 'x'],
+      ['XCLAIM', 's', 'g2', 'erin', '0', '3-1', 'LASTID', 'x'], ['XCLAIM', 's', 'g2', 'erin', '0', '3-1', 'BOGUS'],
+      ['XCLAIM', 's', 'nog', 'erin', '0', '3-1'], ['XCLAIM', 'nokey', 'g', 'erin', '0', '3-1'], ['XCLAIM', 's', 'g2', 'erin', '0'],
+      ['XCLAIM', 's', 'g2', 'erin', '0', '3-1', 'LASTID', '50-0', 'JUSTID'], ['XINFO', 'GROUPS', 's'],
+      { args: ['XPENDING', 's', 'g2', '-', '+', '100'], mask: maskPendingExt },
+      // deleted entries are dropped from the PEL by XCLAIM/XAUTOCLAIM
+      ['XDEL', 's', '4-1', '6-1'], ['XREADGROUP', 'GROUP', 'g2', 'alice', 'STREAMS', 's', '0'],
+      ['XCLAIM', 's', 'g2', 'frank', '0', '4-1', 'JUSTID'], ['XPENDING', 's', 'g2'],
+      ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '0-0', 'COUNT', '2', 'JUSTID'], ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '0-0', 'COUNT', '1'],
+      ['XAUTOCLAIM', 's', 'g2', 'gina', '3600000', '0-0'], ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '(5-1', 'JUSTID'],
+      ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '-', 'COUNT', '0'], ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '-', 'COUNT', 'x'],
+      ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '-', 'COUNT'], ['XAUTOCLAIM', 's', 'g2', 'gina', 'x', '-'], ['XAUTOCLAIM', 's', 'g2', 'gina', '0', 'x'],
+      ['XAUTOCLAIM', 's', 'nog', 'gina', '0', '-'], ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '-', 'FOO'], ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '+'],
+      ['XAUTOCLAIM', 's', 'g2', 'gina', '0', '(18446744073709551615-18446744073709551615'],
+      ['XPENDING', 's', 'g2'], ['XINFO', 'GROUPS', 's'],
+      { args: ['XINFO', 'CONSUMERS', 's', 'g2'], mask: maskConsumers },
+      ['XINFO', 'CONSUMERS', 's', 'nog'], ['XINFO', 'CONSUMERS', 'nokey', 'g'], ['XINFO', 'CONSUMERS', 's'], ['XINFO', 'GROUPS', 'nokey'],
+      ['XINFO', 'STREAM', 's', 'FULLX'], ['XINFO', 'STREAM', 's', 'FULL', 'COUNT'], ['XINFO', 'STREAM', 's', 'FULL', 'COUNT', 'x'],
+      ['XINFO', 'STREAM', 's', 'FULL', 'LIMIT', '1'], ['XINFO', 'HELP'], ['XINFO', 'FOO'], ['XINFO'],
+      { args: ['XINFO', 'STREAM', 's', 'FULL'], mask: maskFull },
+      { args: ['XINFO', 'STREAM', 's', 'FULL', 'COUNT', '2'], mask: maskFull },
+      { args: ['XINFO', 'STREAM', 's', 'FULL', 'COUNT', '0'], mask: maskFull },
+      // consumers and groups go away
+      ['XGROUP', 'CREATECONSUMER', 's', 'g2', 'zed'], ['XGROUP', 'CREATECONSUMER', 's', 'g2', 'zed'], ['XGROUP', 'CREATECONSUMER', 's', 'nog', 'zed'],
+      ['XGROUP', 'DELCONSUMER', 's', 'g2', 'gina'], ['XGROUP', 'DELCONSUMER', 's', 'g2', 'nobody'], ['XPENDING', 's', 'g2'],
+      ['XGROUP', 'SETID', 's', 'g2', '$'], ['XGROUP', 'SETID', 's', 'g2', '-'], ['XINFO', 'GROUPS', 's'], ['XGROUP', 'SETID', 's', 'g2', '2', 'ENTRIESREAD', '1'],
+      ['XINFO', 'GROUPS', 's'], ['XREADGROUP', 'GROUP', 'g2', 'zed', 'COUNT', '3', 'STREAMS', 's', '>'], ['XINFO', 'GROUPS', 's'],
+      ['XGROUP', 'DESTROY', 's', 'g2'], ['XGROUP', 'DESTROY', 's', 'g2'], ['XGROUP', 'DESTROY', 'nokey', 'g2'], ['XINFO', 'GROUPS', 's'],
+      ['XTRIM', 's', 'MAXLEN', '0'], ['XINFO', 'GROUPS', 's'], ['XADD', 's', '20-1', 'a', 'b'], ['XINFO', 'GROUPS', 's'],
+      ['XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'], ['XINFO', 'GROUPS', 's'], ['DEL', 's'], ['XINFO', 'GROUPS', 's'],
+      // RESP3 shapes
+      { args: ['HELLO', '3'], mask: () => 0 }, ['XADD', 'r', '1-1', 'a', 'b'], ['XGROUP', 'CREATE', 'r', 'g', '0'], ['XREAD', 'STREAMS', 'r', '0'],
+      ['XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 'r', '>'], ['XINFO', 'GROUPS', 'r'], ['XINFO', 'STREAM', 'r'], ['XPENDING', 'r', 'g'],
+      ['XRANGE', 'r', '-', '+', 'COUNT', '0'], ['XREAD', 'STREAMS', 'r', '$'], ['XADD', 'nokey', 'NOMKSTREAM', '*', 'a', 'b'], ['XPENDING', 'r', 'nog'],
+      ['XAUTOCLAIM', 'r', 'g', 'd', '0', '-', 'JUSTID'],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('seeded random stream sequence (1,800 commands: adds, trims, deletes, groups, claims) equals redis-server', async () => {
+  const p = await startPair();
+  try {
+    let seed = 4242;
+    const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return (seed >>> 12) % n; };
+    const keys = ['sa', 'sb'];
+    const st = { sa: { ms: 0, seq: 0, ids: [] }, sb: { ms: 0, seq: 0, ids: [] } };
+    const groups = ['g0', 'g1', 'g2'];
+    const cons = ['c0', 'c1', 'c2', 'c3'];
+    const fieldsets = [['f'], ['f', 'g'], ['1', '2'], ['f', 'h'], ['name', 'age', 'city']];
+    const val = () => { const r = rnd(10); return r < 3 ? String(rnd(100000) - 500) : r < 4 ? 'x'.repeat(rnd(900)) : `v${rnd(50)}`; };
+    const anyId = (k) => { const a = st[k].ids; return a.length && rnd(4) ? a[rnd(a.length)] : `${rnd(st[k].ms + 3)}-${rnd(3)}`; };
+    const bound = (k) => { const r = rnd(6); return r === 0 ? '-' : r === 1 ? '+' : (r === 2 ? '(' : '') + anyId(k); };
+    const trim = (k) => {
+      const r = rnd(8);
+      if (r === 0) return ['MAXLEN', String(rnd(150))];
+      if (r === 1) return ['MAXLEN', '~', String(rnd(300))];
+      if (r === 2) return ['MAXLEN', '~', String(rnd(300)), 'LIMIT', String(rnd(250))];
+      if (r === 3) return ['MINID', anyId(k)];
+      if (r === 4) return ['MINID', '~', anyId(k)];
+      if (r === 5) return ['MAXLEN', '=', String(rnd(200))];
+      return [];
+    };
+    const cmds = [];
+    for (let i = 0; i < 1800; i++) {
+      const k = keys[rnd(2)], s = st[k];
+      const r = rnd(100);
+      if (r < 45) {
+        let id;
+        const q = rnd(20);
+        if (q === 0) id = `${s.ms}-${s.seq}`; // equal: error
+        else if (q === 1) id = `${s.ms}-*`;
+        else if (q < 6) { s.seq += 1 + rnd(3); id = `${s.ms}-${s.seq}`; }
+        else { s.ms += 1 + rnd(2); s.seq = rnd(5); id = `${s.ms}-${s.seq}`; }
+        if (q === 1) { s.seq += 1; id = `${s.ms}-*`; }
+        if (q !== 0) s.ids.push(`${s.ms}-${s.seq}`);
+        const fs = fieldsets[rnd(fieldsets.length)];
+        const args = ['XADD', k, ...(rnd(6) === 0 ? trim(k) : []), id];
+        for (const f of fs) args.push(f, val());
+        cmds.push(args);
+      } else if (r < 50) cmds.push(['XDEL', k, anyId(k), ...(rnd(2) ? [anyId(k)] : [])]);
+      else if (r < 54) { const t = trim(k); cmds.push(t.length ? ['XTRIM', k, ...t] : ['XLEN', k]); }
+      else if (r < 62) cmds.push([rnd(2) ? 'XRANGE' : 'XREVRANGE', k, bound(k), bound(k), ...(rnd(2) ? ['COUNT', String(rnd(20))] : [])]);
+      else if (r < 65) cmds.push(['XINFO', 'STREAM', k]);
+      else if (r < 68) cmds.push(['XGROUP', 'CREATE', k, groups[rnd(3)], rnd(3) ? anyId(k) : '$', ...(rnd(2) ? ['MKSTREAM'] : [])]);
+      else if (r < 69) cmds.push(['XGROUP', 'SETID', k, groups[rnd(3)], rnd(3) ? anyId(k) : '$', ...(rnd(3) ? [] : ['ENTRIESREAD', String(rnd(50))])]);
+      else if (r < 70) cmds.push(['XGROUP', rnd(3) ? 'CREATECONSUMER' : 'DELCONSUMER', k, groups[rnd(3)], cons[rnd(4)]]);
+      else if (r < 71 && rnd(4) === 0) cmds.push(['XGROUP', 'DESTROY', k, groups[rnd(3)]]);
+      else if (r < 80) cmds.push(['XREADGROUP', 'GROUP', groups[rnd(3)], cons[rnd(4)], 'COUNT', String(rnd(15) + 1), ...(rnd(5) ? [] : ['NOACK']), 'STREAMS', k, rnd(4) ? '>' : '0']);
+      else if (r < 84) cmds.push(['XACK', k, groups[rnd(3)], anyId(k), anyId(k)]);
+      else if (r < 86) cmds.push(['XPENDING', k, groups[rnd(3)]]);
+      else if (r < 88) cmds.push(['XINFO', 'GROUPS', k]);
+      else if (r < 91) cmds.push(['XCLAIM', k, groups[rnd(3)], cons[rnd(4)], '0', anyId(k), anyId(k), 'TIME', '1700000000000', ...(rnd(2) ? ['JUSTID'] : ['RETRYCOUNT', String(rnd(9))]), ...(rnd(3) ? [] : ['FORCE'])]);
+      else if (r < 94) cmds.push(['XAUTOCLAIM', k, groups[rnd(3)], cons[rnd(4)], '0', rnd(2) ? '-' : anyId(k), 'COUNT', String(rnd(10) + 1), 'JUSTID']);
+      else if (r < 97) cmds.push(['XREAD', 'COUNT', String(rnd(10) + 1), 'STREAMS', k, anyId(k)]);
+      else if (r < 98) cmds.push({ args: ['XINFO', 'STREAM', k, 'FULL', 'COUNT', String(rnd(5))], mask: maskFull });
+      else if (r < 99) { s.ms += 2; cmds.push(['XSETID', k, `${s.ms}-0`]); s.seq = 0; }
+      else cmds.push(['XLEN', k]);
+    }
+    cmds.push(['XINFO', 'STREAM', 'sa'], ['XINFO', 'STREAM', 'sb'], ['XRANGE', 'sa', '-', '+'], ['XRANGE', 'sb', '-', '+']);
+    const replies = await same(p, cmds);
+    // the sequence must exercise the commands, not only their errors
+    const errors = replies.filter((b) => b[0] === 0x2d).length;
+    const read = cmds.filter((c, i) => Array.isArray(c) && c[0] === 'XREADGROUP' && replies[i][0] === 0x2a && replies[i][1] !== 0x2d).length;
+    if (process.env.DBG) { const m = {}; replies.forEach((b, i) => { if (b[0] === 0x2d) { const key = (Array.isArray(cmds[i]) ? cmds[i][0] : "x") + " " + b.toString().slice(0, 60); m[key] = (m[key] || 0) + 1; } }); console.log(m); }
+    assert.ok(errors < replies.length / 5, `${errors} errors of ${replies.length}`);
+    assert.ok(read > 50, `only ${read} XREADGROUP replies with entries`);
+    assert.ok(dec(await p.bc.call('XLEN', 'sa')) > 20);
   } finally {
     await p.stop();
   }
