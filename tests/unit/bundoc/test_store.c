@@ -488,7 +488,7 @@ static void *writer_main(void *arg)
             rc = bdoc_store_delete(t, "c", id, NULL, NULL);
         }
         if (rc) bdoc_store_rollback(t);
-        else if (bdoc_store_commit(t) == 0) w->ops++;
+        else if (bdoc_store_commit(t) == 0) __atomic_add_fetch(&w->ops, 1, __ATOMIC_RELAXED);
     }
     return NULL;
 }
@@ -528,7 +528,7 @@ static void test_online_build(void **state)
     for (int i = 0; i < 200; i++) {
         json_t *docs = find(v, "c", "{\"query\":{\"v\":{\"$lt\":10}}}", NULL);
         json_decref(docs);
-        if (i > 20 && w.ops > 400) break;
+        if (i > 20 && __atomic_load_n(&w.ops, __ATOMIC_RELAXED) > 400) break;
     }
     __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
