@@ -276,3 +276,90 @@ test('seeded random stream sequence (1,800 commands: adds, trims, deletes, group
     await p.stop();
   }
 });
+
+test('BLOCK: XADD from another client wakes XREAD and XREADGROUP like redis-server; timeouts, MULTI, group destroyed', async () => {
+  const p = await startPair();
+  const extra = await Promise.all([RawClient.connect(p.redis.port), RawClient.connect(p.bunder.port),
+    RawClient.connect(p.redis.port), RawClient.connect(p.bunder.port)]);
+  const [ra, ba, rb, bb] = extra;
+  try {
+    // waiter sends on (ra, ba); the writer is p.rc / p.bc
+    const blockCase = async (waitArgs, writes, waiters = [[ra, ba]]) => {
+      for (const [r, b] of waiters) { r.send(waitArgs); b.send(waitArgs); }
+      await sleep(100);
+      await same(p, writes);
+      for (const [r, b] of waiters) {
+        const [x, y] = await Promise.all([r.next(3000), b.next(3000)]);
+        assert.equal(y.toString('latin1'), x.toString('latin1'), `blocked ${JSON.stringify(waitArgs)} got a different reply`);
+      }
+    };
+    await same(p, [['XADD', 'k', '1-1', 'a', '1']]);
+    await blockCase(['XREAD', 'BLOCK', '0', 'STREAMS', 'k', '$'], [['XADD', 'k', '2-1', 'b', '2']]);
+    await blockCase(['XREAD', 'BLOCK', '5000', 'STREAMS', 'none', 'k', '$', '$'], [['XADD', 'none', '7-1', 'c', '3']]);
+    await blockCase(['XREAD', 'BLOCK', '0', 'COUNT', '1', 'STREAMS', 'k', '2-1'], [['XADD', 'k', '3-1', 'a', 'x'], ['XADD', 'k', '4-1', 'a', 'y']]);
+    // two readers on one stream are both served by one XADD
+    await blockCase(['XREAD', 'BLOCK', '0', 'STREAMS', 'k', '$'], [['XADD', 'k', '5-1', 'z', 'z']], [[ra, ba], [rb, bb]]);
+    // consumer groups: the entry is delivered once, the PEL records it
+    await same(p, [['XGROUP', 'CREATE', 'k', 'g', '$']]);
+    await blockCase(['XREADGROUP', 'GROUP', 'g', 'alice', 'BLOCK', '0', 'STREAMS', 'k', '>'], [['XADD', 'k', '6-1', 'q', '1']]);
+    await same(p, [['XPENDING', 'k', 'g'], ['XINFO', 'GROUPS', 'k']]);
+    await blockCase(['XREADGROUP', 'GROUP', 'g', 'bob', 'NOACK', 'BLOCK', '0', 'STREAMS', 'k', '>'], [['XADD', 'k', '7-1', 'q', '2']]);
+    await same(p, [['XPENDING', 'k', 'g'], { args: ['XINFO', 'CONSUMERS', 'k', 'g'], mask: maskConsumers }]);
+    // a destroyed group answers its blocked readers with -NOGROUP
+    await blockCase(['XREADGROUP', 'GROUP', 'g', 'carol', 'BLOCK', '0', 'STREAMS', 'k', '>'], [['XGROUP', 'DESTROY', 'k', 'g']]);
+    // timeouts and contexts that cannot block
+    for (const args of [['XREAD', 'BLOCK', '50', 'STREAMS', 'k', '$'], ['XREAD', 'BLOCK', '50', 'STREAMS', 'nokey', '0']]) {
+      const t0 = Date.now();
+      await same(p, [args]);
+      assert.ok(Date.now() - t0 >= 45);
+    }
+    await same(p, [['MULTI'], ['XREAD', 'BLOCK', '0', 'STREAMS', 'k', '$'], ['EXEC']]);
+    // the connection keeps working after a wake-up, and a blocked reader does not take BLPOP's pops
+    await same(p, [['XRANGE', 'k', '-', '+', 'COUNT', '2']]);
+    ra.send(['XREAD', 'BLOCK', '0', 'STREAMS', 'lst', '$']); ba.send(['XREAD', 'BLOCK', '0', 'STREAMS', 'lst', '$']);
+    rb.send(['BLPOP', 'lst', '0']); bb.send(['BLPOP', 'lst', '0']);
+    await sleep(100);
+    await same(p, [['RPUSH', 'lst', 'v']]);
+    const [x, y] = await Promise.all([rb.next(3000), bb.next(3000)]);
+    assert.equal(y.toString(), x.toString());
+    await same(p, [['DEL', 'lst'], ['XADD', 'lst', '1-1', 'a', 'b']]);
+    const [x2, y2] = await Promise.all([ra.next(3000), ba.next(3000)]);
+    assert.equal(y2.toString(), x2.toString());
+  } finally {
+    for (const c of extra) c.close();
+    await p.stop();
+  }
+});
+
+test('auto ids: XADD * and <ms>-* follow the clock and stay increasing', async () => {
+  const b = await startBunder();
+  const c = await Client.connect(b.port);
+  try {
+    const before = Date.now();
+    const ids = [];
+    for (let i = 0; i < 200; i++) ids.push(await c.call('XADD', 'auto', '*', 'i', String(i)));
+    const after = Date.now();
+    const parse = (id) => { const m = /^(\d+)-(\d+)$/.exec(id); assert.ok(m, id); return [BigInt(m[1]), BigInt(m[2])]; };
+    let prev = [0n, 0n];
+    for (const id of ids) {
+      const [ms, seq] = parse(id);
+      assert.ok(ms >= BigInt(before) - 1n && ms <= BigInt(after) + 1n, `${id} outside [${before}, ${after}]`);
+      assert.ok(ms > prev[0] || (ms === prev[0] && seq > prev[1]), `${id} not after ${prev}`);
+      if (ms > prev[0]) assert.equal(seq, 0n);
+      prev = [ms, seq];
+    }
+    // a future ms then * keeps the ms and counts the sequence up
+    const fut = BigInt(after) + 100000n;
+    assert.equal(await c.call('XADD', 'auto', `${fut}-5`, 'a', 'b'), `${fut}-5`);
+    assert.equal(await c.call('XADD', 'auto', '*', 'a', 'b'), `${fut}-6`);
+    assert.equal(await c.call('XADD', 'auto', `${fut}-*`, 'a', 'b'), `${fut}-7`);
+    assert.equal(await c.call('XADD', 'auto', `${fut + 1n}-*`, 'a', 'b'), `${fut + 1n}-0`);
+    assert.equal(await c.call('XLEN', 'auto'), 204);
+    // MAXLEN ~ with an auto id and the propagation of an exhausted stream
+    assert.equal(await c.call('XSETID', 'auto', '18446744073709551615-18446744073709551615'), 'OK');
+    assert.deepEqual(await c.call('XADD', 'auto', '*', 'a', 'b'), { error: 'ERR The stream has exhausted the last possible ID, unable to add more items' });
+  } finally {
+    c.close();
+    await b.stop();
+  }
+});
