@@ -342,6 +342,7 @@ static struct bcast_event *event_alloc(uint64_t seq, uint64_t time_ms, const cha
     memcpy(tp + 1, id, BCAST_ID_LEN);
     ev->msg_tail = tp;
     ev->tail_len = tail;
+    ev->fanout = 1;
     char *ty = (char *)tp + tail;
     memcpy(ty, type, yn);
     ty[yn] = '\0';
@@ -803,6 +804,7 @@ static int publish(struct bcast_broker *b, const char *topic, size_t tn, const c
     b->st.published++;
     bb_counter_inc(b->m.published);
     size_t n = 0;
+    ev->fanout = t->nsubs;
     for (size_t i = 0; i < t->nsubs; i++)
         n += (size_t)deliver_one(b, t->subs[i], t, ev);
     if (n) {

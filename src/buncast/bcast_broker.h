@@ -42,8 +42,17 @@ struct bcast_event {
     size_t msg_head;
     const uint8_t *msg_tail;
     size_t tail_len;
+    size_t fanout; /* subscriptions it is being delivered to now (a sink may copy when few) */
 };
 void bcast_event_unref(struct bcast_event *ev);
+/* Takes a reference (a sink that keeps the event past deliver(), e.g. until it is written).
+ * Broker thread only, like every reference count here. */
+static inline struct bcast_event *bcast_event_ref(const struct bcast_event *ev)
+{
+    struct bcast_event *e = (struct bcast_event *)ev;
+    e->refs++;
+    return e;
+}
 
 struct bcast_sub;
 

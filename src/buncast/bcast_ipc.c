@@ -6,6 +6,10 @@
  * the order they were produced: the OK of a Subscribe is appended before the subscription exists
  * in the broker, hence before any of its messages. Output buffers are flushed once per loop
  * iteration (uv_check + uv_prepare), so a burst of events to one subscriber costs one write(2).
+ * A MESSAGE of an event fanned out to many subscribers is not copied: the buffer gets its 17-byte
+ * header and the connection a reference to the event at that offset (struct oev); the write is a
+ * writev of buffer pieces and the event's preformatted payload, shared by every subscriber, and
+ * the reference is dropped once written. With few subscribers the payload is copied (cheaper).
  *
  * Bounds: unsent bytes (buffered + in flight) over queue_bytes when a message is to be queued →
  * the subscriber is cut off: an ERROR frame with its subscription id explains why, reading stops,
@@ -48,6 +52,11 @@
 #define HDR (BB_RPC_PREFIX_LEN + BB_RPC_HEADER_LEN)
 #define READ_BUF 65536u
 #define TICK_MS 100u
+/* An event fanned out to at least REF_MIN_FANOUT subscriptions is referenced by each connection
+ * instead of copied (its payload is written from the event by writev); at most REF_MAX_PER_WRITE
+ * references per write (3 iovecs each, under IOV_MAX), later ones are copied. */
+#define REF_MIN_FANOUT 8u
+#define REF_MAX_PER_WRITE 320u
 #define PREAUTH_MAX_FRAME (64u + BCAST_MAX_TOKEN) /* frame_len bound until Auth succeeded */
 
 struct ipc_conn {
@@ -69,6 +78,15 @@ struct ipc_conn {
     struct bb_rpc_decoder dec;
     char *out, *wbuf;
     size_t olen, ocap, wlen, wcap;
+    /* events whose payload goes after byte `pos` of out (oevs) / of wbuf (wevs, being written),
+     * in order; each holds a reference. oevb/wevb: their payload bytes. */
+    struct oev {
+        size_t pos;
+        struct bcast_event *ev;
+    } *oevs, *wevs;
+    size_t noev, coev, nwev, cwev, oevb, wevb;
+    uv_buf_t *iov;
+    size_t ciov;
     uv_write_t wreq;
     struct bcast_sub **subs;
     size_t nsubs, scap;
@@ -126,6 +144,21 @@ static int out_reserve(struct ipc_conn *c, size_t n)
     return 0;
 }
 
+static void drop_evs(struct oev *v, size_t *n, size_t *bytes)
+{
+    for (size_t i = 0; i < *n; i++)
+        bcast_event_unref(v[i].ev);
+    *n = 0;
+    *bytes = 0;
+}
+
+/* Drops whatever is queued and not yet being written. */
+static void drop_out(struct ipc_conn *c)
+{
+    c->olen = 0;
+    drop_evs(c->oevs, &c->noev, &c->oevb);
+}
+
 static void mark_dirty(struct ipc_conn *c)
 {
     if (c->dirty || c->closing) return;
@@ -168,13 +201,14 @@ static void on_written(uv_write_t *w, int status)
     struct ipc_conn *c = w->data;
     c->writing = 0;
     c->wlen = 0;
+    drop_evs(c->wevs, &c->nwev, &c->wevb);
     if (c->closing) return;
     if (status < 0) {
         /* the peer stopped reading (closed or half-closed): requests it sent before are still
          * handled — a publisher that writes and closes must not lose its last publishes — but
          * nothing more is written; EOF on the read side closes the connection */
         c->wdead = 1;
-        c->olen = 0;
+        drop_out(c);
         if (c->slow || c->close_after_write || !c->reading) conn_close(c);
         else if (c->paused) {
             c->paused = 0;
@@ -198,16 +232,38 @@ static void on_written(uv_write_t *w, int status)
 
 static void flush(struct ipc_conn *c)
 {
-    if (c->wdead) c->olen = 0;
+    if (c->wdead) drop_out(c);
     if (c->closing || c->writing || c->olen == 0) return;
     /* swap buffers: out becomes the in-flight buffer, the old in-flight one is reused */
     char *p = c->wbuf;
     size_t cap = c->wcap;
     c->wbuf = c->out, c->wcap = c->ocap, c->wlen = c->olen;
     c->out = p, c->ocap = cap, c->olen = 0;
-    uv_buf_t b = uv_buf_init(c->wbuf, (unsigned)c->wlen);
+    struct oev *v = c->wevs;
+    size_t vc = c->cwev;
+    c->wevs = c->oevs, c->cwev = c->coev, c->nwev = c->noev, c->wevb = c->oevb;
+    c->oevs = v, c->coev = vc, c->noev = 0, c->oevb = 0;
+    /* one writev: the buffer cut at each event's offset, with the event's payload in between */
+    size_t need = 2 * c->nwev + c->nwev + 1;
+    if (need > c->ciov) {
+        uv_buf_t *n = realloc(c->iov, need * sizeof *n);
+        if (!n) {
+            conn_close(c);
+            return;
+        }
+        c->iov = n, c->ciov = need;
+    }
+    size_t k = 0, pos = 0;
+    for (size_t i = 0; i < c->nwev; i++) {
+        const struct oev *e = &c->wevs[i];
+        if (e->pos > pos) c->iov[k++] = uv_buf_init(c->wbuf + pos, (unsigned)(e->pos - pos));
+        c->iov[k++] = uv_buf_init((char *)e->ev->msg, (unsigned)e->ev->msg_head);
+        c->iov[k++] = uv_buf_init((char *)e->ev->msg_tail, (unsigned)e->ev->tail_len);
+        pos = e->pos;
+    }
+    if (c->wlen > pos) c->iov[k++] = uv_buf_init(c->wbuf + pos, (unsigned)(c->wlen - pos));
     c->wreq.data = c;
-    if (uv_write(&c->wreq, &c->u.s, &b, 1, on_written) != 0) {
+    if (uv_write(&c->wreq, &c->u.s, c->iov, (unsigned)k, on_written) != 0) {
         conn_close(c);
         return;
     }
@@ -239,7 +295,7 @@ static void on_prepare(uv_prepare_t *h)
 
 static size_t unsent(const struct ipc_conn *c)
 {
-    return c->olen + c->wlen;
+    return c->olen + c->wlen + c->oevb + c->wevb;
 }
 
 static int cut_off(struct ipc_conn *c, struct bcast_sub *sub)
@@ -265,12 +321,31 @@ static int sink_deliver(void *sink, struct bcast_sub *sub, const char *topic, si
     if (c->closing || c->slow || c->wdead) return BB_ECLOSED;
     size_t plen = ev->msg_head + ev->tail_len;
     if (unsent(c) + HDR + plen > c->srv->o.queue_bytes) return cut_off(c, sub);
-    if (out_reserve(c, HDR + plen) != 0) return cut_off(c, sub);
-    uint8_t *p = (uint8_t *)c->out + c->olen;
-    bb_rpc_frame_header(p, bcast_sub_id(sub), BCAST_ST_MESSAGE, (uint32_t)plen);
-    memcpy(p + HDR, ev->msg, ev->msg_head);
-    memcpy(p + HDR + ev->msg_head, ev->msg_tail, ev->tail_len);
-    c->olen += HDR + plen;
+    if (ev->fanout < REF_MIN_FANOUT || c->noev >= REF_MAX_PER_WRITE) {
+        /* few subscribers (or many references queued already): one contiguous copy is cheaper
+         * than a piece of a writev */
+        if (out_reserve(c, HDR + plen) != 0) return cut_off(c, sub);
+        uint8_t *p = (uint8_t *)c->out + c->olen;
+        bb_rpc_frame_header(p, bcast_sub_id(sub), BCAST_ST_MESSAGE, (uint32_t)plen);
+        memcpy(p + HDR, ev->msg, ev->msg_head);
+        memcpy(p + HDR + ev->msg_head, ev->msg_tail, ev->tail_len);
+        c->olen += HDR + plen;
+        mark_dirty(c);
+        return 0;
+    }
+    if (out_reserve(c, HDR) != 0) return cut_off(c, sub);
+    if (c->noev == c->coev) {
+        size_t nc = c->coev ? c->coev * 2 : 64;
+        struct oev *n = realloc(c->oevs, nc * sizeof *n);
+        if (!n) return cut_off(c, sub);
+        c->oevs = n, c->coev = nc;
+    }
+    bb_rpc_frame_header((uint8_t *)c->out + c->olen, bcast_sub_id(sub), BCAST_ST_MESSAGE,
+                        (uint32_t)plen);
+    c->olen += HDR;
+    /* the payload itself is not copied: the write takes it from the event */
+    c->oevs[c->noev++] = (struct oev){c->olen, bcast_event_ref(ev)};
+    c->oevb += plen;
     mark_dirty(c);
     return 0;
 }
@@ -631,6 +706,11 @@ static void on_conn_closed(uv_handle_t *h)
     struct ipc_conn *c = h->data;
     struct bcast_ipc *s = c->srv;
     bb_rpc_decoder_release(&c->dec);
+    drop_evs(c->oevs, &c->noev, &c->oevb);
+    drop_evs(c->wevs, &c->nwev, &c->wevb);
+    free(c->oevs);
+    free(c->wevs);
+    free(c->iov);
     free(c->out);
     free(c->wbuf);
     free(c->subs);
