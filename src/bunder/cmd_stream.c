@@ -897,6 +897,18 @@ static void prop_setid(struct bndr_server *srv, const struct bndr_arg *key, cons
     bndr_propagate(srv, 7, a);
 }
 
+/* a NACK dropped because its entry is gone: XACK reproduces that on replay (Redis propagates an
+ * XCLAIM that the replay drops; bunder's loader keeps FORCEd NACKs of missing entries, see xclaim)
+ */
+static void prop_xack(struct bndr_server *srv, const struct bndr_arg *key, const struct xgroup *g,
+                      struct xid id)
+{
+    char ids[48];
+    int idn = id_fmt(ids, id);
+    struct bndr_arg a[4] = {{(char *)"XACK", 4}, *key, {g->name, g->nlen}, {ids, (size_t)idn}};
+    bndr_propagate(srv, 4, a);
+}
+
 static void prop_createconsumer(struct bndr_server *srv, const struct bndr_arg *key,
                                 const struct xgroup *g, const struct xcons *k)
 {
@@ -1334,7 +1346,8 @@ static struct xcons *consumer_for_read(struct bndr_server *srv, const struct bnd
 
 /* streamReplyWithRangeFromConsumerPEL */
 static void reply_consumer_pel(struct bndr_client *c, struct bndr_stream *s, struct xid start,
-                               long long count, struct xcons *k)
+                               long long count, struct xgroup *g, struct xcons *k,
+                               const struct bndr_arg *key)
 {
     int f;
     size_t i = pel_pos(&k->pel, start, &f);
@@ -1349,6 +1362,8 @@ static void reply_consumer_pel(struct bndr_client *c, struct bndr_stream *s, str
         } else {
             nk->dtime = (int64_t)bndr_mstime();
             nk->dcount++;
+            /* Redis does not propagate this; bunder does, so a restart keeps the counts */
+            prop_xclaim(c->srv, key, g, nk->id, nk);
         }
         n++;
     }
@@ -1497,7 +1512,7 @@ void bndr_cmd_xread(struct bndr_client *c)
         if (groups) {
             struct xcons *k = consumer_for_read(c->srv, key, groups[j], cname->p, cname->n);
             if (history)
-                reply_consumer_pel(c, s, start, count, k);
+                reply_consumer_pel(c, s, start, count, groups[j], k, key);
             else
                 reply_range(c, s, start, XID_MAX, count, 0, groups[j], k, noack, key, 0);
             c->srv->dirty++;
@@ -1798,9 +1813,12 @@ void bndr_cmd_xclaim(struct bndr_client *c)
         struct xid id;
         parse_strict(NULL, &c->argv[j], &id);
         struct xnack *nk = pel_find(&g->pel, id);
-        if (!lookup_entry(s, id, NULL)) {
+        /* the AOF (rewrite) keeps PEL entries whose stream entry was deleted: FORCE restores them
+         */
+        int keep = force && c->srv->aof.loading;
+        if (!keep && !lookup_entry(s, id, NULL)) {
             if (nk) {
-                prop_xclaim(c->srv, &c->argv[1], g, id, nk);
+                prop_xack(c->srv, &c->argv[1], g, id);
                 prop_last = 0;
                 c->srv->dirty++;
                 nack_drop(g, nk);
@@ -1899,7 +1917,7 @@ void bndr_cmd_xautoclaim(struct bndr_client *c)
         struct xnack *nk = g->pel.a[i];
         struct xid id = nk->id;
         if (!lookup_entry(s, id, NULL)) {
-            prop_xclaim(c->srv, &c->argv[1], g, id, nk);
+            prop_xack(c->srv, &c->argv[1], g, id);
             c->srv->dirty++;
             nack_drop(g, nk);
             if (ndel == delcap) {

@@ -363,3 +363,104 @@ test('auto ids: XADD * and <ms>-* follow the clock and stay increasing', async (
     await b.stop();
   }
 });
+
+/** Everything observable about the streams (delivery times included; seen-time masked when the
+ * consumers were re-created by a replay, radix-tree sizes dropped when the node layout may change). */
+async function streamState(c, keys, { seen = true, nodes = true } = {}) {
+  const out = {};
+  for (const k of keys) {
+    const full = await c.call('XINFO', 'STREAM', k, 'FULL', 'COUNT', '0');
+    const info = await c.call('XINFO', 'STREAM', k);
+    const groups = await c.call('XINFO', 'GROUPS', k);
+    const fix = (arr) => {
+      const o = [...arr];
+      if (!nodes) for (const f of ['radix-tree-keys', 'radix-tree-nodes']) o[o.indexOf(f) + 1] = 'N';
+      return o;
+    };
+    out[k] = { full: seen ? fix(full) : maskSeen(fix(full)), info: fix(info), groups, type: await c.call('TYPE', k), ttl: await c.call('TTL', k) };
+  }
+  return out;
+}
+function maskSeen(full) {
+  const o = [...full];
+  const gi = o.indexOf('groups');
+  o[gi + 1] = o[gi + 1].map((g) => {
+    const gg = [...g];
+    const ci = gg.indexOf('consumers');
+    gg[ci + 1] = gg[ci + 1].map((k) => { const kk = [...k]; kk[kk.indexOf('seen-time') + 1] = 'T'; return kk; });
+    return gg;
+  });
+  return o;
+}
+
+test('streams, groups, PELs and last ids survive AOF restarts (kill -9, after BGREWRITEAOF) and snapshots', async () => {
+  let b = await startBunder(['--appendonly', 'yes', '--appendfsync', 'always']);
+  const dir = b.dir;
+  let c = await Client.connect(b.port);
+  const keys = ['s1', 's2', 'empty', 'ttl'];
+  try {
+    for (let i = 1; i <= 250; i++) await c.call('XADD', 's1', `${i}-${i % 3}`, 'f', `v${i}`, ...(i % 7 ? [] : ['extra', 'x'.repeat(i)]));
+    await c.call('XADD', 's1', 'MAXLEN', '~', '180', '300-1', 'f', 'last');
+    await c.call('XADD', 's1', '*', 'auto', 'id');
+    await c.call('XDEL', 's1', '120-0', '121-1', '200-2');
+    await c.call('XGROUP', 'CREATE', 's1', 'g1', '0');
+    await c.call('XGROUP', 'CREATE', 's1', 'g2', '150-0', 'ENTRIESREAD', '40');
+    await c.call('XREADGROUP', 'GROUP', 'g1', 'alice', 'COUNT', '10', 'STREAMS', 's1', '>');
+    await c.call('XREADGROUP', 'GROUP', 'g1', 'bob', 'COUNT', '5', 'STREAMS', 's1', '>');
+    await c.call('XREADGROUP', 'GROUP', 'g1', 'alice', 'STREAMS', 's1', '0'); // history: delivery counts go up
+    await c.call('XREADGROUP', 'GROUP', 'g2', 'nack', 'NOACK', 'COUNT', '3', 'STREAMS', 's1', '>');
+    await c.call('XACK', 's1', 'g1', ...(await c.call('XPENDING', 's1', 'g1', '-', '+', '3', 'alice')).map((e) => e[0]));
+    const some = (await c.call('XPENDING', 's1', 'g1', '-', '+', '2', 'bob')).map((e) => e[0]);
+    await c.call('XCLAIM', 's1', 'g1', 'carol', '0', ...some, 'TIME', '1700000000000', 'RETRYCOUNT', '9');
+    await c.call('XAUTOCLAIM', 's1', 'g1', 'dave', '0', '-', 'COUNT', '2');
+    await c.call('XGROUP', 'CREATECONSUMER', 's1', 'g2', 'idle');
+    await c.call('XTRIM', 's1', 'MINID', '~', '100');
+    await c.call('XADD', 's2', '5-5', 'a', 'b');
+    await c.call('XGROUP', 'CREATE', 's2', 'g', '$');
+    await c.call('XSETID', 's2', '99-0', 'ENTRIESADDED', '50', 'MAXDELETEDID', '7-0');
+    await c.call('XGROUP', 'CREATE', 'empty', 'g', '$', 'MKSTREAM');
+    await c.call('XADD', 'empty', '3-3', 'a', 'b');
+    await c.call('XREADGROUP', 'GROUP', 'g', 'x', 'STREAMS', 'empty', '>');
+    await c.call('XTRIM', 'empty', 'MAXLEN', '0');
+    await c.call('XADD', 'ttl', '1-1', 'a', 'b');
+    await c.call('EXPIRE', 'ttl', '1000');
+    const want = await streamState(c, keys);
+    assert.equal(want.s1.info[want.s1.info.indexOf('length') + 1] > 100, true);
+    c.close();
+    await b.kill();
+
+    b = await startBunder(['--appendonly', 'yes'], { dir });
+    c = await Client.connect(b.port);
+    const strip = (st) => { for (const k of keys) st[k].ttl = st[k].ttl > 0 ? 'ttl' : st[k].ttl; return st; };
+    const noSeen = (st) => { for (const k of keys) st[k].full = maskSeen(st[k].full); return st; };
+    assert.deepEqual(strip(noSeen(await streamState(c, keys))), strip(noSeen(structuredClone(want))));
+    // the AOF rewrite writes the live entries only (new node layout) and the same groups and PELs
+    assert.equal(await c.call('BGREWRITEAOF'), 'Background append only file rewriting started');
+    for (let i = 0; i < 100 && /aof_rewrite_in_progress:1/.test(await c.call('INFO', 'persistence')); i++) await sleep(50);
+    await sleep(100);
+    c.close();
+    await b.stop();
+    b = await startBunder(['--appendonly', 'yes'], { dir });
+    c = await Client.connect(b.port);
+    const rewritten = strip(await streamState(c, keys, { seen: false, nodes: false }));
+    const wantN = strip(structuredClone(want));
+    for (const k of keys) for (const f of ['full', 'info']) {
+      const o = wantN[k][f];
+      for (const x of ['radix-tree-keys', 'radix-tree-nodes']) o[o.indexOf(x) + 1] = 'N';
+      if (f === 'full') wantN[k][f] = maskSeen(o);
+    }
+    assert.deepEqual(rewritten, wantN);
+    // snapshot: everything, seen-times and node layout included
+    const before = await streamState(c, keys);
+    assert.equal(await c.call('SAVE'), 'OK');
+    c.close();
+    await b.stop();
+    b = await startBunder(['--appendonly', 'no'], { dir });
+    c = await Client.connect(b.port);
+    assert.deepEqual(strip(await streamState(c, keys)), strip(before));
+    assert.equal(await c.call('XADD', 's2', '99-0', 'a', 'b').then((r) => r.error), 'ERR The ID specified in XADD is equal or smaller than the target stream top item');
+  } finally {
+    c.close();
+    await b.stop();
+  }
+});
