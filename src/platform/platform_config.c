@@ -96,6 +96,18 @@ int plat_config_load(struct plat_config *c, char *err, size_t errcap)
     if (!rc)
         rc = u64_knob("BUNBASE_PLATFORM_SESSION_COOKIE_MAX_AGE_S", 30 * 86400, 60,
                       10 * 365 * 86400ull, &c->session_cookie_max_age_s, err, errcap);
+    if (!rc)
+        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_MAX_RESPONSE_BYTES", 64ull << 20, 1024, 1ull << 34,
+                      &c->gw_max_response_bytes, err, errcap);
+    if (!rc)
+        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_STREAM_WAIT_MS", 10000, 100, 600000,
+                      &c->gw_stream_wait_ms, err, errcap);
+    if (!rc)
+        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_MAX_FRAME_BYTES", 8ull << 20, 1024, 1ull << 30,
+                      &c->gw_max_frame_bytes, err, errcap);
+    if (!rc)
+        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS", 64, 1, 10000,
+                      &c->gw_cors_max_origins, err, errcap);
     if (!rc && c->pat_default_ttl_s > c->pat_max_ttl_s) {
         snprintf(
             err, errcap,

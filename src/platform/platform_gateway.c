@@ -153,7 +153,7 @@ static void forward_remote(struct bb_http_request *req, struct bb_http_response 
         .body = req->body,
         .body_len = req->body_len,
         .request_id = req->request_id,
-        .max_response_bytes = (size_t)64 << 20,
+        .max_response_bytes = (size_t)((struct platform *)req->ctx)->cfg.gw_max_response_bytes,
     };
     struct bb_httpc_response out = {0};
     int rc = bb_httpc_do(&hr, &out);
@@ -162,7 +162,11 @@ static void forward_remote(struct bb_http_request *req, struct bb_http_response 
     if (rc) {
         bb_log(BB_LOG_WARN, "platform", "gateway rid=%s downstream %s: %s", req->request_id, addr,
                bb_strerror(rc));
-        if (rc == BB_ETIMEDOUT)
+        if (rc == BB_ETOOBIG)
+            bb_http_reply_error_status(res, 502, "upstream_too_large",
+                                       "the data service's answer is over "
+                                       "BUNBASE_PLATFORM_GATEWAY_MAX_RESPONSE_BYTES");
+        else if (rc == BB_ETIMEDOUT)
             bb_http_reply_error_status(res, 504, "upstream_timeout",
                                        "the data service did not answer in time");
         else
@@ -273,15 +277,14 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res)
 
 /* ---------------------------------------------------------------- remote streams
  * bundoc-server in another process: a thread runs the subscription request with libcurl. The
- * handler waits (at most GW_STREAM_WAIT_MS) for the downstream's status: a 200 event stream turns
- * this response into an SSE stream and the thread pushes every downstream frame into it (event,
- * id and data kept; comments — the downstream's heartbeats — dropped: ours keep the client alive);
- * any other answer is returned as it is. The thread ends when either side ends: a closed client is
- * noticed within a second through curl's progress callback, a downstream end closes our stream. */
+ * handler waits (at most BUNBASE_PLATFORM_GATEWAY_STREAM_WAIT_MS) for the downstream's status: a
+ * 200 event stream turns this response into an SSE stream and the thread pushes every downstream
+ * frame into it (event, id and data kept; comments — the downstream's heartbeats — dropped: ours
+ * keep the client alive); any other answer is returned as it is. The thread ends when either side
+ * ends: a closed client is noticed within a second through curl's progress callback, a downstream
+ * end closes our stream. */
 
-#define GW_STREAM_WAIT_MS 10000
 #define GW_STREAM_MAX_ERROR_BODY (64u * 1024u)
-#define GW_STREAM_MAX_FRAME (8u << 20)
 
 struct gw_stream {
     pthread_mutex_t mu;
@@ -300,6 +303,7 @@ struct gw_stream {
     struct curl_slist *hdrs;
     char *url, *method, *reqbody;
     size_t reqlen;
+    size_t max_frame; /* BUNBASE_PLATFORM_GATEWAY_MAX_FRAME_BYTES */
 };
 
 static void gw_stream_unref(struct gw_stream *st)
@@ -403,7 +407,7 @@ static size_t on_stream_data(char *b, size_t size, size_t n, void *arg)
 {
     struct gw_stream *st = arg;
     size_t len = size * n;
-    size_t max = st->streaming ? GW_STREAM_MAX_FRAME : GW_STREAM_MAX_ERROR_BODY;
+    size_t max = st->streaming ? st->max_frame : GW_STREAM_MAX_ERROR_BODY;
     if (st->len + len > max) return st->streaming ? 0 : len; /* a frame over the bound ends it */
     char *nb = realloc(st->body, st->len + len + 1);
     if (!nb) return 0;
@@ -456,6 +460,7 @@ static void stream_remote(struct bb_http_request *req, struct bb_http_response *
     pthread_mutex_init(&st->mu, NULL);
     pthread_cond_init(&st->cv, NULL);
     st->refs = 1;
+    st->max_frame = (size_t)p->cfg.gw_max_frame_bytes;
     size_t ulen = strlen(addr) + strlen(url) + 16;
     st->url = malloc(ulen);
     st->method = strdup(req->method);
@@ -519,7 +524,7 @@ static void stream_remote(struct bb_http_request *req, struct bb_http_response *
     pthread_detach(t);
 
     struct timespec dl;
-    deadline_in(&dl, GW_STREAM_WAIT_MS);
+    deadline_in(&dl, (long)p->cfg.gw_stream_wait_ms);
     pthread_mutex_lock(&st->mu);
     while (st->phase == 0 && pthread_cond_timedwait(&st->cv, &st->mu, &dl) != ETIMEDOUT) {
     }
@@ -632,7 +637,6 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
  * The view is per process: reloaded from PostgreSQL when the platform's version (bumped by every
  * change, polled by platform_cache.c) differs from the one it was loaded at. */
 
-#define GW_CORS_MAX_ORIGINS 64
 #define GW_CORS_MAX_ORIGIN_BYTES 255
 
 static pthread_mutex_t cors_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -796,10 +800,14 @@ void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *re
     json_t *body = plat_body(req, res);
     if (!body) return;
     json_t *arr = json_object_get(body, "allowed_origins");
-    if (!json_is_array(arr) || json_array_size(arr) > GW_CORS_MAX_ORIGINS) {
+    if (!json_is_array(arr) || json_array_size(arr) > p->cfg.gw_cors_max_origins) {
         json_decref(body);
-        plat_reply_err(res, 400, "invalid_origins",
-                       "allowed_origins must be an array of at most 64 origins");
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "allowed_origins must be an array of at most %llu origins "
+                 "(BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS)",
+                 (unsigned long long)p->cfg.gw_cors_max_origins);
+        plat_reply_err(res, 400, "invalid_origins", msg);
         return;
     }
     size_t i;

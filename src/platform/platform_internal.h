@@ -103,6 +103,11 @@ struct plat_config {
     uint64_t max_keys_per_kind; /* active keys of one kind per project (rotation) */
     uint64_t max_name_bytes;
     uint64_t session_cookie_max_age_s;
+    /* the gateway (platform_gateway.c) */
+    uint64_t gw_max_response_bytes; /* answer of a remote data service */
+    uint64_t gw_stream_wait_ms;     /* wait for a remote subscription's status */
+    uint64_t gw_max_frame_bytes;    /* one relayed SSE frame */
+    uint64_t gw_cors_max_origins;   /* allowed origins per project */
 };
 int plat_config_load(struct plat_config *c, char *err, size_t errcap);
 
@@ -239,6 +244,7 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
 void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_cors_get(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *res);
+/* clang-format off */
 #define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
     {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}
 #define PLAT_GW_ROUTES(PFX, AUTH)                                                                  \
@@ -289,5 +295,6 @@ void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *re
     PLAT_GW_OPT("/database/documents/{collection}"),                                               \
     PLAT_GW_OPT("/database/documents/{collection}/{id}"), PLAT_GW_OPT("/database/batch"),          \
     PLAT_GW_OPT("/kv"), PLAT_GW_OPT("/kv/{key}")
+/* clang-format on */
 
 #endif

@@ -256,7 +256,8 @@ function documentsSuite(name, setup) {
         assert.deepEqual(r.json.allowed_origins, []);
         r = await api(G, 'PUT', `/v1/projects/${p.id}/cors`, { token: viewer.access, body: { allowed_origins: [APP] } });
         assert.equal(r.status, 403, r.text);
-        for (const bad of [['https://x.example/path'], ['ftp://x'], 'x', [7]]) {
+        const four = ['https://a.example', 'https://b.example', 'http://c.example:8080', '*'];
+        for (const bad of [['https://x.example/path'], ['ftp://x'], 'x', [7], four]) { // four: over the knob (3)
           r = await api(G, 'PUT', `/v1/projects/${p.id}/cors`, { token: owner.access, body: { allowed_origins: bad } });
           assert.equal(r.status, 400, `${JSON.stringify(bad)}: ${r.text}`);
         }
@@ -290,6 +291,22 @@ function documentsSuite(name, setup) {
         assert.equal(r.headers['access-control-allow-origin'], undefined, 'another project does not allow it');
         r = await api(G, 'GET', '/v1/database/collections', { key: p.pk, headers: { Origin: 'https://evil.example' } });
         assert.equal(r.headers['access-control-allow-origin'], undefined);
+      });
+    }
+
+    if (setup.maxResponse) {
+      test('an answer of a remote data service over BUNBASE_PLATFORM_GATEWAY_MAX_RESPONSE_BYTES is 502', async () => {
+        const { G, p } = ctx;
+        const big = 'x'.repeat(60000);
+        for (let i = 0; i < 4; i++) {
+          const r = await api(G, 'POST', '/v1/database/documents/big', { key: p.sk, body: { _id: `b${i}`, big } });
+          assert.equal(r.status, 201, r.text);
+        }
+        let r = await api(G, 'GET', '/v1/database/documents/big/b0', { key: p.sk });
+        assert.equal(r.status, 200);
+        r = await api(G, 'GET', '/v1/database/documents/big?limit=10', { key: p.sk });
+        assert.equal(r.status, 502, r.text.slice(0, 200));
+        assert.equal(r.code, 'upstream_too_large');
       });
     }
 
@@ -342,7 +359,7 @@ async function people(G) {
 }
 
 const inProcess = async () => {
-  const a = await startServer({ env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN } });
+  const a = await startServer({ env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS: '3' } });
   return { servers: [a], G: a.url, ...(await people(a.url)) };
 };
 inProcess.kv = true;
@@ -356,9 +373,10 @@ const remote = async () => {
   const docs = await startServer({ services: 'bundoc-server,bunder-manager',
     env: { BUNBASE_INTERNAL_TOKEN: TOKEN, ...addrs, BUNBASE_LOG_LEVEL: 'info' } });
   const gw = await startServer({ services: 'bun-auth,platform',
-    env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, ...addrs } });
+    env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, ...addrs, BUNBASE_PLATFORM_GATEWAY_MAX_RESPONSE_BYTES: '200000' } });
   return { servers: [docs, gw], G: gw.url, downstream: docs.url, downstreamLog: () => docs.stderr() + docs.stdout(), ...(await people(gw.url)) };
 };
 remote.realtime = true; // the SSE stream proxied with libcurl
 remote.kv = true;
+remote.maxResponse = 200000;
 documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', remote);
