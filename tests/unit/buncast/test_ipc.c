@@ -2,7 +2,8 @@
  * token file, timeout, socket mode), the per-connection CreateTopic bound, refused async publishes
  * counted as dropped, round trips, OK-before-message, malformed and oversized frames, order under 4 concurrent publishers (100k events), slow
  * subscriber isolation, resume/reset, unsubscribe, publisher reconnect after a broker restart,
- * pipelined publishes acknowledged in batches (100k: none lost, order kept, acks match). */
+ * pipelined publishes acknowledged in batches (100k: none lost, order kept, acks match), fan-out
+ * by reference (12 subscribers + a cut-off one). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -991,6 +992,120 @@ static void test_pipelined_acks(void **state)
     tsrv_cleanup(&s);
 }
 
+/* ---- an event fanned out to many subscriptions is referenced, not copied: same bytes, order
+ * kept across references and copies on one connection, a cut-off subscriber drops its references
+ * (ASan checks they are released) ---- */
+
+#define FAN_SUBS 12
+#define FAN_N 3000
+
+struct fan_sub {
+    pthread_mutex_t mu;
+    long got, next, reordered, bad;
+};
+
+static void on_fan(void *arg, const struct bcast_message *m)
+{
+    struct fan_sub *o = arg;
+    const char *d = strstr(m->event, "\"data\":{\"s\":");
+    long seq = -1;
+    pthread_mutex_lock(&o->mu);
+    if (d && sscanf(d, "\"data\":{\"s\":%ld,", &seq) == 1 && strlen(m->id) == BCAST_ID_LEN &&
+        strstr(m->event, m->id) && !strcmp(m->topic, "fanref.t")) {
+        if (seq != o->next) o->reordered++;
+        o->next = seq + 1;
+        o->got++;
+    } else {
+        o->bad++;
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+static void test_fanout_references(void **state)
+{
+    struct tsrv s;
+    tsrv_init(&s);
+    s.io.queue_bytes = 1u << 20; /* the healthy ones are kept within it below */
+    s.io.slow_close_ms = 200;
+    assert_int_equal(tsrv_start(&s), 0);
+    /* one that never reads, with a small queue share: cut off while holding references */
+    int slow = raw_connect(s.path);
+    int small = 4096;
+    setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    uint8_t p[64];
+    size_t pn = bcast_put_subscribe(p, sizeof p, "fanref.t", 8, NULL);
+    raw_send(slow, 5, BCAST_CMD_SUBSCRIBE, p, pn);
+    struct fan_sub o[FAN_SUBS];
+    struct bcast_client *subs[FAN_SUBS];
+    for (int i = 0; i < FAN_SUBS; i++) {
+        o[i] = (struct fan_sub){.mu = PTHREAD_MUTEX_INITIALIZER};
+        subs[i] = client(&s);
+        assert_int_equal(bcast_client_subscribe(subs[i], "fanref.t", NULL, on_fan, &o[i], NULL, 2000), 0);
+    }
+    /* a second subscription on the first connection: its frames interleave on one stream */
+    struct fan_sub wild = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    assert_int_equal(bcast_client_subscribe(subs[0], "fanref.>", NULL, on_fan, &wild, NULL, 2000), 0);
+    struct bcast_client *pub = client(&s);
+    char msg[600], pad[400];
+    memset(pad, 'p', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (long i = 0; i < FAN_N; i++) {
+        int n = snprintf(msg, sizeof msg, "{\"s\":%ld,\"pad\":\"%s\"}", i, pad);
+        assert_int_equal(bcast_client_publish_async(pub, "fanref.t", NULL, msg, (size_t)n, 10000), 0);
+        if (i % 1000 == 999) /* a synchronous call now and then: replies between references */
+            assert_int_equal(bcast_client_publish(pub, "fanref.other", NULL, "1", 1, NULL, 10000), 0);
+        if (i % 100 != 99) continue;
+        /* keep the healthy subscribers within their queue even on a loaded machine: only the one
+         * that never reads may fall behind (1.9 MB in all, > 1 MiB) */
+        for (int k = 0; k <= FAN_SUBS; k++) {
+            struct fan_sub *f = k < FAN_SUBS ? &o[k] : &wild;
+            for (int64_t until = ms_now() + 3000; ms_now() < until;) {
+                pthread_mutex_lock(&f->mu);
+                long behind = i + 1 - f->got;
+                pthread_mutex_unlock(&f->mu);
+                if (behind <= 150) break;
+                sleep_ms(1);
+            }
+        }
+    }
+    assert_int_equal(bcast_client_flush(pub, 30000), 0);
+    assert_int_equal(bcast_client_acked(pub), FAN_N);
+    int64_t end = ms_now() + 30000;
+    for (int i = 0; i < FAN_SUBS; i++) {
+        for (;;) {
+            pthread_mutex_lock(&o[i].mu);
+            long got = o[i].got;
+            pthread_mutex_unlock(&o[i].mu);
+            if (got >= FAN_N || ms_now() > end) break;
+            sleep_ms(5);
+        }
+        assert_int_equal(o[i].got, FAN_N);
+        assert_int_equal(o[i].reordered, 0);
+        assert_int_equal(o[i].bad, 0);
+        assert_int_equal(bcast_client_connects(subs[i]), 1);
+    }
+    assert_int_equal(wild.got, FAN_N);
+    assert_int_equal(wild.reordered, 0);
+    /* the slow one was cut off and closed (its queued references released) */
+    struct bb_rpc_decoder d;
+    bb_rpc_decoder_init(&d, 0);
+    uint64_t id;
+    uint8_t code;
+    static char buf[4096];
+    int r, saw_error = 0;
+    while ((r = raw_frame(slow, &d, &id, &code, buf, sizeof buf, 5000)) == 1)
+        if (code == BCAST_ST_ERROR && strstr(buf, "slow subscriber")) saw_error = 1;
+    assert_int_equal(r, 0);
+    assert_true(saw_error);
+    bb_rpc_decoder_release(&d);
+    close(slow);
+    for (int i = 0; i < FAN_SUBS; i++)
+        bcast_client_free(subs[i]);
+    bcast_client_free(pub);
+    tsrv_stop(&s);
+    tsrv_cleanup(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1001,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_order_four_publishers),
         cmocka_unit_test(test_pipelined_acks),
+        cmocka_unit_test(test_fanout_references),
         cmocka_unit_test(test_slow_subscriber),
         cmocka_unit_test(test_resume_and_reset),
         cmocka_unit_test(test_reconnect_after_restart),
