@@ -2105,6 +2105,8 @@ void bndr_cmd_xgroup(struct bndr_client *c)
             struct bndr_obj *o = bndr_obj_new(BNDR_STREAM);
             bndr_db_add(&c->srv->db, key->p, key->n, o);
             s = o->u.x;
+            bndr_signal_key(c->srv, key->p, key->n);
+            bndr_notify(c->srv, "xgroup", key->p, key->n);
         }
         if (group_create(s, gname->p, gname->n, id, entries_read)) {
             bndr_add_ok(c);

@@ -178,7 +178,8 @@
     X(pfmerge, -2, "WM", 1, -1, 1, "hyperloglog", "Merges one or more HyperLogLog values into a single key.") \
     X(pfdebug, 3, "WMA", 2, 2, 1, "hyperloglog", "Internal commands for debugging HyperLogLog values.") \
     X(pfselftest, 1, "A", 0, 0, 0, "hyperloglog", "An internal command for testing HyperLogLog values.") \
-    /* streams (cmd_stream.c) */                                                               \
+    /* streams (cmd_stream.c); group-state commands list no keys: like Redis they do not       \
+     * invalidate WATCH (XGROUP CREATE MKSTREAM signals itself) */                             \
     X(xadd, -5, "WMF", 1, 1, 1, "stream", "Appends a new message to a stream. Creates the key if it doesn't exist.") \
     X(xrange, -4, "R", 1, 1, 1, "stream", "Returns the messages from a stream within a range of IDs.") \
     X(xrevrange, -4, "R", 1, 1, 1, "stream", "Returns the messages from a stream within a range of IDs in reverse order.") \
@@ -187,11 +188,11 @@
     X(xtrim, -4, "W", 1, 1, 1, "stream", "Deletes messages from the beginning of a stream.")    \
     X(xread, -4, "R", 0, 0, 0, "stream", "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.") \
     X(xreadgroup, -7, "W", 0, 0, 0, "stream", "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.") \
-    X(xack, -4, "WF", 1, 1, 1, "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.") \
+    X(xack, -4, "WF", 0, 0, 0, "stream", "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.") \
     X(xpending, -3, "R", 1, 1, 1, "stream", "Returns the information and entries from a stream consumer group's pending entries list.") \
-    X(xclaim, -6, "WF", 1, 1, 1, "stream", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.") \
-    X(xautoclaim, -6, "WF", 1, 1, 1, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.") \
-    X(xgroup, -2, "W", 2, 2, 1, "stream", "XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER | HELP.") \
+    X(xclaim, -6, "WF", 0, 0, 0, "stream", "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.") \
+    X(xautoclaim, -6, "WF", 0, 0, 0, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.") \
+    X(xgroup, -2, "W", 0, 0, 0, "stream", "XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER | HELP.") \
     X(xinfo, -2, "R", 2, 2, 1, "stream", "XINFO STREAM | GROUPS | CONSUMERS | HELP.")           \
     X(xsetid, -3, "WMF", 1, 1, 1, "stream", "An internal command for replicating stream values.")
 

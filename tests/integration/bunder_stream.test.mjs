@@ -464,3 +464,48 @@ test('streams, groups, PELs and last ids survive AOF restarts (kill -9, after BG
     await b.stop();
   }
 });
+
+test('keyspace: TYPE, SCAN TYPE, WATCH, RENAME, EXPIRE, OBJECT-free memory accounting and maxmemory', async () => {
+  const p = await startPair();
+  const [r2, b2] = await Promise.all([RawClient.connect(p.redis.port), RawClient.connect(p.bunder.port)]);
+  try {
+    await same(p, [
+      ['XADD', 'st', '1-1', 'a', 'b'], ['TYPE', 'st'], ['SCAN', '0', 'TYPE', 'stream'], ['SCAN', '0', 'TYPE', 'hash'],
+      ['GET', 'st'], ['LPUSH', 'st', 'x'], ['HSET', 'st', 'a', 'b'], ['RENAME', 'st', 'st2'], ['XLEN', 'st2'], ['EXISTS', 'st'],
+      ['EXPIRE', 'st2', '100'], ['TTL', 'st2'], ['XADD', 'st2', '2-1', 'c', 'd'], ['TTL', 'st2'], ['PERSIST', 'st2'],
+      ['XGROUP', 'CREATE', 'st2', 'g', '0'], ['RENAME', 'st2', 'st'], ['XINFO', 'GROUPS', 'st'],
+      // WATCH: a write by another client aborts EXEC; a read does not
+      ['WATCH', 'st'], ['MULTI'], ['XLEN', 'st'],
+    ]);
+    await Promise.all([r2.call('XRANGE', 'st', '-', '+'), b2.call('XRANGE', 'st', '-', '+')]);
+    await same(p, [['EXEC'], ['WATCH', 'st'], ['MULTI'], ['XLEN', 'st']]);
+    await Promise.all([r2.call('XADD', 'st', '3-1', 'e', 'f'), b2.call('XADD', 'st', '3-1', 'e', 'f')]);
+    await same(p, [['EXEC'], ['WATCH', 'st'], ['MULTI'], ['XLEN', 'st']]);
+    await Promise.all([r2.call('XGROUP', 'SETID', 'st', 'g', '0'), b2.call('XGROUP', 'SETID', 'st', 'g', '0')]);
+    await same(p, [['EXEC'], ['WATCH', 'st'], ['MULTI'], ['XLEN', 'st']]);
+    await Promise.all([r2.call('XTRIM', 'st', 'MAXLEN', '1'), b2.call('XTRIM', 'st', 'MAXLEN', '1')]);
+    await same(p, [['EXEC'], ['MULTI'], ['XADD', 'st', '9-1', 'a', 'b'], ['XREAD', 'STREAMS', 'st', '0'], ['EXEC'], ['DEL', 'st'], ['TYPE', 'st']]);
+    // memory: MEMORY USAGE grows with entries, INFO used_memory sees them, maxmemory refuses XADD
+    const bc = p.bc;
+    const usage = async () => Number(dec(await bc.call('MEMORY', 'USAGE', 'mem')));
+    const used = async () => Number(/used_memory:(\d+)/.exec(dec(await bc.call('INFO', 'memory')))[1]);
+    await bc.call('XADD', 'mem', '1-1', 'f', 'v');
+    const u1 = await usage(), m1 = await used();
+    for (let i = 2; i < 2000; i++) await bc.call('XADD', 'mem', `${i}-1`, 'field', 'x'.repeat(100));
+    assert.ok(await usage() > u1 + 150000, 'MEMORY USAGE counts the entries');
+    assert.ok(await used() > m1 + 150000, 'used_memory counts the entries');
+    await bc.call('CONFIG', 'SET', 'maxmemory', String((await used()) + 50000));
+    let oom = null;
+    for (let i = 2000; i < 4000 && !oom; i++) {
+      const r = dec(await bc.call('XADD', 'mem', `${i}-1`, 'field', 'x'.repeat(100)));
+      if (r && r.error) oom = r.error;
+    }
+    assert.match(oom || '', /^OOM command not allowed/);
+    assert.equal(dec(await bc.call('XLEN', 'mem')) < 4000, true);
+    assert.equal(dec(await bc.call('XTRIM', 'mem', 'MAXLEN', '10')) > 0, true); // trimming is allowed and frees
+    await bc.call('CONFIG', 'SET', 'maxmemory', '0');
+  } finally {
+    r2.close(); b2.close();
+    await p.stop();
+  }
+});
