@@ -37,7 +37,8 @@ struct bb_host;
 struct host_listener {
     struct bb_host *h;
     int svc;                      /* index into h->svcs, -1 for the gateway */
-    struct bb_router *router;     /* own: owned; gateway: borrowed */
+    struct bb_router *router;     /* own (bb_host_mount): owned; gateway: borrowed */
+    const struct bb_router *listed; /* the router this listener serves (any kind), for listings */
     struct bb_http_server *http;  /* own listeners only */
     int port;
 };
@@ -286,6 +287,29 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
     bb_http_reply(res, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }
 
+/* GET /v1/debug/routes (BUNBASE_DEBUG_ROUTES=1 only): every route of this listener's router with
+ * the identity kinds it accepts — what the generated identity-matrix test walks. */
+static void h_debug_routes(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct host_listener *l = req->ctx;
+    const struct bb_router *router = l->listed;
+    json_t *a = json_array();
+    for (size_t i = 0;; i++) {
+        const struct bb_route *r = bb_router_route(router, i);
+        if (!r) break;
+        json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:b,s:b}", "method", r->method,
+                                           "pattern", r->pattern, "auth", (json_int_t)r->auth,
+                                           "stream", (r->flags & BB_ROUTE_STREAM) != 0, "pool",
+                                           (r->flags & BB_ROUTE_POOL) != 0));
+    }
+    bb_http_reply_json(res, 200, a);
+    json_decref(a);
+}
+
+static const struct bb_route routes_debug[] = {
+    {"GET", "/v1/debug/routes", h_debug_routes, BB_AUTH_NONE, 0, 0, "debug_routes"},
+};
+
 static const struct bb_route routes_public[] = {
     {"GET", "/health", h_health, BB_AUTH_NONE, 0, 0, "health"},
     {"GET", "/metrics", h_metrics, BB_AUTH_NONE, 0, 0, "metrics"},
@@ -300,7 +324,9 @@ static int add_host_routes(struct bb_host *h, struct bb_router *router, struct h
                            const char *bind_host)
 {
     const struct bb_route *t = metrics_public(h, bind_host) ? routes_public : routes_internal;
-    return bb_router_add(router, t, 2, l);
+    int rc = bb_router_add(router, t, 2, l);
+    if (rc == 0 && h->o.cfg && h->o.cfg->debug_routes) rc = bb_router_add(router, routes_debug, 1, l);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ lifecycle */
@@ -359,7 +385,7 @@ int bb_host_add_check(struct bb_host *h, const char *name, bb_host_check_fn fn, 
 int bb_host_set_gateway(struct bb_host *h, struct bb_router *router, const char *bind_host)
 {
     if (!h || !router || h->has_gateway) return BB_EINVAL;
-    h->gateway = (struct host_listener){.h = h, .svc = -1, .router = router};
+    h->gateway = (struct host_listener){.h = h, .svc = -1, .router = router, .listed = router};
     int rc = add_host_routes(h, router, &h->gateway, bind_host);
     if (rc == 0) h->has_gateway = 1;
     return rc;
@@ -542,6 +568,7 @@ static int start_listener(struct bb_host *h, int i, const char *addr, const char
     *router = NULL;
     *http = NULL;
     if ((rc = bb_router_new(router)) != 0) return rc;
+    s->own.listed = *router;
     if ((rc = bb_router_add(*router, routes, n, ctx)) != 0 ||
         (rc = add_host_routes(h, *router, &s->own, host)) != 0) {
         snprintf(err, errcap, "%s: cannot add routes: %s", service, bb_strerror(rc));

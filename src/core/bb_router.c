@@ -54,6 +54,11 @@ const struct bb_identity_resolver *bb_router_resolvers(const struct bb_router *r
     return r ? r->resolvers : NULL;
 }
 
+const struct bb_route *bb_router_route(const struct bb_router *r, size_t i)
+{
+    return r && i < r->n ? r->entries[i].route : NULL;
+}
+
 int bb_router_new(struct bb_router **out)
 {
     *out = calloc(1, sizeof **out);

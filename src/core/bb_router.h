@@ -89,6 +89,9 @@ typedef int (*bb_router_authorize_fn)(void *arg, const struct bb_http_request *r
                                       const char **code, const char **msg);
 void bb_router_set_authorizer(struct bb_router *r, bb_router_authorize_fn fn, void *arg);
 bb_router_authorize_fn bb_router_authorizer(const struct bb_router *r, void **arg);
+/* The routes added, in order (the i-th, or NULL past the end): for generated tests and listings. */
+const struct bb_route *bb_router_route(const struct bb_router *r, size_t i);
+
 /* path is the URL path without query (borrowed; m's params point into it). */
 int bb_router_match(const struct bb_router *r, const char *method, const char *path, size_t len,
                     struct bb_route_match *m);
