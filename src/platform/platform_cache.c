@@ -72,7 +72,57 @@ struct plat_cache {
     pthread_t thread;
     pthread_mutex_t reload_mu; /* one reload at a time */
     uint64_t last_ok_ms;       /* wall clock of the last successful poll or reload; under lock */
+    /* hashes of PATs used since the last flush (last_used_at), best effort: at most TOUCH_MAX */
+    pthread_mutex_t touch_mu;
+    char touched[1024][HASH_HEX];
+    size_t ntouched;
 };
+
+#define TOUCH_MAX 1024
+
+/* Records that the PAT with this hash was used (resolver: loop thread; cheap). */
+static void touch(struct plat_cache *c, const char *hash)
+{
+    pthread_mutex_lock(&c->touch_mu);
+    size_t i = 0;
+    while (i < c->ntouched && strcmp(c->touched[i], hash) != 0)
+        i++;
+    if (i == c->ntouched && c->ntouched < TOUCH_MAX)
+        memcpy(c->touched[c->ntouched++], hash, HASH_HEX);
+    pthread_mutex_unlock(&c->touch_mu);
+}
+
+/* Writes last_used_at of the PATs used since the last call (poller thread). */
+static void flush_touched(struct plat_cache *c, PGconn *conn)
+{
+    char *arr = NULL;
+    pthread_mutex_lock(&c->touch_mu);
+    size_t n = c->ntouched;
+    if (n) {
+        arr = malloc(n * HASH_HEX + 3);
+        if (arr) {
+            size_t o = 0;
+            arr[o++] = '{';
+            for (size_t i = 0; i < n; i++) {
+                if (i) arr[o++] = ',';
+                memcpy(arr + o, c->touched[i], HASH_HEX - 1);
+                o += HASH_HEX - 1;
+            }
+            arr[o++] = '}';
+            arr[o] = '\0';
+        }
+        c->ntouched = 0;
+    }
+    pthread_mutex_unlock(&c->touch_mu);
+    if (!arr) return;
+    const char *prm[1] = {arr};
+    PGresult *r = PQexecParams(conn,
+                               "UPDATE platform_tokens SET last_used_at = now() WHERE token_hash = "
+                               "ANY($1::text[])",
+                               1, NULL, prm, NULL, NULL, 0);
+    PQclear(r);
+    free(arr);
+}
 
 static void mark_ok(struct plat_cache *c)
 {
@@ -265,6 +315,7 @@ static void *poller(void *arg)
                     mark_ok(c);
             }
             PQclear(r);
+            flush_touched(c, conn);
             bb_pg_pool_release(c->rt->pg, conn);
         }
         pthread_mutex_lock(&c->mu);
@@ -283,6 +334,7 @@ int plat_cache_new(struct bb_runtime *rt, uint64_t sync_ms, struct plat_cache **
     pthread_rwlock_init(&c->lock, NULL);
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->reload_mu, NULL);
+    pthread_mutex_init(&c->touch_mu, NULL);
     pthread_cond_init(&c->cond, NULL);
     int rc = plat_cache_reload(c);
     if (rc == 0 && pthread_create(&c->thread, NULL, poller, c) != 0) rc = BB_ENOMEM;
@@ -312,6 +364,7 @@ void plat_cache_free(struct plat_cache *c)
     pthread_rwlock_destroy(&c->lock);
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->reload_mu);
+    pthread_mutex_destroy(&c->touch_mu);
     pthread_cond_destroy(&c->cond);
     free(c);
 }
@@ -378,6 +431,7 @@ int plat_cache_pat(struct plat_cache *c, const char *raw, char *uid, size_t uidc
         *scopes = t->scopes;
     }
     pthread_rwlock_unlock(&c->lock);
+    if (rc == 0) touch(c, key.hash);
     return rc;
 }
 

@@ -107,13 +107,15 @@ static json_t *token_row(PGresult *r, int i)
     json_object_set_new(j, "expires_at",
                         PQgetisnull(r, i, 5) ? json_null() : json_string(PQgetvalue(r, i, 5)));
     json_object_set_new(j, "expired", json_boolean(PQgetvalue(r, i, 6)[0] == 't'));
+    json_object_set_new(j, "last_used_at",
+                        PQgetisnull(r, i, 7) ? json_null() : json_string(PQgetvalue(r, i, 7)));
     return j;
 }
 
 #define TOKEN_COLS                                                                                 \
     "id, name, prefix, scopes, " TS("created_at") ", " TS(                                         \
         "expires_at") ", "                                                                         \
-                      "(expires_at IS NOT NULL AND expires_at <= now())"
+                      "(expires_at IS NOT NULL AND expires_at <= now()), " TS("last_used_at")
 
 void plat_h_tokens_list(struct bb_http_request *req, struct bb_http_response *res)
 {

@@ -199,6 +199,7 @@ describe('projects, members, keys, tokens', () => {
     assert.match(ro.token, /^bbp_[A-Za-z0-9_-]{43}$/);
     assert.ok(ro.token.startsWith(ro.prefix));
     assert.deepEqual(ro.scopes, ['project:read', 'members:read']);
+    assert.equal(ro.last_used_at, null);
     const all = await newPat(A, u.access, { name: 'all' });
     assert.deepEqual(all.scopes, ['*']);
     r = await api(A, 'GET', '/v1/auth/tokens', { token: u.access });
@@ -216,6 +217,11 @@ describe('projects, members, keys, tokens', () => {
     // a token cannot manage tokens or sessions
     assert.equal((await api(A, 'GET', '/v1/auth/tokens', { token: all.token })).status, 403);
     assert.equal((await api(A, 'POST', '/v1/auth/logout', { token: all.token })).status, 403);
+    // last_used_at is written within a poll interval of a use
+    assert.ok(await until(async () => {
+      const l = await api(A, 'GET', '/v1/auth/tokens', { token: u.access });
+      return l.json.find((t) => t.id === ro.id).last_used_at !== null;
+    }), 'last_used_at was not recorded');
     // the other process knows the token too
     assert.ok(await until(async () => (await api(B, 'GET', `/v1/projects/${p.id}`, { token: ro.token })).status === 200));
     // revoke: at once here, within 5 s there
