@@ -17,6 +17,7 @@
 #include "bb_pool.h"
 #include "bb_router.h"
 #include "bb_service.h"
+#include "bb_time.h"
 #include "datadir.h"
 #include "registry.h"
 
@@ -71,19 +72,12 @@ static void on_signal(uv_signal_t *h, int signum)
     bb_http_server_drain(st->http, on_drained, st);
 }
 
-static uint64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
-
 /* The host's "database" check: one round trip on a pooled connection (pool worker). */
 static int check_database(void *arg, json_t **out)
 {
     struct bb_runtime *rt = arg;
     PGconn *conn = NULL;
-    uint64_t t0 = wall_ms();
+    uint64_t t0 = bb_time_mono_ms();
     int rc = rt->pg ? bb_pg_pool_acquire(rt->pg, &conn, 2000) : BB_EUNAVAIL;
     const char *why = NULL;
     if (rc == 0) {
@@ -97,7 +91,7 @@ static int check_database(void *arg, json_t **out)
         why = bb_strerror(rc);
     }
     json_t *d = json_pack("{s:s,s:b,s:I}", "status", rc == 0 ? "ok" : "down", "embedded",
-                          rt->pg_embedded, "latency_ms", (json_int_t)(wall_ms() - t0));
+                          rt->pg_embedded, "latency_ms", (json_int_t)(bb_time_mono_ms() - t0));
     if (why) {
         char msg[256];
         snprintf(msg, sizeof msg, "%s", why);
@@ -186,7 +180,7 @@ static int serve(int argc, char **argv)
     rt->loop = loop;
     rt->cfg = &cfg;
     rt->internal_token = token;
-    rt->started_ms = wall_ms();
+    rt->started_ms = bb_time_wall_ms();
     rt->metrics = bb_metrics_new();
     if (!rt->metrics || bb_router_new(&rt->router) != 0 ||
         bb_pool_new(loop, (int)cfg.workers, cfg.worker_queue, &rt->pool) != 0) {

@@ -16,6 +16,7 @@
 #include "bb_config.h"
 #include "bb_err.h"
 #include "bb_host.h"
+#include "bb_time.h"
 #include "bb_http.h"
 #include "bb_json.h"
 #include "bb_log.h"
@@ -53,13 +54,6 @@ struct buncast {
     char tcp_addr[300];
     _Atomic uint64_t h_topics, h_subs, h_published, h_conns;
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
 
 static void snapshot(struct buncast *bc)
 {
@@ -241,7 +235,7 @@ static const struct bb_route routes[] = {
 static void on_tick(uv_timer_t *t)
 {
     struct buncast *bc = t->data;
-    bcast_broker_tick(bc->broker, wall_ms());
+    bcast_broker_tick(bc->broker, bb_time_wall_ms());
     snapshot(bc);
 }
 

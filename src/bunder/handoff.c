@@ -56,6 +56,7 @@
 #include "bb_err.h"
 #include "bb_log.h"
 #include "bndr.h"
+#include "bb_bytes.h"
 
 #define BNDR_HO_HDR 16
 #define BNDR_HO_MAX_NAME 1024
@@ -70,17 +71,6 @@ struct bndr_handoff {
     int reported;                         /* at least one report went out */
     char buf[BNDR_HO_HDR + BNDR_HO_MAX_NAME + BNDR_HO_MAX_PENDING + 1];
 };
-
-static uint32_t rd32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void wr32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
 
 static void close_fds(struct msghdr *mh)
 {
@@ -126,7 +116,7 @@ static int frame_check(struct bndr_handoff *h, struct msghdr *mh, size_t len, co
     else if (!*why && b[6] != 2 && b[6] != 3)
         *why = "bad resp version";
     if (!*why) {
-        uint32_t nl = rd32(b + 8), pl = rd32(b + 12);
+        uint32_t nl = bb_get_le32(b + 8), pl = bb_get_le32(b + 12);
         if (nl > BNDR_HO_MAX_NAME || pl > BNDR_HO_MAX_PENDING)
             *why = "length over the limit";
         else if ((size_t)BNDR_HO_HDR + nl + pl != len)
@@ -175,7 +165,7 @@ static void on_readable(uv_poll_t *p, int status, int events)
             continue;
         }
         const unsigned char *b = (const unsigned char *)h->buf;
-        uint32_t nl = rd32(b + 8), pl = rd32(b + 12);
+        uint32_t nl = bb_get_le32(b + 8), pl = bb_get_le32(b + 12);
         if (bndr_client_adopt(s, fd, b[5], b[6], h->buf + BNDR_HO_HDR, nl,
                               h->buf + BNDR_HO_HDR + nl, pl) < 0)
             bb_warn("bunder", "handoff_client_refused");
@@ -248,9 +238,9 @@ void bndr_handoff_report(struct bndr_server *s)
         return;
     unsigned char m[16];
     memcpy(m, "BHOC", 4);
-    wr32(m + 4, (uint32_t)s->ho_clients);
-    wr32(m + 8, (uint32_t)s->ho_received);
-    wr32(m + 12, (uint32_t)(s->ho_received >> 32));
+    bb_put_le32(m + 4, (uint32_t)s->ho_clients);
+    bb_put_le32(m + 8, (uint32_t)s->ho_received);
+    bb_put_le32(m + 12, (uint32_t)(s->ho_received >> 32));
     ssize_t n = send(h->fd, m, sizeof m, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n == (ssize_t)sizeof m) {
         h->sent_clients = s->ho_clients;

@@ -14,6 +14,7 @@
 #include "bb_fs.h"
 #include "bb_id.h"
 #include "bb_instances.h"
+#include "bb_time.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
 #include "bb_router.h"
@@ -29,13 +30,6 @@
 #include <time.h>
 
 #define MOD "bundoc-server"
-
-static uint64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
 
 static void inst_free(struct bdsrv_inst *i)
 {
@@ -83,7 +77,7 @@ static int inst_open(void *ctx, struct bb_instance *handle, const char *pid, voi
         inst_free(i);
         return rc == BB_EBUSY ? BB_EUNAVAIL : rc; /* held by another process: 503 */
     }
-    i->epoch = wall_ms();
+    i->epoch = bb_time_wall_ms();
     bb_counter_inc(s->met.opens);
     bb_gauge_inc(s->met.instances);
     bb_info(MOD, "opened project=%s", pid);
