@@ -705,6 +705,20 @@ int bdoc_get_stamp(struct bdoc_txn *txn, const char *coll, const char *id, uint6
     return mvcc_get_stamp(txn->t, key, klen, stamp);
 }
 
+int bdoc_put(struct bdoc_txn *txn, const char *coll, const json_t *doc)
+{
+    if (!txn || !json_is_object(doc)) return BB_EINVAL;
+    if (mvcc_readonly(txn->t)) return BB_EPERM;
+    const json_t *idv = json_object_get(doc, "_id");
+    const char *id = json_string_value(idv);
+    if (!id || strlen(id) != json_string_length(idv)) return BB_EINVAL;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 1, key, &klen);
+    if (rc) return rc;
+    return store(txn, key, klen, doc);
+}
+
 int bdoc_delete_blind(struct bdoc_txn *txn, const char *coll, const char *id)
 {
     if (!txn) return BB_EINVAL;

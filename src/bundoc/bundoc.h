@@ -210,9 +210,9 @@ int bdoc_doc_get_str(const uint8_t *doc, size_t len, const char *key, const char
 /* An opaque stamp of txn's snapshot, for bdoc_watch. */
 uint64_t bdoc_txn_stamp(const struct bdoc_txn *txn);
 /* Makes txn's commit fail with BB_ECONFLICT if the document coll/id was inserted, replaced or
- * deleted by a commit newer than stamp (0: newer than txn's own snapshot). A stamp taken from
- * another transaction is only reliable while that transaction stays open (it keeps the history
- * of the documents written after it). No-op in a read-only transaction. BB_ENOTFOUND (no such
+ * deleted by a commit newer than stamp (0: newer than txn's own snapshot). With a stamp, the
+ * document must also still exist at commit (the caller saw it in the stamp's snapshot, so its
+ * absence means it was deleted since). No-op in a read-only transaction. BB_ENOTFOUND (no such
  * collection), BB_EINVAL, BB_ENOMEM. */
 int bdoc_watch(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t stamp);
 /* The stamp of the version of coll/id that txn sees: when it is <= bdoc_txn_stamp(T) of an
@@ -220,6 +220,10 @@ int bdoc_watch(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t 
  * cannot be told (txn's own write, or an old version). BB_ENOTFOUND when txn sees no such
  * document. */
 int bdoc_get_stamp(struct bdoc_txn *txn, const char *coll, const char *id, uint64_t *stamp);
+/* Writes doc (an object with a string _id; borrowed) whether or not coll already has that _id,
+ * without reading it first: an insert or an overwrite. For derived data whose content is a
+ * function of its _id (index entries). BB_EINVAL, BB_ETOOBIG, BB_EPERM. */
+int bdoc_put(struct bdoc_txn *txn, const char *coll, const json_t *doc);
 /* Deletes coll/id if it exists; when it does not (in txn's snapshot), the deletion is still
  * recorded, so that txn conflicts with a concurrent transaction that commits that document first
  * (and nothing is deleted when the commit goes through with no such document). */

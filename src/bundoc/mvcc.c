@@ -332,6 +332,29 @@ int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen)
     return mvcc_watch_since(t, key, klen, 0);
 }
 
+/* Validation of one watch: conflict when the key was committed after since (0: the snapshot),
+ * and, for a watch since an older stamp (must_exist), when the key is gone: it existed at that
+ * stamp, so it was deleted since, even if no transaction kept the deletion's history. */
+static int watch_check(struct mvcc *m, const struct mtxn *t, const struct wentry *w)
+{
+    uint64_t ts = 0;
+    struct vchain *c = vs_find(m, w->key, w->klen);
+    if (c) ts = c->latest;
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    int rc = bt_get(m->pager, w->key, w->klen, &v, &vl);
+    if (rc == 0) {
+        if (vl >= 8 && get64(v) > ts) ts = get64(v);
+        free(v);
+    } else if (rc == BB_ENOTFOUND) {
+        if (w->since) return BB_ECONFLICT;
+        rc = 0;
+    } else {
+        return rc;
+    }
+    return ts > (w->since ? w->since : t->snap) ? BB_ECONFLICT : 0;
+}
+
 uint64_t mvcc_snapshot(const struct mtxn *t)
 {
     return t->snap;
@@ -614,11 +637,7 @@ int mvcc_commit(struct mtxn *t)
         rc = latest_ts(m, t->ws[i].key, t->ws[i].klen, &ts);
         if (rc == 0 && ts > t->snap) rc = BB_ECONFLICT;
     }
-    for (size_t i = 0; i < t->nwatch && rc == 0; i++) {
-        uint64_t ts = 0;
-        rc = latest_ts(m, t->watch[i].key, t->watch[i].klen, &ts);
-        if (rc == 0 && ts > (t->watch[i].since ? t->watch[i].since : t->snap)) rc = BB_ECONFLICT;
-    }
+    for (size_t i = 0; i < t->nwatch && rc == 0; i++) rc = watch_check(m, t, &t->watch[i]);
     if (rc == 0) {
         pthread_mutex_lock(&m->mgr_mu);
         uint64_t ts = m->last_ts + 1;

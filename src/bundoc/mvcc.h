@@ -60,9 +60,9 @@ int mvcc_del(struct mtxn *t, const uint8_t *key, size_t klen);
  * that writing into a collection conflicts with a concurrent drop). */
 int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen);
 /* As mvcc_watch, but the commit fails if key was committed after the timestamp since (another
- * transaction's snapshot, mvcc_snapshot) instead of after t's own snapshot. Only reliable while a
- * transaction whose snapshot is <= since stays open: it keeps the history (version chains) of
- * keys committed after it, deletions included. */
+ * transaction's snapshot, mvcc_snapshot) instead of after t's own snapshot, or if key no longer
+ * exists at commit (the caller saw it at since: it was deleted since then — caught even when no
+ * transaction kept the deletion's history). since 0: as mvcc_watch. */
 int mvcc_watch_since(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t since);
 /* The commit timestamp of the version of key t sees: 0 and *stamp set, BB_ENOTFOUND when t
  * sees no version. UINT64_MAX when it is not known (t's own write, or an old version kept in the

@@ -1644,8 +1644,8 @@ static int index_find(struct bdoc_store_txn *t, const char *coll, const char *na
  * 2. The entries are sorted by key.
  * 3. They are loaded in key order, build_batch entries per transaction (so every batch touches a
  *    few neighbouring leaves instead of the whole index), each batch watching its documents
- *    "since T0": a document written by anyone after T0's snapshot makes the batch conflict.
- *    T0 stays open until the end, which keeps that history (deletions included) in the engine.
+ *    "since T0" (bdoc_watch with T0's stamp): a document written after T0's snapshot, or gone,
+ *    makes the batch conflict.
  * 4. A batch that conflicts is redone from the documents as its own snapshot sees them (their
  *    current keys, watched since that snapshot), like the old per-document protocol.
  * Writers that began after the index was published maintain it themselves; when they delete an
@@ -1785,9 +1785,10 @@ static int redo_doc(struct bdoc_store_txn *t, const struct sk_meta *m, const str
     return rc;
 }
 
-/* Step 4: entries [pos, end) from the extraction. A document whose version is no longer the
- * extracted one (its stamp is newer than T0, or it is gone) is redone from its current version;
- * every document is watched since this transaction's snapshot. */
+/* Step 4: entries [pos, end) from the extraction, every document watched since T0's snapshot:
+ * a document written (or deleted) since then makes the commit conflict and the batch is redone
+ * (build_redo_fn). Entries of a non-unique index are written blind: their content is a function
+ * of their key, so an entry already there is the same entry. */
 static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t end)
 {
     struct sk_meta *m = NULL;
@@ -1797,40 +1798,23 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
         st_err(c->e, "index '%s' was dropped during its build", c->name);
         return rc;
     }
-    json_t *redo = NULL; /* ids of changed documents */
     const char *last = NULL;
-    int last_ok = 0, mk = c->multikey;
     for (size_t i = c->pos; i < end && !rc; i++) {
         struct bent *b = &c->v[i];
         if (!last || strcmp(last, b->id)) { /* a multikey document's entries may be adjacent */
-            uint64_t st = 0;
-            int r = bdoc_get_stamp(t->tx, c->coll, b->id, &st);
-            if (r && r != BB_ENOTFOUND) {
-                rc = r;
-                break;
-            }
             last = b->id;
-            last_ok = r == 0 && st <= c->stamp;
-            if (last_ok) rc = bdoc_watch(t->tx, c->coll, b->id, 0);
-        }
-        if (rc) break;
-        if (last_ok) {
-            rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
-        } else {
-            if (!redo && !(redo = json_object())) rc = BB_ENOMEM;
-            else if (!json_object_get(redo, b->id)) rc = json_object_set_new(redo, b->id, json_true()) ? BB_ENOMEM : 0;
-        }
-    }
-    const char *id;
-    json_t *v;
-    if (!rc && redo)
-        json_object_foreach(redo, id, v) {
-            (void)v;
-            rc = redo_doc(t, m, ix, c->coll, id, &mk, c->e);
+            rc = bdoc_watch(t->tx, c->coll, b->id, c->stamp);
             if (rc) break;
         }
-    if (!rc && mk && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
-    json_decref(redo);
+        if (ix->unique) {
+            rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
+        } else {
+            if (json_object_set_new(b->body, "_id", json_string(b->key))) rc = BB_ENOMEM;
+            else rc = bdoc_put(t->tx, ix->ecoll, b->body);
+            json_object_del(b->body, "_id");
+        }
+    }
+    if (!rc && c->multikey && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);
     st_meta_put(t->s, m);
     return rc;
 }

@@ -704,6 +704,24 @@ static void test_watch_and_blind_delete(void **state)
     assert_int_equal(bdoc_commit(b), BB_ECONFLICT);
     assert_int_equal(bdoc_watch(t0, "c", "x", stamp), 0); /* read-only: a no-op */
     bdoc_rollback(t0);
+    /* a deletion nobody kept history for (no other transaction was open) still conflicts: the
+     * watched document must exist at commit */
+    d = J("{\"_id\":\"q\"}");
+    assert_int_equal(bdoc_insert1(db, "c", d, NULL), 0);
+    json_decref(d);
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t0), 0);
+    stamp = bdoc_txn_stamp(t0);
+    bdoc_rollback(t0);
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    assert_int_equal(bdoc_delete(w, "c", "q"), 0);
+    assert_int_equal(bdoc_commit(w), 0);
+    assert_int_equal(bdoc_begin(db, 0, &b), 0);
+    assert_int_equal(bdoc_watch(b, "c", "q", stamp), 0);
+    json_t *ent4 = J("{\"_id\":\"k4\"}");
+    assert_int_equal(bdoc_put(b, "e", ent4), 0);
+    assert_int_equal(bdoc_put(b, "e", ent4), 0); /* put twice: an overwrite, no error */
+    json_decref(ent4);
+    assert_int_equal(bdoc_commit(b), BB_ECONFLICT);
 
     /* blind delete of an entry another transaction inserts concurrently: the second committer
      * conflicts, in both orders */
