@@ -16,10 +16,15 @@
  * With appendfsync always the write is on disk before the HTTP response is queued.
  */
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
+#include "bb_crypto.h"
+#include "bb_err.h"
 #include "bb_http.h"
+#include "bb_identity.h"
+#include "bb_router.h"
 #include "bb_log.h"
 #include "bb_sse.h"
 #include "bndr.h"
@@ -41,20 +46,27 @@ static struct bndr_server *S(struct bb_http_request *req)
     return req->ctx;
 }
 
-static int authorized(struct bb_http_request *req, struct bb_http_response *res)
+/* The HTTP API's credential, resolved by the dispatcher before a handler runs or a body is read:
+ * `Authorization: Bearer <requirepass>` (constant-time compare) is the internal service identity
+ * the /kv, /keys and /subscribe routes require. With no requirepass, every request is that
+ * identity (an open server, like RESP without requirepass). Read per request, so CONFIG SET
+ * requirepass applies at once. */
+static int pass_resolver(void *arg, const struct bb_http_request *req, struct bb_identity *out,
+                         struct bb_identity_reject *why)
 {
-    const char *pass = S(req)->cfg.requirepass;
-    if (!pass[0])
-        return 1;
+    struct bndr_server *s = arg;
+    const char *pass = s->cfg.requirepass;
     const char *h = bb_http_header(req, "Authorization");
-    if (h && !strncmp(h, "Bearer ", 7) && strlen(h + 7) == strlen(pass)) {
-        unsigned char d = 0;
-        for (size_t i = 0; pass[i]; i++)
-            d |= (unsigned char)(pass[i] ^ h[7 + i]);
-        if (!d)
-            return 1;
+    if (pass[0]) {
+        if (!h || strncasecmp(h, "Bearer ", 7) != 0) return BB_ENOTFOUND;
+        if (!bb_ct_streq(h + 7, pass)) {
+            why->code = "unauthorized";
+            why->msg = "missing or invalid bearer token";
+            return BB_EAUTH;
+        }
     }
-    bb_http_reply_error_status(res, 401, "unauthorized", "missing or invalid bearer token");
+    out->kind = BB_IDENTITY_INTERNAL_SERVICE;
+    out->resolver = "bunder";
     return 0;
 }
 
@@ -77,8 +89,6 @@ static char *run(struct bndr_server *s, int argc, struct bndr_arg *argv, size_t 
 
 static void h_get(struct bb_http_request *req, struct bb_http_response *res)
 {
-    if (!authorized(req, res))
-        return;
     const char *key = bb_http_param(req, "key");
     struct bndr_client *c = bndr_client_fake(S(req));
     struct bndr_arg k = {(char *)key, strlen(key)};
@@ -94,8 +104,6 @@ static void h_get(struct bb_http_request *req, struct bb_http_response *res)
 
 static void h_put(struct bb_http_request *req, struct bb_http_response *res)
 {
-    if (!authorized(req, res))
-        return;
     const char *key = bb_http_param(req, "key");
     struct bndr_arg argv[3] = {{(char *)"SET", 3}, {(char *)key, strlen(key)},
                                {req->body ? req->body : (char *)"", req->body_len}};
@@ -115,8 +123,6 @@ static void h_put(struct bb_http_request *req, struct bb_http_response *res)
 
 static void h_del(struct bb_http_request *req, struct bb_http_response *res)
 {
-    if (!authorized(req, res))
-        return;
     const char *key = bb_http_param(req, "key");
     struct bndr_arg argv[2] = {{(char *)"DEL", 3}, {(char *)key, strlen(key)}};
     size_t n;
@@ -130,8 +136,6 @@ static void h_del(struct bb_http_request *req, struct bb_http_response *res)
 
 static void h_keys(struct bb_http_request *req, struct bb_http_response *res)
 {
-    if (!authorized(req, res))
-        return;
     char pat[1024];
     if (!bb_http_query(req, "pattern", pat, sizeof pat) || !pat[0])
         snprintf(pat, sizeof pat, "*");
@@ -161,8 +165,6 @@ static void h_health(struct bb_http_request *req, struct bb_http_response *res)
 
 static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
 {
-    if (!authorized(req, res))
-        return;
     struct bndr_server *s = S(req);
     char buf[8192];
     int n = snprintf(
@@ -219,8 +221,6 @@ static void sub_closed(struct bb_sse *sse, void *arg)
 
 static void h_subscribe(struct bb_http_request *req, struct bb_http_response *res)
 {
-    if (!authorized(req, res))
-        return;
     struct bndr_server *s = S(req);
     struct bndr_http *h = s->http;
     struct sub *x = bndr_calloc(sizeof *x);
@@ -253,22 +253,25 @@ static void on_change(struct bndr_server *s, const char *op, const char *key, si
 }
 
 static const struct bb_route routes[] = {
-    {"GET", "/kv/{key}", h_get, BB_AUTH_NONE, 0, 0, "kv_get"},
-    {"PUT", "/kv/{key}", h_put, BB_AUTH_NONE, 0, 0, "kv_put"},
-    {"POST", "/kv/{key}", h_put, BB_AUTH_NONE, 0, 0, "kv_put"},
-    {"DELETE", "/kv/{key}", h_del, BB_AUTH_NONE, 0, 0, "kv_delete"},
-    {"GET", "/keys", h_keys, BB_AUTH_NONE, 0, 0, "keys"},
-    {"GET", "/kv", h_keys, BB_AUTH_NONE, 0, 0, "keys"},
+    {"GET", "/kv/{key}", h_get, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "kv_get"},
+    {"PUT", "/kv/{key}", h_put, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "kv_put"},
+    {"POST", "/kv/{key}", h_put, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "kv_put"},
+    {"DELETE", "/kv/{key}", h_del, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "kv_delete"},
+    {"GET", "/keys", h_keys, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "keys"},
+    {"GET", "/kv", h_keys, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "keys"},
     {"GET", "/health", h_health, BB_AUTH_NONE, 0, 0, "health"},
     {"GET", "/metrics", h_metrics, BB_AUTH_NONE, 0, 0, "metrics"},
-    {"GET", "/subscribe", h_subscribe, BB_AUTH_NONE, BB_ROUTE_STREAM, 0, "subscribe"},
+    {"GET", "/subscribe", h_subscribe, BB_IDENTITY_INTERNAL_SERVICE, BB_ROUTE_STREAM, 0,
+     "subscribe"},
 };
 
 int bndr_http_start(struct bndr_server *s, char *err, size_t errcap)
 {
     struct bndr_http *h = bndr_calloc(sizeof *h);
+    struct bb_identity_resolver pr = {"bunder", pass_resolver, s};
     if (bb_router_new(&h->router) < 0 ||
-        bb_router_add(h->router, routes, sizeof routes / sizeof routes[0], s) < 0) {
+        bb_router_add(h->router, routes, sizeof routes / sizeof routes[0], s) < 0 ||
+        bb_router_add_resolver(h->router, &pr) < 0) {
         snprintf(err, errcap, "router setup failed");
         goto fail;
     }

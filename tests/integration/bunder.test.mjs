@@ -591,7 +591,19 @@ test('HTTP API: /kv, /keys, /health, /metrics, /subscribe SSE on the same data',
   try {
     const hp = Number(/http_ready" port=(\d+)/.exec(p.log)[1]);
     assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`)).status, 401);
+    // a wrong password is refused by the dispatcher (constant-time compare), before any handler
+    const wrong = await fetch(`http://127.0.0.1:${hp}/kv/x`, { method: 'PUT', body: 'v', headers: { Authorization: 'Bearer pX' } });
+    assert.equal(wrong.status, 401);
+    assert.equal((await wrong.json()).code, 'unauthorized');
     assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`, { headers: { Authorization: 'Bearer pw' } })).status, 404);
+    // CONFIG SET requirepass applies to HTTP at once
+    const c = await Client.connect(p.port);
+    try {
+      assert.equal(await c.call('AUTH', 'pw'), 'OK');
+      assert.equal(await c.call('CONFIG', 'SET', 'requirepass', 'pw2'), 'OK');
+    } finally { c.close(); }
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`, { headers: { Authorization: 'Bearer pw' } })).status, 401);
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`, { headers: { Authorization: 'Bearer pw2' } })).status, 404);
     assert.equal((await fetch(`http://127.0.0.1:${hp}/health`)).status, 200);
   } finally { await p.stop(); }
 });
