@@ -380,3 +380,25 @@ remote.realtime = true; // the SSE stream proxied with libcurl
 remote.kv = true;
 remote.maxResponse = 200000;
 documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', remote);
+
+test('a data service that is not there: 502 when its address does not answer, 503 when it has none', async () => {
+  const closed = `127.0.0.1:${await freePort()}`; // nothing listens there
+  const gw = await startServer({ services: 'bun-auth,platform',
+    env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: closed } });
+  try {
+    const owner = await newUser(gw.url, 'gwdown');
+    const p = await newProject(gw.url, owner.access, 'Down');
+    let r = await api(gw.url, 'GET', '/v1/database/collections', { key: p.sk });
+    assert.equal(r.status, 502, r.text);
+    assert.equal(r.code, 'upstream_unavailable');
+    r = await api(gw.url, 'GET', `/v1/database/collections/x/subscribe?key=${p.pk}`);
+    assert.equal(r.status, 502, r.text);
+    r = await api(gw.url, 'GET', '/v1/kv/k', { key: p.sk });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.code, 'service_unavailable');
+    // the gateway itself is fine
+    assert.equal((await api(gw.url, 'GET', '/v1/auth/me', { token: owner.access })).status, 200);
+  } finally {
+    await gw.stop();
+  }
+});
