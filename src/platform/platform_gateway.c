@@ -208,10 +208,8 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
     char addr[256];
     const char *remote = bb_config_service_addr(name, addr, sizeof addr);
     struct bb_router *router = NULL;
-    if (bb_host_service_state(p->rt->host, name)) {
-        /* bunder-manager on its own listener adds its routes to its own router, not the host's */
-        if (!(svc == GW_BUNDER && remote)) router = bb_host_service_router(p->rt->host, name);
-    }
+    if (bb_host_service_state(p->rt->host, name)) /* its routes: bb_host_mount */
+        router = bb_host_service_router(p->rt->host, name);
     if (router)
         forward_local(p, router, req, res, url, hdrs, nh);
     else if (remote)
