@@ -17,6 +17,9 @@
 #include "bb_metrics.h"
 #include "bb_router.h"
 #include "bmgr_internal.h"
+#include "bb_identity.h"
+#include "bb_http.h"
+#include "bb_host.h"
 #include "bb_proc.h"
 
 #include <errno.h>
@@ -37,6 +40,56 @@
 void bmgr_ref(struct bmgr *m)
 {
     atomic_fetch_add(&m->refs, 1);
+}
+
+/* AUTH <project> <key>: the keys file (when configured), then the project keys of the platform —
+ * the key resolved through the gateway's identity resolvers like any request's credential
+ * (Authorization: Bearer sk_…), accepted when it is a secret key of that very project. A revoked or
+ * regenerated key stops opening new connections as soon as the platform's key table says so. */
+struct auth_verifier {
+    struct bmgr_verifier file;
+    struct bmgr *m;
+};
+
+static int auth_verify(void *ctx, const char *project, const char *key, size_t key_len)
+{
+    struct auth_verifier *v = ctx;
+    if (v->file.verify(v->file.ctx, project, key, key_len) == 0) return 0;
+    struct bb_router *gw = bb_host_gateway_router(v->m->rt->host);
+    if (!gw || key_len < 4 || key_len > 512 || memchr(key, '\0', key_len) ||
+        strncmp(key, "sk_", 3) != 0)
+        return BB_EAUTH;
+    char bearer[600];
+    snprintf(bearer, sizeof bearer, "Bearer %.*s", (int)key_len, key);
+    struct bb_http_header h = {.name = "Authorization", .value = bearer};
+    struct bb_identity id;
+    int rc = bb_http_resolve_identity(gw, NULL, &h, 1, &id);
+    explicit_bzero(bearer, sizeof bearer);
+    if (rc != 0) return BB_EAUTH;
+    int ok = id.kind == BB_IDENTITY_PROJECT_KEY_SECRET && strcmp(id.project_id, project) == 0;
+    bb_identity_release(&id);
+    return ok ? 0 : BB_EAUTH;
+}
+
+static void auth_free(void *ctx)
+{
+    struct auth_verifier *v = ctx;
+    if (v && v->file.free) v->file.free(v->file.ctx);
+    free(v);
+}
+
+static int auth_verifier_new(struct bmgr *m, char *err, size_t errcap)
+{
+    struct auth_verifier *v = calloc(1, sizeof *v);
+    if (!v) return BB_ENOMEM;
+    v->m = m;
+    int rc = bmgr_keys_file_verifier(m->rt->cfg->bunder_manager_keys_file, &v->file, err, errcap);
+    if (rc) {
+        free(v);
+        return rc;
+    }
+    m->verifier = (struct bmgr_verifier){auth_verify, auth_free, v};
+    return 0;
 }
 
 static void bmgr_free(struct bmgr *m)
@@ -182,8 +235,7 @@ static int bmgr_start(struct bb_runtime *rt, void **state, char *err, size_t err
     pthread_mutex_init(&m->mtx, NULL);
     pthread_mutex_init(&m->sub_mtx, NULL);
     rc = load_config(m, rt->cfg, err, errcap);
-    if (rc == 0) rc = bmgr_keys_file_verifier(rt->cfg->bunder_manager_keys_file, &m->verifier,
-                                              err, errcap);
+    if (rc == 0) rc = auth_verifier_new(m, err, errcap);
     if (rc) {
         if (rc == BB_EIO) rc = BB_EINVAL; /* an unreadable keys file is a configuration error */
         bmgr_free(m);

@@ -1616,6 +1616,34 @@ int bb_http_parse_for_test(const char *buf, size_t len, const struct bb_http_lim
 
 /* ---------------------------------------------------------------- in-process dispatch */
 
+int bb_http_resolve_identity(const struct bb_router *router, const char *internal_token,
+                             const struct bb_http_header *headers, size_t nheaders,
+                             struct bb_identity *out)
+{
+    struct bb_http_request req;
+    memset(&req, 0, sizeof req);
+    req.method = "GET";
+    req.headers = (struct bb_http_header *)headers;
+    req.nheaders = nheaders;
+    memset(out, 0, sizeof *out);
+    struct bb_identity_reject why = {NULL, NULL};
+    int rc = bb_identity_resolve_internal_(internal_token, &req, out, &why);
+    size_t n = 0;
+    const struct bb_identity_resolver *res = router ? bb_router_resolvers(router, &n) : NULL;
+    for (size_t i = 0; rc == BB_ENOTFOUND && i < n; i++) {
+        bb_identity_release(out);
+        memset(out, 0, sizeof *out);
+        rc = res[i].resolve(res[i].arg, &req, out, &why);
+        if (rc == 0 && !out->resolver) out->resolver = res[i].name;
+    }
+    if (rc == BB_ENOTFOUND) {
+        bb_identity_release(out); /* anonymous */
+        return 0;
+    }
+    if (rc != 0) bb_identity_release(out);
+    return rc;
+}
+
 int bb_http_client_ip(const struct bb_http_request *req, char *buf, size_t cap)
 {
     if (cap) buf[0] = '\0';

@@ -179,6 +179,16 @@ int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
                            struct bb_http_response **out);
 void bb_http_response_free(struct bb_http_response *res);
 
+/* Resolves the identity a request carrying only these headers would get on router (the internal
+ * resolver with internal_token, then the router's resolvers): for credentials that arrive outside
+ * HTTP, e.g. a Redis AUTH checked against the platform's project keys, so they are resolved from
+ * the same tables as every request. Never blocks (resolvers must not). 0 with *out (anonymous when
+ * no resolver claims the headers; bb_identity_release it), BB_EAUTH (a resolver refused them),
+ * BB_ENOMEM. */
+int bb_http_resolve_identity(const struct bb_router *router, const char *internal_token,
+                             const struct bb_http_header *headers, size_t nheaders,
+                             struct bb_identity *out);
+
 /* Hands the request being handled to a route of another router, on the same connection: for a
  * handler of a stream route that is a front for another service's stream route (the gateway's
  * subscriptions, where bb_http_dispatch_local cannot serve: it has no connection to stream on).
