@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/bunder/run.sh BUILD_DIR — redis-benchmark against build/bunder and Debian's redis-server
 # with identical flags in the same run: -c 50, -P 1 and -P 16, persistence off and
-# appendfsync everysec (with rows for EVALSHA of a small script, SETBIT on random keys and PFADD of
-# random elements next to redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
+# appendfsync everysec (with rows for EVALSHA of a small script, SETBIT on random keys, PFADD of
+# random elements, XADD and XREAD next to redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
 # Prints one table and `ratio: X` = the worst ops/s row, bunder / redis. Each row is measured
 # BENCH_REPEAT times (default 3) with the two servers alternating, and the median of each side is
 # compared: on a small shared machine one run swings by ±30 %, and always running redis first
@@ -15,7 +15,7 @@ N1=${BENCH_N1:-60000}     # requests per test with -P 1
 N16=${BENCH_N16:-400000}  # requests per test with -P 16
 KEYS=${BENCH_KEYS:-1000000}
 REPEAT=${BENCH_REPEAT:-3}  # rounds per row, redis and bunder alternating; the median is reported
-EXTRA=${BENCH_EXTRA:-1}    # 1: also the evalsha_incr, setbit_rand and pfadd_rand rows
+EXTRA=${BENCH_EXTRA:-1}    # 1: also the evalsha_incr, setbit_rand, pfadd_rand, xadd_maxlen, xread_count10 rows
 command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 1; }
 [ -x "$BUNDER" ] || { echo "no $BUNDER (build the bunder target)" >&2; exit 1; }
 
@@ -65,6 +65,11 @@ run_bench() { # kind persist pipeline n
     custom_row evalsha_incr "$P" "$n" -r 1000 EVALSHA "$sha" 1 'key:__rand_int__'
     custom_row setbit_rand "$P" "$n" -r 1000 SETBIT 'bitmap:__rand_int__' 12345 1
     custom_row pfadd_rand "$P" "$n" -r 10000000 PFADD hll 'elem:__rand_int__'
+    # streams: XADD with auto ids on 100 streams (MAXLEN ~ bounds them, as producers do), XREAD of
+    # 10 entries from a 1,000-entry stream
+    custom_row xadd_maxlen "$P" "$n" -r 100 XADD 'stream:__rand_int__' MAXLEN '~' 10000 '*' field value
+    for i in $(seq 1 1000); do echo "XADD xs $i-1 field value$i"; done | redis-cli -p "$PORT" >/dev/null
+    custom_row xread_count10 "$P" "$n" XREAD COUNT 10 STREAMS xs 0
   fi
   while IFS=, read -r name rps; do
     RES["$persist|P$P|$name|$kind"]="${RES["$persist|P$P|$name|$kind"]:-} $rps"
