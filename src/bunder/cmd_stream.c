@@ -1380,6 +1380,11 @@ void bndr_cmd_xread(struct bndr_client *c)
         int more = c->argc - i - 1;
         struct bndr_arg *o = &c->argv[i];
         if (bndr_argeq(o, "block") && more) {
+            if ((c->flags & BNDR_CF_FAKE) && !c->srv->aof.loading) { /* a script's client */
+                bndr_add_errorf(c, "ERR %.*s command is not allowed with BLOCK option from scripts",
+                                (int)c->argv[0].n, c->argv[0].p);
+                return;
+            }
             i++;
             if (bndr_get_ll_or_reply(c, &c->argv[i], &timeout,
                                      "ERR timeout is not an integer or out of range") < 0)

@@ -509,3 +509,19 @@ test('keyspace: TYPE, SCAN TYPE, WATCH, RENAME, EXPIRE, OBJECT-free memory accou
     await p.stop();
   }
 });
+
+test('streams from Lua scripts: reads and writes work, BLOCK is refused like Redis', async () => {
+  const p = await startPair();
+  try {
+    await same(p, [
+      ['EVAL', "redis.call('xadd', KEYS[1], '1-1', 'a', 'b') return redis.call('xrange', KEYS[1], '-', '+')", 1, 'ls'],
+      ['EVAL', "return redis.call('xread', 'count', 1, 'streams', KEYS[1], '0')", 1, 'ls'],
+      ['EVAL', "return redis.call('xread', 'block', '0', 'streams', KEYS[1], '0')", 1, 'ls'],
+      ['EVAL', "return redis.call('XREADgroup', 'group', 'g', 'c', 'block', '0', 'streams', KEYS[1], '>')", 1, 'ls'],
+      ['EVAL', "redis.call('xgroup', 'create', KEYS[1], 'g', '0') return redis.call('xreadgroup', 'group', 'g', 'c', 'streams', KEYS[1], '>')", 1, 'ls'],
+      ['XPENDING', 'ls', 'g'], ['EVAL', "return redis.call('xinfo', 'groups', KEYS[1])", 1, 'ls'],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
