@@ -1,6 +1,6 @@
 // docs/getting-started.md, run as written: every ```sh block, in order, in one bash (set -euo
-// pipefail) against a real bunbased, with only BUNBASE_URL set to the test server (the page itself
-// reads it). If a command of the page stops working, this test fails.
+// pipefail) against a real bunbased, with only BUNBASE_URL and REDIS_PORT set to the test server's
+// (the page itself reads them). If a command of the page stops working, this test fails.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +10,11 @@ import path from 'node:path';
 import { SOURCE_DIR, makeTempDir, runCommand, startServer } from './harness.mjs';
 
 let srv;
-before(async () => { srv = await startServer({ env: { BUNBASE_LOG_LEVEL: 'warn' } }); });
+let redisPort;
+before(async () => {
+  srv = await startServer({ env: { BUNBASE_LOG_LEVEL: 'info' } });
+  redisPort = /msg="ready" resp_port=(\d+)/.exec(srv.stderr())[1]; // the page's REDIS_PORT
+});
 after(async () => { if (srv) await srv.stop(); });
 
 /** The ```sh blocks of a markdown file, in order. */
@@ -28,7 +32,7 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.ok(blocks.length >= 6, `found ${blocks.length} sh blocks`);
   const cwd = makeTempDir('bb-gs-');
   const script = `set -euo pipefail\ncd ${JSON.stringify(cwd)}\n${blocks.join('\n')}`;
-  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url }, timeoutMs: 60000 });
+  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url, REDIS_PORT: redisPort }, timeoutMs: 60000 });
   assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   const lines = r.stdout.split('\n');
   for (const want of ['cloud', 'ada@example.com', 'posts', 'Hello, BunBase', '403', 'hello world']) {
@@ -39,4 +43,7 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.match(r.stdout, /^event: added$/m);
   assert.match(r.stdout, /"docId":"live"/);
   assert.match(r.stdout, /\["greeting\/en"\]/);
+  // redis-cli with AUTH <project> <sk_>: the value written over HTTP, then INCR
+  assert.ok(lines.filter((l) => l === 'hello world').length >= 2, 'redis-cli reads the HTTP value');
+  assert.ok(lines.includes('42'), 'INCR through redis-cli');
 });
