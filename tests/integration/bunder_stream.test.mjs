@@ -6,6 +6,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { RawClient, startPair, startRedis } from './bunder_compat_lib.mjs';
 import { Client, decode, sleep, startBunder } from './bunder_lib.test.mjs';
+import { encodeCommand, respFor, startManager, str } from './bunder_manager_helpers.test.mjs';
 
 const dec = (b) => decode(b, 0, false)[0];
 
@@ -523,5 +524,38 @@ test('streams from Lua scripts: reads and writes work, BLOCK is refused like Red
     ]);
   } finally {
     await p.stop();
+  }
+});
+
+test('streams through the bunder-manager endpoint: a tenant adds, reads in a group and is woken from BLOCK', async () => {
+  const mgr = await startManager();
+  try {
+    const a = await respFor(mgr, 'p1');
+    const w = await respFor(mgr, 'p1');
+    const other = await respFor(mgr, 'p2');
+    try {
+      assert.equal(str(await a.call('XADD', 'ev', '1-1', 'type', 'signup')), '1-1');
+      assert.equal(str(await a.call('XGROUP', 'CREATE', 'ev', 'workers', '0')), 'OK');
+      const got = await a.call('XREADGROUP', 'GROUP', 'workers', 'w1', 'COUNT', '10', 'STREAMS', 'ev', '>');
+      assert.equal(str(got[0][1][0][0]), '1-1');
+      assert.equal(await a.call('XACK', 'ev', 'workers', '1-1'), 1);
+      // a blocked reader on the same project is woken by another connection's XADD
+      w.writeRaw(encodeCommand(['XREADGROUP', 'GROUP', 'workers', 'w2', 'BLOCK', '5000', 'STREAMS', 'ev', '>']));
+      await sleep(200);
+      assert.equal(str(await a.call('XADD', 'ev', '2-1', 'type', 'login')), '2-1');
+      const woke = await w.reply(3000);
+      assert.equal(str(woke[0][0]), 'ev');
+      assert.equal(str(woke[0][1][0][0]), '2-1');
+      // another project sees nothing of it
+      assert.equal(await other.call('XLEN', 'ev'), 0);
+      assert.equal(str(await other.call('TYPE', 'ev')), 'none');
+    } finally {
+      a.close();
+      w.close();
+      other.close();
+    }
+  } finally {
+    await mgr.server.stop('SIGTERM').catch(() => {});
+    mgr.cleanup();
   }
 });
