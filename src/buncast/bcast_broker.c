@@ -27,6 +27,7 @@
 #include "bb_metrics.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +82,6 @@ struct bcast_broker {
     struct bcast_sub *wild;
     size_t nsubs;
     struct bcast_stats st;
-    /* event ids: the last one made, and its millisecond (see broker_id) */
-    char last_id[BCAST_ID_LEN + 1];
-    uint64_t last_id_ms;
     /* the envelope's "time" of the last millisecond formatted, and the seconds part */
     uint64_t ts_ms;
     time_t ts_secs;
@@ -118,10 +116,12 @@ void bcast_event_unref(struct bcast_event *ev)
 /* ------------------------------------------------------------------ event ids
  *
  * Ids come from bb_id_new once per millisecond; the others of the same millisecond are the previous
- * id + 1 (what bb_id_new itself does within a millisecond, without its lock, clock read and
- * randomness per event). Strictly increasing within the broker: a fresh id that is not above the
- * last one (another thread of the process took ids in this millisecond, or the clock went back) is
- * replaced by last + 1. Floors come from here too, so they order with events. */
+ * id + 1 (what bb_id_new itself does within a millisecond, without its clock read and randomness
+ * per event). The state is process-wide (one short lock), so ids are strictly increasing across
+ * every broker of the process, a restarted one included: a fresh id that is not above the last
+ * one (bb_id_new does not see our increments, or the clock went back) is replaced by last + 1, and
+ * the ids read back from durable logs are observed, so new events follow them even if the clock
+ * went back. Floors come from here too, so they order with events. */
 
 static const char crockford[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -142,16 +142,38 @@ static int id_increment(char *id)
     return 0;
 }
 
+static struct {
+    pthread_mutex_t mu;
+    char last[BCAST_ID_LEN + 1]; /* the last id made or observed */
+    uint64_t ms;                 /* the millisecond it stands for */
+} idgen = {PTHREAD_MUTEX_INITIALIZER, "", 0};
+
 static void broker_id(struct bcast_broker *b, uint64_t now, char out[BCAST_ID_LEN + 1])
 {
-    if (!(b->last_id[0] && now <= b->last_id_ms && id_increment(b->last_id))) {
+    (void)b;
+    pthread_mutex_lock(&idgen.mu);
+    if (!(idgen.last[0] && now <= idgen.ms && id_increment(idgen.last))) {
         char fresh[BCAST_ID_LEN + 1];
         bb_id_new(fresh);
-        if (!b->last_id[0] || strcmp(fresh, b->last_id) > 0 || !id_increment(b->last_id))
-            memcpy(b->last_id, fresh, sizeof fresh);
-        b->last_id_ms = now;
+        if (!idgen.last[0] || strcmp(fresh, idgen.last) > 0 || !id_increment(idgen.last))
+            memcpy(idgen.last, fresh, sizeof fresh);
+        if (now > idgen.ms) idgen.ms = now;
     }
-    memcpy(out, b->last_id, BCAST_ID_LEN + 1);
+    memcpy(out, idgen.last, BCAST_ID_LEN + 1);
+    pthread_mutex_unlock(&idgen.mu);
+}
+
+/* An id read back from a durable log: ids made from now on are above it. */
+static void broker_id_observe(const char *id)
+{
+    uint64_t ms;
+    if (strlen(id) != BCAST_ID_LEN || bb_id_timestamp_ms(id, &ms) != 0) return;
+    pthread_mutex_lock(&idgen.mu);
+    if (strcmp(id, idgen.last) > 0) {
+        memcpy(idgen.last, id, BCAST_ID_LEN + 1);
+        if (ms > idgen.ms) idgen.ms = ms;
+    }
+    pthread_mutex_unlock(&idgen.mu);
 }
 
 /* ------------------------------------------------------------------ metrics */
@@ -371,6 +393,7 @@ static void on_log_record(void *arg, uint64_t seq, uint64_t time_ms, const char 
     struct bcast_topic *t = a[1];
     struct bcast_event *ev = event_from_record(t, seq, time_ms, id, json, len);
     if (!ev) return;
+    broker_id_observe(ev->id);
     t->seq = seq;
     ring_push(b, t, ev, 0);
 }

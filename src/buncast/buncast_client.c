@@ -263,7 +263,7 @@ static int write_buf(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 }
 
 #define OBUF_HIGH (1u << 20) /* queued bytes beyond which a caller writes them itself */
-#define SELF_WRITE_GAP_NS 20000 /* an async frame this long after the previous one: see send_frame */
+#define SELF_WRITE_GAP_NS 5000 /* an async frame this long after the previous one: see send_frame */
 
 /* Writes everything queued so far. obuf is swapped with the idle buffer under wmu and written
  * holding xmu only, so other callers keep appending meanwhile. deadline 0: DEFAULT_TIMEOUT_MS. */
@@ -360,8 +360,16 @@ static int send_frame(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t
         if (!self) pthread_cond_signal(&c->fcv);
     }
     pthread_mutex_unlock(&c->wmu);
-    if (now) rc = flush_out(c, deadline);
-    else if (self) flush_out(c, deadline); /* a failure is counted as dropped, like the flusher's */
+    if (now) {
+        rc = flush_out(c, deadline);
+    } else if (self) {
+        flush_out(c, deadline); /* a failure is counted as dropped, like the flusher's */
+        /* the gap is measured from the end of this write: a frame queued while it was on the
+         * wire, or right after, is part of a burst and goes to the flusher */
+        pthread_mutex_lock(&c->wmu);
+        c->last_async_ns = now_ns();
+        pthread_mutex_unlock(&c->wmu);
+    }
     return rc;
 }
 
