@@ -1574,7 +1574,13 @@ void bndr_stream_serve_ready(struct bndr_server *srv, const char *k, size_t kn)
         struct xblock *b = c->bstream;
         if (!b || !(c->flags & BNDR_CF_BLOCKED)) continue;
         struct bndr_de *e = bndr_db_find(&srv->db, k, kn);
-        if (!e || BNDR_DE_OBJ(e)->type != BNDR_STREAM) break;
+        if (!e || BNDR_DE_OBJ(e)->type != BNDR_STREAM) {
+            if (b->group) { /* as Redis 7.0: the key was deleted or replaced */
+                bndr_add_error(c, "UNBLOCKED the stream key no longer exists");
+                bndr_unblock_client(c, 0);
+            }
+            continue;
+        }
         struct bndr_stream *s = BNDR_DE_OBJ(e)->u.x;
         int j = 0;
         while (j < b->n && !(b->keys[j]->len == kn && memcmp(b->keys[j]->buf, k, kn) == 0))

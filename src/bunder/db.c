@@ -415,6 +415,8 @@ int bndr_evict(struct bndr_server *s)
 /* ---------------------------------------------------------------- signals */
 void bndr_signal_key(struct bndr_server *s, const char *k, size_t n)
 {
+    if (s->blocking.n) /* a deleted or replaced stream unblocks its XREADGROUP readers */
+        bndr_signal_list_ready(s, k, n);
     if (s->watched.n == 0)
         return;
     struct bndr_de *e = bndr_dict_find(&s->watched, k, n);

@@ -342,12 +342,10 @@ void bndr_serve_ready_keys(struct bndr_server *s)
             if (!be)
                 break;
             struct bndr_de *e = bndr_db_find(&s->db, k->buf, k->len);
-            if (e && BNDR_DE_OBJ(e)->type == BNDR_STREAM) {
-                bndr_stream_serve_ready(s, k->buf, k->len);
+            if (!e || BNDR_DE_OBJ(e)->type != BNDR_LIST) {
+                bndr_stream_serve_ready(s, k->buf, k->len); /* XREAD/XREADGROUP readers */
                 break;
             }
-            if (!e || BNDR_DE_OBJ(e)->type != BNDR_LIST)
-                break;
             struct bndr_obj *o = BNDR_DE_OBJ(e);
             struct bndr_pubsub_sub *w = be->v.p;
             struct bndr_client *c = NULL;

@@ -308,6 +308,13 @@ test('BLOCK: XADD from another client wakes XREAD and XREADGROUP like redis-serv
     await same(p, [['XPENDING', 'k', 'g'], { args: ['XINFO', 'CONSUMERS', 'k', 'g'], mask: maskConsumers }]);
     // a destroyed group answers its blocked readers with -NOGROUP
     await blockCase(['XREADGROUP', 'GROUP', 'g', 'carol', 'BLOCK', '0', 'STREAMS', 'k', '>'], [['XGROUP', 'DESTROY', 'k', 'g']]);
+    // a deleted (or replaced) stream unblocks group readers with -UNBLOCKED, plain readers keep waiting
+    await same(p, [['XGROUP', 'CREATE', 'k', 'g', '$']]);
+    await blockCase(['XREADGROUP', 'GROUP', 'g', 'dan', 'BLOCK', '0', 'STREAMS', 'k', '>'], [['DEL', 'k']]);
+    await same(p, [['XADD', 'k', '8-1', 'a', 'b'], ['XGROUP', 'CREATE', 'k', 'g', '$']]);
+    await blockCase(['XREADGROUP', 'GROUP', 'g', 'dan', 'BLOCK', '0', 'STREAMS', 'k', '>'], [['SET', 'k', 'str']]);
+    await blockCase(['XREAD', 'BLOCK', '0', 'STREAMS', 'k2', '$'], [['SET', 'k2', 'x'], ['DEL', 'k2'], ['XADD', 'k2', '1-1', 'a', 'b']]);
+    await same(p, [['DEL', 'k'], ['XADD', 'k', '9-1', 'a', 'b']]);
     // timeouts and contexts that cannot block
     for (const args of [['XREAD', 'BLOCK', '50', 'STREAMS', 'k', '$'], ['XREAD', 'BLOCK', '50', 'STREAMS', 'nokey', '0']]) {
       const t0 = Date.now();
