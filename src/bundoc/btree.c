@@ -713,6 +713,110 @@ int bt_seek(struct pager *p, struct bt_cursor *c, const uint8_t *key, size_t kle
     return 0;
 }
 
+/* Descends to the last slot of the rightmost leaf under pg (an empty root leaf: slot -1). */
+static int descend_rightmost(struct bt_cursor *c, uint32_t pg)
+{
+    for (;;) {
+        if (c->depth >= BT_MAX_DEPTH) return BB_EIO;
+        struct page *g = NULL;
+        int rc = get_node(c->p, pg, &g);
+        if (rc) return rc;
+        c->pg[c->depth] = pg;
+        int n = (int)nslots(g->data);
+        if (g->data[0] == BDOC_PT_LEAF) {
+            c->idx[c->depth++] = n - 1;
+            c->leaf = g;
+            return 0;
+        }
+        c->idx[c->depth++] = n - 1; /* -1: the leftmost child */
+        pg = child_at(g->data, n - 1);
+        pager_unpin(c->p, g);
+        if (pg == 0) return BB_EIO;
+    }
+}
+
+/* Moves to the last slot of the previous leaf that has one, or to the end. */
+static int prev_leaf(struct bt_cursor *c)
+{
+    for (;;) {
+        if (c->leaf) {
+            pager_unpin(c->p, c->leaf);
+            c->leaf = NULL;
+        }
+        int level = c->depth - 2;
+        while (level >= 0) {
+            if (c->idx[level] >= 0) { /* a child to the left: idx - 1 (-1 = leftmost) */
+                struct page *g = NULL;
+                int rc = get_node(c->p, c->pg[level], &g);
+                if (rc) {
+                    c->depth = 0;
+                    return rc;
+                }
+                c->idx[level]--;
+                uint32_t child = child_at(g->data, c->idx[level]);
+                pager_unpin(c->p, g);
+                c->depth = level + 1;
+                rc = child ? descend_rightmost(c, child) : BB_EIO;
+                if (rc) {
+                    c->depth = 0;
+                    return rc;
+                }
+                break;
+            }
+            level--;
+        }
+        if (level < 0) {
+            c->depth = 0;
+            return 0;
+        }
+        if (c->idx[c->depth - 1] >= 0) return 0;
+    }
+}
+
+int bt_seek_before(struct pager *p, struct bt_cursor *c, const uint8_t *key, size_t klen)
+{
+    memset(c, 0, sizeof *c);
+    c->p = p;
+    uint32_t root = root_of(p);
+    if (root == 0) return 0;
+    int rc;
+    if (!key) {
+        rc = descend_rightmost(c, root);
+        if (rc) {
+            if (c->leaf) pager_unpin(p, c->leaf);
+            c->leaf = NULL;
+            c->depth = 0;
+            return rc;
+        }
+        if (c->idx[c->depth - 1] < 0) return prev_leaf(c);
+        return 0;
+    }
+    struct path path;
+    rc = descend(p, root, key, klen, &path);
+    if (rc) return rc;
+    c->depth = path.depth;
+    memcpy(c->pg, path.pg, sizeof path.pg);
+    memcpy(c->idx, path.idx, sizeof path.idx);
+    rc = get_node(p, path.pg[path.depth - 1], &c->leaf);
+    if (rc) {
+        c->depth = 0;
+        return rc;
+    }
+    int found;
+    unsigned pos = lower_bound(c->leaf->data, key, klen, &found);
+    c->idx[c->depth - 1] = (int)pos - 1; /* the last key < key */
+    if (c->idx[c->depth - 1] < 0) return prev_leaf(c);
+    return 0;
+}
+
+int bt_prev(struct bt_cursor *c)
+{
+    if (!bt_valid(c)) return 0;
+    c->idx[c->depth - 1]--;
+    if (c->idx[c->depth - 1] >= 0) return 0;
+    return prev_leaf(c);
+}
+
 int bt_valid(const struct bt_cursor *c) { return c->depth > 0 && c->leaf != NULL; }
 
 void bt_key(const struct bt_cursor *c, const uint8_t **key, size_t *klen)

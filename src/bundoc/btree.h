@@ -49,6 +49,11 @@ int bt_value(const struct bt_cursor *c, uint8_t **val, size_t *vlen);
  * malloc'ed copy of an overflow value that the caller frees (*owned = *val). */
 int bt_value_ref(const struct bt_cursor *c, const uint8_t **val, size_t *vlen, uint8_t **owned);
 int bt_next(struct bt_cursor *c);
+/* Positions at the last key < key (key NULL: the last key of the tree); the cursor is invalid
+ * when there is none. */
+int bt_seek_before(struct pager *p, struct bt_cursor *c, const uint8_t *key, size_t klen);
+/* Moves to the previous key (invalid before the first). */
+int bt_prev(struct bt_cursor *c);
 void bt_close(struct bt_cursor *c);
 
 /* Consistency check of the whole tree (ordering, page types, no cycles); 0 or BB_EIO. */

@@ -654,6 +654,47 @@ int bdoc_scan(struct bdoc_txn *txn, const char *coll, const char *after, const c
     return list_common(txn, coll, after, prefix, SIZE_MAX, &l);
 }
 
+struct revctx {
+    bdoc_scan_fn fn;
+    void *ctx;
+    const char *prefix;
+    size_t plen;
+};
+
+static int rev_cb(void *vctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    struct revctx *r = vctx;
+    const char *id = (const char *)key + 4;
+    size_t idl = klen - 4;
+    if (idl < r->plen || memcmp(id, r->prefix, r->plen)) {
+        /* descending: past the prefix's keys (below them) ends the scan */
+        size_t m = idl < r->plen ? idl : r->plen;
+        int c = memcmp(id, r->prefix, m);
+        return c < 0 || (c == 0 && idl < r->plen) ? 1 : 0;
+    }
+    return r->fn(r->ctx, id, idl, val, vlen);
+}
+
+int bdoc_scan_rev(struct bdoc_txn *txn, const char *coll, const char *before, const char *prefix,
+                  bdoc_scan_fn fn, void *ctx)
+{
+    if (!txn || !fn) return BB_EINVAL;
+    uint32_t cid;
+    int rc = txn_cat_lookup(txn, coll, &cid);
+    if (rc) return rc;
+    size_t plen = prefix ? strnlen(prefix, BDOC_MAX_ID_LEN + 1) : 0;
+    size_t blen = before ? strnlen(before, BDOC_MAX_ID_LEN + 1) : 0;
+    if (plen > BDOC_MAX_ID_LEN || blen > BDOC_MAX_ID_LEN) return BB_EINVAL;
+    uint8_t lo[CAT_DOC_KEY_MAX + 1], hi[CAT_DOC_KEY_MAX + 1], clo[4], chi[4];
+    size_t lol, hil = 4;
+    cat_coll_range(cid, clo, chi);
+    cat_doc_key(cid, prefix ? prefix : "", plen, lo, &lol);
+    memcpy(hi, chi, 4);
+    if (before) cat_doc_key(cid, before, blen, hi, &hil);
+    struct revctx r = {fn, ctx, prefix ? prefix : "", plen};
+    return mvcc_scan_rev(txn->t, lo, lol, hi, hil, rev_cb, &r);
+}
+
 int bdoc_get_raw(struct bdoc_txn *txn, const char *coll, const char *id, uint8_t **out,
                  size_t *len)
 {

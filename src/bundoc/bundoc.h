@@ -195,6 +195,12 @@ typedef int (*bdoc_scan_fn)(void *ctx, const char *id, size_t idlen, const uint8
  * Returns 0 (also when fn stopped), fn's negative error, or BB_ENOTFOUND/BB_EINVAL. */
 int bdoc_scan(struct bdoc_txn *txn, const char *coll, const char *after, const char *prefix,
               bdoc_scan_fn fn, void *ctx);
+/* As bdoc_scan in descending _id order: documents with _id < before (NULL: no bound) and, if
+ * prefix is not NULL, starting with prefix. Zero-copy like bdoc_scan unless the transaction has
+ * writes or newer versions are held; then the range is read forward first (memory for all of
+ * it) and handed out backwards. */
+int bdoc_scan_rev(struct bdoc_txn *txn, const char *coll, const char *before, const char *prefix,
+                  bdoc_scan_fn fn, void *ctx);
 /* The encoded document: *out malloc'ed (caller frees), *len its length. BB_ENOTFOUND. */
 int bdoc_get_raw(struct bdoc_txn *txn, const char *coll, const char *id, uint8_t **out,
                  size_t *len);

@@ -957,3 +957,122 @@ int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *
     free(lo);
     return rc;
 }
+
+/* ---- reverse scans ---- */
+
+struct rev_item {
+    uint8_t *key, *val;
+    size_t klen, vlen;
+};
+
+struct rev_collect {
+    struct rev_item *v;
+    size_t n, cap;
+};
+
+static int rev_collect_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val,
+                          size_t vlen)
+{
+    struct rev_collect *c = ctx;
+    if (c->n == c->cap) {
+        size_t nc = c->cap ? c->cap * 2 : 64;
+        struct rev_item *nv = realloc(c->v, nc * sizeof *nv);
+        if (!nv) return BB_ENOMEM;
+        c->v = nv;
+        c->cap = nc;
+    }
+    struct rev_item *it = &c->v[c->n];
+    it->key = dup(key, klen);
+    it->val = dup(val, vlen ? vlen : 1);
+    if (!it->key || !it->val) {
+        free(it->key);
+        free(it->val);
+        return BB_ENOMEM;
+    }
+    it->klen = klen;
+    it->vlen = vlen;
+    c->n++;
+    return 0;
+}
+
+/* The general reverse path: the range collected forward (copies), handed out backwards. */
+static int scan_rev_general(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *hi,
+                            size_t hil, mvcc_scan_fn cb, void *ctx)
+{
+    struct rev_collect c = {NULL, 0, 0};
+    int rc = mvcc_scan(t, lo, lol, hi, hil, rev_collect_cb, &c);
+    for (size_t i = c.n; rc == 0 && i-- > 0;) {
+        int r = cb(ctx, c.v[i].key, c.v[i].klen, c.v[i].val, c.v[i].vlen);
+        if (r < 0) rc = r;
+        if (r != 0) break;
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        free(c.v[i].key);
+        free(c.v[i].val);
+    }
+    free(c.v);
+    return rc;
+}
+
+int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *hi, size_t hil,
+                  mvcc_scan_fn cb, void *ctx)
+{
+    struct mvcc *m = t->m;
+    if (t->nws) return scan_rev_general(t, lo, lol, hi, hil, cb, ctx);
+    uint8_t *ub = dup(hi, hil); /* exclusive upper bound of what is left */
+    size_t ubl = hil;
+    if (!ub) return BB_ENOMEM;
+    int rc = 0;
+    for (;;) {
+        pthread_rwlock_rdlock(&m->tree);
+        if (m->nchains && m->vs_latest > t->snap) { /* versions newer than the snapshot */
+            pthread_rwlock_unlock(&m->tree);
+            rc = scan_rev_general(t, lo, lol, ub, ubl, cb, ctx);
+            break;
+        }
+        struct bt_cursor c;
+        rc = bt_seek_before(m->pager, &c, ub, ubl);
+        size_t got = 0;
+        int stop = 0, more = 0;
+        while (rc == 0 && bt_valid(&c)) {
+            const uint8_t *k;
+            size_t kl;
+            bt_key(&c, &k, &kl);
+            if (cmpk(k, kl, lo, lol) < 0) break;
+            if (got == SCAN_BATCH) {
+                /* the next batch resumes at k itself: the last key < k + "\0" */
+                uint8_t *nb = malloc(kl + 1);
+                if (!nb) {
+                    rc = BB_ENOMEM;
+                    break;
+                }
+                memcpy(nb, k, kl);
+                nb[kl] = 0;
+                free(ub);
+                ub = nb;
+                ubl = kl + 1;
+                more = 1;
+                break;
+            }
+            const uint8_t *v;
+            size_t vl;
+            uint8_t *owned = NULL;
+            rc = bt_value_ref(&c, &v, &vl, &owned);
+            if (rc == 0 && (vl < 8 || get64(v) > t->snap)) rc = BB_EIO; /* corrupt */
+            if (rc == 0) {
+                int r = cb(ctx, k, kl, v + 8, vl - 8);
+                if (r < 0) rc = r;
+                else if (r > 0) stop = 1;
+            }
+            free(owned);
+            got++;
+            if (rc || stop) break;
+            rc = bt_prev(&c);
+        }
+        bt_close(&c);
+        pthread_rwlock_unlock(&m->tree);
+        if (rc || stop || !more) break;
+    }
+    free(ub);
+    return rc;
+}

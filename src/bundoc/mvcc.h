@@ -79,5 +79,10 @@ typedef int (*mvcc_scan_fn)(void *ctx, const uint8_t *key, size_t klen, const ui
                             size_t vlen);
 int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *end, size_t elen,
               mvcc_scan_fn cb, void *ctx);
+/* As mvcc_scan, in descending key order: keys with lo <= key < hi (both bounds required). Zero-
+ * copy from the leaves under the same condition as the forward fast path; otherwise the range is
+ * collected forward and handed out backwards (copies, memory for the whole range). */
+int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *hi, size_t hil,
+                  mvcc_scan_fn cb, void *ctx);
 
 #endif

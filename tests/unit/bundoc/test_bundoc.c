@@ -630,6 +630,31 @@ static void test_raw_scan(void **state)
     assert_int_equal(bdoc_scan(t, "nope", NULL, NULL, scan_cb, &s), BB_ENOTFOUND);
     assert_int_equal(bdoc_scan(t, "c", NULL, NULL, NULL, NULL), BB_EINVAL);
 
+    /* descending */
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan_rev(t, "c", NULL, NULL, scan_cb, &s), 0);
+    assert_int_equal(s.n, 5);
+    assert_string_equal(s.ids[0], "c1");
+    assert_string_equal(s.ids[1], "b2");
+    assert_string_equal(s.ids[4], "a1");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan_rev(t, "c", "b2", NULL, scan_cb, &s), 0); /* _id < b2 */
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.ids[0], "b1");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan_rev(t, "c", "zz", "a", scan_cb, &s), 0); /* only prefix a */
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.ids[0], "a2");
+    assert_string_equal(s.ids[1], "a1");
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan_rev(t, "c", NULL, "b", scan_cb, &s), 0);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.ids[0], "b2");
+    memset(&s, 0, sizeof s);
+    s.stop_at = 1;
+    assert_int_equal(bdoc_scan_rev(t, "c", NULL, NULL, scan_cb, &s), 0);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(bdoc_scan_rev(t, "d", NULL, NULL, scan_fail_cb, NULL), BB_EPERM);
     uint8_t *raw = NULL;
     size_t len = 0;
     assert_int_equal(bdoc_get_raw(t, "c", "b1", &raw, &len), 0);
@@ -647,6 +672,28 @@ static void test_raw_scan(void **state)
     assert_int_equal(bdoc_get_raw(t, "c", "zz", &raw, &len), BB_ENOTFOUND);
     bdoc_rollback(t);
 
+    /* the general reverse path: own writes, and an old snapshot while newer versions exist */
+    struct bdoc_txn *old_snap;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &old_snap), 0);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_delete(t, "c", "b1"), 0);
+    json_t *nd = J("{\"_id\":\"b3\"}");
+    assert_int_equal(bdoc_insert(t, "c", nd, NULL), 0);
+    json_decref(nd);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan_rev(t, "c", NULL, NULL, scan_cb, &s), 0);
+    assert_int_equal(s.n, 5);
+    assert_string_equal(s.ids[1], "b3");
+    assert_string_equal(s.ids[2], "b2");
+    assert_string_equal(s.ids[3], "a2");
+    assert_int_equal(bdoc_commit(t), 0);
+    memset(&s, 0, sizeof s);
+    assert_int_equal(bdoc_scan_rev(old_snap, "c", NULL, NULL, scan_cb, &s), 0);
+    assert_int_equal(s.n, 5);
+    assert_string_equal(s.ids[1], "b2");
+    assert_string_equal(s.ids[2], "b1");
+    bdoc_rollback(old_snap);
+
     /* the per-transaction collection id cache follows the transaction's own catalog writes */
     assert_int_equal(bdoc_begin(db, 0, &t), 0);
     assert_int_equal(bdoc_get_raw(t, "d", "zz", &raw, &len), 0);
@@ -656,6 +703,72 @@ static void test_raw_scan(void **state)
     assert_int_equal(bdoc_collection_create(t, "d"), 0);
     assert_int_equal(bdoc_get_raw(t, "d", "zz", &raw, &len), BB_ENOTFOUND);
     assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+struct idlist {
+    char (*ids)[16];
+    size_t n, cap;
+};
+
+static int idlist_cb(void *ctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
+{
+    (void)doc, (void)len;
+    struct idlist *l = ctx;
+    assert_true(l->n < l->cap && idlen < 16);
+    memcpy(l->ids[l->n], id, idlen);
+    l->ids[l->n][idlen] = 0;
+    l->n++;
+    return 0;
+}
+
+/* Reverse scans across many leaves and levels (and batches of the fast path) return exactly the
+ * forward order reversed, with and without a bound. */
+static void test_scan_rev_many(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "a");
+    mkcoll(db, "m");
+    mkcoll(db, "z");
+    struct bdoc_txn *t;
+    unsigned x = 7;
+    for (int b = 0; b < 6; b++) {
+        assert_int_equal(bdoc_begin(db, 0, &t), 0);
+        for (int i = 0; i < 500; i++) {
+            x = x * 1103515245u + 12345u;
+            char buf[192];
+            snprintf(buf, sizeof buf, "{\"_id\":\"k%08u\",\"pad\":\"%0100d\"}", x % 100000000u, i);
+            json_t *d = J(buf);
+            int rc = bdoc_insert(t, "m", d, NULL);
+            assert_true(rc == 0 || rc == BB_EEXIST);
+            json_decref(d);
+            if (i % 50 == 0) { /* neighbours in the collections around */
+                json_t *o = J(buf);
+                bdoc_insert(t, i % 100 ? "a" : "z", o, NULL);
+                json_decref(o);
+            }
+        }
+        assert_int_equal(bdoc_commit(t), 0);
+    }
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    struct idlist f = {calloc(4000, 16), 0, 4000}, r = {calloc(4000, 16), 0, 4000};
+    assert_int_equal(bdoc_scan(t, "m", NULL, NULL, idlist_cb, &f), 0);
+    assert_int_equal(bdoc_scan_rev(t, "m", NULL, NULL, idlist_cb, &r), 0);
+    assert_true(f.n > 2900);
+    assert_int_equal(f.n, r.n);
+    for (size_t i = 0; i < f.n; i++) assert_string_equal(f.ids[i], r.ids[f.n - 1 - i]);
+    /* bounded: before the middle key */
+    size_t mid = f.n / 2;
+    r.n = 0;
+    assert_int_equal(bdoc_scan_rev(t, "m", f.ids[mid], NULL, idlist_cb, &r), 0);
+    assert_int_equal(r.n, mid);
+    for (size_t i = 0; i < mid; i++) assert_string_equal(f.ids[i], r.ids[mid - 1 - i]);
+    bdoc_rollback(t);
+    free(f.ids);
+    free(r.ids);
     assert_int_equal(bdoc_close(db), 0);
     tu_rmrf(dir);
 }
@@ -799,6 +912,7 @@ int main(void)
         cmocka_unit_test(test_collection_definitions),
         cmocka_unit_test(test_durability_modes),
         cmocka_unit_test(test_raw_scan),
+        cmocka_unit_test(test_scan_rev_many),
         cmocka_unit_test(test_watch_and_blind_delete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
