@@ -78,6 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct bunder_config cfg;
         bunder_config_default(&cfg);
         snprintf(cfg.dir, sizeof cfg.dir, "/tmp");
+        cfg.stream_node_max_entries = 5; /* small nodes: many node boundaries, trims, removals */
+        cfg.stream_node_max_bytes = 256;
         srv = bndr_server_new(&cfg);
         cl = bndr_client_fake(srv);
     }

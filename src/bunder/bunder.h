@@ -41,6 +41,8 @@ struct bunder_config {
     long long busy_reply_threshold; /* ms a script runs before others get -BUSY (5000; 0 = never;
                                      * alias lua-time-limit) */
     long long hll_sparse_max_bytes; /* a sparse HyperLogLog larger than this turns dense (3000) */
+    long long stream_node_max_bytes;   /* a stream node (listpack) closes at this size (4096; 0: 1gb) */
+    long long stream_node_max_entries; /* …or at this many entries (100; 0: no limit) */
     long long lua_memory_limit;     /* bytes a running Lua script may grow the Lua heap to (256mb;
                                      * 0 = unlimited, as Redis) */
     int handoff_fd;        /* --handoff-fd N: inherited SOCK_SEQPACKET unix socket on which

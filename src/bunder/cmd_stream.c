@@ -41,8 +41,8 @@
 #include "bndr.h"
 #include "cmds.h"
 
-#define NODE_MAX_ENTRIES 100
-#define NODE_MAX_BYTES 4096
+#define NODE_MAX_ENTRIES 100 /* stream-node-max-entries default */
+#define NODE_MAX_BYTES 4096  /* stream-node-max-bytes default */
 #define LP_MAX_SIZE ((size_t)1 << 30)
 #define XREAD_BLOCKED_COUNT 1000
 
@@ -535,8 +535,11 @@ static void stream_append(struct bndr_stream *s, struct xid id, uint32_t nf, uns
                           uint32_t blen, size_t totelelen)
 {
     struct xnode *nd = s->nn ? s->nodes[s->nn - 1] : NULL;
-    if (nd && (node_bytes(nd) + totelelen >= NODE_MAX_BYTES ||
-               nd->live + nd->deleted >= NODE_MAX_ENTRIES))
+    long long maxb = bndr_srv ? bndr_srv->cfg.stream_node_max_bytes : NODE_MAX_BYTES;
+    long long maxe = bndr_srv ? bndr_srv->cfg.stream_node_max_entries : NODE_MAX_ENTRIES;
+    if (maxb <= 0 || (size_t)maxb > LP_MAX_SIZE) maxb = (long long)LP_MAX_SIZE;
+    if (nd && (node_bytes(nd) + totelelen >= (size_t)maxb ||
+               (maxe > 0 && nd->live + nd->deleted >= (uint64_t)maxe)))
         nd = NULL;
     struct xent e = {id, 0, nf, blen, blob};
     if (!nd) {
@@ -1081,7 +1084,12 @@ static int parse_add_trim(struct bndr_client *c, struct trim_args *a, int xadd)
             return -1;
         }
     } else {
-        a->limit = a->approx ? 100 * NODE_MAX_ENTRIES : 0;
+        long long maxe = c->srv->cfg.stream_node_max_entries;
+        a->limit = 0;
+        if (a->approx) {
+            a->limit = maxe > 0 && maxe <= 10000 ? 100 * maxe : 10000;
+            if (maxe > 10000) a->limit = 1000000;
+        }
     }
     return i;
 }

@@ -66,6 +66,8 @@ static const struct opt opts[] = {
     {"busy-reply-threshold", T_LL, O(busy_reply_threshold), 0, 0, 1LL << 40, NULL, 1},
     {"lua-time-limit", T_LL, O(busy_reply_threshold), 0, 0, 1LL << 40, NULL, 1},
     {"hll-sparse-max-bytes", T_MEM, O(hll_sparse_max_bytes), 0, 0, 1LL << 40, NULL, 1},
+    {"stream-node-max-bytes", T_MEM, O(stream_node_max_bytes), 0, 0, 0x7fffffffffffffffLL, NULL, 1},
+    {"stream-node-max-entries", T_LL, O(stream_node_max_entries), 0, 0, 0x7fffffffffffffffLL, NULL, 1},
     {"lua-memory-limit", T_MEM, O(lua_memory_limit), 0, 0, 1LL << 42, NULL, 1},
     {"handoff-fd", T_INT, O(handoff_fd), 0, -1, 65535, NULL, 0},
 };
@@ -88,6 +90,8 @@ void bunder_config_default(struct bunder_config *c)
     c->hz = 10;
     c->busy_reply_threshold = 5000;
     c->hll_sparse_max_bytes = 3000;
+    c->stream_node_max_bytes = 4096;
+    c->stream_node_max_entries = 100;
     c->lua_memory_limit = 256LL << 20;
     c->buncast_queue_max = 65536;
     c->proto_max_bulk_len = 512LL * 1024 * 1024;

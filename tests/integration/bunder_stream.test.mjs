@@ -110,7 +110,18 @@ test('XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM replies and errors equal redis-
       ['XDEL', 's', '30-2'], ['XSETID', 's', '50-1'], ['XINFO', 'STREAM', 's'],
       ['XADD', 'e', 'MAXLEN', '0', '1-1', 'a', 'b'], ['XINFO', 'STREAM', 'e'], ['XADD', 'e', '1-1', 'a', 'b'], ['TYPE', 'e'],
       ['XADD', 'int', '1-1', '1', '2', '100', '-5'], ['XADD', 'int', '2-1', '1', '3', '100', '7'], ['XRANGE', 'int', '-', '+'],
-      ['SCAN', '0', 'TYPE', 'stream', 'COUNT', '100'].length ? ['TYPE', 'int'] : ['PING'],
+      ['TYPE', 'int'],
+      // smaller nodes, as CONFIG SET allows
+      ['CONFIG', 'GET', 'stream-node-max-bytes'], ['CONFIG', 'SET', 'stream-node-max-entries', '7'], ['CONFIG', 'SET', 'stream-node-max-bytes', '300'],
+      ['CONFIG', 'GET', 'stream-node-max-entries'], ['CONFIG', 'GET', 'stream-node-max-bytes'], ['CONFIG', 'SET', 'stream-node-max-entries', '-1'],
+      ...Array.from({ length: 120 }, (_, i) => ['XADD', 'small', `${i + 1}-1`, 'f', 'y'.repeat(i % 40), 'n', String(i)]),
+      ['XINFO', 'STREAM', 'small'], ['XTRIM', 'small', 'MAXLEN', '~', '50'], ['XLEN', 'small'], ['XINFO', 'STREAM', 'small'],
+      ['XTRIM', 'small', 'MINID', '~', '100'], ['XLEN', 'small'], ['XTRIM', 'small', 'MAXLEN', '~', '0'], ['XLEN', 'small'],
+      ['CONFIG', 'SET', 'stream-node-max-entries', '0'], ['CONFIG', 'SET', 'stream-node-max-bytes', '0'],
+      ...Array.from({ length: 150 }, (_, i) => ['XADD', 'huge', `${i + 1}-1`, 'f', 'z'.repeat(i)]),
+      ['XINFO', 'STREAM', 'huge'], ['XTRIM', 'huge', 'MAXLEN', '~', '10'], ['XLEN', 'huge'],
+      ['CONFIG', 'SET', 'stream-node-max-entries', '2'], ['XADD', 'huge', 'MAXLEN', '~', '1', '999-1', 'a', 'b'], ['XLEN', 'huge'],
+      ['CONFIG', 'SET', 'stream-node-max-entries', '100'], ['CONFIG', 'SET', 'stream-node-max-bytes', '4096'],
     ]);
   } finally {
     await p.stop();
