@@ -180,6 +180,7 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
         lens[1] = op->pattern ? op->pattern_len : 1, argc = 2;
         break;
     case BMGR_OP_HEALTH: argv[0] = "PING", argc = 1; break;
+    case BMGR_OP_DROP: argv[0] = "FLUSHALL", argc = 1; break;
     }
     lens[0] = strlen(argv[0]);
     int rc = 0;
@@ -194,6 +195,15 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
         rc = bmgr_conn_get(m, &lease, &c);
         if (rc == 0) {
             rc = bmgr_rc_command(c, argc, argv, lens, m->cfg.max_value + 1024, BMGR_MAX_LIST, &r);
+            if (rc == 0 && op->kind == BMGR_OP_DROP && r.type != BMGR_R_ERROR) {
+                /* FLUSHALL is logged; the rewrite leaves no old value in the AOF */
+                const char *a2[1] = {"BGREWRITEAOF"};
+                size_t l2[1] = {12};
+                struct bmgr_reply r2 = {0};
+                if (bmgr_rc_command(c, 1, a2, l2, 4096, 4, &r2) != 0 || r2.type == BMGR_R_ERROR)
+                    bb_warn(MOD, "drop_rewrite_failed project=%s", op->project);
+                bmgr_reply_release(&r2);
+            }
             bmgr_conn_put(m, &lease, c, rc != 0);
         }
         if (rc == 0 || rc == BB_ETOOBIG || rc == BB_ENOMEM) break;
@@ -244,6 +254,10 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
         res_json(res, 200, a);
         break;
     }
+    case BMGR_OP_DROP:
+        res_json(res, 200, json_pack("{s:s,s:s}", "status", "dropped", "project_id", op->project));
+        bb_info(MOD, "project_dropped project=%s", op->project);
+        break;
     case BMGR_OP_HEALTH: {
         json_t *child = bmgr_slot_json(m, op->project);
         res_json(res, 200,
@@ -359,6 +373,20 @@ static void handle_project_health(struct bb_http_request *req, struct bb_http_re
     send_result(res, &r);
 }
 
+/* DELETE /kv/{projectId} (internal admin): the project was deleted — its keys go, on disk too. */
+static void handle_drop(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    struct bmgr_op op = {.kind = BMGR_OP_DROP, .project = project};
+    struct bmgr_result r;
+    bmgr_ref(m);
+    bmgr_op_run(m, &op, &r);
+    bmgr_unref(m);
+    send_result(res, &r);
+}
+
 static void handle_subscribe(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct bmgr *m = req->ctx;
@@ -412,6 +440,7 @@ static const struct bb_route kv_routes_tpl[] = {
      NULL},
     {"GET", "/kv/{projectId}/subscribe", handle_subscribe, BB_AUTH_INTERNAL, BB_ROUTE_STREAM, 0,
      NULL},
+    {"DELETE", "/kv/{projectId}", handle_drop, BB_AUTH_INTERNAL_ADMIN, BB_ROUTE_POOL, 0, NULL},
 };
 #define NKV (sizeof kv_routes_tpl / sizeof kv_routes_tpl[0])
 

@@ -321,7 +321,9 @@ void bmgr_relay_sweep(struct bmgr *m, uint64_t now);
 int bmgr_api_start(struct bmgr *m, char *err, size_t errcap);
 void bmgr_api_stop(struct bmgr *m);
 
-enum bmgr_op_kind { BMGR_OP_GET, BMGR_OP_SET, BMGR_OP_DEL, BMGR_OP_KEYS, BMGR_OP_HEALTH };
+/* DROP: every key of the project removed (FLUSHALL) and the AOF rewritten, so the data is gone
+ * from disk too (the project was deleted). */
+enum bmgr_op_kind { BMGR_OP_GET, BMGR_OP_SET, BMGR_OP_DEL, BMGR_OP_KEYS, BMGR_OP_HEALTH, BMGR_OP_DROP };
 
 struct bmgr_op {
     enum bmgr_op_kind kind;

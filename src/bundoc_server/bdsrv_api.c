@@ -17,6 +17,8 @@
 
 #include "bb_config.h"
 #include "bb_err.h"
+#include "bb_fs.h"
+#include "bb_instances.h"
 #include "bb_host.h"
 #include "bb_http.h"
 #include "bb_id.h"
@@ -950,12 +952,48 @@ static void h_query_subscribe(struct bb_http_request *req, struct bb_http_respon
 
 /* ---------------------------------------------------------------- table */
 
+/* DELETE /v1/projects/{projectId}/databases (internal admin): the project was deleted — its
+ * database is closed (once no request or subscriber holds it, up to 5 s, else 409) and its
+ * directory removed, with no open of it in between. */
+static int rm_project_dir(void *arg, const char *pid)
+{
+    struct bdsrv *s = arg;
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/%s", s->root, pid);
+    return bb_fs_remove_tree(dir);
+}
+
+static void h_project_drop(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bdsrv *s = req->ctx;
+    const char *pid = bb_http_param(req, "projectId");
+    if (!pid || !bb_project_id_valid(pid, strlen(pid))) {
+        reply_err(res, BB_EINVAL, "invalid project id: expected [A-Za-z0-9_-]{1,64}");
+        return;
+    }
+    int rc = bb_instances_remove(s->insts, pid, 5000, rm_project_dir, s);
+    if (rc == BB_EBUSY) {
+        bb_http_reply_error_status(res, 409, "in_use", "the project database is still in use");
+        return;
+    }
+    if (rc) {
+        reply_err(res, rc, "cannot remove the project database");
+        return;
+    }
+    bb_info("bundoc-server", "project_dropped project=%s", pid);
+    json_t *j = json_pack("{s:s,s:s}", "status", "dropped", "project_id", pid);
+    bb_http_reply_json(res, 200, j);
+    json_decref(j);
+}
+
 #define B "/v1/projects/{projectId}/databases/{db}"
 #define P BB_ROUTE_POOL
 #define S (BB_ROUTE_POOL | BB_ROUTE_STREAM)
 #define I BB_AUTH_INTERNAL
 
 static const struct bb_route routes_tpl[] = {
+    {"DELETE", "/v1/projects/{projectId}/databases", h_project_drop, BB_AUTH_INTERNAL_ADMIN, P, 0,
+     "bundoc_project_drop"},
     {"GET", B "/collections", h_coll_list, I, P, 0, "bundoc_collections"},
     {"POST", B "/collections", h_coll_create, I, P, 0, "bundoc_collections"},
     {"GET", B "/collections/{collection}", h_coll_get, I, P, 0, "bundoc_collection"},

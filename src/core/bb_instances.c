@@ -175,6 +175,57 @@ void bb_instances_release(struct bb_instances *r, struct bb_instance *in)
     pthread_mutex_unlock(&r->mu);
 }
 
+int bb_instances_remove(struct bb_instances *r, const char *key, uint64_t wait_ms,
+                        int (*fn)(void *arg, const char *key), void *arg)
+{
+    size_t klen = key ? strlen(key) : 0;
+    if (!r || klen == 0 || klen > BB_INSTANCES_MAX_KEY) return BB_EINVAL;
+    uint64_t deadline = bb_time_mono_ms() + wait_ms;
+    struct bb_instance *in = NULL;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        in = r->list;
+        while (in && strcmp(in->key, key) != 0)
+            in = in->next;
+        if (!in || (in->st == INST_READY && in->refs == 0)) break;
+        if (bb_time_mono_ms() >= deadline) {
+            pthread_mutex_unlock(&r->mu);
+            return BB_EBUSY;
+        }
+        pthread_mutex_unlock(&r->mu);
+        bb_time_sleep_ms(5);
+        pthread_mutex_lock(&r->mu);
+    }
+    if (!in) { /* not open: a placeholder keeps acquirers waiting while fn runs */
+        in = calloc(1, sizeof *in);
+        if (!in) {
+            pthread_mutex_unlock(&r->mu);
+            return BB_ENOMEM;
+        }
+        memcpy(in->key, key, klen + 1);
+        in->next = r->list;
+        r->list = in;
+        r->n++;
+    } else {
+        void *obj = in->obj;
+        in->st = INST_CLOSING;
+        pthread_mutex_unlock(&r->mu);
+        r->ops.close(r->ctx, in->key, obj, "removed");
+        pthread_mutex_lock(&r->mu);
+        in->obj = NULL;
+        r->closes++;
+    }
+    in->st = INST_CLOSING;
+    pthread_mutex_unlock(&r->mu);
+    int rc = fn ? fn(arg, key) : 0;
+    pthread_mutex_lock(&r->mu);
+    unlink_inst(r, in);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    free(in);
+    return rc;
+}
+
 size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms)
 {
     size_t n = 0;

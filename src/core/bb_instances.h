@@ -65,6 +65,13 @@ void bb_instances_release(struct bb_instances *r, struct bb_instance *in);
 void *bb_instance_obj(const struct bb_instance *in);
 const char *bb_instance_key(const struct bb_instance *in);
 
+/* Removes key for good (its project was deleted): acquirers of key wait meanwhile; the instance,
+ * if open, is closed once its references are released (waiting up to wait_ms, else BB_EBUSY and
+ * nothing changes), then fn(arg, key) runs (e.g. deletes its files) with no instance of key open
+ * or opening; its result is returned. 0 also when key was not open. */
+int bb_instances_remove(struct bb_instances *r, const char *key, uint64_t wait_ms,
+                        int (*fn)(void *arg, const char *key), void *arg);
+
 /* Closes instances idle for at least min_idle_ms (0: every unused one). Returns how many. */
 size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms);
 

@@ -222,6 +222,60 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
                                                       "BUNBASE_BUNDER_MANAGER_ADDR is not set");
 }
 
+/* One internal-admin call without a client request behind it; returns the HTTP status, or 0 when
+ * the service is neither here nor at an address, -1 when it cannot be reached. */
+static int call_admin(struct platform *p, enum gw_svc svc, const char *method, const char *url,
+                      const char *request_id)
+{
+    char bearer[300];
+    snprintf(bearer, sizeof bearer, "Bearer %s",
+             p->rt->internal_token ? p->rt->internal_token : "");
+    struct bb_http_header hdrs[3] = {{"Authorization", bearer},
+                                     {"X-Bunbase-Identity", "admin"},
+                                     {"X-Request-Id", (char *)request_id}};
+    const char *name = svc_names[svc];
+    if (bb_host_service_state(p->rt->host, name)) {
+        struct bb_router *router = bb_host_service_router(p->rt->host, name);
+        struct bb_http_local_request lr = {method, url, hdrs, 3, NULL, 0};
+        struct bb_http_response *out = NULL;
+        if (!router || bb_http_dispatch_local(router, 0, p->rt->internal_token, &lr, &out) != 0 ||
+            !out)
+            return -1;
+        int st = out->status;
+        bb_http_response_free(out);
+        return st;
+    }
+    char addr[256];
+    if (!bb_config_service_addr(name, addr, sizeof addr)) return 0;
+    char full[GW_URL_MAX + 300], l1[400], l2[64];
+    snprintf(full, sizeof full, "http://%s%s", addr, url);
+    snprintf(l1, sizeof l1, "Authorization: %s", bearer);
+    snprintf(l2, sizeof l2, "X-Bunbase-Identity: admin");
+    const char *lines[] = {l1, l2, NULL};
+    struct bb_httpc_request hr = {.method = method, .url = full, .headers = lines,
+                                  .request_id = request_id, .timeout_ms = 30000};
+    struct bb_httpc_response out = {0};
+    if (bb_httpc_do(&hr, &out) != 0) return -1;
+    int st = (int)out.status;
+    bb_httpc_response_release(&out);
+    return st;
+}
+
+static const char *drop_outcome(int st)
+{
+    return st == 200 ? "dropped" : st == 409 ? "in_use" : st == 0 ? "unavailable" : "failed";
+}
+
+void plat_gw_drop_project(struct platform *p, const char *pid, const char *request_id,
+                          const char **db, const char **kv)
+{
+    char url[GW_URL_MAX];
+    snprintf(url, sizeof url, "/v1/projects/%s/databases", pid);
+    *db = drop_outcome(call_admin(p, GW_BUNDOC, "DELETE", url, request_id));
+    snprintf(url, sizeof url, "/kv/%s", pid);
+    *kv = drop_outcome(call_admin(p, GW_BUNDER, "DELETE", url, request_id));
+}
+
 static void cors_answer(struct bb_http_request *req, struct bb_http_response *res);
 
 static const char *identity_for(const struct bb_http_request *req)

@@ -238,6 +238,11 @@ void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res
  * The data-plane route set, once per form: PFX "/v1/projects/{projectId}" with the developer
  * kinds (console) or "/v1" with the key kinds (key-based; the project is the key's). Reads are
  * read, document writes write, collection / index / rule management admin. */
+/* A deleted project's data: its bundoc database (DELETE /v1/projects/{id}/databases) and its KV
+ * (DELETE /kv/{id}) dropped by the data services, as the internal admin, in-process or over their
+ * addresses. Worker thread. *db and *kv get "dropped", "in_use", "unavailable" or "failed". */
+void plat_gw_drop_project(struct platform *p, const char *pid, const char *request_id,
+                          const char **db, const char **kv);
 void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *res);

@@ -582,9 +582,16 @@ void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response 
         goto out;
     }
     if (commit_changed(p, c)) goto dberr;
-    bb_info("platform", "project %s deleted (%lld keys, %lld members)", pid, nkeys, nmem);
-    json_t *j = json_pack("{s:s,s:s,s:{s:I,s:I}}", "message", "project deleted", "id", pid,
-                          "removed", "keys", (json_int_t)nkeys, "members", (json_int_t)nmem);
+    /* the project (and with it every key) is gone from the control plane; now its data */
+    plat_pg_release(p, c);
+    c = NULL;
+    const char *db = "unavailable", *kv = "unavailable";
+    plat_gw_drop_project(p, pid, req->request_id, &db, &kv);
+    bb_info("platform", "project %s deleted (%lld keys, %lld members, database %s, kv %s)", pid,
+            nkeys, nmem, db, kv);
+    json_t *j = json_pack("{s:s,s:s,s:{s:I,s:I,s:s,s:s}}", "message", "project deleted", "id", pid,
+                          "removed", "keys", (json_int_t)nkeys, "members", (json_int_t)nmem,
+                          "database", db, "kv", kv);
     bb_http_reply_json(res, 200, j);
     json_decref(j);
     goto out;
@@ -593,7 +600,7 @@ dberr:
     rollback(c);
 out:
     PQclear(r);
-    plat_pg_release(p, c);
+    if (c) plat_pg_release(p, c);
 }
 
 /* The project config: the URLs this platform really serves for the project, generated from the

@@ -68,7 +68,7 @@ describe('projects, members, keys, tokens', () => {
     }
     r = await api(A, 'DELETE', `/v1/projects/${p.id}`, { token: u.access });
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(r.json.removed, { keys: 2, members: 1 });
+    assert.deepEqual(r.json.removed, { keys: 2, members: 1, database: 'dropped', kv: 'dropped' });
     r = await api(A, 'GET', `/v1/projects/${p.id}`, { token: u.access });
     assert.equal(r.status, 404);
     r = await api(A, 'GET', `/v1/projects/${p.id}`, { token: p.sk });

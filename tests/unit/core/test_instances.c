@@ -248,6 +248,46 @@ static void test_stop_never_closes_a_held_instance(void **state)
     assert_int_equal(closes, 2);
 }
 
+static int removed_calls;
+static int remove_files(void *arg, const char *key)
+{
+    (void)arg;
+    assert_string_equal(key, "gone");
+    removed_calls++;
+    return 0;
+}
+
+static void test_remove(void **state)
+{
+    (void)state;
+    reset();
+    removed_calls = 0;
+    struct bb_instances *r;
+    struct bb_instance *in;
+    assert_int_equal(bb_instances_new(&ops, NULL, NULL, &r), 0);
+    /* held: BB_EBUSY after the wait, nothing changes */
+    assert_int_equal(bb_instances_acquire(r, "gone", &in), 0);
+    assert_int_equal(bb_instances_remove(r, "gone", 30, remove_files, NULL), BB_EBUSY);
+    assert_int_equal(removed_calls, 0);
+    assert_int_equal(closes, 0);
+    /* released: closed, then the files go */
+    bb_instances_release(r, in);
+    assert_int_equal(bb_instances_remove(r, "gone", 1000, remove_files, NULL), 0);
+    assert_int_equal(closes, 1);
+    assert_string_equal(last_why, "removed");
+    assert_int_equal(removed_calls, 1);
+    struct bb_instances_stats st;
+    bb_instances_stats(r, &st);
+    assert_int_equal(st.open, 0);
+    /* not open at all: the files still go; a later acquire opens afresh */
+    assert_int_equal(bb_instances_remove(r, "gone", 0, remove_files, NULL), 0);
+    assert_int_equal(removed_calls, 2);
+    assert_int_equal(bb_instances_acquire(r, "gone", &in), 0);
+    assert_int_equal(opens, 2);
+    bb_instances_release(r, in);
+    bb_instances_free(r, 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -257,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_idle_eviction_thread),
         cmocka_unit_test(test_stop_waits_for_references),
         cmocka_unit_test(test_stop_never_closes_a_held_instance),
+        cmocka_unit_test(test_remove),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
