@@ -40,6 +40,7 @@ struct plan {
     char **lo, **hi;       /* scan keys > lo[i] and < hi[i] */
     size_t nbound;         /* fields bound by predicates */
     int sort_served;
+    int reverse;           /* the sort is served by scanning the index backwards */
     size_t group_comps;    /* components that make one sort group */
     size_t est;            /* probed keys (capped) */
     json_t *bounds;        /* explain */
@@ -211,14 +212,19 @@ out:
  * before the sort fields is equality-bound. Returns the number of components of a sort group,
  * or 0 when ix cannot serve the sort. */
 static size_t sort_fit(const struct sk_index *ix, const struct bdoc_pred *preds, size_t npreds,
-                       const struct sortkey *sk, size_t ns)
+                       const struct sortkey *sk, size_t ns, int *rev)
 {
+    *rev = 0;
     if (ns == 0 || ix->multikey) return 0;
     for (size_t j = 0; j + ns <= ix->nf; j++) {
-        int ok = 1;
-        for (size_t i = 0; i < ns && ok; i++)
-            ok = !strcmp(ix->f[j + i].path, sk[i].path) && ix->f[j + i].desc == sk[i].desc;
-        if (!ok) goto next;
+        int ok = 1, okrev = 1;
+        for (size_t i = 0; i < ns; i++) {
+            int same = !strcmp(ix->f[j + i].path, sk[i].path);
+            ok &= same && ix->f[j + i].desc == sk[i].desc;
+            okrev &= same && ix->f[j + i].desc != sk[i].desc; /* every direction flipped */
+        }
+        if (!ok && !okrev) goto next;
+        *rev = !ok;
         for (size_t i = 0; i < j; i++) {
             const struct bdoc_pred *pr = pred_for(preds, npreds, ix->f[i].path);
             if (!pr || pr->kind != BDOC_PRED_EQ) goto next;
@@ -249,6 +255,8 @@ struct ent {
 /* One batch of entries collected by a scan callback (which must not call the engine). */
 struct range_batch {
     const char *hi;
+    const char *lo; /* reverse scans: the exclusive lower bound */
+    int rev;
     size_t max, n;
     struct ent *v;
     int end; /* reached hi or the end of the collection */
@@ -267,9 +275,14 @@ static char *memdup0(const char *p, size_t n)
 static int range_cb(void *vctx, const char *key, size_t klen, const uint8_t *doc, size_t len)
 {
     struct range_batch *b = vctx;
-    size_t hl = strlen(b->hi);
-    int c = memcmp(key, b->hi, klen < hl ? klen : hl);
-    if (c > 0 || (c == 0 && klen >= hl)) {
+    const char *bound = b->rev ? b->lo : b->hi;
+    size_t hl = strlen(bound);
+    int c = memcmp(key, bound, klen < hl ? klen : hl);
+    if (!b->rev && (c > 0 || (c == 0 && klen >= hl))) { /* key >= hi */
+        b->end = 1;
+        return 1;
+    }
+    if (b->rev && (c < 0 || (c == 0 && klen <= hl))) { /* key <= lo */
         b->end = 1;
         return 1;
     }
@@ -306,31 +319,27 @@ static void batch_clear(struct range_batch *b)
  * error). Entries are read straight from the encoding in batches (growing up to SCAN_BATCH);
  * the documents are fetched by fn between batches. *keys counts entries examined. */
 static int scan_range(struct bdoc_txn *tx, const char *ecoll, const char *lo, const char *hi,
-                      size_t batch, entry_fn fn, void *ctx, size_t *keys)
+                      int rev, size_t batch, entry_fn fn, void *ctx, size_t *keys)
 {
     size_t pl = lcp(lo, hi);
     char *prefix = strndup(lo, pl);
-    char *after = *lo ? strdup(lo) : NULL;
-    struct range_batch b = {hi, 0, 0, NULL, 0, 0};
+    /* the scan's start: after lo going up, before hi going down (both exclusive) */
+    char *after = rev ? strdup(hi) : *lo ? strdup(lo) : NULL;
+    struct range_batch b = {hi, lo, rev, 0, 0, NULL, 0, 0};
     int rc = 0;
-    size_t cap = 0;
-    if (!prefix || (*lo && !after)) {
+    struct ent v[SCAN_BATCH]; /* on the stack: a large malloc per query costs more than it seems
+                                 (glibc consolidates its fast bins for every large request) */
+    b.v = v;
+    if (batch > SCAN_BATCH) batch = SCAN_BATCH;
+    if (!prefix || ((rev || *lo) && !after)) {
         rc = BB_ENOMEM;
         goto out;
     }
     for (;;) {
-        if (batch > cap) {
-            struct ent *nv = realloc(b.v, batch * sizeof *nv);
-            if (!nv) {
-                rc = BB_ENOMEM;
-                break;
-            }
-            b.v = nv;
-            cap = batch;
-        }
         b.max = batch;
         b.n = 0;
-        rc = bdoc_scan(tx, ecoll, after, pl ? prefix : NULL, range_cb, &b);
+        rc = rev ? bdoc_scan_rev(tx, ecoll, after, pl ? prefix : NULL, range_cb, &b)
+                 : bdoc_scan(tx, ecoll, after, pl ? prefix : NULL, range_cb, &b);
         if (rc) break;
         int full = b.n == b.max && !b.end;
         for (size_t i = 0; i < b.n && !rc; i++) {
@@ -347,7 +356,6 @@ static int scan_range(struct bdoc_txn *tx, const char *ecoll, const char *lo, co
     }
 out:
     batch_clear(&b);
-    free(b.v);
     free(prefix);
     free(after);
     return rc < 0 ? rc : 0;
@@ -370,7 +378,7 @@ static int plan_probe(struct bdoc_txn *tx, struct plan *p)
     struct probe_ctx c = {0, PROBE_CAP};
     size_t keys = 0;
     for (size_t i = 0; i < p->nr && c.n < c.cap; i++) {
-        int rc = scan_range(tx, p->ix->ecoll, p->lo[i], p->hi[i], 64, probe_fn, &c, &keys);
+        int rc = scan_range(tx, p->ix->ecoll, p->lo[i], p->hi[i], 0, 64, probe_fn, &c, &keys);
         if (rc) return rc;
     }
     p->est = c.n;
@@ -585,9 +593,11 @@ int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const jso
         struct plan *p = &plans[nplans];
         rc = plan_build(p, ix, preds, npreds);
         if (rc) goto out;
-        size_t g = sort_fit(ix, preds, npreds, sk, ns);
+        int rev = 0;
+        size_t g = sort_fit(ix, preds, npreds, sk, ns, &rev);
         if (g && (p->nr == 1 || p->nbound == 0)) {
             p->sort_served = 1;
+            p->reverse = rev;
             p->group_comps = g;
         }
         if (p->nbound == 0) {
@@ -686,9 +696,11 @@ int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const jso
         if (best->sort_served && may_stop) x.need = skip + limit + 1;
         /* with an early stop in sight, start with a batch of about what is needed */
         size_t batch = x.need ? (x.need * 2 + 8 < 256 ? x.need * 2 + 8 : 256) : 256;
-        for (size_t i = 0; i < best->nr && !rc && !x.stopped; i++)
-            rc = scan_range(t->tx, best->ix->ecoll, best->lo[i], best->hi[i], batch, ix_entry_fn,
-                            &x, &keys);
+        for (size_t k = 0; k < best->nr && !rc && !x.stopped; k++) {
+            size_t i = best->reverse ? best->nr - 1 - k : k;
+            rc = scan_range(t->tx, best->ix->ecoll, best->lo[i], best->hi[i], best->reverse,
+                            batch, ix_entry_fn, &x, &keys);
+        }
     } else {
         if (may_stop && ns == 0 && !force) x.need = skip + limit + 1;
         rc = collscan(&x);
@@ -709,6 +721,7 @@ int bdoc_store_find_budget(struct bdoc_store_txn *t, const char *coll, const jso
         json_object_set(ex, "bounds", best->bounds);
         json_object_set_new(ex, "ranges", json_integer((json_int_t)best->nr));
     }
+    if (ex && best && best->reverse) json_object_set_new(ex, "reverse_scan", json_true());
     if (ex && force) json_object_set_new(ex, "forced_scan", json_true());
     res->explain = ex;
     if (!ex) rc = BB_ENOMEM;

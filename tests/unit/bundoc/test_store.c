@@ -340,6 +340,33 @@ static void test_index_basic(void **state)
     json_decref(ex);
     json_decref(docs);
 
+    /* reverse index scans: the opposite direction of every sort key, compound and single
+     * (same pages as the forced scan, checked by find()) */
+    docs = find(v, "people", "{\"query\":{\"city\":\"rome\"},\"sort\":[\"age\"],\"limit\":3}",
+                &ex);
+    assert_string_equal(ex_str(ex, "index"), "city_age");
+    assert_true(json_is_true(json_object_get(ex, "sort_from_index")));
+    assert_true(json_is_true(json_object_get(ex, "reverse_scan")));
+    assert_true(json_is_true(json_object_get(ex, "early_stop")));
+    assert_true(json_integer_value(json_object_get(ex, "docs_examined")) < 20);
+    assert_int_equal(json_array_size(docs), 3);
+    json_decref(ex);
+    json_decref(docs);
+    docs = find(v, "people", "{\"sort\":[\"-age\"],\"limit\":4,\"skip\":1}", &ex);
+    assert_string_equal(ex_str(ex, "plan"), "IXSCAN");
+    assert_true(json_is_true(json_object_get(ex, "reverse_scan")));
+    assert_true(json_integer_value(json_object_get(ex, "docs_examined")) < 30);
+    assert_int_equal(json_array_size(docs), 4);
+    json_decref(ex);
+    json_decref(docs);
+    docs = find(v, "people", "{\"query\":{\"age\":{\"$gte\":80,\"$lt\":88}},\"sort\":[\"-age\"],\"limit\":5}", &ex);
+    assert_string_equal(ex_str(ex, "index"), "by_age");
+    assert_true(json_is_true(json_object_get(ex, "reverse_scan")));
+    assert_int_equal(json_array_size(docs), 5);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(docs, 0), "age")), 87);
+    json_decref(ex);
+    json_decref(docs);
+
     /* sort-only plan: top-k by the index without a predicate */
     docs = find(v, "people", "{\"sort\":[\"age\"],\"limit\":5,\"skip\":2}", &ex);
     assert_string_equal(ex_str(ex, "plan"), "IXSCAN");
