@@ -351,9 +351,9 @@ static struct bcast_event *event_alloc(uint64_t seq, uint64_t time_ms, const cha
     ev->time_ms = time_ms;
     memcpy(ev->id, id, BCAST_ID_LEN);
     ev->id[BCAST_ID_LEN] = '\0';
-    bcast_wr16(m, (uint16_t)tn);
+    bb_put_le16(m, (uint16_t)tn);
     memcpy(m + 2, topic, tn);
-    bcast_wr32(m + 2 + tn, (uint32_t)jl);
+    bb_put_le32(m + 2 + tn, (uint32_t)jl);
     ev->json = (char *)m + 6 + tn;
     ev->len = jl;
     ev->json[jl] = '\0';

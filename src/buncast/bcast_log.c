@@ -162,15 +162,15 @@ size_t bcast_log_decode(const uint8_t *buf, size_t len, uint64_t *last_seq, cons
     size_t o = MAGIC_LEN;
     char id[BCAST_ID_LEN + 1];
     while (len - o >= 4) {
-        size_t bl = bcast_rd32(buf + o);
+        size_t bl = bb_get_le32(buf + o);
         if (bl < REC_FIXED + 4 || len - o - 4 < bl + 4) break;
         const uint8_t *b = buf + o + 4;
-        uint64_t seq = bcast_rd64(b), t = bcast_rd64(b + 8);
+        uint64_t seq = bb_get_le64(b), t = bb_get_le64(b + 8);
         size_t idn = b[16];
         if (idn != BCAST_ID_LEN || REC_FIXED + idn + 4 > bl) break;
-        size_t jl = bcast_rd32(b + REC_FIXED + idn);
+        size_t jl = bb_get_le32(b + REC_FIXED + idn);
         if (REC_FIXED + idn + 4 + jl != bl) break;
-        if (crc32_ieee(b, bl) != bcast_rd32(b + bl)) break;
+        if (crc32_ieee(b, bl) != bb_get_le32(b + bl)) break;
         if (seq <= *last_seq) break;
         *last_seq = seq;
         memcpy(id, b + REC_FIXED, idn);
@@ -368,14 +368,14 @@ int bcast_log_append(struct bcast_log *l, uint64_t seq, uint64_t time_ms, const 
     }
     uint8_t *b = malloc(bl + 8);
     if (!b) return BB_ENOMEM;
-    bcast_wr32(b, (uint32_t)bl);
-    bcast_wr64(b + 4, seq);
-    bcast_wr64(b + 12, time_ms);
+    bb_put_le32(b, (uint32_t)bl);
+    bb_put_le64(b + 4, seq);
+    bb_put_le64(b + 12, time_ms);
     b[20] = (uint8_t)idn;
     memcpy(b + 21, id, idn);
-    bcast_wr32(b + 21 + idn, (uint32_t)len);
+    bb_put_le32(b + 21 + idn, (uint32_t)len);
     memcpy(b + 25 + idn, json, len);
-    bcast_wr32(b + 4 + bl, crc32_ieee(b + 4, bl));
+    bb_put_le32(b + 4 + bl, crc32_ieee(b + 4, bl));
     int rc = write_all(l->fd, b, bl + 8);
     free(b);
     if (rc) goto fail;

@@ -81,7 +81,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
     case BCAST_CMD_PUBLISH_PIPELINED:
     case BCAST_CMD_SUBSCRIBE: {
         NEED(2);
-        size_t tn = bcast_rd16(p);
+        size_t tn = bb_get_le16(p);
         o = 2;
         NEED(tn);
         out->topic.p = (const char *)p + o;
@@ -89,7 +89,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
         o += tn;
         if (cmd == BCAST_CMD_PUBLISH || cmd == BCAST_CMD_PUBLISH_PIPELINED) {
             NEED(4);
-            size_t bn = bcast_rd32(p + o);
+            size_t bn = bb_get_le32(p + o);
             o += 4;
             NEED(bn);
             out->body.p = (const char *)p + o;
@@ -97,7 +97,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
             o += bn;
             if (o < len) {
                 NEED(2);
-                size_t n = bcast_rd16(p + o);
+                size_t n = bb_get_le16(p + o);
                 o += 2;
                 NEED(n);
                 out->type.p = (const char *)p + o;
@@ -106,7 +106,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
             }
             if (o < len) {
                 NEED(2);
-                size_t n = bcast_rd16(p + o);
+                size_t n = bb_get_le16(p + o);
                 o += 2;
                 NEED(n);
                 out->source.p = (const char *)p + o;
@@ -135,7 +135,7 @@ int bcast_req_decode(uint8_t cmd, const uint8_t *p, size_t len, struct bcast_req
         break;
     case BCAST_CMD_UNSUBSCRIBE:
         NEED(8);
-        out->sub_id = bcast_rd64(p);
+        out->sub_id = bb_get_le64(p);
         o = 8;
         break;
     default:
@@ -150,13 +150,13 @@ int bcast_msg_decode(uint8_t status, const uint8_t *p, size_t len, struct bcast_
     memset(out, 0, sizeof *out);
     if (status != BCAST_ST_MESSAGE && status != BCAST_ST_RESET) return BB_EINVAL;
     if (len < 2) return BB_EPROTO;
-    size_t tn = bcast_rd16(p), o = 2;
+    size_t tn = bb_get_le16(p), o = 2;
     if (len - o < tn) return BB_EPROTO;
     out->topic.p = (const char *)p + o;
     out->topic.n = tn;
     o += tn;
     if (len - o < 4) return BB_EPROTO;
-    size_t bn = bcast_rd32(p + o);
+    size_t bn = bb_get_le32(p + o);
     o += 4;
     if (len - o < bn) return BB_EPROTO;
     out->body.p = (const char *)p + o;
@@ -177,7 +177,7 @@ int bcast_ack_decode(const uint8_t *p, size_t len, struct bcast_ack *out)
 {
     memset(out, 0, sizeof *out);
     if (len < 5) return BB_EPROTO;
-    out->count = bcast_rd32(p);
+    out->count = bb_get_le32(p);
     size_t in = p[4];
     if (len - 5 != in) return BB_EPROTO;
     out->last_id.p = (const char *)p + 5;
@@ -190,7 +190,7 @@ size_t bcast_put_ack(uint8_t *buf, size_t cap, uint32_t count, const char *last_
     if (idn > 255) idn = 255;
     size_t need = 5 + idn;
     if (cap < need) return need;
-    bcast_wr32(buf, count);
+    bb_put_le32(buf, count);
     buf[4] = (uint8_t)idn;
     if (idn) memcpy(buf + 5, last_id, idn);
     return need;
@@ -269,7 +269,7 @@ size_t bcast_put_topic(uint8_t *buf, size_t cap, const char *topic, size_t tn)
 {
     size_t need = 2 + tn;
     if (cap >= need) {
-        bcast_wr16(buf, (uint16_t)tn);
+        bb_put_le16(buf, (uint16_t)tn);
         memcpy(buf + 2, topic, tn);
     }
     return need;
@@ -282,16 +282,16 @@ size_t bcast_put_publish(uint8_t *buf, size_t cap, const char *topic, size_t tn,
     size_t need = 2 + tn + 4 + bn + (type || source ? 2 + yn : 0) + (source ? 2 + sn : 0);
     if (cap < need) return need;
     size_t o = 0;
-    bcast_wr16(buf, (uint16_t)tn), o += 2;
+    bb_put_le16(buf, (uint16_t)tn), o += 2;
     memcpy(buf + o, topic, tn), o += tn;
-    bcast_wr32(buf + o, (uint32_t)bn), o += 4;
+    bb_put_le32(buf + o, (uint32_t)bn), o += 4;
     if (bn) memcpy(buf + o, body, bn), o += bn;
     if (type || source) {
-        bcast_wr16(buf + o, (uint16_t)yn), o += 2;
+        bb_put_le16(buf + o, (uint16_t)yn), o += 2;
         if (yn) memcpy(buf + o, type, yn), o += yn;
     }
     if (source) {
-        bcast_wr16(buf + o, (uint16_t)sn), o += 2;
+        bb_put_le16(buf + o, (uint16_t)sn), o += 2;
         memcpy(buf + o, source, sn), o += sn;
     }
     return need;
@@ -304,7 +304,7 @@ size_t bcast_put_subscribe(uint8_t *buf, size_t cap, const char *pattern, size_t
     if (rn > 255) rn = 255;
     size_t need = 2 + pn + (rn ? 1 + rn : 0);
     if (cap < need) return need;
-    bcast_wr16(buf, (uint16_t)pn);
+    bb_put_le16(buf, (uint16_t)pn);
     memcpy(buf + 2, pattern, pn);
     if (rn) {
         buf[2 + pn] = (uint8_t)rn;
@@ -319,9 +319,9 @@ size_t bcast_put_msg(uint8_t *buf, size_t cap, const char *topic, size_t tn, con
     size_t need = 2 + tn + 4 + bn + (id ? 1 + idn : 0);
     if (cap < need) return need;
     size_t o = 0;
-    bcast_wr16(buf, (uint16_t)tn), o += 2;
+    bb_put_le16(buf, (uint16_t)tn), o += 2;
     memcpy(buf + o, topic, tn), o += tn;
-    bcast_wr32(buf + o, (uint32_t)bn), o += 4;
+    bb_put_le32(buf + o, (uint32_t)bn), o += 4;
     memcpy(buf + o, body, bn), o += bn;
     if (id) {
         buf[o++] = (uint8_t)idn;

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bb_bytes.h"
+
 #include "bb_rpc.h"
 
 /* Commands (client → server, the frame's code byte). 1..5 are the reference's. The first frame
@@ -107,35 +109,5 @@ size_t bcast_put_subscribe(uint8_t *buf, size_t cap, const char *pattern, size_t
                            const char *resume_id);
 size_t bcast_put_msg(uint8_t *buf, size_t cap, const char *topic, size_t tn, const char *body,
                      size_t bn, const char *id, size_t idn);
-
-/* Little-endian helpers. */
-static inline void bcast_wr16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
-}
-static inline void bcast_wr32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
-}
-static inline void bcast_wr64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static inline uint16_t bcast_rd16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-static inline uint32_t bcast_rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-static inline uint64_t bcast_rd64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 #endif

@@ -643,11 +643,11 @@ static int authenticate(struct bcast_client *c, int fd)
     if (rc == 0 && c->token_len) rc = write_buf(fd, (const uint8_t *)c->token, c->token_len, deadline);
     if (rc == 0) rc = read_exact(fd, reply, BB_RPC_PREFIX_LEN, deadline);
     if (rc) return rc;
-    size_t flen = bcast_rd32(reply);
+    size_t flen = bb_get_le32(reply);
     if (flen < BB_RPC_HEADER_LEN || flen > sizeof reply - BB_RPC_PREFIX_LEN) return BB_EPROTO;
     if ((rc = read_exact(fd, reply + BB_RPC_PREFIX_LEN, flen, deadline)) != 0) return rc;
     uint8_t code = reply[BB_RPC_PREFIX_LEN + 8];
-    if (bcast_rd64(reply + BB_RPC_PREFIX_LEN) != 0 || code != BCAST_ST_OK) {
+    if (bb_get_le64(reply + BB_RPC_PREFIX_LEN) != 0 || code != BCAST_ST_OK) {
         size_t pl = flen - BB_RPC_HEADER_LEN;
         if (!c->auth_refused)
             bb_warn("buncast_client", "auth_refused addr=%s token=%s reply=%.*s", c->addr,
@@ -1130,7 +1130,7 @@ int bcast_client_unsubscribe(struct bcast_client *c, uint64_t sub, int timeout_m
     free(s);
     if (!connected) return 0; /* nothing to tell the broker: the next connection won't resend it */
     uint8_t buf[8];
-    bcast_wr64(buf, sub);
+    bb_put_le64(buf, sub);
     int status = 0;
     int rc = call(c, BCAST_CMD_UNSUBSCRIBE, buf, sizeof buf, 1, timeout_ms, &status, NULL, NULL);
     if (rc == BB_ECLOSED || rc == BB_EUNAVAIL) rc = 0; /* the connection is gone, so is the sub */
