@@ -88,7 +88,8 @@ struct bdoc_store_actor {
  * *out is freed with bdoc_store_close (before bdoc_close(db)). */
 int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out);
 void bdoc_store_close(struct bdoc_store *s);
-/* Documents per transaction of an index build (default 512, 1..10000). */
+/* Index entries written per transaction of an index build (default 4096, 1..10000); see
+ * docs/internals/bundoc-store.md §4. */
 void bdoc_store_set_build_batch(struct bdoc_store *s, size_t n);
 
 /* ---- transactions ---- */
