@@ -116,10 +116,15 @@ test('XADD, XRANGE, XREVRANGE, XLEN, XDEL, XTRIM replies and errors equal redis-
       ...['0', '127', '128', '-1', '4095', '4096', '-4096', '-4097', '32767', '32768', '-32769', '8388607', '8388608',
         '-8388609', '2147483647', '2147483648', '-2147483649', '9223372036854775807', '-9223372036854775808',
         '9223372036854775808', '007', '-0', '1.5', ' 1', 'x'.repeat(63), 'x'.repeat(64), 'x'.repeat(62), 'x'.repeat(65),
-        'x'.repeat(4000), 'x'.repeat(127), 'x'.repeat(128), 'x'.repeat(16380), 'x'.repeat(16390)]
+        'x'.repeat(4000), 'x'.repeat(126), 'x'.repeat(127), 'x'.repeat(128), 'x'.repeat(16380), 'x'.repeat(16381), 'x'.repeat(16390)]
         .flatMap((v, i) => [
           ...Array.from({ length: 130 }, (_, j) => ['XADD', `lp${i}`, `${j + 1}-${j * 300}`, ...(j % 5 === 4 ? ['other', v] : ['k', v]), 'n', String(j * 1000)]),
           ['XINFO', 'STREAM', `lp${i}`], ['XTRIM', `lp${i}`, 'MAXLEN', '~', '70'], ['XLEN', `lp${i}`],
+          // the same with nodes split by bytes only (small entries never reach 100 per node otherwise)
+          ['CONFIG', 'SET', 'stream-node-max-entries', '0'], ['CONFIG', 'SET', 'stream-node-max-bytes', '300'],
+          ...Array.from({ length: 130 }, (_, j) => ['XADD', `lq${i}`, `${j + 1}-${j * 300}`, ...(j % 5 === 4 ? ['other', v] : ['k', v]), 'n', String(j * 1000)]),
+          ['XINFO', 'STREAM', `lq${i}`], ['XTRIM', `lq${i}`, 'MAXLEN', '~', '70'], ['XLEN', `lq${i}`],
+          ['CONFIG', 'SET', 'stream-node-max-entries', '100'], ['CONFIG', 'SET', 'stream-node-max-bytes', '4096'],
         ]),
       // smaller nodes, as CONFIG SET allows
       ['CONFIG', 'GET', 'stream-node-max-bytes'], ['CONFIG', 'SET', 'stream-node-max-entries', '7'], ['CONFIG', 'SET', 'stream-node-max-bytes', '300'],
