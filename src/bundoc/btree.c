@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_bytes.h"
 #include "bb_err.h"
 #include "bb_log.h"
 
@@ -33,13 +34,9 @@
 #define OVF_CAP (CAP - OVF_HDR)
 #define FILL_PCT 90u
 
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
 
-static unsigned nslots(const uint8_t *d) { return get16(d + 2); }
-static unsigned slot(const uint8_t *d, unsigned i) { return get16(d + HDR + 2 * i); }
+static unsigned nslots(const uint8_t *d) { return bb_get_le16(d + 2); }
+static unsigned slot(const uint8_t *d, unsigned i) { return bb_get_le16(d + HDR + 2 * i); }
 
 static int cmpk(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
@@ -52,23 +49,23 @@ static int cmpk(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 static size_t cell_size(const uint8_t *d, const uint8_t *c)
 {
     if (d[0] == BDOC_PT_LEAF) {
-        size_t kl = get16(c);
-        return 7 + kl + ((c[2] & 1) ? 4 : get32(c + 3));
+        size_t kl = bb_get_le16(c);
+        return 7 + kl + ((c[2] & 1) ? 4 : bb_get_le32(c + 3));
     }
-    return 6 + (size_t)get16(c);
+    return 6 + (size_t)bb_get_le16(c);
 }
 
 static void cell_key(const uint8_t *d, unsigned i, const uint8_t **k, size_t *kl)
 {
     const uint8_t *c = d + slot(d, i);
-    *kl = get16(c);
+    *kl = bb_get_le16(c);
     *k = c + (d[0] == BDOC_PT_LEAF ? 7 : 6);
 }
 
 static uint32_t child_at(const uint8_t *d, int ci)
 {
-    if (ci < 0) return get32(d + 8);
-    return get32(d + slot(d, (unsigned)ci) + 2);
+    if (ci < 0) return bb_get_le32(d + 8);
+    return bb_get_le32(d + slot(d, (unsigned)ci) + 2);
 }
 
 /* Sanity of a node read from disk: cheap bounds so a corrupt page cannot make us read out of it. */
@@ -76,7 +73,7 @@ static int node_ok(const uint8_t *d)
 {
     if (d[0] != BDOC_PT_LEAF && d[0] != BDOC_PT_INTERNAL) return 0;
     unsigned n = nslots(d);
-    unsigned heap = get16(d + 4);
+    unsigned heap = bb_get_le16(d + 4);
     if (HDR + 2 * n > heap || heap > CAP) return 0;
     for (unsigned i = 0; i < n; i++) {
         unsigned o = slot(d, i);
@@ -90,10 +87,10 @@ static void node_init(uint8_t *d, int type)
 {
     memset(d, 0, CAP);
     d[0] = (uint8_t)type;
-    put16(d + 4, (uint16_t)CAP);
+    bb_put_le16(d + 4, (uint16_t)CAP);
 }
 
-static size_t free_space(const uint8_t *d) { return get16(d + 4) - (HDR + 2 * nslots(d)); }
+static size_t free_space(const uint8_t *d) { return bb_get_le16(d + 4) - (HDR + 2 * nslots(d)); }
 
 static int compact(uint8_t *d)
 {
@@ -107,10 +104,10 @@ static int compact(uint8_t *d)
         size_t sz = cell_size(tmp, c);
         heap -= (unsigned)sz;
         memcpy(d + heap, c, sz);
-        put16(d + HDR + 2 * i, (uint16_t)heap);
+        bb_put_le16(d + HDR + 2 * i, (uint16_t)heap);
     }
-    put16(d + 4, (uint16_t)heap);
-    put16(d + 6, 0);
+    bb_put_le16(d + 4, (uint16_t)heap);
+    bb_put_le16(d + 6, 0);
     free(tmp);
     return 0;
 }
@@ -119,17 +116,17 @@ static int compact(uint8_t *d)
 static int insert_cell(uint8_t *d, unsigned pos, const uint8_t *cell, size_t sz)
 {
     if (free_space(d) < sz + 2) {
-        if (free_space(d) + get16(d + 6) < sz + 2) return 1;
+        if (free_space(d) + bb_get_le16(d + 6) < sz + 2) return 1;
         int rc = compact(d);
         if (rc) return rc;
     }
     unsigned n = nslots(d);
-    unsigned heap = get16(d + 4) - (unsigned)sz;
+    unsigned heap = bb_get_le16(d + 4) - (unsigned)sz;
     memcpy(d + heap, cell, sz);
-    put16(d + 4, (uint16_t)heap);
+    bb_put_le16(d + 4, (uint16_t)heap);
     memmove(d + HDR + 2 * (pos + 1), d + HDR + 2 * pos, 2 * (n - pos));
-    put16(d + HDR + 2 * pos, (uint16_t)heap);
-    put16(d + 2, (uint16_t)(n + 1));
+    bb_put_le16(d + HDR + 2 * pos, (uint16_t)heap);
+    bb_put_le16(d + 2, (uint16_t)(n + 1));
     return 0;
 }
 
@@ -138,12 +135,12 @@ static void remove_cell(uint8_t *d, unsigned pos)
     unsigned n = nslots(d);
     size_t sz = cell_size(d, d + slot(d, pos));
     memmove(d + HDR + 2 * pos, d + HDR + 2 * (pos + 1), 2 * (n - pos - 1));
-    put16(d + 2, (uint16_t)(n - 1));
+    bb_put_le16(d + 2, (uint16_t)(n - 1));
     if (n - 1 == 0) {
-        put16(d + 4, (uint16_t)CAP);
-        put16(d + 6, 0);
+        bb_put_le16(d + 4, (uint16_t)CAP);
+        bb_put_le16(d + 6, 0);
     } else {
-        put16(d + 6, (uint16_t)(get16(d + 6) + sz));
+        bb_put_le16(d + 6, (uint16_t)(bb_get_le16(d + 6) + sz));
     }
 }
 
@@ -243,8 +240,8 @@ static int ovf_write(struct pager *p, const uint8_t *val, size_t vlen, uint32_t 
         size_t off = i * OVF_CAP;
         size_t n = vlen - off < OVF_CAP ? vlen - off : OVF_CAP;
         g->data[0] = BDOC_PT_OVERFLOW;
-        put32(g->data + 4, head);
-        put32(g->data + 8, (uint32_t)n);
+        bb_put_le32(g->data + 4, head);
+        bb_put_le32(g->data + 8, (uint32_t)n);
         memcpy(g->data + OVF_HDR, val + off, n);
         head = g->pgno;
         pager_unpin(p, g);
@@ -262,14 +259,14 @@ static int ovf_read(struct pager *p, uint32_t pg, size_t vlen, uint8_t *out)
         if (pg == 0) return BB_EIO;
         int rc = pager_get(p, pg, &g);
         if (rc) return rc;
-        uint32_t n = get32(g->data + 8);
+        uint32_t n = bb_get_le32(g->data + 8);
         if (g->data[0] != BDOC_PT_OVERFLOW || n > OVF_CAP || n > vlen - done) {
             pager_unpin(p, g);
             return BB_EIO;
         }
         memcpy(out + done, g->data + OVF_HDR, n);
         done += n;
-        pg = get32(g->data + 4);
+        pg = bb_get_le32(g->data + 4);
         pager_unpin(p, g);
     }
     return done == vlen ? 0 : BB_EIO;
@@ -282,7 +279,7 @@ static int ovf_free(struct pager *p, uint32_t pg, size_t vlen)
         struct page *g = NULL;
         int rc = pager_get(p, pg, &g);
         if (rc) return rc;
-        uint32_t next = get32(g->data + 4);
+        uint32_t next = bb_get_le32(g->data + 4);
         int ok = g->data[0] == BDOC_PT_OVERFLOW;
         pager_unpin(p, g);
         if (!ok) return BB_EIO;
@@ -295,12 +292,12 @@ static int ovf_free(struct pager *p, uint32_t pg, size_t vlen)
 
 static int cell_value(struct pager *p, const uint8_t *c, uint8_t **val, size_t *vlen)
 {
-    size_t kl = get16(c);
-    size_t n = get32(c + 3);
+    size_t kl = bb_get_le16(c);
+    size_t n = bb_get_le32(c + 3);
     uint8_t *v = malloc(n ? n : 1);
     if (!v) return BB_ENOMEM;
     int rc = 0;
-    if (c[2] & 1) rc = ovf_read(p, get32(c + 7 + kl), n, v);
+    if (c[2] & 1) rc = ovf_read(p, bb_get_le32(c + 7 + kl), n, v);
     else memcpy(v, c + 7 + kl, n);
     if (rc) {
         free(v);
@@ -359,8 +356,8 @@ static int insert_into_parent(struct pager *p, struct path *path, int level, con
                               size_t seplen, uint32_t right)
 {
     uint8_t cell[6 + BT_MAX_KEY];
-    put16(cell, (uint16_t)seplen);
-    put32(cell + 2, right);
+    bb_put_le16(cell, (uint16_t)seplen);
+    bb_put_le32(cell + 2, right);
     memcpy(cell + 6, sep, seplen);
     size_t csz = 6 + seplen;
     int rc;
@@ -369,7 +366,7 @@ static int insert_into_parent(struct pager *p, struct path *path, int level, con
         rc = pager_alloc(p, &r);
         if (rc) return rc;
         node_init(r->data, BDOC_PT_INTERNAL);
-        put32(r->data + 8, path->pg[0]);
+        bb_put_le32(r->data + 8, path->pg[0]);
         rc = insert_cell(r->data, 0, cell, csz);
         if (rc == 0) rc = pager_set_root(p, r->pgno);
         pager_unpin(p, r);
@@ -411,15 +408,15 @@ static int insert_into_parent(struct pager *p, struct path *path, int level, con
     if (pos == n) m = n;
     rc = pager_alloc(p, &r);
     if (rc) goto out;
-    uint32_t oldp0 = get32(tmp + 8);
+    uint32_t oldp0 = bb_get_le32(tmp + 8);
     node_init(d, BDOC_PT_INTERNAL);
-    put32(d + 8, oldp0);
+    bb_put_le32(d + 8, oldp0);
     for (unsigned i = 0; i < m; i++) insert_cell(d, i, cs[i].c, cs[i].sz);
     node_init(r->data, BDOC_PT_INTERNAL);
-    put32(r->data + 8, get32(cs[m].c + 2));
+    bb_put_le32(r->data + 8, bb_get_le32(cs[m].c + 2));
     for (unsigned i = m + 1; i <= n; i++) insert_cell(r->data, i - m - 1, cs[i].c, cs[i].sz);
     uint8_t up[BT_MAX_KEY];
-    size_t uplen = get16(cs[m].c);
+    size_t uplen = bb_get_le16(cs[m].c);
     memcpy(up, cs[m].c + 6, uplen);
     uint32_t rpg = r->pgno;
     pager_unpin(p, r);
@@ -445,15 +442,15 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
     struct page *g = NULL, *r = NULL;
     uint8_t *tmp = NULL;
     struct cellref *cs = NULL;
-    put16(cell, (uint16_t)klen);
+    bb_put_le16(cell, (uint16_t)klen);
     cell[2] = (uint8_t)ovf;
-    put32(cell + 3, (uint32_t)vlen);
+    bb_put_le32(cell + 3, (uint32_t)vlen);
     memcpy(cell + 7, key, klen);
     if (ovf) {
         uint32_t first = 0;
         rc = ovf_write(p, val, vlen, &first);
         if (rc) goto out;
-        put32(cell + 7 + klen, first);
+        bb_put_le32(cell + 7 + klen, first);
     } else if (vlen) {
         memcpy(cell + 7 + klen, val, vlen);
     }
@@ -477,7 +474,7 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
     if (found) {
         const uint8_t *old = d + slot(d, pos);
         if (old[2] & 1) {
-            rc = ovf_free(p, get32(old + 7 + get16(old)), get32(old + 3));
+            rc = ovf_free(p, bb_get_le32(old + 7 + bb_get_le16(old)), bb_get_le32(old + 3));
             if (rc) goto out;
         }
         remove_cell(d, pos);
@@ -486,7 +483,7 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
      * the old one is FILL_PCT full, leaving room for documents that later grow in place */
     int force = 0;
     if (!found && pos == nslots(d) && pos > 0 &&
-        (CAP - HDR - free_space(d) - get16(d + 6)) + csz + 2 > (CAP - HDR) * FILL_PCT / 100) {
+        (CAP - HDR - free_space(d) - bb_get_le16(d + 6)) + csz + 2 > (CAP - HDR) * FILL_PCT / 100) {
         force = 1;
         for (int l = 0; l + 1 < path.depth && force; l++) {
             struct page *a = NULL;
@@ -532,7 +529,7 @@ int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val,
     node_init(r->data, BDOC_PT_LEAF);
     for (unsigned i = k; i <= n; i++) insert_cell(r->data, i - k, cs[i].c, cs[i].sz);
     uint8_t sep[BT_MAX_KEY];
-    size_t seplen = get16(cs[k].c);
+    size_t seplen = bb_get_le16(cs[k].c);
     memcpy(sep, cs[k].c + 7, seplen);
     uint32_t rpg = r->pgno;
     pager_unpin(p, r);
@@ -566,7 +563,7 @@ static int remove_child(struct pager *p, struct path *path, int level, int ci)
         return remove_child(p, path, level - 1, path->idx[level - 1]);
     }
     if (ci < 0) {
-        put32(d + 8, child_at(d, 0));
+        bb_put_le32(d + 8, child_at(d, 0));
         remove_cell(d, 0);
     } else {
         remove_cell(d, (unsigned)ci);
@@ -596,7 +593,7 @@ int bt_delete(struct pager *p, const uint8_t *key, size_t klen)
     uint8_t *d = g->data;
     const uint8_t *c = d + slot(d, pos);
     if (c[2] & 1) {
-        rc = ovf_free(p, get32(c + 7 + get16(c)), get32(c + 3));
+        rc = ovf_free(p, bb_get_le32(c + 7 + bb_get_le16(c)), bb_get_le32(c + 3));
         if (rc) goto out;
     }
     remove_cell(d, pos);
@@ -618,7 +615,7 @@ int bt_delete(struct pager *p, const uint8_t *key, size_t klen)
         rc = get_node(p, r, &rg);
         if (rc) goto out;
         int collapse = rg->data[0] == BDOC_PT_INTERNAL && nslots(rg->data) == 0;
-        uint32_t child = collapse ? get32(rg->data + 8) : 0;
+        uint32_t child = collapse ? bb_get_le32(rg->data + 8) : 0;
         pager_unpin(p, rg);
         if (!collapse) break;
         rc = pager_free(p, r);
@@ -645,7 +642,7 @@ static int descend_leftmost(struct bt_cursor *c, uint32_t pg)
             return 0;
         }
         c->idx[c->depth++] = -1;
-        pg = get32(g->data + 8);
+        pg = bb_get_le32(g->data + 8);
         pager_unpin(c->p, g);
     }
 }
@@ -836,8 +833,8 @@ int bt_value_ref(const struct bt_cursor *c, const uint8_t **val, size_t *vlen, u
     const uint8_t *cell = d + slot(d, (unsigned)c->idx[c->depth - 1]);
     *owned = NULL;
     if (!(cell[2] & 1)) {
-        *val = cell + 7 + get16(cell);
-        *vlen = get32(cell + 3);
+        *val = cell + 7 + bb_get_le16(cell);
+        *vlen = bb_get_le32(cell + 3);
         return 0;
     }
     int rc = cell_value(c->p, cell, owned, vlen);
@@ -893,7 +890,7 @@ static int check_node(struct pager *p, uint32_t pg, int depth, const uint8_t *lo
         if (*leaf_depth < 0) *leaf_depth = depth;
         else if (*leaf_depth != depth) rc = BB_EIO;
     } else if (rc == 0) {
-        rc = check_node(p, get32(d + 8), depth + 1, lo, lol, has_lo, nkeys, leaf_depth);
+        rc = check_node(p, bb_get_le32(d + 8), depth + 1, lo, lol, has_lo, nkeys, leaf_depth);
         for (unsigned i = 0; i < n && rc == 0; i++) {
             const uint8_t *k;
             size_t kl;

@@ -27,6 +27,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "bb_bytes.h"
 #include "bb_err.h"
 
 enum { T_NULL = 0, T_FALSE, T_TRUE, T_INT, T_REAL, T_STR, T_ARR, T_OBJ };
@@ -50,10 +51,6 @@ static int reserve(struct buf *b, size_t more)
     return 0;
 }
 
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
 
 static int enc(struct buf *b, const json_t *v, int depth)
 {
@@ -69,7 +66,7 @@ static int enc(struct buf *b, const json_t *v, int depth)
     case JSON_INTEGER:
         if ((rc = reserve(b, 9))) return rc;
         b->p[b->n] = T_INT;
-        put64(b->p + b->n + 1, (uint64_t)json_integer_value(v));
+        bb_put_le64(b->p + b->n + 1, (uint64_t)json_integer_value(v));
         b->n += 9;
         return 0;
     case JSON_REAL: {
@@ -78,7 +75,7 @@ static int enc(struct buf *b, const json_t *v, int depth)
         memcpy(&u, &d, 8);
         if ((rc = reserve(b, 9))) return rc;
         b->p[b->n] = T_REAL;
-        put64(b->p + b->n + 1, u);
+        bb_put_le64(b->p + b->n + 1, u);
         b->n += 9;
         return 0;
     }
@@ -87,7 +84,7 @@ static int enc(struct buf *b, const json_t *v, int depth)
         if (n > UINT32_MAX) return BB_ETOOBIG;
         if ((rc = reserve(b, 5 + n))) return rc;
         b->p[b->n] = T_STR;
-        put32(b->p + b->n + 1, (uint32_t)n);
+        bb_put_le32(b->p + b->n + 1, (uint32_t)n);
         memcpy(b->p + b->n + 5, json_string_value(v), n);
         b->n += 5 + n;
         return 0;
@@ -123,8 +120,8 @@ static int enc(struct buf *b, const json_t *v, int depth)
         }
         size_t body = b->n - at - 5;
         if (body > UINT32_MAX) return BB_ETOOBIG;
-        put32(b->p + at + 1, (uint32_t)body);
-        put32(b->p + at + 5, count);
+        bb_put_le32(b->p + at + 1, (uint32_t)body);
+        bb_put_le32(b->p + at + 5, count);
         return 0;
     }
     default: return BB_EINVAL;
@@ -167,7 +164,7 @@ static size_t vsize(const uint8_t *p, size_t n)
     case T_ARR:
     case T_OBJ: {
         if (n < 5) return 0;
-        uint64_t s = 5 + (uint64_t)get32(p + 1);
+        uint64_t s = 5 + (uint64_t)bb_get_le32(p + 1);
         return s <= n ? (size_t)s : 0;
     }
     default: return 0;
@@ -199,9 +196,9 @@ static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
     case T_NULL: v = json_null(); break;
     case T_FALSE: v = json_false(); break;
     case T_TRUE: v = json_true(); break;
-    case T_INT: v = json_integer((json_int_t)get64(p + 1)); break;
+    case T_INT: v = json_integer((json_int_t)bb_get_le64(p + 1)); break;
     case T_REAL: {
-        uint64_t u = get64(p + 1);
+        uint64_t u = bb_get_le64(p + 1);
         double d;
         memcpy(&d, &u, 8);
         if (!isfinite(d)) return BB_EIO;
@@ -217,7 +214,7 @@ static int dec(const uint8_t *p, size_t n, int depth, json_t **out)
     case T_ARR:
     case T_OBJ: {
         if (sz < 9) return BB_EIO;
-        uint32_t count = get32(p + 5);
+        uint32_t count = bb_get_le32(p + 5);
         size_t off = 9;
         int arr = p[0] == T_ARR;
         if (count > sz - 9) return BB_EIO; /* every element takes at least one byte */
@@ -290,7 +287,7 @@ int doc_get_str(const uint8_t *buf, size_t len, const char *key, const char **s,
     size_t n = vsize(p, len - 2);
     if (n != len - 2 || p[0] != T_OBJ || n < 9) return BB_EIO;
     size_t want = strlen(key);
-    uint32_t count = get32(p + 5);
+    uint32_t count = bb_get_le32(p + 5);
     size_t off = 9;
     for (uint32_t i = 0; i < count; i++) {
         if (n - off < 2) return BB_EIO;
@@ -322,7 +319,7 @@ int doc_decode_fields(const uint8_t *buf, size_t len, const char *const *names, 
     if (n != len - 2 || p[0] != T_OBJ || n < 9) return BB_EIO;
     json_t *o = json_object();
     if (!o) return BB_ENOMEM;
-    uint32_t count = get32(p + 5);
+    uint32_t count = bb_get_le32(p + 5);
     size_t off = 9;
     int rc = 0;
     for (uint32_t i = 0; i < count && !rc; i++) {
@@ -370,7 +367,7 @@ int doc_get_path(const uint8_t *buf, size_t len, const char *path, json_t **out)
         if (sl == 0) return BB_EINVAL;
         if (p[0] != T_OBJ && p[0] != T_ARR) return BB_ENOTFOUND;
         if (n < 9) return BB_EIO; /* a container too short to hold its count */
-        uint32_t count = get32(p + 5);
+        uint32_t count = bb_get_le32(p + 5);
         size_t off = 9;
         const uint8_t *hit = NULL;
         size_t hitn = 0;
@@ -532,9 +529,9 @@ static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
     case T_NULL: return sb_put(b, "null", 4);
     case T_FALSE: return sb_put(b, "false", 5);
     case T_TRUE: return sb_put(b, "true", 4);
-    case T_INT: return render_int(b, (int64_t)get64(p + 1));
+    case T_INT: return render_int(b, (int64_t)bb_get_le64(p + 1));
     case T_REAL: {
-        uint64_t u = get64(p + 1);
+        uint64_t u = bb_get_le64(p + 1);
         double d;
         memcpy(&d, &u, 8);
         if (!isfinite(d)) return BB_EIO;
@@ -562,7 +559,7 @@ static int render(struct sbuf *b, const uint8_t *p, size_t n, int depth)
     case T_OBJ: {
         if (sz < 9) return BB_EIO;
         int arr = p[0] == T_ARR;
-        uint32_t count = get32(p + 5);
+        uint32_t count = bb_get_le32(p + 5);
         if (count > sz - 9) return BB_EIO;
         size_t off = 9;
         int rc = sb_ch(b, arr ? '[' : '{');

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_bytes.h"
 #include "bb_err.h"
 #include "bb_log.h"
 
@@ -78,8 +79,6 @@ struct mvcc {
     unsigned gc_tick;
 };
 
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
 
 static int cmpk(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
@@ -204,7 +203,7 @@ static int latest_ts(struct mvcc *m, const uint8_t *k, size_t kl, uint64_t *out)
     size_t vl = 0;
     int rc = bt_get(m->pager, k, kl, &v, &vl);
     if (rc == 0) {
-        if (vl >= 8 && get64(v) > ts) ts = get64(v);
+        if (vl >= 8 && bb_get_le64(v) > ts) ts = bb_get_le64(v);
         free(v);
     } else if (rc != BB_ENOTFOUND) {
         return rc;
@@ -248,7 +247,7 @@ static int resolve(struct mvcc *m, uint64_t snap, const uint8_t *k, size_t kl, u
         if (rc == BB_ENOTFOUND) return 0;
         if (rc) return rc;
     }
-    if (tl < 8 || get64(tv) > snap) {
+    if (tl < 8 || bb_get_le64(tv) > snap) {
         /* what the tree holds comes from disk: a value without its 8-byte commit stamp, or
          * stamped after every commit recovery found, is corruption (BB_EIO), not a bug */
         free(tv);
@@ -344,7 +343,7 @@ static int watch_check(struct mvcc *m, const struct mtxn *t, const struct wentry
     size_t vl = 0;
     int rc = bt_get(m->pager, w->key, w->klen, &v, &vl);
     if (rc == 0) {
-        if (vl >= 8 && get64(v) > ts) ts = get64(v);
+        if (vl >= 8 && bb_get_le64(v) > ts) ts = bb_get_le64(v);
         free(v);
     } else if (rc == BB_ENOTFOUND) {
         if (w->since) return BB_ECONFLICT;
@@ -570,7 +569,7 @@ int mvcc_get_stamp(struct mtxn *t, const uint8_t *key, size_t klen, uint64_t *st
         rc = bt_get(m->pager, key, klen, &v, &vl);
         if (rc == 0) {
             if (vl < 8) rc = BB_EIO;
-            else *stamp = get64(v);
+            else *stamp = bb_get_le64(v);
             free(v);
         }
     }
@@ -610,7 +609,7 @@ static int apply(struct mvcc *m, struct mtxn *t, uint64_t ts, int record)
                     break;
                 }
             }
-            put64(buf, ts);
+            bb_put_le64(buf, ts);
             memcpy(buf + 8, e->val, e->vlen);
             rc = bt_put(m->pager, e->key, e->klen, buf, e->vlen + 8);
         } else {
@@ -752,7 +751,7 @@ static int scan_fast(struct mtxn *t, uint8_t **lo, size_t *lol, int *lo_excl, co
                 size_t vl;
                 uint8_t *owned = NULL;
                 rc = bt_value_ref(&c, &v, &vl, &owned);
-                if (rc == 0 && (vl < 8 || get64(v) > t->snap)) rc = BB_EIO; /* corrupt */
+                if (rc == 0 && (vl < 8 || bb_get_le64(v) > t->snap)) rc = BB_EIO; /* corrupt */
                 if (rc == 0) {
                     int r = cb(ctx, k, kl, v + 8, vl - 8);
                     if (r < 0) rc = r;
@@ -1058,7 +1057,7 @@ int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *
             size_t vl;
             uint8_t *owned = NULL;
             rc = bt_value_ref(&c, &v, &vl, &owned);
-            if (rc == 0 && (vl < 8 || get64(v) > t->snap)) rc = BB_EIO; /* corrupt */
+            if (rc == 0 && (vl < 8 || bb_get_le64(v) > t->snap)) rc = BB_EIO; /* corrupt */
             if (rc == 0) {
                 int r = cb(ctx, k, kl, v + 8, vl - 8);
                 if (r < 0) rc = r;

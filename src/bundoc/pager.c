@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "bb_crypto.h"
+#include "bb_bytes.h"
 #include "bb_err.h"
 #include "bb_log.h"
 
@@ -63,10 +64,6 @@ struct pager {
 #define READAHEAD 16
 
 /* ---- little-endian helpers ---- */
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
 
 /* ---- crc32c ---- */
 static uint32_t crc_table[256];
@@ -139,11 +136,11 @@ out:
 int pager_encode(struct pager *p, uint32_t pgno, const uint8_t *payload, uint8_t *frame)
 {
     memset(frame, 0, BDOC_PAGE_HDR);
-    put64(frame + 8, pgno);
+    bb_put_le64(frame + 8, pgno);
     if (!p->encrypted) {
         frame[4] = MODE_PLAIN;
         memcpy(frame + BDOC_PAGE_HDR, payload, BDOC_PAGE_PAYLOAD);
-        put32(frame, pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4));
+        bb_put_le32(frame, pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4));
         return 0;
     }
     frame[4] = MODE_GCM;
@@ -155,10 +152,10 @@ int pager_encode(struct pager *p, uint32_t pgno, const uint8_t *payload, uint8_t
 
 static int decode_impl(struct pager *p, uint32_t pgno, const uint8_t *frame, uint8_t *payload)
 {
-    if (get64(frame + 8) != pgno) return BB_EIO;
+    if (bb_get_le64(frame + 8) != pgno) return BB_EIO;
     if (frame[4] == MODE_PLAIN) {
         if (p->encrypted) return BB_EAUTH;
-        if (get32(frame) != pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4)) return BB_EIO;
+        if (bb_get_le32(frame) != pager_crc32c(0, frame + 4, BDOC_PAGE_SIZE - 4)) return BB_EIO;
         if (payload && payload != frame + BDOC_PAGE_HDR)
             memcpy(payload, frame + BDOC_PAGE_HDR, BDOC_PAGE_PAYLOAD);
         return 0;
@@ -440,7 +437,7 @@ int pager_alloc(struct pager *p, struct page **out)
     int rc = pager_make_writable(p, p->meta);
     if (rc) return rc;
     uint8_t *m = p->meta->data;
-    uint32_t head = get32(m + 20);
+    uint32_t head = bb_get_le32(m + 20);
     struct page *g = NULL;
     if (head) {
         rc = pager_get(p, head, &g);
@@ -455,8 +452,8 @@ int pager_alloc(struct pager *p, struct page **out)
             pager_unpin(p, g);
             return rc;
         }
-        put32(m + 20, get32(g->data + 4));
-        put32(m + 28, get32(m + 28) - 1);
+        bb_put_le32(m + 20, bb_get_le32(g->data + 4));
+        bb_put_le32(m + 28, bb_get_le32(m + 28) - 1);
         memset(g->data, 0, BDOC_PAGE_PAYLOAD);
         g->checked = 0;
         *out = g;
@@ -495,9 +492,9 @@ int pager_free(struct pager *p, uint32_t pgno)
         memset(g->data, 0, BDOC_PAGE_PAYLOAD);
         g->checked = 0;
         g->data[0] = BDOC_PT_FREE;
-        put32(g->data + 4, get32(m + 20));
-        put32(m + 20, pgno);
-        put32(m + 28, get32(m + 28) + 1);
+        bb_put_le32(g->data + 4, bb_get_le32(m + 20));
+        bb_put_le32(m + 20, pgno);
+        bb_put_le32(m + 28, bb_get_le32(m + 28) + 1);
     }
     pager_unpin(p, g);
     return rc;
@@ -537,11 +534,11 @@ void pager_txn_end(struct pager *p, int commit)
 int pager_meta_get(struct pager *p, struct pager_meta *mm)
 {
     const uint8_t *m = p->meta->data;
-    mm->root = get32(m + 16);
-    mm->freelist = get32(m + 20);
+    mm->root = bb_get_le32(m + 16);
+    mm->freelist = bb_get_le32(m + 20);
     mm->npages = p->npages;
-    mm->nfree = get32(m + 28);
-    mm->last_ts = get64(m + 32);
+    mm->nfree = bb_get_le32(m + 28);
+    mm->last_ts = bb_get_le64(m + 32);
     return 0;
 }
 
@@ -549,7 +546,7 @@ int pager_set_root(struct pager *p, uint32_t root)
 {
     int rc = pager_make_writable(p, p->meta);
     if (rc) return rc;
-    put32(p->meta->data + 16, root);
+    bb_put_le32(p->meta->data + 16, root);
     return 0;
 }
 
@@ -563,8 +560,8 @@ int pager_write_meta_ts(struct pager *p, uint64_t last_ts)
     uint8_t *tmp = malloc(BDOC_PAGE_PAYLOAD + BDOC_PAGE_SIZE);
     if (!tmp) return BB_ENOMEM;
     memcpy(tmp, p->meta->data, BDOC_PAGE_PAYLOAD);
-    put64(tmp + 32, last_ts);
-    put32(tmp + 24, p->npages);
+    bb_put_le64(tmp + 32, last_ts);
+    bb_put_le32(tmp + 24, p->npages);
     uint8_t *frame = tmp + BDOC_PAGE_PAYLOAD;
     int rc = pager_encode(p, 0, tmp, frame);
     if (rc == 0) rc = pager_write_frame(p, 0, frame);
@@ -579,16 +576,16 @@ static void meta_init(uint8_t *m, int encrypted)
     memset(m, 0, BDOC_PAGE_PAYLOAD);
     m[0] = BDOC_PT_META;
     memcpy(m + 1, "BUNDOC1", 7);
-    put32(m + 8, 1);
-    put32(m + 12, BDOC_PAGE_SIZE);
-    put32(m + 24, 1);
+    bb_put_le32(m + 8, 1);
+    bb_put_le32(m + 12, BDOC_PAGE_SIZE);
+    bb_put_le32(m + 24, 1);
     m[40] = (uint8_t)encrypted;
 }
 
 static int meta_check(const uint8_t *m)
 {
     if (m[0] != BDOC_PT_META || memcmp(m + 1, "BUNDOC1", 7) != 0) return BB_EIO;
-    if (get32(m + 8) != 1 || get32(m + 12) != BDOC_PAGE_SIZE) return BB_EIO;
+    if (bb_get_le32(m + 8) != 1 || bb_get_le32(m + 12) != BDOC_PAGE_SIZE) return BB_EIO;
     return 0;
 }
 
@@ -684,7 +681,7 @@ int pager_start(struct pager *p)
     /* the page count on page 0 is stamped by a checkpoint after every page below it reached
      * data.db; recovery noted the WAL's count. A count beyond both is corruption (it would also
      * make the next allocation size the WAL index for a page that cannot exist). */
-    uint32_t np = get32(g->data + 24);
+    uint32_t np = bb_get_le32(g->data + 24);
     if (np > p->npages && np > pager_file_pages(p)) {
         bb_error("bundoc", "meta page: page count %u beyond data.db (%llu pages) and the WAL (%u)",
                  np, (unsigned long long)pager_file_pages(p), p->npages);

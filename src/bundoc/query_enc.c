@@ -15,22 +15,10 @@
  */
 #include <string.h>
 
+#include "bb_bytes.h"
 #include "bb_err.h"
 #include "doc.h"
 #include "query_int.h"
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
 
 /* An encoded value: p[0..n) is exactly one value (n = doc_vsize). p NULL: missing. */
 struct ev {
@@ -54,7 +42,7 @@ static int tag_class(uint8_t t)
 
 static double get_real(const uint8_t *p)
 {
-    uint64_t u = get64(p + 1);
+    uint64_t u = bb_get_le64(p + 1);
     double d;
     memcpy(&d, &u, sizeof d);
     return d;
@@ -71,7 +59,7 @@ static int ev_cmp(struct ev a, const json_t *b, int *err)
     case BDOC_TC_BOOL: return (a.p[0] == DOC_T_TRUE) - json_is_true(b);
     case BDOC_TC_NUMBER:
         if (a.p[0] == DOC_T_INT) {
-            json_int_t x = (json_int_t)get64(a.p + 1);
+            json_int_t x = (json_int_t)bb_get_le64(a.p + 1);
             if (json_is_integer(b)) {
                 json_int_t y = json_integer_value(b);
                 return (x > y) - (x < y);
@@ -119,7 +107,7 @@ static int it_init(struct it *it, struct ev v)
     it->p = v.p;
     it->n = v.n;
     it->off = 9;
-    it->left = get32(v.p + 5);
+    it->left = bb_get_le32(v.p + 5);
     it->obj = v.p[0] == DOC_T_OBJ;
     return 0;
 }

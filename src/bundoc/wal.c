@@ -43,6 +43,7 @@
 #include <time.h>
 
 #include "bb_crypto.h"
+#include "bb_bytes.h"
 #include "bb_err.h"
 #include "bb_log.h"
 
@@ -77,10 +78,6 @@ struct wal {
     int flusher_on, stop;
 };
 
-static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
-static uint32_t get32(const uint8_t *p) { uint32_t v = 0; for (int i = 3; i >= 0; i--) v = (v << 8) | p[i]; return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v = 0; for (int i = 7; i >= 0; i--) v = (v << 8) | p[i]; return v; }
 
 static uint32_t frame_crc(uint32_t prev, const uint8_t *fh, const uint8_t *page)
 {
@@ -129,17 +126,17 @@ static int reset_file(struct wal *w, int truncate_all)
     uint8_t h[WAL_HDR];
     memset(h, 0, sizeof h);
     memcpy(h, "BDOCWAL1", 8);
-    put32(h + 8, 1);
-    put32(h + 12, BDOC_PAGE_SIZE);
+    bb_put_le32(h + 8, 1);
+    bb_put_le32(h + 12, BDOC_PAGE_SIZE);
     uint64_t salt = 0;
     int rc = bb_random_bytes(&salt, sizeof salt);
     if (rc) return rc;
     if (salt == w->salt) salt++;
-    put64(h + 16, salt);
+    bb_put_le64(h + 16, salt);
     pager_key_check(w->pager, h + 16, 8, h + 32);
     h[48] = (uint8_t)pager_is_encrypted(w->pager);
     uint32_t crc = pager_crc32c(0, h, 60);
-    put32(h + 60, crc);
+    bb_put_le32(h + 60, crc);
     if (truncate_all) rc = w->vfs->truncate(w->file, 0);
     if (rc == 0) rc = w->vfs->write(w->file, h, WAL_HDR, 0);
     if (rc == 0) rc = w->vfs->sync(w->file);
@@ -167,8 +164,8 @@ static int recover(struct wal *w, struct wal_open_info *info)
     size_t got = 0;
     if (size >= WAL_HDR) rc = w->vfs->read(w->file, h, WAL_HDR, 0, &got);
     if (rc) return rc;
-    if (got != WAL_HDR || memcmp(h, "BDOCWAL1", 8) != 0 || get32(h + 60) != pager_crc32c(0, h, 60) ||
-        get32(h + 8) != 1 || get32(h + 12) != BDOC_PAGE_SIZE) {
+    if (got != WAL_HDR || memcmp(h, "BDOCWAL1", 8) != 0 || bb_get_le32(h + 60) != pager_crc32c(0, h, 60) ||
+        bb_get_le32(h + 8) != 1 || bb_get_le32(h + 12) != BDOC_PAGE_SIZE) {
         /* missing or torn header: nothing in this WAL was ever acknowledged (a header is written
          * and fsynced before any frame) */
         if (size > 0) info->truncated = size;
@@ -181,8 +178,8 @@ static int recover(struct wal *w, struct wal_open_info *info)
         bb_error("bundoc", "wal: wrong encryption key");
         return BB_EAUTH;
     }
-    w->salt = get64(h + 16);
-    w->hdr_crc = get32(h + 60);
+    w->salt = bb_get_le64(h + 16);
+    w->hdr_crc = bb_get_le32(h + 60);
     uint32_t chain = w->hdr_crc;
     uint64_t off = WAL_HDR, good_end = WAL_HDR;
     uint32_t good_crc = chain;
@@ -195,10 +192,10 @@ static int recover(struct wal *w, struct wal_open_info *info)
         rc = w->vfs->read(w->file, buf, FRAME_SIZE, off, &got);
         if (rc) goto out;
         if (got != FRAME_SIZE) break;
-        if (get64(buf + 8) != w->salt) break;
+        if (bb_get_le64(buf + 8) != w->salt) break;
         uint32_t c = frame_crc(chain, buf, buf + FRAME_HDR);
-        if (c != get32(buf + 24)) break;
-        uint32_t pgno = get32(buf);
+        if (c != bb_get_le32(buf + 24)) break;
+        uint32_t pgno = bb_get_le32(buf);
         if (pager_verify(w->pager, pgno, buf + FRAME_HDR) != 0) break;
         chain = c;
         if (npend == cappend) {
@@ -215,12 +212,12 @@ static int recover(struct wal *w, struct wal_open_info *info)
         pend[npend].off = off;
         npend++;
         off += FRAME_SIZE;
-        if (get32(buf + 4) != 0) {
+        if (bb_get_le32(buf + 4) != 0) {
             /* every page of a transaction lies below the page count its commit frame records,
              * and a transaction grows the database by at most one page per frame (pages are
              * allocated at the end, and a new page always gets a frame): a transaction that
              * says otherwise is corrupt, and must not size the index */
-            uint64_t np = get32(buf + 4);
+            uint64_t np = bb_get_le32(buf + 4);
             int bad = np > grow_limit + npend;
             for (size_t i = 0; i < npend; i++) bad |= pend[i].pgno >= np;
             if (bad) break;
@@ -231,9 +228,9 @@ static int recover(struct wal *w, struct wal_open_info *info)
             }
             info->frames += npend;
             npend = 0;
-            uint64_t ts = get64(buf + 16);
+            uint64_t ts = bb_get_le64(buf + 16);
             if (ts > info->max_ts) info->max_ts = ts;
-            info->npages = get32(buf + 4);
+            info->npages = bb_get_le32(buf + 4);
             good_end = off;
             good_crc = chain;
         }
@@ -245,7 +242,7 @@ static int recover(struct wal *w, struct wal_open_info *info)
         if (size - good_end >= FRAME_HDR) {
             rc = w->vfs->read(w->file, buf, FRAME_HDR, good_end, &got);
             if (rc) goto out;
-            torn = got == FRAME_HDR && get64(buf + 8) == w->salt;
+            torn = got == FRAME_HDR && bb_get_le64(buf + 8) == w->salt;
         }
         if (torn) {
             info->truncated = size - good_end;
@@ -423,15 +420,15 @@ int wal_append(struct wal *w, uint64_t ts, uint64_t *lsn)
         if (g->orig && memcmp(g->orig, g->data, BDOC_PAGE_PAYLOAD) == 0) continue;
         uint8_t *fh = buf + inbuf * FRAME_SIZE;
         memset(fh, 0, FRAME_HDR);
-        put32(fh, g->pgno);
+        bb_put_le32(fh, g->pgno);
         int last = i + 1 == n;
-        put32(fh + 4, last ? m.npages : 0);
-        put64(fh + 8, w->salt);
-        put64(fh + 16, last ? ts : 0);
+        bb_put_le32(fh + 4, last ? m.npages : 0);
+        bb_put_le64(fh + 8, w->salt);
+        bb_put_le64(fh + 16, last ? ts : 0);
         rc = pager_encode(w->pager, g->pgno, g->data, fh + FRAME_HDR);
         if (rc) goto out;
         chain = frame_crc(chain, fh, fh + FRAME_HDR);
-        put32(fh + 24, chain);
+        bb_put_le32(fh + 24, chain);
         pend[i].pgno = g->pgno;
         pend[i].off = off + i * FRAME_SIZE;
         inbuf++;
