@@ -73,8 +73,10 @@ struct xnack {
     uint64_t dcount;
     struct xcons *cons;
 };
+/* sorted by id; a[0..n) lives inside base[0..cap): removing near the front moves the start
+ * (consumers usually ack the oldest entries first), so both ends are O(1) */
 struct xpel {
-    struct xnack **a;
+    struct xnack **base, **a;
     size_t n, cap;
 };
 struct xcons {
@@ -317,8 +319,8 @@ static void pel_release(struct xpel *p, int free_nacks)
     if (free_nacks)
         for (size_t i = 0; i < p->n; i++)
             bndr_free(p->a[i]);
-    bndr_free(p->a);
-    p->a = NULL;
+    bndr_free(p->base);
+    p->base = p->a = NULL;
     p->n = p->cap = 0;
 }
 
@@ -791,9 +793,25 @@ static void pel_insert(struct xpel *p, struct xnack *nk)
     int f;
     size_t i = pel_pos(p, nk->id, &f);
     if (f) return;
-    if (p->n == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 8;
-        p->a = bndr_realloc(p->a, p->cap * sizeof(*p->a));
+    size_t off = (size_t)(p->a - p->base);
+    if (off > 0 && i < p->n / 2) { /* near the front (XCLAIM of old entries): use the free front */
+        memmove(&p->a[-1], &p->a[0], i * sizeof(*p->a));
+        p->a--;
+        p->a[i] = nk;
+        p->n++;
+        return;
+    }
+    if (off + p->n == p->cap) {
+        if (off > p->n) { /* mostly free space in front: slide back */
+            memmove(p->base, p->a, p->n * sizeof(*p->a));
+        } else {
+            p->cap = p->cap ? p->cap * 2 : 8;
+            struct xnack **nb = bndr_malloc(p->cap * sizeof(*nb));
+            if (p->n) memcpy(nb, p->a, p->n * sizeof(*nb));
+            bndr_free(p->base);
+            p->base = nb;
+        }
+        p->a = p->base;
     }
     memmove(&p->a[i + 1], &p->a[i], (p->n - i) * sizeof(*p->a));
     p->a[i] = nk;
@@ -805,7 +823,12 @@ static void pel_remove(struct xpel *p, struct xid id)
     int f;
     size_t i = pel_pos(p, id, &f);
     if (!f) return;
-    memmove(&p->a[i], &p->a[i + 1], (p->n - i - 1) * sizeof(*p->a));
+    if (i < p->n / 2) {
+        memmove(&p->a[1], &p->a[0], i * sizeof(*p->a));
+        p->a++;
+    } else {
+        memmove(&p->a[i], &p->a[i + 1], (p->n - i - 1) * sizeof(*p->a));
+    }
     p->n--;
     if (p->n == 0) pel_release(p, 0);
 }
