@@ -12,42 +12,13 @@
 
 #include "bb_log.h"
 #include "bndr.h"
+#include "../bunder_cmdfuzz.h"
 
 static struct bndr_server *srv;
 static struct bndr_client *cl;
 
 static const char *const cmds[] = {"setbit", "getbit",   "bitcount",    "bitpos",
                                    "bitop",  "bitfield", "bitfield_ro", "set"};
-
-/* Length of the RESP value at p (bounded by end), or 0 if malformed. */
-static size_t resp_len(const char *p, const char *end, int depth)
-{
-    if (p >= end || depth > 8) return 0;
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl || nl == p || nl[-1] != '\r') return 0;
-    const char *q = nl + 1;
-    long long n = strtoll(p + 1, NULL, 10);
-    switch (p[0]) {
-    case '+':
-    case '-':
-    case ':':
-    case '_':
-        return (size_t)(q - p);
-    case '$':
-        if (n < 0) return (size_t)(q - p);
-        if (end - q < n + 2) return 0;
-        return (size_t)(q + n + 2 - p);
-    case '*':
-        if (n < 0) return (size_t)(q - p);
-        for (long long i = 0; i < n; i++) {
-            size_t l = resp_len(q, end, depth + 1);
-            if (!l) return 0;
-            q += l;
-        }
-        return (size_t)(q - p);
-    }
-    return 0;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -60,32 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         srv = bndr_server_new(&cfg);
         cl = bndr_client_fake(srv);
     }
-    char *buf = malloc(size + 1);
-    if (!buf) abort();
-    memcpy(buf, data, size);
-    buf[size] = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        struct bndr_arg a[32];
-        int argc = 0;
-        a[argc].p = (char *)cmds[(unsigned char)line[0] % 8];
-        a[argc].n = strlen(a[argc].p);
-        argc++;
-        char *s2 = NULL;
-        for (char *t = strtok_r(line + 1, " ", &s2); t && argc < 32; t = strtok_r(NULL, " ", &s2)) {
-            a[argc].p = t;
-            a[argc].n = strlen(t);
-            argc++;
-        }
-        cl->out.len = 0;
-        cl->argv = a;
-        cl->argc = argc;
-        bndr_process_command(cl);
-        cl->argv = NULL;
-        cl->argc = 0;
-        if (resp_len(cl->out.p, cl->out.p + cl->out.len, 0) != cl->out.len)
-            abort(); /* not exactly one RESP value */
-    }
+    cmdfuzz_run(cl, cmds, 8, 32, data, size);
     BNDR_DICT_FOREACH(&srv->db.keys, e)
     {
         if (BNDR_DE_OBJ(e)->type == BNDR_STRING &&
@@ -93,6 +39,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     bndr_db_flush(&srv->db);
-    free(buf);
     return 0;
 }
