@@ -241,8 +241,11 @@ static int serve(int argc, char **argv)
         fprintf(stderr, "bunbased: cannot create the PostgreSQL pool\n");
         goto out;
     }
-    if (bb_registry_start(registry, rt, err, sizeof err) != 0) {
+    int src = bb_registry_start(registry, rt, err, sizeof err);
+    if (src != 0) {
         fprintf(stderr, "bunbased: %s\n", err);
+        /* a service's configuration error (bad knob, unusable address) is exit 2, like ours */
+        if (src == BB_EINVAL) exit_code = 2;
         goto out;
     }
     bb_host_health_start(rt->host); /* the first answer is known before the first request */
