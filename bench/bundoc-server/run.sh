@@ -32,8 +32,10 @@ BENCH=bundoc-server
 source "$(dirname "$0")/../lib.sh"
 
 # --- bunbased with bundoc-server -------------------------------------------------------------------
-# the realtime row opens BENCH_RT_SUBS streams from one address
+# the realtime row opens BENCH_RT_SUBS streams from one address; the document count after the POST
+# row examines every document (100k+), over the default query budget
 start_bunbased "BUNBASE_INTERNAL_TOKEN=$TOKEN" BUNBASE_HTTP_MAX_CONNECTIONS_PER_IP=0 \
+  BUNBASE_BUNDOC_LIMITS_QUERY_MAX_DOCS_EXAMINED=0 BUNBASE_BUNDOC_LIMITS_QUERY_TIMEOUT_MS=0 \
   -- --services=platform,buncast,bundoc-server
 
 H=(-H "Authorization: Bearer $TOKEN" -H "X-Bunbase-Identity: admin" -H "Content-Type: application/json")
