@@ -151,10 +151,7 @@ static void *sync_main(void *arg)
     pthread_mutex_lock(&a->sync_mu);
     while (!a->sync_stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (a->c.sync_ms % 1000) * 1000000ull;
-        ts.tv_sec += (time_t)(a->c.sync_ms / 1000 + ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
+        bb_time_deadline(CLOCK_MONOTONIC, a->c.sync_ms, &ts);
         pthread_cond_timedwait(&a->sync_cv, &a->sync_mu, &ts);
         if (a->sync_stop) break;
         pthread_mutex_unlock(&a->sync_mu);

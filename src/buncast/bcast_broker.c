@@ -21,6 +21,7 @@
 #include "bcast_log.h"
 
 #include "bb_err.h"
+#include "bb_time.h"
 #include "bb_id.h"
 #include "bb_json.h"
 #include "bb_log.h"
@@ -31,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 #define DEFAULT_TYPE "buncast.message"
@@ -92,13 +92,6 @@ struct bcast_broker {
         struct bb_counter *published, *delivered, *dropped, *slow, *evictions, *resets, *failed;
     } m;
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
 
 static uint64_t hash_name(const char *s, size_t n)
 {
@@ -450,7 +443,7 @@ static int topic_get(struct bcast_broker *b, const char *name, size_t n, struct 
     t->name[n] = '\0';
     t->len = n;
     t->hash = hash_name(name, n);
-    t->last_active_ms = wall_ms();
+    t->last_active_ms = bb_time_wall_ms();
     broker_id(b, t->last_active_ms, t->floor);
     if (is_durable(b, name, n)) {
         struct bcast_log_opts lo = {b->o.segment_bytes, b->o.retention_bytes, b->o.retention_ms};
@@ -812,7 +805,7 @@ static int publish(struct bcast_broker *b, const char *topic, size_t tn, const c
     size_t midn;
     const char *mid = topic_mid(t, type, yn, source, sn, &midn);
     if (!mid) return BB_ENOMEM;
-    uint64_t ms = wall_ms();
+    uint64_t ms = bb_time_wall_ms();
     char id[BCAST_ID_LEN + 1];
     broker_id(b, ms, id);
     uint64_t seq = ++t->seq; /* never reused, even on failure: a gap in seq is harmless */
@@ -941,7 +934,7 @@ int bcast_broker_subscribe(struct bcast_broker *b, const char *pattern, size_t p
         struct bcast_topic *t;
         if ((rc = topic_get(b, pattern, pn, &t)) != 0) goto fail;
         if ((rc = sub_attach(s, t)) != 0) goto fail;
-        t->last_active_ms = wall_ms();
+        t->last_active_ms = bb_time_wall_ms();
     }
     b->nsubs++;
     gauges(b);
@@ -964,7 +957,7 @@ fail:
 void bcast_broker_unsubscribe(struct bcast_broker *b, struct bcast_sub *s)
 {
     if (!s) return;
-    uint64_t now = wall_ms();
+    uint64_t now = bb_time_wall_ms();
     for (size_t i = 0; i < s->ntopics; i++) {
         topic_drop_sub(s->topics[i], s);
         s->topics[i]->last_active_ms = now;
@@ -1004,7 +997,7 @@ int bcast_broker_create_topic(struct bcast_broker *b, const char *topic, size_t 
         if (created) *created = 1;
     }
     t->explicit_ = 1;
-    t->last_active_ms = wall_ms();
+    t->last_active_ms = bb_time_wall_ms();
     return 0;
 }
 
@@ -1014,7 +1007,7 @@ int bcast_broker_touch_topic(struct bcast_broker *b, const char *topic, size_t t
     struct bcast_topic *t = topic_find(b, topic, tn);
     if (!t) return BB_ENOTFOUND;
     t->explicit_ = 1;
-    t->last_active_ms = wall_ms();
+    t->last_active_ms = bb_time_wall_ms();
     return 0;
 }
 
@@ -1026,7 +1019,7 @@ int bcast_broker_delete_topic(struct bcast_broker *b, const char *topic, size_t 
     char last[BCAST_ID_LEN + 1];
     snprintf(last, sizeof last, "%s", t->rcount ? ring_at(b, t, t->rcount - 1)->id : t->floor);
     ring_clear(b, t);
-    broker_id(b, wall_ms(), t->floor); /* everything before now is gone */
+    broker_id(b, bb_time_wall_ms(), t->floor); /* everything before now is gone */
     if (t->log && bcast_log_clear(t->log, t->floor) != 0)
         bb_error("buncast", "log_clear_failed topic=%s", t->name);
     t->explicit_ = 0;

@@ -33,6 +33,7 @@
 #include "bcast_proto.h"
 
 #include "bb_err.h"
+#include "bb_time.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
 #include "bb_rpc.h"
@@ -119,20 +120,6 @@ struct bcast_client {
     struct csub *subs;
     uint64_t cb_sub; /* subscription whose callback is running (0: none) */
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void deadline_ts(int64_t deadline, struct timespec *ts)
 {
@@ -251,7 +238,7 @@ static int write_buf(int fd, const uint8_t *buf, size_t len, int64_t deadline)
         }
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - ((int64_t)bb_time_mono_ms());
             if (left <= 0) return BB_ETIMEDOUT;
             struct pollfd pfd = {fd, POLLOUT, 0};
             poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
@@ -285,7 +272,7 @@ static int flush_out(struct bcast_client *c, int64_t deadline)
     pthread_mutex_lock(&c->mu);
     int fd = c->connected && c->gen == gen ? c->fd : -1;
     pthread_mutex_unlock(&c->mu);
-    if (!deadline) deadline = now_ms() + DEFAULT_TIMEOUT_MS;
+    if (!deadline) deadline = ((int64_t)bb_time_mono_ms()) + DEFAULT_TIMEOUT_MS;
     int rc = fd < 0 ? BB_ECLOSED : write_buf(fd, c->wbuf, n, deadline);
     if (rc) {
         bb_warn("buncast_client", "write_failed bytes=%zu err=%s", n, bb_strerror(rc));
@@ -353,7 +340,7 @@ static int send_frame(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t
          * Frames that follow each other closely go to the flusher, which batches them. (The
          * clock is read only when the queue was empty: the gap is to the last such frame.) */
         if (c->olen == HDR + len) {
-            int64_t t = now_ns();
+            int64_t t = ((int64_t)bb_time_mono_ns());
             self = t - c->last_async_ns > SELF_WRITE_GAP_NS;
             c->last_async_ns = t;
         }
@@ -367,7 +354,7 @@ static int send_frame(struct bcast_client *c, uint64_t gen, uint64_t id, uint8_t
         /* the gap is measured from the end of this write: a frame queued while it was on the
          * wire, or right after, is part of a burst and goes to the flusher */
         pthread_mutex_lock(&c->wmu);
-        c->last_async_ns = now_ns();
+        c->last_async_ns = ((int64_t)bb_time_mono_ns());
         pthread_mutex_unlock(&c->wmu);
     }
     return rc;
@@ -423,7 +410,7 @@ static int call_fill(struct bcast_client *c, uint8_t cmd, size_t len, fill_fn fi
     uint64_t gen = atomic_load(&c->live_gen);
     if (!wait && gen) /* connected, nothing to wait for: no lock, no clock */
         return send_frame(c, gen, atomic_fetch_add(&c->next_id, 1) + 1, cmd, len, fill, arg, 0, 0);
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ((int64_t)bb_time_mono_ms()) + timeout_ms;
     struct pending p = {0};
     pthread_mutex_lock(&c->mu);
     int rc = wait_connected_locked(c, deadline, &gen);
@@ -608,7 +595,7 @@ static void resubscribe(struct bcast_client *c, uint64_t gen)
                                        s->last_id[0] ? s->last_id : NULL);
         uint64_t id = s->id;
         pthread_mutex_unlock(&c->mu);
-        if (send_request(c, gen, id, BCAST_CMD_SUBSCRIBE, buf, n, now_ms() + RESUB_TIMEOUT_MS, 1) != 0)
+        if (send_request(c, gen, id, BCAST_CMD_SUBSCRIBE, buf, n, ((int64_t)bb_time_mono_ms()) + RESUB_TIMEOUT_MS, 1) != 0)
             return;
     }
 }
@@ -618,7 +605,7 @@ static int read_exact(int fd, uint8_t *p, size_t n, int64_t deadline)
 {
     size_t got = 0;
     while (got < n) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - ((int64_t)bb_time_mono_ms());
         if (left <= 0) return BB_ETIMEDOUT;
         struct pollfd pfd = {fd, POLLIN, 0};
         int pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
@@ -636,7 +623,7 @@ static int read_exact(int fd, uint8_t *p, size_t n, int64_t deadline)
  * BB_EPERM (token refused), or a transport error. */
 static int authenticate(struct bcast_client *c, int fd)
 {
-    int64_t deadline = now_ms() + c->o.connect_timeout_ms;
+    int64_t deadline = ((int64_t)bb_time_mono_ms()) + c->o.connect_timeout_ms;
     uint8_t hdr[HDR], reply[HDR + 256];
     bb_rpc_frame_header(hdr, 0, BCAST_CMD_AUTH, (uint32_t)c->token_len);
     int rc = write_buf(fd, hdr, HDR, deadline);
@@ -664,7 +651,7 @@ static void backoff_wait(struct bcast_client *c, int ms)
 {
     pthread_mutex_lock(&c->mu);
     struct timespec ts;
-    deadline_ts(now_ms() + ms, &ts);
+    deadline_ts(((int64_t)bb_time_mono_ms()) + ms, &ts);
     while (!c->stop)
         if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) break;
     pthread_mutex_unlock(&c->mu);
@@ -878,7 +865,7 @@ void bcast_client_free(struct bcast_client *c)
     if (!c) return;
     /* what async publishes queued goes out first, then a graceful close: half-close our side and
      * let the I/O thread read until the broker, having processed everything, closes (bounded) */
-    int64_t deadline = now_ms() + 2000;
+    int64_t deadline = ((int64_t)bb_time_mono_ms()) + 2000;
     flush_out(c, deadline);
     pthread_mutex_lock(&c->xmu);
     pthread_mutex_lock(&c->mu);
@@ -924,7 +911,7 @@ int bcast_client_wait_connected(struct bcast_client *c, int timeout_ms)
 {
     uint64_t gen;
     pthread_mutex_lock(&c->mu);
-    int rc = wait_connected_locked(c, now_ms() + (timeout_ms > 0 ? timeout_ms : 0), &gen);
+    int rc = wait_connected_locked(c, ((int64_t)bb_time_mono_ms()) + (timeout_ms > 0 ? timeout_ms : 0), &gen);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1025,7 +1012,7 @@ int bcast_client_subscribe(struct bcast_client *c, const char *pattern, const ch
     if (!bcast_pattern_valid(pattern, pn, &wild)) return BB_EINVAL;
     if (resume_id && resume_id[0] && strlen(resume_id) != BCAST_ID_LEN) return BB_EINVAL;
     if (timeout_ms <= 0) timeout_ms = DEFAULT_TIMEOUT_MS;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ((int64_t)bb_time_mono_ms()) + timeout_ms;
     struct csub *s = calloc(1, sizeof *s);
     if (!s || !(s->pattern = strdup(pattern))) {
         free(s);

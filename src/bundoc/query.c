@@ -14,6 +14,7 @@
 
 #include "bb_crypto.h"
 #include "bb_err.h"
+#include "bb_time.h"
 #include "bb_json.h"
 #include "doc.h"
 #include "query_int.h"
@@ -306,13 +307,6 @@ struct bdoc_budget {
     char why[160];
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int bdoc_budget_new(const struct bdoc_budget_limits *lim, struct bdoc_budget **out)
 {
     *out = NULL;
@@ -330,7 +324,7 @@ int bdoc_budget_new(const struct bdoc_budget_limits *lim, struct bdoc_budget **o
     pcre2_set_match_limit(b->mctx, b->lim.regex_match_limit);
     pcre2_set_depth_limit(b->mctx, b->lim.regex_depth_limit);
     pcre2_set_heap_limit(b->mctx, 4096); /* KiB */
-    b->start_ms = mono_ms();
+    b->start_ms = bb_time_mono_ms();
     *out = b;
     return 0;
 }
@@ -352,7 +346,7 @@ int bdoc_budget_doc(struct bdoc_budget *b)
                  (unsigned long long)b->lim.max_docs);
         return BB_ELIMIT;
     }
-    if (b->lim.max_ms && mono_ms() - b->start_ms > b->lim.max_ms) {
+    if (b->lim.max_ms && bb_time_mono_ms() - b->start_ms > b->lim.max_ms) {
         snprintf(b->why, sizeof b->why, "ran longer than %llu ms",
                  (unsigned long long)b->lim.max_ms);
         return BB_ELIMIT;

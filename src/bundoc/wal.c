@@ -45,6 +45,7 @@
 #include "bb_crypto.h"
 #include "bb_bytes.h"
 #include "bb_err.h"
+#include "bb_time.h"
 #include "bb_log.h"
 
 #define WAL_HDR 64u
@@ -268,10 +269,7 @@ static void *flusher_main(void *arg)
     pthread_mutex_lock(&w->sync_mu);
     while (!w->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)w->sync_ms * 1000000u;
-        ts.tv_sec += (time_t)(ns / 1000000000u);
-        ts.tv_nsec = (long)(ns % 1000000000u);
+        bb_time_deadline(CLOCK_REALTIME, (uint64_t)w->sync_ms, &ts);
         pthread_cond_timedwait(&w->sync_cv, &w->sync_mu, &ts);
         if (w->stop) break;
         if (w->written > w->synced && !w->syncing && !w->err) {

@@ -12,6 +12,7 @@
 #include "bb_http.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
+#include "bb_time.h"
 #include "bb_http_internal.h"
 #include "bb_id.h"
 #include "bb_log.h"
@@ -188,13 +189,6 @@ static int body_reserve(struct bb_http_request *r, size_t n, size_t limit)
     }
     r->body_reserved_ += n;
     return 0;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---------------------------------------------------------------- request / response objects */
@@ -755,7 +749,7 @@ static void send_response(struct bb_http_conn *c, struct bb_http_request *req,
 
     /* metrics + access log */
     if (req) {
-        double secs = (double)(now_ns() - req->start_ns) / 1e9;
+        double secs = (double)(bb_time_mono_ns() - req->start_ns) / 1e9;
         struct metric_slot *m = metric_slot(s, req->route, req->method, status);
         if (m) {
             bb_counter_inc(m->counter);
@@ -832,7 +826,7 @@ static int on_message_begin(http_parser *p)
     request_free(c->req);
     c->req = calloc(1, sizeof *c->req);
     if (!c->req) return reject(c, 503, "out_of_memory", "out of memory");
-    c->req->start_ns = now_ns();
+    c->req->start_ns = bb_time_mono_ns();
     c->req->conn = c;
     c->req->identity.kind = BB_IDENTITY_ANONYMOUS;
     c->header_bytes = 0;
@@ -1675,7 +1669,7 @@ int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
     struct bb_http_response *res = calloc(1, sizeof *res);
     struct bb_http_request *r = calloc(1, sizeof *r);
     if (!res || !r) goto nomem;
-    r->start_ns = now_ns();
+    r->start_ns = bb_time_mono_ns();
     r->identity.kind = BB_IDENTITY_ANONYMOUS;
     r->method = in->method ? known_method(in->method) : NULL;
     if (!r->method) {

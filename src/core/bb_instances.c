@@ -259,10 +259,7 @@ static void *evictor_main(void *arg)
     pthread_mutex_lock(&r->mu);
     while (!r->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (r->lim.evict_interval_ms % 1000) * 1000000ull;
-        ts.tv_sec += (time_t)(r->lim.evict_interval_ms / 1000 + ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
+        bb_time_deadline(CLOCK_MONOTONIC, r->lim.evict_interval_ms, &ts);
         int w = pthread_cond_timedwait(&r->ev_cv, &r->mu, &ts);
         if (r->stopping) break;
         if (w != ETIMEDOUT) continue;

@@ -45,6 +45,7 @@
 #include "bb_rpc.h"
 
 #include "bb_err.h"
+#include "bb_time.h"
 #include "bb_log.h"
 
 #include <errno.h>
@@ -813,16 +814,9 @@ struct bb_rpc_client {
     uint8_t rbuf[READ_BUF_SIZE];
 };
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int remaining_ms(int64_t deadline)
 {
-    int64_t r = deadline - now_ms();
+    int64_t r = deadline - ((int64_t)bb_time_mono_ms());
     return r < 0 ? 0 : (r > INT32_MAX ? INT32_MAX : (int)r);
 }
 
@@ -929,7 +923,7 @@ static int connect_one(int family, const struct sockaddr *sa, socklen_t sl, int6
 static int client_connect(struct bb_rpc_client *c, int64_t deadline)
 {
     if (c->connect_timeout_ms > 0) {
-        int64_t cd = now_ms() + c->connect_timeout_ms;
+        int64_t cd = ((int64_t)bb_time_mono_ms()) + c->connect_timeout_ms;
         if (cd < deadline) deadline = cd;
     }
     if (c->addr.is_unix) {
@@ -1050,7 +1044,7 @@ int bb_rpc_client_call(struct bb_rpc_client *c, uint8_t command, const void *pay
     if (!c || !status_out || (len && !payload)) return BB_EINVAL;
     if (len > c->max_frame - BB_RPC_HEADER_LEN) return BB_ETOOBIG;
     if (timeout_ms <= 0) timeout_ms = BB_RPC_DEFAULT_TIMEOUT_MS;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = ((int64_t)bb_time_mono_ms()) + timeout_ms;
 
     pthread_mutex_lock(&c->mu);
     for (int attempt = 0;; attempt++) {

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -347,7 +346,7 @@ int platform_key_lookup(struct platform *p, const char *raw_key, char project_id
 static int platform_health(void *state, json_t **detail)
 {
     struct platform *p = state;
-    uint64_t now = plat_wall_ms(), last = plat_cache_last_ok_ms(p->cache);
+    uint64_t now = bb_time_wall_ms(), last = plat_cache_last_ok_ms(p->cache);
     uint64_t age = now > last ? now - last : 0;
     uint64_t bound = p->cfg.sync_ms * 20 < 10000 ? 10000 : p->cfg.sync_ms * 20;
     int ok = age <= bound;

@@ -20,17 +20,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 
 /* ---------------------------------------------------------------- shared helpers */
-
-uint64_t plat_wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
 
 void plat_reply_err(struct bb_http_response *res, int status, const char *code, const char *msg)
 {
@@ -126,7 +118,7 @@ int plat_rate_check(struct platform *p, struct bb_http_request *req, struct bb_h
     char ip[64];
     if (bb_http_client_ip(req, ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "local");
     char key[400];
-    uint64_t retry = 0, now = plat_wall_ms();
+    uint64_t retry = 0, now = bb_time_wall_ms();
     snprintf(key, sizeof key, "%s|ip|%s", what, ip);
     int rc = plat_rl_take(p->rl, key, p->cfg.rate_ip_per_min, p->cfg.rate_ip_burst, now, &retry);
     if (rc == 0 && account && *account) {
@@ -253,7 +245,7 @@ void plat_h_status(struct bb_http_request *req, struct bb_http_response *res)
     json_t *services = bb_host_service_names(rt->host);
     json_t *body = json_pack(
         "{s:s,s:s,s:I,s:o,s:{s:b},s:s,s:s,s:b}", "version", BB_VERSION, "instance_id",
-        p->instance_id, "uptime_seconds", (json_int_t)((plat_wall_ms() - rt->started_ms) / 1000),
+        p->instance_id, "uptime_seconds", (json_int_t)((bb_time_wall_ms() - rt->started_ms) / 1000),
         "services", services, "database", "embedded", rt->pg_embedded, "url",
         rt->public_url ? rt->public_url : "", "deployment_mode",
         p->cfg.mode == MODE_SELF_HOSTED ? "self_hosted" : "cloud", "setup_complete", done);
@@ -557,10 +549,7 @@ static void *streams_thread(void *arg)
     pthread_mutex_lock(&ps->mu);
     while (!ps->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + ps->p->cfg.sync_ms * 1000000ull;
-        ts.tv_sec += (time_t)(ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
+        bb_time_deadline(CLOCK_REALTIME, ps->p->cfg.sync_ms, &ts);
         pthread_cond_timedwait(&ps->cond, &ps->mu, &ts);
         if (ps->stop) break;
         struct stream_watch *todo = ps->list, *keep = NULL;

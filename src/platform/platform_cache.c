@@ -127,7 +127,7 @@ static void flush_touched(struct plat_cache *c, PGconn *conn)
 static void mark_ok(struct plat_cache *c)
 {
     pthread_rwlock_wrlock(&c->lock);
-    c->last_ok_ms = plat_wall_ms();
+    c->last_ok_ms = bb_time_wall_ms();
     pthread_rwlock_unlock(&c->lock);
 }
 
@@ -297,10 +297,7 @@ static void *poller(void *arg)
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + c->sync_ms * 1000000ull;
-        ts.tv_sec += (time_t)(ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
+        bb_time_deadline(CLOCK_REALTIME, c->sync_ms, &ts);
         pthread_cond_timedwait(&c->cond, &c->mu, &ts);
         if (c->stop) break;
         pthread_mutex_unlock(&c->mu);
@@ -423,7 +420,7 @@ int plat_cache_pat(struct plat_cache *c, const char *raw, char *uid, size_t uidc
     if (t) {
         if (t->revoked)
             rc = BB_EAUTH;
-        else if (t->expires_ms && (int64_t)plat_wall_ms() >= t->expires_ms)
+        else if (t->expires_ms && (int64_t)bb_time_wall_ms() >= t->expires_ms)
             rc = BB_ETIMEDOUT;
         else
             rc = 0;

@@ -492,14 +492,6 @@ static void *stream_thread(void *arg)
     return NULL;
 }
 
-static void deadline_in(struct timespec *ts, long ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) ts->tv_sec++, ts->tv_nsec -= 1000000000L;
-}
-
 static void stream_remote(struct bb_http_request *req, struct bb_http_response *res,
                           const char *addr, const char *url, const char *identity)
 {
@@ -576,7 +568,7 @@ static void stream_remote(struct bb_http_request *req, struct bb_http_response *
     pthread_detach(t);
 
     struct timespec dl;
-    deadline_in(&dl, (long)p->cfg.gw_stream_wait_ms);
+    bb_time_deadline(CLOCK_REALTIME, p->cfg.gw_stream_wait_ms, &dl);
     pthread_mutex_lock(&st->mu);
     while (st->phase == 0 && pthread_cond_timedwait(&st->cv, &st->mu, &dl) != ETIMEDOUT) {
     }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "bb_http.h"
+#include "bb_time.h"
 #include "bb_id.h"
 #include "bb_identity.h"
 
@@ -196,7 +197,6 @@ int plat_is_admin(struct platform *p, PGconn *c, const char *uid);
  * answers 429 with Retry-After and returns BB_ELIMIT. */
 int plat_rate_check(struct platform *p, struct bb_http_request *req, struct bb_http_response *res,
                     const char *what, const char *account);
-uint64_t plat_wall_ms(void);
 /* sha256 hex of s. */
 void plat_hash_hex(const char *s, char out[65]);
 
