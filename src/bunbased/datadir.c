@@ -1,6 +1,7 @@
 #include "datadir.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
+#include "bb_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,7 +93,7 @@ int bb_datadir_internal_token(const char *dir, const char *configured, char *tok
         snprintf(token, cap, "%s", configured);
         return 0;
     }
-    char path[1100], tmp[1200];
+    char path[1100];
     snprintf(path, sizeof path, "%s/internal_token", dir);
     FILE *f = fopen(path, "re");
     if (f) {
@@ -108,25 +109,12 @@ int bb_datadir_internal_token(const char *dir, const char *configured, char *tok
         snprintf(err, errcap, "cannot generate the internal token");
         return BB_EIO;
     }
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) goto fail;
-    size_t n = strlen(token);
-    if (write(fd, token, n) != (ssize_t)n || write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
-        close(fd);
-        unlink(tmp);
-        goto fail;
-    }
-    close(fd);
-    if (rename(tmp, path) != 0) {
-        unlink(tmp);
-        goto fail;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
+    char line[300];
+    int n = snprintf(line, sizeof line, "%s\n", token);
+    int rc = n > 0 && (size_t)n < sizeof line ? bb_fs_write_atomic(path, line, (size_t)n, 0600)
+                                              : BB_EINVAL;
+    explicit_bzero(line, sizeof line);
+    if (rc != 0) goto fail;
     return 0;
 fail:
     snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));

@@ -35,6 +35,7 @@
 
 #include "bb_crypto.h"
 #include "bb_err.h"
+#include "bb_fs.h"
 #include "bb_log.h"
 
 #include <dirent.h>
@@ -422,14 +423,10 @@ void bcast_log_sync(struct bcast_log *l)
 
 static void write_floor(struct bcast_log *l)
 {
-    char tmp[1300], path[1300];
-    snprintf(tmp, sizeof tmp, "%s/floor.tmp", l->dir);
+    char path[1300];
     snprintf(path, sizeof path, "%s/floor", l->dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return;
-    int ok = write_all(fd, l->floor, strlen(l->floor)) == 0 && fsync(fd) == 0;
-    close(fd);
-    if (ok) rename(tmp, path);
+    if (bb_fs_write_atomic(path, l->floor, strlen(l->floor), 0600) != 0)
+        bb_warn("buncast", "log_floor_write_failed dir=%s errno=%d", l->dir, errno);
 }
 
 void bcast_log_retain(struct bcast_log *l, uint64_t now_ms)
