@@ -327,14 +327,19 @@ struct json_t *bb_config_to_json(const struct bb_config *c)
     return o;
 }
 
+const char *bb_config_service_addr_knob(const char *service, char *buf, size_t cap)
+{
+    size_t o = (size_t)snprintf(buf, cap, "BUNBASE_");
+    for (const char *s = service; *s && o + 6 < cap; s++)
+        buf[o++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
+    snprintf(buf + o, cap - o, "_ADDR");
+    return buf;
+}
+
 const char *bb_config_service_addr(const char *service, char *buf, size_t cap)
 {
     char env[128];
-    size_t o = (size_t)snprintf(env, sizeof env, "BUNBASE_");
-    for (const char *s = service; *s && o < sizeof env - 6; s++)
-        env[o++] = *s == '-' ? '_' : (char)toupper((unsigned char)*s);
-    snprintf(env + o, sizeof env - o, "_ADDR");
-    const char *v = getenv(env);
+    const char *v = getenv(bb_config_service_addr_knob(service, env, sizeof env));
     if (!v || !v[0] || strlen(v) >= cap) return NULL;
     memcpy(buf, v, strlen(v) + 1);
     return buf;

@@ -126,6 +126,9 @@ struct json_t *bb_config_to_json(const struct bb_config *c);
 
 /* Address of a service from BUNBASE_<NAME>_ADDR into buf; returns buf, or NULL when unset. */
 const char *bb_config_service_addr(const char *service, char *buf, size_t cap);
+/* The name of that variable ("BUNBASE_BUNDOC_SERVER_ADDR" for "bundoc-server") into buf; returns
+ * buf. */
+const char *bb_config_service_addr_knob(const char *service, char *buf, size_t cap);
 
 /* The HTTP server limits every listener starts from: bb_http_limits_default overridden by the
  * BUNBASE_HTTP_* and BUNBASE_SSE_* knobs. A service may then adjust its own fields. */

@@ -601,12 +601,14 @@ static int start_listener(struct bb_host *h, int i, const char *addr, const char
     return 0;
 }
 
-static void knob_name(const char *service, char *knob, size_t cap)
+/* The index of a service being started (its start() calls us), or BB_ENOTFOUND with err set. */
+static int starting_svc(struct bb_host *h, const char *service, char *err, size_t errcap)
 {
-    size_t k = (size_t)snprintf(knob, cap, "BUNBASE_");
-    for (const char *p = service; *p && k + 6 < cap; p++)
-        knob[k++] = *p == '-' ? '_' : (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-    snprintf(knob + k, cap - k, "_ADDR");
+    pthread_mutex_lock(&h->mu);
+    int i = find_svc(h, service);
+    pthread_mutex_unlock(&h->mu);
+    if (i < 0) snprintf(err, errcap, "%s: not a starting service", service);
+    return i < 0 ? BB_ENOTFOUND : i;
 }
 
 int bb_host_listen(struct bb_host *h, const char *service, const struct bb_route *routes, size_t n,
@@ -615,15 +617,10 @@ int bb_host_listen(struct bb_host *h, const char *service, const struct bb_route
                    int *port_out, char *err, size_t errcap)
 {
     if (!h || !service || !router_out || !http_out) return BB_EINVAL;
-    pthread_mutex_lock(&h->mu);
-    int i = find_svc(h, service);
-    pthread_mutex_unlock(&h->mu);
-    if (i < 0) {
-        snprintf(err, errcap, "%s: not a starting service", service);
-        return BB_ENOTFOUND;
-    }
+    int i = starting_svc(h, service, err, errcap);
+    if (i < 0) return i;
     char addr[256], knob[128];
-    knob_name(service, knob, sizeof knob);
+    bb_config_service_addr_knob(service, knob, sizeof knob);
     if (!bb_config_service_addr(service, addr, sizeof addr)) {
         if (!default_addr) {
             snprintf(err, errcap, "%s: no address (%s)", service, knob);
@@ -644,13 +641,8 @@ int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route 
 {
     if (port_out) *port_out = 0;
     if (!h || !service) return BB_EINVAL;
-    pthread_mutex_lock(&h->mu);
-    int i = find_svc(h, service);
-    pthread_mutex_unlock(&h->mu);
-    if (i < 0) {
-        snprintf(err, errcap, "%s: not a starting service", service);
-        return BB_ENOTFOUND;
-    }
+    int i = starting_svc(h, service, err, errcap);
+    if (i < 0) return i;
     struct host_svc *s = &h->svcs[i];
     char addr[256];
     if (!bb_config_service_addr(service, addr, sizeof addr)) {
@@ -669,7 +661,7 @@ int bb_host_mount(struct bb_host *h, const char *service, const struct bb_route 
         return rc;
     }
     char knob[128];
-    knob_name(service, knob, sizeof knob);
+    bb_config_service_addr_knob(service, knob, sizeof knob);
     int port = 0;
     int rc = start_listener(h, i, addr, knob, routes, n, ctx, limits, &s->own.router,
                             &s->own.http, &port, err, errcap);
