@@ -917,24 +917,32 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 
 /* Resolves r->identity (the internal resolver, then the router's) and checks it against the
  * route's accepted kinds. Returns 0, or the status to answer (401, 403, 503) with code and msg. */
+/* The one resolution every request and bb_http_resolve_identity go through: the internal resolver
+ * with token, then the router's resolvers in order. 0 with *out (anonymous when none claims the
+ * request), or BB_EAUTH (*why set) / BB_ENOMEM with *out released. */
+static int resolve_identity(const struct bb_router *router, const char *token,
+                            const struct bb_http_request *r, struct bb_identity *out,
+                            struct bb_identity_reject *why)
+{
+    bb_identity_release(out);
+    int rc = bb_identity_resolve_internal_(token, r, out, why);
+    size_t n = 0;
+    const struct bb_identity_resolver *res = router ? bb_router_resolvers(router, &n) : NULL;
+    for (size_t i = 0; rc == BB_ENOTFOUND && i < n; i++) {
+        bb_identity_release(out);
+        memset(out, 0, sizeof *out);
+        rc = res[i].resolve(res[i].arg, r, out, why);
+        if (rc == 0 && !out->resolver) out->resolver = res[i].name;
+    }
+    if (rc != 0) bb_identity_release(out); /* BB_ENOTFOUND: anonymous */
+    return rc == BB_ENOTFOUND ? 0 : rc;
+}
+
 static int authorize(const struct bb_router *router, const char *token,
                      struct bb_http_request *r, const char **code, const char **msg)
 {
     struct bb_identity_reject why = {NULL, NULL};
-    bb_identity_release(&r->identity);
-    int rc = bb_identity_resolve_internal_(token, r, &r->identity, &why);
-    size_t n = 0;
-    const struct bb_identity_resolver *res = bb_router_resolvers(router, &n);
-    for (size_t i = 0; rc == BB_ENOTFOUND && i < n; i++) {
-        memset(&r->identity, 0, sizeof r->identity);
-        rc = res[i].resolve(res[i].arg, r, &r->identity, &why);
-        if (rc == 0 && !r->identity.resolver) r->identity.resolver = res[i].name;
-        if (rc != 0) bb_identity_release(&r->identity);
-    }
-    if (rc == BB_ENOTFOUND) {
-        bb_identity_release(&r->identity); /* anonymous */
-        rc = 0;
-    }
+    int rc = resolve_identity(router, token, r, &r->identity, &why);
     if (rc == BB_EAUTH) {
         *code = why.code ? why.code : "unauthenticated";
         *msg = why.msg ? why.msg : "invalid credential";
@@ -1621,21 +1629,7 @@ int bb_http_resolve_identity(const struct bb_router *router, const char *interna
     req.nheaders = nheaders;
     memset(out, 0, sizeof *out);
     struct bb_identity_reject why = {NULL, NULL};
-    int rc = bb_identity_resolve_internal_(internal_token, &req, out, &why);
-    size_t n = 0;
-    const struct bb_identity_resolver *res = router ? bb_router_resolvers(router, &n) : NULL;
-    for (size_t i = 0; rc == BB_ENOTFOUND && i < n; i++) {
-        bb_identity_release(out);
-        memset(out, 0, sizeof *out);
-        rc = res[i].resolve(res[i].arg, &req, out, &why);
-        if (rc == 0 && !out->resolver) out->resolver = res[i].name;
-    }
-    if (rc == BB_ENOTFOUND) {
-        bb_identity_release(out); /* anonymous */
-        return 0;
-    }
-    if (rc != 0) bb_identity_release(out);
-    return rc;
+    return resolve_identity(router, internal_token, &req, out, &why);
 }
 
 int bb_http_client_ip(const struct bb_http_request *req, char *buf, size_t cap)
