@@ -187,6 +187,19 @@ static void forward_remote(struct bb_http_request *req, struct bb_http_response 
     bb_httpc_response_release(&out);
 }
 
+/* Where svc runs: its router when it runs in this process (its routes: bb_host_mount), else NULL
+ * with *remote its address (BUNBASE_<SERVICE>_ADDR, into addr) or NULL when it has none. */
+static struct bb_router *locate(struct platform *p, enum gw_svc svc, char *addr, size_t cap,
+                                const char **remote)
+{
+    const char *name = svc_names[svc];
+    struct bb_router *router = bb_host_service_state(p->rt->host, name)
+                                   ? bb_host_service_router(p->rt->host, name)
+                                   : NULL;
+    *remote = router ? NULL : bb_config_service_addr(name, addr, cap);
+    return router;
+}
+
 /* Sends req to service at url (path + query) as identity (NULL: the internal service itself). */
 static void forward(struct bb_http_request *req, struct bb_http_response *res, enum gw_svc svc,
                     const char *url, const char *identity)
@@ -204,12 +217,9 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
     pass_header(req, "Accept", hdrs, &nh);
     pass_header(req, "Last-Event-ID", hdrs, &nh);
 
-    const char *name = svc_names[svc];
     char addr[256];
-    const char *remote = bb_config_service_addr(name, addr, sizeof addr);
-    struct bb_router *router = NULL;
-    if (bb_host_service_state(p->rt->host, name)) /* its routes: bb_host_mount */
-        router = bb_host_service_router(p->rt->host, name);
+    const char *remote;
+    struct bb_router *router = locate(p, svc, addr, sizeof addr, &remote);
     if (router)
         forward_local(p, router, req, res, url, hdrs, nh);
     else if (remote)
@@ -233,20 +243,19 @@ static int call_admin(struct platform *p, enum gw_svc svc, const char *method, c
     struct bb_http_header hdrs[3] = {{"Authorization", bearer},
                                      {"X-Bunbase-Identity", "admin"},
                                      {"X-Request-Id", (char *)request_id}};
-    const char *name = svc_names[svc];
-    if (bb_host_service_state(p->rt->host, name)) {
-        struct bb_router *router = bb_host_service_router(p->rt->host, name);
+    char addr[256];
+    const char *remote;
+    struct bb_router *router = locate(p, svc, addr, sizeof addr, &remote);
+    if (router) {
         struct bb_http_local_request lr = {method, url, hdrs, 3, NULL, 0};
         struct bb_http_response *out = NULL;
-        if (!router || bb_http_dispatch_local(router, 0, p->rt->internal_token, &lr, &out) != 0 ||
-            !out)
+        if (bb_http_dispatch_local(router, 0, p->rt->internal_token, &lr, &out) != 0 || !out)
             return -1;
         int st = out->status;
         bb_http_response_free(out);
         return st;
     }
-    char addr[256];
-    if (!bb_config_service_addr(name, addr, sizeof addr)) return 0;
+    if (!remote) return 0;
     char full[GW_URL_MAX + 300], l1[400], l2[64];
     snprintf(full, sizeof full, "http://%s%s", addr, url);
     snprintf(l1, sizeof l1, "Authorization: %s", bearer);
@@ -636,12 +645,9 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
         plat_reply_err(res, 403, "forbidden", "no project for this credential");
         return;
     }
-    struct bb_router *router = NULL;
-    if (bb_host_service_state(p->rt->host, svc_names[GW_BUNDOC]))
-        router = bb_host_service_router(p->rt->host, svc_names[GW_BUNDOC]);
     char addr[256];
-    const char *remote =
-        router ? NULL : bb_config_service_addr(svc_names[GW_BUNDOC], addr, sizeof addr);
+    const char *remote;
+    struct bb_router *router = locate(p, GW_BUNDOC, addr, sizeof addr, &remote);
     if (!router && !remote) {
         plat_reply_err(
             res, 503, "service_unavailable",
