@@ -41,6 +41,15 @@ struct bb_instances {
     pthread_cond_t ev_cv;
 };
 
+/* With r->mu held: waits for a release, an open or a close to finish (they broadcast r->cv), at
+ * most 50 ms so the caller re-checks its own deadline. */
+static void wait_change(struct bb_instances *r)
+{
+    struct timespec ts;
+    bb_time_deadline(CLOCK_REALTIME, 50, &ts);
+    pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+}
+
 void *bb_instance_obj(const struct bb_instance *in)
 {
     return in ? in->obj : NULL;
@@ -192,9 +201,7 @@ int bb_instances_remove(struct bb_instances *r, const char *key, uint64_t wait_m
             pthread_mutex_unlock(&r->mu);
             return BB_EBUSY;
         }
-        pthread_mutex_unlock(&r->mu);
-        bb_time_sleep_ms(5);
-        pthread_mutex_lock(&r->mu);
+        wait_change(r);
     }
     if (!in) { /* not open: a placeholder keeps acquirers waiting while fn runs */
         in = calloc(1, sizeof *in);
@@ -322,9 +329,7 @@ size_t bb_instances_close_all(struct bb_instances *r, uint64_t wait_ms)
             moving |= in->st != INST_READY;
         }
         if (!moving && (!held || bb_time_mono_ms() >= deadline)) break;
-        pthread_mutex_unlock(&r->mu);
-        bb_time_sleep_ms(5);
-        pthread_mutex_lock(&r->mu);
+        wait_change(r);
     }
     pthread_mutex_unlock(&r->mu);
     size_t n = 0;
