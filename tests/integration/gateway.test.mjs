@@ -7,6 +7,7 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import http from 'node:http';
 
 import { freePort, httpRequest, sleep, startServer } from './harness.mjs';
@@ -382,7 +383,11 @@ remote.maxResponse = 200000;
 documentsSuite('gateway, bundoc-server in a second bunbased (HTTP)', remote);
 
 test('a data service that is not there: 502 when its address does not answer, 503 when it has none', async () => {
-  const closed = `127.0.0.1:${await freePort()}`; // nothing listens there
+  // an address that never answers: held by this test (so no other process of the parallel suite
+  // can take the port, as a merely free port could be) and closing every connection at once
+  const dead = net.createServer((sock) => sock.destroy());
+  await new Promise((r) => dead.listen(0, '127.0.0.1', r));
+  const closed = `127.0.0.1:${dead.address().port}`;
   const gw = await startServer({ services: 'bun-auth,platform',
     env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_BUNDOC_SERVER_ADDR: closed } });
   try {
@@ -400,5 +405,6 @@ test('a data service that is not there: 502 when its address does not answer, 50
     assert.equal((await api(gw.url, 'GET', '/v1/auth/me', { token: owner.access })).status, 200);
   } finally {
     await gw.stop();
+    dead.close();
   }
 });
