@@ -204,8 +204,7 @@ int bb_jwks_import(const json_t *jwks, struct bb_jwks *out, char *err, size_t er
         if (bb_jwk_import(k, &out->keys[out->n], why, sizeof why) == 0) out->n++;
     }
     if (out->n == 0) {
-        snprintf(err, errcap, "the JWK set has no usable signing key%s%s", why[0] ? ": " : "",
-                 why);
+        snprintf(err, errcap, "the JWK set has no usable signing key%s%s", why[0] ? ": " : "", why);
         return BB_EINVAL;
     }
     return 0;
@@ -265,8 +264,7 @@ static size_t es256_der(const uint8_t *rs, uint8_t *der, size_t cap)
     return n;
 }
 
-static int sig_ok(const struct bb_jwk *k, const uint8_t *sig, size_t sl, const char *msg,
-                  size_t ml)
+static int sig_ok(const struct bb_jwk *k, const uint8_t *sig, size_t sl, const char *msg, size_t ml)
 {
     uint8_t der[80];
     const EVP_MD *md = k->alg == BB_JWT_EDDSA ? NULL : EVP_sha256();
@@ -350,8 +348,9 @@ int bb_jwt_check_claims(const struct bb_jwt *t, const char *iss, const char *aud
         int ok = json_is_string(a) && !strcmp(json_string_value(a), aud);
         size_t i;
         json_t *v;
-        if (json_is_array(a)) json_array_foreach(a, i, v) ok |= json_is_string(v) &&
-                                                                !strcmp(json_string_value(v), aud);
+        if (json_is_array(a))
+            json_array_foreach(a, i, v) ok |=
+                json_is_string(v) && !strcmp(json_string_value(v), aud);
         if (!ok) REJECT("token_wrong_audience", "token is for another audience");
     }
     json_t *exp = json_object_get(p, "exp"), *iat = json_object_get(p, "iat"),

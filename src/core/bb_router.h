@@ -35,6 +35,9 @@ enum bb_auth_kind {
 enum bb_route_flags {
     BB_ROUTE_POOL = 1 << 0,   /* handler may block: runs on the worker pool */
     BB_ROUTE_STREAM = 1 << 1, /* long-lived response (SSE); runs on the loop thread */
+    /* a publishable key may come as ?key=pk_… (a browser navigation, like EventSource for
+     * streams, cannot send headers); the platform's resolver honours it for these and streams */
+    BB_ROUTE_QUERY_KEY = 1 << 2,
 };
 
 struct bb_route {

@@ -514,7 +514,8 @@ int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identit
         why->code = "invalid_key", why->msg = "X-Bunbase-Client-Key must be a pk_ or sk_ key";
         return BB_EAUTH;
     }
-    if (req->query && req->route && (req->route->flags & BB_ROUTE_STREAM) &&
+    if (req->query && req->route &&
+        (req->route->flags & (BB_ROUTE_STREAM | BB_ROUTE_QUERY_KEY)) &&
         !strcmp(req->method, "GET")) {
         char buf[160];
         const char *k = bb_http_query(req, "key", buf, sizeof buf);
