@@ -152,19 +152,33 @@ static int serve(int argc, char **argv)
     }
     bb_log_set_level(lvl);
     bb_json_set_max_values(cfg.json_max_values);
-    if (cfg.print_config) {
-        json_t *j = bb_config_to_json(&cfg);
-        char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("%s\n", s ? s : "{}");
-        free(s);
-        json_decref(j);
-        return 0;
-    }
-    raise_nofile();
     if (bb_registry_select(cfg.services, &registry, err, sizeof err) != 0) {
         fprintf(stderr, "bunbased: %s\n", err);
         return 2;
     }
+    /* every selected service's knobs are valid before anything starts; --print-config shows
+     * them next to core's */
+    json_t *pj = cfg.print_config ? bb_config_to_json(&cfg) : NULL;
+    for (size_t i = 0; i < bb_registry_count(registry); i++) {
+        const struct bb_service_def *d = bb_registry_def(registry, i);
+        if (!d->knobs) continue;
+        int krc = bb_knobs_check(d->knobs, d->nknobs, d->config_size, pj, err, sizeof err);
+        if (krc != 0) {
+            fprintf(stderr, "bunbased: %s\n", krc == BB_EINVAL ? err : bb_strerror(krc));
+            json_decref(pj);
+            bb_registry_free(registry);
+            return krc == BB_EINVAL ? 2 : 1;
+        }
+    }
+    if (cfg.print_config) {
+        char *s = pj ? json_dumps(pj, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(pj);
+        bb_registry_free(registry);
+        return 0;
+    }
+    raise_nofile();
     if (bb_datadir_prepare(cfg.data_dir, err, sizeof err) != 0 ||
         bb_datadir_lock(cfg.data_dir, &lock_fd, err, sizeof err) != 0 ||
         bb_datadir_internal_token(cfg.data_dir, cfg.internal_token, token, sizeof token, err,

@@ -101,7 +101,13 @@ size_t bb_registry_count(const struct bb_registry *r)
 
 const char *bb_registry_name(const struct bb_registry *r, size_t k)
 {
+    const struct bb_service_def *d = bb_registry_def(r, k);
+    return d ? d->name : NULL;
+}
+
+const struct bb_service_def *bb_registry_def(const struct bb_registry *r, size_t k)
+{
     for (size_t i = 0; i < NSERVICES; i++)
-        if (r->selected[i] && k-- == 0) return all_services[i]->name;
+        if (r->selected[i] && k-- == 0) return all_services[i];
     return NULL;
 }

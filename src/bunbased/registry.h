@@ -19,5 +19,7 @@ void bb_registry_free(struct bb_registry *r);
 /* Number of selected services and the name of the i-th. */
 size_t bb_registry_count(const struct bb_registry *r);
 const char *bb_registry_name(const struct bb_registry *r, size_t i);
+/* The definition of the i-th selected service (its knobs: bunbased validates and prints them). */
+const struct bb_service_def *bb_registry_def(const struct bb_registry *r, size_t i);
 
 #endif

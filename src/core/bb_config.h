@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bb_knobs.h"
+
 struct json_t;
 struct bb_http_limits;
 
@@ -101,19 +103,7 @@ struct bb_config {
     int print_config; /* --print-config given */
 };
 
-enum bb_knob_type { BB_KNOB_STR, BB_KNOB_U64, BB_KNOB_BOOL, BB_KNOB_SECRET };
-
-struct bb_knob {
-    const char *env;  /* BUNBASE_… */
-    const char *flag; /* "--listen" or NULL */
-    enum bb_knob_type type;
-    size_t offset;
-    size_t size; /* for strings: buffer size */
-    const char *dflt;
-    uint64_t min, max; /* for numbers */
-    const char *help;
-};
-
+/* The table of core's own knobs (struct bb_knob: bb_knobs.h). */
 const struct bb_knob *bb_config_knobs(size_t *n);
 
 /* Fills c from defaults, then getenv, then argv (argv[0] is not skipped: pass argc/argv after the

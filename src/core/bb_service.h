@@ -11,8 +11,11 @@
 #ifndef BB_SERVICE_H
 #define BB_SERVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "bb_knobs.h"
 
 struct json_t;
 struct bb_config;
@@ -53,6 +56,13 @@ struct bb_service_def {
      * Table names are the service's own: no two services share a table. */
     const struct bb_migration *migrations;
     const int *nmigrations;
+    /* The service's knobs (bb_knobs.h): rows filling the service's own config struct of
+     * config_size bytes. start() reads them with bb_knobs_load; bunbased validates the selected
+     * services' tables before anything starts (a bad value: exit 2 with a line naming the knob)
+     * and prints them with --print-config. NULL/0: none. */
+    const struct bb_knob *knobs;
+    size_t nknobs;
+    size_t config_size;
 };
 
 #endif
