@@ -3,6 +3,7 @@
 #include "bb_host.h"
 #include "bb_log.h"
 #include "bun_auth.h"
+#include "bun_kms.h"
 #include "buncast.h"
 #include "bundoc_server.h"
 #include "bunder_manager.h"
@@ -14,6 +15,7 @@
 
 /* Every service bunbased can run, in start order. */
 static const struct bb_service_def *const all_services[] = {
+    &bb_bun_kms_service,  /* before bun-auth and tenant-auth: they keep their keys in it */
     &bb_bun_auth_service, /* before platform: platform calls it in-process */
     &bb_platform_service,
     &bb_buncast_service,
