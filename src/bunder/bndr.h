@@ -250,6 +250,8 @@ enum bndr_client_flags {
     BNDR_CF_IN_EXEC = 1 << 9,
     BNDR_CF_HANDOFF = 1 << 10, /* socket received from bunder-manager (handoff.c) */
     BNDR_CF_TENANT = 1 << 11,  /* a project's client: bunder_tenant.h applies (tenant.c); sticky */
+    BNDR_CF_BRETRY = 1 << 20,  /* a blocked command runs again (cmd_list.c): it must not block */
+    BNDR_CF_BRETRY_WAIT = 1 << 21, /* ... and found nothing to serve: the client stays blocked */
 };
 
 /* ---------------------------------------------------------------- tenant policy (tenant.c) */
@@ -302,6 +304,11 @@ struct bndr_client {
     int bwhere;        /* 1 head (BLPOP), 0 tail */
     uint64_t btimeout; /* unix ms, 0 = forever */
     void *bstream;     /* XREAD/XREADGROUP blocked state (cmd_stream.c), NULL for BLPOP */
+    /* generic blocking (BLMOVE, BLMPOP, BZPOPMIN, BZMPOP...; cmd_list.c): when a key of type
+     * btype is ready the command runs again with these owned args */
+    struct bndr_arg *bargv;
+    int bargc, btype;
+    const struct bndr_cmd *bcmd;
     /* list links */
     struct bndr_client *next, *prev;       /* all clients */
     struct bndr_client *pw_next;           /* pending-write list */
@@ -520,6 +527,15 @@ void bndr_cron_close_idle(struct bndr_server *s);
 void bndr_process_command(struct bndr_client *c);
 void bndr_block_client(struct bndr_client *c, struct bndr_arg *keys, int nkeys, int head,
                        uint64_t timeout_ms);
+/* cmd_list.c: generic blocking. block_generic blocks c (running a B command) on keys until one
+ * holds type; inside a retry it only marks BNDR_CF_BRETRY_WAIT. block_retry runs the blocked
+ * command again (1: served and unblocked). block_free drops the saved args. */
+void bndr_block_generic(struct bndr_client *c, struct bndr_arg *keys, int nkeys, int type,
+                        uint64_t timeout_ms);
+int bndr_block_retry(struct bndr_client *c);
+void bndr_block_free(struct bndr_client *c);
+/* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */
+int bndr_parse_timeout(struct bndr_client *c, const struct bndr_arg *a, uint64_t *abs_ms);
 void bndr_watch_key(struct bndr_client *c, const char *k, size_t n);
 int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern);
 int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern);

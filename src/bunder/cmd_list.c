@@ -421,18 +421,86 @@ void bndr_cmd_rpoplpush(struct bndr_client *c)
     move_generic(c, 0, 1);
 }
 
-static void bpop_generic(struct bndr_client *c, int head)
+/* ---------------------------------------------------------------- generic blocking */
+int bndr_parse_timeout(struct bndr_client *c, const struct bndr_arg *a, uint64_t *abs_ms)
 {
-    double t;
-    struct bndr_arg *ta = &c->argv[c->argc - 1];
-    if (bndr_parse_double(ta->p, ta->n, &t) < 0 || isinf(t)) {
+    long double t;
+    if (bndr_parse_ld(a->p, a->n, &t) < 0 || isinf(t) || isnan(t)) {
         bndr_add_error(c, "ERR timeout is not a float or out of range");
-        return;
+        return -1;
+    }
+    t *= 1000;
+    if (t > (long double)LLONG_MAX) {
+        bndr_add_error(c, "ERR timeout is out of range");
+        return -1;
     }
     if (t < 0) {
         bndr_add_error(c, "ERR timeout is negative");
+        return -1;
+    }
+    long long ms = (long long)ceill(t);
+    *abs_ms = ms > 0 ? bndr_mstime() + (uint64_t)ms : 0;
+    return 0;
+}
+
+void bndr_block_free(struct bndr_client *c)
+{
+    for (int i = 0; i < c->bargc; i++)
+        bndr_free(c->bargv[i].p);
+    bndr_free(c->bargv);
+    c->bargv = NULL;
+    c->bargc = 0;
+    c->bcmd = NULL;
+}
+
+void bndr_block_generic(struct bndr_client *c, struct bndr_arg *keys, int nkeys, int type,
+                        uint64_t timeout_ms)
+{
+    if (c->flags & BNDR_CF_BRETRY) {
+        c->flags |= BNDR_CF_BRETRY_WAIT;
         return;
     }
+    const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[0].p, c->argv[0].n);
+    c->bcmd = cmd;
+    c->btype = type;
+    c->bargc = c->argc;
+    c->bargv = bndr_malloc((size_t)c->argc * sizeof(*c->bargv));
+    for (int i = 0; i < c->argc; i++) {
+        c->bargv[i].p = bndr_memdup(c->argv[i].p, c->argv[i].n);
+        c->bargv[i].n = c->argv[i].n;
+    }
+    bndr_block_client(c, keys, nkeys, 0, timeout_ms);
+}
+
+int bndr_block_retry(struct bndr_client *c)
+{
+    struct bndr_arg *argv = c->argv;
+    int argc = c->argc;
+    c->argv = c->bargv;
+    c->argc = c->bargc;
+    c->flags = (c->flags | BNDR_CF_BRETRY) & ~(unsigned)BNDR_CF_BRETRY_WAIT;
+    bndr_call(c, c->bcmd);
+    int wait = (c->flags & BNDR_CF_BRETRY_WAIT) != 0;
+    c->flags &= ~(unsigned)(BNDR_CF_BRETRY | BNDR_CF_BRETRY_WAIT);
+    c->argv = argv;
+    c->argc = argc;
+    if (wait)
+        return 0;
+    bndr_unblock_client(c, 0);
+    return 1;
+}
+
+/* 1 when a blocking command must answer at once instead of blocking (MULTI/EXEC, scripts, AOF) */
+static int deny_blocking(struct bndr_client *c)
+{
+    return (c->flags & (BNDR_CF_IN_EXEC | BNDR_CF_FAKE)) && !(c->flags & BNDR_CF_BRETRY);
+}
+
+static void bpop_generic(struct bndr_client *c, int head)
+{
+    uint64_t timeout;
+    if (bndr_parse_timeout(c, &c->argv[c->argc - 1], &timeout) < 0)
+        return;
     for (int i = 1; i < c->argc - 1; i++) {
         int wrong;
         struct bndr_list *l = get_list(c, &c->argv[i], 1, &wrong);
@@ -455,11 +523,116 @@ static void bpop_generic(struct bndr_client *c, int head)
         bndr_add_null_array(c);
         return;
     }
-    uint64_t timeout = t > 0 ? bndr_mstime() + (uint64_t)(t * 1000.0 + 0.5) : 0;
-    if (t > 0 && timeout == bndr_mstime())
-        timeout++;
     bndr_block_client(c, &c->argv[1], c->argc - 2, head, timeout);
 }
 
 void bndr_cmd_blpop(struct bndr_client *c) { bpop_generic(c, 1); }
 void bndr_cmd_brpop(struct bndr_client *c) { bpop_generic(c, 0); }
+
+/* BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout; BRPOPLPUSH source destination timeout */
+static void bmove_generic(struct bndr_client *c, int from, int to, struct bndr_arg *ta)
+{
+    uint64_t timeout;
+    if (bndr_parse_timeout(c, ta, &timeout) < 0)
+        return;
+    int wrong;
+    struct bndr_list *src = get_list(c, &c->argv[1], 1, &wrong);
+    if (wrong)
+        return;
+    if (src) {
+        move_generic(c, from, to);
+        struct bndr_arg a[5] = {{(char *)"LMOVE", 5}, c->argv[1], c->argv[2],
+                                {from ? (char *)"LEFT" : (char *)"RIGHT", from ? 4u : 5u},
+                                {to ? (char *)"LEFT" : (char *)"RIGHT", to ? 4u : 5u}};
+        bndr_rewrite_prop(c, 5, a);
+        return;
+    }
+    if (deny_blocking(c)) {
+        bndr_add_null(c);
+        return;
+    }
+    bndr_block_generic(c, &c->argv[1], 1, BNDR_LIST, timeout);
+}
+
+void bndr_cmd_blmove(struct bndr_client *c)
+{
+    int from, to;
+    if (parse_side(c, &c->argv[3], &from) < 0 || parse_side(c, &c->argv[4], &to) < 0)
+        return;
+    bmove_generic(c, from, to, &c->argv[5]);
+}
+
+void bndr_cmd_brpoplpush(struct bndr_client *c) { bmove_generic(c, 0, 1, &c->argv[3]); }
+
+/* [B]LMPOP [timeout] numkeys key [key ...] LEFT|RIGHT [COUNT count] */
+static void mpop_generic(struct bndr_client *c, int nk_idx, int block)
+{
+    long long numkeys, count = -1;
+    if (bndr_get_ll_or_reply(c, &c->argv[nk_idx], &numkeys, "ERR numkeys should be greater than 0") < 0)
+        return;
+    if (numkeys < 1) {
+        bndr_add_error(c, "ERR numkeys should be greater than 0");
+        return;
+    }
+    if (numkeys >= c->argc - nk_idx - 1) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    int where_idx = nk_idx + (int)numkeys + 1, head;
+    if (parse_side(c, &c->argv[where_idx], &head) < 0)
+        return;
+    for (int j = where_idx + 1; j < c->argc; j++) {
+        if (count == -1 && bndr_argeq(&c->argv[j], "count") && j + 1 < c->argc) {
+            j++;
+            if (bndr_get_ll_or_reply(c, &c->argv[j], &count, "ERR count should be greater than 0") < 0)
+                return;
+            if (count < 1) {
+                bndr_add_error(c, "ERR count should be greater than 0");
+                return;
+            }
+        } else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+    }
+    if (count == -1)
+        count = 1;
+    uint64_t timeout = 0;
+    if (block && bndr_parse_timeout(c, &c->argv[1], &timeout) < 0)
+        return;
+    struct bndr_arg *keys = &c->argv[nk_idx + 1];
+    for (long long j = 0; j < numkeys; j++) {
+        int wrong;
+        struct bndr_list *l = get_list(c, &keys[j], 1, &wrong);
+        if (wrong)
+            return;
+        if (!l)
+            continue;
+        long long n = count > (long long)l->n ? (long long)l->n : count;
+        bndr_add_array(c, 2);
+        bndr_add_bulk(c, keys[j].p, keys[j].n);
+        bndr_add_array(c, n);
+        for (long long i = 0; i < n; i++) {
+            struct bndr_str *s = bndr_list_pop(l, head);
+            bndr_add_bulk(c, s->buf, s->len);
+            bndr_str_free(s);
+        }
+        char nb[24];
+        struct bndr_arg a[3] = {{head ? (char *)"LPOP" : (char *)"RPOP", 4}, keys[j], {nb, 0}};
+        a[2].n = (size_t)bndr_fmt_ll(nb, n);
+        bndr_rewrite_prop(c, 3, a);
+        c->srv->dirty += n;
+        bndr_notify(c->srv, head ? "lpop" : "rpop", keys[j].p, keys[j].n);
+        maybe_delete(c, &keys[j], l);
+        bndr_signal_key(c->srv, keys[j].p, keys[j].n);
+        return;
+    }
+    if (!block || deny_blocking(c)) {
+        bndr_add_null_array(c);
+        return;
+    }
+    bndr_block_generic(c, keys, (int)numkeys, BNDR_LIST, timeout);
+}
+
+void bndr_cmd_lmpop(struct bndr_client *c) { mpop_generic(c, 1, 0); }
+void bndr_cmd_blmpop(struct bndr_client *c) { mpop_generic(c, 2, 1); }

@@ -71,6 +71,10 @@
     X(rpoplpush, 3, "WM", 1, 2, 1, "list", "Pops the last element, pushes it to another list.") \
     X(blpop, -3, "WB", 1, -2, 1, "list", "Removes and returns the first element, or blocks.")   \
     X(brpop, -3, "WB", 1, -2, 1, "list", "Removes and returns the last element, or blocks.")    \
+    X(blmove, 6, "WMB", 1, 2, 1, "list", "Pops an element from a list, pushes it to another, or blocks.") \
+    X(brpoplpush, 4, "WMB", 1, 2, 1, "list", "Pops the last element, pushes it to another list, or blocks.") \
+    X(lmpop, -4, "W", 0, 0, 0, "list", "Returns multiple elements from a list after removing them.") \
+    X(blmpop, -5, "WB", 0, 0, 0, "list", "Pops elements from the first non-empty list, or blocks.") \
     /* sets */                                                                                 \
     X(sadd, -3, "WMF", 1, 1, 1, "set", "Adds one or more members to a set.")                    \
     X(srem, -3, "WF", 1, 1, 1, "set", "Removes one or more members from a set.")                \

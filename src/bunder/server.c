@@ -322,6 +322,8 @@ void bndr_unblock_client(struct bndr_client *c, int timeout)
     c->flags &= ~BNDR_CF_BLOCKED;
     if (c->bstream)
         bndr_stream_unblocked(c);
+    if (c->bargv)
+        bndr_block_free(c);
     if (timeout)
         bndr_add_null_array(c);
     if (!(c->flags & BNDR_CF_FAKE)) {
@@ -342,7 +344,8 @@ void bndr_serve_ready_keys(struct bndr_server *s)
             if (!be)
                 break;
             struct bndr_de *e = bndr_db_find(&s->db, k->buf, k->len);
-            if (!e || BNDR_DE_OBJ(e)->type != BNDR_LIST) {
+            int type = e ? BNDR_DE_OBJ(e)->type : -1;
+            if (type != BNDR_LIST && type != BNDR_ZSET) {
                 bndr_stream_serve_ready(s, k->buf, k->len); /* XREAD/XREADGROUP readers */
                 break;
             }
@@ -350,10 +353,15 @@ void bndr_serve_ready_keys(struct bndr_server *s)
             struct bndr_pubsub_sub *w = be->v.p;
             struct bndr_client *c = NULL;
             for (int i = 0; i < w->n && !c; i++) /* XREAD clients wait for a stream here */
-                if (!w->c[i]->bstream)
+                if (!w->c[i]->bstream && (w->c[i]->bargv ? w->c[i]->btype == type : type == BNDR_LIST))
                     c = w->c[i];
             if (!c)
                 break;
+            if (c->bargv) { /* BLMOVE, BLMPOP, BZPOPMIN...: the command runs again (cmd_list.c) */
+                if (!bndr_block_retry(c) || !bndr_db_find(&s->db, k->buf, k->len))
+                    break;
+                continue;
+            }
             int head = c->bwhere;
             struct bndr_str *v = bndr_list_pop(o->u.l, head);
             bndr_add_array(c, 2);
