@@ -162,7 +162,8 @@ static int serve(int argc, char **argv)
     for (size_t i = 0; i < bb_registry_count(registry); i++) {
         const struct bb_service_def *d = bb_registry_def(registry, i);
         if (!d->knobs) continue;
-        int krc = bb_knobs_check(d->knobs, d->nknobs, d->config_size, pj, err, sizeof err);
+        int krc = bb_knobs_check(d->knobs, bb_knobs_count(d->knobs), d->config_size, pj, err,
+                                 sizeof err);
         if (krc != 0) {
             fprintf(stderr, "bunbased: %s\n", krc == BB_EINVAL ? err : bb_strerror(krc));
             json_decref(pj);

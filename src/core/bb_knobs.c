@@ -43,6 +43,13 @@ static void choices_text(const char *choices, char *out, size_t cap)
     out[o] = '\0';
 }
 
+size_t bb_knobs_count(const struct bb_knob *k)
+{
+    size_t n = 0;
+    while (k && k[n].env) n++;
+    return n;
+}
+
 int bb_knob_set(const struct bb_knob *k, void *cfg, const char *v, const char *src, char *err,
                 size_t errcap)
 {
@@ -114,7 +121,8 @@ int bb_knobs_load(const struct bb_knob *k, size_t n, void *cfg, char *err, size_
     for (size_t i = 0; i < n && !rc; i++) {
         const char *v = getenv(k[i].env);
         if (!v) continue;
-        if (!v[0] && (k[i].type == BB_KNOB_U64 || k[i].type == BB_KNOB_BOOL)) continue;
+        if (!v[0] && (k[i].type == BB_KNOB_U64 || k[i].type == BB_KNOB_BOOL || k[i].choices))
+            continue;
         rc = bb_knob_set(&k[i], cfg, v, k[i].env, err, errcap);
     }
     return rc;

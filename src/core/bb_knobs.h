@@ -15,8 +15,8 @@
  *   STR     a string shorter than the field (size); `choices` ("a|b|c"), when set, lists the only
  *           values accepted. PATH is a STR naming a file or directory (printed as is).
  *   SECRET  a STR that --print-config shows as "<set>" or "" (never the value).
- * From the environment, an empty value of a U64 or BOOL knob means its default; an empty STR is
- * the empty string (for several knobs: "off").
+ * From the environment, an empty value of a U64, BOOL or choices knob means its default; an empty
+ * STR is the empty string (for several knobs: "off").
  *
  * Error messages (one line, naming the knob):
  *   "<ENV> must be an integer in [MIN, MAX] (got \"V\")"   (", out of range" when it parsed)
@@ -66,6 +66,11 @@ struct bb_knob {
     BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_SECRET, DFLT, 0, 0, HELP, NULL)
 #define BB_KNOB_CHOICE_ROW(ST, F, ENV, DFLT, CHOICES, HELP)                                        \
     BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_STR, DFLT, 0, 0, HELP, CHOICES)
+
+/* The row that ends a table whose length is not known where it is used (a service's
+ * bb_service_def.knobs); bb_knobs_count counts the rows before it. */
+#define BB_KNOBS_END {.env = NULL}
+size_t bb_knobs_count(const struct bb_knob *k);
 
 /* Sets k's field in cfg from the text v; src names the source in an error ("BUNBASE_X" or
  * "--flag"). Returns 0 or BB_EINVAL with a one-line message in err. */

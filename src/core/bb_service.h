@@ -57,11 +57,11 @@ struct bb_service_def {
     const struct bb_migration *migrations;
     const int *nmigrations;
     /* The service's knobs (bb_knobs.h): rows filling the service's own config struct of
-     * config_size bytes. start() reads them with bb_knobs_load; bunbased validates the selected
-     * services' tables before anything starts (a bad value: exit 2 with a line naming the knob)
-     * and prints them with --print-config. NULL/0: none. */
+     * config_size bytes, the table ended by BB_KNOBS_END (so it may live in another file of the
+     * service). start() reads them with bb_knobs_load; bunbased validates the selected services'
+     * tables before anything starts (a bad value: exit 2 with a line naming the knob) and prints
+     * them with --print-config. NULL: none. */
     const struct bb_knob *knobs;
-    size_t nknobs;
     size_t config_size;
 };
 

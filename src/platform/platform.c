@@ -363,4 +363,6 @@ const struct bb_service_def bb_platform_service = {
     .health = platform_health,
     .migrations = bb_migrations_platform,
     .nmigrations = &bb_migrations_platform_count,
+    .knobs = plat_knobs,
+    .config_size = sizeof(struct plat_config),
 };

@@ -1,118 +1,71 @@
-/* platform_config.c — the platform's knobs (BUNBASE_PLATFORM_*), read from the environment at
- * start and validated; docs/configuration.md lists them. A bad value stops the start with a
- * message naming the knob. */
+/* platform_config.c — the platform's knobs (BUNBASE_PLATFORM_*): one bb_knobs table, read from
+ * the environment at start and validated (a bad value stops the start with a message naming the
+ * knob); docs/configuration.md lists them. */
 #include "platform_internal.h"
 #include "bb_err.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static int u64_knob(const char *env, uint64_t dflt, uint64_t min, uint64_t max, uint64_t *out,
-                    char *err, size_t errcap)
-{
-    const char *v = getenv(env);
-    *out = dflt;
-    if (!v || !*v) return 0;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || !end || *end || v[0] == '-' || x < min || x > max) {
-        snprintf(err, errcap, "%s must be an integer in [%llu, %llu] (got \"%.40s\")", env,
-                 (unsigned long long)min, (unsigned long long)max, v);
-        return BB_EINVAL;
-    }
-    *out = x;
-    return 0;
-}
+#define BIG 1000000000ull
+#define TEN_YEARS_S (10 * 365 * 86400ull)
+#define U64(F, ENV, DFLT, MIN, MAX, HELP) BB_KNOB_U64_ROW(struct plat_config, F, ENV, DFLT, MIN, MAX, HELP)
+#define BOOL(F, ENV, DFLT, HELP) BB_KNOB_BOOL_ROW(struct plat_config, F, ENV, DFLT, HELP)
 
-static int bool_knob(const char *env, int dflt, int *out, char *err, size_t errcap)
-{
-    const char *v = getenv(env);
-    *out = dflt;
-    if (!v || !*v) return 0;
-    if (!strcmp(v, "1") || !strcmp(v, "true"))
-        *out = 1;
-    else if (!strcmp(v, "0") || !strcmp(v, "false"))
-        *out = 0;
-    else {
-        snprintf(err, errcap, "%s must be 0 or 1 (got \"%.40s\")", env, v);
-        return BB_EINVAL;
-    }
-    return 0;
-}
+const struct bb_knob plat_knobs[] = {
+    BB_KNOB_CHOICE_ROW(struct plat_config, mode_name, "BUNBASE_PLATFORM_MODE", "cloud",
+                       "cloud|self_hosted",
+                       "cloud: anyone signs up; self_hosted: one administrator, invitations"),
+    U64(max_projects_per_user, "BUNBASE_PLATFORM_MAX_PROJECTS_PER_USER", "10", 0, BIG,
+        "cloud: projects one developer may create; 0: no limit"),
+    U64(max_tokens_per_user, "BUNBASE_PLATFORM_MAX_TOKENS_PER_USER", "20", 0, BIG,
+        "cloud: personal access tokens one developer may hold; 0: no limit"),
+    BOOL(cookie_secure, "BUNBASE_PLATFORM_COOKIE_SECURE", "0",
+         "mark the dashboard session cookie Secure (behind HTTPS)"),
+    U64(sync_ms, "BUNBASE_PLATFORM_SYNC_MS", "500", 50, 5000,
+        "how often the in-memory project cache polls PostgreSQL for changes"),
+    BOOL(rate_limit, "BUNBASE_PLATFORM_RATE_LIMIT", "1", "rate-limit sign-up, login and key use"),
+    U64(rate_ip_per_min, "BUNBASE_PLATFORM_RATE_IP_PER_MIN", "60", 1, BIG,
+        "auth requests per minute from one IP address"),
+    U64(rate_ip_burst, "BUNBASE_PLATFORM_RATE_IP_BURST", "30", 1, BIG, "burst of the per-IP limit"),
+    U64(rate_account_per_min, "BUNBASE_PLATFORM_RATE_ACCOUNT_PER_MIN", "10", 1, BIG,
+        "auth attempts per minute against one account"),
+    U64(rate_account_burst, "BUNBASE_PLATFORM_RATE_ACCOUNT_BURST", "10", 1, BIG,
+        "burst of the per-account limit"),
+    U64(rate_max_entries, "BUNBASE_PLATFORM_RATE_MAX_ENTRIES", "100000", 100, BIG,
+        "rate-limit buckets kept in memory (oldest dropped)"),
+    U64(pat_default_ttl_s, "BUNBASE_PLATFORM_PAT_DEFAULT_TTL_S", "2592000", 1, TEN_YEARS_S,
+        "lifetime of a personal access token created without one, seconds"),
+    U64(pat_max_ttl_s, "BUNBASE_PLATFORM_PAT_MAX_TTL_S", "31536000", 1, TEN_YEARS_S,
+        "longest lifetime a personal access token may ask for, seconds"),
+    U64(max_keys_per_kind, "BUNBASE_PLATFORM_MAX_KEYS_PER_KIND", "2", 1, 16,
+        "active project keys of one kind (pk_/sk_) at once (rotation)"),
+    U64(max_name_bytes, "BUNBASE_PLATFORM_MAX_NAME_BYTES", "100", 1, 1000,
+        "longest project / token / key name, bytes"),
+    U64(session_cookie_max_age_s, "BUNBASE_PLATFORM_SESSION_COOKIE_MAX_AGE_S", "2592000", 60,
+        TEN_YEARS_S, "Max-Age of the dashboard session cookie, seconds"),
+    U64(gw_max_response_bytes, "BUNBASE_PLATFORM_GATEWAY_MAX_RESPONSE_BYTES", "67108864", 1024,
+        1ull << 34, "largest answer the gateway accepts from a remote data service"),
+    U64(gw_stream_wait_ms, "BUNBASE_PLATFORM_GATEWAY_STREAM_WAIT_MS", "10000", 100, 600000,
+        "how long the gateway waits for a remote subscription's status"),
+    U64(gw_max_frame_bytes, "BUNBASE_PLATFORM_GATEWAY_MAX_FRAME_BYTES", "8388608", 1024,
+        1ull << 30, "largest SSE frame the gateway relays"),
+    U64(gw_cors_max_origins, "BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS", "64", 1, 10000,
+        "allowed CORS origins per project"),
+    BB_KNOBS_END,
+};
 
 int plat_config_load(struct plat_config *c, char *err, size_t errcap)
 {
     memset(c, 0, sizeof *c);
-    const char *mode = getenv("BUNBASE_PLATFORM_MODE");
-    if (!mode || !*mode || !strcmp(mode, "cloud"))
-        c->mode = MODE_CLOUD;
-    else if (!strcmp(mode, "self_hosted"))
-        c->mode = MODE_SELF_HOSTED;
-    else {
-        snprintf(err, errcap, "BUNBASE_PLATFORM_MODE must be cloud or self_hosted (got \"%.40s\")",
-                 mode);
-        return BB_EINVAL;
-    }
-    int rc = 0;
-    const uint64_t big = 1000000000ull;
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_MAX_PROJECTS_PER_USER", 10, 0, big,
-                      &c->max_projects_per_user, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_MAX_TOKENS_PER_USER", 20, 0, big, &c->max_tokens_per_user,
-                      err, errcap);
-    if (!rc) rc = bool_knob("BUNBASE_PLATFORM_COOKIE_SECURE", 0, &c->cookie_secure, err, errcap);
-    if (!rc) rc = u64_knob("BUNBASE_PLATFORM_SYNC_MS", 500, 50, 5000, &c->sync_ms, err, errcap);
-    if (!rc) rc = bool_knob("BUNBASE_PLATFORM_RATE_LIMIT", 1, &c->rate_limit, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_RATE_IP_PER_MIN", 60, 1, big, &c->rate_ip_per_min, err,
-                      errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_RATE_IP_BURST", 30, 1, big, &c->rate_ip_burst, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_RATE_ACCOUNT_PER_MIN", 10, 1, big, &c->rate_account_per_min,
-                      err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_RATE_ACCOUNT_BURST", 10, 1, big, &c->rate_account_burst,
-                      err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_RATE_MAX_ENTRIES", 100000, 100, big, &c->rate_max_entries,
-                      err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_PAT_DEFAULT_TTL_S", 30 * 86400, 1, 10 * 365 * 86400ull,
-                      &c->pat_default_ttl_s, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_PAT_MAX_TTL_S", 365 * 86400, 1, 10 * 365 * 86400ull,
-                      &c->pat_max_ttl_s, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_MAX_KEYS_PER_KIND", 2, 1, 16, &c->max_keys_per_kind, err,
-                      errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_MAX_NAME_BYTES", 100, 1, 1000, &c->max_name_bytes, err,
-                      errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_SESSION_COOKIE_MAX_AGE_S", 30 * 86400, 60,
-                      10 * 365 * 86400ull, &c->session_cookie_max_age_s, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_MAX_RESPONSE_BYTES", 64ull << 20, 1024, 1ull << 34,
-                      &c->gw_max_response_bytes, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_STREAM_WAIT_MS", 10000, 100, 600000,
-                      &c->gw_stream_wait_ms, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_MAX_FRAME_BYTES", 8ull << 20, 1024, 1ull << 30,
-                      &c->gw_max_frame_bytes, err, errcap);
-    if (!rc)
-        rc = u64_knob("BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS", 64, 1, 10000,
-                      &c->gw_cors_max_origins, err, errcap);
-    if (!rc && c->pat_default_ttl_s > c->pat_max_ttl_s) {
+    int rc = bb_knobs_load(plat_knobs, bb_knobs_count(plat_knobs), c, err, errcap);
+    if (rc) return rc;
+    c->mode = strcmp(c->mode_name, "self_hosted") == 0 ? MODE_SELF_HOSTED : MODE_CLOUD;
+    if (c->pat_default_ttl_s > c->pat_max_ttl_s) {
         snprintf(
             err, errcap,
             "BUNBASE_PLATFORM_PAT_DEFAULT_TTL_S must not exceed BUNBASE_PLATFORM_PAT_MAX_TTL_S");
-        rc = BB_EINVAL;
+        return BB_EINVAL;
     }
-    return rc;
+    return 0;
 }

@@ -19,6 +19,7 @@
 #include "bb_time.h"
 #include "bb_id.h"
 #include "bb_identity.h"
+#include "bb_knobs.h"
 
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -91,7 +92,8 @@ int platform_authorize(void *arg, const struct bb_http_request *req, const char 
 enum plat_mode { MODE_CLOUD = 0, MODE_SELF_HOSTED = 1 };
 
 struct plat_config {
-    int mode;
+    char mode_name[16]; /* BUNBASE_PLATFORM_MODE: "cloud" | "self_hosted" */
+    int mode;           /* from mode_name */
     uint64_t max_projects_per_user; /* cloud only; 0 = unlimited */
     uint64_t max_tokens_per_user;   /* cloud only; 0 = unlimited */
     int cookie_secure;
@@ -110,6 +112,8 @@ struct plat_config {
     uint64_t gw_max_frame_bytes;    /* one relayed SSE frame */
     uint64_t gw_cors_max_origins;   /* allowed origins per project */
 };
+/* The platform's knob table (bb_knobs.h, ended by BB_KNOBS_END): bb_platform_service.knobs. */
+extern const struct bb_knob plat_knobs[];
 int plat_config_load(struct plat_config *c, char *err, size_t errcap);
 
 /* ---------------------------------------------------------------- cache */

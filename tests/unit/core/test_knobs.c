@@ -67,7 +67,23 @@ static void test_defaults_and_env(void **state)
     assert_int_equal(c.flag64, 1);
     assert_string_equal(c.mode, "off");
     assert_string_equal(c.path, "/tmp/x");
+    setenv("BUNBASE_TESTSVC_MODE", "", 1); /* empty choice: the default */
+    assert_int_equal(bb_knobs_load(tbl, N, &c, err, sizeof err), 0);
+    assert_string_equal(c.mode, "full");
     clear_env();
+}
+
+static const struct bb_knob ended[] = {
+    BB_KNOB_U64_ROW(struct svc_cfg, max_things, "BUNBASE_TESTSVC_MAX_THINGS", "10", 1, 100, "x"),
+    BB_KNOB_U64_ROW(struct svc_cfg, idle_ms, "BUNBASE_TESTSVC_IDLE_MS", "500", 0, 60000, "y"),
+    BB_KNOBS_END,
+};
+
+static void test_count(void **state)
+{
+    (void)state;
+    assert_int_equal(bb_knobs_count(ended), 2);
+    assert_int_equal(bb_knobs_count(NULL), 0);
 }
 
 static void test_errors_name_the_knob(void **state)
@@ -131,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_defaults_and_env),
         cmocka_unit_test(test_errors_name_the_knob),
         cmocka_unit_test(test_json_and_check),
+        cmocka_unit_test(test_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
