@@ -11,6 +11,7 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_http.h"
+#include "bb_httpc.h"
 #include "bb_json.h"
 #include "bb_log.h"
 #include "bb_metrics.h"
@@ -20,6 +21,7 @@
 #include "bb_time.h"
 
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -529,6 +531,102 @@ struct bb_router *bb_host_service_router(struct bb_host *h, const char *service)
                                                            : (h->has_gateway ? h->gateway.router : NULL);
     pthread_mutex_unlock(&h->mu);
     return r;
+}
+
+struct bb_router *bb_host_locate(struct bb_host *h, const char *service, char *addr, size_t cap,
+                                 const char **remote)
+{
+    struct bb_router *router = bb_host_service_state(h, service)
+                                   ? bb_host_service_router(h, service)
+                                   : NULL;
+    *remote = router ? NULL : bb_config_service_addr(service, addr, cap);
+    return router;
+}
+
+int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_call *c,
+                 int *status, char **reply, size_t *reply_len)
+{
+    *status = 0, *reply = NULL, *reply_len = 0;
+    if (!h || !service || !c || !c->method || !c->url) return BB_EINVAL;
+    size_t max = c->max_reply ? c->max_reply : (size_t)64 << 20;
+    const char *tok = h->o.internal_token ? h->o.internal_token : "";
+    char addr[256];
+    const char *remote = NULL;
+    struct bb_router *router = bb_host_locate(h, service, addr, sizeof addr, &remote);
+    if (!router && !remote) return BB_EUNAVAIL;
+    size_t bl = strlen(tok) + 8;
+    char *bearer = malloc(bl);
+    if (!bearer) return BB_ENOMEM;
+    snprintf(bearer, bl, "Bearer %s", tok);
+    int rc = 0;
+    if (router) {
+        struct bb_http_header hdrs[4];
+        size_t nh = 0;
+        hdrs[nh++] = (struct bb_http_header){"Authorization", bearer};
+        if (c->identity) hdrs[nh++] = (struct bb_http_header){"X-Bunbase-Identity", (char *)c->identity};
+        if (c->body) hdrs[nh++] = (struct bb_http_header){"Content-Type", "application/json"};
+        if (c->request_id) hdrs[nh++] = (struct bb_http_header){"X-Request-Id", (char *)c->request_id};
+        struct bb_http_local_request lr = {c->method, c->url, hdrs, nh, c->body, c->body_len};
+        struct bb_http_response *out = NULL;
+        size_t maxb = h->o.cfg ? (size_t)h->o.cfg->http_max_body_bytes : 0;
+        if (c->body_len > maxb) maxb = c->body_len;
+        if (bb_http_dispatch_local(router, maxb, tok, &lr, &out) != 0 || !out) {
+            rc = BB_ENOMEM;
+        } else if (out->body_len > max) {
+            rc = BB_ETOOBIG;
+        } else {
+            *status = out->status;
+            *reply = malloc(out->body_len + 1);
+            if (!*reply) {
+                rc = BB_ENOMEM;
+            } else {
+                if (out->body_len) memcpy(*reply, out->body, out->body_len);
+                (*reply)[out->body_len] = '\0';
+                *reply_len = out->body_len;
+            }
+        }
+        bb_http_response_free(out);
+        free(bearer);
+        return rc;
+    }
+    size_t ul = strlen(remote) + strlen(c->url) + 8;
+    char *full = malloc(ul);
+    char l1[64], *l2 = NULL, *l3 = NULL;
+    size_t l2n = bl + 16, l3n = c->identity ? strlen(c->identity) + 24 : 0;
+    l2 = malloc(l2n);
+    if (c->identity) l3 = malloc(l3n);
+    if (!full || !l2 || (c->identity && !l3)) {
+        free(full), free(l2), free(l3), free(bearer);
+        return BB_ENOMEM;
+    }
+    snprintf(full, ul, "http://%s%s", remote, c->url);
+    snprintf(l2, l2n, "Authorization: %s", bearer);
+    if (l3) snprintf(l3, l3n, "X-Bunbase-Identity: %s", c->identity);
+    snprintf(l1, sizeof l1, "Content-Type: application/json");
+    const char *lines[5];
+    size_t nl = 0;
+    lines[nl++] = l2;
+    if (l3) lines[nl++] = l3;
+    if (c->body) lines[nl++] = l1;
+    lines[nl++] = "Expect:";
+    lines[nl] = NULL;
+    struct bb_httpc_request hr = {.method = c->method, .url = full, .headers = lines,
+                                  .body = c->body, .body_len = c->body_len,
+                                  .request_id = c->request_id, .max_response_bytes = max,
+                                  .timeout_ms = c->timeout_ms ? c->timeout_ms : 30000};
+    struct bb_httpc_response out = {0};
+    rc = bb_httpc_do(&hr, &out);
+    OPENSSL_cleanse(l2, l2n);
+    OPENSSL_cleanse(bearer, bl);
+    free(full), free(l2), free(l3), free(bearer);
+    if (rc == BB_EIO) rc = BB_EUNAVAIL;
+    if (rc) return rc;
+    *status = (int)out.status;
+    *reply = out.body;
+    *reply_len = out.body_len;
+    out.body = NULL;
+    bb_httpc_response_release(&out);
+    return 0;
 }
 
 int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,

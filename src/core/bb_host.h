@@ -108,6 +108,35 @@ int bb_host_listen(struct bb_host *h, const char *service, const struct bb_route
  * for dispatching to them in-process (bb_http_dispatch_local). NULL for an unknown service. */
 struct bb_router *bb_host_service_router(struct bb_host *h, const char *service);
 
+/* Where a service runs, for a client of it: its router (bb_host_service_router) when it runs in
+ * this process, else NULL with *remote its address (BUNBASE_<SERVICE>_ADDR, copied into addr) or
+ * NULL when it has none. Any thread. */
+struct bb_router *bb_host_locate(struct bb_host *h, const char *service, char *addr, size_t cap,
+                                 const char **remote);
+
+/* One request to a service wherever it runs (bb_host_locate): in-process through
+ * bb_http_dispatch_local on its router, else over HTTP (bb_httpc) to its address; either way with
+ * the internal token as `Authorization: Bearer` and, when identity is not NULL, `X-Bunbase-Identity:
+ * <identity>` (NULL: the internal service itself, BB_IDENTITY_INTERNAL_SERVICE). url is the path
+ * and query ("/v1/...?q"); body (may be NULL) is sent with Content-Type application/json.
+ * request_id (may be NULL) goes as X-Request-Id. On 0, *status is the answer's HTTP status and
+ * *reply (caller frees; NUL-terminated, never NULL) its body of *reply_len bytes. Errors:
+ * BB_EUNAVAIL (the service is neither here nor at an address, or cannot be reached), BB_ETIMEDOUT,
+ * BB_ETOOBIG (answer over max_reply bytes; 0: 64 MiB), BB_ENOMEM, BB_EINVAL. Blocks: a pool
+ * worker, never the loop thread. */
+struct bb_host_call {
+    const char *method;
+    const char *url;
+    const char *identity;
+    const void *body;
+    size_t body_len;
+    const char *request_id;
+    size_t max_reply;
+    long timeout_ms; /* remote only; 0: 30 s */
+};
+int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_call *c,
+                 int *status, char **reply, size_t *reply_len);
+
 /* Records key=value (e.g. "rpc", "127.0.0.1:4100") in <data>/<service>.addr. Any thread. */
 int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,
                          const char *value);

@@ -192,12 +192,7 @@ static void forward_remote(struct bb_http_request *req, struct bb_http_response 
 static struct bb_router *locate(struct platform *p, enum gw_svc svc, char *addr, size_t cap,
                                 const char **remote)
 {
-    const char *name = svc_names[svc];
-    struct bb_router *router = bb_host_service_state(p->rt->host, name)
-                                   ? bb_host_service_router(p->rt->host, name)
-                                   : NULL;
-    *remote = router ? NULL : bb_config_service_addr(name, addr, cap);
-    return router;
+    return bb_host_locate(p->rt->host, svc_names[svc], addr, cap, remote);
 }
 
 /* Sends req to service at url (path + query) as identity (NULL: the internal service itself). */
@@ -237,36 +232,16 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
 static int call_admin(struct platform *p, enum gw_svc svc, const char *method, const char *url,
                       const char *request_id)
 {
-    char bearer[300];
-    snprintf(bearer, sizeof bearer, "Bearer %s",
-             p->rt->internal_token ? p->rt->internal_token : "");
-    struct bb_http_header hdrs[3] = {{"Authorization", bearer},
-                                     {"X-Bunbase-Identity", "admin"},
-                                     {"X-Request-Id", (char *)request_id}};
+    struct bb_host_call c = {.method = method, .url = url, .identity = "admin",
+                             .request_id = request_id};
+    int st = 0;
+    char *reply = NULL;
+    size_t rl = 0;
     char addr[256];
     const char *remote;
-    struct bb_router *router = locate(p, svc, addr, sizeof addr, &remote);
-    if (router) {
-        struct bb_http_local_request lr = {method, url, hdrs, 3, NULL, 0};
-        struct bb_http_response *out = NULL;
-        if (bb_http_dispatch_local(router, 0, p->rt->internal_token, &lr, &out) != 0 || !out)
-            return -1;
-        int st = out->status;
-        bb_http_response_free(out);
-        return st;
-    }
-    if (!remote) return 0;
-    char full[GW_URL_MAX + 300], l1[400], l2[64];
-    snprintf(full, sizeof full, "http://%s%s", addr, url);
-    snprintf(l1, sizeof l1, "Authorization: %s", bearer);
-    snprintf(l2, sizeof l2, "X-Bunbase-Identity: admin");
-    const char *lines[] = {l1, l2, NULL};
-    struct bb_httpc_request hr = {.method = method, .url = full, .headers = lines,
-                                  .request_id = request_id, .timeout_ms = 30000};
-    struct bb_httpc_response out = {0};
-    if (bb_httpc_do(&hr, &out) != 0) return -1;
-    int st = (int)out.status;
-    bb_httpc_response_release(&out);
+    if (!locate(p, svc, addr, sizeof addr, &remote) && !remote) return 0;
+    if (bb_host_call(p->rt->host, svc_names[svc], &c, &st, &reply, &rl) != 0) return -1;
+    free(reply);
     return st;
 }
 
