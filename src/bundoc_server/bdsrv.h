@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bb_service.h"
+#include "buncast.h"
 #include "bundoc.h"
 #include "query.h"
 #include "store.h"
@@ -61,9 +62,29 @@ struct bdsrv_metrics {
 
 struct bb_rpc_server;
 
+/* bundoc-server's knobs (BUNBASE_BUNDOC_*: the table in bundoc_server.c) */
+struct bdsrv_config {
+    char durability[16];
+    uint64_t idle_ms;
+    uint64_t evict_interval_ms;
+    uint64_t max_instances;
+    uint64_t max_db_bytes;
+    uint64_t max_documents;
+    uint64_t max_request_bytes;
+    uint64_t max_scan;
+    uint64_t query_max_docs;
+    uint64_t query_timeout_ms;
+    uint64_t regex_match_limit;
+    uint64_t regex_depth_limit;
+    char rpc_addr[256];
+    uint64_t ring_size;
+};
+
 struct bdsrv {
     struct bb_runtime *rt;
     const struct bb_config *cfg;
+    struct bdsrv_config k;           /* our knobs */
+    struct buncast_config bcast_cfg; /* buncast's (its socket, its event limit) */
     char root[1100]; /* <data>/bundoc/projects */
     struct bdoc_options dbopts;
     uint64_t max_db_bytes, max_scan, ring_size;
@@ -119,11 +140,17 @@ int bdsrv_feed_subscribe(struct bdsrv *s, struct bdsrv_inst *inst, const char *c
 /* ---- API (bdsrv_api.c) ---- */
 /* 1 if name is a valid collection name: [A-Za-z0-9_-]{1,128}, not starting with "__". */
 int bdsrv_coll_name_valid(const char *name);
+/* Collections whose names start with BDSRV_RESERVED_PREFIX belong to platform services (tenant-auth
+ * keeps a project's end users there): only the internal service identity (the internal token
+ * without X-Bunbase-Identity) sees them; to admin, end users and everyone the gateway forwards
+ * they do not exist (404, left out of the collection list). */
+#define BDSRV_RESERVED_PREFIX "_auth_"
+int bdsrv_coll_reserved(const char *name);
 int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap);
 void bdsrv_api_stop(struct bdsrv *s);
 
 /* ---- internal RPC (bdsrv_rpc.c) ---- */
-/* Listens on cfg->bundoc_rpc_addr if set (ProxyDocument, dispatched through the route table). */
+/* Listens on k.rpc_addr if set (ProxyDocument, dispatched through the route table). */
 int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap);
 /* Stops listening; calls still running reply and are freed by the pool. Loop thread. */
 void bdsrv_rpc_stop(struct bdsrv *s);

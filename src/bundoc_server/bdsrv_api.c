@@ -42,6 +42,7 @@ struct rq {
     struct bdoc_store_actor actor;
     json_t *auth; /* owned */
     json_t *body; /* owned */
+    int sys;      /* the internal service itself: may use the reserved collections */
 };
 
 static void rq_end(struct rq *q)
@@ -73,7 +74,8 @@ static void reply_store_err(struct bb_http_response *res, int rc, struct bdoc_st
     bdoc_store_error_release(e);
 }
 
-static int check_coll(struct bb_http_response *res, const char *what, const char *name);
+static int check_coll(struct bb_http_response *res, const struct rq *q, const char *what,
+                      const char *name);
 
 /* Identity, project, instance and (want_body) the JSON body. Replies and returns nonzero on error. */
 static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, struct rq *q,
@@ -84,7 +86,10 @@ static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, s
     bb_counter_inc(q->s->met.requests);
     /* the identity the host resolved from the internal token + X-Bunbase-Identity */
     const struct bb_identity *id = &req->identity;
-    if (id->kind == BB_IDENTITY_INTERNAL_ADMIN) {
+    if (id->kind == BB_IDENTITY_INTERNAL_SERVICE) { /* a platform service (tenant-auth) */
+        q->actor.admin = 1;
+        q->sys = 1;
+    } else if (id->kind == BB_IDENTITY_INTERNAL_ADMIN) {
         q->actor.admin = 1;
     } else if (id->kind == BB_IDENTITY_INTERNAL_END_USER) {
         if (id->uid) { /* else "anonymous": an end user without auth */
@@ -114,7 +119,7 @@ static int rq_begin(struct bb_http_request *req, struct bb_http_response *res, s
         }
     }
     const char *cparam = bb_http_param(req, "collection");
-    if (cparam && check_coll(res, "collection", cparam)) {
+    if (cparam && check_coll(res, q, "collection", cparam)) {
         rq_end(q);
         return -1;
     }
@@ -160,9 +165,20 @@ int bdsrv_coll_name_valid(const char *name)
 
 #define COLL_RULE "expected [A-Za-z0-9_-]{1,128} not starting with __"
 
-/* 0, or replies 400 and returns -1. */
-static int check_coll(struct bb_http_response *res, const char *what, const char *name)
+int bdsrv_coll_reserved(const char *name)
 {
+    return name && !strncmp(name, BDSRV_RESERVED_PREFIX, sizeof BDSRV_RESERVED_PREFIX - 1);
+}
+
+/* 0, or replies 400 (invalid name) or 404 (a reserved name, for anyone but the internal service:
+ * to every other identity those collections do not exist) and returns -1. */
+static int check_coll(struct bb_http_response *res, const struct rq *q, const char *what,
+                      const char *name)
+{
+    if (bdsrv_coll_name_valid(name) && bdsrv_coll_reserved(name) && !q->sys) {
+        reply_err(res, BB_ENOTFOUND, "collection not found");
+        return -1;
+    }
     if (bdsrv_coll_name_valid(name)) return 0;
     char m[200];
     snprintf(m, sizeof m, "%s: invalid collection name: " COLL_RULE, what);
@@ -548,7 +564,7 @@ static void h_query(struct bb_http_request *req, struct bb_http_response *res)
         rq_end(&q);
         return;
     }
-    if (check_coll(res, "collection", coll)) {
+    if (check_coll(res, &q, "collection", coll)) {
         rq_end(&q);
         return;
     }
@@ -609,6 +625,11 @@ static void h_batch(struct bb_http_request *req, struct bb_http_response *res)
                      w[i].kind == W_DELETE ? "" : w[i].kind == W_PATCH ? ", patch (object)"
                                                                        : ", doc (object)");
             reply_err(res, BB_EINVAL, m);
+            goto out;
+        }
+        if (bdsrv_coll_reserved(w[i].coll) && !q.sys) {
+            snprintf(m, sizeof m, "writes[%zu].collection: collection not found", i);
+            reply_err(res, BB_ENOTFOUND, m);
             goto out;
         }
         if (!bdsrv_coll_name_valid(w[i].coll)) {
@@ -691,6 +712,9 @@ static void h_coll_list(struct bb_http_request *req, struct bb_http_response *re
     if (rc) {
         reply_err(res, rc, NULL);
     } else {
+        for (size_t i = json_array_size(names); !q.sys && i-- > 0;)
+            if (bdsrv_coll_reserved(json_string_value(json_array_get(names, i))))
+                json_array_remove(names, i);
         reply_list(res, "collections", names);
     }
     rq_end(&q);
@@ -705,7 +729,7 @@ static void h_coll_create(struct bb_http_request *req, struct bb_http_response *
         reply_err(res, BB_EPERM, "collection management needs the admin identity");
     } else if (!name || !*name) {
         reply_err(res, BB_EINVAL, "collection name is required");
-    } else if (check_coll(res, "name", name)) {
+    } else if (check_coll(res, &q, "name", name)) {
         /* replied */
     } else {
         json_t *opts = json_deep_copy(q.body);
@@ -934,7 +958,7 @@ static void h_query_subscribe(struct bb_http_request *req, struct bb_http_respon
         rq_end(&q);
         return;
     }
-    if (check_coll(res, "collection", coll)) {
+    if (check_coll(res, &q, "collection", coll)) {
         rq_end(&q);
         return;
     }
@@ -1033,11 +1057,11 @@ int bdsrv_api_start(struct bdsrv *s, char *err, size_t errcap)
 {
     memcpy(routes, routes_tpl, sizeof routes_tpl);
     for (size_t i = 0; i < NROUTES; i++)
-        routes[i].max_body = (size_t)s->cfg->bundoc_max_request_bytes;
+        routes[i].max_body = (size_t)s->k.max_request_bytes;
     /* on the gateway, or on our own listener when BUNBASE_BUNDOC_SERVER_ADDR is set */
     struct bb_http_limits lim;
     bb_config_http_limits(s->cfg, &lim);
-    lim.max_body_bytes = s->cfg->bundoc_max_request_bytes;
+    lim.max_body_bytes = s->k.max_request_bytes;
     return bb_host_mount(s->rt->host, "bundoc-server", routes, NROUTES, s, &lim, &s->http_port,
                          err, errcap);
 }
