@@ -124,8 +124,26 @@ struct bun_auth {
 
 /* ---- construction (bun_auth.c) ------------------------------------------------------------- */
 
+/* bun-auth's knobs (BUNBASE_BUN_AUTH_*: the table in bun_auth.c) */
+struct bun_auth_knobs {
+    uint64_t argon2_opslimit;
+    uint64_t argon2_memlimit_kib;
+    uint64_t password_min;
+    uint64_t password_max;
+    uint64_t access_ttl_s;
+    uint64_t refresh_ttl_s;
+    uint64_t session_ttl_s;
+    uint64_t leeway_s;
+    uint64_t key_grace_s;
+    uint64_t key_rotate_s;
+    uint64_t sync_ms;
+    uint64_t max_sessions;
+    char issuer[128];
+    char audience[128];
+};
+
 struct bun_auth_opts {
-    const struct bb_config *cfg; /* borrowed: the BUNBASE_BUN_AUTH_* knobs and data_dir */
+    const struct bb_config *cfg; /* borrowed: data_dir (our knobs come from the environment) */
     struct bb_pg_pool *pg;       /* borrowed; migrations already applied */
     int sync_thread;             /* 1: start the background sync thread */
 };

@@ -182,14 +182,53 @@ static void *sync_main(void *arg)
 
 /* ------------------------------------------------------------------ construction */
 
+#define ROW(F, ENV, T, DFLT, MIN, MAX, HELP, CH)                                                   \
+    BB_KNOB_ROW(struct bun_auth_knobs, F, ENV, NULL, T, DFLT, MIN, MAX, HELP, CH)
+static const struct bb_knob ba_knobs[] = {
+    ROW(argon2_opslimit, "BUNBASE_BUN_AUTH_ARGON2_OPSLIMIT", BB_KNOB_U64, "2", 1, 64,
+     "bun-auth: Argon2id passes per password hash (libsodium opslimit)", NULL),
+    ROW(argon2_memlimit_kib, "BUNBASE_BUN_AUTH_ARGON2_MEMLIMIT_KIB", BB_KNOB_U64, "65536", 8,
+     4194304, "bun-auth: Argon2id memory per password hash, KiB", NULL),
+    ROW(password_min, "BUNBASE_BUN_AUTH_PASSWORD_MIN", BB_KNOB_U64, "8", 1, 1024,
+     "bun-auth: shortest accepted password, bytes", NULL),
+    ROW(password_max, "BUNBASE_BUN_AUTH_PASSWORD_MAX", BB_KNOB_U64, "256", 8, 4096,
+     "bun-auth: longest accepted password, bytes", NULL),
+    ROW(access_ttl_s, "BUNBASE_BUN_AUTH_ACCESS_TTL_S", BB_KNOB_U64, "900", 1, 86400,
+     "bun-auth: lifetime of an access token (JWT), seconds", NULL),
+    ROW(refresh_ttl_s, "BUNBASE_BUN_AUTH_REFRESH_TTL_S", BB_KNOB_U64, "2592000", 1,
+     31536000, "bun-auth: lifetime of a refresh token, seconds (never past its session)", NULL),
+    ROW(session_ttl_s, "BUNBASE_BUN_AUTH_SESSION_TTL_S", BB_KNOB_U64, "2592000", 1, 31536000,
+     "bun-auth: lifetime of a session and its dashboard session token, seconds", NULL),
+    ROW(leeway_s, "BUNBASE_BUN_AUTH_LEEWAY_S", BB_KNOB_U64, "30", 0, 600,
+     "bun-auth: clock skew tolerated on a token's exp/iat, seconds", NULL),
+    ROW(key_grace_s, "BUNBASE_BUN_AUTH_KEY_GRACE_S", BB_KNOB_U64, "3600", 0, 31536000,
+     "bun-auth: how long a rotated-out signing key still verifies tokens, seconds", NULL),
+    ROW(key_rotate_s, "BUNBASE_BUN_AUTH_KEY_ROTATE_S", BB_KNOB_U64, "0", 0, 31536000,
+     "bun-auth: rotate the signing key automatically at this age, seconds; 0: only on request", NULL),
+    ROW(sync_ms, "BUNBASE_BUN_AUTH_SYNC_MS", BB_KNOB_U64, "1000", 10, 3600000,
+     "bun-auth: how often the in-memory session table is refreshed from PostgreSQL", NULL),
+    ROW(max_sessions, "BUNBASE_BUN_AUTH_MAX_SESSIONS", BB_KNOB_U64, "50", 1, 100000,
+     "bun-auth: live sessions per developer; a login past it revokes the oldest", NULL),
+    ROW(issuer, "BUNBASE_BUN_AUTH_ISSUER", BB_KNOB_STR, "bunbase", 0, 0,
+     "bun-auth: the iss claim of access tokens", NULL),
+    ROW(audience, "BUNBASE_BUN_AUTH_AUDIENCE", BB_KNOB_STR, "bunbase-api", 0, 0,
+     "bun-auth: the aud claim of access tokens", NULL),
+    BB_KNOBS_END,
+};
+#undef ROW
+
 int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err, size_t errcap)
 {
     const struct bb_config *cfg = o->cfg;
-    if (cfg->bun_auth_password_min > cfg->bun_auth_password_max) {
+    struct bun_auth_knobs kn;
+    int krc = bb_knobs_load(ba_knobs, bb_knobs_count(ba_knobs), &kn, err, errcap);
+    if (krc) return krc;
+    const struct bun_auth_knobs *k = &kn;
+    if (k->password_min > k->password_max) {
         snprintf(err, errcap, "BUNBASE_BUN_AUTH_PASSWORD_MIN is larger than _PASSWORD_MAX");
         return BB_EINVAL;
     }
-    if (!cfg->bun_auth_issuer[0] || !cfg->bun_auth_audience[0]) {
+    if (!k->issuer[0] || !k->audience[0]) {
         snprintf(err, errcap, "BUNBASE_BUN_AUTH_ISSUER and _AUDIENCE must not be empty");
         return BB_EINVAL;
     }
@@ -200,20 +239,22 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
     struct bun_auth *a = calloc(1, sizeof *a);
     if (!a) return BB_ENOMEM;
     a->pg = o->pg;
-    a->c.opslimit = cfg->bun_auth_argon2_opslimit;
-    a->c.memlimit = (size_t)cfg->bun_auth_argon2_memlimit_kib * 1024u;
-    a->c.password_min = cfg->bun_auth_password_min;
-    a->c.password_max = cfg->bun_auth_password_max;
-    a->c.access_ttl = (int64_t)cfg->bun_auth_access_ttl_s;
-    a->c.refresh_ttl = (int64_t)cfg->bun_auth_refresh_ttl_s;
-    a->c.session_ttl = (int64_t)cfg->bun_auth_session_ttl_s;
-    a->c.leeway = (int64_t)cfg->bun_auth_leeway_s;
-    a->c.key_grace = (int64_t)cfg->bun_auth_key_grace_s;
-    a->c.key_rotate = (int64_t)cfg->bun_auth_key_rotate_s;
-    a->c.sync_ms = cfg->bun_auth_sync_ms;
-    a->c.max_sessions = (size_t)cfg->bun_auth_max_sessions;
-    snprintf(a->c.issuer, sizeof a->c.issuer, "%s", cfg->bun_auth_issuer);
-    snprintf(a->c.audience, sizeof a->c.audience, "%s", cfg->bun_auth_audience);
+    a->c.opslimit = k->argon2_opslimit;
+    a->c.memlimit = (size_t)k->argon2_memlimit_kib * 1024u;
+    a->c.password_min = k->password_min;
+    a->c.password_max = k->password_max;
+    a->c.access_ttl = (int64_t)k->access_ttl_s;
+    a->c.refresh_ttl = (int64_t)k->refresh_ttl_s;
+    a->c.session_ttl = (int64_t)k->session_ttl_s;
+    a->c.leeway = (int64_t)k->leeway_s;
+    a->c.key_grace = (int64_t)k->key_grace_s;
+    a->c.key_rotate = (int64_t)k->key_rotate_s;
+    a->c.sync_ms = k->sync_ms;
+    a->c.max_sessions = (size_t)k->max_sessions;
+    _Static_assert(sizeof a->c.issuer == sizeof k->issuer, "issuer fits");
+    _Static_assert(sizeof a->c.audience == sizeof k->audience, "audience fits");
+    memcpy(a->c.issuer, k->issuer, sizeof a->c.issuer);
+    memcpy(a->c.audience, k->audience, sizeof a->c.audience);
     snprintf(a->dir, sizeof a->dir, "%s/bun_auth", cfg->data_dir);
     pthread_rwlock_init(&a->klock, NULL);
     pthread_mutex_init(&a->rotate_mu, NULL);
@@ -380,4 +421,6 @@ const struct bb_service_def bb_bun_auth_service = {
     .health = svc_health,
     .migrations = bb_migrations_bun_auth,
     .nmigrations = &bb_migrations_bun_auth_count,
+    .knobs = ba_knobs,
+    .config_size = sizeof(struct bun_auth_knobs),
 };

@@ -40,6 +40,7 @@
 struct buncast {
     struct bb_runtime *rt;
     const struct bb_config *cfg;
+    struct buncast_config k; /* our knobs */
     struct bcast_broker *broker;
     struct bcast_ipc *ipc;
     struct bb_router *router;
@@ -293,6 +294,55 @@ static void buncast_stop(void *state)
     maybe_free(bc);
 }
 
+#define ROW(F, ENV, T, DFLT, MIN, MAX, HELP, CH)                                                   \
+    BB_KNOB_ROW(struct buncast_config, F, ENV, NULL, T, DFLT, MIN, MAX, HELP, CH)
+static const struct bb_knob buncast_knobs[] = {
+    ROW(socket, "BUNBASE_BUNCAST_SOCKET", BB_KNOB_STR, "", 0, 0,
+     "buncast IPC unix socket; empty: <data>/buncast.sock", NULL),
+    ROW(ipc_addr, "BUNBASE_BUNCAST_IPC_ADDR", BB_KNOB_STR, "", 0, 0,
+     "buncast IPC over TCP (IP:PORT, port 0 = a free one); empty (default): off", NULL),
+    ROW(auth_timeout_ms, "BUNBASE_BUNCAST_AUTH_TIMEOUT_MS", BB_KNOB_U64, "5000", 10, 600000,
+     "an IPC connection that has not authenticated (internal token) within this is closed", NULL),
+    ROW(max_created_topics, "BUNBASE_BUNCAST_MAX_CREATED_TOPICS", BB_KNOB_U64, "1000", 0,
+     100000000, "new topics one IPC connection may make with CreateTopic; beyond: error reply", NULL),
+    ROW(created_topic_idle_ms, "BUNBASE_BUNCAST_CREATED_TOPIC_IDLE_MS", BB_KNOB_U64, "3600000",
+     1, 86400000ull * 365, "a CreateTopic topic with no subscriber and no publish this long is removed", NULL),
+    ROW(durable_prefixes, "BUNBASE_BUNCAST_DURABLE_PREFIXES", BB_KNOB_STR, "", 0, 0,
+     "comma-separated topic prefixes whose events are kept in an on-disk log", NULL),
+    ROW(ring_size, "BUNBASE_BUNCAST_RING_SIZE", BB_KNOB_U64, "1024", 0, 1000000,
+     "events kept in memory per topic for resume (Last-Event-ID)", NULL),
+    ROW(queue_bytes, "BUNBASE_BUNCAST_QUEUE_BYTES", BB_KNOB_U64, "4194304", 4096, 1ull << 32,
+     "unsent bytes per buncast subscriber before it is disconnected as too slow", NULL),
+    ROW(max_frame_bytes, "BUNBASE_BUNCAST_MAX_FRAME_BYTES", BB_KNOB_U64, "16777216", 64,
+     1ull << 31, "largest IPC frame accepted; bigger: error frame and close", NULL),
+    ROW(max_event_bytes, "BUNBASE_BUNCAST_MAX_EVENT_BYTES", BB_KNOB_U64, "1048576", 0,
+     1ull << 30, "largest event data (IPC and HTTP)", NULL),
+    ROW(max_topics, "BUNBASE_BUNCAST_MAX_TOPICS", BB_KNOB_U64, "100000", 1, 100000000,
+     "topics in memory; creating more is refused", NULL),
+    ROW(max_connections, "BUNBASE_BUNCAST_MAX_CONNECTIONS", BB_KNOB_U64, "10000", 1, 1000000,
+     "IPC connections; extra ones are closed on accept", NULL),
+    ROW(max_subscriptions, "BUNBASE_BUNCAST_MAX_SUBSCRIPTIONS", BB_KNOB_U64, "1024", 1, 1000000,
+     "subscriptions per IPC connection", NULL),
+    ROW(topic_idle_ms, "BUNBASE_BUNCAST_TOPIC_IDLE_MS", BB_KNOB_U64, "300000", 0, 86400000ull * 365,
+     "a topic with no subscribers and no publish for this long is removed (with its ring)", NULL),
+    ROW(segment_bytes, "BUNBASE_BUNCAST_SEGMENT_BYTES", BB_KNOB_U64, "8388608", 4096, 1ull << 32,
+     "durable topics: log segment size before rolling", NULL),
+    ROW(retention_bytes, "BUNBASE_BUNCAST_RETENTION_BYTES", BB_KNOB_U64, "268435456", 4096,
+     1ull << 40, "durable topics: log bytes kept per topic (oldest segments deleted)", NULL),
+    ROW(retention_ms, "BUNBASE_BUNCAST_RETENTION_MS", BB_KNOB_U64, "604800000", 0,
+     86400000ull * 3650, "durable topics: segments older than this are deleted; 0 = no age limit", NULL),
+    ROW(shutdown_ms, "BUNBASE_BUNCAST_SHUTDOWN_MS", BB_KNOB_U64, "2000", 0, 600000,
+     "buncast stop: SSE streams get this long to flush before they are closed", NULL),
+    BB_KNOBS_END,
+};
+#undef ROW
+
+int buncast_config_load(struct buncast_config *c, char *err, size_t errcap)
+{
+    memset(c, 0, sizeof *c);
+    return bb_knobs_load(buncast_knobs, bb_knobs_count(buncast_knobs), c, err, errcap);
+}
+
 static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
 {
     const struct bb_config *cfg = rt->cfg;
@@ -301,6 +351,8 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
     bc->rt = rt;
     bc->cfg = cfg;
     int rc;
+    const struct buncast_config *k = &bc->k;
+    if ((rc = buncast_config_load(&bc->k, err, errcap)) != 0) goto fail;
     char dir[1100], logdir[1200];
     snprintf(dir, sizeof dir, "%s/buncast", cfg->data_dir);
     snprintf(logdir, sizeof logdir, "%s/log", dir);
@@ -310,51 +362,51 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
         goto fail;
     }
     struct bcast_broker_opts bo = {
-        .ring_size = cfg->buncast_ring_size,
-        .max_topics = cfg->buncast_max_topics,
-        .max_event_bytes = cfg->buncast_max_event_bytes,
-        .topic_idle_ms = cfg->buncast_topic_idle_ms,
-        .created_idle_ms = cfg->buncast_created_topic_idle_ms,
-        .durable_prefixes = cfg->buncast_durable_prefixes,
+        .ring_size = k->ring_size,
+        .max_topics = k->max_topics,
+        .max_event_bytes = k->max_event_bytes,
+        .topic_idle_ms = k->topic_idle_ms,
+        .created_idle_ms = k->created_topic_idle_ms,
+        .durable_prefixes = k->durable_prefixes,
         .log_dir = logdir,
-        .segment_bytes = cfg->buncast_segment_bytes,
-        .retention_bytes = cfg->buncast_retention_bytes,
-        .retention_ms = cfg->buncast_retention_ms,
+        .segment_bytes = k->segment_bytes,
+        .retention_bytes = k->retention_bytes,
+        .retention_ms = k->retention_ms,
         .metrics = rt->metrics,
     };
     if ((rc = bcast_broker_new(&bc->broker, &bo, err, errcap)) != 0) goto fail;
 
-    if (cfg->buncast_socket[0]) snprintf(bc->sock_path, sizeof bc->sock_path, "%s", cfg->buncast_socket);
+    if (k->socket[0]) snprintf(bc->sock_path, sizeof bc->sock_path, "%s", k->socket);
     else snprintf(bc->sock_path, sizeof bc->sock_path, "%s/buncast.sock", cfg->data_dir);
     struct bcast_ipc_opts io = {
-        .max_frame = cfg->buncast_max_frame_bytes,
-        .queue_bytes = cfg->buncast_queue_bytes,
-        .max_connections = cfg->buncast_max_connections,
-        .max_subs = cfg->buncast_max_subscriptions,
+        .max_frame = k->max_frame_bytes,
+        .queue_bytes = k->queue_bytes,
+        .max_connections = k->max_connections,
+        .max_subs = k->max_subscriptions,
         .slow_close_ms = 1000,
         .token = rt->internal_token,
-        .auth_timeout_ms = cfg->buncast_auth_timeout_ms,
-        .max_created = cfg->buncast_max_created_topics,
+        .auth_timeout_ms = k->auth_timeout_ms,
+        .max_created = k->max_created_topics,
         .metrics = rt->metrics,
     };
     if ((rc = bcast_ipc_start(&bc->ipc, rt->loop, bc->broker, &io, bc->sock_path,
-                              cfg->buncast_ipc_addr, err, errcap)) != 0) {
+                              k->ipc_addr, err, errcap)) != 0) {
         bc->ipc = NULL;
         goto fail;
     }
-    if (cfg->buncast_ipc_addr[0]) {
+    if (k->ipc_addr[0]) {
         char host[256];
         int port;
-        bb_config_split_addr(cfg->buncast_ipc_addr, host, sizeof host, &port);
+        bb_config_split_addr(k->ipc_addr, host, sizeof host, &port);
         snprintf(bc->tcp_addr, sizeof bc->tcp_addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
                  bcast_ipc_tcp_port(bc->ipc));
     }
 
     struct bb_http_limits lim;
     bb_config_http_limits(cfg, &lim);
-    lim.max_body_bytes = cfg->buncast_max_event_bytes + 65536;
-    lim.drain_timeout_ms = cfg->buncast_shutdown_ms;
-    lim.sse_max_queue_bytes = cfg->buncast_queue_bytes;
+    lim.max_body_bytes = k->max_event_bytes + 65536;
+    lim.drain_timeout_ms = k->shutdown_ms;
+    lim.sse_max_queue_bytes = k->queue_bytes;
     int port = 0;
     /* its own listener always (loopback by default): buncast drains it itself at stop, so SSE
      * streams get BUNBASE_BUNCAST_SHUTDOWN_MS to flush */
@@ -370,7 +422,7 @@ static int buncast_start(struct bb_runtime *rt, void **state, char *err, size_t 
     uv_timer_start(&bc->tick, on_tick, TICK_MS, TICK_MS);
     snapshot(bc);
     bb_info("buncast", "listening http_port=%d ipc_unix=%s ipc_tcp=%s durable=\"%s\"", port,
-            bc->sock_path, bc->tcp_addr[0] ? bc->tcp_addr : "off", cfg->buncast_durable_prefixes);
+            bc->sock_path, bc->tcp_addr[0] ? bc->tcp_addr : "off", k->durable_prefixes);
     *state = bc;
     return 0;
 fail:
@@ -401,4 +453,6 @@ const struct bb_service_def bb_buncast_service = {
     .start = buncast_start,
     .stop = buncast_stop,
     .health = buncast_health,
+    .knobs = buncast_knobs,
+    .config_size = sizeof(struct buncast_config),
 };

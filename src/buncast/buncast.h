@@ -20,4 +20,29 @@
 
 extern const struct bb_service_def bb_buncast_service;
 
+/* buncast's knobs (BUNBASE_BUNCAST_*: bb_buncast_service.knobs, docs/configuration.md). Other
+ * services read them too: where the IPC socket is, how large an event may be. */
+struct buncast_config {
+    char socket[1024];
+    char ipc_addr[256];
+    uint64_t auth_timeout_ms;
+    uint64_t max_created_topics;
+    uint64_t created_topic_idle_ms;
+    char durable_prefixes[1024];
+    uint64_t ring_size;
+    uint64_t queue_bytes;
+    uint64_t max_frame_bytes;
+    uint64_t max_event_bytes;
+    uint64_t max_topics;
+    uint64_t max_connections;
+    uint64_t max_subscriptions;
+    uint64_t topic_idle_ms;
+    uint64_t segment_bytes;
+    uint64_t retention_bytes;
+    uint64_t retention_ms;
+    uint64_t shutdown_ms;
+};
+/* Defaults, then the environment; BB_EINVAL with a line naming the bad knob. */
+int buncast_config_load(struct buncast_config *c, char *err, size_t errcap);
+
 #endif

@@ -613,12 +613,12 @@ int bmgr_api_start(struct bmgr *m, char *err, size_t errcap)
     if ((rc = bb_host_mount(m->rt->host, "bunder-manager", kv, NKV, m, &lim, &m->http_port, err,
                             errcap)) != 0)
         return rc;
-    if (m->rt->cfg->bunder_manager_rpc_addr[0]) {
-        rc = bb_rpc_server_start(&m->rpc, m->loop, m->rt->cfg->bunder_manager_rpc_addr, NULL,
+    if (m->k.rpc_addr[0]) {
+        rc = bb_rpc_server_start(&m->rpc, m->loop, m->k.rpc_addr, NULL,
                                  rpc_handler, m);
         if (rc) {
             snprintf(err, errcap, "bunder-manager RPC %s: %s",
-                     m->rt->cfg->bunder_manager_rpc_addr, bb_strerror(rc));
+                     m->k.rpc_addr, bb_strerror(rc));
             return rc == BB_EEXIST ? BB_EBUSY : rc;
         }
         m->rpc_port = bb_rpc_server_port(m->rpc);

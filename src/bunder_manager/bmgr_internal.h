@@ -199,6 +199,24 @@ struct bmgr_metrics {
     struct bb_gauge *handoff_clients;
 };
 
+/* our knobs as read (BUNBASE_BUNDER_MANAGER_*, BUNBASE_BUNDER_BIN: the table in
+ * bunder_manager.c); struct bmgr_config is what start derives from them */
+struct bmgr_knobs {
+    char bunder_bin[1024];
+    char resp_addr[256];
+    char rpc_addr[256];
+    char keys_file[1024];
+    uint64_t port_base;
+    uint64_t port_count;
+    uint64_t max_children;
+    uint64_t maxmemory_mb;
+    uint64_t idle_ms;
+    uint64_t start_timeout_ms;
+    uint64_t max_connections;
+    uint64_t max_value_bytes;
+    uint64_t handoff;
+};
+
 struct bmgr_config {
     char bin[1024];
     char data_root[1100]; /* <data>/bunder/projects */
@@ -220,6 +238,7 @@ struct bmgr_rconn;
 struct bmgr {
     struct bb_runtime *rt;
     uv_loop_t *loop;
+    struct bmgr_knobs k;
     struct bmgr_config cfg;
     struct bmgr_metrics met;
     atomic_int refs; /* see bmgr_ref */

@@ -83,7 +83,7 @@ static int auth_verifier_new(struct bmgr *m, char *err, size_t errcap)
     struct auth_verifier *v = calloc(1, sizeof *v);
     if (!v) return BB_ENOMEM;
     v->m = m;
-    int rc = bmgr_keys_file_verifier(m->rt->cfg->bunder_manager_keys_file, &v->file, err, errcap);
+    int rc = bmgr_keys_file_verifier(m->k.keys_file, &v->file, err, errcap);
     if (rc) {
         free(v);
         return rc;
@@ -161,11 +161,47 @@ static int bin_supports_handoff(const char *bin)
     return strncmp(out, "bunder ", 7) == 0;
 }
 
+#define ROW(F, ENV, T, DFLT, MIN, MAX, HELP, CH)                                                   \
+    BB_KNOB_ROW(struct bmgr_knobs, F, ENV, NULL, T, DFLT, MIN, MAX, HELP, CH)
+static const struct bb_knob bmgr_knobs[] = {
+    ROW(bunder_bin, "BUNBASE_BUNDER_BIN", BB_KNOB_STR, "", 0, 0,
+     "bunder executable spawned per project; empty: `bunder` next to the bunbased executable", NULL),
+    ROW(resp_addr, "BUNBASE_BUNDER_MANAGER_RESP_ADDR", BB_KNOB_STR, "0.0.0.0:6379", 0, 0,
+     "public Redis (RESP) endpoint of bunder-manager; empty disables it; port 0 picks a free port", NULL),
+    ROW(rpc_addr, "BUNBASE_BUNDER_MANAGER_RPC_ADDR", BB_KNOB_STR, "", 0, 0,
+     "internal RPC (ProxyKV) address of bunder-manager, e.g. 127.0.0.1:9091; empty disables it", NULL),
+    ROW(keys_file, "BUNBASE_BUNDER_MANAGER_KEYS_FILE", BB_KNOB_STR, "", 0, 0,
+     "file of \"<projectId> <key>\" lines accepted by RESP AUTH; empty: every AUTH is refused", NULL),
+    ROW(port_base, "BUNBASE_BUNDER_MANAGER_PORT_BASE", BB_KNOB_U64, "16400", 1, 65535,
+     "first loopback port of the children's port pool", NULL),
+    ROW(port_count, "BUNBASE_BUNDER_MANAGER_PORT_COUNT", BB_KNOB_U64, "1000", 1, 65535,
+     "size of the children's port pool", NULL),
+    ROW(max_children, "BUNBASE_BUNDER_MANAGER_MAX_CHILDREN", BB_KNOB_U64, "100", 1, 10000,
+     "bunder processes at most; beyond it the least recently used idle one is stopped, else 503", NULL),
+    ROW(maxmemory_mb, "BUNBASE_BUNDER_MANAGER_MAXMEMORY_MB", BB_KNOB_U64, "100", 1,
+     1048576, "maxmemory of each project's bunder (MiB); writes beyond it fail (507 / -OOM)", NULL),
+    ROW(idle_ms, "BUNBASE_BUNDER_MANAGER_IDLE_MS", BB_KNOB_U64, "600000", 100,
+     86400000ull * 30, "a child with nothing in flight for this long is stopped (data stays on disk)", NULL),
+    ROW(start_timeout_ms, "BUNBASE_BUNDER_MANAGER_START_TIMEOUT_MS", BB_KNOB_U64, "10000",
+     100, 600000, "a child must answer AUTH + PING within this after spawn", NULL),
+    ROW(max_connections, "BUNBASE_BUNDER_MANAGER_MAX_CONNECTIONS", BB_KNOB_U64, "10000",
+     1, 1000000, "RESP client connections; extra ones are closed on accept", NULL),
+    ROW(max_value_bytes, "BUNBASE_BUNDER_MANAGER_MAX_VALUE_BYTES", BB_KNOB_U64, "8388608",
+     1, 512ull << 20, "largest value accepted by HTTP PUT / RPC; over it: 413", NULL),
+    ROW(handoff, "BUNBASE_BUNDER_MANAGER_HANDOFF", BB_KNOB_BOOL, "1", 0, 1,
+     "hand an authenticated RESP client's socket to its project's bunder (0: relay every client)", NULL),
+    BB_KNOBS_END,
+};
+#undef ROW
+
 static int load_config(struct bmgr *m, const struct bb_config *c, char *err, size_t errcap)
 {
     struct bmgr_config *k = &m->cfg;
-    if (c->bunder_bin[0]) {
-        snprintf(k->bin, sizeof k->bin, "%s", c->bunder_bin);
+    const struct bmgr_knobs *n = &m->k;
+    int rc = bb_knobs_load(bmgr_knobs, bb_knobs_count(bmgr_knobs), &m->k, err, errcap);
+    if (rc) return rc;
+    if (n->bunder_bin[0]) {
+        snprintf(k->bin, sizeof k->bin, "%s", n->bunder_bin);
     } else {
         char exe[PATH_MAX];
         ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -189,25 +225,25 @@ static int load_config(struct bmgr *m, const struct bb_config *c, char *err, siz
         snprintf(err, errcap, "bunder-manager: data directory path too long");
         return BB_EINVAL;
     }
-    if (c->bunder_manager_port_base + c->bunder_manager_port_count - 1 > 65535) {
+    if (n->port_base + n->port_count - 1 > 65535) {
         snprintf(err, errcap,
                  "BUNBASE_BUNDER_MANAGER_PORT_BASE + BUNBASE_BUNDER_MANAGER_PORT_COUNT exceeds "
                  "65536");
         return BB_EINVAL;
     }
-    k->port_base = (int)c->bunder_manager_port_base;
-    k->port_count = (int)c->bunder_manager_port_count;
-    k->max_children = (unsigned)c->bunder_manager_max_children;
-    k->maxmemory_mb = c->bunder_manager_maxmemory_mb;
-    k->idle_ms = c->bunder_manager_idle_ms;
-    k->start_timeout_ms = c->bunder_manager_start_timeout_ms;
-    k->max_connections = (unsigned)c->bunder_manager_max_connections;
-    k->max_value = c->bunder_manager_max_value_bytes;
+    k->port_base = (int)n->port_base;
+    k->port_count = (int)n->port_count;
+    k->max_children = (unsigned)n->max_children;
+    k->maxmemory_mb = n->maxmemory_mb;
+    k->idle_ms = n->idle_ms;
+    k->start_timeout_ms = n->start_timeout_ms;
+    k->max_connections = (unsigned)n->max_connections;
+    k->max_value = n->max_value_bytes;
     k->pdeathsig = 1;
     /* BUNBASE_BUNDER_MANAGER_HANDOFF=0 keeps every client on the relay (benchmarks, debugging) */
     k->is_bunder = bin_supports_handoff(k->bin);
-    k->handoff = c->bunder_manager_handoff && k->is_bunder;
-    snprintf(m->resp_addr, sizeof m->resp_addr, "%s", c->bunder_manager_resp_addr);
+    k->handoff = n->handoff && k->is_bunder;
+    snprintf(m->resp_addr, sizeof m->resp_addr, "%s", n->resp_addr);
     return 0;
 }
 
@@ -312,4 +348,6 @@ const struct bb_service_def bb_bunder_manager_service = {
     .start = bmgr_start,
     .stop = bmgr_stop,
     .health = bmgr_health,
+    .knobs = bmgr_knobs,
+    .config_size = sizeof(struct bmgr_knobs),
 };

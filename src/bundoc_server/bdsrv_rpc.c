@@ -78,7 +78,7 @@ static void rpc_work(void *arg)
     struct bdsrv *s = j->s;
     struct bb_router *router = bb_host_service_router(s->rt->host, "bundoc-server");
     struct bb_http_response *res = NULL;
-    if (bb_http_dispatch_local(router, (size_t)s->cfg->bundoc_max_request_bytes,
+    if (bb_http_dispatch_local(router, (size_t)s->k.max_request_bytes,
                                s->rt->internal_token, &j->lr, &res) != 0) {
         reply_error(j->call, "out_of_memory", "out of memory");
         return;
@@ -208,7 +208,7 @@ bad:
 
 int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap)
 {
-    const char *addr = s->cfg->bundoc_rpc_addr;
+    const char *addr = s->k.rpc_addr;
     if (!addr[0]) return 0;
     struct bb_rpc_server_opts o = {.max_frame = 0, .max_connections = 0};
     int rc = bb_rpc_server_start(&s->rpc, s->rt->loop, addr, &o, on_call, s);

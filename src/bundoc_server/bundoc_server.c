@@ -208,8 +208,49 @@ static void register_metrics(struct bdsrv *s)
                                           "SSE change subscribers", NULL);
 }
 
+#define ROW(F, ENV, T, DFLT, MIN, MAX, HELP, CH)                                                   \
+    BB_KNOB_ROW(struct bdsrv_config, F, ENV, NULL, T, DFLT, MIN, MAX, HELP, CH)
+static const struct bb_knob bdsrv_knobs[] = {
+    ROW(durability, "BUNBASE_BUNDOC_DURABILITY", BB_KNOB_STR, "full", 0, 0,
+     "bundoc-server commit durability: full (fsync before the reply) | normal | off",
+     "full|normal|off"),
+    ROW(idle_ms, "BUNBASE_BUNDOC_IDLE_MS", BB_KNOB_U64, "600000", 100, 86400000ull * 30,
+     "a project database unused this long (and without subscribers) is closed", NULL),
+    ROW(evict_interval_ms, "BUNBASE_BUNDOC_EVICT_INTERVAL_MS", BB_KNOB_U64, "60000", 50,
+     3600000, "how often bundoc-server looks for idle project databases", NULL),
+    ROW(max_instances, "BUNBASE_BUNDOC_LIMITS_MAX_INSTANCES", BB_KNOB_U64, "1000", 1, 1000000,
+     "open project databases at most; beyond it the idlest unused one is closed, else 429", NULL),
+    ROW(max_db_bytes, "BUNBASE_BUNDOC_LIMITS_MAX_DATABASE_SIZE_BYTES", BB_KNOB_U64, "0", 0,
+     1ull << 50, "bytes on disk per project database before creates and updates get 507; 0: none", NULL),
+    ROW(max_documents, "BUNBASE_BUNDOC_LIMITS_MAX_DOCUMENTS", BB_KNOB_U64, "0", 0, 1ull << 50,
+     "documents per project (all collections) before creates get 507; 0: none", NULL),
+    ROW(max_request_bytes, "BUNBASE_BUNDOC_LIMITS_MAX_REQUEST_BYTES", BB_KNOB_U64, "16777216",
+     1024, 1ull << 30, "largest bundoc-server request body; over it: 413", NULL),
+    ROW(max_scan, "BUNBASE_BUNDOC_LIMITS_MAX_SCAN_DOCS", BB_KNOB_U64, "10000", 1, 10000,
+     "largest page (limit) of a document list or query", NULL),
+    ROW(query_max_docs, "BUNBASE_BUNDOC_LIMITS_QUERY_MAX_DOCS_EXAMINED", BB_KNOB_U64, "100000", 0,
+     1ull << 40, "documents one query may examine before it fails with 400 query_too_expensive; 0: none", NULL),
+    ROW(query_timeout_ms, "BUNBASE_BUNDOC_LIMITS_QUERY_TIMEOUT_MS", BB_KNOB_U64, "5000", 0,
+     3600000, "wall time one query may run before it fails with 400 query_too_expensive; 0: none", NULL),
+    ROW(regex_match_limit, "BUNBASE_BUNDOC_LIMITS_REGEX_MATCH_LIMIT", BB_KNOB_U64, "100000", 1,
+     100000000, "PCRE2 match limit of a query's $regex; over it the query fails with 400 query_too_expensive", NULL),
+    ROW(regex_depth_limit, "BUNBASE_BUNDOC_LIMITS_REGEX_DEPTH_LIMIT", BB_KNOB_U64, "1000", 1,
+     1000000, "PCRE2 depth limit of a query's $regex; over it the query fails with 400 query_too_expensive", NULL),
+    ROW(rpc_addr, "BUNBASE_BUNDOC_SERVER_RPC_ADDR", BB_KNOB_STR, "", 0, 0,
+     "bundoc-server internal RPC (ProxyDocument) listen address; empty: off; the bound address is written to <data>/bundoc-server.addr", NULL),
+    ROW(ring_size, "BUNBASE_BUNDOC_RING_SIZE", BB_KNOB_U64, "1024", 0, 1000000,
+     "change events kept per collection for SSE resume with Last-Event-ID", NULL),
+    BB_KNOBS_END,
+};
+#undef ROW
+
 static int load_config(struct bdsrv *s, const struct bb_config *c, char *err, size_t errcap)
 {
+    struct bdsrv_config *k = &s->k;
+    int rc = bb_knobs_load(bdsrv_knobs, bb_knobs_count(bdsrv_knobs), k, err, errcap);
+    if (rc) return rc;
+    /* buncast's knobs: where its socket is, how large an event may be */
+    if ((rc = buncast_config_load(&s->bcast_cfg, err, errcap)) != 0) return rc;
     char data[PATH_MAX];
     if (!realpath(c->data_dir, data)) snprintf(data, sizeof data, "%s", c->data_dir);
     if ((size_t)snprintf(s->root, sizeof s->root, "%s/bundoc/projects", data) >= sizeof s->root) {
@@ -217,27 +258,22 @@ static int load_config(struct bdsrv *s, const struct bb_config *c, char *err, si
         return BB_EINVAL;
     }
     bdoc_options_init(&s->dbopts);
-    if (!strcmp(c->bundoc_durability, "full")) s->dbopts.durability = BDOC_DURABILITY_FULL;
-    else if (!strcmp(c->bundoc_durability, "normal")) s->dbopts.durability = BDOC_DURABILITY_NORMAL;
-    else if (!strcmp(c->bundoc_durability, "off")) s->dbopts.durability = BDOC_DURABILITY_OFF;
-    else {
-        snprintf(err, errcap, "BUNBASE_BUNDOC_DURABILITY: expected full, normal or off, got \"%s\"",
-                 c->bundoc_durability);
-        return BB_EINVAL;
-    }
-    if (c->bundoc_max_request_bytes < s->dbopts.max_doc_size)
-        s->dbopts.max_doc_size = (uint32_t)c->bundoc_max_request_bytes;
-    s->max_db_bytes = c->bundoc_max_db_bytes;
-    s->max_docs = c->bundoc_max_documents;
-    s->max_scan = c->bundoc_max_scan;
-    s->ring_size = c->bundoc_ring_size;
-    s->qlim.max_docs = c->bundoc_query_max_docs;
-    s->qlim.max_ms = c->bundoc_query_timeout_ms;
-    s->qlim.regex_match_limit = (uint32_t)c->bundoc_regex_match_limit;
-    s->qlim.regex_depth_limit = (uint32_t)c->bundoc_regex_depth_limit;
+    if (!strcmp(k->durability, "normal")) s->dbopts.durability = BDOC_DURABILITY_NORMAL;
+    else if (!strcmp(k->durability, "off")) s->dbopts.durability = BDOC_DURABILITY_OFF;
+    else s->dbopts.durability = BDOC_DURABILITY_FULL; /* the table allows nothing else */
+    if (k->max_request_bytes < s->dbopts.max_doc_size)
+        s->dbopts.max_doc_size = (uint32_t)k->max_request_bytes;
+    s->max_db_bytes = k->max_db_bytes;
+    s->max_docs = k->max_documents;
+    s->max_scan = k->max_scan;
+    s->ring_size = k->ring_size;
+    s->qlim.max_docs = k->query_max_docs;
+    s->qlim.max_ms = k->query_timeout_ms;
+    s->qlim.regex_match_limit = (uint32_t)k->regex_match_limit;
+    s->qlim.regex_depth_limit = (uint32_t)k->regex_depth_limit;
     /* realtime events: buncast's event limit, and never more than a quarter of an SSE stream's
      * queue (so one event can never get a healthy subscriber closed as slow) */
-    uint64_t ev = c->buncast_max_event_bytes;
+    uint64_t ev = s->bcast_cfg.max_event_bytes;
     if (!ev || ev > c->sse_max_queue_bytes / 4) ev = c->sse_max_queue_bytes / 4;
     s->max_event_bytes = (size_t)ev;
     return 0;
@@ -280,13 +316,13 @@ static int bundoc_server_start(struct bb_runtime *rt, void **state, char *err, s
         goto fail;
     }
     register_metrics(s);
-    struct bb_instances_limits lim = {.max_instances = rt->cfg->bundoc_max_instances,
-                                      .idle_ms = rt->cfg->bundoc_idle_ms,
-                                      .evict_interval_ms = rt->cfg->bundoc_evict_interval_ms};
+    struct bb_instances_limits lim = {.max_instances = s->k.max_instances,
+                                      .idle_ms = s->k.idle_ms,
+                                      .evict_interval_ms = s->k.evict_interval_ms};
     if ((rc = bb_instances_new(&inst_ops, s, &lim, &s->insts)) != 0) goto fail;
 
     char sock[1100];
-    if (rt->cfg->buncast_socket[0]) snprintf(sock, sizeof sock, "unix:%s", rt->cfg->buncast_socket);
+    if (s->bcast_cfg.socket[0]) snprintf(sock, sizeof sock, "unix:%s", s->bcast_cfg.socket);
     else snprintf(sock, sizeof sock, "unix:%s/buncast.sock", rt->cfg->data_dir);
     struct bcast_client_opts bo = {.source = "bundoc-server", .reconnect_max_ms = 500, .token = rt->internal_token, .dropped = s->met.publish_dropped};
     if ((rc = bcast_client_new(&s->bcast, sock, &bo)) != 0) {
@@ -301,8 +337,8 @@ static int bundoc_server_start(struct bb_runtime *rt, void **state, char *err, s
     char http[32] = "gateway";
     if (s->http_port) snprintf(http, sizeof http, "%d", s->http_port);
     bb_info(MOD, "ready root=%s http_port=%s durability=%s idle_ms=%llu max_instances=%llu", s->root,
-            http, rt->cfg->bundoc_durability, (unsigned long long)rt->cfg->bundoc_idle_ms,
-            (unsigned long long)rt->cfg->bundoc_max_instances);
+            http, s->k.durability, (unsigned long long)s->k.idle_ms,
+            (unsigned long long)s->k.max_instances);
     *state = s;
     return 0;
 fail:
@@ -328,4 +364,6 @@ const struct bb_service_def bb_bundoc_server_service = {
     .start = bundoc_server_start,
     .stop = bundoc_server_stop,
     .health = bundoc_server_health,
+    .knobs = bdsrv_knobs,
+    .config_size = sizeof(struct bdsrv_config),
 };

@@ -46,60 +46,7 @@ struct bb_config {
     char metrics_access[16];
     uint64_t debug_routes;
     uint64_t health_interval_ms;
-    /* buncast */
-    char buncast_socket[1024];
-    char buncast_ipc_addr[256];
-    char buncast_durable_prefixes[1024];
-    uint64_t buncast_ring_size;
-    uint64_t buncast_queue_bytes;
-    uint64_t buncast_max_frame_bytes;
-    uint64_t buncast_max_event_bytes;
-    uint64_t buncast_max_topics;
-    uint64_t buncast_max_connections;
-    uint64_t buncast_max_subscriptions;
-    uint64_t buncast_topic_idle_ms;
-    uint64_t buncast_segment_bytes;
-    uint64_t buncast_retention_bytes;
-    uint64_t buncast_retention_ms;
-    uint64_t buncast_shutdown_ms;
-    uint64_t buncast_auth_timeout_ms;
-    uint64_t buncast_max_created_topics;
-    uint64_t buncast_created_topic_idle_ms;
-    /* bunder-manager */
-    char bunder_bin[1024];
-    char bunder_manager_resp_addr[256];
-    char bunder_manager_rpc_addr[256];
-    char bunder_manager_keys_file[1024];
-    uint64_t bunder_manager_port_base;
-    uint64_t bunder_manager_port_count;
-    uint64_t bunder_manager_max_children;
-    uint64_t bunder_manager_maxmemory_mb;
-    uint64_t bunder_manager_idle_ms;
-    uint64_t bunder_manager_start_timeout_ms;
-    uint64_t bunder_manager_max_connections;
-    uint64_t bunder_manager_max_value_bytes;
-    uint64_t bunder_manager_handoff;
-    /* bundoc-server */
-    char bundoc_durability[16];
-    uint64_t bundoc_idle_ms;
-    uint64_t bundoc_evict_interval_ms;
-    uint64_t bundoc_max_instances;
-    uint64_t bundoc_max_db_bytes;
-    uint64_t bundoc_max_documents;
-    uint64_t bundoc_max_request_bytes;
-    char bundoc_rpc_addr[256];
-    uint64_t bundoc_max_scan;
-    uint64_t bundoc_ring_size;
-    uint64_t bundoc_query_max_docs, bundoc_query_timeout_ms; /* per-query work budget */
-    uint64_t bundoc_regex_match_limit, bundoc_regex_depth_limit;
-    /* bun-auth */
-    uint64_t bun_auth_argon2_opslimit, bun_auth_argon2_memlimit_kib;
-    uint64_t bun_auth_password_min, bun_auth_password_max;
-    uint64_t bun_auth_access_ttl_s, bun_auth_refresh_ttl_s, bun_auth_session_ttl_s;
-    uint64_t bun_auth_leeway_s, bun_auth_key_grace_s, bun_auth_key_rotate_s, bun_auth_sync_ms;
-    uint64_t bun_auth_max_sessions;
-    char bun_auth_issuer[128];
-    char bun_auth_audience[128];
+    /* each service's own knobs are in its own table (bb_service_def.knobs, bb_knobs.h) */
     int print_config; /* --print-config given */
 };
 

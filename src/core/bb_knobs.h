@@ -50,22 +50,22 @@ struct bb_knob {
 };
 
 /* Table rows. ST is the config struct type, F the field. */
-#define BB_KNOB_ROW_(ST, F, ENV, FLAG, T, DFLT, MIN, MAX, HELP, CH)                                \
+#define BB_KNOB_ROW(ST, F, ENV, FLAG, T, DFLT, MIN, MAX, HELP, CH)                                \
     {.env = (ENV), .flag = (FLAG), .type = (T), .offset = offsetof(ST, F),                         \
      .size = sizeof(((ST *)0)->F), .dflt = (DFLT), .min = (MIN), .max = (MAX), .help = (HELP),     \
      .choices = (CH)}
 #define BB_KNOB_U64_ROW(ST, F, ENV, DFLT, MIN, MAX, HELP)                                          \
-    BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_U64, DFLT, MIN, MAX, HELP, NULL)
+    BB_KNOB_ROW(ST, F, ENV, NULL, BB_KNOB_U64, DFLT, MIN, MAX, HELP, NULL)
 #define BB_KNOB_BOOL_ROW(ST, F, ENV, DFLT, HELP)                                                   \
-    BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_BOOL, DFLT, 0, 1, HELP, NULL)
+    BB_KNOB_ROW(ST, F, ENV, NULL, BB_KNOB_BOOL, DFLT, 0, 1, HELP, NULL)
 #define BB_KNOB_STR_ROW(ST, F, ENV, DFLT, HELP)                                                    \
-    BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_STR, DFLT, 0, 0, HELP, NULL)
+    BB_KNOB_ROW(ST, F, ENV, NULL, BB_KNOB_STR, DFLT, 0, 0, HELP, NULL)
 #define BB_KNOB_PATH_ROW(ST, F, ENV, DFLT, HELP)                                                   \
-    BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_PATH, DFLT, 0, 0, HELP, NULL)
+    BB_KNOB_ROW(ST, F, ENV, NULL, BB_KNOB_PATH, DFLT, 0, 0, HELP, NULL)
 #define BB_KNOB_SECRET_ROW(ST, F, ENV, DFLT, HELP)                                                 \
-    BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_SECRET, DFLT, 0, 0, HELP, NULL)
+    BB_KNOB_ROW(ST, F, ENV, NULL, BB_KNOB_SECRET, DFLT, 0, 0, HELP, NULL)
 #define BB_KNOB_CHOICE_ROW(ST, F, ENV, DFLT, CHOICES, HELP)                                        \
-    BB_KNOB_ROW_(ST, F, ENV, NULL, BB_KNOB_STR, DFLT, 0, 0, HELP, CHOICES)
+    BB_KNOB_ROW(ST, F, ENV, NULL, BB_KNOB_STR, DFLT, 0, 0, HELP, CHOICES)
 
 /* The row that ends a table whose length is not known where it is used (a service's
  * bb_service_def.knobs); bb_knobs_count counts the rows before it. */

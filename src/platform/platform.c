@@ -285,7 +285,7 @@ static void platform_free(struct platform *p)
     if (!p) return;
     plat_streams_free(p->streams);
     plat_cache_free(p->cache);
-    plat_rl_free(p->rl);
+    bb_rl_free(p->rl);
     free(p);
 }
 
@@ -297,7 +297,7 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
     int rc = plat_config_load(&p->cfg, err, errcap);
     if (rc == 0) rc = platform_routes_check(plat_routes, plat_nroutes, err, errcap);
     if (rc == 0) rc = load_instance_id(p, err, errcap);
-    if (rc == 0) rc = plat_rl_new(p->cfg.rate_max_entries, &p->rl);
+    if (rc == 0) rc = bb_rl_new(p->cfg.rate_max_entries, &p->rl);
     if (rc == 0) rc = plat_cache_new(rt, p->cfg.sync_ms, &p->cache, err, errcap);
     if (rc == 0) rc = plat_streams_new(p, &p->streams);
     if (rc == 0) {

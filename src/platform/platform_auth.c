@@ -120,10 +120,10 @@ int plat_rate_check(struct platform *p, struct bb_http_request *req, struct bb_h
     char key[400];
     uint64_t retry = 0, now = bb_time_wall_ms();
     snprintf(key, sizeof key, "%s|ip|%s", what, ip);
-    int rc = plat_rl_take(p->rl, key, p->cfg.rate_ip_per_min, p->cfg.rate_ip_burst, now, &retry);
+    int rc = bb_rl_take(p->rl, key, p->cfg.rate_ip_per_min, p->cfg.rate_ip_burst, now, &retry);
     if (rc == 0 && account && *account) {
         snprintf(key, sizeof key, "%s|acct|%.300s", what, account);
-        rc = plat_rl_take(p->rl, key, p->cfg.rate_account_per_min, p->cfg.rate_account_burst, now,
+        rc = bb_rl_take(p->rl, key, p->cfg.rate_account_per_min, p->cfg.rate_account_burst, now,
                           &retry);
     }
     if (rc == 0) return 0;

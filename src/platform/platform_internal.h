@@ -19,6 +19,7 @@
 #include "bb_time.h"
 #include "bb_id.h"
 #include "bb_identity.h"
+#include "bb_ratelimit.h"
 #include "bb_knobs.h"
 
 #include <jansson.h>
@@ -145,15 +146,7 @@ uint64_t plat_cache_last_ok_ms(struct plat_cache *c);
 int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identity *out,
                  struct bb_identity_reject *why);
 
-/* ---------------------------------------------------------------- rate limits */
-
-struct plat_rl;
-int plat_rl_new(uint64_t max_entries, struct plat_rl **out);
-void plat_rl_free(struct plat_rl *rl);
-/* Takes one token from key's bucket (per_min tokens a minute, burst at most). 0 when allowed;
- * BB_ELIMIT with *retry_after_s (>= 1) when not. */
-int plat_rl_take(struct plat_rl *rl, const char *key, uint64_t per_min, uint64_t burst,
-                 uint64_t now_ms, uint64_t *retry_after_s);
+/* ---------------------------------------------------------------- rate limits: bb_ratelimit.h */
 
 /* ---------------------------------------------------------------- auth streams */
 
@@ -169,7 +162,7 @@ struct platform {
     char instance_id[BB_ID_LEN + 1];
     struct plat_config cfg;
     struct plat_cache *cache;
-    struct plat_rl *rl;
+    struct bb_rl *rl;
     struct plat_streams *streams;
     const struct bb_route *built; /* the router's rows of plat_routes, same order */
     size_t nbuilt;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { freePort, httpRequest, startServer } from './harness.mjs';
+import { freePort, httpRequest, makeTempDir, postgresProcessesFor, runBunbased, startServer } from './harness.mjs';
 
 const TOKEN = 'host-test-token-0123456789abcdef0123456789';
 
@@ -72,5 +72,35 @@ describe('service host', () => {
       assert.equal(ok.status, 200, base);
       assert.equal((await httpRequest(`${base}/health`)).status, 200, `${base}: /health stays public`);
     }
+  });
+
+  test('knob tables: --print-config shows the selected services\' knobs; a bad one stops the start (exit 2) before PostgreSQL', async () => {
+    const dir = makeTempDir();
+    const env = { BUNBASE_BUNCAST_RING_SIZE: '77', BUNBASE_BUNDER_MANAGER_HANDOFF: 'off' };
+    let r = await runBunbased(['serve', '--data', dir, '--print-config'], { env, timeoutMs: 20000 });
+    assert.equal(r.code, 0, r.stderr);
+    let cfg = JSON.parse(r.stdout);
+    assert.equal(cfg.BUNBASE_BUNCAST_RING_SIZE, 77);
+    assert.equal(cfg.BUNBASE_BUNDER_MANAGER_HANDOFF, false);
+    assert.equal(cfg.BUNBASE_BUNDOC_DURABILITY, 'full');
+    assert.equal(cfg.BUNBASE_PLATFORM_SYNC_MS, 500);
+    assert.equal(cfg.BUNBASE_BUN_AUTH_ISSUER, 'bunbase');
+    assert.equal(cfg.BUNBASE_HTTP_MAX_BODY_BYTES, 1048576); // core's own
+    r = await runBunbased(['serve', '--data', dir, '--services=buncast', '--print-config'], { env, timeoutMs: 20000 });
+    assert.equal(r.code, 0, r.stderr);
+    cfg = JSON.parse(r.stdout);
+    assert.equal(cfg.BUNBASE_BUNCAST_RING_SIZE, 77);
+    assert.equal(cfg.BUNBASE_BUNDOC_DURABILITY, undefined, 'only the selected services');
+    for (const [k, v, re] of [
+      ['BUNBASE_BUNDOC_DURABILITY', 'fast', /BUNBASE_BUNDOC_DURABILITY must be full, normal or off \(got "fast"\)/],
+      ['BUNBASE_BUNCAST_MAX_TOPICS', '0', /BUNBASE_BUNCAST_MAX_TOPICS must be an integer in \[1, 100000000\]/],
+      ['BUNBASE_BUNDER_MANAGER_HANDOFF', 'maybe', /BUNBASE_BUNDER_MANAGER_HANDOFF must be 0 or 1/],
+      ['BUNBASE_BUN_AUTH_LEEWAY_S', 'x', /BUNBASE_BUN_AUTH_LEEWAY_S must be an integer in \[0, 600\]/]]) {
+      r = await runBunbased(['serve', '--listen', '127.0.0.1:0', '--data', dir], { env: { [k]: v }, timeoutMs: 20000 });
+      assert.equal(r.code, 2, `${k}: ${r.stderr}`);
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    assert.deepEqual(postgresProcessesFor(dir), [], 'a bad knob started postgres');
   });
 });

@@ -1025,12 +1025,17 @@ static struct bun_auth *instance_with(const char *dir, uint64_t sync_ms, uint64_
 {
     struct bb_config c = cfg;
     snprintf(c.data_dir, sizeof c.data_dir, "%s", dir);
-    c.bun_auth_sync_ms = sync_ms;
-    c.bun_auth_key_rotate_s = rotate_s;
+    char v[2][32]; /* bun-auth reads its knobs from the environment */
+    snprintf(v[0], sizeof v[0], "%llu", (unsigned long long)sync_ms);
+    snprintf(v[1], sizeof v[1], "%llu", (unsigned long long)rotate_s);
+    setenv("BUNBASE_BUN_AUTH_SYNC_MS", v[0], 1);
+    setenv("BUNBASE_BUN_AUTH_KEY_ROTATE_S", v[1], 1);
     struct bun_auth_opts o = {.cfg = &c, .pg = pool, .sync_thread = 1};
     struct bun_auth *a = NULL;
     char err[256] = "";
     int rc = bun_auth_new(&o, &a, err, sizeof err);
+    unsetenv("BUNBASE_BUN_AUTH_SYNC_MS");
+    unsetenv("BUNBASE_BUN_AUTH_KEY_ROTATE_S");
     if (rc) fail_msg("bun_auth_new: %s (%s)", err, bb_strerror(rc));
     return a;
 }
@@ -1145,12 +1150,14 @@ static void test_revoked_pruned(void **state)
     snprintf(dir, sizeof dir, "%s/data6", tmp_root);
     struct bb_config c = cfg;
     snprintf(c.data_dir, sizeof c.data_dir, "%s", dir);
-    c.bun_auth_access_ttl_s = 2;
-    c.bun_auth_leeway_s = 0;
+    setenv("BUNBASE_BUN_AUTH_ACCESS_TTL_S", "2", 1); /* bun-auth reads its knobs from the env */
+    setenv("BUNBASE_BUN_AUTH_LEEWAY_S", "0", 1);
     struct bun_auth_opts o = {.cfg = &c, .pg = pool, .sync_thread = 0};
     struct bun_auth *b = NULL;
     char err[256];
     assert_int_equal(bun_auth_new(&o, &b, err, sizeof err), 0);
+    unsetenv("BUNBASE_BUN_AUTH_ACCESS_TTL_S");
+    unsetenv("BUNBASE_BUN_AUTH_LEEWAY_S");
     struct bb_router *rb;
     bb_router_new(&rb);
     bb_router_add(rb, routes, sizeof routes / sizeof routes[0], NULL);

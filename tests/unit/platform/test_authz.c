@@ -119,24 +119,24 @@ static void test_scopes(void **st)
 static void test_rate_limiter(void **st)
 {
     (void)st;
-    struct plat_rl *rl;
-    assert_int_equal(plat_rl_new(100, &rl), 0);
+    struct bb_rl *rl;
+    assert_int_equal(bb_rl_new(100, &rl), 0);
     uint64_t t = 1000000, retry = 0;
     for (int i = 0; i < 3; i++)
-        assert_int_equal(plat_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t, &retry), 0);
-    assert_int_equal(plat_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t, &retry), BB_ELIMIT);
+        assert_int_equal(bb_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t, &retry), 0);
+    assert_int_equal(bb_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t, &retry), BB_ELIMIT);
     assert_true(retry >= 1 && retry <= 10); /* 6/min: one token every 10 s */
-    assert_int_equal(plat_rl_take(rl, "login|ip|5.6.7.8", 6, 3, t, &retry), 0); /* other key */
-    assert_int_equal(plat_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t + 5000, &retry), BB_ELIMIT);
+    assert_int_equal(bb_rl_take(rl, "login|ip|5.6.7.8", 6, 3, t, &retry), 0); /* other key */
+    assert_int_equal(bb_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t + 5000, &retry), BB_ELIMIT);
     assert_true(retry >= 1 && retry <= 5);
-    assert_int_equal(plat_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t + 10001, &retry), 0);
+    assert_int_equal(bb_rl_take(rl, "login|ip|1.2.3.4", 6, 3, t + 10001, &retry), 0);
     /* a flood of fresh keys stays bounded and keeps working */
     char key[64];
     for (int i = 0; i < 5000; i++) {
         snprintf(key, sizeof key, "register|ip|10.0.%d.%d", i / 256, i % 256);
-        assert_int_equal(plat_rl_take(rl, key, 6, 3, t + 20000 + (uint64_t)i, &retry), 0);
+        assert_int_equal(bb_rl_take(rl, key, 6, 3, t + 20000 + (uint64_t)i, &retry), 0);
     }
-    plat_rl_free(rl);
+    bb_rl_free(rl);
 }
 
 int main(void)

@@ -1,12 +1,14 @@
-/* platform_ratelimit.c — token buckets keyed by a string ("login|ip|127.0.0.1",
- * "login|acct|a@b.c"), in one hash table under a mutex. A bucket holds at most `burst` tokens and
- * gains per_min a minute; a request takes one. The table holds at most max_entries buckets: when
- * it is full, buckets that have refilled completely (equivalent to a new one) are dropped; if
- * none has, the oldest-touched half goes (a flood of fresh keys cannot grow memory without bound).
+/* bb_ratelimit.c — token buckets keyed by a string ("login|ip|127.0.0.1", "login|acct|a@b.c"),
+ * in one hash table under a mutex (the platform's and tenant-auth's login limits). A bucket holds
+ * at most `burst` tokens and gains per_min a minute; a request takes one. The table holds at most
+ * max_entries buckets: when it is full, buckets that have refilled completely (equivalent to a new
+ * one) are dropped; if none has, the oldest-touched half goes (a flood of fresh keys cannot grow
+ * memory without bound).
  */
-#include "platform_internal.h"
+#include "bb_ratelimit.h"
 #include "bb_err.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,7 +20,7 @@ struct bucket {
     char key[];
 };
 
-struct plat_rl {
+struct bb_rl {
     pthread_mutex_t mu;
     struct bucket **tab;
     size_t nslots, n, max;
@@ -32,9 +34,9 @@ static uint64_t hash(const char *s)
     return h;
 }
 
-int plat_rl_new(uint64_t max_entries, struct plat_rl **out)
+int bb_rl_new(uint64_t max_entries, struct bb_rl **out)
 {
-    struct plat_rl *rl = calloc(1, sizeof *rl);
+    struct bb_rl *rl = calloc(1, sizeof *rl);
     if (!rl) return BB_ENOMEM;
     rl->nslots = 4096;
     rl->max = max_entries;
@@ -48,7 +50,7 @@ int plat_rl_new(uint64_t max_entries, struct plat_rl **out)
     return 0;
 }
 
-void plat_rl_free(struct plat_rl *rl)
+void bb_rl_free(struct bb_rl *rl)
 {
     if (!rl) return;
     for (size_t i = 0; i < rl->nslots; i++)
@@ -70,7 +72,7 @@ static void refill(struct bucket *b, uint64_t now)
     }
 }
 
-static void evict(struct plat_rl *rl, uint64_t now)
+static void evict(struct bb_rl *rl, uint64_t now)
 {
     uint64_t oldest = now, newest = 0;
     for (size_t i = 0; i < rl->nslots; i++)
@@ -102,7 +104,7 @@ static void evict(struct plat_rl *rl, uint64_t now)
         }
 }
 
-int plat_rl_take(struct plat_rl *rl, const char *key, uint64_t per_min, uint64_t burst,
+int bb_rl_take(struct bb_rl *rl, const char *key, uint64_t per_min, uint64_t burst,
                  uint64_t now_ms, uint64_t *retry_after_s)
 {
     pthread_mutex_lock(&rl->mu);
