@@ -220,13 +220,13 @@ void bb_jwks_release(struct bb_jwks *s)
 
 /* ------------------------------------------------------------------ tokens */
 
-#define REJECT(c, m)                                                                               \
-    do {                                                                                           \
-        why->code = (c);                                                                           \
-        why->msg = (m);                                                                            \
-        rc = BB_EAUTH;                                                                             \
-        goto out;                                                                                  \
-    } while (0)
+/* Fills *why and returns BB_EAUTH. */
+static int reject(struct bb_jwt_reject *why, const char *code, const char *msg)
+{
+    why->code = code;
+    why->msg = msg;
+    return BB_EAUTH;
+}
 
 /* Decodes one base64url segment holding a JSON object of at most max bytes; NULL otherwise. */
 static json_t *segment_object(const char *s, size_t n, size_t max)
@@ -288,20 +288,35 @@ int bb_jwt_verify(const char *tok, size_t len, const struct bb_jwks *keys, unsig
     json_t *h = NULL, *p = NULL;
     uint8_t *sig = NULL;
     const char *d1 = NULL, *d2 = NULL;
-    if (!tok || len == 0 || len > BB_JWT_MAX_TOKEN)
-        REJECT("token_malformed", "token is empty or too long");
+    if (!tok || len == 0 || len > BB_JWT_MAX_TOKEN) {
+        rc = reject(why, "token_malformed", "token is empty or too long");
+        goto out;
+    }
     d1 = memchr(tok, '.', len);
     d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
-    if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
-        REJECT("token_malformed", "token is not three dot-separated parts");
+    if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok))) {
+        rc = reject(why, "token_malformed", "token is not three dot-separated parts");
+        goto out;
+    }
     h = segment_object(tok, (size_t)(d1 - tok), BB_JWT_MAX_HEADER);
-    if (!h) REJECT("token_malformed", "token header is not base64url JSON");
+    if (!h) {
+        rc = reject(why, "token_malformed", "token header is not base64url JSON");
+        goto out;
+    }
     unsigned alg = alg_parse(bb_json_str(h, "alg", NULL));
-    if (!alg || !(alg & allowed & BB_JWT_ASYMMETRIC))
-        REJECT("token_alg_not_allowed", "token algorithm not allowed");
-    if (json_object_get(h, "crit")) REJECT("token_malformed", "token has crit headers");
+    if (!alg || !(alg & allowed & BB_JWT_ASYMMETRIC)) {
+        rc = reject(why, "token_alg_not_allowed", "token algorithm not allowed");
+        goto out;
+    }
+    if (json_object_get(h, "crit")) {
+        rc = reject(why, "token_malformed", "token has crit headers");
+        goto out;
+    }
     json_t *kidv = json_object_get(h, "kid");
-    if (kidv && !json_is_string(kidv)) REJECT("token_malformed", "token kid is not a string");
+    if (kidv && !json_is_string(kidv)) {
+        rc = reject(why, "token_malformed", "token kid is not a string");
+        goto out;
+    }
     const char *kid = json_string_value(kidv);
     const struct bb_jwk *key = NULL;
     size_t candidates = 0;
@@ -311,8 +326,14 @@ int bb_jwt_verify(const char *tok, size_t len, const struct bb_jwks *keys, unsig
         key = k;
         candidates++;
     }
-    if (!key || candidates != 1) REJECT("token_unknown_kid", "token signed by an unknown key");
-    if (key->alg != alg) REJECT("token_alg_not_allowed", "token algorithm is not its key's");
+    if (!key || candidates != 1) {
+        rc = reject(why, "token_unknown_kid", "token signed by an unknown key");
+        goto out;
+    }
+    if (key->alg != alg) {
+        rc = reject(why, "token_alg_not_allowed", "token algorithm is not its key's");
+        goto out;
+    }
     const char *s = d2 + 1;
     size_t sn = len - (size_t)(s - tok), sl = 0;
     sig = malloc(RSA_MAX_BYTES);
@@ -321,10 +342,15 @@ int bb_jwt_verify(const char *tok, size_t len, const struct bb_jwks *keys, unsig
         goto out;
     }
     if (sn == 0 || bb_base64url_decode(s, sn, sig, RSA_MAX_BYTES, &sl) != 0 ||
-        !sig_ok(key, sig, sl, tok, (size_t)(d2 - tok)))
-        REJECT("token_invalid_signature", "token signature is invalid");
+        !sig_ok(key, sig, sl, tok, (size_t)(d2 - tok))) {
+        rc = reject(why, "token_invalid_signature", "token signature is invalid");
+        goto out;
+    }
     p = segment_object(d1 + 1, (size_t)(d2 - d1 - 1), BB_JWT_MAX_PAYLOAD);
-    if (!p) REJECT("token_malformed", "token payload is not base64url JSON");
+    if (!p) {
+        rc = reject(why, "token_malformed", "token payload is not base64url JSON");
+        goto out;
+    }
     out->header = h;
     out->payload = p;
     out->alg = alg;
@@ -339,10 +365,9 @@ out:
 int bb_jwt_check_claims(const struct bb_jwt *t, const char *iss, const char *aud, int64_t now,
                         int64_t leeway, struct bb_jwt_reject *why)
 {
-    int rc = 0;
     const json_t *p = t->payload;
     if (iss && strcmp(bb_json_str(p, "iss", ""), iss) != 0)
-        REJECT("token_wrong_issuer", "token issued by someone else");
+        return reject(why, "token_wrong_issuer", "token issued by someone else");
     if (aud) {
         json_t *a = json_object_get(p, "aud");
         int ok = json_is_string(a) && !strcmp(json_string_value(a), aud);
@@ -351,17 +376,17 @@ int bb_jwt_check_claims(const struct bb_jwt *t, const char *iss, const char *aud
         if (json_is_array(a))
             json_array_foreach(a, i, v) ok |=
                 json_is_string(v) && !strcmp(json_string_value(v), aud);
-        if (!ok) REJECT("token_wrong_audience", "token is for another audience");
+        if (!ok) return reject(why, "token_wrong_audience", "token is for another audience");
     }
     json_t *exp = json_object_get(p, "exp"), *iat = json_object_get(p, "iat"),
            *nbf = json_object_get(p, "nbf");
-    if (!json_is_integer(exp)) REJECT("token_malformed", "token has no exp");
-    if (now > json_integer_value(exp) + leeway) REJECT("token_expired", "token expired");
+    if (!json_is_integer(exp)) return reject(why, "token_malformed", "token has no exp");
+    if (now > json_integer_value(exp) + leeway)
+        return reject(why, "token_expired", "token expired");
     if ((iat && (!json_is_integer(iat) || json_integer_value(iat) > now + leeway)) ||
         (nbf && (!json_is_integer(nbf) || json_integer_value(nbf) > now + leeway)))
-        REJECT("token_not_yet_valid", "token is not valid yet");
-out:
-    return rc;
+        return reject(why, "token_not_yet_valid", "token is not valid yet");
+    return 0;
 }
 
 void bb_jwt_release(struct bb_jwt *t)

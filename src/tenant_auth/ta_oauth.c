@@ -77,7 +77,7 @@ struct oa_config {
 
 #define ROW BB_KNOB_U64_ROW
 static const struct bb_knob oa_knobs[] = {
-    ROW(struct oa_config, state_ttl_s, "BUNBASE_TENANT_AUTH_OAUTH_STATE_TTL_S", "600", 10, 86400,
+    ROW(struct oa_config, state_ttl_s, "BUNBASE_TENANT_AUTH_OAUTH_STATE_TTL_S", "600", 1, 86400,
         "seconds a started OAuth sign-in waits for its callback"),
     ROW(struct oa_config, max_pending, "BUNBASE_TENANT_AUTH_OAUTH_MAX_PENDING", "1024", 1, 1000000,
         "OAuth sign-ins in progress at once (process-wide); more get 503"),

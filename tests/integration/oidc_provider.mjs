@@ -14,10 +14,13 @@
 //
 // provider.misbehave = one of 'nonce' (another nonce), 'aud' (another audience), 'signature'
 // (signed by a key not in the JWKS, same kid), 'alg_none' (unsigned), 'hs256' (HMAC with the
-// client secret), 'expired', 'issuer' (another iss) changes the next id_tokens.
+// client secret), 'expired', 'issuer' (another iss) changes the next id_tokens; 'huge' pads the
+// discovery document with 4 KiB.
 
 import crypto from 'node:crypto';
 import http from 'node:http';
+
+import { httpRequest } from './harness.mjs';
 
 const b64u = (buf) => Buffer.from(buf).toString('base64url');
 
@@ -150,6 +153,7 @@ export async function startProvider({
             subject_types_supported: ['public'],
             id_token_signing_alg_values_supported: [alg],
             code_challenge_methods_supported: ['S256'],
+            ...(p.misbehave === 'huge' ? { padding: 'x'.repeat(4096) } : {}),
           });
         case 'GET /jwks': return json(res, 200, jwks);
         case 'GET /authorize': return authorize(u, res, 'oidc');
@@ -179,4 +183,41 @@ export async function startProvider({
   p.issuer = p.url;
   p.stop = () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()); });
   return p;
+}
+
+// ---------------------------------------------------------------- browser-like steps
+
+/** GET without following redirects: {status, headers, text, json, location}. */
+export async function get(url, headers = {}) {
+  const r = await httpRequest(url, { headers });
+  let json = null;
+  try { json = JSON.parse(r.text); } catch { /* not JSON */ }
+  return { status: r.status, headers: r.headers, text: r.text, json, location: r.headers.location };
+}
+
+/** The start URL of a sign-in (the pk_ as ?key=, as a browser navigation carries it). */
+export function startUrl(base, pk, provider, redirectUri) {
+  return `${base}/v1/auth/project/oauth/${provider}/start?key=${encodeURIComponent(pk)}&redirect_uri=${encodeURIComponent(redirectUri)}`;
+}
+
+/**
+ * A browser's sign-in: start → the provider's authorize (auto-approved) → our callback (after
+ * rewriteCallback(URL), when given) → the app. Returns {start, authorize (URL), callback (URL),
+ * back (the callback's answer), final (URL of the app, or null)}.
+ */
+export async function signIn(base, pk, provider, redirectUri, { rewriteCallback } = {}) {
+  const start = await get(startUrl(base, pk, provider, redirectUri));
+  if (start.status !== 302) throw new Error(`start: ${start.status} ${start.text}`);
+  const authorize = new URL(start.location);
+  const atProvider = await get(start.location);
+  if (atProvider.status !== 302) throw new Error(`authorize: ${atProvider.status} ${atProvider.text}`);
+  let callback = new URL(atProvider.location);
+  if (rewriteCallback) callback = rewriteCallback(callback);
+  const back = await get(callback.toString());
+  return { start, authorize, callback, back, final: back.location ? new URL(back.location) : null };
+}
+
+/** The parameters in a URL's fragment (#access_token=…). */
+export function fragment(u) {
+  return Object.fromEntries(new URLSearchParams(u.hash.slice(1)));
 }
