@@ -1,6 +1,9 @@
 /* cmd_zset.c — sorted-set commands: a dict (member -> score) plus a skiplist ordered by
  * (score, member) with spans for rank queries (util.c). */
+#include <ctype.h>
+#include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bndr.h"
@@ -314,8 +317,13 @@ void bndr_cmd_zrevrank(struct bndr_client *c) { rank_generic(c, 1); }
 
 enum { BY_RANK, BY_SCORE, BY_LEX };
 
-static void emit(struct bndr_client *c, struct bndr_zsl_node *x, int withscores)
+static void emit(struct bndr_client *c, struct bndr_zsl_node *x, int withscores,
+                 struct bndr_zset *dst)
 {
+    if (dst) {
+        bndr_zset_set(dst, x->ele, x->elen, x->score);
+        return;
+    }
     if (withscores && c->resp == 3)
         bndr_add_array(c, 2);
     bndr_add_bulk(c, x->ele, x->elen);
@@ -323,9 +331,10 @@ static void emit(struct bndr_client *c, struct bndr_zsl_node *x, int withscores)
         bndr_add_double(c, x->score);
 }
 
-static void zrange_generic(struct bndr_client *c, struct bndr_arg *key, struct bndr_arg *a1,
-                           struct bndr_arg *a2, int by, int rev, int withscores, long long offset,
-                           long long limit)
+/* Replies the range, or (dst != NULL) adds it to dst and replies nothing; -1: an error replied */
+static int zrange_generic(struct bndr_client *c, struct bndr_arg *key, struct bndr_arg *a1,
+                          struct bndr_arg *a2, int by, int rev, int withscores, long long offset,
+                          long long limit, struct bndr_zset *dst)
 {
     struct bndr_zrange_spec sr;
     struct bndr_lex_spec lr;
@@ -333,24 +342,25 @@ static void zrange_generic(struct bndr_client *c, struct bndr_arg *key, struct b
     if (by == BY_RANK) {
         if (bndr_get_ll_or_reply(c, a1, &start, NULL) < 0 ||
             bndr_get_ll_or_reply(c, a2, &end, NULL) < 0)
-            return;
+            return -1;
     } else if (by == BY_SCORE) {
         /* with REV the arguments are max then min */
         if (parse_score_range(rev ? a2 : a1, rev ? a1 : a2, &sr) < 0) {
             bndr_add_error(c, "ERR min or max is not a float");
-            return;
+            return -1;
         }
     } else if (parse_lex_range(rev ? a2 : a1, rev ? a1 : a2, &lr) < 0) {
         bndr_add_error(c, "ERR min or max not valid string range item");
-        return;
+        return -1;
     }
     int wrong;
     struct bndr_zset *z = get_z(c, key, 0, &wrong);
     if (wrong)
-        return;
+        return -1;
     if (!z) {
-        bndr_add_array(c, 0);
-        return;
+        if (!dst)
+            bndr_add_array(c, 0);
+        return 0;
     }
     if (by == BY_RANK) {
         long long len = (long long)z->length;
@@ -361,20 +371,22 @@ static void zrange_generic(struct bndr_client *c, struct bndr_arg *key, struct b
         if (start < 0)
             start = 0;
         if (start > end || start >= len) {
-            bndr_add_array(c, 0);
-            return;
+            if (!dst)
+                bndr_add_array(c, 0);
+            return 0;
         }
         if (end >= len)
             end = len - 1;
         long long n = end - start + 1;
-        bndr_add_array(c, withscores && c->resp != 3 ? n * 2 : n);
+        if (!dst)
+            bndr_add_array(c, withscores && c->resp != 3 ? n * 2 : n);
         struct bndr_zsl_node *x = rev ? bndr_zsl_by_rank(z, (unsigned long)(len - start))
                                       : bndr_zsl_by_rank(z, (unsigned long)(start + 1));
         for (long long i = 0; i < n && x; i++) {
-            emit(c, x, withscores);
+            emit(c, x, withscores, dst);
             x = rev ? x->backward : x->level[0].forward;
         }
-        return;
+        return 0;
     }
     struct bndr_zsl_node *x;
     if (by == BY_SCORE)
@@ -383,7 +395,7 @@ static void zrange_generic(struct bndr_client *c, struct bndr_arg *key, struct b
         x = rev ? bndr_zsl_last_in_lex(z, &lr) : bndr_zsl_first_in_lex(z, &lr);
     while (x && offset-- > 0)
         x = rev ? x->backward : x->level[0].forward;
-    size_t h = bndr_add_deferred_len(c);
+    size_t h = dst ? 0 : bndr_add_deferred_len(c);
     long n = 0;
     while (x && limit != 0) {
         if (by == BY_SCORE) {
@@ -393,13 +405,15 @@ static void zrange_generic(struct bndr_client *c, struct bndr_arg *key, struct b
                        : !bndr_lex_lte_max(x->ele, x->elen, &lr)) {
             break;
         }
-        emit(c, x, withscores);
+        emit(c, x, withscores, dst);
         n++;
         if (limit > 0)
             limit--;
         x = rev ? x->backward : x->level[0].forward;
     }
-    bndr_set_deferred_len(c, h, withscores && c->resp != 3 ? n * 2 : n, '*');
+    if (!dst)
+        bndr_set_deferred_len(c, h, withscores && c->resp != 3 ? n * 2 : n, '*');
+    return 0;
 }
 
 /* Parses [WITHSCORES] [LIMIT off count] (and for ZRANGE: BYSCORE BYLEX REV) from argv[from..]. */
@@ -451,7 +465,7 @@ void bndr_cmd_zrange(struct bndr_client *c)
     long long off, lim;
     if (parse_range_opts(c, 4, 1, &by, &rev, &ws, &off, &lim) < 0)
         return;
-    zrange_generic(c, &c->argv[1], &c->argv[2], &c->argv[3], by, rev, ws, off, lim);
+    zrange_generic(c, &c->argv[1], &c->argv[2], &c->argv[3], by, rev, ws, off, lim, NULL);
 }
 
 static void range_compat(struct bndr_client *c, int by, int rev)
@@ -464,7 +478,7 @@ static void range_compat(struct bndr_client *c, int by, int rev)
         bndr_add_error(c, BNDR_ERR_SYNTAX);
         return;
     }
-    zrange_generic(c, &c->argv[1], &c->argv[2], &c->argv[3], by, rev, ws, off, lim);
+    zrange_generic(c, &c->argv[1], &c->argv[2], &c->argv[3], by, rev, ws, off, lim, NULL);
 }
 
 void bndr_cmd_zrangebyscore(struct bndr_client *c) { range_compat(c, BY_SCORE, 0); }
@@ -584,3 +598,468 @@ void bndr_cmd_zscan(struct bndr_client *c)
     if (!wrong)
         bndr_scan_generic(c, z ? &z->dict : NULL, 2, BNDR_ZSET);
 }
+
+/* ---------------------------------------------------------------- Redis 6.2/7.0 additions */
+/* Stores z (owned) at key k: replaced when not empty, else the key is deleted; replies the size. */
+static void store_result(struct bndr_client *c, struct bndr_arg *k, struct bndr_zset *z)
+{
+    struct bndr_db *db = &c->srv->db;
+    long long n = (long long)z->length;
+    if (n > 0) {
+        struct bndr_obj *o = bndr_obj_new(BNDR_ZSET);
+        bndr_zset_free(o->u.z);
+        o->u.z = z;
+        bndr_db_set(db, k->p, k->n, o, 0);
+        c->srv->dirty++;
+    } else {
+        bndr_zset_free(z);
+        if (bndr_db_delete(db, k->p, k->n)) {
+            c->srv->dirty++;
+            bndr_signal_key(c->srv, k->p, k->n);
+        }
+    }
+    bndr_add_ll(c, n);
+}
+
+void bndr_cmd_zrangestore(struct bndr_client *c)
+{
+    int by = BY_RANK, rev = 0, ws = 0;
+    long long off, lim;
+    if (parse_range_opts(c, 5, 1, &by, &rev, &ws, &off, &lim) < 0)
+        return;
+    if (ws) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    struct bndr_zset *tmp = bndr_zset_new();
+    if (zrange_generic(c, &c->argv[2], &c->argv[3], &c->argv[4], by, rev, 0, off, lim, tmp) < 0) {
+        bndr_zset_free(tmp);
+        return;
+    }
+    store_result(c, &c->argv[1], tmp);
+}
+
+void bndr_cmd_zremrangebylex(struct bndr_client *c)
+{
+    struct bndr_lex_spec r;
+    if (parse_lex_range(&c->argv[2], &c->argv[3], &r) < 0) {
+        bndr_add_error(c, "ERR min or max not valid string range item");
+        return;
+    }
+    int wrong;
+    struct bndr_zset *z = get_z(c, &c->argv[1], 1, &wrong);
+    if (wrong)
+        return;
+    long long n = 0;
+    struct bndr_zsl_node *x;
+    while (z && (x = bndr_zsl_first_in_lex(z, &r)) != NULL && bndr_lex_lte_max(x->ele, x->elen, &r)) {
+        bndr_zset_del(z, x->ele, x->elen);
+        n++;
+    }
+    if (z)
+        maybe_delete(c, &c->argv[1], z);
+    c->srv->dirty += n;
+    bndr_add_ll(c, n);
+}
+
+/* ZRANDMEMBER key [count [WITHSCORES]] */
+void bndr_cmd_zrandmember(struct bndr_client *c)
+{
+    long long count = 0;
+    int ws = 0;
+    if (c->argc >= 3) {
+        if (bndr_get_ll_or_reply(c, &c->argv[2], &count, NULL) < 0)
+            return;
+        if (count == LLONG_MIN) {
+            bndr_add_error(c, "ERR value is out of range, value must between -9223372036854775807 and "
+                              "9223372036854775807");
+            return;
+        }
+        if (c->argc > 4 || (c->argc == 4 && !bndr_argeq(&c->argv[3], "withscores"))) {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+        if (c->argc == 4) {
+            ws = 1;
+            if (count < -LLONG_MAX / 2 || count > LLONG_MAX / 2) {
+                bndr_add_error(c, "ERR value is out of range");
+                return;
+            }
+        }
+    }
+    int wrong;
+    struct bndr_zset *z = get_z(c, &c->argv[1], 0, &wrong);
+    if (wrong)
+        return;
+    if (c->argc == 2) {
+        if (!z) {
+            bndr_add_null(c);
+            return;
+        }
+        struct bndr_zsl_node *x = bndr_zsl_by_rank(z, 1 + (unsigned long)(bndr_rand() % z->length));
+        bndr_add_bulk(c, x->ele, x->elen);
+        return;
+    }
+    if (!z || count == 0) {
+        bndr_add_array(c, 0);
+        return;
+    }
+    int uniq = count > 0;
+    if (!uniq)
+        count = -count;
+    if (!uniq && count > 1000000000LL) { /* bounded: the reply would not fit in memory */
+        bndr_add_error(c, "ERR value is out of range");
+        return;
+    }
+    if (!uniq || count == 1) {
+        bndr_add_array(c, ws && c->resp == 2 ? count * 2 : count);
+        for (long long i = 0; i < count; i++) {
+            struct bndr_zsl_node *x = bndr_zsl_by_rank(z, 1 + (unsigned long)(bndr_rand() % z->length));
+            emit(c, x, ws, NULL);
+        }
+        return;
+    }
+    if ((unsigned long long)count >= z->length) {
+        long long n = (long long)z->length;
+        bndr_add_array(c, ws && c->resp == 2 ? n * 2 : n);
+        for (struct bndr_zsl_node *x = z->tail; x; x = x->backward) /* as Redis: reversed */
+            emit(c, x, ws, NULL);
+        return;
+    }
+    /* distinct sample: random ranks, deduplicated */
+    struct bndr_dict seen;
+    bndr_dict_init(&seen);
+    bndr_add_array(c, ws && c->resp == 2 ? count * 2 : count);
+    while ((long long)seen.n < count) {
+        struct bndr_zsl_node *x = bndr_zsl_by_rank(z, 1 + (unsigned long)(bndr_rand() % z->length));
+        int created;
+        bndr_dict_upsert(&seen, x->ele, x->elen, &created);
+        if (created)
+            emit(c, x, ws, NULL);
+    }
+    bndr_dict_release(&seen, NULL);
+}
+
+/* ---------------------------------------------------------------- ZUNION / ZINTER / ZDIFF */
+enum { ZOP_UNION, ZOP_INTER, ZOP_DIFF };
+enum { AGG_SUM, AGG_MIN, AGG_MAX };
+
+struct zsrc {
+    struct bndr_dict *d; /* zset dict (v.d score) or set dict (score 1); NULL: no key */
+    int is_set;
+    double weight;
+};
+
+static int zsrc_score(const struct zsrc *s, const char *m, size_t n, double *out)
+{
+    if (!s->d)
+        return 0;
+    struct bndr_de *e = bndr_dict_find(s->d, m, n);
+    if (!e)
+        return 0;
+    *out = s->is_set ? 1.0 : e->v.d;
+    return 1;
+}
+
+static void aggregate(double *t, double v, int agg)
+{
+    if (agg == AGG_SUM) {
+        *t = *t + v;
+        if (isnan(*t))
+            *t = 0.0;
+    } else if (agg == AGG_MIN) {
+        *t = v < *t ? v : *t;
+    } else {
+        *t = v > *t ? v : *t;
+    }
+}
+
+static int cmp_card(const void *a, const void *b)
+{
+    const struct zsrc *x = a, *y = b;
+    uint64_t nx = x->d ? x->d->n : 0, ny = y->d ? y->d->n : 0;
+    return nx < ny ? -1 : nx > ny;
+}
+
+/* dst: *STORE's destination (argv[1]); nk_idx: index of numkeys; card: ZINTERCARD */
+static void zsetop(struct bndr_client *c, struct bndr_arg *dst, int nk_idx, int op, int card)
+{
+    long long setnum;
+    if (bndr_get_ll_or_reply(c, &c->argv[nk_idx], &setnum, NULL) < 0)
+        return;
+    if (setnum < 1) {
+        char name[32];
+        size_t i = 0;
+        for (; i < c->argv[0].n && i < sizeof name - 1; i++)
+            name[i] = (char)tolower((unsigned char)c->argv[0].p[i]);
+        name[i] = 0;
+        bndr_add_errorf(c, "ERR at least 1 input key is needed for '%s' command", name);
+        return;
+    }
+    if (setnum > c->argc - (nk_idx + 1)) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    struct zsrc *src = bndr_calloc((size_t)setnum * sizeof(*src));
+    int j = nk_idx + 1;
+    for (long long i = 0; i < setnum; i++, j++) {
+        struct bndr_obj *o = dst ? bndr_lookup_write(c, &c->argv[j]) : bndr_lookup_read(c, &c->argv[j]);
+        src[i].weight = 1.0;
+        if (!o)
+            continue;
+        if (o->type != BNDR_ZSET && o->type != BNDR_SET) {
+            bndr_free(src);
+            bndr_add_error(c, BNDR_ERR_WRONGTYPE);
+            return;
+        }
+        src[i].is_set = o->type == BNDR_SET;
+        src[i].d = o->type == BNDR_SET ? o->u.d : &o->u.z->dict;
+    }
+    int agg = AGG_SUM, withscores = 0;
+    long long limit = 0;
+    while (j < c->argc) {
+        int remaining = c->argc - j;
+        if (op != ZOP_DIFF && !card && remaining >= setnum + 1 && bndr_argeq(&c->argv[j], "weights")) {
+            j++;
+            for (long long i = 0; i < setnum; i++, j++) {
+                if (bndr_get_double_or_reply(c, &c->argv[j], &src[i].weight,
+                                             "ERR weight value is not a float") < 0) {
+                    bndr_free(src);
+                    return;
+                }
+            }
+        } else if (op != ZOP_DIFF && !card && remaining >= 2 && bndr_argeq(&c->argv[j], "aggregate")) {
+            j++;
+            if (bndr_argeq(&c->argv[j], "sum"))
+                agg = AGG_SUM;
+            else if (bndr_argeq(&c->argv[j], "min"))
+                agg = AGG_MIN;
+            else if (bndr_argeq(&c->argv[j], "max"))
+                agg = AGG_MAX;
+            else {
+                bndr_free(src);
+                bndr_add_error(c, BNDR_ERR_SYNTAX);
+                return;
+            }
+            j++;
+        } else if (!dst && !card && bndr_argeq(&c->argv[j], "withscores")) {
+            j++;
+            withscores = 1;
+        } else if (card && remaining >= 2 && bndr_argeq(&c->argv[j], "limit")) {
+            j++;
+            if (bndr_get_ll_or_reply(c, &c->argv[j], &limit, "ERR LIMIT can't be negative") < 0) {
+                bndr_free(src);
+                return;
+            }
+            if (limit < 0) {
+                bndr_free(src);
+                bndr_add_error(c, "ERR LIMIT can't be negative");
+                return;
+            }
+            j++;
+        } else {
+            bndr_free(src);
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+    }
+    struct bndr_zset *res = bndr_zset_new();
+    long long cardn = 0;
+    if (op == ZOP_INTER) {
+        qsort(src, (size_t)setnum, sizeof(*src), cmp_card);
+        if (src[0].d && src[0].d->n) {
+            BNDR_DICT_FOREACH(src[0].d, e)
+            {
+                double score = src[0].weight * (src[0].is_set ? 1.0 : e->v.d);
+                if (isnan(score))
+                    score = 0;
+                long long i;
+                for (i = 1; i < setnum; i++) {
+                    double v;
+                    if (!zsrc_score(&src[i], e->key, e->klen, &v))
+                        break;
+                    aggregate(&score, src[i].weight * v, agg);
+                }
+                if (i == setnum) {
+                    if (card) {
+                        cardn++;
+                        if (limit && cardn >= limit)
+                            goto inter_done;
+                    } else {
+                        bndr_zset_set(res, e->key, e->klen, score);
+                    }
+                }
+            }
+        }
+    inter_done:;
+    } else if (op == ZOP_UNION) {
+        struct bndr_dict acc; /* member -> score */
+        bndr_dict_init(&acc);
+        for (long long i = 0; i < setnum; i++) {
+            if (!src[i].d)
+                continue;
+            BNDR_DICT_FOREACH(src[i].d, e)
+            {
+                double score = src[i].weight * (src[i].is_set ? 1.0 : e->v.d);
+                if (isnan(score))
+                    score = 0;
+                int created;
+                struct bndr_de *a = bndr_dict_upsert(&acc, e->key, e->klen, &created);
+                if (created)
+                    a->v.d = score;
+                else
+                    aggregate(&a->v.d, score, agg);
+            }
+        }
+        BNDR_DICT_FOREACH(&acc, a) bndr_zset_set(res, a->key, a->klen, a->v.d);
+        bndr_dict_release(&acc, NULL);
+    } else if (src[0].d) {
+        BNDR_DICT_FOREACH(src[0].d, e)
+        {
+            long long i;
+            double v;
+            for (i = 1; i < setnum; i++)
+                if (zsrc_score(&src[i], e->key, e->klen, &v))
+                    break;
+            if (i == setnum)
+                bndr_zset_set(res, e->key, e->klen, src[0].is_set ? 1.0 : e->v.d);
+        }
+    }
+    bndr_free(src);
+    if (card) {
+        bndr_zset_free(res);
+        bndr_add_ll(c, cardn);
+        return;
+    }
+    if (dst) {
+        store_result(c, dst, res);
+        return;
+    }
+    long long n = (long long)res->length;
+    bndr_add_array(c, withscores && c->resp != 3 ? n * 2 : n);
+    for (struct bndr_zsl_node *x = res->header->level[0].forward; x; x = x->level[0].forward)
+        emit(c, x, withscores, NULL);
+    bndr_zset_free(res);
+}
+
+void bndr_cmd_zunion(struct bndr_client *c) { zsetop(c, NULL, 1, ZOP_UNION, 0); }
+void bndr_cmd_zinter(struct bndr_client *c) { zsetop(c, NULL, 1, ZOP_INTER, 0); }
+void bndr_cmd_zdiff(struct bndr_client *c) { zsetop(c, NULL, 1, ZOP_DIFF, 0); }
+void bndr_cmd_zunionstore(struct bndr_client *c) { zsetop(c, &c->argv[1], 2, ZOP_UNION, 0); }
+void bndr_cmd_zinterstore(struct bndr_client *c) { zsetop(c, &c->argv[1], 2, ZOP_INTER, 0); }
+void bndr_cmd_zdiffstore(struct bndr_client *c) { zsetop(c, &c->argv[1], 2, ZOP_DIFF, 0); }
+void bndr_cmd_zintercard(struct bndr_client *c) { zsetop(c, NULL, 1, ZOP_INTER, 1); }
+
+/* ---------------------------------------------------------------- ZMPOP and blocking pops */
+/* Pops up to count from z at key k; nested: ZMPOP's [key, [[m, s]...]], else BZPOPMIN's
+ * [key, m, s]. Propagated as ZPOPMIN/ZPOPMAX [count]. */
+static void zpop_reply(struct bndr_client *c, struct bndr_arg *k, struct bndr_zset *z, int max,
+                       long long count, int nested)
+{
+    long long n = count > (long long)z->length ? (long long)z->length : count;
+    bndr_add_array(c, nested ? 2 : 3);
+    bndr_add_bulk(c, k->p, k->n);
+    if (nested)
+        bndr_add_array(c, n);
+    for (long long i = 0; i < n; i++) {
+        struct bndr_zsl_node *x = max ? z->tail : z->header->level[0].forward;
+        if (nested)
+            bndr_add_array(c, 2);
+        bndr_add_bulk(c, x->ele, x->elen);
+        bndr_add_double(c, x->score);
+        bndr_zset_del(z, x->ele, x->elen);
+    }
+    char nb[24];
+    struct bndr_arg a[3] = {{max ? (char *)"ZPOPMAX" : (char *)"ZPOPMIN", 7}, *k, {nb, 0}};
+    a[2].n = (size_t)bndr_fmt_ll(nb, n);
+    bndr_rewrite_prop(c, nested ? 3 : 2, a);
+    c->srv->dirty += n;
+    bndr_notify(c->srv, max ? "zpopmax" : "zpopmin", k->p, k->n);
+    maybe_delete(c, k, z);
+    bndr_signal_key(c->srv, k->p, k->n);
+}
+
+static int deny_blocking(struct bndr_client *c)
+{
+    return (c->flags & (BNDR_CF_IN_EXEC | BNDR_CF_FAKE)) && !(c->flags & BNDR_CF_BRETRY);
+}
+
+/* keys[0..nk) in order: the first non-empty zset is popped; else block (or null array). */
+static void zpop_keys(struct bndr_client *c, struct bndr_arg *keys, long long nk, int max,
+                      long long count, int nested, int block, uint64_t timeout)
+{
+    for (long long j = 0; j < nk; j++) {
+        int wrong;
+        struct bndr_zset *z = get_z(c, &keys[j], 1, &wrong);
+        if (wrong)
+            return;
+        if (!z)
+            continue;
+        zpop_reply(c, &keys[j], z, max, count, nested);
+        return;
+    }
+    if (!block || deny_blocking(c)) {
+        bndr_add_null_array(c);
+        return;
+    }
+    bndr_block_generic(c, keys, (int)nk, BNDR_ZSET, timeout);
+}
+
+static void bzpop_generic(struct bndr_client *c, int max)
+{
+    uint64_t timeout;
+    if (bndr_parse_timeout(c, &c->argv[c->argc - 1], &timeout) < 0)
+        return;
+    zpop_keys(c, &c->argv[1], c->argc - 2, max, 1, 0, 1, timeout);
+}
+
+void bndr_cmd_bzpopmin(struct bndr_client *c) { bzpop_generic(c, 0); }
+void bndr_cmd_bzpopmax(struct bndr_client *c) { bzpop_generic(c, 1); }
+
+/* [B]ZMPOP [timeout] numkeys key [key ...] MIN|MAX [COUNT count] */
+static void zmpop_generic(struct bndr_client *c, int nk_idx, int block)
+{
+    long long numkeys, count = -1;
+    if (bndr_get_ll_or_reply(c, &c->argv[nk_idx], &numkeys, "ERR numkeys should be greater than 0") < 0)
+        return;
+    if (numkeys < 1) {
+        bndr_add_error(c, "ERR numkeys should be greater than 0");
+        return;
+    }
+    if (numkeys >= c->argc - nk_idx - 1) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    int where_idx = nk_idx + (int)numkeys + 1, max;
+    if (bndr_argeq(&c->argv[where_idx], "min"))
+        max = 0;
+    else if (bndr_argeq(&c->argv[where_idx], "max"))
+        max = 1;
+    else {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    for (int j = where_idx + 1; j < c->argc; j++) {
+        if (count == -1 && bndr_argeq(&c->argv[j], "count") && j + 1 < c->argc) {
+            j++;
+            if (bndr_get_ll_or_reply(c, &c->argv[j], &count, "ERR count should be greater than 0") < 0)
+                return;
+            if (count < 1) {
+                bndr_add_error(c, "ERR count should be greater than 0");
+                return;
+            }
+        } else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+    }
+    if (count == -1)
+        count = 1;
+    uint64_t timeout = 0;
+    if (block && bndr_parse_timeout(c, &c->argv[1], &timeout) < 0)
+        return;
+    zpop_keys(c, &c->argv[nk_idx + 1], numkeys, max, count, 1, block, timeout);
+}
+
+void bndr_cmd_zmpop(struct bndr_client *c) { zmpop_generic(c, 1, 0); }
+void bndr_cmd_bzmpop(struct bndr_client *c) { zmpop_generic(c, 2, 1); }

@@ -130,6 +130,20 @@
     X(zpopmin, -2, "WF", 1, 1, 1, "sorted-set", "Returns the lowest-scoring members after removing them.") \
     X(zpopmax, -2, "WF", 1, 1, 1, "sorted-set", "Returns the highest-scoring members after removing them.") \
     X(zscan, -3, "R", 1, 1, 1, "sorted-set", "Iterates over members and scores.")               \
+    X(zrangestore, -5, "WM", 1, 2, 1, "sorted-set", "Stores a range of members from sorted set in a key.") \
+    X(zremrangebylex, 4, "W", 1, 1, 1, "sorted-set", "Removes members in a lexicographical range.") \
+    X(zrandmember, -2, "R", 1, 1, 1, "sorted-set", "Returns one or more random members from a sorted set.") \
+    X(zunion, -3, "R", 0, 0, 0, "sorted-set", "Returns the union of multiple sorted sets.")      \
+    X(zinter, -3, "R", 0, 0, 0, "sorted-set", "Returns the intersect of multiple sorted sets.")  \
+    X(zdiff, -3, "R", 0, 0, 0, "sorted-set", "Returns the difference between multiple sorted sets.") \
+    X(zunionstore, -4, "WM", 1, 1, 1, "sorted-set", "Stores the union of multiple sorted sets in a key.") \
+    X(zinterstore, -4, "WM", 1, 1, 1, "sorted-set", "Stores the intersect of multiple sorted sets in a key.") \
+    X(zdiffstore, -4, "WM", 1, 1, 1, "sorted-set", "Stores the difference of multiple sorted sets in a key.") \
+    X(zintercard, -3, "R", 0, 0, 0, "sorted-set", "Returns the number of members of the intersect of multiple sorted sets.") \
+    X(zmpop, -4, "W", 0, 0, 0, "sorted-set", "Returns the highest- or lowest-scoring members after removing them.") \
+    X(bzmpop, -5, "WB", 0, 0, 0, "sorted-set", "Removes and returns members by score, or blocks.") \
+    X(bzpopmin, -3, "WFB", 1, -2, 1, "sorted-set", "Removes and returns the lowest-scoring member, or blocks.") \
+    X(bzpopmax, -3, "WFB", 1, -2, 1, "sorted-set", "Removes and returns the highest-scoring member, or blocks.") \
     /* pub/sub */                                                                              \
     X(subscribe, -2, "PS", 0, 0, 0, "pubsub", "Listens for messages published to channels.")    \
     X(unsubscribe, -1, "PS", 0, 0, 0, "pubsub", "Stops listening to messages posted to channels.") \
