@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bb_crypto.h"
 #include "bndr.h"
 
 #define BNDR_MAX_HEADER 65536
@@ -62,16 +63,6 @@ static int parse_num(const char *s, size_t n, long long *out)
     return bndr_parse_ll(s, n, out);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 /* Splits one inline line (sdssplitargs semantics) into p->inline_buf. */
 static int parse_inline_line(struct bndr_parser *p, const char *line, size_t n)
 {
@@ -92,10 +83,10 @@ static int parse_inline_line(struct bndr_parser *p, const char *line, size_t n)
                 if (i >= n)
                     return -1;
                 if (line[i] == '\\' && i + 3 < n && line[i + 1] == 'x' &&
-                    hexval((unsigned char)line[i + 2]) >= 0 &&
-                    hexval((unsigned char)line[i + 3]) >= 0) {
-                    out[o++] = (char)(hexval((unsigned char)line[i + 2]) * 16 +
-                                      hexval((unsigned char)line[i + 3]));
+                    bb_hex_digit((unsigned char)line[i + 2]) >= 0 &&
+                    bb_hex_digit((unsigned char)line[i + 3]) >= 0) {
+                    out[o++] = (char)(bb_hex_digit((unsigned char)line[i + 2]) * 16 +
+                                      bb_hex_digit((unsigned char)line[i + 3]));
                     i += 3;
                 } else if (line[i] == '\\' && i + 1 < n) {
                     char c;

@@ -315,7 +315,7 @@ static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
         bb_http_reply_error(res, BB_ENOMEM, NULL);
         return;
     }
-    long klen = kp ? bmgr_pct_decode(kp->value, kp->value_len, key, BMGR_MAX_KEY) : BB_EINVAL;
+    long klen = kp ? bb_pct_decode(kp->value, kp->value_len, key, BMGR_MAX_KEY, 0) : BB_EINVAL;
     if (klen <= 0) {
         bb_http_reply_error_status(res, 400, "invalid_key",
                                    klen == BB_ETOOBIG ? "key longer than 8192 bytes"

@@ -7,7 +7,7 @@
  *   bmgr_relay.c      the public RESP endpoint: pre-AUTH commands, then a byte relay to a child
  *   bmgr_api.c        HTTP routes, internal RPC (ProxyKV), SSE subscriptions, the KV operations
  *   bmgr_proto.c      small bounded parsers and codecs: RESP requests (pre-AUTH), blocking RESP
- *                     client, project ids, percent-decoding, base64, the keys-file verifier
+ *                     client, the keys-file verifier (percent-decoding, project ids, base64: core)
  *
  * Threading: the manager lives on the bunbased loop thread. m->mtx guards the slot table and every
  * slot field that worker threads read or write (state, port, secret, gen, refs, last_use, idle
@@ -53,7 +53,6 @@ uint64_t bmgr_now_ms(void);
 
 /* Percent-decodes src[0..n) into dst (cap bytes); '+' stays '+'. Returns the decoded length, or
  * BB_EINVAL (bad escape) / BB_ETOOBIG (over cap). dst may hold any bytes incl. NUL. */
-long bmgr_pct_decode(const char *src, size_t n, char *dst, size_t cap);
 
 /* Standard base64 (RFC 4648 §4, with padding). encode: malloc'd NUL-terminated string (caller
  * frees) or NULL on ENOMEM. decode: strict (padding optional, no whitespace); *out malloc'd

@@ -43,35 +43,6 @@ uint64_t bmgr_now_ms(void)
 /* ------------------------------------------------------------------ project ids */
 
 
-/* ------------------------------------------------------------------ percent-decoding */
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-long bmgr_pct_decode(const char *src, size_t n, char *dst, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= n) return BB_EINVAL;
-            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
-            if (h < 0 || l < 0) return BB_EINVAL;
-            c = (char)(h * 16 + l);
-            i += 2;
-        }
-        if (o >= cap) return BB_ETOOBIG;
-        dst[o++] = c;
-    }
-    return (long)o;
-}
-
-
 /* ------------------------------------------------------------------ RESP request parser */
 
 /* Reads a CRLF-terminated decimal at p (bounded by end). Returns pointer after CRLF, NULL if

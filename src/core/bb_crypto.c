@@ -198,12 +198,38 @@ size_t bb_hex_encode(const void *in, size_t n, char *out, size_t cap)
     return 2 * n;
 }
 
-static int hex_value(unsigned char c)
+int bb_hex_digit(int c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
+}
+
+long bb_pct_decode(const char *src, size_t n, char *dst, size_t cap, unsigned flags)
+{
+    size_t o = 0, room = flags & BB_PCT_CSTR ? (cap ? cap - 1 : 0) : cap;
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)src[i];
+        if (c == '%') {
+            if (i + 2 >= n) return BB_EINVAL;
+            int h = bb_hex_digit((unsigned char)src[i + 1]);
+            int l = bb_hex_digit((unsigned char)src[i + 2]);
+            if (h < 0 || l < 0) return BB_EINVAL;
+            c = h * 16 + l;
+            if (c == 0 && (flags & BB_PCT_CSTR)) return BB_EINVAL;
+            i += 2;
+        } else if (c == '+' && (flags & BB_PCT_PLUS)) {
+            c = ' ';
+        }
+        if (o >= room) return BB_ETOOBIG;
+        dst[o++] = (char)c;
+    }
+    if (flags & BB_PCT_CSTR) {
+        if (!cap) return BB_ETOOBIG;
+        dst[o] = '\0';
+    }
+    return (long)o;
 }
 
 int bb_hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len)
@@ -212,7 +238,7 @@ int bb_hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *ou
     if ((n > 0 && !in) || n % 2 != 0) return BB_EINVAL;
     if (n / 2 > cap || (n > 0 && !out)) return BB_ETOOBIG;
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hex_value((unsigned char)in[i]), lo = hex_value((unsigned char)in[i + 1]);
+        int hi = bb_hex_digit((unsigned char)in[i]), lo = bb_hex_digit((unsigned char)in[i + 1]);
         if (hi < 0 || lo < 0) return BB_EINVAL;
         out[i / 2] = (uint8_t)(hi << 4 | lo);
     }

@@ -69,6 +69,17 @@ size_t bb_hex_encode(const void *in, size_t n, char *out, size_t cap);
 /* Decodes hex (either case) in[0..n) into out. BB_EINVAL on odd length or a non-hex character,
  * BB_ETOOBIG if n/2 > cap. Stores the length in *out_len (may be NULL). */
 int bb_hex_decode(const char *in, size_t n, uint8_t *out, size_t cap, size_t *out_len);
+/* The value of one hex digit (either case), or -1. */
+int bb_hex_digit(int c);
+
+/* Percent-decoding (RFC 3986 §2.1) of src[0..n) into dst, the one copy (HTTP path parameters and
+ * query values, bunder-manager's KV keys). flags: BB_PCT_PLUS — '+' means a space (query
+ * strings); BB_PCT_CSTR — the result is a C string: %00 is refused and a NUL is written after it
+ * (cap counts it). Returns the decoded length; BB_EINVAL for a malformed escape ("%", "%4", "%zz")
+ * or %00 with BB_PCT_CSTR; BB_ETOOBIG if it does not fit in cap. Decoding never grows: n (+1)
+ * bytes always suffice. */
+enum { BB_PCT_PLUS = 1 << 0, BB_PCT_CSTR = 1 << 1 };
+long bb_pct_decode(const char *src, size_t n, char *dst, size_t cap, unsigned flags);
 
 /* Constant-time comparison (CRYPTO_memcmp): returns 1 if a[0..n) == b[0..n), else 0. Note: a
  * boolean, not an error code. */

@@ -232,38 +232,6 @@ const char *bb_http_header(const struct bb_http_request *req, const char *name)
     return NULL;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes src[0..n) into dst (cap bytes incl. NUL). plus: '+' means space. Returns the
- * decoded length, or -1 if it does not fit or an escape is malformed or decodes to NUL. */
-static long pct_decode(const char *src, size_t n, char *dst, size_t cap, int plus)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)src[i];
-        if (c == '%') {
-            if (i + 2 >= n) return -1;
-            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
-            if (h < 0 || l < 0) return -1;
-            c = h * 16 + l;
-            if (c == 0) return -1;
-            i += 2;
-        } else if (plus && c == '+') {
-            c = ' ';
-        }
-        if (o + 1 >= cap) return -1;
-        dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    return (long)o;
-}
-
 const char *bb_http_param(struct bb_http_request *req, const char *name)
 {
     size_t nlen = strlen(name);
@@ -273,7 +241,7 @@ const char *bb_http_param(struct bb_http_request *req, const char *name)
         if (req->decoded_params[i]) return req->decoded_params[i];
         char *dst = malloc(p->value_len + 1); /* decoding never grows a value */
         if (!dst) return NULL;
-        if (pct_decode(p->value, p->value_len, dst, p->value_len + 1, 0) < 0) {
+        if (bb_pct_decode(p->value, p->value_len, dst, p->value_len + 1, BB_PCT_CSTR) < 0) {
             free(dst);
             return NULL;
         }
@@ -297,7 +265,7 @@ const char *bb_http_query(const struct bb_http_request *req, const char *name, c
         if (klen == nlen && memcmp(q, name, nlen) == 0) {
             const char *v = eq ? eq + 1 : q + seg;
             size_t vlen = eq ? seg - klen - 1 : 0;
-            return pct_decode(v, vlen, buf, cap, 1) < 0 ? NULL : buf;
+            return bb_pct_decode(v, vlen, buf, cap, BB_PCT_CSTR | BB_PCT_PLUS) < 0 ? NULL : buf;
         }
         q += seg;
         if (*q == '&') q++;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bb_err.h"
+#include "bb_crypto.h"
 #include "bmgr_internal.h"
 
 /* (project ids and base64 are core's: tests/unit/core/test_id.c, test_crypto.c) */
@@ -25,16 +26,16 @@ static void test_pct_decode(void **state)
 {
     (void)state;
     char out[16];
-    assert_int_equal(bmgr_pct_decode("a%2Fb%20c", 9, out, sizeof out), 5);
+    assert_int_equal(bb_pct_decode("a%2Fb%20c", 9, out, sizeof out, 0), 5);
     assert_memory_equal(out, "a/b c", 5);
-    assert_int_equal(bmgr_pct_decode("%00%ff+", 7, out, sizeof out), 3);
+    assert_int_equal(bb_pct_decode("%00%ff+", 7, out, sizeof out, 0), 3);
     assert_int_equal((unsigned char)out[0], 0);
     assert_int_equal((unsigned char)out[1], 255);
     assert_int_equal(out[2], '+'); /* '+' is not a space in paths */
-    assert_int_equal(bmgr_pct_decode("%", 1, out, sizeof out), BB_EINVAL);
-    assert_int_equal(bmgr_pct_decode("%4", 2, out, sizeof out), BB_EINVAL);
-    assert_int_equal(bmgr_pct_decode("%zz", 3, out, sizeof out), BB_EINVAL);
-    assert_int_equal(bmgr_pct_decode("0123456789abcdefg", 17, out, sizeof out), BB_ETOOBIG);
+    assert_int_equal(bb_pct_decode("%", 1, out, sizeof out, 0), BB_EINVAL);
+    assert_int_equal(bb_pct_decode("%4", 2, out, sizeof out, 0), BB_EINVAL);
+    assert_int_equal(bb_pct_decode("%zz", 3, out, sizeof out, 0), BB_EINVAL);
+    assert_int_equal(bb_pct_decode("0123456789abcdefg", 17, out, sizeof out, 0), BB_ETOOBIG);
 }
 
 static void test_resp_parse(void **state)

@@ -283,10 +283,34 @@ static void test_base64_std(void **state)
     assert_null(d);
 }
 
+/* the one percent-decoder: flags for query strings ('+') and C strings (%00 refused, NUL written) */
+static void test_pct_decode(void **state)
+{
+    (void)state;
+    char out[8];
+    assert_int_equal(bb_pct_decode("a+b%2B", 6, out, sizeof out, BB_PCT_PLUS | BB_PCT_CSTR), 4);
+    assert_string_equal(out, "a b+");
+    assert_int_equal(bb_pct_decode("a+b", 3, out, sizeof out, 0), 3);
+    assert_memory_equal(out, "a+b", 3);
+    assert_int_equal(bb_pct_decode("x%00", 4, out, sizeof out, BB_PCT_CSTR), BB_EINVAL);
+    assert_int_equal(bb_pct_decode("x%00", 4, out, sizeof out, 0), 2);
+    assert_int_equal(bb_pct_decode("%e2%82%AC", 9, out, sizeof out, BB_PCT_CSTR), 3);
+    assert_string_equal(out, "\xe2\x82\xac");
+    /* CSTR: cap counts the NUL */
+    assert_int_equal(bb_pct_decode("12345678", 8, out, sizeof out, BB_PCT_CSTR), BB_ETOOBIG);
+    assert_int_equal(bb_pct_decode("12345678", 8, out, sizeof out, 0), 8);
+    assert_int_equal(bb_pct_decode("%g0", 3, out, sizeof out, 0), BB_EINVAL);
+    assert_int_equal(bb_pct_decode("ab%", 3, out, sizeof out, 0), BB_EINVAL);
+    assert_int_equal(bb_pct_decode("", 0, out, 1, BB_PCT_CSTR), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(bb_hex_digit('F'), 15);
+    assert_int_equal(bb_hex_digit('g'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_base64_std),
+        cmocka_unit_test(test_base64_std),          cmocka_unit_test(test_pct_decode),
         cmocka_unit_test(test_sha256_vectors),      cmocka_unit_test(test_hmac_rfc4231),
         cmocka_unit_test(test_base64url_rfc4648),   cmocka_unit_test(test_base64url_rejects),
         cmocka_unit_test(test_base64url_encode_cap), cmocka_unit_test(test_hex),
