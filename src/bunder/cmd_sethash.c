@@ -575,3 +575,148 @@ void bndr_cmd_hscan(struct bndr_client *c)
     if (!wrong)
         bndr_scan_generic(c, d, 2, BNDR_HASH);
 }
+
+/* ---------------------------------------------------------------- Redis 7.0 additions */
+/* SINTERCARD numkeys key [key ...] [LIMIT limit] */
+void bndr_cmd_sintercard(struct bndr_client *c)
+{
+    long long numkeys, limit = 0;
+    if (bndr_get_ll_or_reply(c, &c->argv[1], &numkeys, "ERR numkeys should be greater than 0") < 0)
+        return;
+    if (numkeys < 1) {
+        bndr_add_error(c, "ERR numkeys should be greater than 0");
+        return;
+    }
+    if (numkeys > c->argc - 2) {
+        bndr_add_error(c, "ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    for (int j = 2 + (int)numkeys; j < c->argc; j++) {
+        if (bndr_argeq(&c->argv[j], "limit") && j + 1 < c->argc) {
+            j++;
+            if (bndr_get_ll_or_reply(c, &c->argv[j], &limit, "ERR LIMIT can't be negative") < 0)
+                return;
+            if (limit < 0) {
+                bndr_add_error(c, "ERR LIMIT can't be negative");
+                return;
+            }
+        } else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+    }
+    int nk = (int)numkeys, empty = 0;
+    struct bndr_dict **sets = bndr_calloc((size_t)nk * sizeof(*sets));
+    for (int i = 0; i < nk; i++) {
+        int wrong;
+        sets[i] = get_dict(c, &c->argv[2 + i], BNDR_SET, 0, &wrong);
+        if (wrong) {
+            bndr_free(sets);
+            return;
+        }
+        empty |= !sets[i];
+    }
+    long long n = 0;
+    if (!empty) {
+        int small = 0;
+        for (int i = 1; i < nk; i++)
+            if (sets[i]->n < sets[small]->n)
+                small = i;
+        BNDR_DICT_FOREACH(sets[small], e)
+        {
+            int all = 1;
+            for (int i = 0; i < nk && all; i++)
+                if (i != small && !bndr_dict_find(sets[i], e->key, e->klen))
+                    all = 0;
+            if (all && ++n == limit)
+                goto done;
+        }
+    }
+done:
+    bndr_free(sets);
+    bndr_add_ll(c, n);
+}
+
+static void hrand_emit(struct bndr_client *c, struct bndr_de *e, int withvalues)
+{
+    if (withvalues && c->resp == 3)
+        bndr_add_array(c, 2);
+    bndr_add_bulk(c, e->key, e->klen);
+    if (withvalues) {
+        struct bndr_str *v = e->v.p;
+        bndr_add_bulk(c, v->buf, v->len);
+    }
+}
+
+/* HRANDFIELD key [count [WITHVALUES]] */
+void bndr_cmd_hrandfield(struct bndr_client *c)
+{
+    long long count = 0;
+    int wv = 0;
+    if (c->argc >= 3) {
+        if (bndr_get_ll_or_reply(c, &c->argv[2], &count, NULL) < 0)
+            return;
+        if (count == LLONG_MIN) {
+            bndr_add_error(c, "ERR value is out of range, value must between -9223372036854775807 and "
+                              "9223372036854775807");
+            return;
+        }
+        if (c->argc > 4 || (c->argc == 4 && !bndr_argeq(&c->argv[3], "withvalues"))) {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+        if (c->argc == 4) {
+            wv = 1;
+            if (count < -LLONG_MAX / 2 || count > LLONG_MAX / 2) {
+                bndr_add_error(c, "ERR value is out of range");
+                return;
+            }
+        }
+    }
+    int wrong;
+    struct bndr_dict *d = get_dict(c, &c->argv[1], BNDR_HASH, 0, &wrong);
+    if (wrong)
+        return;
+    if (c->argc == 2) {
+        struct bndr_de *e = d ? bndr_dict_random(d) : NULL;
+        if (e)
+            bndr_add_bulk(c, e->key, e->klen);
+        else
+            bndr_add_null(c);
+        return;
+    }
+    if (!d || count == 0) {
+        bndr_add_array(c, 0);
+        return;
+    }
+    int uniq = count > 0;
+    if (!uniq)
+        count = -count;
+    if (!uniq && count > 1000000000LL) { /* bounded: the reply would not fit in memory */
+        bndr_add_error(c, "ERR value is out of range");
+        return;
+    }
+    if (!uniq || count == 1) {
+        bndr_add_array(c, wv && c->resp == 2 ? count * 2 : count);
+        for (long long i = 0; i < count; i++)
+            hrand_emit(c, bndr_dict_random(d), wv);
+        return;
+    }
+    if ((unsigned long long)count >= d->n) {
+        long long n = (long long)d->n;
+        bndr_add_array(c, wv && c->resp == 2 ? n * 2 : n);
+        BNDR_DICT_FOREACH(d, e) hrand_emit(c, e, wv);
+        return;
+    }
+    struct bndr_dict seen;
+    bndr_dict_init(&seen);
+    bndr_add_array(c, wv && c->resp == 2 ? count * 2 : count);
+    while ((long long)seen.n < count) {
+        struct bndr_de *e = bndr_dict_random(d);
+        int created;
+        bndr_dict_upsert(&seen, e->key, e->klen, &created);
+        if (created)
+            hrand_emit(c, e, wv);
+    }
+    bndr_dict_release(&seen, NULL);
+}

@@ -92,6 +92,7 @@
     X(sdiff, -2, "R", 1, -1, 1, "set", "Returns the difference of multiple sets.")              \
     X(sdiffstore, -3, "WM", 1, -1, 1, "set", "Stores the difference of multiple sets.")         \
     X(sscan, -3, "R", 1, 1, 1, "set", "Iterates over members of a set.")                        \
+    X(sintercard, -3, "R", 0, 0, 0, "set", "Returns the number of members of the intersect of multiple sets.") \
     /* hashes */                                                                               \
     X(hset, -4, "WMF", 1, 1, 1, "hash", "Creates or modifies the value of fields in a hash.")   \
     X(hmset, -4, "WMF", 1, 1, 1, "hash", "Sets the values of multiple fields.")                 \
@@ -108,6 +109,7 @@
     X(hincrbyfloat, 4, "WMF", 1, 1, 1, "hash", "Increments the floating point value of a field.") \
     X(hstrlen, 3, "RF", 1, 1, 1, "hash", "Returns the length of the value of a field.")         \
     X(hscan, -3, "R", 1, 1, 1, "hash", "Iterates over fields and values of a hash.")            \
+    X(hrandfield, -2, "R", 1, 1, 1, "hash", "Returns one or more random fields from a hash.")   \
     /* sorted sets */                                                                          \
     X(zadd, -4, "WMF", 1, 1, 1, "sorted-set", "Adds members to a sorted set, or updates scores.") \
     X(zrem, -3, "WF", 1, 1, 1, "sorted-set", "Removes members from a sorted set.")              \

@@ -2,7 +2,9 @@
 // against Debian's redis-server 7: the same commands go to both, replies compared byte for byte.
 // Blocking commands are checked from a second connection that pushes while the first waits.
 import test from 'node:test';
+import assert from 'node:assert/strict';
 import { startPair } from './bunder_compat_lib.mjs';
+import { decode } from './bunder_lib.test.mjs';
 import { blockedSame, resp3 } from './bunder_data_lib.mjs';
 
 test('LMPOP/BLMPOP/BLMOVE/BRPOPLPUSH replies equal redis-server (immediate, errors, MULTI)', async () => {
@@ -58,6 +60,38 @@ test('blocked BLMOVE/BRPOPLPUSH/BLMPOP are served by a push like redis-server', 
     // a blocked BLMOVE whose destination is of another type gets WRONGTYPE when served
     await blockedSame(p, ['BLMOVE', 'w', 'wstr', 'LEFT', 'RIGHT', '5'], [['SET', 'wstr', 'x'], ['RPUSH', 'w', 'a']],
       [['LRANGE', 'w', '0', '-1']]);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('SINTERCARD and HRANDFIELD equal redis-server (random picks by invariant)', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['SADD', 'a', '1', '2', '3', '4'], ['SADD', 'b', '2', '3', '4', '5'], ['SADD', 'c', '3', '4'], ['SET', 'str', 'v'],
+      ['SINTERCARD', '2', 'a', 'b'], ['SINTERCARD', '3', 'a', 'b', 'c'], ['SINTERCARD', '1', 'a'], ['SINTERCARD', '2', 'a', 'nokey'],
+      ['SINTERCARD', '2', 'a', 'b', 'LIMIT', '2'], ['SINTERCARD', '2', 'a', 'b', 'LIMIT', '0'], ['SINTERCARD', '2', 'a', 'b', 'LIMIT', '-1'],
+      ['SINTERCARD', '2', 'a', 'b', 'LIMIT', 'x'], ['SINTERCARD', '2', 'a', 'b', 'LIMIT'], ['SINTERCARD', '2', 'a', 'b', 'FOO', '1'],
+      ['SINTERCARD', '0', 'a'], ['SINTERCARD', 'x', 'a'], ['SINTERCARD', '3', 'a', 'b'], ['SINTERCARD', '2', 'a', 'str'],
+      ['SINTERCARD', '2', 'nokey', 'str'],
+      ['HSET', 'h', 'f1', 'v1', 'f2', 'v2'], ['HRANDFIELD', 'nokey'], ['HRANDFIELD', 'nokey', '3'], ['HRANDFIELD', 'h', '0'],
+      ['HRANDFIELD', 'h', 'x'], ['HRANDFIELD', 'h', '1', 'FOO'], ['HRANDFIELD', 'h', '1', 'WITHVALUES', 'x'], ['HRANDFIELD', 'str'],
+      ['HRANDFIELD', 'str', '2'], ['HRANDFIELD', 'h', '-9223372036854775808'], ['HRANDFIELD', 'h', '-9223372036854775807', 'WITHVALUES'],
+      ['HSET', 'one', 'f', 'v'], ['HRANDFIELD', 'one'], ['HRANDFIELD', 'one', '5', 'WITHVALUES'], ['HRANDFIELD', 'one', '-3', 'WITHVALUES'],
+      ['HRANDFIELD', 'one', '-2'],
+    ]);
+    await resp3(p, [['HRANDFIELD', 'one', '-2', 'WITHVALUES'], ['HRANDFIELD', 'one', '1', 'WITHVALUES']]);
+    const flat = (b) => decode(b)[0].map(String);
+    for (const [args, len] of [[['h', '5'], 2], [['h', '-5'], 5], [['h', '1', 'WITHVALUES'], 2], [['h', '9', 'WITHVALUES'], 4], [['h', '-3', 'WITHVALUES'], 6]]) {
+      const got = flat(await p.bc.call('HRANDFIELD', ...args));
+      assert.equal(got.length, len, JSON.stringify(args));
+      const ws = args.includes('WITHVALUES');
+      for (let i = 0; i < got.length; i += ws ? 2 : 1) {
+        assert.ok(['f1', 'f2'].includes(got[i]));
+        if (ws) assert.equal(got[i + 1], 'v' + got[i].slice(1));
+      }
+    }
   } finally {
     await p.stop();
   }
