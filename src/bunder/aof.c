@@ -224,7 +224,7 @@ int bndr_aof_set_enabled(struct bndr_server *s, int on)
         FILE *f = fdopen(dup(s->aof.fd), "w");
         if (!f)
             return -1;
-        int rc = bndr_aof_write_dataset(&s->db, f);
+        int rc = bndr_aof_write_dataset(s, f);
         if (fflush(f) != 0)
             rc = -1;
         fclose(f);
@@ -232,6 +232,7 @@ int bndr_aof_set_enabled(struct bndr_server *s, int on)
         fstat(s->aof.fd, &st);
         s->aof.size = s->aof.base_size = st.st_size;
         fdatasync(s->aof.fd);
+        s->aof_seldb = -1;
         return rc;
     }
     if (!s->aof.enabled)
@@ -320,6 +321,15 @@ int bndr_aof_load(struct bndr_server *s, const char *path)
             rc = -1;
             break;
         }
+        long long dbid;
+        if (!strcmp(cmd->name, "select") &&
+            (p.argc != 2 || bndr_parse_ll(argv[1].p, argv[1].n, &dbid) < 0 || dbid < 0 ||
+             dbid >= s->ndb)) { /* replaying into another database would be silent corruption */
+            bb_error("bunder", "aof_load_failed path=%s offset=%zu reason=\"SELECT out of range "
+                               "(databases %d)\"", path, start, s->ndb);
+            rc = -1;
+            break;
+        }
         if (!strcmp(cmd->name, "multi")) {
             in_multi = 1;
         }
@@ -356,7 +366,7 @@ int bndr_aof_load(struct bndr_server *s, const char *path)
     close(fd);
     if (rc == 0)
         bb_info("bunder", "aof_loaded path=%s commands=%lld keys=%llu", path, ncmds,
-                (unsigned long long)s->db.keys.n);
+                (unsigned long long)bndr_db_get(s, 0)->keys.n);
     return rc;
 }
 
@@ -375,7 +385,7 @@ static int fput_cmd(FILE *f, int argc, const struct bndr_arg *argv)
 
 #define BATCH 64
 
-int bndr_aof_write_dataset(struct bndr_db *db, FILE *f)
+static int write_db(struct bndr_db *db, FILE *f)
 {
     struct bndr_arg argv[2 + BATCH * 2];
     char scores[BATCH][64];
@@ -470,6 +480,22 @@ int bndr_aof_write_dataset(struct bndr_db *db, FILE *f)
     return 0;
 }
 
+/* Every non-empty database, each preceded by SELECT <id> (as Redis' rewrite). */
+int bndr_aof_write_dataset(struct bndr_server *s, FILE *f)
+{
+    for (int i = 0; i < s->ndb; i++) {
+        struct bndr_db *db = bndr_db_get(s, i);
+        if (db->keys.n == 0)
+            continue;
+        char num[16];
+        int n = snprintf(num, sizeof num, "%d", i);
+        struct bndr_arg sel[2] = {{(char *)"SELECT", 6}, {num, (size_t)n}};
+        if (fput_cmd(f, 2, sel) < 0 || write_db(db, f) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void temp_path(struct bndr_server *s, pid_t pid, char *buf, size_t cap)
 {
     char name[64];
@@ -496,7 +522,7 @@ int bndr_aof_rewrite_start(struct bndr_server *s)
             _exit(1);
         static char iobuf[1 << 16];
         setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
-        int rc = bndr_aof_write_dataset(&s->db, f);
+        int rc = bndr_aof_write_dataset(s, f);
         if (fflush(f) != 0 || fsync(fileno(f)) != 0)
             rc = -1;
         fclose(f);
@@ -504,6 +530,7 @@ int bndr_aof_rewrite_start(struct bndr_server *s)
     }
     s->aof.rewrite_pid = pid;
     s->aof.rewrite.len = 0;
+    s->aof_seldb = -1; /* the diff appended to the new file starts with a SELECT */
     bb_info("bunder", "aof_rewrite_started pid=%d", (int)pid);
     return 0;
 }

@@ -275,6 +275,7 @@ struct bndr_client {
     uint64_t id;
     unsigned flags;
     int resp; /* 2 or 3 */
+    int db;   /* SELECTed database (0 .. databases-1) */
     char *qbuf;
     size_t qlen, qcap, qpos; /* qpos: start of the command being parsed */
     size_t ppos, ppos_need;  /* parser resume point; bytes needed for the pending bulk */
@@ -389,7 +390,13 @@ struct bndr_server {
     uv_check_t check;
     uv_timer_t cron;
     uv_signal_t sigterm, sigint, sigchld;
+    /* Databases (SELECT): the one a command runs in lives in db (so command code reads
+     * &c->srv->db); the others rest in dbs[] (dbs[curdb] is a stale slot). bndr_db_switch swaps;
+     * outside a command the current database is always 0 (bndr_call restores it). */
     struct bndr_db db;
+    struct bndr_db *dbs;
+    int ndb, curdb;
+    int aof_seldb; /* database of the last command fed to the AOF (-1: emit SELECT first) */
     struct bndr_client *clients;
     struct bndr_client *pending_write;
     size_t nclients;
@@ -484,6 +491,15 @@ struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n);
 void bndr_db_set_expire(struct bndr_db *db, struct bndr_de *e, int64_t when_ms);
 void bndr_db_persist(struct bndr_db *db, struct bndr_de *e);
 void bndr_db_flush(struct bndr_db *db);
+/* Multiple databases: the database id (current one included, 0 <= id < ndb); switch makes id
+ * the current one (s->db) and returns the previous id. */
+struct bndr_db *bndr_db_get(struct bndr_server *s, int id);
+int bndr_db_switch(struct bndr_server *s, int id);
+/* Sums of the per-database counters (INFO stats). */
+void bndr_db_totals(struct bndr_server *s, uint64_t *keys, uint64_t *expired, uint64_t *evicted,
+                    uint64_t *hits, uint64_t *misses);
+/* FLUSHALL: empties every database (WATCH, change events as FLUSHDB). */
+void bndr_flushall(struct bndr_server *s);
 int bndr_expire_if_needed(struct bndr_db *db, const char *k, size_t n);
 void bndr_active_expire(struct bndr_server *s, uint64_t budget_us);
 /* Frees objects down to maxmemory; 0 ok, -1 still over (noeviction or nothing to evict). */
@@ -536,7 +552,8 @@ int bndr_block_retry(struct bndr_client *c);
 void bndr_block_free(struct bndr_client *c);
 /* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */
 int bndr_parse_timeout(struct bndr_client *c, const struct bndr_arg *a, uint64_t *abs_ms);
-void bndr_watch_key(struct bndr_client *c, const char *k, size_t n);
+void bndr_watch_key(struct bndr_client *c, const char *k, size_t n); /* in c's database */
+int bndr_client_watches(const struct bndr_client *c, int db, const char *k, size_t n);
 int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern);
 int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern);
 void bndr_shutdown(struct bndr_server *s);
@@ -577,9 +594,9 @@ void bndr_aof_child_done(struct bndr_server *s, pid_t pid, int ok);
 void bndr_aof_close(struct bndr_server *s);
 int bndr_aof_set_enabled(struct bndr_server *s, int on);
 /* Writes the dataset as commands (used by rewrite; also exposed for tests). */
-int bndr_aof_write_dataset(struct bndr_db *db, FILE *f);
+int bndr_aof_write_dataset(struct bndr_server *s, FILE *f); /* every database, SELECT before each */
 /* snapshot.c */
-int bndr_snapshot_save(struct bndr_db *db, const char *path);
+int bndr_snapshot_save(struct bndr_server *s, const char *path); /* every database */
 int bndr_snapshot_load(struct bndr_server *s, const char *path);
 int bndr_snapshot_bgsave(struct bndr_server *s);
 void bndr_snapshot_child_done(struct bndr_server *s, pid_t pid, int ok);

@@ -23,6 +23,7 @@ struct bunder_config {
     int maxmemory_samples;
     int http_port;         /* --http-port (0 = no HTTP API; -1 = pick a free one) */
     char http_bind[64];
+    int metrics_access;    /* --metrics-access auto|public|internal (the host's /metrics policy) */
     int hz;                /* cron frequency (10) */
     long long proto_max_bulk_len;        /* 512mb */
     long long proto_max_multibulk_len;   /* 1048576 args */
@@ -45,12 +46,15 @@ struct bunder_config {
     long long stream_node_max_entries; /* …or at this many entries (100; 0: no limit) */
     long long lua_memory_limit;     /* bytes a running Lua script may grow the Lua heap to (256mb;
                                      * 0 = unlimited, as Redis) */
+    int databases;         /* --databases N: SELECT 0..N-1 (16, as Redis) */
     int handoff_fd;        /* --handoff-fd N: inherited SOCK_SEQPACKET unix socket on which
                             * bunder-manager hands over authenticated client sockets (-1 = off);
                             * see handoff.c */
 };
 
 void bunder_config_default(struct bunder_config *cfg);
+/* "auto", "public" or "internal" for cfg->metrics_access (bb_host_metrics_public's policy). */
+const char *bndr_metrics_access_name(int v);
 /* Applies one option by name (redis.conf names, with or without leading "--"). Returns 0, or a
  * negative BB_E* code with a Redis-style reason in err. */
 int bunder_config_apply(struct bunder_config *cfg, const char *name, const char *value, char *err,

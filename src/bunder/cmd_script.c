@@ -1182,6 +1182,7 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
     lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(se->v.i >> 1));
     memcpy(sc.sha, sha, 41);
     sc.caller = c;
+    sc.fake->db = c->db; /* the script runs in the caller's database; its SELECTs stay its own */
     sc.running = 1;
     sc.timedout = sc.killed = sc.wrote = 0;
     sc.readonly = readonly || no_writes;

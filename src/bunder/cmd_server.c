@@ -330,15 +330,118 @@ void bndr_hello_reply(struct bndr_client *c)
     bndr_add_array(c, 0);
 }
 
+/* getIntFromObjectOrReply: a long long that fits an int, else msg (or the not-an-integer one) */
+static int get_int(struct bndr_client *c, const struct bndr_arg *a, long long *out, const char *msg)
+{
+    if (bndr_get_ll_or_reply(c, a, out, msg) < 0)
+        return -1;
+    if (*out < -2147483648LL || *out > 2147483647LL) {
+        bndr_add_error(c, msg ? msg
+                              : "ERR value is out of range, value must between -2147483648 and "
+                                "2147483647");
+        return -1;
+    }
+    return 0;
+}
+
 void bndr_cmd_select(struct bndr_client *c)
 {
     long long id;
-    if (bndr_get_ll_or_reply(c, &c->argv[1], &id, NULL) < 0)
+    if (get_int(c, &c->argv[1], &id, NULL) < 0)
         return;
-    if (id != 0) {
+    if (id < 0 || id >= c->srv->ndb) {
         bndr_add_error(c, "ERR DB index is out of range");
         return;
     }
+    c->db = (int)id;
+    bndr_add_ok(c);
+}
+
+/* MOVE key db — Redis 7.0's moveCommand, reply for reply. */
+void bndr_cmd_move(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    long long dst;
+    if (get_int(c, &c->argv[2], &dst, NULL) < 0)
+        return;
+    if (dst < 0 || dst >= s->ndb || dst > 0x7fffffff) {
+        bndr_add_error(c, "ERR DB index is out of range");
+        return;
+    }
+    if (dst == s->curdb) {
+        bndr_add_error(c, "ERR source and destination objects are the same");
+        return;
+    }
+    struct bndr_arg *k = &c->argv[1];
+    if (!bndr_lookup_write(c, k)) {
+        bndr_add_ll(c, 0);
+        return;
+    }
+    int src = bndr_db_switch(s, (int)dst); /* an expired key in the target does not count */
+    bndr_expire_if_needed(&s->db, k->p, k->n);
+    int exists = bndr_db_find(&s->db, k->p, k->n) != NULL;
+    bndr_db_switch(s, src);
+    if (exists) {
+        bndr_add_ll(c, 0);
+        return;
+    }
+    struct bndr_obj *o = bndr_db_take(&s->db, k->p, k->n);
+    int64_t exp = o->expire;
+    struct bndr_db *ddb = bndr_db_get(s, (int)dst);
+    struct bndr_de *e = bndr_db_add(ddb, k->p, k->n, o);
+    if (exp)
+        bndr_db_set_expire(ddb, e, exp);
+    bndr_db_switch(s, (int)dst); /* WATCH and blocked clients of the target database */
+    bndr_signal_key(s, k->p, k->n);
+    bndr_notify(s, "move_to", k->p, k->n);
+    bndr_db_switch(s, src);
+    s->dirty++;
+    bndr_add_ll(c, 1);
+}
+
+/* After SWAPDB a/b: WATCHers of a key that exists in either database are dirty (Redis'
+ * touchAllWatchedKeysInDb) and clients blocked on a key that is now there are served. */
+static void swapdb_touch(struct bndr_server *s, int a, int b)
+{
+    struct bndr_db *da = bndr_db_get(s, a), *db = bndr_db_get(s, b);
+    for (struct bndr_client *c = s->clients; c; c = c->next) {
+        for (int i = 0; i < c->nwatched; i++) {
+            int32_t id;
+            memcpy(&id, c->watched[i]->buf, 4);
+            const char *k = c->watched[i]->buf + 4;
+            size_t n = c->watched[i]->len - 4;
+            if ((id == a || id == b) && (bndr_db_find(da, k, n) || bndr_db_find(db, k, n)))
+                c->flags |= BNDR_CF_DIRTY_CAS;
+        }
+        if ((c->flags & BNDR_CF_BLOCKED) && (c->db == a || c->db == b)) {
+            int prev = bndr_db_switch(s, c->db);
+            for (int i = 0; i < c->nbkeys; i++)
+                if (bndr_db_find(&s->db, c->bkeys[i]->buf, c->bkeys[i]->len))
+                    bndr_signal_list_ready(s, c->bkeys[i]->buf, c->bkeys[i]->len);
+            bndr_db_switch(s, prev);
+        }
+    }
+}
+
+void bndr_cmd_swapdb(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    long long a, b;
+    if (get_int(c, &c->argv[1], &a, "ERR invalid first DB index") < 0 ||
+        get_int(c, &c->argv[2], &b, "ERR invalid second DB index") < 0)
+        return;
+    if (a < 0 || a >= s->ndb || b < 0 || b >= s->ndb) {
+        bndr_add_error(c, "ERR DB index is out of range");
+        return;
+    }
+    if (a != b) {
+        struct bndr_db *pa = bndr_db_get(s, (int)a), *pb = bndr_db_get(s, (int)b);
+        struct bndr_db t = *pa;
+        *pa = *pb;
+        *pb = t;
+        swapdb_touch(s, (int)a, (int)b);
+    }
+    s->dirty++;
     bndr_add_ok(c);
 }
 
@@ -353,6 +456,7 @@ void bndr_cmd_reset(struct bndr_client *c)
     bndr_multi_discard(c);
     bndr_pubsub_unsub_all(c, 0);
     c->resp = 2;
+    c->db = 0;
     bndr_free(c->name);
     c->name = NULL;
     if (c->srv->cfg.requirepass[0] && !(c->flags & BNDR_CF_FAKE))
@@ -490,6 +594,8 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
           : s->cfg.appendfsync == BNDR_FSYNC_EVERYSEC ? "everysec"
                                                       : "no");
     }
+    uint64_t tkeys, texp, tevict, thits, tmiss;
+    bndr_db_totals(s, &tkeys, &texp, &tevict, &thits, &tmiss);
     if (want(section, "stats")) {
         L("# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
           "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
@@ -498,9 +604,9 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
           "pubsub_patterns:%llu\r\n\r\n",
           (unsigned long long)s->stat_conns, (unsigned long long)s->stat_commands,
           (unsigned long long)s->stat_net_in, (unsigned long long)s->stat_net_out,
-          (unsigned long long)s->stat_rejected, (unsigned long long)s->db.expired_keys,
-          (unsigned long long)s->db.evicted_keys, (unsigned long long)s->db.hits,
-          (unsigned long long)s->db.misses, (unsigned long long)s->pubsub_ch.n,
+          (unsigned long long)s->stat_rejected, (unsigned long long)texp,
+          (unsigned long long)tevict, (unsigned long long)thits,
+          (unsigned long long)tmiss, (unsigned long long)s->pubsub_ch.n,
           (unsigned long long)s->pubsub_pat.n);
     }
     if (want(section, "buncast")) {
@@ -516,9 +622,12 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
         L("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (want(section, "keyspace")) {
         L("# Keyspace\r\n");
-        if (s->db.keys.n)
-            L("db0:keys=%llu,expires=%zu,avg_ttl=0\r\n", (unsigned long long)s->db.keys.n,
-              s->db.xn);
+        for (int i = 0; i < s->ndb; i++) {
+            struct bndr_db *db = bndr_db_get(s, i);
+            if (db->keys.n)
+                L("db%d:keys=%llu,expires=%zu,avg_ttl=0\r\n", i,
+                  (unsigned long long)db->keys.n, db->xn);
+        }
     }
 #undef L
 }
@@ -699,7 +808,10 @@ void bndr_cmd_config(struct bndr_client *c)
     } else if (bndr_argeq(sub, "resetstat") && c->argc == 2) {
         struct bndr_server *s = c->srv;
         s->stat_commands = s->stat_conns = s->stat_rejected = s->stat_net_in = s->stat_net_out = 0;
-        s->db.hits = s->db.misses = s->db.expired_keys = s->db.evicted_keys = 0;
+        for (int i = 0; i < s->ndb; i++) {
+            struct bndr_db *db = bndr_db_get(s, i);
+            db->hits = db->misses = db->expired_keys = db->evicted_keys = 0;
+        }
         bndr_add_ok(c);
     } else if (bndr_argeq(sub, "rewrite") && c->argc == 2) {
         bndr_add_error(c, "ERR The server is running without a config file");
@@ -718,7 +830,7 @@ void bndr_cmd_save(struct bndr_client *c)
     }
     char path[2048];
     bndr_path(s, s->cfg.dbfilename, path, sizeof path);
-    if (bndr_snapshot_save(&s->db, path) < 0) {
+    if (bndr_snapshot_save(s, path) < 0) {
         s->last_bgsave_ok = 0;
         bndr_add_error(c, "ERR snapshot write failed (see the server log)");
         return;
@@ -783,7 +895,7 @@ void bndr_cmd_shutdown(struct bndr_client *c)
     if (save) {
         char path[2048];
         bndr_path(c->srv, c->srv->cfg.dbfilename, path, sizeof path);
-        if (bndr_snapshot_save(&c->srv->db, path) < 0) {
+        if (bndr_snapshot_save(c->srv, path) < 0) {
             bndr_add_error(c, "ERR Errors trying to SHUTDOWN. Check logs.");
             return;
         }

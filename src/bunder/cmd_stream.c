@@ -1603,7 +1603,7 @@ void bndr_stream_serve_ready(struct bndr_server *srv, const char *k, size_t kn)
     for (int i = 0; i < n; i++) {
         struct bndr_client *c = cl[i];
         struct xblock *b = c->bstream;
-        if (!b || !(c->flags & BNDR_CF_BLOCKED)) continue;
+        if (!b || !(c->flags & BNDR_CF_BLOCKED) || c->db != srv->curdb) continue;
         struct bndr_de *e = bndr_db_find(&srv->db, k, kn);
         if (!e || BNDR_DE_OBJ(e)->type != BNDR_STREAM) {
             if (b->group) { /* as Redis 7.0: the key was deleted or replaced */

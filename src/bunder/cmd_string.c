@@ -883,7 +883,13 @@ void bndr_cmd_flushdb(struct bndr_client *c)
 
 void bndr_cmd_flushall(struct bndr_client *c)
 {
-    flush_generic(c);
+    if (c->argc > 2 || (c->argc == 2 && !bndr_argeq(&c->argv[1], "sync") &&
+                        !bndr_argeq(&c->argv[1], "async"))) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    bndr_flushall(c->srv); /* every database (db.c) */
+    bndr_add_ok(c);
 }
 
 void bndr_cmd_randomkey(struct bndr_client *c)

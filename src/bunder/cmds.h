@@ -214,7 +214,10 @@
     X(xautoclaim, -6, "WF", 0, 0, 0, "stream", "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.") \
     X(xgroup, -2, "W", 0, 0, 0, "stream", "XGROUP CREATE | SETID | DESTROY | CREATECONSUMER | DELCONSUMER | HELP.") \
     X(xinfo, -2, "R", 2, 2, 1, "stream", "XINFO STREAM | GROUPS | CONSUMERS | HELP.")           \
-    X(xsetid, -3, "WMF", 1, 1, 1, "stream", "An internal command for replicating stream values.")
+    X(xsetid, -3, "WMF", 1, 1, 1, "stream", "An internal command for replicating stream values.") \
+    /* databases (cmd_server.c) */                                                             \
+    X(move, 3, "WF", 1, 1, 1, "generic", "Moves a key to another database.")                    \
+    X(swapdb, 3, "WF", 0, 0, 0, "server", "Swaps two Redis databases.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

@@ -19,6 +19,7 @@
 enum opt_type { T_BOOL, T_INT, T_LL, T_MEM, T_ENUM, T_STR, T_FNAME };
 
 static const char *fsync_names[] = {"no", "everysec", "always", NULL};
+static const char *metrics_access_names[] = {"auto", "public", "internal", NULL};
 static const char *policy_names[] = {"noeviction",     "allkeys-lru",     "volatile-lru",
                                      "allkeys-random", "volatile-random", "volatile-ttl", NULL};
 
@@ -48,6 +49,7 @@ static const struct opt opts[] = {
     {"maxmemory-samples", T_INT, O(maxmemory_samples), 0, 1, 64, NULL, 1},
     {"http-port", T_INT, O(http_port), 0, -1, 65535, NULL, 0},
     {"http-bind", T_STR, O(http_bind), S(http_bind), 0, 0, NULL, 0},
+    {"metrics-access", T_ENUM, O(metrics_access), 0, 0, 0, metrics_access_names, 0},
     {"hz", T_INT, O(hz), 0, 1, 500, NULL, 0},
     {"proto-max-bulk-len", T_MEM, O(proto_max_bulk_len), 0, 1024, 1LL << 32, NULL, 1},
     {"proto-max-multibulk-len", T_LL, O(proto_max_multibulk_len), 0, 1, 1LL << 31, NULL, 1},
@@ -70,10 +72,17 @@ static const struct opt opts[] = {
     {"stream-node-max-entries", T_LL, O(stream_node_max_entries), 0, 0, 0x7fffffffffffffffLL, NULL, 1},
     {"lua-memory-limit", T_MEM, O(lua_memory_limit), 0, 0, 1LL << 42, NULL, 1},
     {"handoff-fd", T_INT, O(handoff_fd), 0, -1, 65535, NULL, 0},
+    /* bounded (Redis takes up to INT_MAX): each database costs a struct and a cron visit */
+    {"databases", T_INT, O(databases), 0, 1, 10000, NULL, 0},
 };
 #undef O
 #undef S
 static const size_t nopts = sizeof opts / sizeof opts[0];
+
+const char *bndr_metrics_access_name(int v)
+{
+    return v >= 0 && v < 3 ? metrics_access_names[v] : "auto";
+}
 
 void bunder_config_default(struct bunder_config *c)
 {
@@ -103,6 +112,7 @@ void bunder_config_default(struct bunder_config *c)
     c->auto_aof_rewrite_percentage = 100;
     c->auto_aof_rewrite_min_size = 64LL * 1024 * 1024;
     c->handoff_fd = -1;
+    c->databases = 16;
 }
 
 static int parse_mem(const char *v, long long *out)
@@ -218,7 +228,7 @@ int bunder_config_apply(struct bunder_config *cfg, const char *name, const char 
         while (*n == '-')
             n++;
         /* accepted for redis.conf compatibility, no effect */
-        if (!strcasecmp(n, "save") || !strcasecmp(n, "daemonize") || !strcasecmp(n, "databases") ||
+        if (!strcasecmp(n, "save") || !strcasecmp(n, "daemonize") ||
             !strcasecmp(n, "loglevel") || !strcasecmp(n, "protected-mode"))
             return 0;
         snprintf(err, errcap, "unknown option '%s'", name);
@@ -315,8 +325,8 @@ int bndr_config_get(struct bndr_client *c, const char *pat, size_t n, struct bnd
         add_bulk_buf(out, val, (size_t)vl);
         (*count)++;
     }
-    static const char *fixed[][2] = {{"save", ""}, {"databases", "1"}, {"daemonize", "no"}};
-    for (size_t i = 0; i < 3; i++)
+    static const char *fixed[][2] = {{"save", ""}, {"daemonize", "no"}};
+    for (size_t i = 0; i < 2; i++)
         if (bndr_glob(pat, n, fixed[i][0], strlen(fixed[i][0]), 1)) {
             add_bulk_buf(out, fixed[i][0], strlen(fixed[i][0]));
             add_bulk_buf(out, fixed[i][1], strlen(fixed[i][1]));

@@ -1,6 +1,9 @@
 /* db.c — the keyspace.
  *
- * One database (SELECT 0 only). db->keys maps a key to its struct bndr_obj. A key with a TTL keeps
+ * `databases` (16) databases, SELECT picks one per client. The database a command runs in is
+ * s->db (bndr_call switches it in from s->dbs[] and back to 0 afterwards), so command code always
+ * reads &c->srv->db and never needs the index; code outside a command sees database 0 there and
+ * reaches the others with bndr_db_get. db->keys maps a key to its struct bndr_obj. A key with a TTL keeps
  * its absolute deadline (unix ms) in obj->expire and is also listed in db->xv (a vector of dict
  * entries, obj->xidx is its position, removal is swap-with-last), so active expiry and volatile
  * eviction can sample keys with a TTL in O(1).
@@ -174,6 +177,57 @@ void bndr_db_flush(struct bndr_db *db)
     db->misses = m;
 }
 
+struct bndr_db *bndr_db_get(struct bndr_server *s, int id)
+{
+    return id == s->curdb ? &s->db : &s->dbs[id];
+}
+
+int bndr_db_switch(struct bndr_server *s, int id)
+{
+    int prev = s->curdb;
+    if (id == prev)
+        return prev;
+    s->dbs[prev] = s->db; /* the dict and vectors are heap pointers: moving the struct is safe */
+    s->db = s->dbs[id];
+    memset(&s->dbs[id], 0, sizeof s->dbs[id]);
+    s->curdb = id;
+    return prev;
+}
+
+void bndr_db_totals(struct bndr_server *s, uint64_t *keys, uint64_t *expired, uint64_t *evicted,
+                    uint64_t *hits, uint64_t *misses)
+{
+    *keys = *expired = *evicted = *hits = *misses = 0;
+    for (int i = 0; i < s->ndb; i++) {
+        struct bndr_db *db = bndr_db_get(s, i);
+        *keys += db->keys.n;
+        *expired += db->expired_keys;
+        *evicted += db->evicted_keys;
+        *hits += db->hits;
+        *misses += db->misses;
+    }
+}
+
+void bndr_flushall(struct bndr_server *s)
+{
+    int prev = s->curdb;
+    for (int i = 0; i < s->ndb; i++) {
+        if (bndr_db_get(s, i)->keys.n == 0)
+            continue;
+        bndr_db_switch(s, i);
+        BNDR_DICT_FOREACH(&s->watched, w) /* every watched key that exists is touched */
+        {
+            if (bndr_db_find(&s->db, w->key, w->klen))
+                bndr_signal_key(s, w->key, w->klen);
+        }
+        s->dirty += (long long)s->db.keys.n;
+        bndr_db_flush(&s->db);
+    }
+    bndr_db_switch(s, prev);
+    s->dirty++;
+    bndr_notify(s, "flushdb", "", 0);
+}
+
 struct bndr_de *bndr_db_find(struct bndr_db *db, const char *k, size_t n)
 {
     return bndr_dict_find(&db->keys, k, n);
@@ -332,7 +386,7 @@ struct bndr_obj *bndr_lookup_type(struct bndr_client *c, const struct bndr_arg *
 }
 
 /* ---------------------------------------------------------------- active expiry */
-void bndr_active_expire(struct bndr_server *s, uint64_t budget_us)
+static void active_expire_db(struct bndr_server *s, uint64_t budget_us)
 {
     struct bndr_db *db = &s->db;
     uint64_t start = bndr_ustime();
@@ -356,6 +410,22 @@ void bndr_active_expire(struct bndr_server *s, uint64_t budget_us)
         if ((iter & 15) == 15 && bndr_ustime() - start > budget_us)
             return;
     }
+}
+
+void bndr_active_expire(struct bndr_server *s, uint64_t budget_us)
+{
+    int prev = s->curdb;
+    uint64_t start = bndr_ustime();
+    for (int i = 0; i < s->ndb; i++) {
+        if (bndr_db_get(s, i)->xn == 0)
+            continue;
+        uint64_t spent = bndr_ustime() - start;
+        if (spent >= budget_us)
+            break;
+        bndr_db_switch(s, i);
+        active_expire_db(s, budget_us - spent);
+    }
+    bndr_db_switch(s, prev);
 }
 
 /* ---------------------------------------------------------------- eviction */
@@ -399,16 +469,24 @@ int bndr_evict(struct bndr_server *s)
         return 0;
     if (s->cfg.maxmemory_policy == BNDR_EVICT_NOEVICTION)
         return -1;
-    int guard = 0;
-    while (bndr_used_memory() > (size_t)s->cfg.maxmemory) {
+    int guard = 0, prev = s->curdb;
+    /* the databases in turn, one key at a time each, so no database is emptied first */
+    for (int idle = 0; bndr_used_memory() > (size_t)s->cfg.maxmemory && idle < s->ndb;) {
+        int id = guard % s->ndb;
+        bndr_db_switch(s, id);
         struct bndr_de *e = evict_candidate(s);
-        if (!e)
-            return -1;
+        guard++;
+        if (!e) {
+            idle++;
+            continue;
+        }
+        idle = 0;
         s->db.evicted_keys++;
         delete_and_propagate(s, e->key, e->klen, "evicted");
-        if (++guard > 100000)
+        if (guard > 100000 * s->ndb)
             break;
     }
+    bndr_db_switch(s, prev);
     return bndr_used_memory() <= (size_t)s->cfg.maxmemory ? 0 : -1;
 }
 
@@ -424,7 +502,8 @@ void bndr_signal_key(struct bndr_server *s, const char *k, size_t n)
         return;
     struct bndr_pubsub_sub *w = e->v.p;
     for (int i = 0; i < w->n; i++)
-        w->c[i]->flags |= BNDR_CF_DIRTY_CAS;
+        if (bndr_client_watches(w->c[i], s->curdb, k, n))
+            w->c[i]->flags |= BNDR_CF_DIRTY_CAS;
 }
 
 void bndr_notify(struct bndr_server *s, const char *op, const char *k, size_t n)
@@ -441,12 +520,16 @@ void bndr_signal_list_ready(struct bndr_server *s, const char *k, size_t n)
 {
     if (s->blocking.n == 0 || !bndr_dict_find(&s->blocking, k, n))
         return;
+    /* a ready key is the database id (4 bytes, host order) followed by the key */
+    int32_t db = s->curdb;
     for (int i = 0; i < s->nready; i++)
-        if (s->ready[i]->len == n && memcmp(s->ready[i]->buf, k, n) == 0)
+        if (s->ready[i]->len == n + 4 && memcmp(s->ready[i]->buf, &db, 4) == 0 &&
+            memcmp(s->ready[i]->buf + 4, k, n) == 0)
             return;
     if (s->nready == s->readycap) {
         s->readycap = s->readycap ? s->readycap * 2 : 8;
         s->ready = bndr_realloc(s->ready, (size_t)s->readycap * sizeof(*s->ready));
     }
-    s->ready[s->nready++] = bndr_str_new(k, n);
+    struct bndr_str *r = bndr_str_new(&db, 4);
+    s->ready[s->nready++] = bndr_str_cat(r, k, n);
 }

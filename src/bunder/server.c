@@ -74,6 +74,13 @@ void bndr_propagate(struct bndr_server *s, int argc, const struct bndr_arg *argv
         bndr_aof_feed(s, 1, &m);
         s->aof.in_multi = 1;
     }
+    if (s->aof_seldb != s->curdb) { /* as Redis: SELECT before a command of another database */
+        char num[16];
+        int n = snprintf(num, sizeof num, "%d", s->curdb);
+        struct bndr_arg sel[2] = {{(char *)"SELECT", 6}, {num, (size_t)n}};
+        bndr_aof_feed(s, 2, sel);
+        s->aof_seldb = s->curdb;
+    }
     bndr_aof_feed(s, argc, argv);
 }
 
@@ -116,6 +123,7 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     s->prop_suppress = 0;
     struct bndr_client *prev = s->cur;
     s->cur = c;
+    int prevdb = bndr_db_switch(s, c->db);
     uint64_t t0 = s->clock_valid ? s->clock_us : bndr_ustime();
     s->clock_valid = 0; /* a nested call (EXEC) reads the clock itself */
     cmd->proc(c);
@@ -136,6 +144,7 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
         }
         signal_cmd_keys(s, cmd, c->argc, c->argv);
     }
+    bndr_db_switch(s, prevdb);
     if (s->prop_argc) {
         for (int i = 0; i < s->prop_argc; i++)
             bndr_free(s->prop_argv[i].p);
@@ -337,8 +346,16 @@ void bndr_unblock_client(struct bndr_client *c, int timeout)
 
 void bndr_serve_ready_keys(struct bndr_server *s)
 {
+    int prevdb = s->curdb;
     while (s->nready) {
-        struct bndr_str *k = s->ready[--s->nready];
+        struct bndr_str *rk = s->ready[--s->nready];
+        int32_t db; /* a ready key is the database id, then the key (bndr_signal_list_ready) */
+        memcpy(&db, rk->buf, 4);
+        bndr_db_switch(s, db);
+        struct {
+            char *buf;
+            size_t len;
+        } kk = {rk->buf + 4, rk->len - 4}, *k = &kk;
         for (;;) {
             struct bndr_de *be = bndr_dict_find(&s->blocking, k->buf, k->len);
             if (!be)
@@ -353,7 +370,7 @@ void bndr_serve_ready_keys(struct bndr_server *s)
             struct bndr_pubsub_sub *w = be->v.p;
             struct bndr_client *c = NULL;
             for (int i = 0; i < w->n && !c; i++) /* XREAD clients wait for a stream here */
-                if (!w->c[i]->bstream && (w->c[i]->bargv ? w->c[i]->btype == type : type == BNDR_LIST))
+                if (!w->c[i]->bstream && w->c[i]->db == db && (w->c[i]->bargv ? w->c[i]->btype == type : type == BNDR_LIST))
                     c = w->c[i];
             if (!c)
                 break;
@@ -380,8 +397,9 @@ void bndr_serve_ready_keys(struct bndr_server *s)
             if (empty)
                 break;
         }
-        bndr_str_free(k);
+        bndr_str_free(rk);
     }
+    bndr_db_switch(s, prevdb);
 }
 
 static void check_blocked_timeouts(struct bndr_server *s)
@@ -393,10 +411,22 @@ static void check_blocked_timeouts(struct bndr_server *s)
 }
 
 /* ---------------------------------------------------------------- WATCH / pubsub helpers */
+/* c->watched holds the database id (4 bytes, host order) then the key; s->watched is keyed by the
+ * key alone and bndr_signal_key asks bndr_client_watches for the database. */
+int bndr_client_watches(const struct bndr_client *c, int db, const char *k, size_t n)
+{
+    int32_t d = db;
+    for (int i = 0; i < c->nwatched; i++)
+        if (c->watched[i]->len == n + 4 && !memcmp(c->watched[i]->buf, &d, 4) &&
+            !memcmp(c->watched[i]->buf + 4, k, n))
+            return 1;
+    return 0;
+}
+
 void bndr_watch_unwatch_all(struct bndr_client *c)
 {
     for (int i = 0; i < c->nwatched; i++) {
-        sub_del(&c->srv->watched, c->watched[i]->buf, c->watched[i]->len, c);
+        sub_del(&c->srv->watched, c->watched[i]->buf + 4, c->watched[i]->len - 4, c);
         bndr_str_free(c->watched[i]);
     }
     bndr_free(c->watched);
@@ -407,14 +437,15 @@ void bndr_watch_unwatch_all(struct bndr_client *c)
 
 void bndr_watch_key(struct bndr_client *c, const char *k, size_t n)
 {
-    for (int i = 0; i < c->nwatched; i++)
-        if (c->watched[i]->len == n && !memcmp(c->watched[i]->buf, k, n))
-            return;
+    if (bndr_client_watches(c, c->db, k, n))
+        return;
     if (c->nwatched == c->watchcap) {
         c->watchcap = c->watchcap ? c->watchcap * 2 : 4;
         c->watched = bndr_realloc(c->watched, (size_t)c->watchcap * sizeof(*c->watched));
     }
-    c->watched[c->nwatched++] = bndr_str_new(k, n);
+    int32_t db = c->db;
+    c->watched[c->nwatched] = bndr_str_cat(bndr_str_new(&db, 4), k, n);
+    c->nwatched++;
     sub_add(&c->srv->watched, k, n, c);
 }
 
@@ -1005,10 +1036,10 @@ void bndr_client_list(struct bndr_server *s, struct bndr_buf *out, struct bndr_c
             flags[fi] = 0;
         int n = snprintf(line, sizeof line,
                          "id=%llu addr=%s laddr=%s:%d fd=-1 name=%s age=%llu idle=%llu flags=%s "
-                         "db=0 sub=%llu psub=%llu multi=%d qbuf=%zu obl=%zu resp=%d cmd=%s\n",
+                         "db=%d sub=%llu psub=%llu multi=%d qbuf=%zu obl=%zu resp=%d cmd=%s\n",
                          (unsigned long long)c->id, c->addr, s->cfg.bind, s->actual_port,
                          c->name ? c->name : "", (unsigned long long)((now - c->ctime_ms) / 1000),
-                         (unsigned long long)((now - c->last_ms) / 1000), flags,
+                         (unsigned long long)((now - c->last_ms) / 1000), flags, c->db,
                          (unsigned long long)c->chans.n, (unsigned long long)c->pats.n,
                          (c->flags & BNDR_CF_MULTI) ? c->mqn : -1, c->qlen, c->out.len, c->resp,
                          c->lastcmd ? c->lastcmd->name : "NULL");
@@ -1051,7 +1082,8 @@ static void on_cron(uv_timer_t *t)
     bndr_aof_cron(s);
     bndr_cron_close_idle(s);
     bndr_handoff_report(s);
-    bndr_dict_maybe_shrink(&s->db.keys);
+    for (int i = 0; i < s->ndb; i++)
+        bndr_dict_maybe_shrink(&bndr_db_get(s, i)->keys);
     if (s->cfg.maxmemory)
         bndr_evict(s);
     flush_all(s);
@@ -1102,7 +1134,12 @@ struct bndr_server *bndr_server_new(const struct bunder_config *cfg)
     s->last_bgsave_ok = 1;
     s->aof.fd = -1;
     s->aof.last_bgrewrite_ok = 1;
+    s->ndb = cfg->databases > 0 ? cfg->databases : 16;
+    s->dbs = bndr_calloc((size_t)s->ndb * sizeof(*s->dbs));
+    for (int i = 0; i < s->ndb; i++)
+        bndr_db_init(&s->dbs[i]);
     bndr_db_init(&s->db);
+    s->aof_seldb = -1;
     bndr_dict_init(&s->pubsub_ch);
     bndr_dict_init(&s->pubsub_pat);
     bndr_dict_init(&s->watched);
@@ -1113,7 +1150,11 @@ struct bndr_server *bndr_server_new(const struct bunder_config *cfg)
 void bndr_server_free(struct bndr_server *s)
 {
     bndr_aof_close(s);
+    bndr_db_switch(s, 0);
     bndr_db_release(&s->db);
+    for (int i = 1; i < s->ndb; i++)
+        bndr_db_release(&s->dbs[i]);
+    bndr_free(s->dbs);
     bndr_dict_release(&s->pubsub_ch, NULL);
     bndr_dict_release(&s->pubsub_pat, NULL);
     bndr_dict_release(&s->watched, NULL);
@@ -1164,7 +1205,9 @@ int bunder_run(const struct bunder_config *cfg)
         if (stat(path, &st) == 0 && bndr_snapshot_load(s, path) < 0)
             goto out;
     }
-    bb_info("bunder", "loaded keys=%llu ms=%llu", (unsigned long long)s->db.keys.n,
+    uint64_t nkeys, x1, x2, x3, x4;
+    bndr_db_totals(s, &nkeys, &x1, &x2, &x3, &x4);
+    bb_info("bunder", "loaded keys=%llu ms=%llu", (unsigned long long)nkeys,
             (unsigned long long)(bndr_mstime() - t0));
 
     uv_tcp_init(s->loop, &s->listener);

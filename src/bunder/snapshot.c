@@ -3,9 +3,14 @@
  *
  * File layout (dbfilename, default dump.bdb). All integers little-endian.
  *
- *   offset 0   8 bytes   magic "BNDRSNP2" (written; "BNDRSNP1", the same without streams, loads)
+ *   offset 0   8 bytes   magic "BNDRSNP3" (written; "BNDRSNP2", the same without database
+ *                        selectors, and "BNDRSNP1", also without streams, load)
  *   offset 8   u64       creation time, unix ms
- *   then one record per key:
+ *   then, per non-empty database (v3):
+ *     u8   0xFE           database selector
+ *     u32  database id    the key records that follow belong to it (before any selector: 0);
+ *                         an id >= the `databases` setting refuses the file
+ *   and one record per key:
  *     u8   type           0 string, 1 list, 2 set, 3 sorted set, 4 hash, 5 stream (v2)
  *     i64  expire         absolute unix ms, 0 = no TTL
  *     u32  key length, key bytes
@@ -104,13 +109,19 @@ static void w_bytes(struct wr *o, const void *p, uint32_t n)
     w(o, p, n);
 }
 
-static int write_file(struct bndr_db *db, FILE *f)
+static int write_file(struct bndr_server *s, FILE *f)
 {
     crc_init();
     struct wr o = {f, 0, 0};
-    w(&o, "BNDRSNP2", 8);
+    w(&o, "BNDRSNP3", 8);
     w_u64(&o, bndr_mstime());
     uint64_t count = 0;
+    for (int dbid = 0; dbid < s->ndb; dbid++) {
+    struct bndr_db *db = bndr_db_get(s, dbid);
+    if (db->keys.n == 0)
+        continue;
+    w_u8(&o, 0xFE);
+    w_u32(&o, (uint32_t)dbid);
     BNDR_DICT_FOREACH(&db->keys, e)
     {
         struct bndr_obj *ob = e->v.p;
@@ -158,6 +169,7 @@ static int write_file(struct bndr_db *db, FILE *f)
         }
         count++;
     }
+    }
     w_u8(&o, 0xFF);
     w_u64(&o, count);
     uint32_t crc = o.crc;
@@ -165,7 +177,7 @@ static int write_file(struct bndr_db *db, FILE *f)
     return o.err ? -1 : 0;
 }
 
-int bndr_snapshot_save(struct bndr_db *db, const char *path)
+int bndr_snapshot_save(struct bndr_server *s, const char *path)
 {
     char tmp[2100];
     snprintf(tmp, sizeof tmp, "%s.temp-%d", path, (int)getpid());
@@ -176,7 +188,7 @@ int bndr_snapshot_save(struct bndr_db *db, const char *path)
     }
     static char iobuf[1 << 16];
     setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
-    int rc = write_file(db, f);
+    int rc = write_file(s, f);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = -1;
     fclose(f);
@@ -267,7 +279,10 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
     fclose(f);
     int rc = -1;
     const char *why = "truncated";
-    int version = n >= 8 && memcmp(buf, "BNDRSNP2", 8) == 0 ? 2 : 1;
+    int version = n >= 8 && memcmp(buf, "BNDRSNP3", 8) == 0   ? 3
+                  : n >= 8 && memcmp(buf, "BNDRSNP2", 8) == 0 ? 2
+                                                              : 1;
+    struct bndr_db *db = bndr_db_get(s, 0);
     if (n < 8 + 8 + 1 + 8 + 4 || (version == 1 && memcmp(buf, "BNDRSNP1", 8) != 0)) {
         why = "bad magic or too short";
         goto out;
@@ -286,6 +301,15 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
             goto out;
         if (type == 0xFF)
             break;
+        if (type == 0xFE && version >= 3) {
+            uint32_t id = (uint32_t)r_u(&o, 4);
+            if (o.err || id >= (uint32_t)s->ndb) {
+                why = "database id out of range (see the databases setting)";
+                goto out;
+            }
+            db = bndr_db_get(s, (int)id);
+            continue;
+        }
         int64_t exp = (int64_t)r_u(&o, 8);
         uint32_t kl;
         const char *k = r_bytes(&o, &kl);
@@ -357,9 +381,9 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
             bndr_obj_free(ob);
             continue;
         }
-        bndr_db_set(&s->db, k, kl, ob, 0);
+        bndr_db_set(db, k, kl, ob, 0);
         if (exp)
-            bndr_db_set_expire(&s->db, bndr_db_find(&s->db, k, kl), exp);
+            bndr_db_set_expire(db, bndr_db_find(db, k, kl), exp);
         loaded++;
     }
     if (r_u(&o, 8) != records || o.err) {
@@ -387,7 +411,7 @@ int bndr_snapshot_bgsave(struct bndr_server *s)
         return -1;
     }
     if (pid == 0)
-        _exit(bndr_snapshot_save(&s->db, path) == 0 ? 0 : 1);
+        _exit(bndr_snapshot_save(s, path) == 0 ? 0 : 1);
     s->aof.save_pid = pid;
     dirty_at_fork = s->dirty;
     bb_info("bunder", "bgsave_started pid=%d", (int)pid);

@@ -396,7 +396,7 @@ test('protocol: inline, pipelining, RESP3 HELLO, errors, QUIT, CLIENT, COMMAND, 
   assert.equal(h2[h2.indexOf('proto') + 1], 2);
   await rows(p, [
     ['FOO', 'a', 'b', { error: "ERR unknown command 'FOO', with args beginning with: 'a' 'b' " }],
-    ['SELECT', '0', 'OK'], ['SELECT', '1', { error: 'ERR DB index is out of range' }],
+    ['SELECT', '0', 'OK'], ['SELECT', '16', { error: 'ERR DB index is out of range' }],
     ['ECHO', 'hi', 'hi'], ['PING', 'msg', 'msg'], ['PING', 'a', 'b', arity('ping')],
     ['CLIENT', 'SETNAME', 'tester', 'OK'], ['CLIENT', 'GETNAME', 'tester'], ['CLIENT', 'ID', (v) => assert.ok(v > 0)],
     ['CLIENT', 'SETNAME', 'a b', { error: 'ERR Client names cannot contain spaces, newlines or special characters.' }],
@@ -576,7 +576,9 @@ test('HTTP API: /kv, /keys, /health, /metrics, /subscribe SSE on the same data',
     assert.equal((await fetch(`${base}/kv/user:1`, { method: 'DELETE' })).status, 200);
     assert.equal((await fetch(`${base}/kv/user:1`, { method: 'DELETE' })).status, 404);
     assert.equal((await fetch(`${base}/kv/user:1`, { method: 'PATCH' })).status, 405);
-    assert.deepEqual(await (await fetch(`${base}/health`)).json(), { status: 'ok', keys: 3 });
+    // the host's /health shape (bb_host_health_answer)
+    assert.deepEqual(await (await fetch(`${base}/health`)).json(),
+      { status: 'ok', services: { bunder: { status: 'ok', keys: 3, aof: 'ok' } } });
     const m = await (await fetch(`${base}/metrics`)).text();
     assert.match(m, /^bunder_keys 3$/m);
     assert.match(m, /bunder_commands_total \d+/);
@@ -605,5 +607,16 @@ test('HTTP API: /kv, /keys, /health, /metrics, /subscribe SSE on the same data',
     assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`, { headers: { Authorization: 'Bearer pw' } })).status, 401);
     assert.equal((await fetch(`http://127.0.0.1:${hp}/kv/x`, { headers: { Authorization: 'Bearer pw2' } })).status, 404);
     assert.equal((await fetch(`http://127.0.0.1:${hp}/health`)).status, 200);
+    // the host's /metrics policy: public on a loopback listener (metrics-access auto)
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/metrics`)).status, 200);
   } finally { await p.stop(); }
+  const q = await startBunder(['--http-port', '-1', '--requirepass', 'pw', '--metrics-access', 'internal']);
+  try {
+    const hp = Number(/http_ready" port=(\d+)/.exec(q.log)[1]);
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/metrics`)).status, 401);
+    const ok = await fetch(`http://127.0.0.1:${hp}/metrics`, { headers: { Authorization: 'Bearer pw' } });
+    assert.equal(ok.status, 200);
+    assert.match(await ok.text(), /^bunder_keys 0$/m);
+    assert.equal((await fetch(`http://127.0.0.1:${hp}/health`)).status, 200, '/health stays public');
+  } finally { await q.stop(); }
 });

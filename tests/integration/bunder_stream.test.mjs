@@ -612,13 +612,13 @@ test('snapshot format: version 1 files (no streams) still load; a stream record 
   b = await startBunder(['--appendonly', 'no'], { dir });
   let c = await Client.connect(b.port);
   assert.equal(await c.call('GET', 'old'), 'value');
-  // SAVE writes version 2, with the stream
+  // SAVE writes version 3 (2 + database selectors), with the stream
   await c.call('XADD', 'st', '1-1', 'a', 'b');
   assert.equal(await c.call('SAVE'), 'OK');
   c.close();
   await b.stop();
   const v2 = fsm.readFileSync(pathm.join(dir, 'dump.bdb'));
-  assert.equal(v2.subarray(0, 8).toString(), 'BNDRSNP2');
+  assert.equal(v2.subarray(0, 8).toString(), 'BNDRSNP3');
   // the same records under the version-1 magic (checksum fixed up): the stream record is refused
   const body = Buffer.concat([Buffer.from('BNDRSNP1'), v2.subarray(8, v2.length - 4)]);
   fsm.writeFileSync(pathm.join(dir, 'dump.bdb'), Buffer.concat([body, u32(zlib.crc32(body))]));
