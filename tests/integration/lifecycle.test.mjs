@@ -161,16 +161,16 @@ describe('startup errors and the data-dir lock', () => {
       assert.equal(j.checks?.database?.status, 'ok');
     });
 
-    test('bunbase health --url against a dead port exits 1', async () => {
+    test('bunbase health --url against a dead port exits 5 (server unreachable)', async () => {
       const port = await freePort();
       const r = await runCli(['health', '--url', `http://127.0.0.1:${port}`], { timeoutMs: 30000 });
       assert.equal(r.timedOut, false);
-      assert.equal(r.code, 1, `exit ${r.code}; stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
+      assert.equal(r.code, 5, `exit ${r.code}; stdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
     });
 
-    test('unknown command exits 2', async () => {
+    test('unknown command exits 1 (usage)', async () => {
       const r = await runCli(['definitely-not-a-command'], { timeoutMs: 10000 });
-      assert.equal(r.code, 2, `exit ${r.code}; stderr:\n${r.stderr}`);
+      assert.equal(r.code, 1, `exit ${r.code}; stderr:\n${r.stderr}`);
       assert.ok(r.stderr.trim().length > 0, 'no message on stderr');
     });
   });

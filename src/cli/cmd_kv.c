@@ -1,0 +1,195 @@
+/* cmd_kv.c — the project's key-value store through the gateway's console routes
+ * (/v1/projects/{projectId}/kv/{key}, keys percent-encoded: any byte works), and `redis-url`, a
+ * ready redis-cli command for the same store over the Redis protocol (docs/bunder-manager.md:
+ * AUTH <projectId> <sk_…>). */
+#include "cli.h"
+
+#include "bb_crypto.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KEY_MAX 8192
+
+static int kv_path(struct cli *c, const char *key, const char *query, char *path, size_t cap)
+{
+    char pid[256];
+    char *ek = malloc(KEY_MAX * 3 + 1);
+    const char *p = cli_project(c);
+    int rc = 0;
+    if (!ek) return CLI_ESERVER;
+    if (!p || cli_pct_encode(p, strlen(p), pid, sizeof pid)) rc = cli_usage_error(c, "invalid project id");
+    else if (!*key || strlen(key) > KEY_MAX || cli_pct_encode(key, strlen(key), ek, KEY_MAX * 3 + 1))
+        rc = cli_usage_error(c, "a key is 1 to %d bytes", KEY_MAX);
+    else if ((size_t)snprintf(path, cap, "/v1/projects/%s/kv/%s%s", pid, ek, query) >= cap)
+        rc = cli_usage_error(c, "key too long");
+    free(ek);
+    return rc;
+}
+
+#define KV_PATH_CAP (KEY_MAX * 3 + 512)
+
+int cmd_kv_get(struct cli *c)
+{
+    char *path = malloc(KV_PATH_CAP);
+    if (!path) return CLI_ESERVER;
+    struct bb_httpc_response resp;
+    int rc = kv_path(c, c->argv[0], "", path, KV_PATH_CAP);
+    if (!rc) rc = cli_request(c, "GET", path, NULL, NULL, 0, 0, &resp);
+    free(path);
+    if (rc) return rc;
+    if (resp.status != 200) {
+        rc = cli_fail_response(c, &resp);
+    } else if (c->json) {
+        json_t *v = json_stringn(resp.body, resp.body_len); /* NULL when not UTF-8 */
+        json_t *o;
+        if (v) {
+            o = json_pack("{s:s,s:o}", "key", c->argv[0], "value", v);
+        } else {
+            char *b64 = bb_base64_encode_alloc(resp.body, resp.body_len);
+            o = json_pack("{s:s,s:s}", "key", c->argv[0], "value_base64", b64 ? b64 : "");
+            free(b64);
+        }
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        fwrite(resp.body, 1, resp.body_len, stdout);
+        if (isatty(STDOUT_FILENO) && resp.body_len && resp.body[resp.body_len - 1] != '\n')
+            fputc('\n', stdout);
+    }
+    bb_httpc_response_release(&resp);
+    return rc;
+}
+
+int cmd_kv_set(struct cli *c)
+{
+    char query[64] = "";
+    const char *ttl = cli_opt(c, "ttl");
+    if (ttl) {
+        char *end;
+        long t = strtol(ttl, &end, 10);
+        if (*end || t < 1 || t > 100L * 365 * 86400)
+            return cli_usage_error(c, "--ttl: seconds, a positive integer");
+        snprintf(query, sizeof query, "?ttl=%ld", t);
+    }
+    char *val = NULL;
+    size_t len = 0;
+    int rc;
+    if (c->argc > 1) {
+        if (cli_opt(c, "data") || cli_opt(c, "f"))
+            return cli_usage_error(c, "give the value as an argument or with --data/-f, not both");
+        len = strlen(c->argv[1]);
+        val = strdup(c->argv[1]);
+        rc = val ? 0 : CLI_ESERVER;
+    } else {
+        rc = cli_body(c, &val, &len);
+    }
+    if (rc) return rc;
+    char *path = malloc(KV_PATH_CAP);
+    struct bb_httpc_response resp;
+    rc = path ? kv_path(c, c->argv[0], query, path, KV_PATH_CAP) : CLI_ESERVER;
+    if (!rc) rc = cli_request(c, "PUT", path, "application/octet-stream", val, len, 0, &resp);
+    free(path);
+    free(val);
+    if (rc) return rc;
+    if (resp.status < 200 || resp.status >= 300) rc = cli_fail_response(c, &resp);
+    bb_httpc_response_release(&resp);
+    if (rc) return rc;
+    json_t *o = json_pack("{s:s,s:I}", "key", c->argv[0], "bytes", (json_int_t)len);
+    if (ttl) json_object_set_new(o, "ttl", json_integer(strtol(ttl, NULL, 10)));
+    cli_print_ok(c, o, "Set %s (%zu bytes%s%s%s).", c->argv[0], len, ttl ? ", expires in " : "",
+                 ttl ? ttl : "", ttl ? " s" : "");
+    return CLI_OK;
+}
+
+int cmd_kv_del(struct cli *c)
+{
+    char *path = malloc(KV_PATH_CAP);
+    struct bb_httpc_response resp;
+    int rc = path ? kv_path(c, c->argv[0], "", path, KV_PATH_CAP) : CLI_ESERVER;
+    if (!rc) rc = cli_request(c, "DELETE", path, NULL, NULL, 0, 0, &resp);
+    free(path);
+    if (rc) return rc;
+    if (resp.status < 200 || resp.status >= 300) rc = cli_fail_response(c, &resp);
+    bb_httpc_response_release(&resp);
+    if (rc) return rc;
+    cli_print_ok(c, json_pack("{s:s}", "deleted", c->argv[0]), "Deleted %s.", c->argv[0]);
+    return CLI_OK;
+}
+
+int cmd_kv_keys(struct cli *c)
+{
+    char pid[256], pat[3 * 1024 + 1], path[4096];
+    const char *p = cli_project(c);
+    const char *pattern = c->argc > 0 ? c->argv[0] : "*";
+    if (cli_pct_encode(p, strlen(p), pid, sizeof pid) ||
+        strlen(pattern) > 1024 || cli_pct_encode(pattern, strlen(pattern), pat, sizeof pat))
+        return cli_usage_error(c, "pattern too long");
+    snprintf(path, sizeof path, "/v1/projects/%s/kv?pattern=%s", pid, pat);
+    json_t *keys = NULL;
+    int rc = cli_call(c, "GET", path, NULL, &keys);
+    if (rc) return rc;
+    if (c->json) {
+        cli_print_json(keys);
+    } else {
+        for (size_t i = 0; i < json_array_size(keys); i++)
+            printf("%s\n", json_string_value(json_array_get(keys, i)));
+    }
+    json_decref(keys);
+    return CLI_OK;
+}
+
+/* host part of the profile's URL ("http://host:port/..." -> "host"; IPv6 keeps its brackets). */
+static void url_host(const char *url, char *out, size_t cap)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    const char *at = strchr(h, '@');
+    const char *slash = strchr(h, '/');
+    if (at && (!slash || at < slash)) h = at + 1;
+    size_t n;
+    if (*h == '[') n = strcspn(h, "]") + 1;
+    else n = strcspn(h, ":/");
+    snprintf(out, cap, "%.*s", (int)n, h);
+}
+
+int cmd_redis_url(struct cli *c)
+{
+    const char *pid = cli_project(c);
+    json_t *sks = json_object_get(cli_profile(c), "secret_keys");
+    const char *sk = bb_json_str(sks, pid, NULL);
+    if (!sk)
+        return cli_fail(c, CLI_EAUTH, "no_secret_key",
+                        "this CLI holds no secret key of project %s (keys are shown once): run "
+                        "bunbase keys regenerate sk, which prints a new one and keeps a copy",
+                        pid);
+    char host[300], addr[400];
+    const char *r = cli_opt(c, "redis");
+    url_host(cli_base_url(c), host, sizeof host);
+    if (!r) snprintf(addr, sizeof addr, "%s:6379", host);
+    else if (!strchr(r, ':') || r[0] == ':') snprintf(addr, sizeof addr, "%s%s%s", host, r[0] == ':' ? "" : ":", r);
+    else snprintf(addr, sizeof addr, "%s", r);
+    for (const char *q = addr; *q; q++)
+        if (*q == '\'' || *q == ' ' || (unsigned char)*q < 0x21)
+            return cli_usage_error(c, "--redis: HOST:PORT or PORT");
+    for (const char *q = sk; *q; q++)
+        if (*q == '\'' || (unsigned char)*q < 0x21)
+            return cli_fail(c, CLI_EUSAGE, "bad_config", "the stored secret key is malformed");
+    /* the key goes in the environment (REDISCLI_AUTH), not on redis-cli's command line, where
+     * other users of the machine could read it in the process list */
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "REDISCLI_AUTH='%s' redis-cli -u 'redis://%s' --user '%s'", sk, addr,
+             pid);
+    if (c->json) {
+        char url[512];
+        snprintf(url, sizeof url, "redis://%s", addr);
+        json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "url", url, "user", pid, "password", sk,
+                              "command", cmd);
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s\n", cmd);
+    }
+    return CLI_OK;
+}

@@ -1,0 +1,370 @@
+// The bunbase CLI (build/bunbase) against a live bunbased with PostgreSQL: the developer's whole
+// journey, the --json schemas of docs/cli.md, one exit code per class, the config file's mode,
+// profiles, the serialized refresh of an expired access token, --help and completion generated
+// from the command table, and an interactive login in tmux whose password is never echoed.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+import { BUNBASE, baseEnv, freePort, makeTempDir, sleep, startServer } from './harness.mjs';
+import { FAST_ENV, PASSWORD, api, newUser } from './platform_lib.mjs';
+
+let srv;
+let respPort;
+let ada; // {email, ...} registered through the API (the CLI has no sign-up)
+before(async () => {
+  srv = await startServer({ env: { ...FAST_ENV, BUNBASE_LOG_LEVEL: 'info' } });
+  respPort = Number(/msg="ready" resp_port=(\d+)/.exec(srv.stderr())[1]);
+  ada = await newUser(srv.url, 'cli-ada');
+});
+after(async () => { if (srv) await srv.stop(); });
+
+/** Runs the CLI with its config under cfg (XDG_CONFIG_HOME); input goes to its stdin. */
+function cli(cfg, args, { input, env = {}, timeoutMs = 30000 } = {}) {
+  return new Promise((resolve) => {
+    const p = spawn(BUNBASE, args, { env: baseEnv({ XDG_CONFIG_HOME: cfg, BUNBASE_URL: srv.url, ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => {
+      clearTimeout(t);
+      let json = null;
+      try { json = JSON.parse(stdout); } catch { /* not one JSON document */ }
+      resolve({ code, stdout, stderr, json });
+    });
+    p.stdin.on('error', () => {});
+    p.stdin.end(input ?? '');
+  });
+}
+
+const ok = (r, what) => assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+const configOf = (cfg) => JSON.parse(fs.readFileSync(path.join(cfg, 'bunbase', 'config.json'), 'utf8'));
+
+async function loggedIn(tag = 'cli-') {
+  const cfg = makeTempDir(tag);
+  const r = await cli(cfg, ['login', '--email', ada.email, '--password-stdin'], { input: `${PASSWORD}\n` });
+  ok(r, 'login');
+  return cfg;
+}
+
+describe('bunbase CLI', () => {
+  test('the journey: login, project, keys, documents, export/import, kv, redis-cli, logout', async () => {
+    const cfg = makeTempDir('cli-j-');
+    let r = await cli(cfg, ['login', '--email', ada.email, '--password-stdin', '--json'], { input: `${PASSWORD}\n` });
+    ok(r, 'login');
+    assert.deepEqual(Object.keys(r.json).sort(), ['auth', 'ok', 'profile', 'url', 'user']);
+    assert.equal(r.json.user.email, ada.email);
+    assert.equal(r.json.auth, 'session');
+    // the config: 0600 in a 0700 directory, the password nowhere in it
+    const st = fs.statSync(path.join(cfg, 'bunbase', 'config.json'));
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(fs.statSync(path.join(cfg, 'bunbase')).mode & 0o777, 0o700);
+    assert.ok(!fs.readFileSync(path.join(cfg, 'bunbase', 'config.json'), 'utf8').includes(PASSWORD));
+    const access = configOf(cfg).profiles.default.auth.access_token;
+
+    r = await cli(cfg, ['whoami', '--json']);
+    ok(r, 'whoami');
+    assert.equal(r.json.user.email, ada.email);
+    assert.equal(r.json.profile, 'default');
+
+    r = await cli(cfg, ['projects', 'create', 'CLI App', '--json']);
+    ok(r, 'projects create');
+    const pid = r.json.id;
+    assert.match(pid, /^[0-9A-Z]{26}$/);
+    assert.deepEqual(r.json.keys.map((k) => k.kind).sort(), ['pk', 'sk']);
+    assert.equal(configOf(cfg).profiles.default.project, pid, 'created project is the default');
+
+    r = await cli(cfg, ['projects', 'list']);
+    ok(r, 'projects list');
+    assert.match(r.stdout, /^DEFAULT\s+ID\s+NAME\s+SLUG\s+ROLE\s+CREATED$/m);
+    assert.match(r.stdout, new RegExp(`^\\*\\s+${pid}\\s+CLI App\\s+\\S+\\s+owner\\s`, 'm'));
+
+    r = await cli(cfg, ['keys', 'list', '--json']);
+    ok(r, 'keys list');
+    assert.equal(r.json.length, 2);
+    for (const k of r.json) assert.ok(!('key' in k), 'values are never listed');
+    r = await cli(cfg, ['keys', 'regenerate', 'sk']);
+    ok(r, 'keys regenerate');
+    const sk = r.stdout.trim();
+    assert.match(sk, /^sk_/);
+    assert.match(r.stderr, /only time it is shown/);
+    assert.equal((await api(srv.url, 'GET', '/v1/project', { key: sk })).status, 200, 'the new sk_ works');
+
+    // documents
+    r = await cli(cfg, ['db', 'put', 'posts', 'p1', '--data', '{"title":"one","n":1}', '--json']);
+    ok(r, 'db put (create)');
+    assert.deepEqual(r.json, { _id: 'p1', title: 'one', n: 1 });
+    r = await cli(cfg, ['db', 'put', 'posts', 'p2', '--json'], { input: '{"title":"two","n":2}' });
+    ok(r, 'db put from stdin');
+    r = await cli(cfg, ['db', 'put', 'posts', 'p1', '--data', '{"title":"uno","n":1}', '--json']);
+    ok(r, 'db put (replace)');
+    assert.equal(r.json.title, 'uno');
+    r = await cli(cfg, ['db', 'patch', 'posts', 'p2', '--data', '{"tag":"x"}', '--json']);
+    ok(r, 'db patch');
+    assert.equal(r.json.tag, 'x');
+    r = await cli(cfg, ['db', 'get', 'posts', 'p1', '--json']);
+    ok(r, 'db get');
+    assert.deepEqual(r.json, { _id: 'p1', title: 'uno', n: 1 });
+    r = await cli(cfg, ['db', 'query', 'posts', '{"n":{"$gte":2}}', '--json']);
+    ok(r, 'db query');
+    assert.deepEqual(r.json.documents.map((d) => d._id), ['p2']);
+    assert.ok('cursor' in r.json);
+    r = await cli(cfg, ['db', 'query', 'posts', '{"n":{"$gte":1}}', '--explain', '--limit', '1', '--json']);
+    ok(r, 'db query --explain');
+    assert.equal(r.json.documents.length, 1);
+    assert.ok(r.json.explain, 'explain in the answer');
+    r = await cli(cfg, ['db', 'query', 'posts']);
+    ok(r, 'db query table');
+    assert.match(r.stdout, /^_id\s+title\s+n/m);
+
+    // NDJSON import (batched, with --skip to resume) and export (paged, resumable with --cursor)
+    const nd = path.join(cfg, 'docs.ndjson');
+    fs.writeFileSync(nd, Array.from({ length: 25 }, (_, i) => JSON.stringify({ _id: `d${String(i).padStart(2, '0')}`, i })).join('\n') + '\n');
+    r = await cli(cfg, ['db', 'import', 'bulk', nd, '--batch', '10', '--json']);
+    ok(r, 'db import');
+    assert.deepEqual(r.json, { ok: true, collection: 'bulk', imported: 25, skipped: 0 });
+    r = await cli(cfg, ['db', 'import', 'bulk', nd, '--batch', '10']);
+    assert.equal(r.code, 4, `re-import conflicts: ${r.stderr}`);
+    assert.match(r.stderr, /line 1: /);
+    assert.match(r.stderr, /resume with --skip 0/);
+    r = await cli(cfg, ['db', 'export', 'bulk', '--batch', '7']);
+    ok(r, 'db export');
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 25);
+    assert.deepEqual(lines.map((d) => d.i).sort((a, b) => a - b), Array.from({ length: 25 }, (_, i) => i));
+    // resume: the cursor of a page continues after it
+    const page = await cli(cfg, ['db', 'query', 'bulk', '{}', '--limit', '10', '--json']);
+    r = await cli(cfg, ['db', 'export', 'bulk', '--cursor', page.json.cursor]);
+    ok(r, 'db export --cursor');
+    assert.equal(r.stdout.trim().split('\n').length, 15);
+    // round trip into another collection
+    fs.writeFileSync(nd, lines.map((d) => JSON.stringify(d)).join('\n'));
+    r = await cli(cfg, ['db', 'import', 'copy', '-', '--skip', '20', '--json'], { input: fs.readFileSync(nd) });
+    ok(r, 'db import from stdin with --skip');
+    assert.equal(r.json.imported, 5);
+
+    // indexes and rules
+    r = await cli(cfg, ['db', 'indexes', 'create', 'posts', 'by_n', '--json', '--', '-n']);
+    ok(r, 'db indexes create');
+    r = await cli(cfg, ['db', 'indexes', 'list', 'posts', '--json']);
+    ok(r, 'db indexes list');
+    assert.ok(r.json.indexes.some((i) => i.name === 'by_n'));
+    r = await cli(cfg, ['db', 'rules', 'set', 'posts', '{"read":"true"}', '--json']);
+    ok(r, 'db rules set');
+    r = await cli(cfg, ['db', 'rules', 'get', 'posts', '--json']);
+    ok(r, 'db rules get');
+    assert.deepEqual(r.json, { collection: 'posts', rules: { read: 'true' } });
+    r = await cli(cfg, ['db', 'indexes', 'drop', 'posts', 'by_n']);
+    ok(r, 'db indexes drop');
+    r = await cli(cfg, ['db', 'delete', 'posts', 'p2']);
+    ok(r, 'db delete');
+    r = await cli(cfg, ['db', 'collections', 'list', '--json']);
+    ok(r, 'collections list');
+    assert.deepEqual(r.json.collections, ['bulk', 'copy', 'posts']);
+
+    // key-value, any bytes in the key
+    r = await cli(cfg, ['kv', 'set', 'greeting/en', 'hello world']);
+    ok(r, 'kv set');
+    r = await cli(cfg, ['kv', 'get', 'greeting/en']);
+    ok(r, 'kv get');
+    assert.equal(r.stdout, 'hello world');
+    r = await cli(cfg, ['kv', 'set', 'blob key', '--json'], { input: 'from stdin' });
+    ok(r, 'kv set from stdin');
+    assert.deepEqual(r.json, { ok: true, key: 'blob key', bytes: 10 });
+    r = await cli(cfg, ['kv', 'keys', '--json']);
+    ok(r, 'kv keys');
+    assert.deepEqual(r.json.sort(), ['blob key', 'greeting/en']);
+    r = await cli(cfg, ['kv', 'get', 'greeting/en', '--json']);
+    assert.deepEqual(r.json, { key: 'greeting/en', value: 'hello world' });
+
+    // redis-url: a ready redis-cli line, the key in the environment and not in redis-cli's argv
+    r = await cli(cfg, ['redis-url', '--redis', String(respPort)]);
+    ok(r, 'redis-url');
+    const line = r.stdout.trim();
+    assert.match(line, /^REDISCLI_AUTH='sk_[^']+' redis-cli -u 'redis:\/\/127\.0\.0\.1:\d+' --user '[0-9A-Z]{26}'$/);
+    const rc = spawnSync('bash', ['-c', `${line} GET greeting/en`], { encoding: 'utf8', timeout: 10000 });
+    assert.equal(rc.stdout.trim(), 'hello world', `redis-cli: ${rc.stdout} ${rc.stderr}`);
+
+    r = await cli(cfg, ['kv', 'del', 'greeting/en']);
+    ok(r, 'kv del');
+    r = await cli(cfg, ['kv', 'get', 'greeting/en']);
+    assert.equal(r.code, 3);
+
+    // logout revokes the session on the server
+    r = await cli(cfg, ['logout', '--json']);
+    ok(r, 'logout');
+    assert.deepEqual(r.json, { ok: true, profile: 'default', session_revoked: true });
+    assert.equal((await api(srv.url, 'GET', '/v1/auth/me', { token: access })).status, 401);
+    r = await cli(cfg, ['whoami']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /not logged in/);
+  });
+
+  test('--json errors and one exit code per class', async () => {
+    const cfg = await loggedIn();
+    let r = await cli(cfg, ['projects', 'create', 'Codes', '--slug', `codes-${Date.now()}`, '--json']);
+    ok(r, 'create');
+    const slug = r.json.slug;
+    // 1 usage: unknown option, missing argument, unknown command, bad JSON
+    for (const args of [['db', 'get', 'posts'], ['projects', 'list', '--nope'], ['nope'], ['db', 'put', 'c', 'i', '--data', '{x']]) {
+      r = await cli(cfg, args);
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stderr.length > 0);
+    }
+    // 3 not found, with the --json error schema
+    r = await cli(cfg, ['db', 'get', 'nothere', 'x', '--json']);
+    assert.equal(r.code, 3, r.stderr);
+    assert.deepEqual(Object.keys(r.json.error).sort(), ['code', 'exit', 'message', 'status']);
+    assert.equal(r.json.error.status, 404);
+    assert.equal(r.json.error.exit, 3);
+    // 4 conflict
+    r = await cli(cfg, ['projects', 'create', 'Again', '--slug', slug, '--json']);
+    assert.equal(r.code, 4, r.stderr);
+    assert.equal(r.json.error.code, 'slug_taken');
+    // 2 auth: a project that is not ours (404 hides it: 3), a revoked PAT, a wrong password
+    r = await cli(cfg, ['login', '--email', ada.email, '--password-stdin', '--profile', 'wrong'], { input: 'not-the-password\n' });
+    assert.equal(r.code, 2, r.stderr);
+    r = await cli(cfg, ['login', '--token', 'bbp_invalid', '--profile', 'wrong']);
+    assert.equal(r.code, 2, r.stderr);
+    // 5 server: nothing listening
+    const dead = await freePort();
+    r = await cli(cfg, ['health', '--url', `http://127.0.0.1:${dead}`, '--json']);
+    assert.equal(r.code, 5, r.stderr);
+    assert.equal(r.json.error.code, 'unreachable');
+    r = await cli(cfg, ['health', '--json']);
+    ok(r, 'health');
+    assert.equal(r.json.status, 'ok');
+  });
+
+  test('a config file others can read is refused, with what to do', async () => {
+    const cfg = await loggedIn();
+    const file = path.join(cfg, 'bunbase', 'config.json');
+    fs.chmodSync(file, 0o644);
+    let r = await cli(cfg, ['whoami']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /readable or writable by others \(mode 0644\).*chmod 600/);
+    fs.chmodSync(file, 0o600);
+    r = await cli(cfg, ['whoami']);
+    ok(r, 'whoami after chmod');
+  });
+
+  test('profiles: two control planes, --profile, use, remove; a PAT login', async () => {
+    const cfg = await loggedIn();
+    // a PAT (from the session) logs in a second profile without a password
+    const pat = await api(srv.url, 'POST', '/v1/auth/tokens', { token: ada.access, body: { name: 'cli' } });
+    assert.equal(pat.status, 201);
+    let r = await cli(cfg, ['login', '--token-stdin', '--profile', 'ci', '--json'], { input: `${pat.json.token}\n` });
+    ok(r, 'login --token-stdin');
+    assert.equal(r.json.auth, 'pat');
+    // a third profile pointing elsewhere (nothing listens there)
+    const dead = await freePort();
+    r = await cli(cfg, ['login', '--profile', 'other', '--url', `http://127.0.0.1:${dead}`, '--email', 'x@example.com', '--password-stdin'], { input: 'whatever-pass\n' });
+    assert.equal(r.code, 5);
+    r = await cli(cfg, ['profiles', 'list', '--json']);
+    ok(r, 'profiles list');
+    assert.equal(r.json.current, 'default');
+    assert.deepEqual(r.json.profiles.map((p) => [p.name, p.auth]).sort(), [['ci', 'pat'], ['default', 'session']]);
+    for (const p of r.json.profiles) assert.deepEqual(Object.keys(p).sort(), ['auth', 'current', 'email', 'name', 'project', 'url']);
+    r = await cli(cfg, ['whoami', '--profile', 'ci', '--json']);
+    ok(r, 'whoami --profile ci');
+    assert.equal(r.json.profile, 'ci');
+    assert.equal(r.json.user.auth, 'pat');
+    r = await cli(cfg, ['profiles', 'use', 'ci']);
+    ok(r, 'profiles use');
+    r = await cli(cfg, ['whoami', '--json']);
+    assert.equal(r.json.profile, 'ci');
+    r = await cli(cfg, ['whoami', '--json'], { env: { BUNBASE_CLI_PROFILE: 'default' } });
+    assert.equal(r.json.profile, 'default');
+    r = await cli(cfg, ['profiles', 'use', 'nope']);
+    assert.equal(r.code, 3);
+    r = await cli(cfg, ['profiles', 'remove', 'ci']);
+    ok(r, 'profiles remove');
+    r = await cli(cfg, ['whoami', '--json']);
+    ok(r, 'whoami after the current profile is removed');
+    assert.equal(r.json.profile, 'default', 'back to the default profile');
+    r = await cli(cfg, ['whoami', '--profile', 'ci']);
+    assert.equal(r.code, 2, 'a removed profile is not logged in');
+  });
+
+  test('an expired access token is refreshed once, serialized across concurrent processes', async () => {
+    const cfg = await loggedIn();
+    const file = path.join(cfg, 'bunbase', 'config.json');
+    const c = configOf(cfg);
+    const before = c.profiles.default.auth;
+    c.profiles.default.auth.expires_at = 1; // long expired
+    fs.writeFileSync(file, JSON.stringify(c), { mode: 0o600 });
+    // eight processes at once: one refresh; the others use its tokens (a second use of the same
+    // refresh token would revoke the session)
+    const rs = await Promise.all(Array.from({ length: 8 }, () => cli(cfg, ['whoami', '--json'])));
+    for (const r of rs) ok(r, 'concurrent whoami');
+    const afterAuth = configOf(cfg).profiles.default.auth;
+    assert.notEqual(afterAuth.access_token, before.access_token);
+    assert.notEqual(afterAuth.refresh_token, before.refresh_token);
+    assert.ok(afterAuth.expires_at > Date.now() / 1000);
+    ok(await cli(cfg, ['whoami']), 'the session is still alive');
+  });
+
+  test('--help of every command and completion come from the command table', async () => {
+    const cfg = makeTempDir('cli-h-');
+    const r = await cli(cfg, ['help']);
+    ok(r, 'help');
+    // the command words of each listed command: up to its first <arg>/[arg] or the summary
+    const cmds = r.stdout.split('\n').filter((l) => /^  [a-z]/.test(l)).map((l) => {
+      const words = [];
+      for (const w of l.trim().split(/\s{2,}/)[0].split(' ')) { if (!/^[a-z-]+$/.test(w)) break; words.push(w); }
+      return words;
+    });
+    assert.ok(cmds.length >= 35, `commands listed: ${cmds.length}`);
+    for (const words of cmds) {
+      const h = await cli(cfg, [...words, '--help']);
+      assert.equal(h.code, 0, `${words.join(' ')} --help: ${h.stderr}`);
+      assert.match(h.stdout, new RegExp(`^usage: bunbase ${words.join(' ')}`), words.join(' '));
+    }
+    // bash completion: source the generated script and ask it
+    const script = (await cli(cfg, ['completion', 'bash'])).stdout;
+    const ask = (line) => spawnSync('bash', ['-c', `${script}\nCOMP_WORDS=(${line}); COMP_CWORD=$((\${#COMP_WORDS[@]}-1)); _bunbase; echo "\${COMPREPLY[*]}"`], { encoding: 'utf8' }).stdout.trim();
+    assert.deepEqual(ask("bunbase db ''").split(' ').sort(), ['collections', 'delete', 'export', 'get', 'import', 'indexes', 'patch', 'put', 'query', 'rules']);
+    assert.deepEqual(ask('bunbase db coll').split(' '), ['collections']);
+    assert.ok(ask("bunbase db query posts --ex").split(' ').includes('--explain'));
+    assert.ok(ask("bunbase --profile x kv ''").split(' ').includes('set'));
+    const zsh = await cli(cfg, ['completion', 'zsh']);
+    ok(zsh, 'completion zsh');
+    assert.match(zsh.stdout, /^#compdef bunbase$/m);
+    assert.match(zsh.stdout, /compdef _bunbase bunbase/);
+  });
+
+  test('interactive login in a terminal: the password is not echoed', async (t) => {
+    if (spawnSync('tmux', ['-V']).status !== 0) { t.skip('tmux not installed (scripts/setup.sh installs it)'); return; }
+    const cfg = makeTempDir('cli-tty-');
+    const sock = path.join(cfg, 'tmux.sock');
+    const session = `bbcli${process.pid}`;
+    const tmux = (...a) => spawnSync('tmux', ['-S', sock, ...a], { encoding: 'utf8' });
+    const env = `XDG_CONFIG_HOME=${cfg} BUNBASE_URL=${srv.url}`;
+    assert.equal(tmux('new-session', '-d', '-s', session, '-x', '200', '-y', '20', `env ${env} ${BUNBASE} login; echo EXIT=$?; sleep 30`).status, 0);
+    try {
+      const screen = () => tmux('capture-pane', '-p', '-t', session).stdout;
+      const waitFor = async (re) => {
+        for (let i = 0; i < 100; i++) { if (re.test(screen())) return; await sleep(100); }
+        assert.fail(`${re} never shown:\n${screen()}`);
+      };
+      await waitFor(/Email:\s*$/m);
+      tmux('send-keys', '-t', session, ada.email, 'Enter');
+      await waitFor(/Password:\s*$/m);
+      tmux('send-keys', '-t', session, '-l', PASSWORD);
+      tmux('send-keys', '-t', session, 'Enter');
+      await waitFor(/EXIT=\d+/);
+      const s = screen();
+      assert.match(s, /EXIT=0/, s);
+      assert.match(s, /Logged in to .* as /);
+      assert.ok(!s.includes(PASSWORD), `the password was echoed:\n${s}`);
+      assert.equal(configOf(cfg).profiles.default.auth.email, ada.email);
+    } finally {
+      tmux('kill-server');
+    }
+  });
+});
