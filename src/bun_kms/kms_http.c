@@ -1,0 +1,744 @@
+/* kms_http.c — bun-kms's two transports over one route table.
+ *
+ * HTTP: the routes below, mounted with bb_host_mount (the gateway, or BUNBASE_BUN_KMS_ADDR). Every
+ * route runs on the worker pool (SQLite). Bodies are JSON; bytes travel as standard base64.
+ * Identities come from the host's resolvers (the internal token; a project's sk_/pk_ through the
+ * platform's resolver on the gateway); roles are applied by the operations (kms_ops.c), so that
+ * in-process callers get the same answers.
+ *
+ * RPC (BUNBASE_BUN_KMS_RPC_ADDR, framing of bb_rpc.h), command 1 (Call), payload JSON:
+ *   {"method": "POST", "path": "/v1/kms/<ns>/keys/k1/sign", "headers": {"Authorization": …},
+ *    "body": "<standard base64>"}
+ * goes through bb_http_dispatch_local on the same router: the same identity resolution, route
+ * masks, limits and handlers as HTTP. Reply status 0: {"status", "headers", "body" (base64)};
+ * status 1 {"error", "code"}: unknown command, malformed payload, a path outside /v1/kms/, pool
+ * full.
+ */
+#include "kms_int.h"
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "bb_host.h"
+#include "bb_id.h"
+#include "bb_http.h"
+#include "bb_identity.h"
+#include "bb_json.h"
+#include "bb_log.h"
+#include "bb_pool.h"
+#include "bb_rpc.h"
+#include "bb_fs.h"
+#include "bb_service.h"
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define AUTH_ANY                                                                                   \
+    (BB_IDENTITY_INTERNAL_SERVICE | BB_IDENTITY_INTERNAL_ADMIN | BB_IDENTITY_PROJECT_KEY_SECRET |  \
+     BB_IDENTITY_PROJECT_KEY_PUBLIC)
+#define AUTH_ADMIN (BB_IDENTITY_INTERNAL_SERVICE | BB_IDENTITY_INTERNAL_ADMIN)
+
+/* ------------------------------------------------------------------ helpers */
+
+static void reply_rc(struct bb_http_response *res, int rc, const char *err)
+{
+    bb_http_reply_error(res, rc, err && err[0] ? err : NULL);
+}
+
+/* A request refused before it reached an operation still leaves its audit record. */
+static void refuse(struct bun_kms *k, struct bb_http_request *req, struct bb_http_response *res,
+                   const char *op, int rc, const char *msg)
+{
+    kms_audit(k, &req->identity, op, bb_http_param(req, "ns"), bb_http_param(req, "name"), 0, rc,
+              1);
+    reply_rc(res, rc, msg);
+}
+
+/* The body as a JSON object (an empty body is {}). NULL after replying 400. */
+static json_t *body_obj(struct bun_kms *k, struct bb_http_request *req,
+                        struct bb_http_response *res, const char *op)
+{
+    json_t *j = NULL;
+    char perr[160], msg[220];
+    if (req->body_len == 0) return json_object();
+    if (bb_json_parse(req->body, req->body_len, 8, &j, perr, sizeof perr) != 0 ||
+        !json_is_object(j)) {
+        snprintf(msg, sizeof msg, "the body must be a JSON object%s%s", j ? "" : ": ",
+                 j ? "" : perr);
+        json_decref(j);
+        refuse(k, req, res, op, BB_EINVAL, msg);
+        return NULL;
+    }
+    return j;
+}
+
+/* Decodes base64 field f of o (absent: empty when optional). 0, or BB_EINVAL with msg. */
+static int b64_field(const json_t *o, const char *f, int optional, uint8_t **out, size_t *len,
+                     char *msg, size_t cap)
+{
+    json_t *v = json_object_get(o, f);
+    *out = NULL;
+    *len = 0;
+    if (!v && optional) return 0;
+    if (!json_is_string(v)) {
+        snprintf(msg, cap, "\"%s\" must be a base64 string", f);
+        return BB_EINVAL;
+    }
+    if (bb_base64_decode_alloc(json_string_value(v), json_string_length(v), out, len) != 0) {
+        snprintf(msg, cap, "\"%s\" is not valid base64", f);
+        return BB_EINVAL;
+    }
+    return 0;
+}
+
+static void reply_obj(struct bb_http_response *res, int status, json_t *o)
+{
+    if (!o) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    bb_http_reply_json(res, status, o);
+    json_decref(o);
+}
+
+static int page_limit(struct bun_kms *k, struct bb_http_request *req, int *limit, char *msg,
+                      size_t cap)
+{
+    char buf[32];
+    const char *s = bb_http_query(req, "limit", buf, sizeof buf);
+    *limit = (int)(k->c.page_max < 100 ? k->c.page_max : 100);
+    if (!s) return 0;
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < 1 || (uint64_t)v > k->c.page_max) {
+        snprintf(msg, cap, "limit must be an integer in [1, %llu]",
+                 (unsigned long long)k->c.page_max);
+        return BB_EINVAL;
+    }
+    *limit = (int)v;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ secrets */
+
+static void h_secret_list(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "", cursor[BUN_KMS_NAME_MAX + 2];
+    int limit;
+    if (page_limit(k, req, &limit, err, sizeof err) != 0) {
+        refuse(k, req, res, "secret.list", BB_EINVAL, err);
+        return;
+    }
+    const char *cur = bb_http_query(req, "cursor", cursor, sizeof cursor);
+    json_t *o = NULL;
+    int rc = kms_secret_list(k, &req->identity, bb_http_param(req, "ns"), cur, limit, &o, err,
+                             sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, o);
+}
+
+static void h_secret_get(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "", vb[16];
+    const char *vs = bb_http_query(req, "version", vb, sizeof vb);
+    int version = 0;
+    if (vs) {
+        char *end = NULL;
+        long v = strtol(vs, &end, 10);
+        if (!*vs || *end || v < 1 || v > 1000000000) {
+            refuse(k, req, res, "secret.get", BB_EINVAL, "version must be a positive integer");
+            return;
+        }
+        version = (int)v;
+    }
+    void *val = NULL;
+    size_t len = 0;
+    const char *ns = bb_http_param(req, "ns"), *name = bb_http_param(req, "name");
+    int rc = bun_kms_secret_get(k, &req->identity, ns, name, version, &val, &len, err, sizeof err);
+    if (rc) {
+        reply_rc(res, rc, err);
+        return;
+    }
+    char *b64 = bb_base64_encode_alloc(val, len);
+    OPENSSL_cleanse(val, len);
+    free(val);
+    /* the version actually read: the latest when none was asked for */
+    json_t *o = b64 ? json_pack("{s:s,s:s,s:s}", "namespace", ns, "name", name, "value", b64) : NULL;
+    if (b64) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+    }
+    if (o && version) json_object_set_new(o, "version", json_integer(version));
+    bb_http_set_header(res, "Cache-Control", "no-store");
+    reply_obj(res, 200, o);
+}
+
+static void h_secret_put(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *b = body_obj(k, req, res, "secret.put");
+    if (!b) return;
+    uint8_t *val = NULL;
+    size_t len = 0;
+    if (b64_field(b, "value", 0, &val, &len, err, sizeof err) != 0) {
+        json_decref(b);
+        refuse(k, req, res, "secret.put", BB_EINVAL, err);
+        return;
+    }
+    json_decref(b);
+    int version = 0;
+    int rc = bun_kms_secret_put(k, &req->identity, bb_http_param(req, "ns"),
+                                bb_http_param(req, "name"), val, len, &version, err, sizeof err);
+    if (val) OPENSSL_cleanse(val, len);
+    free(val);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 201, json_pack("{s:s,s:i,s:I}", "name", bb_http_param(req, "name"),
+                                       "version", version, "size", (json_int_t)len));
+}
+
+static void h_secret_delete(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    int rc = bun_kms_secret_delete(k, &req->identity, bb_http_param(req, "ns"),
+                                   bb_http_param(req, "name"), err, sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, json_pack("{s:b}", "deleted", 1));
+}
+
+/* ------------------------------------------------------------------ keys */
+
+static void h_key_list(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "", cursor[BUN_KMS_NAME_MAX + 2];
+    int limit;
+    if (page_limit(k, req, &limit, err, sizeof err) != 0) {
+        refuse(k, req, res, "key.list", BB_EINVAL, err);
+        return;
+    }
+    const char *cur = bb_http_query(req, "cursor", cursor, sizeof cursor);
+    json_t *o = NULL;
+    int rc = kms_key_list(k, &req->identity, bb_http_param(req, "ns"), cur, limit, &o, err,
+                          sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, o);
+}
+
+static void h_key_create(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *b = body_obj(k, req, res, "key.create");
+    if (!b) return;
+    const char *name = json_string_value(json_object_get(b, "name"));
+    const char *type = json_string_value(json_object_get(b, "type"));
+    enum bun_kms_key_type t;
+    const char *ns = bb_http_param(req, "ns");
+    if (!name || bun_kms_key_type_parse(type, &t) != 0) {
+        kms_audit(k, &req->identity, "key.create", ns, name, 0, BB_EINVAL, 1);
+        reply_rc(res, BB_EINVAL,
+                 "\"name\" (string) and \"type\" (aes256-gcm, ed25519, ecdsa-p256, rsa-2048 or "
+                 "rsa-3072) are required");
+        json_decref(b);
+        return;
+    }
+    int rc = bun_kms_key_create(k, &req->identity, ns, name, t, err, sizeof err);
+    json_t *o = NULL;
+    if (rc == 0) rc = kms_key_meta(k, ns, name, &o, err, sizeof err);
+    json_decref(b);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 201, o);
+}
+
+static void h_key_get(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *o = NULL;
+    int rc = bun_kms_key_get(k, &req->identity, bb_http_param(req, "ns"),
+                             bb_http_param(req, "name"), &o, err, sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, o);
+}
+
+static void h_key_delete(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    int rc = bun_kms_key_delete(k, &req->identity, bb_http_param(req, "ns"),
+                                bb_http_param(req, "name"), err, sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, json_pack("{s:b}", "deleted", 1));
+}
+
+static void h_key_rotate(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    int v = 0;
+    const char *ns = bb_http_param(req, "ns"), *name = bb_http_param(req, "name");
+    int rc = bun_kms_key_rotate(k, &req->identity, ns, name, &v, err, sizeof err);
+    json_t *o = NULL;
+    if (rc == 0) rc = kms_key_meta(k, ns, name, &o, err, sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, o);
+}
+
+static void h_key_jwks(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *o = NULL;
+    int rc = bun_kms_jwks(k, &req->identity, bb_http_param(req, "ns"), bb_http_param(req, "name"),
+                          &o, err, sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, o);
+}
+
+/* encrypt / decrypt: {"plaintext"|"ciphertext": b64, "aad": b64?} */
+static void do_crypt(struct bb_http_request *req, struct bb_http_response *res, int enc)
+{
+    struct bun_kms *k = req->ctx;
+    const char *op = enc ? "key.encrypt" : "key.decrypt";
+    char err[300] = "";
+    json_t *b = body_obj(k, req, res, op);
+    if (!b) return;
+    uint8_t *in = NULL, *aad = NULL;
+    size_t inl = 0, aadl = 0;
+    int rc = b64_field(b, enc ? "plaintext" : "ciphertext", 0, &in, &inl, err, sizeof err);
+    if (rc == 0) rc = b64_field(b, "aad", 1, &aad, &aadl, err, sizeof err);
+    json_decref(b);
+    if (rc) {
+        free(in);
+        free(aad);
+        refuse(k, req, res, op, rc, err);
+        return;
+    }
+    unsigned char *out = NULL;
+    size_t outl = 0;
+    const char *ns = bb_http_param(req, "ns"), *name = bb_http_param(req, "name");
+    rc = enc ? bun_kms_encrypt(k, &req->identity, ns, name, in, inl, aad, aadl, &out, &outl, err,
+                               sizeof err)
+             : bun_kms_decrypt(k, &req->identity, ns, name, in, inl, aad, aadl, &out, &outl, err,
+                               sizeof err);
+    if (in) OPENSSL_cleanse(in, inl);
+    free(in);
+    free(aad);
+    if (rc) {
+        /* a tag that does not verify is the caller's input: 400, not 401 */
+        reply_rc(res, rc == BB_EAUTH ? BB_EINVAL : rc, err);
+        return;
+    }
+    char *b64 = bb_base64_encode_alloc(out, outl);
+    OPENSSL_cleanse(out, outl);
+    free(out);
+    reply_obj(res, 200, b64 ? json_pack("{s:s}", enc ? "ciphertext" : "plaintext", b64) : NULL);
+    if (b64) {
+        OPENSSL_cleanse(b64, strlen(b64));
+        free(b64);
+    }
+}
+
+static void h_key_encrypt(struct bb_http_request *req, struct bb_http_response *res)
+{
+    do_crypt(req, res, 1);
+}
+
+static void h_key_decrypt(struct bb_http_request *req, struct bb_http_response *res)
+{
+    do_crypt(req, res, 0);
+}
+
+/* "encoding": "der" (default) or "jose" (ES256 only changes). 1 jose, 0 der, -1 bad. */
+static int encoding_of(const json_t *b)
+{
+    const char *e = json_string_value(json_object_get(b, "encoding"));
+    if (!json_object_get(b, "encoding")) return 0;
+    if (e && !strcmp(e, "der")) return 0;
+    if (e && !strcmp(e, "jose")) return 1;
+    return -1;
+}
+
+static void h_key_sign(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *b = body_obj(k, req, res, "key.sign");
+    if (!b) return;
+    uint8_t *msg = NULL;
+    size_t ml = 0;
+    const char *alg = json_string_value(json_object_get(b, "alg"));
+    int jose = encoding_of(b);
+    int rc = b64_field(b, "message", 0, &msg, &ml, err, sizeof err);
+    if (rc == 0 && (!alg || jose < 0)) {
+        rc = BB_EINVAL;
+        snprintf(err, sizeof err, "\"alg\" (EdDSA, ES256, RS256 or PS256) is required; "
+                                  "\"encoding\" is der or jose");
+    }
+    if (rc) {
+        json_decref(b);
+        free(msg);
+        refuse(k, req, res, "key.sign", rc, err);
+        return;
+    }
+    unsigned char *sig = NULL;
+    size_t sl = 0;
+    char kid[BUN_KMS_KID_MAX + 1] = "";
+    rc = bun_kms_sign(k, &req->identity, bb_http_param(req, "ns"), bb_http_param(req, "name"), alg,
+                      jose, msg, ml, &sig, &sl, kid, err, sizeof err);
+    json_decref(b);
+    free(msg);
+    if (rc) {
+        reply_rc(res, rc, err);
+        return;
+    }
+    char *s64 = bb_base64_encode_alloc(sig, sl);
+    free(sig);
+    reply_obj(res, 200, s64 ? json_pack("{s:s,s:s}", "signature", s64, "kid", kid) : NULL);
+    free(s64);
+}
+
+static void h_key_verify(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *b = body_obj(k, req, res, "key.verify");
+    if (!b) return;
+    uint8_t *msg = NULL, *sig = NULL;
+    size_t ml = 0, sl = 0;
+    const char *alg = json_string_value(json_object_get(b, "alg"));
+    json_t *kidj = json_object_get(b, "kid");
+    int jose = encoding_of(b);
+    int rc = b64_field(b, "message", 0, &msg, &ml, err, sizeof err);
+    if (rc == 0) rc = b64_field(b, "signature", 0, &sig, &sl, err, sizeof err);
+    if (rc == 0 && (!alg || jose < 0 || (kidj && !json_is_string(kidj)))) {
+        rc = BB_EINVAL;
+        snprintf(err, sizeof err, "\"alg\" (EdDSA, ES256, RS256 or PS256) is required; "
+                                  "\"encoding\" is der or jose; \"kid\" a string");
+    }
+    if (rc) {
+        json_decref(b);
+        free(msg);
+        free(sig);
+        refuse(k, req, res, "key.verify", rc, err);
+        return;
+    }
+    rc = bun_kms_verify(k, &req->identity, bb_http_param(req, "ns"), bb_http_param(req, "name"),
+                        alg, jose, json_string_value(kidj), msg, ml, sig, sl, err, sizeof err);
+    json_decref(b);
+    free(msg);
+    free(sig);
+    if (rc == 0 || rc == BB_EAUTH) reply_obj(res, 200, json_pack("{s:b}", "valid", rc == 0));
+    else reply_rc(res, rc, err);
+}
+
+/* ------------------------------------------------------------------ namespace, admin */
+
+static void h_ns_drop(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    int rc = bun_kms_namespace_drop(k, &req->identity, bb_http_param(req, "ns"), err, sizeof err);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, json_pack("{s:b}", "dropped", 1));
+}
+
+static int64_t q_int(struct bb_http_request *req, const char *name, int64_t dflt, int *bad)
+{
+    char buf[32];
+    const char *s = bb_http_query(req, name, buf, sizeof buf);
+    if (!s) return dflt;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || v < 0) *bad = 1;
+    return v;
+}
+
+static void h_audit(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "", ns[BB_PROJECT_ID_MAX + 2], op[40], outcome[40];
+    int limit, bad = 0;
+    if (page_limit(k, req, &limit, err, sizeof err) != 0) {
+        kms_audit(k, &req->identity, "audit.query", NULL, NULL, 0, BB_EINVAL, 1);
+        reply_rc(res, BB_EINVAL, err);
+        return;
+    }
+    int64_t since = q_int(req, "since", 0, &bad), until = q_int(req, "until", 0, &bad);
+    int64_t cursor = q_int(req, "cursor", 0, &bad);
+    if (bad) {
+        kms_audit(k, &req->identity, "audit.query", NULL, NULL, 0, BB_EINVAL, 1);
+        reply_rc(res, BB_EINVAL, "since, until (unix ms) and cursor must be non-negative integers");
+        return;
+    }
+    json_t *o = NULL;
+    const char *fns = bb_http_query(req, "ns", ns, sizeof ns);
+    int rc = kms_audit_query(k, fns, bb_http_query(req, "op", op, sizeof op),
+                             bb_http_query(req, "outcome", outcome, sizeof outcome), since, until,
+                             cursor, limit, &o);
+    /* the query is an operation too (recorded after it ran, so it does not see itself) */
+    kms_audit(k, &req->identity, "audit.query", fns, NULL, 0, rc, 1);
+    if (rc) reply_rc(res, rc, NULL);
+    else reply_obj(res, 200, o);
+}
+
+static void h_master(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    kms_audit(k, &req->identity, "master.status", NULL, NULL, 0, 0, 1);
+    reply_obj(res, 200, kms_master_status(k));
+}
+
+/* {"key_file": "/abs/path"} (mode 0600, 32 bytes base64/hex) or {"generate": true} (only with
+ * the generated master.key). The new key never travels in a command line or a log. */
+static void h_rotate_master(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bun_kms *k = req->ctx;
+    char err[300] = "";
+    json_t *b = body_obj(k, req, res, "master.rotate");
+    if (!b) return;
+    const char *file = json_string_value(json_object_get(b, "key_file"));
+    int gen = json_is_true(json_object_get(b, "generate"));
+    uint8_t key[KMS_KEY_LEN];
+    int rc = 0;
+    if (gen && !file) {
+        if (!k->generated) {
+            rc = BB_EINVAL;
+            snprintf(err, sizeof err, "\"generate\" needs the generated master key file; with "
+                                      "BUNBASE_BUN_KMS_MASTER_KEY(_FILE) give \"key_file\"");
+        } else {
+            bb_random_bytes(key, sizeof key);
+        }
+    } else if (file && !gen) {
+        char buf[256];
+        size_t n = 0;
+        struct stat st;
+        if (file[0] != '/' || lstat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
+            rc = BB_EINVAL;
+            snprintf(err, sizeof err, "key_file must be an absolute path to a regular file");
+        } else if (st.st_mode & 077) {
+            rc = BB_EINVAL;
+            snprintf(err, sizeof err, "key_file has mode %03o; it must be 0600 or stricter",
+                     (unsigned)(st.st_mode & 0777));
+        } else if (bb_fs_read_small(file, buf, sizeof buf, &n) != 0 ||
+                   kms_parse_key(buf, n, key) != 0) {
+            rc = BB_EINVAL;
+            snprintf(err, sizeof err, "key_file must hold 32 bytes as base64 or hex");
+        }
+        OPENSSL_cleanse(buf, sizeof buf);
+    } else {
+        rc = BB_EINVAL;
+        snprintf(err, sizeof err, "give \"key_file\" (absolute path) or \"generate\": true");
+    }
+    json_decref(b);
+    if (rc == 0) rc = kms_rotate_master(k, key, err, sizeof err);
+    OPENSSL_cleanse(key, sizeof key);
+    kms_audit(k, &req->identity, "master.rotate", NULL, NULL, 0, rc, 1);
+    if (rc) reply_rc(res, rc, err);
+    else reply_obj(res, 200, kms_master_status(k));
+}
+
+#define P BB_ROUTE_POOL
+static const struct bb_route routes[] = {
+    {"GET", "/v1/kms/{ns}/secrets", h_secret_list, AUTH_ANY, P, 0, "kms_secret_list"},
+    {"GET", "/v1/kms/{ns}/secrets/{name}", h_secret_get, AUTH_ANY, P, 0, "kms_secret_get"},
+    {"PUT", "/v1/kms/{ns}/secrets/{name}", h_secret_put, AUTH_ANY, P, 0, "kms_secret_put"},
+    {"DELETE", "/v1/kms/{ns}/secrets/{name}", h_secret_delete, AUTH_ANY, P, 0, "kms_secret_delete"},
+    {"GET", "/v1/kms/{ns}/keys", h_key_list, AUTH_ANY, P, 0, "kms_key_list"},
+    {"POST", "/v1/kms/{ns}/keys", h_key_create, AUTH_ANY, P, 0, "kms_key_create"},
+    {"GET", "/v1/kms/{ns}/keys/{name}", h_key_get, AUTH_ANY, P, 0, "kms_key_get"},
+    {"DELETE", "/v1/kms/{ns}/keys/{name}", h_key_delete, AUTH_ANY, P, 0, "kms_key_delete"},
+    {"POST", "/v1/kms/{ns}/keys/{name}/rotate", h_key_rotate, AUTH_ANY, P, 0, "kms_key_rotate"},
+    {"POST", "/v1/kms/{ns}/keys/{name}/encrypt", h_key_encrypt, AUTH_ANY, P, 0, "kms_encrypt"},
+    {"POST", "/v1/kms/{ns}/keys/{name}/decrypt", h_key_decrypt, AUTH_ANY, P, 0, "kms_decrypt"},
+    {"POST", "/v1/kms/{ns}/keys/{name}/sign", h_key_sign, AUTH_ANY, P, 0, "kms_sign"},
+    {"POST", "/v1/kms/{ns}/keys/{name}/verify", h_key_verify, AUTH_ANY, P, 0, "kms_verify"},
+    {"GET", "/v1/kms/{ns}/keys/{name}/jwks", h_key_jwks, AUTH_ANY, P, 0, "kms_jwks"},
+    {"DELETE", "/v1/kms/{ns}", h_ns_drop, AUTH_ADMIN, P, 0, "kms_namespace_drop"},
+    {"GET", "/v1/kms/_admin/audit", h_audit, AUTH_ADMIN, P, 0, "kms_audit"},
+    {"GET", "/v1/kms/_admin/master", h_master, AUTH_ADMIN, P, 0, "kms_master"},
+    {"POST", "/v1/kms/_admin/rotate-master", h_rotate_master, AUTH_ADMIN, P, 0, "kms_rotate_master"},
+};
+#undef P
+
+/* ------------------------------------------------------------------ RPC */
+
+#define CMD_CALL 1
+#define MAX_HEADERS 32
+
+struct rpc_job {
+    struct bun_kms *k;
+    struct bb_rpc_call *call;
+    struct bb_http_local_request lr;
+    char *method, *path;
+    struct bb_http_header hdrs[MAX_HEADERS];
+    size_t nhdrs;
+    uint8_t *body;
+};
+
+static void rpc_error(struct bb_rpc_call *call, const char *code, const char *msg)
+{
+    json_t *j = json_pack("{s:s,s:s}", "error", msg, "code", code);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    bb_rpc_call_reply(call, BB_RPC_STATUS_ERROR, s ? s : "{}", s ? strlen(s) : 2);
+    free(s);
+    json_decref(j);
+}
+
+static void job_free(struct rpc_job *j)
+{
+    for (size_t i = 0; i < j->nhdrs; i++) {
+        free(j->hdrs[i].name);
+        free(j->hdrs[i].value);
+    }
+    free(j->method);
+    free(j->path);
+    free(j->body);
+    free(j);
+}
+
+static void rpc_work(void *arg)
+{
+    struct rpc_job *j = arg;
+    struct bb_router *router = bb_host_service_router(j->k->rt->host, "bun-kms");
+    struct bb_http_response *res = NULL;
+    if (!router || bb_http_dispatch_local(router, (size_t)j->k->c.max_request,
+                                          j->k->rt->internal_token, &j->lr, &res) != 0) {
+        rpc_error(j->call, "unavailable", "dispatch failed");
+        return;
+    }
+    json_t *h = json_object();
+    for (size_t i = 0; i < res->nheaders; i++)
+        json_object_set_new(h, res->headers[i].name, json_string(res->headers[i].value));
+    char *body = bb_base64_encode_alloc(res->body ? res->body : "", res->body_len);
+    json_t *r = json_pack("{s:i,s:o,s:s}", "status", res->status, "headers", h, "body",
+                          body ? body : "");
+    char *out = r ? json_dumps(r, JSON_COMPACT) : NULL;
+    if (out) bb_rpc_call_reply(j->call, BB_RPC_STATUS_OK, out, strlen(out));
+    else rpc_error(j->call, "out_of_memory", "out of memory");
+    free(out);
+    free(body);
+    json_decref(r);
+    bb_http_response_free(res);
+}
+
+static void rpc_done(void *arg, int status)
+{
+    struct rpc_job *j = arg;
+    (void)status;
+    j->k->rpc_inflight--;
+    job_free(j);
+}
+
+static void on_call(void *ctx, struct bb_rpc_call *call)
+{
+    struct bun_kms *k = ctx;
+    if (bb_rpc_call_command(call) != CMD_CALL) {
+        rpc_error(call, "unknown_command", "unknown command (1: Call)");
+        return;
+    }
+    size_t len;
+    const char *payload = bb_rpc_call_payload(call, &len);
+    json_t *p = NULL;
+    char msg[300];
+    const char *code = "invalid_payload";
+    struct rpc_job *j = NULL;
+    if (bb_json_parse(payload, len, 8, &p, NULL, 0) != 0 || !json_is_object(p)) {
+        snprintf(msg, sizeof msg, "invalid payload: not a JSON object");
+        goto bad;
+    }
+    const char *method = json_string_value(json_object_get(p, "method"));
+    const char *path = json_string_value(json_object_get(p, "path"));
+    json_t *body = json_object_get(p, "body"), *headers = json_object_get(p, "headers");
+    if (!method || !path || strncmp(path, "/v1/kms/", 8) != 0 || (body && !json_is_string(body)) ||
+        (headers && !json_is_object(headers)) || json_object_size(headers) > MAX_HEADERS) {
+        snprintf(msg, sizeof msg, "invalid payload: method and path (/v1/kms/...) are required "
+                                  "strings; body a base64 string; headers an object of at most %d",
+                 MAX_HEADERS);
+        goto bad;
+    }
+    j = calloc(1, sizeof *j);
+    if (!j) goto oom;
+    j->k = k;
+    j->call = call;
+    j->method = strdup(method);
+    j->path = strdup(path);
+    if (!j->method || !j->path) goto oom;
+    size_t blen = 0;
+    if (body && bb_base64_decode_alloc(json_string_value(body), json_string_length(body), &j->body,
+                                       &blen) != 0) {
+        snprintf(msg, sizeof msg, "invalid payload: body is not base64");
+        goto bad;
+    }
+    const char *hk;
+    json_t *hv;
+    json_object_foreach(headers, hk, hv)
+    {
+        if (!json_is_string(hv)) {
+            snprintf(msg, sizeof msg, "invalid payload: header %.64s is not a string", hk);
+            goto bad;
+        }
+        struct bb_http_header *h = &j->hdrs[j->nhdrs++];
+        h->name = strdup(hk);
+        h->value = strdup(json_string_value(hv));
+        if (!h->name || !h->value) goto oom;
+    }
+    j->lr = (struct bb_http_local_request){.method = j->method, .url = j->path,
+                                           .headers = j->hdrs, .nheaders = j->nhdrs,
+                                           .body = j->body, .body_len = blen};
+    json_decref(p);
+    p = NULL;
+    k->rpc_inflight++;
+    if (bb_pool_submit(k->rt->pool, rpc_work, rpc_done, j) != 0) {
+        k->rpc_inflight--;
+        snprintf(msg, sizeof msg, "server busy: worker queue full, retry later");
+        code = "overloaded";
+        goto bad;
+    }
+    return;
+oom:
+    snprintf(msg, sizeof msg, "out of memory");
+    code = "out_of_memory";
+bad:
+    if (j) job_free(j);
+    json_decref(p);
+    rpc_error(call, code, msg);
+}
+
+static void on_rpc_stopped(void *ctx)
+{
+    (void)ctx;
+}
+
+int kms_http_start(struct bun_kms *k, char *err, size_t errcap)
+{
+    int rc = bb_host_mount(k->rt->host, "bun-kms", routes, sizeof routes / sizeof routes[0], k,
+                           NULL, NULL, err, errcap);
+    if (rc) return rc;
+    if (!k->c.rpc_addr[0]) return 0;
+    struct bb_rpc_server_opts o = {.max_frame = (size_t)k->c.max_request + 4096,
+                                   .max_connections = 0};
+    rc = bb_rpc_server_start(&k->rpc, k->rt->loop, k->c.rpc_addr, &o, on_call, k);
+    if (rc) {
+        snprintf(err, errcap, "BUNBASE_BUN_KMS_RPC_ADDR: cannot listen on %s: %s", k->c.rpc_addr,
+                 bb_strerror(rc));
+        return rc;
+    }
+    char bound[64];
+    snprintf(bound, sizeof bound, "127.0.0.1:%d", bb_rpc_server_port(k->rpc));
+    bb_host_publish_addr(k->rt->host, "bun-kms", "rpc", bound);
+    bb_info(KMS_MOD, "rpc_listening addr=%s", bound);
+    return 0;
+}
+
+void kms_http_stop(struct bun_kms *k)
+{
+    if (k->rpc) bb_rpc_server_stop(k->rpc, on_rpc_stopped);
+    k->rpc = NULL;
+}
