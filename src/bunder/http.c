@@ -7,12 +7,16 @@
  *   POST   /kv/{key}         WATCH, maxmemory, change events), 200 {"ok":true}; 507 on -OOM
  *   DELETE /kv/{key}         200 {"deleted":1}, 404 when missing
  *   GET    /keys?pattern=P   JSON array of key names matching the glob (default *)
- *   GET    /health           {"status":"ok","keys":N}
- *   GET    /metrics          Prometheus text
+ *   GET    /health           the host's shape: {"status":"ok"|"degraded","services":{"bunder":
+ *                            {"status","keys":N,"aof":"ok"|"write_error"}}}, 200 / 503 (degraded
+ *                            while AOF writes fail)
+ *   GET    /metrics          Prometheus text; the host's access policy (metrics-access auto:
+ *                            public on a loopback http-bind, else the requirepass bearer)
  *   GET    /subscribe        SSE: one "change" event per key change,
  *                            data {"op":"set|del|expired|evicted|...","key":"..."}; ?pattern= filters
  * Keys may contain '/' when percent-encoded (%2F). Bodies are bounded by proto-max-bulk-len. With
- * requirepass set every route but /health needs "Authorization: Bearer <requirepass>".
+ * requirepass set every route but /health (and /metrics when public) needs "Authorization:
+ * Bearer <requirepass>".
  * With appendfsync always the write is on disk before the HTTP response is queued.
  */
 #include <string.h>
@@ -23,6 +27,7 @@
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_http.h"
+#include "bb_host.h"
 #include "bb_identity.h"
 #include "bb_router.h"
 #include "bb_log.h"
@@ -155,12 +160,24 @@ static void h_keys(struct bb_http_request *req, struct bb_http_response *res)
     json_decref(arr);
 }
 
+/* The host's /health shape (bb_host_health_answer): {"status","services":{"bunder":{…}}}, 503
+ * while AOF writes fail (writes are refused then). */
 static void h_health(struct bb_http_request *req, struct bb_http_response *res)
 {
-    char buf[96];
-    int n = snprintf(buf, sizeof buf, "{\"status\":\"ok\",\"keys\":%llu}",
-                     (unsigned long long)S(req)->db.keys.n);
-    bb_http_reply_copy(res, 200, "application/json", buf, (size_t)n);
+    struct bndr_server *s = S(req);
+    int bad = s->aof.write_error != 0;
+    json_t *svcs = json_pack("{s:{s:s,s:I,s:s}}", "bunder", "status", bad ? "degraded" : "ok",
+                             "keys", (json_int_t)s->db.keys.n, "aof",
+                             s->aof.write_error ? "write_error" : "ok");
+    size_t len = 0;
+    int status = 500;
+    char *body = svcs ? bb_host_health_answer(bad, NULL, svcs, &len, &status) : NULL;
+    json_decref(svcs);
+    if (!body) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    bb_http_reply(res, status, "application/json", body, len);
 }
 
 static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
@@ -260,10 +277,15 @@ static const struct bb_route routes[] = {
     {"GET", "/keys", h_keys, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "keys"},
     {"GET", "/kv", h_keys, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "keys"},
     {"GET", "/health", h_health, BB_AUTH_NONE, 0, 0, "health"},
-    {"GET", "/metrics", h_metrics, BB_AUTH_NONE, 0, 0, "metrics"},
     {"GET", "/subscribe", h_subscribe, BB_IDENTITY_INTERNAL_SERVICE, BB_ROUTE_STREAM, 0,
      "subscribe"},
 };
+/* /metrics under the host's policy (bb_host_metrics_public, option metrics-access): public on a
+ * loopback http-bind, else the internal identity (the requirepass bearer) */
+static const struct bb_route route_metrics_public = {"GET", "/metrics", h_metrics, BB_AUTH_NONE,
+                                                     0, 0, "metrics"};
+static const struct bb_route route_metrics_internal = {
+    "GET", "/metrics", h_metrics, BB_IDENTITY_INTERNAL_SERVICE, 0, 0, "metrics"};
 
 int bndr_http_start(struct bndr_server *s, char *err, size_t errcap)
 {
@@ -271,6 +293,12 @@ int bndr_http_start(struct bndr_server *s, char *err, size_t errcap)
     struct bb_identity_resolver pr = {"bunder", pass_resolver, s};
     if (bb_router_new(&h->router) < 0 ||
         bb_router_add(h->router, routes, sizeof routes / sizeof routes[0], s) < 0 ||
+        bb_router_add(h->router,
+                      bb_host_metrics_public(bndr_metrics_access_name(s->cfg.metrics_access),
+                                             s->cfg.http_bind)
+                          ? &route_metrics_public
+                          : &route_metrics_internal,
+                      1, s) < 0 ||
         bb_router_add_resolver(h->router, &pr) < 0) {
         snprintf(err, errcap, "router setup failed");
         goto fail;

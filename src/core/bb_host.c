@@ -97,13 +97,17 @@ static int is_loopback(const char *host)
                     !strcmp(host, "localhost") || !strcmp(host, "[::1]"));
 }
 
+int bb_host_metrics_public(const char *policy, const char *bind_host)
+{
+    if (policy && !strcmp(policy, "public")) return 1;
+    if (policy && !strcmp(policy, "internal")) return 0;
+    return is_loopback(bind_host);
+}
+
 /* 1: /metrics public on a listener bound to host; 0: internal token. */
 static int metrics_public(const struct bb_host *h, const char *host)
 {
-    const char *p = h->o.cfg ? h->o.cfg->metrics_access : "auto";
-    if (!strcmp(p, "public")) return 1;
-    if (!strcmp(p, "internal")) return 0;
-    return is_loopback(host);
+    return bb_host_metrics_public(h->o.cfg ? h->o.cfg->metrics_access : "auto", host);
 }
 
 /* ------------------------------------------------------------------ snapshot */
@@ -122,16 +126,26 @@ static const char *status_of(json_t *d)
     return s ? s : "ok";
 }
 
-static char *dump_answer(int bad, json_t *checks, const char *name, json_t *detail, size_t *len)
+char *bb_host_health_answer(int bad, json_t *checks, json_t *services, size_t *len, int *status)
 {
     json_t *o = json_object();
+    if (!o) return NULL;
     json_object_set_new(o, "status", json_string(bad ? "degraded" : "ok"));
     if (checks) json_object_set(o, "checks", checks);
-    json_t *svcs = json_object();
-    if (name) json_object_set(svcs, name, detail);
-    json_object_set_new(o, "services", svcs);
+    json_object_set_new(o, "services", services ? json_incref(services) : json_object());
     char *s = bb_json_dumps(o, len);
     json_decref(o);
+    if (status) *status = bad ? 503 : 200;
+    return s;
+}
+
+/* The answer of one service's own listener: {"status", "services": {name: detail}}. */
+static char *dump_answer(int bad, const char *name, json_t *detail, size_t *len, int *status)
+{
+    json_t *svcs = json_object();
+    json_object_set(svcs, name, detail);
+    char *s = bb_host_health_answer(bad, NULL, svcs, len, status);
+    json_decref(svcs);
     return s;
 }
 
@@ -174,17 +188,12 @@ static void compute(struct bb_host *h, struct snapshot *out)
             sbad = 1;
         }
         bad |= sbad;
-        out->svc_body[i] = dump_answer(sbad, NULL, s->def->name, d, &out->svc_len[i]);
-        out->svc_status[i] = sbad ? 503 : 200;
+        out->svc_body[i] = dump_answer(sbad, s->def->name, d, &out->svc_len[i], &out->svc_status[i]);
         json_object_set_new(services, s->def->name, d);
     }
-    json_t *o = json_object();
-    json_object_set_new(o, "status", json_string(bad ? "degraded" : "ok"));
-    if (checks) json_object_set_new(o, "checks", checks);
-    json_object_set_new(o, "services", services);
-    out->body = bb_json_dumps(o, &out->len);
-    out->status = bad ? 503 : 200;
-    json_decref(o);
+    out->body = bb_host_health_answer(bad, checks, services, &out->len, &out->status);
+    json_decref(checks);
+    json_decref(services);
 }
 
 static void refresh_work(void *arg)

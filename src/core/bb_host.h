@@ -144,6 +144,17 @@ int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key
 /* Takes the first health snapshot (synchronously) and starts refreshing it every
  * cfg->health_interval_ms. Call after the services have started. */
 int bb_host_health_start(struct bb_host *h);
+
+/* The one /health answer, for the host's listeners and for processes outside it (standalone
+ * bunder): {"status":"ok"|"degraded"[,"checks":{…}],"services":{name:{"status":…,…}}} as JSON
+ * text (caller frees; NULL on ENOMEM), *status 200 when ok, 503 when degraded. checks (may be
+ * NULL) and services (NULL: {}) are borrowed. Any thread. */
+char *bb_host_health_answer(int bad, struct json_t *checks, struct json_t *services, size_t *len,
+                            int *status);
+/* The one /metrics access policy (BUNBASE_METRICS_ACCESS): 1 if /metrics is public on a listener
+ * bound to bind_host under policy "public" | "internal" | "auto" (public on a loopback address,
+ * the internal credential elsewhere); 0 if it needs the internal credential. */
+int bb_host_metrics_public(const char *policy, const char *bind_host);
 /* The gateway's current health as JSON text (borrowed until the next refresh on the loop thread)
  * and its HTTP status; NULL before the first snapshot. Loop thread. */
 const char *bb_host_health_body(const struct bb_host *h, size_t *len, int *status);
