@@ -2,7 +2,8 @@
  *
  * HTTP (all BB_AUTH_INTERNAL; served on the gateway's router, or on our own listener when
  * BUNBASE_BUNDER_MANAGER_ADDR is set):
- *   GET|PUT|POST|DELETE /kv/{projectId}/kv/{key}   raw bytes; key percent-decoded (any bytes)
+ *   GET|PUT|POST|DELETE /kv/{projectId}/kv/{key}   raw bytes; key percent-decoded (any bytes);
+ *                                                   PUT/POST ?ttl=<seconds> sets an expiry
  *   GET /kv/{projectId}/keys?pattern=  (and /kv/{projectId}/kv)   JSON array of keys
  *   GET /kv/{projectId}/health                      starts the child if needed, PINGs it
  *   GET /kv/{projectId}/subscribe                   SSE: event "connected", then "change"
@@ -162,8 +163,9 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
     memset(res, 0, sizeof *res);
     struct bmgr_lease lease = {0};
     struct bmgr_reply r = {0};
-    const char *argv[3] = {"PING", NULL, NULL};
-    size_t lens[3] = {0, 0, 0}, argc = 1;
+    const char *argv[5] = {"PING", NULL, NULL, NULL, NULL};
+    size_t lens[5] = {0, 0, 0, 0, 0}, argc = 1;
+    char ttl[24];
     switch (op->kind) {
     case BMGR_OP_GET:
         argv[0] = "GET", argv[1] = op->key, lens[1] = op->key_len, argc = 2;
@@ -171,6 +173,10 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
     case BMGR_OP_SET:
         argv[0] = "SET", argv[1] = op->key, lens[1] = op->key_len;
         argv[2] = op->value ? op->value : "", lens[2] = op->value_len, argc = 3;
+        if (op->ttl_s > 0) {
+            snprintf(ttl, sizeof ttl, "%lld", op->ttl_s);
+            argv[3] = "EX", lens[3] = 2, argv[4] = ttl, lens[4] = strlen(ttl), argc = 5;
+        }
         break;
     case BMGR_OP_DEL:
         argv[0] = "DEL", argv[1] = op->key, lens[1] = op->key_len, argc = 2;
@@ -304,6 +310,8 @@ static const char *req_project(struct bb_http_request *req, struct bb_http_respo
     return p;
 }
 
+#define BMGR_MAX_TTL_S 3153600000LL /* 100 years */
+
 static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct bmgr *m = req->ctx;
@@ -330,6 +338,20 @@ static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
         op.kind = BMGR_OP_SET;
         op.value = req->body;
         op.value_len = req->body_len;
+        char tbuf[24];
+        const char *tq = bb_http_query(req, "ttl", tbuf, sizeof tbuf);
+        if (tq || (req->query && strstr(req->query, "ttl="))) {
+            if (!tq) tbuf[0] = 0; /* present but too long */
+            char *end;
+            long long t = strtoll(tbuf, &end, 10);
+            if (*end || t < 1 || t > BMGR_MAX_TTL_S) {
+                bb_http_reply_error_status(res, 400, "invalid_ttl",
+                                           "ttl: whole seconds, 1 to 3153600000");
+                free(key);
+                return;
+            }
+            op.ttl_s = t;
+        }
     }
     struct bmgr_result r;
     bmgr_ref(m);

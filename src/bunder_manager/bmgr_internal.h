@@ -352,6 +352,7 @@ struct bmgr_op {
     size_t value_len;
     const char *pattern; /* KEYS; NULL = "*" */
     size_t pattern_len;
+    long long ttl_s;     /* SET: > 0 = expires after this many seconds (SET … EX) */
 };
 
 struct bmgr_result {

@@ -190,6 +190,18 @@ describe('bunbase CLI', () => {
     const rc = spawnSync('bash', ['-c', `${line} GET greeting/en`], { encoding: 'utf8', timeout: 10000 });
     assert.equal(rc.stdout.trim(), 'hello world', `redis-cli: ${rc.stdout} ${rc.stderr}`);
 
+    // --ttl: the value expires (SET … EX through bunder-manager's ?ttl=)
+    r = await cli(cfg, ['kv', 'set', 'short', 'lived', '--ttl', '1']);
+    ok(r, 'kv set --ttl');
+    assert.equal((await cli(cfg, ['kv', 'get', 'short'])).stdout, 'lived');
+    let gone = false;
+    for (let i = 0; i < 40 && !gone; i++) { await sleep(100); gone = (await cli(cfg, ['kv', 'get', 'short'])).code === 3; }
+    assert.ok(gone, 'expired within 4 s');
+    assert.equal((await cli(cfg, ['kv', 'set', 'short', 'x', '--ttl', '0'])).code, 1);
+    const bad = await api(srv.url, 'PUT', `/v1/projects/${pid}/kv/k?ttl=${'9'.repeat(30)}`, { token: configOf(cfg).profiles.default.auth.access_token, body: 'v' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.code, 'invalid_ttl');
+
     r = await cli(cfg, ['kv', 'del', 'greeting/en']);
     ok(r, 'kv del');
     r = await cli(cfg, ['kv', 'get', 'greeting/en']);
