@@ -29,6 +29,7 @@
     X(setrange, 4, "WM", 1, 1, 1, "string", "Overwrites part of a string value from an offset.") \
     X(getdel, 2, "WF", 1, 1, 1, "string", "Returns the string value of a key after deleting it.") \
     X(getex, -2, "WF", 1, 1, 1, "string", "Returns the value of a key after setting its TTL.")  \
+    X(lcs, -3, "R", 1, 2, 1, "string", "Finds the longest common substring.")                 \
     /* keys */                                                                                 \
     X(del, -2, "W", 1, -1, 1, "generic", "Deletes one or more keys.")                           \
     X(unlink, -2, "WF", 1, -1, 1, "generic", "Deletes one or more keys.")                       \
@@ -52,6 +53,9 @@
     X(flushdb, -1, "W", 0, 0, 0, "server", "Removes all keys from the current database.")       \
     X(flushall, -1, "W", 0, 0, 0, "server", "Removes all keys from all databases.")             \
     X(randomkey, 1, "R", 0, 0, 0, "generic", "Returns a random key name from the database.")    \
+    X(sort, -2, "WM", 1, 1, 1, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.") \
+    X(sort_ro, -2, "R", 1, 1, 1, "generic", "Returns the sorted elements of a list, a set, or a sorted set.") \
+    X(copy, -3, "WM", 1, 2, 1, "generic", "Copies the value of a key to a new key.")            \
     /* lists */                                                                                \
     X(lpush, -3, "WMF", 1, 1, 1, "list", "Prepends one or more elements to a list.")            \
     X(rpush, -3, "WMF", 1, 1, 1, "list", "Appends one or more elements to a list.")             \
