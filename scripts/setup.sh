@@ -8,7 +8,7 @@ DEB_PKGS=(
   libuv1-dev libhttp-parser-dev libjansson-dev libssl-dev libcurl4-openssl-dev
   libpq-dev postgresql postgresql-contrib libcmocka-dev
   clang libclang-rt-14-dev llvm
-  nginx-light wrk procps iproute2 util-linux
+  nginx-light wrk procps iproute2 util-linux tmux
   redis-server redis-tools libhiredis-dev nats-server libnats-dev libpcre2-dev libsqlite3-dev sqlite3
   liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
   libsodium-dev

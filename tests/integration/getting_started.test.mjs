@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { SOURCE_DIR, makeTempDir, runCommand, startServer } from './harness.mjs';
+import { BUNBASE, SOURCE_DIR, makeTempDir, runCommand, startServer } from './harness.mjs';
 
 let srv;
 let redisPort;
@@ -32,7 +32,7 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.ok(blocks.length >= 6, `found ${blocks.length} sh blocks`);
   const cwd = makeTempDir('bb-gs-');
   const script = `set -euo pipefail\ncd ${JSON.stringify(cwd)}\n${blocks.join('\n')}`;
-  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url, REDIS_PORT: redisPort }, timeoutMs: 60000 });
+  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url, REDIS_PORT: redisPort, XDG_CONFIG_HOME: cwd, PATH: `${path.dirname(BUNBASE)}:${process.env.PATH}` }, timeoutMs: 60000 });
   assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   const lines = r.stdout.split('\n');
   for (const want of ['cloud', 'ada@example.com', 'posts', 'Hello, BunBase', '403', 'hello world']) {
@@ -46,4 +46,9 @@ test('every command of docs/getting-started.md works as shown', async () => {
   // redis-cli with AUTH <project> <sk_>: the value written over HTTP, then INCR
   assert.ok(lines.filter((l) => l === 'hello world').length >= 2, 'redis-cli reads the HTTP value');
   assert.ok(lines.includes('42'), 'INCR through redis-cli');
+  // the CLI section: the same journey with build/bunbase (on PATH, its config in the temp dir)
+  assert.match(r.stdout, /^Logged in to .* as ada@example\.com/m);
+  assert.match(r.stdout, /^n1\s+from the CLI\s+5\s*$/m, 'db query prints the matching document');
+  assert.ok(lines.filter((l) => l === 'ada').length >= 2, 'kv get and redis-cli read the CLI value');
+  assert.ok(lines.includes('exit 3'), 'a missing document exits 3');
 });
