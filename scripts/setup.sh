@@ -50,5 +50,14 @@ done
 if [ -x /etc/init.d/redis-server ] && pgrep -x redis-server >/dev/null 2>&1; then
   $SUDO /etc/init.d/redis-server stop >/dev/null 2>&1 || true
 fi
+# functions: the QuickJS sources (npm package qjsc, pinned by src/functions/worker/package-lock.json)
+# that CMake compiles into bunbase-qjs-worker. Install scripts are skipped (qjsc's own would build a
+# node addon we do not use). Offline-safe: nothing is fetched when the pinned tree is in place.
+QJS_DIR="$(cd "$(dirname "$0")/.." && pwd)/src/functions/worker"
+if [ -f "$QJS_DIR/package-lock.json" ] && \
+   ! grep -q '"version": "0.3.0"' "$QJS_DIR/node_modules/qjsc/package.json" 2>/dev/null; then
+  echo "setup: installing the QuickJS sources (npm qjsc) into $QJS_DIR/node_modules" >&2
+  (cd "$QJS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 # The Debian postgresql package may start its default cluster; we never use it.
 exit 0

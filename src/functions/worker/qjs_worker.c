@@ -1,0 +1,763 @@
+/* qjs_worker.c — bunbase-qjs-worker: runs one function bundle on QuickJS, one invocation at a time.
+ *
+ *   bunbase-qjs-worker --bundle FILE --fd N [--memory-limit BYTES] [--max-frame BYTES]
+ *                      [--stack-limit BYTES]
+ *       Loads FILE (an ES module whose default export is a handler), answers READY or LOAD_ERROR
+ *       on fd N, then serves INVOKE frames on fd N until EOF (exit 0). Frames: fn_proto.h,
+ *       docs/internals/functions.md.
+ *   bunbase-qjs-worker --check FILE [--memory-limit BYTES] [--timeout-ms MS]
+ *       Loads FILE the same way and exits 0 (prints "ok"), or prints the error (e.g. the
+ *       SyntaxError with its line) on stdout and exits 1. The service runs it at deploy.
+ *
+ * Runtime: the Web globals of runtime.js (embedded at build time) over the native helpers of
+ * this file (__bb.*: log, random, encodeUtf8, decodeUtf8, digest, now, env, settle). The bundle
+ * may not import anything (one file); the standard library modules (std, os) are not linked: no
+ * files, no processes, no sockets from JavaScript.
+ *
+ * Limits: JS_SetMemoryLimit (the heap), JS_SetMaxStackSize, and the interrupt handler, which
+ * stops the running code (an uncatchable "interrupted") once the invocation's deadline has
+ * passed; the service also kills the process when no answer came by then (it cannot trust a
+ * worker that is past its deadline). Timers (setTimeout) run between jobs until the handler's
+ * promise settles or the deadline passes.
+ *
+ * The process is single-threaded; stdout/stderr go to the service's log of the worker (or
+ * /dev/null); console output travels as LOG frames.
+ */
+#include "fn_proto.h"
+#include "quickjs.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+extern const char bb_qjs_runtime_js[];
+extern const unsigned long bb_qjs_runtime_js_len;
+
+static int g_fd = -1;
+static size_t g_max_frame = 8u << 20;
+static uint64_t g_deadline_ns; /* 0: none */
+static int g_interrupted;
+static struct fn_buf g_out; /* reused for every frame we send */
+
+/* settle(): what the handler's promise gave */
+static int g_settled;       /* 0 pending, 1 ok, 2 exception, 3 bad response */
+static JSValue g_result;    /* array or error (owned) */
+static char *g_bundle_src;  /* the bundle's text */
+static size_t g_bundle_len;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int send_frame(void)
+{
+    if (fn_buf_finish(&g_out) != 0) return -1;
+    if (g_fd < 0) return 0;
+    return fn_write_all(g_fd, g_out.p, g_out.len);
+}
+
+static void send_text(uint8_t type, int kind, const char *msg)
+{
+    fn_buf_begin(&g_out, type);
+    if (kind >= 0) fn_buf_u8(&g_out, (uint8_t)kind);
+    size_t n = strlen(msg);
+    if (n > g_max_frame / 2) n = g_max_frame / 2;
+    fn_buf_str(&g_out, msg, n);
+    if (send_frame() != 0) _exit(3);
+}
+
+static int interrupt_cb(JSRuntime *rt, void *opaque)
+{
+    if (g_deadline_ns && mono_ns() >= g_deadline_ns) {
+        g_interrupted = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ native helpers */
+
+static JSValue n_log(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t level = 1;
+    JS_ToInt32(ctx, &level, argv[0]);
+    size_t n;
+    const char *s = JS_ToCStringLen(ctx, &n, argv[1]);
+    if (!s) return JS_EXCEPTION;
+    if (n > g_max_frame / 2) n = g_max_frame / 2;
+    fn_buf_begin(&g_out, FN_FRAME_LOG);
+    fn_buf_u8(&g_out, (uint8_t)(level < 0 ? 0 : level > 3 ? 3 : level));
+    fn_buf_str(&g_out, s, n);
+    JS_FreeCString(ctx, s);
+    if (g_fd < 0) return JS_UNDEFINED; /* --check: top-level console output is dropped */
+    if (send_frame() != 0) _exit(3);
+    return JS_UNDEFINED;
+}
+
+static JSValue n_random(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    uint32_t n = 0;
+    if (JS_ToUint32(ctx, &n, argv[0]) || n > 65536) return JS_ThrowRangeError(ctx, "random: n");
+    uint8_t buf[65536];
+    size_t off = 0;
+    while (off < n) {
+        ssize_t r = getrandom(buf + off, n - off, 0);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return JS_ThrowInternalError(ctx, "random: %s", strerror(errno));
+        }
+        off += (size_t)r;
+    }
+    return JS_NewArrayBufferCopy(ctx, buf, n);
+}
+
+static JSValue n_encode_utf8(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    size_t n;
+    const char *s = JS_ToCStringLen(ctx, &n, argv[0]);
+    if (!s) return JS_EXCEPTION;
+    JSValue ab = JS_NewArrayBufferCopy(ctx, (const uint8_t *)s, n);
+    JS_FreeCString(ctx, s);
+    return ab;
+}
+
+/* The bytes of a Uint8Array (or ArrayBuffer) argument, borrowed. */
+static int bytes_of(JSContext *ctx, JSValueConst v, const uint8_t **p, size_t *n)
+{
+    size_t off = 0, len = 0, bpe = 0;
+    JSValue buf = JS_GetTypedArrayBuffer(ctx, v, &off, &len, &bpe);
+    if (!JS_IsException(buf)) {
+        size_t blen;
+        uint8_t *b = JS_GetArrayBuffer(ctx, &blen, buf);
+        JS_FreeValue(ctx, buf);
+        if (!b && len) return -1;
+        *p = b ? b + off : (const uint8_t *)"";
+        *n = len;
+        return 0;
+    }
+    JS_FreeValue(ctx, JS_GetException(ctx));
+    uint8_t *b = JS_GetArrayBuffer(ctx, n, v);
+    if (!b) return -1;
+    *p = b;
+    return 0;
+}
+
+/* 1 when s[0..n) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+static int utf8_valid(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0)
+            k = 1, cp = c & 0x1f;
+        else if ((c & 0xf0) == 0xe0)
+            k = 2, cp = c & 0x0f;
+        else if ((c & 0xf8) == 0xf0)
+            k = 3, cp = c & 0x07;
+        else
+            return 0;
+        if (n - i <= k) return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+/* Decodes UTF-8 with U+FFFD for every invalid sequence (the WHATWG decoder's replacement mode,
+ * per maximal subpart approximated per byte). */
+static JSValue n_decode_utf8(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    const uint8_t *p;
+    size_t n;
+    if (bytes_of(ctx, argv[0], &p, &n)) return JS_ThrowTypeError(ctx, "decode: not a buffer");
+    if (utf8_valid(p, n)) return JS_NewStringLen(ctx, (const char *)p, n);
+    if (JS_ToBool(ctx, argv[1])) return JS_ThrowTypeError(ctx, "The encoded data was not valid UTF-8");
+    /* replacement: copy valid sequences, replace each invalid byte with EF BF BD */
+    if (n > SIZE_MAX / 3) return JS_ThrowRangeError(ctx, "decode: too large");
+    uint8_t *out = malloc(n * 3 + 1);
+    if (!out) return JS_ThrowOutOfMemory(ctx);
+    size_t o = 0, i = 0;
+    while (i < n) {
+        size_t k = 0;
+        uint8_t c = p[i];
+        if (c < 0x80)
+            k = 0;
+        else if ((c & 0xe0) == 0xc0)
+            k = 1;
+        else if ((c & 0xf0) == 0xe0)
+            k = 2;
+        else if ((c & 0xf8) == 0xf0)
+            k = 3;
+        else
+            k = 99;
+        if (k != 99 && i + k < n && utf8_valid(p + i, k + 1)) {
+            memcpy(out + o, p + i, k + 1);
+            o += k + 1;
+            i += k + 1;
+        } else {
+            out[o++] = 0xef, out[o++] = 0xbf, out[o++] = 0xbd;
+            i++;
+        }
+    }
+    JSValue s = JS_NewStringLen(ctx, (const char *)out, o);
+    free(out);
+    return s;
+}
+
+static JSValue n_digest(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    const char *alg = JS_ToCString(ctx, argv[0]);
+    if (!alg) return JS_EXCEPTION;
+    const EVP_MD *md = !strcmp(alg, "SHA-256")   ? EVP_sha256()
+                       : !strcmp(alg, "SHA-384") ? EVP_sha384()
+                       : !strcmp(alg, "SHA-512") ? EVP_sha512()
+                       : !strcmp(alg, "SHA-1")   ? EVP_sha1()
+                                                 : NULL;
+    JS_FreeCString(ctx, alg);
+    if (!md) return JS_ThrowTypeError(ctx, "digest: unsupported algorithm (SHA-1, SHA-256, SHA-384, SHA-512)");
+    const uint8_t *p;
+    size_t n;
+    if (bytes_of(ctx, argv[1], &p, &n)) return JS_ThrowTypeError(ctx, "digest: not a buffer");
+    uint8_t out[EVP_MAX_MD_SIZE];
+    unsigned olen = 0;
+    if (!EVP_Digest(p, n, out, &olen, md, NULL)) return JS_ThrowInternalError(ctx, "digest failed");
+    return JS_NewArrayBufferCopy(ctx, out, olen);
+}
+
+static JSValue n_now(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    return JS_NewFloat64(ctx, (double)(mono_ns() / 1000000ull));
+}
+
+static JSValue n_env(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    JSValue o = JS_NewObject(ctx);
+    for (char **e = environ; e && *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq) continue;
+        char name[256];
+        size_t nl = (size_t)(eq - *e);
+        if (nl == 0 || nl >= sizeof name) continue;
+        memcpy(name, *e, nl);
+        name[nl] = '\0';
+        JS_SetPropertyStr(ctx, o, name, JS_NewString(ctx, eq + 1));
+    }
+    return o;
+}
+
+static JSValue n_settle(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t how = 0;
+    JS_ToInt32(ctx, &how, argv[0]);
+    if (g_settled) return JS_UNDEFINED;
+    g_settled = how == 1 ? 1 : how == 2 ? 3 : 2;
+    g_result = JS_DupValue(ctx, argv[1]);
+    return JS_UNDEFINED;
+}
+
+static const JSCFunctionListEntry native_funcs[] = {
+    JS_CFUNC_DEF("log", 2, n_log),
+    JS_CFUNC_DEF("random", 1, n_random),
+    JS_CFUNC_DEF("encodeUtf8", 1, n_encode_utf8),
+    JS_CFUNC_DEF("decodeUtf8", 2, n_decode_utf8),
+    JS_CFUNC_DEF("digest", 2, n_digest),
+    JS_CFUNC_DEF("now", 0, n_now),
+    JS_CFUNC_DEF("env", 0, n_env),
+    JS_CFUNC_DEF("settle", 2, n_settle),
+};
+
+/* ------------------------------------------------------------------ errors as text */
+
+/* "Name: message\n    at …" of an exception value, into a malloc'd string. */
+static char *error_text(JSContext *ctx, JSValueConst e)
+{
+    const char *s = NULL;
+    char *out = NULL;
+    if (JS_IsError(ctx, e)) {
+        JSValue stack = JS_GetPropertyStr(ctx, e, "stack");
+        const char *msg = JS_ToCString(ctx, e);
+        const char *st = JS_IsUndefined(stack) ? NULL : JS_ToCString(ctx, stack);
+        size_t n = (msg ? strlen(msg) : 0) + (st ? strlen(st) : 0) + 2;
+        out = malloc(n);
+        if (out) snprintf(out, n, "%s%s%s", msg ? msg : "Error", st && *st ? "\n" : "", st ? st : "");
+        if (out && n > 1 && out[strlen(out) - 1] == '\n') out[strlen(out) - 1] = '\0';
+        JS_FreeCString(ctx, msg);
+        JS_FreeCString(ctx, st);
+        JS_FreeValue(ctx, stack);
+        return out;
+    }
+    if (JS_IsNull(e)) return strdup("out of memory");
+    s = JS_ToCString(ctx, e);
+    if (!s) {
+        JS_FreeValue(ctx, JS_GetException(ctx));
+        return strdup("uncaught exception (not convertible to text)");
+    }
+    size_t n = strlen(s) + 32;
+    out = malloc(n);
+    if (out) snprintf(out, n, "Uncaught %s", s);
+    JS_FreeCString(ctx, s);
+    return out;
+}
+
+static int is_oom(const char *text)
+{
+    return text && (strstr(text, "out of memory") != NULL);
+}
+
+/* ------------------------------------------------------------------ loading */
+
+static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque)
+{
+    if (strcmp(name, "__bundle__") != 0) {
+        JS_ThrowReferenceError(ctx,
+                               "import of \"%s\" is not supported: bundle the function into one "
+                               "file",
+                               name);
+        return NULL;
+    }
+    JSValue fn = JS_Eval(ctx, g_bundle_src, g_bundle_len, "index.js",
+                         JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+    if (JS_IsException(fn)) return NULL;
+    JSModuleDef *m = JS_VALUE_GET_PTR(fn);
+    JS_FreeValue(ctx, fn);
+    return m;
+}
+
+static char *normalize_name(JSContext *ctx, const char *base, const char *name, void *opaque)
+{
+    return js_strdup(ctx, name);
+}
+
+static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errcap, "cannot open the bundle: %s", strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errcap, "out of memory");
+        return NULL;
+    }
+    if (n > max) {
+        free(buf);
+        snprintf(err, errcap, "the bundle is over %zu bytes", max);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+struct worker {
+    JSRuntime *rt;
+    JSContext *ctx;
+    JSValue handler;  /* the default export */
+    JSValue dispatch; /* runtime.js's __bb_dispatch */
+    JSValue timers;   /* runtime.js's __bb_timers */
+};
+
+/* Runs the pending jobs; 0, or -1 when the deadline interrupted one. Errors of other jobs
+ * (e.g. an unhandled rejection's handler throwing) are logged and dropped. */
+static int run_jobs(struct worker *w)
+{
+    for (;;) {
+        JSContext *c;
+        int r = JS_ExecutePendingJob(w->rt, &c);
+        if (r == 0) return 0;
+        if (r < 0) {
+            JSValue e = JS_GetException(c);
+            if (g_interrupted) {
+                JS_FreeValue(c, e);
+                return -1;
+            }
+            char *t = error_text(c, e);
+            JS_FreeValue(c, e);
+            if (is_oom(t)) {
+                free(t);
+                return -2;
+            }
+            if (t && g_fd >= 0) {
+                fn_buf_begin(&g_out, FN_FRAME_LOG);
+                fn_buf_u8(&g_out, 3);
+                fn_buf_str(&g_out, t, strlen(t));
+                send_frame();
+            }
+            free(t);
+        }
+    }
+}
+
+static int load(struct worker *w, const char *path, size_t mem_limit, size_t stack_limit,
+                char *err, size_t errcap)
+{
+    g_bundle_src = read_file(path, 64u << 20, &g_bundle_len, err, errcap);
+    if (!g_bundle_src) return -1;
+    w->rt = JS_NewRuntime();
+    if (!w->rt) {
+        snprintf(err, errcap, "cannot create the JavaScript runtime");
+        return -1;
+    }
+    if (mem_limit) JS_SetMemoryLimit(w->rt, mem_limit);
+    if (stack_limit) JS_SetMaxStackSize(w->rt, stack_limit);
+    JS_SetInterruptHandler(w->rt, interrupt_cb, NULL);
+    JS_SetModuleLoaderFunc(w->rt, normalize_name, module_loader, NULL);
+    w->ctx = JS_NewContext(w->rt);
+    w->handler = w->dispatch = w->timers = JS_UNDEFINED;
+    if (!w->ctx) {
+        snprintf(err, errcap, "cannot create the JavaScript context");
+        return -1;
+    }
+    JSContext *ctx = w->ctx;
+    JSValue global = JS_GetGlobalObject(ctx);
+    JSValue native = JS_NewObject(ctx);
+    JS_SetPropertyFunctionList(ctx, native, native_funcs,
+                               sizeof native_funcs / sizeof native_funcs[0]);
+    JS_SetPropertyStr(ctx, global, "__bb", native);
+    int rc = -1;
+    JSValue v = JS_Eval(ctx, bb_qjs_runtime_js, bb_qjs_runtime_js_len, "runtime.js",
+                        JS_EVAL_TYPE_GLOBAL);
+    if (JS_IsException(v)) {
+        JSValue e = JS_GetException(ctx);
+        char *t = error_text(ctx, e);
+        snprintf(err, errcap, "runtime.js failed: %s", t ? t : "?");
+        free(t);
+        JS_FreeValue(ctx, e);
+        goto out;
+    }
+    JS_FreeValue(ctx, v);
+    w->dispatch = JS_GetPropertyStr(ctx, global, "__bb_dispatch");
+    w->timers = JS_GetPropertyStr(ctx, global, "__bb_timers");
+    JSAtom a1 = JS_NewAtom(ctx, "__bb_dispatch"), a2 = JS_NewAtom(ctx, "__bb_timers");
+    JS_DeleteProperty(ctx, global, a1, 0);
+    JS_DeleteProperty(ctx, global, a2, 0);
+    JS_FreeAtom(ctx, a1);
+    JS_FreeAtom(ctx, a2);
+
+    static const char boot[] = "import h from \"__bundle__\";\nglobalThis.__bb_default = h;\n";
+    v = JS_Eval(ctx, boot, sizeof boot - 1, "<bootstrap>", JS_EVAL_TYPE_MODULE);
+    if (!JS_IsException(v) && run_jobs(w) == -1) {
+        JS_FreeValue(ctx, v);
+        snprintf(err, errcap, "the bundle's top-level code ran past the time limit");
+        goto out;
+    }
+    if (JS_IsException(v)) {
+        JSValue e = JS_GetException(ctx);
+        char *t = g_interrupted ? strdup("the bundle's top-level code ran past the time limit")
+                                : error_text(ctx, e);
+        snprintf(err, errcap, "%s", t ? t : "the bundle failed to load");
+        free(t);
+        JS_FreeValue(ctx, e);
+        goto out;
+    }
+    JS_FreeValue(ctx, v);
+    w->handler = JS_GetPropertyStr(ctx, global, "__bb_default");
+    JSAtom a3 = JS_NewAtom(ctx, "__bb_default");
+    JS_DeleteProperty(ctx, global, a3, 0);
+    JS_FreeAtom(ctx, a3);
+    int ok = JS_IsFunction(ctx, w->handler);
+    if (!ok && JS_IsObject(w->handler)) {
+        JSValue f = JS_GetPropertyStr(ctx, w->handler, "fetch");
+        ok = JS_IsFunction(ctx, f);
+        JS_FreeValue(ctx, f);
+    }
+    if (!ok) {
+        snprintf(err, errcap,
+                 "the bundle must `export default` a function (async (request) => Response) or "
+                 "an object with a fetch(request) method");
+        goto out;
+    }
+    rc = 0;
+out:
+    JS_FreeValue(ctx, global);
+    return rc;
+}
+
+static void worker_free(struct worker *w)
+{
+    if (w->ctx) {
+        JS_FreeValue(w->ctx, w->handler);
+        JS_FreeValue(w->ctx, w->dispatch);
+        JS_FreeValue(w->ctx, w->timers);
+        if (g_settled) JS_FreeValue(w->ctx, g_result);
+        g_settled = 0;
+        JS_FreeContext(w->ctx);
+    }
+    if (w->rt) JS_FreeRuntime(w->rt);
+    free(g_bundle_src);
+}
+
+/* ------------------------------------------------------------------ invoke */
+
+static void send_error(int kind, const char *msg)
+{
+    send_text(FN_FRAME_ERROR, kind, msg ? msg : "error");
+}
+
+/* Sends the RESPONSE frame of the settled array [status, [n, v, …], ArrayBuffer]. */
+static void send_response(struct worker *w)
+{
+    JSContext *ctx = w->ctx;
+    JSValue st = JS_GetPropertyUint32(ctx, g_result, 0);
+    JSValue hs = JS_GetPropertyUint32(ctx, g_result, 1);
+    JSValue body = JS_GetPropertyUint32(ctx, g_result, 2);
+    int32_t status = 500;
+    JS_ToInt32(ctx, &status, st);
+    uint32_t nh = 0;
+    JSValue lenv = JS_GetPropertyStr(ctx, hs, "length");
+    JS_ToUint32(ctx, &nh, lenv);
+    JS_FreeValue(ctx, lenv);
+    size_t blen = 0;
+    uint8_t *b = JS_GetArrayBuffer(ctx, &blen, body);
+    if (!b) JS_FreeValue(ctx, JS_GetException(ctx)), blen = 0;
+    fn_buf_begin(&g_out, FN_FRAME_RESPONSE);
+    fn_buf_u16(&g_out, (uint16_t)status);
+    fn_buf_u32(&g_out, nh / 2);
+    for (uint32_t i = 0; i + 1 < nh; i += 2) {
+        JSValue k = JS_GetPropertyUint32(ctx, hs, i), v = JS_GetPropertyUint32(ctx, hs, i + 1);
+        size_t kn, vn;
+        const char *ks = JS_ToCStringLen(ctx, &kn, k), *vs = JS_ToCStringLen(ctx, &vn, v);
+        fn_buf_str(&g_out, ks ? ks : "", ks ? kn : 0);
+        fn_buf_str(&g_out, vs ? vs : "", vs ? vn : 0);
+        JS_FreeCString(ctx, ks);
+        JS_FreeCString(ctx, vs);
+        JS_FreeValue(ctx, k);
+        JS_FreeValue(ctx, v);
+    }
+    fn_buf_str(&g_out, b ? b : (const uint8_t *)"", blen);
+    JS_FreeValue(ctx, st);
+    JS_FreeValue(ctx, hs);
+    JS_FreeValue(ctx, body);
+    if (g_out.oom || g_out.len - 4 > g_max_frame) {
+        char m[160];
+        snprintf(m, sizeof m, "the response (%zu bytes) is over the limit of %zu bytes", blen,
+                 g_max_frame);
+        send_error(FN_ERR_TOO_LARGE, m);
+        return;
+    }
+    if (send_frame() != 0) _exit(3);
+}
+
+static void invoke(struct worker *w, const uint8_t *payload, size_t len)
+{
+    JSContext *ctx = w->ctx;
+    struct fn_rd r = {payload, len, 0, 0};
+    uint32_t timeout_ms = 0, nh = 0;
+    const uint8_t *id, *method, *url, *body;
+    size_t idn, mn, un, bn;
+    fn_rd_u32(&r, &timeout_ms);
+    fn_rd_str(&r, &id, &idn);
+    fn_rd_str(&r, &method, &mn);
+    fn_rd_str(&r, &url, &un);
+    fn_rd_u32(&r, &nh);
+    if (r.bad || nh > len / 8) _exit(4);
+    JSValue headers = JS_NewArray(ctx);
+    for (uint32_t i = 0; i < nh; i++) {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        if (fn_rd_str(&r, &k, &kn) || fn_rd_str(&r, &v, &vn)) break;
+        JS_SetPropertyUint32(ctx, headers, 2 * i, JS_NewStringLen(ctx, (const char *)k, kn));
+        JS_SetPropertyUint32(ctx, headers, 2 * i + 1, JS_NewStringLen(ctx, (const char *)v, vn));
+    }
+    fn_rd_str(&r, &body, &bn);
+    if (r.bad) _exit(4); /* the service never sends a malformed frame: stop */
+
+    g_interrupted = 0;
+    g_settled = 0;
+    g_deadline_ns = timeout_ms ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
+    JSValue args[5] = {JS_DupValue(ctx, w->handler), JS_NewStringLen(ctx, (const char *)method, mn),
+                       JS_NewStringLen(ctx, (const char *)url, un), headers,
+                       JS_NewArrayBufferCopy(ctx, body, bn)};
+    JSValue rv = JS_Call(ctx, w->dispatch, JS_UNDEFINED, 5, args);
+    for (int i = 0; i < 5; i++)
+        JS_FreeValue(ctx, args[i]);
+    int state = 0; /* 0 ok so far, -1 timeout, -2 out of memory */
+    if (JS_IsException(rv)) {
+        JSValue e = JS_GetException(ctx);
+        char *t = error_text(ctx, e);
+        JS_FreeValue(ctx, e);
+        state = g_interrupted ? -1 : is_oom(t) ? -2 : 0;
+        if (!state) send_error(FN_ERR_EXCEPTION, t);
+        free(t);
+        if (!state) goto done;
+    }
+    JS_FreeValue(ctx, rv);
+    while (!state && !g_settled) {
+        state = run_jobs(w);
+        if (state || g_settled) break;
+        JSValue nv = JS_Call(ctx, w->timers, JS_UNDEFINED, 0, NULL);
+        if (JS_IsException(nv)) {
+            JS_FreeValue(ctx, JS_GetException(ctx));
+            state = g_interrupted ? -1 : -2;
+            break;
+        }
+        double next = -1;
+        JS_ToFloat64(ctx, &next, nv);
+        JS_FreeValue(ctx, nv);
+        if (JS_IsJobPending(w->rt) || g_settled) continue;
+        if (next < 0) {
+            send_error(FN_ERR_EXCEPTION,
+                       "the handler's promise never settled (no pending timer or job is left)");
+            goto done;
+        }
+        uint64_t now = mono_ns();
+        if (g_deadline_ns && now >= g_deadline_ns) {
+            state = -1;
+            break;
+        }
+        uint64_t wait_ms = (uint64_t)next;
+        if (g_deadline_ns && now + wait_ms * 1000000ull > g_deadline_ns)
+            wait_ms = (g_deadline_ns - now) / 1000000ull + 1;
+        if (wait_ms) poll(NULL, 0, (int)(wait_ms > 60000 ? 60000 : wait_ms));
+    }
+    if (g_interrupted) state = -1; /* even when user code caught "interrupted" */
+    if (state == -1) {
+        send_error(FN_ERR_TIMEOUT, "the function ran past its time limit");
+        _exit(0); /* interrupted code leaves no trustworthy state: the service replaces us */
+    }
+    if (state == -2) {
+        send_error(FN_ERR_MEMORY, "the function ran out of memory (over its memory limit)");
+        _exit(0);
+    }
+    if (g_settled == 1)
+        send_response(w);
+    else if (g_settled == 3) {
+        const char *m = JS_ToCString(ctx, g_result);
+        send_error(FN_ERR_BAD_RESPONSE, m ? m : "bad response");
+        JS_FreeCString(ctx, m);
+    } else {
+        char *t = error_text(ctx, g_result);
+        if (is_oom(t)) {
+            send_error(FN_ERR_MEMORY, "the function ran out of memory (over its memory limit)");
+            free(t);
+            _exit(0);
+        }
+        send_error(FN_ERR_EXCEPTION, t);
+        free(t);
+    }
+done:
+    if (g_settled) JS_FreeValue(ctx, g_result);
+    g_settled = 0;
+    g_deadline_ns = 0;
+    /* the next invocation starts clean: no timer of this one fires later */
+    JSValue clear = JS_TRUE;
+    JSValue nv = JS_Call(ctx, w->timers, JS_UNDEFINED, 1, &clear);
+    if (JS_IsException(nv)) JS_FreeValue(ctx, JS_GetException(ctx));
+    JS_FreeValue(ctx, nv);
+    JS_RunGC(w->rt);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || !end || *end || s[0] == '-') return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bunbase-qjs-worker --bundle FILE --fd N [--memory-limit BYTES] "
+                    "[--max-frame BYTES] [--stack-limit BYTES]\n"
+                    "       bunbase-qjs-worker --check FILE [--memory-limit BYTES] "
+                    "[--timeout-ms MS]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    const char *bundle = NULL, *check = NULL;
+    size_t fd = 0, mem = 64u << 20, stack = 512u << 10, timeout_ms = 5000;
+    int have_fd = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) usage();
+        if (!strcmp(a, "--bundle"))
+            bundle = v;
+        else if (!strcmp(a, "--check"))
+            check = v;
+        else if (!strcmp(a, "--fd")) {
+            if (parse_size(v, &fd)) usage();
+            have_fd = 1;
+        } else if (!strcmp(a, "--memory-limit")) {
+            if (parse_size(v, &mem)) usage();
+        } else if (!strcmp(a, "--max-frame")) {
+            if (parse_size(v, &g_max_frame) || g_max_frame < 1024) usage();
+        } else if (!strcmp(a, "--stack-limit")) {
+            if (parse_size(v, &stack)) usage();
+        } else if (!strcmp(a, "--timeout-ms")) {
+            if (parse_size(v, &timeout_ms)) usage();
+        } else
+            usage();
+        i++;
+    }
+    char err[4096] = "";
+    struct worker w = {0};
+    if (check) {
+        g_deadline_ns = timeout_ms ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
+        int rc = load(&w, check, mem, stack, err, sizeof err);
+        printf("%s\n", rc ? err : "ok");
+        worker_free(&w);
+        fn_buf_release(&g_out);
+        return rc ? 1 : 0;
+    }
+    if (!bundle || !have_fd) usage();
+    g_fd = (int)fd;
+    g_deadline_ns = mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+    if (load(&w, bundle, mem, stack, err, sizeof err) != 0) {
+        send_text(FN_FRAME_LOAD_ERROR, -1, err);
+        worker_free(&w);
+        fn_buf_release(&g_out);
+        return 1;
+    }
+    g_deadline_ns = 0;
+    fn_buf_begin(&g_out, FN_FRAME_READY);
+    if (send_frame() != 0) return 3;
+    uint8_t *payload = NULL;
+    for (;;) {
+        uint8_t hdr[FN_FRAME_HDR];
+        int r = fn_read_all(g_fd, hdr, sizeof hdr);
+        if (r != 0) break; /* EOF: the service let us go */
+        uint32_t n = (uint32_t)hdr[0] | ((uint32_t)hdr[1] << 8) | ((uint32_t)hdr[2] << 16) |
+                     ((uint32_t)hdr[3] << 24);
+        if (n < 1 || n > g_max_frame) return 4;
+        free(payload);
+        payload = malloc(n);
+        if (!payload || fn_read_all(g_fd, payload, n - 1) != 0) return 4;
+        if (hdr[4] != FN_FRAME_INVOKE) return 4;
+        invoke(&w, payload, n - 1);
+    }
+    free(payload);
+    worker_free(&w);
+    fn_buf_release(&g_out);
+    return 0;
+}
