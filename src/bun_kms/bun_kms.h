@@ -59,9 +59,10 @@ int bun_kms_key_type_parse(const char *s, enum bun_kms_key_type *out);
 /* BB_EEXIST when the key exists. */
 int bun_kms_key_create(struct bun_kms *k, const struct bb_identity *who, const char *ns,
                        const char *name, enum bun_kms_key_type type, char *err, size_t errcap);
-/* Creates the key from existing private key material (PEM PKCS#8, as written by OpenSSL) as its
- * version 1: for moving keys in (bun-auth's file keys). BB_EEXIST when the key exists. Further
- * PEMs (npem > 1) become versions 2..n (the last one is current). */
+/* Creates the key from existing private key material (PEM PKCS#8, as written by OpenSSL; for
+ * aes256-gcm the 32 raw bytes as base64 or hex) as its version 1: for moving keys in (bun-auth's
+ * file keys, bring-your-own-key). BB_EEXIST when the key exists. Further entries (npem > 1)
+ * become versions 2..n (the last one is current). */
 int bun_kms_key_import(struct bun_kms *k, const struct bb_identity *who, const char *ns,
                        const char *name, enum bun_kms_key_type type, const char *const *pem,
                        size_t npem, char *err, size_t errcap);

@@ -248,7 +248,19 @@ static void h_key_create(struct bb_http_request *req, struct bb_http_response *r
         json_decref(b);
         return;
     }
-    int rc = bun_kms_key_create(k, &req->identity, ns, name, t, err, sizeof err);
+    json_t *imp = json_object_get(b, "import");
+    int rc;
+    if (imp && !json_is_string(imp)) {
+        rc = BB_EINVAL;
+        snprintf(err, sizeof err, "\"import\" must be a PKCS#8 PEM string (aes256-gcm: 32 bytes "
+                                  "as base64 or hex)");
+        kms_audit(k, &req->identity, "key.import", ns, name, 0, rc, 1);
+    } else if (imp) {
+        const char *pem = json_string_value(imp);
+        rc = bun_kms_key_import(k, &req->identity, ns, name, t, &pem, 1, err, sizeof err);
+    } else {
+        rc = bun_kms_key_create(k, &req->identity, ns, name, t, err, sizeof err);
+    }
     json_t *o = NULL;
     if (rc == 0) rc = kms_key_meta(k, ns, name, &o, err, sizeof err);
     json_decref(b);
@@ -483,7 +495,7 @@ static void h_audit(struct bb_http_request *req, struct bb_http_response *res)
                              bb_http_query(req, "outcome", outcome, sizeof outcome), since, until,
                              cursor, limit, &o);
     /* the query is an operation too (recorded after it ran, so it does not see itself) */
-    kms_audit(k, &req->identity, "audit.query", fns, NULL, 0, rc, 1);
+    kms_audit(k, &req->identity, "audit.query", NULL, NULL, 0, rc, 1);
     if (rc) reply_rc(res, rc, NULL);
     else reply_obj(res, 200, o);
 }

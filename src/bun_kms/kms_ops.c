@@ -504,15 +504,17 @@ static int material_new(enum bun_kms_key_type t, const char *pem, struct materia
 {
     memset(m, 0, sizeof *m);
     if (t == BUN_KMS_AES256_GCM) {
-        if (pem) {
-            SETERR("AES keys cannot be imported");
-            return BB_EINVAL;
-        }
         m->priv = malloc(KMS_KEY_LEN);
         if (!m->priv) return BB_ENOMEM;
         m->privlen = KMS_KEY_LEN;
+        if (pem && kms_parse_key(pem, strlen(pem), m->priv) != 0) {
+            material_release(m);
+            SETERR("an imported aes256-gcm key is 32 bytes as base64 or hex");
+            return BB_EINVAL;
+        }
         uint8_t id[16];
-        if (bb_random_bytes(m->priv, KMS_KEY_LEN) != 0 || bb_random_bytes(id, sizeof id) != 0) {
+        if ((!pem && bb_random_bytes(m->priv, KMS_KEY_LEN) != 0) ||
+            bb_random_bytes(id, sizeof id) != 0) {
             material_release(m);
             return BB_EINTERNAL;
         }
