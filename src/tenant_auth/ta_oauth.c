@@ -215,12 +215,17 @@ struct sbuf {
 static void sb_add(struct sbuf *b, const char *s, size_t n)
 {
     if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
+    if (b->len + n + 1 > b->cap) { /* grown by copy, so that no unwiped copy of a secret stays */
         size_t nc = (b->len + n + 1) * 2;
-        char *np = realloc(b->p, nc);
+        char *np = malloc(nc);
         if (!np) {
             b->oom = 1;
             return;
+        }
+        if (b->p) {
+            memcpy(np, b->p, b->len);
+            OPENSSL_cleanse(b->p, b->cap);
+            free(b->p);
         }
         b->p = np;
         b->cap = nc;
