@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -105,17 +106,42 @@ static int read_line(int fd, char *buf, size_t cap)
     return 0;
 }
 
-/* Prompts on the controlling terminal; echo off for secrets (restored before returning). */
+/* The terminal's settings while echo is off, so that a signal (Ctrl-C) restores them. */
+static struct termios tty_saved;
+static volatile sig_atomic_t tty_fd = -1;
+
+static void tty_restore_and_die(int sig)
+{
+    if (tty_fd >= 0) {
+        tcsetattr(tty_fd, TCSAFLUSH, &tty_saved);
+        if (write(tty_fd, "\n", 1) < 0) { /* nothing to do */
+        }
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Prompts on the controlling terminal; echo off for secrets (restored before returning, and by
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGTSTP meanwhile). */
 static int prompt_tty(const char *prompt, int secret, char *buf, size_t cap)
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return BB_ENOTFOUND;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
+    struct sigaction sa, prev[5];
     struct termios old, t;
     int restore = 0;
     if (secret && tcgetattr(fd, &old) == 0) {
         t = old;
         t.c_lflag &= (tcflag_t) ~(ECHO | ECHONL);
         t.c_lflag |= ICANON;
+        tty_saved = old;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = tty_restore_and_die;
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < 5; i++)
+            sigaction(sigs[i], &sa, &prev[i]);
+        tty_fd = fd;
         if (tcsetattr(fd, TCSAFLUSH, &t) == 0) restore = 1;
     }
     if (write(fd, prompt, strlen(prompt)) < 0) { /* nothing to do */
@@ -125,6 +151,11 @@ static int prompt_tty(const char *prompt, int secret, char *buf, size_t cap)
         tcsetattr(fd, TCSAFLUSH, &old);
         if (write(fd, "\n", 1) < 0) { /* nothing to do */
         }
+    }
+    if (secret && tty_fd >= 0) {
+        tty_fd = -1;
+        for (size_t i = 0; i < 5; i++)
+            sigaction(sigs[i], &prev[i], NULL);
     }
     close(fd);
     return rc;

@@ -253,6 +253,59 @@ describe('bunbase CLI', () => {
     assert.equal(r.json.status, 'ok');
   });
 
+  test('members, keys, project use/--project/delete, collections', async () => {
+    const cfg = await loggedIn();
+    const bob = await newUser(srv.url, 'cli-bob');
+    let r = await cli(cfg, ['projects', 'create', 'Team', '--json']);
+    ok(r, 'create Team');
+    const team = r.json.id;
+    r = await cli(cfg, ['projects', 'create', 'Other', '--json']);
+    ok(r, 'create Other');
+    const other = r.json.id;
+    r = await cli(cfg, ['projects', 'use', team, '--json']);
+    ok(r, 'projects use');
+    assert.equal(r.json.project.id, team);
+    r = await cli(cfg, ['members', 'add', bob.email, '--role', 'viewer', '--json']);
+    ok(r, 'members add');
+    r = await cli(cfg, ['members', 'add', bob.email]);
+    assert.equal(r.code, 4, 'already a member');
+    r = await cli(cfg, ['members', 'list', '--json']);
+    ok(r, 'members list');
+    assert.deepEqual(r.json.map((m) => m.role).sort(), ['owner', 'viewer']);
+    r = await cli(cfg, ['members', 'role', bob.email, 'admin', '--json']);
+    ok(r, 'members role (by email)');
+    r = await cli(cfg, ['members', 'list']);
+    assert.match(r.stdout, /^USER_ID\s+EMAIL\s+NAME\s+ROLE\s+ADDED$/m);
+    assert.match(r.stdout, new RegExp(`${bob.email.replace('.', '\\.')}\\s+cli-bob\\s+admin`));
+    r = await cli(cfg, ['members', 'remove', bob.id]);
+    ok(r, 'members remove (by id)');
+    r = await cli(cfg, ['members', 'remove', bob.email]);
+    assert.equal(r.code, 3);
+    // --project overrides the default
+    r = await cli(cfg, ['db', 'collections', 'create', 'only_other', '--project', other, '--rules', '{"read":"true"}', '--json']);
+    ok(r, 'collections create --project');
+    r = await cli(cfg, ['db', 'collections', 'list', '--json']);
+    assert.deepEqual(r.json.collections, [], 'the default project has none');
+    r = await cli(cfg, ['db', 'collections', 'list', '--project', other, '--json']);
+    assert.deepEqual(r.json.collections, ['only_other']);
+    r = await cli(cfg, ['db', 'collections', 'delete', 'only_other', '--project', other]);
+    ok(r, 'collections delete');
+    r = await cli(cfg, ['keys', 'list']);
+    assert.match(r.stdout, /^ID\s+KIND\s+PREFIX\s+CREATED\n\S+\s+pk\s+pk_/m);
+    // a project that is not ours is not found (the platform does not reveal it)
+    r = await cli(cfg, ['projects', 'use', '01ARZ3NDEKTSV4RRFFQ69G5FAV']);
+    assert.equal(r.code, 3);
+    r = await cli(cfg, ['projects', 'delete', team]);
+    assert.equal(r.code, 1, 'needs --yes');
+    r = await cli(cfg, ['projects', 'delete', team, '--yes', '--json']);
+    ok(r, 'projects delete');
+    assert.equal(r.json.id, team);
+    assert.equal(configOf(cfg).profiles.default.project, undefined, 'no longer the default');
+    r = await cli(cfg, ['members', 'list']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /no project/);
+  });
+
   test('a config file others can read is refused, with what to do', async () => {
     const cfg = await loggedIn();
     const file = path.join(cfg, 'bunbase', 'config.json');
@@ -375,6 +428,21 @@ describe('bunbase CLI', () => {
       assert.match(s, /Logged in to .* as /);
       assert.ok(!s.includes(PASSWORD), `the password was echoed:\n${s}`);
       assert.equal(configOf(cfg).profiles.default.auth.email, ada.email);
+
+      // Ctrl-C at the password prompt gives the terminal its echo back
+      const s2 = `${session}b`;
+      // (an interactive dash in the pane: it survives the Ctrl-C and, unlike bash, does not restore
+      // the terminal's modes itself; the command is typed into it)
+      assert.equal(tmux('new-session', '-d', '-s', s2, '-x', '200', '-y', '20', 'env -i PATH=/usr/bin:/bin TERM=xterm PS1=$ dash -i').status, 0);
+      const type = (line) => { tmux('send-keys', '-t', s2, '-l', line); tmux('send-keys', '-t', s2, 'Enter'); };
+      type(`env ${env} ${BUNBASE} login --email x@example.com`);
+      const screen2 = () => tmux('capture-pane', '-p', '-t', s2).stdout;
+      for (let i = 0; i < 100 && !/Password:/.test(screen2()); i++) await sleep(100);
+      tmux('send-keys', '-t', s2, 'C-c');
+      type("echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo' | sed 's/^/ECHO:/'");
+      for (let i = 0; i < 100 && !/^ECHO:/m.test(screen2()); i++) await sleep(100);
+      assert.match(screen2(), /^EXIT=130$/m, screen2());
+      assert.match(screen2(), /^ECHO:echo$/m, `echo restored:\n${screen2()}`);
     } finally {
       tmux('kill-server');
     }
