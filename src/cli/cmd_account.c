@@ -122,13 +122,13 @@ static void tty_restore_and_die(int sig)
 }
 
 /* Prompts on the controlling terminal; echo off for secrets (restored before returning, and by
- * SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGTSTP meanwhile). */
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT meanwhile). */
 static int prompt_tty(const char *prompt, int secret, char *buf, size_t cap)
 {
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (fd < 0) return BB_ENOTFOUND;
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP};
-    struct sigaction sa, prev[5];
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    struct sigaction sa, prev[4];
     struct termios old, t;
     int restore = 0;
     if (secret && tcgetattr(fd, &old) == 0) {
@@ -139,7 +139,7 @@ static int prompt_tty(const char *prompt, int secret, char *buf, size_t cap)
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = tty_restore_and_die;
         sigemptyset(&sa.sa_mask);
-        for (size_t i = 0; i < 5; i++)
+        for (size_t i = 0; i < 4; i++)
             sigaction(sigs[i], &sa, &prev[i]);
         tty_fd = fd;
         if (tcsetattr(fd, TCSAFLUSH, &t) == 0) restore = 1;
@@ -154,7 +154,7 @@ static int prompt_tty(const char *prompt, int secret, char *buf, size_t cap)
     }
     if (secret && tty_fd >= 0) {
         tty_fd = -1;
-        for (size_t i = 0; i < 5; i++)
+        for (size_t i = 0; i < 4; i++)
             sigaction(sigs[i], &prev[i], NULL);
     }
     close(fd);
