@@ -77,6 +77,7 @@ struct cli {
     const char *profile; /* selected profile name (borrowed from flags, env or config) */
     char profile_buf[128];
     int lock_fd;         /* >= 0 while the config lock is held */
+    int session_end_ok;  /* logout: a session that already ended is not an error to print */
 };
 
 /* ---- main.c */
@@ -99,6 +100,8 @@ json_t *cli_profile(struct cli *c);
 const char *cli_base_url(struct cli *c);
 /* Project id: --project, else the profile's default; NULL when neither. */
 const char *cli_project(struct cli *c);
+/* An integer environment knob (BUNBASE_CLI_*): dflt when unset, empty or outside [min, max]. */
+long cli_env_long(const char *name, long dflt, long min, long max);
 
 /* ---- cli_http.c */
 int cli_exit_for_status(long status);

@@ -205,3 +205,13 @@ const char *cli_project(struct cli *c)
     const char *p = bb_json_str(cli_profile(c), "project", NULL);
     return p && *p ? p : NULL;
 }
+
+long cli_env_long(const char *name, long dflt, long min, long max)
+{
+    const char *t = getenv(name);
+    if (!t || !*t) return dflt;
+    char *end;
+    errno = 0;
+    long v = strtol(t, &end, 10);
+    return (*end || errno || v < min || v > max) ? dflt : v;
+}

@@ -103,15 +103,6 @@ int cli_pct_encode(const char *s, size_t len, char *out, size_t cap)
     return 0;
 }
 
-static long timeout_ms(void)
-{
-    const char *t = getenv("BUNBASE_CLI_TIMEOUT_MS");
-    if (!t || !*t) return DEFAULT_TIMEOUT_MS;
-    char *end;
-    long v = strtol(t, &end, 10);
-    return (*end || v < 100 || v > 3600000L) ? DEFAULT_TIMEOUT_MS : v;
-}
-
 /* One HTTP exchange; 0 or an exit code after printing why. */
 static int send(struct cli *c, const char *method, const char *path, const char *ctype,
                 const void *body, size_t len, const char *bearer, struct bb_httpc_response *resp)
@@ -139,7 +130,7 @@ static int send(struct cli *c, const char *method, const char *path, const char 
         .headers = headers,
         .body = body,
         .body_len = len,
-        .timeout_ms = timeout_ms(),
+        .timeout_ms = cli_env_long("BUNBASE_CLI_TIMEOUT_MS", DEFAULT_TIMEOUT_MS, 100, 3600000L),
         .max_response_bytes = CLI_MAX_RESPONSE,
     };
     int rc = bb_httpc_do(&req, resp);
@@ -205,10 +196,10 @@ static int refresh(struct cli *c, const char *used_access, int force)
         json_object_del(cli_profile(c), "auth");
         rc = cli_config_commit(c);
         bb_httpc_response_release(&resp);
-        return rc ? rc
-                  : cli_fail(c, CLI_EAUTH, "session_expired",
-                             "the session has ended: run bunbase login (profile '%s')",
-                             c->profile);
+        if (rc) return rc;
+        if (c->session_end_ok) return CLI_EAUTH;
+        return cli_fail(c, CLI_EAUTH, "session_expired",
+                        "the session has ended: run bunbase login (profile '%s')", c->profile);
     }
     cli_config_abort(c);
     rc = cli_fail_response(c, &resp);

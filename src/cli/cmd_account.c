@@ -332,7 +332,9 @@ int cmd_logout(struct cli *c)
     int revoked = 0;
     if (!pat) {
         struct bb_httpc_response resp;
+        c->session_end_ok = 1;
         int rc = cli_request(c, "POST", "/v1/auth/logout", "application/json", "{}", 2, 0, &resp);
+        c->session_end_ok = 0;
         if (rc == CLI_EAUTH) {
             /* the session had already ended (refresh refused): nothing left to revoke */
         } else if (rc) {

@@ -14,7 +14,7 @@
 #define IMPORT_MAX_LINE (4u * 1024u * 1024u)
 #define IMPORT_BATCH_BYTES (512u * 1024u) /* under the default 1 MiB HTTP body limit */
 #define BATCH_MAX 1000
-#define PROGRESS_MS 2000
+#define PROGRESS_MS 2000 /* default of BUNBASE_CLI_PROGRESS_MS */
 
 /* "/v1/projects/<pid>/database" + the formatted rest, each %s argument already encoded. */
 static int db_path(struct cli *c, char *buf, size_t cap, const char *rest)
@@ -330,6 +330,7 @@ int cmd_db_export(struct cli *c)
     char cursor[2048] = "";
     if (cli_opt(c, "cursor")) snprintf(cursor, sizeof cursor, "%s", cli_opt(c, "cursor"));
     uint64_t t0 = bb_time_mono_ms(), last = t0;
+    const uint64_t every = (uint64_t)cli_env_long("BUNBASE_CLI_PROGRESS_MS", PROGRESS_MS, 0, 3600000L);
     long long n = 0;
     for (;;) {
         char path[1024 + 2048 * 3 + 16], ecur[2048 * 3 + 1];
@@ -355,7 +356,7 @@ int cmd_db_export(struct cli *c)
         if (more) snprintf(cursor, sizeof cursor, "%s", next);
         json_decref(page);
         uint64_t now = bb_time_mono_ms();
-        if (more && now - last >= PROGRESS_MS) {
+        if (more && now - last >= every) {
             fflush(stdout);
             fprintf(stderr, "exported %lld documents (resume with --cursor %s)\n", n, cursor);
             last = now;
@@ -368,8 +369,7 @@ int cmd_db_export(struct cli *c)
                 cursor[0] ? "; resume with --cursor " : "", cursor);
         return rc;
     }
-    if (bb_time_mono_ms() - t0 >= PROGRESS_MS)
-        fprintf(stderr, "exported %lld documents\n", n);
+    if (bb_time_mono_ms() - t0 >= every) fprintf(stderr, "exported %lld documents\n", n);
     return CLI_OK;
 }
 
@@ -420,7 +420,8 @@ int cmd_db_import(struct cli *c)
     char *line = NULL;
     size_t cap = 0, bytes = 0;
     long long lineno = 0, done = 0, batch_first = 0;
-    uint64_t t0 = bb_time_mono_ms(), last = t0;
+    uint64_t last = bb_time_mono_ms();
+    const uint64_t every = (uint64_t)cli_env_long("BUNBASE_CLI_PROGRESS_MS", PROGRESS_MS, 0, 3600000L);
     ssize_t len;
     if (!lines) rc = cli_fail(c, CLI_ESERVER, "nomem", "out of memory");
     while (!rc && (len = getline(&line, &cap, in)) >= 0) {
@@ -454,7 +455,7 @@ int cmd_db_import(struct cli *c)
             json_array_clear(writes);
             bytes = 0;
             uint64_t now = bb_time_mono_ms();
-            if (now - last >= PROGRESS_MS) {
+            if (now - last >= every) {
                 fprintf(stderr, "imported %lld documents (through line %lld)\n", done, lineno);
                 last = now;
             }

@@ -137,6 +137,14 @@ describe('bunbase CLI', () => {
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
     assert.equal(lines.length, 25);
     assert.deepEqual(lines.map((d) => d.i).sort((a, b) => a - b), Array.from({ length: 25 }, (_, i) => i));
+    // progress on stderr (every batch with BUNBASE_CLI_PROGRESS_MS=0) names the cursor to resume from
+    r = await cli(cfg, ['db', 'export', 'bulk', '--batch', '7'], { env: { BUNBASE_CLI_PROGRESS_MS: '0' } });
+    ok(r, 'db export with progress');
+    const prog = /^exported 7 documents \(resume with --cursor (\S+)\)$/m.exec(r.stderr);
+    assert.ok(prog, `progress line:\n${r.stderr}`);
+    const rest = await cli(cfg, ['db', 'export', 'bulk', '--batch', '7', '--cursor', prog[1]]);
+    ok(rest, 'db export --cursor from the progress line');
+    assert.deepEqual(rest.stdout.trim().split('\n').map((l) => JSON.parse(l)._id), r.stdout.trim().split('\n').slice(7).map((l) => JSON.parse(l)._id));
     // resume: the cursor of a page continues after it
     const page = await cli(cfg, ['db', 'query', 'bulk', '{}', '--limit', '10', '--json']);
     r = await cli(cfg, ['db', 'export', 'bulk', '--cursor', page.json.cursor]);
@@ -372,6 +380,15 @@ describe('bunbase CLI', () => {
     assert.notEqual(afterAuth.refresh_token, before.refresh_token);
     assert.ok(afterAuth.expires_at > Date.now() / 1000);
     ok(await cli(cfg, ['whoami']), 'the session is still alive');
+
+    // a session that ended elsewhere: logout still succeeds, with one JSON document
+    assert.equal((await api(srv.url, 'POST', '/v1/auth/logout', { token: afterAuth.access_token, body: {} })).status, 200);
+    const c2 = configOf(cfg);
+    c2.profiles.default.auth.expires_at = 1;
+    fs.writeFileSync(file, JSON.stringify(c2), { mode: 0o600 });
+    const r = await cli(cfg, ['logout', '--json']);
+    ok(r, 'logout of an ended session');
+    assert.deepEqual(r.json, { ok: true, profile: 'default', session_revoked: false });
   });
 
   test('--help of every command and completion come from the command table', async () => {
