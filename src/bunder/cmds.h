@@ -150,6 +150,17 @@
     X(bzmpop, -5, "WB", 0, 0, 0, "sorted-set", "Removes and returns members by score, or blocks.") \
     X(bzpopmin, -3, "WFB", 1, -2, 1, "sorted-set", "Removes and returns the lowest-scoring member, or blocks.") \
     X(bzpopmax, -3, "WFB", 1, -2, 1, "sorted-set", "Removes and returns the highest-scoring member, or blocks.") \
+    /* geo (cmd_geo.c): positions are zset scores */                                         \
+    X(geoadd, -5, "WM", 1, 1, 1, "geo", "Adds one or more members to a geospatial index.")      \
+    X(geodist, -4, "R", 1, 1, 1, "geo", "Returns the distance between two members of a geospatial index.") \
+    X(geohash, -2, "R", 1, 1, 1, "geo", "Returns members from a geospatial index as geohash strings.") \
+    X(geopos, -2, "R", 1, 1, 1, "geo", "Returns the longitude and latitude of members from a geospatial index.") \
+    X(georadius, -6, "WM", 1, 1, 1, "geo", "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.") \
+    X(georadius_ro, -6, "R", 1, 1, 1, "geo", "Returns members from a geospatial index that are within a distance from a coordinate.") \
+    X(georadiusbymember, -5, "WM", 1, 1, 1, "geo", "Queries a geospatial index for members within a distance from a member, optionally stores the result.") \
+    X(georadiusbymember_ro, -5, "R", 1, 1, 1, "geo", "Returns members from a geospatial index that are within a distance from a member.") \
+    X(geosearch, -7, "R", 1, 1, 1, "geo", "Queries a geospatial index for members inside an area of a box or a circle.") \
+    X(geosearchstore, -8, "WM", 1, 2, 1, "geo", "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.") \
     /* pub/sub */                                                                              \
     X(subscribe, -2, "PS", 0, 0, 0, "pubsub", "Listens for messages published to channels.")    \
     X(unsubscribe, -1, "PS", 0, 0, 0, "pubsub", "Stops listening to messages posted to channels.") \
