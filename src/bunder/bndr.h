@@ -26,6 +26,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "bb_resp.h"
 #include "bunder.h"
 
 /* ---------------------------------------------------------------- allocator (util.c) */
@@ -206,16 +207,10 @@ struct bndr_limits {
     long long client_query_buffer_limit;
 };
 
-/* Parser state of one connection (incremental: it resumes where the last read stopped). */
-struct bndr_parser {
-    int reqtype;        /* 0 unknown, 1 multibulk, 2 inline */
-    long long mblen;    /* args still expected */
-    long long bulklen;  /* -1: reading a $ header */
-    size_t argc, argcap;
-    size_t *offs, *lens; /* argument offsets into the buffer */
-    int inline_mode;     /* the last command was inline: args live in inline_buf */
-    char *inline_buf;    /* inline commands are unescaped into this owned buffer */
-};
+/* Parser state of one connection (incremental: it resumes where the last read stopped): core's
+ * one RESP request parser (bb_resp.h), under bunder's name; bndr_parse adapts the limits and
+ * results. */
+#define bndr_parser bb_resp_parser
 
 enum { BNDR_PARSE_OK = 0, BNDR_PARSE_MORE = 1, BNDR_PARSE_ERR = -1 };
 /* Parses one command from buf[*pos..len). On BNDR_PARSE_OK, p->argc args are ready (offsets into

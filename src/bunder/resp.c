@@ -1,15 +1,9 @@
 /* resp.c — the RESP request parser and the reply writers.
  *
- * Requests (what clients send):
- *   multibulk  "*<argc>\r\n" then argc times "$<len>\r\n<len bytes>\r\n"
- *   inline     one line of space-separated words ending in "\n" (optional "\r"), with "..." and
- *              '...' quoting and \n \r \t \b \a \\ \" \xHH escapes in double quotes (redis-cli's
- *              and telnet's format)
- * The parser is incremental: it keeps its position (argc parsed so far, the pending bulk length)
- * in struct bndr_parser, so a 512 MB bulk that arrives in 64 KB reads is scanned once. Every
- * dimension is bounded: argument count (proto-max-multibulk-len), bulk length
- * (proto-max-bulk-len), header line length (64 KB) and inline line length
- * (proto-inline-max-size); the query buffer itself is bounded by the caller
+ * Requests (what clients send) are parsed by core's one RESP request parser (src/core/bb_resp.h:
+ * multibulk and inline, incremental, every dimension bounded); bndr_parse maps bunder's limits
+ * onto it: argument count (proto-max-multibulk-len), bulk length (proto-max-bulk-len), inline
+ * line length (proto-inline-max-size); the query buffer itself is bounded by the caller
  * (client-query-buffer-limit). Errors are worded as Redis words them; the server replies with
  * the error and closes the connection, as Redis does.
  *
@@ -21,258 +15,35 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "bb_crypto.h"
+#include "bb_resp.h"
 #include "bndr.h"
 
-#define BNDR_MAX_HEADER 65536
-
+/* Requests are parsed by core's one RESP parser (bb_resp.c); these adapt bunder's names, limits
+ * and results, and account the parser's memory in used_memory (bndr_realloc/bndr_free). */
 void bndr_parser_reset(struct bndr_parser *p)
 {
-    p->reqtype = 0;
-    p->mblen = 0;
-    p->bulklen = -1;
-    p->argc = 0;
+    if (!p->realloc_fn && !p->argcap && !p->inline_buf) {
+        p->realloc_fn = bndr_realloc;
+        p->free_fn = bndr_free;
+    }
+    bb_resp_parser_reset(p);
 }
 
 void bndr_parser_release(struct bndr_parser *p)
 {
-    bndr_free(p->offs);
-    bndr_free(p->lens);
-    bndr_free(p->inline_buf);
-    p->offs = p->lens = NULL;
-    p->inline_buf = NULL;
-    p->argcap = 0;
-    bndr_parser_reset(p);
-}
-
-static void parser_reserve(struct bndr_parser *p, size_t n)
-{
-    if (n <= p->argcap)
-        return;
-    size_t nc = p->argcap ? p->argcap : 8;
-    while (nc < n)
-        nc *= 2;
-    p->offs = bndr_realloc(p->offs, nc * sizeof(size_t));
-    p->lens = bndr_realloc(p->lens, nc * sizeof(size_t));
-    p->argcap = nc;
-}
-
-static int parse_num(const char *s, size_t n, long long *out)
-{
-    /* Redis uses string2ll on the header; "+1" or spaces are invalid. */
-    return bndr_parse_ll(s, n, out);
-}
-
-/* Splits one inline line (sdssplitargs semantics) into p->inline_buf. */
-static int parse_inline_line(struct bndr_parser *p, const char *line, size_t n)
-{
-    bndr_free(p->inline_buf);
-    p->inline_buf = bndr_malloc(n + 1);
-    char *out = p->inline_buf;
-    size_t o = 0, i = 0;
-    p->argc = 0;
-    for (;;) {
-        while (i < n && isspace((unsigned char)line[i]))
-            i++;
-        if (i >= n)
-            return 0;
-        size_t start = o;
-        int inq = 0, insq = 0, done = 0;
-        while (!done) {
-            if (inq) {
-                if (i >= n)
-                    return -1;
-                if (line[i] == '\\' && i + 3 < n && line[i + 1] == 'x' &&
-                    bb_hex_digit((unsigned char)line[i + 2]) >= 0 &&
-                    bb_hex_digit((unsigned char)line[i + 3]) >= 0) {
-                    out[o++] = (char)(bb_hex_digit((unsigned char)line[i + 2]) * 16 +
-                                      bb_hex_digit((unsigned char)line[i + 3]));
-                    i += 3;
-                } else if (line[i] == '\\' && i + 1 < n) {
-                    char c;
-                    i++;
-                    switch (line[i]) {
-                    case 'n': c = '\n'; break;
-                    case 'r': c = '\r'; break;
-                    case 't': c = '\t'; break;
-                    case 'b': c = '\b'; break;
-                    case 'a': c = '\a'; break;
-                    default: c = line[i]; break;
-                    }
-                    out[o++] = c;
-                } else if (line[i] == '"') {
-                    if (i + 1 < n && !isspace((unsigned char)line[i + 1]))
-                        return -1;
-                    done = 1;
-                } else {
-                    out[o++] = line[i];
-                }
-            } else if (insq) {
-                if (i >= n)
-                    return -1;
-                if (line[i] == '\\' && i + 1 < n && line[i + 1] == '\'') {
-                    i++;
-                    out[o++] = '\'';
-                } else if (line[i] == '\'') {
-                    if (i + 1 < n && !isspace((unsigned char)line[i + 1]))
-                        return -1;
-                    done = 1;
-                } else {
-                    out[o++] = line[i];
-                }
-            } else {
-                if (i >= n) {
-                    done = 1;
-                    break;
-                }
-                switch (line[i]) {
-                case ' ': case '\n': case '\r': case '\t': case '\0':
-                    done = 1;
-                    break;
-                case '"':
-                    inq = 1;
-                    break;
-                case '\'':
-                    insq = 1;
-                    break;
-                default:
-                    out[o++] = line[i];
-                    break;
-                }
-            }
-            if (i < n)
-                i++;
-        }
-        parser_reserve(p, p->argc + 1);
-        p->offs[p->argc] = start;
-        p->lens[p->argc] = o - start;
-        p->argc++;
-    }
+    bb_resp_parser_release(p);
 }
 
 int bndr_parse(struct bndr_parser *p, const char *buf, size_t len, size_t *pos,
                const struct bndr_limits *lim, size_t *need, const char **err)
 {
-    size_t i = *pos;
-    *need = 0;
-    if (i >= len)
-        return BNDR_PARSE_MORE;
-    if (p->reqtype == 0) {
-        p->reqtype = buf[i] == '*' ? 1 : 2;
-        p->inline_mode = 0;
-        p->mblen = 0;
-        p->bulklen = -1;
-        p->argc = 0;
-    }
-    if (p->reqtype == 2) {
-        const char *nl = memchr(buf + i, '\n', len - i);
-        if (!nl) {
-            if ((long long)(len - i) > lim->max_inline_len) {
-                *err = "ERR Protocol error: too big inline request";
-                return BNDR_PARSE_ERR;
-            }
-            return BNDR_PARSE_MORE;
-        }
-        size_t n = (size_t)(nl - (buf + i));
-        if ((long long)n > lim->max_inline_len) {
-            *err = "ERR Protocol error: too big inline request";
-            return BNDR_PARSE_ERR;
-        }
-        size_t ln = n;
-        if (ln && buf[i + ln - 1] == '\r')
-            ln--;
-        if (parse_inline_line(p, buf + i, ln) < 0) {
-            *err = "ERR Protocol error: unbalanced quotes in request";
-            return BNDR_PARSE_ERR;
-        }
-        if ((long long)p->argc > lim->max_multibulk_len) {
-            *err = "ERR Protocol error: invalid multibulk length";
-            return BNDR_PARSE_ERR;
-        }
-        *pos = i + n + 1;
-        p->reqtype = 0;
-        p->inline_mode = 1;
+    struct bb_resp_limits l = {.max_bulk = lim->proto_max_bulk_len,
+                               .max_args = lim->max_multibulk_len,
+                               .max_inline = lim->max_inline_len};
+    int r = bb_resp_parse(p, buf, len, pos, &l, need, err);
+    if (r == BB_RESP_OK)
         return BNDR_PARSE_OK;
-    }
-    /* multibulk */
-    if (p->mblen == 0) {
-        const char *cr = memchr(buf + i, '\r', len - i);
-        if (!cr || (size_t)(cr - buf) + 1 >= len) {
-            if (len - i > BNDR_MAX_HEADER) {
-                *err = "ERR Protocol error: too big mbulk count string";
-                return BNDR_PARSE_ERR;
-            }
-            return BNDR_PARSE_MORE;
-        }
-        long long ll;
-        if (parse_num(buf + i + 1, (size_t)(cr - (buf + i + 1)), &ll) < 0 ||
-            ll > lim->max_multibulk_len) {
-            *err = "ERR Protocol error: invalid multibulk length";
-            return BNDR_PARSE_ERR;
-        }
-        i = (size_t)(cr - buf) + 2;
-        if (ll <= 0) {
-            *pos = i;
-            p->reqtype = 0;
-            p->argc = 0;
-            return BNDR_PARSE_OK;
-        }
-        p->mblen = ll;
-        p->argc = 0;
-        parser_reserve(p, (size_t)(ll < 1024 ? ll : 1024));
-        *pos = i;
-    }
-    while (p->mblen > 0) {
-        if (p->bulklen == -1) {
-            if (i >= len)
-                return BNDR_PARSE_MORE;
-            const char *cr = memchr(buf + i, '\r', len - i);
-            if (!cr || (size_t)(cr - buf) + 1 >= len) {
-                if (len - i > BNDR_MAX_HEADER) {
-                    *err = "ERR Protocol error: too big bulk count string";
-                    return BNDR_PARSE_ERR;
-                }
-                if (buf[i] != '$') {
-                    *err = "ERR Protocol error: expected '$', got something else";
-                    static char ebuf[64];
-                    snprintf(ebuf, sizeof ebuf, "ERR Protocol error: expected '$', got '%c'",
-                             buf[i]);
-                    *err = ebuf;
-                    return BNDR_PARSE_ERR;
-                }
-                return BNDR_PARSE_MORE;
-            }
-            if (buf[i] != '$') {
-                static char ebuf[64];
-                snprintf(ebuf, sizeof ebuf, "ERR Protocol error: expected '$', got '%c'", buf[i]);
-                *err = ebuf;
-                return BNDR_PARSE_ERR;
-            }
-            long long ll;
-            if (parse_num(buf + i + 1, (size_t)(cr - (buf + i + 1)), &ll) < 0 || ll < 0 ||
-                ll > lim->proto_max_bulk_len) {
-                *err = "ERR Protocol error: invalid bulk length";
-                return BNDR_PARSE_ERR;
-            }
-            i = (size_t)(cr - buf) + 2;
-            p->bulklen = ll;
-            *pos = i;
-        }
-        if (len - i < (size_t)p->bulklen + 2) {
-            *need = i + (size_t)p->bulklen + 2;
-            return BNDR_PARSE_MORE;
-        }
-        parser_reserve(p, p->argc + 1);
-        p->offs[p->argc] = i;
-        p->lens[p->argc] = (size_t)p->bulklen;
-        p->argc++;
-        i += (size_t)p->bulklen + 2;
-        p->bulklen = -1;
-        p->mblen--;
-        *pos = i;
-    }
-    p->reqtype = 0;
-    return BNDR_PARSE_OK;
+    return r == BB_RESP_MORE ? BNDR_PARSE_MORE : BNDR_PARSE_ERR;
 }
 
 void bndr_parser_args(struct bndr_parser *p, char *buf, struct bndr_arg *out)

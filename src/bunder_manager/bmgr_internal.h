@@ -6,7 +6,7 @@
  *                     SIGCHLD, crash restart with backoff, idle eviction, orphan cleanup, acquire
  *   bmgr_relay.c      the public RESP endpoint: pre-AUTH commands, then a byte relay to a child
  *   bmgr_api.c        HTTP routes, internal RPC (ProxyKV), SSE subscriptions, the KV operations
- *   bmgr_proto.c      small bounded parsers and codecs: RESP requests (pre-AUTH), blocking RESP
+ *   bmgr_proto.c      pre-AUTH commands through core's RESP parser (bb_resp), the blocking RESP
  *                     client, the keys-file verifier (percent-decoding, project ids, base64: core)
  *
  * Threading: the manager lives on the bunbased loop thread. m->mtx guards the slot table and every
@@ -58,12 +58,15 @@ uint64_t bmgr_now_ms(void);
  * frees) or NULL on ENOMEM. decode: strict (padding optional, no whitespace); *out malloc'd
  * (caller frees), returns 0, BB_EINVAL or BB_ENOMEM. */
 
-/* Incremental RESP request parser for the pre-AUTH phase: arrays of bulk strings and inline
- * commands. Parses one command from buf[0..len). Returns 1 with argv/lens filled (pointing into
- * buf) and *consumed set, 0 when more bytes are needed, BB_EPROTO on malformed input or
- * BB_ETOOBIG when a command exceeds BMGR_PREAUTH_ARGS arguments or BMGR_PREAUTH_MAX bytes. */
-int bmgr_resp_parse(const char *buf, size_t len, size_t *consumed, const char **argv,
-                    size_t *lens, size_t *argc);
+/* One pre-AUTH command from buf[0..len), parsed by core's RESP request parser (bb_resp.h: arrays
+ * of bulk strings and inline commands) under the pre-AUTH bounds. p is the caller's parser (reset
+ * here; inline arguments live in it until its next use). Returns 1 with argv/lens filled
+ * (pointing into buf or p) and *consumed set; 0 when more bytes are needed; BB_EPROTO on
+ * malformed input; BB_ETOOBIG when a command exceeds BMGR_PREAUTH_ARGS arguments or
+ * BMGR_PREAUTH_MAX bytes; BB_ENOMEM. *err (may be NULL) gets the Redis-worded reason. */
+struct bb_resp_parser;
+int bmgr_resp_parse(struct bb_resp_parser *p, const char *buf, size_t len, size_t *consumed,
+                    const char **argv, size_t *lens, size_t *argc, const char **err);
 
 /* Blocking RESP client (worker threads) toward one child. */
 struct bmgr_rc {

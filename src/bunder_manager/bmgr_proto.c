@@ -17,6 +17,7 @@
  * SHA-256 digests and compared in constant time.
  */
 #include "bmgr_internal.h"
+#include "bb_resp.h"
 #include "bb_id.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
@@ -43,83 +44,27 @@ uint64_t bmgr_now_ms(void)
 /* ------------------------------------------------------------------ project ids */
 
 
-/* ------------------------------------------------------------------ RESP request parser */
+/* ------------------------------------------------------------------ pre-AUTH commands */
 
-/* Reads a CRLF-terminated decimal at p (bounded by end). Returns pointer after CRLF, NULL if
- * incomplete, (char*)1 on error. */
-static const char *read_num(const char *p, const char *end, long *out)
+int bmgr_resp_parse(struct bb_resp_parser *p, const char *buf, size_t len, size_t *consumed,
+                    const char **argv, size_t *lens, size_t *argc, const char **err)
 {
-    const char *lf = memchr(p, '\n', (size_t)(end - p));
-    if (!lf) return (end - p) > 32 ? (const char *)1 : NULL;
-    if (lf == p || lf[-1] != '\r') return (const char *)1;
-    const char *q = p;
-    int neg = 0;
-    if (*q == '-') neg = 1, q++;
-    if (q == lf - 1 || lf - 1 - q > 18) return (const char *)1;
-    long v = 0;
-    for (; q < lf - 1; q++) {
-        if (*q < '0' || *q > '9') return (const char *)1;
-        v = v * 10 + (*q - '0');
-    }
-    *out = neg ? -v : v;
-    return lf + 1;
-}
-
-int bmgr_resp_parse(const char *buf, size_t len, size_t *consumed, const char **argv,
-                    size_t *lens, size_t *argc)
-{
-    const char *p = buf, *end = buf + len;
+    static const struct bb_resp_limits lim = {
+        .max_bulk = BMGR_PREAUTH_MAX, .max_args = BMGR_PREAUTH_ARGS, .max_inline = BMGR_PREAUTH_MAX};
+    size_t pos = 0, need;
+    const char *e = NULL;
     *argc = 0;
     *consumed = 0;
-    if (len == 0) return 0;
-    if (*p == '*') {
-        long n;
-        const char *q = read_num(p + 1, end, &n);
-        if (q == (const char *)1) return BB_EPROTO;
-        if (!q) return len > BMGR_PREAUTH_MAX ? BB_ETOOBIG : 0;
-        if (n < 0) n = 0;
-        if (n > BMGR_PREAUTH_ARGS) return BB_ETOOBIG;
-        p = q;
-        for (long i = 0; i < n; i++) {
-            if (p >= end) return (size_t)(p - buf) > BMGR_PREAUTH_MAX ? BB_ETOOBIG : 0;
-            if (*p != '$') return BB_EPROTO;
-            long bl;
-            q = read_num(p + 1, end, &bl);
-            if (q == (const char *)1 || bl < 0) return BB_EPROTO;
-            if (!q) return 0;
-            if (bl > BMGR_PREAUTH_MAX) return BB_ETOOBIG;
-            if ((size_t)(end - q) < (size_t)bl + 2) {
-                return (size_t)(q - buf) + (size_t)bl + 2 > BMGR_PREAUTH_MAX ? BB_ETOOBIG : 0;
-            }
-            if (q[bl] != '\r' || q[bl + 1] != '\n') return BB_EPROTO;
-            argv[i] = q;
-            lens[i] = (size_t)bl;
-            p = q + bl + 2;
-        }
-        if ((size_t)(p - buf) > BMGR_PREAUTH_MAX) return BB_ETOOBIG;
-        *argc = (size_t)n;
-        *consumed = (size_t)(p - buf);
-        return 1;
-    }
-    /* inline command */
-    const char *lf = memchr(p, '\n', len);
-    if (!lf) return len > BMGR_PREAUTH_MAX ? BB_ETOOBIG : 0;
-    if ((size_t)(lf - buf) > BMGR_PREAUTH_MAX) return BB_ETOOBIG;
-    const char *le = lf;
-    if (le > p && le[-1] == '\r') le--;
-    size_t n = 0;
-    while (p < le) {
-        while (p < le && (*p == ' ' || *p == '\t')) p++;
-        if (p >= le) break;
-        const char *s = p;
-        while (p < le && *p != ' ' && *p != '\t') p++;
-        if (n >= BMGR_PREAUTH_ARGS) return BB_ETOOBIG;
-        argv[n] = s;
-        lens[n] = (size_t)(p - s);
-        n++;
-    }
-    *argc = n;
-    *consumed = (size_t)(lf + 1 - buf);
+    if (err) *err = NULL;
+    bb_resp_parser_reset(p);
+    int r = bb_resp_parse(p, buf, len, &pos, &lim, &need, &e);
+    if (err) *err = e;
+    if (r == BB_RESP_MORE) return len >= BMGR_PREAUTH_MAX ? BB_ETOOBIG : 0;
+    if (r < 0) return r;
+    if (pos > BMGR_PREAUTH_MAX) return BB_ETOOBIG;
+    bb_resp_parser_args(p, buf, argv, lens);
+    *argc = p->argc;
+    *consumed = pos;
     return 1;
 }
 

@@ -27,6 +27,7 @@
  * evicted under an open connection. A child that dies closes its relayed connections (EOF).
  */
 #include "bmgr_internal.h"
+#include "bb_resp.h"
 #include "bb_id.h"
 #include "../bunder/bunder_tenant.h"
 #include "bb_config.h"
@@ -517,18 +518,32 @@ static char *build_cmd(size_t argc, const char **argv, const size_t *lens, size_
     return b;
 }
 
+static void process_pre_with(struct bmgr_rconn *rc, struct bb_resp_parser *parser);
+
+/* Pre-AUTH commands through core's RESP parser; its memory lives for this call. */
 static void process_pre(struct bmgr_rconn *rc)
+{
+    struct bb_resp_parser parser;
+    bb_resp_parser_init(&parser, NULL, NULL);
+    process_pre_with(rc, &parser);
+    bb_resp_parser_release(&parser);
+}
+
+static void process_pre_with(struct bmgr_rconn *rc, struct bb_resp_parser *parser)
 {
     const char *argv[BMGR_PREAUTH_ARGS];
     size_t lens[BMGR_PREAUTH_ARGS];
     while (rc->state == RS_PRE && rc->in_len > 0) {
         size_t argc, consumed;
-        int r = bmgr_resp_parse(rc->in, rc->in_len, &consumed, argv, lens, &argc);
+        const char *perr = NULL;
+        int r = bmgr_resp_parse(parser, rc->in, rc->in_len, &consumed, argv, lens, &argc, &perr);
         if (r == 0) return;
         if (r < 0) {
-            const char *msg = r == BB_ETOOBIG
-                                  ? "-ERR Protocol error: command too large before AUTH\r\n"
-                                  : "-ERR Protocol error: invalid request\r\n";
+            char msg[128];
+            if (r == BB_ETOOBIG)
+                snprintf(msg, sizeof msg, "-ERR Protocol error: command too large before AUTH\r\n");
+            else
+                snprintf(msg, sizeof msg, "-%s\r\n", perr ? perr : "ERR Protocol error: invalid request");
             reply(rc, msg, strlen(msg), 1);
             uv_read_stop((uv_stream_t *)&rc->cli);
             rc->in_len = 0;

@@ -19,6 +19,7 @@
 #include "bb_err.h"
 #include "bb_crypto.h"
 #include "bmgr_internal.h"
+#include "bb_resp.h"
 
 /* (project ids and base64 are core's: tests/unit/core/test_id.c, test_crypto.c) */
 
@@ -38,49 +39,63 @@ static void test_pct_decode(void **state)
     assert_int_equal(bb_pct_decode("0123456789abcdefg", 17, out, sizeof out, 0), BB_ETOOBIG);
 }
 
+/* the pre-AUTH bounds on core's RESP parser (the parser itself: tests/unit/core/test_resp.c) */
 static void test_resp_parse(void **state)
 {
     (void)state;
+    struct bb_resp_parser P;
+    bb_resp_parser_init(&P, NULL, NULL);
     const char *argv[BMGR_PREAUTH_ARGS];
     size_t lens[BMGR_PREAUTH_ARGS], argc, used;
     const char *cmd = "*3\r\n$4\r\nAUTH\r\n$2\r\np1\r\n$3\r\nk y\r\n*1\r\n$4\r\nPING\r\n";
     size_t len = strlen(cmd);
-    assert_int_equal(bmgr_resp_parse(cmd, len, &used, argv, lens, &argc), 1);
+    assert_int_equal(bmgr_resp_parse(&P, cmd, len, &used, argv, lens, &argc, NULL), 1);
     assert_int_equal(argc, 3);
     assert_memory_equal(argv[2], "k y", 3);
     assert_int_equal(used, 31);
     /* every strict prefix of the first command is incomplete */
     for (size_t i = 0; i < 31; i++)
-        assert_int_equal(bmgr_resp_parse(cmd, i, &used, argv, lens, &argc), 0);
-    assert_int_equal(bmgr_resp_parse(cmd + 31, len - 31, &used, argv, lens, &argc), 1);
+        assert_int_equal(bmgr_resp_parse(&P, cmd, i, &used, argv, lens, &argc, NULL), 0);
+    assert_int_equal(bmgr_resp_parse(&P, cmd + 31, len - 31, &used, argv, lens, &argc, NULL), 1);
     assert_int_equal(argc, 1);
     /* inline, with and without CR, extra spaces */
-    assert_int_equal(bmgr_resp_parse("  AUTH  p1 key\r\nX", 17, &used, argv, lens, &argc), 1);
+    assert_int_equal(bmgr_resp_parse(&P, "  AUTH  p1 key\r\nX", 17, &used, argv, lens, &argc, NULL), 1);
     assert_int_equal(argc, 3);
     assert_int_equal(used, 16);
     assert_memory_equal(argv[1], "p1", 2);
-    assert_int_equal(bmgr_resp_parse("PING\n", 5, &used, argv, lens, &argc), 1);
+    assert_int_equal(bmgr_resp_parse(&P, "PING\n", 5, &used, argv, lens, &argc, NULL), 1);
     assert_int_equal(argc, 1);
-    assert_int_equal(bmgr_resp_parse("\r\n", 2, &used, argv, lens, &argc), 1);
+    assert_int_equal(bmgr_resp_parse(&P, "\r\n", 2, &used, argv, lens, &argc, NULL), 1);
     assert_int_equal(argc, 0);
     /* malformed */
-    assert_int_equal(bmgr_resp_parse("*1\r\n+PING\r\n", 11, &used, argv, lens, &argc), BB_EPROTO);
-    assert_int_equal(bmgr_resp_parse("*x\r\n", 4, &used, argv, lens, &argc), BB_EPROTO);
-    assert_int_equal(bmgr_resp_parse("*1\n", 3, &used, argv, lens, &argc), BB_EPROTO);
-    assert_int_equal(bmgr_resp_parse("*1\r\n$2\r\nabc\r\n", 13, &used, argv, lens, &argc),
+    assert_int_equal(bmgr_resp_parse(&P, "*1\r\n+PING\r\n", 11, &used, argv, lens, &argc, NULL), BB_EPROTO);
+    assert_int_equal(bmgr_resp_parse(&P, "*x\r\n", 4, &used, argv, lens, &argc, NULL), BB_EPROTO);
+    /* "*1\n": no CR yet, so not a complete header (as Redis): more bytes wanted */
+    assert_int_equal(bmgr_resp_parse(&P, "*1\n", 3, &used, argv, lens, &argc, NULL), 0);
+    assert_int_equal(bmgr_resp_parse(&P, "*1\r\n$2\r\nabc\r\n", 13, &used, argv, lens, &argc, NULL),
                      BB_EPROTO);
-    assert_int_equal(bmgr_resp_parse("*1\r\n$-5\r\n", 9, &used, argv, lens, &argc), BB_EPROTO);
+    assert_int_equal(bmgr_resp_parse(&P, "*1\r\n$-5\r\n", 9, &used, argv, lens, &argc, NULL), BB_EPROTO);
     /* bounds: too many arguments, a bulk over the pre-AUTH limit, an endless inline line */
-    assert_int_equal(bmgr_resp_parse("*17\r\n", 5, &used, argv, lens, &argc), BB_ETOOBIG);
-    assert_int_equal(bmgr_resp_parse("*1\r\n$100000\r\n", 13, &used, argv, lens, &argc),
+    assert_int_equal(bmgr_resp_parse(&P, "*17\r\n", 5, &used, argv, lens, &argc, NULL), BB_ETOOBIG);
+    assert_int_equal(bmgr_resp_parse(&P, "*1\r\n$100000\r\n", 13, &used, argv, lens, &argc, NULL),
                      BB_ETOOBIG);
     char *big = malloc(BMGR_PREAUTH_MAX + 10);
     memset(big, 'a', BMGR_PREAUTH_MAX + 10);
-    assert_int_equal(bmgr_resp_parse(big, BMGR_PREAUTH_MAX + 10, &used, argv, lens, &argc),
+    assert_int_equal(bmgr_resp_parse(&P, big, BMGR_PREAUTH_MAX + 10, &used, argv, lens, &argc, NULL),
                      BB_ETOOBIG);
     free(big);
-    assert_int_equal(bmgr_resp_parse("*99999999999999999999\r\n", 24, &used, argv, lens, &argc),
+    assert_int_equal(bmgr_resp_parse(&P, "*99999999999999999999\r\n", 24, &used, argv, lens, &argc, NULL),
                      BB_EPROTO);
+    /* inline commands follow Redis' quoting: arguments are unescaped into the parser */
+    const char *q = "AUTH \"p 1\" k\n";
+    assert_int_equal(bmgr_resp_parse(&P, q, strlen(q), &used, argv, lens, &argc, NULL), 1);
+    assert_int_equal(argc, 3);
+    assert_memory_equal(argv[1], "p 1", 3);
+    const char *why = NULL;
+    q = "AUTH \"p1\n";
+    assert_int_equal(bmgr_resp_parse(&P, q, strlen(q), &used, argv, lens, &argc, &why), BB_EPROTO);
+    assert_string_equal(why, "ERR Protocol error: unbalanced quotes in request");
+    bb_resp_parser_release(&P);
 }
 
 static void write_file(const char *path, const char *text)
