@@ -737,6 +737,20 @@ static int fill_identity(struct bb_identity *out, const char *sub, const char *s
     return 0;
 }
 
+/* 0 when tok is a JWT whose (unverified) payload names another issuer than ours: a token of
+ * another resolver's (tenant-auth's end users), left to it. Anything else is ours to judge. */
+static int own_issuer(struct bun_auth *a, const char *tok, size_t len)
+{
+    const char *d1 = memchr(tok, '.', len);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
+    if (!d2) return 1;
+    json_t *p = decode_obj(d1 + 1, (size_t)(d2 - d1 - 1), MAX_PAYLOAD);
+    const char *iss = json_string_value(json_object_get(p, "iss"));
+    int own = !iss || strcmp(iss, a->c.issuer) == 0;
+    json_decref(p);
+    return own;
+}
+
 int bun_auth_resolve(void *arg, const struct bb_http_request *req, struct bb_identity *out,
                      struct bb_identity_reject *why)
 {
@@ -752,6 +766,7 @@ int bun_auth_resolve(void *arg, const struct bb_http_request *req, struct bb_ide
         size_t tl = strlen(t);
         while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
             tl--;
+        if (!own_issuer(a, t, tl)) return BB_ENOTFOUND; /* another issuer's (tenant-auth) */
         char sub[BUN_AUTH_ID_MAX + 1], sid[BUN_AUTH_ID_MAX + 1];
         int rc = ba_jwt_verify(a, t, tl, sub, sizeof sub, sid, sizeof sid, why);
         if (rc) return rc;

@@ -6,6 +6,7 @@
 #include "bun_kms.h"
 #include "buncast.h"
 #include "bundoc_server.h"
+#include "tenant_auth.h"
 #include "bunder_manager.h"
 #include "platform.h"
 
@@ -17,6 +18,7 @@
 static const struct bb_service_def *const all_services[] = {
     &bb_bun_kms_service,  /* before bun-auth and tenant-auth: they keep their keys in it */
     &bb_bun_auth_service, /* before platform: platform calls it in-process */
+    &bb_tenant_auth_service, /* before platform: its resolver must see end-user tokens first */
     &bb_platform_service,
     &bb_buncast_service,
     &bb_bundoc_server_service,

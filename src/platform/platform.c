@@ -117,6 +117,9 @@ static void handle_debug_sse(struct bb_http_request *req, struct bb_http_respons
 #define DEV (BB_IDENTITY_DEVELOPER_SESSION | BB_IDENTITY_PAT)
 #define KEYS (BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET)
 #define DEVKEY (DEV | KEYS)
+#define ENDUSER (BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_END_USER_JWT)
+#define DEVSK (DEV | BB_IDENTITY_PROJECT_KEY_SECRET)
+#define TA plat_h_gw_tenant_auth
 #define POOL BB_ROUTE_POOL
 #define SMALL 16384 /* bodies of control-plane requests */
 
@@ -182,11 +185,44 @@ const struct plat_route plat_routes[] = {
     /* the gateway to the data plane (platform_gateway.c): documents and KV, console form
      * (session or PAT, the caller's role) and key-based form (pk_ / sk_, the key's project) */
     PLAT_GW_ROUTES("/v1/projects/{projectId}", DEV),
-    PLAT_GW_ROUTES("/v1", KEYS),
+    PLAT_GW_ROUTES("/v1", KEYS | BB_IDENTITY_END_USER_JWT),
     PLAT_GW_PREFLIGHTS,
     {"GET", "/v1/projects/{projectId}/cors", plat_h_gw_cors_get, DEV, POOL, 0, RES_CONFIG,
      ACT_READ},
     {"PUT", "/v1/projects/{projectId}/cors", plat_h_gw_cors_put, DEV, POOL, SMALL, RES_CONFIG,
+     ACT_WRITE},
+    /* a project's end users (tenant-auth, forwarded by platform_gateway.c): the app's routes with
+     * its pk_ or a signed-in end user's token (the developer accounts are /v1/auth/...) */
+    {"POST", "/v1/auth/project/register", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"POST", "/v1/auth/project/login", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"POST", "/v1/auth/project/anonymous", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"POST", "/v1/auth/project/refresh", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"POST", "/v1/auth/project/logout", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"GET", "/v1/auth/project/me", TA, ENDUSER, POOL, 0, RES_AUTH_APP, ACT_READ},
+    {"GET", "/v1/auth/project/verify", TA, ENDUSER, POOL, 0, RES_AUTH_APP, ACT_READ},
+    {"POST", "/v1/auth/project/password", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"POST", "/v1/auth/project/password-reset", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP,
+     ACT_WRITE},
+    {"POST", "/v1/auth/project/password-reset/confirm", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP,
+     ACT_WRITE},
+    {"POST", "/v1/auth/project/verify-email", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP, ACT_WRITE},
+    {"POST", "/v1/auth/project/verify-email/confirm", TA, ENDUSER, POOL, SMALL, RES_AUTH_APP,
+     ACT_WRITE},
+    {"GET", "/v1/auth/project/jwks.json", TA, ENDUSER, POOL, 0, RES_AUTH_APP, ACT_READ},
+    /* ... and their administration: developers by role, sk_ */
+    {"GET", "/v1/projects/{projectId}/auth/users", TA, DEVSK, POOL, 0, RES_AUTH, ACT_READ},
+    {"POST", "/v1/projects/{projectId}/auth/users", TA, DEVSK, POOL, SMALL, RES_AUTH, ACT_WRITE},
+    {"GET", "/v1/projects/{projectId}/auth/users/{userId}", TA, DEVSK, POOL, 0, RES_AUTH,
+     ACT_READ},
+    {"DELETE", "/v1/projects/{projectId}/auth/users/{userId}", TA, DEVSK, POOL, 0, RES_AUTH,
+     ACT_WRITE},
+    {"POST", "/v1/projects/{projectId}/auth/users/{userId}/disable", TA, DEVSK, POOL, SMALL,
+     RES_AUTH, ACT_WRITE},
+    {"POST", "/v1/projects/{projectId}/auth/users/{userId}/enable", TA, DEVSK, POOL, SMALL,
+     RES_AUTH, ACT_WRITE},
+    {"GET", "/v1/projects/{projectId}/auth/config", TA, DEVSK, POOL, 0, RES_AUTH, ACT_READ},
+    {"PUT", "/v1/projects/{projectId}/auth/config", TA, DEVSK, POOL, SMALL, RES_AUTH, ACT_WRITE},
+    {"POST", "/v1/projects/{projectId}/auth/keys/rotate", TA, DEVSK, POOL, SMALL, RES_AUTH,
      ACT_WRITE},
 };
 const size_t plat_nroutes = sizeof plat_routes / sizeof plat_routes[0];
@@ -202,6 +238,7 @@ static void kinds_json(json_t *arr, unsigned mask)
              {BB_IDENTITY_PAT, "pat"},
              {BB_IDENTITY_PROJECT_KEY_PUBLIC, "pk"},
              {BB_IDENTITY_PROJECT_KEY_SECRET, "sk"},
+             {BB_IDENTITY_END_USER_JWT, "end_user"},
              {BB_IDENTITY_INTERNAL_SERVICE, "internal"}};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (mask & k[i].bit) json_array_append_new(arr, json_string(k[i].name));

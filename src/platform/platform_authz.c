@@ -12,6 +12,8 @@
  *   ({projectId})         PAT: also its scope (403)                 (else 403) × matrix
  *   project, no id        (list / create) any developer; PAT scope  403 (the route's mask)
  *   key-only, no id       403 (the route's mask)                    the key's project × matrix
+ * An end user signed in with tenant-auth (BB_IDENTITY_END_USER_JWT, project = the token's aud) is
+ * the pk_ column, on the routes whose mask accepts end users.
  *
  * Internal identities (the internal token) pass: services vouch for themselves.
  * Cookie-authenticated state-changing requests must come from the same origin (CSRF): an Origin
@@ -41,6 +43,8 @@ static const unsigned char matrix[RES_COUNT_][PR_COUNT_] = {
     [RES_CONFIG] = {R | W | A, R | W, R, R, R, R},
     [RES_LOGS] = {R | A, R, R, R, 0, R},
     [RES_FUNCTIONS] = {R | W | A, R | W | A, R | W, R, R, R | W | A},
+    [RES_AUTH] = {R | W | A, R | W, R, R, 0, R | W},
+    [RES_AUTH_APP] = {0, 0, 0, 0, R | W, 0},
 };
 
 static const char *const res_names[RES_COUNT_] = {
@@ -48,6 +52,7 @@ static const char *const res_names[RES_COUNT_] = {
     [RES_PROJECT] = "project",   [RES_MEMBERS] = "members", [RES_KEYS] = "keys",
     [RES_DATABASE] = "database", [RES_KV] = "kv",           [RES_REALTIME] = "realtime",
     [RES_CONFIG] = "config",     [RES_LOGS] = "logs",       [RES_FUNCTIONS] = "functions",
+    [RES_AUTH] = "auth",         [RES_AUTH_APP] = "auth_app",
 };
 static const char *const act_names[ACT_COUNT_] = {"read", "write", "admin"};
 static const char *const role_names[] = {"owner", "admin", "member", "viewer"};
@@ -184,7 +189,8 @@ int platform_routes_check(const struct plat_route *rt, size_t n, char *err, size
             why = "is not public but accepts anyone";
         else if (r->res > RES_ACCOUNT && !has_pid && r->res != RES_PROJECT &&
                  (r->auth &
-                  ~(unsigned)(BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET)))
+                  ~(unsigned)(BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET |
+                              BB_IDENTITY_END_USER_JWT)))
             why = "is project-scoped but has no {projectId} (only key-only routes take the "
                   "project from the key)";
         else if ((r->res == RES_ACCOUNT || r->res == RES_PUBLIC) && has_pid)
@@ -244,7 +250,10 @@ int platform_authorize(void *arg, const struct bb_http_request *req, const char 
             plen = req->match.params[k].value_len;
         }
 
-    if (id->kind == BB_IDENTITY_PROJECT_KEY_PUBLIC || id->kind == BB_IDENTITY_PROJECT_KEY_SECRET) {
+    /* an end user signed in with tenant-auth may do what the project's pk_ may, on the routes
+     * that accept end users (data and the app's sign-in routes, never administration) */
+    if (id->kind == BB_IDENTITY_PROJECT_KEY_PUBLIC || id->kind == BB_IDENTITY_PROJECT_KEY_SECRET ||
+        id->kind == BB_IDENTITY_END_USER_JWT) {
         if (!pid && pr->res == RES_ACCOUNT) {
             *code = "forbidden", *msg = "project keys cannot use this route";
             return 403;
@@ -254,7 +263,7 @@ int platform_authorize(void *arg, const struct bb_http_request *req, const char 
             *code = "key_wrong_project", *msg = "this key belongs to another project";
             return 403;
         }
-        int pr_ = id->kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? PR_PK : PR_SK;
+        int pr_ = id->kind == BB_IDENTITY_PROJECT_KEY_SECRET ? PR_SK : PR_PK;
         if (!plat_matrix_allows(pr_, pr->res, pr->act)) {
             *code = "forbidden";
             *msg = pr_ == PR_PK ? "a publishable key (pk_) may not do this"

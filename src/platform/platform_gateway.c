@@ -54,8 +54,8 @@
 
 #define GW_URL_MAX 8192
 
-enum gw_svc { GW_BUNDOC, GW_BUNDER };
-static const char *const svc_names[] = {"bundoc-server", "bunder-manager"};
+enum gw_svc { GW_BUNDOC, GW_BUNDER, GW_TENANT_AUTH };
+static const char *const svc_names[] = {"bundoc-server", "bunder-manager", "tenant-auth"};
 
 /* The path after the first n segments of path ("" when it has no more). */
 static const char *skip_segments(const char *path, int n)
@@ -211,6 +211,9 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
     pass_header(req, "Content-Type", hdrs, &nh);
     pass_header(req, "Accept", hdrs, &nh);
     pass_header(req, "Last-Event-ID", hdrs, &nh);
+    char ip[64];
+    if (svc == GW_TENANT_AUTH && bb_http_client_ip(req, ip, sizeof ip) == 0) /* rate limits */
+        hdrs[nh++] = (struct bb_http_header){"X-Bunbase-Client-Ip", ip};
 
     char addr[256];
     const char *remote;
@@ -219,12 +222,12 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
         forward_local(p, router, req, res, url, hdrs, nh);
     else if (remote)
         forward_remote(req, res, remote, url, hdrs, nh);
-    else
-        bb_http_reply_error_status(res, 503, "service_unavailable",
-                                   svc == GW_BUNDOC ? "bundoc-server is not running here and "
-                                                      "BUNBASE_BUNDOC_SERVER_ADDR is not set"
-                                                    : "bunder-manager is not running here and "
-                                                      "BUNBASE_BUNDER_MANAGER_ADDR is not set");
+    else {
+        char knob[128], msg[300];
+        snprintf(msg, sizeof msg, "%s is not running here and %s is not set", svc_names[svc],
+                 bb_config_service_addr_knob(svc_names[svc], knob, sizeof knob));
+        bb_http_reply_error_status(res, 503, "service_unavailable", msg);
+    }
 }
 
 /* One internal-admin call without a client request behind it; returns the HTTP status, or 0 when
@@ -262,9 +265,19 @@ void plat_gw_drop_project(struct platform *p, const char *pid, const char *reque
 
 static void cors_answer(struct bb_http_request *req, struct bb_http_response *res);
 
-static const char *identity_for(const struct bb_http_request *req)
+/* X-Bunbase-Identity for the caller (a new string, caller frees; NULL when out of memory):
+ * "anonymous" for a pk_, {"uid","claims"} for an end user signed in with tenant-auth, "admin"
+ * for sk_ and developers. */
+static char *identity_for(const struct bb_http_request *req)
 {
-    return req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? "anonymous" : "admin";
+    if (req->identity.kind == BB_IDENTITY_END_USER_JWT && req->identity.uid) {
+        json_t *o = json_pack("{s:s,s:O}", "uid", req->identity.uid, "claims",
+                              req->identity.claims ? req->identity.claims : json_object());
+        char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        return s;
+    }
+    return strdup(req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? "anonymous" : "admin");
 }
 
 /* /v1/projects/{projectId}/database/<rest> and /v1/database/<rest> */
@@ -286,7 +299,13 @@ void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *re
         return;
     }
     cors_answer(req, res);
-    forward(req, res, GW_BUNDOC, url, identity_for(req));
+    char *who = identity_for(req);
+    if (!who) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    forward(req, res, GW_BUNDOC, url, who);
+    free(who);
 }
 
 /* /v1/projects/{projectId}/kv[/{key}] and /v1/kv[/{key}] */
@@ -309,6 +328,39 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res)
     }
     cors_answer(req, res);
     forward(req, res, GW_BUNDER, url, NULL);
+}
+
+/* /v1/auth/project/<rest> (pk_ or an end user's token; the project is theirs) and
+ * /v1/projects/{projectId}/auth/<rest> (developers by role, sk_): to tenant-auth's
+ * /v1/tenant-auth/<project>/app<rest> and /admin<rest>, as the caller's identity (pk_ "anonymous",
+ * an end user {"uid","claims"}, sk_ and developers "admin"), with the client's IP for its rate
+ * limits. */
+void plat_h_gw_tenant_auth(struct bb_http_request *req, struct bb_http_response *res)
+{
+    const char *pid;
+    size_t plen;
+    int console;
+    if (project_of(req, &pid, &plen, &console)) {
+        plat_reply_err(res, 403, "forbidden", "no project for this credential");
+        return;
+    }
+    const char *rest = skip_segments(req->path, console ? 4 : 3);
+    char url[GW_URL_MAX];
+    int n = snprintf(url, sizeof url, "/v1/tenant-auth/%.*s/%s%s%s%s", (int)plen, pid,
+                     console ? "admin" : "app", rest, req->query ? "?" : "",
+                     req->query ? req->query : "");
+    if (n < 0 || (size_t)n >= sizeof url) {
+        plat_reply_err(res, 414, "uri_too_long", "request target too long");
+        return;
+    }
+    char *who = identity_for(req);
+    if (!who) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    cors_answer(req, res);
+    forward(req, res, GW_TENANT_AUTH, url, who);
+    free(who);
 }
 
 /* ---------------------------------------------------------------- remote streams
@@ -640,13 +692,29 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
     }
     cors_answer(req, res);
     if (!router) {
-        stream_remote(req, res, remote, url, identity_for(req));
+        char *who = identity_for(req);
+        if (!who) {
+            bb_http_reply_error(res, BB_ENOMEM, NULL);
+            return;
+        }
+        stream_remote(req, res, remote, url, who);
+        free(who);
         return;
     }
     struct bb_identity as = {0};
-    as.kind = req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? BB_IDENTITY_INTERNAL_END_USER
-                                                                   : BB_IDENTITY_INTERNAL_ADMIN;
+    int eu = req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ||
+             req->identity.kind == BB_IDENTITY_END_USER_JWT;
+    as.kind = eu ? BB_IDENTITY_INTERNAL_END_USER : BB_IDENTITY_INTERNAL_ADMIN;
     as.resolver = "gateway";
+    if (req->identity.kind == BB_IDENTITY_END_USER_JWT && req->identity.uid) {
+        as.uid = strdup(req->identity.uid);
+        as.claims = req->identity.claims ? json_incref(req->identity.claims) : json_object();
+        if (!as.uid || !as.claims) {
+            bb_identity_release(&as);
+            bb_http_reply_error(res, BB_ENOMEM, NULL);
+            return;
+        }
+    }
     bb_http_redispatch(req, res, router, url, &as);
 }
 

@@ -46,6 +46,8 @@ enum plat_res {
     RES_CONFIG,
     RES_LOGS,
     RES_FUNCTIONS,
+    RES_AUTH,     /* a project's end users and auth config (tenant-auth's admin routes) */
+    RES_AUTH_APP, /* an app's own sign-in routes (pk_ and signed-in end users) */
     RES_COUNT_
 };
 enum plat_act { ACT_READ = 0, ACT_WRITE, ACT_ADMIN, ACT_COUNT_ };
@@ -246,6 +248,8 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
 void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_cors_get(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *res);
+/* /v1/auth/project/... and /v1/projects/{projectId}/auth/...: forwarded to tenant-auth. */
+void plat_h_gw_tenant_auth(struct bb_http_request *req, struct bb_http_response *res);
 /* clang-format off */
 #define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
     {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}
