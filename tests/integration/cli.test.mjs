@@ -125,8 +125,10 @@ describe('bunbase CLI', () => {
     // NDJSON import (batched, with --skip to resume) and export (paged, resumable with --cursor)
     const nd = path.join(cfg, 'docs.ndjson');
     fs.writeFileSync(nd, Array.from({ length: 25 }, (_, i) => JSON.stringify({ _id: `d${String(i).padStart(2, '0')}`, i })).join('\n') + '\n');
-    r = await cli(cfg, ['db', 'import', 'bulk', nd, '--batch', '10', '--json']);
+    r = await cli(cfg, ['db', 'import', 'bulk', nd, '--batch', '10', '--json'], { env: { BUNBASE_CLI_PROGRESS_MS: '0' } });
     ok(r, 'db import');
+    assert.match(r.stderr, /^imported 10 documents \(through line 10\)$/m);
+    assert.match(r.stderr, /^imported 20 documents \(through line 20\)$/m);
     assert.deepEqual(r.json, { ok: true, collection: 'bulk', imported: 25, skipped: 0 });
     r = await cli(cfg, ['db', 'import', 'bulk', nd, '--batch', '10']);
     assert.equal(r.code, 4, `re-import conflicts: ${r.stderr}`);
@@ -456,6 +458,8 @@ describe('bunbase CLI', () => {
       const screen2 = () => tmux('capture-pane', '-p', '-t', s2).stdout;
       for (let i = 0; i < 100 && !/Password:/.test(screen2()); i++) await sleep(100);
       tmux('send-keys', '-t', s2, 'C-c');
+      // the shell's next prompt, before typing (restoring the terminal flushes pending input)
+      for (let i = 0; i < 100 && !/^\$\s*$/m.test(screen2()); i++) await sleep(100);
       type("echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\?echo' | sed 's/^/ECHO:/'");
       for (let i = 0; i < 100 && !/^ECHO:/m.test(screen2()); i++) await sleep(100);
       assert.match(screen2(), /^EXIT=130$/m, screen2());
