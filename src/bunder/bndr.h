@@ -176,6 +176,7 @@ struct bndr_obj {
     uint32_t lru;   /* LRU clock (seconds) of last access */
     uint32_t xidx;  /* index in db->xv, UINT32_MAX when no TTL */
     uint8_t type;
+    uint8_t big;  /* OBJECT ENCODING: converted past a compact encoding's limit (sticky, as Redis) */
     uint32_t len; /* string: length */
     uint32_t cap; /* string: capacity of s */
     union {
@@ -245,6 +246,8 @@ enum bndr_client_flags {
     BNDR_CF_IN_EXEC = 1 << 9,
     BNDR_CF_HANDOFF = 1 << 10, /* socket received from bunder-manager (handoff.c) */
     BNDR_CF_TENANT = 1 << 11,  /* a project's client: bunder_tenant.h applies (tenant.c); sticky */
+    BNDR_CF_PAUSED = 1 << 12,  /* CLIENT PAUSE holds its next command (server.c) */
+    BNDR_CF_NO_EVICT = 1 << 13, /* CLIENT NO-EVICT ON (reported only: no client eviction here) */
     BNDR_CF_BRETRY = 1 << 20,  /* a blocked command runs again (cmd_list.c): it must not block */
     BNDR_CF_BRETRY_WAIT = 1 << 21, /* ... and found nothing to serve: the client stays blocked */
 };
@@ -271,6 +274,7 @@ struct bndr_client {
     unsigned flags;
     int resp; /* 2 or 3 */
     int db;   /* SELECTed database (0 .. databases-1) */
+    int reply_mode; /* CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next command, 3 skipping this one */
     char *qbuf;
     size_t qlen, qcap, qpos; /* qpos: start of the command being parsed */
     size_t ppos, ppos_need;  /* parser resume point; bytes needed for the pending bulk */
@@ -392,6 +396,8 @@ struct bndr_server {
     struct bndr_db *dbs;
     int ndb, curdb;
     int aof_seldb; /* database of the last command fed to the AOF (-1: emit SELECT first) */
+    uint64_t pause_until; /* CLIENT PAUSE: unix ms (0: none) */
+    int pause_all;        /* 1: every command waits, 0: only writes */
     struct bndr_client *clients;
     struct bndr_client *pending_write;
     size_t nclients;
@@ -549,6 +555,8 @@ void bndr_block_free(struct bndr_client *c);
 int bndr_parse_timeout(struct bndr_client *c, const struct bndr_arg *a, uint64_t *abs_ms);
 void bndr_watch_key(struct bndr_client *c, const char *k, size_t n); /* in c's database */
 int bndr_client_watches(const struct bndr_client *c, int db, const char *k, size_t n);
+/* CLIENT UNPAUSE / end of a pause: the held clients run their commands again. */
+void bndr_unpause(struct bndr_server *s);
 int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern);
 int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern);
 void bndr_shutdown(struct bndr_server *s);
@@ -560,6 +568,12 @@ void bndr_busy_process_events(struct bndr_server *s, struct bndr_client *skip);
 int bndr_script_busy_reject(struct bndr_client *c, const struct bndr_cmd *cmd);
 /* 1 while a script runs past busy-reply-threshold (other clients get -BUSY) */
 int bndr_script_busy(void);
+/* cmd_admin.c: a command that ran usec µs, for SLOWLOG; a collection past the count limit of
+ * its compact encoding (OBJECT ENCODING); DEBUG SET-ACTIVE-EXPIRE. */
+void bndr_slowlog_push(struct bndr_client *c, int argc, const struct bndr_arg *argv, uint64_t usec);
+int bndr_obj_past_count_limit(const struct bndr_obj *o);
+int bndr_active_expire_enabled(void);
+void bndr_sub_error(struct bndr_client *c, const char *cmd, const char *known);
 /* cmd_script.c: bytes the Lua state holds now (INFO used_memory_lua). */
 size_t bndr_script_memory(void);
 
@@ -597,6 +611,10 @@ int bndr_snapshot_bgsave(struct bndr_server *s);
 void bndr_snapshot_child_done(struct bndr_server *s, pid_t pid, int ok);
 /* config.c */
 int bndr_config_get(struct bndr_client *c, const char *pat, size_t n, struct bndr_buf *out, long *count);
+/* The value of a Redis parameter bunder accepts without using it (hash-max-listpack-entries …),
+ * NULL if name is not one; valid until the next CONFIG SET. */
+const char *bndr_config_compat(const char *name);
+unsigned bndr_config_generation(void); /* changes whenever one of those changes */
 int bndr_config_set(struct bndr_server *s, const char *name, const char *val, char *err,
                     size_t errcap);
 /* http.c */

@@ -464,11 +464,157 @@ void bndr_cmd_reset(struct bndr_client *c)
     bndr_add_status(c, "RESET");
 }
 
+static const char *const client_help[] = {
+    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+    "HELP",
+    "    Prints this help.",
+    NULL};
+
+static int client_is_pubsub(const struct bndr_client *x)
+{
+    return bndr_client_subscribed(x);
+}
+
+/* CLIENT KILL: the old form (addr, +OK or "No such client") and the filter form (count). */
+static void client_kill(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    int old = c->argc == 3;
+    const struct bndr_arg *addr = NULL, *laddr = NULL, *user = NULL;
+    long long id = -1;
+    int type = -1, skipme = 1; /* type: 0 normal, 1 pubsub, 2 master/replica (none here) */
+    if (old) {
+        addr = &c->argv[2];
+        skipme = 0;
+    } else {
+        if (c->argc % 2 != 0) {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+        for (int i = 2; i + 1 < c->argc; i += 2) {
+            const struct bndr_arg *o = &c->argv[i], *v = &c->argv[i + 1];
+            if (bndr_argeq(o, "id")) {
+                if (bndr_parse_ll(v->p, v->n, &id) < 0 || id <= 0) {
+                    bndr_add_error(c, "ERR client-id should be greater than 0");
+                    return;
+                }
+            } else if (bndr_argeq(o, "type")) {
+                if (bndr_argeq(v, "normal")) type = 0;
+                else if (bndr_argeq(v, "pubsub")) type = 1;
+                else if (bndr_argeq(v, "master") || bndr_argeq(v, "replica") || bndr_argeq(v, "slave")) type = 2;
+                else {
+                    bndr_add_errorf(c, "ERR Unknown client type '%.*s'", (int)(v->n > 64 ? 64 : v->n), v->p);
+                    return;
+                }
+            } else if (bndr_argeq(o, "addr")) {
+                addr = v;
+            } else if (bndr_argeq(o, "laddr")) {
+                laddr = v;
+            } else if (bndr_argeq(o, "user")) {
+                user = v;
+            } else if (bndr_argeq(o, "skipme")) {
+                if (bndr_argeq(v, "yes")) skipme = 1;
+                else if (bndr_argeq(v, "no")) skipme = 0;
+                else {
+                    bndr_add_error(c, BNDR_ERR_SYNTAX);
+                    return;
+                }
+            } else {
+                bndr_add_error(c, BNDR_ERR_SYNTAX);
+                return;
+            }
+        }
+    }
+    long killed = 0;
+    char la[96];
+    snprintf(la, sizeof la, "%s:%d", s->cfg.bind, s->actual_port);
+    for (struct bndr_client *x = s->clients; x; x = x->next) {
+        if (x->flags & (BNDR_CF_CLOSING | BNDR_CF_FAKE))
+            continue;
+        if (addr && !(strlen(x->addr) == addr->n && !memcmp(x->addr, addr->p, addr->n)))
+            continue;
+        if (laddr && !(strlen(la) == laddr->n && !memcmp(la, laddr->p, laddr->n)))
+            continue;
+        if (id > 0 && x->id != (uint64_t)id)
+            continue;
+        if (type == 2 || (type == 0 && client_is_pubsub(x)) || (type == 1 && !client_is_pubsub(x)))
+            continue;
+        if (user && !bndr_argeq(user, "default"))
+            continue;
+        if (skipme && x == c)
+            continue;
+        x->flags |= BNDR_CF_CLOSE_AFTER_REPLY; /* closed once its pending output is written */
+        bndr_client_mark_write(x);
+        killed++;
+    }
+    if (old) {
+        if (killed)
+            bndr_add_ok(c);
+        else
+            bndr_add_error(c, "ERR No such client");
+        return;
+    }
+    bndr_add_ll(c, killed);
+}
+
 void bndr_cmd_client(struct bndr_client *c)
 {
     struct bndr_arg *sub = &c->argv[1];
+    struct bndr_server *s = c->srv;
     if (bndr_argeq(sub, "id") && c->argc == 2) {
         bndr_add_ll(c, (long long)c->id);
+    } else if (bndr_argeq(sub, "help") && c->argc == 2) {
+        long n = 0;
+        while (client_help[n])
+            n++;
+        bndr_add_array(c, n);
+        for (long i = 0; i < n; i++)
+            bndr_add_status(c, client_help[i]);
     } else if (bndr_argeq(sub, "getname") && c->argc == 2) {
         if (c->name)
             bndr_add_bulk_cstr(c, c->name);
@@ -490,11 +636,143 @@ void bndr_cmd_client(struct bndr_client *c)
         bndr_client_list(c->srv, &b, bndr_argeq(sub, "info") ? c : NULL);
         bndr_add_verbatim(c, b.p ? b.p : "", b.len);
         bndr_free(b.p);
+    } else if (bndr_argeq(sub, "list") && c->argc >= 4) {
+        if (bndr_argeq(&c->argv[2], "type") && c->argc == 4) {
+            const struct bndr_arg *t = &c->argv[3];
+            int want = bndr_argeq(t, "normal") ? 0 : bndr_argeq(t, "pubsub") ? 1
+                       : (bndr_argeq(t, "master") || bndr_argeq(t, "replica") || bndr_argeq(t, "slave")) ? 2 : -1;
+            if (want < 0) {
+                bndr_add_errorf(c, "ERR Unknown client type '%.*s'", (int)(t->n > 64 ? 64 : t->n), t->p);
+                return;
+            }
+            struct bndr_buf b = {0};
+            for (struct bndr_client *x = s->clients; x && want != 2; x = x->next)
+                if (client_is_pubsub(x) == (want == 1))
+                    bndr_client_list(s, &b, x);
+            bndr_add_verbatim(c, b.p ? b.p : "", b.len);
+            bndr_free(b.p);
+        } else if (bndr_argeq(&c->argv[2], "id")) {
+            struct bndr_buf b = {0};
+            for (int i = 3; i < c->argc; i++) {
+                long long id;
+                if (bndr_parse_ll(c->argv[i].p, c->argv[i].n, &id) < 0 || id <= 0) {
+                    bndr_free(b.p);
+                    bndr_add_error(c, "ERR Invalid client ID");
+                    return;
+                }
+                for (struct bndr_client *x = s->clients; x; x = x->next)
+                    if (x->id == (uint64_t)id)
+                        bndr_client_list(s, &b, x);
+            }
+            bndr_add_verbatim(c, b.p ? b.p : "", b.len);
+            bndr_free(b.p);
+        } else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+        }
     } else if (bndr_argeq(sub, "setinfo") && c->argc == 4) {
         bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "reply") && c->argc == 3) {
+        const struct bndr_arg *m = &c->argv[2];
+        if (bndr_argeq(m, "on")) {
+            c->reply_mode = 0;
+            bndr_add_ok(c);
+        } else if (bndr_argeq(m, "off")) {
+            c->reply_mode = 1;
+        } else if (bndr_argeq(m, "skip")) {
+            if (c->reply_mode != 1)
+                c->reply_mode = 2;
+        } else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+        }
+    } else if (bndr_argeq(sub, "kill") && c->argc >= 3) {
+        client_kill(c);
+    } else if (bndr_argeq(sub, "no-evict") && c->argc == 3) {
+        if (bndr_argeq(&c->argv[2], "on"))
+            c->flags |= BNDR_CF_NO_EVICT;
+        else if (bndr_argeq(&c->argv[2], "off"))
+            c->flags &= ~BNDR_CF_NO_EVICT;
+        else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "pause") && (c->argc == 3 || c->argc == 4)) {
+        long long ms;
+        if (bndr_get_ll_or_reply(c, &c->argv[2], &ms, "ERR timeout is not an integer or out of range") < 0)
+            return;
+        if (ms < 0) {
+            bndr_add_error(c, "ERR timeout is negative");
+            return;
+        }
+        int all = 1;
+        if (c->argc == 4) {
+            if (bndr_argeq(&c->argv[3], "write"))
+                all = 0;
+            else if (!bndr_argeq(&c->argv[3], "all")) {
+                bndr_add_error(c, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+                return;
+            }
+        }
+        uint64_t until = bndr_mstime() + (uint64_t)ms;
+        /* as Redis: a pause never shortens a longer one; ALL wins over WRITE */
+        if (!s->pause_until || until > s->pause_until)
+            s->pause_until = until;
+        if (all || !s->pause_until)
+            s->pause_all = all;
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "unpause") && c->argc == 2) {
+        bndr_unpause(s);
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "unblock") && (c->argc == 3 || c->argc == 4)) {
+        long long id;
+        if (bndr_get_ll_or_reply(c, &c->argv[2], &id, NULL) < 0)
+            return;
+        int err = 0;
+        if (c->argc == 4) {
+            if (bndr_argeq(&c->argv[3], "error"))
+                err = 1;
+            else if (!bndr_argeq(&c->argv[3], "timeout")) {
+                bndr_add_error(c, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+                return;
+            }
+        }
+        for (struct bndr_client *x = s->clients; x; x = x->next) {
+            if (x->id != (uint64_t)id || !(x->flags & BNDR_CF_BLOCKED))
+                continue;
+            if (err) {
+                bndr_add_error(x, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+                bndr_unblock_client(x, 0);
+            } else {
+                bndr_unblock_client(x, 1);
+            }
+            bndr_client_mark_write(x);
+            bndr_add_ll(c, 1);
+            return;
+        }
+        bndr_add_ll(c, 0);
+    } else if (bndr_argeq(sub, "getredir") && c->argc == 2) {
+        bndr_add_ll(c, -1);
+    } else if (bndr_argeq(sub, "trackinginfo") && c->argc == 2) {
+        bndr_add_map(c, 3);
+        bndr_add_bulk_cstr(c, "flags");
+        bndr_add_set(c, 1);
+        bndr_add_bulk_cstr(c, "off");
+        bndr_add_bulk_cstr(c, "redirect");
+        bndr_add_ll(c, -1);
+        bndr_add_bulk_cstr(c, "prefixes");
+        bndr_add_array(c, 0);
+    } else if (bndr_argeq(sub, "tracking") && c->argc >= 3) {
+        if (bndr_argeq(&c->argv[2], "off") && c->argc == 3)
+            bndr_add_ok(c);
+        else
+            bndr_add_error(c, "ERR client-side caching (CLIENT TRACKING ON) is not supported by "
+                              "bunder");
+    } else if (bndr_argeq(sub, "caching") && c->argc == 3) {
+        bndr_add_error(c, "ERR CLIENT CACHING can be called only when the client is in tracking "
+                          "mode with OPTIN or OPTOUT mode enabled");
     } else {
-        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT HELP.",
-                        (int)(sub->n > 64 ? 64 : sub->n), sub->p);
+        bndr_sub_error(c, "CLIENT", "caching getredir getname id info kill list unpause pause "
+                                    "reply setname setinfo unblock tracking trackinginfo no-evict help");
     }
 }
 

@@ -232,7 +232,25 @@
     X(xsetid, -3, "WMF", 1, 1, 1, "stream", "An internal command for replicating stream values.") \
     /* databases (cmd_server.c) */                                                             \
     X(move, 3, "WF", 1, 1, 1, "generic", "Moves a key to another database.")                    \
-    X(swapdb, 3, "WF", 0, 0, 0, "server", "Swaps two Redis databases.")
+    X(swapdb, 3, "WF", 0, 0, 0, "server", "Swaps two Redis databases.") \
+    /* introspection, administration, no cluster/replication/modules (cmd_admin.c) */           \
+    X(object, -2, "R", 2, 2, 1, "generic", "OBJECT ENCODING | FREQ | IDLETIME | REFCOUNT | HELP.") \
+    X(slowlog, -2, "A", 0, 0, 0, "server", "SLOWLOG GET | LEN | RESET | HELP.")                  \
+    X(latency, -2, "A", 0, 0, 0, "server", "LATENCY DOCTOR | GRAPH | HISTORY | LATEST | RESET | HISTOGRAM | HELP.") \
+    X(debug, -2, "A", 0, 0, 0, "server", "A container for debugging commands.")                 \
+    X(lolwut, -1, "RF", 0, 0, 0, "server", "Displays computer art and the Redis version")       \
+    X(cluster, -2, "", 0, 0, 0, "cluster", "A container for Redis Cluster commands.")           \
+    X(asking, 1, "F", 0, 0, 0, "cluster", "Signals that a cluster client is following an -ASK redirect.") \
+    X(readonly, 1, "F", 0, 0, 0, "cluster", "Enables read-only queries for a connection to a Redis Cluster replica node.") \
+    X(readwrite, 1, "F", 0, 0, 0, "cluster", "Enables read-write queries for a connection to a Reids Cluster replica node.") \
+    X(wait, 3, "", 0, 0, 0, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.") \
+    X(failover, -1, "A", 0, 0, 0, "server", "Starts a coordinated failover from a server to one of its replicas.") \
+    X(replicaof, 3, "A", 0, 0, 0, "server", "Configures a server as replica of another, or promotes it to a master.") \
+    X(slaveof, 3, "A", 0, 0, 0, "server", "Sets a Redis server as a replica of another, or promotes it to being a master.") \
+    X(sync, 1, "A", 0, 0, 0, "server", "An internal command used in replication.")              \
+    X(psync, -3, "A", 0, 0, 0, "server", "An internal command used in replication.")             \
+    X(replconf, -1, "A", 0, 0, 0, "server", "An internal command for configuring the replication stream.") \
+    X(module, -2, "A", 0, 0, 0, "server", "A container for module commands.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

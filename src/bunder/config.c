@@ -79,6 +79,287 @@ static const struct opt opts[] = {
 #undef S
 static const size_t nopts = sizeof opts / sizeof opts[0];
 
+/* Every other parameter redis-server 7.0 reports in CONFIG GET *, with its default: accepted by
+ * CONFIG SET, the command line and config files (so a redis.conf and a client's start-up CONFIG
+ * SET work) and reported back. They have no effect here except the *-max-listpack-* and
+ * set-max-intset-entries values, which OBJECT ENCODING reads (bndr_config_compat). Old names
+ * (…-ziplist-…, slave…) are aliases of the new ones, as in Redis. Values are kept as strings
+ * (at most COMPAT_MAX bytes); a yes/no parameter takes only yes or no, a numeric one only a
+ * number (Redis' own checks for these types). */
+static int parse_mem(const char *v, long long *out);
+
+struct compat {
+    const char *name;
+    const char *def;
+};
+static const struct compat compat[] = {
+    {"acl-pubsub-default", "resetchannels"},
+    {"aclfile", ""},
+    {"acllog-max-len", "128"},
+    {"active-defrag-cycle-max", "25"},
+    {"active-defrag-cycle-min", "1"},
+    {"active-defrag-ignore-bytes", "104857600"},
+    {"active-defrag-max-scan-fields", "1000"},
+    {"active-defrag-threshold-lower", "10"},
+    {"active-defrag-threshold-upper", "100"},
+    {"active-expire-effort", "1"},
+    {"activedefrag", "no"},
+    {"activerehashing", "yes"},
+    {"always-show-logo", "no"},
+    {"aof-disable-auto-gc", "no"},
+    {"aof-load-truncated", "yes"},
+    {"aof-rewrite-incremental-fsync", "yes"},
+    {"aof-timestamp-enabled", "no"},
+    {"aof-use-rdb-preamble", "yes"},
+    {"aof_rewrite_cpulist", ""},
+    {"appenddirname", "appendonlydir"},
+    {"bgsave_cpulist", ""},
+    {"bind-source-addr", ""},
+    {"bio_cpulist", ""},
+    {"client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"},
+    {"cluster-allow-pubsubshard-when-down", "yes"},
+    {"cluster-allow-reads-when-down", "no"},
+    {"cluster-allow-replica-migration", "yes"},
+    {"cluster-announce-bus-port", "0"},
+    {"cluster-announce-hostname", ""},
+    {"cluster-announce-ip", ""},
+    {"cluster-announce-port", "0"},
+    {"cluster-announce-tls-port", "0"},
+    {"cluster-config-file", "nodes.conf"},
+    {"cluster-enabled", "no"},
+    {"cluster-link-sendbuf-limit", "0"},
+    {"cluster-migration-barrier", "1"},
+    {"cluster-node-timeout", "15000"},
+    {"cluster-port", "0"},
+    {"cluster-preferred-endpoint-type", "ip"},
+    {"cluster-replica-no-failover", "no"},
+    {"cluster-replica-validity-factor", "10"},
+    {"cluster-require-full-coverage", "yes"},
+    {"cluster-slave-no-failover", "no"},
+    {"cluster-slave-validity-factor", "10"},
+    {"crash-log-enabled", "yes"},
+    {"crash-memcheck-enabled", "yes"},
+    {"daemonize", "no"},
+    {"disable-thp", "yes"},
+    {"dynamic-hz", "yes"},
+    {"enable-debug-command", "no"},
+    {"enable-module-command", "no"},
+    {"enable-protected-configs", "no"},
+    {"hash-max-listpack-entries", "512"},
+    {"hash-max-listpack-value", "64"},
+    {"hash-max-ziplist-entries", "512"},
+    {"hash-max-ziplist-value", "64"},
+    {"ignore-warnings", ""},
+    {"io-threads", "1"},
+    {"io-threads-do-reads", "no"},
+    {"jemalloc-bg-thread", "yes"},
+    {"latency-monitor-threshold", "0"},
+    {"latency-tracking", "yes"},
+    {"latency-tracking-info-percentiles", "50 99 99.9"},
+    {"lazyfree-lazy-eviction", "no"},
+    {"lazyfree-lazy-expire", "no"},
+    {"lazyfree-lazy-server-del", "no"},
+    {"lazyfree-lazy-user-del", "no"},
+    {"lazyfree-lazy-user-flush", "no"},
+    {"lfu-decay-time", "1"},
+    {"lfu-log-factor", "10"},
+    {"list-compress-depth", "0"},
+    {"list-max-listpack-size", "-2"},
+    {"list-max-ziplist-size", "-2"},
+    {"loglevel", "notice"},
+    {"masterauth", ""},
+    {"masteruser", ""},
+    {"maxmemory-clients", "0"},
+    {"maxmemory-eviction-tenacity", "10"},
+    {"min-replicas-max-lag", "10"},
+    {"min-replicas-to-write", "0"},
+    {"min-slaves-max-lag", "10"},
+    {"min-slaves-to-write", "0"},
+    {"no-appendfsync-on-rewrite", "no"},
+    {"notify-keyspace-events", ""},
+    {"oom-score-adj", "no"},
+    {"oom-score-adj-values", "0 200 800"},
+    {"pidfile", ""},
+    {"proc-title-template", "{title} {listen-addr} {server-mode}"},
+    {"propagation-error-behavior", "ignore"},
+    {"protected-mode", "yes"},
+    {"rdb-del-sync-files", "no"},
+    {"rdb-save-incremental-fsync", "yes"},
+    {"rdbchecksum", "yes"},
+    {"rdbcompression", "yes"},
+    {"repl-backlog-size", "1048576"},
+    {"repl-backlog-ttl", "3600"},
+    {"repl-disable-tcp-nodelay", "no"},
+    {"repl-diskless-load", "disabled"},
+    {"repl-diskless-sync", "yes"},
+    {"repl-diskless-sync-delay", "5"},
+    {"repl-diskless-sync-max-replicas", "0"},
+    {"repl-ping-replica-period", "10"},
+    {"repl-ping-slave-period", "10"},
+    {"repl-timeout", "60"},
+    {"replica-announce-ip", ""},
+    {"replica-announce-port", "0"},
+    {"replica-announced", "yes"},
+    {"replica-ignore-disk-write-errors", "no"},
+    {"replica-ignore-maxmemory", "yes"},
+    {"replica-lazy-flush", "no"},
+    {"replica-priority", "100"},
+    {"replica-read-only", "yes"},
+    {"replica-serve-stale-data", "yes"},
+    {"replicaof", ""},
+    {"sanitize-dump-payload", "no"},
+    {"save", ""},
+    {"server_cpulist", ""},
+    {"set-max-intset-entries", "512"},
+    {"set-proc-title", "yes"},
+    {"shutdown-on-sigint", "default"},
+    {"shutdown-on-sigterm", "default"},
+    {"shutdown-timeout", "10"},
+    {"slave-announce-ip", ""},
+    {"slave-announce-port", "0"},
+    {"slave-ignore-maxmemory", "yes"},
+    {"slave-lazy-flush", "no"},
+    {"slave-priority", "100"},
+    {"slave-read-only", "yes"},
+    {"slave-serve-stale-data", "yes"},
+    {"slaveof", ""},
+    {"slowlog-log-slower-than", "10000"},
+    {"slowlog-max-len", "128"},
+    {"socket-mark-id", "0"},
+    {"stop-writes-on-bgsave-error", "yes"},
+    {"supervised", "no"},
+    {"syslog-enabled", "no"},
+    {"syslog-facility", "local0"},
+    {"syslog-ident", "redis"},
+    {"tcp-backlog", "511"},
+    {"tcp-keepalive", "300"},
+    {"tls-auth-clients", "yes"},
+    {"tls-ca-cert-dir", ""},
+    {"tls-ca-cert-file", ""},
+    {"tls-cert-file", ""},
+    {"tls-ciphers", ""},
+    {"tls-ciphersuites", ""},
+    {"tls-client-cert-file", ""},
+    {"tls-client-key-file", ""},
+    {"tls-client-key-file-pass", ""},
+    {"tls-cluster", "no"},
+    {"tls-dh-params-file", ""},
+    {"tls-key-file", ""},
+    {"tls-key-file-pass", ""},
+    {"tls-port", "0"},
+    {"tls-prefer-server-ciphers", "no"},
+    {"tls-protocols", ""},
+    {"tls-replication", "no"},
+    {"tls-session-cache-size", "20480"},
+    {"tls-session-cache-timeout", "300"},
+    {"tls-session-caching", "yes"},
+    {"tracking-table-max-keys", "1000000"},
+    {"unixsocket", ""},
+    {"unixsocketperm", "0"},
+    {"zset-max-listpack-entries", "128"},
+    {"zset-max-listpack-value", "64"},
+    {"zset-max-ziplist-entries", "128"},
+    {"zset-max-ziplist-value", "64"},
+};
+#define NCOMPAT (sizeof compat / sizeof compat[0])
+#define COMPAT_MAX 1024
+static char *compat_val[NCOMPAT]; /* NULL: the default */
+
+static const char *compat_alias(const char *name, char *buf, size_t cap)
+{
+    static const char *pairs[][2] = {{"-ziplist-", "-listpack-"}, {"slave-", "replica-"},
+                                     {"min-slaves-", "min-replicas-"}};
+    if (!strcasecmp(name, "slaveof"))
+        return "replicaof";
+    char low[128];
+    size_t n = 0;
+    for (; name[n] && n < sizeof low - 1; n++)
+        low[n] = (char)tolower((unsigned char)name[n]);
+    low[n] = 0;
+    for (size_t i = 0; i < 3; i++) {
+        const char *at = strstr(low, pairs[i][0]);
+        if (at) {
+            snprintf(buf, cap, "%.*s%s%s", (int)(at - low), low, pairs[i][1],
+                     at + strlen(pairs[i][0]));
+            return buf;
+        }
+    }
+    return name;
+}
+
+static int compat_find(const char *name)
+{
+    char buf[128];
+    while (name[0] == '-')
+        name++;
+    const char *canon = compat_alias(name, buf, sizeof buf);
+    for (size_t i = 0; i < NCOMPAT; i++)
+        if (!strcasecmp(compat[i].name, canon))
+            return (int)i;
+    return -1;
+}
+
+static const char *compat_get(int i)
+{
+    if (compat_val[i])
+        return compat_val[i];
+    char buf[128];
+    const char *canon = compat_alias(compat[i].name, buf, sizeof buf);
+    if (canon != compat[i].name) { /* an alias shows its new name's value */
+        int j = compat_find(canon);
+        if (j >= 0 && j != i)
+            return compat_get(j);
+    }
+    return compat[i].def;
+}
+
+const char *bndr_config_compat(const char *name)
+{
+    int i = compat_find(name);
+    return i < 0 ? NULL : compat_get(i);
+}
+
+static unsigned compat_gen = 1;
+
+unsigned bndr_config_generation(void)
+{
+    return compat_gen;
+}
+
+static int compat_set(int i, const char *val, char *err, size_t errcap)
+{
+    const char *def = compat[i].def;
+    size_t n = strlen(val);
+    if (n > COMPAT_MAX) {
+        snprintf(err, errcap, "argument too long");
+        return BB_EINVAL;
+    }
+    if ((!strcmp(def, "yes") || !strcmp(def, "no")) && strcasecmp(val, "yes") &&
+        strcasecmp(val, "no")) {
+        snprintf(err, errcap, "argument must be 'yes' or 'no'");
+        return BB_EINVAL;
+    }
+    int numeric = def[0] != 0;
+    for (const char *q = def; *q; q++)
+        numeric &= (*q >= '0' && *q <= '9') || (q == def && *q == '-');
+    if (numeric) {
+        long long v;
+        if (parse_mem(val, &v) < 0 && bndr_parse_ll(val, n, &v) < 0) {
+            snprintf(err, errcap, "argument couldn't be parsed into an integer");
+            return BB_EINVAL;
+        }
+    }
+    char buf[128];
+    const char *canon = compat_alias(compat[i].name, buf, sizeof buf);
+    int j = canon != compat[i].name ? compat_find(canon) : i;
+    if (j < 0)
+        j = i;
+    free(compat_val[j]); /* plain malloc: the config outlives bndr_malloc's accounting */
+    compat_val[j] = strdup(val);
+    compat_gen++;
+    return compat_val[j] ? 0 : BB_ENOMEM;
+}
+
 const char *bndr_metrics_access_name(int v)
 {
     return v >= 0 && v < 3 ? metrics_access_names[v] : "auto";
@@ -227,10 +508,14 @@ int bunder_config_apply(struct bunder_config *cfg, const char *name, const char 
         const char *n = name;
         while (*n == '-')
             n++;
-        /* accepted for redis.conf compatibility, no effect */
-        if (!strcasecmp(n, "save") || !strcasecmp(n, "daemonize") ||
-            !strcasecmp(n, "loglevel") || !strcasecmp(n, "protected-mode"))
-            return 0;
+        int ci = compat_find(n); /* accepted for redis.conf compatibility (no effect) */
+        if (ci >= 0) {
+            char e[200] = "";
+            int rc = compat_set(ci, value, e, sizeof e);
+            if (rc < 0)
+                snprintf(err, errcap, "invalid value for '%s': %s", compat[ci].name, e);
+            return rc;
+        }
         snprintf(err, errcap, "unknown option '%s'", name);
         return BB_EINVAL;
     }
@@ -325,13 +610,16 @@ int bndr_config_get(struct bndr_client *c, const char *pat, size_t n, struct bnd
         add_bulk_buf(out, val, (size_t)vl);
         (*count)++;
     }
-    static const char *fixed[][2] = {{"save", ""}, {"daemonize", "no"}};
-    for (size_t i = 0; i < 2; i++)
-        if (bndr_glob(pat, n, fixed[i][0], strlen(fixed[i][0]), 1)) {
-            add_bulk_buf(out, fixed[i][0], strlen(fixed[i][0]));
-            add_bulk_buf(out, fixed[i][1], strlen(fixed[i][1]));
-            (*count)++;
-        }
+    for (size_t i = 0; i < NCOMPAT; i++) {
+        if (!bndr_glob(pat, n, compat[i].name, strlen(compat[i].name), 1))
+            continue;
+        if (tenant && bndr_tenant_hidden(compat[i].name))
+            continue;
+        const char *v = compat_get((int)i);
+        add_bulk_buf(out, compat[i].name, strlen(compat[i].name));
+        add_bulk_buf(out, v, strlen(v));
+        (*count)++;
+    }
     return 0;
 }
 
@@ -339,10 +627,25 @@ int bndr_config_set(struct bndr_server *s, const char *name, const char *val, ch
                     size_t errcap)
 {
     const struct opt *o = find_opt(name);
-    if (!o || !o->mutable_) {
-        if (!o && (!strcasecmp(name, "save") || !strcasecmp(name, "loglevel")))
-            return 0;
-        snprintf(err, errcap, "ERR Unknown option or number of arguments for CONFIG SET - '%s'",
+    if (!o) {
+        int ci = compat_find(name);
+        if (ci < 0) {
+            snprintf(err, errcap,
+                     "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
+            return BB_EINVAL;
+        }
+        char e[200] = "";
+        if (compat_set(ci, val, e, sizeof e) < 0) {
+            snprintf(err, errcap,
+                     "ERR CONFIG SET failed (possibly related to argument '%s') - %s", name, e);
+            return BB_EINVAL;
+        }
+        return 0;
+    }
+    if (!o->mutable_) {
+        snprintf(err, errcap,
+                 "ERR CONFIG SET failed (possibly related to argument '%s') - can't set "
+                 "immutable config",
                  name);
         return BB_EINVAL;
     }

@@ -45,6 +45,7 @@ struct bndr_obj *bndr_obj_string(const void *p, size_t n)
     o->lru = bndr_srv ? bndr_srv->lruclock : 0;
     o->xidx = UINT32_MAX;
     o->type = BNDR_STRING;
+    o->big = 0;
     o->len = (uint32_t)n;
     o->cap = (uint32_t)n;
     o->u.l = NULL;

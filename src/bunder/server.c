@@ -126,9 +126,20 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     int prevdb = bndr_db_switch(s, c->db);
     uint64_t t0 = s->clock_valid ? s->clock_us : bndr_ustime();
     s->clock_valid = 0; /* a nested call (EXEC) reads the clock itself */
+    size_t outlen = c->out.len;
+    if (c->reply_mode == 2)
+        c->reply_mode = 3;
     cmd->proc(c);
+    if (c->reply_mode == 1 || c->reply_mode == 3) { /* CLIENT REPLY OFF / SKIP */
+        if (c->out.len > outlen)
+            c->out.len = outlen;
+        if (c->reply_mode == 3)
+            c->reply_mode = 0;
+    }
     uint64_t t1 = bndr_ustime();
     ((struct bndr_cmd *)cmd)->usec += t1 - t0;
+    if (!s->aof.loading)
+        bndr_slowlog_push(c, c->argc, c->argv, t1 - t0);
     s->clock_us = t1;
     s->clock_valid = 1;
     ((struct bndr_cmd *)cmd)->calls++;
@@ -143,6 +154,14 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
                 bndr_propagate(s, c->argc, c->argv);
         }
         signal_cmd_keys(s, cmd, c->argc, c->argv);
+        /* OBJECT ENCODING: Redis converts a collection when an insert takes it past a limit */
+        int last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
+        for (int i = cmd->first_key; cmd->first_key > 0 && i <= last && i < c->argc; i += cmd->step) {
+            struct bndr_de *e = bndr_db_find(&s->db, c->argv[i].p, c->argv[i].n);
+            if (e && BNDR_DE_OBJ(e)->type != BNDR_STRING && !BNDR_DE_OBJ(e)->big &&
+                bndr_obj_past_count_limit(BNDR_DE_OBJ(e)))
+                BNDR_DE_OBJ(e)->big = 1;
+        }
     }
     bndr_db_switch(s, prevdb);
     if (s->prop_argc) {
@@ -402,8 +421,25 @@ void bndr_serve_ready_keys(struct bndr_server *s)
     bndr_db_switch(s, prevdb);
 }
 
+void bndr_unpause(struct bndr_server *s)
+{
+    s->pause_until = 0;
+    for (struct bndr_client *c = s->clients; c; c = c->next) {
+        if (!(c->flags & BNDR_CF_PAUSED))
+            continue;
+        c->flags &= ~BNDR_CF_PAUSED;
+        if (nunblocked == unblockedcap) {
+            unblockedcap = unblockedcap ? unblockedcap * 2 : 16;
+            unblocked = bndr_realloc(unblocked, (size_t)unblockedcap * sizeof(*unblocked));
+        }
+        unblocked[nunblocked++] = c; /* flush_all runs their input again */
+    }
+}
+
 static void check_blocked_timeouts(struct bndr_server *s)
 {
+    if (s->pause_until && s->pause_until <= bndr_mstime())
+        bndr_unpause(s);
     uint64_t now = bndr_mstime();
     for (struct bndr_client *c = s->clients; c; c = c->next)
         if ((c->flags & BNDR_CF_BLOCKED) && c->btimeout && c->btimeout <= now)
@@ -765,9 +801,11 @@ static void process_input(struct bndr_client *c)
                               s->cfg.proto_inline_max_size, s->cfg.client_query_buffer_limit};
     s->clock_us = bndr_ustime();
     s->clock_valid = 1;
-    while (!(c->flags & (BNDR_CF_CLOSE_AFTER_REPLY | BNDR_CF_BLOCKED | BNDR_CF_CLOSING))) {
+    while (!(c->flags & (BNDR_CF_CLOSE_AFTER_REPLY | BNDR_CF_BLOCKED | BNDR_CF_CLOSING |
+                         BNDR_CF_PAUSED))) {
         size_t need = 0;
         const char *err = NULL;
+        size_t cmd_start = c->qpos;
         int r = bndr_parse(&c->parser, c->qbuf, c->qlen, &c->ppos, &lim, &need, &err);
         if (r == BNDR_PARSE_MORE) {
             c->ppos_need = need;
@@ -793,6 +831,18 @@ static void process_input(struct bndr_client *c)
         bndr_parser_args(&c->parser, c->qbuf, c->argv);
         c->argc = (int)c->parser.argc;
         c->last_ms = s->clock_us / 1000;
+        if (s->pause_until && !(c->flags & BNDR_CF_FAKE)) { /* CLIENT PAUSE: hold it, re-parse later */
+            const struct bndr_cmd *pc = bndr_cmd_lookup(c->argv[0].p, c->argv[0].n);
+            int may_write = pc && ((pc->flags & BNDR_CMD_WRITE) || !strcmp(pc->name, "exec") ||
+                                   !strcmp(pc->name, "eval") || !strcmp(pc->name, "evalsha") ||
+                                   !strcmp(pc->name, "publish"));
+            if (s->pause_until > bndr_mstime() && (s->pause_all || may_write)) {
+                c->flags |= BNDR_CF_PAUSED;
+                c->qpos = c->ppos = cmd_start;
+                c->argc = 0;
+                break;
+            }
+        }
         bndr_process_command(c);
         c->argc = 0;
     }
@@ -1076,7 +1126,8 @@ static void on_cron(uv_timer_t *t)
 {
     struct bndr_server *s = t->data;
     s->lruclock = (uint32_t)(bndr_mstime() / 1000);
-    bndr_active_expire(s, 25000 / (uint64_t)(s->cfg.hz > 0 ? s->cfg.hz : 10) * 10 / 10);
+    if (bndr_active_expire_enabled())
+        bndr_active_expire(s, 25000 / (uint64_t)(s->cfg.hz > 0 ? s->cfg.hz : 10) * 10 / 10);
     check_blocked_timeouts(s);
     reap_children(s);
     bndr_aof_cron(s);

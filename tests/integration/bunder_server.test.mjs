@@ -1,0 +1,163 @@
+// bunder's server commands against Debian's redis-server 7: OBJECT (the encoding Redis would use
+// under the same *-max-listpack-* / set-max-intset-entries settings), CONFIG GET/SET of every
+// Redis 7 parameter, CLIENT subcommands, SLOWLOG, LATENCY, DEBUG subset, and the cluster /
+// replication / module commands answering Redis' own errors.
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { RawClient, startPair, sleep } from './bunder_compat_lib.mjs';
+
+const big = 'x'.repeat(70);
+/** Resolves when the server closed the client's socket. */
+const closed = (c) => (c.sock.destroyed || c.sock.readyState === 'closed' ? Promise.resolve()
+  : new Promise((r) => { c.sock.once('close', r); c.sock.once('end', r); }));
+
+test('OBJECT ENCODING/REFCOUNT/FREQ/HELP equal redis-server, under changed limits too', async () => {
+  const p = await startPair({ bunderArgs: ['--databases', '16'] });
+  try {
+    const keys = ['i', 'neg', 'e', 'r', 'app', 's', 's2', 'h', 'h2', 'z', 'z2', 'l', 'x', 'nokey', 'zbig', 'sbig', 'hbig'];
+    const enc = keys.map((k) => ['OBJECT', 'ENCODING', k]);
+    await p.same([
+      ['SET', 'i', '123'], ['SET', 'neg', '-5'], ['SET', 'e', 'hello'], ['SET', 'r', big], ['APPEND', 'app', 'x'],
+      ['SADD', 's', '1', '2', '3'], ['SADD', 's2', '1', 'a'], ['HSET', 'h', 'f', 'v'], ['HSET', 'h2', 'f', big],
+      ['ZADD', 'z', '1', 'a'], ['ZADD', 'z2', '1', big], ['RPUSH', 'l', 'a'], ['XADD', 'x', '1-1', 'a', 'b'],
+      ...enc,
+      // past the count limits; and once converted, a collection stays converted (as Redis)
+      ['CONFIG', 'SET', 'zset-max-listpack-entries', '2'], ['CONFIG', 'SET', 'set-max-intset-entries', '2'],
+      ['CONFIG', 'SET', 'hash-max-ziplist-entries', '2'], ['CONFIG', 'GET', 'hash-max-listpack-entries'],
+      ['ZADD', 'zbig', '1', 'a', '2', 'b', '3', 'c'], ['SADD', 'sbig', '1', '2', '3'], ['HSET', 'hbig', 'a', '1', 'b', '2', 'c', '3'],
+      ['ZREM', 'zbig', 'a', 'b'], ['SREM', 'sbig', '1', '2'], ['HDEL', 'hbig', 'a', 'b'],
+      ...enc,
+      ['OBJECT', 'REFCOUNT', 'i'], ['OBJECT', 'REFCOUNT', 'r'], ['OBJECT', 'REFCOUNT', 'nokey'],
+      ['OBJECT', 'FREQ', 'i'], ['OBJECT', 'FREQ', 'nokey'], ['OBJECT', 'IDLETIME', 'nokey'],
+      ['OBJECT', 'HELP'], ['OBJECT', 'foo', 'i'], ['OBJECT', 'ENCODING'], ['OBJECT', 'ENCODING', 'a', 'b'],
+      ['OBJECT', 'HELP', 'x'], ['OBJECT'],
+    ]);
+    assert.equal((await p.bc.str('OBJECT', 'IDLETIME', 'r')), ':0\r\n');
+  } finally {
+    await p.stop();
+  }
+});
+
+test('CONFIG GET/SET accepts every Redis 7 parameter and reports it back', async () => {
+  const p = await startPair();
+  try {
+    // every name redis-server reports is known to bunder too
+    const names = (await p.rc.str('CONFIG', 'GET', '*')).split('\r\n').filter((l, i) => i % 4 === 2);
+    const ours = new Set((await p.bc.str('CONFIG', 'GET', '*')).split('\r\n').filter((l, i) => i % 4 === 2));
+    const missing = names.filter((n) => !ours.has(n));
+    assert.deepEqual(missing, []);
+    await p.same([
+      ['CONFIG', 'SET', 'list-compress-depth', '0'], ['CONFIG', 'GET', 'list-compress-depth'],
+      ['CONFIG', 'SET', 'list-compress-depth', '2'], ['CONFIG', 'GET', 'list-compress-depth'],
+      ['CONFIG', 'SET', 'notify-keyspace-events', 'KEA'], ['CONFIG', 'SET', 'lazyfree-lazy-user-del', 'yes'],
+      ['CONFIG', 'GET', 'lazyfree-lazy-user-del'], ['CONFIG', 'SET', 'slave-read-only', 'no'],
+      ['CONFIG', 'GET', 'replica-read-only'], ['CONFIG', 'GET', 'slave-read-only'],
+      ['CONFIG', 'SET', 'zset-max-ziplist-value', '32'], ['CONFIG', 'GET', 'zset-max-listpack-value'],
+      ['CONFIG', 'GET', 'databases'], ['CONFIG', 'GET', 'maxmemory-clients'], ['CONFIG', 'GET', 'nonexistent'],
+      ['CONFIG', 'SET', 'nonexistent', '1'],
+    ]);
+    // a wrong value type is an error, with Redis' wording prefix
+    assert.match(await p.bc.str('CONFIG', 'SET', 'activedefrag', 'maybe'),
+      /^-ERR CONFIG SET failed \(possibly related to argument 'activedefrag'\)/);
+    assert.match(await p.bc.str('CONFIG', 'SET', 'port', '1'), /can't set immutable config/);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('CLIENT REPLY/KILL/NO-EVICT/PAUSE/UNBLOCK/HELP behave as in redis-server', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['CLIENT', 'HELP'], ['CLIENT', 'NO-EVICT', 'on'], ['CLIENT', 'NO-EVICT', 'x'], ['CLIENT', 'NO-EVICT', 'off'],
+      ['CLIENT', 'KILL', '1.2.3.4:5'], ['CLIENT', 'KILL', 'ID', '999999'], ['CLIENT', 'KILL', 'foo', 'bar'],
+      ['CLIENT', 'KILL', 'ID', '0'], ['CLIENT', 'KILL', 'TYPE', 'bogus'], ['CLIENT', 'KILL', 'TYPE', 'master'],
+      ['CLIENT', 'REPLY', 'bogus'], ['CLIENT', 'PAUSE', '-1'], ['CLIENT', 'PAUSE', 'x'],
+      ['CLIENT', 'PAUSE', '10', 'BOGUS'], ['CLIENT', 'UNBLOCK', '999999'], ['CLIENT', 'UNPAUSE'],
+      ['CLIENT', 'GETREDIR'], ['CLIENT', 'bogus'],
+    ]);
+    for (const [c, port] of [[p.rc, p.redis.port], [p.bc, p.bunder.port]]) {
+      // REPLY OFF: nothing until ON; SKIP: only the next command is silent
+      c.send(['CLIENT', 'REPLY', 'OFF']); c.send(['SET', 'k', '1']); c.send(['GET', 'k']);
+      assert.equal((await c.call('CLIENT', 'REPLY', 'ON')).toString(), '+OK\r\n');
+      c.send(['CLIENT', 'REPLY', 'SKIP']); c.send(['INCR', 'k']);
+      assert.equal((await c.call('GET', 'k')).toString(), '$1\r\n2\r\n');
+      // KILL by ID and by address, SKIPME
+      const victim = await RawClient.connect(port);
+      const vid = (await victim.str('CLIENT', 'ID')).slice(1, -2);
+      assert.equal(await c.str('CLIENT', 'KILL', 'ID', vid), ':1\r\n');
+      await closed(victim);
+      const v2 = await RawClient.connect(port);
+      const addr = /addr=(\S+)/.exec(await v2.str('CLIENT', 'INFO'))[1];
+      assert.equal(await c.str('CLIENT', 'KILL', addr), '+OK\r\n');
+      await closed(v2);
+      assert.equal(await c.str('CLIENT', 'KILL', 'ID', (await c.str('CLIENT', 'ID')).slice(1, -2)), ':0\r\n');
+      // PAUSE WRITE holds writes (not reads) until it ends
+      const w = await RawClient.connect(port);
+      assert.equal(await c.str('CLIENT', 'PAUSE', '300', 'WRITE'), '+OK\r\n');
+      const t0 = Date.now();
+      const held = w.call('SET', 'paused', '1');
+      await sleep(50);
+      assert.equal((await c.call('GET', 'k')).toString(), '$1\r\n2\r\n'); // reads go on
+      await held;
+      assert.ok(Date.now() - t0 >= 200, `write held ${Date.now() - t0} ms`);
+      // UNPAUSE releases at once
+      assert.equal(await c.str('CLIENT', 'PAUSE', '5000', 'WRITE'), '+OK\r\n');
+      const held2 = w.call('SET', 'paused', '2');
+      await sleep(50);
+      assert.equal(await c.str('CLIENT', 'UNPAUSE'), '+OK\r\n');
+      assert.equal((await held2).toString(), '+OK\r\n');
+      // UNBLOCK a BLPOP
+      const bl = await RawClient.connect(port);
+      const blid = (await bl.str('CLIENT', 'ID')).slice(1, -2);
+      const pending = bl.call('BLPOP', 'nolist', '0');
+      await sleep(50);
+      assert.equal(await c.str('CLIENT', 'UNBLOCK', blid), ':1\r\n');
+      assert.equal((await pending).toString(), '*-1\r\n');
+      const pending2 = bl.call('BLPOP', 'nolist', '0');
+      await sleep(50);
+      assert.equal(await c.str('CLIENT', 'UNBLOCK', blid, 'ERROR'), ':1\r\n');
+      assert.equal((await pending2).toString(), '-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n');
+      for (const x of [w, bl]) x.close();
+    }
+  } finally {
+    await p.stop();
+  }
+});
+
+test('SLOWLOG, LATENCY, LOLWUT, DEBUG, WAIT and the cluster/replication/module commands', async () => {
+  const p = await startPair({ bunderArgs: ['--enable-debug-command', 'yes'], redisArgs: ['--enable-debug-command', 'yes'] });
+  try {
+    await p.same([
+      ['SLOWLOG', 'HELP'], ['SLOWLOG', 'RESET'], ['SLOWLOG', 'LEN'], ['SLOWLOG', 'GET', '-2'], ['SLOWLOG', 'bogus'],
+      ['LATENCY', 'HELP'], ['LATENCY', 'LATEST'], ['LATENCY', 'HISTORY', 'command'], ['LATENCY', 'RESET'],
+      ['LATENCY', 'GRAPH', 'command'], ['LATENCY', 'DOCTOR'],
+      ['WAIT', '0', '0'], ['WAIT', 'x', '0'], ['WAIT', '0', '-1'],
+      ['CLUSTER', 'INFO'], ['READONLY'], ['READWRITE'], ['ASKING'], ['REPLICAOF', 'NO', 'ONE'], ['FAILOVER'],
+      ['MODULE', 'LIST'], ['MODULE', 'LOAD', '/x.so'], ['MODULE', 'HELP'], ['MODULE', 'foo'],
+      ['SET', 'dk', 'v'], ['DEBUG', 'SLEEP', '0'], ['DEBUG', 'SET-ACTIVE-EXPIRE', '0'], ['PEXPIRE', 'dk', '1'],
+      ['DEBUG', 'SET-ACTIVE-EXPIRE', '1'], ['DEBUG', 'OBJECT', 'nokey'],
+      ['SELECT', '3'], ['SET', 'rk', 'v'], ['DEBUG', 'RELOAD'], ['GET', 'rk'], ['SELECT', '0'],
+    ]);
+    // SLOWLOG records what ran past the threshold (0: everything), newest first, with the client
+    await p.bc.call('CONFIG', 'SET', 'slowlog-log-slower-than', '0');
+    await p.bc.call('SLOWLOG', 'RESET');
+    await p.bc.call('CLIENT', 'SETNAME', 'slowpoke');
+    await p.bc.call('SET', 'slow', 'x'.repeat(200));
+    const log = await p.bc.str('SLOWLOG', 'GET', '1');
+    assert.match(log, /\$3\r\nSET\r\n\$4\r\nslow\r\n\$147\r\nx{128}\.\.\. \(72 more bytes\)\r\n/);
+    assert.match(log, /slowpoke/);
+    assert.ok(/^:(\d+)/.exec(await p.bc.str('SLOWLOG', 'LEN'))[1] >= 2);
+    // LOLWUT names the Redis version
+    assert.match(await p.bc.str('LOLWUT'), /Redis ver\. 7\.0\.15/);
+  } finally {
+    await p.stop();
+  }
+  // DEBUG is refused by default, as Redis 7.0
+  const q = await startPair();
+  try {
+    await q.same([['DEBUG', 'SLEEP', '0'], ['DEBUG', 'RELOAD']]);
+  } finally {
+    await q.stop();
+  }
+});
