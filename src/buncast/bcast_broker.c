@@ -18,6 +18,7 @@
  * retention (durable).
  */
 #include "bcast_broker.h"
+#include "bb_crypto.h"
 #include "bcast_log.h"
 
 #include "bb_err.h"
@@ -659,23 +660,6 @@ static const char *time_str(struct bcast_broker *b, uint64_t ms, size_t *len)
     return b->ts;
 }
 
-static size_t put_base64(char *q, const uint8_t *p, size_t n)
-{
-    static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)p[i] << 16;
-        if (i + 1 < n) v |= (uint32_t)p[i + 1] << 8;
-        if (i + 2 < n) v |= p[i + 2];
-        q[o] = al[v >> 18 & 63];
-        q[o + 1] = al[v >> 12 & 63];
-        q[o + 2] = i + 1 < n ? al[v >> 6 & 63] : '=';
-        q[o + 3] = i + 2 < n ? al[v & 63] : '=';
-        o += 4;
-    }
-    return o;
-}
-
 /* 1 when data is a JSON string without escapes or non-ASCII bytes: '"', bytes 0x20..0x7f other
  * than '"' and '\\', '"' — valid JSON that bb_json_validate would accept, checked 8 bytes at a
  * time. 0 means "not that shape" (the caller validates it fully), not "invalid". */
@@ -710,7 +694,7 @@ static struct bcast_event *build_event(struct bcast_broker *b, struct bcast_topi
                              bb_json_validate(data, dn, BB_JSON_DEFAULT_DEPTH) == 0);
     size_t tailn = dn == 0 ? SLEN(ENV_NULL)
                    : is_json ? SLEN(ENV_JSON) + dn + 1
-                             : SLEN(ENV_B64) + (dn + 2) / 3 * 4 + 2;
+                             : SLEN(ENV_B64) + BB_BASE64_LEN(dn) + 2;
     size_t jl = SLEN(ENV_HEAD) + BCAST_ID_LEN + midn + tsn + tailn;
     struct bcast_event *ev = event_alloc(seq, ms, id, t->name, t->len, type, yn, jl);
     if (!ev) return NULL;
@@ -727,7 +711,7 @@ static struct bcast_event *build_event(struct bcast_broker *b, struct bcast_topi
         *o++ = '}';
     } else {
         memcpy(o, ENV_B64, SLEN(ENV_B64)), o += SLEN(ENV_B64);
-        o += put_base64(o, (const uint8_t *)data, dn);
+        o += bb_base64_encode(data, dn, o);
         *o++ = '"', *o++ = '}';
     }
     return ev;

@@ -121,11 +121,6 @@ struct bcast_ipc {
     int readbuf_busy;
 };
 
-static uint64_t now_ms(uv_loop_t *l)
-{
-    return uv_now(l);
-}
-
 /* ------------------------------------------------------------------ output */
 
 static void conn_close(struct ipc_conn *c);
@@ -309,7 +304,7 @@ static int cut_off(struct ipc_conn *c, struct bcast_sub *sub)
         uv_read_stop(&c->u.s);
         c->reading = 0;
     }
-    c->kill_at = now_ms(c->srv->loop) + c->srv->o.slow_close_ms;
+    c->kill_at = uv_now(c->srv->loop) + c->srv->o.slow_close_ms;
     return BB_EBUSY;
 }
 
@@ -561,7 +556,7 @@ static void stop_reading(struct ipc_conn *c)
 static void log_refused(struct bcast_ipc *s, const char *why)
 {
     bb_counter_inc(s->m_refused);
-    uint64_t now = now_ms(s->loop);
+    uint64_t now = uv_now(s->loop);
     if (s->refused_log_at && now - s->refused_log_at < 1000) {
         s->refused_quiet++;
         return;
@@ -764,7 +759,7 @@ static void on_connection(uv_stream_t *server, int status)
     s->nconns++;
     bb_rpc_decoder_init(&c->dec, s->o.max_frame < PREAUTH_MAX_FRAME ? s->o.max_frame
                                                                      : PREAUTH_MAX_FRAME);
-    c->auth_deadline = now_ms(s->loop) + s->o.auth_timeout_ms;
+    c->auth_deadline = uv_now(s->loop) + s->o.auth_timeout_ms;
     if (uv_accept(server, &c->u.s) != 0 || s->nconns > s->o.max_connections) {
         if (s->nconns > s->o.max_connections)
             bb_warn("buncast", "ipc_connection_refused reason=max_connections limit=%zu",
@@ -779,7 +774,7 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_tick(uv_timer_t *t)
 {
     struct bcast_ipc *s = t->data;
-    uint64_t now = now_ms(s->loop);
+    uint64_t now = uv_now(s->loop);
     for (struct ipc_conn *c = s->conns, *n; c; c = n) {
         n = c->next;
         if (c->ack_n) ack_flush(c);

@@ -123,7 +123,7 @@ static void fail_waiters(struct bmgr_slot *s, int rc, struct done_list *dl)
 static void grant(struct bmgr_slot *s, struct bmgr_waiter *w, struct done_list *dl)
 {
     s->refs++;
-    s->last_use_ms = bmgr_now_ms();
+    s->last_use_ms = bb_time_mono_ms();
     w->lease.slot = s;
     w->lease.port = s->port;
     w->lease.gen = s->gen;
@@ -428,7 +428,7 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
     sv[0] = -1;
     s->gen++;
     s->state = BMGR_STARTING;
-    s->deadline_ms = bmgr_now_ms() + m->cfg.start_timeout_ms;
+    s->deadline_ms = bb_time_mono_ms() + m->cfg.start_timeout_ms;
     s->spawns++;
     m->stat_spawns++;
     probe_close(s);
@@ -447,14 +447,14 @@ static void begin_stop(struct bmgr *m, struct bmgr_slot *s, enum bmgr_stop_then 
 {
     s->state = BMGR_STOPPING;
     s->stop_then = then;
-    s->deadline_ms = bmgr_now_ms() + BMGR_STOP_GRACE_MS;
+    s->deadline_ms = bb_time_mono_ms() + BMGR_STOP_GRACE_MS;
     probe_close(s);
     if (s->pid > 0) kill(s->pid, sig);
 }
 
 static void enter_backoff(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
 {
-    uint64_t now = bmgr_now_ms();
+    uint64_t now = bb_time_mono_ms();
     if (s->failures >= BMGR_MAX_FAILURES && !s->wq_head) {
         s->state = BMGR_FAILED;
         s->failed_at_ms = now;
@@ -501,7 +501,7 @@ static void try_place(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
         port_release(m, s);
         fail_waiters(s, BB_EUNAVAIL, dl);
         s->state = BMGR_FAILED;
-        s->failed_at_ms = bmgr_now_ms();
+        s->failed_at_ms = bb_time_mono_ms();
         return;
     }
     /* full: make room by stopping the least recently used idle child, unless enough are already
@@ -526,7 +526,7 @@ static void try_place(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
         }
     }
     if (leaving > 0) {
-        if (!s->deadline_ms) s->deadline_ms = bmgr_now_ms() + m->cfg.start_timeout_ms;
+        if (!s->deadline_ms) s->deadline_ms = bb_time_mono_ms() + m->cfg.start_timeout_ms;
         return;
     }
     bb_warn(MOD, "no_capacity project=%s children=%u max_children=%u ports=%d", s->project,
@@ -565,7 +565,7 @@ static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, int status, stru
         port_release(m, s);
         return;
     }
-    uint64_t now = bmgr_now_ms();
+    uint64_t now = bb_time_mono_ms();
     switch (was) {
     case BMGR_STOPPING:
         bb_info(MOD, "child_stopped project=%s pid=%d %s", s->project, (int)pid, how);
@@ -718,7 +718,7 @@ static void on_tick(uv_timer_t *t)
 {
     struct bmgr *m = t->data;
     struct done_list dl = {0};
-    uint64_t now = bmgr_now_ms();
+    uint64_t now = bb_time_mono_ms();
     int slow = now - m->last_slow_tick >= (m->cfg.idle_ms / 2 < 1000 ? m->cfg.idle_ms / 2 : 1000);
     if (slow) m->last_slow_tick = now;
     uint64_t next = 1000, ho_total = 0;
@@ -927,7 +927,7 @@ int bmgr_acquire_blocking(struct bmgr *m, const char *project, struct bmgr_lease
     struct bmgr_slot *s = find_slot(m, project);
     if (s && s->state == BMGR_READY) { /* fast path: no loop round trip */
         s->refs++;
-        s->last_use_ms = bmgr_now_ms();
+        s->last_use_ms = bb_time_mono_ms();
         lease->slot = s;
         lease->port = s->port;
         lease->gen = s->gen;
@@ -1007,7 +1007,7 @@ void bmgr_release(struct bmgr *m, struct bmgr_lease *lease)
     if (!lease->slot) return;
     pthread_mutex_lock(&m->mtx);
     if (lease->slot->refs > 0) lease->slot->refs--;
-    lease->slot->last_use_ms = bmgr_now_ms();
+    lease->slot->last_use_ms = bb_time_mono_ms();
     pthread_mutex_unlock(&m->mtx);
     lease->slot = NULL;
 }
@@ -1150,7 +1150,7 @@ int bmgr_children_init(struct bmgr *m, char *err, size_t errcap)
     uv_async_init(m->loop, &m->async, on_async);
     m->async.data = m;
     m->handles_open = 3;
-    m->last_slow_tick = bmgr_now_ms();
+    m->last_slow_tick = bb_time_mono_ms();
     uv_timer_start(&m->tick, on_tick, 1000, 0);
     return 0;
 }

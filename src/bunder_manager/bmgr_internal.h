@@ -47,8 +47,6 @@
 #define BMGR_IO_TIMEOUT_MS 10000 /* blocking client I/O toward a child */
 #define BMGR_MAX_SUBSCRIBERS 1024
 
-uint64_t bmgr_now_ms(void);
-
 /* ------------------------------------------------------------------ proto (bmgr_proto.c) */
 
 /* Percent-decodes src[0..n) into dst (cap bytes); '+' stays '+'. Returns the decoded length, or

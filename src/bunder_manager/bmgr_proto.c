@@ -22,6 +22,7 @@
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_log.h"
+#include "bb_time.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,10 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-uint64_t bmgr_now_ms(void)
-{
-    return uv_hrtime() / 1000000u;
-}
 
 /* ------------------------------------------------------------------ project ids */
 
@@ -441,7 +438,7 @@ static int keys_verify(void *ctx, const char *project, const char *key, size_t k
 {
     struct keys_file *kf = ctx;
     if (!kf->path[0]) return BB_EAUTH;
-    uint64_t now = bmgr_now_ms();
+    uint64_t now = bb_time_mono_ms();
     if (now - kf->checked_ms >= 1000) {
         kf->checked_ms = now;
         struct stat st;
@@ -487,7 +484,7 @@ int bmgr_keys_file_verifier(const char *path, struct bmgr_verifier *out, char *e
             keys_free(kf);
             return rc;
         }
-        kf->checked_ms = bmgr_now_ms();
+        kf->checked_ms = bb_time_mono_ms();
     }
     out->verify = keys_verify;
     out->free = keys_free;

@@ -27,6 +27,7 @@
  * evicted under an open connection. A child that dies closes its relayed connections (EOF).
  */
 #include "bmgr_internal.h"
+#include "bb_time.h"
 #include "bb_resp.h"
 #include "bb_id.h"
 #include "../bunder/bunder_tenant.h"
@@ -697,7 +698,7 @@ static void on_connection(uv_stream_t *server, int status)
     rc->m = m;
     rc->cli.data = rc;
     rc->handles = 1;
-    rc->created_ms = bmgr_now_ms();
+    rc->created_ms = bb_time_mono_ms();
     rc->state = RS_PRE;
     rc->next = m->rconns;
     if (m->rconns) m->rconns->prev = rc;

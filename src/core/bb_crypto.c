@@ -265,11 +265,9 @@ int bb_ct_streq(const char *a, const char *b)
 
 static const char b64std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *bb_base64_encode_alloc(const void *in, size_t n)
+size_t bb_base64_encode(const void *in, size_t n, char *out)
 {
     const uint8_t *p = in;
-    char *out = malloc((n + 2) / 3 * 4 + 1);
-    if (!out) return NULL;
     size_t o = 0, i = 0;
     for (; i + 3 <= n; i += 3) {
         uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -291,7 +289,14 @@ char *bb_base64_encode_alloc(const void *in, size_t n)
         out[o++] = b64std[v >> 6 & 63];
         out[o++] = '=';
     }
-    out[o] = '\0';
+    return o;
+}
+
+char *bb_base64_encode_alloc(const void *in, size_t n)
+{
+    char *out = malloc(BB_BASE64_LEN(n) + 1);
+    if (!out) return NULL;
+    out[bb_base64_encode(in, n, out)] = '\0';
     return out;
 }
 

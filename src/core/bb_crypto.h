@@ -60,6 +60,10 @@ int bb_base64url_decode(const char *in, size_t n, uint8_t *out, size_t cap, size
  * success, even for empty input); BB_EINVAL for a character outside the alphabet, an impossible
  * length or non-canonical trailing bits, BB_ENOMEM. (These two allocate, unlike the rest here.) */
 char *bb_base64_encode_alloc(const void *in, size_t n);
+/* The same into out, which has room for BB_BASE64_LEN(n) characters (no NUL is written, nothing
+ * allocated: for encoders that build a message in place); returns BB_BASE64_LEN(n). */
+#define BB_BASE64_LEN(n) (((n) + 2) / 3 * 4)
+size_t bb_base64_encode(const void *in, size_t n, char *out);
 int bb_base64_decode_alloc(const char *in, size_t n, uint8_t **out, size_t *out_len);
 
 /* Lowercase hex of in[0..n) into out, NUL-terminated; returns 2*n, or 0 (and "" if cap > 0) if

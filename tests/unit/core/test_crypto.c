@@ -303,6 +303,10 @@ static void test_pct_decode(void **state)
     assert_int_equal(bb_pct_decode("ab%", 3, out, sizeof out, 0), BB_EINVAL);
     assert_int_equal(bb_pct_decode("", 0, out, 1, BB_PCT_CSTR), 0);
     assert_string_equal(out, "");
+    char b[8] = "xxxxxxx";
+    assert_int_equal(bb_base64_encode("ab", 2, b), 4); /* in place, no NUL written */
+    assert_memory_equal(b, "YWI=xxx", 7);
+    assert_int_equal(BB_BASE64_LEN(4), 8);
     assert_int_equal(bb_hex_digit('F'), 15);
     assert_int_equal(bb_hex_digit('g'), -1);
 }
