@@ -463,10 +463,11 @@ static void enter_backoff(struct bmgr *m, struct bmgr_slot *s, struct done_list 
                  s->failures, s->last_error);
         return;
     }
-    unsigned shift = s->failures > 0 ? s->failures - 1 : 0;
-    if (shift > 16) shift = 16;
-    uint64_t delay = (uint64_t)BMGR_BACKOFF_BASE_MS << shift;
-    if (delay > BMGR_BACKOFF_MAX_MS) delay = BMGR_BACKOFF_MAX_MS;
+    /* core's backoff (bb_proc): base, doubling per consecutive failure, capped */
+    struct bb_proc_backoff bo = {.base_ms = BMGR_BACKOFF_BASE_MS,
+                                 .max_ms = BMGR_BACKOFF_MAX_MS,
+                                 .attempts = s->failures > 0 ? s->failures - 1 : 0};
+    uint64_t delay = bb_proc_backoff_next(&bo);
     s->state = BMGR_BACKOFF;
     s->backoff_until = now + delay;
     (void)dl;
