@@ -56,6 +56,8 @@
     X(sort, -2, "WM", 1, 1, 1, "generic", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.") \
     X(sort_ro, -2, "R", 1, 1, 1, "generic", "Returns the sorted elements of a list, a set, or a sorted set.") \
     X(copy, -3, "WM", 1, 2, 1, "generic", "Copies the value of a key to a new key.")            \
+    X(dump, 2, "R", 1, 1, 1, "generic", "Returns a serialized representation of the value stored at a key.") \
+    X(restore, -4, "WM", 1, 1, 1, "generic", "Creates a key from the serialized representation of a value.") \
     /* lists */                                                                                \
     X(lpush, -3, "WMF", 1, 1, 1, "list", "Prepends one or more elements to a list.")            \
     X(rpush, -3, "WMF", 1, 1, 1, "list", "Appends one or more elements to a list.")             \
