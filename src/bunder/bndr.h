@@ -551,6 +551,8 @@ void bndr_block_generic(struct bndr_client *c, struct bndr_arg *keys, int nkeys,
                         uint64_t timeout_ms);
 int bndr_block_retry(struct bndr_client *c);
 void bndr_block_free(struct bndr_client *c);
+/* cmd_dump.c: Redis' CRC64 (Jones), as DUMP payloads carry it */
+uint64_t bndr_crc64(uint64_t crc, const void *p, size_t n);
 /* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */
 int bndr_parse_timeout(struct bndr_client *c, const struct bndr_arg *a, uint64_t *abs_ms);
 void bndr_watch_key(struct bndr_client *c, const char *k, size_t n); /* in c's database */

@@ -1,0 +1,835 @@
+/* cmd_dump.c — DUMP and RESTORE with Redis 7.0's payload, so a key moves between bunder and
+ * redis-server in both directions:
+ *
+ *   payload = <RDB type byte> <RDB-encoded value> <RDB version: 2 bytes LE (10)> <CRC64: 8 bytes LE>
+ *
+ * the CRC64 (Jones polynomial, reflected, as Redis' crc64.c) covering everything before it.
+ * Written with the plain RDB encodings every Redis version loads: STRING (0), LIST (1), SET (2),
+ * ZSET_2 (5, binary scores), HASH (4); strings as raw length-prefixed bytes. Read: those, plus what
+ * redis-server writes for small or compact values — the old ZSET (3), SET_INTSET (11), the ziplist
+ * forms (LIST_ZIPLIST 10, ZSET_ZIPLIST 12, HASH_ZIPLIST 13, LIST_QUICKLIST 14), the listpack forms
+ * (HASH_LISTPACK 16, ZSET_LISTPACK 17, LIST_QUICKLIST_2 18, SET_LISTPACK 20), integer-encoded and
+ * LZF-compressed strings. Every length is checked against the bytes left, a decompressed string is
+ * bounded by proto-max-bulk-len, duplicates and empty values are refused like Redis ("Bad data
+ * format"). Streams are not carried (docs/bunder.md). fuzz/bunder_dump replays a corpus of
+ * payloads through RESTORE/DUMP. */
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bndr.h"
+#include "cmds.h"
+
+#define RDB_VERSION 10
+enum {
+    RDB_STRING = 0, RDB_LIST = 1, RDB_SET = 2, RDB_ZSET = 3, RDB_HASH = 4, RDB_ZSET_2 = 5,
+    RDB_HASH_ZIPMAP = 9, RDB_LIST_ZIPLIST = 10, RDB_SET_INTSET = 11, RDB_ZSET_ZIPLIST = 12,
+    RDB_HASH_ZIPLIST = 13, RDB_LIST_QUICKLIST = 14, RDB_STREAM_LISTPACKS = 15, RDB_HASH_LISTPACK = 16,
+    RDB_ZSET_LISTPACK = 17, RDB_LIST_QUICKLIST_2 = 18, RDB_STREAM_LISTPACKS_2 = 19, RDB_SET_LISTPACK = 20,
+};
+
+/* ---------------------------------------------------------------- CRC64 (Jones, as Redis) */
+static uint64_t crc_table[256];
+
+uint64_t bndr_crc64(uint64_t crc, const void *p, size_t l)
+{
+    const unsigned char *s = p;
+    if (!crc_table[1]) {
+        for (int i = 0; i < 256; i++) {
+            uint64_t c = (uint64_t)i;
+            for (int k = 0; k < 8; k++)
+                c = (c & 1) ? (c >> 1) ^ 0x95ac9329ac4bc9b5ULL : c >> 1;
+            crc_table[i] = c;
+        }
+    }
+    for (size_t i = 0; i < l; i++)
+        crc = crc_table[(crc ^ s[i]) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+/* ---------------------------------------------------------------- writer */
+static void put_len(struct bndr_buf *b, uint64_t len)
+{
+    unsigned char buf[9];
+    if (len < (1 << 6)) {
+        buf[0] = (unsigned char)len;
+        bndr_buf_add(b, buf, 1);
+    } else if (len < (1 << 14)) {
+        buf[0] = (unsigned char)(((len >> 8) & 0xff) | 0x40);
+        buf[1] = (unsigned char)(len & 0xff);
+        bndr_buf_add(b, buf, 2);
+    } else if (len <= UINT32_MAX) {
+        buf[0] = 0x80;
+        for (int i = 0; i < 4; i++)
+            buf[1 + i] = (unsigned char)(len >> (24 - 8 * i));
+        bndr_buf_add(b, buf, 5);
+    } else {
+        buf[0] = 0x81;
+        for (int i = 0; i < 8; i++)
+            buf[1 + i] = (unsigned char)(len >> (56 - 8 * i));
+        bndr_buf_add(b, buf, 9);
+    }
+}
+
+static void put_str(struct bndr_buf *b, const void *p, size_t n)
+{
+    put_len(b, n);
+    bndr_buf_add(b, p, n);
+}
+
+/* Appends o's type byte and value; -1 for a type the payload does not carry (streams). */
+static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
+{
+    unsigned char t;
+    switch (o->type) {
+    case BNDR_STRING:
+        t = RDB_STRING;
+        bndr_buf_add(b, &t, 1);
+        put_str(b, o->s, o->len);
+        return 0;
+    case BNDR_LIST:
+        t = RDB_LIST;
+        bndr_buf_add(b, &t, 1);
+        put_len(b, o->u.l->n);
+        for (size_t i = 0; i < o->u.l->n; i++) {
+            struct bndr_str *s = BNDR_LIST_AT(o->u.l, i);
+            put_str(b, s->buf, s->len);
+        }
+        return 0;
+    case BNDR_SET:
+        t = RDB_SET;
+        bndr_buf_add(b, &t, 1);
+        put_len(b, o->u.d->n);
+        BNDR_DICT_FOREACH(o->u.d, e) put_str(b, e->key, e->klen);
+        return 0;
+    case BNDR_HASH:
+        t = RDB_HASH;
+        bndr_buf_add(b, &t, 1);
+        put_len(b, o->u.d->n);
+        BNDR_DICT_FOREACH(o->u.d, e)
+        {
+            struct bndr_str *v = e->v.p;
+            put_str(b, e->key, e->klen);
+            put_str(b, v->buf, v->len);
+        }
+        return 0;
+    case BNDR_ZSET: {
+        t = RDB_ZSET_2;
+        bndr_buf_add(b, &t, 1);
+        put_len(b, o->u.z->length);
+        /* Redis writes from the tail so that loading appends in order */
+        for (struct bndr_zsl_node *x = o->u.z->tail; x; x = x->backward) {
+            put_str(b, x->ele, x->elen);
+            unsigned char d[8];
+            uint64_t bits;
+            memcpy(&bits, &x->score, 8);
+            for (int i = 0; i < 8; i++)
+                d[i] = (unsigned char)(bits >> (8 * i));
+            bndr_buf_add(b, d, 8);
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------- reader */
+struct rd {
+    const unsigned char *p;
+    size_t n, off;
+    size_t max_str; /* bound of one (decompressed) string */
+};
+
+static int rd_bytes(struct rd *r, size_t n, const unsigned char **out)
+{
+    if (n > r->n - r->off)
+        return -1;
+    *out = r->p + r->off;
+    r->off += n;
+    return 0;
+}
+
+/* RDB length; *enc set (with the encoding in *len) for the 11xxxxxx special forms */
+static int rd_len(struct rd *r, uint64_t *len, int *enc)
+{
+    const unsigned char *b;
+    if (enc)
+        *enc = 0;
+    if (rd_bytes(r, 1, &b) < 0)
+        return -1;
+    int type = (b[0] & 0xc0) >> 6;
+    if (type == 3) {
+        if (!enc)
+            return -1;
+        *enc = 1;
+        *len = b[0] & 0x3f;
+        return 0;
+    }
+    if (type == 0) {
+        *len = b[0] & 0x3f;
+        return 0;
+    }
+    if (type == 1) {
+        const unsigned char *c;
+        if (rd_bytes(r, 1, &c) < 0)
+            return -1;
+        *len = ((uint64_t)(b[0] & 0x3f) << 8) | c[0];
+        return 0;
+    }
+    const unsigned char *c;
+    if (b[0] == 0x80) {
+        if (rd_bytes(r, 4, &c) < 0)
+            return -1;
+        *len = ((uint64_t)c[0] << 24) | ((uint64_t)c[1] << 16) | ((uint64_t)c[2] << 8) | c[3];
+        return 0;
+    }
+    if (b[0] == 0x81) {
+        if (rd_bytes(r, 8, &c) < 0)
+            return -1;
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+            v = (v << 8) | c[i];
+        *len = v;
+        return 0;
+    }
+    return -1;
+}
+
+/* Redis' lzf_decompress (liblzf): 0 on a malformed input or an output that would not fit. */
+static size_t lzf_dec(const unsigned char *in, size_t in_len, unsigned char *out, size_t out_len)
+{
+    const unsigned char *ip = in, *in_end = in + in_len;
+    unsigned char *op = out, *out_end = out + out_len;
+    while (ip < in_end) {
+        unsigned int ctrl = *ip++;
+        if (ctrl < (1 << 5)) { /* literal run */
+            ctrl++;
+            if ((size_t)(out_end - op) < ctrl || (size_t)(in_end - ip) < ctrl)
+                return 0;
+            memcpy(op, ip, ctrl);
+            op += ctrl;
+            ip += ctrl;
+        } else { /* back reference */
+            unsigned int len = ctrl >> 5;
+            unsigned char *ref = op - ((ctrl & 0x1f) << 8) - 1;
+            if (ip >= in_end)
+                return 0;
+            if (len == 7) {
+                len += *ip++;
+                if (ip >= in_end)
+                    return 0;
+            }
+            ref -= *ip++;
+            len += 2;
+            if ((size_t)(out_end - op) < len || ref < out)
+                return 0;
+            for (unsigned int i = 0; i < len; i++)
+                *op++ = *ref++;
+        }
+    }
+    return (size_t)(op - out);
+}
+
+/* A string: *owned is a bndr_malloc'ed copy when the bytes were decoded (ints, LZF), else
+ * *s points into the payload. */
+static int rd_str(struct rd *r, const char **s, size_t *n, char **owned, char *ibuf)
+{
+    uint64_t len;
+    int enc;
+    *owned = NULL;
+    if (rd_len(r, &len, &enc) < 0)
+        return -1;
+    if (enc) {
+        const unsigned char *b;
+        long long v;
+        if (len == 0) {
+            if (rd_bytes(r, 1, &b) < 0)
+                return -1;
+            v = (int8_t)b[0];
+        } else if (len == 1) {
+            if (rd_bytes(r, 2, &b) < 0)
+                return -1;
+            v = (int16_t)(b[0] | (b[1] << 8));
+        } else if (len == 2) {
+            if (rd_bytes(r, 4, &b) < 0)
+                return -1;
+            v = (int32_t)((uint32_t)b[0] | ((uint32_t)b[1] << 8) | ((uint32_t)b[2] << 16) |
+                          ((uint32_t)b[3] << 24));
+        } else if (len == 3) {
+            uint64_t clen, ulen;
+            if (rd_len(r, &clen, NULL) < 0 || rd_len(r, &ulen, NULL) < 0)
+                return -1;
+            if (ulen == 0 || ulen > r->max_str || rd_bytes(r, (size_t)clen, &b) < 0)
+                return -1;
+            char *out = bndr_malloc((size_t)ulen + 1);
+            if (lzf_dec(b, (size_t)clen, (unsigned char *)out, (size_t)ulen) != ulen) {
+                bndr_free(out);
+                return -1;
+            }
+            out[ulen] = 0;
+            *owned = out;
+            *s = out;
+            *n = (size_t)ulen;
+            return 0;
+        } else {
+            return -1;
+        }
+        *n = (size_t)bndr_fmt_ll(ibuf, v);
+        *s = ibuf;
+        return 0;
+    }
+    const unsigned char *b;
+    if (rd_bytes(r, (size_t)len, &b) < 0 || len > r->max_str)
+        return -1;
+    *s = (const char *)b;
+    *n = (size_t)len;
+    return 0;
+}
+
+/* ---- ziplist / listpack / intset iterators: each entry as bytes or an integer */
+struct entry {
+    const char *s;
+    size_t n;
+    char ibuf[24];
+};
+
+static int lp_next(const unsigned char *lp, size_t lpn, size_t *pos, struct entry *e)
+{
+    size_t p = *pos;
+    if (p >= lpn)
+        return -1;
+    unsigned char b = lp[p];
+    if (b == 0xff)
+        return 1;
+    size_t hdr, dlen;
+    long long v = 0;
+    int isint = 1;
+    size_t avail = lpn - p;
+#define NEED(k) do { if (avail < (k)) return -1; } while (0)
+    if ((b & 0x80) == 0) {
+        hdr = 1; dlen = 0; v = b & 0x7f;
+    } else if ((b & 0xc0) == 0x80) {
+        hdr = 1; dlen = b & 0x3f; isint = 0;
+    } else if ((b & 0xe0) == 0xc0) {
+        NEED(2);
+        hdr = 2; dlen = 0;
+        v = ((b & 0x1f) << 8) | lp[p + 1];
+        if (v >= 1 << 12)
+            v -= 1 << 13;
+    } else if ((b & 0xf0) == 0xe0) {
+        NEED(2);
+        hdr = 2; dlen = ((size_t)(b & 0x0f) << 8) | lp[p + 1]; isint = 0;
+    } else if (b == 0xf0) {
+        NEED(5);
+        hdr = 5; isint = 0;
+        dlen = (size_t)lp[p + 1] | ((size_t)lp[p + 2] << 8) | ((size_t)lp[p + 3] << 16) | ((size_t)lp[p + 4] << 24);
+    } else if (b >= 0xf1 && b <= 0xf4) {
+        int nb = b == 0xf1 ? 2 : b == 0xf2 ? 3 : b == 0xf3 ? 4 : 8;
+        NEED((size_t)nb + 1);
+        uint64_t u = 0;
+        for (int i = 0; i < nb; i++)
+            u |= (uint64_t)lp[p + 1 + i] << (8 * i);
+        if (nb < 8 && (u >> (nb * 8 - 1)) & 1)
+            u |= ~0ULL << (nb * 8); /* sign-extend */
+        v = (long long)u;
+        hdr = 1 + (size_t)nb; dlen = 0;
+    } else {
+        return -1;
+    }
+    size_t l = hdr + dlen;
+    if (dlen > avail || l > avail)
+        return -1;
+    size_t bl = l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5;
+    if (bl > avail - l)
+        return -1;
+    if (isint) {
+        e->n = (size_t)bndr_fmt_ll(e->ibuf, v);
+        e->s = e->ibuf;
+    } else {
+        e->s = (const char *)lp + p + hdr;
+        e->n = dlen;
+    }
+    *pos = p + l + bl;
+    return 0;
+#undef NEED
+}
+
+static int lp_start(const unsigned char *lp, size_t lpn, size_t *pos)
+{
+    if (lpn < 7)
+        return -1;
+    uint32_t total = (uint32_t)lp[0] | ((uint32_t)lp[1] << 8) | ((uint32_t)lp[2] << 16) | ((uint32_t)lp[3] << 24);
+    if (total != lpn || lp[lpn - 1] != 0xff)
+        return -1;
+    *pos = 6;
+    return 0;
+}
+
+static int zl_next(const unsigned char *zl, size_t zln, size_t *pos, struct entry *e)
+{
+    size_t p = *pos;
+    if (p >= zln)
+        return -1;
+    if (zl[p] == 0xff)
+        return 1;
+    size_t avail = zln - p;
+    size_t prevlen = zl[p] == 0xfe ? 5 : 1;
+    if (avail < prevlen + 1)
+        return -1;
+    p += prevlen;
+    avail -= prevlen;
+    unsigned char b = zl[p];
+    size_t hdr, dlen = 0;
+    int isint = 0;
+    long long v = 0;
+    switch (b >> 6) {
+    case 0: hdr = 1; dlen = b & 0x3f; break;
+    case 1:
+        if (avail < 2) return -1;
+        hdr = 2; dlen = ((size_t)(b & 0x3f) << 8) | zl[p + 1];
+        break;
+    case 2:
+        if (avail < 5) return -1;
+        hdr = 5;
+        dlen = ((size_t)zl[p + 1] << 24) | ((size_t)zl[p + 2] << 16) | ((size_t)zl[p + 3] << 8) | zl[p + 4];
+        break;
+    default: {
+        int nb;
+        isint = 1;
+        if (b == 0xc0) nb = 2;
+        else if (b == 0xd0) nb = 4;
+        else if (b == 0xe0) nb = 8;
+        else if (b == 0xf0) nb = 3;
+        else if (b == 0xfe) nb = 1;
+        else if (b >= 0xf1 && b <= 0xfd) { nb = 0; v = (b & 0x0f) - 1; }
+        else return -1;
+        if (avail < (size_t)nb + 1)
+            return -1;
+        if (nb) {
+            uint64_t u = 0;
+            for (int i = 0; i < nb; i++)
+                u |= (uint64_t)zl[p + 1 + i] << (8 * i);
+            if (nb < 8 && (u >> (nb * 8 - 1)) & 1)
+                u |= ~0ULL << (nb * 8);
+            v = (long long)u;
+        }
+        hdr = 1 + (size_t)nb;
+    }
+    }
+    if (hdr > avail || dlen > avail - hdr)
+        return -1;
+    if (isint) {
+        e->n = (size_t)bndr_fmt_ll(e->ibuf, v);
+        e->s = e->ibuf;
+    } else {
+        e->s = (const char *)zl + p + hdr;
+        e->n = dlen;
+    }
+    *pos = p + hdr + dlen;
+    return 0;
+}
+
+static int zl_start(const unsigned char *zl, size_t zln, size_t *pos)
+{
+    if (zln < 11)
+        return -1;
+    uint32_t total = (uint32_t)zl[0] | ((uint32_t)zl[1] << 8) | ((uint32_t)zl[2] << 16) | ((uint32_t)zl[3] << 24);
+    if (total != zln || zl[zln - 1] != 0xff)
+        return -1;
+    *pos = 10;
+    return 0;
+}
+
+/* Iterates a ziplist (zl=1) or listpack blob, calling fn for each entry; -1 if malformed. */
+static int blob_each(const unsigned char *b, size_t n, int zl, int (*fn)(void *, struct entry *), void *arg)
+{
+    size_t pos;
+    if ((zl ? zl_start(b, n, &pos) : lp_start(b, n, &pos)) < 0)
+        return -1;
+    for (;;) {
+        struct entry e;
+        int rc = zl ? zl_next(b, n, &pos, &e) : lp_next(b, n, &pos, &e);
+        if (rc < 0)
+            return -1;
+        if (rc == 1)
+            return pos == n - 1 ? 0 : -1;
+        if (fn(arg, &e) < 0)
+            return -1;
+    }
+}
+
+/* ---- building values */
+struct build {
+    struct bndr_obj *o;
+    struct entry pend; /* field or member waiting for its value / score */
+    char *pend_copy;
+    int have;
+};
+
+static int push_list(void *arg, struct entry *e)
+{
+    struct build *b = arg;
+    bndr_list_push(b->o->u.l, bndr_str_new(e->s, e->n), 0);
+    return 0;
+}
+
+static int add_set(void *arg, struct entry *e)
+{
+    struct build *b = arg;
+    int created;
+    bndr_dict_upsert(b->o->u.d, e->s, e->n, &created);
+    return created ? 0 : -1;
+}
+
+static int parse_score(const char *s, size_t n, double *d)
+{
+    return bndr_parse_double(s, n, d);
+}
+
+/* pairs: field/value (hash) or member/score (zset) */
+static int add_pair(void *arg, struct entry *e)
+{
+    struct build *b = arg;
+    if (!b->have) {
+        b->pend_copy = bndr_memdup(e->s, e->n);
+        b->pend.s = b->pend_copy;
+        b->pend.n = e->n;
+        b->have = 1;
+        return 0;
+    }
+    b->have = 0;
+    int rc = 0;
+    if (b->o->type == BNDR_HASH) {
+        int created;
+        struct bndr_de *d = bndr_dict_upsert(b->o->u.d, b->pend.s, b->pend.n, &created);
+        if (created)
+            d->v.p = bndr_str_new(e->s, e->n);
+        else
+            rc = -1;
+    } else {
+        double score;
+        if (parse_score(e->s, e->n, &score) < 0 || bndr_dict_find(&b->o->u.z->dict, b->pend.s, b->pend.n))
+            rc = -1;
+        else
+            bndr_zset_set(b->o->u.z, b->pend.s, b->pend.n, score);
+    }
+    bndr_free(b->pend_copy);
+    b->pend_copy = NULL;
+    return rc;
+}
+
+static size_t obj_size(const struct bndr_obj *o)
+{
+    switch (o->type) {
+    case BNDR_LIST: return o->u.l->n;
+    case BNDR_SET:
+    case BNDR_HASH: return o->u.d->n;
+    case BNDR_ZSET: return o->u.z->length;
+    }
+    return 1;
+}
+
+#define STR_OR_FAIL(r, s, n, own, ib) \
+    do { if (rd_str(r, &(s), &(n), &(own), ib) < 0) goto fail; } while (0)
+
+/* Reads a value of RDB type t; NULL if malformed. */
+static struct bndr_obj *read_value(int t, struct rd *r)
+{
+    struct build b = {0};
+    const char *s;
+    size_t n;
+    char *own = NULL, ib[24];
+    uint64_t len;
+    switch (t) {
+    case RDB_STRING:
+        STR_OR_FAIL(r, s, n, own, ib);
+        b.o = bndr_obj_string(s, n);
+        bndr_free(own);
+        return b.o;
+    case RDB_LIST:
+    case RDB_SET:
+    case RDB_ZSET:
+    case RDB_ZSET_2:
+    case RDB_HASH: {
+        if (rd_len(r, &len, NULL) < 0 || len == 0 || len > r->n - r->off)
+            return NULL;
+        b.o = bndr_obj_new(t == RDB_LIST ? BNDR_LIST : t == RDB_SET ? BNDR_SET : t == RDB_HASH ? BNDR_HASH : BNDR_ZSET);
+        for (uint64_t i = 0; i < len; i++) {
+            STR_OR_FAIL(r, s, n, own, ib);
+            struct entry e = {.s = s, .n = n};
+            if (t == RDB_LIST) {
+                push_list(&b, &e);
+            } else if (t == RDB_SET) {
+                if (add_set(&b, &e) < 0)
+                    goto fail;
+            } else if (t == RDB_HASH) {
+                char *vown = NULL, vib[24];
+                const char *vs;
+                size_t vn;
+                if (rd_str(r, &vs, &vn, &vown, vib) < 0)
+                    goto fail;
+                int created;
+                struct bndr_de *d = bndr_dict_upsert(b.o->u.d, s, n, &created);
+                if (created)
+                    d->v.p = bndr_str_new(vs, vn);
+                bndr_free(vown);
+                if (!created)
+                    goto fail;
+            } else {
+                double score;
+                const unsigned char *db;
+                if (t == RDB_ZSET_2) {
+                    if (rd_bytes(r, 8, &db) < 0)
+                        goto fail;
+                    uint64_t bits = 0;
+                    for (int k = 0; k < 8; k++)
+                        bits |= (uint64_t)db[k] << (8 * k);
+                    memcpy(&score, &bits, 8);
+                } else {
+                    if (rd_bytes(r, 1, &db) < 0)
+                        goto fail;
+                    if (db[0] == 253)
+                        score = NAN;
+                    else if (db[0] == 254)
+                        score = INFINITY;
+                    else if (db[0] == 255)
+                        score = -INFINITY;
+                    else {
+                        const unsigned char *num;
+                        char buf[256];
+                        if (rd_bytes(r, db[0], &num) < 0)
+                            goto fail;
+                        memcpy(buf, num, db[0]);
+                        buf[db[0]] = 0;
+                        char *end;
+                        score = strtod(buf, &end);
+                        if (*end)
+                            goto fail;
+                    }
+                }
+                if (isnan(score) || bndr_dict_find(&b.o->u.z->dict, s, n))
+                    goto fail;
+                bndr_zset_set(b.o->u.z, s, n, score);
+            }
+            bndr_free(own);
+            own = NULL;
+        }
+        return b.o;
+    }
+    case RDB_SET_INTSET: {
+        STR_OR_FAIL(r, s, n, own, ib);
+        const unsigned char *p = (const unsigned char *)s;
+        if (n < 8)
+            goto fail;
+        uint32_t enc = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+        uint32_t cnt = (uint32_t)p[4] | ((uint32_t)p[5] << 8) | ((uint32_t)p[6] << 16) | ((uint32_t)p[7] << 24);
+        if ((enc != 2 && enc != 4 && enc != 8) || cnt == 0 || (uint64_t)cnt * enc != n - 8)
+            goto fail;
+        b.o = bndr_obj_new(BNDR_SET);
+        for (uint32_t i = 0; i < cnt; i++) {
+            uint64_t u = 0;
+            for (uint32_t k = 0; k < enc; k++)
+                u |= (uint64_t)p[8 + i * enc + k] << (8 * k);
+            if (enc < 8 && (u >> (enc * 8 - 1)) & 1)
+                u |= ~0ULL << (enc * 8);
+            struct entry e;
+            e.n = (size_t)bndr_fmt_ll(e.ibuf, (long long)u);
+            e.s = e.ibuf;
+            if (add_set(&b, &e) < 0)
+                goto fail;
+        }
+        bndr_free(own);
+        return b.o;
+    }
+    case RDB_LIST_ZIPLIST:
+    case RDB_ZSET_ZIPLIST:
+    case RDB_HASH_ZIPLIST:
+    case RDB_HASH_LISTPACK:
+    case RDB_ZSET_LISTPACK:
+    case RDB_SET_LISTPACK: {
+        STR_OR_FAIL(r, s, n, own, ib);
+        int zl = t == RDB_LIST_ZIPLIST || t == RDB_ZSET_ZIPLIST || t == RDB_HASH_ZIPLIST;
+        int type = t == RDB_LIST_ZIPLIST ? BNDR_LIST
+                   : (t == RDB_ZSET_ZIPLIST || t == RDB_ZSET_LISTPACK) ? BNDR_ZSET
+                   : t == RDB_SET_LISTPACK ? BNDR_SET : BNDR_HASH;
+        b.o = bndr_obj_new(type);
+        int (*fn)(void *, struct entry *) = type == BNDR_LIST ? push_list : type == BNDR_SET ? add_set : add_pair;
+        if (blob_each((const unsigned char *)s, n, zl, fn, &b) < 0 || b.have)
+            goto fail;
+        bndr_free(own);
+        own = NULL;
+        if (obj_size(b.o) == 0)
+            goto fail;
+        return b.o;
+    }
+    case RDB_LIST_QUICKLIST:
+    case RDB_LIST_QUICKLIST_2: {
+        if (rd_len(r, &len, NULL) < 0 || len == 0 || len > r->n - r->off)
+            return NULL;
+        b.o = bndr_obj_new(BNDR_LIST);
+        for (uint64_t i = 0; i < len; i++) {
+            uint64_t container = 2;
+            if (t == RDB_LIST_QUICKLIST_2 && (rd_len(r, &container, NULL) < 0 || (container != 1 && container != 2)))
+                goto fail;
+            STR_OR_FAIL(r, s, n, own, ib);
+            if (container == 1) {
+                struct entry e = {.s = s, .n = n};
+                push_list(&b, &e);
+            } else if (blob_each((const unsigned char *)s, n, t == RDB_LIST_QUICKLIST, push_list, &b) < 0) {
+                goto fail;
+            }
+            bndr_free(own);
+            own = NULL;
+        }
+        if (b.o->u.l->n == 0)
+            goto fail;
+        return b.o;
+    }
+    }
+    return NULL;
+fail:
+    bndr_free(own);
+    bndr_free(b.pend_copy);
+    if (b.o)
+        bndr_obj_free(b.o);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- commands */
+void bndr_cmd_dump(struct bndr_client *c)
+{
+    struct bndr_obj *o = bndr_lookup_read(c, &c->argv[1]);
+    if (!o) {
+        bndr_add_null(c);
+        return;
+    }
+    struct bndr_buf b = {0};
+    if (write_value(&b, o) < 0) {
+        bndr_free(b.p);
+        bndr_add_error(c, "ERR DUMP of a stream is not supported by bunder");
+        return;
+    }
+    unsigned char tail[10];
+    tail[0] = RDB_VERSION & 0xff;
+    tail[1] = (RDB_VERSION >> 8) & 0xff;
+    bndr_buf_add(&b, tail, 2);
+    uint64_t crc = bndr_crc64(0, (const unsigned char *)b.p, b.len);
+    for (int i = 0; i < 8; i++)
+        tail[i] = (unsigned char)(crc >> (8 * i));
+    bndr_buf_add(&b, tail, 8);
+    bndr_add_bulk(c, b.p, b.len);
+    bndr_free(b.p);
+}
+
+static int verify_payload(const unsigned char *p, size_t n)
+{
+    if (n < 10)
+        return -1;
+    const unsigned char *footer = p + n - 10;
+    unsigned version = (unsigned)footer[0] | ((unsigned)footer[1] << 8);
+    if (version > RDB_VERSION)
+        return -1;
+    uint64_t crc = bndr_crc64(0, p, n - 8), want = 0;
+    for (int i = 0; i < 8; i++)
+        want |= (uint64_t)footer[2 + i] << (8 * i);
+    return crc == want ? 0 : -1;
+}
+
+void bndr_cmd_restore(struct bndr_client *c)
+{
+    long long ttl, lfu_freq = -1, lru_idle = -1;
+    int replace = 0, absttl = 0;
+    for (int j = 4; j < c->argc; j++) {
+        int additional = c->argc - j - 1;
+        struct bndr_arg *a = &c->argv[j];
+        if (bndr_argeq(a, "replace")) {
+            replace = 1;
+        } else if (bndr_argeq(a, "absttl")) {
+            absttl = 1;
+        } else if (bndr_argeq(a, "idletime") && additional >= 1 && lfu_freq == -1) {
+            if (bndr_get_ll_or_reply(c, &c->argv[j + 1], &lru_idle, NULL) < 0)
+                return;
+            if (lru_idle < 0) {
+                bndr_add_error(c, "ERR Invalid IDLETIME value, must be >= 0");
+                return;
+            }
+            j++;
+        } else if (bndr_argeq(a, "freq") && additional >= 1 && lru_idle == -1) {
+            if (bndr_get_ll_or_reply(c, &c->argv[j + 1], &lfu_freq, NULL) < 0)
+                return;
+            if (lfu_freq < 0 || lfu_freq > 255) {
+                bndr_add_error(c, "ERR Invalid FREQ value, must be >= 0 and <= 255");
+                return;
+            }
+            j++;
+        } else {
+            bndr_add_error(c, BNDR_ERR_SYNTAX);
+            return;
+        }
+    }
+    struct bndr_arg *key = &c->argv[1];
+    if (!replace && bndr_lookup_write(c, key)) {
+        bndr_add_error(c, "BUSYKEY Target key name already exists.");
+        return;
+    }
+    if (bndr_get_ll_or_reply(c, &c->argv[2], &ttl, NULL) < 0)
+        return;
+    if (ttl < 0) {
+        bndr_add_error(c, "ERR Invalid TTL value, must be >= 0");
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)c->argv[3].p;
+    size_t n = c->argv[3].n;
+    if (verify_payload(p, n) < 0) {
+        bndr_add_error(c, "ERR DUMP payload version or checksum are wrong");
+        return;
+    }
+    struct rd r = {p, n - 10, 0, (size_t)c->srv->cfg.proto_max_bulk_len};
+    const unsigned char *tb;
+    struct bndr_obj *o = NULL;
+    if (rd_bytes(&r, 1, &tb) == 0)
+        o = read_value(tb[0], &r);
+    if (!o) { /* bytes after the value are ignored, as Redis does */
+        bndr_add_error(c, "ERR Bad data format");
+        return;
+    }
+    struct bndr_db *db = &c->srv->db;
+    int deleted = replace ? bndr_db_delete(db, key->p, key->n) : 0;
+    uint64_t now = bndr_mstime();
+    if (ttl && !absttl)
+        ttl += (long long)now;
+    if (ttl && ttl <= (long long)now && !c->srv->aof.loading) {
+        if (deleted) {
+            struct bndr_arg del[2] = {{(char *)"DEL", 3}, *key};
+            bndr_rewrite_prop(c, 2, del);
+            bndr_signal_key(c->srv, key->p, key->n);
+            c->srv->dirty++;
+        }
+        bndr_obj_free(o);
+        bndr_add_ok(c);
+        return;
+    }
+    struct bndr_de *e = bndr_db_add(db, key->p, key->n, o);
+    if (ttl) {
+        bndr_db_set_expire(db, e, ttl);
+        if (!absttl) { /* propagated with the absolute time, as Redis */
+            struct bndr_arg *a = bndr_malloc((size_t)(c->argc + 1) * sizeof(*a));
+            char tb2[24];
+            memcpy(a, c->argv, (size_t)c->argc * sizeof(*a));
+            a[2].p = tb2;
+            a[2].n = (size_t)bndr_fmt_ll(tb2, ttl);
+            a[c->argc].p = (char *)"ABSTTL";
+            a[c->argc].n = 6;
+            bndr_rewrite_prop(c, c->argc + 1, a);
+            bndr_free(a);
+        }
+    }
+    if (lru_idle >= 0) { /* FREQ is accepted and has no effect: bunder keeps no LFU counter */
+        uint32_t clk = c->srv->lruclock;
+        o->lru = (uint64_t)lru_idle >= clk ? 0 : clk - (uint32_t)lru_idle;
+    }
+    c->srv->dirty++;
+    bndr_add_ok(c);
+}
