@@ -248,6 +248,7 @@ enum bndr_client_flags {
     BNDR_CF_TENANT = 1 << 11,  /* a project's client: bunder_tenant.h applies (tenant.c); sticky */
     BNDR_CF_PAUSED = 1 << 12,  /* CLIENT PAUSE holds its next command (server.c) */
     BNDR_CF_NO_EVICT = 1 << 13, /* CLIENT NO-EVICT ON (reported only: no client eviction here) */
+    BNDR_CF_MONITOR = 1 << 14,  /* MONITOR: gets every command (cmd_admin.c) */
     BNDR_CF_BRETRY = 1 << 20,  /* a blocked command runs again (cmd_list.c): it must not block */
     BNDR_CF_BRETRY_WAIT = 1 << 21, /* ... and found nothing to serve: the client stays blocked */
 };
@@ -398,6 +399,8 @@ struct bndr_server {
     int aof_seldb; /* database of the last command fed to the AOF (-1: emit SELECT first) */
     uint64_t pause_until; /* CLIENT PAUSE: unix ms (0: none) */
     int pause_all;        /* 1: every command waits, 0: only writes */
+    struct bndr_client **monitors; /* MONITOR clients (cmd_admin.c) */
+    int nmonitors, monitorcap;
     struct bndr_client *clients;
     struct bndr_client *pending_write;
     size_t nclients;
@@ -576,6 +579,10 @@ void bndr_slowlog_push(struct bndr_client *c, int argc, const struct bndr_arg *a
 int bndr_obj_past_count_limit(const struct bndr_obj *o);
 int bndr_active_expire_enabled(void);
 void bndr_sub_error(struct bndr_client *c, const char *cmd, const char *known);
+/* MONITOR: shows argv (run by c in database db) to every monitor; remove drops c from them. */
+void bndr_monitor_feed(struct bndr_server *s, struct bndr_client *c, int db, int argc,
+                       const struct bndr_arg *argv);
+void bndr_monitor_remove(struct bndr_client *c);
 /* cmd_script.c: bytes the Lua state holds now (INFO used_memory_lua). */
 size_t bndr_script_memory(void);
 

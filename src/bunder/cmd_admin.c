@@ -591,3 +591,96 @@ void bndr_cmd_module(struct bndr_client *c)
                       "to \"local\", you can run it from a local connection, otherwise you need to "
                       "set this option in the configuration file, and then restart the server.");
 }
+
+/* ---------------------------------------------------------------- ROLE, MONITOR */
+void bndr_cmd_role(struct bndr_client *c)
+{
+    bndr_add_array(c, 3);
+    bndr_add_bulk_cstr(c, "master");
+    bndr_add_ll(c, 0);
+    bndr_add_array(c, 0);
+}
+
+void bndr_cmd_monitor(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (c->flags & (BNDR_CF_MULTI | BNDR_CF_FAKE)) {
+        bndr_add_error(c, "ERR MONITOR isn't allowed for DENY BLOCKING client");
+        return;
+    }
+    if (c->flags & BNDR_CF_MONITOR)
+        return;
+    if (s->nmonitors == s->monitorcap) {
+        s->monitorcap = s->monitorcap ? s->monitorcap * 2 : 4;
+        s->monitors = bndr_realloc(s->monitors, (size_t)s->monitorcap * sizeof(*s->monitors));
+    }
+    s->monitors[s->nmonitors++] = c;
+    c->flags |= BNDR_CF_MONITOR;
+    bndr_add_ok(c);
+}
+
+void bndr_monitor_remove(struct bndr_client *c)
+{
+    struct bndr_server *s = c->srv;
+    if (!(c->flags & BNDR_CF_MONITOR))
+        return;
+    for (int i = 0; i < s->nmonitors; i++)
+        if (s->monitors[i] == c) {
+            s->monitors[i] = s->monitors[--s->nmonitors];
+            break;
+        }
+    c->flags &= ~BNDR_CF_MONITOR;
+}
+
+/* Redis' sdscatrepr: "…" with \\ \" \n \r \t \a \b escaped, other non-printables as \xHH. */
+static void cat_repr(struct bndr_buf *b, const char *p, size_t n)
+{
+    bndr_buf_add(b, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        char e[8];
+        switch (ch) {
+        case '\\': bndr_buf_add(b, "\\\\", 2); break;
+        case '"': bndr_buf_add(b, "\\\"", 2); break;
+        case '\n': bndr_buf_add(b, "\\n", 2); break;
+        case '\r': bndr_buf_add(b, "\\r", 2); break;
+        case '\t': bndr_buf_add(b, "\\t", 2); break;
+        case '\a': bndr_buf_add(b, "\\a", 2); break;
+        case '\b': bndr_buf_add(b, "\\b", 2); break;
+        default:
+            if (ch >= 32 && ch < 127) {
+                bndr_buf_add(b, &p[i], 1);
+            } else {
+                snprintf(e, sizeof e, "\\x%02x", ch);
+                bndr_buf_add(b, e, 4);
+            }
+        }
+    }
+    bndr_buf_add(b, "\"", 1);
+}
+
+void bndr_monitor_feed(struct bndr_server *s, struct bndr_client *c, int db, int argc,
+                       const struct bndr_arg *argv)
+{
+    uint64_t us = bndr_ustime();
+    struct bndr_buf b = {0};
+    char hdr[160];
+    int n = snprintf(hdr, sizeof hdr, "+%llu.%06llu [%d %s] ", (unsigned long long)(us / 1000000),
+                     (unsigned long long)(us % 1000000), db,
+                     (c->flags & BNDR_CF_FAKE) ? "lua" : c->addr);
+    bndr_buf_add(&b, hdr, (size_t)n);
+    for (int i = 0; i < argc; i++) {
+        if (i)
+            bndr_buf_add(&b, " ", 1);
+        cat_repr(&b, argv[i].p, argv[i].n);
+    }
+    bndr_buf_add(&b, "\r\n", 2);
+    for (int i = 0; i < s->nmonitors; i++) {
+        struct bndr_client *m = s->monitors[i];
+        if (m == c)
+            continue;
+        bndr_add_raw(m, b.p, b.len);
+        bndr_client_mark_write(m);
+    }
+    bndr_free(b.p);
+}

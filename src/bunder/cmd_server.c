@@ -13,6 +13,16 @@
 #define BNDR_REDIS_VERSION "7.0.15"
 
 /* ---------------------------------------------------------------- pub/sub */
+static void add_help_lines(struct bndr_client *c, const char *const *lines)
+{
+    long n = 0;
+    while (lines[n])
+        n++;
+    bndr_add_array(c, n);
+    for (long i = 0; i < n; i++)
+        bndr_add_status(c, lines[i]);
+}
+
 static void sub_reply(struct bndr_client *c, const char *kind, const char *k, size_t n, int has)
 {
     bndr_add_push(c, 3);
@@ -94,9 +104,26 @@ void bndr_cmd_pubsub(struct bndr_client *c)
         }
     } else if (bndr_argeq(&c->argv[1], "numpat") && c->argc == 2) {
         bndr_add_ll(c, (long long)s->pubsub_pat.n);
+    } else if (bndr_argeq(&c->argv[1], "help") && c->argc == 2) {
+        static const char *const h[] = {
+            "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "CHANNELS [<pattern>]",
+            "    Return the currently active channels matching a <pattern> (default: '*').",
+            "NUMPAT",
+            "    Return number of subscriptions to patterns.",
+            "NUMSUB [<channel> ...]",
+            "    Return the number of subscribers for the specified channels, excluding",
+            "    pattern subscriptions(default: no channels).",
+            "SHARDCHANNELS [<pattern>]",
+            "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+            "SHARDNUMSUB [<shardchannel> ...]",
+            "    Return the number of subscribers for the specified shard level channel(s)",
+            "HELP",
+            "    Prints this help.",
+            NULL};
+        add_help_lines(c, h);
     } else {
-        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try PUBSUB HELP.",
-                        (int)(c->argv[1].n > 64 ? 64 : c->argv[1].n), c->argv[1].p);
+        bndr_sub_error(c, "PUBSUB", "channels numpat numsub help");
     }
 }
 
@@ -976,6 +1003,65 @@ static void command_doc(struct bndr_client *c, const struct bndr_cmd *cmd)
     bndr_add_bulk_cstr(c, "O(1)");
 }
 
+/* COMMAND GETKEYS: the key positions of the table (first/last/step), numkeys for EVAL-style
+ * commands, and what follows STREAMS for XREAD/XREADGROUP. */
+static void command_getkeys(struct bndr_client *c)
+{
+    const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[2].p, c->argv[2].n);
+    int argc = c->argc - 2;
+    const struct bndr_arg *argv = c->argv + 2;
+    if (!cmd) {
+        bndr_add_error(c, "ERR Invalid command specified");
+        return;
+    }
+    int special = !strcmp(cmd->name, "eval") || !strcmp(cmd->name, "evalsha") ||
+                  !strcmp(cmd->name, "eval_ro") || !strcmp(cmd->name, "evalsha_ro") ||
+                  !strcmp(cmd->name, "fcall") || !strcmp(cmd->name, "fcall_ro") ||
+                  !strcmp(cmd->name, "xread") || !strcmp(cmd->name, "xreadgroup");
+    if (cmd->first_key <= 0 && !special) {
+        bndr_add_error(c, "ERR The command has no key arguments");
+        return;
+    }
+    if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
+        bndr_add_error(c, "ERR Invalid number of arguments specified for command");
+        return;
+    }
+    int first = cmd->first_key, last = cmd->last_key, step = cmd->step;
+    if (!strcmp(cmd->name, "eval") || !strcmp(cmd->name, "evalsha") ||
+        !strcmp(cmd->name, "eval_ro") || !strcmp(cmd->name, "evalsha_ro") ||
+        !strcmp(cmd->name, "fcall") || !strcmp(cmd->name, "fcall_ro")) {
+        long long nk;
+        if (bndr_parse_ll(argv[2].p, argv[2].n, &nk) < 0 || nk < 0 || nk > argc - 3) {
+            bndr_add_error(c, "ERR Invalid arguments specified for command");
+            return;
+        }
+        first = 3, last = 2 + (int)nk, step = 1;
+        if (nk == 0)
+            first = 0;
+    } else if (!strcmp(cmd->name, "xread") || !strcmp(cmd->name, "xreadgroup")) {
+        first = 0;
+        for (int i = 1; i < argc; i++)
+            if (bndr_argeq(&argv[i], "streams") && (argc - i - 1) % 2 == 0 && argc - i - 1 > 0) {
+                first = i + 1, last = i + (argc - i - 1) / 2, step = 1;
+                break;
+            }
+    } else if (last < 0) {
+        last = argc + last;
+    }
+    if (first <= 0 || first > last || first >= argc) {
+        bndr_add_error(c, "ERR The command has no key arguments");
+        return;
+    }
+    if (last >= argc)
+        last = argc - 1;
+    long n = 0;
+    for (int i = first; i <= last; i += step)
+        n++;
+    bndr_add_array(c, n);
+    for (int i = first; i <= last; i += step)
+        bndr_add_bulk(c, argv[i].p, argv[i].n);
+}
+
 void bndr_cmd_command(struct bndr_client *c)
 {
     if (c->argc == 1) {
@@ -988,9 +1074,23 @@ void bndr_cmd_command(struct bndr_client *c)
     if (bndr_argeq(sub, "count") && c->argc == 2) {
         bndr_add_ll(c, (long long)bndr_cmd_count);
     } else if (bndr_argeq(sub, "list") && c->argc == 2) {
-        bndr_add_array(c, (long)bndr_cmd_count);
-        for (size_t i = 0; i < bndr_cmd_count; i++)
-            bndr_add_bulk_cstr(c, bndr_cmd_table[i].name);
+        /* as Redis 7.0: every command, then "container|sub" for each subcommand */
+        size_t h = bndr_add_deferred_len(c);
+        long n = 0;
+        for (size_t i = 0; i < bndr_cmd_count; i++, n++) {
+            const struct bndr_cmd *cmd = &bndr_cmd_table[i];
+            bndr_add_bulk_cstr(c, cmd->name);
+            for (const char *p = cmd->subcmds; p && *p; n++) {
+                size_t l = strcspn(p, " ");
+                char full[96];
+                int fl = snprintf(full, sizeof full, "%s|%.*s", cmd->name, (int)l, p);
+                bndr_add_bulk(c, full, (size_t)fl);
+                p += l;
+                while (*p == ' ')
+                    p++;
+            }
+        }
+        bndr_set_deferred_len(c, h, n, '*');
     } else if (bndr_argeq(sub, "info")) {
         if (c->argc == 2) {
             bndr_add_array(c, (long)bndr_cmd_count);
@@ -1023,9 +1123,35 @@ void bndr_cmd_command(struct bndr_client *c)
             }
         }
         bndr_set_deferred_len(c, h, n, '%');
+    } else if (bndr_argeq(sub, "help") && c->argc == 2) {
+        static const char *const h[] = {
+            "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
+            "HELP",
+            "    Prints this help.",
+            NULL};
+        add_help_lines(c, h);
+    } else if (bndr_argeq(sub, "getkeys") && c->argc >= 4) {
+        command_getkeys(c);
     } else {
-        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try COMMAND HELP.",
-                        (int)(sub->n > 64 ? 64 : sub->n), sub->p);
+        bndr_sub_error(c, "COMMAND", "count list info docs getkeys help");
     }
 }
 
@@ -1093,9 +1219,23 @@ void bndr_cmd_config(struct bndr_client *c)
         bndr_add_ok(c);
     } else if (bndr_argeq(sub, "rewrite") && c->argc == 2) {
         bndr_add_error(c, "ERR The server is running without a config file");
+    } else if (bndr_argeq(sub, "help") && c->argc == 2) {
+        static const char *const h[] = {
+            "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+            "HELP",
+            "    Prints this help.",
+            NULL};
+        add_help_lines(c, h);
     } else {
-        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CONFIG HELP.",
-                        (int)(sub->n > 64 ? 64 : sub->n), sub->p);
+        bndr_sub_error(c, "CONFIG", "get set resetstat rewrite help");
     }
 }
 
@@ -1199,8 +1339,66 @@ void bndr_cmd_memory(struct bndr_client *c)
         case BNDR_STREAM: sz += (long long)bndr_stream_usage(o->u.x); break;
         }
         bndr_add_ll(c, sz);
+    } else if (bndr_argeq(&c->argv[1], "help") && c->argc == 2) {
+        static const char *const h[] = {
+            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+            "HELP",
+            "    Prints this help.",
+            NULL};
+        add_help_lines(c, h);
+    } else if (bndr_argeq(&c->argv[1], "purge") && c->argc == 2) {
+        bndr_add_ok(c);
+    } else if (bndr_argeq(&c->argv[1], "malloc-stats") && c->argc == 2) {
+        const char *t = "Stats not supported for the current allocator";
+        bndr_add_verbatim(c, t, strlen(t));
+    } else if (bndr_argeq(&c->argv[1], "doctor") && c->argc == 2) {
+        const char *t = "Hi Sam, I can't find any memory issue in your instance. I can only account "
+                        "for what occurs on this base.";
+        bndr_add_verbatim(c, t, strlen(t));
+    } else if (bndr_argeq(&c->argv[1], "stats") && c->argc == 2) {
+        struct bndr_server *s = c->srv;
+        uint64_t keys, x1, x2, x3, x4;
+        bndr_db_totals(s, &keys, &x1, &x2, &x3, &x4);
+        size_t used = bndr_used_memory();
+        long ndb = 0;
+        for (int i = 0; i < s->ndb; i++)
+            ndb += bndr_db_get(s, i)->keys.n != 0;
+        bndr_add_map(c, 5 + ndb);
+        bndr_add_bulk_cstr(c, "peak.allocated");
+        bndr_add_ll(c, (long long)used);
+        bndr_add_bulk_cstr(c, "total.allocated");
+        bndr_add_ll(c, (long long)used);
+        bndr_add_bulk_cstr(c, "clients.normal");
+        bndr_add_ll(c, 0);
+        bndr_add_bulk_cstr(c, "keys.count");
+        bndr_add_ll(c, (long long)keys);
+        bndr_add_bulk_cstr(c, "dataset.bytes");
+        bndr_add_ll(c, (long long)used);
+        for (int i = 0; i < s->ndb; i++) {
+            struct bndr_db *db = bndr_db_get(s, i);
+            if (!db->keys.n)
+                continue;
+            char name[32];
+            snprintf(name, sizeof name, "db.%d", i);
+            bndr_add_bulk_cstr(c, name);
+            bndr_add_map(c, 2);
+            bndr_add_bulk_cstr(c, "overhead.hashtable.main");
+            bndr_add_ll(c, (long long)((db->keys.mask + 1) * sizeof(void *)));
+            bndr_add_bulk_cstr(c, "overhead.hashtable.expires");
+            bndr_add_ll(c, (long long)(db->xcap * sizeof(void *)));
+        }
     } else {
-        bndr_add_errorf(c, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try MEMORY HELP.",
-                        (int)(c->argv[1].n > 64 ? 64 : c->argv[1].n), c->argv[1].p);
+        bndr_sub_error(c, "MEMORY", "usage doctor malloc-stats purge stats help");
     }
 }

@@ -252,7 +252,9 @@
     X(sync, 1, "A", 0, 0, 0, "server", "An internal command used in replication.")              \
     X(psync, -3, "A", 0, 0, 0, "server", "An internal command used in replication.")             \
     X(replconf, -1, "A", 0, 0, 0, "server", "An internal command for configuring the replication stream.") \
-    X(module, -2, "A", 0, 0, 0, "server", "A container for module commands.")
+    X(module, -2, "A", 0, 0, 0, "server", "A container for module commands.") \
+    X(role, 1, "F", 0, 0, 0, "server", "Returns the replication role.")                         \
+    X(monitor, 1, "A", 0, 0, 0, "server", "Listens for all requests received by the server in real-time.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

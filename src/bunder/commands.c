@@ -11,10 +11,33 @@ struct bndr_cmd bndr_cmd_table[] = {BNDR_COMMANDS(BNDR_X_ENTRY)};
 #undef BNDR_X_ENTRY
 const size_t bndr_cmd_count = sizeof(bndr_cmd_table) / sizeof(bndr_cmd_table[0]);
 
+/* Subcommands of the containers, as COMMAND LIST shows them ("client|kill"): only those bunder
+ * implements, so COMMAND LIST compared with redis-server's names what is still missing. */
+static const struct {
+    const char *cmd, *subs;
+} subcmd_table[] = {
+    {"client", "caching getname getredir help id info kill list no-evict pause reply setname "
+               "tracking trackinginfo unblock unpause"},
+    {"command", "count docs getkeys help info list"},
+    {"config", "get help resetstat rewrite set"},
+    {"latency", "doctor graph help histogram history latest reset"},
+    {"memory", "doctor help malloc-stats purge stats usage"},
+    {"module", "help list load loadex unload"},
+    {"object", "encoding freq help idletime refcount"},
+    {"pubsub", "channels help numpat numsub"},
+    {"script", "exists flush help kill load"},
+    {"slowlog", "get help len reset"},
+    {"xgroup", "create createconsumer delconsumer destroy help setid"},
+    {"xinfo", "consumers groups help stream"},
+};
+
 void bndr_cmd_table_init(void)
 {
     for (size_t i = 0; i < bndr_cmd_count; i++) {
         struct bndr_cmd *c = &bndr_cmd_table[i];
+        for (size_t j = 0; j < sizeof subcmd_table / sizeof subcmd_table[0]; j++)
+            if (!strcmp(subcmd_table[j].cmd, c->name) && !c->subcmds)
+                c->subcmds = subcmd_table[j].subs;
         unsigned f = 0;
         for (const char *p = c->sflags; *p; p++) {
             switch (*p) {

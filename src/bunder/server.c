@@ -138,8 +138,11 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     }
     uint64_t t1 = bndr_ustime();
     ((struct bndr_cmd *)cmd)->usec += t1 - t0;
-    if (!s->aof.loading)
+    if (!s->aof.loading) {
         bndr_slowlog_push(c, c->argc, c->argv, t1 - t0);
+        if (s->nmonitors && !(cmd->flags & BNDR_CMD_ADMIN))
+            bndr_monitor_feed(s, c, c->db, c->argc, c->argv);
+    }
     s->clock_us = t1;
     s->clock_valid = 1;
     ((struct bndr_cmd *)cmd)->calls++;
@@ -592,6 +595,7 @@ static void client_init(struct bndr_server *s, struct bndr_client *c)
 
 static void client_release(struct bndr_client *c)
 {
+    bndr_monitor_remove(c);
     bndr_unblock_client(c, 0);
     for (int i = 0; i < nunblocked; i++)
         if (unblocked[i] == c)
@@ -1213,6 +1217,7 @@ void bndr_server_free(struct bndr_server *s)
     while (s->nready)
         bndr_str_free(s->ready[--s->nready]);
     bndr_free(s->ready);
+    bndr_free(s->monitors);
     bndr_free(unblocked);
     unblocked = NULL;
     nunblocked = unblockedcap = 0;
