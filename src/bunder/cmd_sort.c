@@ -1,4 +1,4 @@
-/* cmd_sort.c — SORT / SORT_RO (BY, GET, LIMIT, ASC/DESC, ALPHA, STORE), COPY and LCS, each as
+/* cmd_sort.c — SORT / SORT_RO (BY, GET, LIMIT, ASC/DESC, ALPHA, STORE), COPY (DB, REPLACE) and LCS, each as
  * Redis 7.0 answers them (sortCommandGeneric, copyCommand, lcsCommand transcribed: the order of
  * checks, the edge cases of LIMIT and the error wording are Redis'). */
 #include <errno.h>
@@ -369,7 +369,8 @@ static struct bndr_obj *obj_dup(const struct bndr_obj *o)
 
 void bndr_cmd_copy(struct bndr_client *c)
 {
-    int replace = 0;
+    struct bndr_server *s = c->srv;
+    int replace = 0, dbid = s->curdb;
     for (int j = 3; j < c->argc; j++) {
         if (bndr_argeq(&c->argv[j], "replace")) {
             replace = 1;
@@ -381,10 +382,11 @@ void bndr_cmd_copy(struct bndr_client *c)
                 bndr_add_error(c, BNDR_ERR_NOTINT);
                 return;
             }
-            if (id != 0) { /* one database until SELECT lands */
+            if (id < 0 || id >= s->ndb) {
                 bndr_add_error(c, "ERR DB index is out of range");
                 return;
             }
+            dbid = (int)id;
             j++;
         } else {
             bndr_add_error(c, BNDR_ERR_SYNTAX);
@@ -392,7 +394,7 @@ void bndr_cmd_copy(struct bndr_client *c)
         }
     }
     struct bndr_arg *key = &c->argv[1], *newkey = &c->argv[2];
-    if (key->n == newkey->n && !memcmp(key->p, newkey->p, key->n)) {
+    if (dbid == s->curdb && key->n == newkey->n && !memcmp(key->p, newkey->p, key->n)) {
         bndr_add_error(c, "ERR source and destination objects are the same");
         return;
     }
@@ -402,23 +404,27 @@ void bndr_cmd_copy(struct bndr_client *c)
         return;
     }
     int64_t expire = o->expire;
-    if (bndr_lookup_write(c, newkey)) {
-        if (!replace) {
-            bndr_add_ll(c, 0);
-            return;
-        }
+    int src = bndr_db_switch(s, dbid); /* the target database is current until the end */
+    int exists = bndr_lookup_write(c, newkey) != NULL;
+    if (exists && !replace) {
+        bndr_db_switch(s, src);
+        bndr_add_ll(c, 0);
+        return;
     }
     struct bndr_obj *n = obj_dup(o);
     if (!n) {
+        bndr_db_switch(s, src);
         bndr_add_error(c, "ERR the value could not be copied");
         return;
     }
-    struct bndr_db *db = &c->srv->db;
-    bndr_db_delete(db, newkey->p, newkey->n);
-    struct bndr_de *e = bndr_db_add(db, newkey->p, newkey->n, n);
+    bndr_db_delete(&s->db, newkey->p, newkey->n);
+    struct bndr_de *e = bndr_db_add(&s->db, newkey->p, newkey->n, n);
     if (expire)
-        bndr_db_set_expire(db, e, expire);
-    c->srv->dirty++;
+        bndr_db_set_expire(&s->db, e, expire);
+    bndr_signal_key(s, newkey->p, newkey->n);
+    bndr_notify(s, "copy_to", newkey->p, newkey->n);
+    bndr_db_switch(s, src);
+    s->dirty++;
     bndr_add_ll(c, 1);
 }
 
