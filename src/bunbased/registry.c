@@ -8,6 +8,7 @@
 #include "bundoc_server.h"
 #include "tenant_auth.h"
 #include "bunder_manager.h"
+#include "functions.h"
 #include "platform.h"
 
 #include <stdio.h>
@@ -23,6 +24,7 @@ static const struct bb_service_def *const all_services[] = {
     &bb_buncast_service,
     &bb_bundoc_server_service,
     &bb_bunder_manager_service,
+    &bb_functions_service,
 };
 #define NSERVICES (sizeof all_services / sizeof all_services[0])
 

@@ -285,6 +285,12 @@ int bb_http_set_header(struct bb_http_response *res, const char *name, const cha
             return 0;
         }
     }
+    return bb_http_add_header(res, name, value);
+}
+
+int bb_http_add_header(struct bb_http_response *res, const char *name, const char *value)
+{
+    if (strpbrk(name, "\r\n:") || strpbrk(value, "\r\n")) return BB_EINVAL;
     if (res->nheaders == res->cap) {
         size_t nc = res->cap ? res->cap * 2 : 8;
         struct bb_http_header *nh = realloc(res->headers, nc * sizeof *nh);

@@ -114,6 +114,9 @@ int bb_http_client_ip(const struct bb_http_request *req, char *buf, size_t cap);
 /* Response builders (handler side). Each replaces any previous body. They return 0 or BB_ENOMEM;
  * on BB_ENOMEM the server answers 503. */
 int bb_http_set_header(struct bb_http_response *res, const char *name, const char *value);
+/* Adds one more header line even when name is already set (repeated fields such as Set-Cookie,
+ * relayed as they came); BB_EINVAL for a name or value that cannot be sent. */
+int bb_http_add_header(struct bb_http_response *res, const char *name, const char *value);
 /* Takes ownership of body (free()). */
 int bb_http_reply(struct bb_http_response *res, int status, const char *content_type, char *body,
                   size_t len);

@@ -122,6 +122,9 @@ static void handle_debug_sse(struct bb_http_request *req, struct bb_http_respons
 #define TA plat_h_gw_tenant_auth
 #define POOL BB_ROUTE_POOL
 #define SMALL 16384 /* bodies of control-plane requests */
+#define FN plat_h_gw_functions
+#define FNS "/v1/projects/{projectId}/functions"
+#define FN_BODY (32u << 20) /* the functions service's own limits are at most this */
 
 /* Every platform route and its row of the authorization matrix (platform_authz.c): the
  * dispatcher checks (resource, action) for the caller before the handler runs, for every route.
@@ -224,6 +227,29 @@ const struct plat_route plat_routes[] = {
     {"PUT", "/v1/projects/{projectId}/auth/config", TA, DEVSK, POOL, SMALL, RES_AUTH, ACT_WRITE},
     {"POST", "/v1/projects/{projectId}/auth/keys/rotate", TA, DEVSK, POOL, SMALL, RES_AUTH,
      ACT_WRITE},
+    /* functions (forwarded by platform_gateway.c to src/functions/): the console manages and
+     * invokes by role; keys invoke (reading the resource is enough: pk_ may call a function). The
+     * bodies are bounded here by the largest value of the functions' own limits (32 MiB), which
+     * the service applies. */
+    {"GET", FNS, FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"PUT", FNS "/{name}", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_WRITE}, /* deploy */
+    {"GET", FNS "/{name}", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"DELETE", FNS "/{name}", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_WRITE},
+    {"GET", FNS "/{name}/versions", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"POST", FNS "/{name}/activate", FN, DEV, POOL, SMALL, RES_FUNCTIONS, ACT_WRITE},
+    {"POST", FNS "/{name}/rollback", FN, DEV, POOL, SMALL, RES_FUNCTIONS, ACT_WRITE},
+    {"GET", FNS "/{name}/logs", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"GET", FNS "/{name}/metrics", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"GET", FNS "/{name}/invoke", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"POST", FNS "/{name}/invoke", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"PUT", FNS "/{name}/invoke", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"PATCH", FNS "/{name}/invoke", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"DELETE", FNS "/{name}/invoke", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"GET", "/v1/functions/{name}", FN, KEYS, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"POST", "/v1/functions/{name}", FN, KEYS, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"PUT", "/v1/functions/{name}", FN, KEYS, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"PATCH", "/v1/functions/{name}", FN, KEYS, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
+    {"DELETE", "/v1/functions/{name}", FN, KEYS, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
 };
 const size_t plat_nroutes = sizeof plat_routes / sizeof plat_routes[0];
 

@@ -54,8 +54,9 @@
 
 #define GW_URL_MAX 8192
 
-enum gw_svc { GW_BUNDOC, GW_BUNDER, GW_TENANT_AUTH };
-static const char *const svc_names[] = {"bundoc-server", "bunder-manager", "tenant-auth"};
+enum gw_svc { GW_BUNDOC, GW_BUNDER, GW_TENANT_AUTH, GW_FUNCTIONS };
+static const char *const svc_names[] = {"bundoc-server", "bunder-manager", "tenant-auth",
+                                        "functions"};
 
 /* The path after the first n segments of path ("" when it has no more). */
 static const char *skip_segments(const char *path, int n)
@@ -104,9 +105,11 @@ static void pass_header(const struct bb_http_request *req, const char *name,
     if (v) h[(*n)++] = (struct bb_http_header){(char *)name, (char *)v};
 }
 
+/* relay_all: every downstream header line as it came (repeated ones too: a function's
+ * Set-Cookie lines); else one value per name. */
 static void forward_local(struct platform *p, struct bb_router *router, struct bb_http_request *req,
                           struct bb_http_response *res, const char *url,
-                          const struct bb_http_header *hdrs, size_t nh)
+                          const struct bb_http_header *hdrs, size_t nh, int relay_all)
 {
     struct bb_http_local_request lr = {req->method, url, hdrs, nh, req->body, req->body_len};
     struct bb_http_response *out = NULL;
@@ -121,7 +124,8 @@ static void forward_local(struct platform *p, struct bb_router *router, struct b
         if (!strcasecmp(out->headers[i].name, "Content-Type"))
             ctype = out->headers[i].value;
         else if (!skip_response_header(out->headers[i].name))
-            bb_http_set_header(res, out->headers[i].name, out->headers[i].value);
+            (relay_all ? bb_http_add_header : bb_http_set_header)(res, out->headers[i].name,
+                                                                  out->headers[i].value);
     }
     bb_http_reply(res, out->status, ctype, out->body, out->body_len);
     out->body = NULL, out->body_len = 0;
@@ -130,13 +134,17 @@ static void forward_local(struct platform *p, struct bb_router *router, struct b
 
 static void forward_remote(struct bb_http_request *req, struct bb_http_response *res,
                            const char *addr, const char *url, const struct bb_http_header *hdrs,
-                           size_t nh)
+                           size_t nh, int relay_all)
 {
     char full[GW_URL_MAX + 300];
     snprintf(full, sizeof full, "http://%s%s", addr, url);
-    char *lines[8] = {0};
+    char **lines = calloc(nh + 2, sizeof *lines);
+    if (!lines) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
     size_t nl = 0;
-    for (size_t i = 0; i < nh && nl < 7; i++) {
+    for (size_t i = 0; i < nh; i++) {
         if (!strcasecmp(hdrs[i].name, "X-Request-Id")) continue; /* request_id below */
         size_t n = strlen(hdrs[i].name) + strlen(hdrs[i].value) + 3;
         lines[nl] = malloc(n);
@@ -159,6 +167,7 @@ static void forward_remote(struct bb_http_request *req, struct bb_http_response 
     int rc = bb_httpc_do(&hr, &out);
     for (size_t i = 0; i < nl; i++)
         free(lines[i]);
+    free(lines);
     if (rc) {
         bb_log(BB_LOG_WARN, "platform", "gateway rid=%s downstream %s: %s", req->request_id, addr,
                bb_strerror(rc));
@@ -179,7 +188,8 @@ static void forward_remote(struct bb_http_request *req, struct bb_http_response 
         if (!strcasecmp(out.headers[i].name, "Content-Type"))
             ctype = out.headers[i].value;
         else if (!skip_response_header(out.headers[i].name))
-            bb_http_set_header(res, out.headers[i].name, out.headers[i].value);
+            (relay_all ? bb_http_add_header : bb_http_set_header)(res, out.headers[i].name,
+                                                                  out.headers[i].value);
     }
     if (ctype) bb_http_set_header(res, "Content-Type", ctype);
     bb_http_reply(res, (int)out.status, NULL, out.body, out.body_len);
@@ -219,9 +229,9 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
     const char *remote;
     struct bb_router *router = locate(p, svc, addr, sizeof addr, &remote);
     if (router)
-        forward_local(p, router, req, res, url, hdrs, nh);
+        forward_local(p, router, req, res, url, hdrs, nh, 0);
     else if (remote)
-        forward_remote(req, res, remote, url, hdrs, nh);
+        forward_remote(req, res, remote, url, hdrs, nh, 0);
     else {
         char knob[128], msg[300];
         snprintf(msg, sizeof msg, "%s is not running here and %s is not set", svc_names[svc],
@@ -361,6 +371,77 @@ void plat_h_gw_tenant_auth(struct bb_http_request *req, struct bb_http_response 
     cors_answer(req, res);
     forward(req, res, GW_TENANT_AUTH, url, who);
     free(who);
+}
+
+/* Functions (src/functions/): /v1/projects/{projectId}/functions[/{name}[/…]] (console: list,
+ * deploy, get, delete, versions, activate, rollback, logs, metrics, invoke) → /fn/{pid}/…, and
+ * /v1/functions/{name} (keys) and …/functions/{name}/invoke → /fn/{pid}/invoke/{name}. An
+ * invocation carries every client header but the credentials (Authorization, Cookie,
+ * X-Bunbase-Client-Key: never shown to user code) and the public target in
+ * X-Bunbase-Forwarded-Path; the answer is relayed with repeated header lines kept. */
+static int gw_fn_hidden(const char *n)
+{
+    static const char *const hide[] = {"Authorization", "Cookie", "X-Bunbase-Identity",
+                                       "X-Bunbase-Client-Key", "X-Bunbase-Forwarded-Path",
+                                       "X-Request-Id", "Content-Length", "Transfer-Encoding",
+                                       "Connection", "Expect", "Keep-Alive", "Upgrade", "TE"};
+    for (size_t i = 0; i < sizeof hide / sizeof hide[0]; i++)
+        if (!strcasecmp(n, hide[i])) return 1;
+    return 0;
+}
+
+void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct platform *p = req->ctx;
+    const char *pid, *name = NULL;
+    size_t plen, nlen = 0;
+    int console;
+    if (project_of(req, &pid, &plen, &console)) {
+        plat_reply_err(res, 403, "forbidden", "no project for this credential");
+        return;
+    }
+    for (size_t k = 0; k < req->match.nparams; k++)
+        if (req->match.params[k].name_len == 4 && !memcmp(req->match.params[k].name, "name", 4))
+            name = req->match.params[k].value, nlen = req->match.params[k].value_len;
+    size_t pl = strlen(req->path);
+    int invoke = !console || (pl > 7 && !strcmp(req->path + pl - 7, "/invoke"));
+    char url[GW_URL_MAX];
+    int n = invoke && name
+                ? snprintf(url, sizeof url, "/fn/%.*s/invoke/%.*s%s%s", (int)plen, pid,
+                           (int)nlen, name, req->query ? "?" : "", req->query ? req->query : "")
+                : snprintf(url, sizeof url, "/fn/%.*s%s%s%s", (int)plen, pid,
+                           skip_segments(req->path, 3), req->query ? "?" : "",
+                           req->query ? req->query : "");
+    if (n < 0 || (size_t)n >= sizeof url) {
+        plat_reply_err(res, 414, "uri_too_long", "request target too long");
+        return;
+    }
+    struct bb_http_header *hdrs = calloc(req->nheaders + 4, sizeof *hdrs);
+    if (!hdrs) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    size_t nh = 0;
+    char bearer[300];
+    snprintf(bearer, sizeof bearer, "Bearer %s",
+             p->rt->internal_token ? p->rt->internal_token : "");
+    hdrs[nh++] = (struct bb_http_header){"Authorization", bearer};
+    hdrs[nh++] = (struct bb_http_header){"X-Request-Id", req->request_id};
+    if (invoke) hdrs[nh++] = (struct bb_http_header){"X-Bunbase-Forwarded-Path", req->url};
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!gw_fn_hidden(req->headers[i].name)) hdrs[nh++] = req->headers[i];
+    char addr[256];
+    const char *remote;
+    struct bb_router *router = locate(p, GW_FUNCTIONS, addr, sizeof addr, &remote);
+    if (router)
+        forward_local(p, router, req, res, url, hdrs, nh, 1);
+    else if (remote)
+        forward_remote(req, res, remote, url, hdrs, nh, 1);
+    else
+        bb_http_reply_error_status(res, 503, "service_unavailable",
+                                   "functions is not running here and BUNBASE_FUNCTIONS_ADDR is "
+                                   "not set");
+    free(hdrs);
 }
 
 /* ---------------------------------------------------------------- remote streams

@@ -250,6 +250,7 @@ void plat_h_gw_cors_get(struct bb_http_request *req, struct bb_http_response *re
 void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *res);
 /* /v1/auth/project/... and /v1/projects/{projectId}/auth/...: forwarded to tenant-auth. */
 void plat_h_gw_tenant_auth(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *res);
 /* clang-format off */
 #define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
     {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}

@@ -1,0 +1,167 @@
+/* fn_internal.h — the functions service's private interfaces.
+ *
+ * Modules: functions_config.c (knobs), fn_store.c (SQLite: functions, versions, invocations,
+ * per-minute metrics), fn_pool.c (worker processes and per-function pools), functions.c (routes,
+ * handlers, the service definition).
+ *
+ * Locks: fn_store has one mutex around its connection; fn_pools has one mutex (pools, workers,
+ * counters) and a condition variable for waiters. Never hold the pools' mutex while talking to a
+ * worker or to SQLite. Order when both: pools, then store (never needed today).
+ */
+#ifndef FN_INTERNAL_H
+#define FN_INTERNAL_H
+
+#include "bb_identity.h"
+#include "bb_knobs.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct json_t;
+struct bb_knob;
+struct bb_runtime;
+struct bb_http_request;
+struct bb_http_response;
+
+#define FN_NAME_MAX 64
+
+struct fn_config {
+    char worker_path[1024];     /* BUNBASE_FUNCTIONS_WORKER_PATH */
+    uint64_t max_body_bytes;    /* BUNBASE_FUNCTIONS_MAX_BODY_BYTES: request and response bodies */
+    uint64_t max_bundle_bytes;  /* BUNBASE_FUNCTIONS_MAX_BUNDLE_BYTES */
+    uint64_t timeout_ms;        /* BUNBASE_FUNCTIONS_TIMEOUT_MS: one invocation */
+    uint64_t start_timeout_ms;  /* BUNBASE_FUNCTIONS_START_TIMEOUT_MS: spawn to READY */
+    uint64_t memory_mb;         /* BUNBASE_FUNCTIONS_MEMORY_MB: JS heap of one worker */
+    uint64_t min_warm;          /* BUNBASE_FUNCTIONS_MIN_WARM: per function */
+    uint64_t max_workers;       /* BUNBASE_FUNCTIONS_MAX_WORKERS: per function */
+    uint64_t project_concurrency; /* BUNBASE_FUNCTIONS_PROJECT_CONCURRENCY */
+    uint64_t queue_max;         /* BUNBASE_FUNCTIONS_QUEUE_MAX: waiting invocations per function */
+    uint64_t queue_wait_ms;     /* BUNBASE_FUNCTIONS_QUEUE_WAIT_MS */
+    uint64_t idle_ms;           /* BUNBASE_FUNCTIONS_IDLE_MS: idle workers above min are reaped */
+    uint64_t log_retention_hours; /* BUNBASE_FUNCTIONS_LOG_RETENTION_HOURS */
+    uint64_t max_log_bytes;     /* BUNBASE_FUNCTIONS_MAX_LOG_BYTES: console output kept per call */
+    uint64_t max_functions;     /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
+    uint64_t max_versions;      /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
+};
+
+/* 0, or BB_EINVAL with err naming the knob. */
+extern const struct bb_knob fn_knobs[]; /* functions_config.c */
+int fn_config_load(struct fn_config *c, char *err, size_t errcap);
+/* The frame limit the worker and the service agree on: a body plus headers and framing. */
+uint64_t fn_config_max_frame(const struct fn_config *c);
+
+/* ------------------------------------------------------------------ store (fn_store.c) */
+
+struct fn_store;
+
+struct fn_version_info {
+    int64_t version;
+    char sha256[65];
+    int64_t size;
+    int64_t created_ms;
+};
+
+struct fn_invocation {
+    char id[32];
+    const char *project_id, *name;
+    int64_t version;
+    int64_t started_ms, duration_ms;
+    int status;        /* HTTP status answered */
+    int cold;          /* 1: a worker was started for it */
+    const char *error; /* code or NULL */
+    const char *logs;  /* console output (bounded) or NULL */
+    size_t logs_len;
+};
+
+/* Opens <dir>/functions.db (WAL). */
+int fn_store_open(const char *dir, struct fn_store **out, char *err, size_t errcap);
+void fn_store_close(struct fn_store *s);
+/* Records a new version (or finds the one with the same content: *created 0). Active version
+ * becomes it when activate. */
+int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, const char *sha,
+                         int64_t size, uint64_t max_functions, int activate, int64_t *version,
+                         int *created);
+/* Active version of a function: 0 with *version (0: none active), BB_ENOTFOUND. */
+int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64_t *version);
+/* Sets the active version (must exist): BB_ENOTFOUND. */
+int fn_store_activate(struct fn_store *s, const char *pid, const char *name, int64_t version);
+/* The newest version older than the active one: BB_ENOTFOUND when none. */
+int fn_store_previous(struct fn_store *s, const char *pid, const char *name, int64_t *version);
+/* JSON views (new references) */
+int fn_store_get(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
+int fn_store_list(struct fn_store *s, const char *pid, struct json_t **out);
+int fn_store_versions(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
+int fn_store_logs(struct fn_store *s, const char *pid, const char *name, int64_t limit,
+                  struct json_t **out);
+int fn_store_metrics(struct fn_store *s, const char *pid, const char *name, int64_t minutes,
+                     struct json_t **out);
+int fn_store_delete(struct fn_store *s, const char *pid, const char *name);
+/* Versions beyond the newest keep (never the active one): their numbers, to delete bundles. */
+int fn_store_prune_versions(struct fn_store *s, const char *pid, const char *name, uint64_t keep,
+                            int64_t *out, size_t cap, size_t *n);
+int fn_store_record(struct fn_store *s, const struct fn_invocation *inv);
+/* Deletes invocations and metrics older than cutoff_ms. */
+int fn_store_retention(struct fn_store *s, int64_t cutoff_ms);
+
+/* ------------------------------------------------------------------ pools (fn_pool.c) */
+
+struct fn_pools;
+
+struct fn_pools_opts {
+    const struct fn_config *cfg; /* borrowed */
+    const char *data_dir;        /* <data>/functions */
+};
+
+int fn_pools_new(const struct fn_pools_opts *o, struct fn_pools **out);
+/* Kills every worker and frees. */
+void fn_pools_free(struct fn_pools *p);
+
+/* One invocation's request and result. */
+struct fn_call {
+    /* in (borrowed) */
+    const char *project_id, *name;
+    int64_t version; /* the active version */
+    const char *invocation_id;
+    const char *method, *url;
+    const struct bb_http_header_pair {
+        const char *name, *value;
+    } *headers;
+    size_t nheaders;
+    const void *body;
+    size_t body_len;
+    /* out (owned: fn_call_release) */
+    int status;
+    char **hdr_names, **hdr_values;
+    size_t nhdrs;
+    char *resp_body;
+    size_t resp_len;
+    int cold;
+    const char *error_code; /* static; NULL on success */
+    char *error_msg;        /* NULL on success */
+    int retry_after_s;      /* for 429 */
+    char *logs;
+    size_t logs_len;
+};
+void fn_call_release(struct fn_call *c);
+
+/* Runs c on a worker of (project, name, version): acquires one (warm, else spawns), sends the
+ * request, waits for the answer. Always fills c->status (200-599 from the function, or an error
+ * status with error_code: 429 queue full, 502 function_crashed, 504 function_timeout, 500
+ * function_error / function_out_of_memory, 503 worker_unavailable). Blocking: call from a worker
+ * thread. */
+void fn_pools_invoke(struct fn_pools *p, struct fn_call *c);
+/* A new version is active (or the function is gone): idle workers of other versions are killed,
+ * busy ones are killed when they finish (in-flight calls end on the version they started on). */
+void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version);
+/* Reaps idle workers over cfg->idle_ms (keeping min_warm) and dead ones. Any thread. */
+void fn_pools_reap(struct fn_pools *p);
+/* JSON counters for /health. */
+struct json_t *fn_pools_stats(struct fn_pools *p);
+
+/* The bundle file of a version: <data_dir>/<pid>/<name>/<version>/index.js */
+int fn_bundle_path(const char *data_dir, const char *pid, const char *name, int64_t version,
+                   char *out, size_t cap);
+
+#endif

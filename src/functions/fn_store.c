@@ -1,0 +1,478 @@
+/* fn_store.c — the functions service's metadata, invocation logs and per-minute metrics in SQLite
+ * (Debian's libsqlite3, WAL): <data>/functions/functions.db. One connection behind a mutex (the
+ * writes are small; invocations record one row each).
+ *
+ * Tables:
+ *   functions(project_id, name, active_version, created_ms, updated_ms)      PK (project_id, name)
+ *   versions(project_id, name, version, sha256, size, created_ms)   PK (project_id, name, version)
+ *   invocations(id, project_id, name, version, started_ms, duration_ms, status, cold, error, logs)
+ *   metrics(project_id, name, minute, count, errors, cold, total_ms)   PK (project_id, name, minute)
+ * Retention: fn_store_retention deletes invocations and metrics older than the cutoff.
+ */
+#include "fn_internal.h"
+#include "bb_err.h"
+#include "bb_time.h"
+
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct fn_store {
+    sqlite3 *db;
+    pthread_mutex_t mu;
+};
+
+static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS functions(project_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " active_version INTEGER NOT NULL DEFAULT 0, created_ms INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name));"
+    "CREATE TABLE IF NOT EXISTS versions(project_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " version INTEGER NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, version));"
+    "CREATE TABLE IF NOT EXISTS invocations(id TEXT PRIMARY KEY, project_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, version INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
+    " duration_ms INTEGER NOT NULL, status INTEGER NOT NULL, cold INTEGER NOT NULL,"
+    " error TEXT, logs TEXT);"
+    "CREATE INDEX IF NOT EXISTS invocations_fn ON invocations(project_id, name, started_ms);"
+    "CREATE INDEX IF NOT EXISTS invocations_time ON invocations(started_ms);"
+    "CREATE TABLE IF NOT EXISTS metrics(project_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " minute INTEGER NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,"
+    " cold INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, minute));";
+
+int fn_store_open(const char *dir, struct fn_store **out, char *err, size_t errcap)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/functions.db", dir);
+    struct fn_store *s = calloc(1, sizeof *s);
+    if (!s) return BB_ENOMEM;
+    pthread_mutex_init(&s->mu, NULL);
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             NULL);
+    char *msg = NULL;
+    if (rc == SQLITE_OK) rc = sqlite3_busy_timeout(s->db, 5000);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errcap, "functions: cannot open %s: %s", path,
+                 msg ? msg : s->db ? sqlite3_errmsg(s->db) : "?");
+        sqlite3_free(msg);
+        fn_store_close(s);
+        return BB_EIO;
+    }
+    *out = s;
+    return 0;
+}
+
+void fn_store_close(struct fn_store *s)
+{
+    if (!s) return;
+    if (s->db) sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+/* Prepares sql and binds text parameters (NULL-terminated list of strings). */
+static sqlite3_stmt *prep(struct fn_store *s, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) return NULL;
+    return st;
+}
+
+static int exec_simple(struct fn_store *s, const char *sql)
+{
+    return sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : BB_EIO;
+}
+
+int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, const char *sha,
+                         int64_t size, uint64_t max_functions, int activate, int64_t *version,
+                         int *created)
+{
+    int rc = BB_EIO;
+    int64_t now = (int64_t)bb_time_wall_ms();
+    pthread_mutex_lock(&s->mu);
+    if (exec_simple(s, "BEGIN IMMEDIATE")) goto out_unlocked_tx;
+    sqlite3_stmt *st = prep(s, "SELECT 1 FROM functions WHERE project_id=?1 AND name=?2");
+    if (!st) goto out;
+    sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int exists = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!exists) {
+        st = prep(s, "SELECT count(*) FROM functions WHERE project_id=?1");
+        if (!st) goto out;
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_finalize(st);
+        if ((uint64_t)n >= max_functions) {
+            rc = BB_ELIMIT;
+            goto out;
+        }
+        st = prep(s, "INSERT INTO functions(project_id, name, active_version, created_ms, "
+                     "updated_ms) VALUES(?1, ?2, 0, ?3, ?3)");
+        if (!st) goto out;
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, now);
+        int ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_finalize(st);
+        if (!ok) goto out;
+    }
+    /* the same content as an existing version: that version (content-hashed deploys) */
+    st = prep(s, "SELECT version FROM versions WHERE project_id=?1 AND name=?2 AND sha256=?3 "
+                 "ORDER BY version DESC LIMIT 1");
+    if (!st) goto out;
+    sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
+    int64_t v = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    *created = v == 0;
+    if (!v) {
+        st = prep(s, "SELECT coalesce(max(version), 0) + 1 FROM versions WHERE project_id=?1 AND "
+                     "name=?2");
+        if (!st) goto out;
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
+        sqlite3_finalize(st);
+        st = prep(s, "INSERT INTO versions(project_id, name, version, sha256, size, created_ms) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+        if (!st) goto out;
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, v);
+        sqlite3_bind_text(st, 4, sha, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, size);
+        sqlite3_bind_int64(st, 6, now);
+        int ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_finalize(st);
+        if (!ok) goto out;
+    }
+    if (activate) {
+        st = prep(s, "UPDATE functions SET active_version=?3, updated_ms=?4 WHERE project_id=?1 "
+                     "AND name=?2");
+        if (!st) goto out;
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, v);
+        sqlite3_bind_int64(st, 4, now);
+        int ok = sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_finalize(st);
+        if (!ok) goto out;
+    }
+    *version = v;
+    rc = 0;
+out:
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+out_unlocked_tx:
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64_t *version)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st =
+        prep(s, "SELECT active_version FROM functions WHERE project_id=?1 AND name=?2");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_ROW) {
+            *version = sqlite3_column_int64(st, 0);
+            rc = 0;
+        } else if (r == SQLITE_DONE)
+            rc = BB_ENOTFOUND;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_activate(struct fn_store *s, const char *pid, const char *name, int64_t version)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "UPDATE functions SET active_version=?3, updated_ms=?4 WHERE "
+                               "project_id=?1 AND name=?2 AND EXISTS (SELECT 1 FROM versions "
+                               "WHERE project_id=?1 AND name=?2 AND version=?3)");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, version);
+        sqlite3_bind_int64(st, 4, (int64_t)bb_time_wall_ms());
+        if (sqlite3_step(st) == SQLITE_DONE) rc = sqlite3_changes(s->db) ? 0 : BB_ENOTFOUND;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_previous(struct fn_store *s, const char *pid, const char *name, int64_t *version)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "SELECT max(v.version) FROM versions v JOIN functions f ON "
+                               "f.project_id=v.project_id AND f.name=v.name WHERE "
+                               "v.project_id=?1 AND v.name=?2 AND v.version < f.active_version");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+                rc = BB_ENOTFOUND;
+            else {
+                *version = sqlite3_column_int64(st, 0);
+                rc = 0;
+            }
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Rows of st as an array of objects, column names as keys (integers, text, NULL). */
+static json_t *rows_json(sqlite3_stmt *st)
+{
+    json_t *arr = json_array();
+    while (arr && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *o = json_object();
+        int nc = sqlite3_column_count(st);
+        for (int i = 0; i < nc; i++) {
+            const char *k = sqlite3_column_name(st, i);
+            switch (sqlite3_column_type(st, i)) {
+            case SQLITE_INTEGER:
+                json_object_set_new(o, k, json_integer(sqlite3_column_int64(st, i)));
+                break;
+            case SQLITE_NULL:
+                json_object_set_new(o, k, json_null());
+                break;
+            default:
+                json_object_set_new(
+                    o, k,
+                    json_stringn((const char *)sqlite3_column_text(st, i),
+                                 (size_t)sqlite3_column_bytes(st, i)));
+            }
+        }
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static int query_json(struct fn_store *s, const char *sql, const char *pid, const char *name,
+                      int64_t n, json_t **out)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, sql);
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        if (name) sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_bind_parameter_count(st) >= 3) sqlite3_bind_int64(st, 3, n);
+        *out = rows_json(st);
+        rc = *out ? 0 : BB_ENOMEM;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+#define FN_COLS                                                                                   \
+    "f.name AS name, f.active_version AS active_version, f.created_ms AS created_ms, "            \
+    "f.updated_ms AS updated_ms, 'quickjs' AS runtime, v.sha256 AS sha256, v.size AS size, "      \
+    "(SELECT count(*) FROM versions x WHERE x.project_id=f.project_id AND x.name=f.name) AS "     \
+    "versions"
+
+int fn_store_get(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    json_t *arr = NULL;
+    int rc = query_json(s,
+                        "SELECT " FN_COLS " FROM functions f LEFT JOIN versions v ON "
+                        "v.project_id=f.project_id AND v.name=f.name AND "
+                        "v.version=f.active_version WHERE f.project_id=?1 AND f.name=?2",
+                        pid, name, 0, &arr);
+    if (rc) return rc;
+    if (json_array_size(arr) == 0) {
+        json_decref(arr);
+        return BB_ENOTFOUND;
+    }
+    *out = json_incref(json_array_get(arr, 0));
+    json_decref(arr);
+    return 0;
+}
+
+int fn_store_list(struct fn_store *s, const char *pid, json_t **out)
+{
+    return query_json(s,
+                      "SELECT " FN_COLS " FROM functions f LEFT JOIN versions v ON "
+                      "v.project_id=f.project_id AND v.name=f.name AND "
+                      "v.version=f.active_version WHERE f.project_id=?1 ORDER BY f.name",
+                      pid, NULL, 0, out);
+}
+
+int fn_store_versions(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    return query_json(s,
+                      "SELECT v.version AS version, v.sha256 AS sha256, v.size AS size, "
+                      "v.created_ms AS created_ms, (v.version = f.active_version) AS active "
+                      "FROM versions v JOIN functions f ON f.project_id=v.project_id AND "
+                      "f.name=v.name WHERE v.project_id=?1 AND v.name=?2 ORDER BY v.version DESC",
+                      pid, name, 0, out);
+}
+
+int fn_store_logs(struct fn_store *s, const char *pid, const char *name, int64_t limit,
+                  json_t **out)
+{
+    return query_json(s,
+                      "SELECT id, version, started_ms, duration_ms, status, cold, error, logs "
+                      "FROM invocations WHERE project_id=?1 AND name=?2 ORDER BY started_ms "
+                      "DESC, id DESC LIMIT ?3",
+                      pid, name, limit, out);
+}
+
+int fn_store_metrics(struct fn_store *s, const char *pid, const char *name, int64_t minutes,
+                     json_t **out)
+{
+    return query_json(s,
+                      "SELECT minute * 60000 AS minute_ms, count, errors, cold, total_ms FROM "
+                      "metrics WHERE project_id=?1 AND name=?2 ORDER BY minute DESC LIMIT ?3",
+                      pid, name, minutes, out);
+}
+
+int fn_store_delete(struct fn_store *s, const char *pid, const char *name)
+{
+    static const char *const sql[] = {
+        "DELETE FROM functions WHERE project_id=?1 AND name=?2",
+        "DELETE FROM versions WHERE project_id=?1 AND name=?2",
+        "DELETE FROM invocations WHERE project_id=?1 AND name=?2",
+        "DELETE FROM metrics WHERE project_id=?1 AND name=?2",
+    };
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    int found = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof sql / sizeof sql[0]; i++) {
+        sqlite3_stmt *st = prep(s, sql[i]);
+        if (!st) {
+            rc = BB_EIO;
+            break;
+        }
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        if (i == 0) found = sqlite3_changes(s->db) > 0;
+        sqlite3_finalize(st);
+    }
+    if (rc == 0 && !found) rc = BB_ENOTFOUND;
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_prune_versions(struct fn_store *s, const char *pid, const char *name, uint64_t keep,
+                            int64_t *out, size_t cap, size_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "SELECT v.version FROM versions v JOIN functions f ON "
+                               "f.project_id=v.project_id AND f.name=v.name WHERE "
+                               "v.project_id=?1 AND v.name=?2 AND v.version <> f.active_version "
+                               "ORDER BY v.version DESC LIMIT -1 OFFSET ?3");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, keep ? (int64_t)keep - 1 : 0);
+        while (*n < cap && sqlite3_step(st) == SQLITE_ROW)
+            out[(*n)++] = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        rc = 0;
+        for (size_t i = 0; i < *n; i++) {
+            st = prep(s, "DELETE FROM versions WHERE project_id=?1 AND name=?2 AND version=?3");
+            if (!st) break;
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, out[i]);
+            sqlite3_step(st);
+            sqlite3_finalize(st);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_record(struct fn_store *s, const struct fn_invocation *inv)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *st = rc ? NULL
+                          : prep(s, "INSERT INTO invocations(id, project_id, name, version, "
+                                    "started_ms, duration_ms, status, cold, error, logs) "
+                                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    if (st) {
+        sqlite3_bind_text(st, 1, inv->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, inv->project_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, inv->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, inv->version);
+        sqlite3_bind_int64(st, 5, inv->started_ms);
+        sqlite3_bind_int64(st, 6, inv->duration_ms);
+        sqlite3_bind_int(st, 7, inv->status);
+        sqlite3_bind_int(st, 8, inv->cold);
+        if (inv->error)
+            sqlite3_bind_text(st, 9, inv->error, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 9);
+        if (inv->logs)
+            sqlite3_bind_text(st, 10, inv->logs, (int)inv->logs_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 10);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+        st = prep(s, "INSERT INTO metrics(project_id, name, minute, count, errors, cold, "
+                     "total_ms) VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT(project_id, name, "
+                     "minute) DO UPDATE SET count=count+1, errors=errors+excluded.errors, "
+                     "cold=cold+excluded.cold, total_ms=total_ms+excluded.total_ms");
+        if (st) {
+            sqlite3_bind_text(st, 1, inv->project_id, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, inv->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(st, 3, inv->started_ms / 60000);
+            sqlite3_bind_int(st, 4, inv->error || inv->status >= 500 ? 1 : 0);
+            sqlite3_bind_int(st, 5, inv->cold);
+            sqlite3_bind_int64(st, 6, inv->duration_ms);
+            if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+            sqlite3_finalize(st);
+        } else
+            rc = BB_EIO;
+    } else
+        rc = BB_EIO;
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_retention(struct fn_store *s, int64_t cutoff_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    sqlite3_stmt *st = prep(s, "DELETE FROM invocations WHERE started_ms < ?1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, cutoff_ms);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    st = prep(s, "DELETE FROM metrics WHERE minute < ?1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, cutoff_ms / 60000);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}

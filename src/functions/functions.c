@@ -1,0 +1,641 @@
+/* functions.c — the functions service: routes, handlers, the service definition.
+ *
+ * Routes (one table, behind the internal token: the platform's gateway forwards the public
+ * routes here after its authorization matrix decided — docs/functions.md lists the public ones):
+ *
+ *   GET    /fn/{projectId}/functions                         list
+ *   PUT    /fn/{projectId}/functions/{name}                  deploy (body: the JS bundle)
+ *   GET    /fn/{projectId}/functions/{name}                  get
+ *   DELETE /fn/{projectId}/functions/{name}                  delete (workers, versions, logs)
+ *   GET    /fn/{projectId}/functions/{name}/versions         versions, newest first
+ *   POST   /fn/{projectId}/functions/{name}/activate         {"version": N}
+ *   POST   /fn/{projectId}/functions/{name}/rollback         the newest version before the active
+ *   GET    /fn/{projectId}/functions/{name}/logs?limit=N     invocations with console output
+ *   GET    /fn/{projectId}/functions/{name}/metrics?minutes=N  per-minute counters
+ *   *      /fn/{projectId}/invoke/{name}                     run the active version
+ *
+ * Identity comes from the host (the internal resolver): handlers never look at credentials. The
+ * request the function sees: the method, the public URL (X-Bunbase-Forwarded-Path from the
+ * gateway, else our own path), every header but credentials and hop-by-hop ones, the body bytes.
+ *
+ * Storage: bundles under <data>/functions/<projectId>/<name>/<version>/index.js (written before
+ * the version becomes active), metadata, logs and metrics in <data>/functions/functions.db
+ * (fn_store.c). Workers: fn_pool.c. A background thread reaps idle workers, keeps MIN_WARM ones
+ * and applies log retention.
+ */
+#include "functions.h"
+#include "bb_config.h"
+#include "bb_crypto.h"
+#include "bb_err.h"
+#include "bb_fs.h"
+#include "bb_host.h"
+#include "bb_http.h"
+#include "bb_id.h"
+#include "bb_json.h"
+#include "bb_knobs.h"
+#include "bb_log.h"
+#include "bb_proc.h"
+#include "bb_time.h"
+#include "fn_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct functions {
+    struct bb_runtime *rt;
+    struct fn_config cfg;
+    char dir[1100]; /* <data>/functions */
+    struct fn_store *store;
+    struct fn_pools *pools;
+    pthread_t reaper;
+    int reaper_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stopping;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+static int name_valid(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > FN_NAME_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                 (i > 0 && (c == '-' || c == '_'));
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* The project and function of the route, validated: 0, or answered 400/404. */
+static int target(struct bb_http_request *req, struct bb_http_response *res, const char **pid,
+                  const char **name)
+{
+    *pid = bb_http_param(req, "projectId");
+    if (!*pid || !bb_project_id_valid(*pid, strlen(*pid))) {
+        bb_http_reply_error_status(res, 400, "invalid_project", "invalid project id");
+        return -1;
+    }
+    if (!name) return 0;
+    *name = bb_http_param(req, "name");
+    if (!name_valid(*name)) {
+        bb_http_reply_error_status(res, 400, "invalid_name",
+                                   "a function name is 1-64 characters of a-z, 0-9, - and _, "
+                                   "starting with a letter or digit");
+        return -1;
+    }
+    return 0;
+}
+
+static void reply_store_error(struct bb_http_response *res, int rc)
+{
+    if (rc == BB_ENOTFOUND)
+        bb_http_reply_error_status(res, 404, "function_not_found", "no such function");
+    else
+        bb_http_reply_error(res, rc, NULL);
+}
+
+static int fn_dir(struct functions *f, const char *pid, const char *name, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s/%s/%s", f->dir, pid, name);
+    return n < 0 || (size_t)n >= cap ? BB_EINVAL : 0;
+}
+
+/* ------------------------------------------------------------------ deploy */
+
+/* Runs the worker's --check on path: 0, or 1 with the loader's message in msg. */
+static int check_bundle(struct functions *f, const char *path, char *msg, size_t cap)
+{
+    char mem[32], tmo[32];
+    snprintf(mem, sizeof mem, "%llu", (unsigned long long)(f->cfg.memory_mb * 1024 * 1024));
+    snprintf(tmo, sizeof tmo, "%llu", (unsigned long long)f->cfg.start_timeout_ms);
+    char *argv[] = {f->cfg.worker_path, "--check", (char *)path, "--memory-limit", mem,
+                    "--timeout-ms", tmo, NULL};
+    char *envp[] = {NULL};
+    struct bb_proc_spec spec = {.argv = argv, .envp = envp, .stdout_fd = -1};
+    int code = -1;
+    msg[0] = '\0';
+    bb_proc_run(&spec, f->cfg.start_timeout_ms + 2000, msg, cap, &code);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    if (code == 0) return 0;
+    if (!msg[0]) snprintf(msg, cap, "the bundle could not be loaded (worker exit %d)", code);
+    return 1;
+}
+
+static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    if (req->body_len == 0) {
+        bb_http_reply_error_status(res, 400, "invalid_bundle",
+                                   "the request body must be the function's JavaScript file");
+        return;
+    }
+    char act[8];
+    const char *a = bb_http_query(req, "activate", act, sizeof act);
+    int activate = !(a && (!strcmp(a, "false") || !strcmp(a, "0")));
+
+    char dir[1300], tmp[1400], msg[4096];
+    if (fn_dir(f, pid, name, dir, sizeof dir) || bb_fs_mkdir_p(dir, 0700)) {
+        bb_http_reply_error(res, BB_EIO, "cannot create the function's directory");
+        return;
+    }
+    char rnd[17];
+    bb_random_token(rnd, sizeof rnd, 8);
+    snprintf(tmp, sizeof tmp, "%s/.upload-%s.js", dir, rnd);
+    if (bb_fs_write_atomic(tmp, req->body, req->body_len, 0600) != 0) {
+        bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
+        return;
+    }
+    if (check_bundle(f, tmp, msg, sizeof msg)) {
+        unlink(tmp);
+        bb_http_reply_error_status(res, 400, "invalid_bundle", msg);
+        return;
+    }
+    uint8_t h[BB_SHA256_LEN];
+    char sha[2 * BB_SHA256_LEN + 1];
+    bb_sha256(req->body, req->body_len, h);
+    bb_hex_encode(h, sizeof h, sha, sizeof sha);
+    int64_t version = 0;
+    int created = 0;
+    int rc = fn_store_add_version(f->store, pid, name, sha, (int64_t)req->body_len,
+                                  f->cfg.max_functions, 0, &version, &created);
+    if (rc) {
+        unlink(tmp);
+        if (rc == BB_ELIMIT)
+            bb_http_reply_error_status(res, 409, "too_many_functions",
+                                       "the project has BUNBASE_FUNCTIONS_MAX_PER_PROJECT functions");
+        else
+            bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    char vdir[1400], path[1500];
+    snprintf(vdir, sizeof vdir, "%s/%lld", dir, (long long)version);
+    fn_bundle_path(f->dir, pid, name, version, path, sizeof path);
+    if (created || access(path, R_OK) != 0) {
+        if (bb_fs_mkdir_p(vdir, 0700) || rename(tmp, path) != 0) {
+            unlink(tmp);
+            bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
+            return;
+        }
+    } else
+        unlink(tmp);
+    if (activate) {
+        rc = fn_store_activate(f->store, pid, name, version);
+        if (rc) {
+            reply_store_error(res, rc);
+            return;
+        }
+        fn_pools_retire(f->pools, pid, name, version); /* in-flight calls end on the old one */
+    }
+    int64_t pruned[64];
+    size_t np = 0;
+    if (fn_store_prune_versions(f->store, pid, name, f->cfg.max_versions, pruned, 64, &np) == 0)
+        for (size_t i = 0; i < np; i++) {
+            char old[1400];
+            snprintf(old, sizeof old, "%s/%lld", dir, (long long)pruned[i]);
+            bb_fs_remove_tree(old);
+        }
+    json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:b,s:b,s:s}", "name", name, "version",
+                          (json_int_t)version, "sha256", sha, "size", (json_int_t)req->body_len,
+                          "created", created, "active", activate, "runtime", "quickjs");
+    bb_http_reply_json(res, created ? 201 : 200, o);
+    json_decref(o);
+}
+
+/* ------------------------------------------------------------------ metadata */
+
+static void h_list(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid;
+    if (target(req, res, &pid, NULL)) return;
+    json_t *arr = NULL;
+    int rc = fn_store_list(f->store, pid, &arr);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *o = json_pack("{s:o}", "functions", arr);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_get(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    json_t *o = NULL;
+    int rc = fn_store_get(f->store, pid, name, &o);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_delete(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int rc = fn_store_delete(f->store, pid, name);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    fn_pools_retire(f->pools, pid, name, 0);
+    char dir[1300];
+    if (fn_dir(f, pid, name, dir, sizeof dir) == 0) bb_fs_remove_tree(dir);
+    json_t *o = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_versions(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t active;
+    int rc = fn_store_active(f->store, pid, name, &active);
+    json_t *arr = NULL;
+    if (rc == 0) rc = fn_store_versions(f->store, pid, name, &arr);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:I,s:o}", "name", name, "active_version", (json_int_t)active,
+                          "versions", arr);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void activate_reply(struct functions *f, struct bb_http_response *res, const char *pid,
+                           const char *name, int64_t version)
+{
+    int rc = fn_store_activate(f->store, pid, name, version);
+    if (rc == BB_ENOTFOUND) {
+        bb_http_reply_error_status(res, 404, "version_not_found", "no such function version");
+        return;
+    }
+    if (rc) {
+        bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    fn_pools_retire(f->pools, pid, name, version);
+    json_t *o = json_pack("{s:s,s:I}", "name", name, "active_version", (json_int_t)version);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_activate(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    json_t *body = NULL;
+    char jerr[160];
+    if (bb_json_parse(req->body, req->body_len, 8, &body, jerr, sizeof jerr) != 0 ||
+        !json_is_object(body) || !json_is_integer(json_object_get(body, "version")) ||
+        json_integer_value(json_object_get(body, "version")) < 1) {
+        json_decref(body);
+        bb_http_reply_error_status(res, 400, "invalid_request",
+                                   "body must be {\"version\": <a version number>}");
+        return;
+    }
+    int64_t v = json_integer_value(json_object_get(body, "version"));
+    json_decref(body);
+    activate_reply(f, res, pid, name, v);
+}
+
+static void h_rollback(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v = 0;
+    int rc = fn_store_previous(f->store, pid, name, &v);
+    if (rc == BB_ENOTFOUND) {
+        int64_t a;
+        if (fn_store_active(f->store, pid, name, &a) == BB_ENOTFOUND)
+            reply_store_error(res, rc);
+        else
+            bb_http_reply_error_status(res, 409, "no_previous_version",
+                                       "there is no version before the active one");
+        return;
+    }
+    if (rc) {
+        bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    activate_reply(f, res, pid, name, v);
+}
+
+static int64_t query_int(struct bb_http_request *req, const char *k, int64_t dflt, int64_t max)
+{
+    char buf[24];
+    const char *v = bb_http_query(req, k, buf, sizeof buf);
+    if (!v) return dflt;
+    char *end = NULL;
+    long long x = strtoll(v, &end, 10);
+    if (!end || *end || x < 1) return dflt;
+    return x > max ? max : x;
+}
+
+static void h_logs(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v;
+    int rc = fn_store_active(f->store, pid, name, &v);
+    json_t *arr = NULL;
+    if (rc == 0) rc = fn_store_logs(f->store, pid, name, query_int(req, "limit", 100, 1000), &arr);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:o}", "name", name, "invocations", arr);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v;
+    int rc = fn_store_active(f->store, pid, name, &v);
+    json_t *arr = NULL;
+    if (rc == 0)
+        rc = fn_store_metrics(f->store, pid, name, query_int(req, "minutes", 60, 24 * 60), &arr);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:o}", "name", name, "minutes", arr);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+/* ------------------------------------------------------------------ invoke */
+
+/* Request headers the function never sees: credentials of the caller and of the gateway, and
+ * hop-by-hop fields. */
+static int hidden_request_header(const char *n)
+{
+    static const char *const hide[] = {
+        "Authorization", "Cookie",     "X-Bunbase-Identity", "X-Bunbase-Client-Key",
+        "X-Bunbase-Forwarded-Path",    "Connection",         "Keep-Alive",
+        "Transfer-Encoding",           "Content-Length",     "Expect",
+        "Upgrade",       "Proxy-Authorization", "TE"};
+    for (size_t i = 0; i < sizeof hide / sizeof hide[0]; i++)
+        if (!strcasecmp(n, hide[i])) return 1;
+    return 0;
+}
+
+/* Response headers of the function we do not relay (ours, or framing the server owns). */
+static int hidden_response_header(const char *n)
+{
+    static const char *const hide[] = {"Connection",   "Keep-Alive",      "Transfer-Encoding",
+                                       "Content-Length", "X-Request-Id",  "X-Invocation-Id",
+                                       "X-Bunbase-Cold-Start", "Upgrade", "Trailer"};
+    for (size_t i = 0; i < sizeof hide / sizeof hide[0]; i++)
+        if (!strcasecmp(n, hide[i])) return 1;
+    return 0;
+}
+
+static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    char inv_id[BB_ID_LEN + 1];
+    bb_id_new(inv_id);
+    bb_http_set_header(res, "X-Invocation-Id", inv_id);
+    int64_t version = 0;
+    int rc = fn_store_active(f->store, pid, name, &version);
+    if (rc == 0 && version == 0) rc = BB_ENOTFOUND;
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    struct bb_http_header_pair *hp = calloc(req->nheaders ? req->nheaders : 1, sizeof *hp);
+    if (!hp) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    size_t nh = 0;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!hidden_request_header(req->headers[i].name))
+            hp[nh++] = (struct bb_http_header_pair){req->headers[i].name, req->headers[i].value};
+    const char *fwd = bb_http_header(req, "X-Bunbase-Forwarded-Path");
+    struct fn_call c = {
+        .project_id = pid,
+        .name = name,
+        .version = version,
+        .invocation_id = inv_id,
+        .method = req->method,
+        .url = fwd && fwd[0] == '/' ? fwd : req->url,
+        .headers = hp,
+        .nheaders = nh,
+        .body = req->body,
+        .body_len = req->body_len,
+    };
+    uint64_t t0 = bb_time_mono_ms();
+    int64_t started = (int64_t)bb_time_wall_ms();
+    fn_pools_invoke(f->pools, &c);
+    free(hp);
+    struct fn_invocation inv = {
+        .project_id = pid,
+        .name = name,
+        .version = version,
+        .started_ms = started,
+        .duration_ms = (int64_t)(bb_time_mono_ms() - t0),
+        .status = c.status,
+        .cold = c.cold,
+        .error = c.error_code,
+        .logs = c.logs,
+        .logs_len = c.logs_len,
+    };
+    snprintf(inv.id, sizeof inv.id, "%s", inv_id);
+    if (fn_store_record(f->store, &inv) != 0)
+        bb_log(BB_LOG_WARN, "functions", "rid=%s cannot record invocation %s", req->request_id,
+               inv_id);
+    bb_http_set_header(res, "X-Bunbase-Cold-Start", c.cold ? "true" : "false");
+    if (c.error_code) {
+        if (c.status == 429) {
+            char ra[16];
+            snprintf(ra, sizeof ra, "%d", c.retry_after_s);
+            bb_http_set_header(res, "Retry-After", ra);
+        }
+        bb_http_reply_error_status(res, c.status, c.error_code, c.error_msg);
+        fn_call_release(&c);
+        return;
+    }
+    int has_ct = 0;
+    for (size_t i = 0; i < c.nhdrs; i++) {
+        if (hidden_response_header(c.hdr_names[i])) continue;
+        if (!strcasecmp(c.hdr_names[i], "Content-Type")) has_ct = 1;
+        bb_http_add_header(res, c.hdr_names[i], c.hdr_values[i]); /* bad names are dropped */
+    }
+    bb_http_reply(res, c.status, has_ct ? NULL : "application/octet-stream", c.resp_body,
+                  c.resp_len);
+    c.resp_body = NULL;
+    fn_call_release(&c);
+}
+
+/* ------------------------------------------------------------------ routes */
+
+#define INT BB_AUTH_INTERNAL
+#define POOL BB_ROUTE_POOL
+#define FNP "/fn/{projectId}/functions/{name}"
+static struct bb_route routes[] = {
+    {"GET", "/fn/{projectId}/functions", h_list, INT, POOL, 0, "functions.list"},
+    {"PUT", FNP, h_deploy, INT, POOL, 0 /* set at start */, "functions.deploy"},
+    {"GET", FNP, h_get, INT, POOL, 0, "functions.get"},
+    {"DELETE", FNP, h_delete, INT, POOL, 0, "functions.delete"},
+    {"GET", FNP "/versions", h_versions, INT, POOL, 0, "functions.versions"},
+    {"POST", FNP "/activate", h_activate, INT, POOL, 4096, "functions.activate"},
+    {"POST", FNP "/rollback", h_rollback, INT, POOL, 4096, "functions.rollback"},
+    {"GET", FNP "/logs", h_logs, INT, POOL, 0, "functions.logs"},
+    {"GET", FNP "/metrics", h_metrics, INT, POOL, 0, "functions.metrics"},
+    {"GET", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
+    {"POST", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
+    {"PUT", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
+    {"PATCH", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
+    {"DELETE", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
+    {"OPTIONS", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
+};
+#define NROUTES (sizeof routes / sizeof routes[0])
+
+/* ------------------------------------------------------------------ lifecycle */
+
+static void *reaper_main(void *arg)
+{
+    struct functions *f = arg;
+    uint64_t tick = f->cfg.idle_ms / 2 < 1000 ? f->cfg.idle_ms / 2 : 1000;
+    if (tick < 50) tick = 50;
+    uint64_t last_retention = 0;
+    pthread_mutex_lock(&f->mu);
+    while (!f->stopping) {
+        struct timespec ts;
+        bb_time_deadline(CLOCK_MONOTONIC, tick, &ts);
+        pthread_cond_timedwait(&f->cv, &f->mu, &ts);
+        if (f->stopping) break;
+        pthread_mutex_unlock(&f->mu);
+        fn_pools_reap(f->pools);
+        uint64_t now = bb_time_mono_ms();
+        if (now - last_retention >= 60000 || !last_retention) {
+            last_retention = now;
+            int64_t cutoff = (int64_t)bb_time_wall_ms() -
+                             (int64_t)(f->cfg.log_retention_hours * 3600ull * 1000ull);
+            fn_store_retention(f->store, cutoff);
+        }
+        pthread_mutex_lock(&f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+static void functions_free(struct functions *f)
+{
+    if (!f) return;
+    if (f->reaper_started) {
+        pthread_mutex_lock(&f->mu);
+        f->stopping = 1;
+        pthread_cond_broadcast(&f->cv);
+        pthread_mutex_unlock(&f->mu);
+        pthread_join(f->reaper, NULL);
+    }
+    fn_pools_free(f->pools);
+    fn_store_close(f->store);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+static int functions_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
+{
+    struct functions *f = calloc(1, sizeof *f);
+    if (!f) return BB_ENOMEM;
+    f->rt = rt;
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&f->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = fn_config_load(&f->cfg, err, errcap);
+    if (rc == 0) {
+        snprintf(f->dir, sizeof f->dir, "%s/functions", rt->cfg->data_dir);
+        rc = bb_fs_mkdir_p(f->dir, 0700);
+        if (rc) snprintf(err, errcap, "functions: cannot create %s", f->dir);
+    }
+    if (rc == 0) rc = fn_store_open(f->dir, &f->store, err, errcap);
+    if (rc == 0) {
+        struct fn_pools_opts po = {&f->cfg, f->dir};
+        rc = fn_pools_new(&po, &f->pools);
+    }
+    if (rc == 0) {
+        for (size_t i = 0; i < NROUTES; i++) {
+            if (routes[i].handler == h_deploy) routes[i].max_body = f->cfg.max_bundle_bytes;
+            if (routes[i].handler == h_invoke) routes[i].max_body = f->cfg.max_body_bytes;
+        }
+        rc = bb_host_mount(rt->host, "functions", routes, NROUTES, f, NULL, NULL, err, errcap);
+    }
+    if (rc == 0) {
+        rc = pthread_create(&f->reaper, NULL, reaper_main, f) == 0 ? 0 : BB_EIO;
+        f->reaper_started = rc == 0;
+    }
+    if (rc) {
+        if (!err[0]) snprintf(err, errcap, "functions: %s", bb_strerror(rc));
+        functions_free(f);
+        return rc;
+    }
+    *state = f;
+    return 0;
+}
+
+static void functions_stop(void *state)
+{
+    functions_free(state);
+}
+
+static int functions_health(void *state, json_t **detail)
+{
+    struct functions *f = state;
+    json_t *o = fn_pools_stats(f->pools);
+    if (o) {
+        json_object_set_new(o, "status", json_string("ok"));
+        json_object_set_new(o, "runtime", json_string("quickjs"));
+        json_object_set_new(o, "sandbox", json_string("none (process isolation only)"));
+    }
+    *detail = o;
+    return 0;
+}
+
+const struct bb_service_def bb_functions_service = {
+    .name = "functions",
+    .start = functions_start,
+    .stop = functions_stop,
+    .health = functions_health,
+    .knobs = fn_knobs,
+    .config_size = sizeof(struct fn_config),
+};

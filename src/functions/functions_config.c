@@ -1,0 +1,97 @@
+/* functions_config.c — the functions service's knobs (BUNBASE_FUNCTIONS_*): one bb_knobs table
+ * (bb_functions_service.knobs), read from the environment at start and validated; a bad value
+ * stops the start with a message naming the knob. docs/configuration.md lists them. */
+#include "fn_internal.h"
+#include "bb_err.h"
+#include "bb_knobs.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MIB (1024ull * 1024ull)
+#define U64(F, ENV, DFLT, MIN, MAX, HELP) BB_KNOB_U64_ROW(struct fn_config, F, ENV, DFLT, MIN, MAX, HELP)
+
+const struct bb_knob fn_knobs[] = {
+    BB_KNOB_PATH_ROW(struct fn_config, worker_path, "BUNBASE_FUNCTIONS_WORKER_PATH", "",
+                     "the QuickJS worker executable; empty: bunbase-qjs-worker beside bunbased"),
+    U64(max_body_bytes, "BUNBASE_FUNCTIONS_MAX_BODY_BYTES", "6291456", 1024, 32 * MIB,
+        "largest request or response body of one invocation, bytes"),
+    U64(max_bundle_bytes, "BUNBASE_FUNCTIONS_MAX_BUNDLE_BYTES", "5242880", 64, 32 * MIB,
+        "largest function bundle (the deployed JS file), bytes"),
+    U64(timeout_ms, "BUNBASE_FUNCTIONS_TIMEOUT_MS", "10000", 10, 900000,
+        "time limit of one invocation; past it the worker is killed and the caller gets 504"),
+    U64(start_timeout_ms, "BUNBASE_FUNCTIONS_START_TIMEOUT_MS", "5000", 100, 120000,
+        "time a new worker has to load its bundle (top-level code included)"),
+    U64(memory_mb, "BUNBASE_FUNCTIONS_MEMORY_MB", "64", 4, 4096,
+        "JavaScript heap limit of one worker, MiB"),
+    U64(min_warm, "BUNBASE_FUNCTIONS_MIN_WARM", "0", 0, 64,
+        "idle workers kept per function once it has run (never reaped)"),
+    U64(max_workers, "BUNBASE_FUNCTIONS_MAX_WORKERS", "4", 1, 256,
+        "workers (concurrent invocations) per function"),
+    U64(project_concurrency, "BUNBASE_FUNCTIONS_PROJECT_CONCURRENCY", "16", 1, 4096,
+        "concurrent invocations of all functions of one project"),
+    U64(queue_max, "BUNBASE_FUNCTIONS_QUEUE_MAX", "32", 0, 100000,
+        "invocations waiting for a worker per function; more get 429"),
+    U64(queue_wait_ms, "BUNBASE_FUNCTIONS_QUEUE_WAIT_MS", "5000", 0, 600000,
+        "longest wait for a worker before 429"),
+    U64(idle_ms, "BUNBASE_FUNCTIONS_IDLE_MS", "300000", 100, 86400000,
+        "idle time after which a worker above MIN_WARM is stopped"),
+    U64(log_retention_hours, "BUNBASE_FUNCTIONS_LOG_RETENTION_HOURS", "72", 1, 24 * 365,
+        "how long invocation logs and per-minute metrics are kept"),
+    U64(max_log_bytes, "BUNBASE_FUNCTIONS_MAX_LOG_BYTES", "65536", 0, 16 * MIB,
+        "console output kept per invocation (the rest is counted, not stored)"),
+    U64(max_functions, "BUNBASE_FUNCTIONS_MAX_PER_PROJECT", "100", 1, 100000,
+        "functions one project may have"),
+    U64(max_versions, "BUNBASE_FUNCTIONS_MAX_VERSIONS", "20", 1, 10000,
+        "versions kept per function (older inactive ones are deleted)"),
+    BB_KNOBS_END,
+};
+
+int fn_config_load(struct fn_config *c, char *err, size_t errcap)
+{
+    memset(c, 0, sizeof *c);
+    int rc = bb_knobs_load(fn_knobs, bb_knobs_count(fn_knobs), c, err, errcap);
+    if (rc) return rc;
+    if (c->min_warm > c->max_workers) {
+        snprintf(err, errcap,
+                 "BUNBASE_FUNCTIONS_MIN_WARM (%llu) is over BUNBASE_FUNCTIONS_MAX_WORKERS (%llu)",
+                 (unsigned long long)c->min_warm, (unsigned long long)c->max_workers);
+        return BB_EINVAL;
+    }
+    if (c->worker_path[0] && c->worker_path[0] != '/') {
+        snprintf(err, errcap, "BUNBASE_FUNCTIONS_WORKER_PATH must be an absolute path");
+        return BB_EINVAL;
+    }
+    if (!c->worker_path[0]) {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0) {
+            snprintf(err, errcap, "functions: cannot resolve /proc/self/exe");
+            return BB_EIO;
+        }
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = '\0';
+        if (strlen(exe) + sizeof "/bunbase-qjs-worker" > sizeof c->worker_path) {
+            snprintf(err, errcap, "functions: executable path too long");
+            return BB_EINVAL;
+        }
+        snprintf(c->worker_path, sizeof c->worker_path, "%s/bunbase-qjs-worker", exe);
+    }
+    if (access(c->worker_path, X_OK) != 0) {
+        snprintf(err, errcap,
+                 "functions: the QuickJS worker %s is not executable (scripts/setup.sh, then "
+                 "build; or set BUNBASE_FUNCTIONS_WORKER_PATH)",
+                 c->worker_path);
+        return BB_EINVAL;
+    }
+    return 0;
+}
+
+uint64_t fn_config_max_frame(const struct fn_config *c)
+{
+    /* a body plus its headers and framing (headers are bounded by the HTTP header limit) */
+    return c->max_body_bytes + 256 * 1024;
+}
