@@ -524,7 +524,7 @@ static int begin(struct bb_http_request *req, struct bb_http_response *res, stru
         c->sid = bb_json_str(id->claims, "sid", NULL);
     }
     if (want == 'u' && (!c->uid || !c->sid)) {
-        err_reply(res, 401, "unauthenticated", "sign in first: send the access token");
+        err_reply(res, 401, "sign_in_required", "sign in first: send the access token");
         return -1;
     }
     int rc = ta_config_get(c->ta, c->pid, &c->cfg);
@@ -809,7 +809,7 @@ static void h_logout(struct bb_http_request *req, struct bb_http_response *res)
         if (!(b = body_obj(req, res))) goto out;
         if (str_member(b, "refresh_token", &rt, res)) goto out;
         if (!rt || parse_refresh(rt, sid, h)) {
-            err_reply(res, 401, "unauthenticated", "send the access token or a refresh_token");
+            err_reply(res, 401, "sign_in_required", "send the access token or a refresh_token");
             goto out;
         }
         if (ta_doc_get(c.ta, c.pid, "_auth_sessions", sid, &s) != 0 ||
@@ -840,7 +840,7 @@ static void h_me(struct bb_http_request *req, struct bb_http_response *res)
     json_t *u = NULL;
     int rc = user_get(c.ta, c.pid, c.uid, &u);
     if (rc == BB_ENOTFOUND)
-        err_reply(res, 401, "unauthenticated", "this user no longer exists");
+        err_reply(res, 401, "user_deleted", "this user no longer exists");
     else if (rc)
         rc_reply(res, rc, NULL);
     else {

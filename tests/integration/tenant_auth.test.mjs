@@ -9,14 +9,8 @@ import crypto from 'node:crypto';
 import net from 'node:net';
 
 import { startServer } from './harness.mjs';
-import { FAST_ENV, addMember, api, newProject, newUser } from './platform_lib.mjs';
-
-export const TA_FAST_ENV = {
-  ...FAST_ENV,
-  BUNBASE_TENANT_AUTH_ARGON2_OPSLIMIT: '1',
-  BUNBASE_TENANT_AUTH_ARGON2_MEMLIMIT_KIB: '64',
-  BUNBASE_TENANT_AUTH_RATE_LIMIT: '0',
-};
+import { addMember, api, newProject, newUser } from './platform_lib.mjs';
+import { TA_FAST_ENV } from './tenant_auth_lib.mjs';
 
 const b64url = (s) => Buffer.from(s).toString('base64url');
 const decode = (tok) => JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString());
