@@ -72,7 +72,6 @@
 
 struct oa_config {
     uint64_t state_ttl_s, max_pending, http_timeout_ms, max_response_bytes, jwks_ttl_s;
-    char public_url[URL_MAX];
 };
 
 #define ROW BB_KNOB_U64_ROW
@@ -87,29 +86,13 @@ static const struct bb_knob oa_knobs[] = {
         "1048576", 1024, 16777216, "largest reply accepted from a provider"),
     ROW(struct oa_config, jwks_ttl_s, "BUNBASE_TENANT_AUTH_OAUTH_JWKS_TTL_S", "3600", 0, 604800,
         "seconds a provider's discovery document and JWKS are cached"),
-    BB_KNOB_STR_ROW(struct oa_config, public_url, "BUNBASE_TENANT_AUTH_OAUTH_PUBLIC_URL", "",
-                    "base URL of the gateway as browsers reach it, for the callback URL; empty: "
-                    "http://<Host of the start request>"),
 };
 #undef ROW
 
 static int config_load(struct oa_config *c, char *err, size_t errcap)
 {
     memset(c, 0, sizeof *c);
-    int rc = bb_knobs_load(oa_knobs, sizeof oa_knobs / sizeof oa_knobs[0], c, err, errcap);
-    if (rc) return rc;
-    size_t n = strlen(c->public_url);
-    while (n && c->public_url[n - 1] == '/')
-        c->public_url[--n] = '\0';
-    if (n && ((strncmp(c->public_url, "http://", 7) && strncmp(c->public_url, "https://", 8)) ||
-              strpbrk(c->public_url, "?# \r\n"))) {
-        snprintf(err, errcap,
-                 "BUNBASE_TENANT_AUTH_OAUTH_PUBLIC_URL must be an http(s) URL without query "
-                 "(got \"%.60s\")",
-                 c->public_url);
-        return BB_EINVAL;
-    }
-    return 0;
+    return bb_knobs_load(oa_knobs, sizeof oa_knobs / sizeof oa_knobs[0], c, err, errcap);
 }
 
 /* ------------------------------------------------------------------ process-wide state */
@@ -507,24 +490,15 @@ static int endpoints_of(const struct bb_http_request *req, const struct oa_confi
     return 0;
 }
 
-/* The URL the provider sends the browser back to: BUNBASE_TENANT_AUTH_OAUTH_PUBLIC_URL, else
- * http://<Host of the start request>. */
-static int callback_url(const struct bb_http_request *req, const struct oa_config *c,
-                        const char *provider, char *out, size_t cap)
+/* The URL the provider sends the browser back to: tenant-auth's public URL (the base of its
+ * issuer: BUNBASE_TENANT_AUTH_PUBLIC_URL, else the gateway's) + the callback route. */
+static int callback_url(const struct tenant_auth *ta, const char *provider, char *out, size_t cap)
 {
-    char base[URL_MAX];
-    if (c->public_url[0]) {
-        snprintf(base, sizeof base, "%s", c->public_url);
-    } else {
-        const char *host = bb_http_header(req, "Host");
-        size_t n = host ? strlen(host) : 0;
-        if (n == 0 || n > 255 ||
-            strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                         "0123456789.-:[]") != n)
-            return BB_EINVAL;
-        snprintf(base, sizeof base, "http://%s", host);
-    }
-    int w = snprintf(out, cap, "%s/v1/auth/project/oauth/%s/callback", base, provider);
+    static const char tail[] = "/v1/projects/";
+    size_t n = strlen(ta->issuer_base), t = sizeof tail - 1;
+    if (n < t || strcmp(ta->issuer_base + n - t, tail) != 0) return BB_EINVAL;
+    int w = snprintf(out, cap, "%.*s/v1/auth/project/oauth/%s/callback", (int)(n - t),
+                     ta->issuer_base, provider);
     return w < 0 || (size_t)w >= cap ? BB_EINVAL : 0;
 }
 
@@ -538,6 +512,24 @@ static int reply_redirect(struct bb_http_response *res, const char *location)
 }
 
 /* ------------------------------------------------------------------ start */
+
+/* Starts per project and client IP take from tenant-auth's per-IP bucket
+ * (BUNBASE_TENANT_AUTH_RATE_IP_*): each start holds a pending slot, so a flood from one address is
+ * answered 429 (with Retry-After) before it fills the table for everyone. */
+static int rate_limited(struct tenant_auth *ta, const struct bb_http_request *req,
+                        struct bb_http_response *res, const char *pid)
+{
+    if (!ta->c.rate_limit) return 0;
+    char ip[64], key[160], ra[32];
+    if (bb_http_client_ip(req, ip, sizeof ip) != 0) snprintf(ip, sizeof ip, "local");
+    snprintf(key, sizeof key, "%s|oauth|ip|%s", pid, ip);
+    uint64_t retry = 0;
+    if (ta_rl_take(ta, key, ta->c.rate_ip_per_min, ta->c.rate_ip_burst, &retry) == 0) return 0;
+    snprintf(ra, sizeof ra, "%llu", (unsigned long long)retry);
+    bb_http_set_header(res, "Retry-After", ra);
+    bb_http_reply_error_status(res, 429, "rate_limited", "too many sign-ins started; retry later");
+    return 1;
+}
 
 static void oauth_start(struct bb_http_request *req, struct bb_http_response *res)
 {
@@ -560,6 +552,7 @@ static void oauth_start(struct bb_http_request *req, struct bb_http_response *re
         bb_http_reply_error_status(res, 503, "unavailable", "tenant-auth is not running");
         return;
     }
+    if (rate_limited(ta, req, res, pid)) return;
     if (!provider_name_ok(prov)) {
         bb_http_reply_error_status(res, 400, "invalid_provider",
                                    "provider must be 1-31 characters of [a-z0-9_-]");
@@ -613,10 +606,10 @@ static void oauth_start(struct bb_http_request *req, struct bb_http_response *re
     bb_sha256(pe.verifier, strlen(pe.verifier), d);
     bb_base64url_encode(d, sizeof d, challenge, sizeof challenge);
     bb_sha256(state, strlen(state), pe.state_hash);
-    if (callback_url(req, &c, prov, pe.callback, sizeof pe.callback)) {
-        bb_http_reply_error_status(res, 400, "invalid_host",
-                                   "cannot build the callback URL from the Host header (set "
-                                   "BUNBASE_TENANT_AUTH_OAUTH_PUBLIC_URL)");
+    if (callback_url(ta, prov, pe.callback, sizeof pe.callback)) {
+        bb_http_reply_error_status(
+            res, 503, "oauth_misconfigured",
+            "the callback URL does not fit (BUNBASE_TENANT_AUTH_PUBLIC_URL)");
         goto out;
     }
     snprintf(pe.pid, sizeof pe.pid, "%s", pid);
