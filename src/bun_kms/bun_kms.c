@@ -15,7 +15,7 @@
 
 extern const struct bb_knob kms_knobs[];
 
-static void kms_free(struct bun_kms *k)
+void kms_free(struct bun_kms *k)
 {
     if (!k) return;
     kms_store_close(k);
@@ -25,30 +25,46 @@ static void kms_free(struct bun_kms *k)
     free(k);
 }
 
-static int svc_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
+int kms_new(const struct kms_config *c, const char *data_dir, struct bun_kms **out, char *err,
+            size_t errcap)
 {
     struct bun_kms *k = calloc(1, sizeof *k);
     if (!k) return BB_ENOMEM;
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->rotate_mu, NULL);
-    k->rt = rt;
-    int rc = kms_config_load(&k->c, err, errcap);
-    if (rc == 0 && (size_t)snprintf(k->dir, sizeof k->dir, "%s/bun_kms", rt->cfg->data_dir) >=
-                       sizeof k->dir) {
+    k->c = *c;
+    int rc = 0;
+    if ((size_t)snprintf(k->dir, sizeof k->dir, "%s/bun_kms", data_dir) >= sizeof k->dir) {
         snprintf(err, errcap, "bun-kms: data directory path too long");
         rc = BB_EINVAL;
     }
     if (rc == 0) rc = kms_store_open(k, err, errcap);
     /* the key is in memory now; the copy in the config struct goes */
     OPENSSL_cleanse(k->c.master_key, sizeof k->c.master_key);
-    if (rc == 0) rc = kms_http_start(k, err, errcap);
+    if (rc) {
+        kms_free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
+static int svc_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
+{
+    struct kms_config c;
+    struct bun_kms *k = NULL;
+    int rc = kms_config_load(&c, err, errcap);
+    if (rc == 0) rc = kms_new(&c, rt->cfg->data_dir, &k, err, errcap);
+    OPENSSL_cleanse(&c, sizeof c);
+    if (rc) return rc;
+    k->rt = rt;
+    rc = kms_http_start(k, err, errcap);
     if (rc) {
         kms_http_stop(k);
         kms_free(k);
         return rc;
     }
-    bb_info(KMS_MOD, "started dir=%s master_id=%s source=%s", k->dir, k->mk.id,
-            k->generated ? "generated-file" : k->c.master_key_file[0] ? "file" : "env");
+    bb_info(KMS_MOD, "started dir=%s master_id=%s source=%s", k->dir, k->mk.id, k->source);
     *state = k;
     return 0;
 }

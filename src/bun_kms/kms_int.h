@@ -36,6 +36,12 @@ struct kms_config {
 };
 int kms_config_load(struct kms_config *c, char *err, size_t errcap);
 
+/* A bun-kms without transports over <data_dir>/bun_kms (what start() builds on; unit tests use it
+ * directly). c is copied. kms_free closes it. */
+int kms_new(const struct kms_config *c, const char *data_dir, struct bun_kms **out, char *err,
+            size_t errcap);
+void kms_free(struct bun_kms *k);
+
 struct kms_master {
     uint8_t key[KMS_KEY_LEN];
     char id[KMS_MKID_LEN + 1];
@@ -45,6 +51,7 @@ struct bun_kms {
     struct kms_config c;
     char dir[1100];      /* <data>/bun_kms */
     int generated;       /* the master key is <dir>/master.key (we made it) */
+    const char *source;  /* "env", "file" or "generated" (static) */
     sqlite3 *db;
     pthread_mutex_t mu;  /* db, mk, rot */
     struct kms_master mk; /* current */

@@ -497,8 +497,7 @@ json_t *kms_master_status(struct bun_kms *k)
     }
     sqlite3_finalize(st);
     json_t *j = json_pack("{s:s,s:b,s:I,s:s}", "master_id", k->mk.id, "rotating", k->rotating,
-                          "pending", (json_int_t)pending, "source",
-                          k->generated ? "generated" : k->c.master_key[0] ? "env" : "file");
+                          "pending", (json_int_t)pending, "source", k->source);
     pthread_mutex_unlock(&k->mu);
     return j;
 }
@@ -536,6 +535,7 @@ static int master_load(struct bun_kms *k, char *err, size_t errcap)
                                   "characters) or hex (64 characters)");
             return BB_EINVAL;
         }
+        k->source = "env";
         return 0;
     }
     char path[1200];
@@ -579,6 +579,7 @@ static int master_load(struct bun_kms *k, char *err, size_t errcap)
     }
     OPENSSL_cleanse(buf, sizeof buf);
     k->generated = !c->master_key_file[0];
+    k->source = k->generated ? "generated" : "file";
     return 0;
 }
 
