@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_crypto.h"
 #include "bb_err.h"
 #include "query.h"
 
@@ -80,14 +81,6 @@ static int is_ident_start(char c)
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Reads a quoted string literal at lx->pos into lx->lit. */
 static int lex_string(struct pctx *p)
 {
@@ -128,7 +121,7 @@ static int lex_string(struct pctx *p)
             case 'u': {
                 unsigned cp = 0;
                 for (int k = 0; k < 4; k++) {
-                    int h = i < lx->len ? hexval(lx->s[i]) : -1;
+                    int h = i < lx->len ? bb_hex_digit((unsigned char)lx->s[i]) : -1;
                     if (h < 0) {
                         perr_at(p, i, "bad \\u escape (4 hex digits)");
                         free(buf);
