@@ -86,6 +86,11 @@ describe('service host', () => {
     assert.equal(cfg.BUNBASE_PLATFORM_SYNC_MS, 500);
     assert.equal(cfg.BUNBASE_BUN_AUTH_ISSUER, 'bunbase');
     assert.equal(cfg.BUNBASE_HTTP_MAX_BODY_BYTES, 1048576); // core's own
+    // every knob of every table (core's and each service's) is documented
+    const doc = fs.readFileSync(path.join(process.env.BB_SOURCE_DIR || path.join(import.meta.dirname, '../..'), 'docs/configuration.md'), 'utf8');
+    const undocumented = Object.keys(cfg).filter((k) => !doc.includes('`' + k + '`'));
+    assert.deepEqual(undocumented, [], 'knobs missing from docs/configuration.md');
+    assert.ok(Object.keys(cfg).length > 100, `only ${Object.keys(cfg).length} knobs printed`);
     r = await runBunbased(['serve', '--data', dir, '--services=buncast', '--print-config'], { env, timeoutMs: 20000 });
     assert.equal(r.code, 0, r.stderr);
     cfg = JSON.parse(r.stdout);
