@@ -299,6 +299,7 @@ struct bndr_client {
     int nwatched, watchcap;
     /* pub/sub */
     struct bndr_dict chans, pats;
+    struct bndr_dict schans; /* shard channels (SSUBSCRIBE, cmd_shard.c) */
     /* blocking: BLPOP/BRPOP */
     struct bndr_str **bkeys;
     int nbkeys;
@@ -415,6 +416,7 @@ struct bndr_server {
     struct bndr_aof aof;
     struct bndr_dict pubsub_ch;  /* channel -> struct bndr_pubsub_sub* */
     struct bndr_dict pubsub_pat; /* pattern -> struct bndr_pubsub_sub* */
+    struct bndr_dict pubsub_sch; /* shard channel -> struct bndr_pubsub_sub* (cmd_shard.c) */
     struct bndr_dict watched;    /* key -> struct bndr_pubsub_sub* (clients watching) */
     struct bndr_dict blocking;   /* key -> struct bndr_pubsub_sub* (clients blocked, FIFO) */
     struct bndr_str **ready;     /* keys that got pushes while clients wait on them */
@@ -562,7 +564,10 @@ void bndr_watch_key(struct bndr_client *c, const char *k, size_t n); /* in c's d
 int bndr_client_watches(const struct bndr_client *c, int db, const char *k, size_t n);
 /* CLIENT UNPAUSE / end of a pause: the held clients run their commands again. */
 void bndr_unpause(struct bndr_server *s);
-int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern);
+int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern); /* 2: shard */
+/* cmd_shard.c: PUBSUB SHARDCHANNELS [pattern] and SHARDNUMSUB [channel ...] replies */
+void bndr_shard_channels(struct bndr_client *c, const struct bndr_arg *pattern);
+void bndr_shard_numsub(struct bndr_client *c);
 int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern);
 void bndr_shutdown(struct bndr_server *s);
 /* While a script is past busy-reply-threshold: reads what every other client sent (non-blocking),

@@ -102,6 +102,10 @@ void bndr_cmd_pubsub(struct bndr_client *c)
             bndr_add_bulk(c, c->argv[i].p, c->argv[i].n);
             bndr_add_ll(c, e ? ((struct bndr_pubsub_sub *)e->v.p)->n : 0);
         }
+    } else if (bndr_argeq(&c->argv[1], "shardchannels") && c->argc <= 3) { /* cmd_shard.c */
+        bndr_shard_channels(c, c->argc == 3 ? &c->argv[2] : NULL);
+    } else if (bndr_argeq(&c->argv[1], "shardnumsub")) {
+        bndr_shard_numsub(c);
     } else if (bndr_argeq(&c->argv[1], "numpat") && c->argc == 2) {
         bndr_add_ll(c, (long long)s->pubsub_pat.n);
     } else if (bndr_argeq(&c->argv[1], "help") && c->argc == 2) {

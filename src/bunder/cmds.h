@@ -170,6 +170,9 @@
     X(punsubscribe, -1, "PS", 0, 0, 0, "pubsub", "Stops listening to patterns.")                \
     X(publish, 3, "PF", 0, 0, 0, "pubsub", "Posts a message to a channel.")                     \
     X(pubsub, -2, "P", 0, 0, 0, "pubsub", "PUBSUB CHANNELS | NUMSUB | NUMPAT.")                 \
+    X(ssubscribe, -2, "PS", 1, -1, 1, "pubsub", "Listens for messages published to shard channels.") \
+    X(sunsubscribe, -1, "PS", 1, -1, 1, "pubsub", "Stops listening to messages posted to shard channels.") \
+    X(spublish, 3, "PF", 1, 1, 1, "pubsub", "Post a message to a shard channel")                 \
     /* transactions */                                                                         \
     X(multi, 1, "XF", 0, 0, 0, "transactions", "Starts a transaction.")                         \
     X(exec, 1, "X", 0, 0, 0, "transactions", "Executes all commands in a transaction.")         \

@@ -180,7 +180,7 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
 /* ---------------------------------------------------------------- dispatcher */
 int bndr_client_subscribed(const struct bndr_client *c)
 {
-    return c->chans.n + c->pats.n > 0;
+    return c->chans.n + c->pats.n + c->schans.n > 0;
 }
 
 static void queue_multi(struct bndr_client *c, const struct bndr_cmd *cmd)
@@ -502,33 +502,37 @@ void bndr_multi_discard(struct bndr_client *c)
     bndr_watch_unwatch_all(c);
 }
 
+/* pattern: 0 channel, 1 pattern, 2 shard channel (SSUBSCRIBE) */
+#define SUB_MINE(c, pattern) ((pattern) == 2 ? &(c)->schans : (pattern) ? &(c)->pats : &(c)->chans)
+#define SUB_ALL(s, pattern)                                                                        \
+    ((pattern) == 2 ? &(s)->pubsub_sch : (pattern) ? &(s)->pubsub_pat : &(s)->pubsub_ch)
 int bndr_pubsub_sub(struct bndr_client *c, const char *k, size_t n, int pattern)
 {
-    struct bndr_dict *mine = pattern ? &c->pats : &c->chans;
+    struct bndr_dict *mine = SUB_MINE(c, pattern);
     int created;
     bndr_dict_upsert(mine, k, n, &created);
     if (created)
-        sub_add(pattern ? &c->srv->pubsub_pat : &c->srv->pubsub_ch, k, n, c);
+        sub_add(SUB_ALL(c->srv, pattern), k, n, c);
     return created;
 }
 
 int bndr_pubsub_unsub(struct bndr_client *c, const char *k, size_t n, int pattern)
 {
-    struct bndr_dict *mine = pattern ? &c->pats : &c->chans;
+    struct bndr_dict *mine = SUB_MINE(c, pattern);
     struct bndr_de *e = bndr_dict_unlink(mine, k, n);
     if (!e)
         return 0;
     bndr_free(e);
     bndr_dict_maybe_shrink(mine);
-    sub_del(pattern ? &c->srv->pubsub_pat : &c->srv->pubsub_ch, k, n, c);
+    sub_del(SUB_ALL(c->srv, pattern), k, n, c);
     return 1;
 }
 
 void bndr_pubsub_unsub_all(struct bndr_client *c, int notify)
 {
     (void)notify;
-    for (int pattern = 0; pattern < 2; pattern++) {
-        struct bndr_dict *mine = pattern ? &c->pats : &c->chans;
+    for (int pattern = 0; pattern < 3; pattern++) {
+        struct bndr_dict *mine = SUB_MINE(c, pattern);
         while (mine->n) {
             struct bndr_de *e = bndr_dict_random(mine);
             struct bndr_str *k = bndr_str_new(e->key, e->klen);
@@ -1197,6 +1201,7 @@ struct bndr_server *bndr_server_new(const struct bunder_config *cfg)
     s->aof_seldb = -1;
     bndr_dict_init(&s->pubsub_ch);
     bndr_dict_init(&s->pubsub_pat);
+    bndr_dict_init(&s->pubsub_sch);
     bndr_dict_init(&s->watched);
     bndr_dict_init(&s->blocking);
     return s;
@@ -1212,6 +1217,7 @@ void bndr_server_free(struct bndr_server *s)
     bndr_free(s->dbs);
     bndr_dict_release(&s->pubsub_ch, NULL);
     bndr_dict_release(&s->pubsub_pat, NULL);
+    bndr_dict_release(&s->pubsub_sch, NULL);
     bndr_dict_release(&s->watched, NULL);
     bndr_dict_release(&s->blocking, NULL);
     while (s->nready)
