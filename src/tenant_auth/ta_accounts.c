@@ -843,6 +843,8 @@ static void h_me(struct bb_http_request *req, struct bb_http_response *res)
         err_reply(res, 401, "user_deleted", "this user no longer exists");
     else if (rc)
         rc_reply(res, rc, NULL);
+    else if (bb_json_bool(u, "disabled", 0))
+        err_reply(res, 401, "user_disabled", "this user is disabled");
     else {
         json_t *o = user_public(u);
         bb_http_reply_json(res, 200, o);
