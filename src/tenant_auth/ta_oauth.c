@@ -149,12 +149,32 @@ static int oa_init(struct oa_config *c, char *err, size_t errcap)
     return rc;
 }
 
+int ta_oauth_start(char *err, size_t errcap)
+{
+    struct oa_config c;
+    return oa_init(&c, err, errcap);
+}
+
+void ta_oauth_stop(void)
+{
+    pthread_mutex_lock(&G.mu);
+    if (G.pend) OPENSSL_cleanse(G.pend, G.c.max_pending * sizeof *G.pend);
+    free(G.pend);
+    G.pend = NULL;
+    for (int i = 0; i < DISC_SLOTS; i++) {
+        bb_jwks_release(&G.disc[i].keys);
+        memset(&G.disc[i], 0, sizeof G.disc[i]);
+    }
+    G.loaded = 0;
+    pthread_mutex_unlock(&G.mu);
+}
+
 static int pending_put(const struct pending *p)
 {
     uint64_t now = bb_time_mono_ms();
     int rc = BB_EBUSY;
     pthread_mutex_lock(&G.mu);
-    for (uint64_t i = 0; i < G.c.max_pending; i++)
+    for (uint64_t i = 0; G.pend && i < G.c.max_pending; i++)
         if (G.pend[i].expires_ms <= now) {
             G.pend[i] = *p;
             rc = 0;

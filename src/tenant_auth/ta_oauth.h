@@ -20,4 +20,12 @@
 extern const struct bb_route ta_oauth_routes[];
 extern const size_t ta_oauth_nroutes;
 
+/* From tenant-auth's start(): reads the BUNBASE_TENANT_AUTH_OAUTH_* knobs and allocates the table
+ * of pending sign-ins. 0; BB_EINVAL (err names the knob) or BB_ENOMEM. Without it the first
+ * sign-in does it (then a bad knob is a 503 oauth_misconfigured). */
+int ta_oauth_start(char *err, size_t errcap);
+/* From tenant-auth's stop(), after the routes stopped: frees the pending sign-ins and the
+ * discovery/JWKS cache. */
+void ta_oauth_stop(void);
+
 #endif

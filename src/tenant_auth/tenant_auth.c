@@ -120,6 +120,7 @@ static int tenant_auth_start(struct bb_runtime *rt, void **state, char *err, siz
         rc = bb_host_mount(rt->host, "tenant-auth", ta_routes, ta_nroutes, ta, NULL, NULL, err,
                            errcap);
     /* OAuth start and callback (ta_oauth.c): browser-facing, on the gateway itself */
+    if (rc == 0) rc = ta_oauth_start(err, errcap);
     if (rc == 0) rc = bb_router_add(rt->router, ta_oauth_routes, ta_oauth_nroutes, ta);
     if (rc == 0) {
         struct bb_identity_resolver r = {"tenant-auth", ta_resolve, ta};
@@ -137,6 +138,7 @@ static int tenant_auth_start(struct bb_runtime *rt, void **state, char *err, siz
 
 static void tenant_auth_stop(void *state)
 {
+    ta_oauth_stop();
     ta_free(state);
 }
 

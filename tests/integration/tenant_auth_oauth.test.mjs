@@ -8,7 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { sleep, startServer } from './harness.mjs';
+import path from 'node:path';
+
+import { makeTempDir, runBunbased, sleep, startServer } from './harness.mjs';
 import { FAST_ENV, api, newProject, newUser } from './platform_lib.mjs';
 import { fragment, get, signIn, startProvider, startUrl } from './oidc_provider.mjs';
 
@@ -143,6 +145,16 @@ describe('tenant-auth OAuth / OIDC', () => {
     const q = errorOf(r);
     assert.equal(q.error, 'token_exchange_failed');
     assert.match(q.error_description, /PKCE/);
+  });
+
+  test('a bad OAuth knob stops bunbased at start (exit 2, naming the knob)', async () => {
+    const conninfo = `host=${path.join(srv.dataDir, 'postgres', 'run')} dbname=bunbase user=postgres`;
+    const r = await runBunbased(['serve', '--listen', '127.0.0.1:0', '--data', makeTempDir()], {
+      env: { ...FAST_ENV, BUNBASE_DATABASE_URL: conninfo, BUNBASE_TENANT_AUTH_OAUTH_MAX_PENDING: '0' },
+      timeoutMs: 30000,
+    });
+    assert.equal(r.code, 2, `exit ${r.code}; stderr:\n${r.stderr.slice(-2000)}`);
+    assert.match(r.stderr, /BUNBASE_TENANT_AUTH_OAUTH_MAX_PENDING must be an integer in \[1, 1000000\]/);
   });
 
   test('refused before the provider: disallowed redirect_uri, unknown or disabled provider, no pk_, sk_ in the URL, bad state', async () => {
