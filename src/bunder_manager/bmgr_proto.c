@@ -252,18 +252,9 @@ int bmgr_rc_command(struct bmgr_rc *c, size_t argc, const char *const *argv, con
     size_t small = 0;
     for (size_t i = 0; i < argc; i++) small += lens[i];
     if (small <= 65536) { /* one write for ordinary commands */
-        size_t cap = (size_t)n + small + argc * 32;
-        char *b = malloc(cap);
+        size_t o;
+        char *b = bb_resp_command(argc, argv, lens, &o);
         if (!b) return BB_ENOMEM;
-        size_t o = (size_t)n;
-        memcpy(b, hdr, (size_t)n);
-        for (size_t i = 0; i < argc; i++) {
-            o += (size_t)snprintf(b + o, cap - o, "$%zu\r\n", lens[i]);
-            memcpy(b + o, argv[i], lens[i]);
-            o += lens[i];
-            b[o++] = '\r';
-            b[o++] = '\n';
-        }
         rc = write_all(c->fd, b, o);
         free(b);
     } else {

@@ -501,24 +501,6 @@ static void start_auth(struct bmgr_rconn *rc, const char *proj, size_t plen, con
     bmgr_acquire(m, &rc->w);
 }
 
-static char *build_cmd(size_t argc, const char **argv, const size_t *lens, size_t *out_len)
-{
-    size_t cap = 32;
-    for (size_t i = 0; i < argc; i++) cap += lens[i] + 32;
-    char *b = malloc(cap);
-    if (!b) return NULL;
-    size_t o = (size_t)snprintf(b, cap, "*%zu\r\n", argc);
-    for (size_t i = 0; i < argc; i++) {
-        o += (size_t)snprintf(b + o, cap - o, "$%zu\r\n", lens[i]);
-        memcpy(b + o, argv[i], lens[i]);
-        o += lens[i];
-        b[o++] = '\r';
-        b[o++] = '\n';
-    }
-    *out_len = o;
-    return b;
-}
-
 static void process_pre_with(struct bmgr_rconn *rc, struct bb_resp_parser *parser);
 
 /* Pre-AUTH commands through core's RESP parser; its memory lives for this call. */
@@ -568,7 +550,7 @@ static void process_pre_with(struct bmgr_rconn *rc, struct bb_resp_parser *parse
             if (argc == 1) {
                 err = "+PONG\r\n";
             } else if (argc == 2) {
-                char *b = build_cmd(1, &argv[1], &lens[1], &hello_len); /* "*1\r\n$n\r\n..." */
+                char *b = bb_resp_command(1, &argv[1], &lens[1], &hello_len); /* "*1\r\n$n\r\n..." */
                 if (b) reply(rc, b + 4, hello_len - 4, 0);
                 free(b);
                 hello_len = 0;
@@ -634,7 +616,7 @@ static void process_pre_with(struct bmgr_rconn *rc, struct bb_resp_parser *parse
                           "authenticate the client and select the RESP protocol version at the "
                           "same time\r\n";
                 if (!err) {
-                    hello = build_cmd(nf, fwd, fl, &hello_len);
+                    hello = bb_resp_command(nf, fwd, fl, &hello_len);
                     hresp = arg_is(argv[1], lens[1], "3") ? 3 : 2;
                     if (hname_len && (hname_copy = malloc(hname_len)) != NULL)
                         memcpy(hname_copy, hname, hname_len);

@@ -282,3 +282,21 @@ void bb_resp_parser_args(const struct bb_resp_parser *p, const char *buf, const 
         lens[i] = p->lens[i];
     }
 }
+
+char *bb_resp_command(size_t argc, const char *const *argv, const size_t *lens, size_t *len)
+{
+    size_t cap = 32;
+    for (size_t i = 0; i < argc; i++) cap += lens[i] + 32;
+    char *b = malloc(cap);
+    if (!b) return NULL;
+    size_t o = (size_t)snprintf(b, cap, "*%zu\r\n", argc);
+    for (size_t i = 0; i < argc; i++) {
+        o += (size_t)snprintf(b + o, cap - o, "$%zu\r\n", lens[i]);
+        memcpy(b + o, argv[i], lens[i]);
+        o += lens[i];
+        b[o++] = '\r';
+        b[o++] = '\n';
+    }
+    *len = o;
+    return b;
+}

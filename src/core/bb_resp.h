@@ -67,4 +67,8 @@ int bb_resp_parse(struct bb_resp_parser *p, const char *buf, size_t len, size_t 
 void bb_resp_parser_args(const struct bb_resp_parser *p, const char *buf, const char **argv,
                          size_t *lens);
 
+/* A command as RESP, the way clients send it: "*<argc>\r\n" then "$<len>\r\n<bytes>\r\n" per
+ * argument. Returns a malloc'd buffer (caller frees) and its length in *len; NULL on ENOMEM. */
+char *bb_resp_command(size_t argc, const char *const *argv, const size_t *lens, size_t *len);
+
 #endif

@@ -139,6 +139,32 @@ static void test_allocator(void **state)
     assert_int_equal(live, 0);
 }
 
+/* the encoder writes what the parser reads back */
+static void test_command_roundtrip(void **state)
+{
+    (void)state;
+    const char *argv[] = {"SET", "k\r\n", ""};
+    size_t lens[] = {3, 3, 0}, len = 0;
+    char *b = bb_resp_command(3, argv, lens, &len);
+    assert_non_null(b);
+    assert_int_equal(len, strlen("*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$0\r\n\r\n"));
+    assert_memory_equal(b, "*3\r\n$3\r\nSET\r\n$3\r\nk\r\n\r\n$0\r\n\r\n", len);
+    struct bb_resp_parser p;
+    bb_resp_parser_init(&p, NULL, NULL);
+    size_t pos = 0;
+    const char *err, *out[4];
+    size_t ol[4];
+    assert_int_equal(parse(&p, b, len, &pos, &err), BB_RESP_OK);
+    assert_int_equal(pos, len);
+    bb_resp_parser_args(&p, b, out, ol);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(ol[i], lens[i]);
+        assert_memory_equal(out[i], argv[i], lens[i]);
+    }
+    bb_resp_parser_release(&p);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -146,6 +172,7 @@ int main(void)
         cmocka_unit_test(test_inline),
         cmocka_unit_test(test_bounds),
         cmocka_unit_test(test_allocator),
+        cmocka_unit_test(test_command_roundtrip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
