@@ -46,6 +46,10 @@ test('every command of docs/getting-started.md works as shown', async () => {
   // redis-cli with AUTH <project> <sk_>: the value written over HTTP, then INCR
   assert.ok(lines.filter((l) => l === 'hello world').length >= 2, 'redis-cli reads the HTTP value');
   assert.ok(lines.includes('42'), 'INCR through redis-cli');
+  // §8: an app user signs up with the pk_ and reads only their own documents
+  for (const want of ['{"enabled":true}', 'diary', 'grace@example.com', 'd1', 'Found a moth in the relay', 'alan: 403', 'key alone: 403']) {
+    assert.ok(lines.includes(want), `"${want}" is a line of the output:\n${r.stdout}`);
+  }
   // the CLI section: the same journey with build/bunbase (on PATH, its config in the temp dir)
   assert.match(r.stdout, /^Logged in to .* as ada@example\.com/m);
   assert.match(r.stdout, /^n1\s+from the CLI\s+5\s*$/m, 'db query prints the matching document');
