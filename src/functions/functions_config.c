@@ -78,7 +78,9 @@ int fn_config_load(struct fn_config *c, char *err, size_t errcap)
             snprintf(err, errcap, "functions: executable path too long");
             return BB_EINVAL;
         }
-        snprintf(c->worker_path, sizeof c->worker_path, "%s/bunbase-qjs-worker", exe);
+        size_t el = strlen(exe);
+        memcpy(c->worker_path, exe, el);
+        memcpy(c->worker_path + el, "/bunbase-qjs-worker", sizeof "/bunbase-qjs-worker");
     }
     if (access(c->worker_path, X_OK) != 0) {
         snprintf(err, errcap,
