@@ -59,5 +59,17 @@ if [ -f "$QJS_DIR/package-lock.json" ] && \
   echo "setup: installing the QuickJS sources (npm qjsc) into $QJS_DIR/node_modules" >&2
   (cd "$QJS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# bunder's client-library tests: ioredis, node-redis and BullMQ (npm, pinned by
+# tests/integration/clients/package-lock.json), run against bunder and redis-server by
+# tests/integration/bunder_clients.test.mjs (which skips when they are absent). No install scripts
+# (msgpackr-extract's optional native addon is not needed). Nothing is fetched when the pinned
+# tree is in place.
+CLIENTS_DIR="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/clients"
+if [ -f "$CLIENTS_DIR/package-lock.json" ] && \
+   ! grep -q '"version": "5.34.0"' "$CLIENTS_DIR/node_modules/bullmq/package.json" 2>/dev/null; then
+  echo "setup: installing the Redis client libraries (npm) into $CLIENTS_DIR/node_modules" >&2
+  (cd "$CLIENTS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "setup: npm ci failed in $CLIENTS_DIR (registry unreachable?): bunder_clients tests will skip" >&2
+fi
 # The Debian postgresql package may start its default cluster; we never use it.
 exit 0

@@ -37,6 +37,7 @@
 #include <lauxlib.h>
 #include <lua-bitop.h>
 #include <lua-cjson.h>
+int bndr_luaopen_cmsgpack(lua_State *L); /* lua_cmsgpack.c */
 #include <lua.h>
 #include <lualib.h>
 #include <openssl/evp.h>
@@ -873,6 +874,9 @@ static void state_create(void)
     }
     lua_setglobal(L, "cjson");
     open_lib(L, "bit", luaopen_bit);
+    lua_pushcfunction(L, bndr_luaopen_cmsgpack); /* lua_cmsgpack.c: returns the module */
+    lua_call(L, 0, 1);
+    lua_setglobal(L, "cmsgpack");
     lua_getglobal(L, "bit");
     lua_getfield(L, -1, "tohex");
     lua_pushcclosure(L, l_bit_tohex, 1);
@@ -941,7 +945,8 @@ static void state_create(void)
     lua_setglobal(L, "redis");
     /* library tables become read-only proxies too (reads go to the real table), so no script
      * can change string, redis, … for the next one */
-    static const char *const libs[] = {"redis", "string", "table", "math", "cjson", "bit", NULL};
+    static const char *const libs[] = {"redis", "string", "table", "math", "cjson", "bit",
+                                       "cmsgpack", NULL};
     for (int i = 0; libs[i]; i++) {
         lua_getglobal(L, libs[i]);
         push_ro_proxy(L, -1);

@@ -221,3 +221,25 @@ test('COMMAND LIST equals redis-server\'s minus the excluded commands and the do
     await p.stop();
   }
 });
+
+test('cmsgpack (pack, unpack, unpack_one, unpack_limit) gives redis-server\'s bytes and values', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['EVAL', "return cmsgpack.pack(1, -1, 127, 128, 255, 256, -32, -33, -128, -129, 65535, 65536, -32768, -32769, 4294967295, 4294967296, -2147483648, -2147483649, 1.5, 0.1, -2.75, 1e300, 'abc', string.rep('x', 31), string.rep('x', 32), string.rep('y', 300), string.rep('z', 70000), true, false, {1, 2, 3}, {a = 1}, {}, {[1] = 'a', [3] = 'c'})", '0'],
+      ['EVAL', "local d = {} for i = 1, 20 do d = {d} end return cmsgpack.pack(d)", '0'],
+      ['EVAL', "local t = cmsgpack.unpack(cmsgpack.pack({a = {1, 2, {b = 'c'}}, n = -3.25, s = string.rep('y', 300)})) return {t.a[3].b, tostring(t.n), #t.s, t.a[1]}", '0'],
+      ['EVAL', "return {cmsgpack.unpack(cmsgpack.pack(1, 2, 3))}", '0'],
+      ['EVAL', "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 1)}", '0'],
+      ['EVAL', "return {cmsgpack.unpack_one(cmsgpack.pack(1, 2, 3), 2)}", '0'],
+      ['EVAL', "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 2)}", '0'],
+      ['EVAL', "return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0, 1)}", '0'],
+      ['EVAL', 'return cmsgpack.unpack(ARGV[1])', '0', Buffer.from([0xdc, 0x00])],
+      ['EVAL', 'return cmsgpack.unpack(ARGV[1])', '0', Buffer.from([0x92, 0x01])],
+      ['EVAL', 'return {cmsgpack.unpack(ARGV[1])}', '0', Buffer.from([0xc4, 0x02, 0x41, 0x42, 0xcf, 0, 0, 0, 1, 0, 0, 0, 0, 0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe])],
+      ['EVAL', 'return {cmsgpack.unpack(ARGV[1])}', '0', Buffer.from([0x82, 0xc0, 0x01, 0xa1, 0x6b, 0x02])],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
