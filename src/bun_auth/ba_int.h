@@ -100,6 +100,7 @@ struct bun_auth {
     char dir[1100];        /* <data>/bun_auth */
     char dummy_hash[crypto_pwhash_STRBYTES];
 
+    struct bun_kms *kms; /* borrowed; non-NULL: the signing keys live in bun-kms (ba_jwt.c) */
     pthread_rwlock_t klock;
     struct ba_key keys[BA_MAX_KEYS]; /* own current first, then older/foreign ones */
     size_t nkeys;
@@ -146,6 +147,7 @@ struct bun_auth_opts {
     const struct bb_config *cfg; /* borrowed: data_dir (our knobs come from the environment) */
     struct bb_pg_pool *pg;       /* borrowed; migrations already applied */
     int sync_thread;             /* 1: start the background sync thread */
+    struct bun_kms *kms;         /* borrowed, may be NULL: bun-kms running in this process */
 };
 /* Loads (or generates) the signing keys, builds the dummy hash, loads the session table. */
 int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err, size_t errcap);

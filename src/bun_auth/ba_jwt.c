@@ -11,6 +11,8 @@
  * is deleted. The public halves also go to the table bun_auth_keys so that every bunbased on the
  * same database verifies tokens signed by any of them (the sync thread reads it).
  *
+ * With bun-kms running in the process, the keys live there instead (see "keys in bun-kms" below).
+ *
  * Token: base64url(header) "." base64url(payload) "." base64url(64-byte signature), with
  *   header  {"alg":"EdDSA","typ":"JWT","kid":K}
  *   payload {"iss","aud","sub","sid","iat","exp","jti"}
@@ -24,6 +26,7 @@
 #include "bb_id.h"
 #include "bb_log.h"
 #include "bb_pg.h"
+#include "bun_kms.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -176,8 +179,201 @@ static int in_grace(const struct bun_auth *a, const struct ba_key *k, int64_t no
     return k->retired_at == 0 || now <= k->retired_at + a->c.key_grace;
 }
 
+/* ------------------------------------------------------------------ keys in bun-kms
+ *
+ * When bun-kms runs in this process (a->kms), the signing key is its Ed25519 key
+ * "_system/bun-auth-signing": tokens are signed through bun_kms_sign; the ring holds only the
+ * public halves (from bun_kms_jwks), so the resolver still verifies in memory without blocking;
+ * a rotation is bun_kms_key_rotate. On the first start with bun-kms the file keys still in grace
+ * are imported once (oldest first, the signing one last, so it is current) — tokens they signed
+ * keep verifying — and their PEM files are removed (keys.json then says "moved_to": "bun-kms").
+ * A version stops signing when the next one is created: that is its retired_at for the grace.
+ */
+#define BA_KMS_NS BUN_KMS_SYSTEM_NS
+#define BA_KMS_KEY "bun-auth-signing"
+
+static int kms_import_files(struct bun_auth *a, char *err, size_t errcap)
+{
+    const struct bb_identity *sys = bun_kms_system_identity();
+    char path[1200], *buf = malloc(65536);
+    char *pems[BA_MAX_KEYS];
+    char kids[BA_MAX_KEYS][BUN_AUTH_KID_MAX + 1];
+    size_t n = 0, len = 0;
+    if (!buf) return BB_ENOMEM;
+    snprintf(path, sizeof path, "%s/keys.json", a->dir);
+    int rc = bb_fs_read_small(path, buf, 65536, &len);
+    int64_t now = ba_now(a);
+    if (rc == 0) {
+        json_error_t je;
+        json_t *m = json_loadb(buf, len, 0, &je);
+        size_t i;
+        json_t *e;
+        json_array_foreach(json_object_get(m, "keys"), i, e)
+        {
+            const char *kid = json_string_value(json_object_get(e, "kid"));
+            struct ba_key k = {.retired_at = json_integer_value(json_object_get(e, "retired_at"))};
+            char kp[1200], pem[8192];
+            size_t pl = 0;
+            if (!kid || strlen(kid) > BUN_AUTH_KID_MAX || strchr(kid, '/') || kid[0] == '.' ||
+                !in_grace(a, &k, now) || n == BA_MAX_KEYS || key_path(a, kid, kp, sizeof kp) ||
+                bb_fs_read_small(kp, pem, sizeof pem - 1, &pl) != 0)
+                continue;
+            pem[pl] = '\0';
+            if (!(pems[n] = strdup(pem))) continue;
+            OPENSSL_cleanse(pem, sizeof pem);
+            snprintf(kids[n], sizeof kids[n], "%s", kid);
+            n++;
+        }
+        json_decref(m);
+        rc = 0;
+    } else if (rc == BB_ENOTFOUND) {
+        rc = 0;
+    }
+    free(buf);
+    if (rc == 0 && n == 0) {
+        rc = bun_kms_key_create(a->kms, sys, BA_KMS_NS, BA_KMS_KEY, BUN_KMS_ED25519, err, errcap);
+        if (rc == 0) bb_info(BA_MOD, "key_created_in_kms key=%s/%s", BA_KMS_NS, BA_KMS_KEY);
+    } else if (rc == 0) {
+        const char *order[BA_MAX_KEYS]; /* keys.json lists the signing key first */
+        for (size_t i = 0; i < n; i++)
+            order[i] = pems[n - 1 - i];
+        rc = bun_kms_key_import(a->kms, sys, BA_KMS_NS, BA_KMS_KEY, BUN_KMS_ED25519, order, n,
+                                err, errcap);
+        if (rc == 0) {
+            for (size_t i = 0; i < n; i++) {
+                char kp[1200];
+                if (key_path(a, kids[i], kp, sizeof kp) == 0) unlink(kp);
+            }
+            const char moved[] = "{\"keys\":[],\"moved_to\":\"bun-kms\"}\n";
+            if (bb_fs_write_atomic(path, moved, sizeof moved - 1, 0600) != 0)
+                bb_warn(BA_MOD, "keys_json_write_failed");
+            bb_info(BA_MOD, "keys_moved_to_kms count=%zu key=%s/%s current=%s", n, BA_KMS_NS,
+                    BA_KMS_KEY, kids[0]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        OPENSSL_cleanse(pems[i], strlen(pems[i]));
+        free(pems[i]);
+    }
+    return rc;
+}
+
+/* (Re)builds the own part of the ring from bun-kms: public keys, newest first, in grace. */
+static int kms_ring_load(struct bun_auth *a, char *err, size_t errcap)
+{
+    const struct bb_identity *sys = bun_kms_system_identity();
+    json_t *jwks = NULL, *meta = NULL;
+    int rc = bun_kms_jwks(a->kms, sys, BA_KMS_NS, BA_KMS_KEY, &jwks, err, errcap);
+    if (rc == 0) rc = bun_kms_key_get(a->kms, sys, BA_KMS_NS, BA_KMS_KEY, &meta, err, errcap);
+    struct ba_key ring[BA_MAX_KEYS];
+    size_t n = 0;
+    int64_t now = ba_now(a), newer = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(rc == 0 ? json_object_get(meta, "versions") : NULL, i, v)
+    {
+        const char *kid = json_string_value(json_object_get(v, "kid"));
+        int64_t created = json_integer_value(json_object_get(v, "created_at_ms")) / 1000;
+        struct ba_key k;
+        memset(&k, 0, sizeof k);
+        k.created_at = created;
+        k.retired_at = i == 0 ? 0 : newer;
+        newer = created;
+        if (!kid || strlen(kid) > BUN_AUTH_KID_MAX || n == BA_MAX_KEYS / 2 ||
+            (i > 0 && !in_grace(a, &k, now)))
+            continue;
+        size_t j;
+        json_t *jwk;
+        json_array_foreach(json_object_get(jwks, "keys"), j, jwk)
+        {
+            const char *x = json_string_value(json_object_get(jwk, "x"));
+            uint8_t raw[32];
+            size_t rl = 0;
+            if (strcmp(kid, json_string_value(json_object_get(jwk, "kid")) ?: "") != 0 || !x ||
+                strlen(x) >= sizeof k.x || bb_base64url_decode(x, strlen(x), raw, 32, &rl) != 0 ||
+                rl != 32)
+                continue;
+            snprintf(k.kid, sizeof k.kid, "%s", kid);
+            snprintf(k.x, sizeof k.x, "%s", x);
+            k.pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, 32);
+            k.own = 1;
+            if (k.pub) ring[n++] = k;
+            break;
+        }
+    }
+    json_decref(jwks);
+    json_decref(meta);
+    if (rc == 0 && n == 0) {
+        snprintf(err, errcap, "bun-auth: the key %s/%s in bun-kms has no usable version",
+                 BA_KMS_NS, BA_KMS_KEY);
+        rc = BB_EINTERNAL;
+    }
+    if (rc) {
+        for (size_t k = 0; k < n; k++)
+            key_clear(&ring[k]);
+        return rc;
+    }
+    /* own keys replaced, other processes' kept */
+    pthread_rwlock_wrlock(&a->klock);
+    for (size_t k = 0; k < a->nkeys; k++) {
+        int dup = 0;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = !strcmp(ring[j].kid, a->keys[k].kid);
+        if (a->keys[k].own || dup || n == BA_MAX_KEYS)
+            key_clear(&a->keys[k]);
+        else
+            ring[n++] = a->keys[k];
+    }
+    memcpy(a->keys, ring, n * sizeof ring[0]);
+    a->nkeys = n;
+    pthread_rwlock_unlock(&a->klock);
+    return 0;
+}
+
+static int kms_keys_load(struct bun_auth *a, char *err, size_t errcap)
+{
+    json_t *meta = NULL;
+    int rc = bun_kms_key_get(a->kms, bun_kms_system_identity(), BA_KMS_NS, BA_KMS_KEY, &meta,
+                             err, errcap);
+    json_decref(meta);
+    if (rc == BB_ENOTFOUND) {
+        err[0] = '\0';
+        rc = kms_import_files(a, err, errcap);
+    }
+    if (rc == 0) rc = kms_ring_load(a, err, errcap);
+    if (rc && !err[0]) snprintf(err, errcap, "bun-auth: signing key in bun-kms: %s", bb_strerror(rc));
+    return rc;
+}
+
+static int kms_rotate(struct bun_auth *a, char *kid_out, size_t kidcap)
+{
+    char err[256] = "";
+    pthread_mutex_lock(&a->rotate_mu);
+    int rc = bun_kms_key_rotate(a->kms, bun_kms_system_identity(), BA_KMS_NS, BA_KMS_KEY, NULL,
+                                err, sizeof err);
+    if (rc == 0) rc = kms_ring_load(a, err, sizeof err);
+    pthread_mutex_unlock(&a->rotate_mu);
+    if (rc) {
+        bb_error(BA_MOD, "key_rotate_failed reason=\"%s\"", err);
+        return rc;
+    }
+    char kid[BUN_AUTH_KID_MAX + 1];
+    ba_current_kid(a, kid, sizeof kid);
+    if (ba_keys_publish(a) != 0) bb_warn(BA_MOD, "key_publish_failed kid=%s", kid);
+    bb_info(BA_MOD, "key_rotated kid=%s (bun-kms)", kid);
+    if (kid_out && kidcap) snprintf(kid_out, kidcap, "%s", kid);
+    return 0;
+}
+
 int ba_keys_load(struct bun_auth *a, char *err, size_t errcap)
 {
+    if (a->kms) {
+        if (bb_fs_mkdir_p(a->dir, 0700) != 0) {
+            snprintf(err, errcap, "bun-auth: cannot create %s: %s", a->dir, strerror(errno));
+            return BB_EIO;
+        }
+        return kms_keys_load(a, err, errcap);
+    }
     if (bb_fs_mkdir_p(a->dir, 0700) != 0) {
         snprintf(err, errcap, "bun-auth: cannot create %s: %s", a->dir, strerror(errno));
         return BB_EIO;
@@ -381,6 +577,7 @@ const char *ba_current_kid(struct bun_auth *a, char *buf, size_t cap)
 
 int bun_auth_rotate_key(struct bun_auth *a, char *kid_out, size_t kidcap)
 {
+    if (a->kms) return kms_rotate(a, kid_out, kidcap);
     char err[256] = "";
     pthread_mutex_lock(&a->rotate_mu);
     struct ba_key k;
@@ -465,12 +662,15 @@ int ba_jwt_issue(struct bun_auth *a, const char *user_id, const char *session_id
     int64_t now = ba_now(a), exp = now + a->c.access_ttl;
     if (session_expires > 0 && exp > session_expires) exp = session_expires;
     char kid[BUN_AUTH_KID_MAX + 1];
+    int retried = 0;
+    EVP_PKEY *priv = NULL;
+again:
     pthread_rwlock_rdlock(&a->klock);
-    EVP_PKEY *priv = a->nkeys && a->keys[0].own ? a->keys[0].priv : NULL;
+    priv = a->nkeys && a->keys[0].own ? a->keys[0].priv : NULL;
     if (priv) EVP_PKEY_up_ref(priv);
     snprintf(kid, sizeof kid, "%s", a->nkeys ? a->keys[0].kid : "");
     pthread_rwlock_unlock(&a->klock);
-    if (!priv) return BB_EINTERNAL;
+    if (!priv && !a->kms) return BB_EINTERNAL;
     char hdr[160], jti[BB_ID_LEN + 1];
     int hl = snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"%s\"}", kid);
     bb_id_new(jti);
@@ -492,9 +692,32 @@ int ba_jwt_issue(struct bun_auth *a, const char *user_id, const char *session_id
     o += bb_base64url_encode(pls, pll, tok + o, cap - o);
     uint8_t sig[64];
     size_t sl = sizeof sig;
-    ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, priv) != 1 ||
-        EVP_DigestSign(ctx, sig, &sl, (const uint8_t *)tok, o) != 1 || sl != 64) {
+    if (a->kms) { /* the key never leaves bun-kms; a version it signs with is in our ring */
+        unsigned char *ks = NULL;
+        char used[BUN_KMS_KID_MAX + 1];
+        rc = bun_kms_sign(a->kms, bun_kms_system_identity(), BA_KMS_NS, BA_KMS_KEY, "EdDSA", 0,
+                          tok, o, &ks, &sl, used, NULL, 0);
+        if (rc == 0 && (sl != 64 || strcmp(used, kid) != 0)) rc = BB_ECONFLICT;
+        if (rc == 0) memcpy(sig, ks, 64);
+        free(ks);
+        if (rc == BB_ECONFLICT) { /* rotated meanwhile (another caller): reload, sign again */
+            char e[200] = "";
+            if (kms_ring_load(a, e, sizeof e) == 0 && !retried) {
+                retried = 1;
+                free(tok);
+                tok = NULL;
+                free(pls);
+                pls = NULL;
+                goto again;
+            }
+        }
+        if (rc) {
+            rc = rc == BB_ECONFLICT ? BB_EINTERNAL : rc;
+            goto out;
+        }
+    } else if (!(ctx = EVP_MD_CTX_new()) ||
+               EVP_DigestSignInit(ctx, NULL, NULL, NULL, priv) != 1 ||
+               EVP_DigestSign(ctx, sig, &sl, (const uint8_t *)tok, o) != 1 || sl != 64) {
         rc = BB_EINTERNAL;
         goto out;
     }

@@ -239,6 +239,7 @@ int bun_auth_new(const struct bun_auth_opts *o, struct bun_auth **out, char *err
     struct bun_auth *a = calloc(1, sizeof *a);
     if (!a) return BB_ENOMEM;
     a->pg = o->pg;
+    a->kms = o->kms;
     a->c.opslimit = k->argon2_opslimit;
     a->c.memlimit = (size_t)k->argon2_memlimit_kib * 1024u;
     a->c.password_min = k->password_min;
@@ -371,7 +372,9 @@ static int svc_start(struct bb_runtime *rt, void **state, char *err, size_t errc
         snprintf(err, errcap, "bun-auth: needs PostgreSQL");
         return BB_EUNAVAIL;
     }
-    struct bun_auth_opts o = {.cfg = rt->cfg, .pg = rt->pg, .sync_thread = 1};
+    /* bun-kms started before us when selected: then the signing keys live there */
+    struct bun_auth_opts o = {.cfg = rt->cfg, .pg = rt->pg, .sync_thread = 1,
+                              .kms = bb_host_service_state(rt->host, "bun-kms")};
     struct bun_auth *a = NULL;
     int rc = bun_auth_new(&o, &a, err, errcap);
     if (rc) return rc;
