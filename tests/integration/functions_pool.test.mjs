@@ -90,6 +90,7 @@ describe('function pools', () => {
     let back = [];
     for (let i = 0; i < 50 && back.length !== 1; i++) { await sleep(100); back = workers('b'); }
     assert.equal(back.length, 1, 'the reaper keeps one warm');
+    await sleep(600); // it joins the pool once its bundle is loaded (READY)
     const r = await invoke('b');
     assert.equal(r.status, 200);
     assert.equal(r.headers['x-bunbase-cold-start'], 'false');
