@@ -556,6 +556,10 @@ void bndr_block_generic(struct bndr_client *c, struct bndr_arg *keys, int nkeys,
                         uint64_t timeout_ms);
 int bndr_block_retry(struct bndr_client *c);
 void bndr_block_free(struct bndr_client *c);
+/* cmd_sort.c: COMMAND GETKEYS of the data commands with movable keys (numkeys, STORE): argv
+ * positions in pos; -1 when name is not one of them, 0 when the arguments name no key, -2 for
+ * the shard pub/sub commands (channels are no keys for GETKEYS). */
+int bndr_data_getkeys(const char *name, int argc, const struct bndr_arg *argv, int *pos, int cap);
 /* cmd_dump.c: Redis' CRC64 (Jones), as DUMP payloads carry it */
 uint64_t bndr_crc64(uint64_t crc, const void *p, size_t n);
 /* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */

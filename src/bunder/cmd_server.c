@@ -1018,6 +1018,22 @@ static void command_getkeys(struct bndr_client *c)
         bndr_add_error(c, "ERR Invalid command specified");
         return;
     }
+    if ((cmd->arity > 0 && argc == cmd->arity) || (cmd->arity < 0 && argc >= -cmd->arity)) {
+        int *pos = bndr_malloc((size_t)argc * sizeof(*pos));
+        int nk = bndr_data_getkeys(cmd->name, argc, argv, pos, argc); /* cmd_sort.c */
+        if (nk == 0)
+            bndr_add_error(c, "ERR Invalid arguments specified for command");
+        else if (nk == -2) /* shard channels: keys in COMMAND INFO, not for GETKEYS (Redis) */
+            bndr_add_error(c, "ERR The command has no key arguments");
+        if (nk > 0) {
+            bndr_add_array(c, nk);
+            for (int i = 0; i < nk; i++)
+                bndr_add_bulk(c, argv[pos[i]].p, argv[pos[i]].n);
+        }
+        bndr_free(pos);
+        if (nk >= 0 || nk == -2)
+            return;
+    }
     int special = !strcmp(cmd->name, "eval") || !strcmp(cmd->name, "evalsha") ||
                   !strcmp(cmd->name, "eval_ro") || !strcmp(cmd->name, "evalsha_ro") ||
                   !strcmp(cmd->name, "fcall") || !strcmp(cmd->name, "fcall_ro") ||

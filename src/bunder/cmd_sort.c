@@ -561,3 +561,73 @@ void bndr_cmd_lcs(struct bndr_client *c)
     free(lcs);
     bndr_free(result);
 }
+
+/* ---------------------------------------------------------------- COMMAND GETKEYS */
+/* Redis' getkeys procs of the data commands whose keys move (numkeys, STORE): positions into
+ * argv (argv[0] the command) in pos (cap entries); -1 for any other command; -2 for the shard
+ * pub/sub commands (channels: "no key arguments"). */
+int bndr_data_getkeys(const char *name, int argc, const struct bndr_arg *argv, int *pos, int cap)
+{
+    static const struct {
+        const char *name;
+        int nk_idx, dest; /* numkeys at argv[nk_idx]; dest: argv[1] is a key too */
+    } numkeys[] = {
+        {"zunion", 1, 0},      {"zinter", 1, 0},      {"zdiff", 1, 0},  {"zintercard", 1, 0},
+        {"zunionstore", 2, 1}, {"zinterstore", 2, 1}, {"zdiffstore", 2, 1},
+        {"sintercard", 1, 0},  {"lmpop", 1, 0},       {"blmpop", 2, 0}, {"zmpop", 1, 0},
+        {"bzmpop", 2, 0},
+    };
+    int n = 0;
+    if (!strcmp(name, "ssubscribe") || !strcmp(name, "sunsubscribe") || !strcmp(name, "spublish"))
+        return -2;
+    for (size_t i = 0; i < sizeof numkeys / sizeof numkeys[0]; i++) {
+        if (strcmp(name, numkeys[i].name))
+            continue;
+        if (numkeys[i].nk_idx >= argc)
+            return 0;
+        char buf[24];
+        size_t l = argv[numkeys[i].nk_idx].n < sizeof buf - 1 ? argv[numkeys[i].nk_idx].n : sizeof buf - 1;
+        memcpy(buf, argv[numkeys[i].nk_idx].p, l);
+        buf[l] = 0;
+        long num = atol(buf); /* Redis reads numkeys with atoi here */
+        int first = numkeys[i].nk_idx + 1;
+        if (num < 1 || num > argc - first)
+            return 0;
+        if (numkeys[i].dest && n < cap)
+            pos[n++] = 1;
+        for (long k = 0; k < num && n < cap; k++)
+            pos[n++] = first + (int)k;
+        return n;
+    }
+    if (!strcmp(name, "sort") || !strcmp(name, "sort_ro")) {
+        int store = -1;
+        for (int i = 2; i < argc; i++) {
+            if (bndr_argeq(&argv[i], "limit"))
+                i += 2;
+            else if (bndr_argeq(&argv[i], "get") || bndr_argeq(&argv[i], "by"))
+                i += 1;
+            else if (bndr_argeq(&argv[i], "store") && i + 1 < argc)
+                store = i + 1;
+        }
+        pos[n++] = 1;
+        if (store > 0 && n < cap)
+            pos[n++] = store;
+        return n;
+    }
+    if (!strcmp(name, "georadius") || !strcmp(name, "georadiusbymember")) {
+        /* Redis 7.0's key specs: the key, then the first STORE and the first STOREDIST
+         * (keyword searches from the first option, a keyword must be followed by its key) */
+        int from = !strcmp(name, "georadius") ? 6 : 5;
+        pos[n++] = 1;
+        static const char *kw[] = {"store", "storedist"};
+        for (int k = 0; k < 2; k++)
+            for (int i = from; i < argc - 1; i++)
+                if (bndr_argeq(&argv[i], kw[k])) {
+                    if (n < cap)
+                        pos[n++] = i + 1;
+                    break;
+                }
+        return n;
+    }
+    return -1;
+}
