@@ -24,7 +24,7 @@ static const struct {
     {"memory", "doctor help malloc-stats purge stats usage"},
     {"module", "help list load loadex unload"},
     {"object", "encoding freq help idletime refcount"},
-    {"pubsub", "channels help numpat numsub"},
+    {"pubsub", "channels help numpat numsub shardchannels shardnumsub"},
     {"script", "exists flush help kill load"},
     {"slowlog", "get help len reset"},
     {"xgroup", "create createconsumer delconsumer destroy help setid"},
