@@ -61,7 +61,6 @@
 #define TOKEN_LEN (BB_BASE64URL_LEN(SECRET_TOKEN_BYTES) + 1)
 #define DISC_SLOTS 16
 #define LEEWAY_S 60
-#define JWKS_REFETCH_MIN_MS 5000
 
 #define GITHUB_AUTHORIZE "https://github.com/login/oauth/authorize"
 #define GITHUB_TOKEN "https://github.com/login/oauth/access_token"
@@ -72,6 +71,7 @@
 
 struct oa_config {
     uint64_t state_ttl_s, max_pending, http_timeout_ms, max_response_bytes, jwks_ttl_s;
+    uint64_t jwks_refetch_ms;
 };
 
 #define ROW BB_KNOB_U64_ROW
@@ -86,6 +86,8 @@ static const struct bb_knob oa_knobs[] = {
         "1048576", 1024, 16777216, "largest reply accepted from a provider"),
     ROW(struct oa_config, jwks_ttl_s, "BUNBASE_TENANT_AUTH_OAUTH_JWKS_TTL_S", "3600", 0, 604800,
         "seconds a provider's discovery document and JWKS are cached"),
+    ROW(struct oa_config, jwks_refetch_ms, "BUNBASE_TENANT_AUTH_OAUTH_JWKS_REFETCH_MS", "5000", 0,
+        3600000, "an id_token with an unknown kid refetches the JWKS at most this often"),
 };
 #undef ROW
 
@@ -372,7 +374,8 @@ static int fetch_jwks(const struct bb_http_request *req, const struct oa_config 
 }
 
 /* The discovery document of issuer (cached); with keys != NULL also its JWKS (refetched when
- * refresh is set and the cached set is older than JWKS_REFETCH_MIN_MS). keys: caller releases. */
+ * refresh is set and the cached set is older than BUNBASE_TENANT_AUTH_OAUTH_JWKS_REFETCH_MS). keys:
+ * caller releases. */
 static int discover(const struct bb_http_request *req, const struct oa_config *c,
                     const char *issuer, int refresh, struct oidc_meta *meta, struct bb_jwks *keys,
                     char *err, size_t errcap)
@@ -387,7 +390,7 @@ static int discover(const struct bb_http_request *req, const struct oa_config *c
             d = &G.disc[i];
             break;
         }
-    int fresh_keys = d && d->keys.n && !(refresh && now - d->jwks_ms >= JWKS_REFETCH_MIN_MS);
+    int fresh_keys = d && d->keys.n && !(refresh && now - d->jwks_ms >= c->jwks_refetch_ms);
     if (d && (!keys || fresh_keys)) {
         d->used_ms = now;
         snprintf(meta->issuer, sizeof meta->issuer, "%s", d->issuer);

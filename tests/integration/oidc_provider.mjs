@@ -15,7 +15,8 @@
 // provider.misbehave = one of 'nonce' (another nonce), 'aud' (another audience), 'signature'
 // (signed by a key not in the JWKS, same kid), 'alg_none' (unsigned), 'hs256' (HMAC with the
 // client secret), 'expired', 'issuer' (another iss) changes the next id_tokens; 'huge' pads the
-// discovery document with 4 KiB.
+// discovery document with 4 KiB; 'slow' answers everything 2 s late. provider.rotate() replaces
+// the signing key (new kid).
 
 import crypto from 'node:crypto';
 import http from 'node:http';
@@ -57,7 +58,7 @@ function readBody(req) {
 /**
  * Starts the provider on 127.0.0.1 (free port). Options: clientId, clientSecret, alg ('RS256' |
  * 'ES256' | 'EdDSA'), user {sub, email, email_verified}, github {id, login, email}.
- * Returns {url, issuer, jwks, misbehave, requests, codes, stop()}.
+ * Returns {url, issuer, jwks, rotate(), misbehave, requests, jwksFetches, codes, stop()}.
  */
 export async function startProvider({
   clientId = 'test-client',
@@ -66,14 +67,22 @@ export async function startProvider({
   user = { sub: 'oidc-user-1', email: 'alice@example.com', email_verified: true },
   github = { id: 4242, login: 'octocat', email: 'octo@example.com' },
 } = {}) {
-  const { privateKey, publicKey } = keyPair(alg);
+  let privateKey, kid;
   const rogue = keyPair(alg).privateKey; // signs "bad signature" tokens under the same kid
-  const jwk = publicKey.export({ format: 'jwk' });
-  const kid = b64u(crypto.createHash('sha256').update(JSON.stringify(jwk)).digest()).slice(0, 16);
-  const jwks = { keys: [{ ...jwk, kid, alg, use: 'sig' }] };
+  const jwks = { keys: [] };
+  /** A new signing key (new kid), published alone in the JWKS: a provider's key rotation. */
+  function rotate() {
+    const k = keyPair(alg);
+    const jwk = k.publicKey.export({ format: 'jwk' });
+    privateKey = k.privateKey;
+    kid = b64u(crypto.createHash('sha256').update(JSON.stringify(jwk)).digest()).slice(0, 16);
+    jwks.keys = [{ ...jwk, kid, alg, use: 'sig' }];
+    return kid;
+  }
+  rotate();
   const codes = new Map(); // code → {clientId, redirectUri, challenge, nonce, kind}
   const accessTokens = new Map(); // token → kind
-  const p = { url: '', issuer: '', jwks, misbehave: null, requests: [], codes, user, github, clientId, clientSecret };
+  const p = { url: '', issuer: '', jwks, rotate, misbehave: null, requests: [], jwksFetches: 0, codes, user, github, clientId, clientSecret };
 
   const json = (res, status, body) => {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
@@ -141,6 +150,7 @@ export async function startProvider({
     try {
       const u = new URL(req.url, p.url);
       const route = `${req.method} ${u.pathname}`;
+      if (p.misbehave === 'slow') await new Promise((r) => setTimeout(r, 2000));
       switch (route) {
         case 'GET /.well-known/openid-configuration':
           return json(res, 200, {
@@ -155,7 +165,7 @@ export async function startProvider({
             code_challenge_methods_supported: ['S256'],
             ...(p.misbehave === 'huge' ? { padding: 'x'.repeat(4096) } : {}),
           });
-        case 'GET /jwks': return json(res, 200, jwks);
+        case 'GET /jwks': p.jwksFetches++; return json(res, 200, jwks);
         case 'GET /authorize': return authorize(u, res, 'oidc');
         case 'POST /token': return await token(req, res, 'oidc');
         case 'GET /userinfo':

@@ -41,7 +41,7 @@ describe('tenant-auth OAuth / OIDC', () => {
       user: { sub: 'es-user', email: 'bob@example.com', email_verified: false },
     });
     gh = await startProvider({ clientId: 'client-gh', clientSecret: 'secret-gh-0123456789' });
-    srv = await startServer({ env: { ...FAST_ENV, BUNBASE_TENANT_AUTH_RATE_LIMIT: '0' } });
+    srv = await startServer({ env: { ...FAST_ENV, BUNBASE_TENANT_AUTH_RATE_LIMIT: '0', BUNBASE_TENANT_AUTH_OAUTH_JWKS_REFETCH_MS: '0' } });
     base = srv.url;
     dev = await newUser(base, 'oauth');
     proj = await newProject(base, dev.access);
@@ -136,6 +136,15 @@ describe('tenant-auth OAuth / OIDC', () => {
     });
   }
 
+  test("the provider rotates its key: the cached JWKS is fetched again for the new kid", async () => {
+    assert.ok(fragment((await signIn(base, proj.pk, 'oidc', APP)).final).access_token);
+    op.rotate();
+    const before = op.jwksFetches;
+    const r = await signIn(base, proj.pk, 'oidc', APP);
+    assert.ok(fragment(r.final).access_token, r.final.toString());
+    assert.equal(op.jwksFetches, before + 1);
+  });
+
   test('PKCE: a code issued to another sign-in is refused at the token endpoint', async () => {
     const other = await get(startUrl(base, proj.pk, 'oidc', APP));
     const stolen = new URL((await get(other.location)).location).searchParams.get('code');
@@ -196,7 +205,8 @@ describe('tenant-auth OAuth limits', () => {
         BUNBASE_TENANT_AUTH_OAUTH_MAX_RESPONSE_BYTES: '2048',
         BUNBASE_TENANT_AUTH_OAUTH_JWKS_TTL_S: '0', // discovery fetched at every sign-in
         BUNBASE_TENANT_AUTH_RATE_IP_PER_MIN: '1',
-        BUNBASE_TENANT_AUTH_RATE_IP_BURST: '8',
+        BUNBASE_TENANT_AUTH_RATE_IP_BURST: '9',
+        BUNBASE_TENANT_AUTH_OAUTH_HTTP_TIMEOUT_MS: '500',
       },
     });
     base = srv.url;
@@ -211,7 +221,7 @@ describe('tenant-auth OAuth limits', () => {
     await op?.stop();
   });
 
-  test('pending sign-ins are bounded and expire; provider replies are bounded; starts are rate limited', async () => {
+  test('pending sign-ins are bounded and expire; provider replies are bounded in size and time; starts are rate limited', async () => {
     const first = await get(startUrl(base, proj.pk, 'oidc', APP));
     assert.equal(first.status, 302, first.text);
     assert.equal((await get(startUrl(base, proj.pk, 'oidc', APP))).status, 302);
@@ -234,7 +244,15 @@ describe('tenant-auth OAuth limits', () => {
     } finally {
       op.misbehave = null;
     }
-    // 5 starts so far; the per-IP bucket holds 8
+    op.misbehave = 'slow'; // answers after 2 s, over the 500 ms timeout
+    try {
+      const slow = await get(startUrl(base, proj.pk, 'oidc', APP));
+      assert.equal(slow.status, 502, slow.text);
+      assert.match(slow.json.error, /timed out|timeout/i);
+    } finally {
+      op.misbehave = null;
+    }
+    // 6 starts so far; the per-IP bucket holds 9
     let limited = null;
     for (let i = 0; i < 8 && !limited; i++) {
       const r = await get(startUrl(base, proj.pk, 'oidc', APP));
