@@ -47,7 +47,8 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.ok(lines.filter((l) => l === 'hello world').length >= 2, 'redis-cli reads the HTTP value');
   assert.ok(lines.includes('42'), 'INCR through redis-cli');
   // §8: an app user signs up with the pk_ and reads only their own documents
-  for (const want of ['{"enabled":true}', 'diary', 'grace@example.com', 'd1', 'Found a moth in the relay', 'alan: 403', 'key alone: 403']) {
+  for (const want of ['{"enabled":true}', 'diary', 'grace@example.com', 'd1', 'Found a moth in the relay', 'alan: 403', 'key alone: 403',
+    'hello: version 1', 'Hello, Ada!', '[info] greeting Ada']) {
     assert.ok(lines.includes(want), `"${want}" is a line of the output:\n${r.stdout}`);
   }
   // the CLI section: the same journey with build/bunbase (on PATH, its config in the temp dir)
