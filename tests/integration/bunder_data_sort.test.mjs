@@ -46,7 +46,7 @@ test('COPY and LCS equal redis-server', async () => {
   try {
     await p.same([
       ['SET', 'a', 'v'], ['RPUSH', 'l', 'x', 'y'], ['SADD', 's', 'm'], ['HSET', 'h', 'f', 'v'], ['ZADD', 'z', '1', 'q'],
-      ['XADD', 'x', '1-1', 'f', 'v'], ['SET', 'ttl', 'v', 'PX', '100000'],
+      ['XADD', 'x', '1-1', 'f', 'v'], ['SET', 'ttl', 'v', 'PXAT', String(Date.now() + 100000)],
       ['COPY', 'a', 'a2'], ['GET', 'a2'], ['COPY', 'a', 'a2'], ['COPY', 'l', 'a2'], ['COPY', 'l', 'a2', 'REPLACE'], ['LRANGE', 'a2', '0', '-1'],
       ['COPY', 's', 's2'], ['SMEMBERS', 's2'], ['COPY', 'h', 'h2'], ['HGETALL', 'h2'], ['COPY', 'z', 'z2'], ['ZRANGE', 'z2', '0', '-1', 'WITHSCORES'],
       ['COPY', 'x', 'x2'], ['XRANGE', 'x2', '-', '+'], ['COPY', 'ttl', 't2'], ['PEXPIRETIME', 't2'], ['PEXPIRETIME', 'ttl'],
