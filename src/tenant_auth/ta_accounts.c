@@ -1425,6 +1425,8 @@ static int provider_check(struct tenant_auth *ta, const char *pid, const char *n
     const char *kind = bb_json_str(p, "kind", name);
     if (strcmp(kind, "github") && strcmp(kind, "google") && strcmp(kind, "oidc"))
         BAD("providers.*.kind must be github, google or oidc");
+    /* a static copy: p's "kind" (which kind may point into) is replaced just below */
+    kind = !strcmp(kind, "github") ? "github" : !strcmp(kind, "google") ? "google" : "oidc";
     json_object_set_new(p, "kind", json_string(kind));
     if (strlen(bb_json_str(p, "client_id", "")) > 255 || strlen(bb_json_str(p, "scopes", "")) > 255)
         BAD("client_id and scopes have at most 255 bytes");
