@@ -480,9 +480,18 @@ static int write_db(struct bndr_db *db, FILE *f)
     return 0;
 }
 
-/* Every non-empty database, each preceded by SELECT <id> (as Redis' rewrite). */
+static int put_function(void *arg, const char *code, size_t n)
+{
+    struct bndr_arg a[3] = {{(char *)"FUNCTION", 8}, {(char *)"LOAD", 4}, {(char *)code, n}};
+    return fput_cmd(arg, 3, a);
+}
+
+/* The FUNCTION libraries (FUNCTION LOAD each), then every non-empty database, each preceded by
+ * SELECT <id> (as Redis' rewrite). */
 int bndr_aof_write_dataset(struct bndr_server *s, FILE *f)
 {
+    if (bndr_functions_each(put_function, f) < 0)
+        return -1;
     for (int i = 0; i < s->ndb; i++) {
         struct bndr_db *db = bndr_db_get(s, i);
         if (db->keys.n == 0)

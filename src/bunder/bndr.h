@@ -592,6 +592,13 @@ void bndr_sub_error(struct bndr_client *c, const char *cmd, const char *known);
 void bndr_monitor_feed(struct bndr_server *s, struct bndr_client *c, int db, int argc,
                        const struct bndr_arg *argv);
 void bndr_monitor_remove(struct bndr_client *c);
+/* cmd_script.c: FUNCTION libraries — each library's code (AOF rewrite, snapshot), and loading
+ * one back (replacing a library of the same name); -1 with Redis' error in err. */
+int bndr_functions_each(int (*fn)(void *arg, const char *code, size_t n), void *arg);
+int bndr_function_load_code(const char *code, size_t n, char *err, size_t errcap);
+/* cmd_dump.c: LZF decompression of an RDB string; the bytes written (out_len on success). */
+size_t bndr_lzf_decompress(const unsigned char *in, size_t in_len, unsigned char *out,
+                           size_t out_len);
 /* cmd_script.c: bytes the Lua state holds now (INFO used_memory_lua). */
 size_t bndr_script_memory(void);
 

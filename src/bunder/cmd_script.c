@@ -382,7 +382,7 @@ static const char *const noscript_cmds[] = {
     "multi",      "exec",         "discard",   "watch",       "unwatch",    "auth",
     "hello",      "quit",         "reset",     "client",      "config",     "save",
     "bgsave",     "bgrewriteaof", "shutdown",  "eval",        "evalsha",    "eval_ro",
-    "evalsha_ro", "script",       NULL};
+    "evalsha_ro", "script",       "function",  "fcall",       "fcall_ro",   NULL};
 
 static int cmd_noscript(const struct bndr_cmd *cmd)
 {
@@ -818,6 +818,7 @@ static void open_lib(lua_State *L, const char *name, lua_CFunction f)
 }
 
 static void script_hook(lua_State *L, lua_Debug *ar);
+static int l_register_function(lua_State *L);
 
 /* The Lua state's allocator: counts its memory and, while a script runs, refuses to grow past
  * lua-memory-limit, so a runaway script fails with "not enough memory" instead of taking the
@@ -923,6 +924,7 @@ static void state_create(void)
                                    {"set_repl", l_noop},
                                    {"breakpoint", l_noop},
                                    {"debug", l_noop},
+                                   {"register_function", l_register_function},
                                    {NULL, NULL}};
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);
@@ -998,11 +1000,14 @@ static void state_destroy(void)
     bndr_dict_init(&sc.bodies);
 }
 
+static void flib_reload_all(void);
+
 static void ensure_state(void)
 {
     if (!sc.L) {
         bndr_dict_init(&sc.bodies);
         state_create();
+        flib_reload_all(); /* FUNCTION libraries outlive SCRIPT FLUSH */
     }
     if (!sc.fake) sc.fake = bndr_client_fake(bndr_srv);
 }
@@ -1146,57 +1151,25 @@ static void set_array_global(lua_State *L, const char *name, struct bndr_arg *a,
     lua_pop(L, 1);
 }
 
-static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
+/* Runs the function on the stack (above the error handler, below its nargs arguments) as a
+ * script of c: atomic, its writes wrapped in MULTI/EXEC in the AOF, errors worded as Redis with
+ * sha (EVAL: the body's sha1, FCALL: the function's name). */
+static void run_pushed(struct bndr_client *c, int nargs, const char *sha, int readonly)
 {
     struct bndr_server *s = c->srv;
-    long long numkeys;
-    if (bndr_get_ll_or_reply(c, &c->argv[2], &numkeys, NULL) < 0) return;
-    if (numkeys > c->argc - 3) {
-        bndr_add_error(c, "ERR Number of keys can't be greater than number of args");
-        return;
-    }
-    if (numkeys < 0) {
-        bndr_add_error(c, "ERR Number of keys can't be negative");
-        return;
-    }
-    ensure_state();
     lua_State *L = sc.L;
-    char sha[41];
-    struct bndr_de *se;
-    if (by_sha) {
-        if (c->argv[1].n != 40) {
-            bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
-            return;
-        }
-        for (int i = 0; i < 40; i++) {
-            char ch = c->argv[1].p[i];
-            sha[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
-        }
-        sha[40] = 0;
-        if (!(se = bndr_dict_find(&sc.bodies, sha, 40))) {
-            bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
-            return;
-        }
-    } else if (!(se = script_load(c, c->argv[1].p, c->argv[1].n, sha))) {
-        return;
-    }
-    int no_writes = (int)(se->v.i & 1);
-    set_array_global(L, "KEYS", c->argv + 3, (int)numkeys);
-    set_array_global(L, "ARGV", c->argv + 3 + numkeys, c->argc - 3 - (int)numkeys);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, sc.errh_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(se->v.i >> 1));
-    memcpy(sc.sha, sha, 41);
+    snprintf(sc.sha, sizeof sc.sha, "%s", sha);
     sc.caller = c;
     sc.fake->db = c->db; /* the script runs in the caller's database; its SELECTs stay its own */
     sc.running = 1;
     sc.timedout = sc.killed = sc.wrote = 0;
-    sc.readonly = readonly || no_writes;
+    sc.readonly = readonly;
     sc.resp = 2;
     sc.start_ms = bndr_mstime();
     int own_multi = !s->in_exec;
     if (own_multi) s->in_exec = 1; /* the script's writes go to the AOF as one MULTI/EXEC */
     lua_sethook(L, script_hook, LUA_MASKCOUNT, SCRIPT_HOOK_COUNT);
-    int err = lua_pcall(L, 0, 1, -2);
+    int err = lua_pcall(L, nargs, 1, -2 - nargs);
     sc.running = 0;
     if (own_multi) {
         s->in_exec = 0;
@@ -1251,6 +1224,48 @@ static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
         lua_gc(L, LUA_GCSTEP, 50);
         gc_count = 0;
     }
+}
+
+
+static void eval_generic(struct bndr_client *c, int by_sha, int readonly)
+{
+    long long numkeys;
+    if (bndr_get_ll_or_reply(c, &c->argv[2], &numkeys, NULL) < 0) return;
+    if (numkeys > c->argc - 3) {
+        bndr_add_error(c, "ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    if (numkeys < 0) {
+        bndr_add_error(c, "ERR Number of keys can't be negative");
+        return;
+    }
+    ensure_state();
+    lua_State *L = sc.L;
+    char sha[41];
+    struct bndr_de *se;
+    if (by_sha) {
+        if (c->argv[1].n != 40) {
+            bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        }
+        for (int i = 0; i < 40; i++) {
+            char ch = c->argv[1].p[i];
+            sha[i] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+        }
+        sha[40] = 0;
+        if (!(se = bndr_dict_find(&sc.bodies, sha, 40))) {
+            bndr_add_error(c, "NOSCRIPT No matching script. Please use EVAL.");
+            return;
+        }
+    } else if (!(se = script_load(c, c->argv[1].p, c->argv[1].n, sha))) {
+        return;
+    }
+    int no_writes = (int)(se->v.i & 1);
+    set_array_global(L, "KEYS", c->argv + 3, (int)numkeys);
+    set_array_global(L, "ARGV", c->argv + 3 + numkeys, c->argc - 3 - (int)numkeys);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc.errh_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(se->v.i >> 1));
+    run_pushed(c, 0, sha, readonly || no_writes);
 }
 
 void bndr_cmd_eval(struct bndr_client *c)
@@ -1367,4 +1382,741 @@ void bndr_cmd_script(struct bndr_client *c)
 int bndr_script_running(void)
 {
     return sc.running;
+}
+
+/* ---------------------------------------------------------------- FUNCTION / FCALL
+ * Libraries (FUNCTION LOAD "#!lua name=<lib>\n…") run once when loaded; each
+ * redis.register_function(name, callback) or register_function{function_name=, callback=,
+ * flags=, description=} registers a function that FCALL / FCALL_RO call as callback(keys, args)
+ * on the same machinery as EVAL (sandbox, atomicity, busy limit, AOF effects). The library
+ * source is kept here, outside the Lua state: SCRIPT FLUSH, which drops the state, reloads the
+ * libraries into the new one. Persistence: FUNCTION LOAD/DELETE/FLUSH/RESTORE go to the AOF like
+ * writes, the AOF rewrite and the snapshot write one FUNCTION LOAD per library
+ * (bndr_functions_each / bndr_function_load_code). */
+struct ffn {
+    char *name;
+    char *desc;     /* NULL: none */
+    unsigned flags; /* FFL_* */
+    int ref;        /* registry ref of the callback in the current state, LUA_NOREF if none */
+};
+struct flib {
+    char *name;
+    char *code;
+    size_t codelen;
+    struct ffn *fns;
+    int nfns;
+};
+enum { FFL_NO_WRITES = 1, FFL_ALLOW_OOM = 2, FFL_ALLOW_STALE = 4, FFL_NO_CLUSTER = 8,
+       FFL_CROSS_SLOT = 16 };
+static const char *const ffl_names[] = {"no-writes", "allow-oom", "allow-stale", "no-cluster",
+                                        "allow-cross-slot-keys", NULL};
+static struct {
+    struct bndr_dict libs; /* name -> struct flib * */
+    struct bndr_dict fns;  /* function name -> struct flib * */
+    int init;
+    struct flib *loading;  /* the library whose code runs now (FUNCTION LOAD) */
+    char err[512];         /* the registration error of the code running now */
+} fx;
+
+static void fx_init(void)
+{
+    if (fx.init) return;
+    bndr_dict_init(&fx.libs);
+    bndr_dict_init(&fx.fns);
+    fx.init = 1;
+}
+
+static void flib_free(struct flib *l)
+{
+    if (!l) return;
+    for (int i = 0; i < l->nfns; i++) {
+        if (sc.L && l->fns[i].ref != LUA_NOREF) luaL_unref(sc.L, LUA_REGISTRYINDEX, l->fns[i].ref);
+        bndr_free(l->fns[i].name);
+        bndr_free(l->fns[i].desc);
+    }
+    bndr_free(l->fns);
+    bndr_free(l->name);
+    bndr_free(l->code);
+    bndr_free(l);
+}
+
+static int fn_name_ok(const char *p, size_t n)
+{
+    if (n == 0) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+/* redis.register_function — only while a library loads. */
+static int l_register_function(lua_State *L)
+{
+    struct flib *lib = fx.loading;
+    if (!lib) return raise_error(L, "redis.register_function can only be called on FUNCTION LOAD command");
+    const char *name = NULL, *desc = NULL;
+    size_t nl = 0;
+    unsigned flags = 0;
+    int cb;
+    if (lua_gettop(L) == 1 && lua_istable(L, 1)) {
+        lua_getfield(L, 1, "function_name");
+        lua_getfield(L, 1, "callback");
+        lua_getfield(L, 1, "description");
+        lua_getfield(L, 1, "flags");
+        if (lua_isstring(L, -2)) desc = lua_tostring(L, -2);
+        if (!lua_isnil(L, -1)) {
+            if (!lua_istable(L, -1)) return raise_error(L, "flags argument to redis.register_function must be a table representing function flags");
+            for (int i = 1;; i++) {
+                lua_rawgeti(L, -1, i);
+                if (lua_isnil(L, -1)) {
+                    lua_pop(L, 1);
+                    break;
+                }
+                const char *f = lua_tostring(L, -1);
+                int k = 0;
+                while (f && ffl_names[k] && strcmp(ffl_names[k], f)) k++;
+                if (!f || !ffl_names[k]) return raise_error(L, "unknown flag given");
+                flags |= 1u << k;
+                lua_pop(L, 1);
+            }
+        }
+        if (lua_type(L, -4) != LUA_TSTRING) return raise_error(L, "function_name argument given to redis.register_function must be a string");
+        name = lua_tolstring(L, -4, &nl);
+        cb = lua_gettop(L) - 2;
+    } else if (lua_gettop(L) == 2) {
+        if (lua_type(L, 1) != LUA_TSTRING) return raise_error(L, "function_name argument given to redis.register_function must be a string");
+        name = lua_tolstring(L, 1, &nl);
+        cb = 2;
+    } else {
+        return raise_error(L, "wrong number of arguments to redis.register_function");
+    }
+    if (!lua_isfunction(L, cb)) return raise_error(L, "callback argument given to redis.register_function must be a function");
+    if (!fn_name_ok(name, nl)) /* sic: Redis 7.0 words it so for function names too */
+        return raise_error(L, "Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+    for (int i = 0; i < lib->nfns; i++)
+        if (strlen(lib->fns[i].name) == nl && !memcmp(lib->fns[i].name, name, nl))
+            return raise_error(L, "Function already exists in the library");
+    if (lib->nfns >= 10000) return raise_error(L, "too many functions in one library");
+    lib->fns = bndr_realloc(lib->fns, (size_t)(lib->nfns + 1) * sizeof *lib->fns);
+    struct ffn *f = &lib->fns[lib->nfns++];
+    f->name = bndr_memdup(name, nl);
+    f->desc = desc ? bndr_memdup(desc, strlen(desc)) : NULL;
+    f->flags = flags;
+    lua_pushvalue(L, cb);
+    f->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+/* Compiles and runs lib's code, registering its functions into lib. 0, or -1 with fx.err. */
+static int flib_run(struct flib *lib, size_t body_off)
+{
+    lua_State *L = sc.L;
+    /* the shebang line compiles as an empty line, so line numbers stay the code's */
+    if (luaL_loadbuffer(L, lib->code + body_off, lib->codelen - body_off, "@user_function")) {
+        snprintf(fx.err, sizeof fx.err, "ERR Error compiling function: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    lua_getfield(L, LUA_REGISTRYINDEX, "proxy");
+    lua_setfenv(L, -2);
+    fx.loading = lib;
+    sc.readonly = 1; /* no redis.call writes while loading */
+    int err = lua_pcall(L, 0, 0, 0);
+    fx.loading = NULL;
+    if (err) {
+        const char *m = NULL;
+        if (lua_istable(L, -1)) {
+            lua_getfield(L, -1, "err");
+            m = lua_tostring(L, -1);
+            lua_pop(L, 1);
+        } else {
+            m = lua_tostring(L, -1);
+        }
+        snprintf(fx.err, sizeof fx.err, "ERR Error registering functions: %s", m ? m : "error");
+        lua_pop(L, 1);
+        return -1;
+    }
+    if (lib->nfns == 0) {
+        snprintf(fx.err, sizeof fx.err, "ERR No functions registered");
+        return -1;
+    }
+    return 0;
+}
+
+/* Parses "#!lua name=<lib>": the name into name (NUL-terminated) and the offset of the line end. */
+static long flib_meta(const char *code, size_t n, char *name, size_t cap)
+{
+    if (n < 2 || code[0] != '#' || code[1] != '!') {
+        snprintf(fx.err, sizeof fx.err, "ERR Missing library metadata");
+        return -1;
+    }
+    const char *nl = memchr(code, '\n', n);
+    size_t ln = nl ? (size_t)(nl - code) : n;
+    char line[512];
+    if (ln - 2 >= sizeof line) {
+        snprintf(fx.err, sizeof fx.err, "ERR Invalid library metadata");
+        return -1;
+    }
+    memcpy(line, code + 2, ln - 2);
+    line[ln - 2] = 0;
+    char *save = NULL, *tok = strtok_r(line, " ", &save);
+    if (!tok || strcmp(tok, "lua")) {
+        snprintf(fx.err, sizeof fx.err, "ERR Engine '%s' not found", tok ? tok : "");
+        return -1;
+    }
+    name[0] = 0;
+    while ((tok = strtok_r(NULL, " ", &save))) {
+        if (!strncmp(tok, "name=", 5) && strlen(tok + 5) < cap) {
+            snprintf(name, cap, "%s", tok + 5);
+        } else {
+            snprintf(fx.err, sizeof fx.err, "ERR Invalid metadata value given: %s", tok);
+            return -1;
+        }
+    }
+    if (!name[0]) {
+        snprintf(fx.err, sizeof fx.err, "ERR Library name was not given");
+        return -1;
+    }
+    if (!fn_name_ok(name, strlen(name))) {
+        snprintf(fx.err, sizeof fx.err, "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long");
+        return -1;
+    }
+    return (long)ln;
+}
+
+static void flib_unlink(struct flib *l)
+{
+    for (int i = 0; i < l->nfns; i++) {
+        struct bndr_de *e = bndr_dict_unlink(&fx.fns, l->fns[i].name, strlen(l->fns[i].name));
+        bndr_free(e);
+    }
+    struct bndr_de *e = bndr_dict_unlink(&fx.libs, l->name, strlen(l->name));
+    bndr_free(e);
+}
+
+/* FUNCTION LOAD: 0 and the library name in *out, or -1 with fx.err. */
+static int flib_load(const char *code, size_t n, int replace, const char **out)
+{
+    fx_init();
+    ensure_state();
+    char name[256];
+    long off = flib_meta(code, n, name, sizeof name);
+    if (off < 0) return -1;
+    struct bndr_de *old = bndr_dict_find(&fx.libs, name, strlen(name));
+    if (old && !replace) {
+        snprintf(fx.err, sizeof fx.err, "ERR Library '%s' already exists", name);
+        return -1;
+    }
+    struct flib *lib = bndr_calloc(sizeof *lib);
+    lib->name = bndr_memdup(name, strlen(name));
+    lib->code = bndr_memdup(code, n);
+    lib->codelen = n;
+    int saved_ro = sc.readonly;
+    int rc = flib_run(lib, (size_t)off);
+    sc.readonly = saved_ro;
+    struct flib *prev = old ? old->v.p : NULL;
+    for (int i = 0; rc == 0 && i < lib->nfns; i++) {
+        struct bndr_de *e = bndr_dict_find(&fx.fns, lib->fns[i].name, strlen(lib->fns[i].name));
+        if (e && e->v.p != prev) {
+            snprintf(fx.err, sizeof fx.err, "ERR Function %s already exists", lib->fns[i].name);
+            rc = -1;
+        }
+    }
+    if (rc < 0) {
+        flib_free(lib);
+        return -1;
+    }
+    if (prev) {
+        flib_unlink(prev);
+        flib_free(prev);
+    }
+    bndr_dict_upsert(&fx.libs, lib->name, strlen(lib->name), NULL)->v.p = lib;
+    for (int i = 0; i < lib->nfns; i++)
+        bndr_dict_upsert(&fx.fns, lib->fns[i].name, strlen(lib->fns[i].name), NULL)->v.p = lib;
+    *out = lib->name;
+    return 0;
+}
+
+static void flib_flush(void)
+{
+    fx_init();
+    BNDR_DICT_FOREACH(&fx.libs, e) { flib_free(e->v.p); }
+    bndr_dict_release(&fx.libs, NULL);
+    bndr_dict_release(&fx.fns, NULL);
+    bndr_dict_init(&fx.libs);
+    bndr_dict_init(&fx.fns);
+}
+
+/* A new Lua state (SCRIPT FLUSH dropped the old one): run every library again. */
+static void flib_reload_all(void)
+{
+    if (!fx.init || !fx.libs.n) return;
+    BNDR_DICT_FOREACH(&fx.libs, e)
+    {
+        struct flib *l = e->v.p;
+        for (int i = 0; i < l->nfns; i++) {
+            bndr_free(l->fns[i].name);
+            bndr_free(l->fns[i].desc);
+        }
+        bndr_free(l->fns);
+        l->fns = NULL;
+        l->nfns = 0;
+        char name[256];
+        long off = flib_meta(l->code, l->codelen, name, sizeof name);
+        if (off < 0 || flib_run(l, (size_t)off) < 0)
+            bb_error("bunder", "function_reload_failed library=%s err=\"%s\"", l->name, fx.err);
+    }
+    sc.readonly = 0;
+}
+
+int bndr_functions_each(int (*fn)(void *arg, const char *code, size_t n), void *arg)
+{
+    if (!fx.init) return 0;
+    BNDR_DICT_FOREACH(&fx.libs, e)
+    {
+        struct flib *l = e->v.p;
+        if (fn(arg, l->code, l->codelen) < 0) return -1;
+    }
+    return 0;
+}
+
+int bndr_function_load_code(const char *code, size_t n, char *err, size_t errcap)
+{
+    const char *name;
+    if (flib_load(code, n, 1, &name) < 0) {
+        snprintf(err, errcap, "%s", fx.err);
+        return -1;
+    }
+    return 0;
+}
+
+static struct ffn *fn_find(const char *p, size_t n)
+{
+    if (!fx.init) return NULL;
+    struct bndr_de *e = bndr_dict_find(&fx.fns, p, n);
+    if (!e) return NULL;
+    struct flib *l = e->v.p;
+    for (int i = 0; i < l->nfns; i++)
+        if (strlen(l->fns[i].name) == n && !memcmp(l->fns[i].name, p, n)) return &l->fns[i];
+    return NULL;
+}
+
+static void fcall_generic(struct bndr_client *c, int readonly)
+{
+    long long numkeys;
+    if (bndr_get_ll_or_reply(c, &c->argv[2], &numkeys, "ERR Bad number of keys provided") < 0)
+        return;
+    if (numkeys > c->argc - 3) {
+        bndr_add_error(c, "ERR Number of keys can't be greater than number of args");
+        return;
+    }
+    if (numkeys < 0) {
+        bndr_add_error(c, "ERR Number of keys can't be negative");
+        return;
+    }
+    ensure_state();
+    struct ffn *f = fn_find(c->argv[1].p, c->argv[1].n);
+    if (!f || f->ref == LUA_NOREF) {
+        bndr_add_error(c, "ERR Function not found");
+        return;
+    }
+    if (readonly && !(f->flags & FFL_NO_WRITES)) {
+        bndr_add_error(c, "ERR Can not execute a script with write flag using *_ro command.");
+        return;
+    }
+    lua_State *L = sc.L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, sc.errh_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, f->ref);
+    for (int part = 0; part < 2; part++) {
+        int from = part ? 3 + (int)numkeys : 3, to = part ? c->argc : 3 + (int)numkeys;
+        lua_createtable(L, to - from, 0);
+        for (int i = from; i < to; i++) {
+            lua_pushlstring(L, c->argv[i].p, c->argv[i].n);
+            lua_rawseti(L, -2, i - from + 1);
+        }
+    }
+    run_pushed(c, 2, f->name, readonly || (f->flags & FFL_NO_WRITES));
+}
+
+void bndr_cmd_fcall(struct bndr_client *c)
+{
+    fcall_generic(c, 0);
+}
+
+void bndr_cmd_fcall_ro(struct bndr_client *c)
+{
+    fcall_generic(c, 1);
+}
+
+/* FUNCTION DUMP payload, as Redis 7.0: per library the RDB opcode FUNCTION2 (245) and the code as
+ * an RDB string (written uncompressed; LZF-compressed ones are read), then the RDB version (2
+ * bytes LE, 10) and the CRC64 (8 bytes LE) of everything before. */
+static void rdb_put_len(struct bndr_buf *b, uint64_t n)
+{
+    unsigned char h[9];
+    if (n < 64) {
+        h[0] = (unsigned char)n;
+        bndr_buf_add(b, h, 1);
+    } else if (n < 16384) {
+        h[0] = (unsigned char)(0x40 | (n >> 8));
+        h[1] = (unsigned char)n;
+        bndr_buf_add(b, h, 2);
+    } else if (n <= 0xffffffffULL) {
+        h[0] = 0x80;
+        for (int i = 0; i < 4; i++) h[1 + i] = (unsigned char)(n >> (24 - 8 * i));
+        bndr_buf_add(b, h, 5);
+    } else {
+        h[0] = 0x81;
+        for (int i = 0; i < 8; i++) h[1 + i] = (unsigned char)(n >> (56 - 8 * i));
+        bndr_buf_add(b, h, 9);
+    }
+}
+
+static int dump_one(void *arg, const char *code, size_t n)
+{
+    struct bndr_buf *b = arg;
+    unsigned char op = 245;
+    bndr_buf_add(b, &op, 1);
+    rdb_put_len(b, n);
+    bndr_buf_add(b, code, n);
+    return 0;
+}
+
+/* Reads one RDB string at p[*pos] (plain or LZF); returns an owned copy or NULL. */
+static char *rdb_get_str(const unsigned char *p, size_t n, size_t *pos, size_t *outn)
+{
+    if (*pos >= n) return NULL;
+    unsigned char t = p[*pos];
+    uint64_t len;
+    int enc = (t >> 6) == 3;
+    if ((t >> 6) == 0) {
+        len = t & 0x3f;
+        *pos += 1;
+    } else if ((t >> 6) == 1) {
+        if (n - *pos < 2) return NULL;
+        len = (uint64_t)(t & 0x3f) << 8 | p[*pos + 1];
+        *pos += 2;
+    } else if (t == 0x80 || t == 0x81) {
+        int w = t == 0x80 ? 4 : 8;
+        if (n - *pos < (size_t)w + 1) return NULL;
+        len = 0;
+        for (int i = 0; i < w; i++) len = len << 8 | p[*pos + 1 + (size_t)i];
+        *pos += (size_t)w + 1;
+    } else if (enc && (t & 0x3f) == 3) { /* LZF: compressed length, plain length, data */
+        *pos += 1;
+        uint64_t v[2];
+        for (int k = 0; k < 2; k++) {
+            if (*pos >= n) return NULL;
+            unsigned char x = p[*pos];
+            if ((x >> 6) == 0) {
+                v[k] = x & 0x3f;
+                *pos += 1;
+            } else if ((x >> 6) == 1) {
+                if (n - *pos < 2) return NULL;
+                v[k] = (uint64_t)(x & 0x3f) << 8 | p[*pos + 1];
+                *pos += 2;
+            } else if (x == 0x80) {
+                if (n - *pos < 5) return NULL;
+                v[k] = (uint64_t)p[*pos + 1] << 24 | (uint64_t)p[*pos + 2] << 16 |
+                       (uint64_t)p[*pos + 3] << 8 | p[*pos + 4];
+                *pos += 5;
+            } else {
+                return NULL;
+            }
+        }
+        size_t cl = (size_t)v[0], ul = (size_t)v[1];
+        if (cl > n - *pos || ul > (64u << 20)) return NULL;
+        char *tmp = bndr_malloc(ul + 1);
+        if (bndr_lzf_decompress(p + *pos, cl, (unsigned char *)tmp, ul) != ul) {
+            bndr_free(tmp);
+            return NULL;
+        }
+        *pos += cl;
+        tmp[ul] = 0;
+        *outn = ul;
+        return tmp;
+    } else {
+        return NULL; /* integer-encoded strings are never function code */
+    }
+    if (len > n - *pos) return NULL;
+    char *s = bndr_malloc((size_t)len + 1);
+    memcpy(s, p + *pos, (size_t)len);
+    s[len] = 0;
+    *pos += (size_t)len;
+    *outn = (size_t)len;
+    return s;
+}
+
+static void function_restore(struct bndr_client *c)
+{
+    const unsigned char *p = (const unsigned char *)c->argv[2].p;
+    size_t n = c->argv[2].n;
+    int policy = 0; /* 0 APPEND, 1 REPLACE, 2 FLUSH */
+    if (c->argc == 4) {
+        if (bndr_argeq(&c->argv[3], "append")) policy = 0;
+        else if (bndr_argeq(&c->argv[3], "replace")) policy = 1;
+        else if (bndr_argeq(&c->argv[3], "flush")) policy = 2;
+        else {
+            bndr_add_error(c, "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
+            return;
+        }
+    } else if (c->argc > 4) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    if (n < 10 || p[n - 10] != 10 || p[n - 9] != 0) {
+        bndr_add_error(c, "ERR DUMP payload version or checksum are wrong");
+        return;
+    }
+    uint64_t crc = bndr_crc64(0, p, n - 8), want = 0;
+    for (int i = 0; i < 8; i++) want |= (uint64_t)p[n - 8 + (size_t)i] << (8 * i);
+    if (crc != want) {
+        bndr_add_error(c, "ERR DUMP payload version or checksum are wrong");
+        return;
+    }
+    /* parse everything first: all or nothing */
+    char **codes = NULL;
+    size_t *lens = NULL;
+    int nc = 0;
+    size_t pos = 0;
+    int bad = 0;
+    while (pos < n - 10 && !bad) {
+        if (p[pos] != 245 || nc >= 100000) {
+            bad = 1;
+            break;
+        }
+        pos++;
+        size_t cl;
+        char *code = rdb_get_str(p, n - 10, &pos, &cl);
+        if (!code) {
+            bad = 1;
+            break;
+        }
+        codes = bndr_realloc(codes, (size_t)(nc + 1) * sizeof *codes);
+        lens = bndr_realloc(lens, (size_t)(nc + 1) * sizeof *lens);
+        codes[nc] = code;
+        lens[nc++] = cl;
+    }
+    if (bad) {
+        bndr_add_error(c, "ERR given type is not a function");
+    } else {
+        fx_init();
+        if (policy == 0) { /* APPEND: any existing library or function name fails the lot */
+            for (int i = 0; i < nc && !bad; i++) {
+                char name[256];
+                if (flib_meta(codes[i], lens[i], name, sizeof name) < 0) {
+                    bndr_add_error(c, fx.err);
+                    bad = 1;
+                } else if (bndr_dict_find(&fx.libs, name, strlen(name))) {
+                    bndr_add_errorf(c, "ERR Library %s already exists", name);
+                    bad = 1;
+                }
+            }
+        }
+        if (!bad) {
+            if (policy == 2) flib_flush();
+            const char *name;
+            for (int i = 0; i < nc && !bad; i++)
+                if (flib_load(codes[i], lens[i], 1, &name) < 0) {
+                    bndr_add_error(c, fx.err);
+                    bad = 1;
+                }
+            if (!bad) {
+                c->srv->dirty++;
+                bndr_add_ok(c);
+            }
+        }
+    }
+    for (int i = 0; i < nc; i++) bndr_free(codes[i]);
+    bndr_free(codes);
+    bndr_free(lens);
+}
+
+static const char *const function_help[] = {
+    "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "LOAD [REPLACE] <FUNCTION CODE>",
+    "    Create a new library with the given library name and code.",
+    "DELETE <LIBRARY NAME>",
+    "    Delete the given library.",
+    "LIST [LIBRARYNAME PATTERN] [WITHCODE]",
+    "    Return general information on all the libraries:",
+    "    * Library name",
+    "    * The engine used to run the Library",
+    "    * Library description",
+    "    * Functions list",
+    "    * Library code (if WITHCODE is given)",
+    "    It also possible to get only function that matches a pattern using LIBRARYNAME argument.",
+    "STATS",
+    "    Return information about the current function running:",
+    "    * Function name",
+    "    * Command used to run the function",
+    "    * Duration in MS that the function is running",
+    "    If no function is running, return nil",
+    "    In addition, returns a list of available engines.",
+    "KILL",
+    "    Kill the current running function.",
+    "FLUSH [ASYNC|SYNC]",
+    "    Delete all the libraries.",
+    "    When called without the optional mode argument, the behavior is determined by the",
+    "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+    "    * ASYNC: Asynchronously flush the libraries.",
+    "    * SYNC: Synchronously flush the libraries.",
+    "DUMP",
+    "    Return a serialized payload representing the current libraries, can be restored using FUNCTION RESTORE command",
+    "RESTORE <PAYLOAD> [FLUSH|APPEND|REPLACE]",
+    "    Restore the libraries represented by the given payload, it is possible to give a restore policy to",
+    "    control how to handle existing libraries (default APPEND):",
+    "    * FLUSH: delete all existing libraries.",
+    "    * APPEND: appends the restored libraries to the existing libraries. On collision, abort.",
+    "    * REPLACE: appends the restored libraries to the existing libraries, On collision, replace the old",
+    "      libraries with the new libraries (notice that even on this option there is a chance of failure",
+    "      in case of functions name collision with another library).",
+    "HELP",
+    "    Prints this help.",
+    NULL};
+
+static void function_list(struct bndr_client *c)
+{
+    const char *pat = NULL;
+    size_t patn = 0;
+    int withcode = 0;
+    for (int i = 2; i < c->argc; i++) {
+        if (bndr_argeq(&c->argv[i], "withcode") && !withcode) {
+            withcode = 1;
+        } else if (bndr_argeq(&c->argv[i], "libraryname") && !pat && i + 1 < c->argc) {
+            pat = c->argv[++i].p;
+            patn = c->argv[i].n;
+        } else {
+            bndr_add_errorf(c, "ERR Unknown argument %.*s",
+                            (int)(c->argv[i].n > 64 ? 64 : c->argv[i].n), c->argv[i].p);
+            return;
+        }
+    }
+    fx_init();
+    size_t h = bndr_add_deferred_len(c);
+    long n = 0;
+    BNDR_DICT_FOREACH(&fx.libs, e)
+    {
+        struct flib *l = e->v.p;
+        if (pat && !bndr_glob(pat, patn, l->name, strlen(l->name), 0)) continue;
+        n++;
+        bndr_add_map(c, withcode ? 4 : 3);
+        bndr_add_bulk_cstr(c, "library_name");
+        bndr_add_bulk_cstr(c, l->name);
+        bndr_add_bulk_cstr(c, "engine");
+        bndr_add_bulk_cstr(c, "LUA");
+        bndr_add_bulk_cstr(c, "functions");
+        bndr_add_array(c, l->nfns);
+        for (int i = 0; i < l->nfns; i++) {
+            struct ffn *f = &l->fns[i];
+            bndr_add_map(c, 3);
+            bndr_add_bulk_cstr(c, "name");
+            bndr_add_bulk_cstr(c, f->name);
+            bndr_add_bulk_cstr(c, "description");
+            if (f->desc) bndr_add_bulk_cstr(c, f->desc);
+            else bndr_add_null(c);
+            bndr_add_bulk_cstr(c, "flags");
+            int nf = 0;
+            for (int k = 0; ffl_names[k]; k++) nf += (f->flags >> k) & 1;
+            bndr_add_set(c, nf);
+            for (int k = 0; ffl_names[k]; k++)
+                if ((f->flags >> k) & 1) bndr_add_bulk_cstr(c, ffl_names[k]);
+        }
+        if (withcode) {
+            bndr_add_bulk_cstr(c, "library_code");
+            bndr_add_bulk(c, l->code, l->codelen);
+        }
+    }
+    bndr_set_deferred_len(c, h, n, '*');
+}
+
+void bndr_cmd_function(struct bndr_client *c)
+{
+    struct bndr_arg *sub = &c->argv[1];
+    struct bndr_server *s = c->srv;
+    fx_init();
+    if (bndr_argeq(sub, "load") && (c->argc == 3 || c->argc == 4)) {
+        int replace = 0;
+        if (c->argc == 4) {
+            if (!bndr_argeq(&c->argv[2], "replace")) {
+                bndr_add_errorf(c, "ERR Unknown option given: %.*s",
+                                (int)(c->argv[2].n > 64 ? 64 : c->argv[2].n), c->argv[2].p);
+                return;
+            }
+            replace = 1;
+        }
+        const char *name;
+        const struct bndr_arg *code = &c->argv[c->argc - 1];
+        if (flib_load(code->p, code->n, replace, &name) < 0) {
+            bndr_add_error(c, fx.err);
+            return;
+        }
+        s->dirty++;
+        bndr_add_bulk_cstr(c, name);
+    } else if (bndr_argeq(sub, "delete") && c->argc == 3) {
+        struct bndr_de *e = bndr_dict_find(&fx.libs, c->argv[2].p, c->argv[2].n);
+        if (!e) {
+            bndr_add_error(c, "ERR Library not found");
+            return;
+        }
+        struct flib *l = e->v.p;
+        flib_unlink(l);
+        flib_free(l);
+        s->dirty++;
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "flush") && c->argc <= 3) {
+        if (c->argc == 3 && !bndr_argeq(&c->argv[2], "sync") && !bndr_argeq(&c->argv[2], "async")) {
+            bndr_add_error(c, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+            return;
+        }
+        flib_flush();
+        s->dirty++;
+        bndr_add_ok(c);
+    } else if (bndr_argeq(sub, "list")) {
+        function_list(c);
+    } else if (bndr_argeq(sub, "stats") && c->argc == 2) {
+        long nf = 0;
+        BNDR_DICT_FOREACH(&fx.libs, e) { nf += ((struct flib *)e->v.p)->nfns; }
+        bndr_add_map(c, 2);
+        bndr_add_bulk_cstr(c, "running_script");
+        bndr_add_null(c);
+        bndr_add_bulk_cstr(c, "engines");
+        bndr_add_map(c, 1);
+        bndr_add_bulk_cstr(c, "LUA");
+        bndr_add_map(c, 2);
+        bndr_add_bulk_cstr(c, "libraries_count");
+        bndr_add_ll(c, (long long)fx.libs.n);
+        bndr_add_bulk_cstr(c, "functions_count");
+        bndr_add_ll(c, nf);
+    } else if (bndr_argeq(sub, "kill") && c->argc == 2) {
+        if (!sc.running) bndr_add_error(c, "NOTBUSY No scripts in execution right now.");
+        else if (sc.wrote) bndr_add_error(c, "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+        else {
+            sc.killed = 1;
+            bndr_add_ok(c);
+        }
+    } else if (bndr_argeq(sub, "dump") && c->argc == 2) {
+        struct bndr_buf b = {0};
+        bndr_functions_each(dump_one, &b);
+        unsigned char ver[2] = {10, 0};
+        bndr_buf_add(&b, ver, 2);
+        uint64_t crc = bndr_crc64(0, b.p, b.len);
+        unsigned char cb[8];
+        for (int i = 0; i < 8; i++) cb[i] = (unsigned char)(crc >> (8 * i));
+        bndr_buf_add(&b, cb, 8);
+        bndr_add_bulk(c, b.p, b.len);
+        bndr_free(b.p);
+    } else if (bndr_argeq(sub, "restore") && c->argc >= 3) {
+        function_restore(c);
+    } else if (bndr_argeq(sub, "help") && c->argc == 2) {
+        long n = 0;
+        while (function_help[n]) n++;
+        bndr_add_array(c, n);
+        for (long i = 0; i < n; i++) bndr_add_status(c, function_help[i]);
+    } else {
+        bndr_sub_error(c, "FUNCTION", "load delete flush list stats kill dump restore help");
+    }
 }

@@ -257,7 +257,11 @@
     X(replconf, -1, "A", 0, 0, 0, "server", "An internal command for configuring the replication stream.") \
     X(module, -2, "A", 0, 0, 0, "server", "A container for module commands.") \
     X(role, 1, "F", 0, 0, 0, "server", "Returns the replication role.")                         \
-    X(monitor, 1, "A", 0, 0, 0, "server", "Listens for all requests received by the server in real-time.")
+    X(monitor, 1, "A", 0, 0, 0, "server", "Listens for all requests received by the server in real-time.") \
+    /* functions (cmd_script.c) */                                                             \
+    X(function, -2, "W", 0, 0, 0, "scripting", "FUNCTION LOAD | DELETE | FLUSH | LIST | STATS | KILL | DUMP | RESTORE | HELP.") \
+    X(fcall, -3, "", 0, 0, 0, "scripting", "Invokes a function.")                              \
+    X(fcall_ro, -3, "R", 0, 0, 0, "scripting", "Invokes a read-only function.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

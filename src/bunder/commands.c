@@ -20,6 +20,7 @@ static const struct {
                "tracking trackinginfo unblock unpause"},
     {"command", "count docs getkeys help info list"},
     {"config", "get help resetstat rewrite set"},
+    {"function", "delete dump flush help kill list load restore stats"},
     {"latency", "doctor graph help histogram history latest reset"},
     {"memory", "doctor help malloc-stats purge stats usage"},
     {"module", "help list load loadex unload"},

@@ -6,6 +6,9 @@
  *   offset 0   8 bytes   magic "BNDRSNP3" (written; "BNDRSNP2", the same without database
  *                        selectors, and "BNDRSNP1", also without streams, load)
  *   offset 8   u64       creation time, unix ms
+ *   then (v3) one record per FUNCTION library:
+ *     u8   0xFD           function library
+ *     u32  length, the library's code ("#!lua name=…"), loaded as FUNCTION LOAD REPLACE
  *   then, per non-empty database (v3):
  *     u8   0xFE           database selector
  *     u32  database id    the key records that follow belong to it (before any selector: 0);
@@ -109,6 +112,14 @@ static void w_bytes(struct wr *o, const void *p, uint32_t n)
     w(o, p, n);
 }
 
+static int write_function(void *arg, const char *code, size_t n)
+{
+    struct wr *o = arg;
+    w_u8(o, 0xFD);
+    w_bytes(o, code, (uint32_t)n);
+    return 0;
+}
+
 static int write_file(struct bndr_server *s, FILE *f)
 {
     crc_init();
@@ -116,6 +127,7 @@ static int write_file(struct bndr_server *s, FILE *f)
     w(&o, "BNDRSNP3", 8);
     w_u64(&o, bndr_mstime());
     uint64_t count = 0;
+    bndr_functions_each(write_function, &o);
     for (int dbid = 0; dbid < s->ndb; dbid++) {
     struct bndr_db *db = bndr_db_get(s, dbid);
     if (db->keys.n == 0)
@@ -301,6 +313,16 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
             goto out;
         if (type == 0xFF)
             break;
+        if (type == 0xFD && version >= 3) {
+            uint32_t cl;
+            const char *code = r_bytes(&o, &cl);
+            char ferr[512];
+            if (o.err || bndr_function_load_code(code, cl, ferr, sizeof ferr) < 0) {
+                why = "bad function library";
+                goto out;
+            }
+            continue;
+        }
         if (type == 0xFE && version >= 3) {
             uint32_t id = (uint32_t)r_u(&o, 4);
             if (o.err || id >= (uint32_t)s->ndb) {

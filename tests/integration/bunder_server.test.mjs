@@ -4,8 +4,8 @@
 // replication / module commands answering Redis' own errors.
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { RawClient, startPair, sleep, fs, path } from './bunder_compat_lib.mjs';
-import { SOURCE_DIR } from './bunder_lib.test.mjs';
+import { RawClient, startPair, startBunder, sleep, fs, path } from './bunder_compat_lib.mjs';
+import { SOURCE_DIR, decode } from './bunder_lib.test.mjs';
 
 const big = 'x'.repeat(70);
 /** Resolves when the server closed the client's socket. */
@@ -242,4 +242,83 @@ test('cmsgpack (pack, unpack, unpack_one, unpack_limit) gives redis-server\'s by
   } finally {
     await p.stop();
   }
+});
+
+const LIB = '#!lua name=mylib\n' +
+  'redis.register_function("myset", function(keys, args) return redis.call("set", keys[1], args[1]) end)\n' +
+  'redis.register_function{function_name="myget", callback=function(keys) return redis.call("get", keys[1]) end, flags={"no-writes"}, description="gets"}';
+
+test('FUNCTION LOAD/LIST/DELETE/FLUSH/STATS/DUMP/RESTORE and FCALL/FCALL_RO equal redis-server', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['FUNCTION', 'LOAD', LIB], ['FCALL', 'myset', '1', 'k', 'v'], ['FCALL', 'myget', '1', 'k'],
+      ['FCALL_RO', 'myset', '1', 'k', 'v'], ['FCALL_RO', 'myget', '1', 'k'], ['FCALL', 'nope', '0'],
+      ['FCALL', 'myget', '2', 'k'], ['FCALL', 'myget', '-1'], ['FCALL', 'myget', 'x'],
+      ['FUNCTION', 'LOAD', LIB], ['FUNCTION', 'LOAD', 'REPLACE', LIB], ['FUNCTION', 'LOAD', 'BOGUS', LIB],
+      ['FUNCTION', 'LOAD', '#!lua\nredis.register_function("x", function() return 1 end)'],
+      ['FUNCTION', 'LOAD', 'redis.register_function("x", function() return 1 end)'],
+      ['FUNCTION', 'LOAD', '#!lua name=other\nredis.register_function("myset", function() return 1 end)'],
+      ['FUNCTION', 'LOAD', '#!lua name=other\nlocal x = 1'],
+      ['FUNCTION', 'LOAD', '#!lua name=bad\nredis.register_function("a-b", function() return 1 end)'],
+      ['FUNCTION', 'LOAD', '#!lua name=bad\nfoo('], ['FUNCTION', 'LOAD', '#!py name=bad\nx'],
+      ['FUNCTION', 'LIST', 'LIBRARYNAME', 'zz*'], ['FUNCTION', 'LIST', 'BOGUS'], ['FUNCTION', 'STATS'], ['FUNCTION', 'KILL'], ['FUNCTION', 'HELP'],
+      ['EVAL', "return redis.call('fcall', 'myget', 1, 'k')", '0'],
+    ]);
+    // FUNCTION LIST: the same, up to the order of functions inside a library (a hash table's)
+    const list = async (c, ...a) => decode(await c.call('FUNCTION', 'LIST', ...a), 0)[0]
+      .map((lib) => lib.map((v, i) => (lib[i - 1] === 'functions' ? [...v].sort((x, y) => (x[1] < y[1] ? -1 : 1)) : v)));
+    for (const a of [[], ['WITHCODE'], ['LIBRARYNAME', 'my*']]) assert.deepEqual(await list(p.bc, ...a), await list(p.rc, ...a));
+    await p.same([
+      ['SCRIPT', 'FLUSH'], ['FCALL', 'myget', '1', 'k'], // libraries survive SCRIPT FLUSH
+      ['FUNCTION', 'DELETE', 'mylib'], ['FUNCTION', 'DELETE', 'mylib'], ['FCALL', 'myget', '1', 'k'],
+      ['FUNCTION', 'LOAD', LIB], ['FUNCTION', 'FLUSH', 'bogus'], ['FUNCTION', 'FLUSH'], ['FUNCTION', 'STATS'],
+      ['FUNCTION', 'bogus'],
+    ]);
+    // DUMP from one, RESTORE into the other (Redis compresses the code with LZF; bunder does not)
+    await p.same([['FUNCTION', 'LOAD', LIB]]);
+    const rdump = (await p.rc.call('FUNCTION', 'DUMP'));
+    const bdump = (await p.bc.call('FUNCTION', 'DUMP'));
+    const bulk = (b) => b.subarray(b.indexOf('\r\n') + 2, b.length - 2);
+    await p.same([['FUNCTION', 'FLUSH']]);
+    assert.equal(await p.bc.str('FUNCTION', 'RESTORE', bulk(rdump)), '+OK\r\n');
+    assert.equal(await p.rc.str('FUNCTION', 'RESTORE', bulk(bdump)), '+OK\r\n');
+    await p.same([['FCALL', 'myget', '1', 'k'], ['FUNCTION', 'RESTORE', bulk(rdump)],
+      ['FUNCTION', 'RESTORE', bulk(rdump), 'REPLACE'], ['FUNCTION', 'RESTORE', bulk(rdump), 'FLUSH'],
+      ['FUNCTION', 'RESTORE', bulk(rdump), 'BOGUS'], ['FUNCTION', 'RESTORE', 'garbage']]);
+    assert.deepEqual(await list(p.bc), await list(p.rc));
+  } finally {
+    await p.stop();
+  }
+});
+
+test('FUNCTION libraries persist: AOF replay, AOF rewrite and snapshot', async () => {
+  const { Client } = await import('./bunder_lib.test.mjs');
+  let b = await startBunder(['--appendonly', 'yes', '--appendfsync', 'always']);
+  const dir = b.dir;
+  let c = await Client.connect(b.port);
+  assert.equal(await c.call('FUNCTION', 'LOAD', LIB), 'mylib');
+  await c.call('SELECT', '4');
+  assert.equal(await c.call('FCALL', 'myset', '1', 'k', 'in4'), 'OK');
+  await b.kill();
+  b = await startBunder(['--appendonly', 'yes'], { dir });
+  c = await Client.connect(b.port);
+  await c.call('SELECT', '4');
+  assert.equal(await c.call('FCALL', 'myget', '1', 'k'), 'in4');
+  assert.match(await c.call('BGREWRITEAOF'), /started/);
+  for (let i = 0; i < 100 && /aof_rewrite_in_progress:1/.test(await c.call('INFO', 'persistence')); i++) await sleep(20);
+  await b.kill();
+  b = await startBunder(['--appendonly', 'yes'], { dir });
+  c = await Client.connect(b.port);
+  assert.equal(await c.call('FCALL', 'myget', '1', 'k'), null);
+  await c.call('SELECT', '4');
+  assert.equal(await c.call('FCALL', 'myget', '1', 'k'), 'in4');
+  assert.equal(await c.call('SAVE'), 'OK');
+  await b.stop();
+  fs.unlinkSync(path.join(dir, 'appendonly.aof'));
+  b = await startBunder(['--appendonly', 'no'], { dir });
+  c = await Client.connect(b.port);
+  assert.deepEqual((await c.call('FUNCTION', 'LIST'))[0][1], 'mylib');
+  c.close();
+  await b.stop();
 });
