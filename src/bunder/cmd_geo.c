@@ -122,37 +122,26 @@ static int decode_score(double score, double *xy)
 
 static uint64_t align52(struct gh_bits h) { return h.bits << (52 - h.step * 2); }
 
-static void move_x(struct gh_bits *h, int d)
+/* Redis' geohash_move_x/_y: moves the box one step along longitude (x: the odd bits) or latitude
+ * (y: the even bits), wrapping around */
+static void gh_move(struct gh_bits *h, int d, int along_y)
 {
     if (d == 0)
         return;
-    uint64_t x = h->bits & 0xaaaaaaaaaaaaaaaaULL, y = h->bits & 0x5555555555555555ULL;
-    uint64_t zz = 0x5555555555555555ULL >> (64 - h->step * 2);
+    const uint64_t odd = 0xaaaaaaaaaaaaaaaaULL, even = 0x5555555555555555ULL;
+    uint64_t mine = h->bits & (along_y ? even : odd), other = h->bits & (along_y ? odd : even);
+    uint64_t zz = (along_y ? odd : even) >> (64 - h->step * 2);
     if (d > 0) {
-        x = x + (zz + 1);
+        mine = mine + (zz + 1);
     } else {
-        x = x | zz;
-        x = x - (zz + 1);
+        mine = mine | zz;
+        mine = mine - (zz + 1);
     }
-    x &= (0xaaaaaaaaaaaaaaaaULL >> (64 - h->step * 2));
-    h->bits = x | y;
+    mine &= (along_y ? even : odd) >> (64 - h->step * 2);
+    h->bits = mine | other;
 }
-
-static void move_y(struct gh_bits *h, int d)
-{
-    if (d == 0)
-        return;
-    uint64_t x = h->bits & 0xaaaaaaaaaaaaaaaaULL, y = h->bits & 0x5555555555555555ULL;
-    uint64_t zz = 0xaaaaaaaaaaaaaaaaULL >> (64 - h->step * 2);
-    if (d > 0) {
-        y = y + (zz + 1);
-    } else {
-        y = y | zz;
-        y = y - (zz + 1);
-    }
-    y &= (0x5555555555555555ULL >> (64 - h->step * 2));
-    h->bits = x | y;
-}
+#define move_x(h, d) gh_move(h, d, 0)
+#define move_y(h, d) gh_move(h, d, 1)
 
 static void gh_neighbors(const struct gh_bits *h, struct gh_neighbors *n)
 {

@@ -490,8 +490,7 @@ int bndr_block_retry(struct bndr_client *c)
     return 1;
 }
 
-/* 1 when a blocking command must answer at once instead of blocking (MULTI/EXEC, scripts, AOF) */
-static int deny_blocking(struct bndr_client *c)
+int bndr_block_denied(struct bndr_client *c)
 {
     return (c->flags & (BNDR_CF_IN_EXEC | BNDR_CF_FAKE)) && !(c->flags & BNDR_CF_BRETRY);
 }
@@ -547,7 +546,7 @@ static void bmove_generic(struct bndr_client *c, int from, int to, struct bndr_a
         bndr_rewrite_prop(c, 5, a);
         return;
     }
-    if (deny_blocking(c)) {
+    if (bndr_block_denied(c)) {
         bndr_add_null(c);
         return;
     }
@@ -564,39 +563,56 @@ void bndr_cmd_blmove(struct bndr_client *c)
 
 void bndr_cmd_brpoplpush(struct bndr_client *c) { bmove_generic(c, 0, 1, &c->argv[3]); }
 
-/* [B]LMPOP [timeout] numkeys key [key ...] LEFT|RIGHT [COUNT count] */
-static void mpop_generic(struct bndr_client *c, int nk_idx, int block)
+int bndr_parse_mpop(struct bndr_client *c, int nk_idx, const char *w0, const char *w1,
+                    long long *numkeys, int *where, long long *count)
 {
-    long long numkeys, count = -1;
-    if (bndr_get_ll_or_reply(c, &c->argv[nk_idx], &numkeys, "ERR numkeys should be greater than 0") < 0)
-        return;
-    if (numkeys < 1) {
+    *count = -1;
+    if (bndr_get_ll_or_reply(c, &c->argv[nk_idx], numkeys, "ERR numkeys should be greater than 0") < 0)
+        return -1;
+    if (*numkeys < 1) {
         bndr_add_error(c, "ERR numkeys should be greater than 0");
-        return;
+        return -1;
     }
-    if (numkeys >= c->argc - nk_idx - 1) {
+    if (*numkeys >= c->argc - nk_idx - 1) {
         bndr_add_error(c, BNDR_ERR_SYNTAX);
-        return;
+        return -1;
     }
-    int where_idx = nk_idx + (int)numkeys + 1, head;
-    if (parse_side(c, &c->argv[where_idx], &head) < 0)
-        return;
+    int where_idx = nk_idx + (int)*numkeys + 1;
+    if (bndr_argeq(&c->argv[where_idx], w0))
+        *where = 0;
+    else if (bndr_argeq(&c->argv[where_idx], w1))
+        *where = 1;
+    else {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return -1;
+    }
     for (int j = where_idx + 1; j < c->argc; j++) {
-        if (count == -1 && bndr_argeq(&c->argv[j], "count") && j + 1 < c->argc) {
+        if (*count == -1 && bndr_argeq(&c->argv[j], "count") && j + 1 < c->argc) {
             j++;
-            if (bndr_get_ll_or_reply(c, &c->argv[j], &count, "ERR count should be greater than 0") < 0)
-                return;
-            if (count < 1) {
+            if (bndr_get_ll_or_reply(c, &c->argv[j], count, "ERR count should be greater than 0") < 0)
+                return -1;
+            if (*count < 1) {
                 bndr_add_error(c, "ERR count should be greater than 0");
-                return;
+                return -1;
             }
         } else {
             bndr_add_error(c, BNDR_ERR_SYNTAX);
-            return;
+            return -1;
         }
     }
-    if (count == -1)
-        count = 1;
+    if (*count == -1)
+        *count = 1;
+    return 0;
+}
+
+/* [B]LMPOP [timeout] numkeys key [key ...] LEFT|RIGHT [COUNT count] */
+static void mpop_generic(struct bndr_client *c, int nk_idx, int block)
+{
+    long long numkeys, count;
+    int where;
+    if (bndr_parse_mpop(c, nk_idx, "left", "right", &numkeys, &where, &count) < 0)
+        return;
+    int head = where == 0;
     uint64_t timeout = 0;
     if (block && bndr_parse_timeout(c, &c->argv[1], &timeout) < 0)
         return;
@@ -627,7 +643,7 @@ static void mpop_generic(struct bndr_client *c, int nk_idx, int block)
         bndr_signal_key(c->srv, keys[j].p, keys[j].n);
         return;
     }
-    if (!block || deny_blocking(c)) {
+    if (!block || bndr_block_denied(c)) {
         bndr_add_null_array(c);
         return;
     }

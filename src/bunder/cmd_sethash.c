@@ -637,6 +637,37 @@ done:
     bndr_add_ll(c, n);
 }
 
+int bndr_parse_rand_count(struct bndr_client *c, const char *with, long long *count, int *has_with)
+{
+    *count = 0;
+    *has_with = 0;
+    if (c->argc < 3)
+        return 0;
+    if (bndr_get_ll_or_reply(c, &c->argv[2], count, NULL) < 0)
+        return -1;
+    if (*count == LLONG_MIN) {
+        bndr_add_error(c, "ERR value is out of range, value must between -9223372036854775807 and "
+                          "9223372036854775807");
+        return -1;
+    }
+    if (c->argc > 4 || (c->argc == 4 && !bndr_argeq(&c->argv[3], with))) {
+        bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return -1;
+    }
+    if (c->argc == 4) {
+        *has_with = 1;
+        if (*count < -LLONG_MAX / 2 || *count > LLONG_MAX / 2) {
+            bndr_add_error(c, "ERR value is out of range");
+            return -1;
+        }
+    }
+    if (*count < -1000000000LL) { /* bounded: the reply would not fit in memory */
+        bndr_add_error(c, "ERR value is out of range");
+        return -1;
+    }
+    return 0;
+}
+
 static void hrand_emit(struct bndr_client *c, struct bndr_de *e, int withvalues)
 {
     if (withvalues && c->resp == 3)
@@ -653,26 +684,8 @@ void bndr_cmd_hrandfield(struct bndr_client *c)
 {
     long long count = 0;
     int wv = 0;
-    if (c->argc >= 3) {
-        if (bndr_get_ll_or_reply(c, &c->argv[2], &count, NULL) < 0)
-            return;
-        if (count == LLONG_MIN) {
-            bndr_add_error(c, "ERR value is out of range, value must between -9223372036854775807 and "
-                              "9223372036854775807");
-            return;
-        }
-        if (c->argc > 4 || (c->argc == 4 && !bndr_argeq(&c->argv[3], "withvalues"))) {
-            bndr_add_error(c, BNDR_ERR_SYNTAX);
-            return;
-        }
-        if (c->argc == 4) {
-            wv = 1;
-            if (count < -LLONG_MAX / 2 || count > LLONG_MAX / 2) {
-                bndr_add_error(c, "ERR value is out of range");
-                return;
-            }
-        }
-    }
+    if (bndr_parse_rand_count(c, "withvalues", &count, &wv) < 0)
+        return;
     int wrong;
     struct bndr_dict *d = get_dict(c, &c->argv[1], BNDR_HASH, 0, &wrong);
     if (wrong)
@@ -692,10 +705,6 @@ void bndr_cmd_hrandfield(struct bndr_client *c)
     int uniq = count > 0;
     if (!uniq)
         count = -count;
-    if (!uniq && count > 1000000000LL) { /* bounded: the reply would not fit in memory */
-        bndr_add_error(c, "ERR value is out of range");
-        return;
-    }
     if (!uniq || count == 1) {
         bndr_add_array(c, wv && c->resp == 2 ? count * 2 : count);
         for (long long i = 0; i < count; i++)

@@ -487,11 +487,14 @@ void bndr_cmd_zrangebylex(struct bndr_client *c) { range_compat(c, BY_LEX, 0); }
 void bndr_cmd_zrevrangebylex(struct bndr_client *c) { range_compat(c, BY_LEX, 1); }
 void bndr_cmd_zrevrange(struct bndr_client *c) { range_compat(c, BY_RANK, 1); }
 
-void bndr_cmd_zremrangebyscore(struct bndr_client *c)
+/* ZREMRANGEBYSCORE / ZREMRANGEBYLEX */
+static void zremrange_generic(struct bndr_client *c, int lex)
 {
     struct bndr_zrange_spec r;
-    if (parse_score_range(&c->argv[2], &c->argv[3], &r) < 0) {
-        bndr_add_error(c, "ERR min or max is not a float");
+    struct bndr_lex_spec lr;
+    if (lex ? parse_lex_range(&c->argv[2], &c->argv[3], &lr) < 0
+            : parse_score_range(&c->argv[2], &c->argv[3], &r) < 0) {
+        bndr_add_error(c, lex ? "ERR min or max not valid string range item" : "ERR min or max is not a float");
         return;
     }
     int wrong;
@@ -500,7 +503,8 @@ void bndr_cmd_zremrangebyscore(struct bndr_client *c)
         return;
     long long n = 0;
     struct bndr_zsl_node *x;
-    while (z && (x = bndr_zsl_first_in_range(z, &r)) != NULL) {
+    while (z && (x = lex ? bndr_zsl_first_in_lex(z, &lr) : bndr_zsl_first_in_range(z, &r)) != NULL &&
+           (!lex || bndr_lex_lte_max(x->ele, x->elen, &lr))) {
         bndr_zset_del(z, x->ele, x->elen);
         n++;
     }
@@ -509,6 +513,9 @@ void bndr_cmd_zremrangebyscore(struct bndr_client *c)
     c->srv->dirty += n;
     bndr_add_ll(c, n);
 }
+
+void bndr_cmd_zremrangebyscore(struct bndr_client *c) { zremrange_generic(c, 0); }
+void bndr_cmd_zremrangebylex(struct bndr_client *c) { zremrange_generic(c, 1); }
 
 void bndr_cmd_zremrangebyrank(struct bndr_client *c)
 {
@@ -639,54 +646,14 @@ void bndr_cmd_zrangestore(struct bndr_client *c)
     store_result(c, &c->argv[1], tmp);
 }
 
-void bndr_cmd_zremrangebylex(struct bndr_client *c)
-{
-    struct bndr_lex_spec r;
-    if (parse_lex_range(&c->argv[2], &c->argv[3], &r) < 0) {
-        bndr_add_error(c, "ERR min or max not valid string range item");
-        return;
-    }
-    int wrong;
-    struct bndr_zset *z = get_z(c, &c->argv[1], 1, &wrong);
-    if (wrong)
-        return;
-    long long n = 0;
-    struct bndr_zsl_node *x;
-    while (z && (x = bndr_zsl_first_in_lex(z, &r)) != NULL && bndr_lex_lte_max(x->ele, x->elen, &r)) {
-        bndr_zset_del(z, x->ele, x->elen);
-        n++;
-    }
-    if (z)
-        maybe_delete(c, &c->argv[1], z);
-    c->srv->dirty += n;
-    bndr_add_ll(c, n);
-}
 
 /* ZRANDMEMBER key [count [WITHSCORES]] */
 void bndr_cmd_zrandmember(struct bndr_client *c)
 {
     long long count = 0;
     int ws = 0;
-    if (c->argc >= 3) {
-        if (bndr_get_ll_or_reply(c, &c->argv[2], &count, NULL) < 0)
-            return;
-        if (count == LLONG_MIN) {
-            bndr_add_error(c, "ERR value is out of range, value must between -9223372036854775807 and "
-                              "9223372036854775807");
-            return;
-        }
-        if (c->argc > 4 || (c->argc == 4 && !bndr_argeq(&c->argv[3], "withscores"))) {
-            bndr_add_error(c, BNDR_ERR_SYNTAX);
-            return;
-        }
-        if (c->argc == 4) {
-            ws = 1;
-            if (count < -LLONG_MAX / 2 || count > LLONG_MAX / 2) {
-                bndr_add_error(c, "ERR value is out of range");
-                return;
-            }
-        }
-    }
+    if (bndr_parse_rand_count(c, "withscores", &count, &ws) < 0)
+        return;
     int wrong;
     struct bndr_zset *z = get_z(c, &c->argv[1], 0, &wrong);
     if (wrong)
@@ -707,10 +674,6 @@ void bndr_cmd_zrandmember(struct bndr_client *c)
     int uniq = count > 0;
     if (!uniq)
         count = -count;
-    if (!uniq && count > 1000000000LL) { /* bounded: the reply would not fit in memory */
-        bndr_add_error(c, "ERR value is out of range");
-        return;
-    }
     if (!uniq || count == 1) {
         bndr_add_array(c, ws && c->resp == 2 ? count * 2 : count);
         for (long long i = 0; i < count; i++) {
@@ -979,11 +942,6 @@ static void zpop_reply(struct bndr_client *c, struct bndr_arg *k, struct bndr_zs
     bndr_signal_key(c->srv, k->p, k->n);
 }
 
-static int deny_blocking(struct bndr_client *c)
-{
-    return (c->flags & (BNDR_CF_IN_EXEC | BNDR_CF_FAKE)) && !(c->flags & BNDR_CF_BRETRY);
-}
-
 /* keys[0..nk) in order: the first non-empty zset is popped; else block (or null array). */
 static void zpop_keys(struct bndr_client *c, struct bndr_arg *keys, long long nk, int max,
                       long long count, int nested, int block, uint64_t timeout)
@@ -998,7 +956,7 @@ static void zpop_keys(struct bndr_client *c, struct bndr_arg *keys, long long nk
         zpop_reply(c, &keys[j], z, max, count, nested);
         return;
     }
-    if (!block || deny_blocking(c)) {
+    if (!block || bndr_block_denied(c)) {
         bndr_add_null_array(c);
         return;
     }
@@ -1019,42 +977,10 @@ void bndr_cmd_bzpopmax(struct bndr_client *c) { bzpop_generic(c, 1); }
 /* [B]ZMPOP [timeout] numkeys key [key ...] MIN|MAX [COUNT count] */
 static void zmpop_generic(struct bndr_client *c, int nk_idx, int block)
 {
-    long long numkeys, count = -1;
-    if (bndr_get_ll_or_reply(c, &c->argv[nk_idx], &numkeys, "ERR numkeys should be greater than 0") < 0)
+    long long numkeys, count;
+    int max;
+    if (bndr_parse_mpop(c, nk_idx, "min", "max", &numkeys, &max, &count) < 0)
         return;
-    if (numkeys < 1) {
-        bndr_add_error(c, "ERR numkeys should be greater than 0");
-        return;
-    }
-    if (numkeys >= c->argc - nk_idx - 1) {
-        bndr_add_error(c, BNDR_ERR_SYNTAX);
-        return;
-    }
-    int where_idx = nk_idx + (int)numkeys + 1, max;
-    if (bndr_argeq(&c->argv[where_idx], "min"))
-        max = 0;
-    else if (bndr_argeq(&c->argv[where_idx], "max"))
-        max = 1;
-    else {
-        bndr_add_error(c, BNDR_ERR_SYNTAX);
-        return;
-    }
-    for (int j = where_idx + 1; j < c->argc; j++) {
-        if (count == -1 && bndr_argeq(&c->argv[j], "count") && j + 1 < c->argc) {
-            j++;
-            if (bndr_get_ll_or_reply(c, &c->argv[j], &count, "ERR count should be greater than 0") < 0)
-                return;
-            if (count < 1) {
-                bndr_add_error(c, "ERR count should be greater than 0");
-                return;
-            }
-        } else {
-            bndr_add_error(c, BNDR_ERR_SYNTAX);
-            return;
-        }
-    }
-    if (count == -1)
-        count = 1;
     uint64_t timeout = 0;
     if (block && bndr_parse_timeout(c, &c->argv[1], &timeout) < 0)
         return;

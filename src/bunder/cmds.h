@@ -284,5 +284,15 @@ int bndr_parse_scan_opts(struct bndr_client *c, int first, int allow_type,
                          struct bndr_scan_opts *o);
 int bndr_parse_cursor(struct bndr_client *c, const struct bndr_arg *a, uint64_t *out);
 void bndr_scan_generic(struct bndr_client *c, struct bndr_dict *d, int cursor_arg, int kind);
+/* cmd_sethash.c: ZRANDMEMBER/HRANDFIELD's "key [count [with]]" (Redis' checks; a negative count
+ * bounded to 10^9); *count 0 and *has_with 0 without a count. -1: an error was replied. */
+int bndr_parse_rand_count(struct bndr_client *c, const char *with, long long *count, int *has_with);
+/* cmd_list.c: [B]LMPOP/[B]ZMPOP's "numkeys key... w0|w1 [COUNT n]" from argv[nk_idx]: *where 0 for
+ * w0, 1 for w1; *count 1 by default. -1: an error was replied. */
+int bndr_parse_mpop(struct bndr_client *c, int nk_idx, const char *w0, const char *w1,
+                    long long *numkeys, int *where, long long *count);
+/* cmd_list.c: 1 when a blocking command must answer at once instead of blocking (MULTI/EXEC,
+ * scripts, AOF loading), 0 when it may block (or runs again for a blocked client) */
+int bndr_block_denied(struct bndr_client *c);
 
 #endif
