@@ -27,6 +27,8 @@ const struct bb_knob kms_knobs[] = {
                     "rows re-wrapped per transaction by a master-key rotation"),
     BB_KNOB_U64_ROW(ST, rotate_pause_ms, "BUNBASE_BUN_KMS_ROTATE_PAUSE_MS", "0", 0, 60000,
                     "pause between rotation batches (throttling; tests)"),
+    BB_KNOB_U64_ROW(ST, audit_max_rows, "BUNBASE_BUN_KMS_AUDIT_MAX_ROWS", "1000000", 100,
+                    1000000000, "audit records kept; the oldest beyond it are deleted"),
     BB_KNOBS_END,
 };
 #undef ST

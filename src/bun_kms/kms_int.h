@@ -33,6 +33,7 @@ struct kms_config {
     char rpc_addr[128];         /* RPC_ADDR: "" = no RPC listener */
     uint64_t rotate_batch;      /* ROTATE_BATCH: rows re-wrapped per transaction */
     uint64_t rotate_pause_ms;   /* ROTATE_PAUSE_MS: sleep between batches (tests, throttling) */
+    uint64_t audit_max_rows;    /* AUDIT_MAX_ROWS: the oldest audit records beyond it go */
 };
 int kms_config_load(struct kms_config *c, char *err, size_t errcap);
 
@@ -57,6 +58,7 @@ struct bun_kms {
     struct kms_master mk; /* current */
     struct kms_master old; /* during a rotation: the key rows may still be wrapped with */
     int rotating;
+    uint64_t audit_writes; /* under mu: every 256th write prunes the audit table */
     pthread_mutex_t rotate_mu; /* one master rotation at a time */
     /* transports */
     struct bb_runtime *rt;

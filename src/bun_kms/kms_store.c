@@ -739,6 +739,16 @@ void kms_audit(struct bun_kms *k, const struct bb_identity *who, const char *op,
             bb_error(KMS_MOD, "audit_write_failed op=%s msg=\"%s\"", op, sqlite3_errmsg(k->db));
     }
     sqlite3_finalize(st);
+    if (own_txn && ++k->audit_writes % 256 == 0) {
+        /* the bound: the oldest records beyond BUNBASE_BUN_KMS_AUDIT_MAX_ROWS go */
+        sqlite3_stmt *del = NULL;
+        if (sqlite3_prepare_v2(k->db, "DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?1",
+                               -1, &del, NULL) == SQLITE_OK) {
+            sqlite3_bind_int64(del, 1, (sqlite3_int64)k->c.audit_max_rows);
+            sqlite3_step(del);
+        }
+        sqlite3_finalize(del);
+    }
     if (own_txn) kms_exec(k, "PRAGMA synchronous=FULL");
     if (lock) pthread_mutex_unlock(&k->mu);
 }

@@ -31,6 +31,7 @@ static struct kms_config config(const char *key)
     c.page_max = 100;
     c.max_request = 65536;
     c.rotate_batch = 2;
+    c.audit_max_rows = 1000000;
     return c;
 }
 
@@ -305,6 +306,28 @@ static void test_wrong_key_and_rotation(void **state)
     kms_free(k);
 }
 
+static void test_audit_bound(void **state)
+{
+    (void)state;
+    struct kms_config c = config(K1);
+    c.audit_max_rows = 100;
+    struct bun_kms *k = NULL;
+    assert_int_equal(kms_new(&c, dir, &k, err, sizeof err), 0);
+    json_t *page = NULL;
+    for (int i = 0; i < 600; i++) {
+        assert_int_equal(kms_secret_list(k, bun_kms_system_identity(), "p_x", "", 1, &page, err, sizeof err), 0);
+        json_decref(page);
+    }
+    json_t *a = NULL;
+    assert_int_equal(kms_audit_query(k, NULL, NULL, NULL, 0, 0, 0, 1000, &a), 0);
+    size_t n = json_array_size(json_object_get(a, "records"));
+    assert_true(n >= 100 && n < 100 + 256);
+    /* the newest are kept */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(a, "records"), 0), "id")), 600);
+    json_decref(a);
+    kms_free(k);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_kid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_roles_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_key_and_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_audit_bound, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
