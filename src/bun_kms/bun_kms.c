@@ -19,6 +19,7 @@ void kms_free(struct bun_kms *k)
 {
     if (!k) return;
     kms_store_close(k);
+    kms_pkcache_release(k);
     pthread_mutex_destroy(&k->mu);
     pthread_mutex_destroy(&k->rotate_mu);
     OPENSSL_cleanse(&k->c, sizeof k->c);
@@ -33,8 +34,8 @@ int kms_new(const struct kms_config *c, const char *data_dir, struct bun_kms **o
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->rotate_mu, NULL);
     k->c = *c;
-    int rc = 0;
-    if ((size_t)snprintf(k->dir, sizeof k->dir, "%s/bun_kms", data_dir) >= sizeof k->dir) {
+    int rc = kms_pkcache_init(k);
+    if (rc == 0 && (size_t)snprintf(k->dir, sizeof k->dir, "%s/bun_kms", data_dir) >= sizeof k->dir) {
         snprintf(err, errcap, "bun-kms: data directory path too long");
         rc = BB_EINVAL;
     }

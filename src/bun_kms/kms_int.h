@@ -60,6 +60,10 @@ struct bun_kms {
     int rotating;
     uint64_t audit_writes; /* under mu: every 256th write prunes the audit table */
     pthread_mutex_t rotate_mu; /* one master rotation at a time */
+    /* parsed private keys of recent versions (kms_ops.c): a version's material never changes;
+     * deleting a key or a namespace empties it */
+    pthread_mutex_t pkmu;
+    struct kms_pkslot *pk; /* KMS_PK_SLOTS, direct-mapped by ident */
     /* transports */
     struct bb_runtime *rt;
     struct bb_rpc_server *rpc;
@@ -119,6 +123,11 @@ int kms_key_list(struct bun_kms *k, const struct bb_identity *who, const char *n
  * already checked and audited (create, rotate). */
 int kms_key_meta(struct bun_kms *k, const char *ns, const char *name, struct json_t **out,
                  char *err, size_t errcap);
+
+/* The private-key cache (kms_ops.c). */
+#define KMS_PK_SLOTS 256
+int kms_pkcache_init(struct bun_kms *k);
+void kms_pkcache_release(struct bun_kms *k);
 
 /* Transports (kms_http.c). */
 int kms_http_start(struct bun_kms *k, char *err, size_t errcap);

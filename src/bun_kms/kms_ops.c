@@ -127,6 +127,70 @@ static void wipe_free(void *p, size_t n)
     free(p);
 }
 
+/* ------------------------------------------------------------------ private-key cache */
+
+struct kms_pkslot {
+    char ident[600]; /* "key|ns|name|version"; "" = empty */
+    EVP_PKEY *p;
+};
+
+int kms_pkcache_init(struct bun_kms *k)
+{
+    k->pk = calloc(KMS_PK_SLOTS, sizeof *k->pk);
+    if (!k->pk) return BB_ENOMEM;
+    pthread_mutex_init(&k->pkmu, NULL);
+    return 0;
+}
+
+static void pkcache_clear(struct bun_kms *k)
+{
+    pthread_mutex_lock(&k->pkmu);
+    for (size_t i = 0; i < KMS_PK_SLOTS; i++) {
+        EVP_PKEY_free(k->pk[i].p);
+        memset(&k->pk[i], 0, sizeof k->pk[i]);
+    }
+    pthread_mutex_unlock(&k->pkmu);
+}
+
+void kms_pkcache_release(struct bun_kms *k)
+{
+    if (!k->pk) return;
+    pkcache_clear(k);
+    pthread_mutex_destroy(&k->pkmu);
+    free(k->pk);
+    k->pk = NULL;
+}
+
+static size_t pk_slot(const char *ident)
+{
+    uint8_t d[BB_SHA256_LEN];
+    bb_sha256(ident, strlen(ident), d);
+    return ((size_t)d[0] << 8 | d[1]) % KMS_PK_SLOTS;
+}
+
+/* A new reference to the cached key, or NULL. */
+static EVP_PKEY *pkcache_get(struct bun_kms *k, const char *ident)
+{
+    struct kms_pkslot *s = &k->pk[pk_slot(ident)];
+    EVP_PKEY *p = NULL;
+    pthread_mutex_lock(&k->pkmu);
+    if (s->p && strcmp(s->ident, ident) == 0 && EVP_PKEY_up_ref(s->p) == 1) p = s->p;
+    pthread_mutex_unlock(&k->pkmu);
+    return p;
+}
+
+static void pkcache_put(struct bun_kms *k, const char *ident, EVP_PKEY *p)
+{
+    struct kms_pkslot *s = &k->pk[pk_slot(ident)];
+    if (EVP_PKEY_up_ref(p) != 1) return;
+    pthread_mutex_lock(&k->pkmu);
+    EVP_PKEY *old = s->p;
+    snprintf(s->ident, sizeof s->ident, "%s", ident);
+    s->p = p;
+    pthread_mutex_unlock(&k->pkmu);
+    EVP_PKEY_free(old);
+}
+
 /* ------------------------------------------------------------------ secrets */
 
 static int secret_put(struct bun_kms *k, const char *ns, const char *name, const void *value,
@@ -302,6 +366,7 @@ int bun_kms_namespace_drop(struct bun_kms *k, const struct bb_identity *who, con
                                           "DELETE FROM key_versions WHERE ns = ?1",
                                           "DELETE FROM keys WHERE ns = ?1"};
         rc = delete_rows(k, sql, 3, ns, NULL, &n);
+        pkcache_clear(k);
     }
     kms_audit(k, who, "namespace.drop", ns, NULL, 0, rc, 1);
     return rc;
@@ -733,6 +798,7 @@ int bun_kms_key_delete(struct bun_kms *k, const struct bb_identity *who, const c
             "DELETE FROM key_versions WHERE ns = ?1 AND name = ?2",
             "DELETE FROM keys WHERE ns = ?1 AND name = ?2"};
         rc = delete_rows(k, sql, 2, ns, name, &n);
+        pkcache_clear(k);
         if (rc == 0 && n == 0) {
             rc = BB_ENOTFOUND;
             SETERR("no key %s", name);
@@ -962,17 +1028,30 @@ int bun_kms_sign(struct bun_kms *k, const struct bb_identity *who, const char *n
                (unsigned long long)k->c.data_max);
         rc = BB_ETOOBIG;
     }
-    if (rc == 0) rc = versions_load(k, ns, name, -1, 1, &type, &cur, &rows, &n, err, errcap);
+    /* the current version's metadata; its parsed private key from the cache, else opened */
+    if (rc == 0) rc = versions_load(k, ns, name, -1, 0, &type, &cur, &rows, &n, err, errcap);
     if (rc == 0) rc = check_alg(alg, type, err, errcap);
     if (rc == 0) {
         ver = rows[0].version;
-        BIO *b = BIO_new_mem_buf(rows[0].priv, (int)rows[0].privlen);
-        EVP_PKEY *p = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-        BIO_free(b);
+        char ident[600];
+        ident_of(ident, sizeof ident, "key", ns, name, ver);
+        EVP_PKEY *p = pkcache_get(k, ident);
+        if (!p) {
+            struct version_row *pr = NULL;
+            size_t pn = 0;
+            int c2 = 0;
+            enum bun_kms_key_type t2;
+            rc = versions_load(k, ns, name, ver, 1, &t2, &c2, &pr, &pn, err, errcap);
+            BIO *b = rc == 0 ? BIO_new_mem_buf(pr[0].priv, (int)pr[0].privlen) : NULL;
+            p = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+            BIO_free(b);
+            rows_free(pr, pn);
+            if (p) pkcache_put(k, ident, p);
+        }
         EVP_MD_CTX *mc = EVP_MD_CTX_new();
         size_t sl = 0;
         unsigned char *s = NULL;
-        rc = p && mc ? md_ctx_init(mc, p, alg, 1) : BB_EINTERNAL;
+        if (rc == 0) rc = p && mc ? md_ctx_init(mc, p, alg, 1) : BB_EINTERNAL;
         if (rc == 0 && (EVP_DigestSign(mc, NULL, &sl, msg, len) != 1 || !(s = malloc(sl ? sl : 1)) ||
                         EVP_DigestSign(mc, s, &sl, msg, len) != 1))
             rc = BB_EINTERNAL;

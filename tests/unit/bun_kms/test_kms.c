@@ -306,6 +306,31 @@ static void test_wrong_key_and_rotation(void **state)
     kms_free(k);
 }
 
+/* the parsed-key cache never serves a deleted key's material to a new key of the same name */
+static void test_key_cache_after_delete(void **state)
+{
+    (void)state;
+    struct bun_kms *k = open_kms(K1);
+    const struct bb_identity *sys = bun_kms_system_identity();
+    char kid1[BUN_KMS_KID_MAX + 1], kid2[BUN_KMS_KID_MAX + 1];
+    unsigned char *sig = NULL;
+    size_t sl = 0;
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(bun_kms_key_create(k, sys, "p_c", "cc", BUN_KMS_ED25519, err, sizeof err), 0);
+        char *kid = round ? kid2 : kid1;
+        for (int i = 0; i < 2; i++) { /* the second sign is served from the cache */
+            assert_int_equal(bun_kms_sign(k, sys, "p_c", "cc", "EdDSA", 0, "m", 1, &sig, &sl, kid, err, sizeof err), 0);
+            assert_int_equal(bun_kms_verify(k, sys, "p_c", "cc", "EdDSA", 0, kid, "m", 1, sig, sl, err, sizeof err), 0);
+            free(sig);
+        }
+        if (round == 0) assert_int_equal(bun_kms_key_delete(k, sys, "p_c", "cc", err, sizeof err), 0);
+    }
+    assert_string_not_equal(kid1, kid2);
+    assert_int_equal(bun_kms_namespace_drop(k, sys, "p_c", err, sizeof err), 0);
+    assert_int_equal(bun_kms_sign(k, sys, "p_c", "cc", "EdDSA", 0, "m", 1, &sig, &sl, kid1, err, sizeof err), BB_ENOTFOUND);
+    kms_free(k);
+}
+
 static void test_audit_bound(void **state)
 {
     (void)state;
@@ -337,6 +362,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_import_kid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_roles_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_key_and_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_key_cache_after_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_bound, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
