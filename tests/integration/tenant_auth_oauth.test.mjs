@@ -33,12 +33,16 @@ function errorOf(r) {
 }
 
 describe('tenant-auth OAuth / OIDC', () => {
-  let srv, base, dev, proj, op, es, gh;
+  let srv, base, dev, proj, op, es, ed, gh;
   before(async () => {
     op = await startProvider({ clientId: 'client-rs', clientSecret: 'secret-rs-0123456789' });
     es = await startProvider({
       clientId: 'client-es', clientSecret: 'secret-es-0123456789', alg: 'ES256',
       user: { sub: 'es-user', email: 'bob@example.com', email_verified: false },
+    });
+    ed = await startProvider({
+      clientId: 'client-ed', clientSecret: 'secret-ed-0123456789', alg: 'EdDSA',
+      user: { sub: 'ed-user', email: 'carol@example.com', email_verified: true },
     });
     gh = await startProvider({ clientId: 'client-gh', clientSecret: 'secret-gh-0123456789' });
     srv = await startServer({ env: { ...FAST_ENV, BUNBASE_TENANT_AUTH_RATE_LIMIT: '0', BUNBASE_TENANT_AUTH_OAUTH_JWKS_REFETCH_MS: '0' } });
@@ -52,12 +56,13 @@ describe('tenant-auth OAuth / OIDC', () => {
         kind: 'github', enabled: true, client_id: 'client-gh', client_secret: 'secret-gh-0123456789',
         authorize_url: `${gh.url}/login/oauth/authorize`, token_url: `${gh.url}/login/oauth/access_token`, userinfo_url: `${gh.url}/user`,
       },
+      corp: { kind: 'oidc', enabled: true, client_id: 'client-ed', client_secret: 'secret-ed-0123456789', issuer: ed.issuer, scopes: 'email' },
       off: { kind: 'oidc', enabled: false, client_id: 'client-off', client_secret: 'secret-off-0123456789', issuer: op.issuer },
     });
   });
   after(async () => {
     await srv?.stop();
-    await Promise.all([op?.stop(), es?.stop(), gh?.stop()]);
+    await Promise.all([op?.stop(), es?.stop(), ed?.stop(), gh?.stop()]);
   });
 
   test('the client secrets went to bun-kms: no API returns them', async () => {
@@ -100,10 +105,15 @@ describe('tenant-auth OAuth / OIDC', () => {
     assert.equal(reused.json.code, 'invalid_state');
   });
 
-  test('Google shape (OIDC by discovery) with ES256 signatures; GitHub: user and primary verified email', async () => {
+  test('Google shape (OIDC by discovery) with ES256 signatures, OIDC with EdDSA; GitHub: user and primary verified email', async () => {
     let r = await signIn(base, proj.pk, 'google', APP);
     assert.ok(fragment(r.final).access_token, r.final.toString());
     assert.ok(r.authorize.searchParams.get('nonce'));
+    r = await signIn(base, proj.pk, 'corp', APP);
+    assert.equal(r.authorize.searchParams.get('scope'), 'openid email');
+    const edMe = await api(base, 'GET', '/v1/auth/project/me', { token: fragment(r.final).access_token, key: proj.pk });
+    assert.equal(edMe.status, 200, edMe.text);
+    assert.equal(edMe.json.email || edMe.json.user?.email, 'carol@example.com');
     r = await signIn(base, proj.pk, 'github', APP);
     assert.equal(r.authorize.pathname, '/login/oauth/authorize');
     assert.equal(r.authorize.searchParams.get('nonce'), null);
