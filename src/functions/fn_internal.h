@@ -44,6 +44,7 @@ struct fn_config {
     uint64_t max_log_bytes;     /* BUNBASE_FUNCTIONS_MAX_LOG_BYTES: console output kept per call */
     uint64_t max_functions;     /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
     uint64_t max_versions;      /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
+    uint64_t log_queue;         /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
 };
 
 /* 0, or BB_EINVAL with err naming the knob. */
@@ -75,8 +76,10 @@ struct fn_invocation {
     size_t logs_len;
 };
 
-/* Opens <dir>/functions.db (WAL). */
-int fn_store_open(const char *dir, struct fn_store **out, char *err, size_t errcap);
+/* Opens <dir>/functions.db (WAL) and starts its writer thread; max_queued bounds the invocation
+ * records waiting to be written. */
+int fn_store_open(const char *dir, size_t max_queued, struct fn_store **out, char *err,
+                  size_t errcap);
 void fn_store_close(struct fn_store *s);
 /* Records a new version (or finds the one with the same content: *created 0). Active version
  * becomes it when activate. */
@@ -101,7 +104,12 @@ int fn_store_delete(struct fn_store *s, const char *pid, const char *name);
 /* Versions beyond the newest keep (never the active one): their numbers, to delete bundles. */
 int fn_store_prune_versions(struct fn_store *s, const char *pid, const char *name, uint64_t keep,
                             int64_t *out, size_t cap, size_t *n);
+/* Queues a copy of inv for the writer thread: 0, BB_ELIMIT (queue full: dropped and counted),
+ * BB_ENOMEM. Never blocks on SQLite. */
 int fn_store_record(struct fn_store *s, const struct fn_invocation *inv);
+/* Waits until every record queued before the call is written (or dropped). */
+void fn_store_flush(struct fn_store *s);
+uint64_t fn_store_dropped(struct fn_store *s);
 /* Deletes invocations and metrics older than cutoff_ms. */
 int fn_store_retention(struct fn_store *s, int64_t cutoff_ms);
 
@@ -155,6 +163,9 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c);
 /* A new version is active (or the function is gone): idle workers of other versions are killed,
  * busy ones are killed when they finish (in-flight calls end on the version they started on). */
 void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version);
+/* The active version as the pools know it (set by fn_pools_retire and the first invocation):
+ * 0 with *version, BB_ENOTFOUND when unknown (then ask the store). Saves a SQLite read per call. */
+int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version);
 /* Reaps idle workers over cfg->idle_ms (keeping min_warm) and dead ones. Any thread. */
 void fn_pools_reap(struct fn_pools *p);
 /* JSON counters for /health. */

@@ -394,7 +394,6 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
     struct timespec until;
     bb_time_deadline(CLOCK_MONOTONIC, cfg->queue_wait_ms, &until);
     int waiting = 0;
-    struct fn_worker *stale = NULL;
     pthread_mutex_lock(&p->mu);
     struct fn_fpool *fp = find_pool(p, c->project_id, c->name, 1);
     struct fn_proj *pr = find_proj(p, c->project_id);
@@ -403,10 +402,10 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
         fail(c, 503, "worker_unavailable", "out of memory");
         return BB_ENOMEM;
     }
-    if (fp->version != c->version) {
-        fp->version = c->version;
-        stale = take_stale(fp);
-    }
+    /* the pool's version is set by fn_pools_retire (every activation goes through it); a new pool
+     * takes the caller's. A caller that read an older version runs on a worker of that version,
+     * which is dropped when it is released. */
+    if (fp->version == 0) fp->version = c->version;
     fp->used = 1;
     for (;;) {
         if (pr->inflight < cfg->project_concurrency) {
@@ -416,7 +415,6 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
                     pr->inflight++;
                     if (waiting) fp->waiting--;
                     pthread_mutex_unlock(&p->mu);
-                    kill_list(p, stale);
                     *out = w;
                     *cold = 0;
                     return 0;
@@ -427,8 +425,6 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
                 if (waiting) fp->waiting--;
                 p->spawned++;
                 pthread_mutex_unlock(&p->mu);
-                kill_list(p, stale);
-                stale = NULL;
                 struct fn_worker *w = NULL;
                 int rc = spawn(p, c->project_id, c->name, c->version, &w, c);
                 pthread_mutex_lock(&p->mu);
@@ -461,7 +457,6 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
     }
     p->rejected++;
     pthread_mutex_unlock(&p->mu);
-    kill_list(p, stale);
     c->retry_after_s = (int)((cfg->queue_wait_ms + 999) / 1000);
     if (c->retry_after_s < 1) c->retry_after_s = 1;
     fail(c, 429, "too_many_invocations",
@@ -656,7 +651,7 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
 void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version)
 {
     pthread_mutex_lock(&p->mu);
-    struct fn_fpool *fp = find_pool(p, pid, name, 0);
+    struct fn_fpool *fp = find_pool(p, pid, name, 1); /* remembered even before the first call */
     struct fn_worker *dead = NULL;
     if (fp) {
         fp->version = keep_version;
@@ -666,6 +661,16 @@ void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int6
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     kill_list(p, dead);
+}
+
+int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version)
+{
+    pthread_mutex_lock(&p->mu);
+    struct fn_fpool *fp = find_pool(p, pid, name, 0);
+    int rc = fp && fp->version > 0 ? 0 : BB_ENOTFOUND;
+    if (rc == 0) *version = fp->version;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 void fn_pools_reap(struct fn_pools *p)

@@ -8,6 +8,11 @@
  *   invocations(id, project_id, name, version, started_ms, duration_ms, status, cold, error, logs)
  *   metrics(project_id, name, minute, count, errors, cold, total_ms)   PK (project_id, name, minute)
  * Retention: fn_store_retention deletes invocations and metrics older than the cutoff.
+ *
+ * Invocation records are queued (fn_store_record, bounded: a full queue drops and counts) and
+ * written by the store's writer thread, many per transaction, off the request path;
+ * fn_store_flush waits until what was queued before it is written (the logs and metrics routes
+ * call it, so a caller reads its own invocations).
  */
 #include "fn_internal.h"
 #include "bb_err.h"
@@ -19,10 +24,59 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct rec {
+    struct rec *next;
+    struct fn_invocation inv; /* its strings point into the allocations below */
+    char *pid, *name, *error, *logs;
+};
+
 struct fn_store {
     sqlite3 *db;
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* the connection */
+    /* the record queue */
+    pthread_mutex_t qmu;
+    pthread_cond_t qcv, donecv;
+    struct rec *head, *tail;
+    size_t queued, max_queued;
+    uint64_t enqueued, written, dropped;
+    int stopping, writer_started;
+    pthread_t writer;
 };
+
+static int write_records(struct fn_store *s, struct rec *list);
+
+static void rec_free(struct rec *r)
+{
+    free(r->pid), free(r->name), free(r->error), free(r->logs);
+    free(r);
+}
+
+static void *writer_main(void *arg)
+{
+    struct fn_store *s = arg;
+    pthread_mutex_lock(&s->qmu);
+    for (;;) {
+        while (!s->head && !s->stopping)
+            pthread_cond_wait(&s->qcv, &s->qmu);
+        if (!s->head && s->stopping) break;
+        struct rec *list = s->head;
+        size_t n = s->queued;
+        s->head = s->tail = NULL;
+        s->queued = 0;
+        pthread_mutex_unlock(&s->qmu);
+        write_records(s, list);
+        while (list) {
+            struct rec *nx = list->next;
+            rec_free(list);
+            list = nx;
+        }
+        pthread_mutex_lock(&s->qmu);
+        s->written += n;
+        pthread_cond_broadcast(&s->donecv);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return NULL;
+}
 
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
@@ -43,13 +97,18 @@ static const char schema[] =
     " minute INTEGER NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,"
     " cold INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, minute));";
 
-int fn_store_open(const char *dir, struct fn_store **out, char *err, size_t errcap)
+int fn_store_open(const char *dir, size_t max_queued, struct fn_store **out, char *err,
+                  size_t errcap)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/functions.db", dir);
     struct fn_store *s = calloc(1, sizeof *s);
     if (!s) return BB_ENOMEM;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->qmu, NULL);
+    pthread_cond_init(&s->qcv, NULL);
+    pthread_cond_init(&s->donecv, NULL);
+    s->max_queued = max_queued;
     int rc = sqlite3_open_v2(path, &s->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                              NULL);
@@ -63,6 +122,12 @@ int fn_store_open(const char *dir, struct fn_store **out, char *err, size_t errc
         fn_store_close(s);
         return BB_EIO;
     }
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        snprintf(err, errcap, "functions: cannot start the log writer");
+        fn_store_close(s);
+        return BB_EIO;
+    }
+    s->writer_started = 1;
     *out = s;
     return 0;
 }
@@ -70,9 +135,75 @@ int fn_store_open(const char *dir, struct fn_store **out, char *err, size_t errc
 void fn_store_close(struct fn_store *s)
 {
     if (!s) return;
+    if (s->writer_started) { /* writes what is queued, then ends */
+        pthread_mutex_lock(&s->qmu);
+        s->stopping = 1;
+        pthread_cond_broadcast(&s->qcv);
+        pthread_mutex_unlock(&s->qmu);
+        pthread_join(s->writer, NULL);
+    }
     if (s->db) sqlite3_close(s->db);
+    pthread_cond_destroy(&s->qcv);
+    pthread_cond_destroy(&s->donecv);
+    pthread_mutex_destroy(&s->qmu);
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+static char *dup_or_null(const char *p, size_t n)
+{
+    return p ? strndup(p, n) : NULL;
+}
+
+int fn_store_record(struct fn_store *s, const struct fn_invocation *inv)
+{
+    struct rec *r = calloc(1, sizeof *r);
+    if (!r) return BB_ENOMEM;
+    r->inv = *inv;
+    r->pid = strdup(inv->project_id);
+    r->name = strdup(inv->name);
+    r->error = inv->error ? strdup(inv->error) : NULL;
+    r->logs = dup_or_null(inv->logs, inv->logs_len);
+    if (!r->pid || !r->name || (inv->error && !r->error) || (inv->logs && !r->logs)) {
+        rec_free(r);
+        return BB_ENOMEM;
+    }
+    r->inv.project_id = r->pid, r->inv.name = r->name, r->inv.error = r->error;
+    r->inv.logs = r->logs;
+    pthread_mutex_lock(&s->qmu);
+    if (s->queued >= s->max_queued) {
+        s->dropped++;
+        pthread_mutex_unlock(&s->qmu);
+        rec_free(r);
+        return BB_ELIMIT;
+    }
+    if (s->tail)
+        s->tail->next = r;
+    else
+        s->head = r;
+    s->tail = r;
+    s->queued++;
+    s->enqueued++;
+    pthread_cond_signal(&s->qcv);
+    pthread_mutex_unlock(&s->qmu);
+    return 0;
+}
+
+void fn_store_flush(struct fn_store *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    uint64_t target = s->enqueued;
+    while (s->written < target && !s->stopping)
+        pthread_cond_wait(&s->donecv, &s->qmu);
+    pthread_mutex_unlock(&s->qmu);
+}
+
+uint64_t fn_store_dropped(struct fn_store *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    uint64_t d = s->dropped;
+    pthread_mutex_unlock(&s->qmu);
+    return d;
 }
 
 /* Prepares sql and binds text parameters (NULL-terminated list of strings). */
@@ -408,50 +539,54 @@ int fn_store_prune_versions(struct fn_store *s, const char *pid, const char *nam
     return rc;
 }
 
-int fn_store_record(struct fn_store *s, const struct fn_invocation *inv)
+static int write_one(struct fn_store *s, const struct fn_invocation *inv)
+{
+    int rc = 0;
+    sqlite3_stmt *st = prep(s, "INSERT INTO invocations(id, project_id, name, version, "
+                               "started_ms, duration_ms, status, cold, error, logs) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    if (!st) return BB_EIO;
+    sqlite3_bind_text(st, 1, inv->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, inv->project_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, inv->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, inv->version);
+    sqlite3_bind_int64(st, 5, inv->started_ms);
+    sqlite3_bind_int64(st, 6, inv->duration_ms);
+    sqlite3_bind_int(st, 7, inv->status);
+    sqlite3_bind_int(st, 8, inv->cold);
+    if (inv->error)
+        sqlite3_bind_text(st, 9, inv->error, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
+    if (inv->logs)
+        sqlite3_bind_text(st, 10, inv->logs, (int)inv->logs_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 10);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+    sqlite3_finalize(st);
+    st = prep(s, "INSERT INTO metrics(project_id, name, minute, count, errors, cold, "
+                 "total_ms) VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT(project_id, name, "
+                 "minute) DO UPDATE SET count=count+1, errors=errors+excluded.errors, "
+                 "cold=cold+excluded.cold, total_ms=total_ms+excluded.total_ms");
+    if (!st) return BB_EIO;
+    sqlite3_bind_text(st, 1, inv->project_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, inv->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, inv->started_ms / 60000);
+    sqlite3_bind_int(st, 4, inv->error || inv->status >= 500 ? 1 : 0);
+    sqlite3_bind_int(st, 5, inv->cold);
+    sqlite3_bind_int64(st, 6, inv->duration_ms);
+    if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* One transaction for the whole list (the writer thread). */
+static int write_records(struct fn_store *s, struct rec *list)
 {
     pthread_mutex_lock(&s->mu);
     int rc = exec_simple(s, "BEGIN IMMEDIATE");
-    sqlite3_stmt *st = rc ? NULL
-                          : prep(s, "INSERT INTO invocations(id, project_id, name, version, "
-                                    "started_ms, duration_ms, status, cold, error, logs) "
-                                    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
-    if (st) {
-        sqlite3_bind_text(st, 1, inv->id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, inv->project_id, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, inv->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, inv->version);
-        sqlite3_bind_int64(st, 5, inv->started_ms);
-        sqlite3_bind_int64(st, 6, inv->duration_ms);
-        sqlite3_bind_int(st, 7, inv->status);
-        sqlite3_bind_int(st, 8, inv->cold);
-        if (inv->error)
-            sqlite3_bind_text(st, 9, inv->error, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 9);
-        if (inv->logs)
-            sqlite3_bind_text(st, 10, inv->logs, (int)inv->logs_len, SQLITE_STATIC);
-        else
-            sqlite3_bind_null(st, 10);
-        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
-        sqlite3_finalize(st);
-        st = prep(s, "INSERT INTO metrics(project_id, name, minute, count, errors, cold, "
-                     "total_ms) VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT(project_id, name, "
-                     "minute) DO UPDATE SET count=count+1, errors=errors+excluded.errors, "
-                     "cold=cold+excluded.cold, total_ms=total_ms+excluded.total_ms");
-        if (st) {
-            sqlite3_bind_text(st, 1, inv->project_id, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, inv->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(st, 3, inv->started_ms / 60000);
-            sqlite3_bind_int(st, 4, inv->error || inv->status >= 500 ? 1 : 0);
-            sqlite3_bind_int(st, 5, inv->cold);
-            sqlite3_bind_int64(st, 6, inv->duration_ms);
-            if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
-            sqlite3_finalize(st);
-        } else
-            rc = BB_EIO;
-    } else
-        rc = BB_EIO;
+    for (struct rec *r = list; rc == 0 && r; r = r->next)
+        if (write_one(s, &r->inv) != 0) rc = BB_EIO;
     exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
     pthread_mutex_unlock(&s->mu);
     return rc;

@@ -365,6 +365,7 @@ static void h_logs(struct bb_http_request *req, struct bb_http_response *res)
     int64_t v;
     int rc = fn_store_active(f->store, pid, name, &v);
     json_t *arr = NULL;
+    fn_store_flush(f->store); /* the caller's own invocations are in */
     if (rc == 0) rc = fn_store_logs(f->store, pid, name, query_int(req, "limit", 100, 1000), &arr);
     if (rc) {
         reply_store_error(res, rc);
@@ -383,6 +384,7 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
     int64_t v;
     int rc = fn_store_active(f->store, pid, name, &v);
     json_t *arr = NULL;
+    fn_store_flush(f->store);
     if (rc == 0)
         rc = fn_store_metrics(f->store, pid, name, query_int(req, "minutes", 60, 24 * 60), &arr);
     if (rc) {
@@ -430,7 +432,9 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     bb_id_new(inv_id);
     bb_http_set_header(res, "X-Invocation-Id", inv_id);
     int64_t version = 0;
-    int rc = fn_store_active(f->store, pid, name, &version);
+    int rc = fn_pools_active(f->pools, pid, name, &version) == 0
+                 ? 0
+                 : fn_store_active(f->store, pid, name, &version);
     if (rc == 0 && version == 0) rc = BB_ENOTFOUND;
     if (rc) {
         reply_store_error(res, rc);
@@ -476,8 +480,8 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     };
     snprintf(inv.id, sizeof inv.id, "%s", inv_id);
     if (fn_store_record(f->store, &inv) != 0)
-        bb_log(BB_LOG_WARN, "functions", "rid=%s cannot record invocation %s", req->request_id,
-               inv_id);
+        bb_log(BB_LOG_WARN, "functions", "rid=%s invocation %s not logged (BUNBASE_FUNCTIONS_LOG_QUEUE full)",
+               req->request_id, inv_id);
     bb_http_set_header(res, "X-Bunbase-Cold-Start", c.cold ? "true" : "false");
     if (c.error_code) {
         if (c.status == 429) {
@@ -588,7 +592,7 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
         rc = bb_fs_mkdir_p(f->dir, 0700);
         if (rc) snprintf(err, errcap, "functions: cannot create %s", f->dir);
     }
-    if (rc == 0) rc = fn_store_open(f->dir, &f->store, err, errcap);
+    if (rc == 0) rc = fn_store_open(f->dir, f->cfg.log_queue, &f->store, err, errcap);
     if (rc == 0) {
         struct fn_pools_opts po = {&f->cfg, f->dir};
         rc = fn_pools_new(&po, &f->pools);
@@ -624,6 +628,7 @@ static int functions_health(void *state, json_t **detail)
     json_t *o = fn_pools_stats(f->pools);
     if (o) {
         json_object_set_new(o, "status", json_string("ok"));
+        json_object_set_new(o, "logs_dropped", json_integer((json_int_t)fn_store_dropped(f->store)));
         json_object_set_new(o, "runtime", json_string("quickjs"));
         json_object_set_new(o, "sandbox", json_string("none (process isolation only)"));
     }

@@ -46,6 +46,8 @@ const struct bb_knob fn_knobs[] = {
         "functions one project may have"),
     U64(max_versions, "BUNBASE_FUNCTIONS_MAX_VERSIONS", "20", 1, 10000,
         "versions kept per function (older inactive ones are deleted)"),
+    U64(log_queue, "BUNBASE_FUNCTIONS_LOG_QUEUE", "10000", 1, 10000000,
+        "invocation records waiting to be written to SQLite; more are dropped (and counted)"),
     BB_KNOBS_END,
 };
 

@@ -669,7 +669,7 @@ done:
     JSValue nv = JS_Call(ctx, w->timers, JS_UNDEFINED, 1, &clear);
     if (JS_IsException(nv)) JS_FreeValue(ctx, JS_GetException(ctx));
     JS_FreeValue(ctx, nv);
-    JS_RunGC(w->rt);
+
 }
 
 /* ------------------------------------------------------------------ main */
