@@ -133,6 +133,10 @@ static void h_secret_list(struct bb_http_request *req, struct bb_http_response *
         return;
     }
     const char *cur = bb_http_query(req, "cursor", cursor, sizeof cursor);
+    if (!cur && strstr(req->query ? req->query : "", "cursor=")) {
+        refuse(k, req, res, "secret.list", BB_EINVAL, "cursor too long");
+        return;
+    }
     json_t *o = NULL;
     int rc = kms_secret_list(k, &req->identity, bb_http_param(req, "ns"), cur, limit, &o, err,
                              sizeof err);
@@ -223,6 +227,10 @@ static void h_key_list(struct bb_http_request *req, struct bb_http_response *res
         return;
     }
     const char *cur = bb_http_query(req, "cursor", cursor, sizeof cursor);
+    if (!cur && strstr(req->query ? req->query : "", "cursor=")) {
+        refuse(k, req, res, "key.list", BB_EINVAL, "cursor too long");
+        return;
+    }
     json_t *o = NULL;
     int rc = kms_key_list(k, &req->identity, bb_http_param(req, "ns"), cur, limit, &o, err,
                           sizeof err);
@@ -734,7 +742,9 @@ int kms_http_start(struct bun_kms *k, char *err, size_t errcap)
                            NULL, NULL, err, errcap);
     if (rc) return rc;
     if (!k->c.rpc_addr[0]) return 0;
-    struct bb_rpc_server_opts o = {.max_frame = (size_t)k->c.max_request + 4096,
+    /* requests are bounded by max_request at dispatch; a reply (a page of 1000 audit records,
+     * base64-wrapped) may be several times larger */
+    struct bb_rpc_server_opts o = {.max_frame = (size_t)k->c.max_request * 4 + (1u << 22),
                                    .max_connections = 0};
     rc = bb_rpc_server_start(&k->rpc, k->rt->loop, k->c.rpc_addr, &o, on_call, k);
     if (rc) {

@@ -321,6 +321,7 @@ describe('bun-kms', () => {
       ['GET', `/v1/kms/${ns}/secrets/s?version=-1`, undefined, 400, /version/],
       ['GET', `/v1/kms/${ns}/secrets/nothing`, undefined, 404, /no secret/],
       ['GET', `/v1/kms/${ns}/secrets?limit=0`, undefined, 400, /limit/],
+      ['GET', `/v1/kms/${ns}/keys?cursor=${'c'.repeat(200)}`, undefined, 400, /cursor too long/],
       ['POST', `/v1/kms/${ns}/keys`, { name: 'x', type: 'dsa' }, 400, /type/],
       ['POST', `/v1/kms/${ns}/keys`, { name: 'ed', type: 'ed25519' }, 409, /already exists/],
       ['POST', `/v1/kms/${ns}/keys`, { name: 'imp', type: 'ed25519', import: 'not a pem' }, 400, /not a ed25519 private key/],
