@@ -258,6 +258,12 @@ enum bndr_client_flags {
 int bndr_tenant_refuse(int argc, const struct bndr_arg *argv, char *msg, size_t cap);
 int bndr_tenant_hidden(const char *param);   /* 1: CONFIG GET never shows it to a tenant */
 int bndr_tenant_settable(const char *param); /* 1: a tenant may CONFIG SET it */
+/* acl.c: AUTH as an ACL user (1: logged in, c->acl_user set); the permission check of a
+ * command for such a client (1 and a NOPERM message: refused). */
+struct bndr_cmd;
+struct bndr_client;
+int bndr_acl_auth(struct bndr_client *c, const struct bndr_arg *user, const struct bndr_arg *pass);
+int bndr_acl_refuse(struct bndr_client *c, const struct bndr_cmd *cmd, char *msg, size_t cap);
 
 struct bndr_cmd;
 struct bndr_server;
@@ -276,6 +282,7 @@ struct bndr_client {
     int resp; /* 2 or 3 */
     int db;   /* SELECTed database (0 .. databases-1) */
     int reply_mode; /* CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next command, 3 skipping this one */
+    void *acl_user; /* acl.c: the ACL user logged in (NULL: default) */
     char *qbuf;
     size_t qlen, qcap, qpos; /* qpos: start of the command being parsed */
     size_t ppos, ppos_need;  /* parser resume point; bytes needed for the pending bulk */

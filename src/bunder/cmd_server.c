@@ -245,7 +245,8 @@ static int check_password(struct bndr_client *c, struct bndr_arg *user, struct b
     size_t wn = strlen(want);
     int tenant = user && bndr_argeq(user, BUNDER_TENANT_USER);
     if (user && !tenant && !bndr_argeq(user, "default"))
-        return 0;
+        return bndr_acl_auth(c, user, pass); /* acl.c */
+    c->acl_user = NULL;
     /* constant time over the configured length */
     int ok = pass->n == wn;
     unsigned char diff = 0;
@@ -262,6 +263,16 @@ void bndr_cmd_auth(struct bndr_client *c)
 {
     if (c->argc > 3) {
         bndr_add_error(c, BNDR_ERR_SYNTAX);
+        return;
+    }
+    if (c->argc == 3 && !bndr_argeq(&c->argv[1], "default") &&
+        !bndr_argeq(&c->argv[1], BUNDER_TENANT_USER)) { /* an ACL user (acl.c) */
+        if (bndr_acl_auth(c, &c->argv[1], &c->argv[2])) {
+            c->flags |= BNDR_CF_AUTHED;
+            bndr_add_ok(c);
+        } else {
+            bndr_add_error(c, "WRONGPASS invalid username-password pair or user is disabled.");
+        }
         return;
     }
     if (!c->srv->cfg.requirepass[0]) {

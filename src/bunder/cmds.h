@@ -261,7 +261,8 @@
     /* functions (cmd_script.c) */                                                             \
     X(function, -2, "W", 0, 0, 0, "scripting", "FUNCTION LOAD | DELETE | FLUSH | LIST | STATS | KILL | DUMP | RESTORE | HELP.") \
     X(fcall, -3, "", 0, 0, 0, "scripting", "Invokes a function.")                              \
-    X(fcall_ro, -3, "R", 0, 0, 0, "scripting", "Invokes a read-only function.")
+    X(fcall_ro, -3, "R", 0, 0, 0, "scripting", "Invokes a read-only function.") \
+    X(acl, -2, "A", 0, 0, 0, "server", "ACL SETUSER | GETUSER | DELUSER | LIST | USERS | WHOAMI | CAT | HELP.")
 
 #define BNDR_X_PROTO(n, ...) void bndr_cmd_##n(struct bndr_client *c);
 BNDR_COMMANDS(BNDR_X_PROTO)

@@ -16,6 +16,7 @@ const size_t bndr_cmd_count = sizeof(bndr_cmd_table) / sizeof(bndr_cmd_table[0])
 static const struct {
     const char *cmd, *subs;
 } subcmd_table[] = {
+    {"acl", "cat deluser dryrun genpass getuser help list load log save setuser users whoami"},
     {"client", "caching getname getredir help id info kill list no-evict pause reply setname "
                "tracking trackinginfo unblock unpause"},
     {"command", "count docs getkeys help info list"},

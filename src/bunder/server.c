@@ -236,6 +236,10 @@ void bndr_process_command(struct bndr_client *c)
         reject(c, "NOAUTH Authentication required.");
         return;
     }
+    if (c->acl_user && bndr_acl_refuse(c, cmd, msg, sizeof msg)) { /* acl.c */
+        reject(c, msg);
+        return;
+    }
     if (c->resp == 2 && bndr_client_subscribed(c) && !(cmd->flags & BNDR_CMD_OKSUB)) {
         snprintf(msg, sizeof msg,
                  "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "

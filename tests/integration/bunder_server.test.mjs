@@ -322,3 +322,67 @@ test('FUNCTION libraries persist: AOF replay, AOF rewrite and snapshot', async (
   c.close();
   await b.stop();
 });
+
+test('ACL SETUSER/GETUSER/DELUSER/LIST/USERS/WHOAMI/CAT and AUTH user pass with command and key permissions', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['ACL', 'SETUSER', 'alice', 'on', '>secret', '~app:*', '+@string'], ['ACL', 'GETUSER', 'alice'],
+      ['ACL', 'SETUSER', 'bob', 'on', 'nopass', 'allkeys', 'allcommands', '-flushall'], ['ACL', 'GETUSER', 'bob'],
+      ['ACL', 'SETUSER', 'carol', 'off', '#' + 'a'.repeat(64), '~x', '~y', '+@hash'], ['ACL', 'GETUSER', 'carol'],
+      ['ACL', 'LIST'], ['ACL', 'USERS'], ['ACL', 'WHOAMI'], ['ACL', 'GETUSER', 'nobody'],
+      ['ACL', 'SETUSER', 'x', '+nosuch'], ['ACL', 'SETUSER', 'x', '+@nosuch'], ['ACL', 'SETUSER', 'x', '#abc'],
+      ['ACL', 'SETUSER', 'x', 'foo'], ['ACL', 'SETUSER', 'alice', '~*', '~more'], ['ACL', 'GETUSER', 'alice'],
+      ['ACL', 'DELUSER', 'default'], ['ACL', 'DELUSER', 'carol', 'nobody'], ['ACL', 'USERS'], ['ACL', 'CAT', 'nosuch'],
+      ['ACL', 'HELP'], ['ACL', 'bogus'], ['ACL', 'LOAD'], ['ACL', 'SAVE'], ['ACL', 'LOG', 'RESET'], ['ACL', 'LOG', 'x'],
+      ['ACL', 'GENPASS', '0'], ['ACL', 'GENPASS', '5000'], ['ACL', 'DRYRUN', 'nobody', 'get', 'k'],
+      ['ACL', 'DRYRUN', 'alice', 'get', 'app:1'], ['ACL', 'DRYRUN', 'alice', 'del', 'app:1'],
+      ['ACL', 'DRYRUN', 'alice', 'get', 'other'], ['ACL', 'DRYRUN', 'alice', 'nosuch'], ['ACL', 'DRYRUN', 'alice', 'get'],
+    ]);
+    assert.match(await p.bc.str('ACL', 'GENPASS'), /^\$64\r\n[0-9a-f]{64}\r\n$/);
+    assert.match(await p.bc.str('ACL', 'GENPASS', '5'), /^\$2\r\n[0-9a-f]{2}\r\n$/);
+    for (const [c, port] of [[p.rc, p.redis.port], [p.bc, p.bunder.port]]) {
+      const a = await RawClient.connect(port);
+      const seq = [['AUTH', 'alice', 'wrong'], ['AUTH', 'nobody', 'x'], ['AUTH', 'alice', 'secret'], ['ACL', 'WHOAMI'],
+        ['SET', 'app:1', 'v'], ['GET', 'app:1'], ['SET', 'other', 'v'], ['DEL', 'app:1'], ['CONFIG', 'GET', 'port'],
+        ['AUTH', 'bob', 'anything'], ['FLUSHALL'], ['SET', 'other', 'v'], ['AUTH', 'default', 'x']];
+      const out = [];
+      for (const cmd of seq) out.push(await a.str(...cmd));
+      (c === p.rc ? (p.ra = out) : (p.ba = out));
+      a.close();
+    }
+    assert.deepEqual(p.ba, p.ra);
+    // a deleted user's connections are closed
+    const a = await RawClient.connect(p.bunder.port);
+    assert.equal(await a.str('AUTH', 'bob', 'x'), '+OK\r\n');
+    assert.equal(await p.bc.str('ACL', 'DELUSER', 'bob'), ':1\r\n');
+    await closed(a);
+    // ACL CAT lists categories and their commands
+    assert.match(await p.bc.str('ACL', 'CAT'), /keyspace[\s\S]*scripting/);
+    assert.match(await p.bc.str('ACL', 'CAT', 'hash'), /hset/);
+  } finally {
+    await p.stop();
+  }
+});
+
+test('through bunder-manager: ACL, DEBUG and MONITOR stay inside a project; FUNCTION libraries are per project', async () => {
+  const { startManager, respFor, str } = await import('./bunder_manager_helpers.test.mjs');
+  const mgr = await startManager();
+  try {
+    const a = await respFor(mgr, 'p1');
+    const b = await respFor(mgr, 'p2');
+    const err = (r) => String(r && (r.resp || r.message || r));
+    assert.match(err(await a.call('ACL', 'SETUSER', 'eve', 'on', 'nopass', '+@all')), /NOPERM/);
+    assert.match(err(await a.call('DEBUG', 'SLEEP', '0')), /NOPERM/);
+    assert.equal(str(await a.call('FUNCTION', 'LOAD', LIB)), 'mylib');
+    assert.equal(await a.call('FCALL', 'myset', '1', 'k', 'v'), 'OK');
+    assert.match(err(await b.call('FCALL', 'myget', '1', 'k')), /Function not found/);
+    assert.equal(str(await b.call('FUNCTION', 'LOAD', LIB)), 'mylib'); // its own namespace
+    assert.equal(await b.call('FCALL', 'myget', '1', 'k'), null);
+    a.close();
+    b.close();
+  } finally {
+    await mgr.server.stop('SIGTERM').catch(() => {});
+    mgr.cleanup();
+  }
+});
