@@ -1,9 +1,12 @@
-/* bb_config.h — effective configuration from embedded defaults, environment and flags.
+/* bb_config.h — the process's own configuration (data directory, gateway address, HTTP limits,
+ * workers, PostgreSQL, health and metrics) from embedded defaults, environment and flags.
  *
- * Every knob is one row of a table (bb_config_knobs): its environment variable, optional flag,
- * type, default and help text. Precedence: default < environment < flag. docs/configuration.md
- * lists the same table (a unit test checks that every knob is documented there).
- * `bunbased serve --print-config` prints bb_config_to_json (secrets redacted).
+ * Every knob is one row of a table (bb_config_knobs, rows of bb_knobs.h): its environment
+ * variable, optional flag, type, default and help text. Precedence: default < environment < flag.
+ * Services' knobs are not here: each service owns its table (struct bb_service_def.knobs).
+ * docs/configuration.md lists every table (tests check that every knob is documented there).
+ * `bunbased serve --print-config` prints bb_config_to_json plus the selected services' tables
+ * (secrets redacted).
  *
  * Service addresses: every service NAME may be given an address with BUNBASE_<NAME>_ADDR (NAME
  * upper-cased, '-' as '_'), e.g. BUNBASE_BUNCAST_ADDR=127.0.0.1:3106; bb_config_service_addr looks
