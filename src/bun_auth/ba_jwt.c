@@ -24,6 +24,7 @@
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_id.h"
+#include "bb_jwt.h"
 #include "bb_log.h"
 #include "bb_pg.h"
 #include "bun_kms.h"
@@ -895,35 +896,6 @@ out:
 
 /* ------------------------------------------------------------------ resolver */
 
-/* The value of cookie `name` in a Cookie header, into buf; NULL when absent or too long. */
-static const char *cookie_value(const char *hdr, const char *name, char *buf, size_t cap)
-{
-    size_t nl = strlen(name);
-    const char *p = hdr;
-    while (p && *p) {
-        while (*p == ' ' || *p == '\t' || *p == ';')
-            p++;
-        const char *eq = strchr(p, '='), *semi = strchr(p, ';');
-        if (!eq || (semi && semi < eq)) {
-            p = semi;
-            continue;
-        }
-        const char *v = eq + 1, *ve = semi ? semi : v + strlen(v);
-        if ((size_t)(eq - p) == nl && !strncmp(p, name, nl)) {
-            if (ve > v && *v == '"' && ve[-1] == '"' && ve - v >= 2) v++, ve--;
-            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-                ve--;
-            size_t n = (size_t)(ve - v);
-            if (n == 0 || n >= cap) return NULL;
-            memcpy(buf, v, n);
-            buf[n] = '\0';
-            return buf;
-        }
-        p = semi;
-    }
-    return NULL;
-}
-
 static uint64_t sid_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ull;
@@ -960,17 +932,24 @@ static int fill_identity(struct bb_identity *out, const char *sub, const char *s
     return 0;
 }
 
-/* 0 when tok is a JWT whose (unverified) payload names another issuer than ours: a token of
- * another resolver's (tenant-auth's end users), left to it. Anything else is ours to judge. */
+/* 0 when tok is a JWT of someone else's — its (unverified) payload names another issuer than ours
+ * and its kid is none of our keys (tenant-auth's end users): left to the next resolver. Anything
+ * else is ours to judge (a token under one of our kids with a wrong iss is token_wrong_issuer). */
 static int own_issuer(struct bun_auth *a, const char *tok, size_t len)
 {
-    const char *d1 = memchr(tok, '.', len);
-    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
-    if (!d2) return 1;
-    json_t *p = decode_obj(d1 + 1, (size_t)(d2 - d1 - 1), MAX_PAYLOAD);
+    json_t *p = bb_jwt_peek_payload(tok, len);
     const char *iss = json_string_value(json_object_get(p, "iss"));
     int own = !iss || strcmp(iss, a->c.issuer) == 0;
     json_decref(p);
+    if (own) return 1;
+    const char *d1 = memchr(tok, '.', len);
+    json_t *h = d1 ? decode_obj(tok, (size_t)(d1 - tok), MAX_HEADER) : NULL;
+    const char *kid = json_string_value(json_object_get(h, "kid"));
+    pthread_rwlock_rdlock(&a->klock);
+    for (size_t i = 0; kid && i < a->nkeys && !own; i++)
+        own = !strcmp(a->keys[i].kid, kid);
+    pthread_rwlock_unlock(&a->klock);
+    json_decref(h);
     return own;
 }
 
@@ -1018,9 +997,8 @@ int bun_auth_resolve(void *arg, const struct bb_http_request *req, struct bb_ide
         touch(a, sid);
         return fill_identity(out, sub, sid, email);
     }
-    const char *cookie = bb_http_header(req, "Cookie");
     char tokbuf[256];
-    const char *tok = cookie ? cookie_value(cookie, "session_token", tokbuf, sizeof tokbuf) : NULL;
+    const char *tok = bb_http_cookie(req, "session_token", tokbuf, sizeof tokbuf);
     if (!tok) return BB_ENOTFOUND;
     uint8_t hash[BB_SHA256_LEN];
     bb_sha256(tok, strlen(tok), hash);

@@ -545,15 +545,14 @@ struct bb_router *bb_host_service_router(struct bb_host *h, const char *service)
 struct bb_router *bb_host_locate(struct bb_host *h, const char *service, char *addr, size_t cap,
                                  const char **remote)
 {
-    struct bb_router *router = bb_host_service_state(h, service)
-                                   ? bb_host_service_router(h, service)
-                                   : NULL;
+    struct bb_router *router =
+        bb_host_service_state(h, service) ? bb_host_service_router(h, service) : NULL;
     *remote = router ? NULL : bb_config_service_addr(service, addr, cap);
     return router;
 }
 
-int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_call *c,
-                 int *status, char **reply, size_t *reply_len)
+int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_call *c, int *status,
+                 char **reply, size_t *reply_len)
 {
     *status = 0, *reply = NULL, *reply_len = 0;
     if (!h || !service || !c || !c->method || !c->url) return BB_EINVAL;
@@ -572,9 +571,11 @@ int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_ca
         struct bb_http_header hdrs[4];
         size_t nh = 0;
         hdrs[nh++] = (struct bb_http_header){"Authorization", bearer};
-        if (c->identity) hdrs[nh++] = (struct bb_http_header){"X-Bunbase-Identity", (char *)c->identity};
+        if (c->identity)
+            hdrs[nh++] = (struct bb_http_header){"X-Bunbase-Identity", (char *)c->identity};
         if (c->body) hdrs[nh++] = (struct bb_http_header){"Content-Type", "application/json"};
-        if (c->request_id) hdrs[nh++] = (struct bb_http_header){"X-Request-Id", (char *)c->request_id};
+        if (c->request_id)
+            hdrs[nh++] = (struct bb_http_header){"X-Request-Id", (char *)c->request_id};
         struct bb_http_local_request lr = {c->method, c->url, hdrs, nh, c->body, c->body_len};
         struct bb_http_response *out = NULL;
         size_t maxb = h->o.cfg ? (size_t)h->o.cfg->http_max_body_bytes : 0;
@@ -619,9 +620,13 @@ int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_ca
     if (c->body) lines[nl++] = l1;
     lines[nl++] = "Expect:";
     lines[nl] = NULL;
-    struct bb_httpc_request hr = {.method = c->method, .url = full, .headers = lines,
-                                  .body = c->body, .body_len = c->body_len,
-                                  .request_id = c->request_id, .max_response_bytes = max,
+    struct bb_httpc_request hr = {.method = c->method,
+                                  .url = full,
+                                  .headers = lines,
+                                  .body = c->body,
+                                  .body_len = c->body_len,
+                                  .request_id = c->request_id,
+                                  .max_response_bytes = max,
                                   .timeout_ms = c->timeout_ms ? c->timeout_ms : 30000};
     struct bb_httpc_response out = {0};
     rc = bb_httpc_do(&hr, &out);
@@ -638,8 +643,7 @@ int bb_host_call(struct bb_host *h, const char *service, const struct bb_host_ca
     return 0;
 }
 
-int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key,
-                         const char *value)
+int bb_host_publish_addr(struct bb_host *h, const char *service, const char *key, const char *value)
 {
     if (!h || !service || !key || !value) return BB_EINVAL;
     pthread_mutex_lock(&h->mu);

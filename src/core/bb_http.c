@@ -225,6 +225,35 @@ static void response_free(struct bb_http_response *r)
     free(r);
 }
 
+const char *bb_http_cookie(const struct bb_http_request *req, const char *name, char *buf,
+                           size_t cap)
+{
+    const char *p = bb_http_header(req, "Cookie");
+    size_t nl = strlen(name);
+    while (p && *p) {
+        while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+        const char *eq = strchr(p, '='), *semi = strchr(p, ';');
+        if (!eq || (semi && semi < eq)) {
+            p = semi;
+            continue;
+        }
+        const char *v = eq + 1, *ve = semi ? semi : v + strlen(v);
+        if ((size_t)(eq - p) == nl && !strncmp(p, name, nl)) {
+            if (ve > v && *v == '"' && ve[-1] == '"' && ve - v >= 2) v++, ve--;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            size_t n = (size_t)(ve - v);
+            if (n == 0 || n >= cap) return NULL;
+            memcpy(buf, v, n);
+            buf[n] = '\0';
+            return buf;
+        }
+        p = semi;
+    }
+    return NULL;
+}
+
 const char *bb_http_header(const struct bb_http_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)

@@ -101,6 +101,10 @@ struct bb_http_response {
 
 /* Request accessors. All returned strings are borrowed and valid until the response is sent. */
 const char *bb_http_header(const struct bb_http_request *req, const char *name);
+/* The value of cookie `name` of the Cookie header (surrounding quotes removed), copied into buf;
+ * NULL when absent, empty or not shorter than cap. */
+const char *bb_http_cookie(const struct bb_http_request *req, const char *name, char *buf,
+                           size_t cap);
 /* Path parameter by name, percent-decoded into a request-owned string; NULL if absent. */
 const char *bb_http_param(struct bb_http_request *req, const char *name);
 /* Query parameter by name, percent-decoded ('+' is a space) into buf; NULL if absent or longer than

@@ -280,6 +280,19 @@ static int sig_ok(const struct bb_jwk *k, const uint8_t *sig, size_t sl, const c
     return ok;
 }
 
+json_t *bb_jwt_peek_payload(const char *tok, size_t len)
+{
+    if (!tok || len == 0 || len > BB_JWT_MAX_TOKEN) return NULL;
+    const char *d1 = memchr(tok, '.', len);
+    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok)) : NULL;
+    if (!d2 || d1 == tok || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok))) return NULL;
+    for (const char *c = d2 + 1; c < tok + len; c++) /* the signature too: base64url */
+        if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_'))
+            return NULL;
+    return segment_object(d1 + 1, (size_t)(d2 - d1 - 1), BB_JWT_MAX_PAYLOAD);
+}
+
 int bb_jwt_verify(const char *tok, size_t len, const struct bb_jwks *keys, unsigned allowed,
                   struct bb_jwt *out, struct bb_jwt_reject *why)
 {

@@ -83,6 +83,11 @@ struct bb_jwt_reject {
 int bb_jwt_verify(const char *tok, size_t len, const struct bb_jwks *keys, unsigned allowed,
                   struct bb_jwt *out, struct bb_jwt_reject *why);
 
+/* The payload of tok[0..len) when it has the shape of a JWS compact token (three base64url parts,
+ * a JSON object in the middle), NOT verified: for a resolver deciding whose token it is (by its
+ * iss) before verifying it. A new object (caller decrefs), or NULL. */
+json_t *bb_jwt_peek_payload(const char *tok, size_t len);
+
 /* Checks the registered claims of a verified token at time now (unix seconds): iss equals iss
  * (skipped when iss is NULL), aud is aud or an array holding it (skipped when NULL), exp present
  * and now <= exp + leeway, nbf/iat (when present) <= now + leeway. 0 or BB_EAUTH with *why. */

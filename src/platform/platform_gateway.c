@@ -245,8 +245,8 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
 static int call_admin(struct platform *p, enum gw_svc svc, const char *method, const char *url,
                       const char *request_id)
 {
-    struct bb_host_call c = {.method = method, .url = url, .identity = "admin",
-                             .request_id = request_id};
+    struct bb_host_call c = {
+        .method = method, .url = url, .identity = "admin", .request_id = request_id};
     int st = 0;
     char *reply = NULL;
     size_t rl = 0;
@@ -290,32 +290,50 @@ static char *identity_for(const struct bb_http_request *req)
     return strdup(req->identity.kind == BB_IDENTITY_PROJECT_KEY_PUBLIC ? "anonymous" : "admin");
 }
 
+/* The caller's project (*console: named by the route's {projectId}, else the key's or the end
+ * user's); 0, or answers 403. */
+static int caller_project(struct bb_http_request *req, struct bb_http_response *res,
+                          const char **pid, size_t *plen, int *console)
+{
+    if (project_of(req, pid, plen, console) == 0) return 0;
+    plat_reply_err(res, 403, "forbidden", "no project for this credential");
+    return -1;
+}
+
+/* n (snprintf's result) fits a URL buffer of cap bytes; else answers 414. */
+static int url_fits(struct bb_http_response *res, int n, size_t cap)
+{
+    if (n >= 0 && (size_t)n < cap) return 1;
+    plat_reply_err(res, 414, "uri_too_long", "request target too long");
+    return 0;
+}
+
+/* Sends req to svc at url as the caller (identity_for), with CORS for the key-based form. */
+static void forward_as_caller(struct bb_http_request *req, struct bb_http_response *res,
+                              enum gw_svc svc, const char *url)
+{
+    char *who = identity_for(req);
+    if (!who) {
+        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        return;
+    }
+    cors_answer(req, res);
+    forward(req, res, svc, url, who);
+    free(who);
+}
+
 /* /v1/projects/{projectId}/database/<rest> and /v1/database/<rest> */
 void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *res)
 {
     const char *pid;
     size_t plen;
     int console;
-    if (project_of(req, &pid, &plen, &console)) {
-        plat_reply_err(res, 403, "forbidden", "no project for this credential");
-        return;
-    }
+    if (caller_project(req, res, &pid, &plen, &console)) return;
     const char *rest = skip_segments(req->path, console ? 4 : 2);
     char url[GW_URL_MAX];
     int n = snprintf(url, sizeof url, "/v1/projects/%.*s/databases/(default)%s%s%s", (int)plen, pid,
                      rest, req->query ? "?" : "", req->query ? req->query : "");
-    if (n < 0 || (size_t)n >= sizeof url) {
-        plat_reply_err(res, 414, "uri_too_long", "request target too long");
-        return;
-    }
-    cors_answer(req, res);
-    char *who = identity_for(req);
-    if (!who) {
-        bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
-    }
-    forward(req, res, GW_BUNDOC, url, who);
-    free(who);
+    if (url_fits(res, n, sizeof url)) forward_as_caller(req, res, GW_BUNDOC, url);
 }
 
 /* /v1/projects/{projectId}/kv[/{key}] and /v1/kv[/{key}] */
@@ -350,27 +368,13 @@ void plat_h_gw_tenant_auth(struct bb_http_request *req, struct bb_http_response 
     const char *pid;
     size_t plen;
     int console;
-    if (project_of(req, &pid, &plen, &console)) {
-        plat_reply_err(res, 403, "forbidden", "no project for this credential");
-        return;
-    }
+    if (caller_project(req, res, &pid, &plen, &console)) return;
     const char *rest = skip_segments(req->path, console ? 4 : 3);
     char url[GW_URL_MAX];
     int n = snprintf(url, sizeof url, "/v1/tenant-auth/%.*s/%s%s%s%s", (int)plen, pid,
                      console ? "admin" : "app", rest, req->query ? "?" : "",
                      req->query ? req->query : "");
-    if (n < 0 || (size_t)n >= sizeof url) {
-        plat_reply_err(res, 414, "uri_too_long", "request target too long");
-        return;
-    }
-    char *who = identity_for(req);
-    if (!who) {
-        bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
-    }
-    cors_answer(req, res);
-    forward(req, res, GW_TENANT_AUTH, url, who);
-    free(who);
+    if (url_fits(res, n, sizeof url)) forward_as_caller(req, res, GW_TENANT_AUTH, url);
 }
 
 /* Functions (src/functions/): /v1/projects/{projectId}/functions[/{name}[/…]] (console: list,

@@ -62,8 +62,7 @@ struct tenant_auth *ta_from_request(const struct bb_http_request *req)
 const char *ta_request_project(struct bb_http_request *req)
 {
     const char *pid = bb_http_param(req, "projectId");
-    if (!pid || !bb_project_id_valid(pid, strlen(pid)) ||
-        strlen(pid) >= BB_IDENTITY_MAX_PROJECT_ID)
+    if (!pid || !bb_project_id_valid(pid, strlen(pid)) || strlen(pid) >= BB_IDENTITY_MAX_PROJECT_ID)
         return NULL;
     return pid;
 }
@@ -76,7 +75,8 @@ static void err_reply(struct bb_http_response *res, int status, const char *code
 static void rc_reply(struct bb_http_response *res, int rc, const char *msg)
 {
     if (rc == BB_EUNAVAIL)
-        err_reply(res, 503, "unavailable", msg ? msg : "a service tenant-auth needs is unavailable");
+        err_reply(res, 503, "unavailable",
+                  msg ? msg : "a service tenant-auth needs is unavailable");
     else
         bb_http_reply_error(res, rc, msg);
 }
@@ -166,7 +166,8 @@ static int rate_check(struct tenant_auth *ta, struct bb_http_request *req,
     const json_t *rl = json_object_get(cfg, "rate_limits");
     uint64_t ipm = (uint64_t)bb_json_int(rl, "ip_per_min", (int64_t)ta->c.rate_ip_per_min);
     uint64_t ipb = (uint64_t)bb_json_int(rl, "ip_burst", (int64_t)ta->c.rate_ip_burst);
-    uint64_t acm = (uint64_t)bb_json_int(rl, "account_per_min", (int64_t)ta->c.rate_account_per_min);
+    uint64_t acm =
+        (uint64_t)bb_json_int(rl, "account_per_min", (int64_t)ta->c.rate_account_per_min);
     uint64_t acb = (uint64_t)bb_json_int(rl, "account_burst", (int64_t)ta->c.rate_account_burst);
     char ip[64], key[512];
     client_ip(req, ip, sizeof ip);
@@ -199,10 +200,14 @@ static int password_ok(struct tenant_auth *ta, const json_t *cfg, const char *pw
     int lo = 0, up = 0, dg = 0, sy = 0;
     for (const unsigned char *p = (const unsigned char *)pw; *p; p++) {
         if ((*p & 0xC0) != 0x80) chars++;
-        if (islower(*p)) lo = 1;
-        else if (isupper(*p)) up = 1;
-        else if (isdigit(*p)) dg = 1;
-        else sy = 1;
+        if (islower(*p))
+            lo = 1;
+        else if (isupper(*p))
+            up = 1;
+        else if (isdigit(*p))
+            dg = 1;
+        else
+            sy = 1;
     }
     int64_t min = bb_json_int(pp, "min_length", 8);
     if ((int64_t)chars < min) {
@@ -214,8 +219,8 @@ static int password_ok(struct tenant_auth *ta, const json_t *cfg, const char *pw
                  (unsigned long long)ta->c.password_max_bytes);
         return BB_EINVAL;
     }
-    static const char *const need[4] = {"require_lowercase", "require_uppercase",
-                                        "require_digit", "require_symbol"};
+    static const char *const need[4] = {"require_lowercase", "require_uppercase", "require_digit",
+                                        "require_symbol"};
     static const char *const what[4] = {"a lower-case letter", "an upper-case letter", "a digit",
                                         "a symbol"};
     int have[4] = {lo, up, dg, sy};
@@ -238,13 +243,12 @@ static int hash_password(struct tenant_auth *ta, const char *pw, char out[crypto
 
 static json_t *user_public(const json_t *u)
 {
-    json_t *o = json_pack("{s:s?,s:s?,s:s?,s:b,s:b,s:b,s:I}", "id", bb_json_str(u, "_id", NULL),
-                          "email", bb_json_str(u, "email", NULL), "name",
-                          bb_json_str(u, "name", NULL), "email_verified",
-                          bb_json_bool(u, "email_verified", 0), "anonymous",
-                          bb_json_bool(u, "anonymous", 0), "disabled",
-                          bb_json_bool(u, "disabled", 0), "created_at",
-                          (json_int_t)bb_json_int(u, "created_at", 0));
+    json_t *o =
+        json_pack("{s:s?,s:s?,s:s?,s:b,s:b,s:b,s:I}", "id", bb_json_str(u, "_id", NULL), "email",
+                  bb_json_str(u, "email", NULL), "name", bb_json_str(u, "name", NULL),
+                  "email_verified", bb_json_bool(u, "email_verified", 0), "anonymous",
+                  bb_json_bool(u, "anonymous", 0), "disabled", bb_json_bool(u, "disabled", 0),
+                  "created_at", (json_int_t)bb_json_int(u, "created_at", 0));
     json_t *prov = json_object_get(u, "providers");
     if (o && json_is_object(prov)) {
         json_t *names = json_array();
@@ -342,10 +346,10 @@ static int session_new(struct tenant_auth *ta, const char *pid, const json_t *u,
     int64_t rttl = cfg_ttl(ta, cfg, "refresh_ttl_s", ta->c.refresh_ttl_s);
     int64_t attl = cfg_ttl(ta, cfg, "access_ttl_s", ta->c.access_ttl_s);
     int64_t now = ta_now();
-    json_t *s = json_pack("{s:s,s:s,s:s,s:I,s:[],s:I,s:b,s:I}", "_id", sid, "uid",
-                          bb_json_str(u, "_id", ""), "hash", h, "gen", (json_int_t)1, "used",
-                          "expires_at", (json_int_t)(now + rttl), "revoked", 0, "created_at",
-                          (json_int_t)now);
+    json_t *s =
+        json_pack("{s:s,s:s,s:s,s:I,s:[],s:I,s:b,s:I}", "_id", sid, "uid",
+                  bb_json_str(u, "_id", ""), "hash", h, "gen", (json_int_t)1, "used", "expires_at",
+                  (json_int_t)(now + rttl), "revoked", 0, "created_at", (json_int_t)now);
     int rc = s ? ta_doc_create(ta, pid, "_auth_sessions", s) : BB_ENOMEM;
     json_decref(s);
     char *tok = NULL;
@@ -550,8 +554,9 @@ static void h_register(struct bb_http_request *req, struct bb_http_response *res
     const char *email, *pw, *name;
     char em[TA_EMAIL_MAX + 1], m[200] = "", hash[crypto_pwhash_STRBYTES], uid[BB_ID_LEN + 1];
     if (!provider_enabled(c.cfg, "email_password")) {
-        err_reply(res, 403, "provider_disabled", "email/password sign-up is not enabled for this "
-                                                  "project");
+        err_reply(res, 403, "provider_disabled",
+                  "email/password sign-up is not enabled for this "
+                  "project");
         goto out;
     }
     if (!(b = body_obj(req, res))) goto out;
@@ -667,8 +672,9 @@ static void h_anonymous(struct bb_http_request *req, struct bb_http_response *re
     json_t *u = NULL, *reply = NULL;
     char uid[BB_ID_LEN + 1], m[200] = "";
     if (!provider_enabled(c.cfg, "anonymous")) {
-        err_reply(res, 403, "provider_disabled", "anonymous sign-in is not enabled for this "
-                                                  "project");
+        err_reply(res, 403, "provider_disabled",
+                  "anonymous sign-in is not enabled for this "
+                  "project");
         goto out;
     }
     if (rate_check(c.ta, req, res, c.pid, c.cfg, "anonymous", NULL)) goto out;
@@ -690,8 +696,7 @@ out:
 static int parse_refresh(const char *rt, char sid[TA_ID_MAX + 1], char h[65])
 {
     const char *dot = rt ? strchr(rt, '.') : NULL;
-    if (!dot || dot == rt || (size_t)(dot - rt) > TA_ID_MAX || strlen(dot + 1) > 128 ||
-        !dot[1])
+    if (!dot || dot == rt || (size_t)(dot - rt) > TA_ID_MAX || strlen(dot + 1) > 128 || !dot[1])
         return BB_EINVAL;
     for (const char *p = rt; p < dot; p++)
         if (!isalnum((unsigned char)*p)) return BB_EINVAL;
@@ -705,9 +710,8 @@ static int in_used(const json_t *s, const char *h)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(s, "used"), i, v) if (json_is_string(v) &&
-                                                             bb_ct_streq(json_string_value(v), h))
-        return 1;
+    json_array_foreach(json_object_get(s, "used"), i,
+                       v) if (json_is_string(v) && bb_ct_streq(json_string_value(v), h)) return 1;
     return 0;
 }
 
@@ -735,8 +739,9 @@ static void h_refresh(struct bb_http_request *req, struct bb_http_response *res)
     }
     int64_t now = ta_now();
     if (rc || bb_json_bool(s, "revoked", 0) || bb_json_int(s, "expires_at", 0) < now) {
-        err_reply(res, 401, "invalid_refresh_token", "the refresh token is unknown, expired or "
-                                                      "revoked");
+        err_reply(res, 401, "invalid_refresh_token",
+                  "the refresh token is unknown, expired or "
+                  "revoked");
         goto out;
     }
     if (!bb_ct_streq(bb_json_str(s, "hash", ""), h)) {
@@ -960,8 +965,7 @@ static void mail_text(char *buf, size_t cap, const char *intro, const char *redi
 {
     if (redirect)
         snprintf(buf, cap, "%s\n\n%s%stoken=%s\n\nThe link expires in %llu minutes.\n", intro,
-                 redirect, strchr(redirect, '?') ? "&" : "?", tok,
-                 (unsigned long long)(ttl / 60));
+                 redirect, strchr(redirect, '?') ? "&" : "?", tok, (unsigned long long)(ttl / 60));
     else
         snprintf(buf, cap, "%s\n\nYour code: token=%s\n\nIt expires in %llu minutes.\n", intro, tok,
                  (unsigned long long)(ttl / 60));
@@ -1001,8 +1005,9 @@ static void h_reset_request(struct bb_http_request *req, struct bb_http_response
     if (user_by_email(c.ta, c.pid, em, &u) == 0 && !bb_json_bool(u, "disabled", 0) &&
         onetime_new(c.ta, c.pid, "reset", bb_json_str(u, "_id", ""), c.ta->c.reset_ttl_s, tok) ==
             0) {
-        mail_text(text, sizeof text, "Someone asked to reset the password of your account. If it "
-                                     "was you, follow this link to choose a new one:",
+        mail_text(text, sizeof text,
+                  "Someone asked to reset the password of your account. If it "
+                  "was you, follow this link to choose a new one:",
                   redirect, tok, c.ta->c.reset_ttl_s);
         if (ta_mail_send(c.ta, em, "password_reset", "Reset your password", text, m, sizeof m)) {
             rc_reply(res, BB_EUNAVAIL, m);
@@ -1041,8 +1046,8 @@ static void h_reset_confirm(struct bb_http_request *req, struct bb_http_response
     int rc = onetime_use(c.ta, c.pid, "reset", tok, uid);
     if (rc == BB_EINVAL || rc == BB_ETIMEDOUT) {
         err_reply(res, 400, rc == BB_ETIMEDOUT ? "token_expired" : "invalid_token",
-                  rc == BB_ETIMEDOUT ? "the reset token expired" :
-                                       "the reset token is unknown or was already used");
+                  rc == BB_ETIMEDOUT ? "the reset token expired"
+                                     : "the reset token is unknown or was already used");
         goto out;
     }
     if (rc == 0) rc = hash_password(c.ta, pw, hash);
@@ -1125,8 +1130,8 @@ static void h_verify_confirm(struct bb_http_request *req, struct bb_http_respons
     int rc = onetime_use(c.ta, c.pid, "verify", tok, uid);
     if (rc == BB_EINVAL || rc == BB_ETIMEDOUT) {
         err_reply(res, 400, rc == BB_ETIMEDOUT ? "token_expired" : "invalid_token",
-                  rc == BB_ETIMEDOUT ? "the verification token expired" :
-                                       "the verification token is unknown or was already used");
+                  rc == BB_ETIMEDOUT ? "the verification token expired"
+                                     : "the verification token is unknown or was already used");
         goto out;
     }
     if (rc == 0) {
@@ -1236,9 +1241,8 @@ static void h_user_create(struct bb_http_request *req, struct bb_http_response *
         rc_reply(res, BB_ENOMEM, NULL);
         goto out;
     }
-    u = json_pack("{s:s,s:s,s:b,s:b,s:b}", "email", em, "name", name ? name : "",
-                  "email_verified", bb_json_bool(b, "email_verified", 0), "anonymous", 0,
-                  "disabled", 0);
+    u = json_pack("{s:s,s:s,s:b,s:b,s:b}", "email", em, "name", name ? name : "", "email_verified",
+                  bb_json_bool(b, "email_verified", 0), "anonymous", 0, "disabled", 0);
     if (u && pw) json_object_set_new(u, "password_hash", json_string(hash));
     int rc = u ? user_create(c.ta, c.pid, u, uid) : BB_ENOMEM;
     if (rc == BB_EEXIST)
@@ -1296,8 +1300,7 @@ static void set_disabled(struct bb_http_request *req, struct bb_http_response *r
     } else {
         ta_mem_disable_user(c.ta, c.pid, uid, disabled);
         if (disabled) revoke_user_sessions(c.ta, c.pid, uid, NULL);
-        bb_info(TA_MOD, "user_%s project=%s uid=%s", disabled ? "disabled" : "enabled", c.pid,
-                uid);
+        bb_info(TA_MOD, "user_%s project=%s uid=%s", disabled ? "disabled" : "enabled", c.pid, uid);
         json_t *o = user_public(u);
         bb_http_reply_json(res, 200, o);
         json_decref(o);
@@ -1395,7 +1398,8 @@ static int name_ok(const char *s)
         return BB_EINVAL;                                                                          \
     } while (0)
 
-/* Validates one provider entry (in place: the secret moves to bun-kms, the entry keeps its name). */
+/* Validates one provider entry (in place: the secret moves to bun-kms, the entry keeps its name).
+ */
 static int provider_check(struct tenant_auth *ta, const char *pid, const char *name, json_t *p,
                           const json_t *old, char *m, size_t mc)
 {
@@ -1405,8 +1409,8 @@ static int provider_check(struct tenant_auth *ta, const char *pid, const char *n
     int builtin = !strcmp(name, "email_password") || !strcmp(name, "anonymous");
     const char *k;
     json_t *v;
-    static const char *const strs[] = {"kind", "client_id", "issuer", "authorize_url", "token_url",
-                                       "userinfo_url", "scopes", "client_secret"};
+    static const char *const strs[] = {"kind",      "client_id",    "issuer", "authorize_url",
+                                       "token_url", "userinfo_url", "scopes", "client_secret"};
     json_object_foreach(p, k, v)
     {
         int known = !strcmp(k, "enabled");
@@ -1416,7 +1420,8 @@ static int provider_check(struct tenant_auth *ta, const char *pid, const char *n
             snprintf(m, mc, "providers.%s: unknown setting \"%.40s\"", name, k);
             return BB_EINVAL;
         }
-        if (strcmp(k, "enabled") && !json_is_string(v) && !(json_is_null(v) && !strcmp(k, "client_secret"))) {
+        if (strcmp(k, "enabled") && !json_is_string(v) &&
+            !(json_is_null(v) && !strcmp(k, "client_secret"))) {
             snprintf(m, mc, "providers.%s.%s must be a string", name, k);
             return BB_EINVAL;
         }
@@ -1458,8 +1463,7 @@ static int provider_check(struct tenant_auth *ta, const char *pid, const char *n
         json_object_set_new(p, "client_secret_ref", json_string(ref));
     } else if (json_is_null(sec)) { /* explicit null: forget the secret */
         json_object_del(p, "client_secret");
-        if (ta->kms)
-            bun_kms_secret_delete(ta->kms, bun_kms_system_identity(), pid, ref, NULL, 0);
+        if (ta->kms) bun_kms_secret_delete(ta->kms, bun_kms_system_identity(), pid, ref, NULL, 0);
     } else if (json_object_get(old, "client_secret_ref")) { /* absent: keep it */
         json_object_set(p, "client_secret_ref", json_object_get(old, "client_secret_ref"));
     }
@@ -1479,8 +1483,8 @@ static int int_in(const json_t *o, const char *k, int64_t lo, int64_t hi, char *
     return 0;
 }
 
-static int only_keys(const json_t *o, const char *const *keys, size_t n, const char *where,
-                     char *m, size_t mc)
+static int only_keys(const json_t *o, const char *const *keys, size_t n, const char *where, char *m,
+                     size_t mc)
 {
     const char *k;
     json_t *v;
@@ -1501,8 +1505,9 @@ static int only_keys(const json_t *o, const char *const *keys, size_t n, const c
 static int config_check(struct tenant_auth *ta, const char *pid, json_t *b, const json_t *old,
                         char *m, size_t mc)
 {
-    static const char *const top[] = {"providers",     "password_policy", "tokens",
-                                      "redirect_urls", "rate_limits",     "require_email_verification"};
+    static const char *const top[] = {"providers",   "password_policy",
+                                      "tokens",      "redirect_urls",
+                                      "rate_limits", "require_email_verification"};
     if (only_keys(b, top, 6, "config", m, mc)) return BB_EINVAL;
     json_t *v = json_object_get(b, "providers");
     if (v) {

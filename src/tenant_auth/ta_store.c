@@ -13,9 +13,9 @@
  *                   used:[hashes of rotated-out secrets, last 32], expires_at, revoked, created_at}
  *   _auth_tokens    _id = hex SHA-256 of a reset / verification token: {kind, uid, expires_at};
  *                   used by deleting it (only the first DELETE succeeds: single use)
- *   _auth_config    _id = "config": the project's auth config as stored (no secrets: provider client
- *                   secrets are in bun-kms, the config holds their names)
- *   _auth_keys      _id = "signing": {retired:{kid: unix seconds}} — rotated-out kids and when
+ *   _auth_config    _id = "config": the project's auth config as stored (no secrets: provider
+ * client secrets are in bun-kms, the config holds their names) _auth_keys      _id = "signing":
+ * {retired:{kid: unix seconds}} — rotated-out kids and when
  */
 #include "tenant_auth_internal.h"
 #include "bb_err.h"
@@ -40,7 +40,8 @@ int ta_db(struct tenant_auth *ta, const char *pid, const char *method, const cha
     if (n < 0 || (size_t)n >= sizeof url) return BB_EINVAL;
     char *b = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body && !b) return BB_ENOMEM;
-    struct bb_host_call c = {.method = method, .url = url, .body = b, .body_len = b ? strlen(b) : 0};
+    struct bb_host_call c = {
+        .method = method, .url = url, .body = b, .body_len = b ? strlen(b) : 0};
     int status = 0;
     char *reply = NULL;
     size_t rl = 0;
@@ -131,14 +132,13 @@ int ta_config_get(struct tenant_auth *ta, const char *pid, json_t **out)
     if (rc && rc != BB_ENOTFOUND) return rc;
     json_t *c = json_pack(
         "{s:{s:{s:b},s:{s:b}},s:{s:I,s:b,s:b,s:b,s:b},s:{s:I,s:I},s:[],s:{s:I,s:I,s:I,s:I},s:b}",
-        "providers", "email_password", "enabled", 0, "anonymous", "enabled", 0,
-        "password_policy", "min_length", (json_int_t)8, "require_lowercase", 0,
-        "require_uppercase", 0, "require_digit", 0, "require_symbol", 0, "tokens", "access_ttl_s",
+        "providers", "email_password", "enabled", 0, "anonymous", "enabled", 0, "password_policy",
+        "min_length", (json_int_t)8, "require_lowercase", 0, "require_uppercase", 0,
+        "require_digit", 0, "require_symbol", 0, "tokens", "access_ttl_s",
         (json_int_t)ta->c.access_ttl_s, "refresh_ttl_s", (json_int_t)ta->c.refresh_ttl_s,
-        "redirect_urls", "rate_limits", "ip_per_min", (json_int_t)ta->c.rate_ip_per_min,
-        "ip_burst", (json_int_t)ta->c.rate_ip_burst, "account_per_min",
-        (json_int_t)ta->c.rate_account_per_min, "account_burst",
-        (json_int_t)ta->c.rate_account_burst, "require_email_verification", 0);
+        "redirect_urls", "rate_limits", "ip_per_min", (json_int_t)ta->c.rate_ip_per_min, "ip_burst",
+        (json_int_t)ta->c.rate_ip_burst, "account_per_min", (json_int_t)ta->c.rate_account_per_min,
+        "account_burst", (json_int_t)ta->c.rate_account_burst, "require_email_verification", 0);
     if (!c) {
         json_decref(stored);
         return BB_ENOMEM;

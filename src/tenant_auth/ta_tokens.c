@@ -52,10 +52,10 @@ int64_t ta_now(void)
 
 struct ta_pkeys {
     char pid[BB_IDENTITY_MAX_PROJECT_ID];
-    struct bb_jwks jwks;                   /* keys still verifying, current first */
-    int64_t retired[BB_JWKS_MAX_KEYS];     /* per key: unix seconds it retired, 0: current */
+    struct bb_jwks jwks;               /* keys still verifying, current first */
+    int64_t retired[BB_JWKS_MAX_KEYS]; /* per key: unix seconds it retired, 0: current */
     char current[BB_JWK_KID_MAX + 1];
-    uint64_t loaded_ms;                    /* monotonic; 0: empty slot */
+    uint64_t loaded_ms; /* monotonic; 0: empty slot */
 };
 
 struct ta_keys {
@@ -133,7 +133,8 @@ static int64_t version_time(const json_t *v)
 }
 
 /* The project's verifying keys from bun-kms into *e (blocking). BB_ENOTFOUND: no key yet. */
-static int keys_fetch(struct tenant_auth *ta, const char *pid, struct ta_pkeys *e, json_t **jwks_out)
+static int keys_fetch(struct tenant_auth *ta, const char *pid, struct ta_pkeys *e,
+                      json_t **jwks_out)
 {
     memset(e, 0, sizeof *e);
     snprintf(e->pid, sizeof e->pid, "%s", pid);
@@ -166,7 +167,8 @@ static int keys_fetch(struct tenant_auth *ta, const char *pid, struct ta_pkeys *
         json_array_foreach(vers, j, v)
         {
             const char *vk = json_string_value(json_object_get(v, "kid"));
-            if (kid && vk && !strcmp(vk, kid)) version = json_integer_value(json_object_get(v, "version"));
+            if (kid && vk && !strcmp(vk, kid))
+                version = json_integer_value(json_object_get(v, "version"));
         }
         json_array_foreach(vers, j, v)
         {
@@ -272,8 +274,8 @@ static void issuer_of(const struct tenant_auth *ta, const char *pid, char *buf, 
     snprintf(buf, cap, "%s%s/auth", ta->issuer_base, pid);
 }
 
-int ta_jwt_sign(struct tenant_auth *ta, const char *pid, json_t *claims, int64_t ttl_s,
-                char **out, char *err, size_t errcap)
+int ta_jwt_sign(struct tenant_auth *ta, const char *pid, json_t *claims, int64_t ttl_s, char **out,
+                char *err, size_t errcap)
 {
     *out = NULL;
     if (!ta->kms) {
@@ -391,8 +393,7 @@ static void mem_key(char *buf, size_t cap, const char *pid, const char *id)
     snprintf(buf, cap, "%s|%s", pid, id);
 }
 
-void ta_mem_revoke_session(struct tenant_auth *ta, const char *pid, const char *sid,
-                           int64_t until)
+void ta_mem_revoke_session(struct tenant_auth *ta, const char *pid, const char *sid, int64_t until)
 {
     char k[200];
     mem_key(k, sizeof k, pid, sid);
@@ -439,70 +440,13 @@ static int mem_has(struct ta_mem *m, json_t *set, const char *pid, const char *i
 
 /* ---------------------------------------------------------------- the resolver */
 
-static int is_b64url(char ch)
+/* A refusal of the resolver: code and message for the 401. */
+static int reject(struct bb_identity_reject *why, const char *code, const char *msg)
 {
-    return (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '_';
+    why->code = code;
+    why->msg = msg;
+    return BB_EAUTH;
 }
-
-/* The value of cookie name in hdr, into buf; NULL when absent or too long. */
-static const char *cookie_value(const char *hdr, const char *name, char *buf, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (const char *p = hdr; p && *p;) {
-        while (*p == ' ' || *p == ';')
-            p++;
-        const char *e = strchr(p, ';');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n > nl && p[nl] == '=' && !strncmp(p, name, nl)) {
-            size_t vl = n - nl - 1;
-            if (vl == 0 || vl >= cap) return NULL;
-            memcpy(buf, p + nl + 1, vl);
-            buf[vl] = '\0';
-            return buf;
-        }
-        p = e;
-    }
-    return NULL;
-}
-
-/* The unverified payload of a JWT-shaped token, or NULL when tok is not JWT-shaped. */
-static json_t *peek_payload(const char *tok, size_t len)
-{
-    const char *d1 = NULL, *d2 = NULL;
-    for (size_t i = 0; i < len; i++) {
-        if (tok[i] == '.') {
-            if (!d1)
-                d1 = tok + i;
-            else if (!d2)
-                d2 = tok + i;
-            else
-                return NULL;
-        } else if (!is_b64url(tok[i]))
-            return NULL;
-    }
-    if (!d2 || d1 == tok || len > BB_JWT_MAX_TOKEN) return NULL;
-    size_t n = (size_t)(d2 - d1 - 1);
-    if (n > BB_BASE64URL_LEN(BB_JWT_MAX_PAYLOAD)) return NULL;
-    uint8_t buf[BB_JWT_MAX_PAYLOAD];
-    size_t bl = 0;
-    if (bb_base64url_decode(d1 + 1, n, buf, sizeof buf, &bl) != 0) return NULL;
-    json_error_t je;
-    json_t *j = json_loadb((const char *)buf, bl, 0, &je);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
-#define REJECT(c, m)                                                                               \
-    do {                                                                                           \
-        why->code = (c);                                                                           \
-        why->msg = (m);                                                                            \
-        rc = BB_EAUTH;                                                                             \
-        goto out;                                                                                  \
-    } while (0)
 
 int ta_resolve(void *arg, const struct bb_http_request *req, struct bb_identity *out,
                struct bb_identity_reject *why)
@@ -521,12 +465,11 @@ int ta_resolve(void *arg, const struct bb_http_request *req, struct bb_identity 
         while (tl && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
             tl--;
     } else {
-        const char *ck = bb_http_header(req, "Cookie");
-        tok = ck ? cookie_value(ck, "tenant_session_token", cbuf, sizeof cbuf) : NULL;
+        tok = bb_http_cookie(req, "tenant_session_token", cbuf, sizeof cbuf);
         if (!tok) return BB_ENOTFOUND;
         tl = strlen(tok);
     }
-    json_t *peek = peek_payload(tok, tl);
+    json_t *peek = bb_jwt_peek_payload(tok, tl);
     if (!peek) return BB_ENOTFOUND;
     const char *aud = json_string_value(json_object_get(peek, "aud"));
     const char *iss = json_string_value(json_object_get(peek, "iss"));
@@ -570,28 +513,44 @@ int ta_resolve(void *arg, const struct bb_http_request *req, struct bb_identity 
         keys_reload(ta, pid); /* see the comment at the top */
         bb_jwt_release(&t);
     }
-    if (rc == BB_EAUTH) REJECT(jr.code, jr.msg);
+    if (rc == BB_EAUTH) {
+        rc = reject(why, jr.code, jr.msg);
+        goto out;
+    }
     if (rc) goto out;
-    if (bb_jwt_check_claims(&t, want, pid, now, (int64_t)ta->c.leeway_s, &jr) != 0)
-        REJECT(jr.code, jr.msg);
+    if (bb_jwt_check_claims(&t, want, pid, now, (int64_t)ta->c.leeway_s, &jr) != 0) {
+        rc = reject(why, jr.code, jr.msg);
+        goto out;
+    }
     const char *sub = json_string_value(json_object_get(t.payload, "sub"));
     const char *sid = json_string_value(json_object_get(t.payload, "sid"));
-    if (!sub || !*sub || strlen(sub) > TA_ID_MAX || !sid || !*sid || strlen(sid) > TA_ID_MAX)
-        REJECT("token_malformed", "access token has no sub or sid");
-    if (mem_has(ta->mem, ta->mem->revoked, pid, sid))
-        REJECT("session_revoked", "the session of this access token was revoked");
-    if (mem_has(ta->mem, ta->mem->disabled, pid, sub))
-        REJECT("user_disabled", "this user is disabled");
+    if (!sub || !*sub || strlen(sub) > TA_ID_MAX || !sid || !*sid || strlen(sid) > TA_ID_MAX) {
+        rc = reject(why, "token_malformed", "access token has no sub or sid");
+        goto out;
+    }
+    if (mem_has(ta->mem, ta->mem->revoked, pid, sid)) {
+        rc = reject(why, "session_revoked", "the session of this access token was revoked");
+        goto out;
+    }
+    if (mem_has(ta->mem, ta->mem->disabled, pid, sub)) {
+        rc = reject(why, "user_disabled", "this user is disabled");
+        goto out;
+    }
     /* a project key sent alongside must be the token's project's */
     const char *ck = bb_http_header(req, "X-Bunbase-Client-Key");
     if (ck && *ck) {
         struct platform *p = bb_host_service_state(ta->rt->host, "platform");
         char kp[BB_ID_LEN + 1] = "";
         int kind = 0;
-        if (!p || platform_key_lookup(p, ck, kp, &kind) != 0)
-            REJECT("invalid_key", "the project key sent with the token is not valid");
-        if (strcmp(kp, pid) != 0)
-            REJECT("key_wrong_project", "the project key and the token are of different projects");
+        if (!p || platform_key_lookup(p, ck, kp, &kind) != 0) {
+            rc = reject(why, "invalid_key", "the project key sent with the token is not valid");
+            goto out;
+        }
+        if (strcmp(kp, pid) != 0) {
+            rc = reject(why, "key_wrong_project",
+                        "the project key and the token are of different projects");
+            goto out;
+        }
     }
     out->kind = BB_IDENTITY_END_USER_JWT;
     snprintf(out->project_id, sizeof out->project_id, "%s", pid);

@@ -51,8 +51,9 @@ static int mail_setup(struct tenant_auth *ta, char *err, size_t errcap)
 {
     if (strcmp(ta->c.mailer, "smtp") != 0) return 0;
     if (strncmp(ta->c.smtp_url, "smtp://", 7) && strncmp(ta->c.smtp_url, "smtps://", 8)) {
-        snprintf(err, errcap, "BUNBASE_TENANT_AUTH_SMTP_URL must be smtp://host:port or "
-                              "smtps://host:port when BUNBASE_TENANT_AUTH_MAILER=smtp");
+        snprintf(err, errcap,
+                 "BUNBASE_TENANT_AUTH_SMTP_URL must be smtp://host:port or "
+                 "smtps://host:port when BUNBASE_TENANT_AUTH_MAILER=smtp");
         return BB_EINVAL;
     }
     if (!strchr(ta->c.smtp_from, '@') || strpbrk(ta->c.smtp_from, "\r\n<>\"")) {
@@ -107,8 +108,8 @@ static int tenant_auth_start(struct bb_runtime *rt, void **state, char *err, siz
         }
     }
     if (rc == 0) {
-        const char *base = ta->c.public_url[0] ? ta->c.public_url
-                                               : (rt->public_url ? rt->public_url : "");
+        const char *base =
+            ta->c.public_url[0] ? ta->c.public_url : (rt->public_url ? rt->public_url : "");
         size_t n = strlen(base);
         while (n && base[n - 1] == '/')
             n--;

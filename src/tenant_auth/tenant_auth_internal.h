@@ -4,12 +4,11 @@
  *   tenant_auth.c   lifecycle, the internal route table, the identity resolver's registration
  *   ta_config.c     BUNBASE_TENANT_AUTH_* knobs
  *   ta_store.c      users, sessions, one-time tokens and the per-project auth config, stored in the
- *                   project's bundoc database in reserved collections (_auth_*) through bb_host_call
- *   ta_tokens.c     access tokens: signing with bun-kms (one EdDSA key per project), the public-key
- *                   cache, verification, the resolver
- *   ta_accounts.c   the end-user routes (register, login, refresh, logout, me, password, reset,
- *                   verification, anonymous) and the admin routes (users, config, key rotation)
- *   ta_mail.c       the mailer (SMTP through libcurl, or the log)
+ *                   project's bundoc database in reserved collections (_auth_*) through
+ * bb_host_call ta_tokens.c     access tokens: signing with bun-kms (one EdDSA key per project), the
+ * public-key cache, verification, the resolver ta_accounts.c   the end-user routes (register,
+ * login, refresh, logout, me, password, reset, verification, anonymous) and the admin routes
+ * (users, config, key rotation) ta_mail.c       the mailer (SMTP through libcurl, or the log)
  *   ta_oauth.c      OAuth 2.0 / OIDC sign-in (the "oauth" part; ta_oauth.h)
  *
  * Threads: handlers run on pool workers (they block on bundoc-server and bun-kms); the resolver
@@ -76,13 +75,12 @@ const char *ta_request_project(struct bb_http_request *req);
 
 /* ---------------------------------------------------------------- limits */
 
-#define TA_ID_MAX 40         /* user and session ids (ULIDs) */
-#define TA_EMAIL_MAX 254     /* RFC 5321 */
+#define TA_ID_MAX 40     /* user and session ids (ULIDs) */
+#define TA_EMAIL_MAX 254 /* RFC 5321 */
 #define TA_NAME_MAX 200
-#define TA_PROVIDERS_MAX 16  /* providers in one project's config */
-#define TA_REDIRECTS_MAX 64  /* allowed redirect URLs */
+#define TA_PROVIDERS_MAX 16 /* providers in one project's config */
+#define TA_REDIRECTS_MAX 64 /* allowed redirect URLs */
 #define TA_URL_MAX 2048
-
 
 /* ---------------------------------------------------------------- configuration (ta_config.c) */
 
@@ -91,7 +89,7 @@ struct ta_conf {
     uint64_t access_ttl_s, refresh_ttl_s; /* defaults of a project's "tokens" config */
     uint64_t max_ttl_s;                   /* the most a project may configure */
     uint64_t key_grace_s, leeway_s;
-    uint64_t key_refresh_ms;              /* resolver: one key reload per project at most this often */
+    uint64_t key_refresh_ms; /* resolver: one key reload per project at most this often */
     uint64_t key_cache_projects;
     uint64_t rate_limit; /* 0: off (tests) */
     uint64_t rate_ip_per_min, rate_ip_burst, rate_account_per_min, rate_account_burst;
@@ -125,7 +123,8 @@ struct tenant_auth {
     struct bb_runtime *rt;
     struct bun_kms *kms;
     struct ta_conf c;
-    char issuer_base[600]; /* <public url>/v1/projects/ — the issuer is issuer_base + pid + "/auth" */
+    char issuer_base[600]; /* <public url>/v1/projects/ — the issuer is issuer_base + pid + "/auth"
+                            */
     char dummy_hash[160];  /* Argon2id of a random password: unknown emails cost the same */
     struct ta_keys *keys;  /* per-project public keys (ta_tokens.c) */
     struct ta_mem *mem;    /* revoked sessions, disabled users (ta_tokens.c) */
@@ -169,8 +168,7 @@ int ta_jwks(struct tenant_auth *ta, const char *pid, struct json_t **out, char *
 int ta_key_rotate(struct tenant_auth *ta, const char *pid, char *kid, size_t kidcap, char *err,
                   size_t errcap);
 /* Sessions revoked and users disabled, seen by the resolver at once (this process). */
-void ta_mem_revoke_session(struct tenant_auth *ta, const char *pid, const char *sid,
-                           int64_t until);
+void ta_mem_revoke_session(struct tenant_auth *ta, const char *pid, const char *sid, int64_t until);
 void ta_mem_disable_user(struct tenant_auth *ta, const char *pid, const char *uid, int disabled);
 /* The identity resolver for tenant JWTs (bb_identity_resolve_fn; arg: the tenant_auth). */
 int ta_resolve(void *arg, const struct bb_http_request *req, struct bb_identity *out,
