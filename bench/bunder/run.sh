@@ -2,7 +2,8 @@
 # bench/bunder/run.sh BUILD_DIR — redis-benchmark against build/bunder and Debian's redis-server
 # with identical flags in the same run: -c 50, -P 1 and -P 16, persistence off and
 # appendfsync everysec (with rows for EVALSHA of a small script, SETBIT on random keys, PFADD of
-# random elements, XADD and XREAD next to redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
+# random elements, XADD and XREAD, GEOADD, GEOSEARCH, ZUNIONSTORE, SORT and DUMP next to
+# redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
 # Prints one table and `ratio: X` = the worst ops/s row, bunder / redis. Each row is measured
 # BENCH_REPEAT times (default 3) with the two servers alternating, and the median of each side is
 # compared: on a small shared machine one run swings by ±30 %, and always running redis first
@@ -15,7 +16,7 @@ N1=${BENCH_N1:-60000}     # requests per test with -P 1
 N16=${BENCH_N16:-400000}  # requests per test with -P 16
 KEYS=${BENCH_KEYS:-1000000}
 REPEAT=${BENCH_REPEAT:-3}  # rounds per row, redis and bunder alternating; the median is reported
-EXTRA=${BENCH_EXTRA:-1}    # 1: also the evalsha_incr, setbit_rand, pfadd_rand, xadd_maxlen, xread_count10 rows
+EXTRA=${BENCH_EXTRA:-1}    # 1: also the evalsha_incr, setbit_rand, pfadd_rand, xadd_maxlen, xread_count10, geo, zunionstore, sort and dump rows
 command -v redis-server >/dev/null || { echo "redis-server not installed" >&2; exit 1; }
 [ -x "$BUNDER" ] || { echo "no $BUNDER (build the bunder target)" >&2; exit 1; }
 
@@ -70,6 +71,17 @@ run_bench() { # kind persist pipeline n
     custom_row xadd_maxlen "$P" "$n" -r 100 XADD 'stream:__rand_int__' MAXLEN '~' 10000 '*' field value
     for i in $(seq 1 1000); do echo "XADD xs $i-1 field value$i"; done | redis-cli -p "$PORT" >/dev/null
     custom_row xread_count10 "$P" "$n" XREAD COUNT 10 STREAMS xs 0
+    # data commands added for Redis 7: geo (1,000 points near Sicily), a 2x100-member ZUNIONSTORE,
+    # SORT of a 1,000-number list with LIMIT, DUMP of a 100-field hash
+    custom_row geoadd_rand "$P" "$n" -r 100000 GEOADD geo 13.361389 38.115556 'pt:__rand_int__'
+    for i in $(seq 1 1000); do echo "GEOADD geo1k $((12 + i % 5)).$((i * 37 % 1000)) $((37 + i % 3)).$((i * 91 % 1000)) p$i"; done | redis-cli -p "$PORT" >/dev/null
+    custom_row geosearch_r200km_count10 "$P" "$n" GEOSEARCH geo1k FROMLONLAT 14 38 BYRADIUS 200 km COUNT 10 ASC
+    for i in $(seq 1 100); do echo "ZADD za $i a$i"; echo "ZADD zb $((i * 2)) a$((i + 50))"; done | redis-cli -p "$PORT" >/dev/null
+    custom_row zunionstore_2x100 "$P" "$n" ZUNIONSTORE zu 2 za zb WEIGHTS 1 2
+    for i in $(seq 1 1000); do echo "RPUSH sl $(( (i * 7919) % 100003 ))"; done | redis-cli -p "$PORT" >/dev/null
+    custom_row sort_1000_limit10 "$P" "$n" SORT sl LIMIT 0 10
+    for i in $(seq 1 100); do echo "HSET dh f$i value$i"; done | redis-cli -p "$PORT" >/dev/null
+    custom_row dump_hash100 "$P" "$n" DUMP dh
   fi
   while IFS=, read -r name rps; do
     RES["$persist|P$P|$name|$kind"]="${RES["$persist|P$P|$name|$kind"]:-} $rps"

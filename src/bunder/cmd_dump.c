@@ -31,67 +31,115 @@ enum {
 };
 
 /* ---------------------------------------------------------------- CRC64 (Jones, as Redis) */
-static uint64_t crc_table[256];
+/* Reflected, polynomial 0xad93d23594c935a9 (0x95ac9329ac4bc9b5 reversed), no final xor; eight bytes
+ * at a time through eight tables (slicing-by-8, as Redis' crcspeed). */
+static uint64_t crc_table[8][256];
 
 uint64_t bndr_crc64(uint64_t crc, const void *p, size_t l)
 {
     const unsigned char *s = p;
-    if (!crc_table[1]) {
+    if (!crc_table[0][1]) {
         for (int i = 0; i < 256; i++) {
             uint64_t c = (uint64_t)i;
             for (int k = 0; k < 8; k++)
                 c = (c & 1) ? (c >> 1) ^ 0x95ac9329ac4bc9b5ULL : c >> 1;
-            crc_table[i] = c;
+            crc_table[0][i] = c;
         }
+        for (int i = 0; i < 256; i++)
+            for (int k = 1; k < 8; k++)
+                crc_table[k][i] = crc_table[0][crc_table[k - 1][i] & 0xff] ^ (crc_table[k - 1][i] >> 8);
     }
-    for (size_t i = 0; i < l; i++)
-        crc = crc_table[(crc ^ s[i]) & 0xff] ^ (crc >> 8);
+    while (l >= 8) {
+        uint64_t w = 0;
+        for (int i = 0; i < 8; i++)
+            w |= (uint64_t)s[i] << (8 * i);
+        crc ^= w;
+        crc = crc_table[7][crc & 0xff] ^ crc_table[6][(crc >> 8) & 0xff] ^
+              crc_table[5][(crc >> 16) & 0xff] ^ crc_table[4][(crc >> 24) & 0xff] ^
+              crc_table[3][(crc >> 32) & 0xff] ^ crc_table[2][(crc >> 40) & 0xff] ^
+              crc_table[1][(crc >> 48) & 0xff] ^ crc_table[0][crc >> 56];
+        s += 8;
+        l -= 8;
+    }
+    while (l--)
+        crc = crc_table[0][(crc ^ *s++) & 0xff] ^ (crc >> 8);
     return crc;
 }
 
 /* ---------------------------------------------------------------- writer */
+/* The writer appends into space reserved up front (value_bound), without a capacity check per
+ * element: DUMP of a 100-field hash was twice as slow with one through bndr_buf_add. */
+static void raw_add(struct bndr_buf *b, const void *p, size_t n)
+{
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
 static void put_len(struct bndr_buf *b, uint64_t len)
 {
     unsigned char buf[9];
     if (len < (1 << 6)) {
         buf[0] = (unsigned char)len;
-        bndr_buf_add(b, buf, 1);
+        raw_add(b, buf, 1);
     } else if (len < (1 << 14)) {
         buf[0] = (unsigned char)(((len >> 8) & 0xff) | 0x40);
         buf[1] = (unsigned char)(len & 0xff);
-        bndr_buf_add(b, buf, 2);
+        raw_add(b, buf, 2);
     } else if (len <= UINT32_MAX) {
         buf[0] = 0x80;
         for (int i = 0; i < 4; i++)
             buf[1 + i] = (unsigned char)(len >> (24 - 8 * i));
-        bndr_buf_add(b, buf, 5);
+        raw_add(b, buf, 5);
     } else {
         buf[0] = 0x81;
         for (int i = 0; i < 8; i++)
             buf[1 + i] = (unsigned char)(len >> (56 - 8 * i));
-        bndr_buf_add(b, buf, 9);
+        raw_add(b, buf, 9);
     }
 }
 
 static void put_str(struct bndr_buf *b, const void *p, size_t n)
 {
     put_len(b, n);
-    bndr_buf_add(b, p, n);
+    raw_add(b, p, n);
+}
+
+/* Bytes write_value may append for o (every length counted at its 9-byte maximum). */
+static size_t value_bound(const struct bndr_obj *o)
+{
+    size_t n = 1 + 9 + 10;
+    switch (o->type) {
+    case BNDR_STRING: return n + o->len;
+    case BNDR_LIST:
+        for (size_t i = 0; i < o->u.l->n; i++)
+            n += 9 + BNDR_LIST_AT(o->u.l, i)->len;
+        return n;
+    case BNDR_SET: BNDR_DICT_FOREACH(o->u.d, e) n += 9 + e->klen; return n;
+    case BNDR_HASH: BNDR_DICT_FOREACH(o->u.d, e) n += 18 + e->klen + ((struct bndr_str *)e->v.p)->len; return n;
+    case BNDR_ZSET:
+        for (struct bndr_zsl_node *x = o->u.z->tail; x; x = x->backward)
+            n += 17 + x->elen;
+        return n;
+    }
+    return n;
 }
 
 /* Appends o's type byte and value; -1 for a type the payload does not carry (streams). */
 static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
 {
     unsigned char t;
+    if (o->type == BNDR_STREAM)
+        return -1;
+    bndr_buf_reserve(b, value_bound(o));
     switch (o->type) {
     case BNDR_STRING:
         t = RDB_STRING;
-        bndr_buf_add(b, &t, 1);
+        raw_add(b, &t, 1);
         put_str(b, o->s, o->len);
         return 0;
     case BNDR_LIST:
         t = RDB_LIST;
-        bndr_buf_add(b, &t, 1);
+        raw_add(b, &t, 1);
         put_len(b, o->u.l->n);
         for (size_t i = 0; i < o->u.l->n; i++) {
             struct bndr_str *s = BNDR_LIST_AT(o->u.l, i);
@@ -100,13 +148,13 @@ static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
         return 0;
     case BNDR_SET:
         t = RDB_SET;
-        bndr_buf_add(b, &t, 1);
+        raw_add(b, &t, 1);
         put_len(b, o->u.d->n);
         BNDR_DICT_FOREACH(o->u.d, e) put_str(b, e->key, e->klen);
         return 0;
     case BNDR_HASH:
         t = RDB_HASH;
-        bndr_buf_add(b, &t, 1);
+        raw_add(b, &t, 1);
         put_len(b, o->u.d->n);
         BNDR_DICT_FOREACH(o->u.d, e)
         {
@@ -117,7 +165,7 @@ static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
         return 0;
     case BNDR_ZSET: {
         t = RDB_ZSET_2;
-        bndr_buf_add(b, &t, 1);
+        raw_add(b, &t, 1);
         put_len(b, o->u.z->length);
         /* Redis writes from the tail so that loading appends in order */
         for (struct bndr_zsl_node *x = o->u.z->tail; x; x = x->backward) {
@@ -127,7 +175,7 @@ static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
             memcpy(&bits, &x->score, 8);
             for (int i = 0; i < 8; i++)
                 d[i] = (unsigned char)(bits >> (8 * i));
-            bndr_buf_add(b, d, 8);
+            raw_add(b, d, 8);
         }
         return 0;
     }
@@ -700,27 +748,31 @@ fail:
 /* ---------------------------------------------------------------- commands */
 void bndr_cmd_dump(struct bndr_client *c)
 {
+    /* one buffer kept between calls (commands run on one thread), dropped when it grew past 1 MiB */
+    static struct bndr_buf b;
     struct bndr_obj *o = bndr_lookup_read(c, &c->argv[1]);
     if (!o) {
         bndr_add_null(c);
         return;
     }
-    struct bndr_buf b = {0};
+    b.len = 0;
     if (write_value(&b, o) < 0) {
-        bndr_free(b.p);
         bndr_add_error(c, "ERR DUMP of a stream is not supported by bunder");
         return;
     }
     unsigned char tail[10];
     tail[0] = RDB_VERSION & 0xff;
     tail[1] = (RDB_VERSION >> 8) & 0xff;
-    bndr_buf_add(&b, tail, 2);
+    raw_add(&b, tail, 2);
     uint64_t crc = bndr_crc64(0, (const unsigned char *)b.p, b.len);
     for (int i = 0; i < 8; i++)
         tail[i] = (unsigned char)(crc >> (8 * i));
-    bndr_buf_add(&b, tail, 8);
+    raw_add(&b, tail, 8);
     bndr_add_bulk(c, b.p, b.len);
-    bndr_free(b.p);
+    if (b.cap > (1 << 20)) {
+        bndr_free(b.p);
+        memset(&b, 0, sizeof b);
+    }
 }
 
 static int verify_payload(const unsigned char *p, size_t n)
