@@ -22,6 +22,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,9 +130,33 @@ static void wipe_free(void *p, size_t n)
 
 /* ------------------------------------------------------------------ private-key cache */
 
+/* A shared parsed key. Its references are counted here (C11 atomics) rather than with
+ * EVP_PKEY_up_ref, whose atomics inside libcrypto no race detector can see. */
+struct pkref {
+    atomic_int refs;
+    EVP_PKEY *p;
+};
+
+static struct pkref *pkref_new(EVP_PKEY *p)
+{
+    struct pkref *r = malloc(sizeof *r);
+    if (!r) return NULL;
+    atomic_init(&r->refs, 1);
+    r->p = p;
+    return r;
+}
+
+static void pkref_put(struct pkref *r)
+{
+    if (r && atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+        EVP_PKEY_free(r->p);
+        free(r);
+    }
+}
+
 struct kms_pkslot {
     char ident[600]; /* "key|ns|name|version"; "" = empty */
-    EVP_PKEY *p;
+    struct pkref *r;
 };
 
 int kms_pkcache_init(struct bun_kms *k)
@@ -146,7 +171,7 @@ static void pkcache_clear(struct bun_kms *k)
 {
     pthread_mutex_lock(&k->pkmu);
     for (size_t i = 0; i < KMS_PK_SLOTS; i++) {
-        EVP_PKEY_free(k->pk[i].p);
+        pkref_put(k->pk[i].r);
         memset(&k->pk[i], 0, sizeof k->pk[i]);
     }
     pthread_mutex_unlock(&k->pkmu);
@@ -168,27 +193,31 @@ static size_t pk_slot(const char *ident)
     return ((size_t)d[0] << 8 | d[1]) % KMS_PK_SLOTS;
 }
 
-/* A new reference to the cached key, or NULL. */
-static EVP_PKEY *pkcache_get(struct bun_kms *k, const char *ident)
+/* A new reference to the cached key (pkref_put it), or NULL. */
+static struct pkref *pkcache_get(struct bun_kms *k, const char *ident)
 {
     struct kms_pkslot *s = &k->pk[pk_slot(ident)];
-    EVP_PKEY *p = NULL;
+    struct pkref *r = NULL;
     pthread_mutex_lock(&k->pkmu);
-    if (s->p && strcmp(s->ident, ident) == 0 && EVP_PKEY_up_ref(s->p) == 1) p = s->p;
+    if (s->r && strcmp(s->ident, ident) == 0) {
+        r = s->r;
+        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    }
     pthread_mutex_unlock(&k->pkmu);
-    return p;
+    return r;
 }
 
-static void pkcache_put(struct bun_kms *k, const char *ident, EVP_PKEY *p)
+/* The cache takes a reference of its own to r. */
+static void pkcache_put(struct bun_kms *k, const char *ident, struct pkref *r)
 {
     struct kms_pkslot *s = &k->pk[pk_slot(ident)];
-    if (EVP_PKEY_up_ref(p) != 1) return;
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
     pthread_mutex_lock(&k->pkmu);
-    EVP_PKEY *old = s->p;
+    struct pkref *old = s->r;
     snprintf(s->ident, sizeof s->ident, "%s", ident);
-    s->p = p;
+    s->r = r;
     pthread_mutex_unlock(&k->pkmu);
-    EVP_PKEY_free(old);
+    pkref_put(old);
 }
 
 /* ------------------------------------------------------------------ secrets */
@@ -1035,19 +1064,21 @@ int bun_kms_sign(struct bun_kms *k, const struct bb_identity *who, const char *n
         ver = rows[0].version;
         char ident[600];
         ident_of(ident, sizeof ident, "key", ns, name, ver);
-        EVP_PKEY *p = pkcache_get(k, ident);
-        if (!p) {
+        struct pkref *ref = pkcache_get(k, ident);
+        if (!ref) {
             struct version_row *pr = NULL;
             size_t pn = 0;
             int c2 = 0;
             enum bun_kms_key_type t2;
             rc = versions_load(k, ns, name, ver, 1, &t2, &c2, &pr, &pn, err, errcap);
             BIO *b = rc == 0 ? BIO_new_mem_buf(pr[0].priv, (int)pr[0].privlen) : NULL;
-            p = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+            EVP_PKEY *np = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
             BIO_free(b);
             rows_free(pr, pn);
-            if (p) pkcache_put(k, ident, p);
+            if (np && !(ref = pkref_new(np))) EVP_PKEY_free(np);
+            if (ref) pkcache_put(k, ident, ref);
         }
+        EVP_PKEY *p = ref ? ref->p : NULL;
         EVP_MD_CTX *mc = EVP_MD_CTX_new();
         size_t sl = 0;
         unsigned char *s = NULL;
@@ -1068,14 +1099,14 @@ int bun_kms_sign(struct bun_kms *k, const struct bb_identity *who, const char *n
             }
         }
         EVP_MD_CTX_free(mc);
-        EVP_PKEY_free(p);
+        pkref_put(ref);
         if (rc == 0) {
             *sig = s;
             *siglen = sl;
             if (kid) snprintf(kid, BUN_KMS_KID_MAX + 1, "%s", rows[0].kid);
         } else {
             free(s);
-            SETERR("signing failed");
+            if (err && errcap && !err[0]) SETERR("signing failed");
         }
     }
     rows_free(rows, n);
