@@ -353,7 +353,12 @@ struct bndr_cmd {
     const char *subcmds; /* space separated list for container commands, or NULL */
     uint64_t calls, usec;
     const char *sflags; /* flag letters from cmds.h, turned into flags at start */
+    uint64_t rejected_calls, failed_calls; /* INFO commandstats */
 };
+/* cmd_server.c: counts an error reply (INFO errorstats, total_error_replies). */
+void bndr_errorstat(const char *reply, size_t n);
+void bndr_errorstats_reset(void);
+uint64_t bndr_errorstat_total(void);
 void bndr_cmd_table_init(void);
 
 enum bndr_fsync { BNDR_FSYNC_NO = 0, BNDR_FSYNC_EVERYSEC = 1, BNDR_FSYNC_ALWAYS = 2 };

@@ -1,7 +1,9 @@
 /* cmd_server.c — connection, server, pub/sub and transaction commands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -849,10 +851,61 @@ static const char *policy_name(int p)
     return p >= 0 && p < 6 ? n[p] : "noeviction";
 }
 
+/* As Redis 7.0: no section / "default" leave out commandstats and latencystats, "all" and
+ * "everything" include them. */
 static int want(const char *section, const char *name)
 {
-    return !section || !strcasecmp(section, "all") || !strcasecmp(section, "everything") ||
-           !strcasecmp(section, "default") || !strcasecmp(section, name);
+    if (!section || !strcasecmp(section, "default"))
+        return strcmp(name, "commandstats") != 0 && strcmp(name, "latencystats") != 0;
+    return !strcasecmp(section, "all") || !strcasecmp(section, "everything") ||
+           !strcasecmp(section, name);
+}
+
+/* ---------------------------------------------------------------- error statistics */
+/* errorstat_<CODE>: error replies by their first word, at most 128 codes (as Redis). */
+static struct bndr_dict errorstats;
+static int errorstats_init;
+static uint64_t total_error_replies;
+
+void bndr_errorstat(const char *reply, size_t n)
+{
+    if (!errorstats_init) {
+        bndr_dict_init(&errorstats);
+        errorstats_init = 1;
+    }
+    total_error_replies++;
+    if (n && reply[0] == '-') {
+        reply++;
+        n--;
+    }
+    size_t l = 0;
+    while (l < n && l < 64 && reply[l] != ' ' && reply[l] != '\r')
+        l++;
+    struct bndr_de *e = bndr_dict_find(&errorstats, reply, l);
+    if (!e) {
+        if (errorstats.n >= 128)
+            return;
+        e = bndr_dict_upsert(&errorstats, reply, l, NULL);
+    }
+    e->v.i++;
+}
+
+uint64_t bndr_errorstat_total(void)
+{
+    return total_error_replies;
+}
+
+void bndr_errorstats_reset(void)
+{
+    if (errorstats_init)
+        bndr_dict_release(&errorstats, NULL);
+    errorstats_init = 0;
+    total_error_replies = 0;
+}
+
+static int cmp_de_key(const void *a, const void *b)
+{
+    return strcmp((*(struct bndr_de *const *)a)->key, (*(struct bndr_de *const *)b)->key);
 }
 
 /* tenant: INFO leaves out what CONFIG GET hides from tenants (the private port) */
@@ -869,13 +922,26 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
     if (want(section, "server")) {
         struct utsname u;
         uname(&u);
-        L("# Server\r\nredis_version:%s\r\nbunder_version:%s\r\nredis_mode:standalone\r\n"
-          "os:%s %s %s\r\narch_bits:64\r\nmultiplexing_api:libuv\r\nprocess_id:%d\r\n"
-          "tcp_port:%d\r\nuptime_in_seconds:%llu\r\nuptime_in_days:%llu\r\nhz:%d\r\n"
-          "executable:bunder\r\nconfig_file:\r\n\r\n",
-          BNDR_REDIS_VERSION, BB_VERSION, u.sysname, u.release, u.machine, (int)getpid(),
-          tenant ? 0 : s->actual_port, (unsigned long long)((now - s->start_ms) / 1000),
-          (unsigned long long)((now - s->start_ms) / 86400000), s->cfg.hz);
+        static char run_id[41];
+        if (!run_id[0]) { /* random per process, as Redis */
+            unsigned char r[20];
+            bb_random_bytes(r, sizeof r);
+            for (int i = 0; i < 20; i++)
+                snprintf(run_id + 2 * i, 3, "%02x", r[i]);
+        }
+        L("# Server\r\nredis_version:%s\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n"
+          "redis_build_id:0\r\nbunder_version:%s\r\nredis_mode:standalone\r\n"
+          "os:%s %s %s\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n"
+          "multiplexing_api:libuv\r\natomicvar_api:c11-builtin\r\nprocess_id:%d\r\n"
+          "process_supervised:no\r\nrun_id:%s\r\n"
+          "tcp_port:%d\r\nserver_time_usec:%llu\r\nuptime_in_seconds:%llu\r\n"
+          "uptime_in_days:%llu\r\nhz:%d\r\nconfigured_hz:%d\r\nlru_clock:%u\r\n"
+          "executable:bunder\r\nconfig_file:\r\nio_threads_active:0\r\n\r\n",
+          BNDR_REDIS_VERSION, BB_VERSION, u.sysname, u.release, u.machine, (int)getpid(), run_id,
+          tenant ? 0 : s->actual_port, (unsigned long long)bndr_ustime(),
+          (unsigned long long)((now - s->start_ms) / 1000),
+          (unsigned long long)((now - s->start_ms) / 86400000), s->cfg.hz, s->cfg.hz,
+          s->lruclock & 0xffffff);
     }
     if (want(section, "clients")) {
         long blocked = 0, pubsub = 0;
@@ -883,9 +949,16 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
             blocked += (c->flags & BNDR_CF_BLOCKED) != 0;
             pubsub += bndr_client_subscribed(c);
         }
-        L("# Clients\r\nconnected_clients:%zu\r\nmaxclients:%lld\r\nblocked_clients:%ld\r\n"
+        size_t maxin = 0, maxout = 0;
+        for (struct bndr_client *c = s->clients; c; c = c->next) {
+            maxin = c->qcap > maxin ? c->qcap : maxin;
+            maxout = c->out.len > maxout ? c->out.len : maxout;
+        }
+        L("# Clients\r\nconnected_clients:%zu\r\ncluster_connections:0\r\nmaxclients:%lld\r\n"
+          "client_recent_max_input_buffer:%zu\r\nclient_recent_max_output_buffer:%zu\r\n"
+          "blocked_clients:%ld\r\ntracking_clients:0\r\nclients_in_timeout_table:%ld\r\n"
           "pubsub_clients:%ld\r\n\r\n",
-          s->nclients, s->cfg.maxclients, blocked, pubsub);
+          s->nclients, s->cfg.maxclients, maxin, maxout, blocked, blocked, pubsub);
     }
     if (want(section, "memory")) {
         char h1[32], h2[32], h3[32];
@@ -921,13 +994,55 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
           "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n"
           "rejected_connections:%llu\r\nexpired_keys:%llu\r\nevicted_keys:%llu\r\n"
           "keyspace_hits:%llu\r\nkeyspace_misses:%llu\r\npubsub_channels:%llu\r\n"
-          "pubsub_patterns:%llu\r\n\r\n",
+          "pubsub_patterns:%llu\r\npubsubshard_channels:0\r\ntotal_error_replies:%llu\r\n"
+          "unexpected_error_replies:0\r\n\r\n",
           (unsigned long long)s->stat_conns, (unsigned long long)s->stat_commands,
           (unsigned long long)s->stat_net_in, (unsigned long long)s->stat_net_out,
           (unsigned long long)s->stat_rejected, (unsigned long long)texp,
           (unsigned long long)tevict, (unsigned long long)thits,
           (unsigned long long)tmiss, (unsigned long long)s->pubsub_ch.n,
-          (unsigned long long)s->pubsub_pat.n);
+          (unsigned long long)s->pubsub_pat.n, (unsigned long long)total_error_replies);
+    }
+    if (want(section, "replication"))
+        L("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+    if (want(section, "cpu")) {
+        struct rusage self, kids;
+        getrusage(RUSAGE_SELF, &self);
+        getrusage(RUSAGE_CHILDREN, &kids);
+#define TV(t) ((double)(t).tv_sec + (double)(t).tv_usec / 1e6)
+        L("# CPU\r\nused_cpu_sys:%.6f\r\nused_cpu_user:%.6f\r\nused_cpu_sys_children:%.6f\r\n"
+          "used_cpu_user_children:%.6f\r\nused_cpu_sys_main_thread:%.6f\r\n"
+          "used_cpu_user_main_thread:%.6f\r\n\r\n",
+          TV(self.ru_stime), TV(self.ru_utime), TV(kids.ru_stime), TV(kids.ru_utime),
+          TV(self.ru_stime), TV(self.ru_utime));
+#undef TV
+    }
+    if (want(section, "commandstats")) {
+        L("# Commandstats\r\n");
+        for (size_t i = 0; i < bndr_cmd_count; i++) {
+            const struct bndr_cmd *cmd = &bndr_cmd_table[i];
+            if (!cmd->calls && !cmd->rejected_calls && !cmd->failed_calls)
+                continue;
+            L("cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+              "failed_calls=%llu\r\n",
+              cmd->name, (unsigned long long)cmd->calls, (unsigned long long)cmd->usec,
+              cmd->calls ? (double)cmd->usec / (double)cmd->calls : 0.0,
+              (unsigned long long)cmd->rejected_calls, (unsigned long long)cmd->failed_calls);
+        }
+        L("\r\n");
+    }
+    if (want(section, "errorstats")) {
+        L("# Errorstats\r\n");
+        if (errorstats_init && errorstats.n) {
+            struct bndr_de **v = bndr_malloc(errorstats.n * sizeof *v);
+            size_t k = 0;
+            BNDR_DICT_FOREACH(&errorstats, e) { v[k++] = e; }
+            qsort(v, k, sizeof *v, cmp_de_key);
+            for (size_t i = 0; i < k; i++)
+                L("errorstat_%s:count=%lld\r\n", v[i]->key, (long long)v[i]->v.i);
+            bndr_free(v);
+        }
+        L("\r\n");
     }
     if (want(section, "buncast")) {
         struct bndr_bcast_stats bs;
@@ -938,8 +1053,6 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
           (unsigned long long)bs.dropped, (unsigned long long)bs.errors,
           (unsigned long long)bs.queued);
     }
-    if (want(section, "replication"))
-        L("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     if (want(section, "keyspace")) {
         L("# Keyspace\r\n");
         for (int i = 0; i < s->ndb; i++) {
@@ -954,16 +1067,19 @@ void bndr_info_text(struct bndr_server *s, const char *section, struct bndr_buf 
 
 void bndr_cmd_info(struct bndr_client *c)
 {
-    if (c->argc > 2) {
-        bndr_add_error(c, BNDR_ERR_SYNTAX);
-        return;
-    }
-    char sec[32] = "";
-    if (c->argc == 2)
-        snprintf(sec, sizeof sec, "%.*s", (int)(c->argv[1].n > 31 ? 31 : c->argv[1].n),
-                 c->argv[1].p);
     struct bndr_buf b = {0};
-    bndr_info_text(c->srv, c->argc == 2 ? sec : NULL, &b, (c->flags & BNDR_CF_TENANT) != 0);
+    int tenant = (c->flags & BNDR_CF_TENANT) != 0;
+    if (c->argc == 1)
+        bndr_info_text(c->srv, NULL, &b, tenant);
+    for (int i = 1; i < c->argc && i < 64; i++) { /* Redis 7: several sections */
+        char sec[32];
+        snprintf(sec, sizeof sec, "%.*s", (int)(c->argv[i].n > 31 ? 31 : c->argv[i].n),
+                 c->argv[i].p);
+        bndr_info_text(c->srv, sec, &b, tenant);
+    }
+    /* as Redis: a blank line between sections, none after the last */
+    if (b.len >= 4 && !memcmp(b.p + b.len - 4, "\r\n\r\n", 4))
+        b.len -= 2;
     bndr_add_verbatim(c, b.p ? b.p : "", b.len);
     bndr_free(b.p);
 }
@@ -1247,6 +1363,11 @@ void bndr_cmd_config(struct bndr_client *c)
             struct bndr_db *db = bndr_db_get(s, i);
             db->hits = db->misses = db->expired_keys = db->evicted_keys = 0;
         }
+        for (size_t i = 0; i < bndr_cmd_count; i++) {
+            bndr_cmd_table[i].calls = bndr_cmd_table[i].usec = 0;
+            bndr_cmd_table[i].rejected_calls = bndr_cmd_table[i].failed_calls = 0;
+        }
+        bndr_errorstats_reset();
         bndr_add_ok(c);
     } else if (bndr_argeq(sub, "rewrite") && c->argc == 2) {
         bndr_add_error(c, "ERR The server is running without a config file");

@@ -6,7 +6,7 @@
 #include "cmds.h"
 
 #define BNDR_X_ENTRY(n, ar, fl, fk, lk, st, grp, sum) \
-    {#n, bndr_cmd_##n, ar, 0, fk, lk, st, grp, sum, NULL, 0, 0, fl},
+    {#n, bndr_cmd_##n, ar, 0, fk, lk, st, grp, sum, NULL, 0, 0, fl, 0, 0},
 struct bndr_cmd bndr_cmd_table[] = {BNDR_COMMANDS(BNDR_X_ENTRY)};
 #undef BNDR_X_ENTRY
 const size_t bndr_cmd_count = sizeof(bndr_cmd_table) / sizeof(bndr_cmd_table[0]);

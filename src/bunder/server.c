@@ -129,7 +129,14 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     size_t outlen = c->out.len;
     if (c->reply_mode == 2)
         c->reply_mode = 3;
+    uint64_t errs = bndr_errorstat_total();
     cmd->proc(c);
+    if (c->out.len > outlen && c->out.p[outlen] == '-') { /* INFO errorstats / commandstats */
+        ((struct bndr_cmd *)cmd)->failed_calls++;
+        /* a script's error that a command inside it already counted is not counted twice */
+        if (bndr_errorstat_total() == errs)
+            bndr_errorstat(c->out.p + outlen, c->out.len - outlen);
+    }
     if (c->reply_mode == 1 || c->reply_mode == 3) { /* CLIENT REPLY OFF / SKIP */
         if (c->out.len > outlen)
             c->out.len = outlen;
@@ -205,6 +212,10 @@ static void reject(struct bndr_client *c, const char *msg)
     if (c->flags & BNDR_CF_MULTI)
         c->flags |= BNDR_CF_DIRTY_EXEC;
     bndr_add_error(c, msg);
+    const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[0].p, c->argv[0].n);
+    if (cmd)
+        ((struct bndr_cmd *)cmd)->rejected_calls++;
+    bndr_errorstat(msg, strlen(msg));
 }
 
 void bndr_process_command(struct bndr_client *c)

@@ -386,3 +386,26 @@ test('through bunder-manager: ACL, DEBUG and MONITOR stay inside a project; FUNC
     mgr.cleanup();
   }
 });
+
+test('INFO sections as Redis 7.0: cpu, commandstats and errorstats counted like redis-server, several sections at once', async () => {
+  const p = await startPair();
+  try {
+    await p.same([['CONFIG', 'RESETSTAT'], ['SET', 'a', 'b'], ['INCR', 'a'], ['NOSUCH', 'x'], ['GET', 'a', 'b'],
+      ['HSET', 'a', 'f', 'v'], ['ACL', 'SETUSER', 'u', 'on', 'nopass', '+get', '~*'], ['EVAL', "return redis.pcall('incr', 'a')", '0']]);
+    const sec = async (c, name) => (await c.str('INFO', name)).split('\r\n').filter((l) => l && !l.startsWith('#') && !l.startsWith('$'));
+    assert.equal(await p.bc.str('INFO', 'errorstats'), await p.rc.str('INFO', 'errorstats')); // byte for byte
+    const strip = (lines) => lines.map((l) => l.replace(/usec=\d+,usec_per_call=[\d.]+,/, ''))
+      .filter((l) => !/cmdstat_(info|config|acl)/.test(l)).sort();
+    assert.deepEqual(strip(await sec(p.bc, 'commandstats')), strip(await sec(p.rc, 'commandstats')));
+    const heads = async (c, ...a) => (await c.str('INFO', ...a)).split('\r\n').filter((l) => l.startsWith('# ') && !/Buncast|Modules|Cluster|Latencystats/.test(l));
+    assert.deepEqual(await heads(p.bc), await heads(p.rc));
+    assert.deepEqual(await heads(p.bc, 'server', 'cpu'), await heads(p.rc, 'server', 'cpu'));
+    const fields = async (c, s) => (await sec(c, s)).map((l) => l.split(':')[0]);
+    for (const s of ['server', 'clients', 'cpu']) {
+      const ours = new Set(await fields(p.bc, s));
+      assert.deepEqual((await fields(p.rc, s)).filter((f) => !ours.has(f) && !/gcc_version|executable/.test(f)), [], `INFO ${s}`);
+    }
+  } finally {
+    await p.stop();
+  }
+});
