@@ -162,7 +162,9 @@ static void h_secret_get(struct bb_http_request *req, struct bb_http_response *r
     void *val = NULL;
     size_t len = 0;
     const char *ns = bb_http_param(req, "ns"), *name = bb_http_param(req, "name");
-    int rc = bun_kms_secret_get(k, &req->identity, ns, name, version, &val, &len, err, sizeof err);
+    int read = 0;
+    int rc = kms_secret_get_version(k, &req->identity, ns, name, version, &read, &val, &len, err,
+                                    sizeof err);
     if (rc) {
         reply_rc(res, rc, err);
         return;
@@ -171,12 +173,13 @@ static void h_secret_get(struct bb_http_request *req, struct bb_http_response *r
     OPENSSL_cleanse(val, len);
     free(val);
     /* the version actually read: the latest when none was asked for */
-    json_t *o = b64 ? json_pack("{s:s,s:s,s:s}", "namespace", ns, "name", name, "value", b64) : NULL;
+    json_t *o = b64 ? json_pack("{s:s,s:s,s:i,s:s}", "namespace", ns, "name", name, "version", read,
+                                "value", b64)
+                    : NULL;
     if (b64) {
         OPENSSL_cleanse(b64, strlen(b64));
         free(b64);
     }
-    if (o && version) json_object_set_new(o, "version", json_integer(version));
     bb_http_set_header(res, "Cache-Control", "no-store");
     reply_obj(res, 200, o);
 }

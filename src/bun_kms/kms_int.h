@@ -113,6 +113,10 @@ void kms_audit(struct bun_kms *k, const struct bb_identity *who, const char *op,
 int kms_audit_query(struct bun_kms *k, const char *ns, const char *op, const char *outcome,
                     int64_t since_ms, int64_t until_ms, int64_t cursor, int limit,
                     struct json_t **out);
+/* bun_kms_secret_get that also tells which version it read (*read, may be NULL). */
+int kms_secret_get_version(struct bun_kms *k, const struct bb_identity *who, const char *ns,
+                           const char *name, int version, int *read, void **value, size_t *len,
+                           char *err, size_t errcap);
 /* Lists (paginated by name; cursor = last name seen, "" = start). */
 int kms_secret_list(struct bun_kms *k, const struct bb_identity *who, const char *ns,
                     const char *cursor, int limit, struct json_t **out, char *err, size_t errcap);

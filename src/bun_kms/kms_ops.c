@@ -329,9 +329,9 @@ static int secret_get(struct bun_kms *k, const char *ns, const char *name, int *
     return rc;
 }
 
-int bun_kms_secret_get(struct bun_kms *k, const struct bb_identity *who, const char *ns,
-                       const char *name, int version, void **value, size_t *len, char *err,
-                       size_t errcap)
+int kms_secret_get_version(struct bun_kms *k, const struct bb_identity *who, const char *ns,
+                           const char *name, int version, int *read, void **value, size_t *len,
+                           char *err, size_t errcap)
 {
     if (err && errcap) err[0] = '\0';
     int v = version, rc = check(who, ns, name, 1, NEED_USE, err, errcap);
@@ -341,7 +341,15 @@ int bun_kms_secret_get(struct bun_kms *k, const struct bb_identity *who, const c
     }
     if (rc == 0) rc = secret_get(k, ns, name, &v, value, len, err, errcap);
     kms_audit(k, who, "secret.get", ns, name, v, rc, 1);
+    if (rc == 0 && read) *read = v;
     return rc;
+}
+
+int bun_kms_secret_get(struct bun_kms *k, const struct bb_identity *who, const char *ns,
+                       const char *name, int version, void **value, size_t *len, char *err,
+                       size_t errcap)
+{
+    return kms_secret_get_version(k, who, ns, name, version, NULL, value, len, err, errcap);
 }
 
 static int delete_rows(struct bun_kms *k, const char *const *sql, size_t nsql, const char *ns,

@@ -60,6 +60,7 @@ describe('bun-kms', () => {
     assert.equal(r.json.version, 2);
     r = await http(B, 'GET', `/v1/kms/${ns}/secrets/db-password`);
     assert.equal(r.status, 200);
+    assert.equal(r.json.version, 2, 'the latest');
     assert.ok(unb64(r.json.value).equals(bin));
     assert.equal(r.headers['cache-control'], 'no-store');
     r = await http(B, 'GET', `/v1/kms/${ns}/secrets/db-password?version=1`);
