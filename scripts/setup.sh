@@ -16,6 +16,8 @@ DEB_PKGS=(
 # Node.js (for the integration tests' runner and the JS parts): any node >= 18 will do; only install
 # Debian's when none is on PATH (a NodeSource nodejs already ships npm and conflicts with Debian's npm).
 if ! command -v node >/dev/null 2>&1; then DEB_PKGS+=(nodejs npm); fi
+# functions: the workers' sandbox (bubblewrap namespaces, a libseccomp filter in the QuickJS worker)
+DEB_PKGS+=(bubblewrap libseccomp-dev)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

@@ -45,6 +45,12 @@ struct fn_config {
     uint64_t max_functions;     /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
     uint64_t max_versions;      /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
     uint64_t log_queue;         /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
+    char sandbox_mode[8];       /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
+    char bwrap_path[256];       /* BUNBASE_FUNCTIONS_BWRAP_PATH */
+    /* decided at start (fn_sandbox_probe) */
+    int sandbox;                /* 1: workers run inside bubblewrap */
+    int sandbox_refused;        /* 1: no sandbox and not allowed to run without: 503 */
+    char sandbox_why[256];
 };
 
 /* 0, or BB_EINVAL with err naming the knob. */
@@ -52,6 +58,23 @@ extern const struct bb_knob fn_knobs[]; /* functions_config.c */
 int fn_config_load(struct fn_config *c, char *err, size_t errcap);
 /* The frame limit the worker and the service agree on: a body plus headers and framing. */
 uint64_t fn_config_max_frame(const struct fn_config *c);
+
+/* ------------------------------------------------------------------ sandbox (fn_sandbox.c) */
+
+/* Decides cfg->sandbox / sandbox_refused / sandbox_why from the mode and a probe run of bwrap.
+ * BB_EINVAL (err set) when the mode is "bwrap" and it cannot work. */
+int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap);
+
+#define FN_SANDBOX_MAX_ARGS 48
+struct fn_sandbox_argv {
+    char *argv[FN_SANDBOX_MAX_ARGS + 16];
+};
+/* The command line that runs the worker with inner (NULL-terminated; borrowed, like file) inside
+ * the sandbox when cfg->sandbox, else inner itself: read-only views of the system libraries, the
+ * worker and file (the bundle) only; no network, own pid/ipc/uts namespaces, no capabilities,
+ * dies with its parent. The result borrows everything. */
+void fn_sandbox_command(const struct fn_config *cfg, const char *file, char *const *inner,
+                        struct fn_sandbox_argv *out);
 
 /* ------------------------------------------------------------------ store (fn_store.c) */
 

@@ -256,8 +256,10 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     snprintf(frame, sizeof frame, "%llu", (unsigned long long)fn_config_max_frame(cfg));
     snprintf(tmo, sizeof tmo, "%llu", (unsigned long long)cfg->start_timeout_ms);
     snprintf(logp, sizeof logp, "%s/workers.log", p->data_dir);
-    char *argv[] = {(char *)cfg->worker_path, "--bundle", bundle, "--fd", "3", "--memory-limit",
-                    mem, "--max-frame", frame, "--timeout-ms", tmo, NULL};
+    char *inner[] = {(char *)cfg->worker_path, "--bundle", bundle, "--fd", "3", "--memory-limit",
+                     mem, "--max-frame", frame, "--timeout-ms", tmo, NULL};
+    struct fn_sandbox_argv sa;
+    fn_sandbox_command(cfg, bundle, inner, &sa);
     /* the function's environment: what it is given, nothing of ours */
     char e_pid[128], e_name[128];
     snprintf(e_pid, sizeof e_pid, "BUNBASE_PROJECT_ID=%s", pid);
@@ -265,7 +267,7 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     snprintf(vers, sizeof vers, "BUNBASE_FUNCTION_VERSION=%lld", (long long)version);
     char *envp[] = {e_pid, e_name, vers, NULL};
     struct bb_proc_spec spec = {
-        .argv = argv,
+        .argv = sa.argv,
         .envp = envp,
         .log_path = logp,
         .stdout_fd = -1,

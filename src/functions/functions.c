@@ -110,6 +110,14 @@ static int fn_dir(struct functions *f, const char *pid, const char *name, char *
     return n < 0 || (size_t)n >= cap ? BB_EINVAL : 0;
 }
 
+/* Without a sandbox (and without BUNBASE_FUNCTIONS_SANDBOX=none) no user code runs: 503. */
+static int refused(struct functions *f, struct bb_http_response *res)
+{
+    if (!f->cfg.sandbox_refused) return 0;
+    bb_http_reply_error_status(res, 503, "sandbox_unavailable", f->cfg.sandbox_why);
+    return 1;
+}
+
 /* ------------------------------------------------------------------ deploy */
 
 /* Runs the worker's --check on path: 0, or 1 with the loader's message in msg. */
@@ -118,10 +126,12 @@ static int check_bundle(struct functions *f, const char *path, char *msg, size_t
     char mem[32], tmo[32];
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)(f->cfg.memory_mb * 1024 * 1024));
     snprintf(tmo, sizeof tmo, "%llu", (unsigned long long)f->cfg.start_timeout_ms);
-    char *argv[] = {f->cfg.worker_path, "--check", (char *)path, "--memory-limit", mem,
-                    "--timeout-ms", tmo, NULL};
+    char *inner[] = {f->cfg.worker_path, "--check", (char *)path, "--memory-limit", mem,
+                     "--timeout-ms", tmo, NULL};
+    struct fn_sandbox_argv sa;
+    fn_sandbox_command(&f->cfg, path, inner, &sa); /* top-level code runs: sandboxed too */
     char *envp[] = {NULL};
-    struct bb_proc_spec spec = {.argv = argv, .envp = envp, .stdout_fd = -1};
+    struct bb_proc_spec spec = {.argv = sa.argv, .envp = envp, .stdout_fd = -1};
     int code = -1;
     msg[0] = '\0';
     bb_proc_run(&spec, f->cfg.start_timeout_ms + 2000, msg, cap, &code);
@@ -137,7 +147,7 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct functions *f = req->ctx;
     const char *pid, *name;
-    if (target(req, res, &pid, &name)) return;
+    if (target(req, res, &pid, &name) || refused(f, res)) return;
     if (req->body_len == 0) {
         bb_http_reply_error_status(res, 400, "invalid_bundle",
                                    "the request body must be the function's JavaScript file");
@@ -427,7 +437,7 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct functions *f = req->ctx;
     const char *pid, *name;
-    if (target(req, res, &pid, &name)) return;
+    if (target(req, res, &pid, &name) || refused(f, res)) return;
     char inv_id[BB_ID_LEN + 1];
     bb_id_new(inv_id);
     bb_http_set_header(res, "X-Invocation-Id", inv_id);
@@ -587,6 +597,7 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
     pthread_cond_init(&f->cv, &ca);
     pthread_condattr_destroy(&ca);
     int rc = fn_config_load(&f->cfg, err, errcap);
+    if (rc == 0) rc = fn_sandbox_probe(&f->cfg, err, errcap);
     if (rc == 0) {
         snprintf(f->dir, sizeof f->dir, "%s/functions", rt->cfg->data_dir);
         rc = bb_fs_mkdir_p(f->dir, 0700);
@@ -627,10 +638,12 @@ static int functions_health(void *state, json_t **detail)
     struct functions *f = state;
     json_t *o = fn_pools_stats(f->pools);
     if (o) {
+        /* no sandbox is a refusal to run functions, said here, not an instance outage */
         json_object_set_new(o, "status", json_string("ok"));
+        json_object_set_new(o, "runs_functions", json_boolean(!f->cfg.sandbox_refused));
         json_object_set_new(o, "logs_dropped", json_integer((json_int_t)fn_store_dropped(f->store)));
         json_object_set_new(o, "runtime", json_string("quickjs"));
-        json_object_set_new(o, "sandbox", json_string("none (process isolation only)"));
+        json_object_set_new(o, "sandbox", json_string(f->cfg.sandbox_why));
     }
     *detail = o;
     return 0;

@@ -48,6 +48,12 @@ const struct bb_knob fn_knobs[] = {
         "versions kept per function (older inactive ones are deleted)"),
     U64(log_queue, "BUNBASE_FUNCTIONS_LOG_QUEUE", "10000", 1, 10000000,
         "invocation records waiting to be written to SQLite; more are dropped (and counted)"),
+    BB_KNOB_CHOICE_ROW(struct fn_config, sandbox_mode, "BUNBASE_FUNCTIONS_SANDBOX", "auto",
+                       "auto|bwrap|none",
+                       "auto: bubblewrap when it works, else refuse to run functions; bwrap: "
+                       "required (start fails without); none: no namespaces (trusted code only)"),
+    BB_KNOB_PATH_ROW(struct fn_config, bwrap_path, "BUNBASE_FUNCTIONS_BWRAP_PATH", "/usr/bin/bwrap",
+                     "the bubblewrap executable"),
     BB_KNOBS_END,
 };
 

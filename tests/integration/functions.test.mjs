@@ -243,7 +243,7 @@ describe('functions', () => {
         if (!/^\d+$/.test(d)) continue;
         let cmd = '';
         try { cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8'); } catch { continue; }
-        if (cmd.includes(`${srv.dataDir}/functions/${p.id}/limits/`)) { pid = Number(d); break; }
+        if (cmd.split('\0')[0].endsWith('bunbase-qjs-worker') && cmd.includes(`${srv.dataDir}/functions/${p.id}/limits/`)) { pid = Number(d); break; }
       }
     }
     assert.ok(pid, 'the worker process');

@@ -43,7 +43,8 @@ describe('function pools', () => {
     try {
       const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8');
       const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      return cmd.includes(`${srv.dataDir}/functions/${p.id}/${name}/`) && !/\) Z /.test(st);
+      return cmd.split('\0')[0].endsWith('bunbase-qjs-worker') &&
+        cmd.includes(`${srv.dataDir}/functions/${p.id}/${name}/`) && !/\) Z /.test(st);
     } catch { return false; }
   }).map(Number);
 
