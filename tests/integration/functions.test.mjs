@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 
 import { httpRequest, makeTempDir, removeTempDir, runBunbased, startServer } from './harness.mjs';
-import { FAST_ENV, api, newProject, newUser } from './platform_lib.mjs';
+import { FAST_ENV, addMember, api, newProject, newUser } from './platform_lib.mjs';
 
 const ENV = {
   ...FAST_ENV,
@@ -194,6 +194,24 @@ describe('functions', () => {
     assert.equal(r.status, 404);
     r = await httpRequest(`${G}/v1/functions/echo`);
     assert.equal(r.status, 401);
+  });
+
+  test('the matrix: a viewer reads and invokes but cannot deploy or delete; pk_ cannot manage', async () => {
+    const viewer = await newUser(G, 'fnview');
+    await addMember(G, user.access, p.id, viewer.email, 'viewer');
+    let r = await deploy('viewed', 'export default () => new Response("v")', viewer.access);
+    assert.equal(r.status, 403, r.text);
+    r = await api(G, 'GET', fnUrl('echo'), { token: viewer.access });
+    assert.equal(r.status, 200, r.text);
+    r = await httpRequest(`${G}${fnUrl('echo', '/invoke')}`, { headers: { Authorization: `Bearer ${viewer.access}` } });
+    assert.equal(r.status, 200, r.text);
+    r = await api(G, 'DELETE', fnUrl('echo'), { token: viewer.access });
+    assert.equal(r.status, 403, r.text);
+    r = await api(G, 'GET', fnUrl('echo'), { key: p.sk });
+    assert.equal(r.status, 403, 'console routes take a session or a PAT');
+    const stranger = await newUser(G, 'fnstranger');
+    r = await api(G, 'GET', fnUrl('echo'), { token: stranger.access });
+    assert.equal(r.status, 404, 'not a member');
   });
 
   test('the worker environment holds only what the function is given', async () => {
