@@ -116,10 +116,12 @@ void ta_tokens_release(struct tenant_auth *ta)
     }
 }
 
-/* created_at of a bun-kms version: unix seconds (or ms), or an RFC 3339 string. */
+/* When a bun-kms key version was created, unix seconds (bun_kms_key_get: created_at_ms). */
 static int64_t version_time(const json_t *v)
 {
-    const json_t *t = json_object_get(v, "created_at");
+    const json_t *t = json_object_get(v, "created_at_ms");
+    if (json_is_integer(t)) return json_integer_value(t) / 1000;
+    t = json_object_get(v, "created_at");
     if (json_is_integer(t)) {
         int64_t x = json_integer_value(t);
         return x > 100000000000ll ? x / 1000 : x;

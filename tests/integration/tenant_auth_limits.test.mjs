@@ -1,5 +1,6 @@
-// tenant-auth's login rate limits, enforced per project and client IP and per project and
-// account (the project's auth config sets them): 429 with Retry-After, other projects untouched.
+// tenant-auth's limits in time: login rate limits, enforced per project and client IP and per
+// project and account (the project's auth config sets them): 429 with Retry-After, other projects
+// untouched; and the grace window of a rotated-out signing key (BUNBASE_TENANT_AUTH_KEY_GRACE_S).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +11,7 @@ import { TA_FAST_ENV } from './tenant_auth_lib.mjs';
 
 let srv, G, p, q;
 before(async () => {
-  srv = await startServer({ env: { ...TA_FAST_ENV, BUNBASE_TENANT_AUTH_RATE_LIMIT: '1' } });
+  srv = await startServer({ env: { ...TA_FAST_ENV, BUNBASE_TENANT_AUTH_RATE_LIMIT: '1', BUNBASE_TENANT_AUTH_KEY_GRACE_S: '1' } });
   G = srv.url;
   const dev = await newUser(G, 'ta-rl');
   p = await newProject(G, dev.access, 'Limited');
@@ -47,4 +48,27 @@ test('per account, then per IP: 429 with Retry-After; another project is not aff
   // project q has its own buckets
   r = await login(q, 'hank@example.com');
   assert.equal(r.status, 401, r.text);
+});
+
+test('a rotated-out key verifies during its grace window, then neither verifies nor is published', async () => {
+  let r = await api(G, 'POST', '/v1/auth/project/register', { key: q.pk, body: { email: 'iris@example.com', password: 'iris-password-1' } });
+  assert.equal(r.status, 201, r.text);
+  const old = r.json.access_token;
+  const oldKid = JSON.parse(Buffer.from(old.split('.')[0], 'base64url')).kid;
+  r = await api(G, 'POST', `/v1/projects/${q.id}/auth/keys/rotate`, { key: q.sk });
+  assert.equal(r.status, 200, r.text);
+  const newKid = r.json.kid;
+  r = await api(G, 'GET', '/v1/auth/project/me', { token: old });
+  assert.equal(r.status, 200, r.text); // in grace
+  await new Promise((res) => setTimeout(res, 2200));
+  r = await api(G, 'GET', '/v1/auth/project/me', { token: old });
+  assert.equal(r.status, 401, r.text);
+  assert.equal(r.code, 'token_unknown_kid');
+  r = await api(G, 'GET', `/v1/projects/${q.id}/auth/jwks.json`);
+  assert.deepEqual(r.json.keys.map((k) => k.kid), [newKid]);
+  assert.ok(!r.text.includes(oldKid), r.text);
+  r = await api(G, 'POST', '/v1/auth/project/login', { key: q.pk, body: { email: 'iris@example.com', password: 'iris-password-1' } });
+  assert.equal(r.status, 200, r.text);
+  r = await api(G, 'GET', '/v1/auth/project/me', { token: r.json.access_token });
+  assert.equal(r.status, 200, r.text);
 });
