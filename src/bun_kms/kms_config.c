@@ -29,6 +29,10 @@ const struct bb_knob kms_knobs[] = {
                     "pause between rotation batches (throttling; tests)"),
     BB_KNOB_U64_ROW(ST, audit_max_rows, "BUNBASE_BUN_KMS_AUDIT_MAX_ROWS", "1000000", 100,
                     1000000000, "audit records kept; the oldest beyond it are deleted"),
+    BB_KNOB_U64_ROW(ST, max_versions, "BUNBASE_BUN_KMS_MAX_VERSIONS", "1000", 1, 1000000,
+                    "versions of one secret or key; one more is 429"),
+    BB_KNOB_U64_ROW(ST, max_per_ns, "BUNBASE_BUN_KMS_MAX_PER_NAMESPACE", "10000", 1, 100000000,
+                    "secrets and keys of one namespace together; one more is 429"),
     BB_KNOBS_END,
 };
 #undef ST

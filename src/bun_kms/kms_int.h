@@ -34,6 +34,8 @@ struct kms_config {
     uint64_t rotate_batch;      /* ROTATE_BATCH: rows re-wrapped per transaction */
     uint64_t rotate_pause_ms;   /* ROTATE_PAUSE_MS: sleep between batches (tests, throttling) */
     uint64_t audit_max_rows;    /* AUDIT_MAX_ROWS: the oldest audit records beyond it go */
+    uint64_t max_versions;      /* MAX_VERSIONS: of one secret or key */
+    uint64_t max_per_ns;        /* MAX_PER_NAMESPACE: secrets + keys of one namespace */
 };
 int kms_config_load(struct kms_config *c, char *err, size_t errcap);
 

@@ -222,6 +222,22 @@ static void pkcache_put(struct bun_kms *k, const char *ident, struct pkref *r)
 
 /* ------------------------------------------------------------------ secrets */
 
+/* Secrets (by name) and keys of ns together (mu held). */
+static int64_t ns_items(struct bun_kms *k, const char *ns)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = INT64_MAX; /* unknown: refuse rather than grow without a bound */
+    if (sqlite3_prepare_v2(k->db,
+                           "SELECT (SELECT count(DISTINCT name) FROM secrets WHERE ns = ?1) + "
+                           "(SELECT count(*) FROM keys WHERE ns = ?1)",
+                           -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
 static int secret_put(struct bun_kms *k, const char *ns, const char *name, const void *value,
                       size_t len, int *version, char *err, size_t errcap)
 {
@@ -247,6 +263,18 @@ static int secret_put(struct bun_kms *k, const char *ns, const char *name, const
     v = sqlite3_column_int(st, 0) + 1;
     sqlite3_finalize(st);
     st = NULL;
+    if ((uint64_t)v > k->c.max_versions) {
+        SETERR("secret %s has %d versions (max %llu, BUNBASE_BUN_KMS_MAX_VERSIONS): delete it to "
+               "start over", name, v - 1, (unsigned long long)k->c.max_versions);
+        rc = BB_ELIMIT;
+        goto out;
+    }
+    if (v == 1 && ns_items(k, ns) >= (int64_t)k->c.max_per_ns) {
+        SETERR("namespace %s holds %llu secrets and keys (max, BUNBASE_BUN_KMS_MAX_PER_NAMESPACE)",
+               ns, (unsigned long long)k->c.max_per_ns);
+        rc = BB_ELIMIT;
+        goto out;
+    }
     ident_of(ident, sizeof ident, "secret", ns, name, v);
     rc = kms_envelope_seal(k, ident, value, len, &wdek, &wl, &ct, &cl, mkid);
     if (rc) goto out;
@@ -730,6 +758,14 @@ static int key_create(struct bun_kms *k, const char *ns, const char *name,
             if (rc == 0) {
                 rc = BB_EEXIST;
                 SETERR("key %s already exists", name);
+            } else if (rc == BB_ENOTFOUND && ns_items(k, ns) >= (int64_t)k->c.max_per_ns) {
+                rc = BB_ELIMIT;
+                SETERR("namespace %s holds %llu secrets and keys (max, "
+                       "BUNBASE_BUN_KMS_MAX_PER_NAMESPACE)",
+                       ns, (unsigned long long)k->c.max_per_ns);
+            } else if (rc == BB_ENOTFOUND && nv > k->c.max_versions) {
+                rc = BB_ELIMIT;
+                SETERR("more versions than BUNBASE_BUN_KMS_MAX_VERSIONS");
             } else if (rc == BB_ENOTFOUND) {
                 sqlite3_stmt *st = NULL;
                 rc = BB_EIO;
@@ -801,6 +837,11 @@ int bun_kms_key_rotate(struct bun_kms *k, const struct bb_identity *who, const c
         enum bun_kms_key_type t2;
         rc = kms_begin(k, 1);
         if (rc == 0) rc = key_head(k, ns, name, &t2, &cur); /* a concurrent rotation: next one */
+        if (rc == 0 && (uint64_t)cur >= k->c.max_versions) {
+            rc = BB_ELIMIT;
+            SETERR("key %s has %d versions (max %llu, BUNBASE_BUN_KMS_MAX_VERSIONS)", name, cur,
+                   (unsigned long long)k->c.max_versions);
+        }
         if (rc == 0) rc = version_insert(k, ns, name, cur + 1, &m);
         if (rc == 0) {
             sqlite3_stmt *st = NULL;

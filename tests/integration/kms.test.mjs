@@ -34,6 +34,7 @@ describe('bun-kms', () => {
         BUNBASE_BUN_KMS_RPC_ADDR: '127.0.0.1:0',
         BUNBASE_BUN_KMS_SECRET_MAX: String(SECRET_MAX),
         BUNBASE_BUN_KMS_DATA_MAX: String(DATA_MAX),
+        BUNBASE_BUN_KMS_MAX_VERSIONS: '5',
       },
     });
     B = srv.url;
@@ -340,6 +341,10 @@ describe('bun-kms', () => {
       assert.equal(r.status, status, `${m} ${p}: ${r.text}`);
       if (re) assert.match(r.json.error, re, `${m} ${p}`);
     }
+    for (let i = 0; i < 5; i++) await http(B, 'PUT', `/v1/kms/${ns}/secrets/many`, { body: { value: b64(`v${i}`) } });
+    let lim = await http(B, 'PUT', `/v1/kms/${ns}/secrets/many`, { body: { value: b64('v5') } });
+    assert.equal(lim.status, 429);
+    assert.match(lim.json.error, /BUNBASE_BUN_KMS_MAX_VERSIONS/);
     // a signature of the wrong size is just invalid
     const r = await http(B, 'POST', `/v1/kms/${ns}/keys/ed/verify`, { body: { alg: 'EdDSA', message: b64('m'), signature: b64('short') } });
     assert.equal(r.status, 200);

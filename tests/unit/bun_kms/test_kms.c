@@ -32,6 +32,8 @@ static struct kms_config config(const char *key)
     c.max_request = 65536;
     c.rotate_batch = 2;
     c.audit_max_rows = 1000000;
+    c.max_versions = 1000;
+    c.max_per_ns = 10000;
     return c;
 }
 
@@ -331,6 +333,31 @@ static void test_key_cache_after_delete(void **state)
     kms_free(k);
 }
 
+static void test_count_limits(void **state)
+{
+    (void)state;
+    struct kms_config c = config(K1);
+    c.max_versions = 3;
+    c.max_per_ns = 3;
+    struct bun_kms *k = NULL;
+    assert_int_equal(kms_new(&c, dir, &k, err, sizeof err), 0);
+    const struct bb_identity *sys = bun_kms_system_identity();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(bun_kms_secret_put(k, sys, "p_l", "s", "v", 1, NULL, err, sizeof err), 0);
+    assert_int_equal(bun_kms_secret_put(k, sys, "p_l", "s", "v", 1, NULL, err, sizeof err), BB_ELIMIT);
+    assert_non_null(strstr(err, "BUNBASE_BUN_KMS_MAX_VERSIONS"));
+    assert_int_equal(bun_kms_key_create(k, sys, "p_l", "k", BUN_KMS_AES256_GCM, err, sizeof err), 0);
+    assert_int_equal(bun_kms_key_rotate(k, sys, "p_l", "k", NULL, err, sizeof err), 0);
+    assert_int_equal(bun_kms_key_rotate(k, sys, "p_l", "k", NULL, err, sizeof err), 0);
+    assert_int_equal(bun_kms_key_rotate(k, sys, "p_l", "k", NULL, err, sizeof err), BB_ELIMIT);
+    assert_int_equal(bun_kms_secret_put(k, sys, "p_l", "t", "v", 1, NULL, err, sizeof err), 0);
+    assert_int_equal(bun_kms_secret_put(k, sys, "p_l", "u", "v", 1, NULL, err, sizeof err), BB_ELIMIT);
+    assert_non_null(strstr(err, "BUNBASE_BUN_KMS_MAX_PER_NAMESPACE"));
+    assert_int_equal(bun_kms_key_create(k, sys, "p_l", "k2", BUN_KMS_ED25519, err, sizeof err), BB_ELIMIT);
+    assert_int_equal(bun_kms_secret_put(k, sys, "p_other", "u", "v", 1, NULL, err, sizeof err), 0);
+    kms_free(k);
+}
+
 static void test_audit_bound(void **state)
 {
     (void)state;
@@ -363,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets_roles_audit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_key_and_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_cache_after_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_count_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_bound, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
