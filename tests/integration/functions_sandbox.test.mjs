@@ -67,7 +67,12 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
     const lim = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
     assert.match(lim, /Max open files\s+8\s+8/);
     assert.match(lim, /Max core file size\s+0\s+0/);
-    assert.match(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /^Seccomp:\s+2$/m, 'seccomp filter on');
+    let seccomp = '';
+    for (let i = 0; i < 100 && !/^Seccomp:\s+2$/m.test(seccomp); i++) { // installed once the bundle loaded
+      seccomp = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    assert.match(seccomp, /^Seccomp:\s+2$/m, 'seccomp filter on');
     const r = await call;
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(Object.keys(r.json()).sort(), ['BUNBASE_FUNCTION_NAME', 'BUNBASE_FUNCTION_VERSION', 'BUNBASE_PROJECT_ID']);
