@@ -983,13 +983,59 @@ static int redirect_param(struct ctx *c, json_t *b, struct bb_http_response *res
     return 0;
 }
 
+/* Mails uid (at address to) a new one-time token: a password reset (verify 0) or an address
+ * verification (verify 1). 0, or a BB_E* with a reason in m. */
+static int mail_token(struct ctx *c, const char *uid, const char *to, int verify,
+                      const char *redirect, char *m, size_t mc)
+{
+    uint64_t ttl = verify ? c->ta->c.verify_ttl_s : c->ta->c.reset_ttl_s;
+    char tok[64] = "", text[4096] = "";
+    int rc = onetime_new(c->ta, c->pid, verify ? "verify" : "reset", uid, ttl, tok);
+    if (rc == 0) {
+        mail_text(text, sizeof text,
+                  verify ? "Confirm that this is your email address:"
+                         : "Someone asked to reset the password of your account. If it was you, "
+                           "follow this link to choose a new one:",
+                  redirect, tok, ttl);
+        rc = ta_mail_send(c->ta, to, verify ? "email_verification" : "password_reset",
+                          verify ? "Confirm your email address" : "Reset your password", text, m,
+                          mc);
+    }
+    OPENSSL_cleanse(tok, sizeof tok);
+    OPENSSL_cleanse(text, sizeof text);
+    return rc;
+}
+
+static void reply_sent(struct bb_http_response *res)
+{
+    json_t *o = json_pack("{s:s}", "status", "sent");
+    bb_http_reply_json(res, 202, o);
+    json_decref(o);
+}
+
+/* Uses the one-time token of kind; 0 with its uid, or answers 400 (unknown, used, expired) or
+ * 503 and returns -1. */
+static int use_token(struct ctx *c, struct bb_http_response *res, const char *kind, const char *tok,
+                     char uid[TA_ID_MAX + 1])
+{
+    int rc = onetime_use(c->ta, c->pid, kind, tok, uid);
+    if (rc == 0) return 0;
+    if (rc == BB_ETIMEDOUT)
+        err_reply(res, 400, "token_expired", "the token expired: ask for a new one");
+    else if (rc == BB_EINVAL)
+        err_reply(res, 400, "invalid_token", "the token is unknown or was already used");
+    else
+        rc_reply(res, rc, NULL);
+    return -1;
+}
+
 static void h_reset_request(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct ctx c;
     if (begin(req, res, &c, 'a')) return;
     json_t *b = NULL, *u = NULL;
     const char *email, *redirect;
-    char em[TA_EMAIL_MAX + 1], tok[64] = "", text[4096], m[200];
+    char em[TA_EMAIL_MAX + 1], m[200] = "";
     if (!provider_enabled(c.cfg, "email_password")) {
         err_reply(res, 403, "provider_disabled", "email/password is not enabled for this project");
         goto out;
@@ -1003,23 +1049,12 @@ static void h_reset_request(struct bb_http_request *req, struct bb_http_response
     if (rate_check(c.ta, req, res, c.pid, c.cfg, "reset", em)) goto out;
     /* the same answer whether or not the account exists */
     if (user_by_email(c.ta, c.pid, em, &u) == 0 && !bb_json_bool(u, "disabled", 0) &&
-        onetime_new(c.ta, c.pid, "reset", bb_json_str(u, "_id", ""), c.ta->c.reset_ttl_s, tok) ==
-            0) {
-        mail_text(text, sizeof text,
-                  "Someone asked to reset the password of your account. If it "
-                  "was you, follow this link to choose a new one:",
-                  redirect, tok, c.ta->c.reset_ttl_s);
-        if (ta_mail_send(c.ta, em, "password_reset", "Reset your password", text, m, sizeof m)) {
-            rc_reply(res, BB_EUNAVAIL, m);
-            goto out;
-        }
+        mail_token(&c, bb_json_str(u, "_id", ""), em, 0, redirect, m, sizeof m) != 0) {
+        rc_reply(res, BB_EUNAVAIL, m[0] ? m : NULL);
+        goto out;
     }
-    json_t *o = json_pack("{s:s}", "status", "sent");
-    bb_http_reply_json(res, 202, o);
-    json_decref(o);
+    reply_sent(res);
 out:
-    OPENSSL_cleanse(tok, sizeof tok);
-    OPENSSL_cleanse(text, sizeof text);
     json_decref(u);
     json_decref(b);
     end(&c);
@@ -1043,14 +1078,8 @@ static void h_reset_confirm(struct bb_http_request *req, struct bb_http_response
         goto out;
     }
     if (rate_check(c.ta, req, res, c.pid, c.cfg, "reset_confirm", NULL)) goto out;
-    int rc = onetime_use(c.ta, c.pid, "reset", tok, uid);
-    if (rc == BB_EINVAL || rc == BB_ETIMEDOUT) {
-        err_reply(res, 400, rc == BB_ETIMEDOUT ? "token_expired" : "invalid_token",
-                  rc == BB_ETIMEDOUT ? "the reset token expired"
-                                     : "the reset token is unknown or was already used");
-        goto out;
-    }
-    if (rc == 0) rc = hash_password(c.ta, pw, hash);
+    if (use_token(&c, res, "reset", tok, uid)) goto out;
+    int rc = hash_password(c.ta, pw, hash);
     if (rc == 0) {
         json_t *p = json_pack("{s:s,s:b}", "password_hash", hash, "email_verified", 1);
         rc = ta_doc_patch(c.ta, c.pid, "_auth_users", uid, p);
@@ -1074,7 +1103,7 @@ static void h_verify_send(struct bb_http_request *req, struct bb_http_response *
     if (begin(req, res, &c, 'u')) return;
     json_t *b = NULL, *u = NULL;
     const char *redirect = NULL;
-    char tok[64] = "", text[4096], m[200];
+    char m[200] = "";
     if (req->body_len) {
         if (!(b = body_obj(req, res))) goto out;
         if (redirect_param(&c, b, res, &redirect)) goto out;
@@ -1090,24 +1119,13 @@ static void h_verify_send(struct bb_http_request *req, struct bb_http_response *
         err_reply(res, 409, "already_verified", "the email address is verified already");
         goto out;
     }
-    if (rc == 0) rc = onetime_new(c.ta, c.pid, "verify", c.uid, c.ta->c.verify_ttl_s, tok);
+    if (rc == 0) rc = mail_token(&c, c.uid, em, 1, redirect, m, sizeof m);
     if (rc) {
-        rc_reply(res, rc, NULL);
+        rc_reply(res, rc, m[0] ? m : NULL);
         goto out;
     }
-    mail_text(text, sizeof text, "Confirm that this is your email address:", redirect, tok,
-              c.ta->c.verify_ttl_s);
-    if (ta_mail_send(c.ta, em, "email_verification", "Confirm your email address", text, m,
-                     sizeof m)) {
-        rc_reply(res, BB_EUNAVAIL, m);
-        goto out;
-    }
-    json_t *o = json_pack("{s:s}", "status", "sent");
-    bb_http_reply_json(res, 202, o);
-    json_decref(o);
+    reply_sent(res);
 out:
-    OPENSSL_cleanse(tok, sizeof tok);
-    OPENSSL_cleanse(text, sizeof text);
     json_decref(u);
     json_decref(b);
     end(&c);
@@ -1127,18 +1145,10 @@ static void h_verify_confirm(struct bb_http_request *req, struct bb_http_respons
         goto out;
     }
     if (rate_check(c.ta, req, res, c.pid, c.cfg, "verify_confirm", NULL)) goto out;
-    int rc = onetime_use(c.ta, c.pid, "verify", tok, uid);
-    if (rc == BB_EINVAL || rc == BB_ETIMEDOUT) {
-        err_reply(res, 400, rc == BB_ETIMEDOUT ? "token_expired" : "invalid_token",
-                  rc == BB_ETIMEDOUT ? "the verification token expired"
-                                     : "the verification token is unknown or was already used");
-        goto out;
-    }
-    if (rc == 0) {
-        json_t *p = json_pack("{s:b}", "email_verified", 1);
-        rc = ta_doc_patch(c.ta, c.pid, "_auth_users", uid, p);
-        json_decref(p);
-    }
+    if (use_token(&c, res, "verify", tok, uid)) goto out;
+    json_t *p = json_pack("{s:b}", "email_verified", 1);
+    int rc = ta_doc_patch(c.ta, c.pid, "_auth_users", uid, p);
+    json_decref(p);
     if (rc)
         rc_reply(res, rc, NULL);
     else
