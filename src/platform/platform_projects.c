@@ -16,6 +16,7 @@
 #include "bb_log.h"
 #include "bb_service.h"
 #include "bun_auth.h"
+#include "bun_kms.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,6 +588,11 @@ void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response 
     c = NULL;
     const char *db = "unavailable", *kv = "unavailable";
     plat_gw_drop_project(p, pid, req->request_id, &db, &kv);
+    /* its secrets and keys, when bun-kms runs in this process */
+    struct bun_kms *kms = bb_host_service_state(p->rt->host, "bun-kms");
+    char kerr[160];
+    if (kms && bun_kms_namespace_drop(kms, bun_kms_system_identity(), pid, kerr, sizeof kerr) != 0)
+        bb_warn("platform", "project %s: bun-kms namespace not dropped: %s", pid, kerr);
     bb_info("platform", "project %s deleted (%lld keys, %lld members, database %s, kv %s)", pid,
             nkeys, nmem, db, kv);
     json_t *j = json_pack("{s:s,s:s,s:{s:I,s:I,s:s,s:s}}", "message", "project deleted", "id", pid,

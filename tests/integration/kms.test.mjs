@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { makeTempDir, removeTempDir, startServer } from './harness.mjs';
-import { FAST_ENV, newProject, newUser } from './platform_lib.mjs';
+import { FAST_ENV, api, newProject, newUser } from './platform_lib.mjs';
 import { KmsRpc, TOKEN, auditAll, b64, http, unb64 } from './kms_lib.mjs';
 
 const SECRET_MAX = 2048;
@@ -307,6 +307,23 @@ describe('bun-kms', () => {
     // an end-user identity of the internal token has no role
     r = await http(B, 'GET', `/v1/kms/${A}/secrets`, { identity: 'anonymous' });
     assert.equal(r.status, 403);
+  });
+
+  test('a deleted project\'s namespace goes with it', async () => {
+    const u = await newUser(B, 'kmsdrop');
+    const p = await newProject(B, u.access, 'KMS drop');
+    let r = await http(B, 'PUT', `/v1/kms/${p.id}/secrets/s`, { key: p.sk, body: { value: b64('bye') } });
+    assert.equal(r.status, 201);
+    await http(B, 'POST', `/v1/kms/${p.id}/keys`, { key: p.sk, body: { name: 'k', type: 'ed25519' } });
+    r = await api(B, 'DELETE', `/v1/projects/${p.id}`, { token: u.access });
+    assert.equal(r.status, 200, r.text);
+    r = await http(B, 'GET', `/v1/kms/${p.id}/secrets`);
+    assert.deepEqual(r.json.secrets, []);
+    r = await http(B, 'GET', `/v1/kms/${p.id}/keys`);
+    assert.deepEqual(r.json.keys, []);
+    const recs = await auditAll(B, `ns=${p.id}&op=namespace.drop`);
+    assert.equal(recs.length, 1);
+    assert.equal(recs[0].outcome, 'ok');
   });
 
   test('bad input: 400/404/409/413 with clear messages; size knobs', async () => {
