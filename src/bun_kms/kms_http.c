@@ -121,6 +121,19 @@ static int page_limit(struct bun_kms *k, struct bb_http_request *req, int *limit
     return 0;
 }
 
+/* A query string filter: NULL when absent; *bad when present but longer than cap - 1. */
+static const char *q_str(struct bb_http_request *req, const char *name, char *buf, size_t cap,
+                         int *bad)
+{
+    const char *v = bb_http_query(req, name, buf, cap);
+    char probe[48];
+    snprintf(probe, sizeof probe, "%s=", name);
+    const char *q = req->query ? req->query : "";
+    const char *at = strstr(q, probe);
+    if (!v && at && (at == q || at[-1] == '&')) *bad = 1;
+    return v;
+}
+
 /* ------------------------------------------------------------------ secrets */
 
 static void h_secret_list(struct bb_http_request *req, struct bb_http_response *res)
@@ -132,8 +145,9 @@ static void h_secret_list(struct bb_http_request *req, struct bb_http_response *
         refuse(k, req, res, "secret.list", BB_EINVAL, err);
         return;
     }
-    const char *cur = bb_http_query(req, "cursor", cursor, sizeof cursor);
-    if (!cur && strstr(req->query ? req->query : "", "cursor=")) {
+    int bad = 0;
+    const char *cur = q_str(req, "cursor", cursor, sizeof cursor, &bad);
+    if (bad) {
         refuse(k, req, res, "secret.list", BB_EINVAL, "cursor too long");
         return;
     }
@@ -229,8 +243,9 @@ static void h_key_list(struct bb_http_request *req, struct bb_http_response *res
         refuse(k, req, res, "key.list", BB_EINVAL, err);
         return;
     }
-    const char *cur = bb_http_query(req, "cursor", cursor, sizeof cursor);
-    if (!cur && strstr(req->query ? req->query : "", "cursor=")) {
+    int bad = 0;
+    const char *cur = q_str(req, "cursor", cursor, sizeof cursor, &bad);
+    if (bad) {
         refuse(k, req, res, "key.list", BB_EINVAL, "cursor too long");
         return;
     }
@@ -495,16 +510,19 @@ static void h_audit(struct bb_http_request *req, struct bb_http_response *res)
     }
     int64_t since = q_int(req, "since", 0, &bad), until = q_int(req, "until", 0, &bad);
     int64_t cursor = q_int(req, "cursor", 0, &bad);
-    if (bad) {
+    int badstr = 0;
+    const char *fns = q_str(req, "ns", ns, sizeof ns, &badstr);
+    const char *fop = q_str(req, "op", op, sizeof op, &badstr);
+    const char *fout = q_str(req, "outcome", outcome, sizeof outcome, &badstr);
+    if (bad || badstr) {
         kms_audit(k, &req->identity, "audit.query", NULL, NULL, 0, BB_EINVAL, 1);
-        reply_rc(res, BB_EINVAL, "since, until (unix ms) and cursor must be non-negative integers");
+        reply_rc(res, BB_EINVAL,
+                 bad ? "since, until (unix ms) and cursor must be non-negative integers"
+                     : "ns, op and outcome filters are too long");
         return;
     }
     json_t *o = NULL;
-    const char *fns = bb_http_query(req, "ns", ns, sizeof ns);
-    int rc = kms_audit_query(k, fns, bb_http_query(req, "op", op, sizeof op),
-                             bb_http_query(req, "outcome", outcome, sizeof outcome), since, until,
-                             cursor, limit, &o);
+    int rc = kms_audit_query(k, fns, fop, fout, since, until, cursor, limit, &o);
     /* the query is an operation too (recorded after it ran, so it does not see itself) */
     kms_audit(k, &req->identity, "audit.query", NULL, NULL, 0, rc, 1);
     if (rc) reply_rc(res, rc, NULL);

@@ -468,6 +468,8 @@ describe('bun-kms', () => {
     assert.deepEqual(paged, ids, 'pages cover every record once, newest first');
     r = await http(B, 'GET', `/v1/kms/_admin/audit?since=abc`);
     assert.equal(r.status, 400);
+    r = await http(B, 'GET', `/v1/kms/_admin/audit?ns=${'p'.repeat(100)}`);
+    assert.equal(r.status, 400, 'a filter that does not fit is refused, not ignored');
   });
 
   test('no plaintext on disk: a known secret is in no file under the data directory', async () => {
