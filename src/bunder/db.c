@@ -507,10 +507,120 @@ void bndr_signal_key(struct bndr_server *s, const char *k, size_t n)
             w->c[i]->flags |= BNDR_CF_DIRTY_CAS;
 }
 
+/* ---------------------------------------------------------------- keyspace notifications */
+/* notify-keyspace-events (Redis' flags: K keyspace, E keyevent, g generic, $ string, l list,
+ * s set, h hash, z sorted set, x expired, e evicted, t stream, A = g$lshzxet): each key change
+ * publishes "__keyspace@<db>__:<key>" <event> and/or "__keyevent@<db>__:<event>" <key> to
+ * subscribers, in the database it happened in. The event is the command's name, with Redis'
+ * spelling where it differs (INCR -> incrby, SETEX -> set, UNLINK -> del, …). */
+enum { KN_K = 1, KN_E = 2, KN_G = 4, KN_S = 8, KN_L = 16, KN_SET = 32, KN_H = 64, KN_Z = 128,
+       KN_X = 256, KN_EV = 512, KN_T = 1024 };
+
+static unsigned notify_flags(void)
+{
+    static unsigned gen, flags;
+    if (gen == bndr_config_generation())
+        return flags;
+    gen = bndr_config_generation();
+    flags = 0;
+    const char *v = bndr_config_compat("notify-keyspace-events");
+    for (; v && *v; v++) {
+        switch (*v) {
+        case 'K': flags |= KN_K; break;
+        case 'E': flags |= KN_E; break;
+        case 'g': flags |= KN_G; break;
+        case '$': flags |= KN_S; break;
+        case 'l': flags |= KN_L; break;
+        case 's': flags |= KN_SET; break;
+        case 'h': flags |= KN_H; break;
+        case 'z': flags |= KN_Z; break;
+        case 'x': flags |= KN_X; break;
+        case 'e': flags |= KN_EV; break;
+        case 't': flags |= KN_T; break;
+        case 'A': flags |= KN_G | KN_S | KN_L | KN_SET | KN_H | KN_Z | KN_X | KN_EV | KN_T; break;
+        }
+    }
+    if (!(flags & (KN_K | KN_E)))
+        flags = 0;
+    return flags;
+}
+
+static void keyspace_publish(struct bndr_server *s, unsigned flags, unsigned cls, const char *ev,
+                             const char *k, size_t n)
+{
+    if (!(flags & cls))
+        return;
+    char ch[4200];
+    if (flags & KN_K) {
+        int l = snprintf(ch, sizeof ch, "__keyspace@%d__:", s->curdb);
+        memcpy(ch + l, k, n);
+        bndr_pubsub_publish(s, ch, (size_t)l + n, ev, strlen(ev));
+    }
+    if (flags & KN_E) {
+        int l = snprintf(ch, sizeof ch, "__keyevent@%d__:%s", s->curdb, ev);
+        bndr_pubsub_publish(s, ch, (size_t)l, k, n);
+    }
+}
+
+static void keyspace_event(struct bndr_server *s, const char *op, const char *k, size_t n,
+                           unsigned flags)
+{
+    static const struct {
+        const char *cmd, *event;
+    } renames[] = {{"incr", "incrby"},     {"decr", "decrby"},     {"setex", "set"},
+                   {"psetex", "set"},      {"setnx", "set"},       {"getset", "set"},
+                   {"mset", "set"},        {"msetnx", "set"},      {"hmset", "hset"},
+                   {"hsetnx", "hset"},     {"unlink", "del"},      {"getdel", "del"},
+                   {"pexpire", "expire"},  {"expireat", "expire"}, {"pexpireat", "expire"},
+                   {"lpushx", "lpush"},    {"rpushx", "rpush"},    {"hincrbyfloat", "hincrbyfloat"},
+                   {"rpoplpush", "rpop"},  {"move_to", "move_to"}, {NULL, NULL}};
+    unsigned cls = 0;
+    const char *ev = op;
+    if (!strcmp(op, "expired")) cls = KN_X;
+    else if (!strcmp(op, "evicted")) cls = KN_EV;
+    else if (!strcmp(op, "flushdb") || !n) return; /* Redis sends none for FLUSHDB/FLUSHALL */
+    else {
+        const struct bndr_cmd *cmd = bndr_cmd_lookup(op, strlen(op));
+        const char *g = cmd ? cmd->group : "generic";
+        if (!strcmp(g, "string") || !strcmp(g, "bitmap") || !strcmp(g, "hyperloglog")) cls = KN_S;
+        else if (!strcmp(g, "list")) cls = KN_L;
+        else if (!strcmp(g, "set")) cls = KN_SET;
+        else if (!strcmp(g, "hash")) cls = KN_H;
+        else if (!strcmp(g, "sorted-set") || !strcmp(g, "geo")) cls = KN_Z;
+        else if (!strcmp(g, "stream")) cls = KN_T;
+        else cls = KN_G;
+        for (int i = 0; renames[i].cmd; i++)
+            if (!strcmp(renames[i].cmd, op))
+                ev = renames[i].event;
+    }
+    if (n > 4096)
+        return;
+    struct bndr_de *e = bndr_dict_find(&s->db.keys, k, n);
+    int gone = !e && cls != KN_X && cls != KN_EV;
+    if (!strcmp(op, "rename") || !strcmp(op, "renamenx")) { /* the old key, then the new one */
+        ev = gone ? "rename_from" : "rename_to";
+        cls = KN_G;
+        gone = 0;
+    }
+    if (!strcmp(ev, "del") || !strcmp(op, "move") || !strcmp(op, "move_to"))
+        gone = 0;
+    keyspace_publish(s, flags, cls, ev, k, n);
+    /* as Redis: a TTL given with the value is an expire event too, and a collection emptied by
+     * the command is deleted */
+    if (e && BNDR_DE_OBJ(e)->expire &&
+        (!strcmp(op, "setex") || !strcmp(op, "psetex") || !strcmp(op, "set") || !strcmp(op, "getex")))
+        keyspace_publish(s, flags, KN_G, "expire", k, n);
+    if (gone)
+        keyspace_publish(s, flags, KN_G, "del", k, n);
+}
+
 void bndr_notify(struct bndr_server *s, const char *op, const char *k, size_t n)
 {
     if (s->aof.loading)
         return;
+    unsigned kf = notify_flags();
+    if (kf)
+        keyspace_event(s, op, k, n, kf);
     if (s->on_change)
         s->on_change(s, op, k, n);
     if (s->bcast)

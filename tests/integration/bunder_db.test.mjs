@@ -224,3 +224,38 @@ test('through bunder-manager a tenant SELECTs among its own project\'s databases
     mgr.cleanup();
   }
 });
+
+test('notify-keyspace-events: __keyspace@<db>__ / __keyevent@<db>__ messages equal redis-server\'s', async () => {
+  const p = await startPair();
+  try {
+    const out = {};
+    for (const [name, port, c] of [['redis', p.redis.port, p.rc], ['bunder', p.bunder.port, p.bc]]) {
+      await c.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA');
+      const sub = await RawClient.connect(port);
+      await sub.call('PSUBSCRIBE', '__key*__:*');
+      const cmds = [['SELECT', '3'], ['SET', 'a', '1'], ['INCR', 'a'], ['SETEX', 'b', '100', 'x'], ['LPUSH', 'l', 'x'],
+        ['RPOP', 'l'], ['HSET', 'h', 'f', 'v'], ['SADD', 's', 'm'], ['ZADD', 'z', '1', 'm'], ['DEL', 'a'],
+        ['EXPIRE', 'h', '100'], ['PEXPIRE', 's', '1'], ['XADD', 'x', '1-1', 'f', 'v'], ['UNLINK', 'z'],
+        ['APPEND', 'ap', 'x'], ['MSET', 'm1', '1', 'm2', '2'], ['INCRBYFLOAT', 'fl', '1.5'], ['RENAME', 'ap', 'ap2'],
+        ['PERSIST', 'h'], ['SELECT', '0'], ['SET', 'd0', 'x', 'EX', '100'], ['HDEL', 'nohash', 'f']];
+      for (const cmd of cmds) await c.call(...cmd);
+      await sleep(20);
+      await c.call('SELECT', '3');
+      await c.call('GET', 's'); // lazily expired: the expired event, in db 3
+      await c.call('CONFIG', 'SET', 'notify-keyspace-events', 'Ex'); // only expired key events
+      await c.call('SET', 'q', '1', 'PX', '1');
+      await c.call('SET', 'r', '1');
+      await sleep(20);
+      await c.call('GET', 'q');
+      const got = [];
+      for (;;) { try { got.push((await sub.next(150)).toString('latin1')); } catch { break; } }
+      out[name] = got;
+      await c.call('CONFIG', 'SET', 'notify-keyspace-events', '');
+      sub.close();
+    }
+    assert.deepEqual(out.bunder, out.redis);
+    assert.ok(out.redis.some((m) => m.includes('__keyspace@0__:d0')));
+  } finally {
+    await p.stop();
+  }
+});
