@@ -391,17 +391,36 @@ static int rotation_run(struct bun_kms *k)
     return rc;
 }
 
-/* The generated key file follows the store: master.key.new becomes master.key. */
+/* <dir>/master.key.new: the key a rotation of the generated key file moves to. 0 with key. */
+static int read_new_key(struct bun_kms *k, uint8_t key[KMS_KEY_LEN])
+{
+    char path[1200], buf[128];
+    size_t n = 0;
+    snprintf(path, sizeof path, "%s/master.key.new", k->dir);
+    int rc = bb_fs_read_small(path, buf, sizeof buf, &n);
+    if (rc == 0) rc = kms_parse_key(buf, n, key);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
+/* The generated key file follows the store: master.key.new becomes master.key once the store is
+ * under its key; a master.key.new of a rotation that never started (a crash before its first
+ * transaction) is removed. */
 static int promote_generated(struct bun_kms *k)
 {
     if (!k->generated) return 0;
-    char a[1200], b[1200];
+    char a[1200], b[1200], id[KMS_MKID_LEN + 1];
+    uint8_t key[KMS_KEY_LEN];
     snprintf(a, sizeof a, "%s/master.key.new", k->dir);
     snprintf(b, sizeof b, "%s/master.key", k->dir);
-    char buf[128];
-    size_t n = 0;
-    if (bb_fs_read_small(a, buf, sizeof buf, &n) != 0) return 0;
-    OPENSSL_cleanse(buf, sizeof buf);
+    if (read_new_key(k, key) != 0) return 0;
+    kms_master_id(key, id);
+    OPENSSL_cleanse(key, sizeof key);
+    if (strcmp(id, k->mk.id) != 0) {
+        unlink(a);
+        bb_warn(KMS_MOD, "master_key_new_discarded (a rotation that never started)");
+        return 0;
+    }
     int rc = rename(a, b) == 0 ? 0 : BB_EIO;
     if (rc == 0) {
         int fd = open(k->dir, O_RDONLY | O_DIRECTORY);
@@ -685,6 +704,23 @@ int kms_store_open(struct bun_kms *k, char *err, size_t errcap)
         return rc;
     }
     rc = master_check(k, err, errcap);
+    if (rc == BB_EINVAL && k->generated) {
+        /* a crash after a rotation's last transaction, before master.key.new was renamed: the
+         * store is under the new key */
+        struct kms_master saved = k->mk;
+        char first[300];
+        snprintf(first, sizeof first, "%s", err);
+        if (read_new_key(k, k->mk.key) == 0) {
+            kms_master_id(k->mk.key, k->mk.id);
+            err[0] = '\0';
+            rc = master_check(k, err, errcap);
+        }
+        if (rc) {
+            k->mk = saved;
+            snprintf(err, errcap, "%s", first);
+        }
+        OPENSSL_cleanse(&saved, sizeof saved);
+    }
     if (rc == 0 && k->rotating) {
         pthread_mutex_lock(&k->rotate_mu);
         rc = rotation_run(k);

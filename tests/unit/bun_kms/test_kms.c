@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -358,6 +359,72 @@ static void test_count_limits(void **state)
     kms_free(k);
 }
 
+static void put_file(const char *name, const char *text)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/bun_kms/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    chmod(path, 0600);
+}
+
+static int has_file(const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/bun_kms/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static void read_file(const char *name, char *buf, size_t cap)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/bun_kms/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* The generated key file and crashes around a rotation's file steps. */
+static void test_generated_key_crash_points(void **state)
+{
+    (void)state;
+    const struct bb_identity *sys = bun_kms_system_identity();
+    struct bun_kms *k = open_kms(NULL);
+    assert_int_equal(bun_kms_secret_put(k, sys, "p_g", "s", "v", 1, NULL, err, sizeof err), 0);
+    kms_free(k);
+    char old[128], cur[128];
+    read_file("master.key", old, sizeof old);
+    /* 1. master.key.new written, then a crash before the rotation's first transaction */
+    put_file("master.key.new", "0909090909090909090909090909090909090909090909090909090909090909");
+    k = open_kms(NULL);
+    assert_false(has_file("master.key.new"));
+    read_file("master.key", cur, sizeof cur);
+    assert_string_equal(cur, old);
+    /* 2. a full rotation, then the state of a crash before the rename */
+    uint8_t nk[32];
+    memset(nk, 0x0a, sizeof nk);
+    assert_int_equal(kms_rotate_master(k, nk, err, sizeof err), 0);
+    kms_free(k);
+    assert_false(has_file("master.key.new"));
+    read_file("master.key", cur, sizeof cur);
+    assert_string_not_equal(cur, old);
+    put_file("master.key.new", cur);
+    put_file("master.key", old);
+    k = open_kms(NULL);
+    assert_false(has_file("master.key.new"));
+    read_file("master.key", old, sizeof old);
+    assert_string_equal(old, cur);
+    void *val = NULL;
+    size_t len = 0;
+    assert_int_equal(bun_kms_secret_get(k, sys, "p_g", "s", 0, &val, &len, err, sizeof err), 0);
+    free(val);
+    kms_free(k);
+}
+
 static void test_audit_bound(void **state)
 {
     (void)state;
@@ -391,6 +458,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_key_and_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_cache_after_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_count_limits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_generated_key_crash_points, setup, teardown),
         cmocka_unit_test_setup_teardown(test_audit_bound, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
