@@ -57,6 +57,23 @@ enum bunder_tenant_kind {
     X(BUNDER_TP_HIDDEN, "http-bind", "host network layout")                                     \
     X(BUNDER_TP_HIDDEN, "buncast", "address of the internal event bus")                         \
     X(BUNDER_TP_HIDDEN, "handoff-fd", "internal channel to bunder-manager")                     \
-    X(BUNDER_TP_SETTABLE, "maxmemory-samples", "eviction accuracy inside the project's own quota")
+    X(BUNDER_TP_SETTABLE, "maxmemory-samples", "eviction accuracy inside the project's own quota") \
+    X(BUNDER_TP_SETTABLE, "notify-keyspace-events", "keyspace notifications of the project's own keys") \
+    X(BUNDER_TP_SETTABLE, "list-compress-depth", "accepted without effect (an application's start-up CONFIG SET)") \
+    X(BUNDER_TP_SETTABLE, "list-max-listpack-size", "no effect but what OBJECT ENCODING reports") \
+    X(BUNDER_TP_SETTABLE, "list-max-ziplist-size", "alias of list-max-listpack-size") \
+    X(BUNDER_TP_SETTABLE, "hash-max-listpack-entries", "what OBJECT ENCODING reports for the project's hashes") \
+    X(BUNDER_TP_SETTABLE, "hash-max-listpack-value", "same") \
+    X(BUNDER_TP_SETTABLE, "hash-max-ziplist-entries", "alias of hash-max-listpack-entries") \
+    X(BUNDER_TP_SETTABLE, "hash-max-ziplist-value", "alias of hash-max-listpack-value") \
+    X(BUNDER_TP_SETTABLE, "zset-max-listpack-entries", "what OBJECT ENCODING reports for the project's sorted sets") \
+    X(BUNDER_TP_SETTABLE, "zset-max-listpack-value", "same") \
+    X(BUNDER_TP_SETTABLE, "zset-max-ziplist-entries", "alias of zset-max-listpack-entries") \
+    X(BUNDER_TP_SETTABLE, "zset-max-ziplist-value", "alias of zset-max-listpack-value") \
+    X(BUNDER_TP_SETTABLE, "set-max-intset-entries", "what OBJECT ENCODING reports for the project's sets") \
+    X(BUNDER_TP_SETTABLE, "slowlog-log-slower-than", "which of the project's own commands its SLOWLOG keeps (slowlog-max-len, the memory bound, stays protected)") \
+    X(BUNDER_TP_SETTABLE, "latency-monitor-threshold", "accepted without effect") \
+    X(BUNDER_TP_SETTABLE, "lfu-log-factor", "accepted without effect") \
+    X(BUNDER_TP_SETTABLE, "lfu-decay-time", "accepted without effect")
 
 #endif

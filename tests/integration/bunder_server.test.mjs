@@ -374,6 +374,9 @@ test('through bunder-manager: ACL, DEBUG and MONITOR stay inside a project; FUNC
     const err = (r) => String(r && (r.resp || r.message || r));
     assert.match(err(await a.call('ACL', 'SETUSER', 'eve', 'on', 'nopass', '+@all')), /NOPERM/);
     assert.match(err(await a.call('DEBUG', 'SLEEP', '0')), /NOPERM/);
+    assert.equal(await a.call('CONFIG', 'SET', 'list-compress-depth', '0'), 'OK');
+    assert.equal(await a.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA'), 'OK');
+    assert.match(err(await a.call('CONFIG', 'SET', 'slowlog-max-len', '100000')), /protected config/);
     assert.equal(str(await a.call('FUNCTION', 'LOAD', LIB)), 'mylib');
     assert.equal(await a.call('FCALL', 'myset', '1', 'k', 'v'), 'OK');
     assert.match(err(await b.call('FCALL', 'myget', '1', 'k')), /Function not found/);
