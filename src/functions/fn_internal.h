@@ -45,6 +45,8 @@ struct fn_config {
     uint64_t max_functions;     /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
     uint64_t max_versions;      /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
     uint64_t log_queue;         /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
+    char fetch_allow[1024];     /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
+    uint64_t fetch_max;         /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
     char sandbox_mode[8];       /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
     char bwrap_path[256];       /* BUNBASE_FUNCTIONS_BWRAP_PATH */
     /* decided at start (fn_sandbox_probe) */
@@ -191,6 +193,9 @@ void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int6
 int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version);
 /* Reaps idle workers over cfg->idle_ms (keeping min_warm) and dead ones. Any thread. */
 void fn_pools_reap(struct fn_pools *p);
+/* 1 when url (http or https) names a host on the comma-separated allow list ("host" any port,
+ * "host:port" that one). */
+int fn_fetch_allowed(const char *allow, const char *url);
 /* JSON counters for /health. */
 struct json_t *fn_pools_stats(struct fn_pools *p);
 

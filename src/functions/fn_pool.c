@@ -32,6 +32,7 @@
 #include "bb_log.h"
 #include "bb_proc.h"
 #include "bb_time.h"
+#include "bb_httpc.h"
 #include "fn_proto.h"
 
 #include <errno.h>
@@ -41,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -536,6 +538,140 @@ static int parse_response(struct fn_call *c, const uint8_t *pl, size_t len)
     return 0;
 }
 
+/* ------------------------------------------------------------------ fetch proxy */
+
+/* 1 when url's host (and port) is on the comma-separated allow list: "host" matches any port,
+ * "host:port" that port (the scheme's default when the URL has none). Only http and https. */
+int fn_fetch_allowed(const char *allow, const char *url)
+{
+    size_t sl;
+    const char *dport;
+    if (!strncasecmp(url, "http://", 7))
+        sl = 7, dport = "80";
+    else if (!strncasecmp(url, "https://", 8))
+        sl = 8, dport = "443";
+    else
+        return 0;
+    const char *a = url + sl;
+    size_t alen = strcspn(a, "/?#");
+    const char *at = memrchr(a, '@', alen);
+    if (at) alen -= (size_t)(at + 1 - a), a = at + 1;
+    /* host and port of the authority */
+    const char *colon = NULL;
+    if (alen && a[0] == '[') {
+        const char *rb = memchr(a, ']', alen);
+        if (!rb) return 0;
+        if ((size_t)(rb + 1 - a) < alen && rb[1] == ':') colon = rb + 1;
+    } else
+        colon = memchr(a, ':', alen);
+    size_t hlen = colon ? (size_t)(colon - a) : alen;
+    const char *port = colon ? colon + 1 : dport;
+    size_t plen = colon ? alen - hlen - 1 : strlen(dport);
+    if (!hlen || !plen) return 0;
+    for (const char *e = allow; *e;) {
+        size_t n = strcspn(e, ",");
+        const char *ent = e;
+        while (n && *ent == ' ')
+            ent++, n--;
+        size_t m = n;
+        while (m && ent[m - 1] == ' ')
+            m--;
+        const char *ec = NULL;
+        if (m && ent[0] == '[') {
+            const char *rb = memchr(ent, ']', m);
+            if (rb && (size_t)(rb + 1 - ent) < m && rb[1] == ':') ec = rb + 1;
+        } else
+            ec = memchr(ent, ':', m);
+        size_t eh = ec ? (size_t)(ec - ent) : m;
+        if (eh == hlen && !strncasecmp(ent, a, hlen) &&
+            (!ec || (m - eh - 1 == plen && !memcmp(ec + 1, port, plen))))
+            return 1;
+        e += n + (e[n] == ',');
+    }
+    return 0;
+}
+
+/* Answers one FETCH frame of the worker: refused (not allowed, too many), or made with bb_httpc
+ * within the invocation's deadline. 0, or -1 when the worker cannot be answered. */
+static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint8_t *pl,
+                       size_t len, uint64_t deadline, unsigned *count)
+{
+    const struct fn_config *cfg = p->cfg;
+    struct fn_rd r = {pl, len, 0, 0};
+    uint32_t id = 0, nh = 0;
+    const uint8_t *m, *u, *b;
+    size_t mn, un, bn;
+    fn_rd_u32(&r, &id);
+    fn_rd_str(&r, &m, &mn);
+    fn_rd_str(&r, &u, &un);
+    fn_rd_u32(&r, &nh);
+    if (r.bad || nh > len / 8) return -1;
+    char **lines = calloc(nh + 2, sizeof *lines);
+    char *method = strndup((const char *)m, mn), *url = strndup((const char *)u, un);
+    const char *err = NULL;
+    char ebuf[256];
+    for (uint32_t i = 0; lines && i < nh; i++) {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        if (fn_rd_str(&r, &k, &kn) || fn_rd_str(&r, &v, &vn)) break;
+        lines[i] = malloc(kn + vn + 3);
+        if (lines[i]) snprintf(lines[i], kn + vn + 3, "%.*s: %.*s", (int)kn, k, (int)vn, v);
+    }
+    if (fn_rd_str(&r, &b, &bn) || !lines || !method || !url) err = "malformed fetch";
+    struct bb_httpc_response out = {0};
+    int ok = 0;
+    uint64_t now = bb_time_mono_ms();
+    if (!err && ++*count > cfg->fetch_max) {
+        snprintf(ebuf, sizeof ebuf, "more than %llu fetches in one invocation "
+                                    "(BUNBASE_FUNCTIONS_FETCH_MAX)",
+                 (unsigned long long)cfg->fetch_max);
+        err = ebuf;
+    } else if (!err && !fn_fetch_allowed(cfg->fetch_allow, url)) {
+        snprintf(ebuf, sizeof ebuf, "%.120s is not on BUNBASE_FUNCTIONS_FETCH_ALLOW", url);
+        err = ebuf;
+    } else if (!err && now + 10 >= deadline) {
+        err = "no time left in the invocation";
+    } else if (!err) {
+        lines[nh] = strdup("Expect:");
+        struct bb_httpc_request hr = {
+            .method = method,
+            .url = url,
+            .headers = (const char *const *)lines,
+            .body = b,
+            .body_len = bn,
+            .timeout_ms = (long)(deadline - now),
+            .max_response_bytes = (size_t)cfg->max_body_bytes,
+            .request_id = c->invocation_id,
+        };
+        int rc = bb_httpc_do(&hr, &out);
+        if (rc) {
+            snprintf(ebuf, sizeof ebuf, "%s", bb_strerror(rc));
+            err = ebuf;
+        } else
+            ok = 1;
+    }
+    struct fn_buf f = {0};
+    fn_buf_begin(&f, FN_FRAME_FETCH_RESULT);
+    fn_buf_u32(&f, id);
+    fn_buf_u16(&f, ok ? (uint16_t)out.status : 0);
+    fn_buf_u32(&f, ok ? (uint32_t)out.n_headers : 0);
+    for (size_t i = 0; ok && i < out.n_headers; i++) {
+        fn_buf_str(&f, out.headers[i].name, strlen(out.headers[i].name));
+        fn_buf_str(&f, out.headers[i].value, strlen(out.headers[i].value));
+    }
+    fn_buf_str(&f, ok ? out.body : "", ok ? out.body_len : 0);
+    fn_buf_str(&f, err ? err : "", err ? strlen(err) : 0);
+    int rc = fn_buf_finish(&f) == 0 && f.len - 4 <= fn_config_max_frame(cfg)
+                 ? send_until(fd, f.p, f.len, deadline)
+                 : -1;
+    fn_buf_release(&f);
+    bb_httpc_response_release(&out);
+    for (uint32_t i = 0; lines && i <= nh; i++)
+        free(lines[i]);
+    free(lines), free(method), free(url);
+    return rc == 0 ? 0 : -1;
+}
+
 void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
 {
     const struct fn_config *cfg = p->cfg;
@@ -558,6 +694,7 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
     }
     fn_buf_str(&b, c->body, c->body_len);
     int kill_it = 0;
+    unsigned fetches = 0;
     if (fn_buf_finish(&b) != 0 || b.len - 4 > fn_config_max_frame(cfg)) {
         fn_buf_release(&b);
         fail(c, 413, "payload_too_large", "the request is over the function's frame limit");
@@ -598,6 +735,11 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
             size_t n;
             if (fn_rd_u8(&rd, &lvl) == 0 && fn_rd_str(&rd, &s, &n) == 0)
                 add_log(c, cfg->max_log_bytes, lvl, s, n);
+        } else if (type == FN_FRAME_FETCH) {
+            if (proxy_fetch(p, c, w->fd, pl, len, deadline - TIMEOUT_GRACE_MS, &fetches) != 0) {
+                fail(c, 502, "function_crashed", "the function's worker stopped reading");
+                kill_it = 1;
+            }
         } else if (type == FN_FRAME_RESPONSE) {
             if (parse_response(c, pl, len) != 0) {
                 fail(c, 502, "function_crashed", "the function's worker sent a malformed answer");

@@ -48,6 +48,10 @@ const struct bb_knob fn_knobs[] = {
         "versions kept per function (older inactive ones are deleted)"),
     U64(log_queue, "BUNBASE_FUNCTIONS_LOG_QUEUE", "10000", 1, 10000000,
         "invocation records waiting to be written to SQLite; more are dropped (and counted)"),
+    BB_KNOB_STR_ROW(struct fn_config, fetch_allow, "BUNBASE_FUNCTIONS_FETCH_ALLOW", "",
+                    "hosts fetch() may reach, comma-separated host or host:port; empty: none"),
+    U64(fetch_max, "BUNBASE_FUNCTIONS_FETCH_MAX", "16", 0, 10000,
+        "fetch() calls one invocation may make"),
     BB_KNOB_CHOICE_ROW(struct fn_config, sandbox_mode, "BUNBASE_FUNCTIONS_SANDBOX", "auto",
                        "auto|bwrap|none",
                        "auto: bubblewrap when it works, else refuse to run functions; bwrap: "

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 
 import { httpRequest, makeTempDir, removeTempDir, runBunbased, startServer } from './harness.mjs';
 import { FAST_ENV, addMember, api, newProject, newUser } from './platform_lib.mjs';
@@ -24,7 +25,25 @@ const ENV = {
   BUNBASE_FUNCTIONS_MAX_BUNDLE_BYTES: '65536',
   BUNBASE_FUNCTIONS_START_TIMEOUT_MS: '1000',
   BUNBASE_FUNCTIONS_CANARY_SECRET: 'canary-must-not-leak', // not a knob: the environment canary
+  BUNBASE_FUNCTIONS_FETCH_MAX: '3',
 };
+
+const FETCHER = `
+export default async function (req) {
+  const u = new URL(req.url);
+  const target = u.searchParams.get('url');
+  const n = Number(u.searchParams.get('n') || 1);
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    try {
+      const r = await fetch(target, { method: 'POST', headers: { 'x-from': 'fn' }, body: 'ping' + i });
+      out.push({ status: r.status, body: await r.text(), header: r.headers.get('x-upstream') });
+    } catch (e) {
+      out.push({ error: String(e.message) });
+    }
+  }
+  return Response.json(out);
+}`;
 
 const ECHO = `
 export default {
@@ -63,7 +82,7 @@ export default async function (req) {
 }`;
 
 describe('functions', () => {
-  let srv, G, user, p, other;
+  let srv, G, user, p, other, upstream, upPort;
   const fnUrl = (name, rest = '') => `/v1/projects/${p.id}/functions/${name}${rest}`;
   const deploy = (name, src, token = user.access) =>
     httpRequest(`${G}${fnUrl(name)}`, { method: 'PUT', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/javascript' }, body: src });
@@ -71,17 +90,44 @@ describe('functions', () => {
     httpRequest(`${G}/v1/functions/${name}${query}`, { method, headers: { 'X-Bunbase-Client-Key': key || p.pk, ...headers }, body });
 
   before(async () => {
-    srv = await startServer({ env: ENV });
+    upstream = http.createServer((q, r) => {
+      let b = '';
+      q.on('data', (d) => { b += d; });
+      q.on('end', () => { r.writeHead(207, { 'x-upstream': 'yes' }); r.end(`${q.method} ${q.headers['x-from']} ${b}`); });
+    });
+    await new Promise((res) => upstream.listen(0, '127.0.0.1', res));
+    upPort = upstream.address().port;
+    srv = await startServer({ env: { ...ENV, BUNBASE_FUNCTIONS_FETCH_ALLOW: `127.0.0.1:${upPort}` } });
     G = srv.url;
     user = await newUser(G, 'fn');
     p = await newProject(G, user.access, 'Functions');
     other = await newProject(G, user.access, 'Other');
-    for (const [n, s] of [['echo', ECHO], ['limits', LIMITS]]) {
+    for (const [n, s] of [['echo', ECHO], ['limits', LIMITS], ['fetcher', FETCHER]]) {
       const r = await deploy(n, s);
       assert.equal(r.status, 201, r.text);
     }
   });
-  after(async () => { if (srv) await srv.stop(); });
+  after(async () => {
+    if (srv) await srv.stop();
+    if (upstream) upstream.close();
+  });
+
+  test('fetch through the service: allow-listed hosts only, bounded per invocation', async () => {
+    const q = (url, n = 1) => `?url=${encodeURIComponent(url)}&n=${n}`;
+    let r = await invoke('fetcher', { query: q(`http://127.0.0.1:${upPort}/x`) });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json(), [{ status: 207, body: 'POST fn ping0', header: 'yes' }]);
+    r = await invoke('fetcher', { query: q(`http://localhost:${upPort}/x`) });
+    assert.match(r.json()[0].error, /not on BUNBASE_FUNCTIONS_FETCH_ALLOW/);
+    r = await invoke('fetcher', { query: q(`http://127.0.0.1:${upPort + 1}/x`) });
+    assert.match(r.json()[0].error, /not on BUNBASE_FUNCTIONS_FETCH_ALLOW/, 'another port');
+    r = await invoke('fetcher', { query: q(`http://127.0.0.1:${upPort}@evil.example/x`) });
+    assert.match(r.json()[0].error, /not on BUNBASE_FUNCTIONS_FETCH_ALLOW/, 'userinfo is not the host');
+    r = await invoke('fetcher', { query: q(`http://127.0.0.1:${upPort}/x`, 4) });
+    const got = r.json();
+    assert.equal(got.filter((x) => x.status === 207).length, 3);
+    assert.match(got[3].error, /BUNBASE_FUNCTIONS_FETCH_MAX/);
+  });
 
   test('deploy, versions, rollback, activate, idempotent redeploy, delete', async () => {
     let r = await deploy('ver', 'export default () => new Response("one")');

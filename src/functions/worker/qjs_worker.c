@@ -58,6 +58,7 @@ static struct fn_buf g_out; /* reused for every frame we send */
 /* settle(): what the handler's promise gave */
 static int g_settled;       /* 0 pending, 1 ok, 2 exception, 3 bad response */
 static JSValue g_result;    /* array or error (owned) */
+static int g_fetches;       /* fetches sent, not yet answered */
 static char *g_bundle_src;  /* the bundle's text */
 static size_t g_bundle_len;
 
@@ -285,7 +286,54 @@ static JSValue n_settle(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     return JS_UNDEFINED;
 }
 
+/* fetch(id, method, url, [name, value, …], ArrayBuffer): sends a FETCH frame; the answer comes
+ * back as FETCH_RESULT while the invocation waits (see invoke). */
+static JSValue n_fetch(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    uint32_t id = 0, nh = 0;
+    JS_ToUint32(ctx, &id, argv[0]);
+    size_t mn, un;
+    const char *m = JS_ToCStringLen(ctx, &mn, argv[1]);
+    const char *u = JS_ToCStringLen(ctx, &un, argv[2]);
+    JSValue lenv = JS_GetPropertyStr(ctx, argv[3], "length");
+    JS_ToUint32(ctx, &nh, lenv);
+    JS_FreeValue(ctx, lenv);
+    const uint8_t *b = (const uint8_t *)"";
+    size_t bn = 0;
+    if (!m || !u || bytes_of(ctx, argv[4], &b, &bn)) {
+        JS_FreeCString(ctx, m);
+        JS_FreeCString(ctx, u);
+        return JS_ThrowTypeError(ctx, "fetch: bad arguments");
+    }
+    fn_buf_begin(&g_out, FN_FRAME_FETCH);
+    fn_buf_u32(&g_out, id);
+    fn_buf_str(&g_out, m, mn);
+    fn_buf_str(&g_out, u, un);
+    fn_buf_u32(&g_out, nh / 2);
+    for (uint32_t i = 0; i + 1 < nh; i += 2) {
+        JSValue k = JS_GetPropertyUint32(ctx, argv[3], i), v = JS_GetPropertyUint32(ctx, argv[3], i + 1);
+        size_t kn, vn;
+        const char *ks = JS_ToCStringLen(ctx, &kn, k), *vs = JS_ToCStringLen(ctx, &vn, v);
+        fn_buf_str(&g_out, ks ? ks : "", ks ? kn : 0);
+        fn_buf_str(&g_out, vs ? vs : "", vs ? vn : 0);
+        JS_FreeCString(ctx, ks);
+        JS_FreeCString(ctx, vs);
+        JS_FreeValue(ctx, k);
+        JS_FreeValue(ctx, v);
+    }
+    fn_buf_str(&g_out, b, bn);
+    JS_FreeCString(ctx, m);
+    JS_FreeCString(ctx, u);
+    if (g_fd < 0) return JS_ThrowTypeError(ctx, "fetch is not available while loading");
+    if (g_out.oom || g_out.len - 4 > g_max_frame)
+        return JS_ThrowRangeError(ctx, "fetch: the request is over the frame limit");
+    if (send_frame() != 0) _exit(3);
+    g_fetches++;
+    return JS_UNDEFINED;
+}
+
 static const JSCFunctionListEntry native_funcs[] = {
+    JS_CFUNC_DEF("fetch", 5, n_fetch),
     JS_CFUNC_DEF("log", 2, n_log),
     JS_CFUNC_DEF("random", 1, n_random),
     JS_CFUNC_DEF("encodeUtf8", 1, n_encode_utf8),
@@ -388,6 +436,7 @@ struct worker {
     JSValue handler;  /* the default export */
     JSValue dispatch; /* runtime.js's __bb_dispatch */
     JSValue timers;   /* runtime.js's __bb_timers */
+    JSValue fetched;  /* runtime.js's __bb_fetched */
 };
 
 /* Runs the pending jobs; 0, or -1 when the deadline interrupted one. Errors of other jobs
@@ -436,7 +485,7 @@ static int load(struct worker *w, const char *path, size_t mem_limit, size_t sta
     JS_SetInterruptHandler(w->rt, interrupt_cb, NULL);
     JS_SetModuleLoaderFunc(w->rt, normalize_name, module_loader, NULL);
     w->ctx = JS_NewContext(w->rt);
-    w->handler = w->dispatch = w->timers = JS_UNDEFINED;
+    w->handler = w->dispatch = w->timers = w->fetched = JS_UNDEFINED;
     if (!w->ctx) {
         snprintf(err, errcap, "cannot create the JavaScript context");
         return -1;
@@ -461,11 +510,13 @@ static int load(struct worker *w, const char *path, size_t mem_limit, size_t sta
     JS_FreeValue(ctx, v);
     w->dispatch = JS_GetPropertyStr(ctx, global, "__bb_dispatch");
     w->timers = JS_GetPropertyStr(ctx, global, "__bb_timers");
-    JSAtom a1 = JS_NewAtom(ctx, "__bb_dispatch"), a2 = JS_NewAtom(ctx, "__bb_timers");
-    JS_DeleteProperty(ctx, global, a1, 0);
-    JS_DeleteProperty(ctx, global, a2, 0);
-    JS_FreeAtom(ctx, a1);
-    JS_FreeAtom(ctx, a2);
+    w->fetched = JS_GetPropertyStr(ctx, global, "__bb_fetched");
+    static const char *const hidden[] = {"__bb_dispatch", "__bb_timers", "__bb_fetched"};
+    for (size_t i = 0; i < sizeof hidden / sizeof hidden[0]; i++) {
+        JSAtom a = JS_NewAtom(ctx, hidden[i]);
+        JS_DeleteProperty(ctx, global, a, 0);
+        JS_FreeAtom(ctx, a);
+    }
 
     static const char boot[] = "import h from \"__bundle__\";\nglobalThis.__bb_default = h;\n";
     v = JS_Eval(ctx, boot, sizeof boot - 1, "<bootstrap>", JS_EVAL_TYPE_MODULE);
@@ -512,6 +563,7 @@ static void worker_free(struct worker *w)
         JS_FreeValue(w->ctx, w->handler);
         JS_FreeValue(w->ctx, w->dispatch);
         JS_FreeValue(w->ctx, w->timers);
+        JS_FreeValue(w->ctx, w->fetched);
         if (g_settled) JS_FreeValue(w->ctx, g_result);
         g_settled = 0;
         JS_FreeContext(w->ctx);
@@ -571,6 +623,65 @@ static void send_response(struct worker *w)
     if (send_frame() != 0) _exit(3);
 }
 
+/* Delivers one FETCH_RESULT payload to runtime.js (__bb_fetched). 0, or -1 on a bad frame. */
+static int deliver_fetch(struct worker *w, const uint8_t *pl, size_t len)
+{
+    JSContext *ctx = w->ctx;
+    struct fn_rd r = {pl, len, 0, 0};
+    uint32_t id = 0, nh = 0;
+    uint16_t status = 0;
+    fn_rd_u32(&r, &id);
+    fn_rd_u16(&r, &status);
+    fn_rd_u32(&r, &nh);
+    if (r.bad || nh > len / 8) return -1;
+    JSValue hs = JS_NewArray(ctx);
+    for (uint32_t i = 0; i < nh; i++) {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        if (fn_rd_str(&r, &k, &kn) || fn_rd_str(&r, &v, &vn)) break;
+        JS_SetPropertyUint32(ctx, hs, 2 * i, JS_NewStringLen(ctx, (const char *)k, kn));
+        JS_SetPropertyUint32(ctx, hs, 2 * i + 1, JS_NewStringLen(ctx, (const char *)v, vn));
+    }
+    const uint8_t *b, *e;
+    size_t bn, en;
+    if (fn_rd_str(&r, &b, &bn) || fn_rd_str(&r, &e, &en)) {
+        JS_FreeValue(ctx, hs);
+        return -1;
+    }
+    JSValue args[5] = {JS_NewUint32(ctx, id), JS_NewInt32(ctx, status), hs,
+                       JS_NewArrayBufferCopy(ctx, b, bn),
+                       JS_NewStringLen(ctx, (const char *)e, en)};
+    JSValue rv = JS_Call(ctx, w->fetched, JS_UNDEFINED, 5, args);
+    for (int i = 0; i < 5; i++)
+        JS_FreeValue(ctx, args[i]);
+    if (JS_IsException(rv)) JS_FreeValue(ctx, JS_GetException(ctx));
+    JS_FreeValue(ctx, rv);
+    if (g_fetches > 0) g_fetches--;
+    return 0;
+}
+
+/* Waits up to wait_ms for a FETCH_RESULT on the socket and delivers it. 0 (delivered or nothing
+ * came), -1 (the service went away or sent something else: exit). */
+static int wait_fetch(struct worker *w, uint64_t wait_ms)
+{
+    struct pollfd pf = {g_fd, POLLIN, 0};
+    int r = poll(&pf, 1, (int)(wait_ms > 60000 ? 60000 : wait_ms));
+    if (r <= 0) return 0;
+    uint8_t hdr[FN_FRAME_HDR];
+    if (fn_read_all(g_fd, hdr, sizeof hdr) != 0) return -1;
+    uint32_t n = (uint32_t)hdr[0] | ((uint32_t)hdr[1] << 8) | ((uint32_t)hdr[2] << 16) |
+                 ((uint32_t)hdr[3] << 24);
+    if (n < 1 || n > g_max_frame || hdr[4] != FN_FRAME_FETCH_RESULT) return -1;
+    uint8_t *pl = malloc(n);
+    if (!pl || fn_read_all(g_fd, pl, n - 1) != 0) {
+        free(pl);
+        return -1;
+    }
+    int rc = deliver_fetch(w, pl, n - 1);
+    free(pl);
+    return rc;
+}
+
 static void invoke(struct worker *w, const uint8_t *payload, size_t len)
 {
     JSContext *ctx = w->ctx;
@@ -597,6 +708,7 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
 
     g_interrupted = 0;
     g_settled = 0;
+    g_fetches = 0;
     g_deadline_ns = timeout_ms ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
     JSValue args[5] = {JS_DupValue(ctx, w->handler), JS_NewStringLen(ctx, (const char *)method, mn),
                        JS_NewStringLen(ctx, (const char *)url, un), headers,
@@ -628,6 +740,18 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
         JS_ToFloat64(ctx, &next, nv);
         JS_FreeValue(ctx, nv);
         if (JS_IsJobPending(w->rt) || g_settled) continue;
+        if (g_fetches > 0) {
+            uint64_t now = mono_ns();
+            if (g_deadline_ns && now >= g_deadline_ns) {
+                state = -1;
+                break;
+            }
+            uint64_t wait_ms = next >= 0 ? (uint64_t)next : 60000;
+            if (g_deadline_ns && now + wait_ms * 1000000ull > g_deadline_ns)
+                wait_ms = (g_deadline_ns - now) / 1000000ull + 1;
+            if (wait_fetch(w, wait_ms) != 0) _exit(4);
+            continue;
+        }
         if (next < 0) {
             send_error(FN_ERR_EXCEPTION,
                        "the handler's promise never settled (no pending timer or job is left)");

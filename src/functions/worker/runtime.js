@@ -148,7 +148,7 @@
   // Runs the timers that are due; returns the ms until the next one, or -1 when none is left.
   // runTimers(true) drops every timer (between invocations).
   function runTimers(clear) {
-    if (clear === true) { timers.clear(); return -1; }
+    if (clear === true) { timers.clear(); fetches.clear(); return -1; }
     const now = native.now();
     for (const [id, t] of [...timers]) {
       if (t.at > now || !timers.has(id)) continue;
@@ -494,8 +494,45 @@
   }
   define('Response', Response);
 
-  define('fetch', () =>
-    Promise.reject(new TypeError('fetch is not available in the QuickJS runtime yet (docs/functions.md)')));
+  // fetch: the request goes to the service (the worker has no network), which makes it when the
+  // host is on BUNBASE_FUNCTIONS_FETCH_ALLOW and answers; redirects are returned, not followed.
+  let fetchSeq = 0;
+  const fetches = new Map(); // id -> {resolve, reject, url}
+  define('fetch', function fetch(input, init = {}) {
+    let req;
+    try {
+      req = input instanceof Request && Object.keys(init).length === 0 ? input : new Request(input, init);
+      if (req._used) throw new TypeError('fetch: body already used');
+      req._used = true;
+      const flat = [];
+      for (const [k, v] of req.headers._list) flat.push(k, v);
+      const b = req._bytes || EMPTY;
+      const id = ++fetchSeq;
+      const p = new Promise((resolve, reject) => fetches.set(id, { resolve, reject, url: req.url }));
+      native.fetch(id, req.method, req.url, flat, b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : b.slice().buffer);
+      return p;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  });
+  function fetched(id, status, flat, body, error) {
+    const f = fetches.get(id);
+    if (!f) return;
+    fetches.delete(id);
+    if (!status) {
+      f.reject(new TypeError(`fetch failed: ${error}`));
+      return;
+    }
+    const h = new Headers();
+    for (let i = 0; i < flat.length; i += 2) {
+      try { h.append(flat[i], flat[i + 1]); } catch { /* dropped */ }
+    }
+    const res = new Response(null, { status: status < 200 ? 200 : status, headers: h });
+    res.status = status;
+    res._initBody(new Uint8Array(body));
+    res.url = f.url;
+    f.resolve(res);
+  }
 
   define('process', { env: native.env() });
   define('self', G);
@@ -541,4 +578,5 @@
   }
   define('__bb_dispatch', dispatch);
   define('__bb_timers', runTimers);
+  define('__bb_fetched', fetched);
 })();
