@@ -8,7 +8,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 
-import { httpRequest, sleep, startServer } from './harness.mjs';
+import crypto from 'node:crypto';
+
+import { freePort, httpRequest, sleep, startServer } from './harness.mjs';
 import { FAST_ENV, api, newProject, newUser } from './platform_lib.mjs';
 
 const ENV = {
@@ -115,4 +117,30 @@ describe('function pools', () => {
     assert.equal(fn.status, 'ok');
     assert.ok(fn.rejected >= 2 && fn.spawned >= 4, JSON.stringify(fn));
   });
+});
+
+test('functions in a second bunbased: the gateway forwards over HTTP (repeated headers, 5 MiB)', async () => {
+  const TOKEN = 'functions-remote-internal-token-0123456789';
+  const addr = { BUNBASE_FUNCTIONS_ADDR: `127.0.0.1:${await freePort()}` };
+  const fns = await startServer({ services: 'functions', env: { BUNBASE_INTERNAL_TOKEN: TOKEN, ...addr, BUNBASE_LOG_LEVEL: 'warn' } });
+  const gw = await startServer({ services: 'bun-auth,platform', env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, ...addr } });
+  try {
+    const G = gw.url;
+    const user = await newUser(G, 'fnremote');
+    const p = await newProject(G, user.access, 'Remote');
+    let r = await httpRequest(`${G}/v1/projects/${p.id}/functions/echo`, { method: 'PUT', headers: { Authorization: `Bearer ${user.access}` },
+      body: `export default async (req) => { const b = await req.arrayBuffer(); const h = new Headers({ 'x-len': String(b.byteLength) });
+        h.append('set-cookie', 'a=1'); h.append('set-cookie', 'b=2'); return new Response(b, { status: 202, headers: h }); }` });
+    assert.equal(r.status, 201, r.text);
+    const bin = crypto.randomBytes(5 * 1024 * 1024);
+    r = await httpRequest(`${G}/v1/functions/echo`, { method: 'POST', headers: { 'X-Bunbase-Client-Key': p.sk }, body: bin });
+    assert.equal(r.status, 202, r.text.slice(0, 200));
+    assert.equal(r.headers['x-len'], String(bin.length));
+    assert.deepEqual(r.headers['set-cookie'], ['a=1', 'b=2']);
+    assert.ok(r.body.equals(bin));
+    assert.ok(fs.existsSync(`${fns.dataDir}/functions/${p.id}/echo/1/index.js`), 'stored by the functions process');
+  } finally {
+    await gw.stop();
+    await fns.stop();
+  }
 });
