@@ -20,6 +20,7 @@ void kms_free(struct bun_kms *k)
     if (!k) return;
     kms_store_close(k);
     kms_pkcache_release(k);
+    free(k->routes);
     pthread_mutex_destroy(&k->mu);
     pthread_mutex_destroy(&k->rotate_mu);
     OPENSSL_cleanse(&k->c, sizeof k->c);

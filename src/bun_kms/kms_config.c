@@ -20,7 +20,7 @@ const struct bb_knob kms_knobs[] = {
     BB_KNOB_U64_ROW(ST, page_max, "BUNBASE_BUN_KMS_PAGE_MAX", "1000", 1, 100000,
                     "items of one list or audit page"),
     BB_KNOB_U64_ROW(ST, max_request, "BUNBASE_BUN_KMS_MAX_REQUEST_BYTES", "262144", 1024, 67108864,
-                    "body of one RPC call (HTTP bodies: BUNBASE_HTTP_MAX_BODY_BYTES)"),
+                    "body of one HTTP request or RPC call"),
     BB_KNOB_STR_ROW(ST, rpc_addr, "BUNBASE_BUN_KMS_RPC_ADDR", "",
                     "host:port of the internal RPC listener (\"\": none)"),
     BB_KNOB_U64_ROW(ST, rotate_batch, "BUNBASE_BUN_KMS_ROTATE_BATCH", "256", 1, 100000,

@@ -586,7 +586,7 @@ static void h_rotate_master(struct bb_http_request *req, struct bb_http_response
 }
 
 #define P BB_ROUTE_POOL
-static const struct bb_route routes[] = {
+static const struct bb_route routes_tpl[] = {
     {"GET", "/v1/kms/{ns}/secrets", h_secret_list, AUTH_ANY, P, 0, "kms_secret_list"},
     {"GET", "/v1/kms/{ns}/secrets/{name}", h_secret_get, AUTH_ANY, P, 0, "kms_secret_get"},
     {"PUT", "/v1/kms/{ns}/secrets/{name}", h_secret_put, AUTH_ANY, P, 0, "kms_secret_put"},
@@ -759,8 +759,15 @@ static void on_rpc_stopped(void *ctx)
 
 int kms_http_start(struct bun_kms *k, char *err, size_t errcap)
 {
-    int rc = bb_host_mount(k->rt->host, "bun-kms", routes, sizeof routes / sizeof routes[0], k,
-                           NULL, NULL, err, errcap);
+    /* the table with the configured body limit (the same one the RPC dispatch applies) */
+    size_t n = sizeof routes_tpl / sizeof routes_tpl[0];
+    struct bb_route *r = malloc(sizeof routes_tpl);
+    if (!r) return BB_ENOMEM;
+    memcpy(r, routes_tpl, sizeof routes_tpl);
+    for (size_t i = 0; i < n; i++)
+        r[i].max_body = (size_t)k->c.max_request;
+    k->routes = r;
+    int rc = bb_host_mount(k->rt->host, "bun-kms", r, n, k, NULL, NULL, err, errcap);
     if (rc) return rc;
     if (!k->c.rpc_addr[0]) return 0;
     /* requests are bounded by max_request at dispatch; a reply (a page of 1000 audit records,

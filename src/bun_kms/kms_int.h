@@ -21,6 +21,7 @@
 
 struct bb_runtime;
 struct bb_rpc_server;
+struct bb_route;
 
 /* Knobs (kms_config.c), BUNBASE_BUN_KMS_*. */
 struct kms_config {
@@ -68,6 +69,7 @@ struct bun_kms {
     struct kms_pkslot *pk; /* KMS_PK_SLOTS, direct-mapped by ident */
     /* transports */
     struct bb_runtime *rt;
+    struct bb_route *routes; /* our copy of the route table (body limit from the config) */
     struct bb_rpc_server *rpc;
     int rpc_inflight;
 };
