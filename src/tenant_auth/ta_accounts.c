@@ -18,7 +18,7 @@
  * Refresh tokens are "<session id>.<secret>": the session stores the SHA-256 of the current
  * secret and of the last rotated-out ones. A refresh with the current secret rotates it (single
  * use); one with a rotated-out secret is a reuse: the whole session (the token family) is revoked.
- * Refreshes of one session are serialized in this process (striped locks).
+ * A session's refreshes and its revocation are serialized in this process (striped locks).
  */
 #include "tenant_auth_internal.h"
 #include "bb_crypto.h"
@@ -385,7 +385,18 @@ static void reply_tokens(struct tenant_auth *ta, struct bb_http_response *res, i
     bb_http_reply_json(res, status, reply);
 }
 
-static int revoke_session(struct tenant_auth *ta, const char *pid, const char *sid)
+/* The lock of a session: its refreshes and its revocation never interleave (a refresh rewrites
+ * the session document: without it, a concurrent revocation could be overwritten). */
+static pthread_mutex_t *session_lock(const char *sid)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = sid; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return &refresh_mu[h % 64];
+}
+
+/* Revokes session sid; the caller holds its session_lock. */
+static int revoke_session_locked(struct tenant_auth *ta, const char *pid, const char *sid)
 {
     json_t *s = NULL;
     int rc = ta_doc_get(ta, pid, "_auth_sessions", sid, &s);
@@ -396,6 +407,15 @@ static int revoke_session(struct tenant_auth *ta, const char *pid, const char *s
     json_t *p = json_pack("{s:b}", "revoked", 1);
     rc = ta_doc_patch(ta, pid, "_auth_sessions", sid, p);
     json_decref(p);
+    return rc;
+}
+
+static int revoke_session(struct tenant_auth *ta, const char *pid, const char *sid)
+{
+    pthread_mutex_t *mu = session_lock(sid);
+    pthread_mutex_lock(mu);
+    int rc = revoke_session_locked(ta, pid, sid);
+    pthread_mutex_unlock(mu);
     return rc;
 }
 
@@ -730,7 +750,7 @@ static void h_refresh(struct bb_http_request *req, struct bb_http_response *res)
         err_reply(res, 400, "invalid_body", "refresh_token is required (as login returned it)");
         goto out;
     }
-    mu = &refresh_mu[(unsigned char)h[0] % 64];
+    mu = session_lock(sid);
     pthread_mutex_lock(mu);
     int rc = ta_doc_get(c.ta, c.pid, "_auth_sessions", sid, &s);
     if (rc && rc != BB_ENOTFOUND) {
@@ -746,7 +766,7 @@ static void h_refresh(struct bb_http_request *req, struct bb_http_response *res)
     }
     if (!bb_ct_streq(bb_json_str(s, "hash", ""), h)) {
         if (in_used(s, h)) { /* a rotated-out token came back: the family is compromised */
-            revoke_session(c.ta, c.pid, sid);
+            revoke_session_locked(c.ta, c.pid, sid);
             bb_warn(TA_MOD, "refresh_reuse project=%s sid=%s: session revoked", c.pid, sid);
             err_reply(res, 401, "refresh_token_reused",
                       "this refresh token was already used: the session is revoked");

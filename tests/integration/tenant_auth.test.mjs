@@ -168,6 +168,16 @@ describe('tenant-auth', () => {
     assert.equal(r.status, 401, r.text);
     r = await api(G, 'GET', '/v1/auth/project/me', { token: t2.access_token });
     assert.equal(r.status, 401, r.text);
+    // the same refresh token sent five times at once: one wins, the others are reuses, and the
+    // reuse revokes the family — the winner's new token too
+    const t3 = (await login(p, 'bob@example.com', 'bob-password-1')).json;
+    const all = await Promise.all(Array.from({ length: 5 }, () =>
+      api(G, 'POST', '/v1/auth/project/refresh', { key: p.pk, body: { refresh_token: t3.refresh_token } })));
+    const won = all.filter((x) => x.status === 200);
+    assert.equal(won.length, 1, all.map((x) => x.status).join(','));
+    assert.ok(all.filter((x) => x.status === 401).every((x) => x.code === 'refresh_token_reused' || x.code === 'invalid_refresh_token'));
+    r = await api(G, 'POST', '/v1/auth/project/refresh', { key: p.pk, body: { refresh_token: won[0].json.refresh_token } });
+    assert.equal(r.status, 401, r.text);
     // garbage refresh tokens
     for (const rt of ['', 'x', 'a.b', `${'A'.repeat(100)}.x`, 42]) {
       r = await api(G, 'POST', '/v1/auth/project/refresh', { key: p.pk, body: { refresh_token: rt } });
