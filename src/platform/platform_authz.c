@@ -44,7 +44,7 @@ static const unsigned char matrix[RES_COUNT_][PR_COUNT_] = {
     [RES_LOGS] = {R | A, R, R, R, 0, R},
     [RES_FUNCTIONS] = {R | W | A, R | W | A, R | W, R, R, R | W | A},
     [RES_AUTH] = {R | W | A, R | W, R, R, 0, R | W},
-    [RES_AUTH_APP] = {0, 0, 0, 0, R | W, 0},
+    [RES_AUTH_APP] = {R, R, R, R, R | W, 0}, /* the routes take only pk_ and end users */
 };
 
 static const char *const res_names[RES_COUNT_] = {
