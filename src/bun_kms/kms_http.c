@@ -25,6 +25,7 @@
 #include "bb_log.h"
 #include "bb_pool.h"
 #include "bb_rpc.h"
+#include "bb_rpc_http.h"
 #include "bb_fs.h"
 #include "bb_service.h"
 
@@ -615,58 +616,14 @@ static const struct bb_route routes_tpl[] = {
 
 struct rpc_job {
     struct bun_kms *k;
-    struct bb_rpc_call *call;
-    struct bb_http_local_request lr;
-    char *method, *path;
-    struct bb_http_header hdrs[MAX_HEADERS];
-    size_t nhdrs;
-    uint8_t *body;
+    struct bb_rpc_http_req *req;
 };
-
-static void rpc_error(struct bb_rpc_call *call, const char *code, const char *msg)
-{
-    json_t *j = json_pack("{s:s,s:s}", "error", msg, "code", code);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    bb_rpc_call_reply(call, BB_RPC_STATUS_ERROR, s ? s : "{}", s ? strlen(s) : 2);
-    free(s);
-    json_decref(j);
-}
-
-static void job_free(struct rpc_job *j)
-{
-    for (size_t i = 0; i < j->nhdrs; i++) {
-        free(j->hdrs[i].name);
-        free(j->hdrs[i].value);
-    }
-    free(j->method);
-    free(j->path);
-    free(j->body);
-    free(j);
-}
 
 static void rpc_work(void *arg)
 {
     struct rpc_job *j = arg;
-    struct bb_router *router = bb_host_service_router(j->k->rt->host, "bun-kms");
-    struct bb_http_response *res = NULL;
-    if (!router || bb_http_dispatch_local(router, (size_t)j->k->c.max_request,
-                                          j->k->rt->internal_token, &j->lr, &res) != 0) {
-        rpc_error(j->call, "unavailable", "dispatch failed");
-        return;
-    }
-    json_t *h = json_object();
-    for (size_t i = 0; i < res->nheaders; i++)
-        json_object_set_new(h, res->headers[i].name, json_string(res->headers[i].value));
-    char *body = bb_base64_encode_alloc(res->body ? res->body : "", res->body_len);
-    json_t *r = json_pack("{s:i,s:o,s:s}", "status", res->status, "headers", h, "body",
-                          body ? body : "");
-    char *out = r ? json_dumps(r, JSON_COMPACT) : NULL;
-    if (out) bb_rpc_call_reply(j->call, BB_RPC_STATUS_OK, out, strlen(out));
-    else rpc_error(j->call, "out_of_memory", "out of memory");
-    free(out);
-    free(body);
-    json_decref(r);
-    bb_http_response_free(res);
+    bb_rpc_http_req_run(j->req, bb_host_service_router(j->k->rt->host, "bun-kms"),
+                        (size_t)j->k->c.max_request, j->k->rt->internal_token);
 }
 
 static void rpc_done(void *arg, int status)
@@ -674,14 +631,15 @@ static void rpc_done(void *arg, int status)
     struct rpc_job *j = arg;
     (void)status;
     j->k->rpc_inflight--;
-    job_free(j);
+    bb_rpc_http_req_free(j->req);
+    free(j);
 }
 
 static void on_call(void *ctx, struct bb_rpc_call *call)
 {
     struct bun_kms *k = ctx;
     if (bb_rpc_call_command(call) != CMD_CALL) {
-        rpc_error(call, "unknown_command", "unknown command (1: Call)");
+        bb_rpc_http_reply_error(call, "unknown_command", "unknown command (1: Call)");
         return;
     }
     size_t len;
@@ -698,41 +656,24 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
     const char *path = json_string_value(json_object_get(p, "path"));
     json_t *body = json_object_get(p, "body"), *headers = json_object_get(p, "headers");
     if (!method || !path || strncmp(path, "/v1/kms/", 8) != 0 || (body && !json_is_string(body)) ||
-        (headers && !json_is_object(headers)) || json_object_size(headers) > MAX_HEADERS) {
+        (headers && !json_is_object(headers))) {
         snprintf(msg, sizeof msg, "invalid payload: method and path (/v1/kms/...) are required "
-                                  "strings; body a base64 string; headers an object of at most %d",
-                 MAX_HEADERS);
+                                  "strings; body a base64 string; headers an object");
         goto bad;
     }
     j = calloc(1, sizeof *j);
-    if (!j) goto oom;
-    j->k = k;
-    j->call = call;
-    j->method = strdup(method);
-    j->path = strdup(path);
-    if (!j->method || !j->path) goto oom;
-    size_t blen = 0;
-    if (body && bb_base64_decode_alloc(json_string_value(body), json_string_length(body), &j->body,
-                                       &blen) != 0) {
-        snprintf(msg, sizeof msg, "invalid payload: body is not base64");
+    if (!j) {
+        snprintf(msg, sizeof msg, "out of memory");
+        code = "out_of_memory";
         goto bad;
     }
-    const char *hk;
-    json_t *hv;
-    json_object_foreach(headers, hk, hv)
-    {
-        if (!json_is_string(hv)) {
-            snprintf(msg, sizeof msg, "invalid payload: header %.64s is not a string", hk);
-            goto bad;
-        }
-        struct bb_http_header *h = &j->hdrs[j->nhdrs++];
-        h->name = strdup(hk);
-        h->value = strdup(json_string_value(hv));
-        if (!h->name || !h->value) goto oom;
+    j->k = k;
+    int rc = bb_rpc_http_req_new(call, method, path, headers, body, MAX_HEADERS, &j->req, msg,
+                                 sizeof msg);
+    if (rc) {
+        if (rc == BB_ENOMEM) code = "out_of_memory";
+        goto bad;
     }
-    j->lr = (struct bb_http_local_request){.method = j->method, .url = j->path,
-                                           .headers = j->hdrs, .nheaders = j->nhdrs,
-                                           .body = j->body, .body_len = blen};
     json_decref(p);
     p = NULL;
     k->rpc_inflight++;
@@ -743,13 +684,11 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
         goto bad;
     }
     return;
-oom:
-    snprintf(msg, sizeof msg, "out of memory");
-    code = "out_of_memory";
 bad:
-    if (j) job_free(j);
+    if (j) bb_rpc_http_req_free(j->req);
+    free(j);
     json_decref(p);
-    rpc_error(call, code, msg);
+    bb_rpc_http_reply_error(call, code, msg);
 }
 
 static void on_rpc_stopped(void *ctx)

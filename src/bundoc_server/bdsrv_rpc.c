@@ -24,6 +24,7 @@
 #include "bb_log.h"
 #include "bb_pool.h"
 #include "bb_rpc.h"
+#include "bb_rpc_http.h"
 
 #include <fcntl.h>
 #include <jansson.h>
@@ -37,65 +38,17 @@
 #define CMD_PROXY_DOCUMENT 1
 #define MAX_HEADERS 64
 
-/* Everything the worker needs, owned by the job (the call's payload is parsed and dropped on
- * the loop thread). */
+/* The request (bb_rpc_http.h: headers, body and the reply are core's) and who runs it. */
 struct rpc_job {
     struct bdsrv *s;
-    struct bb_rpc_call *call;
-    struct bb_http_local_request lr;
-    char *method;
-    char *url;
-    struct bb_http_header hdrs[MAX_HEADERS];
-    size_t nhdrs;
-    unsigned char *body;
+    struct bb_rpc_http_req *req;
 };
-
-/* Status-1 reply {"error": msg, "code": code} (same shape as HTTP error bodies). */
-static void reply_error(struct bb_rpc_call *call, const char *code, const char *msg)
-{
-    json_t *j = json_pack("{s:s,s:s}", "error", msg, "code", code);
-    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    bb_rpc_call_reply(call, BB_RPC_STATUS_ERROR, s ? s : "{}", s ? strlen(s) : 2);
-    free(s);
-    json_decref(j);
-}
-
-static void job_free(struct rpc_job *j)
-{
-    for (size_t i = 0; i < j->nhdrs; i++) {
-        free(j->hdrs[i].name);
-        free(j->hdrs[i].value);
-    }
-    free(j->method);
-    free(j->url);
-    free(j->body);
-    free(j);
-}
 
 static void rpc_work(void *arg)
 {
     struct rpc_job *j = arg;
-    struct bdsrv *s = j->s;
-    struct bb_router *router = bb_host_service_router(s->rt->host, "bundoc-server");
-    struct bb_http_response *res = NULL;
-    if (bb_http_dispatch_local(router, (size_t)s->k.max_request_bytes,
-                               s->rt->internal_token, &j->lr, &res) != 0) {
-        reply_error(j->call, "out_of_memory", "out of memory");
-        return;
-    }
-    json_t *hdrs = json_object();
-    for (size_t i = 0; i < res->nheaders; i++)
-        json_object_set_new(hdrs, res->headers[i].name, json_string(res->headers[i].value));
-    char *body = bb_base64_encode_alloc(res->body ? res->body : "", res->body_len);
-    json_t *r = json_pack("{s:i,s:o,s:s}", "status", res->status, "headers", hdrs, "body",
-                          body ? body : "");
-    char *out = r ? json_dumps(r, JSON_COMPACT) : NULL;
-    if (out) bb_rpc_call_reply(j->call, BB_RPC_STATUS_OK, out, strlen(out));
-    else reply_error(j->call, "out_of_memory", "out of memory");
-    free(out);
-    free(body);
-    json_decref(r);
-    bb_http_response_free(res);
+    bb_rpc_http_req_run(j->req, bb_host_service_router(j->s->rt->host, "bundoc-server"),
+                        (size_t)j->s->k.max_request_bytes, j->s->rt->internal_token);
 }
 
 static void rpc_done(void *arg, int status)
@@ -103,7 +56,8 @@ static void rpc_done(void *arg, int status)
     struct rpc_job *j = arg;
     (void)status;
     j->s->rpc_inflight--;
-    job_free(j);
+    bb_rpc_http_req_free(j->req);
+    free(j);
 }
 
 static void on_call(void *ctx, struct bb_rpc_call *call)
@@ -113,7 +67,7 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
     if (cmd != CMD_PROXY_DOCUMENT) {
         char msg[64];
         snprintf(msg, sizeof msg, "unknown command %u", cmd);
-        reply_error(call, "unknown_command", msg);
+        bb_rpc_http_reply_error(call, "unknown_command", msg);
         return;
     }
     size_t len;
@@ -122,6 +76,7 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
     char perr[200], msg[300];
     const char *code = "invalid_payload";
     struct rpc_job *j = NULL;
+    char *url = NULL;
     if (bb_json_parse(payload, len, 16, &p, perr, sizeof perr) != 0 || !json_is_object(p)) {
         snprintf(msg, sizeof msg, "invalid payload: %s", p ? "not an object" : perr);
         goto bad;
@@ -141,55 +96,20 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
         code = "invalid_argument";
         goto bad;
     }
-    if (headers && json_object_size(headers) > MAX_HEADERS) {
-        snprintf(msg, sizeof msg, "too many headers (max %d)", MAX_HEADERS);
-        goto bad;
-    }
-    j = calloc(1, sizeof *j);
-    if (!j) {
-        snprintf(msg, sizeof msg, "out of memory");
-        goto bad;
-    }
-    j->s = s;
-    j->call = call;
     size_t ulen = strlen("/v1/projects/") + strlen(pid) + strlen(path) + 1;
-    j->url = malloc(ulen);
-    if (!j->url) {
+    url = malloc(ulen);
+    j = calloc(1, sizeof *j);
+    if (!url || !j) {
         snprintf(msg, sizeof msg, "out of memory");
         goto bad;
     }
-    snprintf(j->url, ulen, "/v1/projects/%s%s", pid, path);
-    size_t blen = 0;
-    if (body && bb_base64_decode_alloc(json_string_value(body), json_string_length(body), &j->body, &blen) != 0) {
-        snprintf(msg, sizeof msg, "invalid payload: body is not base64");
+    snprintf(url, ulen, "/v1/projects/%s%s", pid, path);
+    j->s = s;
+    if (bb_rpc_http_req_new(call, method, url, headers, body, MAX_HEADERS, &j->req, msg,
+                            sizeof msg) != 0)
         goto bad;
-    }
-    const char *k;
-    json_t *v;
-    json_object_foreach(headers, k, v) {
-        if (!json_is_string(v)) {
-            snprintf(msg, sizeof msg, "invalid payload: header %.64s is not a string", k);
-            goto bad;
-        }
-        struct bb_http_header *h = &j->hdrs[j->nhdrs++];
-        h->name = strdup(k);
-        h->value = strdup(json_string_value(v));
-        if (!h->name || !h->value) {
-            snprintf(msg, sizeof msg, "out of memory");
-            goto bad;
-        }
-    }
-    j->method = strdup(method);
-    if (!j->method) {
-        snprintf(msg, sizeof msg, "out of memory");
-        goto bad;
-    }
-    j->lr.method = j->method;
-    j->lr.url = j->url;
-    j->lr.headers = j->hdrs;
-    j->lr.nheaders = j->nhdrs;
-    j->lr.body = j->body;
-    j->lr.body_len = blen;
+    free(url);
+    url = NULL;
     json_decref(p);
     p = NULL;
     s->rpc_inflight++;
@@ -201,9 +121,11 @@ static void on_call(void *ctx, struct bb_rpc_call *call)
     }
     return;
 bad:
-    if (j) job_free(j);
+    if (j) bb_rpc_http_req_free(j->req);
+    free(j);
+    free(url);
     json_decref(p);
-    reply_error(call, code, msg);
+    bb_rpc_http_reply_error(call, code, msg);
 }
 
 int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap)
