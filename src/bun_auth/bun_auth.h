@@ -2,7 +2,8 @@
  *
  * The service "bun-auth" (bb_bun_auth_service) owns its PostgreSQL tables (src/bun_auth/migrations,
  * names prefixed bun_auth_), its signing keys (Ed25519, "EdDSA"; generated on first start, kept in
- * <data>/bun_auth/ with mode 0600 until bun-kms exists; rotation with a grace window) and its
+ * <data>/bun_auth/ with mode 0600, or in bun-kms when it runs in the process; rotation with a
+ * grace window) and its
  * public route GET /.well-known/jwks.json. It registers an identity resolver on the gateway:
  *   Authorization: Bearer <access JWT>   → BB_IDENTITY_DEVELOPER_SESSION (uid = user id)
  *   Cookie: session_token=<token>        → BB_IDENTITY_DEVELOPER_SESSION (uid = user id)
