@@ -40,9 +40,17 @@ function fixtures() {
     ['HSET', 'hsmall', 'f', 'v', 'n', '12'], ['HSET', 'hbig', ...range(300, (i) => [`f${i}`, `v${i}`]).flat()],
     ['ZADD', 'zsmall', '1', 'a', '2.5', 'b', '-3', 'c', 'inf', 'd'], ['ZADD', 'zbig', ...range(200, (i) => [String(i / 3), `m${i}`]).flat()],
     ['SET', 'ttl', 'v', 'PX', '100000'],
+    // streams: several nodes (more than 100 entries), deleted entries, entries whose fields differ
+    // from the node's first (no SAMEFIELDS), a consumer group with pending entries and an empty one
+    ['XADD', 'xs', '1-1', 'f', 'v', 'g', '1'], ...range(150, (i) => ['XADD', 'xs', `${i + 2}-0`, 'f', `v${i}`, 'g', String(i)]),
+    ['XADD', 'xs', '500-1', 'other', 'x'], ['XDEL', 'xs', '3-0', '60-0'], ['XGROUP', 'CREATE', 'xs', 'grp', '0'],
+    ['XREADGROUP', 'GROUP', 'grp', 'alice', 'COUNT', '3', 'STREAMS', 'xs', '>'],
+    ['XREADGROUP', 'GROUP', 'grp', 'bob', 'COUNT', '2', 'STREAMS', 'xs', '>'], ['XACK', 'xs', 'grp', '1-1'],
+    ['XGROUP', 'CREATE', 'xs', 'empty', '$'], ['XGROUP', 'CREATECONSUMER', 'xs', 'empty', 'carol'],
+    ['XADD', 'xempty', 'MAXLEN', '0', '7-7', 'a', 'b'], ['XADD', 'xone', '5-5', 'k', 'v'],
   ];
 }
-const KEYS = ['str', 'int', 'neg', 'big', 'lzf', 'bin', 'empty', 'lsmall', 'lbig', 'lhuge', 'sint', 'sstr', 'sbig', 'hsmall', 'hbig', 'zsmall', 'zbig', 'ttl'];
+const KEYS = ['str', 'int', 'neg', 'big', 'lzf', 'bin', 'empty', 'lsmall', 'lbig', 'lhuge', 'sint', 'sstr', 'sbig', 'hsmall', 'hbig', 'zsmall', 'zbig', 'ttl', 'xs', 'xempty', 'xone'];
 
 /** A comparable view of key k on client cl. */
 async function view(cl, k) {
@@ -54,6 +62,18 @@ async function view(cl, k) {
   else if (type === 'set') v = (await get('SMEMBERS', k)).map(String).sort();
   else if (type === 'hash') v = (await get('HGETALL', k)).map(String);
   else if (type === 'zset') v = (await get('ZRANGE', k, '0', '-1', 'WITHSCORES')).map(String);
+  else if (type === 'stream') {
+    const info = await get('XINFO', 'STREAM', k);
+    const groups = await get('XINFO', 'GROUPS', k);
+    const pending = [];
+    const consumers = [];
+    for (const g of groups) {
+      const name = String(g[1]);
+      pending.push(await get('XPENDING', k, name), (await get('XPENDING', k, name, '-', '+', '100')).map((e) => [e[0], e[1], e[3]]));
+      consumers.push((await get('XINFO', 'CONSUMERS', k, name)).map((c) => [c[1], c[3]]));
+    }
+    v = JSON.stringify([await get('XRANGE', k, '-', '+'), info, groups, pending, consumers]);
+  }
   if (type === 'hash') {
     const pairs = [];
     for (let i = 0; i < v.length; i += 2) pairs.push(v[i] + '=' + v[i + 1]);
