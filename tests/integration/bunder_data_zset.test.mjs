@@ -109,3 +109,45 @@ test('ZRANDMEMBER: errors and whole-set replies equal redis-server, random picks
     await p.stop();
   }
 });
+
+test('seeded random set operations, ranges, pops and SORT equal redis-server', async () => {
+  let seed = 12345;
+  const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const pick = (a) => a[rnd(a.length)];
+  const keys = ['k0', 'k1', 'k2', 'k3', 's0', 'nokey'];
+  const score = () => pick(['1', '2', '-3', '0.5', '1e3', 'inf', '-inf', '7', String(rnd(100))]);
+  const p = await startPair();
+  try {
+    const cmds = [];
+    for (let i = 0; i < 4; i++) {
+      const args = ['ZADD', `k${i}`];
+      for (let j = 0; j < 15; j++) args.push(score(), `m${rnd(25)}`);
+      cmds.push(args);
+    }
+    cmds.push(['SADD', 's0', 'm1', 'm2', 'm3', 'm30']);
+    for (let i = 0; i < 400; i++) {
+      const n = 1 + rnd(3);
+      const ks = Array.from({ length: n }, () => pick(keys));
+      const op = pick(['ZUNION', 'ZINTER', 'ZDIFF', 'ZUNIONSTORE', 'ZINTERSTORE', 'ZDIFFSTORE', 'ZINTERCARD', 'ZRANGESTORE',
+        'ZMPOP', 'ZREMRANGEBYLEX', 'SORT', 'ZADD']);
+      if (op === 'ZADD') { cmds.push(['ZADD', pick(keys.slice(0, 4)), score(), `m${rnd(25)}`]); continue; }
+      if (op === 'ZRANGESTORE') { cmds.push(['ZRANGESTORE', 'dst', pick(keys), String(rnd(10) - 3), String(rnd(20) - 5), ...pick([[], ['REV']])]); cmds.push(['ZRANGE', 'dst', '0', '-1', 'WITHSCORES']); continue; }
+      if (op === 'ZMPOP') { cmds.push(['ZMPOP', String(n), ...ks, pick(['MIN', 'MAX']), 'COUNT', String(1 + rnd(3))]); continue; }
+      if (op === 'ZREMRANGEBYLEX') { cmds.push(['ZREMRANGEBYLEX', pick(keys), pick(['-', '[m1', '(m2']), pick(['+', '[m3', '(m20'])]); continue; }
+      if (op === 'SORT') { cmds.push(['SORT', pick(keys.slice(0, 4)), ...pick([[], ['DESC'], ['LIMIT', String(rnd(5)), String(rnd(6) - 1)]]), 'ALPHA']); continue; }
+      const opts = [];
+      if (op !== 'ZDIFF' && op !== 'ZDIFFSTORE' && op !== 'ZINTERCARD' && rnd(2)) opts.push('WEIGHTS', ...ks.map(() => pick(['1', '2', '-1', '0', '0.5'])));
+      if (op !== 'ZDIFF' && op !== 'ZDIFFSTORE' && op !== 'ZINTERCARD' && rnd(2)) opts.push('AGGREGATE', pick(['SUM', 'MIN', 'MAX']));
+      if (op === 'ZINTERCARD' && rnd(2)) opts.push('LIMIT', String(rnd(4)));
+      if (!op.endsWith('STORE') && op !== 'ZINTERCARD' && rnd(2)) opts.push('WITHSCORES');
+      if (op.endsWith('STORE')) {
+        cmds.push([op, 'dst', String(n), ...ks, ...opts], ['ZRANGE', 'dst', '0', '-1', 'WITHSCORES']);
+      } else {
+        cmds.push([op, String(n), ...ks, ...opts]);
+      }
+    }
+    await p.same(cmds);
+  } finally {
+    await p.stop();
+  }
+});
