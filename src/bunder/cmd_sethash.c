@@ -254,6 +254,34 @@ void bndr_cmd_smove(struct bndr_client *c)
 
 enum { OP_INTER, OP_UNION, OP_DIFF };
 
+/* The intersection of sets[0..nk) (a NULL set is empty): its size, counting stops at limit
+ * (0: none); members are added to res unless res is NULL. */
+static long long set_inter(struct bndr_dict **sets, int nk, long long limit, struct bndr_dict *res)
+{
+    for (int i = 0; i < nk; i++)
+        if (!sets[i])
+            return 0;
+    int small = 0;
+    for (int i = 1; i < nk; i++)
+        if (sets[i]->n < sets[small]->n)
+            small = i;
+    long long n = 0;
+    BNDR_DICT_FOREACH(sets[small], e)
+    {
+        int all = 1;
+        for (int i = 0; i < nk && all; i++)
+            if (i != small && !bndr_dict_find(sets[i], e->key, e->klen))
+                all = 0;
+        if (!all)
+            continue;
+        if (res)
+            bndr_dict_upsert(res, e->key, e->klen, NULL);
+        if (++n == limit)
+            return n;
+    }
+    return n;
+}
+
 static void setop(struct bndr_client *c, int first, int op, struct bndr_arg *dstkey)
 {
     int nk = c->argc - first;
@@ -269,25 +297,7 @@ static void setop(struct bndr_client *c, int first, int op, struct bndr_arg *dst
     struct bndr_dict res;
     bndr_dict_init(&res);
     if (op == OP_INTER) {
-        int empty = 0;
-        for (int i = 0; i < nk; i++)
-            if (!sets[i])
-                empty = 1;
-        if (!empty) {
-            int small = 0;
-            for (int i = 1; i < nk; i++)
-                if (sets[i]->n < sets[small]->n)
-                    small = i;
-            BNDR_DICT_FOREACH(sets[small], e)
-            {
-                int all = 1;
-                for (int i = 0; i < nk && all; i++)
-                    if (i != small && !bndr_dict_find(sets[i], e->key, e->klen))
-                        all = 0;
-                if (all)
-                    bndr_dict_upsert(&res, e->key, e->klen, NULL);
-            }
-        }
+        set_inter(sets, nk, 0, &res);
     } else if (op == OP_UNION) {
         for (int i = 0; i < nk; i++)
             if (sets[i])
@@ -605,7 +615,7 @@ void bndr_cmd_sintercard(struct bndr_client *c)
             return;
         }
     }
-    int nk = (int)numkeys, empty = 0;
+    int nk = (int)numkeys;
     struct bndr_dict **sets = bndr_calloc((size_t)nk * sizeof(*sets));
     for (int i = 0; i < nk; i++) {
         int wrong;
@@ -614,25 +624,8 @@ void bndr_cmd_sintercard(struct bndr_client *c)
             bndr_free(sets);
             return;
         }
-        empty |= !sets[i];
     }
-    long long n = 0;
-    if (!empty) {
-        int small = 0;
-        for (int i = 1; i < nk; i++)
-            if (sets[i]->n < sets[small]->n)
-                small = i;
-        BNDR_DICT_FOREACH(sets[small], e)
-        {
-            int all = 1;
-            for (int i = 0; i < nk && all; i++)
-                if (i != small && !bndr_dict_find(sets[i], e->key, e->klen))
-                    all = 0;
-            if (all && ++n == limit)
-                goto done;
-        }
-    }
-done:
+    long long n = set_inter(sets, nk, limit, NULL);
     bndr_free(sets);
     bndr_add_ll(c, n);
 }
