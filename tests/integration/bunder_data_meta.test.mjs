@@ -42,6 +42,23 @@ test('COMMAND GETKEYS and COMMAND INFO arity/keys of the new data commands equal
   }
 });
 
+test('over maxmemory the new commands that grow data are refused like redis-server (denyoom), the others run', async () => {
+  const p = await startPair();
+  try {
+    await p.same([
+      ['RPUSH', 'l', '3', '1', '2'], ['ZADD', 'z', '1', 'a', '2', 'b'], ['SET', 's', 'v'], ['GEOADD', 'g', '13', '38', 'p'],
+      ['CONFIG', 'SET', 'maxmemory-policy', 'noeviction'], ['CONFIG', 'SET', 'maxmemory', '1'],
+      ['GEOADD', 'g', '14', '38', 'q'], ['ZUNIONSTORE', 'd', '1', 'z'], ['ZRANGESTORE', 'd', 'z', '0', '-1'], ['SORT', 'l'],
+      ['SORT', 'l', 'STORE', 'd'], ['SORT_RO', 'l'], ['COPY', 's', 's2'], ['RESTORE', 'r', '0', 'x'], ['BLMOVE', 'l', 'l2', 'LEFT', 'LEFT', '0'],
+      ['GEOSEARCHSTORE', 'd', 'g', 'FROMLONLAT', '13', '38', 'BYRADIUS', '10', 'km'], ['GEORADIUS', 'g', '13', '38', '10', 'km'],
+      ['ZUNION', '1', 'z'], ['LCS', 's', 's'], ['GEOPOS', 'g', 'p'], ['ZMPOP', '1', 'z', 'MIN'], ['LMPOP', '1', 'l', 'LEFT'],
+      ['ZREMRANGEBYLEX', 'z', '-', '+'], ['SPUBLISH', 'ch', 'm'], ['CONFIG', 'SET', 'maxmemory', '0'],
+    ]);
+  } finally {
+    await p.stop();
+  }
+});
+
 test('what the new data commands write survives a restart (AOF)', async () => {
   const dir = tempDir();
   let b = await startBunder(['--appendonly', 'yes'], { dir });
