@@ -283,6 +283,10 @@ struct bndr_client {
     int db;   /* SELECTed database (0 .. databases-1) */
     int reply_mode; /* CLIENT REPLY: 0 ON, 1 OFF, 2 SKIP the next command, 3 skipping this one */
     void *acl_user; /* acl.c: the ACL user logged in (NULL: default) */
+    unsigned trk;          /* tracking.c: BNDR_TRK_* (CLIENT TRACKING) */
+    uint64_t trk_redirect; /* client id the invalidations go to (0: this one) */
+    struct bndr_str **trk_prefixes;
+    int ntrk_prefixes;
     char *qbuf;
     size_t qlen, qcap, qpos; /* qpos: start of the command being parsed */
     size_t ppos, ppos_need;  /* parser resume point; bytes needed for the pending bulk */
@@ -326,6 +330,17 @@ struct bndr_client {
     /* capture of replies for the HTTP API / tests (fake clients) */
 };
 
+enum bndr_trk_flags { /* CLIENT TRACKING (tracking.c) */
+    BNDR_TRK_ON = 1 << 0,
+    BNDR_TRK_BCAST = 1 << 1,
+    BNDR_TRK_OPTIN = 1 << 2,
+    BNDR_TRK_OPTOUT = 1 << 3,
+    BNDR_TRK_NOLOOP = 1 << 4,
+    BNDR_TRK_CACHING_YES = 1 << 5,
+    BNDR_TRK_CACHING_NO = 1 << 6,
+    BNDR_TRK_CACHING_FRESH = 1 << 7, /* set by CLIENT CACHING itself: kept for the next command */
+};
+
 enum bndr_cmd_flags {
     BNDR_CMD_WRITE = 1 << 0,
     BNDR_CMD_READONLY = 1 << 1,
@@ -355,6 +370,17 @@ struct bndr_cmd {
     const char *sflags; /* flag letters from cmds.h, turned into flags at start */
     uint64_t rejected_calls, failed_calls; /* INFO commandstats */
 };
+/* tracking.c: CLIENT TRACKING / CACHING / TRACKINGINFO; the hooks: a key changed, a database
+ * was flushed, a tracking client read keys or ran a command, a client left. */
+void bndr_tracking_cmd(struct bndr_client *c);
+void bndr_tracking_caching(struct bndr_client *c);
+void bndr_tracking_info(struct bndr_client *c);
+int bndr_tracking_active(void);
+void bndr_tracking_invalidate(struct bndr_server *s, const char *k, size_t n);
+void bndr_tracking_flush(struct bndr_server *s);
+void bndr_tracking_remember(struct bndr_client *c, const struct bndr_cmd *cmd);
+void bndr_tracking_after_command(struct bndr_client *c);
+void bndr_tracking_client_gone(struct bndr_client *c);
 /* cmd_server.c: counts an error reply (INFO errorstats, total_error_replies). */
 void bndr_errorstat(const char *reply, size_t n);
 void bndr_errorstats_reset(void);
@@ -436,6 +462,7 @@ struct bndr_server {
     int shutting_down;
     int in_exec;
     struct bndr_client *cur;      /* client running a command */
+    struct bndr_client *signaler; /* client whose command's keys are being signalled (NOLOOP) */
     struct bndr_arg *prop_argv;   /* override for propagation of the current command */
     int prop_argc;
     int prop_suppress;

@@ -501,6 +501,7 @@ void bndr_cmd_reset(struct bndr_client *c)
     bndr_pubsub_unsub_all(c, 0);
     c->resp = 2;
     c->db = 0;
+    bndr_tracking_client_gone(c); /* RESET turns tracking off */
     bndr_free(c->name);
     c->name = NULL;
     if (c->srv->cfg.requirepass[0] && !(c->flags & BNDR_CF_FAKE))
@@ -795,25 +796,13 @@ void bndr_cmd_client(struct bndr_client *c)
         }
         bndr_add_ll(c, 0);
     } else if (bndr_argeq(sub, "getredir") && c->argc == 2) {
-        bndr_add_ll(c, -1);
+        bndr_add_ll(c, (c->trk & BNDR_TRK_ON) ? (long long)c->trk_redirect : -1);
     } else if (bndr_argeq(sub, "trackinginfo") && c->argc == 2) {
-        bndr_add_map(c, 3);
-        bndr_add_bulk_cstr(c, "flags");
-        bndr_add_set(c, 1);
-        bndr_add_bulk_cstr(c, "off");
-        bndr_add_bulk_cstr(c, "redirect");
-        bndr_add_ll(c, -1);
-        bndr_add_bulk_cstr(c, "prefixes");
-        bndr_add_array(c, 0);
+        bndr_tracking_info(c);
     } else if (bndr_argeq(sub, "tracking") && c->argc >= 3) {
-        if (bndr_argeq(&c->argv[2], "off") && c->argc == 3)
-            bndr_add_ok(c);
-        else
-            bndr_add_error(c, "ERR client-side caching (CLIENT TRACKING ON) is not supported by "
-                              "bunder");
+        bndr_tracking_cmd(c);
     } else if (bndr_argeq(sub, "caching") && c->argc == 3) {
-        bndr_add_error(c, "ERR CLIENT CACHING can be called only when the client is in tracking "
-                          "mode with OPTIN or OPTOUT mode enabled");
+        bndr_tracking_caching(c);
     } else {
         bndr_sub_error(c, "CLIENT", "caching getredir getname id info kill list unpause pause "
                                     "reply setname setinfo unblock tracking trackinginfo no-evict help");

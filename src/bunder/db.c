@@ -494,6 +494,8 @@ int bndr_evict(struct bndr_server *s)
 /* ---------------------------------------------------------------- signals */
 void bndr_signal_key(struct bndr_server *s, const char *k, size_t n)
 {
+    if (bndr_tracking_active()) /* CLIENT TRACKING invalidations */
+        bndr_tracking_invalidate(s, k, n);
     if (s->blocking.n) /* a deleted or replaced stream unblocks its XREADGROUP readers */
         bndr_signal_list_ready(s, k, n);
     if (s->watched.n == 0)
@@ -621,6 +623,8 @@ void bndr_notify(struct bndr_server *s, const char *op, const char *k, size_t n)
     unsigned kf = notify_flags();
     if (kf)
         keyspace_event(s, op, k, n, kf);
+    if (!strcmp(op, "flushdb")) /* FLUSHDB / FLUSHALL: every tracking client drops its cache */
+        bndr_tracking_flush(s);
     if (s->on_change)
         s->on_change(s, op, k, n);
     if (s->bcast)

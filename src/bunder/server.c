@@ -137,6 +137,11 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
         if (bndr_errorstat_total() == errs)
             bndr_errorstat(c->out.p + outlen, c->out.len - outlen);
     }
+    if (c->trk & BNDR_TRK_ON) { /* CLIENT TRACKING (tracking.c) */
+        if (!(c->trk & BNDR_TRK_BCAST) && (cmd->flags & BNDR_CMD_READONLY))
+            bndr_tracking_remember(c, cmd);
+        bndr_tracking_after_command(c);
+    }
     if (c->reply_mode == 1 || c->reply_mode == 3) { /* CLIENT REPLY OFF / SKIP */
         if (c->out.len > outlen)
             c->out.len = outlen;
@@ -163,7 +168,9 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
             else
                 bndr_propagate(s, c->argc, c->argv);
         }
+        s->signaler = c;
         signal_cmd_keys(s, cmd, c->argc, c->argv);
+        s->signaler = NULL;
         /* OBJECT ENCODING: Redis converts a collection when an insert takes it past a limit */
         int last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
         for (int i = cmd->first_key; cmd->first_key > 0 && i <= last && i < c->argc; i += cmd->step) {
@@ -615,6 +622,7 @@ static void client_init(struct bndr_server *s, struct bndr_client *c)
 static void client_release(struct bndr_client *c)
 {
     bndr_monitor_remove(c);
+    bndr_tracking_client_gone(c);
     bndr_unblock_client(c, 0);
     for (int i = 0; i < nunblocked; i++)
         if (unblocked[i] == c)

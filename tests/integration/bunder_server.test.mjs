@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { RawClient, startPair, startBunder, sleep, fs, path } from './bunder_compat_lib.mjs';
-import { SOURCE_DIR, decode } from './bunder_lib.test.mjs';
+import net from 'node:net';
+import { SOURCE_DIR, decode, encode } from './bunder_lib.test.mjs';
 
 const big = 'x'.repeat(70);
 /** Resolves when the server closed the client's socket. */
@@ -408,6 +409,73 @@ test('INFO sections as Redis 7.0: cpu, commandstats and errorstats counted like 
       const ours = new Set(await fields(p.bc, s));
       assert.deepEqual((await fields(p.rc, s)).filter((f) => !ours.has(f) && !/gcc_version|executable/.test(f)), [], `INFO ${s}`);
     }
+  } finally {
+    await p.stop();
+  }
+});
+
+/** Replies in order to calls; RESP3 pushes ('>') and pub/sub messages kept apart, as raw text. */
+class PushClient {
+  static connect(port) {
+    return new Promise((resolve) => {
+      const c = new PushClient();
+      c.buf = Buffer.alloc(0); c.waiters = []; c.pushes = [];
+      c.sock = net.connect(port, '127.0.0.1', () => resolve(c));
+      c.sock.on('data', (d) => {
+        c.buf = Buffer.concat([c.buf, d]);
+        for (;;) {
+          const r = decode(c.buf, 0, true);
+          if (!r) break;
+          const raw = c.buf.subarray(0, r[1]).toString('latin1');
+          c.buf = c.buf.subarray(r[1]);
+          if (raw[0] === '>' || raw.startsWith('*3\r\n$7\r\nmessage\r\n')) c.pushes.push(raw);
+          else c.waiters.shift()?.(raw);
+        }
+      });
+    });
+  }
+  call(...args) { return new Promise((res) => { this.waiters.push(res); this.sock.write(encode(args)); }); }
+  async take() { await sleep(30); return this.pushes.splice(0); }
+  close() { this.sock.destroy(); }
+}
+
+test('CLIENT TRACKING (default, BCAST+PREFIX+NOLOOP, OPTIN+CACHING, REDIRECT to a RESP2 subscriber) as redis-server', async () => {
+  const p = await startPair();
+  try {
+    const out = {};
+    for (const [name, port] of [['redis', p.redis.port], ['bunder', p.bunder.port]]) {
+      const r = [];
+      const a = await PushClient.connect(port), w = await PushClient.connect(port);
+      await a.call('HELLO', '3');
+      for (const cmd of [['CLIENT', 'TRACKING', 'ON'], ['GET', 'k1'], ['MGET', 'k2', 'k3'], ['CLIENT', 'TRACKINGINFO'], ['CLIENT', 'GETREDIR']]) r.push(await a.call(...cmd));
+      await w.call('SET', 'k1', 'x'); await w.call('SET', 'k1', 'y'); await w.call('SET', 'k3', 'z'); await w.call('SET', 'other', '1');
+      r.push(...await a.take());
+      await a.call('GET', 'k1');
+      await a.call('SET', 'k1', 'self');
+      r.push(...await a.take());
+      await a.call('GET', 'k1'); await w.call('FLUSHALL');
+      r.push(...await a.take());
+      r.push(await a.call('CLIENT', 'TRACKING', 'OFF'));
+      r.push(await a.call('CLIENT', 'TRACKING', 'ON', 'BCAST', 'PREFIX', 'user:', 'NOLOOP'));
+      await w.call('SET', 'user:1', 'a'); await w.call('SET', 'x', 'a'); await a.call('SET', 'user:2', 'b');
+      r.push(...await a.take());
+      r.push(await a.call('CLIENT', 'TRACKINGINFO'));
+      await a.call('CLIENT', 'TRACKING', 'OFF');
+      await a.call('CLIENT', 'TRACKING', 'ON', 'OPTIN');
+      await a.call('GET', 'o1'); await a.call('CLIENT', 'CACHING', 'YES'); await a.call('GET', 'o2');
+      await w.call('SET', 'o1', '1'); await w.call('SET', 'o2', '1');
+      r.push(...await a.take());
+      const s2 = await PushClient.connect(port); const sid = (await s2.call('CLIENT', 'ID')).slice(1, -2);
+      await s2.call('SUBSCRIBE', '__redis__:invalidate');
+      const b2 = await PushClient.connect(port);
+      r.push(await b2.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', sid));
+      await b2.call('GET', 'rk'); await w.call('SET', 'rk', '1');
+      r.push(...await s2.take());
+      out[name] = r;
+      for (const x of [a, w, s2, b2]) x.close();
+    }
+    assert.deepEqual(out.bunder, out.redis);
+    assert.ok(out.redis.some((m) => m.includes('invalidate')));
   } finally {
     await p.stop();
   }
