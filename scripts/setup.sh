@@ -61,13 +61,14 @@ if [ -f "$QJS_DIR/package-lock.json" ] && \
   echo "setup: installing the QuickJS sources (npm qjsc) into $QJS_DIR/node_modules" >&2
   (cd "$QJS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
 fi
-# bench/functions' peer: bun (npm package bun, pinned by bench/functions/package-lock.json; the
-# binary comes in its platform package, so no install script is needed).
-BUN_DIR="$(cd "$(dirname "$0")/.." && pwd)/bench/functions"
-if [ -f "$BUN_DIR/package-lock.json" ] && [ ! -x "$BUN_DIR/node_modules/.bin/bun" ]; then
+# functions' Bun runtime (and bench/functions' peer): bun (npm package bun, pinned by
+# src/functions/bun/package-lock.json; the binary comes in its platform package, so no install
+# script is needed).
+BUN_DIR="$(cd "$(dirname "$0")/.." && pwd)/src/functions/bun"
+if [ -f "$BUN_DIR/package-lock.json" ] && [ ! -x "$BUN_DIR/node_modules/@oven/bun-linux-x64/bin/bun" ]; then
   echo "setup: installing bun (npm) into $BUN_DIR/node_modules" >&2
   (cd "$BUN_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
-    echo "setup: bun not installed (bench/functions will say so)" >&2
+    echo "setup: bun not installed (the Bun runtime and bench/functions will say so)" >&2
 fi
 # bunder's client-library tests: ioredis, node-redis and BullMQ (npm, pinned by
 # tests/integration/clients/package-lock.json), run against bunder and redis-server by

@@ -9,7 +9,7 @@
 #   warm-bun       wrk GET of the same handler under Bun.serve
 # Usage: bench/functions/run.sh BUILD_DIR. Env: BENCH_DURATION (default 10s), BENCH_CONNECTIONS
 # (default 8), BENCH_COLD_RUNS (default 20). Needs wrk, jq, curl, and bun from
-# bench/functions/node_modules (scripts/setup.sh). Ends with `ratio:` = warm-gateway req/s over
+# src/functions/bun/node_modules (scripts/setup.sh). Ends with `ratio:` = warm-gateway req/s over
 # warm-bun req/s (the issue's target: >= 1.0).
 set -euo pipefail
 
@@ -18,7 +18,7 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 BUNBASED="$BUILD_DIR/bunbased"
 WORKER="$BUILD_DIR/bunbase-qjs-worker"
 HERE=$(cd "$(dirname "$0")" && pwd)
-BUN="$HERE/node_modules/.bin/bun"
+BUN="$HERE/../../src/functions/bun/node_modules/@oven/bun-linux-x64/bin/bun"
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-8}
 COLD_RUNS=${BENCH_COLD_RUNS:-20}

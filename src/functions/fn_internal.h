@@ -27,6 +27,13 @@ struct bb_http_response;
 
 #define FN_NAME_MAX 64
 
+/* The runtime a version runs on (chosen at deploy; docs/functions.md, capability matrix). */
+enum fn_runtime { FN_RUNTIME_QUICKJS = 0, FN_RUNTIME_BUN = 1 };
+static inline const char *fn_runtime_name(int r)
+{
+    return r == FN_RUNTIME_BUN ? "bun" : "quickjs";
+}
+
 struct fn_config {
     char worker_path[1024];     /* BUNBASE_FUNCTIONS_WORKER_PATH */
     uint64_t max_body_bytes;    /* BUNBASE_FUNCTIONS_MAX_BODY_BYTES: request and response bodies */
@@ -47,6 +54,8 @@ struct fn_config {
     uint64_t log_queue;         /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
     char fetch_allow[1024];     /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
     uint64_t fetch_max;         /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
+    char bun_path[1024];        /* BUNBASE_FUNCTIONS_BUN_PATH: bun for the "bun" runtime */
+    char bun_worker[1200];      /* <data>/functions/bun-worker.js (written at start) */
     char sandbox_mode[8];       /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
     char bwrap_path[256];       /* BUNBASE_FUNCTIONS_BWRAP_PATH */
     /* decided at start (fn_sandbox_probe) */
@@ -71,11 +80,11 @@ int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap);
 struct fn_sandbox_argv {
     char *argv[FN_SANDBOX_MAX_ARGS + 16];
 };
-/* The command line that runs the worker with inner (NULL-terminated; borrowed, like file) inside
- * the sandbox when cfg->sandbox, else inner itself: read-only views of the system libraries, the
- * worker and file (the bundle) only; no network, own pid/ipc/uts namespaces, no capabilities,
+/* The command line that runs inner (NULL-terminated; inner[0] the executable) inside the sandbox
+ * when cfg->sandbox, else inner itself: read-only views of the system libraries, inner[0] and files
+ * (NULL-terminated, at most 4: the bundle, the Bun worker script) only; no network, own pid/ipc/uts namespaces, no capabilities,
  * dies with its parent. The result borrows everything. */
-void fn_sandbox_command(const struct fn_config *cfg, const char *file, char *const *inner,
+void fn_sandbox_command(const struct fn_config *cfg, const char *const *files, char *const *inner,
                         struct fn_sandbox_argv *out);
 
 /* ------------------------------------------------------------------ store (fn_store.c) */
@@ -109,10 +118,12 @@ void fn_store_close(struct fn_store *s);
 /* Records a new version (or finds the one with the same content: *created 0). Active version
  * becomes it when activate. */
 int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, const char *sha,
-                         int64_t size, uint64_t max_functions, int activate, int64_t *version,
-                         int *created);
-/* Active version of a function: 0 with *version (0: none active), BB_ENOTFOUND. */
-int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64_t *version);
+                         int64_t size, int runtime, uint64_t max_functions, int activate,
+                         int64_t *version, int *created);
+/* Active version of a function: 0 with *version (0: none active) and *runtime (may be NULL),
+ * BB_ENOTFOUND. */
+int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64_t *version,
+                    int *runtime);
 /* Sets the active version (must exist): BB_ENOTFOUND. */
 int fn_store_activate(struct fn_store *s, const char *pid, const char *name, int64_t version);
 /* The newest version older than the active one: BB_ENOTFOUND when none. */
@@ -156,6 +167,7 @@ struct fn_call {
     /* in (borrowed) */
     const char *project_id, *name;
     int64_t version; /* the active version */
+    int runtime;     /* enum fn_runtime of that version */
     const char *invocation_id;
     const char *method, *url;
     const struct bb_http_header_pair {
@@ -187,10 +199,12 @@ void fn_call_release(struct fn_call *c);
 void fn_pools_invoke(struct fn_pools *p, struct fn_call *c);
 /* A new version is active (or the function is gone): idle workers of other versions are killed,
  * busy ones are killed when they finish (in-flight calls end on the version they started on). */
-void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version);
+void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version,
+                     int runtime);
 /* The active version as the pools know it (set by fn_pools_retire and the first invocation):
  * 0 with *version, BB_ENOTFOUND when unknown (then ask the store). Saves a SQLite read per call. */
-int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version);
+int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version,
+                    int *runtime);
 /* Reaps idle workers over cfg->idle_ms (keeping min_warm) and dead ones. Any thread. */
 void fn_pools_reap(struct fn_pools *p);
 /* 1 when url (http or https) names a host on the comma-separated allow list ("host" any port,

@@ -62,6 +62,7 @@ struct fn_fpool {
     char pid[BB_IDENTITY_MAX_PROJECT_ID];
     char name[FN_NAME_MAX + 1];
     int64_t version; /* new invocations run on it */
+    int runtime;     /* of that version */
     struct fn_worker *workers;
     size_t nworkers; /* in the list, plus slots reserved by spawns in progress */
     size_t waiting;
@@ -240,7 +241,7 @@ static int send_until(int fd, const uint8_t *buf, size_t n, uint64_t deadline)
 /* Starts a worker for (pid, name, version) and waits for READY. 0 with *out; else the call c is
  * failed (load error: 500 function_load_failed; spawn/start failure: 503). */
 static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t version,
-                 struct fn_worker **out, struct fn_call *c)
+                 int runtime, struct fn_worker **out, struct fn_call *c)
 {
     const struct fn_config *cfg = p->cfg;
     char bundle[1500];
@@ -261,7 +262,14 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     char *inner[] = {(char *)cfg->worker_path, "--bundle", bundle, "--fd", "3", "--memory-limit",
                      mem, "--max-frame", frame, "--timeout-ms", tmo, NULL};
     struct fn_sandbox_argv sa;
-    fn_sandbox_command(cfg, bundle, inner, &sa);
+    const char *files[] = {bundle, NULL};
+    char *bun_inner[] = {(char *)cfg->bun_path, (char *)cfg->bun_worker, "--bundle", bundle,
+                         "--max-frame", frame, NULL};
+    const char *bun_files[] = {bundle, cfg->bun_worker, NULL};
+    if (runtime == FN_RUNTIME_BUN)
+        fn_sandbox_command(cfg, bun_files, bun_inner, &sa);
+    else
+        fn_sandbox_command(cfg, files, inner, &sa);
     /* the function's environment: what it is given, nothing of ours */
     char e_pid[128], e_name[128];
     snprintf(e_pid, sizeof e_pid, "BUNBASE_PROJECT_ID=%s", pid);
@@ -409,7 +417,7 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
     /* the pool's version is set by fn_pools_retire (every activation goes through it); a new pool
      * takes the caller's. A caller that read an older version runs on a worker of that version,
      * which is dropped when it is released. */
-    if (fp->version == 0) fp->version = c->version;
+    if (fp->version == 0) fp->version = c->version, fp->runtime = c->runtime;
     fp->used = 1;
     for (;;) {
         if (pr->inflight < cfg->project_concurrency) {
@@ -430,7 +438,7 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
                 p->spawned++;
                 pthread_mutex_unlock(&p->mu);
                 struct fn_worker *w = NULL;
-                int rc = spawn(p, c->project_id, c->name, c->version, &w, c);
+                int rc = spawn(p, c->project_id, c->name, c->version, c->runtime, &w, c);
                 pthread_mutex_lock(&p->mu);
                 if (rc) {
                     fp->nworkers--;
@@ -792,13 +800,15 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
     release(p, c, w, kill_it);
 }
 
-void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version)
+void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int64_t keep_version,
+                     int runtime)
 {
     pthread_mutex_lock(&p->mu);
     struct fn_fpool *fp = find_pool(p, pid, name, 1); /* remembered even before the first call */
     struct fn_worker *dead = NULL;
     if (fp) {
         fp->version = keep_version;
+        fp->runtime = runtime;
         dead = take_stale(fp);
         if (keep_version == 0) fp->used = 0;
     }
@@ -807,12 +817,13 @@ void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int6
     kill_list(p, dead);
 }
 
-int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version)
+int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version,
+                    int *runtime)
 {
     pthread_mutex_lock(&p->mu);
     struct fn_fpool *fp = find_pool(p, pid, name, 0);
     int rc = fp && fp->version > 0 ? 0 : BB_ENOTFOUND;
-    if (rc == 0) *version = fp->version;
+    if (rc == 0) *version = fp->version, *runtime = fp->runtime;
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -825,6 +836,7 @@ void fn_pools_reap(struct fn_pools *p)
     struct {
         char pid[BB_IDENTITY_MAX_PROJECT_ID], name[FN_NAME_MAX + 1];
         int64_t version;
+        int runtime;
     } warm[16];
     size_t nwarm = 0;
     pthread_mutex_lock(&p->mu);
@@ -846,6 +858,7 @@ void fn_pools_reap(struct fn_pools *p)
             snprintf(warm[nwarm].pid, sizeof warm[nwarm].pid, "%s", fp->pid);
             snprintf(warm[nwarm].name, sizeof warm[nwarm].name, "%s", fp->name);
             warm[nwarm].version = fp->version;
+            warm[nwarm].runtime = fp->runtime;
             nwarm++;
         }
     }
@@ -861,7 +874,7 @@ void fn_pools_reap(struct fn_pools *p)
         if (!go) continue;
         struct fn_call c = {0};
         struct fn_worker *w = NULL;
-        int rc = spawn(p, warm[i].pid, warm[i].name, warm[i].version, &w, &c);
+        int rc = spawn(p, warm[i].pid, warm[i].name, warm[i].version, warm[i].runtime, &w, &c);
         fn_call_release(&c);
         pthread_mutex_lock(&p->mu);
         fp = find_pool(p, warm[i].pid, warm[i].name, 0);

@@ -2,8 +2,9 @@
  * deploy-time check.
  *
  * Inside, the worker sees: /usr read-only (with the /lib, /lib64, /bin links of a merged-/usr
- * system: the C library, libcrypto), its own executable and the one bundle file read-only, its
- * own /proc (a new pid namespace: only itself), nothing else — no /etc, no data directory, no
+ * system: the C library, libcrypto), its own executable and the one bundle file read-only (for
+ * the Bun runtime also worker.js), its own /proc (a new pid namespace: only itself), a minimal
+ * /dev (null, zero, random, urandom, tty), nothing else — no /etc, no data directory, no
  * /tmp, no home. Namespaces: user (when possible), mount, pid, ipc, uts, cgroup and network (no
  * interface but a down loopback: no network at all). All capabilities are dropped; it dies with
  * its parent (bwrap, which dies with us). The inherited descriptors (the socket, the log) pass
@@ -24,7 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static size_t prefix(const struct fn_config *cfg, const char *file, char **a)
+static size_t prefix(const struct fn_config *cfg, const char *exe, const char *const *files,
+                     char **a)
 {
     size_t n = 0;
     a[n++] = (char *)cfg->bwrap_path;
@@ -34,27 +36,27 @@ static size_t prefix(const struct fn_config *cfg, const char *file, char **a)
         "--symlink", "usr/lib", "/lib",
         "--symlink", "usr/lib64", "/lib64",
         "--symlink", "usr/bin", "/bin",
-        "--proc", "/proc",
+        "--proc", "/proc", "--dev", "/dev",
         "--chdir", "/",
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         a[n++] = (char *)fixed[i];
     a[n++] = "--ro-bind";
-    a[n++] = (char *)cfg->worker_path;
-    a[n++] = (char *)cfg->worker_path;
-    if (file) {
+    a[n++] = (char *)exe;
+    a[n++] = (char *)exe;
+    for (size_t i = 0; files && files[i] && i < 4; i++) {
         a[n++] = "--ro-bind";
-        a[n++] = (char *)file;
-        a[n++] = (char *)file;
+        a[n++] = (char *)files[i];
+        a[n++] = (char *)files[i];
     }
     a[n++] = "--";
     return n;
 }
 
-void fn_sandbox_command(const struct fn_config *cfg, const char *file, char *const *inner,
+void fn_sandbox_command(const struct fn_config *cfg, const char *const *files, char *const *inner,
                         struct fn_sandbox_argv *out)
 {
-    size_t n = cfg->sandbox ? prefix(cfg, file, out->argv) : 0;
+    size_t n = cfg->sandbox ? prefix(cfg, inner[0], files, out->argv) : 0;
     for (size_t i = 0; inner[i] && n < sizeof out->argv / sizeof out->argv[0] - 1; i++)
         out->argv[n++] = inner[i];
     out->argv[n] = NULL;

@@ -86,7 +86,8 @@ static const char schema[] =
     " updated_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name));"
     "CREATE TABLE IF NOT EXISTS versions(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " version INTEGER NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
-    " created_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, version));"
+    " created_ms INTEGER NOT NULL, runtime TEXT NOT NULL DEFAULT 'quickjs',"
+    " PRIMARY KEY(project_id, name, version));"
     "CREATE TABLE IF NOT EXISTS invocations(id TEXT PRIMARY KEY, project_id TEXT NOT NULL,"
     " name TEXT NOT NULL, version INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
     " duration_ms INTEGER NOT NULL, status INTEGER NOT NULL, cold INTEGER NOT NULL,"
@@ -115,6 +116,9 @@ int fn_store_open(const char *dir, size_t max_queued, struct fn_store **out, cha
     char *msg = NULL;
     if (rc == SQLITE_OK) rc = sqlite3_busy_timeout(s->db, 5000);
     if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
+    if (rc == SQLITE_OK) /* a database of before the runtime column (fails when it is there) */
+        sqlite3_exec(s->db, "ALTER TABLE versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'quickjs'",
+                     NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "functions: cannot open %s: %s", path,
                  msg ? msg : s->db ? sqlite3_errmsg(s->db) : "?");
@@ -220,9 +224,10 @@ static int exec_simple(struct fn_store *s, const char *sql)
 }
 
 int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, const char *sha,
-                         int64_t size, uint64_t max_functions, int activate, int64_t *version,
-                         int *created)
+                         int64_t size, int runtime, uint64_t max_functions, int activate,
+                         int64_t *version, int *created)
 {
+    const char *rt = fn_runtime_name(runtime);
     int rc = BB_EIO;
     int64_t now = (int64_t)bb_time_wall_ms();
     pthread_mutex_lock(&s->mu);
@@ -255,11 +260,12 @@ int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, 
     }
     /* the same content as an existing version: that version (content-hashed deploys) */
     st = prep(s, "SELECT version FROM versions WHERE project_id=?1 AND name=?2 AND sha256=?3 "
-                 "ORDER BY version DESC LIMIT 1");
+                 "AND runtime=?4 ORDER BY version DESC LIMIT 1");
     if (!st) goto out;
     sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, sha, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, rt, -1, SQLITE_STATIC);
     int64_t v = 0;
     if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -272,8 +278,8 @@ int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, 
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         v = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 1;
         sqlite3_finalize(st);
-        st = prep(s, "INSERT INTO versions(project_id, name, version, sha256, size, created_ms) "
-                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+        st = prep(s, "INSERT INTO versions(project_id, name, version, sha256, size, created_ms, "
+                     "runtime) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
         if (!st) goto out;
         sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -281,6 +287,7 @@ int fn_store_add_version(struct fn_store *s, const char *pid, const char *name, 
         sqlite3_bind_text(st, 4, sha, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 5, size);
         sqlite3_bind_int64(st, 6, now);
+        sqlite3_bind_text(st, 7, rt, -1, SQLITE_STATIC);
         int ok = sqlite3_step(st) == SQLITE_DONE;
         sqlite3_finalize(st);
         if (!ok) goto out;
@@ -306,18 +313,24 @@ out_unlocked_tx:
     return rc;
 }
 
-int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64_t *version)
+int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64_t *version,
+                    int *runtime)
 {
     pthread_mutex_lock(&s->mu);
     int rc = BB_EIO;
-    sqlite3_stmt *st =
-        prep(s, "SELECT active_version FROM functions WHERE project_id=?1 AND name=?2");
+    sqlite3_stmt *st = prep(s, "SELECT f.active_version, v.runtime FROM functions f LEFT JOIN "
+                               "versions v ON v.project_id=f.project_id AND v.name=f.name AND "
+                               "v.version=f.active_version WHERE f.project_id=?1 AND f.name=?2");
     if (st) {
         sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         int r = sqlite3_step(st);
         if (r == SQLITE_ROW) {
             *version = sqlite3_column_int64(st, 0);
+            const unsigned char *rt = sqlite3_column_text(st, 1);
+            if (runtime)
+                *runtime = rt && !strcmp((const char *)rt, "bun") ? FN_RUNTIME_BUN
+                                                                  : FN_RUNTIME_QUICKJS;
             rc = 0;
         } else if (r == SQLITE_DONE)
             rc = BB_ENOTFOUND;
@@ -418,7 +431,7 @@ static int query_json(struct fn_store *s, const char *sql, const char *pid, cons
 
 #define FN_COLS                                                                                   \
     "f.name AS name, f.active_version AS active_version, f.created_ms AS created_ms, "            \
-    "f.updated_ms AS updated_ms, 'quickjs' AS runtime, v.sha256 AS sha256, v.size AS size, "      \
+    "f.updated_ms AS updated_ms, v.runtime AS runtime, v.sha256 AS sha256, v.size AS size, "      \
     "(SELECT count(*) FROM versions x WHERE x.project_id=f.project_id AND x.name=f.name) AS "     \
     "versions"
 
@@ -452,8 +465,9 @@ int fn_store_list(struct fn_store *s, const char *pid, json_t **out)
 int fn_store_versions(struct fn_store *s, const char *pid, const char *name, json_t **out)
 {
     return query_json(s,
-                      "SELECT v.version AS version, v.sha256 AS sha256, v.size AS size, "
-                      "v.created_ms AS created_ms, (v.version = f.active_version) AS active "
+                      "SELECT v.version AS version, v.runtime AS runtime, v.sha256 AS sha256, "
+                      "v.size AS size, v.created_ms AS created_ms, "
+                      "(v.version = f.active_version) AS active "
                       "FROM versions v JOIN functions f ON f.project_id=v.project_id AND "
                       "f.name=v.name WHERE v.project_id=?1 AND v.name=?2 ORDER BY v.version DESC",
                       pid, name, 0, out);

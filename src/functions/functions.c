@@ -48,6 +48,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+extern const char bb_fn_bun_worker_js[]; /* src/functions/bun/worker.js, embedded */
+extern const unsigned long bb_fn_bun_worker_js_len;
+
 struct functions {
     struct bb_runtime *rt;
     struct fn_config cfg;
@@ -120,8 +123,8 @@ static int refused(struct functions *f, struct bb_http_response *res)
 
 /* ------------------------------------------------------------------ deploy */
 
-/* Runs the worker's --check on path: 0, or 1 with the loader's message in msg. */
-static int check_bundle(struct functions *f, const char *path, char *msg, size_t cap)
+/* Runs the runtime's check on path: 0, or 1 with the loader's message in msg. */
+static int check_bundle(struct functions *f, const char *path, int runtime, char *msg, size_t cap)
 {
     char mem[32], tmo[32];
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)(f->cfg.memory_mb * 1024 * 1024));
@@ -129,7 +132,13 @@ static int check_bundle(struct functions *f, const char *path, char *msg, size_t
     char *inner[] = {f->cfg.worker_path, "--check", (char *)path, "--memory-limit", mem,
                      "--timeout-ms", tmo, NULL};
     struct fn_sandbox_argv sa;
-    fn_sandbox_command(&f->cfg, path, inner, &sa); /* top-level code runs: sandboxed too */
+    const char *files[] = {path, NULL};
+    char *bun_inner[] = {f->cfg.bun_path, f->cfg.bun_worker, "--check", (char *)path, NULL};
+    const char *bun_files[] = {path, f->cfg.bun_worker, NULL};
+    if (runtime == FN_RUNTIME_BUN) /* top-level code runs: sandboxed too */
+        fn_sandbox_command(&f->cfg, bun_files, bun_inner, &sa);
+    else
+        fn_sandbox_command(&f->cfg, files, inner, &sa);
     char *envp[] = {NULL};
     struct bb_proc_spec spec = {.argv = sa.argv, .envp = envp, .stdout_fd = -1};
     int code = -1;
@@ -153,9 +162,23 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
                                    "the request body must be the function's JavaScript file");
         return;
     }
-    char act[8];
+    char act[8], rtb[16];
     const char *a = bb_http_query(req, "activate", act, sizeof act);
     int activate = !(a && (!strcmp(a, "false") || !strcmp(a, "0")));
+    const char *rts = bb_http_query(req, "runtime", rtb, sizeof rtb);
+    int runtime = FN_RUNTIME_QUICKJS;
+    if (rts && !strcmp(rts, "bun"))
+        runtime = FN_RUNTIME_BUN;
+    else if (rts && strcmp(rts, "quickjs")) {
+        bb_http_reply_error_status(res, 400, "invalid_runtime", "runtime is quickjs or bun");
+        return;
+    }
+    if (runtime == FN_RUNTIME_BUN && (!f->cfg.bun_path[0] || access(f->cfg.bun_path, X_OK))) {
+        bb_http_reply_error_status(res, 400, "runtime_unavailable",
+                                   "the bun runtime is not installed here (scripts/setup.sh, or "
+                                   "BUNBASE_FUNCTIONS_BUN_PATH)");
+        return;
+    }
 
     char dir[1300], tmp[1400], msg[4096];
     if (fn_dir(f, pid, name, dir, sizeof dir) || bb_fs_mkdir_p(dir, 0700)) {
@@ -169,7 +192,7 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
         bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
         return;
     }
-    if (check_bundle(f, tmp, msg, sizeof msg)) {
+    if (check_bundle(f, tmp, runtime, msg, sizeof msg)) {
         unlink(tmp);
         bb_http_reply_error_status(res, 400, "invalid_bundle", msg);
         return;
@@ -180,7 +203,7 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
     bb_hex_encode(h, sizeof h, sha, sizeof sha);
     int64_t version = 0;
     int created = 0;
-    int rc = fn_store_add_version(f->store, pid, name, sha, (int64_t)req->body_len,
+    int rc = fn_store_add_version(f->store, pid, name, sha, (int64_t)req->body_len, runtime,
                                   f->cfg.max_functions, 0, &version, &created);
     if (rc) {
         unlink(tmp);
@@ -208,7 +231,7 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
             reply_store_error(res, rc);
             return;
         }
-        fn_pools_retire(f->pools, pid, name, version); /* in-flight calls end on the old one */
+        fn_pools_retire(f->pools, pid, name, version, runtime); /* in-flight: the old one */
     }
     int64_t pruned[64];
     size_t np = 0;
@@ -220,7 +243,8 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
         }
     json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:b,s:b,s:s}", "name", name, "version",
                           (json_int_t)version, "sha256", sha, "size", (json_int_t)req->body_len,
-                          "created", created, "active", activate, "runtime", "quickjs");
+                          "created", created, "active", activate, "runtime",
+                          fn_runtime_name(runtime));
     bb_http_reply_json(res, created ? 201 : 200, o);
     json_decref(o);
 }
@@ -268,7 +292,7 @@ static void h_delete(struct bb_http_request *req, struct bb_http_response *res)
         reply_store_error(res, rc);
         return;
     }
-    fn_pools_retire(f->pools, pid, name, 0);
+    fn_pools_retire(f->pools, pid, name, 0, 0);
     char dir[1300];
     if (fn_dir(f, pid, name, dir, sizeof dir) == 0) bb_fs_remove_tree(dir);
     json_t *o = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
@@ -282,7 +306,7 @@ static void h_versions(struct bb_http_request *req, struct bb_http_response *res
     const char *pid, *name;
     if (target(req, res, &pid, &name)) return;
     int64_t active;
-    int rc = fn_store_active(f->store, pid, name, &active);
+    int rc = fn_store_active(f->store, pid, name, &active, NULL);
     json_t *arr = NULL;
     if (rc == 0) rc = fn_store_versions(f->store, pid, name, &arr);
     if (rc) {
@@ -307,7 +331,10 @@ static void activate_reply(struct functions *f, struct bb_http_response *res, co
         bb_http_reply_error(res, rc, NULL);
         return;
     }
-    fn_pools_retire(f->pools, pid, name, version);
+    int64_t v2;
+    int runtime = FN_RUNTIME_QUICKJS;
+    fn_store_active(f->store, pid, name, &v2, &runtime);
+    fn_pools_retire(f->pools, pid, name, version, runtime);
     json_t *o = json_pack("{s:s,s:I}", "name", name, "active_version", (json_int_t)version);
     bb_http_reply_json(res, 200, o);
     json_decref(o);
@@ -342,7 +369,7 @@ static void h_rollback(struct bb_http_request *req, struct bb_http_response *res
     int rc = fn_store_previous(f->store, pid, name, &v);
     if (rc == BB_ENOTFOUND) {
         int64_t a;
-        if (fn_store_active(f->store, pid, name, &a) == BB_ENOTFOUND)
+        if (fn_store_active(f->store, pid, name, &a, NULL) == BB_ENOTFOUND)
             reply_store_error(res, rc);
         else
             bb_http_reply_error_status(res, 409, "no_previous_version",
@@ -373,7 +400,7 @@ static void h_logs(struct bb_http_request *req, struct bb_http_response *res)
     const char *pid, *name;
     if (target(req, res, &pid, &name)) return;
     int64_t v;
-    int rc = fn_store_active(f->store, pid, name, &v);
+    int rc = fn_store_active(f->store, pid, name, &v, NULL);
     json_t *arr = NULL;
     fn_store_flush(f->store); /* the caller's own invocations are in */
     if (rc == 0) rc = fn_store_logs(f->store, pid, name, query_int(req, "limit", 100, 1000), &arr);
@@ -392,7 +419,7 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
     const char *pid, *name;
     if (target(req, res, &pid, &name)) return;
     int64_t v;
-    int rc = fn_store_active(f->store, pid, name, &v);
+    int rc = fn_store_active(f->store, pid, name, &v, NULL);
     json_t *arr = NULL;
     fn_store_flush(f->store);
     if (rc == 0)
@@ -442,9 +469,10 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     bb_id_new(inv_id);
     bb_http_set_header(res, "X-Invocation-Id", inv_id);
     int64_t version = 0;
-    int rc = fn_pools_active(f->pools, pid, name, &version) == 0
+    int runtime = FN_RUNTIME_QUICKJS;
+    int rc = fn_pools_active(f->pools, pid, name, &version, &runtime) == 0
                  ? 0
-                 : fn_store_active(f->store, pid, name, &version);
+                 : fn_store_active(f->store, pid, name, &version, &runtime);
     if (rc == 0 && version == 0) rc = BB_ENOTFOUND;
     if (rc) {
         reply_store_error(res, rc);
@@ -464,6 +492,7 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
         .project_id = pid,
         .name = name,
         .version = version,
+        .runtime = runtime,
         .invocation_id = inv_id,
         .method = req->method,
         .url = fwd && fwd[0] == '/' ? fwd : req->url,
@@ -602,6 +631,13 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
         snprintf(f->dir, sizeof f->dir, "%s/functions", rt->cfg->data_dir);
         rc = bb_fs_mkdir_p(f->dir, 0700);
         if (rc) snprintf(err, errcap, "functions: cannot create %s", f->dir);
+    }
+    if (rc == 0) {
+        /* the Bun runtime's worker script, from the binary (bound read-only into its sandbox) */
+        snprintf(f->cfg.bun_worker, sizeof f->cfg.bun_worker, "%s/bun-worker.js", f->dir);
+        rc = bb_fs_write_atomic(f->cfg.bun_worker, bb_fn_bun_worker_js,
+                                (size_t)bb_fn_bun_worker_js_len, 0644);
+        if (rc) snprintf(err, errcap, "functions: cannot write %s", f->cfg.bun_worker);
     }
     if (rc == 0) rc = fn_store_open(f->dir, f->cfg.log_queue, &f->store, err, errcap);
     if (rc == 0) {

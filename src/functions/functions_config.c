@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #define MIB (1024ull * 1024ull)
+#ifndef BB_FN_DEFAULT_BUN
+#define BB_FN_DEFAULT_BUN ""
+#endif
 #define U64(F, ENV, DFLT, MIN, MAX, HELP) BB_KNOB_U64_ROW(struct fn_config, F, ENV, DFLT, MIN, MAX, HELP)
 
 const struct bb_knob fn_knobs[] = {
@@ -52,6 +55,9 @@ const struct bb_knob fn_knobs[] = {
                     "hosts fetch() may reach, comma-separated host or host:port; empty: none"),
     U64(fetch_max, "BUNBASE_FUNCTIONS_FETCH_MAX", "16", 0, 10000,
         "fetch() calls one invocation may make"),
+    BB_KNOB_PATH_ROW(struct fn_config, bun_path, "BUNBASE_FUNCTIONS_BUN_PATH", BB_FN_DEFAULT_BUN,
+                     "bun for the bun runtime (default: the one scripts/setup.sh installed in the "
+                     "source tree at build time); missing: bun deploys are refused"),
     BB_KNOB_CHOICE_ROW(struct fn_config, sandbox_mode, "BUNBASE_FUNCTIONS_SANDBOX", "auto",
                        "auto|bwrap|none",
                        "auto: bubblewrap when it works, else refuse to run functions; bwrap: "

@@ -56,7 +56,7 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
     assert.equal(fs.existsSync(`${root}${srv.dataDir}/functions/functions.db`), false, 'the data directory');
     assert.equal(fs.existsSync(`${root}${srv.dataDir}/postgres`), false);
     // directories above the bundle exist only as the path to it
-    assert.deepEqual(fs.readdirSync(`${root}/`).sort(), ['bin', 'lib', 'lib64', 'proc', 'usr', ...new Set([srv.dataDir, WORKER].map((x) => x.split('/')[1]))].sort());
+    assert.deepEqual(fs.readdirSync(`${root}/`).sort(), ['bin', 'dev', 'lib', 'lib64', 'proc', 'usr', ...new Set([srv.dataDir, WORKER].map((x) => x.split('/')[1]))].sort());
     assert.deepEqual(fs.readdirSync(`${root}${srv.dataDir}`), ['functions']);
     const bundle = fs.readdirSync(`${root}${srv.dataDir}/functions/${p.id}/sb/1`);
     assert.deepEqual(bundle, ['index.js'], 'only its bundle');

@@ -1,0 +1,134 @@
+// worker.js — the Bun runtime's worker: the same frames as bunbase-qjs-worker
+// (docs/internals/functions.md) over fd 3, one invocation at a time, the bundle imported once.
+//
+//   bun worker.js --bundle FILE [--max-frame BYTES]     serve (READY / LOAD_ERROR, then INVOKE…)
+//   bun worker.js --check FILE                          load and print "ok" or the error (exit 1)
+//
+// Embedded into bunbased at build time and written to <data>/functions/bun-worker.js at start;
+// started by the service inside the same sandbox as the QuickJS worker (no network: fetch is not
+// available), with only the function's environment. The deadline is the service's: it kills the
+// process when no answer came in time. console output travels as LOG frames.
+import fs from 'node:fs';
+import { format } from 'node:util';
+
+const FD = 3;
+const T = { INVOKE: 0x01, READY: 0x10, LOAD_ERROR: 0x11, LOG: 0x20, RESPONSE: 0x21, ERROR: 0x22 };
+const ERR = { EXCEPTION: 1, BAD_RESPONSE: 4, TOO_LARGE: 5 };
+
+const argv = process.argv.slice(2);
+const opt = (k, d) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : d; };
+const checkFile = opt('--check');
+const bundle = checkFile || opt('--bundle');
+const maxFrame = Number(opt('--max-frame', String(8 << 20)));
+delete process.env.PWD; // set by bubblewrap: the function gets only what it is given
+
+// ------------------------------------------------------------------ frames
+const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
+const str = (s) => { const b = typeof s === 'string' ? Buffer.from(s) : Buffer.from(s.buffer, s.byteOffset, s.byteLength); return Buffer.concat([u32(b.length), b]); };
+function frame(type, parts) {
+  const body = Buffer.concat([Buffer.from([type]), ...parts]);
+  return Buffer.concat([u32(body.length), body]);
+}
+function send(type, parts) { // 0, or -1 when over the frame limit
+  const f = frame(type, parts);
+  if (f.length - 4 > maxFrame) return -1;
+  let off = 0;
+  while (off < f.length) off += fs.writeSync(FD, f, off, f.length - off);
+  return 0;
+}
+
+let rbuf = Buffer.alloc(0);
+async function readExact(n) {
+  while (rbuf.length < n) {
+    const b = Buffer.alloc(Math.max(65536, n - rbuf.length));
+    const k = await new Promise((res, rej) => fs.read(FD, b, 0, b.length, null, (e, got) => (e ? rej(e) : res(got))));
+    if (k === 0) process.exit(0); // the service let us go
+    rbuf = Buffer.concat([rbuf, b.subarray(0, k)]);
+  }
+  const out = rbuf.subarray(0, n);
+  rbuf = rbuf.subarray(n);
+  return out;
+}
+class Reader {
+  constructor(b) { this.b = b; this.o = 0; }
+  u32() { const v = this.b.readUInt32LE(this.o); this.o += 4; return v; }
+  str() { const n = this.u32(); const s = this.b.subarray(this.o, this.o + n); this.o += n; return s; }
+}
+
+// ------------------------------------------------------------------ console → LOG frames
+const LEVEL = { debug: 0, trace: 0, log: 1, info: 1, dir: 1, warn: 2, error: 3 };
+for (const [k, lv] of Object.entries(LEVEL)) {
+  console[k] = (...a) => { if (!checkFile) send(T.LOG, [Buffer.from([lv]), str(format(...a))]); };
+}
+
+// ------------------------------------------------------------------ load
+async function load() {
+  const mod = await import(bundle);
+  const h = mod.default;
+  if (typeof h !== 'function' && !(h && typeof h.fetch === 'function'))
+    throw new Error('the bundle must `export default` a function (async (request) => Response) or an object with a fetch(request) method');
+  return h;
+}
+const errText = (e) => (e && e.stack ? String(e.stack) : String(e));
+
+let handler;
+try {
+  handler = await load();
+} catch (e) {
+  if (checkFile) { console.info = () => {}; process.stdout.write(`${errText(e)}\n`); process.exit(1); }
+  send(T.LOAD_ERROR, [str(errText(e))]);
+  process.exit(1);
+}
+if (checkFile) { process.stdout.write('ok\n'); process.exit(0); }
+send(T.READY, []);
+
+// ------------------------------------------------------------------ invocations
+async function invoke(p) {
+  const r = new Reader(p);
+  r.u32(); // timeout_ms: the service enforces it
+  r.str(); // invocation id
+  const method = r.str().toString();
+  const url = r.str().toString();
+  const n = r.u32();
+  const headers = new Headers();
+  for (let i = 0; i < n; i++) {
+    const k = r.str().toString(), v = r.str().toString();
+    try { headers.append(k, v); } catch { /* not a valid header: dropped */ }
+  }
+  const body = r.str();
+  const full = url.startsWith('/') ? `http://${headers.get('host') || 'localhost'}${url}` : url;
+  let res;
+  try {
+    const req = new Request(full, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
+    const ctx = { waitUntil() {}, passThroughOnException() {} };
+    res = await (typeof handler === 'function' ? handler(req, process.env, ctx) : handler.fetch(req, process.env, ctx));
+  } catch (e) {
+    send(T.ERROR, [Buffer.from([ERR.EXCEPTION]), str(errText(e))]);
+    return;
+  }
+  if (!(res instanceof Response)) {
+    send(T.ERROR, [Buffer.from([ERR.BAD_RESPONSE]), str(`the handler must return a Response (or a promise of one), got ${res === null ? 'null' : typeof res}`)]);
+    return;
+  }
+  let bytes;
+  try {
+    bytes = Buffer.from(await res.arrayBuffer());
+  } catch (e) {
+    send(T.ERROR, [Buffer.from([ERR.EXCEPTION]), str(errText(e))]);
+    return;
+  }
+  const pairs = [];
+  for (const [k, v] of res.headers) if (k !== 'set-cookie') pairs.push(str(k), str(v));
+  for (const c of res.headers.getSetCookie()) pairs.push(str('set-cookie'), str(c));
+  const st = Buffer.alloc(2);
+  st.writeUInt16LE(res.status);
+  if (send(T.RESPONSE, [st, u32(pairs.length / 2), ...pairs, str(bytes)]) !== 0)
+    send(T.ERROR, [Buffer.from([ERR.TOO_LARGE]), str(`the response (${bytes.length} bytes) is over the limit of ${maxFrame} bytes`)]);
+}
+
+for (;;) {
+  const h = await readExact(5);
+  const len = h.readUInt32LE(0);
+  if (len < 1 || len > maxFrame || h[4] !== T.INVOKE) process.exit(4);
+  await invoke(await readExact(len - 1));
+}
