@@ -6,6 +6,7 @@
 #                  is started for it: X-Bunbase-Cold-Start: true), p50/p99 ms (curl)
 #   warm-gateway   wrk GET /v1/functions/hello with an sk_ (key lookup, matrix, forward, one frame
 #                  round trip to a warm worker)
+#   warm-bunrt     the same through the gateway on the functions' Bun runtime (?runtime=bun)
 #   warm-bun       wrk GET of the same handler under Bun.serve
 # Usage: bench/functions/run.sh BUILD_DIR. Env: BENCH_DURATION (default 10s), BENCH_CONNECTIONS
 # (default 8), BENCH_COLD_RUNS (default 20). Needs wrk, jq, curl, and bun from
@@ -72,6 +73,8 @@ read -r c50 c99 < <(printf '%s\n' "${COLD[@]}" | sort -n | awk '{ a[NR] = $1 } E
 ROWS+=("cold-invoke - $c50 $c99 0")
 
 deploy "$HERE/hello.js"
+curl -sf -X PUT "$BB_URL/v1/projects/$PID/functions/hellobun?runtime=bun" \
+  -H "Authorization: Bearer $AT" --data-binary @"$HERE/hello.js" >/dev/null
 cat >"$TMP/gw.lua" <<LUA
 wrk.headers["X-Bunbase-Client-Key"] = "$SK"
 LUA
@@ -94,6 +97,8 @@ run_wrk() { # label url script
   ROWS+=("$1 $(wrk_stats "$out")")
 }
 run_wrk warm-gateway "$BB_URL/v1/functions/hello" "$TMP/gw.lua"
+curl -s -H "X-Bunbase-Client-Key: $SK" "$BB_URL/v1/functions/hellobun" >/dev/null
+run_wrk warm-bunrt "$BB_URL/v1/functions/hellobun" "$TMP/gw.lua"
 run_wrk warm-bun "http://127.0.0.1:$BUN_PORT/" "$TMP/plain.lua"
 
 echo "bench/functions: wrk -t1 -c$CONNS -d$DURATION; cold runs $COLD_RUNS; bun $("$BUN" --version)"
