@@ -35,32 +35,32 @@ static inline const char *fn_runtime_name(int r)
 }
 
 struct fn_config {
-    char worker_path[1024];     /* BUNBASE_FUNCTIONS_WORKER_PATH */
-    uint64_t max_body_bytes;    /* BUNBASE_FUNCTIONS_MAX_BODY_BYTES: request and response bodies */
-    uint64_t max_bundle_bytes;  /* BUNBASE_FUNCTIONS_MAX_BUNDLE_BYTES */
-    uint64_t timeout_ms;        /* BUNBASE_FUNCTIONS_TIMEOUT_MS: one invocation */
-    uint64_t start_timeout_ms;  /* BUNBASE_FUNCTIONS_START_TIMEOUT_MS: spawn to READY */
-    uint64_t memory_mb;         /* BUNBASE_FUNCTIONS_MEMORY_MB: JS heap of one worker */
-    uint64_t min_warm;          /* BUNBASE_FUNCTIONS_MIN_WARM: per function */
-    uint64_t max_workers;       /* BUNBASE_FUNCTIONS_MAX_WORKERS: per function */
+    char worker_path[1024];    /* BUNBASE_FUNCTIONS_WORKER_PATH */
+    uint64_t max_body_bytes;   /* BUNBASE_FUNCTIONS_MAX_BODY_BYTES: request and response bodies */
+    uint64_t max_bundle_bytes; /* BUNBASE_FUNCTIONS_MAX_BUNDLE_BYTES */
+    uint64_t timeout_ms;       /* BUNBASE_FUNCTIONS_TIMEOUT_MS: one invocation */
+    uint64_t start_timeout_ms; /* BUNBASE_FUNCTIONS_START_TIMEOUT_MS: spawn to READY */
+    uint64_t memory_mb;        /* BUNBASE_FUNCTIONS_MEMORY_MB: JS heap of one worker */
+    uint64_t min_warm;         /* BUNBASE_FUNCTIONS_MIN_WARM: per function */
+    uint64_t max_workers;      /* BUNBASE_FUNCTIONS_MAX_WORKERS: per function */
     uint64_t project_concurrency; /* BUNBASE_FUNCTIONS_PROJECT_CONCURRENCY */
-    uint64_t queue_max;         /* BUNBASE_FUNCTIONS_QUEUE_MAX: waiting invocations per function */
-    uint64_t queue_wait_ms;     /* BUNBASE_FUNCTIONS_QUEUE_WAIT_MS */
-    uint64_t idle_ms;           /* BUNBASE_FUNCTIONS_IDLE_MS: idle workers above min are reaped */
+    uint64_t queue_max;     /* BUNBASE_FUNCTIONS_QUEUE_MAX: waiting invocations per function */
+    uint64_t queue_wait_ms; /* BUNBASE_FUNCTIONS_QUEUE_WAIT_MS */
+    uint64_t idle_ms;       /* BUNBASE_FUNCTIONS_IDLE_MS: idle workers above min are reaped */
     uint64_t log_retention_hours; /* BUNBASE_FUNCTIONS_LOG_RETENTION_HOURS */
-    uint64_t max_log_bytes;     /* BUNBASE_FUNCTIONS_MAX_LOG_BYTES: console output kept per call */
-    uint64_t max_functions;     /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
-    uint64_t max_versions;      /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
-    uint64_t log_queue;         /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
-    char fetch_allow[1024];     /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
-    uint64_t fetch_max;         /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
-    char bun_path[1024];        /* BUNBASE_FUNCTIONS_BUN_PATH: bun for the "bun" runtime */
-    char bun_worker[1200];      /* <data>/functions/bun-worker.js (written at start) */
-    char sandbox_mode[8];       /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
-    char bwrap_path[256];       /* BUNBASE_FUNCTIONS_BWRAP_PATH */
+    uint64_t max_log_bytes; /* BUNBASE_FUNCTIONS_MAX_LOG_BYTES: console output kept per call */
+    uint64_t max_functions; /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
+    uint64_t max_versions;  /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
+    uint64_t log_queue;     /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
+    char fetch_allow[1024]; /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
+    uint64_t fetch_max;     /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
+    char bun_path[1024];    /* BUNBASE_FUNCTIONS_BUN_PATH: bun for the "bun" runtime */
+    char bun_worker[1200];  /* <data>/functions/bun-worker.js (written at start) */
+    char sandbox_mode[8];   /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
+    char bwrap_path[256];   /* BUNBASE_FUNCTIONS_BWRAP_PATH */
     /* decided at start (fn_sandbox_probe) */
-    int sandbox;                /* 1: workers run inside bubblewrap */
-    int sandbox_refused;        /* 1: no sandbox and not allowed to run without: 503 */
+    int sandbox;         /* 1: workers run inside bubblewrap */
+    int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
     char sandbox_why[256];
 };
 
@@ -82,8 +82,8 @@ struct fn_sandbox_argv {
 };
 /* The command line that runs inner (NULL-terminated; inner[0] the executable) inside the sandbox
  * when cfg->sandbox, else inner itself: read-only views of the system libraries, inner[0] and files
- * (NULL-terminated, at most 4: the bundle, the Bun worker script) only; no network, own pid/ipc/uts namespaces, no capabilities,
- * dies with its parent. The result borrows everything. */
+ * (NULL-terminated, at most 4: the bundle, the Bun worker script) only; no network, own pid/ipc/uts
+ * namespaces, no capabilities, dies with its parent. The result borrows everything. */
 void fn_sandbox_command(const struct fn_config *cfg, const char *const *files, char *const *inner,
                         struct fn_sandbox_argv *out);
 
@@ -172,7 +172,7 @@ struct fn_call {
     const char *method, *url;
     const struct bb_http_header_pair {
         const char *name, *value;
-    } *headers;
+    } * headers;
     size_t nheaders;
     const void *body;
     size_t body_len;

@@ -198,8 +198,8 @@ static int read_frame(int fd, uint64_t deadline, size_t max, uint8_t *type, uint
     uint8_t h[FN_FRAME_HDR];
     int r = read_until(fd, h, sizeof h, deadline);
     if (r) return r;
-    uint32_t n = (uint32_t)h[0] | ((uint32_t)h[1] << 8) | ((uint32_t)h[2] << 16) |
-                 ((uint32_t)h[3] << 24);
+    uint32_t n =
+        (uint32_t)h[0] | ((uint32_t)h[1] << 8) | ((uint32_t)h[2] << 16) | ((uint32_t)h[3] << 24);
     if (n < 1 || n > max) return -3;
     uint8_t *p = malloc(n);
     if (!p) return -1;
@@ -259,12 +259,27 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     snprintf(frame, sizeof frame, "%llu", (unsigned long long)fn_config_max_frame(cfg));
     snprintf(tmo, sizeof tmo, "%llu", (unsigned long long)cfg->start_timeout_ms);
     snprintf(logp, sizeof logp, "%s/workers.log", p->data_dir);
-    char *inner[] = {(char *)cfg->worker_path, "--bundle", bundle, "--fd", "3", "--memory-limit",
-                     mem, "--max-frame", frame, "--timeout-ms", tmo, NULL};
+    char *inner[] = {(char *)cfg->worker_path,
+                     "--bundle",
+                     bundle,
+                     "--fd",
+                     "3",
+                     "--memory-limit",
+                     mem,
+                     "--max-frame",
+                     frame,
+                     "--timeout-ms",
+                     tmo,
+                     NULL};
     struct fn_sandbox_argv sa;
     const char *files[] = {bundle, NULL};
-    char *bun_inner[] = {(char *)cfg->bun_path, (char *)cfg->bun_worker, "--bundle", bundle,
-                         "--max-frame", frame, NULL};
+    char *bun_inner[] = {(char *)cfg->bun_path,
+                         (char *)cfg->bun_worker,
+                         "--bundle",
+                         bundle,
+                         "--max-frame",
+                         frame,
+                         NULL};
     const char *bun_files[] = {bundle, cfg->bun_worker, NULL};
     if (runtime == FN_RUNTIME_BUN)
         fn_sandbox_command(cfg, bun_files, bun_inner, &sa);
@@ -322,8 +337,9 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
             snprintf(msg, sizeof msg, "the bundle failed to load: %.*s", (int)mn, (const char *)m);
         fail(c, 500, "function_load_failed", msg);
     } else if (r == -2)
-        fail(c, 504, "function_timeout", "the function's worker did not start in time "
-                                         "(BUNBASE_FUNCTIONS_START_TIMEOUT_MS)");
+        fail(c, 504, "function_timeout",
+             "the function's worker did not start in time "
+             "(BUNBASE_FUNCTIONS_START_TIMEOUT_MS)");
     else
         fail(c, 502, "function_crashed", "the function's worker exited while starting");
     free(pl);
@@ -334,8 +350,7 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
 
 /* ------------------------------------------------------------------ acquire / release */
 
-static struct fn_fpool *find_pool(struct fn_pools *p, const char *pid, const char *name,
-                                  int create)
+static struct fn_fpool *find_pool(struct fn_pools *p, const char *pid, const char *name, int create)
 {
     for (struct fn_fpool *fp = p->pools; fp; fp = fp->next)
         if (!strcmp(fp->pid, pid) && !strcmp(fp->name, name)) return fp;
@@ -601,8 +616,8 @@ int fn_fetch_allowed(const char *allow, const char *url)
 
 /* Answers one FETCH frame of the worker: refused (not allowed, too many), or made with bb_httpc
  * within the invocation's deadline. 0, or -1 when the worker cannot be answered. */
-static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint8_t *pl,
-                       size_t len, uint64_t deadline, unsigned *count)
+static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint8_t *pl, size_t len,
+                       uint64_t deadline, unsigned *count)
 {
     const struct fn_config *cfg = p->cfg;
     struct fn_rd r = {pl, len, 0, 0};
@@ -630,8 +645,9 @@ static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint
     int ok = 0;
     uint64_t now = bb_time_mono_ms();
     if (!err && ++*count > cfg->fetch_max) {
-        snprintf(ebuf, sizeof ebuf, "more than %llu fetches in one invocation "
-                                    "(BUNBASE_FUNCTIONS_FETCH_MAX)",
+        snprintf(ebuf, sizeof ebuf,
+                 "more than %llu fetches in one invocation "
+                 "(BUNBASE_FUNCTIONS_FETCH_MAX)",
                  (unsigned long long)cfg->fetch_max);
         err = ebuf;
     } else if (!err && !fn_fetch_allowed(cfg->fetch_allow, url)) {
@@ -724,8 +740,9 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
         size_t len = 0;
         r = read_frame(w->fd, deadline, fn_config_max_frame(cfg), &type, &pl, &len);
         if (r == -2) {
-            fail(c, 504, "function_timeout", "the function ran past its time limit "
-                                             "(BUNBASE_FUNCTIONS_TIMEOUT_MS)");
+            fail(c, 504, "function_timeout",
+                 "the function ran past its time limit "
+                 "(BUNBASE_FUNCTIONS_TIMEOUT_MS)");
             kill_it = 1;
             break;
         }
@@ -763,8 +780,9 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
             const char *msg = m ? m : "error";
             switch (kind) {
             case FN_ERR_TIMEOUT:
-                fail(c, 504, "function_timeout", "the function ran past its time limit "
-                                                 "(BUNBASE_FUNCTIONS_TIMEOUT_MS)");
+                fail(c, 504, "function_timeout",
+                     "the function ran past its time limit "
+                     "(BUNBASE_FUNCTIONS_TIMEOUT_MS)");
                 kill_it = 1;
                 break;
             case FN_ERR_MEMORY:
@@ -844,7 +862,8 @@ void fn_pools_reap(struct fn_pools *p)
         for (struct fn_worker **pp = &fp->workers; *pp;) {
             struct fn_worker *w = *pp;
             int exited = !w->busy && bb_proc_alive(w->pid, bb_proc_starttime(w->pid, NULL)) == 0;
-            int old = !w->busy && now - w->last_used_ms > cfg->idle_ms && fp->nworkers > cfg->min_warm;
+            int old =
+                !w->busy && now - w->last_used_ms > cfg->idle_ms && fp->nworkers > cfg->min_warm;
             if (exited || old) {
                 *pp = w->next;
                 fp->nworkers--;
@@ -902,11 +921,11 @@ json_t *fn_pools_stats(struct fn_pools *p)
             busy += (size_t)w->busy;
         }
     }
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "pools", (json_int_t)pools,
-                          "workers", (json_int_t)workers, "busy", (json_int_t)busy, "spawned",
-                          (json_int_t)p->spawned, "killed", (json_int_t)p->killed, "crashed",
-                          (json_int_t)p->crashed, "timeouts", (json_int_t)p->timeouts,
-                          "rejected", (json_int_t)p->rejected);
+    json_t *o =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "pools", (json_int_t)pools, "workers",
+                  (json_int_t)workers, "busy", (json_int_t)busy, "spawned", (json_int_t)p->spawned,
+                  "killed", (json_int_t)p->killed, "crashed", (json_int_t)p->crashed, "timeouts",
+                  (json_int_t)p->timeouts, "rejected", (json_int_t)p->rejected);
     pthread_mutex_unlock(&p->mu);
     return o;
 }

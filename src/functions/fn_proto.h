@@ -20,19 +20,19 @@
 
 enum fn_frame_type {
     /* service -> worker */
-    FN_FRAME_INVOKE = 0x01, /* u32 timeout_ms | str invocation_id | str method | str url |
-                               u32 nheaders | (str name | str value)* | str body */
+    FN_FRAME_INVOKE = 0x01,       /* u32 timeout_ms | str invocation_id | str method | str url |
+                                     u32 nheaders | (str name | str value)* | str body */
     FN_FRAME_FETCH_RESULT = 0x02, /* u32 fetch_id | u16 status (0: failed) | u32 nheaders |
                                      (str name | str value)* | str body | str error */
     /* worker -> service */
-    FN_FRAME_READY = 0x10,    /* empty: the bundle loaded, the worker waits for INVOKE */
+    FN_FRAME_READY = 0x10,      /* empty: the bundle loaded, the worker waits for INVOKE */
     FN_FRAME_LOAD_ERROR = 0x11, /* str message: the bundle did not compile or has no handler */
-    FN_FRAME_LOG = 0x20,      /* u8 level (0 debug, 1 log/info, 2 warn, 3 error) | str text */
-    FN_FRAME_RESPONSE = 0x21, /* u16 status | u32 nheaders | (str name | str value)* | str body */
-    FN_FRAME_ERROR = 0x22,    /* u8 kind (enum fn_error_kind) | str message */
-    FN_FRAME_FETCH = 0x23,    /* u32 fetch_id | str method | str url | u32 nheaders |
-                                 (str name | str value)* | str body: an outbound request the
-                                 service makes (allow-list) and answers with FETCH_RESULT */
+    FN_FRAME_LOG = 0x20,        /* u8 level (0 debug, 1 log/info, 2 warn, 3 error) | str text */
+    FN_FRAME_RESPONSE = 0x21,   /* u16 status | u32 nheaders | (str name | str value)* | str body */
+    FN_FRAME_ERROR = 0x22,      /* u8 kind (enum fn_error_kind) | str message */
+    FN_FRAME_FETCH = 0x23,      /* u32 fetch_id | str method | str url | u32 nheaders |
+                                   (str name | str value)* | str body: an outbound request the
+                                   service makes (allow-list) and answers with FETCH_RESULT */
 };
 
 enum fn_error_kind {
@@ -40,7 +40,7 @@ enum fn_error_kind {
     FN_ERR_TIMEOUT = 2,   /* the interrupt handler stopped it at the deadline */
     FN_ERR_MEMORY = 3,    /* JS heap over the memory limit */
     FN_ERR_BAD_RESPONSE = 4, /* the handler returned something that is not a Response */
-    FN_ERR_TOO_LARGE = 5, /* the response is over the frame limit */
+    FN_ERR_TOO_LARGE = 5,    /* the response is over the frame limit */
 };
 
 #define FN_FRAME_HDR 5u /* u32 length + u8 type */

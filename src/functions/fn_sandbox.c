@@ -31,13 +31,17 @@ static size_t prefix(const struct fn_config *cfg, const char *exe, const char *c
     size_t n = 0;
     a[n++] = (char *)cfg->bwrap_path;
     static const char *const fixed[] = {
-        "--unshare-all", "--die-with-parent", "--cap-drop", "ALL",
-        "--ro-bind", "/usr", "/usr",
-        "--symlink", "usr/lib", "/lib",
-        "--symlink", "usr/lib64", "/lib64",
-        "--symlink", "usr/bin", "/bin",
-        "--proc", "/proc", "--dev", "/dev",
-        "--chdir", "/",
+        "--unshare-all", "--die-with-parent",
+        "--cap-drop",    "ALL",
+        "--ro-bind",     "/usr",
+        "/usr",          "--symlink",
+        "usr/lib",       "/lib",
+        "--symlink",     "usr/lib64",
+        "/lib64",        "--symlink",
+        "usr/bin",       "/bin",
+        "--proc",        "/proc",
+        "--dev",         "/dev",
+        "--chdir",       "/",
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         a[n++] = (char *)fixed[i];

@@ -6,8 +6,8 @@
  *   functions(project_id, name, active_version, created_ms, updated_ms)      PK (project_id, name)
  *   versions(project_id, name, version, sha256, size, created_ms)   PK (project_id, name, version)
  *   invocations(id, project_id, name, version, started_ms, duration_ms, status, cold, error, logs)
- *   metrics(project_id, name, minute, count, errors, cold, total_ms)   PK (project_id, name, minute)
- * Retention: fn_store_retention deletes invocations and metrics older than the cutoff.
+ *   metrics(project_id, name, minute, count, errors, cold, total_ms)   PK (project_id, name,
+ * minute) Retention: fn_store_retention deletes invocations and metrics older than the cutoff.
  *
  * Invocation records are queued (fn_store_record, bounded: a full queue drops and counts) and
  * written by the store's writer thread, many per transaction, off the request path;
@@ -110,18 +110,20 @@ int fn_store_open(const char *dir, size_t max_queued, struct fn_store **out, cha
     pthread_cond_init(&s->qcv, NULL);
     pthread_cond_init(&s->donecv, NULL);
     s->max_queued = max_queued;
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
     char *msg = NULL;
     if (rc == SQLITE_OK) rc = sqlite3_busy_timeout(s->db, 5000);
     if (rc == SQLITE_OK) rc = sqlite3_exec(s->db, schema, NULL, NULL, &msg);
     if (rc == SQLITE_OK) /* a database of before the runtime column (fails when it is there) */
-        sqlite3_exec(s->db, "ALTER TABLE versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'quickjs'",
+        sqlite3_exec(s->db,
+                     "ALTER TABLE versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'quickjs'",
                      NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "functions: cannot open %s: %s", path,
-                 msg ? msg : s->db ? sqlite3_errmsg(s->db) : "?");
+                 msg     ? msg
+                 : s->db ? sqlite3_errmsg(s->db)
+                         : "?");
         sqlite3_free(msg);
         fn_store_close(s);
         return BB_EIO;
@@ -329,8 +331,8 @@ int fn_store_active(struct fn_store *s, const char *pid, const char *name, int64
             *version = sqlite3_column_int64(st, 0);
             const unsigned char *rt = sqlite3_column_text(st, 1);
             if (runtime)
-                *runtime = rt && !strcmp((const char *)rt, "bun") ? FN_RUNTIME_BUN
-                                                                  : FN_RUNTIME_QUICKJS;
+                *runtime =
+                    rt && !strcmp((const char *)rt, "bun") ? FN_RUNTIME_BUN : FN_RUNTIME_QUICKJS;
             rc = 0;
         } else if (r == SQLITE_DONE)
             rc = BB_ENOTFOUND;
@@ -400,10 +402,9 @@ static json_t *rows_json(sqlite3_stmt *st)
                 json_object_set_new(o, k, json_null());
                 break;
             default:
-                json_object_set_new(
-                    o, k,
-                    json_stringn((const char *)sqlite3_column_text(st, i),
-                                 (size_t)sqlite3_column_bytes(st, i)));
+                json_object_set_new(o, k,
+                                    json_stringn((const char *)sqlite3_column_text(st, i),
+                                                 (size_t)sqlite3_column_bytes(st, i)));
             }
         }
         json_array_append_new(arr, o);
@@ -429,10 +430,10 @@ static int query_json(struct fn_store *s, const char *sql, const char *pid, cons
     return rc;
 }
 
-#define FN_COLS                                                                                   \
-    "f.name AS name, f.active_version AS active_version, f.created_ms AS created_ms, "            \
-    "f.updated_ms AS updated_ms, v.runtime AS runtime, v.sha256 AS sha256, v.size AS size, "      \
-    "(SELECT count(*) FROM versions x WHERE x.project_id=f.project_id AND x.name=f.name) AS "     \
+#define FN_COLS                                                                                    \
+    "f.name AS name, f.active_version AS active_version, f.created_ms AS created_ms, "             \
+    "f.updated_ms AS updated_ms, v.runtime AS runtime, v.sha256 AS sha256, v.size AS size, "       \
+    "(SELECT count(*) FROM versions x WHERE x.project_id=f.project_id AND x.name=f.name) AS "      \
     "versions"
 
 int fn_store_get(struct fn_store *s, const char *pid, const char *name, json_t **out)

@@ -72,8 +72,8 @@ static int name_valid(const char *s)
     if (n == 0 || n > FN_NAME_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                 (i > 0 && (c == '-' || c == '_'));
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '-' || c == '_'));
         if (!ok) return 0;
     }
     return 1;
@@ -130,7 +130,7 @@ static int check_bundle(struct functions *f, const char *path, int runtime, char
     snprintf(mem, sizeof mem, "%llu", (unsigned long long)(f->cfg.memory_mb * 1024 * 1024));
     snprintf(tmo, sizeof tmo, "%llu", (unsigned long long)f->cfg.start_timeout_ms);
     char *inner[] = {f->cfg.worker_path, "--check", (char *)path, "--memory-limit", mem,
-                     "--timeout-ms", tmo, NULL};
+                     "--timeout-ms",     tmo,       NULL};
     struct fn_sandbox_argv sa;
     const char *files[] = {path, NULL};
     char *bun_inner[] = {f->cfg.bun_path, f->cfg.bun_worker, "--check", (char *)path, NULL};
@@ -208,8 +208,9 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
     if (rc) {
         unlink(tmp);
         if (rc == BB_ELIMIT)
-            bb_http_reply_error_status(res, 409, "too_many_functions",
-                                       "the project has BUNBASE_FUNCTIONS_MAX_PER_PROJECT functions");
+            bb_http_reply_error_status(
+                res, 409, "too_many_functions",
+                "the project has BUNBASE_FUNCTIONS_MAX_PER_PROJECT functions");
         else
             bb_http_reply_error(res, rc, NULL);
         return;
@@ -241,10 +242,10 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
             snprintf(old, sizeof old, "%s/%lld", dir, (long long)pruned[i]);
             bb_fs_remove_tree(old);
         }
-    json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:b,s:b,s:s}", "name", name, "version",
-                          (json_int_t)version, "sha256", sha, "size", (json_int_t)req->body_len,
-                          "created", created, "active", activate, "runtime",
-                          fn_runtime_name(runtime));
+    json_t *o =
+        json_pack("{s:s,s:I,s:s,s:I,s:b,s:b,s:s}", "name", name, "version", (json_int_t)version,
+                  "sha256", sha, "size", (json_int_t)req->body_len, "created", created, "active",
+                  activate, "runtime", fn_runtime_name(runtime));
     bb_http_reply_json(res, created ? 201 : 200, o);
     json_decref(o);
 }
@@ -439,11 +440,19 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
  * hop-by-hop fields. */
 static int hidden_request_header(const char *n)
 {
-    static const char *const hide[] = {
-        "Authorization", "Cookie",     "X-Bunbase-Identity", "X-Bunbase-Client-Key",
-        "X-Bunbase-Forwarded-Path",    "Connection",         "Keep-Alive",
-        "Transfer-Encoding",           "Content-Length",     "Expect",
-        "Upgrade",       "Proxy-Authorization", "TE"};
+    static const char *const hide[] = {"Authorization",
+                                       "Cookie",
+                                       "X-Bunbase-Identity",
+                                       "X-Bunbase-Client-Key",
+                                       "X-Bunbase-Forwarded-Path",
+                                       "Connection",
+                                       "Keep-Alive",
+                                       "Transfer-Encoding",
+                                       "Content-Length",
+                                       "Expect",
+                                       "Upgrade",
+                                       "Proxy-Authorization",
+                                       "TE"};
     for (size_t i = 0; i < sizeof hide / sizeof hide[0]; i++)
         if (!strcasecmp(n, hide[i])) return 1;
     return 0;
@@ -452,9 +461,9 @@ static int hidden_request_header(const char *n)
 /* Response headers of the function we do not relay (ours, or framing the server owns). */
 static int hidden_response_header(const char *n)
 {
-    static const char *const hide[] = {"Connection",   "Keep-Alive",      "Transfer-Encoding",
-                                       "Content-Length", "X-Request-Id",  "X-Invocation-Id",
-                                       "X-Bunbase-Cold-Start", "Upgrade", "Trailer"};
+    static const char *const hide[] = {"Connection",           "Keep-Alive",   "Transfer-Encoding",
+                                       "Content-Length",       "X-Request-Id", "X-Invocation-Id",
+                                       "X-Bunbase-Cold-Start", "Upgrade",      "Trailer"};
     for (size_t i = 0; i < sizeof hide / sizeof hide[0]; i++)
         if (!strcasecmp(n, hide[i])) return 1;
     return 0;
@@ -519,7 +528,8 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     };
     snprintf(inv.id, sizeof inv.id, "%s", inv_id);
     if (fn_store_record(f->store, &inv) != 0)
-        bb_log(BB_LOG_WARN, "functions", "rid=%s invocation %s not logged (BUNBASE_FUNCTIONS_LOG_QUEUE full)",
+        bb_log(BB_LOG_WARN, "functions",
+               "rid=%s invocation %s not logged (BUNBASE_FUNCTIONS_LOG_QUEUE full)",
                req->request_id, inv_id);
     bb_http_set_header(res, "X-Bunbase-Cold-Start", c.cold ? "true" : "false");
     if (c.error_code) {
@@ -677,8 +687,13 @@ static int functions_health(void *state, json_t **detail)
         /* no sandbox is a refusal to run functions, said here, not an instance outage */
         json_object_set_new(o, "status", json_string("ok"));
         json_object_set_new(o, "runs_functions", json_boolean(!f->cfg.sandbox_refused));
-        json_object_set_new(o, "logs_dropped", json_integer((json_int_t)fn_store_dropped(f->store)));
-        json_object_set_new(o, "runtime", json_string("quickjs"));
+        json_object_set_new(o, "logs_dropped",
+                            json_integer((json_int_t)fn_store_dropped(f->store)));
+        json_object_set_new(o, "runtimes",
+                            json_pack("[s,s]", "quickjs",
+                                      f->cfg.bun_path[0] && !access(f->cfg.bun_path, X_OK)
+                                          ? "bun"
+                                          : "bun (not installed)"));
         json_object_set_new(o, "sandbox", json_string(f->cfg.sandbox_why));
     }
     *detail = o;

@@ -14,7 +14,8 @@
 #ifndef BB_FN_DEFAULT_BUN
 #define BB_FN_DEFAULT_BUN ""
 #endif
-#define U64(F, ENV, DFLT, MIN, MAX, HELP) BB_KNOB_U64_ROW(struct fn_config, F, ENV, DFLT, MIN, MAX, HELP)
+#define U64(F, ENV, DFLT, MIN, MAX, HELP)                                                          \
+    BB_KNOB_U64_ROW(struct fn_config, F, ENV, DFLT, MIN, MAX, HELP)
 
 const struct bb_knob fn_knobs[] = {
     BB_KNOB_PATH_ROW(struct fn_config, worker_path, "BUNBASE_FUNCTIONS_WORKER_PATH", "",

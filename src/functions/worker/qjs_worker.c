@@ -56,10 +56,10 @@ static int g_interrupted;
 static struct fn_buf g_out; /* reused for every frame we send */
 
 /* settle(): what the handler's promise gave */
-static int g_settled;       /* 0 pending, 1 ok, 2 exception, 3 bad response */
-static JSValue g_result;    /* array or error (owned) */
-static int g_fetches;       /* fetches sent, not yet answered */
-static char *g_bundle_src;  /* the bundle's text */
+static int g_settled;      /* 0 pending, 1 ok, 2 exception, 3 bad response */
+static JSValue g_result;   /* array or error (owned) */
+static int g_fetches;      /* fetches sent, not yet answered */
+static char *g_bundle_src; /* the bundle's text */
 static size_t g_bundle_len;
 
 static uint64_t mono_ns(void)
@@ -202,7 +202,8 @@ static JSValue n_decode_utf8(JSContext *ctx, JSValueConst this_val, int argc, JS
     size_t n;
     if (bytes_of(ctx, argv[0], &p, &n)) return JS_ThrowTypeError(ctx, "decode: not a buffer");
     if (utf8_valid(p, n)) return JS_NewStringLen(ctx, (const char *)p, n);
-    if (JS_ToBool(ctx, argv[1])) return JS_ThrowTypeError(ctx, "The encoded data was not valid UTF-8");
+    if (JS_ToBool(ctx, argv[1]))
+        return JS_ThrowTypeError(ctx, "The encoded data was not valid UTF-8");
     /* replacement: copy valid sequences, replace each invalid byte with EF BF BD */
     if (n > SIZE_MAX / 3) return JS_ThrowRangeError(ctx, "decode: too large");
     uint8_t *out = malloc(n * 3 + 1);
@@ -245,7 +246,9 @@ static JSValue n_digest(JSContext *ctx, JSValueConst this_val, int argc, JSValue
                        : !strcmp(alg, "SHA-1")   ? EVP_sha1()
                                                  : NULL;
     JS_FreeCString(ctx, alg);
-    if (!md) return JS_ThrowTypeError(ctx, "digest: unsupported algorithm (SHA-1, SHA-256, SHA-384, SHA-512)");
+    if (!md)
+        return JS_ThrowTypeError(
+            ctx, "digest: unsupported algorithm (SHA-1, SHA-256, SHA-384, SHA-512)");
     const uint8_t *p;
     size_t n;
     if (bytes_of(ctx, argv[1], &p, &n)) return JS_ThrowTypeError(ctx, "digest: not a buffer");
@@ -311,7 +314,8 @@ static JSValue n_fetch(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
     fn_buf_str(&g_out, u, un);
     fn_buf_u32(&g_out, nh / 2);
     for (uint32_t i = 0; i + 1 < nh; i += 2) {
-        JSValue k = JS_GetPropertyUint32(ctx, argv[3], i), v = JS_GetPropertyUint32(ctx, argv[3], i + 1);
+        JSValue k = JS_GetPropertyUint32(ctx, argv[3], i),
+                v = JS_GetPropertyUint32(ctx, argv[3], i + 1);
         size_t kn, vn;
         const char *ks = JS_ToCStringLen(ctx, &kn, k), *vs = JS_ToCStringLen(ctx, &vn, v);
         fn_buf_str(&g_out, ks ? ks : "", ks ? kn : 0);
@@ -357,7 +361,8 @@ static char *error_text(JSContext *ctx, JSValueConst e)
         const char *st = JS_IsUndefined(stack) ? NULL : JS_ToCString(ctx, stack);
         size_t n = (msg ? strlen(msg) : 0) + (st ? strlen(st) : 0) + 2;
         out = malloc(n);
-        if (out) snprintf(out, n, "%s%s%s", msg ? msg : "Error", st && *st ? "\n" : "", st ? st : "");
+        if (out)
+            snprintf(out, n, "%s%s%s", msg ? msg : "Error", st && *st ? "\n" : "", st ? st : "");
         if (out && n > 1 && out[strlen(out) - 1] == '\n') out[strlen(out) - 1] = '\0';
         JS_FreeCString(ctx, msg);
         JS_FreeCString(ctx, st);
@@ -470,8 +475,8 @@ static int run_jobs(struct worker *w)
     }
 }
 
-static int load(struct worker *w, const char *path, size_t mem_limit, size_t stack_limit,
-                char *err, size_t errcap)
+static int load(struct worker *w, const char *path, size_t mem_limit, size_t stack_limit, char *err,
+                size_t errcap)
 {
     g_bundle_src = read_file(path, 64u << 20, &g_bundle_len, err, errcap);
     if (!g_bundle_src) return -1;
@@ -497,8 +502,8 @@ static int load(struct worker *w, const char *path, size_t mem_limit, size_t sta
                                sizeof native_funcs / sizeof native_funcs[0]);
     JS_SetPropertyStr(ctx, global, "__bb", native);
     int rc = -1;
-    JSValue v = JS_Eval(ctx, bb_qjs_runtime_js, bb_qjs_runtime_js_len, "runtime.js",
-                        JS_EVAL_TYPE_GLOBAL);
+    JSValue v =
+        JS_Eval(ctx, bb_qjs_runtime_js, bb_qjs_runtime_js_len, "runtime.js", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(v)) {
         JSValue e = JS_GetException(ctx);
         char *t = error_text(ctx, e);
@@ -801,7 +806,6 @@ done:
     JSValue nv = JS_Call(ctx, w->timers, JS_UNDEFINED, 1, &clear);
     if (JS_IsException(nv)) JS_FreeValue(ctx, JS_GetException(ctx));
     JS_FreeValue(ctx, nv);
-
 }
 
 /* ------------------------------------------------------------------ confinement */
@@ -839,13 +843,16 @@ static int confine(void)
     scmp_filter_ctx c = seccomp_init(SCMP_ACT_ERRNO(EPERM));
     if (!c) return -1;
     static const int allow[] = {
-        SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(close),
-        SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
-        SCMP_SYS(nanosleep), SCMP_SYS(gettimeofday), SCMP_SYS(getrandom), SCMP_SYS(mmap),
-        SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk), SCMP_SYS(madvise), SCMP_SYS(mprotect),
-        SCMP_SYS(futex), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(exit),
-        SCMP_SYS(exit_group), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
-        SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(sched_yield), SCMP_SYS(restart_syscall),
+        SCMP_SYS(read),        SCMP_SYS(write),         SCMP_SYS(readv),
+        SCMP_SYS(writev),      SCMP_SYS(close),         SCMP_SYS(poll),
+        SCMP_SYS(ppoll),       SCMP_SYS(clock_gettime), SCMP_SYS(clock_nanosleep),
+        SCMP_SYS(nanosleep),   SCMP_SYS(gettimeofday),  SCMP_SYS(getrandom),
+        SCMP_SYS(mmap),        SCMP_SYS(munmap),        SCMP_SYS(mremap),
+        SCMP_SYS(brk),         SCMP_SYS(madvise),       SCMP_SYS(mprotect),
+        SCMP_SYS(futex),       SCMP_SYS(rt_sigreturn),  SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(exit),        SCMP_SYS(exit_group),    SCMP_SYS(fstat),
+        SCMP_SYS(newfstatat),  SCMP_SYS(lseek),         SCMP_SYS(getpid),
+        SCMP_SYS(gettid),      SCMP_SYS(sched_yield),   SCMP_SYS(restart_syscall),
         SCMP_SYS(sigaltstack),
     };
     for (size_t i = 0; i < sizeof allow / sizeof allow[0]; i++)

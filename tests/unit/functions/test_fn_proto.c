@@ -26,9 +26,9 @@ static void test_documented_invoke(void **state)
     fn_buf_str(&b, "", 0);
     assert_int_equal(fn_buf_finish(&b), 0);
     static const uint8_t want[] = {
-        0x2d, 0, 0, 0, 0x01, 0xe8, 0x03, 0, 0, 1, 0, 0, 0, 'A', 3, 0, 0, 0, 'G', 'E', 'T',
-        0x10, 0, 0, 0, '/', 'v', '1', '/', 'f', 'u', 'n', 'c', 't', 'i', 'o', 'n', 's', '/', 'h',
-        'i', 0, 0, 0, 0, 0, 0, 0, 0};
+        0x2d, 0,   0,   0,   0x01, 0xe8, 0x03, 0, 0,   1,   0,   0,   0,   'A', 3,   0,   0,
+        0,    'G', 'E', 'T', 0x10, 0,    0,    0, '/', 'v', '1', '/', 'f', 'u', 'n', 'c', 't',
+        'i',  'o', 'n', 's', '/',  'h',  'i',  0, 0,   0,   0,   0,   0,   0,   0};
     assert_int_equal(b.len, sizeof want);
     assert_memory_equal(b.p, want, sizeof want);
     fn_buf_release(&b);
