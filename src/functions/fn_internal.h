@@ -207,6 +207,10 @@ int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64
                     int *runtime);
 /* Reaps idle workers over cfg->idle_ms (keeping min_warm) and dead ones. Any thread. */
 void fn_pools_reap(struct fn_pools *p);
+/* Parses a RESPONSE payload (fn_proto.h) from a worker — untrusted bytes — into c's status,
+ * headers and body (owned by c: fn_call_release); 0, or -1 on a malformed payload (c may hold a
+ * part: release it). */
+int fn_parse_response(struct fn_call *c, const uint8_t *pl, size_t len);
 /* 1 when url (http or https) names a host on the comma-separated allow list ("host" any port,
  * "host:port" that one). */
 int fn_fetch_allowed(const char *allow, const char *url);

@@ -526,8 +526,7 @@ static void add_log(struct fn_call *c, size_t cap, uint8_t level, const uint8_t 
     if (k > 0) c->logs_len += (size_t)k < need ? (size_t)k : need;
 }
 
-/* Parses a RESPONSE payload into c; 0 or -1. */
-static int parse_response(struct fn_call *c, const uint8_t *pl, size_t len)
+int fn_parse_response(struct fn_call *c, const uint8_t *pl, size_t len)
 {
     struct fn_rd r = {pl, len, 0, 0};
     uint16_t status;
@@ -766,7 +765,7 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
                 kill_it = 1;
             }
         } else if (type == FN_FRAME_RESPONSE) {
-            if (parse_response(c, pl, len) != 0) {
+            if (fn_parse_response(c, pl, len) != 0) {
                 fail(c, 502, "function_crashed", "the function's worker sent a malformed answer");
                 kill_it = 1;
             }
