@@ -103,11 +103,13 @@ static int utf8_valid(const unsigned char *s, size_t n)
 }
 
 /* Writes the event's JSON into out (cap bytes); returns its length. */
-static size_t format_event(char *out, size_t cap, const char *op, const char *k, size_t n)
+static size_t format_event(char *out, size_t cap, const char *op, int db, const char *k, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t o = 0;
-    int w = snprintf(out, cap, "{\"op\":\"%s\",", op);
+    /* the database only when it is not 0, so events of single-database users read as before */
+    int w = db ? snprintf(out, cap, "{\"op\":\"%s\",\"db\":%d,", op, db)
+               : snprintf(out, cap, "{\"op\":\"%s\",", op);
     if (w < 0 || (size_t)w >= cap)
         return 0;
     o = (size_t)w;
@@ -151,7 +153,7 @@ void bndr_bcast_notify(struct bndr_server *s, const char *op, const char *k, siz
         return;
     }
     /* worst case: every byte escaped as \u00XX (6) or base64 (4/3) */
-    size_t cap = 64 + oplen + n * 6;
+    size_t cap = 80 + oplen + n * 6;
     pthread_mutex_lock(&b->mu);
     int full = b->qn >= b->qmax;
     if (full)
@@ -168,7 +170,7 @@ void bndr_bcast_notify(struct bndr_server *s, const char *op, const char *k, siz
     }
     e->next = NULL;
     snprintf(e->type, sizeof e->type, "kv.%s", op);
-    e->len = format_event(e->data, cap, op, k, n);
+    e->len = format_event(e->data, cap, op, s->curdb, k, n);
     pthread_mutex_lock(&b->mu);
     if (b->tail)
         b->tail->next = e;

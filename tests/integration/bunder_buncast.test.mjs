@@ -131,6 +131,11 @@ test('SET/DEL/expiry over RESP arrive in order on kv.p1 via buncast SSE', async 
     assert.equal(await c.call('SET', 'ttl', 'x', 'PX', '20'), 'OK');
     want.push({ type: 'kv.set', op: 'set', key: 'ttl' });
     want.push({ type: 'kv.expired', op: 'expired', key: 'ttl' });
+    // another database: the event names it ("db" only when not 0)
+    await sse.waitFor((s) => kvEvents(s).length >= want.length, 15000, 'the expiry event');
+    assert.equal(await c.call('SELECT', '3'), 'OK');
+    assert.equal(await c.call('SET', 'd3', 'x'), 'OK');
+    want.push({ type: 'kv.set', op: 'set', db: 3, key: 'd3' });
 
     await sse.waitFor((s) => kvEvents(s).length >= want.length, 15000, `${want.length} kv events`);
     const got = kvEvents(sse);
