@@ -173,7 +173,10 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
         s->signaler = NULL;
         /* OBJECT ENCODING: Redis converts a collection when an insert takes it past a limit */
         int last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
-        for (int i = cmd->first_key; cmd->first_key > 0 && i <= last && i < c->argc; i += cmd->step) {
+        int coll = !strcmp(cmd->group, "set") || !strcmp(cmd->group, "hash") ||
+                   !strcmp(cmd->group, "sorted-set") || !strcmp(cmd->group, "generic");
+        for (int i = cmd->first_key; coll && cmd->first_key > 0 && i <= last && i < c->argc;
+             i += cmd->step) {
             struct bndr_de *e = bndr_db_find(&s->db, c->argv[i].p, c->argv[i].n);
             if (e && BNDR_DE_OBJ(e)->type != BNDR_STRING && !BNDR_DE_OBJ(e)->big &&
                 bndr_obj_past_count_limit(BNDR_DE_OBJ(e)))
