@@ -54,6 +54,8 @@ struct fn_config {
     uint64_t log_queue;     /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
     char fetch_allow[1024]; /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
     uint64_t fetch_max;     /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
+    uint64_t max_env_vars;  /* BUNBASE_FUNCTIONS_MAX_ENV_VARS: per function */
+    uint64_t max_env_bytes; /* BUNBASE_FUNCTIONS_MAX_ENV_BYTES: names + values per function */
     char bun_path[1024];    /* BUNBASE_FUNCTIONS_BUN_PATH: bun for the "bun" runtime */
     char bun_worker[1200];  /* <data>/functions/bun-worker.js (written at start) */
     char sandbox_mode[8];   /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
@@ -146,6 +148,13 @@ int fn_store_record(struct fn_store *s, const struct fn_invocation *inv);
 /* Waits until every record queued before the call is written (or dropped). */
 void fn_store_flush(struct fn_store *s);
 uint64_t fn_store_dropped(struct fn_store *s);
+/* A function's environment, sealed (libsodium secretbox with the store's key, <dir>/env.key):
+ * set replaces it (env: an object of strings, borrowed); get gives a new object (values in clear,
+ * for the spawn only; {} when none); names gives a new array of the names alone. */
+int fn_store_env_set(struct fn_store *s, const char *pid, const char *name,
+                     const struct json_t *env);
+int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
+int fn_store_env_names(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
 /* Deletes invocations and metrics older than cutoff_ms. */
 int fn_store_retention(struct fn_store *s, int64_t cutoff_ms);
 
@@ -156,6 +165,7 @@ struct fn_pools;
 struct fn_pools_opts {
     const struct fn_config *cfg; /* borrowed */
     const char *data_dir;        /* <data>/functions */
+    struct fn_store *store;      /* borrowed: the functions' environments, read at spawn */
 };
 
 int fn_pools_new(const struct fn_pools_opts *o, struct fn_pools **out);
@@ -205,6 +215,8 @@ void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int6
  * 0 with *version, BB_ENOTFOUND when unknown (then ask the store). Saves a SQLite read per call. */
 int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version,
                     int *runtime);
+/* The function's environment changed: idle workers stop now, busy ones when their call ends. */
+void fn_pools_restart(struct fn_pools *p, const char *pid, const char *name);
 /* Reaps idle workers over cfg->idle_ms (keeping min_warm) and dead ones. Any thread. */
 void fn_pools_reap(struct fn_pools *p);
 /* Parses a RESPONSE payload (fn_proto.h) from a worker — untrusted bytes — into c's status,

@@ -38,6 +38,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <poll.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,7 @@ struct fn_worker {
     pid_t pid;
     int fd;
     int64_t version;
+    unsigned gen; /* the pool's generation when it was started (its environment) */
     int busy;
     uint64_t last_used_ms;
 };
@@ -67,6 +69,7 @@ struct fn_fpool {
     size_t nworkers; /* in the list, plus slots reserved by spawns in progress */
     size_t waiting;
     int used;
+    unsigned gen; /* bumped when the function's environment changes */
 };
 
 struct fn_proj {
@@ -77,6 +80,7 @@ struct fn_proj {
 
 struct fn_pools {
     const struct fn_config *cfg;
+    struct fn_store *store;
     char data_dir[1100];
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -97,6 +101,7 @@ int fn_pools_new(const struct fn_pools_opts *o, struct fn_pools **out)
     struct fn_pools *p = calloc(1, sizeof *p);
     if (!p) return BB_ENOMEM;
     p->cfg = o->cfg;
+    p->store = o->store;
     snprintf(p->data_dir, sizeof p->data_dir, "%s", o->data_dir);
     pthread_mutex_init(&p->mu, NULL);
     pthread_condattr_t ca;
@@ -285,12 +290,35 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
         fn_sandbox_command(cfg, bun_files, bun_inner, &sa);
     else
         fn_sandbox_command(cfg, files, inner, &sa);
-    /* the function's environment: what it is given, nothing of ours */
+    /* the function's environment: what it is given (its variables, decrypted here, and three of
+     * ours), nothing of bunbased's */
     char e_pid[128], e_name[128];
     snprintf(e_pid, sizeof e_pid, "BUNBASE_PROJECT_ID=%s", pid);
     snprintf(e_name, sizeof e_name, "BUNBASE_FUNCTION_NAME=%s", name);
     snprintf(vers, sizeof vers, "BUNBASE_FUNCTION_VERSION=%lld", (long long)version);
-    char *envp[] = {e_pid, e_name, vers, NULL};
+    json_t *vars = NULL;
+    if (p->store) fn_store_env_get(p->store, pid, name, &vars);
+    size_t nv = vars ? json_object_size(vars) : 0;
+    char **envp = calloc(nv + 4, sizeof *envp);
+    if (!envp) {
+        json_decref(vars);
+        close(sv[0]), close(sv[1]);
+        fail(c, 503, "worker_unavailable", "out of memory");
+        return BB_ENOMEM;
+    }
+    size_t ne = 0;
+    envp[ne++] = e_pid, envp[ne++] = e_name, envp[ne++] = vers;
+    const char *vk;
+    json_t *vv;
+    json_object_foreach(vars, vk, vv)
+    {
+        const char *val = json_string_value(vv);
+        size_t n = strlen(vk) + (val ? strlen(val) : 0) + 2;
+        char *e = malloc(n);
+        if (!e) continue;
+        snprintf(e, n, "%s=%s", vk, val ? val : "");
+        envp[ne++] = e;
+    }
     struct bb_proc_spec spec = {
         .argv = sa.argv,
         .envp = envp,
@@ -303,6 +331,12 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     };
     pid_t child = -1;
     int rc = bb_proc_spawn(&spec, &child);
+    for (size_t i = 3; i < ne; i++) {
+        sodium_memzero(envp[i], strlen(envp[i]));
+        free(envp[i]);
+    }
+    free(envp);
+    json_decref(vars);
     close(sv[1]);
     if (rc) {
         close(sv[0]);
@@ -394,7 +428,7 @@ static struct fn_worker *take_stale(struct fn_fpool *fp)
     struct fn_worker *dead = NULL;
     for (struct fn_worker **pp = &fp->workers; *pp;) {
         struct fn_worker *w = *pp;
-        if (!w->busy && w->version != fp->version) {
+        if (!w->busy && (w->version != fp->version || w->gen != fp->gen)) {
             *pp = w->next;
             fp->nworkers--;
             w->next = dead;
@@ -437,7 +471,7 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
     for (;;) {
         if (pr->inflight < cfg->project_concurrency) {
             for (struct fn_worker *w = fp->workers; w; w = w->next)
-                if (!w->busy && w->version == c->version) {
+                if (!w->busy && w->version == c->version && w->gen == fp->gen) {
                     w->busy = 1;
                     pr->inflight++;
                     if (waiting) fp->waiting--;
@@ -448,6 +482,7 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
                 }
             if (fp->nworkers < cfg->max_workers) {
                 fp->nworkers++; /* reserved */
+                unsigned gen = fp->gen;
                 pr->inflight++;
                 if (waiting) fp->waiting--;
                 p->spawned++;
@@ -463,6 +498,7 @@ static int acquire(struct fn_pools *p, struct fn_call *c, struct fn_worker **out
                     return rc;
                 }
                 w->busy = 1;
+                w->gen = gen;
                 w->next = fp->workers;
                 fp->workers = w;
                 pthread_mutex_unlock(&p->mu);
@@ -499,7 +535,7 @@ static void release(struct fn_pools *p, struct fn_call *c, struct fn_worker *w, 
     if (pr && pr->inflight) pr->inflight--;
     w->busy = 0;
     w->last_used_ms = bb_time_mono_ms();
-    int drop = kill_it || !fp || w->version != fp->version;
+    int drop = kill_it || !fp || w->version != fp->version || w->gen != fp->gen;
     if (drop && fp) unlink_worker(fp, w);
     if (drop) p->killed++;
     pthread_cond_broadcast(&p->cv);
@@ -834,6 +870,20 @@ void fn_pools_retire(struct fn_pools *p, const char *pid, const char *name, int6
     kill_list(p, dead);
 }
 
+void fn_pools_restart(struct fn_pools *p, const char *pid, const char *name)
+{
+    pthread_mutex_lock(&p->mu);
+    struct fn_fpool *fp = find_pool(p, pid, name, 0);
+    struct fn_worker *dead = NULL;
+    if (fp) {
+        fp->gen++;
+        dead = take_stale(fp);
+    }
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    kill_list(p, dead);
+}
+
 int fn_pools_active(struct fn_pools *p, const char *pid, const char *name, int64_t *version,
                     int *runtime)
 {
@@ -887,6 +937,7 @@ void fn_pools_reap(struct fn_pools *p)
         pthread_mutex_lock(&p->mu);
         struct fn_fpool *fp = find_pool(p, warm[i].pid, warm[i].name, 0);
         int go = fp && fp->version == warm[i].version && fp->nworkers < cfg->min_warm;
+        unsigned gen = fp ? fp->gen : 0;
         if (go) fp->nworkers++, p->spawned++;
         pthread_mutex_unlock(&p->mu);
         if (!go) continue;
@@ -896,7 +947,8 @@ void fn_pools_reap(struct fn_pools *p)
         fn_call_release(&c);
         pthread_mutex_lock(&p->mu);
         fp = find_pool(p, warm[i].pid, warm[i].name, 0);
-        if (rc == 0 && fp && fp->version == w->version) {
+        if (rc == 0 && fp && fp->version == w->version && fp->gen == gen) {
+            w->gen = gen;
             w->last_used_ms = bb_time_mono_ms();
             w->next = fp->workers;
             fp->workers = w;

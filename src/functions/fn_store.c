@@ -18,7 +18,12 @@
 #include "bb_err.h"
 #include "bb_time.h"
 
+#include "bb_crypto.h"
+#include "bb_fs.h"
+#include "bb_json.h"
+
 #include <jansson.h>
+#include <sodium.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +37,8 @@ struct rec {
 
 struct fn_store {
     sqlite3 *db;
-    pthread_mutex_t mu; /* the connection */
+    uint8_t key[crypto_secretbox_KEYBYTES]; /* seals the environments (<dir>/env.key, hex) */
+    pthread_mutex_t mu;                     /* the connection */
     /* the record queue */
     pthread_mutex_t qmu;
     pthread_cond_t qcv, donecv;
@@ -94,6 +100,9 @@ static const char schema[] =
     " error TEXT, logs TEXT);"
     "CREATE INDEX IF NOT EXISTS invocations_fn ON invocations(project_id, name, started_ms);"
     "CREATE INDEX IF NOT EXISTS invocations_time ON invocations(started_ms);"
+    "CREATE TABLE IF NOT EXISTS env(project_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " nonce BLOB NOT NULL, sealed BLOB NOT NULL, names TEXT NOT NULL,"
+    " PRIMARY KEY(project_id, name));"
     "CREATE TABLE IF NOT EXISTS metrics(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " minute INTEGER NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,"
     " cold INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, minute));";
@@ -128,6 +137,32 @@ int fn_store_open(const char *dir, size_t max_queued, struct fn_store **out, cha
         fn_store_close(s);
         return BB_EIO;
     }
+    /* the environments' key: created once (0600, hex), never leaves this file and memory */
+    char kpath[1200], khex[2 * sizeof s->key + 2];
+    snprintf(kpath, sizeof kpath, "%s/env.key", dir);
+    size_t klen = 0, kbin = 0;
+    if (sodium_init() < 0) {
+        snprintf(err, errcap, "functions: libsodium failed to initialise");
+        fn_store_close(s);
+        return BB_EIO;
+    }
+    int kr = bb_fs_read_small(kpath, khex, sizeof khex, &klen);
+    if (kr == 0) {
+        if (bb_hex_decode(khex, klen, s->key, sizeof s->key, &kbin) != 0 || kbin != sizeof s->key) {
+            snprintf(err, errcap, "functions: %s is not a %zu-byte hex key", kpath, sizeof s->key);
+            fn_store_close(s);
+            return BB_EIO;
+        }
+    } else {
+        randombytes_buf(s->key, sizeof s->key);
+        bb_hex_encode(s->key, sizeof s->key, khex, sizeof khex);
+        if (bb_fs_write_atomic(kpath, khex, strlen(khex), 0600) != 0) {
+            snprintf(err, errcap, "functions: cannot write %s", kpath);
+            fn_store_close(s);
+            return BB_EIO;
+        }
+    }
+    sodium_memzero(khex, sizeof khex);
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
         snprintf(err, errcap, "functions: cannot start the log writer");
         fn_store_close(s);
@@ -149,6 +184,7 @@ void fn_store_close(struct fn_store *s)
         pthread_join(s->writer, NULL);
     }
     if (s->db) sqlite3_close(s->db);
+    sodium_memzero(s->key, sizeof s->key);
     pthread_cond_destroy(&s->qcv);
     pthread_cond_destroy(&s->donecv);
     pthread_mutex_destroy(&s->qmu);
@@ -500,6 +536,7 @@ int fn_store_delete(struct fn_store *s, const char *pid, const char *name)
         "DELETE FROM versions WHERE project_id=?1 AND name=?2",
         "DELETE FROM invocations WHERE project_id=?1 AND name=?2",
         "DELETE FROM metrics WHERE project_id=?1 AND name=?2",
+        "DELETE FROM env WHERE project_id=?1 AND name=?2",
     };
     pthread_mutex_lock(&s->mu);
     int rc = exec_simple(s, "BEGIN IMMEDIATE");
@@ -621,6 +658,105 @@ int fn_store_retention(struct fn_store *s, int64_t cutoff_ms)
     if (st) {
         sqlite3_bind_int64(st, 1, cutoff_ms / 60000);
         if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_env_set(struct fn_store *s, const char *pid, const char *name, const json_t *env)
+{
+    size_t plen = 0;
+    char *plain = bb_json_dumps(env, &plen);
+    json_t *names = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)env, k, v) json_array_append_new(names, json_string(k));
+    char *ntext = names ? bb_json_dumps(names, NULL) : NULL;
+    json_decref(names);
+    uint8_t nonce[crypto_secretbox_NONCEBYTES];
+    uint8_t *sealed = plain ? malloc(plen + crypto_secretbox_MACBYTES) : NULL;
+    int rc = BB_ENOMEM;
+    if (plain && sealed && ntext) {
+        randombytes_buf(nonce, sizeof nonce);
+        crypto_secretbox_easy(sealed, (const uint8_t *)plain, plen, nonce, s->key);
+        pthread_mutex_lock(&s->mu);
+        sqlite3_stmt *st = prep(s, "INSERT INTO env(project_id, name, nonce, sealed, names) "
+                                   "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(project_id, name) DO "
+                                   "UPDATE SET nonce=excluded.nonce, sealed=excluded.sealed, "
+                                   "names=excluded.names");
+        rc = BB_EIO;
+        if (st) {
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 3, nonce, sizeof nonce, SQLITE_STATIC);
+            sqlite3_bind_blob(st, 4, sealed, (int)(plen + crypto_secretbox_MACBYTES),
+                              SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, ntext, -1, SQLITE_STATIC);
+            if (sqlite3_step(st) == SQLITE_DONE) rc = 0;
+            sqlite3_finalize(st);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (plain) sodium_memzero(plain, plen);
+    free(plain), free(sealed), free(ntext);
+    return rc;
+}
+
+int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "SELECT nonce, sealed FROM env WHERE project_id=?1 AND name=?2");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        if (r == SQLITE_DONE) {
+            *out = json_object();
+            rc = *out ? 0 : BB_ENOMEM;
+        } else if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == crypto_secretbox_NONCEBYTES &&
+                   sqlite3_column_bytes(st, 1) >= (int)crypto_secretbox_MACBYTES) {
+            size_t clen = (size_t)sqlite3_column_bytes(st, 1);
+            size_t plen = clen - crypto_secretbox_MACBYTES;
+            char *plain = malloc(plen + 1);
+            if (plain &&
+                crypto_secretbox_open_easy((uint8_t *)plain, sqlite3_column_blob(st, 1), clen,
+                                           sqlite3_column_blob(st, 0), s->key) == 0) {
+                char e[64];
+                rc = bb_json_parse(plain, plen, 4, out, e, sizeof e) == 0 && json_is_object(*out)
+                         ? 0
+                         : BB_EIO;
+                sodium_memzero(plain, plen);
+            }
+            free(plain);
+        }
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc && *out) json_decref(*out), *out = NULL;
+    return rc;
+}
+
+int fn_store_env_names(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "SELECT names FROM env WHERE project_id=?1 AND name=?2");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        int r = sqlite3_step(st);
+        char e[64];
+        if (r == SQLITE_DONE)
+            *out = json_array(), rc = *out ? 0 : BB_ENOMEM;
+        else if (r == SQLITE_ROW)
+            rc = bb_json_parse((const char *)sqlite3_column_text(st, 0),
+                               (size_t)sqlite3_column_bytes(st, 0), 4, out, e, sizeof e) == 0
+                     ? 0
+                     : BB_EIO;
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);

@@ -434,6 +434,99 @@ static void h_metrics(struct bb_http_request *req, struct bb_http_response *res)
     json_decref(o);
 }
 
+/* ------------------------------------------------------------------ environment */
+
+/* A variable name: [A-Za-z_][A-Za-z0-9_]*, at most 128 bytes, not BUNBASE_… (ours). */
+static int env_name_valid(const char *k)
+{
+    size_t n = strlen(k);
+    if (!n || n > 128 || !strncmp(k, "BUNBASE_", 8)) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = k[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+              (i && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* PUT …/env {"NAME": "value", …}: replaces the function's variables (sealed at rest); its workers
+ * restart with them. GET …/env: the names only — values are never returned. */
+static void h_env_put(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v;
+    int rc = fn_store_active(f->store, pid, name, &v, NULL);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *env = NULL;
+    char jerr[160];
+    if (bb_json_parse(req->body, req->body_len, 4, &env, jerr, sizeof jerr) != 0 ||
+        !json_is_object(env)) {
+        json_decref(env);
+        bb_http_reply_error_status(res, 400, "invalid_env",
+                                   "body must be an object of variable names to string values");
+        return;
+    }
+    size_t bytes = 0;
+    const char *k;
+    json_t *val;
+    const char *why = NULL;
+    json_object_foreach(env, k, val)
+    {
+        if (!env_name_valid(k))
+            why = "variable names are letters, digits and _ (not starting with a digit), at most "
+                  "128 bytes, and not BUNBASE_…";
+        else if (!json_is_string(val) ||
+                 memchr(json_string_value(val), '\0', json_string_length(val)))
+            why = "values must be strings without NUL bytes";
+        else
+            bytes += strlen(k) + json_string_length(val);
+    }
+    if (!why && json_object_size(env) > f->cfg.max_env_vars)
+        why = "too many variables (BUNBASE_FUNCTIONS_MAX_ENV_VARS)";
+    if (!why && bytes > f->cfg.max_env_bytes)
+        why = "the variables are too large (BUNBASE_FUNCTIONS_MAX_ENV_BYTES)";
+    if (why) {
+        json_decref(env);
+        bb_http_reply_error_status(res, 400, "invalid_env", why);
+        return;
+    }
+    rc = fn_store_env_set(f->store, pid, name, env);
+    size_t n = json_object_size(env);
+    json_decref(env);
+    if (rc) {
+        bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    fn_pools_restart(f->pools, pid, name);
+    json_t *o = json_pack("{s:s,s:I}", "name", name, "variables", (json_int_t)n);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_env_get(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v;
+    int rc = fn_store_active(f->store, pid, name, &v, NULL);
+    json_t *names = NULL;
+    if (rc == 0) rc = fn_store_env_names(f->store, pid, name, &names);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:o}", "name", name, "names", names);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
 /* ------------------------------------------------------------------ invoke */
 
 /* Request headers the function never sees: credentials of the caller and of the gateway, and
@@ -569,6 +662,8 @@ static struct bb_route routes[] = {
     {"POST", FNP "/rollback", h_rollback, INT, POOL, 4096, "functions.rollback"},
     {"GET", FNP "/logs", h_logs, INT, POOL, 0, "functions.logs"},
     {"GET", FNP "/metrics", h_metrics, INT, POOL, 0, "functions.metrics"},
+    {"GET", FNP "/env", h_env_get, INT, POOL, 0, "functions.env.get"},
+    {"PUT", FNP "/env", h_env_put, INT, POOL, 0 /* set at start */, "functions.env.put"},
     {"GET", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
     {"POST", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
     {"PUT", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
@@ -651,13 +746,15 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
     }
     if (rc == 0) rc = fn_store_open(f->dir, f->cfg.log_queue, &f->store, err, errcap);
     if (rc == 0) {
-        struct fn_pools_opts po = {&f->cfg, f->dir};
+        struct fn_pools_opts po = {&f->cfg, f->dir, f->store};
         rc = fn_pools_new(&po, &f->pools);
     }
     if (rc == 0) {
         for (size_t i = 0; i < NROUTES; i++) {
             if (routes[i].handler == h_deploy) routes[i].max_body = f->cfg.max_bundle_bytes;
             if (routes[i].handler == h_invoke) routes[i].max_body = f->cfg.max_body_bytes;
+            if (routes[i].handler == h_env_put) /* JSON escapes at most double it */
+                routes[i].max_body = f->cfg.max_env_bytes * 2 + 65536;
         }
         rc = bb_host_mount(rt->host, "functions", routes, NROUTES, f, NULL, NULL, err, errcap);
     }

@@ -56,6 +56,10 @@ const struct bb_knob fn_knobs[] = {
                     "hosts fetch() may reach, comma-separated host or host:port; empty: none"),
     U64(fetch_max, "BUNBASE_FUNCTIONS_FETCH_MAX", "16", 0, 10000,
         "fetch() calls one invocation may make"),
+    U64(max_env_vars, "BUNBASE_FUNCTIONS_MAX_ENV_VARS", "64", 0, 4096,
+        "environment variables one function may have"),
+    U64(max_env_bytes, "BUNBASE_FUNCTIONS_MAX_ENV_BYTES", "65536", 0, 16 * MIB,
+        "names and values of one function's environment together, bytes"),
     BB_KNOB_PATH_ROW(struct fn_config, bun_path, "BUNBASE_FUNCTIONS_BUN_PATH", BB_FN_DEFAULT_BUN,
                      "bun for the bun runtime (default: the one scripts/setup.sh installed in the "
                      "source tree at build time); missing: bun deploys are refused"),

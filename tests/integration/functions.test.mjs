@@ -260,6 +260,29 @@ describe('functions', () => {
     assert.equal(r.status, 404, 'not a member');
   });
 
+  test('environment variables: sealed at rest, injected, names only on read, workers restarted', async () => {
+    let r = await api(G, 'PUT', fnUrl('echo', '/env'), { token: user.access, body: { API_KEY: 'sesame-0123456789', MODE: 'a=b c' } });
+    assert.equal(r.status, 200, r.text);
+    r = await invoke('echo');
+    assert.equal(r.json().env.API_KEY, 'sesame-0123456789');
+    assert.equal(r.json().env.MODE, 'a=b c');
+    assert.equal(r.headers['x-bunbase-cold-start'], 'true', 'restarted with the new environment');
+    r = await api(G, 'GET', fnUrl('echo', '/env'), { token: user.access });
+    assert.deepEqual(r.json.names.sort(), ['API_KEY', 'MODE']);
+    assert.ok(!r.text.includes('sesame'), 'values are never returned');
+    r = await api(G, 'GET', fnUrl('echo'), { token: user.access });
+    assert.ok(!r.text.includes('sesame'));
+    for (const f of fs.readdirSync(`${srv.dataDir}/functions`).filter((x) => x.startsWith('functions.db')))
+      assert.ok(!fs.readFileSync(`${srv.dataDir}/functions/${f}`).includes('sesame-0123456789'), `${f} holds the value in clear`);
+    for (const bad of [{ BUNBASE_X: '1' }, { '1A': 'x' }, { A: 1 }, ['A']]) {
+      r = await api(G, 'PUT', fnUrl('echo', '/env'), { token: user.access, body: bad });
+      assert.equal(r.status, 400, JSON.stringify(bad));
+    }
+    r = await api(G, 'PUT', fnUrl('echo', '/env'), { token: user.access, body: {} });
+    assert.equal(r.status, 200);
+    assert.equal((await invoke('echo')).json().env.API_KEY, undefined);
+  });
+
   test('the worker environment holds only what the function is given', async () => {
     const r = await invoke('echo');
     const env = r.json().env;
