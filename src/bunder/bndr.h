@@ -5,12 +5,16 @@
  *   util.c     tracked allocator, growable byte strings (bndr_str), number parsing/formatting,
  *              glob matching, the hash table (bndr_dict), the list deque, the sorted-set skiplist
  *   resp.c     incremental, bounded RESP2/inline request parser; RESP2/RESP3 reply writers
- *   db.c       the keyspace: objects, TTL (lazy + active), eviction, WATCH/blocking signals
+ *   db.c       the keyspace: `databases` databases (the current one in s->db), objects, TTL
+ *              (lazy + active), eviction, WATCH/blocking signals, keyspace notifications
  *   cmd_*.c    command implementations; commands.c holds the declarative command table
  *   server.c   listener, clients, dispatcher (auth/arity/flags checked once), write path, cron
  *   aof.c      append-only file (write, fsync policies, load with truncated-tail repair, rewrite)
  *   snapshot.c point-in-time snapshot (SAVE/BGSAVE) format, write and load
- *   config.c   options table (flags, config file, CONFIG GET/SET)
+ *   config.c   options table (flags, config file, CONFIG GET/SET; every other Redis 7 parameter
+ *              accepted and reported)
+ *   cmd_admin.c OBJECT, SLOWLOG, LATENCY, DEBUG, MONITOR, ROLE, no-cluster/replication answers
+ *   acl.c      ACL users; tracking.c CLIENT TRACKING; lua_cmsgpack.c the scripts' cmsgpack
  *   http.c     the HTTP API (/kv, /keys, /health, /metrics, /subscribe) on bb_http
  * Public face for main.c: bunder.h.
  *
