@@ -303,6 +303,12 @@ int bndr_acl_auth(struct bndr_client *c, const struct bndr_arg *user, const stru
     return 1;
 }
 
+const char *bndr_acl_user_name(const struct bndr_client *c)
+{
+    const struct acl_user *u = c->acl_user;
+    return u ? u->name : "default";
+}
+
 int bndr_acl_refuse(struct bndr_client *c, const struct bndr_cmd *cmd, char *msg, size_t cap)
 {
     struct acl_user *u = c->acl_user;

@@ -268,6 +268,7 @@ struct bndr_cmd;
 struct bndr_client;
 int bndr_acl_auth(struct bndr_client *c, const struct bndr_arg *user, const struct bndr_arg *pass);
 int bndr_acl_refuse(struct bndr_client *c, const struct bndr_cmd *cmd, char *msg, size_t cap);
+const char *bndr_acl_user_name(const struct bndr_client *c); /* "default" unless an ACL user */
 
 struct bndr_cmd;
 struct bndr_server;

@@ -127,6 +127,7 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     uint64_t t0 = s->clock_valid ? s->clock_us : bndr_ustime();
     s->clock_valid = 0; /* a nested call (EXEC) reads the clock itself */
     size_t outlen = c->out.len;
+    c->lastcmd = cmd; /* CLIENT LIST's cmd=: the command running or last run, as Redis */
     if (c->reply_mode == 2)
         c->reply_mode = 3;
     uint64_t errs = bndr_errorstat_total();
@@ -160,7 +161,6 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
     ((struct bndr_cmd *)cmd)->calls++;
     s->cur = prev;
     s->stat_commands++;
-    c->lastcmd = cmd;
     if (s->dirty != dirty && (cmd->flags & BNDR_CMD_WRITE)) {
         if (!s->prop_suppress) {
             if (s->prop_argc)
@@ -1107,7 +1107,7 @@ void bndr_client_list(struct bndr_server *s, struct bndr_buf *out, struct bndr_c
 {
     uint64_t now = bndr_mstime();
     for (struct bndr_client *c = only ? only : s->clients; c; c = only ? NULL : c->next) {
-        char line[512];
+        char line[1024];
         char flags[8] = "N";
         int fi = 0;
         if (c->flags & BNDR_CF_MULTI)
@@ -1118,15 +1118,32 @@ void bndr_client_list(struct bndr_server *s, struct bndr_buf *out, struct bndr_c
             flags[fi++] = 'P';
         if (fi)
             flags[fi] = 0;
+        /* Redis 7.0's fields, in its order */
+        size_t argv_mem = 0;
+        for (int i = 0; i < c->argc; i++)
+            argv_mem += c->argv[i].n;
+        const char *user = bndr_acl_user_name(c);
         int n = snprintf(line, sizeof line,
                          "id=%llu addr=%s laddr=%s:%d fd=-1 name=%s age=%llu idle=%llu flags=%s "
-                         "db=%d sub=%llu psub=%llu multi=%d qbuf=%zu obl=%zu resp=%d cmd=%s\n",
+                         "db=%d sub=%llu psub=%llu ssub=0 multi=%d qbuf=%zu qbuf-free=%zu "
+                         "argv-mem=%zu multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 omem=%zu "
+                         "tot-mem=%zu events=%s cmd=%s user=%s redir=%lld resp=%d\n",
                          (unsigned long long)c->id, c->addr, s->cfg.bind, s->actual_port,
                          c->name ? c->name : "", (unsigned long long)((now - c->ctime_ms) / 1000),
                          (unsigned long long)((now - c->last_ms) / 1000), flags, c->db,
                          (unsigned long long)c->chans.n, (unsigned long long)c->pats.n,
-                         (c->flags & BNDR_CF_MULTI) ? c->mqn : -1, c->qlen, c->out.len, c->resp,
-                         c->lastcmd ? c->lastcmd->name : "NULL");
+                         (c->flags & BNDR_CF_MULTI) ? c->mqn : -1, c->qlen,
+                         c->qcap > c->qlen ? c->qcap - c->qlen : 0, argv_mem, c->qcap, c->out.len,
+                         c->wbuf.len, c->qcap + c->out.cap + c->wbuf.cap + sizeof *c,
+                         c->out.len || c->wbuf.len ? "rw" : "r",
+                         c->lastcmd ? c->lastcmd->name : "NULL", user,
+                         (c->trk & BNDR_TRK_ON) ? (long long)c->trk_redirect : -1LL, c->resp);
+        if (n < 0)
+            continue;
+        if ((size_t)n >= sizeof line) { /* a very long name: cut, keep the line's end */
+            n = (int)sizeof line - 1;
+            line[n - 1] = '\n';
+        }
         bndr_buf_add(out, line, (size_t)n);
     }
 }

@@ -481,3 +481,20 @@ test('CLIENT TRACKING (default, BCAST+PREFIX+NOLOOP, OPTIN+CACHING, REDIRECT to 
     await p.stop();
   }
 });
+
+test('CLIENT LIST / CLIENT INFO print the fields redis-server 7.0 prints, in its order', async () => {
+  const p = await startPair();
+  try {
+    const names = async (c) => (await c.str('CLIENT', 'INFO')).split('\r\n')[1].trim().split(' ').map((kv) => kv.split('=')[0]);
+    assert.deepEqual(await names(p.bc), await names(p.rc));
+    await p.bc.call('SELECT', '4');
+    await p.bc.call('CLIENT', 'SETNAME', 'me');
+    const info = await p.bc.str('CLIENT', 'INFO');
+    assert.match(info, / name=me /);
+    assert.match(info, / db=4 /);
+    assert.match(info, / cmd=client /);
+    assert.match(info, / user=default /);
+  } finally {
+    await p.stop();
+  }
+});
