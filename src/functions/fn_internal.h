@@ -63,6 +63,7 @@ struct fn_config {
     /* decided at start (fn_sandbox_probe) */
     int sandbox;         /* 1: workers run inside bubblewrap */
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
+    int worker_missing;  /* 1: bunbase-qjs-worker was not built: 503 */
     char sandbox_why[256];
 };
 

@@ -70,6 +70,14 @@ int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap)
 {
     cfg->sandbox = 0;
     cfg->sandbox_refused = 0;
+    if (cfg->worker_missing) {
+        cfg->sandbox_refused = 1;
+        snprintf(cfg->sandbox_why, sizeof cfg->sandbox_why,
+                 "unavailable: the QuickJS worker %.120s is not built (scripts/setup.sh, then "
+                 "build); functions are refused",
+                 cfg->worker_path);
+        return 0;
+    }
     if (!strcmp(cfg->sandbox_mode, "none")) {
         snprintf(cfg->sandbox_why, sizeof cfg->sandbox_why,
                  "none (BUNBASE_FUNCTIONS_SANDBOX=none: workers run without namespaces)");

@@ -117,7 +117,9 @@ static int fn_dir(struct functions *f, const char *pid, const char *name, char *
 static int refused(struct functions *f, struct bb_http_response *res)
 {
     if (!f->cfg.sandbox_refused) return 0;
-    bb_http_reply_error_status(res, 503, "sandbox_unavailable", f->cfg.sandbox_why);
+    bb_http_reply_error_status(
+        res, 503, f->cfg.worker_missing ? "runtime_unavailable" : "sandbox_unavailable",
+        f->cfg.sandbox_why);
     return 1;
 }
 

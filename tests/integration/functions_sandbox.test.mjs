@@ -106,4 +106,8 @@ test('no sandbox: functions refused unless BUNBASE_FUNCTIONS_SANDBOX=none', asyn
     { env: { BUNBASE_FUNCTIONS_SANDBOX: 'bwrap', BUNBASE_FUNCTIONS_BWRAP_PATH: '/nonexistent/bwrap', BUNBASE_LOG_LEVEL: 'warn' }, timeoutMs: 60000 });
   assert.notEqual(strict.code, 0);
   assert.match(strict.stderr, /BUNBASE_FUNCTIONS_SANDBOX=bwrap but bubblewrap is not installed/);
+  const noWorker = await runCommand(path.join(BUILD_DIR, 'bunbased'), ['serve', '--listen', '127.0.0.1:0', '--data', fs.mkdtempSync('/tmp/bb-it-sb-')],
+    { env: { BUNBASE_FUNCTIONS_WORKER_PATH: '/nonexistent/bunbase-qjs-worker', BUNBASE_LOG_LEVEL: 'warn' }, timeoutMs: 60000 });
+  assert.notEqual(noWorker.code, 0, 'a worker path that was asked for must exist');
+  assert.match(noWorker.stderr, /BUNBASE_FUNCTIONS_WORKER_PATH \/nonexistent\/bunbase-qjs-worker is not executable/);
 });
