@@ -1224,6 +1224,11 @@ static void h_users_list(struct bb_http_request *req, struct bb_http_response *r
     }
     json_t *out = NULL;
     int st = ta_db(c.ta, c.pid, "GET", url, NULL, &out);
+    if (st == 404) { /* no user has signed up yet: the collection does not exist */
+        json_decref(out);
+        out = json_pack("{s:[]}", "documents");
+        st = 200;
+    }
     if (st == 400) {
         err_reply(res, 400, "invalid_cursor", "cursor is not one this list returned");
     } else if (st != 200 || !out) {

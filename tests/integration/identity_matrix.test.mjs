@@ -21,6 +21,9 @@ const PUBLIC = new Set([
   'GET /health', 'GET /metrics', 'GET /v1/debug/routes', 'GET /.well-known/jwks.json',
   'GET /v1/instance/status', 'POST /v1/setup', 'POST /v1/auth/register', 'POST /v1/auth/login',
   'POST /v1/auth/refresh',
+  // tenant-auth: a project's public signing keys, and the OAuth provider's redirect back (the
+  // state parameter, single use, is its credential)
+  'GET /v1/projects/{projectId}/auth/jwks.json', 'GET /v1/auth/project/oauth/{provider}/callback',
   // test-only routes (BUNBASE_DEBUG_ROUTES=1)
   'GET /v1/debug/sleep', 'POST /v1/debug/echo', 'GET /v1/debug/sse', 'GET /v1/debug/platform/routes',
 ]);

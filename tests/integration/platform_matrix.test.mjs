@@ -6,11 +6,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 
 import { sleep, startServer } from './harness.mjs';
 import { FAST_ENV, addMember, api, loginUser, newPat, newProject, newUser, streamHead } from './platform_lib.mjs';
+import { TOKEN, http } from './kms_lib.mjs';
 
 // roles × resources × actions (docs/platform.md, "Authorization matrix")
 const RWA = ['read', 'write', 'admin'];
@@ -37,17 +36,22 @@ const HANDLER_REFUSALS = new Set(['provider_disabled', 'sign_in_required']);
 const CREDS = ['none', 'expired_token', 'expired_pat', 'revoked_pat', 'wrong_pk', 'wrong_sk', 'other_session',
   'viewer', 'member', 'admin', 'owner', 'pk', 'sk'];
 
-/** An access token signed with the server's own key (read from its data dir) that expired an hour
- * ago: everything about it is valid but its exp. */
-function accessToken(dataDir, user, expIn = -3600) {
-  const dir = path.join(dataDir, 'bun_auth');
-  const pem = fs.readdirSync(dir).find((f) => /^key-.+\.pem$/.test(f));
-  const kid = pem.slice(4, -4);
-  const key = crypto.createPrivateKey(fs.readFileSync(path.join(dir, pem)));
+/** An access token signed with the server's own key (bun-auth's signing key, kept by bun-kms under
+ * _system/bun-auth-signing: signed there with the internal token) that expired an hour ago:
+ * everything about it is valid but its exp. */
+async function accessToken(base, user, expIn = -3600) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const meta = await http(base, 'GET', '/v1/kms/_system/keys/bun-auth-signing');
+  assert.equal(meta.status, 200, meta.text);
+  const kid = meta.json.versions.find((v) => v.version === meta.json.current_version)?.kid ??
+    meta.json.versions[0].kid;
   const now = Math.floor(Date.now() / 1000);
   const input = `${b64({ alg: 'EdDSA', typ: 'JWT', kid })}.${b64({ iss: 'bunbase', aud: 'bunbase-api', sub: user.id, sid: user.session_id, iat: now - 7200, exp: now + expIn, jti: crypto.randomUUID() })}`;
-  return `${input}.${crypto.sign(null, Buffer.from(input), key).toString('base64url')}`;
+  const sig = await http(base, 'POST', '/v1/kms/_system/keys/bun-auth-signing/sign',
+    { body: { alg: 'EdDSA', encoding: 'jose', message: Buffer.from(input).toString('base64') } });
+  assert.equal(sig.status, 200, sig.text);
+  assert.equal(sig.json.kid, kid);
+  return `${input}.${Buffer.from(sig.json.signature, 'base64').toString('base64url')}`;
 }
 
 // Routes whose allowed call would destroy the fixture: run with a fresh credential / target.
@@ -77,7 +81,7 @@ describe('authorization matrix (generated from the route table)', () => {
   let s, base, table, fx;
 
   before(async () => {
-    s = await startServer({ env: { ...FAST_ENV, BUNBASE_PLATFORM_MAX_PROJECTS_PER_USER: '0' } });
+    s = await startServer({ env: { ...FAST_ENV, BUNBASE_INTERNAL_TOKEN: TOKEN, BUNBASE_PLATFORM_MAX_PROJECTS_PER_USER: '0' } });
     base = s.url;
     table = (await api(base, 'GET', '/v1/debug/platform/routes')).json;
     const [owner, admin, member, viewer, outsider] = await Promise.all(
@@ -93,12 +97,12 @@ describe('authorization matrix (generated from the route table)', () => {
     const expired = await newPat(base, owner.access, { name: 'expired', ttl_seconds: 1 });
     await sleep(1200);
     fx = { owner, admin, member, viewer, outsider, P, Q, revoked: revoked.token, expiredPat: expired.token,
-      expiredJwt: accessToken(s.dataDir, owner) };
+      expiredJwt: await accessToken(base, owner) };
     // the forged token is only expired: the same construction with a live exp is accepted
     const r = await api(base, 'GET', '/v1/auth/me', { token: fx.expiredJwt });
     assert.equal(r.status, 401, r.text);
     assert.match(r.code, /expired/);
-    const live = await api(base, 'GET', '/v1/auth/me', { token: accessToken(s.dataDir, owner, 600) });
+    const live = await api(base, 'GET', '/v1/auth/me', { token: await accessToken(base, owner, 600) });
     assert.equal(live.status, 200, live.text);
   });
   after(async () => { if (s) await s.stop(); });

@@ -299,7 +299,12 @@ describe('tenant-auth', () => {
   });
 
   test('admin routes: list with pagination, create, get, delete; the matrix decides who', async () => {
-    let r = await api(G, 'POST', `/v1/projects/${p.id}/auth/users`, { key: p.sk, body: { email: 'made@example.com', password: 'made-password-1' } });
+    // a project nobody has signed up to yet lists no users (not 503)
+    const fresh = await newProject(G, dev.access, 'App Empty');
+    let r = await api(G, 'GET', `/v1/projects/${fresh.id}/auth/users`, { key: fresh.sk });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { users: [], cursor: null });
+    r = await api(G, 'POST', `/v1/projects/${p.id}/auth/users`, { key: p.sk, body: { email: 'made@example.com', password: 'made-password-1' } });
     assert.equal(r.status, 201, r.text);
     const made = r.json.id;
     const seen = [];
