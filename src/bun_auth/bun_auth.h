@@ -106,4 +106,25 @@ int bun_auth_rotate_key(struct bun_auth *a, char *kid_out, size_t kidcap);
  * kid, alg EdDSA, use sig), current first. Served at GET /.well-known/jwks.json. Any thread. */
 int bun_auth_jwks(struct bun_auth *a, struct json_t **out);
 
+/* ------------------------------------------------------------------ project tokens
+ * Short-lived tokens that stand for one project's admin on the data plane (documents, KV), handed
+ * to a function for the length of an invocation (BunBase.admin(); src/functions/). Stateless:
+ *
+ *     bbf_<expires_ms>_<mac>_<projectId>    mac = hex(HMAC-SHA-256(K, "<expires_ms>_<projectId>"))
+ *     K = HMAC-SHA-256(internal token, "bunbase project token v1")
+ *
+ * (no dots: never mistaken for a JWT by bun-auth's resolver, which comes first), so any bunbased holding the internal token mints and verifies them without a shared table (a
+ * new internal token invalidates every one). Never a project key: revoking or rotating the
+ * project's sk_ does not touch them, the short expiry does. The platform's resolver accepts them
+ * (BB_IDENTITY_PROJECT_TOKEN, the matrix's sk_ row, data-plane routes only). Pure functions, any
+ * thread, no blocking. */
+#define BUN_AUTH_PROJECT_TOKEN_MAX 192 /* bytes, NUL included */
+/* 0, or BB_EINVAL (no token, invalid project id, out too small). */
+int bun_auth_project_token_mint(const char *internal_token, const char *project_id,
+                                int64_t expires_ms, char *out, size_t cap);
+/* 0 with pid (cap >= 73) and *expires_ms filled; BB_ENOTFOUND (not a bbf_ token), BB_EAUTH
+ * (malformed or bad MAC; constant-time compare), BB_ETIMEDOUT (valid but expired at now_ms). */
+int bun_auth_project_token_verify(const char *internal_token, const char *token, int64_t now_ms,
+                                  char *pid, size_t pidcap, int64_t *expires_ms);
+
 #endif

@@ -31,6 +31,7 @@ const char *bb_identity_kind_name(enum bb_identity_kind kind)
     case BB_IDENTITY_PROJECT_KEY_PUBLIC: return "project-key-public";
     case BB_IDENTITY_PROJECT_KEY_SECRET: return "project-key-secret";
     case BB_IDENTITY_END_USER_JWT: return "end-user-jwt";
+    case BB_IDENTITY_PROJECT_TOKEN: return "project-token";
     }
     return "unknown";
 }

@@ -53,6 +53,8 @@ enum bb_identity_kind {
     BB_IDENTITY_PROJECT_KEY_PUBLIC = 1 << 6, /* pk_… */
     BB_IDENTITY_PROJECT_KEY_SECRET = 1 << 7, /* sk_… */
     BB_IDENTITY_END_USER_JWT = 1 << 8,
+    BB_IDENTITY_PROJECT_TOKEN = 1 << 9, /* bbf_…: a function's short-lived project admin token
+                                           (bun_auth.h); the platform's resolver */
 };
 
 /* Every kind the internal token yields. */

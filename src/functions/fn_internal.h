@@ -60,6 +60,8 @@ struct fn_config {
     char bun_worker[1200];  /* <data>/functions/bun-worker.js (written at start) */
     char sandbox_mode[8];   /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
     char bwrap_path[256];   /* BUNBASE_FUNCTIONS_BWRAP_PATH */
+    uint64_t token_ttl_ms;  /* BUNBASE_FUNCTIONS_TOKEN_TTL_MS: BunBase.admin()'s project token */
+    char gateway_url[512];  /* BUNBASE_FUNCTIONS_GATEWAY_URL (default: the gateway's own URL) */
     /* decided at start (fn_sandbox_probe) */
     int sandbox;         /* 1: workers run inside bubblewrap */
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
@@ -187,6 +189,10 @@ struct fn_call {
     size_t nheaders;
     const void *body;
     size_t body_len;
+    /* the invocation's context (docs/functions.md, BunBase.admin()); NULL: none */
+    const char *request_id;  /* X-Request-Id of the request that invoked it: propagated */
+    const char *gateway_url; /* where BunBase.admin() sends its calls (through the fetch proxy) */
+    const char *token;       /* bbf_… project token (bun_auth.h), short-lived */
     /* out (owned: fn_call_release) */
     int status;
     char **hdr_names, **hdr_values;

@@ -649,6 +649,14 @@ int fn_fetch_allowed(const char *allow, const char *url)
     return 0;
 }
 
+/* 1 when url is below the invocation's gateway URL ("<gateway>/…"): BunBase.admin()'s calls,
+ * allowed whatever BUNBASE_FUNCTIONS_FETCH_ALLOW says (they carry the project token only). */
+static int to_gateway(const struct fn_call *c, const char *url)
+{
+    size_t n = c->gateway_url ? strlen(c->gateway_url) : 0;
+    return n && !strncmp(url, c->gateway_url, n) && url[n] == '/';
+}
+
 /* Answers one FETCH frame of the worker: refused (not allowed, too many), or made with bb_httpc
  * within the invocation's deadline. 0, or -1 when the worker cannot be answered. */
 static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint8_t *pl, size_t len,
@@ -685,7 +693,7 @@ static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint
                  "(BUNBASE_FUNCTIONS_FETCH_MAX)",
                  (unsigned long long)cfg->fetch_max);
         err = ebuf;
-    } else if (!err && !fn_fetch_allowed(cfg->fetch_allow, url)) {
+    } else if (!err && !to_gateway(c, url) && !fn_fetch_allowed(cfg->fetch_allow, url)) {
         snprintf(ebuf, sizeof ebuf, "%.120s is not on BUNBASE_FUNCTIONS_FETCH_ALLOW", url);
         err = ebuf;
     } else if (!err && now + 10 >= deadline) {
@@ -700,7 +708,7 @@ static int proxy_fetch(struct fn_pools *p, struct fn_call *c, int fd, const uint
             .body_len = bn,
             .timeout_ms = (long)(deadline - now),
             .max_response_bytes = (size_t)cfg->max_body_bytes,
-            .request_id = c->invocation_id,
+            .request_id = c->request_id && *c->request_id ? c->request_id : c->invocation_id,
         };
         int rc = bb_httpc_do(&hr, &out);
         if (rc) {
@@ -752,6 +760,9 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
         fn_buf_str(&b, c->headers[i].value, strlen(c->headers[i].value));
     }
     fn_buf_str(&b, c->body, c->body_len);
+    const char *ctxs[3] = {c->request_id, c->gateway_url, c->token};
+    for (int i = 0; i < 3; i++) /* the context: BunBase.admin() */
+        fn_buf_str(&b, ctxs[i] ? ctxs[i] : "", ctxs[i] ? strlen(ctxs[i]) : 0);
     int kill_it = 0;
     unsigned fetches = 0;
     if (fn_buf_finish(&b) != 0 || b.len - 4 > fn_config_max_frame(cfg)) {

@@ -21,7 +21,9 @@
 enum fn_frame_type {
     /* service -> worker */
     FN_FRAME_INVOKE = 0x01,       /* u32 timeout_ms | str invocation_id | str method | str url |
-                                     u32 nheaders | (str name | str value)* | str body */
+                                     u32 nheaders | (str name | str value)* | str body |
+                                     [str request_id | str gateway_url | str token]: the context
+                                     (optional: a reader takes it when the bytes are there) */
     FN_FRAME_FETCH_RESULT = 0x02, /* u32 fetch_id | u16 status (0: failed) | u32 nheaders |
                                      (str name | str value)* | str body | str error */
     /* worker -> service */

@@ -36,11 +36,13 @@
 #include "bb_log.h"
 #include "bb_proc.h"
 #include "bb_time.h"
+#include "bun_auth.h"
 #include "fn_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,6 +593,12 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     for (size_t i = 0; i < req->nheaders; i++)
         if (!hidden_request_header(req->headers[i].name))
             hp[nh++] = (struct bb_http_header_pair){req->headers[i].name, req->headers[i].value};
+    /* the context: a project token for BunBase.admin(), minted per invocation (bun_auth.h) */
+    char token[BUN_AUTH_PROJECT_TOKEN_MAX];
+    if (bun_auth_project_token_mint(f->rt->internal_token, pid,
+                                    (int64_t)(bb_time_wall_ms() + f->cfg.token_ttl_ms), token,
+                                    sizeof token) != 0)
+        token[0] = '\0'; /* no internal token: BunBase.admin() says so */
     const char *fwd = bb_http_header(req, "X-Bunbase-Forwarded-Path");
     struct fn_call c = {
         .project_id = pid,
@@ -604,10 +612,14 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
         .nheaders = nh,
         .body = req->body,
         .body_len = req->body_len,
+        .request_id = req->request_id,
+        .gateway_url = f->cfg.gateway_url,
+        .token = token,
     };
     uint64_t t0 = bb_time_mono_ms();
     int64_t started = (int64_t)bb_time_wall_ms();
     fn_pools_invoke(f->pools, &c);
+    sodium_memzero(token, sizeof token);
     free(hp);
     struct fn_invocation inv = {
         .project_id = pid,
@@ -721,6 +733,26 @@ static void functions_free(struct functions *f)
     free(f);
 }
 
+/* BUNBASE_FUNCTIONS_GATEWAY_URL, else this bunbased's gateway: http(s)://authority, no path. */
+static int gateway_url_init(struct fn_config *c, const struct bb_runtime *rt, char *err,
+                            size_t errcap)
+{
+    if (!c->gateway_url[0] && rt->public_url)
+        snprintf(c->gateway_url, sizeof c->gateway_url, "%s", rt->public_url);
+    size_t n = strlen(c->gateway_url);
+    while (n && c->gateway_url[n - 1] == '/')
+        c->gateway_url[--n] = '\0';
+    const char *a = !strncmp(c->gateway_url, "http://", 7)    ? c->gateway_url + 7
+                    : !strncmp(c->gateway_url, "https://", 8) ? c->gateway_url + 8
+                                                              : NULL;
+    if (n && (!a || !*a || strpbrk(a, "/?#@ "))) {
+        snprintf(err, errcap,
+                 "BUNBASE_FUNCTIONS_GATEWAY_URL must be http(s)://host[:port] without a path");
+        return BB_EINVAL;
+    }
+    return 0;
+}
+
 static int functions_start(struct bb_runtime *rt, void **state, char *err, size_t errcap)
 {
     struct functions *f = calloc(1, sizeof *f);
@@ -733,6 +765,7 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
     pthread_cond_init(&f->cv, &ca);
     pthread_condattr_destroy(&ca);
     int rc = fn_config_load(&f->cfg, err, errcap);
+    if (rc == 0) rc = gateway_url_init(&f->cfg, rt, err, errcap);
     if (rc == 0) rc = fn_sandbox_probe(&f->cfg, err, errcap);
     if (rc == 0) {
         snprintf(f->dir, sizeof f->dir, "%s/functions", rt->cfg->data_dir);

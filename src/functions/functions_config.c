@@ -70,6 +70,11 @@ const struct bb_knob fn_knobs[] = {
                        "required (start fails without); none: no namespaces (trusted code only)"),
     BB_KNOB_PATH_ROW(struct fn_config, bwrap_path, "BUNBASE_FUNCTIONS_BWRAP_PATH", "/usr/bin/bwrap",
                      "the bubblewrap executable"),
+    U64(token_ttl_ms, "BUNBASE_FUNCTIONS_TOKEN_TTL_MS", "300000", 1000, 86400000,
+        "lifetime of the project token an invocation gets for BunBase.admin() (minted per call)"),
+    BB_KNOB_STR_ROW(struct fn_config, gateway_url, "BUNBASE_FUNCTIONS_GATEWAY_URL", "",
+                    "the gateway URL BunBase.admin() calls (http://host:port); empty: this "
+                    "bunbased's own gateway"),
     BB_KNOBS_END,
 };
 

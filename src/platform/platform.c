@@ -188,7 +188,7 @@ const struct plat_route plat_routes[] = {
     /* the gateway to the data plane (platform_gateway.c): documents and KV, console form
      * (session or PAT, the caller's role) and key-based form (pk_ / sk_, the key's project) */
     PLAT_GW_ROUTES("/v1/projects/{projectId}", DEV),
-    PLAT_GW_ROUTES("/v1", KEYS | BB_IDENTITY_END_USER_JWT),
+    PLAT_GW_ROUTES("/v1", KEYS | BB_IDENTITY_END_USER_JWT | BB_IDENTITY_PROJECT_TOKEN),
     PLAT_GW_PREFLIGHTS,
     {"GET", "/v1/projects/{projectId}/cors", plat_h_gw_cors_get, DEV, POOL, 0, RES_CONFIG,
      ACT_READ},
@@ -267,6 +267,7 @@ static void kinds_json(json_t *arr, unsigned mask)
              {BB_IDENTITY_PROJECT_KEY_PUBLIC, "pk"},
              {BB_IDENTITY_PROJECT_KEY_SECRET, "sk"},
              {BB_IDENTITY_END_USER_JWT, "end_user"},
+             {BB_IDENTITY_PROJECT_TOKEN, "project_token"},
              {BB_IDENTITY_INTERNAL_SERVICE, "internal"}};
     for (size_t i = 0; i < sizeof k / sizeof k[0]; i++)
         if (mask & k[i].bit) json_array_append_new(arr, json_string(k[i].name));

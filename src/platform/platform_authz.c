@@ -190,7 +190,7 @@ int platform_routes_check(const struct plat_route *rt, size_t n, char *err, size
         else if (r->res > RES_ACCOUNT && !has_pid && r->res != RES_PROJECT &&
                  (r->auth &
                   ~(unsigned)(BB_IDENTITY_PROJECT_KEY_PUBLIC | BB_IDENTITY_PROJECT_KEY_SECRET |
-                              BB_IDENTITY_END_USER_JWT)))
+                              BB_IDENTITY_END_USER_JWT | BB_IDENTITY_PROJECT_TOKEN)))
             why = "is project-scoped but has no {projectId} (only key-only routes take the "
                   "project from the key)";
         else if ((r->res == RES_ACCOUNT || r->res == RES_PUBLIC) && has_pid)
@@ -252,8 +252,9 @@ int platform_authorize(void *arg, const struct bb_http_request *req, const char 
 
     /* an end user signed in with tenant-auth may do what the project's pk_ may, on the routes
      * that accept end users (data and the app's sign-in routes, never administration) */
+    /* a function's project token (bbf_) is the sk_ row, on the data-plane routes that accept it */
     if (id->kind == BB_IDENTITY_PROJECT_KEY_PUBLIC || id->kind == BB_IDENTITY_PROJECT_KEY_SECRET ||
-        id->kind == BB_IDENTITY_END_USER_JWT) {
+        id->kind == BB_IDENTITY_END_USER_JWT || id->kind == BB_IDENTITY_PROJECT_TOKEN) {
         if (!pid && pr->res == RES_ACCOUNT) {
             *code = "forbidden", *msg = "project keys cannot use this route";
             return 403;
@@ -263,7 +264,10 @@ int platform_authorize(void *arg, const struct bb_http_request *req, const char 
             *code = "key_wrong_project", *msg = "this key belongs to another project";
             return 403;
         }
-        int pr_ = id->kind == BB_IDENTITY_PROJECT_KEY_SECRET ? PR_SK : PR_PK;
+        int pr_ =
+            id->kind == BB_IDENTITY_PROJECT_KEY_SECRET || id->kind == BB_IDENTITY_PROJECT_TOKEN
+                ? PR_SK
+                : PR_PK;
         if (!plat_matrix_allows(pr_, pr->res, pr->act)) {
             *code = "forbidden";
             *msg = pr_ == PR_PK ? "a publishable key (pk_) may not do this"

@@ -498,6 +498,24 @@ int plat_resolve(void *arg, const struct bb_http_request *req, struct bb_identit
             out->scopes = scopes;
             return 0;
         }
+        if (!strncmp(tok, "bbf_", 4)) { /* a function's project token (bun_auth.h) */
+            int64_t exp = 0;
+            int rc = bun_auth_project_token_verify(p->rt->internal_token, tok,
+                                                   (int64_t)bb_time_wall_ms(), out->project_id,
+                                                   sizeof out->project_id, &exp);
+            if (rc == BB_ETIMEDOUT) {
+                out->project_id[0] = '\0';
+                why->code = "token_expired", why->msg = "this project token has expired";
+                return BB_EAUTH;
+            }
+            if (rc) {
+                out->project_id[0] = '\0';
+                why->code = "invalid_token", why->msg = "invalid project token";
+                return BB_EAUTH;
+            }
+            out->kind = BB_IDENTITY_PROJECT_TOKEN;
+            return 0;
+        }
         if (!strncmp(tok, "sk_", 3))
             return key_identity(p, tok, out, why, BB_IDENTITY_PROJECT_KEY_SECRET);
         if (!strncmp(tok, "pk_", 3)) {

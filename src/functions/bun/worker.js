@@ -5,14 +5,16 @@
 //   bun worker.js --check FILE                          load and print "ok" or the error (exit 1)
 //
 // Embedded into bunbased at build time and written to <data>/functions/bun-worker.js at start;
-// started by the service inside the same sandbox as the QuickJS worker (no network: fetch is not
-// available), with only the function's environment. The deadline is the service's: it kills the
-// process when no answer came in time. console output travels as LOG frames.
+// started by the service inside the same sandbox as the QuickJS worker (no network), with only the
+// function's environment. fetch() is replaced by the service's proxy (FETCH / FETCH_RESULT frames,
+// the allow-list and the gateway, as in QuickJS); BunBase.admin() (admin.js, prepended) uses it.
+// The deadline is the service's: it kills the process when no answer came in time. console output
+// travels as LOG frames.
 import fs from 'node:fs';
 import { format } from 'node:util';
 
 const FD = 3;
-const T = { INVOKE: 0x01, READY: 0x10, LOAD_ERROR: 0x11, LOG: 0x20, RESPONSE: 0x21, ERROR: 0x22 };
+const T = { INVOKE: 0x01, FETCH_RESULT: 0x02, READY: 0x10, LOAD_ERROR: 0x11, LOG: 0x20, RESPONSE: 0x21, ERROR: 0x22, FETCH: 0x23 };
 const ERR = { EXCEPTION: 1, BAD_RESPONSE: 4, TOO_LARGE: 5 };
 
 const argv = process.argv.slice(2);
@@ -61,6 +63,51 @@ for (const [k, lv] of Object.entries(LEVEL)) {
   console[k] = (...a) => { if (!checkFile) send(T.LOG, [Buffer.from([lv]), str(format(...a))]); };
 }
 
+// ------------------------------------------------------------------ fetch → FETCH frames
+let fetchSeq = 0;
+const fetches = new Map(); // id -> {resolve, reject, url}
+async function proxyFetch(input, init) {
+  const req = new Request(input, init);
+  const body = req.method === 'GET' || req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(await req.arrayBuffer());
+  const pairs = [];
+  for (const [k, v] of req.headers) pairs.push(str(k), str(v));
+  const id = ++fetchSeq;
+  const p = new Promise((resolve, reject) => fetches.set(id, { resolve, reject, url: req.url }));
+  if (send(T.FETCH, [u32(id), str(req.method), str(req.url), u32(pairs.length / 2), ...pairs, str(body)]) !== 0) {
+    fetches.delete(id);
+    throw new RangeError('fetch: the request is over the frame limit');
+  }
+  return p;
+}
+function fetched(p) {
+  const r = new Reader(p);
+  const id = r.u32();
+  const status = r.b.readUInt16LE(r.o); r.o += 2;
+  const n = r.u32();
+  const headers = new Headers();
+  for (let i = 0; i < n; i++) {
+    const k = r.str().toString(), v = r.str().toString();
+    try { headers.append(k, v); } catch { /* dropped */ }
+  }
+  const body = r.str();
+  const error = r.str().toString();
+  const f = fetches.get(id);
+  if (!f) return;
+  fetches.delete(id);
+  if (!status) { f.reject(new TypeError(`fetch failed: ${error}`)); return; }
+  const nullBody = [101, 204, 205, 304].includes(status);
+  const res = new Response(nullBody ? null : body, { status: status < 200 ? 200 : status, headers });
+  Object.defineProperty(res, 'url', { value: f.url });
+  f.resolve(res);
+}
+Object.defineProperty(globalThis, 'fetch', { value: proxyFetch, writable: true, configurable: true });
+
+// BunBase.admin() (admin.js): the invocation's context
+let current = null;
+const installAdmin = globalThis.__bbAdminInstall;
+delete globalThis.__bbAdminInstall;
+if (installAdmin) installAdmin(globalThis, () => current, (u, i) => proxyFetch(u, i));
+
 // ------------------------------------------------------------------ load
 async function load() {
   const mod = await import(bundle);
@@ -96,11 +143,14 @@ async function invoke(p) {
     try { headers.append(k, v); } catch { /* not a valid header: dropped */ }
   }
   const body = r.str();
+  const cx = [];
+  for (let i = 0; i < 3 && r.o < r.b.length; i++) cx.push(r.str().toString());
+  current = { projectId: process.env.BUNBASE_PROJECT_ID, requestId: cx[0] || '', gatewayUrl: cx[1] || '', token: cx[2] || '' };
   const full = url.startsWith('/') ? `http://${headers.get('host') || 'localhost'}${url}` : url;
   let res;
   try {
     const req = new Request(full, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
-    const ctx = { waitUntil() {}, passThroughOnException() {} };
+    const ctx = { waitUntil() {}, passThroughOnException() {}, requestId: current.requestId, projectId: current.projectId };
     res = await (typeof handler === 'function' ? handler(req, process.env, ctx) : handler.fetch(req, process.env, ctx));
   } catch (e) {
     send(T.ERROR, [Buffer.from([ERR.EXCEPTION]), str(errText(e))]);
@@ -126,9 +176,14 @@ async function invoke(p) {
     send(T.ERROR, [Buffer.from([ERR.TOO_LARGE]), str(`the response (${bytes.length} bytes) is over the limit of ${maxFrame} bytes`)]);
 }
 
+// One invocation at a time (the service sends the next INVOKE after the answer), but frames keep
+// being read while it runs: FETCH_RESULTs answer its fetches.
 for (;;) {
   const h = await readExact(5);
   const len = h.readUInt32LE(0);
-  if (len < 1 || len > maxFrame || h[4] !== T.INVOKE) process.exit(4);
-  await invoke(await readExact(len - 1));
+  if (len < 1 || len > maxFrame) process.exit(4);
+  const p = await readExact(len - 1);
+  if (h[4] === T.INVOKE) invoke(p).catch((e) => send(T.ERROR, [Buffer.from([ERR.EXCEPTION]), str(errText(e))]));
+  else if (h[4] === T.FETCH_RESULT) fetched(p);
+  else process.exit(4);
 }

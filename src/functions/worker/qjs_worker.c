@@ -710,16 +710,27 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
     }
     fn_rd_str(&r, &body, &bn);
     if (r.bad) _exit(4); /* the service never sends a malformed frame: stop */
+    /* the optional context: request id, gateway URL, project token (BunBase.admin()) */
+    JSValue cx = JS_NewArray(ctx);
+    for (uint32_t i = 0; i < 3 && r.off < r.len; i++) {
+        const uint8_t *v;
+        size_t vn;
+        if (fn_rd_str(&r, &v, &vn)) _exit(4);
+        JS_SetPropertyUint32(ctx, cx, i, JS_NewStringLen(ctx, (const char *)v, vn));
+    }
 
     g_interrupted = 0;
     g_settled = 0;
     g_fetches = 0;
     g_deadline_ns = timeout_ms ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
-    JSValue args[5] = {JS_DupValue(ctx, w->handler), JS_NewStringLen(ctx, (const char *)method, mn),
-                       JS_NewStringLen(ctx, (const char *)url, un), headers,
-                       JS_NewArrayBufferCopy(ctx, body, bn)};
-    JSValue rv = JS_Call(ctx, w->dispatch, JS_UNDEFINED, 5, args);
-    for (int i = 0; i < 5; i++)
+    JSValue args[6] = {JS_DupValue(ctx, w->handler),
+                       JS_NewStringLen(ctx, (const char *)method, mn),
+                       JS_NewStringLen(ctx, (const char *)url, un),
+                       headers,
+                       JS_NewArrayBufferCopy(ctx, body, bn),
+                       cx};
+    JSValue rv = JS_Call(ctx, w->dispatch, JS_UNDEFINED, 6, args);
+    for (int i = 0; i < 6; i++)
         JS_FreeValue(ctx, args[i]);
     int state = 0; /* 0 ok so far, -1 timeout, -2 out of memory */
     if (JS_IsException(rv)) {

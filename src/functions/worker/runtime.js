@@ -537,10 +537,22 @@
   define('process', { env: native.env() });
   define('self', G);
 
+  // BunBase.admin() (admin.js, prepended to this file): the invocation's context
+  let current = null;
+  const installAdmin = G.__bbAdminInstall;
+  delete G.__bbAdminInstall;
+  if (installAdmin) installAdmin(G, () => current, (u, i) => G.fetch(u, i));
+
   // ------------------------------------------------------------------ dispatch (called by C)
   // handler: the bundle's default export. Resolves through native.settle(1, [status, [name,
   // value, ...], ArrayBuffer]) or native.settle(0, error).
-  function dispatch(handler, method, url, flatHeaders, body) {
+  function dispatch(handler, method, url, flatHeaders, body, cx) {
+    current = {
+      projectId: process.env.BUNBASE_PROJECT_ID,
+      requestId: (cx && cx[0]) || '',
+      gatewayUrl: (cx && cx[1]) || '',
+      token: (cx && cx[2]) || '',
+    };
     let req;
     try {
       const h = new Headers();
@@ -555,7 +567,7 @@
       native.settle(0, e);
       return;
     }
-    const ctx = { waitUntil() {}, passThroughOnException() {} };
+    const ctx = { waitUntil() {}, passThroughOnException() {}, requestId: current.requestId, projectId: current.projectId };
     let p;
     try {
       p = typeof handler === 'function' ? handler(req, process.env, ctx) : handler.fetch(req, process.env, ctx);
