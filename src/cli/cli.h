@@ -11,6 +11,8 @@
  *   cmd_projects.c  projects, members, keys
  *   cmd_db.c        db (collections, documents, query, import/export, indexes, rules)
  *   cmd_kv.c        kv, redis-url
+ *   cmd_functions.c functions (init templates, deploy with bun bundling, invoke, logs, versions)
+ *   cmd_auth.c      auth (the project's end users and its sign-in config)
  *
  * The CLI links bb_base and bb_httpc only, never the server. Single-threaded.
  */
@@ -78,6 +80,7 @@ struct cli {
     char profile_buf[128];
     int lock_fd;         /* >= 0 while the config lock is held */
     int session_end_ok;  /* logout: a session that already ended is not an error to print */
+    const char *const *extra_headers; /* more "Name: value" lines for cli_request (invoke) */
 };
 
 /* ---- main.c */
@@ -138,6 +141,9 @@ const char *cli_cell(const json_t *j, char *buf, size_t cap);
 void cli_print_ok(struct cli *c, json_t *extra_stolen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Every value of a repeatable option, in order; returns how many (at most cap). */
+int cli_opt_all(const struct cli *c, const char *name, const char **out, int cap);
+
 /* ---- input helpers (cmd_account.c) */
 /* Reads a whole file ("-" = stdin) of at most cap bytes; *out malloc'ed and NUL-terminated. */
 int cli_read_file(const char *path, size_t cap, char **out, size_t *len);
@@ -184,5 +190,21 @@ CLI_HANDLER(cmd_kv_set);
 CLI_HANDLER(cmd_kv_del);
 CLI_HANDLER(cmd_kv_keys);
 CLI_HANDLER(cmd_redis_url);
+CLI_HANDLER(cmd_fn_init);
+CLI_HANDLER(cmd_fn_deploy);
+CLI_HANDLER(cmd_fn_list);
+CLI_HANDLER(cmd_fn_delete);
+CLI_HANDLER(cmd_fn_invoke);
+CLI_HANDLER(cmd_fn_logs);
+CLI_HANDLER(cmd_fn_versions);
+CLI_HANDLER(cmd_fn_rollback);
+CLI_HANDLER(cmd_auth_users_list);
+CLI_HANDLER(cmd_auth_users_create);
+CLI_HANDLER(cmd_auth_users_get);
+CLI_HANDLER(cmd_auth_users_disable);
+CLI_HANDLER(cmd_auth_users_enable);
+CLI_HANDLER(cmd_auth_users_delete);
+CLI_HANDLER(cmd_auth_config_get);
+CLI_HANDLER(cmd_auth_config_set);
 
 #endif

@@ -105,14 +105,15 @@ int cli_pct_encode(const char *s, size_t len, char *out, size_t cap)
 
 /* One HTTP exchange; 0 or an exit code after printing why. */
 static int send(struct cli *c, const char *method, const char *path, const char *ctype,
-                const void *body, size_t len, const char *bearer, struct bb_httpc_response *resp)
+                const void *body, size_t len, const char *bearer, const char *const *extra,
+                struct bb_httpc_response *resp)
 {
     char url[CLI_MAX_URL + 8192];
     const char *base = cli_base_url(c);
     if ((size_t)snprintf(url, sizeof url, "%s%s", base, path) >= sizeof url)
         return cli_fail(c, CLI_EUSAGE, "too_long", "request URL too long");
     char auth[4096], ct[160];
-    const char *headers[4];
+    const char *headers[4 + CLI_MAX_OPTS];
     int nh = 0;
     if (bearer) {
         if ((size_t)snprintf(auth, sizeof auth, "Authorization: Bearer %s", bearer) >= sizeof auth)
@@ -123,6 +124,8 @@ static int send(struct cli *c, const char *method, const char *path, const char 
         snprintf(ct, sizeof ct, "Content-Type: %s", ctype);
         headers[nh++] = ct;
     }
+    for (int i = 0; extra && extra[i] && i < CLI_MAX_OPTS; i++)
+        headers[nh++] = extra[i];
     headers[nh] = NULL;
     struct bb_httpc_request req = {
         .method = method,
@@ -172,7 +175,8 @@ static int refresh(struct cli *c, const char *used_access, int force)
         return cli_fail(c, CLI_ESERVER, "nomem", "out of memory");
     }
     struct bb_httpc_response resp;
-    rc = send(c, "POST", "/v1/auth/refresh", "application/json", text, strlen(text), NULL, &resp);
+    rc = send(c, "POST", "/v1/auth/refresh", "application/json", text, strlen(text), NULL, NULL,
+              &resp);
     free(text);
     if (rc) {
         cli_config_abort(c);
@@ -242,7 +246,7 @@ int cli_request(struct cli *c, const char *method, const char *path, const char 
     if (!(flags & CLI_REQ_NOAUTH) && (rc = bearer_of(c, bearer, sizeof bearer, &is_session)))
         return rc;
     const char *b = (flags & CLI_REQ_NOAUTH) || !bearer[0] ? NULL : bearer;
-    if ((rc = send(c, method, path, ctype, body, body_len, b, resp))) return rc;
+    if ((rc = send(c, method, path, ctype, body, body_len, b, c->extra_headers, resp))) return rc;
     if (resp->status == 401 && is_session) {
         json_t *j = NULL;
         int expired = bb_json_parse(resp->body, resp->body_len, 64, &j, NULL, 0) == 0 &&
@@ -253,7 +257,7 @@ int cli_request(struct cli *c, const char *method, const char *path, const char 
             if ((rc = refresh(c, bearer, 1))) return rc;
             snprintf(bearer, sizeof bearer, "%s",
                      bb_json_str(json_object_get(cli_profile(c), "auth"), "access_token", ""));
-            return send(c, method, path, ctype, body, body_len, bearer, resp);
+            return send(c, method, path, ctype, body, body_len, bearer, c->extra_headers, resp);
         }
     }
     return 0;

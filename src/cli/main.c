@@ -85,8 +85,41 @@ static const struct cli_cmd commands[] = {
      "keys matching a glob (default *)"},
     {"redis-url", "", "redis=", 0, 0, CLI_AUTH | CLI_PROJECT, cmd_redis_url,
      "print a ready redis-cli command for the project's key-value store"},
-    /* functions: `functions init|deploy|list|delete|invoke|logs|versions|rollback` go here when
-     * the functions service lands (issue 16); tenant auth (`auth users …`) likewise. */
+    /* functions */
+    {"functions init", "<dir>", "runtime=,name=,typescript", 1, 1, 0, cmd_fn_init,
+     "write a function template (--runtime quickjs (JS) or bun (TypeScript)) and bunbase.json"},
+    {"functions deploy", "[dir]", "name=,runtime=,entry=,bundle,no-activate", 0, 1,
+     CLI_AUTH | CLI_PROJECT, cmd_fn_deploy,
+     "deploy a function directory (TypeScript is bundled with bun; JavaScript sent as is)"},
+    {"functions list", "", "", 0, 0, CLI_AUTH | CLI_PROJECT, cmd_fn_list, "the project's functions"},
+    {"functions delete", "<name>", "yes", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_fn_delete,
+     "delete a function, its versions and logs (needs --yes)"},
+    {"functions invoke", "<name>", DATA_OPTS ",X=,H=,query=", 1, 1, CLI_AUTH | CLI_PROJECT,
+     cmd_fn_invoke,
+     "call a function (body: --data, -f FILE or stdin; -X METHOD, -H 'K: V'); prints its answer"},
+    {"functions logs", "<name>", "limit=,f,follow", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_fn_logs,
+     "recent invocations with their console output; -f follows (Ctrl-C ends)"},
+    {"functions versions", "<name>", "", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_fn_versions,
+     "a function's versions, newest first"},
+    {"functions rollback", "<name>", "to=", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_fn_rollback,
+     "activate the version before the active one (or --to N)"},
+    /* the project's end users (tenant auth) */
+    {"auth users list", "", "limit=,cursor=", 0, 0, CLI_AUTH | CLI_PROJECT, cmd_auth_users_list,
+     "the app's users (50 a page; the next page's cursor goes to stderr)"},
+    {"auth users create", "<email>", "name=,password-stdin,verified", 1, 1, CLI_AUTH | CLI_PROJECT,
+     cmd_auth_users_create, "create a user (password: first line of stdin with --password-stdin)"},
+    {"auth users get", "<userId>", "", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_auth_users_get,
+     "show a user"},
+    {"auth users disable", "<userId>", "", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_auth_users_disable,
+     "stop a user from signing in (their sessions end)"},
+    {"auth users enable", "<userId>", "", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_auth_users_enable,
+     "let a disabled user sign in again"},
+    {"auth users delete", "<userId>", "", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_auth_users_delete,
+     "delete a user"},
+    {"auth config get", "", "", 0, 0, CLI_AUTH | CLI_PROJECT, cmd_auth_config_get,
+     "the project's sign-in config (client secrets only as client_secret_set)"},
+    {"auth config set", "[config JSON]", DATA_OPTS, 0, 1, CLI_AUTH | CLI_PROJECT,
+     cmd_auth_config_set, "replace the config sections given (argument, --data, -f or stdin)"},
     /* tool */
     {"health", "", "", 0, 0, 0, cmd_health, "check the server's /health"},
     {"version", "", "", 0, 0, 0, cmd_version, "print the version"},
@@ -300,6 +333,14 @@ const char *cli_opt(const struct cli *c, const char *name)
     return NULL;
 }
 
+int cli_opt_all(const struct cli *c, const char *name, const char **out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < c->nopts && n < cap; i++)
+        if (!strcmp(c->opt_name[i], name)) out[n++] = c->opt_val[i];
+    return n;
+}
+
 int cli_usage_error(struct cli *c, const char *fmt, ...)
 {
     char msg[512];
@@ -426,7 +467,8 @@ static int run(struct cli *c, int argc, char **argv)
     if (rc) return rc;
     if (c->argc < best->min_args || c->argc > best->max_args)
         return cli_usage_error(c, "%s: expected %s", best->path, *best->args ? best->args : "no arguments");
-    if (best->run == cmd_help || best->run == cmd_completion || best->run == cmd_version)
+    if (best->run == cmd_help || best->run == cmd_completion || best->run == cmd_version ||
+        best->run == cmd_fn_init)
         return best->run(c);
     if ((rc = cli_config_load(c))) return rc;
     if ((best->flags & CLI_AUTH) && !json_object_get(cli_profile(c), "auth"))

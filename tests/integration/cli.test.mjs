@@ -5,11 +5,12 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { BUNBASE, baseEnv, freePort, makeTempDir, sleep, startServer } from './harness.mjs';
+import { BUNBASE, freePort, makeTempDir, sleep, startServer } from './harness.mjs';
+import { configOf, ok, cliRun } from './cli_lib.mjs';
 import { FAST_ENV, PASSWORD, api, newUser } from './platform_lib.mjs';
 
 let srv;
@@ -23,27 +24,7 @@ before(async () => {
 after(async () => { if (srv) await srv.stop(); });
 
 /** Runs the CLI with its config under cfg (XDG_CONFIG_HOME); input goes to its stdin. */
-function cli(cfg, args, { input, env = {}, timeoutMs = 30000 } = {}) {
-  return new Promise((resolve) => {
-    const p = spawn(BUNBASE, args, { env: baseEnv({ XDG_CONFIG_HOME: cfg, BUNBASE_URL: srv.url, ...env }), stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => { stdout += d; });
-    p.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('close', (code) => {
-      clearTimeout(t);
-      let json = null;
-      try { json = JSON.parse(stdout); } catch { /* not one JSON document */ }
-      resolve({ code, stdout, stderr, json });
-    });
-    p.stdin.on('error', () => {});
-    p.stdin.end(input ?? '');
-  });
-}
-
-const ok = (r, what) => assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
-const configOf = (cfg) => JSON.parse(fs.readFileSync(path.join(cfg, 'bunbase', 'config.json'), 'utf8'));
+const cli = (cfg, args, opts) => cliRun(srv.url, cfg, args, opts);
 
 async function loggedIn(tag = 'cli-') {
   const cfg = makeTempDir(tag);
@@ -416,6 +397,9 @@ describe('bunbase CLI', () => {
     assert.deepEqual(ask('bunbase db coll').split(' '), ['collections']);
     assert.ok(ask("bunbase db query posts --ex").split(' ').includes('--explain'));
     assert.ok(ask("bunbase --profile x kv ''").split(' ').includes('set'));
+    assert.deepEqual(ask("bunbase functions ''").split(' ').sort(), ['delete', 'deploy', 'init', 'invoke', 'list', 'logs', 'rollback', 'versions']);
+    assert.ok(ask('bunbase functions logs hello -').split(' ').includes('-f'));
+    assert.deepEqual(ask("bunbase auth users ''").split(' ').sort(), ['create', 'delete', 'disable', 'enable', 'get', 'list']);
     const zsh = await cli(cfg, ['completion', 'zsh']);
     ok(zsh, 'completion zsh');
     assert.match(zsh.stdout, /^#compdef bunbase$/m);
