@@ -373,10 +373,69 @@ int cmd_db_export(struct cli *c)
     return CLI_OK;
 }
 
-/* Sends one batch of create writes; on failure prints which line failed. */
-static int import_flush(struct cli *c, const char *path, json_t *writes, long long first_line,
-                        const long long *lines)
+/* --upsert: the writes whose _id already exists become replaces (one query for the batch). */
+static int upsert_ops(struct cli *c, json_t *writes)
 {
+    json_t *ids = json_array();
+    for (size_t i = 0; i < json_array_size(writes); i++) {
+        json_t *w = json_array_get(writes, i);
+        json_t *id = json_object_get(json_object_get(w, "doc"), "_id");
+        if (json_is_string(id)) json_array_append(ids, id);
+    }
+    if (json_array_size(ids) == 0) {
+        json_decref(ids);
+        return 0;
+    }
+    const char *coll = bb_json_str(json_array_get(writes, 0), "collection", "");
+    size_t n = json_array_size(ids);
+    json_t *q = json_pack("{s:s,s:{s:{s:o}},s:[s],s:I}", "collection", coll, "filter", "_id",
+                          "$in", ids, "fields", "_id", "limit", (json_int_t)n);
+    char path[512];
+    json_t *ans = NULL;
+    int rc = db_path(c, path, sizeof path, "/documents/query");
+    if (!rc) rc = cli_call(c, "POST", path, q, &ans);
+    json_decref(q);
+    if (rc) return rc;
+    json_t *found = json_object();
+    json_t *docs = json_object_get(ans, "documents");
+    for (size_t i = 0; i < json_array_size(docs); i++) {
+        const char *id = bb_json_str(json_array_get(docs, i), "_id", NULL);
+        if (id) json_object_set_new(found, id, json_true());
+    }
+    json_decref(ans);
+    for (size_t i = 0; i < json_array_size(writes); i++) {
+        json_t *w = json_array_get(writes, i);
+        const char *id = bb_json_str(json_object_get(w, "doc"), "_id", NULL);
+        int exists = id && json_object_get(found, id);
+        json_object_set_new(w, "op", json_string(exists ? "replace" : "create"));
+        if (exists) json_object_set_new(w, "id", json_string(id));
+        else json_object_del(w, "id");
+    }
+    json_decref(found);
+    return 0;
+}
+
+/* Sends one batch of writes; on failure prints which line failed. With upsert, existing ids are
+ * replaced; a batch that lost a race (created or deleted meanwhile: 409/404) is retried. */
+static int import_flush(struct cli *c, const char *path, json_t *writes, long long first_line,
+                        const long long *lines, int upsert)
+{
+    for (int attempt = 0; upsert; attempt++) {
+        int rc = upsert_ops(c, writes);
+        if (rc) return rc;
+        json_t *body = json_pack("{s:O}", "writes", writes);
+        char *text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (!text) return cli_fail(c, CLI_ESERVER, "nomem", "out of memory");
+        struct bb_httpc_response resp;
+        rc = cli_request(c, "POST", path, "application/json", text, strlen(text), 0, &resp);
+        free(text);
+        if (rc) return rc;
+        long st = resp.status;
+        bb_httpc_response_release(&resp);
+        if (st == 200) return 0;
+        if ((st != 409 && st != 404) || attempt >= 2) break; /* report it below */
+    }
     json_t *body = json_pack("{s:O}", "writes", writes);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -407,6 +466,7 @@ int cmd_db_import(struct cli *c)
     long skip = count_opt(c, "skip", 0, 2000000000L);
     if (batch < 1) return cli_usage_error(c, "--batch: 1 to %d", BATCH_MAX);
     if (skip < 0) return cli_usage_error(c, "--skip: a line count");
+    int upsert = cli_opt(c, "upsert") != NULL;
     char path[512];
     int rc = db_path(c, path, sizeof path, "/batch");
     if (rc) return rc;
@@ -450,7 +510,7 @@ int cmd_db_import(struct cli *c)
                                                 c->argv[0], "doc", doc));
         bytes += (size_t)len + 64;
         if (json_array_size(writes) >= (size_t)batch || bytes >= IMPORT_BATCH_BYTES) {
-            if ((rc = import_flush(c, path, writes, batch_first, lines))) break;
+            if ((rc = import_flush(c, path, writes, batch_first, lines, upsert))) break;
             done += (long long)json_array_size(writes);
             json_array_clear(writes);
             bytes = 0;
@@ -463,7 +523,7 @@ int cmd_db_import(struct cli *c)
     }
     if (!rc && ferror(in)) rc = cli_fail(c, CLI_EUSAGE, "bad_input", "%s: read error", file);
     if (!rc && json_array_size(writes) > 0) {
-        if (!(rc = import_flush(c, path, writes, batch_first, lines)))
+        if (!(rc = import_flush(c, path, writes, batch_first, lines, upsert)))
             done += (long long)json_array_size(writes);
     }
     if (rc && batch_first > 0)
@@ -476,8 +536,9 @@ int cmd_db_import(struct cli *c)
     json_decref(writes);
     if (in != stdin) fclose(in);
     if (rc) return rc;
-    cli_print_ok(c, json_pack("{s:s,s:I,s:I}", "collection", c->argv[0], "imported",
-                              (json_int_t)done, "skipped", (json_int_t)(skip < lineno ? skip : lineno)),
+    cli_print_ok(c, json_pack("{s:s,s:I,s:I,s:b}", "collection", c->argv[0], "imported",
+                              (json_int_t)done, "skipped", (json_int_t)(skip < lineno ? skip : lineno),
+                              "upsert", upsert),
                  "Imported %lld documents into %s.", done, c->argv[0]);
     return CLI_OK;
 }

@@ -110,7 +110,7 @@ describe('bunbase CLI', () => {
     ok(r, 'db import');
     assert.match(r.stderr, /^imported 10 documents \(through line 10\)$/m);
     assert.match(r.stderr, /^imported 20 documents \(through line 20\)$/m);
-    assert.deepEqual(r.json, { ok: true, collection: 'bulk', imported: 25, skipped: 0 });
+    assert.deepEqual(r.json, { ok: true, collection: 'bulk', imported: 25, skipped: 0, upsert: false });
     r = await cli(cfg, ['db', 'import', 'bulk', nd, '--batch', '10']);
     assert.equal(r.code, 4, `re-import conflicts: ${r.stderr}`);
     assert.match(r.stderr, /line 1: /);
@@ -138,6 +138,16 @@ describe('bunbase CLI', () => {
     r = await cli(cfg, ['db', 'import', 'copy', '-', '--skip', '20', '--json'], { input: fs.readFileSync(nd) });
     ok(r, 'db import from stdin with --skip');
     assert.equal(r.json.imported, 5);
+    // --upsert: existing _ids are replaced, new ones created, in the same batches
+    const up = path.join(cfg, 'upsert.ndjson');
+    fs.writeFileSync(up, '{"_id":"d00","i":100}\n{"_id":"new1","i":-1}\n{"_id":"d24","i":124}\n{"i":-2}\n');
+    r = await cli(cfg, ['db', 'import', 'bulk', up, '--upsert', '--batch', '3', '--json']);
+    ok(r, 'db import --upsert');
+    assert.deepEqual(r.json, { ok: true, collection: 'bulk', imported: 4, skipped: 0, upsert: true });
+    assert.deepEqual((await cli(cfg, ['db', 'get', 'bulk', 'd00', '--json'])).json, { _id: 'd00', i: 100 });
+    assert.deepEqual((await cli(cfg, ['db', 'get', 'bulk', 'new1', '--json'])).json, { _id: 'new1', i: -1 });
+    r = await cli(cfg, ['db', 'query', 'bulk', '{}', '--count', '--limit', '1', '--json']);
+    assert.equal(r.json.count, 27, '25 + new1 + one without _id');
 
     // indexes and rules
     r = await cli(cfg, ['db', 'indexes', 'create', 'posts', 'by_n', '--json', '--', '-n']);
