@@ -271,22 +271,8 @@ static int port_alloc(struct bmgr *m, struct bmgr_slot *s)
 
 /* ------------------------------------------------------------------ pid files */
 
-/* <dir>/bunder.pid: "<pid> <start time>" (bb_proc), so a pid reused by another process is never
- * taken for our child. */
-static void pidfile_write(const char *dir, pid_t pid)
-{
-    char path[1300];
-    snprintf(path, sizeof path, "%s/bunder.pid", dir);
-    if (bb_proc_pidfile_write(path, pid) != 0) bb_warn(MOD, "pidfile_write_failed path=%s", path);
-}
-
-static void pidfile_remove(struct bmgr *m, const char *project)
-{
-    char dir[1200], path[1300];
-    slot_dir(m, project, dir, sizeof dir);
-    snprintf(path, sizeof path, "%s/bunder.pid", dir);
-    unlink(path);
-}
+/* <dir>/bunder.pid: "<pid> <start time>", written and removed by core's supervised child
+ * (bb_proc_child), so a pid reused by another process is never taken for our child. */
 
 int bmgr_orphans_cleanup(const char *root)
 {
@@ -299,26 +285,11 @@ int bmgr_orphans_cleanup(const char *root)
         char path[1400];
         snprintf(path, sizeof path, "%s/%s/bunder.pid", root, e->d_name);
         pid_t pid = 0;
-        uint64_t start = 0;
-        int prc = bb_proc_pidfile_read(path, &pid, &start);
-        if (prc == BB_ENOTFOUND) continue;
-        if (prc != 0 || start == 0 || pid == getpid()) {
-            unlink(path);
-            continue;
-        }
-        if (bb_proc_alive(pid, start)) {
+        bb_proc_pidfile_read(path, &pid, NULL);
+        if (bb_proc_pidfile_kill(path, 2000) == 1) {
             bb_warn(MOD, "orphan_kill project=%s pid=%d", e->d_name, (int)pid);
-            kill(pid, SIGTERM);
-            for (int i = 0; i < 300 && bb_proc_alive(pid, start); i++) {
-                bb_time_sleep_ms(10);
-                if (i == 200) kill(pid, SIGKILL);
-            }
-            if (bb_proc_alive(pid, start)) kill(pid, SIGKILL);
-            /* if it was our own child (tests), reap it */
-            waitpid(pid, NULL, WNOHANG);
             killed++;
         }
-        unlink(path);
     }
     closedir(d);
     return killed;
@@ -417,13 +388,21 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
                                 .npass = sv[1] >= 0 ? 1 : 0,
                                 .pdeath_signal = m->cfg.pdeathsig ? SIGTERM : 0,
                                 .flags = BB_PROC_NEW_PGROUP};
-    pid_t pid = -1;
-    if (bb_proc_spawn(&spec, &pid) != 0) {
+    if (snprintf(s->proc.pidfile, sizeof s->proc.pidfile, "%s/bunder.pid", dir) >=
+        (int)sizeof s->proc.pidfile) {
+        snprintf(s->last_error, sizeof s->last_error, "project directory path too long");
+        rc = BB_EINVAL;
+        goto out;
+    }
+    s->proc.stable_ms = BMGR_STABLE_MS;
+    s->proc.backoff.base_ms = BMGR_BACKOFF_BASE_MS;
+    s->proc.backoff.max_ms = BMGR_BACKOFF_MAX_MS;
+    if (bb_proc_child_spawn(&s->proc, &spec) != 0) {
         snprintf(s->last_error, sizeof s->last_error, "fork: %s", strerror(errno));
         rc = BB_EIO;
         goto out;
     }
-    s->pid = pid;
+    pid_t pid = s->proc.pid;
     s->ho_fd = sv[0];
     sv[0] = -1;
     s->gen++;
@@ -432,7 +411,6 @@ static int spawn_child(struct bmgr *m, struct bmgr_slot *s)
     s->spawns++;
     m->stat_spawns++;
     probe_close(s);
-    pidfile_write(dir, pid);
     bb_counter_inc(m->met.spawns);
     bb_gauge_inc(m->met.children_running);
     bb_info(MOD, "child_spawned project=%s pid=%d port=%d gen=%llu", s->project, (int)pid, s->port,
@@ -449,12 +427,18 @@ static void begin_stop(struct bmgr *m, struct bmgr_slot *s, enum bmgr_stop_then 
     s->stop_then = then;
     s->deadline_ms = bb_time_mono_ms() + BMGR_STOP_GRACE_MS;
     probe_close(s);
-    if (s->pid > 0) kill(s->pid, sig);
+    bb_proc_child_stop(&s->proc, sig, BMGR_STOP_GRACE_MS); /* SIGKILL after the grace (reap) */
 }
 
-static void enter_backoff(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
+/* After a failure: crashed (an unexpected exit of a ready child) or a failed start. The delay is
+ * core's supervised-child backoff (bb_proc_child: doubling per consecutive failure, capped, from
+ * the base again after a stable run); its attempts are the consecutive failures. */
+static void enter_backoff(struct bmgr *m, struct bmgr_slot *s, int crashed, struct done_list *dl)
 {
     uint64_t now = bb_time_mono_ms();
+    uint64_t delay = crashed ? bb_proc_child_restart_delay(&s->proc)
+                             : bb_proc_backoff_next(&s->proc.backoff);
+    s->failures = s->proc.backoff.attempts;
     if (s->failures >= BMGR_MAX_FAILURES && !s->wq_head) {
         s->state = BMGR_FAILED;
         s->failed_at_ms = now;
@@ -463,11 +447,6 @@ static void enter_backoff(struct bmgr *m, struct bmgr_slot *s, struct done_list 
                  s->failures, s->last_error);
         return;
     }
-    /* core's backoff (bb_proc): base, doubling per consecutive failure, capped */
-    struct bb_proc_backoff bo = {.base_ms = BMGR_BACKOFF_BASE_MS,
-                                 .max_ms = BMGR_BACKOFF_MAX_MS,
-                                 .attempts = s->failures > 0 ? s->failures - 1 : 0};
-    uint64_t delay = bb_proc_backoff_next(&bo);
     s->state = BMGR_BACKOFF;
     s->backoff_until = now + delay;
     (void)dl;
@@ -548,14 +527,13 @@ static void place_waiting(struct bmgr *m, struct done_list *dl)
 
 /* ------------------------------------------------------------------ exits */
 
-static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, int status, struct done_list *dl)
+/* s->proc has just been reaped (its pid file removed); pid was its process. */
+static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, pid_t pid, int status,
+                           struct done_list *dl)
 {
     enum bmgr_state was = s->state;
-    pid_t pid = s->pid;
-    s->pid = 0;
     probe_close(s);
     ho_close(s);
-    pidfile_remove(m, s->project);
     bb_gauge_dec(m->met.children_running);
     char how[48];
     if (WIFSIGNALED(status)) snprintf(how, sizeof how, "signal=%d", WTERMSIG(status));
@@ -572,7 +550,7 @@ static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, int status, stru
         bb_info(MOD, "child_stopped project=%s pid=%d %s", s->project, (int)pid, how);
         port_release(m, s);
         if (s->stop_then == BMGR_THEN_BACKOFF) {
-            enter_backoff(m, s, dl);
+            enter_backoff(m, s, 0, dl);
         } else if (s->wq_head) {
             s->state = BMGR_WAITING;
             s->deadline_ms = 0;
@@ -604,35 +582,31 @@ static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, int status, stru
             port_release(m, s);
         }
         fail_waiters(s, BB_EUNAVAIL, dl);
-        s->failures++;
-        enter_backoff(m, s, dl);
+        enter_backoff(m, s, 0, dl);
         return;
     case BMGR_READY:
     default:
         s->crashes++;
         m->stat_crashes++;
         bb_counter_inc(m->met.crashes);
-        if (now - s->ready_since_ms >= BMGR_STABLE_MS) s->failures = 0;
-        s->failures++;
         snprintf(s->last_error, sizeof s->last_error, "crashed (%s)", how);
-        bb_error(MOD, "child_crashed project=%s pid=%d %s failures=%u", s->project, (int)pid, how,
-                 s->failures);
-        enter_backoff(m, s, dl);
+        enter_backoff(m, s, 1, dl);
+        bb_error(MOD, "child_crashed project=%s pid=%d %s failures=%u restart_in_ms=%llu",
+                 s->project, (int)pid, how, s->failures,
+                 (unsigned long long)(s->state == BMGR_BACKOFF ? s->backoff_until - now : 0));
         return;
     }
 }
 
-/* Under mtx: reaps every exited child of ours. */
+/* Under mtx: reaps every exited child of ours (and sends SIGKILL to stops past their grace). */
 static void reap(struct bmgr *m, struct done_list *dl)
 {
     struct bmgr_slot *s = m->slots, *next;
     for (; s; s = next) {
         next = s->next;
-        if (s->pid <= 0) continue;
-        int status;
-        pid_t r = waitpid(s->pid, &status, WNOHANG);
-        if (r == s->pid) on_exit_status(m, s, status, dl);
-        else if (r < 0 && errno == ECHILD) on_exit_status(m, s, 0, dl);
+        pid_t pid = s->proc.pid;
+        int status = 0;
+        if (pid > 0 && bb_proc_child_poll(&s->proc, &status)) on_exit_status(m, s, pid, status, dl);
     }
 }
 
@@ -736,15 +710,15 @@ static void on_tick(uv_timer_t *t)
                 s->last_use_ms = now;
                 s->deadline_ms = 0;
                 s->start_attempts = 0;
-                bb_info(MOD, "child_ready project=%s pid=%d port=%d", s->project, (int)s->pid,
+                bb_info(MOD, "child_ready project=%s pid=%d port=%d", s->project, (int)s->proc.pid,
                         s->port);
                 grant_all(s, &dl);
             } else if (now >= s->deadline_ms) {
                 snprintf(s->last_error, sizeof s->last_error, "not ready within %llu ms",
                          (unsigned long long)m->cfg.start_timeout_ms);
-                bb_error(MOD, "child_start_timeout project=%s pid=%d", s->project, (int)s->pid);
+                bb_error(MOD, "child_start_timeout project=%s pid=%d", s->project,
+                         (int)s->proc.pid);
                 fail_waiters(s, BB_ETIMEDOUT, &dl);
-                s->failures++;
                 begin_stop(m, s, BMGR_THEN_BACKOFF, SIGKILL);
                 next = 50;
             } else {
@@ -752,10 +726,9 @@ static void on_tick(uv_timer_t *t)
             }
             break;
         case BMGR_STOPPING:
-            if (now >= s->deadline_ms && s->pid > 0) {
+            if (now >= s->deadline_ms && s->proc.pid > 0) { /* reap sent SIGKILL */
                 bb_warn(MOD, "child_kill project=%s pid=%d reason=stop_timeout", s->project,
-                        (int)s->pid);
-                kill(s->pid, SIGKILL);
+                        (int)s->proc.pid);
                 s->deadline_ms = now + 1000;
             }
             if (next > 50) next = 50;
@@ -807,7 +780,7 @@ static void on_tick(uv_timer_t *t)
             }
             break;
         case BMGR_FAILED:
-            if (slow && s->refs == 0 && !s->wq_head && s->pid <= 0 &&
+            if (slow && s->refs == 0 && !s->wq_head && s->proc.pid <= 0 &&
                 now - s->failed_at_ms >= m->cfg.idle_ms && !m->stopping)
                 slot_free(m, s);
             break;
@@ -816,7 +789,7 @@ static void on_tick(uv_timer_t *t)
     if (!m->stopping) place_waiting(m, &dl);
     int stopping = m->stopping;
     int alive = 0;
-    for (s = m->slots; s; s = s->next) alive += s->pid > 0;
+    for (s = m->slots; s; s = s->next) alive += s->proc.pid > 0;
     pthread_mutex_unlock(&m->mtx);
     bb_gauge_set(m->met.handoff_clients, (double)ho_total);
     done_run(&dl);
@@ -884,6 +857,7 @@ void bmgr_acquire(struct bmgr *m, struct bmgr_waiter *w)
     if (s->state == BMGR_FAILED) {
         s->state = BMGR_WAITING;
         s->failures = 0;
+        bb_proc_backoff_reset(&s->proc.backoff);
         s->deadline_ms = 0;
     }
     if (s->state == BMGR_WAITING && s->wq_head == w) {
@@ -1065,7 +1039,7 @@ void bmgr_conn_put(struct bmgr *m, const struct bmgr_lease *lease, struct bmgr_r
 static json_t *slot_json(struct bmgr_slot *s)
 {
     json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:i}", "project_id", s->project,
-                          "state", bmgr_state_name(s->state), "pid", (int)s->pid, "port", s->port,
+                          "state", bmgr_state_name(s->state), "pid", (int)s->proc.pid, "port", s->port,
                           "spawns", (json_int_t)s->spawns, "crashes", (json_int_t)s->crashes,
                           "restarts", (json_int_t)s->restarts, "in_use", (json_int_t)s->refs,
                           "failures", (int)s->failures);
@@ -1191,7 +1165,7 @@ void bmgr_children_stop(struct bmgr *m, void (*done)(struct bmgr *m))
     unsigned n = 0;
     for (struct bmgr_slot *s = m->slots; s; s = s->next) {
         fail_waiters(s, BB_ECLOSED, &dl);
-        if (s->pid > 0) {
+        if (s->proc.pid > 0) {
             begin_stop(m, s, BMGR_THEN_FREE, SIGTERM);
             n++;
         }

@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "bb_id.h"
+#include "bb_proc.h"
 #include "bb_service.h"
 
 #define BMGR_MAX_PROJECT BB_PROJECT_ID_MAX /* project ids: bb_project_id_valid (bb_id.h) */
@@ -157,7 +158,7 @@ struct bmgr_slot {
     struct bmgr_slot *next;
     char project[BMGR_MAX_PROJECT + 1];
     enum bmgr_state state;
-    pid_t pid;
+    struct bb_proc_child proc; /* core's supervised child: pid, pid file, stop escalation, backoff */
     int port;
     char secret[BMGR_SECRET_CAP];
     uint64_t gen;

@@ -297,3 +297,91 @@ void bb_proc_backoff_reset(struct bb_proc_backoff *b)
 {
     b->attempts = 0;
 }
+
+/* ------------------------------------------------------------------ supervised children */
+
+int bb_proc_child_spawn(struct bb_proc_child *c, const struct bb_proc_spec *spec)
+{
+    if (!c || !spec) return BB_EINVAL;
+    if (c->pid > 0) return BB_EBUSY;
+    pid_t pid;
+    int rc = bb_proc_spawn(spec, &pid);
+    if (rc != 0) return rc;
+    c->pid = pid;
+    c->group = (spec->flags & (BB_PROC_NEW_PGROUP | BB_PROC_NEW_SESSION)) != 0;
+    c->started_ms = bb_time_mono_ms();
+    c->kill_at_ms = 0;
+    /* the start time is read now, while the child cannot have been reaped yet */
+    if (c->pidfile[0] && bb_proc_pidfile_write(c->pidfile, pid) != 0)
+        child_say(2, "bb_proc: cannot write the pid file ", c->pidfile);
+    return 0;
+}
+
+static void child_kill(struct bb_proc_child *c, int sig)
+{
+    if (c->group) kill(-c->pid, sig);
+    kill(c->pid, sig);
+}
+
+int bb_proc_child_poll(struct bb_proc_child *c, int *status)
+{
+    if (!c || c->pid <= 0) return 0;
+    int st = 0;
+    pid_t r = waitpid(c->pid, &st, WNOHANG);
+    if (r == c->pid || (r < 0 && errno == ECHILD)) {
+        if (status) *status = r == c->pid ? st : 0;
+        c->pid = 0;
+        c->kill_at_ms = 0;
+        if (c->pidfile[0]) unlink(c->pidfile);
+        return 1;
+    }
+    uint64_t now = bb_time_mono_ms();
+    if (c->kill_at_ms && now >= c->kill_at_ms) {
+        child_kill(c, SIGKILL);
+        c->kill_at_ms = now + 1000;
+    }
+    return 0;
+}
+
+void bb_proc_child_stop(struct bb_proc_child *c, int sig, uint64_t grace_ms)
+{
+    if (!c || c->pid <= 0) return;
+    uint64_t at = bb_time_mono_ms() + (sig == SIGKILL ? 1000 : grace_ms);
+    if (!c->kill_at_ms || at < c->kill_at_ms) c->kill_at_ms = at;
+    kill(c->pid, sig);
+    if (sig == SIGKILL && c->group) kill(-c->pid, SIGKILL);
+}
+
+uint64_t bb_proc_child_restart_delay(struct bb_proc_child *c)
+{
+    if (c->stable_ms && bb_time_mono_ms() - c->started_ms >= c->stable_ms)
+        bb_proc_backoff_reset(&c->backoff);
+    return bb_proc_backoff_next(&c->backoff);
+}
+
+int bb_proc_pidfile_kill(const char *path, uint64_t grace_ms)
+{
+    pid_t pid = 0;
+    uint64_t start = 0;
+    int rc = bb_proc_pidfile_read(path, &pid, &start);
+    if (rc == BB_ENOTFOUND) return rc;
+    int killed = 0;
+    /* without a start time the pid may name anyone by now: never signalled */
+    if (rc == 0 && start != 0 && pid != getpid() && bb_proc_alive(pid, start)) {
+        kill(pid, SIGTERM);
+        uint64_t deadline = bb_time_mono_ms() + grace_ms;
+        while (bb_proc_alive(pid, start) && bb_time_mono_ms() < deadline) {
+            waitpid(pid, NULL, WNOHANG); /* when it was our own child (tests) */
+            bb_time_sleep_ms(10);
+        }
+        if (bb_proc_alive(pid, start)) kill(pid, SIGKILL);
+        for (int i = 0; i < 100 && bb_proc_alive(pid, start); i++) {
+            waitpid(pid, NULL, WNOHANG);
+            bb_time_sleep_ms(10);
+        }
+        waitpid(pid, NULL, WNOHANG);
+        killed = 1;
+    }
+    unlink(path);
+    return killed;
+}

@@ -104,4 +104,38 @@ uint64_t bb_proc_backoff_next(struct bb_proc_backoff *b);
 /* After a child has run well: the next failure starts from base_ms again. */
 void bb_proc_backoff_reset(struct bb_proc_backoff *b);
 
+/* A supervised child, driven by its owner's loop and never blocking: spawn (with an optional pid
+ * file), poll to reap it (waitpid on its pid, WNOHANG) and to escalate a stop, stop to begin an
+ * orderly stop (sig now, SIGKILL after the grace), restart_delay for the backoff after an
+ * unexpected exit. Zero-initialise it; the owner serialises calls on one child (its lock or its
+ * loop). */
+struct bb_proc_child {
+    pid_t pid;            /* > 0 while running or stopping */
+    int group;            /* signals also reach its process group (BB_PROC_NEW_PGROUP) */
+    char pidfile[1024];   /* written at spawn, removed when it has exited; "": none */
+    uint64_t started_ms;  /* monotonic time of the last spawn */
+    uint64_t kill_at_ms;  /* stopping: when SIGKILL follows; 0: not stopping */
+    uint64_t stable_ms;   /* up this long before exiting: the next restart starts from base_ms */
+    struct bb_proc_backoff backoff;
+};
+
+/* Spawns spec (group when spec->flags has BB_PROC_NEW_PGROUP or BB_PROC_NEW_SESSION) and writes
+ * the pid file. BB_EBUSY when c still has a process; bb_proc_spawn's errors. */
+int bb_proc_child_spawn(struct bb_proc_child *c, const struct bb_proc_spec *spec);
+/* Reaps c if it has exited: 1 with *status (may be NULL; 0 when someone else reaped it), its pid
+ * file removed and c->pid 0. 0 while it runs (or when there is none); a stop whose grace has
+ * passed gets SIGKILL here (to the group too), and the next SIGKILL a second later. */
+int bb_proc_child_poll(struct bb_proc_child *c, int *status);
+/* Begins a stop: sig now (SIGKILL: at once), SIGKILL after grace_ms (poll sends it). A stop in
+ * progress keeps its earlier deadline. No-op without a process. */
+void bb_proc_child_stop(struct bb_proc_child *c, int sig, uint64_t grace_ms);
+/* After an unexpected exit: the delay before the restart (bb_proc_backoff_next; reset first when
+ * the child had run stable_ms). c->backoff.attempts counts the consecutive failures. */
+uint64_t bb_proc_child_restart_delay(struct bb_proc_child *c);
+
+/* A leftover from a previous run recorded in a pid file: when the process it names is still alive
+ * with the same start time, SIGTERM, then SIGKILL after grace_ms (blocking, at start-up). The pid
+ * file is removed. 1 when something was killed, 0 when not, BB_ENOTFOUND without a pid file. */
+int bb_proc_pidfile_kill(const char *path, uint64_t grace_ms);
+
 #endif

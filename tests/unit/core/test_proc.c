@@ -242,13 +242,80 @@ static void test_pidfile_and_backoff(void **state)
     assert_int_equal(bb_proc_backoff_next(&b), 100);
 }
 
+/* the supervised child: spawn writes the pid file, poll reaps without blocking and removes it, a
+ * stop escalates to SIGKILL after its grace from poll, the restart backoff doubles and resets
+ * after a stable run; a leftover named by a pid file is killed, a stale pid file only removed */
+static void test_supervised_child(void **state)
+{
+    (void)state;
+    struct bb_proc_child c;
+    memset(&c, 0, sizeof c);
+    c.backoff.base_ms = 100;
+    c.backoff.max_ms = 1000;
+    c.stable_ms = 60000;
+    snprintf(c.pidfile, sizeof c.pidfile, "%s/child.pid", root);
+    char *argv[] = {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done", NULL};
+    struct bb_proc_spec s = {.argv = argv, .stdout_fd = -1, .flags = BB_PROC_NEW_PGROUP};
+    assert_int_equal(bb_proc_child_spawn(&c, &s), 0);
+    assert_int_equal(bb_proc_child_spawn(&c, &s), BB_EBUSY); /* one process per child */
+    pid_t pid = c.pid, fpid = 0;
+    assert_int_equal(bb_proc_pidfile_read(c.pidfile, &fpid, NULL), 0);
+    assert_int_equal(fpid, pid);
+    int st = -1;
+    assert_int_equal(bb_proc_child_poll(&c, &st), 0); /* running: returns at once */
+    bb_time_sleep_ms(100);
+    bb_proc_child_stop(&c, SIGTERM, 200); /* ignored by the child: SIGKILL from poll */
+    uint64_t t0 = bb_time_mono_ms();
+    while (bb_proc_child_poll(&c, &st) == 0 && bb_time_mono_ms() - t0 < 10000)
+        bb_time_sleep_ms(10);
+    assert_int_equal(c.pid, 0);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(bb_proc_pidfile_read(c.pidfile, &fpid, NULL), BB_ENOTFOUND);
+    assert_int_equal(kill(pid, 0), -1);
+    /* a crash: backoff doubles per consecutive failure */
+    assert_int_equal(bb_proc_child_restart_delay(&c), 100);
+    assert_int_equal(bb_proc_child_restart_delay(&c), 200);
+    assert_int_equal(c.backoff.attempts, 2);
+    c.started_ms -= 60000; /* as if it had run stable_ms: from base again */
+    assert_int_equal(bb_proc_child_restart_delay(&c), 100);
+    /* a child that exits by itself is reaped with its status */
+    char *argv2[] = {"/bin/sh", "-c", "exit 3", NULL};
+    s.argv = argv2;
+    assert_int_equal(bb_proc_child_spawn(&c, &s), 0);
+    t0 = bb_time_mono_ms();
+    while (bb_proc_child_poll(&c, &st) == 0 && bb_time_mono_ms() - t0 < 10000)
+        bb_time_sleep_ms(10);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+
+    /* leftovers: a live process named with its start time is killed; one whose start time does
+     * not match (a reused pid) is left alone */
+    char path[128];
+    snprintf(path, sizeof path, "%s/left.pid", root);
+    assert_int_equal(bb_proc_pidfile_kill(path, 100), BB_ENOTFOUND);
+    char *argv3[] = {"/bin/sleep", "30", NULL};
+    s.argv = argv3;
+    pid_t left;
+    assert_int_equal(bb_proc_spawn(&s, &left), 0);
+    bb_time_sleep_ms(50);
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%d %llu\n", (int)left,
+                     (unsigned long long)bb_proc_starttime(left, NULL) + 1);
+    assert_int_equal(bb_fs_write_atomic(path, buf, (size_t)n, 0600), 0);
+    assert_int_equal(bb_proc_pidfile_kill(path, 100), 0);
+    assert_int_equal(kill(left, 0), 0);
+    assert_int_equal(bb_proc_pidfile_write(path, left), 0);
+    assert_int_equal(bb_proc_pidfile_kill(path, 2000), 1);
+    assert_int_equal(bb_proc_wait(left, 0, NULL), BB_EIO); /* gone (reaped while waiting) */
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_env_and_capture), cmocka_unit_test(test_run_timeout_kills),
         cmocka_unit_test(test_pass_fds_and_log),    cmocka_unit_test(test_stop_escalates),
         cmocka_unit_test(test_user_switch),         cmocka_unit_test(test_parent_death_signal),
-        cmocka_unit_test(test_pidfile_and_backoff),
+        cmocka_unit_test(test_pidfile_and_backoff), cmocka_unit_test(test_supervised_child),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
