@@ -155,7 +155,16 @@ uint64_t fn_store_dropped(struct fn_store *s);
  * set replaces it (env: an object of strings, borrowed); get gives a new object (values in clear,
  * for the spawn only; {} when none); names gives a new array of the names alone. */
 int fn_store_env_set(struct fn_store *s, const char *pid, const char *name,
-                     const struct json_t *env);
+                     const struct json_t *env, char *err, size_t errcap);
+/* With bun-kms in this process (set once at start, before any other call), the variables are kept
+ * there (secret fn.<name>.env in the project's namespace, as the system identity) instead of
+ * sealed here; get then reads them from bun-kms (BB_EUNAVAIL for a row in bun-kms when it is not
+ * set). migrate moves every row still sealed here into bun-kms (*moved: how many); drop deletes a
+ * function's secret from bun-kms (its row goes with fn_store_delete). */
+struct bun_kms;
+void fn_store_set_kms(struct fn_store *s, struct bun_kms *kms);
+int fn_store_env_migrate(struct fn_store *s, size_t *moved, char *err, size_t errcap);
+int fn_store_env_drop(struct fn_store *s, const char *pid, const char *name);
 int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
 int fn_store_env_names(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
 /* Deletes invocations and metrics older than cutoff_ms. */

@@ -297,7 +297,13 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     snprintf(e_name, sizeof e_name, "BUNBASE_FUNCTION_NAME=%s", name);
     snprintf(vers, sizeof vers, "BUNBASE_FUNCTION_VERSION=%lld", (long long)version);
     json_t *vars = NULL;
-    if (p->store) fn_store_env_get(p->store, pid, name, &vars);
+    if (p->store && fn_store_env_get(p->store, pid, name, &vars) != 0) {
+        close(sv[0]), close(sv[1]);
+        fail(c, 503, "worker_unavailable",
+             "the function's environment variables cannot be read (kept in bun-kms, which is not "
+             "running here?)");
+        return BB_EUNAVAIL;
+    }
     size_t nv = vars ? json_object_size(vars) : 0;
     char **envp = calloc(nv + 4, sizeof *envp);
     if (!envp) {

@@ -9,6 +9,11 @@
  *   metrics(project_id, name, minute, count, errors, cold, total_ms)   PK (project_id, name,
  * minute) Retention: fn_store_retention deletes invocations and metrics older than the cutoff.
  *
+ *   env(project_id, name, nonce, sealed, names)                                PK (project_id,
+ * name) a function's variables (one JSON object): sealed here with libsodium (nonce and sealed
+ *     set), or kept in bun-kms (nonce and sealed empty: the secret fn.<name>.env in the
+ *     project's namespace) when bun-kms runs in this process; names in clear for GET …/env.
+ *
  * Invocation records are queued (fn_store_record, bounded: a full queue drops and counts) and
  * written by the store's writer thread, many per transaction, off the request path;
  * fn_store_flush waits until what was queued before it is written (the logs and metrics routes
@@ -21,6 +26,7 @@
 #include "bb_crypto.h"
 #include "bb_fs.h"
 #include "bb_json.h"
+#include "bun_kms.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -39,6 +45,7 @@ struct fn_store {
     sqlite3 *db;
     uint8_t key[crypto_secretbox_KEYBYTES]; /* seals the environments (<dir>/env.key, hex) */
     pthread_mutex_t mu;                     /* the connection */
+    struct bun_kms *kms; /* bun-kms in this process (the variables' home), or NULL */
     /* the record queue */
     pthread_mutex_t qmu;
     pthread_cond_t qcv, donecv;
@@ -664,7 +671,45 @@ int fn_store_retention(struct fn_store *s, int64_t cutoff_ms)
     return rc;
 }
 
-int fn_store_env_set(struct fn_store *s, const char *pid, const char *name, const json_t *env)
+void fn_store_set_kms(struct fn_store *s, struct bun_kms *kms)
+{
+    s->kms = kms;
+}
+
+/* The bun-kms secret holding a function's variables: fn.<name>.env in the project's namespace. */
+static void kms_name(const char *name, char *out, size_t cap)
+{
+    snprintf(out, cap, "fn.%s.env", name);
+}
+
+/* Writes the env row: sealed (nonce + sealed) or in bun-kms (both empty). */
+static int env_row(struct fn_store *s, const char *pid, const char *name, const uint8_t *nonce,
+                   size_t nn, const uint8_t *sealed, size_t sn, const char *ntext)
+{
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st =
+        prep(s, ntext ? "INSERT INTO env(project_id, name, nonce, sealed, names) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(project_id, name) DO "
+                        "UPDATE SET nonce=excluded.nonce, sealed=excluded.sealed, "
+                        "names=excluded.names"
+                      : "UPDATE env SET nonce=?3, sealed=?4 WHERE project_id=?1 "
+                        "AND name=?2");
+    int rc = BB_EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, nn ? (const void *)nonce : "", (int)nn, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 4, sn ? (const void *)sealed : "", (int)sn, SQLITE_STATIC);
+        if (ntext) sqlite3_bind_text(st, 5, ntext, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_DONE) rc = 0;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_env_set(struct fn_store *s, const char *pid, const char *name, const json_t *env,
+                     char *err, size_t errcap)
 {
     size_t plen = 0;
     char *plain = bb_json_dumps(env, &plen);
@@ -675,37 +720,50 @@ int fn_store_env_set(struct fn_store *s, const char *pid, const char *name, cons
     char *ntext = names ? bb_json_dumps(names, NULL) : NULL;
     json_decref(names);
     uint8_t nonce[crypto_secretbox_NONCEBYTES];
-    uint8_t *sealed = plain ? malloc(plen + crypto_secretbox_MACBYTES) : NULL;
+    uint8_t *sealed = plain && !s->kms ? malloc(plen + crypto_secretbox_MACBYTES) : NULL;
     int rc = BB_ENOMEM;
-    if (plain && sealed && ntext) {
+    if (plain && ntext && s->kms) { /* in bun-kms (a new version of the secret), then the row */
+        char kn[BUN_KMS_NAME_MAX + 1];
+        kms_name(name, kn, sizeof kn);
+        rc = bun_kms_secret_put(s->kms, bun_kms_system_identity(), pid, kn, plain, plen, NULL, err,
+                                errcap);
+        if (rc == 0) rc = env_row(s, pid, name, NULL, 0, NULL, 0, ntext);
+    } else if (plain && sealed && ntext) {
         randombytes_buf(nonce, sizeof nonce);
         crypto_secretbox_easy(sealed, (const uint8_t *)plain, plen, nonce, s->key);
-        pthread_mutex_lock(&s->mu);
-        sqlite3_stmt *st = prep(s, "INSERT INTO env(project_id, name, nonce, sealed, names) "
-                                   "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(project_id, name) DO "
-                                   "UPDATE SET nonce=excluded.nonce, sealed=excluded.sealed, "
-                                   "names=excluded.names");
-        rc = BB_EIO;
-        if (st) {
-            sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 3, nonce, sizeof nonce, SQLITE_STATIC);
-            sqlite3_bind_blob(st, 4, sealed, (int)(plen + crypto_secretbox_MACBYTES),
-                              SQLITE_STATIC);
-            sqlite3_bind_text(st, 5, ntext, -1, SQLITE_STATIC);
-            if (sqlite3_step(st) == SQLITE_DONE) rc = 0;
-            sqlite3_finalize(st);
-        }
-        pthread_mutex_unlock(&s->mu);
+        rc = env_row(s, pid, name, nonce, sizeof nonce, sealed, plen + crypto_secretbox_MACBYTES,
+                     ntext);
     }
     if (plain) sodium_memzero(plain, plen);
     free(plain), free(sealed), free(ntext);
     return rc;
 }
 
+/* The variables of a row in bun-kms: 0 with *out, BB_EUNAVAIL without bun-kms here. */
+static int env_from_kms(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    if (!s->kms) return BB_EUNAVAIL;
+    char kn[BUN_KMS_NAME_MAX + 1], e[160];
+    kms_name(name, kn, sizeof kn);
+    void *v = NULL;
+    size_t vl = 0;
+    int rc =
+        bun_kms_secret_get(s->kms, bun_kms_system_identity(), pid, kn, 0, &v, &vl, e, sizeof e);
+    if (rc == BB_ENOTFOUND) {
+        *out = json_object();
+        return *out ? 0 : BB_ENOMEM;
+    }
+    if (rc) return rc;
+    rc = bb_json_parse(v, vl, 4, out, e, sizeof e) == 0 && json_is_object(*out) ? 0 : BB_EIO;
+    sodium_memzero(v, vl);
+    free(v);
+    return rc;
+}
+
 int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, json_t **out)
 {
     *out = NULL;
+    int in_kms = 0;
     pthread_mutex_lock(&s->mu);
     int rc = BB_EIO;
     sqlite3_stmt *st = prep(s, "SELECT nonce, sealed FROM env WHERE project_id=?1 AND name=?2");
@@ -716,6 +774,8 @@ int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, json
         if (r == SQLITE_DONE) {
             *out = json_object();
             rc = *out ? 0 : BB_ENOMEM;
+        } else if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 0) {
+            in_kms = 1;
         } else if (r == SQLITE_ROW && sqlite3_column_bytes(st, 0) == crypto_secretbox_NONCEBYTES &&
                    sqlite3_column_bytes(st, 1) >= (int)crypto_secretbox_MACBYTES) {
             size_t clen = (size_t)sqlite3_column_bytes(st, 1);
@@ -735,8 +795,64 @@ int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, json
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);
+    if (in_kms) rc = env_from_kms(s, pid, name, out); /* outside the connection's mutex */
     if (rc && *out) json_decref(*out), *out = NULL;
     return rc;
+}
+
+int fn_store_env_migrate(struct fn_store *s, size_t *moved, char *err, size_t errcap)
+{
+    *moved = 0;
+    if (!s->kms) return 0;
+    for (;;) { /* one sealed row at a time: read it, put it in bun-kms, mark the row */
+        char pid[BB_IDENTITY_MAX_PROJECT_ID + 1], name[FN_NAME_MAX + 1];
+        pthread_mutex_lock(&s->mu);
+        sqlite3_stmt *st = prep(s, "SELECT project_id, name FROM env WHERE length(nonce) > 0 "
+                                   "LIMIT 1");
+        int r = st ? sqlite3_step(st) : SQLITE_ERROR;
+        if (r == SQLITE_ROW) {
+            snprintf(pid, sizeof pid, "%s", (const char *)sqlite3_column_text(st, 0));
+            snprintf(name, sizeof name, "%s", (const char *)sqlite3_column_text(st, 1));
+        }
+        if (st) sqlite3_finalize(st);
+        pthread_mutex_unlock(&s->mu);
+        if (r == SQLITE_DONE) return 0;
+        if (r != SQLITE_ROW) {
+            snprintf(err, errcap, "functions: cannot read the sealed variables");
+            return BB_EIO;
+        }
+        json_t *env = NULL;
+        struct bun_kms *kms = s->kms;
+        int rc = fn_store_env_get(s, pid, name, &env); /* the row is sealed: opened here */
+        size_t plen = 0;
+        char *plain = rc == 0 ? bb_json_dumps(env, &plen) : NULL;
+        json_decref(env);
+        char kn[BUN_KMS_NAME_MAX + 1];
+        kms_name(name, kn, sizeof kn);
+        if (rc == 0 && !plain) rc = BB_ENOMEM;
+        if (rc == 0)
+            rc = bun_kms_secret_put(kms, bun_kms_system_identity(), pid, kn, plain, plen, NULL, err,
+                                    errcap);
+        if (plain) sodium_memzero(plain, plen);
+        free(plain);
+        if (rc == 0) rc = env_row(s, pid, name, NULL, 0, NULL, 0, NULL);
+        if (rc) {
+            if (!err[0])
+                snprintf(err, errcap, "functions: cannot move %s/%s's variables to bun-kms: %s",
+                         pid, name, bb_strerror(rc));
+            return rc;
+        }
+        (*moved)++;
+    }
+}
+
+int fn_store_env_drop(struct fn_store *s, const char *pid, const char *name)
+{
+    if (!s->kms) return 0;
+    char kn[BUN_KMS_NAME_MAX + 1];
+    kms_name(name, kn, sizeof kn);
+    int rc = bun_kms_secret_delete(s->kms, bun_kms_system_identity(), pid, kn, NULL, 0);
+    return rc == BB_ENOTFOUND ? 0 : rc;
 }
 
 int fn_store_env_names(struct fn_store *s, const char *pid, const char *name, json_t **out)

@@ -37,6 +37,7 @@
 #include "bb_proc.h"
 #include "bb_time.h"
 #include "bun_auth.h"
+#include "bun_kms.h"
 #include "fn_internal.h"
 
 #include <errno.h>
@@ -64,6 +65,8 @@ struct functions {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stopping;
+    int env_in_kms;   /* 1: the functions' variables are kept in bun-kms (else sealed here) */
+    size_t env_moved; /* functions whose sealed variables were moved into bun-kms at start */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -298,6 +301,7 @@ static void h_delete(struct bb_http_request *req, struct bb_http_response *res)
         return;
     }
     fn_pools_retire(f->pools, pid, name, 0, 0);
+    fn_store_env_drop(f->store, pid, name); /* its secret in bun-kms, when there */
     char dir[1300];
     if (fn_dir(f, pid, name, dir, sizeof dir) == 0) bb_fs_remove_tree(dir);
     json_t *o = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
@@ -500,11 +504,12 @@ static void h_env_put(struct bb_http_request *req, struct bb_http_response *res)
         bb_http_reply_error_status(res, 400, "invalid_env", why);
         return;
     }
-    rc = fn_store_env_set(f->store, pid, name, env);
+    char kerr[200] = "";
+    rc = fn_store_env_set(f->store, pid, name, env, kerr, sizeof kerr);
     size_t n = json_object_size(env);
     json_decref(env);
     if (rc) {
-        bb_http_reply_error(res, rc, NULL);
+        bb_http_reply_error(res, rc, kerr[0] ? kerr : NULL);
         return;
     }
     fn_pools_restart(f->pools, pid, name);
@@ -780,6 +785,17 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
         if (rc) snprintf(err, errcap, "functions: cannot write %s", f->cfg.bun_worker);
     }
     if (rc == 0) rc = fn_store_open(f->dir, f->cfg.log_queue, &f->store, err, errcap);
+    if (rc == 0) { /* the variables live in bun-kms when it runs here: move the sealed ones */
+        struct bun_kms *kms = bb_host_service_state(rt->host, "bun-kms");
+        size_t moved = 0;
+        fn_store_set_kms(f->store, kms);
+        rc = fn_store_env_migrate(f->store, &moved, err, errcap);
+        if (rc == 0 && moved)
+            bb_log(BB_LOG_INFO, "functions",
+                   "moved the environment variables of %zu function(s) into bun-kms", moved);
+        f->env_in_kms = kms != NULL;
+        f->env_moved = moved;
+    }
     if (rc == 0) {
         struct fn_pools_opts po = {&f->cfg, f->dir, f->store};
         rc = fn_pools_new(&po, &f->pools);
@@ -827,6 +843,9 @@ static int functions_health(void *state, json_t **detail)
                                           ? "bun"
                                           : "bun (not installed)"));
         json_object_set_new(o, "sandbox", json_string(f->cfg.sandbox_why));
+        json_object_set_new(o, "env_store",
+                            json_string(f->env_in_kms ? "bun-kms" : "sealed (libsodium)"));
+        json_object_set_new(o, "env_moved_to_kms", json_integer((json_int_t)f->env_moved));
     }
     *detail = o;
     return 0;
