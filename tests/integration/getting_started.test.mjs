@@ -56,4 +56,9 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.match(r.stdout, /^n1\s+from the CLI\s+5\s*$/m, 'db query prints the matching document');
   assert.ok(lines.filter((l) => l === 'ada').length >= 2, 'kv get and redis-cli read the CLI value');
   assert.ok(lines.includes('exit 3'), 'a missing document exits 3');
+  // §9 with the CLI: init → deploy → invoke → logs (one version: rollback conflicts, exit 4)
+  assert.match(r.stdout, /^Deployed greeter: version 1 \(quickjs, \d+ bytes\), active\.$/m);
+  assert.ok(lines.includes('Hello, CLI!'), 'functions invoke prints the answer');
+  assert.match(r.stdout, /^ {2}\[info\] greeting CLI$/m, 'functions logs shows the console output');
+  assert.ok(lines.includes('exit 4'), 'no version to roll back to exits 4');
 });
