@@ -137,6 +137,12 @@ void cli_print_table(const json_t *rows, const char *const *headers, const char 
 void cli_print_fields(const json_t *obj, const char *const *keys, size_t n);
 /* The text of a scalar for tables (borrowed from buf or j). */
 const char *cli_cell(const json_t *j, char *buf, size_t cap);
+/* With --json one line, else indented JSON. */
+void cli_print_pretty(struct cli *c, const json_t *j);
+/* o[key] = the bytes as a string when they are UTF-8, else o[b64_key] = their base64. */
+void cli_set_bytes(json_t *o, const char *key, const char *b64_key, const char *data, size_t len);
+/* Raw bytes on stdout (a newline added on a terminal when they do not end with one). */
+void cli_write_raw(const char *data, size_t len);
 /* Prints {"ok":true, ...} for --json, or the message for humans. */
 void cli_print_ok(struct cli *c, json_t *extra_stolen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -149,6 +155,8 @@ int cli_opt_all(const struct cli *c, const char *name, const char **out, int cap
 int cli_read_file(const char *path, size_t cap, char **out, size_t *len);
 /* The request body of a command: --data, -f FILE, or stdin when it is not a terminal. */
 int cli_body(struct cli *c, char **out, size_t *len);
+/* Argument i when given (then --data/-f are refused), else cli_body. what names it in errors. */
+int cli_arg_or_body(struct cli *c, int i, const char *what, char **out, size_t *len);
 
 /* ---- handlers */
 #define CLI_HANDLER(n) int n(struct cli *c)

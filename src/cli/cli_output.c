@@ -2,9 +2,12 @@
  * schemas are in docs/cli.md), aligned tables and "key: value" lines for humans otherwise. */
 #include "cli.h"
 
+#include "bb_crypto.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CELL_MAX 60
 
@@ -60,8 +63,8 @@ void cli_print_table(const json_t *rows, const char *const *headers, const char 
         w[k] = width(headers[k]);
     for (size_t i = 0; i < nrows; i++)
         for (size_t k = 0; k < ncols; k++) {
-            size_t cw = width(cli_cell(json_object_get(json_array_get(rows, i), keys[k]), buf,
-                                       sizeof buf));
+            size_t cw =
+                width(cli_cell(json_object_get(json_array_get(rows, i), keys[k]), buf, sizeof buf));
             if (cw > w[k]) w[k] = cw;
         }
     for (size_t k = 0; k < ncols; k++)
@@ -108,4 +111,33 @@ void cli_print_ok(struct cli *c, json_t *extra, const char *fmt, ...)
     vprintf(fmt, ap);
     va_end(ap);
     printf("\n");
+}
+
+void cli_print_pretty(struct cli *c, const json_t *j)
+{
+    if (c->json) {
+        cli_print_json(j);
+        return;
+    }
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
+    if (s) printf("%s\n", s);
+    free(s);
+}
+
+void cli_set_bytes(json_t *o, const char *key, const char *b64_key, const char *data, size_t len)
+{
+    json_t *v = json_stringn(data, len); /* NULL when not UTF-8 */
+    if (v) {
+        json_object_set_new(o, key, v);
+        return;
+    }
+    char *b64 = bb_base64_encode_alloc(data, len);
+    json_object_set_new(o, b64_key, json_string(b64 ? b64 : ""));
+    free(b64);
+}
+
+void cli_write_raw(const char *data, size_t len)
+{
+    fwrite(data, 1, len, stdout);
+    if (isatty(STDOUT_FILENO) && len && data[len - 1] != '\n') fputc('\n', stdout);
 }

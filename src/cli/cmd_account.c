@@ -83,6 +83,15 @@ int cli_body(struct cli *c, char **out, size_t *len)
     return 0;
 }
 
+int cli_arg_or_body(struct cli *c, int i, const char *what, char **out, size_t *len)
+{
+    if (c->argc <= i) return cli_body(c, out, len);
+    if (cli_opt(c, "data") || cli_opt(c, "f"))
+        return cli_usage_error(c, "give the %s as an argument or with --data/-f, not both", what);
+    *len = strlen(c->argv[i]);
+    return (*out = strdup(c->argv[i])) ? 0 : CLI_ESERVER;
+}
+
 /* Reads one line (without its newline) from fd into buf; 0, or BB_ETOOBIG/BB_EIO/BB_ENOTFOUND
  * (end of input before anything). */
 static int read_line(int fd, char *buf, size_t cap)

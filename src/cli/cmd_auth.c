@@ -149,24 +149,13 @@ int cmd_auth_users_delete(struct cli *c)
     return user_action(c, "DELETE", "", "deleted");
 }
 
-static void print_pretty(struct cli *c, const json_t *j)
-{
-    if (c->json) {
-        cli_print_json(j);
-        return;
-    }
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    if (s) printf("%s\n", s);
-    free(s);
-}
-
 int cmd_auth_config_get(struct cli *c)
 {
     char path[512];
     json_t *ans = NULL;
     int rc = auth_path(c, NULL, "/config", path, sizeof path);
     if (rc || (rc = cli_call(c, "GET", path, NULL, &ans))) return rc;
-    print_pretty(c, ans);
+    cli_print_pretty(c, ans);
     json_decref(ans);
     return CLI_OK;
 }
@@ -175,16 +164,7 @@ int cmd_auth_config_set(struct cli *c)
 {
     char *text = NULL;
     size_t len = 0;
-    int rc;
-    if (c->argc > 0) {
-        if (cli_opt(c, "data") || cli_opt(c, "f"))
-            return cli_usage_error(c, "give the config as an argument or with --data/-f, not both");
-        len = strlen(c->argv[0]);
-        text = strdup(c->argv[0]);
-        rc = text ? 0 : CLI_ESERVER;
-    } else {
-        rc = cli_body(c, &text, &len);
-    }
+    int rc = cli_arg_or_body(c, 0, "config", &text, &len);
     if (rc) return rc;
     json_t *cfg = NULL;
     char err[160];

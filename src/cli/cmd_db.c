@@ -45,17 +45,6 @@ static int parse_json(struct cli *c, const char *what, const char *text, size_t 
     return 0;
 }
 
-static void print_doc(struct cli *c, const json_t *doc)
-{
-    if (c->json) {
-        cli_print_json(doc);
-        return;
-    }
-    char *s = json_dumps(doc, JSON_INDENT(2) | JSON_ENCODE_ANY);
-    if (s) printf("%s\n", s);
-    free(s);
-}
-
 int cmd_db_coll_list(struct cli *c)
 {
     char path[512];
@@ -131,7 +120,7 @@ int cmd_db_get(struct cli *c)
     json_t *doc = NULL;
     int rc = doc_path(c, c->argv[0], c->argv[1], path, sizeof path);
     if (rc || (rc = cli_call(c, "GET", path, NULL, &doc))) return rc;
-    print_doc(c, doc);
+    cli_print_pretty(c, doc);
     json_decref(doc);
     return CLI_OK;
 }
@@ -192,7 +181,7 @@ int cmd_db_put(struct cli *c)
         bb_httpc_response_release(&resp);
     }
     json_decref(doc);
-    if (!rc) print_doc(c, ans);
+    if (!rc) cli_print_pretty(c, ans);
     json_decref(ans);
     return rc;
 }
@@ -205,7 +194,7 @@ int cmd_db_patch(struct cli *c)
     if (rc || (rc = body_object(c, &patch))) return rc;
     rc = cli_call(c, "PATCH", path, patch, &ans);
     json_decref(patch);
-    if (!rc) print_doc(c, ans);
+    if (!rc) cli_print_pretty(c, ans);
     json_decref(ans);
     return rc;
 }
@@ -620,7 +609,7 @@ int cmd_db_rules_get(struct cli *c)
         cli_print_json(o);
         json_decref(o);
     } else {
-        print_doc(c, rules ? rules : json_null());
+        cli_print_pretty(c, rules ? rules : json_null());
     }
     json_decref(ans);
     return CLI_OK;
@@ -632,16 +621,11 @@ int cmd_db_rules_set(struct cli *c)
     int rc = coll_path(c, "/rules", path, sizeof path);
     if (rc) return rc;
     json_t *rules = NULL;
-    if (c->argc > 1) {
-        if (cli_opt(c, "data") || cli_opt(c, "f"))
-            return cli_usage_error(c, "give the rules as an argument or with --data/-f, not both");
-        rc = parse_json(c, "rules", c->argv[1], strlen(c->argv[1]), &rules);
-    } else {
-        char *text = NULL;
-        size_t len = 0;
-        if (!(rc = cli_body(c, &text, &len))) rc = parse_json(c, "rules", text, len, &rules);
-        free(text);
-    }
+    char *text = NULL;
+    size_t len = 0;
+    if (!(rc = cli_arg_or_body(c, 1, "rules", &text, &len)))
+        rc = parse_json(c, "rules", text, len, &rules);
+    free(text);
     if (rc) return rc;
     if (!json_is_object(rules) && !json_is_null(rules)) {
         json_decref(rules);

@@ -9,7 +9,6 @@
  */
 #include "cli.h"
 
-#include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_fs.h"
 #include "bb_proc.h"
@@ -581,22 +580,13 @@ int cmd_fn_invoke(struct cli *c)
             }
         }
         json_t *o = json_pack("{s:I,s:o}", "status", (json_int_t)resp.status, "headers", h);
-        json_t *b = json_stringn(resp.body, resp.body_len); /* NULL when not UTF-8 */
-        if (b) {
-            json_object_set_new(o, "body", b);
-        } else {
-            char *b64 = bb_base64_encode_alloc(resp.body, resp.body_len);
-            json_object_set_new(o, "body_base64", json_string(b64 ? b64 : ""));
-            free(b64);
-        }
+        cli_set_bytes(o, "body", "body_base64", resp.body, resp.body_len);
         cli_print_json(o);
         json_decref(o);
     } else {
         /* the answer as it came, whoever wrote it (the function, or the service: no such function,
          * timeout, …); a failure is also said on stderr, with the service's code when it has one */
-        fwrite(resp.body, 1, resp.body_len, stdout);
-        if (isatty(STDOUT_FILENO) && resp.body_len && resp.body[resp.body_len - 1] != '\n')
-            fputc('\n', stdout);
+        cli_write_raw(resp.body, resp.body_len);
     }
     if (code) {
         json_t *e = NULL;

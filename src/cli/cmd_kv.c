@@ -4,8 +4,6 @@
  * AUTH <projectId> <sk_…>). */
 #include "cli.h"
 
-#include "bb_crypto.h"
-
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,21 +40,12 @@ int cmd_kv_get(struct cli *c)
     if (resp.status != 200) {
         rc = cli_fail_response(c, &resp);
     } else if (c->json) {
-        json_t *v = json_stringn(resp.body, resp.body_len); /* NULL when not UTF-8 */
-        json_t *o;
-        if (v) {
-            o = json_pack("{s:s,s:o}", "key", c->argv[0], "value", v);
-        } else {
-            char *b64 = bb_base64_encode_alloc(resp.body, resp.body_len);
-            o = json_pack("{s:s,s:s}", "key", c->argv[0], "value_base64", b64 ? b64 : "");
-            free(b64);
-        }
+        json_t *o = json_pack("{s:s}", "key", c->argv[0]);
+        cli_set_bytes(o, "value", "value_base64", resp.body, resp.body_len);
         cli_print_json(o);
         json_decref(o);
     } else {
-        fwrite(resp.body, 1, resp.body_len, stdout);
-        if (isatty(STDOUT_FILENO) && resp.body_len && resp.body[resp.body_len - 1] != '\n')
-            fputc('\n', stdout);
+        cli_write_raw(resp.body, resp.body_len);
     }
     bb_httpc_response_release(&resp);
     return rc;
@@ -75,16 +64,7 @@ int cmd_kv_set(struct cli *c)
     }
     char *val = NULL;
     size_t len = 0;
-    int rc;
-    if (c->argc > 1) {
-        if (cli_opt(c, "data") || cli_opt(c, "f"))
-            return cli_usage_error(c, "give the value as an argument or with --data/-f, not both");
-        len = strlen(c->argv[1]);
-        val = strdup(c->argv[1]);
-        rc = val ? 0 : CLI_ESERVER;
-    } else {
-        rc = cli_body(c, &val, &len);
-    }
+    int rc = cli_arg_or_body(c, 1, "value", &val, &len);
     if (rc) return rc;
     char *path = malloc(KV_PATH_CAP);
     struct bb_httpc_response resp;
