@@ -126,7 +126,9 @@ static int user_action(struct cli *c, const char *method, const char *tail, cons
     char path[1024];
     json_t *ans = NULL;
     int rc = auth_path(c, c->argv[0], tail, path, sizeof path);
-    if (!rc) rc = cli_call(c, method, path, strcmp(method, "POST") ? NULL : json_object(), &ans);
+    json_t *body = strcmp(method, "POST") ? NULL : json_object();
+    if (!rc) rc = cli_call(c, method, path, body, &ans);
+    json_decref(body);
     if (rc) return rc;
     json_decref(ans);
     cli_print_ok(c, json_pack("{s:s,s:s}", "user", c->argv[0], "action", what), "User %s %s.",

@@ -478,11 +478,13 @@ int cmd_fn_rollback(struct cli *c)
         long long n = strtoll(to, &end, 10);
         if (*end || n < 1) return cli_usage_error(c, "--to: a version number");
         body = json_pack("{s:I}", "version", (json_int_t)n);
+    } else {
+        body = json_object();
     }
     char path[512];
     json_t *ans = NULL;
     int rc = fn_path(c, c->argv[0], to ? "/activate" : "/rollback", path, sizeof path);
-    if (!rc) rc = cli_call(c, "POST", path, body ? body : json_object(), &ans);
+    if (!rc) rc = cli_call(c, "POST", path, body, &ans);
     json_decref(body);
     if (rc) return rc;
     if (c->json)
