@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -517,7 +518,12 @@ int cmd_fn_invoke(struct cli *c)
         const char *colon = strchr(hdr[i], ':');
         if (!colon || colon == hdr[i] || strpbrk(hdr[i], "\r\n"))
             return cli_usage_error(c, "-H: 'Name: value'");
-        has_ctype |= (size_t)(colon - hdr[i]) == 12 && !strncasecmp(hdr[i], "content-type", 12);
+        size_t nl = (size_t)(colon - hdr[i]);
+        if ((nl == 13 && !strncasecmp(hdr[i], "authorization", 13)) ||
+            (nl == 20 && !strncasecmp(hdr[i], "x-bunbase-client-key", 20)))
+            return cli_usage_error(c, "-H: the credential is the profile's (functions never see "
+                                      "Authorization or X-Bunbase-Client-Key)");
+        has_ctype |= nl == 12 && !strncasecmp(hdr[i], "content-type", 12);
     }
     hdr[nh] = NULL;
     char *body = NULL;

@@ -143,6 +143,9 @@ describe('bunbase functions', () => {
     assert.equal(r.json.headers['x-a'], '1');
     r = await cli(['functions', 'invoke', 'thrower', '-H', 'no colon']);
     assert.equal(r.code, 1);
+    r = await cli(['functions', 'invoke', 'thrower', '-H', 'authorization: Bearer x']);
+    assert.equal(r.code, 1, 'no second credential');
+    assert.match(r.stderr, /credential is the profile's/);
 
     fs.writeFileSync(path.join(dir, 'index.js'), 'export default {{\n');
     r = await cli(['functions', 'deploy', dir, '--name', 'thrower', '--json']);
