@@ -94,7 +94,7 @@ static void inst_close(void *ctx, const char *pid, void *obj, const char *why)
     bb_info(MOD, "closed project=%s reason=%s", pid, why);
 }
 
-static const struct bb_instances_ops inst_ops = {inst_open, inst_close, NULL};
+static const struct bb_instances_ops inst_ops = {.open = inst_open, .close = inst_close};
 
 int bdsrv_acquire(struct bdsrv *s, const char *pid, struct bdsrv_inst **out)
 {

@@ -3,6 +3,10 @@
  * One mutex guards the list, every instance's state, references and use time, and the counters;
  * one condition variable wakes acquirers waiting for an open or a close to finish. Opening and
  * closing run with the mutex released, on the instance marked OPENING / CLOSING.
+ *
+ * Asynchronous acquires queue their waiters on the instance being opened or closed (in->wq), or,
+ * at capacity, on the registry (pending) until an eviction they wait for has finished; waiters
+ * are completed and re-acquired with the mutex released.
  */
 #include "bb_instances.h"
 
@@ -24,6 +28,7 @@ struct bb_instance {
     unsigned refs;
     uint64_t last_used_ms;
     struct bb_instance *next;
+    struct bb_instances_waiter *wq; /* asynchronous acquirers waiting for an open or a close */
 };
 
 struct bb_instances {
@@ -39,6 +44,8 @@ struct bb_instances {
     pthread_t evictor;
     int evictor_on;
     pthread_cond_t ev_cv;
+    struct bb_instances_waiter *pending; /* asynchronous acquirers waiting for room */
+    size_t pending_keys;                 /* distinct keys among them */
 };
 
 /* With r->mu held: waits for a release, an open or a close to finish (they broadcast r->cv), at
@@ -102,7 +109,7 @@ static void close_victim(struct bb_instances *r, struct bb_instance *v, const ch
 int bb_instances_acquire(struct bb_instances *r, const char *key, struct bb_instance **out)
 {
     size_t klen = key ? strlen(key) : 0;
-    if (!r || klen == 0 || klen > BB_INSTANCES_MAX_KEY || !out) return BB_EINVAL;
+    if (!r || klen == 0 || klen > BB_INSTANCES_MAX_KEY || !out || !r->ops.open) return BB_EINVAL;
     int rc = 0;
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -241,7 +248,8 @@ size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms)
         struct bb_instance *v = pick_victim(r, min_idle_ms);
         pthread_mutex_unlock(&r->mu);
         if (!v) break;
-        close_victim(r, v, "idle");
+        if (r->ops.close_start) r->ops.close_start(r->ctx, v, v->obj, "idle");
+        else close_victim(r, v, "idle");
         n++;
     }
     return n;
@@ -281,7 +289,9 @@ static void *evictor_main(void *arg)
 int bb_instances_new(const struct bb_instances_ops *ops, void *ctx,
                      const struct bb_instances_limits *limits, struct bb_instances **out)
 {
-    if (!ops || !ops->open || !ops->close || !out) return BB_EINVAL;
+    if (!ops || !ops->close || !out) return BB_EINVAL;
+    if (!ops->open && !ops->open_start) return BB_EINVAL;
+    if (!ops->open_start != !ops->close_start) return BB_EINVAL;
     struct bb_instances *r = calloc(1, sizeof *r);
     if (!r) return BB_ENOMEM;
     r->ops = *ops;
@@ -359,4 +369,194 @@ size_t bb_instances_free(struct bb_instances *r, uint64_t wait_ms)
     pthread_mutex_destroy(&r->mu);
     free(r);
     return 0;
+}
+
+/* ------------------------------------------------------------------ asynchronous acquire */
+
+static struct bb_instance *find_locked(struct bb_instances *r, const char *key)
+{
+    struct bb_instance *in = r->list;
+    while (in && strcmp(in->key, key) != 0)
+        in = in->next;
+    return in;
+}
+
+static void wq_push(struct bb_instances_waiter **head, struct bb_instances_waiter *w)
+{
+    w->next = NULL;
+    while (*head)
+        head = &(*head)->next;
+    *head = w;
+}
+
+/* Runs callbacks (without r->mu); each waiter may be gone once its callback ran. */
+static void complete_all(struct bb_instances_waiter *w, int rc, struct bb_instance *in)
+{
+    while (w) {
+        struct bb_instances_waiter *next = w->next;
+        w->cb(w, rc, in);
+        w = next;
+    }
+}
+
+static void reacquire_all(struct bb_instances *r, struct bb_instances_waiter *w)
+{
+    while (w) {
+        struct bb_instances_waiter *next = w->next;
+        bb_instances_acquire_async(r, w->key, w);
+        w = next;
+    }
+}
+
+void bb_instances_acquire_async(struct bb_instances *r, const char *key,
+                                struct bb_instances_waiter *w)
+{
+    if (!w || !w->cb) return;
+    size_t klen = key ? strlen(key) : 0;
+    if (!r || klen == 0 || klen > BB_INSTANCES_MAX_KEY || !r->ops.open_start) {
+        w->cb(w, BB_EINVAL, NULL);
+        return;
+    }
+    memmove(w->key, key, klen + 1); /* key may be w->key (a waiter acquiring again) */
+    w->next = NULL;
+    struct bb_instance *got = NULL, *victim = NULL, *opening = NULL;
+    int rc = 1; /* 1: queued */
+    pthread_mutex_lock(&r->mu);
+    struct bb_instance *in = r->stopping ? NULL : find_locked(r, w->key);
+    if (r->stopping) {
+        rc = BB_EUNAVAIL;
+    } else if (in && in->st == INST_READY) {
+        in->refs++;
+        in->last_used_ms = bb_time_mono_ms();
+        got = in;
+        rc = 0;
+    } else if (in) { /* being opened or closed: wait for the outcome */
+        wq_push(&in->wq, w);
+    } else if (r->lim.max_instances && r->n >= r->lim.max_instances) {
+        int known = 0;
+        for (struct bb_instances_waiter *p = r->pending; p && !known; p = p->next)
+            known = strcmp(p->key, w->key) == 0;
+        size_t closing = 0;
+        for (struct bb_instance *x = r->list; x; x = x->next)
+            closing += x->st == INST_CLOSING;
+        /* one eviction per distinct key waiting for room */
+        if (!known && closing < r->pending_keys + 1) victim = pick_victim(r, 0);
+        if (known || victim || closing > 0) {
+            if (!known) r->pending_keys++;
+            wq_push(&r->pending, w);
+        } else {
+            r->rejections++;
+            rc = BB_ELIMIT;
+        }
+    } else if (!(in = calloc(1, sizeof *in))) {
+        rc = BB_ENOMEM;
+    } else {
+        memcpy(in->key, w->key, klen + 1);
+        in->st = INST_OPENING;
+        in->next = r->list;
+        r->list = in;
+        r->n++;
+        in->wq = w;
+        opening = in;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (victim) r->ops.close_start(r->ctx, victim, victim->obj, "capacity");
+    if (opening) r->ops.open_start(r->ctx, opening, opening->key);
+    if (rc != 1) w->cb(w, rc, got);
+}
+
+void bb_instances_opened(struct bb_instances *r, struct bb_instance *in, int rc, void *obj)
+{
+    struct bb_instances_waiter *retry = NULL;
+    pthread_mutex_lock(&r->mu);
+    struct bb_instances_waiter *wq = in->wq;
+    in->wq = NULL;
+    if (rc == 0) {
+        in->obj = obj;
+        in->st = INST_READY;
+        for (struct bb_instances_waiter *w = wq; w; w = w->next)
+            in->refs++;
+        in->last_used_ms = bb_time_mono_ms();
+        r->opens++;
+    } else { /* its place is free again: whoever waits for room tries again */
+        unlink_inst(r, in);
+        retry = r->pending;
+        r->pending = NULL;
+        r->pending_keys = 0;
+    }
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    if (rc == 0) {
+        complete_all(wq, 0, in);
+        return;
+    }
+    free(in);
+    complete_all(wq, rc, NULL);
+    reacquire_all(r, retry);
+}
+
+void bb_instances_closed(struct bb_instances *r, struct bb_instance *in)
+{
+    pthread_mutex_lock(&r->mu);
+    unlink_inst(r, in);
+    r->closes++;
+    struct bb_instances_waiter *wq = in->wq, *pending = r->pending;
+    r->pending = NULL;
+    r->pending_keys = 0;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    free(in);
+    reacquire_all(r, pending); /* first those that asked for the room it leaves */
+    reacquire_all(r, wq);
+}
+
+int bb_instances_try_acquire(struct bb_instances *r, const char *key, struct bb_instance **out)
+{
+    if (!r || !key || !out) return BB_EINVAL;
+    int rc = BB_ENOTFOUND;
+    pthread_mutex_lock(&r->mu);
+    struct bb_instance *in = r->stopping ? NULL : find_locked(r, key);
+    if (in && in->st == INST_READY) {
+        in->refs++;
+        in->last_used_ms = bb_time_mono_ms();
+        *out = in;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+void bb_instances_shutdown(struct bb_instances *r)
+{
+    if (!r) return;
+    struct bb_instances_waiter *all = NULL;
+    pthread_mutex_lock(&r->mu);
+    r->stopping = 1;
+    pthread_cond_broadcast(&r->ev_cv);
+    pthread_cond_broadcast(&r->cv);
+    for (struct bb_instance *in = r->list; in; in = in->next) {
+        while (in->wq) {
+            struct bb_instances_waiter *w = in->wq;
+            in->wq = w->next;
+            w->next = all;
+            all = w;
+        }
+    }
+    while (r->pending) {
+        struct bb_instances_waiter *w = r->pending;
+        r->pending = w->next;
+        w->next = all;
+        all = w;
+    }
+    r->pending_keys = 0;
+    pthread_mutex_unlock(&r->mu);
+    complete_all(all, BB_EUNAVAIL, NULL);
+}
+
+unsigned bb_instances_refs(struct bb_instances *r, const struct bb_instance *in)
+{
+    pthread_mutex_lock(&r->mu);
+    unsigned n = in->refs;
+    pthread_mutex_unlock(&r->mu);
+    return n;
 }

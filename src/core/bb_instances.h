@@ -10,6 +10,12 @@
  * and ops->in_use (if given) says it is not busy in a way references do not show (e.g. clients
  * handed off to a child process).
  *
+ * Asynchronous owners (an event loop that must not block: bunder-manager's child processes) give
+ * ops->open_start / close_start instead and acquire with bb_instances_acquire_async: the registry
+ * asks them to start an open or an eviction and they report the outcome later
+ * (bb_instances_opened / bb_instances_closed); single flight, references, limits and eviction
+ * stay the registry's.
+ *
  * Threads: every function may be called from any thread except that bb_instances_free must not
  * race with the others. Errors follow bb_err.h.
  */
@@ -31,8 +37,18 @@ struct bb_instances_ops {
     int (*open)(void *ctx, struct bb_instance *in, const char *key, void **obj);
     /* Closes it; why is "idle", "capacity" or "stop". */
     void (*close)(void *ctx, const char *key, void *obj, const char *why);
-    /* Optional: nonzero while obj must stay open even without references. */
+    /* Optional: nonzero while obj must stay open even without references. Asked under the
+     * registry's lock: quick, and never calling back into the registry. */
     int (*in_use)(void *ctx, void *obj);
+    /* Asynchronous registries (bb_instances_acquire_async) set both, open may then be NULL.
+     * open_start begins opening key's instance and returns; the owner later calls
+     * bb_instances_opened(in, …) exactly once. close_start begins closing an idle or capacity
+     * victim (why: "idle" or "capacity"); the owner calls bb_instances_closed(in) once it is gone
+     * — until then acquirers of its key wait. Both are called without the registry's lock, on the
+     * thread that acquired or evicted. close is still what close_all and remove use (then it must
+     * finish before it returns). */
+    void (*open_start)(void *ctx, struct bb_instance *in, const char *key);
+    void (*close_start)(void *ctx, struct bb_instance *in, void *obj, const char *why);
 };
 
 struct bb_instances_limits {
@@ -61,6 +77,42 @@ int bb_instances_acquire(struct bb_instances *r, const char *key, struct bb_inst
 void bb_instances_ref(struct bb_instances *r, struct bb_instance *in);
 /* Drops a reference; the instance stays open (idle) until evicted. */
 void bb_instances_release(struct bb_instances *r, struct bb_instance *in);
+
+/* ------------------------------------------------------------------ asynchronous acquire */
+
+struct bb_instances_waiter;
+/* rc 0: in is open and one reference is held for the waiter; else in is NULL. */
+typedef void (*bb_instances_cb)(struct bb_instances_waiter *w, int rc, struct bb_instance *in);
+
+/* The caller's record of one asynchronous acquire, alive until its callback has run. */
+struct bb_instances_waiter {
+    bb_instances_cb cb; /* set by the caller */
+    void *arg;          /* the caller's */
+    struct bb_instances_waiter *next;    /* the registry's */
+    char key[BB_INSTANCES_MAX_KEY + 1]; /* the registry's */
+};
+
+/* Finds or opens key's instance without blocking. w->cb runs exactly once: before this returns
+ * when the instance is ready or on an error, else on the thread that reports the open (or the
+ * eviction it waited for) finished. At capacity the least recently used idle instance is asked to
+ * close (close_start) and the acquire waits for it; with none idle and none closing: BB_ELIMIT.
+ * Errors as bb_instances_acquire (BB_EINVAL also when ops has no open_start). */
+void bb_instances_acquire_async(struct bb_instances *r, const char *key,
+                                struct bb_instances_waiter *w);
+/* An open started by open_start finished: rc 0 with obj (the waiters get references), or the
+ * error every waiter gets (the record is dropped; nothing is remembered). */
+void bb_instances_opened(struct bb_instances *r, struct bb_instance *in, int rc, void *obj);
+/* An eviction started by close_start finished: the record goes, its waiters acquire again. */
+void bb_instances_closed(struct bb_instances *r, struct bb_instance *in);
+/* Takes a reference on key's instance only when it is open and ready: 0 with *out, else
+ * BB_ENOTFOUND. Never opens, never waits (a fast path for other threads). */
+int bb_instances_try_acquire(struct bb_instances *r, const char *key, struct bb_instance **out);
+/* Refuses new acquires (BB_EUNAVAIL) and fails every waiting one with BB_EUNAVAIL; closes
+ * nothing. An asynchronous owner then ends its objects, reports the opens and evictions in
+ * progress, and frees the registry (bb_instances_free closes what is left with ops->close). */
+void bb_instances_shutdown(struct bb_instances *r);
+/* References held on in now. */
+unsigned bb_instances_refs(struct bb_instances *r, const struct bb_instance *in);
 
 void *bb_instance_obj(const struct bb_instance *in);
 const char *bb_instance_key(const struct bb_instance *in);

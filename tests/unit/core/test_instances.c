@@ -55,7 +55,7 @@ static int t_in_use(void *ctx, void *obj)
     return ((struct obj *)obj)->pinned;
 }
 
-static const struct bb_instances_ops ops = {t_open, t_close, t_in_use};
+static const struct bb_instances_ops ops = {.open = t_open, .close = t_close, .in_use = t_in_use};
 
 static void reset(void)
 {
@@ -288,6 +288,167 @@ static void test_remove(void **state)
     bb_instances_free(r, 1000);
 }
 
+/* ------------------------------------------------------------------ asynchronous owners */
+
+/* The owner records what it was asked to start; the test plays the loop and reports outcomes. */
+struct a_owner {
+    struct bb_instance *opening[8];
+    int nopening;
+    struct bb_instance *closing[8];
+    void *closing_obj[8];
+    char closing_why[8][16];
+    int nclosing;
+};
+
+static void a_open_start(void *ctx, struct bb_instance *in, const char *key)
+{
+    struct a_owner *o = ctx;
+    (void)key;
+    o->opening[o->nopening++] = in;
+}
+
+static void a_close_start(void *ctx, struct bb_instance *in, void *obj, const char *why)
+{
+    struct a_owner *o = ctx;
+    o->closing_obj[o->nclosing] = obj;
+    snprintf(o->closing_why[o->nclosing], sizeof o->closing_why[0], "%s", why);
+    o->closing[o->nclosing++] = in;
+}
+
+static void a_close(void *ctx, const char *key, void *obj, const char *why)
+{
+    (void)ctx;
+    (void)why;
+    assert_string_equal(((struct obj *)obj)->key, key);
+    free(obj);
+}
+
+static const struct bb_instances_ops a_ops = {.close = a_close,
+                                              .in_use = t_in_use,
+                                              .open_start = a_open_start,
+                                              .close_start = a_close_start};
+
+struct a_wait {
+    struct bb_instances_waiter w;
+    int done, rc;
+    struct bb_instance *in;
+};
+
+static void a_cb(struct bb_instances_waiter *w, int rc, struct bb_instance *in)
+{
+    struct a_wait *a = (struct a_wait *)w;
+    a->done++;
+    a->rc = rc;
+    a->in = in;
+}
+
+static void *a_obj(const char *key)
+{
+    struct obj *o = calloc(1, sizeof *o);
+    snprintf(o->key, sizeof o->key, "%s", key);
+    return o;
+}
+
+/* single flight: 20 acquires of one key start one open and all complete when it is reported;
+ * a failed open completes everyone with its error and is not remembered; at capacity the least
+ * recently used idle instance is asked to close and the acquire waits for it (one eviction for
+ * any number of waiters of one key); with everything held: BB_ELIMIT; shutdown fails waiters */
+static void test_async_owner(void **state)
+{
+    (void)state;
+    struct a_owner o;
+    memset(&o, 0, sizeof o);
+    struct bb_instances *r;
+    struct bb_instances_limits lim = {.max_instances = 2};
+    assert_int_equal(bb_instances_new(&a_ops, &o, &lim, &r), 0);
+    struct bb_instance *dummy;
+    assert_int_equal(bb_instances_acquire(r, "a", &dummy), BB_EINVAL); /* no blocking open */
+
+    struct a_wait w[20];
+    memset(w, 0, sizeof w);
+    for (int i = 0; i < 20; i++) {
+        w[i].w.cb = a_cb;
+        bb_instances_acquire_async(r, "a", &w[i].w);
+    }
+    assert_int_equal(o.nopening, 1);
+    for (int i = 0; i < 20; i++) assert_int_equal(w[i].done, 0);
+    assert_int_equal(bb_instances_try_acquire(r, "a", &dummy), BB_ENOTFOUND); /* not ready */
+    bb_instances_opened(r, o.opening[0], 0, a_obj("a"));
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(w[i].done, 1);
+        assert_int_equal(w[i].rc, 0);
+        assert_ptr_equal(w[i].in, o.opening[0]);
+    }
+    struct bb_instance *a = o.opening[0];
+    assert_int_equal(bb_instances_refs(r, a), 20);
+    for (int i = 0; i < 20; i++) bb_instances_release(r, a);
+    /* ready: completes at once; try_acquire takes a reference too */
+    memset(w, 0, sizeof w);
+    w[0].w.cb = a_cb;
+    bb_instances_acquire_async(r, "a", &w[0].w);
+    assert_int_equal(w[0].done, 1);
+    assert_int_equal(bb_instances_try_acquire(r, "a", &dummy), 0);
+    bb_instances_release(r, dummy);
+    bb_instances_release(r, a);
+
+    /* a failed open: every waiter gets the error, the next acquire opens again */
+    w[0].w.cb = w[1].w.cb = a_cb;
+    w[0].done = 0;
+    bb_instances_acquire_async(r, "b", &w[0].w);
+    bb_instances_acquire_async(r, "b", &w[1].w);
+    assert_int_equal(o.nopening, 2);
+    bb_instances_opened(r, o.opening[1], BB_EIO, NULL);
+    assert_int_equal(w[0].rc, BB_EIO);
+    assert_int_equal(w[1].rc, BB_EIO);
+    assert_null(w[0].in);
+    memset(w, 0, sizeof w);
+    w[0].w.cb = a_cb;
+    bb_instances_acquire_async(r, "b", &w[0].w);
+    assert_int_equal(o.nopening, 3);
+    bb_instances_opened(r, o.opening[2], 0, a_obj("b"));
+    struct bb_instance *b = w[0].in;
+    /* full (a idle, b held): three waiters of c ask for one eviction, of a (the idle one) */
+    for (int i = 1; i <= 3; i++) {
+        w[i].w.cb = a_cb;
+        bb_instances_acquire_async(r, "c", &w[i].w);
+    }
+    assert_int_equal(o.nclosing, 1);
+    assert_ptr_equal(o.closing[0], a);
+    assert_string_equal(o.closing_why[0], "capacity");
+    /* an acquire of the key being closed waits for the close, then opens it again */
+    w[4].w.cb = a_cb;
+    bb_instances_acquire_async(r, "a", &w[4].w);
+    assert_int_equal(w[4].done, 0);
+    free(o.closing_obj[0]);
+    bb_instances_closed(r, a); /* c gets the room first (its waiters were first) */
+    assert_int_equal(o.nopening, 4);
+    bb_instances_opened(r, o.opening[3], 0, a_obj("c"));
+    for (int i = 1; i <= 3; i++) assert_int_equal(w[i].rc, 0);
+    /* a waits for room: b and c are held, nothing idle, nothing closing → BB_ELIMIT */
+    assert_int_equal(w[4].done, 1);
+    assert_int_equal(w[4].rc, BB_ELIMIT);
+    struct bb_instances_stats st;
+    bb_instances_stats(r, &st);
+    assert_int_equal(st.open, 2);
+    assert_int_equal(st.rejections, 1);
+    /* idle eviction asks the owner too */
+    for (int i = 1; i <= 3; i++) bb_instances_release(r, w[i].in);
+    assert_int_equal(bb_instances_evict(r, 0), 1);
+    assert_int_equal(o.nclosing, 2);
+    assert_string_equal(o.closing_why[1], "idle");
+    free(o.closing_obj[1]);
+    bb_instances_closed(r, o.closing[1]);
+    /* shutdown: waiters fail with BB_EUNAVAIL, new acquires too */
+    memset(&w[5], 0, sizeof w[5]);
+    w[5].w.cb = a_cb;
+    bb_instances_acquire_async(r, "d", &w[5].w);
+    bb_instances_shutdown(r);
+    assert_int_equal(w[5].rc, BB_EUNAVAIL);
+    bb_instances_opened(r, o.opening[o.nopening - 1], BB_ECLOSED, NULL);
+    bb_instances_release(r, b);
+    assert_int_equal(bb_instances_free(r, 0), 0); /* b closed with ops->close */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_stop_waits_for_references),
         cmocka_unit_test(test_stop_never_closes_a_held_instance),
         cmocka_unit_test(test_remove),
+        cmocka_unit_test(test_async_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
