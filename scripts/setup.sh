@@ -18,6 +18,9 @@ DEB_PKGS=(
 if ! command -v node >/dev/null 2>&1; then DEB_PKGS+=(nodejs npm); fi
 # functions: the workers' sandbox (bubblewrap namespaces, a libseccomp filter in the QuickJS worker)
 DEB_PKGS+=(bubblewrap libseccomp-dev)
+# the dashboard's browser tests (tests/integration/web_journey.test.mjs): Debian's chromium, driven
+# by playwright-core (npm, web/package-lock.json)
+DEB_PKGS+=(chromium)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
@@ -81,6 +84,16 @@ if [ -f "$CLIENTS_DIR/package-lock.json" ] && \
   echo "setup: installing the Redis client libraries (npm) into $CLIENTS_DIR/node_modules" >&2
   (cd "$CLIENTS_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) ||
     echo "setup: npm ci failed in $CLIENTS_DIR (registry unreachable?): bunder_clients tests will skip" >&2
+fi
+# The dashboard (web/: React + Vite + TypeScript, vitest, playwright-core; pinned by
+# web/package-lock.json). `make build` then builds web/dist offline from these. Nothing is fetched
+# when the installed tree matches the lock file.
+WEB_DIR="$(cd "$(dirname "$0")/.." && pwd)/web"
+if [ -f "$WEB_DIR/package-lock.json" ] && { [ ! -f "$WEB_DIR/node_modules/.package-lock.json" ] ||
+   [ "$WEB_DIR/package-lock.json" -nt "$WEB_DIR/node_modules/.package-lock.json" ]; }; then
+  echo "setup: installing the dashboard's packages (npm) into $WEB_DIR/node_modules" >&2
+  (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+    echo "setup: npm ci failed in $WEB_DIR (registry unreachable?): the dashboard will not be built" >&2
 fi
 # The Debian postgresql package may start its default cluster; we never use it.
 exit 0

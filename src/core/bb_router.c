@@ -26,7 +26,15 @@ struct bb_router {
     size_t nresolvers;
     bb_router_authorize_fn authorizer;
     void *authorizer_arg;
+    const struct bb_route *fallback; /* paths no entry knows (GET/HEAD): the console's files */
+    void *fallback_ctx;
 };
+
+void bb_router_set_fallback(struct bb_router *r, const struct bb_route *route, void *ctx)
+{
+    r->fallback = route;
+    r->fallback_ctx = ctx;
+}
 
 void bb_router_set_authorizer(struct bb_router *r, bb_router_authorize_fn fn, void *arg)
 {
@@ -178,6 +186,11 @@ int bb_router_match(const struct bb_router *r, const char *method, const char *p
             continue;
         }
         if (!best || e->nliterals > best->nliterals) best = e;
+    }
+    if (!best && !path_known && r->fallback && method_matches(r->fallback->method, method)) {
+        m->route = r->fallback; /* no parameters; the handler reads the path */
+        m->ctx = r->fallback_ctx;
+        return 0;
     }
     if (!best) return path_known ? BB_EMETHOD : BB_ENOTFOUND;
     m->route = best->route;

@@ -75,6 +75,11 @@ void bb_router_free(struct bb_router *r);
 /* Adds n routes. The table and ctx are borrowed and must outlive the router. A pattern that is
  * malformed (not starting with '/', unbalanced braces, too many params) gives BB_EINVAL. */
 int bb_router_add(struct bb_router *r, const struct bb_route *table, size_t n, void *ctx);
+/* The route for a path that no table knows under any method (a path known with another method
+ * stays 405): with its method (GET also answers HEAD). Never listed by bb_router_route; NULL
+ * removes it. The platform serves the console's files with it (platform_web.c), so it can never
+ * shadow a declared route. route and ctx are borrowed. */
+void bb_router_set_fallback(struct bb_router *r, const struct bb_route *route, void *ctx);
 /* Appends an identity resolver (copied; arg borrowed) to the router's table, tried after the
  * built-in internal one, in the order added; see bb_identity.h. At most BB_ROUTER_MAX_RESOLVERS:
  * then BB_ELIMIT. Call before serving. */

@@ -384,6 +384,7 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
     if (rc == 0 && rt->cfg->debug_routes)
         rc = bb_router_add(rt->router, debug_routes, sizeof debug_routes / sizeof debug_routes[0],
                            p);
+    if (rc == 0) plat_web_install(p); /* the dashboard at "/": the router's fallback */
     if (rc) {
         if (!err[0]) snprintf(err, errcap, "platform: %s", bb_strerror(rc));
         platform_free(p);
@@ -397,6 +398,7 @@ static void platform_stop(void *state)
 {
     struct platform *p = state;
     if (p && p->rt && p->rt->router) bb_router_set_authorizer(p->rt->router, NULL, NULL);
+    plat_web_uninstall(p);
     platform_free(p);
 }
 

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifndef BB_PLAT_WEB_DIR /* CMake sets it to the source tree's web/dist (make build writes it) */
+#define BB_PLAT_WEB_DIR "web/dist"
+#endif
 #define BIG 1000000000ull
 #define TEN_YEARS_S (10 * 365 * 86400ull)
 #define U64(F, ENV, DFLT, MIN, MAX, HELP) BB_KNOB_U64_ROW(struct plat_config, F, ENV, DFLT, MIN, MAX, HELP)
@@ -52,6 +55,8 @@ const struct bb_knob plat_knobs[] = {
         1ull << 30, "largest SSE frame the gateway relays"),
     U64(gw_cors_max_origins, "BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS", "64", 1, 10000,
         "allowed CORS origins per project"),
+    BB_KNOB_PATH_ROW(struct plat_config, web_dir, "BUNBASE_PLATFORM_WEB_DIR", BB_PLAT_WEB_DIR,
+                     "the dashboard's built files (index.html, assets/) served at /"),
     BB_KNOBS_END,
 };
 

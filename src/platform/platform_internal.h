@@ -114,6 +114,7 @@ struct plat_config {
     uint64_t gw_stream_wait_ms;     /* wait for a remote subscription's status */
     uint64_t gw_max_frame_bytes;    /* one relayed SSE frame */
     uint64_t gw_cors_max_origins;   /* allowed origins per project */
+    char web_dir[1024];             /* BUNBASE_PLATFORM_WEB_DIR: the dashboard (platform_web.c) */
 };
 /* The platform's knob table (bb_knobs.h, ended by BB_KNOBS_END): bb_platform_service.knobs. */
 extern const struct bb_knob plat_knobs[];
@@ -171,6 +172,11 @@ struct platform {
     const struct bb_route *built_debug;
     size_t nbuilt_debug;
 };
+
+/* The dashboard (platform_web.c): its files as the router's fallback route. */
+void plat_h_web(struct bb_http_request *req, struct bb_http_response *res);
+void plat_web_install(struct platform *p);
+void plat_web_uninstall(struct platform *p);
 
 extern const struct plat_route plat_routes[];
 extern const size_t plat_nroutes;
