@@ -395,6 +395,16 @@ describe('bunbase CLI', () => {
       return words;
     });
     assert.ok(cmds.length >= 35, `commands listed: ${cmds.length}`);
+    // the contract: every command of the table is run against the live server by a CLI test
+    // (an argument list starting with its words) or by docs/getting-started.md
+    const here = path.dirname(new URL(import.meta.url).pathname);
+    const sources = fs.readdirSync(here).filter((f) => /^cli.*\.test\.mjs$/.test(f)).map((f) => fs.readFileSync(path.join(here, f), 'utf8')).join('\n') +
+      fs.readFileSync(path.join(here, '..', '..', 'docs', 'getting-started.md'), 'utf8');
+    const untested = cmds.filter((w) => !sources.includes(`['${w.join("', '")}'`) && !sources.includes(`bunbase ${w.join(' ')}`));
+    assert.deepEqual(untested, [], 'commands no test runs');
+    const v = await cli(cfg, ['version', '--json']);
+    ok(v, 'version');
+    assert.match(v.json.version, /^\d+\.\d+\.\d+/);
     for (const words of cmds) {
       const h = await cli(cfg, [...words, '--help']);
       assert.equal(h.code, 0, `${words.join(' ')} --help: ${h.stderr}`);
