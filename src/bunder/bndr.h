@@ -10,7 +10,9 @@
  *   cmd_*.c    command implementations; commands.c holds the declarative command table
  *   server.c   listener, clients, dispatcher (auth/arity/flags checked once), write path, cron
  *   aof.c      append-only file (write, fsync policies, load with truncated-tail repair, rewrite)
- *   snapshot.c point-in-time snapshot (SAVE/BGSAVE) format, write and load
+ *   snapshot.c point-in-time snapshot (SAVE/BGSAVE): temp file + rename, fork, format detection,
+ *              the loader of earlier bunders' own format
+ *   rdb.c      the RDB file (Redis 7.0, version 10) snapshot.c writes and loads; values via cmd_dump.c
  *   config.c   options table (flags, config file, CONFIG GET/SET; every other Redis 7 parameter
  *              accepted and reported)
  *   cmd_admin.c OBJECT, SLOWLOG, LATENCY, DEBUG, MONITOR, ROLE, no-cluster/replication answers
@@ -643,6 +645,28 @@ int bndr_function_load_code(const char *code, size_t n, char *err, size_t errcap
 /* cmd_dump.c: LZF decompression of an RDB string; the bytes written (out_len on success). */
 size_t bndr_lzf_decompress(const unsigned char *in, size_t in_len, unsigned char *out,
                            size_t out_len);
+/* cmd_dump.c: Redis' RDB encoding of one value — the one encoder/decoder DUMP/RESTORE and RDB
+ * files (rdb.c) share. A reader walks p[off..n); max_str bounds one (decompressed) string. Readers
+ * return -1 (NULL) on malformed or truncated input and never read past n. read_str: *s points
+ * into p, or at ibuf (24 bytes, integer encodings), or at *owned (LZF; caller frees). */
+struct bndr_rdb_rd {
+    const unsigned char *p;
+    size_t n, off;
+    size_t max_str;
+};
+/* type byte, then key (RDB file records; NULL for DUMP), then the value; -1 if not serializable */
+int bndr_rdb_write_value(struct bndr_buf *b, const struct bndr_obj *o, const char *key, size_t klen);
+void bndr_rdb_write_len(struct bndr_buf *b, uint64_t len);
+void bndr_rdb_write_str(struct bndr_buf *b, const void *p, size_t n); /* integers int-encoded */
+int bndr_rdb_read_bytes(struct bndr_rdb_rd *r, size_t n, const unsigned char **out);
+int bndr_rdb_read_len(struct bndr_rdb_rd *r, uint64_t *len);
+int bndr_rdb_read_str(struct bndr_rdb_rd *r, const char **s, size_t *n, char **owned, char *ibuf);
+struct bndr_obj *bndr_rdb_read_value(int type, struct bndr_rdb_rd *r); /* caller owns the object */
+/* rdb.c: an RDB file (Redis 7.0, version 10; layout at the top of rdb.c). write: the whole file
+ * through f, 0 ok / -1 write error. load: buf holds a whole file; loads it into s's databases
+ * (the caller starts from empty ones); -1 with the reason in *why. */
+int bndr_rdb_write(struct bndr_server *s, FILE *f);
+int bndr_rdb_load(struct bndr_server *s, const unsigned char *buf, size_t n, const char **why);
 /* cmd_script.c: bytes the Lua state holds now (INFO used_memory_lua). */
 size_t bndr_script_memory(void);
 

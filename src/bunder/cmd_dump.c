@@ -5,14 +5,16 @@
  *
  * the CRC64 (Jones polynomial, reflected, as Redis' crc64.c) covering everything before it.
  * Written with the plain RDB encodings every Redis version loads: STRING (0), LIST (1), SET (2),
- * ZSET_2 (5, binary scores), HASH (4); strings as raw length-prefixed bytes. Read: those, plus what
+ * ZSET_2 (5, binary scores), HASH (4); strings as raw length-prefixed bytes, or INT8/16/32 for the
+ * canonical form of a 32-bit integer (as Redis). Read: those, plus what
  * redis-server writes for small or compact values — the old ZSET (3), SET_INTSET (11), the ziplist
  * forms (LIST_ZIPLIST 10, ZSET_ZIPLIST 12, HASH_ZIPLIST 13, LIST_QUICKLIST 14), the listpack forms
  * (HASH_LISTPACK 16, ZSET_LISTPACK 17, LIST_QUICKLIST_2 18, SET_LISTPACK 20), integer-encoded and
  * LZF-compressed strings. Every length is checked against the bytes left, a decompressed string is
  * bounded by proto-max-bulk-len, duplicates and empty values are refused like Redis ("Bad data
  * format"). Streams travel as STREAM_LISTPACKS_2 (19; 15 read too), see "streams" below.
- * fuzz/bunder_dump replays a corpus of payloads through RESTORE/DUMP. */
+ * fuzz/bunder_dump replays a corpus of payloads through RESTORE/DUMP. The same encoder and decoder
+ * write and read the values of RDB files (rdb.c, through the bndr_rdb_* functions at the end). */
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -98,10 +100,29 @@ static void put_len(struct bndr_buf *b, uint64_t len)
     }
 }
 
-static void put_str(struct bndr_buf *b, const void *p, size_t n)
+static void put_raw_str(struct bndr_buf *b, const void *p, size_t n)
 {
     put_len(b, n);
     raw_add(b, p, n);
+}
+
+/* A string as Redis' rdbSaveRawString writes it without compression: one that is the canonical
+ * form of an integer in 32 bits (at most 11 characters) as the INT8/16/32 encodings, else raw. */
+static void put_str(struct bndr_buf *b, const void *p, size_t n)
+{
+    long long v;
+    char canon[24];
+    if (n > 0 && n <= 11 && bndr_parse_ll(p, n, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX &&
+        (size_t)bndr_fmt_ll(canon, v) == n && memcmp(canon, p, n) == 0) {
+        unsigned char e[5];
+        int w = v >= INT8_MIN && v <= INT8_MAX ? 1 : v >= INT16_MIN && v <= INT16_MAX ? 2 : 4;
+        e[0] = (unsigned char)(0xc0 | (w == 1 ? 0 : w == 2 ? 1 : 2));
+        for (int i = 0; i < w; i++)
+            e[1 + i] = (unsigned char)((uint64_t)v >> (8 * i));
+        raw_add(b, e, (size_t)(1 + w));
+        return;
+    }
+    put_raw_str(b, p, n);
 }
 
 /* Bytes write_value may append for o (every length counted at its 9-byte maximum). */
@@ -125,23 +146,27 @@ static size_t value_bound(const struct bndr_obj *o)
 }
 
 /* Appends o's type byte and value; -1 if it cannot be written. */
-static int write_stream(struct bndr_buf *b, const struct bndr_stream *x);
+static int write_stream(struct bndr_buf *b, const struct bndr_stream *x, const char *key, size_t klen);
 
-static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
+/* Appends o's type byte, then (for an RDB file) the key when key is not NULL, then the value. */
+static int write_value(struct bndr_buf *b, const struct bndr_obj *o, const char *key, size_t klen)
 {
     unsigned char t;
     if (o->type == BNDR_STREAM)
-        return write_stream(b, o->u.x);
-    bndr_buf_reserve(b, value_bound(o));
+        return write_stream(b, o->u.x, key, klen);
+    bndr_buf_reserve(b, value_bound(o) + (key ? 9 + klen : 0));
+#define PUT_KEY() do { if (key) put_str(b, key, klen); } while (0)
     switch (o->type) {
     case BNDR_STRING:
         t = RDB_STRING;
         raw_add(b, &t, 1);
+        PUT_KEY();
         put_str(b, o->s, o->len);
         return 0;
     case BNDR_LIST:
         t = RDB_LIST;
         raw_add(b, &t, 1);
+        PUT_KEY();
         put_len(b, o->u.l->n);
         for (size_t i = 0; i < o->u.l->n; i++) {
             struct bndr_str *s = BNDR_LIST_AT(o->u.l, i);
@@ -151,12 +176,14 @@ static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
     case BNDR_SET:
         t = RDB_SET;
         raw_add(b, &t, 1);
+        PUT_KEY();
         put_len(b, o->u.d->n);
         BNDR_DICT_FOREACH(o->u.d, e) put_str(b, e->key, e->klen);
         return 0;
     case BNDR_HASH:
         t = RDB_HASH;
         raw_add(b, &t, 1);
+        PUT_KEY();
         put_len(b, o->u.d->n);
         BNDR_DICT_FOREACH(o->u.d, e)
         {
@@ -168,6 +195,7 @@ static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
     case BNDR_ZSET: {
         t = RDB_ZSET_2;
         raw_add(b, &t, 1);
+        PUT_KEY();
         put_len(b, o->u.z->length);
         /* Redis writes from the tail so that loading appends in order */
         for (struct bndr_zsl_node *x = o->u.z->tail; x; x = x->backward) {
@@ -182,17 +210,13 @@ static int write_value(struct bndr_buf *b, const struct bndr_obj *o)
         return 0;
     }
     }
+#undef PUT_KEY
     return -1;
 }
 
 /* ---------------------------------------------------------------- reader */
-struct rd {
-    const unsigned char *p;
-    size_t n, off;
-    size_t max_str; /* bound of one (decompressed) string */
-};
 
-static int rd_bytes(struct rd *r, size_t n, const unsigned char **out)
+static int rd_bytes(struct bndr_rdb_rd *r, size_t n, const unsigned char **out)
 {
     if (n > r->n - r->off)
         return -1;
@@ -202,7 +226,7 @@ static int rd_bytes(struct rd *r, size_t n, const unsigned char **out)
 }
 
 /* RDB length; *enc set (with the encoding in *len) for the 11xxxxxx special forms */
-static int rd_len(struct rd *r, uint64_t *len, int *enc)
+static int rd_len(struct bndr_rdb_rd *r, uint64_t *len, int *enc)
 {
     const unsigned char *b;
     if (enc)
@@ -284,7 +308,7 @@ static size_t lzf_dec(const unsigned char *in, size_t in_len, unsigned char *out
 
 /* A string: *owned is a bndr_malloc'ed copy when the bytes were decoded (ints, LZF), else
  * *s points into the payload. */
-static int rd_str(struct rd *r, const char **s, size_t *n, char **owned, char *ibuf)
+static int rd_str(struct bndr_rdb_rd *r, const char **s, size_t *n, char **owned, char *ibuf)
 {
     uint64_t len;
     int enc;
@@ -584,10 +608,10 @@ static size_t obj_size(const struct bndr_obj *o)
 #define STR_OR_FAIL(r, s, n, own, ib) \
     do { if (rd_str(r, &(s), &(n), &(own), ib) < 0) goto fail; } while (0)
 
-static struct bndr_obj *read_stream(int t, struct rd *r);
+static struct bndr_obj *read_stream(int t, struct bndr_rdb_rd *r);
 
 /* Reads a value of RDB type t; NULL if malformed. */
-static struct bndr_obj *read_value(int t, struct rd *r)
+static struct bndr_obj *read_value(int t, struct bndr_rdb_rd *r)
 {
     struct build b = {0};
     const char *s;
@@ -975,7 +999,7 @@ static void out_len(struct bndr_buf *b, uint64_t v)
 static void out_str(struct bndr_buf *b, const void *p, size_t n)
 {
     bndr_buf_reserve(b, 9 + n);
-    put_str(b, p, n);
+    put_raw_str(b, p, n);
 }
 static void out_id(struct bndr_buf *b, uint64_t ms, uint64_t seq) /* 128-bit big-endian */
 {
@@ -987,7 +1011,7 @@ static void out_id(struct bndr_buf *b, uint64_t ms, uint64_t seq) /* 128-bit big
     bndr_buf_add(b, k, 16);
 }
 
-static int write_stream(struct bndr_buf *b, const struct bndr_stream *x)
+static int write_stream(struct bndr_buf *b, const struct bndr_stream *x, const char *key, size_t klen)
 {
     struct bndr_buf sp = {0}, lp = {0};
     bndr_stream_dump(x, &sp);
@@ -997,6 +1021,10 @@ static int write_stream(struct bndr_buf *b, const struct bndr_stream *x)
              added = snap_u(&r, 8), length = snap_u(&r, 8), nn = snap_u(&r, 8);
     unsigned char t = RDB_STREAM_LISTPACKS_2;
     bndr_buf_add(b, &t, 1);
+    if (key) {
+        bndr_buf_reserve(b, 9 + klen);
+        put_str(b, key, klen);
+    }
     out_len(b, nn);
     for (uint64_t i = 0; i < nn && !r.err; i++) {
         uint64_t mms = snap_u(&r, 8), mseq = snap_u(&r, 8);
@@ -1161,7 +1189,7 @@ static int read_node(const unsigned char *lp, size_t n, uint64_t mms, uint64_t m
     return 0;
 }
 
-static int rd_u64le(struct rd *r, uint64_t *v)
+static int rd_u64le(struct bndr_rdb_rd *r, uint64_t *v)
 {
     const unsigned char *q;
     if (rd_bytes(r, 8, &q) < 0)
@@ -1171,7 +1199,7 @@ static int rd_u64le(struct rd *r, uint64_t *v)
         *v |= (uint64_t)q[i] << (8 * i);
     return 0;
 }
-static int rd_id16(struct rd *r, uint64_t *ms, uint64_t *seq)
+static int rd_id16(struct bndr_rdb_rd *r, uint64_t *ms, uint64_t *seq)
 {
     const unsigned char *q;
     if (rd_bytes(r, 16, &q) < 0)
@@ -1184,7 +1212,7 @@ static int rd_id16(struct rd *r, uint64_t *ms, uint64_t *seq)
     return 0;
 }
 
-static struct bndr_obj *read_stream(int t, struct rd *r)
+static struct bndr_obj *read_stream(int t, struct bndr_rdb_rd *r)
 {
     struct bndr_buf sp = {0}, groups = {0};
     char *own = NULL, ib[24];
@@ -1358,7 +1386,7 @@ void bndr_cmd_dump(struct bndr_client *c)
         return;
     }
     b.len = 0;
-    if (write_value(&b, o) < 0) {
+    if (write_value(&b, o, NULL, 0) < 0) {
         bndr_add_error(c, "ERR the value could not be serialized");
         return;
     }
@@ -1440,7 +1468,7 @@ void bndr_cmd_restore(struct bndr_client *c)
         bndr_add_error(c, "ERR DUMP payload version or checksum are wrong");
         return;
     }
-    struct rd r = {p, n - 10, 0, (size_t)c->srv->cfg.proto_max_bulk_len};
+    struct bndr_rdb_rd r = {p, n - 10, 0, (size_t)c->srv->cfg.proto_max_bulk_len};
     const unsigned char *tb;
     struct bndr_obj *o = NULL;
     if (rd_bytes(&r, 1, &tb) == 0)
@@ -1493,4 +1521,42 @@ size_t bndr_lzf_decompress(const unsigned char *in, size_t in_len, unsigned char
                            size_t out_len)
 {
     return lzf_dec(in, in_len, out, out_len);
+}
+
+/* ---------------------------------------------------------------- for RDB files (rdb.c) */
+int bndr_rdb_write_value(struct bndr_buf *b, const struct bndr_obj *o, const char *key, size_t klen)
+{
+    return write_value(b, o, key, klen);
+}
+
+void bndr_rdb_write_len(struct bndr_buf *b, uint64_t len)
+{
+    bndr_buf_reserve(b, 9);
+    put_len(b, len);
+}
+
+void bndr_rdb_write_str(struct bndr_buf *b, const void *p, size_t n)
+{
+    bndr_buf_reserve(b, 9 + n);
+    put_str(b, p, n);
+}
+
+int bndr_rdb_read_bytes(struct bndr_rdb_rd *r, size_t n, const unsigned char **out)
+{
+    return rd_bytes(r, n, out);
+}
+
+int bndr_rdb_read_len(struct bndr_rdb_rd *r, uint64_t *len)
+{
+    return rd_len(r, len, NULL);
+}
+
+int bndr_rdb_read_str(struct bndr_rdb_rd *r, const char **s, size_t *n, char **owned, char *ibuf)
+{
+    return rd_str(r, s, n, owned, ibuf);
+}
+
+struct bndr_obj *bndr_rdb_read_value(int type, struct bndr_rdb_rd *r)
+{
+    return read_value(type, r);
 }

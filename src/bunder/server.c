@@ -1296,15 +1296,19 @@ int bunder_run(const struct bunder_config *cfg)
     if (s->cfg.appendonly) {
         bndr_path(s, s->cfg.appendfilename, path, sizeof path);
         if (stat(path, &st) == 0) {
-            if (bndr_aof_load(s, path) < 0)
+            if (bndr_aof_load(s, path) < 0 || bndr_aof_open(s) < 0)
                 goto out;
         } else {
+            /* no AOF yet: start from the snapshot (bunder's or redis-server's RDB) and write it
+             * into the new AOF first, so the AOF alone holds the dataset from now on */
             bndr_path(s, s->cfg.dbfilename, path, sizeof path);
             if (stat(path, &st) == 0 && bndr_snapshot_load(s, path) < 0)
                 goto out;
+            if (bndr_aof_set_enabled(s, 1) < 0) {
+                bb_error("bunder", "startup_failed reason=\"cannot write the AOF\" errno=%d", errno);
+                goto out;
+            }
         }
-        if (bndr_aof_open(s) < 0)
-            goto out;
     } else {
         bndr_path(s, s->cfg.dbfilename, path, sizeof path);
         if (stat(path, &st) == 0 && bndr_snapshot_load(s, path) < 0)

@@ -1,10 +1,15 @@
-/* snapshot.c — point-in-time snapshot of the dataset (SAVE, BGSAVE, SHUTDOWN SAVE), loaded at
- * start when appendonly is off (or when it is on but no AOF exists yet).
+/* snapshot.c — point-in-time snapshot of the dataset (SAVE, BGSAVE, SHUTDOWN SAVE, DEBUG RELOAD),
+ * loaded at start when appendonly is off (or when it is on but no AOF exists yet).
  *
- * File layout (dbfilename, default dump.bdb). All integers little-endian.
+ * Written as an RDB file, Redis 7.0's format (version 10, rdb.c), so redis-server loads it and
+ * bunder loads redis-server's. A file starting with "REDIS" is loaded by rdb.c; one starting with
+ * "BNDRSNP" is bunder's own earlier snapshot format, still loaded (never written any more) so data
+ * directories of earlier versions keep working; its layout follows.
  *
- *   offset 0   8 bytes   magic "BNDRSNP3" (written; "BNDRSNP2", the same without database
- *                        selectors, and "BNDRSNP1", also without streams, load)
+ * Earlier format (dbfilename, default dump.bdb). All integers little-endian.
+ *
+ *   offset 0   8 bytes   magic "BNDRSNP3" ("BNDRSNP2", the same without database
+ *                        selectors, and "BNDRSNP1", also without streams)
  *   offset 8   u64       creation time, unix ms
  *   then (v3) one record per FUNCTION library:
  *     u8   0xFD           function library
@@ -29,12 +34,13 @@
  *     u64  number of key records
  *     u32  CRC-32 (IEEE 802.3, reflected, poly 0xEDB88320) of every byte before it
  *
- * Invariants: a loader verifies the CRC over the whole file before touching the dataset, so a
- * torn or corrupted snapshot is refused as a whole (the server does not start on a half dataset).
- * The file is written to temp-<pid>.bdb, fsynced, then rename(2)d over dbfilename and the
- * directory fsynced, so a crash leaves either the old or the new snapshot. Keys already past
- * their deadline are skipped on load, as are empty collections; a NaN score refuses the file.
- * fuzz/bunder_snapshot loads random files (with and without a valid CRC) through this.
+ * Invariants (both formats): a loader verifies the CRC over the whole file before touching the
+ * dataset, so a torn or corrupted snapshot is refused as a whole (the server does not start on a
+ * half dataset). The file is written to <dbfilename>.temp-<pid>, fsynced, then rename(2)d over
+ * dbfilename and the directory fsynced, so a crash leaves either the old or the new snapshot.
+ * Keys already past their deadline are skipped on load, as are empty collections; a NaN score
+ * refuses the file. fuzz/bunder_snapshot (earlier format) and fuzz/bunder_rdb (RDB) load random
+ * files (with and without a valid CRC) through this.
  *
  * BGSAVE forks; the child writes the file from its copy-on-write view of the dataset and exits 0
  * on success; the parent keeps serving and learns the outcome from waitpid in the cron.
@@ -74,121 +80,6 @@ static uint32_t crc_update(uint32_t crc, const void *p, size_t n)
     return ~crc;
 }
 
-struct wr {
-    FILE *f;
-    uint32_t crc;
-    int err;
-};
-
-static void w(struct wr *o, const void *p, size_t n)
-{
-    if (o->err)
-        return;
-    if (fwrite(p, 1, n, o->f) != n)
-        o->err = 1;
-    o->crc = crc_update(o->crc, p, n);
-}
-
-static void w_u8(struct wr *o, uint8_t v) { w(o, &v, 1); }
-
-static void w_u32(struct wr *o, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 24)};
-    w(o, b, 4);
-}
-
-static void w_u64(struct wr *o, uint64_t v)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(v >> (8 * i));
-    w(o, b, 8);
-}
-
-static void w_bytes(struct wr *o, const void *p, uint32_t n)
-{
-    w_u32(o, n);
-    w(o, p, n);
-}
-
-static int write_function(void *arg, const char *code, size_t n)
-{
-    struct wr *o = arg;
-    w_u8(o, 0xFD);
-    w_bytes(o, code, (uint32_t)n);
-    return 0;
-}
-
-static int write_file(struct bndr_server *s, FILE *f)
-{
-    crc_init();
-    struct wr o = {f, 0, 0};
-    w(&o, "BNDRSNP3", 8);
-    w_u64(&o, bndr_mstime());
-    uint64_t count = 0;
-    bndr_functions_each(write_function, &o);
-    for (int dbid = 0; dbid < s->ndb; dbid++) {
-    struct bndr_db *db = bndr_db_get(s, dbid);
-    if (db->keys.n == 0)
-        continue;
-    w_u8(&o, 0xFE);
-    w_u32(&o, (uint32_t)dbid);
-    BNDR_DICT_FOREACH(&db->keys, e)
-    {
-        struct bndr_obj *ob = e->v.p;
-        w_u8(&o, ob->type);
-        w_u64(&o, (uint64_t)ob->expire);
-        w_bytes(&o, e->key, e->klen);
-        switch (ob->type) {
-        case BNDR_STRING: w_bytes(&o, ob->s, ob->len); break;
-        case BNDR_STREAM: {
-            struct bndr_buf sb = {0};
-            bndr_stream_dump(ob->u.x, &sb);
-            w_bytes(&o, sb.p, (uint32_t)sb.len);
-            bndr_free(sb.p);
-            break;
-        }
-        case BNDR_LIST:
-            w_u64(&o, ob->u.l->n);
-            for (size_t i = 0; i < ob->u.l->n; i++) {
-                struct bndr_str *s = BNDR_LIST_AT(ob->u.l, i);
-                w_bytes(&o, s->buf, s->len);
-            }
-            break;
-        case BNDR_SET:
-        case BNDR_HASH:
-            w_u64(&o, ob->u.d->n);
-            BNDR_DICT_FOREACH(ob->u.d, m)
-            {
-                w_bytes(&o, m->key, m->klen);
-                if (ob->type == BNDR_HASH) {
-                    struct bndr_str *v = m->v.p;
-                    w_bytes(&o, v->buf, v->len);
-                }
-            }
-            break;
-        case BNDR_ZSET:
-            w_u64(&o, ob->u.z->length);
-            for (struct bndr_zsl_node *x = ob->u.z->header->level[0].forward; x;
-                 x = x->level[0].forward) {
-                uint64_t bits;
-                memcpy(&bits, &x->score, 8);
-                w_bytes(&o, x->ele, x->elen);
-                w_u64(&o, bits);
-            }
-            break;
-        }
-        count++;
-    }
-    }
-    w_u8(&o, 0xFF);
-    w_u64(&o, count);
-    uint32_t crc = o.crc;
-    w_u32(&o, crc);
-    return o.err ? -1 : 0;
-}
-
 int bndr_snapshot_save(struct bndr_server *s, const char *path)
 {
     char tmp[2100];
@@ -200,7 +91,7 @@ int bndr_snapshot_save(struct bndr_server *s, const char *path)
     }
     static char iobuf[1 << 16];
     setvbuf(f, iobuf, _IOFBF, sizeof iobuf);
-    int rc = write_file(s, f);
+    int rc = bndr_rdb_write(s, f);
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         rc = -1;
     fclose(f);
@@ -291,6 +182,10 @@ int bndr_snapshot_load(struct bndr_server *s, const char *path)
     fclose(f);
     int rc = -1;
     const char *why = "truncated";
+    if (n >= 5 && memcmp(buf, "REDIS", 5) == 0) {
+        rc = bndr_rdb_load(s, buf, n, &why);
+        goto out;
+    }
     int version = n >= 8 && memcmp(buf, "BNDRSNP3", 8) == 0   ? 3
                   : n >= 8 && memcmp(buf, "BNDRSNP2", 8) == 0 ? 2
                                                               : 1;
