@@ -29,6 +29,25 @@ export function useApi(): Api {
 
 const PUBLIC = ['/login', '/signup', '/setup', '/'];
 
+// Whether this browser signed in here (the session cookie itself is HttpOnly): without it the
+// console does not ask /auth/me, so a visitor who never signed in sees no failed request.
+const MARK = 'bunbase.signedIn';
+export function markSignedIn(on: boolean) {
+  try {
+    if (on) localStorage.setItem(MARK, '1');
+    else localStorage.removeItem(MARK);
+  } catch {
+    /* storage disabled: /auth/me is asked every time */
+  }
+}
+function maybeSignedIn(): boolean {
+  try {
+    return localStorage.getItem(MARK) !== null;
+  } catch {
+    return true;
+  }
+}
+
 export function loginTarget(pathname: string, search: string): string {
   if (PUBLIC.includes(pathname)) return '/login';
   return `/login?next=${encodeURIComponent(pathname + search)}`;
@@ -40,6 +59,7 @@ export function AuthProvider({ api, children }: { api: Api; children: ReactNode 
   const [ended, setEnded] = useState<string | null>(null);
 
   const expire = useCallback((why: string) => {
+    markSignedIn(false);
     setUser((u) => {
       if (u) setEnded(why);
       return null;
@@ -57,8 +77,10 @@ export function AuthProvider({ api, children }: { api: Api; children: ReactNode 
 
   const refresh = useCallback(async () => {
     try {
-      setUser(await api.me());
+      if (!maybeSignedIn()) setUser(null);
+      else setUser(await api.me());
     } catch {
+      markSignedIn(false);
       setUser(null);
     } finally {
       setChecked(true);
@@ -94,6 +116,7 @@ export function AuthProvider({ api, children }: { api: Api; children: ReactNode 
       checked,
       ended,
       signedIn: (u) => {
+        markSignedIn(true);
         setEnded(null);
         setUser(u);
         setChecked(true);
@@ -102,6 +125,7 @@ export function AuthProvider({ api, children }: { api: Api; children: ReactNode 
         try {
           await api.logout();
         } finally {
+          markSignedIn(false);
           setUser(null);
           setEnded(null);
           navigateTo('/login', true);

@@ -96,7 +96,7 @@ function DeployForm(p: {
       <h2>{p.title}</h2>
       {p.setName && (
         <Field label="Function name">
-          {(id) => <input id={id} value={p.name} onChange={(e) => p.setName!(e.target.value)} pattern="[A-Za-z0-9_-]+" />}
+          {(id) => <input id={id} value={p.name} onChange={(e) => p.setName!(e.target.value)} pattern={'[A-Za-z0-9_\\-]+'} />}
         </Field>
       )}
       <Field label="Runtime">
