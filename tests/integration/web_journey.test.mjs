@@ -31,6 +31,7 @@ before(async () => {
   const why = prerequisites();
   if (why) throw new Error(why);
   fs.mkdirSync(SHOTS, { recursive: true });
+  fs.rmSync(path.join(SHOTS, 'failure.png'), { force: true });
   const { chromium } = await import(PW);
   [selfHosted, cloud, browser] = await Promise.all([
     startServer({ services: 'bun-auth,platform', env: { BUNBASE_PLATFORM_MODE: 'self_hosted' } }),

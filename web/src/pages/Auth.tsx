@@ -7,7 +7,7 @@ import { Link, useLocation, useNavigate } from '../router';
 /** Where to go after signing in: ?next= when it is a path of this console, else /projects. */
 export function nextTarget(search: string): string {
   const n = new URLSearchParams(search).get('next');
-  return n && n.startsWith('/') && !n.startsWith('//') ? n : '/projects';
+  return n && n.startsWith('/') && !n.startsWith('//') && !n.startsWith('/\\') ? n : '/projects';
 }
 
 function Credentials({
