@@ -48,20 +48,25 @@ struct fn_config {
     uint64_t queue_wait_ms; /* BUNBASE_FUNCTIONS_QUEUE_WAIT_MS */
     uint64_t idle_ms;       /* BUNBASE_FUNCTIONS_IDLE_MS: idle workers above min are reaped */
     uint64_t log_retention_hours; /* BUNBASE_FUNCTIONS_LOG_RETENTION_HOURS */
-    uint64_t max_log_bytes; /* BUNBASE_FUNCTIONS_MAX_LOG_BYTES: console output kept per call */
-    uint64_t max_functions; /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
-    uint64_t max_versions;  /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
-    uint64_t log_queue;     /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
-    char fetch_allow[1024]; /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
-    uint64_t fetch_max;     /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
-    uint64_t max_env_vars;  /* BUNBASE_FUNCTIONS_MAX_ENV_VARS: per function */
-    uint64_t max_env_bytes; /* BUNBASE_FUNCTIONS_MAX_ENV_BYTES: names + values per function */
-    char bun_path[1024];    /* BUNBASE_FUNCTIONS_BUN_PATH: bun for the "bun" runtime */
-    char bun_worker[1200];  /* <data>/functions/bun-worker.js (written at start) */
-    char sandbox_mode[8];   /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
-    char bwrap_path[256];   /* BUNBASE_FUNCTIONS_BWRAP_PATH */
-    uint64_t token_ttl_ms;  /* BUNBASE_FUNCTIONS_TOKEN_TTL_MS: BunBase.admin()'s project token */
-    char gateway_url[512];  /* BUNBASE_FUNCTIONS_GATEWAY_URL (default: the gateway's own URL) */
+    uint64_t max_log_bytes;    /* BUNBASE_FUNCTIONS_MAX_LOG_BYTES: console output kept per call */
+    uint64_t max_functions;    /* BUNBASE_FUNCTIONS_MAX_PER_PROJECT */
+    uint64_t max_versions;     /* BUNBASE_FUNCTIONS_MAX_VERSIONS: kept per function */
+    uint64_t log_queue;        /* BUNBASE_FUNCTIONS_LOG_QUEUE: invocation records not yet written */
+    char fetch_allow[1024];    /* BUNBASE_FUNCTIONS_FETCH_ALLOW: host[:port],… fetch may reach */
+    uint64_t fetch_max;        /* BUNBASE_FUNCTIONS_FETCH_MAX: fetches per invocation */
+    uint64_t max_env_vars;     /* BUNBASE_FUNCTIONS_MAX_ENV_VARS: per function */
+    uint64_t max_env_bytes;    /* BUNBASE_FUNCTIONS_MAX_ENV_BYTES: names + values per function */
+    char bun_path[1024];       /* BUNBASE_FUNCTIONS_BUN_PATH: bun for the "bun" runtime */
+    char bun_worker[1200];     /* <data>/functions/bun-worker.js (written at start) */
+    char sandbox_mode[8];      /* BUNBASE_FUNCTIONS_SANDBOX: auto | bwrap | none */
+    char bwrap_path[256];      /* BUNBASE_FUNCTIONS_BWRAP_PATH */
+    uint64_t token_ttl_ms;     /* BUNBASE_FUNCTIONS_TOKEN_TTL_MS: BunBase.admin()'s project token */
+    char gateway_url[512];     /* BUNBASE_FUNCTIONS_GATEWAY_URL (default: the gateway's own URL) */
+    uint64_t cron_interval_ms; /* BUNBASE_FUNCTIONS_CRON_INTERVAL_MS: 0 = no cron clock */
+    uint64_t max_schedules;    /* BUNBASE_FUNCTIONS_MAX_SCHEDULES: per function */
+    uint64_t trigger_workers;  /* BUNBASE_FUNCTIONS_TRIGGER_WORKERS */
+    uint64_t trigger_queue;    /* BUNBASE_FUNCTIONS_TRIGGER_QUEUE */
+    char zoneinfo_dir[256];    /* BUNBASE_FUNCTIONS_ZONEINFO_DIR */
     /* decided at start (fn_sandbox_probe) */
     int sandbox;         /* 1: workers run inside bubblewrap */
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
@@ -113,6 +118,7 @@ struct fn_invocation {
     const char *error; /* code or NULL */
     const char *logs;  /* console output (bounded) or NULL */
     size_t logs_len;
+    char trigger[16]; /* "http" (or ""), "cron", "document" */
 };
 
 /* Opens <dir>/functions.db (WAL) and starts its writer thread; max_queued bounds the invocation
@@ -167,6 +173,19 @@ int fn_store_env_migrate(struct fn_store *s, size_t *moved, char *err, size_t er
 int fn_store_env_drop(struct fn_store *s, const char *pid, const char *name);
 int fn_store_env_get(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
 int fn_store_env_names(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
+/* Cron schedules of a function (table cron): set replaces them (list: array of {schedule,
+ * timezone}, validated by the caller; a schedule kept unchanged keeps its last fired slot, a new
+ * one gets now_slot, so it first fires in the next minute); list gives {schedule, timezone,
+ * last_fired_ms}; all gives every row of an active function {project_id, name, idx, schedule,
+ * timezone, last_slot}; claim moves a schedule's last fired slot to slot when it is older — 0 (the
+ * caller fires it), BB_EEXIST (already fired for that slot: by another pass, or before a
+ * restart). Slots are minutes since the epoch (UTC). */
+int fn_store_cron_set(struct fn_store *s, const char *pid, const char *name,
+                      const struct json_t *list, int64_t now_slot);
+int fn_store_cron_list(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
+int fn_store_cron_all(struct fn_store *s, struct json_t **out);
+int fn_store_cron_claim(struct fn_store *s, const char *pid, const char *name, int64_t idx,
+                        int64_t slot);
 /* Deletes invocations and metrics older than cutoff_ms. */
 int fn_store_retention(struct fn_store *s, int64_t cutoff_ms);
 
@@ -244,6 +263,31 @@ int fn_parse_response(struct fn_call *c, const uint8_t *pl, size_t len);
 int fn_fetch_allowed(const char *allow, const char *url);
 /* JSON counters for /health. */
 struct json_t *fn_pools_stats(struct fn_pools *p);
+
+/* ------------------------------------------------------------------ triggers (fn_trigger.c) */
+
+struct fn_triggers;
+/* Runs one invocation of (pid, name) that no HTTP request started: POST with a JSON body
+ * (borrowed), trigger "cron" or "document" recorded in its log. Returns the HTTP status (a 4xx/5xx
+ * of the function counts as a failure). Blocking; any thread. */
+typedef int (*fn_trigger_invoke_fn)(void *arg, const char *pid, const char *name,
+                                    const char *trigger, const char *body, size_t len);
+struct fn_triggers_opts {
+    const struct fn_config *cfg; /* borrowed */
+    struct fn_store *store;      /* borrowed */
+    fn_trigger_invoke_fn invoke;
+    void *arg;
+};
+/* Starts the trigger workers and (when cfg->cron_interval_ms) the cron clock. */
+int fn_triggers_new(const struct fn_triggers_opts *o, struct fn_triggers **out);
+/* Stops the clock, runs what is queued, frees. */
+void fn_triggers_free(struct fn_triggers *t);
+/* One cron pass at now_ms (the clock thread's, or a test's through the debug route): fires every
+ * schedule matching that minute not yet fired for it. run_inline: invoke here and wait (the debug
+ * route), else queue. *fired (may be NULL): new array [{project_id, name, idx, status}]. */
+int fn_triggers_cron_pass(struct fn_triggers *t, int64_t now_ms, int run_inline,
+                          struct json_t **fired);
+struct json_t *fn_triggers_stats(struct fn_triggers *t);
 
 /* The bundle file of a version: <data_dir>/<pid>/<name>/<version>/index.js */
 int fn_bundle_path(const char *data_dir, const char *pid, const char *name, int64_t version,

@@ -110,6 +110,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS env(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " nonce BLOB NOT NULL, sealed BLOB NOT NULL, names TEXT NOT NULL,"
     " PRIMARY KEY(project_id, name));"
+    "CREATE TABLE IF NOT EXISTS cron(project_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " idx INTEGER NOT NULL, schedule TEXT NOT NULL, timezone TEXT NOT NULL,"
+    " last_slot INTEGER NOT NULL, PRIMARY KEY(project_id, name, idx));"
     "CREATE TABLE IF NOT EXISTS metrics(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " minute INTEGER NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,"
     " cold INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, minute));";
@@ -135,6 +138,8 @@ int fn_store_open(const char *dir, size_t max_queued, struct fn_store **out, cha
         sqlite3_exec(s->db,
                      "ALTER TABLE versions ADD COLUMN runtime TEXT NOT NULL DEFAULT 'quickjs'",
                      NULL, NULL, NULL);
+    if (rc == SQLITE_OK) /* before the trigger column (fails when it is there) */
+        sqlite3_exec(s->db, "ALTER TABLE invocations ADD COLUMN trigger TEXT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errcap, "functions: cannot open %s: %s", path,
                  msg     ? msg
@@ -521,8 +526,9 @@ int fn_store_logs(struct fn_store *s, const char *pid, const char *name, int64_t
                   json_t **out)
 {
     return query_json(s,
-                      "SELECT id, version, started_ms, duration_ms, status, cold, error, logs "
-                      "FROM invocations WHERE project_id=?1 AND name=?2 ORDER BY started_ms "
+                      "SELECT id, version, started_ms, duration_ms, status, cold, error, logs, "
+                      "coalesce(trigger, 'http') AS trigger FROM invocations WHERE project_id=?1 "
+                      "AND name=?2 ORDER BY started_ms "
                       "DESC, id DESC LIMIT ?3",
                       pid, name, limit, out);
 }
@@ -544,6 +550,7 @@ int fn_store_delete(struct fn_store *s, const char *pid, const char *name)
         "DELETE FROM invocations WHERE project_id=?1 AND name=?2",
         "DELETE FROM metrics WHERE project_id=?1 AND name=?2",
         "DELETE FROM env WHERE project_id=?1 AND name=?2",
+        "DELETE FROM cron WHERE project_id=?1 AND name=?2",
     };
     pthread_mutex_lock(&s->mu);
     int rc = exec_simple(s, "BEGIN IMMEDIATE");
@@ -602,8 +609,8 @@ static int write_one(struct fn_store *s, const struct fn_invocation *inv)
 {
     int rc = 0;
     sqlite3_stmt *st = prep(s, "INSERT INTO invocations(id, project_id, name, version, "
-                               "started_ms, duration_ms, status, cold, error, logs) "
-                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+                               "started_ms, duration_ms, status, cold, error, logs, trigger) "
+                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
     if (!st) return BB_EIO;
     sqlite3_bind_text(st, 1, inv->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, inv->project_id, -1, SQLITE_STATIC);
@@ -621,6 +628,7 @@ static int write_one(struct fn_store *s, const struct fn_invocation *inv)
         sqlite3_bind_text(st, 10, inv->logs, (int)inv->logs_len, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 10);
+    sqlite3_bind_text(st, 11, inv->trigger[0] ? inv->trigger : "http", -1, SQLITE_STATIC);
     if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
     sqlite3_finalize(st);
     st = prep(s, "INSERT INTO metrics(project_id, name, minute, count, errors, cold, "
@@ -873,6 +881,105 @@ int fn_store_env_names(struct fn_store *s, const char *pid, const char *name, js
                                (size_t)sqlite3_column_bytes(st, 0), 4, out, e, sizeof e) == 0
                      ? 0
                      : BB_EIO;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ cron schedules */
+
+int fn_store_cron_set(struct fn_store *s, const char *pid, const char *name, const json_t *list,
+                      int64_t now_slot)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    /* a schedule kept as it was keeps its last fired slot; a new one starts after this minute */
+    sqlite3_stmt *st = rc ? NULL
+                          : prep(s, "CREATE TEMP TABLE IF NOT EXISTS old_cron(schedule TEXT, "
+                                    "timezone TEXT, last_slot INTEGER)");
+    if (st) sqlite3_step(st), sqlite3_finalize(st);
+    static const char *const pre[] = {
+        "DELETE FROM old_cron",
+        "INSERT INTO old_cron SELECT schedule, timezone, last_slot FROM cron WHERE "
+        "project_id=?1 AND name=?2",
+        "DELETE FROM cron WHERE project_id=?1 AND name=?2"};
+    for (size_t i = 0; rc == 0 && i < 3; i++) {
+        st = prep(s, pre[i]);
+        if (!st) {
+            rc = BB_EIO;
+            break;
+        }
+        if (i) {
+            sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        }
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        st = prep(s, "INSERT INTO cron(project_id, name, idx, schedule, timezone, last_slot) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, coalesce((SELECT max(last_slot) FROM old_cron "
+                     "WHERE schedule=?4 AND timezone=?5), ?6))");
+        if (!st) {
+            rc = BB_EIO;
+            break;
+        }
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)i);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(e, "schedule")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 5, json_string_value(json_object_get(e, "timezone")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, now_slot);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_cron_list(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    return query_json(s,
+                      "SELECT schedule, timezone, last_slot * 60000 AS last_fired_ms FROM cron "
+                      "WHERE project_id=?1 AND name=?2 ORDER BY idx",
+                      pid, name, 0, out);
+}
+
+int fn_store_cron_all(struct fn_store *s, json_t **out)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "SELECT project_id, name, idx, schedule, timezone, last_slot "
+                               "FROM cron c WHERE EXISTS (SELECT 1 FROM functions f WHERE "
+                               "f.project_id=c.project_id AND f.name=c.name AND "
+                               "f.active_version > 0)");
+    if (st) {
+        *out = rows_json(st);
+        rc = *out ? 0 : BB_ENOMEM;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_cron_claim(struct fn_store *s, const char *pid, const char *name, int64_t idx,
+                        int64_t slot)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "UPDATE cron SET last_slot=?4 WHERE project_id=?1 AND name=?2 "
+                               "AND idx=?3 AND last_slot < ?4");
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, idx);
+        sqlite3_bind_int64(st, 4, slot);
+        if (sqlite3_step(st) == SQLITE_DONE) rc = sqlite3_changes(s->db) > 0 ? 0 : BB_EEXIST;
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);

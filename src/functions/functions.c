@@ -35,9 +35,11 @@
 #include "bb_knobs.h"
 #include "bb_log.h"
 #include "bb_proc.h"
+#include "bb_router.h"
 #include "bb_time.h"
 #include "bun_auth.h"
 #include "bun_kms.h"
+#include "fn_cron.h"
 #include "fn_internal.h"
 
 #include <errno.h>
@@ -65,6 +67,7 @@ struct functions {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stopping;
+    struct fn_triggers *triggers; /* cron and document triggers (fn_trigger.c) */
     int env_in_kms;   /* 1: the functions' variables are kept in bun-kms (else sealed here) */
     size_t env_moved; /* functions whose sealed variables were moved into bun-kms at start */
 };
@@ -571,6 +574,82 @@ static int hidden_response_header(const char *n)
     return 0;
 }
 
+/* Runs c (project, name, version, runtime, invocation id, request filled in) with the context
+ * (a project token for BunBase.admin(), minted per invocation: bun_auth.h; the gateway URL) and
+ * records it (trigger: "http", "cron", "document"). c's results are the caller's to release. */
+static void run_call(struct functions *f, struct fn_call *c, const char *trigger)
+{
+    char token[BUN_AUTH_PROJECT_TOKEN_MAX];
+    if (bun_auth_project_token_mint(f->rt->internal_token, c->project_id,
+                                    (int64_t)(bb_time_wall_ms() + f->cfg.token_ttl_ms), token,
+                                    sizeof token) != 0)
+        token[0] = '\0'; /* no internal token: BunBase.admin() says so */
+    c->gateway_url = f->cfg.gateway_url;
+    c->token = token;
+    uint64_t t0 = bb_time_mono_ms();
+    int64_t started = (int64_t)bb_time_wall_ms();
+    fn_pools_invoke(f->pools, c);
+    sodium_memzero(token, sizeof token);
+    c->token = NULL;
+    struct fn_invocation inv = {
+        .project_id = c->project_id,
+        .name = c->name,
+        .version = c->version,
+        .started_ms = started,
+        .duration_ms = (int64_t)(bb_time_mono_ms() - t0),
+        .status = c->status,
+        .cold = c->cold,
+        .error = c->error_code,
+        .logs = c->logs,
+        .logs_len = c->logs_len,
+    };
+    snprintf(inv.id, sizeof inv.id, "%s", c->invocation_id);
+    snprintf(inv.trigger, sizeof inv.trigger, "%s", trigger);
+    if (fn_store_record(f->store, &inv) != 0)
+        bb_log(BB_LOG_WARN, "functions",
+               "rid=%s invocation %s not logged (BUNBASE_FUNCTIONS_LOG_QUEUE full)",
+               c->request_id ? c->request_id : "-", c->invocation_id);
+}
+
+/* fn_trigger_invoke_fn: a cron or document invocation — POST /v1/functions/<name> with a JSON
+ * body and X-Bunbase-Trigger; the request id is the invocation id. */
+static int trigger_invoke(void *arg, const char *pid, const char *name, const char *trigger,
+                          const char *body, size_t len)
+{
+    struct functions *f = arg;
+    if (f->cfg.sandbox_refused) return 503;
+    int64_t version = 0;
+    int runtime = FN_RUNTIME_QUICKJS;
+    int rc = fn_pools_active(f->pools, pid, name, &version, &runtime) == 0
+                 ? 0
+                 : fn_store_active(f->store, pid, name, &version, &runtime);
+    if (rc || version == 0) return 404;
+    char inv_id[BB_ID_LEN + 1], url[128];
+    bb_id_new(inv_id);
+    snprintf(url, sizeof url, "/v1/functions/%s", name);
+    const struct bb_http_header_pair hp[] = {{"Content-Type", "application/json"},
+                                             {"X-Bunbase-Trigger", trigger},
+                                             {"X-Request-Id", inv_id}};
+    struct fn_call c = {
+        .project_id = pid,
+        .name = name,
+        .version = version,
+        .runtime = runtime,
+        .invocation_id = inv_id,
+        .method = "POST",
+        .url = url,
+        .headers = hp,
+        .nheaders = sizeof hp / sizeof hp[0],
+        .body = body,
+        .body_len = len,
+        .request_id = inv_id,
+    };
+    run_call(f, &c, trigger);
+    int status = c.error_code ? (c.status ? c.status : 500) : c.status;
+    fn_call_release(&c);
+    return status;
+}
+
 static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct functions *f = req->ctx;
@@ -598,12 +677,6 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     for (size_t i = 0; i < req->nheaders; i++)
         if (!hidden_request_header(req->headers[i].name))
             hp[nh++] = (struct bb_http_header_pair){req->headers[i].name, req->headers[i].value};
-    /* the context: a project token for BunBase.admin(), minted per invocation (bun_auth.h) */
-    char token[BUN_AUTH_PROJECT_TOKEN_MAX];
-    if (bun_auth_project_token_mint(f->rt->internal_token, pid,
-                                    (int64_t)(bb_time_wall_ms() + f->cfg.token_ttl_ms), token,
-                                    sizeof token) != 0)
-        token[0] = '\0'; /* no internal token: BunBase.admin() says so */
     const char *fwd = bb_http_header(req, "X-Bunbase-Forwarded-Path");
     struct fn_call c = {
         .project_id = pid,
@@ -618,31 +691,9 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
         .body = req->body,
         .body_len = req->body_len,
         .request_id = req->request_id,
-        .gateway_url = f->cfg.gateway_url,
-        .token = token,
     };
-    uint64_t t0 = bb_time_mono_ms();
-    int64_t started = (int64_t)bb_time_wall_ms();
-    fn_pools_invoke(f->pools, &c);
-    sodium_memzero(token, sizeof token);
+    run_call(f, &c, "http");
     free(hp);
-    struct fn_invocation inv = {
-        .project_id = pid,
-        .name = name,
-        .version = version,
-        .started_ms = started,
-        .duration_ms = (int64_t)(bb_time_mono_ms() - t0),
-        .status = c.status,
-        .cold = c.cold,
-        .error = c.error_code,
-        .logs = c.logs,
-        .logs_len = c.logs_len,
-    };
-    snprintf(inv.id, sizeof inv.id, "%s", inv_id);
-    if (fn_store_record(f->store, &inv) != 0)
-        bb_log(BB_LOG_WARN, "functions",
-               "rid=%s invocation %s not logged (BUNBASE_FUNCTIONS_LOG_QUEUE full)",
-               req->request_id, inv_id);
     bb_http_set_header(res, "X-Bunbase-Cold-Start", c.cold ? "true" : "false");
     if (c.error_code) {
         if (c.status == 429) {
@@ -666,6 +717,139 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
     fn_call_release(&c);
 }
 
+/* ------------------------------------------------------------------ triggers */
+
+/* GET …/triggers: {"name", "cron": [{schedule, timezone, last_fired_ms}]} */
+static void triggers_reply(struct functions *f, struct bb_http_response *res, const char *pid,
+                           const char *name)
+{
+    json_t *cron = NULL;
+    int rc = fn_store_cron_list(f->store, pid, name, &cron);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *o = json_pack("{s:s,s:o}", "name", name, "cron", cron);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
+static void h_triggers_get(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v;
+    int rc = fn_store_active(f->store, pid, name, &v, NULL);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    triggers_reply(f, res, pid, name);
+}
+
+/* The cron list of a PUT …/triggers body, normalized to [{schedule, timezone}] (a string is a
+ * schedule in UTC): 0 with *out, or 400 answered. */
+static int cron_list(struct functions *f, json_t *in, json_t **out, struct bb_http_response *res)
+{
+    char err[240] = "";
+    json_t *list = json_array();
+    if (in && !json_is_array(in))
+        snprintf(err, sizeof err, "cron must be an array of schedules");
+    else if (json_array_size(in) > f->cfg.max_schedules)
+        snprintf(err, sizeof err,
+                 "at most %llu schedules per function (BUNBASE_FUNCTIONS_MAX_SCHEDULES)",
+                 (unsigned long long)f->cfg.max_schedules);
+    size_t i;
+    json_t *e;
+    json_array_foreach(in, i, e)
+    {
+        if (err[0]) break;
+        const char *sched = json_is_string(e) ? json_string_value(e)
+                                              : json_string_value(json_object_get(e, "schedule"));
+        json_t *tzv = json_is_object(e) ? json_object_get(e, "timezone") : NULL;
+        const char *tz = tzv ? json_string_value(tzv) : "UTC";
+        struct fn_cron c;
+        struct fn_tz *z = NULL;
+        if (!sched)
+            snprintf(err, sizeof err,
+                     "cron[%zu]: a schedule string, or {\"schedule\", \"timezone\"}", i);
+        else if (!tz || !*tz || strlen(tz) > FN_TZ_NAME_MAX)
+            snprintf(err, sizeof err, "cron[%zu]: timezone must be a TZ database name", i);
+        else if (fn_cron_parse(sched, &c, err, sizeof err) == 0 &&
+                 fn_tz_load(f->cfg.zoneinfo_dir, tz, &z, err, sizeof err) == 0) {
+            fn_tz_free(z);
+            json_array_append_new(list, json_pack("{s:s,s:s}", "schedule", sched, "timezone", tz));
+        }
+    }
+    if (err[0]) {
+        json_decref(list);
+        bb_http_reply_error_status(res, 400, "invalid_trigger", err);
+        return -1;
+    }
+    *out = list;
+    return 0;
+}
+
+/* PUT …/triggers {"cron": [...]}: replaces the function's triggers. */
+static void h_triggers_put(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    const char *pid, *name;
+    if (target(req, res, &pid, &name)) return;
+    int64_t v;
+    int rc = fn_store_active(f->store, pid, name, &v, NULL);
+    if (rc) {
+        reply_store_error(res, rc);
+        return;
+    }
+    json_t *body = NULL, *cron = NULL;
+    char jerr[160];
+    if (bb_json_parse(req->body, req->body_len, 8, &body, jerr, sizeof jerr) != 0 ||
+        !json_is_object(body)) {
+        json_decref(body);
+        bb_http_reply_error_status(res, 400, "invalid_trigger",
+                                   "body must be {\"cron\": [schedules]}");
+        return;
+    }
+    if (cron_list(f, json_object_get(body, "cron"), &cron, res) != 0) {
+        json_decref(body);
+        return;
+    }
+    rc = fn_store_cron_set(f->store, pid, name, cron, (int64_t)(bb_time_wall_ms() / 60000));
+    json_decref(cron);
+    json_decref(body);
+    if (rc) {
+        bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    triggers_reply(f, res, pid, name);
+}
+
+/* POST /v1/debug/functions/cron?now_ms=N (debug routes only, internal token): one cron pass at
+ * that instant, its invocations run before the answer — how tests drive minutes. */
+static void h_debug_cron(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct functions *f = req->ctx;
+    char buf[32];
+    const char *v = bb_http_query(req, "now_ms", buf, sizeof buf);
+    char *end = NULL;
+    long long now = v ? strtoll(v, &end, 10) : 0;
+    if (!v || !*v || *end) {
+        bb_http_reply_error_status(res, 400, "invalid_request", "now_ms=<unix ms> is required");
+        return;
+    }
+    json_t *fired = NULL;
+    int rc = fn_triggers_cron_pass(f->triggers, (int64_t)now, 1, &fired);
+    if (rc) {
+        bb_http_reply_error(res, rc, NULL);
+        return;
+    }
+    json_t *o = json_pack("{s:o}", "fired", fired);
+    bb_http_reply_json(res, 200, o);
+    json_decref(o);
+}
+
 /* ------------------------------------------------------------------ routes */
 
 #define INT BB_AUTH_INTERNAL
@@ -683,6 +867,8 @@ static struct bb_route routes[] = {
     {"GET", FNP "/metrics", h_metrics, INT, POOL, 0, "functions.metrics"},
     {"GET", FNP "/env", h_env_get, INT, POOL, 0, "functions.env.get"},
     {"PUT", FNP "/env", h_env_put, INT, POOL, 0 /* set at start */, "functions.env.put"},
+    {"GET", FNP "/triggers", h_triggers_get, INT, POOL, 0, "functions.triggers.get"},
+    {"PUT", FNP "/triggers", h_triggers_put, INT, POOL, 65536, "functions.triggers.put"},
     {"GET", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
     {"POST", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
     {"PUT", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
@@ -691,6 +877,9 @@ static struct bb_route routes[] = {
     {"OPTIONS", "/fn/{projectId}/invoke/{name}", h_invoke, INT, POOL, 0, "functions.invoke"},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
+static const struct bb_route debug_routes[] = {
+    {"POST", "/v1/debug/functions/cron", h_debug_cron, INT, POOL, 0, "functions.debug.cron"},
+};
 
 /* ------------------------------------------------------------------ lifecycle */
 
@@ -731,6 +920,7 @@ static void functions_free(struct functions *f)
         pthread_mutex_unlock(&f->mu);
         pthread_join(f->reaper, NULL);
     }
+    fn_triggers_free(f->triggers); /* before the pools: queued invocations run on them */
     fn_pools_free(f->pools);
     fn_store_close(f->store);
     pthread_cond_destroy(&f->cv);
@@ -801,6 +991,14 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
         rc = fn_pools_new(&po, &f->pools);
     }
     if (rc == 0) {
+        struct fn_triggers_opts to = {&f->cfg, f->store, trigger_invoke, f};
+        rc = fn_triggers_new(&to, &f->triggers);
+        if (rc) snprintf(err, errcap, "functions: cannot start the trigger threads");
+    }
+    if (rc == 0 && rt->cfg->debug_routes)
+        rc = bb_router_add(rt->router, debug_routes, sizeof debug_routes / sizeof debug_routes[0],
+                           f);
+    if (rc == 0) {
         for (size_t i = 0; i < NROUTES; i++) {
             if (routes[i].handler == h_deploy) routes[i].max_body = f->cfg.max_bundle_bytes;
             if (routes[i].handler == h_invoke) routes[i].max_body = f->cfg.max_body_bytes;
@@ -846,6 +1044,7 @@ static int functions_health(void *state, json_t **detail)
         json_object_set_new(o, "env_store",
                             json_string(f->env_in_kms ? "bun-kms" : "sealed (libsodium)"));
         json_object_set_new(o, "env_moved_to_kms", json_integer((json_int_t)f->env_moved));
+        json_object_set_new(o, "triggers", fn_triggers_stats(f->triggers));
     }
     *detail = o;
     return 0;

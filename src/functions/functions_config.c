@@ -75,6 +75,17 @@ const struct bb_knob fn_knobs[] = {
     BB_KNOB_STR_ROW(struct fn_config, gateway_url, "BUNBASE_FUNCTIONS_GATEWAY_URL", "",
                     "the gateway URL BunBase.admin() calls (http://host:port); empty: this "
                     "bunbased's own gateway"),
+    U64(cron_interval_ms, "BUNBASE_FUNCTIONS_CRON_INTERVAL_MS", "1000", 0, 30000,
+        "how often the cron clock looks at the time (a schedule fires in the first pass of its "
+        "minute); 0: no clock (tests drive the schedules through the debug route)"),
+    U64(max_schedules, "BUNBASE_FUNCTIONS_MAX_SCHEDULES", "8", 0, 1000,
+        "cron schedules one function may have"),
+    U64(trigger_workers, "BUNBASE_FUNCTIONS_TRIGGER_WORKERS", "2", 1, 64,
+        "threads running the invocations of cron schedules and document triggers"),
+    U64(trigger_queue, "BUNBASE_FUNCTIONS_TRIGGER_QUEUE", "1000", 1, 1000000,
+        "triggered invocations waiting for a thread; a cron fire over it is dropped (counted)"),
+    BB_KNOB_PATH_ROW(struct fn_config, zoneinfo_dir, "BUNBASE_FUNCTIONS_ZONEINFO_DIR",
+                     "/usr/share/zoneinfo", "the TZ database the schedules' time zones come from"),
     BB_KNOBS_END,
 };
 

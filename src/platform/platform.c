@@ -242,6 +242,8 @@ const struct plat_route plat_routes[] = {
     {"GET", FNS "/{name}/metrics", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
     {"GET", FNS "/{name}/env", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ}, /* names only */
     {"PUT", FNS "/{name}/env", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_ADMIN},
+    {"GET", FNS "/{name}/triggers", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
+    {"PUT", FNS "/{name}/triggers", FN, DEV, POOL, SMALL, RES_FUNCTIONS, ACT_WRITE},
     {"GET", FNS "/{name}/invoke", FN, DEV, POOL, 0, RES_FUNCTIONS, ACT_READ},
     {"POST", FNS "/{name}/invoke", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
     {"PUT", FNS "/{name}/invoke", FN, DEV, POOL, FN_BODY, RES_FUNCTIONS, ACT_READ},
