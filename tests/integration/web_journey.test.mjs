@@ -237,6 +237,30 @@ async function journey(context, page, problems) {
   assert.equal(await probe(firstPk), 401);
   ok('rotate key');
 
+  // ---- the session ends elsewhere (every session signed out from another client): the open
+  // console notices on its own (GET /v1/auth/stream), goes to sign-in, then back to this page
+  const signIn = async () => {
+    await page.getByLabel('Email').fill('ada@example.com');
+    await page.getByLabel('Password', { exact: true }).fill('correct-horse-battery');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  };
+  const login = await (await fetch(`${B}/v1/auth/login`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: 'ada@example.com', password: 'correct-horse-battery' }),
+  })).json();
+  const all = await fetch(`${B}/v1/auth/logout-all`, {
+    method: 'POST', headers: { Authorization: `Bearer ${login.access_token}`, 'Content-Type': 'application/json' }, body: '{}',
+  });
+  assert.equal(all.status, 200);
+  const keysPage = `/projects/${pid}/keys`;
+  await page.waitForURL(`${B}/login?next=${encodeURIComponent(keysPage)}`);
+  await page.getByText('Your session was ended').waitFor();
+  await snap(page, 'session-ended');
+  await signIn();
+  await page.waitForURL(`${B}${keysPage}`);
+  await page.getByRole('heading', { name: 'Keys' }).waitFor();
+  ok('session ended elsewhere');
+
   // ---- sign out: back to sign-in, and the pages need a session again
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${B}/login`);
@@ -244,9 +268,7 @@ async function journey(context, page, problems) {
   await page.goto(`${B}/projects/${pid}/kv`);
   await page.waitForURL(`${B}/login?next=${encodeURIComponent(`/projects/${pid}/kv`)}`);
   // signing in again returns to where the user was
-  await page.getByLabel('Email').fill('ada@example.com');
-  await page.getByLabel('Password', { exact: true }).fill('correct-horse-battery');
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn();
   await page.waitForURL(`${B}/projects/${pid}/kv`);
   await page.getByRole('button', { name: 'greeting/en', exact: true }).waitFor();
   ok('sign out');
