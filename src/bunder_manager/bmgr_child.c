@@ -1,31 +1,38 @@
-/* bmgr_child.c — one bunder process per project: slots, port pool, spawn, readiness, crash restart
- * with backoff, idle eviction, shutdown and orphan cleanup.
+/* bmgr_child.c — one bunder process per project: the instances of core's per-project registry
+ * (bb_instances), their processes supervised through core's bb_proc_child, readiness, crash
+ * restart with backoff, shutdown and orphan cleanup.
  *
- * A slot is the manager's record of one project's child. States (bmgr_state):
+ * The registry (asynchronous owner mode) does what every per-project manager needs: single-flight
+ * open (concurrent first requests of a project share one open, hence one process), references
+ * (in-flight HTTP/RPC calls, relayed RESP connections), the limit (max_children, and never more
+ * than the port pool), the least-recently-used victim when full, idle eviction (asked from our
+ * tick), and refusing acquires at stop. We are its owner: open_start spawns a child and reports
+ * bb_instances_opened once the child answers (or the start failed and its process is gone);
+ * close_start stops a child and reports bb_instances_closed once it has been reaped; in_use keeps
+ * a child with handed-off clients or a restart in progress from eviction.
  *
- *   WAITING ──place──▶ STARTING ──probe ok──▶ READY ──idle / capacity──▶ STOPPING ──exit──▶ (freed)
- *      ▲                  │ exit before ready (port raced): new port, ≤3 times       │ waiters: WAITING
- *      │                  │ readiness timeout: SIGKILL ─▶ STOPPING ─exit─▶ BACKOFF ◀─┘
- *      │                  ▼                                                   ▲
- *   FAILED ◀── 5 consecutive failures ── BACKOFF ◀──── unexpected exit ───── READY
+ * A slot is our record of one instance's child. States (bmgr_state):
  *
- * Single flight: every acquire of a project that has no READY child queues a waiter on the one
- * slot of that project; only WAITING → STARTING spawns, so concurrent first requests share one
- * process. Waiters are completed when the child becomes READY (each gets a reference) or when the
- * attempt fails (each gets the error). A slot with references (in-flight HTTP/RPC calls, relayed
- * RESP connections) is never evicted.
+ *   open_start ─▶ STARTING ──probe ok──▶ READY ──eviction (close_start)──▶ STOPPING ─exit─▶ closed
+ *                   │ exit before ready (port raced): new port, ≤3 times, then the open fails
+ *                   │ readiness timeout: SIGKILL ─▶ STOPPING ─exit─▶ the open fails (or BACKOFF)
+ *                   ▼                                                   ▲
+ *   FAILED ◀── 5 consecutive failures ── BACKOFF ◀──── unexpected exit ── READY
  *
- * Capacity: processes (STARTING, READY, STOPPING, BACKOFF) are limited by max_children and by the
- * port pool [port_base, port_base + port_count) on 127.0.0.1. When full, the least recently used
- * idle READY child is stopped to make room and the new project waits for its exit; when nothing is
- * idle the acquire fails at once with BB_EBUSY (HTTP 503, RESP -ERR).
+ * A crash does not end the instance: acquirers keep getting it (with a reference) and wait on the
+ * slot until the restarted child is ready; a FAILED child is retried on the next acquire and
+ * evicted when idle like any other.
  *
- * Processes: fork + execve of cfg.bin with redis-server style flags, in their own process group,
- * stdout/stderr to <dir>/bunder.log, PR_SET_PDEATHSIG(SIGTERM) so they follow a SIGKILLed
- * bunbased, and a pid file <dir>/bunder.pid ("<pid> <starttime>\n", starttime = field 22 of
- * /proc/<pid>/stat) so a later bunbased kills leftovers whose start time still matches (never an
- * unrelated process that reused the pid). Exits are noticed with SIGCHLD + waitpid(pid) per child
- * (never waitpid(-1): other code of bunbased owns its own children).
+ * Capacity: when the registry is full and nothing is idle the acquire fails at once with
+ * BB_ELIMIT, answered as BB_EBUSY (HTTP 503 no_capacity, RESP -ERR … no capacity).
+ *
+ * Processes (bb_proc_child): fork + execve of cfg.bin with redis-server style flags, in their own
+ * process group, stdout/stderr to <dir>/bunder.log, PR_SET_PDEATHSIG(SIGTERM) so they follow a
+ * SIGKILLed bunbased, a pid file <dir>/bunder.pid ("<pid> <starttime>\n") so a later bunbased
+ * kills leftovers whose start time still matches (never an unrelated process that reused the
+ * pid), the password in <dir>/bunder.conf (never on the command line). Exits are noticed with
+ * SIGCHLD + bb_proc_child_poll per child (waitpid(pid), never waitpid(-1): other code of bunbased
+ * owns its own children); a stop escalates to SIGKILL after BMGR_STOP_GRACE_MS there too.
  *
  * Readiness: a non-blocking socket polled from the manager tick: connect, send
  * AUTH <secret> + PING, wait for "+OK\r\n+PONG\r\n" (a -LOADING answer retries).
@@ -63,7 +70,6 @@
 const char *bmgr_state_name(enum bmgr_state s)
 {
     switch (s) {
-    case BMGR_WAITING: return "waiting";
     case BMGR_STARTING: return "starting";
     case BMGR_READY: return "ready";
     case BMGR_STOPPING: return "stopping";
@@ -75,8 +81,12 @@ const char *bmgr_state_name(enum bmgr_state s)
 
 /* ------------------------------------------------------------------ completions */
 
+/* Work found under m->mtx and done once it is dropped: waiter callbacks, and reports to the
+ * registry (slots that are opened, failed to open or closed; the last two are unlinked already
+ * and freed after their report). */
 struct done_list {
     struct bmgr_waiter *head, *tail;
+    struct bmgr_slot *reports;
 };
 
 static void done_add(struct done_list *dl, struct bmgr_waiter *w, int rc)
@@ -88,13 +98,36 @@ static void done_add(struct done_list *dl, struct bmgr_waiter *w, int rc)
     dl->tail = w;
 }
 
-/* Runs completions; must be called without m->mtx. */
-static void done_run(struct done_list *dl)
+static void slot_free(struct bmgr_slot *s);
+
+/* Runs completions and reports; must be called without m->mtx. */
+static void done_run(struct bmgr *m, struct done_list *dl)
 {
+    struct bmgr_slot *s = dl->reports;
+    dl->reports = NULL;
+    while (s) {
+        struct bmgr_slot *next = s->report_next;
+        enum bmgr_report rep = s->report;
+        s->report = BMGR_REP_NONE;
+        if (rep == BMGR_REP_OPENED) {
+            bb_instances_opened(m->insts, s->inst, 0, s);
+        } else if (rep == BMGR_REP_OPEN_FAILED) {
+            bb_instances_opened(m->insts, s->inst, s->open_rc, NULL);
+            slot_free(s);
+        } else if (rep == BMGR_REP_CLOSED) {
+            bb_instances_closed(m->insts, s->inst);
+            slot_free(s);
+        }
+        s = next;
+    }
     struct bmgr_waiter *w = dl->head;
     dl->head = dl->tail = NULL;
     while (w) {
         struct bmgr_waiter *next = w->next; /* w may be gone once its callback ran */
+        if (w->rc != 0 && w->lease.inst) { /* the reference it waited with */
+            bb_instances_release(m->insts, w->lease.inst);
+            w->lease.inst = NULL;
+        }
         w->cb(w, w->rc);
         w = next;
     }
@@ -119,11 +152,9 @@ static void fail_waiters(struct bmgr_slot *s, int rc, struct done_list *dl)
     }
 }
 
-/* Under mtx, READY slot. */
+/* Under mtx, READY slot; w->lease.inst holds the reference. */
 static void grant(struct bmgr_slot *s, struct bmgr_waiter *w, struct done_list *dl)
 {
-    s->refs++;
-    s->last_use_ms = bb_time_mono_ms();
     w->lease.slot = s;
     w->lease.port = s->port;
     w->lease.gen = s->gen;
@@ -143,13 +174,6 @@ static void grant_all(struct bmgr_slot *s, struct done_list *dl)
 }
 
 /* ------------------------------------------------------------------ slots */
-
-static struct bmgr_slot *find_slot(struct bmgr *m, const char *project)
-{
-    for (struct bmgr_slot *s = m->slots; s; s = s->next)
-        if (strcmp(s->project, project) == 0) return s;
-    return NULL;
-}
 
 static void probe_close(struct bmgr_slot *s)
 {
@@ -217,19 +241,34 @@ static void port_release(struct bmgr *m, struct bmgr_slot *s)
     s->port = 0;
 }
 
-/* Under mtx; the slot must have no process, no refs and no waiters. */
-static void slot_free(struct bmgr *m, struct bmgr_slot *s)
+/* Under mtx, loop thread: takes s out of the list (its port back); a report then frees it. */
+static void slot_unlink(struct bmgr *m, struct bmgr_slot *s)
 {
     struct bmgr_slot **pp = &m->slots;
     while (*pp && *pp != s) pp = &(*pp)->next;
     if (*pp) *pp = s->next;
-    m->nslots--;
+    s->next = NULL;
     port_release(m, s);
+}
+
+/* s is unlinked and has no process, no references and no waiters. */
+static void slot_free(struct bmgr_slot *s)
+{
     probe_close(s);
     ho_close(s);
     idle_conns_free(s);
     explicit_bzero(s->secret, sizeof s->secret);
     free(s);
+}
+
+/* Under mtx: s's outcome goes to the registry once the lock is dropped; OPEN_FAILED and CLOSED
+ * unlink it now (nobody finds it any more) and free it after the report. */
+static void report(struct bmgr *m, struct bmgr_slot *s, enum bmgr_report rep, struct done_list *dl)
+{
+    if (rep != BMGR_REP_OPENED) slot_unlink(m, s);
+    s->report = rep;
+    s->report_next = dl->reports;
+    dl->reports = s;
 }
 
 static void slot_dir(struct bmgr *m, const char *project, char *buf, size_t cap)
@@ -452,80 +491,122 @@ static void enter_backoff(struct bmgr *m, struct bmgr_slot *s, int crashed, stru
     (void)dl;
 }
 
-/* ------------------------------------------------------------------ placement */
+static void kick(struct bmgr *m, uint64_t delay);
 
-static unsigned count_state(struct bmgr *m, enum bmgr_state st)
-{
-    unsigned n = 0;
-    for (struct bmgr_slot *s = m->slots; s; s = s->next) n += s->state == st;
-    return n;
-}
+/* ------------------------------------------------------------------ the registry's owner */
 
-static unsigned holders(struct bmgr *m)
+/* Under mtx: a child for s now (a new instance, or a FAILED one acquired again). */
+static int start_child(struct bmgr *m, struct bmgr_slot *s)
 {
-    unsigned n = 0;
-    for (struct bmgr_slot *s = m->slots; s; s = s->next)
-        n += s->state != BMGR_WAITING && s->state != BMGR_FAILED;
-    return n;
-}
-
-/* Under mtx; s is WAITING with waiters. */
-static void try_place(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
-{
-    if (holders(m) < m->cfg.max_children && port_alloc(m, s) > 0) {
-        s->start_attempts = 0;
-        int rc = spawn_child(m, s);
-        if (rc == 0) return;
+    s->start_attempts = 0;
+    if (s->port <= 0 && port_alloc(m, s) < 0) {
+        snprintf(s->last_error, sizeof s->last_error, "no free port in the pool");
+        bb_warn(MOD, "no_capacity project=%s reason=ports ports=%d", s->project, m->cfg.port_count);
+        bb_counter_inc(m->met.rejections);
+        return BB_EBUSY;
+    }
+    int rc = spawn_child(m, s);
+    if (rc != 0) {
         bb_error(MOD, "spawn_failed project=%s error=\"%s\"", s->project, s->last_error);
         bb_counter_inc(m->met.spawn_failures);
         port_release(m, s);
-        fail_waiters(s, BB_EUNAVAIL, dl);
-        s->state = BMGR_FAILED;
-        s->failed_at_ms = bb_time_mono_ms();
-        return;
+        return BB_EUNAVAIL;
     }
-    /* full: make room by stopping the least recently used idle child, unless enough are already
-     * on their way out for every waiting project */
-    unsigned waiting = count_state(m, BMGR_WAITING), leaving = 0;
-    for (struct bmgr_slot *x = m->slots; x; x = x->next)
-        leaving += x->state == BMGR_STOPPING && x->stop_then == BMGR_THEN_FREE && !x->wq_head;
-    if (leaving < waiting) {
-        struct bmgr_slot *victim = NULL;
-        for (struct bmgr_slot *x = m->slots; x; x = x->next)
-            if (x != s && x->state == BMGR_READY && x->refs == 0 && !x->wq_head &&
-                (ho_drain(x), !ho_busy(x)) &&
-                (!victim || x->last_use_ms < victim->last_use_ms))
-                victim = x;
-        if (victim) {
-            bb_info(MOD, "child_evict project=%s reason=capacity for=%s", victim->project,
-                    s->project);
-            m->stat_evictions++;
-            bb_counter_inc(m->met.evictions);
-            begin_stop(m, victim, BMGR_THEN_FREE, SIGTERM);
-            leaving++;
-        }
-    }
-    if (leaving > 0) {
-        if (!s->deadline_ms) s->deadline_ms = bb_time_mono_ms() + m->cfg.start_timeout_ms;
-        return;
-    }
-    bb_warn(MOD, "no_capacity project=%s children=%u max_children=%u ports=%d", s->project,
-            holders(m), m->cfg.max_children, m->cfg.port_count);
-    bb_counter_inc(m->met.rejections);
-    fail_waiters(s, BB_EBUSY, dl);
-    if (s->refs == 0) slot_free(m, s);
+    return 0;
 }
 
-static void place_waiting(struct bmgr *m, struct done_list *dl)
+/* ops->open_start (loop thread): a slot and a child for key; the open is reported when the child
+ * answers or its start has failed. */
+static void inst_open_start(void *ctx, struct bb_instance *in, const char *key)
 {
-    struct bmgr_slot *s = m->slots, *next;
-    for (; s; s = next) {
-        next = s->next;
-        if (s->state == BMGR_WAITING && s->wq_head && !m->stopping) try_place(m, s, dl);
+    struct bmgr *m = ctx;
+    struct done_list dl = {0};
+    struct bmgr_slot *s = calloc(1, sizeof *s);
+    if (!s) {
+        bb_instances_opened(m->insts, in, BB_ENOMEM, NULL);
+        return;
     }
+    snprintf(s->project, sizeof s->project, "%s", key);
+    s->inst = in;
+    s->opening = 1;
+    s->state = BMGR_STARTING;
+    s->probe_fd = -1;
+    s->ho_fd = -1;
+    pthread_mutex_lock(&m->mtx);
+    s->next = m->slots;
+    m->slots = s;
+    int rc = m->stopping ? BB_ECLOSED : start_child(m, s);
+    if (rc != 0) {
+        s->open_rc = rc;
+        report(m, s, BMGR_REP_OPEN_FAILED, &dl);
+    }
+    pthread_mutex_unlock(&m->mtx);
+    done_run(m, &dl);
+    if (rc == 0) kick(m, 5);
 }
+
+/* ops->close_start (loop thread): an idle or capacity eviction; closed once reaped. */
+static void inst_close_start(void *ctx, struct bb_instance *in, void *obj, const char *why)
+{
+    struct bmgr *m = ctx;
+    struct bmgr_slot *s = obj;
+    struct done_list dl = {0};
+    (void)in;
+    pthread_mutex_lock(&m->mtx);
+    bb_info(MOD, "child_evict project=%s reason=%s state=%s", s->project, why,
+            bmgr_state_name(s->state));
+    m->stat_evictions++;
+    bb_counter_inc(m->met.evictions);
+    s->closing = 1;
+    if (s->proc.pid > 0) begin_stop(m, s, BMGR_THEN_FREE, SIGTERM);
+    else report(m, s, BMGR_REP_CLOSED, &dl);
+    pthread_mutex_unlock(&m->mtx);
+    done_run(m, &dl);
+    kick(m, 5);
+}
+
+/* ops->close (bb_instances_free at release, nothing running any more): frees the slot. */
+static void inst_close(void *ctx, const char *key, void *obj, const char *why)
+{
+    struct bmgr *m = ctx;
+    struct bmgr_slot *s = obj;
+    (void)key;
+    (void)why;
+    pthread_mutex_lock(&m->mtx);
+    slot_unlink(m, s);
+    pthread_mutex_unlock(&m->mtx);
+    slot_free(s);
+}
+
+/* ops->in_use (under the registry's lock): a child serving handed-off clients, with acquirers
+ * waiting on it, or between a crash and its restart is never evicted. */
+static int inst_in_use(void *ctx, void *obj)
+{
+    struct bmgr *m = ctx;
+    struct bmgr_slot *s = obj;
+    pthread_mutex_lock(&m->mtx);
+    if (s->state == BMGR_READY) ho_drain(s);
+    int busy = s->wq_head != NULL || (s->state != BMGR_READY && s->state != BMGR_FAILED) ||
+               ho_busy(s);
+    pthread_mutex_unlock(&m->mtx);
+    return busy;
+}
+
+static const struct bb_instances_ops inst_ops = {.close = inst_close,
+                                                 .in_use = inst_in_use,
+                                                 .open_start = inst_open_start,
+                                                 .close_start = inst_close_start};
 
 /* ------------------------------------------------------------------ exits */
+
+/* Under mtx: an open that waited for this (now gone) process fails with rc. */
+static void open_failed(struct bmgr *m, struct bmgr_slot *s, int rc, struct done_list *dl)
+{
+    fail_waiters(s, rc, dl);
+    s->opening = 0;
+    s->open_rc = rc;
+    report(m, s, BMGR_REP_OPEN_FAILED, dl);
+}
 
 /* s->proc has just been reaped (its pid file removed); pid was its process. */
 static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, pid_t pid, int status,
@@ -542,24 +623,21 @@ static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, pid_t pid, int s
         bb_info(MOD, "child_stopped project=%s pid=%d %s", s->project, (int)pid, how);
         s->state = BMGR_FAILED;
         port_release(m, s);
-        return;
+        if (s->opening) open_failed(m, s, BB_ECLOSED, dl);
+        else if (s->closing) report(m, s, BMGR_REP_CLOSED, dl);
+        return; /* an open instance: closed when the registry is freed */
     }
     uint64_t now = bb_time_mono_ms();
     switch (was) {
     case BMGR_STOPPING:
         bb_info(MOD, "child_stopped project=%s pid=%d %s", s->project, (int)pid, how);
         port_release(m, s);
-        if (s->stop_then == BMGR_THEN_BACKOFF) {
-            enter_backoff(m, s, 0, dl);
-        } else if (s->wq_head) {
-            s->state = BMGR_WAITING;
-            s->deadline_ms = 0;
-            try_place(m, s, dl);
-        } else if (s->refs == 0) {
-            slot_free(m, s);
+        if (s->opening) { /* not ready in time */
+            open_failed(m, s, s->open_rc ? s->open_rc : BB_ETIMEDOUT, dl);
+        } else if (s->closing) {
+            report(m, s, BMGR_REP_CLOSED, dl);
         } else {
-            s->state = BMGR_FAILED;
-            s->failed_at_ms = now;
+            enter_backoff(m, s, 0, dl);
         }
         return;
     case BMGR_STARTING:
@@ -572,14 +650,14 @@ static void on_exit_status(struct bmgr *m, struct bmgr_slot *s, pid_t pid, int s
         port_release(m, s);
         if (s->start_attempts < BMGR_MAX_START_ATTEMPTS) { /* e.g. the port was taken: retry */
             unsigned attempts = s->start_attempts;
-            s->state = BMGR_WAITING;
-            s->deadline_ms = 0;
-            if (holders(m) < m->cfg.max_children && port_alloc(m, s) > 0 &&
-                spawn_child(m, s) == 0) {
+            if (start_child(m, s) == 0) {
                 s->start_attempts = attempts;
                 return;
             }
-            port_release(m, s);
+        }
+        if (s->opening) {
+            open_failed(m, s, BB_EUNAVAIL, dl);
+            return;
         }
         fail_waiters(s, BB_EUNAVAIL, dl);
         enter_backoff(m, s, 0, dl);
@@ -677,6 +755,7 @@ static int probe_step(struct bmgr_slot *s)
 }
 
 /* ------------------------------------------------------------------ the tick */
+/* ------------------------------------------------------------------ the tick */
 
 static void on_tick(uv_timer_t *t);
 
@@ -689,6 +768,22 @@ static void kick(struct bmgr *m, uint64_t delay)
 
 static void maybe_close_handles(struct bmgr *m);
 
+/* Under mtx, loop thread: a FAILED or crashed child acquired again restarts now. */
+static void restart_now(struct bmgr *m, struct bmgr_slot *s, struct done_list *dl)
+{
+    s->restarts++;
+    m->stat_restarts++;
+    bb_counter_inc(m->met.restarts);
+    bb_info(MOD, "child_restart project=%s failures=%u", s->project, s->failures);
+    if (start_child(m, s) != 0) {
+        fail_waiters(s, BB_EUNAVAIL, dl);
+        s->state = BMGR_FAILED;
+        s->failed_at_ms = bb_time_mono_ms();
+    }
+}
+
+#define TOUCH_MAX 64
+
 static void on_tick(uv_timer_t *t)
 {
     struct bmgr *m = t->data;
@@ -697,6 +792,8 @@ static void on_tick(uv_timer_t *t)
     int slow = now - m->last_slow_tick >= (m->cfg.idle_ms / 2 < 1000 ? m->cfg.idle_ms / 2 : 1000);
     if (slow) m->last_slow_tick = now;
     uint64_t next = 1000, ho_total = 0;
+    struct bb_instance *touch[TOUCH_MAX];
+    unsigned ntouch = 0;
     pthread_mutex_lock(&m->mtx);
     reap(m, &dl);
     struct bmgr_slot *s = m->slots, *nx;
@@ -704,14 +801,18 @@ static void on_tick(uv_timer_t *t)
         nx = s->next;
         switch (s->state) {
         case BMGR_STARTING:
+            if (s->proc.pid <= 0) break; /* its start failed: reported already */
             if (probe_step(s)) {
                 s->state = BMGR_READY;
                 s->ready_since_ms = now;
-                s->last_use_ms = now;
                 s->deadline_ms = 0;
                 s->start_attempts = 0;
                 bb_info(MOD, "child_ready project=%s pid=%d port=%d", s->project, (int)s->proc.pid,
                         s->port);
+                if (s->opening) {
+                    s->opening = 0;
+                    report(m, s, BMGR_REP_OPENED, &dl);
+                }
                 grant_all(s, &dl);
             } else if (now >= s->deadline_ms) {
                 snprintf(s->last_error, sizeof s->last_error, "not ready within %llu ms",
@@ -719,6 +820,7 @@ static void on_tick(uv_timer_t *t)
                 bb_error(MOD, "child_start_timeout project=%s pid=%d", s->project,
                          (int)s->proc.pid);
                 fail_waiters(s, BB_ETIMEDOUT, &dl);
+                s->open_rc = BB_ETIMEDOUT;
                 begin_stop(m, s, BMGR_THEN_BACKOFF, SIGKILL);
                 next = 50;
             } else {
@@ -736,64 +838,37 @@ static void on_tick(uv_timer_t *t)
         case BMGR_BACKOFF:
             if (m->stopping) break;
             if (now >= s->backoff_until) {
-                s->restarts++;
-                m->stat_restarts++;
-                bb_counter_inc(m->met.restarts);
-                bb_info(MOD, "child_restart project=%s failures=%u", s->project, s->failures);
-                int rc = s->port > 0 ? 0 : port_alloc(m, s);
-                s->start_attempts = 0;
-                if (rc < 0 || spawn_child(m, s) != 0) {
-                    if (rc < 0) snprintf(s->last_error, sizeof s->last_error, "no free port");
-                    port_release(m, s);
-                    fail_waiters(s, BB_EUNAVAIL, &dl);
-                    s->state = BMGR_FAILED;
-                    s->failed_at_ms = now;
-                }
+                restart_now(m, s, &dl);
                 if (next > 10) next = 10;
             } else {
                 uint64_t d = s->backoff_until - now;
                 if (d < next) next = d;
             }
             break;
-        case BMGR_WAITING:
-            if (s->deadline_ms && now >= s->deadline_ms) {
-                bb_warn(MOD, "capacity_wait_timeout project=%s", s->project);
-                bb_counter_inc(m->met.rejections);
-                fail_waiters(s, BB_EBUSY, &dl);
-                if (s->refs == 0) slot_free(m, s);
-            } else if (next > 50) {
-                next = 50;
-            }
-            break;
         case BMGR_READY:
             ho_drain(s);
             ho_total += s->ho_clients;
-            if (ho_busy(s)) s->last_use_ms = now; /* idle time counts from the last client */
-            if (slow && !m->stopping && s->refs == 0 && !s->wq_head && !ho_busy(s) &&
-                now - s->last_use_ms >= m->cfg.idle_ms) {
-                bb_info(MOD, "child_evict project=%s reason=idle idle_ms=%llu", s->project,
-                        (unsigned long long)(now - s->last_use_ms));
-                m->stat_evictions++;
-                bb_counter_inc(m->met.evictions);
-                begin_stop(m, s, BMGR_THEN_FREE, SIGTERM);
-                if (next > 50) next = 50;
-            }
+            /* idle time counts from the last handed-off client */
+            if (ho_busy(s) && ntouch < TOUCH_MAX) touch[ntouch++] = s->inst;
             break;
         case BMGR_FAILED:
-            if (slow && s->refs == 0 && !s->wq_head && s->proc.pid <= 0 &&
-                now - s->failed_at_ms >= m->cfg.idle_ms && !m->stopping)
-                slot_free(m, s);
             break;
         }
     }
-    if (!m->stopping) place_waiting(m, &dl);
     int stopping = m->stopping;
     int alive = 0;
     for (s = m->slots; s; s = s->next) alive += s->proc.pid > 0;
     pthread_mutex_unlock(&m->mtx);
     bb_gauge_set(m->met.handoff_clients, (double)ho_total);
-    done_run(&dl);
-    if (slow && !stopping) bmgr_relay_sweep(m, now);
+    done_run(m, &dl);
+    for (unsigned i = 0; i < ntouch && !stopping; i++) { /* a reference taken and given back */
+        bb_instances_ref(m->insts, touch[i]);
+        bb_instances_release(m->insts, touch[i]);
+    }
+    if (slow && !stopping) {
+        bb_instances_evict(m->insts, m->cfg.idle_ms); /* asks close_start: STOPPING */
+        bmgr_relay_sweep(m, now);
+    }
     if (stopping && !alive) {
         maybe_close_handles(m);
         return;
@@ -802,7 +877,8 @@ static void on_tick(uv_timer_t *t)
     uint64_t idle_step = m->cfg.idle_ms / 2 < 1000 ? m->cfg.idle_ms / 2 : 1000;
     if (idle_step < 10) idle_step = 10;
     if (next > idle_step) next = idle_step;
-    uv_timer_start(&m->tick, on_tick, next, 0);
+    if (!uv_is_active((uv_handle_t *)&m->tick) || uv_timer_get_due_in(&m->tick) > next)
+        uv_timer_start(&m->tick, on_tick, next, 0);
 }
 
 static void on_sigchld(uv_signal_t *h, int sig)
@@ -812,62 +888,61 @@ static void on_sigchld(uv_signal_t *h, int sig)
     struct done_list dl = {0};
     pthread_mutex_lock(&m->mtx);
     reap(m, &dl);
-    if (!m->stopping) place_waiting(m, &dl);
     pthread_mutex_unlock(&m->mtx);
-    done_run(&dl);
+    done_run(m, &dl);
     kick(m, 1);
 }
 
 /* ------------------------------------------------------------------ acquire / release */
 
-void bmgr_acquire(struct bmgr *m, struct bmgr_waiter *w)
+/* The registry's answer to bmgr_acquire (loop thread, no lock held). */
+static void on_instance(struct bb_instances_waiter *iw, int rc, struct bb_instance *in)
 {
+    struct bmgr_waiter *w = iw->arg;
+    struct bmgr *m = w->m;
     struct done_list dl = {0};
-    int spawned = 0;
+    if (rc != 0) {
+        if (rc == BB_ELIMIT) {
+            bb_warn(MOD, "no_capacity project=%s max_children=%u", w->project,
+                    m->cfg.max_children);
+            bb_counter_inc(m->met.rejections);
+            rc = BB_EBUSY;
+        } else if (rc == BB_EUNAVAIL && m->stopping) {
+            rc = BB_ECLOSED;
+        }
+        done_add(&dl, w, rc);
+        done_run(m, &dl);
+        return;
+    }
+    w->lease.inst = in;
+    int restarted = 0;
     pthread_mutex_lock(&m->mtx);
+    struct bmgr_slot *s = bb_instance_obj(in);
     if (m->stopping) {
         done_add(&dl, w, BB_ECLOSED);
-        goto out;
-    }
-    struct bmgr_slot *s = find_slot(m, w->project);
-    if (!s) {
-        if (m->nslots >= m->cfg.max_children * 4 + 256) {
-            bb_counter_inc(m->met.rejections);
-            done_add(&dl, w, BB_EBUSY);
-            goto out;
-        }
-        s = calloc(1, sizeof *s);
-        if (!s) {
-            done_add(&dl, w, BB_ENOMEM);
-            goto out;
-        }
-        snprintf(s->project, sizeof s->project, "%s", w->project);
-        s->state = BMGR_WAITING;
-        s->probe_fd = -1;
-        s->ho_fd = -1;
-        s->next = m->slots;
-        m->slots = s;
-        m->nslots++;
-    }
-    if (s->state == BMGR_READY) {
+    } else if (s->state == BMGR_READY) {
         grant(s, w, &dl);
-        goto out;
+    } else { /* crashed, restarting or failed: wait (with the reference) for it to be ready */
+        wq_push(s, w);
+        if (s->state == BMGR_FAILED) {
+            s->failures = 0;
+            bb_proc_backoff_reset(&s->proc.backoff);
+            restart_now(m, s, &dl);
+            restarted = 1;
+        }
     }
-    wq_push(s, w);
-    if (s->state == BMGR_FAILED) {
-        s->state = BMGR_WAITING;
-        s->failures = 0;
-        bb_proc_backoff_reset(&s->proc.backoff);
-        s->deadline_ms = 0;
-    }
-    if (s->state == BMGR_WAITING && s->wq_head == w) {
-        try_place(m, s, &dl);
-        spawned = 1;
-    }
-out:
     pthread_mutex_unlock(&m->mtx);
-    done_run(&dl);
-    if (spawned) kick(m, 5);
+    done_run(m, &dl);
+    if (restarted) kick(m, 5);
+}
+
+void bmgr_acquire(struct bmgr *m, struct bmgr_waiter *w)
+{
+    memset(&w->lease, 0, sizeof w->lease);
+    w->m = m;
+    w->iw.cb = on_instance;
+    w->iw.arg = w;
+    bb_instances_acquire_async(m->insts, w->project, &w->iw);
 }
 
 static void blocking_cb(struct bmgr_waiter *w, int rc)
@@ -892,29 +967,33 @@ static void on_async(uv_async_t *h)
 
 int bmgr_acquire_blocking(struct bmgr *m, const char *project, struct bmgr_lease *lease)
 {
+    struct bb_instance *in = NULL;
+    if (bb_instances_try_acquire(m->insts, project, &in) == 0) { /* fast path: no loop trip */
+        int ok = 0;
+        pthread_mutex_lock(&m->mtx);
+        struct bmgr_slot *s = bb_instance_obj(in);
+        if (!m->stopping && s->state == BMGR_READY) {
+            lease->inst = in;
+            lease->slot = s;
+            lease->port = s->port;
+            lease->gen = s->gen;
+            memcpy(lease->secret, s->secret, sizeof lease->secret);
+            ok = 1;
+        }
+        pthread_mutex_unlock(&m->mtx);
+        if (ok) return 0;
+        bb_instances_release(m->insts, in);
+    }
     struct bmgr_waiter w;
     memset(&w, 0, sizeof w);
+    snprintf(w.project, sizeof w.project, "%s", project);
+    w.cb = blocking_cb;
+    if (uv_sem_init(&w.sem, 0) != 0) return BB_ENOMEM;
     pthread_mutex_lock(&m->mtx);
     if (m->stopping) {
         pthread_mutex_unlock(&m->mtx);
+        uv_sem_destroy(&w.sem);
         return BB_ECLOSED;
-    }
-    struct bmgr_slot *s = find_slot(m, project);
-    if (s && s->state == BMGR_READY) { /* fast path: no loop round trip */
-        s->refs++;
-        s->last_use_ms = bb_time_mono_ms();
-        lease->slot = s;
-        lease->port = s->port;
-        lease->gen = s->gen;
-        memcpy(lease->secret, s->secret, sizeof lease->secret);
-        pthread_mutex_unlock(&m->mtx);
-        return 0;
-    }
-    snprintf(w.project, sizeof w.project, "%s", project);
-    w.cb = blocking_cb;
-    if (uv_sem_init(&w.sem, 0) != 0) {
-        pthread_mutex_unlock(&m->mtx);
-        return BB_ENOMEM;
     }
     if (m->req_tail) m->req_tail->next = &w;
     else m->req_head = &w;
@@ -979,11 +1058,8 @@ out:
 
 void bmgr_release(struct bmgr *m, struct bmgr_lease *lease)
 {
-    if (!lease->slot) return;
-    pthread_mutex_lock(&m->mtx);
-    if (lease->slot->refs > 0) lease->slot->refs--;
-    lease->slot->last_use_ms = bb_time_mono_ms();
-    pthread_mutex_unlock(&m->mtx);
+    if (lease->inst) bb_instances_release(m->insts, lease->inst);
+    lease->inst = NULL;
     lease->slot = NULL;
 }
 
@@ -1036,13 +1112,13 @@ void bmgr_conn_put(struct bmgr *m, const struct bmgr_lease *lease, struct bmgr_r
 
 /* ------------------------------------------------------------------ health */
 
-static json_t *slot_json(struct bmgr_slot *s)
+static json_t *slot_json(struct bmgr_slot *s, unsigned refs)
 {
     json_t *o = json_pack("{s:s,s:s,s:i,s:i,s:I,s:I,s:I,s:I,s:i}", "project_id", s->project,
-                          "state", bmgr_state_name(s->state), "pid", (int)s->proc.pid, "port", s->port,
-                          "spawns", (json_int_t)s->spawns, "crashes", (json_int_t)s->crashes,
-                          "restarts", (json_int_t)s->restarts, "in_use", (json_int_t)s->refs,
-                          "failures", (int)s->failures);
+                          "state", bmgr_state_name(s->state), "pid", (int)s->proc.pid, "port",
+                          s->port, "spawns", (json_int_t)s->spawns, "crashes",
+                          (json_int_t)s->crashes, "restarts", (json_int_t)s->restarts, "in_use",
+                          (json_int_t)refs, "failures", (int)s->failures);
     if (o && s->last_error[0]) json_object_set_new(o, "last_error", json_string(s->last_error));
     if (o) {
         json_object_set_new(o, "handoff", json_boolean(s->ho_fd >= 0));
@@ -1053,32 +1129,37 @@ static json_t *slot_json(struct bmgr_slot *s)
 
 json_t *bmgr_slot_json(struct bmgr *m, const char *project)
 {
+    /* a reference keeps the slot while we look (the registry's lock is never taken under ours) */
+    struct bb_instance *in = NULL;
+    if (bb_instances_try_acquire(m->insts, project, &in) != 0) return NULL;
+    unsigned refs = bb_instances_refs(m->insts, in);
     pthread_mutex_lock(&m->mtx);
-    struct bmgr_slot *s = find_slot(m, project);
-    json_t *o = s ? slot_json(s) : NULL;
+    json_t *o = slot_json(bb_instance_obj(in), refs > 0 ? refs - 1 : 0);
     pthread_mutex_unlock(&m->mtx);
+    bb_instances_release(m->insts, in);
     return o;
 }
 
 json_t *bmgr_children_json(struct bmgr *m, int *bad)
 {
-    unsigned counts[BMGR_FAILED + 1] = {0};
+    unsigned counts[BMGR_FAILED + 1] = {0}, waiting = 0;
     json_t *problems = json_array();
     pthread_mutex_lock(&m->mtx);
     for (struct bmgr_slot *s = m->slots; s; s = s->next) {
         counts[s->state]++;
+        waiting += s->wq_head != NULL;
         if ((s->state == BMGR_BACKOFF || s->state == BMGR_FAILED) &&
             json_array_size(problems) < 50)
-            json_array_append_new(problems, slot_json(s));
+            json_array_append_new(problems, slot_json(s, 0));
     }
     json_t *o = json_pack(
         "{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:I}", "running",
         (int)(counts[BMGR_READY] + counts[BMGR_STARTING] + counts[BMGR_STOPPING]), "ready",
         (int)counts[BMGR_READY], "starting", (int)counts[BMGR_STARTING], "restarting",
-        (int)counts[BMGR_BACKOFF], "failed", (int)counts[BMGR_FAILED], "waiting",
-        (int)counts[BMGR_WAITING], "max_children", (int)m->cfg.max_children, "spawns",
-        (json_int_t)m->stat_spawns, "crashes", (json_int_t)m->stat_crashes, "restarts",
-        (json_int_t)m->stat_restarts, "evictions", (json_int_t)m->stat_evictions);
+        (int)counts[BMGR_BACKOFF], "failed", (int)counts[BMGR_FAILED], "waiting", (int)waiting,
+        "max_children", (int)m->cfg.max_children, "spawns", (json_int_t)m->stat_spawns, "crashes",
+        (json_int_t)m->stat_crashes, "restarts", (json_int_t)m->stat_restarts, "evictions",
+        (json_int_t)m->stat_evictions);
     pthread_mutex_unlock(&m->mtx);
     *bad = counts[BMGR_FAILED] > 0;
     if (o) json_object_set_new(o, "unhealthy", problems);
@@ -1117,6 +1198,14 @@ int bmgr_children_init(struct bmgr *m, char *err, size_t errcap)
     if (killed) bb_warn(MOD, "orphans_killed count=%d", killed);
     m->port_used = calloc((size_t)m->cfg.port_count, 1);
     if (!m->port_used || build_child_env(m) != 0) return BB_ENOMEM;
+    /* one instance per child: at most max_children, and never more than the port pool; idle
+     * eviction is asked from our tick (close_start runs on the loop thread) */
+    struct bb_instances_limits lim = {
+        .max_instances = m->cfg.max_children < (unsigned)m->cfg.port_count
+                             ? m->cfg.max_children
+                             : (unsigned)m->cfg.port_count};
+    int rc = bb_instances_new(&inst_ops, m, &lim, &m->insts);
+    if (rc != 0) return rc;
     uv_timer_init(m->loop, &m->tick);
     m->tick.data = m;
     uv_signal_init(m->loop, &m->sigchld);
@@ -1166,24 +1255,27 @@ void bmgr_children_stop(struct bmgr *m, void (*done)(struct bmgr *m))
     for (struct bmgr_slot *s = m->slots; s; s = s->next) {
         fail_waiters(s, BB_ECLOSED, &dl);
         if (s->proc.pid > 0) {
-            begin_stop(m, s, BMGR_THEN_FREE, SIGTERM);
+            if (s->state != BMGR_STOPPING) begin_stop(m, s, BMGR_THEN_FREE, SIGTERM);
             n++;
         }
     }
     pthread_mutex_unlock(&m->mtx);
-    done_run(&dl);
+    bb_instances_shutdown(m->insts); /* its waiters: BB_EUNAVAIL, answered as shutting down */
+    done_run(m, &dl);
     bb_info(MOD, "stopping children=%u", n);
     uv_timer_start(&m->tick, on_tick, 0, 0);
 }
 
 void bmgr_children_release(struct bmgr *m)
 {
+    /* every child has exited and every open and eviction was reported (the tick closes the
+     * handles only then): the registry closes what is left (inst_close frees those slots); an
+     * instance still referenced keeps the registry (left to the process exit) */
+    if (m->insts && bb_instances_free(m->insts, 0) == 0) m->insts = NULL;
     while (m->slots) {
         struct bmgr_slot *s = m->slots;
         m->slots = s->next;
-        idle_conns_free(s);
-        probe_close(s);
-        free(s);
+        slot_free(s);
     }
     free(m->port_used);
     m->port_used = NULL;

@@ -2,17 +2,21 @@
  *
  * Files:
  *   bunder_manager.c  service start/stop/health, configuration, metrics, the manager object
- *   bmgr_child.c      per-project child processes: slots, port pool, spawn, readiness probe,
- *                     SIGCHLD, crash restart with backoff, idle eviction, orphan cleanup, acquire
+ *   bmgr_child.c      per-project child processes: one slot per open instance of core's registry
+ *                     (bb_instances: single flight, references, limit, idle eviction), port pool,
+ *                     spawn and stop through core's supervised child (bb_proc_child), readiness
+ *                     probe, SIGCHLD, crash restart with backoff, orphan cleanup, acquire
  *   bmgr_relay.c      the public RESP endpoint: pre-AUTH commands, then a byte relay to a child
  *   bmgr_api.c        HTTP routes, internal RPC (ProxyKV), SSE subscriptions, the KV operations
  *   bmgr_proto.c      pre-AUTH commands through core's RESP parser (bb_resp), the blocking RESP
  *                     client, the keys-file verifier (percent-decoding, project ids, base64: core)
  *
- * Threading: the manager lives on the bunbased loop thread. m->mtx guards the slot table and every
- * slot field that worker threads read or write (state, port, secret, gen, refs, last_use, idle
- * connection cache) plus the queue of acquire requests coming from worker threads. Loop-thread
- * functions take the lock around their work and complete waiters only after dropping it.
+ * Threading: the manager lives on the bunbased loop thread. m->mtx guards every slot field that
+ * worker threads read or write (state, port, secret, gen, idle connection cache) plus the queue
+ * of acquire requests coming from worker threads. Loop-thread functions take the lock around
+ * their work and complete waiters only after dropping it. Lock order: the registry's lock, then
+ * m->mtx (the registry asks in_use under its lock); so nothing calls into the registry while
+ * holding m->mtx. Only the loop thread links, unlinks and frees slots.
  * See docs/internals/bunder-manager.md.
  */
 #ifndef BMGR_INTERNAL_H
@@ -26,6 +30,7 @@
 #include <uv.h>
 
 #include "bb_id.h"
+#include "bb_instances.h"
 #include "bb_proc.h"
 #include "bb_service.h"
 
@@ -115,7 +120,6 @@ int bmgr_keys_file_verifier(const char *path, struct bmgr_verifier *out, char *e
 /* ------------------------------------------------------------------ children (bmgr_child.c) */
 
 enum bmgr_state {
-    BMGR_WAITING,  /* wants a child; no port, no process (capacity) */
     BMGR_STARTING, /* process spawned; readiness probe running */
     BMGR_READY,
     BMGR_STOPPING, /* SIGTERM sent (eviction, failed start, shutdown) */
@@ -127,8 +131,9 @@ const char *bmgr_state_name(enum bmgr_state s);
 
 struct bmgr_slot;
 
-/* A leased child: while held, the slot's refs count it and the child is not evicted. */
+/* A leased child: while held, a reference on its registry instance keeps it from eviction. */
 struct bmgr_lease {
+    struct bb_instance *inst;
     struct bmgr_slot *slot;
     int port;
     char secret[BMGR_SECRET_CAP];
@@ -141,6 +146,8 @@ struct bmgr_waiter;
 typedef void (*bmgr_waiter_cb)(struct bmgr_waiter *w, int rc);
 
 struct bmgr_waiter {
+    struct bb_instances_waiter iw; /* the registry's acquire */
+    struct bmgr *m;
     struct bmgr_waiter *next;
     char project[BMGR_MAX_PROJECT + 1];
     bmgr_waiter_cb cb;
@@ -154,18 +161,26 @@ struct bmgr_waiter {
 
 enum bmgr_stop_then { BMGR_THEN_FREE, BMGR_THEN_BACKOFF };
 
+/* What the loop reports to the registry about a slot once m->mtx is dropped. */
+enum bmgr_report { BMGR_REP_NONE, BMGR_REP_OPENED, BMGR_REP_OPEN_FAILED, BMGR_REP_CLOSED };
+
+/* One project's child: the object of its registry instance (bb_instance_obj). */
 struct bmgr_slot {
     struct bmgr_slot *next;
     char project[BMGR_MAX_PROJECT + 1];
+    struct bb_instance *inst;
+    int opening;   /* the registry's open of inst waits for this child to be ready */
+    int open_rc;   /* opening, stopping: what the open fails with once the process is gone */
+    int closing;   /* the registry asked to close it (eviction): STOPPING, then closed */
+    enum bmgr_report report;
+    struct bmgr_slot *report_next;
     enum bmgr_state state;
     struct bb_proc_child proc; /* core's supervised child: pid, pid file, stop escalation, backoff */
     int port;
     char secret[BMGR_SECRET_CAP];
     uint64_t gen;
-    unsigned refs;
-    uint64_t last_use_ms;
     uint64_t ready_since_ms;
-    uint64_t deadline_ms;   /* STARTING: readiness; STOPPING: SIGKILL; WAITING: give up */
+    uint64_t deadline_ms;   /* STARTING: readiness; STOPPING: SIGKILL */
     uint64_t backoff_until; /* BACKOFF */
     uint64_t failed_at_ms;
     unsigned failures;       /* consecutive */
@@ -173,7 +188,8 @@ struct bmgr_slot {
     enum bmgr_stop_then stop_then;
     uint64_t spawns, crashes, restarts;
     char last_error[128];
-    struct bmgr_waiter *wq_head, *wq_tail;
+    struct bmgr_waiter *wq_head, *wq_tail; /* acquirers holding a reference, waiting for a
+                                              restart (crash, failed) to be ready */
     /* readiness probe (non-blocking socket polled on the manager tick) */
     int probe_fd;
     int probe_phase;
@@ -245,8 +261,8 @@ struct bmgr {
     atomic_int refs; /* see bmgr_ref */
     pthread_mutex_t mtx;
     int stopping;    /* under mtx */
-    struct bmgr_slot *slots;
-    unsigned nslots;
+    struct bb_instances *insts; /* core's per-project registry: one instance per child */
+    struct bmgr_slot *slots;    /* the children of open (or opening) instances */
     uint8_t *port_used; /* port_count bytes */
     int port_cursor;
     struct bmgr_waiter *req_head, *req_tail; /* from workers, under mtx */

@@ -1,7 +1,8 @@
 // bunder-manager's children supervised by core (bb_proc_child) and kept in core's per-project
 // registry: a SIGKILLed child restarts after a doubling backoff and its tenant answers again; an
 // idle-evicted child is started once for 20 concurrent connects; the instance limit answers the
-// documented error (HTTP 503 no_capacity, RESP -ERR … no capacity).
+// documented error (HTTP 503 no_capacity, RESP -ERR … no capacity); a failed open is not
+// remembered.
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -77,4 +78,17 @@ test('the instance limit answers no_capacity (HTTP 503, RESP -ERR) while every c
   await waitFor(async () => (await c.call('AUTH', 'p2', 'key-two')) === 'OK', 10000, 'room for p2');
   c.close();
   assert.equal(spawnCount(mgr, 'p2'), 1);
+});
+
+test('a child that cannot start fails its open with 503, and the next request tries again', async () => {
+  const mgr = await start({ bin: '/bin/false' });
+  const r = await kvGet(mgr, 'p3', 'k');
+  assert.equal(r.status, 503);
+  assert.equal(r.json().code, 'unavailable');
+  // one open: three start attempts (a port may have raced), then the open fails
+  assert.equal(spawnCount(mgr, 'p3'), 3);
+  assert.match(mgr.server.stderr(), /msg="child_start_failed" project=p3 .*attempt=3/);
+  const again = await kvGet(mgr, 'p3', 'k');
+  assert.equal(again.status, 503);
+  assert.equal(spawnCount(mgr, 'p3'), 6, 'a failed open is not remembered');
 });
