@@ -1,4 +1,4 @@
-/* Router: literals, params, precedence, 405 + Allow, /api alias, malformed patterns. */
+/* Router: literals, params, precedence, 405 + Allow, /api alias, fallback, malformed patterns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,6 +88,40 @@ static void test_not_found_and_method(void **state)
     bb_router_free(r);
 }
 
+/* The fallback (the platform's console files) answers only paths no route knows, for its method
+ * (GET, and HEAD through it): never a declared route, never a 405 path, and it is not listed. */
+static void test_fallback(void **state)
+{
+    (void)state;
+    static const struct bb_route fb = {"GET", "/", h, BB_AUTH_NONE, BB_ROUTE_POOL, 0, "web"};
+    struct bb_router *r = mk();
+    struct bb_route_match m;
+    bb_router_set_fallback(r, &fb, (void *)0x5678);
+    assert_int_equal(match(r, "GET", "/nope/deeper/page", &m), 0);
+    assert_ptr_equal(m.route, &fb);
+    assert_ptr_equal(m.ctx, (void *)0x5678);
+    assert_int_equal(m.nparams, 0);
+    assert_int_equal(match(r, "HEAD", "/nope", &m), 0);
+    assert_ptr_equal(m.route, &fb);
+    assert_int_equal(match(r, "GET", "/v1/projects", &m), 0); /* unknown: the handler says 404 */
+    /* declared routes win, whatever their precedence */
+    assert_int_equal(match(r, "GET", "/health", &m), 0);
+    assert_ptr_equal(m.route, &table[0]);
+    assert_int_equal(match(r, "GET", "/", &m), 0);
+    assert_ptr_equal(m.route, &table[5]);
+    assert_int_equal(match(r, "GET", "/v1/projects/x", &m), 0);
+    assert_ptr_equal(m.route, &table[1]);
+    /* a known path with another method stays 405; other methods on unknown paths stay 404 */
+    assert_int_equal(match(r, "PUT", "/v1/projects/x", &m), BB_EMETHOD);
+    assert_string_equal(m.allow, "GET, DELETE");
+    assert_int_equal(match(r, "POST", "/nope", &m), BB_ENOTFOUND);
+    for (size_t i = 0; bb_router_route(r, i); i++)
+        assert_ptr_not_equal(bb_router_route(r, i), &fb);
+    bb_router_set_fallback(r, NULL, NULL);
+    assert_int_equal(match(r, "GET", "/nope", &m), BB_ENOTFOUND);
+    bb_router_free(r);
+}
+
 static void test_api_alias(void **state)
 {
     (void)state;
@@ -140,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_literal_beats_param),
         cmocka_unit_test(test_not_found_and_method),
         cmocka_unit_test(test_api_alias),
+        cmocka_unit_test(test_fallback),
         cmocka_unit_test(test_trailing_slash_and_empty_param),
         cmocka_unit_test(test_bad_patterns),
     };
