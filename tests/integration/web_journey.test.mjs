@@ -127,6 +127,18 @@ async function journey(context, page, problems) {
   await page.waitForURL(`${B}/projects`);
   ok('sign up');
 
+  // ---- the account: this browser's session, a personal access token shown once
+  await page.getByRole('link', { name: 'account of ada@example.com' }).click();
+  await page.getByText('this browser').waitFor();
+  await page.getByLabel('Token name').fill('ci');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  assert.match(await page.getByTestId('new-token').textContent(), /^bbp_/);
+  await page.getByRole('cell', { name: 'ci', exact: true }).waitFor();
+  await snap(page, 'account');
+  await page.getByRole('link', { name: 'BunBase' }).click();
+  await page.waitForURL(`${B}/projects`);
+  ok('account');
+
   // ---- create a project: its keys are shown once
   await page.getByLabel('New project name').fill('Journey');
   await page.getByRole('button', { name: 'Create project' }).click();

@@ -11,6 +11,7 @@ import { RealtimePage } from './pages/Realtime';
 import { KvPage } from './pages/Kv';
 import { FunctionsPage, FunctionPage } from './pages/Functions';
 import { EndUsersPage } from './pages/EndUsers';
+import { AccountPage } from './pages/Account';
 
 type Page = (p: Record<string, string>) => ReactNode;
 
@@ -56,7 +57,9 @@ function Shell({ children }: { children: ReactNode }) {
         </Link>
         {user && (
           <div className="account">
-            <span aria-label="signed in as">{user.email}</span>
+            <Link to="/account" className="account-link" aria-label={`account of ${user.email}`}>
+              {user.email}
+            </Link>
             <button type="button" onClick={() => void signOut()}>
               Sign out
             </button>
@@ -78,6 +81,7 @@ function Routes() {
   if (pathname === '/signup') return <Signup />;
   if (!user) return <Redirect to={loginTarget(pathname, search)} />;
   if (pathname === '/projects') return <ProjectsPage />;
+  if (pathname === '/account') return <AccountPage />;
   for (const [pat, page] of projectPages) {
     const m = matchPath(pat, pathname);
     if (m) return <ProjectLayout pid={m.pid}>{page(m)}</ProjectLayout>;

@@ -44,6 +44,25 @@ export interface User {
   email_verified: boolean;
   is_instance_admin?: boolean;
 }
+export interface Session {
+  id: string;
+  created_at: number | string;
+  last_used_at: number | string;
+  expires_at: number | string;
+  ip: string | null;
+  user_agent: string | null;
+  current: boolean;
+}
+export interface Pat {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: string[] | null;
+  created_at: number | string;
+  expires_at: number | string;
+  expired: boolean;
+  last_used_at: number | string | null;
+}
 export interface InstanceStatus {
   version: string;
   deployment_mode: 'cloud' | 'self_hosted';
@@ -221,6 +240,26 @@ export class Api {
   }
   me() {
     return this.request<User>('GET', '/auth/me', { expect401: true });
+  }
+
+  sessions() {
+    return this.request<Session[] | { sessions: Session[] }>('GET', '/auth/sessions').then((r) =>
+      Array.isArray(r) ? r : r.sessions,
+    );
+  }
+  revokeSession(id: string) {
+    return this.request('DELETE', `/auth/sessions/${enc(id)}`);
+  }
+  tokens() {
+    return this.request<Pat[] | { tokens: Pat[] }>('GET', '/auth/tokens').then((r) => (Array.isArray(r) ? r : r.tokens));
+  }
+  createToken(name: string, ttl_seconds?: number) {
+    return this.request<Pat & { token: string }>('POST', '/auth/tokens', {
+      json: ttl_seconds ? { name, ttl_seconds } : { name },
+    });
+  }
+  revokeToken(id: string) {
+    return this.request('DELETE', `/auth/tokens/${enc(id)}`);
   }
 
   // ---------------------------------------------------------------- projects
