@@ -171,6 +171,12 @@ async function journey(context, page, problems) {
   await live.goto(`${B}/projects/${pid}/realtime`);
   await live.getByRole('button', { name: 'Watch' }).click();
   await live.getByText('Live: posts').waitFor();
+  // ... and a third tab a query: the document enters it only once edited
+  const query = watch(await context.newPage(), problems);
+  await query.goto(`${B}/projects/${pid}/realtime`);
+  await query.getByLabel(/^Only documents matching/).fill('{"title": "Hello, edited"}');
+  await query.getByRole('button', { name: 'Watch' }).click();
+  await query.getByText('Live: posts (query)').waitFor();
 
   // ---- insert a document, then edit it (the JSON editor validates first)
   await page.getByRole('button', { name: 'New document' }).click();
@@ -201,6 +207,10 @@ async function journey(context, page, problems) {
   await live.locator('.ev-modified', { hasText: 'Hello, edited' }).waitFor();
   await snap(live, 'realtime');
   await live.close();
+  await query.locator('.ev-added', { hasText: 'Hello, edited' }).waitFor();
+  assert.equal(await query.locator('.ev').count(), 1, 'the query saw only the edit that matched');
+  await snap(query, 'realtime-query');
+  await query.close();
   ok('realtime');
 
   // ---- key-value

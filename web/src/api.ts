@@ -391,6 +391,15 @@ export class Api {
   deleteDocument(pid: string, name: string, id: string) {
     return this.request('DELETE', `${this.db(pid)}/collections/${enc(name)}/documents/${enc(id)}`);
   }
+  /** The live changes of a query: a streaming Response (SSE) to read with readSse. */
+  subscribeQuery(pid: string, collection: string, filter: unknown, signal: AbortSignal) {
+    return this.request<Response>('POST', `${this.db(pid)}/documents/query/subscribe`, {
+      json: { collection, filter },
+      headers: { Accept: 'text/event-stream' },
+      as: 'response',
+      signal,
+    });
+  }
   subscribeUrl(pid: string, name: string) {
     return this.url(`${this.db(pid)}/collections/${enc(name)}/subscribe`);
   }

@@ -1,7 +1,9 @@
 import { useEffect, useRef, useState } from 'react';
+import { ApiError } from '../api';
 import { useApi } from '../auth';
-import { AsyncView, Empty, Field, useTitle } from '../components/ui';
+import { AsyncView, Empty, ErrorBox, Field, useTitle } from '../components/ui';
 import { useAsync } from '../hooks';
+import { readSse } from '../sse';
 
 interface LiveEvent {
   n: number;
@@ -11,41 +13,90 @@ interface LiveEvent {
   data: { op?: string; docId?: string; doc?: unknown } | string;
 }
 
-const KEEP = 200;
+interface Watch {
+  collection: string;
+  filter: unknown | null; // null: the whole collection
+}
 
-/** Live changes of one collection: GET …/database/collections/{c}/subscribe (SSE) with the session cookie. */
+const KEEP = 200;
+const TYPES = ['added', 'modified', 'removed', 'reset'];
+
+/**
+ * Live changes of a collection (GET …/collections/{c}/subscribe with EventSource and the session
+ * cookie) or of a query (POST …/documents/query/subscribe {collection, filter}, read with fetch).
+ */
 export function RealtimePage({ pid }: { pid: string }) {
   useTitle('Realtime');
   const api = useApi();
   const cols = useAsync(() => api.collections(pid), [api, pid]);
   const [collection, setCollection] = useState('');
-  const [watching, setWatching] = useState<string | null>(null);
-  const [state, setState] = useState<'idle' | 'connecting' | 'live' | 'error'>('idle');
+  const [filterText, setFilterText] = useState('');
+  const [filterError, setFilterError] = useState<string | null>(null);
+  const [watching, setWatching] = useState<Watch | null>(null);
+  const [state, setState] = useState<'connecting' | 'live' | 'closed'>('connecting');
+  const [streamError, setStreamError] = useState<Error | null>(null);
   const [events, setEvents] = useState<LiveEvent[]>([]);
   const n = useRef(0);
 
   useEffect(() => {
     if (!watching) return;
     setState('connecting');
+    setStreamError(null);
     setEvents([]);
-    const es = new EventSource(api.subscribeUrl(pid, watching));
-    es.onopen = () => setState('live');
-    es.onerror = () => setState(es.readyState === EventSource.CLOSED ? 'error' : 'connecting');
-    const on = (type: string) => (ev: Event) => {
-      const m = ev as MessageEvent;
-      let data: LiveEvent['data'] = m.data;
+    const add = (type: string, id: string, raw: string) => {
+      let data: LiveEvent['data'] = raw;
       try {
-        data = JSON.parse(m.data);
+        data = JSON.parse(raw);
       } catch {
         /* keep the text */
       }
       setState('live');
-      setEvents((es0) => [{ n: ++n.current, type, id: m.lastEventId, at: new Date().toISOString().slice(11, 19), data }, ...es0].slice(0, KEEP));
+      setEvents((es0) => [{ n: ++n.current, type, id, at: new Date().toISOString().slice(11, 19), data }, ...es0].slice(0, KEEP));
     };
-    for (const t of ['added', 'modified', 'removed', 'reset']) es.addEventListener(t, on(t));
-    return () => es.close();
+    if (watching.filter === null) {
+      const es = new EventSource(api.subscribeUrl(pid, watching.collection));
+      es.onopen = () => setState('live');
+      es.onerror = () => setState(es.readyState === EventSource.CLOSED ? 'closed' : 'connecting');
+      for (const t of TYPES) es.addEventListener(t, (ev) => add(t, (ev as MessageEvent).lastEventId, (ev as MessageEvent).data));
+      return () => es.close();
+    }
+    const ac = new AbortController();
+    (async () => {
+      const res = await api.subscribeQuery(pid, watching.collection, watching.filter, ac.signal);
+      if (!res.ok) {
+        const b = await res.json().catch(() => ({}));
+        throw new ApiError(res.status, b.code ?? `http_${res.status}`, b.error ?? `HTTP ${res.status}`, b);
+      }
+      setState('live');
+      await readSse(res, (e) => TYPES.includes(e.event) && add(e.event, e.id, e.data));
+      setState('closed');
+    })().catch((e: Error) => {
+      if (e.name === 'AbortError') return;
+      setStreamError(e);
+      setState('closed');
+    });
+    return () => ac.abort();
   }, [api, pid, watching]);
 
+  const start = (first: string) => {
+    const c = collection || first;
+    const t = filterText.trim();
+    if (!t) {
+      setFilterError(null);
+      setWatching({ collection: c, filter: null });
+      return;
+    }
+    try {
+      const f = JSON.parse(t);
+      if (!f || typeof f !== 'object' || Array.isArray(f)) throw new Error('the filter must be a JSON object');
+      setFilterError(null);
+      setWatching({ collection: c, filter: f });
+    } catch (e) {
+      setFilterError((e as Error).message);
+    }
+  };
+
+  const what = watching ? `${watching.collection}${watching.filter ? ' (query)' : ''}` : '';
   return (
     <section>
       <h1>Realtime</h1>
@@ -55,7 +106,7 @@ export function RealtimePage({ pid }: { pid: string }) {
             className="row"
             onSubmit={(e) => {
               e.preventDefault();
-              setWatching(collection || cs[0]);
+              start(cs[0]);
             }}
           >
             <Field label="Collection">
@@ -65,6 +116,18 @@ export function RealtimePage({ pid }: { pid: string }) {
                     <option key={c}>{c}</option>
                   ))}
                 </select>
+              )}
+            </Field>
+            <Field label="Only documents matching (optional filter)">
+              {(id) => (
+                <input
+                  id={id}
+                  className="mono"
+                  value={filterText}
+                  placeholder='{"published": true}'
+                  aria-invalid={filterError ? true : false}
+                  onChange={(e) => setFilterText(e.target.value)}
+                />
               )}
             </Field>
             <button type="submit" className="primary">
@@ -78,9 +141,15 @@ export function RealtimePage({ pid }: { pid: string }) {
           </form>
         )}
       </AsyncView>
+      {filterError && (
+        <p className="field-error" role="alert">
+          {filterError}
+        </p>
+      )}
+      <ErrorBox error={streamError} />
       {watching && (
         <p role="status" className={`live-state ${state}`}>
-          {state === 'live' ? `Live: ${watching}` : state === 'connecting' ? `Connecting to ${watching}…` : `Disconnected from ${watching}`}
+          {state === 'live' ? `Live: ${what}` : state === 'connecting' ? `Connecting to ${what}…` : `Disconnected from ${what}`}
         </p>
       )}
       {watching && events.length === 0 && <Empty>Waiting for changes… write a document to see it here.</Empty>}
