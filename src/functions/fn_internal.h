@@ -67,6 +67,10 @@ struct fn_config {
     uint64_t trigger_workers;  /* BUNBASE_FUNCTIONS_TRIGGER_WORKERS */
     uint64_t trigger_queue;    /* BUNBASE_FUNCTIONS_TRIGGER_QUEUE */
     char zoneinfo_dir[256];    /* BUNBASE_FUNCTIONS_ZONEINFO_DIR */
+    uint64_t max_doc_triggers; /* BUNBASE_FUNCTIONS_MAX_DOC_TRIGGERS: per function */
+    uint64_t doc_max_attempts; /* BUNBASE_FUNCTIONS_DOC_MAX_ATTEMPTS: then a dead letter */
+    uint64_t doc_retry_ms;     /* BUNBASE_FUNCTIONS_DOC_RETRY_MS: first retry delay (doubles) */
+    uint64_t doc_retry_max_ms; /* BUNBASE_FUNCTIONS_DOC_RETRY_MAX_MS */
     /* decided at start (fn_sandbox_probe) */
     int sandbox;         /* 1: workers run inside bubblewrap */
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
@@ -186,6 +190,36 @@ int fn_store_cron_list(struct fn_store *s, const char *pid, const char *name, st
 int fn_store_cron_all(struct fn_store *s, struct json_t **out);
 int fn_store_cron_claim(struct fn_store *s, const char *pid, const char *name, int64_t idx,
                         int64_t slot);
+/* Document triggers (tables doc_triggers, doc_deliveries, state). Operations are bits: create 1,
+ * update 2, delete 4 (fn_doc_op_bit: 0 for anything else).
+ *   set       replaces a function's triggers (list: [{collection, ops}], validated by the caller)
+ *   list      {"triggers": [{collection, operations}], "deliveries": {pending, delivered, dead},
+ *             "dead_letters": [the last 20 {event_id, attempts, last_status, last_error,
+ *             updated_ms, body}]}
+ *   all       every trigger of an active function: [{project_id, name, collection, ops}]
+ *   record    one received event for the n functions it matches, in one transaction with the
+ *             cursor (the event id, to resume the subscription from after a restart): INSERT OR
+ *             IGNORE on (event_id, project, function) — the dedup: a replayed event adds nothing;
+ *             *added: the new deliveries
+ *   cursor    the last recorded event id ("" when none)
+ *   recover   deliveries left running by a crash go back to pending, marked redelivered
+ *   claim     up to max pending deliveries due at now_ms: [{event_id, project_id, name, body,
+ *             attempts (before this one), redelivered}], each marked running, its attempt counted
+ *   finish    a delivery's outcome: state "done", "pending" (retry at next_ms) or "dead" */
+int fn_doc_op_bit(const char *op);
+int fn_store_doc_set(struct fn_store *s, const char *pid, const char *name,
+                     const struct json_t *list);
+int fn_store_doc_list(struct fn_store *s, const char *pid, const char *name, struct json_t **out);
+int fn_store_doc_all(struct fn_store *s, struct json_t **out);
+int fn_store_doc_record(struct fn_store *s, const char *event_id, const char *const *pids,
+                        const char *const *names, size_t n, const char *body, size_t len,
+                        int64_t now_ms, size_t *added);
+int fn_store_doc_cursor(struct fn_store *s, char *out, size_t cap);
+int fn_store_doc_recover(struct fn_store *s);
+int fn_store_doc_claim(struct fn_store *s, int64_t now_ms, size_t max, struct json_t **out);
+int fn_store_doc_finish(struct fn_store *s, const char *event_id, const char *pid, const char *name,
+                        const char *state, int status, const char *error, int64_t next_ms,
+                        int64_t now_ms);
 /* Deletes invocations and metrics older than cutoff_ms. */
 int fn_store_retention(struct fn_store *s, int64_t cutoff_ms);
 
@@ -277,6 +311,8 @@ struct fn_triggers_opts {
     struct fn_store *store;      /* borrowed */
     fn_trigger_invoke_fn invoke;
     void *arg;
+    const char *buncast_addr; /* "unix:<data>/buncast.sock" (NULL/"": no document triggers) */
+    const char *token;        /* the internal token, for buncast */
 };
 /* Starts the trigger workers and (when cfg->cron_interval_ms) the cron clock. */
 int fn_triggers_new(const struct fn_triggers_opts *o, struct fn_triggers **out);
@@ -288,6 +324,8 @@ void fn_triggers_free(struct fn_triggers *t);
 int fn_triggers_cron_pass(struct fn_triggers *t, int64_t now_ms, int run_inline,
                           struct json_t **fired);
 struct json_t *fn_triggers_stats(struct fn_triggers *t);
+/* The document triggers changed (set, function deleted or deployed): reload the in-memory copy. */
+int fn_triggers_reload(struct fn_triggers *t);
 
 /* The bundle file of a version: <data_dir>/<pid>/<name>/<version>/index.js */
 int fn_bundle_path(const char *data_dir, const char *pid, const char *name, int64_t version,

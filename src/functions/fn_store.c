@@ -113,6 +113,16 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS cron(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " idx INTEGER NOT NULL, schedule TEXT NOT NULL, timezone TEXT NOT NULL,"
     " last_slot INTEGER NOT NULL, PRIMARY KEY(project_id, name, idx));"
+    "CREATE TABLE IF NOT EXISTS doc_triggers(project_id TEXT NOT NULL, name TEXT NOT NULL,"
+    " idx INTEGER NOT NULL, collection TEXT NOT NULL, ops INTEGER NOT NULL,"
+    " PRIMARY KEY(project_id, name, idx));"
+    "CREATE TABLE IF NOT EXISTS doc_deliveries(event_id TEXT NOT NULL, project_id TEXT NOT NULL,"
+    " name TEXT NOT NULL, body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,"
+    " next_ms INTEGER NOT NULL, redelivered INTEGER NOT NULL DEFAULT 0, last_status INTEGER,"
+    " last_error TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(event_id, project_id, name));"
+    "CREATE INDEX IF NOT EXISTS doc_deliveries_due ON doc_deliveries(state, next_ms);"
+    "CREATE TABLE IF NOT EXISTS state(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS metrics(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " minute INTEGER NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,"
     " cold INTEGER NOT NULL, total_ms INTEGER NOT NULL, PRIMARY KEY(project_id, name, minute));";
@@ -551,6 +561,8 @@ int fn_store_delete(struct fn_store *s, const char *pid, const char *name)
         "DELETE FROM metrics WHERE project_id=?1 AND name=?2",
         "DELETE FROM env WHERE project_id=?1 AND name=?2",
         "DELETE FROM cron WHERE project_id=?1 AND name=?2",
+        "DELETE FROM doc_triggers WHERE project_id=?1 AND name=?2",
+        "DELETE FROM doc_deliveries WHERE project_id=?1 AND name=?2",
     };
     pthread_mutex_lock(&s->mu);
     int rc = exec_simple(s, "BEGIN IMMEDIATE");
@@ -664,6 +676,12 @@ int fn_store_retention(struct fn_store *s, int64_t cutoff_ms)
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     sqlite3_stmt *st = prep(s, "DELETE FROM invocations WHERE started_ms < ?1");
+    if (st) {
+        sqlite3_bind_int64(st, 1, cutoff_ms);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    st = prep(s, "DELETE FROM doc_deliveries WHERE state='done' AND updated_ms < ?1");
     if (st) {
         sqlite3_bind_int64(st, 1, cutoff_ms);
         if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
@@ -980,6 +998,249 @@ int fn_store_cron_claim(struct fn_store *s, const char *pid, const char *name, i
         sqlite3_bind_int64(st, 3, idx);
         sqlite3_bind_int64(st, 4, slot);
         if (sqlite3_step(st) == SQLITE_DONE) rc = sqlite3_changes(s->db) > 0 ? 0 : BB_EEXIST;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ document triggers */
+
+static const char *const doc_op_names[] = {"create", "update", "delete"};
+
+int fn_doc_op_bit(const char *op)
+{
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(op, doc_op_names[i])) return 1 << i;
+    return 0;
+}
+
+static json_t *ops_json(int mask)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < 3; i++)
+        if (mask & (1 << i)) json_array_append_new(a, json_string(doc_op_names[i]));
+    return a;
+}
+
+int fn_store_doc_set(struct fn_store *s, const char *pid, const char *name, const json_t *list)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *st =
+        rc ? NULL : prep(s, "DELETE FROM doc_triggers WHERE project_id=?1 AND name=?2");
+    if (!rc && !st) rc = BB_EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    for (size_t i = 0; rc == 0 && i < json_array_size(list); i++) {
+        json_t *e = json_array_get(list, i);
+        st = prep(s, "INSERT INTO doc_triggers(project_id, name, idx, collection, ops) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)");
+        if (!st) {
+            rc = BB_EIO;
+            break;
+        }
+        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (int64_t)i);
+        sqlite3_bind_text(st, 4, json_string_value(json_object_get(e, "collection")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(e, "ops")));
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_doc_list(struct fn_store *s, const char *pid, const char *name, json_t **out)
+{
+    json_t *rows = NULL;
+    int rc = query_json(s,
+                        "SELECT collection, ops FROM doc_triggers WHERE project_id=?1 AND "
+                        "name=?2 ORDER BY idx",
+                        pid, name, 0, &rows);
+    if (rc) return rc;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        int mask = (int)json_integer_value(json_object_get(r, "ops"));
+        json_object_del(r, "ops");
+        json_object_set_new(r, "operations", ops_json(mask));
+    }
+    json_t *counts = NULL, *dead = NULL;
+    rc = query_json(s,
+                    "SELECT coalesce(sum(state='pending' OR state='running'), 0) AS pending, "
+                    "coalesce(sum(state='done'), 0) AS delivered, coalesce(sum(state='dead'), 0) "
+                    "AS dead FROM doc_deliveries WHERE project_id=?1 AND name=?2",
+                    pid, name, 0, &counts);
+    if (rc == 0)
+        rc = query_json(s,
+                        "SELECT event_id, attempts, last_status, last_error, updated_ms, "
+                        "body FROM doc_deliveries WHERE project_id=?1 AND name=?2 "
+                        "AND state='dead' ORDER BY updated_ms DESC LIMIT ?3",
+                        pid, name, 20, &dead);
+    if (rc) {
+        json_decref(rows), json_decref(counts), json_decref(dead);
+        return rc;
+    }
+    *out = json_pack("{s:o,s:O,s:o}", "triggers", rows, "deliveries",
+                     json_array_get(counts, 0) ? json_array_get(counts, 0) : json_null(),
+                     "dead_letters", dead);
+    json_decref(counts);
+    return *out ? 0 : BB_ENOMEM;
+}
+
+int fn_store_doc_all(struct fn_store *s, json_t **out)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "SELECT project_id, name, collection, ops FROM doc_triggers d "
+                               "WHERE EXISTS (SELECT 1 FROM functions f WHERE "
+                               "f.project_id=d.project_id AND f.name=d.name AND "
+                               "f.active_version > 0)");
+    if (st) {
+        *out = rows_json(st);
+        rc = *out ? 0 : BB_ENOMEM;
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_doc_record(struct fn_store *s, const char *event_id, const char *const *pids,
+                        const char *const *names, size_t n, const char *body, size_t len,
+                        int64_t now_ms, size_t *added)
+{
+    *added = 0;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *st =
+            prep(s, "INSERT OR IGNORE INTO doc_deliveries(event_id, project_id, name, body, "
+                    "state, attempts, next_ms, created_ms, updated_ms) VALUES(?1, ?2, ?3, ?4, "
+                    "'pending', 0, ?5, ?5, ?5)");
+        if (!st) {
+            rc = BB_EIO;
+            break;
+        }
+        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, pids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, names[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, body, (int)len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            rc = BB_EIO;
+        else
+            *added += (size_t)sqlite3_changes(s->db);
+        sqlite3_finalize(st);
+    }
+    sqlite3_stmt *st = rc ? NULL
+                          : prep(s, "INSERT INTO state(k, v) VALUES('doc_cursor', ?1) ON "
+                                    "CONFLICT(k) DO UPDATE SET v=excluded.v");
+    if (!rc && !st) rc = BB_EIO;
+    if (st) {
+        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_doc_cursor(struct fn_store *s, char *out, size_t cap)
+{
+    out[0] = '\0';
+    pthread_mutex_lock(&s->mu);
+    sqlite3_stmt *st = prep(s, "SELECT v FROM state WHERE k='doc_cursor'");
+    int rc = st ? 0 : BB_EIO;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    if (st) sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_doc_recover(struct fn_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "UPDATE doc_deliveries SET state='pending', redelivered=1 WHERE "
+                            "state='running'");
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+int fn_store_doc_claim(struct fn_store *s, int64_t now_ms, size_t max, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *st = rc ? NULL
+                          : prep(s, "SELECT event_id, project_id, name, body, attempts, "
+                                    "redelivered FROM doc_deliveries WHERE state='pending' AND "
+                                    "next_ms <= ?1 ORDER BY next_ms, created_ms LIMIT ?2");
+    if (!rc && !st) rc = BB_EIO;
+    if (st) {
+        sqlite3_bind_int64(st, 1, now_ms);
+        sqlite3_bind_int64(st, 2, (int64_t)max);
+        *out = rows_json(st);
+        sqlite3_finalize(st);
+        if (!*out) rc = BB_ENOMEM;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(rc ? NULL : *out, i, r)
+    {
+        st = prep(s, "UPDATE doc_deliveries SET state='running', attempts=attempts+1, "
+                     "updated_ms=?4 WHERE event_id=?1 AND project_id=?2 AND name=?3");
+        if (!st) {
+            rc = BB_EIO;
+            break;
+        }
+        sqlite3_bind_text(st, 1, json_string_value(json_object_get(r, "event_id")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, json_string_value(json_object_get(r, "project_id")), -1,
+                          SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, json_string_value(json_object_get(r, "name")), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, now_ms);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
+        sqlite3_finalize(st);
+    }
+    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    pthread_mutex_unlock(&s->mu);
+    if (rc) json_decref(*out), *out = NULL;
+    return rc;
+}
+
+int fn_store_doc_finish(struct fn_store *s, const char *event_id, const char *pid, const char *name,
+                        const char *state, int status, const char *error, int64_t next_ms,
+                        int64_t now_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = BB_EIO;
+    sqlite3_stmt *st = prep(s, "UPDATE doc_deliveries SET state=?4, last_status=?5, "
+                               "last_error=?6, next_ms=?7, updated_ms=?8 WHERE event_id=?1 AND "
+                               "project_id=?2 AND name=?3");
+    if (st) {
+        sqlite3_bind_text(st, 1, event_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, pid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, state, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 5, status);
+        if (error)
+            sqlite3_bind_text(st, 6, error, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 6);
+        sqlite3_bind_int64(st, 7, next_ms);
+        sqlite3_bind_int64(st, 8, now_ms);
+        rc = sqlite3_step(st) == SQLITE_DONE ? 0 : BB_EIO;
         sqlite3_finalize(st);
     }
     pthread_mutex_unlock(&s->mu);

@@ -16,14 +16,27 @@
  * call the service's invoke callback (the same pools, limits, logs and metrics as HTTP
  * invocations; the invocation's log says trigger "cron").
  *
- * Locks: t->mu guards the queue, the zone cache and the counters; never held while invoking or
- * touching SQLite.
+ * Documents: one buncast subscription "db.>" (bundoc-server publishes every change as
+ * db.<projectId>.collection.<collection>, CloudEvents data {op, collection, docId, doc,
+ * projectId}). The callback (buncast's I/O thread) matches each event against the in-memory copy
+ * of the document triggers (collection, operations) and records it once per matching function in
+ * SQLite — INSERT OR IGNORE keyed by (event id, project, function): the dedup id — in the same
+ * transaction as the cursor (the event id), from which the subscription resumes after a restart.
+ * A dispatcher thread claims due deliveries (state running, attempt counted) as far as the queue
+ * has room and queues them; a 2xx answer marks one done, anything else schedules a retry after
+ * DOC_RETRY_MS · 2^(attempt-1) (at most DOC_RETRY_MAX_MS) until DOC_MAX_ATTEMPTS, then it is a
+ * dead letter (kept with its last status and error). At start, deliveries a crash left running
+ * go back to pending, marked redelivered (at least once; the function gets the same event id).
+ *
+ * Locks: t->mu guards the queue, the zone cache, the trigger table and the counters; never held
+ * while invoking, touching SQLite or calling buncast.
  */
 #include "fn_internal.h"
 #include "bb_err.h"
 #include "bb_json.h"
 #include "bb_log.h"
 #include "bb_time.h"
+#include "buncast_client.h"
 #include "fn_cron.h"
 
 #include <jansson.h>
@@ -38,6 +51,15 @@ struct tjob {
     char trigger[16];
     char *body;
     size_t len;
+    /* document deliveries */
+    char event_id[64];
+    int64_t attempt; /* this one, from 1 */
+};
+
+struct doc_trigger {
+    char pid[BB_IDENTITY_MAX_PROJECT_ID + 1], name[FN_NAME_MAX + 1];
+    char collection[256];
+    int ops;
 };
 
 struct zone {
@@ -64,6 +86,15 @@ struct fn_triggers {
     int64_t last_pass_slot;
     struct zone *zones;
     uint64_t fired, dropped, failed;
+    /* documents */
+    struct bcast_client *bc;
+    int subscribed;
+    pthread_t dispatcher;
+    int dispatcher_started;
+    pthread_cond_t dcv; /* the dispatcher's sleep: new events, a finished job, stopping */
+    struct doc_trigger *docs;
+    size_t ndocs;
+    uint64_t received, recorded, duplicates, resets, delivered, retried, dead;
 };
 
 /* ------------------------------------------------------------------ queue */
@@ -78,8 +109,38 @@ static void job_free(struct tjob *j)
 static void run_job(struct fn_triggers *t, struct tjob *j)
 {
     int status = t->o.invoke(t->o.arg, j->pid, j->name, j->trigger, j->body, j->len);
+    int ok = status >= 200 && status < 300;
+    if (j->event_id[0]) { /* a document delivery: done, retry later, or a dead letter */
+        const struct fn_config *cfg = t->o.cfg;
+        int64_t now = (int64_t)bb_time_wall_ms();
+        const char *state = ok                                              ? "done"
+                            : (uint64_t)j->attempt >= cfg->doc_max_attempts ? "dead"
+                                                                            : "pending";
+        uint64_t delay = cfg->doc_retry_ms;
+        for (int64_t k = 1; k < j->attempt && delay < cfg->doc_retry_max_ms; k++)
+            delay *= 2;
+        if (delay > cfg->doc_retry_max_ms) delay = cfg->doc_retry_max_ms;
+        char err[48];
+        snprintf(err, sizeof err, "the function answered %d", status);
+        fn_store_doc_finish(t->o.store, j->event_id, j->pid, j->name, state, status,
+                            ok ? NULL : err, now + (int64_t)delay, now);
+        pthread_mutex_lock(&t->mu);
+        if (ok)
+            t->delivered++;
+        else if (!strcmp(state, "dead"))
+            t->dead++;
+        else
+            t->retried++;
+        pthread_mutex_unlock(&t->mu);
+        if (!strcmp(state, "dead"))
+            bb_log(BB_LOG_WARN, "functions",
+                   "document event %s for %s/%s is a dead letter after %lld attempts (last "
+                   "status %d)",
+                   j->event_id, j->pid, j->name, (long long)j->attempt, status);
+    }
     pthread_mutex_lock(&t->mu);
-    if (status < 200 || status >= 300) t->failed++;
+    if (!ok) t->failed++;
+    pthread_cond_signal(&t->dcv); /* room in the queue */
     pthread_mutex_unlock(&t->mu);
 }
 
@@ -107,11 +168,16 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Queues an invocation (body: borrowed, copied). 0, BB_ELIMIT (queue full: counted), BB_ENOMEM. */
+/* Queues an invocation (body: borrowed, copied; event_id NULL but for a document delivery). 0,
+ * BB_ELIMIT (queue full: counted), BB_ENOMEM. */
 static int enqueue(struct fn_triggers *t, const char *pid, const char *name, const char *trigger,
-                   const char *body, size_t len)
+                   const char *body, size_t len, const char *event_id, int64_t attempt)
 {
     struct tjob *j = calloc(1, sizeof *j);
+    if (j && event_id) {
+        snprintf(j->event_id, sizeof j->event_id, "%s", event_id);
+        j->attempt = attempt;
+    }
     if (!j || !(j->body = malloc(len + 1))) {
         free(j);
         return BB_ENOMEM;
@@ -210,7 +276,7 @@ int fn_triggers_cron_pass(struct fn_triggers *t, int64_t now_ms, int run_inline,
         int st = 0;
         if (run_inline)
             st = t->o.invoke(t->o.arg, pid, name, "cron", b, blen);
-        else if (enqueue(t, pid, name, "cron", b, blen) != 0)
+        else if (enqueue(t, pid, name, "cron", b, blen, NULL, 0) != 0)
             bb_log(BB_LOG_WARN, "functions",
                    "cron %s/%s \"%s\" dropped: BUNBASE_FUNCTIONS_TRIGGER_QUEUE is full", pid, name,
                    sched);
@@ -247,6 +313,165 @@ static void *clock_main(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------------ documents */
+
+int fn_triggers_reload(struct fn_triggers *t)
+{
+    json_t *rows = NULL;
+    int rc = fn_store_doc_all(t->o.store, &rows);
+    if (rc) return rc;
+    size_t n = json_array_size(rows);
+    struct doc_trigger *d = calloc(n ? n : 1, sizeof *d);
+    if (!d) {
+        json_decref(rows);
+        return BB_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(rows, i);
+        snprintf(d[i].pid, sizeof d[i].pid, "%s",
+                 json_string_value(json_object_get(r, "project_id")));
+        snprintf(d[i].name, sizeof d[i].name, "%s", json_string_value(json_object_get(r, "name")));
+        snprintf(d[i].collection, sizeof d[i].collection, "%s",
+                 json_string_value(json_object_get(r, "collection")));
+        d[i].ops = (int)json_integer_value(json_object_get(r, "ops"));
+    }
+    json_decref(rows);
+    pthread_mutex_lock(&t->mu);
+    free(t->docs);
+    t->docs = d;
+    t->ndocs = n;
+    pthread_mutex_unlock(&t->mu);
+    return 0;
+}
+
+/* buncast's callback (its I/O thread): record the event for every function it triggers. */
+static void on_event(void *arg, const struct bcast_message *m)
+{
+    struct fn_triggers *t = arg;
+    if (m->reset) { /* events after our cursor are gone (topic not durable, or past retention) */
+        pthread_mutex_lock(&t->mu);
+        t->resets++;
+        pthread_mutex_unlock(&t->mu);
+        bb_log(BB_LOG_WARN, "functions",
+               "document events may have been missed: buncast reset %s (make db. durable: "
+               "BUNBASE_BUNCAST_DURABLE_PREFIXES)",
+               m->event);
+        return;
+    }
+    json_t *ev = NULL;
+    char jerr[80];
+    if (!m->id[0] || bb_json_parse(m->event, m->event_len, 64, &ev, jerr, sizeof jerr) != 0) return;
+    json_t *data = json_object_get(ev, "data");
+    const char *pid = json_string_value(json_object_get(data, "projectId"));
+    const char *coll = json_string_value(json_object_get(data, "collection"));
+    const char *op = json_string_value(json_object_get(data, "op"));
+    int bit = op ? fn_doc_op_bit(op) : 0;
+    const char *pids[64], *names[64];
+    char pbuf[64][BB_IDENTITY_MAX_PROJECT_ID + 1], nbuf[64][FN_NAME_MAX + 1];
+    size_t n = 0;
+    pthread_mutex_lock(&t->mu);
+    t->received++;
+    for (size_t i = 0; pid && coll && bit && i < t->ndocs && n < 64; i++) {
+        const struct doc_trigger *d = &t->docs[i];
+        if ((d->ops & bit) && !strcmp(d->pid, pid) && !strcmp(d->collection, coll)) {
+            int dup = 0; /* two triggers of one function on the same event: one delivery */
+            for (size_t k = 0; k < n; k++)
+                dup |= !strcmp(nbuf[k], d->name);
+            if (dup) continue;
+            snprintf(pbuf[n], sizeof pbuf[n], "%s", d->pid);
+            snprintf(nbuf[n], sizeof nbuf[n], "%s", d->name);
+            pids[n] = pbuf[n], names[n] = nbuf[n];
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&t->mu);
+    if (n) {
+        size_t blen = 0, added = 0;
+        char *body = bb_json_dumps(data, &blen);
+        if (body && fn_store_doc_record(t->o.store, m->id, pids, names, n, body, blen,
+                                        (int64_t)bb_time_wall_ms(), &added) == 0) {
+            pthread_mutex_lock(&t->mu);
+            t->recorded += added;
+            t->duplicates += n - added;
+            pthread_cond_signal(&t->dcv);
+            pthread_mutex_unlock(&t->mu);
+        } else
+            bb_log(BB_LOG_ERROR, "functions", "document event %s not recorded", m->id);
+        free(body);
+    }
+    json_decref(ev);
+}
+
+/* Queues the due deliveries the queue has room for. */
+static void dispatch_due(struct fn_triggers *t)
+{
+    pthread_mutex_lock(&t->mu);
+    size_t room = t->o.cfg->trigger_queue > t->queued ? t->o.cfg->trigger_queue - t->queued : 0;
+    pthread_mutex_unlock(&t->mu);
+    if (room > 64) room = 64;
+    if (!room) return;
+    json_t *rows = NULL;
+    if (fn_store_doc_claim(t->o.store, (int64_t)bb_time_wall_ms(), room, &rows) != 0) return;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        const char *id = json_string_value(json_object_get(r, "event_id"));
+        const char *data = json_string_value(json_object_get(r, "body"));
+        int64_t attempt = json_integer_value(json_object_get(r, "attempts")) + 1;
+        int redelivered = json_integer_value(json_object_get(r, "redelivered")) != 0;
+        size_t cap = strlen(data) + strlen(id) + 160;
+        char *body = malloc(cap);
+        if (!body) continue;
+        int n = snprintf(body, cap,
+                         "{\"type\":\"document\",\"id\":\"%s\",\"attempt\":%lld,"
+                         "\"redelivered\":%s,\"event\":%s}",
+                         id, (long long)attempt, redelivered ? "true" : "false", data);
+        if (enqueue(t, json_string_value(json_object_get(r, "project_id")),
+                    json_string_value(json_object_get(r, "name")), "document", body, (size_t)n, id,
+                    attempt) != 0) /* cannot happen (room), but never lose it: retry */
+            fn_store_doc_finish(t->o.store, id, json_string_value(json_object_get(r, "project_id")),
+                                json_string_value(json_object_get(r, "name")), "pending", 0,
+                                "queue full", (int64_t)bb_time_wall_ms() + 1000,
+                                (int64_t)bb_time_wall_ms());
+        free(body);
+    }
+    json_decref(rows);
+}
+
+static void *dispatcher_main(void *arg)
+{
+    struct fn_triggers *t = arg;
+    for (;;) {
+        pthread_mutex_lock(&t->mu);
+        if (t->stopping) {
+            pthread_mutex_unlock(&t->mu);
+            break;
+        }
+        int sub = t->subscribed;
+        pthread_mutex_unlock(&t->mu);
+        if (!sub && t->bc) { /* from the cursor: what came after the last recorded event */
+            char cursor[64];
+            fn_store_doc_cursor(t->o.store, cursor, sizeof cursor);
+            if (bcast_client_subscribe(t->bc, "db.>", cursor[0] ? cursor : NULL, on_event, t, NULL,
+                                       500) == 0) {
+                pthread_mutex_lock(&t->mu);
+                t->subscribed = 1;
+                pthread_mutex_unlock(&t->mu);
+            }
+        }
+        dispatch_due(t);
+        pthread_mutex_lock(&t->mu);
+        if (!t->stopping) {
+            struct timespec ts;
+            bb_time_deadline(CLOCK_MONOTONIC, 200, &ts);
+            pthread_cond_timedwait(&t->dcv, &t->mu, &ts);
+        }
+        pthread_mutex_unlock(&t->mu);
+    }
+    return NULL;
+}
+
 /* ------------------------------------------------------------------ lifecycle */
 
 int fn_triggers_new(const struct fn_triggers_opts *o, struct fn_triggers **out)
@@ -259,6 +484,7 @@ int fn_triggers_new(const struct fn_triggers_opts *o, struct fn_triggers **out)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->tick, &ca);
+    pthread_cond_init(&t->dcv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&t->cv, NULL);
     pthread_cond_init(&t->idle, NULL);
@@ -272,6 +498,22 @@ int fn_triggers_new(const struct fn_triggers_opts *o, struct fn_triggers **out)
         fn_triggers_free(t);
         return BB_EIO;
     }
+    /* documents: deliveries a crash left running are pending again, the triggers in memory,
+     * then the subscription (by the dispatcher, which retries until buncast answers) */
+    if (fn_store_doc_recover(o->store) != 0 || fn_triggers_reload(t) != 0) {
+        fn_triggers_free(t);
+        return BB_EIO;
+    }
+    if (o->buncast_addr && o->buncast_addr[0]) {
+        struct bcast_client_opts bo = {
+            .source = "functions", .reconnect_max_ms = 500, .token = o->token};
+        if (bcast_client_new(&t->bc, o->buncast_addr, &bo) != 0) t->bc = NULL;
+    }
+    if (pthread_create(&t->dispatcher, NULL, dispatcher_main, t) != 0) {
+        fn_triggers_free(t);
+        return BB_EIO;
+    }
+    t->dispatcher_started = 1;
     *out = t;
     return 0;
 }
@@ -283,7 +525,11 @@ void fn_triggers_free(struct fn_triggers *t)
     t->stopping = 1;
     pthread_cond_broadcast(&t->cv);
     pthread_cond_broadcast(&t->tick);
+    pthread_cond_broadcast(&t->dcv);
     pthread_mutex_unlock(&t->mu);
+    if (t->dispatcher_started) pthread_join(t->dispatcher, NULL);
+    bcast_client_free(t->bc); /* no callback runs after this */
+    t->bc = NULL;
     if (t->clock_started) pthread_join(t->clock, NULL);
     for (size_t i = 0; i < t->nthreads; i++) /* they finish what is queued (bounded) */
         pthread_join(t->threads[i], NULL);
@@ -298,7 +544,9 @@ void fn_triggers_free(struct fn_triggers *t)
         fn_tz_free(z->tz);
         free(z);
     }
+    free(t->docs);
     pthread_cond_destroy(&t->idle);
+    pthread_cond_destroy(&t->dcv);
     pthread_cond_destroy(&t->tick);
     pthread_cond_destroy(&t->cv);
     pthread_mutex_destroy(&t->mu);
@@ -308,9 +556,13 @@ void fn_triggers_free(struct fn_triggers *t)
 json_t *fn_triggers_stats(struct fn_triggers *t)
 {
     pthread_mutex_lock(&t->mu);
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I}", "fired", (json_int_t)t->fired, "queued",
-                          (json_int_t)t->queued, "running", (json_int_t)t->running, "dropped",
-                          (json_int_t)t->dropped, "failed", (json_int_t)t->failed);
+    json_t *o = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}", "fired", (json_int_t)t->fired,
+        "queued", (json_int_t)t->queued, "running", (json_int_t)t->running, "dropped",
+        (json_int_t)t->dropped, "failed", (json_int_t)t->failed, "documents", "subscribed",
+        t->subscribed, "received", (json_int_t)t->received, "recorded", (json_int_t)t->recorded,
+        "duplicates", (json_int_t)t->duplicates, "resets", (json_int_t)t->resets, "delivered",
+        (json_int_t)t->delivered, "retried", (json_int_t)t->retried, "dead", (json_int_t)t->dead);
     pthread_mutex_unlock(&t->mu);
     return o;
 }

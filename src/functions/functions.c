@@ -39,6 +39,7 @@
 #include "bb_time.h"
 #include "bun_auth.h"
 #include "bun_kms.h"
+#include "buncast.h"
 #include "fn_cron.h"
 #include "fn_internal.h"
 
@@ -305,6 +306,7 @@ static void h_delete(struct bb_http_request *req, struct bb_http_response *res)
     }
     fn_pools_retire(f->pools, pid, name, 0, 0);
     fn_store_env_drop(f->store, pid, name); /* its secret in bun-kms, when there */
+    fn_triggers_reload(f->triggers);        /* its document triggers are gone */
     char dir[1300];
     if (fn_dir(f, pid, name, dir, sizeof dir) == 0) bb_fs_remove_tree(dir);
     json_t *o = json_pack("{s:s,s:b}", "name", name, "deleted", 1);
@@ -723,13 +725,19 @@ static void h_invoke(struct bb_http_request *req, struct bb_http_response *res)
 static void triggers_reply(struct functions *f, struct bb_http_response *res, const char *pid,
                            const char *name)
 {
-    json_t *cron = NULL;
+    json_t *cron = NULL, *docs = NULL;
     int rc = fn_store_cron_list(f->store, pid, name, &cron);
+    if (rc == 0) rc = fn_store_doc_list(f->store, pid, name, &docs);
     if (rc) {
+        json_decref(cron);
         reply_store_error(res, rc);
         return;
     }
-    json_t *o = json_pack("{s:s,s:o}", "name", name, "cron", cron);
+    json_t *o = json_pack("{s:s,s:o,s:O,s:O,s:O}", "name", name, "cron", cron, "documents",
+                          json_object_get(docs, "triggers"), "deliveries",
+                          json_object_get(docs, "deliveries"), "dead_letters",
+                          json_object_get(docs, "dead_letters"));
+    json_decref(docs);
     bb_http_reply_json(res, 200, o);
     json_decref(o);
 }
@@ -791,7 +799,76 @@ static int cron_list(struct functions *f, json_t *in, json_t **out, struct bb_ht
     return 0;
 }
 
-/* PUT …/triggers {"cron": [...]}: replaces the function's triggers. */
+/* A collection a document trigger may name: what bundoc accepts and buncast can carry in a topic
+ * segment (letters, digits, _ and -), at most 128 characters. */
+static int collection_valid(const char *c)
+{
+    size_t n = c ? strlen(c) : 0;
+    if (!n || n > 128) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((c[i] >= 'a' && c[i] <= 'z') || (c[i] >= 'A' && c[i] <= 'Z') ||
+              (c[i] >= '0' && c[i] <= '9') || c[i] == '_' || c[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* The documents list of a PUT …/triggers body, normalized to [{collection, ops}] (operations
+ * absent: all three): 0 with *out, or 400 answered. */
+static int doc_list(struct functions *f, json_t *in, json_t **out, struct bb_http_response *res)
+{
+    char err[240] = "";
+    json_t *list = json_array();
+    if (in && !json_is_array(in))
+        snprintf(err, sizeof err, "documents must be an array of {collection, operations}");
+    else if (json_array_size(in) > f->cfg.max_doc_triggers)
+        snprintf(err, sizeof err,
+                 "at most %llu document triggers per function "
+                 "(BUNBASE_FUNCTIONS_MAX_DOC_TRIGGERS)",
+                 (unsigned long long)f->cfg.max_doc_triggers);
+    size_t i;
+    json_t *e;
+    json_array_foreach(in, i, e)
+    {
+        if (err[0]) break;
+        const char *coll = json_string_value(json_object_get(e, "collection"));
+        json_t *ops = json_object_get(e, "operations");
+        int mask = ops ? 0 : 7;
+        if (!collection_valid(coll)) {
+            snprintf(err, sizeof err,
+                     "documents[%zu]: collection is 1-128 letters, digits, _ and -", i);
+            break;
+        }
+        if (ops && (!json_is_array(ops) || !json_array_size(ops))) {
+            snprintf(err, sizeof err,
+                     "documents[%zu]: operations is a non-empty array of create, update, delete",
+                     i);
+            break;
+        }
+        size_t k;
+        json_t *op;
+        json_array_foreach(ops, k, op)
+        {
+            int bit = json_is_string(op) ? fn_doc_op_bit(json_string_value(op)) : 0;
+            if (!bit) {
+                snprintf(err, sizeof err,
+                         "documents[%zu]: unknown operation (create, update, delete)", i);
+                break;
+            }
+            mask |= bit;
+        }
+        if (!err[0])
+            json_array_append_new(list, json_pack("{s:s,s:i}", "collection", coll, "ops", mask));
+    }
+    if (err[0]) {
+        json_decref(list);
+        bb_http_reply_error_status(res, 400, "invalid_trigger", err);
+        return -1;
+    }
+    *out = list;
+    return 0;
+}
+
+/* PUT …/triggers {"cron": [...], "documents": [...]}: replaces the function's triggers. */
 static void h_triggers_put(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct functions *f = req->ctx;
@@ -812,12 +889,18 @@ static void h_triggers_put(struct bb_http_request *req, struct bb_http_response 
                                    "body must be {\"cron\": [schedules]}");
         return;
     }
-    if (cron_list(f, json_object_get(body, "cron"), &cron, res) != 0) {
+    json_t *docs = NULL;
+    if (cron_list(f, json_object_get(body, "cron"), &cron, res) != 0 ||
+        doc_list(f, json_object_get(body, "documents"), &docs, res) != 0) {
+        json_decref(cron);
         json_decref(body);
         return;
     }
     rc = fn_store_cron_set(f->store, pid, name, cron, (int64_t)(bb_time_wall_ms() / 60000));
+    if (rc == 0) rc = fn_store_doc_set(f->store, pid, name, docs);
+    if (rc == 0) rc = fn_triggers_reload(f->triggers);
     json_decref(cron);
+    json_decref(docs);
     json_decref(body);
     if (rc) {
         bb_http_reply_error(res, rc, NULL);
@@ -991,7 +1074,18 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
         rc = fn_pools_new(&po, &f->pools);
     }
     if (rc == 0) {
-        struct fn_triggers_opts to = {&f->cfg, f->store, trigger_invoke, f};
+        /* document events come from buncast's socket (its knobs say where) */
+        struct buncast_config bc;
+        char sock[1100] = "";
+        if (buncast_config_load(&bc, err, errcap) == 0) {
+            if (bc.socket[0])
+                snprintf(sock, sizeof sock, "unix:%s", bc.socket);
+            else
+                snprintf(sock, sizeof sock, "unix:%s/buncast.sock", rt->cfg->data_dir);
+        }
+        err[0] = '\0';
+        struct fn_triggers_opts to = {&f->cfg, f->store, trigger_invoke,
+                                      f,       sock,     rt->internal_token};
         rc = fn_triggers_new(&to, &f->triggers);
         if (rc) snprintf(err, errcap, "functions: cannot start the trigger threads");
     }

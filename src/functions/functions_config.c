@@ -86,6 +86,14 @@ const struct bb_knob fn_knobs[] = {
         "triggered invocations waiting for a thread; a cron fire over it is dropped (counted)"),
     BB_KNOB_PATH_ROW(struct fn_config, zoneinfo_dir, "BUNBASE_FUNCTIONS_ZONEINFO_DIR",
                      "/usr/share/zoneinfo", "the TZ database the schedules' time zones come from"),
+    U64(max_doc_triggers, "BUNBASE_FUNCTIONS_MAX_DOC_TRIGGERS", "8", 0, 1000,
+        "document triggers (collection + operations) one function may have"),
+    U64(doc_max_attempts, "BUNBASE_FUNCTIONS_DOC_MAX_ATTEMPTS", "5", 1, 100,
+        "invocations of one document event before it becomes a dead letter"),
+    U64(doc_retry_ms, "BUNBASE_FUNCTIONS_DOC_RETRY_MS", "1000", 10, 3600000,
+        "delay before the first retry of a failed document event (doubles each attempt)"),
+    U64(doc_retry_max_ms, "BUNBASE_FUNCTIONS_DOC_RETRY_MAX_MS", "60000", 10, 86400000,
+        "longest delay between two attempts of a document event"),
     BB_KNOBS_END,
 };
 
