@@ -242,6 +242,9 @@ async function journey(context, page, problems) {
     await page.waitForTimeout(250);
   }
   await logLine.first().waitFor();
+  await page.getByLabel(/^Replace all variables/).fill('GREETING=hi');
+  await page.getByRole('button', { name: 'Save environment' }).click();
+  await page.locator('code.tag', { hasText: 'GREETING' }).waitFor();
   await snap(page, 'function');
   ok('functions');
 

@@ -462,6 +462,12 @@ export class Api {
       as: 'response',
     });
   }
+  envNames(pid: string, name: string) {
+    return this.request<{ names: string[] }>('GET', `${this.fns(pid)}/${enc(name)}/env`).then((r) => r.names);
+  }
+  setEnv(pid: string, name: string, vars: Record<string, string>) {
+    return this.request('PUT', `${this.fns(pid)}/${enc(name)}/env`, { json: vars });
+  }
   logs(pid: string, name: string, limit = 50) {
     return this.request<{ invocations: FnLog[] }>(
       'GET',

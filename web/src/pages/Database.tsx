@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ApiError, type Doc, type DocPage } from '../api';
 import { useApi } from '../auth';
 import { AsyncView, ConfirmDelete, Empty, ErrorBox, Field, JsonEditor, Loading, mustBeObject, useTitle } from '../components/ui';
@@ -451,6 +451,13 @@ function Indexes({ pid, name }: { pid: string; name: string }) {
     await api.dropIndex(pid, name, n);
     list.reload();
   });
+  // an index still building: follow its state until it is ready
+  const building = (list.data ?? []).some((i) => i.state && i.state !== 'ready');
+  useEffect(() => {
+    if (!building) return;
+    const t = setTimeout(list.reload, 1000);
+    return () => clearTimeout(t);
+  }, [building, list.data, list.reload]);
   return (
     <div>
       <form
@@ -495,7 +502,7 @@ function Indexes({ pid, name }: { pid: string; name: string }) {
                     <code>{i.fields.join(', ')}</code>
                   </td>
                   <td>{i.unique ? 'yes' : 'no'}</td>
-                  <td>{i.state ?? 'ready'}</td>
+                  <td>{i.state && i.state !== 'ready' ? <span role="status">{i.state}…</span> : 'ready'}</td>
                   <td>
                     <button type="button" className="small danger" onClick={() => void drop.run(i.name)}>
                       Drop

@@ -205,6 +205,7 @@ export function FunctionPage({ pid, name }: { pid: string; name: string }) {
           </>
         )}
       </AsyncView>
+      <Env pid={pid} name={name} />
       <Metrics pid={pid} name={name} tick={logsTick} />
       <Logs pid={pid} name={name} tick={logsTick} />
       <DeployForm
@@ -378,6 +379,71 @@ function Metrics({ pid, name, tick }: { pid: string; name: string; tick: number 
       <AsyncView state={m} empty="No invocations in the last 30 minutes.">
         {(ms) => <MetricsChart minutes={ms} />}
       </AsyncView>
+    </div>
+  );
+}
+
+/** NAME=value lines into an object; the first bad line's message otherwise. */
+export function parseEnv(text: string): { vars: Record<string, string> } | { error: string } {
+  const vars: Record<string, string> = {};
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i].trim();
+    if (!l || l.startsWith('#')) continue;
+    const eq = l.indexOf('=');
+    const k = eq < 0 ? l : l.slice(0, eq);
+    if (eq < 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) return { error: `line ${i + 1}: expected NAME=value` };
+    if (k.startsWith('BUNBASE_')) return { error: `line ${i + 1}: names starting with BUNBASE_ are reserved` };
+    vars[k] = l.slice(eq + 1);
+  }
+  return { vars };
+}
+
+function Env({ pid, name }: { pid: string; name: string }) {
+  const api = useApi();
+  const names = useAsync(() => api.envNames(pid, name), [api, pid, name]);
+  const [text, setText] = useState('');
+  const parsed = parseEnv(text);
+  const save = useAction(async () => {
+    if ('error' in parsed) return;
+    await api.setEnv(pid, name, parsed.vars);
+    setText('');
+    names.reload();
+  });
+  return (
+    <div>
+      <h2>Environment</h2>
+      <AsyncView state={names} empty="No environment variables.">
+        {(ns) => (
+          <p>
+            Set: {ns.map((n) => (
+              <code key={n} className="tag">
+                {n}
+              </code>
+            ))}{' '}
+            <span className="hint">(values are sealed and never shown)</span>
+          </p>
+        )}
+      </AsyncView>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save.run();
+        }}
+      >
+        <Field label="Replace all variables (NAME=value, one per line; workers restart)">
+          {(id) => <textarea id={id} className="json" rows={3} value={text} onChange={(e) => setText(e.target.value)} />}
+        </Field>
+        {'error' in parsed && (
+          <p className="field-error" role="alert">
+            {parsed.error}
+          </p>
+        )}
+        <ErrorBox error={save.error} />
+        <button type="submit" disabled={save.busy || 'error' in parsed}>
+          Save environment
+        </button>
+      </form>
     </div>
   );
 }
