@@ -40,6 +40,11 @@
 #define WEB_MAX_FILE (32u << 20)      /* the largest file served (a build's chunk is far smaller) */
 #define CC_IMMUTABLE "public, max-age=31536000, immutable"
 #define CC_NO_CACHE "no-cache"
+/* The console loads only its own files and talks only to this origin; no inline script. */
+#define WEB_CSP                                                                                    \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "                 \
+    "frame-ancestors 'none'"
 
 static const struct {
     const char *ext, *type;
@@ -179,6 +184,7 @@ static void reply_index(struct platform *p, struct bb_http_response *res)
     int rc = read_file_in(p->cfg.web_dir, "/index.html", &body, &len);
     if (rc == 0) {
         bb_http_set_header(res, "X-Frame-Options", "DENY");
+        bb_http_set_header(res, "Content-Security-Policy", WEB_CSP);
         reply_file(res, "text/html; charset=utf-8", CC_NO_CACHE, body, len);
     } else if (rc == BB_ENOTFOUND) {
         plat_reply_err(res, 503, "console_unavailable",

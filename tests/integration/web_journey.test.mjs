@@ -292,8 +292,14 @@ async function journey(context, page, problems) {
   await snap(page, 'signed-out');
   await page.goto(`${B}/projects/${pid}/kv`);
   await page.waitForURL(`${B}/login?next=${encodeURIComponent(`/projects/${pid}/kv`)}`);
-  // signing in again returns to where the user was
-  await signIn();
+  // signing in again, with the keyboard alone, returns to where the user was
+  await page.getByLabel('Email').focus();
+  await page.keyboard.type('ada@example.com');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('correct-horse-battery');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Sign in');
+  await page.keyboard.press('Enter');
   await page.waitForURL(`${B}/projects/${pid}/kv`);
   await page.getByRole('button', { name: 'greeting/en', exact: true }).waitFor();
   ok('sign out');

@@ -55,6 +55,7 @@ test('/ is index.html, no-cache, text/html', async () => {
     assert.equal(r.text, INDEX);
     assert.match(header(r, 'content-type'), /^text\/html/);
     assert.equal(header(r, 'cache-control'), 'no-cache');
+    assert.match(header(r, 'content-security-policy'), /default-src 'self'.*frame-ancestors 'none'/);
   }
   const h = await get('/', {}, 'HEAD');
   assert.equal(h.status, 200);
