@@ -58,6 +58,7 @@ void bndr_str_free(struct bndr_str *s);
 
 /* ---------------------------------------------------------------- numbers */
 #define BNDR_LD_STR 64
+#define BNDR_LD_STR_MAX (5 * 1024) /* Redis' MAX_LONG_DOUBLE_CHARS: longest number parsed or printed */
 int bndr_parse_ll(const char *p, size_t n, long long *out);    /* strict, Redis string2ll */
 int bndr_parse_double(const char *p, size_t n, double *out);  /* accepts inf/-inf, rejects nan */
 int bndr_parse_ld(const char *p, size_t n, long double *out); /* for INCRBYFLOAT */
@@ -182,7 +183,9 @@ struct bndr_obj {
     uint32_t lru;   /* LRU clock (seconds) of last access */
     uint32_t xidx;  /* index in db->xv, UINT32_MAX when no TTL */
     uint8_t type;
-    uint8_t big;  /* OBJECT ENCODING: converted past a compact encoding's limit (sticky, as Redis) */
+    uint8_t big;  /* OBJECT ENCODING: a collection converted past a compact encoding's limit, a
+                   * string modified in place (1: "raw") or INCRBYFLOAT's (2: never "int");
+                   * sticky, as Redis */
     uint32_t len; /* string: length */
     uint32_t cap; /* string: capacity of s */
     union {
@@ -632,6 +635,9 @@ int bndr_script_busy(void);
  * its compact encoding (OBJECT ENCODING); DEBUG SET-ACTIVE-EXPIRE. */
 void bndr_slowlog_push(struct bndr_client *c, int argc, const struct bndr_arg *argv, uint64_t usec);
 int bndr_obj_past_count_limit(const struct bndr_obj *o);
+/* after a write command to o whose longest argument (past the key) had maxarg bytes: marks o
+ * converted as Redis would (count past the limit, a hash/zset value past the value limit) */
+void bndr_obj_note_write(struct bndr_obj *o, size_t maxarg);
 int bndr_active_expire_enabled(void);
 void bndr_sub_error(struct bndr_client *c, const char *cmd, const char *known);
 /* MONITOR: shows argv (run by c in database db) to every monitor; remove drops c from them. */

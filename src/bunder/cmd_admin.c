@@ -92,18 +92,26 @@ static int is_int(const char *p, size_t n)
     return n <= 20 && bndr_parse_ll(p, n, &v) == 0;
 }
 
+static unsigned limits_gen;
+static long long set_max, hash_max, zset_max, hash_val, zset_val;
+
+static void limits(void)
+{
+    if (limits_gen != bndr_config_generation()) {
+        set_max = compat_ll("set-max-intset-entries", 512);
+        hash_max = compat_ll("hash-max-listpack-entries", 512);
+        zset_max = compat_ll("zset-max-listpack-entries", 128);
+        hash_val = compat_ll("hash-max-listpack-value", 64);
+        zset_val = compat_ll("zset-max-listpack-value", 64);
+        limits_gen = bndr_config_generation();
+    }
+}
+
 /* 1 when a collection is past the count limit of its compact encoding (cheap: no scan; the
  * limits are re-read only after a CONFIG SET). */
 int bndr_obj_past_count_limit(const struct bndr_obj *o)
 {
-    static unsigned gen;
-    static long long set_max, hash_max, zset_max;
-    if (gen != bndr_config_generation()) {
-        set_max = compat_ll("set-max-intset-entries", 512);
-        hash_max = compat_ll("hash-max-listpack-entries", 512);
-        zset_max = compat_ll("zset-max-listpack-entries", 128);
-        gen = bndr_config_generation();
-    }
+    limits();
     switch (o->type) {
     case BNDR_SET: return (long long)o->u.d->n > set_max;
     case BNDR_HASH: return (long long)o->u.d->n > hash_max;
@@ -112,13 +120,52 @@ int bndr_obj_past_count_limit(const struct bndr_obj *o)
     }
 }
 
+/* Marks o converted (big) when a hash field/value or a zset member is longer than the listpack
+ * value limit; a scan, so called only after a write that named such a long argument. */
+static void scan_values(struct bndr_obj *o)
+{
+    limits();
+    if (o->type == BNDR_HASH) {
+        BNDR_DICT_FOREACH(o->u.d, e)
+        {
+            struct bndr_str *v = e->v.p;
+            if ((long long)e->klen > hash_val || (long long)v->len > hash_val) {
+                o->big = 1;
+                return;
+            }
+        }
+    } else if (o->type == BNDR_ZSET) {
+        for (struct bndr_zsl_node *x = o->u.z->header->level[0].forward; x; x = x->level[0].forward)
+            if ((long long)x->elen > zset_val) {
+                o->big = 1;
+                return;
+            }
+    }
+}
+
+void bndr_obj_note_write(struct bndr_obj *o, size_t maxarg)
+{
+    if (o->big || o->type == BNDR_STRING || o->type == BNDR_LIST || o->type == BNDR_STREAM)
+        return;
+    if (bndr_obj_past_count_limit(o)) {
+        o->big = 1;
+        return;
+    }
+    limits();
+    if ((o->type == BNDR_HASH && (long long)maxarg > hash_val) ||
+        (o->type == BNDR_ZSET && (long long)maxarg > zset_val))
+        scan_values(o);
+}
+
 static const char *encoding(struct bndr_obj *o)
 {
     switch (o->type) {
     case BNDR_STRING:
-        if (is_int(o->s, o->len))
+        if (o->big == 1) /* modified in place (APPEND, SETRANGE, SETBIT, HLL…) */
+            return "raw";
+        if (o->big == 0 && is_int(o->s, o->len)) /* 2: INCRBYFLOAT's result, never "int" */
             return "int";
-        return o->len <= 44 && o->len == o->cap ? "embstr" : "raw";
+        return o->len <= 44 ? "embstr" : "raw";
     case BNDR_LIST: return "quicklist"; /* Redis 7.0: every list */
     case BNDR_STREAM: return "stream";
     default: break;
@@ -134,23 +181,8 @@ static const char *encoding(struct bndr_obj *o)
                     break;
                 }
             }
-        } else if (o->type == BNDR_HASH) {
-            size_t max = (size_t)compat_ll("hash-max-listpack-value", 64);
-            BNDR_DICT_FOREACH(o->u.d, e)
-            {
-                struct bndr_str *v = e->v.p;
-                if (e->klen > max || v->len > max) {
-                    o->big = 1;
-                    break;
-                }
-            }
-        } else if (o->type == BNDR_ZSET) {
-            size_t max = (size_t)compat_ll("zset-max-listpack-value", 64);
-            for (struct bndr_zsl_node *x = o->u.z->header->level[0].forward; x; x = x->level[0].forward)
-                if (x->elen > max) {
-                    o->big = 1;
-                    break;
-                }
+        } else {
+            scan_values(o);
         }
     }
     switch (o->type) {

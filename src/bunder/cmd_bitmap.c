@@ -66,6 +66,7 @@ static struct bndr_de *string_for_bits(struct bndr_client *c, const struct bndr_
         *grew = 1;
     }
     struct bndr_obj *o = BNDR_DE_OBJ(e);
+    o->big = 1; /* Redis unshares the string for a bit write: "raw" from now on */
     if (need > o->len) {
         o = bndr_obj_string_reserve(e, need);
         memset(o->s + o->len, 0, need - o->len);
@@ -315,6 +316,7 @@ void bndr_cmd_bitop(struct bndr_client *c)
             r[i] = out;
         }
         struct bndr_obj *res = bndr_obj_string(r, maxlen); /* sources stay valid until here */
+        res->big = 1; /* Redis' BITOP result is a raw string */
         bndr_free(r);
         bndr_db_set(&s->db, c->argv[2].p, c->argv[2].n, res, 0);
         s->dirty++;

@@ -201,7 +201,9 @@ static struct bndr_obj *hll_new(void)
 {
     uint8_t b[HLL_HDR + 2] = {'H', 'Y', 'L', 'L', HLL_ENC_SPARSE};
     op_zeros(b + HLL_HDR, HLL_SPARSE_XZERO_MAXLEN);
-    return bndr_obj_string(b, sizeof b);
+    struct bndr_obj *o = bndr_obj_string(b, sizeof b);
+    o->big = 1; /* raw, as Redis' createHLLObject */
+    return o;
 }
 
 static void invalidate_cache(struct bndr_obj *o)

@@ -35,6 +35,21 @@ static void hfree(struct bndr_de *e)
 }
 
 /* ---------------------------------------------------------------- sets */
+/* OBJECT ENCODING: Redis turns an intset into a hashtable for good when a member that is not an
+ * integer is added (removing it later does not turn it back); the count limit is server.c's. */
+static int non_int(const char *p, size_t n)
+{
+    long long v;
+    return bndr_parse_ll(p, n, &v) < 0;
+}
+
+static void mark_hashtable(struct bndr_client *c, const struct bndr_arg *k)
+{
+    struct bndr_de *e = bndr_db_find(&c->srv->db, k->p, k->n);
+    if (e)
+        BNDR_DE_OBJ(e)->big = 1;
+}
+
 void bndr_cmd_sadd(struct bndr_client *c)
 {
     int wrong;
@@ -44,11 +59,15 @@ void bndr_cmd_sadd(struct bndr_client *c)
     if (!d)
         d = create(c, &c->argv[1], BNDR_SET);
     long long added = 0;
+    int strs = 0;
     for (int i = 2; i < c->argc; i++) {
         int created;
         bndr_dict_upsert(d, c->argv[i].p, c->argv[i].n, &created);
         added += created;
+        strs |= created && non_int(c->argv[i].p, c->argv[i].n);
     }
+    if (strs)
+        mark_hashtable(c, &c->argv[1]);
     c->srv->dirty += added;
     bndr_add_ll(c, added);
 }
@@ -231,11 +250,15 @@ void bndr_cmd_smove(struct bndr_client *c)
     struct bndr_dict *src = get_dict(c, &c->argv[1], BNDR_SET, 1, &wrong);
     if (wrong)
         return;
+    if (!src) { /* as Redis: a missing source answers 0 before the destination's type is checked */
+        bndr_add_ll(c, 0);
+        return;
+    }
     struct bndr_dict *dst = get_dict(c, &c->argv[2], BNDR_SET, 1, &wrong);
     if (wrong)
         return;
     struct bndr_arg *m = &c->argv[3];
-    if (!src || !bndr_dict_find(src, m->p, m->n)) {
+    if (!bndr_dict_find(src, m->p, m->n)) {
         bndr_add_ll(c, 0);
         return;
     }
@@ -247,7 +270,10 @@ void bndr_cmd_smove(struct bndr_client *c)
     maybe_delete(c, &c->argv[1], src);
     if (!dst)
         dst = create(c, &c->argv[2], BNDR_SET);
-    bndr_dict_upsert(dst, m->p, m->n, NULL);
+    int created;
+    bndr_dict_upsert(dst, m->p, m->n, &created);
+    if (created && non_int(m->p, m->n))
+        mark_hashtable(c, &c->argv[2]);
     c->srv->dirty++;
     bndr_add_ll(c, 1);
 }
@@ -325,6 +351,13 @@ static void setop(struct bndr_client *c, int first, int op, struct bndr_arg *dst
     if (n > 0) {
         struct bndr_obj *o = bndr_obj_new(BNDR_SET);
         *o->u.d = res;
+        BNDR_DICT_FOREACH(o->u.d, e)
+        {
+            if (non_int(e->key, e->klen)) {
+                o->big = 1;
+                break;
+            }
+        }
         bndr_db_add(db, dstkey->p, dstkey->n, o);
     } else {
         bndr_dict_release(&res, NULL);
@@ -562,7 +595,7 @@ void bndr_cmd_hincrbyfloat(struct bndr_client *c)
         bndr_add_error(c, "ERR increment would produce NaN or Infinity");
         return;
     }
-    char buf[BNDR_LD_STR * 8];
+    char buf[BNDR_LD_STR_MAX];
     int n = bndr_fmt_ld(buf, sizeof buf, v);
     if (n < 0) {
         bndr_add_error(c, BNDR_ERR_NOTFLOAT);

@@ -326,7 +326,10 @@ static struct bndr_obj *obj_dup(const struct bndr_obj *o)
 {
     struct bndr_obj *n;
     switch (o->type) {
-    case BNDR_STRING: return bndr_obj_string(o->s, o->len);
+    case BNDR_STRING:
+        n = bndr_obj_string(o->s, o->len);
+        n->big = o->big; /* Redis' dupStringObject keeps raw/embstr */
+        return n;
     case BNDR_LIST:
         n = bndr_obj_new(BNDR_LIST);
         for (size_t i = 0; i < o->u.l->n; i++) {
@@ -337,6 +340,7 @@ static struct bndr_obj *obj_dup(const struct bndr_obj *o)
     case BNDR_SET:
         n = bndr_obj_new(BNDR_SET);
         BNDR_DICT_FOREACH(o->u.d, e) bndr_dict_upsert(n->u.d, e->key, e->klen, NULL);
+        n->big = o->big; /* Redis' copies keep the encoding */
         return n;
     case BNDR_HASH:
         n = bndr_obj_new(BNDR_HASH);
@@ -345,11 +349,13 @@ static struct bndr_obj *obj_dup(const struct bndr_obj *o)
             struct bndr_str *v = e->v.p;
             bndr_dict_upsert(n->u.d, e->key, e->klen, NULL)->v.p = bndr_str_new(v->buf, v->len);
         }
+        n->big = o->big;
         return n;
     case BNDR_ZSET:
         n = bndr_obj_new(BNDR_ZSET);
         for (struct bndr_zsl_node *x = o->u.z->header->level[0].forward; x; x = x->level[0].forward)
             bndr_zset_set(n->u.z, x->ele, x->elen, x->score);
+        n->big = o->big;
         return n;
     case BNDR_STREAM: {
         struct bndr_buf b = {0};

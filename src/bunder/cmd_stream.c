@@ -2257,11 +2257,7 @@ void bndr_cmd_xsetid(struct bndr_client *c)
             return;
         }
     }
-    if (id_cmp(id, s->maxdel) < 0) {
-        bndr_add_error(c, "ERR The ID specified in XSETID is smaller than current "
-                          "max_deleted_entry_id");
-        return;
-    }
+    /* no check against the stream's own max-deleted id: Redis 7.0 has none (7.2 added one) */
     s->last = id;
     if (added != -1) s->entries_added = (uint64_t)added;
     if (!id_zero(maxdel)) s->maxdel = maxdel;

@@ -94,6 +94,7 @@ static void set_generic(struct bndr_client *c, struct bndr_arg *key, struct bndr
         memcpy(o->s, val->p, val->n);
         o->len = (uint32_t)val->n;
         o->s[o->len] = 0;
+        o->big = 0;
         o->lru = s->lruclock;
         if (!(flags & SET_KEEPTTL) && o->expire)
             bndr_db_persist(&s->db, e);
@@ -295,6 +296,7 @@ static void mset_generic(struct bndr_client *c, int nx)
             memcpy(o->s, v->p, v->n);
             o->len = (uint32_t)v->n;
             o->s[o->len] = 0;
+            o->big = 0;
             if (o->expire)
                 bndr_db_persist(&c->srv->db, e);
         } else {
@@ -343,6 +345,7 @@ static void incr_generic(struct bndr_client *c, long long by)
         struct bndr_obj *o = bndr_obj_string_reserve(e, (size_t)n);
         memcpy(o->s, buf, (size_t)n + 1);
         o->len = (uint32_t)n;
+        o->big = 0; /* a new value for Redis (int) */
         o->lru = c->srv->lruclock;
     } else {
         bndr_db_add(&c->srv->db, c->argv[1].p, c->argv[1].n, bndr_obj_string(buf, (size_t)n));
@@ -404,7 +407,7 @@ void bndr_cmd_incrbyfloat(struct bndr_client *c)
         bndr_add_error(c, "ERR increment would produce NaN or Infinity");
         return;
     }
-    char buf[BNDR_LD_STR * 8];
+    char buf[BNDR_LD_STR_MAX];
     int n = bndr_fmt_ld(buf, sizeof buf, v);
     if (n < 0) {
         bndr_add_error(c, BNDR_ERR_NOTFLOAT);
@@ -414,8 +417,11 @@ void bndr_cmd_incrbyfloat(struct bndr_client *c)
         struct bndr_obj *o = bndr_obj_string_reserve(e, (size_t)n);
         memcpy(o->s, buf, (size_t)n + 1);
         o->len = (uint32_t)n;
+        o->big = 2; /* a new value for Redis, embstr even when it reads as an integer */
     } else {
-        bndr_db_add(&c->srv->db, c->argv[1].p, c->argv[1].n, bndr_obj_string(buf, (size_t)n));
+        struct bndr_obj *no = bndr_obj_string(buf, (size_t)n);
+        no->big = 2;
+        bndr_db_add(&c->srv->db, c->argv[1].p, c->argv[1].n, no);
     }
     c->srv->dirty++;
     bndr_add_bulk(c, buf, (size_t)n);
@@ -518,6 +524,7 @@ void bndr_cmd_setrange(struct bndr_client *c)
         e = bndr_db_add(&c->srv->db, c->argv[1].p, c->argv[1].n, bndr_obj_string(NULL, 0));
     size_t need = (size_t)off + v->n;
     struct bndr_obj *o = OBJ(e);
+    o->big = 1; /* written in place: Redis' "raw" */
     if (need > o->len) {
         o = bndr_obj_string_reserve(e, need);
         memset(o->s + o->len, 0, need - o->len);

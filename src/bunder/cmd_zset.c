@@ -503,8 +503,15 @@ static void zremrange_generic(struct bndr_client *c, int lex)
         return;
     long long n = 0;
     struct bndr_zsl_node *x;
-    while (z && (x = lex ? bndr_zsl_first_in_lex(z, &lr) : bndr_zsl_first_in_range(z, &r)) != NULL &&
-           (!lex || bndr_lex_lte_max(x->ele, x->elen, &lr))) {
+    if (lex) { /* as Redis: from the first member in range, the following ones while <= max */
+        for (x = z ? bndr_zsl_first_in_lex(z, &lr) : NULL; x && bndr_lex_lte_max(x->ele, x->elen, &lr);) {
+            struct bndr_zsl_node *next = x->level[0].forward;
+            bndr_zset_del(z, x->ele, x->elen);
+            n++;
+            x = next;
+        }
+    }
+    while (!lex && z && (x = bndr_zsl_first_in_range(z, &r)) != NULL) {
         bndr_zset_del(z, x->ele, x->elen);
         n++;
     }

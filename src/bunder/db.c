@@ -107,6 +107,7 @@ void bndr_obj_free(struct bndr_obj *o)
 struct bndr_obj *bndr_obj_string_reserve(struct bndr_de *e, size_t newlen)
 {
     struct bndr_obj *o = e->v.p;
+    o->big = 1; /* modified in place: Redis' "raw" (INCR and INCRBYFLOAT reset it) */
     if (newlen <= o->cap)
         return o;
     size_t nc = newlen < (1 << 20) ? newlen * 2 : newlen + (1 << 20);

@@ -175,12 +175,15 @@ void bndr_call(struct bndr_client *c, const struct bndr_cmd *cmd)
         int last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
         int coll = !strcmp(cmd->group, "set") || !strcmp(cmd->group, "hash") ||
                    !strcmp(cmd->group, "sorted-set") || !strcmp(cmd->group, "generic");
+        size_t maxarg = 0;
+        for (int i = 2; coll && i < c->argc; i++)
+            if (c->argv[i].n > maxarg)
+                maxarg = c->argv[i].n;
         for (int i = cmd->first_key; coll && cmd->first_key > 0 && i <= last && i < c->argc;
              i += cmd->step) {
             struct bndr_de *e = bndr_db_find(&s->db, c->argv[i].p, c->argv[i].n);
-            if (e && BNDR_DE_OBJ(e)->type != BNDR_STRING && !BNDR_DE_OBJ(e)->big &&
-                bndr_obj_past_count_limit(BNDR_DE_OBJ(e)))
-                BNDR_DE_OBJ(e)->big = 1;
+            if (e)
+                bndr_obj_note_write(BNDR_DE_OBJ(e), maxarg);
         }
     }
     bndr_db_switch(s, prevdb);

@@ -165,7 +165,7 @@ static int copy_num(const char *p, size_t n, char *buf, size_t cap)
 
 int bndr_parse_double(const char *p, size_t n, double *out)
 {
-    char buf[BNDR_LD_STR * 4];
+    char buf[BNDR_LD_STR_MAX];
     if (copy_num(p, n, buf, sizeof buf) < 0)
         return -1;
     char *end;
@@ -179,7 +179,7 @@ int bndr_parse_double(const char *p, size_t n, double *out)
 
 int bndr_parse_ld(const char *p, size_t n, long double *out)
 {
-    char buf[BNDR_LD_STR * 4];
+    char buf[BNDR_LD_STR_MAX];
     if (copy_num(p, n, buf, sizeof buf) < 0)
         return -1;
     char *end;
@@ -930,14 +930,45 @@ int bndr_lex_lte_max(const char *s, size_t n, const struct bndr_lex_spec *r)
     return r->maxex ? c < 0 : c <= 0;
 }
 
+/* Redis' zslIsInLexRange / zzlIsInLexRange: the range is not empty, the last element is >= min
+ * and the first <= max. With members of different scores (lex order not the zset's order) the
+ * answers below are what Redis gives for a listpack-encoded zset (up to 128 members): a scan from
+ * the head for the first member >= min, or from the tail for the last <= max; bigger zsets walk the
+ * skiplist, whose answer for mixed scores depends on its levels in Redis too. */
+static int lex_range_nonempty(struct bndr_zset *z, const struct bndr_lex_spec *r)
+{
+    int c;
+    if (r->mininf && r->mininf == r->maxinf)
+        c = 0;
+    else if (r->mininf < 0 || r->maxinf > 0)
+        c = -1;
+    else if (r->mininf > 0 || r->maxinf < 0)
+        c = 1;
+    else
+        c = ele_cmp(r->min, r->minlen, r->max, r->maxlen);
+    if (c > 0 || (c == 0 && (r->minex || r->maxex)))
+        return 0;
+    struct bndr_zsl_node *first = z->header->level[0].forward, *last = z->tail;
+    return first && bndr_lex_gte_min(last->ele, last->elen, r) && bndr_lex_lte_max(first->ele, first->elen, r);
+}
+
+#define LEX_SCAN_MAX 128 /* zset-max-listpack-entries' default: Redis' linear listpack walk */
+
 struct bndr_zsl_node *bndr_zsl_first_in_lex(struct bndr_zset *z, const struct bndr_lex_spec *r)
 {
+    if (!lex_range_nonempty(z, r))
+        return NULL;
     struct bndr_zsl_node *x = z->header;
-    for (int i = z->level - 1; i >= 0; i--)
-        while (x->level[i].forward &&
-               !bndr_lex_gte_min(x->level[i].forward->ele, x->level[i].forward->elen, r))
-            x = x->level[i].forward;
-    x = x->level[0].forward;
+    if (z->length <= LEX_SCAN_MAX) {
+        for (x = x->level[0].forward; x && !bndr_lex_gte_min(x->ele, x->elen, r); x = x->level[0].forward)
+            ;
+    } else {
+        for (int i = z->level - 1; i >= 0; i--)
+            while (x->level[i].forward &&
+                   !bndr_lex_gte_min(x->level[i].forward->ele, x->level[i].forward->elen, r))
+                x = x->level[i].forward;
+        x = x->level[0].forward;
+    }
     if (!x || !bndr_lex_lte_max(x->ele, x->elen, r))
         return NULL;
     return x;
@@ -945,11 +976,20 @@ struct bndr_zsl_node *bndr_zsl_first_in_lex(struct bndr_zset *z, const struct bn
 
 struct bndr_zsl_node *bndr_zsl_last_in_lex(struct bndr_zset *z, const struct bndr_lex_spec *r)
 {
+    if (!lex_range_nonempty(z, r))
+        return NULL;
     struct bndr_zsl_node *x = z->header;
-    for (int i = z->level - 1; i >= 0; i--)
-        while (x->level[i].forward &&
-               bndr_lex_lte_max(x->level[i].forward->ele, x->level[i].forward->elen, r))
-            x = x->level[i].forward;
+    if (z->length <= LEX_SCAN_MAX) {
+        for (x = z->tail; x && !bndr_lex_lte_max(x->ele, x->elen, r); x = x->backward)
+            ;
+        if (!x)
+            return NULL;
+    } else {
+        for (int i = z->level - 1; i >= 0; i--)
+            while (x->level[i].forward &&
+                   bndr_lex_lte_max(x->level[i].forward->ele, x->level[i].forward->elen, r))
+                x = x->level[i].forward;
+    }
     if (x == z->header || !bndr_lex_gte_min(x->ele, x->elen, r))
         return NULL;
     return x;
