@@ -31,7 +31,7 @@ before(async () => {
   const why = prerequisites();
   if (why) throw new Error(why);
   fs.mkdirSync(SHOTS, { recursive: true });
-  fs.rmSync(path.join(SHOTS, 'failure.png'), { force: true });
+  for (const f of fs.readdirSync(SHOTS)) if (f.endsWith('.png')) fs.rmSync(path.join(SHOTS, f), { force: true });
   const { chromium } = await import(PW);
   [selfHosted, cloud, browser] = await Promise.all([
     startServer({ services: 'bun-auth,platform', env: { BUNBASE_PLATFORM_MODE: 'self_hosted' } }),
@@ -200,6 +200,8 @@ async function journey(context, page, problems) {
   await page.getByLabel(/^Filter/).fill('{"published": true}');
   await page.getByRole('button', { name: 'Run query' }).click();
   await page.getByText('"title":"Hello, edited"').waitFor();
+  await page.getByRole('button', { name: 'Explain' }).click();
+  await page.getByLabel('Query plan').waitFor();
   ok('documents');
 
   // ---- ... and the realtime viewer saw both changes
