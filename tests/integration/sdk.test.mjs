@@ -451,5 +451,9 @@ describe('bunbase-js', () => {
     assert.ok(res.headers.get('x-invocation-id'));
     await assert.rejects(app.functions.invoke('echo', {}, { query: { fail: 1 } }), { name: 'BunBaseError', status: 400, code: 'bad_title', message: 'no title' });
     await assert.rejects(app.functions.invoke('missing', {}), { status: 404, code: 'function_not_found' });
+    // signed in: still invoked with the key (the route takes keys; a user token there is 403)
+    const user = createClient(base, proj.pk);
+    await user.auth.signInWithPassword({ email: 'ada@example.com', password: PW });
+    assert.equal((await user.functions.invoke('echo', 'x')).body, 'x');
   });
 });
