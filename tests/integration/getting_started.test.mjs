@@ -32,7 +32,7 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.ok(blocks.length >= 6, `found ${blocks.length} sh blocks`);
   const cwd = makeTempDir('bb-gs-');
   const script = `set -euo pipefail\ncd ${JSON.stringify(cwd)}\n${blocks.join('\n')}`;
-  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url, REDIS_PORT: redisPort, XDG_CONFIG_HOME: cwd, PATH: `${path.dirname(BUNBASE)}:${process.env.PATH}` }, timeoutMs: 60000 });
+  const r = await runCommand('bash', ['-c', script], { env: { BUNBASE_URL: srv.url, REDIS_PORT: redisPort, XDG_CONFIG_HOME: cwd, BUNBASE_SRC: SOURCE_DIR, PATH: `${path.dirname(BUNBASE)}:${process.env.PATH}` }, timeoutMs: 60000 });
   assert.equal(r.code, 0, `exit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
   const lines = r.stdout.split('\n');
   for (const want of ['cloud', 'ada@example.com', 'posts', 'Hello, BunBase', '403', 'hello world']) {
@@ -61,4 +61,8 @@ test('every command of docs/getting-started.md works as shown', async () => {
   assert.ok(lines.includes('Hello, CLI!'), 'functions invoke prints the answer');
   assert.match(r.stdout, /^ {2}\[info\] greeting CLI$/m, 'functions logs shows the console output');
   assert.ok(lines.includes('exit 4'), 'no version to roll back to exits 4');
+  // §10: the same with bunbase-js (sdk/js installed from the checkout): live event, query, function
+  for (const want of ['live: added d2', 'Found a moth in the relay | Written with bunbase-js', 'Hello, SDK!']) {
+    assert.ok(lines.includes(want), `"${want}" is a line of the output:\n${r.stdout}`);
+  }
 });
