@@ -25,3 +25,18 @@ describe('routing', () => {
     expect(nextTarget('')).toBe('/projects');
   });
 });
+
+import { planSummary } from './pages/Database';
+
+describe('explain', () => {
+  it('summarizes a plan in one sentence', () => {
+    expect(planSummary({ plan: 'COLLSCAN', index: null, keys_examined: 0, docs_examined: 3, returned: 1 })).toBe(
+      'Scans the whole collection (no index used): examined 0 index keys and 3 documents, returned 1.',
+    );
+    expect(planSummary({ plan: 'IXSCAN', index: 'by_stars', docs_examined: 2, returned: 2, sort_from_index: true })).toBe(
+      'Uses index by_stars (IXSCAN): examined 2 documents, returned 2; sorted by the index.',
+    );
+    expect(planSummary(null)).toBeNull();
+    expect(planSummary({ other: 1 })).toBeNull();
+  });
+});

@@ -321,12 +321,30 @@ export function Plan({ plan }: { plan: unknown }) {
   return (
     <div className="plan" aria-label="Query plan">
       <h3>Query plan</h3>
+      {planSummary(plan) && <p className="plan-summary">{planSummary(plan)}</p>}
       <PlanNode v={plan} />
     </div>
   );
 }
+/** One sentence for the plan's usual fields: which access path, how much work for how many results. */
+export function planSummary(plan: unknown): string | null {
+  if (!plan || typeof plan !== 'object') return null;
+  const p = plan as Record<string, unknown>;
+  if (typeof p.plan !== 'string') return null;
+  const how =
+    p.plan === 'COLLSCAN'
+      ? 'Scans the whole collection (no index used)'
+      : `Uses ${p.index ? `index ${String(p.index)}` : 'an index'} (${p.plan})`;
+  const work: string[] = [];
+  if (typeof p.keys_examined === 'number') work.push(`${p.keys_examined} index keys`);
+  if (typeof p.docs_examined === 'number') work.push(`${p.docs_examined} documents`);
+  const ret = typeof p.returned === 'number' ? `, returned ${p.returned}` : '';
+  return `${how}${work.length ? `: examined ${work.join(' and ')}` : ''}${ret}${p.sort_from_index ? '; sorted by the index' : ''}.`;
+}
+
 function PlanNode({ v }: { v: unknown }) {
   if (v === null || typeof v !== 'object') return <code>{JSON.stringify(v)}</code>;
+  if (Array.isArray(v) && v.length === 0) return <span className="hint">none</span>;
   if (Array.isArray(v))
     return (
       <ol>
