@@ -672,25 +672,19 @@ again:
     snprintf(kid, sizeof kid, "%s", a->nkeys ? a->keys[0].kid : "");
     pthread_rwlock_unlock(&a->klock);
     if (!priv && !a->kms) return BB_EINTERNAL;
-    char hdr[160], jti[BB_ID_LEN + 1];
-    int hl = snprintf(hdr, sizeof hdr, "{\"alg\":\"EdDSA\",\"typ\":\"JWT\",\"kid\":\"%s\"}", kid);
+    char jti[BB_ID_LEN + 1];
     bb_id_new(jti);
+    json_t *hd = json_pack("{s:s,s:s,s:s}", "alg", "EdDSA", "typ", "JWT", "kid", kid);
     json_t *pl = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:s}", "iss", a->c.issuer, "aud",
                            a->c.audience, "sub", user_id, "sid", session_id, "iat", (json_int_t)now,
                            "exp", (json_int_t)exp, "jti", jti);
-    char *pls = pl ? json_dumps(pl, JSON_COMPACT) : NULL;
+    size_t o = 0;
+    char *tok = hd && pl ? bb_jwt_signing_input(hd, pl, 64, &o) : NULL; /* core's JWS framing */
+    json_decref(hd);
     json_decref(pl);
     int rc = BB_ENOMEM;
-    char *tok = NULL;
     EVP_MD_CTX *ctx = NULL;
-    if (!pls) goto out;
-    size_t pll = strlen(pls);
-    size_t cap = BB_BASE64URL_LEN((size_t)hl) + BB_BASE64URL_LEN(pll) + BB_BASE64URL_LEN(64) + 3;
-    tok = malloc(cap);
     if (!tok) goto out;
-    size_t o = bb_base64url_encode(hdr, (size_t)hl, tok, cap);
-    tok[o++] = '.';
-    o += bb_base64url_encode(pls, pll, tok + o, cap - o);
     uint8_t sig[64];
     size_t sl = sizeof sig;
     if (a->kms) { /* the key never leaves bun-kms; a version it signs with is in our ring */
@@ -707,8 +701,6 @@ again:
                 retried = 1;
                 free(tok);
                 tok = NULL;
-                free(pls);
-                pls = NULL;
                 goto again;
             }
         }
@@ -722,8 +714,7 @@ again:
         rc = BB_EINTERNAL;
         goto out;
     }
-    tok[o++] = '.';
-    bb_base64url_encode(sig, sl, tok + o, cap - o);
+    bb_jwt_append_signature(tok, o, sig, sl);
     *out = tok;
     tok = NULL;
     if (exp_out) *exp_out = exp;
@@ -731,7 +722,6 @@ again:
 out:
     EVP_MD_CTX_free(ctx);
     EVP_PKEY_free(priv);
-    free(pls);
     free(tok);
     return rc;
 }
@@ -961,13 +951,9 @@ int bun_auth_resolve(void *arg, const struct bb_http_request *req, struct bb_ide
     if (auth) {
         /* an explicit credential: ours when it is a JWT, else someone else's (PAT, key…) and
          * the cookie is not looked at */
-        if (strncasecmp(auth, "Bearer ", 7) != 0) return BB_ENOTFOUND;
-        const char *t = auth + 7;
-        while (*t == ' ')
-            t++;
-        size_t tl = strlen(t);
-        while (tl && (t[tl - 1] == ' ' || t[tl - 1] == '\t'))
-            tl--;
+        size_t tl = 0;
+        const char *t = bb_jwt_bearer(auth, &tl);
+        if (!t) return BB_ENOTFOUND;
         if (!own_issuer(a, t, tl)) return BB_ENOTFOUND; /* another issuer's (tenant-auth) */
         char sub[BUN_AUTH_ID_MAX + 1], sid[BUN_AUTH_ID_MAX + 1];
         int rc = ba_jwt_verify(a, t, tl, sub, sizeof sub, sid, sizeof sid, why);

@@ -267,11 +267,11 @@ void sk_hex_value(struct sk_buf *out, const uint8_t *raw, size_t n, int *truncat
 
 /* ---- component skipping (for sort groups) ---- */
 
+/* core's hex digit, lowercase only: the key encoding writes lowercase, so an uppercase digit is
+ * not one of ours */
 static int hexval(char c)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+    return c >= 'A' && c <= 'F' ? -1 : bb_hex_digit((unsigned char)c);
 }
 
 static int skip_str(const uint8_t *p, size_t n, size_t *pos, uint8_t x)

@@ -63,6 +63,13 @@ void bb_sha256(const void *p, size_t n, uint8_t out[BB_SHA256_LEN])
         crypto_fail("sha256");
 }
 
+void bb_sha256_hex(const void *p, size_t n, char out[2 * BB_SHA256_LEN + 1])
+{
+    uint8_t d[BB_SHA256_LEN];
+    bb_sha256(p, n, d);
+    bb_hex_encode(d, sizeof d, out, 2 * BB_SHA256_LEN + 1);
+}
+
 void bb_hmac_sha256(const void *key, size_t klen, const void *p, size_t n,
                     uint8_t out[BB_SHA256_LEN])
 {

@@ -35,6 +35,8 @@ int bb_random_token(char *out, size_t cap, size_t nbytes);
  * fails (only on allocation failure inside it) the process aborts rather than return a wrong
  * digest. */
 void bb_sha256(const void *p, size_t n, uint8_t out[BB_SHA256_LEN]);
+/* The same as lowercase hex, NUL-terminated (a digest stored or compared as text). */
+void bb_sha256_hex(const void *p, size_t n, char out[2 * BB_SHA256_LEN + 1]);
 
 /* HMAC-SHA-256 of p[0..n) under key[0..klen) into out (key/p may be NULL iff their length is 0).
  * Aborts on OpenSSL failure, like bb_sha256(). */

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define RSA_MIN_BITS 2048
 #define RSA_MAX_BYTES 1024 /* 8192-bit modulus */
@@ -408,4 +409,47 @@ void bb_jwt_release(struct bb_jwt *t)
     json_decref(t->header);
     json_decref(t->payload);
     memset(t, 0, sizeof *t);
+}
+
+/* ------------------------------------------------------------------ our own tokens */
+
+const char *bb_jwt_bearer(const char *authorization, size_t *len)
+{
+    if (!authorization || strncasecmp(authorization, "Bearer ", 7) != 0) return NULL;
+    const char *t = authorization + 7;
+    while (*t == ' ' || *t == '\t')
+        t++;
+    size_t n = strlen(t);
+    while (n && (t[n - 1] == ' ' || t[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return t;
+}
+
+char *bb_jwt_signing_input(const json_t *header, const json_t *payload, size_t sig_max,
+                           size_t *len)
+{
+    char *h = json_dumps(header, JSON_COMPACT), *p = h ? json_dumps(payload, JSON_COMPACT) : NULL;
+    char *out = NULL;
+    if (p) {
+        size_t hl = strlen(h), pl = strlen(p);
+        size_t cap = BB_BASE64URL_LEN(hl) + 1 + BB_BASE64URL_LEN(pl) + 1 +
+                     BB_BASE64URL_LEN(sig_max) + 1;
+        out = malloc(cap);
+        if (out) {
+            size_t o = bb_base64url_encode(h, hl, out, cap);
+            out[o++] = '.';
+            o += bb_base64url_encode(p, pl, out + o, cap - o);
+            *len = o;
+        }
+    }
+    free(h);
+    free(p);
+    return out;
+}
+
+void bb_jwt_append_signature(char *input, size_t len, const void *sig, size_t n)
+{
+    input[len] = '.';
+    bb_base64url_encode(sig, n, input + len + 1, BB_BASE64URL_LEN(n) + 1);
 }

@@ -96,6 +96,20 @@ int bb_jwt_check_claims(const struct bb_jwt *t, const char *iss, const char *aud
 
 void bb_jwt_release(struct bb_jwt *t);
 
+/* The token of an "Authorization: Bearer <token>" value (scheme case-insensitive, blanks around
+ * the token skipped): a pointer into authorization with *len, or NULL when it is another scheme
+ * (or NULL). */
+const char *bb_jwt_bearer(const char *authorization, size_t *len);
+
+/* Signing our own tokens (the signature itself is the signer's: a local key or bun-kms).
+ * bb_jwt_signing_input: "base64url(header JSON).base64url(payload JSON)" (compact JSON), malloc'd
+ * with room to append "." and a signature of up to sig_max bytes; *len gets its length. NULL on
+ * ENOMEM. bb_jwt_append_signature: appends "." and base64url(sig[0..n)) (n <= the sig_max it was
+ * made with), making the compact token. */
+char *bb_jwt_signing_input(const json_t *header, const json_t *payload, size_t sig_max,
+                           size_t *len);
+void bb_jwt_append_signature(char *input, size_t len, const void *sig, size_t n);
+
 /* Name of one algorithm bit ("RS256", …), or NULL. */
 const char *bb_jwt_alg_name(unsigned alg);
 

@@ -116,13 +116,6 @@ static int str_member(json_t *b, const char *k, const char **out, struct bb_http
     return 0;
 }
 
-static void hex_sha256(const void *p, size_t n, char out[65])
-{
-    uint8_t d[BB_SHA256_LEN];
-    bb_sha256(p, n, d);
-    bb_hex_encode(d, sizeof d, out, 65);
-}
-
 /* Trimmed, lower-cased; 0 when it looks like an address, else BB_EINVAL. */
 static int norm_email(const char *in, char *out, size_t cap)
 {
@@ -269,7 +262,7 @@ static int user_get(struct tenant_auth *ta, const char *pid, const char *uid, js
 static int user_by_email(struct tenant_auth *ta, const char *pid, const char *email, json_t **out)
 {
     char h[65];
-    hex_sha256(email, strlen(email), h);
+    bb_sha256_hex(email, strlen(email), h);
     json_t *e = NULL;
     *out = NULL;
     int rc = ta_doc_get(ta, pid, "_auth_emails", h, &e);
@@ -289,7 +282,7 @@ static int user_create(struct tenant_auth *ta, const char *pid, json_t *u, char 
     const char *email = bb_json_str(u, "email", NULL);
     char h[65] = "";
     if (email) {
-        hex_sha256(email, strlen(email), h);
+        bb_sha256_hex(email, strlen(email), h);
         json_t *e = json_pack("{s:s,s:s}", "_id", h, "uid", uid);
         int rc = e ? ta_doc_create(ta, pid, "_auth_emails", e) : BB_ENOMEM;
         json_decref(e);
@@ -342,7 +335,7 @@ static int session_new(struct tenant_auth *ta, const char *pid, const json_t *u,
     bb_id_new(sid);
     if (bb_random_token(secret, sizeof secret, 32) != 0) return BB_EIO;
     snprintf(refresh, sizeof refresh, "%s.%s", sid, secret);
-    hex_sha256(secret, strlen(secret), h);
+    bb_sha256_hex(secret, strlen(secret), h);
     int64_t rttl = cfg_ttl(ta, cfg, "refresh_ttl_s", ta->c.refresh_ttl_s);
     int64_t attl = cfg_ttl(ta, cfg, "access_ttl_s", ta->c.access_ttl_s);
     int64_t now = ta_now();
@@ -463,7 +456,7 @@ int ta_user_from_external(struct tenant_auth *ta, const char *pid, const char *p
 {
     char key[600], h[65];
     snprintf(key, sizeof key, "%s\n%s", provider, subject);
-    hex_sha256(key, strlen(key), h);
+    bb_sha256_hex(key, strlen(key), h);
     json_t *link = NULL, *u = NULL;
     int rc = ta_doc_get(ta, pid, "_auth_links", h, &link);
     if (rc && rc != BB_ENOTFOUND) return rc;
@@ -722,7 +715,7 @@ static int parse_refresh(const char *rt, char sid[TA_ID_MAX + 1], char h[65])
         if (!isalnum((unsigned char)*p)) return BB_EINVAL;
     memcpy(sid, rt, (size_t)(dot - rt));
     sid[dot - rt] = '\0';
-    hex_sha256(dot + 1, strlen(dot + 1), h);
+    bb_sha256_hex(dot + 1, strlen(dot + 1), h);
     return 0;
 }
 
@@ -786,7 +779,7 @@ static void h_refresh(struct bb_http_request *req, struct bb_http_response *res)
         goto out;
     }
     char nh[65];
-    hex_sha256(secret, strlen(secret), nh);
+    bb_sha256_hex(secret, strlen(secret), nh);
     json_t *used = json_object_get(s, "used");
     if (!json_is_array(used)) json_object_set_new(s, "used", used = json_array());
     json_array_append_new(used, json_string(h));
@@ -947,7 +940,7 @@ static int onetime_new(struct tenant_auth *ta, const char *pid, const char *kind
 {
     if (bb_random_token(tok, 64, 32) != 0) return BB_EIO;
     char h[65];
-    hex_sha256(tok, strlen(tok), h);
+    bb_sha256_hex(tok, strlen(tok), h);
     json_t *d = json_pack("{s:s,s:s,s:s,s:I}", "_id", h, "kind", kind, "uid", uid, "expires_at",
                           (json_int_t)(ta_now() + (int64_t)ttl));
     int rc = d ? ta_doc_create(ta, pid, "_auth_tokens", d) : BB_ENOMEM;
@@ -964,7 +957,7 @@ static int onetime_use(struct tenant_auth *ta, const char *pid, const char *kind
     for (const char *p = tok; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_') return BB_EINVAL;
     char h[65];
-    hex_sha256(tok, strlen(tok), h);
+    bb_sha256_hex(tok, strlen(tok), h);
     json_t *d = NULL;
     int rc = ta_doc_get(ta, pid, "_auth_tokens", h, &d);
     if (rc) return rc == BB_ENOTFOUND ? BB_EINVAL : rc;
@@ -1367,7 +1360,7 @@ static void h_user_delete(struct bb_http_request *req, struct bb_http_response *
         const char *em = bb_json_str(u, "email", NULL);
         if (em) {
             char h[65];
-            hex_sha256(em, strlen(em), h);
+            bb_sha256_hex(em, strlen(em), h);
             ta_doc_delete(c.ta, c.pid, "_auth_emails", h);
         }
         rc = ta_doc_delete(c.ta, c.pid, "_auth_users", uid);

@@ -260,17 +260,6 @@ static int current_kid(struct tenant_auth *ta, const char *pid, char kid[BUN_KMS
     return cached_kid(ta, pid, kid) ? 0 : BB_EUNAVAIL;
 }
 
-static char *b64json(const json_t *o)
-{
-    char *s = json_dumps(o, JSON_COMPACT);
-    if (!s) return NULL;
-    size_t n = strlen(s);
-    char *b = malloc(BB_BASE64URL_LEN(n) + 1);
-    if (b) bb_base64url_encode(s, n, b, BB_BASE64URL_LEN(n) + 1);
-    free(s);
-    return b;
-}
-
 static void issuer_of(const struct tenant_auth *ta, const char *pid, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s%s/auth", ta->issuer_base, pid);
@@ -295,9 +284,6 @@ int ta_jwt_sign(struct tenant_auth *ta, const char *pid, json_t *claims, int64_t
     json_object_set_new(pl, "iat", json_integer(now));
     json_object_set_new(pl, "exp", json_integer(now + ttl_s));
     json_object_set_new(pl, "jti", json_string(jti));
-    char *pb = b64json(pl);
-    json_decref(pl);
-    if (!pb) return BB_ENOMEM;
     int rc = BB_EUNAVAIL;
     for (int attempt = 0; attempt < 2; attempt++) {
         char kid[BUN_KMS_KID_MAX + 1], used[BUN_KMS_KID_MAX + 1] = "";
@@ -307,21 +293,13 @@ int ta_jwt_sign(struct tenant_auth *ta, const char *pid, json_t *claims, int64_t
             break;
         }
         json_t *h = json_pack("{s:s,s:s,s:s}", "alg", "EdDSA", "typ", "JWT", "kid", kid);
-        char *hb = h ? b64json(h) : NULL;
+        size_t il = 0;
+        char *input = h ? bb_jwt_signing_input(h, pl, 512, &il) : NULL; /* core's JWS framing */
         json_decref(h);
-        if (!hb) {
-            rc = BB_ENOMEM;
-            break;
-        }
-        size_t il = strlen(hb) + 1 + strlen(pb);
-        char *input = malloc(il + 1 + BB_BASE64URL_LEN(512) + 1);
         if (!input) {
-            free(hb);
             rc = BB_ENOMEM;
             break;
         }
-        snprintf(input, il + 1, "%s.%s", hb, pb);
-        free(hb);
         unsigned char *sig = NULL;
         size_t sl = 0;
         rc = bun_kms_sign(ta->kms, bun_kms_system_identity(), pid, TA_KEY_NAME, "EdDSA", 1, input,
@@ -333,8 +311,7 @@ int ta_jwt_sign(struct tenant_auth *ta, const char *pid, json_t *claims, int64_t
             continue;
         }
         if (rc == 0 && sl <= 512) {
-            input[il] = '.';
-            bb_base64url_encode(sig, sl, input + il + 1, BB_BASE64URL_LEN(512) + 1);
+            bb_jwt_append_signature(input, il, sig, sl);
             *out = input;
             input = NULL;
         } else if (rc == 0) {
@@ -344,7 +321,7 @@ int ta_jwt_sign(struct tenant_auth *ta, const char *pid, json_t *claims, int64_t
         free(input);
         break;
     }
-    free(pb);
+    json_decref(pl);
     return rc;
 }
 
@@ -459,13 +436,8 @@ int ta_resolve(void *arg, const struct bb_http_request *req, struct bb_identity 
     size_t tl = 0;
     char cbuf[BB_JWT_MAX_TOKEN + 1];
     if (auth) {
-        if (strncasecmp(auth, "Bearer ", 7) != 0) return BB_ENOTFOUND;
-        tok = auth + 7;
-        while (*tok == ' ')
-            tok++;
-        tl = strlen(tok);
-        while (tl && (tok[tl - 1] == ' ' || tok[tl - 1] == '\t'))
-            tl--;
+        tok = bb_jwt_bearer(auth, &tl);
+        if (!tok) return BB_ENOTFOUND;
     } else {
         tok = bb_http_cookie(req, "tenant_session_token", cbuf, sizeof cbuf);
         if (!tok) return BB_ENOTFOUND;

@@ -28,6 +28,8 @@ static void test_sha256_vectors(void **state)
     bb_sha256(NULL, 0, d);
     hex_of(d, sizeof d, hex, sizeof hex);
     assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    bb_sha256_hex("abc", 3, hex); /* the text form, in one call */
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     bb_sha256(m, strlen(m), d);
     hex_of(d, sizeof d, hex, sizeof hex);

@@ -275,12 +275,53 @@ static void test_jwk_import_refusals(void **state)
     json_decref(j);
 }
 
+/* our own tokens: core's framing (signing input + signature) verifies with core's verifier; the
+ * Bearer value is found case-insensitively and trimmed, another scheme is not ours */
+static void test_sign_own_and_bearer(void **state)
+{
+    (void)state;
+    json_t *h = json_pack("{s:s,s:s,s:s}", "alg", "EdDSA", "typ", "JWT", "kid", "k-ed");
+    json_t *p = claims(60);
+    size_t il = 0;
+    char *tok = bb_jwt_signing_input(h, p, 64, &il);
+    assert_non_null(tok);
+    assert_int_equal(strlen(tok), il);
+    assert_non_null(memchr(tok, '.', il));
+    uint8_t sig[64];
+    size_t sl = sizeof sig;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    assert_int_equal(EVP_DigestSignInit(c, NULL, NULL, NULL, keys[2]), 1);
+    assert_int_equal(EVP_DigestSign(c, sig, &sl, (uint8_t *)tok, il), 1);
+    EVP_MD_CTX_free(c);
+    bb_jwt_append_signature(tok, il, sig, sl);
+    assert_int_equal(strlen(tok), il + 1 + BB_BASE64URL_LEN(64));
+    struct bb_jwt t;
+    struct bb_jwt_reject why = {0};
+    assert_int_equal(bb_jwt_verify(tok, strlen(tok), &set, BB_JWT_EDDSA, &t, &why), 0);
+    assert_string_equal(json_string_value(json_object_get(t.payload, "sub")), "u1");
+    bb_jwt_release(&t);
+    char auth[4096];
+    snprintf(auth, sizeof auth, "bearer  %s \t", tok);
+    size_t n = 0;
+    const char *b = bb_jwt_bearer(auth, &n);
+    assert_non_null(b);
+    assert_int_equal(n, strlen(tok));
+    assert_memory_equal(b, tok, n);
+    assert_null(bb_jwt_bearer("Basic dTpw", &n));
+    assert_null(bb_jwt_bearer("Bearer", &n));
+    assert_null(bb_jwt_bearer(NULL, &n));
+    free(tok);
+    json_decref(h);
+    json_decref(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_alg_verifies),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_jwk_import_refusals),
+        cmocka_unit_test(test_sign_own_and_bearer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
