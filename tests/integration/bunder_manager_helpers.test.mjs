@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { BUILD_DIR, freePort, makeTempDir, removeTempDir, sleep, startServer, httpRequest } from './harness.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -263,6 +263,25 @@ export async function startManager({ env = {}, dataDir, keys = KEYS, bin } = {})
     resp: Number(m[1]), rpc: Number(m[3]), handoff: !!ho && ho[1] === 'on',
     auth: { Authorization: `Bearer ${token}` },
     cleanup: () => removeTempDir(keysDir),
+  };
+}
+
+/**
+ * startManager for a test file whose managers are stopped (SIGKILL) and cleaned up after all its
+ * tests: call once at the top level, then `await start(opts)`.
+ */
+export function managersStoppedAfter() {
+  const started = [];
+  after(async () => {
+    for (const m of started) {
+      await m.server.stop('SIGKILL').catch(() => {});
+      m.cleanup();
+    }
+  });
+  return async (opts) => {
+    const m = await startManager(opts);
+    started.push(m);
+    return m;
   };
 }
 

@@ -5,24 +5,13 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { freePort, httpRequest, makeTempDir } from './harness.mjs';
 import {
-  RespClient, alive, childPid, kvGet, kvPut, respFor, startManager, str, waitFor,
+  RespClient, alive, childPid, kvGet, kvPut, managersStoppedAfter, respFor, startManager, str, waitFor,
 } from './bunder_manager_helpers.test.mjs';
 
-const started = [];
-async function start(opts) {
-  const m = await startManager(opts);
-  started.push(m);
-  return m;
-}
-after(async () => {
-  for (const m of started) {
-    await m.server.stop('SIGKILL').catch(() => {});
-    m.cleanup();
-  }
-});
+const start = managersStoppedAfter();
 
 test('a child killed with SIGKILL is replaced and its acknowledged data is intact', async () => {
   const mgr = await start({ env: { BUNBASE_BUNDER_MANAGER_IDLE_MS: '60000' } });

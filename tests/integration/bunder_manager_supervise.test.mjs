@@ -5,23 +5,12 @@
 // remembered.
 
 import assert from 'node:assert/strict';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  RespClient, alive, childPid, kvGet, kvPut, respFor, spawnCount, startManager, str, waitFor,
+  RespClient, alive, childPid, kvGet, kvPut, managersStoppedAfter, respFor, spawnCount, str, waitFor,
 } from './bunder_manager_helpers.test.mjs';
 
-const started = [];
-async function start(opts) {
-  const m = await startManager(opts);
-  started.push(m);
-  return m;
-}
-after(async () => {
-  for (const m of started) {
-    await m.server.stop('SIGKILL').catch(() => {});
-    m.cleanup();
-  }
-});
+const start = managersStoppedAfter();
 
 const crashes = (mgr, p) => [...mgr.server.stderr().matchAll(
   new RegExp(`msg="child_crashed" project=${p} .*failures=(\\d+) restart_in_ms=(\\d+)`, 'g'))]
