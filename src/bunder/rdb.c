@@ -295,13 +295,9 @@ int bndr_rdb_load(struct bndr_server *s, const unsigned char *buf, size_t n, con
         }
         }
         if (fail) {
-            if (fail != reason) {
-                snprintf(reason, sizeof reason, "%s at offset %zu", fail, at);
-            } else {
-                size_t l = strlen(reason);
-                snprintf(reason + l, sizeof reason - l, " at offset %zu", at);
-            }
-            *why = reason;
+            static char msg[200];
+            snprintf(msg, sizeof msg, "%.150s at offset %zu", fail, at);
+            *why = msg;
             return -1;
         }
     }
