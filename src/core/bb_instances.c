@@ -248,8 +248,10 @@ size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms)
         struct bb_instance *v = pick_victim(r, min_idle_ms);
         pthread_mutex_unlock(&r->mu);
         if (!v) break;
-        if (r->ops.close_start) r->ops.close_start(r->ctx, v, v->obj, "idle");
-        else close_victim(r, v, "idle");
+        if (r->ops.close_start)
+            r->ops.close_start(r->ctx, v, v->obj, "idle");
+        else
+            close_victim(r, v, "idle");
         n++;
     }
     return n;

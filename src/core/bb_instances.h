@@ -86,9 +86,9 @@ typedef void (*bb_instances_cb)(struct bb_instances_waiter *w, int rc, struct bb
 
 /* The caller's record of one asynchronous acquire, alive until its callback has run. */
 struct bb_instances_waiter {
-    bb_instances_cb cb; /* set by the caller */
-    void *arg;          /* the caller's */
-    struct bb_instances_waiter *next;    /* the registry's */
+    bb_instances_cb cb;                 /* set by the caller */
+    void *arg;                          /* the caller's */
+    struct bb_instances_waiter *next;   /* the registry's */
     char key[BB_INSTANCES_MAX_KEY + 1]; /* the registry's */
 };
 

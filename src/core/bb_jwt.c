@@ -426,15 +426,14 @@ const char *bb_jwt_bearer(const char *authorization, size_t *len)
     return t;
 }
 
-char *bb_jwt_signing_input(const json_t *header, const json_t *payload, size_t sig_max,
-                           size_t *len)
+char *bb_jwt_signing_input(const json_t *header, const json_t *payload, size_t sig_max, size_t *len)
 {
     char *h = json_dumps(header, JSON_COMPACT), *p = h ? json_dumps(payload, JSON_COMPACT) : NULL;
     char *out = NULL;
     if (p) {
         size_t hl = strlen(h), pl = strlen(p);
-        size_t cap = BB_BASE64URL_LEN(hl) + 1 + BB_BASE64URL_LEN(pl) + 1 +
-                     BB_BASE64URL_LEN(sig_max) + 1;
+        size_t cap =
+            BB_BASE64URL_LEN(hl) + 1 + BB_BASE64URL_LEN(pl) + 1 + BB_BASE64URL_LEN(sig_max) + 1;
         out = malloc(cap);
         if (out) {
             size_t o = bb_base64url_encode(h, hl, out, cap);

@@ -110,12 +110,12 @@ void bb_proc_backoff_reset(struct bb_proc_backoff *b);
  * unexpected exit. Zero-initialise it; the owner serialises calls on one child (its lock or its
  * loop). */
 struct bb_proc_child {
-    pid_t pid;            /* > 0 while running or stopping */
-    int group;            /* signals also reach its process group (BB_PROC_NEW_PGROUP) */
-    char pidfile[1024];   /* written at spawn, removed when it has exited; "": none */
-    uint64_t started_ms;  /* monotonic time of the last spawn */
-    uint64_t kill_at_ms;  /* stopping: when SIGKILL follows; 0: not stopping */
-    uint64_t stable_ms;   /* up this long before exiting: the next restart starts from base_ms */
+    pid_t pid;           /* > 0 while running or stopping */
+    int group;           /* signals also reach its process group (BB_PROC_NEW_PGROUP) */
+    char pidfile[1024];  /* written at spawn, removed when it has exited; "": none */
+    uint64_t started_ms; /* monotonic time of the last spawn */
+    uint64_t kill_at_ms; /* stopping: when SIGKILL follows; 0: not stopping */
+    uint64_t stable_ms;  /* up this long before exiting: the next restart starts from base_ms */
     struct bb_proc_backoff backoff;
 };
 
