@@ -418,6 +418,7 @@ static void dispatch_due(struct fn_triggers *t)
     {
         const char *id = json_string_value(json_object_get(r, "event_id"));
         const char *data = json_string_value(json_object_get(r, "body"));
+        if (!id || !data) continue;
         int64_t attempt = json_integer_value(json_object_get(r, "attempts")) + 1;
         int redelivered = json_integer_value(json_object_get(r, "redelivered")) != 0;
         size_t cap = strlen(data) + strlen(id) + 160;
