@@ -317,7 +317,7 @@ function compare(cmp, a, b) {
 }
 
 test(`${COMMANDS} seeded random commands: bunder replies as redis-server (seed ${SEED})`, async () => {
-  const [redis, bunder] = await Promise.all([startRedis(), startBunder(['--appendonly', 'no'])]);
+  const [redis, bunder] = await Promise.all([startRedis(), startBunder(['--appendonly', 'no', '--enable-debug-command', 'yes'])]);
   const rp = await Pipe.connect(redis.port);
   const bp = await Pipe.connect(bunder.port);
   const next = generator(SEED);
@@ -380,12 +380,40 @@ test(`${COMMANDS} seeded random commands: bunder replies as redis-server (seed $
       }
       i += batch.length;
     }
-    // the final datasets agree too (every database, every key's type and encoding)
-    for (const db of ['0', '1', '2']) {
-      const cmds = [['SELECT', db], ['DBSIZE'], ['KEYS', '*']];
-      const [ra, rb] = await Promise.all([rp.run(cmds), bp.run(cmds)]);
-      const d = compare(null, ra[1], rb[1]) || compare('unordered', ra[2], rb[2]);
-      if (d) diffs.push(`final db ${db}\n    ${d}`);
+    // the final datasets agree too, key by key (type, contents, TTL) — and again after bunder
+    // saved them to its RDB file and loaded it back (DEBUG RELOAD: rdb.c on random data)
+    for (const phase of ['final', 'after DEBUG RELOAD']) {
+      if (phase !== 'final') {
+        const [r] = await bp.run([['DEBUG', 'RELOAD']]);
+        assert.equal(r.toString(), '+OK\r\n');
+      }
+      for (const db of ['0', '1', '2']) {
+        const cmds = [['SELECT', db], ['DBSIZE'], ['KEYS', '*']];
+        const [ra, rb] = await Promise.all([rp.run(cmds), bp.run(cmds)]);
+        const d = compare(null, ra[1], rb[1]) || compare('unordered', ra[2], rb[2]);
+        if (d) { diffs.push(`${phase} db ${db}\n    ${d}`); continue; }
+        const keys = decode(ra[2], 0, true)[0];
+        const [types] = await Promise.all([rp.run(keys.map((k) => ['TYPE', k]))]);
+        const view = []; // [command, comparison] per key
+        keys.forEach((k, i) => {
+          const t = types[i].toString().slice(1, -2);
+          view.push([['PTTL', k], 'pttl']);
+          if (t === 'string') view.push([['GET', k], null]);
+          else if (t === 'list') view.push([['LRANGE', k, '0', '-1'], null]);
+          else if (t === 'set') view.push([['SMEMBERS', k], 'unordered']);
+          else if (t === 'zset') view.push([['ZRANGE', k, '0', '-1', 'WITHSCORES'], null]);
+          else if (t === 'hash') view.push([['HGETALL', k], 'pairs']);
+          else if (t === 'stream' && k.toString() === 'xstar') view.push([['XLEN', k], null]); // ids made by `*`
+          else if (t === 'stream') view.push([['XRANGE', k, '-', '+'], null], [['XINFO', 'GROUPS', k], null]);
+          view.push([['TYPE', k], null]);
+        });
+        const vc = view.map((v) => v[0]);
+        const [va, vb] = await Promise.all([rp.run(vc), bp.run(vc)]);
+        view.forEach(([c, cmp], i) => {
+          const e = compare(cmp, va[i], vb[i]);
+          if (e) diffs.push(`${phase} db ${db} ${JSON.stringify(c).slice(0, 200)}\n    ${e}`);
+        });
+      }
     }
   } finally {
     rp.close();
