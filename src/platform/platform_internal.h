@@ -307,7 +307,16 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
     PLAT_GW_OPT("/database/documents/query"), PLAT_GW_OPT("/database/documents/query/subscribe"),  \
     PLAT_GW_OPT("/database/documents/{collection}"),                                               \
     PLAT_GW_OPT("/database/documents/{collection}/{id}"), PLAT_GW_OPT("/database/batch"),          \
-    PLAT_GW_OPT("/kv"), PLAT_GW_OPT("/kv/{key}")
+    PLAT_GW_OPT("/kv"), PLAT_GW_OPT("/kv/{key}"),                                                  \
+    /* the end users' routes (tenant-auth), which browser apps call with their pk_ too */          \
+    PLAT_GW_OPT("/auth/project/register"), PLAT_GW_OPT("/auth/project/login"),                     \
+    PLAT_GW_OPT("/auth/project/anonymous"), PLAT_GW_OPT("/auth/project/refresh"),                  \
+    PLAT_GW_OPT("/auth/project/logout"), PLAT_GW_OPT("/auth/project/me"),                          \
+    PLAT_GW_OPT("/auth/project/verify"), PLAT_GW_OPT("/auth/project/password"),                    \
+    PLAT_GW_OPT("/auth/project/password-reset"),                                                   \
+    PLAT_GW_OPT("/auth/project/password-reset/confirm"),                                           \
+    PLAT_GW_OPT("/auth/project/verify-email"), PLAT_GW_OPT("/auth/project/verify-email/confirm"), \
+    PLAT_GW_OPT("/auth/project/jwks.json")
 /* clang-format on */
 
 #endif

@@ -46,6 +46,34 @@ function webStorage() {
   };
 }
 
+/**
+ * fetch as a browser page of `origin` would run it against another origin: a preflight first
+ * when the request is not "simple" (its Access-Control-Allow-Origin, -Methods and -Headers must
+ * allow it), then the request with Origin, whose answer is readable only with
+ * Access-Control-Allow-Origin: origin. Otherwise a TypeError, like a browser's fetch.
+ */
+function browserFetch(origin) {
+  const SAFE = new Set(['accept', 'accept-language', 'content-language']);
+  return async (url, init = {}) => {
+    const method = init.method || 'GET';
+    const h = Object.fromEntries(Object.entries(init.headers || {}).map(([k, v]) => [k.toLowerCase(), v]));
+    const custom = Object.keys(h).filter((k) => !SAFE.has(k) &&
+      !(k === 'content-type' && /^(text\/plain|application\/x-www-form-urlencoded|multipart\/form-data)/i.test(h[k])));
+    if (custom.length || !['GET', 'HEAD', 'POST'].includes(method)) {
+      const pre = await fetch(url, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': method, 'Access-Control-Request-Headers': custom.join(', ') } });
+      const allowH = (pre.headers.get('access-control-allow-headers') || '').toLowerCase().split(/\s*,\s*/);
+      const allowM = (pre.headers.get('access-control-allow-methods') || '').split(/\s*,\s*/);
+      if (!pre.ok || pre.headers.get('access-control-allow-origin') !== origin || custom.some((k) => !allowH.includes(k)) ||
+          (!['GET', 'HEAD', 'POST'].includes(method) && !allowM.includes(method))) {
+        throw new TypeError(`CORS preflight refused: ${method} ${new URL(url).pathname} (${pre.status})`);
+      }
+    }
+    const res = await fetch(url, { ...init, headers: { ...init.headers, Origin: origin } });
+    if (res.headers.get('access-control-allow-origin') !== origin) throw new TypeError(`CORS: ${method} ${new URL(url).pathname} not readable (${res.status})`);
+    return res;
+  };
+}
+
 /** A TCP relay to the server whose connections the test can cut (and refuse while "down"). */
 async function startRelay(targetPort) {
   const conns = new Set();
@@ -258,6 +286,32 @@ describe('bunbase-js', () => {
     await assert.rejects(app.auth.handleOAuthCallback(`${APP}?error=access_denied&error_description=declined`),
       { name: 'BunBaseError', code: 'access_denied', message: 'declined' });
     assert.throws(() => app.auth.getOAuthSignInUrl('oidc', {}), TypeError);
+  });
+
+  test('a browser app on another origin: sign-up/in, refresh, user, documents, realtime, sign-out pass CORS', async () => {
+    const ORIGIN = 'http://app.example.com';
+    const r = await api(base, 'PUT', `/v1/projects/${proj.id}/cors`, { token: dev.access, body: { allowed_origins: [ORIGIN] } });
+    assert.equal(r.status, 200, r.text);
+    const app = createClient(base, proj.pk, { fetch: browserFetch(ORIGIN) });
+    const { user } = await app.auth.signUp({ email: 'browser@example.com', password: PW });
+    await app.auth.signOut();
+    await app.auth.signInWithPassword({ email: 'browser@example.com', password: PW });
+    await app.auth.refreshSession();
+    assert.equal((await app.auth.getUser()).id, user.id);
+    const notes = app.db.collection('notes');
+    const got = [];
+    const sub = notes.subscribe((e) => got.push(e.id));
+    await sub.ready;
+    await notes.create({ _id: 'br1', owner: user.id });
+    assert.equal((await notes.update('br1', { n: 1 })).n, 1);
+    assert.deepEqual((await notes.where('owner', '==', user.id).get()).documents.map((d) => d._id), ['br1']);
+    await assert.rejects(notes.get('ada1'), { status: 403 }); // an error answer is readable too
+    await until(() => got.length >= 2, 5000, 'events');
+    sub.unsubscribe();
+    await app.auth.signOut();
+    // another origin cannot even sign in
+    await assert.rejects(createClient(base, proj.pk, { fetch: browserFetch('http://evil.example.com') }).auth.signInWithPassword({ email: 'browser@example.com', password: PW }),
+      (e) => e instanceof BunBaseError && e.code === 'network_error' && /CORS preflight refused/.test(e.message));
   });
 
   test('db: collections, rules and indexes (sk_)', async () => {
