@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 
 import { httpRequest, sleep, startServer } from './harness.mjs';
 import { FAST_ENV, api, newProject, newUser } from './platform_lib.mjs';
@@ -35,10 +36,28 @@ export default async function (req, env, ctx) {
 const bunPath = `${process.env.BB_SOURCE_DIR || new URL('../..', import.meta.url).pathname}/src/functions/bun/node_modules/@oven/bun-linux-x64/bin/bun`;
 const HAVE_BUN = fs.existsSync(bunPath);
 
+const BUN_FETCH = `
+export default async function (req) {
+  const target = new URL(req.url).searchParams.get('url');
+  try {
+    const r = await fetch(target, { method: 'POST', headers: { 'x-from': 'bun' }, body: 'ping' });
+    return Response.json({ status: r.status, body: await r.text(), header: r.headers.get('x-upstream') });
+  } catch (e) {
+    return Response.json({ error: String(e.message) });
+  }
+}`;
+
 describe('functions: BunBase.admin() and the project token', () => {
-  let srv, G, user, p, other;
+  let srv, G, user, p, other, upstream, upPort;
   before(async () => {
-    srv = await startServer({ env: ENV });
+    upstream = http.createServer((q, r) => {
+      let b = '';
+      q.on('data', (d) => { b += d; });
+      q.on('end', () => { r.writeHead(207, { 'x-upstream': 'yes' }); r.end(`${q.method} ${q.headers['x-from']} ${b} ${q.headers['x-request-id']}`); });
+    });
+    await new Promise((res) => upstream.listen(0, '127.0.0.1', res));
+    upPort = upstream.address().port;
+    srv = await startServer({ env: { ...ENV, BUNBASE_FUNCTIONS_FETCH_ALLOW: `127.0.0.1:${upPort}` } });
     G = srv.url;
     user = await newUser(G, 'fnadm');
     p = await newProject(G, user.access, 'Admin');
@@ -51,9 +70,25 @@ describe('functions: BunBase.admin() and the project token', () => {
     if (HAVE_BUN) {
       r = await dep('admbun', '?runtime=bun');
       assert.equal(r.status, 201, r.text);
+      r = await httpRequest(`${G}/v1/projects/${p.id}/functions/bunfetch?runtime=bun`, {
+        method: 'PUT', headers: { Authorization: `Bearer ${user.access}` }, body: BUN_FETCH,
+      });
+      assert.equal(r.status, 201, r.text);
     }
   });
-  after(async () => { if (srv) await srv.stop(); });
+  after(async () => {
+    if (srv) await srv.stop();
+    if (upstream) upstream.close();
+  });
+
+  test('Bun: fetch goes through the service (allow-list, request id) and nowhere else', { skip: !HAVE_BUN && 'bun not installed' }, async () => {
+    const call = (url) => httpRequest(`${G}/v1/functions/bunfetch?url=${encodeURIComponent(url)}`, { headers: { 'X-Bunbase-Client-Key': p.pk, 'X-Request-Id': 'rid-bun-fetch-1' } });
+    let r = await call(`http://127.0.0.1:${upPort}/x`);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json(), { status: 207, body: 'POST bun ping rid-bun-fetch-1', header: 'yes' });
+    r = await call(`http://localhost:${upPort}/x`);
+    assert.match(r.json().error, /not on BUNBASE_FUNCTIONS_FETCH_ALLOW/);
+  });
 
   for (const [fn, label] of [['adm', 'QuickJS'], ['admbun', 'Bun']]) {
     test(`${label}: documents and KV of its own project, the request id propagated`, { skip: fn === 'admbun' && !HAVE_BUN && 'bun not installed' }, async () => {
