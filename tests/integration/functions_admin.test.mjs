@@ -135,6 +135,8 @@ describe('functions: BunBase.admin() and the project token', () => {
     assert.equal(x.status, 403, x.text);
     x = await api(G, 'GET', `/v1/projects/${p.id}/functions`, { token: tok });
     assert.equal(x.status, 403, x.text);
+    x = await api(G, 'GET', '/v1/functions/adm', { token: tok }); // no recursion through the token
+    assert.equal(x.status, 403, x.text);
     // the other project's data is not reachable with it: a token naming the other project fails
     const forged = tok.replace(p.id, other.id);
     x = await api(G, 'GET', '/v1/kv/from-outside', { token: forged });
