@@ -68,6 +68,15 @@ function watch(page, problems) {
   return page;
 }
 
+/** Polls cond (async) every 100 ms for up to 10 s. */
+async function until(cond, what) {
+  for (let i = 0; i < 100; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
 let shot = 0;
 async function snap(page, name) {
   shot++;
@@ -264,6 +273,77 @@ async function journey(context, page, problems) {
   assert.equal(await probe(newPk), 200);
   assert.equal(await probe(firstPk), 401);
   ok('rotate key');
+
+  // ---- members: a colleague who has an account joins as viewer, becomes member, leaves
+  const reg = await fetch(`${B}/v1/auth/register`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: 'grace@example.com', password: 'hopper-1906-cobol', name: 'Grace' }),
+  });
+  assert.equal(reg.status, 201);
+  await page.getByRole('link', { name: 'Members' }).click();
+  await page.getByLabel('Email of a registered developer').fill('grace@example.com');
+  await page.getByLabel('Role', { exact: true }).selectOption('viewer');
+  await page.getByRole('button', { name: 'Add member' }).click();
+  const role = page.getByLabel('role of grace@example.com');
+  await role.waitFor();
+  assert.equal(await role.inputValue(), 'viewer');
+  await role.selectOption('member');
+  await until(async () => (await page.getByLabel('role of grace@example.com').inputValue()) === 'member', 'the new role');
+  await page.reload(); // it is the server's
+  await until(async () => (await page.getByLabel('role of grace@example.com').inputValue()) === 'member', 'the stored role');
+  await snap(page, 'members');
+  await page.getByRole('row', { name: /grace@example\.com/ }).getByRole('button', { name: 'Remove' }).click();
+  await page.getByLabel('role of grace@example.com').waitFor({ state: 'detached' });
+  ok('members');
+
+  // ---- the project's own users: enable email sign-in, add one, disable, delete
+  await page.getByRole('link', { name: 'Users' }).click();
+  await page.getByText('No users have signed up yet.').waitFor();
+  await page.getByRole('button', { name: 'Enable email sign-in' }).click();
+  await page.getByRole('button', { name: 'Disable email sign-in' }).waitFor();
+  await page.getByLabel('Email', { exact: true }).fill('user@example.com');
+  await page.getByLabel('Password', { exact: true }).fill('user-password-123');
+  await page.getByRole('button', { name: 'Add user' }).click();
+  const userRow = page.getByRole('row', { name: /user@example\.com/ });
+  await userRow.getByRole('button', { name: 'Disable' }).click();
+  await userRow.getByRole('cell', { name: 'disabled', exact: true }).waitFor();
+  await snap(page, 'users');
+  await userRow.getByRole('button', { name: 'Delete' }).click();
+  await page.getByText('No users have signed up yet.').waitFor();
+  ok('end users');
+
+  // ---- settings: rename, CORS origins; a scratch project deleted with its name typed
+  await page.getByRole('link', { name: 'Settings' }).click();
+  await page.getByLabel('Project name').fill('Journey App');
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.locator('.project-name', { hasText: 'Journey App' }).waitFor();
+  await page.getByLabel(/^Browser origins allowed/).fill('https://app.example.com');
+  await page.getByRole('button', { name: 'Save origins' }).click();
+  await until(async () => (await page.getByLabel(/^Browser origins allowed/).inputValue()) === 'https://app.example.com'
+    && (await page.getByRole('button', { name: 'Save origins' }).isDisabled()), 'the saved origins shown');
+  await snap(page, 'settings');
+  const cors = await (await fetch(`${B}/v1/projects/${pid}/cors`, {
+    headers: { Authorization: `Bearer ${(await (await fetch(`${B}/v1/auth/login`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: 'ada@example.com', password: 'correct-horse-battery' }),
+    })).json()).access_token}` },
+  })).json();
+  assert.deepEqual(cors.allowed_origins, ['https://app.example.com']);
+  await page.getByRole('link', { name: 'BunBase' }).click();
+  await page.getByLabel('New project name').fill('Scratch');
+  await page.getByRole('button', { name: 'Create project' }).click();
+  await page.getByRole('button', { name: 'Open Scratch' }).click();
+  await page.getByRole('link', { name: 'Settings' }).click();
+  const del = page.getByRole('button', { name: 'Delete project' });
+  await page.getByLabel(/^Type Scratch/).fill('scratch');
+  assert.equal(await del.isDisabled(), true);
+  await page.getByLabel(/^Type Scratch/).fill('Scratch');
+  await del.click();
+  await page.waitForURL(`${B}/projects`);
+  await page.getByRole('link', { name: 'Journey App' }).waitFor();
+  assert.equal(await page.getByRole('link', { name: 'Scratch' }).count(), 0);
+  await page.goto(`${B}/projects/${pid}/keys`);
+  ok('settings');
 
   // ---- the session ends elsewhere (every session signed out from another client): the open
   // console notices on its own (GET /v1/auth/stream), goes to sign-in, then back to this page

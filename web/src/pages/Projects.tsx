@@ -1,4 +1,6 @@
-import { useState, type ReactNode } from 'react';
+import { useEffect, useState, type ReactNode } from 'react';
+
+const PROJECT_CHANGED = 'bunbase:project-changed';
 import type { NewKey, Project } from '../api';
 import { useApi, useAuth } from '../auth';
 import { AsyncView, ConfirmDelete, CopyButton, Empty, ErrorBox, Field, fmtTime, useTitle } from '../components/ui';
@@ -117,6 +119,11 @@ export function ProjectLayout({ pid, children }: { pid: string; children: ReactN
   const api = useApi();
   const { pathname } = useLocation();
   const proj = useAsync(() => api.project(pid), [api, pid]);
+  const reload = proj.reload;
+  useEffect(() => {
+    window.addEventListener(PROJECT_CHANGED, reload);
+    return () => window.removeEventListener(PROJECT_CHANGED, reload);
+  }, [reload]);
   const base = `/projects/${encodeURIComponent(pid)}`;
   return (
     <div className="project">
@@ -187,6 +194,7 @@ export function Settings({ pid }: { pid: string }) {
     await api.updateProject(pid, { name: (name ?? '').trim() });
     setName(null);
     proj.reload();
+    window.dispatchEvent(new Event(PROJECT_CHANGED)); // the sidebar shows the new name
   });
   const del = useAction(async () => {
     await api.deleteProject(pid);
