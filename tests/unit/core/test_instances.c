@@ -449,6 +449,57 @@ static void test_async_owner(void **state)
     assert_int_equal(bb_instances_free(r, 0), 0); /* b closed with ops->close */
 }
 
+/* other threads take the fast path (try_acquire, refs, release) while the owner's thread opens,
+ * evicts and closes: references keep an instance from eviction, nothing races (run under TSan) */
+static atomic_int a_stop;
+static void *a_worker(void *p)
+{
+    struct bb_instances *r = p;
+    unsigned got = 0;
+    while (!atomic_load(&a_stop)) {
+        struct bb_instance *in;
+        if (bb_instances_try_acquire(r, "a", &in) == 0) {
+            assert_true(bb_instances_refs(r, in) >= 1);
+            assert_string_equal(((struct obj *)bb_instance_obj(in))->key, "a");
+            bb_instances_release(r, in);
+            got++;
+        }
+    }
+    return (void *)(uintptr_t)got;
+}
+
+static void test_async_owner_threads(void **state)
+{
+    (void)state;
+    struct a_owner o;
+    memset(&o, 0, sizeof o);
+    struct bb_instances *r;
+    assert_int_equal(bb_instances_new(&a_ops, &o, NULL, &r), 0);
+    atomic_store(&a_stop, 0);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, a_worker, r), 0);
+    for (int round = 0; round < 200; round++) {
+        o.nopening = o.nclosing = 0;
+        struct a_wait w;
+        memset(&w, 0, sizeof w);
+        w.w.cb = a_cb;
+        bb_instances_acquire_async(r, "a", &w.w);
+        assert_int_equal(o.nopening, 1);
+        bb_instances_opened(r, o.opening[0], 0, a_obj("a"));
+        assert_int_equal(w.rc, 0);
+        bb_instances_release(r, w.in);
+        /* evict until the workers leave it unreferenced for a moment */
+        while (bb_instances_evict(r, 0) == 0) {
+        }
+        assert_int_equal(o.nclosing, 1);
+        free(o.closing_obj[0]);
+        bb_instances_closed(r, o.closing[0]);
+    }
+    atomic_store(&a_stop, 1);
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    assert_int_equal(bb_instances_free(r, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_stop_never_closes_a_held_instance),
         cmocka_unit_test(test_remove),
         cmocka_unit_test(test_async_owner),
+        cmocka_unit_test(test_async_owner_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
