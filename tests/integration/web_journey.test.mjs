@@ -257,6 +257,12 @@ async function journey(context, page, problems) {
   await page.getByLabel(/^Replace all variables/).fill('GREETING=hi');
   await page.getByRole('button', { name: 'Save environment' }).click();
   await page.locator('code.tag', { hasText: 'GREETING' }).waitFor();
+  // a second version from the browser, then roll back to the first
+  await page.getByLabel('Code').fill("export default { fetch() { return new Response('v2'); } };");
+  await page.getByRole('button', { name: 'Deploy', exact: true }).click();
+  await page.getByText('v2 (active)').waitFor();
+  await page.getByRole('button', { name: 'Roll back to the previous version' }).click();
+  await page.getByText('v1 (active)').waitFor();
   await snap(page, 'function');
   ok('functions');
 
