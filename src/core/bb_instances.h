@@ -124,7 +124,8 @@ const char *bb_instance_key(const struct bb_instance *in);
 int bb_instances_remove(struct bb_instances *r, const char *key, uint64_t wait_ms,
                         int (*fn)(void *arg, const char *key), void *arg);
 
-/* Closes instances idle for at least min_idle_ms (0: every unused one). Returns how many. */
+/* Closes instances idle for at least min_idle_ms (0: every unused one); with close_start, asks
+ * for their close (they stay, closing, until bb_instances_closed). Returns how many. */
 size_t bb_instances_evict(struct bb_instances *r, uint64_t min_idle_ms);
 
 struct bb_instances_stats {
