@@ -112,7 +112,9 @@ static void put_str(struct bndr_buf *b, const void *p, size_t n)
 {
     long long v;
     char canon[24];
-    if (n > 0 && n <= 11 && bndr_parse_ll(p, n, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX &&
+    const char *c = p;
+    if (n > 0 && n <= 11 && (c[0] == '-' || (c[0] >= '0' && c[0] <= '9')) && /* cheap reject first */
+        bndr_parse_ll(p, n, &v) == 0 && v >= INT32_MIN && v <= INT32_MAX &&
         (size_t)bndr_fmt_ll(canon, v) == n && memcmp(canon, p, n) == 0) {
         unsigned char e[5];
         int w = v >= INT8_MIN && v <= INT8_MAX ? 1 : v >= INT16_MIN && v <= INT16_MAX ? 2 : 4;
