@@ -258,6 +258,25 @@ describe('bunbase-js', () => {
     assert.equal(f.log.filter((e) => e.url.endsWith('/refresh')).length, 2);
   });
 
+  test('auth: a session about to expire is refreshed in the background (autoRefresh), not with autoRefresh: false', async () => {
+    const ls = webStorage();
+    const first = createClient(base, proj.pk, { auth: { storage: localStorageAdapter(ls) } });
+    await first.auth.signInWithPassword({ email: 'ada@example.com', password: PW });
+    const [[k, v]] = [...ls.map];
+    const s0 = JSON.parse(v);
+    ls.setItem(k, JSON.stringify({ ...s0, issued_at: Date.now() - 900000, expires_at: Date.now() + 5000 })); // within the 30 s margin
+    const off = createClient(base, proj.pk, { auth: { storage: localStorageAdapter(ls), autoRefresh: false } });
+    assert.equal((await off.auth.getSession()).access_token, s0.access_token);
+    await sleep(200);
+    assert.equal(JSON.parse(ls.getItem(k)).access_token, s0.access_token, 'no refresh without a call');
+    const app = createClient(base, proj.pk, { auth: { storage: localStorageAdapter(ls) } });
+    const events = [];
+    app.auth.onAuthStateChange((ev) => events.push(ev));
+    await until(() => events.includes('TOKEN_REFRESHED'), 5000, 'the background refresh');
+    assert.notEqual(JSON.parse(ls.getItem(k)).access_token, s0.access_token);
+    assert.equal((await app.auth.getUser()).email, 'ada@example.com');
+  });
+
   test('auth: setSession with tokens from elsewhere', async () => {
     const r = await api(base, 'POST', '/v1/auth/project/login', { key: proj.pk, body: { email: 'ada@example.com', password: PW } });
     const app = createClient(base, proj.pk);
