@@ -36,8 +36,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define WEB_MAX_PATH 1024             /* longer request paths are never a console file */
-#define WEB_MAX_FILE (32u << 20)      /* the largest file served (a build's chunk is far smaller) */
+#define WEB_MAX_PATH 1024        /* longer request paths are never a console file */
+#define WEB_MAX_FILE (32u << 20) /* the largest file served (a build's chunk is far smaller) */
 #define CC_IMMUTABLE "public, max-age=31536000, immutable"
 #define CC_NO_CACHE "no-cache"
 /* The console loads only its own files and talks only to this origin; no inline script. */
@@ -234,8 +234,8 @@ void plat_h_web(struct bb_http_request *req, struct bb_http_response *res)
     reply_index(p, res); /* a page of the SPA: its router shows it */
 }
 
-static const struct bb_route web_route = {"GET", "/", plat_h_web, BB_AUTH_NONE, BB_ROUTE_POOL, 0,
-                                          "web"};
+static const struct bb_route web_route = {"GET",         "/", plat_h_web, BB_AUTH_NONE,
+                                          BB_ROUTE_POOL, 0,   "web"};
 
 void plat_web_install(struct platform *p)
 {
