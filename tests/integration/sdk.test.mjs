@@ -438,6 +438,15 @@ describe('bunbase-js', () => {
     await notes.create({ _id: 'live2', owner: user.id });
     await sleep(300);
     assert.equal(all.length, 3, 'nothing after unsubscribe');
+    // resuming from an id the server no longer has: a typed reset (reload, keep listening), then events
+    const afterReset = [];
+    const s3 = admin.db.collection('notes').subscribe((e) => afterReset.push(`${e.type}:${e.id ?? ''}`), { lastEventId: '1-1' });
+    await s3.ready;
+    await until(() => afterReset.length >= 1, 5000, 'reset');
+    await admin.db.collection('notes').create({ _id: 'live3', owner: 'x' });
+    await until(() => afterReset.length >= 2, 5000, 'an event after the reset');
+    assert.deepEqual(afterReset, ['reset:', 'added:live3']);
+    s3.unsubscribe();
     // a stream that cannot be opened rejects ready and stops (no retry loop on a 404)
     const bad = admin.db.collection('no-such-collection').subscribe(() => {});
     await assert.rejects(bad.ready, { status: 404 });

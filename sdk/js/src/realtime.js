@@ -11,7 +11,8 @@ export class SSEParser {
     this._buf = '';
     this._data = [];
     this._event = '';
-    this._id = null;
+    this._id = null; // the last event id (it carries over to later events, as in EventSource)
+    this._ownId = false; // whether the event being read has an id line of its own
     this._lastCR = false;
   }
 
@@ -36,9 +37,10 @@ export class SSEParser {
   _line(line) {
     if (line === '') {
       if (this._data.length || this._event) {
-        const ev = { id: this._id, event: this._event || 'message', data: this._data.join('\n') };
+        const ev = { id: this._id, ownId: this._ownId, event: this._event || 'message', data: this._data.join('\n') };
         this._data = [];
         this._event = '';
+        this._ownId = false;
         this._on(ev);
       }
       return;
@@ -50,7 +52,7 @@ export class SSEParser {
     if (value.charCodeAt(0) === 32) value = value.slice(1);
     if (field === 'data') this._data.push(value);
     else if (field === 'event') this._event = value;
-    else if (field === 'id' && !value.includes('\0')) this._id = value;
+    else if (field === 'id' && !value.includes('\0')) { this._id = value; this._ownId = true; }
   }
 }
 
@@ -139,7 +141,7 @@ export class Subscription {
     if (this._req.body !== undefined) { body = JSON.stringify(this._req.body); headers['Content-Type'] = 'application/json'; }
     if (this.closed) return false;
     let res;
-    const connectTimer = setTimeout(() => ctl.abort(), this._c._timeoutMs);
+    const connectTimer = this._c._timeoutMs > 0 ? setTimeout(() => ctl.abort(), this._c._timeoutMs) : null;
     try {
       res = await this._c._fetch(this._c._url(this._req.path), { method: this._req.method, headers, body, signal: ctl.signal, cache: 'no-store' });
     } catch (e) {
@@ -181,7 +183,7 @@ export class Subscription {
 
   _dispatch(ev) {
     if (this.closed) return;
-    if (ev.id) {
+    if (ev.ownId && ev.id) {
       if (this.lastEventId && !after(ev.id, this.lastEventId)) return; // seen already
       this.lastEventId = ev.id;
     }

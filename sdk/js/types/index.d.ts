@@ -285,6 +285,6 @@ export declare class BunBaseClient {
 export function createClient(url: string, key: string, options?: ClientOptions): BunBaseClient;
 
 export declare class SSEParser {
-  constructor(onEvent: (event: { id: string | null; event: string; data: string }) => void);
+  constructor(onEvent: (event: { id: string | null; ownId: boolean; event: string; data: string }) => void);
   feed(chunk: string): void;
 }
