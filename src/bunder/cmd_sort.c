@@ -155,6 +155,8 @@ static void sort_generic(struct bndr_client *c, int readonly)
         bndr_add_error(c, BNDR_ERR_WRONGTYPE);
         return;
     }
+    if (o && o->type == BNDR_ZSET)
+        o->big = 1; /* OBJECT ENCODING: Redis' SORT converts a sorted set to a skiplist for good */
     if (dontsort && o && o->type == BNDR_SET && (storekey || (c->flags & BNDR_CF_FAKE))) {
         /* a set has no order of its own: STORE (and scripts) get a deterministic one */
         dontsort = 0;

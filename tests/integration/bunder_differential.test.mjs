@@ -7,7 +7,8 @@
 // HRANDFIELD / ZRANDMEMBER / RANDOMKEY (same reply shape and size; after SPOP bunder's set is
 // brought back to redis-server's by commands sent to bunder alone), TTL/PTTL countdowns (within one
 // second), replies listing a hash or set in table order (compared as multisets), stream ids made
-// with `*` (only on a key nothing else reads: XLEN compared). A failure prints the seed, the
+// with `*` (only on a key nothing else reads: XLEN compared), XPENDING's idle times, SORT and
+// geo replies whose order depends on ties. A failure prints the seed, the
 // command's index, the command and both replies; BB_DIFF_SEED=<n> replays one seed,
 // BB_DIFF_COMMANDS=<n> changes the length (default 100,000).
 import test from 'node:test';
@@ -20,6 +21,7 @@ import { decode, encode, startBunder } from './bunder_lib.test.mjs';
 const COMMANDS = Number(process.env.BB_DIFF_COMMANDS || 100000);
 const SEED = Number(process.env.BB_DIFF_SEED || 0x5eed0001);
 const BATCH = 400;
+const CONTEXT = Number(process.env.BB_DIFF_CONTEXT || 8); // commands on the key shown with a difference
 
 const sha1 = (s) => createHash('sha1').update(s).digest('hex');
 
@@ -258,6 +260,43 @@ function generator(seed) {
     EVALSHA: () => { const [s, n] = pick(scripts); return ['EVALSHA', sha1(s), String(n), ...range(n, () => pick(all)), small()]; },
     SCRIPT: () => pick([['SCRIPT', 'EXISTS', sha1(scripts[0][0]), sha1(scripts[1][0])], ['SCRIPT', 'LOAD', pick(scripts)[0]]]),
     MULTI: () => ({ multi: true }),
+    // more of each family
+    // SORT: equal sort keys come out in each server's table/qsort order (a documented difference),
+    // so a set's BY nosort and sorts by a missing external key compare as multisets
+    SORT: () => pick([
+      { args: ['SORT', pick([key('list'), key('set'), key('zset')]), ...pick([[], ['ALPHA'], ['DESC', 'ALPHA', 'LIMIT', '1', '3']])] },
+      { args: ['SORT', key('list'), 'BY', 'nosort'], cmp: 'unordered' }, // a list's order, a set's in l* after a RENAME
+      { args: ['SORT', pick([key('list'), key('set')]), 'BY', pick(['nosort', 's*']), 'GET', '#', 'ALPHA'], cmp: 'unordered' }]),
+    SORTSTORE: () => ['SORT', key('list'), 'ALPHA', 'STORE', key('list')],
+    RPOPLPUSH: () => ['RPOPLPUSH', key('list'), key('list')], LPUSHXR: () => ['RPUSHX', key('list'), val()],
+    SWAPDB: () => ['SWAPDB', String(int(3)), String(int(3))],
+    FLUSHDB: () => (chance(0.2) ? ['FLUSHDB'] : ['DBSIZE']),
+    ZINTERCARD: () => ['ZINTERCARD', '2', key('zset'), key('zset'), ...(chance(0.5) ? ['LIMIT', String(int(4))] : [])],
+    ZINTERSTORE: () => ['ZINTERSTORE', key('zset'), '2', key('zset'), key('zset'), ...pick([[], ['AGGREGATE', 'MIN'], ['WEIGHTS', '1', '-1']])],
+    ZDIFFSTORE: () => ['ZDIFFSTORE', key('zset'), '2', key('zset'), key('zset')],
+    ZRANGESTORE2: () => ['ZRANGESTORE', key('zset'), key('zset'), pick(['-inf', '(1']), pick(['+inf', '5']), 'BYSCORE', ...(chance(0.5) ? ['REV'] : []), 'LIMIT', '0', String(int(4))],
+    ZUNION: () => ['ZUNION', '2', key('zset'), key('set'), 'WITHSCORES'],
+    ZADDFLOAT: () => ['ZADD', key('zset'), pick(['0.1', '1.5e-3', '-2.25', '1e20', '3.0000000000000004']), member()],
+    BITFIELD_RO: () => ['BITFIELD_RO', key('bit'), 'GET', pick(['u8', 'i16', 'u1']), String(int(300))],
+    // members at one position (GEOSEARCHSTORE … STOREDIST makes them) tie: compared as multisets
+    GEOSEARCHBOX: () => ({ args: ['GEOSEARCH', key('geo'), 'FROMMEMBER', member(), 'BYBOX', String(100 + int(20000)), String(100 + int(20000)), 'km', ...pick([[], ['DESC']]), 'WITHHASH'], cmp: 'unordered' }),
+    GEOSEARCHSTORE: () => ['GEOSEARCHSTORE', key('geo'), key('geo'), 'FROMLONLAT', '0', '0', 'BYRADIUS', '20000', 'km', ...(chance(0.5) ? ['STOREDIST'] : [])],
+    GEORADIUS: () => ({ args: ['GEORADIUS', key('geo'), String(-180 + r() * 360), String(-80 + r() * 160), String(1000 + int(9000)), 'km', 'WITHCOORD', 'ASC'], cmp: 'unordered' }),
+    XINFO: () => ['XINFO', pick(['STREAM', 'GROUPS']), key('stream')],
+    XCLAIMFULL: () => ['XCLAIM', key('stream'), 'g1', 'c2', '0', `${int(30)}-${int(3)}`, `${int(30)}-1`, 'RETRYCOUNT', String(int(5))],
+    XPENDINGC: () => ({ args: ['XPENDING', key('stream'), 'g1', '-', '+', '10', pick(['c1', 'c2'])], cmp: 'pending' }),
+    HRANDFIELDALL: () => ({ args: ['HRANDFIELD', key('hash'), '1000', 'WITHVALUES'], cmp: 'pairs' }),
+    SRANDALL: () => ({ args: ['SRANDMEMBER', key('set'), '1000'], cmp: 'unordered' }),
+    LCSIDX: () => ['LCS', key('str'), key('str'), 'IDX', 'MINMATCHLEN', String(int(3))],
+    GETEXPX: () => ['GETEX', key('str'), 'PXAT', String(Date.UTC(2100, 0, 1))],
+    SETGET: () => ['SET', key('str'), val(), 'GET', ...(chance(0.3) ? ['NX'] : [])],
+    APPENDINT: () => ['APPEND', key('str'), small()],
+    PFCOUNTMULTI: () => ['PFCOUNT', key('hll'), key('hll'), key('hll')],
+    TOUCH: () => ['TOUCH', pick(all), pick(all)], UNLINK: () => ['UNLINK', pick(all)],
+    EXPIRETIMEX: () => ['PEXPIRE', pick(all), String(5000000 + int(1000)), ...pick([[], ['GT'], ['LT']])],
+    SCRIPTERR: () => ['EVAL', "redis.call('SET', KEYS[1], 'a'); redis.call('INCR', KEYS[1]); return 1", '1', key('str')],
+    EVALRO: () => ['EVAL_RO', "return redis.call('GET', KEYS[1])", '1', key('str')],
+    EVALRESP3: () => ({ args: ['EVAL', "redis.setresp(3); return redis.call('HGETALL', KEYS[1])", '1', key('hash')], cmp: 'pairs' }),
     // many members at once: collections cross the compact encodings' count limits (OBJECT ENCODING)
     BULK: () => pick([['SADD', key('set'), ...range(100 + int(500), (i) => String(i * 7))], ['HSET', key('hash'), ...range(60 + int(100), (i) => [`f${i}`, String(i)]).flat()],
       ['ZADD', key('zset'), ...range(60 + int(100), (i) => [String(i % 17), `m${i}`]).flat()], ['RPUSH', key('list'), ...range(100 + int(200), (i) => `e${i}`)]]),
@@ -267,6 +306,7 @@ function generator(seed) {
     const name = pick(names);
     const g = gens[name]();
     if (Array.isArray(g)) return { args: g };
+    if (!g.args && !g.multi) throw new Error(`generator ${name}`);
     return g;
   };
 }
@@ -305,6 +345,11 @@ function compare(cmp, a, b) {
     }
     case 'shape': if (shape(a) === shape(b)) return null; break;
     case 'type': if (a[0] === b[0]) return null; break;
+    case 'pending': { // XPENDING's extended form: the idle milliseconds are the clock's
+      const strip = (x) => { const v = decode(x, 0, true)[0]; return JSON.stringify(Array.isArray(v) ? v.map((e) => (Array.isArray(e) ? [e[0], e[1], e[3]] : e)) : v); };
+      if (strip(a) === strip(b)) return null;
+      break;
+    }
     case 'id': if (/^\$\d+\r\n\d+-\d+\r\n$/.test(sa) && /^\$\d+\r\n\d+-\d+\r\n$/.test(sb)) return null; break;
     case 'ttl': case 'pttl': {
       const na = /^:(-?\d+)\r\n$/.exec(sa);
@@ -362,7 +407,7 @@ test(`${COMMANDS} seeded random commands: bunder replies as redis-server (seed $
         const k = batch[j].args[0] === 'OBJECT' ? batch[j].args[2] : batch[j].args[1];
         const ctx = [];
         const db = history[history.length - batch.length + j].db;
-        for (let h = history.length - batch.length + j - 1; h >= 0 && ctx.length < 8; h--) {
+        for (let h = history.length - batch.length + j - 1; h >= 0 && ctx.length < CONTEXT; h--) {
           const { a, db: hdb } = history[h];
           if (a.includes(k) && (hdb === db || a[0] === 'MOVE' || a[0] === 'COPY')) ctx.unshift(`#${h} db${hdb} ${JSON.stringify(a).slice(0, 120)}`);
         }
