@@ -313,7 +313,8 @@ function generator(seed) {
 
 /** A reply's elements (raw bulk bytes) for the order-insensitive comparisons. */
 function elements(reply) {
-  const v = decode(reply, 0, true)[0];
+  let v = decode(reply, 0, true)[0];
+  if (v && typeof v === 'object' && !Array.isArray(v) && !Buffer.isBuffer(v) && !('error' in v)) v = Object.entries(v).flat(); // RESP3 map
   return Array.isArray(v) ? v.map((e) => (Buffer.isBuffer(e) ? e.toString('latin1') : JSON.stringify(e))) : v;
 }
 function shape(reply) {
@@ -339,7 +340,8 @@ function compare(cmp, a, b) {
     case 'pairs': {
       const pa = elements(a);
       const pb = elements(b);
-      const pairs = (e) => { const o = []; for (let i = 0; i < e.length; i += 2) o.push(e[i] + '\0' + e[i + 1]); return o.sort(); };
+      const nested = (e) => Array.isArray(e) && Array.isArray(decode(a, 0, true)[0]?.[0]); // RESP3: [[f, v], …]
+      const pairs = (e) => { if (nested(e)) return [...e].sort(); const o = []; for (let i = 0; i < e.length; i += 2) o.push(e[i] + '\0' + e[i + 1]); return o.sort(); };
       if (Array.isArray(pa) && Array.isArray(pb) && JSON.stringify(pairs(pa)) === JSON.stringify(pairs(pb))) return null;
       break;
     }
@@ -361,10 +363,14 @@ function compare(cmp, a, b) {
   return `redis-server: ${JSON.stringify(sa.slice(0, 400))}\n    bunder:       ${JSON.stringify(sb.slice(0, 400))}`;
 }
 
-test(`${COMMANDS} seeded random commands: bunder replies as redis-server (seed ${SEED})`, async () => {
+/** Runs COUNT generated commands of seed on both servers (protocol 2 or 3); asserts no difference. */
+async function differential(seed, count, proto) {
+  const COMMANDS = count;
+  const SEED = seed;
   const [redis, bunder] = await Promise.all([startRedis(), startBunder(['--appendonly', 'no', '--enable-debug-command', 'yes'])]);
   const rp = await Pipe.connect(redis.port);
   const bp = await Pipe.connect(bunder.port);
+  if (proto === 3) await Promise.all([rp.run([['HELLO', '3']]), bp.run([['HELLO', '3']])]);
   const next = generator(SEED);
   const diffs = [];
   const history = []; // every command sent and its database, for the context of a difference
@@ -465,6 +471,10 @@ test(`${COMMANDS} seeded random commands: bunder replies as redis-server (seed $
     bp.close();
     await Promise.all([redis.stop(), bunder.stop()]);
   }
-  console.log(`# ${COMMANDS} commands in ${Date.now() - t0} ms`);
-  assert.equal(diffs.length, 0, `seed ${SEED} (BB_DIFF_SEED=${SEED} replays it): ${diffs.length} difference(s)\n  ${diffs.join('\n  ')}`);
-});
+  console.log(`# ${COMMANDS} commands (RESP${proto}) in ${Date.now() - t0} ms`);
+  assert.equal(diffs.length, 0, `seed ${SEED} RESP${proto} (BB_DIFF_SEED=${SEED} replays it): ${diffs.length} difference(s)\n  ${diffs.join('\n  ')}`);
+}
+
+test(`${COMMANDS} seeded random commands: bunder replies as redis-server (seed ${SEED})`, () => differential(SEED, COMMANDS, 2));
+// the same generator under HELLO 3: maps, sets, doubles, nulls and RESP3 errors byte for byte
+test(`${Math.ceil(COMMANDS / 4)} more under RESP3 (seed ${SEED + 1})`, () => differential(SEED + 1, Math.ceil(COMMANDS / 4), 3));
