@@ -368,13 +368,6 @@ void plat_cache_free(struct plat_cache *c)
 
 /* ---------------------------------------------------------------- lookups */
 
-void plat_hash_hex(const char *s, char out[65])
-{
-    uint8_t d[BB_SHA256_LEN];
-    bb_sha256(s, strlen(s), d);
-    bb_hex_encode(d, sizeof d, out, 65);
-}
-
 int plat_cache_role(struct plat_cache *c, const char *project_id, size_t plen, const char *uid)
 {
     if (plen == 0 || plen > BB_ID_LEN || !uid) return -1;
@@ -394,7 +387,7 @@ int plat_cache_role(struct plat_cache *c, const char *project_id, size_t plen, c
 int plat_cache_key(struct plat_cache *c, const char *raw, char project_id[BB_ID_LEN + 1], int *kind)
 {
     struct kent key;
-    plat_hash_hex(raw, key.hash);
+    bb_sha256_hex(raw, strlen(raw), key.hash);
     int rc = BB_ENOTFOUND;
     pthread_rwlock_rdlock(&c->lock);
     const struct kent *k =
@@ -412,7 +405,7 @@ int plat_cache_pat(struct plat_cache *c, const char *raw, char *uid, size_t uidc
                    uint64_t *scopes)
 {
     struct tent key;
-    plat_hash_hex(raw, key.hash);
+    bb_sha256_hex(raw, strlen(raw), key.hash);
     int rc = BB_ENOTFOUND;
     pthread_rwlock_rdlock(&c->lock);
     const struct tent *t =

@@ -202,8 +202,6 @@ int plat_is_admin(struct platform *p, PGconn *c, const char *uid);
  * answers 429 with Retry-After and returns BB_ELIMIT. */
 int plat_rate_check(struct platform *p, struct bb_http_request *req, struct bb_http_response *res,
                     const char *what, const char *account);
-/* sha256 hex of s. */
-void plat_hash_hex(const char *s, char out[65]);
 
 /* Handlers (platform_auth.c). */
 void plat_h_register(struct bb_http_request *req, struct bb_http_response *res);

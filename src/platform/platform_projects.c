@@ -70,7 +70,7 @@ static int new_secret(const char *prefix, char *out, size_t cap, char hash[65],
     int rc = bb_random_token(rnd, sizeof rnd, 32);
     if (rc) return rc;
     snprintf(out, cap, "%s%s", prefix, rnd);
-    plat_hash_hex(out, hash);
+    bb_sha256_hex(out, strlen(out), hash);
     memcpy(vis, out, PREFIX_LEN);
     vis[PREFIX_LEN] = '\0';
     return 0;
