@@ -74,9 +74,9 @@ static int svc_start(struct bb_runtime *rt, void **state, char *err, size_t errc
 static void svc_stop(void *state)
 {
     struct bun_kms *k = state;
-    kms_http_stop(k);
-    if (k->rpc_inflight) {
-        bb_warn(KMS_MOD, "stop rpc_in_flight=%d", k->rpc_inflight);
+    int inflight = kms_http_stop(k);
+    if (inflight) {
+        bb_warn(KMS_MOD, "stop rpc_in_flight=%d", inflight);
         return; /* left to the process exit */
     }
     kms_free(k);

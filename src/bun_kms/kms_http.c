@@ -614,88 +614,6 @@ static const struct bb_route routes_tpl[] = {
 #define CMD_CALL 1
 #define MAX_HEADERS 32
 
-struct rpc_job {
-    struct bun_kms *k;
-    struct bb_rpc_http_req *req;
-};
-
-static void rpc_work(void *arg)
-{
-    struct rpc_job *j = arg;
-    bb_rpc_http_req_run(j->req, bb_host_service_router(j->k->rt->host, "bun-kms"),
-                        (size_t)j->k->c.max_request, j->k->rt->internal_token);
-}
-
-static void rpc_done(void *arg, int status)
-{
-    struct rpc_job *j = arg;
-    (void)status;
-    j->k->rpc_inflight--;
-    bb_rpc_http_req_free(j->req);
-    free(j);
-}
-
-static void on_call(void *ctx, struct bb_rpc_call *call)
-{
-    struct bun_kms *k = ctx;
-    if (bb_rpc_call_command(call) != CMD_CALL) {
-        bb_rpc_http_reply_error(call, "unknown_command", "unknown command (1: Call)");
-        return;
-    }
-    size_t len;
-    const char *payload = bb_rpc_call_payload(call, &len);
-    json_t *p = NULL;
-    char msg[300];
-    const char *code = "invalid_payload";
-    struct rpc_job *j = NULL;
-    if (bb_json_parse(payload, len, 8, &p, NULL, 0) != 0 || !json_is_object(p)) {
-        snprintf(msg, sizeof msg, "invalid payload: not a JSON object");
-        goto bad;
-    }
-    const char *method = json_string_value(json_object_get(p, "method"));
-    const char *path = json_string_value(json_object_get(p, "path"));
-    json_t *body = json_object_get(p, "body"), *headers = json_object_get(p, "headers");
-    if (!method || !path || strncmp(path, "/v1/kms/", 8) != 0 || (body && !json_is_string(body)) ||
-        (headers && !json_is_object(headers))) {
-        snprintf(msg, sizeof msg, "invalid payload: method and path (/v1/kms/...) are required "
-                                  "strings; body a base64 string; headers an object");
-        goto bad;
-    }
-    j = calloc(1, sizeof *j);
-    if (!j) {
-        snprintf(msg, sizeof msg, "out of memory");
-        code = "out_of_memory";
-        goto bad;
-    }
-    j->k = k;
-    int rc = bb_rpc_http_req_new(call, method, path, headers, body, MAX_HEADERS, &j->req, msg,
-                                 sizeof msg);
-    if (rc) {
-        if (rc == BB_ENOMEM) code = "out_of_memory";
-        goto bad;
-    }
-    json_decref(p);
-    p = NULL;
-    k->rpc_inflight++;
-    if (bb_pool_submit(k->rt->pool, rpc_work, rpc_done, j) != 0) {
-        k->rpc_inflight--;
-        snprintf(msg, sizeof msg, "server busy: worker queue full, retry later");
-        code = "overloaded";
-        goto bad;
-    }
-    return;
-bad:
-    if (j) bb_rpc_http_req_free(j->req);
-    free(j);
-    json_decref(p);
-    bb_rpc_http_reply_error(call, code, msg);
-}
-
-static void on_rpc_stopped(void *ctx)
-{
-    (void)ctx;
-}
-
 int kms_http_start(struct bun_kms *k, char *err, size_t errcap)
 {
     /* the table with the configured body limit (the same one the RPC dispatch applies) */
@@ -711,23 +629,19 @@ int kms_http_start(struct bun_kms *k, char *err, size_t errcap)
     if (!k->c.rpc_addr[0]) return 0;
     /* requests are bounded by max_request at dispatch; a reply (a page of 1000 audit records,
      * base64-wrapped) may be several times larger */
-    struct bb_rpc_server_opts o = {.max_frame = (size_t)k->c.max_request * 4 + (1u << 22),
-                                   .max_connections = 0};
-    rc = bb_rpc_server_start(&k->rpc, k->rt->loop, k->c.rpc_addr, &o, on_call, k);
-    if (rc) {
-        snprintf(err, errcap, "BUNBASE_BUN_KMS_RPC_ADDR: cannot listen on %s: %s", k->c.rpc_addr,
-                 bb_strerror(rc));
-        return rc;
-    }
-    char bound[64];
-    snprintf(bound, sizeof bound, "127.0.0.1:%d", bb_rpc_server_port(k->rpc));
-    bb_host_publish_addr(k->rt->host, "bun-kms", "rpc", bound);
-    bb_info(KMS_MOD, "rpc_listening addr=%s", bound);
-    return 0;
+    struct bb_rpc_http_listen_opts o = {.service = "bun-kms",
+                                        .addr_knob = "BUNBASE_BUN_KMS_RPC_ADDR",
+                                        .command = CMD_CALL,
+                                        .path_prefix = "/v1/kms/",
+                                        .max_headers = MAX_HEADERS,
+                                        .max_body = (size_t)k->c.max_request,
+                                        .max_frame = (size_t)k->c.max_request * 4 + (1u << 22)};
+    return bb_rpc_http_listen(k->rt, k->c.rpc_addr, &o, &k->rpc, err, errcap);
 }
 
-void kms_http_stop(struct bun_kms *k)
+int kms_http_stop(struct bun_kms *k)
 {
-    if (k->rpc) bb_rpc_server_stop(k->rpc, on_rpc_stopped);
+    int n = bb_rpc_http_stop(k->rpc);
     k->rpc = NULL;
+    return n;
 }

@@ -20,7 +20,7 @@
 #define KMS_MKID_LEN 16 /* hex chars of a master key id */
 
 struct bb_runtime;
-struct bb_rpc_server;
+struct bb_rpc_http_listener;
 struct bb_route;
 
 /* Knobs (kms_config.c), BUNBASE_BUN_KMS_*. */
@@ -70,8 +70,7 @@ struct bun_kms {
     /* transports */
     struct bb_runtime *rt;
     struct bb_route *routes; /* our copy of the route table (body limit from the config) */
-    struct bb_rpc_server *rpc;
-    int rpc_inflight;
+    struct bb_rpc_http_listener *rpc; /* NULL: no RPC listener */
 };
 
 /* kms_crypto (kms_store.c): AES-256-GCM seal/open. Blob layout: nonce(12) || ct || tag(16).
@@ -139,6 +138,7 @@ void kms_pkcache_release(struct bun_kms *k);
 
 /* Transports (kms_http.c). */
 int kms_http_start(struct bun_kms *k, char *err, size_t errcap);
-void kms_http_stop(struct bun_kms *k);
+/* Stops the RPC listener; returns the RPC calls still in flight. */
+int kms_http_stop(struct bun_kms *k);
 
 #endif

@@ -60,7 +60,7 @@ struct bdsrv_metrics {
     struct bb_gauge *instances, *subscribers;
 };
 
-struct bb_rpc_server;
+struct bb_rpc_http_listener;
 
 /* bundoc-server's knobs (BUNBASE_BUNDOC_*: the table in bundoc_server.c) */
 struct bdsrv_config {
@@ -96,8 +96,7 @@ struct bdsrv {
 
     struct bcast_client *bcast;
     int http_port; /* own listener (BUNBASE_BUNDOC_SERVER_ADDR), 0 on the gateway */
-    struct bb_rpc_server *rpc; /* internal RPC, when BUNBASE_BUNDOC_SERVER_RPC_ADDR is set */
-    int rpc_inflight;          /* RPC jobs queued or running on the pool (loop thread) */
+    struct bb_rpc_http_listener *rpc; /* internal RPC, when BUNBASE_BUNDOC_SERVER_RPC_ADDR is set */
     struct bdsrv_metrics met;
 };
 
@@ -153,6 +152,6 @@ void bdsrv_api_stop(struct bdsrv *s);
 /* Listens on k.rpc_addr if set (ProxyDocument, dispatched through the route table). */
 int bdsrv_rpc_start(struct bdsrv *s, char *err, size_t errcap);
 /* Stops listening; calls still running reply and are freed by the pool. Loop thread. */
-void bdsrv_rpc_stop(struct bdsrv *s);
+int bdsrv_rpc_stop(struct bdsrv *s); /* returns the calls still in flight */
 
 #endif

@@ -289,12 +289,12 @@ static void bdsrv_free(struct bdsrv *s)
 static void bundoc_server_stop(void *state)
 {
     struct bdsrv *s = state;
-    bdsrv_rpc_stop(s);
+    int rpc_left = bdsrv_rpc_stop(s);
     bdsrv_api_stop(s);
     /* no new request reaches us; a request that outlived the drain keeps its instance (never
      * closed under a running transaction): then leave it all to the process exit */
     size_t left = bb_instances_free(s->insts, 0);
-    if (left || s->rpc_inflight) {
+    if (left || rpc_left) {
         bb_warn(MOD, "stop instances_in_use=%zu", left);
         return;
     }

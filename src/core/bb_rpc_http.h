@@ -39,4 +39,44 @@ void bb_rpc_http_req_run(struct bb_rpc_http_req *r, struct bb_router *router, si
 
 void bb_rpc_http_req_free(struct bb_rpc_http_req *r);
 
+/* ---- A service's RPC listener (the scaffold every service with an internal RPC shares).
+ *
+ * One command (opts.command, "Call"), payload JSON
+ *   {"method": "GET", "path": "/v1/…", "headers": {name: value}, "body": "<standard base64>"}
+ * (with opts.project_path also "project_id": the URL becomes "/v1/projects/<project_id><path>").
+ * Each call is parsed on the loop thread, run on rt->pool through bb_rpc_http_req_run on the
+ * router the host holds for opts.service (bb_host_service_router), and counted in flight until
+ * done. Errors (status 1, bb_rpc_http_reply_error): unknown_command ("unknown command N"),
+ * invalid_payload ("invalid payload: …": not a JSON object, missing/ill-typed fields, a path
+ * outside opts.path_prefix, too many headers, a body that is not base64), invalid_argument (an
+ * invalid project id), overloaded (pool queue full), out_of_memory. The bound address is
+ * published with bb_host_publish_addr(service, "rpc", "127.0.0.1:<port>"). */
+struct bb_runtime;
+struct bb_rpc_http_listener;
+
+struct bb_rpc_http_listen_opts {
+    const char *service;     /* the host's service name: its router and its address file */
+    const char *addr_knob;   /* named in the start error ("BUNBASE_X_RPC_ADDR: cannot listen…") */
+    unsigned char command;   /* the one command accepted */
+    const char *path_prefix; /* paths must start with it (NULL: any absolute path) */
+    int project_path;        /* 1: payload has project_id, URL "/v1/projects/<id><path>" */
+    size_t max_headers;      /* headers per call */
+    size_t max_body;         /* the dispatch body limit (the routes' own limits apply too) */
+    size_t max_frame;        /* bb_rpc frame limit (0: bb_rpc's default) */
+};
+
+/* Starts listening on addr. 0 with *out (bb_rpc_http_stop), or a BB_E* code with a one-line
+ * reason in err. Loop thread. */
+int bb_rpc_http_listen(struct bb_runtime *rt, const char *addr,
+                       const struct bb_rpc_http_listen_opts *opts,
+                       struct bb_rpc_http_listener **out, char *err, size_t errcap);
+
+/* Calls queued or running on the pool (loop thread). */
+int bb_rpc_http_inflight(const struct bb_rpc_http_listener *l);
+
+/* Stops listening (NULL: no-op) and returns the calls still in flight; the listener frees itself
+ * when the last of them is done (at once when none). The service must then keep its router's
+ * state alive while the count is not 0 (services leave it to the process exit). Loop thread. */
+int bb_rpc_http_stop(struct bb_rpc_http_listener *l);
+
 #endif

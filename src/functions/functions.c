@@ -36,6 +36,7 @@
 #include "bb_log.h"
 #include "bb_proc.h"
 #include "bb_router.h"
+#include "bb_rpc_http.h"
 #include "bb_time.h"
 #include "bun_auth.h"
 #include "bun_kms.h"
@@ -71,6 +72,7 @@ struct functions {
     struct fn_triggers *triggers; /* cron and document triggers (fn_trigger.c) */
     int env_in_kms;   /* 1: the functions' variables are kept in bun-kms (else sealed here) */
     size_t env_moved; /* functions whose sealed variables were moved into bun-kms at start */
+    struct bb_rpc_http_listener *rpc; /* BUNBASE_FUNCTIONS_RPC_ADDR (NULL: none) */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -1101,12 +1103,27 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
         }
         rc = bb_host_mount(rt->host, "functions", routes, NROUTES, f, NULL, NULL, err, errcap);
     }
+    if (rc == 0 && f->cfg.rpc_addr[0]) {
+        /* the same routes over the internal RPC (bb_rpc_http.h): command 1, Call */
+        struct bb_rpc_http_listen_opts o = {.service = "functions",
+                                            .addr_knob = "BUNBASE_FUNCTIONS_RPC_ADDR",
+                                            .command = 1,
+                                            .path_prefix = "/fn/",
+                                            .max_headers = 64,
+                                            .max_body = f->cfg.max_body_bytes > f->cfg.max_bundle_bytes
+                                                            ? f->cfg.max_body_bytes
+                                                            : f->cfg.max_bundle_bytes,
+                                            .max_frame = (size_t)fn_config_max_frame(&f->cfg) * 2 +
+                                                         (1u << 20)};
+        rc = bb_rpc_http_listen(rt, f->cfg.rpc_addr, &o, &f->rpc, err, errcap);
+    }
     if (rc == 0) {
         rc = pthread_create(&f->reaper, NULL, reaper_main, f) == 0 ? 0 : BB_EIO;
         f->reaper_started = rc == 0;
     }
     if (rc) {
         if (!err[0]) snprintf(err, errcap, "functions: %s", bb_strerror(rc));
+        bb_rpc_http_stop(f->rpc); /* nothing in flight yet */
         functions_free(f);
         return rc;
     }
@@ -1116,7 +1133,14 @@ static int functions_start(struct bb_runtime *rt, void **state, char *err, size_
 
 static void functions_stop(void *state)
 {
-    functions_free(state);
+    struct functions *f = state;
+    int inflight = bb_rpc_http_stop(f->rpc);
+    f->rpc = NULL;
+    if (inflight) {
+        bb_warn("functions", "stop rpc_in_flight=%d", inflight);
+        return; /* left to the process exit */
+    }
+    functions_free(f);
 }
 
 static int functions_health(void *state, json_t **detail)

@@ -94,6 +94,9 @@ const struct bb_knob fn_knobs[] = {
         "delay before the first retry of a failed document event (doubles each attempt)"),
     U64(doc_retry_max_ms, "BUNBASE_FUNCTIONS_DOC_RETRY_MAX_MS", "60000", 10, 86400000,
         "longest delay between two attempts of a document event"),
+    BB_KNOB_STR_ROW(struct fn_config, rpc_addr, "BUNBASE_FUNCTIONS_RPC_ADDR", "",
+                    "internal RPC listener (host:port or unix:/path; port 0: any, published in "
+                    "<data>/functions.addr); empty: none"),
     BB_KNOBS_END,
 };
 

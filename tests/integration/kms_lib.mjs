@@ -36,11 +36,12 @@ export async function http(base, method, p, opts = {}) {
   return parse(r.status, r.text, r.headers);
 }
 
-/** A client of bun-kms's RPC listener (address from <data>/bun-kms.addr). */
+/** A client of a service's RPC listener (address from <data>/<service>.addr; bun-kms by default:
+ * every service with an internal RPC shares core bb_rpc_http's Call shape). */
 export class KmsRpc {
   constructor() { this.buf = Buffer.alloc(0); this.next = 1n; this.pending = new Map(); }
-  async connect(dataDir) {
-    const addr = JSON.parse(fs.readFileSync(path.join(dataDir, 'bun-kms.addr'), 'utf8')).rpc;
+  async connect(dataDir, service = 'bun-kms') {
+    const addr = JSON.parse(fs.readFileSync(path.join(dataDir, `${service}.addr`), 'utf8')).rpc;
     const [host, port] = addr.split(':');
     this.sock = await new Promise((resolve, reject) => {
       const c = net.connect({ host, port: Number(port) }, () => resolve(c));
