@@ -150,6 +150,8 @@ const struct plat_route plat_routes[] = {
     {"POST", "/v1/auth/tokens", plat_h_tokens_create, SESSION, POOL, SMALL, RES_ACCOUNT, ACT_WRITE},
     {"DELETE", "/v1/auth/tokens/{id}", plat_h_tokens_revoke, SESSION, POOL, 0, RES_ACCOUNT,
      ACT_WRITE},
+    /* the account's own audit records (personal access tokens: platform_audit.c) */
+    {"GET", "/v1/auth/audit", plat_h_account_audit, DEV, POOL, 0, RES_ACCOUNT, ACT_READ},
     /* projects */
     {"GET", "/v1/projects", plat_h_projects_list, DEV, POOL, 0, RES_PROJECT, ACT_READ},
     {"POST", "/v1/projects", plat_h_projects_create, DEV, POOL, SMALL, RES_PROJECT, ACT_WRITE},
@@ -185,6 +187,9 @@ const struct plat_route plat_routes[] = {
      POOL, SMALL, RES_KEYS, ACT_WRITE},
     {"DELETE", "/v1/projects/{projectId}/keys/{keyId}", plat_h_key_revoke, DEVKEY, POOL, 0,
      RES_KEYS, ACT_WRITE},
+    /* the audit log of key, member, project and CORS operations (platform_audit.c) */
+    {"GET", "/v1/projects/{projectId}/audit", plat_h_audit_list, DEVKEY, POOL, 0, RES_AUDIT,
+     ACT_READ},
     /* the gateway to the data plane (platform_gateway.c): documents and KV, console form
      * (session or PAT, the caller's role) and key-based form (pk_ / sk_, the key's project) */
     PLAT_GW_ROUTES("/v1/projects/{projectId}", DEV),

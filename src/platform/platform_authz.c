@@ -45,6 +45,7 @@ static const unsigned char matrix[RES_COUNT_][PR_COUNT_] = {
     [RES_FUNCTIONS] = {R | W | A, R | W | A, R | W, R, R, R | W | A},
     [RES_AUTH] = {R | W | A, R | W, R, R, 0, R | W},
     [RES_AUTH_APP] = {R, R, R, R, R | W, 0}, /* the routes take only pk_ and end users */
+    [RES_AUDIT] = {R, R, 0, 0, 0, 0},        /* who may change keys and members reads who did */
 };
 
 static const char *const res_names[RES_COUNT_] = {
@@ -52,7 +53,7 @@ static const char *const res_names[RES_COUNT_] = {
     [RES_PROJECT] = "project",   [RES_MEMBERS] = "members", [RES_KEYS] = "keys",
     [RES_DATABASE] = "database", [RES_KV] = "kv",           [RES_REALTIME] = "realtime",
     [RES_CONFIG] = "config",     [RES_LOGS] = "logs",       [RES_FUNCTIONS] = "functions",
-    [RES_AUTH] = "auth",         [RES_AUTH_APP] = "auth_app",
+    [RES_AUTH] = "auth",         [RES_AUTH_APP] = "auth_app", [RES_AUDIT] = "audit",
 };
 static const char *const act_names[ACT_COUNT_] = {"read", "write", "admin"};
 static const char *const role_names[] = {"owner", "admin", "member", "viewer"};

@@ -55,6 +55,8 @@ const struct bb_knob plat_knobs[] = {
         1ull << 30, "largest SSE frame the gateway relays"),
     U64(gw_cors_max_origins, "BUNBASE_PLATFORM_GATEWAY_CORS_MAX_ORIGINS", "64", 1, 10000,
         "allowed CORS origins per project"),
+    U64(audit_max_limit, "BUNBASE_PLATFORM_AUDIT_MAX_LIMIT", "200", 1, 10000,
+        "most records in one page of GET /v1/projects/{projectId}/audit"),
     BB_KNOB_PATH_ROW(struct plat_config, web_dir, "BUNBASE_PLATFORM_WEB_DIR", BB_PLAT_WEB_DIR,
                      "the dashboard's built files (index.html, assets/) served at /"),
     BB_KNOBS_END,

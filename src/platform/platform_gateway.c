@@ -1000,11 +1000,15 @@ void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *re
         }
     }
     char *text = json_dumps(arr, JSON_COMPACT);
+    json_t *detail = json_pack("{s:O}", "allowed_origins", arr);
     json_decref(body);
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = text ? plat_pg(p, res) : NULL;
     if (!c) {
         if (!text) bb_http_reply_error(res, BB_ENOMEM, NULL);
         free(text);
+        json_decref(detail);
         return;
     }
     const char *params[2] = {pid, text};
@@ -1019,6 +1023,10 @@ void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *re
         ok = plat_cmd_ok(r);
         PQclear(r);
     }
+    if (ok)
+        ok = plat_audit(c, &who, req, pid, NULL, "cors.update", pid, detail) == 0;
+    else
+        json_decref(detail);
     if (ok) ok = plat_bump_version(c) == 0;
     r = PQexec(c, ok ? "COMMIT" : "ROLLBACK");
     ok = ok && plat_cmd_ok(r);

@@ -7,6 +7,7 @@
  *   platform_auth.c    /v1/auth/..., /v1/setup, rate limits
  *   platform_projects.c projects, members, keys, personal access tokens, project config
  *   platform_config.c  BUNBASE_PLATFORM_* knobs
+ *   platform_audit.c   the audit log of key, member, project and CORS operations
  */
 #ifndef BB_PLATFORM_INTERNAL_H
 #define BB_PLATFORM_INTERNAL_H
@@ -48,6 +49,7 @@ enum plat_res {
     RES_FUNCTIONS,
     RES_AUTH,     /* a project's end users and auth config (tenant-auth's admin routes) */
     RES_AUTH_APP, /* an app's own sign-in routes (pk_ and signed-in end users) */
+    RES_AUDIT,    /* a project's audit log (platform_audit.c); last: PAT scope bits are stored */
     RES_COUNT_
 };
 enum plat_act { ACT_READ = 0, ACT_WRITE, ACT_ADMIN, ACT_COUNT_ };
@@ -114,6 +116,7 @@ struct plat_config {
     uint64_t gw_stream_wait_ms;     /* wait for a remote subscription's status */
     uint64_t gw_max_frame_bytes;    /* one relayed SSE frame */
     uint64_t gw_cors_max_origins;   /* allowed origins per project */
+    uint64_t audit_max_limit;       /* records in one page of the audit log */
     char web_dir[1024];             /* BUNBASE_PLATFORM_WEB_DIR: the dashboard (platform_web.c) */
 };
 /* The platform's knob table (bb_knobs.h, ended by BB_KNOBS_END): bb_platform_service.knobs. */
@@ -236,6 +239,25 @@ void plat_h_keys_list(struct bb_http_request *req, struct bb_http_response *res)
 void plat_h_keys_create(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_key_regenerate(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res);
+
+/* ---------------------------------------------------------------- audit (platform_audit.c) */
+
+/* Who did it: never a secret (a user id + email, or a key's visible prefix). */
+struct plat_actor {
+    char kind[32];   /* bb_identity_kind_name() */
+    char id[64];     /* user id; "" for a key */
+    char label[256]; /* the account's email, or the key's visible prefix */
+};
+/* Fills a from the request's identity. Call it before taking a PostgreSQL connection (it asks
+ * bun-auth, which takes one of its own). */
+void plat_audit_actor(struct platform *p, const struct bb_http_request *req, struct plat_actor *a);
+/* Inserts one record in c's open transaction (before its COMMIT). project_id or account_id may be
+ * NULL (not both); detail (stolen, may be NULL) holds no secret. 0 or BB_EIO. */
+int plat_audit(PGconn *c, const struct plat_actor *a, const struct bb_http_request *req,
+               const char *project_id, const char *account_id, const char *action,
+               const char *target, json_t *detail);
+void plat_h_audit_list(struct bb_http_request *req, struct bb_http_response *res);
+void plat_h_account_audit(struct bb_http_request *req, struct bb_http_response *res);
 
 /* ---------------------------------------------------------------- the gateway (platform_gateway.c)
  * The data-plane route set, once per form: PFX "/v1/projects/{projectId}" with the developer

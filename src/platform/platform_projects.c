@@ -172,6 +172,8 @@ void plat_h_tokens_create(struct bb_http_request *req, struct bb_http_response *
         }
         ttl = (uint64_t)json_integer_value(tv);
     }
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     c = plat_pg(p, res);
     if (!c) goto out;
     const char *uid = req->identity.uid;
@@ -214,7 +216,9 @@ void plat_h_tokens_create(struct bb_http_request *req, struct bb_http_response *
     json_t *j = token_row(r, 0);
     PQclear(r);
     r = NULL;
-    if (commit_changed(p, c)) {
+    if (plat_audit(c, &who, req, NULL, uid, "token.create", id,
+                   json_pack("{s:s,s:s}", "name", name, "prefix", vis)) ||
+        commit_changed(p, c)) {
         json_decref(j);
         goto dberr;
     }
@@ -235,6 +239,8 @@ void plat_h_tokens_revoke(struct bb_http_request *req, struct bb_http_response *
 {
     struct platform *p = req->ctx;
     const char *id = bb_http_param(req, "id");
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     const char *prm[2] = {id ? id : "", req->identity.uid};
@@ -242,15 +248,19 @@ void plat_h_tokens_revoke(struct bb_http_request *req, struct bb_http_response *
     if (!exec_ok(c, "BEGIN")) goto dberr;
     r = plat_q(c,
                "UPDATE platform_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND "
-               "revoked_at IS NULL",
+               "revoked_at IS NULL RETURNING name, prefix",
                2, prm);
-    if (!plat_cmd_ok(r)) goto dberr;
-    if (strcmp(PQcmdTuples(r), "1") != 0) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto dberr;
+    if (PQntuples(r) != 1) {
         rollback(c);
         plat_reply_err(res, 404, "not_found", "token not found");
         goto out;
     }
-    if (commit_changed(p, c)) goto dberr;
+    if (plat_audit(
+            c, &who, req, NULL, req->identity.uid, "token.revoke", prm[0],
+            json_pack("{s:s,s:s}", "name", PQgetvalue(r, 0, 0), "prefix", PQgetvalue(r, 0, 1))) ||
+        commit_changed(p, c))
+        goto dberr;
     reply_msg(res, 200, "token revoked");
     goto out;
 dberr:
@@ -380,6 +390,8 @@ void plat_h_projects_create(struct bb_http_request *req, struct bb_http_response
     } else {
         slugify(name, slug, sizeof slug);
     }
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     c = plat_pg(p, res);
     if (!c) goto done;
     if (p->cfg.mode == MODE_SELF_HOSTED && !plat_is_admin(p, c, uid)) {
@@ -462,7 +474,11 @@ void plat_h_projects_create(struct bb_http_request *req, struct bb_http_response
     }
     json_object_set_new(out, "role", json_string("owner"));
     json_object_set_new(out, "keys", json_pack("[o,o]", pk, sk));
-    if (commit_changed(p, c)) goto dberr;
+    if (plat_audit(c, &who, req, id, NULL, "project.create", id,
+                   json_pack("{s:O,s:O}", "name", json_object_get(out, "name"), "slug",
+                             json_object_get(out, "slug"))) ||
+        commit_changed(p, c))
+        goto dberr;
     bb_http_reply_json(res, 201, out);
     goto done;
 dberr:
@@ -529,14 +545,20 @@ void plat_h_project_update(struct bb_http_request *req, struct bb_http_response 
         json_decref(b);
         return;
     }
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = plat_pg(p, res);
     if (!c) {
         json_decref(b);
         return;
     }
     const char *prm[3] = {pid, name, slug};
-    PGresult *r =
-        plat_q(c,
+    PGresult *r = NULL;
+    if (!exec_ok(c, "BEGIN")) {
+        db_fail(res, c, "project update");
+        goto out;
+    }
+    r = plat_q(c,
                "UPDATE platform_projects p SET name = COALESCE($2, name), slug = "
                "COALESCE($3, slug), updated_at = now() WHERE id = $1 RETURNING " PROJECT_COLS,
                3, prm);
@@ -546,13 +568,24 @@ void plat_h_project_update(struct bb_http_request *req, struct bb_http_response 
             plat_reply_err(res, 409, "slug_taken", "this slug is taken");
         else
             db_fail(res, c, "project update");
+        rollback(c);
     } else if (PQntuples(r) != 1) {
         plat_reply_err(res, 404, "project_not_found", "no such project");
+        rollback(c);
     } else {
         json_t *j = project_row(r, 0);
-        bb_http_reply_json(res, 200, j);
+        if (plat_audit(c, &who, req, pid, NULL, "project.rename", pid,
+                       json_pack("{s:O,s:O}", "name", json_object_get(j, "name"), "slug",
+                                 json_object_get(j, "slug"))) ||
+            !exec_ok(c, "COMMIT")) {
+            db_fail(res, c, "project update");
+            rollback(c);
+        } else {
+            bb_http_reply_json(res, 200, j);
+        }
         json_decref(j);
     }
+out:
     PQclear(r);
     plat_pg_release(p, c);
     json_decref(b);
@@ -562,6 +595,8 @@ void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response 
 {
     struct platform *p = req->ctx;
     const char *pid = bb_http_param(req, "projectId");
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     const char *prm[1] = {pid};
@@ -582,7 +617,11 @@ void plat_h_project_delete(struct bb_http_request *req, struct bb_http_response 
         plat_reply_err(res, 404, "project_not_found", "no such project");
         goto out;
     }
-    if (commit_changed(p, c)) goto dberr;
+    if (plat_audit(
+            c, &who, req, pid, NULL, "project.delete", pid,
+            json_pack("{s:I,s:I}", "keys", (json_int_t)nkeys, "members", (json_int_t)nmem)) ||
+        commit_changed(p, c))
+        goto dberr;
     /* the project (and with it every key) is gone from the control plane; now its data */
     plat_pg_release(p, c);
     c = NULL;
@@ -760,6 +799,8 @@ void plat_h_members_add(struct bb_http_request *req, struct bb_http_response *re
         bb_http_reply_error(res, rc, NULL);
         goto out;
     }
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     c = plat_pg(p, res);
     if (!c) goto out;
     if (!exec_ok(c, "BEGIN")) goto dberr;
@@ -777,7 +818,9 @@ void plat_h_members_add(struct bb_http_request *req, struct bb_http_response *re
     }
     json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s}", "user_id", u.id, "email", u.email, "name",
                           u.name, "role", role, "created_at", PQgetvalue(r, 0, 0));
-    if (commit_changed(p, c)) {
+    if (plat_audit(c, &who, req, pid, NULL, "member.add", u.id,
+                   json_pack("{s:s,s:s}", "email", u.email, "role", role)) ||
+        commit_changed(p, c)) {
         json_decref(j);
         goto dberr;
     }
@@ -808,12 +851,15 @@ static int locked_role(PGconn *c, const char *pid, const char *uid)
     return role;
 }
 
-/* Shared by change-role, remove and leave: role NULL deletes the member. */
+/* Shared by change-role, remove and leave: role NULL deletes the member; action is the audit
+ * record's. */
 static void member_change(struct bb_http_request *req, struct bb_http_response *res,
-                          const char *uid, const char *role)
+                          const char *uid, const char *role, const char *action)
 {
     struct platform *p = req->ctx;
     const char *pid = bb_http_param(req, "projectId");
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     PGresult *r = NULL;
@@ -840,7 +886,10 @@ static void member_change(struct bb_http_request *req, struct bb_http_response *
             : plat_q(c, "DELETE FROM platform_members WHERE project_id = $1 AND user_id = $2", 2,
                      prm);
     if (!plat_cmd_ok(r)) goto dberr;
-    if (commit_changed(p, c)) goto dberr;
+    json_t *detail = json_pack("{s:s}", "previous_role", plat_role_name(cur));
+    if (role) json_object_set_new(detail, "role", json_string(role));
+    if (plat_audit(c, &who, req, pid, NULL, action, uid, detail) || commit_changed(p, c))
+        goto dberr;
     if (role) {
         json_t *j = json_pack("{s:s,s:s}", "user_id", uid, "role", role);
         bb_http_reply_json(res, 200, j);
@@ -863,19 +912,19 @@ void plat_h_member_update(struct bb_http_request *req, struct bb_http_response *
     if (!b) return;
     const char *role = assignable_role(b, res);
     const char *uid = bb_http_param(req, "userId");
-    if (role) member_change(req, res, uid ? uid : "", role);
+    if (role) member_change(req, res, uid ? uid : "", role, "member.role_change");
     json_decref(b);
 }
 
 void plat_h_member_remove(struct bb_http_request *req, struct bb_http_response *res)
 {
     const char *uid = bb_http_param(req, "userId");
-    member_change(req, res, uid ? uid : "", NULL);
+    member_change(req, res, uid ? uid : "", NULL, "member.remove");
 }
 
 void plat_h_leave(struct bb_http_request *req, struct bb_http_response *res)
 {
-    member_change(req, res, req->identity.uid ? req->identity.uid : "", NULL);
+    member_change(req, res, req->identity.uid ? req->identity.uid : "", NULL, "member.leave");
 }
 
 /* POST /v1/projects/{projectId}/transfer {"user_id"} or {"email"}: the target (a member) becomes
@@ -910,6 +959,8 @@ void plat_h_transfer(struct bb_http_request *req, struct bb_http_response *res)
         plat_reply_err(res, 400, "invalid_body", "you already own this project");
         goto out;
     }
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     c = plat_pg(p, res);
     if (!c) goto out;
     if (!exec_ok(c, "BEGIN")) goto dberr;
@@ -935,7 +986,10 @@ void plat_h_transfer(struct bb_http_request *req, struct bb_http_response *res)
     r = plat_q(c, "UPDATE platform_projects SET owner_id = $2, updated_at = now() WHERE id = $1", 2,
                prm);
     if (!plat_cmd_ok(r)) goto dberr;
-    if (commit_changed(p, c)) goto dberr;
+    if (plat_audit(c, &who, req, pid, NULL, "member.transfer", target,
+                   json_pack("{s:s,s:s}", "role", "owner", "previous_owner", me)) ||
+        commit_changed(p, c))
+        goto dberr;
     {
         json_t *j = json_pack("{s:s,s:s,s:s}", "message", "ownership transferred", "owner_id",
                               target, "previous_owner_role", "admin");
@@ -989,6 +1043,8 @@ static void key_make(struct bb_http_request *req, struct bb_http_response *res, 
 {
     struct platform *p = req->ctx;
     const char *pid = bb_http_param(req, "projectId");
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     PGresult *r = NULL;
@@ -1047,7 +1103,12 @@ static void key_make(struct bb_http_request *req, struct bb_http_response *res, 
     j = insert_key(c, pid, kind);
     if (!j) goto dberr;
     if (old_id) json_object_set_new(j, "replaces", json_string(old_id));
-    if (commit_changed(p, c)) goto dberr;
+    json_t *detail = json_pack("{s:s,s:O}", "kind", kind, "prefix", json_object_get(j, "prefix"));
+    if (old_id) json_object_set_new(detail, "replaces", json_string(old_id));
+    if (plat_audit(c, &who, req, pid, NULL, old_id ? "key.regenerate" : "key.create",
+                   json_string_value(json_object_get(j, "id")), detail) ||
+        commit_changed(p, c))
+        goto dberr;
     bb_http_reply_json(res, 201, j);
     goto out;
 dberr:
@@ -1081,6 +1142,8 @@ void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res
 {
     struct platform *p = req->ctx;
     const char *pid = bb_http_param(req, "projectId"), *kid = bb_http_param(req, "keyId");
+    struct plat_actor who;
+    plat_audit_actor(p, req, &who);
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     PGresult *r = NULL;
@@ -1088,15 +1151,19 @@ void plat_h_key_revoke(struct bb_http_request *req, struct bb_http_response *res
     if (!exec_ok(c, "BEGIN")) goto dberr;
     r = plat_q(c,
                "UPDATE platform_keys SET revoked_at = now() WHERE id = $1 AND project_id = $2 AND "
-               "revoked_at IS NULL",
+               "revoked_at IS NULL RETURNING kind, prefix",
                2, prm);
-    if (!plat_cmd_ok(r)) goto dberr;
-    if (strcmp(PQcmdTuples(r), "1") != 0) {
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) goto dberr;
+    if (PQntuples(r) != 1) {
         rollback(c);
         plat_reply_err(res, 404, "not_found", "no such active key");
         goto out;
     }
-    if (commit_changed(p, c)) goto dberr;
+    if (plat_audit(
+            c, &who, req, pid, NULL, "key.revoke", prm[0],
+            json_pack("{s:s,s:s}", "kind", PQgetvalue(r, 0, 0), "prefix", PQgetvalue(r, 0, 1))) ||
+        commit_changed(p, c))
+        goto dberr;
     reply_msg(res, 200, "key revoked");
     goto out;
 dberr:

@@ -27,6 +27,7 @@ const SPEC = {
   functions: { owner: RWA, admin: RWA, member: RW, viewer: R, pk: R, sk: RWA },
   auth: { owner: RWA, admin: RW, member: R, viewer: R, pk: [], sk: RW },
   auth_app: { owner: R, admin: R, member: R, viewer: R, pk: RW, sk: [] }, // its routes take only pk_ and end users
+  audit: { owner: R, admin: R, member: [], viewer: [], pk: [], sk: [] }, // who changes keys and members reads who did
 };
 
 // Refusals a handler gives after the matrix allowed the call (tenant-auth: a sign-in method the
