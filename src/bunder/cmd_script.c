@@ -1371,8 +1371,18 @@ void bndr_cmd_script(struct bndr_client *c)
         for (long i = 0; i < n; i++)
             bndr_add_status(c, script_help[i]);
     } else if (bndr_argeq(sub, "debug")) {
+        /* Redis 7.0: NO leaves debugging off (OK); YES/SYNC would start the Lua debugger
+         * (LDB) for the next EVAL, which bunder does not have: a clear error instead */
         if (sub_arity(c, "debug", 3) < 0) return;
-        bndr_add_error(c, "ERR SCRIPT DEBUG is not supported by this server");
+        if (c->out.len || c->writing) /* replies not yet written: a pipeline */
+            bndr_add_error(c, "ERR SCRIPT DEBUG must be called outside a pipeline");
+        else if (bndr_argeq(&c->argv[2], "no"))
+            bndr_add_status(c, "OK");
+        else if (bndr_argeq(&c->argv[2], "yes") || bndr_argeq(&c->argv[2], "sync"))
+            bndr_add_error(c, "ERR SCRIPT DEBUG YES/SYNC is not supported: this server has no "
+                              "Lua debugger (SCRIPT DEBUG NO is accepted)");
+        else
+            bndr_add_error(c, "ERR Use SCRIPT DEBUG YES/SYNC/NO");
     } else {
         bndr_add_errorf(c, "ERR unknown subcommand '%.*s'. Try SCRIPT HELP.",
                         (int)(sub->n > 128 ? 128 : sub->n), sub->p);

@@ -1081,129 +1081,23 @@ void bndr_cmd_time(struct bndr_client *c)
     bndr_add_bulk_ll(c, (long long)(us % 1000000));
 }
 
-static void command_info(struct bndr_client *c, const struct bndr_cmd *cmd)
+/* COMMAND / COMMAND INFO: every command bunder answers, with Redis 7.0's metadata
+ * (cmd_meta.c). */
+static void command_info_all(struct bndr_client *c)
 {
-    bndr_add_array(c, 10);
-    bndr_add_bulk_cstr(c, cmd->name);
-    bndr_add_ll(c, cmd->arity);
-    static const struct {
-        unsigned f;
-        const char *n;
-    } fl[] = {{BNDR_CMD_WRITE, "write"},   {BNDR_CMD_READONLY, "readonly"},
-              {BNDR_CMD_DENYOOM, "denyoom"}, {BNDR_CMD_ADMIN, "admin"},
-              {BNDR_CMD_PUBSUB, "pubsub"}, {BNDR_CMD_NOAUTH, "no_auth"},
-              {BNDR_CMD_FAST, "fast"},     {BNDR_CMD_BLOCKING, "blocking"}};
-    int nf = 0;
-    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
-        nf += (cmd->flags & fl[i].f) != 0;
-    bndr_add_set(c, nf);
-    for (size_t i = 0; i < sizeof fl / sizeof fl[0]; i++)
-        if (cmd->flags & fl[i].f)
-            bndr_add_status(c, fl[i].n);
-    bndr_add_ll(c, cmd->first_key);
-    bndr_add_ll(c, cmd->last_key);
-    bndr_add_ll(c, cmd->step);
-    bndr_add_set(c, 0);
-    bndr_add_set(c, 0);
-    bndr_add_array(c, 0);
-    bndr_add_array(c, 0);
-}
-
-static void command_doc(struct bndr_client *c, const struct bndr_cmd *cmd)
-{
-    bndr_add_bulk_cstr(c, cmd->name);
-    bndr_add_map(c, 4);
-    bndr_add_bulk_cstr(c, "summary");
-    bndr_add_bulk_cstr(c, cmd->summary);
-    bndr_add_bulk_cstr(c, "since");
-    bndr_add_bulk_cstr(c, "1.0.0");
-    bndr_add_bulk_cstr(c, "group");
-    bndr_add_bulk_cstr(c, cmd->group);
-    bndr_add_bulk_cstr(c, "complexity");
-    bndr_add_bulk_cstr(c, "O(1)");
-}
-
-/* COMMAND GETKEYS: the key positions of the table (first/last/step), numkeys for EVAL-style
- * commands, and what follows STREAMS for XREAD/XREADGROUP. */
-static void command_getkeys(struct bndr_client *c)
-{
-    const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[2].p, c->argv[2].n);
-    int argc = c->argc - 2;
-    const struct bndr_arg *argv = c->argv + 2;
-    if (!cmd) {
-        bndr_add_error(c, "ERR Invalid command specified");
-        return;
-    }
-    if ((cmd->arity > 0 && argc == cmd->arity) || (cmd->arity < 0 && argc >= -cmd->arity)) {
-        int *pos = bndr_malloc((size_t)argc * sizeof(*pos));
-        int nk = bndr_data_getkeys(cmd->name, argc, argv, pos, argc); /* cmd_sort.c */
-        if (nk == 0)
-            bndr_add_error(c, "ERR Invalid arguments specified for command");
-        else if (nk == -2) /* shard channels: keys in COMMAND INFO, not for GETKEYS (Redis) */
-            bndr_add_error(c, "ERR The command has no key arguments");
-        if (nk > 0) {
-            bndr_add_array(c, nk);
-            for (int i = 0; i < nk; i++)
-                bndr_add_bulk(c, argv[pos[i]].p, argv[pos[i]].n);
-        }
-        bndr_free(pos);
-        if (nk >= 0 || nk == -2)
-            return;
-    }
-    int special = !strcmp(cmd->name, "eval") || !strcmp(cmd->name, "evalsha") ||
-                  !strcmp(cmd->name, "eval_ro") || !strcmp(cmd->name, "evalsha_ro") ||
-                  !strcmp(cmd->name, "fcall") || !strcmp(cmd->name, "fcall_ro") ||
-                  !strcmp(cmd->name, "xread") || !strcmp(cmd->name, "xreadgroup");
-    if (cmd->first_key <= 0 && !special) {
-        bndr_add_error(c, "ERR The command has no key arguments");
-        return;
-    }
-    if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
-        bndr_add_error(c, "ERR Invalid number of arguments specified for command");
-        return;
-    }
-    int first = cmd->first_key, last = cmd->last_key, step = cmd->step;
-    if (!strcmp(cmd->name, "eval") || !strcmp(cmd->name, "evalsha") ||
-        !strcmp(cmd->name, "eval_ro") || !strcmp(cmd->name, "evalsha_ro") ||
-        !strcmp(cmd->name, "fcall") || !strcmp(cmd->name, "fcall_ro")) {
-        long long nk;
-        if (bndr_parse_ll(argv[2].p, argv[2].n, &nk) < 0 || nk < 0 || nk > argc - 3) {
-            bndr_add_error(c, "ERR Invalid arguments specified for command");
-            return;
-        }
-        first = 3, last = 2 + (int)nk, step = 1;
-        if (nk == 0)
-            first = 0;
-    } else if (!strcmp(cmd->name, "xread") || !strcmp(cmd->name, "xreadgroup")) {
-        first = 0;
-        for (int i = 1; i < argc; i++)
-            if (bndr_argeq(&argv[i], "streams") && (argc - i - 1) % 2 == 0 && argc - i - 1 > 0) {
-                first = i + 1, last = i + (argc - i - 1) / 2, step = 1;
-                break;
-            }
-    } else if (last < 0) {
-        last = argc + last;
-    }
-    if (first <= 0 || first > last || first >= argc) {
-        bndr_add_error(c, "ERR The command has no key arguments");
-        return;
-    }
-    if (last >= argc)
-        last = argc - 1;
+    size_t h = bndr_add_deferred_len(c);
     long n = 0;
-    for (int i = first; i <= last; i += step)
-        n++;
-    bndr_add_array(c, n);
-    for (int i = first; i <= last; i += step)
-        bndr_add_bulk(c, argv[i].p, argv[i].n);
+    for (size_t i = 0; i < bndr_cmd_count; i++) {
+        const char *name = bndr_cmd_table[i].name;
+        n += bndr_meta_info(c, name, strlen(name)) == 0;
+    }
+    bndr_set_deferred_len(c, h, n, '*');
 }
 
 void bndr_cmd_command(struct bndr_client *c)
 {
     if (c->argc == 1) {
-        bndr_add_array(c, (long)bndr_cmd_count);
-        for (size_t i = 0; i < bndr_cmd_count; i++)
-            command_info(c, &bndr_cmd_table[i]);
+        command_info_all(c);
         return;
     }
     struct bndr_arg *sub = &c->argv[1];
@@ -1229,35 +1123,24 @@ void bndr_cmd_command(struct bndr_client *c)
         bndr_set_deferred_len(c, h, n, '*');
     } else if (bndr_argeq(sub, "info")) {
         if (c->argc == 2) {
-            bndr_add_array(c, (long)bndr_cmd_count);
-            for (size_t i = 0; i < bndr_cmd_count; i++)
-                command_info(c, &bndr_cmd_table[i]);
+            command_info_all(c);
             return;
         }
         bndr_add_array(c, c->argc - 2);
-        for (int i = 2; i < c->argc; i++) {
-            const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[i].p, c->argv[i].n);
-            if (cmd)
-                command_info(c, cmd);
-            else
-                bndr_add_null_array(c);
-        }
+        for (int i = 2; i < c->argc; i++)
+            if (bndr_meta_info(c, c->argv[i].p, c->argv[i].n) < 0)
+                bndr_add_null(c);
     } else if (bndr_argeq(sub, "docs")) {
-        if (c->argc == 2) {
-            bndr_add_map(c, (long)bndr_cmd_count);
-            for (size_t i = 0; i < bndr_cmd_count; i++)
-                command_doc(c, &bndr_cmd_table[i]);
-            return;
-        }
         size_t h = bndr_add_deferred_len(c);
         long n = 0;
-        for (int i = 2; i < c->argc; i++) {
-            const struct bndr_cmd *cmd = bndr_cmd_lookup(c->argv[i].p, c->argv[i].n);
-            if (cmd) {
-                command_doc(c, cmd);
-                n++;
+        if (c->argc == 2) { /* every command bunder answers */
+            for (size_t i = 0; i < bndr_cmd_count; i++) {
+                const char *name = bndr_cmd_table[i].name;
+                n += bndr_meta_docs(c, name, strlen(name)) == 0;
             }
         }
+        for (int i = 2; i < c->argc; i++)
+            n += bndr_meta_docs(c, c->argv[i].p, c->argv[i].n) == 0;
         bndr_set_deferred_len(c, h, n, '%');
     } else if (bndr_argeq(sub, "help") && c->argc == 2) {
         static const char *const h[] = {
@@ -1284,10 +1167,15 @@ void bndr_cmd_command(struct bndr_client *c)
             "    Prints this help.",
             NULL};
         add_help_lines(c, h);
-    } else if (bndr_argeq(sub, "getkeys") && c->argc >= 4) {
-        command_getkeys(c);
+    } else if (bndr_argeq(sub, "getkeys") || bndr_argeq(sub, "getkeysandflags")) {
+        int fl = bndr_argeq(sub, "getkeysandflags");
+        if (c->argc < 4) /* arity -4, as Redis */
+            bndr_add_errorf(c, "ERR wrong number of arguments for 'command|%s' command",
+                            fl ? "getkeysandflags" : "getkeys");
+        else
+            bndr_meta_getkeys(c, fl);
     } else {
-        bndr_sub_error(c, "COMMAND", "count list info docs getkeys help");
+        bndr_sub_error(c, "COMMAND", "count list info docs getkeys getkeysandflags help");
     }
 }
 

@@ -19,7 +19,7 @@ static const struct {
     {"acl", "cat deluser dryrun genpass getuser help list load log save setuser users whoami"},
     {"client", "caching getname getredir help id info kill list no-evict pause reply setname "
                "tracking trackinginfo unblock unpause"},
-    {"command", "count docs getkeys help info list"},
+    {"command", "count docs getkeys getkeysandflags help info list"},
     {"config", "get help resetstat rewrite set"},
     {"function", "delete dump flush help kill list load restore stats"},
     {"latency", "doctor graph help histogram history latest reset"},
@@ -27,7 +27,7 @@ static const struct {
     {"module", "help list load loadex unload"},
     {"object", "encoding freq help idletime refcount"},
     {"pubsub", "channels help numpat numsub shardchannels shardnumsub"},
-    {"script", "exists flush help kill load"},
+    {"script", "debug exists flush help kill load"},
     {"slowlog", "get help len reset"},
     {"xgroup", "create createconsumer delconsumer destroy help setid"},
     {"xinfo", "consumers groups help stream"},
