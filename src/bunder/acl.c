@@ -61,10 +61,35 @@ static int cat_index(const char *p, size_t n)
     return -1;
 }
 
+/* Calls f(name, arg) for the command and each subcommand bunder implements ("container|sub");
+ * stops at the first non-zero answer and returns it. */
+static int each_name(const struct bndr_cmd *cmd, int (*f)(const char *, size_t, void *), void *arg)
+{
+    int r = f(cmd->name, strlen(cmd->name), arg);
+    for (const char *p = cmd->subcmds; !r && p && *p;) {
+        size_t l = strcspn(p, " ");
+        char full[96];
+        int fl = snprintf(full, sizeof full, "%s|%.*s", cmd->name, (int)l, p);
+        r = f(full, (size_t)fl, arg);
+        p += l;
+        while (*p == ' ') p++;
+    }
+    return r;
+}
+
+static int meta_cat(const char *name, size_t n, void *cat)
+{
+    return bndr_meta_in_cat(name, n, (const char *)cat) == 1;
+}
+
+/* The ACL categories are Redis 7.0's (commands_meta.inc): a command is in a category when it or
+ * one of its subcommands is (bunder's permissions are per command). */
 static int cmd_in_cat(const struct bndr_cmd *cmd, int cat)
 {
     const char *name = cat_names[cat];
     const char *g = cmd->group;
+    if (bndr_meta_in_cat(cmd->name, strlen(cmd->name), name) >= 0)
+        return each_name(cmd, meta_cat, (void *)name);
     if (!strcmp(name, "read")) return (cmd->flags & BNDR_CMD_READONLY) != 0;
     if (!strcmp(name, "write")) return (cmd->flags & BNDR_CMD_WRITE) != 0;
     if (!strcmp(name, "admin") || !strcmp(name, "dangerous")) return (cmd->flags & BNDR_CMD_ADMIN) != 0;
@@ -580,11 +605,31 @@ void bndr_cmd_acl(struct bndr_client *c)
         }
         size_t h = bndr_add_deferred_len(c);
         long n = 0;
-        for (size_t i = 0; i < bndr_cmd_count; i++)
-            if (cmd_in_cat(&bndr_cmd_table[i], cat)) {
-                bndr_add_bulk_cstr(c, bndr_cmd_table[i].name);
+        for (size_t i = 0; i < bndr_cmd_count; i++) { /* as Redis: "container|sub" names too */
+            const struct bndr_cmd *cmd = &bndr_cmd_table[i];
+            if (bndr_meta_in_cat(cmd->name, strlen(cmd->name), cat_names[cat]) < 0) {
+                if (cmd_in_cat(cmd, cat)) {
+                    bndr_add_bulk_cstr(c, cmd->name);
+                    n++;
+                }
+                continue;
+            }
+            if (bndr_meta_in_cat(cmd->name, strlen(cmd->name), cat_names[cat]) == 1) {
+                bndr_add_bulk_cstr(c, cmd->name);
                 n++;
             }
+            for (const char *p = cmd->subcmds; p && *p;) {
+                size_t l = strcspn(p, " ");
+                char full[96];
+                int fl = snprintf(full, sizeof full, "%s|%.*s", cmd->name, (int)l, p);
+                if (bndr_meta_in_cat(full, (size_t)fl, cat_names[cat]) == 1) {
+                    bndr_add_bulk(c, full, (size_t)fl);
+                    n++;
+                }
+                p += l;
+                while (*p == ' ') p++;
+            }
+        }
         bndr_set_deferred_len(c, h, n, '*');
     } else if ((bndr_argeq(sub, "load") || bndr_argeq(sub, "save")) && c->argc == 2) {
         bndr_add_error(c, "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.");

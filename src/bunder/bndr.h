@@ -614,6 +614,7 @@ int bndr_meta_has(const char *name, size_t n);
 int bndr_meta_info(struct bndr_client *c, const char *name, size_t n);
 int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n);
 void bndr_meta_getkeys(struct bndr_client *c, int with_flags);
+int bndr_meta_in_cat(const char *name, size_t n, const char *cat); /* ACL category; -1 no row */
 int bndr_data_getkeys(const char *name, int argc, const struct bndr_arg *argv, int *pos, int cap);
 /* cmd_dump.c: Redis' CRC64 (Jones), as DUMP payloads carry it */
 uint64_t bndr_crc64(uint64_t crc, const void *p, size_t n);

@@ -243,6 +243,24 @@ int bndr_meta_info(struct bndr_client *c, const char *name, size_t n)
     return 0;
 }
 
+/* 1 when the command or "container|sub" is in ACL category cat ("admin", no '@'), 0 when not,
+ * -1 when bunder does not have it. */
+int bndr_meta_in_cat(const char *name, size_t n, const char *cat)
+{
+    const char *p = info_of(name, n);
+    if (!p)
+        return -1;
+    const char *set = child(p, 6);
+    size_t cl = strlen(cat);
+    for (long long i = 0; set && i < hdr(set); i++) {
+        size_t tn;
+        const char *t = text(child(set, i), &tn);
+        if (tn == cl + 1 && t[0] == '@' && !strncasecmp(t + 1, cat, cl))
+            return 1;
+    }
+    return 0;
+}
+
 /* Writes "fullname" then the docs map (COMMAND DOCS' pair); -1 when bunder lacks the command. */
 int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n)
 {

@@ -160,6 +160,18 @@ test('COMMAND GETKEYS and GETKEYSANDFLAGS equal redis-server\'s; COMMAND COUNT, 
     assert.equal(parse(await p.bc.str('COMMAND'))[0].v.length, bc);
     assert.equal(parse(await p.bc.str('COMMAND', 'INFO'))[0].v.length, bc);
 
+    // ACL CAT <category>: Redis' categories (the metadata's), subcommands by their full names
+    const cats = (await p.rc.str('ACL', 'CAT')).split('\r\n').filter((l, i) => i % 2 === 0 && i > 0);
+    assert.deepEqual((await p.bc.str('ACL', 'CAT')).split('\r\n').filter((l, i) => i % 2 === 0 && i > 0).sort(), [...cats].sort());
+    let total = 0;
+    for (const cat of cats) {
+      const members = async (c) => (await c.str('ACL', 'CAT', cat)).split('\r\n').filter((l, i) => i % 2 === 0 && i > 0);
+      const [r, b] = [(await members(p.rc)).filter((n) => !EXCLUDED.test(n)).sort(), (await members(p.bc)).filter((n) => !EXCLUDED.test(n)).sort()];
+      assert.deepEqual(b, r, `ACL CAT ${cat}`);
+      total += r.length;
+    }
+    console.log(`# ACL CAT: ${cats.length} categories, ${total} members equal redis-server's`);
+
     // the generated rows and bunder's command table join by name: no command without its row,
     // no row without its command (except the excluded ones bunder does not answer)
     const inc = fs.readFileSync(path.join(SOURCE_DIR, 'src', 'bunder', 'commands_meta.inc'), 'utf8');
