@@ -88,13 +88,16 @@ static int project_of(const struct bb_http_request *req, const char **pid, size_
     return *plen ? 0 : BB_EAUTH;
 }
 
+/* A downstream's Access-Control-* headers are dropped: CORS is the gateway's (cors_answer, the
+ * project's allowed origins), so a function's own Access-Control-Allow-Origin neither widens it
+ * nor doubles the header (two values make a browser refuse the answer). */
 static int skip_response_header(const char *name)
 {
     static const char *const skip[] = {"Content-Length", "Connection",   "Transfer-Encoding",
                                        "Keep-Alive",     "X-Request-Id", "Content-Type"};
     for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
         if (!strcasecmp(name, skip[i])) return 1;
-    return 0;
+    return !strncasecmp(name, "Access-Control-", 15);
 }
 
 /* Copies one request header (when present) into the local header list. */
@@ -426,6 +429,7 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
         return;
     }
     size_t nh = 0;
+    cors_answer(req, res); /* the key-based form: the project's origins */
     char bearer[300];
     snprintf(bearer, sizeof bearer, "Bearer %s",
              p->rt->internal_token ? p->rt->internal_token : "");
@@ -882,6 +886,11 @@ static int cors_allows(struct platform *p, const char *project, const char *orig
     return ok;
 }
 
+void plat_gw_cors_answer(struct bb_http_request *req, struct bb_http_response *res)
+{
+    cors_answer(req, res);
+}
+
 static void cors_answer(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct platform *p = req->ctx;
@@ -896,6 +905,20 @@ static void cors_answer(struct bb_http_request *req, struct bb_http_response *re
     if (!cors_allows(p, req->identity.project_id, origin)) return;
     bb_http_set_header(res, "Access-Control-Allow-Origin", origin);
     bb_http_set_header(res, "Access-Control-Expose-Headers", "X-Request-Id");
+}
+
+#define GW_CORS_MAX_ASKED_HEADERS 1024
+
+/* "name, name, ..." of header-name characters, at most GW_CORS_MAX_ASKED_HEADERS bytes. */
+static int header_list_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > GW_CORS_MAX_ASKED_HEADERS) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == ',' ||
+              s[i] == ' '))
+            return 0;
+    return 1;
 }
 
 /* OPTIONS on the key-based routes. */
@@ -917,9 +940,16 @@ void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *r
     }
     bb_http_set_header(res, "Access-Control-Allow-Origin", origin);
     bb_http_set_header(res, "Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE");
-    bb_http_set_header(res, "Access-Control-Allow-Headers",
-                       "X-Bunbase-Client-Key, Authorization, Content-Type, Last-Event-ID, "
-                       "X-Request-Id");
+    static const char base_headers[] = "X-Bunbase-Client-Key, Authorization, Content-Type, "
+                                       "Last-Event-ID, X-Request-Id";
+    /* a function reads any header its page sends: the requested ones are allowed too (names
+     * only: a bounded list of header-name characters, else the fixed list) */
+    const char *asked = bb_http_header(req, "Access-Control-Request-Headers");
+    char allow[sizeof base_headers + GW_CORS_MAX_ASKED_HEADERS + 2];
+    snprintf(allow, sizeof allow, "%s", base_headers);
+    if (asked && !strncmp(req->path, "/v1/functions/", 14) && header_list_valid(asked))
+        snprintf(allow, sizeof allow, "%s, %s", base_headers, asked);
+    bb_http_set_header(res, "Access-Control-Allow-Headers", allow);
     bb_http_set_header(res, "Access-Control-Max-Age", "600");
     bb_http_reply(res, 204, NULL, NULL, 0);
 }

@@ -272,6 +272,9 @@ void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *re
 void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *res);
+/* CORS headers of a key-based answer (the key's project's allowed origins; nothing for the console
+ * form or a disallowed origin): GET /v1/project, the functions. */
+void plat_gw_cors_answer(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_cors_get(struct bb_http_request *req, struct bb_http_response *res);
 void plat_h_gw_cors_put(struct bb_http_request *req, struct bb_http_response *res);
 /* /v1/auth/project/... and /v1/projects/{projectId}/auth/...: forwarded to tenant-auth. */
@@ -336,7 +339,9 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
     PLAT_GW_OPT("/auth/project/password-reset"),                                                   \
     PLAT_GW_OPT("/auth/project/password-reset/confirm"),                                           \
     PLAT_GW_OPT("/auth/project/verify-email"), PLAT_GW_OPT("/auth/project/verify-email/confirm"), \
-    PLAT_GW_OPT("/auth/project/jwks.json")
+    PLAT_GW_OPT("/auth/project/jwks.json"),                                                        \
+    /* the key's project and its functions (the SDK's getProject() and functions.invoke) */         \
+    PLAT_GW_OPT("/project"), PLAT_GW_OPT("/functions/{name}")
 /* clang-format on */
 
 #endif

@@ -693,6 +693,7 @@ void plat_h_key_project(struct bb_http_request *req, struct bb_http_response *re
 {
     struct platform *p = req->ctx;
     const char *pid = req->identity.project_id;
+    plat_gw_cors_answer(req, res); /* a browser app on an allowed origin may ask */
     PGconn *c = plat_pg(p, res);
     if (!c) return;
     const char *prm[1] = {pid};
