@@ -3,8 +3,11 @@
  * HTTP (all BB_AUTH_INTERNAL; served on the gateway's router, or on our own listener when
  * BUNBASE_BUNDER_MANAGER_ADDR is set):
  *   GET|PUT|POST|DELETE /kv/{projectId}/kv/{key}   raw bytes; key percent-decoded (any bytes);
- *                                                   PUT/POST ?ttl=<seconds> sets an expiry
- *   GET /kv/{projectId}/keys?pattern=  (and /kv/{projectId}/kv)   JSON array of keys
+ *                                                   PUT/POST ?ttl=<seconds> sets an expiry;
+ *                                                   GET ?meta=1: {"key","type","ttl_ms"}
+ *   POST /kv/{projectId}/kv/{key}/incr              INCRBY, body {"by":n} optional: {"value"}
+ *   GET /kv/{projectId}/keys?pattern=  (and /kv/{projectId}/kv)   JSON array of keys;
+ *                                                   &meta=1: [{"key","type","ttl_ms"}]
  *   GET /kv/{projectId}/health                      starts the child if needed, PINGs it
  *   GET /kv/{projectId}/subscribe                   SSE: event "connected", then "change"
  *                                                   {"op":"set"|"delete","key","value"(base64)}
@@ -19,7 +22,8 @@
  * Every operation runs on a worker thread: acquire the child (bmgr_acquire_blocking), take a
  * cached blocking connection, one command, release. A connection error (the child just died) is
  * retried twice after a short pause, which waits for the restarted child; all operations are
- * idempotent (GET, SET of the same value, DEL, KEYS, PING).
+ * idempotent (GET, SET of the same value, DEL, KEYS, PING) — but INCRBY, which is retried only
+ * when it was never sent.
  */
 #include "bmgr_internal.h"
 #include "bb_config.h"
@@ -87,6 +91,10 @@ static void res_child_error(struct bmgr_result *res, const char *msg)
         res_error(res, 507, "insufficient_storage", "project memory limit reached");
     else if (strncmp(msg, "WRONGTYPE", 9) == 0)
         res_error(res, 409, "wrong_type", "the key holds another type of value");
+    else if (strstr(msg, "not an integer"))
+        res_error(res, 409, "not_integer", msg); /* INCR of a value that is no integer */
+    else if (strstr(msg, "would overflow"))
+        res_error(res, 400, "overflow", msg);
     else
         res_error(res, 502, "upstream_error", msg);
 }
@@ -158,13 +166,32 @@ static void on_sub_close(struct bb_sse *sse, void *arg)
 
 /* ------------------------------------------------------------------ operations */
 
+/* META and KEYS_META run in the child as one script (atomic: no key expires between its TYPE and
+ * its PTTL): flat arrays of type, pttl (META) or key, type, pttl per key (KEYS_META). */
+static const char meta_script[] =
+    "return {redis.call('TYPE', KEYS[1]).ok, redis.call('PTTL', KEYS[1])}";
+static const char keys_meta_script[] =
+    "local ks = redis.call('KEYS', ARGV[1]) local o = {} "
+    "for i = 1, #ks do local k = ks[i] o[#o+1] = k "
+    "o[#o+1] = redis.call('TYPE', k).ok o[#o+1] = redis.call('PTTL', k) end return o";
+
+/* {"key","type","ttl_ms"} from a TYPE and a PTTL reply (-1: no expiry, null) */
+static json_t *meta_json(const struct bmgr_reply *k, const struct bmgr_reply *t,
+                         const struct bmgr_reply *pttl)
+{
+    json_t *ttl = pttl->type == BMGR_R_INT && pttl->integer >= 0 ? json_integer(pttl->integer)
+                                                                 : json_null();
+    return json_pack("{s:o,s:s%,s:o}", "key", key_json(k->str, k->len), "type",
+                     t->str ? t->str : "", t->str ? t->len : 0, "ttl_ms", ttl);
+}
+
 void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *res)
 {
     memset(res, 0, sizeof *res);
     struct bmgr_lease lease = {0};
     struct bmgr_reply r = {0};
     const char *argv[5] = {"PING", NULL, NULL, NULL, NULL};
-    size_t lens[5] = {0, 0, 0, 0, 0}, argc = 1;
+    size_t lens[5] = {0, 0, 0, 0, 0}, argc = 1, max_elems = BMGR_MAX_LIST;
     char ttl[24];
     switch (op->kind) {
     case BMGR_OP_GET:
@@ -187,6 +214,21 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
         break;
     case BMGR_OP_HEALTH: argv[0] = "PING", argc = 1; break;
     case BMGR_OP_DROP: argv[0] = "FLUSHALL", argc = 1; break;
+    case BMGR_OP_INCR:
+        snprintf(ttl, sizeof ttl, "%lld", op->by);
+        argv[0] = "INCRBY", argv[1] = op->key, lens[1] = op->key_len;
+        argv[2] = ttl, lens[2] = strlen(ttl), argc = 3;
+        break;
+    case BMGR_OP_META:
+        argv[0] = "EVAL", argv[1] = meta_script, lens[1] = sizeof meta_script - 1;
+        argv[2] = "1", lens[2] = 1, argv[3] = op->key, lens[3] = op->key_len, argc = 4;
+        break;
+    case BMGR_OP_KEYS_META:
+        argv[0] = "EVAL", argv[1] = keys_meta_script, lens[1] = sizeof keys_meta_script - 1;
+        argv[2] = "0", lens[2] = 1, argv[3] = op->pattern ? op->pattern : "*";
+        lens[3] = op->pattern ? op->pattern_len : 1, argc = 4;
+        max_elems = 3 * (size_t)BMGR_MAX_LIST; /* the same bound on keys as KEYS */
+        break;
     }
     lens[0] = strlen(argv[0]);
     int rc = 0;
@@ -198,9 +240,11 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
         rc = bmgr_acquire_blocking(m, op->project, &lease);
         if (rc) break;
         struct bmgr_rc *c = NULL;
+        int sent = 0;
         rc = bmgr_conn_get(m, &lease, &c);
         if (rc == 0) {
-            rc = bmgr_rc_command(c, argc, argv, lens, m->cfg.max_value + 1024, BMGR_MAX_LIST, &r);
+            sent = 1;
+            rc = bmgr_rc_command(c, argc, argv, lens, m->cfg.max_value + 1024, max_elems, &r);
             if (rc == 0 && op->kind == BMGR_OP_DROP && r.type != BMGR_R_ERROR) {
                 /* FLUSHALL is logged; the rewrite leaves no old value in the AOF */
                 const char *a2[1] = {"BGREWRITEAOF"};
@@ -213,6 +257,8 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
             bmgr_conn_put(m, &lease, c, rc != 0);
         }
         if (rc == 0 || rc == BB_ETOOBIG || rc == BB_ENOMEM) break;
+        /* INCRBY is not idempotent: once sent, the child may have applied it — never twice */
+        if (sent && op->kind == BMGR_OP_INCR) break;
         bmgr_release(m, &lease);
         bb_warn(MOD, "child_io_failed project=%s error=\"%s\" attempt=%d", op->project,
                 bb_strerror(rc), attempt + 1);
@@ -264,6 +310,36 @@ void bmgr_op_run(struct bmgr *m, const struct bmgr_op *op, struct bmgr_result *r
         res_json(res, 200, json_pack("{s:s,s:s}", "status", "dropped", "project_id", op->project));
         bb_info(MOD, "project_dropped project=%s", op->project);
         break;
+    case BMGR_OP_INCR:
+        if (r.type == BMGR_R_INT) {
+            char num[24];
+            int n = snprintf(num, sizeof num, "%lld", r.integer);
+            res_json(res, 200, json_pack("{s:I}", "value", (json_int_t)r.integer));
+            publish(m, op->project, "set", op->key, op->key_len, num, (size_t)n);
+        } else {
+            res_error(res, 502, "upstream_error", "unexpected answer to INCRBY");
+        }
+        break;
+    case BMGR_OP_META:
+        if (r.type != BMGR_R_ARRAY || r.n != 2 || r.elems[0].type != BMGR_R_BULK) {
+            res_error(res, 502, "upstream_error", "unexpected answer to the metadata script");
+        } else if (!strcmp(r.elems[0].str, "none") ||
+                   (r.elems[1].type == BMGR_R_INT && r.elems[1].integer == -2)) {
+            res_error(res, 404, "not_found", "key not found");
+        } else {
+            struct bmgr_reply k = {.type = BMGR_R_BULK, .str = (char *)op->key, .len = op->key_len};
+            res_json(res, 200, meta_json(&k, &r.elems[0], &r.elems[1]));
+        }
+        break;
+    case BMGR_OP_KEYS_META: {
+        json_t *a = json_array();
+        for (size_t i = 0; a && r.type == BMGR_R_ARRAY && i + 2 < r.n; i += 3)
+            if (r.elems[i].type == BMGR_R_BULK && r.elems[i + 1].type == BMGR_R_BULK &&
+                strcmp(r.elems[i + 1].str, "none") != 0)
+                json_array_append_new(a, meta_json(&r.elems[i], &r.elems[i + 1], &r.elems[i + 2]));
+        res_json(res, 200, a);
+        break;
+    }
     case BMGR_OP_HEALTH: {
         json_t *child = bmgr_slot_json(m, op->project);
         res_json(res, 200,
@@ -311,17 +387,16 @@ static const char *req_project(struct bb_http_request *req, struct bb_http_respo
 }
 
 #define BMGR_MAX_TTL_S 3153600000LL /* 100 years */
+#define BMGR_MAX_INCR_BODY 1024 /* {"by": <integer>}: fixed, not a knob (413 beyond) */
 
-static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
+/* The request's decoded key (malloc'd, caller frees) and its length, or NULL after answering. */
+static char *req_key(struct bb_http_request *req, struct bb_http_response *res, size_t *len)
 {
-    struct bmgr *m = req->ctx;
-    const char *project = req_project(req, res);
-    if (!project) return;
     const struct bb_route_param *kp = raw_param(req, "key");
     char *key = malloc(BMGR_MAX_KEY);
     if (!key) {
         bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
+        return NULL;
     }
     long klen = kp ? bb_pct_decode(kp->value, kp->value_len, key, BMGR_MAX_KEY, 0) : BB_EINVAL;
     if (klen <= 0) {
@@ -329,10 +404,31 @@ static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
                                    klen == BB_ETOOBIG ? "key longer than 8192 bytes"
                                                       : "key must be non-empty and percent-encoded");
         free(key);
-        return;
+        return NULL;
     }
-    struct bmgr_op op = {.project = project, .key = key, .key_len = (size_t)klen};
-    if (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD")) op.kind = BMGR_OP_GET;
+    *len = (size_t)klen;
+    return key;
+}
+
+/* ?meta=1 (or true): the answer is the key's metadata instead of its value */
+static int want_meta(struct bb_http_request *req)
+{
+    char v[8];
+    const char *q = bb_http_query(req, "meta", v, sizeof v);
+    return q && (!strcmp(q, "1") || !strcmp(q, "true"));
+}
+
+static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    size_t klen;
+    char *key = req_key(req, res, &klen);
+    if (!key) return;
+    struct bmgr_op op = {.project = project, .key = key, .key_len = klen};
+    if (!strcmp(req->method, "GET") || !strcmp(req->method, "HEAD"))
+        op.kind = want_meta(req) ? BMGR_OP_META : BMGR_OP_GET;
     else if (!strcmp(req->method, "DELETE")) op.kind = BMGR_OP_DEL;
     else {
         op.kind = BMGR_OP_SET;
@@ -361,6 +457,41 @@ static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
     send_result(res, &r);
 }
 
+/* POST /kv/{projectId}/kv/{key}/incr, body empty or {"by": <integer>} (default 1) */
+static void handle_incr(struct bb_http_request *req, struct bb_http_response *res)
+{
+    struct bmgr *m = req->ctx;
+    const char *project = req_project(req, res);
+    if (!project) return;
+    long long by = 1;
+    if (req->body_len > 0) {
+        json_t *j = NULL;
+        char err[160];
+        json_t *b = NULL;
+        if (bb_json_parse((const char *)req->body, req->body_len, 4, &j, err, sizeof err) != 0 ||
+            !json_is_object(j) ||
+            ((b = json_object_get(j, "by")) && !json_is_integer(b))) {
+            json_decref(j);
+            bb_http_reply_error_status(res, 400, "invalid_body",
+                                       "body: empty or {\"by\": <integer>}");
+            return;
+        }
+        if (b) by = (long long)json_integer_value(b);
+        json_decref(j);
+    }
+    size_t klen;
+    char *key = req_key(req, res, &klen);
+    if (!key) return;
+    struct bmgr_op op = {.kind = BMGR_OP_INCR, .project = project, .key = key, .key_len = klen,
+                         .by = by};
+    struct bmgr_result r;
+    bmgr_ref(m);
+    bmgr_op_run(m, &op, &r);
+    bmgr_unref(m);
+    free(key);
+    send_result(res, &r);
+}
+
 static void handle_keys(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct bmgr *m = req->ctx;
@@ -373,7 +504,8 @@ static void handle_keys(struct bb_http_request *req, struct bb_http_response *re
                                    "pattern must be percent-encoded and at most 1024 bytes");
         return;
     }
-    struct bmgr_op op = {.kind = BMGR_OP_KEYS, .project = project};
+    struct bmgr_op op = {.kind = want_meta(req) ? BMGR_OP_KEYS_META : BMGR_OP_KEYS,
+                         .project = project};
     if (p && p[0]) op.pattern = p, op.pattern_len = strlen(p);
     struct bmgr_result r;
     bmgr_ref(m);
@@ -456,6 +588,8 @@ static const struct bb_route kv_routes_tpl[] = {
     {"PUT", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
     {"POST", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
     {"DELETE", KV_PATTERN, handle_kv, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, KV_PATTERN},
+    {"POST", KV_PATTERN "/incr", handle_incr, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0,
+     KV_PATTERN "/incr"},
     {"GET", "/kv/{projectId}/keys", handle_keys, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, NULL},
     {"GET", "/kv/{projectId}/kv", handle_keys, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, NULL},
     {"GET", "/kv/{projectId}/health", handle_project_health, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0,
@@ -626,7 +760,9 @@ int bmgr_api_start(struct bmgr *m, char *err, size_t errcap)
     if (!kv) return BB_ENOMEM;
     memcpy(kv, kv_routes_tpl, sizeof kv_routes_tpl);
     for (size_t i = 0; i < NKV; i++)
-        if (!strcmp(kv[i].method, "PUT") || !strcmp(kv[i].method, "POST"))
+        if (kv[i].handler == handle_incr)
+            kv[i].max_body = BMGR_MAX_INCR_BODY;
+        else if (!strcmp(kv[i].method, "PUT") || !strcmp(kv[i].method, "POST"))
             kv[i].max_body = (size_t)m->cfg.max_value;
     m->routes = kv;
     /* on the gateway, or on our own listener when BUNBASE_BUNDER_MANAGER_ADDR is set */

@@ -359,7 +359,19 @@ void bmgr_api_stop(struct bmgr *m);
 
 /* DROP: every key of the project removed (FLUSHALL) and the AOF rewritten, so the data is gone
  * from disk too (the project was deleted). */
-enum bmgr_op_kind { BMGR_OP_GET, BMGR_OP_SET, BMGR_OP_DEL, BMGR_OP_KEYS, BMGR_OP_HEALTH, BMGR_OP_DROP };
+/* INCR: INCRBY key by, answered {"value"}. META: {"key","type","ttl_ms"} of one key (404 missing);
+ * KEYS_META: the listing as [{"key","type","ttl_ms"}] — both one atomic script in the child. */
+enum bmgr_op_kind {
+    BMGR_OP_GET,
+    BMGR_OP_SET,
+    BMGR_OP_DEL,
+    BMGR_OP_KEYS,
+    BMGR_OP_HEALTH,
+    BMGR_OP_DROP,
+    BMGR_OP_INCR,
+    BMGR_OP_META,
+    BMGR_OP_KEYS_META
+};
 
 struct bmgr_op {
     enum bmgr_op_kind kind;
@@ -371,6 +383,7 @@ struct bmgr_op {
     const char *pattern; /* KEYS; NULL = "*" */
     size_t pattern_len;
     long long ttl_s;     /* SET: > 0 = expires after this many seconds (SET … EX) */
+    long long by;        /* INCR: the increment */
 };
 
 struct bmgr_result {

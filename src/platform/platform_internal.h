@@ -330,7 +330,7 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
     PLAT_GW_OPT("/database/documents/query"), PLAT_GW_OPT("/database/documents/query/subscribe"),  \
     PLAT_GW_OPT("/database/documents/{collection}"),                                               \
     PLAT_GW_OPT("/database/documents/{collection}/{id}"), PLAT_GW_OPT("/database/batch"),          \
-    PLAT_GW_OPT("/kv"), PLAT_GW_OPT("/kv/{key}"),                                                  \
+    PLAT_GW_OPT("/kv"), PLAT_GW_OPT("/kv/{key}"), PLAT_GW_OPT("/kv/{key}/incr"),                   \
     /* the end users' routes (tenant-auth), which browser apps call with their pk_ too */          \
     PLAT_GW_OPT("/auth/project/register"), PLAT_GW_OPT("/auth/project/login"),                     \
     PLAT_GW_OPT("/auth/project/anonymous"), PLAT_GW_OPT("/auth/project/refresh"),                  \

@@ -144,6 +144,37 @@ test('keys with spaces, slashes and any bytes (HTTP percent-encoded, RPC, RESP)'
   assert.deepEqual(list, ['a/b/c']);
 });
 
+test('incr and metadata over HTTP and the ProxyKV RPC (same routes, same answers)', async () => {
+  const u = `${kvUrl(mgr, 'p3', 'n/1')}/incr`;
+  let r = await httpRequest(u, { method: 'POST', headers: mgr.auth });
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(r.json(), { value: 1 });
+  r = await httpRequest(u, { method: 'POST', headers: mgr.auth, body: 'x'.repeat(2000) });
+  assert.equal(r.status, 413, 'the incr body is bounded');
+  const rpc = await RpcClient.connect(mgr.rpc);
+  try {
+    let x = await rpc.kv(mgr.token, 'POST', 'p3', '/kv/n%2F1/incr', '{"by":9}');
+    assert.equal(x.status, 200, x.body.toString());
+    assert.deepEqual(JSON.parse(x.body), { value: 10 });
+    x = await rpc.kv(mgr.token, 'GET', 'p3', '/kv/n%2F1?meta=1');
+    assert.deepEqual(JSON.parse(x.body), { key: 'n/1', type: 'string', ttl_ms: null });
+    x = await rpc.kv(mgr.token, 'GET', 'p3', '/keys?pattern=n*&meta=1');
+    assert.deepEqual(JSON.parse(x.body), [{ key: 'n/1', type: 'string', ttl_ms: null }]);
+  } finally { rpc.close(); }
+  // other types show as they are; a missing key's metadata is 404
+  const c = await respFor(mgr, 'p3');
+  await c.call('RPUSH', 'li', 'a');
+  await c.call('PEXPIRE', 'li', '50000');
+  c.close();
+  r = await httpRequest(`${kvUrl(mgr, 'p3', 'li')}?meta=1`, { headers: mgr.auth });
+  assert.equal(r.json().type, 'list');
+  assert.ok(r.json().ttl_ms > 40000 && r.json().ttl_ms <= 50000, r.text);
+  r = await httpRequest(`${kvUrl(mgr, 'p3', 'li')}/incr`, { method: 'POST', headers: mgr.auth });
+  assert.equal(r.status, 409, r.text);
+  r = await httpRequest(`${kvUrl(mgr, 'p3', 'gone')}?meta=1`, { headers: mgr.auth });
+  assert.equal(r.status, 404, r.text);
+});
+
 test('malformed paths, project ids and payloads get 4xx, never a crash', async () => {
   const h = mgr.auth;
   // raw bytes on the wire (a URL object would resolve the dot segments before sending)
