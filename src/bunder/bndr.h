@@ -605,9 +605,6 @@ void bndr_block_generic(struct bndr_client *c, struct bndr_arg *keys, int nkeys,
                         uint64_t timeout_ms);
 int bndr_block_retry(struct bndr_client *c);
 void bndr_block_free(struct bndr_client *c);
-/* cmd_sort.c: COMMAND GETKEYS of the data commands with movable keys (numkeys, STORE): argv
- * positions in pos; -1 when name is not one of them, 0 when the arguments name no key, -2 for
- * the shard pub/sub commands (channels are no keys for GETKEYS). */
 /* cmd_meta.c: Redis 7.0's command metadata (commands_meta.inc): COMMAND INFO / DOCS of a
  * command or "container|sub" bunder answers (-1: none), COMMAND GETKEYS[ANDFLAGS] */
 int bndr_meta_has(const char *name, size_t n);
@@ -615,7 +612,6 @@ int bndr_meta_info(struct bndr_client *c, const char *name, size_t n);
 int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n);
 void bndr_meta_getkeys(struct bndr_client *c, int with_flags);
 int bndr_meta_in_cat(const char *name, size_t n, const char *cat); /* ACL category; -1 no row */
-int bndr_data_getkeys(const char *name, int argc, const struct bndr_arg *argv, int *pos, int cap);
 /* cmd_dump.c: Redis' CRC64 (Jones), as DUMP payloads carry it */
 uint64_t bndr_crc64(uint64_t crc, const void *p, size_t n);
 /* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */
