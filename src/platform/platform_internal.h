@@ -315,6 +315,7 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
     {"GET", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_READ},              \
     {"PUT", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},             \
     {"POST", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},            \
+    {"POST", PFX "/kv/{key}/incr", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE},       \
     {"DELETE", PFX "/kv/{key}", plat_h_gw_kv, AUTH, BB_ROUTE_POOL, 0, RES_KV, ACT_WRITE}
 /* CORS preflights of the key-based routes (public: a preflight carries no credential) */
 #define PLAT_GW_OPT(PATH)                                                                          \

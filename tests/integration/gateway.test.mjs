@@ -387,6 +387,68 @@ function documentsSuite(name, setup) {
         r = await api(G, 'GET', `/v1/kv/${pct('a/b/c')}`, { key: ctx.q2.sk });
         assert.equal(r.status, 404, r.text);
       });
+
+      test('KV incr and key metadata: both forms, read/write rights, errors with their status', async () => {
+        const { G, p, owner, viewer, member } = ctx;
+        const ck = pct('ctr/1 x');
+        // incr: key-based with sk_, by default 1, {"by":n} after; the console form for a member
+        let r = await api(G, 'POST', `/v1/kv/${ck}/incr`, { key: p.sk });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.json, { value: 1 });
+        r = await api(G, 'POST', `/v1/kv/${ck}/incr`, { key: p.sk, body: { by: 41 } });
+        assert.deepEqual(r.json, { value: 42 }, r.text);
+        r = await api(G, 'POST', `/v1/projects/${p.id}/kv/${ck}/incr`, { token: member.access, body: { by: -2 } });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.json, { value: 40 });
+        // incr is a write: a viewer and a pk_ are refused; meta is a read: a viewer may
+        r = await api(G, 'POST', `/v1/projects/${p.id}/kv/${ck}/incr`, { token: viewer.access });
+        assert.equal(r.status, 403, r.text);
+        r = await api(G, 'POST', `/v1/kv/${ck}/incr`, { key: p.pk });
+        assert.equal(r.status, 403, r.text);
+        r = await httpRequest(`${G}/v1/kv/${ck}`, { headers: { 'X-Bunbase-Client-Key': p.sk } });
+        assert.equal(r.text, '40');
+        // errors: not an integer (Redis' text), overflow, a bad body
+        await httpRequest(`${G}/v1/kv/word`, { method: 'PUT', headers: { 'X-Bunbase-Client-Key': p.sk }, body: 'abc' });
+        r = await api(G, 'POST', '/v1/kv/word/incr', { key: p.sk });
+        assert.equal(r.status, 409, r.text);
+        assert.equal(r.code, 'not_integer');
+        assert.match(r.json.error.message || r.json.message || r.text, /value is not an integer or out of range/);
+        await httpRequest(`${G}/v1/kv/max`, { method: 'PUT', headers: { 'X-Bunbase-Client-Key': p.sk }, body: '9223372036854775807' });
+        r = await api(G, 'POST', '/v1/kv/max/incr', { key: p.sk });
+        assert.equal(r.status, 400, r.text);
+        assert.equal(r.code, 'overflow');
+        for (const body of ['{"by":1.5}', '{"by":"2"}', '[1]', 'nope']) {
+          r = await httpRequest(`${G}/v1/kv/${ck}/incr`, { method: 'POST', headers: { 'X-Bunbase-Client-Key': p.sk, 'Content-Type': 'application/json' }, body });
+          assert.equal(r.status, 400, `${body}: ${r.text}`);
+        }
+        r = await httpRequest(`${G}/v1/kv/${ck}`, { headers: { 'X-Bunbase-Client-Key': p.sk } });
+        assert.equal(r.text, '40', 'refused increments changed nothing');
+        // metadata of one key: type, ttl_ms (null without expiry), 404 when missing
+        await httpRequest(`${G}/v1/kv/temp?ttl=100`, { method: 'PUT', headers: { 'X-Bunbase-Client-Key': p.sk }, body: 't' });
+        r = await api(G, 'GET', `/v1/kv/${ck}?meta=1`, { key: p.sk });
+        assert.equal(r.status, 200, r.text);
+        assert.deepEqual(r.json, { key: 'ctr/1 x', type: 'string', ttl_ms: null });
+        r = await api(G, 'GET', `/v1/projects/${p.id}/kv/temp?meta=1`, { token: viewer.access });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.type, 'string');
+        assert.ok(r.json.ttl_ms > 90000 && r.json.ttl_ms <= 100000, r.text);
+        r = await api(G, 'GET', '/v1/kv/missing?meta=1', { key: p.sk });
+        assert.equal(r.status, 404, r.text);
+        r = await api(G, 'GET', '/v1/kv/temp?meta=1', { key: p.pk });
+        assert.equal(r.status, 403, r.text);
+        // the listing with metadata, bounded by the pattern
+        r = await api(G, 'GET', `/v1/kv?pattern=${pct('t*')}&meta=1`, { key: p.sk });
+        assert.equal(r.status, 200, r.text);
+        assert.equal(r.json.length, 1, r.text);
+        assert.equal(r.json[0].key, 'temp');
+        assert.equal(r.json[0].type, 'string');
+        assert.ok(r.json[0].ttl_ms > 90000, r.text);
+        r = await api(G, 'GET', `/v1/projects/${p.id}/kv?pattern=${pct('ctr*')}&meta=1`, { token: owner.access });
+        assert.deepEqual(r.json, [{ key: 'ctr/1 x', type: 'string', ttl_ms: null }]);
+        // the plain listing is unchanged
+        r = await api(G, 'GET', `/v1/kv?pattern=${pct('ctr*')}`, { key: p.sk });
+        assert.deepEqual(r.json, ['ctr/1 x']);
+      });
     }
   });
 }
