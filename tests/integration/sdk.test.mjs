@@ -514,6 +514,30 @@ describe('bunbase-js', () => {
     await assert.rejects(createClient(base, proj.pk).kv.keys(), { status: 403 });
   });
 
+  test('kv: incr (default 1, by n, typed errors), meta, keys with {meta: true}', async () => {
+    const kv = admin.kv;
+    assert.equal(await kv.incr('hits/a'), 1);
+    assert.equal(await kv.incr('hits/a', 41), 42);
+    assert.equal(await kv.incr('hits/a', -2), 40);
+    assert.equal(await kv.get('hits/a'), '40');
+    await kv.set('hits/word', 'abc', { ttl: 100 });
+    await assert.rejects(kv.incr('hits/word'), (e) => e.status === 409 && e.code === 'not_integer' && /not an integer/.test(e.message));
+    await assert.rejects(kv.incr('hits/a', 1.5), TypeError);
+    await kv.set('hits/max', '9223372036854775807');
+    await assert.rejects(kv.incr('hits/max'), { status: 400, code: 'overflow' });
+    assert.deepEqual(await kv.meta('hits/a'), { key: 'hits/a', type: 'string', ttl_ms: null });
+    const m = await kv.meta('hits/word');
+    assert.equal(m.type, 'string');
+    assert.ok(m.ttl_ms > 90000 && m.ttl_ms <= 100000, JSON.stringify(m));
+    assert.equal(await kv.meta('hits/none'), null);
+    const list = await kv.keys('hits/*', { meta: true });
+    assert.deepEqual(list.map((k) => k.key).sort(), ['hits/a', 'hits/max', 'hits/word']);
+    assert.ok(list.every((k) => k.type === 'string'));
+    assert.equal(list.find((k) => k.key === 'hits/a').ttl_ms, null);
+    assert.deepEqual((await kv.keys('hits/a')), ['hits/a']);
+    await assert.rejects(createClient(base, proj.pk).kv.incr('hits/a'), { status: 403 });
+  });
+
   test('functions.invoke: JSON in and out, other methods and query, typed errors', async () => {
     const src = `export default { async fetch(req) {
       const u = new URL(req.url);

@@ -89,6 +89,12 @@ test('the packed types resolve and type-check a consumer (tsc --noEmit)', async 
       sub.unsubscribe();
       await bb.kv.set('k', 'v', { ttl: 60 });
       const bytes: Uint8Array | null = await bb.kv.get('k', { as: 'bytes' });
+      const n: number = await bb.kv.incr('c', 2);
+      const names: string[] = await bb.kv.keys('*');
+      const metas = await bb.kv.keys('*', { meta: true });
+      const m = await bb.kv.meta('k');
+      const ttl: number | null = m ? m.ttl_ms : metas[0].ttl_ms;
+      void [n, names, ttl, metas[0].type];
       const r = await bb.functions.invoke<{ message: string }>('hello', { name: 'x' });
       try { await posts.delete('p1'); } catch (e) { if (e instanceof BunBaseError) return e.status + (e.requestId ?? '').length; }
       return titles.length + (one ? 1 : 0) + (s ? 1 : 0) + user.id.length + (bytes?.length ?? 0) + r.message.length;

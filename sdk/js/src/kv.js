@@ -46,9 +46,28 @@ export class KV {
     return r !== null;
   }
 
-  /** The keys matching a glob (*, ?, […]; default every key). */
-  keys(pattern = '*') {
-    return this._c.request('GET', K, { query: { pattern }, responseType: 'json' });
+  /**
+   * Atomically adds `by` (an integer, default 1) to the integer stored at key (a missing key
+   * counts as 0) → the new value. A value that is no integer: BunBaseError 409 `not_integer`;
+   * past the 64-bit range: 400 `overflow`. Values beyond Number.MAX_SAFE_INTEGER lose precision.
+   */
+  async incr(key, by = 1) {
+    if (!Number.isSafeInteger(by)) throw new TypeError('kv.incr: by is an integer');
+    const r = await this._c.request('POST', `${keyPath(key)}/incr`, { body: { by }, responseType: 'json' });
+    return r.value;
+  }
+
+  /** A key's {key, type, ttl_ms} (ttl_ms: remaining milliseconds, null without expiry), or null. */
+  meta(key) {
+    return this._c.request('GET', keyPath(key), { query: { meta: 1 }, notFoundNull: true, responseType: 'json' });
+  }
+
+  /**
+   * The keys matching a glob (*, ?, […]; default every key). With {meta: true}: [{key, type,
+   * ttl_ms}] instead of names.
+   */
+  keys(pattern = '*', { meta = false } = {}) {
+    return this._c.request('GET', K, { query: { pattern, meta: meta ? 1 : undefined }, responseType: 'json' });
   }
 }
 KV.prototype.delete = KV.prototype.del;

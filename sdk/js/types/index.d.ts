@@ -243,7 +243,17 @@ export declare class KV {
   set(key: string | Uint8Array, value: string | Uint8Array | ArrayBuffer | Json, options?: { ttl?: number }): Promise<void>;
   del(key: string | Uint8Array): Promise<boolean>;
   delete(key: string | Uint8Array): Promise<boolean>;
-  keys(pattern?: string): Promise<string[]>;
+  incr(key: string | Uint8Array, by?: number): Promise<number>;
+  meta(key: string | Uint8Array): Promise<KeyMeta | null>;
+  keys(pattern?: string, options?: { meta?: false }): Promise<string[]>;
+  keys(pattern: string | undefined, options: { meta: true }): Promise<KeyMeta[]>;
+}
+
+/** A key's metadata: its Redis type and remaining time to live (null: no expiry). */
+export interface KeyMeta {
+  key: string;
+  type: 'string' | 'list' | 'hash' | 'set' | 'zset' | 'stream' | string;
+  ttl_ms: number | null;
 }
 
 export interface InvokeOptions {
