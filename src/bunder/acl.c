@@ -61,6 +61,27 @@ static int cat_index(const char *p, size_t n)
     return -1;
 }
 
+/* The keys of a command line as Redis' ACL checks them (the key specs and key procedures of
+ * Redis 7.0's metadata, cmd_meta.c); the command table's first/last/step when it has none.
+ * Returns the count; *pos allocated when > 0. */
+static int key_positions(const struct bndr_cmd *cmd, int argc, const struct bndr_arg *argv, int **pos)
+{
+    int n = bndr_meta_keys(argc, argv, pos);
+    if (n >= 0)
+        return n;
+    *pos = NULL;
+    if (cmd->first_key <= 0) return 0;
+    int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
+    *pos = bndr_malloc((size_t)(argc + 1) * sizeof **pos);
+    n = 0;
+    for (int i = cmd->first_key; i <= last && i < argc; i += cmd->step) (*pos)[n++] = i;
+    if (!n) {
+        bndr_free(*pos);
+        *pos = NULL;
+    }
+    return n;
+}
+
 /* Calls f(name, arg) for the command and each subcommand bunder implements ("container|sub");
  * stops at the first non-zero answer and returns it. */
 static int each_name(const struct bndr_cmd *cmd, int (*f)(const char *, size_t, void *), void *arg)
@@ -357,17 +378,20 @@ int bndr_acl_refuse(struct bndr_client *c, const struct bndr_cmd *cmd, char *msg
             snprintf(msg, cap, "NOPERM this user has no permissions to run the '%s' command", cmd->name);
         return 1;
     }
-    if (u->allkeys || cmd->first_key <= 0) return 0;
-    int last = cmd->last_key < 0 ? c->argc + cmd->last_key : cmd->last_key;
-    for (int i = cmd->first_key; i <= last && i < c->argc; i += cmd->step) {
+    if (u->allkeys) return 0;
+    int *pos, nk = key_positions(cmd, c->argc, c->argv, &pos);
+    for (int j = 0; j < nk; j++) {
+        const struct bndr_arg *k = &c->argv[pos[j]];
         int ok = 0;
-        for (int k = 0; k < u->nkeys && !ok; k++)
-            ok = bndr_glob(u->keys[k], strlen(u->keys[k]), c->argv[i].p, c->argv[i].n, 0);
+        for (int i = 0; i < u->nkeys && !ok; i++)
+            ok = bndr_glob(u->keys[i], strlen(u->keys[i]), k->p, k->n, 0);
         if (!ok) {
             snprintf(msg, cap, "NOPERM this user has no permissions to access one of the keys used as arguments");
+            bndr_free(pos);
             return 1;
         }
     }
+    bndr_free(pos);
     return 0;
 }
 
@@ -675,9 +699,9 @@ void bndr_cmd_acl(struct bndr_client *c)
             bndr_add_bulk(c, m, (size_t)l);
             return;
         }
-        int last = cmd->last_key < 0 ? argc + cmd->last_key : cmd->last_key;
-        for (int i = cmd->first_key; !u->allkeys && cmd->first_key > 0 && i <= last && i < argc; i += cmd->step) {
-            const struct bndr_arg *k = &c->argv[3 + i];
+        int *pos, nk = u->allkeys ? 0 : key_positions(cmd, argc, c->argv + 3, &pos);
+        for (int i = 0; i < nk; i++) {
+            const struct bndr_arg *k = &c->argv[3 + pos[i]];
             int ok = 0;
             for (int j = 0; j < u->nkeys && !ok; j++)
                 ok = bndr_glob(u->keys[j], strlen(u->keys[j]), k->p, k->n, 0);
@@ -685,9 +709,11 @@ void bndr_cmd_acl(struct bndr_client *c)
                 char m[400];
                 int l = snprintf(m, sizeof m, "This user has no permissions to access the '%.*s' key", (int)(k->n > 256 ? 256 : k->n), k->p);
                 bndr_add_bulk(c, m, (size_t)l);
+                bndr_free(pos);
                 return;
             }
         }
+        if (nk > 0) bndr_free(pos);
         bndr_add_ok(c);
     } else if (bndr_argeq(sub, "help") && c->argc == 2) {
         long n = 0;

@@ -612,6 +612,9 @@ int bndr_meta_info(struct bndr_client *c, const char *name, size_t n);
 int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n);
 void bndr_meta_getkeys(struct bndr_client *c, int with_flags);
 int bndr_meta_in_cat(const char *name, size_t n, const char *cat); /* ACL category; -1 no row */
+/* the key positions in argv (argv[0] the command) as Redis finds them (key specs, key procs):
+ * count (0: none) with *pos allocated (bndr_free), -1 when bunder has no such command */
+int bndr_meta_keys(int argc, const struct bndr_arg *argv, int **pos);
 /* cmd_dump.c: Redis' CRC64 (Jones), as DUMP payloads carry it */
 uint64_t bndr_crc64(uint64_t crc, const void *p, size_t n);
 /* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */

@@ -526,34 +526,33 @@ static int keys_by_proc(const char *name, int argc, const struct bndr_arg *argv,
     return -1; /* no procedure */
 }
 
-/* COMMAND GETKEYS / GETKEYSANDFLAGS <full-command> (c->argv[2..]), as Redis 7.0's
- * getKeysSubcommandImpl. */
-void bndr_meta_getkeys(struct bndr_client *c, int with_flags)
+/* The metadata of the command argv names (lookupCommand: a container's subcommand is argv[1]);
+ * NULL when bunder does not have it. */
+static const char *info_for_argv(int argc, const struct bndr_arg *argv)
 {
-    int argc = c->argc - 2;
-    const struct bndr_arg *argv = c->argv + 2;
     const struct meta_row *row;
     const char *sub;
     size_t subn;
-    const char *info = NULL;
     const struct bndr_cmd *cmd = NULL;
     if (!memchr(argv[0].p, '|', argv[0].n))
         cmd = resolve(argv[0].p, argv[0].n, &row, &sub, &subn);
-    if (cmd) {
-        info = row->info;
-        const char *subs = child(info, 9);
-        if (argc > 1 && subs && hdr(subs) > 0) { /* a container: the subcommand decides */
-            char full[128];
-            int fl = snprintf(full, sizeof full, "%s|%.*s", cmd->name,
-                              (int)(argv[1].n > 64 ? 64 : argv[1].n), argv[1].p);
-            info = argv[1].n <= 64 && bndr_meta_has(full, (size_t)fl) ? info_of(full, (size_t)fl)
-                                                                       : NULL;
-        }
-    }
-    if (!info) {
-        bndr_add_error(c, "ERR Invalid command specified");
-        return;
-    }
+    if (!cmd)
+        return NULL;
+    const char *subs = child(row->info, 9);
+    if (argc < 2 || !subs || !hdr(subs))
+        return row->info;
+    char full[128]; /* a container: the subcommand decides */
+    int fl = snprintf(full, sizeof full, "%s|%.*s", cmd->name,
+                      (int)(argv[1].n > 64 ? 64 : argv[1].n), argv[1].p);
+    return argv[1].n <= 64 ? info_of(full, (size_t)fl) : NULL;
+}
+
+/* getKeysFromCommandWithSpecs for argv (argv[0] the command): the key specs, else the key
+ * procedure. Returns the number of keys in keys (cap: argc * 4 + 4 entries), 0 for none, -1
+ * when the command has no key arguments at all, -2 for an arity mismatch. */
+static int extract_keys(const char *info, int argc, const struct bndr_arg *argv,
+                        struct keyref *keys, int cap)
+{
     size_t nn;
     const char *nm = text(child(info, 0), &nn);
     char name[64];
@@ -568,22 +567,56 @@ void bndr_meta_getkeys(struct bndr_client *c, int with_flags)
     }
     struct keyref probe[2];
     int has_proc = keys_by_proc(name, 1, argv, probe, 2) != -1; /* has a key procedure */
-    if (!has_proc && !has_keyspec) {
-        bndr_add_error(c, "ERR The command has no key arguments");
-        return;
-    }
-    if ((arity > 0 && arity != argc) || argc < -arity) {
-        bndr_add_error(c, "ERR Invalid number of arguments specified for command");
-        return;
-    }
-    int cap = argc * 4 + 4, n = -1; /* a few specs, each at most argc keys */
-    struct keyref *keys = bndr_malloc((size_t)cap * sizeof *keys);
+    if (!has_proc && !has_keyspec)
+        return -1;
+    if ((arity > 0 && arity != argc) || argc < -arity)
+        return -2;
+    int n = -1;
     if (has_keyspec && !has_var)
         n = keys_by_specs(info, arity, argc, argv, keys, cap);
     if (n < 0)
         n = has_proc ? keys_by_proc(name, argc, argv, keys, cap) : 0;
+    return n < 0 ? 0 : n;
+}
+
+int bndr_meta_keys(int argc, const struct bndr_arg *argv, int **pos)
+{
+    *pos = NULL;
+    const char *info = argc > 0 ? info_for_argv(argc, argv) : NULL;
+    if (!info)
+        return -1;
+    int cap = argc * 4 + 4;
+    struct keyref *keys = bndr_malloc((size_t)cap * sizeof *keys);
+    int n = extract_keys(info, argc, argv, keys, cap);
+    if (n > 0) {
+        *pos = bndr_malloc((size_t)n * sizeof **pos);
+        for (int i = 0; i < n; i++)
+            (*pos)[i] = keys[i].pos;
+    }
+    bndr_free(keys);
+    return n < 0 ? 0 : n;
+}
+
+/* COMMAND GETKEYS / GETKEYSANDFLAGS <full-command> (c->argv[2..]), as Redis 7.0's
+ * getKeysSubcommandImpl. */
+void bndr_meta_getkeys(struct bndr_client *c, int with_flags)
+{
+    int argc = c->argc - 2;
+    const struct bndr_arg *argv = c->argv + 2;
+    const char *info = info_for_argv(argc, argv);
+    if (!info) {
+        bndr_add_error(c, "ERR Invalid command specified");
+        return;
+    }
+    int cap = argc * 4 + 4; /* a few specs, each at most argc keys */
+    struct keyref *keys = bndr_malloc((size_t)cap * sizeof *keys);
+    int n = extract_keys(info, argc, argv, keys, cap);
     if (n <= 0) {
-        if (info_has_flag(info, "no_mandatory_keys"))
+        if (n == -1)
+            bndr_add_error(c, "ERR The command has no key arguments");
+        else if (n == -2)
+            bndr_add_error(c, "ERR Invalid number of arguments specified for command");
+        else if (info_has_flag(info, "no_mandatory_keys"))
             bndr_add_array(c, 0);
         else
             bndr_add_error(c, "ERR Invalid arguments specified for command");

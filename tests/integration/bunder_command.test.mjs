@@ -184,3 +184,24 @@ test('COMMAND GETKEYS and GETKEYSANDFLAGS equal redis-server\'s; COMMAND COUNT, 
     await p.stop();
   }
 });
+
+test('ACL key permissions use the key specs as Redis: EVAL, numkeys, STORE, STREAMS and XACK keys are checked', async () => {
+  const p = await startPair();
+  try {
+    await p.same([['ACL', 'SETUSER', 'app', 'on', 'nopass', '~app:*', '+@all']]);
+    const inv = [
+      ['SET', 'app:a', '1'], ['SET', 'other', '1'], ['EVAL', 'return 1', '1', 'app:a'], ['EVAL', 'return 1', '2', 'app:a', 'other'],
+      ['EVAL', 'return 1', '0', 'other'], ['ZUNIONSTORE', 'app:d', '2', 'app:a', 'other'], ['ZUNIONSTORE', 'other', '1', 'app:z'],
+      ['ZUNIONSTORE', 'app:d', '1', 'app:z'], ['XREAD', 'STREAMS', 'app:s', 'other', '0', '0'], ['XREAD', 'STREAMS', 'app:s', '0'],
+      ['XACK', 'other', 'g', '0-1'], ['XACK', 'app:s', 'g', '0-1'], ['SORT', 'app:l', 'STORE', 'other'], ['SORT', 'app:l', 'STORE', 'app:m'],
+      ['LMOVE', 'app:l', 'other', 'LEFT', 'LEFT'], ['OBJECT', 'ENCODING', 'other'], ['OBJECT', 'ENCODING', 'app:a'],
+      ['MSET', 'app:b', '1', 'other', '2'], ['GEORADIUS', 'app:g', '0', '0', '1', 'km', 'STORE', 'other'],
+    ];
+    const dry = inv.map((a) => ['ACL', 'DRYRUN', 'app', ...a]);
+    await p.same(dry);
+    await p.same([['AUTH', 'app', 'x'], ...inv]);
+    console.log(`# ACL: ${inv.length} commands of a ~app:* user and their ACL DRYRUN equal redis-server's`);
+  } finally {
+    await p.stop();
+  }
+});
