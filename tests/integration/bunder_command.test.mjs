@@ -134,7 +134,10 @@ test('COMMAND GETKEYS and GETKEYSANDFLAGS equal redis-server\'s; COMMAND COUNT, 
       await Promise.all([p.rc.call('HELLO', proto), p.bc.call('HELLO', proto)]);
       const [a, b] = await Promise.all([pipe(p.rc, cmds), pipe(p.bc, cmds)]);
       for (let i = 0; i < cmds.length; i++) {
-        if (/^MIGRATE$/i.test(cmds[i][2] || '')) continue; // excluded: compared below by shape only
+        if (/^MIGRATE$/i.test(cmds[i][2] || '')) { // excluded (cluster): bunder has no MIGRATE
+          assert.equal(b[i], '-ERR Invalid command specified\r\n');
+          continue;
+        }
         assert.equal(b[i], a[i], `RESP${proto} ${cmds[i].join(' ')} differs`);
       }
       console.log(`# RESP${proto}: ${cmds.length} COMMAND GETKEYS/GETKEYSANDFLAGS/SCRIPT DEBUG replies byte for byte`);
@@ -179,7 +182,25 @@ test('COMMAND GETKEYS and GETKEYSANDFLAGS equal redis-server\'s; COMMAND COUNT, 
     assert.deepEqual(bl.filter((n) => !rows.includes(n)), [], 'bunder commands without a metadata row');
     assert.deepEqual(rows.filter((n) => !bl.includes(n) && !EXCLUDED.test(n)), [], 'metadata rows without a bunder command');
     assert.deepEqual([...rows].sort(), rows, 'rows sorted');
-    console.log(`# commands_meta.inc: ${rows.length} rows, bunder ${bl.length} commands`);
+    // cmds.h (bunder's dispatch: arity, write/read-only) agrees with the rows; a container's
+    // flags in cmds.h are those of its subcommands (bunder checks them per command)
+    const h = fs.readFileSync(path.join(SOURCE_DIR, 'src', 'bunder', 'cmds.h'), 'utf8');
+    const meta = {};
+    for (const m of inc.matchAll(/BNDR_META\("([^"]+)",\n    "\*10\\n\$\d+\\n[^\\]+\\n:(-?\d+)\\n~\d+\\n((?:\+[a-z_]+\\n)*)/g))
+      meta[m[1]] = { arity: Number(m[2]), write: m[3].includes('+write\\n'), ro: m[3].includes('+readonly\\n') };
+    const off = [];
+    let checked = 0;
+    for (const m of h.matchAll(/X\((\w+), (-?\d+), "(\w*)"/g)) {
+      const r = meta[m[1]];
+      if (!r) { off.push(`${m[1]}: no row`); continue; }
+      checked++;
+      if (Number(m[2]) !== r.arity) off.push(`${m[1]}: arity ${m[2]}, Redis ${r.arity}`);
+      const container = inc.includes(`"*10\\n$${m[1].length}\\n${m[1]}\\n`) && /subcommands/.test(inc.split(`BNDR_META("${m[1]}",`)[1].split('BNDR_META(')[0]);
+      if (!container && (m[3].includes('W') !== r.write || m[3].includes('R') !== r.ro)) off.push(`${m[1]}: flags ${m[3]}`);
+    }
+    assert.deepEqual(off, [], 'cmds.h disagrees with Redis 7.0\'s metadata');
+    assert.equal(checked, bl.length);
+    console.log(`# commands_meta.inc: ${rows.length} rows, bunder ${bl.length} commands, cmds.h arity and write/readonly agree for ${checked}`);
   } finally {
     await p.stop();
   }
