@@ -72,6 +72,8 @@ struct fn_config {
     uint64_t doc_retry_ms;     /* BUNBASE_FUNCTIONS_DOC_RETRY_MS: first retry delay (doubles) */
     uint64_t doc_retry_max_ms; /* BUNBASE_FUNCTIONS_DOC_RETRY_MAX_MS */
     char rpc_addr[128];        /* BUNBASE_FUNCTIONS_RPC_ADDR: "" = no RPC listener */
+    uint64_t bun_base_mb;      /* BUNBASE_FUNCTIONS_BUN_BASE_MB: a Bun worker's address space
+                                * is 2 * MEMORY_MB + this */
     /* decided at start (fn_sandbox_probe) */
     int sandbox;         /* 1: workers run inside bubblewrap */
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */

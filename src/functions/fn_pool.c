@@ -45,8 +45,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#define FN_PRLIMIT "/usr/bin/prlimit" /* util-linux: the Bun worker's rlimits */
 #define TIMEOUT_GRACE_MS 250 /* the worker's own interrupt reports first when it can */
 
 struct fn_worker {
@@ -241,6 +243,20 @@ static int send_until(int fd, const uint8_t *buf, size_t n, uint64_t deadline)
     return 0;
 }
 
+/* A Bun worker that closed its socket mid-invocation: 1 when it died the way Bun (JSC's CRASH())
+ * dies when an allocation fails under its address-space bound: SIGSEGV, SIGBUS or SIGABRT
+ * (directly, or as bubblewrap's exit code 128 + signal). Reaps it (w->pid becomes 0). */
+static int bun_out_of_memory(struct fn_worker *w)
+{
+    int st = 0;
+    if (w->pid <= 0 || bb_proc_wait(w->pid, 2000, &st) != 0) return 0;
+    w->pid = 0;
+    int sig = WIFSIGNALED(st) ? WTERMSIG(st)
+              : WIFEXITED(st) && WEXITSTATUS(st) > 128 ? WEXITSTATUS(st) - 128
+                                                        : 0;
+    return sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT;
+}
+
 /* ------------------------------------------------------------------ spawn */
 
 /* Starts a worker for (pid, name, version) and waits for READY. 0 with *out; else the call c is
@@ -278,14 +294,26 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
                      NULL};
     struct fn_sandbox_argv sa;
     const char *files[] = {bundle, NULL};
-    char *bun_inner[] = {(char *)cfg->bun_path,
+    /* Bun has no hard heap limit of its own: an address-space rlimit (prlimit, util-linux) is
+     * the bound, --smol and JSC's RAM size make its collector work within MEMORY_MB first */
+    char as[64], ram[64];
+    snprintf(as, sizeof as, "--as=%llu",
+             (unsigned long long)((cfg->memory_mb * 2 + cfg->bun_base_mb) * 1024 * 1024));
+    snprintf(ram, sizeof ram, "BUN_JSC_forceRAMSize=%llu",
+             (unsigned long long)(cfg->memory_mb * 1024 * 1024));
+    char *bun_inner[] = {FN_PRLIMIT,
+                         as,
+                         "--core=0",
+                         "--",
+                         (char *)cfg->bun_path,
+                         "--smol",
                          (char *)cfg->bun_worker,
                          "--bundle",
                          bundle,
                          "--max-frame",
                          frame,
                          NULL};
-    const char *bun_files[] = {bundle, cfg->bun_worker, NULL};
+    const char *bun_files[] = {bundle, cfg->bun_worker, cfg->bun_path, NULL};
     if (runtime == FN_RUNTIME_BUN)
         fn_sandbox_command(cfg, bun_files, bun_inner, &sa);
     else
@@ -305,7 +333,7 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
         return BB_EUNAVAIL;
     }
     size_t nv = vars ? json_object_size(vars) : 0;
-    char **envp = calloc(nv + 4, sizeof *envp);
+    char **envp = calloc(nv + 5, sizeof *envp);
     if (!envp) {
         json_decref(vars);
         close(sv[0]), close(sv[1]);
@@ -314,6 +342,8 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     }
     size_t ne = 0;
     envp[ne++] = e_pid, envp[ne++] = e_name, envp[ne++] = vers;
+    size_t first_var = ne; /* ours above are not freed */
+    if (runtime == FN_RUNTIME_BUN) envp[ne++] = ram, first_var = ne; /* the worker unsets it */
     const char *vk;
     json_t *vv;
     json_object_foreach(vars, vk, vv)
@@ -337,7 +367,7 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     };
     pid_t child = -1;
     int rc = bb_proc_spawn(&spec, &child);
-    for (size_t i = 3; i < ne; i++) {
+    for (size_t i = first_var; i < ne; i++) {
         sodium_memzero(envp[i], strlen(envp[i]));
         free(envp[i]);
     }
@@ -795,6 +825,14 @@ void fn_pools_invoke(struct fn_pools *p, struct fn_call *c)
             fail(c, 504, "function_timeout",
                  "the function ran past its time limit "
                  "(BUNBASE_FUNCTIONS_TIMEOUT_MS)");
+            kill_it = 1;
+            break;
+        }
+        if (r == 1 && c->runtime == FN_RUNTIME_BUN && bun_out_of_memory(w)) { /* EOF */
+            fail(c, 500, "function_out_of_memory",
+                 "the function ran out of memory: the Bun worker reached its address-space bound "
+                 "(2 x BUNBASE_FUNCTIONS_MEMORY_MB + BUNBASE_FUNCTIONS_BUN_BASE_MB) and was "
+                 "stopped");
             kill_it = 1;
             break;
         }

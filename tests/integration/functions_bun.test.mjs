@@ -21,6 +21,7 @@ export default {
     const u = new URL(req.url);
     if (u.searchParams.get('mode') === 'loop') for (;;) {}
     if (u.searchParams.get('mode') === 'throw') throw new Error('bun handler failed');
+    if (u.searchParams.get('mode') === 'mem') { const a = []; for (;;) a.push('x'.repeat(4096) + a.length); }
     const body = new Uint8Array(await req.arrayBuffer());
     console.log('bun says', req.method, body.length);
     const h = new Headers({ 'x-runtime': typeof Bun === 'object' ? 'bun' : 'other' });
@@ -39,7 +40,8 @@ describe('functions: the bun runtime', { skip: !fs.existsSync(BUN) && 'bun is no
     httpRequest(`${G}/v1/functions/${name}${query}`, { method, headers: { 'X-Bunbase-Client-Key': p.sk, ...headers }, body });
 
   before(async () => {
-    srv = await startServer({ env: { ...FAST_ENV, BUNBASE_FUNCTIONS_TIMEOUT_MS: '1500', BUNBASE_FUNCTIONS_CANARY: 'leak' } });
+    // a Bun worker's address space: 2 x 64 (MEMORY_MB) + 256 MiB
+    srv = await startServer({ env: { ...FAST_ENV, BUNBASE_FUNCTIONS_TIMEOUT_MS: '5000', BUNBASE_FUNCTIONS_BUN_BASE_MB: '256', BUNBASE_FUNCTIONS_CANARY: 'leak' } });
     G = srv.url;
     user = await newUser(G, 'fnbun');
     p = await newProject(G, user.access, 'Bun');
@@ -67,6 +69,16 @@ describe('functions: the bun runtime', { skip: !fs.existsSync(BUN) && 'bun is no
     assert.match(l.json.invocations[0].logs, /\[info\] bun says POST 1048576/);
     const v = await api(G, 'GET', `/v1/projects/${p.id}/functions/b/versions`, { token: user.access });
     assert.equal(v.json.versions[0].runtime, 'bun');
+  });
+
+  test('a memory bomb in Bun stops at the bound: 500 function_out_of_memory, then a fresh worker', async () => {
+    let r = await invoke('b', { query: '?mode=mem' });
+    assert.equal(r.status, 500, r.text);
+    assert.equal(r.json().code, 'function_out_of_memory', r.text);
+    assert.match(r.json().error, /memory/i);
+    r = await invoke('b');
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-bunbase-cold-start'], 'true', 'the worker was replaced');
   });
 
   test('timeout kills the bun worker; exceptions are 500; bad bundles are 400', async () => {

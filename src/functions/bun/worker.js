@@ -15,7 +15,7 @@ import { format } from 'node:util';
 
 const FD = 3;
 const T = { INVOKE: 0x01, FETCH_RESULT: 0x02, READY: 0x10, LOAD_ERROR: 0x11, LOG: 0x20, RESPONSE: 0x21, ERROR: 0x22, FETCH: 0x23 };
-const ERR = { EXCEPTION: 1, BAD_RESPONSE: 4, TOO_LARGE: 5 };
+const ERR = { EXCEPTION: 1, MEMORY: 3, BAD_RESPONSE: 4, TOO_LARGE: 5 };
 
 const argv = process.argv.slice(2);
 const opt = (k, d) => { const i = argv.indexOf(k); return i >= 0 ? argv[i + 1] : d; };
@@ -23,6 +23,7 @@ const checkFile = opt('--check');
 const bundle = checkFile || opt('--bundle');
 const maxFrame = Number(opt('--max-frame', String(8 << 20)));
 delete process.env.PWD; // set by bubblewrap: the function gets only what it is given
+delete process.env.BUN_JSC_forceRAMSize; // the service's GC hint (MEMORY_MB), not the function's
 
 // ------------------------------------------------------------------ frames
 const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n >>> 0); return b; };
@@ -153,7 +154,9 @@ async function invoke(p) {
     const ctx = { waitUntil() {}, passThroughOnException() {}, requestId: current.requestId, projectId: current.projectId };
     res = await (typeof handler === 'function' ? handler(req, process.env, ctx) : handler.fetch(req, process.env, ctx));
   } catch (e) {
-    send(T.ERROR, [Buffer.from([ERR.EXCEPTION]), str(errText(e))]);
+    // JSC's allocation failure under the address-space bound: the service replaces this worker
+    const oom = e instanceof RangeError && /out of memory/i.test(String(e.message));
+    send(T.ERROR, [Buffer.from([oom ? ERR.MEMORY : ERR.EXCEPTION]), str(errText(e))]);
     return;
   }
   if (!(res instanceof Response)) {
