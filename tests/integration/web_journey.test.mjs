@@ -234,6 +234,10 @@ async function journey(context, page, problems) {
   await page.getByRole('button', { name: 'Set key' }).click();
   await page.getByRole('button', { name: 'greeting/en', exact: true }).waitFor();
   await page.getByTestId('kv-value').filter({ hasText: 'hello web' }).waitFor();
+  // the key's type and remaining TTL, in the list and on the selected key (GET …/kv?meta=1)
+  const kvMeta = await page.getByTestId('kv-meta').first().textContent();
+  assert.match(kvMeta, /^string · expires in (59m \d+s|1h 0m)$/, kvMeta);
+  assert.match(await page.getByTestId('kv-selected-meta').textContent(), /^string · expires in /);
   await snap(page, 'kv');
   ok('kv');
 

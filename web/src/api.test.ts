@@ -75,6 +75,9 @@ describe('Api', () => {
     await api.kvSet('p1', 'a b', 'x', 60);
     expect(f.mock.calls[1][0]).toBe('http://h/v1/projects/p1/kv/a%20b?ttl=60');
     expect(f.mock.calls[1][1]?.body).toBe('x');
+    const k = stub(200, [{ key: 'a/b', type: 'list', ttl_ms: null }]);
+    expect(await new Api('http://h/v1', k).kvKeys('p1', 'a/*')).toEqual([{ key: 'a/b', type: 'list', ttl_ms: null }]);
+    expect(k.mock.calls[0][0]).toBe('http://h/v1/projects/p1/kv?pattern=a%2F*&meta=1');
     const g = stub(200, { documents: [], cursor: null });
     await new Api('http://h/v1', g).documents('p1', 'my/col', { limit: 20, cursor: 'c1' });
     expect(g.mock.calls[0][0]).toBe('http://h/v1/projects/p1/database/collections/my%2Fcol/documents?limit=20&cursor=c1');

@@ -161,6 +161,13 @@ export interface EndUser {
   created_at?: number | string;
 }
 
+/** A KV key with its metadata (GET …/kv?pattern=&meta=1): ttl_ms is null without expiry. */
+export interface KvKey {
+  key: string;
+  type: string;
+  ttl_ms: number | null;
+}
+
 export class Api {
   base: string;
   private fetchFn: FetchFn;
@@ -405,11 +412,9 @@ export class Api {
   }
 
   // ---------------------------------------------------------------- key-value
+  /** The keys matching a glob with their type and remaining TTL (meta=1). */
   kvKeys(pid: string, pattern: string) {
-    return this.request<string[] | { keys: string[] }>(
-      'GET',
-      `/projects/${enc(pid)}/kv?pattern=${enc(pattern || '*')}`,
-    ).then((r) => (Array.isArray(r) ? r : r.keys));
+    return this.request<KvKey[]>('GET', `/projects/${enc(pid)}/kv?pattern=${enc(pattern || '*')}&meta=1`);
   }
   kvGet(pid: string, key: string) {
     return this.request<string>('GET', `/projects/${enc(pid)}/kv/${enc(key)}`, { as: 'text' });

@@ -2,6 +2,21 @@ import { useState } from 'react';
 import { useApi } from '../auth';
 import { AsyncView, ErrorBox, Field, Loading, useTitle } from '../components/ui';
 import { useAction, useAsync } from '../hooks';
+import type { KvKey } from '../api';
+
+/** "no expiry", or the remaining time as "expires in 1h 2m" / "2m 5s" / "4s" / "<1s". */
+export function fmtTtl(ms: number | null): string {
+  if (ms === null) return 'no expiry';
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return 'expires in <1s';
+  const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  const parts = d ? [`${d}d`, `${h}h`] : h ? [`${h}h`, `${m}m`] : m ? [`${m}m`, `${s % 60}s`] : [`${s}s`];
+  return `expires in ${parts.join(' ')}`;
+}
+
+function metaText(k: KvKey): string {
+  return `${k.type} · ${fmtTtl(k.ttl_ms)}`;
+}
 
 export function KvPage({ pid }: { pid: string }) {
   useTitle('Key-value');
@@ -10,7 +25,13 @@ export function KvPage({ pid }: { pid: string }) {
   const [applied, setApplied] = useState('*');
   const keys = useAsync(() => api.kvKeys(pid, applied), [api, pid, applied]);
   const [selected, setSelected] = useState<string | null>(null);
-  const value = useAsync(() => (selected === null ? Promise.resolve(null) : api.kvGet(pid, selected)), [api, pid, selected]);
+  const selMeta = selected === null ? undefined : keys.data?.find((k) => k.key === selected);
+  // only strings have a value to show as text; other types are named, not fetched (409)
+  const textual = !selMeta || selMeta.type === 'string';
+  const value = useAsync(
+    () => (selected === null || !textual ? Promise.resolve(null) : api.kvGet(pid, selected)),
+    [api, pid, selected, textual],
+  );
   const [key, setKey] = useState('');
   const [val, setVal] = useState('');
   const [ttl, setTtl] = useState('');
@@ -47,11 +68,14 @@ export function KvPage({ pid }: { pid: string }) {
           <AsyncView state={keys} empty={`No key matches ${applied}.`}>
             {(ks) => (
               <ul className="list" aria-label="Keys">
-                {ks.map((k) => (
+                {ks.map(({ key: k, ...m }) => (
                   <li key={k}>
                     <button type="button" className="link mono" aria-pressed={selected === k} onClick={() => setSelected(k)}>
                       {k}
                     </button>
+                    <span className="hint" data-testid="kv-meta">
+                      {metaText({ key: k, ...m })}
+                    </span>
                     <button type="button" className="small danger" aria-label={`delete ${k}`} onClick={() => void del.run(k)}>
                       Delete
                     </button>
@@ -66,7 +90,14 @@ export function KvPage({ pid }: { pid: string }) {
           {selected !== null && (
             <div className="card">
               <h2 className="mono">{selected}</h2>
-              {value.error ? (
+              {selMeta && (
+                <p className="hint" data-testid="kv-selected-meta">
+                  {metaText(selMeta)}
+                </p>
+              )}
+              {!textual ? (
+                <p className="hint">A {selMeta?.type} holds no single text value: read it with redis-cli.</p>
+              ) : value.error ? (
                 <ErrorBox error={value.error} onRetry={value.reload} />
               ) : value.loading ? (
                 <Loading />
@@ -78,6 +109,7 @@ export function KvPage({ pid }: { pid: string }) {
               <button
                 type="button"
                 className="small"
+                disabled={!textual}
                 onClick={() => {
                   setKey(selected);
                   setVal(value.data ?? '');
