@@ -44,7 +44,8 @@ static const char *skip(const char *p)
     long long n = hdr(p);
     const char *q = line_end(p);
     switch (*p) {
-    case '$': return q + n + 1;
+    case '$':
+        return q + n + 1;
     case '*':
     case '~':
         while (n-- > 0)
@@ -54,7 +55,8 @@ static const char *skip(const char *p)
         for (n *= 2; n > 0; n--)
             q = skip(q);
         return q;
-    default: return q;
+    default:
+        return q;
     }
 }
 
@@ -62,8 +64,7 @@ static const char *skip(const char *p)
 static const char *child(const char *p, long long i)
 {
     long long n = hdr(p) * (*p == '%' ? 2 : 1);
-    if (i >= n)
-        return NULL;
+    if (i >= n) return NULL;
     const char *q = line_end(p);
     while (i-- > 0)
         q = skip(q);
@@ -88,14 +89,12 @@ static int text_eq(const char *p, const char *s, size_t sn)
 /* The value of key k in the map at p (NULL when absent). */
 static const char *map_get(const char *p, const char *k)
 {
-    if (!p || *p != '%')
-        return NULL;
+    if (!p || *p != '%') return NULL;
     long long n = hdr(p);
     const char *q = line_end(p);
     for (long long i = 0; i < n; i++) {
         const char *v = skip(q);
-        if (text_eq(q, k, strlen(k)))
-            return v;
+        if (text_eq(q, k, strlen(k))) return v;
         q = skip(v);
     }
     return NULL;
@@ -113,8 +112,12 @@ static const char *emit(struct bndr_client *c, const char *p)
     long long n = hdr(p);
     const char *q = line_end(p);
     switch (*p) {
-    case '$': bndr_add_bulk(c, q, (size_t)n); return q + n + 1;
-    case ':': bndr_add_ll(c, n); return q;
+    case '$':
+        bndr_add_bulk(c, q, (size_t)n);
+        return q + n + 1;
+    case ':':
+        bndr_add_ll(c, n);
+        return q;
     case '+': {
         char buf[128];
         size_t l = (size_t)(q - p - 2) < sizeof buf - 1 ? (size_t)(q - p - 2) : sizeof buf - 1;
@@ -135,7 +138,8 @@ static const char *emit(struct bndr_client *c, const char *p)
         for (n *= *p == '%' ? 2 : 1; n > 0; n--)
             q = emit(c, q);
         return q;
-    default: return q;
+    default:
+        return q;
     }
 }
 
@@ -147,10 +151,8 @@ static const struct meta_row *row_find(const char *name, size_t n)
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int r = strncasecmp(rows[mid].name, name, n);
-        if (!r && rows[mid].name[n])
-            r = 1;
-        if (!r)
-            return &rows[mid];
+        if (!r && rows[mid].name[n]) r = 1;
+        if (!r) return &rows[mid];
         if (r < 0)
             lo = mid + 1;
         else
@@ -171,18 +173,14 @@ static const struct bndr_cmd *resolve(const char *name, size_t n, const struct m
     *row = cmd ? row_find(name, base) : NULL;
     *sub = NULL;
     *subn = 0;
-    if (!cmd || !*row)
-        return NULL;
-    if (!bar)
-        return cmd;
+    if (!cmd || !*row) return NULL;
+    if (!bar) return cmd;
     *sub = bar + 1;
     *subn = n - base - 1;
-    if (!*subn || memchr(*sub, '|', *subn) || !cmd->subcmds)
-        return NULL;
+    if (!*subn || memchr(*sub, '|', *subn) || !cmd->subcmds) return NULL;
     for (const char *p = cmd->subcmds; *p;) { /* only the subcommands bunder implements */
         size_t l = strcspn(p, " ");
-        if (l == *subn && !strncasecmp(p, *sub, l))
-            return cmd;
+        if (l == *subn && !strncasecmp(p, *sub, l)) return cmd;
         p += l;
         while (*p == ' ')
             p++;
@@ -196,8 +194,7 @@ static const char *sub_info(const char *info, const char *full, size_t n)
     const char *subs = child(info, 9);
     for (long long i = 0; subs && i < hdr(subs); i++) {
         const char *e = child(subs, i);
-        if (text_eq(child(e, 0), full, n))
-            return e;
+        if (text_eq(child(e, 0), full, n)) return e;
     }
     return NULL;
 }
@@ -205,14 +202,12 @@ static const char *sub_info(const char *info, const char *full, size_t n)
 static const char *sub_docs(const char *docs, const char *full, size_t n)
 {
     const char *subs = map_get(docs, "subcommands");
-    if (!subs)
-        return NULL;
+    if (!subs) return NULL;
     long long m = hdr(subs);
     const char *q = line_end(subs);
     for (long long i = 0; i < m; i++) {
         const char *v = skip(q);
-        if (text_eq(q, full, n))
-            return v;
+        if (text_eq(q, full, n)) return v;
         q = skip(v);
     }
     return NULL;
@@ -224,8 +219,7 @@ static const char *info_of(const char *name, size_t n)
     const struct meta_row *row;
     const char *sub;
     size_t subn;
-    if (!resolve(name, n, &row, &sub, &subn))
-        return NULL;
+    if (!resolve(name, n, &row, &sub, &subn)) return NULL;
     return sub ? sub_info(row->info, name, n) : row->info;
 }
 
@@ -237,8 +231,7 @@ int bndr_meta_has(const char *name, size_t n)
 int bndr_meta_info(struct bndr_client *c, const char *name, size_t n)
 {
     const char *p = info_of(name, n);
-    if (!p)
-        return -1;
+    if (!p) return -1;
     emit(c, p);
     return 0;
 }
@@ -248,15 +241,13 @@ int bndr_meta_info(struct bndr_client *c, const char *name, size_t n)
 int bndr_meta_in_cat(const char *name, size_t n, const char *cat)
 {
     const char *p = info_of(name, n);
-    if (!p)
-        return -1;
+    if (!p) return -1;
     const char *set = child(p, 6);
     size_t cl = strlen(cat);
     for (long long i = 0; set && i < hdr(set); i++) {
         size_t tn;
         const char *t = text(child(set, i), &tn);
-        if (tn == cl + 1 && t[0] == '@' && !strncasecmp(t + 1, cat, cl))
-            return 1;
+        if (tn == cl + 1 && t[0] == '@' && !strncasecmp(t + 1, cat, cl)) return 1;
     }
     return 0;
 }
@@ -267,11 +258,9 @@ int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n)
     const struct meta_row *row;
     const char *sub;
     size_t subn;
-    if (!resolve(name, n, &row, &sub, &subn))
-        return -1;
+    if (!resolve(name, n, &row, &sub, &subn)) return -1;
     const char *d = sub ? sub_docs(row->docs, name, n) : row->docs;
-    if (!d)
-        return -1;
+    if (!d) return -1;
     const char *info = sub ? sub_info(row->info, name, n) : row->info;
     size_t fl;
     const char *full = text(child(info, 0), &fl);
@@ -283,13 +272,21 @@ int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n)
 /* ---- key specs and COMMAND GETKEYS -------------------------------------------------------- */
 
 /* Key spec flags in the order Redis prints them (addReplyFlagsForKeyArgs). */
-static const char *const kflag_names[] = {"RO",     "RW",     "OW",      "RM",
-                                          "access", "update", "insert",  "delete",
-                                          "not_key", "incomplete", "variable_flags"};
+static const char *const kflag_names[] = {
+    "RO",     "RW",     "OW",      "RM",         "access",        "update",
+    "insert", "delete", "not_key", "incomplete", "variable_flags"};
 enum {
-    KF_RO = 1 << 0, KF_RW = 1 << 1, KF_OW = 1 << 2, KF_RM = 1 << 3, KF_ACCESS = 1 << 4,
-    KF_UPDATE = 1 << 5, KF_INSERT = 1 << 6, KF_DELETE = 1 << 7, KF_NOT_KEY = 1 << 8,
-    KF_INCOMPLETE = 1 << 9, KF_VARIABLE = 1 << 10,
+    KF_RO = 1 << 0,
+    KF_RW = 1 << 1,
+    KF_OW = 1 << 2,
+    KF_RM = 1 << 3,
+    KF_ACCESS = 1 << 4,
+    KF_UPDATE = 1 << 5,
+    KF_INSERT = 1 << 6,
+    KF_DELETE = 1 << 7,
+    KF_NOT_KEY = 1 << 8,
+    KF_INCOMPLETE = 1 << 9,
+    KF_VARIABLE = 1 << 10,
 };
 #define NKFLAGS (sizeof kflag_names / sizeof kflag_names[0])
 
@@ -300,8 +297,7 @@ static unsigned spec_flags(const char *spec)
     for (long long i = 0; set && i < hdr(set); i++) {
         const char *e = child(set, i);
         for (size_t k = 0; k < NKFLAGS; k++)
-            if (text_eq(e, kflag_names[k], strlen(kflag_names[k])))
-                f |= 1u << k;
+            if (text_eq(e, kflag_names[k], strlen(kflag_names[k]))) f |= 1u << k;
     }
     return f;
 }
@@ -310,8 +306,7 @@ static int info_has_flag(const char *info, const char *flag)
 {
     const char *set = child(info, 2);
     for (long long i = 0; set && i < hdr(set); i++)
-        if (text_eq(child(set, i), flag, strlen(flag)))
-            return 1;
+        if (text_eq(child(set, i), flag, strlen(flag))) return 1;
     return 0;
 }
 
@@ -335,8 +330,7 @@ static int keys_by_specs(const char *info, int arity, int argc, const struct bnd
     for (long long j = 0; specs && j < hdr(specs); j++) {
         const char *spec = child(specs, j);
         unsigned fl = spec_flags(spec);
-        if (fl & KF_NOT_KEY)
-            continue;
+        if (fl & KF_NOT_KEY) continue;
         const char *bs = map_get(spec, "begin_search"), *fk = map_get(spec, "find_keys");
         const char *bst = map_get(bs, "type"), *fkt = map_get(fk, "type");
         const char *bss = map_get(bs, "spec"), *fks = map_get(fk, "spec");
@@ -347,20 +341,17 @@ static int keys_by_specs(const char *info, int arity, int argc, const struct bnd
             size_t kwn;
             const char *kwv = map_get(bss, "keyword");
             const char *kw = kwv ? text(kwv, &kwn) : "";
-            if (!kwv)
-                kwn = 0;
+            if (!kwv) kwn = 0;
             long long from = map_ll(bss, "startfrom");
             long long start = from > 0 ? from : argc + from, end = from > 0 ? argc - 1 : 1;
             for (long long i = start; i != end; i = start <= end ? i + 1 : i - 1) {
-                if (i >= argc || i < 1)
-                    break;
+                if (i >= argc || i < 1) break;
                 if (argv[i].n == kwn && !strncasecmp(argv[i].p, kw, kwn)) {
                     first = i + 1;
                     break;
                 }
             }
-            if (!first)
-                continue; /* keyword not found */
+            if (!first) continue; /* keyword not found */
         } else {
             return -1; /* unknown begin_search */
         }
@@ -376,68 +367,57 @@ static int keys_by_specs(const char *info, int arity, int argc, const struct bnd
         } else if (fkt && text_eq(fkt, "keynum", 6)) {
             long long idx = map_ll(fks, "keynumidx"), numkeys;
             step = map_ll(fks, "keystep");
-            if (idx >= argc - first)
-                return -1;
-            if (parse_int(&argv[first + idx], &numkeys) < 0 || numkeys < 0)
-                return -1;
+            if (idx >= argc - first) return -1;
+            if (parse_int(&argv[first + idx], &numkeys) < 0 || numkeys < 0) return -1;
             first += map_ll(fks, "firstkey");
             last = first + numkeys - 1;
         } else {
             return -1; /* unknown find_keys */
         }
-        if (last >= argc || last < first || first >= argc)
-            return -1;
-        if (step < 1)
-            step = 1;
+        if (last >= argc || last < first || first >= argc) return -1;
+        if (step < 1) step = 1;
         for (long long i = first; i <= last; i += step) {
             if (i >= argc) {
-                if (arity < 0)
-                    continue;
+                if (arity < 0) continue;
                 return -1;
             }
-            if (k < cap)
-                out[k++] = (struct keyref){(int)i, fl};
+            if (k < cap) out[k++] = (struct keyref){(int)i, fl};
         }
-        if (fl & KF_INCOMPLETE)
-            return -1;
+        if (fl & KF_INCOMPLETE) return -1;
     }
     return k;
 }
 
 /* Redis 7.0's native key procedures (db.c), by command name, for the commands whose specs are
  * incomplete or have variable flags, or when the specs do not match the arguments. */
-static int keys_by_proc(const char *name, int argc, const struct bndr_arg *argv,
-                        struct keyref *out, int cap)
+static int keys_by_proc(const char *name, int argc, const struct bndr_arg *argv, struct keyref *out,
+                        int cap)
 {
     static const struct {
         const char *name;
         int store, count, first; /* genericGetKeys(storeKeyOfs, keyCountOfs, firstKeyOfs, 1) */
     } generic[] = {
         {"sintercard", 0, 1, 2}, {"zunionstore", 1, 2, 3}, {"zinterstore", 1, 2, 3},
-        {"zdiffstore", 1, 2, 3}, {"zunion", 0, 1, 2},     {"zinter", 0, 1, 2},
-        {"zdiff", 0, 1, 2},      {"zintercard", 0, 1, 2}, {"eval", 0, 2, 3},
-        {"evalsha", 0, 2, 3},    {"eval_ro", 0, 2, 3},    {"evalsha_ro", 0, 2, 3},
-        {"fcall", 0, 2, 3},      {"fcall_ro", 0, 2, 3},   {"lmpop", 0, 1, 2},
-        {"blmpop", 0, 2, 3},     {"zmpop", 0, 1, 2},      {"bzmpop", 0, 2, 3},
+        {"zdiffstore", 1, 2, 3}, {"zunion", 0, 1, 2},      {"zinter", 0, 1, 2},
+        {"zdiff", 0, 1, 2},      {"zintercard", 0, 1, 2},  {"eval", 0, 2, 3},
+        {"evalsha", 0, 2, 3},    {"eval_ro", 0, 2, 3},     {"evalsha_ro", 0, 2, 3},
+        {"fcall", 0, 2, 3},      {"fcall_ro", 0, 2, 3},    {"lmpop", 0, 1, 2},
+        {"blmpop", 0, 2, 3},     {"zmpop", 0, 1, 2},       {"bzmpop", 0, 2, 3},
     };
     for (size_t g = 0; g < sizeof generic / sizeof generic[0]; g++) {
-        if (strcmp(name, generic[g].name))
-            continue;
-        if (generic[g].count >= argc)
-            return 0;
+        if (strcmp(name, generic[g].name)) continue;
+        if (generic[g].count >= argc) return 0;
         char buf[32]; /* Redis reads numkeys with atoi here */
-        size_t l = argv[generic[g].count].n < sizeof buf - 1 ? argv[generic[g].count].n
-                                                             : sizeof buf - 1;
+        size_t l =
+            argv[generic[g].count].n < sizeof buf - 1 ? argv[generic[g].count].n : sizeof buf - 1;
         memcpy(buf, argv[generic[g].count].p, l);
         buf[l] = 0;
         long num = atol(buf);
-        if (num < 1 || num > argc - generic[g].first)
-            return 0;
+        if (num < 1 || num > argc - generic[g].first) return 0;
         int k = 0;
         for (long i = 0; i < num && k < cap; i++)
             out[k++] = (struct keyref){generic[g].first + (int)i, 0};
-        if (generic[g].store && k < cap)
-            out[k++] = (struct keyref){generic[g].store, 0};
+        if (generic[g].store && k < cap) out[k++] = (struct keyref){generic[g].store, 0};
         return k;
     }
     if (!strcmp(name, "sort_ro") && cap >= 1) {
@@ -477,8 +457,7 @@ static int keys_by_proc(const char *name, int argc, const struct bndr_arg *argv,
                 i + 1 < argc)
                 stored = ++i;
         out[0] = (struct keyref){1, 0};
-        if (stored < 0)
-            return 1;
+        if (stored < 0) return 1;
         out[1] = (struct keyref){stored, 0};
         return 2;
     }
@@ -498,8 +477,7 @@ static int keys_by_proc(const char *name, int argc, const struct bndr_arg *argv,
                 break;
         }
         int num = streams < 0 ? 0 : argc - streams - 1;
-        if (streams < 0 || num == 0 || num % 2)
-            return 0;
+        if (streams < 0 || num == 0 || num % 2) return 0;
         int k = 0;
         for (int i = streams + 1; i < argc - num / 2 && k < cap; i++)
             out[k++] = (struct keyref){i, 0};
@@ -534,13 +512,10 @@ static const char *info_for_argv(int argc, const struct bndr_arg *argv)
     const char *sub;
     size_t subn;
     const struct bndr_cmd *cmd = NULL;
-    if (!memchr(argv[0].p, '|', argv[0].n))
-        cmd = resolve(argv[0].p, argv[0].n, &row, &sub, &subn);
-    if (!cmd)
-        return NULL;
+    if (!memchr(argv[0].p, '|', argv[0].n)) cmd = resolve(argv[0].p, argv[0].n, &row, &sub, &subn);
+    if (!cmd) return NULL;
     const char *subs = child(row->info, 9);
-    if (argc < 2 || !subs || !hdr(subs))
-        return row->info;
+    if (argc < 2 || !subs || !hdr(subs)) return row->info;
     char full[128]; /* a container: the subcommand decides */
     int fl = snprintf(full, sizeof full, "%s|%.*s", cmd->name,
                       (int)(argv[1].n > 64 ? 64 : argv[1].n), argv[1].p);
@@ -567,15 +542,11 @@ static int extract_keys(const char *info, int argc, const struct bndr_arg *argv,
     }
     struct keyref probe[2];
     int has_proc = keys_by_proc(name, 1, argv, probe, 2) != -1; /* has a key procedure */
-    if (!has_proc && !has_keyspec)
-        return -1;
-    if ((arity > 0 && arity != argc) || argc < -arity)
-        return -2;
+    if (!has_proc && !has_keyspec) return -1;
+    if ((arity > 0 && arity != argc) || argc < -arity) return -2;
     int n = -1;
-    if (has_keyspec && !has_var)
-        n = keys_by_specs(info, arity, argc, argv, keys, cap);
-    if (n < 0)
-        n = has_proc ? keys_by_proc(name, argc, argv, keys, cap) : 0;
+    if (has_keyspec && !has_var) n = keys_by_specs(info, arity, argc, argv, keys, cap);
+    if (n < 0) n = has_proc ? keys_by_proc(name, argc, argv, keys, cap) : 0;
     return n < 0 ? 0 : n;
 }
 
@@ -583,8 +554,7 @@ int bndr_meta_keys(int argc, const struct bndr_arg *argv, int **pos)
 {
     *pos = NULL;
     const char *info = argc > 0 ? info_for_argv(argc, argv) : NULL;
-    if (!info)
-        return -1;
+    if (!info) return -1;
     int cap = argc * 4 + 4;
     struct keyref *keys = bndr_malloc((size_t)cap * sizeof *keys);
     int n = extract_keys(info, argc, argv, keys, cap);
@@ -637,8 +607,7 @@ void bndr_meta_getkeys(struct bndr_client *c, int with_flags)
             nf += (keys[i].flags >> k) & 1;
         bndr_add_set(c, nf);
         for (size_t k = 0; k < NKFLAGS; k++)
-            if (keys[i].flags & (1u << k))
-                bndr_add_status(c, kflag_names[k]);
+            if (keys[i].flags & (1u << k)) bndr_add_status(c, kflag_names[k]);
     }
     bndr_free(keys);
 }
