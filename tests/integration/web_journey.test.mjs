@@ -284,6 +284,19 @@ async function journey(context, page, problems) {
   assert.equal(await probe(firstPk), 401);
   ok('rotate key');
 
+  // ---- the audit page shows the rotation: who, which key, never its value
+  await page.getByRole('link', { name: 'Audit' }).click();
+  await page.getByRole('heading', { name: 'Audit' }).waitFor();
+  await page.getByLabel('Action').selectOption('key.*');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  const rotation = page.getByRole('row', { name: /key\.regenerate/ });
+  await rotation.waitFor();
+  assert.match(await rotation.textContent(), /kind=pk/);
+  assert.match(await rotation.textContent(), new RegExp(`prefix=${newPk.slice(0, 12)}`));
+  assert.ok(!(await page.content()).includes(newPk), 'the new key is not on the audit page');
+  await snap(page, 'audit');
+  ok('audit');
+
   // ---- members: a colleague who has an account joins as viewer, becomes member, leaves
   const reg = await fetch(`${B}/v1/auth/register`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },

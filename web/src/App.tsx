@@ -12,6 +12,7 @@ import { KvPage } from './pages/Kv';
 import { FunctionsPage, FunctionPage } from './pages/Functions';
 import { EndUsersPage } from './pages/EndUsers';
 import { AccountPage } from './pages/Account';
+import { AuditPage } from './pages/Audit';
 
 type Page = (p: Record<string, string>) => ReactNode;
 
@@ -27,6 +28,7 @@ const projectPages: [string, Page][] = [
   ['/projects/:pid/functions', (p) => <FunctionsPage pid={p.pid} />],
   ['/projects/:pid/functions/:name', (p) => <FunctionPage pid={p.pid} name={p.name} />],
   ['/projects/:pid/auth', (p) => <EndUsersPage pid={p.pid} />],
+  ['/projects/:pid/audit', (p) => <AuditPage pid={p.pid} />],
 ];
 
 function Redirect({ to }: { to: string }) {

@@ -79,6 +79,31 @@ export interface Project {
   role?: string;
   keys?: NewKey[];
 }
+/** One record of a project's audit log (GET /v1/projects/{pid}/audit). */
+export interface AuditRecord {
+  id: number;
+  at: string;
+  actor: { kind: string; id: string | null; label: string };
+  action: string;
+  target: string;
+  detail: Record<string, unknown>;
+  outcome: string;
+  request_id: string;
+  project_id: string | null;
+}
+export interface AuditPage {
+  records: AuditRecord[];
+  next_cursor: string | null;
+}
+export interface AuditFilter {
+  action?: string;
+  actor?: string;
+  since?: string;
+  until?: string;
+  cursor?: string;
+  limit?: number;
+}
+
 export interface KeyInfo {
   id: string;
   kind: 'pk' | 'sk';
@@ -314,6 +339,13 @@ export class Api {
   }
   revokeKey(pid: string, keyId: string) {
     return this.request('DELETE', `/projects/${enc(pid)}/keys/${enc(keyId)}`);
+  }
+  /** The project's audit log, newest first; empty filters are left out. */
+  audit(pid: string, f: AuditFilter = {}) {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(f)) if (v !== undefined && v !== '') q.set(k, String(v));
+    const qs = q.toString();
+    return this.request<AuditPage>('GET', `/projects/${enc(pid)}/audit${qs ? `?${qs}` : ''}`);
   }
   cors(pid: string) {
     return this.request<{ allowed_origins: string[] }>('GET', `/projects/${enc(pid)}/cors`);

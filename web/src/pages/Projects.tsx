@@ -112,6 +112,7 @@ const sections: [string, string][] = [
   ['/auth', 'Users'],
   ['/keys', 'Keys'],
   ['/members', 'Members'],
+  ['/audit', 'Audit'],
   ['/settings', 'Settings'],
 ];
 
