@@ -197,6 +197,7 @@ CLI_HANDLER(cmd_kv_get);
 CLI_HANDLER(cmd_kv_set);
 CLI_HANDLER(cmd_kv_del);
 CLI_HANDLER(cmd_kv_keys);
+CLI_HANDLER(cmd_kv_incr);
 CLI_HANDLER(cmd_redis_url);
 CLI_HANDLER(cmd_fn_init);
 CLI_HANDLER(cmd_fn_deploy);

@@ -98,20 +98,74 @@ int cmd_kv_del(struct cli *c)
     return CLI_OK;
 }
 
+/* kv incr <key> [by]: POST …/kv/{key}/incr {"by"} — atomic, the new value printed */
+int cmd_kv_incr(struct cli *c)
+{
+    long long by = 1;
+    if (c->argc > 1) {
+        char *end;
+        by = strtoll(c->argv[1], &end, 10);
+        if (!*c->argv[1] || *end) return cli_usage_error(c, "by: an integer");
+    }
+    char *path = malloc(KV_PATH_CAP);
+    int rc = path ? kv_path(c, c->argv[0], "/incr", path, KV_PATH_CAP) : CLI_ESERVER;
+    json_t *body = rc ? NULL : json_pack("{s:I}", "by", (json_int_t)by), *out = NULL;
+    if (!rc) rc = cli_call(c, "POST", path, body, &out);
+    free(path);
+    json_decref(body);
+    if (rc) return rc;
+    json_int_t v = json_integer_value(json_object_get(out, "value"));
+    if (c->json) {
+        json_t *o = json_pack("{s:s,s:I}", "key", c->argv[0], "value", v);
+        cli_print_json(o);
+        json_decref(o);
+    } else {
+        printf("%lld\n", (long long)v);
+    }
+    json_decref(out);
+    return CLI_OK;
+}
+
+/* a remaining TTL for humans: "none", "59m 59s", "2h 5m", "3d 1h" */
+static void ttl_text(const json_t *ms, char *buf, size_t cap)
+{
+    if (!json_is_integer(ms)) {
+        snprintf(buf, cap, "none");
+        return;
+    }
+    long long s = (long long)json_integer_value(ms) / 1000;
+    long long d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
+    if (d) snprintf(buf, cap, "%lldd %lldh", d, h);
+    else if (h) snprintf(buf, cap, "%lldh %lldm", h, m);
+    else if (m) snprintf(buf, cap, "%lldm %llds", m, s % 60);
+    else snprintf(buf, cap, "%llds", s);
+}
+
 int cmd_kv_keys(struct cli *c)
 {
     char pid[256], pat[3 * 1024 + 1], path[4096];
     const char *p = cli_project(c);
     const char *pattern = c->argc > 0 ? c->argv[0] : "*";
+    int lng = cli_opt(c, "long") != NULL;
     if (cli_pct_encode(p, strlen(p), pid, sizeof pid) ||
         strlen(pattern) > 1024 || cli_pct_encode(pattern, strlen(pattern), pat, sizeof pat))
         return cli_usage_error(c, "pattern too long");
-    snprintf(path, sizeof path, "/v1/projects/%s/kv?pattern=%s", pid, pat);
+    snprintf(path, sizeof path, "/v1/projects/%s/kv?pattern=%s%s", pid, pat, lng ? "&meta=1" : "");
     json_t *keys = NULL;
     int rc = cli_call(c, "GET", path, NULL, &keys);
     if (rc) return rc;
     if (c->json) {
         cli_print_json(keys);
+    } else if (lng) {
+        /* KEY TYPE TTL, the TTL as text */
+        for (size_t i = 0; i < json_array_size(keys); i++) {
+            json_t *k = json_array_get(keys, i);
+            char t[64];
+            ttl_text(json_object_get(k, "ttl_ms"), t, sizeof t);
+            json_object_set_new(k, "ttl", json_string(t));
+        }
+        static const char *const hd[] = {"KEY", "TYPE", "TTL"}, *const ks[] = {"key", "type", "ttl"};
+        cli_print_table(keys, hd, ks, 3);
     } else {
         for (size_t i = 0; i < json_array_size(keys); i++)
             printf("%s\n", json_string_value(json_array_get(keys, i)));

@@ -82,8 +82,10 @@ static const struct cli_cmd commands[] = {
     {"kv set", "<key> [value]", DATA_OPTS ",ttl=", 1, 2, CLI_AUTH | CLI_PROJECT, cmd_kv_set,
      "set a value (argument, --data, -f FILE or stdin); --ttl SECONDS"},
     {"kv del", "<key>", "", 1, 1, CLI_AUTH | CLI_PROJECT, cmd_kv_del, "delete a key"},
-    {"kv keys", "[pattern]", "", 0, 1, CLI_AUTH | CLI_PROJECT, cmd_kv_keys,
-     "keys matching a glob (default *)"},
+    {"kv incr", "<key> [by]", "", 1, 2, CLI_AUTH | CLI_PROJECT, cmd_kv_incr,
+     "add an integer (default 1) to a key atomically; prints the new value"},
+    {"kv keys", "[pattern]", "long", 0, 1, CLI_AUTH | CLI_PROJECT, cmd_kv_keys,
+     "keys matching a glob (default *); --long: with type and remaining TTL"},
     {"redis-url", "", "redis=", 0, 0, CLI_AUTH | CLI_PROJECT, cmd_redis_url,
      "print a ready redis-cli command for the project's key-value store"},
     /* functions */

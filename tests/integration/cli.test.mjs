@@ -183,6 +183,29 @@ describe('bunbase CLI', () => {
     r = await cli(cfg, ['kv', 'get', 'greeting/en', '--json']);
     assert.deepEqual(r.json, { key: 'greeting/en', value: 'hello world' });
 
+    // kv incr (atomic, default 1) and kv keys --long (type and remaining TTL)
+    r = await cli(cfg, ['kv', 'incr', 'hits/x']);
+    ok(r, 'kv incr');
+    assert.equal(r.stdout, '1\n');
+    r = await cli(cfg, ['kv', 'incr', 'hits/x', '41', '--json']);
+    assert.deepEqual(r.json, { key: 'hits/x', value: 42 });
+    r = await cli(cfg, ['kv', 'incr', 'greeting/en']);
+    assert.equal(r.code, 4, `a value that is no integer is a conflict: ${r.stderr}`);
+    assert.match(r.stderr, /not an integer/);
+    assert.equal((await cli(cfg, ['kv', 'incr', 'hits/x', 'many'])).code, 1);
+    r = await cli(cfg, ['kv', 'set', 'hits/t', 'v', '--ttl', '600']);
+    ok(r, 'kv set hits/t');
+    r = await cli(cfg, ['kv', 'keys', 'hits/*', '--long']);
+    ok(r, 'kv keys --long');
+    const rows = r.stdout.trim().split('\n');
+    assert.match(rows[0], /^KEY\s+TYPE\s+TTL$/);
+    assert.ok(rows.some((l) => /^hits\/x\s+string\s+none$/.test(l)), r.stdout);
+    assert.ok(rows.some((l) => /^hits\/t\s+string\s+(9m \d+s|10m 0s)$/.test(l)), r.stdout);
+    r = await cli(cfg, ['kv', 'keys', 'hits/x', '--long', '--json']);
+    assert.deepEqual(r.json, [{ key: 'hits/x', type: 'string', ttl_ms: null }]);
+    await cli(cfg, ['kv', 'del', 'hits/x']);
+    await cli(cfg, ['kv', 'del', 'hits/t']);
+
     // redis-url: a ready redis-cli line, the key in the environment and not in redis-cli's argv
     r = await cli(cfg, ['redis-url', '--redis', String(respPort)]);
     ok(r, 'redis-url');
