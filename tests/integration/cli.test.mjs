@@ -189,6 +189,8 @@ describe('bunbase CLI', () => {
     assert.equal(r.stdout, '1\n');
     r = await cli(cfg, ['kv', 'incr', 'hits/x', '41', '--json']);
     assert.deepEqual(r.json, { key: 'hits/x', value: 42 });
+    r = await cli(cfg, ['kv', 'incr', 'hits/x', '--json', '--', '-2']);
+    assert.deepEqual(r.json, { key: 'hits/x', value: 40 }, 'a negative step after --');
     r = await cli(cfg, ['kv', 'incr', 'greeting/en']);
     assert.equal(r.code, 4, `a value that is no integer is a conflict: ${r.stderr}`);
     assert.match(r.stderr, /not an integer/);
