@@ -104,24 +104,11 @@ static int meta_cat(const char *name, size_t n, void *cat)
 }
 
 /* The ACL categories are Redis 7.0's (commands_meta.inc): a command is in a category when it or
- * one of its subcommands is (bunder's permissions are per command). */
+ * one of its subcommands is (bunder's permissions are per command; every command has its row,
+ * bunder_command.test.mjs checks). */
 static int cmd_in_cat(const struct bndr_cmd *cmd, int cat)
 {
-    const char *name = cat_names[cat];
-    const char *g = cmd->group;
-    if (bndr_meta_in_cat(cmd->name, strlen(cmd->name), name) >= 0)
-        return each_name(cmd, meta_cat, (void *)name);
-    if (!strcmp(name, "read")) return (cmd->flags & BNDR_CMD_READONLY) != 0;
-    if (!strcmp(name, "write")) return (cmd->flags & BNDR_CMD_WRITE) != 0;
-    if (!strcmp(name, "admin") || !strcmp(name, "dangerous")) return (cmd->flags & BNDR_CMD_ADMIN) != 0;
-    if (!strcmp(name, "fast")) return (cmd->flags & BNDR_CMD_FAST) != 0;
-    if (!strcmp(name, "slow")) return !(cmd->flags & BNDR_CMD_FAST);
-    if (!strcmp(name, "blocking")) return (cmd->flags & BNDR_CMD_BLOCKING) != 0;
-    if (!strcmp(name, "pubsub")) return !strcmp(g, "pubsub");
-    if (!strcmp(name, "keyspace")) return !strcmp(g, "generic");
-    if (!strcmp(name, "sortedset")) return !strcmp(g, "sorted-set");
-    if (!strcmp(name, "transaction")) return !strcmp(g, "transactions");
-    return !strcmp(name, g);
+    return each_name(cmd, meta_cat, (void *)cat_names[cat]);
 }
 
 /* ---------------------------------------------------------------- users */
@@ -631,13 +618,6 @@ void bndr_cmd_acl(struct bndr_client *c)
         long n = 0;
         for (size_t i = 0; i < bndr_cmd_count; i++) { /* as Redis: "container|sub" names too */
             const struct bndr_cmd *cmd = &bndr_cmd_table[i];
-            if (bndr_meta_in_cat(cmd->name, strlen(cmd->name), cat_names[cat]) < 0) {
-                if (cmd_in_cat(cmd, cat)) {
-                    bndr_add_bulk_cstr(c, cmd->name);
-                    n++;
-                }
-                continue;
-            }
             if (bndr_meta_in_cat(cmd->name, strlen(cmd->name), cat_names[cat]) == 1) {
                 bndr_add_bulk_cstr(c, cmd->name);
                 n++;

@@ -373,8 +373,7 @@ struct bndr_cmd {
     int arity; /* >0 exact, <0 at least -arity */
     unsigned flags;
     int first_key, last_key, step; /* key positions (last -1: all to the end) */
-    const char *group;
-    const char *summary;
+    const char *group;   /* Redis' COMMAND DOCS group ("sorted-set"...), set at start (cmd_meta.c) */
     const char *subcmds; /* space separated list for container commands, or NULL */
     uint64_t calls, usec;
     const char *sflags; /* flag letters from cmds.h, turned into flags at start */
@@ -615,6 +614,7 @@ int bndr_meta_in_cat(const char *name, size_t n, const char *cat); /* ACL catego
 /* the key positions in argv (argv[0] the command) as Redis finds them (key specs, key procs):
  * count (0: none) with *pos allocated (bndr_free), -1 when bunder has no such command */
 int bndr_meta_keys(int argc, const struct bndr_arg *argv, int **pos);
+const char *bndr_meta_group(const char *name); /* COMMAND DOCS group of a command ("generic") */
 /* cmd_dump.c: Redis' CRC64 (Jones), as DUMP payloads carry it */
 uint64_t bndr_crc64(uint64_t crc, const void *p, size_t n);
 /* cmd_list.c: parses a blocking timeout in seconds (Redis' errors); 0 ok with *abs_ms (0 = none) */

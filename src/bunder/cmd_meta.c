@@ -252,6 +252,19 @@ int bndr_meta_in_cat(const char *name, size_t n, const char *cat)
     return 0;
 }
 
+const char *bndr_meta_group(const char *name)
+{
+    static const char *const groups[] = {
+        "bitmap",      "cluster",    "connection", "generic",   "geo",         "hash",
+        "hyperloglog", "list",       "pubsub",     "scripting", "sentinel",    "server",
+        "set",         "sorted-set", "stream",     "string",    "transactions"};
+    const struct meta_row *row = row_find(name, strlen(name));
+    const char *g = row ? map_get(row->docs, "group") : NULL;
+    for (size_t i = 0; g && i < sizeof groups / sizeof groups[0]; i++)
+        if (text_eq(g, groups[i], strlen(groups[i]))) return groups[i];
+    return "generic";
+}
+
 /* Writes "fullname" then the docs map (COMMAND DOCS' pair); -1 when bunder lacks the command. */
 int bndr_meta_docs(struct bndr_client *c, const char *name, size_t n)
 {

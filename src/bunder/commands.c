@@ -5,8 +5,7 @@
 #include "bndr.h"
 #include "cmds.h"
 
-#define BNDR_X_ENTRY(n, ar, fl, fk, lk, st, grp, sum) \
-    {#n, bndr_cmd_##n, ar, 0, fk, lk, st, grp, sum, NULL, 0, 0, fl, 0, 0},
+#define BNDR_X_ENTRY(n, ar, fl, fk, lk, st) {#n, bndr_cmd_##n, ar, 0, fk, lk, st, NULL, NULL, 0, 0, fl, 0, 0},
 struct bndr_cmd bndr_cmd_table[] = {BNDR_COMMANDS(BNDR_X_ENTRY)};
 #undef BNDR_X_ENTRY
 const size_t bndr_cmd_count = sizeof(bndr_cmd_table) / sizeof(bndr_cmd_table[0]);
@@ -37,6 +36,7 @@ void bndr_cmd_table_init(void)
 {
     for (size_t i = 0; i < bndr_cmd_count; i++) {
         struct bndr_cmd *c = &bndr_cmd_table[i];
+        c->group = bndr_meta_group(c->name);
         for (size_t j = 0; j < sizeof subcmd_table / sizeof subcmd_table[0]; j++)
             if (!strcmp(subcmd_table[j].cmd, c->name) && !c->subcmds)
                 c->subcmds = subcmd_table[j].subs;
