@@ -21,6 +21,8 @@ DEB_PKGS+=(bubblewrap libseccomp-dev)
 # the dashboard's browser tests (tests/integration/web_journey.test.mjs): Debian's chromium, driven
 # by playwright-core (npm, web/package-lock.json)
 DEB_PKGS+=(chromium)
+# functions: tarball bundles (.tar.gz) extracted with libarchive
+DEB_PKGS+=(libarchive-dev)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do

@@ -72,6 +72,8 @@ struct fn_config {
     uint64_t doc_retry_ms;     /* BUNBASE_FUNCTIONS_DOC_RETRY_MS: first retry delay (doubles) */
     uint64_t doc_retry_max_ms; /* BUNBASE_FUNCTIONS_DOC_RETRY_MAX_MS */
     char rpc_addr[128];        /* BUNBASE_FUNCTIONS_RPC_ADDR: "" = no RPC listener */
+    uint64_t bundle_max_files; /* BUNBASE_FUNCTIONS_BUNDLE_MAX_FILES: entries of a tarball */
+    uint64_t bundle_max_unpacked; /* BUNBASE_FUNCTIONS_BUNDLE_MAX_UNPACKED_BYTES */
     uint64_t bun_base_mb;      /* BUNBASE_FUNCTIONS_BUN_BASE_MB: a Bun worker's address space
                                 * is 2 * MEMORY_MB + this */
     /* decided at start (fn_sandbox_probe) */
@@ -84,6 +86,13 @@ struct fn_config {
 /* 0, or BB_EINVAL with err naming the knob. */
 extern const struct bb_knob fn_knobs[]; /* functions_config.c */
 int fn_config_load(struct fn_config *c, char *err, size_t errcap);
+
+/* fn_bundle.c: extracts a tarball (gzip or plain tar, in memory) into the existing directory root,
+ * refusing unsafe entries (absolute paths, "..", links, devices) and more than max_files entries
+ * or max_bytes of data. 0, or BB_EINVAL / BB_EIO / BB_ENOMEM with a one-line reason in msg (root
+ * may hold a partial tree: the caller removes it). */
+int fn_bundle_extract(const void *data, size_t len, const char *root, uint64_t max_files,
+                      uint64_t max_bytes, char *msg, size_t cap);
 /* The frame limit the worker and the service agree on: a body plus headers and framing. */
 uint64_t fn_config_max_frame(const struct fn_config *c);
 

@@ -293,12 +293,18 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
                      tmo,
                      NULL};
     struct fn_sandbox_argv sa;
-    const char *files[] = {bundle, NULL};
+    char root[1500]; /* the version's directory, read-only: the bundle's modules import each other */
+    snprintf(root, sizeof root, "%s", bundle);
+    char *slash = strrchr(root, '/');
+    if (slash) *slash = '\0';
+    const char *files[] = {root, NULL};
     /* Bun has no hard heap limit of its own: an address-space rlimit (prlimit, util-linux) is
      * the bound, --smol and JSC's RAM size make its collector work within MEMORY_MB first */
     char as[64], ram[64];
-    snprintf(as, sizeof as, "--as=%llu",
-             (unsigned long long)((cfg->memory_mb * 2 + cfg->bun_base_mb) * 1024 * 1024));
+    /* rounded up to a whole GiB: Bun 1.4 aborts at start under some bounds that are not (e.g.
+     * 1152-1279 MiB, measured) */
+    uint64_t as_mb = (cfg->memory_mb * 2 + cfg->bun_base_mb + 1023) / 1024 * 1024;
+    snprintf(as, sizeof as, "--as=%llu", (unsigned long long)(as_mb * 1024 * 1024));
     snprintf(ram, sizeof ram, "BUN_JSC_forceRAMSize=%llu",
              (unsigned long long)(cfg->memory_mb * 1024 * 1024));
     char *bun_inner[] = {FN_PRLIMIT,
@@ -313,7 +319,7 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
                          "--max-frame",
                          frame,
                          NULL};
-    const char *bun_files[] = {bundle, cfg->bun_worker, cfg->bun_path, NULL};
+    const char *bun_files[] = {root, cfg->bun_worker, cfg->bun_path, NULL};
     if (runtime == FN_RUNTIME_BUN)
         fn_sandbox_command(cfg, bun_files, bun_inner, &sa);
     else

@@ -145,9 +145,13 @@ static int check_bundle(struct functions *f, const char *path, int runtime, char
     char *inner[] = {f->cfg.worker_path, "--check", (char *)path, "--memory-limit", mem,
                      "--timeout-ms",     tmo,       NULL};
     struct fn_sandbox_argv sa;
-    const char *files[] = {path, NULL};
+    char root[1500]; /* the bundle's directory, read-only in the sandbox: modules import each other */
+    snprintf(root, sizeof root, "%s", path);
+    char *slash = strrchr(root, '/');
+    if (slash) *slash = '\0';
+    const char *files[] = {root, NULL};
     char *bun_inner[] = {f->cfg.bun_path, f->cfg.bun_worker, "--check", (char *)path, NULL};
-    const char *bun_files[] = {path, f->cfg.bun_worker, NULL};
+    const char *bun_files[] = {root, f->cfg.bun_worker, NULL};
     if (runtime == FN_RUNTIME_BUN) /* top-level code runs: sandboxed too */
         fn_sandbox_command(&f->cfg, bun_files, bun_inner, &sa);
     else
@@ -163,6 +167,72 @@ static int check_bundle(struct functions *f, const char *path, int runtime, char
     if (code == 0) return 0;
     if (!msg[0]) snprintf(msg, cap, "the bundle could not be loaded (worker exit %d)", code);
     return 1;
+}
+
+/* A tarball into root (fn_bundle_extract), then its entry: bunbase.json's "entry", else index.js,
+ * else index.ts (bun only); an entry other than index.js gets an index.js re-exporting it (the
+ * workers load <version>/index.js). 0; 1 with msg (400 invalid_bundle); -1 (I/O). */
+static int tarball_bundle(struct functions *f, const void *body, size_t len, const char *root,
+                          int runtime, char *msg, size_t cap)
+{
+    if (fn_bundle_extract(body, len, root, f->cfg.bundle_max_files, f->cfg.bundle_max_unpacked,
+                          msg, cap) != 0)
+        return 1;
+    char p[1600], entry[256] = "";
+    snprintf(p, sizeof p, "%s/bunbase.json", root);
+    char *cfg = malloc(65536);
+    size_t cl = 0;
+    if (!cfg) return -1;
+    int rr = bb_fs_read_small(p, cfg, 65536, &cl);
+    free(rr == 0 ? NULL : cfg);
+    if (rr == BB_ETOOBIG || rr == BB_EINVAL) {
+        snprintf(msg, cap, "bunbase.json must be a regular file under 64 KiB");
+        return 1;
+    }
+    if (rr == 0) {
+        json_t *j = NULL;
+        const char *e = NULL;
+        if (bb_json_parse(cfg, cl, 8, &j, NULL, 0) == 0 && json_is_object(j))
+            e = json_string_value(json_object_get(j, "entry"));
+        int ok = j && json_is_object(j) &&
+                 (!json_object_get(j, "entry") ||
+                  (e && strlen(e) < sizeof entry && e[0] != '/' && !strstr(e, "..") && e[0]));
+        if (ok && e) snprintf(entry, sizeof entry, "%s", e[0] == '.' && e[1] == '/' ? e + 2 : e);
+        json_decref(j);
+        free(cfg);
+        if (!ok) {
+            snprintf(msg, cap, "bunbase.json must be a JSON object whose \"entry\" is a relative "
+                               "path inside the bundle");
+            return 1;
+        }
+    }
+    if (!entry[0]) {
+        snprintf(p, sizeof p, "%s/index.js", root);
+        snprintf(entry, sizeof entry, access(p, F_OK) == 0 ? "index.js" : "index.ts");
+    }
+    snprintf(p, sizeof p, "%s/%s", root, entry);
+    struct stat st;
+    if (lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(msg, cap, "the tarball has no entry file \"%s\" (bunbase.json \"entry\", or "
+                           "index.js / index.ts)", entry);
+        return 1;
+    }
+    size_t el = strlen(entry);
+    if (el > 3 && !strcmp(entry + el - 3, ".ts") && runtime != FN_RUNTIME_BUN) {
+        snprintf(msg, cap, "the entry \"%s\" is TypeScript: deploy it with runtime=bun (or "
+                           "compile it to JavaScript)", entry);
+        return 1;
+    }
+    if (!strcmp(entry, "index.js")) return 0;
+    snprintf(p, sizeof p, "%s/index.js", root);
+    if (access(p, F_OK) == 0) {
+        snprintf(msg, cap, "bunbase.json's entry \"%s\" and an index.js both exist: rename the "
+                           "index.js or make it the entry", entry);
+        return 1;
+    }
+    char shim[400];
+    int n = snprintf(shim, sizeof shim, "export { default } from \"./%s\";\n", entry);
+    return bb_fs_write_atomic(p, shim, (size_t)n, 0600) ? -1 : 0;
 }
 
 static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
@@ -198,15 +268,37 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
         bb_http_reply_error(res, BB_EIO, "cannot create the function's directory");
         return;
     }
-    char rnd[17];
+    /* the version's directory is made aside (.upload-*) and renamed into place */
+    char rnd[17], entry_path[1500];
     bb_random_token(rnd, sizeof rnd, 8);
-    snprintf(tmp, sizeof tmp, "%s/.upload-%s.js", dir, rnd);
-    if (bb_fs_write_atomic(tmp, req->body, req->body_len, 0600) != 0) {
+    snprintf(tmp, sizeof tmp, "%s/.upload-%s", dir, rnd);
+    snprintf(entry_path, sizeof entry_path, "%s/index.js", tmp);
+    if (mkdir(tmp, 0700) != 0) {
         bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
         return;
     }
-    if (check_bundle(f, tmp, runtime, msg, sizeof msg)) {
-        unlink(tmp);
+    char fmt[16];
+    const char *fq = bb_http_query(req, "format", fmt, sizeof fmt);
+    const char *ct = bb_http_header(req, "Content-Type");
+    int tarball = (fq && !strcmp(fq, "tar")) ||
+                  (ct && (!strncasecmp(ct, "application/gzip", 16) ||
+                          !strncasecmp(ct, "application/x-gzip", 18) ||
+                          !strncasecmp(ct, "application/x-tar", 17)));
+    if (fq && strcmp(fq, "tar") && strcmp(fq, "js")) {
+        bb_fs_remove_tree(tmp);
+        bb_http_reply_error_status(res, 400, "invalid_format", "format is js or tar");
+        return;
+    }
+    int brc = tarball ? tarball_bundle(f, req->body, req->body_len, tmp, runtime, msg, sizeof msg)
+                      : (bb_fs_write_atomic(entry_path, req->body, req->body_len, 0600) ? -1 : 0);
+    if (brc) {
+        bb_fs_remove_tree(tmp);
+        if (brc < 0) bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
+        else bb_http_reply_error_status(res, 400, "invalid_bundle", msg);
+        return;
+    }
+    if (check_bundle(f, entry_path, runtime, msg, sizeof msg)) {
+        bb_fs_remove_tree(tmp);
         bb_http_reply_error_status(res, 400, "invalid_bundle", msg);
         return;
     }
@@ -219,7 +311,7 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
     int rc = fn_store_add_version(f->store, pid, name, sha, (int64_t)req->body_len, runtime,
                                   f->cfg.max_functions, 0, &version, &created);
     if (rc) {
-        unlink(tmp);
+        bb_fs_remove_tree(tmp);
         if (rc == BB_ELIMIT)
             bb_http_reply_error_status(
                 res, 409, "too_many_functions",
@@ -232,13 +324,14 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
     snprintf(vdir, sizeof vdir, "%s/%lld", dir, (long long)version);
     fn_bundle_path(f->dir, pid, name, version, path, sizeof path);
     if (created || access(path, R_OK) != 0) {
-        if (bb_fs_mkdir_p(vdir, 0700) || rename(tmp, path) != 0) {
-            unlink(tmp);
+        bb_fs_remove_tree(vdir); /* a leftover of a failed deploy */
+        if (rename(tmp, vdir) != 0) {
+            bb_fs_remove_tree(tmp);
             bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
             return;
         }
     } else
-        unlink(tmp);
+        bb_fs_remove_tree(tmp);
     if (activate) {
         rc = fn_store_activate(f->store, pid, name, version);
         if (rc) {

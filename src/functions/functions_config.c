@@ -97,6 +97,10 @@ const struct bb_knob fn_knobs[] = {
     BB_KNOB_STR_ROW(struct fn_config, rpc_addr, "BUNBASE_FUNCTIONS_RPC_ADDR", "",
                     "internal RPC listener (host:port or unix:/path; port 0: any, published in "
                     "<data>/functions.addr); empty: none"),
+    U64(bundle_max_files, "BUNBASE_FUNCTIONS_BUNDLE_MAX_FILES", "1000", 1, 100000,
+        "entries (files and directories) a tarball bundle may hold; more: 400 invalid_bundle"),
+    U64(bundle_max_unpacked, "BUNBASE_FUNCTIONS_BUNDLE_MAX_UNPACKED_BYTES", "33554432", 1024,
+        1024 * MIB, "bytes of files a tarball bundle may unpack to; more: 400 invalid_bundle"),
     U64(bun_base_mb, "BUNBASE_FUNCTIONS_BUN_BASE_MB", "1024", 256, 65536,
         "address space a Bun worker gets on top of twice MEMORY_MB (Bun reserves more than "
         "QuickJS); over the bound the worker stops: 500 function_out_of_memory"),

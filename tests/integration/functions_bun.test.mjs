@@ -40,7 +40,7 @@ describe('functions: the bun runtime', { skip: !fs.existsSync(BUN) && 'bun is no
     httpRequest(`${G}/v1/functions/${name}${query}`, { method, headers: { 'X-Bunbase-Client-Key': p.sk, ...headers }, body });
 
   before(async () => {
-    // a Bun worker's address space: 2 x 64 (MEMORY_MB) + 256 MiB
+    // a Bun worker's address space: 2 x 64 (MEMORY_MB) + 256 MiB, rounded up to 1 GiB
     srv = await startServer({ env: { ...FAST_ENV, BUNBASE_FUNCTIONS_TIMEOUT_MS: '5000', BUNBASE_FUNCTIONS_BUN_BASE_MB: '256', BUNBASE_FUNCTIONS_CANARY: 'leak' } });
     G = srv.url;
     user = await newUser(G, 'fnbun');

@@ -60,6 +60,7 @@ static int g_settled;      /* 0 pending, 1 ok, 2 exception, 3 bad response */
 static JSValue g_result;   /* array or error (owned) */
 static int g_fetches;      /* fetches sent, not yet answered */
 static char *g_bundle_src; /* the bundle's text */
+static char g_root[2048];  /* the bundle's directory: relative imports resolve inside it */
 static size_t g_bundle_len;
 
 static uint64_t mono_ns(void)
@@ -389,17 +390,41 @@ static int is_oom(const char *text)
 
 /* ------------------------------------------------------------------ loading */
 
+static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap);
+
+/* Imports: "./x.js" and "../x.js" relative to the importing module, resolved inside the bundle's
+ * directory (g_root) to a name "./<path from the root>"; a path leaving the root resolves to
+ * "\x01<original>" and fails to load; a bare name ("lodash") is refused too. Modules are read when
+ * the bundle loads, before the seccomp filter (a later import() fails: no open(2)). */
 static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque)
 {
-    if (strcmp(name, "__bundle__") != 0) {
-        JS_ThrowReferenceError(ctx,
-                               "import of \"%s\" is not supported: bundle the function into one "
-                               "file",
-                               name);
+    (void)opaque;
+    const char *src = g_bundle_src, *fname = "index.js";
+    size_t len = g_bundle_len;
+    char *owned = NULL;
+    if (name[0] == '\x01') {
+        JS_ThrowReferenceError(ctx, "import of \"%s\" leaves the bundle's directory", name + 1);
         return NULL;
     }
-    JSValue fn = JS_Eval(ctx, g_bundle_src, g_bundle_len, "index.js",
-                         JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+    if (strcmp(name, "__bundle__") != 0) {
+        if (strncmp(name, "./", 2) != 0) {
+            JS_ThrowReferenceError(ctx,
+                                   "import of \"%s\" is not supported: import the bundle's own "
+                                   "files (\"./lib.js\"), or bundle the function into one file",
+                                   name);
+            return NULL;
+        }
+        char path[4096], err[256];
+        snprintf(path, sizeof path, "%s/%s", g_root, name + 2);
+        owned = read_file(path, 64u << 20, &len, err, sizeof err);
+        if (!owned) {
+            JS_ThrowReferenceError(ctx, "import of \"%s\": %s", name, err);
+            return NULL;
+        }
+        src = owned, fname = name;
+    }
+    JSValue fn = JS_Eval(ctx, src, len, fname, JS_EVAL_TYPE_MODULE | JS_EVAL_FLAG_COMPILE_ONLY);
+    free(owned);
     if (JS_IsException(fn)) return NULL;
     JSModuleDef *m = JS_VALUE_GET_PTR(fn);
     JS_FreeValue(ctx, fn);
@@ -408,7 +433,40 @@ static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque
 
 static char *normalize_name(JSContext *ctx, const char *base, const char *name, void *opaque)
 {
-    return js_strdup(ctx, name);
+    (void)opaque;
+    if (strncmp(name, "./", 2) != 0 && strncmp(name, "../", 3) != 0) return js_strdup(ctx, name);
+    char out[2048] = "./";
+    size_t n = 2;
+    if (!strncmp(base, "./", 2)) { /* the importer's directory */
+        const char *slash = strrchr(base, '/');
+        size_t d = (size_t)(slash - base) + 1;
+        if (d > 2 && d < sizeof out) memcpy(out, base, d), n = d;
+    }
+    out[n] = '\0';
+    const char *p = name;
+    while (*p) {
+        const char *e = strchr(p, '/');
+        size_t cl = e ? (size_t)(e - p) : strlen(p);
+        if (cl == 2 && p[0] == '.' && p[1] == '.') {
+            if (n <= 2) goto escape;
+            n--; /* drop "dir/" */
+            while (n > 2 && out[n - 1] != '/')
+                n--;
+            out[n] = '\0';
+        } else if (cl && !(cl == 1 && p[0] == '.')) {
+            if (n + cl + 2 >= sizeof out) goto escape;
+            memcpy(out + n, p, cl);
+            n += cl;
+            if (e) out[n++] = '/';
+            out[n] = '\0';
+        }
+        p = e ? e + 1 : p + cl;
+    }
+    return js_strdup(ctx, out);
+escape:;
+    char bad[600];
+    snprintf(bad, sizeof bad, "\x01%.500s", name);
+    return js_strdup(ctx, bad);
 }
 
 static char *read_file(const char *path, size_t max, size_t *len, char *err, size_t errcap)
@@ -480,6 +538,10 @@ static int load(struct worker *w, const char *path, size_t mem_limit, size_t sta
 {
     g_bundle_src = read_file(path, 64u << 20, &g_bundle_len, err, errcap);
     if (!g_bundle_src) return -1;
+    snprintf(g_root, sizeof g_root, "%s", path);
+    char *slash = strrchr(g_root, '/');
+    if (slash) *slash = '\0';
+    else snprintf(g_root, sizeof g_root, ".");
     w->rt = JS_NewRuntime();
     if (!w->rt) {
         snprintf(err, errcap, "cannot create the JavaScript runtime");
