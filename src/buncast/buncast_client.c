@@ -94,6 +94,7 @@ struct bcast_client {
     size_t olen, ocap;
     size_t oasync; /* async Publish frames in obuf; under wmu */
     int fsleeping; /* the flusher waits on fcv; under wmu */
+    int fstop;     /* the flusher must exit (set by bcast_client_free); under wmu, not mu */
     int64_t last_async_ns; /* when the last async frame was queued; under wmu */
     uint8_t *wbuf; /* the buffer being written; under xmu */
     size_t wcap;
@@ -371,12 +372,12 @@ static void *flusher_main(void *arg)
     struct bcast_client *c = arg;
     pthread_mutex_lock(&c->wmu);
     for (;;) {
-        while (!c->stop && c->olen == 0) {
+        while (!c->fstop && c->olen == 0) {
             c->fsleeping = 1;
             pthread_cond_wait(&c->fcv, &c->wmu);
             c->fsleeping = 0;
         }
-        if (c->stop) break;
+        if (c->fstop) break;
         pthread_mutex_unlock(&c->wmu);
         flush_out(c, 0);
         pthread_mutex_lock(&c->wmu);
@@ -883,6 +884,7 @@ void bcast_client_free(struct bcast_client *c)
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     pthread_mutex_lock(&c->wmu);
+    c->fstop = 1;
     pthread_cond_signal(&c->fcv);
     pthread_mutex_unlock(&c->wmu);
     if (c->flusher_started) pthread_join(c->flusher, NULL);
