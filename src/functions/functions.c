@@ -118,6 +118,20 @@ static void reply_store_error(struct bb_http_response *res, int rc)
         bb_http_reply_error(res, rc, NULL);
 }
 
+/* target() of an existing function, *v its active version; replies and returns -1 otherwise. */
+static int active_target(struct functions *f, struct bb_http_request *req,
+                         struct bb_http_response *res, const char **pid, const char **name,
+                         int64_t *v)
+{
+    if (target(req, res, pid, name)) return -1;
+    int rc = fn_store_active(f->store, *pid, *name, v, NULL);
+    if (rc) {
+        reply_store_error(res, rc);
+        return -1;
+    }
+    return 0;
+}
+
 static int fn_dir(struct functions *f, const char *pid, const char *name, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s/%s/%s", f->dir, pid, name);
@@ -564,13 +578,8 @@ static void h_env_put(struct bb_http_request *req, struct bb_http_response *res)
 {
     struct functions *f = req->ctx;
     const char *pid, *name;
-    if (target(req, res, &pid, &name)) return;
     int64_t v;
-    int rc = fn_store_active(f->store, pid, name, &v, NULL);
-    if (rc) {
-        reply_store_error(res, rc);
-        return;
-    }
+    if (active_target(f, req, res, &pid, &name, &v)) return;
     json_t *env = NULL;
     char jerr[160];
     if (bb_json_parse(req->body, req->body_len, 4, &env, jerr, sizeof jerr) != 0 ||
@@ -605,7 +614,7 @@ static void h_env_put(struct bb_http_request *req, struct bb_http_response *res)
         return;
     }
     char kerr[200] = "";
-    rc = fn_store_env_set(f->store, pid, name, env, kerr, sizeof kerr);
+    int rc = fn_store_env_set(f->store, pid, name, env, kerr, sizeof kerr);
     size_t n = json_object_size(env);
     json_decref(env);
     if (rc) {
@@ -841,13 +850,8 @@ static void h_triggers_get(struct bb_http_request *req, struct bb_http_response 
 {
     struct functions *f = req->ctx;
     const char *pid, *name;
-    if (target(req, res, &pid, &name)) return;
     int64_t v;
-    int rc = fn_store_active(f->store, pid, name, &v, NULL);
-    if (rc) {
-        reply_store_error(res, rc);
-        return;
-    }
+    if (active_target(f, req, res, &pid, &name, &v)) return;
     triggers_reply(f, res, pid, name);
 }
 
@@ -968,13 +972,8 @@ static void h_triggers_put(struct bb_http_request *req, struct bb_http_response 
 {
     struct functions *f = req->ctx;
     const char *pid, *name;
-    if (target(req, res, &pid, &name)) return;
     int64_t v;
-    int rc = fn_store_active(f->store, pid, name, &v, NULL);
-    if (rc) {
-        reply_store_error(res, rc);
-        return;
-    }
+    if (active_target(f, req, res, &pid, &name, &v)) return;
     json_t *body = NULL, *cron = NULL;
     char jerr[160];
     if (bb_json_parse(req->body, req->body_len, 8, &body, jerr, sizeof jerr) != 0 ||
@@ -991,7 +990,7 @@ static void h_triggers_put(struct bb_http_request *req, struct bb_http_response 
         json_decref(body);
         return;
     }
-    rc = fn_store_cron_set(f->store, pid, name, cron, (int64_t)(bb_time_wall_ms() / 60000));
+    int rc = fn_store_cron_set(f->store, pid, name, cron, (int64_t)(bb_time_wall_ms() / 60000));
     if (rc == 0) rc = fn_store_doc_set(f->store, pid, name, docs);
     if (rc == 0) rc = fn_triggers_reload(f->triggers);
     json_decref(cron);
