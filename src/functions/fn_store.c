@@ -470,6 +470,8 @@ static json_t *rows_json(sqlite3_stmt *st)
     return arr;
 }
 
+/* The rows of sql as [{column: value}], binding ?1 = pid and ?2 = name when not NULL and ?3 = n when
+ * the statement has it. */
 static int query_json(struct fn_store *s, const char *sql, const char *pid, const char *name,
                       int64_t n, json_t **out)
 {
@@ -477,7 +479,7 @@ static int query_json(struct fn_store *s, const char *sql, const char *pid, cons
     int rc = BB_EIO;
     sqlite3_stmt *st = prep(s, sql);
     if (st) {
-        sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
+        if (pid) sqlite3_bind_text(st, 1, pid, -1, SQLITE_STATIC);
         if (name) sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
         if (sqlite3_bind_parameter_count(st) >= 3) sqlite3_bind_int64(st, 3, n);
         *out = rows_json(st);
@@ -970,19 +972,11 @@ int fn_store_cron_list(struct fn_store *s, const char *pid, const char *name, js
 
 int fn_store_cron_all(struct fn_store *s, json_t **out)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = BB_EIO;
-    sqlite3_stmt *st = prep(s, "SELECT project_id, name, idx, schedule, timezone, last_slot "
-                               "FROM cron c WHERE EXISTS (SELECT 1 FROM functions f WHERE "
-                               "f.project_id=c.project_id AND f.name=c.name AND "
-                               "f.active_version > 0)");
-    if (st) {
-        *out = rows_json(st);
-        rc = *out ? 0 : BB_ENOMEM;
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return query_json(s,
+                      "SELECT project_id, name, idx, schedule, timezone, last_slot FROM cron c "
+                      "WHERE EXISTS (SELECT 1 FROM functions f WHERE f.project_id=c.project_id "
+                      "AND f.name=c.name AND f.active_version > 0)",
+                      NULL, NULL, 0, out);
 }
 
 int fn_store_cron_claim(struct fn_store *s, const char *pid, const char *name, int64_t idx,
@@ -1099,19 +1093,11 @@ int fn_store_doc_list(struct fn_store *s, const char *pid, const char *name, jso
 
 int fn_store_doc_all(struct fn_store *s, json_t **out)
 {
-    pthread_mutex_lock(&s->mu);
-    int rc = BB_EIO;
-    sqlite3_stmt *st = prep(s, "SELECT project_id, name, collection, ops FROM doc_triggers d "
-                               "WHERE EXISTS (SELECT 1 FROM functions f WHERE "
-                               "f.project_id=d.project_id AND f.name=d.name AND "
-                               "f.active_version > 0)");
-    if (st) {
-        *out = rows_json(st);
-        rc = *out ? 0 : BB_ENOMEM;
-        sqlite3_finalize(st);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return query_json(s,
+                      "SELECT project_id, name, collection, ops FROM doc_triggers d WHERE EXISTS "
+                      "(SELECT 1 FROM functions f WHERE f.project_id=d.project_id AND "
+                      "f.name=d.name AND f.active_version > 0)",
+                      NULL, NULL, 0, out);
 }
 
 int fn_store_doc_record(struct fn_store *s, const char *event_id, const char *const *pids,
