@@ -470,8 +470,8 @@ static json_t *rows_json(sqlite3_stmt *st)
     return arr;
 }
 
-/* The rows of sql as [{column: value}], binding ?1 = pid and ?2 = name when not NULL and ?3 = n when
- * the statement has it. */
+/* The rows of sql as [{column: value}], binding ?1 = pid and ?2 = name when not NULL and ?3 = n
+ * when the statement has it. */
 static int query_json(struct fn_store *s, const char *sql, const char *pid, const char *name,
                       int64_t n, json_t **out)
 {
