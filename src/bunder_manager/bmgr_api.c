@@ -365,6 +365,16 @@ static void send_result(struct bb_http_response *res, struct bmgr_result *r)
     }
 }
 
+/* Runs op on its project's child (holding a manager reference) and replies with the result. */
+static void run_and_reply(struct bmgr *m, const struct bmgr_op *op, struct bb_http_response *res)
+{
+    struct bmgr_result r;
+    bmgr_ref(m);
+    bmgr_op_run(m, op, &r);
+    bmgr_unref(m);
+    send_result(res, &r);
+}
+
 static const struct bb_route_param *raw_param(struct bb_http_request *req, const char *name)
 {
     for (size_t i = 0; i < req->match.nparams; i++) {
@@ -449,12 +459,8 @@ static void handle_kv(struct bb_http_request *req, struct bb_http_response *res)
             op.ttl_s = t;
         }
     }
-    struct bmgr_result r;
-    bmgr_ref(m);
-    bmgr_op_run(m, &op, &r);
-    bmgr_unref(m);
+    run_and_reply(m, &op, res);
     free(key);
-    send_result(res, &r);
 }
 
 /* POST /kv/{projectId}/kv/{key}/incr, body empty or {"by": <integer>} (default 1) */
@@ -484,12 +490,8 @@ static void handle_incr(struct bb_http_request *req, struct bb_http_response *re
     if (!key) return;
     struct bmgr_op op = {.kind = BMGR_OP_INCR, .project = project, .key = key, .key_len = klen,
                          .by = by};
-    struct bmgr_result r;
-    bmgr_ref(m);
-    bmgr_op_run(m, &op, &r);
-    bmgr_unref(m);
+    run_and_reply(m, &op, res);
     free(key);
-    send_result(res, &r);
 }
 
 static void handle_keys(struct bb_http_request *req, struct bb_http_response *res)
@@ -507,11 +509,7 @@ static void handle_keys(struct bb_http_request *req, struct bb_http_response *re
     struct bmgr_op op = {.kind = want_meta(req) ? BMGR_OP_KEYS_META : BMGR_OP_KEYS,
                          .project = project};
     if (p && p[0]) op.pattern = p, op.pattern_len = strlen(p);
-    struct bmgr_result r;
-    bmgr_ref(m);
-    bmgr_op_run(m, &op, &r);
-    bmgr_unref(m);
-    send_result(res, &r);
+    run_and_reply(m, &op, res);
 }
 
 static void handle_project_health(struct bb_http_request *req, struct bb_http_response *res)
@@ -520,11 +518,7 @@ static void handle_project_health(struct bb_http_request *req, struct bb_http_re
     const char *project = req_project(req, res);
     if (!project) return;
     struct bmgr_op op = {.kind = BMGR_OP_HEALTH, .project = project};
-    struct bmgr_result r;
-    bmgr_ref(m);
-    bmgr_op_run(m, &op, &r);
-    bmgr_unref(m);
-    send_result(res, &r);
+    run_and_reply(m, &op, res);
 }
 
 /* DELETE /kv/{projectId} (internal admin): the project was deleted — its keys go, on disk too. */
@@ -534,11 +528,7 @@ static void handle_drop(struct bb_http_request *req, struct bb_http_response *re
     const char *project = req_project(req, res);
     if (!project) return;
     struct bmgr_op op = {.kind = BMGR_OP_DROP, .project = project};
-    struct bmgr_result r;
-    bmgr_ref(m);
-    bmgr_op_run(m, &op, &r);
-    bmgr_unref(m);
-    send_result(res, &r);
+    run_and_reply(m, &op, res);
 }
 
 static void handle_subscribe(struct bb_http_request *req, struct bb_http_response *res)
