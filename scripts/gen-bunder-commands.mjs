@@ -17,6 +17,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sortDocs, sortInfo } from './bunder-command-order.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const server = process.argv[2] || process.env.BB_REDIS_SERVER || '/usr/bin/redis-server';
@@ -67,28 +68,6 @@ function ser(v) {
     case '%': return `%${v.v.length / 2}\n` + v.v.map(ser).join('');
     default: throw new Error(`cannot store RESP type ${v.t}`);
   }
-}
-
-// Deterministic order: COMMAND INFO's subcommands (the 10th field) and COMMAND DOCS'
-// "subcommands" map, by name, recursively.
-function sortInfo(info) {
-  const subs = info.v[9];
-  if (subs && subs.v.length) {
-    subs.v.forEach(sortInfo);
-    subs.v.sort((a, b) => (a.v[0].v < b.v[0].v ? -1 : 1));
-  }
-  return info;
-}
-function sortDocs(doc) {
-  for (let i = 0; i < doc.v.length; i += 2) {
-    if (doc.v[i].v !== 'subcommands') continue;
-    const m = doc.v[i + 1];
-    const pairs = [];
-    for (let j = 0; j < m.v.length; j += 2) pairs.push([m.v[j], sortDocs(m.v[j + 1])]);
-    pairs.sort((a, b) => (a[0].v < b[0].v ? -1 : 1));
-    m.v = pairs.flat();
-  }
-  return doc;
 }
 
 // C string literal, split into lines of at most ~100 columns (at the "\n" of the data).

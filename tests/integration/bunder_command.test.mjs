@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { startPair, fs, path } from './bunder_compat_lib.mjs';
 import { SOURCE_DIR } from './bunder_lib.test.mjs';
+import { sortDocs, sortInfo } from '../../scripts/bunder-command-order.mjs';
 
 // cluster, replication and modules: excluded by issue 18 (they answer Redis' errors)
 const EXCLUDED = /^(cluster(\|.*)?|asking|readonly|readwrite|migrate|restore-asking|sync|psync|replconf|replicaof|slaveof|failover|wait|module(\|.*)?)$/;
@@ -19,8 +20,8 @@ async function pipe(client, cmds) {
   return (await Promise.all(out)).map((b) => b.toString('latin1'));
 }
 
-// A RESP2/RESP3 tree ({t, v}) and back, to put subcommands in one order: Redis lists them in
-// its dict order, which is seeded at random per process (so two redis-servers differ too).
+// A RESP2/RESP3 tree ({t, v}) and back, to put subcommands in one order (sortInfo/sortDocs: the
+// generator's, scripts/bunder-command-order.mjs).
 function parse(s, pos = 0) {
   const eol = s.indexOf('\r\n', pos);
   const t = s[pos], line = s.slice(pos + 1, eol);
@@ -44,24 +45,6 @@ function ser(x) {
   if (x.t === '$') return x.v === '-1' && !x.v.length ? '$-1\r\n' : `$${x.v.length}\r\n${x.v}\r\n`;
   if (Array.isArray(x.v)) return `${x.t}${x.t === '%' ? x.v.length / 2 : x.v.length}\r\n${x.v.map(ser).join('')}`;
   return `${x.t}${x.v}\r\n`;
-}
-function sortInfo(info) {
-  if (Array.isArray(info.v) && info.v[9] && Array.isArray(info.v[9].v)) {
-    info.v[9].v.forEach(sortInfo);
-    info.v[9].v.sort((a, b) => (a.v[0].v < b.v[0].v ? -1 : 1));
-  }
-  return info;
-}
-function sortDocs(doc) {
-  for (let i = 0; Array.isArray(doc.v) && i < doc.v.length; i += 2) {
-    if (doc.v[i].v !== 'subcommands') continue;
-    const m = doc.v[i + 1];
-    const pairs = [];
-    for (let j = 0; j < m.v.length; j += 2) pairs.push([m.v[j], sortDocs(m.v[j + 1])]);
-    pairs.sort((a, b) => (a[0].v < b[0].v ? -1 : 1));
-    m.v = pairs.flat();
-  }
-  return doc;
 }
 const normInfo = (s) => { const r = parse(s)[0]; r.v.forEach((x) => x.t !== '_' && x.v !== '-1' && sortInfo(x)); return ser(r); };
 const normDocs = (s) => { const r = parse(s)[0]; for (let i = 1; i < r.v.length; i += 2) sortDocs(r.v[i]); return ser(r); };
