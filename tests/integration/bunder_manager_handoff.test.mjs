@@ -112,6 +112,49 @@ test('a handed-off client keeps working after the manager let go of its socket',
   c.close();
 });
 
+test('after the handoff the manager reads none of the data path: relay bytes stay 0, its read bytes do not grow with traffic', async (t) => {
+  if (!mgr.handoff) { t.skip('child binary is not bunder'); return; }
+  const c = await respFor(mgr, 'p1');
+  t.after(() => c.close());
+  assert.equal(await c.call('PING'), 'PONG');
+  const rchar = () => Number(/^rchar: (\d+)$/m.exec(fs.readFileSync(`/proc/${mgr.server.pid}/io`, 'utf8'))[1]);
+  const bytesBefore = (await metrics(mgr))('bunbase_bunder_relay_bytes_total');
+  const before = rchar();
+  // 8 MB each way through the handed-off socket
+  const val = Buffer.alloc(256 * 1024, 7);
+  for (let i = 0; i < 16; i++) assert.equal(await c.call('SET', `io-${i}`, val), 'OK');
+  for (let i = 0; i < 16; i++) assert.equal((await c.call('GET', `io-${i}`)).length, val.length);
+  const grew = rchar() - before;
+  assert.ok(grew < 1024 * 1024, `the manager read ${grew} bytes during 8 MB of handed-off traffic`);
+  assert.equal((await metrics(mgr))('bunbase_bunder_relay_bytes_total') - bytesBefore, 0);
+});
+
+test('the tenant policy holds for handed-off clients in any letter case; commands that share a row\'s length and first letter run', async (t) => {
+  if (!mgr.handoff) { t.skip('child binary is not bunder'); return; }
+  // the rows of the policy, read from the one table (src/bunder/bunder_tenant.h)
+  const hdr = fs.readFileSync(new URL('../../src/bunder/bunder_tenant.h', import.meta.url), 'utf8');
+  const rows = [...hdr.matchAll(/X\(BUNDER_TP_(COMMAND|SUBCOMMAND), "([^"]+)"/g)].map((m) => [m[1], m[2]]);
+  assert.ok(rows.length >= 10, 'policy rows found');
+  const mixed = (w) => [...w].map((ch, i) => (i % 2 ? ch.toUpperCase() : ch.toLowerCase())).join('');
+  const c = await respFor(mgr, 'p1');
+  t.after(() => c.close());
+  for (const [kind, name] of rows) {
+    const argv = kind === 'SUBCOMMAND' ? name.split('|') : [name];
+    for (const v of [argv, argv.map((w) => w.toUpperCase()), argv.map(mixed)]) {
+      const r = await c.call(...v);
+      assert.ok(r instanceof Error && /^NOPERM/.test(r.message), `${v.join(' ')}: ${r}`);
+    }
+  }
+  // same length and first letter as a row (shutdown, sync, psync, replicaof, failover, cluster,
+  // config, slaveof): not refused
+  const ok = [['SMEMBERS', 'nk'], ['sCaN', '0'], ['PFADD', 'hll', 'a'], ['RANDOMKEY'], ['FLUSHALL'],
+    ['COMMAND', 'COUNT'], ['CONFIG', 'GET', 'maxmemory-samples'], ['SORT_RO', 'nk']];
+  for (const v of ok) {
+    const r = await c.call(...v);
+    assert.ok(!(r instanceof Error), `${v.join(' ')}: ${r}`);
+  }
+});
+
 test('HELLO 3 AUTH … SETNAME: RESP3 and the client name travel with the socket', async (t) => {
   const bytes = '*7\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$2\r\np1\r\n$7\r\nkey-one\r\n$7\r\nSETNAME\r\n$4\r\nhoho\r\n' +
     '*2\r\n$3\r\nGET\r\n$12\r\nho-no-such-k\r\n*2\r\n$6\r\nCLIENT\r\n$7\r\nGETNAME\r\n';
