@@ -335,6 +335,46 @@ int bt_get(struct pager *p, const uint8_t *key, size_t klen, uint8_t **val, size
     return rc;
 }
 
+int bt_get_head(struct pager *p, const uint8_t *key, size_t klen, uint8_t *head, size_t n,
+                size_t *vlen)
+{
+    *vlen = 0;
+    uint32_t root = root_of(p);
+    if (root == 0) return BB_ENOTFOUND;
+    struct path path;
+    int rc = descend(p, root, key, klen, &path);
+    if (rc) return rc;
+    struct page *g = NULL;
+    rc = get_node(p, path.pg[path.depth - 1], &g);
+    if (rc) return rc;
+    int found = 0;
+    unsigned pos = lower_bound(g->data, key, klen, &found);
+    if (!found) {
+        pager_unpin(p, g);
+        return BB_ENOTFOUND;
+    }
+    const uint8_t *c = g->data + slot(g->data, pos);
+    size_t kl = bb_get_le16(c), vl = bb_get_le32(c + 3);
+    size_t m = n < vl ? n : vl;
+    *vlen = vl;
+    if (!(c[2] & 1)) {
+        memcpy(head, c + 7 + kl, m);
+        pager_unpin(p, g);
+        return 0;
+    }
+    uint32_t first = bb_get_le32(c + 7 + kl);
+    pager_unpin(p, g);
+    if (m == 0) return 0;
+    struct page *o = NULL;
+    if (first == 0) return BB_EIO;
+    rc = pager_get(p, first, &o);
+    if (rc) return rc;
+    if (o->data[0] != BDOC_PT_OVERFLOW || bb_get_le32(o->data + 8) < m) rc = BB_EIO;
+    else memcpy(head, o->data + OVF_HDR, m);
+    pager_unpin(p, o);
+    return rc;
+}
+
 struct cellref {
     const uint8_t *c;
     size_t sz;
@@ -543,6 +583,167 @@ out:
     free(tmp);
     free(cs);
     free(cell);
+    return rc;
+}
+
+/* ---- bulk load ---- */
+
+/* descend() that also returns the leaf's upper fence: the separator right of the path at the
+ * deepest level that has one (every key of the leaf is below it); *has_fence 0: no bound. */
+static int descend_fence(struct pager *p, uint32_t root, const uint8_t *k, size_t kl,
+                         struct path *path, uint8_t *fence, size_t *flen, int *has_fence)
+{
+    uint32_t cur = root;
+    path->depth = 0;
+    *has_fence = 0;
+    for (;;) {
+        if (path->depth >= BT_MAX_DEPTH) return BB_EIO;
+        struct page *g = NULL;
+        int rc = get_node(p, cur, &g);
+        if (rc) return rc;
+        path->pg[path->depth] = cur;
+        if (g->data[0] == BDOC_PT_LEAF) {
+            path->idx[path->depth] = 0;
+            path->depth++;
+            pager_unpin(p, g);
+            return 0;
+        }
+        int ci = (int)upper_bound(g->data, k, kl) - 1;
+        if (ci + 1 < (int)nslots(g->data)) {
+            const uint8_t *fk;
+            size_t fl;
+            cell_key(g->data, (unsigned)(ci + 1), &fk, &fl);
+            memcpy(fence, fk, fl);
+            *flen = fl;
+            *has_fence = 1;
+        }
+        path->idx[path->depth] = ci;
+        path->depth++;
+        cur = child_at(g->data, ci);
+        pager_unpin(p, g);
+        if (cur == 0) return BB_EIO;
+    }
+}
+
+static size_t used_bytes(const uint8_t *d)
+{
+    return CAP - HDR - free_space(d) - bb_get_le16(d + 6);
+}
+
+/* Leaf cell of an inline item into cell; its size. */
+static size_t load_cell(uint8_t *cell, const struct bt_item *it, const uint8_t *pre, size_t plen)
+{
+    size_t vlen = plen + it->vlen;
+    bb_put_le16(cell, (uint16_t)it->klen);
+    cell[2] = 0;
+    bb_put_le32(cell + 3, (uint32_t)vlen);
+    memcpy(cell + 7, it->key, it->klen);
+    if (plen) memcpy(cell + 7 + it->klen, pre, plen);
+    if (it->vlen) memcpy(cell + 7 + it->klen + plen, it->val, it->vlen);
+    return 7 + it->klen + vlen;
+}
+
+static int load_put(struct pager *p, const struct bt_item *it, const uint8_t *pre, size_t plen)
+{
+    if (!plen) return bt_put(p, it->key, it->klen, it->val, it->vlen);
+    uint8_t *v = malloc(plen + it->vlen);
+    if (!v) return BB_ENOMEM;
+    memcpy(v, pre, plen);
+    if (it->vlen) memcpy(v + plen, it->val, it->vlen);
+    int rc = bt_put(p, it->key, it->klen, v, plen + it->vlen);
+    free(v);
+    return rc;
+}
+
+int bt_load(struct pager *p, const struct bt_item *items, size_t n, const uint8_t *vprefix,
+            size_t plen, unsigned fill_pct)
+{
+    if (n && !items) return BB_EINVAL;
+    if (fill_pct < 10 || fill_pct > 100) return BB_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].klen == 0 || items[i].klen > BT_MAX_KEY || items[i].vlen > UINT32_MAX - plen)
+            return BB_EINVAL;
+        if (i && cmpk(items[i - 1].key, items[i - 1].klen, items[i].key, items[i].klen) >= 0)
+            return BB_EINVAL;
+    }
+    size_t limit = (size_t)(CAP - HDR) * fill_pct / 100;
+    uint8_t *cell = malloc(7 + BT_INLINE_MAX);
+    uint8_t *fence = malloc(BT_MAX_KEY);
+    if (!cell || !fence) {
+        free(cell);
+        free(fence);
+        return BB_ENOMEM;
+    }
+    int rc = 0;
+    size_t i = 0;
+#define LOAD_INLINE(it) ((it)->klen + plen + (it)->vlen <= BT_INLINE_MAX)
+#define LOAD_BELOW(it) (!has_fence || cmpk((it)->key, (it)->klen, fence, flen) < 0)
+    while (i < n && rc == 0) {
+        const struct bt_item *it = &items[i];
+        uint32_t root = root_of(p);
+        if (!LOAD_INLINE(it) || root == 0) { /* overflow chain, or the first leaf of a tree */
+            rc = load_put(p, it, vprefix, plen);
+            i++;
+            continue;
+        }
+        struct path path;
+        size_t flen = 0;
+        int has_fence = 0;
+        rc = descend_fence(p, root, it->key, it->klen, &path, fence, &flen, &has_fence);
+        if (rc) break;
+        struct page *g = NULL;
+        rc = get_writable(p, path.pg[path.depth - 1], &g);
+        if (rc) break;
+        uint8_t *d = g->data;
+        int found = 0;
+        unsigned pos = lower_bound(d, it->key, it->klen, &found);
+        if (found || pos < nslots(d)) { /* inside the leaf's keys: an ordinary insert */
+            pager_unpin(p, g);
+            rc = load_put(p, it, vprefix, plen);
+            i++;
+            continue;
+        }
+        /* extend the leaf at its right end up to the fill factor */
+        while (i < n && LOAD_INLINE(&items[i]) && LOAD_BELOW(&items[i])) {
+            size_t csz = load_cell(cell, &items[i], vprefix, plen);
+            if (used_bytes(d) + csz + 2 > limit) break;
+            int r = insert_cell(d, nslots(d), cell, csz);
+            if (r == 1) break;
+            if (r) {
+                rc = r;
+                break;
+            }
+            i++;
+        }
+        if (rc || i == n || !LOAD_INLINE(&items[i]) || !LOAD_BELOW(&items[i])) {
+            pager_unpin(p, g);
+            continue;
+        }
+        /* the leaf is full: a new leaf right of it, filled left to right, linked into the parent
+         * by its first key (the next round descends to it and goes on from there) */
+        struct page *r = NULL;
+        rc = pager_alloc(p, &r);
+        if (rc) {
+            pager_unpin(p, g);
+            break;
+        }
+        node_init(r->data, BDOC_PT_LEAF);
+        const struct bt_item *first = &items[i];
+        do {
+            size_t csz = load_cell(cell, &items[i], vprefix, plen);
+            if (nslots(r->data) && used_bytes(r->data) + csz + 2 > limit) break;
+            if (insert_cell(r->data, nslots(r->data), cell, csz)) break; /* cannot happen */
+            i++;
+        } while (i < n && LOAD_INLINE(&items[i]) && LOAD_BELOW(&items[i]));
+        uint32_t rpg = r->pgno;
+        pager_unpin(p, r);
+        pager_unpin(p, g);
+        rc = insert_into_parent(p, &path, path.depth - 2, first->key, first->klen, rpg);
+    }
+#undef LOAD_INLINE
+#undef LOAD_BELOW
+    free(cell);
+    free(fence);
     return rc;
 }
 

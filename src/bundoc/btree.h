@@ -25,6 +25,10 @@
 /* Returns 0 and a malloc'ed copy of the value (caller frees; *val is non-NULL even for an empty
  * value), or BB_ENOTFOUND, BB_EIO (corrupt page), BB_ENOMEM. */
 int bt_get(struct pager *p, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen);
+/* As bt_get, but copies only the first min(n, value length) bytes of the value into head (no
+ * allocation; the commit stamp of an mvcc value); *vlen the whole value's length. */
+int bt_get_head(struct pager *p, const uint8_t *key, size_t klen, uint8_t *head, size_t n,
+                size_t *vlen);
 /* Inserts or replaces. BB_EINVAL for a bad key length. */
 int bt_put(struct pager *p, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 /* BB_ENOTFOUND if absent. */
@@ -55,6 +59,24 @@ int bt_seek_before(struct pager *p, struct bt_cursor *c, const uint8_t *key, siz
 /* Moves to the previous key (invalid before the first). */
 int bt_prev(struct bt_cursor *c);
 void bt_close(struct bt_cursor *c);
+
+/* Bulk load (bottom-up where it can be): inserts items[0..n), whose keys must be strictly
+ * ascending (else BB_EINVAL, nothing written), each value stored as vprefix[0..plen) followed by
+ * val. Where a run of keys extends a leaf at its right end (every key after the leaf's last key
+ * and before the leaf's upper fence, the next separator of its nearest ancestor), the leaf is
+ * filled to fill_pct percent (10..100) and further leaves are built left to right, filled the
+ * same way, each linked into its parent by its first key (an append into an internal node splits
+ * it the append way, so interior levels fill up too): one descent per new leaf instead of one per
+ * key. A key that lands inside a leaf's range or already exists, or a value that needs an
+ * overflow chain, goes through bt_put. Same transaction rules as bt_put. */
+struct bt_item {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+};
+int bt_load(struct pager *p, const struct bt_item *items, size_t n, const uint8_t *vprefix,
+            size_t plen, unsigned fill_pct);
 
 /* Consistency check of the whole tree (ordering, page types, no cycles); 0 or BB_EIO. */
 int bt_check(struct pager *p, uint64_t *nkeys);

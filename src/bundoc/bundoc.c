@@ -760,6 +760,36 @@ int bdoc_put(struct bdoc_txn *txn, const char *coll, const json_t *doc)
     return store(txn, key, klen, doc);
 }
 
+int bdoc_put_sorted(struct bdoc_txn *txn, const char *coll, const char *id, const uint8_t *doc,
+                    size_t len)
+{
+    if (!txn || !doc || !id) return BB_EINVAL;
+    if (mvcc_readonly(txn->t)) return BB_EPERM;
+    if (len > txn->db->max_doc_size) return BB_ETOOBIG;
+    const char *did;
+    size_t dlen;
+    if (len < 3 || doc[0] != 0xBD || doc[1] != 0x01 || doc_get_str(doc, len, "_id", &did, &dlen) ||
+        dlen != strlen(id) || memcmp(did, id, dlen))
+        return BB_EINVAL;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    int rc = doc_key(txn, coll, id, 1, key, &klen);
+    if (rc) return rc;
+    return mvcc_put_sorted(txn->t, key, klen, doc, len);
+}
+
+int bdoc_txn_set_load_fill(struct bdoc_txn *txn, unsigned pct)
+{
+    if (!txn) return BB_EINVAL;
+    return mvcc_set_load_fill(txn->t, pct);
+}
+
+int bdoc_doc_encode(struct bdoc_db *db, const json_t *doc, uint8_t **out, size_t *len)
+{
+    if (!db || !json_is_object(doc) || !out || !len) return BB_EINVAL;
+    return doc_encode(doc, db->max_doc_size, out, len);
+}
+
 int bdoc_delete_blind(struct bdoc_txn *txn, const char *coll, const char *id)
 {
     if (!txn) return BB_EINVAL;

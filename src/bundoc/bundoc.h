@@ -230,6 +230,21 @@ int bdoc_get_stamp(struct bdoc_txn *txn, const char *coll, const char *id, uint6
  * without reading it first: an insert or an overwrite. For derived data whose content is a
  * function of its _id (index entries). BB_EINVAL, BB_ETOOBIG, BB_EPERM. */
 int bdoc_put(struct bdoc_txn *txn, const char *coll, const json_t *doc);
+/* Bulk-load path for derived data: queues the encoded document doc[0..len) (bdoc_doc_encode
+ * output, borrowed and copied; its top-level _id must equal id) to be written under id at commit
+ * by the engine's bulk loader, which builds leaves left to right (filled to the transaction's
+ * load fill factor) where the ids extend the tree at a leaf's right end. Calls in one
+ * transaction must come in strictly ascending id byte order and for ids the transaction does not
+ * otherwise write; queued documents are not visible to txn's own reads; an existing document
+ * with that id is overwritten; first-committer-wins at commit as for bdoc_put. BB_EINVAL (order,
+ * _id mismatch, not an encoding), BB_ETOOBIG, BB_EPERM, BB_ENOTFOUND (no such collection). */
+int bdoc_put_sorted(struct bdoc_txn *txn, const char *coll, const char *id, const uint8_t *doc,
+                    size_t len);
+/* Fill factor (10..100 %) of the leaves bdoc_put_sorted's loads build in txn; default 100. */
+int bdoc_txn_set_load_fill(struct bdoc_txn *txn, unsigned pct);
+/* Encodes an object as a document (for bdoc_put_sorted): *out malloc'ed. BB_EINVAL,
+ * BB_ETOOBIG (over the database's max_doc_size), BB_ENOMEM. */
+int bdoc_doc_encode(struct bdoc_db *db, const json_t *doc, uint8_t **out, size_t *len);
 /* Deletes coll/id if it exists; when it does not (in txn's snapshot), the deletion is still
  * recorded, so that txn conflicts with a concurrent transaction that commits that document first
  * (and nothing is deleted when the commit goes through with no such document). */

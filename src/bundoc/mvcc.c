@@ -50,12 +50,22 @@ struct wentry {
     uint64_t since; /* watches: conflict with commits newer than this (0: the snapshot) */
 };
 
+struct arena {
+    struct arena *next;
+    size_t used, cap;
+    uint8_t data[];
+};
+
 struct mtxn {
     struct mvcc *m;
     uint64_t snap;
     int readonly;
     struct wentry *ws;
     size_t nws, capws;
+    struct bt_item *load;       /* mvcc_put_sorted: ascending keys, bulk-loaded at commit */
+    size_t nload, capload;
+    struct arena *arena;        /* their bytes */
+    unsigned load_fill;
     struct wentry *watch;       /* keys validated at commit (val unused) */
     size_t nwatch, capwatch;
     struct mtxn *prev, *next; /* active list */
@@ -77,6 +87,16 @@ struct mvcc {
                                  every chain's latest; versions are pushed in commit order) */
     uint64_t commits;
     unsigned gc_tick;
+    /* prefix clock: for the first 4 bytes of written keys (a collection's documents share
+     * them), the newest commit that wrote such a key; absent = open_ts (no write since open,
+     * and every snapshot is at least that). Lets a watch on a key skip the tree lookup when
+     * nothing under its prefix was committed after the watch's bound. Commit locks held. */
+    struct pclock {
+        uint32_t pfx;
+        uint64_t ts; /* 0: empty slot */
+    } *pc;
+    size_t npc, cappc;
+    uint64_t open_ts;
 };
 
 
@@ -199,12 +219,11 @@ static int latest_ts(struct mvcc *m, const uint8_t *k, size_t kl, uint64_t *out)
 {
     struct vchain *c = vs_find(m, k, kl);
     uint64_t ts = c ? c->latest : 0;
-    uint8_t *v = NULL;
+    uint8_t v[8];
     size_t vl = 0;
-    int rc = bt_get(m->pager, k, kl, &v, &vl);
+    int rc = bt_get_head(m->pager, k, kl, v, 8, &vl);
     if (rc == 0) {
         if (vl >= 8 && bb_get_le64(v) > ts) ts = bb_get_le64(v);
-        free(v);
     } else if (rc != BB_ENOTFOUND) {
         return rc;
     }
@@ -259,6 +278,56 @@ static int resolve(struct mvcc *m, uint64_t snap, const uint8_t *k, size_t kl, u
     *val = tv;
     *vlen = tl - 8;
     return 0;
+}
+
+/* ---- prefix clock ---- */
+static uint32_t pc_key(const uint8_t *k, size_t kl)
+{
+    uint8_t b[4] = {0, 0, 0, 0};
+    memcpy(b, k, kl < 4 ? kl : 4);
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static size_t pc_slot(const struct mvcc *m, uint32_t pfx)
+{
+    size_t i = (size_t)(pfx * 2654435761u) & (m->cappc - 1);
+    while (m->pc[i].ts && m->pc[i].pfx != pfx) i = (i + 1) & (m->cappc - 1);
+    return i;
+}
+
+static uint64_t pc_get(const struct mvcc *m, const uint8_t *k, size_t kl)
+{
+    if (!m->cappc) return m->open_ts;
+    size_t i = pc_slot(m, pc_key(k, kl));
+    return m->pc[i].ts ? m->pc[i].ts : m->open_ts;
+}
+
+/* Records a commit at ts under k's prefix. On allocation failure the clock is switched off
+ * (every prefix then reads as "written at the newest commit": watches take the lookup). */
+static void pc_set(struct mvcc *m, const uint8_t *k, size_t kl, uint64_t ts)
+{
+    if (m->open_ts == UINT64_MAX) return;
+    if (2 * (m->npc + 1) > m->cappc) {
+        size_t nc = m->cappc ? 2 * m->cappc : 64;
+        struct pclock *old = m->pc, *nw = calloc(nc, sizeof *nw);
+        if (!nw) {
+            free(m->pc);
+            m->pc = NULL;
+            m->npc = m->cappc = 0;
+            m->open_ts = UINT64_MAX;
+            return;
+        }
+        size_t oc = m->cappc;
+        m->pc = nw;
+        m->cappc = nc;
+        for (size_t i = 0; i < oc; i++)
+            if (old[i].ts) m->pc[pc_slot(m, old[i].pfx)] = old[i];
+        free(old);
+    }
+    uint32_t pfx = pc_key(k, kl);
+    size_t i = pc_slot(m, pfx);
+    if (!m->pc[i].ts) m->npc++;
+    m->pc[i] = (struct pclock){pfx, ts};
 }
 
 /* ---- write set ---- */
@@ -326,6 +395,135 @@ int mvcc_del(struct mtxn *t, const uint8_t *key, size_t klen)
     return ws_set(t, key, klen, NULL, 0, 1);
 }
 
+static uint8_t *arena_copy(struct mtxn *t, const uint8_t *p, size_t n)
+{
+    struct arena *a = t->arena;
+    if (!a || a->cap - a->used < n) {
+        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        a = malloc(sizeof *a + cap);
+        if (!a) return NULL;
+        a->next = t->arena;
+        a->used = 0;
+        a->cap = cap;
+        t->arena = a;
+    }
+    uint8_t *d = a->data + a->used;
+    if (n) memcpy(d, p, n);
+    a->used += n;
+    return d;
+}
+
+int mvcc_put_sorted(struct mtxn *t, const uint8_t *key, size_t klen, const uint8_t *val,
+                    size_t vlen)
+{
+    if (t->readonly) return BB_EPERM;
+    if (klen == 0 || klen > BT_MAX_KEY || vlen > UINT32_MAX - 8 || (vlen && !val)) return BB_EINVAL;
+    if (t->nload) {
+        const struct bt_item *l = &t->load[t->nload - 1];
+        if (cmpk(l->key, l->klen, key, klen) >= 0) return BB_EINVAL;
+    }
+    if (t->nload == t->capload) {
+        size_t nc = t->capload ? t->capload * 2 : 256;
+        struct bt_item *nl = realloc(t->load, nc * sizeof *nl);
+        if (!nl) return BB_ENOMEM;
+        t->load = nl;
+        t->capload = nc;
+    }
+    uint8_t *k = arena_copy(t, key, klen);
+    uint8_t *v = k ? arena_copy(t, val, vlen) : NULL;
+    if (!v) return BB_ENOMEM;
+    t->load[t->nload++] = (struct bt_item){k, klen, v, vlen};
+    return 0;
+}
+
+int mvcc_set_load_fill(struct mtxn *t, unsigned pct)
+{
+    if (pct < 10 || pct > 100) return BB_EINVAL;
+    t->load_fill = pct;
+    return 0;
+}
+
+/* Index of key among t's loaded keys, or -1. */
+static long load_find(const struct mtxn *t, const uint8_t *k, size_t kl)
+{
+    size_t lo = 0, hi = t->nload;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = cmpk(t->load[mid].key, t->load[mid].klen, k, kl);
+        if (c == 0) return (long)mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -1;
+}
+
+/* First-committer-wins for the loaded keys (tree lock held exclusively): the version store by
+ * hash, the tree by one walk over the keys that exist between the first and last loaded key (an
+ * index build loads into a range that only concurrent writers have touched). BB_EINVAL when a
+ * loaded key is also in the write set. */
+static int load_validate(struct mvcc *m, const struct mtxn *t)
+{
+    for (size_t i = 0; i < t->nws; i++)
+        if (load_find(t, t->ws[i].key, t->ws[i].klen) >= 0) return BB_EINVAL;
+    if (m->nchains)
+        for (size_t i = 0; i < t->nload; i++) {
+            struct vchain *c = vs_find(m, t->load[i].key, t->load[i].klen);
+            if (c && c->latest > t->snap) return BB_ECONFLICT;
+        }
+    const struct bt_item *last = &t->load[t->nload - 1];
+    struct bt_cursor cur;
+    int rc = bt_seek(m->pager, &cur, t->load[0].key, t->load[0].klen);
+    while (rc == 0 && bt_valid(&cur)) {
+        const uint8_t *k;
+        size_t kl;
+        bt_key(&cur, &k, &kl);
+        if (cmpk(k, kl, last->key, last->klen) > 0) break;
+        if (load_find(t, k, kl) >= 0) {
+            const uint8_t *v;
+            size_t vl;
+            uint8_t *owned = NULL;
+            rc = bt_value_ref(&cur, &v, &vl, &owned);
+            if (rc) break;
+            int newer = vl < 8 || bb_get_le64(v) > t->snap;
+            free(owned);
+            if (vl < 8) rc = BB_EIO;
+            else if (newer) rc = BB_ECONFLICT;
+            if (rc) break;
+        }
+        rc = bt_next(&cur);
+    }
+    bt_close(&cur);
+    return rc;
+}
+
+/* Applies the loaded keys with commit timestamp ts (recording their previous state for older
+ * snapshots when record). */
+static int load_apply(struct mvcc *m, struct mtxn *t, uint64_t ts, int record)
+{
+    int rc = 0;
+    for (size_t i = 0; record && i < t->nload && rc == 0; i++) {
+        uint8_t *old = NULL;
+        size_t ol = 0;
+        rc = bt_get(m->pager, t->load[i].key, t->load[i].klen, &old, &ol);
+        if (rc == BB_ENOTFOUND) rc = vs_push(m, t->load[i].key, t->load[i].klen, ts, NULL, 0);
+        else if (rc == 0 && ol < 8) {
+            free(old);
+            rc = BB_EIO;
+        } else if (rc == 0) {
+            memmove(old, old + 8, ol - 8);
+            rc = vs_push(m, t->load[i].key, t->load[i].klen, ts, old, ol - 8);
+        }
+    }
+    if (rc) return rc;
+    for (size_t i = 0; i < t->nload; i++)
+        if (i == 0 || pc_key(t->load[i].key, t->load[i].klen) !=
+                          pc_key(t->load[i - 1].key, t->load[i - 1].klen))
+            pc_set(m, t->load[i].key, t->load[i].klen, ts);
+    uint8_t pre[8];
+    bb_put_le64(pre, ts);
+    return bt_load(m->pager, t->load, t->nload, pre, 8, t->load_fill ? t->load_fill : 100);
+}
+
 int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen)
 {
     return mvcc_watch_since(t, key, klen, 0);
@@ -336,15 +534,17 @@ int mvcc_watch(struct mtxn *t, const uint8_t *key, size_t klen)
  * stamp, so it was deleted since, even if no transaction kept the deletion's history. */
 static int watch_check(struct mvcc *m, const struct mtxn *t, const struct wentry *w)
 {
+    /* nothing under the key's prefix was committed after the bound: the key is as it was then
+     * (and a key seen at since still exists) */
+    if (pc_get(m, w->key, w->klen) <= (w->since ? w->since : t->snap)) return 0;
     uint64_t ts = 0;
     struct vchain *c = vs_find(m, w->key, w->klen);
     if (c) ts = c->latest;
-    uint8_t *v = NULL;
+    uint8_t v[8];
     size_t vl = 0;
-    int rc = bt_get(m->pager, w->key, w->klen, &v, &vl);
+    int rc = bt_get_head(m->pager, w->key, w->klen, v, 8, &vl);
     if (rc == 0) {
         if (vl >= 8 && bb_get_le64(v) > ts) ts = bb_get_le64(v);
-        free(v);
     } else if (rc == BB_ENOTFOUND) {
         if (w->since) return BB_ECONFLICT;
         rc = 0;
@@ -414,6 +614,7 @@ int mvcc_open(const char *dir, const struct mvcc_config *cfg, struct mvcc **out)
     struct pager_meta pm;
     pager_meta_get(m->pager, &pm);
     m->last_ts = info.max_ts > pm.last_ts ? info.max_ts : pm.last_ts;
+    m->open_ts = m->last_ts;
     if (info.frames || info.truncated)
         bb_info("bundoc", "recovery: %llu committed frames redone, %llu bytes of tail dropped",
                 (unsigned long long)info.frames, (unsigned long long)info.truncated);
@@ -449,6 +650,7 @@ int mvcc_close(struct mvcc *m)
     }
     vs_clear(m);
     free(m->vs);
+    free(m->pc);
     pthread_mutex_destroy(&m->commit_mu);
     pthread_rwlock_destroy(&m->tree);
     pthread_mutex_destroy(&m->mgr_mu);
@@ -511,6 +713,12 @@ static void txn_free(struct mtxn *t)
     free(t->ws);
     for (size_t i = 0; i < t->nwatch; i++) free(t->watch[i].key);
     free(t->watch);
+    free(t->load);
+    while (t->arena) {
+        struct arena *a = t->arena;
+        t->arena = a->next;
+        free(a);
+    }
     free(t);
 }
 
@@ -585,6 +793,8 @@ static int apply(struct mvcc *m, struct mtxn *t, uint64_t ts, int record)
     int rc = 0;
     for (size_t i = 0; i < t->nws && rc == 0; i++) {
         struct wentry *e = &t->ws[i];
+        if (i == 0 || pc_key(e->key, e->klen) != pc_key(t->ws[i - 1].key, t->ws[i - 1].klen))
+            pc_set(m, e->key, e->klen, ts);
         if (record) {
             uint8_t *old = NULL;
             size_t ol = 0;
@@ -626,7 +836,7 @@ int mvcc_commit(struct mtxn *t)
     struct mvcc *m = t->m;
     int rc = 0;
     uint64_t lsn = 0;
-    if (t->readonly || t->nws == 0) goto out;
+    if (t->readonly || (t->nws == 0 && t->nload == 0)) goto out;
     rc = wal_error(m->wal);
     if (rc) goto out;
     pthread_mutex_lock(&m->commit_mu);
@@ -637,6 +847,7 @@ int mvcc_commit(struct mtxn *t)
         if (rc == 0 && ts > t->snap) rc = BB_ECONFLICT;
     }
     for (size_t i = 0; i < t->nwatch && rc == 0; i++) rc = watch_check(m, t, &t->watch[i]);
+    if (rc == 0 && t->nload) rc = load_validate(m, t);
     if (rc == 0) {
         pthread_mutex_lock(&m->mgr_mu);
         uint64_t ts = m->last_ts + 1;
@@ -647,6 +858,7 @@ int mvcc_commit(struct mtxn *t)
         if (!record) vs_clear(m);
         pager_txn_begin(m->pager);
         rc = apply(m, t, ts, record);
+        if (rc == 0 && t->nload) rc = load_apply(m, t, ts, record);
         if (rc == 0) rc = wal_append(m->wal, ts, &lsn);
         pager_txn_end(m->pager, rc == 0);
         if (rc == 0) {

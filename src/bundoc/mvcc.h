@@ -55,6 +55,18 @@ int mvcc_get(struct mtxn *t, const uint8_t *key, size_t klen, uint8_t **val, siz
 int mvcc_put(struct mtxn *t, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen);
 int mvcc_del(struct mtxn *t, const uint8_t *key, size_t klen);
 
+/* Queues an insert of key for a bulk load at commit (bt_load: bottom-up where the keys extend
+ * the tree at a leaf's right end). Keys must be strictly ascending across calls (BB_EINVAL
+ * otherwise) and none may also be written with mvcc_put/mvcc_del (BB_EINVAL at commit). Loaded
+ * keys are not visible to t's own reads. Validation at commit is first-committer-wins as for
+ * mvcc_put (a loaded key committed after t's snapshot, or recorded deleted after it, is
+ * BB_ECONFLICT); an existing key is overwritten. Key and value are copied into an arena (no
+ * allocation per key). BB_EPERM on a read-only transaction. */
+int mvcc_put_sorted(struct mtxn *t, const uint8_t *key, size_t klen, const uint8_t *val,
+                    size_t vlen);
+/* Fill factor (10..100 percent) of the leaves a bulk load builds; default 100. BB_EINVAL. */
+int mvcc_set_load_fill(struct mtxn *t, unsigned pct);
+
 /* Adds key to the transaction's validation set: the commit fails with BB_ECONFLICT if another
  * transaction committed a write to key after this one's snapshot (used for catalog entries, so
  * that writing into a collection conflicts with a concurrent drop). */

@@ -258,6 +258,7 @@ int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out)
     if (!s) return BB_ENOMEM;
     s->db = db;
     s->build_batch = 4096;
+    s->build_fill = 100;
     s->next_seq = 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -295,6 +296,11 @@ void bdoc_store_close(struct bdoc_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
+}
+
+void bdoc_store_set_build_fill(struct bdoc_store *s, unsigned pct)
+{
+    if (s && pct >= 10 && pct <= 100) s->build_fill = pct;
 }
 
 void bdoc_store_set_build_batch(struct bdoc_store *s, size_t n)
@@ -1798,7 +1804,8 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
         st_err(c->e, "index '%s' was dropped during its build", c->name);
         return rc;
     }
-    const char *last = NULL;
+    const char *last = NULL, *lastkey = NULL;
+    if (!ix->unique) rc = bdoc_txn_set_load_fill(t->tx, t->s->build_fill);
     for (size_t i = c->pos; i < end && !rc; i++) {
         struct bent *b = &c->v[i];
         if (!last || strcmp(last, b->id)) { /* a multikey document's entries may be adjacent */
@@ -1808,10 +1815,16 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
         }
         if (ix->unique) {
             rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
-        } else {
+        } else if (!lastkey || strcmp(lastkey, b->key)) {
+            /* bulk load: the engine builds the leaves bottom-up from the sorted keys */
+            uint8_t *enc = NULL;
+            size_t len = 0;
+            lastkey = b->key;
             if (json_object_set_new(b->body, "_id", json_string(b->key))) rc = BB_ENOMEM;
-            else rc = bdoc_put(t->tx, ix->ecoll, b->body);
+            else rc = bdoc_doc_encode(t->s->db, b->body, &enc, &len);
             json_object_del(b->body, "_id");
+            if (!rc) rc = bdoc_put_sorted(t->tx, ix->ecoll, b->key, enc, len);
+            free(enc);
         }
     }
     if (!rc && c->multikey && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);

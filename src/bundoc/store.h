@@ -91,6 +91,9 @@ void bdoc_store_close(struct bdoc_store *s);
 /* Index entries written per transaction of an index build (default 4096, 1..10000); see
  * docs/internals/bundoc-store.md §4. */
 void bdoc_store_set_build_batch(struct bdoc_store *s, size_t n);
+/* Fill factor in percent (10..100, default 100) of the index leaves a build loads bottom-up;
+ * less leaves room for later inserts without splits. Out of range: ignored. */
+void bdoc_store_set_build_fill(struct bdoc_store *s, unsigned pct);
 
 /* ---- transactions ---- */
 int bdoc_store_begin(struct bdoc_store *s, int flags /* BDOC_TXN_READONLY */,

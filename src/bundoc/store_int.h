@@ -68,6 +68,7 @@ struct bdoc_store {
     uint64_t next_seq;
     struct bdoc_store_txn *active; /* write transactions, linked */
     size_t build_batch;
+    unsigned build_fill; /* fill factor of the leaves an index build loads (%) */
     /* metadata cache: latest compiled meta per collection */
     size_t ncache, capcache;
     struct sk_meta **cache;

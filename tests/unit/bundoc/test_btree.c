@@ -272,6 +272,192 @@ static void test_sequential_fill(void **state)
     free(dir);
 }
 
+/* bt_load: empty input, one key, exactly one leaf, many levels (long keys: small fan-out), fill
+ * factors, keys already present (overwritten) and interleaved with existing ones, overflow
+ * values, duplicate or unordered input rejected with nothing written, redo from the WAL. */
+static int load_count(struct store *s, uint64_t *nkeys)
+{
+    return bt_check(s->p, nkeys);
+}
+
+static void test_bulk_load(void **state)
+{
+    (void)state;
+    char *dir = mkdir_tmp();
+    struct store s;
+    assert_int_equal(store_open(dir, NULL, &s), 0);
+    const uint8_t pre[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint64_t nkeys = 0;
+    struct pager_meta m;
+    /* 0 items: nothing happens */
+    pager_txn_begin(s.p);
+    assert_int_equal(bt_load(s.p, NULL, 0, pre, 8, 100), 0);
+    pager_txn_end(s.p, 0);
+    pager_meta_get(s.p, &m);
+    assert_int_equal(m.root, 0);
+    /* bad fill factor */
+    assert_int_equal(bt_load(s.p, NULL, 0, pre, 8, 5), BB_EINVAL);
+    /* 1 item into an empty tree */
+    struct bt_item one = {(const uint8_t *)"a", 1, (const uint8_t *)"xyz", 3};
+    pager_txn_begin(s.p);
+    assert_int_equal(bt_load(s.p, &one, 1, pre, 8, 100), 0);
+    assert_int_equal(commit(&s), 0);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    assert_int_equal(bt_get(s.p, (const uint8_t *)"a", 1, &v, &vl), 0);
+    assert_int_equal(vl, 11);
+    assert_memory_equal(v, pre, 8);
+    assert_memory_equal(v + 8, "xyz", 3);
+    free(v);
+    /* exactly one leaf: 30 keys after "a" stay in the root leaf */
+    char kb[40][16];
+    struct bt_item it[40];
+    for (int i = 0; i < 30; i++) {
+        int kl = snprintf(kb[i], sizeof kb[i], "b%03d", i);
+        it[i] = (struct bt_item){(const uint8_t *)kb[i], (size_t)kl, (const uint8_t *)kb[i], (size_t)kl};
+    }
+    pager_txn_begin(s.p);
+    assert_int_equal(bt_load(s.p, it, 30, pre, 8, 100), 0);
+    assert_int_equal(commit(&s), 0);
+    assert_int_equal(load_count(&s, &nkeys), 0);
+    assert_int_equal(nkeys, 31);
+    pager_meta_get(s.p, &m);
+    assert_int_equal(m.npages, 2); /* page 0 + the root leaf */
+    /* duplicate or descending input: BB_EINVAL, nothing written */
+    it[5] = it[4];
+    pager_txn_begin(s.p);
+    assert_int_equal(bt_load(s.p, it, 30, pre, 8, 100), BB_EINVAL);
+    it[5] = it[3];
+    assert_int_equal(bt_load(s.p, it, 30, pre, 8, 100), BB_EINVAL);
+    pager_txn_end(s.p, 0);
+    assert_int_equal(load_count(&s, &nkeys), 0);
+    assert_int_equal(nkeys, 31);
+    store_close(&s);
+    rmrf(dir);
+    free(dir);
+
+    /* many levels: 200-byte keys (internal fan-out ~19), 20 000 of them, in 4 loads */
+    dir = mkdir_tmp();
+    assert_int_equal(store_open(dir, NULL, &s), 0);
+    enum { NL = 20000, KL = 200 };
+    uint8_t *keys = malloc((size_t)NL * KL);
+    struct bt_item *items = malloc(NL * sizeof *items);
+    assert_non_null(keys);
+    assert_non_null(items);
+    for (int i = 0; i < NL; i++) {
+        uint8_t *k = keys + (size_t)i * KL;
+        memset(k, 'k', KL);
+        snprintf((char *)k, 16, "%09d", i);
+        k[9] = 'k';
+        items[i] = (struct bt_item){k, KL, k, 10};
+    }
+    for (int part = 0; part < 4; part++) {
+        pager_txn_begin(s.p);
+        assert_int_equal(bt_load(s.p, items + part * (NL / 4), NL / 4, pre, 8, 100), 0);
+        assert_int_equal(commit(&s), 0);
+    }
+    assert_int_equal(load_count(&s, &nkeys), 0);
+    assert_int_equal(nkeys, NL);
+    pager_meta_get(s.p, &m);
+    /* leaf cells 7 + 200 + 18 bytes + slot: full leaves need ~NL*227/4032 pages; internal levels
+     * add about 1/17 of that */
+    unsigned full = (unsigned)((size_t)NL * 227 / (BDOC_PAGE_PAYLOAD - 16)) + 1;
+    fprintf(stderr, "# bulk load of %d keys: %u pages (%u full leaves)\n", NL, m.npages, full);
+    assert_true(m.npages < full + full / 8 + 4);
+    struct bt_cursor c;
+    assert_int_equal(bt_seek(s.p, &c, NULL, 0), 0);
+    int depth = c.depth;
+    for (int i = 0; i < NL; i++) {
+        assert_true(bt_valid(&c));
+        const uint8_t *ck;
+        size_t ckl;
+        bt_key(&c, &ck, &ckl);
+        assert_int_equal(ckl, KL);
+        assert_memory_equal(ck, items[i].key, KL);
+        assert_int_equal(bt_next(&c), 0);
+    }
+    assert_false(bt_valid(&c));
+    bt_close(&c);
+    fprintf(stderr, "# depth %d\n", depth);
+    assert_true(depth >= 4);
+    store_close(&s);
+    /* redo from the WAL */
+    assert_int_equal(store_open(dir, NULL, &s), 0);
+    assert_int_equal(load_count(&s, &nkeys), 0);
+    assert_int_equal(nkeys, NL);
+    store_close(&s);
+    rmrf(dir);
+    free(dir);
+
+    /* fill factor 50: about twice the leaves */
+    dir = mkdir_tmp();
+    assert_int_equal(store_open(dir, NULL, &s), 0);
+    pager_txn_begin(s.p);
+    assert_int_equal(bt_load(s.p, items, NL / 4, pre, 8, 50), 0);
+    assert_int_equal(commit(&s), 0);
+    assert_int_equal(load_count(&s, &nkeys), 0);
+    assert_int_equal(nkeys, NL / 4);
+    pager_meta_get(s.p, &m);
+    assert_true(m.npages > full / 4 + full / 8);
+    store_close(&s);
+    rmrf(dir);
+    free(dir);
+    free(keys);
+    free(items);
+
+    /* against the model: a random tree, then loads of ascending subsets that overwrite present
+     * keys, fall between existing ones and carry overflow values */
+    dir = mkdir_tmp();
+    assert_int_equal(store_open(dir, NULL, &s), 0);
+    memset(model_len, 0, sizeof model_len);
+    srand(4321);
+    uint8_t *buf = malloc(70000);
+    assert_non_null(buf);
+    char k[512];
+    size_t kl;
+    pager_txn_begin(s.p);
+    for (int i = 0; i < NK; i += 1 + rand() % 3) {
+        mkkey(i, k, sizeof k, &kl);
+        size_t n = (size_t)(rand() % 200);
+        uint32_t seed = (uint32_t)rand();
+        fill(buf, n, seed);
+        assert_int_equal(bt_put(s.p, (uint8_t *)k, kl, buf, n), 0);
+        model_len[i] = n + 1;
+        model_seed[i] = seed;
+    }
+    assert_int_equal(commit(&s), 0);
+    static char kbuf[NK][400];
+    static struct bt_item li[NK];
+    for (int round = 0; round < 3; round++) {
+        size_t n = 0;
+        uint8_t *vals = malloc((size_t)NK * 256 + 70000);
+        assert_non_null(vals);
+        size_t voff = 0;
+        for (int i = round; i < NK; i += 1 + rand() % 4) {
+            mkkey(i, kbuf[i], sizeof kbuf[i], &kl);
+            size_t vn = (rand() % 200 == 0 && voff == 0) ? 30000 : (size_t)(rand() % 250);
+            uint32_t seed = (uint32_t)rand();
+            fill(vals + voff, vn, seed);
+            li[n++] = (struct bt_item){(const uint8_t *)kbuf[i], kl, vals + voff, vn};
+            voff += vn;
+            model_len[i] = vn + 1;
+            model_seed[i] = seed;
+        }
+        pager_txn_begin(s.p);
+        assert_int_equal(bt_load(s.p, li, n, NULL, 0, round == 1 ? 70 : 100), 0);
+        assert_int_equal(commit(&s), 0);
+        free(vals);
+        verify_all(&s);
+    }
+    store_close(&s);
+    assert_int_equal(store_open(dir, NULL, &s), 0);
+    verify_all(&s);
+    store_close(&s);
+    free(buf);
+    rmrf(dir);
+    free(dir);
+}
+
 static void test_frame_codec(void **state)
 {
     (void)state;
@@ -307,6 +493,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_ops_and_reopen),
         cmocka_unit_test(test_sequential_fill),
+        cmocka_unit_test(test_bulk_load),
         cmocka_unit_test(test_frame_codec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

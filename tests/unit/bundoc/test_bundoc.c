@@ -775,6 +775,124 @@ static void test_scan_rev_many(void **state)
 
 /* bdoc_watch with another transaction's stamp, bdoc_delete_blind: the primitives of online index
  * builds (docs/internals/bundoc-store.md §4). */
+/* bdoc_put_sorted: the bulk-load path of index builds. Order and _id checks, visibility to
+ * older snapshots, first-committer-wins (a commit after the snapshot, a blind delete), overlap
+ * with the write set, overwrite; and watches that the prefix clock answers without a lookup. */
+static void put_sorted(struct bdoc_db *db, struct bdoc_txn *t, const char *coll, const char *json,
+                       int want)
+{
+    json_t *d = J(json);
+    uint8_t *enc = NULL;
+    size_t len = 0;
+    assert_int_equal(bdoc_doc_encode(db, d, &enc, &len), 0);
+    assert_int_equal(bdoc_put_sorted(t, coll, json_string_value(json_object_get(d, "_id")), enc, len),
+                     want);
+    free(enc);
+    json_decref(d);
+}
+
+static void test_put_sorted(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = open_db(dir, NULL);
+    mkcoll(db, "c");
+    mkcoll(db, "e");
+    struct bdoc_txn *t, *r, *w;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &r), 0); /* an older snapshot */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"a\",\"v\":1}", 0);
+    put_sorted(db, t, "e", "{\"_id\":\"c\",\"v\":3}", 0);
+    put_sorted(db, t, "e", "{\"_id\":\"b\",\"v\":2}", BB_EINVAL); /* not ascending */
+    put_sorted(db, t, "e", "{\"_id\":\"c\",\"v\":3}", BB_EINVAL); /* not strictly */
+    json_t *d = J("{\"_id\":\"z\"}");
+    uint8_t *enc = NULL;
+    size_t len = 0;
+    assert_int_equal(bdoc_doc_encode(db, d, &enc, &len), 0);
+    json_decref(d);
+    assert_int_equal(bdoc_put_sorted(t, "e", "y", enc, len), BB_EINVAL); /* _id mismatch */
+    assert_int_equal(bdoc_put_sorted(t, "e", "z", enc, 2), BB_EINVAL);   /* not an encoding */
+    assert_int_equal(bdoc_put_sorted(t, "nope", "z", enc, len), BB_ENOTFOUND);
+    free(enc);
+    assert_int_equal(bdoc_txn_set_load_fill(t, 5), BB_EINVAL);
+    assert_int_equal(bdoc_txn_set_load_fill(t, 80), 0);
+    assert_int_equal(bdoc_get(t, "e", "a", &d), BB_ENOTFOUND); /* not visible to its own reads */
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_get(r, "e", "a", &d), BB_ENOTFOUND); /* the older snapshot */
+    bdoc_rollback(r);
+    assert_int_equal(bdoc_get1(db, "e", "c", &d), 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "v")), 3);
+    json_decref(d);
+    /* overwrite of a key committed before the snapshot */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"a\",\"v\":10}", 0);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_get1(db, "e", "a", &d), 0);
+    assert_int_equal(json_integer_value(json_object_get(d, "v")), 10);
+    json_decref(d);
+    /* a key committed after the snapshot: conflict */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    d = J("{\"_id\":\"d\"}");
+    assert_int_equal(bdoc_insert1(db, "e", d, NULL), 0);
+    json_decref(d);
+    put_sorted(db, t, "e", "{\"_id\":\"d\",\"v\":4}", 0);
+    assert_int_equal(bdoc_commit(t), BB_ECONFLICT);
+    /* a blind delete committed first: conflict */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    assert_int_equal(bdoc_delete_blind(w, "e", "f"), 0);
+    assert_int_equal(bdoc_commit(w), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"f\"}", 0);
+    assert_int_equal(bdoc_commit(t), BB_ECONFLICT);
+    /* the same key in the write set and the load: refused */
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"g\"}", 0);
+    d = J("{\"_id\":\"g\"}");
+    assert_int_equal(bdoc_put(t, "e", d), 0);
+    json_decref(d);
+    assert_int_equal(bdoc_commit(t), BB_EINVAL);
+    assert_int_equal(bdoc_get1(db, "e", "g", &d), BB_ENOTFOUND);
+
+    /* prefix clock: a watch since an old stamp is answered without a lookup when nothing in the
+     * document's collection changed; a write to another document of the collection sends it to
+     * the lookup, which still finds the watched document unchanged; a change to it conflicts */
+    d = J("{\"_id\":\"x\"}");
+    assert_int_equal(bdoc_insert1(db, "c", d, NULL), 0);
+    json_decref(d);
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &r), 0);
+    uint64_t stamp = bdoc_txn_stamp(r);
+    bdoc_rollback(r);
+    d = J("{\"_id\":\"other\"}");
+    assert_int_equal(bdoc_insert1(db, "e", d, NULL), 0); /* another collection */
+    json_decref(d);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_watch(t, "c", "x", stamp), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"h\"}", 0);
+    assert_int_equal(bdoc_commit(t), 0);
+    d = J("{\"_id\":\"y\"}");
+    assert_int_equal(bdoc_insert1(db, "c", d, NULL), 0); /* same collection, another document */
+    json_decref(d);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_watch(t, "c", "x", stamp), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"i\"}", 0);
+    assert_int_equal(bdoc_commit(t), 0);
+    assert_int_equal(bdoc_begin(db, 0, &w), 0);
+    assert_int_equal(bdoc_delete(w, "c", "x"), 0);
+    assert_int_equal(bdoc_commit(w), 0);
+    assert_int_equal(bdoc_begin(db, 0, &t), 0);
+    assert_int_equal(bdoc_watch(t, "c", "x", stamp), 0);
+    put_sorted(db, t, "e", "{\"_id\":\"j\"}", 0);
+    assert_int_equal(bdoc_commit(t), BB_ECONFLICT);
+    /* everything survives a reopen */
+    assert_int_equal(bdoc_close(db), 0);
+    db = open_db(dir, NULL);
+    assert_int_equal(bdoc_get1(db, "e", "h", &d), 0);
+    json_decref(d);
+    assert_int_equal(bdoc_get1(db, "e", "j", &d), BB_ENOTFOUND);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
 static void test_watch_and_blind_delete(void **state)
 {
     (void)state;
@@ -914,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_raw_scan),
         cmocka_unit_test(test_scan_rev_many),
         cmocka_unit_test(test_watch_and_blind_delete),
+        cmocka_unit_test(test_put_sorted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
