@@ -467,9 +467,10 @@ static int write_db(struct bndr_db *db, FILE *f)
                 return -1;
             break;
         }
-        if (o->expire) {
+        int64_t when = bndr_db_expire(db, o);
+        if (when) {
             char buf[24];
-            int bl = bndr_fmt_ll(buf, o->expire);
+            int bl = bndr_fmt_ll(buf, when);
             argv[0] = (struct bndr_arg){(char *)"PEXPIREAT", 9};
             argv[1] = key;
             argv[2] = (struct bndr_arg){buf, (size_t)bl};

@@ -178,28 +178,45 @@ enum bndr_type {
 };
 struct bndr_stream;
 
+/* A key's value. The header is 18 bytes (offsetof(struct bndr_obj, s), BNDR_OBJ_HDR): a string
+ * of up to 5 bytes is one 24-byte allocation (glibc's smallest chunk, 32 bytes with its size
+ * word). Strings use len/cap and the bytes in s; the other types use u, which overlays len/cap
+ * (so read len/cap only after checking type == BNDR_STRING). The deadline of a key with a TTL is
+ * not here: it is in the db's TTL vector (db->xv[xidx].when, read with bndr_db_expire), so a key
+ * without a TTL pays 4 bytes (xidx) for it, not 12. */
 struct bndr_obj {
-    int64_t expire; /* unix ms; 0 = no TTL */
-    uint32_t lru;   /* LRU clock (seconds) of last access */
-    uint32_t xidx;  /* index in db->xv, UINT32_MAX when no TTL */
-    uint8_t type;
-    uint8_t big;  /* OBJECT ENCODING: a collection converted past a compact encoding's limit, a
-                   * string modified in place (1: "raw") or INCRBYFLOAT's (2: never "int");
-                   * sticky, as Redis */
-    uint32_t len; /* string: length */
-    uint32_t cap; /* string: capacity of s */
+    uint32_t lru;  /* LRU clock (seconds) of last access */
+    uint32_t xidx; /* index in db->xv, UINT32_MAX when no TTL */
     union {
-        struct bndr_list *l;
-        struct bndr_dict *d; /* set (no values) or hash (v.p = struct bndr_str *) */
-        struct bndr_zset *z;
-        struct bndr_stream *x;
-    } u;
-    char s[]; /* string bytes (NUL-terminated) */
+        struct {
+            uint32_t len; /* string: length */
+            uint32_t cap; /* string: capacity of s (without the NUL) */
+        };
+        union {
+            struct bndr_list *l;
+            struct bndr_dict *d; /* set (no values) or hash (v.p = struct bndr_str *) */
+            struct bndr_zset *z;
+            struct bndr_stream *x;
+        } u;
+    };
+    uint8_t type;
+    uint8_t big; /* OBJECT ENCODING: a collection converted past a compact encoding's limit, a
+                  * string modified in place (1: "raw") or INCRBYFLOAT's (2: never "int");
+                  * sticky, as Redis */
+    char s[];    /* string bytes (NUL-terminated), right after the 18-byte header */
+};
+#define BNDR_OBJ_HDR offsetof(struct bndr_obj, s)
+
+/* One key with a TTL: its dict entry and its deadline (unix ms). */
+struct bndr_xent {
+    struct bndr_de *e;
+    int64_t when;
 };
 
 struct bndr_db {
     struct bndr_dict keys;  /* key -> struct bndr_obj * */
-    struct bndr_de **xv;    /* keys with a TTL (for active expiry and volatile eviction) */
+    struct bndr_xent *xv;   /* keys with a TTL and their deadlines (active expiry, volatile
+                             * eviction, bndr_db_expire) */
     size_t xn, xcap;
     uint64_t expired_keys, evicted_keys, hits, misses;
 };
@@ -540,9 +557,15 @@ void bndr_db_set(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o
 /* Adds a new key (must not exist). Takes ownership of o. Returns the entry. */
 struct bndr_de *bndr_db_add(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o);
 int bndr_db_delete(struct bndr_db *db, const char *k, size_t n);
-/* Unlinks key and hands its object to the caller (TTL in o->expire kept, xidx cleared). */
-struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n);
+/* Unlinks key and hands its object to the caller (xidx cleared); *expire (may be NULL) gets its
+ * deadline, 0 without a TTL. */
+struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n, int64_t *expire);
 void bndr_db_set_expire(struct bndr_db *db, struct bndr_de *e, int64_t when_ms);
+/* The deadline (unix ms) of o, a value of db, or 0 when it has no TTL. */
+static inline int64_t bndr_db_expire(const struct bndr_db *db, const struct bndr_obj *o)
+{
+    return o->xidx == UINT32_MAX ? 0 : db->xv[o->xidx].when;
+}
 void bndr_db_persist(struct bndr_db *db, struct bndr_de *e);
 void bndr_db_flush(struct bndr_db *db);
 /* Multiple databases: the database id (current one included, 0 <= id < ndb); switch makes id

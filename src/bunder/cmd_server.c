@@ -429,8 +429,8 @@ void bndr_cmd_move(struct bndr_client *c)
         bndr_add_ll(c, 0);
         return;
     }
-    struct bndr_obj *o = bndr_db_take(&s->db, k->p, k->n);
-    int64_t exp = o->expire;
+    int64_t exp;
+    struct bndr_obj *o = bndr_db_take(&s->db, k->p, k->n, &exp);
     struct bndr_db *ddb = bndr_db_get(s, (int)dst);
     struct bndr_de *e = bndr_db_add(ddb, k->p, k->n, o);
     if (exp)

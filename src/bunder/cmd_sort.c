@@ -411,7 +411,7 @@ void bndr_cmd_copy(struct bndr_client *c)
         bndr_add_ll(c, 0);
         return;
     }
-    int64_t expire = o->expire;
+    int64_t expire = bndr_db_expire(&s->db, o);
     int src = bndr_db_switch(s, dbid); /* the target database is current until the end */
     int exists = bndr_lookup_write(c, newkey) != NULL;
     if (exists && !replace) {

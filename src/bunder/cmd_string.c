@@ -96,7 +96,7 @@ static void set_generic(struct bndr_client *c, struct bndr_arg *key, struct bndr
         o->s[o->len] = 0;
         o->big = 0;
         o->lru = s->lruclock;
-        if (!(flags & SET_KEEPTTL) && o->expire)
+        if (!(flags & SET_KEEPTTL) && o->xidx != UINT32_MAX)
             bndr_db_persist(&s->db, e);
     } else {
         bndr_db_set(&s->db, key->p, key->n, bndr_obj_string(val->p, val->n),
@@ -254,7 +254,7 @@ void bndr_cmd_getex(struct bndr_client *c)
         bndr_db_set_expire(&c->srv->db, e, when);
         prop_pexpireat(c, &c->argv[1], when);
         c->srv->dirty++;
-    } else if (persist && OBJ(e)->expire) {
+    } else if (persist && OBJ(e)->xidx != UINT32_MAX) {
         bndr_db_persist(&c->srv->db, e);
         struct bndr_arg a[2] = {{(char *)"PERSIST", 7}, c->argv[1]};
         bndr_rewrite_prop(c, 2, a);
@@ -297,7 +297,7 @@ static void mset_generic(struct bndr_client *c, int nx)
             o->len = (uint32_t)v->n;
             o->s[o->len] = 0;
             o->big = 0;
-            if (o->expire)
+            if (o->xidx != UINT32_MAX)
                 bndr_db_persist(&c->srv->db, e);
         } else {
             bndr_db_set(&c->srv->db, c->argv[i].p, c->argv[i].n, bndr_obj_string(v->p, v->n), 0);
@@ -631,7 +631,7 @@ static void expire_generic(struct bndr_client *c, long long unit, int abs)
         bndr_add_ll(c, 0);
         return;
     }
-    long long cur = OBJ(e)->expire; /* 0 = persistent = infinite */
+    long long cur = bndr_db_expire(&c->srv->db, OBJ(e)); /* 0 = persistent = infinite */
     if ((nx && cur) || (xx && !cur) || (gt && (!cur || v <= cur)) || (lt && cur && v >= cur)) {
         bndr_add_ll(c, 0);
         return;
@@ -675,7 +675,7 @@ static void ttl_generic(struct bndr_client *c, int ms, int abs)
         bndr_add_ll(c, -2);
         return;
     }
-    long long exp = OBJ(e)->expire;
+    long long exp = bndr_db_expire(&c->srv->db, OBJ(e));
     if (!exp) {
         bndr_add_ll(c, -1);
         return;
@@ -713,7 +713,7 @@ void bndr_cmd_pexpiretime(struct bndr_client *c)
 void bndr_cmd_persist(struct bndr_client *c)
 {
     struct bndr_de *e = find_live(c, &c->argv[1]);
-    if (!e || !OBJ(e)->expire) {
+    if (!e || OBJ(e)->xidx == UINT32_MAX) {
         bndr_add_ll(c, 0);
         return;
     }
@@ -743,8 +743,8 @@ static void rename_generic(struct bndr_client *c, int nx)
         bndr_add_ll(c, 0);
         return;
     }
-    struct bndr_obj *o = bndr_db_take(&c->srv->db, c->argv[1].p, c->argv[1].n);
-    int64_t exp = o->expire;
+    int64_t exp;
+    struct bndr_obj *o = bndr_db_take(&c->srv->db, c->argv[1].p, c->argv[1].n, &exp);
     bndr_db_set(&c->srv->db, dst->p, dst->n, o, 0);
     if (exp)
         bndr_db_set_expire(&c->srv->db, bndr_db_find(&c->srv->db, dst->p, dst->n), exp);
@@ -774,8 +774,8 @@ void bndr_cmd_keys(struct bndr_client *c)
     long n = 0;
     BNDR_DICT_FOREACH(&c->srv->db.keys, e)
     {
-        struct bndr_obj *o = e->v.p;
-        if (o->expire && (uint64_t)o->expire <= now)
+        int64_t when = bndr_db_expire(&c->srv->db, e->v.p);
+        if (when && (uint64_t)when <= now)
             continue;
         if (all || bndr_glob(pat->p, pat->n, e->key, e->klen, 0)) {
             bndr_add_bulk(c, e->key, e->klen);
@@ -831,7 +831,8 @@ void bndr_scan_generic(struct bndr_client *c, struct bndr_dict *d, int cursor_ar
             continue;
         if (kind == 0) {
             struct bndr_obj *ob = e->v.p;
-            if (ob->expire && (uint64_t)ob->expire <= now)
+            int64_t when = bndr_db_expire(&c->srv->db, ob);
+            if (when && (uint64_t)when <= now)
                 continue;
             if (o.type >= 0 && ob->type != o.type)
                 continue;
@@ -906,8 +907,8 @@ void bndr_cmd_randomkey(struct bndr_client *c)
         struct bndr_de *e = bndr_dict_random(&c->srv->db.keys);
         if (!e)
             break;
-        struct bndr_obj *o = e->v.p;
-        if (o->expire && (uint64_t)o->expire <= now)
+        int64_t when = bndr_db_expire(&c->srv->db, e->v.p);
+        if (when && (uint64_t)when <= now)
             continue;
         bndr_add_bulk(c, e->key, e->klen);
         return;

@@ -3,10 +3,11 @@
  * `databases` (16) databases, SELECT picks one per client. The database a command runs in is
  * s->db (bndr_call switches it in from s->dbs[] and back to 0 afterwards), so command code always
  * reads &c->srv->db and never needs the index; code outside a command sees database 0 there and
- * reaches the others with bndr_db_get. db->keys maps a key to its struct bndr_obj. A key with a TTL keeps
- * its absolute deadline (unix ms) in obj->expire and is also listed in db->xv (a vector of dict
- * entries, obj->xidx is its position, removal is swap-with-last), so active expiry and volatile
- * eviction can sample keys with a TTL in O(1).
+ * reaches the others with bndr_db_get. db->keys maps a key to its struct bndr_obj. A key with a TTL is
+ * listed in db->xv, a vector of {dict entry, absolute deadline in unix ms} (obj->xidx is its
+ * position, removal is swap-with-last): the deadline lives only there (bndr_db_expire), so a key
+ * without a TTL carries none, and active expiry and volatile eviction sample keys with a TTL in
+ * O(1).
  *
  * Expiry follows Redis: lazily on every lookup (a key past its deadline is deleted before the
  * command sees it, so it is never returned late) plus an adaptive active cycle run by the cron:
@@ -40,15 +41,13 @@ const char *bndr_type_name(int type)
 /* ---------------------------------------------------------------- objects */
 struct bndr_obj *bndr_obj_string(const void *p, size_t n)
 {
-    struct bndr_obj *o = bndr_malloc(sizeof(*o) + n + 1);
-    o->expire = 0;
+    struct bndr_obj *o = bndr_malloc(BNDR_OBJ_HDR + n + 1);
     o->lru = bndr_srv ? bndr_srv->lruclock : 0;
     o->xidx = UINT32_MAX;
     o->type = BNDR_STRING;
     o->big = 0;
     o->len = (uint32_t)n;
     o->cap = (uint32_t)n;
-    o->u.l = NULL;
     if (n)
         memcpy(o->s, p, n);
     o->s[n] = 0;
@@ -71,6 +70,7 @@ struct bndr_obj *bndr_obj_new(int type)
 {
     struct bndr_obj *o = bndr_obj_string(NULL, 0);
     o->type = (uint8_t)type;
+    o->u.l = NULL; /* len/cap no longer apply */
     switch (type) {
     case BNDR_LIST: o->u.l = bndr_list_new(); break;
     case BNDR_SET:
@@ -111,7 +111,7 @@ struct bndr_obj *bndr_obj_string_reserve(struct bndr_de *e, size_t newlen)
     if (newlen <= o->cap)
         return o;
     size_t nc = newlen < (1 << 20) ? newlen * 2 : newlen + (1 << 20);
-    o = bndr_realloc(o, sizeof(*o) + nc + 1);
+    o = bndr_realloc(o, BNDR_OBJ_HDR + nc + 1);
     o->cap = (uint32_t)nc;
     e->v.p = o;
     return o;
@@ -123,14 +123,14 @@ int bndr_obj_get_ll(const struct bndr_obj *o, long long *out)
 }
 
 /* ---------------------------------------------------------------- TTL vector */
-static void xv_add(struct bndr_db *db, struct bndr_de *e)
+static void xv_add(struct bndr_db *db, struct bndr_de *e, int64_t when)
 {
     if (db->xn == db->xcap) {
         db->xcap = db->xcap ? db->xcap * 2 : 64;
         db->xv = bndr_realloc(db->xv, db->xcap * sizeof(*db->xv));
     }
     BNDR_DE_OBJ(e)->xidx = (uint32_t)db->xn;
-    db->xv[db->xn++] = e;
+    db->xv[db->xn++] = (struct bndr_xent){e, when};
 }
 
 static void xv_del(struct bndr_db *db, struct bndr_de *e)
@@ -139,9 +139,9 @@ static void xv_del(struct bndr_db *db, struct bndr_de *e)
     uint32_t i = o->xidx;
     if (i == UINT32_MAX)
         return;
-    struct bndr_de *last = db->xv[--db->xn];
+    struct bndr_xent last = db->xv[--db->xn];
     db->xv[i] = last;
-    BNDR_DE_OBJ(last)->xidx = i;
+    BNDR_DE_OBJ(last.e)->xidx = i;
     o->xidx = UINT32_MAX;
     if (db->xcap > 256 && db->xn * 4 < db->xcap) {
         db->xcap /= 2;
@@ -242,18 +242,15 @@ void bndr_db_set(struct bndr_db *db, const char *k, size_t n, struct bndr_obj *o
     o->lru = bndr_srv ? bndr_srv->lruclock : 0;
     if (!created) {
         struct bndr_obj *old = e->v.p;
-        if (keepttl && old->expire) {
-            o->expire = old->expire;
-            o->xidx = old->xidx;
+        if (keepttl && old->xidx != UINT32_MAX) {
+            o->xidx = old->xidx; /* db->xv[xidx] names the entry e, which stays */
         } else {
             xv_del(db, e);
-            o->expire = 0;
             o->xidx = UINT32_MAX;
         }
         bndr_obj_free(old);
         e->v.p = o;
     } else {
-        o->expire = 0;
         o->xidx = UINT32_MAX;
         e->v.p = o;
     }
@@ -265,7 +262,6 @@ struct bndr_de *bndr_db_add(struct bndr_db *db, const char *k, size_t n, struct 
     struct bndr_de *e = bndr_dict_upsert(&db->keys, k, n, &created);
     if (!created)
         bndr_obj_free(e->v.p); /* defensive: callers check existence first */
-    o->expire = 0;
     o->xidx = UINT32_MAX;
     o->lru = bndr_srv ? bndr_srv->lruclock : 0;
     e->v.p = o;
@@ -284,15 +280,15 @@ int bndr_db_delete(struct bndr_db *db, const char *k, size_t n)
     return 1;
 }
 
-struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n)
+struct bndr_obj *bndr_db_take(struct bndr_db *db, const char *k, size_t n, int64_t *expire)
 {
     struct bndr_de *e = bndr_dict_find(&db->keys, k, n);
     if (!e)
         return NULL;
     struct bndr_obj *o = e->v.p;
-    int64_t exp = o->expire;
+    if (expire)
+        *expire = bndr_db_expire(db, o);
     xv_del(db, e);
-    o->expire = exp;
     e = bndr_dict_unlink(&db->keys, k, n);
     bndr_free(e);
     return o;
@@ -302,14 +298,14 @@ void bndr_db_set_expire(struct bndr_db *db, struct bndr_de *e, int64_t when)
 {
     struct bndr_obj *o = BNDR_DE_OBJ(e);
     if (o->xidx == UINT32_MAX)
-        xv_add(db, e);
-    o->expire = when;
+        xv_add(db, e, when);
+    else
+        db->xv[o->xidx].when = when;
 }
 
 void bndr_db_persist(struct bndr_db *db, struct bndr_de *e)
 {
     xv_del(db, e);
-    BNDR_DE_OBJ(e)->expire = 0;
 }
 
 static void delete_and_propagate(struct bndr_server *s, const char *k, size_t n, const char *why)
@@ -335,8 +331,8 @@ int bndr_expire_if_needed(struct bndr_db *db, const char *k, size_t n)
     struct bndr_de *e = bndr_dict_find(&db->keys, k, n);
     if (!e)
         return 0;
-    struct bndr_obj *o = e->v.p;
-    if (!o->expire || (uint64_t)o->expire > bndr_mstime())
+    int64_t when = bndr_db_expire(db, e->v.p);
+    if (!when || (uint64_t)when > bndr_mstime())
         return 0;
     db->expired_keys++;
     delete_and_propagate(s, k, n, "expired");
@@ -398,10 +394,10 @@ static void active_expire_db(struct bndr_server *s, uint64_t budget_us)
         uint64_t now = bndr_mstime();
         int sampled = 0, expired = 0;
         for (int i = 0; i < 20 && db->xn; i++) {
-            struct bndr_de *e = db->xv[bndr_rand() % db->xn];
-            struct bndr_obj *o = e->v.p;
+            struct bndr_xent x = db->xv[bndr_rand() % db->xn];
+            struct bndr_de *e = x.e;
             sampled++;
-            if ((uint64_t)o->expire <= now) {
+            if ((uint64_t)x.when <= now) {
                 db->expired_keys++;
                 delete_and_propagate(s, e->key, e->klen, "expired");
                 expired++;
@@ -445,10 +441,10 @@ static struct bndr_de *evict_candidate(struct bndr_server *s)
     if (policy == BNDR_EVICT_ALLKEYS_RANDOM)
         return bndr_dict_random(&db->keys);
     if (policy == BNDR_EVICT_VOLATILE_RANDOM)
-        return db->xv[bndr_rand() % db->xn];
+        return db->xv[bndr_rand() % db->xn].e;
     struct bndr_de *best = NULL;
     for (int i = 0; i < samples; i++) {
-        struct bndr_de *e = volatile_ ? db->xv[bndr_rand() % db->xn] : bndr_dict_random(&db->keys);
+        struct bndr_de *e = volatile_ ? db->xv[bndr_rand() % db->xn].e : bndr_dict_random(&db->keys);
         if (!e)
             continue;
         struct bndr_obj *o = e->v.p;
@@ -457,7 +453,7 @@ static struct bndr_de *evict_candidate(struct bndr_server *s)
             continue;
         }
         struct bndr_obj *b = best->v.p;
-        if (policy == BNDR_EVICT_VOLATILE_TTL ? o->expire < b->expire
+        if (policy == BNDR_EVICT_VOLATILE_TTL ? bndr_db_expire(db, o) < bndr_db_expire(db, b)
                                               : (uint32_t)(s->lruclock - o->lru) >
                                                     (uint32_t)(s->lruclock - b->lru))
             best = e;
@@ -610,7 +606,7 @@ static void keyspace_event(struct bndr_server *s, const char *op, const char *k,
     keyspace_publish(s, flags, cls, ev, k, n);
     /* as Redis: a TTL given with the value is an expire event too, and a collection emptied by
      * the command is deleted */
-    if (e && BNDR_DE_OBJ(e)->expire &&
+    if (e && BNDR_DE_OBJ(e)->xidx != UINT32_MAX &&
         (!strcmp(op, "setex") || !strcmp(op, "psetex") || !strcmp(op, "set") || !strcmp(op, "getex")))
         keyspace_publish(s, flags, KN_G, "expire", k, n);
     if (gone)

@@ -150,8 +150,8 @@ static void h_keys(struct bb_http_request *req, struct bb_http_response *res)
     size_t plen = strlen(pat);
     BNDR_DICT_FOREACH(&s->db.keys, e)
     {
-        struct bndr_obj *o = e->v.p;
-        if (o->expire && (uint64_t)o->expire <= now)
+        int64_t when = bndr_db_expire(&s->db, e->v.p);
+        if (when && (uint64_t)when <= now)
             continue;
         if (bndr_glob(pat, plen, e->key, e->klen, 0))
             json_array_append_new(arr, json_stringn(e->key, e->klen));

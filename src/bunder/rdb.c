@@ -116,10 +116,11 @@ int bndr_rdb_write(struct bndr_server *s, FILE *f)
         BNDR_DICT_FOREACH(&db->keys, e)
         {
             struct bndr_obj *ob = e->v.p;
-            if (ob->expire) {
+            int64_t when = bndr_db_expire(db, ob);
+            if (when) {
                 unsigned char t[9] = {OP_EXPIRETIME_MS};
                 for (int i = 0; i < 8; i++)
-                    t[1 + i] = (unsigned char)((uint64_t)ob->expire >> (8 * i));
+                    t[1 + i] = (unsigned char)((uint64_t)when >> (8 * i));
                 bndr_buf_add(&o.b, t, 9);
             }
             if (bndr_rdb_write_value(&o.b, ob, e->key, e->klen) < 0) o.err = 1;

@@ -489,7 +489,7 @@ struct bndr_de *bndr_dict_upsert(struct bndr_dict *d, const void *k, size_t n, i
     if (d->n >= d->mask + 1 && d->iterators == 0) {
         dict_resize(d, (d->mask + 1) * 2);
     }
-    e = bndr_malloc(sizeof(*e) + n + 1);
+    e = bndr_malloc(offsetof(struct bndr_de, key) + n + 1); /* not sizeof: no tail padding */
     e->v.p = NULL;
     e->klen = (uint32_t)n;
     memcpy(e->key, k, n);

@@ -1,6 +1,7 @@
 /* test_bunder_core.c — unit tests for bunder's building blocks: the RESP parser (incremental
  * resume, limits, inline quoting), number parsing/formatting, glob, the dict (growth, SCAN
- * cursor coverage across a resize), the list deque and the sorted-set skiplist ranks. */
+ * cursor coverage across a resize), the list deque, the sorted-set skiplist ranks and the compact
+ * keyspace entries (object header, TTL vector). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -264,6 +265,95 @@ static void test_list_and_zset(void **st)
     bndr_zset_free(z);
 }
 
+/* The compact value layout (bndr.h): an 18-byte object header with len/cap overlaying the
+ * collection pointer, the TTL only in the db's TTL vector, dict entries without tail padding. */
+static void test_compact_entries(void **st)
+{
+    (void)st;
+    assert_int_equal(BNDR_OBJ_HDR, 18);
+    assert_true(BNDR_OBJ_HDR + 5 + 1 <= 24); /* a <= 5-byte string fits glibc's smallest chunk */
+    assert_int_equal(offsetof(struct bndr_de, key), 20);
+    /* string lengths around the header/chunk boundaries: bytes, NUL, len and cap */
+    char big[100];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    for (size_t n = 0; n <= 64; n++) {
+        struct bndr_obj *o = bndr_obj_string(big, n);
+        assert_int_equal(o->type, BNDR_STRING);
+        assert_int_equal(o->len, n);
+        assert_int_equal(o->cap, n);
+        assert_int_equal(o->xidx, UINT32_MAX);
+        assert_memory_equal(o->s, big, n);
+        assert_int_equal(o->s[n], 0);
+        bndr_obj_free(o);
+    }
+    /* a collection's pointer overlays len/cap: the string fields of a fresh string are intact and
+     * a new collection has its pointer */
+    struct bndr_obj *l = bndr_obj_new(BNDR_LIST);
+    assert_non_null(l->u.l);
+    assert_int_equal(l->u.l->n, 0);
+    bndr_obj_free(l);
+
+    struct bndr_db db;
+    bndr_db_init(&db);
+    /* keys without and with a TTL; the deadline is read through the TTL vector */
+    char k[32];
+    for (int i = 0; i < 8; i++) {
+        int kn = snprintf(k, sizeof k, "key:%012d", i);
+        bndr_db_set(&db, k, (size_t)kn, bndr_obj_string("xxx", 3), 0);
+        struct bndr_de *e = bndr_db_find(&db, k, (size_t)kn);
+        assert_non_null(e);
+        assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e)), 0);
+        if (i % 2)
+            bndr_db_set_expire(&db, e, 1000000 + i);
+    }
+    assert_int_equal(db.xn, 4);
+    for (int i = 0; i < 8; i++) {
+        int kn = snprintf(k, sizeof k, "key:%012d", i);
+        struct bndr_de *e = bndr_db_find(&db, k, (size_t)kn);
+        assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e)), i % 2 ? 1000000 + i : 0);
+    }
+    /* changing a deadline updates it in place */
+    struct bndr_de *e1 = bndr_db_find(&db, "key:000000000001", 16);
+    bndr_db_set_expire(&db, e1, 2000001);
+    assert_int_equal(db.xn, 4);
+    assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e1)), 2000001);
+    /* overwrite growing (KEEPTTL keeps the deadline), then shrinking (clears it) */
+    bndr_db_set(&db, "key:000000000001", 16, bndr_obj_string(big, 64), 1);
+    e1 = bndr_db_find(&db, "key:000000000001", 16);
+    assert_int_equal(BNDR_DE_OBJ(e1)->len, 64);
+    assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e1)), 2000001);
+    bndr_db_set(&db, "key:000000000001", 16, bndr_obj_string("y", 1), 0);
+    e1 = bndr_db_find(&db, "key:000000000001", 16);
+    assert_int_equal(BNDR_DE_OBJ(e1)->len, 1);
+    assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e1)), 0);
+    assert_int_equal(db.xn, 3);
+    /* growing in place (APPEND/INCR path) keeps bytes and TTL */
+    struct bndr_de *e3 = bndr_db_find(&db, "key:000000000003", 16);
+    struct bndr_obj *o3 = bndr_obj_string_reserve(e3, 40);
+    assert_ptr_equal(o3, BNDR_DE_OBJ(e3));
+    assert_true(o3->cap >= 40);
+    assert_memory_equal(o3->s, "xxx", 3);
+    assert_int_equal(bndr_db_expire(&db, o3), 1000003);
+    /* removal from the middle of the TTL vector keeps the others' deadlines (swap with last) */
+    assert_int_equal(bndr_db_delete(&db, "key:000000000003", 16), 1);
+    int64_t when = -1;
+    struct bndr_obj *t = bndr_db_take(&db, "key:000000000005", 16, &when);
+    assert_int_equal(when, 1000005);
+    assert_int_equal(t->xidx, UINT32_MAX);
+    bndr_obj_free(t);
+    t = bndr_db_take(&db, "key:000000000002", 16, &when);
+    assert_int_equal(when, 0);
+    bndr_obj_free(t);
+    assert_int_equal(db.xn, 1);
+    struct bndr_de *e7 = bndr_db_find(&db, "key:000000000007", 16);
+    assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e7)), 1000007);
+    bndr_db_persist(&db, e7);
+    assert_int_equal(bndr_db_expire(&db, BNDR_DE_OBJ(e7)), 0);
+    assert_int_equal(db.xn, 0);
+    bndr_db_release(&db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -272,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_glob),              cmocka_unit_test(test_glob_bounded),
         cmocka_unit_test(test_dict_scan_across_resize),
         cmocka_unit_test(test_list_and_zset),
+        cmocka_unit_test(test_compact_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
