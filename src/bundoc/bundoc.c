@@ -834,3 +834,52 @@ int bdoc_get1(struct bdoc_db *db, const char *coll, const char *id, json_t **out
     bdoc_rollback(t);
     return rc;
 }
+
+/* ---- reads that never wait (bundoc.h) ---- */
+int bdoc_peek_begin(struct bdoc_db *db)
+{
+    return db ? mvcc_peek_begin(db->m) : BB_EINVAL;
+}
+
+void bdoc_peek_end(struct bdoc_db *db)
+{
+    if (db) mvcc_peek_end(db->m);
+}
+
+int bdoc_peek_raw(struct bdoc_db *db, const char *coll, const char *id, uint8_t **out,
+                  size_t *len)
+{
+    if (!db || !coll || !out || !len) return BB_EINVAL;
+    *out = NULL;
+    size_t idlen;
+    int rc = valid_id(id, &idlen);
+    if (rc) return rc;
+    uint32_t cid;
+    if ((rc = cat_lookup_peek(db->m, coll, &cid)) != 0) return rc;
+    uint8_t key[CAT_DOC_KEY_MAX];
+    size_t klen;
+    cat_doc_key(cid, id, idlen, key, &klen);
+    return mvcc_peek_get(db->m, key, klen, out, len);
+}
+
+int bdoc_doc_render_json(const uint8_t *doc, size_t len, char **out, size_t *outlen)
+{
+    if (!doc || !out) return BB_EINVAL;
+    *out = NULL;
+    char *s = NULL;
+    size_t n = 0, cap = 0;
+    int rc = doc_render(doc, len, &s, &n, &cap);
+    if (rc == 0 && n == cap) {
+        char *ns = realloc(s, n + 1);
+        if (!ns) rc = BB_ENOMEM;
+        else s = ns;
+    }
+    if (rc) {
+        free(s);
+        return rc;
+    }
+    s[n] = '\0';
+    *out = s;
+    if (outlen) *outlen = n;
+    return 0;
+}

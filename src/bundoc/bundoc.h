@@ -258,4 +258,21 @@ int bdoc_doc_decode_fields(const uint8_t *doc, size_t len, const char *const *na
 int bdoc_insert1(struct bdoc_db *db, const char *coll, const json_t *doc, json_t **out);
 int bdoc_get1(struct bdoc_db *db, const char *coll, const char *id, json_t **out);
 
+/* ---- reads that never wait (for an event loop's thread) ----
+ * bdoc_peek_begin takes the engine's tree lock shared only if no commit holds or waits for it,
+ * else BB_EBUSY; between it and bdoc_peek_end (same thread), bdoc_peek_raw reads a document of
+ * the newest commit (what a transaction beginning now would see, fsynced or not) without reading
+ * from disk and without waiting for a lock: BB_EBUSY when it would (a page not in the cache, the
+ * cache busy loading one). Commits wait meanwhile: keep to a few reads. Then read the usual way,
+ * in a transaction, on a thread that may block. */
+int bdoc_peek_begin(struct bdoc_db *db);
+/* *out malloc'ed encoded document (caller frees), *len its length. BB_ENOTFOUND (collection or
+ * document), BB_EINVAL/BB_ETOOBIG (bad name or _id), BB_EBUSY, BB_EIO. */
+int bdoc_peek_raw(struct bdoc_db *db, const char *coll, const char *id, uint8_t **out,
+                  size_t *len);
+void bdoc_peek_end(struct bdoc_db *db);
+/* An encoded document as compact JSON text (as bdoc_get_json renders it): *out malloc'ed and
+ * NUL-terminated (caller frees), *len its length. BB_EIO if malformed, BB_ENOMEM. */
+int bdoc_doc_render_json(const uint8_t *doc, size_t len, char **out, size_t *outlen);
+
 #endif

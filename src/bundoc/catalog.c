@@ -274,3 +274,18 @@ int cat_set_def(struct mtxn *t, const char *name, const json_t *def)
     json_decref(cur);
     return rc;
 }
+
+int cat_lookup_peek(struct mvcc *m, const char *name, uint32_t *id)
+{
+    if (!cat_valid_name(name)) return BB_EINVAL;
+    uint8_t k[MAX_KEY];
+    size_t kl = entry_key(name, k);
+    uint8_t *v = NULL;
+    size_t vl = 0;
+    int rc = mvcc_peek_get(m, k, kl, &v, &vl);
+    if (rc) return rc;
+    if (vl < 4) rc = BB_EIO;
+    else *id = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24);
+    free(v);
+    return rc;
+}

@@ -43,4 +43,7 @@ void cat_doc_key(uint32_t coll, const char *id, size_t idlen, uint8_t *out, size
 /* Range of a collection's keys: [coll 00..] .. [coll+1]. */
 void cat_coll_range(uint32_t coll, uint8_t lo[4], uint8_t hi[4]);
 
+/* cat_lookup on the latest commit, between mvcc_peek_begin and mvcc_peek_end (BB_EBUSY too). */
+int cat_lookup_peek(struct mvcc *m, const char *name, uint32_t *id);
+
 #endif

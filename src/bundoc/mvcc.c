@@ -1287,3 +1287,34 @@ int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *
     free(ub);
     return rc;
 }
+
+/* ---- reads that never wait (mvcc.h) ---- */
+int mvcc_peek_begin(struct mvcc *m)
+{
+    if (pthread_rwlock_tryrdlock(&m->tree) != 0) return BB_EBUSY;
+    pager_set_nowait(1);
+    return 0;
+}
+
+int mvcc_peek_get(struct mvcc *m, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen)
+{
+    /* under the shared tree lock the tree holds exactly the newest applied commit */
+    uint8_t *tv = NULL;
+    size_t tl = 0;
+    int rc = bt_get(m->pager, key, klen, &tv, &tl);
+    if (rc) return rc;
+    if (tl < 8) {
+        free(tv);
+        return BB_EIO;
+    }
+    memmove(tv, tv + 8, tl - 8);
+    *val = tv;
+    *vlen = tl - 8;
+    return 0;
+}
+
+void mvcc_peek_end(struct mvcc *m)
+{
+    pager_set_nowait(0);
+    pthread_rwlock_unlock(&m->tree);
+}

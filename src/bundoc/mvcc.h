@@ -97,4 +97,12 @@ int mvcc_scan(struct mtxn *t, const uint8_t *start, size_t slen, const uint8_t *
 int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *hi, size_t hil,
                   mvcc_scan_fn cb, void *ctx);
 
+/* Reads of the latest commit that never wait (an event loop's thread): begin takes the tree lock
+ * shared only if it is free now and puts the pager in nowait mode for this thread (BB_EBUSY: a
+ * commit holds or waits for it); get is mvcc_get of the newest committed value, BB_EBUSY when a
+ * page is not cached or the pool is busy; end releases. Commits wait meanwhile: a few gets only. */
+int mvcc_peek_begin(struct mvcc *m);
+int mvcc_peek_get(struct mvcc *m, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen);
+void mvcc_peek_end(struct mvcc *m);
+
 #endif

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,33 @@ struct pager {
     uint32_t last_miss;      /* sequential detection for read-ahead */
     uint32_t ra_next;        /* first page after the last read-ahead window */
     uint8_t *ra_buf;         /* READAHEAD frames, used under mu */
+    struct pager_unpin_note *_Atomic deferred; /* nowait unpins that found mu busy */
 };
+
+/* Non-waiting reads (pager_set_nowait): a pin released while mu is busy is noted here and applied
+ * by the next thread that takes mu (pager_get), so the releasing thread never waits. */
+struct pager_unpin_note {
+    struct pager_unpin_note *next;
+    struct page *pg;
+};
+static _Thread_local int pager_nowait_;
+
+void pager_set_nowait(int on)
+{
+    pager_nowait_ = on;
+}
+
+/* Applies the deferred unpins; mu held. */
+static void unpins_apply(struct pager *p)
+{
+    struct pager_unpin_note *d = atomic_exchange(&p->deferred, NULL);
+    while (d) {
+        struct pager_unpin_note *next = d->next;
+        d->pg->pin--;
+        free(d);
+        d = next;
+    }
+}
 
 /* Read-ahead: a miss on the page right after the previous miss (or right after the previous
  * read-ahead window) reads the next READAHEAD pages of data.db with one pread, as a scan over
@@ -372,13 +399,19 @@ static void readahead(struct pager *p, uint32_t from)
 int pager_get(struct pager *p, uint32_t pgno, struct page **out)
 {
     *out = NULL;
-    pthread_mutex_lock(&p->mu);
+    if (!pager_nowait_) pthread_mutex_lock(&p->mu);
+    else if (pthread_mutex_trylock(&p->mu) != 0) return BB_EBUSY; /* a load holds it */
+    unpins_apply(p);
     int rc = 0;
     struct page *g = hfind(p, pgno);
     if (g) {
         g->pin++;
         g->ref = 1;
         *out = g;
+        goto out;
+    }
+    if (pager_nowait_) { /* would read from disk */
+        rc = BB_EBUSY;
         goto out;
     }
     if (p->meta && pgno >= meta_npages(p)) {
@@ -405,7 +438,19 @@ out:
 void pager_unpin(struct pager *p, struct page *pg)
 {
     if (!pg) return;
-    pthread_mutex_lock(&p->mu);
+    if (pager_nowait_ && pthread_mutex_trylock(&p->mu) != 0) {
+        struct pager_unpin_note *d = malloc(sizeof *d);
+        if (d) {
+            d->pg = pg;
+            d->next = atomic_load(&p->deferred);
+            while (!atomic_compare_exchange_weak(&p->deferred, &d->next, d)) {
+            }
+            return;
+        }
+        pthread_mutex_lock(&p->mu); /* out of memory: wait after all */
+    } else if (!pager_nowait_) {
+        pthread_mutex_lock(&p->mu);
+    }
     pg->pin--;
     pthread_mutex_unlock(&p->mu);
 }
@@ -708,6 +753,7 @@ void pager_note_npages(struct pager *p, uint32_t npages)
 void pager_close(struct pager *p)
 {
     if (!p) return;
+    unpins_apply(p);
     for (size_t i = 0; i < p->nall; i++) page_free_mem(p->all[i]);
     while (p->spare) {
         struct page *g = p->spare;

@@ -164,6 +164,15 @@ int bdoc_store_insert(struct bdoc_store_txn *t, const char *coll, const json_t *
 /* BB_ENOTFOUND, BB_EPERM (read rule). */
 int bdoc_store_get(struct bdoc_store_txn *t, const char *coll, const char *id,
                    const struct bdoc_store_actor *a, json_t **out, struct bdoc_store_error *e);
+/* bdoc_store_get of the newest commit as compact JSON text, for an event loop's thread: never
+ * waits for a lock held over I/O, never reads from disk (bundoc.h bdoc_peek_*). It answers only
+ * when no rule has to be evaluated: the actor is admin, or the collection's metadata is cached
+ * and has no read rule; and only documents of at most max_bytes encoded. BB_EBUSY otherwise (use
+ * bdoc_store_get in a transaction on a thread that may block: same answer). *out malloc'ed and
+ * NUL-terminated (caller frees). BB_ENOTFOUND (collection or document), BB_EINVAL. */
+int bdoc_store_get_json_nowait(struct bdoc_store *s, const char *coll, const char *id,
+                               const struct bdoc_store_actor *a, size_t max_bytes, char **out,
+                               size_t *len);
 /* Whole-document replace (_id forced to id); update rule sees resource.data = old,
  * request.resource.data = new. */
 int bdoc_store_replace(struct bdoc_store_txn *t, const char *coll, const char *id,

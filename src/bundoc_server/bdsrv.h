@@ -57,6 +57,7 @@ struct bdsrv_metrics {
     struct bb_counter *requests, *events, *publish_dropped, *evictions, *opens, *rejections;
     struct bb_counter *too_expensive; /* queries stopped by their work budget */
     struct bb_counter *too_large;     /* events delivered as a notice (too large for a stream) */
+    struct bb_counter *reads_inline;  /* document GETs answered on the loop thread */
     struct bb_gauge *instances, *subscribers;
 };
 
@@ -78,6 +79,7 @@ struct bdsrv_config {
     uint64_t regex_depth_limit;
     char rpc_addr[256];
     uint64_t ring_size;
+    uint64_t inline_read_max; /* largest encoded document a GET answers on the loop thread */
 };
 
 struct bdsrv {

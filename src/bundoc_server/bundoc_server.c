@@ -202,6 +202,9 @@ static void register_metrics(struct bdsrv *s)
     s->met.too_large = bb_metrics_counter(r, "bunbase_bundoc_events_too_large_total",
                                           "change events too large for realtime, delivered as a "
                                           "notice with the document id", NULL);
+    s->met.reads_inline = bb_metrics_counter(r, "bunbase_bundoc_reads_inline_total",
+                                             "document GETs answered on the loop thread (cached "
+                                             "pages, no rule to evaluate, no wait)", NULL);
     s->met.instances = bb_metrics_gauge(r, "bunbase_bundoc_instances",
                                         "project databases open", NULL);
     s->met.subscribers = bb_metrics_gauge(r, "bunbase_bundoc_subscribers",
@@ -240,6 +243,9 @@ static const struct bb_knob bdsrv_knobs[] = {
      "bundoc-server internal RPC (ProxyDocument) listen address; empty: off; the bound address is written to <data>/bundoc-server.addr", NULL),
     ROW(ring_size, "BUNBASE_BUNDOC_RING_SIZE", BB_KNOB_U64, "1024", 0, 1000000,
      "change events kept per collection for SSE resume with Last-Event-ID", NULL),
+    ROW(inline_read_max, "BUNBASE_BUNDOC_INLINE_READ_MAX_BYTES", BB_KNOB_U64, "65536", 0,
+     16777216, "a document GET is answered on the HTTP loop thread when the document (encoded) is "
+     "at most this large, its pages are cached and no read rule applies; else on the worker pool; 0: always the pool", NULL),
     BB_KNOBS_END,
 };
 #undef ROW

@@ -349,6 +349,11 @@ int bb_http_reply(struct bb_http_response *res, int status, const char *content_
     return content_type ? bb_http_set_header(res, "Content-Type", content_type) : 0;
 }
 
+void bb_http_defer(struct bb_http_response *res)
+{
+    res->deferred = 1;
+}
+
 int bb_http_reply_copy(struct bb_http_response *res, int status, const char *content_type,
                        const void *body, size_t len)
 {
@@ -1182,6 +1187,22 @@ static void dispatch(struct bb_http_conn *c)
     if (!res) {
         send_error(c, r, 503, "out_of_memory", "out of memory", 1, NULL);
         return;
+    }
+    if ((r->route->flags & BB_ROUTE_LOOP_FIRST) && (r->route->flags & BB_ROUTE_POOL)) {
+        /* the handler answers on the loop thread when it can do so without blocking */
+        r->on_loop = 1;
+        r->route->handler(r, res);
+        r->on_loop = 0;
+        if (!res->deferred) {
+            if (!res->status) res->status = 200;
+            send_response(c, r, res, 0);
+            return;
+        }
+        response_free(res);
+        if (!(res = calloc(1, sizeof *res))) {
+            send_error(c, r, 503, "out_of_memory", "out of memory", 1, NULL);
+            return;
+        }
     }
     c->state = CS_BUSY;
     timer_set(c, 0, 0);

@@ -88,6 +88,9 @@ struct bb_http_request {
     struct bb_identity identity;
     struct bb_http_conn *conn; /* private */
     size_t body_reserved_;     /* private: bytes counted against max_inflight_body_bytes */
+    /* 1 while a BB_ROUTE_LOOP_FIRST handler runs on the loop thread: it must not block; it answers
+     * or calls bb_http_defer (then it runs again on a worker with on_loop 0) */
+    int on_loop;
 };
 
 struct bb_http_response {
@@ -97,6 +100,7 @@ struct bb_http_response {
     char *body; /* owned (free()) */
     size_t body_len;
     struct bb_sse *sse; /* set by bb_sse_start: the response becomes a stream */
+    int deferred;       /* set by bb_http_defer */
 };
 
 /* Request accessors. All returned strings are borrowed and valid until the response is sent. */
@@ -126,6 +130,10 @@ int bb_http_reply(struct bb_http_response *res, int status, const char *content_
                   size_t len);
 int bb_http_reply_copy(struct bb_http_response *res, int status, const char *content_type,
                        const void *body, size_t len);
+/* From a BB_ROUTE_LOOP_FIRST handler running on the loop thread (req->on_loop): do not answer
+ * here, run the handler again on the worker pool. The handler must not have touched res (nor left
+ * anything on req) before; it returns right after. */
+void bb_http_defer(struct bb_http_response *res);
 /* Serializes j (borrowed) compactly as application/json. */
 struct json_t;
 int bb_http_reply_json(struct bb_http_response *res, int status, const struct json_t *j);

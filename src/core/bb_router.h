@@ -38,6 +38,10 @@ enum bb_route_flags {
     /* a publishable key may come as ?key=pk_… (a browser navigation, like EventSource for
      * streams, cannot send headers); the platform's resolver honours it for these and streams */
     BB_ROUTE_QUERY_KEY = 1 << 2,
+    /* with BB_ROUTE_POOL: the handler first runs on the loop thread (req->on_loop = 1) and either
+     * answers there (a read that cannot block) or calls bb_http_defer, and then runs again on the
+     * worker pool as any BB_ROUTE_POOL route (bb_http.h) */
+    BB_ROUTE_LOOP_FIRST = 1 << 3,
 };
 
 struct bb_route {
