@@ -6,10 +6,11 @@
 # documents are inserted one after the other (bench/bundoc-server/realtime.mjs): delivery latency
 # p50/p99 (insert sent → `added` event parsed by the subscriber) and deliveries/s.
 # Usage: bench/bundoc-server/run.sh BUILD_DIR
-# Env: BENCH_DURATION (wrk -d, default 10s), BENCH_CONNECTIONS (default 50), BENCH_RT_SUBS
-# (default 1000), BENCH_RT_DOCS (default 200; 0 skips the realtime row).
+# Env: BENCH_DURATION (wrk -d, default 10s), BENCH_CONNECTIONS (default 50), BENCH_REPEAT (GET
+# rounds, default 3: bundoc and nginx alternating, each row's median req/s, p50 and p99 reported),
+# BENCH_RT_SUBS (default 1000), BENCH_RT_DOCS (default 200; 0 skips the realtime row).
 # Prints req/s, p50, p99 per row and `ratio: X` for the GET row: the worse of ours/nginx req/s and
-# nginx/ours p99.
+# nginx/ours p99 (medians).
 set -euo pipefail
 
 BUILD_DIR=${1:?usage: bench/bundoc-server/run.sh BUILD_DIR}
@@ -17,6 +18,7 @@ BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 BUNBASED="$BUILD_DIR/bunbased"
 DURATION=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-50}
+REPEAT=${BENCH_REPEAT:-3}
 RT_SUBS=${BENCH_RT_SUBS:-1000}
 RT_DOCS=${BENCH_RT_DOCS:-200}
 NGINX=${NGINX:-/usr/sbin/nginx}
@@ -64,15 +66,26 @@ LUA
 : >"$TMP/empty.lua"
 
 ROWS=()
-run_wrk() { # label url script
+wrk_once() { # label url script -> "req/s p50 p99 errors"
   local label=$1 url=$2 script=$3 out
   out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$script" "$url" 2>&1) || {
     echo "bench/bundoc-server: wrk failed ($label):" >&2; echo "$out" >&2; exit 1; }
-  ROWS+=("$label $(wrk_stats "$out")")
+  wrk_stats "$out"
 }
-run_wrk GET-doc-bundoc "$DB/collections/docs/documents/doc1" "$TMP/get.lua"
-run_wrk GET-doc-nginx "$NGX_URL/doc1" "$TMP/empty.lua"
-run_wrk POST-1KB-bundoc "$DB/collections/docs/documents" "$TMP/post.lua"
+# median of each column over the rounds' "req/s p50 p99 errors" lines (errors: summed)
+medians() {
+  python3 -c 'import sys,statistics as st
+rows=[l.split() for l in sys.stdin if l.strip()]
+cols=list(zip(*rows))
+print(" ".join([f"{st.median(map(float,c)):.2f}" if i < 3 else str(sum(int(float(x)) for x in c)) for i, c in enumerate(cols)]))'
+}
+GB="" GN=""
+for ((round = 1; round <= REPEAT; round++)); do # alternating, so both sides see the same noise
+  GB+="$(wrk_once GET-doc-bundoc "$DB/collections/docs/documents/doc1" "$TMP/get.lua")"$'\n'
+  GN+="$(wrk_once GET-doc-nginx "$NGX_URL/doc1" "$TMP/empty.lua")"$'\n'
+done
+ROWS+=("GET-doc-bundoc $(medians <<<"$GB")" "GET-doc-nginx $(medians <<<"$GN")")
+ROWS+=("POST-1KB-bundoc $(wrk_once POST-1KB-bundoc "$DB/collections/docs/documents" "$TMP/post.lua")")
 count=$(curl -sf "${H[@]}" -X POST "$DB/documents/query" -d '{"collection":"docs","count":true,"limit":1}' |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).count))')
 RT=""
@@ -82,7 +95,9 @@ if [ "$RT_DOCS" -gt 0 ]; then
     echo "bench/bundoc-server: realtime row failed" >&2; exit 1; }
 fi
 
-echo "bench/bundoc-server: wrk -t1 -c$CONNS -d$DURATION, document $(stat -c %s "$TMP/nginx/www/doc1") bytes"
+echo "bench/bundoc-server: wrk -t1 -c$CONNS -d$DURATION, document $(stat -c %s "$TMP/nginx/www/doc1") bytes; GET rows: median of $REPEAT alternating rounds"
+printf "GET rounds (req/s p50_ms p99_ms errors):\n"
+paste -d' ' <(sed '/^$/d; s/^/  bundoc /' <<<"$GB") <(sed '/^$/d; s/^/  nginx /' <<<"$GN")
 printf "%-18s %12s %10s %10s %8s\n" row req/s p50_ms p99_ms errors
 for r in "${ROWS[@]}"; do printf "%-18s %12s %10s %10s %8s\n" $r; done
 echo "documents stored after the POST run: $count"
