@@ -4,10 +4,12 @@
 # appendfsync everysec (with rows for EVALSHA of a small script, SETBIT on random keys, PFADD of
 # random elements, XADD and XREAD, GEOADD, GEOSEARCH, ZUNIONSTORE, SORT and DUMP next to
 # redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
-# Prints one table and `ratio: X` = the worst ops/s row, bunder / redis. Each row is measured
-# BENCH_REPEAT times (default 3) with the two servers alternating, and the median of each side is
-# compared: on a small shared machine one run swings by ±30 %, and always running redis first
-# would bias the comparison.
+# Prints one table and `ratio: X` = the worst row: ops/s bunder / redis, and for the two memory
+# rows (used_memory and RSS growth per key) redis / bunder, so above 1 is better everywhere. Each
+# ops/s row is measured BENCH_REPEAT times (default 3) with the two servers alternating — redis
+# first in odd rounds, bunder first in even ones — and the median of each side is compared: on a
+# small shared machine one run swings by ±30 %, and always running one server first would bias
+# the comparison.
 set -euo pipefail
 BUILD=${1:-build}
 BUNDER=$(cd "$BUILD" && pwd)/bunder
@@ -54,7 +56,7 @@ custom_row() {
   rps=$(redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$P" --csv "$@" 2>/dev/null | tail -n 1 | tr -d '"' | cut -d, -f2)
   echo "$name,${rps:-0}" >>"$TMP/out"
 }
-declare -A MEM
+declare -A MEM MEMU MEMR
 run_bench() { # kind persist pipeline n
   local kind=$1 persist=$2 P=$3 n=$4
   start_server "$kind" "$persist"
@@ -95,23 +97,17 @@ ROWS=()
 for persist in off everysec; do
   for P in 1 16; do
     n=$N1; [ "$P" = 16 ] && n=$N16
-    for _ in $(seq 1 "$REPEAT"); do
-      run_bench redis "$persist" "$P" "$n"
-      run_bench bunder "$persist" "$P" "$n"
+    for round in $(seq 1 "$REPEAT"); do
+      if [ $((round % 2)) = 1 ]; then
+        run_bench redis "$persist" "$P" "$n"
+        run_bench bunder "$persist" "$P" "$n"
+      else
+        run_bench bunder "$persist" "$P" "$n"
+        run_bench redis "$persist" "$P" "$n"
+      fi
     done
     ROWS+=("$persist|P$P")
   done
-done
-
-printf '%-10s %-4s %-34s %14s %14s %7s\n' persist pipe test redis_ops/s bunder_ops/s ratio
-worst=999
-for r in "${ROWS[@]}"; do
-  while IFS= read -r name; do
-    red=$(median ${RES["$r|$name|redis"]:-0}); bun=$(median ${RES["$r|$name|bunder"]:-0})
-    ratio=$(python3 -c "print(f'{($bun/$red) if $red>0 else 0:.2f}')")
-    printf '%-10s %-4s %-34s %14s %14s %7s\n' "${r%%|*}" "${r##*|}" "$name" "$red" "$bun" "$ratio"
-    worst=$(python3 -c "print(min($worst,$ratio))")
-  done < <(printf '%s\n' "${!RES[@]}" | grep "^$r|" | cut -d'|' -f3 | sort -u)
 done
 
 # memory for KEYS small keys (key:<n> -> 3-byte value), same input to both servers
@@ -128,14 +124,37 @@ PY
 for kind in redis bunder; do
   start_server "$kind" off
   rss0=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
+  used0=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/{print $2}')
   redis-cli -p "$PORT" --pipe <"$TMP/keys.resp" >/dev/null
   dbsize=$(redis-cli -p "$PORT" dbsize)
   rss1=$(awk '/VmRSS/{print $2}' /proc/$PID/status)
   used=$(redis-cli -p "$PORT" info memory | tr -d '\r' | awk -F: '/^used_memory:/{print $2}')
   MEM[$kind]="$dbsize keys rss=$(( (rss1-rss0)/1024 ))MiB bytes/key=$(( (rss1-rss0)*1024/dbsize )) used_memory=$((used/1048576))MiB"
+  MEMU[$kind]=$(( (used-used0)/dbsize ))
+  MEMR[$kind]=$(( (rss1-rss0)*1024/dbsize ))
   stop_server
 done 2>/dev/null || true
+
+printf '%-10s %-4s %-34s %14s %14s %7s\n' persist pipe test redis_ops/s bunder_ops/s ratio
+worst=999
+for r in "${ROWS[@]}"; do
+  while IFS= read -r name; do
+    red=$(median ${RES["$r|$name|redis"]:-0}); bun=$(median ${RES["$r|$name|bunder"]:-0})
+    ratio=$(python3 -c "print(f'{($bun/$red) if $red>0 else 0:.2f}')")
+    printf '%-10s %-4s %-34s %14s %14s %7s\n' "${r%%|*}" "${r##*|}" "$name" "$red" "$bun" "$ratio"
+    worst=$(python3 -c "print(min($worst,$ratio))")
+  done < <(printf '%s\n' "${!RES[@]}" | grep "^$r|" | cut -d'|' -f3 | sort -u)
+done
+# memory rows: bytes per key (lower is better, so the ratio is redis / bunder)
+for m in used_memory rss; do
+  if [ $m = used_memory ]; then red=${MEMU[redis]:-0}; bun=${MEMU[bunder]:-0}; else red=${MEMR[redis]:-0}; bun=${MEMR[bunder]:-0}; fi
+  ratio=$(python3 -c "print(f'{($red/$bun) if $bun>0 else 0:.2f}')")
+  printf '%-10s %-4s %-34s %14s %14s %7s\n' off - "memory_${m}_bytes_per_key" "$red" "$bun" "$ratio"
+  worst=$(python3 -c "print(min($worst,$ratio))")
+done
 echo
 echo "memory (${KEYS} keys, key:<12 digits> = 3 bytes): redis: ${MEM[redis]:-?}"
 echo "memory (${KEYS} keys, key:<12 digits> = 3 bytes): bunder: ${MEM[bunder]:-?}"
+echo "(shared machine: ops/s rows are medians of $REPEAT alternating rounds; memory is measured once, it does not vary)"
 echo "ratio: $worst"
+
