@@ -3,7 +3,7 @@
 # then the socket handed to the child, or relayed) versus directly against the same child process,
 # in the same run.
 # Usage: bench/bunder-manager/run.sh BUILD_DIR
-# Env: BENCH_REQUESTS (per -P 1 run, default 100000; -P 16 runs use 20x, so that a run lasts about
+# Env: BENCH_REQUESTS (per -P 1 run, default 200000; -P 16 runs use 10x, so that a run lasts about
 # as long as a -P 1 run), BENCH_CONNECTIONS (default 50), BENCH_ROUNDS (alternating rounds per row,
 # the median of each side kept; default 3; odd round numbers run the manager first, so drift of a
 # shared machine hits both sides alike),
@@ -18,7 +18,7 @@ set -euo pipefail
 BUILD_DIR=${1:?usage: bench/bunder-manager/run.sh BUILD_DIR}
 BUILD_DIR=$(cd "$BUILD_DIR" && pwd)
 BUNBASED="$BUILD_DIR/bunbased"
-REQS=${BENCH_REQUESTS:-100000}
+REQS=${BENCH_REQUESTS:-200000}
 CONNS=${BENCH_CONNECTIONS:-50}
 ROUNDS=${BENCH_ROUNDS:-3}
 
@@ -127,7 +127,7 @@ printf '%-9s %-5s %14s %14s %7s\n' pipeline cmd direct_rps manager_rps ratio
 worst=""
 for pl in 1 16; do
   n=$REQS
-  [ "$pl" -gt 1 ] && n=$((REQS * 20))
+  [ "$pl" -gt 1 ] && n=$((REQS * 10))
   for cmd in set get; do
     ds=(); ms=()
     for ((r = 0; r < ROUNDS; r++)); do
