@@ -10,6 +10,7 @@
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_id.h"
+#include "bb_log.h"
 #include "store_int.h"
 
 #define ADMIN_RETRIES 16
@@ -251,6 +252,84 @@ static int meta_doc_get(struct bdoc_txn *tx, const char *coll, json_t **out)
 
 /* ---- store and transactions ---- */
 
+/* Indexes still in state "building" when the store opens were left by a process that died during
+ * their build (no build can run before the store is open): they are dropped, entries and all, so
+ * that a crash leaves either no index or a complete one (docs/internals/bundoc-store.md §4). */
+static int drop_unfinished(struct bdoc_store *s)
+{
+    json_t *todo = json_array(), *keep = json_object(), *orphans = NULL;
+    if (!todo || !keep) {
+        json_decref(todo);
+        json_decref(keep);
+        return BB_ENOMEM;
+    }
+    struct bdoc_txn *tx = NULL;
+    int rc = bdoc_begin(s->db, BDOC_TXN_READONLY, &tx);
+    char *after = NULL;
+    while (!rc) {
+        json_t *page = NULL;
+        char *next = NULL;
+        rc = bdoc_list(tx, META_COLL, after, NULL, 1000, &page, &next);
+        free(after);
+        after = next;
+        if (rc) break;
+        size_t i, j;
+        json_t *d, *ix;
+        json_array_foreach(page, i, d) {
+            json_array_foreach(json_object_get(d, "indexes"), j, ix) {
+                const char *st = json_string_value(json_object_get(ix, "state"));
+                const char *ec = json_string_value(json_object_get(ix, "ecoll"));
+                if (ec && (!st || strcmp(st, "building"))) json_object_set_new(keep, ec, json_true());
+                if (st && !strcmp(st, "building"))
+                    json_array_append_new(todo, json_pack("[O,O]", json_object_get(d, "_id"),
+                                                          json_object_get(ix, "name")));
+            }
+        }
+        json_decref(page);
+        if (!after) break;
+    }
+    free(after);
+    /* entries collections that no finished index names: a drop that died after removing the
+     * definition, or a build that died (its own is dropped with it below) */
+    if (!rc) rc = bdoc_collection_list(tx, "__idx.", &orphans);
+    bdoc_rollback(tx);
+    size_t i;
+    json_t *p;
+    json_array_foreach(todo, i, p) {
+        const char *coll = json_string_value(json_array_get(p, 0));
+        const char *name = json_string_value(json_array_get(p, 1));
+        if (rc || !coll || !name) continue;
+        struct bdoc_store_error e = {0};
+        rc = bdoc_store_index_drop(s, coll, name, &e);
+        if (rc == BB_ENOTFOUND) rc = 0;
+        if (rc) bb_error("bundoc", "dropping the unfinished index '%s' of '%s': %s", name, coll,
+                         e.message[0] ? e.message : bb_strerror(rc));
+        else bb_warn("bundoc", "dropped index '%s' of '%s': its build did not finish", name, coll);
+        bdoc_store_error_release(&e);
+    }
+    json_array_foreach(orphans, i, p) {
+        const char *ec = json_string_value(p);
+        if (rc || !ec || json_object_get(keep, ec)) continue;
+        for (int tries = 0; tries < ADMIN_RETRIES; tries++) {
+            rc = bdoc_begin(s->db, 0, &tx);
+            if (rc) break;
+            rc = bdoc_collection_drop(tx, ec);
+            if (rc) {
+                bdoc_rollback(tx);
+                if (rc == BB_ENOTFOUND) rc = 0;
+                break;
+            }
+            rc = bdoc_commit(tx);
+            if (rc != BB_ECONFLICT) break;
+        }
+        if (rc) bb_error("bundoc", "dropping the orphaned index entries '%s': %s", ec, bb_strerror(rc));
+    }
+    json_decref(orphans);
+    json_decref(keep);
+    json_decref(todo);
+    return rc;
+}
+
 int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out)
 {
     if (!db || !out) return BB_EINVAL;
@@ -279,6 +358,7 @@ int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out)
         rc = bdoc_commit(tx);
         if (rc != BB_ECONFLICT) break;
     }
+    if (!rc) rc = drop_unfinished(s);
     if (rc) {
         bdoc_store_close(s);
         return rc;
