@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_bytes.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
 #include "bb_id.h"
@@ -1738,9 +1739,77 @@ static int index_find(struct bdoc_store_txn *t, const char *coll, const char *na
  * entry of a building index they do it blind (bdoc_delete_blind), so that a batch inserting the
  * same entry concurrently conflicts with them whichever commits second. */
 struct bent {
-    char *key, *id;
-    json_t *body;
+    const char *key, *id; /* in the build's arena */
+    const uint8_t *enc;   /* the entry as an encoded document (non-unique index), in the arena */
+    uint32_t enclen;
+    json_t *body;         /* the entry's body (unique index: written through entry_put) */
 };
+
+/* Extracted entries live in a few large chunks, freed at once (one allocation per entry and
+ * per key string, and their frees, were a third of a build). */
+struct barena {
+    struct barena *next;
+    size_t used, cap;
+    char data[];
+};
+
+static void *barena_alloc(struct barena **a, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    if (!*a || (*a)->cap - (*a)->used < n) {
+        size_t cap = n > (4u << 20) ? n : (4u << 20);
+        struct barena *c = malloc(sizeof *c + cap);
+        if (!c) return NULL;
+        c->next = *a;
+        c->used = 0;
+        c->cap = cap;
+        *a = c;
+    }
+    void *p = (*a)->data + (*a)->used;
+    (*a)->used += n;
+    return p;
+}
+
+static char *barena_strdup(struct barena **a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = barena_alloc(a, n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* The entry document {"_id": key[, "i": id]} in the engine's encoding (docs/internals/bundoc.md
+ * "Document encoding"), as bdoc_doc_encode would write it, without building a json_t. */
+static uint8_t *entry_enc(struct barena **a, const char *key, const char *i, uint32_t *len)
+{
+    size_t kl = strlen(key), il = i ? strlen(i) : 0;
+    size_t body = 4 + (2 + 3 + 5 + kl) + (i ? 2 + 1 + 5 + il : 0);
+    size_t n = 2 + 5 + body;
+    uint8_t *p = barena_alloc(a, n), *q = p;
+    if (!p) return NULL;
+    *q++ = 0xBD;
+    *q++ = 0x01;
+    *q++ = 0x07;
+    bb_put_le32(q, (uint32_t)body);
+    bb_put_le32(q + 4, i ? 2 : 1);
+    q += 8;
+    bb_put_le16(q, 3);
+    memcpy(q + 2, "_id", 3);
+    q[5] = 0x05;
+    bb_put_le32(q + 6, (uint32_t)kl);
+    memcpy(q + 10, key, kl);
+    q += 10 + kl;
+    if (i) {
+        bb_put_le16(q, 1);
+        q[2] = 'i';
+        q[3] = 0x05;
+        bb_put_le32(q + 4, (uint32_t)il);
+        memcpy(q + 8, i, il);
+        q += 8 + il;
+    }
+    *len = (uint32_t)(q - p);
+    return p;
+}
 
 struct build_ctx {
     const char *coll, *name;
@@ -1750,20 +1819,22 @@ struct build_ctx {
     size_t nnames;
     struct bent *v;
     size_t n, cap;
+    struct barena *arena;
     size_t pos, batch; /* next entry to load, entries per transaction */
-    int multikey;
+    int multikey, unique;
     uint64_t stamp;    /* T0's snapshot */
     struct bdoc_store_error *e;
 };
 
 static void build_release(struct build_ctx *c)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        free(c->v[i].key);
-        free(c->v[i].id);
-        json_decref(c->v[i].body);
-    }
+    for (size_t i = 0; i < c->n; i++) json_decref(c->v[i].body);
     free(c->v);
+    while (c->arena) {
+        struct barena *a = c->arena;
+        c->arena = a->next;
+        free(a);
+    }
     for (size_t i = 0; i < c->nnames; i++) free(c->namebuf[i]);
 }
 
@@ -1785,6 +1856,8 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
         return rc;
     }
     c->multikey |= k.multikey;
+    const char *aid = did ? barena_strdup(&c->arena, did) : NULL;
+    if (!aid) rc = BB_ENOMEM;
     for (size_t j = 0; j < k.n && !rc; j++) {
         if (c->n == c->cap) {
             size_t nc = c->cap ? c->cap * 2 : 1024;
@@ -1797,15 +1870,24 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
             c->cap = nc;
         }
         struct bent *b = &c->v[c->n];
-        b->id = did ? strdup(did) : NULL;
-        if (!b->id) {
+        memset(b, 0, sizeof *b);
+        b->id = aid;
+        b->key = barena_strdup(&c->arena, k.keys[j]);
+        if (!b->key) {
             rc = BB_ENOMEM;
             break;
         }
-        b->key = k.keys[j];
-        b->body = k.bodies[j];
-        k.keys[j] = NULL;
-        k.bodies[j] = NULL;
+        if (c->unique) {
+            b->body = k.bodies[j];
+            k.bodies[j] = NULL;
+        } else {
+            const char *ei = json_string_value(json_object_get(k.bodies[j], "i"));
+            b->enc = entry_enc(&c->arena, k.keys[j], ei, &b->enclen);
+            if (!b->enc) {
+                rc = BB_ENOMEM;
+                break;
+            }
+        }
         c->n++;
     }
     sk_keys_free(&k);
@@ -1829,6 +1911,7 @@ static int build_extract(struct bdoc_store_txn *t0, struct build_ctx *c)
         return rc;
     }
     c->ix = ix;
+    c->unique = ix->unique;
     c->names[0] = "_id";
     for (size_t i = 0; i < ix->nf && !rc; i++) {
         const char *first = ix->f[i].segs[0];
@@ -1893,18 +1976,14 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
             rc = bdoc_watch(t->tx, c->coll, b->id, c->stamp);
             if (rc) break;
         }
-        if (ix->unique) {
+        if (ix->unique != c->unique) {
+            rc = BB_ECONFLICT; /* redefined meanwhile (dropped and created again) */
+        } else if (ix->unique) {
             rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
         } else if (!lastkey || strcmp(lastkey, b->key)) {
             /* bulk load: the engine builds the leaves bottom-up from the sorted keys */
-            uint8_t *enc = NULL;
-            size_t len = 0;
             lastkey = b->key;
-            if (json_object_set_new(b->body, "_id", json_string(b->key))) rc = BB_ENOMEM;
-            else rc = bdoc_doc_encode(t->s->db, b->body, &enc, &len);
-            json_object_del(b->body, "_id");
-            if (!rc) rc = bdoc_put_sorted(t->tx, ix->ecoll, b->key, enc, len);
-            free(enc);
+            rc = bdoc_put_sorted(t->tx, ix->ecoll, b->key, b->enc, b->enclen);
         }
     }
     if (!rc && c->multikey && !ix->multikey) rc = set_multikey(t->tx, c->coll, c->name);

@@ -567,6 +567,47 @@ static void test_online_build(void **state)
 
 /* ---- schema ---- */
 
+/* A bulk-loaded build over documents whose ids are too long for the key (the entry carries the
+ * id as "i") and values long enough to be truncated: entries equal a rebuild, and queries through
+ * the index (which read "i" from the entries) equal a scan. */
+static void test_build_long_ids(void **state)
+{
+    (void)state;
+    struct env *v = env_new();
+    mkcoll(v, "c", NULL);
+    char doc[1200], id[260], val[400];
+    for (int i = 0; i < 300; i++) {
+        memset(id, 'x', 250);
+        snprintf(id + 250, 10, "%05d", i);
+        memset(val, 'v', 300);
+        snprintf(val + 300, 10, "%03d", i % 7);
+        snprintf(doc, sizeof doc, "{\"_id\":\"%s\",\"a\":%d,\"s\":\"%s\"}", i % 2 ? id : id + 240,
+                 i % 10, val);
+        assert_int_equal(ins0(v, "c", doc), 0);
+    }
+    bdoc_store_set_build_batch(v->s, 50);
+    bdoc_store_set_build_fill(v->s, 70);
+    mkindex(v, "c", "{\"name\":\"ia\",\"fields\":[\"a\"]}");
+    mkindex(v, "c", "{\"name\":\"is\",\"fields\":[\"s\",\"-a\"]}");
+    assert_int_equal(check_index(v, "c", "ia"), 0);
+    assert_int_equal(check_index(v, "c", "is"), 0);
+    json_t *ex = NULL;
+    json_t *d = find(v, "c", "{\"query\":{\"a\":3}}", &ex);
+    assert_int_equal(json_array_size(d), 30);
+    assert_string_equal(ex_str(ex, "plan"), "IXSCAN");
+    json_decref(d);
+    json_decref(ex);
+    memset(val, 'v', 300);
+    snprintf(val + 300, 10, "%03d", 4);
+    snprintf(doc, sizeof doc, "{\"query\":{\"s\":\"%s\"},\"sort\":[\"-a\"]}", val);
+    d = find(v, "c", doc, &ex);
+    assert_true(json_array_size(d) > 0);
+    assert_string_equal(ex_str(ex, "plan"), "IXSCAN");
+    json_decref(d);
+    json_decref(ex);
+    env_free(v);
+}
+
 static void test_schema(void **state)
 {
     (void)state;
@@ -903,6 +944,7 @@ int main(void)
         cmocka_unit_test(test_schema),       cmocka_unit_test(test_references),
         cmocka_unit_test(test_reference_cycle), cmocka_unit_test(test_rules),
         cmocka_unit_test(test_find_budget),
+        cmocka_unit_test(test_build_long_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
