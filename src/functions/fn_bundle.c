@@ -5,7 +5,11 @@
  * FN_BUNDLE_MAX_DEPTH levels; only regular files and directories (no symbolic or hard links,
  * devices, FIFOs or sockets); at most max_files entries and max_bytes of file data in all, counted
  * from the data actually read (never the header's size). Files are created with O_EXCL|O_NOFOLLOW
- * (0600) under the destination, directories 0700: nothing outside it is ever touched. */
+ * (0600) under the destination, directories 0700: nothing outside it is ever touched.
+ *
+ * fn_bundle_share then opens a checked version directory to the workers' user (fn_sandbox.c):
+ * directories 0755, files 0644 — only there; every other path of the data directory stays
+ * bunbased's alone, and the worker reaches this one only through the descriptor bunbased opened. */
 #include "fn_internal.h"
 #include "bb_err.h"
 
@@ -13,6 +17,7 @@
 #include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -167,4 +172,19 @@ int fn_bundle_extract(const void *data, size_t len, const char *root, uint64_t m
 out:
     archive_read_free(a);
     return rc;
+}
+
+/* ------------------------------------------------------------------ sharing with the worker */
+
+static int share_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (type == FTW_D) return chmod(path, 0755) == 0 ? 0 : -1;
+    if (type == FTW_F && S_ISREG(st->st_mode)) return chmod(path, 0644) == 0 ? 0 : -1;
+    return 0; /* nothing else is ever extracted; never followed */
+}
+
+int fn_bundle_share(const char *root)
+{
+    return nftw(root, share_one, 8, FTW_PHYS) == 0 ? 0 : BB_EIO;
 }

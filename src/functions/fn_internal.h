@@ -13,6 +13,7 @@
 
 #include "bb_identity.h"
 #include "bb_knobs.h"
+#include "bb_proc.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -33,6 +34,8 @@ static inline const char *fn_runtime_name(int r)
 {
     return r == FN_RUNTIME_BUN ? "bun" : "quickjs";
 }
+
+#define FN_MAX_LIBS 24
 
 struct fn_config {
     char worker_path[1024];    /* BUNBASE_FUNCTIONS_WORKER_PATH */
@@ -76,11 +79,20 @@ struct fn_config {
     uint64_t bundle_max_unpacked; /* BUNBASE_FUNCTIONS_BUNDLE_MAX_UNPACKED_BYTES */
     uint64_t bun_base_mb;      /* BUNBASE_FUNCTIONS_BUN_BASE_MB: a Bun worker's address space
                                 * is 2 * MEMORY_MB + this */
+    char worker_user[64];      /* BUNBASE_FUNCTIONS_WORKER_USER: the workers' system user */
     /* decided at start (fn_sandbox_probe) */
     int sandbox;         /* 1: workers run inside bubblewrap */
+    int switch_user;     /* 1: workers become `user` (we are root) */
+    struct bb_proc_user user;
+    /* what the Bun runtime's sandbox shows besides bun and the bundle: the libraries bun links
+     * (ldd at start) and the launcher's (the QuickJS worker executable), src path -> dst path */
+    size_t nbun_libs;
+    struct fn_mount {
+        char src[256], dst[256];
+    } bun_libs[FN_MAX_LIBS];
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
     int worker_missing;  /* 1: bunbase-qjs-worker was not built: 503 */
-    char sandbox_why[256];
+    char sandbox_why[384];
 };
 
 /* 0, or BB_EINVAL with err naming the knob. */
@@ -93,6 +105,9 @@ int fn_config_load(struct fn_config *c, char *err, size_t errcap);
  * may hold a partial tree: the caller removes it). */
 int fn_bundle_extract(const void *data, size_t len, const char *root, uint64_t max_files,
                       uint64_t max_bytes, char *msg, size_t cap);
+/* Makes a bundle directory readable by the workers' user: directories 0755, regular files 0644
+ * (nothing else; symbolic links are never followed). 0 or BB_EIO. */
+int fn_bundle_share(const char *root);
 /* The frame limit the worker and the service agree on: a body plus headers and framing. */
 uint64_t fn_config_max_frame(const struct fn_config *c);
 
@@ -102,16 +117,27 @@ uint64_t fn_config_max_frame(const struct fn_config *c);
  * BB_EINVAL (err set) when the mode is "bwrap" and it cannot work. */
 int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap);
 
-#define FN_SANDBOX_MAX_ARGS 48
+#define FN_SANDBOX_MAX_FILES 4
 struct fn_sandbox_argv {
-    char *argv[FN_SANDBOX_MAX_ARGS + 16];
+    char *argv[384];
+    char uid[16], gid[16];
+    /* the directories above each bound path, made 0755 in the sandbox (bwrap as root would make
+     * them 0700, closed to the worker's user) */
+    char pool[8192];
+    size_t used;
+    char *made[64];
+    size_t nmade;
 };
-/* The command line that runs inner (NULL-terminated; inner[0] the executable) inside the sandbox
- * when cfg->sandbox, else inner itself: read-only views of the system libraries, inner[0] and files
- * (NULL-terminated, at most 4: the bundle, the Bun worker script) only; no network, own pid/ipc/uts
- * namespaces, no capabilities, dies with its parent. The result borrows everything. */
-void fn_sandbox_command(const struct fn_config *cfg, const char *const *files, char *const *inner,
-                        struct fn_sandbox_argv *out);
+/* The command line that runs inner (NULL-terminated; inner[0] the executable, the QuickJS worker:
+ * it is also Bun's launcher) inside the sandbox when cfg->sandbox, else inner itself. QuickJS
+ * (runtime FN_RUNTIME_QUICKJS): read-only /usr; Bun: only the libraries bun and the launcher link
+ * (cfg->bun_libs); both: inner[0] and files (NULL-terminated, at most FN_SANDBOX_MAX_FILES: the
+ * bundle's directory, the Bun worker script, bun) read-only; no network, own pid/ipc/uts
+ * namespaces, no capabilities, dies with its parent; when cfg->switch_user, inner[0] gets
+ * "--user UID GID" first and becomes that user before anything else. The result borrows inner and
+ * cfg. */
+void fn_sandbox_command(const struct fn_config *cfg, int runtime, const char *const *files,
+                        char *const *inner, struct fn_sandbox_argv *out);
 
 /* ------------------------------------------------------------------ store (fn_store.c) */
 
@@ -216,7 +242,11 @@ int fn_store_cron_claim(struct fn_store *s, const char *pid, const char *name, i
  *   cursor    the last recorded event id ("" when none)
  *   recover   deliveries left running by a crash go back to pending, marked redelivered
  *   claim     up to max pending deliveries due at now_ms: [{event_id, project_id, name, body,
- *             attempts (before this one), redelivered}], each marked running, its attempt counted
+ *             attempts (before this one), redelivered}], each marked running, its attempt counted;
+ *             per function only its oldest unfinished delivery (rowid order: the order the events
+ *             were recorded), and only when none of its is running — so one function's events
+ *             run one at a time, in event order, whatever the number of trigger threads (a
+ *             failing one holds the later ones until it is done or dead)
  *   finish    a delivery's outcome: state "done", "pending" (retry at next_ms) or "dead" */
 int fn_doc_op_bit(const char *op);
 int fn_store_doc_set(struct fn_store *s, const char *pid, const char *name,

@@ -45,10 +45,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define FN_PRLIMIT "/usr/bin/prlimit" /* util-linux: the Bun worker's rlimits */
 #define TIMEOUT_GRACE_MS 250 /* the worker's own interrupt reports first when it can */
 
 struct fn_worker {
@@ -298,18 +298,22 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     char *slash = strrchr(root, '/');
     if (slash) *slash = '\0';
     const char *files[] = {root, NULL};
-    /* Bun has no hard heap limit of its own: an address-space rlimit (prlimit, util-linux) is
-     * the bound, --smol and JSC's RAM size make its collector work within MEMORY_MB first */
+    struct stat bst; /* a version deployed before the workers had their own user */
+    if (cfg->switch_user && stat(bundle, &bst) == 0 && !(bst.st_mode & S_IROTH))
+        fn_bundle_share(root);
+    /* Bun has no hard heap limit of its own: an address-space rlimit (set by its launcher, the
+     * QuickJS worker's --exec-confined, with the seccomp filter) is the bound, --smol and JSC's
+     * RAM size make its collector work within MEMORY_MB first */
     char as[64], ram[64];
     /* rounded up to a whole GiB: Bun 1.4 aborts at start under some bounds that are not (e.g.
      * 1152-1279 MiB, measured) */
     uint64_t as_mb = (cfg->memory_mb * 2 + cfg->bun_base_mb + 1023) / 1024 * 1024;
-    snprintf(as, sizeof as, "--as=%llu", (unsigned long long)(as_mb * 1024 * 1024));
+    snprintf(as, sizeof as, "%llu", (unsigned long long)(as_mb * 1024 * 1024));
     snprintf(ram, sizeof ram, "BUN_JSC_forceRAMSize=%llu",
              (unsigned long long)(cfg->memory_mb * 1024 * 1024));
-    char *bun_inner[] = {FN_PRLIMIT,
+    char *bun_inner[] = {(char *)cfg->worker_path,
+                         "--exec-confined",
                          as,
-                         "--core=0",
                          "--",
                          (char *)cfg->bun_path,
                          "--smol",
@@ -321,9 +325,9 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
                          NULL};
     const char *bun_files[] = {root, cfg->bun_worker, cfg->bun_path, NULL};
     if (runtime == FN_RUNTIME_BUN)
-        fn_sandbox_command(cfg, bun_files, bun_inner, &sa);
+        fn_sandbox_command(cfg, runtime, bun_files, bun_inner, &sa);
     else
-        fn_sandbox_command(cfg, files, inner, &sa);
+        fn_sandbox_command(cfg, runtime, files, inner, &sa);
     /* the function's environment: what it is given (its variables, decrypted here, and three of
      * ours), nothing of bunbased's */
     char e_pid[128], e_name[128];

@@ -164,12 +164,18 @@ static int check_bundle(struct functions *f, const char *path, int runtime, char
     char *slash = strrchr(root, '/');
     if (slash) *slash = '\0';
     const char *files[] = {root, NULL};
-    char *bun_inner[] = {f->cfg.bun_path, f->cfg.bun_worker, "--check", (char *)path, NULL};
-    const char *bun_files[] = {root, f->cfg.bun_worker, NULL};
+    char as[32];
+    snprintf(as, sizeof as, "%llu",
+             (unsigned long long)((f->cfg.memory_mb * 2 + f->cfg.bun_base_mb + 1023) / 1024 *
+                                  1024 * 1024 * 1024));
+    char *bun_inner[] = {f->cfg.worker_path, "--exec-confined",  as,
+                         "--",               f->cfg.bun_path,    f->cfg.bun_worker,
+                         "--check",          (char *)path,       NULL};
+    const char *bun_files[] = {root, f->cfg.bun_worker, f->cfg.bun_path, NULL};
     if (runtime == FN_RUNTIME_BUN) /* top-level code runs: sandboxed too */
-        fn_sandbox_command(&f->cfg, bun_files, bun_inner, &sa);
+        fn_sandbox_command(&f->cfg, runtime, bun_files, bun_inner, &sa);
     else
-        fn_sandbox_command(&f->cfg, files, inner, &sa);
+        fn_sandbox_command(&f->cfg, runtime, files, inner, &sa);
     char *envp[] = {NULL};
     struct bb_proc_spec spec = {.argv = sa.argv, .envp = envp, .stdout_fd = -1};
     int code = -1;
@@ -309,6 +315,11 @@ static void h_deploy(struct bb_http_request *req, struct bb_http_response *res)
         bb_fs_remove_tree(tmp);
         if (brc < 0) bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
         else bb_http_reply_error_status(res, 400, "invalid_bundle", msg);
+        return;
+    }
+    if (fn_bundle_share(tmp) != 0) { /* the workers' user reads it (fn_sandbox.c) */
+        bb_fs_remove_tree(tmp);
+        bb_http_reply_error(res, BB_EIO, "cannot store the bundle");
         return;
     }
     if (check_bundle(f, entry_path, runtime, msg, sizeof msg)) {

@@ -104,6 +104,9 @@ const struct bb_knob fn_knobs[] = {
     U64(bun_base_mb, "BUNBASE_FUNCTIONS_BUN_BASE_MB", "1024", 256, 65536,
         "address space a Bun worker gets on top of twice MEMORY_MB (Bun reserves more than "
         "QuickJS); over the bound the worker stops: 500 function_out_of_memory"),
+    BB_KNOB_STR_ROW(struct fn_config, worker_user, "BUNBASE_FUNCTIONS_WORKER_USER", "nobody",
+                    "system user the workers run as when bunbased is root (never root itself); "
+                    "one that cannot be used: functions are refused (/health says why)"),
     BB_KNOBS_END,
 };
 

@@ -1,7 +1,7 @@
 // The functions sandbox (src/functions/fn_sandbox.c, the worker's rlimits and seccomp filter)
 // against a real bunbased: a worker runs in its own network and pid namespaces and sees neither
 // /etc/shadow nor the data directory nor the host environment — only /usr, its executable and its
-// bundle; inside, the seccomp filter refuses open, socket, fork, execve and kill; a host without
+// bundle; it runs as the unprivileged worker user (nobody) without capabilities; inside, the seccomp filter refuses open, socket, fork, execve and kill; a host without
 // bubblewrap refuses to run functions (503) unless BUNBASE_FUNCTIONS_SANDBOX=none, and /health
 // says which.
 
@@ -64,7 +64,11 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
     // the process's initial environment: ours and bwrap's PWD (which the worker drops before user code)
     const env = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).map((l) => l.split('=')[0]).sort();
     assert.deepEqual(env, ['BUNBASE_FUNCTION_NAME', 'BUNBASE_FUNCTION_VERSION', 'BUNBASE_PROJECT_ID', 'PWD']);
-    const lim = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
+    let lim = '';
+    for (let i = 0; i < 100 && !/Max open files\s+8\s+8/.test(lim); i++) { // set right after exec
+      lim = fs.readFileSync(`/proc/${pid}/limits`, 'utf8');
+      await new Promise((res) => setTimeout(res, 10));
+    }
     assert.match(lim, /Max open files\s+8\s+8/);
     assert.match(lim, /Max core file size\s+0\s+0/);
     let seccomp = '';
@@ -73,6 +77,21 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
       await new Promise((res) => setTimeout(res, 20));
     }
     assert.match(seccomp, /^Seccomp:\s+2$/m, 'seccomp filter on');
+    // an unprivileged user outside any namespace (BUNBASE_FUNCTIONS_WORKER_USER, nobody), no
+    // capabilities; the bundle is world-readable, the data directory above it is not
+    const [, ruid, euid] = /^Uid:\s+(\d+)\s+(\d+)/m.exec(seccomp);
+    assert.notEqual(Number(euid), 0, seccomp);
+    if (process.getuid() === 0) {
+      assert.equal(Number(ruid), 65534);
+      assert.equal(Number(euid), 65534);
+      assert.match(seccomp, /^Gid:\s+65534\s+65534/m);
+      assert.match(seccomp, /^Groups:\s*$/m);
+      assert.match(h.sandbox, /as user nobody \(uid 65534\)/);
+    }
+    assert.match(seccomp, /^CapEff:\s+0+$/m);
+    assert.match(seccomp, /^CapPrm:\s+0+$/m);
+    assert.equal(fs.statSync(`${srv.dataDir}/functions/${p.id}/sb/1/index.js`).mode & 0o777, 0o644);
+    assert.equal(fs.statSync(`${srv.dataDir}/functions`).mode & 0o077, 0, 'the data directory stays closed');
     const r = await call;
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(Object.keys(r.json()).sort(), ['BUNBASE_FUNCTION_NAME', 'BUNBASE_FUNCTION_VERSION', 'BUNBASE_PROJECT_ID']);
@@ -106,8 +125,30 @@ test('no sandbox: functions refused unless BUNBASE_FUNCTIONS_SANDBOX=none', asyn
     { env: { BUNBASE_FUNCTIONS_SANDBOX: 'bwrap', BUNBASE_FUNCTIONS_BWRAP_PATH: '/nonexistent/bwrap', BUNBASE_LOG_LEVEL: 'warn' }, timeoutMs: 60000 });
   assert.notEqual(strict.code, 0);
   assert.match(strict.stderr, /BUNBASE_FUNCTIONS_SANDBOX=bwrap but bubblewrap is not installed/);
+  if (process.getuid() === 0) { // root never runs user code as itself
+    const asRoot = await runCommand(path.join(BUILD_DIR, 'bunbased'), ['serve', '--listen', '127.0.0.1:0', '--data', fs.mkdtempSync('/tmp/bb-it-sb-')],
+      { env: { BUNBASE_FUNCTIONS_WORKER_USER: 'root', BUNBASE_LOG_LEVEL: 'warn' }, timeoutMs: 60000 });
+    assert.notEqual(asRoot.code, 0);
+    assert.match(asRoot.stderr, /BUNBASE_FUNCTIONS_WORKER_USER root is root/);
+  }
   const noWorker = await runCommand(path.join(BUILD_DIR, 'bunbased'), ['serve', '--listen', '127.0.0.1:0', '--data', fs.mkdtempSync('/tmp/bb-it-sb-')],
     { env: { BUNBASE_FUNCTIONS_WORKER_PATH: '/nonexistent/bunbase-qjs-worker', BUNBASE_LOG_LEVEL: 'warn' }, timeoutMs: 60000 });
   assert.notEqual(noWorker.code, 0, 'a worker path that was asked for must exist');
   assert.match(noWorker.stderr, /BUNBASE_FUNCTIONS_WORKER_PATH \/nonexistent\/bunbase-qjs-worker is not executable/);
+});
+
+test('a root bunbased whose worker user does not exist refuses functions and says why', { skip: (process.getuid() !== 0 && 'not root: workers keep our uid') || (!HAVE_BWRAP && 'no bubblewrap') }, async () => {
+  const srv = await startServer({ env: { ...FAST_ENV, BUNBASE_FUNCTIONS_WORKER_USER: 'no-such-user-fnsbx' } });
+  try {
+    const h = (await httpRequest(`${srv.url}/health`)).json().services.functions;
+    assert.equal(h.runs_functions, false);
+    assert.match(h.sandbox, /unavailable: bunbased is root and cannot run workers as BUNBASE_FUNCTIONS_WORKER_USER 'no-such-user-fnsbx'/);
+    const user = await newUser(srv.url, 'nouser');
+    const p = await newProject(srv.url, user.access, 'NoUser');
+    const r = await httpRequest(`${srv.url}/v1/projects/${p.id}/functions/f`, { method: 'PUT', headers: { Authorization: `Bearer ${user.access}` }, body: 'export default () => new Response("x")' });
+    assert.equal(r.status, 503, r.text);
+    assert.equal(r.json().code, 'sandbox_unavailable');
+  } finally {
+    await srv.stop();
+  }
 });

@@ -28,11 +28,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -941,6 +943,94 @@ static int confine(void)
 #endif
 }
 
+/* The Bun runtime's filter (--exec-confined): Bun needs threads, files and more system calls than
+ * an allow-list could name, so the default is allow and the filter refuses what a function must
+ * never do — create a process (clone without CLONE_THREAD, fork, vfork: EPERM; clone3: ENOSYS, so
+ * glibc falls back to clone for its threads and posix_spawn is refused), trace or read another
+ * process, mount, change namespaces or root, the kernel keyring, bpf, perf, modules, and open an
+ * IP, packet or netlink socket (AF_UNIX stays: Bun uses it internally). execve stays allowed (the
+ * launcher needs it once; there is nothing else to run in the sandbox). 0, or -1. */
+static int confine_bun(void)
+{
+#ifdef BB_HAVE_SECCOMP
+    scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
+    if (!c) return -1;
+    int bad = 0;
+    bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+                            SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+    bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    static const int deny[] = {
+        SCMP_SYS(fork),          SCMP_SYS(vfork),          SCMP_SYS(ptrace),
+        SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev), SCMP_SYS(mount),
+        SCMP_SYS(umount2),       SCMP_SYS(pivot_root),     SCMP_SYS(chroot),
+        SCMP_SYS(unshare),       SCMP_SYS(setns),          SCMP_SYS(keyctl),
+        SCMP_SYS(add_key),       SCMP_SYS(request_key),    SCMP_SYS(bpf),
+        SCMP_SYS(perf_event_open), SCMP_SYS(init_module),  SCMP_SYS(finit_module),
+        SCMP_SYS(delete_module), SCMP_SYS(kexec_load),     SCMP_SYS(open_by_handle_at),
+        SCMP_SYS(name_to_handle_at), SCMP_SYS(userfaultfd), SCMP_SYS(swapon),
+        SCMP_SYS(swapoff),       SCMP_SYS(reboot),         SCMP_SYS(syslog),
+        SCMP_SYS(acct),          SCMP_SYS(quotactl),       SCMP_SYS(settimeofday),
+        SCMP_SYS(clock_settime), SCMP_SYS(iopl),           SCMP_SYS(ioperm),
+    };
+    for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
+        bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), deny[i], 0);
+    static const int families[] = {AF_INET, AF_INET6, AF_PACKET, AF_NETLINK};
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++)
+        bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(socket), 1,
+                                SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+    int rc = bad ? -1 : seccomp_load(c);
+    seccomp_release(c);
+    return rc == 0 ? 0 : -1;
+#else
+    return 0;
+#endif
+}
+
+static int parse_size(const char *s, size_t *out);
+
+/* --user UID GID (first on the command line, from the sandbox when bunbased is root): become that
+ * user before anything else — no supplementary groups, real/effective/saved ids all set, which
+ * also clears the CAP_SETUID/CAP_SETGID bwrap left us for it — and check it cannot be undone.
+ * 0, or -1 (the caller exits). */
+static int become_user(const char *us, const char *gs)
+{
+    size_t u, g;
+    if (parse_size(us, &u) || parse_size(gs, &g) || u == 0 || u > 0xfffffffeu || g > 0xfffffffeu)
+        return -1;
+    if (setgroups(0, NULL) != 0 || setresgid((gid_t)g, (gid_t)g, (gid_t)g) != 0 ||
+        setresuid((uid_t)u, (uid_t)u, (uid_t)u) != 0)
+        return -1;
+    if (getuid() != (uid_t)u || geteuid() != (uid_t)u || getgid() != (gid_t)g ||
+        setresuid(0, 0, 0) == 0)
+        return -1;
+    return 0;
+}
+
+/* --exec-confined AS -- PROGRAM ARGS…: the Bun runtime's launcher, inside the sandbox — no core
+ * files, an address-space bound of AS bytes (0: none), the filter above, then execve(PROGRAM)
+ * with this environment (the function's). */
+static int exec_confined(int argc, char **argv)
+{
+    size_t as = 0;
+    if (argc < 5 || parse_size(argv[2], &as) || strcmp(argv[3], "--") || argv[4][0] != '/') {
+        fprintf(stderr, "usage: bunbase-qjs-worker --exec-confined AS_BYTES -- PROGRAM ARGS...\n");
+        return 2;
+    }
+    struct rlimit r0 = {0, 0};
+    setrlimit(RLIMIT_CORE, &r0);
+    if (as) {
+        struct rlimit a = {(rlim_t)as, (rlim_t)as};
+        setrlimit(RLIMIT_AS, &a);
+    }
+    if (confine_bun() != 0) {
+        fprintf(stderr, "bunbase-qjs-worker: cannot install the seccomp filter\n");
+        return 1;
+    }
+    execve(argv[4], argv + 4, environ);
+    fprintf(stderr, "bunbase-qjs-worker: cannot execute %s: %s\n", argv[4], strerror(errno));
+    return 127;
+}
+
 /* --probe-confinement: confines itself as a worker does, then tries what a function must never
  * do and prints one line per attempt ("open /etc/passwd: refused"); exit 0 when every attempt was
  * refused. For the tests. */
@@ -995,7 +1085,17 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 3 && !strcmp(argv[1], "--user")) {
+        if (become_user(argv[2], argv[3]) != 0) {
+            fprintf(stderr, "bunbase-qjs-worker: cannot become uid %s gid %s: %s\n", argv[2],
+                    argv[3], strerror(errno));
+            return 126;
+        }
+        argv[3] = argv[0];
+        argv += 3, argc -= 3;
+    }
     if (argc == 2 && !strcmp(argv[1], "--probe-confinement")) return probe_confinement();
+    if (argc > 1 && !strcmp(argv[1], "--exec-confined")) return exec_confined(argc, argv);
     const char *bundle = NULL, *check = NULL;
     size_t fd = 0, mem = 64u << 20, stack = 512u << 10, timeout_ms = 5000;
     int have_fd = 0;
