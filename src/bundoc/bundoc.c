@@ -357,23 +357,9 @@ int bdoc_get_json(struct bdoc_txn *txn, const char *coll, const char *id, char *
     size_t vl = 0;
     rc = mvcc_get(txn->t, key, klen, &v, &vl);
     if (rc) return rc;
-    char *s = NULL;
-    size_t n = 0, cap = 0;
-    rc = doc_render(v, vl, &s, &n, &cap);
+    rc = bdoc_doc_render_json(v, vl, out, len);
     free(v);
-    if (rc == 0 && n == cap) {
-        char *ns = realloc(s, n + 1);
-        if (!ns) rc = BB_ENOMEM;
-        else s = ns;
-    }
-    if (rc) {
-        free(s);
-        return rc;
-    }
-    s[n] = '\0';
-    *out = s;
-    if (len) *len = n;
-    return 0;
+    return rc;
 }
 
 static int exists(struct bdoc_txn *txn, const uint8_t *key, size_t klen)
