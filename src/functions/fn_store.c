@@ -122,6 +122,8 @@ static const char schema[] =
     " last_error TEXT, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
     " PRIMARY KEY(event_id, project_id, name));"
     "CREATE INDEX IF NOT EXISTS doc_deliveries_due ON doc_deliveries(state, next_ms);"
+    "CREATE INDEX IF NOT EXISTS doc_deliveries_open ON doc_deliveries(project_id, name)"
+    " WHERE state IN ('pending','running');"
     "CREATE TABLE IF NOT EXISTS state(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS metrics(project_id TEXT NOT NULL, name TEXT NOT NULL,"
     " minute INTEGER NOT NULL, count INTEGER NOT NULL, errors INTEGER NOT NULL,"
@@ -1170,8 +1172,11 @@ int fn_store_doc_claim(struct fn_store *s, int64_t now_ms, size_t max, json_t **
     int rc = exec_simple(s, "BEGIN IMMEDIATE");
     sqlite3_stmt *st = rc ? NULL
                           : prep(s, "SELECT event_id, project_id, name, body, attempts, "
-                                    "redelivered FROM doc_deliveries WHERE state='pending' AND "
-                                    "next_ms <= ?1 ORDER BY next_ms, created_ms LIMIT ?2");
+                                    "redelivered FROM doc_deliveries d WHERE state='pending' AND "
+                                    "next_ms <= ?1 AND NOT EXISTS (SELECT 1 FROM doc_deliveries "
+                                    "e WHERE e.project_id=d.project_id AND e.name=d.name AND "
+                                    "e.state IN ('pending','running') AND e.rowid < d.rowid) "
+                                    "ORDER BY next_ms, created_ms LIMIT ?2");
     if (!rc && !st) rc = BB_EIO;
     if (st) {
         sqlite3_bind_int64(st, 1, now_ms);
