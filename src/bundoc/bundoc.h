@@ -263,7 +263,8 @@ int bdoc_get1(struct bdoc_db *db, const char *coll, const char *id, json_t **out
  * else BB_EBUSY; between it and bdoc_peek_end (same thread), bdoc_peek_raw reads a document of
  * the newest commit (what a transaction beginning now would see, fsynced or not) without reading
  * from disk and without waiting for a lock: BB_EBUSY when it would (a page not in the cache, the
- * cache busy loading one). Commits wait meanwhile: keep to a few reads. Then read the usual way,
+ * cache busy loading one) or when the peek has visited 64 pages (documents over ~200 KB).
+ * Commits wait meanwhile: keep to a few reads. Then read the usual way,
  * in a transaction, on a thread that may block. */
 int bdoc_peek_begin(struct bdoc_db *db);
 /* *out malloc'ed encoded document (caller frees), *len its length. BB_ENOTFOUND (collection or

@@ -1289,10 +1289,14 @@ int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *
 }
 
 /* ---- reads that never wait (mvcc.h) ---- */
+/* Pages one peek may visit: a few short lookups (catalog, metadata, a document of up to ~200 KB);
+ * a longer read is BB_EBUSY rather than holding the caller's thread. */
+#define PEEK_MAX_PAGES 64
+
 int mvcc_peek_begin(struct mvcc *m)
 {
     if (pthread_rwlock_tryrdlock(&m->tree) != 0) return BB_EBUSY;
-    pager_set_nowait(1);
+    pager_set_nowait(PEEK_MAX_PAGES);
     return 0;
 }
 

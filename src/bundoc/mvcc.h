@@ -100,7 +100,8 @@ int mvcc_scan_rev(struct mtxn *t, const uint8_t *lo, size_t lol, const uint8_t *
 /* Reads of the latest commit that never wait (an event loop's thread): begin takes the tree lock
  * shared only if it is free now and puts the pager in nowait mode for this thread (BB_EBUSY: a
  * commit holds or waits for it); get is mvcc_get of the newest committed value, BB_EBUSY when a
- * page is not cached or the pool is busy; end releases. Commits wait meanwhile: a few gets only. */
+ * page is not cached, the pool is busy, or the peek has visited 64 pages (a large value); end
+ * releases. Commits wait meanwhile: a few gets only. */
 int mvcc_peek_begin(struct mvcc *m);
 int mvcc_peek_get(struct mvcc *m, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen);
 void mvcc_peek_end(struct mvcc *m);

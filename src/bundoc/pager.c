@@ -66,10 +66,12 @@ struct pager_unpin_note {
     struct page *pg;
 };
 static _Thread_local int pager_nowait_;
+static _Thread_local unsigned pager_nowait_budget_; /* pages this thread may still get */
 
-void pager_set_nowait(int on)
+void pager_set_nowait(unsigned max_pages)
 {
-    pager_nowait_ = on;
+    pager_nowait_ = max_pages > 0;
+    pager_nowait_budget_ = max_pages;
 }
 
 /* Applies the deferred unpins; mu held. */
@@ -400,7 +402,9 @@ int pager_get(struct pager *p, uint32_t pgno, struct page **out)
 {
     *out = NULL;
     if (!pager_nowait_) pthread_mutex_lock(&p->mu);
-    else if (pthread_mutex_trylock(&p->mu) != 0) return BB_EBUSY; /* a load holds it */
+    else if (pager_nowait_budget_ == 0 || pthread_mutex_trylock(&p->mu) != 0)
+        return BB_EBUSY; /* a long read (large value), or a load holds the mutex */
+    else pager_nowait_budget_--;
     unpins_apply(p);
     int rc = 0;
     struct page *g = hfind(p, pgno);

@@ -92,10 +92,11 @@ int pager_verify(struct pager *p, uint32_t pgno, const uint8_t *frame);
 /* Pinned page; release with pager_unpin. BB_EIO for a page past the end or a bad frame. */
 int pager_get(struct pager *p, uint32_t pgno, struct page **out);
 void pager_unpin(struct pager *p, struct page *pg);
-/* For the calling thread only: with on, pager_get never waits for the pool's mutex nor reads from
- * disk (BB_EBUSY instead: a miss, or another thread holding the mutex, e.g. loading a page) and
- * pager_unpin never waits (a busy mutex: the unpin is applied by the next pager_get). */
-void pager_set_nowait(int on);
+/* For the calling thread only: with max_pages > 0, pager_get never waits for the pool's mutex nor
+ * reads from disk, and gets at most max_pages pages (BB_EBUSY instead: a miss, another thread
+ * holding the mutex — e.g. loading a page —, or the budget spent on a long read), and pager_unpin
+ * never waits (a busy mutex: the unpin is applied by the next pager_get). 0: back to normal. */
+void pager_set_nowait(unsigned max_pages);
 
 /* Write transaction (one at a time; caller serializes). */
 void pager_txn_begin(struct pager *p);

@@ -6,7 +6,8 @@
  *    loaded the pages it answers the same bytes as bdoc_get_json;
  *  - it never evaluates a rule: a read rule for a non-admin actor (or metadata not cached yet)
  *    is BB_EBUSY, admin is answered; documents over max_bytes are BB_EBUSY; a missing document
- *    or collection is BB_ENOTFOUND. */
+ *    or collection is BB_ENOTFOUND;
+ *  - it visits at most 64 pages: a long document is BB_EBUSY even when cached. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,11 +231,53 @@ static void test_cold_cache_rules_and_limits(void **state)
     tu_rmrf(dir);
 }
 
+/* A long value is BB_EBUSY even when every page is cached: one peek visits at most 64 pages, so
+ * the loop thread never copies a large document only to find it over max_bytes. */
+static void test_page_budget(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = NULL;
+    struct bdoc_store *st = NULL;
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.durability = BDOC_DURABILITY_OFF;
+    assert_int_equal(bdoc_open(dir, &o, &db), 0);
+    assert_int_equal(bdoc_store_open(db, &st), 0);
+    assert_int_equal(bdoc_store_collection_create(st, "c", NULL, NULL, NULL), 0);
+    static const size_t sizes[] = {100000, 400000};
+    for (size_t i = 0; i < 2; i++) {
+        char *doc = malloc(sizes[i] + 64);
+        assert_non_null(doc);
+        int n = snprintf(doc, 64, "{\"_id\":\"d%zu\",\"pad\":\"", i);
+        memset(doc + n, 'z', sizes[i]);
+        strcpy(doc + n + sizes[i], "\"}");
+        put(st, "c", doc);
+        free(doc);
+        assert_int_equal(txn_get(st, "c", i ? "d1" : "d0", &ADMIN, NULL), 0); /* all cached */
+    }
+    char *js = NULL;
+    size_t n = 0;
+    assert_int_equal(bdoc_store_get_json_nowait(st, "c", "d0", &ADMIN, 1 << 24, &js, &n), 0);
+    assert_true(n > 100000);
+    free(js);
+    js = NULL;
+    assert_int_equal(bdoc_store_get_json_nowait(st, "c", "d1", &ADMIN, 1 << 24, &js, &n),
+                     BB_EBUSY);
+    assert_null(js);
+    /* and the thread's reads are back to normal afterwards */
+    assert_int_equal(txn_get(st, "c", "d1", &ADMIN, NULL), 0);
+    bdoc_store_close(st);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_answer_during_fsync),
         cmocka_unit_test(test_cold_cache_rules_and_limits),
+        cmocka_unit_test(test_page_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
