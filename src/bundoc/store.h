@@ -164,6 +164,12 @@ int bdoc_store_insert(struct bdoc_store_txn *t, const char *coll, const json_t *
 /* BB_ENOTFOUND, BB_EPERM (read rule). */
 int bdoc_store_get(struct bdoc_store_txn *t, const char *coll, const char *id,
                    const struct bdoc_store_actor *a, json_t **out, struct bdoc_store_error *e);
+/* bdoc_store_get answering compact JSON text (*out malloc'ed, NUL-terminated, *len bytes; caller
+ * frees): rendered straight from the encoding (bdoc_get_json) when no rule needs the document,
+ * else bdoc_store_get (the read rule evaluated as always) and its document dumped. Same errors. */
+int bdoc_store_get_json(struct bdoc_store_txn *t, const char *coll, const char *id,
+                        const struct bdoc_store_actor *a, char **out, size_t *len,
+                        struct bdoc_store_error *e);
 /* bdoc_store_get of the newest commit as compact JSON text, for an event loop's thread: never
  * waits for a lock held over I/O, never reads from disk (bundoc.h bdoc_peek_*). It answers only
  * when no rule has to be evaluated: the actor is admin, or the collection's metadata is cached

@@ -1,4 +1,6 @@
-/* store_peek.c — bdoc_store_get_json_nowait (store.h): a document read for an event loop's
+/* store_peek.c — document reads that answer JSON text rendered from the encoding (no json_t
+ * built and dumped when no rule needs the document): bdoc_store_get_json in a transaction, and
+ * bdoc_store_get_json_nowait (store.h), a document read for an event loop's
  * thread. Same answer as bdoc_store_get in a transaction begun now, or BB_EBUSY when it cannot be
  * given without waiting (tree lock or page cache busy, a page not cached) or without evaluating a
  * rule (the caller then runs bdoc_store_get, where check_rule evaluates it as always).
@@ -13,6 +15,28 @@
 
 #include "bb_err.h"
 #include "store_int.h"
+
+int bdoc_store_get_json(struct bdoc_store_txn *t, const char *coll, const char *id,
+                        const struct bdoc_store_actor *a, char **out, size_t *len,
+                        struct bdoc_store_error *e)
+{
+    if (out) *out = NULL;
+    if (!t || !coll || !id || !out || !len) return BB_EINVAL;
+    struct sk_meta *m = NULL;
+    int rc = st_meta_load(t, coll, &m);
+    if (rc) return rc;
+    int rule = a && !a->admin && m->rules && bdoc_ruleset_get(m->rules, BDOC_RULE_READ);
+    st_meta_put(t->s, m);
+    if (!rule) return bdoc_get_json(t->tx, coll, id, out, len);
+    /* the read rule needs the document: bdoc_store_get evaluates it, as always */
+    json_t *doc = NULL;
+    if ((rc = bdoc_store_get(t, coll, id, a, &doc, e)) != 0) return rc;
+    *out = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(doc);
+    if (!*out) return BB_ENOMEM;
+    *len = strlen(*out);
+    return 0;
+}
 
 /* 1: no rule to evaluate for a get by a; 0: there is one; BB_EBUSY: not known without waiting. */
 static int read_rule_free(struct bdoc_store *s, const char *coll, const struct bdoc_store_actor *a)

@@ -480,14 +480,15 @@ static void h_doc_get(struct bb_http_request *req, struct bb_http_response *res)
     if (rq_begin(req, res, &q, 0)) return;
     struct bdoc_store_txn *t = NULL;
     struct bdoc_store_error e = {0};
-    json_t *doc = NULL;
+    char *json = NULL;
+    size_t len = 0;
     int rc = bdoc_store_begin(q.inst->store, BDOC_TXN_READONLY, &t);
-    if (rc == 0) rc = bdoc_store_get(t, coll_param(req), bb_http_param(req, "id"), actor(&q), &doc,
-                                     &e);
+    if (rc == 0)
+        rc = bdoc_store_get_json(t, coll_param(req), bb_http_param(req, "id"), actor(&q), &json,
+                                 &len, &e);
     bdoc_store_rollback(t);
     if (rc) reply_store_err(res, rc, &e);
-    else bb_http_reply_json(res, 200, doc);
-    json_decref(doc);
+    else bb_http_reply(res, 200, "application/json", json, len); /* takes json */
     rq_end(&q);
 }
 

@@ -1,4 +1,5 @@
-/* bdoc_store_get_json_nowait, the read bundoc-server's loop thread runs for a document GET:
+/* bdoc_store_get_json_nowait, the read bundoc-server's loop thread runs for a document GET (and
+ * bdoc_store_get_json, the pool's):
  *  - it answers while a durable commit is blocked in its WAL fsync (the faulty VFS's slow sync),
  *    and already sees that commit (as a transaction begun then would); so does an ordinary
  *    read transaction — reads never wait for the fsync group;
@@ -272,12 +273,70 @@ static void test_page_budget(void **state)
     tu_rmrf(dir);
 }
 
+/* bdoc_store_get_json, the pool's read: the bytes json_dumps gives for bdoc_store_get's document,
+ * rendered from the encoding when no rule applies; a read rule is evaluated (denied: BB_EPERM
+ * with the trace; allowed: the document); missing document or collection: BB_ENOTFOUND. */
+static void test_get_json_in_txn(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_db *db = NULL;
+    struct bdoc_store *st = NULL;
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.durability = BDOC_DURABILITY_OFF;
+    assert_int_equal(bdoc_open(dir, &o, &db), 0);
+    assert_int_equal(bdoc_store_open(db, &st), 0);
+    json_t *ropts = J("{\"rules\":{\"read\":\"resource.data.public == true\"}}");
+    assert_int_equal(bdoc_store_collection_create(st, "r", ropts, NULL, NULL), 0);
+    json_decref(ropts);
+    const char *doc = "{\"_id\":\"a\",\"public\":true,\"s\":\"\\u0001\\\"\\u00e9\",\"f\":0.1,"
+                      "\"n\":[1,{\"x\":null}]}";
+    put(st, "r", doc);
+    put(st, "r", "{\"_id\":\"b\",\"public\":false}");
+    const struct bdoc_store_actor *who[] = {&ADMIN, &USER};
+    for (size_t i = 0; i < 2; i++) {
+        struct bdoc_store_txn *t = NULL;
+        assert_int_equal(bdoc_store_begin(st, BDOC_TXN_READONLY, &t), 0);
+        json_t *d = NULL;
+        assert_int_equal(bdoc_store_get(t, "r", "a", who[i], &d, NULL), 0);
+        char *want = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_decref(d);
+        char *js = NULL;
+        size_t n = 0;
+        assert_int_equal(bdoc_store_get_json(t, "r", "a", who[i], &js, &n, NULL), 0);
+        assert_string_equal(js, want);
+        assert_int_equal(n, strlen(want));
+        free(js);
+        free(want);
+        struct bdoc_store_error e = {0};
+        js = NULL;
+        int rc = bdoc_store_get_json(t, "r", "b", who[i], &js, &n, &e);
+        if (who[i] == &ADMIN) {
+            assert_int_equal(rc, 0);
+            free(js);
+        } else {
+            assert_int_equal(rc, BB_EPERM);
+            assert_null(js);
+            assert_non_null(e.trace);
+        }
+        bdoc_store_error_release(&e);
+        assert_int_equal(bdoc_store_get_json(t, "r", "zz", who[i], &js, &n, NULL), BB_ENOTFOUND);
+        assert_int_equal(bdoc_store_get_json(t, "nope", "a", who[i], &js, &n, NULL), BB_ENOTFOUND);
+        bdoc_store_rollback(t);
+    }
+    bdoc_store_close(st);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reads_answer_during_fsync),
         cmocka_unit_test(test_cold_cache_rules_and_limits),
         cmocka_unit_test(test_page_budget),
+        cmocka_unit_test(test_get_json_in_txn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
