@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "bb_err.h"
@@ -68,6 +69,24 @@ static int real_read(struct bdoc_vfs_file *f, void *buf, size_t n, uint64_t off,
     return 0;
 }
 
+static int real_readv(struct bdoc_vfs_file *f, uint8_t *const *bufs, int cnt, size_t len,
+                      uint64_t off, size_t *got)
+{
+    struct iovec iov[64];
+    *got = 0;
+    if (cnt < 0 || cnt > 64) return BB_EINVAL;
+    for (int i = 0; i < cnt; i++) iov[i] = (struct iovec){bufs[i], len};
+    for (;;) {
+        ssize_t r = preadv(f->fd, iov, cnt, (off_t)off);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return errno_to_bb(errno);
+        }
+        *got = (size_t)r;
+        return 0;
+    }
+}
+
 static int real_write(struct bdoc_vfs_file *f, const void *buf, size_t n, uint64_t off)
 {
     size_t done = 0;
@@ -117,7 +136,7 @@ static int real_sync_dir(struct bdoc_vfs *vfs, const char *dir)
 
 static struct bdoc_vfs g_real = {
     real_open, real_close, real_read, real_write, real_sync,
-    real_truncate, real_size, real_lock, real_sync_dir, NULL,
+    real_truncate, real_size, real_lock, real_sync_dir, NULL, real_readv,
 };
 
 struct bdoc_vfs *bdoc_vfs_real(void) { return &g_real; }

@@ -40,6 +40,10 @@ struct bdoc_vfs {
     int (*sync_dir)(struct bdoc_vfs *vfs, const char *dir);
     /* Frees the vfs itself (NULL for the real singleton). */
     void (*destroy)(struct bdoc_vfs *vfs);
+    /* Optional (NULL: callers use read): reads consecutive bytes from off into cnt buffers of
+     * len bytes each (bufs[i]), one system call; *got as read (a short count only at the end). */
+    int (*readv)(struct bdoc_vfs_file *f, uint8_t *const *bufs, int cnt, size_t len, uint64_t off,
+                 size_t *got);
 };
 
 /* The real POSIX vfs: a static singleton, never freed. */
