@@ -1742,7 +1742,7 @@ struct bent {
     const char *key, *id; /* in the build's arena */
     const uint8_t *enc;   /* the entry as an encoded document (non-unique index), in the arena */
     uint32_t enclen;
-    uint64_t pfx;         /* key_pfx(key): sorts first */
+    uint64_t pfx, pfx2;   /* key_pfx(key): sorts first */
     json_t *body;         /* the entry's body (unique index: written through entry_put) */
 };
 
@@ -1827,16 +1827,16 @@ struct build_ctx {
     struct bdoc_store_error *e;
 };
 
-/* A monotone summary of a key for sorting (a < b implies pfx(a) <= pfx(b)): up to 12 characters
- * at 5 bits, the characters keys are made of (hex digits, '|') each with its own code, any other
+/* A monotone summary of a key for sorting (a < b implies pfx(a) <= pfx(b)): up to 24 characters
+ * at 5 bits (two words: the first 12, the next 12 in *second), the characters keys are made of (hex digits, '|') each with its own code, any other
  * character one code per gap between them, after which packing stops (characters sharing a code
  * cannot be followed further). Equal summaries fall back to strcmp; comparing whole hex strings
  * with long common prefixes was a fifth of a build. */
-static uint64_t key_pfx(const char *k)
+static uint64_t key_pfx(const char *k, uint64_t *second)
 {
     uint64_t v = 0;
     int i = 0;
-    while (i < 12) {
+    while (i < 24) {
         unsigned ch = (unsigned char)k[i], d;
         int exact = 1;
         if (!ch) break;
@@ -1847,11 +1847,21 @@ static uint64_t key_pfx(const char *k)
         else if (ch < '|') d = 19, exact = 0;
         else if (ch == '|') d = 20;
         else d = 21, exact = 0;
+        if (i == 12) {
+            *second = v;
+            v = 0;
+        }
         v = v << 5 | d;
         i++;
         if (!exact) break;
     }
-    return v << (5 * (12 - i));
+    if (i <= 12) {
+        *second = 0;
+        return v << (5 * (12 - i));
+    }
+    uint64_t first = *second;
+    *second = v << (5 * (24 - i));
+    return first;
 }
 
 /* ctx: the length of the prefix every key shares (the summaries start after it) */
@@ -1859,6 +1869,7 @@ static int bent_cmp(const void *a, const void *b, void *ctx)
 {
     const struct bent *x = a, *y = b;
     if (x->pfx != y->pfx) return x->pfx < y->pfx ? -1 : 1;
+    if (x->pfx2 != y->pfx2) return x->pfx2 < y->pfx2 ? -1 : 1;
     size_t l = *(const size_t *)ctx;
     return strcmp(x->key + l, y->key + l);
 }
@@ -1893,8 +1904,7 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
         return rc;
     }
     c->multikey |= k.multikey;
-    const char *aid = did ? barena_strdup(&c->arena, did) : NULL;
-    if (!aid) rc = BB_ENOMEM;
+    if (!did) rc = BB_EINVAL;
     for (size_t j = 0; j < k.n && !rc; j++) {
         if (c->n == c->cap) {
             size_t nc = c->cap ? c->cap * 2 : 1024;
@@ -1908,9 +1918,11 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
         }
         struct bent *b = &c->v[c->n];
         memset(b, 0, sizeof *b);
-        b->id = aid;
+        /* key, id and encoded entry side by side: the load visits entries in key order, far
+         * from extraction order, and each scattered piece was a cache miss */
         b->key = barena_strdup(&c->arena, k.keys[j]);
-        if (!b->key) {
+        b->id = b->key ? barena_strdup(&c->arena, did) : NULL;
+        if (!b->id) {
             rc = BB_ENOMEM;
             break;
         }
@@ -1967,7 +1979,7 @@ static int build_extract(struct bdoc_store_txn *t0, struct build_ctx *c)
             while (j < l && c->v[i].key[j] == c->v[0].key[j]) j++;
             l = j;
         }
-        for (size_t i = 0; i < c->n; i++) c->v[i].pfx = key_pfx(c->v[i].key + l);
+        for (size_t i = 0; i < c->n; i++) c->v[i].pfx = key_pfx(c->v[i].key + l, &c->v[i].pfx2);
         qsort_r(c->v, c->n, sizeof *c->v, bent_cmp, &l);
     }
     return 0;
@@ -2014,6 +2026,8 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
     if (!ix->unique) rc = bdoc_txn_set_load_fill(t->tx, t->s->build_fill);
     for (size_t i = c->pos; i < end && !rc; i++) {
         struct bent *b = &c->v[i];
+        /* entries are visited in key order, their bytes lie in extraction order: fetch ahead */
+        if (i + 8 < end) __builtin_prefetch(c->v[i + 8].key);
         if (!last || strcmp(last, b->id)) { /* a multikey document's entries may be adjacent */
             last = b->id;
             rc = bdoc_watch(t->tx, c->coll, b->id, c->stamp);

@@ -551,8 +551,9 @@ static void test_online_build(void **state)
     assert_int_equal(rc, 0);
     json_decref(s1);
     json_decref(s2);
-    /* let the writer continue on the ready indexes a bit */
-    for (int i = 0; i < 200; i++) {
+    /* let the writer continue on the ready indexes a bit (on a loaded machine the builds can be
+     * over before its thread got the CPU: wait for its first commit, bounded) */
+    for (int i = 0; i < 200 || (__atomic_load_n(&w.ops, __ATOMIC_RELAXED) == 0 && i < 20000); i++) {
         json_t *docs = find(v, "c", "{\"query\":{\"v\":{\"$lt\":10}}}", NULL);
         json_decref(docs);
         if (i > 20 && __atomic_load_n(&w.ops, __ATOMIC_RELAXED) > 400) break;
