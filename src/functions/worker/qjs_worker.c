@@ -26,6 +26,7 @@
 #include "fn_proto.h"
 #include "quickjs.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -751,6 +752,65 @@ static int wait_fetch(struct worker *w, uint64_t wait_ms)
     return rc;
 }
 
+/* A request header as runtime.js's Headers holds it: the name a token (RFC 9110), lowercased into
+ * lower (kn bytes), the value
+ * trimmed of tabs, spaces, CR and LF (*v, *vn adjusted), then without NUL, CR or LF. 0 when the
+ * header is dropped (runtime.js's Headers would refuse it). */
+static int header_normalize(const uint8_t *k, size_t kn, const uint8_t **v, size_t *vn,
+                            char *lower)
+{
+    static const char tchar[] = "!#$%&'*+-.^_`|~";
+    if (kn == 0) return 0;
+    for (size_t i = 0; i < kn; i++) {
+        uint8_t c = k[i];
+        if (!isalnum(c) && (c == 0 || !strchr(tchar, c))) return 0;
+        lower[i] = (char)tolower(c);
+    }
+    const uint8_t *s = *v, *e = *v + *vn;
+    while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')) s++;
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) e--;
+    size_t n = (size_t)(e - s);
+    if (memchr(s, '\0', n) || memchr(s, '\r', n) || memchr(s, '\n', n)) return 0;
+    *v = s;
+    *vn = n;
+    return 1;
+}
+
+/* 1 when "http://" host url is already what runtime.js's URL would make of it — a lowercase host
+ * name or address with a port other than 80, a path and query of characters it keeps as they are,
+ * no dot segment, no lone "?" — so the request's url is used as it is instead of parsed. */
+static int url_is_canonical(const uint8_t *host, size_t hn, const uint8_t *url, size_t un)
+{
+    static const char keep[] = "-._~!$&'()*+,;=:@/%";
+    size_t i = 0;
+    while (i < hn && (islower(host[i]) || isdigit(host[i]) || host[i] == '.' || host[i] == '-'))
+        i++;
+    if (i == 0) return 0;
+    if (i < hn) {
+        if (host[i] != ':' || hn - i < 2 || (hn - i == 3 && host[i + 1] == '8' && host[i + 2] == '0'))
+            return 0;
+        for (i++; i < hn; i++)
+            if (!isdigit(host[i])) return 0;
+    }
+    if (un == 0 || url[0] != '/') return 0;
+    size_t q = un;
+    for (i = 0; i < un; i++) {
+        uint8_t c = url[i];
+        if (c == '?' && q == un) { /* the query starts; "?" is kept inside it */
+            if (i + 1 == un) return 0;
+            q = i;
+            continue;
+        }
+        if (c == 0 || (!isalnum(c) && c != '?' && !strchr(keep, c))) return 0;
+        if (q == un && c == '/' && i + 1 < un && url[i + 1] == '.') { /* "/." or "/.." segment */
+            size_t j = i + 2;
+            if (j < un && url[j] == '.') j++;
+            if (j == un || url[j] == '/' || url[j] == '?') return 0;
+        }
+    }
+    return 1;
+}
+
 static void invoke(struct worker *w, const uint8_t *payload, size_t len)
 {
     JSContext *ctx = w->ctx;
@@ -765,12 +825,21 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
     fn_rd_u32(&r, &nh);
     if (r.bad || nh > len / 8) _exit(4);
     JSValue headers = JS_NewArray(ctx);
-    for (uint32_t i = 0; i < nh; i++) {
+    const uint8_t *host = NULL;
+    size_t hostn = 0;
+    int nhost = 0;
+    for (uint32_t i = 0, out = 0; i < nh; i++) {
         const uint8_t *k, *v;
         size_t kn, vn;
         if (fn_rd_str(&r, &k, &kn) || fn_rd_str(&r, &v, &vn)) break;
-        JS_SetPropertyUint32(ctx, headers, 2 * i, JS_NewStringLen(ctx, (const char *)k, kn));
-        JS_SetPropertyUint32(ctx, headers, 2 * i + 1, JS_NewStringLen(ctx, (const char *)v, vn));
+        char buf[256], *lower = kn < sizeof buf ? buf : malloc(kn);
+        if (!lower) _exit(4);
+        if (header_normalize(k, kn, &v, &vn, lower)) { /* else dropped */
+            if (kn == 4 && !memcmp(lower, "host", 4)) host = v, hostn = vn, nhost++;
+            JS_SetPropertyUint32(ctx, headers, out++, JS_NewStringLen(ctx, lower, kn));
+            JS_SetPropertyUint32(ctx, headers, out++, JS_NewStringLen(ctx, (const char *)v, vn));
+        }
+        if (lower != buf) free(lower);
     }
     fn_rd_str(&r, &body, &bn);
     if (r.bad) _exit(4); /* the service never sends a malformed frame: stop */
@@ -787,14 +856,16 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
     g_settled = 0;
     g_fetches = 0;
     g_deadline_ns = timeout_ms ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
-    JSValue args[6] = {JS_DupValue(ctx, w->handler),
+    int canonical = nhost == 1 && url_is_canonical(host, hostn, url, un);
+    JSValue args[7] = {JS_DupValue(ctx, w->handler),
                        JS_NewStringLen(ctx, (const char *)method, mn),
                        JS_NewStringLen(ctx, (const char *)url, un),
                        headers,
                        JS_NewArrayBufferCopy(ctx, body, bn),
-                       cx};
-    JSValue rv = JS_Call(ctx, w->dispatch, JS_UNDEFINED, 6, args);
-    for (int i = 0; i < 6; i++)
+                       cx,
+                       JS_NewBool(ctx, canonical)};
+    JSValue rv = JS_Call(ctx, w->dispatch, JS_UNDEFINED, 7, args);
+    for (int i = 0; i < 7; i++)
         JS_FreeValue(ctx, args[i]);
     int state = 0; /* 0 ok so far, -1 timeout, -2 out of memory */
     if (JS_IsException(rv)) {
@@ -1006,9 +1077,9 @@ static int become_user(const char *us, const char *gs)
     return 0;
 }
 
-/* --exec-confined AS -- PROGRAM ARGS…: the Bun runtime's launcher, inside the sandbox — no core
- * files, an address-space bound of AS bytes (0: none), the filter above, then execve(PROGRAM)
- * with this environment (the function's). */
+/* --exec-confined AS -- PROGRAM ARGS…: the Bun runtime's launcher, inside the sandbox — the
+ * filter above, no core files, an address-space bound of AS bytes (0: none), then
+ * execve(PROGRAM) with this environment (the function's). */
 static int exec_confined(int argc, char **argv)
 {
     size_t as = 0;
@@ -1016,15 +1087,17 @@ static int exec_confined(int argc, char **argv)
         fprintf(stderr, "usage: bunbase-qjs-worker --exec-confined AS_BYTES -- PROGRAM ARGS...\n");
         return 2;
     }
+    if (confine_bun() != 0) {
+        fprintf(stderr, "bunbase-qjs-worker: cannot install the seccomp filter\n");
+        return 1;
+    }
+    /* the limits last, right before execve: nothing of ours allocates under them (a sanitizer's
+     * allocator in this launcher would not fit) */
     struct rlimit r0 = {0, 0};
     setrlimit(RLIMIT_CORE, &r0);
     if (as) {
         struct rlimit a = {(rlim_t)as, (rlim_t)as};
         setrlimit(RLIMIT_AS, &a);
-    }
-    if (confine_bun() != 0) {
-        fprintf(stderr, "bunbase-qjs-worker: cannot install the seccomp filter\n");
-        return 1;
     }
     execve(argv[4], argv + 4, environ);
     fprintf(stderr, "bunbase-qjs-worker: cannot execute %s: %s\n", argv[4], strerror(errno));
