@@ -11,8 +11,11 @@
 # BENCH_VERBOSE=1 prints every run's rps to stderr.
 # BUNBASE_BUNDER_MANAGER_HANDOFF=0 keeps clients on the manager's relay instead of handing their
 # socket to the child after AUTH (the default with a bunder child), to compare the two paths.
-# Prints a table (pipeline, command, direct rps, manager rps, ratio) and ends with `ratio: X`,
-# the worst row's manager/direct throughput (X < 1 means going through the manager costs throughput).
+# Prints a table (pipeline, command, direct rps, manager rps, ratio, and the child's CPU time per
+# request on each path in ns — exact from /proc/<pid>/task/*/schedstat, so it shows whether a path
+# costs the child more work even when the machine's load scatters the rps) and ends with
+# `ratio: X`, the worst row's manager/direct throughput (X < 1 means going through the manager
+# costs throughput).
 set -euo pipefail
 
 BUILD_DIR=${1:?usage: bench/bunder-manager/run.sh BUILD_DIR}
@@ -106,39 +109,51 @@ done
   { echo "bench/bunder-manager: AUTH through the manager failed" >&2; tail -n 30 "$TMP/bb.err" >&2; exit 1; }
 DIR="$TMP/bb/bunder/projects/p1"
 CHILD_PORT=$(grep -o 'msg="child_ready" project=p1 pid=[0-9]* port=[0-9]*' "$TMP/bb.err" | tail -n 1 | grep -o '[0-9]*$')
+CHILD_PID=$(grep -o 'msg="child_ready" project=p1 pid=[0-9]*' "$TMP/bb.err" | tail -n 1 | grep -o '[0-9]*$')
 SECRET=$(cat "$DIR/bunder.secret")
 [ "$(redis-cli -p "$CHILD_PORT" -a "$SECRET" --no-auth-warning PING)" = PONG ] ||
   { echo "bench/bunder-manager: child not reachable directly" >&2; exit 1; }
 
-# rps of one redis-benchmark run: target (direct|manager), command, pipeline, requests
+# CPU time the child has used so far, in ns (sum_exec_runtime of its threads: exact, unlike ticks)
+child_cpu_ns() {
+  cat /proc/"$CHILD_PID"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f", s}'
+}
+
+# one redis-benchmark run: target (direct|manager), command, pipeline, requests;
+# prints "<rps> <child CPU ns per request>"
 run() {
-  local target=$1 cmd=$2 pl=$3 n=$4 auth
+  local target=$1 cmd=$2 pl=$3 n=$4 auth c0 c1 rps
   if [ "$target" = direct ]; then auth=(-p "$CHILD_PORT" -a "$SECRET");
   else auth=(-p "$RESP" --user p1 -a benchkey); fi
-  redis-benchmark "${auth[@]}" -c "$CONNS" -n "$n" -P "$pl" -t "$cmd" -d 16 --csv 2>/dev/null |
-    awk -F'","' 'NR>1 {print $2; exit}'
+  c0=$(child_cpu_ns)
+  rps=$(redis-benchmark "${auth[@]}" -c "$CONNS" -n "$n" -P "$pl" -t "$cmd" -d 16 --csv 2>/dev/null |
+    awk -F'","' 'NR>1 {print $2; exit}')
+  c1=$(child_cpu_ns)
+  echo "${rps:-0} $(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN{printf "%.0f", (b - a) / n}')"
 }
 
 median() { # numbers as arguments
   printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-printf '%-9s %-5s %14s %14s %7s\n' pipeline cmd direct_rps manager_rps ratio
+printf '%-9s %-5s %14s %14s %7s %11s %11s\n' pipeline cmd direct_rps manager_rps ratio \
+  direct_ns manager_ns
 worst=""
 for pl in 1 16; do
   n=$REQS
   [ "$pl" -gt 1 ] && n=$((REQS * 10))
   for cmd in set get; do
-    ds=(); ms=()
+    ds=(); ms=(); dc=(); mc=()
     for ((r = 0; r < ROUNDS; r++)); do
       if ((r % 2)); then m=$(run manager "$cmd" "$pl" "$n"); d=$(run direct "$cmd" "$pl" "$n")
       else d=$(run direct "$cmd" "$pl" "$n"); m=$(run manager "$cmd" "$pl" "$n"); fi
-      ds+=("${d:-0}"); ms+=("${m:-0}")
+      ds+=("${d% *}"); ms+=("${m% *}"); dc+=("${d#* }"); mc+=("${m#* }")
     done
-    [ -n "${BENCH_VERBOSE:-}" ] && echo "  -P $pl $cmd direct: ${ds[*]}  manager: ${ms[*]}" >&2
+    [ -n "${BENCH_VERBOSE:-}" ] && echo "  -P $pl $cmd direct: ${ds[*]} (${dc[*]} ns)  manager: ${ms[*]} (${mc[*]} ns)" >&2
     med_d=$(median "${ds[@]}"); med_m=$(median "${ms[@]}")
     ratio=$(awk -v d="$med_d" -v m="$med_m" 'BEGIN{ if (d>0) printf "%.3f", m/d; else print "0" }')
-    printf '%-9s %-5s %14.0f %14.0f %7s\n' "-P $pl" "$cmd" "$med_d" "$med_m" "$ratio"
+    printf '%-9s %-5s %14.0f %14.0f %7s %11s %11s\n' "-P $pl" "$cmd" "$med_d" "$med_m" "$ratio" \
+      "$(median "${dc[@]}")" "$(median "${mc[@]}")"
     worst=$(awk -v w="$worst" -v r="$ratio" 'BEGIN{ if (w=="" || r<w) print r; else print w }')
   done
 done
