@@ -97,6 +97,19 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
     assert.deepEqual(Object.keys(r.json()).sort(), ['BUNBASE_FUNCTION_NAME', 'BUNBASE_FUNCTION_VERSION', 'BUNBASE_PROJECT_ID']);
   });
 
+  test('a bundle stored closed (0700/0600, as before the worker user) is opened at its next spawn', async () => {
+    const dir = `${srv.dataDir}/functions/${p.id}/sb/1`;
+    fs.chmodSync(`${dir}/index.js`, 0o600);
+    fs.chmodSync(dir, 0o700);
+    const e = await httpRequest(`${G}/v1/projects/${p.id}/functions/sb/env`, { method: 'PUT', headers: { Authorization: `Bearer ${user.access}`, 'Content-Type': 'application/json' }, body: '{}' });
+    assert.equal(e.status, 200, e.text); // its workers restart
+    const r = await httpRequest(`${G}/v1/functions/sb`, { headers: { 'X-Bunbase-Client-Key': p.sk } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-bunbase-cold-start'], 'true');
+    assert.equal(fs.statSync(dir).mode & 0o777, 0o755);
+    assert.equal(fs.statSync(`${dir}/index.js`).mode & 0o777, 0o644);
+  });
+
   test('inside the filter: open, socket, fork, execve, kill are refused', async () => {
     const r = await runCommand(WORKER, ['--probe-confinement'], { timeoutMs: 10000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
