@@ -65,7 +65,8 @@ export default {
     return Response.json({
       method: req.method, path: u.pathname, q: u.searchParams.get('q'), multi: req.headers.get('x-multi'),
       auth: req.headers.get('authorization'), key: req.headers.get('x-bunbase-client-key'),
-      len: body.length, env: process.env,
+      len: body.length, env: process.env, url: req.url, reparsed: new URL(req.url).href,
+      host: req.headers.get('host'), pad: req.headers.get('x-pad'),
     }, { status: Number(u.searchParams.get('status') || 200), headers: h });
   },
 };`;
@@ -208,6 +209,23 @@ describe('functions', () => {
       assert.equal(r.headers['x-fn'], 'echo');
       assert.match(r.headers['x-invocation-id'], /^[0-9A-Z]{26}$/);
       assert.match(r.headers['x-bunbase-cold-start'], /^(true|false)$/);
+    }
+    // the url the function sees is what URL makes of it, whether the worker took it as it came
+    // (a plain host and query) or parsed it (an upper-case or default-port host, characters URL
+    // escapes); header values come trimmed
+    const port = new URL(G).port;
+    for (const [query, host, want] of [
+      ['?q=a%20b', undefined, `http://127.0.0.1:${port}/v1/functions/echo?q=a%20b`],
+      ['?q={x}|y', undefined, `http://127.0.0.1:${port}/v1/functions/echo?q=%7Bx%7D%7Cy`],
+      ['?a=1?b', 'Example.COM:80', 'http://example.com/v1/functions/echo?a=1?b'],
+      ['', 'example.com:8080', 'http://example.com:8080/v1/functions/echo'],
+    ]) {
+      const headers = { 'x-pad': 'v  ', ...(host ? { Host: host } : {}) };
+      const r = await invoke('echo', { query, headers });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json().url, want, `${query} ${host}`);
+      assert.equal(r.json().reparsed, want);
+      assert.equal(r.json().pad, 'v');
     }
     for (const st of [200, 404, 418, 503]) {
       const r = await invoke('echo', { query: `?status=${st}` });

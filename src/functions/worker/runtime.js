@@ -339,14 +339,28 @@
       Headers._check(k, v);
       this._list.push([k.toLowerCase(), v]);
     }
+    // pairs already valid, names lowercased, values trimmed (the worker's request headers:
+    // qjs_worker.c header_normalize)
+    static _trusted(flat) {
+      const h = new Headers();
+      for (let i = 0; i < flat.length; i += 2) h._list.push([flat[i], flat[i + 1]]);
+      return h;
+    }
     delete(k) { k = String(k).toLowerCase(); this._list = this._list.filter(([n]) => n !== k); }
     get(k) {
       k = String(k).toLowerCase();
-      const v = this._list.filter(([n]) => n === k).map(([, x]) => x);
-      return v.length ? v.join(', ') : null;
+      const l = this._list;
+      let v = null;
+      for (let i = 0; i < l.length; i++) if (l[i][0] === k) v = v === null ? l[i][1] : v + ', ' + l[i][1];
+      return v;
     }
     getSetCookie() { return this._list.filter(([n]) => n === 'set-cookie').map(([, v]) => v); }
-    has(k) { k = String(k).toLowerCase(); return this._list.some(([n]) => n === k); }
+    has(k) {
+      k = String(k).toLowerCase();
+      const l = this._list;
+      for (let i = 0; i < l.length; i++) if (l[i][0] === k) return true;
+      return false;
+    }
     set(k, v) {
       k = String(k); v = normValue(v);
       Headers._check(k, v);
@@ -449,6 +463,18 @@
       if (this._used) throw new TypeError('clone: body already used');
       return new Request(this);
     }
+    // the invocation's request when its url needs no parsing: what the constructor would build
+    // from (url, {method, headers}) — the method a token, the headers already valid
+    static _incoming(url, method, headers, bytes) {
+      const r = Object.create(Request.prototype);
+      r.url = url;
+      r.method = METHODS.includes(method.toUpperCase()) ? method.toUpperCase() : method;
+      r.headers = headers;
+      r._initBody(bytes);
+      r.signal = null;
+      r.redirect = 'follow';
+      return r;
+    }
   }
   define('Request', Request);
 
@@ -467,7 +493,7 @@
       const [bytes, ct] = extractBody(body);
       if (bytes && (status === 204 || status === 205 || status === 304))
         throw new TypeError(`Response: a ${status} response cannot have a body`);
-      if (ct && !this.headers.has('content-type')) this.headers.set('content-type', ct);
+      if (ct && !this.headers.has('content-type')) this.headers._list.push(['content-type', ct]);
       this._initBody(bytes);
     }
     get ok() { return this.status >= 200 && this.status < 300; }
@@ -481,7 +507,7 @@
       const text = JSON.stringify(data);
       if (text === undefined) throw new TypeError('Response.json: value is not JSON-serializable');
       const headers = new Headers(init.headers);
-      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      if (!headers.has('content-type')) headers._list.push(['content-type', 'application/json']);
       return new Response(text, { ...init, headers });
     }
     static redirect(url, status = 302) {
@@ -546,7 +572,9 @@
   // ------------------------------------------------------------------ dispatch (called by C)
   // handler: the bundle's default export. Resolves through native.settle(1, [status, [name,
   // value, ...], ArrayBuffer]) or native.settle(0, error).
-  function dispatch(handler, method, url, flatHeaders, body, cx) {
+  // canonical: qjs_worker.c found `http://${host}${url}` already in the form URL gives it
+  // (url_is_canonical), so it is not parsed again.
+  function dispatch(handler, method, url, flatHeaders, body, cx, canonical) {
     current = {
       projectId: process.env.BUNBASE_PROJECT_ID,
       requestId: (cx && cx[0]) || '',
@@ -555,14 +583,12 @@
     };
     let req;
     try {
-      const h = new Headers();
-      for (let i = 0; i < flatHeaders.length; i += 2) {
-        try { h.append(flatHeaders[i], flatHeaders[i + 1]); } catch { /* not a valid header: dropped */ }
-      }
+      const h = Headers._trusted(flatHeaders);
       const host = h.get('host') || 'localhost';
       const full = url.startsWith('/') ? `http://${host}${url}` : url;
-      req = new Request(full, { method, headers: h });
-      req._initBody(method === 'GET' || method === 'HEAD' ? null : new Uint8Array(body));
+      const bytes = method === 'GET' || method === 'HEAD' ? null : new Uint8Array(body);
+      req = canonical ? Request._incoming(full, method, h, bytes) : new Request(full, { method, headers: h });
+      req._initBody(bytes);
     } catch (e) {
       native.settle(0, e);
       return;
