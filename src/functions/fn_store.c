@@ -621,56 +621,60 @@ int fn_store_prune_versions(struct fn_store *s, const char *pid, const char *nam
     return rc;
 }
 
-static int write_one(struct fn_store *s, const struct fn_invocation *inv)
+/* One invocation into the batch's two prepared statements (reset after each row). */
+static int write_one(sqlite3_stmt *ins, sqlite3_stmt *met, const struct fn_invocation *inv)
 {
     int rc = 0;
-    sqlite3_stmt *st = prep(s, "INSERT INTO invocations(id, project_id, name, version, "
-                               "started_ms, duration_ms, status, cold, error, logs, trigger) "
-                               "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
-    if (!st) return BB_EIO;
-    sqlite3_bind_text(st, 1, inv->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, inv->project_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, inv->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, inv->version);
-    sqlite3_bind_int64(st, 5, inv->started_ms);
-    sqlite3_bind_int64(st, 6, inv->duration_ms);
-    sqlite3_bind_int(st, 7, inv->status);
-    sqlite3_bind_int(st, 8, inv->cold);
+    sqlite3_bind_text(ins, 1, inv->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 2, inv->project_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(ins, 3, inv->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(ins, 4, inv->version);
+    sqlite3_bind_int64(ins, 5, inv->started_ms);
+    sqlite3_bind_int64(ins, 6, inv->duration_ms);
+    sqlite3_bind_int(ins, 7, inv->status);
+    sqlite3_bind_int(ins, 8, inv->cold);
     if (inv->error)
-        sqlite3_bind_text(st, 9, inv->error, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 9, inv->error, -1, SQLITE_STATIC);
     else
-        sqlite3_bind_null(st, 9);
+        sqlite3_bind_null(ins, 9);
     if (inv->logs)
-        sqlite3_bind_text(st, 10, inv->logs, (int)inv->logs_len, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 10, inv->logs, (int)inv->logs_len, SQLITE_STATIC);
     else
-        sqlite3_bind_null(st, 10);
-    sqlite3_bind_text(st, 11, inv->trigger[0] ? inv->trigger : "http", -1, SQLITE_STATIC);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
-    sqlite3_finalize(st);
-    st = prep(s, "INSERT INTO metrics(project_id, name, minute, count, errors, cold, "
-                 "total_ms) VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT(project_id, name, "
-                 "minute) DO UPDATE SET count=count+1, errors=errors+excluded.errors, "
-                 "cold=cold+excluded.cold, total_ms=total_ms+excluded.total_ms");
-    if (!st) return BB_EIO;
-    sqlite3_bind_text(st, 1, inv->project_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, inv->name, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, inv->started_ms / 60000);
-    sqlite3_bind_int(st, 4, inv->error || inv->status >= 500 ? 1 : 0);
-    sqlite3_bind_int(st, 5, inv->cold);
-    sqlite3_bind_int64(st, 6, inv->duration_ms);
-    if (sqlite3_step(st) != SQLITE_DONE) rc = BB_EIO;
-    sqlite3_finalize(st);
+        sqlite3_bind_null(ins, 10);
+    sqlite3_bind_text(ins, 11, inv->trigger[0] ? inv->trigger : "http", -1, SQLITE_STATIC);
+    if (sqlite3_step(ins) != SQLITE_DONE) rc = BB_EIO;
+    sqlite3_reset(ins);
+    sqlite3_clear_bindings(ins);
+    sqlite3_bind_text(met, 1, inv->project_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(met, 2, inv->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(met, 3, inv->started_ms / 60000);
+    sqlite3_bind_int(met, 4, inv->error || inv->status >= 500 ? 1 : 0);
+    sqlite3_bind_int(met, 5, inv->cold);
+    sqlite3_bind_int64(met, 6, inv->duration_ms);
+    if (sqlite3_step(met) != SQLITE_DONE) rc = BB_EIO;
+    sqlite3_reset(met);
     return rc;
 }
 
-/* One transaction for the whole list (the writer thread). */
+/* One transaction for the whole list (the writer thread), the statements prepared once. */
 static int write_records(struct fn_store *s, struct rec *list)
 {
     pthread_mutex_lock(&s->mu);
-    int rc = exec_simple(s, "BEGIN IMMEDIATE");
+    sqlite3_stmt *ins = prep(s, "INSERT INTO invocations(id, project_id, name, version, "
+                                "started_ms, duration_ms, status, cold, error, logs, trigger) "
+                                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    sqlite3_stmt *met =
+        prep(s, "INSERT INTO metrics(project_id, name, minute, count, errors, cold, "
+                "total_ms) VALUES(?1, ?2, ?3, 1, ?4, ?5, ?6) ON CONFLICT(project_id, "
+                "name, minute) DO UPDATE SET count=count+1, "
+                "errors=errors+excluded.errors, cold=cold+excluded.cold, "
+                "total_ms=total_ms+excluded.total_ms");
+    int rc = ins && met ? exec_simple(s, "BEGIN IMMEDIATE") : BB_EIO;
     for (struct rec *r = list; rc == 0 && r; r = r->next)
-        if (write_one(s, &r->inv) != 0) rc = BB_EIO;
-    exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+        if (write_one(ins, met, &r->inv) != 0) rc = BB_EIO;
+    if (ins && met) exec_simple(s, rc ? "ROLLBACK" : "COMMIT");
+    sqlite3_finalize(ins);
+    sqlite3_finalize(met);
     pthread_mutex_unlock(&s->mu);
     return rc;
 }
