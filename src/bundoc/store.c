@@ -339,6 +339,7 @@ int bdoc_store_open(struct bdoc_db *db, struct bdoc_store **out)
     s->db = db;
     s->build_batch = 4096;
     s->build_fill = 100;
+    s->build_mem = (size_t)256 << 20;
     s->next_seq = 1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
@@ -377,6 +378,11 @@ void bdoc_store_close(struct bdoc_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
+}
+
+void bdoc_store_set_build_mem(struct bdoc_store *s, size_t bytes)
+{
+    if (s && bytes >= 1) s->build_mem = bytes;
 }
 
 void bdoc_store_set_build_fill(struct bdoc_store *s, unsigned pct)
@@ -1821,6 +1827,9 @@ struct build_ctx {
     struct bent *v;
     size_t n, cap;
     struct barena *arena;
+    size_t bytes, mem;   /* bytes the entries in memory take; above mem they spill to a run */
+    struct brun *runs;   /* sorted runs on disk (external sort), merged while loading */
+    size_t nruns;
     size_t pos, batch; /* next entry to load, entries per transaction */
     int multikey, unique;
     uint64_t stamp;    /* T0's snapshot */
@@ -1874,16 +1883,161 @@ static int bent_cmp(const void *a, const void *b, void *ctx)
     return strcmp(x->key + l, y->key + l);
 }
 
-static void build_release(struct build_ctx *c)
+/* A sorted run of entries spilled to an unnamed temporary file (tmpfile(3): in /tmp, removed
+ * when closed): records of u32 klen | key | u32 idlen | id | u32 enclen | entry document. */
+struct brun {
+    FILE *f;
+    char *key, *id;    /* the current record (NULL: run exhausted) */
+    uint8_t *enc;
+    uint32_t kl, il, el;
+};
+
+/* Drops the entries held in memory (keeps the array). */
+static void entries_clear(struct build_ctx *c)
 {
     for (size_t i = 0; i < c->n; i++) json_decref(c->v[i].body);
-    free(c->v);
+    c->n = 0;
+    c->pos = 0;
+    c->bytes = 0;
     while (c->arena) {
         struct barena *a = c->arena;
         c->arena = a->next;
         free(a);
     }
+}
+
+static void build_release(struct build_ctx *c)
+{
+    entries_clear(c);
+    free(c->v);
+    for (size_t i = 0; i < c->nruns; i++) {
+        if (c->runs[i].f) fclose(c->runs[i].f);
+        free(c->runs[i].key);
+        free(c->runs[i].id);
+        free(c->runs[i].enc);
+    }
+    free(c->runs);
     for (size_t i = 0; i < c->nnames; i++) free(c->namebuf[i]);
+}
+
+/* Sorts the entries held in memory by key. */
+static void entries_sort(struct build_ctx *c)
+{
+    if (c->n < 2) return;
+    /* keys of one index often share a long prefix (a type tag, a common string start) */
+    size_t l = strlen(c->v[0].key);
+    for (size_t i = 1; i < c->n && l; i++) {
+        size_t j = 0;
+        while (j < l && c->v[i].key[j] == c->v[0].key[j]) j++;
+        l = j;
+    }
+    for (size_t i = 0; i < c->n; i++) c->v[i].pfx = key_pfx(c->v[i].key + l, &c->v[i].pfx2);
+    qsort_r(c->v, c->n, sizeof *c->v, bent_cmp, &l);
+}
+
+static int put_u32_str(FILE *f, const void *p, uint32_t n)
+{
+    uint8_t h[4];
+    bb_put_le32(h, n);
+    return fwrite(h, 4, 1, f) == 1 && (n == 0 || fwrite(p, n, 1, f) == 1) ? 0 : BB_EIO;
+}
+
+/* External sort, step 1: the entries in memory, sorted, become a run on disk. */
+static int spill_run(struct build_ctx *c)
+{
+    struct brun *nr = realloc(c->runs, (c->nruns + 1) * sizeof *nr);
+    if (!nr) return BB_ENOMEM;
+    c->runs = nr;
+    struct brun *r = &c->runs[c->nruns];
+    memset(r, 0, sizeof *r);
+    r->f = tmpfile();
+    if (!r->f) {
+        st_err(c->e, "index build: cannot create a temporary file for a sorted run");
+        return BB_EIO;
+    }
+    c->nruns++;
+    entries_sort(c);
+    int rc = 0;
+    for (size_t i = 0; i < c->n && !rc; i++) {
+        const struct bent *b = &c->v[i];
+        rc = put_u32_str(r->f, b->key, (uint32_t)strlen(b->key));
+        if (!rc) rc = put_u32_str(r->f, b->id, (uint32_t)strlen(b->id));
+        if (!rc) rc = put_u32_str(r->f, b->enc, b->enclen);
+    }
+    if (!rc && (fflush(r->f) != 0 || fseek(r->f, 0, SEEK_SET) != 0)) rc = BB_EIO;
+    if (rc) st_err(c->e, "index build: writing a sorted run failed");
+    entries_clear(c);
+    return rc;
+}
+
+static int get_u32_str(FILE *f, void **p, uint32_t *n, int nul)
+{
+    uint8_t h[4];
+    if (fread(h, 4, 1, f) != 1) return BB_EIO;
+    *n = bb_get_le32(h);
+    if (*n > (64u << 20)) return BB_EIO;
+    uint8_t *b = realloc(*p, *n + 1);
+    if (!b) return BB_ENOMEM;
+    *p = b;
+    if (*n && fread(b, *n, 1, f) != 1) return BB_EIO;
+    if (nul) b[*n] = 0;
+    return 0;
+}
+
+/* The next record of run r (r->key NULL at its end). */
+static int run_next(struct brun *r)
+{
+    int ch = fgetc(r->f);
+    if (ch == EOF) {
+        free(r->key);
+        r->key = NULL;
+        return ferror(r->f) ? BB_EIO : 0;
+    }
+    ungetc(ch, r->f);
+    int rc = get_u32_str(r->f, (void **)&r->key, &r->kl, 1);
+    if (!rc) rc = get_u32_str(r->f, (void **)&r->id, &r->il, 1);
+    if (!rc) rc = get_u32_str(r->f, (void **)&r->enc, &r->el, 0);
+    return rc;
+}
+
+/* External sort, step 2: the next batch of entries in key order, merged from the runs into the
+ * in-memory array (c->n = 0 when every run is exhausted). The runs are few (the collection's
+ * entries over the memory bound), so the smallest head is found by a linear pass. */
+static int merge_fill(struct build_ctx *c, int first)
+{
+    entries_clear(c);
+    int rc = 0;
+    for (size_t i = 0; first && i < c->nruns && !rc; i++) rc = run_next(&c->runs[i]);
+    while (!rc && c->n < c->batch) {
+        struct brun *best = NULL;
+        for (size_t i = 0; i < c->nruns; i++)
+            if (c->runs[i].key && (!best || strcmp(c->runs[i].key, best->key) < 0)) best = &c->runs[i];
+        if (!best) break;
+        if (c->n == c->cap) {
+            size_t nc = c->cap ? c->cap * 2 : 1024;
+            struct bent *nv = realloc(c->v, nc * sizeof *nv);
+            if (!nv) return BB_ENOMEM;
+            c->v = nv;
+            c->cap = nc;
+        }
+        struct bent *b = &c->v[c->n];
+        memset(b, 0, sizeof *b);
+        b->key = barena_strdup(&c->arena, best->key);
+        b->id = b->key ? barena_strdup(&c->arena, best->id) : NULL;
+        uint8_t *enc = b->id ? barena_alloc(&c->arena, best->el) : NULL;
+        if (!enc) return BB_ENOMEM;
+        memcpy(enc, best->enc, best->el);
+        b->enc = enc;
+        b->enclen = best->el;
+        if (c->unique) { /* the body is the entry document without its _id */
+            rc = bdoc_doc_decode(enc, best->el, &b->body);
+            if (!rc) json_object_del(b->body, "_id");
+        }
+        c->n++;
+        if (!rc) rc = run_next(best);
+    }
+    if (rc) st_err(c->e, "index build: reading a sorted run failed");
+    return rc;
 }
 
 static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
@@ -1926,21 +2080,23 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
             rc = BB_ENOMEM;
             break;
         }
+        const char *ei = json_string_value(json_object_get(k.bodies[j], "i"));
+        b->enc = entry_enc(&c->arena, k.keys[j], ei, &b->enclen);
+        if (!b->enc) {
+            rc = BB_ENOMEM;
+            break;
+        }
         if (c->unique) {
             b->body = k.bodies[j];
             k.bodies[j] = NULL;
-        } else {
-            const char *ei = json_string_value(json_object_get(k.bodies[j], "i"));
-            b->enc = entry_enc(&c->arena, k.keys[j], ei, &b->enclen);
-            if (!b->enc) {
-                rc = BB_ENOMEM;
-                break;
-            }
         }
+        c->bytes += sizeof *b + strlen(b->key) + strlen(b->id) + b->enclen + 16;
         c->n++;
     }
     sk_keys_free(&k);
     json_decref(d);
+    /* past the memory bound, after a whole document (its entries stay in one run) */
+    if (!rc && c->bytes > c->mem) rc = spill_run(c);
     return rc;
 }
 
@@ -1971,17 +2127,8 @@ static int build_extract(struct bdoc_store_txn *t0, struct build_ctx *c)
     c->ix = NULL;
     st_meta_put(t0->s, m);
     if (rc) return rc;
-    if (c->n > 1) {
-        /* keys of one index often share a long prefix (a type tag, a common string start) */
-        size_t l = strlen(c->v[0].key);
-        for (size_t i = 1; i < c->n && l; i++) {
-            size_t j = 0;
-            while (j < l && c->v[i].key[j] == c->v[0].key[j]) j++;
-            l = j;
-        }
-        for (size_t i = 0; i < c->n; i++) c->v[i].pfx = key_pfx(c->v[i].key + l, &c->v[i].pfx2);
-        qsort_r(c->v, c->n, sizeof *c->v, bent_cmp, &l);
-    }
+    if (c->nruns) return c->n ? spill_run(c) : 0; /* everything on disk: merged while loading */
+    entries_sort(c);
     return 0;
 }
 
@@ -2093,20 +2240,28 @@ static int build_index(struct bdoc_store *s, const char *coll, const char *name,
     struct bdoc_store_txn *t0 = NULL;
     int rc = bdoc_store_begin(s, BDOC_TXN_READONLY, &t0);
     if (rc) return rc;
+    c.mem = s->build_mem;
     c.stamp = bdoc_txn_stamp(t0->tx);
     rc = build_extract(t0, &c);
     bdoc_store_rollback(t0);
-    while (!rc && c.pos < c.n) {
-        size_t end = c.pos + c.batch < c.n ? c.pos + c.batch : c.n;
-        struct bdoc_store_txn *t = NULL;
-        rc = bdoc_store_begin(s, 0, &t);
-        if (rc) break;
-        rc = build_load_fn(t, &c, end);
-        if (rc) bdoc_store_rollback(t);
-        else rc = bdoc_store_commit(t);
-        if (rc == BB_ECONFLICT) rc = admin_run(s, build_redo_fn, &c, e);
-        if (rc) break;
-        c.pos = end;
+    for (int first = 1; !rc; first = 0) {
+        if (c.nruns) { /* external sort: the next batch from the merge of the runs */
+            rc = merge_fill(&c, first);
+            if (rc || c.n == 0) break;
+        }
+        while (!rc && c.pos < c.n) {
+            size_t end = c.pos + c.batch < c.n ? c.pos + c.batch : c.n;
+            struct bdoc_store_txn *t = NULL;
+            rc = bdoc_store_begin(s, 0, &t);
+            if (rc) break;
+            rc = build_load_fn(t, &c, end);
+            if (rc) bdoc_store_rollback(t);
+            else rc = bdoc_store_commit(t);
+            if (rc == BB_ECONFLICT) rc = admin_run(s, build_redo_fn, &c, e);
+            if (rc) break;
+            c.pos = end;
+        }
+        if (!c.nruns) break;
     }
     build_release(&c);
     return rc;

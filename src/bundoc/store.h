@@ -94,6 +94,10 @@ void bdoc_store_set_build_batch(struct bdoc_store *s, size_t n);
 /* Fill factor in percent (10..100, default 100) of the index leaves a build loads bottom-up;
  * less leaves room for later inserts without splits. Out of range: ignored. */
 void bdoc_store_set_build_fill(struct bdoc_store *s, unsigned pct);
+/* Memory an index build may use for its extracted entries (default 256 MiB, at least 1 byte);
+ * past it the entries are sorted in runs spilled to temporary files (TMPDIR) and merged while
+ * they are loaded (external sort; tmpfile(3), so in /tmp, removed when closed). */
+void bdoc_store_set_build_mem(struct bdoc_store *s, size_t bytes);
 
 /* ---- transactions ---- */
 int bdoc_store_begin(struct bdoc_store *s, int flags /* BDOC_TXN_READONLY */,

@@ -69,6 +69,7 @@ struct bdoc_store {
     struct bdoc_store_txn *active; /* write transactions, linked */
     size_t build_batch;
     unsigned build_fill; /* fill factor of the leaves an index build loads (%) */
+    size_t build_mem;    /* extracted entries held in memory before an external sort spills */
     /* metadata cache: latest compiled meta per collection */
     size_t ncache, capcache;
     struct sk_meta **cache;

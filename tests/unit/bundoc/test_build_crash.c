@@ -1,7 +1,8 @@
 /* Crash test of online index builds: a child process builds and drops two indexes in a loop over
  * a collection (bulk-loaded entries, batches of 64 entries per transaction) while a writer
  * thread patches, inserts and deletes documents; the parent SIGKILLs it at a random moment of a
- * build, then reopens. Every index must be either gone (an unfinished build is dropped when the
+ * build, then reopens. Half of the children build with a 64 KiB memory bound (external sort:
+ * sorted runs merged while loading). Every index must be either gone (an unfinished build is dropped when the
  * store opens, entries and all: no __idx collection is left over) or complete: its entries equal
  * a rebuild from the documents (bdoc_store_index_check) and queries through it return what a
  * forced scan returns (the planner-vs-scan differential). Cycles: 12, BDOC_CRASH_CYCLES to
@@ -94,6 +95,7 @@ static void child(const char *dir, int wfd)
     if (bdoc_open(dir, &o, &db)) _exit(10);
     if (bdoc_store_open(db, &s)) _exit(11);
     bdoc_store_set_build_batch(s, 64);
+    if (getpid() % 2) bdoc_store_set_build_mem(s, 64 * 1024); /* half the runs: external sort */
     int rc = bdoc_store_collection_create(s, "c", NULL, NULL, NULL);
     if (rc == 0) {
         for (long i = 0; i < NDOCS;) {
