@@ -34,6 +34,7 @@
 #include <openssl/evp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdint.h>
@@ -90,8 +91,71 @@ static void send_text(uint8_t type, int kind, const char *msg)
     if (send_frame() != 0) _exit(3);
 }
 
+/* The heap: QuickJS's allocator functions again (JS_NewRuntime2), with the memory limit checked
+ * here. The first allocation over the limit fails (QuickJS throws "out of memory") and sets
+ * g_oom; from then on a reserve (OOM_RESERVE) above the limit is allowed, so that building the
+ * error object and its backtrace does not itself fail half-way — QuickJS 2021-03-27 then left a
+ * freed error object behind and crashed on it (SIGSEGV in build_backtrace) — and the interrupt
+ * handler stops the code at its next check (uncatchable): the invocation ends as out of memory
+ * even if user code caught the error. */
+#define OOM_RESERVE (4u << 20)
+#define QJS_MALLOC_OVERHEAD 8 /* what QuickJS's own allocator counts per block */
+static int g_oom;
+
+static int over_limit(const JSMallocState *s, size_t more)
+{
+    if (!s->malloc_limit || s->malloc_limit == (size_t)-1) return 0;
+    size_t lim = s->malloc_limit + (g_oom ? OOM_RESERVE : 0);
+    if (s->malloc_size + more <= lim) return 0;
+    g_oom = 1;
+    return 1;
+}
+
+static void *heap_malloc(JSMallocState *s, size_t size)
+{
+    if (over_limit(s, size + QJS_MALLOC_OVERHEAD)) return NULL;
+    void *p = malloc(size);
+    if (!p) return NULL;
+    s->malloc_count++;
+    s->malloc_size += malloc_usable_size(p) + QJS_MALLOC_OVERHEAD;
+    return p;
+}
+
+static void heap_free(JSMallocState *s, void *p)
+{
+    if (!p) return;
+    s->malloc_count--;
+    s->malloc_size -= malloc_usable_size(p) + QJS_MALLOC_OVERHEAD;
+    free(p);
+}
+
+static void *heap_realloc(JSMallocState *s, void *p, size_t size)
+{
+    if (!p) return size ? heap_malloc(s, size) : NULL;
+    if (!size) {
+        heap_free(s, p);
+        return NULL;
+    }
+    size_t old = malloc_usable_size(p);
+    if (size > old && over_limit(s, size - old)) return NULL;
+    void *q = realloc(p, size);
+    if (!q) return NULL;
+    s->malloc_size += malloc_usable_size(q);
+    s->malloc_size -= old;
+    return q;
+}
+
+static size_t heap_usable(const void *p)
+{
+    return malloc_usable_size((void *)p);
+}
+
+static const JSMallocFunctions heap_functions = {heap_malloc, heap_free, heap_realloc,
+                                                 heap_usable};
+
 static int interrupt_cb(JSRuntime *rt, void *opaque)
 {
+    if (g_oom) return 1; /* stop: out of memory (the caller looks at g_oom first) */
     if (g_deadline_ns && mono_ns() >= g_deadline_ns) {
         g_interrupted = 1;
         return 1;
@@ -515,9 +579,9 @@ static int run_jobs(struct worker *w)
         if (r == 0) return 0;
         if (r < 0) {
             JSValue e = JS_GetException(c);
-            if (g_interrupted) {
+            if (g_oom || g_interrupted) {
                 JS_FreeValue(c, e);
-                return -1;
+                return g_oom ? -2 : -1;
             }
             char *t = error_text(c, e);
             JS_FreeValue(c, e);
@@ -545,7 +609,7 @@ static int load(struct worker *w, const char *path, size_t mem_limit, size_t sta
     char *slash = strrchr(g_root, '/');
     if (slash) *slash = '\0';
     else snprintf(g_root, sizeof g_root, ".");
-    w->rt = JS_NewRuntime();
+    w->rt = JS_NewRuntime2(&heap_functions, NULL);
     if (!w->rt) {
         snprintf(err, errcap, "cannot create the JavaScript runtime");
         return -1;
@@ -590,15 +654,21 @@ static int load(struct worker *w, const char *path, size_t mem_limit, size_t sta
 
     static const char boot[] = "import h from \"__bundle__\";\nglobalThis.__bb_default = h;\n";
     v = JS_Eval(ctx, boot, sizeof boot - 1, "<bootstrap>", JS_EVAL_TYPE_MODULE);
-    if (!JS_IsException(v) && run_jobs(w) == -1) {
+    int jr = JS_IsException(v) ? 0 : run_jobs(w);
+    if (jr < 0) {
         JS_FreeValue(ctx, v);
-        snprintf(err, errcap, "the bundle's top-level code ran past the time limit");
+        snprintf(err, errcap, "%s",
+                 jr == -2 ? "InternalError: out of memory (the bundle's top-level code is over the "
+                            "memory limit)"
+                          : "the bundle's top-level code ran past the time limit");
         goto out;
     }
     if (JS_IsException(v)) {
         JSValue e = JS_GetException(ctx);
-        char *t = g_interrupted ? strdup("the bundle's top-level code ran past the time limit")
-                                : error_text(ctx, e);
+        char *t = g_oom           ? strdup("InternalError: out of memory (the bundle's top-level "
+                                           "code is over the memory limit)")
+                  : g_interrupted ? strdup("the bundle's top-level code ran past the time limit")
+                                  : error_text(ctx, e);
         snprintf(err, errcap, "%s", t ? t : "the bundle failed to load");
         free(t);
         JS_FreeValue(ctx, e);
@@ -872,7 +942,7 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
         JSValue e = JS_GetException(ctx);
         char *t = error_text(ctx, e);
         JS_FreeValue(ctx, e);
-        state = g_interrupted ? -1 : is_oom(t) ? -2 : 0;
+        state = g_oom || is_oom(t) ? -2 : g_interrupted ? -1 : 0;
         if (!state) send_error(FN_ERR_EXCEPTION, t);
         free(t);
         if (!state) goto done;
@@ -884,7 +954,7 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
         JSValue nv = JS_Call(ctx, w->timers, JS_UNDEFINED, 0, NULL);
         if (JS_IsException(nv)) {
             JS_FreeValue(ctx, JS_GetException(ctx));
-            state = g_interrupted ? -1 : -2;
+            state = g_oom ? -2 : g_interrupted ? -1 : -2;
             break;
         }
         double next = -1;
@@ -918,7 +988,8 @@ static void invoke(struct worker *w, const uint8_t *payload, size_t len)
             wait_ms = (g_deadline_ns - now) / 1000000ull + 1;
         if (wait_ms) poll(NULL, 0, (int)(wait_ms > 60000 ? 60000 : wait_ms));
     }
-    if (g_interrupted) state = -1; /* even when user code caught "interrupted" */
+    if (g_oom) state = -2; /* even when user code caught the error */
+    else if (g_interrupted) state = -1; /* even when user code caught "interrupted" */
     if (state == -1) {
         send_error(FN_ERR_TIMEOUT, "the function ran past its time limit");
         _exit(0); /* interrupted code leaves no trustworthy state: the service replaces us */
