@@ -137,7 +137,7 @@ static int fz_sync_dir(struct bdoc_vfs *vfs, const char *dir)
 }
 
 static struct bdoc_vfs fz_vfs = {fz_open, fz_close, fz_read, fz_write, fz_sync,
-                                 fz_truncate, fz_size, fz_lock, fz_sync_dir, NULL, NULL};
+                                 fz_truncate, fz_size, fz_lock, fz_sync_dir, NULL, NULL, NULL, NULL};
 
 static void fz_reset(void)
 {

@@ -56,6 +56,10 @@ struct pager {
     uint32_t last_miss;      /* sequential detection for read-ahead */
     uint32_t ra_next;        /* first page after the last read-ahead window */
     uint8_t *ra_buf;         /* READAHEAD frames, used under mu */
+    uint8_t *map;            /* read-only shared mapping of data.db (plaintext only), or NULL */
+    size_t map_len;
+    _Atomic uint64_t file_pages; /* pages data.db holds (the mapping is read below it only) */
+    _Atomic uint64_t *verified;  /* bit per page: its mapped frame verified since the last write */
     struct pager_unpin_note *_Atomic deferred; /* nowait unpins that found mu busy */
 };
 
@@ -91,6 +95,9 @@ static void unpins_apply(struct pager *p)
  * leaves written in order does. Pages already cached or newer in the WAL are skipped; a page
  * that does not verify is simply not cached (its own load reports it). */
 #define READAHEAD 16
+/* Address space reserved for the mapping of data.db (16 GiB; a process can hold thousands of
+ * databases); pages beyond it are read with pread. */
+#define MAP_RESERVE ((size_t)1 << 34)
 
 /* ---- little-endian helpers ---- */
 
@@ -389,14 +396,33 @@ static int pinsert(struct pager *p, uint32_t pgno, struct page **out)
 /* Reads the newest committed image of pgno into payload. Called with mu held. */
 /* Reads the frame of pgno into frame (BDOC_PAGE_SIZE bytes: the page's own buffer, whose payload
  * part is the page data) and verifies/decrypts it in place, so a miss copies nothing. */
-static int load(struct pager *p, uint32_t pgno, uint8_t *frame)
+static int load(struct pager *p, uint32_t pgno, struct page *g)
 {
+    uint8_t *frame = g->data - BDOC_PAGE_HDR;
     uint8_t *payload = frame + BDOC_PAGE_HDR;
     int rc = 0;
     int have = 0;
     if (p->src) {
         have = p->src(p->src_ctx, pgno, frame);
         if (have < 0) return have;
+    }
+    if (!have && p->map && pgno > 0 && pgno < atomic_load(&p->file_pages) &&
+        ((size_t)pgno + 1) * BDOC_PAGE_SIZE <= p->map_len) {
+        /* read in place: the page's data is the mapped frame's payload, verified here once per
+         * load (no copy out of the OS page cache); a write makes it private first */
+        const uint8_t *mf = p->map + (size_t)pgno * BDOC_PAGE_SIZE;
+        uint64_t bit = (uint64_t)1 << (pgno % 64);
+        if (!(atomic_load(&p->verified[pgno / 64]) & bit)) {
+            rc = pager_verify(p, pgno, mf);
+            if (rc) {
+                bb_error("bundoc", "page %u: bad frame (%s)", pgno, bb_strerror(rc));
+                return rc;
+            }
+            atomic_fetch_or(&p->verified[pgno / 64], bit);
+        }
+        g->data = (uint8_t *)mf + BDOC_PAGE_HDR;
+        g->mapped = 1;
+        return 0;
     }
     if (!have) {
         size_t got = 0;
@@ -454,7 +480,7 @@ static void readahead_v(struct pager *p, uint32_t from, uint32_t n)
 static void readahead(struct pager *p, uint32_t from)
 {
     uint32_t end = meta_npages(p);
-    if (from >= end) return;
+    if (from >= end || p->map) return; /* mapped: the kernel reads ahead, pages load in place */
     uint32_t n = end - from < READAHEAD ? end - from : READAHEAD;
     if (p->vfs->readv) {
         readahead_v(p, from, n);
@@ -511,7 +537,7 @@ int pager_get(struct pager *p, uint32_t pgno, struct page **out)
     }
     rc = pinsert(p, pgno, &g);
     if (rc) goto out;
-    rc = load(p, pgno, g->data - BDOC_PAGE_HDR);
+    rc = load(p, pgno, g);
     if (rc) {
         premove(p, g);
         goto out;
@@ -555,6 +581,12 @@ void pager_txn_begin(struct pager *p)
 int pager_make_writable(struct pager *p, struct page *pg)
 {
     if (pg->txn_dirty) return 0;
+    if (pg->mapped) { /* into the page's own buffer (writers run alone: no reader sees the swap) */
+        uint8_t *own = (uint8_t *)(pg + 1) + BDOC_PAGE_HDR;
+        memcpy(own, pg->data, BDOC_PAGE_PAYLOAD);
+        pg->data = own;
+        pg->mapped = 0;
+    }
     pg->orig = malloc(BDOC_PAGE_PAYLOAD);
     if (!pg->orig) return BB_ENOMEM;
     memcpy(pg->orig, pg->data, BDOC_PAGE_PAYLOAD);
@@ -688,7 +720,13 @@ int pager_set_root(struct pager *p, uint32_t root)
 
 int pager_write_frame(struct pager *p, uint32_t pgno, const uint8_t *frame)
 {
-    return p->vfs->write(p->file, frame, BDOC_PAGE_SIZE, (uint64_t)pgno * BDOC_PAGE_SIZE);
+    int rc = p->vfs->write(p->file, frame, BDOC_PAGE_SIZE, (uint64_t)pgno * BDOC_PAGE_SIZE);
+    /* new bytes under the mapping: verified again when next loaded (a failed write too) */
+    if (p->verified && (size_t)pgno < p->map_len / BDOC_PAGE_SIZE)
+        atomic_fetch_and(&p->verified[pgno / 64], ~((uint64_t)1 << (pgno % 64)));
+    if (rc == 0 && (uint64_t)pgno + 1 > atomic_load(&p->file_pages))
+        atomic_store(&p->file_pages, (uint64_t)pgno + 1);
+    return rc;
 }
 
 int pager_write_meta_ts(struct pager *p, uint64_t last_ts)
@@ -756,6 +794,7 @@ int pager_open(struct bdoc_vfs *vfs, const char *dir, const uint8_t *key, uint32
     uint64_t size = 0;
     rc = vfs->size(p->file, &size);
     if (rc) goto out;
+    atomic_store(&p->file_pages, size / BDOC_PAGE_SIZE);
     uint8_t *payload = malloc(BDOC_PAGE_PAYLOAD);
     if (!payload) {
         rc = BB_ENOMEM;
@@ -791,6 +830,21 @@ int pager_open(struct bdoc_vfs *vfs, const char *dir, const uint8_t *key, uint32
     }
     free(payload);
     if (rc) goto out;
+    /* plaintext pages are read in place from a shared read-only mapping of data.db (reserved
+     * large: the file grows under it at checkpoints; only pages below file_pages are touched).
+     * Sealed pages must be decrypted into a buffer anyway, so they keep pread. */
+    if (!p->encrypted && vfs->map && vfs->unmap) {
+        void *a = NULL;
+        p->map_len = MAP_RESERVE;
+        p->verified = calloc(MAP_RESERVE / BDOC_PAGE_SIZE / 64, sizeof *p->verified);
+        if (p->verified && vfs->map(p->file, p->map_len, &a) == 0) {
+            p->map = a;
+        } else {
+            free(p->verified);
+            p->verified = NULL;
+            p->map_len = 0;
+        }
+    }
     *out = p;
     p = NULL;
 out:
@@ -844,6 +898,9 @@ void pager_note_npages(struct pager *p, uint32_t npages)
 void pager_close(struct pager *p)
 {
     if (!p) return;
+    if (p->map) p->vfs->unmap(p->map, p->map_len);
+    p->map = NULL;
+    free(p->verified);
     unpins_apply(p);
     for (size_t i = 0; i < p->nall; i++) page_free_mem(p->all[i]);
     while (p->spare) {

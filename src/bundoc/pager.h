@@ -52,6 +52,7 @@ struct page {
     int ref;             /* clock bit */
     int txn_dirty;       /* modified by the current write transaction */
     int checked;         /* upper layer validated the content since it was loaded */
+    int mapped;          /* data points into the read-only mapping of data.db (pager.c) */
     uint8_t *orig;       /* copy before the first modification (NULL: page is new) */
     struct page *hnext;  /* hash chain */
     struct page *tnext;  /* list of txn-dirty pages */

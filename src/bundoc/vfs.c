@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -87,6 +88,19 @@ static int real_readv(struct bdoc_vfs_file *f, uint8_t *const *bufs, int cnt, si
     }
 }
 
+static int real_map(struct bdoc_vfs_file *f, size_t len, void **addr)
+{
+    void *a = mmap(NULL, len, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (a == MAP_FAILED) return errno_to_bb(errno);
+    *addr = a;
+    return 0;
+}
+
+static void real_unmap(void *addr, size_t len)
+{
+    if (addr) munmap(addr, len);
+}
+
 static int real_write(struct bdoc_vfs_file *f, const void *buf, size_t n, uint64_t off)
 {
     size_t done = 0;
@@ -136,7 +150,7 @@ static int real_sync_dir(struct bdoc_vfs *vfs, const char *dir)
 
 static struct bdoc_vfs g_real = {
     real_open, real_close, real_read, real_write, real_sync,
-    real_truncate, real_size, real_lock, real_sync_dir, NULL, real_readv,
+    real_truncate, real_size, real_lock, real_sync_dir, NULL, real_readv, real_map, real_unmap,
 };
 
 struct bdoc_vfs *bdoc_vfs_real(void) { return &g_real; }

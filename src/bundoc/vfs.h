@@ -44,6 +44,10 @@ struct bdoc_vfs {
      * len bytes each (bufs[i]), one system call; *got as read (a short count only at the end). */
     int (*readv)(struct bdoc_vfs_file *f, uint8_t *const *bufs, int cnt, size_t len, uint64_t off,
                  size_t *got);
+    /* Optional (NULL: not supported): a read-only shared mapping of len bytes of the file from
+     * offset 0 (bytes past the end of the file must not be touched), released with unmap. */
+    int (*map)(struct bdoc_vfs_file *f, size_t len, void **addr);
+    void (*unmap)(void *addr, size_t len);
 };
 
 /* The real POSIX vfs: a static singleton, never freed. */

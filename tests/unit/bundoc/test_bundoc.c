@@ -893,18 +893,20 @@ static void test_put_sorted(void **state)
     tu_rmrf(dir);
 }
 
-/* Read-ahead reads a window of pages with one vectored read straight into the pool's buffers:
- * a scan over a database larger than a small cache returns every document intact, and a page
- * corrupted on disk in the middle of a window is reported by its own load (BB_EIO), never
- * returned as data. */
-static void test_readahead_scan(void **state)
+/* Reads past a small cache: plaintext pages are read in place from the mapping of data.db
+ * (verified once per page until a checkpoint rewrites it), sealed pages by the vectored
+ * read-ahead straight into the pool's buffers. Either way a scan over a database larger than
+ * the cache returns every document intact, a second scan too (pages re-enter the pool), and a
+ * page corrupted on disk in the middle of the file is reported (BB_EIO), never returned as
+ * data. */
+static void readahead_scan(const uint8_t *key)
 {
-    (void)state;
     char *dir = tu_tmpdir();
     struct bdoc_options o;
     bdoc_options_init(&o);
     o.cache_pages = 32;
     o.durability = BDOC_DURABILITY_OFF;
+    o.key = key;
     struct bdoc_db *db = open_db(dir, &o);
     mkcoll(db, "c");
     char pad[600];
@@ -921,7 +923,7 @@ static void test_readahead_scan(void **state)
     }
     assert_int_equal(bdoc_commit(t), 0);
     assert_int_equal(bdoc_close(db), 0); /* checkpoint: every page in data.db */
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         db = open_db(dir, &o);
         assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
         char *after = NULL;
@@ -946,9 +948,11 @@ static void test_readahead_scan(void **state)
         free(after);
         bdoc_rollback(t);
         assert_int_equal(bdoc_close(db), 0);
-        if (pass == 0) {
+        if (pass < 2) {
             assert_int_equal(rc, 0);
             assert_int_equal(seen, 3000);
+        }
+        if (pass == 1) {
             /* flip a payload byte of a page in the middle of the file */
             char path[600];
             snprintf(path, sizeof path, "%s/data.db", dir);
@@ -962,12 +966,127 @@ static void test_readahead_scan(void **state)
             assert_int_equal(fseek(f, off, SEEK_SET), 0);
             fputc(ch ^ 0x55, f);
             fclose(f);
-        } else {
+        } else if (pass == 2) {
             assert_int_equal(rc, BB_EIO);
             assert_true(seen > 0 && seen < 3000);
         }
     }
     tu_rmrf(dir);
+}
+
+/* Counts the documents of coll until an error; *rc the error (0 at the end). */
+static int scan_count_in(struct bdoc_db *db, const char *coll, int *rc)
+{
+    struct bdoc_txn *t;
+    assert_int_equal(bdoc_begin(db, BDOC_TXN_READONLY, &t), 0);
+    char *after = NULL;
+    int seen = 0;
+    for (;;) {
+        json_t *page = NULL;
+        char *next = NULL;
+        *rc = bdoc_list(t, coll, after, NULL, 100, &page, &next);
+        free(after);
+        after = next;
+        if (*rc) break;
+        seen += (int)json_array_size(page);
+        json_decref(page);
+        if (!after) break;
+    }
+    free(after);
+    bdoc_rollback(t);
+    return seen;
+}
+
+static int scan_count(struct bdoc_db *db, int *rc)
+{
+    return scan_count_in(db, "c", rc);
+}
+
+/* A page verified once through the mapping is verified again after a checkpoint rewrote it: a
+ * scan verifies every page, every document is replaced and checkpointed (the pages rewritten in
+ * data.db), a byte of a page in the middle is flipped on disk while the database stays open, and
+ * the next scan (the page long evicted from the small pool, loaded from the mapping) reports
+ * BB_EIO instead of trusting the old verification. */
+static void test_mapped_reverify(void **state)
+{
+    (void)state;
+    char *dir = tu_tmpdir();
+    struct bdoc_options o;
+    bdoc_options_init(&o);
+    o.cache_pages = 32;
+    o.durability = BDOC_DURABILITY_OFF;
+    struct bdoc_db *db = open_db(dir, &o);
+    mkcoll(db, "c");
+    mkcoll(db, "d");
+    for (int round = 0; round < 2; round++) {
+        struct bdoc_txn *t;
+        assert_int_equal(bdoc_begin(db, 0, &t), 0);
+        for (int i = 0; i < 2000; i++) {
+            if (round == 0) { /* another collection, read later to push c's pages out */
+                json_t *x = json_pack("{s:i,s:s}", "i", i, "pad",
+                                      "qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq");
+                assert_int_equal(bdoc_insert(t, "d", x, NULL), 0);
+                json_decref(x);
+            }
+            char id[16];
+            snprintf(id, sizeof id, "k%05d", i);
+            json_t *d = json_pack("{s:s,s:i,s:s}", "_id", id, "r", round,
+                                  "pad", "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppp"
+                                         "ppppppppppppppppppppppppppppppppppppppppppppppppppppppppp");
+            if (round == 0) assert_int_equal(bdoc_insert(t, "c", d, NULL), 0);
+            else assert_int_equal(bdoc_replace(t, "c", id, d, NULL), 0);
+            json_decref(d);
+        }
+        assert_int_equal(bdoc_commit(t), 0);
+        assert_int_equal(bdoc_checkpoint(db), 0);
+        if (round == 0) { /* reopen: an empty pool, every page loaded from the mapping */
+            assert_int_equal(bdoc_close(db), 0);
+            db = open_db(dir, &o);
+            int rc;
+            assert_int_equal(scan_count(db, &rc), 2000); /* every page verified through the map */
+            assert_int_equal(rc, 0);
+        }
+    }
+    char path[600];
+    snprintf(path, sizeof path, "%s/data.db", dir);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    /* the page that holds c's document k01000 (its key is stored as is) */
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f), off = -1;
+    char *all = malloc((size_t)size);
+    assert_non_null(all);
+    assert_int_equal(fseek(f, 0, SEEK_SET), 0);
+    assert_int_equal(fread(all, 1, (size_t)size, f), (size_t)size);
+    for (long k = 0; k + 6 <= size && off < 0; k++)
+        if (!memcmp(all + k, "k01000", 6)) off = k;
+    free(all);
+    assert_true(off > 0);
+    off += 90; /* inside that document's "pad" string: still a well-formed page, only the
+                  checksum can tell */
+    assert_int_equal(fseek(f, off, SEEK_SET), 0);
+    int ch = fgetc(f);
+    assert_int_equal(fseek(f, off, SEEK_SET), 0);
+    fputc(ch ^ 0x5a, f);
+    fclose(f);
+    int rc;
+    for (int k = 0; k < 3; k++) { /* the small pool now holds d's pages only */
+        assert_int_equal(scan_count_in(db, "d", &rc), 2000);
+        assert_int_equal(rc, 0);
+    }
+    scan_count(db, &rc);
+    assert_int_equal(rc, BB_EIO);
+    assert_int_equal(bdoc_close(db), 0);
+    tu_rmrf(dir);
+}
+
+static void test_readahead_scan(void **state)
+{
+    (void)state;
+    readahead_scan(NULL);
+    uint8_t key[BDOC_KEY_LEN];
+    memset(key, 7, sizeof key);
+    readahead_scan(key);
 }
 
 static void test_watch_and_blind_delete(void **state)
@@ -1111,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_watch_and_blind_delete),
         cmocka_unit_test(test_put_sorted),
         cmocka_unit_test(test_readahead_scan),
+        cmocka_unit_test(test_mapped_reverify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
