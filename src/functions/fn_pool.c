@@ -178,21 +178,22 @@ static void fail(struct fn_call *c, int status, const char *code, const char *ms
 static int read_until(int fd, uint8_t *buf, size_t n, uint64_t deadline)
 {
     size_t off = 0;
-    while (off < n) {
+    while (off < n) { /* what has arrived is read at once; poll only when nothing has */
+        if (bb_time_mono_ms() >= deadline) return -2; /* a worker that never stops talking too */
+        ssize_t k = recv(fd, buf + off, n - off, MSG_DONTWAIT);
+        if (k > 0) {
+            off += (size_t)k;
+            continue;
+        }
+        if (k == 0) return 1;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
         uint64_t now = bb_time_mono_ms();
         if (now >= deadline) return -2;
         struct pollfd pf = {fd, POLLIN, 0};
         uint64_t left = deadline - now;
         int r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
         if (r < 0 && errno != EINTR) return -1;
-        if (r <= 0) continue;
-        ssize_t k = read(fd, buf + off, n - off);
-        if (k < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return -1;
-        }
-        if (k == 0) return 1;
-        off += (size_t)k;
     }
     return 0;
 }
@@ -225,20 +226,20 @@ static int read_frame(int fd, uint64_t deadline, size_t max, uint8_t *type, uint
 static int send_until(int fd, const uint8_t *buf, size_t n, uint64_t deadline)
 {
     size_t off = 0;
-    while (off < n) {
+    while (off < n) { /* poll only when the socket's buffer is full */
+        ssize_t k = send(fd, buf + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k >= 0) {
+            off += (size_t)k;
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
         uint64_t now = bb_time_mono_ms();
         if (now >= deadline) return -2;
         struct pollfd pf = {fd, POLLOUT, 0};
         uint64_t left = deadline - now;
         int r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
         if (r < 0 && errno != EINTR) return -1;
-        if (r <= 0) continue;
-        ssize_t k = send(fd, buf + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (k < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return -1;
-        }
-        off += (size_t)k;
     }
     return 0;
 }
@@ -251,9 +252,9 @@ static int bun_out_of_memory(struct fn_worker *w)
     int st = 0;
     if (w->pid <= 0 || bb_proc_wait(w->pid, 2000, &st) != 0) return 0;
     w->pid = 0;
-    int sig = WIFSIGNALED(st) ? WTERMSIG(st)
+    int sig = WIFSIGNALED(st)                          ? WTERMSIG(st)
               : WIFEXITED(st) && WEXITSTATUS(st) > 128 ? WEXITSTATUS(st) - 128
-                                                        : 0;
+                                                       : 0;
     return sig == SIGSEGV || sig == SIGBUS || sig == SIGABRT;
 }
 
@@ -293,7 +294,8 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
                      tmo,
                      NULL};
     struct fn_sandbox_argv sa;
-    char root[1500]; /* the version's directory, read-only: the bundle's modules import each other */
+    char
+        root[1500]; /* the version's directory, read-only: the bundle's modules import each other */
     snprintf(root, sizeof root, "%s", bundle);
     char *slash = strrchr(root, '/');
     if (slash) *slash = '\0';
@@ -352,7 +354,7 @@ static int spawn(struct fn_pools *p, const char *pid, const char *name, int64_t 
     }
     size_t ne = 0;
     envp[ne++] = e_pid, envp[ne++] = e_name, envp[ne++] = vers;
-    size_t first_var = ne; /* ours above are not freed */
+    size_t first_var = ne;                                           /* ours above are not freed */
     if (runtime == FN_RUNTIME_BUN) envp[ne++] = ram, first_var = ne; /* the worker unsets it */
     const char *vk;
     json_t *vv;

@@ -53,8 +53,14 @@ struct fn_store {
     size_t queued, max_queued;
     uint64_t enqueued, written, dropped;
     int stopping, writer_started;
+    int flushing; /* fn_store_flush callers waiting: the writer does not linger */
     pthread_t writer;
 };
+
+/* The writer lingers this long after the first record of a batch, so that a busy function's
+ * invocations are written many per transaction (one each, they cost more than the invocation's
+ * own work on the service side); a flush, a half-full queue or stopping cuts it short. */
+#define FN_STORE_LINGER_MS 5
 
 static int write_records(struct fn_store *s, struct rec *list);
 
@@ -72,6 +78,11 @@ static void *writer_main(void *arg)
         while (!s->head && !s->stopping)
             pthread_cond_wait(&s->qcv, &s->qmu);
         if (!s->head && s->stopping) break;
+        struct timespec until;
+        bb_time_deadline(CLOCK_REALTIME, FN_STORE_LINGER_MS, &until);
+        while (!s->stopping && !s->flushing && s->queued < s->max_queued / 2 &&
+               pthread_cond_timedwait(&s->qcv, &s->qmu, &until) == 0) {
+        }
         struct rec *list = s->head;
         size_t n = s->queued;
         s->head = s->tail = NULL;
@@ -250,7 +261,8 @@ int fn_store_record(struct fn_store *s, const struct fn_invocation *inv)
     s->tail = r;
     s->queued++;
     s->enqueued++;
-    pthread_cond_signal(&s->qcv);
+    if (s->queued == 1 || s->queued == s->max_queued / 2) /* the writer sleeps, or lingers */
+        pthread_cond_signal(&s->qcv);
     pthread_mutex_unlock(&s->qmu);
     return 0;
 }
@@ -259,8 +271,11 @@ void fn_store_flush(struct fn_store *s)
 {
     pthread_mutex_lock(&s->qmu);
     uint64_t target = s->enqueued;
+    s->flushing++;
+    pthread_cond_signal(&s->qcv);
     while (s->written < target && !s->stopping)
         pthread_cond_wait(&s->donecv, &s->qmu);
+    s->flushing--;
     pthread_mutex_unlock(&s->qmu);
 }
 
