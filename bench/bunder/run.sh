@@ -5,11 +5,12 @@
 # random elements, XADD and XREAD, GEOADD, GEOSEARCH, ZUNIONSTORE, SORT and DUMP next to
 # redis-benchmark's own tests); plus resident memory for 1M small keys loaded with redis-cli --pipe.
 # Prints one table and `ratio: X` = the worst row: ops/s bunder / redis, and for the two memory
-# rows (used_memory and RSS growth per key) redis / bunder, so above 1 is better everywhere. Each
-# ops/s row is measured BENCH_REPEAT times (default 3) with the two servers alternating — redis
-# first in odd rounds, bunder first in even ones — and the median of each side is compared: on a
-# small shared machine one run swings by ±30 %, and always running one server first would bias
-# the comparison.
+# rows (used_memory and RSS growth per key) redis / bunder, so above 1 is better everywhere. Both
+# servers run side by side (fresh per persistence x pipeline group); each ops/s row is measured
+# BENCH_REPEAT times (default 3) right after each other, the two servers alternating — redis first
+# in odd rounds, bunder first in even ones — and the median of each side is compared: on a small
+# shared machine one run swings by ±30 %, and measuring one server's whole table before the
+# other's lets a load change of the machine land on one side only.
 set -euo pipefail
 BUILD=${1:-build}
 BUNDER=$(cd "$BUILD" && pwd)/bunder
@@ -49,46 +50,91 @@ start_server() {
 stop_server() { kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; }
 
 declare -A RES
-# custom_row NAME P N ARGS...: one redis-benchmark run of an arbitrary command, appended as NAME
-custom_row() {
-  local name=$1 P=$2 n=$3 rps
-  shift 3
-  rps=$(redis-benchmark -p "$PORT" -c 50 -n "$n" -P "$P" --csv "$@" 2>/dev/null | tail -n 1 | tr -d '"' | cut -d, -f2)
-  echo "$name,${rps:-0}" >>"$TMP/out"
-}
 declare -A MEM MEMU MEMR
-run_bench() { # kind persist pipeline n
-  local kind=$1 persist=$2 P=$3 n=$4
-  start_server "$kind" "$persist"
-  redis-benchmark -p "$PORT" -t "$TESTS" -c 50 -n "$n" -P "$P" --csv 2>/dev/null \
-    | tail -n +2 | tr -d '"' | while IFS=, read -r name rps _; do echo "$name,$rps"; done >"$TMP/out"
-  if [ "$EXTRA" = 1 ]; then
-    local sha
-    sha=$(redis-cli -p "$PORT" script load "return redis.call('incr', KEYS[1])")
-    custom_row evalsha_incr "$P" "$n" -r 1000 EVALSHA "$sha" 1 'key:__rand_int__'
-    custom_row setbit_rand "$P" "$n" -r 1000 SETBIT 'bitmap:__rand_int__' 12345 1
-    custom_row pfadd_rand "$P" "$n" -r 10000000 PFADD hll 'elem:__rand_int__'
-    # streams: XADD with auto ids on 100 streams (MAXLEN ~ bounds them, as producers do), XREAD of
-    # 10 entries from a 1,000-entry stream
-    custom_row xadd_maxlen "$P" "$n" -r 100 XADD 'stream:__rand_int__' MAXLEN '~' 10000 '*' field value
-    for i in $(seq 1 1000); do echo "XADD xs $i-1 field value$i"; done | redis-cli -p "$PORT" >/dev/null
-    custom_row xread_count10 "$P" "$n" XREAD COUNT 10 STREAMS xs 0
-    # data commands added for Redis 7: geo (1,000 points near Sicily), a 2x100-member ZUNIONSTORE,
-    # SORT of a 1,000-number list with LIMIT, DUMP of a 100-field hash
-    custom_row geoadd_rand "$P" "$n" -r 100000 GEOADD geo 13.361389 38.115556 'pt:__rand_int__'
-    for i in $(seq 1 1000); do echo "GEOADD geo1k $((12 + i % 5)).$((i * 37 % 1000)) $((37 + i % 3)).$((i * 91 % 1000)) p$i"; done | redis-cli -p "$PORT" >/dev/null
-    custom_row geosearch_r200km_count10 "$P" "$n" GEOSEARCH geo1k FROMLONLAT 14 38 BYRADIUS 200 km COUNT 10 ASC
-    for i in $(seq 1 100); do echo "ZADD za $i a$i"; echo "ZADD zb $((i * 2)) a$((i + 50))"; done | redis-cli -p "$PORT" >/dev/null
-    custom_row zunionstore_2x100 "$P" "$n" ZUNIONSTORE zu 2 za zb WEIGHTS 1 2
-    for i in $(seq 1 1000); do echo "RPUSH sl $(( (i * 7919) % 100003 ))"; done | redis-cli -p "$PORT" >/dev/null
-    custom_row sort_1000_limit10 "$P" "$n" SORT sl LIMIT 0 10
-    for i in $(seq 1 100); do echo "HSET dh f$i value$i"; done | redis-cli -p "$PORT" >/dev/null
-    custom_row dump_hash100 "$P" "$n" DUMP dh
+declare -A SPORT SPID
+# start_pair PERSIST: both servers up side by side (SPORT/SPID[redis|bunder]), same dataset setup
+start_pair() {
+  local kind
+  for kind in redis bunder; do
+    start_server "$kind" "$1"
+    SPORT[$kind]=$PORT
+    SPID[$kind]=$PID
+    setup_data "$PORT"
+  done
+}
+stop_pair() {
+  local kind
+  for kind in redis bunder; do PID=${SPID[$kind]}; stop_server; done
+}
+# the data the custom rows read: a 1,000-entry stream, 1,000 geo points near Sicily, two 100-member
+# sorted sets, a 1,000-number list, a 100-field hash
+setup_data() {
+  local port=$1
+  {
+    for i in $(seq 1 1000); do echo "XADD xs $i-1 field value$i"; done
+    for i in $(seq 1 1000); do echo "GEOADD geo1k $((12 + i % 5)).$((i * 37 % 1000)) $((37 + i % 3)).$((i * 91 % 1000)) p$i"; done
+    for i in $(seq 1 100); do echo "ZADD za $i a$i"; echo "ZADD zb $((i * 2)) a$((i + 50))"; done
+    for i in $(seq 1 1000); do echo "RPUSH sl $(( (i * 7919) % 100003 ))"; done
+    for i in $(seq 1 100); do echo "HSET dh f$i value$i"; done
+  } | redis-cli -p "$port" >/dev/null
+  SHA=$(redis-cli -p "$port" script load "return redis.call('incr', KEYS[1])")
+}
+# one_row KIND P N ROWNAME|- ARGS...: one redis-benchmark run against KIND; appends "name,rps"
+# lines to $TMP/out.KIND (ROWNAME -: redis-benchmark's own test names from -t)
+one_row() {
+  local kind=$1 P=$2 n=$3 name=$4
+  shift 4
+  if [ "$name" = - ]; then
+    redis-benchmark -p "${SPORT[$kind]}" -c 50 -n "$n" -P "$P" --csv "$@" 2>/dev/null \
+      | tail -n +2 | tr -d '"' | while IFS=, read -r tname rps _; do echo "$tname,$rps"; done >>"$TMP/out.$kind"
+  else
+    local rps
+    rps=$(redis-benchmark -p "${SPORT[$kind]}" -c 50 -n "$n" -P "$P" --csv "$@" 2>/dev/null | tail -n 1 | tr -d '"' | cut -d, -f2)
+    echo "$name,${rps:-0}" >>"$TMP/out.$kind"
   fi
-  while IFS=, read -r name rps; do
-    RES["$persist|P$P|$name|$kind"]="${RES["$persist|P$P|$name|$kind"]:-} $rps"
-  done <"$TMP/out"
-  stop_server
+}
+# alt_row P N ROWNAME|- ARGS...: REPEAT rounds of the row, the two servers alternating which goes
+# first, so a load change on the shared machine hits both sides of a row alike
+alt_row() {
+  local round
+  for round in $(seq 1 "$REPEAT"); do
+    if [ $((round % 2)) = 1 ]; then
+      one_row redis "$@"; one_row bunder "$@"
+    else
+      one_row bunder "$@"; one_row redis "$@"
+    fi
+  done
+}
+run_group() { # persist pipeline n
+  local persist=$1 P=$2 n=$3 t kind heavy=$(( $3 / 8 ))
+  : >"$TMP/out.redis"
+  : >"$TMP/out.bunder"
+  start_pair "$persist"
+  for t in ${TESTS//,/ }; do
+    alt_row "$P" "$n" - -t "$t"
+  done
+  if [ "$EXTRA" = 1 ]; then
+    alt_row "$P" "$n" evalsha_incr -r 1000 EVALSHA "$SHA" 1 'key:__rand_int__'
+    alt_row "$P" "$n" setbit_rand -r 1000 SETBIT 'bitmap:__rand_int__' 12345 1
+    alt_row "$P" "$n" pfadd_rand -r 10000000 PFADD hll 'elem:__rand_int__'
+    # streams: XADD with auto ids on 100 streams (MAXLEN ~ bounds them, as producers do), XREAD of
+    # 10 entries from the 1,000-entry stream
+    alt_row "$P" "$n" xadd_maxlen -r 100 XADD 'stream:__rand_int__' MAXLEN '~' 10000 '*' field value
+    alt_row "$P" "$n" xread_count10 XREAD COUNT 10 STREAMS xs 0
+    # data commands added for Redis 7; the slow ones (ms per call) run n/8 requests: a rate needs
+    # no more, and the run stays within minutes
+    alt_row "$P" "$n" geoadd_rand -r 100000 GEOADD geo 13.361389 38.115556 'pt:__rand_int__'
+    alt_row "$P" "$heavy" geosearch_r200km_count10 GEOSEARCH geo1k FROMLONLAT 14 38 BYRADIUS 200 km COUNT 10 ASC
+    alt_row "$P" "$heavy" zunionstore_2x100 ZUNIONSTORE zu 2 za zb WEIGHTS 1 2
+    alt_row "$P" "$heavy" sort_1000_limit10 SORT sl LIMIT 0 10
+    alt_row "$P" "$n" dump_hash100 DUMP dh
+  fi
+  stop_pair
+  for kind in redis bunder; do
+    while IFS=, read -r name rps; do
+      RES["$persist|P$P|$name|$kind"]="${RES["$persist|P$P|$name|$kind"]:-} $rps"
+    done <"$TMP/out.$kind"
+  done
 }
 
 median() { python3 -c 'import sys,statistics;print(f"{statistics.median(map(float,sys.argv[1:])):.2f}")' "$@"; }
@@ -97,15 +143,7 @@ ROWS=()
 for persist in off everysec; do
   for P in 1 16; do
     n=$N1; [ "$P" = 16 ] && n=$N16
-    for round in $(seq 1 "$REPEAT"); do
-      if [ $((round % 2)) = 1 ]; then
-        run_bench redis "$persist" "$P" "$n"
-        run_bench bunder "$persist" "$P" "$n"
-      else
-        run_bench bunder "$persist" "$P" "$n"
-        run_bench redis "$persist" "$P" "$n"
-      fi
-    done
+    run_group "$persist" "$P" "$n"
     ROWS+=("$persist|P$P")
   done
 done
