@@ -84,12 +84,13 @@ struct fn_config {
     int sandbox;         /* 1: workers run inside bubblewrap */
     int switch_user;     /* 1: workers become `user` (we are root) */
     struct bb_proc_user user;
-    /* what the Bun runtime's sandbox shows besides bun and the bundle: the libraries bun links
-     * (ldd at start) and the launcher's (the QuickJS worker executable), src path -> dst path */
-    size_t nbun_libs;
+    /* the libraries the sandbox shows besides the executables and the bundle (ldd at start),
+     * src path -> dst path: libs[0, nworker_libs) those the QuickJS worker (also Bun's launcher)
+     * links — all a QuickJS worker sees; libs[0, nlibs) adds those bun links — Bun's view */
+    size_t nlibs, nworker_libs;
     struct fn_mount {
         char src[256], dst[256];
-    } bun_libs[FN_MAX_LIBS];
+    } libs[FN_MAX_LIBS];
     int sandbox_refused; /* 1: no sandbox and not allowed to run without: 503 */
     int worker_missing;  /* 1: bunbase-qjs-worker was not built: 503 */
     char sandbox_why[384];
@@ -130,12 +131,12 @@ struct fn_sandbox_argv {
 };
 /* The command line that runs inner (NULL-terminated; inner[0] the executable, the QuickJS worker:
  * it is also Bun's launcher) inside the sandbox when cfg->sandbox, else inner itself. QuickJS
- * (runtime FN_RUNTIME_QUICKJS): read-only /usr; Bun: only the libraries bun and the launcher link
- * (cfg->bun_libs); both: inner[0] and files (NULL-terminated, at most FN_SANDBOX_MAX_FILES: the
- * bundle's directory, the Bun worker script, bun) read-only; no network, own pid/ipc/uts
- * namespaces, no capabilities, dies with its parent; when cfg->switch_user, inner[0] gets
- * "--user UID GID" first and becomes that user before anything else. The result borrows inner and
- * cfg. */
+ * (runtime FN_RUNTIME_QUICKJS): only the libraries the worker links (cfg->libs[0, nworker_libs));
+ * Bun: those and the ones bun links (cfg->libs[0, nlibs)); both: inner[0] and files
+ * (NULL-terminated, at most FN_SANDBOX_MAX_FILES: the bundle's directory, the Bun worker script,
+ * bun) read-only; no network, own pid/ipc/uts namespaces, no capabilities, dies with its parent;
+ * when cfg->switch_user, inner[0] gets "--user UID GID" first and becomes that user before
+ * anything else. The result borrows inner and cfg. */
 void fn_sandbox_command(const struct fn_config *cfg, int runtime, const char *const *files,
                         char *const *inner, struct fn_sandbox_argv *out);
 

@@ -14,22 +14,22 @@
  * unprivileged: bwrap makes a user namespace as before and the worker keeps bunbased's uid. A
  * root bunbased whose worker user cannot be found refuses functions (/health says why).
  *
- * Inside, the worker sees, read-only: for QuickJS /usr (with the /lib, /lib64, /bin links of a
- * merged-/usr system); for Bun only the libraries bun and its launcher link (ldd at start, each
- * bound at its real directory, with the /lib and /lib64 links so the loader finds them) — no
- * shell, no other program; its own executable and the bundle's directory (for Bun also bun and
- * worker.js); its own /proc (a new pid namespace: only itself); a minimal /dev (null, zero,
- * random, urandom, tty); nothing else — no /etc, no data directory, no /tmp, no home. No network
- * (a network namespace with only a down loopback). It dies with its parent (bwrap, which dies
- * with us). The inherited descriptors (the socket, the log) pass through; the environment is the
- * one bb_proc gives (the function's, nothing of ours).
+ * Inside, the worker sees, read-only: only the libraries it links (ldd at start, each bound at
+ * its real directory, with the /lib and /lib64 links of a merged-/usr system so the loader finds
+ * them; for Bun also those bun links) — no /usr wholesale, no /bin, no shell, no other program;
+ * its own executable and the bundle's directory (for Bun also bun and worker.js); its own /proc (a
+ * new pid namespace: only itself); a minimal /dev (null, zero, random, urandom, tty); nothing else
+ * — no /etc, no data directory, no /tmp, no home. No network (a network namespace with only a down
+ * loopback). It dies with its parent (bwrap, which dies with us). The inherited descriptors (the
+ * socket, the log) pass through; the environment is the one bb_proc gives (the function's, nothing
+ * of ours).
  *
  * Inside the worker (qjs_worker.c): rlimits (no core files, few descriptors, address space) and a
  * seccomp filter once the bundle is loaded, when built with libseccomp. Bun: the QuickJS worker
  * executable is its launcher (--exec-confined): the user switch, rlimits, then a seccomp filter
- * refusing process creation, ptrace, mount, keyctl, bpf and IP/packet/netlink sockets, then
- * execve(bun) (execve stays allowed — the launcher needs it once — but there is no other program
- * in the sandbox to run, and a new bun keeps the filter).
+ * refusing process creation, ptrace, mount, keyctl, bpf, IP/packet/netlink sockets, execveat
+ * and every execve but the launcher's own (the filter compares the filename pointer), then
+ * execve(bun).
  *
  * BUNBASE_FUNCTIONS_SANDBOX: auto (bwrap when the probe passes; otherwise functions are refused
  * with 503 sandbox_unavailable and /health says why), bwrap (the probe must pass or the service
@@ -102,20 +102,15 @@ static size_t prefix(const struct fn_config *cfg, int runtime, const char *exe,
         a[n++] = (char *)ns_user[0];
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         a[n++] = (char *)fixed[i];
-    if (runtime == FN_RUNTIME_BUN && cfg->nbun_libs) {
-        static const char *const links[] = {"--symlink", "usr/lib",   "/lib",
-                                            "--symlink", "usr/lib64", "/lib64"};
-        for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-            a[n++] = (char *)links[i];
-        for (size_t i = 0; i < cfg->nbun_libs; i++)
-            n = bind_path(out, n, cfg->bun_libs[i].src, cfg->bun_libs[i].dst);
-    } else {
-        static const char *const usr[] = {"--ro-bind", "/usr",      "/usr",      "--symlink",
-                                          "usr/lib",   "/lib",      "--symlink", "usr/lib64",
-                                          "/lib64",    "--symlink", "usr/bin",   "/bin"};
-        for (size_t i = 0; i < sizeof usr / sizeof usr[0]; i++)
-            a[n++] = (char *)usr[i];
-    }
+    /* the libraries, each at its real directory, with the /lib and /lib64 links of a merged-/usr
+     * system so the loader (its path is written in the executables) and its search find them */
+    static const char *const links[] = {"--symlink", "usr/lib",   "/lib",
+                                        "--symlink", "usr/lib64", "/lib64"};
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        a[n++] = (char *)links[i];
+    size_t nlibs = runtime == FN_RUNTIME_BUN ? cfg->nlibs : cfg->nworker_libs;
+    for (size_t i = 0; i < nlibs; i++)
+        n = bind_path(out, n, cfg->libs[i].src, cfg->libs[i].dst);
     n = bind_path(out, n, exe, exe);
     for (size_t i = 0; files && files[i] && i < FN_SANDBOX_MAX_FILES; i++)
         n = bind_path(out, n, files[i], files[i]);
@@ -142,7 +137,7 @@ void fn_sandbox_command(const struct fn_config *cfg, int runtime, const char *co
 }
 
 /* The libraries exe links, from ldd's lines ("libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (…)",
- * "/lib64/ld-linux-x86-64.so.2 (…)"), added to cfg->bun_libs once each: src the path ldd gave,
+ * "/lib64/ld-linux-x86-64.so.2 (…)"), appended to cfg->libs once each: src the path ldd gave,
  * dst the same name in its directory's real path (/lib/x86_64-linux-gnu →
  * /usr/lib/x86_64-linux-gnu: the loader, without /etc/ld.so.cache, searches there through the /lib
  * link). 0 or -1. */
@@ -171,11 +166,11 @@ static int add_libs(struct fn_config *cfg, const char *exe)
             snprintf(m.dst, sizeof m.dst, "%s%s", real, base) >= (int)sizeof m.dst)
             return -1;
         int seen = 0;
-        for (size_t i = 0; i < cfg->nbun_libs && !seen; i++)
-            seen = !strcmp(cfg->bun_libs[i].dst, m.dst);
+        for (size_t i = 0; i < cfg->nlibs && !seen; i++)
+            seen = !strcmp(cfg->libs[i].dst, m.dst);
         if (seen) continue;
-        if (cfg->nbun_libs == FN_MAX_LIBS) return -1;
-        cfg->bun_libs[cfg->nbun_libs++] = m;
+        if (cfg->nlibs == FN_MAX_LIBS) return -1;
+        cfg->libs[cfg->nlibs++] = m;
     }
     return 0;
 }
@@ -185,7 +180,7 @@ int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap)
     cfg->sandbox = 0;
     cfg->sandbox_refused = 0;
     cfg->switch_user = 0;
-    cfg->nbun_libs = 0;
+    cfg->nlibs = cfg->nworker_libs = 0;
     if (cfg->worker_missing) {
         cfg->sandbox_refused = 1;
         snprintf(cfg->sandbox_why, sizeof cfg->sandbox_why,
@@ -224,8 +219,13 @@ int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap)
         ;
     else if (access(cfg->bwrap_path, X_OK) != 0)
         why = "bubblewrap is not installed (scripts/setup.sh installs it)";
+    /* what the sandbox shows of the system: the libraries the worker links (all a QuickJS worker
+     * sees), then bun's (Bun's view adds them; without them bun cannot start, said below) */
+    else if (add_libs(cfg, cfg->worker_path) != 0)
+        why = "the QuickJS worker's libraries cannot be listed (ldd failed)";
     else {
         /* the worker itself, in the sandbox, as its user, on no file: it must start and answer */
+        cfg->nworker_libs = cfg->nlibs;
         cfg->sandbox = 1;
         char *inner[] = {cfg->worker_path, "--check", "/nonexistent.js", NULL};
         struct fn_sandbox_argv sa;
@@ -248,10 +248,8 @@ int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap)
     }
     if (!why) {
         cfg->sandbox = 1;
-        /* Bun's view: the libraries of bun and of its launcher only (else /usr, said below) */
-        if (access(cfg->bun_path, X_OK) == 0 &&
-            (add_libs(cfg, cfg->bun_path) != 0 || add_libs(cfg, cfg->worker_path) != 0))
-            cfg->nbun_libs = 0;
+        int bun_libs = access(cfg->bun_path, X_OK) == 0 && add_libs(cfg, cfg->bun_path) == 0;
+        if (!bun_libs) cfg->nlibs = cfg->nworker_libs;
         char uid[96] = "";
         if (cfg->switch_user)
             snprintf(uid, sizeof uid, "; as user %.40s (uid %u)", cfg->user.name,
@@ -259,9 +257,11 @@ int fn_sandbox_probe(struct fn_config *cfg, char *err, size_t errcap)
         else
             snprintf(uid, sizeof uid, "; as bunbased's user (uid %u)", (unsigned)geteuid());
         snprintf(cfg->sandbox_why, sizeof cfg->sandbox_why,
-                 "bwrap (namespaces: %smount, pid, ipc, uts, net; read-only %s, worker, bundle%s)",
+                 "bwrap (namespaces: %smount, pid, ipc, uts, net; read-only: the worker, its "
+                 "libraries and the bundle%s%s)",
                  cfg->switch_user ? "" : "user, ",
-                 cfg->nbun_libs ? "/usr for QuickJS, bun and its libraries for Bun" : "/usr", uid);
+                 bun_libs ? ", for Bun also bun and its libraries" : "; bun's libraries unknown",
+                 uid);
         return 0;
     }
     if (!strcmp(cfg->sandbox_mode, "bwrap")) {

@@ -1,7 +1,7 @@
 // The functions sandbox (src/functions/fn_sandbox.c, the worker's rlimits and seccomp filter)
 // against a real bunbased: a worker runs in its own network and pid namespaces and sees neither
-// /etc/shadow nor the data directory nor the host environment — only /usr, its executable and its
-// bundle; it runs as the unprivileged worker user (nobody) without capabilities; inside, the seccomp filter refuses open, socket, fork, execve and kill; a host without
+// /etc/shadow nor the data directory nor the host environment — only its executable, the libraries
+// it links (with the /lib and /lib64 links: no /bin, no shell, no other program) and its bundle; it runs as the unprivileged worker user (nobody) without capabilities; inside, the seccomp filter refuses open, socket, fork, execve and kill; a host without
 // bubblewrap refuses to run functions (503) unless BUNBASE_FUNCTIONS_SANDBOX=none, and /health
 // says which.
 
@@ -40,7 +40,7 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
   });
   after(async () => { if (srv) await srv.stop(); });
 
-  test('the worker sees only /usr, itself and its bundle; no network; no host environment', async () => {
+  test('the worker sees only itself, its libraries and its bundle; no network; no host environment', async () => {
     const h = (await httpRequest(`${G}/health`)).json().services.functions;
     assert.match(h.sandbox, /^bwrap/);
     assert.equal(h.runs_functions, true);
@@ -55,8 +55,23 @@ describe('functions sandbox (bubblewrap)', { skip: !HAVE_BWRAP && 'bubblewrap is
     assert.equal(fs.existsSync(`${root}/etc/passwd`), false, '/etc');
     assert.equal(fs.existsSync(`${root}${srv.dataDir}/functions/functions.db`), false, 'the data directory');
     assert.equal(fs.existsSync(`${root}${srv.dataDir}/postgres`), false);
-    // directories above the bundle exist only as the path to it
-    assert.deepEqual(fs.readdirSync(`${root}/`).sort(), ['bin', 'dev', 'lib', 'lib64', 'proc', 'usr', ...new Set([srv.dataDir, WORKER].map((x) => x.split('/')[1]))].sort());
+    // directories above the bundle exist only as the path to it; of /usr only the libraries the
+    // worker links (ldd), nothing else: no /bin, no shell, no other program
+    assert.deepEqual(fs.readdirSync(`${root}/`).sort(), [...new Set(['dev', 'lib', 'lib64', 'proc', 'usr', ...[srv.dataDir, WORKER].map((x) => x.split('/')[1])])].sort());
+    assert.equal(fs.existsSync(`${root}/bin/sh`), false, 'no shell');
+    assert.equal(fs.existsSync(`${root}/usr/bin`), WORKER.startsWith('/usr/bin/'), 'no /usr/bin');
+    assert.equal(fs.existsSync(`${root}/usr/share`), false);
+    const ldd = (await runCommand('/usr/bin/ldd', [WORKER])).stdout;
+    const libs = [...ldd.matchAll(/(?:=> )?(\/\S+) \(0x/g)].map((m) => path.basename(m[1])).sort();
+    const seenLibs = [];
+    const walkLibs = (d) => {
+      for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+        if (e.isDirectory()) walkLibs(path.join(d, e.name));
+        else seenLibs.push(e.name);
+      }
+    };
+    walkLibs(`${root}/usr`);
+    assert.deepEqual([...new Set(seenLibs)].sort(), [...new Set(libs)].sort(), 'of /usr only the libraries the worker links');
     assert.deepEqual(fs.readdirSync(`${root}${srv.dataDir}`), ['functions']);
     const bundle = fs.readdirSync(`${root}${srv.dataDir}/functions/${p.id}/sb/1`);
     assert.deepEqual(bundle, ['index.js'], 'only its bundle');
