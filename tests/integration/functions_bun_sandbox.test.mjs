@@ -1,7 +1,8 @@
 // Sandbox escapes attempted from the Bun runtime (the same set as QuickJS's in
 // functions_sandbox.test.mjs, from inside a deployed function): read /etc/shadow and the data
 // directory, connect to a port the test listens on at 127.0.0.1, spawn processes (Bun.spawn of sh,
-// of bun itself, node:child_process), read bunbased's environment, write outside the bundle —
+// of bun itself, node:child_process), replace the worker (process.execve of bun or of its
+// launcher), read bunbased's environment, write outside the bundle —
 // every attempt fails, and the function's JSON names each outcome. From the host: the worker runs
 // as the unprivileged worker user (BUNBASE_FUNCTIONS_WORKER_USER, nobody), under its seccomp
 // filter, and sees only bun, its libraries, its launcher and the bundle; nothing of the data
@@ -52,6 +53,10 @@ export default async function (req) {
   await attempt('Bun.spawn bun', () => { const p = Bun.spawnSync([process.execPath, '--version']); return p.stdout.toString() || ('exit ' + p.exitCode); });
   await attempt('child_process bun', () => cp.execFileSync(process.execPath, ['-e', 'console.log(1)']).toString());
   await attempt('child_process sh', () => cp.execSync('echo escaped').toString());
+  // replacing the worker itself: execve of bun, of its launcher (the only programs in the sandbox)
+  await attempt('process.execve bun', () => { process.execve(process.execPath, [process.execPath, '--version'], {}); return 'returned'; });
+  await attempt('process.execve launcher', () => { process.execve(${JSON.stringify(path.join(BUILD_DIR, 'bunbase-qjs-worker'))}, ['w', '--probe-confinement'], {}); return 'returned'; });
+  await attempt('child_process exec bun', () => new Promise((res, rej) => cp.exec(JSON.stringify(process.execPath) + ' --version', (e, so) => (e ? rej(e) : res(so)))));
   await attempt('host environment', () => {
     const all = JSON.stringify(process.env) + fs.readFileSync('/proc/self/environ', 'utf8');
     if (all.includes(${JSON.stringify(MARKER)})) return 'marker seen';
@@ -120,12 +125,16 @@ describe('functions: sandbox escapes from the bun runtime', {
     const { out, seen, own, uid, gid, root } = r.json();
     const attempts = ['read /etc/shadow', 'read /etc/passwd', 'read functions.db', 'read env.key',
       'Bun.connect 127.0.0.1', 'net.connect 127.0.0.1', 'Bun.listen 127.0.0.1', 'fetch 127.0.0.1', 'Bun.spawn sh', 'Bun.spawn bun',
-      'child_process bun', 'child_process sh', 'host environment', 'write /tmp', 'write /', 'write the bundle',
+      'child_process bun', 'child_process sh', 'process.execve bun', 'process.execve launcher', 'child_process exec bun', 'host environment', 'write /tmp', 'write /', 'write the bundle',
       'write the data directory'];
     assert.deepEqual(Object.keys(out).sort(), attempts.sort());
     for (const a of attempts) assert.match(out[a], /^refused: /, `${a}: ${out[a]}`);
     // spawning bun itself exists in the sandbox: only the seccomp filter stops it (EPERM)
     assert.match(out['Bun.spawn bun'], /EPERM|not permitted/i, out['Bun.spawn bun']);
+    // execve after start: only the launcher's own call was allowed (seccomp compares the filename
+    // pointer), so bun cannot replace itself with another program
+    assert.match(out['process.execve bun'], /EPERM|not permitted/i, out['process.execve bun']);
+    assert.match(out['process.execve launcher'], /EPERM|not permitted/i, out['process.execve launcher']);
     assert.equal(connections, 0, 'nothing reached the listener');
     assert.deepEqual(seen, { data: ['functions'], functions: [p.id, 'bun-worker.js'].sort() });
     assert.ok(own > 0, 'its own bundle is readable');
@@ -137,6 +146,17 @@ describe('functions: sandbox escapes from the bun runtime', {
       assert.equal(uid, 65534, 'nobody inside');
       assert.equal(gid, 65534);
     } else assert.notEqual(uid, 0);
+  });
+
+  test('after the attempts (execve among them) the same warm worker keeps answering', async () => {
+    const q = `?data=${encodeURIComponent(srv.dataDir)}&port=${port}`;
+    const before = bunPid(srv.dataDir, p.id, 'esc');
+    assert.ok(before, 'a warm bun worker');
+    const r = await httpRequest(`${G}/v1/functions/esc${q}`, { headers: { 'X-Bunbase-Client-Key': p.sk } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-bunbase-cold-start'], 'false');
+    assert.match(r.json().out['process.execve bun'], /^refused: /);
+    assert.equal(bunPid(srv.dataDir, p.id, 'esc'), before, 'the same process');
   });
 
   test('from the host: the worker process is the worker user, filtered; the data directory is closed to it', async () => {

@@ -1090,14 +1090,21 @@ static int confine(void)
  * never do — create a process (clone without CLONE_THREAD, fork, vfork: EPERM; clone3: ENOSYS, so
  * glibc falls back to clone for its threads and posix_spawn is refused), trace or read another
  * process, mount, change namespaces or root, the kernel keyring, bpf, perf, modules, and open an
- * IP, packet or netlink socket (AF_UNIX stays: Bun uses it internally). execve stays allowed (the
- * launcher needs it once; there is nothing else to run in the sandbox). 0, or -1. */
-static int confine_bun(void)
+ * IP, packet or netlink socket (AF_UNIX stays: Bun uses it internally). execve is allowed only
+ * for the launcher's own call, whose filename is the string at `path` (the filter compares the
+ * pointer argument with that address, in the launcher's memory); any other execve — Bun's
+ * process.execve, a shell's — gets EPERM, and execveat always does. After the launcher's execve
+ * the address means nothing in bun's fresh (randomized) address space, and no program but bun
+ * and the launcher exists in the sandbox anyway. 0, or -1. */
+static int confine_bun(const char *path)
 {
 #ifdef BB_HAVE_SECCOMP
     scmp_filter_ctx c = seccomp_init(SCMP_ACT_ALLOW);
     if (!c) return -1;
     int bad = 0;
+    bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execve), 1,
+                            SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)(uintptr_t)path));
+    bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(execveat), 0);
     bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
                             SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
     bad |= seccomp_rule_add(c, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
@@ -1124,6 +1131,7 @@ static int confine_bun(void)
     seccomp_release(c);
     return rc == 0 ? 0 : -1;
 #else
+    (void)path;
     return 0;
 #endif
 }
@@ -1158,7 +1166,7 @@ static int exec_confined(int argc, char **argv)
         fprintf(stderr, "usage: bunbase-qjs-worker --exec-confined AS_BYTES -- PROGRAM ARGS...\n");
         return 2;
     }
-    if (confine_bun() != 0) {
+    if (confine_bun(argv[4]) != 0) {
         fprintf(stderr, "bunbase-qjs-worker: cannot install the seccomp filter\n");
         return 1;
     }
