@@ -2,7 +2,8 @@
 // import each other, on QuickJS and on Bun; bunbase.json's entry; every unsafe tarball refused with
 // 400 and a clear message (absolute paths, "..", symbolic and hard links, devices, FIFOs, too many
 // entries, too many bytes unpacked — a gzip bomb —, not a tarball, no entry, an import leaving the
-// bundle). Tarballs are made with Python's tarfile (it writes the malicious entries tar refuses).
+// bundle); packages in the tarball's node_modules/ imported by bare name on both runtimes, a bare
+// name not shipped refused at deploy. Tarballs are made with Python's tarfile (it writes the malicious entries tar refuses).
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -87,6 +88,56 @@ describe('functions: tarball bundles', () => {
     r = await invoke('twobun');
     assert.equal(r.status, 200, r.text);
     assert.equal(r.text, 'hello from bundle');
+  });
+
+  // npm packages shipped in the tarball's node_modules/: bare imports resolve inside the bundle
+  // (QuickJS: the worker's resolver — package.json "module", else "main", else index.js, subpaths,
+  // a nested node_modules first; Bun: its own resolver, inside the sandbox)
+  const PKGS = [
+    ['index.js', { data: 'import a from "a";\nimport { b } from "@s/b";\nimport { c } from "c/sub.js";\n'
+      + 'export default () => new Response([a, b, c].join(" "));' }],
+    ['node_modules/a/package.json', { data: JSON.stringify({ name: 'a', type: 'module', module: 'lib/main' }) }],
+    ['node_modules/a/lib/main.js', { data: 'import { v } from "./v.js";\nimport d from "d";\nexport default "a" + v + d;' }],
+    ['node_modules/a/lib/v.js', { data: 'export const v = 1;' }],
+    ['node_modules/a/node_modules/d/package.json', { data: '{"name": "d", "main": "d.js"}' }],
+    ['node_modules/a/node_modules/d/d.js', { data: 'export default "+nested";' }],
+    ['node_modules/@s/b/index.js', { data: 'export const b = "scoped";' }],
+    ['node_modules/c/sub.js', { data: 'export const c = "subpath";' }],
+  ];
+  for (const runtime of ['quickjs', 'bun']) {
+    test(`packages in the tarball's node_modules/ are imported by bare name on ${runtime}`, { skip: runtime === 'bun' && !fs.existsSync(BUN) && 'bun is not installed' }, async () => {
+      const name = `pkgs-${runtime}`;
+      let r = await deploy(name, tarball(PKGS), { query: `?runtime=${runtime}` });
+      assert.equal(r.status, 201, r.text);
+      r = await invoke(name);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.text, 'a1+nested scoped subpath');
+      // a bare name that is not in node_modules/ (here, nor in the sandbox) fails at deploy
+      r = await deploy(`${name}-missing`, tarball([['index.js', { data: 'import x from "not-shipped";\nexport default () => new Response(x);' }],
+        ['node_modules/c/sub.js', { data: 'export const c = 1;' }]]), { query: `?runtime=${runtime}` });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json().code, 'invalid_bundle');
+      assert.match(r.json().error, runtime === 'quickjs' ? /import of "not-shipped": no package "not-shipped" in the bundle's node_modules\// : /not-shipped/);
+    });
+  }
+
+  test('bare imports never leave the bundle (QuickJS)', async () => {
+    const cases = [
+      [[['index.js', { data: 'import x from "c"; export default () => new Response(x);' }],
+        ['node_modules/c/package.json', { data: '{"main": "../../../../../../etc/passwd"}' }]], /"\.\.\/\.\.\/.*" in node_modules\/c leaves the bundle's directory/],
+      [[['index.js', { data: 'import x from "c/../../../x.js"; export default () => new Response(x);' }],
+        ['node_modules/c/index.js', { data: 'export default 1;' }]], /leaves the bundle's directory/],
+      [[['index.js', { data: 'import x from "c/nothere.js"; export default () => new Response(x);' }],
+        ['node_modules/c/index.js', { data: 'export default 1;' }]], /"nothere\.js" in node_modules\/c is missing/],
+      [[['index.js', { data: 'import fs from "node:fs"; export default () => new Response(fs);' }]], /import of "node:fs" is not supported/],
+      [[['index.js', { data: 'import x from "/etc/passwd"; export default () => new Response(x);' }]], /import of "\/etc\/passwd" is not supported/],
+    ];
+    for (const [entries, re] of cases) {
+      const r = await deploy('barebad', tarball(entries));
+      assert.equal(r.status, 400, `${re}: ${r.text}`);
+      assert.equal(r.json().code, 'invalid_bundle');
+      assert.match(r.json().error, re);
+    }
   });
 
   test('unsafe or bad tarballs are refused with 400 and a clear message', async () => {

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef BB_HAVE_SECCOMP
@@ -461,8 +462,9 @@ static char *read_file(const char *path, size_t max, size_t *len, char *err, siz
 
 /* Imports: "./x.js" and "../x.js" relative to the importing module, resolved inside the bundle's
  * directory (g_root) to a name "./<path from the root>"; a path leaving the root resolves to
- * "\x01<original>" and fails to load; a bare name ("lodash") is refused too. Modules are read when
- * the bundle loads, before the seccomp filter (a later import() fails: no open(2)). */
+ * "\x01<original>" and fails to load; a bare name ("pkg", "pkg/sub.js") resolves to a file of the
+ * bundle's node_modules/ (resolve_bare) or fails. Modules are read when the bundle loads, before
+ * the seccomp filter (a later import() fails: no open(2)). */
 static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque)
 {
     (void)opaque;
@@ -474,11 +476,8 @@ static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque
         return NULL;
     }
     if (strcmp(name, "__bundle__") != 0) {
-        if (strncmp(name, "./", 2) != 0) {
-            JS_ThrowReferenceError(ctx,
-                                   "import of \"%s\" is not supported: import the bundle's own "
-                                   "files (\"./lib.js\"), or bundle the function into one file",
-                                   name);
+        if (strncmp(name, "./", 2) != 0) { /* normalize_name gives only "./…" names */
+            JS_ThrowReferenceError(ctx, "import of \"%s\" is not supported", name);
             return NULL;
         }
         char path[4096], err[256];
@@ -498,30 +497,22 @@ static JSModuleDef *module_loader(JSContext *ctx, const char *name, void *opaque
     return m;
 }
 
-static char *normalize_name(JSContext *ctx, const char *base, const char *name, void *opaque)
+/* Appends rel ("x/y.js", "../z.js") to out, a name "./<dir>/" of n bytes (out[n] == '\0'), "."
+ * and ".." segments applied; 0, or -1 when the result would leave the root or not fit in cap. */
+static int join_rel(char *out, size_t n, size_t cap, const char *rel)
 {
-    (void)opaque;
-    if (strncmp(name, "./", 2) != 0 && strncmp(name, "../", 3) != 0) return js_strdup(ctx, name);
-    char out[2048] = "./";
-    size_t n = 2;
-    if (!strncmp(base, "./", 2)) { /* the importer's directory */
-        const char *slash = strrchr(base, '/');
-        size_t d = (size_t)(slash - base) + 1;
-        if (d > 2 && d < sizeof out) memcpy(out, base, d), n = d;
-    }
-    out[n] = '\0';
-    const char *p = name;
+    const char *p = rel;
     while (*p) {
         const char *e = strchr(p, '/');
         size_t cl = e ? (size_t)(e - p) : strlen(p);
         if (cl == 2 && p[0] == '.' && p[1] == '.') {
-            if (n <= 2) goto escape;
+            if (n <= 2) return -1;
             n--; /* drop "dir/" */
             while (n > 2 && out[n - 1] != '/')
                 n--;
             out[n] = '\0';
         } else if (cl && !(cl == 1 && p[0] == '.')) {
-            if (n + cl + 2 >= sizeof out) goto escape;
+            if (n + cl + 2 >= cap) return -1;
             memcpy(out + n, p, cl);
             n += cl;
             if (e) out[n++] = '/';
@@ -529,8 +520,144 @@ static char *normalize_name(JSContext *ctx, const char *base, const char *name, 
         }
         p = e ? e + 1 : p + cl;
     }
-    return js_strdup(ctx, out);
-escape:;
+    return 0;
+}
+
+/* The importer's directory as a name: "./" or "./<dir>/" (base "index.js" is the entry, at the
+ * root). Returns its length. */
+static size_t importer_dir(const char *base, char *out, size_t cap)
+{
+    size_t n = 2;
+    memcpy(out, "./", 3);
+    if (!strncmp(base, "./", 2)) {
+        const char *slash = strrchr(base, '/');
+        size_t d = (size_t)(slash - base) + 1;
+        if (d > 2 && d < cap) memcpy(out, base, d), n = d;
+    }
+    out[n] = '\0';
+    return n;
+}
+
+static int bundle_stat(const char *name, mode_t type)
+{
+    char path[4200];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/%s", g_root, name + 2) >= (int)sizeof path) return 0;
+    return stat(path, &st) == 0 && (st.st_mode & S_IFMT) == type;
+}
+
+/* name ("./node_modules/a/x") made a module file as Node finds one: itself, with ".js" or ".mjs",
+ * or its "/index.js". 0 (name completed in place), or -1. */
+static int find_module(char *name, size_t cap)
+{
+    static const char *const ext[] = {"", ".js", ".mjs", "/index.js"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof ext / sizeof ext[0]; i++) {
+        if (n + strlen(ext[i]) + 1 > cap) return -1;
+        memcpy(name + n, ext[i], strlen(ext[i]) + 1);
+        if (bundle_stat(name, S_IFREG)) return 0;
+    }
+    name[n] = '\0';
+    return -1;
+}
+
+/* A bare import ("a", "a/sub.js", "@scope/a"): the package's directory node_modules/<pkg> in the
+ * importer's directory or the nearest one above it inside the bundle (never above the root); then
+ * the subpath, or package.json's "module", else its "main", else index.js — each completed as
+ * find_module does, and never leaving the bundle. The name of the module ("./node_modules/…"), or
+ * NULL with a ReferenceError thrown. Only before the seccomp filter (it stats and reads files). */
+static char *resolve_bare(JSContext *ctx, const char *base, const char *name)
+{
+    const char *sub = strchr(name, '/');
+    if (name[0] == '@' && sub) sub = strchr(sub + 1, '/');
+    size_t pl = sub ? (size_t)(sub - name) : strlen(name);
+    int ok = pl > 0 && pl < 256 && name[0] != '.' && !memchr(name, '\\', pl) &&
+             !memchr(name, ':', pl) && (name[0] != '@' || memchr(name, '/', pl));
+    for (const char *s = name; ok && s < name + pl; s++) /* no empty or dot segment */
+        ok = !(*s == '/' && (s[1] == '/' || s[1] == '.'));
+    if (!ok) {
+        JS_ThrowReferenceError(ctx,
+                               "import of \"%s\" is not supported: import the bundle's own files "
+                               "(\"./lib.js\") or packages in its node_modules/, or bundle the "
+                               "function into one file",
+                               name);
+        return NULL;
+    }
+    char dir[2048], out[2048];
+    size_t dn = importer_dir(base, dir, sizeof dir);
+    for (;;) { /* the importer's directory, then each one above it, up to the root */
+        int n = snprintf(out, sizeof out, "%snode_modules/%.*s/", dir, (int)pl, name);
+        if (n > 0 && (size_t)n < sizeof out && bundle_stat(out, S_IFDIR)) break;
+        if (dn <= 2) {
+            JS_ThrowReferenceError(ctx,
+                                   "import of \"%s\": no package \"%.*s\" in the bundle's "
+                                   "node_modules/ (add it to the tarball, or bundle the function "
+                                   "into one file)",
+                                   name, (int)pl, name);
+            return NULL;
+        }
+        dn--; /* drop "dir/" */
+        while (dn > 2 && dir[dn - 1] != '/')
+            dn--;
+        dir[dn] = '\0';
+    }
+    size_t on = strlen(out);
+    const char *why = "is missing";
+    char entry[1024] = "";
+    if (sub && sub[1])
+        snprintf(entry, sizeof entry, "%s", sub + 1);
+    else { /* package.json: "module", else "main" */
+        char pj[4200], err[256];
+        size_t len = 0;
+        snprintf(pj, sizeof pj, "%s/%spackage.json", g_root, out + 2);
+        char *text =
+            bundle_stat(out, S_IFDIR) ? read_file(pj, 1u << 20, &len, err, sizeof err) : NULL;
+        if (text) {
+            JSValue j = JS_ParseJSON(ctx, text, len, "package.json");
+            free(text);
+            if (JS_IsException(j)) {
+                JS_FreeValue(ctx, JS_GetException(ctx));
+                JS_ThrowReferenceError(ctx, "import of \"%s\": %spackage.json is not valid JSON",
+                                       name, out + 2);
+                return NULL;
+            }
+            static const char *const fields[] = {"module", "main"};
+            for (size_t i = 0; i < 2 && !entry[0]; i++) {
+                JSValue v = JS_GetPropertyStr(ctx, j, fields[i]);
+                const char *s = JS_IsString(v) ? JS_ToCString(ctx, v) : NULL;
+                if (s) snprintf(entry, sizeof entry, "%s", s), JS_FreeCString(ctx, s);
+                JS_FreeValue(ctx, v);
+            }
+            JS_FreeValue(ctx, j);
+        }
+        if (!entry[0]) snprintf(entry, sizeof entry, "index.js");
+    }
+    if (entry[0] == '/' || join_rel(out, on, sizeof out, entry) != 0)
+        why = "leaves the bundle's directory";
+    else if (find_module(out, sizeof out) == 0)
+        return js_strdup(ctx, out);
+    JS_ThrowReferenceError(ctx, "import of \"%s\": \"%s\" in node_modules/%.*s %s", name, entry,
+                           (int)pl, name, why);
+    return NULL;
+}
+
+static char *normalize_name(JSContext *ctx, const char *base, const char *name, void *opaque)
+{
+    (void)opaque;
+    if (!strcmp(name, "__bundle__")) return js_strdup(ctx, name);
+    if (strncmp(name, "./", 2) != 0 && strncmp(name, "../", 3) != 0) {
+        if (name[0] == '/') {
+            JS_ThrowReferenceError(ctx,
+                                   "import of \"%s\" is not supported: import the bundle's "
+                                   "own files (\"./lib.js\")",
+                                   name);
+            return NULL;
+        }
+        return resolve_bare(ctx, base, name);
+    }
+    char out[2048];
+    size_t n = importer_dir(base, out, sizeof out);
+    if (join_rel(out, n, sizeof out, name) == 0) return js_strdup(ctx, out);
     char bad[600];
     snprintf(bad, sizeof bad, "\x01%.500s", name);
     return js_strdup(ctx, bad);
