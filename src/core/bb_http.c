@@ -1679,9 +1679,9 @@ static const char *known_method(const char *m)
     return NULL;
 }
 
-int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
-                           const char *internal_token, const struct bb_http_local_request *in,
-                           struct bb_http_response **out)
+static int dispatch_local(struct bb_router *router, size_t max_body_bytes,
+                          const char *internal_token, const struct bb_http_local_request *in,
+                          int on_loop, struct bb_http_response **out)
 {
     *out = NULL;
     struct bb_http_response *res = calloc(1, sizeof *res);
@@ -1757,7 +1757,15 @@ int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
                                    "streaming routes are only available over HTTP");
         goto done;
     }
+    if (on_loop) {
+        if (!(r->route->flags & BB_ROUTE_LOOP_FIRST)) {
+            bb_http_defer(res);
+            goto done;
+        }
+        r->on_loop = 1;
+    }
     r->route->handler(r, res);
+    if (res->deferred) goto done;
     if (res->sse) { /* a handler that streamed anyway: end it, answer an error */
         bb_sse_detach_(res->sse);
         res->sse = NULL;
@@ -1774,6 +1782,21 @@ nomem:
     request_free(r);
     response_free(res);
     return BB_ENOMEM;
+}
+
+int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
+                           const char *internal_token, const struct bb_http_local_request *in,
+                           struct bb_http_response **out)
+{
+    return dispatch_local(router, max_body_bytes, internal_token, in, 0, out);
+}
+
+int bb_http_dispatch_local_on_loop(struct bb_router *router, size_t max_body_bytes,
+                                   const char *internal_token,
+                                   const struct bb_http_local_request *in,
+                                   struct bb_http_response **out)
+{
+    return dispatch_local(router, max_body_bytes, internal_token, in, 1, out);
 }
 
 int bb_http_redispatch(struct bb_http_request *req, struct bb_http_response *res,

@@ -178,7 +178,8 @@ void bb_http_server_free(struct bb_http_server *s);
  * with internal_token, then the router's resolvers) and body limit as the server, for transports
  * that are not HTTP (the internal RPC): `headers` (nheaders name/value pairs, borrowed) carry
  * Authorization and X-Bunbase-Identity exactly as over HTTP, so both paths cannot diverge. Blocking:
- * the handler runs in the calling thread, so call it from a worker thread. Stream routes are
+ * the handler runs in the calling thread, so call it from a worker thread (on the loop thread:
+ * bb_http_dispatch_local_on_loop below). Stream routes are
  * refused with 400. Always fills *out with a response (an error answer when the request is
  * refused); free it with bb_http_response_free. Returns 0, or BB_ENOMEM (then *out is NULL). */
 struct bb_http_local_request {
@@ -192,6 +193,16 @@ struct bb_http_local_request {
 int bb_http_dispatch_local(struct bb_router *router, size_t max_body_bytes,
                            const char *internal_token, const struct bb_http_local_request *in,
                            struct bb_http_response **out);
+/* The same from a BB_ROUTE_LOOP_FIRST handler running on the loop thread (req->on_loop), for a
+ * front that hands its request to another router (the gateway): the target's handler runs only
+ * when its route is BB_ROUTE_LOOP_FIRST too, with on_loop set; when it is not, or when the handler
+ * calls bb_http_defer, *out comes back with deferred set and nothing else, and the caller defers
+ * in turn (the whole request then runs again on the pool, which calls bb_http_dispatch_local).
+ * Answers decided before any handler (404, 405, 401/403, 413) are given as on the pool. */
+int bb_http_dispatch_local_on_loop(struct bb_router *router, size_t max_body_bytes,
+                                   const char *internal_token,
+                                   const struct bb_http_local_request *in,
+                                   struct bb_http_response **out);
 void bb_http_response_free(struct bb_http_response *res);
 
 /* Resolves the identity a request carrying only these headers would get on router (the internal

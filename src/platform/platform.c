@@ -373,6 +373,11 @@ static int platform_start(struct bb_runtime *rt, void **state, char *err, size_t
     if (rc == 0) rc = bb_rl_new(p->cfg.rate_max_entries, &p->rl);
     if (rc == 0) rc = plat_cache_new(rt, p->cfg.sync_ms, &p->cache, err, errcap);
     if (rc == 0) rc = plat_streams_new(p, &p->streams);
+    if (rc == 0)
+        p->gw_loop = bb_metrics_counter(rt->metrics, "bunbase_platform_gateway_loop_total",
+                                        "gateway requests answered on the HTTP loop thread "
+                                        "(the rest run on the worker pool)",
+                                        NULL);
     if (rc == 0) {
         for (size_t i = 0; i < plat_nroutes; i++) {
             const struct plat_route *r = &plat_routes[i];

@@ -38,6 +38,7 @@
 #include "bb_http.h"
 #include "bb_httpc.h"
 #include "bb_log.h"
+#include "bb_metrics.h"
 #include "bb_pg.h"
 #include "bb_service.h"
 #include "bb_sse.h"
@@ -108,20 +109,33 @@ static void pass_header(const struct bb_http_request *req, const char *name,
     if (v) h[(*n)++] = (struct bb_http_header){(char *)name, (char *)v};
 }
 
+static void cors_answer(struct bb_http_request *req, struct bb_http_response *res);
+
 /* relay_all: every downstream header line as it came (repeated ones too: a function's
- * Set-Cookie lines); else one value per name. */
-static void forward_local(struct platform *p, struct bb_router *router, struct bb_http_request *req,
-                          struct bb_http_response *res, const char *url,
-                          const struct bb_http_header *hdrs, size_t nh, int relay_all)
+ * Set-Cookie lines); else one value per name. cors: the key-based form's CORS headers go first
+ * (cors_answer). On the loop thread (req->on_loop) only a loop-first target route runs, on the
+ * loop too; 1 when it did not answer there: res is untouched and the caller defers. Else 0. */
+static int forward_local(struct platform *p, struct bb_router *router, struct bb_http_request *req,
+                         struct bb_http_response *res, const char *url,
+                         const struct bb_http_header *hdrs, size_t nh, int relay_all, int cors)
 {
     struct bb_http_local_request lr = {req->method, url, hdrs, nh, req->body, req->body_len};
     struct bb_http_response *out = NULL;
-    if (bb_http_dispatch_local(router, p->rt->cfg->http_max_body_bytes, p->rt->internal_token, &lr,
-                               &out) != 0 ||
+    if ((req->on_loop ? bb_http_dispatch_local_on_loop
+                      : bb_http_dispatch_local)(router, p->rt->cfg->http_max_body_bytes,
+                                                p->rt->internal_token, &lr, &out) != 0 ||
         !out) {
+        if (req->on_loop) return 1; /* the pool answers what it can */
+        if (cors) cors_answer(req, res);
         bb_http_reply_error(res, BB_ENOMEM, NULL);
-        return;
+        return 0;
     }
+    if (out->deferred) {
+        bb_http_response_free(out);
+        return 1;
+    }
+    if (req->on_loop) bb_counter_inc(p->gw_loop);
+    if (cors) cors_answer(req, res);
     const char *ctype = NULL;
     for (size_t i = 0; i < out->nheaders; i++) {
         if (!strcasecmp(out->headers[i].name, "Content-Type"))
@@ -133,6 +147,7 @@ static void forward_local(struct platform *p, struct bb_router *router, struct b
     bb_http_reply(res, out->status, ctype, out->body, out->body_len);
     out->body = NULL, out->body_len = 0;
     bb_http_response_free(out);
+    return 0;
 }
 
 static void forward_remote(struct bb_http_request *req, struct bb_http_response *res,
@@ -208,9 +223,12 @@ static struct bb_router *locate(struct platform *p, enum gw_svc svc, char *addr,
     return bb_host_locate(p->rt->host, svc_names[svc], addr, cap, remote);
 }
 
-/* Sends req to service at url (path + query) as identity (NULL: the internal service itself). */
+/* Sends req to service at url (path + query) as identity (NULL: the internal service itself);
+ * cors: with the key-based form's CORS headers. On the loop thread (req->on_loop, a loop-first
+ * gateway route) it answers only when the service runs in this process and its route answered on
+ * the loop too; else it defers (bb_http_defer), untouched, and runs again on the pool. */
 static void forward(struct bb_http_request *req, struct bb_http_response *res, enum gw_svc svc,
-                    const char *url, const char *identity)
+                    const char *url, const char *identity, int cors)
 {
     struct platform *p = req->ctx;
     struct bb_http_header hdrs[8];
@@ -231,9 +249,16 @@ static void forward(struct bb_http_request *req, struct bb_http_response *res, e
     char addr[256];
     const char *remote;
     struct bb_router *router = locate(p, svc, addr, sizeof addr, &remote);
-    if (router)
-        forward_local(p, router, req, res, url, hdrs, nh, 0);
-    else if (remote)
+    if (router) {
+        if (forward_local(p, router, req, res, url, hdrs, nh, 0, cors)) bb_http_defer(res);
+        return;
+    }
+    if (req->on_loop) { /* a remote call blocks */
+        bb_http_defer(res);
+        return;
+    }
+    if (cors) cors_answer(req, res);
+    if (remote)
         forward_remote(req, res, remote, url, hdrs, nh, 0);
     else {
         char knob[128], msg[300];
@@ -276,8 +301,6 @@ void plat_gw_drop_project(struct platform *p, const char *pid, const char *reque
     *kv = drop_outcome(call_admin(p, GW_BUNDER, "DELETE", url, request_id));
 }
 
-static void cors_answer(struct bb_http_request *req, struct bb_http_response *res);
-
 /* X-Bunbase-Identity for the caller (a new string, caller frees; NULL when out of memory):
  * "anonymous" for a pk_, {"uid","claims"} for an end user signed in with tenant-auth, "admin"
  * for sk_ and developers. */
@@ -317,20 +340,31 @@ static void forward_as_caller(struct bb_http_request *req, struct bb_http_respon
 {
     char *who = identity_for(req);
     if (!who) {
-        bb_http_reply_error(res, BB_ENOMEM, NULL);
+        if (req->on_loop) bb_http_defer(res);
+        else bb_http_reply_error(res, BB_ENOMEM, NULL);
         return;
     }
-    cors_answer(req, res);
-    forward(req, res, svc, url, who);
+    forward(req, res, svc, url, who, 1);
     free(who);
 }
 
-/* /v1/projects/{projectId}/database/<rest> and /v1/database/<rest> */
+static int cors_ready(struct bb_http_request *req);
+
+/* /v1/projects/{projectId}/database/<rest> and /v1/database/<rest>. The document GETs are
+ * loop-first routes (PLAT_GW_DB_LOOP): on the loop thread the identity is already resolved and
+ * authorized (the dispatcher did it from the cached view, as for every request), and the request
+ * goes on only when nothing on the way can block — the CORS view is loaded, bundoc-server runs in
+ * this process and answers on the loop (its open project, cached pages, no read rule); else the
+ * whole request defers to the pool, which forwards it as before. */
 void plat_h_gw_database(struct bb_http_request *req, struct bb_http_response *res)
 {
     const char *pid;
     size_t plen;
     int console;
+    if (req->on_loop && !cors_ready(req)) {
+        bb_http_defer(res);
+        return;
+    }
     if (caller_project(req, res, &pid, &plen, &console)) return;
     const char *rest = skip_segments(req->path, console ? 4 : 2);
     char url[GW_URL_MAX];
@@ -357,8 +391,7 @@ void plat_h_gw_kv(struct bb_http_request *req, struct bb_http_response *res)
         plat_reply_err(res, 414, "uri_too_long", "request target too long");
         return;
     }
-    cors_answer(req, res);
-    forward(req, res, GW_BUNDER, url, NULL);
+    forward(req, res, GW_BUNDER, url, NULL, 1);
 }
 
 /* /v1/auth/project/<rest> (pk_ or an end user's token; the project is theirs) and
@@ -442,7 +475,7 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
     const char *remote;
     struct bb_router *router = locate(p, GW_FUNCTIONS, addr, sizeof addr, &remote);
     if (router)
-        forward_local(p, router, req, res, url, hdrs, nh, 1);
+        forward_local(p, router, req, res, url, hdrs, nh, 1, 0);
     else if (remote)
         forward_remote(req, res, remote, url, hdrs, nh, 1);
     else
@@ -824,6 +857,20 @@ void plat_h_gw_subscribe(struct bb_http_request *req, struct bb_http_response *r
 static pthread_mutex_t cors_mu = PTHREAD_MUTEX_INITIALIZER;
 static json_t *cors_map; /* project id → array of origins */
 static uint64_t cors_version = UINT64_MAX;
+
+/* 1 when cors_answer would not block for req: no Origin, no project, or the view is loaded at
+ * the platform's current version. Any thread. */
+static int cors_ready(struct bb_http_request *req)
+{
+    struct platform *p = req->ctx;
+    const char *origin = bb_http_header(req, "Origin");
+    if (!origin || !*origin || req->identity.project_id[0] == '\0') return 1;
+    uint64_t v = plat_cache_version(p->cache);
+    pthread_mutex_lock(&cors_mu);
+    int fresh = cors_map && cors_version == v;
+    pthread_mutex_unlock(&cors_mu);
+    return fresh;
+}
 
 /* Reloads the view when the platform's version moved. Worker thread (blocks on PostgreSQL). */
 static void cors_refresh(struct platform *p)

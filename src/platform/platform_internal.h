@@ -174,6 +174,7 @@ struct platform {
     size_t nbuilt;
     const struct bb_route *built_debug;
     size_t nbuilt_debug;
+    struct bb_counter *gw_loop; /* gateway requests answered on the HTTP loop thread */
 };
 
 /* The dashboard (platform_web.c): its files as the router's fallback route. */
@@ -283,6 +284,10 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
 /* clang-format off */
 #define PLAT_GW_DB(M, PATH, ACT, PFX, AUTH)                                                        \
     {M, PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL, 0, RES_DATABASE, ACT}
+/* tried on the loop thread first (plat_h_gw_database): bundoc-server's document GET is */
+#define PLAT_GW_DB_LOOP(M, PATH, ACT, PFX, AUTH)                                                   \
+    {M,   PFX "/database" PATH, plat_h_gw_database, AUTH, BB_ROUTE_POOL | BB_ROUTE_LOOP_FIRST,     \
+     0,   RES_DATABASE,         ACT}
 #define PLAT_GW_ROUTES(PFX, AUTH)                                                                  \
     PLAT_GW_DB("GET", "/collections", ACT_READ, PFX, AUTH),                                        \
     PLAT_GW_DB("POST", "/collections", ACT_ADMIN, PFX, AUTH),                                      \
@@ -295,14 +300,14 @@ void plat_h_gw_functions(struct bb_http_request *req, struct bb_http_response *r
     PLAT_GW_DB("DELETE", "/collections/{collection}/indexes/{name}", ACT_ADMIN, PFX, AUTH),        \
     PLAT_GW_DB("GET", "/collections/{collection}/documents", ACT_READ, PFX, AUTH),                 \
     PLAT_GW_DB("POST", "/collections/{collection}/documents", ACT_WRITE, PFX, AUTH),               \
-    PLAT_GW_DB("GET", "/collections/{collection}/documents/{id}", ACT_READ, PFX, AUTH),            \
+    PLAT_GW_DB_LOOP("GET", "/collections/{collection}/documents/{id}", ACT_READ, PFX, AUTH),       \
     PLAT_GW_DB("PUT", "/collections/{collection}/documents/{id}", ACT_WRITE, PFX, AUTH),           \
     PLAT_GW_DB("PATCH", "/collections/{collection}/documents/{id}", ACT_WRITE, PFX, AUTH),         \
     PLAT_GW_DB("DELETE", "/collections/{collection}/documents/{id}", ACT_WRITE, PFX, AUTH),        \
     PLAT_GW_DB("POST", "/documents/query", ACT_READ, PFX, AUTH),                                   \
     PLAT_GW_DB("GET", "/documents/{collection}", ACT_READ, PFX, AUTH),                             \
     PLAT_GW_DB("POST", "/documents/{collection}", ACT_WRITE, PFX, AUTH),                           \
-    PLAT_GW_DB("GET", "/documents/{collection}/{id}", ACT_READ, PFX, AUTH),                        \
+    PLAT_GW_DB_LOOP("GET", "/documents/{collection}/{id}", ACT_READ, PFX, AUTH),                   \
     PLAT_GW_DB("PUT", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                       \
     PLAT_GW_DB("PATCH", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                     \
     PLAT_GW_DB("DELETE", "/documents/{collection}/{id}", ACT_WRITE, PFX, AUTH),                    \
