@@ -139,3 +139,12 @@ wrk_stats() {
   non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $5}' <<<"$out")
   echo "$rps $p50 $p99 $(( ${errs:-0} + ${non2xx:-0} ))"
 }
+
+# median_rows: the median of each column over "req/s p50_ms p99_ms errors" lines on stdin (one per
+# round; errors summed), as one such line.
+median_rows() {
+  python3 -c 'import sys,statistics as st
+rows=[l.split() for l in sys.stdin if l.strip()]
+cols=list(zip(*rows))
+print(" ".join([f"{st.median(map(float,c)):.2f}" if i < 3 else str(sum(int(float(x)) for x in c)) for i, c in enumerate(cols)]))'
+}
