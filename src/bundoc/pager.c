@@ -724,8 +724,13 @@ int pager_write_frame(struct pager *p, uint32_t pgno, const uint8_t *frame)
     /* new bytes under the mapping: verified again when next loaded (a failed write too) */
     if (p->verified && (size_t)pgno < p->map_len / BDOC_PAGE_SIZE)
         atomic_fetch_and(&p->verified[pgno / 64], ~((uint64_t)1 << (pgno % 64)));
-    if (rc == 0 && (uint64_t)pgno + 1 > atomic_load(&p->file_pages))
-        atomic_store(&p->file_pages, (uint64_t)pgno + 1);
+    if (rc == 0 && (uint64_t)pgno + 1 > atomic_load(&p->file_pages)) {
+        /* the file's real size, not the write's promise (a VFS that drops writes, as the fault
+         * VFS does after a simulated power loss, must not make the mapping read past EOF) */
+        uint64_t size = 0;
+        if (p->vfs->size(p->file, &size) == 0 && size / BDOC_PAGE_SIZE > atomic_load(&p->file_pages))
+            atomic_store(&p->file_pages, size / BDOC_PAGE_SIZE);
+    }
     return rc;
 }
 
