@@ -153,6 +153,21 @@ static void allow_add(char *allow, size_t cap, const char *method)
     snprintf(allow + used, cap - used, "%s%s", used ? ", " : "", method);
 }
 
+/* 1 when e's pattern matches the path's segments. */
+static int entry_matches(const struct entry *e, const struct seg *segs, int ns)
+{
+    if (e->nsegs != (size_t)ns) return 0;
+    for (size_t k = 0; k < e->nsegs; k++) {
+        if (e->segs[k].is_param) {
+            if (segs[k].len == 0) return 0;
+            continue;
+        }
+        if (e->segs[k].len != segs[k].len || memcmp(e->segs[k].s, segs[k].s, segs[k].len))
+            return 0;
+    }
+    return 1;
+}
+
 int bb_router_match(const struct bb_router *r, const char *method, const char *path, size_t len,
                     struct bb_route_match *m)
 {
@@ -169,24 +184,16 @@ int bb_router_match(const struct bb_router *r, const char *method, const char *p
     int path_known = 0;
     for (size_t i = 0; i < r->n; i++) {
         const struct entry *e = &r->entries[i];
-        if (e->nsegs != (size_t)ns) continue;
-        size_t k;
-        for (k = 0; k < e->nsegs; k++) {
-            if (e->segs[k].is_param) {
-                if (segs[k].len == 0) break;
-                continue;
-            }
-            if (e->segs[k].len != segs[k].len || memcmp(e->segs[k].s, segs[k].s, segs[k].len))
-                break;
-        }
-        if (k != e->nsegs) continue;
+        if (!entry_matches(e, segs, ns)) continue;
         path_known = 1;
-        if (!method_matches(e->route->method, method)) {
-            allow_add(m->allow, sizeof m->allow, e->route->method);
-            continue;
-        }
-        if (!best || e->nliterals > best->nliterals) best = e;
+        if (method_matches(e->route->method, method) && (!best || e->nliterals > best->nliterals))
+            best = e;
     }
+    /* Allow (only meaningful with BB_EMETHOD): built in a second pass, off the matched path */
+    if (!best && path_known)
+        for (size_t i = 0; i < r->n; i++)
+            if (entry_matches(&r->entries[i], segs, ns))
+                allow_add(m->allow, sizeof m->allow, r->entries[i].route->method);
     if (!best && !path_known && r->fallback && method_matches(r->fallback->method, method)) {
         m->route = r->fallback; /* no parameters; the handler reads the path */
         m->ctx = r->fallback_ctx;
@@ -203,6 +210,5 @@ int bb_router_match(const struct bb_router *r, const char *method, const char *p
         p->value = segs[k].s;
         p->value_len = segs[k].len;
     }
-    m->allow[0] = '\0'; /* Allow is only meaningful with BB_EMETHOD */
     return 0;
 }
