@@ -8,7 +8,7 @@
 # rounds, default 3: direct/gateway, then gateway/direct, ... so both sides see the same noise;
 # each row's median req/s, p50 and p99 reported, every round printed), BENCH_LOGIN_DURATION
 # (default 5s), BENCH_LOGIN_CONNECTIONS (default 4), BENCH_PERF (a file: after the rounds, one
-# more gateway run under `perf record -g` of bunbased, written there).
+# more gateway run under `perf record --call-graph dwarf` of bunbased, written there).
 # Also prints which thread answered the gateway's GETs (bunbase_platform_gateway_loop_total: the
 # HTTP loop thread, else the worker pool).
 # Prints req/s, p50, p99 per row and `ratio: X` = the worse of gateway/direct req/s and
@@ -99,7 +99,7 @@ loop1=$(loop_answers)
 ROWS+=("GET-doc-direct $(median_rows <<<"$GD")" "GET-doc-gateway $(median_rows <<<"$GG")")
 ROWS+=("login $(wrk_once login "$BB_URL/v1/auth/login" "$TMP/login.lua" "$LOGIN_CONNS" "$LOGIN_DURATION")")
 if [ -n "$PERF_OUT" ]; then
-  perf record -g -o "$PERF_OUT" -p "$BB_PID" -- sleep 5 >/dev/null 2>&1 &
+  perf record -F 999 --call-graph dwarf,16384 -o "$PERF_OUT" -p "$BB_PID" -- sleep 5 >/dev/null 2>&1 &
   PERF_PID=$!
   wrk -t1 -c"$CONNS" -d5s -s "$TMP/gw.lua" "$GW" >/dev/null 2>&1
   wait "$PERF_PID" || echo "bench/platform: perf record failed" >&2
