@@ -864,6 +864,58 @@ static void test_dispatch_local(void **state)
     bb_router_free(r);
 }
 
+/* bb_http_dispatch_local_on_loop (the gateway's loop-first GETs): only a loop-first target runs,
+ * with on_loop set; a target that defers, or is not loop-first, comes back deferred and empty;
+ * answers decided before the handler are given as on the pool. */
+static void h_loop_try(struct bb_http_request *req, struct bb_http_response *res)
+{
+    char buf[8];
+    if (req->on_loop && bb_http_query(req, "defer", buf, sizeof buf)) {
+        bb_http_defer(res);
+        return;
+    }
+    bb_http_reply_copy(res, 200, "text/plain", req->on_loop ? "loop" : "pool", 4);
+}
+
+static void test_dispatch_local_on_loop(void **state)
+{
+    (void)state;
+    static const struct bb_route lr_routes[] = {
+        {"GET", "/first", h_loop_try, BB_AUTH_INTERNAL, BB_ROUTE_POOL | BB_ROUTE_LOOP_FIRST, 0,
+         NULL},
+        {"GET", "/pool", h_loop_try, BB_AUTH_INTERNAL, BB_ROUTE_POOL, 0, NULL},
+    };
+    struct bb_router *r;
+    bb_router_new(&r);
+    bb_router_add(r, lr_routes, 2, NULL);
+    struct bb_http_header h[1] = {{"Authorization", "Bearer s3cret-token"}};
+    static const char *const urls[] = {"/first", "/first?defer=1", "/pool", "/nope"};
+    static const int loop_status[] = {200, 0, 0, 404}, loop_deferred[] = {0, 1, 1, 0};
+    for (size_t i = 0; i < 4; i++) {
+        struct bb_http_local_request lr = {"GET", urls[i], h, 1, NULL, 0};
+        struct bb_http_response *res = NULL;
+        assert_int_equal(bb_http_dispatch_local_on_loop(r, 1000, "s3cret-token", &lr, &res), 0);
+        assert_int_equal(res->deferred, loop_deferred[i]);
+        assert_int_equal(res->status, loop_status[i]);
+        if (i == 0) assert_memory_equal(res->body, "loop", 4);
+        if (loop_deferred[i]) assert_int_equal(res->nheaders, 0);
+        bb_http_response_free(res);
+        /* the pool's call runs every handler with on_loop 0 */
+        assert_int_equal(bb_http_dispatch_local(r, 1000, "s3cret-token", &lr, &res), 0);
+        assert_int_equal(res->deferred, 0);
+        assert_int_equal(res->status, i == 3 ? 404 : 200);
+        if (i < 3) assert_memory_equal(res->body, "pool", 4);
+        bb_http_response_free(res);
+    }
+    struct bb_http_local_request bad = {"GET", "/first", NULL, 0, NULL, 0}; /* no token: 401 */
+    struct bb_http_response *res = NULL;
+    assert_int_equal(bb_http_dispatch_local_on_loop(r, 1000, "s3cret-token", &bad, &res), 0);
+    assert_int_equal(res->status, 401);
+    assert_int_equal(res->deferred, 0);
+    bb_http_response_free(res);
+    bb_router_free(r);
+}
+
 /* bb_http_redispatch: a front route hands its request to a route of another router (the
  * gateway's subscriptions). ?to= is the new target, ?as= the identity given. */
 static struct bb_router *redispatch_back;
@@ -1358,6 +1410,7 @@ int main(void)
         cmocka_unit_test(test_metrics_recorded),
         cmocka_unit_test(test_pipelining_backpressure),
         cmocka_unit_test(test_dispatch_local),
+        cmocka_unit_test(test_dispatch_local_on_loop),
         cmocka_unit_test(test_redispatch),
         cmocka_unit_test(test_parse_for_test),
         cmocka_unit_test(test_identity_over_http),
