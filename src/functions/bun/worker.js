@@ -40,13 +40,17 @@ function send(type, parts) { // 0, or -1 when over the frame limit
   return 0;
 }
 
+// The socket is read as a stream on Bun's own event loop (Bun.file(fd).stream()): fs.read went
+// through Bun's thread pool and zero-filled a 64 KiB buffer per read — half of a warm invocation.
 let rbuf = Buffer.alloc(0);
+let reader = null;
 async function readExact(n) {
+  if (!reader) reader = Bun.file(FD).stream().getReader();
   while (rbuf.length < n) {
-    const b = Buffer.alloc(Math.max(65536, n - rbuf.length));
-    const k = await new Promise((res, rej) => fs.read(FD, b, 0, b.length, null, (e, got) => (e ? rej(e) : res(got))));
-    if (k === 0) process.exit(0); // the service let us go
-    rbuf = Buffer.concat([rbuf, b.subarray(0, k)]);
+    const { value, done } = await reader.read();
+    if (done) process.exit(0); // the service let us go
+    const b = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    rbuf = rbuf.length ? Buffer.concat([rbuf, b]) : b;
   }
   const out = rbuf.subarray(0, n);
   rbuf = rbuf.subarray(n);
