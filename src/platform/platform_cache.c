@@ -458,7 +458,8 @@ static int key_identity(struct platform *p, const char *raw, struct bb_identity 
         return BB_EAUTH;
     }
     out->kind = (enum bb_identity_kind)kind;
-    snprintf(out->project_id, sizeof out->project_id, "%s", pid);
+    _Static_assert(sizeof out->project_id >= BB_ID_LEN + 1, "a project id fits the identity");
+    memcpy(out->project_id, pid, BB_ID_LEN + 1); /* NUL-terminated by plat_cache_key */
     return 0;
 }
 
