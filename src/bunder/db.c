@@ -3,11 +3,11 @@
  * `databases` (16) databases, SELECT picks one per client. The database a command runs in is
  * s->db (bndr_call switches it in from s->dbs[] and back to 0 afterwards), so command code always
  * reads &c->srv->db and never needs the index; code outside a command sees database 0 there and
- * reaches the others with bndr_db_get. db->keys maps a key to its struct bndr_obj. A key with a TTL is
- * listed in db->xv, a vector of {dict entry, absolute deadline in unix ms} (obj->xidx is its
- * position, removal is swap-with-last): the deadline lives only there (bndr_db_expire), so a key
- * without a TTL carries none, and active expiry and volatile eviction sample keys with a TTL in
- * O(1).
+ * reaches the others with bndr_db_get. db->keys maps a key to its struct bndr_obj. A key with
+ * a TTL is listed in db->xv, a vector of {dict entry, absolute deadline in unix ms} (obj->xidx is
+ * its position, removal is swap-with-last): the deadline lives only there (bndr_db_expire), so a
+ * key without a TTL carries none, and active expiry and volatile eviction sample keys with a TTL
+ * in O(1).
  *
  * Expiry follows Redis: lazily on every lookup (a key past its deadline is deleted before the
  * command sees it, so it is never returned late) plus an adaptive active cycle run by the cron:
@@ -444,7 +444,8 @@ static struct bndr_de *evict_candidate(struct bndr_server *s)
         return db->xv[bndr_rand() % db->xn].e;
     struct bndr_de *best = NULL;
     for (int i = 0; i < samples; i++) {
-        struct bndr_de *e = volatile_ ? db->xv[bndr_rand() % db->xn].e : bndr_dict_random(&db->keys);
+        struct bndr_de *e =
+            volatile_ ? db->xv[bndr_rand() % db->xn].e : bndr_dict_random(&db->keys);
         if (!e)
             continue;
         struct bndr_obj *o = e->v.p;
