@@ -80,6 +80,9 @@ struct bdsrv_config {
     char rpc_addr[256];
     uint64_t ring_size;
     uint64_t inline_read_max; /* largest encoded document a GET answers on the loop thread */
+    uint64_t build_memory_mb; /* index builds: extracted entries held before an external sort */
+    uint64_t build_fill;      /* index builds: leaf fill factor, percent */
+    uint64_t build_batch;     /* index builds: entries per transaction */
 };
 
 struct bdsrv {

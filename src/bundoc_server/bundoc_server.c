@@ -70,6 +70,11 @@ static int inst_open(void *ctx, struct bb_instance *handle, const char *pid, voi
     int rc = bb_fs_mkdir_p(i->dir, 0700);
     if (rc == 0) rc = bdoc_open(i->dir, &s->dbopts, &i->db);
     if (rc == 0) rc = bdoc_store_open(i->db, &i->store);
+    if (rc == 0) {
+        bdoc_store_set_build_mem(i->store, (size_t)s->k.build_memory_mb << 20);
+        bdoc_store_set_build_fill(i->store, (unsigned)s->k.build_fill);
+        bdoc_store_set_build_batch(i->store, (size_t)s->k.build_batch);
+    }
     if (rc) {
         bb_warn(MOD, "open project=%s dir=%s error=\"%s\"", pid, i->dir, bb_strerror(rc));
         inst_close_db(i);
@@ -246,6 +251,14 @@ static const struct bb_knob bdsrv_knobs[] = {
     ROW(inline_read_max, "BUNBASE_BUNDOC_INLINE_READ_MAX_BYTES", BB_KNOB_U64, "65536", 0,
      16777216, "a document GET is answered on the HTTP loop thread when the document (encoded) is "
      "at most this large, its pages are cached and no read rule applies; else on the worker pool; 0: always the pool", NULL),
+    ROW(build_memory_mb, "BUNBASE_BUNDOC_INDEX_BUILD_MEMORY_MB", BB_KNOB_U64, "256", 1, 65536,
+     "memory an index build may hold its extracted entries in; past it they are sorted in runs "
+     "spilled to temporary files (TMPDIR) and merged while loading", NULL),
+    ROW(build_fill, "BUNBASE_BUNDOC_INDEX_BUILD_FILL_PERCENT", BB_KNOB_U64, "100", 10, 100,
+     "how full an index build loads the index's leaves (bottom-up); less leaves room for later "
+     "inserts without splits", NULL),
+    ROW(build_batch, "BUNBASE_BUNDOC_INDEX_BUILD_BATCH", BB_KNOB_U64, "4096", 1, 10000,
+     "index entries an online build writes per transaction (between them writers go on)", NULL),
     BB_KNOBS_END,
 };
 #undef ROW
