@@ -253,7 +253,7 @@ static const struct bb_knob bdsrv_knobs[] = {
      "at most this large, its pages are cached and no read rule applies; else on the worker pool; 0: always the pool", NULL),
     ROW(build_memory_mb, "BUNBASE_BUNDOC_INDEX_BUILD_MEMORY_MB", BB_KNOB_U64, "256", 1, 65536,
      "memory an index build may hold its extracted entries in; past it they are sorted in runs "
-     "spilled to temporary files (TMPDIR) and merged while loading", NULL),
+     "spilled to unlinked temporary files in /tmp (tmpfile(3)) and merged while loading", NULL),
     ROW(build_fill, "BUNBASE_BUNDOC_INDEX_BUILD_FILL_PERCENT", BB_KNOB_U64, "100", 10, 100,
      "how full an index build loads the index's leaves (bottom-up); less leaves room for later "
      "inserts without splits", NULL),
