@@ -202,11 +202,15 @@ struct path {
     int idx[BT_MAX_DEPTH];
 };
 
-/* Descends to the leaf that would hold key; path->pg[depth-1] is the leaf. */
-static int descend(struct pager *p, uint32_t root, const uint8_t *k, size_t kl, struct path *path)
+/* Descends to the leaf that would hold key; path->pg[depth-1] is the leaf. With fence not NULL,
+ * also the leaf's upper fence: the separator right of the path at the deepest level that has one
+ * (every key of the leaf is below it); *has_fence 0: no bound. */
+static int descend_fence(struct pager *p, uint32_t root, const uint8_t *k, size_t kl,
+                         struct path *path, uint8_t *fence, size_t *flen, int *has_fence)
 {
     uint32_t cur = root;
     path->depth = 0;
+    if (fence) *has_fence = 0;
     for (;;) {
         if (path->depth >= BT_MAX_DEPTH) return BB_EIO;
         struct page *g = NULL;
@@ -220,12 +224,25 @@ static int descend(struct pager *p, uint32_t root, const uint8_t *k, size_t kl, 
             return 0;
         }
         int ci = (int)upper_bound(g->data, k, kl) - 1;
+        if (fence && ci + 1 < (int)nslots(g->data)) {
+            const uint8_t *fk;
+            size_t fl;
+            cell_key(g->data, (unsigned)(ci + 1), &fk, &fl);
+            memcpy(fence, fk, fl);
+            *flen = fl;
+            *has_fence = 1;
+        }
         path->idx[path->depth] = ci;
         path->depth++;
         cur = child_at(g->data, ci);
         pager_unpin(p, g);
         if (cur == 0) return BB_EIO;
     }
+}
+
+static int descend(struct pager *p, uint32_t root, const uint8_t *k, size_t kl, struct path *path)
+{
+    return descend_fence(p, root, k, kl, path, NULL, NULL, NULL);
 }
 
 /* ---- overflow ---- */
@@ -587,43 +604,6 @@ out:
 }
 
 /* ---- bulk load ---- */
-
-/* descend() that also returns the leaf's upper fence: the separator right of the path at the
- * deepest level that has one (every key of the leaf is below it); *has_fence 0: no bound. */
-static int descend_fence(struct pager *p, uint32_t root, const uint8_t *k, size_t kl,
-                         struct path *path, uint8_t *fence, size_t *flen, int *has_fence)
-{
-    uint32_t cur = root;
-    path->depth = 0;
-    *has_fence = 0;
-    for (;;) {
-        if (path->depth >= BT_MAX_DEPTH) return BB_EIO;
-        struct page *g = NULL;
-        int rc = get_node(p, cur, &g);
-        if (rc) return rc;
-        path->pg[path->depth] = cur;
-        if (g->data[0] == BDOC_PT_LEAF) {
-            path->idx[path->depth] = 0;
-            path->depth++;
-            pager_unpin(p, g);
-            return 0;
-        }
-        int ci = (int)upper_bound(g->data, k, kl) - 1;
-        if (ci + 1 < (int)nslots(g->data)) {
-            const uint8_t *fk;
-            size_t fl;
-            cell_key(g->data, (unsigned)(ci + 1), &fk, &fl);
-            memcpy(fence, fk, fl);
-            *flen = fl;
-            *has_fence = 1;
-        }
-        path->idx[path->depth] = ci;
-        path->depth++;
-        cur = child_at(g->data, ci);
-        pager_unpin(p, g);
-        if (cur == 0) return BB_EIO;
-    }
-}
 
 static size_t used_bytes(const uint8_t *d)
 {
