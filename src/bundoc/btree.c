@@ -332,6 +332,19 @@ static uint32_t root_of(struct pager *p)
     return m.root;
 }
 
+/* The leaf that would hold key (pinned in *leaf; the caller unpins it) and key's slot in it
+ * (*found: the key is there). */
+static int find_leaf_slot(struct pager *p, uint32_t root, const uint8_t *key, size_t klen,
+                          struct path *path, struct page **leaf, unsigned *pos, int *found)
+{
+    int rc = descend(p, root, key, klen, path);
+    if (rc) return rc;
+    rc = get_node(p, path->pg[path->depth - 1], leaf);
+    if (rc) return rc;
+    *pos = lower_bound((*leaf)->data, key, klen, found);
+    return 0;
+}
+
 int bt_get(struct pager *p, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen)
 {
     *val = NULL;
@@ -339,13 +352,11 @@ int bt_get(struct pager *p, const uint8_t *key, size_t klen, uint8_t **val, size
     uint32_t root = root_of(p);
     if (root == 0) return BB_ENOTFOUND;
     struct path path;
-    int rc = descend(p, root, key, klen, &path);
-    if (rc) return rc;
     struct page *g = NULL;
-    rc = get_node(p, path.pg[path.depth - 1], &g);
-    if (rc) return rc;
+    unsigned pos = 0;
     int found = 0;
-    unsigned pos = lower_bound(g->data, key, klen, &found);
+    int rc = find_leaf_slot(p, root, key, klen, &path, &g, &pos, &found);
+    if (rc) return rc;
     if (!found) rc = BB_ENOTFOUND;
     else rc = cell_value(p, g->data + slot(g->data, pos), val, vlen);
     pager_unpin(p, g);
@@ -359,13 +370,11 @@ int bt_get_head(struct pager *p, const uint8_t *key, size_t klen, uint8_t *head,
     uint32_t root = root_of(p);
     if (root == 0) return BB_ENOTFOUND;
     struct path path;
-    int rc = descend(p, root, key, klen, &path);
-    if (rc) return rc;
     struct page *g = NULL;
-    rc = get_node(p, path.pg[path.depth - 1], &g);
-    if (rc) return rc;
+    unsigned pos = 0;
     int found = 0;
-    unsigned pos = lower_bound(g->data, key, klen, &found);
+    int rc = find_leaf_slot(p, root, key, klen, &path, &g, &pos, &found);
+    if (rc) return rc;
     if (!found) {
         pager_unpin(p, g);
         return BB_ENOTFOUND;
@@ -758,13 +767,11 @@ int bt_delete(struct pager *p, const uint8_t *key, size_t klen)
     uint32_t root = root_of(p);
     if (root == 0) return BB_ENOTFOUND;
     struct path path;
-    int rc = descend(p, root, key, klen, &path);
-    if (rc) return rc;
     struct page *g = NULL;
-    rc = get_node(p, path.pg[path.depth - 1], &g);
-    if (rc) return rc;
+    unsigned pos = 0;
     int found = 0;
-    unsigned pos = lower_bound(g->data, key, klen, &found);
+    int rc = find_leaf_slot(p, root, key, klen, &path, &g, &pos, &found);
+    if (rc) return rc;
     if (!found) {
         pager_unpin(p, g);
         return BB_ENOTFOUND;
