@@ -68,6 +68,20 @@ static int read_def(struct mtxn *t, const char *name, json_t **out)
     return 0;
 }
 
+/* The collection id at the head of an entry's value, as a getter (returning rc) read it; v is
+ * freed. */
+static int entry_id(int rc, uint8_t *v, size_t vl, uint32_t *id)
+{
+    if (rc) return rc;
+    if (vl < 4)
+        rc = BB_EIO;
+    else
+        *id = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) |
+              ((uint32_t)v[3] << 24);
+    free(v);
+    return rc;
+}
+
 int cat_lookup(struct mtxn *t, const char *name, uint32_t *id)
 {
     if (!cat_valid_name(name)) return BB_EINVAL;
@@ -75,12 +89,8 @@ int cat_lookup(struct mtxn *t, const char *name, uint32_t *id)
     size_t kl = entry_key(name, k);
     uint8_t *v = NULL;
     size_t vl = 0;
-    int rc = mvcc_get(t, k, kl, &v, &vl);
-    if (rc) return rc;
-    if (vl < 4) rc = BB_EIO;
-    else *id = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24);
-    free(v);
-    return rc;
+    int rc = mvcc_get(t, k, kl, &v, &vl); /* before entry_id reads v, vl */
+    return entry_id(rc, v, vl, id);
 }
 
 int cat_watch(struct mtxn *t, const char *name)
@@ -138,8 +148,11 @@ int cat_create(struct mtxn *t, const char *name, uint32_t *id)
     uint32_t next = 1;
     rc = mvcc_get(t, sk, sizeof sk, &v, &vl);
     if (rc == 0) {
-        if (vl != 4) rc = BB_EIO;
-        else next = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24);
+        if (vl != 4)
+            rc = BB_EIO;
+        else
+            next = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) |
+                   ((uint32_t)v[3] << 24);
         free(v);
         if (rc) return rc;
     } else if (rc != BB_ENOTFOUND) {
@@ -190,7 +203,7 @@ static int collect_cb(void *ctx, const uint8_t *key, size_t klen, const uint8_t 
 int cat_drop(struct mtxn *t, const char *name)
 {
     if (mvcc_readonly(t)) return BB_EPERM;
-    uint32_t id;
+    uint32_t id = 0;
     int rc = cat_lookup(t, name, &id);
     if (rc) return rc;
     uint8_t k[MAX_KEY];
@@ -237,8 +250,10 @@ int cat_list(struct mtxn *t, const char *prefix, json_t **out)
     /* upper bound: the prefix with its last byte below 0xff incremented */
     memcpy(hi, lo, lol);
     hil = lol;
-    while (hil > 5 && hi[hil - 1] == 0xff) hil--;
-    if (hil > 5) hi[hil - 1]++;
+    while (hil > 5 && hi[hil - 1] == 0xff)
+        hil--;
+    if (hil > 5)
+        hi[hil - 1]++;
     else {
         hi[4] = 'C' + 1;
         hil = 5;
@@ -254,7 +269,10 @@ int cat_list(struct mtxn *t, const char *prefix, json_t **out)
     return 0;
 }
 
-int cat_get_def(struct mtxn *t, const char *name, json_t **out) { return read_def(t, name, out); }
+int cat_get_def(struct mtxn *t, const char *name, json_t **out)
+{
+    return read_def(t, name, out);
+}
 
 int cat_set_def(struct mtxn *t, const char *name, const json_t *def)
 {
@@ -282,10 +300,6 @@ int cat_lookup_peek(struct mvcc *m, const char *name, uint32_t *id)
     size_t kl = entry_key(name, k);
     uint8_t *v = NULL;
     size_t vl = 0;
-    int rc = mvcc_peek_get(m, k, kl, &v, &vl);
-    if (rc) return rc;
-    if (vl < 4) rc = BB_EIO;
-    else *id = (uint32_t)v[0] | ((uint32_t)v[1] << 8) | ((uint32_t)v[2] << 16) | ((uint32_t)v[3] << 24);
-    free(v);
-    return rc;
+    int rc = mvcc_peek_get(m, k, kl, &v, &vl); /* before entry_id reads v, vl */
+    return entry_id(rc, v, vl, id);
 }
