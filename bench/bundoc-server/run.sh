@@ -72,19 +72,12 @@ wrk_once() { # label url script -> "req/s p50 p99 errors"
     echo "bench/bundoc-server: wrk failed ($label):" >&2; echo "$out" >&2; exit 1; }
   wrk_stats "$out"
 }
-# median of each column over the rounds' "req/s p50 p99 errors" lines (errors: summed)
-medians() {
-  python3 -c 'import sys,statistics as st
-rows=[l.split() for l in sys.stdin if l.strip()]
-cols=list(zip(*rows))
-print(" ".join([f"{st.median(map(float,c)):.2f}" if i < 3 else str(sum(int(float(x)) for x in c)) for i, c in enumerate(cols)]))'
-}
 GB="" GN=""
 for ((round = 1; round <= REPEAT; round++)); do # alternating, so both sides see the same noise
   GB+="$(wrk_once GET-doc-bundoc "$DB/collections/docs/documents/doc1" "$TMP/get.lua")"$'\n'
   GN+="$(wrk_once GET-doc-nginx "$NGX_URL/doc1" "$TMP/empty.lua")"$'\n'
 done
-ROWS+=("GET-doc-bundoc $(medians <<<"$GB")" "GET-doc-nginx $(medians <<<"$GN")")
+ROWS+=("GET-doc-bundoc $(median_rows <<<"$GB")" "GET-doc-nginx $(median_rows <<<"$GN")")
 ROWS+=("POST-1KB-bundoc $(wrk_once POST-1KB-bundoc "$DB/collections/docs/documents" "$TMP/post.lua")")
 count=$(curl -sf "${H[@]}" -X POST "$DB/documents/query" -d '{"collection":"docs","count":true,"limit":1}' |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).count))')
