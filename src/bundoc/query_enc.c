@@ -20,11 +20,7 @@
 #include "doc.h"
 #include "query_int.h"
 
-/* An encoded value: p[0..n) is exactly one value (n = doc_vsize). p NULL: missing. */
-struct ev {
-    const uint8_t *p;
-    size_t n;
-};
+#define ev qenc_val
 
 static int tag_class(uint8_t t)
 {
@@ -93,15 +89,7 @@ static int ev_cmp(struct ev a, const json_t *b, int *err)
     }
 }
 
-/* Iterator over the elements (arrays) or members (objects) of a container value. */
-struct it {
-    const uint8_t *p;
-    size_t n, off;
-    uint32_t left;
-    int obj;
-};
-
-static int it_init(struct it *it, struct ev v)
+int qenc_it_init(struct qenc_it *it, struct ev v)
 {
     if (v.n < 9) return BB_EIO;
     it->p = v.p;
@@ -112,8 +100,7 @@ static int it_init(struct it *it, struct ev v)
     return 0;
 }
 
-/* Next member: 1 with *val (and *key, *kl for objects), 0 at the end, BB_EIO if malformed. */
-static int it_next(struct it *it, struct ev *val, const char **key, size_t *kl)
+int qenc_it_next(struct qenc_it *it, struct ev *val, const char **key, size_t *kl)
 {
     if (it->left == 0) return 0;
     it->left--;
@@ -133,6 +120,10 @@ static int it_next(struct it *it, struct ev *val, const char **key, size_t *kl)
     it->off += vs;
     return 1;
 }
+
+#define it qenc_it
+#define it_init qenc_it_init
+#define it_next qenc_it_next
 
 /* Member seg of object v: 1 found (*out), 0 missing, BB_EIO. */
 static int obj_get(struct ev v, const char *seg, struct ev *out)
@@ -272,40 +263,64 @@ static int enc_leaf(const struct qnode *n, struct ev v, struct mstate *ms)
 
 static const struct ev MISSING = {NULL, 0};
 
-static int enc_walk(const struct qnode *n, struct ev v, size_t i, struct mstate *ms)
+int qenc_walk_path(char *const *segs, size_t nsegs, long (*segidx)(const char *),
+                   struct ev v, size_t i, int *arr, qenc_leaf_fn fn, void *ctx)
 {
-    const struct bdoc_qpath *p = n->path;
-    if (ms->hit) return 0;
-    if (i == p->n) return enc_leaf(n, v, ms);
+    if (i == nsegs) return fn(ctx, v);
     struct ev c;
     int rc;
     if (v.p[0] == DOC_T_OBJ) {
-        rc = obj_get(v, p->segs[i], &c);
-        if (rc < 0) goto bad;
-        return rc ? enc_walk(n, c, i + 1, ms) : enc_leaf(n, MISSING, ms);
+        rc = obj_get(v, segs[i], &c);
+        if (rc < 0) return rc;
+        return rc ? qenc_walk_path(segs, nsegs, segidx, c, i + 1, arr, fn, ctx) : fn(ctx, MISSING);
     }
     if (v.p[0] == DOC_T_ARR) {
-        long idx = q_seg_index(p->segs[i]);
+        if (arr) *arr = 1;
+        long idx = segidx(segs[i]);
         if (idx >= 0) {
             rc = arr_get(v, idx, &c);
-            if (rc < 0) goto bad;
-            return rc ? enc_walk(n, c, i + 1, ms) : enc_leaf(n, MISSING, ms);
+            if (rc < 0) return rc;
+            return rc ? qenc_walk_path(segs, nsegs, segidx, c, i + 1, arr, fn, ctx)
+                      : fn(ctx, MISSING);
         }
         int any_obj = 0;
         struct it it;
-        if ((rc = it_init(&it, v))) goto bad;
+        if ((rc = it_init(&it, v))) return rc;
         while ((rc = it_next(&it, &c, NULL, NULL)) == 1) {
             if (c.p[0] != DOC_T_OBJ) continue;
             any_obj = 1;
-            if (enc_walk(n, c, i, ms)) return 1;
+            int r = qenc_walk_path(segs, nsegs, segidx, c, i, arr, fn, ctx);
+            if (r) return r;
         }
-        if (rc < 0) goto bad;
-        return any_obj ? 0 : enc_leaf(n, MISSING, ms);
+        if (rc < 0) return rc;
+        return any_obj ? 0 : fn(ctx, MISSING);
     }
-    return enc_leaf(n, MISSING, ms);
-bad:
-    if (!ms->hit) ms->hit = rc;
-    return 0;
+    return fn(ctx, MISSING);
+}
+
+struct leafctx {
+    const struct qnode *n;
+    struct mstate *ms;
+};
+
+/* 1 (a match: stop), 0, or the error the leaf recorded (stops the walk too) */
+static int leaf_cb(void *vctx, struct ev v)
+{
+    struct leafctx *lc = vctx;
+    if (enc_leaf(lc->n, v, lc->ms)) return 1;
+    return lc->ms->hit < 0 ? lc->ms->hit : 0;
+}
+
+static int enc_walk(const struct qnode *n, struct ev v, struct mstate *ms)
+{
+    if (ms->hit) return 0;
+    struct leafctx lc = {n, ms};
+    int rc = qenc_walk_path(n->path->segs, n->path->n, q_seg_index, v, 0, NULL, leaf_cb, &lc);
+    if (rc < 0) {
+        if (!ms->hit) ms->hit = rc;
+        return 0;
+    }
+    return rc > 0;
 }
 
 static int enc_node(const struct qnode *n, struct ev doc, struct mstate *ms)
@@ -326,12 +341,12 @@ static int enc_node(const struct qnode *n, struct ev doc, struct mstate *ms)
             if (enc_node(n->kids[i], doc, ms)) return 0;
         return 1;
     case Q_NOT: return !enc_node(n->kids[0], doc, ms);
-    default: return enc_walk(n, doc, 0, ms);
+    default: return enc_walk(n, doc, ms);
     }
 }
 
 /* The root value of an encoded document, or BB_EIO. */
-static int doc_root(const uint8_t *doc, size_t len, struct ev *out)
+int qenc_root(const uint8_t *doc, size_t len, struct ev *out)
 {
     if (!doc || len < 3 || doc[0] != 0xBD || doc[1] != 0x01) return BB_EIO;
     size_t n = doc_vsize(doc + 2, len - 2);
@@ -344,7 +359,7 @@ static int doc_root(const uint8_t *doc, size_t len, struct ev *out)
 int qenc_match(const struct bdoc_query *q, const uint8_t *doc, size_t len, struct bdoc_budget *b)
 {
     struct ev root;
-    int rc = doc_root(doc, len, &root);
+    int rc = qenc_root(doc, len, &root);
     if (rc) return rc;
     if (!q || !q->root) return 1;
     struct mstate ms = {b, 0};
@@ -384,7 +399,7 @@ int qenc_sort_cmp(const struct bdoc_sort *s, const uint8_t *a, size_t alen, cons
                   const json_t *bkeys, const json_t *bid, int *err)
 {
     struct ev root, va;
-    int rc = doc_root(a, alen, &root);
+    int rc = qenc_root(a, alen, &root);
     if (rc) {
         *err = rc;
         return 0;

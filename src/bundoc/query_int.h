@@ -79,4 +79,34 @@ int qenc_match(const struct bdoc_query *q, const uint8_t *doc, size_t len, struc
 int qenc_sort_cmp(const struct bdoc_sort *s, const uint8_t *a, size_t alen, const json_t *b,
                   const json_t *bkeys, const json_t *bid, int *err);
 
+/* ---- encoded value access, shared with the index key extraction (store_key.c) ---- */
+
+/* An encoded value: p[0..n) is exactly one value (n = doc_vsize). p NULL: missing. */
+struct qenc_val {
+    const uint8_t *p;
+    size_t n;
+};
+/* The root value of an encoded document (header checked), or BB_EIO. */
+int qenc_root(const uint8_t *doc, size_t len, struct qenc_val *out);
+/* Iterator over the elements (arrays) or members (objects) of a container value. */
+struct qenc_it {
+    const uint8_t *p;
+    size_t n, off;
+    uint32_t left;
+    int obj;
+};
+int qenc_it_init(struct qenc_it *it, struct qenc_val v);
+/* Next member: 1 with *val (and *key, *kl for objects), 0 at the end, BB_EIO if malformed. */
+int qenc_it_next(struct qenc_it *it, struct qenc_val *val, const char **key, size_t *kl);
+/* Called for every value a path walk reaches (v.p NULL: missing); nonzero stops the walk and
+ * is returned (a negative value is an error). */
+typedef int (*qenc_leaf_fn)(void *ctx, struct qenc_val v);
+/* The path walk of filters and index keys on the encoding, from segment i of segs[0..nsegs):
+ * object steps; segidx(seg) >= 0 indexes an array; other segments fan out over an array's
+ * object elements; every way to "missing" (absent member or element, a step through a scalar,
+ * an array without objects) calls fn with a missing value. *arr (may be NULL) set when an array
+ * was stepped through. 0, fn's nonzero answer, or BB_EIO for a malformed encoding. */
+int qenc_walk_path(char *const *segs, size_t nsegs, long (*segidx)(const char *),
+                   struct qenc_val v, size_t i, int *arr, qenc_leaf_fn fn, void *ctx);
+
 #endif

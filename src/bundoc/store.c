@@ -2042,23 +2042,23 @@ static int merge_fill(struct build_ctx *c, int first)
 
 static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *doc, size_t len)
 {
-    (void)id;
-    (void)idlen;
     struct build_ctx *c = vctx;
-    json_t *d = NULL;
-    int rc = bdoc_doc_decode_fields(doc, len, c->names, c->nnames + 1, &d);
-    if (rc) return rc;
     struct sk_keys k;
     char err[256] = "";
-    rc = sk_doc_keys(c->ix, d, &k, err, sizeof err);
-    const char *did = json_string_value(json_object_get(d, "_id"));
+    /* keys read straight from the encoding: no json_t per document */
+    int rc = sk_doc_keys_enc(c->ix, doc, len, &k, err, sizeof err);
+    char *did = barena_alloc(&c->arena, idlen + 1);
+    if (!did) {
+        if (!rc) sk_keys_free(&k);
+        return BB_ENOMEM;
+    }
+    memcpy(did, id, idlen);
+    did[idlen] = 0;
     if (rc) {
-        st_err(c->e, "%s (document '%s')", err, did ? did : "?");
-        json_decref(d);
+        st_err(c->e, "%s (document '%s')", err[0] ? err : "malformed document", did);
         return rc;
     }
     c->multikey |= k.multikey;
-    if (!did) rc = BB_EINVAL;
     for (size_t j = 0; j < k.n && !rc; j++) {
         if (c->n == c->cap) {
             size_t nc = c->cap ? c->cap * 2 : 1024;
@@ -2075,26 +2075,28 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
         /* key, id and encoded entry side by side: the load visits entries in key order, far
          * from extraction order, and each scattered piece was a cache miss */
         b->key = barena_strdup(&c->arena, k.keys[j]);
-        b->id = b->key ? barena_strdup(&c->arena, did) : NULL;
-        if (!b->id) {
+        b->id = did;
+        if (!b->key) {
             rc = BB_ENOMEM;
             break;
         }
-        const char *ei = json_string_value(json_object_get(k.bodies[j], "i"));
+        const char *ei = k.with_i[j] ? did : NULL;
         b->enc = entry_enc(&c->arena, k.keys[j], ei, &b->enclen);
         if (!b->enc) {
             rc = BB_ENOMEM;
             break;
         }
         if (c->unique) {
-            b->body = k.bodies[j];
-            k.bodies[j] = NULL;
+            b->body = ei ? json_pack("{s:s}", "i", ei) : json_object();
+            if (!b->body) {
+                rc = BB_ENOMEM;
+                break;
+            }
         }
         c->bytes += sizeof *b + strlen(b->key) + strlen(b->id) + b->enclen + 16;
         c->n++;
     }
     sk_keys_free(&k);
-    json_decref(d);
     /* past the memory bound, after a whole document (its entries stay in one run) */
     if (!rc && c->bytes > c->mem) rc = spill_run(c);
     return rc;

@@ -110,11 +110,17 @@ size_t sk_group_len(const struct sk_index *ix, const char *key, size_t ncomp);
 struct sk_keys {
     size_t n;
     char **keys;
-    json_t **bodies;
+    json_t **bodies;         /* NULL from sk_doc_keys_enc */
+    unsigned char *with_i;   /* the entry carries the document id as "i" */
     int multikey;
 };
 int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *out,
                 char *err, size_t errcap);
+/* The same keys read from the encoded document doc[0..len) (doc.c) without decoding it: the
+ * fields' values are reached by query_enc.c's path walk on the encoding; bodies is NULL (with_i
+ * says which entries carry the id). BB_EIO for a malformed encoding. */
+int sk_doc_keys_enc(const struct sk_index *ix, const uint8_t *doc, size_t len,
+                    struct sk_keys *out, char *err, size_t errcap);
 void sk_keys_free(struct sk_keys *k);
 
 /* The document id an entry refers to (borrowed from entry). */

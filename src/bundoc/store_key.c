@@ -31,8 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bb_bytes.h"
 #include "bb_crypto.h"
 #include "bb_err.h"
+#include "doc.h"
+#include "query_int.h"
 #include "store_int.h"
 
 enum { T_NULL = 1, T_NUM = 2, T_STR = 3, T_OBJ = 4, T_ARR = 5, T_BOOL = 6 };
@@ -132,20 +135,17 @@ static void put_escaped(struct sk_buf *b, const char *s, size_t n)
     sk_buf_byte(b, 0);
 }
 
-static void put_number(struct sk_buf *b, const json_t *v)
+/* A number: an int64 (is_int) or a double */
+static void put_num(struct sk_buf *b, int is_int, int64_t i, double d)
 {
-    double d;
     int32_t res = 0;
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
+    if (is_int) {
         d = (double)i;
         if (d >= 9223372036854775808.0) {
             res = (int32_t)((i - INT64_MAX) - 1); /* i - 2^63, exact */
         } else {
             res = (int32_t)(i - (int64_t)d);
         }
-    } else {
-        d = json_real_value(v);
     }
     if (d == 0) d = 0.0; /* -0 == +0 */
     uint64_t u;
@@ -159,6 +159,12 @@ static void put_number(struct sk_buf *b, const json_t *v)
     o[9] = (uint8_t)(r >> 8);
     o[10] = (uint8_t)r;
     sk_buf_put(b, o, sizeof o);
+}
+
+static void put_number(struct sk_buf *b, const json_t *v)
+{
+    if (json_is_integer(v)) put_num(b, 1, json_integer_value(v), 0);
+    else put_num(b, 0, 0, json_real_value(v));
 }
 
 static int keyp_cmp(const void *x, const void *y)
@@ -228,16 +234,111 @@ static int enc(struct sk_buf *b, const json_t *v, int depth)
     return 0;
 }
 
-int sk_encode_value(struct sk_buf *b, const json_t *v, int desc)
+static int finish_value(struct sk_buf *b, size_t start, int rc, int desc)
 {
-    size_t start = b->len;
-    int rc = enc(b, v, 0);
     if (rc) return rc;
     if (b->oom) return BB_ENOMEM;
     if (b->len > BDOC_STORE_MAX_VALUE_ENC) return BB_ETOOBIG;
     if (desc)
         for (size_t i = start; i < b->len; i++) b->p[i] = (uint8_t)~b->p[i];
     return 0;
+}
+
+int sk_encode_value(struct sk_buf *b, const json_t *v, int desc)
+{
+    size_t start = b->len;
+    return finish_value(b, start, enc(b, v, 0), desc);
+}
+
+/* ---- the same encoding read from the binary document encoding (doc.c) ---- */
+
+struct ekey {
+    const char *k;
+    size_t kl;
+    struct qenc_val v;
+};
+
+/* jansson's order of keys (strcmp; keys hold no NUL) */
+static int ekey_cmp(const void *x, const void *y)
+{
+    const struct ekey *a = x, *b = y;
+    int c = memcmp(a->k, b->k, a->kl < b->kl ? a->kl : b->kl);
+    if (c) return c;
+    return (a->kl > b->kl) - (a->kl < b->kl);
+}
+
+/* enc() on an encoded value (v.p NULL: missing); BB_EIO for a malformed encoding */
+static int enc_e(struct sk_buf *b, struct qenc_val v, int depth)
+{
+    if (depth > SK_MAX_DEPTH) return BB_ETOOBIG;
+    if (!v.p || v.p[0] == DOC_T_NULL) {
+        sk_buf_byte(b, T_NULL);
+        return 0;
+    }
+    switch (v.p[0]) {
+    case DOC_T_INT: put_num(b, 1, (int64_t)bb_get_le64(v.p + 1), 0); return 0;
+    case DOC_T_REAL: {
+        uint64_t u = bb_get_le64(v.p + 1);
+        double d;
+        memcpy(&d, &u, sizeof d);
+        put_num(b, 0, 0, d);
+        return 0;
+    }
+    case DOC_T_STR:
+        sk_buf_byte(b, T_STR);
+        put_escaped(b, (const char *)v.p + 5, v.n - 5);
+        return 0;
+    case DOC_T_FALSE:
+    case DOC_T_TRUE: {
+        uint8_t o[2] = {T_BOOL, (uint8_t)(v.p[0] == DOC_T_TRUE)};
+        sk_buf_put(b, o, 2);
+        return 0;
+    }
+    case DOC_T_ARR: {
+        struct qenc_it it;
+        struct qenc_val e;
+        int rc = qenc_it_init(&it, v);
+        if (rc) return rc;
+        sk_buf_byte(b, T_ARR);
+        while ((rc = qenc_it_next(&it, &e, NULL, NULL)) == 1) {
+            rc = enc_e(b, e, depth + 1);
+            if (rc) return rc;
+            if (b->len > BDOC_STORE_MAX_VALUE_ENC) return BB_ETOOBIG;
+        }
+        if (rc) return rc;
+        sk_buf_byte(b, 0);
+        return 0;
+    }
+    case DOC_T_OBJ: {
+        struct qenc_it it;
+        int rc = qenc_it_init(&it, v);
+        if (rc) return rc;
+        size_t n = it.left, i = 0;
+        if (n > v.n) return BB_EIO;
+        struct ekey *keys = malloc((n ? n : 1) * sizeof *keys);
+        if (!keys) return BB_ENOMEM;
+        while (i < n && (rc = qenc_it_next(&it, &keys[i].v, &keys[i].k, &keys[i].kl)) == 1) i++;
+        if (rc < 0) {
+            free(keys);
+            return rc;
+        }
+        n = i;
+        qsort(keys, n, sizeof *keys, ekey_cmp);
+        sk_buf_byte(b, T_OBJ);
+        rc = 0;
+        for (i = 0; i < n && !rc; i++) {
+            sk_buf_byte(b, 2);
+            put_escaped(b, keys[i].k, keys[i].kl);
+            rc = enc_e(b, keys[i].v, depth + 1);
+            if (!rc && b->len > BDOC_STORE_MAX_VALUE_ENC) rc = BB_ETOOBIG;
+        }
+        free(keys);
+        if (rc) return rc;
+        sk_buf_byte(b, 0);
+        return 0;
+    }
+    default: return BB_EIO;
+    }
 }
 
 uint8_t sk_class_tag(enum bdoc_type_class tc, int desc)
@@ -344,14 +445,9 @@ struct fvals {
     int *isnull;
 };
 
-static int fv_add(struct fvals *fv, const json_t *v, int desc)
+/* Adds the encoded value b (owned) unless already there. */
+static int fv_push(struct fvals *fv, struct sk_buf b, int isnull)
 {
-    struct sk_buf b = {0};
-    int rc = sk_encode_value(&b, v, desc);
-    if (rc) {
-        sk_buf_release(&b);
-        return rc;
-    }
     for (size_t i = 0; i < fv->n; i++) {
         if (fv->v[i].len == b.len && !memcmp(fv->v[i].p, b.p, b.len)) {
             sk_buf_release(&b);
@@ -373,12 +469,34 @@ static int fv_add(struct fvals *fv, const json_t *v, int desc)
         fv->cap = nc;
     }
     fv->v[fv->n] = b;
-    fv->isnull[fv->n] = !v || json_is_null(v);
+    fv->isnull[fv->n] = isnull;
     fv->n++;
     return 0;
 oom:
     sk_buf_release(&b);
     return BB_ENOMEM;
+}
+
+static int fv_add(struct fvals *fv, const json_t *v, int desc)
+{
+    struct sk_buf b = {0};
+    int rc = sk_encode_value(&b, v, desc);
+    if (rc) {
+        sk_buf_release(&b);
+        return rc;
+    }
+    return fv_push(fv, b, !v || json_is_null(v));
+}
+
+static int fv_add_e(struct fvals *fv, struct qenc_val v, int desc)
+{
+    struct sk_buf b = {0};
+    int rc = finish_value(&b, 0, enc_e(&b, v, 0), desc);
+    if (rc) {
+        sk_buf_release(&b);
+        return rc;
+    }
+    return fv_push(fv, b, !v.p || v.p[0] == DOC_T_NULL);
 }
 
 static void fv_release(struct fvals *fv)
@@ -445,24 +563,46 @@ static int walk(struct fvals *fv, const struct sk_field *f, const json_t *v, siz
     return leaf(fv, NULL, f->desc, mk);
 }
 
+struct eleaf {
+    struct fvals *fv;
+    int desc, *mk;
+};
+
+/* leaf() on an encoded candidate */
+static int leaf_e(void *vctx, struct qenc_val v)
+{
+    struct eleaf *l = vctx;
+    int rc = fv_add_e(l->fv, v, l->desc);
+    if (rc || !v.p || v.p[0] != DOC_T_ARR) return rc;
+    *l->mk = 1;
+    struct qenc_it it;
+    struct qenc_val e;
+    if ((rc = qenc_it_init(&it, v))) return rc;
+    while ((rc = qenc_it_next(&it, &e, NULL, NULL)) == 1)
+        if ((rc = fv_add_e(l->fv, e, l->desc))) return rc;
+    return rc;
+}
+
 void sk_keys_free(struct sk_keys *k)
 {
     if (!k) return;
     for (size_t i = 0; i < k->n; i++) {
         free(k->keys[i]);
-        json_decref(k->bodies[i]);
+        if (k->bodies) json_decref(k->bodies[i]);
     }
     free(k->keys);
     free(k->bodies);
+    free(k->with_i);
     memset(k, 0, sizeof *k);
 }
 
-static int keys_add(struct sk_keys *k, size_t *cap, char *key, json_t *body)
+/* bodies: build the entry documents too (else only with_i) */
+static int keys_add(struct sk_keys *k, size_t *cap, char *key, int with_i, const char *id,
+                    int bodies)
 {
     for (size_t i = 0; i < k->n; i++) {
         if (!strcmp(k->keys[i], key)) {
             free(key);
-            json_decref(body);
             return 0;
         }
     }
@@ -471,18 +611,27 @@ static int keys_add(struct sk_keys *k, size_t *cap, char *key, json_t *body)
         char **nk = realloc(k->keys, nc * sizeof *nk);
         if (!nk) goto oom;
         k->keys = nk;
-        json_t **nb = realloc(k->bodies, nc * sizeof *nb);
-        if (!nb) goto oom;
-        k->bodies = nb;
+        unsigned char *nw = realloc(k->with_i, nc);
+        if (!nw) goto oom;
+        k->with_i = nw;
+        if (bodies) {
+            json_t **nb = realloc(k->bodies, nc * sizeof *nb);
+            if (!nb) goto oom;
+            k->bodies = nb;
+        }
         *cap = nc;
     }
+    if (bodies) {
+        json_t *body = with_i ? json_pack("{s:s}", "i", id) : json_object();
+        if (!body) goto oom;
+        k->bodies[k->n] = body;
+    }
     k->keys[k->n] = key;
-    k->bodies[k->n] = body;
+    k->with_i[k->n] = (unsigned char)with_i;
     k->n++;
     return 0;
 oom:
     free(key);
-    json_decref(body);
     return BB_ENOMEM;
 }
 
@@ -496,8 +645,10 @@ static void hex_sha(struct sk_buf *b, const void *p, size_t n)
     sk_buf_put(b, hx, 2 * BB_SHA256_LEN);
 }
 
-int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *out, char *err,
-                size_t errcap)
+/* The keys of one document from its fields' value lists fv (jdoc: the decoded document, else
+ * enc[0..len) the encoded one). */
+static int doc_keys(const struct sk_index *ix, const json_t *jdoc, const uint8_t *enc, size_t len,
+                    struct sk_keys *out, char *err, size_t errcap)
 {
     struct fvals fv[BDOC_STORE_MAX_INDEX_FIELDS];
     memset(fv, 0, sizeof fv);
@@ -505,14 +656,37 @@ int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *ou
     struct sk_buf raw = {0}, key = {0};
     size_t cap = 0;
     int rc = 0;
-    const char *id = json_string_value(json_object_get(doc, "_id"));
+    char *idbuf = NULL;
+    const char *id = NULL;
+    struct qenc_val root = {NULL, 0};
+    if (jdoc) {
+        id = json_string_value(json_object_get(jdoc, "_id"));
+    } else {
+        const char *s = NULL;
+        size_t sl = 0;
+        rc = qenc_root(enc, len, &root);
+        if (!rc) rc = doc_get_str(enc, len, "_id", &s, &sl);
+        if (rc == BB_ENOTFOUND || (!rc && memchr(s, 0, sl))) rc = BB_EINVAL;
+        if (rc) goto out;
+        if (!(idbuf = strndup(s, sl))) {
+            rc = BB_ENOMEM;
+            goto out;
+        }
+        id = idbuf;
+    }
     if (!id) {
         rc = BB_EINVAL;
         goto out;
     }
     size_t total = 1;
     for (size_t f = 0; f < ix->nf; f++) {
-        rc = walk(&fv[f], &ix->f[f], doc, 0, &out->multikey);
+        if (jdoc) {
+            rc = walk(&fv[f], &ix->f[f], jdoc, 0, &out->multikey);
+        } else {
+            struct eleaf l = {&fv[f], ix->f[f].desc, &out->multikey};
+            rc = qenc_walk_path(ix->f[f].segs, ix->f[f].nsegs, seg_index, root, 0,
+                                &out->multikey, leaf_e, &l);
+        }
         if (rc) {
             if (err)
                 snprintf(err, errcap, "index '%s': field '%s': %s", ix->name, ix->f[f].path,
@@ -547,37 +721,46 @@ int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *ou
             rc = BB_ENOMEM;
             goto out;
         }
-        int trunc = 0;
+        int trunc = 0, with_i = 1;
         key.len = 0;
         sk_hex_value(&key, raw.p, raw.len, &trunc);
         sk_buf_byte(&key, SK_SEP);
-        json_t *body = NULL;
         if (ix->unique && !anynull) {
             if (trunc) hex_sha(&key, raw.p, raw.len);
-            body = json_pack("{s:s}", "i", id);
         } else if (idlen > SK_ID_INLINE_MAX) {
             hex_sha(&key, id, idlen);
-            body = json_pack("{s:s}", "i", id);
         } else {
             sk_buf_put(&key, id, idlen);
-            body = json_object();
+            with_i = 0;
         }
         char *ks = key.oom ? NULL : strndup((const char *)key.p, key.len);
-        if (!ks || !body) {
-            free(ks);
-            json_decref(body);
+        if (!ks) {
             rc = BB_ENOMEM;
             goto out;
         }
-        rc = keys_add(out, &cap, ks, body);
+        rc = keys_add(out, &cap, ks, with_i, id, jdoc != NULL);
         if (rc) goto out;
     }
 out:
     for (size_t f = 0; f < ix->nf; f++) fv_release(&fv[f]);
     sk_buf_release(&raw);
     sk_buf_release(&key);
+    free(idbuf);
     if (rc) sk_keys_free(out);
     return rc;
+}
+
+int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *out, char *err,
+                size_t errcap)
+{
+    if (!doc) return BB_EINVAL;
+    return doc_keys(ix, doc, NULL, 0, out, err, errcap);
+}
+
+int sk_doc_keys_enc(const struct sk_index *ix, const uint8_t *doc, size_t len,
+                    struct sk_keys *out, char *err, size_t errcap)
+{
+    return doc_keys(ix, NULL, doc, len, out, err, errcap);
 }
 
 const char *sk_entry_id(const json_t *entry)
