@@ -332,33 +332,35 @@ static uint32_t root_of(struct pager *p)
     return m.root;
 }
 
-/* The leaf that would hold key (pinned in *leaf; the caller unpins it) and key's slot in it
- * (*found: the key is there). */
-static int find_leaf_slot(struct pager *p, uint32_t root, const uint8_t *key, size_t klen,
-                          struct path *path, struct page **leaf, unsigned *pos, int *found)
+/* The leaf holding key (pinned in *leaf; the caller unpins it) and key's slot in it; BB_ENOTFOUND
+ * (nothing pinned) when the tree does not hold key. */
+static int find_cell(struct pager *p, const uint8_t *key, size_t klen, struct path *path,
+                     struct page **leaf, unsigned *pos)
 {
+    uint32_t root = root_of(p);
+    if (root == 0) return BB_ENOTFOUND;
     int rc = descend(p, root, key, klen, path);
     if (rc) return rc;
     rc = get_node(p, path->pg[path->depth - 1], leaf);
     if (rc) return rc;
-    *pos = lower_bound((*leaf)->data, key, klen, found);
-    return 0;
+    int found = 0;
+    *pos = lower_bound((*leaf)->data, key, klen, &found);
+    if (found) return 0;
+    pager_unpin(p, *leaf);
+    *leaf = NULL;
+    return BB_ENOTFOUND;
 }
 
 int bt_get(struct pager *p, const uint8_t *key, size_t klen, uint8_t **val, size_t *vlen)
 {
     *val = NULL;
     *vlen = 0;
-    uint32_t root = root_of(p);
-    if (root == 0) return BB_ENOTFOUND;
     struct path path;
     struct page *g = NULL;
     unsigned pos = 0;
-    int found = 0;
-    int rc = find_leaf_slot(p, root, key, klen, &path, &g, &pos, &found);
+    int rc = find_cell(p, key, klen, &path, &g, &pos);
     if (rc) return rc;
-    if (!found) rc = BB_ENOTFOUND;
-    else rc = cell_value(p, g->data + slot(g->data, pos), val, vlen);
+    rc = cell_value(p, g->data + slot(g->data, pos), val, vlen);
     pager_unpin(p, g);
     return rc;
 }
@@ -367,18 +369,11 @@ int bt_get_head(struct pager *p, const uint8_t *key, size_t klen, uint8_t *head,
                 size_t *vlen)
 {
     *vlen = 0;
-    uint32_t root = root_of(p);
-    if (root == 0) return BB_ENOTFOUND;
     struct path path;
     struct page *g = NULL;
     unsigned pos = 0;
-    int found = 0;
-    int rc = find_leaf_slot(p, root, key, klen, &path, &g, &pos, &found);
+    int rc = find_cell(p, key, klen, &path, &g, &pos);
     if (rc) return rc;
-    if (!found) {
-        pager_unpin(p, g);
-        return BB_ENOTFOUND;
-    }
     const uint8_t *c = g->data + slot(g->data, pos);
     size_t kl = bb_get_le16(c), vl = bb_get_le32(c + 3);
     size_t m = n < vl ? n : vl;
@@ -764,18 +759,11 @@ static int remove_child(struct pager *p, struct path *path, int level, int ci)
 
 int bt_delete(struct pager *p, const uint8_t *key, size_t klen)
 {
-    uint32_t root = root_of(p);
-    if (root == 0) return BB_ENOTFOUND;
     struct path path;
     struct page *g = NULL;
     unsigned pos = 0;
-    int found = 0;
-    int rc = find_leaf_slot(p, root, key, klen, &path, &g, &pos, &found);
+    int rc = find_cell(p, key, klen, &path, &g, &pos);
     if (rc) return rc;
-    if (!found) {
-        pager_unpin(p, g);
-        return BB_ENOTFOUND;
-    }
     rc = pager_make_writable(p, g);
     if (rc) goto out;
     uint8_t *d = g->data;
