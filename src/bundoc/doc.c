@@ -453,55 +453,109 @@ static inline int sb_ch(struct sbuf *b, char c)
     return 0;
 }
 
+#if !defined(__SSE2__)
 /* Index of the first byte at or after i that needs escaping ('"', '\\', < 0x20), or n. */
 static size_t next_special(const uint8_t *s, size_t i, size_t n)
 {
-#if defined(__SSE2__)
-    const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
-    while (n - i >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs));
-        m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)); /* x <= 0x1f */
-        int mask = _mm_movemask_epi8(m);
-        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
-        i += 16;
-    }
-#endif
     for (; i < n; i++)
         if (s[i] < 0x20 || s[i] == '"' || s[i] == '\\') return i;
     return n;
 }
+#endif
 
+/* The escape of byte c ('"', '\\' or a control character) into esc: its length. */
+static size_t escape_of(uint8_t c, char esc[8])
+{
+    static const char hx[] = "0123456789ABCDEF";
+    esc[0] = '\\';
+    switch (c) {
+    case '"': esc[1] = '"'; return 2;
+    case '\\': esc[1] = '\\'; return 2;
+    case '\b': esc[1] = 'b'; return 2;
+    case '\f': esc[1] = 'f'; return 2;
+    case '\n': esc[1] = 'n'; return 2;
+    case '\r': esc[1] = 'r'; return 2;
+    case '\t': esc[1] = 't'; return 2;
+    default: /* \u%04X, as jansson */
+        memcpy(esc + 1, "u00", 3);
+        esc[4] = hx[c >> 4];
+        esc[5] = hx[c & 15];
+        return 6;
+    }
+}
+
+/* The string s[0..n) quoted and escaped. The runs that need no escape are copied while they are
+ * scanned (SSE2: 64 bytes per step, stored whole into the reserved room), not scanned and then
+ * copied: a document's long strings were most of a scan. */
 static int render_str(struct sbuf *b, const uint8_t *s, size_t n)
 {
-    int rc = sb_grow(b, n + 2);
+    /* room for the whole string unescaped, its quotes and one vector of overrun */
+    int rc = sb_grow(b, n + 2 + 64);
     if (rc) return rc;
     b->p[b->n++] = '"';
-    size_t run = 0;
+    size_t i = 0;
     for (;;) {
-        size_t i = next_special(s, run, n);
-        if ((rc = sb_put(b, (const char *)s + run, i - run))) return rc;
-        if (i == n) break;
-        uint8_t c = s[i];
-        char esc[8];
-        size_t el = 2;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            el = (size_t)snprintf(esc, sizeof esc, "\\u%04X", c);
-            break;
+#if defined(__SSE2__)
+        char *out = b->p + b->n;
+        size_t i0 = i;
+        const __m128i q = _mm_set1_epi8('"'), bs = _mm_set1_epi8('\\'),
+                      ctl = _mm_set1_epi8(0x1f);
+#define SPECIAL(x) \
+    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, q), _mm_cmpeq_epi8(x, bs)), \
+                 _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl))
+        while (n - i >= 64) {
+            __m128i x0 = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            __m128i x1 = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 16));
+            __m128i x2 = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 32));
+            __m128i x3 = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 48));
+            __m128i m = _mm_or_si128(_mm_or_si128(SPECIAL(x0), SPECIAL(x1)),
+                                     _mm_or_si128(SPECIAL(x2), SPECIAL(x3)));
+            if (_mm_movemask_epi8(m)) break;
+            char *o = out + (i - i0);
+            _mm_storeu_si128((__m128i *)(void *)o, x0);
+            _mm_storeu_si128((__m128i *)(void *)(o + 16), x1);
+            _mm_storeu_si128((__m128i *)(void *)(o + 32), x2);
+            _mm_storeu_si128((__m128i *)(void *)(o + 48), x3);
+            i += 64;
         }
-        if ((rc = sb_put(b, esc, el))) return rc;
-        run = i + 1;
+        while (n - i >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+            int mask = _mm_movemask_epi8(SPECIAL(x));
+            /* the whole vector is stored (the room reserved covers it); only the bytes before the
+             * special one count */
+            _mm_storeu_si128((__m128i *)(void *)(out + (i - i0)), x);
+            if (mask) {
+                i += (size_t)__builtin_ctz((unsigned)mask);
+                goto special;
+            }
+            i += 16;
+        }
+#undef SPECIAL
+        {
+            size_t j = i;
+            while (j < n && s[j] >= 0x20 && s[j] != '"' && s[j] != '\\') j++;
+            memcpy(out + (i - i0), s + i, j - i);
+            i = j;
+        }
+    special:
+        b->n += i - i0;
+#else
+        size_t j = next_special(s, i, n);
+        memcpy(b->p + b->n, s + i, j - i);
+        b->n += j - i;
+        i = j;
+#endif
+        if (i == n) break;
+        char esc[8];
+        size_t el = escape_of(s[i], esc);
+        i++;
+        /* the escape, then room again for the rest unescaped */
+        if ((rc = sb_grow(b, el + (n - i) + 1 + 64))) return rc;
+        memcpy(b->p + b->n, esc, el);
+        b->n += el;
     }
-    return sb_ch(b, '"');
+    b->p[b->n++] = '"';
+    return 0;
 }
 
 /* Decimal of v (no snprintf: this is on the scan path). */

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,6 +133,131 @@ static void test_limits_and_malformed(void **state)
     json_decref(deep);
 }
 
+/* doc_render prints exactly jansson's compact dump (the oracle) of random documents: strings of
+ * random length mixing plain runs (longer than the 64-byte vector steps), quotes, backslashes,
+ * every control character, multi-byte UTF-8; random finite doubles (every bit pattern's %.17g),
+ * integers at the extremes; nesting down to DOC_MAX_DEPTH. Rendered after other text, into a
+ * buffer grown from empty. */
+static uint64_t rs = 0x9e3779b97f4a7c15ull;
+static uint64_t r64(void)
+{
+    rs ^= rs << 13;
+    rs ^= rs >> 7;
+    rs ^= rs << 17;
+    return rs;
+}
+
+static json_t *rand_str(void)
+{
+    static const char *pieces[] = {"\"", "\\", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                   "/", "\x7f",
+                                   "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"};
+    char buf[1024];
+    size_t n = 0, want = r64() % 400;
+    while (n < want) {
+        unsigned k = (unsigned)(r64() % 12);
+        const char *p;
+        char c1[2] = {0, 0};
+        if (k >= 8) {
+            c1[0] = (char)(1 + r64() % 31); /* control characters (NUL is not a valid jansson string) */
+            if (k == 11) c1[0] = 'x';
+            p = c1;
+        } else {
+            p = pieces[k];
+        }
+        size_t l = strlen(p);
+        if (k == 7) l = 1 + r64() % l;
+        if (n + l >= sizeof buf) break;
+        memcpy(buf + n, p, l);
+        n += l;
+    }
+    return json_stringn(buf, n);
+}
+
+static json_t *rand_val(int depth)
+{
+    switch (r64() % (depth > 0 ? 9 : 6)) {
+    case 0: return json_null();
+    case 1: return json_boolean(r64() & 1);
+    case 2: {
+        static const json_int_t ext[] = {0, -1, 1, INT64_MAX, INT64_MIN, 9007199254740993LL};
+        return json_integer(r64() & 1 ? ext[r64() % 6] : (json_int_t)r64());
+    }
+    case 3: {
+        double d;
+        uint64_t u = r64();
+        if (r64() & 1) d = (double)(int64_t)(r64() % 2000001) / 1000.0 - 1000.0;
+        else memcpy(&d, &u, sizeof d);
+        if (!isfinite(d)) d = 0.1;
+        return json_real(d);
+    }
+    case 4:
+    case 5: return rand_str();
+    case 6:
+    case 7: {
+        json_t *o = json_object();
+        unsigned n = (unsigned)(r64() % 5);
+        for (unsigned i = 0; i < n; i++) {
+            json_t *k = rand_str();
+            json_object_set_new(o, json_string_value(k), rand_val(depth - 1));
+            json_decref(k);
+        }
+        return o;
+    }
+    default: {
+        json_t *a = json_array();
+        unsigned n = (unsigned)(r64() % 5);
+        for (unsigned i = 0; i < n; i++) json_array_append_new(a, rand_val(depth - 1));
+        return a;
+    }
+    }
+}
+
+static void render_same(const json_t *d)
+{
+    uint8_t *enc = NULL;
+    size_t len = 0;
+    assert_int_equal(doc_encode(d, 1u << 26, &enc, &len), 0);
+    char *out = NULL;
+    size_t olen = 0, cap = 0;
+    assert_int_equal(doc_render(enc, len, &out, &olen, &cap), 0); /* grown from empty */
+    size_t first = olen;
+    assert_int_equal(doc_render(enc, len, &out, &olen, &cap), 0); /* appended */
+    char *want = json_dumps(d, JSON_COMPACT | JSON_ENCODE_ANY);
+    assert_non_null(want);
+    assert_int_equal(first, strlen(want));
+    assert_int_equal(olen, 2 * first);
+    assert_memory_equal(out, want, first);
+    assert_memory_equal(out + first, want, first);
+    free(want);
+    free(out);
+    free(enc);
+}
+
+static void test_render_oracle(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 3000; i++) {
+        json_t *d = json_object();
+        unsigned n = (unsigned)(r64() % 6);
+        for (unsigned k = 0; k < n; k++) {
+            char key[8];
+            snprintf(key, sizeof key, "k%u", k);
+            json_object_set_new(d, key, rand_val(4));
+        }
+        render_same(d);
+        json_decref(d);
+    }
+    /* nesting down to the limit, alternating arrays and objects */
+    json_t *v = rand_str();
+    for (int i = 0; i < DOC_MAX_DEPTH - 1; i++) v = i & 1 ? json_pack("[o]", v) : json_pack("{s:o}", "\n", v);
+    json_t *d = json_pack("{s:o}", "deep", v);
+    render_same(d);
+    json_decref(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -138,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_get_path),
         cmocka_unit_test(test_limits_and_malformed),
+        cmocka_unit_test(test_render_oracle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
