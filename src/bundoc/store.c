@@ -1748,6 +1748,7 @@ struct bent {
     const char *key, *id; /* in the build's arena */
     const uint8_t *enc;   /* the entry as an encoded document (non-unique index), in the arena */
     uint32_t enclen;
+    uint32_t seq;         /* extraction order (sorting by order of ids), BENT_VALUE_SUMMED */
     uint64_t pfx, pfx2;   /* key_pfx(key): sorts first */
     json_t *body;         /* the entry's body (unique index: written through entry_put) */
 };
@@ -1832,6 +1833,7 @@ struct build_ctx {
     size_t nruns;
     size_t pos, batch; /* next entry to load, entries per transaction */
     int multikey, unique;
+    int ids_hashed;    /* an entry's key ends with a hashed id, not the id */
     uint64_t stamp;    /* T0's snapshot */
     struct bdoc_store_error *e;
 };
@@ -1873,14 +1875,31 @@ static uint64_t key_pfx(const char *k, uint64_t *second)
     return first;
 }
 
-/* ctx: the length of the prefix every key shares (the summaries start after it) */
+/* bent.seq: the key's value part (up to its '|') lies within the common prefix and the summary,
+ * so equal summaries mean equal value parts */
+#define BENT_VALUE_SUMMED (1u << 31)
+
+struct sortctx {
+    size_t l;   /* the length of the prefix every key shares (the summaries start after it) */
+    int by_seq; /* keys are value part '|' id, extracted in id order (see entries_sort) */
+};
+
 static int bent_cmp(const void *a, const void *b, void *ctx)
 {
     const struct bent *x = a, *y = b;
     if (x->pfx != y->pfx) return x->pfx < y->pfx ? -1 : 1;
     if (x->pfx2 != y->pfx2) return x->pfx2 < y->pfx2 ? -1 : 1;
-    size_t l = *(const size_t *)ctx;
-    return strcmp(x->key + l, y->key + l);
+    const struct sortctx *sc = ctx;
+    if (!sc->by_seq) return strcmp(x->key + sc->l, y->key + sc->l);
+    if (!(x->seq & BENT_VALUE_SUMMED)) {
+        /* the value parts, up to their separator ('|' follows only hex digits, which it sorts
+         * after, so this is strcmp's order of the keys up to there) */
+        const char *p = x->key + sc->l, *q = y->key + sc->l;
+        while (*p && *p == *q && *p != SK_SEP) p++, q++;
+        if (*p != *q) return (unsigned char)*p < (unsigned char)*q ? -1 : 1;
+    }
+    uint32_t sx = x->seq & ~BENT_VALUE_SUMMED, sy = y->seq & ~BENT_VALUE_SUMMED;
+    return (sx > sy) - (sx < sy);
 }
 
 /* A sorted run of entries spilled to an unnamed temporary file (tmpfile(3): in /tmp, removed
@@ -1931,8 +1950,20 @@ static void entries_sort(struct build_ctx *c)
         while (j < l && c->v[i].key[j] == c->v[0].key[j]) j++;
         l = j;
     }
-    for (size_t i = 0; i < c->n; i++) c->v[i].pfx = key_pfx(c->v[i].key + l, &c->v[i].pfx2);
-    qsort_r(c->v, c->n, sizeof *c->v, bent_cmp, &l);
+    /* A non-unique index's key is its value part, '|', and the id (unless hashed), and the
+     * documents were extracted in id order: among equal value parts, extraction order is key
+     * order, so ties need not compare the ids (nor read the keys when the summary covered the
+     * value parts). */
+    struct sortctx sc = {l, !c->unique && !c->ids_hashed && c->n < BENT_VALUE_SUMMED};
+    for (size_t i = 0; i < c->n; i++) {
+        struct bent *b = &c->v[i];
+        b->pfx = key_pfx(b->key + l, &b->pfx2);
+        if (!sc.by_seq) continue;
+        const char *sep = strchr(b->key, SK_SEP);
+        b->seq = (uint32_t)i;
+        if (sep && (size_t)(sep - b->key) < l + 24) b->seq |= BENT_VALUE_SUMMED;
+    }
+    qsort_r(c->v, c->n, sizeof *c->v, bent_cmp, &sc);
 }
 
 static int put_u32_str(FILE *f, const void *p, uint32_t n)
@@ -2081,6 +2112,7 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
             break;
         }
         const char *ei = k.with_i[j] ? did : NULL;
+        if (ei && !c->unique) c->ids_hashed = 1;
         b->enc = entry_enc(&c->arena, k.keys[j], ei, &b->enclen);
         if (!b->enc) {
             rc = BB_ENOMEM;
@@ -2177,7 +2209,10 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
         struct bent *b = &c->v[i];
         /* entries are visited in key order, their bytes lie in extraction order: fetch ahead */
         if (i + 8 < end) __builtin_prefetch(c->v[i + 8].key);
-        if (!last || strcmp(last, b->id)) { /* a multikey document's entries may be adjacent */
+        /* a multikey document's entries may be adjacent (entries extracted in memory share
+         * their document's id string) */
+        int same_doc = last && (last == b->id || !strcmp(last, b->id));
+        if (!same_doc) {
             last = b->id;
             rc = bdoc_watch(t->tx, c->coll, b->id, c->stamp);
             if (rc) break;
@@ -2186,7 +2221,10 @@ static int build_load_fn(struct bdoc_store_txn *t, struct build_ctx *c, size_t e
             rc = BB_ECONFLICT; /* redefined meanwhile (dropped and created again) */
         } else if (ix->unique) {
             rc = entry_put(t->tx, m, ix, b->key, b->body, b->id, c->e);
-        } else if (!lastkey || strcmp(lastkey, b->key)) {
+        } else if (!lastkey || !same_doc || strcmp(lastkey, b->key)) {
+            /* a non-unique key ends with its document's id (or the id's hash): entries of
+             * different documents never share a key, and adjacent sorted keys share long
+             * prefixes, so only a document's own entries are compared */
             /* bulk load: the engine builds the leaves bottom-up from the sorted keys */
             lastkey = b->key;
             rc = bdoc_put_sorted(t->tx, ix->ecoll, b->key, b->enc, b->enclen);
