@@ -1834,6 +1834,7 @@ struct build_ctx {
     size_t pos, batch; /* next entry to load, entries per transaction */
     int multikey, unique;
     int ids_hashed;    /* an entry's key ends with a hashed id, not the id */
+    struct sk_scratch scratch; /* the extraction's working memory */
     uint64_t stamp;    /* T0's snapshot */
     struct bdoc_store_error *e;
 };
@@ -1937,6 +1938,7 @@ static void build_release(struct build_ctx *c)
     }
     free(c->runs);
     for (size_t i = 0; i < c->nnames; i++) free(c->namebuf[i]);
+    sk_scratch_release(&c->scratch);
 }
 
 /* Sorts the entries held in memory by key. */
@@ -2077,14 +2079,11 @@ static int extract_cb(void *vctx, const char *id, size_t idlen, const uint8_t *d
     struct sk_keys k;
     char err[256] = "";
     /* keys read straight from the encoding: no json_t per document */
-    int rc = sk_doc_keys_enc(c->ix, doc, len, &k, err, sizeof err);
     char *did = barena_alloc(&c->arena, idlen + 1);
-    if (!did) {
-        if (!rc) sk_keys_free(&k);
-        return BB_ENOMEM;
-    }
-    memcpy(did, id, idlen);
+    if (!did) return BB_ENOMEM;
+    memcpy(did, id, idlen); /* the scan's key: the document's _id */
     did[idlen] = 0;
+    int rc = sk_doc_keys_enc(c->ix, doc, len, did, &c->scratch, &k, err, sizeof err);
     if (rc) {
         st_err(c->e, "%s (document '%s')", err[0] ? err : "malformed document", did);
         return rc;

@@ -116,11 +116,24 @@ struct sk_keys {
 };
 int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *out,
                 char *err, size_t errcap);
+/* Working memory of an extraction, reused from one document to the next (zero it first; release
+ * with sk_scratch_release). */
+struct fvals {
+    size_t n, cap;
+    struct sk_buf *v; /* raw encodings of a field's distinct values */
+    int *isnull;
+};
+struct sk_scratch {
+    struct fvals fv[BDOC_STORE_MAX_INDEX_FIELDS];
+    struct sk_buf raw, key;
+};
+void sk_scratch_release(struct sk_scratch *sc);
 /* The same keys read from the encoded document doc[0..len) (doc.c) without decoding it: the
  * fields' values are reached by query_enc.c's path walk on the encoding; bodies is NULL (with_i
- * says which entries carry the id). BB_EIO for a malformed encoding. */
-int sk_doc_keys_enc(const struct sk_index *ix, const uint8_t *doc, size_t len,
-                    struct sk_keys *out, char *err, size_t errcap);
+ * says which entries carry the id). id: the document's _id when the caller knows it (NULL: read
+ * from the document). scratch may be NULL. BB_EIO for a malformed encoding. */
+int sk_doc_keys_enc(const struct sk_index *ix, const uint8_t *doc, size_t len, const char *id,
+                    struct sk_scratch *scratch, struct sk_keys *out, char *err, size_t errcap);
 void sk_keys_free(struct sk_keys *k);
 
 /* The document id an entry refers to (borrowed from entry). */

@@ -439,72 +439,70 @@ size_t sk_group_len(const struct sk_index *ix, const char *key, size_t ncomp)
 
 /* ---- extraction ---- */
 
-struct fvals {
-    size_t n, cap;
-    struct sk_buf *v; /* raw encodings */
-    int *isnull;
-};
+/* A field's distinct values (struct fvals, store_int.h): raw encodings in v[0..n); the buffers of
+ * v[0..cap) stay allocated and are reused by the next document of a build. */
 
-/* Adds the encoded value b (owned) unless already there. */
-static int fv_push(struct fvals *fv, struct sk_buf b, int isnull)
+/* The next value's buffer, emptied. */
+static struct sk_buf *fv_slot(struct fvals *fv)
 {
-    for (size_t i = 0; i < fv->n; i++) {
-        if (fv->v[i].len == b.len && !memcmp(fv->v[i].p, b.p, b.len)) {
-            sk_buf_release(&b);
-            return 0;
-        }
-    }
-    if (fv->n == BDOC_STORE_MAX_KEYS_PER_DOC) {
-        sk_buf_release(&b);
-        return BB_ETOOBIG;
-    }
     if (fv->n == fv->cap) {
         size_t nc = fv->cap ? 2 * fv->cap : 4;
         struct sk_buf *nv = realloc(fv->v, nc * sizeof *nv);
-        if (!nv) goto oom;
+        if (!nv) return NULL;
+        memset(nv + fv->cap, 0, (nc - fv->cap) * sizeof *nv);
         fv->v = nv;
         int *nn = realloc(fv->isnull, nc * sizeof *nn);
-        if (!nn) goto oom;
+        if (!nn) return NULL;
         fv->isnull = nn;
         fv->cap = nc;
     }
-    fv->v[fv->n] = b;
-    fv->isnull[fv->n] = isnull;
-    fv->n++;
+    struct sk_buf *b = &fv->v[fv->n];
+    b->len = 0;
+    b->oom = 0;
+    return b;
+}
+
+/* Keeps the value just encoded into fv_slot's buffer unless it is already there. */
+static int fv_commit(struct fvals *fv, int isnull)
+{
+    const struct sk_buf *b = &fv->v[fv->n];
+    for (size_t i = 0; i < fv->n; i++)
+        if (fv->v[i].len == b->len && !memcmp(fv->v[i].p, b->p, b->len)) return 0;
+    if (fv->n == BDOC_STORE_MAX_KEYS_PER_DOC) return BB_ETOOBIG;
+    fv->isnull[fv->n++] = isnull;
     return 0;
-oom:
-    sk_buf_release(&b);
-    return BB_ENOMEM;
 }
 
 static int fv_add(struct fvals *fv, const json_t *v, int desc)
 {
-    struct sk_buf b = {0};
-    int rc = sk_encode_value(&b, v, desc);
-    if (rc) {
-        sk_buf_release(&b);
-        return rc;
-    }
-    return fv_push(fv, b, !v || json_is_null(v));
+    struct sk_buf *b = fv_slot(fv);
+    if (!b) return BB_ENOMEM;
+    int rc = sk_encode_value(b, v, desc);
+    return rc ? rc : fv_commit(fv, !v || json_is_null(v));
 }
 
 static int fv_add_e(struct fvals *fv, struct qenc_val v, int desc)
 {
-    struct sk_buf b = {0};
-    int rc = finish_value(&b, 0, enc_e(&b, v, 0), desc);
-    if (rc) {
-        sk_buf_release(&b);
-        return rc;
-    }
-    return fv_push(fv, b, !v.p || v.p[0] == DOC_T_NULL);
+    struct sk_buf *b = fv_slot(fv);
+    if (!b) return BB_ENOMEM;
+    int rc = finish_value(b, 0, enc_e(b, v, 0), desc);
+    return rc ? rc : fv_commit(fv, !v.p || v.p[0] == DOC_T_NULL);
 }
 
 static void fv_release(struct fvals *fv)
 {
-    for (size_t i = 0; i < fv->n; i++) sk_buf_release(&fv->v[i]);
+    for (size_t i = 0; i < fv->cap; i++) sk_buf_release(&fv->v[i]);
     free(fv->v);
     free(fv->isnull);
     memset(fv, 0, sizeof *fv);
+}
+
+void sk_scratch_release(struct sk_scratch *sc)
+{
+    if (!sc) return;
+    for (size_t f = 0; f < BDOC_STORE_MAX_INDEX_FIELDS; f++) fv_release(&sc->fv[f]);
+    sk_buf_release(&sc->raw);
+    sk_buf_release(&sc->key);
 }
 
 static long seg_index(const char *s)
@@ -648,12 +646,20 @@ static void hex_sha(struct sk_buf *b, const void *p, size_t n)
 /* The keys of one document from its fields' value lists fv (jdoc: the decoded document, else
  * enc[0..len) the encoded one). */
 static int doc_keys(const struct sk_index *ix, const json_t *jdoc, const uint8_t *enc, size_t len,
-                    struct sk_keys *out, char *err, size_t errcap)
+                    const char *eid, struct sk_scratch *scr, struct sk_keys *out, char *err,
+                    size_t errcap)
 {
-    struct fvals fv[BDOC_STORE_MAX_INDEX_FIELDS];
-    memset(fv, 0, sizeof fv);
+    struct sk_scratch local;
+    if (!scr) {
+        memset(&local, 0, sizeof local);
+        scr = &local;
+    }
+    struct fvals *fv = scr->fv;
+    for (size_t f = 0; f < ix->nf; f++) fv[f].n = 0;
     memset(out, 0, sizeof *out);
-    struct sk_buf raw = {0}, key = {0};
+    struct sk_buf raw = scr->raw, key = scr->key;
+    raw.len = key.len = 0;
+    raw.oom = key.oom = 0;
     size_t cap = 0;
     int rc = 0;
     char *idbuf = NULL;
@@ -661,6 +667,10 @@ static int doc_keys(const struct sk_index *ix, const json_t *jdoc, const uint8_t
     struct qenc_val root = {NULL, 0};
     if (jdoc) {
         id = json_string_value(json_object_get(jdoc, "_id"));
+    } else if (eid) {
+        id = eid;
+        rc = qenc_root(enc, len, &root);
+        if (rc) goto out;
     } else {
         const char *s = NULL;
         size_t sl = 0;
@@ -742,9 +752,9 @@ static int doc_keys(const struct sk_index *ix, const json_t *jdoc, const uint8_t
         if (rc) goto out;
     }
 out:
-    for (size_t f = 0; f < ix->nf; f++) fv_release(&fv[f]);
-    sk_buf_release(&raw);
-    sk_buf_release(&key);
+    scr->raw = raw;
+    scr->key = key;
+    if (scr == &local) sk_scratch_release(&local);
     free(idbuf);
     if (rc) sk_keys_free(out);
     return rc;
@@ -754,13 +764,13 @@ int sk_doc_keys(const struct sk_index *ix, const json_t *doc, struct sk_keys *ou
                 size_t errcap)
 {
     if (!doc) return BB_EINVAL;
-    return doc_keys(ix, doc, NULL, 0, out, err, errcap);
+    return doc_keys(ix, doc, NULL, 0, NULL, NULL, out, err, errcap);
 }
 
-int sk_doc_keys_enc(const struct sk_index *ix, const uint8_t *doc, size_t len,
-                    struct sk_keys *out, char *err, size_t errcap)
+int sk_doc_keys_enc(const struct sk_index *ix, const uint8_t *doc, size_t len, const char *id,
+                    struct sk_scratch *scratch, struct sk_keys *out, char *err, size_t errcap)
 {
-    return doc_keys(ix, NULL, doc, len, out, err, errcap);
+    return doc_keys(ix, NULL, doc, len, id, scratch, out, err, errcap);
 }
 
 const char *sk_entry_id(const json_t *entry)
