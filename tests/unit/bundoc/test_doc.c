@@ -243,7 +243,7 @@ static void test_render_oracle(void **state)
         json_t *d = json_object();
         unsigned n = (unsigned)(r64() % 6);
         for (unsigned k = 0; k < n; k++) {
-            char key[8];
+            char key[16];
             snprintf(key, sizeof key, "k%u", k);
             json_object_set_new(d, key, rand_val(4));
         }
