@@ -913,10 +913,12 @@ static int origin_in(const json_t *arr, const char *origin)
     return 0;
 }
 
-/* 1 when project (NULL: any project) allows origin. */
-static int cors_allows(struct platform *p, const char *project, const char *origin)
+/* 1 when project (NULL: any project) allows origin. refresh: reload a stale view first (a worker
+ * thread); 0 on the loop thread, which cors_ready let through with the view as it was then (a
+ * change that lands meanwhile is ordered after this request). */
+static int cors_allows(struct platform *p, const char *project, const char *origin, int refresh)
 {
-    cors_refresh(p);
+    if (refresh) cors_refresh(p);
     int ok = 0;
     pthread_mutex_lock(&cors_mu);
     if (cors_map && project) {
@@ -949,7 +951,7 @@ static void cors_answer(struct bb_http_request *req, struct bb_http_response *re
             !memcmp(req->match.params[k].name, "projectId", 9))
             return;
     bb_http_set_header(res, "Vary", "Origin");
-    if (!cors_allows(p, req->identity.project_id, origin)) return;
+    if (!cors_allows(p, req->identity.project_id, origin, !req->on_loop)) return;
     bb_http_set_header(res, "Access-Control-Allow-Origin", origin);
     bb_http_set_header(res, "Access-Control-Expose-Headers", "X-Request-Id");
 }
@@ -980,7 +982,7 @@ void plat_h_gw_preflight(struct bb_http_request *req, struct bb_http_response *r
         return;
     }
     bb_http_set_header(res, "Vary", "Origin");
-    if (!cors_allows(p, NULL, origin)) {
+    if (!cors_allows(p, NULL, origin, 1)) {
         plat_reply_err(res, 403, "cors_origin_not_allowed",
                        "no project allows this origin (PUT /v1/projects/{projectId}/cors)");
         return;
