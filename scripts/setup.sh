@@ -23,6 +23,8 @@ DEB_PKGS+=(bubblewrap libseccomp-dev)
 DEB_PKGS+=(chromium)
 # functions: tarball bundles (.tar.gz) extracted with libarchive
 DEB_PKGS+=(libarchive-dev)
+# profiling the benches (perf record; bench/platform's BENCH_PERF)
+DEB_PKGS+=(linux-perf)
 
 missing=()
 for p in "${DEB_PKGS[@]}"; do
