@@ -1822,9 +1822,6 @@ static uint8_t *entry_enc(struct barena **a, const char *key, const char *i, uin
 struct build_ctx {
     const char *coll, *name;
     const struct sk_index *ix;
-    const char *names[BDOC_STORE_MAX_INDEX_FIELDS + 1]; /* top-level members to decode */
-    char *namebuf[BDOC_STORE_MAX_INDEX_FIELDS];
-    size_t nnames;
     struct bent *v;
     size_t n, cap;
     struct barena *arena;
@@ -1937,7 +1934,6 @@ static void build_release(struct build_ctx *c)
         free(c->runs[i].enc);
     }
     free(c->runs);
-    for (size_t i = 0; i < c->nnames; i++) free(c->namebuf[i]);
     sk_scratch_release(&c->scratch);
 }
 
@@ -2146,17 +2142,7 @@ static int build_extract(struct bdoc_store_txn *t0, struct build_ctx *c)
     }
     c->ix = ix;
     c->unique = ix->unique;
-    c->names[0] = "_id";
-    for (size_t i = 0; i < ix->nf && !rc; i++) {
-        const char *first = ix->f[i].segs[0];
-        int dup = !strcmp(first, "_id");
-        for (size_t j = 0; j < c->nnames; j++) dup |= !strcmp(c->namebuf[j], first);
-        if (dup) continue;
-        c->namebuf[c->nnames] = strdup(first);
-        if (!c->namebuf[c->nnames]) rc = BB_ENOMEM;
-        else c->names[1 + c->nnames] = c->namebuf[c->nnames], c->nnames++;
-    }
-    if (!rc) rc = bdoc_scan(t0->tx, c->coll, NULL, NULL, extract_cb, c);
+    rc = bdoc_scan(t0->tx, c->coll, NULL, NULL, extract_cb, c);
     c->ix = NULL;
     st_meta_put(t0->s, m);
     if (rc) return rc;
