@@ -1,5 +1,6 @@
 /* bench_client.c — one bench program, two back ends: buncast (our C client library, default) or
- * NATS (libnats, -DUSE_NATS). Built by bench/buncast/run.sh into a temp dir.
+ * NATS (libnats, -DUSE_NATS). The buncast side is the CMake target bench_buncast_client; the NATS
+ * side is built by bench/buncast/run.sh into a temp dir.
  *
  *   bench_client latency URL N            publish→deliver latency over N messages, one at a time:
  *                                         prints "latency p50_us=X p99_us=Y"

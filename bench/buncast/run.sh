@@ -61,14 +61,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- bench clients ---------------------------------------------------------------------------------
-# ours links the built libraries (the client and the core modules it uses), not a list of sources
-for lib in libbb_buncast_client.a libbb_core.a libbb_httpc.a libbb_base.a; do
-  [ -f "$BUILD_DIR/$lib" ] || { echo "bench/buncast: missing $BUILD_DIR/$lib (cmake --build)" >&2; exit 1; }
-done
-CFLAGS="-O2 -D_GNU_SOURCE -I$SRC/src/core -I$SRC/src/buncast"
-cc $CFLAGS "$SRC/bench/buncast/bench_client.c" "$BUILD_DIR/libbb_buncast_client.a" \
-  "$BUILD_DIR/libbb_core.a" "$BUILD_DIR/libbb_httpc.a" "$BUILD_DIR/libbb_base.a" \
-  $(pkg-config --libs libuv jansson libcrypto) -lpthread -lm -o "$TMP/bench_ours"
+# ours is built with the tree (CMake target bench_buncast_client)
+[ -x "$BUILD_DIR/bench_buncast_client" ] ||
+  { echo "bench/buncast: missing $BUILD_DIR/bench_buncast_client (cmake --build)" >&2; exit 1; }
+cp "$BUILD_DIR/bench_buncast_client" "$TMP/bench_ours"
 # shellcheck disable=SC2046
 cc -O2 -DUSE_NATS "$SRC/bench/buncast/bench_client.c" $(pkg-config --cflags --libs libnats) \
   -lpthread -o "$TMP/bench_nats"
