@@ -437,6 +437,7 @@
   }
 
   const METHODS = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
+  const normMethod = (m) => (METHODS.includes(m.toUpperCase()) ? m.toUpperCase() : m); // the Fetch spec's normalize
   class Request extends Body {
     constructor(input, init = {}) {
       super();
@@ -444,7 +445,7 @@
       if (input instanceof Request) src = input;
       this.url = src ? src.url : new URL(String(input)).href;
       let method = init.method !== undefined ? String(init.method) : src ? src.method : 'GET';
-      if (METHODS.includes(method.toUpperCase())) method = method.toUpperCase();
+      method = normMethod(method);
       if (!TOKEN.test(method)) throw new TypeError(`Request: invalid method "${method}"`);
       this.method = method;
       this.headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
@@ -468,7 +469,7 @@
     static _incoming(url, method, headers, bytes) {
       const r = Object.create(Request.prototype);
       r.url = url;
-      r.method = METHODS.includes(method.toUpperCase()) ? method.toUpperCase() : method;
+      r.method = normMethod(method);
       r.headers = headers;
       r._initBody(bytes);
       r.signal = null;
@@ -587,8 +588,11 @@
       const host = h.get('host') || 'localhost';
       const full = url.startsWith('/') ? `http://${host}${url}` : url;
       const bytes = method === 'GET' || method === 'HEAD' ? null : new Uint8Array(body);
-      req = canonical ? Request._incoming(full, method, h, bytes) : new Request(full, { method, headers: h });
-      req._initBody(bytes);
+      if (canonical) req = Request._incoming(full, method, h, bytes);
+      else {
+        req = new Request(full, { method, headers: h });
+        req._initBody(bytes);
+      }
     } catch (e) {
       native.settle(0, e);
       return;
