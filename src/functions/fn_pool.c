@@ -174,12 +174,25 @@ static void fail(struct fn_call *c, int status, const char *code, const char *ms
 
 /* ------------------------------------------------------------------ frames with deadlines */
 
-/* Reads exactly n bytes before deadline (monotonic ms). 0, 1 EOF, -1 error, -2 timeout. */
+/* Waits until fd is ready for events, at most until deadline (monotonic ms, now < deadline; the
+ * callers check the deadline again). 0, or -1 on a poll error. */
+static int wait_ready(int fd, short events, uint64_t now, uint64_t deadline)
+{
+    struct pollfd pf = {fd, events, 0};
+    uint64_t left = deadline - now;
+    int r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
+    return r < 0 && errno != EINTR ? -1 : 0;
+}
+
+/* Reads exactly n bytes before deadline (monotonic ms). 0, 1 EOF, -1 error, -2 timeout. What has
+ * arrived is read at once; poll only when nothing has. The deadline is checked on every pass, so
+ * a worker that never stops talking is stopped too. */
 static int read_until(int fd, uint8_t *buf, size_t n, uint64_t deadline)
 {
     size_t off = 0;
-    while (off < n) { /* what has arrived is read at once; poll only when nothing has */
-        if (bb_time_mono_ms() >= deadline) return -2; /* a worker that never stops talking too */
+    while (off < n) {
+        uint64_t now = bb_time_mono_ms();
+        if (now >= deadline) return -2;
         ssize_t k = recv(fd, buf + off, n - off, MSG_DONTWAIT);
         if (k > 0) {
             off += (size_t)k;
@@ -188,12 +201,7 @@ static int read_until(int fd, uint8_t *buf, size_t n, uint64_t deadline)
         if (k == 0) return 1;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-        uint64_t now = bb_time_mono_ms();
-        if (now >= deadline) return -2;
-        struct pollfd pf = {fd, POLLIN, 0};
-        uint64_t left = deadline - now;
-        int r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
-        if (r < 0 && errno != EINTR) return -1;
+        if (wait_ready(fd, POLLIN, now, deadline) != 0) return -1;
     }
     return 0;
 }
@@ -222,11 +230,12 @@ static int read_frame(int fd, uint64_t deadline, size_t max, uint8_t *type, uint
     return 0;
 }
 
-/* Sends all of buf before deadline; 0, -1 (peer gone), -2 timeout. */
+/* Sends all of buf before deadline; 0, -1 (peer gone), -2 timeout. Polls only when the socket's
+ * buffer is full. */
 static int send_until(int fd, const uint8_t *buf, size_t n, uint64_t deadline)
 {
     size_t off = 0;
-    while (off < n) { /* poll only when the socket's buffer is full */
+    while (off < n) {
         ssize_t k = send(fd, buf + off, n - off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (k >= 0) {
             off += (size_t)k;
@@ -236,10 +245,7 @@ static int send_until(int fd, const uint8_t *buf, size_t n, uint64_t deadline)
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
         uint64_t now = bb_time_mono_ms();
         if (now >= deadline) return -2;
-        struct pollfd pf = {fd, POLLOUT, 0};
-        uint64_t left = deadline - now;
-        int r = poll(&pf, 1, left > 60000 ? 60000 : (int)left);
-        if (r < 0 && errno != EINTR) return -1;
+        if (wait_ready(fd, POLLOUT, now, deadline) != 0) return -1;
     }
     return 0;
 }
